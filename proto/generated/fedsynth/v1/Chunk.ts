@@ -1,0 +1,20 @@
+// Original file: federation.proto
+
+import type { Header as _fedsynth_v1_Header, Header__Output as _fedsynth_v1_Header__Output } from '../../fedsynth/v1/Header.ts';
+import type { Long } from '@grpc/proto-loader';
+
+export interface Chunk {
+  'header'?: (_fedsynth_v1_Header | null);
+  'kind'?: (string);
+  'totalBytes'?: (number | string | Long);
+  'sha256'?: (string);
+  'data'?: (Buffer | Uint8Array | string);
+}
+
+export interface Chunk__Output {
+  'header': (_fedsynth_v1_Header__Output | null);
+  'kind': (string);
+  'totalBytes': (string);
+  'sha256': (string);
+  'data': (Buffer);
+}

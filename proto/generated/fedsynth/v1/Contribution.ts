@@ -1,0 +1,15 @@
+// Original file: federation.proto
+
+import type { MemberCiphertexts as _fedsynth_v1_MemberCiphertexts, MemberCiphertexts__Output as _fedsynth_v1_MemberCiphertexts__Output } from '../../fedsynth/v1/MemberCiphertexts.ts';
+
+export interface Contribution {
+  'length'?: (number);
+  'shares'?: (_fedsynth_v1_MemberCiphertexts)[];
+  'signature'?: (Buffer | Uint8Array | string);
+}
+
+export interface Contribution__Output {
+  'length': (number);
+  'shares': (_fedsynth_v1_MemberCiphertexts__Output)[];
+  'signature': (Buffer);
+}

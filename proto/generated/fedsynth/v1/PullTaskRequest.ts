@@ -1,0 +1,13 @@
+// Original file: federation.proto
+
+import type { Header as _fedsynth_v1_Header, Header__Output as _fedsynth_v1_Header__Output } from '../../fedsynth/v1/Header.ts';
+
+export interface PullTaskRequest {
+  'header'?: (_fedsynth_v1_Header | null);
+  'waitMs'?: (number);
+}
+
+export interface PullTaskRequest__Output {
+  'header': (_fedsynth_v1_Header__Output | null);
+  'waitMs': (number);
+}
