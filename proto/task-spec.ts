@@ -1,0 +1,152 @@
+// The JSON carried in Task.spec_json, per task kind. Both sides validate it with parseTaskSpec:
+// a site never acts on a spec it cannot fully check, and it recomputes every privacy number
+// (sensitivity, rho) from the spec itself rather than trusting a figure sent by the coordinator.
+
+export interface BfvParams {
+  polyModulusDegree: number;
+  coeffModulusBits: number[];
+  /** Prime plaintext modulus, decimal string (also the Shamir field). */
+  plainModulus: string;
+}
+
+export interface CommitteeMemberSpec {
+  memberId: string;
+  point: number;
+  /** base64 of the member's serialised BFV public key. */
+  publicKey: string;
+  /** base64 signature by the member's certificate key over the key fields. */
+  signature: string;
+  certificatePem: string;
+}
+
+export interface KeygenSpec {
+  kind: 'keygen';
+  point: number;
+  bfv: BfvParams;
+}
+
+export interface MeasureSpec {
+  kind: 'measure';
+  /** Marginals to compute, each a list of schema attribute names. */
+  marginals: string[][];
+  /** Exact variance of each site's discrete Gaussian noise share per cell, as a rational. */
+  sigmaSite2: { num: string; den: string };
+  /** Fewest contributing sites the round may close with; the noise is sized for this many. */
+  quorum: number;
+  /** The charge the coordinator will record; a site checks it against its own computation. */
+  rho: number;
+  threshold: number;
+  committee: CommitteeMemberSpec[];
+  bfv: BfvParams;
+}
+
+export interface DecryptSpec {
+  kind: 'decrypt';
+  point: number;
+  length: number;
+  contributors: number;
+  bfv: BfvParams;
+}
+
+export type TaskSpec = KeygenSpec | MeasureSpec | DecryptSpec;
+
+export class InvalidTaskSpecError extends Error {}
+
+function fail(msg: string): never {
+  throw new InvalidTaskSpecError(msg);
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function positiveInt(v: unknown, what: string): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) fail(`${what} must be a positive integer, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+function decimalString(v: unknown, what: string): string {
+  if (typeof v !== 'string' || !/^[0-9]+$/.test(v) || v.length > 200) fail(`${what} must be a decimal integer string`);
+  return v;
+}
+
+function parseBfv(v: unknown): BfvParams {
+  if (!isObject(v)) fail('bfv must be an object');
+  const degree = positiveInt(v.polyModulusDegree, 'bfv.polyModulusDegree');
+  if (!Array.isArray(v.coeffModulusBits) || v.coeffModulusBits.length === 0) fail('bfv.coeffModulusBits must be a non-empty array');
+  const bits = v.coeffModulusBits.map((b, i) => positiveInt(b, `bfv.coeffModulusBits[${i}]`));
+  return { polyModulusDegree: degree, coeffModulusBits: bits, plainModulus: decimalString(v.plainModulus, 'bfv.plainModulus') };
+}
+
+function parseMember(v: unknown, i: number): CommitteeMemberSpec {
+  if (!isObject(v)) fail(`committee[${i}] must be an object`);
+  for (const f of ['memberId', 'publicKey', 'signature', 'certificatePem'] as const) {
+    if (typeof v[f] !== 'string' || (v[f] as string).length === 0) fail(`committee[${i}].${f} must be a non-empty string`);
+  }
+  return {
+    memberId: v.memberId as string,
+    point: positiveInt(v.point, `committee[${i}].point`),
+    publicKey: v.publicKey as string,
+    signature: v.signature as string,
+    certificatePem: v.certificatePem as string,
+  };
+}
+
+/** Parses and validates a spec of the expected kind; throws InvalidTaskSpecError with the reason. */
+export function parseTaskSpec(kind: string, json: string): TaskSpec {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(json);
+  } catch {
+    fail(`spec of ${kind} task is not valid JSON`);
+  }
+  if (!isObject(raw)) fail('spec must be a JSON object');
+  if (raw.kind !== kind) fail(`spec kind ${JSON.stringify(raw.kind)} does not match task kind ${JSON.stringify(kind)}`);
+  switch (kind) {
+    case 'keygen':
+      return { kind, point: positiveInt(raw.point, 'point'), bfv: parseBfv(raw.bfv) };
+    case 'decrypt':
+      return {
+        kind,
+        point: positiveInt(raw.point, 'point'),
+        length: positiveInt(raw.length, 'length'),
+        contributors: positiveInt(raw.contributors, 'contributors'),
+        bfv: parseBfv(raw.bfv),
+      };
+    case 'measure': {
+      if (!Array.isArray(raw.marginals) || raw.marginals.length === 0) fail('marginals must be a non-empty array');
+      const marginals = raw.marginals.map((m, i) => {
+        if (!Array.isArray(m) || m.length === 0 || !m.every((a) => typeof a === 'string' && a.length > 0)) {
+          fail(`marginals[${i}] must be a non-empty array of attribute names`);
+        }
+        if (new Set(m).size !== m.length) fail(`marginals[${i}] repeats an attribute`);
+        return m as string[];
+      });
+      if (!isObject(raw.sigmaSite2)) fail('sigmaSite2 must be {num, den}');
+      const sigmaSite2 = {
+        num: decimalString(raw.sigmaSite2.num, 'sigmaSite2.num'),
+        den: decimalString(raw.sigmaSite2.den, 'sigmaSite2.den'),
+      };
+      if (BigInt(sigmaSite2.num) === 0n || BigInt(sigmaSite2.den) === 0n) fail('sigmaSite2 must be positive');
+      if (typeof raw.rho !== 'number' || !Number.isFinite(raw.rho) || raw.rho <= 0) fail('rho must be a positive number');
+      if (!Array.isArray(raw.committee) || raw.committee.length === 0) fail('committee must be a non-empty array');
+      const committee = raw.committee.map(parseMember);
+      const threshold = positiveInt(raw.threshold, 'threshold');
+      if (threshold > committee.length) fail(`threshold ${threshold} exceeds committee size ${committee.length}`);
+      const points = new Set(committee.map((m) => m.point));
+      if (points.size !== committee.length) fail('committee points must be distinct');
+      return {
+        kind,
+        marginals,
+        sigmaSite2,
+        quorum: positiveInt(raw.quorum, 'quorum'),
+        rho: raw.rho,
+        threshold,
+        committee,
+        bfv: parseBfv(raw.bfv),
+      };
+    }
+    default:
+      fail(`unknown task kind ${JSON.stringify(kind)}`);
+  }
+}
