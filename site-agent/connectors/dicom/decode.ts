@@ -1,0 +1,424 @@
+// Parses one DICOM Part 10 object and decodes one frame of its pixel data into modality values.
+// Only the linkage id (PatientID) and technical fields leave this module: names, birth dates and
+// every other attribute are never copied out of the parsed data set.
+
+import dicomParser from 'dicom-parser';
+import type { DataSet, Element } from 'dicom-parser';
+import { inflateRawSync } from 'node:zlib';
+import type { QuarantineRecord } from '../types.ts';
+import { decodeRleFrame, RleDecodeError } from './rle.ts';
+import { transferSyntax } from './transfer-syntax.ts';
+
+export type FrameChoice = number | 'first' | 'middle';
+
+export interface DicomDecodeOptions {
+  /** Which frame of a multi-frame object to decode: an index (0-based), 'first' (default) or 'middle'. */
+  frame?: FrameChoice;
+}
+
+/** What the connector exposes about one image: the linkage id and technical fields only. */
+export interface DicomImage {
+  source: string;
+  /** DICOM PatientID (0010,0020): the linkage id configured at the site. */
+  patientId?: string;
+  studyInstanceUid?: string;
+  seriesInstanceUid?: string;
+  sopInstanceUid?: string;
+  sopClassUid?: string;
+  modality?: string;
+  bodyPart?: string;
+  transferSyntaxUid: string;
+  transferSyntaxName: string;
+  rows: number;
+  columns: number;
+  samplesPerPixel: number;
+  bitsAllocated: number;
+  bitsStored: number;
+  /** 0 unsigned, 1 two's complement. */
+  pixelRepresentation: number;
+  photometricInterpretation: string;
+  rescaleSlope: number;
+  rescaleIntercept: number;
+  /** Window in the same (modality, inversion-applied) space as `pixels`. */
+  windowCenter?: number;
+  windowWidth?: number;
+  numberOfFrames: number;
+  /** The frame decoded into `pixels`. */
+  frameIndex: number;
+  /** True when MONOCHROME1 values were inverted so that bright = dense. */
+  inverted: boolean;
+  /** The range stored values can take, mapped like `pixels` (rescale and inversion applied). */
+  valueRange: [number, number];
+  /**
+   * rows × columns modality values, row-major: rescale applied, MONOCHROME1 inverted, colour
+   * converted to luminance (0.299 R + 0.587 G + 0.114 B; the Y channel for YBR_FULL).
+   */
+  pixels: Float32Array;
+}
+
+export type DicomParseResult = { ok: true; image: DicomImage } | { ok: false; record: QuarantineRecord };
+
+class Reject extends Error {
+  constructor(
+    readonly reason: string,
+    readonly offset?: number,
+    readonly detail?: string,
+  ) {
+    super(reason);
+  }
+}
+
+const TAG = {
+  patientId: 'x00100020',
+  studyUid: 'x0020000d',
+  seriesUid: 'x0020000e',
+  sopUid: 'x00080018',
+  sopClass: 'x00080016',
+  modality: 'x00080060',
+  bodyPart: 'x00180015',
+  transferSyntax: 'x00020010',
+  samplesPerPixel: 'x00280002',
+  photometric: 'x00280004',
+  planar: 'x00280006',
+  frames: 'x00280008',
+  rows: 'x00280010',
+  columns: 'x00280011',
+  bitsAllocated: 'x00280100',
+  bitsStored: 'x00280101',
+  pixelRepresentation: 'x00280103',
+  windowCenter: 'x00281050',
+  windowWidth: 'x00281051',
+  rescaleIntercept: 'x00281052',
+  rescaleSlope: 'x00281053',
+  pixelData: 'x7fe00010',
+  sharedGroups: 'x52009229',
+  perFrameGroups: 'x52009230',
+  pixelValueTransformation: 'x00289145',
+  frameVoiLut: 'x00289132',
+} as const;
+
+function inflater(arr: Uint8Array, position: number): Uint8Array {
+  const inflated = inflateRawSync(arr.subarray(position));
+  const out = new Uint8Array(position + inflated.length);
+  out.set(arr.subarray(0, position));
+  out.set(inflated, position);
+  return out;
+}
+
+function str(ds: DataSet, tag: string): string | undefined {
+  const v = ds.string(tag);
+  return v === undefined || v === '' ? undefined : v;
+}
+
+function firstItem(ds: DataSet | undefined, tag: string): DataSet | undefined {
+  return ds?.elements[tag]?.items?.[0]?.dataSet;
+}
+
+/** Parses the bytes of a Part 10 file; never throws. */
+export function parseDicomBytes(bytes: Uint8Array, source: string, options: DicomDecodeOptions = {}): DicomParseResult {
+  const reject = (reason: string, offset?: number, detail?: string): DicomParseResult => ({
+    ok: false,
+    record: { source, modality: 'dicom', reason, ...(offset !== undefined ? { offset } : {}), ...(detail ? { detail } : {}) },
+  });
+  if (bytes.length < 132 || bytes[128] !== 0x44 || bytes[129] !== 0x49 || bytes[130] !== 0x43 || bytes[131] !== 0x4d) {
+    return reject('not a DICOM Part 10 file', 128, 'no "DICM" prefix at byte 128');
+  }
+  let ds: DataSet;
+  try {
+    ds = dicomParser.parseDicom(bytes, { inflater } as never);
+  } catch (err) {
+    return rejectParseError(err, bytes.length, reject);
+  }
+  try {
+    return { ok: true, image: decodeDataSet(ds, source, options) };
+  } catch (err) {
+    if (err instanceof Reject) return reject(err.reason, err.offset, err.detail);
+    if (err instanceof RleDecodeError) return reject('corrupt RLE pixel data', undefined, err.message);
+    return reject('pixel decoding failed', undefined, err instanceof Error ? err.message : String(err));
+  }
+}
+
+function rejectParseError(
+  err: unknown,
+  fileLength: number,
+  reject: (reason: string, offset?: number, detail?: string) => DicomParseResult,
+): DicomParseResult {
+  // dicom-parser throws either an Error/string, or { exception, dataSet } with what it parsed so far.
+  const e = err as { exception?: unknown; dataSet?: DataSet } | Error | string;
+  const message =
+    typeof e === 'string'
+      ? e
+      : e instanceof Error
+        ? e.message
+        : typeof e.exception === 'string'
+          ? e.exception
+          : e.exception instanceof Error
+            ? e.exception.message
+            : String(e.exception);
+  if (/overrun|past end|end of buffer|truncat/i.test(message)) {
+    // The element that failed starts where the last complete element ends.
+    let offset = 0;
+    const partial = typeof e === 'object' && !(e instanceof Error) ? e.dataSet : undefined;
+    for (const el of Object.values(partial?.elements ?? {})) {
+      const end = el.dataOffset + (el.length >= 0 && el.length !== 0xffffffff ? el.length : 0);
+      if (end > offset && end <= fileLength) offset = end;
+    }
+    return reject('truncated file', offset, `file is ${fileLength} bytes; data ends inside the element at byte ${offset} (${message})`);
+  }
+  if (/deflat|inflat|zlib|incorrect header|invalid (block|distance|code)/i.test(message)) {
+    return reject('corrupt deflated data set', undefined, message);
+  }
+  if (/transfer syntax/i.test(message)) return reject('missing or invalid transfer syntax', undefined, message);
+  return reject('unparseable DICOM', undefined, message);
+}
+
+function decodeDataSet(ds: DataSet, source: string, options: DicomDecodeOptions): DicomImage {
+  const tsUid = str(ds, TAG.transferSyntax) ?? '1.2.840.10008.1.2';
+  const ts = transferSyntax(tsUid);
+  const pixelEl = ds.elements[TAG.pixelData];
+  if (!pixelEl) throw new Reject('no pixel data');
+  if (ts.encoding === 'unsupported') {
+    throw new Reject(`unsupported transfer syntax ${ts.uid} (${ts.name})`, pixelEl.dataOffset);
+  }
+  const rows = ds.uint16(TAG.rows) ?? 0;
+  const columns = ds.uint16(TAG.columns) ?? 0;
+  const bitsAllocated = ds.uint16(TAG.bitsAllocated) ?? 0;
+  const bitsStored = ds.uint16(TAG.bitsStored) ?? bitsAllocated;
+  const pixelRepresentation = ds.uint16(TAG.pixelRepresentation) ?? 0;
+  const samplesPerPixel = ds.uint16(TAG.samplesPerPixel) ?? 1;
+  const planar = ds.uint16(TAG.planar) ?? 0;
+  const photometric = (str(ds, TAG.photometric) ?? (samplesPerPixel === 3 ? 'RGB' : 'MONOCHROME2')).toUpperCase();
+  const numberOfFrames = Math.max(1, ds.intString(TAG.frames) ?? 1);
+  if (!(rows > 0 && columns > 0)) throw new Reject('missing image dimensions', undefined, `rows=${rows} columns=${columns}`);
+  if (![1, 8, 16, 32].includes(bitsAllocated)) throw new Reject(`unsupported bits allocated ${bitsAllocated}`);
+  if (!(bitsStored >= 1 && bitsStored <= bitsAllocated)) {
+    throw new Reject(`invalid bits stored ${bitsStored} for bits allocated ${bitsAllocated}`);
+  }
+  const mono = photometric === 'MONOCHROME1' || photometric === 'MONOCHROME2';
+  const colour = photometric === 'RGB' || photometric === 'YBR_FULL';
+  if (!((mono && samplesPerPixel === 1) || (colour && samplesPerPixel === 3))) {
+    throw new Reject(
+      `unsupported photometric interpretation ${photometric}`,
+      undefined,
+      `${samplesPerPixel} samples per pixel`,
+    );
+  }
+  if (ts.encoding === 'rle' && bitsAllocated === 1) throw new Reject('unsupported bits allocated 1 with RLE');
+
+  const frameIndex = chooseFrame(options.frame ?? 'first', numberOfFrames);
+
+  // Rescale and window: top level, else the enhanced multi-frame functional groups.
+  const perFrame = ds.elements[TAG.perFrameGroups]?.items?.[frameIndex]?.dataSet;
+  const shared = firstItem(ds, TAG.sharedGroups);
+  const transformSets = [ds, firstItem(perFrame, TAG.pixelValueTransformation), firstItem(shared, TAG.pixelValueTransformation)];
+  const voiSets = [ds, firstItem(perFrame, TAG.frameVoiLut), firstItem(shared, TAG.frameVoiLut)];
+  const pick = (sets: (DataSet | undefined)[], tag: string): number | undefined => {
+    for (const s of sets) {
+      const v = s?.floatString(tag);
+      if (v !== undefined && Number.isFinite(v)) return v;
+    }
+    return undefined;
+  };
+  const rescaleSlope = mono ? (pick(transformSets, TAG.rescaleSlope) ?? 1) : 1;
+  const rescaleIntercept = mono ? (pick(transformSets, TAG.rescaleIntercept) ?? 0) : 0;
+  let windowCenter = pick(voiSets, TAG.windowCenter);
+  const windowWidth = pick(voiSets, TAG.windowWidth);
+
+  const pixelCount = rows * columns;
+  const channels = decodeChannels(ds, pixelEl, ts.encoding, {
+    pixelCount,
+    numberOfFrames,
+    frameIndex,
+    samplesPerPixel,
+    bitsAllocated,
+    bitsStored,
+    pixelRepresentation,
+    planar,
+  });
+
+  const pixels = new Float32Array(pixelCount);
+  let lo: number;
+  let hi: number;
+  if (colour) {
+    const [a, b, c] = channels as [Float64Array, Float64Array, Float64Array];
+    if (photometric === 'RGB') for (let i = 0; i < pixelCount; i++) pixels[i] = 0.299 * a[i]! + 0.587 * b[i]! + 0.114 * c[i]!;
+    else pixels.set(a);
+    lo = 0;
+    hi = 2 ** bitsStored - 1;
+  } else {
+    const raw = channels[0]!;
+    for (let i = 0; i < pixelCount; i++) pixels[i] = raw[i]! * rescaleSlope + rescaleIntercept;
+    const storedLo = pixelRepresentation === 1 ? -(2 ** (bitsStored - 1)) : 0;
+    const storedHi = pixelRepresentation === 1 ? 2 ** (bitsStored - 1) - 1 : 2 ** bitsStored - 1;
+    const m1 = storedLo * rescaleSlope + rescaleIntercept;
+    const m2 = storedHi * rescaleSlope + rescaleIntercept;
+    lo = Math.min(m1, m2);
+    hi = Math.max(m1, m2);
+  }
+  const inverted = photometric === 'MONOCHROME1';
+  if (inverted) {
+    const sum = lo + hi;
+    for (let i = 0; i < pixelCount; i++) pixels[i] = sum - pixels[i]!;
+    if (windowCenter !== undefined) windowCenter = sum - windowCenter;
+  }
+
+  const image: DicomImage = {
+    source,
+    transferSyntaxUid: ts.uid,
+    transferSyntaxName: ts.name,
+    rows,
+    columns,
+    samplesPerPixel,
+    bitsAllocated,
+    bitsStored,
+    pixelRepresentation,
+    photometricInterpretation: photometric,
+    rescaleSlope,
+    rescaleIntercept,
+    numberOfFrames,
+    frameIndex,
+    inverted,
+    valueRange: [lo, hi],
+    pixels,
+  };
+  const optional: [keyof DicomImage, string][] = [
+    ['patientId', TAG.patientId],
+    ['studyInstanceUid', TAG.studyUid],
+    ['seriesInstanceUid', TAG.seriesUid],
+    ['sopInstanceUid', TAG.sopUid],
+    ['sopClassUid', TAG.sopClass],
+    ['modality', TAG.modality],
+    ['bodyPart', TAG.bodyPart],
+  ];
+  for (const [key, tag] of optional) {
+    const v = str(ds, tag);
+    if (v !== undefined) (image as unknown as Record<string, unknown>)[key] = v;
+  }
+  if (windowCenter !== undefined && windowWidth !== undefined && windowWidth > 0) {
+    image.windowCenter = windowCenter;
+    image.windowWidth = windowWidth;
+  }
+  return image;
+}
+
+function chooseFrame(choice: FrameChoice, numberOfFrames: number): number {
+  if (choice === 'first') return 0;
+  if (choice === 'middle') return Math.floor((numberOfFrames - 1) / 2);
+  if (!Number.isInteger(choice) || choice < 0 || choice >= numberOfFrames) {
+    throw new Reject('frame index out of range', undefined, `frame ${choice} requested, object has ${numberOfFrames}`);
+  }
+  return choice;
+}
+
+interface Layout {
+  pixelCount: number;
+  numberOfFrames: number;
+  frameIndex: number;
+  samplesPerPixel: number;
+  bitsAllocated: number;
+  bitsStored: number;
+  pixelRepresentation: number;
+  planar: number;
+}
+
+/** Returns one Float64Array of stored values (masked to bits stored, sign-extended) per sample. */
+function decodeChannels(
+  ds: DataSet,
+  el: Element,
+  encoding: 'native-le' | 'native-be' | 'rle',
+  L: Layout,
+): Float64Array[] {
+  const data = ds.byteArray; // the inflated array for deflate, else `bytes`
+  const { pixelCount, samplesPerPixel: spp, bitsAllocated: ba } = L;
+  const channels = Array.from({ length: spp }, () => new Float64Array(pixelCount));
+  const finish = (v: number): number => {
+    const bs = L.bitsStored;
+    if (bs < 32) v = v & (2 ** bs - 1);
+    else v = v >>> 0;
+    if (L.pixelRepresentation === 1 && v >= 2 ** (bs - 1)) v -= 2 ** bs;
+    return v;
+  };
+
+  if (encoding === 'rle') {
+    if (!el.encapsulatedPixelData) throw new Reject('RLE transfer syntax without encapsulated pixel data', el.dataOffset);
+    const frame = rleFrameBytes(ds, el, L);
+    const bytesPerSample = ba / 8;
+    const planes = decodeRleFrame(frame, pixelCount, spp * bytesPerSample);
+    for (let s = 0; s < spp; s++) {
+      const ch = channels[s]!;
+      for (let i = 0; i < pixelCount; i++) {
+        let v = 0;
+        for (let b = 0; b < bytesPerSample; b++) v = v * 256 + planes[s * bytesPerSample + b]![i]!;
+        ch[i] = finish(v);
+      }
+    }
+    return channels;
+  }
+
+  if (el.encapsulatedPixelData) throw new Reject('encapsulated pixel data in a native transfer syntax', el.dataOffset);
+  const available = Math.min(el.length, data.length - el.dataOffset);
+  if (ba === 1) {
+    const bitStart = L.frameIndex * pixelCount;
+    const needBytes = Math.ceil((bitStart + pixelCount) / 8);
+    if (available < needBytes) {
+      throw new Reject('truncated pixel data', el.dataOffset + available, `need ${needBytes} bytes, have ${available}`);
+    }
+    const ch = channels[0]!;
+    for (let i = 0; i < pixelCount; i++) {
+      const bit = bitStart + i;
+      ch[i] = (data[el.dataOffset + (bit >> 3)]! >> (bit & 7)) & 1;
+    }
+    return channels;
+  }
+  const bytesPerSample = ba / 8;
+  const frameBytes = pixelCount * spp * bytesPerSample;
+  const start = el.dataOffset + L.frameIndex * frameBytes;
+  if (available < (L.frameIndex + 1) * frameBytes) {
+    throw new Reject(
+      'truncated pixel data',
+      el.dataOffset + available,
+      `frame ${L.frameIndex} needs bytes up to ${(L.frameIndex + 1) * frameBytes} of the pixel data, element has ${available}`,
+    );
+  }
+  const view = new DataView(data.buffer, data.byteOffset + start, frameBytes);
+  const le = encoding === 'native-le';
+  for (let s = 0; s < spp; s++) {
+    const ch = channels[s]!;
+    for (let i = 0; i < pixelCount; i++) {
+      const idx = L.planar === 1 && spp > 1 ? s * pixelCount + i : i * spp + s;
+      const at = idx * bytesPerSample;
+      const v = ba === 8 ? view.getUint8(at) : ba === 16 ? view.getUint16(at, le) : view.getUint32(at, le);
+      ch[i] = finish(v);
+    }
+  }
+  return channels;
+}
+
+function rleFrameBytes(ds: DataSet, el: Element, L: Layout): Uint8Array {
+  const fragments = el.fragments ?? [];
+  if (fragments.length === 0) throw new Reject('encapsulated pixel data has no fragments', el.dataOffset);
+  try {
+    if ((el.basicOffsetTable?.length ?? 0) > 0) {
+      if (L.frameIndex >= el.basicOffsetTable!.length) {
+        throw new Reject('frame index out of range', el.dataOffset, `basic offset table lists ${el.basicOffsetTable!.length} frames`);
+      }
+      return dicomParser.readEncapsulatedImageFrame(ds, el, L.frameIndex) as Uint8Array;
+    }
+    if (L.numberOfFrames === 1) {
+      return dicomParser.readEncapsulatedPixelDataFromFragments(ds, el, 0, fragments.length) as Uint8Array;
+    }
+    if (fragments.length === L.numberOfFrames) {
+      // RLE requires one fragment per frame.
+      return dicomParser.readEncapsulatedPixelDataFromFragments(ds, el, L.frameIndex, 1) as Uint8Array;
+    }
+  } catch (err) {
+    if (err instanceof Reject) throw err;
+    throw new Reject('cannot read encapsulated frame', el.dataOffset, err instanceof Error ? err.message : String(err));
+  }
+  throw new Reject(
+    'cannot locate frame in encapsulated pixel data',
+    el.dataOffset,
+    `${L.numberOfFrames} frames, ${fragments.length} fragments, no basic offset table`,
+  );
+}
+
