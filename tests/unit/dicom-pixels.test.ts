@@ -62,9 +62,9 @@ describe('normalisation to [0, 1]', () => {
     expect(Array.from(normaliseMinMax([5, 5]))).toEqual([0, 0]);
   });
   it('auto uses the window when present, else min/max', () => {
-    expect(Array.from(normalise([0, 100], { center: 50, width: 100 }))).toEqual([0, 1]);
+    expect(Array.from(normalise([0, 100], { windowCenter: 50, windowWidth: 100 }))).toEqual([0, 1]);
     expect(Array.from(normalise([0, 50, 100], undefined))).toEqual([0, 0.5, 1]);
-    expect(Array.from(normalise([0, 50, 100], { center: 0, width: 10 }, 'minmax'))).toEqual([0, 0.5, 1]);
+    expect(Array.from(normalise([0, 50, 100], { windowCenter: 0, windowWidth: 10 }, 'minmax'))).toEqual([0, 0.5, 1]);
     expect(() => normalise([0], undefined, 'window')).toThrow();
   });
 });

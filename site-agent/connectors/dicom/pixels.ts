@@ -109,17 +109,20 @@ export function normaliseMinMax(pixels: ArrayLike<number>): Float32Array {
 
 /**
  * Normalises with the image's own window when it has one (and `mode` allows), else min/max.
+ * `window` can be a DicomImage (its windowCenter/windowWidth are used).
  */
 export function normalise(
   pixels: ArrayLike<number>,
-  window: { center?: number; width?: number } | undefined,
+  window: { windowCenter?: number; windowWidth?: number } | undefined,
   mode: 'window' | 'minmax' | 'auto' = 'auto',
 ): Float32Array {
-  const hasWindow = window?.center !== undefined && window.width !== undefined && window.width > 0;
+  const c = window?.windowCenter;
+  const w = window?.windowWidth;
+  const hasWindow = c !== undefined && w !== undefined && w > 0;
   if (mode === 'window') {
     if (!hasWindow) throw new RangeError('normalise: no window centre/width available');
-    return normaliseWindow(pixels, window!.center!, window!.width!);
+    return normaliseWindow(pixels, c, w);
   }
-  if (mode === 'auto' && hasWindow) return normaliseWindow(pixels, window!.center!, window!.width!);
+  if (mode === 'auto' && hasWindow) return normaliseWindow(pixels, c, w);
   return normaliseMinMax(pixels);
 }
