@@ -1,0 +1,129 @@
+/**
+ * A small seeded PRNG for decoding and simulation (post-processing and test data, never privacy
+ * noise: that is sampled exactly with a CSPRNG in privacy/). sfc32 seeded through splitmix32
+ * from a number or an FNV-1a hash of a string, so `fork(label)` gives independent, reproducible
+ * sub-streams (one per site, per patient, …) whatever order they are consumed in.
+ */
+
+export type SeedLike = number | string;
+
+function splitmix32(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x9e3779b9) >>> 0;
+    let z = s;
+    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
+    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
+    return (z ^ (z >>> 16)) >>> 0;
+  };
+}
+
+function fnv1a(s: string, h = 0x811c9dc5): number {
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+function seedTo32(seed: SeedLike): number {
+  if (typeof seed === 'string') return fnv1a(seed);
+  if (!Number.isFinite(seed)) throw new Error(`Rng: seed must be finite, got ${seed}`);
+  return ((seed >>> 0) ^ Math.imul(Math.floor(seed / 0x100000000) >>> 0, 0x9e3779b1)) >>> 0;
+}
+
+export class Rng {
+  private a: number;
+  private b: number;
+  private c: number;
+  private d: number;
+  private readonly seedText: string;
+  private spare: number | undefined;
+
+  constructor(seed: SeedLike) {
+    this.seedText = String(seed);
+    const sm = splitmix32(seedTo32(seed));
+    this.a = sm();
+    this.b = sm();
+    this.c = sm();
+    this.d = sm() | 1;
+    for (let i = 0; i < 12; i++) this.nextU32();
+  }
+
+  /** An independent stream derived from this stream's seed and a label (does not advance this one). */
+  fork(label: string | number): Rng {
+    return new Rng(`${this.seedText}/${label}`);
+  }
+
+  nextU32(): number {
+    const t = (((this.a + this.b) >>> 0) + this.d) >>> 0;
+    this.d = (this.d + 1) >>> 0;
+    this.a = this.b ^ (this.b >>> 9);
+    this.b = (this.c + (this.c << 3)) >>> 0;
+    this.c = ((this.c << 21) | (this.c >>> 11)) >>> 0;
+    this.c = (this.c + t) >>> 0;
+    return t;
+  }
+
+  /** Uniform in [0, 1) with 53 bits. */
+  next(): number {
+    return (this.nextU32() * 0x200000 + (this.nextU32() >>> 11)) / 9007199254740992;
+  }
+
+  /** Uniform integer in [0, n). */
+  int(n: number): number {
+    return Math.floor(this.next() * n);
+  }
+
+  uniform(lo: number, hi: number): number {
+    return lo + (hi - lo) * this.next();
+  }
+
+  bernoulli(p: number): boolean {
+    return this.next() < p;
+  }
+
+  /** Standard normal (Marsaglia polar). */
+  normal(mean = 0, sd = 1): number {
+    if (this.spare !== undefined) {
+      const z = this.spare;
+      this.spare = undefined;
+      return mean + sd * z;
+    }
+    let u = 0;
+    let v = 0;
+    let s = 0;
+    do {
+      u = 2 * this.next() - 1;
+      v = 2 * this.next() - 1;
+      s = u * u + v * v;
+    } while (s >= 1 || s === 0);
+    const m = Math.sqrt((-2 * Math.log(s)) / s);
+    this.spare = v * m;
+    return mean + sd * u * m;
+  }
+
+  pick<T>(items: readonly T[]): T {
+    return items[this.int(items.length)];
+  }
+
+  /** Index drawn with probability proportional to weights. */
+  weighted(weights: readonly number[]): number {
+    let total = 0;
+    for (const w of weights) total += w;
+    let r = this.next() * total;
+    for (let i = 0; i < weights.length; i++) {
+      r -= weights[i];
+      if (r < 0) return i;
+    }
+    return weights.length - 1;
+  }
+
+  /** A version-4-shaped UUID from this stream (deterministic for a given seed). */
+  uuid(): string {
+    const h = (n: number) => (n >>> 0).toString(16).padStart(8, '0');
+    const a = h(this.nextU32());
+    const b = h(this.nextU32());
+    const c = h(this.nextU32());
+    const d = h(this.nextU32());
+    const variant = ((parseInt(c[0], 16) & 0x3) | 0x8).toString(16);
+    return `${a}-${b.slice(0, 4)}-4${b.slice(5, 8)}-${variant}${c.slice(1, 4)}-${c.slice(4, 8)}${d}`;
+  }
+}
