@@ -28,6 +28,12 @@ export interface MstSelection {
 export interface MstOptions {
   /** Skip pairs whose marginal has more cells than this (keeps the fitted model under its cap). */
   maxPairCells?: number;
+  /**
+   * Standard deviations of the pure-noise L1 to subtract from each score (a lower confidence bound).
+   * Large pairs have noisy scores, and taking the maximum favours whichever got lucky noise
+   * (winner's curse); default 1.
+   */
+  confidence?: number;
 }
 
 export function selectMstTree(
@@ -45,6 +51,7 @@ export function selectMstTree(
     single.set(a, probabilities(ms));
   }
   const maxCells = options.maxPairCells ?? Infinity;
+  const confidence = options.confidence ?? 1;
   const scores: PairScore[] = [];
   for (const m of pairs) {
     if (m.attrs.length !== 2) throw new Error(`selectMstTree: candidate [${m.attrs.join(', ')}] is not a pair`);
@@ -54,7 +61,9 @@ export function selectMstTree(
     const pb = single.get(b)!;
     let l1 = 0;
     for (let i = 0; i < pa.length; i++) for (let j = 0; j < pb.length; j++) l1 += Math.abs(m.values[i * pb.length + j] - total * pa[i] * pb[j]);
-    scores.push({ pair: [a, b], score: l1 - Math.sqrt(2 / Math.PI) * m.sigma * m.values.length });
+    const k = m.values.length;
+    const noiseSd = m.sigma * Math.sqrt(k * (1 - 2 / Math.PI));
+    scores.push({ pair: [a, b], score: l1 - Math.sqrt(2 / Math.PI) * m.sigma * k - confidence * noiseSd });
   }
   scores.sort((x, y) => y.score - x.score);
   const uf = new UnionFind(domain.length);

@@ -31,6 +31,8 @@ export interface EstimateOptions {
 
 export interface EstimateReport {
   iterations: number;
+  /** Belief-propagation runs (iterations plus line-search retries). */
+  evaluations: number;
   /** Final loss Σ ½‖(μ − y)/σ‖². */
   loss: number;
   total: number;
@@ -41,6 +43,12 @@ export interface EstimateReport {
 }
 
 export const DEFAULT_MAX_CLIQUE_CELLS = 4_000_000;
+
+/**
+ * Step-size growth before each line search. private-pgm doubles, which on Adult made every other
+ * try fail (≈2 BP runs per iteration); 1.3 reached the same loss per iteration with ≈1.4 runs.
+ */
+const STEP_GROWTH = 1.3;
 
 /** Thrown when the measured attribute sets need a junction tree larger than the cap. */
 export class ModelSizeError extends Error {
@@ -81,7 +89,9 @@ export function estimateWithReport(
     }
     return { loss, grad };
   };
+  let evaluations = 0;
   const marginalsOf = (theta: readonly Float64Array[]): Float64Array[] => {
+    evaluations++;
     const cal = calibrate(structure.compiled, structure.treePotentials(theta));
     return structure.cliqueMarginals(structure.treeMarginals(cal, total));
   };
@@ -99,7 +109,7 @@ export function estimateWithReport(
     const nu = mu;
     const dL = grad;
     const currLoss = loss;
-    alpha *= 2;
+    alpha *= STEP_GROWTH;
     for (let ls = 0; ls < 25; ls++) {
       theta = omega.map((o, c) => {
         const t = new Float64Array(o.length);
@@ -118,7 +128,7 @@ export function estimateWithReport(
   const size = treeSize(domain, structure.tree);
   return {
     model: new GraphicalModel(structure, theta, total),
-    report: { iterations: it, loss, total, dropped, maxCliqueCells: size.maxCliqueCells, totalCells: size.totalCells },
+    report: { iterations: it, evaluations, loss, total, dropped, maxCliqueCells: size.maxCliqueCells, totalCells: size.totalCells },
   };
 }
 
