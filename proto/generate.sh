@@ -3,5 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 rm -rf generated
-npx proto-loader-gen-types --longs=String --enums=String --defaults --oneofs --grpcLib=@grpc/grpc-js \
+npx proto-loader-gen-types --keepCase --longs=String --enums=String --defaults --oneofs --grpcLib=@grpc/grpc-js \
   --outDir=generated --targetFileExtension=.ts --importFileExtension=.ts federation.proto

@@ -5,10 +5,10 @@ import * as protoLoader from '@grpc/proto-loader';
 import * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
 import type { ProtoGrpcType } from './generated/federation.ts';
-import type { Contribution } from './generated/fedsynth/v1/Contribution.ts';
-import type { CommitteeKey } from './generated/fedsynth/v1/CommitteeKey.ts';
-import type { PartialDecryption } from './generated/fedsynth/v1/PartialDecryption.ts';
-import type { DecryptionInput } from './generated/fedsynth/v1/DecryptionInput.ts';
+import type { Contribution, Contribution__Output } from './generated/fedsynth/v1/Contribution.ts';
+import type { CommitteeKey, CommitteeKey__Output } from './generated/fedsynth/v1/CommitteeKey.ts';
+import type { PartialDecryption, PartialDecryption__Output } from './generated/fedsynth/v1/PartialDecryption.ts';
+import type { DecryptionInput, DecryptionInput__Output } from './generated/fedsynth/v1/DecryptionInput.ts';
 
 export const PROTO_PATH = fileURLToPath(new URL('./federation.proto', import.meta.url));
 
@@ -40,26 +40,26 @@ export function loadFederationService(): ProtoGrpcType {
 
 let cachedRoot: protobuf.Root | undefined;
 function root(): protobuf.Root {
-  if (!cachedRoot) cachedRoot = protobuf.loadSync(PROTO_PATH);
+  if (!cachedRoot) cachedRoot = new protobuf.Root().loadSync(PROTO_PATH, { keepCase: true });
   return cachedRoot;
 }
 
 /** A body failed to decode: malformed bytes, wrong type or missing fields. */
 export class MalformedBodyError extends Error {}
 
-function codec<T extends object>(typeName: string) {
+function codec<In extends object, Out extends object>(typeName: string) {
   return {
-    encode(value: T): Uint8Array {
+    encode(value: In): Uint8Array {
       const type = root().lookupType(typeName);
       const problem = type.verify(value as Record<string, unknown>);
       if (problem) throw new MalformedBodyError(`${typeName}: ${problem}`);
       return type.encode(type.fromObject(value as Record<string, unknown>)).finish();
     },
-    decode(bytes: Uint8Array): T {
+    decode(bytes: Uint8Array): Out {
       const type = root().lookupType(typeName);
       try {
         const message = type.decode(bytes);
-        return type.toObject(message, { longs: String, bytes: Buffer, defaults: true, arrays: true }) as T;
+        return type.toObject(message, { longs: String, bytes: Buffer, defaults: true, arrays: true }) as Out;
       } catch (err) {
         throw new MalformedBodyError(`${typeName}: cannot decode ${bytes.length} bytes: ${(err as Error).message}`);
       }
@@ -67,10 +67,10 @@ function codec<T extends object>(typeName: string) {
   };
 }
 
-export const ContributionCodec = codec<Contribution>('fedsynth.v1.Contribution');
-export const CommitteeKeyCodec = codec<CommitteeKey>('fedsynth.v1.CommitteeKey');
-export const PartialDecryptionCodec = codec<PartialDecryption>('fedsynth.v1.PartialDecryption');
-export const DecryptionInputCodec = codec<DecryptionInput>('fedsynth.v1.DecryptionInput');
+export const ContributionCodec = codec<Contribution, Contribution__Output>('fedsynth.v1.Contribution');
+export const CommitteeKeyCodec = codec<CommitteeKey, CommitteeKey__Output>('fedsynth.v1.CommitteeKey');
+export const PartialDecryptionCodec = codec<PartialDecryption, PartialDecryption__Output>('fedsynth.v1.PartialDecryption');
+export const DecryptionInputCodec = codec<DecryptionInput, DecryptionInput__Output>('fedsynth.v1.DecryptionInput');
 
 /** Cuts a body into Chunk-sized slices (never empty: an empty body is one empty slice). */
 export function* sliceBody(body: Uint8Array, chunkBytes = CHUNK_BYTES): Generator<Uint8Array> {

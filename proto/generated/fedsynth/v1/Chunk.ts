@@ -6,7 +6,7 @@ import type { Long } from '@grpc/proto-loader';
 export interface Chunk {
   'header'?: (_fedsynth_v1_Header | null);
   'kind'?: (string);
-  'totalBytes'?: (number | string | Long);
+  'total_bytes'?: (number | string | Long);
   'sha256'?: (string);
   'data'?: (Buffer | Uint8Array | string);
 }
@@ -14,7 +14,7 @@ export interface Chunk {
 export interface Chunk__Output {
   'header': (_fedsynth_v1_Header__Output | null);
   'kind': (string);
-  'totalBytes': (string);
+  'total_bytes': (string);
   'sha256': (string);
   'data': (Buffer);
 }

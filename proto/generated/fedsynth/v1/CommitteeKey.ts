@@ -2,17 +2,17 @@
 
 
 export interface CommitteeKey {
-  'memberId'?: (string);
+  'member_id'?: (string);
   'point'?: (number);
-  'publicKey'?: (Buffer | Uint8Array | string);
+  'public_key'?: (Buffer | Uint8Array | string);
   'signature'?: (Buffer | Uint8Array | string);
-  'certificatePem'?: (string);
+  'certificate_pem'?: (string);
 }
 
 export interface CommitteeKey__Output {
-  'memberId': (string);
+  'member_id': (string);
   'point': (number);
-  'publicKey': (Buffer);
+  'public_key': (Buffer);
   'signature': (Buffer);
-  'certificatePem': (string);
+  'certificate_pem': (string);
 }

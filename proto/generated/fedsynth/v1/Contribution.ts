@@ -5,11 +5,9 @@ import type { MemberCiphertexts as _fedsynth_v1_MemberCiphertexts, MemberCiphert
 export interface Contribution {
   'length'?: (number);
   'shares'?: (_fedsynth_v1_MemberCiphertexts)[];
-  'signature'?: (Buffer | Uint8Array | string);
 }
 
 export interface Contribution__Output {
   'length': (number);
   'shares': (_fedsynth_v1_MemberCiphertexts__Output)[];
-  'signature': (Buffer);
 }

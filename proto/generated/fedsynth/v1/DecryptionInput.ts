@@ -2,7 +2,7 @@
 
 
 export interface DecryptionInput {
-  'memberId'?: (string);
+  'member_id'?: (string);
   'point'?: (number);
   'length'?: (number);
   'ciphertexts'?: (Buffer | Uint8Array | string)[];
@@ -10,7 +10,7 @@ export interface DecryptionInput {
 }
 
 export interface DecryptionInput__Output {
-  'memberId': (string);
+  'member_id': (string);
   'point': (number);
   'length': (number);
   'ciphertexts': (Buffer)[];

@@ -2,15 +2,15 @@
 
 
 export interface Header {
-  'federationId'?: (string);
-  'schemaHash'?: (string);
-  'roundId'?: (string);
-  'taskId'?: (string);
+  'federation_id'?: (string);
+  'schema_hash'?: (string);
+  'round_id'?: (string);
+  'task_id'?: (string);
 }
 
 export interface Header__Output {
-  'federationId': (string);
-  'schemaHash': (string);
-  'roundId': (string);
-  'taskId': (string);
+  'federation_id': (string);
+  'schema_hash': (string);
+  'round_id': (string);
+  'task_id': (string);
 }

@@ -2,13 +2,13 @@
 
 
 export interface MemberCiphertexts {
-  'memberId'?: (string);
+  'member_id'?: (string);
   'point'?: (number);
   'ciphertexts'?: (Buffer | Uint8Array | string)[];
 }
 
 export interface MemberCiphertexts__Output {
-  'memberId': (string);
+  'member_id': (string);
   'point': (number);
   'ciphertexts': (Buffer)[];
 }

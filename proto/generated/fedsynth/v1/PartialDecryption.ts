@@ -3,13 +3,13 @@
 import type { Long } from '@grpc/proto-loader';
 
 export interface PartialDecryption {
-  'memberId'?: (string);
+  'member_id'?: (string);
   'point'?: (number);
   'share'?: (number | string | Long)[];
 }
 
 export interface PartialDecryption__Output {
-  'memberId': (string);
+  'member_id': (string);
   'point': (number);
   'share': (string)[];
 }

@@ -4,10 +4,10 @@ import type { Header as _fedsynth_v1_Header, Header__Output as _fedsynth_v1_Head
 
 export interface PullTaskRequest {
   'header'?: (_fedsynth_v1_Header | null);
-  'waitMs'?: (number);
+  'wait_ms'?: (number);
 }
 
 export interface PullTaskRequest__Output {
   'header': (_fedsynth_v1_Header__Output | null);
-  'waitMs': (number);
+  'wait_ms': (number);
 }

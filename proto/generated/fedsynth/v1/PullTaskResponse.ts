@@ -4,10 +4,10 @@ import type { Task as _fedsynth_v1_Task, Task__Output as _fedsynth_v1_Task__Outp
 
 export interface PullTaskResponse {
   'task'?: (_fedsynth_v1_Task | null);
-  'federationDone'?: (boolean);
+  'federation_done'?: (boolean);
 }
 
 export interface PullTaskResponse__Output {
   'task': (_fedsynth_v1_Task__Output | null);
-  'federationDone': (boolean);
+  'federation_done': (boolean);
 }

@@ -4,12 +4,12 @@ import type { Header as _fedsynth_v1_Header, Header__Output as _fedsynth_v1_Head
 
 export interface RegisterRequest {
   'header'?: (_fedsynth_v1_Header | null);
-  'agentVersion'?: (string);
-  'protocolVersion'?: (number);
+  'agent_version'?: (string);
+  'protocol_version'?: (number);
 }
 
 export interface RegisterRequest__Output {
   'header': (_fedsynth_v1_Header__Output | null);
-  'agentVersion': (string);
-  'protocolVersion': (number);
+  'agent_version': (string);
+  'protocol_version': (number);
 }

@@ -2,15 +2,15 @@
 
 
 export interface RegisterResponse {
-  'siteId'?: (string);
-  'federationId'?: (string);
-  'schemaHash'?: (string);
-  'coordinatorVersion'?: (string);
+  'site_id'?: (string);
+  'federation_id'?: (string);
+  'schema_hash'?: (string);
+  'coordinator_version'?: (string);
 }
 
 export interface RegisterResponse__Output {
-  'siteId': (string);
-  'federationId': (string);
-  'schemaHash': (string);
-  'coordinatorVersion': (string);
+  'site_id': (string);
+  'federation_id': (string);
+  'schema_hash': (string);
+  'coordinator_version': (string);
 }

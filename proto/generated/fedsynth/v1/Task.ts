@@ -6,17 +6,17 @@ import type { Long } from '@grpc/proto-loader';
 export interface Task {
   'header'?: (_fedsynth_v1_Header | null);
   'kind'?: (string);
-  'specJson'?: (string);
-  'payloadBytes'?: (number | string | Long);
-  'payloadSha256'?: (string);
-  'deadlineUnixMs'?: (number | string | Long);
+  'spec_json'?: (string);
+  'payload_bytes'?: (number | string | Long);
+  'payload_sha256'?: (string);
+  'deadline_unix_ms'?: (number | string | Long);
 }
 
 export interface Task__Output {
   'header': (_fedsynth_v1_Header__Output | null);
   'kind': (string);
-  'specJson': (string);
-  'payloadBytes': (string);
-  'payloadSha256': (string);
-  'deadlineUnixMs': (string);
+  'spec_json': (string);
+  'payload_bytes': (string);
+  'payload_sha256': (string);
+  'deadline_unix_ms': (string);
 }

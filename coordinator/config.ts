@@ -1,0 +1,42 @@
+// The coordinator's configuration, as parsed by the CLI from coordinator.yaml.
+import type { BfvParams } from '../proto/task-spec.ts';
+
+export type StorageConfig = { kind: 'pglite'; dataDir: string } | { kind: 'postgres'; url: string };
+
+export interface TlsKit {
+  caPem: string;
+  certPem: string;
+  keyPem: string;
+}
+
+export interface CoordinatorConfig {
+  federationId: string;
+  /** The public schema's source text and its hash (every message must carry the hash). */
+  schemaText: string;
+  schemaHash: string;
+  listen: string;
+  kit: TlsKit;
+  storage: StorageConfig;
+  /** Sites allowed to join, by certificate CN. */
+  sites: string[];
+  committee: { members: string[]; threshold: number };
+  bfv: BfvParams;
+  rounds: {
+    /** Fewest contributions a measure round may close with; noise is sized for this many. */
+    quorum: number;
+    /** How long a round waits for missing sites before closing with a quorum. */
+    deadlineMs: number;
+    /** How long to wait for sites to register before the fit starts without them. */
+    registrationMs: number;
+  };
+  fit: {
+    epsilon: number;
+    delta: number;
+    /** Synthetic patients written after the fit (0: fit only). */
+    cohortSize: number;
+    seed: number;
+    outDir: string;
+    /** Mirror-descent iterations of the estimator. */
+    iterations: number;
+  };
+}

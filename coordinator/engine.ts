@@ -1,0 +1,610 @@
+// The federation's fit, driven entirely by database state so that a restarted coordinator
+// resumes where it stopped: committee key generation, then the plan's measurement rounds
+// (measure → homomorphic sum → threshold decryption → charge-and-release), then estimation.
+import { randomUUID, X509Certificate } from 'node:crypto';
+import type { Store, Round, Task, Submission } from './store/index.ts';
+import { StoreError } from './store/index.ts';
+import type { TaskBoard } from './task-board.ts';
+import type { CoordinatorConfig } from './config.ts';
+import { Bfv, BFV_COEFF_MODULUS_BITS, BFV_POLY_MODULUS_DEGREE } from '../privacy/bfv.ts';
+import { FIELD_PRIME, FIELD_PRIME_BIG } from '../privacy/field.ts';
+import { accumulate, combine, verifyCommitteeKey, type Contribution as AggContribution } from '../privacy/secure-aggregation.ts';
+import { planDistributedNoise, rhoFromEpsilonDelta, epsilonFromRho, rhoDistributedDiscreteGaussian } from '../privacy/accountant.ts';
+import { rationalToNumber } from '../privacy/rational.ts';
+import { Domain } from '../model/domain.ts';
+import type { Measurement } from '../model/measurement.ts';
+import { mstPlan, type RoundResult, type RoundSpec } from '../model/plan.ts';
+import { estimateWithReport, type GraphicalModel } from '../model/pgm/index.ts';
+import { parseSchema, schemaAttributes, type Schema } from '../model/schema.ts';
+import type { BfvParams, CommitteeMemberSpec, MeasureSpec, KeygenSpec, DecryptSpec } from '../proto/task-spec.ts';
+import {
+  CommitteeKeyCodec,
+  ContributionCodec,
+  DecryptionInputCodec,
+  MalformedBodyError,
+  PartialDecryptionCodec,
+} from '../proto/wire.ts';
+
+export class FitError extends Error {}
+
+/** A result the engine rejects: maps to a gRPC error with this message, with no state change. */
+export class RejectedResult extends Error {
+  constructor(
+    message: string,
+    readonly code: 'invalid' | 'precondition' | 'forbidden' | 'conflict',
+  ) {
+    super(message);
+  }
+}
+
+export interface FitOutcome {
+  modelId: string;
+  model: GraphicalModel;
+  rounds: { roundId: string; name: string; rho: number; contributors: string[]; sigmaTotal: number }[];
+  rhoTotal: number;
+  spendBySite: Record<string, number>;
+  estimate: { iterations: number; loss: number; total: number };
+}
+
+export type ProgressListener = (event: { phase: string; message: string; fraction?: number }) => void;
+
+const POLL_MS = 150;
+export const KEYGEN_ROUND = 'keygen';
+
+export function bfvParams(): BfvParams {
+  return {
+    polyModulusDegree: BFV_POLY_MODULUS_DEGREE,
+    coeffModulusBits: [...BFV_COEFF_MODULUS_BITS],
+    plainModulus: FIELD_PRIME_BIG.toString(),
+  };
+}
+
+/** Round ids are derived from the plan position so a restart finds the same rows. */
+const measureRoundId = (index: number, name: string) => `m${index + 1}-${name}`;
+const decryptRoundId = (measureId: string) => `${measureId}.decrypt`;
+
+interface StoredMeasureRound {
+  measure: MeasureSpec;
+  plan: RoundSpec;
+}
+
+export class FederationEngine {
+  readonly schema: Schema;
+  readonly domain: Domain;
+  private readonly caCert: X509Certificate;
+  private stopped = false;
+  private finished = false;
+  private readonly listeners: ProgressListener[] = [];
+
+  constructor(
+    private readonly store: Store,
+    private readonly board: TaskBoard,
+    private readonly cfg: CoordinatorConfig,
+    private readonly bfv: Bfv,
+  ) {
+    this.schema = parseSchema(cfg.schemaText);
+    const attrs = schemaAttributes(this.schema);
+    this.domain = new Domain(
+      attrs.map((a) => a.name),
+      attrs.map((a) => a.size),
+    );
+    this.caCert = new X509Certificate(cfg.kit.caPem);
+  }
+
+  onProgress(listener: ProgressListener): void {
+    this.listeners.push(listener);
+  }
+
+  private progress(phase: string, message: string, fraction?: number): void {
+    for (const l of this.listeners) l({ phase, message, fraction });
+  }
+
+  get federationId(): string {
+    return this.cfg.federationId;
+  }
+
+  /** True once the fit is over: agents polling then learn there is nothing more to do. */
+  get done(): boolean {
+    return this.finished;
+  }
+
+  stop(): void {
+    this.stopped = true;
+  }
+
+  // ------------------------------------------------------------------ incoming results
+
+  /** Validates and stores one uploaded result body for a task owned by `siteId`. */
+  async acceptResult(siteId: string, task: Task, kind: string, body: Buffer, peerCertPem: string | undefined): Promise<{ duplicate: boolean }> {
+    const expected = { keygen: 'committee-key', measure: 'contribution', decrypt: 'partial' }[task.kind];
+    if (kind !== expected) throw new RejectedResult(`task ${task.taskId} is a ${task.kind} task: expected a ${expected} body, got ${kind}`, 'invalid');
+    try {
+      switch (task.kind) {
+        case 'keygen':
+          return await this.acceptCommitteeKey(siteId, task, body, peerCertPem);
+        case 'measure':
+          return await this.acceptContribution(siteId, task, body);
+        case 'decrypt':
+          return await this.acceptPartial(siteId, task, body);
+        default:
+          throw new RejectedResult(`unknown task kind ${task.kind}`, 'invalid');
+      }
+    } catch (err) {
+      if (err instanceof MalformedBodyError) throw new RejectedResult(err.message, 'invalid');
+      if (err instanceof StoreError) {
+        const code = err.code === 'conflict' ? 'conflict' : err.code === 'forbidden' ? 'forbidden' : 'precondition';
+        throw new RejectedResult(err.message, code);
+      }
+      throw err;
+    }
+  }
+
+  private async acceptCommitteeKey(siteId: string, task: Task, body: Buffer, peerCertPem: string | undefined): Promise<{ duplicate: boolean }> {
+    const spec = task.spec as KeygenSpec;
+    const key = CommitteeKeyCodec.decode(body);
+    if (key.member_id !== siteId) throw new RejectedResult(`committee key names member ${key.member_id}, but the caller is ${siteId}`, 'forbidden');
+    if (key.point !== spec.point) throw new RejectedResult(`committee key is for point ${key.point}, task assigned point ${spec.point}`, 'invalid');
+    if (key.public_key.length === 0) throw new RejectedResult('committee key has an empty public key', 'invalid');
+    let cert: X509Certificate;
+    try {
+      cert = new X509Certificate(key.certificate_pem);
+    } catch {
+      throw new RejectedResult('committee key carries an unreadable certificate', 'invalid');
+    }
+    if (!cert.verify(this.caCert.publicKey)) throw new RejectedResult('committee key certificate is not issued by this federation', 'forbidden');
+    if (!/(^|\n|,\s*)CN=([^\n,]+)/.test(cert.subject) || !cert.subject.split('\n').includes(`CN=${siteId}`)) {
+      throw new RejectedResult(`committee key certificate is not ${siteId}'s`, 'forbidden');
+    }
+    if (peerCertPem !== undefined && new X509Certificate(peerCertPem).fingerprint256 !== cert.fingerprint256) {
+      throw new RejectedResult('committee key certificate differs from the connection certificate', 'forbidden');
+    }
+    const ok = verifyCommitteeKey(
+      key.certificate_pem,
+      { federationId: this.cfg.federationId, schemaHash: this.cfg.schemaHash, memberId: siteId, point: spec.point, publicKey: key.public_key },
+      key.signature,
+    );
+    if (!ok) throw new RejectedResult('committee key signature does not verify against the member certificate', 'forbidden');
+    const put = await this.store.putSubmission({ federationId: this.cfg.federationId, taskId: task.taskId, siteId, body });
+    if (!put.duplicate) {
+      await this.store.putCommitteeKey({
+        federationId: this.cfg.federationId,
+        memberId: siteId,
+        point: spec.point,
+        publicKey: key.public_key,
+        signature: key.signature,
+        certificatePem: key.certificate_pem,
+      });
+      await this.store.markTaskDone(this.cfg.federationId, task.taskId);
+    }
+    return put;
+  }
+
+  private async acceptContribution(siteId: string, task: Task, body: Buffer): Promise<{ duplicate: boolean }> {
+    const stored = task.spec as StoredMeasureRound;
+    const spec = stored.measure;
+    const c = ContributionCodec.decode(body);
+    const length = this.cells(spec.marginals);
+    if (c.length !== length) throw new RejectedResult(`contribution has ${c.length} cells, the round measures ${length}`, 'invalid');
+    const blocks = Math.ceil(length / BFV_POLY_MODULUS_DEGREE);
+    if (c.shares.length !== spec.committee.length) {
+      throw new RejectedResult(`contribution has ${c.shares.length} shares for a committee of ${spec.committee.length}`, 'invalid');
+    }
+    for (const member of spec.committee) {
+      const share = c.shares.find((s) => s.member_id === member.memberId);
+      if (!share || share.point !== member.point) throw new RejectedResult(`contribution has no share for member ${member.memberId}`, 'invalid');
+      if (share.ciphertexts.length !== blocks) {
+        throw new RejectedResult(`share for ${member.memberId} has ${share.ciphertexts.length} ciphertexts, expected ${blocks}`, 'invalid');
+      }
+    }
+    // Only ciphertexts are stored: the coordinator never holds a site's plaintext vector.
+    const put = await this.store.putSubmission({ federationId: this.cfg.federationId, taskId: task.taskId, siteId, body });
+    if (!put.duplicate) await this.store.markTaskDone(this.cfg.federationId, task.taskId);
+    return put;
+  }
+
+  private async acceptPartial(siteId: string, task: Task, body: Buffer): Promise<{ duplicate: boolean }> {
+    const spec = task.spec as DecryptSpec;
+    const p = PartialDecryptionCodec.decode(body);
+    if (p.member_id !== siteId) throw new RejectedResult(`partial decryption names ${p.member_id}, but the caller is ${siteId}`, 'forbidden');
+    if (p.point !== spec.point) throw new RejectedResult(`partial decryption is for point ${p.point}, expected ${spec.point}`, 'invalid');
+    if (p.share.length !== spec.length) throw new RejectedResult(`partial decryption has ${p.share.length} values, expected ${spec.length}`, 'invalid');
+    const share = new Uint32Array(p.share.length);
+    for (let i = 0; i < share.length; i++) {
+      const v = Number(p.share[i]);
+      if (!Number.isInteger(v) || v < 0 || v >= FIELD_PRIME) throw new RejectedResult(`partial decryption value ${i} is not a field element`, 'invalid');
+      share[i] = v;
+    }
+    const put = await this.store.putSubmission({ federationId: this.cfg.federationId, taskId: task.taskId, siteId, body });
+    if (!put.duplicate) {
+      await this.store.putPartial({
+        federationId: this.cfg.federationId,
+        roundId: task.roundId,
+        memberId: siteId,
+        point: spec.point,
+        share: new Uint8Array(share.buffer),
+      });
+      await this.store.markTaskDone(this.cfg.federationId, task.taskId);
+    }
+    return put;
+  }
+
+  async acceptRefusal(siteId: string, task: Task, reason: string): Promise<void> {
+    await this.store.markTaskRefused(this.cfg.federationId, task.taskId, reason);
+    await this.store.appendAudit(this.cfg.federationId, {
+      type: 'task-refused',
+      roundId: task.roundId,
+      taskId: task.taskId,
+      siteId,
+      reason,
+    });
+  }
+
+  // ------------------------------------------------------------------ the fit
+
+  async run(): Promise<FitOutcome> {
+    const fed = this.cfg.federationId;
+    const existing = await this.store.getFederation(fed);
+    if (existing && existing.schemaHash !== this.cfg.schemaHash) {
+      throw new FitError(`federation ${fed} was created with schema ${existing.schemaHash}, this coordinator is configured with ${this.cfg.schemaHash}`);
+    }
+    if (!existing) {
+      await this.store.upsertFederation({ id: fed, schemaHash: this.cfg.schemaHash, schema: this.schema, config: this.publicConfig() });
+      await this.store.appendAudit(fed, { type: 'federation-created', schemaHash: this.cfg.schemaHash, config: this.publicConfig() });
+    }
+    try {
+      await this.waitForRegistrations();
+      const committee = await this.ensureCommittee();
+      const rhoTotal = rhoFromEpsilonDelta(this.cfg.fit.epsilon, this.cfg.fit.delta);
+      const plan = mstPlan(this.domain, rhoTotal);
+      const done: RoundResult[] = [];
+      const roundsOut: FitOutcome['rounds'] = [];
+      for (let i = 0; ; i++) {
+        const spec = plan.next(done);
+        if (!spec) break;
+        const r = await this.runMeasureRound(i, spec, committee);
+        done.push(r.result);
+        roundsOut.push({ roundId: r.roundId, name: spec.name, rho: r.rho, contributors: r.contributors, sigmaTotal: r.sigmaTotal });
+      }
+      this.progress('estimate', `fitting the graphical model to ${plan.estimationInputs(done).length} noisy marginals`);
+      const { model, report } = estimateWithReport(this.domain, plan.estimationInputs(done), {
+        iterations: this.cfg.fit.iterations,
+        onOversize: 'drop',
+      });
+      const spend = await this.store.spendBySite(fed);
+      const spendBySite = Object.fromEntries(spend.map((s) => [s.siteId, s.rho]));
+      const modelId = `model-${randomUUID()}`;
+      const charged = roundsOut.reduce((s, r) => s + r.rho, 0);
+      await this.store.putModel({ id: modelId, federationId: fed, rhoTotal: charged, model: model.toJSON() });
+      await this.store.appendAudit(fed, {
+        type: 'model-fitted',
+        modelId,
+        rounds: roundsOut.map((r) => r.roundId),
+        rhoPerSite: charged,
+        epsilonPerSite: epsilonFromRho(charged, this.cfg.fit.delta),
+        delta: this.cfg.fit.delta,
+      });
+      this.progress('estimate', `model ${modelId} fitted (loss ${report.loss.toFixed(1)}, total ≈ ${Math.round(report.total)})`);
+      return {
+        modelId,
+        model,
+        rounds: roundsOut,
+        rhoTotal: charged,
+        spendBySite,
+        estimate: { iterations: report.iterations, loss: report.loss, total: report.total },
+      };
+    } finally {
+      this.finished = true;
+      this.board.notifyAll();
+    }
+  }
+
+  private publicConfig() {
+    return {
+      sites: this.cfg.sites,
+      committee: this.cfg.committee,
+      rounds: this.cfg.rounds,
+      fit: { epsilon: this.cfg.fit.epsilon, delta: this.cfg.fit.delta },
+      bfv: bfvParams(),
+    };
+  }
+
+  private cells(marginals: string[][]): number {
+    return marginals.reduce((s, m) => s + this.domain.cells(m), 0);
+  }
+
+  private async waitUntil(what: string, deadline: number, check: () => Promise<boolean>): Promise<boolean> {
+    for (;;) {
+      if (this.stopped) throw new FitError(`stopped while waiting for ${what}`);
+      if (await check()) return true;
+      if (Date.now() >= deadline) return false;
+      await new Promise((r) => setTimeout(r, POLL_MS));
+    }
+  }
+
+  private async registeredSites(): Promise<string[]> {
+    const rows = await this.store.listSites(this.cfg.federationId);
+    const known = new Set(rows.map((r) => r.siteId));
+    return this.cfg.sites.filter((s) => known.has(s));
+  }
+
+  private async waitForRegistrations(): Promise<void> {
+    const all = this.cfg.sites.length;
+    this.progress('register', `waiting for ${all} sites to register`);
+    const deadline = Date.now() + this.cfg.rounds.registrationMs;
+    await this.waitUntil('registrations', deadline, async () => (await this.registeredSites()).length === all);
+    const sites = await this.registeredSites();
+    if (sites.length < this.cfg.rounds.quorum) {
+      throw new FitError(`only ${sites.length} of ${all} sites registered (${sites.join(', ') || 'none'}); the quorum is ${this.cfg.rounds.quorum}`);
+    }
+    this.progress('register', `${sites.length}/${all} sites registered: ${sites.join(', ')}`);
+  }
+
+  /** Committee keys: one keygen round; members that never answer fail the fit with a reason. */
+  private async ensureCommittee(): Promise<CommitteeMemberSpec[]> {
+    const fed = this.cfg.federationId;
+    const members = this.cfg.committee.members;
+    let round = await this.store.getRound(fed, KEYGEN_ROUND);
+    if (!round) {
+      const deadlineAt = new Date(Date.now() + this.cfg.rounds.deadlineMs);
+      round = await this.store.createRound({ federationId: fed, roundId: KEYGEN_ROUND, kind: 'keygen', spec: { members }, quorum: members.length, deadlineAt });
+      await this.store.createTasks(
+        members.map((memberId, i) => ({
+          federationId: fed,
+          taskId: randomUUID(),
+          roundId: KEYGEN_ROUND,
+          siteId: memberId,
+          kind: 'keygen',
+          spec: { kind: 'keygen', point: i + 1, bfv: bfvParams() } satisfies KeygenSpec,
+        })),
+      );
+      await this.store.appendAudit(fed, { type: 'task-issued', roundId: KEYGEN_ROUND, kind: 'keygen', sites: members });
+      for (const m of members) this.board.notify(m);
+    }
+    this.progress('keygen', `committee of ${members.length} (threshold ${this.cfg.committee.threshold}) generating BFV keys`);
+    if (round.state === 'open') {
+      await this.waitUntil('committee keys', round.deadlineAt.getTime(), async () => (await this.store.listCommitteeKeys(fed)).length === members.length);
+      const keys = await this.store.listCommitteeKeys(fed);
+      if (keys.length < members.length) {
+        const missing = members.filter((m) => !keys.some((k) => k.memberId === m));
+        await this.store.setRoundState(fed, KEYGEN_ROUND, 'failed', { failureReason: `no committee key from ${missing.join(', ')}` });
+        throw new FitError(`committee members ${missing.join(', ')} published no key before the deadline`);
+      }
+      await this.store.expireTasks(fed, KEYGEN_ROUND);
+      await this.store.setRoundState(fed, KEYGEN_ROUND, 'closed');
+      await this.store.setRoundState(fed, KEYGEN_ROUND, 'released');
+      await this.store.appendAudit(fed, { type: 'committee-formed', members: keys.map((k) => ({ memberId: k.memberId, point: k.point })) });
+    } else if (round.state === 'failed') {
+      throw new FitError(`committee key generation failed earlier: ${round.failureReason}`);
+    }
+    const keys = await this.store.listCommitteeKeys(fed);
+    return keys
+      .sort((a, b) => a.point - b.point)
+      .map((k) => ({
+        memberId: k.memberId,
+        point: k.point,
+        publicKey: Buffer.from(k.publicKey).toString('base64'),
+        signature: Buffer.from(k.signature).toString('base64'),
+        certificatePem: k.certificatePem,
+      }));
+  }
+
+  private async runMeasureRound(
+    index: number,
+    plan: RoundSpec,
+    committee: CommitteeMemberSpec[],
+  ): Promise<{ roundId: string; result: RoundResult; rho: number; contributors: string[]; sigmaTotal: number }> {
+    const fed = this.cfg.federationId;
+    const roundId = measureRoundId(index, plan.name);
+    let round = await this.store.getRound(fed, roundId);
+    if (!round) round = await this.openMeasureRound(roundId, plan, committee);
+    const stored = round.spec as StoredMeasureRound;
+    const spec = stored.measure;
+    const label = `round ${index + 1} (${plan.name}: ${spec.marginals.length} marginals, ${this.cells(spec.marginals)} cells)`;
+
+    if (round.state === 'open') {
+      this.progress('measure', `${label}: waiting for sites`);
+      await this.waitUntil(`${roundId} contributions`, round.deadlineAt.getTime(), async () => {
+        const tasks = await this.store.listTasks(fed, roundId);
+        return tasks.every((t) => t.state === 'done' || t.state === 'refused');
+      });
+      // Close first so that no submission can land between counting and aggregating.
+      round = await this.store.setRoundState(fed, roundId, 'closed');
+      await this.store.expireTasks(fed, roundId);
+    }
+    if (round.state === 'closed') {
+      const subs = await this.store.listSubmissions(fed, roundId);
+      if (subs.length < spec.quorum) {
+        const reason = `only ${subs.length} of the required ${spec.quorum} sites contributed before the deadline`;
+        await this.store.setRoundState(fed, roundId, 'failed', { failureReason: reason });
+        throw new FitError(`${label} failed: ${reason}`);
+      }
+      this.progress('aggregate', `${label}: summing ${subs.length} encrypted contributions`);
+      await this.aggregateAndRequestDecryption(roundId, spec, subs);
+      round = await this.store.setRoundState(fed, roundId, 'decrypting');
+    }
+    if (round.state === 'decrypting') {
+      await this.decryptAndRelease(roundId, stored, label);
+      round = (await this.store.getRound(fed, roundId))!;
+    }
+    if (round.state === 'failed') throw new FitError(`${label} failed: ${round.failureReason}`);
+
+    const measurements = await this.store.listMeasurements(fed, roundId);
+    const charges = await this.store.chargesByRound(fed, roundId);
+    const sigmaTotal = measurements[0]?.sigmaTotal ?? 0;
+    const result: RoundResult = {
+      spec: plan,
+      measurements: measurements
+        .sort((a, b) => a.seq - b.seq)
+        .map((m): Measurement => ({ attrs: m.attrs, values: Float64Array.from(m.values), sigma: m.sigmaTotal })),
+    };
+    return { roundId, result, rho: spec.rho, contributors: charges.map((c) => c.siteId), sigmaTotal };
+  }
+
+  private async openMeasureRound(roundId: string, plan: RoundSpec, committee: CommitteeMemberSpec[]): Promise<Round> {
+    const fed = this.cfg.federationId;
+    const m = plan.marginals.length;
+    const dimension = this.cells(plan.marginals);
+    const quorum = this.cfg.rounds.quorum;
+    // One patient is one row: it adds 1 to exactly one cell of each marginal (add/remove
+    // neighbours), so Δ2 = √m and Δ1 = m for the concatenated vector.
+    const noise = planDistributedNoise({ l2Sensitivity: Math.sqrt(m), l1Sensitivity: m, parties: quorum, dimension, targetRho: plan.rho });
+    const measure: MeasureSpec = {
+      kind: 'measure',
+      marginals: plan.marginals,
+      sigmaSite2: { num: noise.sigmaSite2.num.toString(), den: noise.sigmaSite2.den.toString() },
+      quorum,
+      rho: noise.rho,
+      threshold: this.cfg.committee.threshold,
+      committee,
+      bfv: bfvParams(),
+    };
+    const sites = await this.registeredSites();
+    const round = await this.store.createRound({
+      federationId: fed,
+      roundId,
+      kind: 'measure',
+      spec: { measure, plan } satisfies StoredMeasureRound,
+      quorum,
+      deadlineAt: new Date(Date.now() + this.cfg.rounds.deadlineMs),
+    });
+    await this.store.createTasks(
+      sites.map((siteId) => ({ federationId: fed, taskId: randomUUID(), roundId, siteId, kind: 'measure', spec: { measure, plan } })),
+    );
+    await this.store.appendAudit(fed, {
+      type: 'task-issued',
+      roundId,
+      kind: 'measure',
+      sites,
+      marginals: plan.marginals,
+      sigmaSite2: measure.sigmaSite2,
+      quorum,
+      rho: noise.rho,
+    });
+    for (const s of sites) this.board.notify(s);
+    return round;
+  }
+
+  private async aggregateAndRequestDecryption(roundId: string, spec: MeasureSpec, subs: Submission[]): Promise<void> {
+    const fed = this.cfg.federationId;
+    const length = this.cells(spec.marginals);
+    let acc: AggContribution | null = null;
+    for (const s of subs) {
+      const c = ContributionCodec.decode(s.body);
+      acc = accumulate(this.bfv, acc, {
+        length: c.length,
+        shares: c.shares.map((sh) => ({ memberId: sh.member_id, point: sh.point, ciphertexts: sh.ciphertexts })),
+      });
+    }
+    const contributors = subs.map((s) => s.siteId).sort();
+    const decryptId = decryptRoundId(roundId);
+    if (await this.store.getRound(fed, decryptId)) return; // restarted after this step
+    await this.store.createRound({
+      federationId: fed,
+      roundId: decryptId,
+      kind: 'decrypt',
+      spec: { measureRoundId: roundId },
+      quorum: spec.threshold,
+      deadlineAt: new Date(Date.now() + this.cfg.rounds.deadlineMs),
+    });
+    const tasks = [];
+    for (const share of acc!.shares) {
+      const payload = DecryptionInputCodec.encode({
+        member_id: share.memberId,
+        point: share.point,
+        length,
+        ciphertexts: share.ciphertexts.map((c) => Buffer.from(c)),
+        contributors: contributors.length,
+      });
+      await this.store.putAggregate({
+        federationId: fed,
+        roundId,
+        memberId: share.memberId,
+        point: share.point,
+        length,
+        contributors,
+        ciphertexts: payload,
+      });
+      tasks.push({
+        federationId: fed,
+        taskId: randomUUID(),
+        roundId: decryptId,
+        siteId: share.memberId,
+        kind: 'decrypt',
+        spec: { kind: 'decrypt', point: share.point, length, contributors: contributors.length, bfv: bfvParams() } satisfies DecryptSpec,
+        payload,
+      });
+    }
+    await this.store.createTasks(tasks);
+    for (const t of tasks) this.board.notify(t.siteId);
+  }
+
+  private async decryptAndRelease(roundId: string, stored: StoredMeasureRound, label: string): Promise<void> {
+    const fed = this.cfg.federationId;
+    const spec = stored.measure;
+    const decryptId = decryptRoundId(roundId);
+    const decryptRound = (await this.store.getRound(fed, decryptId))!;
+    this.progress('decrypt', `${label}: committee decrypting its shares of the sum`);
+    if (decryptRound.state === 'open') {
+      await this.waitUntil(`${decryptId} partial decryptions`, decryptRound.deadlineAt.getTime(), async () => {
+        const tasks = await this.store.listTasks(fed, decryptId);
+        return tasks.every((t) => t.state === 'done' || t.state === 'refused');
+      });
+      await this.store.setRoundState(fed, decryptId, 'closed');
+      await this.store.expireTasks(fed, decryptId);
+    }
+    const partials = await this.store.listPartials(fed, decryptId);
+    if (partials.length < spec.threshold) {
+      const reason = `only ${partials.length} of the required ${spec.threshold} committee members decrypted before the deadline`;
+      if (decryptRound.state !== 'failed') await this.store.setRoundState(fed, decryptId, 'failed', { failureReason: reason }).catch(() => undefined);
+      await this.store.setRoundState(fed, roundId, 'failed', { failureReason: reason });
+      throw new FitError(`${label} failed: ${reason}`);
+    }
+    const totals = combine(
+      partials.map((p) => ({ point: p.point, share: new Uint32Array(Buffer.from(p.share).buffer.slice(p.share.byteOffset, p.share.byteOffset + p.share.byteLength)) })),
+      spec.threshold,
+    );
+    const aggregates = await this.store.listAggregates(fed, roundId);
+    const contributors = aggregates[0].contributors;
+    const sigmaSite2 = rationalToNumber({ num: BigInt(spec.sigmaSite2.num), den: BigInt(spec.sigmaSite2.den) });
+    // The released sum carries every contributor's noise share, not just the quorum's.
+    const sigmaTotal = Math.sqrt(sigmaSite2 * contributors.length);
+    const measurements = [];
+    let offset = 0;
+    for (const attrs of spec.marginals) {
+      const cells = this.domain.cells(attrs);
+      const values: number[] = [];
+      for (let i = 0; i < cells; i++) values.push(Number(totals[offset + i]));
+      offset += cells;
+      measurements.push({ attrs, values, sigmaTotal });
+    }
+    const m = spec.marginals.length;
+    const mechanism = {
+      name: 'distributed-discrete-gaussian',
+      reference: 'Kairouz, Liu, Steinke ICML 2021, Prop. 14',
+      unit: 'patient (add/remove)',
+      l2Sensitivity: Math.sqrt(m),
+      l1Sensitivity: m,
+      dimension: offset,
+      sigmaSite2: spec.sigmaSite2,
+      parties: spec.quorum,
+      contributors: contributors.length,
+    };
+    // Recomputed from the exact noise that was added; it must not exceed what sites agreed to.
+    const rho = rhoDistributedDiscreteGaussian({
+      l2Sensitivity: Math.sqrt(m),
+      l1Sensitivity: m,
+      sigmaSite2: { num: BigInt(spec.sigmaSite2.num), den: BigInt(spec.sigmaSite2.den) },
+      parties: spec.quorum,
+      dimension: offset,
+    });
+    if (rho > spec.rho * (1 + 1e-12)) throw new FitError(`${label}: recomputed rho ${rho} exceeds the announced ${spec.rho}`);
+    const charges = contributors.map((siteId) => ({ siteId, rho: spec.rho, mechanism }));
+    await this.store.recordChargesAndRelease(fed, roundId, charges, measurements, {
+      auditEvents: [
+        { type: 'measurement-released', roundId, marginals: spec.marginals, mechanism, rho: spec.rho },
+        ...contributors.map((siteId) => ({ type: 'charge', roundId, siteId, rho: spec.rho })),
+      ],
+    });
+    this.progress('release', `${label}: released with ${contributors.length} contributors, ρ ${spec.rho.toFixed(5)} per site`);
+  }
+}

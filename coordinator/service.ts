@@ -1,0 +1,220 @@
+// gRPC handlers of the Federation service. Every call is authenticated by the client
+// certificate (never by anything in the message), checked against the federation id, the
+// schema hash and the task it names; a rejected call changes no state.
+import { createHash } from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
+import type { FederationHandlers } from '../proto/generated/fedsynth/v1/Federation.ts';
+import type { Header__Output } from '../proto/generated/fedsynth/v1/Header.ts';
+import type { Chunk__Output } from '../proto/generated/fedsynth/v1/Chunk.ts';
+import type { PushAck } from '../proto/generated/fedsynth/v1/PushAck.ts';
+import type { Task as WireTask } from '../proto/generated/fedsynth/v1/Task.ts';
+import { CHUNK_BYTES, MAX_BODY_BYTES, sliceBody } from '../proto/wire.ts';
+import { receiveBody, UploadError } from './chunks.ts';
+import { RejectedResult, type FederationEngine } from './engine.ts';
+import type { TaskBoard } from './task-board.ts';
+import type { Store, Task } from './store/index.ts';
+import { PeerIdentityError, type SiteIdentity, type CallWithAuthContext } from './peer-identity.ts';
+
+export const COORDINATOR_VERSION = '0.1.0';
+const MAX_WAIT_MS = 30_000;
+
+class CallError extends Error {
+  constructor(
+    readonly code: grpc.status,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface ServiceDeps {
+  store: Store;
+  board: TaskBoard;
+  engine: FederationEngine;
+  federationId: string;
+  schemaHash: string;
+  allowedSites: readonly string[];
+  identify: (call: CallWithAuthContext) => SiteIdentity;
+  maxBodyBytes?: number;
+  log?: (line: string) => void;
+}
+
+function toServiceError(err: unknown): grpc.ServiceError {
+  if (err instanceof CallError || err instanceof PeerIdentityError) {
+    return Object.assign(new Error(err.message), { code: err.code, details: err.message, metadata: new grpc.Metadata() }) as grpc.ServiceError;
+  }
+  if (err instanceof UploadError) {
+    const code = err.code === 'too-large' ? grpc.status.RESOURCE_EXHAUSTED : grpc.status.INVALID_ARGUMENT;
+    return Object.assign(new Error(err.message), { code, details: err.message, metadata: new grpc.Metadata() }) as grpc.ServiceError;
+  }
+  if (err instanceof RejectedResult) {
+    const code = {
+      invalid: grpc.status.INVALID_ARGUMENT,
+      precondition: grpc.status.FAILED_PRECONDITION,
+      forbidden: grpc.status.PERMISSION_DENIED,
+      conflict: grpc.status.ALREADY_EXISTS,
+    }[err.code];
+    return Object.assign(new Error(err.message), { code, details: err.message, metadata: new grpc.Metadata() }) as grpc.ServiceError;
+  }
+  const message = `internal error: ${(err as Error).message}`;
+  return Object.assign(new Error(message), { code: grpc.status.INTERNAL, details: message, metadata: new grpc.Metadata() }) as grpc.ServiceError;
+}
+
+export function createFederationHandlers(deps: ServiceDeps): FederationHandlers {
+  const log = deps.log ?? (() => undefined);
+  const maxBody = deps.maxBodyBytes ?? MAX_BODY_BYTES;
+
+  const site = (call: CallWithAuthContext): SiteIdentity => {
+    const id = deps.identify(call);
+    if (id.federationId && id.federationId !== deps.federationId) {
+      throw new CallError(grpc.status.PERMISSION_DENIED, `certificate of ${id.siteId} belongs to federation ${id.federationId}, not ${deps.federationId}`);
+    }
+    if (!deps.allowedSites.includes(id.siteId)) {
+      throw new CallError(grpc.status.PERMISSION_DENIED, `site ${id.siteId} is not a member of federation ${deps.federationId}`);
+    }
+    return id;
+  };
+
+  const checkHeader = (header: Header__Output | null | undefined, needTask: boolean): Header__Output => {
+    if (!header) throw new CallError(grpc.status.INVALID_ARGUMENT, 'request carries no header');
+    if (header.federation_id !== deps.federationId) {
+      throw new CallError(grpc.status.FAILED_PRECONDITION, `federation id ${JSON.stringify(header.federation_id)} does not match ${deps.federationId}`);
+    }
+    if (header.schema_hash !== deps.schemaHash) {
+      throw new CallError(
+        grpc.status.FAILED_PRECONDITION,
+        `schema hash ${header.schema_hash.slice(0, 16) || '(empty)'}… does not match the federation's ${deps.schemaHash.slice(0, 16)}…`,
+      );
+    }
+    if (needTask && !header.task_id) throw new CallError(grpc.status.INVALID_ARGUMENT, 'request names no task id');
+    return header;
+  };
+
+  const ownedTask = async (siteId: string, header: Header__Output): Promise<Task> => {
+    const task = await deps.store.getTask(deps.federationId, header.task_id);
+    if (!task) throw new CallError(grpc.status.NOT_FOUND, `unknown task ${header.task_id}`);
+    if (task.siteId !== siteId) throw new CallError(grpc.status.PERMISSION_DENIED, `task ${header.task_id} is not addressed to ${siteId}`);
+    if (header.round_id !== task.roundId) {
+      throw new CallError(grpc.status.INVALID_ARGUMENT, `round id ${JSON.stringify(header.round_id)} does not match task's round ${task.roundId}`);
+    }
+    return task;
+  };
+
+  const wireTask = (t: Task): WireTask => ({
+    header: { federation_id: deps.federationId, schema_hash: deps.schemaHash, round_id: t.roundId, task_id: t.taskId },
+    kind: t.kind,
+    spec_json: JSON.stringify(wireSpec(t)),
+    payload_bytes: String(t.payload?.length ?? 0),
+    payload_sha256: t.payloadSha256 ?? '',
+    deadline_unix_ms: '0',
+  });
+
+  return {
+    Register(call, callback) {
+      (async () => {
+        const id = site(call);
+        checkHeader(call.request.header, false);
+        await deps.store.registerSite(deps.federationId, id.siteId, call.request.agent_version || undefined);
+        log(`site ${id.siteId} registered (agent ${call.request.agent_version || 'unknown'})`);
+        return { site_id: id.siteId, federation_id: deps.federationId, schema_hash: deps.schemaHash, coordinator_version: COORDINATOR_VERSION };
+      })().then(
+        (res) => callback(null, res),
+        (err) => callback(toServiceError(err)),
+      );
+    },
+
+    PullTask(call, callback) {
+      const abort = new AbortController();
+      call.on('cancelled', () => abort.abort());
+      (async () => {
+        const id = site(call);
+        checkHeader(call.request.header, false);
+        await deps.store.touchSite(deps.federationId, id.siteId);
+        const waitMs = Math.min(Math.max(call.request.wait_ms, 0), MAX_WAIT_MS);
+        const until = Date.now() + waitMs;
+        for (;;) {
+          const task = await deps.store.nextTaskForSite(deps.federationId, id.siteId);
+          if (task) return { task: wireTask(task), federation_done: false };
+          if (deps.engine.done) return { task: null, federation_done: true };
+          const left = until - Date.now();
+          if (left <= 0 || abort.signal.aborted) return { task: null, federation_done: false };
+          // Re-check periodically as well: tasks created by another coordinator process (after
+          // a restart) or a round reopening must not wait for a notification that never comes.
+          await deps.board.wait(id.siteId, Math.min(left, 1000), abort.signal);
+        }
+      })().then(
+        (res) => callback(null, res),
+        (err) => callback(toServiceError(err)),
+      );
+    },
+
+    FetchPayload(call) {
+      (async () => {
+        const id = site(call);
+        const header = checkHeader(call.request.header, true);
+        const task = await ownedTask(id.siteId, header);
+        if (!task.payload) throw new CallError(grpc.status.NOT_FOUND, `task ${task.taskId} has no payload`);
+        const body = Buffer.from(task.payload);
+        const sha256 = createHash('sha256').update(body).digest('hex');
+        let first = true;
+        for (const slice of sliceBody(body, CHUNK_BYTES)) {
+          const ok = call.write({
+            header: first ? header : null,
+            kind: first ? 'payload' : '',
+            total_bytes: first ? String(body.length) : '0',
+            sha256: first ? sha256 : '',
+            data: Buffer.from(slice),
+          });
+          first = false;
+          if (!ok) await new Promise((r) => call.once('drain', r));
+        }
+        call.end();
+      })().catch((err) => call.destroy(toServiceError(err)));
+    },
+
+    PushResult(call, callback) {
+      (async (): Promise<PushAck> => {
+        const id = site(call);
+        const received = await receiveBody(call as AsyncIterable<Chunk__Output>, maxBody);
+        const header = checkHeader(received.header, true);
+        const task = await ownedTask(id.siteId, header);
+        if (task.state === 'expired') {
+          throw new CallError(grpc.status.FAILED_PRECONDITION, `task ${task.taskId} expired: its round closed before this result arrived`);
+        }
+        if (task.state === 'refused') throw new CallError(grpc.status.FAILED_PRECONDITION, `task ${task.taskId} was refused by this site`);
+        const res = await deps.engine.acceptResult(id.siteId, task, received.kind, received.body, id.certificatePem);
+        log(`${received.kind} from ${id.siteId} for ${task.roundId} (${received.body.length} bytes${res.duplicate ? ', duplicate' : ''})`);
+        return { accepted: true, duplicate: res.duplicate, message: res.duplicate ? 'identical result already stored' : 'stored' };
+      })().then(
+        (res) => callback(null, res),
+        (err) => {
+          log(`rejected upload: ${(err as Error).message}`);
+          callback(toServiceError(err));
+        },
+      );
+    },
+
+    RefuseTask(call, callback) {
+      (async (): Promise<PushAck> => {
+        const id = site(call);
+        const header = checkHeader(call.request.header, true);
+        const task = await ownedTask(id.siteId, header);
+        const reason = call.request.reason.trim();
+        if (!reason) throw new CallError(grpc.status.INVALID_ARGUMENT, 'a refusal needs a reason');
+        if (task.state === 'done') throw new CallError(grpc.status.FAILED_PRECONDITION, `task ${task.taskId} was already answered`);
+        await deps.engine.acceptRefusal(id.siteId, task, reason.slice(0, 2000));
+        log(`site ${id.siteId} refused ${task.roundId}: ${reason}`);
+        return { accepted: true, duplicate: false, message: 'refusal recorded' };
+      })().then(
+        (res) => callback(null, res),
+        (err) => callback(toServiceError(err)),
+      );
+    },
+  };
+}
+
+/** The spec a site sees: measure rounds store the plan alongside, which the site does not need. */
+function wireSpec(t: Task): unknown {
+  const spec = t.spec as { measure?: unknown };
+  return t.kind === 'measure' && spec.measure ? spec.measure : t.spec;
+}
