@@ -96,7 +96,15 @@ describe('FHIR NDJSON connector', () => {
   });
 });
 
-const sampleDir = resolve(process.env.FEDSYNTH_SAMPLE_DATA ? join(process.env.FEDSYNTH_SAMPLE_DATA, 'fhir/synthea-10') : new URL('../../../shared/data/fhir/synthea-10', import.meta.url).pathname);
+// FEDSYNTH_SAMPLE_DATA names the shared data root (…/data); a path straight to the synthea-10 folder also works.
+const envDir = process.env.FEDSYNTH_SAMPLE_DATA;
+const sampleDir = resolve(
+  envDir
+    ? existsSync(join(envDir, 'Patient.000.ndjson'))
+      ? envDir
+      : join(envDir, 'fhir/synthea-10')
+    : new URL('../../../shared/data/fhir/synthea-10', import.meta.url).pathname,
+);
 const haveSample = existsSync(join(sampleDir, 'Patient.000.ndjson'));
 if (!haveSample) console.warn(`[fhir-ndjson] skipping the Synthea sample test: ${sampleDir} not found (set FEDSYNTH_SAMPLE_DATA to the shared data folder)`);
 
