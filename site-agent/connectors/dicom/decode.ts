@@ -114,6 +114,15 @@ function firstItem(ds: DataSet | undefined, tag: string): DataSet | undefined {
   return ds?.elements[tag]?.items?.[0]?.dataSet;
 }
 
+/**
+ * An uninitialised Float32Array (every element is written by the decoder): zero-filling large
+ * typed arrays dominated decode time, so the memory comes from Buffer.allocUnsafeSlow.
+ */
+function allocFloat32(n: number): Float32Array {
+  const b = Buffer.allocUnsafeSlow(n * 4);
+  return new Float32Array(b.buffer, b.byteOffset, n);
+}
+
 /** Parses the bytes of a Part 10 file; never throws. */
 export function parseDicomBytes(bytes: Uint8Array, source: string, options: DicomDecodeOptions = {}): DicomParseResult {
   const reject = (reason: string, offset?: number, detail?: string): DicomParseResult => ({
@@ -234,20 +243,18 @@ function decodeDataSet(ds: DataSet, source: string, options: DicomDecodeOptions)
     bitsStored,
     pixelRepresentation,
     planar,
-  });
+  }, rescaleSlope, rescaleIntercept);
 
-  const pixels = new Float32Array(pixelCount);
+  const pixels = colour ? allocFloat32(pixelCount) : channels[0]!;
   let lo: number;
   let hi: number;
   if (colour) {
-    const [a, b, c] = channels as [Float64Array, Float64Array, Float64Array];
+    const [a, b, c] = channels as [Float32Array, Float32Array, Float32Array];
     if (photometric === 'RGB') for (let i = 0; i < pixelCount; i++) pixels[i] = 0.299 * a[i]! + 0.587 * b[i]! + 0.114 * c[i]!;
     else pixels.set(a);
     lo = 0;
     hi = 2 ** bitsStored - 1;
   } else {
-    const raw = channels[0]!;
-    for (let i = 0; i < pixelCount; i++) pixels[i] = raw[i]! * rescaleSlope + rescaleIntercept;
     const storedLo = pixelRepresentation === 1 ? -(2 ** (bitsStored - 1)) : 0;
     const storedHi = pixelRepresentation === 1 ? 2 ** (bitsStored - 1) - 1 : 2 ** bitsStored - 1;
     const m1 = storedLo * rescaleSlope + rescaleIntercept;
@@ -321,23 +328,78 @@ interface Layout {
   planar: number;
 }
 
-/** Returns one Float64Array of stored values (masked to bits stored, sign-extended) per sample. */
+/**
+ * Stored values of one sample (masked to bits stored, sign-extended), then `* slope + intercept`,
+ * into `out`. Pixel i's sample starts at byte `base + i * stride`. Written as tight loops per
+ * case: this is the hot path of DICOM ingest.
+ */
+function unpackSample(
+  src: Uint8Array,
+  base: number,
+  stride: number,
+  n: number,
+  bytesPerSample: number,
+  le: boolean,
+  bitsStored: number,
+  signed: boolean,
+  out: Float32Array,
+  slope = 1,
+  intercept = 0,
+): void {
+  const shift = 32 - bitsStored;
+  const identity = slope === 1 && intercept === 0;
+  if (bytesPerSample === 2 && le && (src.byteOffset + base) % 2 === 0 && stride === 2) {
+    // Contiguous, aligned little endian (the common case): typed views, native conversion when
+    // no masking is needed.
+    if (bitsStored === 16) {
+      out.set(signed ? new Int16Array(src.buffer, src.byteOffset + base, n) : new Uint16Array(src.buffer, src.byteOffset + base, n));
+      if (!identity) for (let i = 0; i < n; i++) out[i] = out[i]! * slope + intercept;
+      return;
+    }
+    const view = new Uint16Array(src.buffer, src.byteOffset + base, n);
+    const mask = (1 << bitsStored) - 1;
+    if (signed) {
+      if (identity) for (let i = 0; i < n; i++) out[i] = (view[i]! << shift) >> shift;
+      else for (let i = 0; i < n; i++) out[i] = ((view[i]! << shift) >> shift) * slope + intercept;
+    } else if (identity) for (let i = 0; i < n; i++) out[i] = view[i]! & mask;
+    else for (let i = 0; i < n; i++) out[i] = (view[i]! & mask) * slope + intercept;
+    return;
+  }
+  if (bytesPerSample === 1) {
+    if (bitsStored === 8 && !signed && stride === 1 && identity) {
+      out.set(src.subarray(base, base + n));
+      return;
+    }
+    const mask = bitsStored >= 8 ? 0xff : (1 << bitsStored) - 1;
+    if (signed) for (let i = 0, at = base; i < n; i++, at += stride) out[i] = (((src[at]! & mask) << shift) >> shift) * slope + intercept;
+    else for (let i = 0, at = base; i < n; i++, at += stride) out[i] = (src[at]! & mask) * slope + intercept;
+  } else if (bytesPerSample === 2) {
+    const mask = bitsStored >= 16 ? 0xffff : (1 << bitsStored) - 1;
+    const dv = new DataView(src.buffer, src.byteOffset, src.byteLength);
+    if (signed) for (let i = 0, at = base; i < n; i++, at += stride) out[i] = ((dv.getUint16(at, le) << shift) >> shift) * slope + intercept;
+    else for (let i = 0, at = base; i < n; i++, at += stride) out[i] = (dv.getUint16(at, le) & mask) * slope + intercept;
+  } else {
+    const dv = new DataView(src.buffer, src.byteOffset, src.byteLength);
+    for (let i = 0, at = base; i < n; i++, at += stride) {
+      const v = dv.getUint32(at, le);
+      out[i] = (signed ? (v << shift) >> shift : shift === 0 ? v : (v << shift) >>> shift) * slope + intercept;
+    }
+  }
+}
+
+/** Returns one Float32Array of stored values (masked to bits stored, sign-extended) per sample. */
 function decodeChannels(
   ds: DataSet,
   el: Element,
   encoding: 'native-le' | 'native-be' | 'rle',
   L: Layout,
-): Float64Array[] {
-  const data = ds.byteArray; // the inflated array for deflate, else `bytes`
+  slope: number,
+  intercept: number,
+): Float32Array[] {
+  const data = ds.byteArray; // the inflated array for deflate, else the file bytes
   const { pixelCount, samplesPerPixel: spp, bitsAllocated: ba } = L;
-  const channels = Array.from({ length: spp }, () => new Float64Array(pixelCount));
-  const finish = (v: number): number => {
-    const bs = L.bitsStored;
-    if (bs < 32) v = v & (2 ** bs - 1);
-    else v = v >>> 0;
-    if (L.pixelRepresentation === 1 && v >= 2 ** (bs - 1)) v -= 2 ** bs;
-    return v;
-  };
+  const channels = Array.from({ length: spp }, () => allocFloat32(pixelCount));
+  const signed = L.pixelRepresentation === 1;
 
   if (encoding === 'rle') {
     if (!el.encapsulatedPixelData) throw new Reject('RLE transfer syntax without encapsulated pixel data', el.dataOffset);
@@ -345,12 +407,17 @@ function decodeChannels(
     const bytesPerSample = ba / 8;
     const planes = decodeRleFrame(frame, pixelCount, spp * bytesPerSample);
     for (let s = 0; s < spp; s++) {
-      const ch = channels[s]!;
-      for (let i = 0; i < pixelCount; i++) {
-        let v = 0;
-        for (let b = 0; b < bytesPerSample; b++) v = v * 256 + planes[s * bytesPerSample + b]![i]!;
-        ch[i] = finish(v);
+      // Re-interleave the byte planes of this sample as big-endian values, then unpack.
+      if (bytesPerSample === 1) {
+        unpackSample(planes[s]!, 0, 1, pixelCount, 1, true, L.bitsStored, signed, channels[s]!, slope, intercept);
+        continue;
       }
+      const joined = new Uint8Array(pixelCount * bytesPerSample);
+      for (let b = 0; b < bytesPerSample; b++) {
+        const plane = planes[s * bytesPerSample + b]!;
+        for (let i = 0, at = b; i < pixelCount; i++, at += bytesPerSample) joined[at] = plane[i]!;
+      }
+      unpackSample(joined, 0, bytesPerSample, pixelCount, bytesPerSample, false, L.bitsStored, signed, channels[s]!, slope, intercept);
     }
     return channels;
   }
@@ -366,7 +433,7 @@ function decodeChannels(
     const ch = channels[0]!;
     for (let i = 0; i < pixelCount; i++) {
       const bit = bitStart + i;
-      ch[i] = (data[el.dataOffset + (bit >> 3)]! >> (bit & 7)) & 1;
+      ch[i] = ((data[el.dataOffset + (bit >> 3)]! >> (bit & 7)) & 1) * slope + intercept;
     }
     return channels;
   }
@@ -380,16 +447,24 @@ function decodeChannels(
       `frame ${L.frameIndex} needs bytes up to ${(L.frameIndex + 1) * frameBytes} of the pixel data, element has ${available}`,
     );
   }
-  const view = new DataView(data.buffer, data.byteOffset + start, frameBytes);
-  const le = encoding === 'native-le';
+  let src: Uint8Array = data;
+  let frameStart = start;
+  let le = encoding === 'native-le';
+  if (!le && bytesPerSample > 1) {
+    // Big endian: byte-swap a copy of the frame natively, then take the little-endian path.
+    const copy = Buffer.allocUnsafeSlow(frameBytes);
+    copy.set(data.subarray(start, start + frameBytes));
+    if (bytesPerSample === 2) copy.swap16();
+    else copy.swap32();
+    src = copy;
+    frameStart = 0;
+    le = true;
+  }
   for (let s = 0; s < spp; s++) {
-    const ch = channels[s]!;
-    for (let i = 0; i < pixelCount; i++) {
-      const idx = L.planar === 1 && spp > 1 ? s * pixelCount + i : i * spp + s;
-      const at = idx * bytesPerSample;
-      const v = ba === 8 ? view.getUint8(at) : ba === 16 ? view.getUint16(at, le) : view.getUint32(at, le);
-      ch[i] = finish(v);
-    }
+    const planar = L.planar === 1 && spp > 1;
+    const base = frameStart + (planar ? s * pixelCount * bytesPerSample : s * bytesPerSample);
+    const stride = planar ? bytesPerSample : spp * bytesPerSample;
+    unpackSample(src, base, stride, pixelCount, bytesPerSample, le, L.bitsStored, signed, channels[s]!, slope, intercept);
   }
   return channels;
 }

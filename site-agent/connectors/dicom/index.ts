@@ -1,7 +1,7 @@
 // DICOM connector: walks a folder tree one file at a time (memory bounded by the largest file),
 // yields decoded images, and quarantines every file it cannot use with a reason.
 
-import { opendir, readFile, stat } from 'node:fs/promises';
+import { open, opendir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Quarantine } from '../types.ts';
 import { parseDicomBytes, type DicomDecodeOptions, type DicomImage } from './decode.ts';
@@ -59,12 +59,17 @@ export async function readDicomFile(
   let bytes: Uint8Array;
   try {
     const max = options.maxFileBytes ?? 2 ** 31;
-    const st = await stat(path);
-    if (st.size > max) {
-      quarantine.add({ source: path, modality: 'dicom', reason: 'file too large', detail: `${st.size} bytes > ${max}` });
-      return undefined;
+    const fh = await open(path, 'r');
+    try {
+      const size = (await fh.stat()).size;
+      if (size > max) {
+        quarantine.add({ source: path, modality: 'dicom', reason: 'file too large', detail: `${size} bytes > ${max}` });
+        return undefined;
+      }
+      bytes = await fh.readFile();
+    } finally {
+      await fh.close();
     }
-    bytes = await readFile(path);
   } catch (err) {
     quarantine.add({ source: path, modality: 'dicom', reason: 'unreadable file', detail: (err as Error).message });
     return undefined;
