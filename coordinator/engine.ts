@@ -174,7 +174,6 @@ export class FederationEngine {
         signature: key.signature,
         certificatePem: key.certificate_pem,
       });
-      await this.store.markTaskDone(this.cfg.federationId, task.taskId);
     }
     return put;
   }
@@ -198,7 +197,6 @@ export class FederationEngine {
     }
     // Only ciphertexts are stored: the coordinator never holds a site's plaintext vector.
     const put = await this.store.putSubmission({ federationId: this.cfg.federationId, taskId: task.taskId, siteId, body });
-    if (!put.duplicate) await this.store.markTaskDone(this.cfg.federationId, task.taskId);
     return put;
   }
 
@@ -223,7 +221,6 @@ export class FederationEngine {
         point: spec.point,
         share: new Uint8Array(share.buffer),
       });
-      await this.store.markTaskDone(this.cfg.federationId, task.taskId);
     }
     return put;
   }
@@ -560,7 +557,7 @@ export class FederationEngine {
       throw new FitError(`${label} failed: ${reason}`);
     }
     const totals = combine(
-      partials.map((p) => ({ point: p.point, share: new Uint32Array(Buffer.from(p.share).buffer.slice(p.share.byteOffset, p.share.byteOffset + p.share.byteLength)) })),
+      partials.map((p) => ({ point: p.point, share: new Uint32Array(Uint8Array.from(p.share).buffer) })),
       spec.threshold,
     );
     const aggregates = await this.store.listAggregates(fed, roundId);

@@ -30,6 +30,11 @@ export const BFV_COEFF_MODULUS_BITS: readonly number[] = [60, 60];
 export const BFV_SLOTS = BFV_POLY_MODULUS_DEGREE;
 
 /** A failure the caller can report: bad bytes, wrong key, exhausted noise budget. */
+/** A plain Uint8Array view of the same bytes (Buffers and other subclasses are rejected by embind). */
+function plainBytes(bytes: Uint8Array): Uint8Array {
+  return bytes.constructor === Uint8Array ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
 export class BfvError extends Error {
   override name = 'BfvError';
 }
@@ -143,7 +148,7 @@ export class Bfv {
     let encryptor: InstanceType<MainModule['Encryptor']> | undefined;
     try {
       try {
-        pk.loadFromArray(this.context, publicKey);
+        pk.loadFromArray(this.context, plainBytes(publicKey));
       } catch (e) {
         throw new BfvError(`invalid BFV public key: ${describe(e)}`);
       }
@@ -169,7 +174,8 @@ export class Bfv {
 
   private loadCiphertext(bytes: Uint8Array, index: number, into: InstanceType<MainModule['Ciphertext']>): void {
     try {
-      into.loadFromArray(this.context, bytes);
+      // embind accepts only a plain Uint8Array, not a Buffer (a subclass) from a protobuf decode.
+      into.loadFromArray(this.context, plainBytes(bytes));
     } catch (e) {
       throw new BfvError(`ciphertext ${index} is not a valid BFV ciphertext for these parameters: ${describe(e)}`);
     }
@@ -217,7 +223,7 @@ export class Bfv {
     let decryptor: InstanceType<MainModule['Decryptor']> | undefined;
     try {
       try {
-        sk.loadFromArray(this.context, secretKey);
+        sk.loadFromArray(this.context, plainBytes(secretKey));
       } catch (e) {
         throw new BfvError(`invalid BFV secret key: ${describe(e)}`);
       }

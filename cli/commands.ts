@@ -1,0 +1,57 @@
+// `fedsynth coordinator` and `fedsynth agent`: load a config file, run, report progress.
+import { parseCoordinatorConfig } from './coordinator-config.ts';
+import { parseSiteConfig } from './agent-config.ts';
+import { parseFlags, UsageError } from './args.ts';
+import { startCoordinator, runFitAndCohort } from '../coordinator/coordinator.ts';
+import { loadSiteData, SiteAgent } from '../site-agent/agent.ts';
+
+const stamp = () => new Date().toISOString().slice(11, 19);
+
+export async function runCoordinatorCommand(args: string[]): Promise<number> {
+  const { flags } = parseFlags(args, { config: 'string', serve: 'boolean' });
+  if (typeof flags.config !== 'string') throw new UsageError('fedsynth coordinator needs --config coordinator.yaml');
+  const cfg = parseCoordinatorConfig(flags.config);
+  const log = (line: string) => console.log(`${stamp()} coordinator: ${line}`);
+  const running = await startCoordinator(cfg, {
+    log,
+    onProgress: (e) => console.log(`${stamp()} [${e.phase}] ${e.message}`),
+  });
+  const shutdown = async () => {
+    await running.close();
+    process.exit(130);
+  };
+  process.once('SIGINT', shutdown);
+  process.once('SIGTERM', shutdown);
+  try {
+    const report = await runFitAndCohort(cfg, running);
+    const sites = Object.entries(report.perSite)
+      .map(([s, p]) => `${s} ε=${p.epsilon.toFixed(3)}`)
+      .join(', ');
+    console.log(`${stamp()} fit done: model ${report.modelId}; spend per site: ${sites} (δ=${report.delta})`);
+    if (report.cohort) console.log(`${stamp()} cohort of ${report.cohort.n} patients written to ${cfg.fit.outDir}/cohort; report ${cfg.fit.outDir}/report.json`);
+    // Give polling agents a moment to learn that the federation is done before the port closes.
+    await new Promise((r) => setTimeout(r, 1500));
+    if (flags.serve) await new Promise(() => undefined);
+    return 0;
+  } catch (err) {
+    console.error(`${stamp()} coordinator: fit failed: ${(err as Error).message}`);
+    return 1;
+  } finally {
+    if (!flags.serve) await running.close();
+  }
+}
+
+export async function runAgentCommand(args: string[]): Promise<number> {
+  const { flags } = parseFlags(args, { config: 'string', 'exit-when-done': 'boolean' });
+  if (typeof flags.config !== 'string') throw new UsageError('fedsynth agent needs --config site.yaml');
+  const cfg = parseSiteConfig(flags.config, { exitWhenDone: flags['exit-when-done'] === true });
+  const log = (line: string) => console.log(`${stamp()} ${cfg.siteId}: ${line}`);
+  const site = await loadSiteData(cfg);
+  log(`read ${site.patients} patients from ${cfg.data.kind === 'fhir-ndjson' ? cfg.data.dir : cfg.data.baseUrl}` + (site.quarantine.records.length ? ` (${site.quarantine.records.length} quarantined)` : ''));
+  const agent = new SiteAgent(cfg, site, log);
+  const stop = () => agent.stop();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  await agent.run();
+  return 0;
+}

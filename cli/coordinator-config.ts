@@ -1,0 +1,85 @@
+// coordinator.yaml → CoordinatorConfig, with errors that name the file and the setting.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { CoordinatorConfig } from '../coordinator/config.ts';
+import { parseSchema, schemaHash } from '../model/schema.ts';
+import { bfvParams } from '../coordinator/engine.ts';
+import { ConfigError, Fields, loadConfigFile } from './config-file.ts';
+
+function readPem(dir: string, file: string, what: string): string {
+  try {
+    return readFileSync(join(dir, file), 'utf8');
+  } catch {
+    throw new ConfigError(`${what}: cannot read ${join(dir, file)} (run fedsynth provision first?)`);
+  }
+}
+
+export function loadSchemaFile(path: string): { text: string; hash: string } {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    throw new ConfigError(`cannot read schema ${path}`);
+  }
+  return { text, hash: schemaHash(parseSchema(text)) };
+}
+
+export function parseCoordinatorConfig(path: string): CoordinatorConfig {
+  const file = loadConfigFile(path);
+  const f = new Fields(file.path, file.raw);
+  f.onlyKeys(['federationId', 'schema', 'listen', 'kit', 'storage', 'sites', 'committee', 'rounds', 'fit']);
+  const kitDir = f.path('kit', file.dir);
+  const schema = loadSchemaFile(f.path('schema', file.dir));
+  const sites = f.stringList('sites');
+  if (new Set(sites).size !== sites.length) throw new ConfigError(`${file.path}: sites lists a site twice`);
+
+  const storage = f.section('storage');
+  storage.onlyKeys(['pglite', 'postgres']);
+  if (storage.has('pglite') === storage.has('postgres')) throw new ConfigError(`${file.path}: storage needs exactly one of pglite (a data directory) or postgres (a URL)`);
+  const storageCfg: CoordinatorConfig['storage'] = storage.has('pglite')
+    ? { kind: 'pglite', dataDir: storage.path('pglite', file.dir) }
+    : { kind: 'postgres', url: storage.string('postgres') };
+
+  const committee = f.section('committee');
+  committee.onlyKeys(['members', 'threshold']);
+  const members = committee.stringList('members');
+  for (const m of members) if (!sites.includes(m)) throw new ConfigError(`${file.path}: committee member ${m} is not in sites`);
+  const threshold = committee.number('threshold', undefined, { integer: true, min: 1, max: members.length });
+
+  const rounds = f.section('rounds', false);
+  rounds.onlyKeys(['quorum', 'deadlineSeconds', 'registrationSeconds']);
+  const quorum = rounds.number('quorum', Math.min(2, sites.length), { integer: true, min: 1, max: sites.length });
+
+  const fit = f.section('fit');
+  fit.onlyKeys(['epsilon', 'delta', 'cohortSize', 'seed', 'out', 'iterations']);
+  const epsilon = fit.number('epsilon', undefined, { min: 1e-6, max: 100 });
+  const delta = fit.number('delta', undefined, { min: 1e-300, max: 0.1 });
+  return {
+    federationId: f.string('federationId'),
+    schemaText: schema.text,
+    schemaHash: schema.hash,
+    listen: f.string('listen', '0.0.0.0:7443'),
+    kit: {
+      caPem: readPem(kitDir, 'ca.pem', file.path),
+      certPem: readPem(kitDir, 'cert.pem', file.path),
+      keyPem: readPem(kitDir, 'key.pem', file.path),
+    },
+    storage: storageCfg,
+    sites,
+    committee: { members, threshold },
+    bfv: bfvParams(),
+    rounds: {
+      quorum,
+      deadlineMs: rounds.number('deadlineSeconds', 120, { min: 1, max: 86_400 }) * 1000,
+      registrationMs: rounds.number('registrationSeconds', 300, { min: 0, max: 86_400 }) * 1000,
+    },
+    fit: {
+      epsilon,
+      delta,
+      cohortSize: fit.number('cohortSize', 1000, { integer: true, min: 0, max: 10_000_000 }),
+      seed: fit.number('seed', 1, { integer: true, min: 0 }),
+      outDir: fit.path('out', file.dir, './out'),
+      iterations: fit.number('iterations', 1000, { integer: true, min: 1, max: 100_000 }),
+    },
+  };
+}

@@ -1,0 +1,56 @@
+// The fedsynth command line. Each command lives in its own module; this only dispatches.
+import { pathToFileURL } from 'node:url';
+import { UsageError } from './args.ts';
+import { ConfigError } from './config-file.ts';
+
+const USAGE = `Usage: fedsynth <command> [flags]
+
+Commands:
+  provision     create a federation CA and startup kits (provision add-site NAME adds one)
+  simulate      write simulated hospital sites (FHIR NDJSON) with a ground truth
+  coordinator   run the coordinator: --config coordinator.yaml
+  agent         run a site agent: --config site.yaml [--exit-when-done]
+  demo          a local federation end to end: [--out DIR] [--sites N] [--patients N]
+  bench         benchmarks: bench utility --data FILE.csv --domain FILE.json ...
+`;
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'provision':
+        return await (await import('./provision/index.ts')).runProvisionCommand(rest);
+      case 'simulate':
+        return await (await import('./simulate/index.ts')).runSimulateCommand(rest);
+      case 'coordinator':
+        return await (await import('./commands.ts')).runCoordinatorCommand(rest);
+      case 'agent':
+        return await (await import('./commands.ts')).runAgentCommand(rest);
+      case 'demo':
+        return await (await import('./demo.ts')).runDemoCommand(rest);
+      case 'bench':
+        if (rest[0] === 'utility') return await (await import('./bench-utility/index.ts')).runBenchUtilityCommand(rest.slice(1));
+        throw new UsageError(`unknown benchmark ${JSON.stringify(rest[0] ?? '')} (known: utility)`);
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        process.stdout.write(USAGE);
+        return command === undefined ? 2 : 0;
+      default:
+        throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+    }
+  } catch (err) {
+    if (err instanceof UsageError || err instanceof ConfigError) {
+      process.stderr.write(`fedsynth ${command ?? ''}: ${err.message}\n`);
+      if (err instanceof UsageError) process.stderr.write(USAGE);
+      return 2;
+    }
+    process.stderr.write(`fedsynth ${command ?? ''}: ${(err as Error).stack ?? err}\n`);
+    return 1;
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  process.exitCode = await main(process.argv.slice(2));
+}

@@ -1,0 +1,256 @@
+// The site agent: reads its patients once, then dials out to the coordinator, long-polls for
+// tasks and answers them. It opens no port. Transient network errors are retried with
+// backoff; a task is never answered twice with different bytes (the ledger caches answers).
+import { createHash, X509Certificate } from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
+import type { FederationClient } from '../proto/generated/fedsynth/v1/Federation.ts';
+import type { Header } from '../proto/generated/fedsynth/v1/Header.ts';
+import type { Task__Output } from '../proto/generated/fedsynth/v1/Task.ts';
+import type { PushAck__Output } from '../proto/generated/fedsynth/v1/PushAck.ts';
+import type { RegisterResponse__Output } from '../proto/generated/fedsynth/v1/RegisterResponse.ts';
+import type { PullTaskResponse__Output } from '../proto/generated/fedsynth/v1/PullTaskResponse.ts';
+import type { Chunk__Output } from '../proto/generated/fedsynth/v1/Chunk.ts';
+import { parseTaskSpec, InvalidTaskSpecError, type DecryptSpec, type KeygenSpec, type MeasureSpec } from '../proto/task-spec.ts';
+import { sliceBody } from '../proto/wire.ts';
+import { Bfv } from '../privacy/bfv.ts';
+import { Dataset, Domain } from '../model/domain.ts';
+import { parseSchema, schemaAttributes } from '../model/schema.ts';
+import type { SiteConfig } from './config.ts';
+import { createFederationClient } from './transport.ts';
+import { openLedger, type Ledger } from './ledger.ts';
+import { budgetGuard } from './policy.ts';
+import { readPatientTable } from './patients.ts';
+import { NdjsonFhirSource } from './connectors/fhir-ndjson.ts';
+import { FhirRestSource } from './connectors/fhir-rest.ts';
+import { Quarantine, type FhirSource } from './connectors/types.ts';
+import { decrypt, keygen, measure, TaskRefusal, type TaskAnswer, type TaskContext } from './tasks.ts';
+
+export const AGENT_VERSION = '0.1.0';
+const POLL_WAIT_MS = 20_000;
+
+export interface AgentEvents {
+  log: (line: string) => void;
+}
+
+export interface LoadedSiteData {
+  data: Dataset;
+  patients: number;
+  quarantine: Quarantine;
+}
+
+/** Reads and encodes the site's patients into the public schema (one row per patient). */
+export async function loadSiteData(cfg: SiteConfig): Promise<LoadedSiteData> {
+  const schema = parseSchema(cfg.schemaText);
+  const attrs = schemaAttributes(schema);
+  const domain = new Domain(
+    attrs.map((a) => a.name),
+    attrs.map((a) => a.size),
+  );
+  const source: FhirSource =
+    cfg.data.kind === 'fhir-ndjson'
+      ? new NdjsonFhirSource(cfg.data.dir)
+      : new FhirRestSource({ baseUrl: cfg.data.baseUrl, bearerToken: cfg.data.bearerToken, pageSize: cfg.data.pageSize });
+  const quarantine = new Quarantine();
+  const read = await readPatientTable(source, schema, quarantine);
+  const data = new Dataset(domain, read.table.columns, read.table.n);
+  data.validate();
+  return { data, patients: read.table.n, quarantine };
+}
+
+function unary<Req, Res>(fn: (req: Req, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: Res) => void) => unknown, req: Req, timeoutMs: number): Promise<Res> {
+  return new Promise((resolve, reject) => {
+    fn(req, { deadline: Date.now() + timeoutMs }, (err, res) => (err ? reject(err) : resolve(res as Res)));
+  });
+}
+
+/** gRPC codes after which retrying cannot help: the agent stops with the server's reason. */
+const FATAL = new Set([grpc.status.UNAUTHENTICATED, grpc.status.PERMISSION_DENIED]);
+
+export class SiteAgent {
+  private readonly client: FederationClient;
+  private readonly ledger: Ledger;
+  private bfv?: Bfv;
+  private stopped = false;
+  private readonly caCert: X509Certificate;
+  readonly answered: { taskId: string; kind: string; rho?: number; fresh: boolean }[] = [];
+  readonly refused: { taskId: string; reason: string }[] = [];
+
+  constructor(
+    private readonly cfg: SiteConfig,
+    private readonly site: LoadedSiteData,
+    private readonly log: (line: string) => void = () => undefined,
+  ) {
+    this.caCert = new X509Certificate(cfg.kit.caPem);
+    this.client = createFederationClient(cfg.coordinator, { ca: Buffer.from(cfg.kit.caPem), cert: Buffer.from(cfg.kit.certPem), key: Buffer.from(cfg.kit.keyPem) });
+    this.ledger = openLedger(cfg.stateDir, {
+      audit: { party: cfg.siteId, privateKeyPem: cfg.kit.keyPem },
+      guard: budgetGuard(cfg.policy),
+    });
+    const rec = this.ledger.recovery;
+    if (rec.tornTail) this.log(`ledger: dropped a torn final line (a crash mid-write; that answer was never sent)`);
+    if (rec.orphanAnswersRemoved.length) this.log(`ledger: removed ${rec.orphanAnswersRemoved.length} unsent answer file(s)`);
+  }
+
+  private header(roundId = '', taskId = ''): Header {
+    return { federation_id: this.cfg.federationId, schema_hash: this.cfg.schemaHash, round_id: roundId, task_id: taskId };
+  }
+
+  stop(): void {
+    this.stopped = true;
+  }
+
+  /** Runs until the coordinator reports the federation done (if exitWhenDone) or stop(). */
+  async run(): Promise<void> {
+    this.bfv = await Bfv.create();
+    try {
+      await this.withRetry('register', async () => {
+        const res = await unary<unknown, RegisterResponse__Output>(this.client.Register.bind(this.client) as never, { header: this.header(), agent_version: AGENT_VERSION, protocol_version: 1 }, 10_000);
+        if (res.site_id !== this.cfg.siteId) throw new Error(`coordinator identifies this certificate as ${res.site_id}, config says ${this.cfg.siteId}`);
+        this.log(`registered with ${this.cfg.coordinator} as ${res.site_id} (${this.site.patients} patients)`);
+      });
+      while (!this.stopped) {
+        const res = await this.withRetry('pull', () => unary<unknown, PullTaskResponse__Output>(this.client.PullTask.bind(this.client) as never, { header: this.header(), wait_ms: POLL_WAIT_MS }, POLL_WAIT_MS + 15_000));
+        if (res.task) await this.handle(res.task);
+        else if (res.federation_done && this.cfg.exitWhenDone) {
+          this.log('coordinator reports the federation done; leaving');
+          break;
+        }
+      }
+    } finally {
+      this.close();
+    }
+  }
+
+  close(): void {
+    this.stopped = true;
+    this.client.close();
+    this.ledger.close();
+    this.bfv?.dispose();
+    this.bfv = undefined;
+  }
+
+  private async withRetry<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    let delay = 250;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await fn();
+      } catch (err) {
+        const e = err as grpc.ServiceError;
+        if (this.stopped) throw err;
+        if (FATAL.has(e.code) || e.code === grpc.status.FAILED_PRECONDITION && what === 'register') {
+          throw new Error(`${what} refused by the coordinator: ${e.details || e.message}`);
+        }
+        if (attempt === 1 || attempt % 10 === 0) this.log(`${what} failed (${e.details || e.message}); retrying`);
+        await new Promise((r) => setTimeout(r, delay + Math.random() * delay));
+        delay = Math.min(delay * 2, 5000);
+      }
+    }
+  }
+
+  private context(task: Task__Output): TaskContext {
+    return {
+      siteId: this.cfg.siteId,
+      federationId: this.cfg.federationId,
+      schemaHash: this.cfg.schemaHash,
+      taskId: task.header!.task_id,
+      roundId: task.header!.round_id,
+      bfv: this.bfv!,
+      ledger: this.ledger,
+      policy: this.cfg.policy,
+      data: this.site.data,
+      caCert: this.caCert,
+      certPem: this.cfg.kit.certPem,
+      keyPem: this.cfg.kit.keyPem,
+      stateDir: this.cfg.stateDir,
+      now: () => new Date(),
+    };
+  }
+
+  private async handle(task: Task__Output): Promise<void> {
+    const h = task.header;
+    if (!h || h.federation_id !== this.cfg.federationId || h.schema_hash !== this.cfg.schemaHash) {
+      this.log(`ignoring a task for another federation or schema`);
+      return;
+    }
+    const ctx = this.context(task);
+    let answer: TaskAnswer;
+    try {
+      const spec = parseTaskSpec(task.kind, task.spec_json);
+      switch (spec.kind) {
+        case 'keygen':
+          answer = keygen(ctx, spec as KeygenSpec);
+          break;
+        case 'measure':
+          answer = measure(ctx, spec as MeasureSpec);
+          break;
+        case 'decrypt': {
+          const payload = await this.fetchPayload(h.round_id, h.task_id, task.payload_sha256);
+          answer = decrypt(ctx, spec as DecryptSpec, payload);
+          break;
+        }
+      }
+    } catch (err) {
+      if (err instanceof TaskRefusal || err instanceof InvalidTaskSpecError) {
+        await this.refuse(ctx, err.message);
+        return;
+      }
+      // An unexpected failure must not take the agent down: decline the task so the
+      // coordinator does not wait for its deadline, and keep serving.
+      this.log(`task ${h.task_id} failed: ${(err as Error).stack ?? err}`);
+      await this.refuse(ctx, `site could not process the task: ${(err as Error).message}`);
+      return;
+    }
+    const ack = await this.withRetry('push', () => this.push(h.round_id, h.task_id, answer)).catch((err: Error) => {
+      this.log(`answer to ${h.round_id} not delivered: ${err.message}`);
+      return undefined;
+    });
+    if (ack) {
+      this.answered.push({ taskId: h.task_id, kind: answer.kind, rho: answer.rho, fresh: answer.fresh });
+      const spend = answer.rho !== undefined ? `, charged ρ ${answer.rho.toFixed(5)} (total ${this.ledger.totalRho().toFixed(5)})` : '';
+      this.log(`answered ${task.kind} task of ${h.round_id} (${answer.body.length} bytes${ack.duplicate ? ', resent' : ''}${spend})`);
+    }
+  }
+
+  private async refuse(ctx: TaskContext, reason: string): Promise<void> {
+    this.log(`REFUSED ${ctx.roundId}: ${reason}`);
+    this.refused.push({ taskId: ctx.taskId, reason });
+    this.ledger.refuse({ taskId: ctx.taskId, roundId: ctx.roundId, federationId: ctx.federationId, reason });
+    await this.withRetry('refuse', () =>
+      unary<unknown, PushAck__Output>(this.client.RefuseTask.bind(this.client) as never, { header: this.header(ctx.roundId, ctx.taskId), reason }, 10_000),
+    ).catch((err: Error) => this.log(`refusal not delivered: ${err.message}`));
+  }
+
+  private fetchPayload(roundId: string, taskId: string, sha256: string): Promise<Uint8Array> {
+    return new Promise((resolve, reject) => {
+      const parts: Buffer[] = [];
+      const call = this.client.FetchPayload({ header: this.header(roundId, taskId) }, { deadline: Date.now() + 120_000 });
+      call.on('data', (c: Chunk__Output) => parts.push(c.data));
+      call.on('error', reject);
+      call.on('end', () => {
+        const body = Buffer.concat(parts);
+        const digest = createHash('sha256').update(body).digest('hex');
+        if (sha256 && digest !== sha256) reject(new TaskRefusal('task payload does not match its announced sha256'));
+        else resolve(body);
+      });
+    });
+  }
+
+  private push(roundId: string, taskId: string, answer: TaskAnswer): Promise<PushAck__Output> {
+    return new Promise((resolve, reject) => {
+      const call = this.client.PushResult({ deadline: Date.now() + 300_000 }, (err, res) => (err ? reject(err) : resolve(res!)));
+      const sha256 = createHash('sha256').update(answer.body).digest('hex');
+      let first = true;
+      for (const slice of sliceBody(answer.body)) {
+        call.write({
+          header: first ? this.header(roundId, taskId) : null,
+          kind: first ? answer.kind : '',
+          total_bytes: first ? String(answer.body.length) : '0',
+          sha256: first ? sha256 : '',
+          data: Buffer.from(slice),
+        });
+        first = false;
+      }
+      call.end();
+    });
+  }
+}

@@ -1,0 +1,184 @@
+// What a site does for each task kind. Every privacy number is recomputed here from the spec
+// (sensitivity from the one-row-per-patient bound, ρ from the exact noise variance), the policy
+// is checked before data is touched, and the charge is durable before any byte is sent.
+import { X509Certificate } from 'node:crypto';
+import { Bfv, BFV_COEFF_MODULUS_BITS, BFV_POLY_MODULUS_DEGREE } from '../privacy/bfv.ts';
+import { FIELD_PRIME_BIG } from '../privacy/field.ts';
+import { rhoDistributedDiscreteGaussian } from '../privacy/accountant.ts';
+import { sampleDiscreteGaussianVector } from '../privacy/discrete-gaussian.ts';
+import { rational, type Rational } from '../privacy/rational.ts';
+import { partialDecrypt, prepareContribution, signCommitteeKey, verifyCommitteeKey, type Committee } from '../privacy/secure-aggregation.ts';
+import type { Dataset } from '../model/domain.ts';
+import { marginals as computeMarginals } from '../model/marginals.ts';
+import type { BfvParams, DecryptSpec, KeygenSpec, MeasureSpec } from '../proto/task-spec.ts';
+import { CommitteeKeyCodec, ContributionCodec, DecryptionInputCodec, PartialDecryptionCodec } from '../proto/wire.ts';
+import type { Ledger } from './ledger.ts';
+import { LedgerRefusedError } from './ledger.ts';
+import { checkDecryptTask, checkTask, type SitePolicy } from './policy.ts';
+import { loadCommitteeSecretKey, loadOrCreateCommitteeKeys } from './committee-keys.ts';
+
+/** The site declines the task; the reason goes to the coordinator and both audit logs. */
+export class TaskRefusal extends Error {}
+
+export interface TaskContext {
+  siteId: string;
+  federationId: string;
+  schemaHash: string;
+  taskId: string;
+  roundId: string;
+  bfv: Bfv;
+  ledger: Ledger;
+  policy: SitePolicy;
+  data: Dataset;
+  caCert: X509Certificate;
+  certPem: string;
+  keyPem: string;
+  stateDir: string;
+  coordinatorFingerprint?: string;
+  now: () => Date;
+}
+
+export interface TaskAnswer {
+  kind: 'committee-key' | 'contribution' | 'partial';
+  body: Uint8Array;
+  /** False when the bytes are the cached answer to a retried task (no new charge). */
+  fresh: boolean;
+  rho?: number;
+}
+
+function checkBfvParams(p: BfvParams): void {
+  const ok =
+    p.polyModulusDegree === BFV_POLY_MODULUS_DEGREE &&
+    p.plainModulus === FIELD_PRIME_BIG.toString() &&
+    p.coeffModulusBits.length === BFV_COEFF_MODULUS_BITS.length &&
+    p.coeffModulusBits.every((b, i) => b === BFV_COEFF_MODULUS_BITS[i]);
+  if (!ok) throw new TaskRefusal(`BFV parameters ${JSON.stringify(p)} differ from this agent's (N=${BFV_POLY_MODULUS_DEGREE}, t=${FIELD_PRIME_BIG})`);
+}
+
+export function keygen(ctx: TaskContext, spec: KeygenSpec): TaskAnswer {
+  checkBfvParams(spec.bfv);
+  const pair = loadOrCreateCommitteeKeys(ctx.bfv, ctx.stateDir, ctx.federationId, spec.point);
+  const signature = signCommitteeKey(ctx.keyPem, {
+    federationId: ctx.federationId,
+    schemaHash: ctx.schemaHash,
+    memberId: ctx.siteId,
+    point: spec.point,
+    publicKey: pair.publicKey,
+  });
+  const body = CommitteeKeyCodec.encode({
+    member_id: ctx.siteId,
+    point: spec.point,
+    public_key: Buffer.from(pair.publicKey),
+    signature: Buffer.from(signature),
+    certificate_pem: ctx.certPem,
+  });
+  return { kind: 'committee-key', body, fresh: true };
+}
+
+/** Checks every committee key is signed by a certificate of this federation's CA naming that member. */
+export function verifyCommittee(ctx: Pick<TaskContext, 'caCert' | 'federationId' | 'schemaHash'>, spec: MeasureSpec): Committee {
+  return spec.committee.map((m) => {
+    let cert: X509Certificate;
+    try {
+      cert = new X509Certificate(m.certificatePem);
+    } catch {
+      throw new TaskRefusal(`committee member ${m.memberId} has an unreadable certificate`);
+    }
+    if (!cert.verify(ctx.caCert.publicKey)) throw new TaskRefusal(`committee member ${m.memberId}'s certificate is not issued by this federation's CA`);
+    if (!cert.subject.split('\n').includes(`CN=${m.memberId}`)) throw new TaskRefusal(`committee certificate does not belong to ${m.memberId}`);
+    const publicKey = new Uint8Array(Buffer.from(m.publicKey, 'base64'));
+    const signature = new Uint8Array(Buffer.from(m.signature, 'base64'));
+    const fields = { federationId: ctx.federationId, schemaHash: ctx.schemaHash, memberId: m.memberId, point: m.point, publicKey };
+    if (!verifyCommitteeKey(m.certificatePem, fields, signature)) {
+      throw new TaskRefusal(`committee key of ${m.memberId} is not signed by its certificate: refusing to encrypt to it`);
+    }
+    return { memberId: m.memberId, point: m.point, publicKey };
+  });
+}
+
+/** ρ this site is charged for a measure spec, from its own sensitivity and the exact noise. */
+export function siteRho(spec: MeasureSpec, dimension: number): number {
+  const m = spec.marginals.length;
+  // One patient, one row: adding or removing a patient moves one cell of each marginal by 1.
+  return rhoDistributedDiscreteGaussian({
+    l2Sensitivity: Math.sqrt(m),
+    l1Sensitivity: m,
+    sigmaSite2: sigmaOf(spec),
+    parties: spec.quorum,
+    dimension,
+  });
+}
+
+function sigmaOf(spec: MeasureSpec): Rational {
+  return rational(BigInt(spec.sigmaSite2.num), BigInt(spec.sigmaSite2.den));
+}
+
+export function measure(ctx: TaskContext, spec: MeasureSpec): TaskAnswer {
+  // A retried task gets the bytes already charged and sent, never a fresh noise draw.
+  const cached = ctx.ledger.cachedAnswer(ctx.taskId);
+  if (cached) return { kind: 'contribution', body: cached, fresh: false, rho: ctx.ledger.record(ctx.taskId)?.rho };
+
+  checkBfvParams(spec.bfv);
+  const domain = ctx.data.domain;
+  const sizes = Object.fromEntries(domain.attrs.map((a, i) => [a, domain.sizes[i]]));
+  let dimension = 0;
+  const verdict = checkTask(ctx.policy, spec, {
+    federationId: ctx.federationId,
+    schemaAttributeSizes: sizes,
+    ledgerState: ctx.ledger.state(),
+    now: ctx.now(),
+    coordinatorFingerprint: ctx.coordinatorFingerprint,
+    computedRho: () => {
+      dimension = spec.marginals.reduce((s, m) => s + domain.cells(m), 0);
+      return siteRho(spec, dimension);
+    },
+  });
+  if (!verdict.ok) throw new TaskRefusal(verdict.reason);
+  const committee = verifyCommittee(ctx, spec);
+  const rho = siteRho(spec, dimension);
+
+  // Only now is the data touched.
+  const counts = computeMarginals(ctx.data, spec.marginals);
+  const noise = sampleDiscreteGaussianVector(sigmaOf(spec), dimension);
+  const noised = new BigInt64Array(dimension);
+  let off = 0;
+  for (const table of counts) {
+    for (let i = 0; i < table.length; i++, off++) noised[off] = BigInt(table[i]) + noise[off];
+  }
+  const contribution = prepareContribution(ctx.bfv, noised, committee, spec.threshold);
+  const body = ContributionCodec.encode({
+    length: contribution.length,
+    shares: contribution.shares.map((s) => ({ member_id: s.memberId, point: s.point, ciphertexts: s.ciphertexts.map((c) => Buffer.from(c)) })),
+  });
+  try {
+    const charged = ctx.ledger.charge({
+      taskId: ctx.taskId,
+      roundId: ctx.roundId,
+      federationId: ctx.federationId,
+      rho,
+      mechanism: 'distributed-discrete-gaussian',
+      answer: body,
+    });
+    return { kind: 'contribution', body: charged.answer, fresh: charged.charged, rho };
+  } catch (err) {
+    if (err instanceof LedgerRefusedError) throw new TaskRefusal(err.reason);
+    throw err;
+  }
+}
+
+export function decrypt(ctx: TaskContext, spec: DecryptSpec, payload: Uint8Array): TaskAnswer {
+  checkBfvParams(spec.bfv);
+  const verdict = checkDecryptTask(ctx.policy, spec, { federationId: ctx.federationId, coordinatorFingerprint: ctx.coordinatorFingerprint });
+  if (!verdict.ok) throw new TaskRefusal(verdict.reason);
+  const input = DecryptionInputCodec.decode(payload);
+  if (input.member_id !== ctx.siteId || input.point !== spec.point) {
+    throw new TaskRefusal(`decryption input is addressed to ${input.member_id} at point ${input.point}, not to this site at point ${spec.point}`);
+  }
+  if (input.length !== spec.length || input.contributors !== spec.contributors) {
+    throw new TaskRefusal('decryption input does not match its task specification');
+  }
+  const secretKey = loadCommitteeSecretKey(ctx.stateDir, ctx.federationId, spec.point);
+  const share = partialDecrypt(ctx.bfv, secretKey, input.ciphertexts, spec.length);
+  const body = PartialDecryptionCodec.encode({ member_id: ctx.siteId, point: spec.point, share: Array.from(share) });
+  return { kind: 'partial', body, fresh: true };
+}
