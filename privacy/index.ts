@@ -3,7 +3,6 @@ export * from './random.ts';
 export * from './rational.ts';
 export * from './discrete-gaussian.ts';
 export * from './accountant.ts';
-export * from './ledger.ts';
 export * from './field.ts';
 export * from './shamir.ts';
 export * from './bfv.ts';

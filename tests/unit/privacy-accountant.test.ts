@@ -10,7 +10,6 @@ import {
   rhoGaussianFromSigma2,
   sigmaSite2ForRho,
 } from '../../privacy/accountant.ts';
-import { decideCharge, rhoCapFromEpsilonDelta } from '../../privacy/ledger.ts';
 import { rational, rationalToNumber } from '../../privacy/rational.ts';
 
 const sig6 = (x: number): string => x.toPrecision(6);
@@ -121,30 +120,3 @@ describe('distributed discrete Gaussian (Kairouz–Liu–Steinke 2021)', () => {
   });
 });
 
-describe('ledger decisions', () => {
-  const cap = { epsilon: 1, delta: 1e-9 };
-  it('converts the cap with the tight conversion', () => {
-    expect(sig6(rhoCapFromEpsilonDelta(cap))).toBe('0.0149731');
-  });
-  it('accepts charges that fit and refuses ones that do not, with a precise reason', () => {
-    const rhoCap = rhoCapFromEpsilonDelta(cap);
-    const first = decideCharge(cap, [], { id: 'r1', rho: rhoCap / 2 });
-    expect(first.ok).toBe(true);
-    if (first.ok) expect(first.rhoRemainingAfter).toBeCloseTo(rhoCap / 2, 15);
-    const charges = [{ id: 'r1', rho: rhoCap / 2 }];
-    expect(decideCharge(cap, charges, { id: 'r2', rho: rhoCap / 2 }).ok).toBe(true);
-    const over = decideCharge(cap, charges, { id: 'r2', rho: rhoCap / 2 + 1e-6 });
-    expect(over.ok).toBe(false);
-    if (!over.ok) {
-      expect(over.reason).toMatch(/charge "r2" of rho=0\.00748/);
-      expect(over.reason).toMatch(/over the cap rho=0\.0149731 \(epsilon=1, delta=1e-9\)/);
-      expect(over.reason).toMatch(/remaining rho=0\.00748/);
-    }
-    const dup = decideCharge(cap, charges, { id: 'r1', rho: 1e-9 });
-    expect(dup.ok).toBe(false);
-    if (!dup.ok) expect(dup.reason).toMatch(/already recorded/);
-    const bad = decideCharge(cap, charges, { id: 'r3', rho: NaN });
-    expect(bad.ok).toBe(false);
-    if (!bad.ok) expect(bad.reason).toMatch(/invalid rho/);
-  });
-});
