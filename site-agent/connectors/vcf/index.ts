@@ -187,6 +187,7 @@ async function* readLineBatches(path: string): AsyncGenerator<string[]> {
     throw err;
   } finally {
     file.destroy();
+    if (stream !== file) stream.destroy();
   }
   rest += decoder.decode();
   if (rest.length > 0) yield [rest.endsWith('\r') ? rest.slice(0, -1) : rest];
