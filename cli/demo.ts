@@ -21,6 +21,7 @@ import { readPatientTable } from '../site-agent/patients.ts';
 import type { FitReport } from '../coordinator/coordinator.ts';
 
 const MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
+const TSX = import.meta.resolve('tsx');
 
 export interface DemoOptions {
   outDir: string;
@@ -49,7 +50,7 @@ async function freePort(): Promise<number> {
 
 /** Starts `fedsynth <args>` as a child process with the same Node (22) and tsx. */
 export function spawnFedsynth(args: string[], onLine: (line: string) => void): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
+  const child = spawn(process.execPath, ['--import', TSX, MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
   for (const stream of [child.stdout!, child.stderr!]) {
     let buf = '';
     stream.setEncoding('utf8');

@@ -1,5 +1,6 @@
 // The fedsynth command line. Each command lives in its own module; this only dispatches.
-import { pathToFileURL } from 'node:url';
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { UsageError } from './args.ts';
 import { ConfigError } from './config-file.ts';
 
@@ -51,6 +52,7 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+// Run only as the entry point; compare real paths so a symlinked install still runs.
+if (process.argv[1] && fileURLToPath(import.meta.url) === realpathSync(process.argv[1])) {
   process.exitCode = await main(process.argv.slice(2));
 }

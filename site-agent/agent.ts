@@ -79,6 +79,7 @@ export class SiteAgent {
     private readonly cfg: SiteConfig,
     private readonly site: LoadedSiteData,
     private readonly log: (line: string) => void = () => undefined,
+    private readonly hooks: Pick<TaskContext, 'onNoisedVector'> = {},
   ) {
     this.caCert = new X509Certificate(cfg.kit.caPem);
     this.client = createFederationClient(cfg.coordinator, { ca: Buffer.from(cfg.kit.caPem), cert: Buffer.from(cfg.kit.certPem), key: Buffer.from(cfg.kit.keyPem) });
@@ -163,6 +164,7 @@ export class SiteAgent {
       keyPem: this.cfg.kit.keyPem,
       stateDir: this.cfg.stateDir,
       now: () => new Date(),
+      onNoisedVector: this.hooks.onNoisedVector,
     };
   }
 

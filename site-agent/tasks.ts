@@ -36,6 +36,8 @@ export interface TaskContext {
   stateDir: string;
   coordinatorFingerprint?: string;
   now: () => Date;
+  /** Test-only observer of the noised vector before it is shared (proves the coordinator never sees it). */
+  onNoisedVector?: (taskId: string, values: BigInt64Array) => void;
 }
 
 export interface TaskAnswer {
@@ -145,6 +147,7 @@ export function measure(ctx: TaskContext, spec: MeasureSpec): TaskAnswer {
   for (const table of counts) {
     for (let i = 0; i < table.length; i++, off++) noised[off] = BigInt(table[i]) + noise[off];
   }
+  ctx.onNoisedVector?.(ctx.taskId, noised);
   const contribution = prepareContribution(ctx.bfv, noised, committee, spec.threshold);
   const body = ContributionCodec.encode({
     length: contribution.length,
