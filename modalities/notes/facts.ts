@@ -1,0 +1,48 @@
+/**
+ * The synthetic facts of one patient, as the decoders consume them: a later integration maps a
+ * sampled joint-model row (conditions, age, sex, labs, image class and component bins, SNP
+ * genotypes, note topics) into this shape. Everything here is synthetic (post-processing of the
+ * DP model); nothing is copied from a real record.
+ */
+import type { Genotype } from '../genome/vcf-writer.ts';
+
+export interface FactCondition {
+  /** Schema attribute name, e.g. "type2_diabetes" (keys the vocabulary). */
+  name: string;
+  /** Display text, e.g. "Diabetes mellitus type 2 (disorder)". */
+  display: string;
+  snomed?: string;
+}
+
+export interface FactLab {
+  name: string;
+  display: string;
+  value: number;
+  unit: string;
+  /** Relative to the reference range, when known. */
+  interpretation?: 'low' | 'normal' | 'high';
+}
+
+export interface FactImage {
+  /** Image class from the joint model: "normal", "opacity", "cardiomegaly", "effusion", … */
+  findingClass: string;
+  componentBins?: number[];
+  /** DICOM modality of the study (DX or CR). */
+  modality?: 'DX' | 'CR';
+  bodyPart?: string;
+  view?: string;
+}
+
+export interface SyntheticFacts {
+  /** Synthetic patient id (never sent to an external renderer). */
+  patientId?: string;
+  age: number;
+  /** FHIR administrative gender. */
+  sex: string;
+  conditions: FactCondition[];
+  labs?: FactLab[];
+  image?: FactImage;
+  genotypes?: Genotype[];
+  /** Note topics sampled by the joint model (phrase-table keys), optional. */
+  noteTopics?: string[];
+}

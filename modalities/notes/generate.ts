@@ -1,0 +1,197 @@
+/**
+ * Template note generator conditioned on synthetic facts, with optional DP phrase weights, and
+ * rejection sampling through the verifier (DESIGN.md §6). Pure: returns strings and counts.
+ */
+import type { Rng } from '../fhir/rng.ts';
+import type { FactLab, SyntheticFacts } from './facts.ts';
+import { LAB_LABELS, NOTE_STYLES, PHRASES, SECTION_HEADINGS, type NoteSection, type NoteStyle } from './templates.ts';
+import { verifyNote, type NoteIssue } from './verify.ts';
+import { conditionTerms, findingTerms, type Vocabulary } from './vocabulary.ts';
+
+/**
+ * Noisy phrase counts per topic (`PHRASES` key → one weight per variant, same order), e.g. the
+ * post-processed output of a DP count query. Negative noisy counts are clamped to 0; a public
+ * pseudo-count `prior` is added to every variant so no variant is impossible and an all-zero row
+ * falls back to uniform. Term choices use topics `term.<condition>` over the vocabulary synonyms.
+ */
+export type PhraseWeights = Record<string, number[]>;
+
+export interface GenerateOptions {
+  style?: NoteStyle;
+  /** Style weights (narrative, soap, telegraphic) when `style` is not fixed. */
+  styleWeights?: number[];
+  phraseWeights?: PhraseWeights;
+  /** Pseudo-count added to each variant (default 0.5). */
+  prior?: number;
+  /** Telegraphic notes name at most this many problems (default 3). */
+  telegraphicMaxProblems?: number;
+}
+
+export interface GeneratedNote {
+  text: string;
+  style: NoteStyle;
+}
+
+function choose(topic: string, variants: readonly string[], rng: Rng, opts: GenerateOptions): string {
+  const w = opts.phraseWeights?.[topic];
+  if (!w) return variants[rng.int(variants.length)];
+  if (w.length !== variants.length) throw new Error(`phrase weights for ${topic}: ${w.length} weights for ${variants.length} variants`);
+  const prior = opts.prior ?? 0.5;
+  return variants[rng.weighted(w.map((x) => Math.max(0, Number.isFinite(x) ? x : 0) + prior))];
+}
+
+function fill(template: string, slots: Record<string, string>): string {
+  return template.replace(/\{\{(\w+)\}\}/g, (whole, key: string) => (key in slots ? slots[key] : whole));
+}
+
+function capitalise(s: string): string {
+  return s.length ? s[0].toUpperCase() + s.slice(1) : s;
+}
+
+function listText(items: string[]): string {
+  if (items.length <= 1) return items.join('');
+  return `${items.slice(0, -1).join(', ')} and ${items[items.length - 1]}`;
+}
+
+function formatLab(l: FactLab): string {
+  const label = LAB_LABELS[l.name] ?? l.display;
+  const flag = l.interpretation === 'high' ? ' (high)' : l.interpretation === 'low' ? ' (low)' : '';
+  return `${label} ${l.value} ${l.unit}${flag}`;
+}
+
+const SEX_NOUN: Record<string, [string, string, string]> = {
+  female: ['woman', 'F', 'She'],
+  male: ['man', 'M', 'He'],
+  other: ['patient', 'pt', 'They'],
+  unknown: ['patient', 'pt', 'They'],
+};
+
+/** One note from the templates (unverified). */
+export function generateNote(facts: SyntheticFacts, vocab: Vocabulary, rng: Rng, opts: GenerateOptions = {}): GeneratedNote {
+  const style = opts.style ?? NOTE_STYLES[opts.styleWeights ? rng.weighted(opts.styleWeights) : rng.int(NOTE_STYLES.length)];
+  const [sexNoun, sexShort, Pronoun] = SEX_NOUN[facts.sex] ?? SEX_NOUN.unknown;
+  const base = { age: String(Math.round(facts.age)), sexNoun, sexShort, Pronoun };
+  // Wording of each condition: a synonym from the vocabulary (weighted by `term.<name>`).
+  const terms = facts.conditions.map((c) => {
+    const t = conditionTerms(vocab, c.name, c.display);
+    // Abbreviations only in telegraphic notes.
+    const allowed = style === 'telegraphic' ? t : t.filter((x) => x.length > 4);
+    return choose(`term.${c.name}`, allowed.length ? allowed : t, rng, opts);
+  });
+  // Telegraphic notes only name the first few problems (a realistic omission the verifier catches).
+  const maxProblems = style === 'telegraphic' ? (opts.telegraphicMaxProblems ?? 3) : Infinity;
+  const listed = terms.length > maxProblems ? [...terms.slice(0, maxProblems), 'others'] : terms;
+  const sections: Partial<Record<NoteSection, string[]>> = { history: [], findings: [], assessment: [], plan: [] };
+  // History
+  sections.history!.push(
+    terms.length
+      ? fill(choose('history.intro', PHRASES['history.intro'], rng, opts), { ...base, conditionList: listText(listed) })
+      : fill(choose('history.intro.none', PHRASES['history.intro.none'], rng, opts), base),
+  );
+  if (style !== 'telegraphic') sections.history!.push(choose('history.visit', PHRASES['history.visit'], rng, opts));
+  if (facts.labs && facts.labs.length) sections.history!.push(fill(choose('history.labs', PHRASES['history.labs'], rng, opts), { labList: facts.labs.map(formatLab).join(', ') }));
+  // Findings
+  const img = facts.image;
+  let findingText = '';
+  if (img) {
+    const side = rng.bernoulli(0.5) ? 'right' : 'left';
+    const view = img.view ?? 'PA';
+    const topic = PHRASES[`findings.${img.findingClass}`] ? `findings.${img.findingClass}` : 'findings.other';
+    findingText = img.findingClass === 'normal' ? 'normal' : findingTerms(vocab, img.findingClass)[0];
+    sections.findings!.push(fill(choose(topic, PHRASES[topic], rng, opts), { view, side, finding: findingText }));
+  }
+  // Assessment
+  if (style !== 'telegraphic' || facts.conditions.length === 0) {
+    facts.conditions.forEach((c, i) => {
+      const topic = PHRASES[`assessment.${c.name}`] ? `assessment.${c.name}` : 'assessment.condition';
+      sections.assessment!.push(fill(choose(topic, PHRASES[topic], rng, opts), { condition: terms[i], Condition: capitalise(terms[i]) }));
+    });
+    if (img) {
+      if (img.findingClass === 'normal') sections.assessment!.push(choose('assessment.finding.normal', PHRASES['assessment.finding.normal'], rng, opts));
+      else sections.assessment!.push(fill(choose('assessment.finding', PHRASES['assessment.finding'], rng, opts), { finding: findingText }));
+    }
+    if (facts.conditions.length === 0 && (!img || img.findingClass === 'normal')) sections.assessment!.push(choose('assessment.none', PHRASES['assessment.none'], rng, opts));
+  }
+  // Plan
+  terms.slice(0, maxProblems).forEach((t) => sections.plan!.push(fill(choose('plan.condition', PHRASES['plan.condition'], rng, opts), { condition: t })));
+  if (img && img.findingClass !== 'normal') sections.plan!.push(choose('plan.finding', PHRASES['plan.finding'], rng, opts));
+  sections.plan!.push(choose('plan.general', PHRASES['plan.general'], rng, opts));
+
+  const headings = SECTION_HEADINGS[style];
+  const parts: string[] = [];
+  for (const s of ['history', 'findings', 'assessment', 'plan'] as const) {
+    const lines = sections[s]!;
+    if (lines.length === 0) continue;
+    if (style === 'narrative') parts.push(`${headings[s]}:\n${lines.join(' ')}`);
+    else if (style === 'soap') parts.push(`${headings[s]}: ${lines.join(' ')}`);
+    else parts.push(`${headings[s]}: ${lines.map((l) => l.replace(/\.$/, '')).join('; ')}.`);
+  }
+  return { text: parts.join(style === 'narrative' ? '\n\n' : '\n') + '\n', style };
+}
+
+/** A note that passes the verifier by construction (preferred terms, no hedges): the fallback after the retry cap. */
+export function safeNote(facts: SyntheticFacts, vocab: Vocabulary): string {
+  const [sexNoun] = SEX_NOUN[facts.sex] ?? SEX_NOUN.unknown;
+  const terms = facts.conditions.map((c) => conditionTerms(vocab, c.name, c.display)[0]);
+  const lines = [
+    'History:',
+    terms.length ? `${Math.round(facts.age)}-year-old ${sexNoun} with a history of ${listText(terms)}.` : `${Math.round(facts.age)}-year-old ${sexNoun} without significant past medical history.`,
+  ];
+  if (facts.labs?.length) lines.push(`Labs reviewed: ${facts.labs.map(formatLab).join(', ')}.`);
+  if (facts.image) {
+    lines.push('', 'Imaging:');
+    lines.push(facts.image.findingClass === 'normal' ? 'Chest radiograph: no acute cardiopulmonary abnormality.' : `Chest radiograph: ${findingTerms(vocab, facts.image.findingClass)[0]}.`);
+  }
+  lines.push('', 'Plan:', terms.length ? `Continue management of ${listText(terms)}.` : 'Next routine visit in 6 months.');
+  return lines.join('\n') + '\n';
+}
+
+/** Counts of the rejection sampler, accumulated over a cohort. */
+export class NoteStats {
+  notes = 0;
+  attempts = 0;
+  rejected = 0;
+  /** Notes that hit the retry cap and were replaced by the safe fallback. */
+  fallbacks = 0;
+  byIssue: Record<string, number> = {};
+  /** Rejected attempts / all attempts. */
+  get rejectionRate(): number {
+    return this.attempts === 0 ? 0 : this.rejected / this.attempts;
+  }
+  record(issues: NoteIssue[]): void {
+    this.attempts++;
+    if (issues.length === 0) return;
+    this.rejected++;
+    for (const k of new Set(issues.map((i) => i.kind))) this.byIssue[k] = (this.byIssue[k] ?? 0) + 1;
+  }
+  toJSON() {
+    return { notes: this.notes, attempts: this.attempts, rejected: this.rejected, rejectionRate: this.rejectionRate, fallbacks: this.fallbacks, byIssue: this.byIssue };
+  }
+}
+
+export interface VerifiedNote {
+  text: string;
+  style: NoteStyle | 'safe';
+  attempts: number;
+  /** The issues of each rejected attempt. */
+  rejections: NoteIssue[][];
+}
+
+/** Rejection sampling: generate, verify, retry up to `maxTries`; then the safe fallback (verified too). */
+export function generateVerifiedNote(facts: SyntheticFacts, vocab: Vocabulary, rng: Rng, opts: GenerateOptions & { maxTries?: number; stats?: NoteStats } = {}): VerifiedNote {
+  const maxTries = opts.maxTries ?? 5;
+  const rejections: NoteIssue[][] = [];
+  opts.stats && opts.stats.notes++;
+  for (let t = 0; t < maxTries; t++) {
+    const note = generateNote(facts, vocab, rng, opts);
+    const v = verifyNote(note.text, facts, vocab);
+    opts.stats?.record(v.issues);
+    if (v.ok) return { text: note.text, style: note.style, attempts: t + 1, rejections };
+    rejections.push(v.issues);
+  }
+  const text = safeNote(facts, vocab);
+  const v = verifyNote(text, facts, vocab);
+  if (!v.ok) throw new Error(`safe note failed verification (vocabulary bug): ${v.issues.map((i) => i.detail).join('; ')}`);
+  if (opts.stats) opts.stats.fallbacks++;
+  return { text, style: 'safe', attempts: maxTries, rejections };
+}

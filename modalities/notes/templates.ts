@@ -1,0 +1,89 @@
+/**
+ * Public note templates (written for fedsynth, not learned from any private note): per style,
+ * the sections history, findings, assessment and plan, each a list of phrase variants per topic.
+ * Slots are `{{name}}` tokens filled by the generator; a variant may use only the slots its
+ * topic provides. Phrase choice per topic is uniform, or weighted by a table of (DP) noisy
+ * phrase counts (docs/modalities.md §Notes).
+ *
+ * Some variants hedge ("possibly reflecting pneumonia"): realistic, and exactly what the verifier
+ * rejects when the patient lacks that condition, so rejection sampling has work to do.
+ */
+
+export type NoteStyle = 'narrative' | 'soap' | 'telegraphic';
+export const NOTE_STYLES: readonly NoteStyle[] = ['narrative', 'soap', 'telegraphic'];
+export type NoteSection = 'history' | 'findings' | 'assessment' | 'plan';
+
+/** Section headings per style; null = the section is not written as a heading (inline text). */
+export const SECTION_HEADINGS: Record<NoteStyle, Record<NoteSection, string>> = {
+  narrative: { history: 'History', findings: 'Imaging', assessment: 'Assessment', plan: 'Plan' },
+  soap: { history: 'S', findings: 'O', assessment: 'A', plan: 'P' },
+  telegraphic: { history: 'HPI/PMH', findings: 'CXR', assessment: 'Impression', plan: 'Plan' },
+};
+
+/** Topic → phrase variants. Topic keys are stable: a phrase-weight table is keyed by them. */
+export const PHRASES: Record<string, string[]> = {
+  // History
+  'history.intro': [
+    '{{age}}-year-old {{sexNoun}} with a history of {{conditionList}}.',
+    '{{Pronoun}} is a {{age}}-year-old {{sexNoun}} with {{conditionList}}.',
+    '{{age}} y/o {{sexShort}} with past medical history significant for {{conditionList}}.',
+    'Patient is a {{age}}-year-old {{sexNoun}}; known {{conditionList}}.',
+  ],
+  'history.intro.none': [
+    '{{age}}-year-old {{sexNoun}} without significant past medical history.',
+    '{{Pronoun}} is a {{age}}-year-old {{sexNoun}}, previously healthy.',
+    '{{age}} y/o {{sexShort}}, no chronic medical problems.',
+  ],
+  'history.visit': [
+    'Seen today for routine follow-up.',
+    'Presents for a scheduled review.',
+    'Here for follow-up of chronic conditions.',
+    'Attends clinic for reassessment.',
+  ],
+  'history.labs': ['Recent results: {{labList}}.', 'Labs reviewed: {{labList}}.', 'Most recent values: {{labList}}.'],
+  // Findings (one topic per image class)
+  'findings.normal': [
+    'Chest radiograph ({{view}}): no acute cardiopulmonary abnormality.',
+    'Chest radiograph ({{view}}): lungs are clear; heart size within normal limits.',
+    'CXR {{view}}: no acute cardiopulmonary process.',
+  ],
+  'findings.opacity': [
+    'Chest radiograph ({{view}}): focal opacity in the {{side}} lower zone.',
+    'Chest radiograph ({{view}}): {{side}} basilar consolidation.',
+    'CXR {{view}}: airspace opacity at the {{side}} base, possibly reflecting pneumonia.',
+  ],
+  'findings.cardiomegaly': [
+    'Chest radiograph ({{view}}): cardiomegaly; lungs otherwise clear.',
+    'Chest radiograph ({{view}}): enlarged cardiac silhouette.',
+    'CXR {{view}}: cardiomegaly, as can be seen with heart failure.',
+  ],
+  'findings.effusion': [
+    'Chest radiograph ({{view}}): small {{side}} pleural effusion.',
+    'Chest radiograph ({{view}}): blunting of the costophrenic angle on the {{side}}, consistent with a small effusion.',
+    'CXR {{view}}: {{side}} pleural effusion, which may relate to heart failure.',
+  ],
+  'findings.other': ['Chest radiograph ({{view}}): {{finding}}.'],
+  // Assessment, per condition (generic; a condition-specific topic `assessment.<name>` wins when present)
+  'assessment.condition': ['{{Condition}}, stable.', '{{Condition}}, reviewed today.', '{{Condition}} remains under follow-up.', 'Known {{condition}}, monitored.'],
+  'assessment.type2_diabetes': ['{{Condition}}, HbA1c reviewed.', '{{Condition}} on current regimen.', '{{Condition}}, glycaemic control discussed.'],
+  'assessment.hypertension': ['{{Condition}}, blood pressure reviewed.', '{{Condition}}, on treatment.'],
+  'assessment.finding': ['Imaging shows {{finding}}.', 'Radiograph demonstrates {{finding}}.'],
+  'assessment.finding.normal': ['Chest radiograph normal.', 'Imaging unremarkable.'],
+  'assessment.none': ['No active problems.', 'Healthy adult; preventive care.'],
+  // Plan
+  'plan.condition': ['Continue management of {{condition}}.', 'Follow up {{condition}} in 3 months.', 'Review {{condition}} at next visit.'],
+  'plan.finding': ['Repeat chest radiograph in 6 weeks.', 'Clinical correlation and interval imaging.', 'Follow-up imaging as indicated.'],
+  'plan.general': ['Return if symptoms worsen.', 'Next routine visit in 6 months.', 'Patient agrees with the plan.'],
+};
+
+/** Short lab labels (notes use these, not the LOINC long names). */
+export const LAB_LABELS: Record<string, string> = {
+  hba1c: 'HbA1c',
+  ldl_cholesterol: 'LDL-C',
+  systolic_bp: 'systolic BP',
+  diastolic_bp: 'diastolic BP',
+  bmi: 'BMI',
+  egfr: 'eGFR',
+  creatinine: 'creatinine',
+  glucose: 'glucose',
+};

@@ -1,0 +1,162 @@
+/**
+ * Note ↔ facts consistency (DESIGN.md §6): a note must mention every condition the patient has
+ * and its imaging finding, must not assert a condition or finding the patient lacks, must not
+ * negate one the patient has, and must hold no leftover template tokens. Mentions are found with
+ * the public vocabulary (longest match at word boundaries); a mention is negated when a NegEx-style
+ * trigger ("no", "denies", "without", "negative for", "no evidence of", …) precedes it within a few
+ * words of the same clause, or a post-trigger ("ruled out", "excluded", …) follows it. Pure.
+ */
+import type { SyntheticFacts } from './facts.ts';
+import type { Vocabulary } from './vocabulary.ts';
+
+export type NoteIssueKind = 'missing-condition' | 'extra-condition' | 'negated-condition' | 'missing-finding' | 'extra-finding' | 'negated-finding' | 'leftover-token' | 'empty';
+
+export interface NoteIssue {
+  kind: NoteIssueKind;
+  detail: string;
+}
+
+export interface NoteVerification {
+  ok: boolean;
+  issues: NoteIssue[];
+}
+
+export interface Mention {
+  kind: 'condition' | 'finding' | 'normal';
+  names: string[];
+  term: string;
+  index: number;
+  negated: boolean;
+}
+
+const PRE_TRIGGERS = [
+  'no', 'not', 'denies', 'denied', 'without', 'negative for', 'no evidence of', 'no signs of', 'no sign of', 'free of', 'absence of',
+  'rules out', 'ruled out', 'rule out', 'never had', 'no history of', 'family history of', 'resolved',
+];
+const POST_TRIGGERS = ['ruled out', 'was ruled out', 'has been ruled out', 'excluded', 'was excluded', 'is excluded', 'not seen', 'is absent', 'absent', 'resolved'];
+const TERMINATORS = ['but', 'however', 'although', 'though', 'except', 'aside from', 'apart from', 'which', 'presents with'];
+const PRE_WINDOW = 8;
+const POST_WINDOW = 4;
+
+/** Leftover template tokens and rendering accidents. */
+export const LEFTOVER_RE = /\{\{[^}]*\}\}|\{\{|\}\}|\{[A-Za-z_][A-Za-z0-9_.]*\}|\$\{[^}]*\}|<[A-Z][A-Z_]+>|\[\[[^\]]*\]\]|\[object Object\]|\bundefined\b|\bNaN\b|\bnull\b|__[A-Z_]+__/;
+
+function escapeRe(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+interface Matcher {
+  re: RegExp;
+  byTerm: Map<string, { kind: Mention['kind']; names: string[] }>;
+}
+
+const matcherCache = new WeakMap<Vocabulary, Matcher>();
+
+function matcher(vocab: Vocabulary): Matcher {
+  let m = matcherCache.get(vocab);
+  if (m) return m;
+  const byTerm = new Map<string, { kind: Mention['kind']; names: string[] }>();
+  const add = (kind: Mention['kind'], name: string, term: string) => {
+    const t = term.toLowerCase();
+    const prev = byTerm.get(t);
+    if (!prev) byTerm.set(t, { kind, names: [name] });
+    else if (prev.kind === kind && !prev.names.includes(name)) prev.names.push(name);
+  };
+  for (const t of vocab.normalFindingTerms) add('normal', 'normal', t);
+  for (const c of vocab.conditions) for (const t of c.terms) add('condition', c.name, t);
+  for (const f of vocab.findings) for (const t of f.terms) add('finding', f.name, t);
+  const terms = [...byTerm.keys()].sort((a, b) => b.length - a.length);
+  const re = new RegExp(`(?<![a-z0-9])(?:${terms.map((t) => escapeRe(t).replace(/\s+/g, '\\s+')).join('|')})(?![a-z0-9])`, 'g');
+  m = { re, byTerm };
+  matcherCache.set(vocab, m);
+  return m;
+}
+
+function words(s: string): string[] {
+  return s.toLowerCase().match(/[a-z0-9]+(?:[-'][a-z0-9]+)*/g) ?? [];
+}
+
+function containsPhrase(ws: string[], phrase: string): boolean {
+  const p = phrase.split(' ');
+  outer: for (let i = 0; i + p.length <= ws.length; i++) {
+    for (let j = 0; j < p.length; j++) if (ws[i + j] !== p[j]) continue outer;
+    return true;
+  }
+  return false;
+}
+
+/** Whether the mention at [start, end) of `text` (lower case) is negated within its clause. */
+export function isNegated(text: string, start: number, end: number): boolean {
+  const sentStart = Math.max(text.lastIndexOf('.', start - 1), text.lastIndexOf(';', start - 1), text.lastIndexOf('\n', start - 1), text.lastIndexOf(':', start - 1), text.lastIndexOf('?', start - 1), text.lastIndexOf('!', start - 1)) + 1;
+  let before = words(text.slice(sentStart, start));
+  // Cut at the last terminator: "no fever but pneumonia" is not a negated pneumonia.
+  cut: for (let i = before.length - 1; i >= 0; i--) {
+    for (const t of TERMINATORS) {
+      const n = t.split(' ').length;
+      if (i + n <= before.length && containsPhrase(before.slice(i, i + n), t)) {
+        before = before.slice(i + n);
+        break cut;
+      }
+    }
+  }
+  if (PRE_TRIGGERS.some((t) => containsPhrase(before.slice(-PRE_WINDOW), t))) return true;
+  const ends = ['.', ';', '\n', '?', '!', ','].map((c) => text.indexOf(c, end)).filter((i) => i >= 0);
+  const post = words(text.slice(end, ends.length ? Math.min(...ends) : text.length)).slice(0, POST_WINDOW);
+  return POST_TRIGGERS.some((t) => containsPhrase(post, t));
+}
+
+/** Every vocabulary mention in a note, with its negation status. */
+export function findMentions(text: string, vocab: Vocabulary): Mention[] {
+  const { re, byTerm } = matcher(vocab);
+  const lower = text.toLowerCase();
+  const out: Mention[] = [];
+  re.lastIndex = 0;
+  for (let m = re.exec(lower); m; m = re.exec(lower)) {
+    const term = m[0].replace(/\s+/g, ' ');
+    const info = byTerm.get(term);
+    if (!info) continue;
+    out.push({ kind: info.kind, names: info.names, term, index: m.index, negated: info.kind === 'normal' ? false : isNegated(lower, m.index, m.index + m[0].length) });
+  }
+  return out;
+}
+
+export function verifyNote(text: string, facts: SyntheticFacts, vocab: Vocabulary): NoteVerification {
+  const issues: NoteIssue[] = [];
+  if (text.trim().length === 0) return { ok: false, issues: [{ kind: 'empty', detail: 'note is empty' }] };
+  const leftover = LEFTOVER_RE.exec(text);
+  if (leftover) issues.push({ kind: 'leftover-token', detail: `leftover token ${JSON.stringify(leftover[0])}` });
+  const mentions = findMentions(text, vocab);
+  const has = new Set(facts.conditions.map((c) => c.name));
+  const affirmed = new Set<string>();
+  for (const m of mentions) {
+    if (m.kind !== 'condition') continue;
+    const mine = m.names.filter((n) => has.has(n));
+    if (m.negated) {
+      if (mine.length > 0 && mine.length === m.names.length) issues.push({ kind: 'negated-condition', detail: `"${m.term}" is negated but the patient has ${mine.join('/')}` });
+      continue;
+    }
+    if (mine.length === 0) issues.push({ kind: 'extra-condition', detail: `"${m.term}" (${m.names.join('/')}) is mentioned but the patient does not have it` });
+    for (const n of mine) affirmed.add(n);
+  }
+  for (const c of facts.conditions) if (!affirmed.has(c.name)) issues.push({ kind: 'missing-condition', detail: `${c.name} (${c.display}) is not mentioned` });
+
+  const finding = facts.image?.findingClass;
+  let findingMentioned = false;
+  for (const m of mentions) {
+    if (m.kind === 'normal') {
+      if (finding === 'normal') findingMentioned = true;
+      else if (finding !== undefined) issues.push({ kind: 'extra-finding', detail: `"${m.term}" states a normal study but the finding is ${finding}` });
+      continue;
+    }
+    if (m.kind !== 'finding') continue;
+    const mine = finding !== undefined && m.names.includes(finding);
+    if (m.negated) {
+      if (mine) issues.push({ kind: 'negated-finding', detail: `"${m.term}" is negated but the image shows ${finding}` });
+      continue;
+    }
+    if (mine) findingMentioned = true;
+    else issues.push({ kind: 'extra-finding', detail: `"${m.term}" is mentioned but the image finding is ${finding ?? 'absent (no image)'}` });
+  }
+  if (finding !== undefined && !findingMentioned) issues.push({ kind: 'missing-finding', detail: `imaging finding ${finding} is not mentioned` });
+  return { ok: issues.length === 0, issues };
+}

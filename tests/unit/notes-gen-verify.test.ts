@@ -1,0 +1,157 @@
+import { describe, expect, it } from 'vitest';
+import { Rng } from '../../modalities/fhir/rng.ts';
+import {
+  buildVocabulary,
+  findMentions,
+  generateNote,
+  generateVerifiedNote,
+  NOTE_STYLES,
+  NoteStats,
+  PHRASES,
+  safeNote,
+  verifyNote,
+  type SyntheticFacts,
+} from '../../modalities/notes/index.ts';
+
+const SCHEMA_CONDITIONS = [
+  { name: 'hypertension', display: 'Essential hypertension (disorder)' },
+  { name: 'type2_diabetes', display: 'Diabetes mellitus type 2 (disorder)' },
+  { name: 'hyperlipidemia', display: 'Hyperlipidemia (disorder)' },
+  { name: 'coronary_artery_disease', display: 'Coronary arteriosclerosis (disorder)' },
+  { name: 'heart_failure', display: 'Heart failure (disorder)' },
+  { name: 'asthma', display: 'Asthma (disorder)' },
+  { name: 'copd', display: 'Chronic obstructive lung disease (disorder)' },
+  { name: 'pneumonia', display: 'Pneumonia (disorder)' },
+  { name: 'obesity', display: 'Obesity (disorder)' },
+  { name: 'chronic_kidney_disease', display: 'Chronic kidney disease (disorder)' },
+];
+const vocab = buildVocabulary(SCHEMA_CONDITIONS);
+const cond = (name: string) => SCHEMA_CONDITIONS.find((c) => c.name === name)!;
+
+const facts: SyntheticFacts = {
+  age: 67,
+  sex: 'female',
+  conditions: [cond('hypertension'), cond('type2_diabetes')],
+  labs: [{ name: 'hba1c', display: 'Hemoglobin A1c', value: 7.4, unit: '%', interpretation: 'high' }],
+  image: { findingClass: 'opacity' },
+};
+
+describe('vocabulary', () => {
+  it('adds schema displays as synonyms and keeps defaults', () => {
+    const copd = vocab.conditions.find((c) => c.name === 'copd')!;
+    expect(copd.terms).toContain('chronic obstructive lung disease');
+    expect(copd.terms).toContain('copd');
+    const custom = buildVocabulary([{ name: 'gout', display: 'Gout (disorder)' }]);
+    expect(custom.conditions.find((c) => c.name === 'gout')!.terms).toEqual(['gout']);
+  });
+  it('finds the longest mention and maps it to its condition', () => {
+    const m = findMentions('History of type 2 diabetes mellitus and HTN.', vocab);
+    expect(m.map((x) => [x.term, x.names[0], x.negated])).toEqual([
+      ['type 2 diabetes mellitus', 'type2_diabetes', false],
+      ['htn', 'hypertension', false],
+    ]);
+  });
+});
+
+describe('verifier', () => {
+  const good = 'History: 67-year-old woman with hypertension and type 2 diabetes. Imaging: focal opacity in the right lower zone. Plan: follow up.';
+  it('accepts a consistent note', () => {
+    expect(verifyNote(good, facts, vocab)).toEqual({ ok: true, issues: [] });
+  });
+  it('catches a missing condition', () => {
+    const v = verifyNote('67-year-old woman with hypertension. CXR: consolidation.', facts, vocab);
+    expect(v.issues.map((i) => i.kind)).toEqual(['missing-condition']);
+    expect(v.issues[0].detail).toMatch(/type2_diabetes/);
+  });
+  it('catches an extra condition, including a hedged one', () => {
+    expect(verifyNote(`${good} Also has asthma.`, facts, vocab).issues.map((i) => i.kind)).toEqual(['extra-condition']);
+    expect(verifyNote(`${good} Opacity possibly reflecting pneumonia.`, facts, vocab).issues.map((i) => i.kind)).toEqual(['extra-condition']);
+  });
+  it('handles negation: negated absent conditions are fine, negated present ones are not', () => {
+    expect(verifyNote(`${good} No evidence of heart failure. Denies asthma. Pneumonia was ruled out.`, facts, vocab).ok).toBe(true);
+    expect(verifyNote(`${good} Patient has no fever, cough or COPD.`, facts, vocab).ok).toBe(true);
+    // A terminator ends the negation scope.
+    expect(verifyNote(`${good} No fever but asthma is active.`, facts, vocab).issues.map((i) => i.kind)).toEqual(['extra-condition']);
+    const negatedOwn = verifyNote('67-year-old woman with hypertension. No diabetes mellitus type 2. CXR: consolidation.', facts, vocab);
+    expect(negatedOwn.issues.map((i) => i.kind).sort()).toEqual(['missing-condition', 'negated-condition']);
+  });
+  it('checks imaging findings: missing, extra, negated, and normal studies', () => {
+    expect(verifyNote('Woman with hypertension and type 2 diabetes. CXR clear.', facts, vocab).issues.map((i) => i.kind)).toEqual(['missing-finding']);
+    expect(verifyNote(`${good} Small pleural effusion.`, facts, vocab).issues.map((i) => i.kind)).toEqual(['extra-finding']);
+    expect(verifyNote(`${good} No pleural effusion.`, facts, vocab).ok).toBe(true);
+    expect(verifyNote('Hypertension, type 2 diabetes. No consolidation.', facts, vocab).issues.map((i) => i.kind).sort()).toEqual(['missing-finding', 'negated-finding']);
+    const normal = { ...facts, image: { findingClass: 'normal' } };
+    expect(verifyNote('Hypertension, type 2 diabetes. Chest radiograph: no acute cardiopulmonary abnormality. No effusion.', normal, vocab).ok).toBe(true);
+    expect(verifyNote('Hypertension, type 2 diabetes. Chest radiograph: cardiomegaly.', normal, vocab).issues.map((i) => i.kind)).toEqual(['extra-finding', 'missing-finding']);
+  });
+  it('catches leftover template tokens and empty notes', () => {
+    for (const junk of ['{{condition}}', '{age}', '${x}', '<PATIENT_NAME>', '[[finding]]', 'undefined', 'NaN', '[object Object]']) {
+      expect(verifyNote(`${good} ${junk}`, facts, vocab).issues.map((i) => i.kind)).toEqual(['leftover-token']);
+    }
+    expect(verifyNote('  ', facts, vocab).issues[0].kind).toBe('empty');
+  });
+});
+
+describe('generator', () => {
+  it('fills every slot in every style and is deterministic per seed', () => {
+    for (const style of NOTE_STYLES) {
+      const a = generateNote(facts, vocab, new Rng(`s-${style}`), { style });
+      const b = generateNote(facts, vocab, new Rng(`s-${style}`), { style });
+      expect(a.text).toBe(b.text);
+      expect(a.text).not.toMatch(/\{\{|\}\}/);
+      expect(a.text).toMatch(/67/);
+    }
+  });
+
+  it('phrase weights steer phrase choice (noisy negatives clamped)', () => {
+    const n = PHRASES['findings.opacity'].length;
+    const w = Array.from({ length: n }, (_, i) => (i === 1 ? 1000 : -50));
+    let hits = 0;
+    for (let i = 0; i < 50; i++) {
+      const t = generateNote(facts, vocab, new Rng(i), { style: 'soap', phraseWeights: { 'findings.opacity': w }, prior: 0.01 }).text;
+      if (t.includes('basilar consolidation')) hits++;
+    }
+    expect(hits).toBeGreaterThanOrEqual(48);
+    expect(() => generateNote(facts, vocab, new Rng(1), { phraseWeights: { 'findings.opacity': [1] } })).toThrow(/weights/);
+  });
+
+  it('safe notes always verify', () => {
+    const rng = new Rng(3);
+    for (let i = 0; i < 200; i++) {
+      const f: SyntheticFacts = {
+        age: 20 + rng.int(70),
+        sex: rng.pick(['male', 'female', 'other']),
+        conditions: SCHEMA_CONDITIONS.filter(() => rng.bernoulli(0.3)),
+        image: rng.bernoulli(0.8) ? { findingClass: rng.pick(['normal', 'opacity', 'cardiomegaly', 'effusion']) } : undefined,
+      };
+      expect(verifyNote(safeNote(f, vocab), f, vocab).issues).toEqual([]);
+    }
+  });
+});
+
+describe('rejection sampling', () => {
+  it('every released note verifies; the rejection rate is reported', () => {
+    const rng = new Rng('cohort');
+    const stats = new NoteStats();
+    for (let i = 0; i < 1500; i++) {
+      const f: SyntheticFacts = {
+        age: 20 + rng.int(70),
+        sex: rng.pick(['male', 'female']),
+        conditions: SCHEMA_CONDITIONS.filter(() => rng.bernoulli(0.25)),
+        labs: [{ name: 'egfr', display: 'eGFR', value: 55, unit: 'mL/min/{1.73_m2}', interpretation: 'low' }],
+        image: { findingClass: rng.pick(['normal', 'opacity', 'cardiomegaly', 'effusion']) },
+      };
+      const note = generateVerifiedNote(f, vocab, rng, { stats, maxTries: 4 });
+      expect(verifyNote(note.text, f, vocab).ok).toBe(true);
+      expect(note.attempts).toBe(note.style === 'safe' ? 4 : note.rejections.length + 1);
+    }
+    const r = stats.toJSON();
+    expect(r.notes).toBe(1500);
+    expect(r.attempts).toBeGreaterThan(1500);
+    expect(r.rejected).toBe(r.attempts - (1500 - r.fallbacks));
+    expect(r.rejectionRate).toBeGreaterThan(0.02);
+    expect(r.rejectionRate).toBeLessThan(0.5);
+    expect(r.byIssue['extra-condition']).toBeGreaterThan(0);
+    expect(r.byIssue['missing-condition']).toBeGreaterThan(0); // telegraphic plans skip problems beyond 3
+  });
+});
