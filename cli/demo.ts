@@ -70,6 +70,7 @@ export function spawnFedsynth(args: string[], onLine: (line: string) => void): C
 export function exited(child: ChildProcess): Promise<number> {
   return new Promise((resolveCode) => {
     if (child.exitCode !== null) resolveCode(child.exitCode);
+    else if (child.signalCode !== null) resolveCode(128);
     else child.once('exit', (code, signal) => resolveCode(code ?? (signal ? 128 : 1)));
   });
 }

@@ -1,7 +1,7 @@
 // The coordinator's configuration, as parsed by the CLI from coordinator.yaml.
 import type { BfvParams } from '../proto/task-spec.ts';
 
-export type StorageConfig = { kind: 'pglite'; dataDir: string } | { kind: 'postgres'; url: string };
+export type StorageConfig = { kind: 'pglite'; dataDir: string } | { kind: 'postgres'; url: string; schema?: string };
 
 export interface TlsKit {
   caPem: string;

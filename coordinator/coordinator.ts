@@ -32,7 +32,7 @@ export interface StartOptions {
 
 export async function startCoordinator(cfg: CoordinatorConfig, opts: StartOptions = {}): Promise<RunningCoordinator> {
   const log = opts.log ?? (() => undefined);
-  const store = await openStore(cfg.storage.kind === 'pglite' ? { pglite: cfg.storage.dataDir } : { postgresUrl: cfg.storage.url });
+  const store = await openStore(cfg.storage.kind === 'pglite' ? { pglite: cfg.storage.dataDir } : { postgresUrl: cfg.storage.url, schema: cfg.storage.schema });
   let server: grpc.Server | undefined;
   let bfv: Bfv | undefined;
   try {

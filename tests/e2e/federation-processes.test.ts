@@ -1,0 +1,91 @@
+// The product as deployed: the coordinator and three agents as separate OS processes talking
+// gRPC with mutual TLS over loopback. One agent is killed (SIGKILL) in the middle of the fit;
+// the rounds close at their deadline with the quorum and a cohort is still written.
+import { afterAll, describe, expect, it } from 'vitest';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import { prepareFederation, spawnFedsynth, exited } from '../../cli/demo.ts';
+import { openStore } from '../../coordinator/store/index.ts';
+import { openLedger } from '../../site-agent/ledger.ts';
+import type { FitReport } from '../../coordinator/coordinator.ts';
+
+const work = mkdtempSync(join(tmpdir(), 'fedsynth-e2e-'));
+const children: ChildProcess[] = [];
+
+afterAll(() => {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  if (!process.env.FEDSYNTH_KEEP_E2E) rmSync(work, { recursive: true, force: true });
+});
+
+describe('federation of separate processes', () => {
+  it('survives an agent killed mid-fit and records spend equal to the per-round charges', async () => {
+    const out = join(work, 'out');
+    const files = await prepareFederation({
+      work,
+      outDir: out,
+      sites: 3,
+      patients: 300,
+      cohortSize: 300,
+      epsilon: 1,
+      delta: 1e-9,
+      seed: 5,
+      deadlineSeconds: 6,
+    });
+    const lines: string[] = [];
+    const logFile = join(work, 'e2e.log');
+    const coordinator = spawnFedsynth(['coordinator', '--config', files.coordinatorConfig], (l) => { lines.push(l); appendFileSync(logFile, l + '\n'); });
+    children.push(coordinator);
+    const agents: Record<string, ChildProcess> = {};
+    let killed = false;
+    for (const [site, cfg] of Object.entries(files.siteConfigs)) {
+      agents[site] = spawnFedsynth(['agent', '--config', cfg, '--exit-when-done'], (l) => {
+        lines.push(l);
+        appendFileSync(logFile, l + '\n');
+        // hospital-c dies right after answering the first measurement round.
+        if (!killed && site === 'hospital-c' && /answered measure task of m1-one-way/.test(l)) {
+          killed = true;
+          agents[site].kill('SIGKILL');
+        }
+      });
+      children.push(agents[site]);
+    }
+    const code = await exited(coordinator);
+    expect(code, lines.join('\n')).toBe(0);
+    expect(killed).toBe(true);
+    expect(await exited(agents['hospital-c'])).not.toBe(0);
+    expect(await exited(agents['hospital-a'])).toBe(0);
+    expect(await exited(agents['hospital-b'])).toBe(0);
+
+    const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as FitReport;
+    expect(report.rounds).toHaveLength(3);
+    expect(report.perSite['hospital-c'].rounds).toBe(1);
+    expect(report.perSite['hospital-a'].rounds).toBe(3);
+    expect(report.rounds[2].contributors).toEqual(['hospital-a', 'hospital-b']);
+    const patients = readFileSync(join(out, 'cohort', 'Patient.ndjson'), 'utf8').trim().split('\n');
+    expect(patients).toHaveLength(300);
+
+    // The coordinator's durable record: spend per site = sum of its per-round charges.
+    const store = await openStore({ pglite: join(work, 'coordinator-db') });
+    try {
+      const charges = await store.chargesByRound('demo');
+      for (const [site, spend] of Object.entries(report.perSite)) {
+        const sum = charges.filter((c) => c.siteId === site).reduce((s, c) => s + c.rho, 0);
+        expect(spend.rho).toBeCloseTo(sum, 15);
+      }
+      expect((await store.verifyAuditChain('demo')).ok).toBe(true);
+    } finally {
+      await store.close();
+    }
+    // And each surviving site's own ledger agrees.
+    for (const site of ['hospital-a', 'hospital-b']) {
+      const ledger = openLedger(join(work, 'state', site));
+      try {
+        expect(ledger.totalRho()).toBeCloseTo(report.perSite[site].rho, 12);
+      } finally {
+        ledger.close();
+      }
+    }
+  }, 300_000);
+});
