@@ -6,6 +6,70 @@ import { parsePolicy, PolicyError } from '../site-agent/policy.ts';
 import { ConfigError, Fields, loadConfigFile } from './config-file.ts';
 import { loadSchemaFile } from './coordinator-config.ts';
 
+/**
+ * The `data` section of site.yaml: exactly one FHIR source, plus optional other modalities:
+ *
+ * ```yaml
+ * data:
+ *   fhirNdjson: ./fhir            # or fhirRest: { baseUrl, bearerToken?, pageSize? }
+ *   dicom: ./dicom                # optional: folder tree of DICOM files
+ *   vcf: ./genomes.vcf.gz         # optional: multi-sample VCF
+ *   notes: ./notes                # optional: folder of <patient>_….txt notes
+ *   fhirNotes: true               # optional: also notes from DocumentReference/DiagnosticReport
+ *   linkage:                      # optional (default key: id)
+ *     key: identifier             # id | identifier
+ *     identifierSystem: urn:hospital:mrn
+ *     vcfSampleMap: ./samples.tsv # sample<TAB>linkage key
+ *     notesPattern: '^(?<patientId>[^_]+)_'
+ * ```
+ */
+export function parseSiteDataSection(f: Fields, filePath: string, baseDir: string, raw: Record<string, unknown>): SiteConfig['data'] {
+  const data = f.section('data');
+  data.onlyKeys(['fhirNdjson', 'fhirRest', 'dicom', 'vcf', 'notes', 'fhirNotes', 'linkage']);
+  let dataCfg: SiteConfig['data'];
+  if (data.has('fhirNdjson') === data.has('fhirRest')) throw new ConfigError(`${filePath}: data needs exactly one of fhirNdjson (a folder) or fhirRest (a server)`);
+  if (data.has('fhirNdjson')) dataCfg = { kind: 'fhir-ndjson', dir: data.path('fhirNdjson', baseDir) };
+  else {
+    const rest = data.section('fhirRest');
+    rest.onlyKeys(['baseUrl', 'bearerToken', 'pageSize']);
+    dataCfg = {
+      kind: 'fhir-rest',
+      baseUrl: rest.string('baseUrl'),
+      bearerToken: rest.has('bearerToken') ? rest.string('bearerToken') : undefined,
+      pageSize: rest.has('pageSize') ? rest.number('pageSize', undefined, { integer: true, min: 1, max: 10_000 }) : undefined,
+    };
+  }
+  if (data.has('dicom')) dataCfg.dicom = data.path('dicom', baseDir);
+  if (data.has('vcf')) dataCfg.vcf = data.path('vcf', baseDir);
+  if (data.has('notes')) dataCfg.notes = data.path('notes', baseDir);
+  if (data.has('fhirNotes')) {
+    const v = (raw.data as Record<string, unknown>).fhirNotes;
+    if (typeof v !== 'boolean') throw new ConfigError(`${filePath}: data.fhirNotes must be true or false`);
+    dataCfg.fhirNotes = v;
+  }
+  if (data.has('linkage')) {
+    const l = data.section('linkage');
+    l.onlyKeys(['key', 'identifierSystem', 'vcfSampleMap', 'notesPattern']);
+    const key = l.string('key', 'id');
+    if (key !== 'id' && key !== 'identifier') throw new ConfigError(`${filePath}: data.linkage.key must be id or identifier, got ${JSON.stringify(key)}`);
+    const linkage: NonNullable<SiteConfig['data']['linkage']> = { key };
+    if (key === 'identifier') linkage.identifierSystem = l.string('identifierSystem');
+    else if (l.has('identifierSystem')) throw new ConfigError(`${filePath}: data.linkage.identifierSystem needs key: identifier`);
+    if (l.has('vcfSampleMap')) linkage.vcfSampleMap = l.path('vcfSampleMap', baseDir);
+    if (l.has('notesPattern')) {
+      const pattern = l.string('notesPattern');
+      try {
+        new RegExp(pattern);
+      } catch (e) {
+        throw new ConfigError(`${filePath}: data.linkage.notesPattern is not a valid regular expression: ${(e as Error).message}`);
+      }
+      linkage.notesPattern = pattern;
+    }
+    dataCfg.linkage = linkage;
+  }
+  return dataCfg;
+}
+
 export function parseSiteConfig(path: string, opts: { exitWhenDone?: boolean } = {}): SiteConfig {
   const file = loadConfigFile(path);
   const f = new Fields(file.path, file.raw);
@@ -19,21 +83,7 @@ export function parseSiteConfig(path: string, opts: { exitWhenDone?: boolean } =
     }
   };
   const schema = loadSchemaFile(f.path('schema', file.dir));
-  const data = f.section('data');
-  data.onlyKeys(['fhirNdjson', 'fhirRest']);
-  let dataCfg: SiteConfig['data'];
-  if (data.has('fhirNdjson') === data.has('fhirRest')) throw new ConfigError(`${file.path}: data needs exactly one of fhirNdjson (a folder) or fhirRest (a server)`);
-  if (data.has('fhirNdjson')) dataCfg = { kind: 'fhir-ndjson', dir: data.path('fhirNdjson', file.dir) };
-  else {
-    const rest = data.section('fhirRest');
-    rest.onlyKeys(['baseUrl', 'bearerToken', 'pageSize']);
-    dataCfg = {
-      kind: 'fhir-rest',
-      baseUrl: rest.string('baseUrl'),
-      bearerToken: rest.has('bearerToken') ? rest.string('bearerToken') : undefined,
-      pageSize: rest.has('pageSize') ? rest.number('pageSize', undefined, { integer: true, min: 1, max: 10_000 }) : undefined,
-    };
-  }
+  const dataCfg = parseSiteDataSection(f, file.path, file.dir, file.raw);
   let policy;
   try {
     policy = parsePolicy(file.raw.policy, `${file.path}: policy`);

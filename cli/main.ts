@@ -11,6 +11,7 @@ Commands:
   simulate      write simulated hospital sites (FHIR NDJSON) with a ground truth
   coordinator   run the coordinator: --config coordinator.yaml
   agent         run a site agent: --config site.yaml [--exit-when-done]
+                agent inspect --config site.yaml [--json]: check the site's data locally
   demo          a local federation end to end: [--out DIR] [--sites N] [--patients N]
   bench         benchmarks: bench utility --data FILE.csv --domain FILE.json ...
 `;
@@ -26,6 +27,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'coordinator':
         return await (await import('./commands.ts')).runCoordinatorCommand(rest);
       case 'agent':
+        if (rest[0] === 'inspect') return await (await import('./inspect.ts')).runInspectCommand(rest.slice(1));
         return await (await import('./commands.ts')).runAgentCommand(rest);
       case 'demo':
         return await (await import('./demo.ts')).runDemoCommand(rest);

@@ -41,6 +41,37 @@
  *   delta: 1.0e-9
  * ```
  *
+ * Other modalities (see schemas/hospital-multimodal-v1.yaml; every domain stays finite):
+ *
+ * ```yaml
+ * image:                    # required when an image-finding attribute exists
+ *   modalities: [DX, CR]    # DICOM Modality values accepted as the patient's image
+ *   bodyPart: CHEST         # optional: BodyPartExamined must match when the file has one
+ *   grid: 64                # feature grid: images are resampled (area average) to grid × grid
+ * notes:                    # required when a note-mention attribute exists
+ *   sections:               # canonical section → heading spellings (case-insensitive)
+ *     assessment: [assessment, impression, assessment and plan]
+ *   negations: [no, denies, without]   # a term preceded by one of these (≤ 3 words, same phrase) is not a mention
+ *   maxNotesPerPatient: 20  # contribution bound: at most this many notes of a patient are read
+ * attributes:
+ *   - name: snp_apoe
+ *     kind: snp             # values 0, 1, 2 (alt-allele dosage), missing
+ *     chrom: "19"
+ *     pos: 44908684
+ *     ref: T
+ *     alt: C
+ *     rsid: rs429358        # optional; also used to match VCF records
+ *   - name: img_cardiomegaly
+ *     kind: image-finding   # values: classes…, then "no image"
+ *     feature: cardiothoracic-ratio   # a fixed public extractor (IMAGE_FEATURES)
+ *     edges: [0.55]         # score cut points: k edges → k+1 classes
+ *     classes: [normal, enlarged]
+ *   - name: note_pneumonia
+ *     kind: note-mention    # values: absent, mentioned, "no note"
+ *     terms: [pneumonia, consolidation]   # 1–2 words each: the note vocabulary is the union of all terms
+ *     sections: [assessment]              # optional: only mentions under these sections count
+ * ```
+ *
  * Pure: no I/O. Callers read the file and hand its text to `parseSchema`.
  */
 import { createHash } from 'node:crypto';
@@ -96,7 +127,76 @@ export interface LabAttribute {
   decimals: number;
 }
 
-export type SchemaAttribute = AgeAttribute | SexAttribute | ConditionAttribute | LabAttribute;
+/** Genotype of one biallelic SNP: 0/1/2 copies of `alt` (code = dosage), 3 = missing (no call or no genome). */
+export interface SnpAttribute {
+  name: string;
+  kind: 'snp';
+  /** Chromosome without `chr` (1–22, X, Y, MT). */
+  chrom: string;
+  /** 1-based position (the reference build is the federation's, stated in its documentation). */
+  pos: number;
+  ref: string;
+  alt: string;
+  rsid?: string;
+}
+
+/**
+ * The fixed, public image feature extractors (site-agent/modalities/image.ts implements them on
+ * the schema's grid):
+ * - `cardiothoracic-ratio`: widest gap between the two lung fields in the lower 45 % of the
+ *   lung box, divided by the lung box width.
+ * - `lung-opacity`: the largest mean intensity of the lateral lung zones (2 sides × 3 heights)
+ *   minus their median, on the percentile-normalised image.
+ * - `nodule`: the largest local contrast (pixel − mean of its 7 × 7 neighbourhood, 3 × 3 centre
+ *   averaged) inside the lung fields.
+ */
+export const IMAGE_FEATURES = ['cardiothoracic-ratio', 'lung-opacity', 'nodule'] as const;
+export type ImageFeature = (typeof IMAGE_FEATURES)[number];
+
+/** A class of an image-derived score: codes 0..edges.length are the classes, then "no image". */
+export interface ImageFindingAttribute {
+  name: string;
+  kind: 'image-finding';
+  feature: ImageFeature;
+  /** Strictly increasing score cut points: score < edges[0] → class 0, …, ≥ last → last class. */
+  edges: number[];
+  /** edges.length + 1 class labels. */
+  classes: string[];
+}
+
+/** Whether the patient's notes mention one of `terms` (not negated): 0 absent, 1 mentioned, 2 no note. */
+export interface NoteMentionAttribute {
+  name: string;
+  kind: 'note-mention';
+  /** Vocabulary terms of one or two words, lower case after normalisation. */
+  terms: string[];
+  /** Canonical section names (keys of `notes.sections`); absent = the whole note. */
+  sections?: string[];
+}
+
+export type SchemaAttribute =
+  | AgeAttribute
+  | SexAttribute
+  | ConditionAttribute
+  | LabAttribute
+  | SnpAttribute
+  | ImageFindingAttribute
+  | NoteMentionAttribute;
+
+/** The image section: which DICOM objects count as the patient's image and the feature grid. */
+export interface ImageSection {
+  modalities: string[];
+  bodyPart?: string;
+  /** Side of the square feature grid (8–256). */
+  grid: number;
+}
+
+/** The notes section: section headings, negation cues and the per-patient note bound. */
+export interface NotesSection {
+  sections: Record<string, string[]>;
+  negations: string[];
+  maxNotesPerPatient: number;
+}
 
 export interface PrivacyDefaults {
   epsilon: number;
@@ -110,6 +210,8 @@ export interface Schema {
   referenceDate: string;
   attributes: SchemaAttribute[];
   privacy: PrivacyDefaults;
+  image?: ImageSection;
+  notes?: NotesSection;
 }
 
 export interface SchemaIssue {
@@ -273,6 +375,7 @@ function join(path: string, key: string): string {
 }
 
 const NAME_RE = /^[a-z][a-z0-9_]*$/;
+export const ATTRIBUTE_KINDS = ['age', 'sex', 'condition', 'lab', 'snp', 'image-finding', 'note-mention'] as const;
 const CODE_PATTERNS: Record<CodeSystemKey, [RegExp, string]> = {
   snomed: [/^[1-9][0-9]{5,17}$/, 'a SNOMED CT concept id (6–18 digits)'],
   icd10cm: [/^[A-Z][0-9][0-9A-Z](\.?[0-9A-Z]{1,4})?$/, 'an ICD-10-CM code such as E11 or E11.9'],
@@ -381,10 +484,57 @@ function checkAttribute(c: Checker, raw: unknown, path: string): SchemaAttribute
       }
       return { name, kind: 'lab', display, loinc, unit, category: category as LabAttribute['category'], edges, range, decimals };
     }
+    case 'snp': {
+      c.keys(o, path, ['name', 'kind', 'chrom', 'pos', 'ref', 'alt', 'rsid']);
+      let chrom: string | undefined;
+      const rawChrom = c.required(o, 'chrom', path);
+      if (rawChrom !== undefined) {
+        const t = typeof rawChrom === 'number' && Number.isInteger(rawChrom) ? String(rawChrom) : rawChrom;
+        if (typeof t !== 'string' || !/^(?:[1-9]|1[0-9]|2[0-2]|X|Y|MT)$/.test(t)) {
+          c.fail(`${path}.chrom`, `must be a chromosome 1–22, X, Y or MT (without "chr"), got ${c.describe(rawChrom)}`);
+        } else chrom = t;
+      }
+      const pos = c.number(o, 'pos', path, { integer: true, min: 1, max: 3e9 });
+      const ref = c.string(o, 'ref', path, /^[ACGT]$/, 'one base (A, C, G or T)');
+      const alt = c.string(o, 'alt', path, /^[ACGT]$/, 'one base (A, C, G or T)');
+      if (ref !== undefined && alt !== undefined && ref === alt) c.fail(`${path}.alt`, `must differ from ref ${ref}`);
+      let rsid: string | undefined;
+      if ('rsid' in o) rsid = c.string(o, 'rsid', path, /^rs[1-9][0-9]*$/, 'a dbSNP id such as rs429358');
+      if (c.issues.length > before || name === undefined || chrom === undefined || pos === undefined || ref === undefined || alt === undefined) return undefined;
+      return { name, kind: 'snp', chrom, pos, ref, alt, ...(rsid ? { rsid } : {}) };
+    }
+    case 'image-finding': {
+      c.keys(o, path, ['name', 'kind', 'feature', 'edges', 'classes']);
+      const feature = c.string(o, 'feature', path);
+      if (feature !== undefined && !(IMAGE_FEATURES as readonly string[]).includes(feature)) {
+        c.fail(`${path}.feature`, `must be one of ${IMAGE_FEATURES.join(', ')}, got ${JSON.stringify(feature)}`);
+      }
+      const edges = c.edges(o, 'edges', path);
+      const classes = c.stringList(o, 'classes', path, /^[a-z][a-z0-9_-]*$/, 'a lower-case label');
+      if (edges && classes && classes.length !== edges.length + 1) {
+        c.fail(`${path}.classes`, `needs ${edges.length + 1} labels for ${edges.length} edge(s), got ${classes.length}`);
+      }
+      if (classes?.includes('no-image')) c.fail(`${path}.classes`, '"no-image" is reserved');
+      if (c.issues.length > before || name === undefined || !edges || !classes) return undefined;
+      return { name, kind: 'image-finding', feature: feature as ImageFeature, edges, classes };
+    }
+    case 'note-mention': {
+      c.keys(o, path, ['name', 'kind', 'terms', 'sections']);
+      const terms = c.stringList(o, 'terms', path);
+      terms?.forEach((t, i) => {
+        const words = t.trim().split(/\s+/);
+        if (words.length > 2) c.fail(`${path}.terms[${i}]`, `terms have one or two words, got ${JSON.stringify(t)}`);
+        if (t !== t.toLowerCase()) c.fail(`${path}.terms[${i}]`, `terms are lower case, got ${JSON.stringify(t)}`);
+      });
+      let sections: string[] | undefined;
+      if ('sections' in o) sections = c.stringList(o, 'sections', path);
+      if (c.issues.length > before || name === undefined || !terms) return undefined;
+      return { name, kind: 'note-mention', terms, ...(sections ? { sections } : {}) };
+    }
     case undefined:
       return undefined;
     default:
-      c.fail(`${path}.kind`, `must be one of age, sex, condition, lab; got ${c.describe(kind)}`);
+      c.fail(`${path}.kind`, `must be one of ${ATTRIBUTE_KINDS.join(', ')}; got ${c.describe(kind)}`);
       return undefined;
   }
 }
@@ -407,7 +557,7 @@ export function validateSchema(doc: unknown): Schema {
   const c = new Checker();
   const root = c.object(doc, '');
   if (!root) throw new SchemaError(c.issues);
-  c.keys(root, '', ['name', 'version', 'unit', 'referenceDate', 'attributes', 'privacy']);
+  c.keys(root, '', ['name', 'version', 'unit', 'referenceDate', 'attributes', 'privacy', 'image', 'notes']);
   const name = c.string(root, 'name', '', /^[a-z0-9][a-z0-9-]*$/, 'lowercase letters, digits and dashes');
   const version = c.number(root, 'version', '', { integer: true, min: 1 });
   const unit = c.string(root, 'unit', '');
@@ -459,6 +609,25 @@ export function validateSchema(doc: unknown): Schema {
     }
   }
 
+  const image = 'image' in root ? checkImageSection(c, root.image) : undefined;
+  const notes = 'notes' in root ? checkNotesSection(c, root.notes) : undefined;
+  const snpPositions = new Map<string, string>();
+  attributes.forEach((a, i) => {
+    if (a.kind === 'image-finding' && !('image' in root)) c.fail(`attributes[${i}]`, 'an image-finding attribute needs the top-level image section');
+    if (a.kind === 'note-mention') {
+      if (!('notes' in root)) c.fail(`attributes[${i}]`, 'a note-mention attribute needs the top-level notes section');
+      else if (notes) a.sections?.forEach((sec, j) => {
+        if (!(sec in notes.sections)) c.fail(`attributes[${i}].sections[${j}]`, `unknown section ${JSON.stringify(sec)} (notes.sections has ${Object.keys(notes.sections).join(', ')})`);
+      });
+    }
+    if (a.kind === 'snp') {
+      const key = `${a.chrom}:${a.pos}:${a.ref}:${a.alt}`;
+      const owner = snpPositions.get(key);
+      if (owner) c.fail(`attributes[${i}]`, `SNP ${key} is already attribute ${JSON.stringify(owner)}`);
+      else snpPositions.set(key, a.name);
+    }
+  });
+
   if (c.issues.length > 0) throw new SchemaError(c.issues);
   return {
     name: name!,
@@ -467,7 +636,45 @@ export function validateSchema(doc: unknown): Schema {
     referenceDate: referenceDate!,
     attributes,
     privacy: privacy!,
+    ...(image ? { image } : {}),
+    ...(notes ? { notes } : {}),
   };
+}
+
+function checkImageSection(c: Checker, raw: unknown): ImageSection | undefined {
+  const o = c.object(raw, 'image');
+  if (!o) return undefined;
+  const before = c.issues.length;
+  c.keys(o, 'image', ['modalities', 'bodyPart', 'grid']);
+  const modalities = c.stringList(o, 'modalities', 'image', /^[A-Z]{2,4}$/, 'a DICOM Modality code such as DX');
+  let bodyPart: string | undefined;
+  if ('bodyPart' in o) bodyPart = c.string(o, 'bodyPart', 'image', /^[A-Z][A-Z0-9_ ]*$/, 'a DICOM BodyPartExamined code such as CHEST');
+  const grid = c.number(o, 'grid', 'image', { integer: true, min: 8, max: 256 });
+  if (c.issues.length > before || !modalities || grid === undefined) return undefined;
+  return { modalities, ...(bodyPart ? { bodyPart } : {}), grid };
+}
+
+function checkNotesSection(c: Checker, raw: unknown): NotesSection | undefined {
+  const o = c.object(raw, 'notes');
+  if (!o) return undefined;
+  const before = c.issues.length;
+  c.keys(o, 'notes', ['sections', 'negations', 'maxNotesPerPatient']);
+  const sections: Record<string, string[]> = {};
+  const so = c.object(c.required(o, 'sections', 'notes') ?? {}, 'notes.sections');
+  if (so) {
+    for (const key of Object.keys(so)) {
+      if (!NAME_RE.test(key)) c.fail(`notes.sections.${key}`, 'section names are lower_snake_case');
+      const list = c.stringList(so, key, 'notes.sections');
+      if (list) sections[key] = list.map((h) => h.toLowerCase());
+    }
+  }
+  const negations = c.stringList(o, 'negations', 'notes');
+  negations?.forEach((t, i) => {
+    if (t.trim().split(/\s+/).length > 2) c.fail(`notes.negations[${i}]`, `negation cues have one or two words, got ${JSON.stringify(t)}`);
+  });
+  const maxNotesPerPatient = c.number(o, 'maxNotesPerPatient', 'notes', { integer: true, min: 1, max: 1000 });
+  if (c.issues.length > before || !negations || maxNotesPerPatient === undefined) return undefined;
+  return { sections, negations, maxNotesPerPatient };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -515,7 +722,42 @@ export function attributeLabels(attr: SchemaAttribute): string[] {
       labels.push('missing');
       return labels;
     }
+    case 'snp':
+      return ['0', '1', '2', 'missing'];
+    case 'image-finding':
+      return [...attr.classes, 'no-image'];
+    case 'note-mention':
+      return ['absent', 'mentioned', 'no-note'];
   }
+}
+
+/** Code of "missing" (no call, or no genome) of a SNP attribute. */
+export const SNP_MISSING = 3;
+/** Code of "no image" of an image-finding attribute. */
+export function imageMissingCode(attr: ImageFindingAttribute): number {
+  return attr.classes.length;
+}
+/** Code of "no note" of a note-mention attribute. */
+export const NOTE_MISSING = 2;
+
+/** Class of an image score: 0 below edges[0], i for [edges[i-1], edges[i]), edges.length at or above the last. */
+export function imageClass(attr: ImageFindingAttribute, score: number): number {
+  let k = 0;
+  while (k < attr.edges.length && score >= attr.edges[k]) k++;
+  return k;
+}
+
+/** The SNP panel of a schema (attributes of kind snp, in schema order). */
+export function snpPanel(schema: Schema): SnpAttribute[] {
+  return schema.attributes.filter((a): a is SnpAttribute => a.kind === 'snp');
+}
+
+/** The note vocabulary: every term of every note-mention attribute plus the negation cues. */
+export function noteVocabulary(schema: Schema): string[] {
+  const out = new Set<string>();
+  for (const a of schema.attributes) if (a.kind === 'note-mention') for (const t of a.terms) out.add(t);
+  for (const t of schema.notes?.negations ?? []) out.add(t);
+  return [...out];
 }
 
 /** The model's domain: one entry per attribute, in schema order. */

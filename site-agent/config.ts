@@ -1,9 +1,35 @@
 // The site agent's configuration, as parsed by the CLI from site.yaml.
 import type { SitePolicy } from './policy.ts';
 
-export type SiteDataConfig =
+export type SiteDataConfig = (
   | { kind: 'fhir-ndjson'; dir: string }
-  | { kind: 'fhir-rest'; baseUrl: string; bearerToken?: string; pageSize?: number };
+  | { kind: 'fhir-rest'; baseUrl: string; bearerToken?: string; pageSize?: number }
+) &
+  ModalityDataConfig;
+
+/** Optional non-FHIR sources of a site (site-agent/site-data.ts reads them). */
+export interface ModalityDataConfig {
+  /** Folder tree of DICOM Part 10 files. */
+  dicom?: string;
+  /** Multi-sample VCF (plain or bgzipped). */
+  vcf?: string;
+  /** Folder of note text files named by patient. */
+  notes?: string;
+  /** Also read notes from FHIR DocumentReference/DiagnosticReport attachments. */
+  fhirNotes?: boolean;
+  linkage?: LinkageConfig;
+}
+
+/** How artefacts are joined to FHIR patients (site-agent/linkage.ts). */
+export interface LinkageConfig {
+  /** The linkage key of a FHIR patient: its resource id, or its identifier value in `identifierSystem`. */
+  key: 'id' | 'identifier';
+  identifierSystem?: string;
+  /** TSV of `sample<TAB>linkage key` (optional header line); default: the VCF sample name is the key. */
+  vcfSampleMap?: string;
+  /** Regex over note file names with a `patientId` group (or group 1); default `<key>[_…].txt`. */
+  notesPattern?: string;
+}
 
 export interface SiteConfig {
   siteId: string;

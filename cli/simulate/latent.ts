@@ -19,12 +19,19 @@
  *   copd                      −5.2 + 0.60·a + ln 6·smoker (−9 under 30)
  *   pneumonia                 −3.4 + 0.9·[age < 5] + 0.05·max(0, age − 65) + ln 3·copd
  *                             + ln 1.5·heart_failure + ln 1.4·smoker
- * plus a per-site shift of the intercept (`SiteProfile.logOddsShift`). Conditions are drawn in
+ * plus a per-site shift of the intercept (`SiteProfile.logOddsShift`) and, for a few conditions,
+ * ln(OR) per alt allele of a causal SNP (genome.ts: type 2 diabetes, coronary disease, asthma,
+ * hyperlipidemia).
+ * Other modalities (same facts): who has a chest radiograph, a genome and notes (site coverage,
+ * imaging more likely with chest/cardiac disease), and the radiograph findings, tied to
+ * conditions: lung opacity with pneumonia (85 %, else 3 %), cardiomegaly with heart failure
+ * (80 %, else 4 %), a pulmonary nodule (smoker or COPD 12 %, else 3 %). Conditions are drawn in
  * the order above, so each depends only on earlier ones (a DAG).
  * Labs follow the conditions: HbA1c high with diabetes, LDL with hyperlipidemia, systolic BP
  * with hypertension and age, BMI ≥ 30 exactly for obesity, eGFR < 60 exactly for CKD.
  */
 import type { Rng } from '../../modalities/fhir/rng.ts';
+import { drawGenome, geneticLogOdds, type LatentGenome } from './genome.ts';
 import { FAMILY, GIVEN_FEMALE, GIVEN_MALE } from './names.ts';
 
 export const CONDITIONS = [
@@ -61,6 +68,31 @@ export interface SiteProfile {
   icd10Share: number;
   /** Blood pressure written as a 85354-9 panel with components (else a lone 8480-6). */
   bpAsPanel: boolean;
+  /** Mix of the genome model's populations (genome.ts). */
+  ancestry: [number, number, number];
+  /** Share of patients with a genome in the site's VCF. */
+  genomeCoverage: number;
+  /** Share of patients with clinical notes. */
+  notesCoverage: number;
+  /** Note styles this site writes (notes.ts). */
+  noteStyles: string[];
+  /** The site's radiography equipment. */
+  scanner: ScannerProfile;
+}
+
+/** Per-site radiography differences: object type, storage, intensity and patient size in frame. */
+export interface ScannerProfile {
+  modality: 'DX' | 'CR';
+  manufacturer: string;
+  photometric: 'MONOCHROME1' | 'MONOCHROME2';
+  bitsStored: 12 | 14 | 16;
+  /** Multiplier and offset of the stored values (of a 0..1 density image scaled to bitsStored). */
+  gain: number;
+  offset: number;
+  /** Relative thorax size in the frame (1 = default). */
+  scale: number;
+  /** Additive Gaussian noise, as a fraction of full scale. */
+  noise: number;
 }
 
 export const SITE_PROFILES: SiteProfile[] = [
@@ -72,6 +104,7 @@ export const SITE_PROFILES: SiteProfile[] = [
     logOddsShift: {},
     icd10Share: 0.3,
     bpAsPanel: false,
+    ancestry: [0.7, 0.2, 0.1], genomeCoverage: 0.6, notesCoverage: 0.85, noteStyles: ['soap', 'narrative'], scanner: { modality: 'DX', manufacturer: 'Simulated Radiography A', photometric: 'MONOCHROME2', bitsStored: 12, gain: 0.85, offset: 0.05, scale: 1, noise: 0.02 },
   },
   {
     profile: 'cardiac',
@@ -81,6 +114,7 @@ export const SITE_PROFILES: SiteProfile[] = [
     logOddsShift: { coronary_artery_disease: 0.9, heart_failure: 0.9, hypertension: 0.3, hyperlipidemia: 0.3 },
     icd10Share: 0.7,
     bpAsPanel: true,
+    ancestry: [0.85, 0.1, 0.05], genomeCoverage: 0.75, notesCoverage: 0.9, noteStyles: ['consult', 'soap'], scanner: { modality: 'CR', manufacturer: 'Simulated Imaging B', photometric: 'MONOCHROME1', bitsStored: 14, gain: 0.7, offset: 0.12, scale: 0.88, noise: 0.03 },
   },
   {
     profile: 'paediatric',
@@ -90,6 +124,7 @@ export const SITE_PROFILES: SiteProfile[] = [
     logOddsShift: { asthma: 0.6, pneumonia: 0.4 },
     icd10Share: 0.1,
     bpAsPanel: false,
+    ancestry: [0.3, 0.4, 0.3], genomeCoverage: 0.45, notesCoverage: 0.8, noteStyles: ['narrative', 'brief'], scanner: { modality: 'DX', manufacturer: 'Simulated Medical C', photometric: 'MONOCHROME2', bitsStored: 16, gain: 0.6, offset: 0.2, scale: 0.94, noise: 0.015 },
   },
   {
     profile: 'metabolic',
@@ -99,6 +134,7 @@ export const SITE_PROFILES: SiteProfile[] = [
     logOddsShift: { obesity: 0.8, type2_diabetes: 0.8, chronic_kidney_disease: 0.7 },
     icd10Share: 0.5,
     bpAsPanel: true,
+    ancestry: [0.5, 0.3, 0.2], genomeCoverage: 0.55, notesCoverage: 0.85, noteStyles: ['soap', 'brief', 'consult'], scanner: { modality: 'DX', manufacturer: 'Simulated Radiography A', photometric: 'MONOCHROME2', bitsStored: 12, gain: 0.9, offset: 0.02, scale: 1.04, noise: 0.025 },
   },
   {
     profile: 'pulmonary',
@@ -108,6 +144,7 @@ export const SITE_PROFILES: SiteProfile[] = [
     logOddsShift: { smoker: 0.7, copd: 0.6, pneumonia: 0.4 },
     icd10Share: 0.2,
     bpAsPanel: false,
+    ancestry: [0.2, 0.2, 0.6], genomeCoverage: 0.5, notesCoverage: 0.75, noteStyles: ['brief', 'narrative'], scanner: { modality: 'CR', manufacturer: 'Simulated Imaging B', photometric: 'MONOCHROME2', bitsStored: 12, gain: 0.75, offset: 0.1, scale: 0.9, noise: 0.035 },
   },
 ];
 
@@ -160,6 +197,37 @@ export interface LatentPatient {
   /** True current value of each lab (always defined); `measured` says whether the site has it. */
   labs: Record<LabName, number>;
   measured: Record<LabName, boolean>;
+  /** Drawn for everyone (causal SNPs act on conditions); `hasGenome` says whether the site sequenced it. */
+  genome: LatentGenome;
+  hasGenome: boolean;
+  /** A frontal chest radiograph exists. */
+  imaged: boolean;
+  /** Radiograph findings (only visible when imaged). */
+  findings: ImageFindings;
+  /** Number of clinical notes (0 = none). */
+  notes: number;
+}
+
+export interface ImageFindings {
+  opacity: boolean;
+  nodule: boolean;
+  cardiomegaly: boolean;
+}
+
+/** Planted finding rates: P(finding | cause) and P(finding | no cause). */
+export const FINDING_RATES = {
+  opacity: { cause: 'pneumonia', withCause: 0.85, without: 0.03 },
+  cardiomegaly: { cause: 'heart_failure', withCause: 0.8, without: 0.04 },
+  nodule: { cause: 'smoker or copd', withCause: 0.12, without: 0.03 },
+} as const;
+
+/** P(chest radiograph): adults 0.25 (children 0.12), 0.95 with pneumonia, 0.9 heart failure, 0.7 COPD, 0.5 coronary disease. */
+export function imagingProbability(age: number, c: Record<ConditionName, boolean>): number {
+  if (c.pneumonia) return 0.95;
+  if (c.heart_failure) return 0.9;
+  if (c.copd) return 0.7;
+  if (c.coronary_artery_disease) return 0.5;
+  return age < 18 ? 0.12 : 0.25;
 }
 
 const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
@@ -170,10 +238,11 @@ export function isoDate(ms: number): string {
   return new Date(ms).toISOString().slice(0, 10);
 }
 
-function logit(name: ConditionName | 'smoker', age: number, male: boolean, has: Partial<Record<string, boolean>>, site: SiteProfile): number {
+function logit(name: ConditionName | 'smoker', age: number, male: boolean, has: Partial<Record<string, boolean>>, site: SiteProfile, genome?: LatentGenome): number {
   const c = RISK_MODEL[name];
   const a = (clamp(age, 15, 90) - 50) / 10;
   let x = c.intercept + c.age * a + (site.logOddsShift[name] ?? 0);
+  if (genome && name !== 'smoker') x += geneticLogOdds(genome, name);
   if (male && c.male) x += c.male;
   if (!male && c.female) x += c.female;
   if (age < 18 && c.child) x += c.child;
@@ -197,11 +266,12 @@ export function drawLatentPatient(site: SiteProfile, siteId: string, index: numb
   const sex = rng.bernoulli(site.pFemale) ? 'female' : 'male';
   const male = sex === 'male';
   const has: Partial<Record<ConditionName | 'smoker', boolean>> = {};
+  const genome = drawGenome(site.ancestry, rng.fork('genome'));
   has.smoker = rng.bernoulli(sigmoid(logit('smoker', ageYears, male, has, site)));
   const conditions = {} as Record<ConditionName, boolean>;
   const onset: Partial<Record<ConditionName, string>> = {};
   for (const name of CONDITIONS) {
-    const present = rng.bernoulli(sigmoid(logit(name, ageYears, male, has, site)));
+    const present = rng.bernoulli(sigmoid(logit(name, ageYears, male, has, site, genome)));
     has[name] = present;
     conditions[name] = present;
     if (present) {
@@ -234,9 +304,25 @@ export function drawLatentPatient(site: SiteProfile, siteId: string, index: numb
     ldl_cholesterol: p(c.hyperlipidemia || c.coronary_artery_disease ? 0.9 : child ? 0.05 : ageYears >= 40 ? 0.55 : 0.3),
     egfr: p(c.chronic_kidney_disease ? 0.95 : c.type2_diabetes || c.hypertension ? 0.8 : child ? 0.05 : 0.4),
   };
+  // Other modalities: a separate stream, so adding them leaves the FHIR facts above unchanged.
+  const mr = rng.fork('modalities');
+  const imaged = mr.bernoulli(imagingProbability(ageYears, conditions));
+  const rate = (r: { withCause: number; without: number }, cause: boolean) => mr.bernoulli(cause ? r.withCause : r.without);
+  const findings: ImageFindings = {
+    opacity: rate(FINDING_RATES.opacity, conditions.pneumonia),
+    cardiomegaly: rate(FINDING_RATES.cardiomegaly, conditions.heart_failure),
+    nodule: rate(FINDING_RATES.nodule, has.smoker || conditions.copd),
+  };
+  const hasGenome = mr.bernoulli(site.genomeCoverage);
+  const notes = mr.bernoulli(site.notesCoverage) ? 1 + mr.int(3) : 0;
   return {
     siteId,
     index,
+    genome,
+    hasGenome,
+    imaged,
+    findings,
+    notes,
     id: rng.uuid(),
     mrn: `MRN${String(1_000_000 + rng.int(9_000_000))}`,
     sex,
@@ -258,6 +344,11 @@ export function describeModel(): Record<string, unknown> {
     description:
       'Logistic risks per condition, drawn in order (a DAG): log-odds = intercept + age·a + sex terms + Σ ln(OR)·parent + site shift, a = (clamp(age,15,90) − 50)/10. Extra terms: obesity under 18 has log-odds −2.3; pneumonia +0.9 under 5 and +0.05 per year over 65; COPD −9 under 30; smoking (hidden, not in the schema) only from 16. Labs follow conditions: BMI ≥ 30 iff obesity, eGFR < 60 iff CKD, HbA1c ≈ N(7.6, 1.3) with diabetes else ≈ N(5.3, 0.33), LDL ≈ N(165, 30) with hyperlipidemia, systolic BP ≈ N(146, 14) with hypertension. Missingness of labs depends on age and conditions.',
     conditionOrder: ['smoker', ...CONDITIONS],
+    imaging: {
+      probability: 'P(chest radiograph) = 0.95 pneumonia, else 0.9 heart failure, else 0.7 COPD, else 0.5 coronary disease, else 0.25 adults / 0.12 children',
+      findingRates: FINDING_RATES,
+      oneImagePerPatient: 'each imaged patient has one frontal radiograph; planted extras (a repeat view, an orphan and a truncated file) are listed per site',
+    },
     coefficients: RISK_MODEL,
     labs: {
       bmi: 'adults: obesity → 30 + |N(0,5)|, else N(25, 2.8) in [16, 29.9]; children: obesity → 25 + |N(0,4)|, else N(15 + 0.3·age, 2) in [12, 24.9]',

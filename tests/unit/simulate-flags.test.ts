@@ -19,7 +19,7 @@ function usage(args: string[]): string {
 
 describe('fedsynth simulate flags', () => {
   it('parses valid flags, both --flag value and --flag=value', () => {
-    expect(parseSimulateArgs(['--sites', '3', '--patients', '2000', '--out', 'DIR'])).toEqual({ sites: 3, patients: 2000, outDir: 'DIR', seed: 1, help: false });
+    expect(parseSimulateArgs(['--sites', '3', '--patients', '2000', '--out', 'DIR'])).toEqual({ sites: 3, patients: 2000, outDir: 'DIR', seed: 1, modalities: ['fhir', 'dicom', 'vcf', 'notes'], imageSize: 128, vcfBgzip: false, help: false });
     expect(parseSimulateArgs(['--sites=2', '--patients=5', '--out=x', '--seed=42', '--schema', 's.yaml'])).toMatchObject({ sites: 2, seed: 42, schemaPath: 's.yaml' });
     expect(parseSimulateArgs(['--help']).help).toBe(true);
   });
