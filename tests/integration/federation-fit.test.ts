@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { startTestFederation, type TestFederation } from '../support/federation.ts';
 import { runFitAndCohort, type FitReport } from '../../coordinator/coordinator.ts';
 import { openLedger } from '../../site-agent/ledger.ts';
-import { rhoFromEpsilonDelta } from '../../privacy/accountant.ts';
+import { rhoFromEpsilonDelta, rhoDistributedDiscreteGaussian } from '../../privacy/accountant.ts';
+import type { MeasureSpec } from '../../proto/task-spec.ts';
 import { FIELD_PRIME_BIG } from '../../privacy/field.ts';
 
 let fed: TestFederation;
@@ -35,6 +36,25 @@ describe('a federated fit end to end (in-process, real gRPC/mTLS/BFV/PGlite)', (
       expect(report.perSite[site].epsilon).toBeLessThanOrEqual(fed.cfg.fit.epsilon + 1e-9);
     }
     expect(report.total.rho).toBeCloseTo(report.rounds.reduce((s, r) => s + r.rho, 0), 15);
+  });
+
+  it('charges exactly the noise that was added: ρ recomputed from each round\'s σ² and quorum', async () => {
+    for (const r of report.rounds) {
+      const round = (await fed.coordinator.store.getRound(fed.cfg.federationId, r.roundId))!;
+      const spec = (round.spec as { measure: MeasureSpec }).measure;
+      const m = spec.marginals.length;
+      const dimension = spec.marginals.reduce((s, attrs) => s + fed.siteData['hospital-a'].data.domain.cells(attrs), 0);
+      const rho = rhoDistributedDiscreteGaussian({
+        l2Sensitivity: Math.sqrt(m),
+        l1Sensitivity: m,
+        sigmaSite2: { num: BigInt(spec.sigmaSite2.num), den: BigInt(spec.sigmaSite2.den) },
+        parties: spec.quorum,
+        dimension,
+      });
+      expect(r.rho).toBe(rho);
+      // The quorum's noise alone meets the plan's target: σ² per site × quorum ≥ what one Gaussian would need.
+      expect(spec.quorum).toBe(fed.cfg.rounds.quorum);
+    }
   });
 
   it("each site's own durable ledger agrees with the coordinator's record", () => {
