@@ -184,17 +184,15 @@ export function noteDocumentReference(id: string, patientRef: string, note: Note
   };
 }
 
-function dropUndefined<T>(v: T): T {
-  return JSON.parse(JSON.stringify(v)) as T;
-}
-
-/** Deep copy with every `reference: "Type/id"` of an entry in `ids` rewritten to `urn:uuid:id`. */
-function toUrnReferences(v: unknown, ids: Set<string>): unknown {
+/** Deep copy without undefined members; with `ids`, every `reference: "Type/id"` of an entry in `ids` becomes `urn:uuid:id`. */
+function toUrnReferences(v: unknown, ids?: Set<string>): unknown {
   if (Array.isArray(v)) return v.map((x) => toUrnReferences(x, ids));
   if (v !== null && typeof v === 'object') {
     const out: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
-      if (k === 'reference' && typeof x === 'string') {
+    for (const k in v as Record<string, unknown>) {
+      const x = (v as Record<string, unknown>)[k];
+      if (x === undefined) continue;
+      if (ids && k === 'reference' && typeof x === 'string') {
         const m = /^[A-Z][A-Za-z]+\/([A-Za-z0-9\-.]{1,64})$/.exec(x);
         out[k] = m && ids.has(x) ? `urn:uuid:${m[1]}` : x;
       } else out[k] = toUrnReferences(x, ids);
@@ -223,7 +221,7 @@ export function buildPatientBundle(decoded: DecodedPatient, artefacts: PatientAr
     }
   }
   if (artefacts.note) extra.push(noteDocumentReference(rng.uuid(), patientRef, artefacts.note, related));
-  const resources = [decoded.patient, ...decoded.conditions, ...decoded.observations, ...extra].map(dropUndefined);
+  const resources = [decoded.patient, ...decoded.conditions, ...decoded.observations, ...extra].map((r) => toUrnReferences(r) as FhirResourceLike);
   const ids = new Set(resources.map((r) => `${r.resourceType}/${r.id}`));
   const bundle: FhirResourceLike = {
     resourceType: 'Bundle',
@@ -274,11 +272,87 @@ export function validateR4Resource(resource: FhirResourceLike): BundleIssue[] {
   }
 }
 
+// Primitive formats of FHIR R4 (http://hl7.org/fhir/R4/datatypes.html) used for shape signatures.
+const PRIMITIVE_FORMATS: RegExp[] = [
+  /^[A-Za-z0-9\-.]{1,64}$/, // id
+  /^[^\s]+( [^\s]+)*$/, // code
+  /^\S*$/, // uri / canonical / oid / uuid
+  /^([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|3[0-1]))?)?$/, // date
+  /^([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|3[0-1])(T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00)))?)?)?$/, // dateTime
+  /^([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)-(0[1-9]|1[0-2])-(0[1-9]|[1-2][0-9]|3[0-1])T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00))$/, // instant
+  /^(\s*([0-9a-zA-Z+/=]){4}\s*)+$/, // base64Binary
+  /^[ \r\n\t\S]+$/, // string
+];
+
+const formatCache = new Map<string, number>();
+
+function shapeSignature(v: unknown, out: string[]): void {
+  if (Array.isArray(v)) {
+    out.push(`[${v.length}`);
+    for (const x of v) shapeSignature(x, out);
+    out.push(']');
+  } else if (v !== null && typeof v === 'object') {
+    out.push('{');
+    for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
+      out.push(k);
+      // Fixed-value fields (codes, systems, resource types) are part of the shape verbatim.
+      if (typeof x === 'string' && (k === 'resourceType' || k === 'system' || k === 'code' || k === 'status' || k === 'type' || k === 'url' || k === 'profile')) out.push(`=${x}`);
+      else shapeSignature(x, out);
+    }
+    out.push('}');
+  } else if (typeof v === 'string') {
+    let mask = formatCache.get(v);
+    if (mask === undefined) {
+      mask = 0;
+      for (let i = 0; i < PRIMITIVE_FORMATS.length; i++) if (PRIMITIVE_FORMATS[i].test(v)) mask |= 1 << i;
+      if (formatCache.size > 50_000) formatCache.clear();
+      formatCache.set(v, mask);
+    }
+    out.push(`s${mask}`);
+  } else if (typeof v === 'number') out.push(Number.isInteger(v) ? (v < 0 ? 'i-' : v === 0 ? 'i0' : 'i+') : 'd');
+  else out.push(typeof v);
+}
+
+/**
+ * A resource validator that runs the full R4 validation once per *shape*: the resource with every
+ * free-text or value leaf replaced by the set of FHIR primitive formats it matches (codes,
+ * systems, statuses and array lengths kept verbatim). Two resources of one shape get the same
+ * verdict from a structure validator whose invariants are structural (R4's are, for the
+ * resources written here), so cohort-scale validation costs one signature walk per resource.
+ * `full` mode validates every resource.
+ */
+export class R4Validator {
+  private readonly clean = new Set<string>();
+  fullValidations = 0;
+  memoHits = 0;
+  constructor(readonly mode: 'full' | 'memo' = 'full') {}
+  /** `prepare` maps the resource to the form the R4 validator sees (only called when it runs). */
+  validate(resource: FhirResourceLike, prepare: (r: FhirResourceLike) => FhirResourceLike = (r) => r): BundleIssue[] {
+    if (this.mode === 'full') {
+      this.fullValidations++;
+      return validateR4Resource(prepare(resource));
+    }
+    const parts: string[] = [];
+    shapeSignature(resource, parts);
+    const sig = parts.join('\u0001');
+    if (this.clean.has(sig)) {
+      this.memoHits++;
+      return [];
+    }
+    this.fullValidations++;
+    const issues = validateR4Resource(prepare(resource));
+    if (issues.length === 0) this.clean.add(sig);
+    return issues;
+  }
+}
+
+const defaultValidator = new R4Validator('full');
+
 /**
  * Every entry validated against R4; the Bundle is a collection with unique fullUrls; every
  * reference resolves to an entry; variant Observations carry the IG's required parts.
  */
-export function validateBundle(bundle: FhirResourceLike): BundleIssue[] {
+export function validateBundle(bundle: FhirResourceLike, validator: R4Validator = defaultValidator): BundleIssue[] {
   const issues: BundleIssue[] = [];
   if (bundle.resourceType !== 'Bundle' || bundle.type !== 'collection') issues.push({ resource: 'Bundle', message: 'not a collection Bundle' });
   const entries = (bundle.entry ?? []) as { fullUrl?: string; resource?: FhirResourceLike }[];
@@ -298,7 +372,7 @@ export function validateBundle(bundle: FhirResourceLike): BundleIssue[] {
   for (const e of entries) {
     if (!e.resource) continue;
     const key = `${e.resource.resourceType}/${e.resource.id}`;
-    issues.push(...validateR4Resource(mapReferences(e.resource, typed) as FhirResourceLike));
+    issues.push(...validator.validate(e.resource, (r) => mapReferences(r, typed) as FhirResourceLike));
     for (const ref of collectReferences(e.resource)) if (!urls.has(ref)) issues.push({ resource: key, message: `reference ${ref} does not resolve inside the Bundle` });
     const allowed = REQUIRED_STATUS[e.resource.resourceType];
     if (allowed && !allowed.includes(e.resource.status as string)) issues.push({ resource: key, message: `status ${JSON.stringify(e.resource.status)} is not in the required value set (${allowed.join(', ')})` });

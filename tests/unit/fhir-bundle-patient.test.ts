@@ -115,3 +115,18 @@ describe('patient FHIR bundle', () => {
     expect(entries.length).toBeGreaterThan(5);
   });
 });
+
+describe('memoised R4 validation', () => {
+  it('validates each resource shape once and still catches a changed shape or bad primitive', async () => {
+    const { R4Validator } = await import('../../modalities/fhir/bundle.ts');
+    const v = new R4Validator('memo');
+    for (const seed of ['m1', 'm2', 'm3']) expect(validateBundle(patient(seed).bundle, v)).toEqual([]);
+    expect(v.memoHits).toBeGreaterThan(v.fullValidations / 2);
+    const bad = structuredClone(patient('m4').bundle) as any;
+    bad.entry.find((e: any) => e.resource.resourceType === 'DocumentReference').resource.date = '2024-13-45';
+    expect(validateBundle(bad, v).some((i) => i.resource.startsWith('DocumentReference/'))).toBe(true);
+    const extra = structuredClone(patient('m5').bundle) as any;
+    extra.entry.find((e: any) => e.resource.resourceType === 'ImagingStudy').resource.bogusField = 1;
+    expect(validateBundle(extra, v).some((i) => i.resource.startsWith('ImagingStudy/'))).toBe(true);
+  });
+});
