@@ -152,7 +152,13 @@ export async function runFitAndCohort(cfg: CoordinatorConfig, running: RunningCo
       outDir: cfg.fit.outDir,
       report: { files: cohort.files },
     });
-    await running.store.appendAudit(cfg.federationId, { type: 'cohort-emitted', modelId: outcome.modelId, n: cfg.fit.cohortSize, seed: String(cfg.fit.seed) });
+    await running.store.appendAudit(cfg.federationId, {
+      type: 'cohort-emitted',
+      federationId: cfg.federationId,
+      modelId: outcome.modelId,
+      cohortId: `cohort-${outcome.modelId}-${cfg.fit.seed}`,
+      size: cfg.fit.cohortSize,
+    });
   }
   await writeFile(join(cfg.fit.outDir, 'report.json'), JSON.stringify(report, null, 2) + '\n');
   return report;

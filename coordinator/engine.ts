@@ -3,13 +3,14 @@
 // (measure → homomorphic sum → threshold decryption → charge-and-release), then estimation.
 import { randomUUID, X509Certificate } from 'node:crypto';
 import type { Store, Round, Task, Submission } from './store/index.ts';
-import { StoreError } from './store/index.ts';
+import { StoreError, COORDINATOR_PARTY } from './store/index.ts';
+import { taskIssuedEvent } from './audit.ts';
 import type { TaskBoard } from './task-board.ts';
 import type { CoordinatorConfig } from './config.ts';
 import { Bfv, BFV_COEFF_MODULUS_BITS, BFV_POLY_MODULUS_DEGREE } from '../privacy/bfv.ts';
 import { FIELD_PRIME, FIELD_PRIME_BIG } from '../privacy/field.ts';
 import { accumulate, combine, verifyCommitteeKey, type Contribution as AggContribution } from '../privacy/secure-aggregation.ts';
-import { planDistributedNoise, rhoFromEpsilonDelta, epsilonFromRho, rhoDistributedDiscreteGaussian } from '../privacy/accountant.ts';
+import { planDistributedNoise, rhoFromEpsilonDelta, rhoDistributedDiscreteGaussian } from '../privacy/accountant.ts';
 import { rationalToNumber } from '../privacy/rational.ts';
 import { Domain } from '../model/domain.ts';
 import type { Measurement } from '../model/measurement.ts';
@@ -89,6 +90,8 @@ export class FederationEngine {
       attrs.map((a) => a.size),
     );
     this.caCert = new X509Certificate(cfg.kit.caPem);
+    // Every audit entry the coordinator writes is signed with its certificate key.
+    store.setAuditSigner({ party: COORDINATOR_PARTY, privateKeyPem: cfg.kit.keyPem });
   }
 
   onProgress(listener: ProgressListener): void {
@@ -229,9 +232,10 @@ export class FederationEngine {
     await this.store.markTaskRefused(this.cfg.federationId, task.taskId, reason);
     await this.store.appendAudit(this.cfg.federationId, {
       type: 'task-refused',
+      federationId: this.cfg.federationId,
       roundId: task.roundId,
       taskId: task.taskId,
-      siteId,
+      site: siteId,
       reason,
     });
   }
@@ -246,7 +250,6 @@ export class FederationEngine {
     }
     if (!existing) {
       await this.store.upsertFederation({ id: fed, schemaHash: this.cfg.schemaHash, schema: this.schema, config: this.publicConfig() });
-      await this.store.appendAudit(fed, { type: 'federation-created', schemaHash: this.cfg.schemaHash, config: this.publicConfig() });
     }
     try {
       await this.waitForRegistrations();
@@ -274,11 +277,10 @@ export class FederationEngine {
       await this.store.putModel({ id: modelId, federationId: fed, rhoTotal: charged, model: model.toJSON() });
       await this.store.appendAudit(fed, {
         type: 'model-fitted',
+        federationId: fed,
         modelId,
         rounds: roundsOut.map((r) => r.roundId),
-        rhoPerSite: charged,
-        epsilonPerSite: epsilonFromRho(charged, this.cfg.fit.delta),
-        delta: this.cfg.fit.delta,
+        rhoBySite: spendBySite,
       });
       this.progress('estimate', `model ${modelId} fitted (loss ${report.loss.toFixed(1)}, total ≈ ${Math.round(report.total)})`);
       return {
@@ -344,17 +346,16 @@ export class FederationEngine {
     if (!round) {
       const deadlineAt = new Date(Date.now() + this.cfg.rounds.deadlineMs);
       round = await this.store.createRound({ federationId: fed, roundId: KEYGEN_ROUND, kind: 'keygen', spec: { members }, quorum: members.length, deadlineAt });
-      await this.store.createTasks(
-        members.map((memberId, i) => ({
-          federationId: fed,
-          taskId: randomUUID(),
-          roundId: KEYGEN_ROUND,
-          siteId: memberId,
-          kind: 'keygen',
-          spec: { kind: 'keygen', point: i + 1, bfv: bfvParams() } satisfies KeygenSpec,
-        })),
-      );
-      await this.store.appendAudit(fed, { type: 'task-issued', roundId: KEYGEN_ROUND, kind: 'keygen', sites: members });
+      const tasks = members.map((memberId, i) => ({
+        federationId: fed,
+        taskId: randomUUID(),
+        roundId: KEYGEN_ROUND,
+        siteId: memberId,
+        kind: 'keygen' as const,
+        spec: { kind: 'keygen', point: i + 1, bfv: bfvParams() } satisfies KeygenSpec,
+      }));
+      await this.store.createTasks(tasks);
+      for (const t of tasks) await this.store.appendAudit(fed, taskIssuedEvent(t));
       for (const m of members) this.board.notify(m);
     }
     this.progress('keygen', `committee of ${members.length} (threshold ${this.cfg.committee.threshold}) generating BFV keys`);
@@ -369,7 +370,6 @@ export class FederationEngine {
       await this.store.expireTasks(fed, KEYGEN_ROUND);
       await this.store.setRoundState(fed, KEYGEN_ROUND, 'closed');
       await this.store.setRoundState(fed, KEYGEN_ROUND, 'released');
-      await this.store.appendAudit(fed, { type: 'committee-formed', members: keys.map((k) => ({ memberId: k.memberId, point: k.point })) });
     } else if (round.state === 'failed') {
       throw new FitError(`committee key generation failed earlier: ${round.failureReason}`);
     }
@@ -464,19 +464,9 @@ export class FederationEngine {
       quorum,
       deadlineAt: new Date(Date.now() + this.cfg.rounds.deadlineMs),
     });
-    await this.store.createTasks(
-      sites.map((siteId) => ({ federationId: fed, taskId: randomUUID(), roundId, siteId, kind: 'measure', spec: { measure, plan } })),
-    );
-    await this.store.appendAudit(fed, {
-      type: 'task-issued',
-      roundId,
-      kind: 'measure',
-      sites,
-      marginals: plan.marginals,
-      sigmaSite2: measure.sigmaSite2,
-      quorum,
-      rho: noise.rho,
-    });
+    const tasks = sites.map((siteId) => ({ federationId: fed, taskId: randomUUID(), roundId, siteId, kind: 'measure' as const, spec: { measure, plan } }));
+    await this.store.createTasks(tasks);
+    for (const t of tasks) await this.store.appendAudit(fed, taskIssuedEvent(t));
     for (const s of sites) this.board.notify(s);
     return round;
   }
@@ -532,6 +522,7 @@ export class FederationEngine {
       });
     }
     await this.store.createTasks(tasks);
+    for (const t of tasks) await this.store.appendAudit(fed, taskIssuedEvent(t));
     for (const t of tasks) this.board.notify(t.siteId);
   }
 
@@ -596,10 +587,32 @@ export class FederationEngine {
     });
     if (rho > spec.rho * (1 + 1e-12)) throw new FitError(`${label}: recomputed rho ${rho} exceeds the announced ${spec.rho}`);
     const charges = contributors.map((siteId) => ({ siteId, rho: spec.rho, mechanism }));
+    const taskOf = new Map((await this.store.listTasks(fed, roundId)).map((t) => [t.siteId, t.taskId]));
     await this.store.recordChargesAndRelease(fed, roundId, charges, measurements, {
       auditEvents: [
-        { type: 'measurement-released', roundId, marginals: spec.marginals, mechanism, rho: spec.rho },
-        ...contributors.map((siteId) => ({ type: 'charge', roundId, siteId, rho: spec.rho })),
+        {
+          type: 'measurement-released',
+          federationId: fed,
+          roundId,
+          mechanism: 'distributed-discrete-gaussian',
+          marginals: spec.marginals,
+          l2Sensitivity: mechanism.l2Sensitivity,
+          l1Sensitivity: mechanism.l1Sensitivity,
+          dimension: offset,
+          sigmaSite2: spec.sigmaSite2,
+          parties: contributors,
+          quorum: spec.quorum,
+          rho: spec.rho,
+        },
+        ...contributors.map((siteId) => ({
+          type: 'charge' as const,
+          federationId: fed,
+          roundId,
+          taskId: taskOf.get(siteId) ?? `${roundId}/${siteId}`,
+          site: siteId,
+          rho: spec.rho,
+          mechanism: mechanism.name,
+        })),
       ],
     });
     this.progress('release', `${label}: released with ${contributors.length} contributors, ρ ${spec.rho.toFixed(5)} per site`);

@@ -186,6 +186,30 @@ CREATE TABLE audit_log (
 );
 `,
   },
+  {
+    version: 2,
+    name: 'signed audit log',
+    // The audit log becomes privacy/audit-chain.ts entries signed by the coordinator's
+    // certificate key. The unsigned v1 chain is kept, renamed, for the record.
+    sql: `
+ALTER TABLE audit_log RENAME TO audit_log_v1_unsigned;
+ALTER INDEX audit_log_pkey RENAME TO audit_log_v1_unsigned_pkey;
+
+-- One row per privacy/audit-chain.ts entry. entry_text is the exact JSON line that was signed
+-- (its hash and signature are over its canonical form); the other columns index it.
+CREATE TABLE audit_log (
+  federation_id text NOT NULL,
+  seq           integer NOT NULL CHECK (seq >= 0),
+  prev_hash     text NOT NULL,
+  hash          text NOT NULL,
+  party         text NOT NULL,
+  event_type    text NOT NULL,
+  entry_text    text NOT NULL,
+  created_at    timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (federation_id, seq)
+);
+`,
+  },
 ];
 
 /** Advisory-lock key namespace: the lock is per (purpose, current schema). */

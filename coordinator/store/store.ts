@@ -11,9 +11,13 @@
  *   (`recordChargesAndRelease`): a crash can never leave a released result without its charges.
  * - Submission bodies are ciphertexts only; the coordinator never stores a single site's
  *   plaintext vector (DESIGN.md §4).
- * - The audit log is append-only and hash-chained; appends are serialised per federation.
+ * - The audit log is append-only, hash-chained and signed: each row is a privacy/audit-chain.ts
+ *   entry signed with the coordinator's certificate key (`setAuditSigner`); appends are
+ *   serialised per federation, and `exportAudit` gives the exact chain an auditor verifies.
  */
 import path from 'node:path';
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { appendEntry, loadSigningKey, parseChainLines, verifyChain, type AuditEntry, type AuditEvent, type ChainFinding, type KeysByParty } from '../../privacy/audit-chain.ts';
 import { canonicalJson, sha256Hex } from './canonical.ts';
 import { LOCK_SQL, migrate } from './migrations.ts';
 import { openPglite, openPostgres, type Row, type SqlClient } from './sql.ts';
@@ -218,24 +222,19 @@ export interface Cohort extends CohortInput {
   createdAt: Date;
 }
 
-export interface AuditEntry {
-  federationId: string;
-  seq: number;
-  prevHash: string;
-  hash: string;
-  event: unknown;
-  createdAt: Date;
-}
+export type { AuditEntry, AuditEvent } from '../../privacy/audit-chain.ts';
 export type AuditVerification =
   | { ok: true; length: number; head: string }
-  | { ok: false; length: number; badSeq: number; reason: string };
+  | { ok: false; length: number; badSeq: number; reason: string; findings: ChainFinding[] };
 
-export const AUDIT_GENESIS_HASH = '0'.repeat(64);
-
-/** hash = sha256_hex(prev_hash_hex || canonicalJson(event)) over the UTF-8 bytes. */
-export function auditHash(prevHash: string, event: unknown): string {
-  return sha256Hex(prevHash, canonicalJson(event));
+/** Who signs the coordinator's audit entries: its party id and certificate key. */
+export interface AuditSigner {
+  party: string;
+  privateKeyPem: string;
 }
+
+/** The party id of the coordinator in audit logs. */
+export const COORDINATOR_PARTY = 'coordinator';
 
 /** Allowed round transitions. `released` and `failed` are final. */
 export const ROUND_TRANSITIONS: Readonly<Record<RoundState, readonly RoundState[]>> = {
@@ -400,14 +399,7 @@ function toCohort(r: Row): Cohort {
   };
 }
 function toAudit(r: Row): AuditEntry {
-  return {
-    federationId: String(r.federation_id),
-    seq: num(r.seq),
-    prevHash: String(r.prev_hash),
-    hash: String(r.hash),
-    event: r.event_json,
-    createdAt: date(r.created_at),
-  };
+  return JSON.parse(String(r.entry_text)) as AuditEntry;
 }
 
 function assertFiniteNonNegative(x: number, what: string): void {
@@ -455,7 +447,19 @@ export async function openStore(opts: StoreOptions = {}): Promise<Store> {
 // Repository
 
 export class Store {
+  private auditSigner: { party: string; key: KeyObject } | null = null;
+
   constructor(readonly sql: SqlClient) {}
+
+  /** Sets the key that signs every audit entry this store appends (the coordinator's certificate key). */
+  setAuditSigner(signer: AuditSigner): void {
+    this.auditSigner = { party: signer.party, key: loadSigningKey(signer.privateKeyPem) };
+  }
+
+  private signer(): { party: string; key: KeyObject } {
+    if (!this.auditSigner) throw new StoreError('invalid_state', 'no audit signer set: call setAuditSigner() before appending audit entries');
+    return this.auditSigner;
+  }
 
   get backend(): SqlClient['backend'] {
     return this.sql.backend;
@@ -913,7 +917,7 @@ export class Store {
     roundId: string,
     charges: readonly ChargeInput[],
     measurements: readonly MeasurementInput[],
-    opts: { auditEvents?: readonly unknown[]; beforeRelease?: (tx: SqlClient) => Promise<void> } = {},
+    opts: { auditEvents?: readonly AuditEvent[]; beforeRelease?: (tx: SqlClient) => Promise<void> } = {},
   ): Promise<{ round: Round; audit: AuditEntry[] }> {
     for (const c of charges) assertFiniteNonNegative(c.rho, `rho for site ${c.siteId}`);
     for (const m of measurements) assertFiniteNonNegative(m.sigmaTotal, 'sigmaTotal');
@@ -922,6 +926,7 @@ export class Store {
       if (seen.has(c.siteId)) throw new StoreError('invalid', `two charges for site ${c.siteId} in round ${roundId}`);
       seen.add(c.siteId);
     }
+    const signer = opts.auditEvents?.length ? this.signer() : null;
     return this.sql.transaction(async (tx) => {
       const round = await lockRound(tx, federationId, roundId, 'UPDATE');
       if (round.state !== 'closed' && round.state !== 'decrypting') {
@@ -946,7 +951,7 @@ export class Store {
       }
       // 3. the audit record of what was spent and released
       const audit: AuditEntry[] = [];
-      for (const ev of opts.auditEvents ?? []) audit.push(await appendAuditTx(tx, federationId, ev));
+      for (const ev of opts.auditEvents ?? []) audit.push(await appendAuditTx(tx, federationId, ev, signer!));
       if (opts.beforeRelease) await opts.beforeRelease(tx);
       // 4. only now the result becomes released
       assertTransition(round, 'released');
@@ -1038,39 +1043,44 @@ export class Store {
 
   // ----- audit log -----
 
-  /** Append an event to the federation's hash chain (serialised: concurrent appends stay linear). */
-  async appendAudit(federationId: string, event: unknown): Promise<AuditEntry> {
-    return this.sql.transaction((tx) => appendAuditTx(tx, federationId, event));
+  /** Signs and appends an event to the federation's chain (serialised: concurrent appends stay linear). */
+  async appendAudit(federationId: string, event: AuditEvent): Promise<AuditEntry> {
+    const signer = this.signer();
+    return this.sql.transaction((tx) => appendAuditTx(tx, federationId, event, signer));
   }
 
   async listAudit(federationId: string): Promise<AuditEntry[]> {
-    const { rows } = await this.sql.query('SELECT * FROM audit_log WHERE federation_id = $1 ORDER BY seq', [
-      federationId,
-    ]);
+    const { rows } = await this.sql.query('SELECT entry_text FROM audit_log WHERE federation_id = $1 ORDER BY seq', [federationId]);
     return rows.map(toAudit);
   }
 
-  /** Recompute the chain from genesis; reports the first row that does not verify. */
-  async verifyAuditChain(federationId: string): Promise<AuditVerification> {
-    const entries = await this.listAudit(federationId);
-    let prev = AUDIT_GENESIS_HASH;
-    for (let i = 0; i < entries.length; i++) {
-      const e = entries[i];
-      const fail = (reason: string): AuditVerification => ({ ok: false, length: entries.length, badSeq: e.seq, reason });
-      if (e.seq !== i + 1) return fail(`expected seq ${i + 1}, found ${e.seq} (gap or reordering)`);
-      if (e.prevHash !== prev) return fail('prev_hash does not match the previous entry');
-      let expected: string;
-      try {
-        expected = auditHash(prev, e.event);
-      } catch (err) {
-        return fail(`event cannot be canonicalised: ${(err as Error).message}`);
-      }
-      if (e.hash !== expected) return fail('hash does not match the event');
-      prev = e.hash;
+  /** The federation's log as JSON lines, exactly as signed (what `fedsynth audit export` writes). */
+  async exportAudit(federationId: string): Promise<string> {
+    const { rows } = await this.sql.query('SELECT entry_text FROM audit_log WHERE federation_id = $1 ORDER BY seq', [federationId]);
+    return rows.map((r) => `${String(r.entry_text)}\n`).join('');
+  }
+
+  /**
+   * Verifies the stored chain with privacy/audit-chain.ts `verifyChain`: hashes, links, seq and
+   * signatures, by default under this store's signer's public key (signatures are not checked
+   * when neither keys nor a signer are given).
+   */
+  async verifyAuditChain(federationId: string, keys?: KeysByParty): Promise<AuditVerification> {
+    const entries = parseChainLines(await this.exportAudit(federationId));
+    const k: KeysByParty | null = keys ?? (this.auditSigner ? new Map([[this.auditSigner.party, createPublicKey(this.auditSigner.key)]]) : null);
+    // Without any key (a store opened only to inspect), hashes, links and seq are still checked;
+    // signatures are then left to `fedsynth audit verify`, which checks them against the CA.
+    const findings = k ? verifyChain(entries, k) : verifyChain(entries, new Map()).filter((f) => f.kind !== 'unknown-party');
+    if (findings.length === 0) {
+      const last = entries[entries.length - 1] as AuditEntry | undefined;
+      return { ok: true, length: entries.length, head: last?.hash ?? GENESIS };
     }
-    return { ok: true, length: entries.length, head: prev };
+    const f = findings[0];
+    return { ok: false, length: entries.length, badSeq: f.seq ?? f.index, reason: f.message, findings };
   }
 }
+
+const GENESIS = '0'.repeat(64);
 
 // ---------------------------------------------------------------------------------------------
 // Helpers that run inside a transaction
@@ -1099,21 +1109,21 @@ function assertTransition(round: Round, to: RoundState): void {
   }
 }
 
-async function appendAuditTx(tx: SqlClient, federationId: string, event: unknown): Promise<AuditEntry> {
-  const canonical = canonicalJson(event); // throws before any write if the event is not JSON
+async function appendAuditTx(tx: SqlClient, federationId: string, event: AuditEvent, signer: { party: string; key: KeyObject }): Promise<AuditEntry> {
   // Serialise appends per federation (and schema): concurrent appenders queue here.
   await tx.query(LOCK_SQL, [`fedsynth.audit:${federationId}`]);
-  const head = await tx.query<{ seq: number; hash: string }>(
-    'SELECT seq, hash FROM audit_log WHERE federation_id = $1 ORDER BY seq DESC LIMIT 1',
-    [federationId],
+  const head = await tx.query('SELECT entry_text FROM audit_log WHERE federation_id = $1 ORDER BY seq DESC LIMIT 1', [federationId]);
+  const tail = head.rows.length ? toAudit(head.rows[0]) : null;
+  // Timestamps never go backwards within the chain, even if the wall clock does.
+  let now = new Date();
+  if (tail && Date.parse(tail.timestamp) > now.getTime()) now = new Date(tail.timestamp);
+  // appendEntry validates the event's shape and throws before anything is written.
+  const entry = appendEntry(tail, event, signer.party, signer.key, now);
+  const text = JSON.stringify(entry);
+  await tx.query(
+    `INSERT INTO audit_log (federation_id, seq, prev_hash, hash, party, event_type, entry_text)
+     VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+    [federationId, entry.seq, entry.prevHash, entry.hash, entry.party, entry.event.type, text],
   );
-  const seq = head.rows.length ? Number(head.rows[0].seq) + 1 : 1;
-  const prevHash = head.rows.length ? String(head.rows[0].hash) : AUDIT_GENESIS_HASH;
-  const hash = sha256Hex(prevHash, canonical);
-  const { rows } = await tx.query(
-    `INSERT INTO audit_log (federation_id, seq, prev_hash, hash, event_json)
-     VALUES ($1, $2, $3, $4, $5::jsonb) RETURNING *`,
-    [federationId, seq, prevHash, hash, canonical],
-  );
-  return toAudit(rows[0]);
+  return entry;
 }

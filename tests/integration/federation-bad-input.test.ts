@@ -199,7 +199,7 @@ describe('bad input to a live coordinator', () => {
     } finally {
       ledger.close();
     }
-    const audit = (await fed.coordinator.store.listAudit(fed.cfg.federationId)).map((e) => e.event as { type: string; siteId?: string });
-    expect(audit.some((e) => e.type === 'task-refused' && e.siteId === 'hospital-b')).toBe(true);
+    const audit = (await fed.coordinator.store.listAudit(fed.cfg.federationId)).map((e) => e.event as { type: string; site?: string });
+    expect(audit.some((e) => e.type === 'task-refused' && e.site === 'hospital-b')).toBe(true);
   }, 60_000);
 });

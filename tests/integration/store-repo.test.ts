@@ -2,12 +2,19 @@
  * The coordinator store, the same suite on embedded PGlite (from a snapshot) and on the real
  * PostgreSQL server (a fresh schema for this file). Each test uses its own federation id.
  */
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { StoreError, auditHash, type Store } from '../../coordinator/store/index.ts';
+import { StoreError, type Store } from '../../coordinator/store/index.ts';
+import { entryHash, type AuditEvent } from '../../privacy/audit-chain.ts';
 import { BACKENDS, type TestDb } from '../support/db.ts';
 
 let counter = 0;
+const signer = { party: 'coordinator', privateKeyPem: generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() };
+const charge = (fed: string, site: string, rho: number, taskId = `t-${site}`): AuditEvent => ({ type: 'charge', federationId: fed, roundId: 'r1', taskId, site, rho });
+const released = (fed: string): AuditEvent => ({
+  type: 'measurement-released', federationId: fed, roundId: 'r1', mechanism: 'distributed-discrete-gaussian', l2Sensitivity: 1, l1Sensitivity: 1,
+  dimension: 3, sigmaSite2: { num: '9', den: '1' }, parties: ['a', 'b'], quorum: 2, rho: 0.01,
+});
 const uid = (p: string) => `${p}-${++counter}-${randomBytes(3).toString('hex')}`;
 const inOneHour = () => new Date(Date.now() + 3_600_000);
 const bytes = (...b: number[]) => new Uint8Array(b);
@@ -68,6 +75,7 @@ describe.each(BACKENDS)('store on $name', (backend) => {
   beforeAll(async () => {
     db = await backend.fresh();
     store = db.store;
+    store.setAuditSigner(signer);
   });
   afterAll(async () => {
     await db?.dispose();
@@ -282,7 +290,7 @@ describe.each(BACKENDS)('store on $name', (backend) => {
     // (1) a failure injected after charges, measurements and audit rows were written
     await expect(
       store.recordChargesAndRelease(fed, 'r1', charges, measurements, {
-        auditEvents: [{ type: 'release', roundId: 'r1' }],
+        auditEvents: [released(fed)],
         beforeRelease: async (tx) => {
           const { rows } = await tx.query<{ n: number }>('SELECT count(*)::int AS n FROM charges WHERE federation_id = $1', [fed]);
           expect(rows[0].n).toBe(2); // they were written inside the transaction…
@@ -308,7 +316,7 @@ describe.each(BACKENDS)('store on $name', (backend) => {
 
     // (4) success: everything at once
     const { round, audit } = await store.recordChargesAndRelease(fed, 'r1', charges, measurements, {
-      auditEvents: [{ type: 'measurement-released', roundId: 'r1', rho: 0.01 }],
+      auditEvents: [released(fed)],
     });
     expect(round.state).toBe('released');
     expect(audit).toHaveLength(1);
@@ -348,62 +356,71 @@ describe.each(BACKENDS)('store on $name', (backend) => {
     await expect(store.putCohort({ id: uid('c'), federationId: fed, modelId: 'missing', n: 1, seed: '1', where: {}, outDir: '.', report: {} })).rejects.toThrow();
   });
 
-  it('audit chain: appends link, verification recomputes, a tampered row is detected', async () => {
+  it('audit chain: signed audit-chain entries link, verification recomputes, a tampered row is detected', async () => {
     const fed = uid('fed');
-    const events = [
-      { type: 'task-issued', taskId: 't1', nested: { b: 1, a: [1, 2.5, 'x'] } },
-      { type: 'charge', site: 'a', rho: 0.0149731 },
-      { type: 'note', text: 'ünïcode ✓ "quoted"' },
+    const events: AuditEvent[] = [
+      { type: 'task-issued', federationId: fed, roundId: 'r1', taskId: 't1', site: 'a', kind: 'measure', specSha256: 'a'.repeat(64) },
+      charge(fed, 'a', 0.0149731),
+      { type: 'task-refused', federationId: fed, roundId: 'r1', taskId: 't2', site: 'b', reason: 'ünïcode ✓ "quoted"' },
     ];
     const entries = [];
     for (const e of events) entries.push(await store.appendAudit(fed, e));
-    expect(entries.map((e) => e.seq)).toEqual([1, 2, 3]);
+    expect(entries.map((e) => e.seq)).toEqual([0, 1, 2]);
     expect(entries[0].prevHash).toBe('0'.repeat(64));
     expect(entries[1].prevHash).toBe(entries[0].hash);
-    expect(entries[0].hash).toBe(auditHash('0'.repeat(64), events[0]));
+    expect(entries[0].hash).toBe(entryHash(entries[0]));
+    expect(entries[0].party).toBe('coordinator');
     expect(await store.verifyAuditChain(fed)).toEqual({ ok: true, length: 3, head: entries[2].hash });
     expect(await store.verifyAuditChain(uid('empty'))).toEqual({ ok: true, length: 0, head: '0'.repeat(64) });
-    await expect(store.appendAudit(fed, { bad: Number.POSITIVE_INFINITY })).rejects.toThrow(/non-finite/);
+    await expect(store.appendAudit(fed, { type: 'charge', federationId: fed, roundId: 'r', taskId: 't', site: 'a', rho: Number.POSITIVE_INFINITY })).rejects.toThrow(/rho/);
+    await expect(store.appendAudit(fed, { type: 'tick' } as unknown as AuditEvent)).rejects.toThrow(/unknown event type/);
     expect((await store.listAudit(fed)).length).toBe(3);
+    expect((await store.exportAudit(fed)).trim().split('\n').map((l) => JSON.parse(l))).toEqual(entries);
 
-    // tamper with the event of row 2 (as someone with database access could)
-    await store.sql.query(
-      `UPDATE audit_log SET event_json = jsonb_set(event_json, '{rho}', '0.0001'::jsonb) WHERE federation_id = $1 AND seq = 2`,
-      [fed],
-    );
-    expect(await store.verifyAuditChain(fed)).toMatchObject({ ok: false, badSeq: 2, reason: /hash/ });
+    // tamper with the event of row 1 (as someone with database access could)
+    const tamper = async (f: string, seq: number, edit: (e: Record<string, unknown>) => void) => {
+      const { rows } = await store.sql.query('SELECT entry_text FROM audit_log WHERE federation_id = $1 AND seq = $2', [f, seq]);
+      const e = JSON.parse(String(rows[0].entry_text)) as Record<string, unknown>;
+      edit(e);
+      await store.sql.query('UPDATE audit_log SET entry_text = $3 WHERE federation_id = $1 AND seq = $2', [f, seq, JSON.stringify(e)]);
+    };
+    await tamper(fed, 1, (e) => ((e.event as { rho: number }).rho = 0.0001));
+    expect(await store.verifyAuditChain(fed)).toMatchObject({ ok: false, badSeq: 1, reason: /altered/ });
 
-    // re-hashing the tampered row is not enough: the next link breaks
+    // re-hashing the tampered row is not enough: its signature no longer verifies, the next link breaks
     const fed2 = uid('fed');
     for (const e of events) await store.appendAudit(fed2, e);
-    const forged = { ...events[1], rho: 0 };
-    const e1 = (await store.listAudit(fed2))[0];
-    await store.sql.query(`UPDATE audit_log SET event_json = $2::jsonb, hash = $3 WHERE federation_id = $1 AND seq = 2`, [
-      fed2,
-      JSON.stringify(forged),
-      auditHash(e1.hash, forged),
-    ]);
-    expect(await store.verifyAuditChain(fed2)).toMatchObject({ ok: false, badSeq: 3, reason: /prev_hash/ });
+    await tamper(fed2, 1, (e) => {
+      (e.event as { rho: number }).rho = 0;
+      e.hash = entryHash(e as never);
+    });
+    const v2 = await store.verifyAuditChain(fed2);
+    expect(v2.ok).toBe(false);
+    if (!v2.ok) expect(v2.findings.map((f) => f.kind).sort()).toEqual(['bad-signature', 'broken-link']);
 
     // deleting a row is a gap
     const fed3 = uid('fed');
     for (const e of events) await store.appendAudit(fed3, e);
-    await store.sql.query('DELETE FROM audit_log WHERE federation_id = $1 AND seq = 2', [fed3]);
-    expect(await store.verifyAuditChain(fed3)).toMatchObject({ ok: false, badSeq: 3, reason: /seq/ });
+    await store.sql.query('DELETE FROM audit_log WHERE federation_id = $1 AND seq = 1', [fed3]);
+    expect(await store.verifyAuditChain(fed3)).toMatchObject({ ok: false, badSeq: 2 });
   });
 
   it('audit chain: concurrent appends keep one linear chain', async () => {
     const fed = uid('fed');
     const stores = [store];
-    if (db.backend === 'postgres') stores.push(await db.openAnother()); // a second pool, as a second process would
+    if (db.backend === 'postgres') {
+      const other = await db.openAnother(); // a second pool, as a second process would
+      other.setAuditSigner(signer);
+      stores.push(other);
+    }
     const N = 40;
     const results = await Promise.all(
-      Array.from({ length: N }, (_, i) => stores[i % stores.length].appendAudit(fed, { type: 'tick', i })),
+      Array.from({ length: N }, (_, i) => stores[i % stores.length].appendAudit(fed, charge(fed, 'a', 0.001, `t${i}`))),
     );
     expect(new Set(results.map((r) => r.seq)).size).toBe(N);
     const entries = await store.listAudit(fed);
-    expect(entries.map((e) => e.seq)).toEqual(Array.from({ length: N }, (_, i) => i + 1));
-    expect(new Set(entries.map((e) => (e.event as { i: number }).i)).size).toBe(N);
+    expect(entries.map((e) => e.seq)).toEqual(Array.from({ length: N }, (_, i) => i));
+    expect(new Set(entries.map((e) => (e.event as { taskId: string }).taskId)).size).toBe(N);
     expect(await store.verifyAuditChain(fed)).toMatchObject({ ok: true, length: N });
   });
 

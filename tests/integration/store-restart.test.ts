@@ -4,12 +4,16 @@
  * same PGlite data directory / PostgreSQL schema) keeps every piece of state and resumes from it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateKeyPairSync } from 'node:crypto';
 import { MIGRATIONS, migrate, openStore, type Store } from '../../coordinator/store/index.ts';
 import { BACKENDS, TEST_PG_URL, dropSchema, randomSchemaName, type TestDb } from '../support/db.ts';
 
 const FED = 'fed-restart';
 
+const SIGNER = { party: 'coordinator', privateKeyPem: generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() };
+
 async function populate(store: Store): Promise<void> {
+  store.setAuditSigner(SIGNER);
   await store.upsertFederation({ id: FED, schemaHash: 'sha-1', schema: { attrs: { age: 10, sex: 2 } }, config: { quorum: 2 } });
   for (const s of ['a', 'b', 'c']) await store.registerSite(FED, s, '0.1.0');
   for (const [i, s] of ['a', 'b'].entries()) {
@@ -34,7 +38,14 @@ async function populate(store: Store): Promise<void> {
       { siteId: 'b', rho: 0.0149731, mechanism: { kind: 'ddg', sigma2: '1000/3' } },
     ],
     [{ attrs: ['age'], values: [3, -1, 7, 12, 0, 0, 1, 2, 3, 4], sigmaTotal: 18.25 }],
-    { auditEvents: [{ type: 'measurement-released', roundId: 'r1' }] },
+    {
+      auditEvents: [
+        {
+          type: 'measurement-released', federationId: FED, roundId: 'r1', mechanism: 'distributed-discrete-gaussian', l2Sensitivity: 1, l1Sensitivity: 1,
+          dimension: 10, sigmaSite2: { num: '1000', den: '3' }, parties: ['a', 'b'], quorum: 2, rho: 0.0149731,
+        },
+      ],
+    },
   );
   await store.createRound({ federationId: FED, roundId: 'r2', kind: 'measure', spec: { m: [['age', 'sex']] }, quorum: 2, deadlineAt });
   await store.createTasks(['a', 'b', 'c'].map((s) => ({ federationId: FED, taskId: `r2-${s}`, roundId: 'r2', siteId: s, kind: 'measure', spec: { i: s }, payload: new Uint8Array([7]) })));
@@ -43,7 +54,7 @@ async function populate(store: Store): Promise<void> {
   await store.nextTaskForSite(FED, 'b'); // delivered, not done
   await store.putModel({ id: 'm1', federationId: FED, rhoTotal: 0.03, model: { cliques: [['age']] } });
   await store.putCohort({ id: 'c1', federationId: FED, modelId: 'm1', n: 100, seed: '7', where: {}, outDir: '/tmp/c1', report: { eps: 1 } });
-  await store.appendAudit(FED, { type: 'model-fitted', modelId: 'm1' });
+  await store.appendAudit(FED, { type: 'model-fitted', federationId: FED, modelId: 'm1', rounds: ['r1'], rhoBySite: { a: 0.0149731, b: 0.0149731 } });
 }
 
 async function dump(store: Store) {
@@ -126,8 +137,9 @@ describe.each(BACKENDS)('store restart on $name', (backend) => {
     expect((await store.nextTaskForSite(FED, 'b'))?.taskId).toBe('r2-b');
     expect((await store.putSubmission({ federationId: FED, taskId: 'r2-a', siteId: 'a', body: new Uint8Array([3, 3, 3]) })).duplicate).toBe(true);
     await store.putSubmission({ federationId: FED, taskId: 'r2-b', siteId: 'b', body: new Uint8Array([4]) });
-    const e = await store.appendAudit(FED, { type: 'after-restart' });
-    expect(e.seq).toBe(3);
+    store.setAuditSigner(SIGNER);
+    const e = await store.appendAudit(FED, { type: 'cohort-emitted', federationId: FED, modelId: 'm1', cohortId: 'c1', size: 100 });
+    expect(e.seq).toBe(2);
     expect(e.prevHash).toBe(before.audit[1].hash);
     expect(await store.verifyAuditChain(FED)).toMatchObject({ ok: true, length: 3 });
     expect(await store.createRound({ federationId: FED, roundId: 'r3', kind: 'keygen', spec: {}, quorum: 1, deadlineAt: new Date(Date.now() + 60_000) })).toMatchObject({ seq: 3 });
