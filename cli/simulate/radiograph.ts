@@ -67,7 +67,7 @@ export function renderRadiograph(size: number, findings: ImageFindings, scanner:
   if (findings.opacity) {
     opacitySide = rng.bernoulli(0.5) ? 'left' : 'right';
     const sign = opacitySide === 'left' ? -1 : 1;
-    opacity = { x: cx + sign * (0.17 + 0.04 * rng.next()) * s, y: cy + (-0.06 + 0.12 * rng.next()) * s, sigma: 0.05 * s, amp: 0.45 };
+    opacity = { x: cx + sign * (0.2 + 0.04 * rng.next()) * s, y: cy + (-0.06 + 0.12 * rng.next()) * s, sigma: 0.045 * s, amp: 0.38 };
   }
   let nodule: { x: number; y: number; r: number } | undefined;
   let noduleSide: 'left' | 'right' | undefined;

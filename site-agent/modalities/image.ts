@@ -12,9 +12,9 @@
  *    of the midline → the features are not computable (the image is quarantined);
  * 4. the lung box: bounding box of the lung fields (rows r0..r1, columns c0..c1, midline m);
  * 5. scores:
- *    - cardiothoracic-ratio: over rows r0 + 0.45·H … r1 − 0.15·H, the widest gap between the
- *      right-most lung pixel left of m and the left-most lung pixel right of m, divided by the
- *      lung box width;
+ *    - cardiothoracic-ratio: over rows r0 + 0.45·H … r1 − 0.15·H, the widest run of heart-bright
+ *      (≥ 0.65), non-lung pixels through the midline m, divided by the lung box width (a
+ *      consolidation next to the heart is less bright than the heart, so it does not widen it);
  *    - lung-opacity: on the lung hull (per row and side, the pixels from the outermost to the
  *      innermost lung pixel), with values clipped at median + 0.25, the largest mean over a
  *      9 × 9 window (of windows at least half hull) minus the median hull intensity;
@@ -27,6 +27,7 @@ import { resampleToGrid } from '../connectors/dicom/pixels.ts';
 export const LUNG_THRESHOLD = 0.32;
 export const MIN_COMPONENT_SHARE = 0.0015;
 export const OPACITY_CLIP = 0.25;
+export const HEART_LEVEL = 0.65;
 
 export type ImageScores = Record<ImageFeature, number>;
 
@@ -147,14 +148,16 @@ export function imageScores(pixels: ArrayLike<number>, rows: number, cols: numbe
   const W = c1 - c0 + 1;
   const half = W / 2;
 
-  // Cardiothoracic ratio.
+  // Cardiothoracic ratio: per row, walk outwards from the midline while pixels are heart-bright
+  // (≥ HEART_LEVEL) and not lung; the heart width of the row is the run's length.
   let gap = 0;
+  const m0 = Math.floor(mid);
   for (let r = Math.round(r0 + 0.45 * H); r <= Math.round(r1 - 0.15 * H); r++) {
-    let left = -1;
-    let right = -1;
-    for (let c = c0; c < mid; c++) if (mask[r * n + c]) left = c;
-    for (let c = c1; c >= mid; c--) if (mask[r * n + c]) right = c;
-    if (left >= 0 && right >= 0) gap = Math.max(gap, right - left - 1);
+    let left = m0;
+    while (left - 1 >= c0 && !mask[r * n + left - 1] && g[r * n + left - 1]! >= HEART_LEVEL) left--;
+    let right = m0;
+    while (right + 1 <= c1 && !mask[r * n + right + 1] && g[r * n + right + 1]! >= HEART_LEVEL) right++;
+    gap = Math.max(gap, right - left + 1);
   }
   const ctr = gap / W;
 
