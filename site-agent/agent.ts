@@ -1,7 +1,7 @@
 // The site agent: reads its patients once, then dials out to the coordinator, long-polls for
 // tasks and answers them. It opens no port. Transient network errors are retried with
 // backoff; a task is never answered twice with different bytes (the ledger caches answers).
-import { createHash, X509Certificate } from 'node:crypto';
+import { createHash, randomInt, X509Certificate } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import type { FederationClient } from '../proto/generated/fedsynth/v1/Federation.ts';
 import type { Header } from '../proto/generated/fedsynth/v1/Header.ts';
@@ -72,6 +72,8 @@ export class SiteAgent {
   private bfv?: Bfv;
   private stopped = false;
   private readonly caCert: X509Certificate;
+  /** SHA-256 of the certificate the coordinator presented (TLS), checked against the policy's pin. */
+  private coordinatorFingerprint: string | undefined;
   readonly answered: { taskId: string; kind: string; rho?: number; fresh: boolean }[] = [];
   readonly refused: { taskId: string; reason: string }[] = [];
 
@@ -82,7 +84,11 @@ export class SiteAgent {
     private readonly hooks: Pick<TaskContext, 'onNoisedVector'> = {},
   ) {
     this.caCert = new X509Certificate(cfg.kit.caPem);
-    this.client = createFederationClient(cfg.coordinator, { ca: Buffer.from(cfg.kit.caPem), cert: Buffer.from(cfg.kit.certPem), key: Buffer.from(cfg.kit.keyPem) });
+    this.client = createFederationClient(
+      cfg.coordinator,
+      { ca: Buffer.from(cfg.kit.caPem), cert: Buffer.from(cfg.kit.certPem), key: Buffer.from(cfg.kit.keyPem) },
+      { onServerCertificate: (fp) => (this.coordinatorFingerprint = fp) },
+    );
     this.ledger = openLedger(cfg.stateDir, {
       audit: { party: cfg.siteId, privateKeyPem: cfg.kit.keyPem },
       guard: budgetGuard(cfg.policy),
@@ -142,7 +148,8 @@ export class SiteAgent {
           throw new Error(`${what} refused by the coordinator: ${e.details || e.message}`);
         }
         if (attempt === 1 || attempt % 10 === 0) this.log(`${what} failed (${e.details || e.message}); retrying`);
-        await new Promise((r) => setTimeout(r, delay + Math.random() * delay));
+        // Jitter from the CSPRNG: nothing in the agent uses Math.random.
+        await new Promise((r) => setTimeout(r, delay + randomInt(delay + 1)));
         delay = Math.min(delay * 2, 5000);
       }
     }
@@ -163,6 +170,7 @@ export class SiteAgent {
       certPem: this.cfg.kit.certPem,
       keyPem: this.cfg.kit.keyPem,
       stateDir: this.cfg.stateDir,
+      coordinatorFingerprint: this.coordinatorFingerprint,
       now: () => new Date(),
       onNoisedVector: this.hooks.onNoisedVector,
     };

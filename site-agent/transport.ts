@@ -8,7 +8,8 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { isIP } from 'node:net';
-import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
+import { X509Certificate, createHash, createPrivateKey, type KeyObject } from 'node:crypto';
+import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { channelOptions, loadFederationService } from '../proto/wire.ts';
 import type { FederationClient } from '../proto/generated/fedsynth/v1/Federation.ts';
@@ -78,12 +79,24 @@ export function checkSiteMaterial(m: TlsMaterial, where = 'site kit'): string {
   return cn;
 }
 
-/** Mutual-TLS channel credentials from a site's startup kit (a directory or its PEM bytes). */
-export function clientCredentialsFromKit(kit: string | TlsMaterial): grpc.ChannelCredentials {
+/**
+ * Mutual-TLS channel credentials from a site's startup kit (a directory or its PEM bytes).
+ * `onServerCertificate` receives the SHA-256 fingerprint (lowercase hex of the DER) of the
+ * certificate the coordinator presents on every handshake, for the site policy's
+ * `coordinatorFingerprint` pin; the usual host-name check still applies.
+ */
+export function clientCredentialsFromKit(kit: string | TlsMaterial, onServerCertificate?: (sha256Hex: string) => void): grpc.ChannelCredentials {
   const where = typeof kit === 'string' ? `site kit ${resolve(kit)}` : 'site kit';
   const m = typeof kit === 'string' ? readKitMaterial(kit) : kit;
   checkSiteMaterial(m, where);
-  return grpc.credentials.createSsl(m.ca, m.key, m.cert);
+  if (!onServerCertificate) return grpc.credentials.createSsl(m.ca, m.key, m.cert);
+  return grpc.credentials.createSsl(m.ca, m.key, m.cert, {
+    checkServerIdentity: (hostname: string, cert: PeerCertificate) => {
+      const err = checkServerIdentity(hostname, cert);
+      if (!err && cert.raw) onServerCertificate(createHash('sha256').update(cert.raw).digest('hex'));
+      return err;
+    },
+  });
 }
 
 /** Validates a `host:port` (or `[v6]:port`) coordinator address. */
@@ -105,6 +118,8 @@ export interface FederationClientOptions {
    * `target` (e.g. connecting by IP to a certificate issued for a DNS name).
    */
   serverNameOverride?: string;
+  /** Called with the SHA-256 fingerprint of the coordinator's certificate on each TLS handshake. */
+  onServerCertificate?: (sha256Hex: string) => void;
 }
 
 /**
@@ -117,7 +132,7 @@ export function createFederationClient(
   options: FederationClientOptions = {},
 ): FederationClient {
   parseTarget(target);
-  const credentials = kit instanceof grpc.ChannelCredentials ? kit : clientCredentialsFromKit(kit);
+  const credentials = kit instanceof grpc.ChannelCredentials ? kit : clientCredentialsFromKit(kit, options.onServerCertificate);
   const opts: grpc.ChannelOptions = { ...channelOptions, ...options.channelOptions };
   if (options.serverNameOverride) {
     opts['grpc.ssl_target_name_override'] = options.serverNameOverride;

@@ -1,0 +1,153 @@
+// `fedsynth audit export` and `fedsynth audit verify`.
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { X509Certificate } from 'node:crypto';
+import { parseFlags, UsageError } from '../args.ts';
+import { parseCoordinatorConfig } from '../coordinator-config.ts';
+import { parseChainLines } from '../../privacy/audit-chain.ts';
+import { COORDINATOR, reconcileAuditLogs, type AuditLogInput, type ReconcileResult } from '../../privacy/audits/reconcile.ts';
+
+const OID_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
+
+export interface Io {
+  out: (s: string) => void;
+  err: (s: string) => void;
+}
+export const stdIo: Io = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) };
+
+/** Sidecar with the certificate of the party that wrote an exported log. */
+export const certSidecar = (log: string) => `${log}.cert.pem`;
+
+function pemBlocks(text: string): string[] {
+  return text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+}
+
+function listPemFiles(dir: string, depth = 0): string[] {
+  if (depth > 4) return [];
+  const out: string[] = [];
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    const st = statSync(p);
+    if (st.isDirectory()) out.push(...listPemFiles(p, depth + 1));
+    else if (name.endsWith('.pem') && !name.includes('key')) out.push(p);
+  }
+  return out;
+}
+
+/** The party a certificate proves: a site certificate (clientAuth) is its CN, the server certificate is the coordinator. */
+export function certificateParty(cert: X509Certificate): string | null {
+  if (cert.ca) return null;
+  if ((cert.keyUsage ?? []).includes(OID_CLIENT_AUTH)) return /(?:^|\n)CN=([^\n]*)/.exec(cert.subject)?.[1] ?? null;
+  return COORDINATOR;
+}
+
+/**
+ * Party → certificate PEM, from PEM files (startup kits: `--certs DIR`, sidecars of exported
+ * logs), keeping only certificates issued by the CA and valid now. Rejections are returned as notes.
+ */
+export function loadPartyCertificates(caPem: string, sources: string[]): { keys: Map<string, string>; notes: string[] } {
+  const ca = new X509Certificate(caPem);
+  const keys = new Map<string, string>();
+  const notes: string[] = [];
+  for (const file of sources) {
+    for (const pem of pemBlocks(readFileSync(file, 'utf8'))) {
+      let cert: X509Certificate;
+      try {
+        cert = new X509Certificate(pem);
+      } catch {
+        notes.push(`${file}: unreadable certificate ignored`);
+        continue;
+      }
+      const party = certificateParty(cert);
+      if (party === null) continue;
+      if (!cert.checkIssued(ca) || !cert.verify(ca.publicKey)) {
+        notes.push(`${file}: certificate of ${party} is not issued by the given CA; ignored`);
+        continue;
+      }
+      const existing = keys.get(party);
+      if (existing && new X509Certificate(existing).fingerprint256 !== cert.fingerprint256) {
+        notes.push(`${file}: a second, different certificate for ${party}; keeping the first`);
+        continue;
+      }
+      keys.set(party, pem);
+    }
+  }
+  return { keys, notes };
+}
+
+export interface VerifyInputs {
+  logs: string[];
+  caPem: string;
+  /** Certificate PEM files or directories of them (startup kits). */
+  certFiles: string[];
+  delta: number;
+}
+
+export function verifyFiles(inp: VerifyInputs): { result: ReconcileResult; notes: string[] } {
+  const sidecars = inp.logs.map(certSidecar).filter((f) => existsSync(f));
+  const files = inp.certFiles.flatMap((p) => (statSync(p).isDirectory() ? listPemFiles(p) : [p]));
+  const { keys, notes } = loadPartyCertificates(inp.caPem, [...files, ...sidecars]);
+  const logs: AuditLogInput[] = inp.logs.map((f) => ({ name: f, entries: parseChainLines(readFileSync(f, 'utf8')) }));
+  return { result: reconcileAuditLogs(logs, keys, { delta: inp.delta }), notes };
+}
+
+export function listFlag(v: string | boolean | undefined): string[] {
+  return typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : [];
+}
+
+export function certFilesFrom(flags: Record<string, string | boolean>): string[] {
+  const files: string[] = [];
+  for (const c of listFlag(flags.certs)) {
+    const p = resolve(c);
+    if (!existsSync(p)) throw new UsageError(`--certs ${c} does not exist`);
+    files.push(p);
+  }
+  return files;
+}
+
+export function deltaFlag(flags: Record<string, string | boolean>): number {
+  const d = flags.delta === undefined ? 1e-9 : Number(flags.delta);
+  if (!(d > 0 && d < 1)) throw new UsageError(`--delta must be a number in (0, 1), got ${JSON.stringify(flags.delta)}`);
+  return d;
+}
+
+export async function runAuditVerify(args: string[], io: Io = stdIo): Promise<number> {
+  const { flags, positional } = parseFlags(args, { log: 'string', ca: 'string', certs: 'string', delta: 'string', json: 'boolean' });
+  const logs = [...listFlag(flags.log), ...positional];
+  if (logs.length === 0) throw new UsageError('fedsynth audit verify needs --log FILE[,FILE...] (the coordinator export and sites\' <state>/audit.jsonl)');
+  if (typeof flags.ca !== 'string') throw new UsageError('fedsynth audit verify needs --ca ca.pem (the federation CA that issued every party\'s certificate)');
+  for (const l of logs) if (!existsSync(l)) throw new UsageError(`log ${l} does not exist`);
+  const { result, notes } = verifyFiles({ logs, caPem: readFileSync(flags.ca, 'utf8'), certFiles: certFilesFrom(flags), delta: deltaFlag(flags) });
+  if (flags.json) {
+    io.out(`${JSON.stringify({ ...result, notes }, null, 2)}\n`);
+  } else {
+    for (const n of notes) io.err(`note: ${n}\n`);
+    for (const l of result.logs) io.out(`log ${l.name}: party ${l.party ?? '?'}, ${l.entries} entries, ${l.chainFindings} chain finding(s)\n`);
+    for (const p of Object.values(result.parties)) {
+      const own = p.ownLog ? `; own log ρ ${p.ownLog.rho.toPrecision(6)} (ε ${p.ownLog.epsilon.toFixed(4)}), ${p.ownLog.charges} charges, ${p.ownLog.refusals} refusals` : '';
+      io.out(`spend ${p.party}: ρ ${p.rho.toPrecision(6)} → ε ${p.epsilon.toFixed(4)} at δ ${result.delta} over ${p.charges} charges (recomputed)${own}\n`);
+    }
+    for (const f of result.findings) io.out(`FINDING [${f.kind}] ${f.log}${f.seq !== undefined ? ` seq ${f.seq}` : ''}: ${f.message}\n`);
+    io.out(result.ok ? `OK: ${result.logs.length} log(s) verified, no findings\n` : `FAILED: ${result.findings.length} finding(s)\n`);
+  }
+  return result.ok ? 0 : 1;
+}
+
+export async function runAuditExport(args: string[], io: Io = stdIo): Promise<number> {
+  const { flags } = parseFlags(args, { config: 'string', out: 'string' });
+  if (typeof flags.config !== 'string' || typeof flags.out !== 'string') throw new UsageError('fedsynth audit export needs --config coordinator.yaml --out FILE.jsonl');
+  const cfg = parseCoordinatorConfig(flags.config);
+  const { openStore } = await import('../../coordinator/store/index.ts');
+  const store = await openStore(cfg.storage.kind === 'pglite' ? { pglite: cfg.storage.dataDir } : { postgresUrl: cfg.storage.url, schema: cfg.storage.schema });
+  try {
+    const text = await store.exportAudit(cfg.federationId);
+    writeFileSync(flags.out, text);
+    // The coordinator's certificate travels with its log; the verifier still checks it against the CA.
+    writeFileSync(certSidecar(flags.out), cfg.kit.certPem);
+    const n = text ? text.trim().split('\n').length : 0;
+    io.out(`wrote ${n} audit entries of federation ${cfg.federationId} to ${flags.out} (certificate: ${certSidecar(flags.out)})\n`);
+    return 0;
+  } finally {
+    await store.close();
+  }
+}

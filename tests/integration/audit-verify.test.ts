@@ -1,0 +1,147 @@
+// `fedsynth audit verify` on the logs of a real in-process federation (mTLS gRPC, BFV, PGlite):
+// the untouched logs verify and reconcile; one flipped byte, a dropped entry, two swapped
+// entries and a forged (validly signed) charge each make it fail with a non-zero exit code.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startTestFederation, type TestFederation } from '../support/federation.ts';
+import { runFitAndCohort } from '../../coordinator/coordinator.ts';
+import { appendEntry, type AuditEntry } from '../../privacy/audit-chain.ts';
+import { certSidecar, runAuditVerify, verifyFiles } from '../../cli/audit/verify.ts';
+
+let fed: TestFederation;
+let coordLog: string;
+let siteLogs: string[];
+let caPem: string;
+const out: string[] = [];
+const io = { out: (s: string) => void out.push(s), err: (s: string) => void out.push(s) };
+
+beforeAll(async () => {
+  fed = await startTestFederation({ sites: 3, patients: 200, cohortSize: 100, epsilon: 1 });
+  await runFitAndCohort(fed.cfg, fed.coordinator);
+  await Promise.all(Object.values(fed.agentRuns));
+  coordLog = join(fed.dir, 'coordinator-audit.jsonl');
+  writeFileSync(coordLog, await fed.coordinator.store.exportAudit(fed.cfg.federationId));
+  writeFileSync(certSidecar(coordLog), fed.cfg.kit.certPem);
+  siteLogs = fed.cfg.sites.map((s) => join(fed.siteCfgs[s].stateDir, 'audit.jsonl'));
+  caPem = fed.cfg.kit.caPem;
+}, 120_000);
+
+afterAll(async () => {
+  await fed?.close();
+});
+
+const lines = (f: string) => readFileSync(f, 'utf8').trimEnd().split('\n');
+function variant(name: string, edit: (ls: string[]) => string[]): string {
+  const f = join(fed.dir, `${name}.jsonl`);
+  writeFileSync(f, `${edit(lines(coordLog)).join('\n')}\n`);
+  writeFileSync(certSidecar(f), fed.cfg.kit.certPem);
+  return f;
+}
+const verify = (coord: string, sites = siteLogs) => verifyFiles({ logs: [coord, ...sites], caPem, certFiles: [join(fed.kitsDir, 'sites')], delta: 1e-9 }).result;
+const kinds = (r: ReturnType<typeof verify>) => [...new Set(r.findings.map((f) => f.kind))].sort();
+
+describe('fedsynth audit verify on a real federation', () => {
+  it('accepts the untouched logs, recomputes the spend and reconciles every site', async () => {
+    const r = verify(coordLog);
+    expect(r.findings).toEqual([]);
+    expect(r.ok).toBe(true);
+    const entries = lines(coordLog).map((l) => JSON.parse(l) as AuditEntry);
+    expect(entries.every((e) => e.party === 'coordinator')).toBe(true);
+    expect(r.mechanisms.length).toBeGreaterThan(0);
+    for (const m of r.mechanisms) expect(m.rhoRecomputed).toBeCloseTo(m.rhoRecorded, 15);
+    const charges = await fed.coordinator.store.chargesByRound(fed.cfg.federationId);
+    for (const site of fed.cfg.sites) {
+      const p = r.parties[site];
+      expect(p.rho).toBeCloseTo(charges.filter((c) => c.siteId === site).reduce((s, c) => s + c.rho, 0), 12);
+      expect(p.ownLog!.rho).toBeCloseTo(p.rho, 12);
+      expect(p.epsilon).toBeLessThanOrEqual(1 + 1e-9);
+      expect(p.timeline.length).toBe(p.charges);
+    }
+    expect(await runAuditVerify(['--log', [coordLog, ...siteLogs].join(','), '--ca', join(fed.kitsDir, 'ca', 'ca.pem'), '--certs', join(fed.kitsDir, 'sites')], io)).toBe(0);
+  });
+
+  it('fails on one flipped byte', async () => {
+    const f = variant('byte', (ls) => {
+      const i = ls.findIndex((l) => l.includes('"type":"charge"'));
+      const at = ls[i].indexOf('"rho":') + 8;
+      const c = ls[i][at];
+      ls[i] = ls[i].slice(0, at) + (c === '1' ? '2' : '1') + ls[i].slice(at + 1);
+      return ls;
+    });
+    const r = verify(f);
+    expect(r.ok).toBe(false);
+    expect(kinds(r)).toContain('bad-hash');
+    expect(await runAuditVerify(['--log', f, '--ca', join(fed.kitsDir, 'ca', 'ca.pem'), '--certs', join(fed.kitsDir, 'sites')], io)).toBe(1);
+  });
+
+  it('fails on a dropped entry and on reordered entries', async () => {
+    const dropped = variant('drop', (ls) => ls.filter((l) => !l.includes('"type":"measurement-released"') || ls.indexOf(l) !== ls.findIndex((x) => x.includes('"type":"measurement-released"'))));
+    const r1 = verify(dropped);
+    expect(r1.ok).toBe(false);
+    expect(kinds(r1)).toEqual(expect.arrayContaining(['broken-link', 'seq-gap', 'charge-without-release']));
+
+    const reordered = variant('reorder', (ls) => {
+      const i = ls.findIndex((l) => l.includes('"type":"charge"'));
+      [ls[i], ls[i + 1]] = [ls[i + 1], ls[i]];
+      return ls;
+    });
+    const r2 = verify(reordered);
+    expect(r2.ok).toBe(false);
+    expect(kinds(r2)).toEqual(expect.arrayContaining(['broken-link', 'reordered']));
+  });
+
+  it('fails on a forged charge the site never agreed to, even when the coordinator signs it', () => {
+    const forged = variant('forged', (ls) => {
+      const tail = JSON.parse(ls[ls.length - 1]) as AuditEntry;
+      const issued = ls.map((l) => JSON.parse(l) as AuditEntry).find((e) => e.event.type === 'task-issued' && e.event.kind === 'measure' && e.event.site === 'hospital-c')!;
+      const ev = issued.event as { roundId: string; taskId: string };
+      const entry = appendEntry(
+        tail,
+        { type: 'charge', federationId: fed.cfg.federationId, roundId: `${ev.roundId}-again`, taskId: ev.taskId, site: 'hospital-c', rho: 0.05, mechanism: 'distributed-discrete-gaussian' },
+        'coordinator',
+        fed.cfg.kit.keyPem,
+        new Date(Date.parse(tail.timestamp) + 1000),
+      );
+      return [...ls, JSON.stringify(entry)];
+    });
+    const r = verify(forged);
+    expect(r.ok).toBe(false);
+    // The chain and signature are fine: only reconciliation catches it.
+    expect(kinds(r)).toEqual(expect.arrayContaining(['charge-without-release', 'charge-without-task', 'model-spend-mismatch']));
+    expect(r.findings.filter((f) => ['bad-hash', 'bad-signature', 'broken-link', 'seq-gap', 'reordered'].includes(f.kind))).toEqual([]);
+    expect(r.findings.some((f) => f.kind === 'charge-without-release' && f.message.includes('hospital-c'))).toBe(true);
+
+    // A charge in a released round that the site itself never made: unagreed-charge.
+    const stolen = variant('stolen', (ls) => {
+      const entries = ls.map((l) => JSON.parse(l) as AuditEntry);
+      const c = entries.find((e) => e.event.type === 'charge' && e.event.site === 'hospital-c')!;
+      // Rewrite hospital-c's charge to a new task id and re-sign the whole chain from there, as a
+      // coordinator holding its own key could.
+      const out: AuditEntry[] = [];
+      for (const e of entries) {
+        const ev = e.seq === c.seq ? { ...e.event, taskId: 'never-issued' } : e.event;
+        out.push(appendEntry(out[out.length - 1] ?? null, ev, 'coordinator', fed.cfg.kit.keyPem, new Date(e.timestamp)));
+      }
+      return out.map((e) => JSON.stringify(e));
+    });
+    const r2 = verify(stolen);
+    expect(r2.ok).toBe(false);
+    expect(kinds(r2)).toEqual(expect.arrayContaining(['unagreed-charge', 'charge-without-task']));
+    expect(r2.findings.filter((f) => ['bad-hash', 'bad-signature', 'broken-link'].includes(f.kind))).toEqual([]);
+  });
+
+  it('fails on a tampered site log and on a log signed by a key the CA never certified', () => {
+    const siteF = join(fed.dir, 'site-tampered.jsonl');
+    const ls = lines(siteLogs[1]);
+    ls[0] = ls[0].replace('"rho":0.', '"rho":1.');
+    writeFileSync(siteF, `${ls.join('\n')}\n`);
+    const r = verify(coordLog, [siteLogs[0], siteF, siteLogs[2]]);
+    expect(r.ok).toBe(false);
+    expect(kinds(r)).toContain('bad-hash');
+
+    // Without the sites' certificates, their entries cannot be attributed.
+    const r2 = verifyFiles({ logs: [coordLog, siteLogs[0]], caPem, certFiles: [], delta: 1e-9 }).result;
+    expect(kinds(r2)).toEqual(['unknown-party']);
+  });
+});
