@@ -1,0 +1,141 @@
+// Malformed CLI flags and config files get a clear error naming the flag, file and setting.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import YAML from 'yaml';
+import { intFlag, parseFlags, UsageError } from '../../cli/args.ts';
+import { parseCoordinatorConfig } from '../../cli/coordinator-config.ts';
+import { parseSiteConfig } from '../../cli/agent-config.ts';
+import { ConfigError } from '../../cli/config-file.ts';
+import { provisionFederation } from '../../cli/provision/index.ts';
+import { DEFAULT_SCHEMA_PATH } from '../../cli/simulate/index.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'fedsynth-cli-'));
+const coordinatorBase = () => ({
+  federationId: 'f',
+  schema: DEFAULT_SCHEMA_PATH,
+  listen: '127.0.0.1:7443',
+  kit: join(dir, 'kits', 'coordinator'),
+  storage: { pglite: join(dir, 'db') },
+  sites: ['hospital-a', 'hospital-b'],
+  committee: { members: ['hospital-a', 'hospital-b'], threshold: 2 },
+  rounds: { quorum: 2, deadlineSeconds: 30 },
+  fit: { epsilon: 1, delta: 1e-9 },
+});
+const siteBase = () => ({
+  siteId: 'hospital-a',
+  federationId: 'f',
+  coordinator: 'localhost:7443',
+  kit: join(dir, 'kits', 'sites', 'hospital-a'),
+  schema: DEFAULT_SCHEMA_PATH,
+  data: { fhirNdjson: join(dir, 'data') },
+  state: join(dir, 'state'),
+  policy: { epsilon: 2, delta: 1e-8 },
+});
+
+function write(name: string, value: unknown): string {
+  const path = join(dir, name);
+  writeFileSync(path, typeof value === 'string' ? value : YAML.stringify(value));
+  return path;
+}
+
+beforeAll(async () => {
+  await provisionFederation({ outDir: join(dir, 'kits'), federationId: 'f', sites: ['hospital-a', 'hospital-b'], validityDays: 1 });
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('flag parsing', () => {
+  it('rejects unknown, repeated, valueless and out-of-range flags', () => {
+    const spec = { out: 'string', json: 'boolean', sites: 'string' } as const;
+    expect(parseFlags(['--out', 'x', '--json', 'pos'], spec)).toEqual({ flags: { out: 'x', json: true }, positional: ['pos'] });
+    expect(parseFlags(['--out=y'], spec).flags.out).toBe('y');
+    expect(() => parseFlags(['--nope'], spec)).toThrow(/unknown flag --nope/);
+    expect(() => parseFlags(['--out', 'a', '--out', 'b'], spec)).toThrow(/given twice/);
+    expect(() => parseFlags(['--out'], spec)).toThrow(/needs a value/);
+    expect(() => parseFlags(['--out', '--json'], spec)).toThrow(/needs a value/);
+    expect(() => parseFlags(['--json=1'], spec)).toThrow(/takes no value/);
+    expect(() => intFlag({ sites: 'three' }, 'sites', 3, 2, 26)).toThrow(UsageError);
+    expect(() => intFlag({ sites: '1' }, 'sites', 3, 2, 26)).toThrow(/from 2 to 26/);
+    expect(() => intFlag({ sites: '2.5' }, 'sites', 3, 2, 26)).toThrow(/integer/);
+    expect(intFlag({}, 'sites', 3, 2, 26)).toBe(3);
+  });
+});
+
+describe('coordinator.yaml', () => {
+  it('parses a valid file', () => {
+    const cfg = parseCoordinatorConfig(write('c-ok.yaml', coordinatorBase()));
+    expect(cfg.sites).toEqual(['hospital-a', 'hospital-b']);
+    expect(cfg.rounds.deadlineMs).toBe(30_000);
+    expect(cfg.schemaHash).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  const cases: [string, (c: Record<string, any>) => unknown, RegExp][] = [
+    ['not YAML', () => 'federationId: [unclosed', /not valid YAML/],
+    ['a list', () => '- a\n- b\n', /must be a mapping/],
+    ['a typo', (c) => ({ ...c, fitt: {} }), /fitt is not a known setting/],
+    ['missing sites', (c) => ({ ...c, sites: undefined }), /sites is required/],
+    ['duplicate sites', (c) => ({ ...c, sites: ['hospital-a', 'hospital-a'] }), /twice/],
+    ['both storages', (c) => ({ ...c, storage: { pglite: 'x', postgres: 'postgres://x' } }), /exactly one/],
+    ['committee outsider', (c) => ({ ...c, committee: { members: ['zed'], threshold: 1 } }), /not in sites/],
+    ['threshold too high', (c) => ({ ...c, committee: { members: ['hospital-a'], threshold: 2 } }), /threshold must be ≤ 1/],
+    ['epsilon a string', (c) => ({ ...c, fit: { epsilon: 'one', delta: 1e-9 } }), /epsilon must be a number/],
+    ['delta too big', (c) => ({ ...c, fit: { epsilon: 1, delta: 0.5 } }), /delta must be ≤ 0.1/],
+    ['quorum above sites', (c) => ({ ...c, rounds: { quorum: 5 } }), /quorum must be ≤ 2/],
+    ['missing kit', (c) => ({ ...c, kit: join(dir, 'nowhere') }), /cannot read .*ca\.pem/],
+    ['missing schema', (c) => ({ ...c, schema: join(dir, 'none.yaml') }), /cannot read schema/],
+  ];
+  for (const [name, make, message] of cases) {
+    it(`rejects ${name}`, () => {
+      const path = write(`c-${name.replace(/\W/g, '-')}.yaml`, make(coordinatorBase()));
+      expect(() => parseCoordinatorConfig(path)).toThrow(ConfigError);
+      expect(() => parseCoordinatorConfig(path)).toThrow(message);
+    });
+  }
+  it('rejects a missing file', () => {
+    expect(() => parseCoordinatorConfig(join(dir, 'absent.yaml'))).toThrow(/cannot read config/);
+  });
+});
+
+describe('site.yaml', () => {
+  it('parses a valid file', () => {
+    const cfg = parseSiteConfig(write('s-ok.yaml', siteBase()));
+    expect(cfg.data).toEqual({ kind: 'fhir-ndjson', dir: join(dir, 'data') });
+    expect(cfg.policy.epsilon).toBe(2);
+  });
+  const cases: [string, (c: Record<string, any>) => unknown, RegExp][] = [
+    ['no policy', (c) => ({ ...c, policy: undefined }), /policy is missing/],
+    ['a policy typo', (c) => ({ ...c, policy: { epsilon: 1, delta: 1e-8, minQorum: 2 } }), /minQorum is not a known policy field/],
+    ['two data sources', (c) => ({ ...c, data: { fhirNdjson: 'a', fhirRest: { baseUrl: 'http://x' } } }), /exactly one/],
+    ['a bad page size', (c) => ({ ...c, data: { fhirRest: { baseUrl: 'http://x', pageSize: 0 } } }), /pageSize must be ≥ 1/],
+    ['an unknown key', (c) => ({ ...c, coordinatr: 'x' }), /coordinatr is not a known setting/],
+    ['a missing kit', (c) => ({ ...c, kit: join(dir, 'none') }), /startup kit/],
+  ];
+  for (const [name, make, message] of cases) {
+    it(`rejects ${name}`, () => {
+      const path = write(`s-${name.replace(/\W/g, '-')}.yaml`, make(siteBase()));
+      expect(() => parseSiteConfig(path)).toThrow(message);
+    });
+  }
+});
+
+describe('the fedsynth command', () => {
+  const main = fileURLToPath(new URL('../../cli/main.ts', import.meta.url));
+  const run = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', main, ...args], { encoding: 'utf8', timeout: 60_000 });
+  it('exits 2 with a message on an unknown command, a bad flag, or a bad config', () => {
+    const unknown = run('frobnicate');
+    expect(unknown.status).toBe(2);
+    expect(unknown.stderr).toMatch(/unknown command "frobnicate"/);
+    const noConfig = run('coordinator');
+    expect(noConfig.status).toBe(2);
+    expect(noConfig.stderr).toMatch(/needs --config/);
+    const badConfig = run('agent', '--config', join(dir, 'absent.yaml'));
+    expect(badConfig.status).toBe(2);
+    expect(badConfig.stderr).toMatch(/cannot read config/);
+    const badDemo = run('demo', '--sites', 'many');
+    expect(badDemo.status).toBe(2);
+    expect(badDemo.stderr).toMatch(/--sites must be an integer/);
+  }, 120_000);
+});
