@@ -13,6 +13,7 @@ Commands:
   agent         run a site agent: --config site.yaml [--exit-when-done]
                 agent inspect --config site.yaml [--json]: check the site's data locally
   demo          a local federation end to end: [--out DIR] [--sites N] [--patients N]
+  cohort        a new cohort from a fitted model: --config coordinator.yaml --n N [--where F] [--seed S] --out DIR
   bench         benchmarks: bench utility --data FILE.csv --domain FILE.json ...
 `;
 
@@ -31,6 +32,8 @@ export async function main(argv: string[]): Promise<number> {
         return await (await import('./commands.ts')).runAgentCommand(rest);
       case 'demo':
         return await (await import('./demo.ts')).runDemoCommand(rest);
+      case 'cohort':
+        return await (await import('./cohort.ts')).runCohortCommand(rest);
       case 'bench':
         if (rest[0] === 'utility') return await (await import('./bench-utility/index.ts')).runBenchUtilityCommand(rest.slice(1));
         throw new UsageError(`unknown benchmark ${JSON.stringify(rest[0] ?? '')} (known: utility)`);

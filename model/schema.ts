@@ -568,6 +568,8 @@ export function validateSchema(doc: unknown): Schema {
   if (referenceDate !== undefined && !validDate(referenceDate)) c.fail('referenceDate', `must be a calendar date YYYY-MM-DD, got ${JSON.stringify(referenceDate)}`);
 
   const attributes: SchemaAttribute[] = [];
+  /** Index in the file of each valid attribute (for error paths). */
+  const rawIndex: number[] = [];
   const list = c.list(root, 'attributes', '');
   if (list) {
     const names = new Map<string, number>();
@@ -594,6 +596,7 @@ export function validateSchema(doc: unknown): Schema {
         });
       }
       attributes.push(attr);
+      rawIndex.push(i);
     });
   }
 
@@ -612,7 +615,8 @@ export function validateSchema(doc: unknown): Schema {
   const image = 'image' in root ? checkImageSection(c, root.image) : undefined;
   const notes = 'notes' in root ? checkNotesSection(c, root.notes) : undefined;
   const snpPositions = new Map<string, string>();
-  attributes.forEach((a, i) => {
+  attributes.forEach((a, k) => {
+    const i = rawIndex[k];
     if (a.kind === 'image-finding' && !('image' in root)) c.fail(`attributes[${i}]`, 'an image-finding attribute needs the top-level image section');
     if (a.kind === 'note-mention') {
       if (!('notes' in root)) c.fail(`attributes[${i}]`, 'a note-mention attribute needs the top-level notes section');
