@@ -15,6 +15,7 @@ Commands:
   demo          a local federation end to end: [--out DIR] [--sites N] [--patients N]
   cohort        a new cohort from a fitted model: --config coordinator.yaml --n N [--where F] [--seed S] --out DIR
   bench         benchmarks: bench utility --data FILE.csv --domain FILE.json ...
+  audit         privacy audit: audit export|verify|report|canary|mia (fedsynth audit help)
 `;
 
 export async function main(argv: string[]): Promise<number> {
@@ -37,6 +38,8 @@ export async function main(argv: string[]): Promise<number> {
       case 'bench':
         if (rest[0] === 'utility') return await (await import('./bench-utility/index.ts')).runBenchUtilityCommand(rest.slice(1));
         throw new UsageError(`unknown benchmark ${JSON.stringify(rest[0] ?? '')} (known: utility)`);
+      case 'audit':
+        return await (await import('./audit/index.ts')).runAuditCommand(rest);
       case undefined:
       case 'help':
       case '--help':

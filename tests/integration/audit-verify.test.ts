@@ -8,6 +8,7 @@ import { startTestFederation, type TestFederation } from '../support/federation.
 import { runFitAndCohort } from '../../coordinator/coordinator.ts';
 import { appendEntry, type AuditEntry } from '../../privacy/audit-chain.ts';
 import { certSidecar, runAuditVerify, verifyFiles } from '../../cli/audit/verify.ts';
+import { runAuditReport } from '../../cli/audit/report.ts';
 
 let fed: TestFederation;
 let coordLog: string;
@@ -59,6 +60,22 @@ describe('fedsynth audit verify on a real federation', () => {
       expect(p.timeline.length).toBe(p.charges);
     }
     expect(await runAuditVerify(['--log', [coordLog, ...siteLogs].join(','), '--ca', join(fed.kitsDir, 'ca', 'ca.pem'), '--certs', join(fed.kitsDir, 'sites')], io)).toBe(0);
+  });
+
+  it('fedsynth audit report writes HTML with the spend plot and JSON', async () => {
+    const dir = join(fed.dir, 'report');
+    const canary = join(fed.dir, 'canary.json');
+    writeFileSync(canary, JSON.stringify({ claimedEpsilon: 1, delta: 1e-9, noise: 'on', canaries: 10, included: 5, sites: 3, realPatients: 600, fromMeasurements: { r: 4, v: 2, epsilonLower: 0 }, fromCohort: null }));
+    const code = await runAuditReport(['--log', [coordLog, ...siteLogs].join(','), '--ca', join(fed.kitsDir, 'ca', 'ca.pem'), '--certs', join(fed.kitsDir, 'sites'), '--out', dir, '--canary', canary]);
+    expect(code).toBe(0);
+    const html = readFileSync(join(dir, 'report.html'), 'utf8');
+    expect(html).toContain('<svg');
+    for (const site of fed.cfg.sites) expect(html).toContain(`data-site="${site}"`);
+    expect(html).toContain('Threat model');
+    expect(html).toContain('Canary audit');
+    const json = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8'));
+    expect(json.verification.ok).toBe(true);
+    expect(Object.keys(json.verification.parties).sort()).toEqual([...fed.cfg.sites].sort());
   });
 
   it('fails on one flipped byte', async () => {

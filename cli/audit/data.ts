@@ -1,0 +1,71 @@
+// Site datasets for the empirical audits: the FHIR NDJSON folders of a (demo or simulated)
+// federation, one folder per site, encoded into the public schema exactly as an agent does.
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { allocColumn, Dataset, Domain } from '../../model/domain.ts';
+import { parseSchema, schemaAttributes } from '../../model/schema.ts';
+import { NdjsonFhirSource } from '../../site-agent/connectors/fhir-ndjson.ts';
+import { readPatientTable } from '../../site-agent/patients.ts';
+import { DEFAULT_SCHEMA_PATH, simulateFederation } from '../simulate/index.ts';
+
+export interface AuditData {
+  sites: { id: string; data: Dataset }[];
+  domain: Domain;
+  source: string;
+}
+
+/** Reads every site folder under `dir` (folders holding .ndjson files), or `dir` itself if it is one. */
+export async function loadSiteFolders(dir: string, schemaText = readFileSync(DEFAULT_SCHEMA_PATH, 'utf8')): Promise<AuditData> {
+  const schema = parseSchema(schemaText);
+  const attrs = schemaAttributes(schema);
+  const domain = new Domain(attrs.map((a) => a.name), attrs.map((a) => a.size));
+  const hasNdjson = (d: string) => readdirSync(d).some((f) => f.endsWith('.ndjson'));
+  const folders = hasNdjson(dir)
+    ? [dir]
+    : readdirSync(dir)
+        .map((n) => join(dir, n))
+        .filter((p) => statSync(p).isDirectory() && hasNdjson(p))
+        .sort();
+  if (folders.length === 0) throw new Error(`no site folders with FHIR NDJSON under ${dir}`);
+  const sites = [];
+  for (const f of folders) {
+    const read = await readPatientTable(new NdjsonFhirSource(f), schema);
+    const data = new Dataset(domain, read.table.columns, read.table.n);
+    data.validate();
+    sites.push({ id: f.split('/').pop()!, data });
+  }
+  return { sites, domain, source: dir };
+}
+
+/** `--data DIR`, or a simulated federation of `sites` × `patients` (written to a temp folder and read back). */
+export async function auditData(opts: { data?: string; sites: number; patients: number; seed: number }): Promise<AuditData> {
+  if (opts.data) {
+    if (!existsSync(opts.data)) throw new Error(`--data ${opts.data} does not exist`);
+    return loadSiteFolders(opts.data);
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'fedsynth-audit-'));
+  try {
+    await simulateFederation({ sites: opts.sites, patients: opts.patients, seed: opts.seed, outDir: dir });
+    const d = await loadSiteFolders(dir);
+    return { ...d, source: `simulated: ${opts.sites} sites × ${opts.patients} patients, seed ${opts.seed}` };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Concatenates datasets over one domain. */
+export function concatDatasets(domain: Domain, parts: readonly Dataset[]): Dataset {
+  const rows = parts.reduce((s, p) => s + p.rows, 0);
+  const columns = domain.attrs.map((_, j) => {
+    const col = allocColumn(domain.sizes[j], rows);
+    let off = 0;
+    for (const p of parts) {
+      const src = p.columns[j];
+      for (let r = 0; r < p.rows; r++) col[off + r] = src[r];
+      off += p.rows;
+    }
+    return col;
+  });
+  return new Dataset(domain, columns, rows);
+}
