@@ -170,7 +170,7 @@ export async function runDemo(opts: DemoOptions): Promise<FitReport & { demo: Re
     await Promise.all(children.slice(1).map(exited));
     const report = JSON.parse(await readFile(join(opts.outDir, 'report.json'), 'utf8')) as FitReport;
     log(`[4/4] comparing the cohort with the pooled ground truth`);
-    const utility = await utilityAgainstTruth(files.truthPath, join(opts.outDir, 'cohort'));
+    const utility = await utilityAgainstTruth(files.truthPath, join(opts.outDir, 'cohort', 'fhir'));
     const demo = {
       wallSeconds: (Date.now() - started) / 1000,
       sites: opts.sites,
@@ -201,7 +201,7 @@ export async function runDemoCommand(args: string[]): Promise<number> {
   };
   const report = await runDemo(opts);
   console.log('');
-  console.log(`Synthetic cohort: ${report.cohort?.n ?? 0} patients in ${join(opts.outDir, 'cohort')} (Patient/Condition/Observation NDJSON)`);
+  console.log(`Synthetic cohort: ${report.cohort?.n ?? 0} patients in ${join(opts.outDir, 'cohort')} (FHIR R4 Bulk NDJSON in fhir/)`);
   for (const [site, p] of Object.entries(report.perSite)) {
     console.log(`Spend ${site}: ρ=${p.rho.toFixed(5)} → ε=${p.epsilon.toFixed(3)} at δ=${report.delta} over ${p.rounds} rounds`);
   }

@@ -13,7 +13,8 @@ export interface CohortRequest {
   n: number;
   seed: number | string;
   where?: Record<string, number[]>;
-  outDir: string;
+  /** The cohort folder: artefacts go to its fhir/ (and, per modality, dicom/, vcf/, notes/). */
+  dir: string;
 }
 
 export interface CohortResult {
@@ -39,7 +40,7 @@ export async function writeCohort(schema: Schema, model: GraphicalModel, req: Co
     // Decoding is deterministic from valid rows, so an invalid resource is a bug, never released.
     throw new CohortValidationError(`${problems.length} synthetic resources failed validation, first: ${problems[0].resource}: ${problems[0].message}`);
   }
-  const dir = join(req.outDir, 'cohort');
+  const dir = join(req.dir, 'fhir');
   await mkdir(dir, { recursive: true });
   const files: CohortResult['files'] = {};
   for (const type of ['Patient', 'Condition', 'Observation'] as const) {

@@ -1,4 +1,5 @@
 // The coordinator process: storage, the mTLS gRPC server, the fit engine and the cohort.
+import { createHash, randomUUID } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
@@ -14,7 +15,9 @@ import { FederationEngine, type FitOutcome, type ProgressListener } from './engi
 import { createFederationHandlers } from './service.ts';
 import { createGrpcServer, bindServer, serverCredentialsFromKit } from './transport.ts';
 import { createPeerIdentityResolver } from './peer-identity.ts';
-import { writeCohort } from './cohort.ts';
+import { writeCohort, type CohortRequest, type CohortResult } from './cohort.ts';
+import type { GraphicalModel } from '../model/pgm/index.ts';
+import type { Schema } from '../model/schema.ts';
 
 export interface RunningCoordinator {
   port: number;
@@ -130,36 +133,58 @@ export async function runFitAndCohort(cfg: CoordinatorConfig, running: RunningCo
   };
   await mkdir(cfg.fit.outDir, { recursive: true });
   if (cfg.fit.cohortSize > 0) {
-    const cohort = await writeCohort(running.engine.schema, outcome.model, { n: cfg.fit.cohortSize, seed: cfg.fit.seed, outDir: cfg.fit.outDir });
-    report.cohort = { n: cfg.fit.cohortSize, seed: cfg.fit.seed, files: cohort.files };
-    const released = await running.store.listMeasurements(cfg.federationId);
-    const twoWay = released.filter((m) => m.attrs.length === 2);
-    if (twoWay.length > 0) {
-      let sum = 0;
-      for (const m of twoWay) {
-        const noisy = Float64Array.from(m.values, (v) => Math.max(0, v));
-        sum += normalisedL1(noisy, marginal(cohort.dataset, m.attrs));
-      }
-      report.utility.meanL1VsReleasedMeasurements = sum / twoWay.length;
-    }
-    await running.store.putCohort({
-      id: `cohort-${outcome.modelId}-${cfg.fit.seed}`,
-      federationId: cfg.federationId,
-      modelId: outcome.modelId,
+    const cohort = await emitCohort(cfg, running.store, running.engine.schema, outcome.modelId, outcome.model, {
       n: cfg.fit.cohortSize,
-      seed: String(cfg.fit.seed),
-      where: {},
-      outDir: cfg.fit.outDir,
-      report: { files: cohort.files },
+      seed: cfg.fit.seed,
+      dir: join(cfg.fit.outDir, 'cohort'),
     });
-    await running.store.appendAudit(cfg.federationId, {
-      type: 'cohort-emitted',
-      federationId: cfg.federationId,
-      modelId: outcome.modelId,
-      cohortId: `cohort-${outcome.modelId}-${cfg.fit.seed}`,
-      size: cfg.fit.cohortSize,
-    });
+    report.cohort = { n: cfg.fit.cohortSize, seed: cfg.fit.seed, files: cohort.files };
+    report.utility.meanL1VsReleasedMeasurements = cohort.meanL1VsReleasedMeasurements;
   }
   await writeFile(join(cfg.fit.outDir, 'report.json'), JSON.stringify(report, null, 2) + '\n');
   return report;
+}
+
+export interface EmittedCohort extends CohortResult {
+  cohortId: string;
+  /** Mean L1 between the cohort's 2-way marginals and the released noisy ones (none: undefined). */
+  meanL1VsReleasedMeasurements?: number;
+}
+
+/**
+ * Samples and writes a cohort from a stored model, records it and its audit entry. Cohorts are
+ * post-processing of DP output: they cost no budget, whatever their size or filter.
+ */
+export async function emitCohort(
+  cfg: Pick<CoordinatorConfig, 'federationId'>,
+  store: Store,
+  schema: Schema,
+  modelId: string,
+  model: GraphicalModel,
+  req: CohortRequest & { whereText?: string },
+): Promise<EmittedCohort> {
+  const cohort = await writeCohort(schema, model, req);
+  const released = await store.listMeasurements(cfg.federationId);
+  const twoWay = released.filter((m) => m.attrs.length === 2);
+  let meanL1: number | undefined;
+  if (twoWay.length > 0 && !req.where) {
+    let sum = 0;
+    for (const m of twoWay) sum += normalisedL1(Float64Array.from(m.values, (v) => Math.max(0, v)), marginal(cohort.dataset, m.attrs));
+    meanL1 = sum / twoWay.length;
+  }
+  // Same model, seed, size and filter give the same rows; each emission is still its own record.
+  const contentId = createHash('sha256').update(JSON.stringify([modelId, req.seed, req.n, req.where ?? {}])).digest('hex').slice(0, 12);
+  const cohortId = `cohort-${contentId}-${randomUUID().slice(0, 8)}`;
+  await store.putCohort({
+    id: cohortId,
+    federationId: cfg.federationId,
+    modelId,
+    n: req.n,
+    seed: String(req.seed),
+    where: { text: req.whereText ?? '', allowed: req.where ?? {} },
+    outDir: req.dir,
+    report: { files: cohort.files },
+  });
+  await store.appendAudit(cfg.federationId, { type: 'cohort-emitted', federationId: cfg.federationId, modelId, cohortId, size: req.n });
+  return { ...cohort, cohortId, meanL1VsReleasedMeasurements: meanL1 };
 }

@@ -5,7 +5,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { prepareFederation, spawnFedsynth, exited } from '../../cli/demo.ts';
 import { openStore } from '../../coordinator/store/index.ts';
 import { openLedger } from '../../site-agent/ledger.ts';
@@ -63,7 +64,7 @@ describe('federation of separate processes', () => {
     expect(report.perSite['hospital-c'].rounds).toBe(1);
     expect(report.perSite['hospital-a'].rounds).toBe(3);
     expect(report.rounds[2].contributors).toEqual(['hospital-a', 'hospital-b']);
-    const patients = readFileSync(join(out, 'cohort', 'Patient.ndjson'), 'utf8').trim().split('\n');
+    const patients = readFileSync(join(out, 'cohort', 'fhir', 'Patient.ndjson'), 'utf8').trim().split('\n');
     expect(patients).toHaveLength(300);
 
     // The coordinator's durable record: spend per site = sum of its per-round charges.
@@ -78,6 +79,17 @@ describe('federation of separate processes', () => {
     } finally {
       await store.close();
     }
+    // A new filtered cohort from the stored model, through the real CLI: no budget spent.
+    const cohortDir = join(work, 'cohort2');
+    const cohort = spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), fileURLToPath(new URL('../../cli/main.ts', import.meta.url)), 'cohort', '--config', files.coordinatorConfig, '--n', '120', '--where', 'age>=40,condition=hypertension', '--seed', '4', '--out', cohortDir], { encoding: 'utf8', timeout: 120_000 });
+    expect(cohort.status, cohort.stderr).toBe(0);
+    const cohortReport = JSON.parse(readFileSync(join(cohortDir, 'report.json'), 'utf8'));
+    expect(cohortReport.n).toBe(120);
+    expect(readFileSync(join(cohortDir, 'fhir', 'Patient.ndjson'), 'utf8').trim().split('\n')).toHaveLength(120);
+    const bad = spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), fileURLToPath(new URL('../../cli/main.ts', import.meta.url)), 'cohort', '--config', files.coordinatorConfig, '--where', 'condition=gout', '--out', cohortDir], { encoding: 'utf8', timeout: 120_000 });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/unknown condition "gout"/);
+
     // And each surviving site's own ledger agrees.
     for (const site of ['hospital-a', 'hospital-b']) {
       const ledger = openLedger(join(work, 'state', site));

@@ -4,7 +4,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startTestFederation, type TestFederation } from '../support/federation.ts';
-import { runFitAndCohort, type FitReport } from '../../coordinator/coordinator.ts';
+import { runFitAndCohort, emitCohort, type FitReport } from '../../coordinator/coordinator.ts';
+import { parseWhere } from '../../model/where.ts';
+import { readPatientTable } from '../../site-agent/patients.ts';
+import { NdjsonFhirSource } from '../../site-agent/connectors/fhir-ndjson.ts';
 import { openLedger } from '../../site-agent/ledger.ts';
 import { rhoFromEpsilonDelta, rhoDistributedDiscreteGaussian } from '../../privacy/accountant.ts';
 import type { MeasureSpec } from '../../proto/task-spec.ts';
@@ -114,7 +117,7 @@ describe('a federated fit end to end (in-process, real gRPC/mTLS/BFV/PGlite)', (
 
   it('writes a validated FHIR cohort and a report', () => {
     expect(report.cohort?.n).toBe(200);
-    const patients = readFileSync(join(fed.cfg.fit.outDir, 'cohort', 'Patient.ndjson'), 'utf8').trim().split('\n');
+    const patients = readFileSync(join(fed.cfg.fit.outDir, 'cohort', 'fhir', 'Patient.ndjson'), 'utf8').trim().split('\n');
     expect(patients).toHaveLength(200);
     expect(JSON.parse(patients[0]).resourceType).toBe('Patient');
     expect(existsSync(join(fed.cfg.fit.outDir, 'report.json'))).toBe(true);
@@ -127,5 +130,26 @@ describe('a federated fit end to end (in-process, real gRPC/mTLS/BFV/PGlite)', (
     const events = (await fed.coordinator.store.listAudit(fed.cfg.federationId)).map((e) => (e.event as { type: string }).type);
     expect(events.filter((t) => t === 'measurement-released')).toHaveLength(report.rounds.length);
     expect(events.filter((t) => t === 'charge')).toHaveLength(3 * report.rounds.length);
+  });
+
+  it('samples a filtered cohort that respects its filter, identically for the same seed', async () => {
+    const where = parseWhere(fed.coordinator.engine.schema, 'age>=40,age<80,condition=hypertension');
+    const model = (await fed.coordinator.store.listModels(fed.cfg.federationId))[0];
+    const { GraphicalModel } = await import('../../model/pgm/index.ts');
+    const gm = GraphicalModel.fromJSON(model.model as never);
+    const dirs = [join(fed.dir, 'c1'), join(fed.dir, 'c2')];
+    for (const dir of dirs) {
+      await emitCohort(fed.cfg, fed.coordinator.store, fed.coordinator.engine.schema, model.id, gm, { n: 150, seed: 9, where, dir });
+    }
+    const a = readFileSync(join(dirs[0], 'fhir', 'Patient.ndjson'), 'utf8');
+    expect(readFileSync(join(dirs[1], 'fhir', 'Patient.ndjson'), 'utf8')).toBe(a);
+    const read = await readPatientTable(new NdjsonFhirSource(join(dirs[0], 'fhir')), fed.coordinator.engine.schema);
+    expect(read.table.n).toBe(150);
+    const age = read.table.columns[read.table.names.indexOf('age')];
+    const htn = read.table.columns[read.table.names.indexOf('hypertension')];
+    for (let i = 0; i < read.table.n; i++) {
+      expect(where.age).toContain(age[i]);
+      expect(htn[i]).toBe(1);
+    }
   });
 });

@@ -1,0 +1,69 @@
+// `fedsynth cohort`: a new synthetic cohort from a fitted model, with filters, at no privacy
+// cost (post-processing). Same model, seed, size and filter → the same cohort.
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { parseCoordinatorConfig } from './coordinator-config.ts';
+import { intFlag, parseFlags, UsageError } from './args.ts';
+import { openStore } from '../coordinator/store/index.ts';
+import { emitCohort } from '../coordinator/coordinator.ts';
+import { COORDINATOR_PARTY } from '../coordinator/store/index.ts';
+import { GraphicalModel, type GraphicalModelJSON } from '../model/pgm/index.ts';
+import { parseSchema } from '../model/schema.ts';
+import { parseWhere, WhereError } from '../model/where.ts';
+import { epsilonFromRho } from '../privacy/accountant.ts';
+
+export async function runCohortCommand(args: string[]): Promise<number> {
+  const { flags } = parseFlags(args, { config: 'string', model: 'string', n: 'string', where: 'string', seed: 'string', out: 'string' });
+  if (typeof flags.config !== 'string') throw new UsageError('fedsynth cohort needs --config coordinator.yaml (to find the federation and its store)');
+  if (typeof flags.out !== 'string') throw new UsageError('fedsynth cohort needs --out DIR');
+  const n = intFlag(flags, 'n', 1000, 1, 10_000_000);
+  const seed = intFlag(flags, 'seed', 1, 0, 2 ** 31);
+  const cfg = parseCoordinatorConfig(flags.config);
+  const schema = parseSchema(cfg.schemaText);
+  const whereText = typeof flags.where === 'string' ? flags.where : '';
+  let where: Record<string, number[]> | undefined;
+  try {
+    where = whereText ? parseWhere(schema, whereText) : undefined;
+  } catch (err) {
+    if (err instanceof WhereError) throw new UsageError(`--where: ${err.message}`);
+    throw err;
+  }
+  const store = await openStore(cfg.storage.kind === 'pglite' ? { pglite: cfg.storage.dataDir } : { postgresUrl: cfg.storage.url, schema: cfg.storage.schema });
+  // Cohort emissions are signed into the federation's audit log like every other event.
+  store.setAuditSigner({ party: COORDINATOR_PARTY, privateKeyPem: cfg.kit.keyPem });
+  try {
+    const models = await store.listModels(cfg.federationId);
+    const wanted = typeof flags.model === 'string' && flags.model !== 'latest' ? flags.model : undefined;
+    const row = wanted ? models.find((m) => m.id === wanted) : models.sort((a, b) => +b.createdAt - +a.createdAt)[0];
+    if (!row) {
+      throw new UsageError(
+        wanted ? `no model ${wanted} in federation ${cfg.federationId} (known: ${models.map((m) => m.id).join(', ') || 'none'})` : `federation ${cfg.federationId} has no fitted model yet`,
+      );
+    }
+    const model = GraphicalModel.fromJSON(row.model as GraphicalModelJSON);
+    const dir = resolve(flags.out);
+    await mkdir(dir, { recursive: true });
+    console.log(`sampling ${n} patients from ${row.id}${whereText ? ` where ${whereText}` : ''} (seed ${seed})`);
+    const cohort = await emitCohort(cfg, store, schema, row.id, model, { n, seed, where, whereText, dir });
+    const report = {
+      cohortId: cohort.cohortId,
+      federationId: cfg.federationId,
+      modelId: row.id,
+      n,
+      seed,
+      where: { text: whereText, allowedValues: where ?? {} },
+      privacy: {
+        note: 'a cohort is post-processing of the model: it spends no privacy budget',
+        modelRho: row.rhoTotal,
+        modelEpsilon: epsilonFromRho(row.rhoTotal, cfg.fit.delta),
+        delta: cfg.fit.delta,
+      },
+      files: cohort.files,
+    };
+    await writeFile(join(dir, 'report.json'), JSON.stringify(report, null, 2) + '\n');
+    console.log(`wrote ${Object.values(cohort.files).map((f) => `${f.resources} ${f.path}`).join(', ')} and ${join(dir, 'report.json')}`);
+    return 0;
+  } finally {
+    await store.close();
+  }
+}
