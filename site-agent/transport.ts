@@ -2,78 +2,25 @@
 // certificate (the coordinator derives the site's identity from it, and from nothing else) and
 // trusts only the federation CA of its startup kit for the coordinator's certificate.
 //
-// The startup-kit layout is produced by `fedsynth provision` (cli/provision). The site-agent
-// layer may not import cli/, so the checks needed to fail early and clearly on a broken kit
-// are made here with node:crypto.
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+// The startup-kit layout is produced by `fedsynth provision`; reading and checking it is shared
+// with the coordinator through proto/tls-kit.ts.
+import { resolve } from 'node:path';
 import { isIP } from 'node:net';
-import { X509Certificate, createHash, createPrivateKey, type KeyObject } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { channelOptions, loadFederationService } from '../proto/wire.ts';
 import type { FederationClient } from '../proto/generated/fedsynth/v1/Federation.ts';
+import { checkKitMaterial, OID_CLIENT_AUTH, readKitMaterial, TransportConfigError, type TlsMaterial } from '../proto/tls-kit.ts';
 
-const OID_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
-
-/** PEM bytes of a kit: the federation CA, the site's certificate and its private key. */
-export interface TlsMaterial {
-  ca: Buffer;
-  cert: Buffer;
-  key: Buffer;
-}
-
-/** The site's kit or the coordinator address is missing, corrupt or wrong. */
-export class TransportConfigError extends Error {
-  override name = 'TransportConfigError';
-}
-
-function parseCert(pem: Buffer, what: string): X509Certificate {
-  if (!pem.toString('latin1').includes('-----BEGIN CERTIFICATE-----')) throw new TransportConfigError(`${what} is not a PEM certificate`);
-  try {
-    return new X509Certificate(pem);
-  } catch (err) {
-    throw new TransportConfigError(`${what} holds a corrupt PEM certificate: ${(err as Error).message}`);
-  }
-}
-
-function parseKey(pem: Buffer, what: string): KeyObject {
-  if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(pem.toString('latin1'))) throw new TransportConfigError(`${what} is not a PEM private key`);
-  try {
-    return createPrivateKey(pem);
-  } catch (err) {
-    throw new TransportConfigError(`${what} holds a corrupt PEM private key: ${(err as Error).message}`);
-  }
-}
-
-/** Reads `ca.pem`, `cert.pem`, `key.pem` from a kit directory, with a clear error for each problem. */
-export function readKitMaterial(dir: string): TlsMaterial {
-  const abs = resolve(dir);
-  if (!existsSync(abs) || !statSync(abs).isDirectory()) throw new TransportConfigError(`startup kit directory ${abs} does not exist`);
-  const files = ['ca.pem', 'cert.pem', 'key.pem'];
-  const missing = files.filter((f) => !existsSync(join(abs, f)));
-  if (missing.length > 0) throw new TransportConfigError(`startup kit ${abs} is incomplete: missing ${missing.join(', ')}`);
-  return {
-    ca: readFileSync(join(abs, 'ca.pem')),
-    cert: readFileSync(join(abs, 'cert.pem')),
-    key: readFileSync(join(abs, 'key.pem')),
-  };
-}
+export { readKitMaterial, TransportConfigError, type TlsMaterial };
 
 /**
  * Checks that the material is a site kit (key matches, issued by the kit's CA, clientAuth) and
  * returns the site id it proves (the certificate's CN).
  */
 export function checkSiteMaterial(m: TlsMaterial, where = 'site kit'): string {
-  const ca = parseCert(m.ca, `${where}: ca.pem`);
-  const cert = parseCert(m.cert, `${where}: cert.pem`);
-  const key = parseKey(m.key, `${where}: key.pem`);
-  if (!ca.ca) throw new TransportConfigError(`${where}: ca.pem is not a CA certificate`);
-  if (!cert.checkPrivateKey(key)) throw new TransportConfigError(`${where}: key.pem does not match cert.pem`);
-  if (!cert.checkIssued(ca) || !cert.verify(ca.publicKey)) throw new TransportConfigError(`${where}: cert.pem was not issued by ca.pem`);
-  if (!(cert.keyUsage ?? []).includes(OID_CLIENT_AUTH)) {
-    throw new TransportConfigError(`${where}: cert.pem is not a site (client) certificate; is this the coordinator's kit?`);
-  }
+  const cert = checkKitMaterial(m, where, { oid: OID_CLIENT_AUTH, wrongKindHint: "is not a site (client) certificate; is this the coordinator's kit?" });
   const cn = /(?:^|\n)CN=([^\n]*)/.exec(cert.subject)?.[1];
   if (!cn) throw new TransportConfigError(`${where}: cert.pem has no CN (site id)`);
   return cn;

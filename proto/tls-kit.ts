@@ -1,0 +1,68 @@
+// Startup-kit material for the mutual-TLS wire (ca.pem, cert.pem, key.pem from `fedsynth
+// provision`), shared by both ends of the contract. Neither the coordinator nor the site agent
+// may import cli/, so the checks that make a broken kit fail early and clearly live here.
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
+
+/** PEM bytes of a kit: the federation CA, the party's certificate and its private key. */
+export interface TlsMaterial {
+  ca: Buffer;
+  cert: Buffer;
+  key: Buffer;
+}
+
+/** A kit (or an address) is missing, corrupt or of the wrong kind. */
+export class TransportConfigError extends Error {
+  override name = 'TransportConfigError';
+}
+
+export const OID_SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
+export const OID_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
+
+function parseCert(pem: Buffer, what: string): X509Certificate {
+  if (!pem.toString('latin1').includes('-----BEGIN CERTIFICATE-----')) throw new TransportConfigError(`${what} is not a PEM certificate`);
+  try {
+    return new X509Certificate(pem);
+  } catch (err) {
+    throw new TransportConfigError(`${what} holds a corrupt PEM certificate: ${(err as Error).message}`);
+  }
+}
+
+function parseKey(pem: Buffer, what: string): KeyObject {
+  if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(pem.toString('latin1'))) throw new TransportConfigError(`${what} is not a PEM private key`);
+  try {
+    return createPrivateKey(pem);
+  } catch (err) {
+    throw new TransportConfigError(`${what} holds a corrupt PEM private key: ${(err as Error).message}`);
+  }
+}
+
+/** Reads `ca.pem`, `cert.pem`, `key.pem` from a kit directory, with a clear error for each problem. */
+export function readKitMaterial(dir: string): TlsMaterial {
+  const abs = resolve(dir);
+  if (!existsSync(abs) || !statSync(abs).isDirectory()) throw new TransportConfigError(`startup kit directory ${abs} does not exist`);
+  const files = ['ca.pem', 'cert.pem', 'key.pem'];
+  const missing = files.filter((f) => !existsSync(join(abs, f)));
+  if (missing.length > 0) throw new TransportConfigError(`startup kit ${abs} is incomplete: missing ${missing.join(', ')}`);
+  return {
+    ca: readFileSync(join(abs, 'ca.pem')),
+    cert: readFileSync(join(abs, 'cert.pem')),
+    key: readFileSync(join(abs, 'key.pem')),
+  };
+}
+
+/**
+ * Checks the key matches the certificate, the certificate was issued by the kit's CA and has the
+ * expected extended key usage; returns the parsed certificate.
+ */
+export function checkKitMaterial(m: TlsMaterial, where: string, usage: { oid: string; wrongKindHint: string }): X509Certificate {
+  const ca = parseCert(m.ca, `${where}: ca.pem`);
+  const cert = parseCert(m.cert, `${where}: cert.pem`);
+  const key = parseKey(m.key, `${where}: key.pem`);
+  if (!ca.ca) throw new TransportConfigError(`${where}: ca.pem is not a CA certificate`);
+  if (!cert.checkPrivateKey(key)) throw new TransportConfigError(`${where}: key.pem does not match cert.pem`);
+  if (!cert.checkIssued(ca) || !cert.verify(ca.publicKey)) throw new TransportConfigError(`${where}: cert.pem was not issued by ca.pem`);
+  if (!(cert.keyUsage ?? []).includes(usage.oid)) throw new TransportConfigError(`${where}: cert.pem ${usage.wrongKindHint}`);
+  return cert;
+}
