@@ -63,7 +63,9 @@ export function spendPlotSvg(result: ReconcileResult, width = 760, height = 340)
       prev = p.cumulativeEpsilon;
     }
     d += ` L ${X(t1).toFixed(1)} ${Y(prev).toFixed(1)}`;
-    parts.push(`<path d="${d}" fill="none" stroke="${c}" stroke-width="2" data-site="${esc(s.party)}"/>`);
+    // Dashes of different lengths keep sites with identical spend visible on top of each other.
+    const dash = k === 0 ? '' : ` stroke-dasharray="${4 + 3 * k} ${3 + 2 * k}"`;
+    parts.push(`<path d="${d}" fill="none" stroke="${c}" stroke-width="${k === 0 ? 3 : 2}"${dash} data-site="${esc(s.party)}"/>`);
     for (const p of s.timeline) parts.push(`<circle cx="${X(Date.parse(p.at)).toFixed(1)}" cy="${Y(p.cumulativeEpsilon).toFixed(1)}" r="3" fill="${c}"/>`);
     const ly = m.t + 10 + k * 18;
     parts.push(`<line x1="${m.l + w + 14}" x2="${m.l + w + 34}" y1="${ly}" y2="${ly}" stroke="${c}" stroke-width="2"/><text x="${m.l + w + 40}" y="${ly + 4}">${esc(s.party)} (ε ${fmt(s.epsilon, 3)})</text>`);
@@ -105,7 +107,7 @@ export function renderHtml(inp: ReportInputs): string {
     r.mechanisms.map((m) => [
       esc(m.roundId),
       esc(m.mechanism),
-      m.marginals ? esc(m.marginals.map((a) => a.join('×')).join(', ')) : '—',
+      m.marginals ? `${m.marginals.length}: ${esc(m.marginals.slice(0, 8).map((a) => a.join('×')).join(', '))}${m.marginals.length > 8 ? ', …' : ''}` : '—',
       fmt(m.l2Sensitivity), fmt(m.l1Sensitivity), String(m.dimension), `${esc(m.sigmaSite2)} (σ ${fmt(m.sigmaSite, 4)})`, String(m.quorum), esc(m.parties.join(', ')), fmt(m.rhoRecorded, 6), fmt(m.rhoRecomputed, 6),
     ]),
   );
