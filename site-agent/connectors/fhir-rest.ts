@@ -10,6 +10,7 @@
 // - A resource type that fails becomes a quarantine record (modality 'fhir', source = the URL,
 //   a stable reason) and the read goes on with the next type; `strict: true` throws instead.
 
+import { randomInt } from 'node:crypto';
 import { Client } from 'fhir-kit-client';
 import type { FhirResource, FhirSource, Quarantine } from './types.ts';
 
@@ -442,7 +443,8 @@ export class FhirRestSource implements FhirSource {
         (error.kind === 'http' && error.status !== undefined && (error.status === 408 || error.status === 429 || error.status >= 500));
       if (!retryable || attempt >= this.opts.maxRetries) throw error;
       const exp = Math.min(this.opts.retryMaxMs, this.opts.retryBaseMs * 2 ** attempt);
-      const jittered = exp / 2 + Math.random() * (exp / 2);
+      // Jitter from the CSPRNG too: the agent keeps Math.random out of every path it runs.
+      const jittered = exp / 2 + (randomInt(0, 1 << 30) / (1 << 30)) * (exp / 2);
       const wait = Math.min(this.opts.retryMaxMs, Math.max(jittered, retryAfterMs ?? 0));
       try {
         await sleep(wait, outer);

@@ -22,10 +22,8 @@ function sources(dir: string): string[] {
 const PRIVACY_PATHS = ['privacy', 'site-agent', 'coordinator'].flatMap(sources);
 const strip = (src: string) => src.replace(/\/\*[\s\S]*?\*\//g, '').replace(/(^|[^:])\/\/.*$/gm, '$1');
 
-/** Legitimately non-private uses, each with its reason. */
-const MATH_RANDOM_ALLOWED: Record<string, string> = {
-  'site-agent/connectors/fhir-rest.ts': 'retry back-off jitter for the FHIR server; never touches data or noise',
-};
+/** Legitimately non-private uses, each with its reason (none today: even retry jitter uses the CSPRNG). */
+const MATH_RANDOM_ALLOWED: Record<string, string> = {};
 
 describe('no privacy path uses non-cryptographic or floating-point randomness', () => {
   it('scans privacy/, site-agent/ and coordinator/', () => {
