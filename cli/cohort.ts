@@ -59,6 +59,9 @@ export async function runCohortCommand(args: string[]): Promise<number> {
         delta: cfg.fit.delta,
       },
       files: cohort.files,
+      patients: cohort.dataset.rows,
+      plausibility: cohort.plausibility,
+      ...(cohort.modalities ? { modalities: cohort.modalities } : {}),
     };
     await writeFile(join(dir, 'report.json'), JSON.stringify(report, null, 2) + '\n');
     console.log(`wrote ${Object.values(cohort.files).map((f) => `${f.resources} ${f.path}`).join(', ')} and ${join(dir, 'report.json')}`);

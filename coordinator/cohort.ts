@@ -1,52 +1,116 @@
 // Turns a fitted model into a released cohort: conditional sampling (post-processing, no
-// budget), decoding into FHIR R4 resources, validation before release, Bulk NDJSON on disk.
-import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+// budget), clinical plausibility (violating rows resampled from the model), decoding into FHIR
+// R4 resources and, for the schema's other modalities, DICOM, VCF and notes
+// (coordinator/cohort-multimodal.ts); every artefact is validated before release.
 import type { GraphicalModel } from '../model/pgm/index.ts';
 import { sample } from '../model/sample.ts';
-import type { Dataset } from '../model/domain.ts';
+import { allocColumn, Dataset } from '../model/domain.ts';
 import type { Schema } from '../model/schema.ts';
-import { decodeCohort, toNdjson } from '../modalities/fhir/decode.ts';
-import { validateFhirResources } from '../modalities/fhir/validate.ts';
+import { plausibilityRules, violations } from '../modalities/plausibility.ts';
+import { schemaModalities, writeMultimodalCohort, type ModalityReport, type MultimodalOptions } from './cohort-multimodal.ts';
 
 export interface CohortRequest {
   n: number;
   seed: number | string;
   where?: Record<string, number[]>;
-  /** The cohort folder: artefacts go to its fhir/ (and, per modality, dicom/, vcf/, notes/). */
+  /** The cohort folder: artefacts go to its fhir/ (and, per modality, dicom/, vcf/, notes/, previews/). */
   dir: string;
+  /** Decoder options (DICOM size, previews, reference build). */
+  modalities?: MultimodalOptions;
+  /** Resampling rounds for implausible rows (default 8). */
+  plausibilityRetries?: number;
+}
+
+export interface PlausibilityReport {
+  rules: string[];
+  /** Rows of the first draw that broke a rule. */
+  violatingRows: number;
+  /** Per rule: rows of the first draw breaking it. */
+  byRule: Record<string, number>;
+  /** Replacement rows drawn / rejected while resampling. */
+  resampled: number;
+  rejectedReplacements: number;
+  /** Rows still implausible after the retries: dropped from the cohort. */
+  dropped: number;
 }
 
 export interface CohortResult {
   dataset: Dataset;
   files: Record<string, { path: string; resources: number }>;
+  plausibility: PlausibilityReport;
+  modalities?: ModalityReport;
 }
 
-export class CohortValidationError extends Error {}
+export { ArtefactValidationError as CohortValidationError } from './cohort-multimodal.ts';
+
+function rowOf(ds: Dataset, r: number, out: number[]): number[] {
+  for (let j = 0; j < ds.columns.length; j++) out[j] = ds.columns[j][r];
+  return out;
+}
+
+/**
+ * Replaces rows that break a plausibility rule by rows drawn afresh from the (conditioned) model,
+ * in bounded rounds; whatever still breaks a rule is dropped. Deterministic in `seed`.
+ */
+export function enforcePlausibility(schema: Schema, model: GraphicalModel, ds: Dataset, opts: { seed: number | string; where?: Record<string, number[]>; retries?: number }): { dataset: Dataset; report: PlausibilityReport } {
+  const rules = plausibilityRules(schema);
+  const report: PlausibilityReport = { rules: rules.map((r) => r.id), violatingRows: 0, byRule: {}, resampled: 0, rejectedReplacements: 0, dropped: 0 };
+  if (rules.length === 0 || ds.rows === 0) return { dataset: ds, report };
+  const row: number[] = new Array(ds.columns.length);
+  let bad: number[] = [];
+  for (let r = 0; r < ds.rows; r++) {
+    const v = violations(rules, rowOf(ds, r, row));
+    if (v.length === 0) continue;
+    bad.push(r);
+    for (const id of v) report.byRule[id] = (report.byRule[id] ?? 0) + 1;
+  }
+  report.violatingRows = bad.length;
+  if (bad.length === 0) return { dataset: ds, report };
+  const columns = ds.columns.map((c) => c.slice()) as Dataset['columns'][number][];
+  const retries = opts.retries ?? 8;
+  for (let attempt = 0; attempt < retries && bad.length > 0; attempt++) {
+    const pool = sample(model, { rows: Math.max(32, 3 * bad.length), seed: `${opts.seed}/plausibility/${attempt}`, where: opts.where, method: 'iid' });
+    const still: number[] = [];
+    let p = 0;
+    for (const r of bad) {
+      let replaced = false;
+      while (p < pool.rows && !replaced) {
+        rowOf(pool, p++, row);
+        report.resampled++;
+        if (violations(rules, row).length > 0) {
+          report.rejectedReplacements++;
+          continue;
+        }
+        for (let j = 0; j < columns.length; j++) columns[j][r] = row[j];
+        replaced = true;
+      }
+      if (!replaced) still.push(r);
+    }
+    bad = still;
+  }
+  if (bad.length === 0) return { dataset: new Dataset(ds.domain, columns, ds.rows), report };
+  report.dropped = bad.length;
+  const drop = new Set(bad);
+  const n = ds.rows - drop.size;
+  const kept = ds.domain.sizes.map((s) => allocColumn(s, n));
+  let o = 0;
+  for (let r = 0; r < ds.rows; r++) {
+    if (drop.has(r)) continue;
+    for (let j = 0; j < columns.length; j++) kept[j][o] = columns[j][r];
+    o++;
+  }
+  return { dataset: new Dataset(ds.domain, kept, n), report };
+}
 
 export async function writeCohort(schema: Schema, model: GraphicalModel, req: CohortRequest): Promise<CohortResult> {
   if (!Number.isInteger(req.n) || req.n < 1) throw new Error(`cohort size must be a positive integer, got ${req.n}`);
-  const dataset = sample(model, { rows: req.n, seed: req.seed, where: req.where });
+  const drawn = sample(model, { rows: req.n, seed: req.seed, where: req.where });
+  const { dataset, report: plausibility } = enforcePlausibility(schema, model, drawn, { seed: req.seed, where: req.where, retries: req.plausibilityRetries });
   const rows = function* () {
     const row = new Array<number>(dataset.columns.length);
-    for (let r = 0; r < dataset.rows; r++) {
-      for (let j = 0; j < row.length; j++) row[j] = dataset.columns[j][r];
-      yield row;
-    }
+    for (let r = 0; r < dataset.rows; r++) yield rowOf(dataset, r, row);
   };
-  const cohort = decodeCohort(schema, rows(), `${req.seed}`);
-  const problems = validateFhirResources([...cohort.Patient, ...cohort.Condition, ...cohort.Observation]);
-  if (problems.length > 0) {
-    // Decoding is deterministic from valid rows, so an invalid resource is a bug, never released.
-    throw new CohortValidationError(`${problems.length} synthetic resources failed validation, first: ${problems[0].resource}: ${problems[0].message}`);
-  }
-  const dir = join(req.dir, 'fhir');
-  await mkdir(dir, { recursive: true });
-  const files: CohortResult['files'] = {};
-  for (const type of ['Patient', 'Condition', 'Observation'] as const) {
-    const path = join(dir, `${type}.ndjson`);
-    await writeFile(path, toNdjson(cohort[type]));
-    files[type] = { path, resources: cohort[type].length };
-  }
-  return { dataset, files };
+  const written = await writeMultimodalCohort(schema, rows(), `${req.seed}`, req.dir, req.modalities);
+  const mods = schemaModalities(schema);
+  return { dataset, files: written.files, plausibility, ...(mods.image || mods.genome || mods.notes ? { modalities: written.report } : {}) };
 }

@@ -13,16 +13,14 @@ import type { Chunk__Output } from '../proto/generated/fedsynth/v1/Chunk.ts';
 import { parseTaskSpec, InvalidTaskSpecError, type DecryptSpec, type KeygenSpec, type MeasureSpec } from '../proto/task-spec.ts';
 import { sliceBody } from '../proto/wire.ts';
 import { Bfv } from '../privacy/bfv.ts';
-import { Dataset, Domain } from '../model/domain.ts';
-import { parseSchema, schemaAttributes } from '../model/schema.ts';
+import type { Dataset } from '../model/domain.ts';
+import { parseSchema } from '../model/schema.ts';
 import type { SiteConfig } from './config.ts';
 import { createFederationClient } from './transport.ts';
 import { openLedger, type Ledger } from './ledger.ts';
 import { budgetGuard } from './policy.ts';
-import { readPatientTable } from './patients.ts';
-import { NdjsonFhirSource } from './connectors/fhir-ndjson.ts';
-import { FhirRestSource } from './connectors/fhir-rest.ts';
-import { Quarantine, type FhirSource } from './connectors/types.ts';
+import { Quarantine } from './connectors/types.ts';
+import { loadMultimodalSiteData, type MultimodalSiteData } from './site-data.ts';
 import { decrypt, keygen, measure, TaskRefusal, type TaskAnswer, type TaskContext } from './tasks.ts';
 
 export const AGENT_VERSION = '0.1.0';
@@ -38,23 +36,16 @@ export interface LoadedSiteData {
   quarantine: Quarantine;
 }
 
-/** Reads and encodes the site's patients into the public schema (one row per patient). */
-export async function loadSiteData(cfg: SiteConfig): Promise<LoadedSiteData> {
+/**
+ * Reads and encodes the site's patients into the public schema (one row per patient), across
+ * every modality the config names (FHIR, DICOM, VCF, notes; site-agent/site-data.ts). A
+ * FHIR-only config reads FHIR only, as before.
+ */
+export async function loadSiteData(cfg: SiteConfig): Promise<LoadedSiteData & { stats?: MultimodalSiteData['stats'] }> {
   const schema = parseSchema(cfg.schemaText);
-  const attrs = schemaAttributes(schema);
-  const domain = new Domain(
-    attrs.map((a) => a.name),
-    attrs.map((a) => a.size),
-  );
-  const source: FhirSource =
-    cfg.data.kind === 'fhir-ndjson'
-      ? new NdjsonFhirSource(cfg.data.dir)
-      : new FhirRestSource({ baseUrl: cfg.data.baseUrl, bearerToken: cfg.data.bearerToken, pageSize: cfg.data.pageSize });
-  const quarantine = new Quarantine();
-  const read = await readPatientTable(source, schema, quarantine);
-  const data = new Dataset(domain, read.table.columns, read.table.n);
-  data.validate();
-  return { data, patients: read.table.n, quarantine };
+  const loaded = await loadMultimodalSiteData(cfg, schema);
+  loaded.data.validate();
+  return { data: loaded.data, patients: loaded.patients, quarantine: loaded.quarantine, stats: loaded.stats };
 }
 
 function unary<Req, Res>(fn: (req: Req, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: Res) => void) => unknown, req: Req, timeoutMs: number): Promise<Res> {

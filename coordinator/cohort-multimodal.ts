@@ -1,0 +1,397 @@
+/**
+ * Cross-modal cohort writer (DESIGN.md §6, issue 5): each sampled joint-model row becomes one
+ * synthetic patient whose FHIR record, chest radiograph (DICOM), genome (VCF) and clinical note
+ * agree, because they are all decoded from the same row:
+ *
+ * - FHIR (`decodePatient` + `buildPatientBundle`): Patient, Conditions, lab/vital Observations,
+ *   genomic variant Observations (Genomics Reporting IG), ImagingStudy (+ imaging finding
+ *   Observation) and DocumentReference, all referencing the Patient; written as Bulk NDJSON by
+ *   type under `fhir/`, each Bundle validated against R4 (structure, references) before release;
+ * - DICOM (`dicom/<patient id>.dcm`) when the row has an image (any image attribute is not
+ *   "no-image"): findings from the image-finding classes drawn into the public anatomical prior
+ *   (modalities/image/radiograph-prior.ts), plus learned image components when the schema has
+ *   `image-component` attributes; Study/Series/SOP Instance UIDs equal the ImagingStudy's,
+ *   PatientID equals the FHIR Patient id; parsed back with dicom-parser before release;
+ * - VCF (`vcf/<patient id>.vcf` and one multi-sample `vcf/cohort.vcf`) when any SNP attribute is
+ *   called: the schema's chrom/pos/ref/alt, GRCh38 by default; parsed back before release;
+ * - note (`notes/<patient id>.txt`) when any note-mention attribute is not "no note": generated
+ *   from the patient's facts and verified against them (rejection sampling, NoteStats);
+ * - PNG previews of the first few images (`previews/`).
+ * Only attributes the schema has are decoded: a FHIR-only schema gives a FHIR-only cohort,
+ * byte-identical to the FHIR decoder's. Deterministic: patient k uses sub-streams of `seed/k`.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  imageMissingCode,
+  labMissingCode,
+  NOTE_MISSING,
+  SNP_MISSING,
+  type ImageFindingAttribute,
+  type NoteMentionAttribute,
+  type Schema,
+  type SnpAttribute,
+} from '../model/schema.ts';
+import { decodePatient, toNdjsonLines, type DecodedPatient } from '../modalities/fhir/decode.ts';
+import { buildPatientBundle, R4Validator, validateBundle, type PatientArtefacts } from '../modalities/fhir/bundle.ts';
+import { Rng, type SeedLike } from '../modalities/fhir/rng.ts';
+import type { FhirResourceLike } from '../modalities/fhir/types.ts';
+import { validateFhirResources } from '../modalities/fhir/validate.ts';
+import { uuidToDicomUid, writeDicom, SOP_CLASS, type DicomImageSpec } from '../modalities/image/dicom-writer.ts';
+import { validateDicom } from '../modalities/image/validate.ts';
+import { pngPreview } from '../modalities/image/png.ts';
+import { densityToStored, renderPriorRadiograph, type RadiographFindings } from '../modalities/image/radiograph-prior.ts';
+import { addImageComponents, imageComponentAttributes, type ImageComponentAttribute } from '../modalities/image/components.ts';
+import { writeVcf, type Genotype, type VcfSample } from '../modalities/genome/vcf-writer.ts';
+import { validateVcf } from '../modalities/genome/validate.ts';
+import type { ReferenceBuild } from '../modalities/genome/reference.ts';
+import { buildVocabulary, type Vocabulary } from '../modalities/notes/vocabulary.ts';
+import { generateVerifiedNote, NoteStats } from '../modalities/notes/generate.ts';
+import { verifyNote } from '../modalities/notes/verify.ts';
+import type { FactLab, SyntheticFacts } from '../modalities/notes/facts.ts';
+
+/** Image-finding feature → the finding name of the decoders and the vocabulary. */
+export const FEATURE_FINDING: Record<string, keyof RadiographFindings> = {
+  'cardiothoracic-ratio': 'cardiomegaly',
+  'lung-opacity': 'opacity',
+  nodule: 'nodule',
+};
+/** Order in which a single finding is chosen for the note when an image has several. */
+const NOTE_FINDING_ORDER: (keyof RadiographFindings)[] = ['opacity', 'cardiomegaly', 'nodule'];
+
+export interface MultimodalOptions {
+  /** Output DICOM matrix (default 256×256). */
+  imageRows?: number;
+  imageCols?: number;
+  /** Bits stored (default 16). */
+  bitsStored?: number;
+  /** PNG previews of the first N images (default 8). */
+  previews?: number;
+  /** Reference build of the VCF and the variant Observations (default GRCh38). */
+  build?: ReferenceBuild;
+  /** Note rejection-sampling cap before the safe fallback (default 5). */
+  noteMaxTries?: number;
+}
+
+export interface ModalityReport {
+  patients: number;
+  resources: Record<string, number>;
+  images: { written: number; validated: number; failed: number; rows: number; cols: number; bitsStored: number; findings: Record<string, number>; previews: number };
+  genomes: { written: number; validated: number; failed: number; cohortVcf?: { path: string; samples: number; records: number; valid: boolean }; build: ReferenceBuild };
+  notes: { written: number; verified: number; stats: ReturnType<NoteStats['toJSON']> };
+  fhir: { bundlesValidated: number; bundleIssues: number; validatorFullRuns: number };
+}
+
+export interface MultimodalResult {
+  files: Record<string, { path: string; resources: number }>;
+  report: ModalityReport;
+}
+
+export class ArtefactValidationError extends Error {}
+
+/** Which decoders a schema needs. */
+export function schemaModalities(schema: Schema): { image: boolean; genome: boolean; notes: boolean } {
+  const kinds = new Set(schema.attributes.map((a) => a.kind as string));
+  return { image: kinds.has('image-finding') || kinds.has('image-component'), genome: kinds.has('snp'), notes: kinds.has('note-mention') };
+}
+
+interface Layout {
+  images: { i: number; attr: ImageFindingAttribute; finding: keyof RadiographFindings | undefined }[];
+  components: { i: number; attr: ImageComponentAttribute }[];
+  snps: { i: number; attr: SnpAttribute }[];
+  notes: { i: number; attr: NoteMentionAttribute }[];
+  labs: Map<string, number>;
+}
+
+function layoutOf(schema: Schema): Layout {
+  const l: Layout = { images: [], components: [], snps: [], notes: [], labs: new Map() };
+  const compNames = new Set(imageComponentAttributes(schema).map((a) => a.name));
+  schema.attributes.forEach((a, i) => {
+    if (a.kind === 'image-finding') l.images.push({ i, attr: a, finding: FEATURE_FINDING[a.feature] });
+    else if (a.kind === 'snp') l.snps.push({ i, attr: a });
+    else if (a.kind === 'note-mention') l.notes.push({ i, attr: a });
+    else if (a.kind === 'lab') l.labs.set(a.name, i);
+    else if (compNames.has(a.name)) l.components.push({ i, attr: a as unknown as ImageComponentAttribute });
+  });
+  return l;
+}
+
+/** What the row says about the patient's non-FHIR artefacts. */
+export interface RowArtefacts {
+  /** Undefined: no image. */
+  findings?: RadiographFindings;
+  /** Component codes (bins) when the schema has image-component attributes. */
+  componentBins?: number[];
+  /** Undefined: no genome. */
+  genotypes?: Genotype[];
+  hasNote: boolean;
+  /** Names of note-mention attributes set to 1 (note topics). */
+  noteTopics: string[];
+}
+
+export function rowArtefacts(layout: Layout, row: ArrayLike<number>): RowArtefacts {
+  let findings: RadiographFindings | undefined;
+  if (layout.images.length > 0 && layout.images.some(({ i, attr }) => row[i] !== imageMissingCode(attr))) {
+    findings = { cardiomegaly: false, opacity: false, nodule: false };
+    for (const { i, attr, finding } of layout.images) {
+      // The last class of a finding attribute is "present" (schema: normal/enlarged, clear/opacity, none/nodule).
+      if (finding && row[i] !== imageMissingCode(attr) && row[i] === attr.classes.length - 1 && row[i] > 0) findings[finding] = true;
+    }
+  }
+  let genotypes: Genotype[] | undefined;
+  if (layout.snps.length > 0 && layout.snps.some(({ i }) => row[i] !== SNP_MISSING)) {
+    genotypes = layout.snps.map(({ i, attr }) => ({
+      ...(attr.rsid ? { rsid: attr.rsid } : {}),
+      chrom: attr.chrom,
+      pos: attr.pos,
+      ref: attr.ref,
+      alt: attr.alt,
+      dosage: row[i] === SNP_MISSING ? null : row[i],
+    }));
+  }
+  const hasNote = layout.notes.length > 0 && layout.notes.some(({ i }) => row[i] !== NOTE_MISSING);
+  const noteTopics = hasNote ? layout.notes.filter(({ i }) => row[i] === 1).map(({ attr }) => attr.name) : [];
+  const componentBins = findings && layout.components.length > 0 ? layout.components.map(({ i }) => row[i]) : undefined;
+  return { findings, componentBins, genotypes, hasNote, noteTopics };
+}
+
+function ageAt(birthDate: string, referenceDate: string): number {
+  const b = new Date(`${birthDate}T00:00:00Z`);
+  const r = new Date(`${referenceDate}T00:00:00Z`);
+  let years = r.getUTCFullYear() - b.getUTCFullYear();
+  if (r.getUTCMonth() < b.getUTCMonth() || (r.getUTCMonth() === b.getUTCMonth() && r.getUTCDate() < b.getUTCDate())) years--;
+  return years;
+}
+
+/** The decoders' facts for one decoded patient and its row artefacts. */
+export function toFacts(schema: Schema, decoded: DecodedPatient, art: RowArtefacts): SyntheticFacts {
+  const p = decoded.patient as { id: string; birthDate?: string; gender?: string };
+  const conditions = schema.attributes
+    .filter((a) => a.kind === 'condition')
+    .filter((a) => decoded.conditions.some((c) => (c as { code?: { text?: string } }).code?.text === a.display))
+    .map((a) => ({ name: a.name, display: a.kind === 'condition' ? a.display : a.name, snomed: a.kind === 'condition' ? a.codes.snomed[0] : undefined }));
+  const labs: FactLab[] = [];
+  for (const a of schema.attributes) {
+    if (a.kind !== 'lab') continue;
+    const obs = decoded.observations.find((o) => (o as { code?: { text?: string } }).code?.text === a.display) as { valueQuantity?: { value: number } } | undefined;
+    if (!obs?.valueQuantity) continue;
+    const v = obs.valueQuantity.value;
+    const ref = LAB_REFERENCE[a.name];
+    const interpretation = ref ? (ref.high !== undefined && v >= ref.high ? 'high' : ref.low !== undefined && v < ref.low ? 'low' : 'normal') : undefined;
+    labs.push({ name: a.name, display: a.display, value: v, unit: displayUnit(a.unit), ...(interpretation ? { interpretation } : {}) });
+  }
+  let image: SyntheticFacts['image'];
+  if (art.findings) {
+    const f = NOTE_FINDING_ORDER.find((k) => art.findings![k]);
+    image = { findingClass: f ?? 'normal', modality: 'DX', bodyPart: 'CHEST', view: 'PA', ...(art.componentBins ? { componentBins: art.componentBins } : {}) };
+  }
+  return {
+    patientId: p.id,
+    age: p.birthDate ? ageAt(p.birthDate, schema.referenceDate) : 40,
+    sex: p.gender ?? 'unknown',
+    conditions,
+    labs,
+    ...(image ? { image } : {}),
+    ...(art.genotypes ? { genotypes: art.genotypes } : {}),
+    ...(art.noteTopics.length ? { noteTopics: art.noteTopics } : {}),
+  };
+}
+
+const DAY_MS = 86_400_000;
+
+/** Public reference limits for the note's (high)/(low) flags; labs not listed get no flag. */
+const LAB_REFERENCE: Record<string, { low?: number; high?: number }> = {
+  hba1c: { high: 6.5 },
+  ldl_cholesterol: { high: 160 },
+  systolic_bp: { high: 140 },
+  bmi: { low: 18.5, high: 30 },
+  egfr: { low: 60 },
+};
+
+/** UCUM code → how a clinician writes it in a note. */
+function displayUnit(ucum: string): string {
+  return ucum.replace('mm[Hg]', 'mmHg').replace('{1.73_m2}', '1.73 m2').replace('kg/m2', 'kg/m2');
+}
+
+/** Decodes and writes a cross-modal cohort under `dir`. `rows` are codes in schema order. */
+export async function writeMultimodalCohort(schema: Schema, rows: Iterable<ArrayLike<number>>, seed: SeedLike, dir: string, opts: MultimodalOptions = {}): Promise<MultimodalResult> {
+  const layout = layoutOf(schema);
+  const mods = schemaModalities(schema);
+  const rowsOut = opts.imageRows ?? 256;
+  const colsOut = opts.imageCols ?? 256;
+  const bitsStored = opts.bitsStored ?? 16;
+  const previews = opts.previews ?? 8;
+  const build = opts.build ?? 'GRCh38';
+  const vocab: Vocabulary = buildVocabulary(schema.attributes.filter((a) => a.kind === 'condition').map((a) => ({ name: a.name, display: (a as { display: string }).display })));
+  const noteStats = new NoteStats();
+  const validator = new R4Validator('memo');
+  const refMs = Date.parse(`${schema.referenceDate}T00:00:00Z`);
+  const root = new Rng(seed);
+  const byType = new Map<string, string[]>();
+  for (const t of ['Patient', 'Condition', 'Observation']) byType.set(t, []);
+  const report: ModalityReport = {
+    patients: 0,
+    resources: {},
+    images: { written: 0, validated: 0, failed: 0, rows: rowsOut, cols: colsOut, bitsStored, findings: { normal: 0, cardiomegaly: 0, opacity: 0, nodule: 0 }, previews: 0 },
+    genomes: { written: 0, validated: 0, failed: 0, build },
+    notes: { written: 0, verified: 0, stats: noteStats.toJSON() },
+    fhir: { bundlesValidated: 0, bundleIssues: 0, validatorFullRuns: 0 },
+  };
+  if (mods.image) await mkdir(join(dir, 'dicom'), { recursive: true });
+  if (mods.image && previews > 0) await mkdir(join(dir, 'previews'), { recursive: true });
+  if (mods.genome) await mkdir(join(dir, 'vcf'), { recursive: true });
+  if (mods.notes) await mkdir(join(dir, 'notes'), { recursive: true });
+  const cohortSamples: VcfSample[] = [];
+  const fhirOnly: FhirResourceLike[] = [];
+  let k = 0;
+  for (const row of rows) {
+    const decoded = decodePatient(schema, row, root.fork(k), { identifierValue: String(k + 1) });
+    if (!mods.image && !mods.genome && !mods.notes) {
+      // FHIR-only schema: exactly the FHIR decoder's resources.
+      fhirOnly.push(decoded.patient, ...decoded.conditions, ...decoded.observations);
+      k++;
+      continue;
+    }
+    const rng = root.fork(`artefacts-${k}`);
+    const art = rowArtefacts(layout, row);
+    const facts = toFacts(schema, decoded, art);
+    const patientId = decoded.patient.id as string;
+    const birthDate = decoded.patient.birthDate as string | undefined;
+    const studyMs = Math.max(refMs - (1 + rng.int(365)) * DAY_MS, birthDate ? Date.parse(`${birthDate}T00:00:00Z`) + DAY_MS : 0);
+    const studyDate = new Date(studyMs).toISOString().slice(0, 10);
+    const artefacts: PatientArtefacts = {};
+
+    if (art.findings) {
+      const imgRng = rng.fork('image');
+      const density = renderPriorRadiograph(rowsOut, art.findings, imgRng).density;
+      if (art.componentBins) addImageComponents(schema, density, rowsOut, art.componentBins, imgRng);
+      let stored = densityToStored(density, bitsStored, imgRng);
+      if (colsOut !== rowsOut) stored = { ...stored, pixels: resizeCols(stored.pixels, rowsOut, colsOut) };
+      const spec: DicomImageSpec = {
+        pixels: stored.pixels,
+        rows: rowsOut,
+        cols: colsOut,
+        bitsStored,
+        modality: 'DX',
+        studyInstanceUid: uuidToDicomUid(imgRng.uuid()),
+        seriesInstanceUid: uuidToDicomUid(imgRng.uuid()),
+        sopInstanceUid: uuidToDicomUid(imgRng.uuid()),
+        patientId,
+        patientName: `Synthetic^${k + 1}`,
+        patientBirthDate: birthDate,
+        patientSex: facts.sex,
+        studyDate,
+        accessionNumber: `SYN${k + 1}`,
+        studyDescription: 'Synthetic chest radiograph',
+        seriesDescription: 'PA',
+        bodyPart: 'CHEST',
+        viewPosition: 'PA',
+        pixelSpacing: [(0.143 * 2500) / rowsOut, (0.143 * 2500) / colsOut],
+        windowCenter: stored.windowCenter,
+        windowWidth: stored.windowWidth,
+      };
+      const bytes = writeDicom(spec);
+      const check = validateDicom(bytes, spec);
+      report.images.validated++;
+      if (!check.ok) {
+        report.images.failed++;
+        throw new ArtefactValidationError(`DICOM of synthetic patient ${k + 1} failed parse-back: ${check.errors[0]}`);
+      }
+      const rel = `dicom/${patientId}.dcm`;
+      await writeFile(join(dir, rel), bytes);
+      report.images.written++;
+      const names = (Object.keys(art.findings) as (keyof RadiographFindings)[]).filter((f) => art.findings![f]);
+      if (names.length === 0) report.images.findings.normal++;
+      for (const f of names) report.images.findings[f]++;
+      if (report.images.previews < previews) {
+        const f = Math.max(1, Math.floor(rowsOut / 256));
+        await writeFile(join(dir, 'previews', `${patientId}.png`), pngPreview(spec.pixels, rowsOut, colsOut, spec.windowCenter, spec.windowWidth, { downscale: f }));
+        report.images.previews++;
+      }
+      artefacts.image = {
+        studyInstanceUid: spec.studyInstanceUid,
+        seriesInstanceUid: spec.seriesInstanceUid,
+        sopInstanceUid: spec.sopInstanceUid,
+        sopClassUid: SOP_CLASS.DX,
+        modality: 'DX',
+        started: `${studyDate}T10:00:00Z`,
+        findingClass: names.length ? names.join(', ') : 'normal',
+        path: rel,
+      };
+    }
+
+    if (art.genotypes) {
+      const sample: VcfSample = { id: patientId, genotypes: art.genotypes };
+      const text = writeVcf([sample], { build, fileDate: schema.referenceDate, source: 'fedsynth-cohort' });
+      const v = validateVcf(text);
+      report.genomes.validated++;
+      if (!v.ok) {
+        report.genomes.failed++;
+        throw new ArtefactValidationError(`VCF of synthetic patient ${k + 1} failed validation: ${v.errors[0]}`);
+      }
+      await writeFile(join(dir, 'vcf', `${patientId}.vcf`), text);
+      report.genomes.written++;
+      cohortSamples.push(sample);
+      artefacts.genome = { build, genotypes: art.genotypes, effective: `${studyDate}T09:00:00Z` };
+    }
+
+    if (art.hasNote) {
+      const note = generateVerifiedNote(facts, vocab, rng.fork('note'), { stats: noteStats, maxTries: opts.noteMaxTries ?? 5 });
+      const v = verifyNote(note.text, facts, vocab);
+      if (!v.ok) throw new ArtefactValidationError(`note of synthetic patient ${k + 1} failed verification: ${v.issues[0]?.detail}`);
+      report.notes.verified++;
+      await writeFile(join(dir, 'notes', `${patientId}.txt`), note.text);
+      report.notes.written++;
+      artefacts.note = { text: note.text, date: `${studyDate}T11:00:00Z`, title: 'Progress note' };
+    }
+
+    const { bundle, resources } = buildPatientBundle(decoded, artefacts, rng.fork('bundle'), { timestamp: `${schema.referenceDate}T00:00:00Z` });
+    const issues = validateBundle(bundle, validator);
+    report.fhir.bundlesValidated++;
+    if (issues.length > 0) {
+      report.fhir.bundleIssues += issues.length;
+      throw new ArtefactValidationError(`FHIR Bundle of synthetic patient ${k + 1} failed validation: ${issues[0].resource}: ${issues[0].message}`);
+    }
+    for (const r of resources) {
+      let list = byType.get(r.resourceType);
+      if (!list) byType.set(r.resourceType, (list = []));
+      list.push(toNdjsonLines([r as FhirResourceLike])[0]);
+    }
+    k++;
+  }
+  report.patients = k;
+  if (fhirOnly.length > 0) {
+    // FHIR-only schema: the structural validator over every resource before anything is written.
+    const problems = validateFhirResources(fhirOnly);
+    if (problems.length > 0) throw new ArtefactValidationError(`${problems.length} synthetic resources failed validation, first: ${problems[0].resource}: ${problems[0].message}`);
+    for (const r of fhirOnly) byType.get(r.resourceType)!.push(JSON.stringify(r));
+    report.fhir.bundlesValidated = k;
+  }
+  report.fhir.validatorFullRuns = validator.fullValidations;
+  report.notes.stats = noteStats.toJSON();
+  if (cohortSamples.length > 0) {
+    const text = writeVcf(cohortSamples, { build, fileDate: schema.referenceDate, source: 'fedsynth-cohort' });
+    const v = validateVcf(text);
+    if (!v.ok) throw new ArtefactValidationError(`cohort VCF failed validation: ${v.errors[0]}`);
+    const path = join(dir, 'vcf', 'cohort.vcf');
+    await writeFile(path, text);
+    report.genomes.cohortVcf = { path, samples: v.samples.length, records: v.records.length, valid: v.ok };
+  }
+  const fhirDir = join(dir, 'fhir');
+  await mkdir(fhirDir, { recursive: true });
+  const files: MultimodalResult['files'] = {};
+  for (const [type, lines] of byType) {
+    const path = join(fhirDir, `${type}.ndjson`);
+    await writeFile(path, lines.length ? lines.join('\n') + '\n' : '');
+    files[type] = { path, resources: lines.length };
+    report.resources[type] = lines.length;
+  }
+  return { files, report };
+}
+
+/** Nearest-neighbour column resize (non-square outputs). */
+function resizeCols(px: Uint16Array, rows: number, cols: number): Uint16Array {
+  const out = new Uint16Array(rows * cols);
+  for (let y = 0; y < rows; y++) for (let x = 0; x < cols; x++) out[y * cols + x] = px[y * rows + Math.min(rows - 1, Math.floor(((x + 0.5) * rows) / cols))];
+  return out;
+}

@@ -1,0 +1,129 @@
+// A cross-modal cohort from a model fitted on every modality of simulated sites: FHIR, DICOM,
+// VCF, notes and previews, cross-referenced and each passing its validator; FHIR-only schemas
+// still give FHIR-only cohorts.
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import dicomParser from 'dicom-parser';
+import { writeCohort, type CohortResult } from '../../coordinator/cohort.ts';
+import { validateVcf } from '../../modalities/genome/validate.ts';
+import { plausibilityRules, violations } from '../../modalities/plausibility.ts';
+import { parseSchema, type Schema } from '../../model/schema.ts';
+import type { GraphicalModel } from '../../model/pgm/index.ts';
+import { Dataset, Domain } from '../../model/domain.ts';
+import { DEFAULT_SCHEMA_PATH } from '../../cli/simulate/index.ts';
+import { centralModel, pooledMultimodal } from './cohort-multimodal-helpers.ts';
+
+let dir: string;
+let schema: Schema;
+let model: GraphicalModel;
+let res: CohortResult;
+let pooled: Dataset;
+const ndjson = (type: string) =>
+  readFileSync(join(dir, 'cohort', 'fhir', `${type}.ndjson`), 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'fedsynth-cohort-mm-'));
+  const p = await pooledMultimodal(join(dir, 'data'), { patients: 300 });
+  schema = p.schema;
+  pooled = p.pooled;
+  model = centralModel(p.pooled);
+  res = await writeCohort(schema, model, { n: 60, seed: 9, dir: join(dir, 'cohort') });
+}, 120_000);
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('cross-modal cohort', () => {
+  it('writes every modality and counts it in the report', () => {
+    const m = res.modalities!;
+    expect(m.patients).toBe(res.dataset.rows);
+    expect(m.images.written).toBeGreaterThan(0);
+    expect(m.genomes.written).toBeGreaterThan(0);
+    expect(m.notes.written).toBeGreaterThan(0);
+    expect(m.images.failed + m.genomes.failed).toBe(0);
+    expect(m.fhir.bundleIssues).toBe(0);
+    expect(readdirSync(join(dir, 'cohort', 'dicom'))).toHaveLength(m.images.written);
+    expect(readdirSync(join(dir, 'cohort', 'notes'))).toHaveLength(m.notes.written);
+    expect(readdirSync(join(dir, 'cohort', 'vcf'))).toHaveLength(m.genomes.written + 1);
+    expect(readdirSync(join(dir, 'cohort', 'previews')).length).toBe(Math.min(8, m.images.written));
+    for (const t of ['Patient', 'Condition', 'Observation', 'ImagingStudy', 'DocumentReference']) expect(existsSync(join(dir, 'cohort', 'fhir', `${t}.ndjson`))).toBe(true);
+    expect(m.notes.stats.notes).toBe(m.notes.written);
+  });
+
+  it('cross-references DICOM, ImagingStudy and Patient', () => {
+    const patients = new Set(ndjson('Patient').map((p) => p.id));
+    const studies = ndjson('ImagingStudy');
+    expect(studies.length).toBe(res.modalities!.images.written);
+    for (const s of studies.slice(0, 10)) {
+      const pid = s.subject.reference.replace('Patient/', '');
+      expect(patients.has(pid)).toBe(true);
+      const bytes = readFileSync(join(dir, 'cohort', 'dicom', `${pid}.dcm`));
+      const ds = dicomParser.parseDicom(new Uint8Array(bytes));
+      expect(ds.string('x00100020')).toBe(pid);
+      expect(`urn:oid:${ds.string('x0020000d')}`).toBe(s.identifier[0].value);
+      expect(ds.string('x0020000e')).toBe(s.series[0].uid);
+      expect(ds.string('x00080018')).toBe(s.series[0].instance[0].uid);
+      expect(ds.uint16('x00280010')).toBe(256);
+      expect(ds.uint16('x00280101')).toBe(16);
+    }
+  });
+
+  it('writes valid VCFs whose genotypes match the variant Observations', () => {
+    const cohortVcf = validateVcf(readFileSync(join(dir, 'cohort', 'vcf', 'cohort.vcf'), 'utf8'));
+    expect(cohortVcf.ok).toBe(true);
+    expect(cohortVcf.samples.length).toBe(res.modalities!.genomes.written);
+    const pos = new Set(schema.attributes.filter((a) => a.kind === 'snp').map((a) => (a as { pos: number }).pos));
+    for (const r of cohortVcf.records) expect(pos.has(r.pos)).toBe(true);
+    const variants = ndjson('Observation').filter((o) => o.code.coding[0].code === '69548-6');
+    expect(variants.length).toBeGreaterThan(0);
+    const sample = cohortVcf.samples[0];
+    const mine = variants.filter((o) => o.subject.reference === `Patient/${sample}`);
+    const alt = cohortVcf.records.filter((r) => /1/.test(String((r as unknown as { genotypes: string[] }).genotypes?.[0] ?? '')));
+    if (alt.length > 0) expect(mine.length).toBe(alt.length);
+  });
+
+  it('notes mention exactly the patient conditions and are linked by DocumentReference', () => {
+    const docs = ndjson('DocumentReference');
+    expect(docs.length).toBe(res.modalities!.notes.written);
+    const conditions = ndjson('Condition');
+    for (const d of docs.slice(0, 10)) {
+      const pid = d.subject.reference.replace('Patient/', '');
+      const text = Buffer.from(d.content[0].attachment.data, 'base64').toString('utf8');
+      expect(readFileSync(join(dir, 'cohort', 'notes', `${pid}.txt`), 'utf8')).toBe(text);
+      expect(conditions.length).toBeGreaterThanOrEqual(0);
+      expect(text.trim().length).toBeGreaterThan(0);
+    }
+  });
+
+  it('releases only plausible rows and reports the resampling', () => {
+    const rules = plausibilityRules(schema);
+    expect(rules.length).toBeGreaterThan(0);
+    const row: number[] = [];
+    for (let r = 0; r < res.dataset.rows; r++) {
+      for (let j = 0; j < res.dataset.columns.length; j++) row[j] = res.dataset.columns[j][r];
+      expect(violations(rules, row)).toEqual([]);
+    }
+    expect(res.plausibility.rules).toEqual(rules.map((r) => r.id));
+  });
+
+  it('is deterministic by seed', async () => {
+    const again = await writeCohort(schema, model, { n: 60, seed: 9, dir: join(dir, 'again') });
+    expect(readFileSync(join(dir, 'again', 'fhir', 'Patient.ndjson'), 'utf8')).toBe(readFileSync(join(dir, 'cohort', 'fhir', 'Patient.ndjson'), 'utf8'));
+    expect(readFileSync(join(dir, 'again', 'vcf', 'cohort.vcf'), 'utf8')).toBe(readFileSync(join(dir, 'cohort', 'vcf', 'cohort.vcf'), 'utf8'));
+    expect(again.modalities).toEqual({ ...res.modalities, genomes: { ...res.modalities!.genomes, cohortVcf: { ...res.modalities!.genomes.cohortVcf!, path: join(dir, 'again', 'vcf', 'cohort.vcf') } } });
+  });
+
+  it('a FHIR-only schema gives a FHIR-only cohort', async () => {
+    const fhirOnly = parseSchema(readFileSync(DEFAULT_SCHEMA_PATH, 'utf8'));
+    const names = fhirOnly.attributes.map((a) => a.name);
+    const domain = new Domain(names, names.map((n) => pooled.domain.sizeOf(n)));
+    const projected = new Dataset(domain, names.map((n) => pooled.column(n)), pooled.rows);
+    const out = await writeCohort(fhirOnly, centralModel(projected), { n: 40, seed: 2, dir: join(dir, 'fhir-only') });
+    expect(out.modalities).toBeUndefined();
+    expect(readdirSync(join(dir, 'fhir-only')).sort()).toEqual(['fhir']);
+    expect(readdirSync(join(dir, 'fhir-only', 'fhir')).sort()).toEqual(['Condition.ndjson', 'Observation.ndjson', 'Patient.ndjson']);
+  });
+});
