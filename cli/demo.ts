@@ -6,18 +6,18 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { provisionFederation } from './provision/index.ts';
-import { simulateFederation, DEFAULT_SCHEMA_PATH, siteId } from './simulate/index.ts';
+import { simulateFederation, DEFAULT_SCHEMA_PATH, MULTIMODAL_SCHEMA_PATH, siteId } from './simulate/index.ts';
 import { intFlag, parseFlags } from './args.ts';
-import { parseSchema, schemaAttributes } from '../model/schema.ts';
-import { Dataset, Domain } from '../model/domain.ts';
+import { parseSchema } from '../model/schema.ts';
 import { marginal } from '../model/marginals.ts';
 import { normalisedL1 } from '../model/metrics.ts';
-import { NdjsonFhirSource } from '../site-agent/connectors/fhir-ndjson.ts';
-import { readPatientTable } from '../site-agent/patients.ts';
+import { loadMultimodalSiteData } from '../site-agent/site-data.ts';
+import type { SiteDataConfig } from '../site-agent/config.ts';
 import type { FitReport } from '../coordinator/coordinator.ts';
 
 const MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
@@ -33,6 +33,13 @@ export interface DemoOptions {
   seed: number;
   /** Keep the provisioned kits, site data and databases (under outDir/work) instead of a temp folder. */
   keepWork: boolean;
+  /**
+   * Simulate and learn every modality (FHIR, chest radiograph DICOMs, VCF genomes, notes) with
+   * schemas/hospital-multimodal-v1.yaml (default true); false: FHIR only with hospital-v1.yaml.
+   */
+  multimodal?: boolean;
+  /** Side of the simulated sites' radiographs (default 64: the schema's feature grid; the cohort's DICOMs are 256×256). */
+  simImageSize?: number;
   log: (line: string) => void;
 }
 
@@ -81,6 +88,7 @@ export interface FederationFiles {
   siteConfigs: Record<string, string>;
   truthPath: string;
   port: number;
+  schemaPath: string;
 }
 
 /** Writes kits, simulated data and config files for a local federation. */
@@ -88,7 +96,17 @@ export async function prepareFederation(opts: Omit<DemoOptions, 'log' | 'keepWor
   const sites = Array.from({ length: opts.sites }, (_, i) => siteId(i));
   const kits = join(opts.work, 'kits');
   await provisionFederation({ outDir: kits, federationId: 'demo', sites, validityDays: 30 });
-  const sim = await simulateFederation({ sites: opts.sites, patients: opts.patients, seed: opts.seed, outDir: join(opts.work, 'data') });
+  const multimodal = opts.multimodal ?? true;
+  const schemaPath = multimodal ? MULTIMODAL_SCHEMA_PATH : DEFAULT_SCHEMA_PATH;
+  const sim = await simulateFederation({
+    sites: opts.sites,
+    patients: opts.patients,
+    seed: opts.seed,
+    outDir: join(opts.work, 'data'),
+    ...(multimodal
+      ? { schema: parseSchema(await readFile(MULTIMODAL_SCHEMA_PATH, 'utf8')), schemaPath, modalities: ['fhir', 'dicom', 'vcf', 'notes'] as const, imageSize: opts.simImageSize ?? 64 }
+      : {}),
+  });
   const port = await freePort();
   const committee = sites.slice(0, Math.min(3, sites.length));
   const coordinatorConfig = join(opts.work, 'coordinator.yaml');
@@ -96,7 +114,7 @@ export async function prepareFederation(opts: Omit<DemoOptions, 'log' | 'keepWor
     coordinatorConfig,
     YAML.stringify({
       federationId: 'demo',
-      schema: DEFAULT_SCHEMA_PATH,
+      schema: schemaPath,
       listen: `127.0.0.1:${port}`,
       kit: join(kits, 'coordinator'),
       storage: { pglite: join(opts.work, 'coordinator-db') },
@@ -116,28 +134,44 @@ export async function prepareFederation(opts: Omit<DemoOptions, 'log' | 'keepWor
         federationId: 'demo',
         coordinator: `localhost:${port}`,
         kit: join(kits, 'sites', s),
-        schema: DEFAULT_SCHEMA_PATH,
-        data: { fhirNdjson: join(opts.work, 'data', s) },
+        schema: schemaPath,
+        data: multimodal ? siteData(join(opts.work, 'data', s), s) : { fhirNdjson: join(opts.work, 'data', s) },
         state: join(opts.work, 'state', s),
         policy: { epsilon: 2, delta: 1e-8, minQuorum: Math.min(2, sites.length), minThreshold: Math.min(2, committee.length) },
       }),
     );
     siteConfigs[s] = path;
   }
-  return { work: opts.work, coordinatorConfig, siteConfigs, truthPath: sim.truthPath, port };
+  return { work: opts.work, coordinatorConfig, siteConfigs, truthPath: sim.truthPath, port, schemaPath };
 }
 
-/** Mean L1 over all 2-way marginals between the simulator's pooled truth and a written cohort. */
-export async function utilityAgainstTruth(truthPath: string, cohortDir: string): Promise<{ meanL1: number; pairs: number; cohortPatients: number }> {
-  const schema = parseSchema(await readFile(DEFAULT_SCHEMA_PATH, 'utf8'));
-  const attrs = schemaAttributes(schema);
-  const domain = new Domain(
-    attrs.map((a) => a.name),
-    attrs.map((a) => a.size),
-  );
+/** The data section of a simulated site with every modality (as the simulator's inspect.yaml). */
+function siteData(dir: string, site: string): Record<string, unknown> {
+  return {
+    fhirNdjson: dir,
+    dicom: join(dir, 'dicom'),
+    vcf: join(dir, 'genomes.vcf'),
+    notes: join(dir, 'notes'),
+    linkage: { key: 'identifier', identifierSystem: `urn:fedsynth:sim:${site}:mrn`, vcfSampleMap: join(dir, 'vcf-samples.tsv') },
+  };
+}
+
+/**
+ * Mean L1 over all 2-way marginals between the simulator's pooled truth and a written cohort.
+ * The cohort is read back with the sites' own loader and encoders (FHIR, and for a multimodal
+ * schema its DICOMs, cohort VCF and notes), so the cross-modal attributes are measured on the
+ * released files, not on the sampled rows.
+ */
+export async function utilityAgainstTruth(truthPath: string, cohortDir: string, schemaPath = DEFAULT_SCHEMA_PATH): Promise<{ meanL1: number; pairs: number; cohortPatients: number }> {
+  const schema = parseSchema(await readFile(schemaPath, 'utf8'));
   const truth = JSON.parse(await readFile(truthPath, 'utf8')) as { marginals: { twoWay: Record<string, number[]> } };
-  const read = await readPatientTable(new NdjsonFhirSource(cohortDir), schema);
-  const cohort = new Dataset(domain, read.table.columns, read.table.n);
+  // cohortDir is the cohort's fhir/ folder (older callers) or the cohort folder itself.
+  const root = basename(cohortDir) === 'fhir' ? dirname(cohortDir) : cohortDir;
+  const data: SiteDataConfig = { kind: 'fhir-ndjson', dir: join(root, 'fhir') };
+  if (existsSync(join(root, 'dicom'))) data.dicom = join(root, 'dicom');
+  if (existsSync(join(root, 'vcf', 'cohort.vcf'))) data.vcf = join(root, 'vcf', 'cohort.vcf');
+  if (existsSync(join(root, 'notes'))) data.notes = join(root, 'notes');
+  const cohort = (await loadMultimodalSiteData({ data }, schema)).data;
   let sum = 0;
   let pairs = 0;
   for (const [key, counts] of Object.entries(truth.marginals.twoWay)) {
@@ -170,7 +204,7 @@ export async function runDemo(opts: DemoOptions): Promise<FitReport & { demo: Re
     await Promise.all(children.slice(1).map(exited));
     const report = JSON.parse(await readFile(join(opts.outDir, 'report.json'), 'utf8')) as FitReport;
     log(`[4/4] comparing the cohort with the pooled ground truth`);
-    const utility = await utilityAgainstTruth(files.truthPath, join(opts.outDir, 'cohort', 'fhir'));
+    const utility = await utilityAgainstTruth(files.truthPath, join(opts.outDir, 'cohort'), files.schemaPath);
     const demo = {
       wallSeconds: (Date.now() - started) / 1000,
       sites: opts.sites,
@@ -187,7 +221,7 @@ export async function runDemo(opts: DemoOptions): Promise<FitReport & { demo: Re
 }
 
 export async function runDemoCommand(args: string[]): Promise<number> {
-  const { flags } = parseFlags(args, { out: 'string', sites: 'string', patients: 'string', 'cohort-size': 'string', seed: 'string', 'keep-work': 'boolean' });
+  const { flags } = parseFlags(args, { out: 'string', sites: 'string', patients: 'string', 'cohort-size': 'string', seed: 'string', 'keep-work': 'boolean', 'fhir-only': 'boolean', 'sim-image-size': 'string' });
   const opts: DemoOptions = {
     outDir: resolve(typeof flags.out === 'string' ? flags.out : './out'),
     sites: intFlag(flags, 'sites', 3, 2, 26),
@@ -197,11 +231,22 @@ export async function runDemoCommand(args: string[]): Promise<number> {
     epsilon: 1,
     delta: 1e-9,
     keepWork: flags['keep-work'] === true,
+    multimodal: flags['fhir-only'] !== true,
+    simImageSize: intFlag(flags, 'sim-image-size', 64, 32, 1024),
     log: (l) => console.log(l),
   };
   const report = await runDemo(opts);
   console.log('');
   console.log(`Synthetic cohort: ${report.cohort?.n ?? 0} patients in ${join(opts.outDir, 'cohort')} (FHIR R4 Bulk NDJSON in fhir/)`);
+  const m = report.cohort?.modalities;
+  if (m) {
+    const pl = report.cohort?.plausibility;
+    console.log(
+      `Cross-modal: ${m.images.written} chest radiographs (DICOM ${m.images.rows}×${m.images.cols}, ${m.images.bitsStored}-bit, all parsed back; ${m.images.previews} PNG previews), ` +
+        `${m.genomes.written} genomes (VCF 4.2 per patient + cohort.vcf, validated), ${m.notes.written} notes (verified, rejection rate ${(100 * m.notes.stats.rejectionRate).toFixed(1)} %), ` +
+        `${m.fhir.bundlesValidated} R4 Bundles validated; ${pl?.violatingRows ?? 0} implausible rows resampled`,
+    );
+  }
   for (const [site, p] of Object.entries(report.perSite)) {
     console.log(`Spend ${site}: ρ=${p.rho.toFixed(5)} → ε=${p.epsilon.toFixed(3)} at δ=${report.delta} over ${p.rounds} rounds`);
   }

@@ -46,7 +46,7 @@ import { writeVcf, type Genotype, type VcfSample } from '../modalities/genome/vc
 import { validateVcf } from '../modalities/genome/validate.ts';
 import type { ReferenceBuild } from '../modalities/genome/reference.ts';
 import { buildVocabulary, type Vocabulary } from '../modalities/notes/vocabulary.ts';
-import { generateVerifiedNote, NoteStats } from '../modalities/notes/generate.ts';
+import { generateVerifiedNote, NoteStats, safeNote } from '../modalities/notes/generate.ts';
 import { verifyNote } from '../modalities/notes/verify.ts';
 import type { FactLab, SyntheticFacts } from '../modalities/notes/facts.ts';
 
@@ -131,7 +131,10 @@ export interface RowArtefacts {
 
 export function rowArtefacts(layout: Layout, row: ArrayLike<number>): RowArtefacts {
   let findings: RadiographFindings | undefined;
-  if (layout.images.length > 0 && layout.images.some(({ i, attr }) => row[i] !== imageMissingCode(attr))) {
+  // An image (a note) exists when most of the row's image (note) attributes say so: the model
+  // samples each attribute, and a lone disagreeing one is treated as its negative class.
+  const imaged = layout.images.filter(({ i, attr }) => row[i] !== imageMissingCode(attr)).length;
+  if (layout.images.length > 0 && 2 * imaged > layout.images.length) {
     findings = { cardiomegaly: false, opacity: false, nodule: false };
     for (const { i, attr, finding } of layout.images) {
       // The last class of a finding attribute is "present" (schema: normal/enlarged, clear/opacity, none/nodule).
@@ -149,7 +152,8 @@ export function rowArtefacts(layout: Layout, row: ArrayLike<number>): RowArtefac
       dosage: row[i] === SNP_MISSING ? null : row[i],
     }));
   }
-  const hasNote = layout.notes.length > 0 && layout.notes.some(({ i }) => row[i] !== NOTE_MISSING);
+  const noted = layout.notes.filter(({ i }) => row[i] !== NOTE_MISSING).length;
+  const hasNote = layout.notes.length > 0 && 2 * noted > layout.notes.length;
   const noteTopics = hasNote ? layout.notes.filter(({ i }) => row[i] === 1).map(({ attr }) => attr.name) : [];
   const componentBins = findings && layout.components.length > 0 ? layout.components.map(({ i }) => row[i]) : undefined;
   return { findings, componentBins, genotypes, hasNote, noteTopics };
@@ -199,6 +203,28 @@ export function toFacts(schema: Schema, decoded: DecodedPatient, art: RowArtefac
 
 const DAY_MS = 86_400_000;
 
+/**
+ * The vocabulary the generator words notes with: for each condition (finding) that has a
+ * `note_<name>` attribute, only the synonyms containing one of that attribute's terms, so the
+ * sites' note encoder reads the note as mentioning it (falls back to all synonyms if none does).
+ */
+export function wordingVocabulary(schema: Schema, vocab: Vocabulary): Vocabulary {
+  const termsOf = new Map<string, string[]>();
+  for (const a of schema.attributes) if (a.kind === 'note-mention') termsOf.set(a.name.replace(/^note_/, ''), a.terms.map((t) => t.toLowerCase()));
+  const contains = (phrase: string, term: string) => new RegExp(`(^|[^a-z0-9])${term.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}([^a-z0-9]|$)`).test(phrase);
+  const filter = (name: string, terms: string[]) => {
+    const want = termsOf.get(name);
+    if (!want) return terms;
+    const kept = terms.filter((t) => want.some((w) => contains(t, w)));
+    return kept.length ? kept : terms;
+  };
+  return {
+    conditions: vocab.conditions.map((e) => ({ name: e.name, terms: filter(e.name, e.terms) })),
+    findings: vocab.findings.map((e) => ({ name: e.name, terms: filter(e.name, e.terms) })),
+    normalFindingTerms: vocab.normalFindingTerms,
+  };
+}
+
 /** Public reference limits for the note's (high)/(low) flags; labs not listed get no flag. */
 const LAB_REFERENCE: Record<string, { low?: number; high?: number }> = {
   hba1c: { high: 6.5 },
@@ -223,6 +249,7 @@ export async function writeMultimodalCohort(schema: Schema, rows: Iterable<Array
   const previews = opts.previews ?? 8;
   const build = opts.build ?? 'GRCh38';
   const vocab: Vocabulary = buildVocabulary(schema.attributes.filter((a) => a.kind === 'condition').map((a) => ({ name: a.name, display: (a as { display: string }).display })));
+  const genVocab = wordingVocabulary(schema, vocab);
   const noteStats = new NoteStats();
   const validator = new R4Validator('memo');
   const refMs = Date.parse(`${schema.referenceDate}T00:00:00Z`);
@@ -336,9 +363,22 @@ export async function writeMultimodalCohort(schema: Schema, rows: Iterable<Array
     }
 
     if (art.hasNote) {
-      const note = generateVerifiedNote(facts, vocab, rng.fork('note'), { stats: noteStats, maxTries: opts.noteMaxTries ?? 5 });
-      const v = verifyNote(note.text, facts, vocab);
+      // Worded with the terms the schema's note encoder recognises, verified against the full
+      // vocabulary too (so no synonym of a condition the patient lacks slips through).
+      const noteRng = rng.fork('note');
+      let text = '';
+      for (let t = 0; t < 3 && !text; t++) {
+        const note = generateVerifiedNote(facts, genVocab, noteRng, { stats: noteStats, maxTries: opts.noteMaxTries ?? 5 });
+        if (verifyNote(note.text, facts, vocab).ok) text = note.text;
+        else noteStats.rejected++;
+      }
+      if (!text) {
+        text = safeNote(facts, genVocab);
+        noteStats.fallbacks++;
+      }
+      const v = verifyNote(text, facts, vocab);
       if (!v.ok) throw new ArtefactValidationError(`note of synthetic patient ${k + 1} failed verification: ${v.issues[0]?.detail}`);
+      const note = { text };
       report.notes.verified++;
       await writeFile(join(dir, 'notes', `${patientId}.txt`), note.text);
       report.notes.written++;

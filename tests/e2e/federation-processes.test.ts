@@ -33,6 +33,9 @@ describe('federation of separate processes', () => {
       delta: 1e-9,
       seed: 5,
       deadlineSeconds: 6,
+      // Process resilience, not modalities: FHIR only keeps rounds within the short deadline
+      // (the demo's default cross-modal federation is covered by cohort-multimodal tests).
+      multimodal: false,
     });
     const lines: string[] = [];
     const logFile = join(work, 'e2e.log');

@@ -55,3 +55,27 @@ export function centralModel(data: Dataset, sigma = 2, seed = 1): GraphicalModel
   const chosen = pairs.filter((m) => tree.edges.some(([a, b]) => (m.attrs[0] === a && m.attrs[1] === b) || (m.attrs[0] === b && m.attrs[1] === a)));
   return estimate(data.domain, [...one, ...chosen], { iterations: 300 });
 }
+
+/**
+ * A central model on the MST tree plus the pairs a cross-modal planner is expected to find
+ * (each finding with its cause, each causal SNP with its condition, each note topic with its
+ * condition), on exact marginals plus N(0, sigma²) noise. The decoders are under test: the
+ * model carries the structure, the cohort must keep it.
+ */
+export function centralModelWithPairs(data: Dataset, extra: [string, string][], sigma = 2, seed = 1): GraphicalModel {
+  const rng = new Prng(seed);
+  const noisy = (attrs: string[]) => {
+    const v = marginal(data, attrs);
+    for (let i = 0; i < v.length; i++) v[i] += sigma * rng.normal();
+    return { attrs, values: v, sigma };
+  };
+  const attrs = [...data.domain.attrs];
+  const one = attrs.map((a) => noisy([a]));
+  const pairs = [];
+  for (let i = 0; i < attrs.length; i++) for (let j = i + 1; j < attrs.length; j++) pairs.push(noisy([attrs[i], attrs[j]]));
+  const tree = selectMstTree(data.domain, one, pairs);
+  const key = (a: string, b: string) => [a, b].sort().join('|');
+  const want = new Set([...tree.edges.map(([a, b]) => key(a, b)), ...extra.map(([a, b]) => key(a, b))]);
+  const chosen = pairs.filter((m) => want.has(key(m.attrs[0], m.attrs[1])));
+  return estimate(data.domain, [...one, ...chosen], { iterations: 400, onOversize: 'drop' });
+}
