@@ -23,6 +23,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
+  componentMissingCode,
   imageMissingCode,
   labMissingCode,
   NOTE_MISSING,
@@ -41,7 +42,7 @@ import { uuidToDicomUid, writeDicom, SOP_CLASS, type DicomImageSpec } from '../m
 import { validateDicom } from '../modalities/image/validate.ts';
 import { pngPreview } from '../modalities/image/png.ts';
 import { densityToStored, renderPriorRadiograph, type RadiographFindings } from '../modalities/image/radiograph-prior.ts';
-import { addImageComponents, imageComponentAttributes, type ImageComponentAttribute } from '../modalities/image/components.ts';
+import { addImageComponents, type ImageComponentAttribute } from '../modalities/image/components.ts';
 import { writeVcf, type Genotype, type VcfSample } from '../modalities/genome/vcf-writer.ts';
 import { validateVcf } from '../modalities/genome/validate.ts';
 import type { ReferenceBuild } from '../modalities/genome/reference.ts';
@@ -105,13 +106,12 @@ interface Layout {
 
 function layoutOf(schema: Schema): Layout {
   const l: Layout = { images: [], components: [], snps: [], notes: [], labs: new Map() };
-  const compNames = new Set(imageComponentAttributes(schema).map((a) => a.name));
   schema.attributes.forEach((a, i) => {
     if (a.kind === 'image-finding') l.images.push({ i, attr: a, finding: FEATURE_FINDING[a.feature] });
     else if (a.kind === 'snp') l.snps.push({ i, attr: a });
     else if (a.kind === 'note-mention') l.notes.push({ i, attr: a });
     else if (a.kind === 'lab') l.labs.set(a.name, i);
-    else if (compNames.has(a.name)) l.components.push({ i, attr: a as unknown as ImageComponentAttribute });
+    else if (a.kind === 'image-component') l.components.push({ i, attr: a });
   });
   return l;
 }
@@ -133,8 +133,9 @@ export function rowArtefacts(layout: Layout, row: ArrayLike<number>): RowArtefac
   let findings: RadiographFindings | undefined;
   // An image (a note) exists when most of the row's image (note) attributes say so: the model
   // samples each attribute, and a lone disagreeing one is treated as its negative class.
-  const imaged = layout.images.filter(({ i, attr }) => row[i] !== imageMissingCode(attr)).length;
-  if (layout.images.length > 0 && 2 * imaged > layout.images.length) {
+  const imageVotes = layout.images.length + layout.components.length;
+  const imaged = layout.images.filter(({ i, attr }) => row[i] !== imageMissingCode(attr)).length + layout.components.filter(({ i, attr }) => row[i] !== componentMissingCode(attr)).length;
+  if (imageVotes > 0 && 2 * imaged > imageVotes) {
     findings = { cardiomegaly: false, opacity: false, nodule: false };
     for (const { i, attr, finding } of layout.images) {
       // The last class of a finding attribute is "present" (schema: normal/enlarged, clear/opacity, none/nodule).

@@ -164,6 +164,24 @@ export interface ImageFindingAttribute {
   classes: string[];
 }
 
+/**
+ * A bin of the patient's image along a public low-frequency DCT-II basis image (u, v) on the
+ * schema's grid, computed from the normalised grid image (1st percentile → 0, 99th → 1):
+ * codes 0..edges.length are the bins (below edges[0], …, at or above the last), then "no image".
+ * Basis and edges are public and data-independent, so they cost no budget
+ * (modalities/image/components.ts decodes them).
+ */
+export interface ImageComponentAttribute {
+  name: string;
+  kind: 'image-component';
+  /** [u, v]: vertical and horizontal frequency, each 0..7, not both 0. */
+  basis: [number, number];
+  /** Strictly increasing coefficient cut points. */
+  edges: number[];
+  /** Decoding range [lo, hi] of the open outer bins (lo < edges[0], hi > last edge). */
+  range: [number, number];
+}
+
 /** Whether the patient's notes mention one of `terms` (not negated): 0 absent, 1 mentioned, 2 no note. */
 export interface NoteMentionAttribute {
   name: string;
@@ -181,6 +199,7 @@ export type SchemaAttribute =
   | LabAttribute
   | SnpAttribute
   | ImageFindingAttribute
+  | ImageComponentAttribute
   | NoteMentionAttribute;
 
 /** The image section: which DICOM objects count as the patient's image and the feature grid. */
@@ -375,7 +394,7 @@ function join(path: string, key: string): string {
 }
 
 const NAME_RE = /^[a-z][a-z0-9_]*$/;
-export const ATTRIBUTE_KINDS = ['age', 'sex', 'condition', 'lab', 'snp', 'image-finding', 'note-mention'] as const;
+export const ATTRIBUTE_KINDS = ['age', 'sex', 'condition', 'lab', 'snp', 'image-finding', 'image-component', 'note-mention'] as const;
 const CODE_PATTERNS: Record<CodeSystemKey, [RegExp, string]> = {
   snomed: [/^[1-9][0-9]{5,17}$/, 'a SNOMED CT concept id (6–18 digits)'],
   icd10cm: [/^[A-Z][0-9][0-9A-Z](\.?[0-9A-Z]{1,4})?$/, 'an ICD-10-CM code such as E11 or E11.9'],
@@ -518,6 +537,26 @@ function checkAttribute(c: Checker, raw: unknown, path: string): SchemaAttribute
       if (c.issues.length > before || name === undefined || !edges || !classes) return undefined;
       return { name, kind: 'image-finding', feature: feature as ImageFeature, edges, classes };
     }
+    case 'image-component': {
+      c.keys(o, path, ['name', 'kind', 'basis', 'edges', 'range']);
+      const basis = c.required(o, 'basis', path);
+      let uv: [number, number] | undefined;
+      if (basis !== undefined) {
+        if (!Array.isArray(basis) || basis.length !== 2 || !basis.every((x) => Number.isInteger(x) && x >= 0 && x <= 7) || (basis[0] === 0 && basis[1] === 0)) {
+          c.fail(`${path}.basis`, `must be [u, v], integers 0–7, not both 0 (a low-frequency DCT basis image), got ${c.describe(basis)}`);
+        } else uv = [basis[0], basis[1]];
+      }
+      const edges = c.edges(o, 'edges', path);
+      const rawRange = c.required(o, 'range', path);
+      let range: [number, number] | undefined;
+      if (rawRange !== undefined) {
+        if (!Array.isArray(rawRange) || rawRange.length !== 2 || !rawRange.every((x) => typeof x === 'number' && Number.isFinite(x))) c.fail(`${path}.range`, `must be [lo, hi], got ${c.describe(rawRange)}`);
+        else if (edges && !(rawRange[0] < edges[0] && rawRange[1] > edges[edges.length - 1])) c.fail(`${path}.range`, 'must lie outside the edges: lo < edges[0] and hi > the last edge');
+        else range = [rawRange[0], rawRange[1]];
+      }
+      if (c.issues.length > before || name === undefined || !uv || !edges || !range) return undefined;
+      return { name, kind: 'image-component', basis: uv, edges, range };
+    }
     case 'note-mention': {
       c.keys(o, path, ['name', 'kind', 'terms', 'sections']);
       const terms = c.stringList(o, 'terms', path);
@@ -617,7 +656,8 @@ export function validateSchema(doc: unknown): Schema {
   const snpPositions = new Map<string, string>();
   attributes.forEach((a, k) => {
     const i = rawIndex[k];
-    if (a.kind === 'image-finding' && !('image' in root)) c.fail(`attributes[${i}]`, 'an image-finding attribute needs the top-level image section');
+    if ((a.kind === 'image-finding' || a.kind === 'image-component') && !('image' in root)) c.fail(`attributes[${i}]`, `an ${a.kind} attribute needs the top-level image section`);
+    if (a.kind === 'image-component' && image && Math.max(...a.basis) >= image.grid) c.fail(`attributes[${i}].basis`, `frequencies must be below the image grid (${image.grid})`);
     if (a.kind === 'note-mention') {
       if (!('notes' in root)) c.fail(`attributes[${i}]`, 'a note-mention attribute needs the top-level notes section');
       else if (notes) a.sections?.forEach((sec, j) => {
@@ -730,6 +770,13 @@ export function attributeLabels(attr: SchemaAttribute): string[] {
       return ['0', '1', '2', 'missing'];
     case 'image-finding':
       return [...attr.classes, 'no-image'];
+    case 'image-component': {
+      const e = attr.edges;
+      const labels = [`<${fmt(e[0])}`];
+      for (let i = 0; i + 1 < e.length; i++) labels.push(`${fmt(e[i])}-<${fmt(e[i + 1])}`);
+      labels.push(`>=${fmt(e[e.length - 1])}`, 'no-image');
+      return labels;
+    }
     case 'note-mention':
       return ['absent', 'mentioned', 'no-note'];
   }
@@ -743,6 +790,11 @@ export function imageMissingCode(attr: ImageFindingAttribute): number {
 }
 /** Code of "no note" of a note-mention attribute. */
 export const NOTE_MISSING = 2;
+
+/** Code of "no image" of an image-component attribute. */
+export function componentMissingCode(attr: ImageComponentAttribute): number {
+  return attr.edges.length + 1;
+}
 
 /** Class of an image score: 0 below edges[0], i for [edges[i-1], edges[i]), edges.length at or above the last. */
 export function imageClass(attr: ImageFindingAttribute, score: number): number {

@@ -26,7 +26,8 @@
  * the text reaches the mention encoder; FHIR names/identifiers are read only for linkage.
  */
 import { Dataset, Domain } from '../model/domain.ts';
-import { imageMissingCode, NOTE_MISSING, SNP_MISSING, schemaAttributes, type ImageFindingAttribute, type Schema } from '../model/schema.ts';
+import { componentMissingCode, imageMissingCode, NOTE_MISSING, SNP_MISSING, schemaAttributes, type ImageComponentAttribute, type ImageFindingAttribute, type Schema } from '../model/schema.ts';
+import { componentCodes } from '../modalities/image/components.ts';
 import type { SiteDataConfig } from './config.ts';
 import { NdjsonFhirSource } from './connectors/fhir-ndjson.ts';
 import { FhirRestSource } from './connectors/fhir-rest.ts';
@@ -122,6 +123,7 @@ export async function loadMultimodalSiteData(cfg: { data: SiteDataConfig }, sche
 
   // ---- Images
   const imageAttrs = attrs.map((a, j) => [a, j] as const).filter((x): x is [ImageFindingAttribute, number] => x[0].kind === 'image-finding');
+  const compAttrs = attrs.map((a, j) => [a, j] as const).filter((x): x is [ImageComponentAttribute, number] => x[0].kind === 'image-component');
   const imageCodes = new Map<number, { uid: string; codes: number[] }>();
   if (data.dicom) {
     const scan: DicomScanStats = { filesSeen: 0, images: 0, quarantined: 0, skipped: 0 };
@@ -144,14 +146,15 @@ export async function loadMultimodalSiteData(cfg: { data: SiteDataConfig }, sche
         continue;
       }
       let codes: number[] = [];
-      if (imageAttrs.length) {
+      if (imageAttrs.length || compAttrs.length) {
         const f = imageScores(img.pixels, img.rows, img.columns, grid);
         if (!f.ok) {
           dstats.featureFailures++;
           quarantine.add({ source: img.source, modality: 'dicom', reason: `image features not computable: ${f.reason}` });
           continue;
         }
-        codes = imageFindingCodes(imageAttrs.map(([a]) => a), f.scores);
+        // Finding classes, then the component bins of the normalised grid image (modalities/image/components.ts).
+        codes = [...imageFindingCodes(imageAttrs.map(([a]) => a), f.scores), ...componentCodes(compAttrs.map(([a]) => a), f.grid, grid)];
       }
       if (prev) beyond++;
       imageCodes.set(row, { uid: order, codes });
@@ -165,6 +168,10 @@ export async function loadMultimodalSiteData(cfg: { data: SiteDataConfig }, sche
     const col = cols[j]!;
     for (let r = 0; r < n; r++) col[r] = imageCodes.get(r)?.codes[k] ?? imageMissingCode(a);
   }
+  compAttrs.forEach(([a, j], k) => {
+    const col = cols[j]!;
+    for (let r = 0; r < n; r++) col[r] = imageCodes.get(r)?.codes[imageAttrs.length + k] ?? componentMissingCode(a);
+  });
 
   // ---- Genome
   const { attrs: snpAttrs, panel } = connectorPanel(schema);

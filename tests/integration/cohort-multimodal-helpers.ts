@@ -13,9 +13,11 @@ import { selectMstTree } from '../../model/select-mst.ts';
 import { Prng } from '../../model/prng.ts';
 import { loadMultimodalSiteData } from '../../site-agent/site-data.ts';
 
-export async function pooledMultimodal(dir: string, opts: { sites?: number; patients: number; seed?: number; imageSize?: number }): Promise<{ schema: Schema; pooled: Dataset; truthPath: string }> {
+export async function pooledMultimodal(dir: string, opts: { sites?: number; patients: number; seed?: number; imageSize?: number; schemaText?: string }): Promise<{ schema: Schema; pooled: Dataset; truthPath: string }> {
   const schemaText = readFileSync(MULTIMODAL_SCHEMA_PATH, 'utf8');
+  // The simulator writes files for the multimodal schema; the sites may read them with another (e.g. extended) schema.
   const schema = parseSchema(schemaText);
+  const readSchema = opts.schemaText ? parseSchema(opts.schemaText) : schema;
   const sites = opts.sites ?? 3;
   const sim = await simulateFederation({ sites, patients: opts.patients, seed: opts.seed ?? 5, outDir: dir, schema, schemaPath: MULTIMODAL_SCHEMA_PATH, modalities: ['fhir', 'dicom', 'vcf', 'notes'], imageSize: opts.imageSize ?? 64 });
   const parts: Dataset[] = [];
@@ -23,11 +25,11 @@ export async function pooledMultimodal(dir: string, opts: { sites?: number; pati
     const d = join(dir, siteId(s));
     const loaded = await loadMultimodalSiteData(
       { data: { kind: 'fhir-ndjson', dir: d, dicom: join(d, 'dicom'), vcf: join(d, 'genomes.vcf'), notes: join(d, 'notes'), linkage: { key: 'identifier', identifierSystem: `urn:fedsynth:sim:${siteId(s)}:mrn`, vcfSampleMap: join(d, 'vcf-samples.tsv') } } },
-      schema,
+      readSchema,
     );
     parts.push(loaded.data);
   }
-  const attrs = schemaAttributes(schema);
+  const attrs = schemaAttributes(readSchema);
   const domain = new Domain(attrs.map((a) => a.name), attrs.map((a) => a.size));
   const n = parts.reduce((a, p) => a + p.rows, 0);
   const cols = domain.sizes.map((sz) => allocColumn(sz, n));
@@ -36,7 +38,7 @@ export async function pooledMultimodal(dir: string, opts: { sites?: number; pati
     for (let j = 0; j < cols.length; j++) cols[j].set(p.columns[j], o);
     o += p.rows;
   }
-  return { schema, pooled: new Dataset(domain, cols, n), truthPath: sim.truthPath };
+  return { schema: readSchema, pooled: new Dataset(domain, cols, n), truthPath: sim.truthPath };
 }
 
 /** A central MST model on exact marginals plus N(0, sigma²) noise. */
@@ -78,4 +80,17 @@ export function centralModelWithPairs(data: Dataset, extra: [string, string][], 
   const want = new Set([...tree.edges.map(([a, b]) => key(a, b)), ...extra.map(([a, b]) => key(a, b))]);
   const chosen = pairs.filter((m) => want.has(key(m.attrs[0], m.attrs[1])));
   return estimate(data.domain, [...one, ...chosen], { iterations: 400, onOversize: 'drop' });
+}
+
+/** The multimodal schema plus three public image-component attributes (edges from the public prior's range). */
+export function schemaWithComponents(): string {
+  return readFileSync(MULTIMODAL_SCHEMA_PATH, 'utf8').replace(
+    '\nprivacy:',
+    `
+  - { name: img_pc_0_2, kind: image-component, basis: [0, 2], edges: [-10, -9, -8, -7], range: [-12, -5] }
+  - { name: img_pc_1_0, kind: image-component, basis: [1, 0], edges: [-3.4, -3.0, -2.6], range: [-4.5, -1.5] }
+  - { name: img_pc_2_0, kind: image-component, basis: [2, 0], edges: [4.0, 4.5, 5.0], range: [3.0, 6.0] }
+
+privacy:`,
+  );
 }

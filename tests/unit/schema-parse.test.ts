@@ -121,7 +121,7 @@ describe('public schema: errors name the path and the problem', () => {
     issues = issuesOf(edited((d) => delete d.attributes[2].codes.snomed));
     expect(issues[0]).toMatchObject({ path: 'attributes[2].codes.snomed', message: expect.stringMatching(/is required/) });
     issues = issuesOf(edited((d) => (d.attributes[2].kind = 'diagnosis')));
-    expect(issues[0]).toEqual({ path: 'attributes[2].kind', message: 'must be one of age, sex, condition, lab, snp, image-finding, note-mention; got the string "diagnosis"' });
+    expect(issues[0]).toEqual({ path: 'attributes[2].kind', message: 'must be one of age, sex, condition, lab, snp, image-finding, image-component, note-mention; got the string "diagnosis"' });
     issues = issuesOf(edited((d) => (d.attributes[1].values = ['female', 'M'])));
     expect(issues[0]).toMatchObject({ path: 'attributes[1].values[1]', message: expect.stringMatching(/administrative-gender/) });
     issues = issuesOf(edited((d) => (d.attributes[3].name = 'hypertension')));
