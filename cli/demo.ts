@@ -11,6 +11,8 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { provisionFederation } from './provision/index.ts';
+import { serveSiteOverFhir } from './demo-fhir-site.ts';
+import type { FhirServer } from './simulate/fhir-server.ts';
 import { simulateFederation, DEFAULT_SCHEMA_PATH, MULTIMODAL_SCHEMA_PATH, siteId } from './simulate/index.ts';
 import { intFlag, parseFlags } from './args.ts';
 import { parseSchema } from '../model/schema.ts';
@@ -189,9 +191,14 @@ export async function runDemo(opts: DemoOptions): Promise<FitReport & { demo: Re
   const work = opts.keepWork ? resolve(opts.outDir, 'work') : await mkdtemp(join(tmpdir(), 'fedsynth-demo-'));
   if (opts.keepWork) await rm(work, { recursive: true, force: true });
   const children: ChildProcess[] = [];
+  let fhirServer: FhirServer | undefined;
   try {
     log(`[1/4] provisioning a federation of ${opts.sites} sites and simulating ${opts.patients} patients per site`);
     const files = await prepareFederation({ ...opts, work });
+    // The first hospital serves its records from a FHIR R4 REST server, the others from Bulk export files.
+    const [fhirSite, fhirSiteConfig] = Object.entries(files.siteConfigs)[0];
+    fhirServer = await serveSiteOverFhir(fhirSiteConfig);
+    log(`      ${fhirSite} reads its patients from a FHIR R4 server at ${fhirServer.url}; the others from Bulk NDJSON`);
     log(`[2/4] starting the coordinator (127.0.0.1:${files.port}, mTLS, PGlite) and ${opts.sites} site agents as separate processes`);
     const coordinator = spawnFedsynth(['coordinator', '--config', files.coordinatorConfig], (l) => log(`  ${l}`));
     children.push(coordinator);
@@ -216,6 +223,7 @@ export async function runDemo(opts: DemoOptions): Promise<FitReport & { demo: Re
     return full;
   } finally {
     for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
+    await fhirServer?.close();
     if (!opts.keepWork) await rm(work, { recursive: true, force: true });
   }
 }
