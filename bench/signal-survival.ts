@@ -18,6 +18,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { tmpdir } from 'node:os';
 import { parseSchema, SNP_MISSING, imageMissingCode, NOTE_MISSING, type ImageFindingAttribute, type Schema } from '../model/schema.ts';
 import type { Dataset } from '../model/domain.ts';
 import { loadMultimodalSiteData } from '../site-agent/site-data.ts';
@@ -367,7 +368,7 @@ async function main(): Promise<void> {
   const patients = arg('patients', 5000);
   const cohortSize = arg('cohort', 5000);
   const seed = arg('seed', 7);
-  const out = join(process.cwd(), 'bench-out', `signal-${sites}x${patients}-s${seed}`);
+  const out = join(tmpdir(), `fedsynth-signal-${sites}x${patients}-s${seed}`);
   const t0 = Date.now();
   const report = await runDemo({ outDir: out, sites, patients, cohortSize, epsilon: 1, delta: 1e-9, seed, keepWork: true, multimodal: true, log: (l) => (process.env.VERBOSE ? console.log(l) : undefined) });
   console.error(`pipeline: ${((Date.now() - t0) / 1000).toFixed(1)} s, ε per site ${Object.values(report.perSite).map((p) => p.epsilon.toFixed(3)).join(', ')}`);

@@ -291,8 +291,9 @@ export async function writeMultimodalCohort(schema: Schema, rows: Iterable<Array
 
     if (art.findings) {
       const imgRng = rng.fork('image');
-      const density = renderPriorRadiograph(rowsOut, art.findings, imgRng).density;
-      if (art.componentBins) addImageComponents(schema, density, rowsOut, art.componentBins, imgRng);
+      const prior = renderPriorRadiograph(rowsOut, art.findings, imgRng);
+      const density = prior.density;
+      if (art.componentBins) addImageComponents(schema, density, rowsOut, art.componentBins, imgRng, prior.lungs);
       let stored = densityToStored(density, bitsStored, imgRng);
       if (colsOut !== rowsOut) stored = { ...stored, pixels: resizeCols(stored.pixels, rowsOut, colsOut) };
       const spec: DicomImageSpec = {

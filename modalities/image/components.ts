@@ -101,10 +101,12 @@ function toGrid(img: ArrayLike<number>, size: number, n: number): Float32Array {
 
 /**
  * Moves the size×size density image's normalised coefficient along each component basis to a
- * value drawn in its sampled bin (`bins[j]` for attribute j; "no image" leaves it alone).
+ * value drawn in its sampled bin (`bins[j]` for attribute j; "no image" leaves it alone). With
+ * `keep` (1 = leave the pixel alone, e.g. the lung fields where the findings are), the change is
+ * the basis image outside `keep`, scaled so the coefficient still moves by the wanted amount.
  * Returns the achieved normalised coefficients.
  */
-export function addImageComponents(schema: Schema, density: Float32Array, size: number, bins: readonly number[], rng: Rng, steps = 4): number[] {
+export function addImageComponents(schema: Schema, density: Float32Array, size: number, bins: readonly number[], rng: Rng, keep?: Uint8Array, steps = 6): number[] {
   const attrs = imageComponentAttributes(schema);
   const n = schema.image?.grid ?? 64;
   const targets = attrs.map((a, j) => {
@@ -113,8 +115,18 @@ export function addImageComponents(schema: Schema, density: Float32Array, size: 
     // Inside the bin, away from its edges (the encoder must read the same bin back).
     return r[0] + (0.2 + 0.6 * rng.next()) * (r[1] - r[0]);
   });
-  const up = attrs.map((a) => dctBasisImage(a.basis[0], a.basis[1], n, size));
-  // The basis sampled at size×size has, per grid cell, (size/n)² samples; its area average is the grid basis.
+  const up = attrs.map((a) => {
+    const b = dctBasisImage(a.basis[0], a.basis[1], n, size);
+    if (!keep) return { b, gain: 1 };
+    const m = Float64Array.from(b, (v, i) => (keep[i] ? 0 : v));
+    let num = 0;
+    let den = 0;
+    for (let i = 0; i < b.length; i++) {
+      num += b[i] * m[i];
+      den += b[i] * b[i];
+    }
+    return { b: m, gain: den > 0 ? Math.max(0.05, num / den) : 1 };
+  });
   let achieved: number[] = [];
   for (let step = 0; step < steps; step++) {
     const g = toGrid(density, size, n);
@@ -127,10 +139,10 @@ export function addImageComponents(schema: Schema, density: Float32Array, size: 
     attrs.forEach((_, j) => {
       const t = targets[j];
       if (t === undefined) return;
-      const delta = (t - achieved[j]) * span;
-      if (Math.abs(delta) < 1e-4) return;
+      const delta = ((t - achieved[j]) * span) / up[j].gain;
+      if (Math.abs(t - achieved[j]) < 1e-3) return;
       moved = true;
-      const b = up[j];
+      const b = up[j].b;
       for (let i = 0; i < density.length; i++) density[i] = Math.min(1, Math.max(0, density[i] + delta * b[i]));
     });
     if (!moved) break;

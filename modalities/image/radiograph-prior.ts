@@ -24,11 +24,13 @@ export interface RenderedPrior {
   density: Float32Array;
   size: number;
   ctr: number;
+  /** 1 inside the lung fields (where the findings are): image components leave them alone. */
+  lungs: Uint8Array;
 }
 
 /** Draws one frontal chest radiograph density image on a size×size grid. */
 export function renderPriorRadiograph(size: number, findings: RadiographFindings, rng: Rng): RenderedPrior {
-  const s = 0.96 + 0.08 * rng.next();
+  const s = 0.88 + 0.16 * rng.next(); // body habitus / magnification
   const cx = 0.5 + 0.02 * (rng.next() - 0.5);
   const cy = 0.5 + 0.03 * (rng.next() - 0.5);
   const lungDx = 0.19 * s;
@@ -55,6 +57,7 @@ export function renderPriorRadiograph(size: number, findings: RadiographFindings
   }
   const phase = rng.next() * 6.28;
   const density = new Float32Array(size * size);
+  const lungs = new Uint8Array(size * size);
   const inv = 1 / size;
   for (let py = 0; py < size; py++) {
     const y = (py + 0.5) * inv;
@@ -72,6 +75,7 @@ export function renderPriorRadiograph(size: number, findings: RadiographFindings
       const ly = (y - lungCy) / lungB;
       const dome = diaphragm - 0.03 * s * (1 - Math.min(1, Math.abs(dxm) / (lungDx + lungA)) ** 2);
       if (lx * lx + ly * ly < 1 && y < dome) {
+        lungs[py * size + px] = 1;
         d = 0.12 + 0.025 * Math.sin(40 * x + 25 * y + phase) * Math.cos(31 * y - 17 * x);
         const t = (y - (cy - 0.3 * s) - 0.035 * s * (dxm / (lungDx + lungA)) ** 2) / (0.056 * s);
         if (t > 0 && t - Math.floor(t) < 0.22) d += 0.09;
@@ -93,19 +97,30 @@ export function renderPriorRadiograph(size: number, findings: RadiographFindings
       density[py * size + px] = d;
     }
   }
-  return { density, size, ctr };
+  return { density, size, ctr, lungs };
 }
 
-/** Density [0, 1] → MONOCHROME2 stored values with mild acquisition noise; returns the pixels and a window. */
-export function densityToStored(density: ArrayLike<number>, bitsStored: number, rng: Rng, noise = 0.01): { pixels: Uint16Array; windowCenter: number; windowWidth: number } {
+/**
+ * Density [0, 1] → MONOCHROME2 stored values. The acquisition (offset, gain, noise) is drawn per
+ * image from a public range of generic radiography settings (offset 0.02–0.2, gain 0.6–0.9,
+ * noise sd 0.01–0.035 of full scale) unless given, so the synthetic images are not all from one
+ * idealised scanner. Returns the pixels and a window covering the image.
+ */
+export function densityToStored(
+  density: ArrayLike<number>,
+  bitsStored: number,
+  rng: Rng,
+  acquisition: { offset?: number; gain?: number; noise?: number } = {},
+): { pixels: Uint16Array; windowCenter: number; windowWidth: number } {
   const max = 2 ** bitsStored - 1;
   const out = new Uint16Array(density.length);
-  const offset = 0.04;
-  const gain = 0.9;
+  const offset = acquisition.offset ?? 0.02 + 0.18 * rng.next();
+  const gain = acquisition.gain ?? 0.6 + 0.3 * rng.next();
+  const noise = acquisition.noise ?? 0.01 + 0.025 * rng.next();
   for (let i = 0; i < out.length; i++) {
     let v = offset + gain * density[i] + (rng.next() + rng.next() + rng.next() - 1.5) * 2 * noise;
     v = v < 0 ? 0 : v > 1 ? 1 : v;
     out[i] = Math.round(v * max);
   }
-  return { pixels: out, windowCenter: Math.round((offset + gain * 0.5) * max), windowWidth: Math.round(gain * max) };
+  return { pixels: out, windowCenter: Math.round((offset + gain * 0.5) * max), windowWidth: Math.max(1, Math.round(gain * max)) };
 }

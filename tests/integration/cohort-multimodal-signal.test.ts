@@ -40,6 +40,8 @@ describe('signal survives decoding (files read back)', () => {
       expect(r.trts.withCause - r.trts.without, f).toBeGreaterThan(0.5 * realGap);
       expect(Math.abs(r.synthetic.without - r.real.without), f).toBeLessThan(0.08);
       expect(r.trtrAccuracy, f).toBeGreaterThan(0.9);
+      // Train on synthetic images, test on real: the synthetic images look enough like the sites'.
+      expect(r.tstrAccuracy, f).toBeGreaterThan(0.9);
     }
   });
 
