@@ -63,6 +63,7 @@ export class SiteAgent {
   private bfv?: Bfv;
   private stopped = false;
   private readonly caCert: X509Certificate;
+  private readonly attributeKinds: Record<string, string>;
   /** SHA-256 of the certificate the coordinator presented (TLS), checked against the policy's pin. */
   private coordinatorFingerprint: string | undefined;
   readonly answered: { taskId: string; kind: string; rho?: number; fresh: boolean }[] = [];
@@ -75,6 +76,7 @@ export class SiteAgent {
     private readonly hooks: Pick<TaskContext, 'onNoisedVector'> = {},
   ) {
     this.caCert = new X509Certificate(cfg.kit.caPem);
+    this.attributeKinds = Object.fromEntries(parseSchema(cfg.schemaText).attributes.map((a) => [a.name, a.kind]));
     this.client = createFederationClient(
       cfg.coordinator,
       { ca: Buffer.from(cfg.kit.caPem), cert: Buffer.from(cfg.kit.certPem), key: Buffer.from(cfg.kit.keyPem) },
@@ -155,6 +157,7 @@ export class SiteAgent {
       roundId: task.header!.round_id,
       bfv: this.bfv!,
       ledger: this.ledger,
+      attributeKinds: this.attributeKinds,
       policy: this.cfg.policy,
       data: this.site.data,
       caCert: this.caCert,

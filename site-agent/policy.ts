@@ -14,6 +14,7 @@
  *                                   #   federations are refused)
  *     monthlyEpsilon: 0.3           # optional: ε cap per UTC calendar month
  *     allowedStatistics: [marginal] # default [marginal]
+ *     allowedModalities: [fhir, image, genome, notes]  # default all: which data a marginal may touch
  *     maxMarginalAttributes: 2      # default 3: attributes per marginal
  *     maxMarginalCells: 10000       # optional: cells per marginal (product of domain sizes)
  *     maxMarginalsPerTask: 50       # optional
@@ -44,6 +45,25 @@ export class PolicyError extends Error {
 export const KNOWN_STATISTICS = ['marginal'] as const;
 export type Statistic = (typeof KNOWN_STATISTICS)[number];
 
+/** The data a schema attribute is derived from, by attribute kind. */
+export const KNOWN_MODALITIES = ['fhir', 'image', 'genome', 'notes'] as const;
+export type PolicyModality = (typeof KNOWN_MODALITIES)[number];
+const MODALITY_OF_KIND: Readonly<Record<string, PolicyModality>> = {
+  age: 'fhir',
+  sex: 'fhir',
+  condition: 'fhir',
+  lab: 'fhir',
+  snp: 'genome',
+  'image-finding': 'image',
+  'image-component': 'image',
+  'note-mention': 'notes',
+};
+
+/** The modality an attribute kind reads; unknown kinds count as every modality (never allowed by a restriction). */
+export function modalityOfKind(kind: string): PolicyModality | undefined {
+  return MODALITY_OF_KIND[kind];
+}
+
 export interface EpsilonCap {
   epsilon: number;
   /** The same cap in zCDP ρ at the policy's δ. */
@@ -59,6 +79,7 @@ export interface SitePolicy {
   federationCaps: { byId: Readonly<Record<string, EpsilonCap>>; other: EpsilonCap | null } | null;
   monthlyCap: EpsilonCap | null;
   allowedStatistics: readonly Statistic[];
+  allowedModalities: readonly PolicyModality[];
   maxMarginalAttributes: number;
   maxMarginalCells: number | null;
   maxMarginalsPerTask: number | null;
@@ -107,6 +128,7 @@ const FIELDS = [
   'federationEpsilon',
   'monthlyEpsilon',
   'allowedStatistics',
+  'allowedModalities',
   'maxMarginalAttributes',
   'maxMarginalCells',
   'maxMarginalsPerTask',
@@ -198,6 +220,18 @@ export function parsePolicy(raw: unknown, where = 'policy'): SitePolicy {
     });
   }
 
+  let allowedModalities: PolicyModality[] = [...KNOWN_MODALITIES];
+  if (o.allowedModalities !== undefined) {
+    const a = o.allowedModalities;
+    if (!Array.isArray(a)) throw new PolicyError(`${where}.allowedModalities must be a list such as [fhir, image], got ${show(a)}`);
+    allowedModalities = a.map((m, i) => {
+      if (typeof m !== 'string' || !(KNOWN_MODALITIES as readonly string[]).includes(m)) {
+        throw new PolicyError(`${where}.allowedModalities[${i}] is ${show(m)}, not a known modality (known: ${KNOWN_MODALITIES.join(', ')})`);
+      }
+      return m as PolicyModality;
+    });
+  }
+
   const optInt = (k: (typeof FIELDS)[number]): number | null => (o[k] === undefined ? null : positiveInt(o[k], `${where}.${k}`));
   const optNum = (k: (typeof FIELDS)[number]): number | null => (o[k] === undefined ? null : positiveNumber(o[k], `${where}.${k}`));
 
@@ -222,6 +256,7 @@ export function parsePolicy(raw: unknown, where = 'policy'): SitePolicy {
     federationCaps,
     monthlyCap,
     allowedStatistics,
+    allowedModalities,
     maxMarginalAttributes: optInt('maxMarginalAttributes') ?? POLICY_DEFAULTS.maxMarginalAttributes,
     maxMarginalCells: optInt('maxMarginalCells'),
     maxMarginalsPerTask: optInt('maxMarginalsPerTask'),
@@ -302,6 +337,8 @@ export interface TaskContext {
   federationId: string;
   /** Public-schema attribute → domain size. */
   schemaAttributeSizes: Readonly<Record<string, number>>;
+  /** Public-schema attribute → its kind (age, lab, snp, image-finding, …), for allowedModalities. */
+  schemaAttributeKinds?: Readonly<Record<string, string>>;
   ledgerState: LedgerState;
   now: Date;
   /**
@@ -374,6 +411,17 @@ export function checkTask(policy: SitePolicy, spec: MeasureSpec, ctx: TaskContex
     const name = `[${m.join(',')}]`;
     for (const a of m) {
       if (!Object.prototype.hasOwnProperty.call(ctx.schemaAttributeSizes, a)) return refuse(`unknown attribute ${a} in marginal ${name}: not in the federation's public schema`);
+    }
+    if (policy.allowedModalities.length < KNOWN_MODALITIES.length) {
+      for (const a of m) {
+        const kind = ctx.schemaAttributeKinds?.[a];
+        const modality = kind === undefined ? undefined : modalityOfKind(kind);
+        if (!modality || !policy.allowedModalities.includes(modality)) {
+          return refuse(
+            `marginal ${name} reads ${a} (${modality ?? `kind ${kind ?? 'unknown'}`} data); this site's policy allows only ${policy.allowedModalities.join(', ') || 'no'} data`,
+          );
+        }
+      }
     }
     if (m.length > policy.maxMarginalAttributes) {
       return refuse(`marginal ${name} has ${m.length} attributes, policy allows at most ${policy.maxMarginalAttributes}`);

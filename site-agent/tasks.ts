@@ -30,6 +30,8 @@ export interface TaskContext {
   ledger: Ledger;
   policy: SitePolicy;
   data: Dataset;
+  /** Schema attribute → kind, so the policy can tell which modality a marginal reads. */
+  attributeKinds: Readonly<Record<string, string>>;
   caCert: X509Certificate;
   certPem: string;
   keyPem: string;
@@ -127,6 +129,7 @@ export function measure(ctx: TaskContext, spec: MeasureSpec): TaskAnswer {
   const verdict = checkTask(ctx.policy, spec, {
     federationId: ctx.federationId,
     schemaAttributeSizes: sizes,
+    schemaAttributeKinds: ctx.attributeKinds,
     ledgerState: ctx.ledger.state(),
     now: ctx.now(),
     coordinatorFingerprint: ctx.coordinatorFingerprint,

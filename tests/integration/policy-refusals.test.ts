@@ -27,6 +27,7 @@ const CASES: Record<string, [Record<string, unknown>, RegExp, string]> = {
   'hospital-g': [{ maxMarginalCells: 2 }, /^marginal \[\w+\] has \d+ cells, policy allows at most 2$/, 'marginal too large'],
   'hospital-h': [{}, /^unknown attribute egfr in marginal \[egfr\]: not in the federation's public schema$/, 'unknown attribute'],
   'hospital-i': [{ minSigmaSite: 100000 }, /^noise too small: this site's share has sigma [\d.]+ per cell .* policy requires at least 100000$/, 'noise below minimum'],
+  'hospital-k': [{ allowedModalities: ['genome'] }, /^marginal \[\w+\] reads \w+ \(fhir data\); this site's policy allows only genome data$/, 'modality not shared'],
   'hospital-j': [{ coordinatorFingerprint: WRONG_FP }, /^coordinator certificate fingerprint [0-9a-f]{64} does not match the fingerprint this site trusts \(abababababababab…\)$/, 'untrusted coordinator'],
 };
 const DECRYPT_REASON = /^decryption of a sum of 2 contribution\(s\) is below this site's minimum quorum 3$/;
@@ -37,7 +38,7 @@ let coordinatorFp: string;
 
 beforeAll(async () => {
   fed = await startTestFederation({
-    sites: 10,
+    sites: 11,
     patients: 60,
     committee: ['hospital-a', 'hospital-b', 'hospital-c'],
     threshold: 2,
@@ -106,7 +107,7 @@ describe('a coordinator cannot get an answer outside the site policy', () => {
     expect(decryptRefusals.every((r) => r.roundId.endsWith('.decrypt'))).toBe(true);
   });
 
-  it('the logs of all ten sites reconcile with the coordinator\'s: every refusal is on both sides, no charge without agreement', async () => {
+  it('the logs of all eleven sites reconcile with the coordinator\'s: every refusal is on both sides, no charge without agreement', async () => {
     const keys = new Map<string, string>([['coordinator', fed.cfg.kit.certPem], ...fed.cfg.sites.map((s) => [s, fed.siteCfgs[s].kit.certPem] as [string, string])]);
     const coord = parseChainLines(await fed.coordinator.store.exportAudit(fed.cfg.federationId));
     const r = reconcileAuditLogs([{ name: 'coordinator', entries: coord }, ...fed.cfg.sites.map((s) => ({ name: s, entries: siteLog(s) }))], keys, { delta: 1e-6 });

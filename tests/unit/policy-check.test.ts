@@ -220,6 +220,19 @@ describe('site policy: checkTask refusals', () => {
     expect(reason(p, spec())).toBe('statistic "marginal" is not allowed by this site\'s policy (allowed: none)');
   });
 
+  it('refuses a marginal that reads a modality the site does not share', () => {
+    const kinds = { age: 'age', sex: 'sex', ethnicity: 'sex', pneumonia: 'condition', diabetes: 'condition', bmi: 'snp' };
+    const p = parsePolicy({ epsilon: 1, delta: 1e-9, minQuorum: 2, allowedModalities: ['fhir'] });
+    expect(checkTask(p, spec(), ctx(spec(), { schemaAttributeKinds: kinds })).ok).toBe(true);
+    const genome = spec({ marginals: [['age', 'bmi']] });
+    expect(reason(p, genome, { schemaAttributeKinds: kinds })).toBe("marginal [age,bmi] reads bmi (genome data); this site's policy allows only fhir data");
+    // Without attribute kinds the site cannot tell: a restricted policy refuses rather than guess.
+    expect(reason(p, spec())).toMatch(/kind unknown/);
+    expect(() => parsePolicy({ epsilon: 1, delta: 1e-9, allowedModalities: ['x-ray'] })).toThrow(/not a known modality/);
+    expect(() => parsePolicy({ epsilon: 1, delta: 1e-9, allowedModalities: 'fhir' })).toThrow(/must be a list/);
+    expect(parsePolicy({ epsilon: 1, delta: 1e-9 }).allowedModalities).toEqual(['fhir', 'image', 'genome', 'notes']);
+  });
+
   it('refuses a committee threshold below 2 unless the federation is a single site', () => {
     const s = spec({ threshold: 1 });
     expect(reason(policy, s)).toMatch(/^committee threshold 1 is below this site's minimum 2/);
