@@ -3,7 +3,8 @@
  * {aim, mst, independent}, 10 sites, δ = 1e-9, the in-process federated path of
  * `fedsynth bench utility` (plaintext sum of the noised per-site integer vectors).
  *
- *   npx tsx bench/utility-table.ts run --out results.jsonl [--shard i/n]   (appends one JSON line per run, skips runs already in the file)
+ *   npx tsx bench/utility-table.ts run --out results.jsonl [--shard i/n] [--plans aim,mst,independent] [--eps 1,0.3]
+ *       (appends one JSON line per run, skips runs already in the file)
  *   npx tsx bench/utility-table.ts render results.jsonl... [--write docs/benchmarks.md]
  */
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -24,15 +25,17 @@ const ITERATIONS = 1000;
 
 const id = (plan: string, split: string, eps: number, seed: number) => `${plan}/${split}/${eps}/${seed}`;
 
-async function run(out: string, shard: number, shards: number): Promise<void> {
+async function run(out: string, shard: number, shards: number, plans: PlanKind[], epsilons: number[]): Promise<void> {
   const domain = parseDomainJson(readFileSync(DOMAIN, 'utf8'));
   const data = parseCsvDataset(readFileSync(DATA, 'utf8'), domain);
   const have = new Set(existsSync(out) ? readLines(out).map((r) => id(r.plan, r.split, r.epsilon, r.seed)) : []);
   const jobs: [PlanKind, SplitKind, number, number][] = [];
-  // Cheap plans first so a partial run still fills whole rows; AIM at ε = 1 early (the headline).
-  for (const plan of ['independent', 'mst', 'aim'] as PlanKind[])
-    for (const eps of plan === 'aim' ? [1, 0.3, 3, 0.1, 10] : EPSILONS)
-      for (const split of SPLITS) for (const seed of SEEDS) jobs.push([plan, split, eps, seed]);
+  // Headline cells first (ε = 1, then 0.3 and 3), every plan per cell, so a partial run still
+  // fills whole comparable cells.
+  for (const eps of [1, 0.3, 3, 0.1, 10].filter((e) => epsilons.includes(e)))
+    for (const split of SPLITS)
+      for (const plan of (['independent', 'mst', 'aim'] as PlanKind[]).filter((p) => plans.includes(p)))
+        for (const seed of SEEDS) jobs.push([plan, split, eps, seed]);
   let k = 0;
   for (const [plan, split, eps, seed] of jobs) {
     if (k++ % shards !== shard) continue;
@@ -67,10 +70,10 @@ function meanSd(xs: number[]): string {
 export function renderTable(rows: UtilityResult[]): string {
   const out: string[] = [];
   for (const split of SPLITS) {
-    out.push(`**${split === 'heterogeneous' ? '10 heterogeneous sites' : '10 iid sites'}** — 3-way L1 (mean ± sd over ${SEEDS.length} seeds; 2-way L1 in brackets; AIM rounds and mean wall time)`);
+    out.push(`**${split === 'heterogeneous' ? '10 heterogeneous sites' : '10 iid sites'}** — 3-way L1 (mean ± sd over ${SEEDS.length} seeds; 2-way L1 in brackets; rounds and mean wall time of the whole run, final fit in brackets)`);
     out.push('');
-    out.push('| ε | fedsynth AIM | fedsynth MST | independent | AIM rounds | AIM time | central MST (ref) | central AIM (ref) |');
-    out.push('|---|---|---|---|---|---|---|---|');
+    out.push('| ε | fedsynth AIM | fedsynth MST | independent | AIM rounds | AIM time | MST time | central MST (ref) | central AIM (ref) |');
+    out.push('|---|---|---|---|---|---|---|---|---|');
     for (const eps of EPSILONS) {
       const sel = (plan: string) => rows.filter((r) => r.plan === plan && r.split === split && r.epsilon === eps);
       const cell = (plan: string) => {
@@ -78,10 +81,14 @@ export function renderTable(rows: UtilityResult[]): string {
         return rs.length === 0 ? '—' : `${meanSd(rs.map((r) => r.l1ThreeWay))} [${meanSd(rs.map((r) => r.l1TwoWay))}]${rs.length < SEEDS.length ? ` (n=${rs.length})` : ''}`;
       };
       const aim = sel('aim');
-      const rounds = aim.length ? [...new Set(aim.map((r) => r.rounds.length))].join('/') : '—';
-      const time = aim.length ? `${(aim.reduce((s, r) => s + r.wallMs, 0) / aim.length / 1000).toFixed(0)} s` : '—';
+      const rounds = aim.length ? [...new Set(aim.map((r) => r.rounds.length))].sort().join('/') : '—';
+      const time = (rs: UtilityResult[]) => {
+        if (rs.length === 0) return '—';
+        const mean = (f: (r: UtilityResult) => number) => (rs.reduce((s, r) => s + f(r), 0) / rs.length / 1000).toFixed(0);
+        return rs.every((r) => r.fitMs !== undefined) ? `${mean((r) => r.wallMs)} s (${mean((r) => r.fitMs)} s)` : `${mean((r) => r.wallMs)} s`;
+      };
       const ref = REFERENCE[String(eps)] ?? {};
-      out.push(`| ${eps} | ${cell('aim')} | ${cell('mst')} | ${cell('independent')} | ${rounds} | ${time} | ${ref.mst ?? '—'} | ${ref.aim ?? '—'} |`);
+      out.push(`| ${eps} | ${cell('aim')} | ${cell('mst')} | ${cell('independent')} | ${rounds} | ${time(aim)} | ${time(sel('mst'))} | ${ref.mst ?? '—'} | ${ref.aim ?? '—'} |`);
     }
     out.push('');
   }
@@ -97,7 +104,10 @@ async function main(): Promise<void> {
     if (!rest.includes('--out') || !out) throw new Error('run: --out FILE is required');
     const shardArg = rest.includes('--shard') ? rest[rest.indexOf('--shard') + 1] : '0/1';
     const [i, n] = shardArg.split('/').map(Number);
-    await run(out, i, n);
+    const list = (flag: string) => (rest.includes(flag) ? rest[rest.indexOf(flag) + 1].split(',') : undefined);
+    const plans = (list('--plans') ?? PLANS) as PlanKind[];
+    const epsilons = list('--eps')?.map(Number) ?? EPSILONS;
+    await run(out, i, n, plans, epsilons);
   } else if (cmd === 'render') {
     const files = rest.filter((a, j) => !a.startsWith('--') && rest[j - 1] !== '--write');
     const table = renderTable(files.flatMap(readLines));

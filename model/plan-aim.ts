@@ -2,25 +2,35 @@
  * Federated AIM-style adaptive plan (issue 4). See docs/synthesis.md for the design and the
  * privacy analysis; in short:
  *
- *   round 1  "one-way"      every 1-way marginal                         share `oneWayShare` of ρ
- *   round 2  "screen"       every candidate 2-way marginal, small budget  share `screenShare` of ρ
- *   round 3… "measure-k"    a batch of chosen 2-/3-way cliques            the rest, adaptively
+ *   round 1  "one-way"       every 1-way marginal                          share `oneWayShare` of ρ
+ *   round 2  "screen-pairs"  every pair that could pay for its own noise   share `screenShare` of ρ
+ *   round 3… "measure-k"     a batch of chosen 1-/2-/3-way marginals      the rest, in `measureRounds`
  *
  * Every round is one distributed measurement (sites answer marginals, the coordinator sees only
  * the noised sum over sites). Selection is pure post-processing of the POOLED noisy answers of
- * earlier rounds: before each measurement round the plan fits the graphical model to what has
- * been measured, estimates for every candidate pair its current error ‖D_r − M_r(p̂)‖₁ from the
- * pooled noisy pair answers (minus the expected noise, as AIM's quality score does), scores a
- * candidate clique by the error it would fix minus the noise its own measurement would add
- * (AIM's "quality minus expected noise"), and picks a batch greedily with diminishing returns.
- * Because the scores come from pooled sums, the choice reflects the pooled error however
- * heterogeneous the sites are (FLAIM's point), and selection costs no budget beyond the
- * measurements themselves — no exponential mechanism is run.
+ * earlier rounds: before each measurement round the plan fits the graphical model to what it
+ * will use, and scores every candidate by AIM's "error it would fix minus noise it would add",
+ * with the error estimated from pooled noisy answers instead of the exact data:
  *
- * Annealing as in AIM: when most marginals of the last batch did not move the model by more
- * than their expected noise, the per-marginal ρ of the next batch is multiplied by
- * `annealFactor`. The last round always takes exactly the remaining budget, so the rounds'
- * ρ sum to `rhoTotal` (up to float rounding of one subtraction, < 1e-15·ρ).
+ *  - a pair the model does not contain yet: its misfit ‖D_r − M_r(p̂)‖₁, estimated from the
+ *    screening answer by a chi-square-style excess Σ(ȳ−μ)² − cells·σ² (minus `confidence` sd's,
+ *    against the winner's curse), turned into an L1 size by assuming deviations ∝ √μ;
+ *  - a set the model already contains: the noise it still carries, √(2/π)·σ̄·cells_eff, minus
+ *    what is left after pooling one more answer (cells_eff = Σ min(1, μ/σ): cells far below the
+ *    noise are fixed by non-negativity and barely cost noise);
+ *  - a triple: the sum of what it fixes on its three pairs;
+ *  - minus the noise the new answer adds on the set itself, √(2/π)·σ_next·cells_eff.
+ *
+ * The batch is chosen greedily (diminishing returns: a pair fixed by one pick is not counted
+ * again), and its size k — hence the per-marginal noise σ_next = √(k / 2ρ_round) — is the one
+ * that maximises the batch's total estimated gain. This replaces AIM's annealing: while big
+ * structural errors remain, many marginals at moderate noise win; once they are fixed, few
+ * marginals at low noise win. Because every score comes from pooled sums, the choice reflects the
+ * pooled error however heterogeneous the sites are (FLAIM's point), and selection costs no budget
+ * beyond the measurements themselves: no exponential mechanism is run.
+ *
+ * The measurement budget is split evenly over `measureRounds` rounds; the last round always
+ * takes exactly the remaining budget, so the rounds' ρ sum to `rhoTotal`.
  *
  * Junction-tree cap: a candidate is only chosen if the model over everything measured so far
  * plus the candidate stays within `maxCliqueCells` per clique and `maxTotalCells` in total.
@@ -30,29 +40,27 @@
 import type { Dataset, Domain } from './domain.ts';
 import { marginal } from './marginals.ts';
 import { sample } from './sample.ts';
-import type { Measurement } from './measurement.ts';
+import { type Measurement, estimateTotal } from './measurement.ts';
 import { kWayWorkload } from './metrics.ts';
 import type { FitPlan, RoundResult, RoundSpec } from './plan.ts';
 import { estimateWithReport } from './pgm/estimate.ts';
-import { buildJunctionTree, treeSize } from './pgm/junction-tree.ts';
+import { buildJunctionTree, containingClique, treeSize } from './pgm/junction-tree.ts';
 import type { GraphicalModel } from './pgm/model.ts';
 
 export interface AimPlanOptions {
-  /** Hard cap on the number of rounds (network round trips), at least 3. Default 12. */
+  /** Hard cap on the number of rounds (network round trips), at least 3. Default 8. */
   maxRounds?: number;
-  /** Share of ρ for the 1-way round. Default 0.15. */
+  /** Share of ρ for the 1-way round. Default 0.1. */
   oneWayShare?: number;
-  /** Share of ρ for the pair-screening round. Default 0.1. */
+  /** Share of ρ for the pair-screening round (0 disables it). Default 0.1. */
   screenShare?: number;
-  /** Marginals per measurement round. Default ⌈d/2⌉ (d attributes), at least 2. */
-  batch?: number;
+  /** Planned number of measurement rounds after screening (capped by maxRounds). Default 4. */
+  measureRounds?: number;
   /**
-   * Initial per-marginal ρ of the measurement rounds, as a fraction of the measurement budget
-   * (ρ after the first two rounds). Default 1/(2d).
+   * Most marginals per measurement round. Default min(d, 16) (d attributes): larger batches make
+   * the greedy search score many more triples per round (at d = 50 a batch of 43 took minutes).
    */
-  initialFraction?: number;
-  /** Multiplier of the per-marginal ρ when a batch stops moving the model (AIM: σ/2 ⇒ ×4). Default 2. */
-  annealFactor?: number;
+  maxBatch?: number;
   /** Largest marginal (cells) that may be measured. Default 100,000. */
   maxMarginalCells?: number;
   /** Junction-tree cap per clique (cells). Default 50,000. */
@@ -63,50 +71,122 @@ export interface AimPlanOptions {
   maxCliqueSize?: 2 | 3;
   /** Mirror-descent iterations of the selection fit before each measurement round. Default 150. */
   selectionIterations?: number;
+  /** Standard deviations subtracted from a screened pair's excess (against the winner's curse). Default 2. */
+  confidence?: number;
+  /**
+   * Pairs with more cells are not screened (nor, lacking evidence, chosen). Default: adaptive,
+   * the cells at which the expected L1 noise of a typical measurement (per-cell σ of a full batch
+   * of d marginals in one measurement round) reaches twice the estimated number of records —
+   * beyond that a pair cannot pay for its own noise — capped by maxCliqueCells.
+   */
+  screenMaxCells?: number;
+  /**
+   * Repeat each 1-way marginal in round 1 about ∝ cells^⅔ times (the allocation that minimises
+   * Σ cells·σ, i.e. the expected total L1 noise, for a fixed ρ). Default false: on Adult it made
+   * no measurable difference, and plain rounds keep one answer per attribute set.
+   */
+  weightOneWays?: boolean;
+  /**
+   * Use the screening answers of pairs the model does not contain as 1-way evidence: each is
+   * summed onto its attribute with more values (per-cell σ·√(size of the other)), once, so the
+   * derived measurements keep independent noise. Default true.
+   */
+  projectScreening?: boolean;
 }
 
 export interface AimPlan extends FitPlan {
-  /** The model fitted for selection after `done` (a warm start for the final fit), if one was fitted. */
+  /** The latest model fitted for selection after (a prefix of) `done`: a warm start for the final fit. */
   selectionModel(done: readonly RoundResult[]): GraphicalModel | undefined;
   readonly options: Readonly<Required<AimPlanOptions>>;
 }
 
 const key = (attrs: readonly string[]): string => [...attrs].sort().join('\u0000');
+
+/** A candidate marginal; `pairs` are the sub-pairs of a triple (empty otherwise). */
+interface Candidate {
+  readonly attrs: string[];
+  readonly key: string;
+  readonly cells: number;
+  readonly pairs: readonly Candidate[];
+}
 const SQRT_2_PI = Math.sqrt(2 / Math.PI);
+/** Rows of the model sample that stands in for marginals outside the junction tree's cliques. */
+const SELECTION_SAMPLE_ROWS = 200_000;
 
 export function aimPlan(domain: Domain, rhoTotal: number, options: AimPlanOptions = {}): AimPlan {
   if (!(rhoTotal > 0) || !Number.isFinite(rhoTotal)) throw new Error(`aimPlan: rho must be positive, got ${rhoTotal}`);
   const d = domain.length;
+  const maxCliqueCells = options.maxCliqueCells ?? 50_000;
   const o: Required<AimPlanOptions> = {
-    maxRounds: options.maxRounds ?? 12,
-    oneWayShare: options.oneWayShare ?? 0.15,
+    maxRounds: options.maxRounds ?? 8,
+    oneWayShare: options.oneWayShare ?? 0.1,
     screenShare: options.screenShare ?? 0.1,
-    batch: options.batch ?? Math.max(2, Math.ceil(d / 2)),
-    initialFraction: options.initialFraction ?? 1 / (2 * Math.max(1, d)),
-    annealFactor: options.annealFactor ?? 2,
+    measureRounds: options.measureRounds ?? 4,
+    maxBatch: options.maxBatch ?? Math.max(2, Math.min(d, 16)),
     maxMarginalCells: options.maxMarginalCells ?? 100_000,
-    maxCliqueCells: options.maxCliqueCells ?? 50_000,
+    maxCliqueCells,
     maxTotalCells: options.maxTotalCells ?? 150_000,
     maxCliqueSize: options.maxCliqueSize ?? 3,
     selectionIterations: options.selectionIterations ?? 150,
+    confidence: options.confidence ?? 2,
+    screenMaxCells: options.screenMaxCells ?? Infinity,
+    weightOneWays: options.weightOneWays ?? false,
+    projectScreening: options.projectScreening ?? true,
   };
   if (!Number.isInteger(o.maxRounds) || o.maxRounds < 3) throw new Error(`aimPlan: maxRounds must be an integer >= 3, got ${o.maxRounds}`);
   if (!(o.oneWayShare > 0 && o.screenShare >= 0 && o.oneWayShare + o.screenShare < 1)) throw new Error('aimPlan: need oneWayShare > 0, screenShare >= 0 and their sum < 1');
-  if (!Number.isInteger(o.batch) || o.batch < 1) throw new Error(`aimPlan: batch must be a positive integer, got ${o.batch}`);
-  if (!(o.initialFraction > 0 && o.initialFraction <= 1)) throw new Error('aimPlan: initialFraction must be in (0, 1]');
-  if (!(o.annealFactor >= 1)) throw new Error('aimPlan: annealFactor must be >= 1');
+  if (!Number.isInteger(o.maxBatch) || o.maxBatch < 1) throw new Error(`aimPlan: maxBatch must be a positive integer, got ${o.maxBatch}`);
+  if (!Number.isInteger(o.measureRounds) || o.measureRounds < 1) throw new Error(`aimPlan: measureRounds must be a positive integer, got ${o.measureRounds}`);
+  if (!(o.confidence >= 0)) throw new Error('aimPlan: confidence must be >= 0');
 
   const oneWay = domain.attrs.map((a) => [a]);
-  const pairs = kWayWorkload(domain, 2).filter((p) => domain.cells(p) <= Math.min(o.maxMarginalCells, o.maxCliqueCells));
-  const triples = o.maxCliqueSize >= 3 ? kWayWorkload(domain, 3).filter((t) => domain.cells(t) <= Math.min(o.maxMarginalCells, o.maxCliqueCells)) : [];
+  const maxMeasured = Math.min(o.maxMarginalCells, o.maxCliqueCells);
+  const pairs = kWayWorkload(domain, 2).filter((p) => domain.cells(p) <= maxMeasured);
+  const triples = o.maxCliqueSize >= 3 ? kWayWorkload(domain, 3).filter((t) => domain.cells(t) <= maxMeasured) : [];
+  // Candidates with their keys and sub-pairs precomputed (selection scans them many times).
+  const byKey = new Map<string, Candidate>();
+  const candidate = (attrs: string[]): Candidate => {
+    const k = key(attrs);
+    let c = byKey.get(k);
+    if (!c) {
+      const subs = attrs.length === 3 ? subPairs(attrs).map(candidate) : [];
+      c = { attrs, key: k, cells: domain.cells(attrs), pairs: subs };
+      byKey.set(k, c);
+    }
+    return c;
+  };
+  const candidates: Candidate[] = [...oneWay, ...pairs, ...triples].map(candidate);
   const rhoOne = pairs.length === 0 ? rhoTotal : rhoTotal * o.oneWayShare;
   const rhoScreen = rhoTotal * o.screenShare;
   const hasScreen = pairs.length > 0 && rhoScreen > 0;
+  const firstMeasure = hasScreen ? 2 : 1;
+  /** Pairs worth screening, given the 1-way answers (for the estimated number of records). */
+  const screenedPairs = (oneWayAnswers: readonly Measurement[]): string[][] => {
+    let limit = Math.min(o.screenMaxCells, maxMeasured);
+    if (options.screenMaxCells === undefined) {
+      const total = estimateTotal(oneWayAnswers).total;
+      const sigmaTyp = Math.sqrt(d / (2 * ((rhoTotal - rhoOne - rhoScreen) / o.measureRounds)));
+      limit = Math.min(limit, (2 * total) / (SQRT_2_PI * sigmaTyp));
+    }
+    const out = pairs.filter((p) => domain.cells(p) <= limit);
+    // Always screen something: the smallest pairs if the limit excludes them all.
+    return out.length > 0 ? out : [...pairs].sort((a, b) => domain.cells(a) - domain.cells(b)).slice(0, Math.max(1, d - 1));
+  };
+  // Round 1: every attribute once, or (weightOneWays) repeated ≈ ∝ cells^⅔ with the smallest
+  // attribute once; the pooled answer of k copies is one measurement with σ/√k.
+  const oneWayRound: string[][] = [];
+  {
+    const w = domain.attrs.map((a) => Math.cbrt(domain.sizeOf(a)) ** 2);
+    const wMin = Math.min(...w);
+    domain.attrs.forEach((a, i) => {
+      const copies = o.weightOneWays ? Math.max(1, Math.min(16, Math.round(w[i] / wMin))) : 1;
+      for (let c = 0; c < copies; c++) oneWayRound.push([a]);
+    });
+  }
 
-  // Cache of derived state, keyed by the number of completed rounds; valid while the caller
-  // passes the same RoundResult objects (a coordinator restart rebuilds it deterministically).
+  // Models fitted for selection, keyed by the number of completed rounds; valid while the caller
+  // passes the same RoundResult objects (a coordinator restart rebuilds them deterministically).
   const models: (GraphicalModel | undefined)[] = [];
-  const rhoPer: number[] = []; // per-marginal ρ planned for the round at that index
   const specs: (RoundSpec | undefined)[] = [];
   let seen: readonly RoundResult[] = [];
 
@@ -115,27 +195,29 @@ export function aimPlan(domain: Domain, rhoTotal: number, options: AimPlanOption
     while (same < done.length && same < seen.length && done[same] === seen[same]) same++;
     if (same < seen.length) {
       models.length = Math.min(models.length, same + 1);
-      rhoPer.length = Math.min(rhoPer.length, same + 1);
       specs.length = Math.min(specs.length, same + 1);
     }
     seen = [...done];
   };
 
   const estimationInputs = (done: readonly RoundResult[]): Measurement[] => {
-    const out: Measurement[] = [];
+    const raw: Measurement[] = [];
     const measuredSets: string[][] = [];
     done.forEach((r, i) => {
       if (i === 1 && hasScreen) return;
-      out.push(...r.measurements);
+      raw.push(...r.measurements);
       if (i >= 1) measuredSets.push(...r.measurements.map((m) => m.attrs));
     });
     if (hasScreen && done.length >= 2) {
       // Screening answers of pairs inside a measured clique are free information that does not
       // enlarge the model; the others stay out (they would densify the junction tree).
       const inside = (p: readonly string[]) => measuredSets.some((s) => p.every((a) => s.includes(a)));
-      out.push(...done[1].measurements.filter((m) => inside(m.attrs)));
+      for (const m of done[1].measurements) {
+        if (inside(m.attrs)) raw.push(m);
+        else if (o.projectScreening) raw.push(projectOnLarger(domain, m));
+      }
     }
-    return out;
+    return poolRepeats(domain, raw);
   };
 
   const fitModel = (done: readonly RoundResult[]): GraphicalModel => {
@@ -160,7 +242,8 @@ export function aimPlan(domain: Domain, rhoTotal: number, options: AimPlanOption
     options: o,
     selectionModel(done) {
       sync(done);
-      return models[done.length];
+      for (let i = done.length; i >= 0; i--) if (models[i]) return models[i];
+      return undefined;
     },
     estimationInputs,
     next(done) {
@@ -175,110 +258,109 @@ export function aimPlan(domain: Domain, rhoTotal: number, options: AimPlanOption
 
   function decide(done: readonly RoundResult[]): RoundSpec | undefined {
     const n = done.length;
-    if (n === 0) return { name: 'one-way', marginals: oneWay, rho: rhoOne };
-    if (n === 1 && hasScreen) return { name: 'screen-pairs', marginals: pairs, rho: rhoScreen };
+    if (n === 0) return { name: 'one-way', marginals: oneWayRound, rho: rhoOne };
+    if (n === 1 && hasScreen) return { name: 'screen-pairs', marginals: screenedPairs(done[0].measurements), rho: rhoScreen };
     const spent = done.reduce((s, r) => s + r.spec.rho, 0);
     const remaining = rhoTotal - spent;
     if (!(remaining > rhoTotal * 1e-12) || pairs.length === 0) return undefined;
     if (n >= o.maxRounds) return undefined;
+    const roundsLeft = Math.min(o.measureRounds - (n - firstMeasure), o.maxRounds - n);
+    const last = roundsLeft <= 1;
+    const rho = last ? remaining : remaining / roundsLeft;
 
-    const measureBudget = rhoTotal - rhoOne - (hasScreen ? rhoScreen : 0);
-    const firstMeasure = hasScreen ? 2 : 1;
-    let per = rhoPer[n - 1] ?? measureBudget * o.initialFraction;
     const model = fitModel(done);
-    if (n > firstMeasure) {
-      // Annealing: did the last batch move the model by more than its own noise?
-      const prev = models[n - 1] ?? fitModel(done.slice(0, n - 1));
-      const last = done[n - 1].measurements;
-      let still = 0;
-      for (const m of last) {
-        const before = prev.marginal(m.attrs);
-        const after = model.marginal(m.attrs);
-        let moved = 0;
-        for (let i = 0; i < before.length; i++) moved += Math.abs(after[i] - before[i]);
-        if (moved <= SQRT_2_PI * m.sigma * m.values.length) still++;
+    const stats = new Stats(domain, done.flatMap((r) => r.measurements), estimationInputs(done), model, o.confidence);
+    const inModel = estimationInputs(done).filter((m) => m.attrs.length >= 2).map((m) => [...m.attrs]);
+    let best: string[][] = [];
+    let bestGain = 0;
+    for (const k of batchSizes(o.maxBatch)) {
+      const sigma = Math.sqrt(k / (2 * rho));
+      const { chosen, gain } = select(stats, inModel, sigma, k);
+      if (chosen.length < k) break; // fewer than k worth measuring at this σ: larger k only adds noise
+      if (gain > bestGain) {
+        best = chosen;
+        bestGain = gain;
       }
-      if (still * 2 >= last.length) per *= o.annealFactor;
     }
-    per = Math.min(per, remaining);
-
-    const sel = selectAnnealed(done, model, per, remaining);
-    const chosen = sel.chosen;
-    per = sel.per;
-    if (chosen.length === 0) return undefined;
-    const roundsLeft = o.maxRounds - n;
-    let rho = chosen.length * per;
-    // Last round: the remainder, exactly, if this is the last allowed round or what would be
-    // left could not pay for a meaningful batch.
-    if (roundsLeft <= 1 || remaining - rho < 0.5 * o.batch * per || rho >= remaining) rho = remaining;
-    rhoPer[n] = rho / chosen.length;
-    return { name: `measure-${n - firstMeasure + 1}`, marginals: chosen, rho };
+    // Nothing estimated to help (tiny budgets): spend it where it always helps, on the 1-ways.
+    if (best.length === 0) best = oneWay;
+    return { name: `measure-${n - firstMeasure + 1}`, marginals: best, rho };
   }
 
-  /**
-   * Greedy batch selection on pooled noisy answers (post-processing only). If fewer than half a
-   * batch is worth measuring at this ρ, the per-marginal ρ is raised (annealing) and selection
-   * repeats, up to the remaining budget. Returns the chosen sets and the per-marginal ρ.
-   */
-  function selectAnnealed(done: readonly RoundResult[], model: GraphicalModel, per: number, remaining: number): { chosen: string[][]; per: number } {
-    const all = done.flatMap((r) => r.measurements);
-    const stats = new Stats(domain, all, model);
-    for (;;) {
-      const chosen = select(done, stats, per);
-      if (chosen.length * 2 >= Math.min(o.batch, candidatesCount) || per * o.annealFactor > remaining || o.annealFactor === 1) return { chosen, per };
-      per *= o.annealFactor;
-    }
-  }
-  const candidatesCount = oneWay.length + pairs.length + triples.length;
-
-  function select(done: readonly RoundResult[], stats: Stats, per: number): string[][] {
-    const sigmaNext = Math.sqrt(1 / (2 * per));
-    const cands = [...oneWay, ...pairs, ...triples];
+  /** Greedy batch of at most k candidates at per-cell noise σ; returns the picks and their total gain. */
+  function select(stats: Stats, inModel: readonly string[][], sigma: number, k: number): { chosen: string[][]; gain: number } {
     const excluded = new Set<string>();
     const consumed = new Set<string>();
     const chosen: string[][] = [];
-    const inModel = estimationInputs(done).filter((m) => m.attrs.length >= 2).map((m) => [...m.attrs]);
-    const gainOf = (c: readonly string[]): number => {
-      const k = key(c);
-      if (consumed.has(k)) return -Infinity;
-      const s = stats.get(c);
-      if (s.sigma < Infinity) {
-        // Measured (or covered) before: structural misfit + inherited noise, minus the noise left after pooling one more answer.
-        const after = 1 / Math.sqrt(1 / (s.sigma * s.sigma) + 1 / (sigmaNext * sigmaNext));
-        let gain = Math.max(0, s.resid) + SQRT_2_PI * s.effCells(s.sigma) * (s.sigma - after);
-        return gain;
-      }
-      // Never covered (triples): the misfit of its pairs it would fix, minus its own noise.
-      let err = 0;
-      for (const p of subPairs(c)) if (!consumed.has(key(p))) err += Math.max(0, stats.get(p).resid);
-      return err - SQRT_2_PI * sigmaNext * domain.cells(c);
+    let total = 0;
+    /** What measuring set r at σ_r (per cell of r) would fix on r itself. */
+    const fixes = (r: Candidate, sigmaR: number): number => {
+      const s = stats.get(r.attrs, r.key);
+      if (s.inModel) return s.noise(s.sigma) - s.noise(pool(s.sigma, sigmaR));
+      return s.misfit - s.noise(pool(s.sigma, sigmaR));
     };
-    while (chosen.length < o.batch) {
-      let best: string[] | undefined;
+    /** The candidate's gain, or −∞ when it cannot beat `bar` (then the costly triple marginal is skipped). */
+    const gainOf = (c: Candidate, bar: number): number => {
+      if (consumed.has(c.key)) return -Infinity;
+      if (c.pairs.length === 0 || stats.covered(c.attrs, c.key)) return fixes(c, sigma);
+      // A new triple: what it fixes on each pair (its answer projected onto a pair has per-cell
+      // σ·√(cells(triple)/cells(pair))), minus the noise it adds on the triple itself.
+      let g = 0;
+      for (const p of c.pairs) {
+        if (consumed.has(p.key)) continue;
+        g += Math.max(0, fixes(p, sigma * Math.sqrt(c.cells / p.cells)));
+      }
+      // The triple's own noise only lowers g: if g cannot beat the best so far (or there is
+      // nothing to fix), its model marginal is not needed.
+      if (g <= 0 || g <= bar) return -Infinity;
+      return g - stats.get(c.attrs, c.key).noise(sigma);
+    };
+    while (chosen.length < k) {
+      let best: Candidate | undefined;
       let bestGain = 0;
-      for (const c of cands) {
-        if (excluded.has(key(c))) continue;
-        const g = gainOf(c);
+      for (const c of candidates) {
+        if (excluded.has(c.key)) continue;
+        const g = gainOf(c, bestGain);
         if (g > bestGain) {
           best = c;
           bestGain = g;
         }
       }
       if (!best) break;
-      const k = key(best);
-      excluded.add(k);
-      if (best.length >= 2) {
-        const size = treeSize(domain, buildJunctionTree(domain, [...inModel, ...chosen, best]));
+      excluded.add(best.key);
+      if (best.attrs.length >= 2) {
+        const size = treeSize(domain, buildJunctionTree(domain, [...inModel, ...chosen, best.attrs]));
         if (size.maxCliqueCells > o.maxCliqueCells || size.totalCells > o.maxTotalCells) continue;
       }
-      chosen.push(best);
-      consumed.add(k);
-      for (const p of subPairs(best)) consumed.add(key(p));
+      chosen.push(best.attrs);
+      total += bestGain;
+      consumed.add(best.key);
+      for (const p of best.pairs) consumed.add(p.key);
     }
-    return chosen;
+    return { chosen, gain: total };
   }
 
   return plan;
+}
+
+/**
+ * Batch sizes tried for a round: every k up to 16; beyond that a geometric grid (×1.4) ending at
+ * maxBatch, so that with many attributes the search stays ~15 greedy selections per round.
+ */
+export function batchSizes(maxBatch: number): number[] {
+  const out: number[] = [];
+  for (let k = 1; k <= Math.min(16, maxBatch); k++) out.push(k);
+  for (let k = 16; k < maxBatch; ) {
+    k = Math.min(maxBatch, Math.max(k + 1, Math.round(k * 1.4)));
+    out.push(k);
+  }
+  return out;
+}
+
+/** Per-cell σ of the inverse-variance average of two answers with per-cell σ a and b. */
+function pool(a: number, b: number): number {
+  if (!Number.isFinite(a)) return b;
+  return 1 / Math.sqrt(1 / (a * a) + 1 / (b * b));
 }
 
 function subPairs(c: readonly string[]): string[][] {
@@ -288,22 +370,94 @@ function subPairs(c: readonly string[]): string[][] {
 }
 
 /**
- * Pooled evidence about attribute set r from every measurement whose attributes contain r: each
- * is projected onto r (per-cell noise variance σ²·cells(m)/cells(r)) and they are averaged by
- * inverse variance. `resid` estimates the model's structural misfit ‖D_r − M_r(p̂)‖₁ beyond noise
- * (observed L1 minus the expected L1 of the pooled noise); `sigma` is the pooled per-cell σ
- * (Infinity when nothing covers r).
+ * A pair answer summed onto its attribute with more values (the first on a tie): an exact linear
+ * function of the answer, whose cells carry independent noise of variance σ²·size(other).
+ */
+export function projectOnLarger(domain: Domain, m: Measurement): Measurement {
+  const [a, b] = m.attrs;
+  const onto = domain.sizeOf(b) > domain.sizeOf(a) ? b : a;
+  const other = onto === a ? b : a;
+  const values = new Float64Array(domain.sizeOf(onto));
+  const map = domain.indexMap(m.attrs, [onto]);
+  for (let i = 0; i < m.values.length; i++) values[map[i]] += m.values[i];
+  return { attrs: [onto], values, sigma: m.sigma * Math.sqrt(domain.sizeOf(other)) };
+}
+
+/**
+ * Repeated answers of the same attribute set (same layout) pooled into one measurement: the
+ * inverse-variance average, with σ = (Σ 1/σ_i²)^(−½). Order of first appearance is kept.
+ */
+export function poolRepeats(domain: Domain, ms: readonly Measurement[]): Measurement[] {
+  const groups = new Map<string, Measurement[]>();
+  for (const m of ms) {
+    const k = m.attrs.join('\u0000');
+    const g = groups.get(k);
+    if (g) g.push(m);
+    else groups.set(k, [m]);
+  }
+  const out: Measurement[] = [];
+  for (const g of groups.values()) {
+    if (g.length === 1) {
+      out.push(g[0]);
+      continue;
+    }
+    const n = domain.cells(g[0].attrs);
+    const acc = new Float64Array(n);
+    let wsum = 0;
+    for (const m of g) {
+      const w = 1 / (m.sigma * m.sigma);
+      wsum += w;
+      for (let i = 0; i < n; i++) acc[i] += w * m.values[i];
+    }
+    for (let i = 0; i < n; i++) acc[i] /= wsum;
+    out.push({ attrs: [...g[0].attrs], values: acc, sigma: 1 / Math.sqrt(wsum) });
+  }
+  return out;
+}
+
+export interface SetStats {
+  /** Whether the model was fitted to a measurement covering this set. */
+  inModel: boolean;
+  /** Pooled per-cell σ of the evidence on the set (estimation inputs if inModel, else all answers); Infinity if none. */
+  sigma: number;
+  /** Estimated structural misfit ‖D_r − M_r(p̂)‖₁ (records) of a set the model does not contain; 0 without evidence. */
+  misfit: number;
+  /** Expected L1 noise (records) the model keeps on this set when its evidence has per-cell σ. */
+  noise(sigma: number): number;
+}
+
+/**
+ * Pooled evidence about attribute sets from noisy answers: each answer whose attributes contain r
+ * is projected onto r (per-cell variance σ²·cells(m)/cells(r)) and they are averaged by inverse
+ * variance.
  */
 export class Stats {
-  private readonly cache = new Map<string, { resid: number; sigma: number; effCells: (sigma: number) => number }>();
+  private readonly cache = new Map<string, SetStats>();
+  private readonly inputKeys: string[][];
   constructor(
     private readonly domain: Domain,
-    private readonly measurements: readonly Measurement[],
+    private readonly answers: readonly Measurement[],
+    private readonly inputs: readonly Measurement[],
     private readonly model: GraphicalModel,
-  ) {}
+    private readonly confidence = 2,
+  ) {
+    this.inputKeys = inputs.map((m) => m.attrs);
+  }
 
-  get(r: readonly string[]): { resid: number; sigma: number; effCells: (sigma: number) => number } {
-    const k = key(r);
+  private readonly coveredCache = new Map<string, boolean>();
+
+  /** Whether an estimation input covers r (cheap: no model marginal). `k` is key(r) if known. */
+  covered(r: readonly string[], k = key(r)): boolean {
+    let c = this.coveredCache.get(k);
+    if (c === undefined) {
+      c = this.inputKeys.some((s) => r.every((a) => s.includes(a)));
+      this.coveredCache.set(k, c);
+    }
+    return c;
+  }
+
+  /** Statistics of r (computed once per Stats); `k` is key(r) if known. */
+  get(r: readonly string[], k = key(r)): SetStats {
     let s = this.cache.get(k);
     if (!s) {
       s = this.compute(r);
@@ -315,51 +469,81 @@ export class Stats {
   private synthetic: Dataset | undefined;
 
   /**
-   * The model's marginal over r: exact when a junction-tree clique holds r or variable
-   * elimination stays small, else from a large rounding sample of the model (its sampling error
-   * is far below the measurement noise the score is compared with).
+   * The model's marginal over r: exact when a junction-tree clique holds r, else from a large
+   * rounding sample of the model (variable elimination for hundreds of triples per round would
+   * dominate the plan's time; the sample's error is far below the measurement noise the score is
+   * compared with, and its known variance is subtracted from the misfit statistic).
    */
-  private modelMarginal(r: readonly string[]): Float64Array {
-    try {
-      return this.model.marginal(r, 1_000_000);
-    } catch {
-      const rows = Math.min(1_000_000, Math.max(200_000, Math.round(4 * this.model.total)));
-      this.synthetic ??= sample(this.model, { rows, seed: 'aim-selection' });
-      const counts = marginal(this.synthetic, r);
-      const scale = this.model.total / rows;
-      for (let i = 0; i < counts.length; i++) counts[i] *= scale;
-      return counts;
+  private modelMarginal(r: readonly string[]): { mu: Float64Array; sampleVar: number } {
+    if (containingClique(this.domain, this.model.structure.tree, r) >= 0) {
+      return { mu: this.model.marginal(r), sampleVar: 0 };
     }
+    const rows = SELECTION_SAMPLE_ROWS;
+    this.synthetic ??= sample(this.model, { rows, seed: 'aim-selection' });
+    const counts = marginal(this.synthetic, r);
+    const scale = this.model.total / rows;
+    for (let i = 0; i < counts.length; i++) counts[i] *= scale;
+    // Each cell's count is ≈ scale·Binomial(rows, μ/total): variance ≈ scale·μ, Σ = scale·total.
+    return { mu: counts, sampleVar: scale * this.model.total };
   }
 
-  private compute(r: readonly string[]): { resid: number; sigma: number; effCells: (sigma: number) => number } {
+  private pooled(r: readonly string[], from: readonly Measurement[]): { mean: Float64Array; sigma: number } | undefined {
     const domain = this.domain;
     const cells = domain.cells(r);
     const acc = new Float64Array(cells);
     let wsum = 0;
-    for (const m of this.measurements) {
+    for (const m of from) {
       if (!r.every((a) => m.attrs.includes(a))) continue;
       const map = domain.indexMap(m.attrs, r);
       const w = cells / (m.sigma * m.sigma * m.values.length);
       for (let i = 0; i < m.values.length; i++) acc[map[i]] += w * m.values[i];
       wsum += w;
     }
-    if (wsum === 0) return { resid: -Infinity, sigma: Infinity, effCells: () => cells };
-    const mu = this.modelMarginal(r);
-    const sigma = Math.sqrt(1 / wsum);
-    let l1 = 0;
-    for (let i = 0; i < cells; i++) l1 += Math.abs(acc[i] / wsum - mu[i]);
-    // Cells where the truth is well below the noise are mostly fixed by non-negativity in the
-    // estimator, so noise costs about min(1, μ/σ) of a full cell there.
-    const effCells = (sg: number): number => {
-      let e = 0;
-      for (let i = 0; i < cells; i++) e += Math.min(1, Math.max(0, mu[i]) / sg);
-      return Math.max(1, e);
+    if (wsum === 0) return undefined;
+    for (let i = 0; i < cells; i++) acc[i] /= wsum;
+    return { mean: acc, sigma: Math.sqrt(1 / wsum) };
+  }
+
+  private compute(r: readonly string[]): SetStats {
+    const cells = this.domain.cells(r);
+    const { mu, sampleVar } = this.modelMarginal(r);
+    // Σ min(1, μ/σ) for any σ in O(log cells): sorted μ with prefix sums.
+    const sorted = Float64Array.from(mu, (v) => Math.max(0, v)).sort();
+    const prefix = new Float64Array(cells + 1);
+    for (let i = 0; i < cells; i++) prefix[i + 1] = prefix[i] + sorted[i];
+    const noise = (sigma: number): number => {
+      if (!Number.isFinite(sigma)) return Infinity;
+      let lo = 0;
+      let hi = cells;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (sorted[mid] < sigma) lo = mid + 1;
+        else hi = mid;
+      }
+      const eff = cells - lo + prefix[lo] / sigma;
+      return SQRT_2_PI * sigma * Math.max(1, eff);
     };
-    // Lower confidence bound: minus one standard deviation of the pure-noise L1, against the
-    // winner's curse of taking the best of many noisy scores (as select-mst.ts does).
-    const sd = sigma * Math.sqrt(cells * (1 - 2 / Math.PI));
-    return { resid: l1 - SQRT_2_PI * sigma * cells - sd, sigma, effCells };
+    const inModel = this.covered(r);
+    if (inModel) {
+      const ev = this.pooled(r, this.inputs)!;
+      return { inModel, sigma: ev.sigma, misfit: 0, noise };
+    }
+    const ev = this.pooled(r, this.answers);
+    if (!ev) return { inModel, sigma: Infinity, misfit: 0, noise };
+    // Chi-square-style excess of the answer over the model beyond its noise, at a lower
+    // confidence bound (sd of Σ Z² is σ²·√(2·cells)).
+    let ss = 0;
+    let rootMass = 0;
+    for (let i = 0; i < cells; i++) {
+      const dlt = ev.mean[i] - mu[i];
+      ss += dlt * dlt;
+      rootMass += Math.sqrt(Math.max(0, mu[i]));
+    }
+    const s2 = ev.sigma * ev.sigma;
+    const excess = ss - cells * s2 - sampleVar - this.confidence * s2 * Math.sqrt(2 * cells);
+    // L1 size of a deviation with that squared norm, spread like sampling noise (δ_i ∝ √μ_i).
+    const misfit = excess > 0 ? Math.min(2 * this.model.total, Math.sqrt(excess / this.model.total) * rootMass) : 0;
+    return { inModel, sigma: ev.sigma, misfit, noise };
   }
 }
 

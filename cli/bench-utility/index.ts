@@ -148,8 +148,9 @@ export function formatResult(r: UtilityResult): string {
     `2-way L1 ${r.l1TwoWay.toFixed(4)} (TV ${r.tvTwoWay.toFixed(4)})`,
     `3-way L1 ${r.l1ThreeWay.toFixed(4)} (TV ${r.tvThreeWay.toFixed(4)})`,
     `rounds ${r.rounds.length}, ρ spent ${r.rhoSpent.toPrecision(6)} of ${r.rhoBudget.toPrecision(6)}`,
+    `synthetic rows ${r.syntheticRows} (the model's estimate of the number of records)`,
     `model ${r.modelCliques.length} cliques, ${r.modelCells} cells${r.dropped ? `, ${r.dropped} measurements dropped by the size cap` : ''}`,
-    `wall time ${(r.wallMs / 1000).toFixed(1)} s (noise ${(r.noiseMs / 1000).toFixed(1)} s${r.heMs ? `, secure aggregation ${(r.heMs / 1000).toFixed(1)} s` : ''})`,
+    `wall time ${(r.wallMs / 1000).toFixed(1)} s (final fit ${(r.fitMs / 1000).toFixed(1)} s, noise ${(r.noiseMs / 1000).toFixed(1)} s${r.heMs ? `, secure aggregation ${(r.heMs / 1000).toFixed(1)} s` : ''})`,
   ];
   for (const [i, x] of r.rounds.entries()) {
     lines.push(`  round ${i + 1} ${x.name}: ${x.marginals} marginals, ${x.cells} cells, ρ ${x.rho.toPrecision(4)}, σ ${x.sigma.toFixed(1)}`);

@@ -4,7 +4,8 @@ import { marginal } from '../../model/marginals.ts';
 import type { Measurement } from '../../model/measurement.ts';
 import { allThreeWay, datasetWorkloadError } from '../../model/metrics.ts';
 import { type FitPlan, type RoundResult } from '../../model/plan.ts';
-import { aimPlan, independentPlan } from '../../model/plan-aim.ts';
+import { aimPlan, independentPlan, poolRepeats, projectOnLarger, Stats } from '../../model/plan-aim.ts';
+import { planDistributedNoise } from '../../privacy/accountant.ts';
 import { estimate } from '../../model/pgm/estimate.ts';
 import { buildJunctionTree, treeSize } from '../../model/pgm/junction-tree.ts';
 import { Prng } from '../../model/prng.ts';
@@ -22,14 +23,25 @@ const data = makeDataset(domain, 6000, 7, (rng) => {
   return [a, b, c, d, e, rng.nextInt(3)];
 });
 
-/** Runs a plan against the data with Gaussian noise of the planned σ (a stand-in for the federated sum). */
-function runPlan(plan: FitPlan, seed: number, maxLoops = 100): RoundResult[] {
+/**
+ * Runs a plan against the data with Gaussian noise of the planned σ (a stand-in for the federated
+ * sum). With `charged`, σ is the pooled σ of the real distributed discrete Gaussian planner
+ * (10 sites) and the ρ it charges is recorded.
+ */
+function runPlan(plan: FitPlan, seed: number, maxLoops = 100, charged?: number[]): RoundResult[] {
   const rng = new Prng(seed);
   const done: RoundResult[] = [];
   for (let i = 0; i < maxLoops; i++) {
     const spec = plan.next(done);
     if (!spec) return done;
-    const sigma = Math.sqrt(spec.marginals.length / (2 * spec.rho));
+    let sigma = Math.sqrt(spec.marginals.length / (2 * spec.rho));
+    if (charged) {
+      const m = spec.marginals.length;
+      const dimension = spec.marginals.reduce((s, a) => s + domain.cells(a), 0);
+      const noise = planDistributedNoise({ l2Sensitivity: Math.sqrt(m), l1Sensitivity: m, parties: 10, dimension, targetRho: spec.rho });
+      charged.push(noise.rho);
+      sigma = Math.sqrt((Number(noise.sigmaSite2.num) / Number(noise.sigmaSite2.den)) * 10);
+    }
     const measurements: Measurement[] = spec.marginals.map((attrs) => {
       const values = marginal(data, attrs).map((v) => v + sigma * rng.normal());
       return { attrs: [...attrs], values, sigma };
@@ -49,6 +61,94 @@ describe('federated AIM plan', () => {
     expect(Math.abs(sum - rho)).toBeLessThanOrEqual(1e-12);
     for (const r of done) expect(r.spec.rho).toBeGreaterThan(0);
     expect(plan.next(done)).toBeUndefined();
+  });
+
+  it('never charges more than ρ through the real distributed noise planner, in at most maxRounds rounds', () => {
+    for (const [rho, maxRounds] of [[0.002, 3], [0.3, 5], [5, 8]] as const) {
+      const charged: number[] = [];
+      const plan = aimPlan(domain, rho, { maxRounds, selectionIterations: 40 });
+      const done = runPlan(plan, 11, 100, charged);
+      expect(done.length).toBeLessThanOrEqual(maxRounds);
+      expect(done.length).toBeGreaterThanOrEqual(3);
+      done.forEach((r, i) => expect(charged[i]).toBeLessThanOrEqual(r.spec.rho * (1 + 1e-12)));
+      expect(charged.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(rho * (1 + 1e-12));
+      expect(Math.abs(done.reduce((s, r) => s + r.spec.rho, 0) - rho)).toBeLessThanOrEqual(1e-12 * Math.max(1, rho));
+    }
+  });
+
+  it('screens only pairs that could pay for their own noise (adaptive limit, or screenMaxCells)', () => {
+    const big = new Domain(['x', 'y', 'z', 'w'], [60, 50, 3, 2]);
+    const answers = (rho: number, options = {}) => {
+      const plan = aimPlan(big, rho, { selectionIterations: 20, ...options });
+      const one = plan.next([])!;
+      const sigma = Math.sqrt(one.marginals.length / (2 * one.rho));
+      // 1-way answers of 2000 records spread uniformly (only their total matters here).
+      const done: RoundResult[] = [{ spec: one, measurements: one.marginals.map((a) => ({ attrs: a, values: new Float64Array(big.cells(a)).fill(2000 / big.cells(a)), sigma })) }];
+      return plan.next(done)!.marginals.map((p) => p.join('+'));
+    };
+    // Low budget: the 3000-cell pair x+y (and the 180/150-cell ones) would cost more noise than 2000 records.
+    const low = answers(0.01);
+    expect(low).not.toContain('x+y');
+    expect(low).toContain('z+w');
+    // High budget: everything within the cap is screened.
+    expect(answers(100)).toEqual(['x+y', 'x+z', 'x+w', 'y+z', 'y+w', 'z+w']);
+    // An explicit limit overrides the adaptive one.
+    expect(answers(100, { screenMaxCells: 150 })).toEqual(['x+w', 'y+z', 'y+w', 'z+w']);
+  });
+
+  it('estimation inputs: screening answers outside the model become independent 1-way evidence; repeats are pooled', () => {
+    const m = { attrs: ['a', 'c'], values: Float64Array.from({ length: 12 }, (_, i) => i), sigma: 2 };
+    const p = projectOnLarger(domain, m); // a has 4 values, c 3: summed onto a
+    expect(p.attrs).toEqual(['a']);
+    expect([...p.values]).toEqual([0 + 1 + 2, 3 + 4 + 5, 6 + 7 + 8, 9 + 10 + 11]);
+    expect(p.sigma).toBeCloseTo(2 * Math.sqrt(3), 12);
+    const pooled = poolRepeats(domain, [
+      { attrs: ['e'], values: new Float64Array([10, 20]), sigma: 1 },
+      { attrs: ['e'], values: new Float64Array([40, 50]), sigma: 2 },
+    ]);
+    expect(pooled).toHaveLength(1);
+    expect(pooled[0].sigma).toBeCloseTo(1 / Math.sqrt(1 + 1 / 4), 12);
+    expect(pooled[0].values[0]).toBeCloseTo((10 + 40 / 4) / 1.25, 12);
+    // Weighted 1-ways (repeated answers) are pooled before estimation; the ρ is still exact.
+    const plan = aimPlan(domain, 0.05, { weightOneWays: true, selectionIterations: 40 });
+    const done = runPlan(plan, 5);
+    expect(done[0].spec.marginals.length).toBeGreaterThan(domain.length);
+    const ones = plan.estimationInputs(done).filter((x) => x.attrs.length === 1);
+    expect(new Set(ones.map((x) => x.attrs[0])).size).toBe(ones.length);
+    expect(Math.abs(done.reduce((s, r) => s + r.spec.rho, 0) - 0.05)).toBeLessThanOrEqual(1e-12);
+  });
+
+  it('misfit statistic: tracks the true misfit of pairs the model lacks; zero when the noise hides it', () => {
+    const rng = new Prng(9);
+    const sigma = 5;
+    const noisy = (attrs: string[]): Measurement => ({ attrs, values: marginal(data, attrs).map((v) => v + sigma * rng.normal()), sigma });
+    const ones = domain.attrs.map((a) => noisy([a]));
+    const model = estimate(domain, ones, { iterations: 200 });
+    const answers = [...ones, noisy(['a', 'b']), noisy(['a', 'f'])];
+    const stats = new Stats(domain, answers, ones, model);
+    const ab = stats.get(['a', 'b']);
+    const trueMisfit = (attrs: string[]) => {
+      const t = marginal(data, attrs);
+      const mu = model.marginal(attrs);
+      return t.reduce((s, v, i) => s + Math.abs(v - mu[i]), 0);
+    };
+    expect(ab.inModel).toBe(false);
+    // b = a 85 % of the time: the independence model is off by ≈ 1.3 n; a and f are independent,
+    // so only the sample's own fluctuation (≈ Σ √(2μ/π) ≈ 0.04 n) is left. Both are estimated
+    // from the noisy answers to within a factor of 2.
+    expect(trueMisfit(['a', 'b'])).toBeGreaterThan(data.rows);
+    expect(trueMisfit(['a', 'f'])).toBeLessThan(0.06 * data.rows);
+    for (const p of [['a', 'b'], ['a', 'f']]) {
+      expect(stats.get(p).misfit).toBeGreaterThan(0.5 * trueMisfit(p));
+      expect(stats.get(p).misfit).toBeLessThan(2 * trueMisfit(p));
+    }
+    // With noise far above the fluctuation, the independent pair shows no misfit at all.
+    const loud = (attrs: string[]): Measurement => ({ attrs, values: marginal(data, attrs).map((v) => v + 200 * rng.normal()), sigma: 200 });
+    expect(new Stats(domain, [...ones, loud(['a', 'f'])], ones, model).get(['a', 'f']).misfit).toBe(0);
+    expect(stats.get(['a']).inModel).toBe(true);
+    // The noise a set keeps shrinks with its σ.
+    expect(ab.noise(1)).toBeLessThan(ab.noise(10));
+    expect(stats.get(['a']).noise(10)).toBeCloseTo(Math.sqrt(2 / Math.PI) * 10 * 4, 6); // dense 1-way: every cell costs
   });
 
   it('respects the junction-tree cap', () => {
@@ -85,5 +185,7 @@ describe('federated AIM plan', () => {
     expect(() => aimPlan(domain, 0)).toThrow(/rho/);
     expect(() => aimPlan(domain, 1, { maxRounds: 2 })).toThrow(/maxRounds/);
     expect(() => aimPlan(domain, 1, { oneWayShare: 0.7, screenShare: 0.4 })).toThrow(/Share/);
+    expect(() => aimPlan(domain, 1, { measureRounds: 0 })).toThrow(/measureRounds/);
+    expect(() => aimPlan(domain, 1, { maxBatch: 0 })).toThrow(/maxBatch/);
   });
 });
