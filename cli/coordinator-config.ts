@@ -51,7 +51,9 @@ export function parseCoordinatorConfig(path: string): CoordinatorConfig {
   const quorum = rounds.number('quorum', Math.min(2, sites.length), { integer: true, min: 1, max: sites.length });
 
   const fit = f.section('fit');
-  fit.onlyKeys(['epsilon', 'delta', 'cohortSize', 'seed', 'out', 'iterations']);
+  fit.onlyKeys(['epsilon', 'delta', 'cohortSize', 'seed', 'out', 'iterations', 'plan']);
+  const plan = fit.string('plan', 'aim');
+  if (plan !== 'aim' && plan !== 'mst') throw new ConfigError(`${file.path}: fit.plan must be aim or mst, got ${JSON.stringify(plan)}`);
   const epsilon = fit.number('epsilon', undefined, { min: 1e-6, max: 100 });
   const delta = fit.number('delta', undefined, { min: 1e-300, max: 0.1 });
   return {
@@ -80,6 +82,7 @@ export function parseCoordinatorConfig(path: string): CoordinatorConfig {
       seed: fit.number('seed', 1, { integer: true, min: 0 }),
       outDir: fit.path('out', file.dir, './out'),
       iterations: fit.number('iterations', 1000, { integer: true, min: 1, max: 100_000 }),
+      plan,
     },
   };
 }

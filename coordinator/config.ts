@@ -38,5 +38,7 @@ export interface CoordinatorConfig {
     outDir: string;
     /** Mirror-descent iterations of the estimator. */
     iterations: number;
+    /** Measurement plan: the federated AIM-style plan (default) or the three-round MST plan. */
+    plan: 'aim' | 'mst';
   };
 }

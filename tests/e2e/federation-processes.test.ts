@@ -63,10 +63,10 @@ describe('federation of separate processes', () => {
     expect(await exited(agents['hospital-b'])).toBe(0);
 
     const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as FitReport;
-    expect(report.rounds).toHaveLength(3);
+    expect(report.rounds.length).toBeGreaterThanOrEqual(3);
     expect(report.perSite['hospital-c'].rounds).toBe(1);
-    expect(report.perSite['hospital-a'].rounds).toBe(3);
-    expect(report.rounds[2].contributors).toEqual(['hospital-a', 'hospital-b']);
+    expect(report.perSite['hospital-a'].rounds).toBe(report.rounds.length);
+    expect(report.rounds.at(-1)!.contributors).toEqual(['hospital-a', 'hospital-b']);
     const patients = readFileSync(join(out, 'cohort', 'fhir', 'Patient.ndjson'), 'utf8').trim().split('\n');
     expect(patients).toHaveLength(300);
 

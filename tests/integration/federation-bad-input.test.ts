@@ -186,8 +186,9 @@ describe('bad input to a live coordinator', () => {
     const b = fed.agents['hospital-b'];
     expect(b.refused.length).toBeGreaterThan(0);
     expect(b.refused[0].reason).toMatch(/cap/);
-    const tasks = await fed.coordinator.store.listTasks(fed.cfg.federationId, 'm3-tree-pairs');
-    const refused = tasks.find((t) => t.siteId === 'hospital-b')!;
+    const rounds = await fed.coordinator.store.listRounds(fed.cfg.federationId, { kind: 'measure' });
+    const tasks = (await Promise.all(rounds.map((r) => fed.coordinator.store.listTasks(fed.cfg.federationId, r.roundId)))).flat();
+    const refused = tasks.find((t) => t.siteId === 'hospital-b' && t.state === 'refused')!;
     expect(refused.state).toBe('refused');
     expect(refused.refusalReason).toMatch(/cap/);
     await Promise.race([fed.agentRuns['hospital-b'], new Promise((r) => setTimeout(r, 5000))]);

@@ -37,19 +37,20 @@ describe('coordinator restart mid-fit (real PostgreSQL)', () => {
   it('the interrupted run stopped, the restarted one finished from the database', async () => {
     expect(String(firstRunError)).toMatch(/stopped/);
     const rounds = await fed.coordinator.store.listRounds(fed.cfg.federationId, { kind: 'measure' });
-    expect(rounds.map((r) => r.roundId)).toEqual(['m1-one-way', 'm2-select-pairs', 'm3-tree-pairs']);
+    expect(rounds.map((r) => r.roundId)).toEqual(report.rounds.map((r) => r.roundId));
+    expect(rounds[0].roundId).toBe('m1-one-way');
+    expect(rounds.length).toBeGreaterThanOrEqual(3);
     expect(rounds.every((r) => r.state === 'released')).toBe(true);
-    expect(report.rounds).toHaveLength(3);
   });
 
   it('no double spend: one charge per site per round, matching every site ledger', async () => {
     const charges = await fed.coordinator.store.chargesByRound(fed.cfg.federationId);
-    expect(charges).toHaveLength(9);
+    expect(charges).toHaveLength(3 * report.rounds.length);
     for (const site of fed.cfg.sites) {
       const ledger = openLedger(fed.siteCfgs[site].stateDir);
       try {
-        expect(ledger.records()).toHaveLength(3);
-        expect(new Set(ledger.records().map((r) => r.roundId)).size).toBe(3);
+        expect(ledger.records()).toHaveLength(report.rounds.length);
+        expect(new Set(ledger.records().map((r) => r.roundId)).size).toBe(report.rounds.length);
         expect(ledger.totalRho()).toBeCloseTo(report.perSite[site].rho, 12);
       } finally {
         ledger.close();

@@ -42,6 +42,7 @@ export interface TestFederationOptions {
   /** Sites whose agents the test drives itself (no SiteAgent is started for them). */
   manualSites?: string[];
   maxBodyBytes?: number;
+  plan?: 'aim' | 'mst';
 }
 
 export interface TestFederation {
@@ -94,7 +95,7 @@ export async function startTestFederation(opts: TestFederationOptions = {}): Pro
     committee: { members: committee, threshold: opts.threshold ?? Math.min(2, committee.length) },
     bfv: bfvParams(),
     rounds: { quorum: opts.quorum ?? Math.min(2, nSites), deadlineMs: opts.deadlineMs ?? 20_000, registrationMs: 30_000 },
-    fit: { epsilon: opts.epsilon ?? 1, delta: 1e-9, cohortSize: opts.cohortSize ?? 200, seed: 3, outDir: join(dir, 'out'), iterations: 300 },
+    fit: { epsilon: opts.epsilon ?? 1, delta: 1e-9, cohortSize: opts.cohortSize ?? 200, seed: 3, outDir: join(dir, 'out'), iterations: 300, plan: opts.plan ?? 'aim' },
   };
   const siteCfgs: Record<string, SiteConfig> = {};
   const siteData: Record<string, LoadedSiteData> = {};

@@ -83,6 +83,7 @@ describe('coordinator.yaml', () => {
     ['threshold too high', (c) => ({ ...c, committee: { members: ['hospital-a'], threshold: 2 } }), /threshold must be ≤ 1/],
     ['epsilon a string', (c) => ({ ...c, fit: { epsilon: 'one', delta: 1e-9 } }), /epsilon must be a number/],
     ['delta too big', (c) => ({ ...c, fit: { epsilon: 1, delta: 0.5 } }), /delta must be ≤ 0.1/],
+    ['an unknown plan', (c) => ({ ...c, fit: { epsilon: 1, delta: 1e-9, plan: 'gan' } }), /fit.plan must be aim or mst/],
     ['quorum above sites', (c) => ({ ...c, rounds: { quorum: 5 } }), /quorum must be ≤ 2/],
     ['missing kit', (c) => ({ ...c, kit: join(dir, 'nowhere') }), /cannot read .*ca\.pem/],
     ['missing schema', (c) => ({ ...c, schema: join(dir, 'none.yaml') }), /cannot read schema/],
