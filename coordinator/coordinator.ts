@@ -165,11 +165,16 @@ export async function emitCohort(
 ): Promise<EmittedCohort> {
   const cohort = await writeCohort(schema, model, req);
   const released = await store.listMeasurements(cfg.federationId);
-  const twoWay = released.filter((m) => m.attrs.length === 2);
+  // A noisy marginal whose cells are all ≤ 0 after clipping has no distribution to compare with
+  // (small sites, large noise): it is left out rather than failing the cohort.
+  const twoWay = released
+    .filter((m) => m.attrs.length === 2)
+    .map((m) => ({ attrs: m.attrs, clipped: Float64Array.from(m.values, (v) => Math.max(0, v)) }))
+    .filter((m) => m.clipped.some((v) => v > 0));
   let meanL1: number | undefined;
   if (twoWay.length > 0 && !req.where) {
     let sum = 0;
-    for (const m of twoWay) sum += normalisedL1(Float64Array.from(m.values, (v) => Math.max(0, v)), marginal(cohort.dataset, m.attrs));
+    for (const m of twoWay) sum += normalisedL1(m.clipped, marginal(cohort.dataset, m.attrs));
     meanL1 = sum / twoWay.length;
   }
   // Same model, seed, size and filter give the same rows; each emission is still its own record.
