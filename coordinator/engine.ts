@@ -18,6 +18,7 @@ import { mstPlan, type RoundResult, type RoundSpec } from '../model/plan.ts';
 import { aimPlan } from '../model/plan-aim.ts';
 import { estimateWithReport, type GraphicalModel } from '../model/pgm/index.ts';
 import { parseSchema, schemaAttributes, type Schema } from '../model/schema.ts';
+import { certificateProblem } from '../proto/tls-kit.ts';
 import type { BfvParams, CommitteeMemberSpec, MeasureSpec, KeygenSpec, DecryptSpec } from '../proto/task-spec.ts';
 import {
   CommitteeKeyCodec,
@@ -149,17 +150,11 @@ export class FederationEngine {
     if (key.member_id !== siteId) throw new RejectedResult(`committee key names member ${key.member_id}, but the caller is ${siteId}`, 'forbidden');
     if (key.point !== spec.point) throw new RejectedResult(`committee key is for point ${key.point}, task assigned point ${spec.point}`, 'invalid');
     if (key.public_key.length === 0) throw new RejectedResult('committee key has an empty public key', 'invalid');
-    let cert: X509Certificate;
-    try {
-      cert = new X509Certificate(key.certificate_pem);
-    } catch {
-      throw new RejectedResult('committee key carries an unreadable certificate', 'invalid');
-    }
-    if (!cert.verify(this.caCert.publicKey)) throw new RejectedResult('committee key certificate is not issued by this federation', 'forbidden');
-    if (!/(^|\n|,\s*)CN=([^\n,]+)/.test(cert.subject) || !cert.subject.split('\n').includes(`CN=${siteId}`)) {
-      throw new RejectedResult(`committee key certificate is not ${siteId}'s`, 'forbidden');
-    }
-    if (peerCertPem !== undefined && new X509Certificate(peerCertPem).fingerprint256 !== cert.fingerprint256) {
+    const problem = certificateProblem(key.certificate_pem, this.caCert, siteId);
+    if (problem === 'unreadable') throw new RejectedResult('committee key carries an unreadable certificate', 'invalid');
+    if (problem === 'foreign-ca') throw new RejectedResult('committee key certificate is not issued by this federation', 'forbidden');
+    if (problem === 'wrong-party') throw new RejectedResult(`committee key certificate is not ${siteId}'s`, 'forbidden');
+    if (peerCertPem !== undefined && new X509Certificate(peerCertPem).fingerprint256 !== new X509Certificate(key.certificate_pem).fingerprint256) {
       throw new RejectedResult('committee key certificate differs from the connection certificate', 'forbidden');
     }
     const ok = verifyCommitteeKey(
@@ -479,6 +474,8 @@ export class FederationEngine {
 
   private async aggregateAndRequestDecryption(roundId: string, spec: MeasureSpec, subs: Submission[]): Promise<void> {
     const fed = this.cfg.federationId;
+    const decryptId = decryptRoundId(roundId);
+    if (await this.store.getRound(fed, decryptId)) return; // restarted after this step: nothing to redo
     const length = this.cells(spec.marginals);
     let acc: AggContribution | null = null;
     for (const s of subs) {
@@ -489,8 +486,6 @@ export class FederationEngine {
       });
     }
     const contributors = subs.map((s) => s.siteId).sort();
-    const decryptId = decryptRoundId(roundId);
-    if (await this.store.getRound(fed, decryptId)) return; // restarted after this step
     await this.store.createRound({
       federationId: fed,
       roundId: decryptId,

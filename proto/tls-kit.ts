@@ -66,3 +66,19 @@ export function checkKitMaterial(m: TlsMaterial, where: string, usage: { oid: st
   if (!(cert.keyUsage ?? []).includes(usage.oid)) throw new TransportConfigError(`${where}: cert.pem ${usage.wrongKindHint}`);
   return cert;
 }
+
+/**
+ * Why a PEM certificate is not `partyId`'s certificate from the federation CA, or null when it
+ * is: both ends check this before trusting a committee member's signed key.
+ */
+export function certificateProblem(pem: string, ca: X509Certificate, partyId: string): 'unreadable' | 'foreign-ca' | 'wrong-party' | null {
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(pem);
+  } catch {
+    return 'unreadable';
+  }
+  if (!cert.verify(ca.publicKey)) return 'foreign-ca';
+  if (!cert.subject.split('\n').includes(`CN=${partyId}`)) return 'wrong-party';
+  return null;
+}

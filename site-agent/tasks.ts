@@ -10,6 +10,7 @@ import { rational, type Rational } from '../privacy/rational.ts';
 import { partialDecrypt, prepareContribution, signCommitteeKey, verifyCommitteeKey, type Committee } from '../privacy/secure-aggregation.ts';
 import type { Dataset } from '../model/domain.ts';
 import { marginals as computeMarginals } from '../model/marginals.ts';
+import { certificateProblem } from '../proto/tls-kit.ts';
 import type { BfvParams, DecryptSpec, KeygenSpec, MeasureSpec } from '../proto/task-spec.ts';
 import { CommitteeKeyCodec, ContributionCodec, DecryptionInputCodec, PartialDecryptionCodec } from '../proto/wire.ts';
 import type { Ledger } from './ledger.ts';
@@ -82,14 +83,10 @@ export function keygen(ctx: TaskContext, spec: KeygenSpec): TaskAnswer {
 /** Checks every committee key is signed by a certificate of this federation's CA naming that member. */
 export function verifyCommittee(ctx: Pick<TaskContext, 'caCert' | 'federationId' | 'schemaHash'>, spec: MeasureSpec): Committee {
   return spec.committee.map((m) => {
-    let cert: X509Certificate;
-    try {
-      cert = new X509Certificate(m.certificatePem);
-    } catch {
-      throw new TaskRefusal(`committee member ${m.memberId} has an unreadable certificate`);
-    }
-    if (!cert.verify(ctx.caCert.publicKey)) throw new TaskRefusal(`committee member ${m.memberId}'s certificate is not issued by this federation's CA`);
-    if (!cert.subject.split('\n').includes(`CN=${m.memberId}`)) throw new TaskRefusal(`committee certificate does not belong to ${m.memberId}`);
+    const problem = certificateProblem(m.certificatePem, ctx.caCert, m.memberId);
+    if (problem === 'unreadable') throw new TaskRefusal(`committee member ${m.memberId} has an unreadable certificate`);
+    if (problem === 'foreign-ca') throw new TaskRefusal(`committee member ${m.memberId}'s certificate is not issued by this federation's CA`);
+    if (problem === 'wrong-party') throw new TaskRefusal(`committee certificate does not belong to ${m.memberId}`);
     const publicKey = new Uint8Array(Buffer.from(m.publicKey, 'base64'));
     const signature = new Uint8Array(Buffer.from(m.signature, 'base64'));
     const fields = { federationId: ctx.federationId, schemaHash: ctx.schemaHash, memberId: m.memberId, point: m.point, publicKey };
