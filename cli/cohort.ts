@@ -61,6 +61,7 @@ export async function runCohortCommand(args: string[]): Promise<number> {
       files: cohort.files,
       patients: cohort.dataset.rows,
       plausibility: cohort.plausibility,
+      rejected: cohort.rejected,
       ...(cohort.modalities ? { modalities: cohort.modalities } : {}),
     };
     await writeFile(join(dir, 'report.json'), JSON.stringify(report, null, 2) + '\n');

@@ -72,6 +72,46 @@ export interface MultimodalOptions {
   build?: ReferenceBuild;
   /** Note rejection-sampling cap before the safe fallback (default 5). */
   noteMaxTries?: number;
+  /**
+   * A replacement row for patient k whose artefacts failed validation (attempt = 1, 2, …);
+   * undefined (or no function) drops the patient. Rows are codes in schema order.
+   */
+  redraw?: (k: number, attempt: number) => ArrayLike<number> | undefined;
+  /** Replacement rows tried per patient before it is dropped (default 4). */
+  maxRedraws?: number;
+  /**
+   * A deployment's own release rule, applied after the validators: a non-empty string rejects the
+   * patient with that reason (it is then redrawn like an invalid one).
+   */
+  releaseCheck?: (patient: { index: number; facts: SyntheticFacts; resources: FhirResourceLike[] }) => string | undefined;
+}
+
+/** Patients whose artefacts failed a validator (or the release check) and what became of them. */
+export interface RejectionReport {
+  /** Drafts rejected (a patient redrawn twice counts up to three). */
+  rows: number;
+  byStage: Record<string, number>;
+  /** Replacement rows tried. */
+  replaced: number;
+  /** Patients with no valid draw left out of the cohort. */
+  dropped: number;
+  /** The first few reasons, for the report. */
+  firstReasons: string[];
+}
+
+/** One patient's validated artefacts, not yet written. */
+interface PreparedPatient {
+  files: [string, Uint8Array | string][];
+  resources: FhirResourceLike[];
+  fhirOnly: boolean;
+  image?: { names: (keyof RadiographFindings)[]; spec: DicomImageSpec };
+  sample?: VcfSample;
+  note?: boolean;
+}
+
+interface Rejected {
+  stage: 'dicom' | 'vcf' | 'note' | 'fhir' | 'release-check';
+  reason: string;
 }
 
 export interface ModalityReport {
@@ -81,11 +121,16 @@ export interface ModalityReport {
   genomes: { written: number; validated: number; failed: number; cohortVcf?: { path: string; samples: number; records: number; valid: boolean }; build: ReferenceBuild };
   notes: { written: number; verified: number; stats: ReturnType<NoteStats['toJSON']> };
   fhir: { bundlesValidated: number; bundleIssues: number; validatorFullRuns: number };
+  rejected?: RejectionReport;
 }
 
 export interface MultimodalResult {
   files: Record<string, { path: string; resources: number }>;
   report: ModalityReport;
+  /** Patients released with a replacement row (by patient index), and that row. */
+  redrawn: { k: number; row: number[] }[];
+  /** Patient indices left out because no draw passed validation. */
+  dropped: number[];
 }
 
 export class ArtefactValidationError extends Error {}
@@ -271,16 +316,27 @@ export async function writeMultimodalCohort(schema: Schema, rows: Iterable<Array
   if (mods.notes) await mkdir(join(dir, 'notes'), { recursive: true });
   const cohortSamples: VcfSample[] = [];
   const fhirOnly: FhirResourceLike[] = [];
-  let k = 0;
-  for (const row of rows) {
-    const decoded = decodePatient(schema, row, root.fork(k), { identifierValue: String(k + 1) });
+  const rejection: RejectionReport = { rows: 0, byStage: {}, replaced: 0, dropped: 0, firstReasons: [] };
+  const redrawn: { k: number; row: number[] }[] = [];
+  let released = 0;
+  const dropped: number[] = [];
+
+  /**
+   * Builds and validates everything of one patient in memory; nothing is written unless every
+   * artefact passed, so a rejected patient leaves no file behind.
+   */
+  const preparePatient = (k: number, row: ArrayLike<number>, attempt: number): PreparedPatient | Rejected => {
+    const tag = attempt === 0 ? `${k}` : `${k}/redraw-${attempt}`;
+    const decoded = decodePatient(schema, row, attempt === 0 ? root.fork(k) : root.fork(tag), { identifierValue: String(k + 1) });
     if (!mods.image && !mods.genome && !mods.notes) {
-      // FHIR-only schema: exactly the FHIR decoder's resources.
-      fhirOnly.push(decoded.patient, ...decoded.conditions, ...decoded.observations);
-      k++;
-      continue;
+      // FHIR-only schema: exactly the FHIR decoder's resources, checked per patient here and for
+      // cross-patient id clashes once at the end.
+      const resources = [decoded.patient, ...decoded.conditions, ...decoded.observations];
+      const problems = validateFhirResources(resources);
+      if (problems.length > 0) return { stage: 'fhir', reason: `${problems[0].resource}: ${problems[0].message}` };
+      return { files: [], resources, fhirOnly: true };
     }
-    const rng = root.fork(`artefacts-${k}`);
+    const rng = root.fork(attempt === 0 ? `artefacts-${k}` : `artefacts-${tag}`);
     const art = rowArtefacts(layout, row);
     const facts = toFacts(schema, decoded, art);
     const patientId = decoded.patient.id as string;
@@ -288,6 +344,7 @@ export async function writeMultimodalCohort(schema: Schema, rows: Iterable<Array
     const studyMs = Math.max(refMs - (1 + rng.int(365)) * DAY_MS, birthDate ? Date.parse(`${birthDate}T00:00:00Z`) + DAY_MS : 0);
     const studyDate = new Date(studyMs).toISOString().slice(0, 10);
     const artefacts: PatientArtefacts = {};
+    const out: PreparedPatient = { files: [], resources: [], fhirOnly: false };
 
     if (art.findings) {
       const imgRng = rng.fork('image');
@@ -324,19 +381,12 @@ export async function writeMultimodalCohort(schema: Schema, rows: Iterable<Array
       report.images.validated++;
       if (!check.ok) {
         report.images.failed++;
-        throw new ArtefactValidationError(`DICOM of synthetic patient ${k + 1} failed parse-back: ${check.errors[0]}`);
+        return { stage: 'dicom', reason: `parse-back: ${check.errors[0]}` };
       }
       const rel = `dicom/${patientId}.dcm`;
-      await writeFile(join(dir, rel), bytes);
-      report.images.written++;
+      out.files.push([rel, bytes]);
       const names = (Object.keys(art.findings) as (keyof RadiographFindings)[]).filter((f) => art.findings![f]);
-      if (names.length === 0) report.images.findings.normal++;
-      for (const f of names) report.images.findings[f]++;
-      if (report.images.previews < previews) {
-        const f = Math.max(1, Math.floor(rowsOut / 256));
-        await writeFile(join(dir, 'previews', `${patientId}.png`), pngPreview(spec.pixels, rowsOut, colsOut, spec.windowCenter, spec.windowWidth, { downscale: f }));
-        report.images.previews++;
-      }
+      out.image = { names, spec };
       artefacts.image = {
         studyInstanceUid: spec.studyInstanceUid,
         seriesInstanceUid: spec.seriesInstanceUid,
@@ -356,11 +406,10 @@ export async function writeMultimodalCohort(schema: Schema, rows: Iterable<Array
       report.genomes.validated++;
       if (!v.ok) {
         report.genomes.failed++;
-        throw new ArtefactValidationError(`VCF of synthetic patient ${k + 1} failed validation: ${v.errors[0]}`);
+        return { stage: 'vcf', reason: v.errors[0] ?? 'invalid VCF' };
       }
-      await writeFile(join(dir, 'vcf', `${patientId}.vcf`), text);
-      report.genomes.written++;
-      cohortSamples.push(sample);
+      out.files.push([`vcf/${patientId}.vcf`, text]);
+      out.sample = sample;
       artefacts.genome = { build, genotypes: art.genotypes, effective: `${studyDate}T09:00:00Z` };
     }
 
@@ -379,12 +428,10 @@ export async function writeMultimodalCohort(schema: Schema, rows: Iterable<Array
         noteStats.fallbacks++;
       }
       const v = verifyNote(text, facts, vocab);
-      if (!v.ok) throw new ArtefactValidationError(`note of synthetic patient ${k + 1} failed verification: ${v.issues[0]?.detail}`);
-      const note = { text };
-      report.notes.verified++;
-      await writeFile(join(dir, 'notes', `${patientId}.txt`), note.text);
-      report.notes.written++;
-      artefacts.note = { text: note.text, date: `${studyDate}T11:00:00Z`, title: 'Progress note' };
+      if (!v.ok) return { stage: 'note', reason: v.issues[0]?.detail ?? 'note failed verification' };
+      out.files.push([`notes/${patientId}.txt`, text]);
+      out.note = true;
+      artefacts.note = { text, date: `${studyDate}T11:00:00Z`, title: 'Progress note' };
     }
 
     const { bundle, resources } = buildPatientBundle(decoded, artefacts, rng.fork('bundle'), { timestamp: `${schema.referenceDate}T00:00:00Z` });
@@ -392,22 +439,88 @@ export async function writeMultimodalCohort(schema: Schema, rows: Iterable<Array
     report.fhir.bundlesValidated++;
     if (issues.length > 0) {
       report.fhir.bundleIssues += issues.length;
-      throw new ArtefactValidationError(`FHIR Bundle of synthetic patient ${k + 1} failed validation: ${issues[0].resource}: ${issues[0].message}`);
+      return { stage: 'fhir', reason: `${issues[0].resource}: ${issues[0].message}` };
     }
-    for (const r of resources) {
+    if (opts.releaseCheck) {
+      const reason = opts.releaseCheck({ index: k, facts, resources: resources as FhirResourceLike[] });
+      if (reason) return { stage: 'release-check', reason };
+    }
+    out.resources = resources as FhirResourceLike[];
+    return out;
+  };
+
+  const maxRedraws = opts.redraw ? (opts.maxRedraws ?? 4) : 0;
+  const releasePatient = async (p: PreparedPatient): Promise<void> => {
+    if (p.fhirOnly) {
+      fhirOnly.push(...p.resources);
+      return;
+    }
+    for (const [rel, bytes] of p.files) await writeFile(join(dir, rel), bytes);
+    if (p.image) {
+      report.images.written++;
+      if (p.image.names.length === 0) report.images.findings.normal++;
+      for (const f of p.image.names) report.images.findings[f]++;
+      if (report.images.previews < previews) {
+        const { spec } = p.image;
+        const f = Math.max(1, Math.floor(rowsOut / 256));
+        await writeFile(join(dir, 'previews', `${spec.patientId}.png`), pngPreview(spec.pixels, rowsOut, colsOut, spec.windowCenter, spec.windowWidth, { downscale: f }));
+        report.images.previews++;
+      }
+    }
+    if (p.sample) {
+      report.genomes.written++;
+      cohortSamples.push(p.sample);
+    }
+    if (p.note) {
+      report.notes.verified++;
+      report.notes.written++;
+    }
+    for (const r of p.resources) {
       let list = byType.get(r.resourceType);
       if (!list) byType.set(r.resourceType, (list = []));
-      list.push(toNdjsonLines([r as FhirResourceLike])[0]);
+      list.push(toNdjsonLines([r])[0]);
     }
+  };
+
+  let k = 0;
+  for (const first of rows) {
+    let row: ArrayLike<number> | undefined = first;
+    let prepared: PreparedPatient | undefined;
+    for (let attempt = 0; row && attempt <= maxRedraws; attempt++) {
+      if (attempt > 0) {
+        row = opts.redraw?.(k, attempt);
+        if (!row) break;
+        rejection.replaced++;
+      }
+      const result = preparePatient(k, row, attempt);
+      if ('stage' in result) {
+        rejection.rows++;
+        rejection.byStage[result.stage] = (rejection.byStage[result.stage] ?? 0) + 1;
+        if (rejection.firstReasons.length < 5) rejection.firstReasons.push(`patient ${k + 1}, attempt ${attempt + 1}, ${result.stage}: ${result.reason}`);
+        continue;
+      }
+      prepared = result;
+      break;
+    }
+    if (!prepared) {
+      rejection.dropped++;
+      dropped.push(k);
+      k++;
+      continue;
+    }
+    if (row !== first) redrawn.push({ k, row: Array.from(row!) });
+    await releasePatient(prepared);
+    released++;
     k++;
   }
-  report.patients = k;
+  report.patients = released;
+  report.rejected = rejection;
   if (fhirOnly.length > 0) {
-    // FHIR-only schema: the structural validator over every resource before anything is written.
+    // Ids are drawn per patient, so a clash across patients is a decoder bug, not a bad draw.
     const problems = validateFhirResources(fhirOnly);
     if (problems.length > 0) throw new ArtefactValidationError(`${problems.length} synthetic resources failed validation, first: ${problems[0].resource}: ${problems[0].message}`);
     for (const r of fhirOnly) byType.get(r.resourceType)!.push(JSON.stringify(r));
-    report.fhir.bundlesValidated = k;
+    report.fhir.bundlesValidated = released;
   }
   report.fhir.validatorFullRuns = validator.fullValidations;
   report.notes.stats = noteStats.toJSON();
@@ -428,7 +541,7 @@ export async function writeMultimodalCohort(schema: Schema, rows: Iterable<Array
     files[type] = { path, resources: lines.length };
     report.resources[type] = lines.length;
   }
-  return { files, report };
+  return { files, report, redrawn, dropped };
 }
 
 /** Nearest-neighbour column resize (non-square outputs). */

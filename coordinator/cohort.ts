@@ -7,7 +7,7 @@ import { sample } from '../model/sample.ts';
 import { allocColumn, Dataset } from '../model/domain.ts';
 import type { Schema } from '../model/schema.ts';
 import { plausibilityRules, violations } from '../modalities/plausibility.ts';
-import { schemaModalities, writeMultimodalCohort, type ModalityReport, type MultimodalOptions } from './cohort-multimodal.ts';
+import { schemaModalities, writeMultimodalCohort, type ModalityReport, type MultimodalOptions, type RejectionReport } from './cohort-multimodal.ts';
 
 export interface CohortRequest {
   n: number;
@@ -35,9 +35,12 @@ export interface PlausibilityReport {
 }
 
 export interface CohortResult {
+  /** The released rows (plausible, redrawn where an artefact failed validation). */
   dataset: Dataset;
   files: Record<string, { path: string; resources: number }>;
   plausibility: PlausibilityReport;
+  /** Patients whose artefacts failed a validator: redrawn from the model, or dropped. */
+  rejected: RejectionReport;
   modalities?: ModalityReport;
 }
 
@@ -102,6 +105,23 @@ export function enforcePlausibility(schema: Schema, model: GraphicalModel, ds: D
   return { dataset: new Dataset(ds.domain, kept, n), report };
 }
 
+/** The dataset as released: replacement rows written in, dropped patients taken out. */
+function applyRedraws(ds: Dataset, redrawn: { k: number; row: number[] }[], dropped: number[]): Dataset {
+  if (redrawn.length === 0 && dropped.length === 0) return ds;
+  const drop = new Set(dropped);
+  const n = ds.rows - drop.size;
+  const out = ds.domain.sizes.map((s) => allocColumn(s, n));
+  const replacement = new Map(redrawn.map((r) => [r.k, r.row]));
+  let o = 0;
+  for (let r = 0; r < ds.rows; r++) {
+    if (drop.has(r)) continue;
+    const row = replacement.get(r);
+    for (let j = 0; j < out.length; j++) out[j][o] = row ? row[j] : ds.columns[j][r];
+    o++;
+  }
+  return new Dataset(ds.domain, out, n);
+}
+
 export async function writeCohort(schema: Schema, model: GraphicalModel, req: CohortRequest): Promise<CohortResult> {
   if (!Number.isInteger(req.n) || req.n < 1) throw new Error(`cohort size must be a positive integer, got ${req.n}`);
   const drawn = sample(model, { rows: req.n, seed: req.seed, where: req.where });
@@ -110,7 +130,18 @@ export async function writeCohort(schema: Schema, model: GraphicalModel, req: Co
     const row = new Array<number>(dataset.columns.length);
     for (let r = 0; r < dataset.rows; r++) yield rowOf(dataset, r, row);
   };
-  const written = await writeMultimodalCohort(schema, rows(), `${req.seed}`, req.dir, req.modalities);
+  const rules = plausibilityRules(schema);
+  // A patient whose artefacts fail a validator is replaced by a fresh plausible draw from the
+  // same conditioned model (its own seed stream, so the cohort stays a function of the seed).
+  const redraw = (k: number, attempt: number): number[] | undefined => {
+    const pool = sample(model, { rows: 16, seed: `${req.seed}/artefact/${k}/${attempt}`, where: req.where, method: 'iid' });
+    const row = new Array<number>(pool.columns.length);
+    for (let r = 0; r < pool.rows; r++) if (violations(rules, rowOf(pool, r, row)).length === 0) return row;
+    return undefined;
+  };
+  const written = await writeMultimodalCohort(schema, rows(), `${req.seed}`, req.dir, { ...req.modalities, redraw });
+  const released = applyRedraws(dataset, written.redrawn, written.dropped);
   const mods = schemaModalities(schema);
-  return { dataset, files: written.files, plausibility, ...(mods.image || mods.genome || mods.notes ? { modalities: written.report } : {}) };
+  const { rejected, ...report } = written.report;
+  return { dataset: released, files: written.files, plausibility, rejected: rejected!, ...(mods.image || mods.genome || mods.notes ? { modalities: report } : {}) };
 }

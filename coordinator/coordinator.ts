@@ -99,7 +99,7 @@ export interface FitReport {
   total: { rho: number; epsilon: number; delta: number };
   rounds: FitOutcome['rounds'];
   sitesContributed: string[];
-  cohort?: { n: number; seed: number | string; files: Record<string, { path: string; resources: number }>; plausibility?: CohortResult['plausibility']; modalities?: CohortResult['modalities'] };
+  cohort?: { n: number; seed: number | string; files: Record<string, { path: string; resources: number }>; plausibility?: CohortResult['plausibility']; rejected?: CohortResult['rejected']; modalities?: CohortResult['modalities'] };
   utility: {
     /** Mean L1 distance between the cohort's marginals and the released (noisy) measurements. */
     meanL1VsReleasedMeasurements?: number;
@@ -138,7 +138,7 @@ export async function runFitAndCohort(cfg: CoordinatorConfig, running: RunningCo
       seed: cfg.fit.seed,
       dir: join(cfg.fit.outDir, 'cohort'),
     });
-    report.cohort = { n: cohort.dataset.rows, seed: cfg.fit.seed, files: cohort.files, plausibility: cohort.plausibility, ...(cohort.modalities ? { modalities: cohort.modalities } : {}) };
+    report.cohort = { n: cohort.dataset.rows, seed: cfg.fit.seed, files: cohort.files, plausibility: cohort.plausibility, rejected: cohort.rejected, ...(cohort.modalities ? { modalities: cohort.modalities } : {}) };
     report.utility.meanL1VsReleasedMeasurements = cohort.meanL1VsReleasedMeasurements;
   }
   await writeFile(join(cfg.fit.outDir, 'report.json'), JSON.stringify(report, null, 2) + '\n');
@@ -188,7 +188,7 @@ export async function emitCohort(
     seed: String(req.seed),
     where: { text: req.whereText ?? '', allowed: req.where ?? {} },
     outDir: req.dir,
-    report: { files: cohort.files, plausibility: cohort.plausibility, ...(cohort.modalities ? { modalities: cohort.modalities } : {}) },
+    report: { files: cohort.files, plausibility: cohort.plausibility, rejected: cohort.rejected, ...(cohort.modalities ? { modalities: cohort.modalities } : {}) },
   });
   await store.appendAudit(cfg.federationId, { type: 'cohort-emitted', federationId: cfg.federationId, modelId, cohortId, size: req.n });
   return { ...cohort, cohortId, meanL1VsReleasedMeasurements: meanL1 };

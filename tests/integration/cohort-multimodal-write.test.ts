@@ -116,6 +116,40 @@ describe('cross-modal cohort', () => {
     expect(again.modalities).toEqual({ ...res.modalities, genomes: { ...res.modalities!.genomes, cohortVcf: { ...res.modalities!.genomes.cohortVcf!, path: join(dir, 'again', 'vcf', 'cohort.vcf') } } });
   });
 
+  it('redraws a patient whose artefacts are rejected, leaving none of its files behind', async () => {
+    const j = schema.attributes.findIndex((a) => a.name === 'pneumonia');
+    const firstDraw = Array.from(res.dataset.columns[j]).filter((v) => v === 1).length;
+    expect(firstDraw).toBeGreaterThan(0);
+    const out = join(dir, 'redrawn');
+    const r = await writeCohort(schema, model, {
+      n: 60,
+      seed: 9,
+      dir: out,
+      modalities: { releaseCheck: ({ facts }) => (facts.conditions.some((c) => c.name === 'pneumonia') ? 'site rule: no pneumonia patients' : undefined) },
+    });
+    expect(r.rejected.byStage['release-check']).toBeGreaterThanOrEqual(firstDraw);
+    expect(r.rejected.replaced).toBeGreaterThan(0);
+    expect(r.rejected.firstReasons[0]).toMatch(/release-check: site rule/);
+    expect(r.dataset.rows + r.rejected.dropped).toBe(60);
+    expect(Array.from(r.dataset.columns[j]).every((v) => v === 0)).toBe(true);
+    const lines = (t: string) => readFileSync(join(out, 'fhir', `${t}.ndjson`), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    expect(lines('Patient')).toHaveLength(r.dataset.rows);
+    expect(lines('Condition').some((c) => /pneumonia/i.test(c.code.text))).toBe(false);
+    expect(readdirSync(join(out, 'dicom'))).toHaveLength(r.modalities!.images.written);
+    expect(readdirSync(join(out, 'notes'))).toHaveLength(r.modalities!.notes.written);
+    const again = await writeCohort(schema, model, { n: 60, seed: 9, dir: join(dir, 'redrawn-again'), modalities: { releaseCheck: ({ facts }) => (facts.conditions.some((c) => c.name === 'pneumonia') ? 'no' : undefined) } });
+    expect(readFileSync(join(dir, 'redrawn-again', 'fhir', 'Patient.ndjson'), 'utf8')).toBe(readFileSync(join(out, 'fhir', 'Patient.ndjson'), 'utf8'));
+  }, 60_000);
+
+  it('drops patients with no valid draw and writes nothing of them', async () => {
+    const out = join(dir, 'none');
+    const r = await writeCohort(schema, model, { n: 5, seed: 3, dir: out, modalities: { releaseCheck: () => 'reject all', maxRedraws: 2 } });
+    expect(r.rejected).toMatchObject({ rows: 15, replaced: 10, dropped: 5 });
+    expect(r.dataset.rows).toBe(0);
+    expect(readdirSync(join(out, 'dicom'))).toHaveLength(0);
+    expect(readFileSync(join(out, 'fhir', 'Patient.ndjson'), 'utf8')).toBe('');
+  });
+
   it('a FHIR-only schema gives a FHIR-only cohort', async () => {
     const fhirOnly = parseSchema(readFileSync(DEFAULT_SCHEMA_PATH, 'utf8'));
     const names = fhirOnly.attributes.map((a) => a.name);
