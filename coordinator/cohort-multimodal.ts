@@ -57,7 +57,7 @@ export const FEATURE_FINDING: Record<string, keyof RadiographFindings> = {
   'lung-opacity': 'opacity',
   nodule: 'nodule',
 };
-/** Order in which a single finding is chosen for the note when an image has several. */
+/** Order in which an image's findings are named in its note (the first is its finding class). */
 const NOTE_FINDING_ORDER: (keyof RadiographFindings)[] = ['opacity', 'cardiomegaly', 'nodule'];
 
 export interface MultimodalOptions {
@@ -232,8 +232,8 @@ export function toFacts(schema: Schema, decoded: DecodedPatient, art: RowArtefac
   }
   let image: SyntheticFacts['image'];
   if (art.findings) {
-    const f = NOTE_FINDING_ORDER.find((k) => art.findings![k]);
-    image = { findingClass: f ?? 'normal', modality: 'DX', bodyPart: 'CHEST', view: 'PA', ...(art.componentBins ? { componentBins: art.componentBins } : {}) };
+    const found = NOTE_FINDING_ORDER.filter((k) => art.findings![k]);
+    image = { findingClass: found[0] ?? 'normal', ...(found.length > 1 ? { findings: found } : {}), modality: 'DX', bodyPart: 'CHEST', view: 'PA', ...(art.componentBins ? { componentBins: art.componentBins } : {}) };
   }
   return {
     patientId: p.id,

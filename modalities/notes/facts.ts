@@ -26,6 +26,8 @@ export interface FactLab {
 export interface FactImage {
   /** Image class from the joint model: "normal", "opacity", "cardiomegaly", "effusion", … */
   findingClass: string;
+  /** Every abnormal finding when several co-occur (findingClass is the first of them). */
+  findings?: string[];
   componentBins?: number[];
   /** DICOM modality of the study (DX or CR). */
   modality?: 'DX' | 'CR';
@@ -45,4 +47,10 @@ export interface SyntheticFacts {
   genotypes?: Genotype[];
   /** Note topics sampled by the joint model (phrase-table keys), optional. */
   noteTopics?: string[];
+}
+
+/** The abnormal findings of an image (none for a normal study). */
+export function imageFindings(image: FactImage): string[] {
+  if (image.findings && image.findings.length > 0) return image.findings;
+  return image.findingClass === 'normal' ? [] : [image.findingClass];
 }

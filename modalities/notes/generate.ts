@@ -3,7 +3,7 @@
  * rejection sampling through the verifier (DESIGN.md §6). Pure: returns strings and counts.
  */
 import type { Rng } from '../fhir/rng.ts';
-import type { FactLab, SyntheticFacts } from './facts.ts';
+import { imageFindings, type FactLab, type SyntheticFacts } from './facts.ts';
 import { LAB_LABELS, NOTE_STYLES, PHRASES, SECTION_HEADINGS, type NoteSection, type NoteStyle } from './templates.ts';
 import { verifyNote, type NoteIssue } from './verify.ts';
 import { conditionTerms, findingTerms, type Vocabulary } from './vocabulary.ts';
@@ -96,8 +96,10 @@ export function generateNote(facts: SyntheticFacts, vocab: Vocabulary, rng: Rng,
   if (img) {
     const side = rng.bernoulli(0.5) ? 'right' : 'left';
     const view = img.view ?? 'PA';
-    const topic = PHRASES[`findings.${img.findingClass}`] ? `findings.${img.findingClass}` : 'findings.other';
-    findingText = img.findingClass === 'normal' ? 'normal' : findingTerms(vocab, img.findingClass)[0];
+    const found = imageFindings(img);
+    // Several findings share one sentence: the single-finding templates say "lungs otherwise clear".
+    const topic = found.length > 1 ? 'findings.other' : PHRASES[`findings.${img.findingClass}`] ? `findings.${img.findingClass}` : 'findings.other';
+    findingText = found.length === 0 ? 'normal' : listText(found.map((f) => findingTerms(vocab, f)[0]));
     sections.findings!.push(fill(choose(topic, PHRASES[topic], rng, opts), { view, side, finding: findingText }));
   }
   // Assessment
@@ -140,7 +142,8 @@ export function safeNote(facts: SyntheticFacts, vocab: Vocabulary): string {
   if (facts.labs?.length) lines.push(`Labs reviewed: ${facts.labs.map(formatLab).join(', ')}.`);
   if (facts.image) {
     lines.push('', 'Imaging:');
-    lines.push(facts.image.findingClass === 'normal' ? 'Chest radiograph: no acute cardiopulmonary abnormality.' : `Chest radiograph: ${findingTerms(vocab, facts.image.findingClass)[0]}.`);
+    const found = imageFindings(facts.image);
+    lines.push(found.length === 0 ? 'Chest radiograph: no acute cardiopulmonary abnormality.' : `Chest radiograph: ${listText(found.map((f) => findingTerms(vocab, f)[0]))}.`);
   }
   lines.push('', 'Plan:', terms.length ? `Continue management of ${listText(terms)}.` : 'Next routine visit in 6 months.');
   return lines.join('\n') + '\n';

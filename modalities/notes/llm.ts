@@ -7,7 +7,7 @@
  * (with its own rejection sampling) writes the note instead.
  */
 import type { Rng } from '../fhir/rng.ts';
-import type { SyntheticFacts } from './facts.ts';
+import { imageFindings, type SyntheticFacts } from './facts.ts';
 import { generateVerifiedNote, NoteStats, type GenerateOptions } from './generate.ts';
 import { LAB_LABELS } from './templates.ts';
 import { verifyNote, type NoteIssue } from './verify.ts';
@@ -42,7 +42,7 @@ export function llmFactsPayload(facts: SyntheticFacts, vocab: Vocabulary): Recor
     sex: facts.sex,
     conditions: facts.conditions.map((c) => conditionTerms(vocab, c.name, c.display)[0]),
     labs: (facts.labs ?? []).map((l) => ({ test: LAB_LABELS[l.name] ?? l.display, value: l.value, unit: l.unit, ...(l.interpretation ? { interpretation: l.interpretation } : {}) })),
-    chest_radiograph: facts.image ? (facts.image.findingClass === 'normal' ? 'no acute cardiopulmonary abnormality' : findingTerms(vocab, facts.image.findingClass)[0]) : null,
+    chest_radiograph: facts.image ? (imageFindings(facts.image).length === 0 ? 'no acute cardiopulmonary abnormality' : imageFindings(facts.image).map((f) => findingTerms(vocab, f)[0]).join(' and ')) : null,
   };
 }
 

@@ -6,7 +6,7 @@
  * trigger ("no", "denies", "without", "negative for", "no evidence of", …) precedes it within a few
  * words of the same clause, or a post-trigger ("ruled out", "excluded", …) follows it. Pure.
  */
-import type { SyntheticFacts } from './facts.ts';
+import { imageFindings, type SyntheticFacts } from './facts.ts';
 import type { Vocabulary } from './vocabulary.ts';
 
 export type NoteIssueKind = 'missing-condition' | 'extra-condition' | 'negated-condition' | 'missing-finding' | 'extra-finding' | 'negated-finding' | 'leftover-token' | 'empty';
@@ -140,23 +140,27 @@ export function verifyNote(text: string, facts: SyntheticFacts, vocab: Vocabular
   }
   for (const c of facts.conditions) if (!affirmed.has(c.name)) issues.push({ kind: 'missing-condition', detail: `${c.name} (${c.display}) is not mentioned` });
 
-  const finding = facts.image?.findingClass;
-  let findingMentioned = false;
+  const image = facts.image;
+  const found = image ? imageFindings(image) : [];
+  const shown = image ? (found.length ? found.join(' and ') : 'normal') : 'absent (no image)';
+  let normalMentioned = false;
+  const findingAffirmed = new Set<string>();
   for (const m of mentions) {
     if (m.kind === 'normal') {
-      if (finding === 'normal') findingMentioned = true;
-      else if (finding !== undefined) issues.push({ kind: 'extra-finding', detail: `"${m.term}" states a normal study but the finding is ${finding}` });
+      if (image && found.length === 0) normalMentioned = true;
+      else if (image) issues.push({ kind: 'extra-finding', detail: `"${m.term}" states a normal study but the finding is ${shown}` });
       continue;
     }
     if (m.kind !== 'finding') continue;
-    const mine = finding !== undefined && m.names.includes(finding);
+    const mine = m.names.filter((n) => found.includes(n));
     if (m.negated) {
-      if (mine) issues.push({ kind: 'negated-finding', detail: `"${m.term}" is negated but the image shows ${finding}` });
+      if (mine.length > 0) issues.push({ kind: 'negated-finding', detail: `"${m.term}" is negated but the image shows ${mine.join('/')}` });
       continue;
     }
-    if (mine) findingMentioned = true;
-    else issues.push({ kind: 'extra-finding', detail: `"${m.term}" is mentioned but the image finding is ${finding ?? 'absent (no image)'}` });
+    if (mine.length > 0) for (const n of mine) findingAffirmed.add(n);
+    else issues.push({ kind: 'extra-finding', detail: `"${m.term}" is mentioned but the image finding is ${shown}` });
   }
-  if (finding !== undefined && !findingMentioned) issues.push({ kind: 'missing-finding', detail: `imaging finding ${finding} is not mentioned` });
+  if (image && found.length === 0 && !normalMentioned) issues.push({ kind: 'missing-finding', detail: 'imaging finding normal is not mentioned' });
+  for (const f of found) if (!findingAffirmed.has(f)) issues.push({ kind: 'missing-finding', detail: `imaging finding ${f} is not mentioned` });
   return { ok: issues.length === 0, issues };
 }

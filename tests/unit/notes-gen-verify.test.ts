@@ -84,6 +84,21 @@ describe('verifier', () => {
     expect(verifyNote('Hypertension, type 2 diabetes. Chest radiograph: no acute cardiopulmonary abnormality. No effusion.', normal, vocab).ok).toBe(true);
     expect(verifyNote('Hypertension, type 2 diabetes. Chest radiograph: cardiomegaly.', normal, vocab).issues.map((i) => i.kind)).toEqual(['extra-finding', 'missing-finding']);
   });
+  it('requires every finding of an image with several, and still rejects ones it lacks', () => {
+    const both: SyntheticFacts = { ...facts, image: { findingClass: 'opacity', findings: ['opacity', 'cardiomegaly'] } };
+    const two = 'Hypertension and type 2 diabetes. Chest radiograph: consolidation and cardiomegaly.';
+    expect(verifyNote(two, both, vocab).ok).toBe(true);
+    expect(verifyNote('Hypertension and type 2 diabetes. Chest radiograph: consolidation.', both, vocab).issues.map((i) => i.detail)).toEqual(['imaging finding cardiomegaly is not mentioned']);
+    expect(verifyNote(`${two} Small pleural effusion.`, both, vocab).issues.map((i) => i.kind)).toEqual(['extra-finding']);
+    expect(verifyNote('Hypertension and type 2 diabetes. Lungs are clear.', both, vocab).issues.map((i) => i.kind).sort()).toEqual(['extra-finding', 'missing-finding', 'missing-finding']);
+    for (const style of NOTE_STYLES) {
+      const stats = new NoteStats();
+      const note = generateVerifiedNote(both, vocab, new Rng(`multi-${style}`), { style, stats });
+      expect(verifyNote(note.text, both, vocab).ok).toBe(true);
+      expect(note.text).toMatch(/cardiomegaly|enlarged cardiac silhouette|cardiac enlargement/);
+    }
+    expect(verifyNote(safeNote(both, vocab), both, vocab).ok).toBe(true);
+  });
   it('catches leftover template tokens and empty notes', () => {
     for (const junk of ['{{condition}}', '{age}', '${x}', '<PATIENT_NAME>', '[[finding]]', 'undefined', 'NaN', '[object Object]']) {
       expect(verifyNote(`${good} ${junk}`, facts, vocab).issues.map((i) => i.kind)).toEqual(['leftover-token']);
