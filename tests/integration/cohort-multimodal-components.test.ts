@@ -9,7 +9,8 @@ import { writeCohort, type CohortResult } from '../../coordinator/cohort.ts';
 import { componentMissingCode, parseSchema, type ImageComponentAttribute, type Schema } from '../../model/schema.ts';
 import type { Dataset } from '../../model/domain.ts';
 import { loadMultimodalSiteData } from '../../site-agent/site-data.ts';
-import { centralModel, pooledMultimodal, schemaWithComponents } from './cohort-multimodal-helpers.ts';
+import { centralModel, pooledMultimodal } from './cohort-multimodal-helpers.ts';
+import { MULTIMODAL_SCHEMA_PATH } from '../../cli/simulate/index.ts';
 
 let dir: string;
 let schema: Schema;
@@ -20,7 +21,7 @@ let order: number[];
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'fedsynth-components-'));
-  const text = schemaWithComponents();
+  const text = readFileSync(MULTIMODAL_SCHEMA_PATH, 'utf8');
   const p = await pooledMultimodal(join(dir, 'data'), { patients: 400, schemaText: text });
   schema = p.schema;
   real = p.pooled;

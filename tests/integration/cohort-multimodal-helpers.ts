@@ -82,15 +82,3 @@ export function centralModelWithPairs(data: Dataset, extra: [string, string][], 
   return estimate(data.domain, [...one, ...chosen], { iterations: 400, onOversize: 'drop' });
 }
 
-/** The multimodal schema plus three public image-component attributes (edges from the public prior's range). */
-export function schemaWithComponents(): string {
-  return readFileSync(MULTIMODAL_SCHEMA_PATH, 'utf8').replace(
-    '\nprivacy:',
-    `
-  - { name: img_pc_0_2, kind: image-component, basis: [0, 2], edges: [-10, -9, -8, -7], range: [-12, -5] }
-  - { name: img_pc_1_0, kind: image-component, basis: [1, 0], edges: [-3.4, -3.0, -2.6], range: [-4.5, -1.5] }
-  - { name: img_pc_2_0, kind: image-component, basis: [2, 0], edges: [4.0, 4.5, 5.0], range: [3.0, 6.0] }
-
-privacy:`,
-  );
-}

@@ -1,13 +1,14 @@
 // Image component bins: what the coordinator decodes, the sites' encoder reads back.
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { componentBin, componentCodes, componentCoefficient, dctBasisImage, addImageComponents, imageComponentAttributes } from '../../modalities/image/components.ts';
 import { densityToStored, renderPriorRadiograph } from '../../modalities/image/radiograph-prior.ts';
 import { imageFindingCodes, imageScores } from '../../site-agent/modalities/image.ts';
 import { parseSchema, SchemaError, schemaAttributes, type ImageFindingAttribute } from '../../model/schema.ts';
 import { Rng } from '../../modalities/fhir/rng.ts';
-import { schemaWithComponents } from '../integration/cohort-multimodal-helpers.ts';
+import { MULTIMODAL_SCHEMA_PATH } from '../../cli/simulate/index.ts';
 
-const schema = parseSchema(schemaWithComponents());
+const schema = parseSchema(readFileSync(MULTIMODAL_SCHEMA_PATH, 'utf8'));
 const attrs = imageComponentAttributes(schema);
 
 describe('image-component attributes', () => {
@@ -15,8 +16,8 @@ describe('image-component attributes', () => {
     expect(attrs.map((a) => a.name)).toEqual(['img_pc_0_2', 'img_pc_1_0', 'img_pc_2_0']);
     const dom = schemaAttributes(schema).find((a) => a.name === 'img_pc_1_0')!;
     expect(dom.labels).toEqual(['<-3.4', '-3.4-<-3', '-3-<-2.6', '>=-2.6', 'no-image']);
-    expect(() => parseSchema(schemaWithComponents().replace('basis: [0, 2]', 'basis: [0, 0]'))).toThrow(SchemaError);
-    expect(() => parseSchema(schemaWithComponents().replace('range: [-12, -5]', 'range: [-9.5, -5]'))).toThrow(SchemaError);
+    expect(() => parseSchema(readFileSync(MULTIMODAL_SCHEMA_PATH, 'utf8').replace('basis: [0, 2]', 'basis: [0, 0]'))).toThrow(SchemaError);
+    expect(() => parseSchema(readFileSync(MULTIMODAL_SCHEMA_PATH, 'utf8').replace('range: [-12, -5]', 'range: [-9.5, -5]'))).toThrow(SchemaError);
   });
 
   it('the basis is orthonormal on the grid', () => {
