@@ -231,6 +231,22 @@ export interface Schema {
   privacy: PrivacyDefaults;
   image?: ImageSection;
   notes?: NotesSection;
+  structure?: StructureSection;
+}
+
+/**
+ * Public structure every fit measures with its own share of the budget: attribute sets chosen
+ * from domain knowledge before any data is seen (a finding and the condition that causes it, a
+ * note mention and its condition, adjacent SNPs of one locus, a panel locus and the trait it was
+ * designed for). Choosing them costs no privacy; measuring them is charged like any marginal.
+ * It lets the fit keep links that are strong per patient but too rare to stand out of the noisy
+ * screening of every pair (docs/synthesis.md, "Declared structure").
+ */
+export interface StructureSection {
+  /** Share of the fit's ρ spent on measuring `marginals` (one round). */
+  share: number;
+  /** Attribute sets of 2 or 3 schema attributes, no set twice. */
+  marginals: string[][];
 }
 
 export interface SchemaIssue {
@@ -596,7 +612,7 @@ export function validateSchema(doc: unknown): Schema {
   const c = new Checker();
   const root = c.object(doc, '');
   if (!root) throw new SchemaError(c.issues);
-  c.keys(root, '', ['name', 'version', 'unit', 'referenceDate', 'attributes', 'privacy', 'image', 'notes']);
+  c.keys(root, '', ['name', 'version', 'unit', 'referenceDate', 'attributes', 'privacy', 'image', 'notes', 'structure']);
   const name = c.string(root, 'name', '', /^[a-z0-9][a-z0-9-]*$/, 'lowercase letters, digits and dashes');
   const version = c.number(root, 'version', '', { integer: true, min: 1 });
   const unit = c.string(root, 'unit', '');
@@ -672,6 +688,8 @@ export function validateSchema(doc: unknown): Schema {
     }
   });
 
+  const structure = 'structure' in root ? checkStructureSection(c, root.structure, new Set(attributes.map((a) => a.name))) : undefined;
+
   if (c.issues.length > 0) throw new SchemaError(c.issues);
   return {
     name: name!,
@@ -682,7 +700,37 @@ export function validateSchema(doc: unknown): Schema {
     privacy: privacy!,
     ...(image ? { image } : {}),
     ...(notes ? { notes } : {}),
+    ...(structure ? { structure } : {}),
   };
+}
+
+function checkStructureSection(c: Checker, raw: unknown, names: Set<string>): StructureSection | undefined {
+  const o = c.object(raw, 'structure');
+  if (!o) return undefined;
+  const before = c.issues.length;
+  c.keys(o, 'structure', ['share', 'marginals']);
+  const share = c.number(o, 'share', 'structure', { min: 0, minExclusive: true, max: 0.5 });
+  const list = c.list(o, 'marginals', 'structure');
+  const marginals: string[][] = [];
+  const seen = new Map<string, number>();
+  list?.forEach((entry, i) => {
+    const path = `structure.marginals[${i}]`;
+    if (!Array.isArray(entry) || entry.length < 2 || entry.length > 3 || !entry.every((n) => typeof n === 'string')) {
+      c.fail(path, `must be a list of 2 or 3 attribute names, got ${c.describe(entry)}`);
+      return;
+    }
+    const set = entry as string[];
+    set.forEach((n, j) => {
+      if (!names.has(n)) c.fail(`${path}[${j}]`, `unknown attribute ${JSON.stringify(n)}`);
+    });
+    if (new Set(set).size !== set.length) c.fail(path, 'names an attribute twice');
+    const key = [...set].sort().join('|');
+    if (seen.has(key)) c.fail(path, `the same attribute set as structure.marginals[${seen.get(key)}]`);
+    seen.set(key, i);
+    marginals.push(set);
+  });
+  if (c.issues.length > before || share === undefined || !list) return undefined;
+  return { share, marginals };
 }
 
 function checkImageSection(c: Checker, raw: unknown): ImageSection | undefined {

@@ -101,3 +101,39 @@ attributes:
     expect(sections).toEqual([{ path: 'attributes[0].sections[0]', message: 'unknown section "history" (notes.sections has assessment)' }]);
   });
 });
+
+describe('declared structure', () => {
+  const attrs = `attributes:
+  - { name: a, kind: sex, values: [male, female] }
+  - { name: b, kind: condition, display: B, codes: { snomed: ["59621000"] } }
+  - { name: c, kind: condition, display: C, codes: { snomed: ["38341003"] } }
+`;
+  it('parses the default multimodal schema: every set names schema attributes, none twice', () => {
+    const s = parseSchema(mmText);
+    expect(s.structure!.share).toBe(0.2);
+    const names = new Set(s.attributes.map((a) => a.name));
+    for (const m of s.structure!.marginals) for (const n of m) expect(names.has(n)).toBe(true);
+    expect(s.structure!.marginals).toContainEqual(['img_opacity', 'pneumonia']);
+    expect(new Set(s.structure!.marginals.map((m) => [...m].sort().join('|'))).size).toBe(s.structure!.marginals.length);
+  });
+  it('accepts a valid section and changes the schema hash', () => {
+    const s = parseSchema(base + attrs + 'structure: { share: 0.1, marginals: [[a, b], [a, b, c]] }\n');
+    expect(s.structure).toEqual({ share: 0.1, marginals: [['a', 'b'], ['a', 'b', 'c']] });
+    expect(schemaHash(parseSchema(base + attrs))).not.toBe(schemaHash(parseSchema(base + attrs + 'structure: { share: 0.1, marginals: [[a, b]] }\n')));
+  });
+  it('rejects malformed sections with the offending path', () => {
+    const bad = (section: string) => issues(base + attrs + section).map((i) => `${i.path}: ${i.message}`);
+    expect(bad('structure: { share: 0.1, marginals: [[a, zz]] }\n')).toEqual(['structure.marginals[0][1]: unknown attribute "zz"']);
+    expect(bad('structure: { share: 0.1, marginals: [[a]] }\n')[0]).toMatch(/^structure.marginals\[0\]: must be a list of 2 or 3 attribute names/);
+    expect(bad('structure: { share: 0.1, marginals: [[a, b, c, a]] }\n')[0]).toMatch(/^structure.marginals\[0\]: must be a list of 2 or 3/);
+    expect(bad('structure: { share: 0.1, marginals: [[a, a]] }\n')).toEqual(['structure.marginals[0]: names an attribute twice']);
+    expect(bad('structure: { share: 0.1, marginals: [[a, b], [b, a]] }\n')).toEqual(['structure.marginals[1]: the same attribute set as structure.marginals[0]']);
+    expect(bad('structure: { share: 0.9, marginals: [[a, b]] }\n')[0]).toMatch(/^structure.share/);
+    expect(bad('structure: { share: 0, marginals: [[a, b]] }\n')[0]).toMatch(/^structure.share/);
+    expect(bad('structure: { marginals: [[a, b]] }\n')[0]).toMatch(/^structure.share/);
+    expect(bad('structure: { share: 0.1, marginals: [] }\n')[0]).toMatch(/^structure.marginals/);
+    expect(bad('structure: { share: 0.1, marginals: [[a, 3]] }\n')[0]).toMatch(/^structure.marginals\[0\]: must be a list/);
+    expect(bad('structure: { share: 0.1, marginals: [[a, b]], extra: 1 }\n')[0]).toMatch(/^structure/);
+    expect(bad('structure: [a, b]\n')[0]).toMatch(/^structure/);
+  });
+});
