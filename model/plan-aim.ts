@@ -96,7 +96,7 @@ export interface AimPlanOptions {
 
 export interface AimPlan extends FitPlan {
   /** The latest model fitted for selection after (a prefix of) `done`: a warm start for the final fit. */
-  selectionModel(done: readonly RoundResult[]): GraphicalModel | undefined;
+  selectionModel(done: readonly RoundResult[], prior?: readonly Measurement[]): GraphicalModel | undefined;
   readonly options: Readonly<Required<AimPlanOptions>>;
 }
 
@@ -220,13 +220,17 @@ export function aimPlan(domain: Domain, rhoTotal: number, options: AimPlanOption
     return poolRepeats(domain, raw);
   };
 
+  // Measurements made outside the plan (declared structure): selection fits and scores with them.
+  let prior: readonly Measurement[] = [];
+  const withPrior = (ms: Measurement[]): Measurement[] => (prior.length > 0 ? poolRepeats(domain, [...prior, ...ms]) : ms);
+
   const fitModel = (done: readonly RoundResult[]): GraphicalModel => {
     const n = done.length;
     const cached = models[n];
     if (cached) return cached;
     let warm: GraphicalModel | undefined;
     for (let i = n - 1; i >= 0 && !warm; i--) warm = models[i];
-    const { model } = estimateWithReport(domain, estimationInputs(done), {
+    const { model } = estimateWithReport(domain, withPrior(estimationInputs(done)), {
       iterations: o.selectionIterations,
       warmStart: warm,
       maxCliqueCells: o.maxCliqueCells,
@@ -240,13 +244,15 @@ export function aimPlan(domain: Domain, rhoTotal: number, options: AimPlanOption
   const plan: AimPlan = {
     rhoTotal,
     options: o,
-    selectionModel(done) {
+    selectionModel(done, p) {
+      prior = p ?? [];
       sync(done);
       for (let i = done.length; i >= 0; i--) if (models[i]) return models[i];
       return undefined;
     },
     estimationInputs,
-    next(done) {
+    next(done, p) {
+      prior = p ?? [];
       sync(done);
       const n = done.length;
       if (specs[n] !== undefined || n < specs.length) return specs[n];
@@ -269,8 +275,8 @@ export function aimPlan(domain: Domain, rhoTotal: number, options: AimPlanOption
     const rho = last ? remaining : remaining / roundsLeft;
 
     const model = fitModel(done);
-    const stats = new Stats(domain, done.flatMap((r) => r.measurements), estimationInputs(done), model, o.confidence);
-    const inModel = estimationInputs(done).filter((m) => m.attrs.length >= 2).map((m) => [...m.attrs]);
+    const stats = new Stats(domain, [...prior, ...done.flatMap((r) => r.measurements)], withPrior(estimationInputs(done)), model, o.confidence);
+    const inModel = withPrior(estimationInputs(done)).filter((m) => m.attrs.length >= 2).map((m) => [...m.attrs]);
     let best: string[][] = [];
     let bestGain = 0;
     for (const k of batchSizes(o.maxBatch)) {

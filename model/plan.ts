@@ -31,8 +31,12 @@ export interface RoundResult {
 export interface FitPlan {
   /** The total ρ the plan will spend; Σ of every round's ρ equals it exactly. */
   readonly rhoTotal: number;
-  /** The next round given the completed ones, or undefined when the plan is done. */
-  next(done: readonly RoundResult[]): RoundSpec | undefined;
+  /**
+   * The next round given the completed ones, or undefined when the plan is done. `prior`:
+   * measurements made outside the plan (declared structure, model/plan-structure.ts) that an
+   * adaptive plan may use when it selects; plans that do not select may ignore them.
+   */
+  next(done: readonly RoundResult[], prior?: readonly Measurement[]): RoundSpec | undefined;
   /** The measurements the estimator should be fitted to after the completed rounds. */
   estimationInputs(done: readonly RoundResult[]): Measurement[];
 }
