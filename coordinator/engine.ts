@@ -18,6 +18,7 @@ import { mstPlan, type RoundResult, type RoundSpec } from '../model/plan.ts';
 import { aimPlan } from '../model/plan-aim.ts';
 import { estimateWithReport, type GraphicalModel } from '../model/pgm/index.ts';
 import { parseSchema, schemaAttributes, type Schema } from '../model/schema.ts';
+import { withDeclaredStructure } from '../model/plan-structure.ts';
 import { certificateProblem } from '../proto/tls-kit.ts';
 import type { BfvParams, CommitteeMemberSpec, MeasureSpec, KeygenSpec, DecryptSpec } from '../proto/task-spec.ts';
 import {
@@ -253,10 +254,10 @@ export class FederationEngine {
       const rhoTotal = rhoFromEpsilonDelta(this.cfg.fit.epsilon, this.cfg.fit.delta);
       // The federated AIM-style plan (docs/synthesis.md). Its 3-way candidate scoring is not yet
       // bounded for wide schemas, so a schema of more than 30 attributes selects among pairs only.
-      const plan =
-        this.cfg.fit.plan === 'mst'
-          ? mstPlan(this.domain, rhoTotal)
-          : aimPlan(this.domain, rhoTotal, { maxCliqueSize: this.domain.length > 30 ? 2 : 3 });
+      const make = (rho: number) =>
+        this.cfg.fit.plan === 'mst' ? mstPlan(this.domain, rho) : aimPlan(this.domain, rho, { maxCliqueSize: this.domain.length > 30 ? 2 : 3 });
+      // The schema's declared structure (public) gets its own first round and budget share.
+      const plan = this.schema.structure ? withDeclaredStructure(this.domain, rhoTotal, this.schema.structure, make) : make(rhoTotal);
       const done: RoundResult[] = [];
       const roundsOut: FitOutcome['rounds'] = [];
       for (let i = 0; ; i++) {
