@@ -12,12 +12,16 @@ import { openLedger } from '../../site-agent/ledger.ts';
 import { rhoFromEpsilonDelta, rhoDistributedDiscreteGaussian } from '../../privacy/accountant.ts';
 import type { MeasureSpec } from '../../proto/task-spec.ts';
 import { FIELD_PRIME_BIG } from '../../privacy/field.ts';
+import { DEFAULT_SCHEMA_PATH } from '../../cli/simulate/index.ts';
 
 let fed: TestFederation;
 let report: FitReport;
 
 beforeAll(async () => {
-  fed = await startTestFederation({ sites: 3, patients: 400 });
+  // The default schema plus a declared structure, so the declared round runs through the real
+  // accounting checks below like any other round.
+  const schemaText = readFileSync(DEFAULT_SCHEMA_PATH, 'utf8').replace('\nprivacy:', '\nstructure:\n  share: 0.2\n  marginals:\n    - [age, hypertension]\n    - [type2_diabetes, hba1c]\n\nprivacy:');
+  fed = await startTestFederation({ sites: 3, patients: 400, schemaText });
   report = await runFitAndCohort(fed.cfg, fed.coordinator);
   await Promise.all(Object.values(fed.agentRuns));
 }, 240_000);
@@ -39,6 +43,14 @@ describe('a federated fit end to end (in-process, real gRPC/mTLS/BFV/PGlite)', (
       expect(report.perSite[site].epsilon).toBeLessThanOrEqual(fed.cfg.fit.epsilon + 1e-9);
     }
     expect(report.total.rho).toBeCloseTo(report.rounds.reduce((s, r) => s + r.rho, 0), 15);
+  });
+
+  it('measures the declared structure first, at its share of the budget', () => {
+    const budget = rhoFromEpsilonDelta(fed.cfg.fit.epsilon, fed.cfg.fit.delta);
+    expect(report.rounds[0].name).toBe('declared-structure');
+    expect(report.rounds[0].rho).toBeLessThanOrEqual(0.2 * budget * (1 + 1e-12));
+    expect(report.rounds[0].rho).toBeGreaterThan(0.19 * budget);
+    expect(report.rounds.slice(1).map((r) => r.name)).toContain('one-way');
   });
 
   it('charges exactly the noise that was added: ρ recomputed from each round\'s σ² and quorum', async () => {
@@ -108,7 +120,8 @@ describe('a federated fit end to end (in-process, real gRPC/mTLS/BFV/PGlite)', (
   });
 
   it('releases noisy 1-way marginals close to the pooled truth', async () => {
-    const released = await fed.coordinator.store.listMeasurements(fed.cfg.federationId, report.rounds[0].roundId);
+    const oneWay = report.rounds.find((r) => r.name === 'one-way')!;
+    const released = await fed.coordinator.store.listMeasurements(fed.cfg.federationId, oneWay.roundId);
     const age = released.find((m) => m.attrs.length === 1 && m.attrs[0] === 'age')!;
     const total = age.values.reduce((s, v) => s + v, 0);
     // 1200 patients; noise σ ≈ 65 per cell over 10 cells.

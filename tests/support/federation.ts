@@ -43,6 +43,8 @@ export interface TestFederationOptions {
   manualSites?: string[];
   maxBodyBytes?: number;
   plan?: 'aim' | 'mst';
+  /** Schema text for the coordinator and every site (default: hospital-v1.yaml). */
+  schemaText?: string;
 }
 
 export interface TestFederation {
@@ -69,7 +71,7 @@ export async function startTestFederation(opts: TestFederationOptions = {}): Pro
   const kitsDir = join(dir, 'kits');
   await provisionFederation({ outDir: kitsDir, federationId: 'test-fed', sites, validityDays: 2 });
   await simulateFederation({ sites: nSites, patients: opts.patients ?? 300, seed: 11, outDir: join(dir, 'data') });
-  const schemaText = readFileSync(DEFAULT_SCHEMA_PATH, 'utf8');
+  const schemaText = opts.schemaText ?? readFileSync(DEFAULT_SCHEMA_PATH, 'utf8');
   const hash = schemaHash(parseSchema(schemaText));
   const kit = (d: string) => ({
     caPem: readFileSync(join(d, 'ca.pem'), 'utf8'),
