@@ -2,6 +2,9 @@
 // budget), clinical plausibility (violating rows resampled from the model), decoding into FHIR
 // R4 resources and, for the schema's other modalities, DICOM, VCF and notes
 // (coordinator/cohort-multimodal.ts); every artefact is validated before release.
+import { existsSync, readdirSync } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { GraphicalModel } from '../model/pgm/index.ts';
 import { sample } from '../model/sample.ts';
 import { allocColumn, Dataset } from '../model/domain.ts';
@@ -122,8 +125,30 @@ function applyRedraws(ds: Dataset, redrawn: { k: number; row: number[] }[], drop
   return new Dataset(ds.domain, out, n);
 }
 
+/** Marks a folder as a fedsynth cohort, so a later cohort may replace what is in it. */
+export const COHORT_MARKER = '.fedsynth-cohort';
+const COHORT_PARTS = ['fhir', 'dicom', 'vcf', 'notes', 'previews', 'report.json'];
+
+/**
+ * Makes `dir` ready for a new cohort. Files of an earlier cohort would otherwise survive where
+ * the new one has no patient of that id (ids are a function of the seed), and be read back as
+ * part of it. A non-empty folder that is not a cohort is refused rather than cleared.
+ */
+export async function prepareCohortDir(dir: string): Promise<void> {
+  if (existsSync(dir)) {
+    const entries = readdirSync(dir);
+    if (entries.length > 0 && !entries.includes(COHORT_MARKER)) {
+      throw new Error(`refusing to write a cohort into ${dir}: the folder is not empty and was not written by fedsynth (no ${COHORT_MARKER}); choose an empty or new folder`);
+    }
+    for (const part of COHORT_PARTS) await rm(join(dir, part), { recursive: true, force: true });
+  }
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, COHORT_MARKER), 'A synthetic cohort written by fedsynth; a new cohort written here replaces its fhir/, dicom/, vcf/, notes/ and previews/.\n');
+}
+
 export async function writeCohort(schema: Schema, model: GraphicalModel, req: CohortRequest): Promise<CohortResult> {
   if (!Number.isInteger(req.n) || req.n < 1) throw new Error(`cohort size must be a positive integer, got ${req.n}`);
+  await prepareCohortDir(req.dir);
   const drawn = sample(model, { rows: req.n, seed: req.seed, where: req.where });
   const { dataset, report: plausibility } = enforcePlausibility(schema, model, drawn, { seed: req.seed, where: req.where, retries: req.plausibilityRetries });
   const rows = function* () {

@@ -1,7 +1,7 @@
 // A cross-modal cohort from a model fitted on every modality of simulated sites: FHIR, DICOM,
 // VCF, notes and previews, cross-referenced and each passing its validator; FHIR-only schemas
 // still give FHIR-only cohorts.
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -141,6 +141,21 @@ describe('cross-modal cohort', () => {
     expect(readFileSync(join(dir, 'redrawn-again', 'fhir', 'Patient.ndjson'), 'utf8')).toBe(readFileSync(join(out, 'fhir', 'Patient.ndjson'), 'utf8'));
   }, 60_000);
 
+  it('a cohort written over an earlier one leaves none of its files; a foreign folder is refused', async () => {
+    const out = join(dir, 'reused');
+    await writeCohort(schema, model, { n: 40, seed: 21, dir: out });
+    const r = await writeCohort(schema, model, { n: 10, seed: 22, dir: out });
+    const ids = new Set(readFileSync(join(out, 'fhir', 'Patient.ndjson'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l).id));
+    expect(ids.size).toBe(r.dataset.rows);
+    for (const sub of ['dicom', 'notes']) for (const f of readdirSync(join(out, sub))) expect(ids.has(f.replace(/\.(dcm|txt)$/, '')), `${sub}/${f}`).toBe(true);
+    expect(readdirSync(join(out, 'vcf')).filter((f) => f !== 'cohort.vcf').every((f) => ids.has(f.replace(/\.vcf$/, '')))).toBe(true);
+    const foreign = join(dir, 'foreign');
+    mkdirSync(foreign);
+    writeFileSync(join(foreign, 'thesis.txt'), 'keep me');
+    await expect(writeCohort(schema, model, { n: 5, seed: 1, dir: foreign })).rejects.toThrow(/not empty and was not written by fedsynth/);
+    expect(readdirSync(foreign)).toEqual(['thesis.txt']);
+  });
+
   it('drops patients with no valid draw and writes nothing of them', async () => {
     const out = join(dir, 'none');
     const r = await writeCohort(schema, model, { n: 5, seed: 3, dir: out, modalities: { releaseCheck: () => 'reject all', maxRedraws: 2 } });
@@ -157,7 +172,7 @@ describe('cross-modal cohort', () => {
     const projected = new Dataset(domain, names.map((n) => pooled.column(n)), pooled.rows);
     const out = await writeCohort(fhirOnly, centralModel(projected), { n: 40, seed: 2, dir: join(dir, 'fhir-only') });
     expect(out.modalities).toBeUndefined();
-    expect(readdirSync(join(dir, 'fhir-only')).sort()).toEqual(['fhir']);
+    expect(readdirSync(join(dir, 'fhir-only')).sort()).toEqual(['.fedsynth-cohort', 'fhir']);
     expect(readdirSync(join(dir, 'fhir-only', 'fhir')).sort()).toEqual(['Condition.ndjson', 'Observation.ndjson', 'Patient.ndjson']);
   });
 });
