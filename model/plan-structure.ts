@@ -30,13 +30,16 @@ export type InnerPlan = FitPlan & {
 
 export type PlanFactory = (rhoInner: number) => InnerPlan;
 
+/** The wrapped plan; `inner` is the adaptive plan it runs after the declared round. */
+export type StructuredPlan = InnerPlan & { readonly inner: InnerPlan };
+
 export const STRUCTURE_ROUND = 'declared-structure';
 
 /**
  * Wraps the plan `make(ρ·(1 − share))` with a first round measuring `declared.marginals` at
  * ρ·share. Rounds still sum to ρ exactly: the inner plan spends exactly what it is given.
  */
-export function withDeclaredStructure(domain: Domain, rhoTotal: number, declared: DeclaredStructure, make: PlanFactory): InnerPlan {
+export function withDeclaredStructure(domain: Domain, rhoTotal: number, declared: DeclaredStructure, make: PlanFactory): StructuredPlan {
   if (!(declared.share > 0 && declared.share < 1)) throw new Error(`declared structure: share must be in (0, 1), got ${declared.share}`);
   if (declared.marginals.length === 0) throw new Error('declared structure: no marginals');
   for (const m of declared.marginals) {
@@ -48,8 +51,9 @@ export function withDeclaredStructure(domain: Domain, rhoTotal: number, declared
     if (done.length > 0 && done[0].spec.name !== STRUCTURE_ROUND) throw new Error(`declared structure: the first round must be ${STRUCTURE_ROUND}, got ${done[0].spec.name}`);
     return { prior: done.length > 0 ? done[0].measurements : [], rest: done.slice(1) };
   };
-  const plan: InnerPlan = {
+  const plan: StructuredPlan = {
     rhoTotal,
+    inner,
     next(done): RoundSpec | undefined {
       if (done.length === 0) return { name: STRUCTURE_ROUND, marginals: declared.marginals.map((m) => [...m]), rho: rhoDeclared };
       const { prior, rest } = split(done);

@@ -23,6 +23,7 @@ import type { Measurement } from '../../model/measurement.ts';
 import { allThreeWay, allTwoWay, workloadError } from '../../model/metrics.ts';
 import { mstPlan, type FitPlan, type RoundResult } from '../../model/plan.ts';
 import { aimPlan, independentPlan, type AimPlanOptions } from '../../model/plan-aim.ts';
+import { withDeclaredStructure, type DeclaredStructure } from '../../model/plan-structure.ts';
 import { estimateWithReport } from '../../model/pgm/estimate.ts';
 import type { GraphicalModel } from '../../model/pgm/model.ts';
 import { sample } from '../../model/sample.ts';
@@ -48,6 +49,10 @@ export interface UtilityRunOptions {
   /** Key attribute of the heterogeneous split (default: first attribute with > 2 values). */
   splitKey?: string;
   aim?: AimPlanOptions;
+  /** A schema's declared structure: measured first at its share (model/plan-structure.ts). */
+  structure?: DeclaredStructure;
+  /** Return the synthetic rows in the result (`synthetic`). */
+  keepSynthetic?: boolean;
   /** Score the 3-way L1 on this many random triples instead of all (large domains); default all. */
   threeWaySample?: number;
   onProgress?: (message: string) => void;
@@ -93,6 +98,8 @@ export interface UtilityResult {
   heMs: number;
   /** Time of the noise sampling at the sites. */
   noiseMs: number;
+  /** The synthetic rows, when asked for (`keepSynthetic`). */
+  synthetic?: Dataset;
 }
 
 export function makePlan(kind: PlanKind, data: Dataset, rho: number, aim?: AimPlanOptions): FitPlan {
@@ -108,7 +115,8 @@ export async function runUtility(data: Dataset, opts: UtilityRunOptions): Promis
   const domain = data.domain;
   const rhoBudget = rhoFromEpsilonDelta(opts.epsilon, opts.delta);
   const { sites, key } = splitSites(data, { sites: opts.sites, kind: opts.split, seed: opts.seed, key: opts.splitKey });
-  const plan = makePlan(opts.plan, data, rhoBudget, opts.aim);
+  const structure = opts.structure;
+  const plan: FitPlan & { inner?: FitPlan } = structure ? withDeclaredStructure(domain, rhoBudget, structure, (rho) => makePlan(opts.plan, data, rho, opts.aim)) : makePlan(opts.plan, data, rhoBudget, opts.aim);
   const aggregate = opts.aggregation === 'he' ? await heAggregator(sites.length) : undefined;
   let heMs = 0;
   let noiseMs = 0;
@@ -164,7 +172,8 @@ export async function runUtility(data: Dataset, opts: UtilityRunOptions): Promis
   const warm = 'selectionModel' in plan ? (plan as { selectionModel(d: readonly RoundResult[]): GraphicalModel | undefined }).selectionModel(done) : undefined;
   const iterations = opts.iterations ?? 1000;
   progress(`estimating from ${inputs.length} measurements (${iterations} iterations)`);
-  const aimOpts = opts.plan === 'aim' && 'options' in plan ? (plan as unknown as { options: Required<AimPlanOptions> }).options : undefined;
+  const base = plan.inner ?? plan;
+  const aimOpts = opts.plan === 'aim' && 'options' in base ? (base as unknown as { options: Required<AimPlanOptions> }).options : undefined;
   const { model, report } = estimateWithReport(domain, inputs, {
     iterations,
     warmStart: warm,
@@ -210,6 +219,7 @@ export async function runUtility(data: Dataset, opts: UtilityRunOptions): Promis
     syntheticRows: rows,
     heMs,
     noiseMs,
+    ...(opts.keepSynthetic ? { synthetic: synth } : {}),
   };
 }
 
