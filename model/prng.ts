@@ -8,7 +8,7 @@
  * splitmix32 from a number or a string hash so nearby seeds give unrelated streams.
  */
 
-function splitmix32(seed: number): () => number {
+export function splitmix32(seed: number): () => number {
   let s = seed >>> 0;
   return () => {
     s = (s + 0x9e3779b9) >>> 0;
@@ -20,7 +20,7 @@ function splitmix32(seed: number): () => number {
 }
 
 /** FNV-1a over UTF-16 code units, then mixed by splitmix: turns a string seed into 32 bits. */
-function hashString(s: string): number {
+export function hashString(s: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
   return h >>> 0;

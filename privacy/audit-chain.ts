@@ -369,6 +369,9 @@ export function entryProblem(entry: unknown): string | null {
   if (!nonEmptyString(entry.party)) return 'party must be a non-empty string';
   if (!hex64(entry.hash)) return 'hash must be 64 lowercase hex digits';
   if (typeof entry.signature !== 'string' || !/^[A-Za-z0-9+/]+={0,2}$/.test(entry.signature)) return 'signature must be base64';
+  // Base64 decoders ignore the unused low bits of the last character, so two strings can carry one
+  // signature; only the canonical one is accepted, so that no byte of a log can change unnoticed.
+  if (Buffer.from(entry.signature, 'base64').toString('base64') !== entry.signature) return 'signature must be canonical base64';
   const ev = eventProblem(entry.event);
   if (ev) return `event: ${ev}`;
   const extra = Object.keys(entry).filter((k) => !['seq', 'prevHash', 'timestamp', 'party', 'event', 'hash', 'signature'].includes(k));

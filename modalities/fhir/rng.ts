@@ -5,26 +5,12 @@
  * sub-streams (one per site, per patient, …) whatever order they are consumed in.
  */
 
+import { hashString, splitmix32 } from '../../model/prng.ts';
+
 export type SeedLike = number | string;
 
-function splitmix32(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x9e3779b9) >>> 0;
-    let z = s;
-    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
-    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
-    return (z ^ (z >>> 16)) >>> 0;
-  };
-}
-
-function fnv1a(s: string, h = 0x811c9dc5): number {
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-  return h >>> 0;
-}
-
 function seedTo32(seed: SeedLike): number {
-  if (typeof seed === 'string') return fnv1a(seed);
+  if (typeof seed === 'string') return hashString(seed);
   if (!Number.isFinite(seed)) throw new Error(`Rng: seed must be finite, got ${seed}`);
   return ((seed >>> 0) ^ Math.imul(Math.floor(seed / 0x100000000) >>> 0, 0x9e3779b1)) >>> 0;
 }

@@ -237,3 +237,24 @@ describe('audit chain', () => {
     expect(kinds(verifyChain([e0], { 'site-a': site.pub }))).toEqual(['bad-signature']);
   });
 });
+
+describe('signature encoding', () => {
+  it('rejects a non-canonical base64 signature that decodes to the same bytes', () => {
+    // An entry whose signature has unused low bits in its last character (DER length ≢ 0 mod 3;
+    // ECDSA signatures are fresh each time, so rebuild until one has).
+    let chain = buildChain();
+    for (let t = 0; t < 20 && !chain.some((e) => e.signature.endsWith('=')); t++) chain = buildChain();
+    const i = chain.findIndex((e) => e.signature.endsWith('='));
+    expect(i).toBeGreaterThanOrEqual(0);
+    const sig = chain[i].signature;
+    const at = sig.replace(/=+$/, '').length - 1;
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+    const alt = alphabet[alphabet.indexOf(sig[at]) ^ 1];
+    const tampered = structuredClone(chain);
+    tampered[i].signature = sig.slice(0, at) + alt + sig.slice(at + 1);
+    expect(Buffer.from(tampered[i].signature, 'base64')).toEqual(Buffer.from(sig, 'base64'));
+    const f = verifyChain(tampered, keys);
+    expect(f.length).toBeGreaterThan(0);
+    expect(f[0].index).toBe(i);
+  });
+});
