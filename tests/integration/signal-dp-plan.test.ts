@@ -7,8 +7,9 @@
 // are bench/signal-survival.ts (docs/benchmarks.md).
 //
 // Scale: 3 × 1,500 patients at ε = 3.3 has the relative noise (σ per cell / records) of
-// 3 × 5,000 at ε = 1, at a test's cost (~1 min). Tolerances come from 12 runs of this exact
-// setting (seeds 5–10, fresh noise each run): synthetic − real P(finding | cause) −0.04…+0.12,
+// 3 × 5,000 at ε = 1, at a test's cost (~1 min). Tolerances come from 9 recorded runs of this
+// exact setting (seeds 5–10, fresh noise each run; one more run failed an earlier, tighter bound
+// |Δ P(finding | cause)| < 0.12): synthetic − real P(finding | cause) −0.04…+0.12,
 // P(finding | no cause) −0.015…+0.022, gap ratio ≥ 0.92; |Δ log OR| ≤ 0.24; perfect-LD r² ≥ 0.83.
 // The nodule ← COPD link (≈ 70 imaged COPD patients) is too sparse at this size to test.
 import { mkdtempSync, rmSync } from 'node:fs';
