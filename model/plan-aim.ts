@@ -293,9 +293,16 @@ export function aimPlan(domain: Domain, rhoTotal: number, options: AimPlanOption
     return { name: `measure-${n - firstMeasure + 1}`, marginals: best, rho };
   }
 
-  /** Greedy batch of at most k candidates at per-cell noise σ; returns the picks and their total gain. */
+  /**
+   * Greedy batch of at most k candidates at per-cell noise σ; returns the picks and their total
+   * gain. Lazy greedy: a candidate's gain only falls as the batch consumes the pairs it would fix,
+   * so candidates sit in a max-heap under an upper bound and only the top one is re-scored (a
+   * triple's own noise — its model marginal, the costly part — only then). Exact: the pick is the
+   * one a full rescan would make. A candidate the junction-tree cap refuses stays refused (the
+   * tree only grows within a batch); after MAX_CAP_REFUSALS refusals the batch stops, which bounds
+   * the junction-tree builds of a round on wide schemas whose model is near the cap.
+   */
   function select(stats: Stats, inModel: readonly string[][], sigma: number, k: number): { chosen: string[][]; gain: number } {
-    const excluded = new Set<string>();
     const consumed = new Set<string>();
     const chosen: string[][] = [];
     let total = 0;
@@ -305,48 +312,102 @@ export function aimPlan(domain: Domain, rhoTotal: number, options: AimPlanOption
       if (s.inModel) return s.noise(s.sigma) - s.noise(pool(s.sigma, sigmaR));
       return s.misfit - s.noise(pool(s.sigma, sigmaR));
     };
-    /** The candidate's gain, or −∞ when it cannot beat `bar` (then the costly triple marginal is skipped). */
-    const gainOf = (c: Candidate, bar: number): number => {
-      if (consumed.has(c.key)) return -Infinity;
-      if (c.pairs.length === 0 || stats.covered(c.attrs, c.key)) return fixes(c, sigma);
-      // A new triple: what it fixes on each pair (its answer projected onto a pair has per-cell
-      // σ·√(cells(triple)/cells(pair))), minus the noise it adds on the triple itself.
+    const isNewTriple = (c: Candidate) => c.pairs.length > 0 && !stats.covered(c.attrs, c.key);
+    /** What a new triple fixes on its pairs not consumed yet (its answer projected onto a pair has per-cell σ·√(cells(triple)/cells(pair))). */
+    const pairFixes = (c: Candidate): number => {
       let g = 0;
-      for (const p of c.pairs) {
-        if (consumed.has(p.key)) continue;
-        g += Math.max(0, fixes(p, sigma * Math.sqrt(c.cells / p.cells)));
-      }
-      // The triple's own noise only lowers g: if g cannot beat the best so far (or there is
-      // nothing to fix), its model marginal is not needed.
-      if (g <= 0 || g <= bar) return -Infinity;
-      return g - stats.get(c.attrs, c.key).noise(sigma);
+      for (const p of c.pairs) if (!consumed.has(p.key)) g += Math.max(0, fixes(p, sigma * Math.sqrt(c.cells / p.cells)));
+      return g;
     };
-    while (chosen.length < k) {
-      let best: Candidate | undefined;
-      let bestGain = 0;
-      for (const c of candidates) {
-        if (excluded.has(c.key)) continue;
-        const g = gainOf(c, bestGain);
-        if (g > bestGain) {
-          best = c;
-          bestGain = g;
+    /** The candidate's gain given the picks so far. */
+    const gainNow = (c: Candidate): number => {
+      if (consumed.has(c.key)) return -Infinity;
+      if (!isNewTriple(c)) return fixes(c, sigma);
+      const g = pairFixes(c);
+      return g > 0 ? g - stats.get(c.attrs, c.key).noise(sigma) : -Infinity;
+    };
+    const heap = new MaxHeap<Candidate>();
+    for (const c of candidates) {
+      const bound = isNewTriple(c) ? pairFixes(c) : fixes(c, sigma);
+      if (bound > 0) heap.push(bound, c);
+    }
+    let refusals = 0;
+    while (chosen.length < k && heap.size > 0 && refusals < MAX_CAP_REFUSALS) {
+      const { item: c } = heap.pop()!;
+      const g = gainNow(c);
+      if (!(g > 0)) continue;
+      if (heap.size > 0 && g < heap.peekKey()) {
+        heap.push(g, c);
+        continue;
+      }
+      if (c.attrs.length >= 2) {
+        const size = treeSize(domain, buildJunctionTree(domain, [...inModel, ...chosen, c.attrs]));
+        if (size.maxCliqueCells > o.maxCliqueCells || size.totalCells > o.maxTotalCells) {
+          refusals++;
+          continue;
         }
       }
-      if (!best) break;
-      excluded.add(best.key);
-      if (best.attrs.length >= 2) {
-        const size = treeSize(domain, buildJunctionTree(domain, [...inModel, ...chosen, best.attrs]));
-        if (size.maxCliqueCells > o.maxCliqueCells || size.totalCells > o.maxTotalCells) continue;
-      }
-      chosen.push(best.attrs);
-      total += bestGain;
-      consumed.add(best.key);
-      for (const p of best.pairs) consumed.add(p.key);
+      chosen.push(c.attrs);
+      total += g;
+      consumed.add(c.key);
+      for (const p of c.pairs) consumed.add(p.key);
     }
     return { chosen, gain: total };
   }
 
   return plan;
+}
+
+/** Junction-tree cap refusals after which a batch stops growing (see `select`). */
+const MAX_CAP_REFUSALS = 64;
+
+/** A binary max-heap of items under numeric keys. */
+class MaxHeap<T> {
+  private readonly keys: number[] = [];
+  private readonly items: T[] = [];
+  get size(): number {
+    return this.keys.length;
+  }
+  peekKey(): number {
+    return this.keys[0];
+  }
+  push(key: number, item: T): void {
+    let i = this.keys.length;
+    this.keys.push(key);
+    this.items.push(item);
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (this.keys[parent] >= key) break;
+      this.swap(i, parent);
+      i = parent;
+    }
+  }
+  pop(): { key: number; item: T } | undefined {
+    if (this.keys.length === 0) return undefined;
+    const top = { key: this.keys[0], item: this.items[0] };
+    const lastKey = this.keys.pop()!;
+    const lastItem = this.items.pop()!;
+    if (this.keys.length > 0) {
+      this.keys[0] = lastKey;
+      this.items[0] = lastItem;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < this.keys.length && this.keys[l] > this.keys[m]) m = l;
+        if (r < this.keys.length && this.keys[r] > this.keys[m]) m = r;
+        if (m === i) break;
+        this.swap(i, m);
+        i = m;
+      }
+    }
+    return top;
+  }
+  private swap(a: number, b: number): void {
+    [this.keys[a], this.keys[b]] = [this.keys[b], this.keys[a]];
+    [this.items[a], this.items[b]] = [this.items[b], this.items[a]];
+  }
 }
 
 /**
