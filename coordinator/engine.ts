@@ -252,10 +252,8 @@ export class FederationEngine {
       await this.waitForRegistrations();
       const committee = await this.ensureCommittee();
       const rhoTotal = rhoFromEpsilonDelta(this.cfg.fit.epsilon, this.cfg.fit.delta);
-      // The federated AIM-style plan (docs/synthesis.md). Its 3-way candidate scoring is not yet
-      // bounded for wide schemas, so a schema of more than 30 attributes selects among pairs only.
-      const make = (rho: number) =>
-        this.cfg.fit.plan === 'mst' ? mstPlan(this.domain, rho) : aimPlan(this.domain, rho, { maxCliqueSize: this.domain.length > 30 ? 2 : 3 });
+      // The federated AIM-style plan (docs/synthesis.md), or the three-round MST plan.
+      const make = (rho: number) => (this.cfg.fit.plan === 'mst' ? mstPlan(this.domain, rho) : aimPlan(this.domain, rho));
       // The schema's declared structure (public) gets its own first round and budget share.
       const plan = this.schema.structure ? withDeclaredStructure(this.domain, rhoTotal, this.schema.structure, make) : make(rhoTotal);
       const done: RoundResult[] = [];
