@@ -259,7 +259,7 @@ export async function runDemoCommand(args: string[]): Promise<number> {
     console.log(`Spend ${site}: ρ=${p.rho.toFixed(5)} → ε=${p.epsilon.toFixed(3)} at δ=${report.delta} over ${p.rounds} rounds`);
   }
   const u = report.demo.utility as { meanL1AllTwoWayVsPooledTruth: number; pairs: number };
-  console.log(`Utility: mean L1 error over all ${u.pairs} 2-way marginals (pooled truth vs cohort) = ${u.meanL1AllTwoWayVsPooledTruth.toFixed(3)}`);
+  console.log(`Utility: mean L1 error over all ${u.pairs} 2-way marginals of the simulator's truth (pooled truth vs cohort; image-component attributes have none) = ${u.meanL1AllTwoWayVsPooledTruth.toFixed(3)}`);
   console.log(`Report: ${join(opts.outDir, 'report.json')}  (wall time ${(report.demo.wallSeconds as number).toFixed(1)} s)`);
   return 0;
 }

@@ -216,23 +216,29 @@ export interface Marginals {
   twoWay: Record<string, number[]>;
 }
 
-/** 1-way and 2-way count marginals of encoded rows (several encode results pooled). */
+/**
+ * 1-way and 2-way count marginals of encoded rows (several encode results pooled). Image-component
+ * attributes are left out: the simulator plants no effect on them and does not compute what the
+ * sites' encoder reads from its images, so it has no truth to report for them.
+ */
 export function computeMarginals(schema: Schema, results: EncodeResult[], twoWay = true): Marginals {
-  const attrs = schemaAttributes(schema);
+  const all = schemaAttributes(schema);
+  const cols = schema.attributes.map((a, i) => (a.kind === 'image-component' ? -1 : i)).filter((i) => i >= 0);
+  const attrs = cols.map((i) => all[i]);
   const k = attrs.length;
   const one = attrs.map((a) => new Array<number>(a.size).fill(0));
   const two = new Map<string, number[]>();
   if (twoWay) for (let i = 0; i < k; i++) for (let j = i + 1; j < k; j++) two.set(`${i},${j}`, new Array<number>(attrs[i].size * attrs[j].size).fill(0));
   let n = 0;
   for (const res of results) {
-    if (res.width !== k) throw new Error(`computeMarginals: rows of width ${res.width}, schema has ${k} attributes`);
+    if (res.width !== all.length) throw new Error(`computeMarginals: rows of width ${res.width}, schema has ${all.length} attributes`);
     for (let r = 0; r < res.n; r++) {
-      const base = r * k;
+      const base = r * res.width;
       for (let i = 0; i < k; i++) {
-        const vi = res.rows[base + i];
+        const vi = res.rows[base + cols[i]];
         one[i][vi]++;
         if (!twoWay) continue;
-        for (let j = i + 1; j < k; j++) two.get(`${i},${j}`)![vi * attrs[j].size + res.rows[base + j]]++;
+        for (let j = i + 1; j < k; j++) two.get(`${i},${j}`)![vi * attrs[j].size + res.rows[base + cols[j]]]++;
       }
     }
     n += res.n;
