@@ -1,6 +1,8 @@
 /**
- * The federated fit in one process, for the empirical audits: the same plan (model/plan.ts
- * `mstPlan`, as the coordinator's engine), the same noise sizing (`planDistributedNoise` with
+ * The federated fit in one process, for the empirical audits: the MST plan (model/plan.ts
+ * `mstPlan`, the coordinator's `fit.plan: mst`; its default — declared structure + AIM — is not
+ * what these audits run, though every plan's rounds are the same mechanism), the same noise
+ * sizing (`planDistributedNoise` with
  * Δ2 = √m, Δ1 = m, parties = quorum), each site's own exact discrete Gaussian share
  * (privacy/discrete-gaussian.ts, OS CSPRNG) added to its own marginals, the integer sum, the
  * Private-PGM estimate and the sampler. Secure aggregation is left out: it changes no released
