@@ -83,20 +83,39 @@ function percentile(sorted: Float32Array, p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.round(p * (sorted.length - 1))))];
 }
 
-/** Area-average of a size×size image onto n×n (size a multiple of n, else nearest cells). */
-function toGrid(img: ArrayLike<number>, size: number, n: number): Float32Array {
-  const g = new Float32Array(n * n);
-  const cnt = new Float32Array(n * n);
-  for (let y = 0; y < size; y++) {
-    const gy = Math.min(n - 1, Math.floor((y * n) / size));
-    for (let x = 0; x < size; x++) {
-      const gx = Math.min(n - 1, Math.floor((x * n) / size));
-      g[gy * n + gx] += img[y * size + x];
-      cnt[gy * n + gx]++;
+/** Cell of each pixel coordinate on the n-grid (area average when size is a multiple of n, else nearest cells). */
+function gridIndex(size: number, n: number): Int32Array {
+  const out = new Int32Array(size);
+  for (let x = 0; x < size; x++) out[x] = Math.min(n - 1, Math.floor((x * n) / size));
+  return out;
+}
+
+/** Pixels per grid cell, for the area average. */
+function gridCounts(cell: Int32Array, n: number): Float64Array {
+  const c1 = new Float64Array(n);
+  for (let x = 0; x < cell.length; x++) c1[cell[x]]++;
+  const out = new Float64Array(n * n);
+  for (let gy = 0; gy < n; gy++) for (let gx = 0; gx < n; gx++) out[gy * n + gx] = c1[gy] * c1[gx] || 1;
+  return out;
+}
+
+/** Normalised grid (the extractors' 1st/99th percentile scaling, clamped) and its coefficients. */
+function normalisedCoefficients(grid: Float64Array, bases: Float64Array[], scratch: Float32Array, out: number[]): number {
+  for (let i = 0; i < grid.length; i++) scratch[i] = grid[i];
+  scratch.sort();
+  const lo = percentile(scratch, 0.01);
+  const span = Math.max(1e-6, percentile(scratch, 0.99) - lo);
+  const inv = 1 / span;
+  for (let j = 0; j < bases.length; j++) {
+    const b = bases[j];
+    let s = 0;
+    for (let i = 0; i < grid.length; i++) {
+      const v = (grid[i] - lo) * inv;
+      s += (v < 0 ? 0 : v > 1 ? 1 : v) * b[i];
     }
+    out[j] = s;
   }
-  for (let i = 0; i < g.length; i++) g[i] /= cnt[i] || 1;
-  return g;
+  return span;
 }
 
 /**
@@ -104,48 +123,103 @@ function toGrid(img: ArrayLike<number>, size: number, n: number): Float32Array {
  * value drawn in its sampled bin (`bins[j]` for attribute j; "no image" leaves it alone). With
  * `keep` (1 = leave the pixel alone, e.g. the lung fields where the findings are), the change is
  * the basis image outside `keep`, scaled so the coefficient still moves by the wanted amount.
- * Returns the achieved normalised coefficients.
+ * The density is clamped to [0, 1]. Returns the achieved normalised coefficients.
+ *
+ * The fixed-point steps run on the n×n grid (the area average is linear, so a change of the
+ * image by δ·basis changes the grid by δ·grid(basis)); the image itself is touched once per
+ * round, and the next round measures what clamping to [0, 1] really gave.
  */
 export function addImageComponents(schema: Schema, density: Float32Array, size: number, bins: readonly number[], rng: Rng, keep?: Uint8Array, steps = 6): number[] {
   const attrs = imageComponentAttributes(schema);
   const n = schema.image?.grid ?? 64;
+  if (density.length !== size * size) throw new Error(`addImageComponents: ${density.length} pixels for ${size}×${size}`);
+  if (keep && keep.length !== density.length) throw new Error(`addImageComponents: keep mask of ${keep.length} for ${density.length} pixels`);
+  if (bins.length !== attrs.length) throw new Error(`addImageComponents: ${bins.length} bins for ${attrs.length} component attributes`);
   const targets = attrs.map((a, j) => {
     const r = componentBinRange(a, bins[j]);
     if (!r) return undefined;
     // Inside the bin, away from its edges (the encoder must read the same bin back).
     return r[0] + (0.2 + 0.6 * rng.next()) * (r[1] - r[0]);
   });
-  const up = attrs.map((a) => {
+  const cell = gridIndex(size, n);
+  const count = gridCounts(cell, n);
+  const grid = new Float64Array(n * n);
+  for (let i = 0; i < density.length; i++) density[i] = density[i] < 0 ? 0 : density[i] > 1 ? 1 : density[i];
+  const toGrid = () => {
+    grid.fill(0);
+    for (let y = 0; y < size; y++) {
+      const row = cell[y] * n;
+      const o = y * size;
+      for (let x = 0; x < size; x++) grid[row + cell[x]] += density[o + x];
+    }
+    for (let i = 0; i < grid.length; i++) grid[i] /= count[i];
+  };
+  const gridBases = attrs.map((a) => dctBasisImage(a.basis[0], a.basis[1], n));
+  const active = attrs.map((_, j) => j).filter((j) => targets[j] !== undefined);
+  // Per active attribute: the full-size basis, its masked grid image and the gain of the mask.
+  const moves = active.map((j) => {
+    const a = attrs[j];
     const b = dctBasisImage(a.basis[0], a.basis[1], n, size);
-    if (!keep) return { b, gain: 1 };
-    const m = Float64Array.from(b, (v, i) => (keep[i] ? 0 : v));
+    const g = new Float64Array(n * n);
     let num = 0;
     let den = 0;
-    for (let i = 0; i < b.length; i++) {
-      num += b[i] * m[i];
-      den += b[i] * b[i];
+    for (let y = 0; y < size; y++) {
+      const row = cell[y] * n;
+      const o = y * size;
+      for (let x = 0; x < size; x++) {
+        const v = b[o + x];
+        den += v * v;
+        if (keep && keep[o + x]) continue;
+        g[row + cell[x]] += v;
+        num += v * v;
+      }
     }
-    return { b: m, gain: den > 0 ? Math.max(0.05, num / den) : 1 };
+    for (let i = 0; i < g.length; i++) g[i] /= count[i];
+    return { j, b, g, gain: keep ? (den > 0 ? Math.max(0.05, num / den) : 1) : 1 };
   });
-  let achieved: number[] = [];
-  for (let step = 0; step < steps; step++) {
-    const g = toGrid(density, size, n);
-    const sorted = Float32Array.from(g).sort();
-    const lo = percentile(sorted, 0.01);
-    const span = Math.max(1e-6, percentile(sorted, 0.99) - lo);
-    for (let i = 0; i < g.length; i++) g[i] = Math.min(1, Math.max(0, (g[i] - lo) / span));
-    achieved = attrs.map((a) => componentCoefficient(g, n, a.basis));
+  const scratch = new Float32Array(n * n);
+  const achieved = new Array<number>(attrs.length).fill(0);
+  const trial = new Float64Array(n * n);
+  const delta = new Float64Array(moves.length);
+  toGrid();
+  for (let round = 0; round < steps; round++) {
+    // Fixed point on the grid: find the shifts that put every coefficient on its target.
+    delta.fill(0);
     let moved = false;
-    attrs.forEach((_, j) => {
-      const t = targets[j];
-      if (t === undefined) return;
-      const delta = ((t - achieved[j]) * span) / up[j].gain;
-      if (Math.abs(t - achieved[j]) < 1e-3) return;
-      moved = true;
-      const b = up[j].b;
-      for (let i = 0; i < density.length; i++) density[i] = Math.min(1, Math.max(0, density[i] + delta * b[i]));
-    });
+    for (let step = 0; step < steps; step++) {
+      trial.set(grid);
+      for (let m = 0; m < moves.length; m++) if (delta[m] !== 0) for (let i = 0; i < trial.length; i++) trial[i] += delta[m] * moves[m].g[i];
+      const span = normalisedCoefficients(trial, gridBases, scratch, achieved);
+      let off = false;
+      for (let m = 0; m < moves.length; m++) {
+        const { j, gain } = moves[m];
+        const miss = targets[j]! - achieved[j];
+        if (Math.abs(miss) < 1e-3) continue;
+        off = true;
+        delta[m] += (miss * span) / gain;
+      }
+      if (!off) break;
+    }
+    for (let m = 0; m < moves.length; m++) if (delta[m] !== 0) moved = true;
     if (!moved) break;
+    // Apply the shifts to the image (clamped) and measure the grid it really has.
+    grid.fill(0);
+    for (let y = 0; y < size; y++) {
+      const row = cell[y] * n;
+      const o = y * size;
+      for (let x = 0; x < size; x++) {
+        const i = o + x;
+        let v = density[i];
+        if (!keep || !keep[i]) {
+          for (let m = 0; m < moves.length; m++) v += delta[m] * moves[m].b[i];
+          v = v < 0 ? 0 : v > 1 ? 1 : v;
+          density[i] = v;
+        }
+        grid[row + cell[x]] += v;
+      }
+    }
+    for (let i = 0; i < grid.length; i++) grid[i] /= count[i];
   }
+  normalisedCoefficients(grid, gridBases, scratch, achieved);
   return achieved;
 }

@@ -59,12 +59,34 @@ export function renderPriorRadiograph(size: number, findings: RadiographFindings
   const density = new Float32Array(size * size);
   const lungs = new Uint8Array(size * size);
   const inv = 1 / size;
+  // The lung texture sin(40x + 25y + φ)·cos(31y − 17x) and the consolidation's Gaussian are
+  // separable in x and y: per-column and per-row factors instead of trigonometry per pixel.
+  const colSin40 = new Float64Array(size);
+  const colCos40 = new Float64Array(size);
+  const colCos17 = new Float64Array(size);
+  const colSin17 = new Float64Array(size);
+  const colOpacity = new Float64Array(size);
+  for (let px = 0; px < size; px++) {
+    const x = (px + 0.5) * inv;
+    colSin40[px] = Math.sin(40 * x);
+    colCos40[px] = Math.cos(40 * x);
+    colCos17[px] = Math.cos(17 * x);
+    colSin17[px] = Math.sin(17 * x);
+    if (opacity) colOpacity[px] = Math.exp(-((x - opacity.x) ** 2) / (2 * opacity.sigma * opacity.sigma));
+  }
   for (let py = 0; py < size; py++) {
     const y = (py + 0.5) * inv;
+    const rowSin = Math.sin(25 * y + phase);
+    const rowCos = Math.cos(25 * y + phase);
+    const rowCos31 = Math.cos(31 * y);
+    const rowSin31 = Math.sin(31 * y);
+    const rowOpacity = opacity ? opacity.amp * Math.exp(-((y - opacity.y) ** 2) / (2 * opacity.sigma * opacity.sigma)) : 0;
+    const half = bodyHalf * (y < cy - 0.3 * s ? 0.92 : 1);
+    const ly = (y - lungCy) / lungB;
+    const hy = (y - heartCy) / heartB;
     for (let px = 0; px < size; px++) {
       const x = (px + 0.5) * inv;
       const dxm = x - cx;
-      const half = bodyHalf * (y < cy - 0.3 * s ? 0.92 : 1);
       if (Math.abs(dxm) > half) {
         density[py * size + px] = 0.03;
         continue;
@@ -72,18 +94,16 @@ export function renderPriorRadiograph(size: number, findings: RadiographFindings
       let d = 0.45;
       const side = dxm < 0 ? -1 : 1;
       const lx = (x - (cx + side * lungDx)) / lungA;
-      const ly = (y - lungCy) / lungB;
-      const dome = diaphragm - 0.03 * s * (1 - Math.min(1, Math.abs(dxm) / (lungDx + lungA)) ** 2);
+      const across = Math.min(1, Math.abs(dxm) / (lungDx + lungA));
+      const dome = diaphragm - 0.03 * s * (1 - across * across);
       if (lx * lx + ly * ly < 1 && y < dome) {
         lungs[py * size + px] = 1;
-        d = 0.12 + 0.025 * Math.sin(40 * x + 25 * y + phase) * Math.cos(31 * y - 17 * x);
-        const t = (y - (cy - 0.3 * s) - 0.035 * s * (dxm / (lungDx + lungA)) ** 2) / (0.056 * s);
+        const texture = (colSin40[px] * rowCos + colCos40[px] * rowSin) * (rowCos31 * colCos17[px] + rowSin31 * colSin17[px]);
+        d = 0.12 + 0.025 * texture;
+        const bend = dxm / (lungDx + lungA);
+        const t = (y - (cy - 0.3 * s) - 0.035 * s * bend * bend) / (0.056 * s);
         if (t > 0 && t - Math.floor(t) < 0.22) d += 0.09;
-        if (opacity) {
-          const ox = x - opacity.x;
-          const oy = y - opacity.y;
-          d += opacity.amp * Math.exp(-(ox * ox + oy * oy) / (2 * opacity.sigma * opacity.sigma));
-        }
+        if (opacity) d += rowOpacity * colOpacity[px];
         if (nodule) {
           const r = Math.hypot(x - nodule.x, y - nodule.y);
           if (r < nodule.r * 1.3) d += 0.42 * Math.min(1, Math.max(0, (nodule.r * 1.3 - r) / (nodule.r * 0.6)));
@@ -91,7 +111,6 @@ export function renderPriorRadiograph(size: number, findings: RadiographFindings
       } else if (y >= dome) d = 0.5;
       if (Math.abs(dxm) < 0.06 * s && y < heartCy) d = Math.max(d, 0.62);
       const hx = (x - heartCx) / heartA;
-      const hy = (y - heartCy) / heartB;
       if (hx * hx + hy * hy < 1 && y < dome + 0.02 * s) d = Math.max(d, 0.62);
       if (Math.abs(dxm) < 0.028 * s) d += 0.12;
       density[py * size + px] = d;
@@ -117,8 +136,23 @@ export function densityToStored(
   const offset = acquisition.offset ?? 0.02 + 0.18 * rng.next();
   const gain = acquisition.gain ?? 0.6 + 0.3 * rng.next();
   const noise = acquisition.noise ?? 0.01 + 0.025 * rng.next();
+  // Per-pixel noise: the sum of three uniforms (Irwin–Hall, sd 1/2 on [−1.5, 1.5]) taken as three
+  // 10-bit fields of one 32-bit draw of an inline sfc32 seeded from `rng` — the Rng's 53-bit
+  // doubles would cost six 32-bit draws per pixel.
+  let a = rng.nextU32();
+  let b = rng.nextU32();
+  let c = rng.nextU32();
+  let d = rng.nextU32() | 1;
+  const step = (2 * noise) / 1024;
+  const base = offset - 1.5 * 2 * noise + 1.5 * step;
   for (let i = 0; i < out.length; i++) {
-    let v = offset + gain * density[i] + (rng.next() + rng.next() + rng.next() - 1.5) * 2 * noise;
+    const t = (((a + b) | 0) + d) | 0;
+    d = (d + 1) | 0;
+    a = b ^ (b >>> 9);
+    b = (c + (c << 3)) | 0;
+    c = ((c << 21) | (c >>> 11)) + t | 0;
+    const u = (t & 1023) + ((t >>> 10) & 1023) + ((t >>> 20) & 1023);
+    let v = base + gain * density[i] + u * step;
     v = v < 0 ? 0 : v > 1 ? 1 : v;
     out[i] = Math.round(v * max);
   }
