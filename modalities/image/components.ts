@@ -79,32 +79,80 @@ export function componentBinCentre(attr: ImageComponentAttribute, code: number):
   return r && (r[0] + r[1]) / 2;
 }
 
-function percentile(sorted: Float32Array, p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.round(p * (sorted.length - 1))))];
+/** The k-th smallest of a[lo..hi] (k absolute), partially reordering a in place (Hoare quickselect, median of three). */
+function select(a: Float64Array, k: number, lo: number, hi: number): number {
+  while (hi > lo) {
+    const mid = (lo + hi) >>> 1;
+    const x = a[lo];
+    const y = a[mid];
+    const z = a[hi];
+    const pivot = x < y ? (y < z ? y : x < z ? z : x) : x < z ? x : y < z ? z : y;
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (a[i] < pivot) i++;
+      while (a[j] > pivot) j--;
+      if (i <= j) {
+        const t = a[i];
+        a[i] = a[j];
+        a[j] = t;
+        i++;
+        j--;
+      }
+    }
+    if (k <= j) hi = j;
+    else if (k >= i) lo = i;
+    else return a[k];
+  }
+  return a[k];
 }
 
-/** Cell of each pixel coordinate on the n-grid (area average when size is a multiple of n, else nearest cells). */
+/** Grid cell of each pixel coordinate (area average when size is a multiple of n, else nearest cells). */
 function gridIndex(size: number, n: number): Int32Array {
   const out = new Int32Array(size);
   for (let x = 0; x < size; x++) out[x] = Math.min(n - 1, Math.floor((x * n) / size));
   return out;
 }
 
-/** Pixels per grid cell, for the area average. */
-function gridCounts(cell: Int32Array, n: number): Float64Array {
-  const c1 = new Float64Array(n);
-  for (let x = 0; x < cell.length; x++) c1[cell[x]]++;
-  const out = new Float64Array(n * n);
-  for (let gy = 0; gy < n; gy++) for (let gx = 0; gx < n; gx++) out[gy * n + gx] = c1[gy] * c1[gx] || 1;
+/** First pixel coordinate of each grid cell (cells are consecutive runs of `cell`), and size at the end. */
+function cellStarts(cell: Int32Array, n: number): Int32Array {
+  const out = new Int32Array(n + 1).fill(cell.length);
+  for (let x = cell.length - 1; x >= 0; x--) out[cell[x]] = x;
+  for (let c = n - 1; c >= 0; c--) if (out[c] > out[c + 1]) out[c] = out[c + 1];
   return out;
 }
 
-/** Normalised grid (the extractors' 1st/99th percentile scaling, clamped) and its coefficients. */
-function normalisedCoefficients(grid: Float64Array, bases: Float64Array[], scratch: Float32Array, out: number[]): number {
-  for (let i = 0; i < grid.length; i++) scratch[i] = grid[i];
-  scratch.sort();
-  const lo = percentile(scratch, 0.01);
-  const span = Math.max(1e-6, percentile(scratch, 0.99) - lo);
+/** The 1-D factors of the DCT-II basis (u, v) sampled at size pixel centres: image(y, x) = row[y]·col[x]. */
+function basisFactors(u: number, v: number, n: number, size: number): { row: Float64Array; col: Float64Array } {
+  const row = new Float64Array(size);
+  const col = new Float64Array(size);
+  const cu = u === 0 ? Math.sqrt(1 / n) : Math.sqrt(2 / n);
+  const cv = v === 0 ? Math.sqrt(1 / n) : Math.sqrt(2 / n);
+  for (let i = 0; i < size; i++) {
+    const g = ((i + 0.5) * n) / size - 0.5;
+    row[i] = cu * Math.cos((Math.PI * (2 * g + 1) * u) / (2 * n));
+    col[i] = cv * Math.cos((Math.PI * (2 * g + 1) * v) / (2 * n));
+  }
+  return { row, col };
+}
+
+/** Calls f(lo, hi) for consecutive groups of at most three of `count` items. */
+function forEachGroup(count: number, f: (lo: number, hi: number) => void): void {
+  for (let lo = 0; lo < count; lo += 3) f(lo, Math.min(count, lo + 3));
+}
+
+/**
+ * Normalised grid (the extractors' 1st/99th percentile scaling, clamped) and its coefficients
+ * along `bases` into `out`; returns the span (99th − 1st percentile).
+ */
+function normalisedCoefficients(grid: Float64Array, bases: Float64Array[], scratch: Float64Array, out: number[]): number {
+  scratch.set(grid);
+  const last = scratch.length - 1;
+  const kLo = Math.round(0.01 * last);
+  const kHi = Math.round(0.99 * last);
+  const lo = select(scratch, kLo, 0, last);
+  const hi = select(scratch, kHi, kLo, last);
+  const span = Math.max(1e-6, hi - lo);
   const inv = 1 / span;
   for (let j = 0; j < bases.length; j++) {
     const b = bases[j];
@@ -118,16 +166,39 @@ function normalisedCoefficients(grid: Float64Array, bases: Float64Array[], scrat
   return span;
 }
 
+/** Solves the small system m·x = r in place of r (Gaussian elimination, partial pivoting); false when m is near singular. */
+function solveSmall(m: number[][], r: number[]): boolean {
+  const k = r.length;
+  for (let c = 0; c < k; c++) {
+    let p = c;
+    for (let i = c + 1; i < k; i++) if (Math.abs(m[i][c]) > Math.abs(m[p][c])) p = i;
+    if (Math.abs(m[p][c]) < 1e-6) return false;
+    [m[c], m[p]] = [m[p], m[c]];
+    [r[c], r[p]] = [r[p], r[c]];
+    for (let i = c + 1; i < k; i++) {
+      const f = m[i][c] / m[c][c];
+      for (let j = c; j < k; j++) m[i][j] -= f * m[c][j];
+      r[i] -= f * r[c];
+    }
+  }
+  for (let c = k - 1; c >= 0; c--) {
+    for (let j = c + 1; j < k; j++) r[c] -= m[c][j] * r[j];
+    r[c] /= m[c][c];
+  }
+  return true;
+}
+
 /**
  * Moves the size×size density image's normalised coefficient along each component basis to a
  * value drawn in its sampled bin (`bins[j]` for attribute j; "no image" leaves it alone). With
  * `keep` (1 = leave the pixel alone, e.g. the lung fields where the findings are), the change is
- * the basis image outside `keep`, scaled so the coefficient still moves by the wanted amount.
- * The density is clamped to [0, 1]. Returns the achieved normalised coefficients.
+ * the basis image outside `keep`. The density is clamped to [0, 1]. Returns the achieved
+ * normalised coefficients.
  *
- * The fixed-point steps run on the n×n grid (the area average is linear, so a change of the
- * image by δ·basis changes the grid by δ·grid(basis)); the image itself is touched once per
- * round, and the next round measures what clamping to [0, 1] really gave.
+ * The search runs on the n×n grid: the area average is linear, so adding δ·(masked basis) to the
+ * image adds δ·grid(masked basis) to the grid, and Newton steps on the grid (the Jacobian of the
+ * coefficients in the shifts, ignoring how the percentiles move) find the shifts. The image is
+ * touched once per round; the next round measures what clamping to [0, 1] really gave.
  */
 export function addImageComponents(schema: Schema, density: Float32Array, size: number, bins: readonly number[], rng: Rng, keep?: Uint8Array, steps = 6): number[] {
   const attrs = imageComponentAttributes(schema);
@@ -135,87 +206,152 @@ export function addImageComponents(schema: Schema, density: Float32Array, size: 
   if (density.length !== size * size) throw new Error(`addImageComponents: ${density.length} pixels for ${size}×${size}`);
   if (keep && keep.length !== density.length) throw new Error(`addImageComponents: keep mask of ${keep.length} for ${density.length} pixels`);
   if (bins.length !== attrs.length) throw new Error(`addImageComponents: ${bins.length} bins for ${attrs.length} component attributes`);
+  // Within 2 % of the bin's width of the target is close enough: the target is at least 20 %
+  // of the width away from either edge.
+  const tolerance: number[] = [];
   const targets = attrs.map((a, j) => {
     const r = componentBinRange(a, bins[j]);
     if (!r) return undefined;
+    tolerance[j] = 0.02 * (r[1] - r[0]);
     // Inside the bin, away from its edges (the encoder must read the same bin back).
     return r[0] + (0.2 + 0.6 * rng.next()) * (r[1] - r[0]);
   });
   const cell = gridIndex(size, n);
-  const count = gridCounts(cell, n);
+  const starts = cellStarts(cell, n);
+  const count = new Float64Array(n * n);
+  for (let gy = 0; gy < n; gy++) for (let gx = 0; gx < n; gx++) count[gy * n + gx] = (starts[gy + 1] - starts[gy]) * (starts[gx + 1] - starts[gx]) || 1;
   const grid = new Float64Array(n * n);
-  for (let i = 0; i < density.length; i++) density[i] = density[i] < 0 ? 0 : density[i] > 1 ? 1 : density[i];
-  const toGrid = () => {
-    grid.fill(0);
-    for (let y = 0; y < size; y++) {
-      const row = cell[y] * n;
-      const o = y * size;
-      for (let x = 0; x < size; x++) grid[row + cell[x]] += density[o + x];
+  for (let y = 0; y < size; y++) {
+    const o = y * size;
+    const row = cell[y] * n;
+    // Summed per cell in a register: adding into grid[] pixel by pixel chains every add through memory.
+    for (let gx = 0; gx < n; gx++) {
+      let s = 0;
+      for (let x = starts[gx]; x < starts[gx + 1]; x++) {
+        const v = density[o + x];
+        const c = v < 0 ? 0 : v > 1 ? 1 : v;
+        density[o + x] = c;
+        s += c;
+      }
+      grid[row + gx] += s;
     }
-    for (let i = 0; i < grid.length; i++) grid[i] /= count[i];
-  };
+  }
+  for (let i = 0; i < grid.length; i++) grid[i] /= count[i];
   const gridBases = attrs.map((a) => dctBasisImage(a.basis[0], a.basis[1], n));
   const active = attrs.map((_, j) => j).filter((j) => targets[j] !== undefined);
-  // Per active attribute: the full-size basis, its masked grid image and the gain of the mask.
-  const moves = active.map((j) => {
-    const a = attrs[j];
-    const b = dctBasisImage(a.basis[0], a.basis[1], n, size);
-    const g = new Float64Array(n * n);
-    let num = 0;
-    let den = 0;
+  const achieved = new Array<number>(attrs.length).fill(0);
+  const scratch = new Float64Array(n * n);
+  if (active.length === 0) {
+    normalisedCoefficients(grid, gridBases, scratch, achieved);
+    return achieved;
+  }
+  // Per active attribute: the separable full-size basis and the grid image of its masked part
+  // (all attributes in one pass over the image; at most three are unrolled, as schemas have).
+  const moves = active.map((j) => ({ j, f: basisFactors(attrs[j].basis[0], attrs[j].basis[1], n, size), g: new Float64Array(n * n) }));
+  forEachGroup(moves.length, (lo, hi) => {
+    const [m0, m1, m2] = [moves[lo], moves[lo + 1] ?? moves[lo], moves[lo + 2] ?? moves[lo]];
+    const w1 = hi - lo > 1 ? 1 : 0;
+    const w2 = hi - lo > 2 ? 1 : 0;
+    const c0 = m0.f.col;
+    const c1 = m1.f.col;
+    const c2 = m2.f.col;
+    const g0 = m0.g;
+    const g1 = m1.g;
+    const g2 = m2.g;
     for (let y = 0; y < size; y++) {
+      const r0 = m0.f.row[y];
+      const r1 = m1.f.row[y] * w1;
+      const r2 = m2.f.row[y] * w2;
       const row = cell[y] * n;
       const o = y * size;
-      for (let x = 0; x < size; x++) {
-        const v = b[o + x];
-        den += v * v;
-        if (keep && keep[o + x]) continue;
-        g[row + cell[x]] += v;
-        num += v * v;
+      for (let gx = 0; gx < n; gx++) {
+        let s0 = 0;
+        let s1 = 0;
+        let s2 = 0;
+        for (let x = starts[gx]; x < starts[gx + 1]; x++) {
+          if (keep && keep[o + x]) continue;
+          s0 += c0[x];
+          s1 += c1[x];
+          s2 += c2[x];
+        }
+        g0[row + gx] += r0 * s0;
+        g1[row + gx] += r1 * s1;
+        g2[row + gx] += r2 * s2;
       }
     }
-    for (let i = 0; i < g.length; i++) g[i] /= count[i];
-    return { j, b, g, gain: keep ? (den > 0 ? Math.max(0.05, num / den) : 1) : 1 };
   });
-  const scratch = new Float32Array(n * n);
-  const achieved = new Array<number>(attrs.length).fill(0);
+  for (const m of moves) for (let i = 0; i < m.g.length; i++) m.g[i] /= count[i];
+  const k = moves.length;
+  // Jacobian of the normalised coefficients in the shifts, up to the 1/span factor.
+  const jac = moves.map((_, r) => moves.map((m) => {
+    const b = gridBases[moves[r].j];
+    let s = 0;
+    for (let i = 0; i < b.length; i++) s += m.g[i] * b[i];
+    return s;
+  }));
   const trial = new Float64Array(n * n);
-  const delta = new Float64Array(moves.length);
-  toGrid();
+  const delta = new Float64Array(k);
+  const shift = new Float64Array(size);
   for (let round = 0; round < steps; round++) {
-    // Fixed point on the grid: find the shifts that put every coefficient on its target.
     delta.fill(0);
-    let moved = false;
-    for (let step = 0; step < steps; step++) {
+    // Newton steps with Broyden updates of the Jacobian (the percentiles move with the shifts).
+    const jb = jac.map((r) => r.slice());
+    let prevMiss: number[] | undefined;
+    let prevStep: number[] | undefined;
+    let prevSpan = 1;
+    for (let step = 0; step < 2 * steps; step++) {
       trial.set(grid);
-      for (let m = 0; m < moves.length; m++) if (delta[m] !== 0) for (let i = 0; i < trial.length; i++) trial[i] += delta[m] * moves[m].g[i];
+      for (let m = 0; m < k; m++) if (delta[m] !== 0) for (let i = 0; i < trial.length; i++) trial[i] += delta[m] * moves[m].g[i];
       const span = normalisedCoefficients(trial, gridBases, scratch, achieved);
-      let off = false;
-      for (let m = 0; m < moves.length; m++) {
-        const { j, gain } = moves[m];
-        const miss = targets[j]! - achieved[j];
-        if (Math.abs(miss) < 1e-3) continue;
-        off = true;
-        delta[m] += (miss * span) / gain;
+      const miss = moves.map((m) => targets[m.j]! - achieved[m.j]);
+      if (moves.every((m, i) => Math.abs(miss[i]) < tolerance[m.j])) break;
+      if (prevMiss && prevStep) {
+        // Broyden: make the Jacobian (in units of delta/span) reproduce the change just seen.
+        const ds = prevStep.map((d) => d / prevSpan);
+        const da = prevMiss.map((p, i) => p - miss[i]);
+        let dd = 0;
+        for (const d of ds) dd += d * d;
+        if (dd > 0) for (let r = 0; r < k; r++) {
+          let pred = 0;
+          for (let c = 0; c < k; c++) pred += jb[r][c] * ds[c];
+          const f = (da[r] - pred) / dd;
+          for (let c = 0; c < k; c++) jb[r][c] += f * ds[c];
+        }
       }
-      if (!off) break;
+      const next = miss.slice();
+      // The diagonal alone if the Jacobian is near singular.
+      if (!solveSmall(jb.map((r) => r.slice()), next)) for (let m = 0; m < k; m++) next[m] = miss[m] / Math.max(0.05, jb[m][m]);
+      for (let m = 0; m < k; m++) next[m] *= span;
+      for (let m = 0; m < k; m++) delta[m] += next[m];
+      prevMiss = miss;
+      prevStep = next;
+      prevSpan = span;
     }
-    for (let m = 0; m < moves.length; m++) if (delta[m] !== 0) moved = true;
-    if (!moved) break;
+    if (delta.every((d) => d === 0)) break;
     // Apply the shifts to the image (clamped) and measure the grid it really has.
     grid.fill(0);
     for (let y = 0; y < size; y++) {
+      shift.fill(0);
+      for (let m = 0; m < k; m++) {
+        const r = delta[m] * moves[m].f.row[y];
+        const c = moves[m].f.col;
+        for (let x = 0; x < size; x++) shift[x] += r * c[x];
+      }
       const row = cell[y] * n;
       const o = y * size;
-      for (let x = 0; x < size; x++) {
-        const i = o + x;
-        let v = density[i];
-        if (!keep || !keep[i]) {
-          for (let m = 0; m < moves.length; m++) v += delta[m] * moves[m].b[i];
-          v = v < 0 ? 0 : v > 1 ? 1 : v;
-          density[i] = v;
+      for (let gx = 0; gx < n; gx++) {
+        let s = 0;
+        for (let x = starts[gx]; x < starts[gx + 1]; x++) {
+          const i = o + x;
+          let v = density[i];
+          if (!keep || !keep[i]) {
+            v += shift[x];
+            v = v < 0 ? 0 : v > 1 ? 1 : v;
+            density[i] = v;
+          }
+          s += v;
         }
-        grid[row + cell[x]] += v;
+        grid[row + gx] += s;
       }
     }
     for (let i = 0; i < grid.length; i++) grid[i] /= count[i];

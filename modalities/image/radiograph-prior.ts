@@ -154,7 +154,7 @@ export function densityToStored(
     const u = (t & 1023) + ((t >>> 10) & 1023) + ((t >>> 20) & 1023);
     let v = base + gain * density[i] + u * step;
     v = v < 0 ? 0 : v > 1 ? 1 : v;
-    out[i] = Math.round(v * max);
+    out[i] = (v * max + 0.5) | 0; // Math.round for v ≥ 0, at a third of the cost
   }
   return { pixels: out, windowCenter: Math.round((offset + gain * 0.5) * max), windowWidth: Math.max(1, Math.round(gain * max)) };
 }
