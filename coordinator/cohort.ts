@@ -10,7 +10,8 @@ import { sample } from '../model/sample.ts';
 import { allocColumn, Dataset } from '../model/domain.ts';
 import type { Schema } from '../model/schema.ts';
 import { plausibilityRules, violations } from '../modalities/plausibility.ts';
-import { schemaModalities, writeMultimodalCohort, type ModalityReport, type MultimodalOptions, type RejectionReport } from './cohort-multimodal.ts';
+import { cohortWorkers, schemaModalities, writeMultimodalCohort, type ModalityReport, type MultimodalOptions, type RejectionReport } from './cohort-multimodal.ts';
+import { CohortWorkerPool } from './cohort-workers.ts';
 
 export interface CohortRequest {
   n: number;
@@ -149,6 +150,9 @@ export async function prepareCohortDir(dir: string): Promise<void> {
 export async function writeCohort(schema: Schema, model: GraphicalModel, req: CohortRequest): Promise<CohortResult> {
   if (!Number.isInteger(req.n) || req.n < 1) throw new Error(`cohort size must be a positive integer, got ${req.n}`);
   await prepareCohortDir(req.dir);
+  // Worker threads start now, so their start-up overlaps the sampling below.
+  const workers = cohortWorkers(schema, req.n, req.modalities?.workers);
+  if (workers > 0) CohortWorkerPool.shared(workers);
   const drawn = sample(model, { rows: req.n, seed: req.seed, where: req.where });
   const { dataset, report: plausibility } = enforcePlausibility(schema, model, drawn, { seed: req.seed, where: req.where, retries: req.plausibilityRetries });
   const rows = function* () {
@@ -164,7 +168,7 @@ export async function writeCohort(schema: Schema, model: GraphicalModel, req: Co
     for (let r = 0; r < pool.rows; r++) if (violations(rules, rowOf(pool, r, row)).length === 0) return row;
     return undefined;
   };
-  const written = await writeMultimodalCohort(schema, rows(), `${req.seed}`, req.dir, { ...req.modalities, redraw });
+  const written = await writeMultimodalCohort(schema, rows(), `${req.seed}`, req.dir, { ...req.modalities, workers, redraw });
   const released = applyRedraws(dataset, written.redrawn, written.dropped);
   const mods = schemaModalities(schema);
   const { rejected, ...report } = written.report;

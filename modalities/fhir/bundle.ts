@@ -321,8 +321,13 @@ function shapeSignature(v: unknown, out: string[]): void {
  * resources written here), so cohort-scale validation costs one signature walk per resource.
  * `full` mode validates every resource.
  */
+/** Signatures of shapes that passed the full validation, shared by every memoising validator of the process. */
+const cleanShapes = new Set<string>();
+const MAX_CLEAN_SHAPES = 100_000;
+
 export class R4Validator {
-  private readonly clean = new Set<string>();
+  /** Distinct shapes this validator was asked about (memo mode). */
+  readonly shapes = new Set<string>();
   fullValidations = 0;
   memoHits = 0;
   constructor(readonly mode: 'full' | 'memo' = 'full') {}
@@ -335,13 +340,17 @@ export class R4Validator {
     const parts: string[] = [];
     shapeSignature(resource, parts);
     const sig = parts.join('\u0001');
-    if (this.clean.has(sig)) {
+    this.shapes.add(sig);
+    if (cleanShapes.has(sig)) {
       this.memoHits++;
       return [];
     }
     this.fullValidations++;
     const issues = validateR4Resource(prepare(resource));
-    if (issues.length === 0) this.clean.add(sig);
+    if (issues.length === 0) {
+      if (cleanShapes.size >= MAX_CLEAN_SHAPES) cleanShapes.clear();
+      cleanShapes.add(sig);
+    }
     return issues;
   }
 }

@@ -170,6 +170,14 @@ export class NoteStats {
   toJSON() {
     return { notes: this.notes, attempts: this.attempts, rejected: this.rejected, rejectionRate: this.rejectionRate, fallbacks: this.fallbacks, byIssue: this.byIssue };
   }
+  /** Adds another sampler's counts (e.g. one patient's, prepared elsewhere). */
+  add(other: ReturnType<NoteStats['toJSON']>): void {
+    this.notes += other.notes;
+    this.attempts += other.attempts;
+    this.rejected += other.rejected;
+    this.fallbacks += other.fallbacks;
+    for (const [k, v] of Object.entries(other.byIssue)) this.byIssue[k] = (this.byIssue[k] ?? 0) + v;
+  }
 }
 
 export interface VerifiedNote {
