@@ -279,6 +279,9 @@ export class PatientPreparer {
   private readonly refMs: number;
   /** Resource shapes this cohort's Bundles had (the validator's memo is shared by the process). */
   readonly validator = new R4Validator('memo');
+  /** Image buffers reused from patient to patient (the DICOM and PNG bytes are copies). */
+  private density?: Float32Array;
+  private pixels?: Uint16Array;
 
   constructor(
     private readonly schema: Schema,
@@ -328,10 +331,14 @@ export class PatientPreparer {
 
     if (art.findings) {
       const imgRng = rng.fork('image');
-      const prior = renderPriorRadiograph(rowsOut, art.findings, imgRng);
+      if (this.density?.length !== rowsOut * rowsOut) {
+        this.density = new Float32Array(rowsOut * rowsOut);
+        this.pixels = new Uint16Array(rowsOut * rowsOut);
+      }
+      const prior = renderPriorRadiograph(rowsOut, art.findings, imgRng, this.density);
       const density = prior.density;
-      if (art.componentBins) addImageComponents(schema, density, rowsOut, art.componentBins, imgRng, prior.lungs);
-      let stored = densityToStored(density, bitsStored, imgRng);
+      if (art.componentBins) addImageComponents(schema, density, rowsOut, art.componentBins, imgRng, prior.lungSpans);
+      let stored = densityToStored(density, bitsStored, imgRng, {}, this.pixels);
       if (colsOut !== rowsOut) stored = { ...stored, pixels: resizeCols(stored.pixels, rowsOut, colsOut) };
       const spec: DicomImageSpec = {
         pixels: stored.pixels,

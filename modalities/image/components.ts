@@ -122,8 +122,21 @@ function cellStarts(cell: Int32Array, n: number): Int32Array {
   return out;
 }
 
+interface Factors {
+  row: Float64Array;
+  col: Float64Array;
+  /** prefix[x] = col[0] + … + col[x − 1]. */
+  prefix: Float64Array;
+  /** Sum of col over each grid cell's pixels. */
+  colCell: Float64Array;
+}
+const factorCache = new Map<string, Factors>();
+
 /** The 1-D factors of the DCT-II basis (u, v) sampled at size pixel centres: image(y, x) = row[y]·col[x]. */
-function basisFactors(u: number, v: number, n: number, size: number): { row: Float64Array; col: Float64Array } {
+function basisFactors(u: number, v: number, n: number, size: number, starts: Int32Array): Factors {
+  const key = `${u},${v},${n},${size}`;
+  const hit = factorCache.get(key);
+  if (hit) return hit;
   const row = new Float64Array(size);
   const col = new Float64Array(size);
   const cu = u === 0 ? Math.sqrt(1 / n) : Math.sqrt(2 / n);
@@ -133,12 +146,41 @@ function basisFactors(u: number, v: number, n: number, size: number): { row: Flo
     row[i] = cu * Math.cos((Math.PI * (2 * g + 1) * u) / (2 * n));
     col[i] = cv * Math.cos((Math.PI * (2 * g + 1) * v) / (2 * n));
   }
-  return { row, col };
+  const prefix = new Float64Array(size + 1);
+  for (let x = 0; x < size; x++) prefix[x + 1] = prefix[x] + col[x];
+  const colCell = new Float64Array(n);
+  for (let gx = 0; gx < n; gx++) colCell[gx] = prefix[starts[gx + 1]] - prefix[starts[gx]];
+  const f = { row, col, prefix, colCell };
+  factorCache.set(key, f);
+  return f;
 }
 
-/** Calls f(lo, hi) for consecutive groups of at most three of `count` items. */
-function forEachGroup(count: number, f: (lo: number, hi: number) => void): void {
-  for (let lo = 0; lo < count; lo += 3) f(lo, Math.min(count, lo + 3));
+/** Arrays reused from image to image (one image at a time per thread). */
+interface Workspace {
+  cell: Int32Array;
+  starts: Int32Array;
+  count: Float64Array;
+  grid: Float64Array;
+  scratch: Float64Array;
+  trial: Float64Array;
+  shift: Float64Array;
+  colShift: Float64Array;
+  moveGrids: Float64Array[];
+}
+const workspaces = new Map<string, Workspace>();
+
+function workspace(size: number, n: number): Workspace {
+  const key = `${size},${n}`;
+  let ws = workspaces.get(key);
+  if (!ws) {
+    const cell = gridIndex(size, n);
+    const starts = cellStarts(cell, n);
+    const count = new Float64Array(n * n);
+    for (let gy = 0; gy < n; gy++) for (let gx = 0; gx < n; gx++) count[gy * n + gx] = (starts[gy + 1] - starts[gy]) * (starts[gx + 1] - starts[gx]) || 1;
+    ws = { cell, starts, count, grid: new Float64Array(n * n), scratch: new Float64Array(n * n), trial: new Float64Array(n * n), shift: new Float64Array(size), colShift: new Float64Array(size), moveGrids: [] };
+    workspaces.set(key, ws);
+  }
+  return ws;
 }
 
 /**
@@ -191,8 +233,9 @@ function solveSmall(m: number[][], r: number[]): boolean {
 /**
  * Moves the size×size density image's normalised coefficient along each component basis to a
  * value drawn in its sampled bin (`bins[j]` for attribute j; "no image" leaves it alone). With
- * `keep` (1 = leave the pixel alone, e.g. the lung fields where the findings are), the change is
- * the basis image outside `keep`. The density is clamped to [0, 1]. Returns the achieved
+ * `keep` (pixels left alone, e.g. the lung fields where the findings are: per row y the runs
+ * [keep[4y], keep[4y+1]) and [keep[4y+2], keep[4y+3]), as RenderedPrior.lungSpans), the change
+ * is the basis image outside them. The density is clamped to [0, 1]. Returns the achieved
  * normalised coefficients.
  *
  * The search runs on the n×n grid: the area average is linear, so adding δ·(masked basis) to the
@@ -200,11 +243,20 @@ function solveSmall(m: number[][], r: number[]): boolean {
  * coefficients in the shifts, ignoring how the percentiles move) find the shifts. The image is
  * touched once per round; the next round measures what clamping to [0, 1] really gave.
  */
-export function addImageComponents(schema: Schema, density: Float32Array, size: number, bins: readonly number[], rng: Rng, keep?: Uint8Array, steps = 6): number[] {
+export function addImageComponents(schema: Schema, density: Float32Array, size: number, bins: readonly number[], rng: Rng, keep?: Int32Array, steps = 6): number[] {
   const attrs = imageComponentAttributes(schema);
   const n = schema.image?.grid ?? 64;
   if (density.length !== size * size) throw new Error(`addImageComponents: ${density.length} pixels for ${size}×${size}`);
-  if (keep && keep.length !== density.length) throw new Error(`addImageComponents: keep mask of ${keep.length} for ${density.length} pixels`);
+  if (keep && keep.length !== 4 * size) throw new Error(`addImageComponents: ${keep.length} keep-span bounds for ${size} rows (4 per row)`);
+  const spans = keep ?? new Int32Array(4 * size);
+  const runOk = (lo: number, hi: number) => 0 <= lo && lo <= hi && hi <= size;
+  for (let y = 0; y < size; y++) {
+    const a = spans[4 * y];
+    const b = spans[4 * y + 1];
+    const c = spans[4 * y + 2];
+    const d = spans[4 * y + 3];
+    if (!runOk(a, b) || !runOk(c, d) || (a < b && c < d && b > c)) throw new Error(`addImageComponents: keep spans of row ${y} are not two ordered runs within the row`);
+  }
   if (bins.length !== attrs.length) throw new Error(`addImageComponents: ${bins.length} bins for ${attrs.length} component attributes`);
   // Within 2 % of the bin's width of the target is close enough: the target is at least 20 %
   // of the width away from either edge.
@@ -216,11 +268,9 @@ export function addImageComponents(schema: Schema, density: Float32Array, size: 
     // Inside the bin, away from its edges (the encoder must read the same bin back).
     return r[0] + (0.2 + 0.6 * rng.next()) * (r[1] - r[0]);
   });
-  const cell = gridIndex(size, n);
-  const starts = cellStarts(cell, n);
-  const count = new Float64Array(n * n);
-  for (let gy = 0; gy < n; gy++) for (let gx = 0; gx < n; gx++) count[gy * n + gx] = (starts[gy + 1] - starts[gy]) * (starts[gx + 1] - starts[gx]) || 1;
-  const grid = new Float64Array(n * n);
+  const ws = workspace(size, n);
+  const { cell, starts, count, grid, scratch, trial, shift, colShift } = ws;
+  grid.fill(0);
   for (let y = 0; y < size; y++) {
     const o = y * size;
     const row = cell[y] * n;
@@ -240,45 +290,30 @@ export function addImageComponents(schema: Schema, density: Float32Array, size: 
   const gridBases = attrs.map((a) => dctBasisImage(a.basis[0], a.basis[1], n));
   const active = attrs.map((_, j) => j).filter((j) => targets[j] !== undefined);
   const achieved = new Array<number>(attrs.length).fill(0);
-  const scratch = new Float64Array(n * n);
   if (active.length === 0) {
     normalisedCoefficients(grid, gridBases, scratch, achieved);
     return achieved;
   }
-  // Per active attribute: the separable full-size basis and the grid image of its masked part
-  // (all attributes in one pass over the image; at most three are unrolled, as schemas have).
-  const moves = active.map((j) => ({ j, f: basisFactors(attrs[j].basis[0], attrs[j].basis[1], n, size), g: new Float64Array(n * n) }));
-  forEachGroup(moves.length, (lo, hi) => {
-    const [m0, m1, m2] = [moves[lo], moves[lo + 1] ?? moves[lo], moves[lo + 2] ?? moves[lo]];
-    const w1 = hi - lo > 1 ? 1 : 0;
-    const w2 = hi - lo > 2 ? 1 : 0;
-    const c0 = m0.f.col;
-    const c1 = m1.f.col;
-    const c2 = m2.f.col;
-    const g0 = m0.g;
-    const g1 = m1.g;
-    const g2 = m2.g;
+  // Per active attribute: the separable full-size basis and the grid image of its part outside
+  // the kept runs: the whole basis's cell sums are separable, the kept runs' are taken off with
+  // prefix sums of the column factor.
+  const moves = active.map((j, m) => {
+    const f = basisFactors(attrs[j].basis[0], attrs[j].basis[1], n, size, starts);
+    const { prefix, colCell } = f;
+    const g = (ws.moveGrids[m] ??= new Float64Array(n * n));
+    g.fill(0);
     for (let y = 0; y < size; y++) {
-      const r0 = m0.f.row[y];
-      const r1 = m1.f.row[y] * w1;
-      const r2 = m2.f.row[y] * w2;
+      const r = f.row[y];
       const row = cell[y] * n;
-      const o = y * size;
-      for (let gx = 0; gx < n; gx++) {
-        let s0 = 0;
-        let s1 = 0;
-        let s2 = 0;
-        for (let x = starts[gx]; x < starts[gx + 1]; x++) {
-          if (keep && keep[o + x]) continue;
-          s0 += c0[x];
-          s1 += c1[x];
-          s2 += c2[x];
-        }
-        g0[row + gx] += r0 * s0;
-        g1[row + gx] += r1 * s1;
-        g2[row + gx] += r2 * s2;
+      for (let gx = 0; gx < n; gx++) g[row + gx] += r * colCell[gx];
+      for (let run = 0; run < 2; run++) {
+        const a = spans[4 * y + 2 * run];
+        const b = spans[4 * y + 2 * run + 1];
+        for (let gx = a < b ? cell[a] : n; gx < n && starts[gx] < b; gx++) g[row + gx] -= r * (prefix[Math.min(b, starts[gx + 1])] - prefix[Math.max(a, starts[gx])]);
       }
     }
+    // A basis with v = 0 (u = 0) is constant along x (y): its shift is one number per row (column).
+    return { j, f, g, flatCols: attrs[j].basis[1] === 0, flatRows: attrs[j].basis[0] === 0 };
   });
   for (const m of moves) for (let i = 0; i < m.g.length; i++) m.g[i] /= count[i];
   const k = moves.length;
@@ -289,11 +324,10 @@ export function addImageComponents(schema: Schema, density: Float32Array, size: 
     for (let i = 0; i < b.length; i++) s += m.g[i] * b[i];
     return s;
   }));
-  const trial = new Float64Array(n * n);
   const delta = new Float64Array(k);
-  const shift = new Float64Array(size);
   for (let round = 0; round < steps; round++) {
     delta.fill(0);
+    let converged = false;
     // Newton steps with Broyden updates of the Jacobian (the percentiles move with the shifts).
     const jb = jac.map((r) => r.slice());
     let prevMiss: number[] | undefined;
@@ -304,7 +338,10 @@ export function addImageComponents(schema: Schema, density: Float32Array, size: 
       for (let m = 0; m < k; m++) if (delta[m] !== 0) for (let i = 0; i < trial.length; i++) trial[i] += delta[m] * moves[m].g[i];
       const span = normalisedCoefficients(trial, gridBases, scratch, achieved);
       const miss = moves.map((m) => targets[m.j]! - achieved[m.j]);
-      if (moves.every((m, i) => Math.abs(miss[i]) < tolerance[m.j])) break;
+      if (moves.every((m, i) => Math.abs(miss[i]) < tolerance[m.j])) {
+        converged = true;
+        break;
+      }
       if (prevMiss && prevStep) {
         // Broyden: make the Jacobian (in units of delta/span) reproduce the change just seen.
         const ds = prevStep.map((d) => d / prevSpan);
@@ -328,33 +365,49 @@ export function addImageComponents(schema: Schema, density: Float32Array, size: 
       prevSpan = span;
     }
     if (delta.every((d) => d === 0)) break;
-    // Apply the shifts to the image (clamped) and measure the grid it really has.
+    // Apply the shifts outside the kept runs (clamped) and measure the grid the image really has.
+    // Shift(y, x) = Σ δ·row(y)·col(x), split into a per-row constant, a per-column vector and the
+    // bases that vary both ways.
+    colShift.fill(0);
+    for (let m = 0; m < k; m++) {
+      if (!moves[m].flatRows || moves[m].flatCols) continue;
+      const r = delta[m] * moves[m].f.row[0];
+      const c = moves[m].f.col;
+      for (let x = 0; x < size; x++) colShift[x] += r * c[x];
+    }
     grid.fill(0);
+    let clamped = false;
     for (let y = 0; y < size; y++) {
-      shift.fill(0);
+      let rowShift = 0;
+      for (let m = 0; m < k; m++) if (moves[m].flatCols) rowShift += delta[m] * moves[m].f.row[y] * moves[m].f.col[0];
+      for (let x = 0; x < size; x++) shift[x] = rowShift + colShift[x];
       for (let m = 0; m < k; m++) {
+        if (moves[m].flatCols || moves[m].flatRows) continue;
         const r = delta[m] * moves[m].f.row[y];
         const c = moves[m].f.col;
         for (let x = 0; x < size; x++) shift[x] += r * c[x];
       }
-      const row = cell[y] * n;
+      shift.fill(0, spans[4 * y], spans[4 * y + 1]);
+      shift.fill(0, spans[4 * y + 2], spans[4 * y + 3]);
       const o = y * size;
+      const row = cell[y] * n;
       for (let gx = 0; gx < n; gx++) {
-        let s = 0;
+        let sum = 0;
         for (let x = starts[gx]; x < starts[gx + 1]; x++) {
-          const i = o + x;
-          let v = density[i];
-          if (!keep || !keep[i]) {
-            v += shift[x];
-            v = v < 0 ? 0 : v > 1 ? 1 : v;
-            density[i] = v;
+          let v = density[o + x] + shift[x];
+          if (v < 0 || v > 1) {
+            v = v < 0 ? 0 : 1;
+            clamped = true;
           }
-          s += v;
+          density[o + x] = v;
+          sum += v;
         }
-        grid[row + gx] += s;
+        grid[row + gx] += sum;
       }
     }
     for (let i = 0; i < grid.length; i++) grid[i] /= count[i];
+    // Unclamped, the image's grid is the one the Newton steps converged on (up to rounding).
+    if (!clamped && converged) return achieved;
   }
   normalisedCoefficients(grid, gridBases, scratch, achieved);
   return achieved;

@@ -24,12 +24,20 @@ export interface RenderedPrior {
   density: Float32Array;
   size: number;
   ctr: number;
-  /** 1 inside the lung fields (where the findings are): image components leave them alone. */
-  lungs: Uint8Array;
+  /**
+   * The lung fields (where the findings are; image components leave them alone), per row y the
+   * pixel ranges [lungSpans[4y], lungSpans[4y+1]) and [lungSpans[4y+2], lungSpans[4y+3]) (empty
+   * when equal): each lung's pixels on one row are one run.
+   */
+  lungSpans: Int32Array;
 }
 
-/** Draws one frontal chest radiograph density image on a size×size grid. */
-export function renderPriorRadiograph(size: number, findings: RadiographFindings, rng: Rng): RenderedPrior {
+/**
+ * Draws one frontal chest radiograph density image on a size×size grid (into `into` when given,
+ * e.g. a buffer reused from image to image: every pixel is written).
+ */
+export function renderPriorRadiograph(size: number, findings: RadiographFindings, rng: Rng, into?: Float32Array): RenderedPrior {
+  if (into && into.length !== size * size) throw new Error(`renderPriorRadiograph: buffer of ${into.length} for ${size}×${size}`);
   const s = 0.88 + 0.16 * rng.next(); // body habitus / magnification
   const cx = 0.5 + 0.02 * (rng.next() - 0.5);
   const cy = 0.5 + 0.03 * (rng.next() - 0.5);
@@ -56,11 +64,19 @@ export function renderPriorRadiograph(size: number, findings: RadiographFindings
     nodule = { x: cx + sign * (0.18 + 0.06 * rng.next()) * s, y: cy + (-0.18 + 0.2 * rng.next()) * s, r: 0.024 * s };
   }
   const phase = rng.next() * 6.28;
-  const density = new Float32Array(size * size);
-  const lungs = new Uint8Array(size * size);
+  const density = into ?? new Float32Array(size * size);
+  const lungSpans = new Int32Array(4 * size);
   const inv = 1 / size;
-  // The lung texture sin(40x + 25y + φ)·cos(31y − 17x) and the consolidation's Gaussian are
-  // separable in x and y: per-column and per-row factors instead of trigonometry per pixel.
+  /** Pixels whose centre x satisfies |x − c| ≤ h, as [a, b) within [lo, hi). */
+  const span = (c: number, h: number, lo = 0, hi = size): [number, number] => {
+    const a = Math.max(lo, Math.ceil(size * (c - h) - 0.5));
+    const b = Math.min(hi, Math.floor(size * (c + h) - 0.5) + 1);
+    return a < b ? [a, b] : [lo, lo];
+  };
+  // Per column: the diaphragm's dome, the ribs' curvature, and the x factors of the separable
+  // lung texture sin(40x + 25y + φ)·cos(31y − 17x) and consolidation Gaussian.
+  const dome = new Float64Array(size);
+  const ribBend = new Float64Array(size);
   const colSin40 = new Float64Array(size);
   const colCos40 = new Float64Array(size);
   const colCos17 = new Float64Array(size);
@@ -68,71 +84,95 @@ export function renderPriorRadiograph(size: number, findings: RadiographFindings
   const colOpacity = new Float64Array(size);
   for (let px = 0; px < size; px++) {
     const x = (px + 0.5) * inv;
+    const dxm = x - cx;
+    const across = Math.min(1, Math.abs(dxm) / (lungDx + lungA));
+    dome[px] = diaphragm - 0.03 * s * (1 - across * across);
+    const bend = dxm / (lungDx + lungA);
+    ribBend[px] = 0.035 * s * bend * bend;
     colSin40[px] = Math.sin(40 * x);
     colCos40[px] = Math.cos(40 * x);
     colCos17[px] = Math.cos(17 * x);
     colSin17[px] = Math.sin(17 * x);
     if (opacity) colOpacity[px] = Math.exp(-((x - opacity.x) ** 2) / (2 * opacity.sigma * opacity.sigma));
   }
+  const ribTop = cy - 0.3 * s;
+  const ribPeriod = 0.056 * s;
   for (let py = 0; py < size; py++) {
     const y = (py + 0.5) * inv;
-    const rowSin = Math.sin(25 * y + phase);
-    const rowCos = Math.cos(25 * y + phase);
-    const rowCos31 = Math.cos(31 * y);
-    const rowSin31 = Math.sin(31 * y);
-    const rowOpacity = opacity ? opacity.amp * Math.exp(-((y - opacity.y) ** 2) / (2 * opacity.sigma * opacity.sigma)) : 0;
-    const half = bodyHalf * (y < cy - 0.3 * s ? 0.92 : 1);
+    const o = py * size;
+    // Body: soft tissue (0.45), below the diaphragm 0.5; air outside.
+    const [b0, b1] = span(cx, bodyHalf * (y < ribTop ? 0.92 : 1));
+    density.fill(0.03, o, o + b0);
+    density.fill(0.03, o + b1, o + size);
+    for (let px = b0; px < b1; px++) density[o + px] = y >= dome[px] ? 0.5 : 0.45;
+    // Lungs above the dome: texture, ribs, findings. The lungs lie within the body.
     const ly = (y - lungCy) / lungB;
-    const hy = (y - heartCy) / heartB;
-    for (let px = 0; px < size; px++) {
-      const x = (px + 0.5) * inv;
-      const dxm = x - cx;
-      if (Math.abs(dxm) > half) {
-        density[py * size + px] = 0.03;
-        continue;
-      }
-      let d = 0.45;
-      const side = dxm < 0 ? -1 : 1;
-      const lx = (x - (cx + side * lungDx)) / lungA;
-      const across = Math.min(1, Math.abs(dxm) / (lungDx + lungA));
-      const dome = diaphragm - 0.03 * s * (1 - across * across);
-      if (lx * lx + ly * ly < 1 && y < dome) {
-        lungs[py * size + px] = 1;
-        const texture = (colSin40[px] * rowCos + colCos40[px] * rowSin) * (rowCos31 * colCos17[px] + rowSin31 * colSin17[px]);
-        d = 0.12 + 0.025 * texture;
-        const bend = dxm / (lungDx + lungA);
-        const t = (y - (cy - 0.3 * s) - 0.035 * s * bend * bend) / (0.056 * s);
-        if (t > 0 && t - Math.floor(t) < 0.22) d += 0.09;
-        if (opacity) d += rowOpacity * colOpacity[px];
-        if (nodule) {
-          const r = Math.hypot(x - nodule.x, y - nodule.y);
-          if (r < nodule.r * 1.3) d += 0.42 * Math.min(1, Math.max(0, (nodule.r * 1.3 - r) / (nodule.r * 0.6)));
+    if (ly * ly < 1) {
+      const rowSin = Math.sin(25 * y + phase);
+      const rowCos = Math.cos(25 * y + phase);
+      const rowCos31 = Math.cos(31 * y);
+      const rowSin31 = Math.sin(31 * y);
+      const rowOpacity = opacity ? opacity.amp * Math.exp(-((y - opacity.y) ** 2) / (2 * opacity.sigma * opacity.sigma)) : 0;
+      const nearNodule = nodule !== undefined && Math.abs(y - nodule.y) < nodule.r * 1.3;
+      const halfWidth = lungA * Math.sqrt(1 - ly * ly);
+      for (let side = 0; side < 2; side++) {
+        const [a, b] = span(cx + (side === 0 ? -lungDx : lungDx), halfWidth, b0, b1);
+        let first = -1;
+        let last = -1;
+        for (let px = a; px < b; px++) {
+          if (y >= dome[px]) continue;
+          if (first < 0) first = px;
+          last = px;
+          const texture = (colSin40[px] * rowCos + colCos40[px] * rowSin) * (rowCos31 * colCos17[px] + rowSin31 * colSin17[px]);
+          let d = 0.12 + 0.025 * texture;
+          const t = (y - ribTop - ribBend[px]) / ribPeriod;
+          if (t > 0 && t - Math.floor(t) < 0.22) d += 0.09;
+          d += rowOpacity * colOpacity[px];
+          if (nearNodule) {
+            const x = (px + 0.5) * inv;
+            const r = Math.hypot(x - nodule!.x, y - nodule!.y);
+            if (r < nodule!.r * 1.3) d += 0.42 * Math.min(1, Math.max(0, (nodule!.r * 1.3 - r) / (nodule!.r * 0.6)));
+          }
+          density[o + px] = d;
         }
-      } else if (y >= dome) d = 0.5;
-      if (Math.abs(dxm) < 0.06 * s && y < heartCy) d = Math.max(d, 0.62);
-      const hx = (x - heartCx) / heartA;
-      if (hx * hx + hy * hy < 1 && y < dome + 0.02 * s) d = Math.max(d, 0.62);
-      if (Math.abs(dxm) < 0.028 * s) d += 0.12;
-      density[py * size + px] = d;
+        if (first >= 0) {
+          lungSpans[4 * py + 2 * side] = first;
+          lungSpans[4 * py + 2 * side + 1] = last + 1;
+        }
+      }
     }
+    // Mediastinum above the heart, the heart (down to just below the dome), the spine.
+    if (y < heartCy) {
+      const [m0, m1] = span(cx, 0.06 * s, b0, b1);
+      for (let px = m0; px < m1; px++) if (density[o + px] < 0.62) density[o + px] = 0.62;
+    }
+    const hy = (y - heartCy) / heartB;
+    if (hy * hy < 1) {
+      const [h0, h1] = span(heartCx, heartA * Math.sqrt(1 - hy * hy), b0, b1);
+      for (let px = h0; px < h1; px++) if (y < dome[px] + 0.02 * s && density[o + px] < 0.62) density[o + px] = 0.62;
+    }
+    const [s0, s1] = span(cx, 0.028 * s, b0, b1);
+    for (let px = s0; px < s1; px++) density[o + px] += 0.12;
   }
-  return { density, size, ctr, lungs };
+  return { density, size, ctr, lungSpans };
 }
 
 /**
  * Density [0, 1] → MONOCHROME2 stored values. The acquisition (offset, gain, noise) is drawn per
  * image from a public range of generic radiography settings (offset 0.02–0.2, gain 0.6–0.9,
  * noise sd 0.01–0.035 of full scale) unless given, so the synthetic images are not all from one
- * idealised scanner. Returns the pixels and a window covering the image.
+ * idealised scanner. Returns the pixels (in `into` when given) and a window covering the image.
  */
 export function densityToStored(
   density: ArrayLike<number>,
   bitsStored: number,
   rng: Rng,
   acquisition: { offset?: number; gain?: number; noise?: number } = {},
+  into?: Uint16Array,
 ): { pixels: Uint16Array; windowCenter: number; windowWidth: number } {
+  if (into && into.length !== density.length) throw new Error(`densityToStored: buffer of ${into.length} for ${density.length} pixels`);
   const max = 2 ** bitsStored - 1;
-  const out = new Uint16Array(density.length);
+  const out = into ?? new Uint16Array(density.length);
   const offset = acquisition.offset ?? 0.02 + 0.18 * rng.next();
   const gain = acquisition.gain ?? 0.6 + 0.3 * rng.next();
   const noise = acquisition.noise ?? 0.01 + 0.025 * rng.next();

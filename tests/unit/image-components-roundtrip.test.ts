@@ -46,7 +46,7 @@ describe('image-component attributes', () => {
       const bins = attrs.map((a) => 1 + rng.int(a.edges.length - 1));
       const findings = { cardiomegaly: rng.bernoulli(0.3), opacity: rng.bernoulli(0.3), nodule: false };
       const img = renderPriorRadiograph(256, findings, rng);
-      addImageComponents(schema, img.density, 256, bins, rng, img.lungs);
+      addImageComponents(schema, img.density, 256, bins, rng, img.lungSpans);
       const stored = densityToStored(img.density, 16, rng);
       const f = imageScores(stored.pixels, 256, 256, 64);
       expect(f.ok).toBe(true);
