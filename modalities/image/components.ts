@@ -183,9 +183,12 @@ function workspace(size: number, n: number): Workspace {
   return ws;
 }
 
+/** Cells holding the 1st and 99th percentile in the last normalisedCoefficients call. */
+const percentileCells = { lo: 0, hi: 0 };
+
 /**
  * Normalised grid (the extractors' 1st/99th percentile scaling, clamped) and its coefficients
- * along `bases` into `out`; returns the span (99th − 1st percentile).
+ * along `bases` into `out`; returns the span (99th − 1st percentile) and sets percentileCells.
  */
 function normalisedCoefficients(grid: Float64Array, bases: Float64Array[], scratch: Float64Array, out: number[]): number {
   scratch.set(grid);
@@ -195,6 +198,8 @@ function normalisedCoefficients(grid: Float64Array, bases: Float64Array[], scrat
   const lo = select(scratch, kLo, 0, last);
   const hi = select(scratch, kHi, kLo, last);
   const span = Math.max(1e-6, hi - lo);
+  percentileCells.lo = grid.indexOf(lo);
+  percentileCells.hi = grid.indexOf(hi);
   const inv = 1 / span;
   for (let j = 0; j < bases.length; j++) {
     const b = bases[j];
@@ -258,13 +263,13 @@ export function addImageComponents(schema: Schema, density: Float32Array, size: 
     if (!runOk(a, b) || !runOk(c, d) || (a < b && c < d && b > c)) throw new Error(`addImageComponents: keep spans of row ${y} are not two ordered runs within the row`);
   }
   if (bins.length !== attrs.length) throw new Error(`addImageComponents: ${bins.length} bins for ${attrs.length} component attributes`);
-  // Within 2 % of the bin's width of the target is close enough: the target is at least 20 %
+  // Within 5 % of the bin's width of the target is close enough: the target is at least 20 %
   // of the width away from either edge.
   const tolerance: number[] = [];
   const targets = attrs.map((a, j) => {
     const r = componentBinRange(a, bins[j]);
     if (!r) return undefined;
-    tolerance[j] = 0.02 * (r[1] - r[0]);
+    tolerance[j] = 0.05 * (r[1] - r[0]);
     // Inside the bin, away from its edges (the encoder must read the same bin back).
     return r[0] + (0.2 + 0.6 * rng.next()) * (r[1] - r[0]);
   });
@@ -328,43 +333,30 @@ export function addImageComponents(schema: Schema, density: Float32Array, size: 
   for (let round = 0; round < steps; round++) {
     delta.fill(0);
     let converged = false;
-    // Newton steps with Broyden updates of the Jacobian (the percentiles move with the shifts).
-    const jb = jac.map((r) => r.slice());
-    let prevMiss: number[] | undefined;
-    let prevStep: number[] | undefined;
-    let prevSpan = 1;
+    // Newton steps. The Jacobian of the normalised coefficients in the shifts (times the span):
+    // the masked bases' projections, less how the span moves (the cells at the percentiles move
+    // with the shifts, and every coefficient scales with 1/span).
     for (let step = 0; step < 2 * steps; step++) {
       trial.set(grid);
       for (let m = 0; m < k; m++) if (delta[m] !== 0) for (let i = 0; i < trial.length; i++) trial[i] += delta[m] * moves[m].g[i];
+      // The image is clamped to [0, 1]; a cell's pixels are near equal where that bites (air,
+      // dense mediastinum), so clamping the cell predicts it.
+      if (delta.some((d) => d !== 0)) for (let i = 0; i < trial.length; i++) trial[i] = trial[i] < 0 ? 0 : trial[i] > 1 ? 1 : trial[i];
       const span = normalisedCoefficients(trial, gridBases, scratch, achieved);
       const miss = moves.map((m) => targets[m.j]! - achieved[m.j]);
       if (moves.every((m, i) => Math.abs(miss[i]) < tolerance[m.j])) {
         converged = true;
         break;
       }
-      if (prevMiss && prevStep) {
-        // Broyden: make the Jacobian (in units of delta/span) reproduce the change just seen.
-        const ds = prevStep.map((d) => d / prevSpan);
-        const da = prevMiss.map((p, i) => p - miss[i]);
-        let dd = 0;
-        for (const d of ds) dd += d * d;
-        if (dd > 0) for (let r = 0; r < k; r++) {
-          let pred = 0;
-          for (let c = 0; c < k; c++) pred += jb[r][c] * ds[c];
-          const f = (da[r] - pred) / dd;
-          for (let c = 0; c < k; c++) jb[r][c] += f * ds[c];
-        }
-      }
+      const { lo, hi } = percentileCells;
+      const j = jac.map((row, r) => row.map((p, c) => p - (moves[c].g[hi] - moves[c].g[lo]) * achieved[moves[r].j]));
       const next = miss.slice();
       // The diagonal alone if the Jacobian is near singular.
-      if (!solveSmall(jb.map((r) => r.slice()), next)) for (let m = 0; m < k; m++) next[m] = miss[m] / Math.max(0.05, jb[m][m]);
-      for (let m = 0; m < k; m++) next[m] *= span;
-      for (let m = 0; m < k; m++) delta[m] += next[m];
-      prevMiss = miss;
-      prevStep = next;
-      prevSpan = span;
+      if (!solveSmall(j, next)) for (let m = 0; m < k; m++) next[m] = miss[m] / Math.max(0.05, jac[m][m]);
+      for (let m = 0; m < k; m++) delta[m] += next[m] * span;
     }
-    if (delta.every((d) => d === 0)) break;
+    // Converged without a shift: `achieved` is the image's.
+    if (delta.every((d) => d === 0)) return achieved;
     // Apply the shifts outside the kept runs (clamped) and measure the grid the image really has.
     // Shift(y, x) = Σ δ·row(y)·col(x), split into a per-row constant, a per-column vector and the
     // bases that vary both ways.
