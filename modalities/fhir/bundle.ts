@@ -23,6 +23,7 @@ import type { Genotype } from '../genome/vcf-writer.ts';
 import { SYNTHETIC_TAG, type DecodedPatient } from './decode.ts';
 import type { Rng } from './rng.ts';
 import type { FhirResourceLike } from './types.ts';
+import { shapeSignature } from './shape.ts';
 
 const LOINC = 'http://loinc.org';
 const DCM = 'http://dicom.nema.org/resources/ontology/DCM';
@@ -272,81 +273,37 @@ export function validateR4Resource(resource: FhirResourceLike): BundleIssue[] {
   }
 }
 
-// Primitive formats of FHIR R4 (http://hl7.org/fhir/R4/datatypes.html) used for shape signatures.
-const PRIMITIVE_FORMATS: RegExp[] = [
-  /^[A-Za-z0-9\-.]{1,64}$/, // id
-  /^[^\s]+( [^\s]+)*$/, // code
-  /^\S*$/, // uri / canonical / oid / uuid
-  /^([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|3[0-1]))?)?$/, // date
-  /^([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|3[0-1])(T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00)))?)?)?$/, // dateTime
-  /^([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)-(0[1-9]|1[0-2])-(0[1-9]|[1-2][0-9]|3[0-1])T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00))$/, // instant
-  /^(\s*([0-9a-zA-Z+/=]){4}\s*)+$/, // base64Binary
-  /^[ \r\n\t\S]+$/, // string
-];
-
-const formatCache = new Map<string, number>();
-
-function shapeSignature(v: unknown, out: string[]): void {
-  if (Array.isArray(v)) {
-    out.push(`[${v.length}`);
-    for (const x of v) shapeSignature(x, out);
-    out.push(']');
-  } else if (v !== null && typeof v === 'object') {
-    out.push('{');
-    for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
-      out.push(k);
-      // Fixed-value fields (codes, systems, resource types) are part of the shape verbatim.
-      if (typeof x === 'string' && (k === 'resourceType' || k === 'system' || k === 'code' || k === 'status' || k === 'type' || k === 'url' || k === 'profile')) out.push(`=${x}`);
-      else shapeSignature(x, out);
-    }
-    out.push('}');
-  } else if (typeof v === 'string') {
-    let mask = formatCache.get(v);
-    if (mask === undefined) {
-      mask = 0;
-      for (let i = 0; i < PRIMITIVE_FORMATS.length; i++) if (PRIMITIVE_FORMATS[i].test(v)) mask |= 1 << i;
-      if (formatCache.size > 50_000) formatCache.clear();
-      formatCache.set(v, mask);
-    }
-    out.push(`s${mask}`);
-  } else if (typeof v === 'number') out.push(Number.isInteger(v) ? (v < 0 ? 'i-' : v === 0 ? 'i0' : 'i+') : 'd');
-  else out.push(typeof v);
-}
-
-/**
- * A resource validator that runs the full R4 validation once per *shape*: the resource with every
- * free-text or value leaf replaced by the set of FHIR primitive formats it matches (codes,
- * systems, statuses and array lengths kept verbatim). Two resources of one shape get the same
- * verdict from a structure validator whose invariants are structural (R4's are, for the
- * resources written here), so cohort-scale validation costs one signature walk per resource.
- * `full` mode validates every resource.
- */
 /** Signatures of shapes that passed the full validation, shared by every memoising validator of the process. */
 const cleanShapes = new Set<string>();
 const MAX_CLEAN_SHAPES = 100_000;
 
+/**
+ * A resource validator that runs the full R4 validation once per *shape* (modalities/fhir/shape.ts:
+ * the resource with every value reduced to what the validator's checks and the reachable
+ * invariants depend on), so cohort-scale validation costs one signature walk per resource and
+ * gives the verdict the full validation would. `full` mode validates every resource.
+ */
 export class R4Validator {
   /** Distinct shapes this validator was asked about (memo mode). */
   readonly shapes = new Set<string>();
   fullValidations = 0;
   memoHits = 0;
   constructor(readonly mode: 'full' | 'memo' = 'full') {}
-  /** `prepare` maps the resource to the form the R4 validator sees (only called when it runs). */
-  validate(resource: FhirResourceLike, prepare: (r: FhirResourceLike) => FhirResourceLike = (r) => r): BundleIssue[] {
+  /** `refs` maps the resource's references to the form the R4 validator is given. */
+  validate(resource: FhirResourceLike, refs?: Map<string, string>): BundleIssue[] {
+    const prepare = () => (refs ? (mapReferences(resource, refs) as FhirResourceLike) : resource);
     if (this.mode === 'full') {
       this.fullValidations++;
-      return validateR4Resource(prepare(resource));
+      return validateR4Resource(prepare());
     }
-    const parts: string[] = [];
-    shapeSignature(resource, parts);
-    const sig = parts.join('\u0001');
+    const sig = shapeSignature(resource, refs);
     this.shapes.add(sig);
     if (cleanShapes.has(sig)) {
       this.memoHits++;
       return [];
     }
     this.fullValidations++;
-    const issues = validateR4Resource(prepare(resource));
+    const issues = validateR4Resource(prepare());
     if (issues.length === 0) {
       if (cleanShapes.size >= MAX_CLEAN_SHAPES) cleanShapes.clear();
       cleanShapes.add(sig);
@@ -381,7 +338,7 @@ export function validateBundle(bundle: FhirResourceLike, validator: R4Validator 
   for (const e of entries) {
     if (!e.resource) continue;
     const key = `${e.resource.resourceType}/${e.resource.id}`;
-    issues.push(...validator.validate(e.resource, (r) => mapReferences(r, typed) as FhirResourceLike));
+    issues.push(...validator.validate(e.resource, typed));
     for (const ref of collectReferences(e.resource)) if (!urls.has(ref)) issues.push({ resource: key, message: `reference ${ref} does not resolve inside the Bundle` });
     const allowed = REQUIRED_STATUS[e.resource.resourceType];
     if (allowed && !allowed.includes(e.resource.status as string)) issues.push({ resource: key, message: `status ${JSON.stringify(e.resource.status)} is not in the required value set (${allowed.join(', ')})` });

@@ -1,0 +1,102 @@
+// Memoised R4 validation gives the full validation's verdict: the shape signature keeps what the
+// validator and the reachable invariants look at (modalities/fhir/shape.ts).
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { getDataType } from '@medplum/core';
+import { buildPatientBundle, loadR4Definitions, R4Validator, validateBundle } from '../../modalities/fhir/bundle.ts';
+import { AUDITED_INVARIANTS, SHAPE_AUDITED_TYPES, shapeSignature } from '../../modalities/fhir/shape.ts';
+import { decodePatient } from '../../modalities/fhir/decode.ts';
+import { Rng } from '../../modalities/fhir/rng.ts';
+import { SOP_CLASS, uuidToDicomUid } from '../../modalities/image/dicom-writer.ts';
+import { parseSchema } from '../../model/schema.ts';
+
+const schema = parseSchema(readFileSync(new URL('../../schemas/hospital-v1.yaml', import.meta.url), 'utf8'));
+
+function bundleOf(seed: string) {
+  const rng = new Rng(seed);
+  const row = schema.attributes.map((a) => (a.kind === 'age' ? 3 : a.kind === 'sex' ? 0 : a.kind === 'condition' ? (a.name === 'hypertension' ? 1 : 0) : 1));
+  const decoded = decodePatient(schema, row, rng);
+  return buildPatientBundle(
+    decoded,
+    {
+      image: { studyInstanceUid: uuidToDicomUid(rng.uuid()), seriesInstanceUid: uuidToDicomUid(rng.uuid()), sopInstanceUid: uuidToDicomUid(rng.uuid()), sopClassUid: SOP_CLASS.DX, modality: 'DX', started: '2024-10-01T09:30:00Z', findingClass: 'normal' },
+      genome: { build: 'GRCh38', genotypes: [{ rsid: 'rs7903146', chrom: '10', pos: 112998590, ref: 'C', alt: 'T', dosage: 1 }] },
+      note: { text: 'History: hypertension.\n', date: '2024-10-01T10:00:00Z' },
+    },
+    rng,
+  ).bundle as { entry: { fullUrl: string; resource: Record<string, any> }[] };
+}
+
+const entry = (b: ReturnType<typeof bundleOf>, pred: (r: Record<string, any>) => boolean) => b.entry.find((e) => pred(e.resource))!.resource;
+const variant = (r: Record<string, any>) => r.resourceType === 'Observation' && r.code.coding[0].code === '69548-6';
+
+/** Changes the memo must not wave through on the strength of an earlier valid resource of similar shape. */
+const MUTATIONS: [string, (b: ReturnType<typeof bundleOf>) => void][] = [
+  ['subject pointing at an ImagingStudy (reference target type)', (b) => (entry(b, variant).subject.reference = b.entry.find((e) => e.resource.resourceType === 'ImagingStudy')!.fullUrl)],
+  ['control character in a string', (b) => (entry(b, (r) => r.resourceType === 'DocumentReference').description = 'a\u0001b')],
+  ['blank string', (b) => (entry(b, (r) => r.resourceType === 'DocumentReference').description = '   ')],
+  ['date where an instant is required', (b) => (entry(b, (r) => r.resourceType === 'DocumentReference').date = '2024-10-01')],
+  ['negative unsignedInt', (b) => (entry(b, (r) => r.resourceType === 'DocumentReference').content[0].attachment.size = -3)],
+  ['non-integer integer', (b) => (entry(b, (r) => r.resourceType === 'ImagingStudy').numberOfSeries = 1.5)],
+  ['NaN decimal', (b) => (entry(b, (r) => r.resourceType === 'Observation' && r.valueQuantity).valueQuantity.value = Number.NaN)],
+  ['Range with low above high', (b) => Object.assign(entry(b, variant).component.find((c: any) => c.valueRange).valueRange, { low: { value: 9 }, high: { value: 2 } })],
+  ['component coded like the Observation', (b) => (entry(b, variant).component[0].code = structuredClone(entry(b, variant).code))],
+  ['base64 with a bad padding', (b) => (entry(b, (r) => r.resourceType === 'DocumentReference').content[0].attachment.data = 'QQ=Q')],
+  ['unknown member', (b) => (entry(b, (r) => r.resourceType === 'Condition').bogus = 1)],
+];
+
+describe('shape signatures for memoised R4 validation', () => {
+  it('cover every error invariant reachable from the audited resource types', () => {
+    loadR4Definitions();
+    const seen = new Set<string>();
+    const found = new Map<string, string>();
+    const visit = (type: string) => {
+      if (seen.has(type)) return;
+      seen.add(type);
+      let s: ReturnType<typeof getDataType> | undefined;
+      try {
+        s = getDataType(type);
+      } catch {
+        return;
+      }
+      for (const c of s.constraints ?? []) if (c.severity === 'error') found.set(c.key, c.expression);
+      for (const el of Object.values(s.elements ?? {})) {
+        for (const c of el.constraints ?? []) if (c.severity === 'error') found.set(c.key, c.expression);
+        for (const t of el.type ?? []) visit(t.code);
+      }
+    };
+    for (const t of SHAPE_AUDITED_TYPES) visit(t);
+    expect(found.size).toBeGreaterThan(20);
+    const unaudited = [...found].filter(([k]) => !(k in AUDITED_INVARIANTS)).map(([k, e]) => `${k}: ${e}`);
+    expect(unaudited).toEqual([]);
+  });
+
+  it('give every mutated resource the full validation verdict', () => {
+    const memo = new R4Validator('memo');
+    for (const seed of ['w1', 'w2', 'w3']) expect(validateBundle(bundleOf(seed), memo)).toEqual([]);
+    let rejected = 0;
+    for (const [what, mutate] of MUTATIONS) {
+      const b = bundleOf(`mut-${what}`);
+      mutate(b);
+      const full = validateBundle(b, new R4Validator('full')).filter((i) => !/does not resolve|required value set|variant/.test(i.message));
+      const memoised = validateBundle(b, memo).filter((i) => !/does not resolve|required value set|variant/.test(i.message));
+      expect(memoised.map((i) => i.resource), what).toEqual(full.map((i) => i.resource));
+      if (full.length > 0) rejected++;
+    }
+    // The mutations are real errors for the validator, not no-ops.
+    expect(rejected).toBeGreaterThanOrEqual(MUTATIONS.length - 2);
+  });
+
+  it('are shared by resources that differ only in values the validator does not look at', () => {
+    const a = entry(bundleOf('s1'), variant);
+    const b = entry(bundleOf('s2'), variant);
+    expect(a.id).not.toBe(b.id);
+    expect(shapeSignature(a)).toBe(shapeSignature(b));
+    expect(shapeSignature({ ...a, contained: [] })).not.toBe(shapeSignature({ ...b, contained: [] }));
+    const memo = new R4Validator('memo');
+    validateBundle(bundleOf('s3'), memo);
+    const runs = memo.fullValidations;
+    validateBundle(bundleOf('s4'), memo);
+    expect(memo.fullValidations).toBe(runs);
+  });
+});
