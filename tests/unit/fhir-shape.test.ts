@@ -9,6 +9,7 @@ import { decodePatient } from '../../modalities/fhir/decode.ts';
 import { Rng } from '../../modalities/fhir/rng.ts';
 import { SOP_CLASS, uuidToDicomUid } from '../../modalities/image/dicom-writer.ts';
 import { parseSchema } from '../../model/schema.ts';
+import type { FhirResourceLike } from '../../modalities/fhir/types.ts';
 
 const schema = parseSchema(readFileSync(new URL('../../schemas/hospital-v1.yaml', import.meta.url), 'utf8'));
 
@@ -24,7 +25,7 @@ function bundleOf(seed: string) {
       note: { text: 'History: hypertension.\n', date: '2024-10-01T10:00:00Z' },
     },
     rng,
-  ).bundle as { entry: { fullUrl: string; resource: Record<string, any> }[] };
+  ).bundle as FhirResourceLike & { entry: { fullUrl: string; resource: Record<string, any> }[] };
 }
 
 const entry = (b: ReturnType<typeof bundleOf>, pred: (r: Record<string, any>) => boolean) => b.entry.find((e) => pred(e.resource))!.resource;
