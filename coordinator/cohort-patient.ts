@@ -27,7 +27,7 @@ import {
   type SnpAttribute,
 } from '../model/schema.ts';
 import { decodePatient, type DecodedPatient } from '../modalities/fhir/decode.ts';
-import { buildPatientBundle, R4Validator, validateBundle, type PatientArtefacts } from '../modalities/fhir/bundle.ts';
+import { buildPatientResources, R4Validator, validatePatientResources, type PatientArtefacts } from '../modalities/fhir/bundle.ts';
 import { Rng, type SeedLike } from '../modalities/fhir/rng.ts';
 import type { FhirResourceLike } from '../modalities/fhir/types.ts';
 import { validateFhirResources } from '../modalities/fhir/validate.ts';
@@ -416,18 +416,20 @@ export class PatientPreparer {
         else noteStats.rejected++;
       }
       if (!text) {
+        // The loop's notes were verified against the full vocabulary; the fallback is here.
         text = safeNote(facts, this.genVocab);
         noteStats.fallbacks++;
+        const v = verifyNote(text, facts, this.vocab);
+        if (!v.ok) return reject('note', v.issues[0]?.detail ?? 'note failed verification');
       }
-      const v = verifyNote(text, facts, this.vocab);
-      if (!v.ok) return reject('note', v.issues[0]?.detail ?? 'note failed verification');
       out.files.push([`notes/${patientId}.txt`, text]);
       out.note = true;
       artefacts.note = { text, date: `${studyDate}T11:00:00Z`, title: 'Progress note' };
     }
 
-    const { bundle, resources } = buildPatientBundle(decoded, artefacts, rng.fork('bundle'), { timestamp: `${schema.referenceDate}T00:00:00Z` });
-    const issues = validateBundle(bundle, this.validator);
+    // The resources are validated as written (the per-patient Bundle's checks, on the flat list).
+    const resources = buildPatientResources(decoded, artefacts, rng.fork('bundle'));
+    const issues = validatePatientResources(resources, this.validator);
     counts.bundlesValidated++;
     if (issues.length > 0) {
       counts.bundleIssues += issues.length;

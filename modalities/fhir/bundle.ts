@@ -203,8 +203,12 @@ function toUrnReferences(v: unknown, ids?: Set<string>): unknown {
   return v;
 }
 
-/** Builds the patient's Bundle and the flat resource list. `rng` gives the new resource ids. */
-export function buildPatientBundle(decoded: DecodedPatient, artefacts: PatientArtefacts, rng: Rng, opts: { timestamp?: string } = {}): PatientBundle {
+/**
+ * The patient's flat resources with relative references (Patient/<id>), for Bulk NDJSON: the
+ * decoded Patient, Conditions and Observations as they are, then the artefacts' resources.
+ * `rng` gives the new resource ids.
+ */
+export function buildPatientResources(decoded: DecodedPatient, artefacts: PatientArtefacts, rng: Rng): FhirResourceLike[] {
   const patientRef = `Patient/${decoded.patient.id}`;
   const extra: FhirResourceLike[] = [];
   const related: string[] = [];
@@ -222,7 +226,12 @@ export function buildPatientBundle(decoded: DecodedPatient, artefacts: PatientAr
     }
   }
   if (artefacts.note) extra.push(noteDocumentReference(rng.uuid(), patientRef, artefacts.note, related));
-  const resources = [decoded.patient, ...decoded.conditions, ...decoded.observations, ...extra].map((r) => toUrnReferences(r) as FhirResourceLike);
+  return [decoded.patient, ...decoded.conditions, ...decoded.observations, ...extra];
+}
+
+/** Builds the patient's Bundle and the flat resource list. `rng` gives the new resource ids. */
+export function buildPatientBundle(decoded: DecodedPatient, artefacts: PatientArtefacts, rng: Rng, opts: { timestamp?: string } = {}): PatientBundle {
+  const resources = buildPatientResources(decoded, artefacts, rng).map((r) => toUrnReferences(r) as FhirResourceLike);
   const ids = new Set(resources.map((r) => `${r.resourceType}/${r.id}`));
   const bundle: FhirResourceLike = {
     resourceType: 'Bundle',
@@ -335,20 +344,37 @@ export function validateBundle(bundle: FhirResourceLike, validator: R4Validator 
   // target type of a reference) they are mapped back to Type/id of the entry they resolve to.
   const typed = new Map<string, string>();
   for (const e of entries) if (e.fullUrl && e.resource) typed.set(e.fullUrl, `${e.resource.resourceType}/${e.resource.id}`);
-  for (const e of entries) {
-    if (!e.resource) continue;
-    const key = `${e.resource.resourceType}/${e.resource.id}`;
-    issues.push(...validator.validate(e.resource, typed));
-    for (const ref of collectReferences(e.resource)) if (!urls.has(ref)) issues.push({ resource: key, message: `reference ${ref} does not resolve inside the Bundle` });
-    const allowed = REQUIRED_STATUS[e.resource.resourceType];
-    if (allowed && !allowed.includes(e.resource.status as string)) issues.push({ resource: key, message: `status ${JSON.stringify(e.resource.status)} is not in the required value set (${allowed.join(', ')})` });
-    if ((e.resource.meta as { profile?: string[] } | undefined)?.profile?.includes(VARIANT_PROFILE)) {
-      const codes = new Set(((e.resource.component ?? []) as { code: { coding: { code: string }[] } }[]).map((c) => c.code.coding[0].code));
-      for (const required of ['48013-7', '81254-5', '69547-8', '69551-0']) if (!codes.has(required)) issues.push({ resource: key, message: `variant lacks component ${required}` });
-      if ((e.resource.code as { coding: { code: string }[] }).coding[0].code !== '69548-6') issues.push({ resource: key, message: 'variant code must be LOINC 69548-6' });
-    }
-  }
+  for (const e of entries) if (e.resource) checkResource(e.resource, validator, typed, (ref) => urls.has(ref), 'inside the Bundle', issues);
   return issues;
+}
+
+/**
+ * The checks of validateBundle on a patient's flat resources (relative references): each valid
+ * against R4, every reference to one of them, required statuses, the variant IG's parts.
+ */
+export function validatePatientResources(resources: FhirResourceLike[], validator: R4Validator = defaultValidator): BundleIssue[] {
+  const issues: BundleIssue[] = [];
+  const keys = new Set<string>();
+  for (const r of resources) {
+    const key = `${r.resourceType}/${r.id}`;
+    if (keys.has(key)) issues.push({ resource: key, message: 'duplicate resource id' });
+    keys.add(key);
+  }
+  for (const r of resources) checkResource(r, validator, undefined, (ref) => keys.has(ref), "among the patient's resources", issues);
+  return issues;
+}
+
+function checkResource(r: FhirResourceLike, validator: R4Validator, refs: Map<string, string> | undefined, resolves: (ref: string) => boolean, where: string, issues: BundleIssue[]): void {
+  const key = `${r.resourceType}/${r.id}`;
+  issues.push(...validator.validate(r, refs));
+  for (const ref of collectReferences(r)) if (!resolves(ref)) issues.push({ resource: key, message: `reference ${ref} does not resolve ${where}` });
+  const allowed = REQUIRED_STATUS[r.resourceType];
+  if (allowed && !allowed.includes(r.status as string)) issues.push({ resource: key, message: `status ${JSON.stringify(r.status)} is not in the required value set (${allowed.join(', ')})` });
+  if ((r.meta as { profile?: string[] } | undefined)?.profile?.includes(VARIANT_PROFILE)) {
+    const codes = new Set(((r.component ?? []) as { code: { coding: { code: string }[] } }[]).map((c) => c.code.coding[0].code));
+    for (const required of ['48013-7', '81254-5', '69547-8', '69551-0']) if (!codes.has(required)) issues.push({ resource: key, message: `variant lacks component ${required}` });
+    if ((r.code as { coding: { code: string }[] }).coding[0].code !== '69548-6') issues.push({ resource: key, message: 'variant code must be LOINC 69548-6' });
+  }
 }
 
 function mapReferences(v: unknown, map: Map<string, string>): unknown {

@@ -112,6 +112,17 @@ function canonical(v: unknown): string {
 
 type Obj = Record<string, unknown>;
 
+/** Equal as FHIR values (FHIRPath `=` on elements): same members, equal values, any member order. */
+function sameValue(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) || Array.isArray(b)) return canonical(a) === canonical(b);
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  for (const k of ka) if (!(k in b) || !sameValue((a as Obj)[k], (b as Obj)[k])) return false;
+  return true;
+}
+
 function rangeOrder(o: Obj): string {
   const lo = o.low as Obj | undefined;
   const hi = o.high as Obj | undefined;
@@ -168,9 +179,9 @@ export function shapeSignature(resource: Obj, refs?: Map<string, string>): strin
   let out = walk(resource, '', refs);
   if (resource.resourceType === 'Observation' && Array.isArray(resource.component)) {
     // obs-7: a component coded like the Observation itself.
-    const own = new Set((((resource.code as Obj | undefined)?.coding as unknown[]) ?? []).map(canonical));
+    const own = ((resource.code as Obj | undefined)?.coding as unknown[]) ?? [];
     out += '|c';
-    for (const c of resource.component as Obj[]) out += (((c?.code as Obj | undefined)?.coding as unknown[]) ?? []).some((x) => own.has(canonical(x))) ? '1' : '0';
+    for (const c of resource.component as Obj[]) out += (((c?.code as Obj | undefined)?.coding as unknown[]) ?? []).some((x) => own.some((y) => sameValue(x, y))) ? '1' : '0';
   }
   return out;
 }
