@@ -155,6 +155,20 @@ function basisFactors(u: number, v: number, n: number, size: number, starts: Int
   return f;
 }
 
+/**
+ * Adds one grid row's column sums into the grid (cells are runs of columns) and clears them.
+ * Summing rows into per-column sums first keeps every add independent: adding pixel by pixel
+ * into a cell chains each add on the previous one through memory.
+ */
+function addCellRow(grid: Float64Array, row: number, colSum: Float64Array, starts: Int32Array, n: number): void {
+  for (let gx = 0; gx < n; gx++) {
+    let s = 0;
+    for (let x = starts[gx]; x < starts[gx + 1]; x++) s += colSum[x];
+    grid[row + gx] += s;
+  }
+  colSum.fill(0);
+}
+
 /** Arrays reused from image to image (one image at a time per thread). */
 interface Workspace {
   cell: Int32Array;
@@ -165,6 +179,8 @@ interface Workspace {
   trial: Float64Array;
   shift: Float64Array;
   colShift: Float64Array;
+  /** Per pixel column, the sum over the rows of the current grid row. */
+  colSum: Float64Array;
   moveGrids: Float64Array[];
 }
 const workspaces = new Map<string, Workspace>();
@@ -177,7 +193,7 @@ function workspace(size: number, n: number): Workspace {
     const starts = cellStarts(cell, n);
     const count = new Float64Array(n * n);
     for (let gy = 0; gy < n; gy++) for (let gx = 0; gx < n; gx++) count[gy * n + gx] = (starts[gy + 1] - starts[gy]) * (starts[gx + 1] - starts[gx]) || 1;
-    ws = { cell, starts, count, grid: new Float64Array(n * n), scratch: new Float64Array(n * n), trial: new Float64Array(n * n), shift: new Float64Array(size), colShift: new Float64Array(size), moveGrids: [] };
+    ws = { cell, starts, count, grid: new Float64Array(n * n), scratch: new Float64Array(n * n), trial: new Float64Array(n * n), shift: new Float64Array(size), colShift: new Float64Array(size), colSum: new Float64Array(size), moveGrids: [] };
     workspaces.set(key, ws);
   }
   return ws;
@@ -276,20 +292,17 @@ export function addImageComponents(schema: Schema, density: Float32Array, size: 
   const ws = workspace(size, n);
   const { cell, starts, count, grid, scratch, trial, shift, colShift } = ws;
   grid.fill(0);
+  const colSum = ws.colSum;
+  colSum.fill(0);
   for (let y = 0; y < size; y++) {
     const o = y * size;
-    const row = cell[y] * n;
-    // Summed per cell in a register: adding into grid[] pixel by pixel chains every add through memory.
-    for (let gx = 0; gx < n; gx++) {
-      let s = 0;
-      for (let x = starts[gx]; x < starts[gx + 1]; x++) {
-        const v = density[o + x];
-        const c = v < 0 ? 0 : v > 1 ? 1 : v;
-        density[o + x] = c;
-        s += c;
-      }
-      grid[row + gx] += s;
+    for (let x = 0; x < size; x++) {
+      const v = density[o + x];
+      const c = v < 0 ? 0 : v > 1 ? 1 : v;
+      density[o + x] = c;
+      colSum[x] += c;
     }
+    if (y === size - 1 || cell[y + 1] !== cell[y]) addCellRow(grid, cell[y] * n, colSum, starts, n);
   }
   for (let i = 0; i < grid.length; i++) grid[i] /= count[i];
   const gridBases = attrs.map((a) => dctBasisImage(a.basis[0], a.basis[1], n));
@@ -368,6 +381,7 @@ export function addImageComponents(schema: Schema, density: Float32Array, size: 
       for (let x = 0; x < size; x++) colShift[x] += r * c[x];
     }
     grid.fill(0);
+    colSum.fill(0);
     let clamped = false;
     for (let y = 0; y < size; y++) {
       let rowShift = 0;
@@ -382,20 +396,16 @@ export function addImageComponents(schema: Schema, density: Float32Array, size: 
       shift.fill(0, spans[4 * y], spans[4 * y + 1]);
       shift.fill(0, spans[4 * y + 2], spans[4 * y + 3]);
       const o = y * size;
-      const row = cell[y] * n;
-      for (let gx = 0; gx < n; gx++) {
-        let sum = 0;
-        for (let x = starts[gx]; x < starts[gx + 1]; x++) {
-          let v = density[o + x] + shift[x];
-          if (v < 0 || v > 1) {
-            v = v < 0 ? 0 : 1;
-            clamped = true;
-          }
-          density[o + x] = v;
-          sum += v;
+      for (let x = 0; x < size; x++) {
+        let v = density[o + x] + shift[x];
+        if (v < 0 || v > 1) {
+          v = v < 0 ? 0 : 1;
+          clamped = true;
         }
-        grid[row + gx] += sum;
+        density[o + x] = v;
+        colSum[x] += v;
       }
+      if (y === size - 1 || cell[y + 1] !== cell[y]) addCellRow(grid, cell[y] * n, colSum, starts, n);
     }
     for (let i = 0; i < grid.length; i++) grid[i] /= count[i];
     // Unclamped, the image's grid is the one the Newton steps converged on (up to rounding).
