@@ -37,14 +37,15 @@ async function readFhir(dir: string): Promise<void> {
 }
 
 async function readDicom(dir: string): Promise<void> {
-  const { readDicomFolder, resampleToGrid, normalise } = await import('../site-agent/connectors/dicom/index.ts');
+  const { readDicomFolder, dicomGrid } = await import('../site-agent/connectors/dicom/index.ts');
   const { Quarantine } = await import('../site-agent/connectors/types.ts');
   const q = new Quarantine();
   const t = performance.now();
   let images = 0;
   let checksum = 0;
   for await (const img of readDicomFolder(dir, q)) {
-    const grid = resampleToGrid(normalise(img.pixels, img), img.rows, img.columns, { rows: 64, cols: 64 });
+    // What the site agent computes per image (site-agent/site-data.ts): the 64×64 grid.
+    const grid = dicomGrid(img, { rows: 64, cols: 64 });
     checksum += grid[0]!;
     images++;
   }

@@ -31,13 +31,13 @@ import { componentCodes } from '../modalities/image/components.ts';
 import type { SiteDataConfig } from './config.ts';
 import { NdjsonFhirSource } from './connectors/fhir-ndjson.ts';
 import { FhirRestSource } from './connectors/fhir-rest.ts';
-import { readDicomFolder, type DicomScanStats } from './connectors/dicom/index.ts';
+import { dicomGrid, readDicomFolder, type DicomScanStats } from './connectors/dicom/index.ts';
 import { notesFromFhir, readNotesFolder, type Note, type NotesScanStats } from './connectors/notes/index.ts';
 import { Quarantine, type FhirResource, type FhirSource } from './connectors/types.ts';
 import { extractPanelGenotypes, readVcfHeader } from './connectors/vcf/index.ts';
 import { LinkageLedger, PatientKeyIndex, readSampleMap, type LinkModality, type ModalityLinkStats } from './linkage.ts';
 import { connectorPanel, snpCodes } from './modalities/genome.ts';
-import { imageFindingCodes, imageScores } from './modalities/image.ts';
+import { gridImageScores, imageFindingCodes } from './modalities/image.ts';
 import { NoteMentionEncoder } from './modalities/notes.ts';
 import { readPatientTable, type PatientReadResult } from './patients.ts';
 
@@ -147,7 +147,7 @@ export async function loadMultimodalSiteData(cfg: { data: SiteDataConfig }, sche
       }
       let codes: number[] = [];
       if (imageAttrs.length || compAttrs.length) {
-        const f = imageScores(img.pixels, img.rows, img.columns, grid);
+        const f = gridImageScores(dicomGrid(img, grid), grid);
         if (!f.ok) {
           dstats.featureFailures++;
           quarantine.add({ source: img.source, modality: 'dicom', reason: `image features not computable: ${f.reason}` });

@@ -41,7 +41,11 @@ function percentile(sorted: Float32Array, p: number): number {
 
 /** Resamples and normalises to the grid (steps 1–2). */
 export function normaliseToGrid(pixels: ArrayLike<number>, rows: number, cols: number, grid: number): Float32Array {
-  const g = resampleToGrid(pixels, rows, cols, grid);
+  return normaliseGrid(resampleToGrid(pixels, rows, cols, grid));
+}
+
+/** Step 2 on an already resampled grid image, in place. */
+export function normaliseGrid(g: Float32Array): Float32Array {
   const sorted = Float32Array.from(g).sort();
   const lo = percentile(sorted, 0.01);
   const hi = percentile(sorted, 0.99);
@@ -127,8 +131,17 @@ function boxMean(s: Float64Array, n: number, r: number, c: number, k: number): n
 
 /** Scores of one image on a grid of side `grid`. */
 export function imageScores(pixels: ArrayLike<number>, rows: number, cols: number, grid: number): ImageFeatureResult {
+  return gridImageScores(resampleToGrid(pixels, rows, cols, grid), grid);
+}
+
+/**
+ * Scores from the image already area-averaged to the grid (modality values, e.g. `dicomGrid`);
+ * the grid array is normalised in place and returned as `grid`.
+ */
+export function gridImageScores(resampled: Float32Array, grid: number): ImageFeatureResult {
   const n = grid;
-  const g = normaliseToGrid(pixels, rows, cols, n);
+  if (resampled.length !== n * n) throw new RangeError(`gridImageScores: ${resampled.length} values for a ${n}×${n} grid`);
+  const g = normaliseGrid(resampled);
   const mask = lungMask(g, n);
   let r0 = n, r1 = -1, c0 = n, c1 = -1;
   for (let r = 0; r < n; r++)

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseDicomBytes, type DicomImage } from '../../site-agent/connectors/dicom/index.ts';
+import { dicomGrid, parseDicomBytes, resampleToGrid, type DicomImage } from '../../site-agent/connectors/dicom/index.ts';
 import { writeDicomFixture, type FixtureAttributes } from '../../site-agent/connectors/dicom/write.ts';
 
 const TS = {
@@ -105,6 +105,46 @@ describe('DICOM decode: native and RLE transfer syntaxes agree', () => {
     const img = decode(writeDicomFixture({ transferSyntaxUid: TS.explicitBE, attributes: attrs, pixelValues: vals }));
     expect(img.pixels[2]).toBe(70000);
     expect(img.pixels[3]).toBe(4026531840); // 0xF0000000, exact in float32
+  });
+});
+
+describe('dicomGrid: the grid straight from the stored values', () => {
+  // 16×12 pixels of 12 bits in 16 (garbage in the top nibble), to 4×3 (lanes) and 5×5 (fractional).
+  const rows = 16;
+  const cols = 12;
+  const vals = Array.from({ length: rows * cols }, (_, i) => (((i * 2654435761) >>> 0) & 0xffff));
+  const cases = [
+    ['explicit VR LE', TS.explicitLE],
+    ['implicit VR LE', TS.implicitLE],
+    ['explicit VR BE', TS.explicitBE],
+    ['deflated', TS.deflate],
+    ['RLE', TS.rle],
+  ] as const;
+  for (const [name, uid] of cases) {
+    for (const photometric of ['MONOCHROME2', 'MONOCHROME1']) {
+      it(`${name}, ${photometric}, 12-bit signed with rescale: equals resampling the decoded frame`, () => {
+        const attrs = { ...base, Rows: rows, Columns: cols, BitsStored: 12, HighBit: 11, PixelRepresentation: 1, RescaleSlope: 0.5, RescaleIntercept: 1000, PhotometricInterpretation: photometric };
+        const bytes = writeDicomFixture({ transferSyntaxUid: uid, attributes: attrs, pixelValues: vals });
+        for (const target of [{ rows: 4, cols: 3 }, { rows: 5, cols: 5 }]) {
+          const fresh = decode(bytes);
+          const grid = dicomGrid(fresh, target); // before anyone touched `pixels`
+          const full = decode(bytes);
+          const expected = resampleToGrid(full.pixels, rows, cols, target);
+          expect(grid.length).toBe(expected.length);
+          for (let i = 0; i < grid.length; i++) expect(grid[i]).toBeCloseTo(expected[i]!, 3);
+          // Reading the pixels afterwards still gives the full frame, and the grid is unchanged by it.
+          expect(Array.from(fresh.pixels)).toEqual(Array.from(full.pixels));
+          expect(Array.from(dicomGrid(fresh, target))).toEqual(Array.from(expected));
+        }
+      });
+    }
+  }
+
+  it('a truncated frame is still rejected at parse time, before any grid is asked for', () => {
+    const attrs = { ...base, Rows: rows, Columns: cols, BitsStored: 12, HighBit: 11 };
+    const bytes = writeDicomFixture({ transferSyntaxUid: TS.explicitLE, attributes: attrs, pixelValues: vals });
+    const rec = reject(bytes.subarray(0, bytes.length - 10));
+    expect(rec.reason).toMatch(/truncated/);
   });
 });
 

@@ -3,6 +3,7 @@ import {
   normalise,
   normaliseMinMax,
   normaliseWindow,
+  resampleStoredToGrid,
   resampleToGrid,
 } from '../../site-agent/connectors/dicom/pixels.ts';
 import { decodeRleFrame, encodeRleFrame, packBits, unpackBits } from '../../site-agent/connectors/dicom/rle.ts';
@@ -49,6 +50,68 @@ describe('resampleToGrid (area averaging)', () => {
   it('rejects bad sizes', () => {
     expect(() => resampleToGrid([1, 2], 2, 2, 1)).toThrow(RangeError);
     expect(() => resampleToGrid([1, 2, 3, 4], 2, 2, 0)).toThrow(RangeError);
+  });
+});
+
+describe('resampleStoredToGrid (stored integers straight to the grid)', () => {
+  /** Deterministic 32-bit generator (the test data only needs to be arbitrary). */
+  function words(n: number, seed: number): Uint32Array {
+    let x = seed >>> 0 || 1;
+    return Uint32Array.from({ length: n }, () => ((x ^= x << 13), (x ^= x >>> 17), (x ^= x << 5), x >>> 0));
+  }
+  /** The value the standard assigns to a container: low bitsStored bits, sign-extended if signed. */
+  const storedValue = (raw: number, bitsStored: number, signed: boolean): number => {
+    const v = raw & (2 ** bitsStored - 1);
+    return signed && v >= 2 ** (bitsStored - 1) ? v - 2 ** bitsStored : v;
+  };
+  const cases: { rows: number; cols: number; grid: { rows: number; cols: number }; container: 8 | 16; bits: number[] }[] = [
+    { rows: 64, cols: 64, grid: { rows: 8, cols: 8 }, container: 16, bits: [8, 12, 15, 16] }, // lanes (even 8 per cell)
+    { rows: 48, cols: 36, grid: { rows: 8, cols: 6 }, container: 16, bits: [12, 14] }, // lanes, 6 per cell; 14 bits → per-pixel (a lane could carry)
+    { rows: 30, cols: 27, grid: { rows: 10, cols: 9 }, container: 16, bits: [12, 16] }, // 3 per cell: per-pixel bands
+    { rows: 31, cols: 29, grid: { rows: 7, cols: 5 }, container: 16, bits: [12] }, // fractional overlaps both ways
+    { rows: 40, cols: 40, grid: { rows: 8, cols: 8 }, container: 8, bits: [6, 8] },
+  ];
+  for (const c of cases) {
+    for (const bits of c.bits) {
+      it(`${c.rows}×${c.cols} → ${c.grid.rows}×${c.grid.cols}, ${bits} of ${c.container} bits: signed and unsigned, frame offsets 0/2/4, with and without trailing bytes, both byte orders`, () => {
+        for (const signed of [false, true]) {
+          for (const byteOffset of [0, 2, 4]) {
+            for (const trailing of [0, 2]) {
+              for (const swapped of c.container === 16 ? [false, true] : [false]) {
+                const label = `${signed ? 'signed' : 'unsigned'}, offset ${byteOffset}, trailing ${trailing}${swapped ? ', big endian' : ''}`;
+                const n = c.rows * c.cols;
+                const bytesPer = c.container / 8;
+                // Random bits everywhere, also above bitsStored (overlay bits, garbage): they must be ignored.
+                const buf = new ArrayBuffer(byteOffset + n * bytesPer + trailing);
+                new Uint8Array(buf).set(new Uint8Array(words(Math.ceil(buf.byteLength / 4), n + bits + byteOffset).buffer).subarray(0, buf.byteLength));
+                const before = new Uint8Array(buf).slice();
+                const view = c.container === 16 ? (signed ? new Int16Array(buf, byteOffset, n) : new Uint16Array(buf, byteOffset, n)) : signed ? new Int8Array(buf, byteOffset, n) : new Uint8Array(buf, byteOffset, n);
+                const bytes = new Uint8Array(buf, byteOffset, n * bytesPer);
+                const pixels = Float64Array.from({ length: n }, (_, i) => {
+                  const raw = c.container === 8 ? bytes[i]! : swapped ? (bytes[2 * i]! << 8) | bytes[2 * i + 1]! : bytes[2 * i]! | (bytes[2 * i + 1]! << 8);
+                  return storedValue(raw, bits, signed);
+                });
+                const expected = resampleToGrid(pixels, c.rows, c.cols, c.grid); // Float32: compare relatively
+                const got = resampleStoredToGrid(view, c.rows, c.cols, c.grid, bits, signed, swapped);
+                expect(got.length, label).toBe(expected.length);
+                for (let i = 0; i < got.length; i++) {
+                  expect(Math.abs(got[i]! - expected[i]!), `${label}, cell ${i}: ${got[i]} vs ${expected[i]}`).toBeLessThanOrEqual(1e-6 * Math.max(1, Math.abs(expected[i]!)));
+                }
+                // The frame is never modified (a big-endian frame is swapped in registers or in a copy).
+                expect(new Uint8Array(buf), label).toEqual(before);
+              }
+            }
+          }
+        }
+      });
+    }
+  }
+
+  it('rejects impossible bit depths and short input', () => {
+    expect(() => resampleStoredToGrid(new Uint16Array(16), 4, 4, 2, 17, false)).toThrow(RangeError);
+    expect(() => resampleStoredToGrid(new Uint8Array(16), 4, 4, 2, 9, false)).toThrow(RangeError);
+    expect(() => resampleStoredToGrid(new Uint16Array(15), 4, 4, 2, 12, false)).toThrow(RangeError);
+    expect(() => resampleStoredToGrid(new Uint16Array(16), 4, 4, 0, 12, false)).toThrow(RangeError);
   });
 });
 

@@ -8,6 +8,7 @@ import { inflateRawSync } from 'node:zlib';
 import type { QuarantineRecord } from '../types.ts';
 import { decodeRleFrame, RleDecodeError } from './rle.ts';
 import { transferSyntax } from './transfer-syntax.ts';
+import { resampleStoredToGrid, resampleToGrid, type GridSize, type StoredValues } from './pixels.ts';
 
 export type FrameChoice = number | 'first' | 'middle';
 
@@ -234,7 +235,7 @@ function decodeDataSet(ds: DataSet, source: string, options: DicomDecodeOptions)
   const windowWidth = pick(voiSets, TAG.windowWidth);
 
   const pixelCount = rows * columns;
-  const channels = decodeChannels(ds, pixelEl, ts.encoding, {
+  const layout: Layout = {
     pixelCount,
     numberOfFrames,
     frameIndex,
@@ -243,15 +244,10 @@ function decodeDataSet(ds: DataSet, source: string, options: DicomDecodeOptions)
     bitsStored,
     pixelRepresentation,
     planar,
-  }, rescaleSlope, rescaleIntercept);
-
-  const pixels = colour ? allocFloat32(pixelCount) : channels[0]!;
+  };
   let lo: number;
   let hi: number;
   if (colour) {
-    const [a, b, c] = channels as [Float32Array, Float32Array, Float32Array];
-    if (photometric === 'RGB') for (let i = 0; i < pixelCount; i++) pixels[i] = 0.299 * a[i]! + 0.587 * b[i]! + 0.114 * c[i]!;
-    else pixels.set(a);
     lo = 0;
     hi = 2 ** bitsStored - 1;
   } else {
@@ -263,10 +259,31 @@ function decodeDataSet(ds: DataSet, source: string, options: DicomDecodeOptions)
     hi = Math.max(m1, m2);
   }
   const inverted = photometric === 'MONOCHROME1';
-  if (inverted) {
-    const sum = lo + hi;
-    for (let i = 0; i < pixelCount; i++) pixels[i] = sum - pixels[i]!;
-    if (windowCenter !== undefined) windowCenter = sum - windowCenter;
+  // Modality value = stored · slope + intercept, then (MONOCHROME1) lo + hi − value: one linear map.
+  const map = inverted
+    ? { slope: -rescaleSlope, intercept: lo + hi - rescaleIntercept }
+    : { slope: rescaleSlope, intercept: rescaleIntercept };
+  if (inverted && windowCenter !== undefined) windowCenter = lo + hi - windowCenter;
+
+  // Plain greyscale frames (the bulk of any archive) stay as stored integers: the full Float32
+  // frame is built only if someone reads `pixels`, and `dicomGrid` reduces the stored values
+  // straight to a grid. Every check (truncation, frame range) still happens here, at parse time.
+  const stored = mono && ts.encoding !== 'rle' && (bitsAllocated === 8 || bitsAllocated === 16)
+    ? storedFrame(ds, pixelEl, ts.encoding === 'native-le', layout)
+    : undefined;
+  let eager: Float32Array | undefined;
+  if (!stored) {
+    const channels = decodeChannels(ds, pixelEl, ts.encoding, layout, rescaleSlope, rescaleIntercept);
+    eager = colour ? allocFloat32(pixelCount) : channels[0]!;
+    if (colour) {
+      const [a, b, c] = channels as [Float32Array, Float32Array, Float32Array];
+      if (photometric === 'RGB') for (let i = 0; i < pixelCount; i++) eager[i] = 0.299 * a[i]! + 0.587 * b[i]! + 0.114 * c[i]!;
+      else eager.set(a);
+    }
+    if (inverted) {
+      const sum = lo + hi;
+      for (let i = 0; i < pixelCount; i++) eager[i] = sum - eager[i]!;
+    }
   }
 
   const image: DicomImage = {
@@ -286,8 +303,27 @@ function decodeDataSet(ds: DataSet, source: string, options: DicomDecodeOptions)
     frameIndex,
     inverted,
     valueRange: [lo, hi],
-    pixels,
+    pixels: eager as Float32Array,
   };
+  if (stored) {
+    const unpack = (): Float32Array => {
+      const out = allocFloat32(pixelCount);
+      const bytes = new Uint8Array(stored.values.buffer, stored.values.byteOffset, stored.values.byteLength);
+      const bps = bitsAllocated / 8;
+      unpackSample(bytes, 0, bps, pixelCount, bps, !stored.byteSwapped, bitsStored, pixelRepresentation === 1, out, map.slope, map.intercept);
+      return out;
+    };
+    Object.defineProperty(image, 'pixels', {
+      enumerable: true,
+      configurable: true,
+      get(): Float32Array {
+        const px = unpack();
+        Object.defineProperty(image, 'pixels', { value: px, enumerable: true, writable: true, configurable: true });
+        return px;
+      },
+    });
+    storedFrames.set(image, { ...stored, map });
+  }
   const optional: [keyof DicomImage, string][] = [
     ['patientId', TAG.patientId],
     ['studyInstanceUid', TAG.studyUid],
@@ -306,6 +342,69 @@ function decodeDataSet(ds: DataSet, source: string, options: DicomDecodeOptions)
     image.windowWidth = windowWidth;
   }
   return image;
+}
+
+interface StoredFrame {
+  /** The frame's stored values, aligned to their size. */
+  values: StoredValues;
+  bitsStored: number;
+  signed: boolean;
+  /** Big-endian 16-bit values left in file order (swapped where they are read). */
+  byteSwapped: boolean;
+}
+
+/** Lazily decodable frames of the images this module returned (dropped with the image). */
+const storedFrames = new WeakMap<DicomImage, StoredFrame & { map: { slope: number; intercept: number } }>();
+
+/** Locates one native greyscale frame of 8 or 16 bits and checks it is all there. */
+function storedFrame(ds: DataSet, el: Element, littleEndian: boolean, L: Layout): StoredFrame {
+  if (el.encapsulatedPixelData) throw new Reject('encapsulated pixel data in a native transfer syntax', el.dataOffset);
+  const data = ds.byteArray;
+  const available = Math.min(el.length, data.length - el.dataOffset);
+  const bytesPerSample = L.bitsAllocated / 8;
+  const frameBytes = L.pixelCount * bytesPerSample;
+  if (available < (L.frameIndex + 1) * frameBytes) {
+    throw new Reject(
+      'truncated pixel data',
+      el.dataOffset + available,
+      `frame ${L.frameIndex} needs bytes up to ${(L.frameIndex + 1) * frameBytes} of the pixel data, element has ${available}`,
+    );
+  }
+  const start = data.byteOffset + el.dataOffset + L.frameIndex * frameBytes;
+  const signed = L.pixelRepresentation === 1;
+  let buffer: ArrayBufferLike = data.buffer;
+  let offset = start;
+  let byteSwapped = bytesPerSample === 2 && !littleEndian;
+  if (bytesPerSample === 2 && start % 2 !== 0) {
+    // A 16-bit view needs an even offset: a native-order copy (memcpy and swap16 run in C++).
+    const copy = Buffer.allocUnsafeSlow(frameBytes);
+    copy.set(data.subarray(start - data.byteOffset, start - data.byteOffset + frameBytes));
+    if (byteSwapped) copy.swap16();
+    byteSwapped = false;
+    buffer = copy.buffer;
+    offset = copy.byteOffset;
+  }
+  const values: StoredValues = bytesPerSample === 1
+    ? signed ? new Int8Array(buffer, offset, L.pixelCount) : new Uint8Array(buffer, offset, L.pixelCount)
+    : signed ? new Int16Array(buffer, offset, L.pixelCount) : new Uint16Array(buffer, offset, L.pixelCount);
+  return { values, bitsStored: L.bitsStored, signed, byteSwapped };
+}
+
+/**
+ * The image's modality values (rescaled, MONOCHROME1 inverted, as in `pixels`) area-averaged onto
+ * a grid. For native greyscale frames this reads the stored integers directly (no full-size float
+ * frame is made); otherwise it resamples `pixels`. Equal to `resampleToGrid(image.pixels, …)` up to
+ * float rounding.
+ */
+export function dicomGrid(image: DicomImage, targetSize: number | GridSize): Float32Array {
+  const frame = storedFrames.get(image);
+  const own = Object.getOwnPropertyDescriptor(image, 'pixels');
+  if (!frame || (own && 'value' in own)) return resampleToGrid(image.pixels, image.rows, image.columns, targetSize);
+  const mean = resampleStoredToGrid(frame.values, image.rows, image.columns, targetSize, frame.bitsStored, frame.signed, frame.byteSwapped);
+  const out = new Float32Array(mean.length);
+  const { slope, intercept } = frame.map;
+  for (let i = 0; i < mean.length; i++) out[i] = mean[i]! * slope + intercept;
+  return out;
 }
 
 function chooseFrame(choice: FrameChoice, numberOfFrames: number): number {

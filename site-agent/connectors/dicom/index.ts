@@ -6,11 +6,11 @@ import { join } from 'node:path';
 import type { Quarantine } from '../types.ts';
 import { parseDicomBytes, type DicomDecodeOptions, type DicomImage } from './decode.ts';
 
-export { parseDicomBytes } from './decode.ts';
+export { dicomGrid, parseDicomBytes } from './decode.ts';
 export type { DicomDecodeOptions, DicomImage, DicomParseResult, FrameChoice } from './decode.ts';
 export { transferSyntax } from './transfer-syntax.ts';
 export type { TransferSyntaxInfo } from './transfer-syntax.ts';
-export { resampleToGrid, normalise, normaliseMinMax, normaliseWindow } from './pixels.ts';
+export { resampleStoredToGrid, resampleToGrid, normalise, normaliseMinMax, normaliseWindow } from './pixels.ts';
 export { decodeRleFrame, encodeRleFrame, packBits, unpackBits } from './rle.ts';
 
 /** Extensions that are never DICOM, skipped silently while walking (README files and the like). */
@@ -66,7 +66,16 @@ export async function readDicomFile(
         quarantine.add({ source: path, modality: 'dicom', reason: 'file too large', detail: `${size} bytes > ${max}` });
         return undefined;
       }
-      bytes = await fh.readFile();
+      // One positioned read into a buffer of the stat'ed size (fh.readFile reads in chunks and
+      // re-stats); a file that shrank meanwhile is parsed as what was read.
+      const buf = Buffer.allocUnsafe(size);
+      let got = 0;
+      while (got < size) {
+        const { bytesRead } = await fh.read(buf, got, size - got, got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+      bytes = got === size ? buf : buf.subarray(0, got);
     } finally {
       await fh.close();
     }
