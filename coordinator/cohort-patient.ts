@@ -34,8 +34,9 @@ import { validateFhirResources } from '../modalities/fhir/validate.ts';
 import { uuidToDicomUid, writeDicom, SOP_CLASS, type DicomImageSpec } from '../modalities/image/dicom-writer.ts';
 import { validateDicom } from '../modalities/image/validate.ts';
 import { pngPreview } from '../modalities/image/png.ts';
-import { densityToStored, renderPriorRadiograph, type RadiographFindings } from '../modalities/image/radiograph-prior.ts';
-import { addImageComponents, type ImageComponentAttribute } from '../modalities/image/components.ts';
+import type { RadiographFindings } from '../modalities/image/radiograph-prior.ts';
+import { synthesiseRadiograph } from '../modalities/image/radiograph-synth.ts';
+import type { ImageComponentAttribute } from '../modalities/image/components.ts';
 import { writeVcf, type Genotype, type VcfSample } from '../modalities/genome/vcf-writer.ts';
 import { validateVcf } from '../modalities/genome/validate.ts';
 import type { ReferenceBuild } from '../modalities/genome/reference.ts';
@@ -335,10 +336,8 @@ export class PatientPreparer {
         this.density = new Float32Array(rowsOut * rowsOut);
         this.pixels = new Uint16Array(rowsOut * rowsOut);
       }
-      const prior = renderPriorRadiograph(rowsOut, art.findings, imgRng, this.density);
-      const density = prior.density;
-      if (art.componentBins) addImageComponents(schema, density, rowsOut, art.componentBins, imgRng, prior.lungSpans);
-      let stored = densityToStored(density, bitsStored, imgRng, {}, this.pixels);
+      // Findings drawn into the prior, components solved on the model grid (radiograph-synth.ts).
+      let stored: { pixels: Uint16Array; windowCenter: number; windowWidth: number } = synthesiseRadiograph(schema, rowsOut, art.findings, art.componentBins, imgRng, { bitsStored, density: this.density, pixels: this.pixels });
       if (colsOut !== rowsOut) stored = { ...stored, pixels: resizeCols(stored.pixels, rowsOut, colsOut) };
       const spec: DicomImageSpec = {
         pixels: stored.pixels,

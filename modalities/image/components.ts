@@ -129,6 +129,8 @@ interface Factors {
   prefix: Float64Array;
   /** Sum of col over each grid cell's pixels. */
   colCell: Float64Array;
+  /** Sum of row over each grid cell's pixel rows. */
+  rowCell: Float64Array;
 }
 const factorCache = new Map<string, Factors>();
 
@@ -150,7 +152,9 @@ function basisFactors(u: number, v: number, n: number, size: number, starts: Int
   for (let x = 0; x < size; x++) prefix[x + 1] = prefix[x] + col[x];
   const colCell = new Float64Array(n);
   for (let gx = 0; gx < n; gx++) colCell[gx] = prefix[starts[gx + 1]] - prefix[starts[gx]];
-  const f = { row, col, prefix, colCell };
+  const rowCell = new Float64Array(n);
+  for (let y = 0; y < size; y++) rowCell[Math.min(n - 1, Math.floor((y * n) / size))] += row[y];
+  const f = { row, col, prefix, colCell, rowCell };
   factorCache.set(key, f);
   return f;
 }
@@ -199,6 +203,89 @@ function workspace(size: number, n: number): Workspace {
   return ws;
 }
 
+/** One component's move: the separable full-size basis and the grid image of its part outside the kept runs. */
+export interface ComponentMove {
+  /** Index of the attribute among the schema's component attributes. */
+  j: number;
+  f: Factors;
+  /** Area average (n×n) of the basis image with the kept runs zeroed. */
+  g: Float64Array;
+  /** A basis with v = 0 (u = 0) is constant along x (y): its shift is one number per row (column). */
+  flatCols: boolean;
+  flatRows: boolean;
+}
+
+/**
+ * The move of attribute j: the whole basis's cell sums are separable, the kept runs' are taken
+ * off with prefix sums of the column factor; divided by the cells' pixel counts.
+ */
+function moveOf(attr: ImageComponentAttribute, j: number, n: number, size: number, spans: Int32Array, ws: Workspace, slot: number): ComponentMove {
+  const { cell, starts, count } = ws;
+  const f = basisFactors(attr.basis[0], attr.basis[1], n, size, starts);
+  const { prefix, colCell, rowCell } = f;
+  const g = (ws.moveGrids[slot] ??= new Float64Array(n * n));
+  // The whole basis: cell sums are products of the factors' cell sums.
+  for (let gy = 0; gy < n; gy++) {
+    const r = rowCell[gy];
+    const row = gy * n;
+    for (let gx = 0; gx < n; gx++) g[row + gx] = r * colCell[gx];
+  }
+  for (let y = 0; y < size; y++) {
+    const r = f.row[y];
+    const row = cell[y] * n;
+    for (let run = 0; run < 2; run++) {
+      const a = spans[4 * y + 2 * run];
+      const b = spans[4 * y + 2 * run + 1];
+      for (let gx = a < b ? cell[a] : n; gx < n && starts[gx] < b; gx++) g[row + gx] -= r * (prefix[Math.min(b, starts[gx + 1])] - prefix[Math.max(a, starts[gx])]);
+    }
+  }
+  for (let i = 0; i < g.length; i++) g[i] /= count[i];
+  return { j, f, g, flatCols: attr.basis[1] === 0, flatRows: attr.basis[0] === 0 };
+}
+
+/** The last percentilePair's values. */
+const percentileValues = { lo: 0, hi: 0 };
+
+/**
+ * The kLo-th and kHi-th smallest values of `a` (0-based, kLo ≤ kHi) into percentileValues,
+ * exactly, using `scratch` (a.length). For the 1st/99th percentiles of a large grid: a sample of
+ * every 13th value gives thresholds that a few times as many values as needed lie beyond, one
+ * pass collects those values, and quickselect runs on them alone; when a threshold does not
+ * hold enough values, quickselect on a copy of the whole.
+ */
+function percentilePair(a: Float64Array, kLo: number, kHi: number, scratch: Float64Array): void {
+  const n = a.length;
+  const stride = 13; // odd, and prime to grid sides: the sample runs across rows and columns
+  const upper = n - 1 - kHi; // values above the kHi-th smallest
+  if (n >= 64 * stride && kLo < n / 8 && upper < n / 8) {
+    let m = 0;
+    for (let i = 0; i < n; i += stride) scratch[m++] = a[i];
+    // Sample ranks a few values beyond the expected ones (each sample stands for `stride` values).
+    const rLo = Math.min(m - 1, Math.ceil(kLo / stride) + 8);
+    const tLo = select(scratch, rLo, 0, m - 1);
+    const rHi = Math.max(0, m - 1 - (Math.ceil(upper / stride) + 8));
+    const tHi = select(scratch, rHi, 0, m - 1);
+    // Values ≤ tLo from the front of scratch, values ≥ tHi from the back.
+    let nl = 0;
+    let nh = 0;
+    const cap = n >> 2;
+    for (let i = 0; i < n && nl < cap && nh < cap; i++) {
+      const v = a[i];
+      if (v <= tLo) scratch[nl++] = v;
+      if (v >= tHi) scratch[n - 1 - nh++] = v;
+    }
+    if (nl > kLo && nh > upper && nl < cap && nh < cap) {
+      percentileValues.lo = select(scratch, kLo, 0, nl - 1);
+      // The kHi-th smallest overall is the upper-th largest among the collected high values.
+      percentileValues.hi = select(scratch, n - nh + (nh - 1 - upper), n - nh, n - 1);
+      return;
+    }
+  }
+  scratch.set(a);
+  percentileValues.lo = select(scratch, kLo, 0, n - 1);
+  percentileValues.hi = select(scratch, kHi, kLo, n - 1);
+}
+
 /** Cells holding the 1st and 99th percentile in the last normalisedCoefficients call. */
 const percentileCells = { lo: 0, hi: 0 };
 
@@ -207,24 +294,32 @@ const percentileCells = { lo: 0, hi: 0 };
  * along `bases` into `out`; returns the span (99th − 1st percentile) and sets percentileCells.
  */
 function normalisedCoefficients(grid: Float64Array, bases: Float64Array[], scratch: Float64Array, out: number[]): number {
-  scratch.set(grid);
-  const last = scratch.length - 1;
+  const last = grid.length - 1;
   const kLo = Math.round(0.01 * last);
   const kHi = Math.round(0.99 * last);
-  const lo = select(scratch, kLo, 0, last);
-  const hi = select(scratch, kHi, kLo, last);
+  percentilePair(grid, kLo, kHi, scratch);
+  const lo = percentileValues.lo;
+  const hi = percentileValues.hi;
   const span = Math.max(1e-6, hi - lo);
   percentileCells.lo = grid.indexOf(lo);
   percentileCells.hi = grid.indexOf(hi);
   const inv = 1 / span;
+  // The normalised grid once (into scratch, no longer needed), then one dot product per basis.
+  for (let i = 0; i < grid.length; i++) {
+    const v = (grid[i] - lo) * inv;
+    scratch[i] = v < 0 ? 0 : v > 1 ? 1 : v;
+  }
   for (let j = 0; j < bases.length; j++) {
     const b = bases[j];
-    let s = 0;
-    for (let i = 0; i < grid.length; i++) {
-      const v = (grid[i] - lo) * inv;
-      s += (v < 0 ? 0 : v > 1 ? 1 : v) * b[i];
+    let s0 = 0;
+    let s1 = 0;
+    const len = grid.length & ~1;
+    for (let i = 0; i < len; i += 2) {
+      s0 += scratch[i] * b[i];
+      s1 += scratch[i + 1] * b[i + 1];
     }
-    out[j] = s;
+    if (len < grid.length) s0 += scratch[len] * b[len];
+    out[j] = s0 + s1;
   }
   return span;
 }
@@ -312,28 +407,7 @@ export function addImageComponents(schema: Schema, density: Float32Array, size: 
     normalisedCoefficients(grid, gridBases, scratch, achieved);
     return achieved;
   }
-  // Per active attribute: the separable full-size basis and the grid image of its part outside
-  // the kept runs: the whole basis's cell sums are separable, the kept runs' are taken off with
-  // prefix sums of the column factor.
-  const moves = active.map((j, m) => {
-    const f = basisFactors(attrs[j].basis[0], attrs[j].basis[1], n, size, starts);
-    const { prefix, colCell } = f;
-    const g = (ws.moveGrids[m] ??= new Float64Array(n * n));
-    g.fill(0);
-    for (let y = 0; y < size; y++) {
-      const r = f.row[y];
-      const row = cell[y] * n;
-      for (let gx = 0; gx < n; gx++) g[row + gx] += r * colCell[gx];
-      for (let run = 0; run < 2; run++) {
-        const a = spans[4 * y + 2 * run];
-        const b = spans[4 * y + 2 * run + 1];
-        for (let gx = a < b ? cell[a] : n; gx < n && starts[gx] < b; gx++) g[row + gx] -= r * (prefix[Math.min(b, starts[gx + 1])] - prefix[Math.max(a, starts[gx])]);
-      }
-    }
-    // A basis with v = 0 (u = 0) is constant along x (y): its shift is one number per row (column).
-    return { j, f, g, flatCols: attrs[j].basis[1] === 0, flatRows: attrs[j].basis[0] === 0 };
-  });
-  for (const m of moves) for (let i = 0; i < m.g.length; i++) m.g[i] /= count[i];
+  const moves = active.map((j, m) => moveOf(attrs[j], j, n, size, spans, ws, m));
   const k = moves.length;
   // Jacobian of the normalised coefficients in the shifts, up to the 1/span factor.
   const jac = moves.map((_, r) => moves.map((m) => {
@@ -413,4 +487,149 @@ export function addImageComponents(schema: Schema, density: Float32Array, size: 
   }
   normalisedCoefficients(grid, gridBases, scratch, achieved);
   return achieved;
+}
+
+/** Per row, the two kept runs must be ordered runs within the row. */
+function checkKeep(keep: Int32Array | undefined, size: number, who: string): Int32Array {
+  if (keep && keep.length !== 4 * size) throw new Error(`${who}: ${keep.length} keep-span bounds for ${size} rows (4 per row)`);
+  const spans = keep ?? new Int32Array(4 * size);
+  const runOk = (lo: number, hi: number) => 0 <= lo && lo <= hi && hi <= size;
+  for (let y = 0; y < size; y++) {
+    const a = spans[4 * y];
+    const b = spans[4 * y + 1];
+    const c = spans[4 * y + 2];
+    const d = spans[4 * y + 3];
+    if (!runOk(a, b) || !runOk(c, d) || (a < b && c < d && b > c)) throw new Error(`${who}: keep spans of row ${y} are not two ordered runs within the row`);
+  }
+  return spans;
+}
+
+/** The shifts found on the grid: the full-size shift is Σ delta[m]·(basis of moves[m]) outside the kept runs. */
+export interface GridComponentPlan {
+  moves: ComponentMove[];
+  delta: Float64Array;
+}
+
+/** Targets of the component attributes: drawn inside each sampled bin, away from its edges (undefined for "no image"), and how close is close enough. */
+export interface ComponentTargets {
+  targets: (number | undefined)[];
+  tolerance: number[];
+}
+
+export function componentTargets(schema: Schema, bins: readonly number[], rng: Rng): ComponentTargets {
+  const attrs = imageComponentAttributes(schema);
+  if (bins.length !== attrs.length) throw new Error(`componentTargets: ${bins.length} bins for ${attrs.length} component attributes`);
+  const tolerance: number[] = [];
+  const targets = attrs.map((a, j) => {
+    const r = componentBinRange(a, bins[j]);
+    if (!r) return undefined;
+    // Within 5 % of the bin's width of the target is close enough: the target is at least 20 %
+    // of the width away from either edge (the encoder must read the same bin back).
+    tolerance[j] = 0.05 * (r[1] - r[0]);
+    return r[0] + (0.2 + 0.6 * rng.next()) * (r[1] - r[0]);
+  });
+  return { targets, tolerance };
+}
+
+/**
+ * The grid-only search of the image components (modalities/image/radiograph-synth.ts builds the
+ * full-size image from it and checks, or enforces, that its grid is the solved one). The model
+ * of a cell, in density units, is
+ *   q = clamp(clamp01(base + Σ δ_m g_m) + add, 0, upper)
+ * (base: the cell's density average; g_m: the cell average of basis m outside the kept runs;
+ * add: what the acquisition adds to the cell, offset and mean noise, over the gain, one number or
+ * one per cell; upper: full scale over the gain). Newton steps on the shifts δ until every
+ * targeted normalised coefficient is within tolerance; the solved q is left in `out`. The
+ * normalisation is affine invariant, so q's normalised coefficients are the stored grid's.
+ * `from` (a previous plan of the same image) starts from its shifts.
+ */
+export function solveComponentsOnGrid(
+  schema: Schema,
+  size: number,
+  goal: ComponentTargets,
+  keep: Int32Array | undefined,
+  base: Float64Array,
+  add: Float64Array | number,
+  upper: number,
+  out: Float64Array,
+  from?: GridComponentPlan,
+  steps = 12,
+): GridComponentPlan {
+  const attrs = imageComponentAttributes(schema);
+  const n = schema.image?.grid ?? 64;
+  const { targets, tolerance } = goal;
+  if (targets.length !== attrs.length) throw new Error(`solveComponentsOnGrid: ${targets.length} targets for ${attrs.length} component attributes`);
+  if (base.length !== n * n || out.length !== n * n || (typeof add !== 'number' && add.length !== n * n)) throw new Error(`solveComponentsOnGrid: grids of ${n}×${n} expected`);
+  const ws = workspace(size, n);
+  const { scratch } = ws;
+  const gridBases = attrs.map((a) => dctBasisImage(a.basis[0], a.basis[1], n));
+  let moves: ComponentMove[];
+  if (from) moves = from.moves;
+  else {
+    const spans = checkKeep(keep, size, 'solveComponentsOnGrid');
+    const active = attrs.map((_, j) => j).filter((j) => targets[j] !== undefined);
+    moves = active.map((j, m) => moveOf(attrs[j], j, n, size, spans, ws, m));
+  }
+  const k = moves.length;
+  const delta = from ? from.delta.slice() : new Float64Array(k);
+  const trial = ws.trial;
+  const gs = moves.map((m) => m.g);
+  const model = (): void => modelGrid(base, gs, delta, add, upper, trial, out);
+  model();
+  if (k === 0) return { moves, delta };
+  const jac = moves.map((_, r) => moves.map((m) => {
+    const b = gridBases[moves[r].j];
+    let s = 0;
+    for (let i = 0; i < b.length; i++) s += m.g[i] * b[i];
+    return s;
+  }));
+  const achieved = new Array<number>(attrs.length).fill(0);
+  for (let step = 0; step < steps; step++) {
+    const span = normalisedCoefficients(out, gridBases, scratch, achieved);
+    const miss = moves.map((m) => targets[m.j]! - achieved[m.j]);
+    if (moves.every((m, i) => Math.abs(miss[i]) < tolerance[m.j])) break;
+    // Newton step: the masked bases' projections, less how the span moves (the cells at the
+    // percentiles move with the shifts, and every coefficient scales with 1/span).
+    const { lo, hi } = percentileCells;
+    const j = jac.map((row, r) => row.map((p, c) => p - (moves[c].g[hi] - moves[c].g[lo]) * achieved[moves[r].j]));
+    const next = miss.slice();
+    // The diagonal alone if the Jacobian is near singular.
+    if (!solveSmall(j, next)) for (let m = 0; m < k; m++) next[m] = miss[m] / Math.max(0.05, jac[m][m]);
+    for (let m = 0; m < k; m++) delta[m] += next[m] * span;
+    model();
+  }
+  return { moves, delta };
+}
+
+/** out = clamp(clamp01(base + Σ delta[m]·gs[m]) + add, 0, upper), cell by cell (trial: scratch). */
+function modelGrid(base: Float64Array, gs: Float64Array[], delta: Float64Array, add: Float64Array | number, upper: number, trial: Float64Array, out: Float64Array): void {
+  trial.set(base);
+  for (let m = 0; m < gs.length; m++) {
+    const dm = delta[m];
+    const g = gs[m];
+    if (dm !== 0) for (let i = 0; i < trial.length; i++) trial[i] += dm * g[i];
+  }
+  if (typeof add === 'number') {
+    for (let i = 0; i < trial.length; i++) {
+      const v = trial[i];
+      const w = (v < 0 ? 0 : v > 1 ? 1 : v) + add;
+      out[i] = w < 0 ? 0 : w > upper ? upper : w;
+    }
+  } else {
+    for (let i = 0; i < trial.length; i++) {
+      const v = trial[i];
+      const w = (v < 0 ? 0 : v > 1 ? 1 : v) + add[i];
+      out[i] = w < 0 ? 0 : w > upper ? upper : w;
+    }
+  }
+}
+
+/** Normalised coefficients (the sites' encoder: 1st/99th percentile scaling, clamped) of an n×n grid along every component attribute's basis. */
+export function normalisedGridCoefficients(schema: Schema, grid: Float64Array): number[] {
+  const attrs = imageComponentAttributes(schema);
+  const n = schema.image?.grid ?? 64;
+  if (grid.length !== n * n) throw new Error(`normalisedGridCoefficients: ${grid.length} cells for ${n}×${n}`);
+  const out = new Array<number>(attrs.length).fill(0);
+  normalisedCoefficients(grid, attrs.map((a) => dctBasisImage(a.basis[0], a.basis[1], n)), new Float64Array(n * n), out);
+  return out;
 }

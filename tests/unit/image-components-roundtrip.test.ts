@@ -3,6 +3,9 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { componentBin, componentCodes, componentCoefficient, dctBasisImage, addImageComponents, imageComponentAttributes } from '../../modalities/image/components.ts';
 import { densityToStored, renderPriorRadiograph } from '../../modalities/image/radiograph-prior.ts';
+import { synthesiseRadiograph } from '../../modalities/image/radiograph-synth.ts';
+import { componentBinRange, normalisedGridCoefficients } from '../../modalities/image/components.ts';
+import { resampleToGrid } from '../../site-agent/connectors/dicom/pixels.ts';
 import { imageFindingCodes, imageScores } from '../../site-agent/modalities/image.ts';
 import { parseSchema, SchemaError, schemaAttributes, type ImageFindingAttribute } from '../../model/schema.ts';
 import { Rng } from '../../modalities/fhir/rng.ts';
@@ -65,5 +68,63 @@ describe('image-component attributes', () => {
     if (process.env.COMP_PRINT) console.log(agree / total, findingAgree / findingTotal);
     expect(agree / total).toBeGreaterThan(0.9);
     expect(findingAgree / findingTotal).toBeGreaterThan(0.95);
+  });
+
+  it('the cohort path (components solved on the grid): every bin, outer ones too, read back from the stored pixels, as reported', () => {
+    const rng = new Rng('components-grid');
+    const fa = schema.attributes.filter((a): a is ImageFindingAttribute => a.kind === 'image-finding');
+    let findingAgree = 0;
+    let findingTotal = 0;
+    for (let t = 0; t < 60; t++) {
+      const bins = attrs.map((a) => rng.int(a.edges.length + 1));
+      const findings = { cardiomegaly: rng.bernoulli(0.3), opacity: rng.bernoulli(0.3), nodule: false };
+      const img = synthesiseRadiograph(schema, 256, findings, bins, rng);
+      const f = imageScores(img.pixels, 256, 256, 64);
+      expect(f.ok).toBe(true);
+      if (!f.ok) continue;
+      expect(componentCodes(attrs, f.grid, 64)).toEqual(bins);
+      // The reported coefficients are the encoder's, from the stored grid.
+      const grid = Float64Array.from(resampleToGrid(img.pixels, 256, 256, 64));
+      const back = normalisedGridCoefficients(schema, grid);
+      img.components!.forEach((c, j) => expect(c).toBeCloseTo(back[j], 6));
+      img.components!.forEach((c, j) => expect(componentBinRange(attrs[j], bins[j])![0] <= c).toBe(true));
+      const codes = imageFindingCodes(fa, f.scores);
+      findingTotal += 2;
+      findingAgree += +(codes[0] === (findings.cardiomegaly ? 1 : 0)) + +(codes[1] === (findings.opacity ? 1 : 0));
+    }
+    expect(findingAgree / findingTotal).toBeGreaterThan(0.95);
+  });
+
+  it('the cohort path is deterministic, and without components it is the prior and densityToStored', () => {
+    const a = synthesiseRadiograph(schema, 256, { cardiomegaly: true, opacity: false, nodule: false }, [1, 2, 1], new Rng('det'));
+    const b = synthesiseRadiograph(schema, 256, { cardiomegaly: true, opacity: false, nodule: false }, [1, 2, 1], new Rng('det'), { density: new Float32Array(65536), pixels: new Uint16Array(65536) });
+    expect(Buffer.from(a.pixels.buffer).equals(Buffer.from(b.pixels.buffer))).toBe(true);
+    expect([a.windowCenter, a.windowWidth]).toEqual([b.windowCenter, b.windowWidth]);
+    const r1 = new Rng('plain');
+    const plain = synthesiseRadiograph(schema, 256, { cardiomegaly: false, opacity: true, nodule: false }, undefined, r1);
+    const r2 = new Rng('plain');
+    const prior = renderPriorRadiograph(256, { cardiomegaly: false, opacity: true, nodule: false }, r2);
+    const stored = densityToStored(prior.density, 16, r2);
+    expect(Buffer.from(plain.pixels.buffer).equals(Buffer.from(stored.pixels.buffer))).toBe(true);
+    // A size that is not a multiple of the grid takes the full-resolution search.
+    const odd = synthesiseRadiograph(schema, 200, { cardiomegaly: false, opacity: false, nodule: false }, [1, 1, 1], new Rng('odd'));
+    expect(odd.pixels.length).toBe(200 * 200);
+    expect(odd.components).toHaveLength(3);
+  });
+
+  it('enforced cell by cell, the stored grid is the solved one: the bins read back, the findings survive', () => {
+    const rng = new Rng('components-enforced');
+    for (let t = 0; t < 12; t++) {
+      const bins = attrs.map((a) => rng.int(a.edges.length + 1));
+      const findings = { cardiomegaly: t % 2 === 0, opacity: t % 3 === 0, nodule: false };
+      const img = synthesiseRadiograph(schema, 256, findings, bins, rng, { enforce: true, bitsStored: t % 4 === 0 ? 12 : 16 });
+      if (t % 4 === 0) expect(Math.max(...img.pixels)).toBeLessThanOrEqual(4095);
+      const f = imageScores(img.pixels, 256, 256, 64);
+      expect(f.ok).toBe(true);
+      if (!f.ok) continue;
+      expect(componentCodes(attrs, f.grid, 64)).toEqual(bins);
+      const back = normalisedGridCoefficients(schema, Float64Array.from(resampleToGrid(img.pixels, 256, 256, 64)));
+      img.components!.forEach((c, j) => expect(c).toBeCloseTo(back[j], 6));
+    }
   });
 });

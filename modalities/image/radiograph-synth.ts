@@ -1,0 +1,317 @@
+/**
+ * One synthetic radiograph, from findings and image-component bins to stored pixels, with the
+ * components solved on the model grid only.
+ *
+ * The sites' encoder reads a component from the area average of the stored pixels on the n×n
+ * grid (site-agent/modalities/image.ts), so the image only has to have the right grid. Here:
+ * 1. the anatomical prior is drawn at the output size (radiograph-prior.ts) and clamped to [0, 1];
+ * 2. one pass takes its grid (cell means) and draws the acquisition noise of every pixel (kept),
+ *    with the noise's sum per cell;
+ * 3. the components are solved on the grid alone (`solveComponentsOnGrid`): the stored grid is
+ *    modelled as offset + gain·clamp01(density + Σ δ·masked basis) + the cell's own noise,
+ *    clamped to full scale, which gives each cell's target sum of stored values (an integer);
+ * 4. one pass builds the stored pixels — prior + the smooth component shift outside the lung
+ *    fields, acquisition gain, offset and the drawn noise, clamped and quantised — and, per grid
+ *    row, compares each cell's sum with its target and spreads the difference over the cell's
+ *    pixels (±1 LSB of rounding in most cells; more where pixels clamp, e.g. dark air), so the
+ *    stored image's grid *is* the solved grid and the encoder reads the solved coefficients.
+ * No pass over the full image is repeated for the search, whatever the number of Newton steps.
+ * Sizes that are not a multiple of the grid (and images without components) take the
+ * full-resolution search of `addImageComponents` and `densityToStored`. Pure, deterministic for a
+ * given Rng.
+ */
+import type { Rng } from '../fhir/rng.ts';
+import type { Schema } from '../../model/schema.ts';
+import {
+  addImageComponents,
+  componentBin,
+  componentBinRange,
+  componentTargets,
+  imageComponentAttributes,
+  normalisedGridCoefficients,
+  solveComponentsOnGrid,
+  type GridComponentPlan,
+  type ImageComponentAttribute,
+} from './components.ts';
+import { densityToStored, renderPriorRadiograph, type RadiographFindings } from './radiograph-prior.ts';
+
+export interface SynthesisedRadiograph {
+  /** size×size stored values (MONOCHROME2). */
+  pixels: Uint16Array;
+  windowCenter: number;
+  windowWidth: number;
+  /** The prior's cardiothoracic ratio. */
+  ctr: number;
+  /** With components: the normalised coefficients of the stored image's grid along each component basis (what the sites' encoder reads). */
+  components?: number[];
+}
+
+export interface SynthesiseOptions {
+  /** Bits stored (default 16). */
+  bitsStored?: number;
+  /** Buffers reused from image to image (size×size); every pixel is written. */
+  density?: Float32Array;
+  pixels?: Uint16Array;
+  /** Build the pixels to the noise-aware solved grid cell by cell even when the first build reads back right (tests). */
+  enforce?: boolean;
+}
+
+interface Buffers {
+  colA: Float64Array;
+  colB: Float64Array;
+  shift: Float64Array;
+  colShift: Float64Array;
+  gridDensity: Float64Array;
+  gridNoise: Float64Array;
+  add: Float64Array;
+  solved: Float64Array;
+  target: Float64Array;
+  targetGrid: Float64Array;
+}
+const buffers = new Map<string, Buffers>();
+
+function buffersFor(size: number, n: number): Buffers {
+  const key = `${size},${n}`;
+  let b = buffers.get(key);
+  if (!b) {
+    const g = () => new Float64Array(n * n);
+    b = { colA: new Float64Array(size), colB: new Float64Array(size), shift: new Float64Array(size), colShift: new Float64Array(size), gridDensity: g(), gridNoise: g(), add: g(), solved: g(), target: g(), targetGrid: g() };
+    buffers.set(key, b);
+  }
+  return b;
+}
+
+/**
+ * Spreads `diff` (target − current sum, in stored units) over the f×f cell at (y0, x0): an equal
+ * share to every pixel that can move that way, the remainder ±1 to the first ones, again while
+ * pixels clamp at 0 or max. Returns what could not be placed (0 unless the target is out of range).
+ */
+function spreadOverCell(px: Uint16Array, size: number, y0: number, x0: number, f: number, diff: number, max: number): number {
+  while (diff !== 0) {
+    let movable = 0;
+    for (let y = y0; y < y0 + f; y++) {
+      const o = y * size;
+      for (let x = x0; x < x0 + f; x++) if (diff > 0 ? px[o + x] < max : px[o + x] > 0) movable++;
+    }
+    if (movable === 0) return diff;
+    const share = Math.trunc(diff / movable);
+    let rest = diff - share * movable;
+    for (let y = y0; y < y0 + f; y++) {
+      const o = y * size;
+      for (let x = x0; x < x0 + f; x++) {
+        const p = px[o + x];
+        if (diff > 0 ? p >= max : p <= 0) continue;
+        let add = share;
+        if (rest > 0) {
+          add++;
+          rest--;
+        } else if (rest < 0) {
+          add--;
+          rest++;
+        }
+        let v = p + add;
+        v = v < 0 ? 0 : v > max ? max : v;
+        px[o + x] = v;
+        diff -= v - p;
+      }
+    }
+  }
+  return 0;
+}
+
+/**
+ * Draws one radiograph of `size`×`size` with the findings and, when `bins` is given (one per
+ * image-component attribute of the schema), the components in their sampled bins.
+ */
+export function synthesiseRadiograph(schema: Schema, size: number, findings: RadiographFindings, bins: readonly number[] | undefined, rng: Rng, opts: SynthesiseOptions = {}): SynthesisedRadiograph {
+  const bitsStored = opts.bitsStored ?? 16;
+  const n = schema.image?.grid ?? 64;
+  if (opts.pixels && opts.pixels.length !== size * size) throw new Error(`synthesiseRadiograph: pixel buffer of ${opts.pixels.length} for ${size}×${size}`);
+  const prior = renderPriorRadiograph(size, findings, rng, opts.density);
+  const components = bins !== undefined && imageComponentAttributes(schema).length > 0;
+  if (!components || size % n !== 0) {
+    let achieved: number[] | undefined;
+    if (components) achieved = addImageComponents(schema, prior.density, size, bins, rng, prior.lungSpans);
+    const s = densityToStored(prior.density, bitsStored, rng, {}, opts.pixels);
+    return { ...s, ctr: prior.ctr, ...(achieved ? { components: achieved } : {}) };
+  }
+  const density = prior.density;
+  const max = 2 ** bitsStored - 1;
+  const f = size / n;
+  const cellPixels = f * f;
+  const buf = buffersFor(size, n);
+  const { colA, colB, shift, colShift, gridDensity, gridNoise, add, solved, target, targetGrid } = buf;
+  const attrs = imageComponentAttributes(schema);
+  // The acquisition, as densityToStored draws it: offset, gain, noise sd, then the noise stream's seed.
+  const offset = 0.02 + 0.18 * rng.next();
+  const gain = 0.6 + 0.3 * rng.next();
+  const sd = 0.01 + 0.025 * rng.next();
+  const seed = [rng.nextU32(), rng.nextU32(), rng.nextU32(), rng.nextU32() | 1];
+  const step = (2 * sd) / 1024;
+  const base = offset - 1.5 * 2 * sd + 1.5 * step;
+
+  // Pass 1: clamp the density and take its grid.
+  clampAndGrid(density, size, n, colA, gridDensity);
+  // The grid search; a cell's stored value is modelled as offset + gain·clamp01(density + shift)
+  // (the noise has mean 0), clamped to full scale.
+  const goal = componentTargets(schema, bins, rng);
+  let plan = solveComponentsOnGrid(schema, size, goal, prior.lungSpans, gridDensity, offset / gain, 1 / gain, solved);
+  const px = opts.pixels ?? new Uint16Array(size * size);
+  const spans = prior.lungSpans;
+
+  const acq: Acquisition = { base, gain, step, max, seed };
+  const bufs = { shift, colShift, colA, colB, gridNoise, target, targetGrid };
+  storePixels(px, density, size, n, spans, plan, acq, bufs, false);
+  // What the sites' encoder reads from these pixels: exact, from the stored grid.
+  let achieved = normalisedGridCoefficients(schema, targetGrid);
+  if (opts.enforce || !attrs.every((attr, j) => goal.targets[j] === undefined || safelyInBin(attr, bins[j], achieved[j]))) {
+    // The rounding, the pixels that clamp and the cells' own noise moved a coefficient out of
+    // its bin: solve again with each cell's noise known, and build the pixels to that grid exactly.
+    for (let i = 0; i < add.length; i++) add[i] = (base + (step * gridNoise[i]) / cellPixels) / gain;
+    plan = solveComponentsOnGrid(schema, size, goal, prior.lungSpans, gridDensity, add, 1 / gain, solved, plan);
+    const scale = cellPixels * max * gain;
+    for (let i = 0; i < target.length; i++) {
+      const t = Math.round(solved[i] * scale);
+      target[i] = t < 0 ? 0 : t > cellPixels * max ? cellPixels * max : t;
+    }
+    storePixels(px, density, size, n, spans, plan, acq, bufs, true);
+    achieved = normalisedGridCoefficients(schema, targetGrid);
+    synthStats.enforced++;
+  }
+  synthStats.images++;
+  return { pixels: px, windowCenter: Math.round((offset + gain * 0.5) * max), windowWidth: Math.max(1, Math.round(gain * max)), ctr: prior.ctr, components: achieved };
+}
+
+/** Images synthesised with components in this thread, and how many needed their grid enforced cell by cell. */
+export const synthStats = { images: 0, enforced: 0 };
+
+/** In bin `code` of attr, at least 1 % of the bin's width inside its finite edges. */
+function safelyInBin(attr: ImageComponentAttribute, code: number, value: number): boolean {
+  if (componentBin(attr, value) !== code) return false;
+  const r = componentBinRange(attr, code);
+  if (!r) return false;
+  const margin = 0.01 * (r[1] - r[0]);
+  return (code === 0 || value >= r[0] + margin) && (code === attr.edges.length || value < r[1] - margin);
+}
+
+/** Clamps the density to [0, 1] in place and writes its area average on the n×n grid (per-column sums, then per cell). */
+function clampAndGrid(density: Float32Array, size: number, n: number, colA: Float64Array, grid: Float64Array): void {
+  const f = size / n;
+  const inv = 1 / (f * f);
+  colA.fill(0);
+  for (let y = 0; y < size; y++) {
+    const o = y * size;
+    for (let x = 0; x < size; x++) {
+      const v = density[o + x];
+      const cl = v < 0 ? 0 : v > 1 ? 1 : v;
+      density[o + x] = cl;
+      colA[x] += cl;
+    }
+    if ((y + 1) % f === 0) {
+      const row = ((y + 1) / f - 1) * n;
+      for (let gx = 0; gx < n; gx++) {
+        let sa = 0;
+        for (let x = gx * f; x < gx * f + f; x++) sa += colA[x];
+        grid[row + gx] = sa * inv;
+      }
+      colA.fill(0);
+    }
+  }
+}
+
+interface Acquisition {
+  /** Stored fraction of a pixel with density 0 and the smallest noise draw. */
+  base: number;
+  gain: number;
+  /** Fraction of full scale per unit of the noise draw (0…3069). */
+  step: number;
+  max: number;
+  /** sfc32 state of the noise stream. */
+  seed: number[];
+}
+
+/**
+ * Pass 2: the stored pixels, one grid row of pixel rows at a time, with each cell's mean stored
+ * value (targetGrid) and sum of noise draws (gridNoise); with `enforce`, each cell's sum is first
+ * brought to its target. The shift of row y is Σ δ·row(y)·col(x), zero on the lung spans; the
+ * noise is the sum of three 10-bit uniforms of one sfc32 draw (Irwin–Hall), the same stream
+ * each time.
+ */
+function storePixels(
+  px: Uint16Array,
+  density: Float32Array,
+  size: number,
+  n: number,
+  spans: Int32Array,
+  plan: GridComponentPlan,
+  acq: Acquisition,
+  bufs: { shift: Float64Array; colShift: Float64Array; colA: Float64Array; colB: Float64Array; gridNoise: Float64Array; target: Float64Array; targetGrid: Float64Array },
+  enforce: boolean,
+): void {
+  const { moves, delta } = plan;
+  const { shift, colShift, colA, colB, gridNoise, target, targetGrid } = bufs;
+  const { base, gain, step, max } = acq;
+  const f = size / n;
+  const inv = 1 / (f * f);
+  const k = moves.length;
+  colShift.fill(0);
+  for (let m = 0; m < k; m++) {
+    if (!moves[m].flatRows || moves[m].flatCols) continue;
+    const r = delta[m] * moves[m].f.row[0];
+    const cf = moves[m].f.col;
+    for (let x = 0; x < size; x++) colShift[x] += r * cf[x];
+  }
+  let a = acq.seed[0];
+  let b = acq.seed[1];
+  let c = acq.seed[2];
+  let d = acq.seed[3];
+  colA.fill(0);
+  colB.fill(0);
+  for (let y = 0; y < size; y++) {
+    let rowShift = 0;
+    for (let m = 0; m < k; m++) if (moves[m].flatCols) rowShift += delta[m] * moves[m].f.row[y] * moves[m].f.col[0];
+    for (let x = 0; x < size; x++) shift[x] = rowShift + colShift[x];
+    for (let m = 0; m < k; m++) {
+      if (moves[m].flatCols || moves[m].flatRows) continue;
+      const r = delta[m] * moves[m].f.row[y];
+      const cf = moves[m].f.col;
+      for (let x = 0; x < size; x++) shift[x] += r * cf[x];
+    }
+    shift.fill(0, spans[4 * y], spans[4 * y + 1]);
+    shift.fill(0, spans[4 * y + 2], spans[4 * y + 3]);
+    const o = y * size;
+    for (let x = 0; x < size; x++) {
+      const t = (((a + b) | 0) + d) | 0;
+      d = (d + 1) | 0;
+      a = b ^ (b >>> 9);
+      b = (c + (c << 3)) | 0;
+      c = (((c << 21) | (c >>> 11)) + t) | 0;
+      const u = (t & 1023) + ((t >>> 10) & 1023) + ((t >>> 20) & 1023);
+      let dd = density[o + x] + shift[x];
+      dd = dd < 0 ? 0 : dd > 1 ? 1 : dd;
+      let v = base + gain * dd + u * step;
+      v = v < 0 ? 0 : v > 1 ? 1 : v;
+      const q = (v * max + 0.5) | 0; // Math.round for v ≥ 0, at a third of the cost
+      px[o + x] = q;
+      colA[x] += q;
+      colB[x] += u;
+    }
+    if ((y + 1) % f === 0) {
+      const gy = (y + 1) / f - 1;
+      for (let gx = 0; gx < n; gx++) {
+        let sa = 0;
+        let sb = 0;
+        for (let x = gx * f; x < gx * f + f; x++) {
+          sa += colA[x];
+          sb += colB[x];
+        }
+        const cell = gy * n + gx;
+        gridNoise[cell] = sb;
+        if (enforce && sa !== target[cell] && spreadOverCell(px, size, gy * f, gx * f, f, target[cell] - sa, max) !== 0) throw new Error('synthesiseRadiograph: a cell target out of range');
+        targetGrid[cell] = (enforce ? target[cell] : sa) * inv;
+      }
+      colA.fill(0);
+      colB.fill(0);
+    }
+  }
+}
