@@ -3,9 +3,11 @@ import {
   normalise,
   normaliseMinMax,
   normaliseWindow,
+  pixelKernels,
   resampleStoredToGrid,
   resampleToGrid,
 } from '../../site-agent/connectors/dicom/pixels.ts';
+import { bandSums } from '../../site-agent/connectors/dicom/simd-sums.ts';
 import { decodeRleFrame, encodeRleFrame, packBits, unpackBits } from '../../site-agent/connectors/dicom/rle.ts';
 
 const mean = (a: ArrayLike<number>) => Array.from(a).reduce((s, v) => s + v, 0) / a.length;
@@ -65,7 +67,8 @@ describe('resampleStoredToGrid (stored integers straight to the grid)', () => {
     return signed && v >= 2 ** (bitsStored - 1) ? v - 2 ** bitsStored : v;
   };
   const cases: { rows: number; cols: number; grid: { rows: number; cols: number }; container: 8 | 16; bits: number[] }[] = [
-    { rows: 64, cols: 64, grid: { rows: 8, cols: 8 }, container: 16, bits: [8, 12, 15, 16] }, // lanes (even 8 per cell)
+    { rows: 64, cols: 64, grid: { rows: 8, cols: 8 }, container: 16, bits: [8, 12, 15, 16] }, // SIMD (8 per cell), else lanes
+    { rows: 64, cols: 128, grid: { rows: 4, cols: 8 }, container: 16, bits: [1, 12, 16] }, // SIMD, 2 chunks per cell
     { rows: 48, cols: 36, grid: { rows: 8, cols: 6 }, container: 16, bits: [12, 14] }, // lanes, 6 per cell; 14 bits → per-pixel (a lane could carry)
     { rows: 30, cols: 27, grid: { rows: 10, cols: 9 }, container: 16, bits: [12, 16] }, // 3 per cell: per-pixel bands
     { rows: 31, cols: 29, grid: { rows: 7, cols: 5 }, container: 16, bits: [12] }, // fractional overlaps both ways
@@ -73,12 +76,13 @@ describe('resampleStoredToGrid (stored integers straight to the grid)', () => {
   ];
   for (const c of cases) {
     for (const bits of c.bits) {
-      it(`${c.rows}×${c.cols} → ${c.grid.rows}×${c.grid.cols}, ${bits} of ${c.container} bits: signed and unsigned, frame offsets 0/2/4, with and without trailing bytes, both byte orders`, () => {
-        for (const signed of [false, true]) {
+      it(`${c.rows}×${c.cols} → ${c.grid.rows}×${c.grid.cols}, ${bits} of ${c.container} bits: signed and unsigned, frame offsets 0/2/4, with and without trailing bytes, both byte orders, SIMD and JavaScript kernels`, () => {
+        for (const [signed, simd] of [[false, true], [true, true], [false, false], [true, false]] as const) {
+          pixelKernels.simd = simd;
           for (const byteOffset of [0, 2, 4]) {
             for (const trailing of [0, 2]) {
               for (const swapped of c.container === 16 ? [false, true] : [false]) {
-                const label = `${signed ? 'signed' : 'unsigned'}, offset ${byteOffset}, trailing ${trailing}${swapped ? ', big endian' : ''}`;
+                const label = `${simd ? 'SIMD' : 'JS'}, ${signed ? 'signed' : 'unsigned'}, offset ${byteOffset}, trailing ${trailing}${swapped ? ', big endian' : ''}`;
                 const n = c.rows * c.cols;
                 const bytesPer = c.container / 8;
                 // Random bits everywhere, also above bitsStored (overlay bits, garbage): they must be ignored.
@@ -103,9 +107,14 @@ describe('resampleStoredToGrid (stored integers straight to the grid)', () => {
             }
           }
         }
+        pixelKernels.simd = true;
       });
     }
   }
+
+  it('the SIMD kernel compiles here (Node ≥ 22 has WebAssembly SIMD), so the cases above ran both kernels', () => {
+    expect(bandSums()).toBeDefined();
+  });
 
   it('rejects impossible bit depths and short input', () => {
     expect(() => resampleStoredToGrid(new Uint16Array(16), 4, 4, 2, 17, false)).toThrow(RangeError);

@@ -1,5 +1,10 @@
 // Pure pixel helpers: area-averaging resampling and normalisation to [0, 1].
 
+import { bandSums } from './simd-sums.ts';
+
+/** Which kernels resampleStoredToGrid may use; tests switch SIMD off to exercise the JavaScript lanes. */
+export const pixelKernels = { simd: true };
+
 export interface GridSize {
   rows: number;
   cols: number;
@@ -123,6 +128,8 @@ export function resampleStoredToGrid(
     throw new RangeError(`resampleStoredToGrid: bits stored ${bitsStored} outside 1..${containerBits}`);
   }
   if (values.BYTES_PER_ELEMENT === 2) {
+    const simd = simdGrid(values as Uint16Array | Int16Array, rows, cols, target, bitsStored, signed, byteSwapped);
+    if (simd) return simd;
     const lanes = laneGrid(values as Uint16Array | Int16Array, rows, cols, target, bitsStored, signed, byteSwapped);
     if (lanes) return lanes;
     if (byteSwapped) {
@@ -180,6 +187,49 @@ export function resampleStoredToGrid(
 }
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/**
+ * Whole rows per grid row and a multiple of 8 pixels per cell (512 → 64, 2048 → 64): the band
+ * sums run in WebAssembly SIMD (simd-sums.ts), eight pixels at a time, on a copy of the frame in
+ * the module's memory. Undefined when SIMD is unavailable or a lane could overflow.
+ */
+function simdGrid(
+  values: Uint16Array | Int16Array,
+  rows: number,
+  cols: number,
+  target: GridSize,
+  bitsStored: number,
+  signed: boolean,
+  byteSwapped: boolean,
+): Float64Array | undefined {
+  const tc = target.cols;
+  if (rows % target.rows !== 0 || cols % tc !== 0 || (cols / tc) % 8 !== 0) return undefined;
+  const band = rows / target.rows;
+  const factor = cols / tc;
+  const mask = bitsStored >= 16 ? 0xffff : (1 << bitsStored) - 1;
+  // Each i32 lane adds two pixels per chunk and row.
+  if (band * (factor / 8) * 2 * mask >= 2 ** 31) return undefined;
+  const k = pixelKernels.simd ? bandSums() : undefined;
+  if (!k) return undefined;
+  const frameBytes = values.byteLength;
+  const acc = (frameBytes + 15) & ~15;
+  const need = acc + tc * 16;
+  if (k.memory.buffer.byteLength < need) k.memory.grow(Math.ceil((need - k.memory.buffer.byteLength) / 65536));
+  new Uint8Array(k.memory.buffer, 0, frameBytes).set(new Uint8Array(values.buffer, values.byteOffset, frameBytes));
+  const signBit = signed ? 1 << (bitsStored - 1) : 0;
+  const run = byteSwapped ? k.sumsSwapped : k.sums;
+  const lanes = new Int32Array(k.memory.buffer, acc, tc * 4);
+  const grid = new Float64Array(target.rows * tc);
+  const inv = 1 / (band * factor);
+  const offset = band * factor * signBit;
+  for (let i = 0; i < target.rows; i++) {
+    run(i * band * cols * 2, cols * 2, band, tc, factor / 8, mask, signBit, acc);
+    for (let j = 0, o = i * tc; j < tc; j++, o++) {
+      grid[o] = (lanes[4 * j]! + lanes[4 * j + 1]! + lanes[4 * j + 2]! + lanes[4 * j + 3]! - offset) * inv;
+    }
+  }
+  return grid;
+}
 
 /**
  * The usual case, 16-bit container with at most 15 bits stored, whole rows per grid row and an
