@@ -23,7 +23,7 @@ import type { Genotype } from '../genome/vcf-writer.ts';
 import { SYNTHETIC_TAG, type DecodedPatient } from './decode.ts';
 import type { Rng } from './rng.ts';
 import type { FhirResourceLike } from './types.ts';
-import { shapeSignature } from './shape.ts';
+import { ShapeTrie } from './shape.ts';
 
 const LOINC = 'http://loinc.org';
 const DCM = 'http://dicom.nema.org/resources/ontology/DCM';
@@ -282,9 +282,12 @@ export function validateR4Resource(resource: FhirResourceLike): BundleIssue[] {
   }
 }
 
-/** Signatures of shapes that passed the full validation, shared by every memoising validator of the process. */
-const cleanShapes = new Set<string>();
-const MAX_CLEAN_SHAPES = 100_000;
+/**
+ * Shapes met by the process, each with its verdict once the full validation ran (shared by every
+ * memoising validator of the process): a trie over the signature walk's tokens, so a resource's
+ * shape is found without building its signature string (modalities/fhir/shape.ts).
+ */
+const processShapes = new ShapeTrie();
 
 /**
  * A resource validator that runs the full R4 validation once per *shape* (modalities/fhir/shape.ts:
@@ -293,7 +296,7 @@ const MAX_CLEAN_SHAPES = 100_000;
  * gives the verdict the full validation would. `full` mode validates every resource.
  */
 export class R4Validator {
-  /** Distinct shapes this validator was asked about (memo mode). */
+  /** Distinct shapes (signatures) this validator was asked about (memo mode). */
   readonly shapes = new Set<string>();
   fullValidations = 0;
   memoHits = 0;
@@ -305,18 +308,15 @@ export class R4Validator {
       this.fullValidations++;
       return validateR4Resource(prepare());
     }
-    const sig = shapeSignature(resource, refs);
-    this.shapes.add(sig);
-    if (cleanShapes.has(sig)) {
+    const shape = processShapes.entry(resource, refs);
+    this.shapes.add(shape.signature!);
+    if (shape.clean) {
       this.memoHits++;
       return [];
     }
     this.fullValidations++;
     const issues = validateR4Resource(prepare());
-    if (issues.length === 0) {
-      if (cleanShapes.size >= MAX_CLEAN_SHAPES) cleanShapes.clear();
-      cleanShapes.add(sig);
-    }
+    if (issues.length === 0) shape.clean = true;
     return issues;
   }
 }
@@ -390,9 +390,13 @@ function mapReferences(v: unknown, map: Map<string, string>): unknown {
 export function collectReferences(v: unknown, out: string[] = []): string[] {
   if (Array.isArray(v)) for (const x of v) collectReferences(x, out);
   else if (v !== null && typeof v === 'object') {
-    for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
+    // Own enumerable members, as Object.entries lists them (without building the pairs).
+    const o = v as Record<string, unknown>;
+    for (const k in o) {
+      if (!Object.hasOwn(o, k)) continue;
+      const x = o[k];
       if (k === 'reference' && typeof x === 'string') out.push(x);
-      else collectReferences(x, out);
+      else if (x !== null && typeof x === 'object') collectReferences(x, out);
     }
   }
   return out;

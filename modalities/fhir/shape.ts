@@ -79,23 +79,97 @@ const FORMATS = Object.entries(validationRegexes).filter(([name]) => name !== 'x
 const MAX_STRING = 1024 * 1024;
 const stringClasses = new Map<string, string>();
 
+/** Which of the validator's primitive formats a string matches, and whether it is blank or too long: the regexes themselves. */
+function regexClass(s: string): string {
+  let mask = 0;
+  for (let i = 0; i < FORMATS.length; i++) if (FORMATS[i][1].test(s)) mask |= 1 << i;
+  return `${mask.toString(36)}${s.trim() ? '' : 'b'}${s.length > MAX_STRING ? 'L' : ''}`;
+}
+
+/**
+ * The regexes `stringClass` was audited against (medplum's validationRegexes, sources): the two
+ * string families below have one class each only for these. tests/unit/fhir-shape.test.ts fails
+ * when they change.
+ */
+export const AUDITED_FORMAT_SOURCES: Record<string, string> = {
+  base64Binary: '^([A-Za-z\\d+/]{4})*([A-Za-z\\d+/]{2}==|[A-Za-z\\d+/]{3}=)?$',
+  canonical: '^\\S*$',
+  code: '^[^\\s]+( [^\\s]+)*$',
+  date: '^(\\d(\\d(\\d[1-9]|[1-9]0)|[1-9]00)|[1-9]000)(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2]\\d|3[0-1]))?)?$',
+  dateTime: '^(\\d(\\d(\\d[1-9]|[1-9]0)|[1-9]00)|[1-9]000)(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2]\\d|3[0-1])(T([01]\\d|2[0-3])(:[0-5]\\d:([0-5]\\d|60)(\\.\\d{1,9})?)?)?)?(Z|[+-]((0\\d|1[0-3]):[0-5]\\d|14:00)?)?)?$',
+  id: '^[A-Za-z0-9\\-.]{1,64}$',
+  instant: '^(\\d(\\d(\\d[1-9]|[1-9]0)|[1-9]00)|[1-9]000)-(0[1-9]|1[0-2])-(0[1-9]|[1-2]\\d|3[0-1])T([01]\\d|2[0-3]):[0-5]\\d:([0-5]\\d|60)(\\.\\d{1,9})?(Z|[+-]((0\\d|1[0-3]):[0-5]\\d|14:00))$',
+  markdown: '^[\\r\\n\\t\\u0020-\\uFFFF]+$',
+  oid: '^urn:oid:[0-2](\\.(0|[1-9]\\d*))+$',
+  string: '^[\\r\\n\\t\\u0020-\\uFFFF]+$',
+  time: '^([01]\\d|2[0-3]):[0-5]\\d:([0-5]\\d|60)(\\.\\d{1,9})?$',
+  uri: '^\\S*$',
+  url: '^\\S*$',
+  uuid: '^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$',
+};
+const formatsAudited = FORMATS.length === Object.keys(AUDITED_FORMAT_SOURCES).length && FORMATS.every(([name, re]) => AUDITED_FORMAT_SOURCES[name] === re.source && re.flags === '');
+
+/** s[at, at + 36) is a lowercase UUID: 8-4-4-4-12 hex digits [0-9a-f] joined by '-'. */
+function isLowerUuidAt(s: string, at: number): boolean {
+  for (let i = 0; i < 36; i++) {
+    const c = s.charCodeAt(at + i);
+    if (i === 8 || i === 13 || i === 18 || i === 23) {
+      if (c !== 45) return false;
+    } else if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102))) return false;
+  }
+  return true;
+}
+
+/**
+ * Two families of strings every member of which matches the same formats (for the audited
+ * regexes), so their class is computed once:
+ * - a bare lowercase UUID (36 characters, the ids): printable, no whitespace, so canonical, code,
+ *   markdown, string, uri and url match, and id ([A-Za-z0-9-.]{1,64}); base64Binary does not ('-'),
+ *   nor date, time, dateTime or instant (at most 10, 18, 35 and 35 characters long), nor oid or
+ *   uuid (they start with "urn:", a UUID with a hex digit);
+ * - letters, '/', a lowercase UUID (relative references Type/id): the same, except id ('/'), and
+ *   "urn:" cannot start it (its first ':' would have to follow three letters, where '/' or a
+ *   letter is). Blankness and length are constant too.
+ */
+const UUID_CLASS = regexClass('00000000-0000-4000-8000-000000000000');
+const REFERENCE_CLASS = regexClass('Patient/00000000-0000-4000-8000-000000000000');
+
+function isLettersSlashUuid(s: string): boolean {
+  const slash = s.length - 37;
+  if (slash < 1 || s.charCodeAt(slash) !== 47 || !isLowerUuidAt(s, slash + 1)) return false;
+  for (let i = 0; i < slash; i++) {
+    const c = s.charCodeAt(i) | 32;
+    if (c < 97 || c > 122) return false;
+  }
+  return true;
+}
+
 /** Which of the validator's primitive formats a string matches, and whether it is blank or too long. */
 function stringClass(s: string): string {
+  if (formatsAudited) {
+    if (s.length === 36 && isLowerUuidAt(s, 0)) return UUID_CLASS;
+    if (s.length >= 38 && isLettersSlashUuid(s)) return REFERENCE_CLASS;
+  }
   let c = stringClasses.get(s);
   if (c === undefined) {
-    let mask = 0;
-    for (let i = 0; i < FORMATS.length; i++) if (FORMATS[i][1].test(s)) mask |= 1 << i;
-    c = `${mask.toString(36)}${s.trim() ? '' : 'b'}${s.length > MAX_STRING ? 'L' : ''}`;
+    c = regexClass(s);
     if (stringClasses.size >= 50_000) stringClasses.clear();
     stringClasses.set(s, c);
   }
   return c;
 }
 
+/** The class by the regexes alone (tests compare it with `stringClass`). */
+export const stringClassByRegex = regexClass;
+export const stringClassFast = stringClass;
+
+const NUMBER_CLASSES = { nan: 'nan', ip: 'i+', im: 'i-', i0: 'i0', dp: 'd+', dm: 'd-', d0: 'd0', dpd: 'd+.', dmd: 'd-.', d0d: 'd0.' };
 function numberClass(v: number): string {
-  if (!Number.isFinite(v)) return 'nan';
-  const sign = v > 0 ? '+' : v < 0 ? '-' : '0';
-  return Number.isInteger(v) ? `i${sign}` : `d${sign}${String(v).includes('.') ? '.' : ''}`;
+  if (!Number.isFinite(v)) return NUMBER_CLASSES.nan;
+  if (Number.isInteger(v)) return v > 0 ? NUMBER_CLASSES.ip : v < 0 ? NUMBER_CLASSES.im : NUMBER_CLASSES.i0;
+  const dot = String(v).includes('.');
+  if (v > 0) return dot ? NUMBER_CLASSES.dpd : NUMBER_CLASSES.dp;
+  return v < 0 ? (dot ? NUMBER_CLASSES.dmd : NUMBER_CLASSES.dm) : dot ? NUMBER_CLASSES.d0d : NUMBER_CLASSES.d0;
 }
 
 /** Canonical JSON (keys sorted), for equality of codings. */
@@ -132,11 +206,112 @@ function rangeOrder(o: Obj): string {
   return `|r${canonical(lo)}${canonical(hi)}`;
 }
 
-function walk(v: unknown, key: string, refs: Map<string, string> | undefined): string {
+/**
+ * What the signature walk emits, as tokens of four kinds; the signature is the concatenation of
+ * their texts: a literal as is, a member key k as `k:`, a verbatim string v as `=` +
+ * JSON.stringify(v), a string class c as `s` + c.
+ */
+interface Emitter {
+  lit(t: string): void;
+  key(k: string): void;
+  verbatim(v: string): void;
+  cls(c: string): void;
+}
+
+/** Builds the signature string. */
+class StringEmitter implements Emitter {
+  out = '';
+  lit(t: string): void {
+    this.out += t;
+  }
+  key(k: string): void {
+    this.out += `${k}:`;
+  }
+  verbatim(v: string): void {
+    this.out += `=${JSON.stringify(v)}`;
+  }
+  cls(c: string): void {
+    this.out += `s${c}`;
+  }
+}
+
+/**
+ * A node of the shape trie: its first child edge inline (most nodes have one: a cohort's
+ * resources repeat a few shapes), the others in one map per token kind.
+ */
+interface TrieNode {
+  /** The first child edge: kind (0 literal, 1 key, 2 verbatim, 3 class), text and node. */
+  kind: number;
+  text: string;
+  child: TrieNode | undefined;
+  more: [Map<string, TrieNode>, Map<string, TrieNode>, Map<string, TrieNode>, Map<string, TrieNode>] | undefined;
+  /** The shape ending here (the signature, filled when first reached, and the verdict). */
+  shape: ShapeEntry | undefined;
+}
+
+const newNode = (): TrieNode => ({ kind: -1, text: '', child: undefined, more: undefined, shape: undefined });
+
+export interface ShapeEntry {
+  signature?: string;
+  /** The full validation passed. */
+  clean?: boolean;
+}
+
+/**
+ * Follows the walk's tokens down a trie (no string is built): two resources reach the same node
+ * exactly when their token sequences are equal, and then their signatures (the concatenations)
+ * are equal, so the node can hold the verdict of the signature.
+ */
+class TrieEmitter implements Emitter {
+  node: TrieNode;
+  created = 0;
+  constructor(root: TrieNode) {
+    this.node = root;
+  }
+  private step(kind: number, t: string): void {
+    const node = this.node;
+    if (node.kind === kind && node.text === t) {
+      this.node = node.child!;
+      return;
+    }
+    if (node.child === undefined) {
+      node.kind = kind;
+      node.text = t;
+      this.node = node.child = newNode();
+      this.created++;
+      return;
+    }
+    const m = (node.more ??= [new Map(), new Map(), new Map(), new Map()])[kind];
+    let next = m.get(t);
+    if (next === undefined) {
+      next = newNode();
+      m.set(t, next);
+      this.created++;
+    }
+    this.node = next;
+  }
+  lit(t: string): void {
+    this.step(0, t);
+  }
+  key(k: string): void {
+    this.step(1, k);
+  }
+  verbatim(v: string): void {
+    this.step(2, v);
+  }
+  cls(c: string): void {
+    this.step(3, c);
+  }
+}
+
+const ARRAY_OPEN = Array.from({ length: 64 }, (_, i) => `[${i}`);
+
+function walk(v: unknown, key: string, refs: Map<string, string> | undefined, e: Emitter): void {
   if (Array.isArray(v)) {
-    let out = `[${v.length}`;
-    for (const x of v) out += walk(x, key, refs);
-    return `${out}]`;
+    e.lit(v.length < ARRAY_OPEN.length ? ARRAY_OPEN[v.length] : `[${v.length}`);
+    for (const x of v) walk(x, key, refs, e);
+    e.lit(']');
+    return;
   }
   switch (typeof v) {
     case 'string':
@@ -147,26 +322,55 @@ function walk(v: unknown, key: string, refs: Map<string, string> | undefined): s
         const seen = refs?.get(v) ?? v;
         const part = seen.includes('?') ? seen.split('?')[0] : seen.split('/')[0];
         const type = part === '' ? '' : /^[A-Za-z]+$/.test(part) ? part : '?';
-        return `R${type}${seen.startsWith('#') ? '#' : ''}${stringClass(seen)}`;
+        e.lit(`R${type}${seen.startsWith('#') ? '#' : ''}${stringClass(seen)}`);
+        return;
       }
-      return VERBATIM.has(key) ? `=${JSON.stringify(v)}` : `s${stringClass(v)}`;
+      if (VERBATIM.has(key)) e.verbatim(v);
+      else e.cls(stringClass(v));
+      return;
     case 'number':
-      return numberClass(v);
+      e.lit(numberClass(v));
+      return;
     case 'boolean':
-      return v ? 'T' : 'F';
+      e.lit(v ? 'T' : 'F');
+      return;
     case 'undefined':
-      return 'U';
+      e.lit('U');
+      return;
     case 'object': {
-      if (v === null) return 'N';
+      if (v === null) {
+        e.lit('N');
+        return;
+      }
       const o = v as Obj;
-      let out = '{';
-      for (const k in o) out += `${k}:${walk(o[k], k, refs)},`;
-      if ('low' in o && 'high' in o) out += rangeOrder(o);
-      if (typeof o.start === 'string' && typeof o.end === 'string') out += `|p${JSON.stringify([o.start, o.end])}`;
-      return `${out}}`;
+      e.lit('{');
+      for (const k in o) {
+        e.key(k);
+        walk(o[k], k, refs, e);
+        e.lit(',');
+      }
+      if ('low' in o && 'high' in o) e.lit(rangeOrder(o));
+      if (typeof o.start === 'string' && typeof o.end === 'string') e.lit(`|p${JSON.stringify([o.start, o.end])}`);
+      e.lit('}');
+      return;
     }
     default:
-      return typeof v;
+      e.lit(typeof v);
+  }
+}
+
+/** The whole signature walk of a resource into an emitter. */
+function emitSignature(resource: Obj, refs: Map<string, string> | undefined, e: Emitter): void {
+  if (!SHAPE_AUDITED_TYPES.has(resource.resourceType as string) || 'contained' in resource) {
+    e.lit(`J${canonical(resource)}${refs ? canonical([...refs]) : ''}`);
+    return;
+  }
+  walk(resource, '', refs, e);
+  if (resource.resourceType === 'Observation' && Array.isArray(resource.component)) {
+    // obs-7: a component coded like the Observation itself.
+    const own = ((resource.code as Obj | undefined)?.coding as unknown[]) ?? [];
+    e.lit('|c');
+    for (const c of resource.component as Obj[]) e.lit((((c?.code as Obj | undefined)?.coding as unknown[]) ?? []).some((x) => own.some((y) => sameValue(x, y))) ? '1' : '0');
   }
 }
 
@@ -175,13 +379,31 @@ function walk(v: unknown, key: string, refs: Map<string, string> | undefined): s
  * validator is given (Type/id).
  */
 export function shapeSignature(resource: Obj, refs?: Map<string, string>): string {
-  if (!SHAPE_AUDITED_TYPES.has(resource.resourceType as string) || 'contained' in resource) return `J${canonical(resource)}${refs ? canonical([...refs]) : ''}`;
-  let out = walk(resource, '', refs);
-  if (resource.resourceType === 'Observation' && Array.isArray(resource.component)) {
-    // obs-7: a component coded like the Observation itself.
-    const own = ((resource.code as Obj | undefined)?.coding as unknown[]) ?? [];
-    out += '|c';
-    for (const c of resource.component as Obj[]) out += (((c?.code as Obj | undefined)?.coding as unknown[]) ?? []).some((x) => own.some((y) => sameValue(x, y))) ? '1' : '0';
+  const e = new StringEmitter();
+  emitSignature(resource, refs, e);
+  return e.out;
+}
+
+/**
+ * Shapes by signature without building signatures: the walk's tokens followed down a trie whose
+ * ends hold one entry per token sequence (the signature string is made once per entry, when it is
+ * first reached). Entries of equal signatures but different token sequences would be separate,
+ * which only costs a validation more. `maxNodes` bounds the trie: past it, it starts afresh.
+ */
+export class ShapeTrie {
+  private root: TrieNode = newNode();
+  private nodes = 0;
+  constructor(private readonly maxNodes = 500_000) {}
+  entry(resource: Obj, refs?: Map<string, string>): ShapeEntry {
+    if (this.nodes >= this.maxNodes) {
+      this.root = newNode();
+      this.nodes = 0;
+    }
+    const e = new TrieEmitter(this.root);
+    emitSignature(resource, refs, e);
+    this.nodes += e.created;
+    const shape = (e.node.shape ??= {});
+    shape.signature ??= shapeSignature(resource, refs);
+    return shape;
   }
-  return out;
 }

@@ -2,9 +2,9 @@
 // validator and the reachable invariants look at (modalities/fhir/shape.ts).
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { getDataType } from '@medplum/core';
+import { getDataType, validationRegexes } from '@medplum/core';
 import { buildPatientBundle, loadR4Definitions, R4Validator, validateBundle } from '../../modalities/fhir/bundle.ts';
-import { AUDITED_INVARIANTS, SHAPE_AUDITED_TYPES, shapeSignature } from '../../modalities/fhir/shape.ts';
+import { AUDITED_FORMAT_SOURCES, AUDITED_INVARIANTS, SHAPE_AUDITED_TYPES, ShapeTrie, shapeSignature, stringClassByRegex, stringClassFast } from '../../modalities/fhir/shape.ts';
 import { decodePatient } from '../../modalities/fhir/decode.ts';
 import { Rng } from '../../modalities/fhir/rng.ts';
 import { SOP_CLASS, uuidToDicomUid } from '../../modalities/image/dicom-writer.ts';
@@ -99,5 +99,46 @@ describe('shape signatures for memoised R4 validation', () => {
     const runs = memo.fullValidations;
     validateBundle(bundleOf('s4'), memo);
     expect(memo.fullValidations).toBe(runs);
+  });
+
+  it('classify the UUID and Type/UUID string families as the regexes do (audited regexes unchanged)', () => {
+    const sources = Object.fromEntries(Object.entries(validationRegexes).filter(([k]) => k !== 'xhtml').map(([k, re]) => [k, re.source]));
+    expect(sources).toEqual(AUDITED_FORMAT_SOURCES);
+    const rng = new Rng('families');
+    const strings: string[] = [];
+    for (let i = 0; i < 300; i++) {
+      const u = rng.uuid();
+      strings.push(u, `Patient/${u}`, `ImagingStudy/${u}`, `DocumentReference/${u}`, u.toUpperCase(), `urn:uuid:${u}`, `#${u}`, `Patient/${u} `, `Pat ient/${u}`, `Patient/x${u}`, `/${u}`, `urn/${u}`, `P-1/${u}`);
+      const chars = [...u];
+      chars[rng.int(36)] = 'g-0 /:.Z'[rng.int(8)];
+      strings.push(chars.join(''), `Patient/${chars.join('')}`);
+    }
+    strings.push('', ' ', '2024-01-01', '2024-01-01T10:00:00Z', 'a\u0001b', 'rs7903146', 'urn:oid:1.2.3');
+    for (const x of strings) expect(stringClassFast(x), x).toBe(stringClassByRegex(x));
+  });
+
+  it('the memo trie: one entry per signature walk, holding that signature', () => {
+    const trie = new ShapeTrie();
+    const bySig = new Map<string, unknown>();
+    const seen: Record<string, any>[] = [];
+    for (const seed of ['t1', 't2', 't3', 't4']) for (const e of bundleOf(seed).entry) seen.push(e.resource);
+    for (const [what, mutate] of MUTATIONS) {
+      const b = bundleOf(`trie-${what}`);
+      mutate(b);
+      for (const e of b.entry) seen.push(e.resource);
+    }
+    seen.push({ resourceType: 'Observation', id: 'x', status: 'final', code: { text: 'a' }, component: [] }, { resourceType: 'Observation', id: 'x', status: 'final', code: { text: 'a' } });
+    for (const r of seen) {
+      const entry = trie.entry(r);
+      const sig = shapeSignature(r);
+      expect(entry.signature).toBe(sig);
+      // Equal signatures share the entry (the builders' resources walk alike).
+      if (bySig.has(sig)) expect(bySig.get(sig)).toBe(entry);
+      bySig.set(sig, entry);
+    }
+    expect(new Set(seen.map((r) => shapeSignature(r))).size).toBe(bySig.size);
+    // A bound on the trie's nodes starts it afresh without changing any entry's signature.
+    const small = new ShapeTrie(50);
+    for (const r of seen) expect(small.entry(r).signature).toBe(shapeSignature(r));
   });
 });
