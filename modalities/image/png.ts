@@ -3,20 +3,12 @@
  * DICOM PS3.3 C.11.2.1.2), optionally downscaled by an integer factor. A minimal encoder:
  * signature, IHDR, one zlib IDAT (filter 0 per row, deflate's stored blocks: on a 128×128
  * radiograph preview level 6 saved 15 % of the bytes but took 0.42 ms against 0.05 ms, as the
- * image noise leaves little to compress), IEND. Pure.
+ * image noise leaves little to compress), IEND. The stored blocks, the zlib header and Adler-32
+ * are written here, into the one buffer of the file (no zlib call, CRCs by node:zlib's crc32). Pure.
  */
-import { crc32, deflateSync } from 'node:zlib';
+import { crc32 } from 'node:zlib';
 
 const SIGNATURE = Uint8Array.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-
-function chunk(type: string, data: Uint8Array): Buffer {
-  const out = Buffer.alloc(12 + data.length);
-  out.writeUInt32BE(data.length, 0);
-  out.write(type, 4, 'latin1');
-  out.set(data, 8);
-  out.writeUInt32BE(crc32(out.subarray(4, 8 + data.length)) >>> 0, 8 + data.length);
-  return out;
-}
 
 /** Window a stored value to 0..255 (DICOM linear VOI: centre c, width w). */
 export function windowTo8bit(v: number, c: number, w: number): number {
@@ -39,26 +31,96 @@ export function pngPreview(pixels: ArrayLike<number>, rows: number, cols: number
   const inv = 1 / (f * f);
   const gain = (255 * inv) / Math.max(windowWidth - 1, 1);
   const bias = 255 * (0.5 - (windowCenter - 0.5) / Math.max(windowWidth - 1, 1)) + 0.5;
-  const raw = new Uint8Array(h * (w + 1));
-  for (let y = 0; y < h; y++) {
-    const o = y * (w + 1) + 1;
-    for (let x = 0; x < w; x++) {
-      let s = 0;
-      for (let dy = 0; dy < f; dy++) {
-        const r = (y * f + dy) * cols + x * f;
-        for (let dx = 0; dx < f; dx++) s += pixels[r + dx];
+  // The whole file in one buffer: the scanlines (filter byte 0, then the row) go straight into
+  // the zlib stream's stored blocks inside the IDAT chunk.
+  const rawLength = h * (w + 1);
+  const blocks = Math.max(1, Math.ceil(rawLength / MAX_STORED));
+  const zlibLength = 2 + 5 * blocks + rawLength + 4;
+  const ihdrAt = SIGNATURE.length;
+  const idatAt = ihdrAt + 12 + 13;
+  const iendAt = idatAt + 12 + zlibLength;
+  const out = Buffer.allocUnsafe(iendAt + 12);
+  out.set(SIGNATURE, 0);
+  out.writeUInt32BE(13, ihdrAt);
+  out.write('IHDR', ihdrAt + 4, 'latin1');
+  out.writeUInt32BE(w, ihdrAt + 8);
+  out.writeUInt32BE(h, ihdrAt + 12);
+  out[ihdrAt + 16] = 8; // bit depth
+  out[ihdrAt + 17] = 0; // grayscale
+  out[ihdrAt + 18] = 0;
+  out[ihdrAt + 19] = 0;
+  out[ihdrAt + 20] = 0;
+  out.writeUInt32BE(crc32(out.subarray(ihdrAt + 4, ihdrAt + 21)) >>> 0, ihdrAt + 21);
+  out.writeUInt32BE(zlibLength, idatAt);
+  out.write('IDAT', idatAt + 4, 'latin1');
+  const z = idatAt + 8;
+  out[z] = 0x78; // deflate, 32 KiB window
+  out[z + 1] = 0x01; // no dictionary, fastest; (0x78 << 8 | 0x01) % 31 === 0
+  // Scanlines at their place in the stream: block b's data starts after its 5-byte header.
+  const rawAt = (i: number) => z + 2 + 5 * (Math.floor(i / MAX_STORED) + 1) + i;
+  const raw = Buffer.allocUnsafe(rawLength);
+  const px = pixels instanceof Uint16Array ? pixels : Uint16Array.from(pixels);
+  if (f === 2) {
+    for (let y = 0; y < h; y++) {
+      const o = y * (w + 1);
+      raw[o] = 0;
+      const r0 = 2 * y * cols;
+      const r1 = r0 + cols;
+      for (let x = 0; x < w; x++) {
+        const c = 2 * x;
+        const v = (px[r0 + c] + px[r0 + c + 1] + px[r1 + c] + px[r1 + c + 1]) * gain + bias;
+        raw[o + 1 + x] = v <= 0 ? 0 : v >= 255 ? 255 : v | 0;
       }
-      const v = s * gain + bias;
-      raw[o + x] = v <= 0 ? 0 : v >= 255 ? 255 : v | 0;
+    }
+  } else {
+    for (let y = 0; y < h; y++) {
+      const o = y * (w + 1);
+      raw[o] = 0;
+      for (let x = 0; x < w; x++) {
+        let s = 0;
+        for (let dy = 0; dy < f; dy++) {
+          const r = (y * f + dy) * cols + x * f;
+          for (let dx = 0; dx < f; dx++) s += px[r + dx];
+        }
+        const v = s * gain + bias;
+        raw[o + 1 + x] = v <= 0 ? 0 : v >= 255 ? 255 : v | 0;
+      }
     }
   }
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(w, 0);
-  ihdr.writeUInt32BE(h, 4);
-  ihdr[8] = 8; // bit depth
-  ihdr[9] = 0; // grayscale
-  ihdr[10] = 0;
-  ihdr[11] = 0;
-  ihdr[12] = 0;
-  return Buffer.concat([SIGNATURE, chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw, { level: 0 })), chunk('IEND', new Uint8Array(0))]);
+  // Stored blocks (BTYPE 00), then the Adler-32 of the scanlines.
+  for (let b = 0; b < blocks; b++) {
+    const from = b * MAX_STORED;
+    const len = Math.min(MAX_STORED, rawLength - from);
+    const at = rawAt(from) - 5;
+    out[at] = b === blocks - 1 ? 1 : 0;
+    out.writeUInt16LE(len, at + 1);
+    out.writeUInt16LE(len ^ 0xffff, at + 3);
+    raw.copy(out, at + 5, from, from + len);
+  }
+  out.writeUInt32BE(adler32(raw), z + zlibLength - 4);
+  out.writeUInt32BE(crc32(out.subarray(idatAt + 4, idatAt + 8 + zlibLength)) >>> 0, idatAt + 8 + zlibLength);
+  out.writeUInt32BE(0, iendAt);
+  out.write('IEND', iendAt + 4, 'latin1');
+  out.writeUInt32BE(crc32(out.subarray(iendAt + 4, iendAt + 8)) >>> 0, iendAt + 8);
+  return out;
+}
+
+/** Largest stored deflate block. */
+const MAX_STORED = 65535;
+
+/** Adler-32 (RFC 1950) of bytes, in runs short enough that the sums stay exact before the modulo. */
+export function adler32(bytes: Uint8Array): number {
+  let a = 1;
+  let b = 0;
+  const n = bytes.length;
+  for (let i = 0; i < n; ) {
+    const end = Math.min(n, i + 3800);
+    for (; i < end; i++) {
+      a += bytes[i];
+      b += a;
+    }
+    a %= 65521;
+    b %= 65521;
+  }
+  return ((b << 16) | a) >>> 0;
 }

@@ -125,6 +125,20 @@ describe('PNG preview', () => {
     }
     const half = PNG.sync.read(Buffer.from(pngPreview(s.pixels, s.rows, s.cols, s.windowCenter, s.windowWidth, { downscale: 2 })));
     expect(half.width).toBe(128);
+    // Box means through the window, and files of several stored deflate blocks (pngjs inflates
+    // them and checks the Adler-32).
+    for (const [rows, cols, f] of [[256, 256, 2], [300, 301, 1], [97, 64, 3]]) {
+      const px = new Uint16Array(rows * cols);
+      for (let i = 0; i < px.length; i++) px[i] = (i * 2654435761) % 4096;
+      const img = PNG.sync.read(Buffer.from(pngPreview(px, rows, cols, 2000, 3000, { downscale: f })));
+      expect([img.width, img.height]).toEqual([Math.floor(cols / f), Math.floor(rows / f)]);
+      for (const [y, x] of [[0, 0], [1, 5], [Math.floor(rows / f) - 1, Math.floor(cols / f) - 1]]) {
+        let sum = 0;
+        for (let dy = 0; dy < f; dy++) for (let dx = 0; dx < f; dx++) sum += px[(y * f + dy) * cols + x * f + dx];
+        const want = Math.min(255, Math.max(0, Math.floor(((sum / (f * f) - (2000 - 0.5)) / 2999 + 0.5) * 255 + 0.5)));
+        expect(Math.abs(img.data[(y * img.width + x) * 4] - want), `${rows}×${cols}/${f} at ${y},${x}`).toBeLessThanOrEqual(1);
+      }
+    }
     expect(windowTo8bit(-1e9, 100, 50)).toBe(0);
     expect(windowTo8bit(1e9, 100, 50)).toBe(255);
   });
