@@ -4,7 +4,8 @@
 //        values: what the site agent encodes) vs reading the same files' bytes; the full frame
 //        as Float32 is timed as well, for comparison.
 // VCF:   genotypes/s through extractPanelGenotypes (panel = every record) vs a bare line split
-//        (stream, split lines, split each line on tabs) of the same file, plain and bgzipped.
+//        (stream, split lines, split each line on tabs) of the same file: plain, one gzip member,
+//        and BGZF (the connector reads BGZF block by block, so a corrupt block loses only itself).
 // Target: connector within 3× of the bare baseline (ratio = connector time / bare time).
 
 import { createReadStream, mkdtempSync, rmSync, writeFileSync, createWriteStream } from 'node:fs';
@@ -16,6 +17,7 @@ import { dicomGrid, readDicomFolder, type DicomImage } from '../site-agent/conne
 import { writeDicomFixture } from '../site-agent/connectors/dicom/write.ts';
 import { extractPanelGenotypes, type SnpPanelEntry } from '../site-agent/connectors/vcf/index.ts';
 import { Quarantine } from '../site-agent/connectors/types.ts';
+import { bgzfBlock } from '../cli/simulate/vcf-writer.ts';
 
 function arg(name: string, def: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -152,6 +154,15 @@ try {
   await new Promise<void>((res) => out.end(() => res()));
   const gzPath = `${vcfPath}.gz`;
   writeFileSync(gzPath, gzipSync(await readFile(vcfPath), { level: 6 }));
+  // BGZF as bgzip/htslib write it (the simulator's writer): read block by block by the connector.
+  const bgzfPath = `${vcfPath}.bgz`;
+  {
+    const raw = await readFile(vcfPath);
+    const blocks: Buffer[] = [];
+    for (let i = 0; i < raw.length; i += 0xff00) blocks.push(bgzfBlock(raw.subarray(i, i + 0xff00)));
+    blocks.push(bgzfBlock(Buffer.alloc(0)));
+    writeFileSync(bgzfPath, Buffer.concat(blocks));
+  }
   const mb = (await readFile(vcfPath)).length / 2 ** 20;
 
   async function bareSplit(path: string, gz: boolean): Promise<number> {
@@ -171,6 +182,7 @@ try {
   for (const [label, path, gz] of [
     ['plain', vcfPath, false],
     ['gzip', gzPath, true],
+    ['BGZF', bgzfPath, true],
   ] as const) {
     const [bare, conn] = await bestPair(() => bareSplit(path, gz), async () => {
       const q = new Quarantine();

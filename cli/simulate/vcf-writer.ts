@@ -53,7 +53,7 @@ class BgzfWriter {
   }
 }
 
-function bgzfBlock(data: Buffer): Buffer {
+export function bgzfBlock(data: Buffer): Buffer {
   const deflated = deflateRawSync(data, { level: 6 });
   const header = Buffer.from([0x1f, 0x8b, 8, 4, 0, 0, 0, 0, 0, 0xff, 6, 0, 0x42, 0x43, 2, 0, 0, 0]);
   const total = header.length + deflated.length + 8;

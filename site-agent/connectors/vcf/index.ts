@@ -7,6 +7,7 @@ import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { createGunzip } from 'node:zlib';
 import type { Quarantine } from '../types.ts';
+import { bgzfChunks, GAP, isBgzfHeader, type BgzfBadBlock } from './bgzf.ts';
 
 export interface VcfContig {
   id: string;
@@ -156,14 +157,26 @@ function dosageOf(field: string, k: number, nAlts: number): number {
 
 class GzipError extends Error {}
 
-/** Streams the lines of a plain or gzip/bgzip file (detected by its first two bytes), a chunk at a time. */
-async function* readLineBatches(path: string): AsyncGenerator<string[]> {
+/** Lines lost around a corrupt BGZF block: where, and why. */
+type LineGap = (bad: BgzfBadBlock) => void;
+
+/**
+ * Streams the lines of a plain, gzip or BGZF file (detected by its first bytes), a chunk at a
+ * time. BGZF is read block by block: a corrupt block is reported through `onGap` and skipped, and
+ * the partial lines on either side of it are dropped (they are not whole records).
+ */
+async function* readLineBatches(path: string, onGap: LineGap = () => {}): AsyncGenerator<string[]> {
   const fh = await open(path, 'r');
-  const magic = Buffer.alloc(2);
+  const magic = Buffer.alloc(18);
+  let got = 0;
   try {
-    await fh.read(magic, 0, 2, 0);
+    got = (await fh.read(magic, 0, 18, 0)).bytesRead;
   } finally {
     await fh.close();
+  }
+  if (got === 18 && isBgzfHeader(magic)) {
+    yield* bgzfLineBatches(path, onGap);
+    return;
   }
   const gz = magic[0] === 0x1f && magic[1] === 0x8b;
   const file = createReadStream(path, { highWaterMark: 1 << 16 });
@@ -191,6 +204,39 @@ async function* readLineBatches(path: string): AsyncGenerator<string[]> {
   }
   rest += decoder.decode();
   if (rest.length > 0) yield [rest.endsWith('\r') ? rest.slice(0, -1) : rest];
+}
+
+async function* bgzfLineBatches(path: string, onGap: LineGap): AsyncGenerator<string[]> {
+  const decoder = new TextDecoder('utf-8');
+  let rest = '';
+  let dropFirst = false; // after a gap: the text up to the next newline is the tail of a lost line
+  for await (const chunk of bgzfChunks(path, (bad) => onGap({ ...bad, reason: bad.reason + (rest ? ' (the line being read when it broke was dropped)' : '') }))) {
+    if (chunk === GAP) {
+      rest = '';
+      decoder.decode(); // reset any partial UTF-8 sequence
+      dropFirst = true;
+      continue;
+    }
+    let text = rest + decoder.decode(chunk, { stream: true });
+    if (dropFirst) {
+      const nl = text.indexOf('\n');
+      if (nl < 0) {
+        rest = '';
+        continue;
+      }
+      text = text.slice(nl + 1);
+      dropFirst = false;
+    }
+    const lines = text.split('\n');
+    rest = lines.pop()!;
+    for (let i = 0; i < lines.length; i++) {
+      const l = lines[i]!;
+      if (l.length > 0 && l.charCodeAt(l.length - 1) === 13) lines[i] = l.slice(0, -1);
+    }
+    if (lines.length > 0) yield lines;
+  }
+  rest += decoder.decode();
+  if (rest.length > 0 && !dropFirst) yield [rest.endsWith('\r') ? rest.slice(0, -1) : rest];
 }
 
 function parseContig(value: string): VcfContig | undefined {
@@ -225,7 +271,9 @@ async function* scan(path: string, quarantine: Quarantine, onHeader?: (h: VcfHea
   const meta: string[] = [];
   let fileformat = '';
   try {
-    for await (const batch of readLineBatches(path)) {
+    const onGap = (bad: BgzfBadBlock) =>
+      q('corrupt bgzip block', lineNo, `block at byte ${bad.offset}: ${bad.reason}; the records in it are lost, reading resumed at the next block (line numbers after this count the lines read)`);
+    for await (const batch of readLineBatches(path, onGap)) {
       if (header) {
         const firstLine = lineNo + 1;
         lineNo += batch.length;
