@@ -555,14 +555,12 @@ export function solveComponentsOnGrid(
   from?: GridComponentPlan,
   steps = 12,
 ): GridComponentPlan {
-  const attrs = imageComponentAttributes(schema);
-  const n = schema.image?.grid ?? 64;
+  const { attrs, n, gridBases } = schemaBases(schema);
   const { targets, tolerance } = goal;
   if (targets.length !== attrs.length) throw new Error(`solveComponentsOnGrid: ${targets.length} targets for ${attrs.length} component attributes`);
   if (base.length !== n * n || out.length !== n * n || (typeof add !== 'number' && add.length !== n * n)) throw new Error(`solveComponentsOnGrid: grids of ${n}×${n} expected`);
   const ws = workspace(size, n);
   const { scratch } = ws;
-  const gridBases = attrs.map((a) => dctBasisImage(a.basis[0], a.basis[1], n));
   let moves: ComponentMove[];
   if (from) moves = from.moves;
   else {
@@ -577,12 +575,11 @@ export function solveComponentsOnGrid(
   const model = (): void => modelGrid(base, gs, delta, add, upper, trial, out);
   model();
   if (k === 0) return { moves, delta };
-  const jac = moves.map((_, r) => moves.map((m) => {
-    const b = gridBases[moves[r].j];
-    let s = 0;
-    for (let i = 0; i < b.length; i++) s += m.g[i] * b[i];
-    return s;
-  }));
+  const jac: number[][] = [];
+  for (let r = 0; r < k; r++) {
+    jac.push([]);
+    for (let c = 0; c < k; c++) jac[r].push(dot(gs[c], gridBases[moves[r].j]));
+  }
   const achieved = new Array<number>(attrs.length).fill(0);
   for (let step = 0; step < steps; step++) {
     const span = normalisedCoefficients(out, gridBases, scratch, achieved);
@@ -624,12 +621,38 @@ function modelGrid(base: Float64Array, gs: Float64Array[], delta: Float64Array, 
   }
 }
 
+function dot(a: Float64Array, b: Float64Array): number {
+  let s0 = 0;
+  let s1 = 0;
+  const len = a.length & ~1;
+  for (let i = 0; i < len; i += 2) {
+    s0 += a[i] * b[i];
+    s1 += a[i + 1] * b[i + 1];
+  }
+  if (len < a.length) s0 += a[len] * b[len];
+  return s0 + s1;
+}
+
+const schemaBasesCache = new WeakMap<Schema, { attrs: ImageComponentAttribute[]; n: number; gridBases: Float64Array[] }>();
+
+/** A schema's component attributes, grid side and grid bases (cached per schema object). */
+function schemaBases(schema: Schema): { attrs: ImageComponentAttribute[]; n: number; gridBases: Float64Array[] } {
+  let c = schemaBasesCache.get(schema);
+  if (!c) {
+    const attrs = imageComponentAttributes(schema);
+    const n = schema.image?.grid ?? 64;
+    c = { attrs, n, gridBases: attrs.map((a) => dctBasisImage(a.basis[0], a.basis[1], n)) };
+    schemaBasesCache.set(schema, c);
+  }
+  return c;
+}
+
 /** Normalised coefficients (the sites' encoder: 1st/99th percentile scaling, clamped) of an n×n grid along every component attribute's basis. */
 export function normalisedGridCoefficients(schema: Schema, grid: Float64Array): number[] {
-  const attrs = imageComponentAttributes(schema);
-  const n = schema.image?.grid ?? 64;
+  const { attrs, n, gridBases } = schemaBases(schema);
   if (grid.length !== n * n) throw new Error(`normalisedGridCoefficients: ${grid.length} cells for ${n}×${n}`);
   const out = new Array<number>(attrs.length).fill(0);
-  normalisedCoefficients(grid, attrs.map((a) => dctBasisImage(a.basis[0], a.basis[1], n)), new Float64Array(n * n), out);
+  normalisedCoefficients(grid, gridBases, (coefficientScratch[n] ??= new Float64Array(n * n)), out);
   return out;
 }
+const coefficientScratch: Float64Array[] = [];

@@ -36,8 +36,9 @@ export interface RenderedPrior {
  * Draws one frontal chest radiograph density image on a size×size grid (into `into` when given,
  * e.g. a buffer reused from image to image: every pixel is written).
  */
-export function renderPriorRadiograph(size: number, findings: RadiographFindings, rng: Rng, into?: Float32Array): RenderedPrior {
+export function renderPriorRadiograph(size: number, findings: RadiographFindings, rng: Rng, into?: Float32Array, grid?: PriorGrid): RenderedPrior {
   if (into && into.length !== size * size) throw new Error(`renderPriorRadiograph: buffer of ${into.length} for ${size}×${size}`);
+  if (grid && (size % grid.n !== 0 || grid.out.length !== grid.n * grid.n || grid.colSum.length !== size)) throw new Error(`renderPriorRadiograph: a ${grid.n}×${grid.n} grid of a ${size}×${size} image needs size a multiple of the grid`);
   const s = 0.88 + 0.16 * rng.next(); // body habitus / magnification
   const cx = 0.5 + 0.02 * (rng.next() - 0.5);
   const cy = 0.5 + 0.03 * (rng.next() - 0.5);
@@ -153,8 +154,38 @@ export function renderPriorRadiograph(size: number, findings: RadiographFindings
     }
     const [s0, s1] = span(cx, 0.028 * s, b0, b1);
     for (let px = s0; px < s1; px++) density[o + px] += 0.12;
+    if (grid) clampRowIntoGrid(density, size, py, grid);
   }
   return { density, size, ctr, lungSpans };
+}
+
+/** With a grid: the density is clamped to [0, 1] row by row as drawn, and its area average on the n×n grid written to `out` (`colSum`: scratch, size). */
+export interface PriorGrid {
+  n: number;
+  out: Float64Array;
+  colSum: Float64Array;
+}
+
+function clampRowIntoGrid(density: Float32Array, size: number, y: number, grid: PriorGrid): void {
+  const { n, out, colSum } = grid;
+  const f = size / n;
+  const o = y * size;
+  if (y % f === 0) colSum.fill(0);
+  for (let x = 0; x < size; x++) {
+    const v = density[o + x];
+    const c = v < 0 ? 0 : v > 1 ? 1 : v;
+    density[o + x] = c;
+    colSum[x] += c;
+  }
+  if ((y + 1) % f === 0) {
+    const row = ((y + 1) / f - 1) * n;
+    const inv = 1 / (f * f);
+    for (let gx = 0; gx < n; gx++) {
+      let s = 0;
+      for (let x = gx * f; x < gx * f + f; x++) s += colSum[x];
+      out[row + gx] = s * inv;
+    }
+  }
 }
 
 /**

@@ -3,22 +3,24 @@
  * components solved on the model grid only.
  *
  * The sites' encoder reads a component from the area average of the stored pixels on the n×n
- * grid (site-agent/modalities/image.ts), so the image only has to have the right grid. Here:
- * 1. the anatomical prior is drawn at the output size (radiograph-prior.ts) and clamped to [0, 1];
- * 2. one pass takes its grid (cell means) and draws the acquisition noise of every pixel (kept),
- *    with the noise's sum per cell;
- * 3. the components are solved on the grid alone (`solveComponentsOnGrid`): the stored grid is
- *    modelled as offset + gain·clamp01(density + Σ δ·masked basis) + the cell's own noise,
- *    clamped to full scale, which gives each cell's target sum of stored values (an integer);
- * 4. one pass builds the stored pixels — prior + the smooth component shift outside the lung
- *    fields, acquisition gain, offset and the drawn noise, clamped and quantised — and, per grid
- *    row, compares each cell's sum with its target and spreads the difference over the cell's
- *    pixels (±1 LSB of rounding in most cells; more where pixels clamp, e.g. dark air), so the
- *    stored image's grid *is* the solved grid and the encoder reads the solved coefficients.
- * No pass over the full image is repeated for the search, whatever the number of Newton steps.
- * Sizes that are not a multiple of the grid (and images without components) take the
- * full-resolution search of `addImageComponents` and `densityToStored`. Pure, deterministic for a
- * given Rng.
+ * grid (site-agent/modalities/image.ts), so only the image's grid has to be right. Here:
+ * 1. the anatomical prior is drawn at the output size (radiograph-prior.ts), clamped to [0, 1]
+ *    and averaged on the grid as it is drawn;
+ * 2. the components are solved on the grid alone (`solveComponentsOnGrid`, Newton steps on
+ *    4,096 cells): a cell's stored value is modelled as offset + gain·clamp01(density + Σ δ·masked
+ *    basis), clamped to full scale;
+ * 3. one pass builds the stored pixels — prior + the smooth component shift outside the lung
+ *    fields, acquisition gain and offset, per-pixel noise, clamped and quantised — and sums them
+ *    per cell: the grid the encoder will read, exactly, so the achieved coefficients are computed
+ *    from it and checked to lie in their bins (1 % of the bin inside its edges);
+ * 4. if one does not (the cells' own noise, rounding and clamped pixels are not in the model),
+ *    the grid is solved again with each cell's noise known, each cell's target sum of stored
+ *    values is fixed (an integer), and the pixels are built again with each cell's sum brought
+ *    to its target (the difference spread over the cell's pixels that can take it), so the
+ *    stored grid *is* the solved grid.
+ * No pass over the full image depends on the number of Newton steps. Sizes that are not a
+ * multiple of the grid (and images without components) take the full-resolution search of
+ * `addImageComponents` and `densityToStored`. Pure, deterministic for a given Rng.
  */
 import type { Rng } from '../fhir/rng.ts';
 import type { Schema } from '../../model/schema.ts';
@@ -127,9 +129,12 @@ export function synthesiseRadiograph(schema: Schema, size: number, findings: Rad
   const bitsStored = opts.bitsStored ?? 16;
   const n = schema.image?.grid ?? 64;
   if (opts.pixels && opts.pixels.length !== size * size) throw new Error(`synthesiseRadiograph: pixel buffer of ${opts.pixels.length} for ${size}×${size}`);
-  const prior = renderPriorRadiograph(size, findings, rng, opts.density);
   const components = bins !== undefined && imageComponentAttributes(schema).length > 0;
-  if (!components || size % n !== 0) {
+  const onGrid = components && size % n === 0;
+  const buf = onGrid ? buffersFor(size, n) : undefined;
+  // On the grid path the prior comes clamped, with its grid (pass 1, fused into the drawing).
+  const prior = renderPriorRadiograph(size, findings, rng, opts.density, buf && { n, out: buf.gridDensity, colSum: buf.colA });
+  if (!onGrid || !buf) {
     let achieved: number[] | undefined;
     if (components) achieved = addImageComponents(schema, prior.density, size, bins, rng, prior.lungSpans);
     const s = densityToStored(prior.density, bitsStored, rng, {}, opts.pixels);
@@ -139,7 +144,6 @@ export function synthesiseRadiograph(schema: Schema, size: number, findings: Rad
   const max = 2 ** bitsStored - 1;
   const f = size / n;
   const cellPixels = f * f;
-  const buf = buffersFor(size, n);
   const { colA, colB, shift, colShift, gridDensity, gridNoise, add, solved, target, targetGrid } = buf;
   const attrs = imageComponentAttributes(schema);
   // The acquisition, as densityToStored draws it: offset, gain, noise sd, then the noise stream's seed.
@@ -150,8 +154,6 @@ export function synthesiseRadiograph(schema: Schema, size: number, findings: Rad
   const step = (2 * sd) / 1024;
   const base = offset - 1.5 * 2 * sd + 1.5 * step;
 
-  // Pass 1: clamp the density and take its grid.
-  clampAndGrid(density, size, n, colA, gridDensity);
   // The grid search; a cell's stored value is modelled as offset + gain·clamp01(density + shift)
   // (the noise has mean 0), clamped to full scale.
   const goal = componentTargets(schema, bins, rng);
@@ -192,31 +194,6 @@ function safelyInBin(attr: ImageComponentAttribute, code: number, value: number)
   if (!r) return false;
   const margin = 0.01 * (r[1] - r[0]);
   return (code === 0 || value >= r[0] + margin) && (code === attr.edges.length || value < r[1] - margin);
-}
-
-/** Clamps the density to [0, 1] in place and writes its area average on the n×n grid (per-column sums, then per cell). */
-function clampAndGrid(density: Float32Array, size: number, n: number, colA: Float64Array, grid: Float64Array): void {
-  const f = size / n;
-  const inv = 1 / (f * f);
-  colA.fill(0);
-  for (let y = 0; y < size; y++) {
-    const o = y * size;
-    for (let x = 0; x < size; x++) {
-      const v = density[o + x];
-      const cl = v < 0 ? 0 : v > 1 ? 1 : v;
-      density[o + x] = cl;
-      colA[x] += cl;
-    }
-    if ((y + 1) % f === 0) {
-      const row = ((y + 1) / f - 1) * n;
-      for (let gx = 0; gx < n; gx++) {
-        let sa = 0;
-        for (let x = gx * f; x < gx * f + f; x++) sa += colA[x];
-        grid[row + gx] = sa * inv;
-      }
-      colA.fill(0);
-    }
-  }
 }
 
 interface Acquisition {
