@@ -76,33 +76,46 @@ function words(s: string): string[] {
   return s.toLowerCase().match(/[a-z0-9]+(?:[-'][a-z0-9]+)*/g) ?? [];
 }
 
-function containsPhrase(ws: string[], phrase: string): boolean {
-  const p = phrase.split(' ');
-  outer: for (let i = 0; i + p.length <= ws.length; i++) {
+/** Whether ws[from, to) contains the phrase (its words p) as consecutive words. */
+function containsWords(ws: string[], from: number, to: number, p: readonly string[]): boolean {
+  outer: for (let i = from; i + p.length <= to; i++) {
     for (let j = 0; j < p.length; j++) if (ws[i + j] !== p[j]) continue outer;
     return true;
   }
   return false;
 }
 
+/** The trigger and terminator phrases, split into words once. */
+const PRE_WORDS = PRE_TRIGGERS.map((t) => t.split(' '));
+const POST_WORDS = POST_TRIGGERS.map((t) => t.split(' '));
+const TERMINATOR_WORDS = TERMINATORS.map((t) => t.split(' '));
+const CLAUSE_ENDS = ['.', ';', '\n', '?', '!', ','];
+
 /** Whether the mention at [start, end) of `text` (lower case) is negated within its clause. */
 export function isNegated(text: string, start: number, end: number): boolean {
   const sentStart = Math.max(text.lastIndexOf('.', start - 1), text.lastIndexOf(';', start - 1), text.lastIndexOf('\n', start - 1), text.lastIndexOf(':', start - 1), text.lastIndexOf('?', start - 1), text.lastIndexOf('!', start - 1)) + 1;
-  let before = words(text.slice(sentStart, start));
+  const before = words(text.slice(sentStart, start));
   // Cut at the last terminator: "no fever but pneumonia" is not a negated pneumonia.
+  let from = 0;
   cut: for (let i = before.length - 1; i >= 0; i--) {
-    for (const t of TERMINATORS) {
-      const n = t.split(' ').length;
-      if (i + n <= before.length && containsPhrase(before.slice(i, i + n), t)) {
-        before = before.slice(i + n);
+    for (const t of TERMINATOR_WORDS) {
+      if (i + t.length <= before.length && containsWords(before, i, i + t.length, t)) {
+        from = i + t.length;
         break cut;
       }
     }
   }
-  if (PRE_TRIGGERS.some((t) => containsPhrase(before.slice(-PRE_WINDOW), t))) return true;
-  const ends = ['.', ';', '\n', '?', '!', ','].map((c) => text.indexOf(c, end)).filter((i) => i >= 0);
-  const post = words(text.slice(end, ends.length ? Math.min(...ends) : text.length)).slice(0, POST_WINDOW);
-  return POST_TRIGGERS.some((t) => containsPhrase(post, t));
+  // The last PRE_WINDOW words of the clause.
+  const windowFrom = Math.max(from, before.length - PRE_WINDOW);
+  if (PRE_WORDS.some((t) => containsWords(before, windowFrom, before.length, t))) return true;
+  let stop = text.length;
+  for (const c of CLAUSE_ENDS) {
+    const i = text.indexOf(c, end);
+    if (i >= 0 && i < stop) stop = i;
+  }
+  const post = words(text.slice(end, stop));
+  const postTo = Math.min(post.length, POST_WINDOW);
+  return POST_WORDS.some((t) => containsWords(post, 0, postTo, t));
 }
 
 /** Every vocabulary mention in a note, with its negation status. */
