@@ -162,13 +162,14 @@ export function synthesiseRadiograph(schema: Schema, size: number, findings: Rad
   const spans = prior.lungSpans;
 
   const acq: Acquisition = { base, gain, step, max, seed };
-  const bufs = { shift, colShift, colA, colB, gridNoise, target, targetGrid };
+  const bufs = { shift, colShift, colA, target, targetGrid };
   storePixels(px, density, size, n, spans, plan, acq, bufs, false);
   // What the sites' encoder reads from these pixels: exact, from the stored grid.
   let achieved = normalisedGridCoefficients(schema, targetGrid);
   if (opts.enforce || !attrs.every((attr, j) => goal.targets[j] === undefined || safelyInBin(attr, bins[j], achieved[j]))) {
     // The rounding, the pixels that clamp and the cells' own noise moved a coefficient out of
     // its bin: solve again with each cell's noise known, and build the pixels to that grid exactly.
+    noiseSums(size, n, acq, colB, gridNoise);
     for (let i = 0; i < add.length; i++) add[i] = (base + (step * gridNoise[i]) / cellPixels) / gain;
     plan = solveComponentsOnGrid(schema, size, goal, prior.lungSpans, gridDensity, add, 1 / gain, solved, plan);
     const scale = cellPixels * max * gain;
@@ -209,8 +210,7 @@ interface Acquisition {
 
 /**
  * Pass 2: the stored pixels, one grid row of pixel rows at a time, with each cell's mean stored
- * value (targetGrid) and sum of noise draws (gridNoise); with `enforce`, each cell's sum is first
- * brought to its target. The shift of row y is Σ δ·row(y)·col(x), zero on the lung spans; the
+ * value (targetGrid); with `enforce`, each cell's sum is first brought to its target. The shift of row y is Σ δ·row(y)·col(x), zero on the lung spans; the
  * noise is the sum of three 10-bit uniforms of one sfc32 draw (Irwin–Hall), the same stream
  * each time.
  */
@@ -222,12 +222,15 @@ function storePixels(
   spans: Int32Array,
   plan: GridComponentPlan,
   acq: Acquisition,
-  bufs: { shift: Float64Array; colShift: Float64Array; colA: Float64Array; colB: Float64Array; gridNoise: Float64Array; target: Float64Array; targetGrid: Float64Array },
+  bufs: { shift: Float64Array; colShift: Float64Array; colA: Float64Array; target: Float64Array; targetGrid: Float64Array },
   enforce: boolean,
 ): void {
   const { moves, delta } = plan;
-  const { shift, colShift, colA, colB, gridNoise, target, targetGrid } = bufs;
-  const { base, gain, step, max } = acq;
+  const { shift, colShift, colA, target, targetGrid } = bufs;
+  const { max } = acq;
+  const baseMax = acq.base * max;
+  const gainMax = acq.gain * max;
+  const stepMax = acq.step * max;
   const f = size / n;
   const inv = 1 / (f * f);
   const k = moves.length;
@@ -243,7 +246,6 @@ function storePixels(
   let c = acq.seed[2];
   let d = acq.seed[3];
   colA.fill(0);
-  colB.fill(0);
   for (let y = 0; y < size; y++) {
     let rowShift = 0;
     for (let m = 0; m < k; m++) if (moves[m].flatCols) rowShift += delta[m] * moves[m].f.row[y] * moves[m].f.col[0];
@@ -266,28 +268,50 @@ function storePixels(
       const u = (t & 1023) + ((t >>> 10) & 1023) + ((t >>> 20) & 1023);
       let dd = density[o + x] + shift[x];
       dd = dd < 0 ? 0 : dd > 1 ? 1 : dd;
-      let v = base + gain * dd + u * step;
-      v = v < 0 ? 0 : v > 1 ? 1 : v;
-      const q = (v * max + 0.5) | 0; // Math.round for v ≥ 0, at a third of the cost
+      // Stored value (base + gain·dd + u·step)·max, clamped to [0, max] and rounded.
+      const v = baseMax + gainMax * dd + u * stepMax;
+      const q = v <= 0 ? 0 : v >= max ? max : (v + 0.5) | 0; // Math.round for v ≥ 0, at a third of the cost
       px[o + x] = q;
       colA[x] += q;
-      colB[x] += u;
     }
     if ((y + 1) % f === 0) {
       const gy = (y + 1) / f - 1;
       for (let gx = 0; gx < n; gx++) {
         let sa = 0;
-        let sb = 0;
-        for (let x = gx * f; x < gx * f + f; x++) {
-          sa += colA[x];
-          sb += colB[x];
-        }
+        for (let x = gx * f; x < gx * f + f; x++) sa += colA[x];
         const cell = gy * n + gx;
-        gridNoise[cell] = sb;
         if (enforce && sa !== target[cell] && spreadOverCell(px, size, gy * f, gx * f, f, target[cell] - sa, max) !== 0) throw new Error('synthesiseRadiograph: a cell target out of range');
         targetGrid[cell] = (enforce ? target[cell] : sa) * inv;
       }
       colA.fill(0);
+    }
+  }
+}
+
+/** The sum of each grid cell's noise draws (the stream storePixels draws), into gridNoise. */
+function noiseSums(size: number, n: number, acq: Acquisition, colB: Float64Array, gridNoise: Float64Array): void {
+  const f = size / n;
+  let a = acq.seed[0];
+  let b = acq.seed[1];
+  let c = acq.seed[2];
+  let d = acq.seed[3];
+  colB.fill(0);
+  for (let y = 0; y < size; y++) {
+    for (let x = 0; x < size; x++) {
+      const t = (((a + b) | 0) + d) | 0;
+      d = (d + 1) | 0;
+      a = b ^ (b >>> 9);
+      b = (c + (c << 3)) | 0;
+      c = (((c << 21) | (c >>> 11)) + t) | 0;
+      colB[x] += (t & 1023) + ((t >>> 10) & 1023) + ((t >>> 20) & 1023);
+    }
+    if ((y + 1) % f === 0) {
+      const row = ((y + 1) / f - 1) * n;
+      for (let gx = 0; gx < n; gx++) {
+        let sb = 0;
+        for (let x = gx * f; x < gx * f + f; x++) sb += colB[x];
+        gridNoise[row + gx] = sb;
+      }
       colB.fill(0);
     }
   }
