@@ -224,14 +224,17 @@ function moveOf(attr: ImageComponentAttribute, j: number, n: number, size: numbe
   const f = basisFactors(attr.basis[0], attr.basis[1], n, size, starts);
   const { prefix, colCell, rowCell } = f;
   const g = (ws.moveGrids[slot] ??= new Float64Array(n * n));
-  // The whole basis: cell sums are products of the factors' cell sums.
+  // The whole basis: cell sums are products of the factors' cell sums; then the kept runs'
+  // parts off; then per pixel (one factor when every cell has the same number of pixels).
+  const uniform = size % n === 0;
+  const inv = uniform ? 1 / count[0] : 1;
   for (let gy = 0; gy < n; gy++) {
-    const r = rowCell[gy];
+    const r = rowCell[gy] * inv;
     const row = gy * n;
     for (let gx = 0; gx < n; gx++) g[row + gx] = r * colCell[gx];
   }
   for (let y = 0; y < size; y++) {
-    const r = f.row[y];
+    const r = f.row[y] * inv;
     const row = cell[y] * n;
     for (let run = 0; run < 2; run++) {
       const a = spans[4 * y + 2 * run];
@@ -239,7 +242,7 @@ function moveOf(attr: ImageComponentAttribute, j: number, n: number, size: numbe
       for (let gx = a < b ? cell[a] : n; gx < n && starts[gx] < b; gx++) g[row + gx] -= r * (prefix[Math.min(b, starts[gx + 1])] - prefix[Math.max(a, starts[gx])]);
     }
   }
-  for (let i = 0; i < g.length; i++) g[i] /= count[i];
+  if (!uniform) for (let i = 0; i < g.length; i++) g[i] /= count[i];
   return { j, f, g, flatCols: attr.basis[1] === 0, flatRows: attr.basis[0] === 0 };
 }
 
@@ -304,24 +307,33 @@ function normalisedCoefficients(grid: Float64Array, bases: Float64Array[], scrat
   percentileCells.lo = grid.indexOf(lo);
   percentileCells.hi = grid.indexOf(hi);
   const inv = 1 / span;
-  // The normalised grid once (into scratch, no longer needed), then one dot product per basis.
-  for (let i = 0; i < grid.length; i++) {
-    const v = (grid[i] - lo) * inv;
-    scratch[i] = v < 0 ? 0 : v > 1 ? 1 : v;
-  }
-  for (let j = 0; j < bases.length; j++) {
-    const b = bases[j];
+  // The normalised grid's dot products with up to three bases per pass.
+  for (let j = 0; j < bases.length; j += 3) {
+    const b0 = bases[j];
+    const b1 = bases[j + 1] ?? zeros(grid.length);
+    const b2 = bases[j + 2] ?? zeros(grid.length);
     let s0 = 0;
     let s1 = 0;
-    const len = grid.length & ~1;
-    for (let i = 0; i < len; i += 2) {
-      s0 += scratch[i] * b[i];
-      s1 += scratch[i + 1] * b[i + 1];
+    let s2 = 0;
+    for (let i = 0; i < grid.length; i++) {
+      let v = (grid[i] - lo) * inv;
+      v = v < 0 ? 0 : v > 1 ? 1 : v;
+      s0 += v * b0[i];
+      s1 += v * b1[i];
+      s2 += v * b2[i];
     }
-    if (len < grid.length) s0 += scratch[len] * b[len];
-    out[j] = s0 + s1;
+    out[j] = s0;
+    if (j + 1 < bases.length) out[j + 1] = s1;
+    if (j + 2 < bases.length) out[j + 2] = s2;
   }
   return span;
+}
+
+const zeroArrays = new Map<number, Float64Array>();
+function zeros(length: number): Float64Array {
+  let z = zeroArrays.get(length);
+  if (!z) zeroArrays.set(length, (z = new Float64Array(length)));
+  return z;
 }
 
 /** Solves the small system m·x = r in place of r (Gaussian elimination, partial pivoting); false when m is near singular. */
@@ -600,24 +612,30 @@ export function solveComponentsOnGrid(
 
 /** out = clamp(clamp01(base + Σ delta[m]·gs[m]) + add, 0, upper), cell by cell (trial: scratch). */
 function modelGrid(base: Float64Array, gs: Float64Array[], delta: Float64Array, add: Float64Array | number, upper: number, trial: Float64Array, out: Float64Array): void {
-  trial.set(base);
-  for (let m = 0; m < gs.length; m++) {
-    const dm = delta[m];
-    const g = gs[m];
-    if (dm !== 0) for (let i = 0; i < trial.length; i++) trial[i] += dm * g[i];
+  // Up to three shifts in the pass that clamps; any more are added beforehand.
+  let src = base;
+  if (gs.length > 3) {
+    trial.set(base);
+    for (let m = 3; m < gs.length; m++) {
+      const dm = delta[m];
+      const g = gs[m];
+      for (let i = 0; i < trial.length; i++) trial[i] += dm * g[i];
+    }
+    src = trial;
   }
-  if (typeof add === 'number') {
-    for (let i = 0; i < trial.length; i++) {
-      const v = trial[i];
-      const w = (v < 0 ? 0 : v > 1 ? 1 : v) + add;
-      out[i] = w < 0 ? 0 : w > upper ? upper : w;
-    }
-  } else {
-    for (let i = 0; i < trial.length; i++) {
-      const v = trial[i];
-      const w = (v < 0 ? 0 : v > 1 ? 1 : v) + add[i];
-      out[i] = w < 0 ? 0 : w > upper ? upper : w;
-    }
+  const z = zeros(base.length);
+  const g0 = gs[0] ?? z;
+  const g1 = gs[1] ?? z;
+  const g2 = gs[2] ?? z;
+  const d0 = gs.length > 0 ? delta[0] : 0;
+  const d1 = gs.length > 1 ? delta[1] : 0;
+  const d2 = gs.length > 2 ? delta[2] : 0;
+  const a = typeof add === 'number' ? add : 0;
+  const perCell = typeof add === 'number' ? z : add;
+  for (let i = 0; i < out.length; i++) {
+    const v = src[i] + d0 * g0[i] + d1 * g1[i] + d2 * g2[i];
+    const w = (v < 0 ? 0 : v > 1 ? 1 : v) + a + perCell[i];
+    out[i] = w < 0 ? 0 : w > upper ? upper : w;
   }
 }
 
