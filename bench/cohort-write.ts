@@ -89,8 +89,12 @@ try {
     const coldMs = performance.now() - c0;
     const dir = join(root, `gen-${run}`);
     const t0 = performance.now();
+    const cpu0 = process.cpuUsage();
     const res = await writeCohort(schema, model, { n: N, seed: 7, where, dir, modalities });
     const genMs = performance.now() - t0;
+    // CPU time of every thread of the process (user + system), which a busy machine inflates less than the wall clock.
+    const cpu = process.cpuUsage(cpu0);
+    const cpuMs = (cpu.user + cpu.system) / 1000;
     const m = res.modalities!;
     const files = readTree(dir);
     let bytes = 0;
@@ -100,7 +104,8 @@ try {
     const label = workers === 0 ? '1 thread' : `${workers} workers`;
     console.log(
       `${label}: ${(patients / (genMs / 1000)).toFixed(0)} patients/s sample+generate+validate+write; write-only ${(patients / (bareMs / 1000)).toFixed(0)} patients/s; ratio ${(genMs / bareMs).toFixed(1)}×; ` +
-        `${files.size} files, ${(bytes / patients / 1024).toFixed(1)} KiB/patient; first 200-patient cohort ${(coldMs / 1000).toFixed(2)} s${workers ? ' incl. worker start-up' : ''}`,
+        `${files.size} files, ${(bytes / patients / 1024).toFixed(1)} KiB/patient; first 200-patient cohort ${(coldMs / 1000).toFixed(2)} s${workers ? ' incl. worker start-up' : ''}; ` +
+        `CPU ${(cpuMs / patients).toFixed(2)} ms/patient over all threads (${(cpuMs / genMs).toFixed(2)} cores busy)`,
     );
     console.log(`  ${patients} patients: ${m.images.written} images (${m.images.previews} previews), ${m.genomes.written} genomes, ${m.notes.written} notes; ${m.fhir.bundlesValidated} Bundles validated, ${m.fhir.validatorShapes} resource shapes; note rejection rate ${m.notes.stats.rejectionRate.toFixed(3)}; load average ${load()}`);
     rmSync(dir, { recursive: true, force: true });
