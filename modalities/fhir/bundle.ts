@@ -77,8 +77,40 @@ export interface PatientBundle {
   resources: FhirResourceLike[];
 }
 
-const meta = () => ({ tag: [{ ...SYNTHETIC_TAG }] });
-const loinc = (code: string, display: string) => ({ coding: [{ system: LOINC, code, display }] });
+/**
+ * Constant parts of the resources (meta, LOINC codings, categories) are deep-frozen objects
+ * shared by every resource that holds them: nothing mutates a built resource (Bundles hold
+ * copies), and the shape signature of a frozen part is computed once (modalities/fhir/shape.ts).
+ */
+function deepFreeze<T>(v: T): T {
+  if (v !== null && typeof v === 'object' && !Object.isFrozen(v)) {
+    for (const k of Object.keys(v)) deepFreeze((v as Record<string, unknown>)[k]);
+    Object.freeze(v);
+  }
+  return v;
+}
+const META = deepFreeze({ tag: [{ ...SYNTHETIC_TAG }] });
+const VARIANT_META = deepFreeze({ profile: [VARIANT_PROFILE], ...META });
+const meta = () => META;
+const loincCodings = new Map<string, { coding: { system: string; code: string; display: string }[] }>();
+const loinc = (code: string, display: string) => {
+  const key = `${code}\u0000${display}`;
+  let c = loincCodings.get(key);
+  if (!c) loincCodings.set(key, (c = deepFreeze({ coding: [{ system: LOINC, code, display }] })));
+  return c;
+};
+const IMAGING_CATEGORY = deepFreeze([{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'imaging', display: 'Imaging' }] }]);
+const VARIANT_CATEGORY = deepFreeze([
+  { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'laboratory', display: 'Laboratory' }] },
+  { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0074', code: 'GE', display: 'Genetics' }] },
+]);
+const NOTE_CATEGORY = deepFreeze([{ coding: [{ system: 'http://hl7.org/fhir/us/core/CodeSystem/us-core-documentreference-category', code: 'clinical-note', display: 'Clinical Note' }] }]);
+const assemblyConcepts = new Map<ReferenceBuild, unknown>();
+const assemblyConcept = (build: ReferenceBuild) => {
+  let c = assemblyConcepts.get(build);
+  if (!c) assemblyConcepts.set(build, (c = deepFreeze({ coding: [{ system: LOINC, ...ASSEMBLY_LOINC_ANSWER[build] }] })));
+  return c;
+};
 
 export function imagingStudyResource(id: string, patientRef: string, img: ImagingArtefact): FhirResourceLike {
   const modality = { system: DCM, code: img.modality };
@@ -114,7 +146,7 @@ export function imagingFindingResource(id: string, patientRef: string, studyRef:
     id,
     meta: meta(),
     status: 'final',
-    category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'imaging', display: 'Imaging' }] }],
+    category: IMAGING_CATEGORY,
     code: loinc('18782-3', 'Radiology Study observation (narrative)'),
     subject: { reference: patientRef },
     effectiveDateTime: img.started,
@@ -132,7 +164,7 @@ export function variantObservation(id: string, patientRef: string, g: Genotype, 
   if (g.rsid) component.push({ code: loinc('81252-9', 'Discrete genetic variant'), valueCodeableConcept: { coding: [{ system: DBSNP_SYSTEM, code: g.rsid, display: g.rsid }] } });
   component.push(
     { code: loinc('48013-7', 'Genomic reference sequence [ID]'), valueCodeableConcept: { coding: [{ system: REFSEQ_SYSTEM, code: refSeqAccession(build, g.chrom) }] } },
-    { code: loinc('62374-4', 'Human reference sequence assembly version'), valueCodeableConcept: { coding: [{ system: LOINC, ...ASSEMBLY_LOINC_ANSWER[build] }] } },
+    { code: loinc('62374-4', 'Human reference sequence assembly version'), valueCodeableConcept: assemblyConcept(build) },
     { code: loinc('92822-6', 'Genomic coordinate system [Type]'), valueCodeableConcept: loinc('LA30102-0', '1-based character counting') },
     { code: loinc('81254-5', 'Genomic allele start-end'), valueRange: { low: { value: g.pos }, high: { value: g.pos + g.ref.length - 1 } } },
     { code: loinc('69547-8', 'Genomic ref allele [ID]'), valueString: g.ref },
@@ -142,12 +174,9 @@ export function variantObservation(id: string, patientRef: string, g: Genotype, 
   return {
     resourceType: 'Observation',
     id,
-    meta: { profile: [VARIANT_PROFILE], ...meta() },
+    meta: VARIANT_META,
     status: 'final',
-    category: [
-      { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'laboratory', display: 'Laboratory' }] },
-      { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0074', code: 'GE', display: 'Genetics' }] },
-    ],
+    category: VARIANT_CATEGORY,
     code: loinc('69548-6', 'Genetic variant assessment'),
     subject: { reference: patientRef },
     effectiveDateTime: opts.effective,
@@ -165,7 +194,7 @@ export function noteDocumentReference(id: string, patientRef: string, note: Note
     status: 'current',
     docStatus: 'final',
     type: loinc('11506-3', 'Progress note'),
-    category: [{ coding: [{ system: 'http://hl7.org/fhir/us/core/CodeSystem/us-core-documentreference-category', code: 'clinical-note', display: 'Clinical Note' }] }],
+    category: NOTE_CATEGORY,
     subject: { reference: patientRef },
     date: note.date,
     description: note.title ?? 'Synthetic clinical note',

@@ -343,20 +343,63 @@ function walk(v: unknown, key: string, refs: Map<string, string> | undefined, e:
         return;
       }
       const o = v as Obj;
-      e.lit('{');
-      for (const k in o) {
-        e.key(k);
-        walk(o[k], k, refs, e);
-        e.lit(',');
+      if (Object.isFrozen(o)) {
+        // A deep-frozen part without references (the builders' shared constants): its
+        // signature cannot change, so it is walked once and emitted as one literal.
+        const sig = frozenSignature(o);
+        if (sig !== null) {
+          e.lit(sig);
+          return;
+        }
       }
-      if ('low' in o && 'high' in o) e.lit(rangeOrder(o));
-      if (typeof o.start === 'string' && typeof o.end === 'string') e.lit(`|p${JSON.stringify([o.start, o.end])}`);
-      e.lit('}');
+      walkObject(o, refs, e);
       return;
     }
     default:
       e.lit(typeof v);
   }
+}
+
+const frozenSignatures = new WeakMap<object, string | null>();
+
+/** Deep-frozen (every nested object and array frozen) and without a `reference` member anywhere. */
+function frozenWithoutReferences(v: unknown): boolean {
+  if (v === null || typeof v !== 'object') return true;
+  if (!Object.isFrozen(v)) return false;
+  if (Array.isArray(v)) return v.every(frozenWithoutReferences);
+  for (const k of Object.keys(v)) if (k === 'reference' || !frozenWithoutReferences((v as Obj)[k])) return false;
+  return true;
+}
+
+/**
+ * The signature of a frozen object (null unless it is deep-frozen without references): what walk
+ * emits for it — an object's signature does not depend on the member it sits under, and without
+ * references not on `refs` — built once per object.
+ */
+function frozenSignature(o: Obj): string | null {
+  let sig = frozenSignatures.get(o);
+  if (sig === undefined) {
+    if (frozenWithoutReferences(o)) {
+      const e = new StringEmitter();
+      walkObject(o, undefined, e);
+      sig = e.out;
+    } else sig = null;
+    frozenSignatures.set(o, sig);
+  }
+  return sig;
+}
+
+/** walk's object case, member by member. */
+function walkObject(o: Obj, refs: Map<string, string> | undefined, e: Emitter): void {
+  e.lit('{');
+  for (const k in o) {
+    e.key(k);
+    walk(o[k], k, refs, e);
+    e.lit(',');
+  }
+  if ('low' in o && 'high' in o) e.lit(rangeOrder(o));
+  if (typeof o.start === 'string' && typeof o.end === 'string') e.lit(`|p${JSON.stringify([o.start, o.end])}`);
+  e.lit('}');
 }
 
 /** The whole signature walk of a resource into an emitter. */

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { getDataType, validationRegexes } from '@medplum/core';
-import { buildPatientBundle, loadR4Definitions, R4Validator, validateBundle } from '../../modalities/fhir/bundle.ts';
+import { buildPatientBundle, buildPatientResources, loadR4Definitions, R4Validator, validateBundle } from '../../modalities/fhir/bundle.ts';
 import { AUDITED_FORMAT_SOURCES, AUDITED_INVARIANTS, SHAPE_AUDITED_TYPES, ShapeTrie, shapeSignature, stringClassByRegex, stringClassFast } from '../../modalities/fhir/shape.ts';
 import { decodePatient } from '../../modalities/fhir/decode.ts';
 import { Rng } from '../../modalities/fhir/rng.ts';
@@ -140,5 +140,35 @@ describe('shape signatures for memoised R4 validation', () => {
     // A bound on the trie's nodes starts it afresh without changing any entry's signature.
     const small = new ShapeTrie(50);
     for (const r of seen) expect(small.entry(r).signature).toBe(shapeSignature(r));
+  });
+
+  it('sign the builders\' shared frozen parts as their unfrozen copies', () => {
+    const rng = new Rng('frozen');
+    const row = schema.attributes.map((a) => (a.kind === 'age' ? 3 : a.kind === 'sex' ? 1 : a.kind === 'condition' ? 1 : 1));
+    const decoded = decodePatient(schema, row, rng);
+    const resources = buildPatientResources(
+      decoded,
+      {
+        image: { studyInstanceUid: '2.25.1', seriesInstanceUid: '2.25.2', sopInstanceUid: '2.25.3', sopClassUid: SOP_CLASS.DX, modality: 'DX', started: '2024-10-01T09:30:00Z', findingClass: 'normal' },
+        genome: { build: 'GRCh37', genotypes: [{ rsid: 'rs7903146', chrom: '10', pos: 114758349, ref: 'C', alt: 'T', dosage: 2 }, { chrom: 'X', pos: 100, ref: 'A', alt: 'G', dosage: 1 }] },
+        note: { text: 'History: hypertension.\n', date: '2024-10-01T10:00:00Z' },
+      },
+      rng,
+    );
+    const variant = resources.find((r) => r.resourceType === 'Observation' && (r.meta as { profile?: string[] } | undefined)?.profile);
+    expect(Object.isFrozen(variant!.meta)).toBe(true);
+    const trie = new ShapeTrie();
+    for (const r of resources) {
+      const copy = structuredClone(r); // unfrozen, undefined members kept
+      expect(shapeSignature(r)).toBe(shapeSignature(copy));
+      expect(trie.entry(r).signature).toBe(shapeSignature(copy));
+    }
+    // A frozen part holding a reference is walked as usual (its signature depends on `refs`).
+    const frozenRef = Object.freeze({ reference: 'urn:uuid:x' });
+    const refs = new Map([['urn:uuid:x', 'ImagingStudy/x']]);
+    const a = { resourceType: 'Observation', id: 'o', status: 'final', code: { text: 'a' }, derivedFrom: [frozenRef] };
+    const b = { ...a, derivedFrom: [{ reference: 'urn:uuid:x' }] };
+    expect(shapeSignature(a, refs)).toBe(shapeSignature(b, refs));
+    expect(shapeSignature(a, refs)).not.toBe(shapeSignature(a));
   });
 });
