@@ -173,9 +173,13 @@ function clampRowIntoGrid(density: Float32Array, size: number, y: number, grid: 
   if (y % f === 0) colSum.fill(0);
   for (let x = 0; x < size; x++) {
     const v = density[o + x];
-    const c = v < 0 ? 0 : v > 1 ? 1 : v;
-    density[o + x] = c;
-    colSum[x] += c;
+    if (v >= 0 && v <= 1) colSum[x] += v;
+    else {
+      // Rare (a nodule on a consolidation over a rib): written back clamped.
+      const c = v > 1 ? 1 : 0;
+      density[o + x] = c;
+      colSum[x] += c;
+    }
   }
   if ((y + 1) % f === 0) {
     const row = ((y + 1) / f - 1) * n;
