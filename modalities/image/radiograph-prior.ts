@@ -97,6 +97,13 @@ export function renderPriorRadiograph(size: number, findings: RadiographFindings
     if (opacity) colOpacity[px] = Math.exp(-((x - opacity.x) ** 2) / (2 * opacity.sigma * opacity.sigma));
   }
   const ribTop = cy - 0.3 * s;
+  // Rows wholly above or below the diaphragm's dome are one run each.
+  let domeLo = Infinity;
+  let domeHi = -Infinity;
+  for (let px = 0; px < size; px++) {
+    if (dome[px] < domeLo) domeLo = dome[px];
+    if (dome[px] > domeHi) domeHi = dome[px];
+  }
   const ribPeriod = 0.056 * s;
   for (let py = 0; py < size; py++) {
     const y = (py + 0.5) * inv;
@@ -105,7 +112,9 @@ export function renderPriorRadiograph(size: number, findings: RadiographFindings
     const [b0, b1] = span(cx, bodyHalf * (y < ribTop ? 0.92 : 1));
     density.fill(0.03, o, o + b0);
     density.fill(0.03, o + b1, o + size);
-    for (let px = b0; px < b1; px++) density[o + px] = y >= dome[px] ? 0.5 : 0.45;
+    if (y < domeLo) density.fill(0.45, o + b0, o + b1);
+    else if (y >= domeHi) density.fill(0.5, o + b0, o + b1);
+    else for (let px = b0; px < b1; px++) density[o + px] = y >= dome[px] ? 0.5 : 0.45;
     // Lungs above the dome: texture, ribs, findings. The lungs lie within the body.
     const ly = (y - lungCy) / lungB;
     if (ly * ly < 1) {
