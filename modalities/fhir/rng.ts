@@ -15,6 +15,10 @@ function seedTo32(seed: SeedLike): number {
   return ((seed >>> 0) ^ Math.imul(Math.floor(seed / 0x100000000) >>> 0, 0x9e3779b1)) >>> 0;
 }
 
+/** Lowercase hex of a nibble and of a byte. */
+const HEX1 = Array.from({ length: 16 }, (_, i) => i.toString(16));
+const HEX2 = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
 export class Rng {
   private a: number;
   private b: number;
@@ -104,12 +108,18 @@ export class Rng {
 
   /** A version-4-shaped UUID from this stream (deterministic for a given seed). */
   uuid(): string {
-    const h = (n: number) => (n >>> 0).toString(16).padStart(8, '0');
-    const a = h(this.nextU32());
-    const b = h(this.nextU32());
-    const c = h(this.nextU32());
-    const d = h(this.nextU32());
-    const variant = ((parseInt(c[0], 16) & 0x3) | 0x8).toString(16);
-    return `${a}-${b.slice(0, 4)}-4${b.slice(5, 8)}-${variant}${c.slice(1, 4)}-${c.slice(4, 8)}${d}`;
+    // The hex of four draws a, b, c, d as a-b[0:4]-4b[5:8]-(8|c[0]&3)c[1:4]-c[4:8]d, by byte table.
+    const a = this.nextU32();
+    const b = this.nextU32();
+    const c = this.nextU32();
+    const d = this.nextU32();
+    return (
+      HEX2[a >>> 24] + HEX2[(a >>> 16) & 255] + HEX2[(a >>> 8) & 255] + HEX2[a & 255] +
+      '-' + HEX2[b >>> 24] + HEX2[(b >>> 16) & 255] +
+      '-4' + HEX1[(b >>> 8) & 15] + HEX2[b & 255] +
+      '-' + HEX1[((c >>> 28) & 3) | 8] + HEX1[(c >>> 24) & 15] + HEX2[(c >>> 16) & 255] +
+      '-' + HEX2[(c >>> 8) & 255] + HEX2[c & 255] +
+      HEX2[d >>> 24] + HEX2[(d >>> 16) & 255] + HEX2[(d >>> 8) & 255] + HEX2[d & 255]
+    );
   }
 }

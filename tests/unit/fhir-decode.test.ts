@@ -89,3 +89,17 @@ describe('FHIR decoder', () => {
     ]);
   });
 });
+
+describe('Rng.uuid', () => {
+  it('is the hex of four draws in version-4 form (the byte-table formatting of the draws as strings)', () => {
+    const r = new Rng('uuid-format');
+    const s = new Rng('uuid-format');
+    for (let i = 0; i < 2000; i++) {
+      const u = r.uuid();
+      expect(u).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      const h = (n: number) => (n >>> 0).toString(16).padStart(8, '0');
+      const [a, b, c, d] = [h(s.nextU32()), h(s.nextU32()), h(s.nextU32()), h(s.nextU32())];
+      expect(u).toBe(`${a}-${b.slice(0, 4)}-4${b.slice(5, 8)}-${((parseInt(c[0], 16) & 0x3) | 0x8).toString(16)}${c.slice(1, 4)}-${c.slice(4, 8)}${d}`);
+    }
+  });
+});
