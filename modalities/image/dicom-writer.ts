@@ -211,72 +211,90 @@ function swap16(b: Uint8Array): void {
   }
 }
 
-function valueBytes(a: DicomAttribute): Buffer {
+/** A string VR's value as written: values joined by '\\', padded to even length (UI with NUL, others with a space). */
+function paddedString(a: DicomAttribute): string {
+  let s = (a.value as string[]).join('\\');
+  if (s.length % 2) s += a.vr === 'UI' ? '\0' : ' ';
+  return s;
+}
+
+/** Bytes of the element's value (strings: one byte per character, latin1). */
+function valueLength(a: DicomAttribute, str: string | undefined): number {
   switch (a.vr) {
     case 'US':
-    case 'SS': {
-      const b = Buffer.allocUnsafe(2 * a.value.length);
-      (a.value as number[]).forEach((v, i) => (a.vr === 'US' ? b.writeUInt16LE(v, 2 * i) : b.writeInt16LE(v, 2 * i)));
-      return b;
-    }
-    case 'UL': {
-      const b = Buffer.allocUnsafe(4 * a.value.length);
-      (a.value as number[]).forEach((v, i) => b.writeUInt32LE(v, 4 * i));
-      return b;
-    }
-    default: {
-      let s = (a.value as string[]).join('\\');
-      if (s.length % 2) s += a.vr === 'UI' ? '\0' : ' ';
-      return Buffer.from(s, 'latin1');
-    }
+    case 'SS':
+      return 2 * a.value.length;
+    case 'UL':
+      return 4 * a.value.length;
+    default:
+      return str!.length;
   }
 }
 
-function element(a: DicomAttribute, parts: Buffer[]): number {
-  const v = valueBytes(a);
-  const long = LONG_VR.has(a.vr);
-  const h = Buffer.allocUnsafe(long ? 12 : 8);
-  h.writeUInt16LE(a.tag >>> 16, 0);
-  h.writeUInt16LE(a.tag & 0xffff, 2);
-  h.write(a.vr, 4, 'latin1');
-  if (long) {
-    h.writeUInt16LE(0, 6);
-    h.writeUInt32LE(v.length, 8);
+/** Header and value length of an element. */
+function elementLength(a: DicomAttribute, str: string | undefined): number {
+  const v = valueLength(a, str);
+  if (!LONG_VR.has(a.vr) && v > 0xffff) throw new Error(`DICOM ${a.keyword}: value too long`);
+  return (LONG_VR.has(a.vr) ? 12 : 8) + v;
+}
+
+/** Writes the element at `at` of `out`; returns the offset after it. */
+function writeElement(out: Buffer, at: number, a: DicomAttribute, str: string | undefined): number {
+  const v = valueLength(a, str);
+  out.writeUInt16LE(a.tag >>> 16, at);
+  out.writeUInt16LE(a.tag & 0xffff, at + 2);
+  out.write(a.vr, at + 4, 'latin1');
+  if (LONG_VR.has(a.vr)) {
+    out.writeUInt16LE(0, at + 6);
+    out.writeUInt32LE(v, at + 8);
+    at += 12;
   } else {
-    if (v.length > 0xffff) throw new Error(`DICOM ${a.keyword}: value too long`);
-    h.writeUInt16LE(v.length, 6);
+    out.writeUInt16LE(v, at + 6);
+    at += 8;
   }
-  parts.push(h, v);
-  return h.length + v.length;
+  switch (a.vr) {
+    case 'US':
+      for (const x of a.value as number[]) at = out.writeUInt16LE(x, at);
+      return at;
+    case 'SS':
+      for (const x of a.value as number[]) at = out.writeInt16LE(x, at);
+      return at;
+    case 'UL':
+      for (const x of a.value as number[]) at = out.writeUInt32LE(x, at);
+      return at;
+    default:
+      return at + out.write(str!, at, 'latin1');
+  }
 }
 
-/** The same bytes as `writeDicomDcmjs`, ~50× faster. */
+const isStringVr = (a: DicomAttribute) => a.vr !== 'US' && a.vr !== 'SS' && a.vr !== 'UL';
+/** FileMetaInformationVersion (0002,0001) OB 00\01, as written. */
+const META_VERSION = Uint8Array.from([0x02, 0x00, 0x01, 0x00, 0x4f, 0x42, 0, 0, 2, 0, 0, 0, 0, 1]);
+
+/** The same bytes as `writeDicomDcmjs`, ~50× faster: sizes first, then every element written into one buffer. */
 export function writeDicom(spec: DicomImageSpec): Uint8Array {
   const { meta, dataset } = dicomAttributes(spec);
-  const metaParts: Buffer[] = [];
-  let metaLen = element({ keyword: 'FileMetaInformationVersion', tag: 0x00020001, vr: 'OB', value: [] }, []) + 2;
-  const version = Buffer.from([0x02, 0x00, 0x01, 0x00, 0x4f, 0x42, 0, 0, 2, 0, 0, 0, 0, 1]);
-  metaParts.push(version);
-  for (const a of meta) metaLen += element(a, metaParts);
-  const head: Buffer[] = [Buffer.alloc(128), Buffer.from('DICM', 'latin1')];
-  element({ keyword: 'FileMetaInformationGroupLength', tag: 0x00020000, vr: 'UL', value: [metaLen] }, head);
-  head.push(...metaParts);
-  for (const a of dataset) element(a, head);
+  const metaStr = meta.map((a) => (isStringVr(a) ? paddedString(a) : undefined));
+  const dataStr = dataset.map((a) => (isStringVr(a) ? paddedString(a) : undefined));
+  let metaLen = META_VERSION.length;
+  for (let i = 0; i < meta.length; i++) metaLen += elementLength(meta[i], metaStr[i]);
+  let dataLen = 0;
+  for (let i = 0; i < dataset.length; i++) dataLen += elementLength(dataset[i], dataStr[i]);
+  const groupLength: DicomAttribute = { keyword: 'FileMetaInformationGroupLength', tag: 0x00020000, vr: 'UL', value: [metaLen] };
   const pixelLen = spec.pixels.byteLength;
-  const ph = Buffer.allocUnsafe(12);
-  ph.writeUInt32LE(0x00107fe0, 0);
-  ph.write('OW', 4, 'latin1');
-  ph.writeUInt16LE(0, 6);
-  ph.writeUInt32LE(pixelLen, 8);
-  head.push(ph);
-  let headLen = 0;
-  for (const p of head) headLen += p.length;
-  const out = Buffer.allocUnsafe(headLen + pixelLen);
-  let at = 0;
-  for (const p of head) {
-    out.set(p, at);
-    at += p.length;
-  }
+  const out = Buffer.allocUnsafe(128 + 4 + elementLength(groupLength, undefined) + metaLen + dataLen + 12 + pixelLen);
+  out.fill(0, 0, 128);
+  let at = out.write('DICM', 128, 'latin1') + 128;
+  at = writeElement(out, at, groupLength, undefined);
+  out.set(META_VERSION, at);
+  at += META_VERSION.length;
+  for (let i = 0; i < meta.length; i++) at = writeElement(out, at, meta[i], metaStr[i]);
+  for (let i = 0; i < dataset.length; i++) at = writeElement(out, at, dataset[i], dataStr[i]);
+  out.writeUInt32LE(0x00107fe0, at);
+  out.write('OW', at + 4, 'latin1');
+  out.writeUInt16LE(0, at + 6);
+  out.writeUInt32LE(pixelLen, at + 8);
+  at += 12;
   const px = new Uint8Array(spec.pixels.buffer, spec.pixels.byteOffset, pixelLen);
   out.set(px, at);
   if (!LITTLE_ENDIAN) swap16(out.subarray(at));
