@@ -132,6 +132,13 @@ function isLowerUuidAt(s: string, at: number): boolean {
  *   letter is). Blankness and length are constant too.
  */
 const UUID_CLASS = regexClass('00000000-0000-4000-8000-000000000000');
+/**
+ * - canonical base64 longer than 64 characters (attachment data, e.g. a note): base64Binary
+ *   matches (groups of four, '=' padding only at the end), and the printable, whitespace-free
+ *   formats (canonical, code, markdown, string, uri, url); id does not (over 64 characters),
+ *   nor date, time, dateTime, instant (over 35), nor oid or uuid (no ':').
+ */
+const BASE64_CLASS = regexClass('A'.repeat(68));
 const REFERENCE_CLASS = regexClass('Patient/00000000-0000-4000-8000-000000000000');
 
 function isLettersSlashUuid(s: string): boolean {
@@ -144,11 +151,24 @@ function isLettersSlashUuid(s: string): boolean {
   return true;
 }
 
+/** Canonical base64: length a multiple of 4, [A-Za-z0-9+/], then at most two '=' at the end. */
+function isCanonicalBase64(s: string): boolean {
+  const n = s.length;
+  if (n % 4 !== 0) return false;
+  const pad = s.charCodeAt(n - 1) === 61 ? (s.charCodeAt(n - 2) === 61 ? 2 : 1) : 0;
+  for (let i = 0; i < n - pad; i++) {
+    const c = s.charCodeAt(i);
+    if (!((c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 43 || c === 47)) return false;
+  }
+  return true;
+}
+
 /** Which of the validator's primitive formats a string matches, and whether it is blank or too long. */
 function stringClass(s: string): string {
   if (formatsAudited) {
     if (s.length === 36 && isLowerUuidAt(s, 0)) return UUID_CLASS;
     if (s.length >= 38 && isLettersSlashUuid(s)) return REFERENCE_CLASS;
+    if (s.length > 64 && s.length <= MAX_STRING && isCanonicalBase64(s)) return BASE64_CLASS;
   }
   let c = stringClasses.get(s);
   if (c === undefined) {

@@ -114,6 +114,12 @@ describe('shape signatures for memoised R4 validation', () => {
       strings.push(chars.join(''), `Patient/${chars.join('')}`);
     }
     strings.push('', ' ', '2024-01-01', '2024-01-01T10:00:00Z', 'a\u0001b', 'rs7903146', 'urn:oid:1.2.3');
+    for (let i = 0; i < 200; i++) {
+      const bytes = Buffer.from(Array.from({ length: 30 + rng.int(200) }, () => rng.int(256)));
+      const b64 = bytes.toString('base64');
+      strings.push(b64, `${b64}=`, `${b64} `, b64.replace(/[A-Z]/, '-'), b64.slice(1), `=${b64.slice(1)}`, b64.replace(/=+$/, ''));
+    }
+    strings.push('A'.repeat(64), 'A'.repeat(68), 'AAAA'.repeat(17) + '=', 'AA=='.repeat(17));
     for (const x of strings) expect(stringClassFast(x), x).toBe(stringClassByRegex(x));
   });
 
