@@ -241,6 +241,9 @@ function storePixels(
     const cf = moves[m].f.col;
     for (let x = 0; x < size; x++) colShift[x] += r * cf[x];
   }
+  // dd ∈ [0, 1] and the noise draw u ∈ [0, 3069]: the stored values lie in [baseMax, baseMax +
+  // gainMax + 3069·stepMax]; inside (0, max − 1) no clamp can bite.
+  const inRange = baseMax > 0 && baseMax + gainMax + 3069 * stepMax < max - 1;
   let a = acq.seed[0];
   let b = acq.seed[1];
   let c = acq.seed[2];
@@ -259,20 +262,37 @@ function storePixels(
     shift.fill(0, spans[4 * y], spans[4 * y + 1]);
     shift.fill(0, spans[4 * y + 2], spans[4 * y + 3]);
     const o = y * size;
-    for (let x = 0; x < size; x++) {
-      const t = (((a + b) | 0) + d) | 0;
-      d = (d + 1) | 0;
-      a = b ^ (b >>> 9);
-      b = (c + (c << 3)) | 0;
-      c = (((c << 21) | (c >>> 11)) + t) | 0;
-      const u = (t & 1023) + ((t >>> 10) & 1023) + ((t >>> 20) & 1023);
-      let dd = density[o + x] + shift[x];
-      dd = dd < 0 ? 0 : dd > 1 ? 1 : dd;
-      // Stored value (base + gain·dd + u·step)·max, clamped to [0, max] and rounded.
-      const v = baseMax + gainMax * dd + u * stepMax;
-      const q = v <= 0 ? 0 : v >= max ? max : (v + 0.5) | 0; // Math.round for v ≥ 0, at a third of the cost
-      px[o + x] = q;
-      colA[x] += q;
+    if (inRange) {
+      // The same values as below: no stored value of this acquisition can reach 0 or max.
+      for (let x = 0; x < size; x++) {
+        const t = (((a + b) | 0) + d) | 0;
+        d = (d + 1) | 0;
+        a = b ^ (b >>> 9);
+        b = (c + (c << 3)) | 0;
+        c = (((c << 21) | (c >>> 11)) + t) | 0;
+        const u = (t & 1023) + ((t >>> 10) & 1023) + ((t >>> 20) & 1023);
+        let dd = density[o + x] + shift[x];
+        dd = dd < 0 ? 0 : dd > 1 ? 1 : dd;
+        const q = (baseMax + gainMax * dd + u * stepMax + 0.5) | 0;
+        px[o + x] = q;
+        colA[x] += q;
+      }
+    } else {
+      for (let x = 0; x < size; x++) {
+        const t = (((a + b) | 0) + d) | 0;
+        d = (d + 1) | 0;
+        a = b ^ (b >>> 9);
+        b = (c + (c << 3)) | 0;
+        c = (((c << 21) | (c >>> 11)) + t) | 0;
+        const u = (t & 1023) + ((t >>> 10) & 1023) + ((t >>> 20) & 1023);
+        let dd = density[o + x] + shift[x];
+        dd = dd < 0 ? 0 : dd > 1 ? 1 : dd;
+        // Stored value (base + gain·dd + u·step)·max, clamped to [0, max] and rounded.
+        const v = baseMax + gainMax * dd + u * stepMax;
+        const q = v <= 0 ? 0 : v >= max ? max : (v + 0.5) | 0; // Math.round for v ≥ 0, at a third of the cost
+        px[o + x] = q;
+        colA[x] += q;
+      }
     }
     if ((y + 1) % f === 0) {
       const gy = (y + 1) / f - 1;
