@@ -97,6 +97,7 @@ export function renderPriorRadiograph(size: number, findings: RadiographFindings
     if (opacity) colOpacity[px] = Math.exp(-((x - opacity.x) ** 2) / (2 * opacity.sigma * opacity.sigma));
   }
   const ribTop = cy - 0.3 * s;
+  const heartBelowDome = 0.02 * s;
   // Rows wholly above or below the diaphragm's dome are one run each.
   let domeLo = Infinity;
   let domeHi = -Infinity;
@@ -125,6 +126,7 @@ export function renderPriorRadiograph(size: number, findings: RadiographFindings
       const rowOpacity = opacity ? opacity.amp * Math.exp(-((y - opacity.y) ** 2) / (2 * opacity.sigma * opacity.sigma)) : 0;
       const nearNodule = nodule !== undefined && Math.abs(y - nodule.y) < nodule.r * 1.3;
       const halfWidth = lungA * Math.sqrt(1 - ly * ly);
+      const yRib = y - ribTop;
       for (let side = 0; side < 2; side++) {
         const [a, b] = span(cx + (side === 0 ? -lungDx : lungDx), halfWidth, b0, b1);
         let first = -1;
@@ -135,9 +137,9 @@ export function renderPriorRadiograph(size: number, findings: RadiographFindings
           last = px;
           const texture = (colSin40[px] * rowCos + colCos40[px] * rowSin) * (rowCos31 * colCos17[px] + rowSin31 * colSin17[px]);
           let d = 0.12 + 0.025 * texture;
-          const t = (y - ribTop - ribBend[px]) / ribPeriod;
+          const t = (yRib - ribBend[px]) / ribPeriod;
           if (t > 0 && t - Math.floor(t) < 0.22) d += 0.09;
-          d += rowOpacity * colOpacity[px];
+          if (opacity) d += rowOpacity * colOpacity[px];
           if (nearNodule) {
             const x = (px + 0.5) * inv;
             const r = Math.hypot(x - nodule!.x, y - nodule!.y);
@@ -159,7 +161,7 @@ export function renderPriorRadiograph(size: number, findings: RadiographFindings
     const hy = (y - heartCy) / heartB;
     if (hy * hy < 1) {
       const [h0, h1] = span(heartCx, heartA * Math.sqrt(1 - hy * hy), b0, b1);
-      for (let px = h0; px < h1; px++) if (y < dome[px] + 0.02 * s && density[o + px] < 0.62) density[o + px] = 0.62;
+      for (let px = h0; px < h1; px++) if (y < dome[px] + heartBelowDome && density[o + px] < 0.62) density[o + px] = 0.62;
     }
     const [s0, s1] = span(cx, 0.028 * s, b0, b1);
     for (let px = s0; px < s1; px++) density[o + px] += 0.12;
