@@ -4,7 +4,7 @@ import { marginal } from '../../model/marginals.ts';
 import type { Measurement } from '../../model/measurement.ts';
 import { allThreeWay, datasetWorkloadError } from '../../model/metrics.ts';
 import { type FitPlan, type RoundResult } from '../../model/plan.ts';
-import { aimPlan, independentPlan, poolRepeats, projectOnLarger, Stats } from '../../model/plan-aim.ts';
+import { aimPlan, defaultScreenShare, independentPlan, poolRepeats, projectOnLarger, SCREEN_SHARE_KNEE_RHO, Stats } from '../../model/plan-aim.ts';
 import { planDistributedNoise } from '../../privacy/accountant.ts';
 import { estimate } from '../../model/pgm/estimate.ts';
 import { buildJunctionTree, treeSize } from '../../model/pgm/junction-tree.ts';
@@ -179,6 +179,29 @@ describe('federated AIM plan', () => {
     const done = runPlan(p1, 4);
     const p2 = aimPlan(domain, 0.05, { selectionIterations: 60 });
     for (let i = 0; i < done.length; i++) expect(p2.next(done.slice(0, i))).toEqual(done[i].spec);
+  });
+
+  it('screens with 0.1 of ρ up to the knee, then with 0.1·√(knee/ρ) (continuous, falling, its ρ still rising)', () => {
+    expect(defaultScreenShare(0.001)).toBe(0.1);
+    expect(defaultScreenShare(SCREEN_SHARE_KNEE_RHO)).toBe(0.1);
+    expect(defaultScreenShare(SCREEN_SHARE_KNEE_RHO * 4)).toBeCloseTo(0.05, 12);
+    expect(defaultScreenShare(SCREEN_SHARE_KNEE_RHO * (1 + 1e-9))).toBeCloseTo(0.1, 6);
+    let prev = Infinity;
+    let prevRho = 0;
+    for (const rho of [0.0125, 0.02, 0.05, 0.1, 0.5, 1, 5]) {
+      const share = defaultScreenShare(rho);
+      expect(share).toBeLessThan(prev);
+      expect(share * rho).toBeGreaterThan(prevRho);
+      prev = share;
+      prevRho = share * rho;
+    }
+    // The plan's screening round gets exactly that share, and the rounds still sum to ρ.
+    for (const rho of [0.005, 0.1]) {
+      const done = runPlan(aimPlan(domain, rho, { selectionIterations: 20 }), 3);
+      const screen = done.find((r) => r.spec.name === 'screen-pairs');
+      expect(screen?.spec.rho).toBeCloseTo(rho * defaultScreenShare(rho), 12);
+      expect(Math.abs(done.reduce((t, r) => t + r.spec.rho, 0) - rho)).toBeLessThanOrEqual(1e-12);
+    }
   });
 
   it('rejects bad options', () => {
