@@ -54,7 +54,7 @@ export interface AimPlanOptions {
   oneWayShare?: number;
   /**
    * Share of ρ for the pair-screening round (0 disables it). Default: `defaultScreenShare(ρ)`,
-   * 0.1 up to ρ = 0.012 (ε ≈ 1 at δ = 1e-9), then shrinking as 1/√ρ.
+   * 0.1 up to ρ = 0.015 (ε = 1 at δ = 1e-9), then shrinking as 1/√ρ (0.035 at ε = 3).
    */
   screenShare?: number;
   /** Planned number of measurement rounds after screening (capped by maxRounds). Default 4. */
@@ -116,8 +116,8 @@ const SQRT_2_PI = Math.sqrt(2 / Math.PI);
 /** Rows of the model sample that stands in for marginals outside the junction tree's cliques. */
 const SELECTION_SAMPLE_ROWS = 200_000;
 
-/** ρ at which the screening share starts to shrink: ε ≈ 1 at δ = 1e-9. */
-export const SCREEN_SHARE_KNEE_RHO = 0.012;
+/** ρ at which the screening share starts to shrink: ε = 1 at δ = 1e-9 (ρ 0.01497). */
+export const SCREEN_SHARE_KNEE_RHO = 0.015;
 
 /**
  * The screening round's default share of ρ: 0.1 up to SCREEN_SHARE_KNEE_RHO, then
