@@ -32,6 +32,40 @@ export interface RenderedPrior {
   lungSpans: Int32Array;
 }
 
+interface PriorTables {
+  colSin40: Float64Array;
+  colCos40: Float64Array;
+  colCos17: Float64Array;
+  colSin17: Float64Array;
+  rowCos31s: Float64Array;
+  rowSin31s: Float64Array;
+  /** Per-image scratch (one image at a time per thread). */
+  dome: Float64Array;
+  ribBend: Float64Array;
+  colOpacity: Float64Array;
+}
+const priorTableCache = new Map<number, PriorTables>();
+
+/** sin/cos factors of the lung texture at the pixel centres of a size×size image (x = y = (i + ½)/size), and scratch columns. */
+function priorTables(size: number): PriorTables {
+  let t = priorTableCache.get(size);
+  if (!t) {
+    const a = () => new Float64Array(size);
+    t = { colSin40: a(), colCos40: a(), colCos17: a(), colSin17: a(), rowCos31s: a(), rowSin31s: a(), dome: a(), ribBend: a(), colOpacity: a() };
+    for (let i = 0; i < size; i++) {
+      const x = (i + 0.5) * (1 / size);
+      t.colSin40[i] = Math.sin(40 * x);
+      t.colCos40[i] = Math.cos(40 * x);
+      t.colCos17[i] = Math.cos(17 * x);
+      t.colSin17[i] = Math.sin(17 * x);
+      t.rowCos31s[i] = Math.cos(31 * x);
+      t.rowSin31s[i] = Math.sin(31 * x);
+    }
+    priorTableCache.set(size, t);
+  }
+  return t;
+}
+
 /**
  * Draws one frontal chest radiograph density image on a size×size grid (into `into` when given,
  * e.g. a buffer reused from image to image: every pixel is written).
@@ -76,13 +110,8 @@ export function renderPriorRadiograph(size: number, findings: RadiographFindings
   };
   // Per column: the diaphragm's dome, the ribs' curvature, and the x factors of the separable
   // lung texture sin(40x + 25y + φ)·cos(31y − 17x) and consolidation Gaussian.
-  const dome = new Float64Array(size);
-  const ribBend = new Float64Array(size);
-  const colSin40 = new Float64Array(size);
-  const colCos40 = new Float64Array(size);
-  const colCos17 = new Float64Array(size);
-  const colSin17 = new Float64Array(size);
-  const colOpacity = new Float64Array(size);
+  // The texture's factors depend on the size alone (cached); the rest is per image (scratch).
+  const { colSin40, colCos40, colCos17, colSin17, rowCos31s, rowSin31s, dome, ribBend, colOpacity } = priorTables(size);
   for (let px = 0; px < size; px++) {
     const x = (px + 0.5) * inv;
     const dxm = x - cx;
@@ -90,11 +119,7 @@ export function renderPriorRadiograph(size: number, findings: RadiographFindings
     dome[px] = diaphragm - 0.03 * s * (1 - across * across);
     const bend = dxm / (lungDx + lungA);
     ribBend[px] = 0.035 * s * bend * bend;
-    colSin40[px] = Math.sin(40 * x);
-    colCos40[px] = Math.cos(40 * x);
-    colCos17[px] = Math.cos(17 * x);
-    colSin17[px] = Math.sin(17 * x);
-    if (opacity) colOpacity[px] = Math.exp(-((x - opacity.x) ** 2) / (2 * opacity.sigma * opacity.sigma));
+    colOpacity[px] = opacity ? Math.exp(-((x - opacity.x) ** 2) / (2 * opacity.sigma * opacity.sigma)) : 0;
   }
   const ribTop = cy - 0.3 * s;
   const heartBelowDome = 0.02 * s;
@@ -121,8 +146,8 @@ export function renderPriorRadiograph(size: number, findings: RadiographFindings
     if (ly * ly < 1) {
       const rowSin = Math.sin(25 * y + phase);
       const rowCos = Math.cos(25 * y + phase);
-      const rowCos31 = Math.cos(31 * y);
-      const rowSin31 = Math.sin(31 * y);
+      const rowCos31 = rowCos31s[py];
+      const rowSin31 = rowSin31s[py];
       const rowOpacity = opacity ? opacity.amp * Math.exp(-((y - opacity.y) ** 2) / (2 * opacity.sigma * opacity.sigma)) : 0;
       const nearNodule = nodule !== undefined && Math.abs(y - nodule.y) < nodule.r * 1.3;
       const halfWidth = lungA * Math.sqrt(1 - ly * ly);
