@@ -102,11 +102,14 @@ export function renderPriorRadiograph(size: number, findings: RadiographFindings
   const density = into ?? new Float32Array(size * size);
   const lungSpans = new Int32Array(4 * size);
   const inv = 1 / size;
-  /** Pixels whose centre x satisfies |x − c| ≤ h, as [a, b) within [lo, hi). */
-  const span = (c: number, h: number, lo = 0, hi = size): [number, number] => {
+  /** Pixels whose centre x satisfies |x − c| ≤ h, as [spanA, spanB) within [lo, hi) (no array per call). */
+  let spanA = 0;
+  let spanB = 0;
+  const span = (c: number, h: number, lo = 0, hi = size): void => {
     const a = Math.max(lo, Math.ceil(size * (c - h) - 0.5));
     const b = Math.min(hi, Math.floor(size * (c + h) - 0.5) + 1);
-    return a < b ? [a, b] : [lo, lo];
+    spanA = a < b ? a : lo;
+    spanB = a < b ? b : lo;
   };
   // Per column: the diaphragm's dome, the ribs' curvature, and the x factors of the separable
   // lung texture sin(40x + 25y + φ)·cos(31y − 17x) and consolidation Gaussian.
@@ -135,7 +138,9 @@ export function renderPriorRadiograph(size: number, findings: RadiographFindings
     const y = (py + 0.5) * inv;
     const o = py * size;
     // Body: soft tissue (0.45), below the diaphragm 0.5; air outside.
-    const [b0, b1] = span(cx, bodyHalf * (y < ribTop ? 0.92 : 1));
+    span(cx, bodyHalf * (y < ribTop ? 0.92 : 1));
+    const b0 = spanA;
+    const b1 = spanB;
     density.fill(0.03, o, o + b0);
     density.fill(0.03, o + b1, o + size);
     if (y < domeLo) density.fill(0.45, o + b0, o + b1);
@@ -153,7 +158,9 @@ export function renderPriorRadiograph(size: number, findings: RadiographFindings
       const halfWidth = lungA * Math.sqrt(1 - ly * ly);
       const yRib = y - ribTop;
       for (let side = 0; side < 2; side++) {
-        const [a, b] = span(cx + (side === 0 ? -lungDx : lungDx), halfWidth, b0, b1);
+        span(cx + (side === 0 ? -lungDx : lungDx), halfWidth, b0, b1);
+        const a = spanA;
+        const b = spanB;
         let first = -1;
         let last = -1;
         for (let px = a; px < b; px++) {
@@ -180,15 +187,21 @@ export function renderPriorRadiograph(size: number, findings: RadiographFindings
     }
     // Mediastinum above the heart, the heart (down to just below the dome), the spine.
     if (y < heartCy) {
-      const [m0, m1] = span(cx, 0.06 * s, b0, b1);
+      span(cx, 0.06 * s, b0, b1);
+      const m0 = spanA;
+      const m1 = spanB;
       for (let px = m0; px < m1; px++) if (density[o + px] < 0.62) density[o + px] = 0.62;
     }
     const hy = (y - heartCy) / heartB;
     if (hy * hy < 1) {
-      const [h0, h1] = span(heartCx, heartA * Math.sqrt(1 - hy * hy), b0, b1);
+      span(heartCx, heartA * Math.sqrt(1 - hy * hy), b0, b1);
+      const h0 = spanA;
+      const h1 = spanB;
       for (let px = h0; px < h1; px++) if (y < dome[px] + heartBelowDome && density[o + px] < 0.62) density[o + px] = 0.62;
     }
-    const [s0, s1] = span(cx, 0.028 * s, b0, b1);
+    span(cx, 0.028 * s, b0, b1);
+    const s0 = spanA;
+    const s1 = spanB;
     for (let px = s0; px < s1; px++) density[o + px] += 0.12;
     if (grid) clampRowIntoGrid(density, size, py, grid);
   }
