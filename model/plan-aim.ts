@@ -54,7 +54,7 @@ export interface AimPlanOptions {
   oneWayShare?: number;
   /**
    * Share of ρ for the pair-screening round (0 disables it). Default: `defaultScreenShare(ρ)`,
-   * 0.1 up to ρ = 0.015 (ε = 1 at δ = 1e-9), then shrinking as 1/√ρ (0.035 at ε = 3).
+   * 0.1·(0.015/ρ)^(1/4) within [0.05, 0.2] (0.1 at ε = 1, δ = 1e-9).
    */
   screenShare?: number;
   /** Planned number of measurement rounds after screening (capped by maxRounds). Default 4. */
@@ -116,19 +116,21 @@ const SQRT_2_PI = Math.sqrt(2 / Math.PI);
 /** Rows of the model sample that stands in for marginals outside the junction tree's cliques. */
 const SELECTION_SAMPLE_ROWS = 200_000;
 
-/** ρ at which the screening share starts to shrink: ε = 1 at δ = 1e-9 (ρ 0.01497). */
-export const SCREEN_SHARE_KNEE_RHO = 0.015;
+/** The ρ at which the screening share is 0.1: ε = 1 at δ = 1e-9 (ρ 0.01497). */
+export const SCREEN_SHARE_PIVOT_RHO = 0.015;
 
 /**
- * The screening round's default share of ρ: 0.1 up to SCREEN_SHARE_KNEE_RHO, then
- * 0.1·√(knee/ρ). The screen only has to tell pairs worth measuring from the rest; with a larger
- * budget a smaller share still screens more precisely than at the knee (its per-cell noise keeps
- * falling, as ρ^(-1/4)), and the freed budget goes to the measurements. Measured on Adult, 10
- * heterogeneous sites at ε = 3 (docs/benchmarks.md): a fixed 0.1 gave 3-way L1 0.1426 (mean of
- * 5), 0.05 and 0.034 gave 0.140 (8 and 6 runs); at ε ≤ 1 nothing changes.
+ * The screening round's default share of ρ: 0.1·(pivot/ρ)^(1/4), kept within [0.05, 0.2] —
+ * 0.2 at ε = 0.1, 0.18 at ε = 0.3, 0.1 at ε = 1, 0.06 at ε = 3, 0.05 at ε = 10 (δ = 1e-9). At a
+ * small budget the screening answers are most of what the estimator knows about pairs (an MST-like
+ * regime), so a larger share pays; at a large one a smaller share still screens precisely (its
+ * per-cell noise keeps falling with ρ) and the measurements get the rest. Measured on Adult, 10
+ * heterogeneous sites (docs/benchmarks.md): ε = 0.1 0.368 → 0.358 with 0.15 instead of 0.1;
+ * ε = 0.3 0.265 → 0.256 with 0.15 or 0.2; ε = 3 0.1426 → 0.140 with 0.05; ε = 10 worse with
+ * 0.012 than with 0.1 (hence the floor).
  */
 export function defaultScreenShare(rhoTotal: number): number {
-  return rhoTotal <= SCREEN_SHARE_KNEE_RHO ? 0.1 : 0.1 * Math.sqrt(SCREEN_SHARE_KNEE_RHO / rhoTotal);
+  return Math.min(0.2, Math.max(0.05, 0.1 * Math.sqrt(Math.sqrt(SCREEN_SHARE_PIVOT_RHO / rhoTotal))));
 }
 
 export function aimPlan(domain: Domain, rhoTotal: number, options: AimPlanOptions = {}): AimPlan {

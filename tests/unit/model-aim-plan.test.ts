@@ -4,7 +4,7 @@ import { marginal } from '../../model/marginals.ts';
 import type { Measurement } from '../../model/measurement.ts';
 import { allThreeWay, datasetWorkloadError } from '../../model/metrics.ts';
 import { type FitPlan, type RoundResult } from '../../model/plan.ts';
-import { aimPlan, defaultScreenShare, independentPlan, poolRepeats, projectOnLarger, SCREEN_SHARE_KNEE_RHO, Stats } from '../../model/plan-aim.ts';
+import { aimPlan, defaultScreenShare, independentPlan, poolRepeats, projectOnLarger, SCREEN_SHARE_PIVOT_RHO, Stats } from '../../model/plan-aim.ts';
 import { planDistributedNoise } from '../../privacy/accountant.ts';
 import { estimate } from '../../model/pgm/estimate.ts';
 import { buildJunctionTree, treeSize } from '../../model/pgm/junction-tree.ts';
@@ -181,14 +181,15 @@ describe('federated AIM plan', () => {
     for (let i = 0; i < done.length; i++) expect(p2.next(done.slice(0, i))).toEqual(done[i].spec);
   });
 
-  it('screens with 0.1 of ρ up to the knee, then with 0.1·√(knee/ρ) (continuous, falling, its ρ still rising)', () => {
-    expect(defaultScreenShare(0.001)).toBe(0.1);
-    expect(defaultScreenShare(SCREEN_SHARE_KNEE_RHO)).toBe(0.1);
-    expect(defaultScreenShare(SCREEN_SHARE_KNEE_RHO * 4)).toBeCloseTo(0.05, 12);
-    expect(defaultScreenShare(SCREEN_SHARE_KNEE_RHO * (1 + 1e-9))).toBeCloseTo(0.1, 6);
+  it('screens with 0.1·(pivot/ρ)^(1/4) of ρ within [0.05, 0.2]: falling with ρ, its ρ still rising', () => {
+    expect(defaultScreenShare(SCREEN_SHARE_PIVOT_RHO)).toBeCloseTo(0.1, 12);
+    expect(defaultScreenShare(SCREEN_SHARE_PIVOT_RHO / 16)).toBeCloseTo(0.2, 12);
+    expect(defaultScreenShare(SCREEN_SHARE_PIVOT_RHO * 16)).toBeCloseTo(0.05, 12);
+    expect(defaultScreenShare(1e-9)).toBe(0.2);
+    expect(defaultScreenShare(100)).toBe(0.05);
     let prev = Infinity;
     let prevRho = 0;
-    for (const rho of [0.0125, 0.02, 0.05, 0.1, 0.5, 1, 5]) {
+    for (const rho of [0.001, 0.002, 0.005, 0.015, 0.05, 0.1, 0.2]) {
       const share = defaultScreenShare(rho);
       expect(share).toBeLessThan(prev);
       expect(share * rho).toBeGreaterThan(prevRho);
