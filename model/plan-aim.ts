@@ -54,7 +54,7 @@ export interface AimPlanOptions {
   oneWayShare?: number;
   /**
    * Share of ρ for the pair-screening round (0 disables it). Default: `defaultScreenShare(ρ)`,
-   * 0.1·(0.015/ρ)^(1/4) within [0.05, 0.2] (0.1 at ε = 1, δ = 1e-9).
+   * 0.1·(0.015/ρ)^(1/4) within [0.05, 0.15] (0.1 at ε = 1, δ = 1e-9).
    */
   screenShare?: number;
   /** Planned number of measurement rounds after screening (capped by maxRounds). Default 4. */
@@ -120,17 +120,17 @@ const SELECTION_SAMPLE_ROWS = 200_000;
 export const SCREEN_SHARE_PIVOT_RHO = 0.015;
 
 /**
- * The screening round's default share of ρ: 0.1·(pivot/ρ)^(1/4), kept within [0.05, 0.2] —
- * 0.2 at ε = 0.1, 0.18 at ε = 0.3, 0.1 at ε = 1, 0.06 at ε = 3, 0.05 at ε = 10 (δ = 1e-9). At a
+ * The screening round's default share of ρ: 0.1·(pivot/ρ)^(1/4), kept within [0.05, 0.15] —
+ * 0.15 at ε = 0.1 and 0.3, 0.1 at ε = 1, 0.06 at ε = 3, 0.05 at ε = 10 (δ = 1e-9). At a
  * small budget the screening answers are most of what the estimator knows about pairs (an MST-like
  * regime), so a larger share pays; at a large one a smaller share still screens precisely (its
  * per-cell noise keeps falling with ρ) and the measurements get the rest. Measured on Adult, 10
- * heterogeneous sites (docs/benchmarks.md): ε = 0.1 0.368 → 0.358 with 0.15 instead of 0.1;
- * ε = 0.3 0.265 → 0.256 with 0.15 or 0.2; ε = 3 0.1426 → 0.140 with 0.05; ε = 10 worse with
- * 0.012 than with 0.1 (hence the floor).
+ * heterogeneous sites (docs/benchmarks.md): ε = 0.1 0.368 → 0.358 with 0.15 instead of 0.1
+ * (0.2 was no better); ε = 0.3 0.265 → 0.256 with 0.15 or 0.2; ε = 3 0.1426 → 0.139–0.140 with
+ * 0.05–0.06; ε = 10 worse with 0.012 than with 0.1 (hence the floor).
  */
 export function defaultScreenShare(rhoTotal: number): number {
-  return Math.min(0.2, Math.max(0.05, 0.1 * Math.sqrt(Math.sqrt(SCREEN_SHARE_PIVOT_RHO / rhoTotal))));
+  return Math.min(0.15, Math.max(0.05, 0.1 * Math.sqrt(Math.sqrt(SCREEN_SHARE_PIVOT_RHO / rhoTotal))));
 }
 
 export function aimPlan(domain: Domain, rhoTotal: number, options: AimPlanOptions = {}): AimPlan {

@@ -181,15 +181,16 @@ describe('federated AIM plan', () => {
     for (let i = 0; i < done.length; i++) expect(p2.next(done.slice(0, i))).toEqual(done[i].spec);
   });
 
-  it('screens with 0.1·(pivot/ρ)^(1/4) of ρ within [0.05, 0.2]: falling with ρ, its ρ still rising', () => {
+  it('screens with 0.1·(pivot/ρ)^(1/4) of ρ within [0.05, 0.15]: falling with ρ, its ρ still rising', () => {
     expect(defaultScreenShare(SCREEN_SHARE_PIVOT_RHO)).toBeCloseTo(0.1, 12);
-    expect(defaultScreenShare(SCREEN_SHARE_PIVOT_RHO / 16)).toBeCloseTo(0.2, 12);
+    expect(defaultScreenShare(SCREEN_SHARE_PIVOT_RHO / 4)).toBeCloseTo(0.1 * Math.SQRT2, 12);
+    expect(defaultScreenShare(SCREEN_SHARE_PIVOT_RHO / 16)).toBe(0.15);
     expect(defaultScreenShare(SCREEN_SHARE_PIVOT_RHO * 16)).toBeCloseTo(0.05, 12);
-    expect(defaultScreenShare(1e-9)).toBe(0.2);
+    expect(defaultScreenShare(1e-9)).toBe(0.15);
     expect(defaultScreenShare(100)).toBe(0.05);
     let prev = Infinity;
     let prevRho = 0;
-    for (const rho of [0.001, 0.002, 0.005, 0.015, 0.05, 0.1, 0.2]) {
+    for (const rho of [0.005, 0.01, 0.015, 0.05, 0.1, 0.2]) {
       const share = defaultScreenShare(rho);
       expect(share).toBeLessThan(prev);
       expect(share * rho).toBeGreaterThan(prevRho);
