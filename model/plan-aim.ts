@@ -127,7 +127,8 @@ export const SCREEN_SHARE_PIVOT_RHO = 0.015;
  * per-cell noise keeps falling with ρ) and the measurements get the rest. Measured on Adult, 10
  * heterogeneous sites (docs/benchmarks.md): ε = 0.1 0.368 → 0.358 with 0.15 instead of 0.1
  * (0.2 was no better); ε = 0.3 0.265 → 0.256 with 0.15 or 0.2; ε = 3 0.1426 → 0.139–0.140 with
- * 0.05–0.06; ε = 10 worse with 0.012 than with 0.1 (hence the floor).
+ * 0.05–0.06. The 0.05 floor is a precaution: at ε = 10 shares of 0.012, 0.05 and 0.1 gave
+ * 0.138, 0.144, 0.145 (two runs each), within the run-to-run spread.
  */
 export function defaultScreenShare(rhoTotal: number): number {
   return Math.min(0.15, Math.max(0.05, 0.1 * Math.sqrt(Math.sqrt(SCREEN_SHARE_PIVOT_RHO / rhoTotal))));
