@@ -157,6 +157,16 @@ function dosageOf(field: string, k: number, nAlts: number): number {
 
 class GzipError extends Error {}
 
+/** The text's lines with CR of CRLF endings removed; the last element is the unfinished rest. */
+function completeLines(text: string): string[] {
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length - 1; i++) {
+    const l = lines[i]!;
+    if (l.length > 0 && l.charCodeAt(l.length - 1) === 13) lines[i] = l.slice(0, -1);
+  }
+  return lines;
+}
+
 /** Lines lost around a corrupt BGZF block: where, and why. */
 type LineGap = (bad: BgzfBadBlock) => void;
 
@@ -186,13 +196,8 @@ async function* readLineBatches(path: string, onGap: LineGap = () => {}): AsyncG
   let rest = '';
   try {
     for await (const chunk of stream as AsyncIterable<Buffer>) {
-      const text = rest + decoder.decode(chunk, { stream: true });
-      const lines = text.split('\n');
+      const lines = completeLines(rest + decoder.decode(chunk, { stream: true }));
       rest = lines.pop()!;
-      for (let i = 0; i < lines.length; i++) {
-        const l = lines[i]!;
-        if (l.length > 0 && l.charCodeAt(l.length - 1) === 13) lines[i] = l.slice(0, -1);
-      }
       if (lines.length > 0) yield lines;
     }
   } catch (err) {
@@ -227,12 +232,8 @@ async function* bgzfLineBatches(path: string, onGap: LineGap): AsyncGenerator<st
       text = text.slice(nl + 1);
       dropFirst = false;
     }
-    const lines = text.split('\n');
+    const lines = completeLines(text);
     rest = lines.pop()!;
-    for (let i = 0; i < lines.length; i++) {
-      const l = lines[i]!;
-      if (l.length > 0 && l.charCodeAt(l.length - 1) === 13) lines[i] = l.slice(0, -1);
-    }
     if (lines.length > 0) yield lines;
   }
   rest += decoder.decode();
