@@ -4,7 +4,7 @@ import { marginal } from '../../model/marginals.ts';
 import type { Measurement } from '../../model/measurement.ts';
 import { allThreeWay, datasetWorkloadError } from '../../model/metrics.ts';
 import { type FitPlan, type RoundResult } from '../../model/plan.ts';
-import { aimPlan, defaultScreenShare, independentPlan, poolRepeats, projectOnLarger, SCREEN_SHARE_PIVOT_RHO, Stats } from '../../model/plan-aim.ts';
+import { aimPlan, defaultScreenShare, independentPlan, maxCapRefusals, poolRepeats, projectOnLarger, SCREEN_SHARE_PIVOT_RHO, Stats } from '../../model/plan-aim.ts';
 import { planDistributedNoise } from '../../privacy/accountant.ts';
 import { estimate } from '../../model/pgm/estimate.ts';
 import { buildJunctionTree, treeSize } from '../../model/pgm/junction-tree.ts';
@@ -204,6 +204,15 @@ describe('federated AIM plan', () => {
       expect(screen?.spec.rho).toBeCloseTo(rho * defaultScreenShare(rho), 12);
       expect(Math.abs(done.reduce((t, r) => t + r.spec.rho, 0) - rho)).toBeLessThanOrEqual(1e-12);
     }
+  });
+
+  it('bounds junction-tree cap refusals per batch by max(64, 16384 / d)', () => {
+    // Adult (d = 14) has 91 + 364 candidates: the bound never binds there.
+    expect(maxCapRefusals(14)).toBe(1170);
+    expect(maxCapRefusals(14)).toBeGreaterThan(91 + 364);
+    expect(maxCapRefusals(56)).toBe(292);
+    expect(maxCapRefusals(50)).toBe(327);
+    expect(maxCapRefusals(1000)).toBe(64);
   });
 
   it('rejects bad options', () => {
