@@ -215,6 +215,36 @@ export interface ComponentMove {
   flatRows: boolean;
 }
 
+/** The per-column part of the shift Σ δ·row(y)·col(x): the moves constant along y, into `colShift`. */
+export function columnShift(moves: readonly ComponentMove[], delta: ArrayLike<number>, size: number, colShift: Float64Array): void {
+  colShift.fill(0);
+  for (let m = 0; m < moves.length; m++) {
+    if (!moves[m].flatRows || moves[m].flatCols) continue;
+    const r = delta[m] * moves[m].f.row[0];
+    const c = moves[m].f.col;
+    for (let x = 0; x < size; x++) colShift[x] += r * c[x];
+  }
+}
+
+/**
+ * Row y of the shift into `shift`: its per-row constant, the per-column part (`columnShift`) and
+ * the moves that vary both ways, zeroed on the row's kept runs (`spans`).
+ */
+export function rowShift(moves: readonly ComponentMove[], delta: ArrayLike<number>, size: number, y: number, colShift: Float64Array, spans: Int32Array, shift: Float64Array): void {
+  const k = moves.length;
+  let perRow = 0;
+  for (let m = 0; m < k; m++) if (moves[m].flatCols) perRow += delta[m] * moves[m].f.row[y] * moves[m].f.col[0];
+  for (let x = 0; x < size; x++) shift[x] = perRow + colShift[x];
+  for (let m = 0; m < k; m++) {
+    if (moves[m].flatCols || moves[m].flatRows) continue;
+    const r = delta[m] * moves[m].f.row[y];
+    const c = moves[m].f.col;
+    for (let x = 0; x < size; x++) shift[x] += r * c[x];
+  }
+  shift.fill(0, spans[4 * y], spans[4 * y + 1]);
+  shift.fill(0, spans[4 * y + 2], spans[4 * y + 3]);
+}
+
 /**
  * The move of attribute j: the whole basis's cell sums are separable, the kept runs' are taken
  * off with prefix sums of the column factor; divided by the cells' pixel counts.
@@ -385,17 +415,7 @@ export function addImageComponents(schema: Schema, density: Float32Array, size: 
     const d = spans[4 * y + 3];
     if (!runOk(a, b) || !runOk(c, d) || (a < b && c < d && b > c)) throw new Error(`addImageComponents: keep spans of row ${y} are not two ordered runs within the row`);
   }
-  if (bins.length !== attrs.length) throw new Error(`addImageComponents: ${bins.length} bins for ${attrs.length} component attributes`);
-  // Within 5 % of the bin's width of the target is close enough: the target is at least 20 %
-  // of the width away from either edge.
-  const tolerance: number[] = [];
-  const targets = attrs.map((a, j) => {
-    const r = componentBinRange(a, bins[j]);
-    if (!r) return undefined;
-    tolerance[j] = 0.05 * (r[1] - r[0]);
-    // Inside the bin, away from its edges (the encoder must read the same bin back).
-    return r[0] + (0.2 + 0.6 * rng.next()) * (r[1] - r[0]);
-  });
+  const { targets, tolerance } = targetsOf(attrs, bins, rng, 'addImageComponents');
   const ws = workspace(size, n);
   const { cell, starts, count, grid, scratch, trial, shift, colShift } = ws;
   grid.fill(0);
@@ -459,28 +479,12 @@ export function addImageComponents(schema: Schema, density: Float32Array, size: 
     // Apply the shifts outside the kept runs (clamped) and measure the grid the image really has.
     // Shift(y, x) = Σ δ·row(y)·col(x), split into a per-row constant, a per-column vector and the
     // bases that vary both ways.
-    colShift.fill(0);
-    for (let m = 0; m < k; m++) {
-      if (!moves[m].flatRows || moves[m].flatCols) continue;
-      const r = delta[m] * moves[m].f.row[0];
-      const c = moves[m].f.col;
-      for (let x = 0; x < size; x++) colShift[x] += r * c[x];
-    }
+    columnShift(moves, delta, size, colShift);
     grid.fill(0);
     colSum.fill(0);
     let clamped = false;
     for (let y = 0; y < size; y++) {
-      let rowShift = 0;
-      for (let m = 0; m < k; m++) if (moves[m].flatCols) rowShift += delta[m] * moves[m].f.row[y] * moves[m].f.col[0];
-      for (let x = 0; x < size; x++) shift[x] = rowShift + colShift[x];
-      for (let m = 0; m < k; m++) {
-        if (moves[m].flatCols || moves[m].flatRows) continue;
-        const r = delta[m] * moves[m].f.row[y];
-        const c = moves[m].f.col;
-        for (let x = 0; x < size; x++) shift[x] += r * c[x];
-      }
-      shift.fill(0, spans[4 * y], spans[4 * y + 1]);
-      shift.fill(0, spans[4 * y + 2], spans[4 * y + 3]);
+      rowShift(moves, delta, size, y, colShift, spans, shift);
       const o = y * size;
       for (let x = 0; x < size; x++) {
         let v = density[o + x] + shift[x];
@@ -529,8 +533,11 @@ export interface ComponentTargets {
 }
 
 export function componentTargets(schema: Schema, bins: readonly number[], rng: Rng): ComponentTargets {
-  const attrs = imageComponentAttributes(schema);
-  if (bins.length !== attrs.length) throw new Error(`componentTargets: ${bins.length} bins for ${attrs.length} component attributes`);
+  return targetsOf(imageComponentAttributes(schema), bins, rng, 'componentTargets');
+}
+
+function targetsOf(attrs: readonly ImageComponentAttribute[], bins: readonly number[], rng: Rng, caller: string): ComponentTargets {
+  if (bins.length !== attrs.length) throw new Error(`${caller}: ${bins.length} bins for ${attrs.length} component attributes`);
   const tolerance: number[] = [];
   const targets = attrs.map((a, j) => {
     const r = componentBinRange(a, bins[j]);

@@ -26,11 +26,13 @@ import type { Rng } from '../fhir/rng.ts';
 import type { Schema } from '../../model/schema.ts';
 import {
   addImageComponents,
+  columnShift,
   componentBin,
   componentBinRange,
   componentTargets,
   imageComponentAttributes,
   normalisedGridCoefficients,
+  rowShift,
   solveComponentsOnGrid,
   type GridComponentPlan,
   type ImageComponentAttribute,
@@ -233,14 +235,7 @@ function storePixels(
   const stepMax = acq.step * max;
   const f = size / n;
   const inv = 1 / (f * f);
-  const k = moves.length;
-  colShift.fill(0);
-  for (let m = 0; m < k; m++) {
-    if (!moves[m].flatRows || moves[m].flatCols) continue;
-    const r = delta[m] * moves[m].f.row[0];
-    const cf = moves[m].f.col;
-    for (let x = 0; x < size; x++) colShift[x] += r * cf[x];
-  }
+  columnShift(moves, delta, size, colShift);
   // dd ∈ [0, 1] and the noise draw u ∈ [0, 3069]: the stored values lie in [baseMax, baseMax +
   // gainMax + 3069·stepMax]; inside (0, max − 1) no clamp can bite.
   const inRange = baseMax > 0 && baseMax + gainMax + 3069 * stepMax < max - 1;
@@ -250,17 +245,7 @@ function storePixels(
   let d = acq.seed[3];
   colA.fill(0);
   for (let y = 0; y < size; y++) {
-    let rowShift = 0;
-    for (let m = 0; m < k; m++) if (moves[m].flatCols) rowShift += delta[m] * moves[m].f.row[y] * moves[m].f.col[0];
-    for (let x = 0; x < size; x++) shift[x] = rowShift + colShift[x];
-    for (let m = 0; m < k; m++) {
-      if (moves[m].flatCols || moves[m].flatRows) continue;
-      const r = delta[m] * moves[m].f.row[y];
-      const cf = moves[m].f.col;
-      for (let x = 0; x < size; x++) shift[x] += r * cf[x];
-    }
-    shift.fill(0, spans[4 * y], spans[4 * y + 1]);
-    shift.fill(0, spans[4 * y + 2], spans[4 * y + 3]);
+    rowShift(moves, delta, size, y, colShift, spans, shift);
     const o = y * size;
     if (inRange) {
       // The same values as below: no stored value of this acquisition can reach 0 or max.
