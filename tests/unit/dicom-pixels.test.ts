@@ -112,8 +112,21 @@ describe('resampleStoredToGrid (stored integers straight to the grid)', () => {
     }
   }
 
-  it('the SIMD kernel compiles here (Node ≥ 22 has WebAssembly SIMD), so the cases above ran both kernels', () => {
-    expect(bandSums()).toBeDefined();
+  it('the SIMD kernel compiles here (so the cases above ran both kernels) and sums a hand-made band', () => {
+    const k = bandSums();
+    if (!k) throw new Error('WebAssembly SIMD unavailable: the SIMD cases above fell back to JavaScript');
+    // Two rows of 16 pixels: 1..16 and 100·(1..16); two cells of 8 pixels; 12 bits, sign bit 0x800.
+    const px = new Uint16Array(32);
+    for (let i = 0; i < 16; i++) {
+      px[i] = (i + 1) | 0xf000; // garbage above bit 11 must be masked away
+      px[16 + i] = 100 * (i + 1);
+    }
+    const acc = 64;
+    new Uint8Array(k.memory.buffer, 0, 64).set(new Uint8Array(px.buffer));
+    k.sums(0, 32, 2, 2, 1, 0xfff, 0, acc);
+    const lanes = new Int32Array(k.memory.buffer, acc, 8);
+    const cell = (c: number) => lanes[4 * c]! + lanes[4 * c + 1]! + lanes[4 * c + 2]! + lanes[4 * c + 3]!;
+    expect([cell(0), cell(1)]).toEqual([36 + 3600, 100 + 10000]);
   });
 
   it('rejects impossible bit depths and short input', () => {
