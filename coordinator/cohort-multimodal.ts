@@ -28,7 +28,7 @@ import { validateVcf } from '../modalities/genome/validate.ts';
 import type { ReferenceBuild } from '../modalities/genome/reference.ts';
 import { NoteStats } from '../modalities/notes/generate.ts';
 import type { SyntheticFacts } from '../modalities/notes/facts.ts';
-import { PatientPreparer, schemaModalities, type DraftOutcome, type PatientOptions, type PreparedPatient, type RejectedDraft } from './cohort-patient.ts';
+import { PatientPreparer, schemaModalities, type DraftOutcome, type PatientNdjson, type PatientOptions, type PreparedPatient, type RejectedDraft } from './cohort-patient.ts';
 import { CohortWorkerPool, defaultWorkerCount, localExecutor, type CohortJob, type PatientExecutor } from './cohort-workers.ts';
 
 export { schemaModalities };
@@ -104,12 +104,12 @@ export class ArtefactValidationError extends Error {}
 /** Patients per message to a worker, and batches in flight per worker. */
 const BATCH = 16;
 const IN_FLIGHT_PER_WORKER = 3;
-/** NDJSON is flushed to its file once this many characters are buffered. */
+/** NDJSON is flushed to its file once this many bytes are buffered. */
 const NDJSON_FLUSH = 1 << 20;
 
-/** Appends NDJSON lines by resource type to `dir/<type>.ndjson`, buffered. */
+/** Appends patients' NDJSON bytes by resource type to `dir/<type>.ndjson`, buffered. */
 class NdjsonWriter {
-  private readonly open = new Map<string, { fd: number; buf: string[]; chars: number; count: number }>();
+  private readonly open = new Map<string, { fd: number; chunks: Uint8Array[]; bytes: number; count: number }>();
   constructor(
     private readonly dir: string,
     types: string[],
@@ -118,20 +118,24 @@ class NdjsonWriter {
   }
   private file(type: string) {
     let f = this.open.get(type);
-    if (!f) this.open.set(type, (f = { fd: openSync(join(this.dir, `${type}.ndjson`), 'w'), buf: [], chars: 0, count: 0 }));
+    if (!f) this.open.set(type, (f = { fd: openSync(join(this.dir, `${type}.ndjson`), 'w'), chunks: [], bytes: 0, count: 0 }));
     return f;
   }
-  add(type: string, line: string): void {
-    const f = this.file(type);
-    f.buf.push(line, '\n');
-    f.chars += line.length + 1;
-    f.count++;
-    if (f.chars >= NDJSON_FLUSH) this.flush(f);
+  /** One patient's lines (coordinator/cohort-patient.ts ndjsonOf). */
+  add({ bytes, parts }: PatientNdjson): void {
+    for (const [type, start, end, lines] of parts) {
+      const f = this.file(type);
+      const chunk = bytes.subarray(start, end);
+      f.chunks.push(chunk);
+      f.bytes += chunk.length;
+      f.count += lines;
+      if (f.bytes >= NDJSON_FLUSH) this.flush(f);
+    }
   }
-  private flush(f: { fd: number; buf: string[]; chars: number }): void {
-    if (f.buf.length) writeSync(f.fd, f.buf.join(''));
-    f.buf = [];
-    f.chars = 0;
+  private flush(f: { fd: number; chunks: Uint8Array[]; bytes: number }): void {
+    if (f.chunks.length) writeSync(f.fd, Buffer.concat(f.chunks, f.bytes));
+    f.chunks = [];
+    f.bytes = 0;
   }
   close(): Record<string, number> {
     const counts: Record<string, number> = {};
@@ -235,7 +239,7 @@ export async function writeMultimodalCohort(schema: Schema, rows: Iterable<Array
       report.notes.verified++;
       report.notes.written++;
     }
-    for (const [type, line] of p.lines) ndjson!.add(type, line);
+    if (p.ndjson) ndjson!.add(p.ndjson);
   };
 
   /** Patient k's final outcome: its first draft, then replacement rows while drafts are rejected. */

@@ -88,8 +88,8 @@ export interface PreparedPatient {
   files: [string, Uint8Array | string][];
   /** The files were already written by the thread that prepared the patient (`files` is then empty). */
   written?: boolean;
-  /** NDJSON lines by resource type (multimodal schemas). */
-  lines: [string, string][];
+  /** The patient's NDJSON lines (multimodal schemas), see PatientNdjson. */
+  ndjson?: PatientNdjson;
   /** The flat resources: always for FHIR-only schemas, else only when asked for. */
   resources?: FhirResourceLike[];
   fhirOnly: boolean;
@@ -261,6 +261,43 @@ export function wordingVocabulary(schema: Schema, vocab: Vocabulary): Vocabulary
 
 const DAY_MS = 86_400_000;
 
+/**
+ * A patient's resources as NDJSON, UTF-8 encoded once where they were prepared: each resource
+ * type's `lines` (in resource order, each ending in a newline) are bytes [start, end) of one
+ * buffer. The buffer is a whole ArrayBuffer, so a worker hands it to the writing thread without
+ * a copy, and the writer appends bytes instead of converting strings.
+ */
+export interface PatientNdjson {
+  bytes: Uint8Array;
+  parts: [type: string, start: number, end: number, lines: number][];
+}
+
+export function ndjsonOf(resources: readonly FhirResourceLike[]): PatientNdjson {
+  const byType = new Map<string, string[]>();
+  for (const r of resources) {
+    let lines = byType.get(r.resourceType);
+    if (!lines) byType.set(r.resourceType, (lines = []));
+    lines.push(JSON.stringify(r), '\n');
+  }
+  const texts: [string, string, number][] = [];
+  let total = 0;
+  for (const [type, lines] of byType) {
+    const text = lines.join('');
+    texts.push([type, text, lines.length / 2]);
+    total += Buffer.byteLength(text);
+  }
+  // Not from Buffer's shared pool: the bytes own their ArrayBuffer.
+  const bytes = Buffer.allocUnsafeSlow(total);
+  const parts: PatientNdjson['parts'] = [];
+  let at = 0;
+  for (const [type, text, lines] of texts) {
+    const end = at + bytes.write(text, at);
+    parts.push([type, at, end, lines]);
+    at = end;
+  }
+  return { bytes, parts };
+}
+
 /** Nearest-neighbour column resize (non-square outputs). */
 function resizeCols(px: Uint16Array, rows: number, cols: number): Uint16Array {
   const out = new Uint16Array(rows * cols);
@@ -312,7 +349,7 @@ export class PatientPreparer {
       const resources = [decoded.patient, ...decoded.conditions, ...decoded.observations];
       const problems = validateFhirResources(resources);
       if (problems.length > 0) return { ok: false, stage: 'fhir', reason: `${problems[0].resource}: ${problems[0].message}`, counts };
-      return { ok: true, files: [], lines: [], resources, fhirOnly: true, preview: false, note: false, counts };
+      return { ok: true, files: [], resources, fhirOnly: true, preview: false, note: false, counts };
     }
     const rowsOut = opts.imageRows ?? 256;
     const colsOut = opts.imageCols ?? 256;
@@ -327,7 +364,7 @@ export class PatientPreparer {
     const studyMs = Math.max(this.refMs - (1 + rng.int(365)) * DAY_MS, birthDate ? Date.parse(`${birthDate}T00:00:00Z`) + DAY_MS : 0);
     const studyDate = new Date(studyMs).toISOString().slice(0, 10);
     const artefacts: PatientArtefacts = {};
-    const out: PreparedPatient = { ok: true, files: [], lines: [], fhirOnly: false, preview: false, note: false, counts };
+    const out: PreparedPatient = { ok: true, files: [], fhirOnly: false, preview: false, note: false, counts };
     const reject = (stage: RejectedDraft['stage'], reason: string): RejectedDraft => ({ ok: false, stage, reason, counts, notes: noteStats.toJSON() });
 
     if (art.findings) {
@@ -434,7 +471,7 @@ export class PatientPreparer {
       counts.bundleIssues += issues.length;
       return reject('fhir', `${issues[0].resource}: ${issues[0].message}`);
     }
-    for (const r of resources) out.lines.push([r.resourceType, JSON.stringify(r)]);
+    out.ndjson = ndjsonOf(resources);
     if (withResources) {
       out.resources = resources;
       out.facts = facts;

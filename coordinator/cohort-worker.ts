@@ -24,8 +24,9 @@ function transferables(outcomes: DraftOutcome[]): ArrayBuffer[] {
   const out: ArrayBuffer[] = [];
   for (const o of outcomes) {
     if (!o.ok) continue;
-    for (const [, bytes] of o.files) {
-      if (typeof bytes === 'string') continue;
+    const parts: Uint8Array[] = o.ndjson ? [o.ndjson.bytes] : [];
+    for (const [, bytes] of o.files) if (typeof bytes !== 'string') parts.push(bytes);
+    for (const bytes of parts) {
       const buf = bytes.buffer;
       if (buf instanceof ArrayBuffer && bytes.byteOffset === 0 && bytes.byteLength === buf.byteLength && !out.includes(buf)) out.push(buf);
     }
