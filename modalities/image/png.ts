@@ -19,6 +19,8 @@ export function windowTo8bit(v: number, c: number, w: number): number {
 export interface PngPreviewOptions {
   /** Integer downscale factor (box filter), default 1. */
   downscale?: number;
+  /** A buffer reused from file to file: the file is written there (a view is returned) when it fits. */
+  into?: Buffer;
 }
 
 export function pngPreview(pixels: ArrayLike<number>, rows: number, cols: number, windowCenter: number, windowWidth: number, opts: PngPreviewOptions = {}): Uint8Array {
@@ -39,7 +41,7 @@ export function pngPreview(pixels: ArrayLike<number>, rows: number, cols: number
   const ihdrAt = SIGNATURE.length;
   const idatAt = ihdrAt + 12 + 13;
   const iendAt = idatAt + 12 + zlibLength;
-  const out = Buffer.allocUnsafe(iendAt + 12);
+  const out = opts.into && opts.into.length >= iendAt + 12 ? opts.into.subarray(0, iendAt + 12) : Buffer.allocUnsafe(iendAt + 12);
   out.set(SIGNATURE, 0);
   out.writeUInt32BE(13, ihdrAt);
   out.write('IHDR', ihdrAt + 4, 'latin1');
@@ -56,26 +58,25 @@ export function pngPreview(pixels: ArrayLike<number>, rows: number, cols: number
   const z = idatAt + 8;
   out[z] = 0x78; // deflate, 32 KiB window
   out[z + 1] = 0x01; // no dictionary, fastest; (0x78 << 8 | 0x01) % 31 === 0
-  // Scanlines at their place in the stream: block b's data starts after its 5-byte header.
+  // Scanlines straight into their place in the stream: raw byte i sits after the headers of the
+  // blocks up to and including its own.
   const rawAt = (i: number) => z + 2 + 5 * (Math.floor(i / MAX_STORED) + 1) + i;
-  const raw = Buffer.allocUnsafe(rawLength);
   const px = pixels instanceof Uint16Array ? pixels : Uint16Array.from(pixels);
-  if (f === 2) {
-    for (let y = 0; y < h; y++) {
-      const o = y * (w + 1);
-      raw[o] = 0;
+  for (let y = 0; y < h; y++) {
+    const o0 = y * (w + 1);
+    // A scanline crosses a block boundary only in images over 64 KiB of scanlines.
+    const crosses = Math.floor(o0 / MAX_STORED) !== Math.floor((o0 + w) / MAX_STORED);
+    const line = crosses ? Buffer.allocUnsafe(w + 1) : out.subarray(rawAt(o0), rawAt(o0) + w + 1);
+    line[0] = 0;
+    if (f === 2) {
       const r0 = 2 * y * cols;
       const r1 = r0 + cols;
       for (let x = 0; x < w; x++) {
         const c = 2 * x;
         const v = (px[r0 + c] + px[r0 + c + 1] + px[r1 + c] + px[r1 + c + 1]) * gain + bias;
-        raw[o + 1 + x] = v <= 0 ? 0 : v >= 255 ? 255 : v | 0;
+        line[1 + x] = v <= 0 ? 0 : v >= 255 ? 255 : v | 0;
       }
-    }
-  } else {
-    for (let y = 0; y < h; y++) {
-      const o = y * (w + 1);
-      raw[o] = 0;
+    } else {
       for (let x = 0; x < w; x++) {
         let s = 0;
         for (let dy = 0; dy < f; dy++) {
@@ -83,11 +84,13 @@ export function pngPreview(pixels: ArrayLike<number>, rows: number, cols: number
           for (let dx = 0; dx < f; dx++) s += px[r + dx];
         }
         const v = s * gain + bias;
-        raw[o + 1 + x] = v <= 0 ? 0 : v >= 255 ? 255 : v | 0;
+        line[1 + x] = v <= 0 ? 0 : v >= 255 ? 255 : v | 0;
       }
     }
+    if (crosses) for (let i = 0; i <= w; i++) out[rawAt(o0 + i)] = line[i];
   }
-  // Stored blocks (BTYPE 00), then the Adler-32 of the scanlines.
+  // Stored block headers (BTYPE 00), then the Adler-32 of the scanlines, block by block.
+  let adler = 1;
   for (let b = 0; b < blocks; b++) {
     const from = b * MAX_STORED;
     const len = Math.min(MAX_STORED, rawLength - from);
@@ -95,9 +98,9 @@ export function pngPreview(pixels: ArrayLike<number>, rows: number, cols: number
     out[at] = b === blocks - 1 ? 1 : 0;
     out.writeUInt16LE(len, at + 1);
     out.writeUInt16LE(len ^ 0xffff, at + 3);
-    raw.copy(out, at + 5, from, from + len);
+    adler = adler32(out.subarray(at + 5, at + 5 + len), adler);
   }
-  out.writeUInt32BE(adler32(raw), z + zlibLength - 4);
+  out.writeUInt32BE(adler, z + zlibLength - 4);
   out.writeUInt32BE(crc32(out.subarray(idatAt + 4, idatAt + 8 + zlibLength)) >>> 0, idatAt + 8 + zlibLength);
   out.writeUInt32BE(0, iendAt);
   out.write('IEND', iendAt + 4, 'latin1');
@@ -108,10 +111,13 @@ export function pngPreview(pixels: ArrayLike<number>, rows: number, cols: number
 /** Largest stored deflate block. */
 const MAX_STORED = 65535;
 
-/** Adler-32 (RFC 1950) of bytes, in runs short enough that the sums stay exact before the modulo. */
-export function adler32(bytes: Uint8Array): number {
-  let a = 1;
-  let b = 0;
+/**
+ * Adler-32 (RFC 1950) of bytes, in runs short enough that the sums stay exact before the modulo;
+ * `start` continues the checksum of earlier bytes.
+ */
+export function adler32(bytes: Uint8Array, start = 1): number {
+  let a = start & 0xffff;
+  let b = start >>> 16;
   const n = bytes.length;
   for (let i = 0; i < n; ) {
     const end = Math.min(n, i + 3800);

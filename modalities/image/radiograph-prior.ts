@@ -223,25 +223,27 @@ function clampRowIntoGrid(density: Float32Array, size: number, y: number, grid: 
   const { n, out, colSum } = grid;
   const f = size / n;
   const o = y * size;
-  if (y % f === 0) colSum.fill(0);
-  for (let x = 0; x < size; x++) {
-    const v = density[o + x];
-    if (v >= 0 && v <= 1) colSum[x] += v;
-    else {
-      // Rare (a nodule on a consolidation over a rib): written back clamped.
-      const c = v > 1 ? 1 : 0;
-      density[o + x] = c;
-      colSum[x] += c;
+  // Per grid column, the sum over this grid row's pixel rows so far (colSum[0..n)): one add per
+  // cell and pixel row instead of one read-modify-write per pixel.
+  if (y % f === 0) colSum.fill(0, 0, n);
+  for (let gx = 0, x = o; gx < n; gx++) {
+    let s = 0;
+    for (const end = x + f; x < end; x++) {
+      const v = density[x];
+      if (v >= 0 && v <= 1) s += v;
+      else {
+        // Rare (a nodule on a consolidation over a rib): written back clamped.
+        const c = v > 1 ? 1 : 0;
+        density[x] = c;
+        s += c;
+      }
     }
+    colSum[gx] += s;
   }
   if ((y + 1) % f === 0) {
     const row = ((y + 1) / f - 1) * n;
     const inv = 1 / (f * f);
-    for (let gx = 0; gx < n; gx++) {
-      let s = 0;
-      for (let x = gx * f; x < gx * f + f; x++) s += colSum[x];
-      out[row + gx] = s * inv;
-    }
+    for (let gx = 0; gx < n; gx++) out[row + gx] = colSum[gx] * inv;
   }
 }
 

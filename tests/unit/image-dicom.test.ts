@@ -106,6 +106,20 @@ describe('DICOM writer', () => {
     expect(validateDicom(bytes, { ...s, pixels: px }).errors.join()).toMatch(/PixelData differs/);
   });
 
+  it('writes into a reused buffer when it fits, with the same bytes', () => {
+    const a = spec();
+    const b = spec({ patientId: 'another-patient-id-that-is-longer', sopInstanceUid: '2.25.42' });
+    const into = Buffer.alloc(300_000, 0x5a);
+    for (const s of [a, b, a]) {
+      const bytes = writeDicom(s, into);
+      expect(bytes.buffer).toBe(into.buffer);
+      expect(Buffer.compare(Buffer.from(bytes), Buffer.from(writeDicom(s)))).toBe(0);
+      expect(validateDicom(bytes, s).ok).toBe(true);
+    }
+    const small = Buffer.alloc(1000);
+    expect(writeDicom(a, small).buffer).not.toBe(small.buffer);
+  });
+
   it('rejects bad UIDs and pixel counts', () => {
     expect(() => writeDicom(spec({ sopInstanceUid: '2.25.01' }))).toThrow(/UID/);
     expect(() => writeDicom(spec({ rows: 10 }))).toThrow(/pixels/);
@@ -139,6 +153,19 @@ describe('PNG preview', () => {
         expect(Math.abs(img.data[(y * img.width + x) * 4] - want), `${rows}×${cols}/${f} at ${y},${x}`).toBeLessThanOrEqual(1);
       }
     }
+    // Written into a reused buffer (garbage from an earlier file in it): the same bytes.
+    const into = Buffer.alloc(200_000, 0xa5);
+    for (const [rows, cols, f] of [[256, 256, 2], [300, 301, 1]]) {
+      const px = new Uint16Array(rows * cols);
+      for (let i = 0; i < px.length; i++) px[i] = (i * 40503) % 65536;
+      const fresh = pngPreview(px, rows, cols, 30000, 60000, { downscale: f });
+      const reused = pngPreview(px, rows, cols, 30000, 60000, { downscale: f, into });
+      expect(reused.buffer).toBe(into.buffer);
+      expect(Buffer.compare(Buffer.from(reused), Buffer.from(fresh))).toBe(0);
+    }
+    // Too small: a buffer of its own.
+    const small = Buffer.alloc(100);
+    expect(pngPreview(s.pixels, s.rows, s.cols, s.windowCenter, s.windowWidth, { into: small }).buffer).not.toBe(small.buffer);
     expect(windowTo8bit(-1e9, 100, 50)).toBe(0);
     expect(windowTo8bit(1e9, 100, 50)).toBe(255);
   });
