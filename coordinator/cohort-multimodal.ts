@@ -186,7 +186,7 @@ export async function writeMultimodalCohort(schema: Schema, rows: Iterable<Array
   const withResources = !!opts.releaseCheck;
   // Without a release check every validated draft is released, so workers may write its files.
   const executor: PatientExecutor =
-    workers > 0 ? CohortWorkerPool.shared(workers).begin(workers, schema, seed, patientOpts, withResources, withResources ? undefined : dir) : localExecutor(new PatientPreparer(schema, seed, patientOpts), withResources);
+    workers > 0 ? CohortWorkerPool.shared(workers).begin(workers, schema, seed, patientOpts, withResources, withResources ? undefined : dir) : localExecutor(new PatientPreparer(schema, seed, patientOpts), withResources, withResources ? undefined : dir);
   const build = opts.build ?? 'GRCh38';
   const previews = mods.image && (opts.previews ?? true);
   const noteStats = new NoteStats();

@@ -5,8 +5,6 @@
  * no release check), so the images never cross threads; otherwise their bytes are handed back
  * without copying.
  */
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { parentPort } from 'node:worker_threads';
 import { loadR4Definitions } from '../modalities/fhir/bundle.ts';
 import { PatientPreparer, type DraftOutcome } from './cohort-patient.ts';
@@ -45,15 +43,8 @@ port.on('message', (m: WorkerRequest) => {
     const c = cohorts.get(m.sid);
     if (!c) throw new Error(`unknown cohort ${m.sid}`);
     if (m.t === 'jobs') {
-      const outcomes = m.jobs.map((j) => c.preparer.prepare(j.k, j.row, j.attempt, c.withResources));
-      if (c.dir) {
-        for (const o of outcomes) {
-          if (!o.ok) continue;
-          for (const [rel, bytes] of o.files) writeFileSync(join(c.dir, rel), bytes);
-          o.files = [];
-          o.written = true;
-        }
-      }
+      const dir = c.dir;
+      const outcomes = m.jobs.map((j) => (dir ? c.preparer.prepareAndWrite(j.k, j.row, j.attempt, dir, c.withResources) : c.preparer.prepare(j.k, j.row, j.attempt, c.withResources)));
       transfer = transferables(outcomes);
       reply = { t: 'done', rid: m.rid, outcomes };
     } else {

@@ -24,10 +24,10 @@ export interface PatientExecutor {
   finish(): Promise<string[]>;
 }
 
-/** Runs the preparer in this thread. */
-export function localExecutor(preparer: PatientPreparer, withResources: boolean): PatientExecutor {
+/** Runs the preparer in this thread; with `dir`, writes each validated patient's files at once, as the workers do. */
+export function localExecutor(preparer: PatientPreparer, withResources: boolean, dir?: string): PatientExecutor {
   return {
-    prepare: async (jobs) => jobs.map((j) => preparer.prepare(j.k, j.row, j.attempt, withResources)),
+    prepare: async (jobs) => jobs.map((j) => (dir ? preparer.prepareAndWrite(j.k, j.row, j.attempt, dir, withResources) : preparer.prepare(j.k, j.row, j.attempt, withResources))),
     finish: async () => [...preparer.validator.shapes],
   };
 }

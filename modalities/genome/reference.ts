@@ -38,13 +38,27 @@ export const ASSEMBLY_LOINC_ANSWER: Record<ReferenceBuild, { code: string; displ
   GRCh38: { code: 'LA26806-2', display: 'GRCh38' },
 };
 
+type Chromosome = (typeof CHROMOSOMES)[number];
+/** canonicalChrom by input: a cohort names the same few contigs tens of times per patient. */
+const canonicalCache = new Map<string, Chromosome | null>();
+
 /** Chromosome name without "chr", upper case, M → MT; undefined when not a primary chromosome. */
-export function canonicalChrom(chrom: string): (typeof CHROMOSOMES)[number] | undefined {
+export function canonicalChrom(chrom: string): Chromosome | undefined {
+  let hit = canonicalCache.get(chrom);
+  if (hit === undefined) {
+    hit = parseChrom(chrom) ?? null;
+    if (canonicalCache.size >= 1024) canonicalCache.clear();
+    canonicalCache.set(chrom, hit);
+  }
+  return hit ?? undefined;
+}
+
+function parseChrom(chrom: string): Chromosome | undefined {
   let c = chrom.trim();
   if (/^chr/i.test(c)) c = c.slice(3);
   c = c.toUpperCase();
   if (c === 'M') c = 'MT';
-  return (CHROMOSOMES as readonly string[]).includes(c) ? (c as (typeof CHROMOSOMES)[number]) : undefined;
+  return (CHROMOSOMES as readonly string[]).includes(c) ? (c as Chromosome) : undefined;
 }
 
 /** Sort rank of a chromosome (0 for chr1 … 24 for MT); throws on unknown contigs. */

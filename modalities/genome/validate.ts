@@ -31,27 +31,36 @@ export interface VcfValidation {
 const ALLELE_RE = /^[ACGTN]+$/;
 const GT_RE = /^(\.|[0-9]+)([/|](\.|[0-9]+))*$/;
 
-export function validateVcf(text: string, opts: { ploidy?: number; maxErrors?: number } = {}): VcfValidation {
-  const errors: string[] = [];
-  const maxErrors = opts.maxErrors ?? 50;
-  const err = (line: number, msg: string) => {
-    if (errors.length < maxErrors) errors.push(`line ${line}: ${msg}`);
-  };
-  const out: VcfValidation = { ok: false, errors, fileformat: '', contigs: [], samples: [], records: [] };
-  const lines = text.split('\n');
-  if (lines[lines.length - 1] === '') lines.pop();
-  else err(lines.length, 'file does not end with a newline');
-  if (lines.length === 0 || !lines[0].startsWith('##fileformat=')) {
-    err(1, 'the first line must be ##fileformat=VCFv4.x');
-    return out;
+/** What the ## lines (1 … end − 1, after the fileformat line 0) declare, and their errors (1-based line, message). */
+interface MetaBlock {
+  fileformat: string;
+  reference?: string;
+  contigs: { id: string; length: number }[];
+  contigIndex: Map<string, number>;
+  infoIds: Set<string>;
+  formatIds: Set<string>;
+  errors: [number, string][];
+}
+
+const metaBlocks = new Map<string, MetaBlock>();
+
+function metaBlock(lines: string[], end: number): MetaBlock {
+  const key = lines.slice(0, end).join('\n');
+  let m = metaBlocks.get(key);
+  if (!m) {
+    m = parseMetaBlock(lines, end);
+    if (metaBlocks.size >= 64) metaBlocks.clear();
+    metaBlocks.set(key, m);
   }
-  out.fileformat = lines[0].slice('##fileformat='.length);
+  return m;
+}
+
+function parseMetaBlock(lines: string[], end: number): MetaBlock {
+  const errors: [number, string][] = [];
+  const err = (line: number, msg: string) => errors.push([line, msg]);
+  const out: MetaBlock = { fileformat: lines[0].slice('##fileformat='.length), contigs: [], contigIndex: new Map(), infoIds: new Set(), formatIds: new Set(), errors };
   if (!/^VCFv4\.[0-3]$/.test(out.fileformat)) err(1, `unsupported fileformat ${out.fileformat}`);
-  const infoIds = new Set<string>();
-  const formatIds = new Set<string>();
-  const contigIndex = new Map<string, number>();
-  let i = 1;
-  for (; i < lines.length && lines[i].startsWith('##'); i++) {
+  for (let i = 1; i < end; i++) {
     const l = lines[i];
     const m = /^##(\w+)=<(.*)>$/.exec(l);
     if (l.startsWith('##reference=')) out.reference = l.slice(12);
@@ -69,14 +78,40 @@ export function validateVcf(text: string, opts: { ploidy?: number; maxErrors?: n
     if (m[1] === 'contig') {
       const length = Number(fields.get('length'));
       if (!Number.isInteger(length) || length < 1) err(i + 1, `contig ${id} has no valid length`);
-      if (contigIndex.has(id)) err(i + 1, `contig ${id} declared twice`);
-      contigIndex.set(id, out.contigs.length);
+      if (out.contigIndex.has(id)) err(i + 1, `contig ${id} declared twice`);
+      out.contigIndex.set(id, out.contigs.length);
       out.contigs.push({ id, length });
     } else if (m[1] === 'INFO' || m[1] === 'FORMAT') {
       for (const k of ['Number', 'Type', 'Description']) if (!fields.has(k)) err(i + 1, `##${m[1]} ${id} lacks ${k}`);
-      (m[1] === 'INFO' ? infoIds : formatIds).add(id);
+      (m[1] === 'INFO' ? out.infoIds : out.formatIds).add(id);
     }
   }
+  return out;
+}
+
+export function validateVcf(text: string, opts: { ploidy?: number; maxErrors?: number } = {}): VcfValidation {
+  const errors: string[] = [];
+  const maxErrors = opts.maxErrors ?? 50;
+  const err = (line: number, msg: string) => {
+    if (errors.length < maxErrors) errors.push(`line ${line}: ${msg}`);
+  };
+  const out: VcfValidation = { ok: false, errors, fileformat: '', contigs: [], samples: [], records: [] };
+  const lines = text.split('\n');
+  if (lines[lines.length - 1] === '') lines.pop();
+  else err(lines.length, 'file does not end with a newline');
+  if (lines.length === 0 || !lines[0].startsWith('##fileformat=')) {
+    err(1, 'the first line must be ##fileformat=VCFv4.x');
+    return out;
+  }
+  // The meta-information lines (a cohort's files share them) are parsed once per distinct block.
+  let i = 1;
+  while (i < lines.length && lines[i].startsWith('##')) i++;
+  const meta = metaBlock(lines, i);
+  for (const [line, msg] of meta.errors) err(line, msg);
+  out.fileformat = meta.fileformat;
+  if (meta.reference !== undefined) out.reference = meta.reference;
+  out.contigs = meta.contigs.map((c) => ({ ...c }));
+  const { infoIds, formatIds, contigIndex } = meta;
   if (!formatIds.has('GT')) err(i, '##FORMAT=<ID=GT,...> is not declared');
   if (i >= lines.length || !lines[i].startsWith('#CHROM')) {
     err(i + 1, 'missing #CHROM header line');

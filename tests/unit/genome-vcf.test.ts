@@ -104,6 +104,22 @@ describe('VCF writer', () => {
     expect(validateVcf(good.split('\n').slice(1).join('\n')).ok).toBe(false);
   });
 
+  it('the validator gives a meta block the same verdict every time it sees it (parsed once, then reused)', () => {
+    const good = writeVcf([{ id: 'S', genotypes: genotypes([0, 1, 2, 0, 1, 0]) }], { build: 'GRCh38', fileDate: '2025-01-01' });
+    const twice = good.replace(/(##contig=<ID=chr1,[^\n]*\n)/, '$1$1');
+    const noDescription = good.replace('Number=1,Type=String,Description="Genotype"', 'Number=1,Type=String');
+    for (let round = 0; round < 3; round++) {
+      const a = validateVcf(twice);
+      expect(a.errors.join()).toMatch(/contig chr1 declared twice/);
+      expect(validateVcf(noDescription).errors.join()).toMatch(/FORMAT GT lacks Description/);
+      const v = validateVcf(good);
+      expect(v.ok, v.errors.join()).toBe(true);
+      // The caller's result is its own: changing it does not change the next verdict.
+      v.contigs[0].length = -1;
+      v.contigs.pop();
+    }
+  });
+
   it('is parsed back by the site VCF connector with the same dosages', async () => {
     const samples = [
       { id: 'p1', genotypes: genotypes([2, 1, 0, 1, -1, 1]) },
