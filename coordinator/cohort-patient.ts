@@ -37,7 +37,7 @@ import { uuidToDicomUid, writeDicom, SOP_CLASS, type DicomImageSpec } from '../m
 import { validateDicom } from '../modalities/image/validate.ts';
 import { pngPreview } from '../modalities/image/png.ts';
 import type { RadiographFindings } from '../modalities/image/radiograph-prior.ts';
-import { synthesiseRadiograph } from '../modalities/image/radiograph-synth.ts';
+import { radiographBuffers, synthesiseRadiograph } from '../modalities/image/radiograph-synth.ts';
 import type { ImageComponentAttribute } from '../modalities/image/components.ts';
 import { writeVcf, type Genotype, type VcfSample } from '../modalities/genome/vcf-writer.ts';
 import { validateVcf } from '../modalities/genome/validate.ts';
@@ -402,10 +402,7 @@ export class PatientPreparer {
 
     if (art.findings) {
       const imgRng = rng.fork('image');
-      if (this.density?.length !== rowsOut * rowsOut) {
-        this.density = new Float32Array(rowsOut * rowsOut);
-        this.pixels = new Uint16Array(rowsOut * rowsOut);
-      }
+      if (this.density?.length !== rowsOut * rowsOut) ({ density: this.density, pixels: this.pixels } = radiographBuffers(schema, rowsOut));
       // Findings drawn into the prior, components solved on the model grid (radiograph-synth.ts).
       let stored: { pixels: Uint16Array; windowCenter: number; windowWidth: number } = synthesiseRadiograph(schema, rowsOut, art.findings, art.componentBins, imgRng, { bitsStored, density: this.density, pixels: this.pixels });
       if (colsOut !== rowsOut) stored = { ...stored, pixels: resizeCols(stored.pixels, rowsOut, colsOut) };

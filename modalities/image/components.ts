@@ -226,18 +226,27 @@ export function columnShift(moves: readonly ComponentMove[], delta: ArrayLike<nu
   }
 }
 
+/** The per-row constant of the shift in row y: the moves constant along x. */
+export function rowConstant(moves: readonly ComponentMove[], delta: ArrayLike<number>, y: number): number {
+  let perRow = 0;
+  for (let m = 0; m < moves.length; m++) if (moves[m].flatCols) perRow += delta[m] * moves[m].f.row[y] * moves[m].f.col[0];
+  return perRow;
+}
+
+/** Row y's factor of a move that varies both ways: its shift in row y is this times its column factor. */
+export const bothWaysRow = (moves: readonly ComponentMove[], delta: ArrayLike<number>, m: number, y: number): number => delta[m] * moves[m].f.row[y];
+
 /**
  * Row y of the shift into `shift`: its per-row constant, the per-column part (`columnShift`) and
  * the moves that vary both ways, zeroed on the row's kept runs (`spans`).
  */
 export function rowShift(moves: readonly ComponentMove[], delta: ArrayLike<number>, size: number, y: number, colShift: Float64Array, spans: Int32Array, shift: Float64Array): void {
   const k = moves.length;
-  let perRow = 0;
-  for (let m = 0; m < k; m++) if (moves[m].flatCols) perRow += delta[m] * moves[m].f.row[y] * moves[m].f.col[0];
+  const perRow = rowConstant(moves, delta, y);
   for (let x = 0; x < size; x++) shift[x] = perRow + colShift[x];
   for (let m = 0; m < k; m++) {
     if (moves[m].flatCols || moves[m].flatRows) continue;
-    const r = delta[m] * moves[m].f.row[y];
+    const r = bothWaysRow(moves, delta, m, y);
     const c = moves[m].f.col;
     for (let x = 0; x < size; x++) shift[x] += r * c[x];
   }

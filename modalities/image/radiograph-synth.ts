@@ -11,8 +11,9 @@
  *    basis), clamped to full scale;
  * 3. one pass builds the stored pixels — prior + the smooth component shift outside the lung
  *    fields, acquisition gain and offset, per-pixel noise, clamped and quantised — and sums them
- *    per cell: the grid the encoder will read, exactly, so the achieved coefficients are computed
- *    from it and checked to lie in their bins (1 % of the bin inside its edges);
+ *    per cell (radiograph-pixels.ts, in WebAssembly SIMD): the grid the encoder will read,
+ *    exactly, so the achieved coefficients are computed from it and checked to lie in their bins
+ *    (1 % of the bin inside its edges);
  * 4. if one does not (the cells' own noise, rounding and clamped pixels are not in the model),
  *    the grid is solved again with each cell's noise known, each cell's target sum of stored
  *    values is fixed (an integer), and the pixels are built again with each cell's sum brought
@@ -26,17 +27,15 @@ import type { Rng } from '../fhir/rng.ts';
 import type { Schema } from '../../model/schema.ts';
 import {
   addImageComponents,
-  columnShift,
   componentBin,
   componentBinRange,
   componentTargets,
   imageComponentAttributes,
   normalisedGridCoefficients,
-  rowShift,
   solveComponentsOnGrid,
-  type GridComponentPlan,
   type ImageComponentAttribute,
 } from './components.ts';
+import { noiseSums, pixelWorkspace, storePixels, type PixelWorkspace, type StoredAcquisition } from './radiograph-pixels.ts';
 import { densityToStored, renderPriorRadiograph, type RadiographFindings } from './radiograph-prior.ts';
 
 export interface SynthesisedRadiograph {
@@ -53,7 +52,10 @@ export interface SynthesisedRadiograph {
 export interface SynthesiseOptions {
   /** Bits stored (default 16). */
   bitsStored?: number;
-  /** Buffers reused from image to image (size×size); every pixel is written. */
+  /**
+   * Buffers reused from image to image (size×size); every pixel is written. Those of
+   * `radiographBuffers` are the pixel pass's own, which saves a copy of the pixels.
+   */
   density?: Float32Array;
   pixels?: Uint16Array;
   /** Build the pixels to the noise-aware solved grid cell by cell even when the first build reads back right (tests). */
@@ -62,11 +64,7 @@ export interface SynthesiseOptions {
 
 interface Buffers {
   colA: Float64Array;
-  colB: Float64Array;
-  shift: Float64Array;
-  colShift: Float64Array;
   gridDensity: Float64Array;
-  gridNoise: Float64Array;
   add: Float64Array;
   solved: Float64Array;
   target: Float64Array;
@@ -79,7 +77,7 @@ function buffersFor(size: number, n: number): Buffers {
   let b = buffers.get(key);
   if (!b) {
     const g = () => new Float64Array(n * n);
-    b = { colA: new Float64Array(size), colB: new Float64Array(size), shift: new Float64Array(size), colShift: new Float64Array(size), gridDensity: g(), gridNoise: g(), add: g(), solved: g(), target: g(), targetGrid: g() };
+    b = { colA: new Float64Array(size), gridDensity: g(), add: g(), solved: g(), target: g(), targetGrid: g() };
     buffers.set(key, b);
   }
   return b;
@@ -131,60 +129,94 @@ export function synthesiseRadiograph(schema: Schema, size: number, findings: Rad
   const bitsStored = opts.bitsStored ?? 16;
   const n = schema.image?.grid ?? 64;
   if (opts.pixels && opts.pixels.length !== size * size) throw new Error(`synthesiseRadiograph: pixel buffer of ${opts.pixels.length} for ${size}×${size}`);
-  const components = bins !== undefined && imageComponentAttributes(schema).length > 0;
+  const attrs = imageComponentAttributes(schema);
+  const components = bins !== undefined && attrs.length > 0;
   const onGrid = components && size % n === 0;
   const buf = onGrid ? buffersFor(size, n) : undefined;
-  // On the grid path the prior comes clamped, with its grid (pass 1, fused into the drawing).
-  const prior = renderPriorRadiograph(size, findings, rng, opts.density, buf && { n, out: buf.gridDensity, colSum: buf.colA });
-  if (!onGrid || !buf) {
+  const ws = onGrid ? pixelWorkspace(size, n, attrs.length) : undefined;
+  // On the grid path the prior comes clamped, with its grid (pass 1, fused into the drawing),
+  // drawn into the pixel pass's own buffer.
+  const prior = renderPriorRadiograph(size, findings, rng, ws ? ws.density : opts.density, buf && { n, out: buf.gridDensity, colSum: buf.colA });
+  if (!onGrid || !buf || !ws) {
     let achieved: number[] | undefined;
     if (components) achieved = addImageComponents(schema, prior.density, size, bins, rng, prior.lungSpans);
     const s = densityToStored(prior.density, bitsStored, rng, {}, opts.pixels);
     return { ...s, ctr: prior.ctr, ...(achieved ? { components: achieved } : {}) };
   }
-  const density = prior.density;
   const max = 2 ** bitsStored - 1;
   const f = size / n;
   const cellPixels = f * f;
-  const { colA, colB, shift, colShift, gridDensity, gridNoise, add, solved, target, targetGrid } = buf;
-  const attrs = imageComponentAttributes(schema);
-  // The acquisition, as densityToStored draws it: offset, gain, noise sd, then the noise stream's seed.
+  const { gridDensity, add, solved, target, targetGrid } = buf;
+  // The acquisition as densityToStored draws it (offset, gain, noise sd), then the seed of the
+  // four-lane noise stream of radiograph-pixels.ts: 16 words where densityToStored's takes 4.
   const offset = 0.02 + 0.18 * rng.next();
   const gain = 0.6 + 0.3 * rng.next();
   const sd = 0.01 + 0.025 * rng.next();
-  const seed = [rng.nextU32(), rng.nextU32(), rng.nextU32(), rng.nextU32() | 1];
+  for (let i = 0; i < 16; i++) ws.seed[i] = rng.nextU32();
   const step = (2 * sd) / 1024;
-  const base = offset - 1.5 * 2 * sd + 1.5 * step;
+  // The stored value of density 0 and the smallest noise draw, in whole stored units.
+  const baseStored = Math.round((offset - 1.5 * 2 * sd + 1.5 * step) * max);
+  const base = baseStored / max;
+  const acq: StoredAcquisition = { base: baseStored, gain: gain * max, step: step * max, max };
 
   // The grid search; a cell's stored value is modelled as offset + gain·clamp01(density + shift)
   // (the noise has mean 0), clamped to full scale.
   const goal = componentTargets(schema, bins, rng);
   let plan = solveComponentsOnGrid(schema, size, goal, prior.lungSpans, gridDensity, offset / gain, 1 / gain, solved);
-  const px = opts.pixels ?? new Uint16Array(size * size);
-  const spans = prior.lungSpans;
-
-  const acq: Acquisition = { base, gain, step, max, seed };
-  const bufs = { shift, colShift, colA, target, targetGrid };
-  storePixels(px, density, size, n, spans, plan, acq, bufs, false);
+  storePixels(ws, plan, prior.lungSpans, acq);
+  storedGrid(ws, target, targetGrid, max, false);
   // What the sites' encoder reads from these pixels: exact, from the stored grid.
   let achieved = normalisedGridCoefficients(schema, targetGrid);
   if (opts.enforce || !attrs.every((attr, j) => goal.targets[j] === undefined || safelyInBin(attr, bins[j], achieved[j]))) {
     // The rounding, the pixels that clamp and the cells' own noise moved a coefficient out of
     // its bin: solve again with each cell's noise known, and build the pixels to that grid exactly.
-    noiseSums(size, n, acq, colB, gridNoise);
-    for (let i = 0; i < add.length; i++) add[i] = (base + (step * gridNoise[i]) / cellPixels) / gain;
+    noiseSums(ws);
+    for (let i = 0; i < add.length; i++) add[i] = (base + (step * ws.cells[i]) / cellPixels) / gain;
     plan = solveComponentsOnGrid(schema, size, goal, prior.lungSpans, gridDensity, add, 1 / gain, solved, plan);
     const scale = cellPixels * max * gain;
     for (let i = 0; i < target.length; i++) {
       const t = Math.round(solved[i] * scale);
       target[i] = t < 0 ? 0 : t > cellPixels * max ? cellPixels * max : t;
     }
-    storePixels(px, density, size, n, spans, plan, acq, bufs, true);
+    storePixels(ws, plan, prior.lungSpans, acq);
+    storedGrid(ws, target, targetGrid, max, true);
     achieved = normalisedGridCoefficients(schema, targetGrid);
     synthStats.enforced++;
   }
   synthStats.images++;
+  const px = opts.pixels === ws.pixels ? ws.pixels : opts.pixels ? (opts.pixels.set(ws.pixels), opts.pixels) : ws.pixels.slice();
   return { pixels: px, windowCenter: Math.round((offset + gain * 0.5) * max), windowWidth: Math.max(1, Math.round(gain * max)), ctr: prior.ctr, components: achieved };
+}
+
+/**
+ * Buffers to pass as `SynthesiseOptions` for size×size images of this schema: where the image
+ * takes the grid path, the pixel pass's own (the pixels are then not copied out), else new arrays.
+ * Either way the next image overwrites them.
+ */
+export function radiographBuffers(schema: Schema, size: number): { density: Float32Array; pixels: Uint16Array } {
+  const n = schema.image?.grid ?? 64;
+  const moves = imageComponentAttributes(schema).length;
+  if (moves === 0 || size % n !== 0) return { density: new Float32Array(size * size), pixels: new Uint16Array(size * size) };
+  const ws = pixelWorkspace(size, n, moves);
+  return { density: ws.density, pixels: ws.pixels };
+}
+
+/**
+ * The stored grid (each cell's mean stored value) from the pixel pass's cell sums into
+ * targetGrid; with `enforce`, each cell's sum is first brought to its target.
+ */
+function storedGrid(ws: PixelWorkspace, target: Float64Array, targetGrid: Float64Array, max: number, enforce: boolean): void {
+  const { size, n, cells, pixels } = ws;
+  const f = size / n;
+  const inv = 1 / (f * f);
+  for (let gy = 0; gy < n; gy++) {
+    for (let gx = 0; gx < n; gx++) {
+      const cell = gy * n + gx;
+      const sum = cells[cell];
+      if (enforce && sum !== target[cell] && spreadOverCell(pixels, size, gy * f, gx * f, f, target[cell] - sum, max) !== 0) throw new Error('synthesiseRadiograph: a cell target out of range');
+      targetGrid[cell] = (enforce ? target[cell] : sum) * inv;
+    }
+  }
 }
 
 /** Images synthesised with components in this thread, and how many needed their grid enforced cell by cell. */
@@ -197,127 +229,4 @@ function safelyInBin(attr: ImageComponentAttribute, code: number, value: number)
   if (!r) return false;
   const margin = 0.01 * (r[1] - r[0]);
   return (code === 0 || value >= r[0] + margin) && (code === attr.edges.length || value < r[1] - margin);
-}
-
-interface Acquisition {
-  /** Stored fraction of a pixel with density 0 and the smallest noise draw. */
-  base: number;
-  gain: number;
-  /** Fraction of full scale per unit of the noise draw (0…3069). */
-  step: number;
-  max: number;
-  /** sfc32 state of the noise stream. */
-  seed: number[];
-}
-
-/**
- * Pass 2: the stored pixels, one grid row of pixel rows at a time, with each cell's mean stored
- * value (targetGrid); with `enforce`, each cell's sum is first brought to its target. The shift of row y is Σ δ·row(y)·col(x), zero on the lung spans; the
- * noise is the sum of three 10-bit uniforms of one sfc32 draw (Irwin–Hall), the same stream
- * each time.
- */
-function storePixels(
-  px: Uint16Array,
-  density: Float32Array,
-  size: number,
-  n: number,
-  spans: Int32Array,
-  plan: GridComponentPlan,
-  acq: Acquisition,
-  bufs: { shift: Float64Array; colShift: Float64Array; colA: Float64Array; target: Float64Array; targetGrid: Float64Array },
-  enforce: boolean,
-): void {
-  const { moves, delta } = plan;
-  const { shift, colShift, colA, target, targetGrid } = bufs;
-  const { max } = acq;
-  const baseMax = acq.base * max;
-  const gainMax = acq.gain * max;
-  const stepMax = acq.step * max;
-  const f = size / n;
-  const inv = 1 / (f * f);
-  columnShift(moves, delta, size, colShift);
-  // dd ∈ [0, 1] and the noise draw u ∈ [0, 3069]: the stored values lie in [baseMax, baseMax +
-  // gainMax + 3069·stepMax]; inside (0, max − 1) no clamp can bite.
-  const inRange = baseMax > 0 && baseMax + gainMax + 3069 * stepMax < max - 1;
-  let a = acq.seed[0];
-  let b = acq.seed[1];
-  let c = acq.seed[2];
-  let d = acq.seed[3];
-  colA.fill(0);
-  for (let y = 0; y < size; y++) {
-    rowShift(moves, delta, size, y, colShift, spans, shift);
-    const o = y * size;
-    if (inRange) {
-      // The same values as below: no stored value of this acquisition can reach 0 or max.
-      for (let x = 0; x < size; x++) {
-        const t = (((a + b) | 0) + d) | 0;
-        d = (d + 1) | 0;
-        a = b ^ (b >>> 9);
-        b = (c + (c << 3)) | 0;
-        c = (((c << 21) | (c >>> 11)) + t) | 0;
-        const u = (t & 1023) + ((t >>> 10) & 1023) + ((t >>> 20) & 1023);
-        let dd = density[o + x] + shift[x];
-        dd = dd < 0 ? 0 : dd > 1 ? 1 : dd;
-        const q = (baseMax + gainMax * dd + u * stepMax + 0.5) | 0;
-        px[o + x] = q;
-        colA[x] += q;
-      }
-    } else {
-      for (let x = 0; x < size; x++) {
-        const t = (((a + b) | 0) + d) | 0;
-        d = (d + 1) | 0;
-        a = b ^ (b >>> 9);
-        b = (c + (c << 3)) | 0;
-        c = (((c << 21) | (c >>> 11)) + t) | 0;
-        const u = (t & 1023) + ((t >>> 10) & 1023) + ((t >>> 20) & 1023);
-        let dd = density[o + x] + shift[x];
-        dd = dd < 0 ? 0 : dd > 1 ? 1 : dd;
-        // Stored value (base + gain·dd + u·step)·max, clamped to [0, max] and rounded.
-        const v = baseMax + gainMax * dd + u * stepMax;
-        const q = v <= 0 ? 0 : v >= max ? max : (v + 0.5) | 0; // Math.round for v ≥ 0, at a third of the cost
-        px[o + x] = q;
-        colA[x] += q;
-      }
-    }
-    if ((y + 1) % f === 0) {
-      const gy = (y + 1) / f - 1;
-      for (let gx = 0; gx < n; gx++) {
-        let sa = 0;
-        for (let x = gx * f; x < gx * f + f; x++) sa += colA[x];
-        const cell = gy * n + gx;
-        if (enforce && sa !== target[cell] && spreadOverCell(px, size, gy * f, gx * f, f, target[cell] - sa, max) !== 0) throw new Error('synthesiseRadiograph: a cell target out of range');
-        targetGrid[cell] = (enforce ? target[cell] : sa) * inv;
-      }
-      colA.fill(0);
-    }
-  }
-}
-
-/** The sum of each grid cell's noise draws (the stream storePixels draws), into gridNoise. */
-function noiseSums(size: number, n: number, acq: Acquisition, colB: Float64Array, gridNoise: Float64Array): void {
-  const f = size / n;
-  let a = acq.seed[0];
-  let b = acq.seed[1];
-  let c = acq.seed[2];
-  let d = acq.seed[3];
-  colB.fill(0);
-  for (let y = 0; y < size; y++) {
-    for (let x = 0; x < size; x++) {
-      const t = (((a + b) | 0) + d) | 0;
-      d = (d + 1) | 0;
-      a = b ^ (b >>> 9);
-      b = (c + (c << 3)) | 0;
-      c = (((c << 21) | (c >>> 11)) + t) | 0;
-      colB[x] += (t & 1023) + ((t >>> 10) & 1023) + ((t >>> 20) & 1023);
-    }
-    if ((y + 1) % f === 0) {
-      const row = ((y + 1) / f - 1) * n;
-      for (let gx = 0; gx < n; gx++) {
-        let sb = 0;
-        for (let x = gx * f; x < gx * f + f; x++) sb += colB[x];
-        gridNoise[row + gx] = sb;
-      }
-      colB.fill(0);
-    }
-  }
 }
