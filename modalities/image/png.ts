@@ -59,22 +59,31 @@ export function pngPreview(pixels: ArrayLike<number>, rows: number, cols: number
   out[z] = 0x78; // deflate, 32 KiB window
   out[z + 1] = 0x01; // no dictionary, fastest; (0x78 << 8 | 0x01) % 31 === 0
   // Scanlines straight into their place in the stream: raw byte i sits after the headers of the
-  // blocks up to and including its own.
+  // blocks up to and including its own. The Adler-32 is summed along: over a scanline of L bytes
+  // x₁…x_L, a grows by S = Σx and b by L·a + Σ prefix sums, all far below 2⁵³ per line.
   const rawAt = (i: number) => z + 2 + 5 * (Math.floor(i / MAX_STORED) + 1) + i;
   const px = pixels instanceof Uint16Array ? pixels : Uint16Array.from(pixels);
+  let adlerA = 1;
+  let adlerB = 0;
   for (let y = 0; y < h; y++) {
     const o0 = y * (w + 1);
-    // A scanline crosses a block boundary only in images over 64 KiB of scanlines.
+    // A scanline crosses a block boundary only in images over 64 KiB of scanlines: made aside, then placed.
     const crosses = Math.floor(o0 / MAX_STORED) !== Math.floor((o0 + w) / MAX_STORED);
-    const line = crosses ? Buffer.allocUnsafe(w + 1) : out.subarray(rawAt(o0), rawAt(o0) + w + 1);
-    line[0] = 0;
+    const line = crosses ? Buffer.allocUnsafe(w + 1) : out;
+    const at = crosses ? 0 : rawAt(o0);
+    line[at] = 0;
+    let sum = 0;
+    let prefixes = 0; // the filter byte 0 adds nothing to either
     if (f === 2) {
       const r0 = 2 * y * cols;
       const r1 = r0 + cols;
       for (let x = 0; x < w; x++) {
         const c = 2 * x;
         const v = (px[r0 + c] + px[r0 + c + 1] + px[r1 + c] + px[r1 + c + 1]) * gain + bias;
-        line[1 + x] = v <= 0 ? 0 : v >= 255 ? 255 : v | 0;
+        const q = v <= 0 ? 0 : v >= 255 ? 255 : v | 0;
+        line[at + 1 + x] = q;
+        sum += q;
+        prefixes += sum;
       }
     } else {
       for (let x = 0; x < w; x++) {
@@ -84,13 +93,17 @@ export function pngPreview(pixels: ArrayLike<number>, rows: number, cols: number
           for (let dx = 0; dx < f; dx++) s += px[r + dx];
         }
         const v = s * gain + bias;
-        line[1 + x] = v <= 0 ? 0 : v >= 255 ? 255 : v | 0;
+        const q = v <= 0 ? 0 : v >= 255 ? 255 : v | 0;
+        line[at + 1 + x] = q;
+        sum += q;
+        prefixes += sum;
       }
     }
     if (crosses) for (let i = 0; i <= w; i++) out[rawAt(o0 + i)] = line[i];
+    adlerB = (adlerB + (w + 1) * adlerA + prefixes) % ADLER_MOD;
+    adlerA = (adlerA + sum) % ADLER_MOD;
   }
-  // Stored block headers (BTYPE 00), then the Adler-32 of the scanlines, block by block.
-  let adler = 1;
+  // Stored block headers (BTYPE 00), then the Adler-32 of the scanlines.
   for (let b = 0; b < blocks; b++) {
     const from = b * MAX_STORED;
     const len = Math.min(MAX_STORED, rawLength - from);
@@ -98,9 +111,8 @@ export function pngPreview(pixels: ArrayLike<number>, rows: number, cols: number
     out[at] = b === blocks - 1 ? 1 : 0;
     out.writeUInt16LE(len, at + 1);
     out.writeUInt16LE(len ^ 0xffff, at + 3);
-    adler = adler32(out.subarray(at + 5, at + 5 + len), adler);
   }
-  out.writeUInt32BE(adler, z + zlibLength - 4);
+  out.writeUInt32BE(((adlerB << 16) | adlerA) >>> 0, z + zlibLength - 4);
   out.writeUInt32BE(crc32(out.subarray(idatAt + 4, idatAt + 8 + zlibLength)) >>> 0, idatAt + 8 + zlibLength);
   out.writeUInt32BE(0, iendAt);
   out.write('IEND', iendAt + 4, 'latin1');
@@ -110,23 +122,4 @@ export function pngPreview(pixels: ArrayLike<number>, rows: number, cols: number
 
 /** Largest stored deflate block. */
 const MAX_STORED = 65535;
-
-/**
- * Adler-32 (RFC 1950) of bytes, in runs short enough that the sums stay exact before the modulo;
- * `start` continues the checksum of earlier bytes.
- */
-export function adler32(bytes: Uint8Array, start = 1): number {
-  let a = start & 0xffff;
-  let b = start >>> 16;
-  const n = bytes.length;
-  for (let i = 0; i < n; ) {
-    const end = Math.min(n, i + 3800);
-    for (; i < end; i++) {
-      a += bytes[i];
-      b += a;
-    }
-    a %= 65521;
-    b %= 65521;
-  }
-  return ((b << 16) | a) >>> 0;
-}
+const ADLER_MOD = 65521;
