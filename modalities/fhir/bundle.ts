@@ -23,7 +23,7 @@ import type { Genotype } from '../genome/vcf-writer.ts';
 import { SYNTHETIC_TAG, type DecodedPatient } from './decode.ts';
 import type { Rng } from './rng.ts';
 import type { FhirResourceLike } from './types.ts';
-import { ShapeTrie } from './shape.ts';
+import { ShapeTrie, type FoundReferences } from './shape.ts';
 
 const LOINC = 'http://loinc.org';
 const DCM = 'http://dicom.nema.org/resources/ontology/DCM';
@@ -330,14 +330,17 @@ export class R4Validator {
   fullValidations = 0;
   memoHits = 0;
   constructor(readonly mode: 'full' | 'memo' = 'full') {}
-  /** `refs` maps the resource's references to the form the R4 validator is given. */
-  validate(resource: FhirResourceLike, refs?: Map<string, string>): BundleIssue[] {
+  /**
+   * `refs` maps the resource's references to the form the R4 validator is given. With `found`,
+   * the memo's shape walk also collects the resource's references (see FoundReferences).
+   */
+  validate(resource: FhirResourceLike, refs?: Map<string, string>, found?: FoundReferences): BundleIssue[] {
     const prepare = () => (refs ? (mapReferences(resource, refs) as FhirResourceLike) : resource);
     if (this.mode === 'full') {
       this.fullValidations++;
       return validateR4Resource(prepare());
     }
-    const shape = processShapes.entry(resource, refs);
+    const shape = processShapes.entry(resource, refs, found);
     this.shapes.add(shape.signature!);
     if (shape.clean) {
       this.memoHits++;
@@ -395,8 +398,10 @@ export function validatePatientResources(resources: FhirResourceLike[], validato
 
 function checkResource(r: FhirResourceLike, validator: R4Validator, refs: Map<string, string> | undefined, resolves: (ref: string) => boolean, where: string, issues: BundleIssue[]): void {
   const key = `${r.resourceType}/${r.id}`;
-  issues.push(...validator.validate(r, refs));
-  for (const ref of collectReferences(r)) if (!resolves(ref)) issues.push({ resource: key, message: `reference ${ref} does not resolve ${where}` });
+  // The memo's walk meets every reference already; a second walk only when it did not run.
+  const found: FoundReferences = { refs: [], complete: false };
+  issues.push(...validator.validate(r, refs, found));
+  for (const ref of found.complete ? found.refs : collectReferences(r)) if (!resolves(ref)) issues.push({ resource: key, message: `reference ${ref} does not resolve ${where}` });
   const allowed = REQUIRED_STATUS[r.resourceType];
   if (allowed && !allowed.includes(r.status as string)) issues.push({ resource: key, message: `status ${JSON.stringify(r.status)} is not in the required value set (${allowed.join(', ')})` });
   if ((r.meta as { profile?: string[] } | undefined)?.profile?.includes(VARIANT_PROFILE)) {

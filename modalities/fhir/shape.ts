@@ -326,16 +326,27 @@ class TrieEmitter implements Emitter {
 
 const ARRAY_OPEN = Array.from({ length: 64 }, (_, i) => `[${i}`);
 
-function walk(v: unknown, key: string, refs: Map<string, string> | undefined, e: Emitter): void {
+/**
+ * References met by a walk, as written (before `refs` maps them), in the order collectReferences
+ * lists them; `complete` once a whole resource was walked (so the caller need not walk it again).
+ */
+export interface FoundReferences {
+  refs: string[];
+  complete: boolean;
+}
+
+function walk(v: unknown, key: string, refs: Map<string, string> | undefined, e: Emitter, found: FoundReferences | undefined, inArray = false): void {
   if (Array.isArray(v)) {
     e.lit(v.length < ARRAY_OPEN.length ? ARRAY_OPEN[v.length] : `[${v.length}`);
-    for (const x of v) walk(x, key, refs, e);
+    for (const x of v) walk(x, key, refs, e, found, true);
     e.lit(']');
     return;
   }
   switch (typeof v) {
     case 'string':
       if (key === 'reference') {
+        // collectReferences takes a member's string value, not the strings of an array member.
+        if (!inArray) found?.refs.push(v);
         // As the validator sees it: its resource type (target check), '#' (ref-1) and format.
         // The validator compares the type part with the element's target profiles: only a name
         // (letters) can match one, an empty part is skipped, anything else never matches.
@@ -372,7 +383,7 @@ function walk(v: unknown, key: string, refs: Map<string, string> | undefined, e:
           return;
         }
       }
-      walkObject(o, refs, e);
+      walkObject(o, refs, e, found);
       return;
     }
     default:
@@ -401,7 +412,7 @@ function frozenSignature(o: Obj): string | null {
   if (sig === undefined) {
     if (frozenWithoutReferences(o)) {
       const e = new StringEmitter();
-      walkObject(o, undefined, e);
+      walkObject(o, undefined, e, undefined);
       sig = e.out;
     } else sig = null;
     frozenSignatures.set(o, sig);
@@ -410,11 +421,11 @@ function frozenSignature(o: Obj): string | null {
 }
 
 /** walk's object case, member by member. */
-function walkObject(o: Obj, refs: Map<string, string> | undefined, e: Emitter): void {
+function walkObject(o: Obj, refs: Map<string, string> | undefined, e: Emitter, found: FoundReferences | undefined): void {
   e.lit('{');
   for (const k in o) {
     e.key(k);
-    walk(o[k], k, refs, e);
+    walk(o[k], k, refs, e, found);
     e.lit(',');
   }
   if ('low' in o && 'high' in o) e.lit(rangeOrder(o));
@@ -422,13 +433,18 @@ function walkObject(o: Obj, refs: Map<string, string> | undefined, e: Emitter): 
   e.lit('}');
 }
 
-/** The whole signature walk of a resource into an emitter. */
-function emitSignature(resource: Obj, refs: Map<string, string> | undefined, e: Emitter): void {
+/**
+ * The whole signature walk of a resource into an emitter. With `found`, the references met are
+ * collected too (the frozen parts skipped hold none); `complete` is set when the walk covered the
+ * whole resource.
+ */
+function emitSignature(resource: Obj, refs: Map<string, string> | undefined, e: Emitter, found?: FoundReferences): void {
   if (!SHAPE_AUDITED_TYPES.has(resource.resourceType as string) || 'contained' in resource) {
     e.lit(`J${canonical(resource)}${refs ? canonical([...refs]) : ''}`);
     return;
   }
-  walk(resource, '', refs, e);
+  walk(resource, '', refs, e, found);
+  if (found) found.complete = true;
   if (resource.resourceType === 'Observation' && Array.isArray(resource.component)) {
     // obs-7: a component coded like the Observation itself.
     const own = ((resource.code as Obj | undefined)?.coding as unknown[]) ?? [];
@@ -457,13 +473,13 @@ export class ShapeTrie {
   private root: TrieNode = newNode();
   private nodes = 0;
   constructor(private readonly maxNodes = 500_000) {}
-  entry(resource: Obj, refs?: Map<string, string>): ShapeEntry {
+  entry(resource: Obj, refs?: Map<string, string>, found?: FoundReferences): ShapeEntry {
     if (this.nodes >= this.maxNodes) {
       this.root = newNode();
       this.nodes = 0;
     }
     const e = new TrieEmitter(this.root);
-    emitSignature(resource, refs, e);
+    emitSignature(resource, refs, e, found);
     this.nodes += e.created;
     const shape = (e.node.shape ??= {});
     shape.signature ??= shapeSignature(resource, refs);

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { getDataType, validationRegexes } from '@medplum/core';
-import { buildPatientBundle, buildPatientResources, loadR4Definitions, R4Validator, validateBundle } from '../../modalities/fhir/bundle.ts';
+import { buildPatientBundle, buildPatientResources, collectReferences, loadR4Definitions, R4Validator, validateBundle } from '../../modalities/fhir/bundle.ts';
 import { AUDITED_FORMAT_SOURCES, AUDITED_INVARIANTS, SHAPE_AUDITED_TYPES, ShapeTrie, shapeSignature, stringClassByRegex, stringClassFast } from '../../modalities/fhir/shape.ts';
 import { decodePatient } from '../../modalities/fhir/decode.ts';
 import { Rng } from '../../modalities/fhir/rng.ts';
@@ -146,6 +146,33 @@ describe('shape signatures for memoised R4 validation', () => {
     // A bound on the trie's nodes starts it afresh without changing any entry's signature.
     const small = new ShapeTrie(50);
     for (const r of seen) expect(small.entry(r).signature).toBe(shapeSignature(r));
+  });
+
+  it('the memo walk collects the references collectReferences lists, in its order', () => {
+    const trie = new ShapeTrie();
+    const resources: Record<string, any>[] = [];
+    for (const seed of ['r1', 'r2']) for (const e of bundleOf(seed).entry) resources.push(e.resource);
+    const frozenPart = Object.freeze({ coding: Object.freeze([Object.freeze({ system: 'http://loinc.org', code: '1' })]) });
+    resources.push(
+      // Nested and repeated references, a frozen part, a reference that is not a string, and an
+      // array of strings under a `reference` key (collectReferences skips those; so must the walk).
+      { resourceType: 'Observation', id: 'o', status: 'final', code: frozenPart, subject: { reference: 'Patient/p' }, derivedFrom: [{ reference: 'ImagingStudy/i' }, { reference: 'ImagingStudy/j', display: 'x' }], hasMember: [{ reference: 7 }], focus: [{ reference: ['Patient/a', 'Patient/b'] }] },
+      // Not memoised by shape (contained): the walk does not run, the caller collects.
+      { resourceType: 'Observation', id: 'c', status: 'final', code: { text: 'a' }, contained: [{ resourceType: 'Patient', id: 'x' }], subject: { reference: '#x' } },
+    );
+    let complete = 0;
+    for (const r of resources) {
+      const found = { refs: [] as string[], complete: false };
+      trie.entry(r, undefined, found);
+      if (!found.complete) {
+        expect('contained' in r || !SHAPE_AUDITED_TYPES.has(r.resourceType)).toBe(true);
+        continue;
+      }
+      complete++;
+      expect(found.refs, r.resourceType).toEqual(collectReferences(r));
+    }
+    expect(complete).toBe(resources.length - 1);
+    expect(resources.flatMap((r) => collectReferences(r)).length).toBeGreaterThan(10);
   });
 
   it('sign the builders\' shared frozen parts as their unfrozen copies', () => {
