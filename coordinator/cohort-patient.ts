@@ -43,8 +43,7 @@ import { writeVcf, type Genotype, type VcfSample } from '../modalities/genome/vc
 import { validateVcf } from '../modalities/genome/validate.ts';
 import type { ReferenceBuild } from '../modalities/genome/reference.ts';
 import { buildVocabulary, type Vocabulary } from '../modalities/notes/vocabulary.ts';
-import { generateVerifiedNote, NoteStats, safeNote } from '../modalities/notes/generate.ts';
-import { verifyNote } from '../modalities/notes/verify.ts';
+import { generateVerifiedNote, NoteStats, SafeNoteError } from '../modalities/notes/generate.ts';
 import type { FactLab, SyntheticFacts } from '../modalities/notes/facts.ts';
 
 /** Image-finding feature → the finding name of the decoders and the vocabulary. */
@@ -476,20 +475,13 @@ export class PatientPreparer {
 
     if (art.hasNote) {
       // Worded with the terms the schema's note encoder recognises, verified against the full
-      // vocabulary too (so no synonym of a condition the patient lacks slips through).
-      const noteRng = rng.fork('note');
-      let text = '';
-      for (let t = 0; t < 3 && !text; t++) {
-        const note = generateVerifiedNote(facts, this.genVocab, noteRng, { stats: noteStats, maxTries: opts.noteMaxTries ?? 5 });
-        if (verifyNote(note.text, facts, this.vocab).ok) text = note.text;
-        else noteStats.rejected++;
-      }
-      if (!text) {
-        // The loop's notes were verified against the full vocabulary; the fallback is here.
-        text = safeNote(facts, this.genVocab);
-        noteStats.fallbacks++;
-        const v = verifyNote(text, facts, this.vocab);
-        if (!v.ok) return reject('note', v.issues[0]?.detail ?? 'note failed verification');
+      // vocabulary (so no synonym of a condition the patient lacks slips through).
+      let text: string;
+      try {
+        text = generateVerifiedNote(facts, this.genVocab, rng.fork('note'), { stats: noteStats, maxTries: opts.noteMaxTries ?? 5, verifyWith: this.vocab }).text;
+      } catch (e) {
+        if (e instanceof SafeNoteError) return reject('note', e.message);
+        throw e;
       }
       out.files.push([`notes/${patientId}.txt`, text]);
       out.note = true;

@@ -188,21 +188,29 @@ export interface VerifiedNote {
   rejections: NoteIssue[][];
 }
 
-/** Rejection sampling: generate, verify, retry up to `maxTries`; then the safe fallback (verified too). */
-export function generateVerifiedNote(facts: SyntheticFacts, vocab: Vocabulary, rng: Rng, opts: GenerateOptions & { maxTries?: number; stats?: NoteStats } = {}): VerifiedNote {
+export class SafeNoteError extends Error {}
+
+/**
+ * Rejection sampling: generate, verify, retry up to `maxTries`; then the safe fallback (verified
+ * too; SafeNoteError if even it fails). Notes are worded with `vocab` and verified against
+ * `verifyWith` (default `vocab`), e.g. a larger vocabulary whose extra synonyms must not appear
+ * for conditions the patient lacks.
+ */
+export function generateVerifiedNote(facts: SyntheticFacts, vocab: Vocabulary, rng: Rng, opts: GenerateOptions & { maxTries?: number; stats?: NoteStats; verifyWith?: Vocabulary } = {}): VerifiedNote {
   const maxTries = opts.maxTries ?? 5;
+  const verifyVocab = opts.verifyWith ?? vocab;
   const rejections: NoteIssue[][] = [];
   opts.stats && opts.stats.notes++;
   for (let t = 0; t < maxTries; t++) {
     const note = generateNote(facts, vocab, rng, opts);
-    const v = verifyNote(note.text, facts, vocab);
+    const v = verifyNote(note.text, facts, verifyVocab);
     opts.stats?.record(v.issues);
     if (v.ok) return { text: note.text, style: note.style, attempts: t + 1, rejections };
     rejections.push(v.issues);
   }
   const text = safeNote(facts, vocab);
-  const v = verifyNote(text, facts, vocab);
-  if (!v.ok) throw new Error(`safe note failed verification (vocabulary bug): ${v.issues.map((i) => i.detail).join('; ')}`);
+  const v = verifyNote(text, facts, verifyVocab);
+  if (!v.ok) throw new SafeNoteError(`safe note failed verification (vocabulary bug): ${v.issues.map((i) => i.detail).join('; ')}`);
   if (opts.stats) opts.stats.fallbacks++;
   return { text, style: 'safe', attempts: maxTries, rejections };
 }

@@ -9,6 +9,7 @@ import {
   NoteStats,
   PHRASES,
   safeNote,
+  SafeNoteError,
   verifyNote,
   type SyntheticFacts,
 } from '../../modalities/notes/index.ts';
@@ -168,5 +169,20 @@ describe('rejection sampling', () => {
     expect(r.rejectionRate).toBeLessThan(0.5);
     expect(r.byIssue['extra-condition']).toBeGreaterThan(0);
     expect(r.byIssue['missing-condition']).toBeGreaterThan(0); // telegraphic plans skip problems beyond 3
+  });
+
+  it('words notes with one vocabulary and verifies them against another (verifyWith)', () => {
+    // Wording restricted to one synonym per condition; verification by the full vocabulary.
+    const narrow = { ...vocab, conditions: vocab.conditions.map((c) => ({ name: c.name, terms: c.terms.slice(0, 1) })) };
+    const stats = new NoteStats();
+    const note = generateVerifiedNote(facts, narrow, new Rng('verify-with'), { stats, verifyWith: vocab });
+    expect(verifyNote(note.text, facts, vocab).ok).toBe(true);
+    // A verifying vocabulary under which hypertension can never be mentioned: every attempt is
+    // rejected by it (not by the wording vocabulary), and so is the safe note.
+    const deaf = { ...vocab, conditions: vocab.conditions.map((c) => (c.name === 'hypertension' ? { name: c.name, terms: ['qqqq-never-written'] } : c)) };
+    const failing = new NoteStats();
+    expect(() => generateVerifiedNote(facts, vocab, new Rng('verify-with-2'), { stats: failing, maxTries: 3, verifyWith: deaf })).toThrow(SafeNoteError);
+    expect(failing.toJSON()).toMatchObject({ attempts: 3, rejected: 3 });
+    expect(failing.byIssue['missing-condition']).toBe(3);
   });
 });
