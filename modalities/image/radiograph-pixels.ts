@@ -17,6 +17,7 @@
 // multiply-add, and pmin/pmax are exactly JavaScript's comparisons), so they give the same bits.
 
 import { bothWaysRow, columnShift, rowConstant, rowShift, type GridComponentPlan } from './components.ts';
+import { priorBytes, priorGridIn, type PriorGrid } from './radiograph-prior-pixels.ts';
 import { compileSimd, countedLoop, F64, fixedMemory, funcBody, funcType, I32, instantiate, moduleOf, name, op, section, uleb, V128, vec } from './wasm-emit.ts';
 
 /** Tests set `simd` to false to run the JavaScript path. */
@@ -51,13 +52,15 @@ interface Layout {
   colF: number;
   density: number;
   pixels: number;
+  prior: number;
   bytes: number;
 }
 
 /**
  * One thread's buffers for size×size images on an n×n grid with up to `moves` components that
  * vary both ways: in the kernel's memory (which never grows, so the views stay valid) when SIMD is
- * available.
+ * available. The prior is drawn into `density` and its grid pass (radiograph-prior-pixels.ts)
+ * runs on the same memory (`priorGrid`).
  */
 export interface PixelWorkspace {
   readonly size: number;
@@ -88,6 +91,9 @@ interface Workspace extends PixelWorkspace {
   readonly padded: number;
   readonly layout: Layout;
   readonly kernel?: { pixels: PixelsFn; noise: NoiseFn };
+  /** The prior's grid, with and without its kernel. */
+  readonly prior: PriorGrid;
+  readonly priorJs: PriorGrid;
 }
 
 function layoutOf(size: number, n: number, moves: number): Layout {
@@ -110,6 +116,7 @@ function layoutOf(size: number, n: number, moves: number): Layout {
     colF: take(8 * moves * padded),
     density: take(4 * size * size + 16),
     pixels: take(2 * size * size + 8),
+    prior: take(priorBytes(size, n)),
     bytes: at,
   };
 }
@@ -128,10 +135,12 @@ export function pixelWorkspace(size: number, n: number, moves: number): PixelWor
   const memory = compiled ? fixedMemory(Math.ceil(L.bytes / 65536)) : undefined;
   const buf = memory ? memory.buffer : new ArrayBuffer(L.bytes);
   const padded = (size + 3) & ~3;
+  const density = new Float32Array(buf, L.density, size * size);
+  const prior = priorGridIn(buf, L.prior, size, n, density, memory);
   const ws: Workspace = {
     size,
     n,
-    density: new Float32Array(buf, L.density, size * size),
+    density,
     pixels: new Uint16Array(buf, L.pixels, size * size),
     seed: new Int32Array(buf, L.seed, 16),
     cells: new Float64Array(buf, L.cells, n * n),
@@ -146,6 +155,8 @@ export function pixelWorkspace(size: number, n: number, moves: number): PixelWor
     padded,
     layout: L,
     ...(compiled && memory ? { kernel: instantiate(compiled, memory) as { pixels: PixelsFn; noise: NoiseFn } } : {}),
+    prior,
+    priorJs: { n, out: prior.out },
   };
   workspaces.set(key, ws);
   return ws;
@@ -153,6 +164,12 @@ export function pixelWorkspace(size: number, n: number, moves: number): PixelWor
 
 /** Whether this workspace's passes run in the SIMD kernel (unless `radiographKernels.simd` is false). */
 export const hasKernel = (ws: PixelWorkspace): boolean => (ws as Workspace).kernel !== undefined;
+
+/**
+ * The grid for drawing the prior into ws.density (renderPriorRadiograph): its pass in SIMD unless
+ * `radiographKernels.simd` is false. Its `out` is the same buffer either way.
+ */
+export const priorGrid = (workspace: PixelWorkspace): PriorGrid => (radiographKernels.simd ? (workspace as Workspace).prior : (workspace as Workspace).priorJs);
 
 /**
  * The stored pixels of ws.density with the plan's shift (zero on the rows' kept runs `spans`)

@@ -13,6 +13,7 @@
  * for a given Rng.
  */
 import type { Rng } from '../fhir/rng.ts';
+import { clampIntoGrid, type PriorGrid } from './radiograph-prior-pixels.ts';
 
 export interface RadiographFindings {
   cardiomegaly: boolean;
@@ -68,11 +69,13 @@ function priorTables(size: number): PriorTables {
 
 /**
  * Draws one frontal chest radiograph density image on a size×size grid (into `into` when given,
- * e.g. a buffer reused from image to image: every pixel is written).
+ * e.g. a buffer reused from image to image: every pixel is written). With a grid, the density is
+ * then clamped to [0, 1] and its area averages on the grid written to grid.out
+ * (radiograph-prior-pixels.ts).
  */
 export function renderPriorRadiograph(size: number, findings: RadiographFindings, rng: Rng, into?: Float32Array, grid?: PriorGrid): RenderedPrior {
   if (into && into.length !== size * size) throw new Error(`renderPriorRadiograph: buffer of ${into.length} for ${size}×${size}`);
-  if (grid && (size % grid.n !== 0 || grid.out.length !== grid.n * grid.n || grid.colSum.length !== size)) throw new Error(`renderPriorRadiograph: a ${grid.n}×${grid.n} grid of a ${size}×${size} image needs size a multiple of the grid`);
+  if (grid && (size % grid.n !== 0 || grid.out.length !== grid.n * grid.n)) throw new Error(`renderPriorRadiograph: a ${grid.n}×${grid.n} grid of a ${size}×${size} image needs size a multiple of the grid`);
   const s = 0.88 + 0.16 * rng.next(); // body habitus / magnification
   const cx = 0.5 + 0.02 * (rng.next() - 0.5);
   const cy = 0.5 + 0.03 * (rng.next() - 0.5);
@@ -207,44 +210,9 @@ export function renderPriorRadiograph(size: number, findings: RadiographFindings
     const s0 = spanA;
     const s1 = spanB;
     for (let px = s0; px < s1; px++) density[o + px] += 0.12;
-    if (grid) clampRowIntoGrid(density, size, py, grid);
   }
+  if (grid) clampIntoGrid(density, size, grid);
   return { density, size, ctr, lungSpans };
-}
-
-/** With a grid: the density is clamped to [0, 1] row by row as drawn, and its area average on the n×n grid written to `out` (`colSum`: scratch, size). */
-export interface PriorGrid {
-  n: number;
-  out: Float64Array;
-  colSum: Float64Array;
-}
-
-function clampRowIntoGrid(density: Float32Array, size: number, y: number, grid: PriorGrid): void {
-  const { n, out, colSum } = grid;
-  const f = size / n;
-  const o = y * size;
-  // Per grid column, the sum over this grid row's pixel rows so far (colSum[0..n)): one add per
-  // cell and pixel row instead of one read-modify-write per pixel.
-  if (y % f === 0) colSum.fill(0, 0, n);
-  for (let gx = 0, x = o; gx < n; gx++) {
-    let s = 0;
-    for (const end = x + f; x < end; x++) {
-      const v = density[x];
-      if (v >= 0 && v <= 1) s += v;
-      else {
-        // Rare (a nodule on a consolidation over a rib): written back clamped.
-        const c = v > 1 ? 1 : 0;
-        density[x] = c;
-        s += c;
-      }
-    }
-    colSum[gx] += s;
-  }
-  if ((y + 1) % f === 0) {
-    const row = ((y + 1) / f - 1) * n;
-    const inv = 1 / (f * f);
-    for (let gx = 0; gx < n; gx++) out[row + gx] = colSum[gx] * inv;
-  }
 }
 
 /**

@@ -4,8 +4,8 @@
  *
  * The sites' encoder reads a component from the area average of the stored pixels on the n×n
  * grid (site-agent/modalities/image.ts), so only the image's grid has to be right. Here:
- * 1. the anatomical prior is drawn at the output size (radiograph-prior.ts), clamped to [0, 1]
- *    and averaged on the grid as it is drawn;
+ * 1. the anatomical prior is drawn at the output size (radiograph-prior.ts) into the pixel
+ *    pass's buffer, then clamped to [0, 1] and averaged on the grid (in WebAssembly SIMD);
  * 2. the components are solved on the grid alone (`solveComponentsOnGrid`, Newton steps on
  *    4,096 cells): a cell's stored value is modelled as offset + gain·clamp01(density + Σ δ·masked
  *    basis), clamped to full scale;
@@ -35,7 +35,7 @@ import {
   solveComponentsOnGrid,
   type ImageComponentAttribute,
 } from './components.ts';
-import { noiseSums, pixelWorkspace, storePixels, type PixelWorkspace, type StoredAcquisition } from './radiograph-pixels.ts';
+import { noiseSums, pixelWorkspace, priorGrid, storePixels, type PixelWorkspace, type StoredAcquisition } from './radiograph-pixels.ts';
 import { densityToStored, renderPriorRadiograph, type RadiographFindings } from './radiograph-prior.ts';
 
 export interface SynthesisedRadiograph {
@@ -63,8 +63,6 @@ export interface SynthesiseOptions {
 }
 
 interface Buffers {
-  colA: Float64Array;
-  gridDensity: Float64Array;
   add: Float64Array;
   solved: Float64Array;
   target: Float64Array;
@@ -77,7 +75,7 @@ function buffersFor(size: number, n: number): Buffers {
   let b = buffers.get(key);
   if (!b) {
     const g = () => new Float64Array(n * n);
-    b = { colA: new Float64Array(size), gridDensity: g(), add: g(), solved: g(), target: g(), targetGrid: g() };
+    b = { add: g(), solved: g(), target: g(), targetGrid: g() };
     buffers.set(key, b);
   }
   return b;
@@ -134,10 +132,11 @@ export function synthesiseRadiograph(schema: Schema, size: number, findings: Rad
   const onGrid = components && size % n === 0;
   const buf = onGrid ? buffersFor(size, n) : undefined;
   const ws = onGrid ? pixelWorkspace(size, n, attrs.length) : undefined;
-  // On the grid path the prior comes clamped, with its grid (pass 1, fused into the drawing),
-  // drawn into the pixel pass's own buffer.
-  const prior = renderPriorRadiograph(size, findings, rng, ws ? ws.density : opts.density, buf && { n, out: buf.gridDensity, colSum: buf.colA });
-  if (!onGrid || !buf || !ws) {
+  // On the grid path the prior comes clamped, with its grid (pass 1), drawn into the pixel
+  // pass's own buffer.
+  const grid = ws && priorGrid(ws);
+  const prior = renderPriorRadiograph(size, findings, rng, ws ? ws.density : opts.density, grid);
+  if (!onGrid || !buf || !ws || !grid) {
     let achieved: number[] | undefined;
     if (components) achieved = addImageComponents(schema, prior.density, size, bins, rng, prior.lungSpans);
     const s = densityToStored(prior.density, bitsStored, rng, {}, opts.pixels);
@@ -146,7 +145,8 @@ export function synthesiseRadiograph(schema: Schema, size: number, findings: Rad
   const max = 2 ** bitsStored - 1;
   const f = size / n;
   const cellPixels = f * f;
-  const { gridDensity, add, solved, target, targetGrid } = buf;
+  const { add, solved, target, targetGrid } = buf;
+  const gridDensity = grid.out;
   // The acquisition as densityToStored draws it (offset, gain, noise sd), then the seed of the
   // four-lane noise stream of radiograph-pixels.ts: 16 words where densityToStored's takes 4.
   const offset = 0.02 + 0.18 * rng.next();

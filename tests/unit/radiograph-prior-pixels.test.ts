@@ -1,0 +1,127 @@
+// The radiograph prior's per-pixel passes: the WebAssembly SIMD kernel and the JavaScript path
+// give the same bits (density, grid, lung spans, ctr), and the grid is the documented clamp and
+// summation order.
+import { afterEach, describe, expect, it } from 'vitest';
+import { clampIntoGrid } from '../../modalities/image/radiograph-prior-pixels.ts';
+import { pixelWorkspace, priorGrid, radiographKernels } from '../../modalities/image/radiograph-pixels.ts';
+import { renderPriorRadiograph, type RadiographFindings } from '../../modalities/image/radiograph-prior.ts';
+import { Rng } from '../../modalities/fhir/rng.ts';
+
+afterEach(() => {
+  radiographKernels.simd = true;
+});
+
+const bits = (a: Float32Array | Float64Array): Buffer => Buffer.from(a.buffer.slice(a.byteOffset, a.byteOffset + a.byteLength));
+
+/** The documented order: per cell, rows in order, chunks of four (zero-padded): e += p0 + p2, o += p1 + p3; (e + o)/f². */
+function referenceGrid(clamped: Float32Array, size: number, n: number): Float64Array {
+  const f = size / n;
+  const out = new Float64Array(n * n);
+  for (let gy = 0; gy < n; gy++) {
+    for (let gx = 0; gx < n; gx++) {
+      let e = 0;
+      let o = 0;
+      for (let y = gy * f; y < (gy + 1) * f; y++) {
+        const p = (k: number) => (k < f ? clamped[y * size + gx * f + k] : 0);
+        for (let k = 0; k < f; k += 4) {
+          e += p(k) + p(k + 2);
+          o += p(k + 1) + p(k + 3);
+        }
+      }
+      out[gy * n + gx] = (e + o) * (1 / (f * f));
+    }
+  }
+  return out;
+}
+
+const clamp01 = (v: number): number => (v > 0 && v < 1 ? v : v > 0 ? 1 : 0);
+
+const allFindings: RadiographFindings[] = [];
+for (let i = 0; i < 8; i++) allFindings.push({ cardiomegaly: (i & 1) !== 0, opacity: (i & 2) !== 0, nodule: (i & 4) !== 0 });
+const label = (f: RadiographFindings) => Object.entries(f).filter(([, v]) => v).map(([k]) => k).join('+') || 'no findings';
+
+// Cells of 1, 2, 4 (the kernel's pairs), 8 and 12 pixels (its general loop), 4 on an odd grid
+// (general loop), 7 (not a multiple of 4: JavaScript path either way).
+const shapes: [number, number][] = [[64, 64], [128, 64], [256, 64], [512, 64], [192, 16], [100, 25], [70, 10]];
+
+describe('radiograph prior passes', () => {
+  it('the SIMD kernel compiles here (so the comparisons below ran both paths)', () => {
+    if (!priorGrid(pixelWorkspace(256, 64, 1)).kernel) throw new Error('WebAssembly SIMD unavailable: the SIMD cases fell back to JavaScript');
+  });
+
+  for (const [size, n] of shapes) {
+    it(`${size}×${size} on a ${n}×${n} grid: SIMD and JavaScript draw the same density, grid, lung spans and ctr, for every combination of findings`, () => {
+      const ws = pixelWorkspace(size, n, 1);
+      for (const findings of allFindings) {
+        for (let seed = 0; seed < 3; seed++) {
+          const name = `${label(findings)}, seed ${seed}`;
+          radiographKernels.simd = true;
+          const a = renderPriorRadiograph(size, findings, new Rng(`prior-${size}-${name}`), ws.density, priorGrid(ws));
+          const density = bits(a.density);
+          const grid = Float64Array.from(priorGrid(ws).out);
+          radiographKernels.simd = false;
+          const b = renderPriorRadiograph(size, findings, new Rng(`prior-${size}-${name}`), ws.density, priorGrid(ws));
+          expect(bits(b.density).equals(density), `${name}: density`).toBe(true);
+          expect(bits(priorGrid(ws).out).equals(bits(grid)), `${name}: grid`).toBe(true);
+          expect(Array.from(b.lungSpans), `${name}: lung spans`).toEqual(Array.from(a.lungSpans));
+          expect(b.ctr, name).toBe(a.ctr);
+          // Both are the documented clamp and order.
+          expect(a.density.every((v) => v >= 0 && v <= 1), `${name}: clamped`).toBe(true);
+          expect(bits(referenceGrid(a.density, size, n)).equals(bits(grid)), `${name}: reference grid`).toBe(true);
+          // Without a grid the same drawing, before the clamp.
+          const c = renderPriorRadiograph(size, findings, new Rng(`prior-${size}-${name}`));
+          expect(bits(Float32Array.from(c.density, clamp01)).equals(density), `${name}: drawn without a grid, clamped`).toBe(true);
+          expect(Array.from(c.lungSpans), `${name}: lung spans without a grid`).toEqual(Array.from(a.lungSpans));
+        }
+      }
+    });
+  }
+
+  it('a nodule on a consolidation over a rib exceeds 1 and is clamped alike by both paths', () => {
+    const size = 256;
+    const ws = pixelWorkspace(size, 64, 1);
+    const findings = { cardiomegaly: false, opacity: true, nodule: true };
+    let clamped = 0;
+    for (let seed = 0; seed < 400 && clamped < 3; seed++) {
+      const raw = renderPriorRadiograph(size, findings, new Rng(`clamp-${seed}`));
+      if (!raw.density.some((v) => v > 1)) continue;
+      clamped++;
+      radiographKernels.simd = true;
+      renderPriorRadiograph(size, findings, new Rng(`clamp-${seed}`), ws.density, priorGrid(ws));
+      const density = bits(ws.density);
+      const grid = bits(priorGrid(ws).out);
+      radiographKernels.simd = false;
+      renderPriorRadiograph(size, findings, new Rng(`clamp-${seed}`), ws.density, priorGrid(ws));
+      expect(bits(ws.density).equals(density), `seed ${seed}: density`).toBe(true);
+      expect(bits(priorGrid(ws).out).equals(grid), `seed ${seed}: grid`).toBe(true);
+      expect(bits(Float32Array.from(raw.density, clamp01)).equals(density), `seed ${seed}: clamped at 1`).toBe(true);
+    }
+    expect(clamped, 'images that clamp').toBe(3);
+  });
+
+  it('the grid pass on arbitrary values (below 0, above 1, exactly 0 and 1, −0, NaN): clamped and summed in the documented order by both paths', () => {
+    for (const [size, n] of shapes) {
+      const ws = pixelWorkspace(size, n, 1);
+      const rng = new Rng(`values-${size}`);
+      // Values of very different magnitudes (below 2⁻²⁹ beside ones near 1), so that the f64 sums
+      // round and their order shows.
+      const values = Float32Array.from({ length: size * size }, (_, i) => {
+        const k = i % 37;
+        if (k < 5) return [0, 1, -0, NaN, Infinity][k];
+        return k % 3 === 0 ? rng.next() * 2 ** -(30 + rng.int(60)) : 2 * rng.next() - 0.5;
+      });
+      const want = Float32Array.from(values, clamp01);
+      const results = [true, false].map((simd) => {
+        radiographKernels.simd = simd;
+        ws.density.set(values);
+        clampIntoGrid(ws.density, size, priorGrid(ws));
+        return { density: bits(ws.density), grid: bits(priorGrid(ws).out) };
+      });
+      for (const [i, r] of results.entries()) {
+        const path = `${size}/${n} ${i === 0 ? 'SIMD' : 'JS'}`;
+        expect(r.density.equals(bits(want)), `${path}: clamped`).toBe(true);
+        expect(r.grid.equals(bits(referenceGrid(want, size, n))), `${path}: grid`).toBe(true);
+      }
+    }
+  });
+});
