@@ -17,7 +17,7 @@
 // multiply-add, and pmin/pmax are exactly JavaScript's comparisons), so they give the same bits.
 
 import { bothWaysRow, columnShift, rowConstant, rowShift, type GridComponentPlan } from './components.ts';
-import { priorBytes, priorGridIn, type PriorGrid } from './radiograph-prior-pixels.ts';
+import { priorBytes, priorWorkspaceIn, type PriorWorkspace } from './radiograph-prior-pixels.ts';
 import { compileSimd, countedLoop, F64, fixedMemory, funcBody, funcType, I32, instantiate, moduleOf, name, op, section, uleb, V128, vec } from './wasm-emit.ts';
 
 /** Tests set `simd` to false to run the JavaScript path. */
@@ -59,8 +59,8 @@ interface Layout {
 /**
  * One thread's buffers for size×size images on an n×n grid with up to `moves` components that
  * vary both ways: in the kernel's memory (which never grows, so the views stay valid) when SIMD is
- * available. The prior is drawn into `density` and its grid pass (radiograph-prior-pixels.ts)
- * runs on the same memory (`priorGrid`).
+ * available. The prior is drawn into `density` and its passes (radiograph-prior-pixels.ts) run
+ * on the same memory (`priorWorkspace`).
  */
 export interface PixelWorkspace {
   readonly size: number;
@@ -91,9 +91,9 @@ interface Workspace extends PixelWorkspace {
   readonly padded: number;
   readonly layout: Layout;
   readonly kernel?: { pixels: PixelsFn; noise: NoiseFn };
-  /** The prior's grid, with and without its kernel. */
-  readonly prior: PriorGrid;
-  readonly priorJs: PriorGrid;
+  /** The prior's buffers, with and without its kernel. */
+  readonly prior: PriorWorkspace;
+  readonly priorJs: PriorWorkspace;
 }
 
 function layoutOf(size: number, n: number, moves: number): Layout {
@@ -136,7 +136,7 @@ export function pixelWorkspace(size: number, n: number, moves: number): PixelWor
   const buf = memory ? memory.buffer : new ArrayBuffer(L.bytes);
   const padded = (size + 3) & ~3;
   const density = new Float32Array(buf, L.density, size * size);
-  const prior = priorGridIn(buf, L.prior, size, n, density, memory);
+  const prior = priorWorkspaceIn(buf, L.prior, size, n, density, memory);
   const ws: Workspace = {
     size,
     n,
@@ -156,7 +156,7 @@ export function pixelWorkspace(size: number, n: number, moves: number): PixelWor
     layout: L,
     ...(compiled && memory ? { kernel: instantiate(compiled, memory) as { pixels: PixelsFn; noise: NoiseFn } } : {}),
     prior,
-    priorJs: { n, out: prior.out },
+    priorJs: { n, out: prior.out, tables: prior.tables },
   };
   workspaces.set(key, ws);
   return ws;
@@ -166,10 +166,10 @@ export function pixelWorkspace(size: number, n: number, moves: number): PixelWor
 export const hasKernel = (ws: PixelWorkspace): boolean => (ws as Workspace).kernel !== undefined;
 
 /**
- * The grid for drawing the prior into ws.density (renderPriorRadiograph): its pass in SIMD unless
- * `radiographKernels.simd` is false. Its `out` is the same buffer either way.
+ * The buffers for drawing the prior into ws.density (renderPriorRadiograph): its passes in SIMD
+ * unless `radiographKernels.simd` is false. The buffers are the same either way.
  */
-export const priorGrid = (workspace: PixelWorkspace): PriorGrid => (radiographKernels.simd ? (workspace as Workspace).prior : (workspace as Workspace).priorJs);
+export const priorWorkspace = (workspace: PixelWorkspace): PriorWorkspace => (radiographKernels.simd ? (workspace as Workspace).prior : (workspace as Workspace).priorJs);
 
 /**
  * The stored pixels of ws.density with the plan's shift (zero on the rows' kept runs `spans`)

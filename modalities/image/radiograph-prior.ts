@@ -13,7 +13,7 @@
  * for a given Rng.
  */
 import type { Rng } from '../fhir/rng.ts';
-import { clampIntoGrid, type PriorGrid } from './radiograph-prior-pixels.ts';
+import { clampIntoGrid, drawThorax, LUNG_ROW, priorTables, type PriorWorkspace } from './radiograph-prior-pixels.ts';
 
 export interface RadiographFindings {
   cardiomegaly: boolean;
@@ -33,49 +33,15 @@ export interface RenderedPrior {
   lungSpans: Int32Array;
 }
 
-interface PriorTables {
-  colSin40: Float64Array;
-  colCos40: Float64Array;
-  colCos17: Float64Array;
-  colSin17: Float64Array;
-  rowCos31s: Float64Array;
-  rowSin31s: Float64Array;
-  /** Per-image scratch (one image at a time per thread). */
-  dome: Float64Array;
-  ribBend: Float64Array;
-  colOpacity: Float64Array;
-}
-const priorTableCache = new Map<number, PriorTables>();
-
-/** sin/cos factors of the lung texture at the pixel centres of a size×size image (x = y = (i + ½)/size), and scratch columns. */
-function priorTables(size: number): PriorTables {
-  let t = priorTableCache.get(size);
-  if (!t) {
-    const a = () => new Float64Array(size);
-    t = { colSin40: a(), colCos40: a(), colCos17: a(), colSin17: a(), rowCos31s: a(), rowSin31s: a(), dome: a(), ribBend: a(), colOpacity: a() };
-    for (let i = 0; i < size; i++) {
-      const x = (i + 0.5) * (1 / size);
-      t.colSin40[i] = Math.sin(40 * x);
-      t.colCos40[i] = Math.cos(40 * x);
-      t.colCos17[i] = Math.cos(17 * x);
-      t.colSin17[i] = Math.sin(17 * x);
-      t.rowCos31s[i] = Math.cos(31 * x);
-      t.rowSin31s[i] = Math.sin(31 * x);
-    }
-    priorTableCache.set(size, t);
-  }
-  return t;
-}
-
 /**
  * Draws one frontal chest radiograph density image on a size×size grid (into `into` when given,
  * e.g. a buffer reused from image to image: every pixel is written). With a grid, the density is
  * then clamped to [0, 1] and its area averages on the grid written to grid.out
  * (radiograph-prior-pixels.ts).
  */
-export function renderPriorRadiograph(size: number, findings: RadiographFindings, rng: Rng, into?: Float32Array, grid?: PriorGrid): RenderedPrior {
+export function renderPriorRadiograph(size: number, findings: RadiographFindings, rng: Rng, into?: Float32Array, work?: PriorWorkspace): RenderedPrior {
   if (into && into.length !== size * size) throw new Error(`renderPriorRadiograph: buffer of ${into.length} for ${size}×${size}`);
-  if (grid && (size % grid.n !== 0 || grid.out.length !== grid.n * grid.n)) throw new Error(`renderPriorRadiograph: a ${grid.n}×${grid.n} grid of a ${size}×${size} image needs size a multiple of the grid`);
+  if (work && (size % work.n !== 0 || work.out.length !== work.n * work.n || (work.tables && work.tables.size !== size))) throw new Error(`renderPriorRadiograph: a ${work.n}×${work.n} grid of a ${size}×${size} image needs size a multiple of the grid`);
   const s = 0.88 + 0.16 * rng.next(); // body habitus / magnification
   const cx = 0.5 + 0.02 * (rng.next() - 0.5);
   const cy = 0.5 + 0.03 * (rng.next() - 0.5);
@@ -103,7 +69,6 @@ export function renderPriorRadiograph(size: number, findings: RadiographFindings
   }
   const phase = rng.next() * 6.28;
   const density = into ?? new Float32Array(size * size);
-  const lungSpans = new Int32Array(4 * size);
   const inv = 1 / size;
   /** Pixels whose centre x satisfies |x − c| ≤ h, as [spanA, spanB) within [lo, hi) (no array per call). */
   let spanA = 0;
@@ -118,8 +83,9 @@ export function renderPriorRadiograph(size: number, findings: RadiographFindings
   };
   // Per column: the diaphragm's dome, the ribs' curvature, and the x factors of the separable
   // lung texture sin(40x + 25y + φ)·cos(31y − 17x) and consolidation Gaussian.
-  // The texture's factors depend on the size alone (cached); the rest is per image (scratch).
-  const { colSin40, colCos40, colCos17, colSin17, rowCos31s, rowSin31s, dome, ribBend, colOpacity } = priorTables(size);
+  // The texture's factors depend on the size alone (in the tables once); the rest is per image.
+  const t = work?.tables ?? priorTables(size);
+  const { rowCos31s, rowSin31s, dome, ribBend, colOpacity, lungRow, lungSpans, runs } = t;
   for (let px = 0; px < size; px++) {
     const x = (px + 0.5) * inv;
     const dxm = x - cx;
@@ -138,7 +104,11 @@ export function renderPriorRadiograph(size: number, findings: RadiographFindings
     if (dome[px] < domeLo) domeLo = dome[px];
     if (dome[px] > domeHi) domeHi = dome[px];
   }
-  const ribPeriod = 0.056 * s;
+  // Row by row: the body, and where the lungs, mediastinum, heart and spine lie (drawn over the
+  // body by drawThorax: the lungs, then those three over them).
+  lungSpans.fill(0);
+  let lungLo = size;
+  let lungHi = 0;
   for (let py = 0; py < size; py++) {
     const y = (py + 0.5) * inv;
     const o = py * size;
@@ -151,68 +121,49 @@ export function renderPriorRadiograph(size: number, findings: RadiographFindings
     if (y < domeLo) density.fill(0.45, o + b0, o + b1);
     else if (y >= domeHi) density.fill(0.5, o + b0, o + b1);
     else for (let px = b0; px < b1; px++) density[o + px] = y >= dome[px] ? 0.5 : 0.45;
-    // Lungs above the dome: texture, ribs, findings. The lungs lie within the body.
+    // Lungs above the dome: texture, ribs, findings. The lungs lie within the body; each lung's
+    // run on a row is from its first to its last pixel above the dome.
     const ly = (y - lungCy) / lungB;
     if (ly * ly < 1) {
-      const rowSin = Math.sin(25 * y + phase);
-      const rowCos = Math.cos(25 * y + phase);
-      const rowCos31 = rowCos31s[py];
-      const rowSin31 = rowSin31s[py];
-      const rowOpacity = opacity ? opacity.amp * Math.exp(-((y - opacity.y) ** 2) / (2 * opacity.sigma * opacity.sigma)) : 0;
-      const nearNodule = nodule !== undefined && Math.abs(y - nodule.y) < nodule.r * 1.3;
+      const r = LUNG_ROW.length * py;
+      lungRow[r + LUNG_ROW.y] = y;
+      lungRow[r + LUNG_ROW.sin] = Math.sin(25 * y + phase);
+      lungRow[r + LUNG_ROW.cos] = Math.cos(25 * y + phase);
+      lungRow[r + LUNG_ROW.cos31] = rowCos31s[py];
+      lungRow[r + LUNG_ROW.sin31] = rowSin31s[py];
+      lungRow[r + LUNG_ROW.opacity] = opacity ? opacity.amp * Math.exp(-((y - opacity.y) ** 2) / (2 * opacity.sigma * opacity.sigma)) : 0;
+      lungRow[r + LUNG_ROW.yRib] = y - ribTop;
+      lungRow[r + LUNG_ROW.noduleDy2] = nodule !== undefined && Math.abs(y - nodule.y) < nodule.r * 1.3 ? (y - nodule.y) * (y - nodule.y) : -1;
       const halfWidth = lungA * Math.sqrt(1 - ly * ly);
-      const yRib = y - ribTop;
       for (let side = 0; side < 2; side++) {
         span(cx + (side === 0 ? -lungDx : lungDx), halfWidth, b0, b1);
-        const a = spanA;
-        const b = spanB;
-        let first = -1;
-        let last = -1;
-        for (let px = a; px < b; px++) {
-          if (y >= dome[px]) continue;
-          if (first < 0) first = px;
-          last = px;
-          const texture = (colSin40[px] * rowCos + colCos40[px] * rowSin) * (rowCos31 * colCos17[px] + rowSin31 * colSin17[px]);
-          let d = 0.12 + 0.025 * texture;
-          const t = (yRib - ribBend[px]) / ribPeriod;
-          if (t > 0 && t - Math.floor(t) < 0.22) d += 0.09;
-          if (opacity) d += rowOpacity * colOpacity[px];
-          if (nearNodule) {
-            const x = (px + 0.5) * inv;
-            const dx = x - nodule!.x;
-            const dy = y - nodule!.y;
-            const r = Math.sqrt(dx * dx + dy * dy); // Math.hypot allocates per call here
-            if (r < nodule!.r * 1.3) d += 0.42 * Math.min(1, Math.max(0, (nodule!.r * 1.3 - r) / (nodule!.r * 0.6)));
-          }
-          density[o + px] = d;
-        }
-        if (first >= 0) {
+        let first = spanA;
+        let last = spanB - 1;
+        while (first <= last && y >= dome[first]) first++;
+        while (last > first && y >= dome[last]) last--;
+        if (first <= last) {
           lungSpans[4 * py + 2 * side] = first;
           lungSpans[4 * py + 2 * side + 1] = last + 1;
         }
       }
+      if (py < lungLo) lungLo = py;
+      lungHi = py + 1;
     }
     // Mediastinum above the heart, the heart (down to just below the dome), the spine.
-    if (y < heartCy) {
-      span(cx, 0.06 * s, b0, b1);
-      const m0 = spanA;
-      const m1 = spanB;
-      for (let px = m0; px < m1; px++) if (density[o + px] < 0.62) density[o + px] = 0.62;
-    }
+    span(cx, 0.06 * s, b0, b1);
+    runs[6 * py] = spanA;
+    runs[6 * py + 1] = y < heartCy ? spanB : spanA;
     const hy = (y - heartCy) / heartB;
-    if (hy * hy < 1) {
-      span(heartCx, heartA * Math.sqrt(1 - hy * hy), b0, b1);
-      const h0 = spanA;
-      const h1 = spanB;
-      for (let px = h0; px < h1; px++) if (y < dome[px] + heartBelowDome && density[o + px] < 0.62) density[o + px] = 0.62;
-    }
+    if (hy * hy < 1) span(heartCx, heartA * Math.sqrt(1 - hy * hy), b0, b1);
+    runs[6 * py + 2] = spanA;
+    runs[6 * py + 3] = hy * hy < 1 ? spanB : spanA;
     span(cx, 0.028 * s, b0, b1);
-    const s0 = spanA;
-    const s1 = spanB;
-    for (let px = s0; px < s1; px++) density[o + px] += 0.12;
+    runs[6 * py + 4] = spanA;
+    runs[6 * py + 5] = spanB;
   }
-  if (grid) clampIntoGrid(density, size, grid);
-  return { density, size, ctr, lungSpans };
+  drawThorax(density, t, lungLo, lungHi, 0.056 * s, nodule ? nodule.x : 0, nodule ? nodule.r * 1.3 : 0, nodule ? nodule.r * 0.6 : 1, heartBelowDome, work?.kernel);
+  if (work) clampIntoGrid(density, size, work);
+  return { density, size, ctr, lungSpans: lungSpans.slice() };
 }
 
 /**

@@ -35,7 +35,7 @@ import {
   solveComponentsOnGrid,
   type ImageComponentAttribute,
 } from './components.ts';
-import { noiseSums, pixelWorkspace, priorGrid, storePixels, type PixelWorkspace, type StoredAcquisition } from './radiograph-pixels.ts';
+import { noiseSums, pixelWorkspace, priorWorkspace, storePixels, type PixelWorkspace, type StoredAcquisition } from './radiograph-pixels.ts';
 import { densityToStored, renderPriorRadiograph, type RadiographFindings } from './radiograph-prior.ts';
 
 export interface SynthesisedRadiograph {
@@ -134,7 +134,7 @@ export function synthesiseRadiograph(schema: Schema, size: number, findings: Rad
   const ws = onGrid ? pixelWorkspace(size, n, attrs.length) : undefined;
   // On the grid path the prior comes clamped, with its grid (pass 1), drawn into the pixel
   // pass's own buffer.
-  const grid = ws && priorGrid(ws);
+  const grid = ws && priorWorkspace(ws);
   const prior = renderPriorRadiograph(size, findings, rng, ws ? ws.density : opts.density, grid);
   if (!onGrid || !buf || !ws || !grid) {
     let achieved: number[] | undefined;

@@ -1,9 +1,9 @@
 // The radiograph prior's per-pixel passes: the WebAssembly SIMD kernel and the JavaScript path
-// give the same bits (density, grid, lung spans, ctr), and the grid is the documented clamp and
-// summation order.
+// give the same bits (density, grid, lung spans, ctr; the thorax pass on arbitrary tables and
+// runs), and the grid is the documented clamp and summation order.
 import { afterEach, describe, expect, it } from 'vitest';
-import { clampIntoGrid } from '../../modalities/image/radiograph-prior-pixels.ts';
-import { pixelWorkspace, priorGrid, radiographKernels } from '../../modalities/image/radiograph-pixels.ts';
+import { clampIntoGrid, drawThorax, LUNG_ROW } from '../../modalities/image/radiograph-prior-pixels.ts';
+import { pixelWorkspace, priorWorkspace, radiographKernels } from '../../modalities/image/radiograph-pixels.ts';
 import { renderPriorRadiograph, type RadiographFindings } from '../../modalities/image/radiograph-prior.ts';
 import { Rng } from '../../modalities/fhir/rng.ts';
 
@@ -46,7 +46,7 @@ const shapes: [number, number][] = [[64, 64], [128, 64], [256, 64], [512, 64], [
 
 describe('radiograph prior passes', () => {
   it('the SIMD kernel compiles here (so the comparisons below ran both paths)', () => {
-    if (!priorGrid(pixelWorkspace(256, 64, 1)).kernel) throw new Error('WebAssembly SIMD unavailable: the SIMD cases fell back to JavaScript');
+    if (!priorWorkspace(pixelWorkspace(256, 64, 1)).kernel) throw new Error('WebAssembly SIMD unavailable: the SIMD cases fell back to JavaScript');
   });
 
   for (const [size, n] of shapes) {
@@ -56,13 +56,13 @@ describe('radiograph prior passes', () => {
         for (let seed = 0; seed < 3; seed++) {
           const name = `${label(findings)}, seed ${seed}`;
           radiographKernels.simd = true;
-          const a = renderPriorRadiograph(size, findings, new Rng(`prior-${size}-${name}`), ws.density, priorGrid(ws));
+          const a = renderPriorRadiograph(size, findings, new Rng(`prior-${size}-${name}`), ws.density, priorWorkspace(ws));
           const density = bits(a.density);
-          const grid = Float64Array.from(priorGrid(ws).out);
+          const grid = Float64Array.from(priorWorkspace(ws).out);
           radiographKernels.simd = false;
-          const b = renderPriorRadiograph(size, findings, new Rng(`prior-${size}-${name}`), ws.density, priorGrid(ws));
+          const b = renderPriorRadiograph(size, findings, new Rng(`prior-${size}-${name}`), ws.density, priorWorkspace(ws));
           expect(bits(b.density).equals(density), `${name}: density`).toBe(true);
-          expect(bits(priorGrid(ws).out).equals(bits(grid)), `${name}: grid`).toBe(true);
+          expect(bits(priorWorkspace(ws).out).equals(bits(grid)), `${name}: grid`).toBe(true);
           expect(Array.from(b.lungSpans), `${name}: lung spans`).toEqual(Array.from(a.lungSpans));
           expect(b.ctr, name).toBe(a.ctr);
           // Both are the documented clamp and order.
@@ -77,6 +77,52 @@ describe('radiograph prior passes', () => {
     });
   }
 
+  it('the thorax pass on arbitrary tables, runs at every alignment (empty, one pixel, whole rows) and pixels around 0.62: SIMD and JavaScript give the same bits', () => {
+    for (const [size, n] of [[96, 24], [100, 25], [36, 9]]) {
+      const ws = pixelWorkspace(size, n, 1);
+      const t = priorWorkspace(ws).tables!;
+      const rng = new Rng(`thorax-${size}`);
+      const run = (into: Int32Array, at: number) => {
+        const k = rng.int(6);
+        const a = k === 0 ? 0 : rng.int(size + 1);
+        const b = k === 0 ? size : k === 1 ? a : k === 2 ? Math.min(size, a + 1) : a + rng.int(size - a + 1);
+        into[at] = a;
+        into[at + 1] = b;
+      };
+      // Pixels at, just below and just above 0.62 in f32, and either side of 1.
+      const f62 = Math.fround(0.62);
+      const near = [f62, Math.fround(f62 * (1 - 2 ** -23)), Math.fround(f62 * (1 + 2 ** -23)), 0.62, 1.1];
+      for (let rep = 0; rep < 12; rep++) {
+        for (const a of [t.dome, t.ribBend, t.colOpacity]) for (let i = 0; i < size; i++) a[i] = rng.next();
+        for (let py = 0; py < size; py++) {
+          const r = LUNG_ROW.length * py;
+          t.lungRow[r + LUNG_ROW.y] = rng.next();
+          t.lungRow[r + LUNG_ROW.sin] = 2 * rng.next() - 1;
+          t.lungRow[r + LUNG_ROW.cos] = 2 * rng.next() - 1;
+          t.lungRow[r + LUNG_ROW.cos31] = 2 * rng.next() - 1;
+          t.lungRow[r + LUNG_ROW.sin31] = 2 * rng.next() - 1;
+          t.lungRow[r + LUNG_ROW.opacity] = rep % 2 ? 0.38 * rng.next() : 0;
+          t.lungRow[r + LUNG_ROW.yRib] = rng.next() - 0.2;
+          t.lungRow[r + LUNG_ROW.noduleDy2] = rng.int(3) === 0 ? -1 : 0.01 * rng.next() ** 2;
+          run(t.lungSpans, 4 * py);
+          run(t.lungSpans, 4 * py + 2);
+          for (let k = 0; k < 3; k++) run(t.runs, 6 * py + 2 * k);
+        }
+        const values = Float32Array.from({ length: size * size }, (_, i) => (i % 5 === 0 ? near[rng.int(near.length)] : 1.2 * rng.next()));
+        const py0 = rng.int(size);
+        const py1 = py0 + rng.int(size - py0 + 1);
+        const args = [py0, py1, 0.03 + 0.03 * rng.next(), rng.next(), 0.05 * rng.next(), 0.02 + 0.02 * rng.next(), 0.05 * rng.next()] as const;
+        const out = [true, false].map((simd) => {
+          ws.density.set(values);
+          drawThorax(ws.density, t, ...args, simd ? priorWorkspace(ws).kernel : undefined);
+          return bits(ws.density);
+        });
+        expect(out[0].equals(out[1]), `${size}, ${rep}`).toBe(true);
+        expect(out[0].equals(bits(values)), `${size}, ${rep}: drew something`).toBe(false);
+      }
+    }
+  });
+
   it('a nodule on a consolidation over a rib exceeds 1 and is clamped alike by both paths', () => {
     const size = 256;
     const ws = pixelWorkspace(size, 64, 1);
@@ -87,13 +133,13 @@ describe('radiograph prior passes', () => {
       if (!raw.density.some((v) => v > 1)) continue;
       clamped++;
       radiographKernels.simd = true;
-      renderPriorRadiograph(size, findings, new Rng(`clamp-${seed}`), ws.density, priorGrid(ws));
+      renderPriorRadiograph(size, findings, new Rng(`clamp-${seed}`), ws.density, priorWorkspace(ws));
       const density = bits(ws.density);
-      const grid = bits(priorGrid(ws).out);
+      const grid = bits(priorWorkspace(ws).out);
       radiographKernels.simd = false;
-      renderPriorRadiograph(size, findings, new Rng(`clamp-${seed}`), ws.density, priorGrid(ws));
+      renderPriorRadiograph(size, findings, new Rng(`clamp-${seed}`), ws.density, priorWorkspace(ws));
       expect(bits(ws.density).equals(density), `seed ${seed}: density`).toBe(true);
-      expect(bits(priorGrid(ws).out).equals(grid), `seed ${seed}: grid`).toBe(true);
+      expect(bits(priorWorkspace(ws).out).equals(grid), `seed ${seed}: grid`).toBe(true);
       expect(bits(Float32Array.from(raw.density, clamp01)).equals(density), `seed ${seed}: clamped at 1`).toBe(true);
     }
     expect(clamped, 'images that clamp').toBe(3);
@@ -114,8 +160,8 @@ describe('radiograph prior passes', () => {
       const results = [true, false].map((simd) => {
         radiographKernels.simd = simd;
         ws.density.set(values);
-        clampIntoGrid(ws.density, size, priorGrid(ws));
-        return { density: bits(ws.density), grid: bits(priorGrid(ws).out) };
+        clampIntoGrid(ws.density, size, priorWorkspace(ws));
+        return { density: bits(ws.density), grid: bits(priorWorkspace(ws).out) };
       });
       for (const [i, r] of results.entries()) {
         const path = `${size}/${n} ${i === 0 ? 'SIMD' : 'JS'}`;
