@@ -18,7 +18,7 @@
 
 import { bothWaysRow, columnShift, rowConstant, rowShift, type GridComponentPlan } from './components.ts';
 import { priorBytes, priorWorkspaceIn, type PriorWorkspace } from './radiograph-prior-pixels.ts';
-import { compileSimd, countedLoop, F64, fixedMemory, funcBody, funcType, I32, instantiate, moduleOf, name, op, section, uleb, V128, vec } from './wasm-emit.ts';
+import { compileSimd, countedLoop, F64, fixedMemory, funcBody, I32, instantiate, memoryModule, op, V128 } from './wasm-emit.ts';
 
 /** Tests set `simd` to false to run the JavaScript path. */
 export const radiographKernels = { simd: true };
@@ -467,13 +467,8 @@ function kernelBody(pixels: boolean): number[] {
 
 /** The kernel module's bytes: `pixels` and `noise`, on an imported memory m.memory. */
 export function moduleBytes(): Uint8Array {
-  const type = section(1, vec([funcType(pixelParams, []), funcType(noiseParams, [])]));
-  const imports = section(2, vec([[...name('m'), ...name('memory'), 0x02, 0x00, ...uleb(1)]]));
-  const funcs = section(3, vec([[0], [1]]));
-  const exports = section(7, vec([
-    [...name('pixels'), 0x00, 0],
-    [...name('noise'), 0x00, 1],
-  ]));
-  const code = section(10, vec([kernelBody(true), kernelBody(false)]));
-  return moduleOf(type, imports, funcs, exports, code);
+  return memoryModule([
+    { name: 'pixels', params: pixelParams, body: kernelBody(true) },
+    { name: 'noise', params: noiseParams, body: kernelBody(false) },
+  ]);
 }

@@ -20,7 +20,7 @@
 // and high halves added, then added to the running pair); the average is (e + o)·(1/f²). The
 // kernel takes cells whose width f is a multiple of 4.
 
-import { compileSimd, countedLoop, F64, funcBody, funcType, I32, instantiate, moduleOf, name, op, section, uleb, V128, vec, type WasmMemory } from './wasm-emit.ts';
+import { compileSimd, countedLoop, F64, funcBody, I32, instantiate, memoryModule, op, V128, type WasmMemory } from './wasm-emit.ts';
 
 /**
  * The per-column and per-row values of one prior (one image at a time per thread). The column
@@ -490,13 +490,8 @@ function drawBody(): number[] {
 
 /** The kernel module's bytes: `grid` and `draw`, on an imported memory m.memory. */
 export function moduleBytes(): Uint8Array {
-  const type = section(1, vec([funcType(gridParams, []), funcType(drawParams, [])]));
-  const imports = section(2, vec([[...name('m'), ...name('memory'), 0x02, 0x00, ...uleb(1)]]));
-  const funcs = section(3, vec([[0], [1]]));
-  const exports = section(7, vec([
-    [...name('grid'), 0x00, 0],
-    [...name('draw'), 0x00, 1],
-  ]));
-  const code = section(10, vec([gridBody(), drawBody()]));
-  return moduleOf(type, imports, funcs, exports, code);
+  return memoryModule([
+    { name: 'grid', params: gridParams, body: gridBody() },
+    { name: 'draw', params: drawParams, body: drawBody() },
+  ]);
 }

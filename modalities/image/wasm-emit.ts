@@ -49,6 +49,16 @@ export function funcBody(locals: [number, number][], code: number[]): number[] {
 /** The module header and sections, in the order WebAssembly requires them. */
 export const moduleOf = (...sections: number[][]): Uint8Array => Uint8Array.from([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, ...sections.flat()]);
 
+/** A module of exported functions (no results) working on one imported memory, m.memory. */
+export function memoryModule(fns: { name: string; params: number[]; body: number[] }[]): Uint8Array {
+  const type = section(1, vec(fns.map((f) => funcType(f.params, []))));
+  const imports = section(2, vec([[...name('m'), ...name('memory'), 0x02, 0x00, ...uleb(1)]]));
+  const funcs = section(3, vec(fns.map((_, i) => [i])));
+  const exports = section(7, vec(fns.map((f, i) => [...name(f.name), 0x00, i])));
+  const code = section(10, vec(fns.map((f) => f.body)));
+  return moduleOf(type, imports, funcs, exports, code);
+}
+
 // Memory immediates: alignment hint 0 (any alignment is valid), then the constant offset.
 const mem = (code: number, offset: number): number[] => [code, 0x00, ...uleb(offset)];
 const simd = (code: number): number[] => [0xfd, ...uleb(code)];
