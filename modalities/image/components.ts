@@ -414,16 +414,7 @@ export function addImageComponents(schema: Schema, density: Float32Array, size: 
   const attrs = imageComponentAttributes(schema);
   const n = schema.image?.grid ?? 64;
   if (density.length !== size * size) throw new Error(`addImageComponents: ${density.length} pixels for ${size}×${size}`);
-  if (keep && keep.length !== 4 * size) throw new Error(`addImageComponents: ${keep.length} keep-span bounds for ${size} rows (4 per row)`);
-  const spans = keep ?? new Int32Array(4 * size);
-  const runOk = (lo: number, hi: number) => 0 <= lo && lo <= hi && hi <= size;
-  for (let y = 0; y < size; y++) {
-    const a = spans[4 * y];
-    const b = spans[4 * y + 1];
-    const c = spans[4 * y + 2];
-    const d = spans[4 * y + 3];
-    if (!runOk(a, b) || !runOk(c, d) || (a < b && c < d && b > c)) throw new Error(`addImageComponents: keep spans of row ${y} are not two ordered runs within the row`);
-  }
+  const spans = checkKeep(keep, size, 'addImageComponents');
   const { targets, tolerance } = targetsOf(attrs, bins, rng, 'addImageComponents');
   const ws = workspace(size, n);
   const { cell, starts, count, grid, scratch, trial, shift, colShift } = ws;
