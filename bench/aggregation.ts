@@ -1,5 +1,5 @@
 /**
- * Encrypted threshold aggregation (privacy/secure-aggregation.ts) vs the plaintext sum of the
+ * Encrypted threshold aggregation (privacy/crypto/secure-aggregation.ts) vs the plaintext sum of the
  * same noised vectors, measured in the same run.
  *
  *   npx tsx bench/aggregation.ts [--sites 10] [--length 100000] [--committee 3] [--threshold 2]
@@ -9,10 +9,10 @@
  * encrypted total is the sum of all parties' CPU time (in a real federation sites encrypt in
  * parallel; the per-site figure is printed too).
  */
-import { Bfv } from '../privacy/bfv.ts';
-import { DiscreteGaussianSampler } from '../privacy/discrete-gaussian.ts';
-import { rational } from '../privacy/rational.ts';
-import { accumulate, combine, partialDecrypt, prepareContribution, type Committee, type Contribution } from '../privacy/secure-aggregation.ts';
+import { Bfv } from '../privacy/crypto/bfv.ts';
+import { DiscreteGaussianSampler } from '../privacy/dp/discrete-gaussian.ts';
+import { rational } from '../privacy/dp/rational.ts';
+import { accumulate, combine, partialDecrypt, prepareContribution, type Committee, type Contribution } from '../privacy/crypto/secure-aggregation.ts';
 
 function arg(name: string, dflt: number): number {
   const i = process.argv.indexOf(`--${name}`);

@@ -1,6 +1,6 @@
 // Cross-modal cohort write throughput through the real path (not a test):
 //   npx tsx bench/cohort-write.ts [--n 2000] [--warm 1000] [--workers 0,2] [--full 1] [--size 256] [--tmp DIR]
-// Times `writeCohort` (coordinator/cohort.ts: what `fedsynth cohort`, the coordinator and the
+// Times `writeCohort` (synthesis/cohort.ts: what `fedsynth cohort`, the coordinator and the
 // demo run) on a model fitted to a small simulated multimodal federation: sampling, plausibility,
 // per patient a FHIR Bundle validated against R4 (memoised by exact shape) and written as
 // NDJSON, a 256×256 16-bit DICOM parsed back with dicom-parser, a PNG preview, a VCF parsed back,
@@ -18,9 +18,9 @@
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { writeCohort } from '../coordinator/cohort.ts';
+import { writeCohort } from '../synthesis/cohort.ts';
 import type { GraphicalModel } from '../model/pgm/index.ts';
-import type { Schema } from '../model/schema.ts';
+import type { Schema } from '../schema/schema.ts';
 import { centralModel, pooledMultimodal } from '../tests/integration/cohort-multimodal-helpers.ts';
 
 function arg(name: string, def: string): string {

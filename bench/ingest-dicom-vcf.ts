@@ -17,7 +17,7 @@ import { dicomGrid, readDicomFolder, type DicomImage } from '../site-agent/conne
 import { writeDicomFixture } from '../site-agent/connectors/dicom/write.ts';
 import { extractPanelGenotypes, type SnpPanelEntry } from '../site-agent/connectors/vcf/index.ts';
 import { Quarantine } from '../site-agent/connectors/types.ts';
-import { bgzfBlock } from '../cli/simulate/vcf-writer.ts';
+import { bgzfBlock } from '../simulator/vcf-writer.ts';
 
 function arg(name: string, def: number): number {
   const i = process.argv.indexOf(`--${name}`);

@@ -9,7 +9,7 @@ import { createReadStream, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { loadDefaultSchema, simulateFederation } from '../cli/simulate/index.ts';
+import { loadDefaultSchema, simulateFederation } from '../simulator/index.ts';
 import { listNdjsonFiles, NdjsonFhirSource } from '../site-agent/connectors/fhir-ndjson.ts';
 import { Quarantine } from '../site-agent/connectors/types.ts';
 import { readPatientTable } from '../site-agent/patients.ts';

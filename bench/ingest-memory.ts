@@ -29,7 +29,7 @@ const maxRssMb = () => process.resourceUsage().maxRSS / 1024;
 async function readFhir(dir: string): Promise<void> {
   const { NdjsonFhirSource } = await import('../site-agent/connectors/fhir-ndjson.ts');
   const { readPatientTable } = await import('../site-agent/patients.ts');
-  const { loadDefaultSchema } = await import('../cli/simulate/index.ts');
+  const { loadDefaultSchema } = await import('../simulator/index.ts');
   const t = performance.now();
   const res = await readPatientTable(new NdjsonFhirSource(dir), loadDefaultSchema());
   const ms = performance.now() - t;
@@ -84,7 +84,7 @@ async function main(): Promise<void> {
     const empty = child('empty', root);
     // ---------------------------------------------------------------- FHIR
     const fhirDir = join(root, 'fhir');
-    const { simulateFederation, siteId } = await import('../cli/simulate/index.ts');
+    const { simulateFederation, siteId } = await import('../simulator/index.ts');
     let t = performance.now();
     await simulateFederation({ sites: 1, patients, seed: 1, outDir: fhirDir });
     const siteDir = join(fhirDir, siteId(0));

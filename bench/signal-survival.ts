@@ -19,13 +19,13 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { parseSchema, SNP_MISSING, imageMissingCode, NOTE_MISSING, type ImageFindingAttribute, type Schema } from '../model/schema.ts';
+import { parseSchema, SNP_MISSING, imageMissingCode, NOTE_MISSING, type ImageFindingAttribute, type Schema } from '../schema/schema.ts';
 import type { Dataset } from '../model/domain.ts';
 import { loadMultimodalSiteData } from '../site-agent/site-data.ts';
 import type { SiteDataConfig } from '../site-agent/config.ts';
 import { readDicomFolder } from '../site-agent/connectors/dicom/index.ts';
 import { Quarantine } from '../site-agent/connectors/types.ts';
-import { normaliseToGrid, imageScores, imageFindingCodes } from '../site-agent/modalities/image.ts';
+import { normaliseToGrid, imageScores, imageFindingCodes } from '../site-agent/features/image.ts';
 
 export const FINDING_CAUSE: Record<string, { attr: string; cause: string }> = {
   opacity: { attr: 'img_opacity', cause: 'pneumonia' },
@@ -359,7 +359,7 @@ export function signalMarkdown(t: SignalTable): string {
 
 async function main(): Promise<void> {
   const { runDemo } = await import('../cli/demo.ts');
-  const { siteId, MULTIMODAL_SCHEMA_PATH } = await import('../cli/simulate/index.ts');
+  const { siteId, MULTIMODAL_SCHEMA_PATH } = await import('../simulator/index.ts');
   const arg = (k: string, d: number) => {
     const i = process.argv.indexOf(`--${k}`);
     return i > 0 ? Number(process.argv[i + 1]) : d;

@@ -8,9 +8,9 @@ import { openStore } from '../coordinator/store/index.ts';
 import { emitCohort } from '../coordinator/coordinator.ts';
 import { COORDINATOR_PARTY } from '../coordinator/store/index.ts';
 import { GraphicalModel, type GraphicalModelJSON } from '../model/pgm/index.ts';
-import { parseSchema } from '../model/schema.ts';
-import { parseWhere, WhereError } from '../model/where.ts';
-import { epsilonFromRho } from '../privacy/accountant.ts';
+import { parseSchema } from '../schema/schema.ts';
+import { parseWhere, WhereError } from '../schema/where.ts';
+import { epsilonFromRho } from '../privacy/dp/accountant.ts';
 
 export async function runCohortCommand(args: string[]): Promise<number> {
   const { flags } = parseFlags(args, { config: 'string', model: 'string', n: 'string', where: 'string', seed: 'string', out: 'string' });

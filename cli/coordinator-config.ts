@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CoordinatorConfig } from '../coordinator/config.ts';
-import { parseSchema, schemaHash } from '../model/schema.ts';
+import { parseSchema, schemaHash } from '../schema/schema.ts';
 import { bfvParams } from '../coordinator/engine.ts';
 import { ConfigError, Fields, loadConfigFile } from './config-file.ts';
 

@@ -10,12 +10,12 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
-import { provisionFederation } from './provision/index.ts';
-import { serveSiteOverFhir } from './demo-fhir-site.ts';
-import type { FhirServer } from './simulate/fhir-server.ts';
-import { simulateFederation, DEFAULT_SCHEMA_PATH, MULTIMODAL_SCHEMA_PATH, siteId } from './simulate/index.ts';
+import { provisionFederation } from '../pki/index.ts';
+import { serveSiteOverFhir } from '../simulator/demo-fhir-site.ts';
+import type { FhirServer } from '../simulator/fhir-server.ts';
+import { simulateFederation, DEFAULT_SCHEMA_PATH, MULTIMODAL_SCHEMA_PATH, siteId } from '../simulator/index.ts';
 import { intFlag, parseFlags } from './args.ts';
-import { parseSchema } from '../model/schema.ts';
+import { parseSchema } from '../schema/schema.ts';
 import { marginal } from '../model/marginals.ts';
 import { normalisedL1 } from '../model/metrics.ts';
 import { loadMultimodalSiteData } from '../site-agent/site-data.ts';
@@ -37,7 +37,7 @@ export interface DemoOptions {
   keepWork: boolean;
   /**
    * Simulate and learn every modality (FHIR, chest radiograph DICOMs, VCF genomes, notes) with
-   * schemas/hospital-multimodal-v1.yaml (default true); false: FHIR only with hospital-v1.yaml.
+   * schema/hospital-multimodal-v1.yaml (default true); false: FHIR only with hospital-v1.yaml.
    */
   multimodal?: boolean;
   /** Side of the simulated sites' radiographs (default 64: the schema's feature grid; the cohort's DICOMs are 256×256). */

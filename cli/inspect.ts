@@ -2,7 +2,7 @@
 // DICOM, VCF, notes), links and encodes it, and prints what IT needs before joining. It sends
 // nothing and needs neither the startup kit nor the coordinator: only `schema` and `data` of
 // site.yaml are read (other keys are accepted and ignored), so it runs before provisioning.
-import { parseSchema, SchemaError } from '../model/schema.ts';
+import { parseSchema, SchemaError } from '../schema/schema.ts';
 import { formatInspectReport, inspectSite } from '../site-agent/inspect.ts';
 import { parseSiteDataSection } from './agent-config.ts';
 import { ConfigError, Fields, loadConfigFile } from './config-file.ts';

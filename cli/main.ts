@@ -23,9 +23,9 @@ export async function main(argv: string[]): Promise<number> {
   try {
     switch (command) {
       case 'provision':
-        return await (await import('./provision/index.ts')).runProvisionCommand(rest);
+        return await (await import('./provision.ts')).runProvisionCommand(rest);
       case 'simulate':
-        return await (await import('./simulate/index.ts')).runSimulateCommand(rest);
+        return await (await import('../simulator/index.ts')).runSimulateCommand(rest);
       case 'coordinator':
         return await (await import('./commands.ts')).runCoordinatorCommand(rest);
       case 'agent':

@@ -1,7 +1,7 @@
 // The coordinator's side of the audit trail: the events it writes (signed by the store with the
 // coordinator's certificate key, see store.setAuditSigner) and the export an auditor verifies
 // with `fedsynth audit verify`.
-import { canonicalJson, sha256Hex, type TaskIssuedEvent } from '../privacy/audit-chain.ts';
+import { canonicalJson, sha256Hex, type TaskIssuedEvent } from '../privacy/audit-log/chain.ts';
 import type { Store } from './store/index.ts';
 
 /** What the site receives as spec_json for a task (the measure spec without the coordinator's plan). */
@@ -19,7 +19,7 @@ export function taskIssuedEvent(t: { federationId: string; roundId: string; task
   return { type: 'task-issued', federationId: t.federationId, roundId: t.roundId, taskId: t.taskId, site: t.siteId, kind: t.kind, specSha256: taskSpecSha256(t) };
 }
 
-/** The federation's signed audit log as JSON lines (one privacy/audit-chain.ts entry per line). */
+/** The federation's signed audit log as JSON lines (one privacy/audit-log/chain.ts entry per line). */
 export async function exportAuditLog(store: Store, federationId: string): Promise<string> {
   return store.exportAudit(federationId);
 }

@@ -4,8 +4,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
 import { loadFederationService } from '../proto/wire.ts';
-import { Bfv } from '../privacy/bfv.ts';
-import { epsilonFromRho } from '../privacy/accountant.ts';
+import { Bfv } from '../privacy/crypto/bfv.ts';
+import { epsilonFromRho } from '../privacy/dp/accountant.ts';
 import { marginal } from '../model/marginals.ts';
 import { normalisedL1 } from '../model/metrics.ts';
 import type { CoordinatorConfig } from './config.ts';
@@ -15,9 +15,9 @@ import { FederationEngine, type FitOutcome, type ProgressListener } from './engi
 import { createFederationHandlers } from './service.ts';
 import { createGrpcServer, bindServer, serverCredentialsFromKit } from './transport.ts';
 import { createPeerIdentityResolver } from './peer-identity.ts';
-import { writeCohort, type CohortRequest, type CohortResult } from './cohort.ts';
+import { writeCohort, type CohortRequest, type CohortResult } from '../synthesis/cohort.ts';
 import type { GraphicalModel } from '../model/pgm/index.ts';
-import type { Schema } from '../model/schema.ts';
+import type { Schema } from '../schema/schema.ts';
 
 export interface RunningCoordinator {
   port: number;

@@ -12,9 +12,9 @@ import type { PullTaskResponse__Output } from '../proto/generated/fedsynth/v1/Pu
 import type { Chunk__Output } from '../proto/generated/fedsynth/v1/Chunk.ts';
 import { parseTaskSpec, InvalidTaskSpecError, type DecryptSpec, type KeygenSpec, type MeasureSpec } from '../proto/task-spec.ts';
 import { sliceBody } from '../proto/wire.ts';
-import { Bfv } from '../privacy/bfv.ts';
+import { Bfv } from '../privacy/crypto/bfv.ts';
 import type { Dataset } from '../model/domain.ts';
-import { parseSchema } from '../model/schema.ts';
+import { parseSchema } from '../schema/schema.ts';
 import type { SiteConfig } from './config.ts';
 import { createFederationClient } from './transport.ts';
 import { openLedger, type Ledger } from './ledger.ts';

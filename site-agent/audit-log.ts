@@ -1,5 +1,5 @@
 /**
- * The site agent's own audit log: a JSON-lines file of privacy/audit-chain.ts entries, each
+ * The site agent's own audit log: a JSON-lines file of privacy/audit-log/chain.ts entries, each
  * signed with the site's certificate key and fsynced before `append` returns.
  *
  * Also home of the small durable-file helpers the site ledger shares (append + fsync, directory
@@ -14,7 +14,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
-import { appendEntry, loadSigningKey, verifyChain, type AuditEntry, type AuditEvent, type ChainFinding } from '../privacy/audit-chain.ts';
+import { appendEntry, loadSigningKey, verifyChain, type AuditEntry, type AuditEvent, type ChainFinding } from '../privacy/audit-log/chain.ts';
 
 // ---------------------------------------------------------------- durable-file helpers
 

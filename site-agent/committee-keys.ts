@@ -4,7 +4,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
-import type { Bfv, BfvKeyPair } from '../privacy/bfv.ts';
+import type { Bfv, BfvKeyPair } from '../privacy/crypto/bfv.ts';
 import { ensureDirDurable, writeFileDurable } from './audit-log.ts';
 
 function keyDir(stateDir: string, federationId: string, point: number): string {

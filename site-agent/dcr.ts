@@ -17,14 +17,14 @@
  * in exactly one bin, so adding or removing a patient changes ONE cell by 1: Δ1 = Δ2 = 1,
  * whatever the scores are. (The cohort is itself a DP release, so conditioning on it is
  * adaptive composition: the two costs add.) ρ is the distributed discrete Gaussian's
- * (privacy/accountant.ts `rhoDistributedDiscreteGaussian`, Δ2 = Δ1 = 1, d = 2·bins, parties =
+ * (privacy/dp/accountant.ts `rhoDistributedDiscreteGaussian`, Δ2 = Δ1 = 1, d = 2·bins, parties =
  * the quorum of sites whose noise is in the sum).
  */
 import { createHash } from 'node:crypto';
 import type { Dataset } from '../model/domain.ts';
-import { rhoDistributedDiscreteGaussian } from '../privacy/accountant.ts';
-import { sampleDiscreteGaussianVector } from '../privacy/discrete-gaussian.ts';
-import type { Rational } from '../privacy/rational.ts';
+import { rhoDistributedDiscreteGaussian } from '../privacy/dp/accountant.ts';
+import { sampleDiscreteGaussianVector } from '../privacy/dp/discrete-gaussian.ts';
+import type { Rational } from '../privacy/dp/rational.ts';
 import { LedgerRefusedError, type Ledger } from './ledger.ts';
 
 export type MiaScoreKind = 'dcr' | 'density';

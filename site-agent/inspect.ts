@@ -4,7 +4,7 @@
  * printed on the site's own terminal. It contains counts and shares only (no identifiers beyond
  * a few unlinked keys shown as examples, which also stay local).
  */
-import { labMissingCode, type Schema } from '../model/schema.ts';
+import { labMissingCode, type Schema } from '../schema/schema.ts';
 import type { SiteDataConfig } from './config.ts';
 import { loadMultimodalSiteData, type LoadOptions, type MultimodalStats } from './site-data.ts';
 

@@ -39,8 +39,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
-import { canonicalJson, GENESIS_HASH, sha256Hex } from '../privacy/audit-chain.ts';
-import { composeRho } from '../privacy/accountant.ts';
+import { canonicalJson, GENESIS_HASH, sha256Hex } from '../privacy/audit-log/chain.ts';
+import { composeRho } from '../privacy/dp/accountant.ts';
 import {
   appendDurable,
   ensureDirDurable,

@@ -3,7 +3,7 @@
  * contribution bound, enforced by modalities/fhir/encode.ts), returned column-major. Memory:
  * per-patient encoded state, never the resources themselves.
  */
-import type { Schema } from '../model/schema.ts';
+import type { Schema } from '../schema/schema.ts';
 import { ENCODED_RESOURCE_TYPES, FhirPatientEncoder, type EncodeCounts } from '../modalities/fhir/encode.ts';
 import { Quarantine, type FhirSource } from './connectors/types.ts';
 

@@ -28,13 +28,13 @@
  *                                   #   (hex, colons optional, "sha256:" prefix allowed), or a list
  *
  * Caps in ε are converted once to zCDP ρ with the tight CKS conversion at the policy's δ
- * (privacy/accountant.ts `rhoFromEpsilonDelta`); the ledger accumulates ρ, so a spend within
+ * (privacy/dp/accountant.ts `rhoFromEpsilonDelta`); the ledger accumulates ρ, so a spend within
  * every ρ cap is (ε, δ)-DP at that cap. A charge is refused if it would take any cap even
  * slightly over (strict comparison, no slack).
  */
 import { X509Certificate } from 'node:crypto';
 import YAML from 'yaml';
-import { composeRho, epsilonFromRho, rhoFromEpsilonDelta } from '../privacy/accountant.ts';
+import { composeRho, epsilonFromRho, rhoFromEpsilonDelta } from '../privacy/dp/accountant.ts';
 import type { DecryptSpec, MeasureSpec } from '../proto/task-spec.ts';
 import { monthKey, type BudgetGuard, type GuardResult, type LedgerState } from './ledger.ts';
 
@@ -342,7 +342,7 @@ export interface TaskContext {
   ledgerState: LedgerState;
   now: Date;
   /**
-   * ρ this site computes for the task from the spec itself (privacy/accountant.ts
+   * ρ this site computes for the task from the spec itself (privacy/dp/accountant.ts
    * `rhoDistributedDiscreteGaussian` with the site's sensitivity, spec.sigmaSite2, parties =
    * spec.quorum, dimension = total cells). This, not spec.rho, is what gets charged.
    * May be a function: it is then called only after the marginals are known to be valid (so it

@@ -26,7 +26,7 @@
  * the text reaches the mention encoder; FHIR names/identifiers are read only for linkage.
  */
 import { Dataset, Domain } from '../model/domain.ts';
-import { componentMissingCode, imageMissingCode, NOTE_MISSING, SNP_MISSING, schemaAttributes, type ImageComponentAttribute, type ImageFindingAttribute, type Schema } from '../model/schema.ts';
+import { componentMissingCode, imageMissingCode, NOTE_MISSING, SNP_MISSING, schemaAttributes, type ImageComponentAttribute, type ImageFindingAttribute, type Schema } from '../schema/schema.ts';
 import { componentCodes } from '../modalities/image/components.ts';
 import type { SiteDataConfig } from './config.ts';
 import { NdjsonFhirSource } from './connectors/fhir-ndjson.ts';
@@ -36,9 +36,9 @@ import { notesFromFhir, readNotesFolder, type Note, type NotesScanStats } from '
 import { Quarantine, type FhirResource, type FhirSource } from './connectors/types.ts';
 import { extractPanelGenotypes, readVcfHeader } from './connectors/vcf/index.ts';
 import { LinkageLedger, PatientKeyIndex, readSampleMap, type LinkModality, type ModalityLinkStats } from './linkage.ts';
-import { connectorPanel, snpCodes } from './modalities/genome.ts';
-import { gridImageScores, imageFindingCodes } from './modalities/image.ts';
-import { NoteMentionEncoder } from './modalities/notes.ts';
+import { connectorPanel, snpCodes } from './features/genome.ts';
+import { gridImageScores, imageFindingCodes } from './features/image.ts';
+import { NoteMentionEncoder } from './features/notes.ts';
 import { readPatientTable, type PatientReadResult } from './patients.ts';
 
 export interface MultimodalStats {

@@ -2,12 +2,12 @@
 // (sensitivity from the one-row-per-patient bound, ρ from the exact noise variance), the policy
 // is checked before data is touched, and the charge is durable before any byte is sent.
 import { X509Certificate } from 'node:crypto';
-import { Bfv, BFV_COEFF_MODULUS_BITS, BFV_POLY_MODULUS_DEGREE } from '../privacy/bfv.ts';
-import { FIELD_PRIME_BIG } from '../privacy/field.ts';
-import { rhoDistributedDiscreteGaussian } from '../privacy/accountant.ts';
-import { sampleDiscreteGaussianVector } from '../privacy/discrete-gaussian.ts';
-import { rational, type Rational } from '../privacy/rational.ts';
-import { partialDecrypt, prepareContribution, signCommitteeKey, verifyCommitteeKey, type Committee } from '../privacy/secure-aggregation.ts';
+import { Bfv, BFV_COEFF_MODULUS_BITS, BFV_POLY_MODULUS_DEGREE } from '../privacy/crypto/bfv.ts';
+import { FIELD_PRIME_BIG } from '../privacy/crypto/field.ts';
+import { rhoDistributedDiscreteGaussian } from '../privacy/dp/accountant.ts';
+import { sampleDiscreteGaussianVector } from '../privacy/dp/discrete-gaussian.ts';
+import { rational, type Rational } from '../privacy/dp/rational.ts';
+import { partialDecrypt, prepareContribution, signCommitteeKey, verifyCommitteeKey, type Committee } from '../privacy/crypto/secure-aggregation.ts';
 import type { Dataset } from '../model/domain.ts';
 import { marginals as computeMarginals } from '../model/marginals.ts';
 import { certificateProblem } from '../proto/tls-kit.ts';

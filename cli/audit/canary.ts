@@ -4,7 +4,7 @@
 // pipeline runs once (cli/audit/pipeline.ts: the plan, the noise sizing and each site's exact
 // discrete Gaussian share); two attackers score every canary, one from the released noisy
 // measurements and one from the synthetic cohort alone; the top-k₊ / bottom-k₋ guesses give an
-// ε lower bound at 95% confidence (privacy/audits/one-run.ts) to set next to the claimed ε.
+// ε lower bound at 95% confidence (privacy/empirical/one-run.ts) to set next to the claimed ε.
 //
 // The attackers are strong: they know every real (non-canary) record and every canary, and only
 // not which canaries were included. From the measurements they solve the weighted least-squares
@@ -17,7 +17,7 @@ import { allocColumn, Dataset, type Domain } from '../../model/domain.ts';
 import { marginal } from '../../model/marginals.ts';
 import type { Measurement } from '../../model/measurement.ts';
 import { Prng } from '../../model/prng.ts';
-import { oneRunAudit, type OneRunAuditResult } from '../../privacy/audits/one-run.ts';
+import { oneRunAudit, type OneRunAuditResult } from '../../privacy/empirical/one-run.ts';
 import { intFlag, parseFlags, UsageError } from '../args.ts';
 import { auditData, concatDatasets, type AuditData } from './data.ts';
 import { runFederatedPipeline } from './pipeline.ts';

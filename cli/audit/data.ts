@@ -4,10 +4,10 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { allocColumn, Dataset, Domain } from '../../model/domain.ts';
-import { parseSchema, schemaAttributes } from '../../model/schema.ts';
+import { parseSchema, schemaAttributes } from '../../schema/schema.ts';
 import { NdjsonFhirSource } from '../../site-agent/connectors/fhir-ndjson.ts';
 import { readPatientTable } from '../../site-agent/patients.ts';
-import { DEFAULT_SCHEMA_PATH, simulateFederation } from '../simulate/index.ts';
+import { DEFAULT_SCHEMA_PATH, simulateFederation } from '../../simulator/index.ts';
 
 export interface AuditData {
   sites: { id: string; data: Dataset }[];

@@ -4,16 +4,16 @@
 // distance from each of its records to the closest synthetic record and the cohort's density
 // around it, and releases only a histogram of those scores over [members | holdout], noised with
 // its own discrete Gaussian share and charged to its own ledger. The auditor sums the noisy
-// histograms and reports ROC AUC and membership advantage (privacy/audits/mia.ts).
+// histograms and reports ROC AUC and membership advantage (privacy/empirical/mia.ts).
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { allocColumn, Dataset } from '../../model/domain.ts';
 import { Prng } from '../../model/prng.ts';
-import { epsilonFromRho } from '../../privacy/accountant.ts';
-import { miaFromHistograms, type MiaStats } from '../../privacy/audits/mia.ts';
-import { rational } from '../../privacy/rational.ts';
+import { epsilonFromRho } from '../../privacy/dp/accountant.ts';
+import { miaFromHistograms, type MiaStats } from '../../privacy/empirical/mia.ts';
+import { rational } from '../../privacy/dp/rational.ts';
 import { noisedScoreHistogram, scoreTaskId, type MiaScoreKind } from '../../site-agent/dcr.ts';
 import { openLedger } from '../../site-agent/ledger.ts';
 import { budgetGuard, parsePolicy } from '../../site-agent/policy.ts';

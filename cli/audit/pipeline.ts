@@ -1,10 +1,10 @@
 /**
- * The federated fit in one process, for the empirical audits: the MST plan (model/plan.ts
+ * The federated fit in one process, for the empirical audits: the MST plan (model/plans/plan.ts
  * `mstPlan`, the coordinator's `fit.plan: mst`; its default — declared structure + AIM — is not
  * what these audits run, though every plan's rounds are the same mechanism), the same noise
  * sizing (`planDistributedNoise` with
  * Δ2 = √m, Δ1 = m, parties = quorum), each site's own exact discrete Gaussian share
- * (privacy/discrete-gaussian.ts, OS CSPRNG) added to its own marginals, the integer sum, the
+ * (privacy/dp/discrete-gaussian.ts, OS CSPRNG) added to its own marginals, the integer sum, the
  * Private-PGM estimate and the sampler. Secure aggregation is left out: it changes no released
  * number (the sum is exact either way), only who can see the parts.
  *
@@ -15,12 +15,12 @@
 import type { Dataset } from '../../model/domain.ts';
 import { marginals as siteMarginals } from '../../model/marginals.ts';
 import type { Measurement } from '../../model/measurement.ts';
-import { mstPlan, type RoundResult } from '../../model/plan.ts';
+import { mstPlan, type RoundResult } from '../../model/plans/plan.ts';
 import { estimateWithReport } from '../../model/pgm/estimate.ts';
 import { sample } from '../../model/sample.ts';
-import { planDistributedNoise, rhoFromEpsilonDelta } from '../../privacy/accountant.ts';
-import { sampleDiscreteGaussianVector } from '../../privacy/discrete-gaussian.ts';
-import { rationalToNumber } from '../../privacy/rational.ts';
+import { planDistributedNoise, rhoFromEpsilonDelta } from '../../privacy/dp/accountant.ts';
+import { sampleDiscreteGaussianVector } from '../../privacy/dp/discrete-gaussian.ts';
+import { rationalToNumber } from '../../privacy/dp/rational.ts';
 
 export interface PipelineOptions {
   epsilon: number;

@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseFlags, UsageError } from '../args.ts';
-import type { ReconcileResult } from '../../privacy/audits/reconcile.ts';
+import type { ReconcileResult } from '../../privacy/audit-log/reconcile.ts';
 import { certFilesFrom, deltaFlag, listFlag, verifyFiles } from './verify.ts';
 import type { CanaryAuditResult } from './canary.ts';
 import type { MiaAuditResult } from './mia.ts';

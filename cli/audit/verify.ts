@@ -4,8 +4,8 @@ import { join, resolve } from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { parseFlags, UsageError } from '../args.ts';
 import { parseCoordinatorConfig } from '../coordinator-config.ts';
-import { parseChainLines } from '../../privacy/audit-chain.ts';
-import { COORDINATOR, reconcileAuditLogs, type AuditLogInput, type ReconcileResult } from '../../privacy/audits/reconcile.ts';
+import { parseChainLines } from '../../privacy/audit-log/chain.ts';
+import { COORDINATOR, reconcileAuditLogs, type AuditLogInput, type ReconcileResult } from '../../privacy/audit-log/reconcile.ts';
 
 const OID_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
 

@@ -6,13 +6,13 @@
  *   per round: the plan picks marginals and ρ → planDistributedNoise sizes each site's discrete
  *   Gaussian share (parties = all sites: the quorum is every site, so each site's σ² is the
  *   smallest that meets ρ when all n shares are in the sum) → each site computes its marginals
- *   (model/marginals.ts) and adds its own exact N_Z(0, σ²) vector (privacy/discrete-gaussian.ts,
+ *   (model/marginals.ts) and adds its own exact N_Z(0, σ²) vector (privacy/dp/discrete-gaussian.ts,
  *   OS CSPRNG) → the noised integer vectors are summed → the plan sees the pooled noisy
  *   measurements (σ_total² = n·σ²) and chooses the next round.
  *   then: Private-PGM estimation, the rounding sampler, and 2-way / 3-way L1 against the full data.
  *
  * Aggregation: 'plain' adds the per-site noised integer vectors in the clear; 'he' runs the real
- * threshold BFV secure aggregation (privacy/secure-aggregation.ts: Shamir shares, one BFV
+ * threshold BFV secure aggregation (privacy/crypto/secure-aggregation.ts: Shamir shares, one BFV
  * ciphertext per 8192 values per committee member, homomorphic sums, t partial decryptions,
  * interpolation). Both give the identical integer total (the HE path is exact modular arithmetic
  * on the same integers); 'he' only adds time, which is reported separately as `heMs`.
@@ -21,17 +21,17 @@ import type { Dataset } from '../../model/domain.ts';
 import { marginals as siteMarginals, marginal } from '../../model/marginals.ts';
 import type { Measurement } from '../../model/measurement.ts';
 import { allThreeWay, allTwoWay, workloadError } from '../../model/metrics.ts';
-import { mstPlan, type FitPlan, type RoundResult } from '../../model/plan.ts';
-import { aimPlan, independentPlan, type AimPlanOptions } from '../../model/plan-aim.ts';
-import { withDeclaredStructure, type DeclaredStructure } from '../../model/plan-structure.ts';
+import { mstPlan, type FitPlan, type RoundResult } from '../../model/plans/plan.ts';
+import { aimPlan, independentPlan, type AimPlanOptions } from '../../model/plans/aim.ts';
+import { withDeclaredStructure, type DeclaredStructure } from '../../model/plans/structure.ts';
 import { estimateWithReport } from '../../model/pgm/estimate.ts';
 import type { GraphicalModel } from '../../model/pgm/model.ts';
 import { sample } from '../../model/sample.ts';
 import { Prng } from '../../model/prng.ts';
 import { splitSites, type SplitKind } from '../../model/split.ts';
-import { planDistributedNoise, rhoFromEpsilonDelta } from '../../privacy/accountant.ts';
-import { sampleDiscreteGaussianVector } from '../../privacy/discrete-gaussian.ts';
-import { rationalToNumber } from '../../privacy/rational.ts';
+import { planDistributedNoise, rhoFromEpsilonDelta } from '../../privacy/dp/accountant.ts';
+import { sampleDiscreteGaussianVector } from '../../privacy/dp/discrete-gaussian.ts';
+import { rationalToNumber } from '../../privacy/dp/rational.ts';
 
 export type PlanKind = 'aim' | 'mst' | 'independent';
 export type AggregationKind = 'plain' | 'he';
@@ -49,7 +49,7 @@ export interface UtilityRunOptions {
   /** Key attribute of the heterogeneous split (default: first attribute with > 2 values). */
   splitKey?: string;
   aim?: AimPlanOptions;
-  /** A schema's declared structure: measured first at its share (model/plan-structure.ts). */
+  /** A schema's declared structure: measured first at its share (model/plans/structure.ts). */
   structure?: DeclaredStructure;
   /** Return the synthetic rows in the result (`synthetic`). */
   keepSynthetic?: boolean;
@@ -228,15 +228,15 @@ export async function runUtility(data: Dataset, opts: UtilityRunOptions): Promis
  * every site Shamir-shares and encrypts, the coordinator adds ciphertexts, t members decrypt.
  */
 async function heAggregator(n: number): Promise<((vs: BigInt64Array[]) => BigInt64Array) & { dispose(): void }> {
-  const { Bfv } = await import('../../privacy/bfv.ts');
-  const sa = await import('../../privacy/secure-aggregation.ts');
+  const { Bfv } = await import('../../privacy/crypto/bfv.ts');
+  const sa = await import('../../privacy/crypto/secure-aggregation.ts');
   const bfv = await Bfv.create();
   const k = Math.min(3, n);
   const t = k === 1 ? 1 : 2;
   const keys = Array.from({ length: k }, () => bfv.generateKeyPair());
   const committee = keys.map((kp, j) => ({ memberId: `site-${j + 1}`, point: j + 1, publicKey: kp.publicKey }));
   const fn = (vs: BigInt64Array[]): BigInt64Array => {
-    let acc: import('../../privacy/secure-aggregation.ts').Contribution | null = null;
+    let acc: import('../../privacy/crypto/secure-aggregation.ts').Contribution | null = null;
     for (const v of vs) acc = sa.accumulate(bfv, acc, sa.prepareContribution(bfv, v, committee, t));
     const present = acc!.shares.slice(0, t);
     const partials = present.map((s) => ({ point: s.point, share: sa.partialDecrypt(bfv, keys[s.point - 1].secretKey, s.ciphertexts, acc!.length) }));

@@ -189,13 +189,13 @@ CREATE TABLE audit_log (
   {
     version: 2,
     name: 'signed audit log',
-    // The audit log becomes privacy/audit-chain.ts entries signed by the coordinator's
+    // The audit log becomes privacy/audit-log/chain.ts entries signed by the coordinator's
     // certificate key. The unsigned v1 chain is kept, renamed, for the record.
     sql: `
 ALTER TABLE audit_log RENAME TO audit_log_v1_unsigned;
 ALTER INDEX audit_log_pkey RENAME TO audit_log_v1_unsigned_pkey;
 
--- One row per privacy/audit-chain.ts entry. entry_text is the exact JSON line that was signed
+-- One row per privacy/audit-log/chain.ts entry. entry_text is the exact JSON line that was signed
 -- (its hash and signature are over its canonical form); the other columns index it.
 CREATE TABLE audit_log (
   federation_id text NOT NULL,

@@ -11,13 +11,13 @@
  *   (`recordChargesAndRelease`): a crash can never leave a released result without its charges.
  * - Submission bodies are ciphertexts only; the coordinator never stores a single site's
  *   plaintext vector (DESIGN.md §4).
- * - The audit log is append-only, hash-chained and signed: each row is a privacy/audit-chain.ts
+ * - The audit log is append-only, hash-chained and signed: each row is a privacy/audit-log/chain.ts
  *   entry signed with the coordinator's certificate key (`setAuditSigner`); appends are
  *   serialised per federation, and `exportAudit` gives the exact chain an auditor verifies.
  */
 import path from 'node:path';
 import { createPublicKey, type KeyObject } from 'node:crypto';
-import { appendEntry, loadSigningKey, parseChainLines, verifyChain, type AuditEntry, type AuditEvent, type ChainFinding, type KeysByParty } from '../../privacy/audit-chain.ts';
+import { appendEntry, loadSigningKey, parseChainLines, verifyChain, type AuditEntry, type AuditEvent, type ChainFinding, type KeysByParty } from '../../privacy/audit-log/chain.ts';
 import { canonicalJson, sha256Hex } from './canonical.ts';
 import { LOCK_SQL, migrate } from './migrations.ts';
 import { openPglite, openPostgres, type Row, type SqlClient } from './sql.ts';
@@ -222,7 +222,7 @@ export interface Cohort extends CohortInput {
   createdAt: Date;
 }
 
-export type { AuditEntry, AuditEvent } from '../../privacy/audit-chain.ts';
+export type { AuditEntry, AuditEvent } from '../../privacy/audit-log/chain.ts';
 export type AuditVerification =
   | { ok: true; length: number; head: string }
   | { ok: false; length: number; badSeq: number; reason: string; findings: ChainFinding[] };
@@ -1061,7 +1061,7 @@ export class Store {
   }
 
   /**
-   * Verifies the stored chain with privacy/audit-chain.ts `verifyChain`: hashes, links, seq and
+   * Verifies the stored chain with privacy/audit-log/chain.ts `verifyChain`: hashes, links, seq and
    * signatures, by default under this store's signer's public key (signatures are not checked
    * when neither keys nor a signer are given).
    */

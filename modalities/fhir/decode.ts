@@ -8,7 +8,7 @@
  * unit). Everything random comes from the seeded Rng, ids included, so the same seed gives the
  * same resources byte for byte. Encoding the decoded resources gives back the row.
  */
-import { LOINC_SYSTEM, UCUM_SYSTEM, CODE_SYSTEMS, labBin, labMissingCode, type LabAttribute, type Schema } from '../../model/schema.ts';
+import { LOINC_SYSTEM, UCUM_SYSTEM, CODE_SYSTEMS, labBin, labMissingCode, type LabAttribute, type Schema } from '../../schema/schema.ts';
 import { Rng, type SeedLike } from './rng.ts';
 import type { FhirResourceLike } from './types.ts';
 

@@ -25,8 +25,8 @@
  *
  * Memory: per-patient encoded state (a few bytes per attribute), never the resources.
  */
-import { ageBin, labBin, labMissingCode, type LabAttribute, type Schema, type SchemaAttribute } from '../../model/schema.ts';
-import { CODE_SYSTEMS, LOINC_SYSTEM } from '../../model/schema.ts';
+import { ageBin, labBin, labMissingCode, type LabAttribute, type Schema, type SchemaAttribute } from '../../schema/schema.ts';
+import { CODE_SYSTEMS, LOINC_SYSTEM } from '../../schema/schema.ts';
 import type { EncodeIssue, FhirResourceLike } from './types.ts';
 
 interface PatientState {

@@ -4,7 +4,7 @@
  * Patient in the same set. Not a full profile validator; it guards what decoders write before
  * release (DESIGN.md §6). Pure.
  */
-import { FHIR_GENDERS } from '../../model/schema.ts';
+import { FHIR_GENDERS } from '../../schema/schema.ts';
 import type { FhirResourceLike } from './types.ts';
 
 export interface FhirValidationError {

@@ -1,5 +1,5 @@
 /**
- * Image component bins (`kind: image-component`, model/schema.ts): a public low-frequency
+ * Image component bins (`kind: image-component`, schema/schema.ts): a public low-frequency
  * DCT-II basis image (u, v) on the schema's image grid and public bin edges of the coefficient of
  * the *normalised* grid image along it (the same normalisation as the image-finding extractors:
  * area-resampled to grid × grid, 1st percentile → 0, 99th → 1).
@@ -16,7 +16,7 @@
  * Pure.
  */
 import type { Rng } from '../fhir/rng.ts';
-import { componentMissingCode, type ImageComponentAttribute, type Schema } from '../../model/schema.ts';
+import { componentMissingCode, type ImageComponentAttribute, type Schema } from '../../schema/schema.ts';
 
 export type { ImageComponentAttribute };
 

@@ -1,7 +1,7 @@
 /**
  * Coordinator-side chest radiograph decoder for schemas whose image attributes are
  * `image-finding` classes (several binary findings per image: cardiomegaly, lung opacity,
- * nodule; model/schema.ts IMAGE_FEATURES). The anatomy is a public, data-free procedural prior
+ * nodule; schema/schema.ts IMAGE_FEATURES). The anatomy is a public, data-free procedural prior
  * (textbook proportions: lung fields, mediastinum, heart, domed diaphragms, ribs, spine); the
  * findings, which are what the sites taught the joint model, are drawn into it:
  * - cardiomegaly: a heart whose width gives a cardiothoracic ratio ≈ 0.60 (normal ≈ 0.42);

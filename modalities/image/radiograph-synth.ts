@@ -3,7 +3,7 @@
  * components solved on the model grid only.
  *
  * The sites' encoder reads a component from the area average of the stored pixels on the n×n
- * grid (site-agent/modalities/image.ts), so only the image's grid has to be right. Here:
+ * grid (site-agent/features/image.ts), so only the image's grid has to be right. Here:
  * 1. the anatomical prior is drawn at the output size (radiograph-prior.ts) into the pixel
  *    pass's buffer, then clamped to [0, 1] and averaged on the grid (in WebAssembly SIMD);
  * 2. the components are solved on the grid alone (`solveComponentsOnGrid`, Newton steps on
@@ -24,7 +24,7 @@
  * `addImageComponents` and `densityToStored`. Pure, deterministic for a given Rng.
  */
 import type { Rng } from '../fhir/rng.ts';
-import type { Schema } from '../../model/schema.ts';
+import type { Schema } from '../../schema/schema.ts';
 import {
   addImageComponents,
   componentBin,

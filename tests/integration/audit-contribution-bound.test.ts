@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { simulateFederation } from '../../cli/simulate/index.ts';
+import { simulateFederation } from '../../simulator/index.ts';
 import { loadSiteFolders } from '../../cli/audit/data.ts';
 import { marginal } from '../../model/marginals.ts';
 

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { auditData, type AuditData } from '../../cli/audit/data.ts';
 import { runMiaAudit } from '../../cli/audit/mia.ts';
 import { DCR_MECHANISM, ScoreHistogramRefused } from '../../site-agent/dcr.ts';
-import { parseChainLines, type AuditEntry } from '../../privacy/audit-chain.ts';
+import { parseChainLines, type AuditEntry } from '../../privacy/audit-log/chain.ts';
 
 let data: AuditData;
 beforeAll(async () => {

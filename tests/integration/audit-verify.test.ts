@@ -6,7 +6,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startTestFederation, type TestFederation } from '../support/federation.ts';
 import { runFitAndCohort } from '../../coordinator/coordinator.ts';
-import { appendEntry, type AuditEntry } from '../../privacy/audit-chain.ts';
+import { appendEntry, type AuditEntry } from '../../privacy/audit-log/chain.ts';
 import { certSidecar, runAuditVerify, verifyFiles } from '../../cli/audit/verify.ts';
 import { runAuditReport } from '../../cli/audit/report.ts';
 

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
-import { provisionFederation } from '../../cli/provision/index.ts';
+import { provisionFederation } from '../../pki/index.ts';
 import { bindServer, createGrpcServer, serverCredentialsFromKit } from '../../coordinator/transport.ts';
 import { createFederationClient } from '../../site-agent/transport.ts';
 import { loadFederationService, sliceBody, CHUNK_BYTES, MAX_BODY_BYTES } from '../../proto/wire.ts';

@@ -5,12 +5,12 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeCohort, type CohortResult } from '../../coordinator/cohort.ts';
-import { componentMissingCode, parseSchema, type ImageComponentAttribute, type Schema } from '../../model/schema.ts';
+import { writeCohort, type CohortResult } from '../../synthesis/cohort.ts';
+import { componentMissingCode, parseSchema, type ImageComponentAttribute, type Schema } from '../../schema/schema.ts';
 import type { Dataset } from '../../model/domain.ts';
 import { loadMultimodalSiteData } from '../../site-agent/site-data.ts';
 import { centralModel, pooledMultimodal } from './cohort-multimodal-helpers.ts';
-import { MULTIMODAL_SCHEMA_PATH } from '../../cli/simulate/index.ts';
+import { MULTIMODAL_SCHEMA_PATH } from '../../simulator/index.ts';
 
 let dir: string;
 let schema: Schema;

@@ -4,12 +4,12 @@
 // not the federated fit (tests/integration/federation-*.test.ts cover that).
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
-import { simulateFederation, MULTIMODAL_SCHEMA_PATH, siteId } from '../../cli/simulate/index.ts';
-import { parseSchema, schemaAttributes, type Schema } from '../../model/schema.ts';
+import { simulateFederation, MULTIMODAL_SCHEMA_PATH, siteId } from '../../simulator/index.ts';
+import { parseSchema, schemaAttributes, type Schema } from '../../schema/schema.ts';
 import { allocColumn, Dataset, Domain } from '../../model/domain.ts';
 import { marginal } from '../../model/marginals.ts';
 import { estimate, type GraphicalModel } from '../../model/pgm/index.ts';
-import { selectMstTree } from '../../model/select-mst.ts';
+import { selectMstTree } from '../../model/plans/select-mst.ts';
 import { Prng } from '../../model/prng.ts';
 import { loadMultimodalSiteData } from '../../site-agent/site-data.ts';
 

@@ -7,9 +7,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeCohort } from '../../coordinator/cohort.ts';
+import { writeCohort } from '../../synthesis/cohort.ts';
 import { CAUSAL_SNPS, FINDING_CAUSE, measureSignal, type SignalTable } from '../../bench/signal-survival.ts';
-import { MULTIMODAL_SCHEMA_PATH } from '../../cli/simulate/index.ts';
+import { MULTIMODAL_SCHEMA_PATH } from '../../simulator/index.ts';
 import { centralModelWithPairs, pooledMultimodal } from './cohort-multimodal-helpers.ts';
 
 const SEED = Number(process.env.SIGNAL_SEED ?? 5);

@@ -6,13 +6,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import dicomParser from 'dicom-parser';
-import { writeCohort, type CohortResult } from '../../coordinator/cohort.ts';
+import { writeCohort, type CohortResult } from '../../synthesis/cohort.ts';
 import { validateVcf } from '../../modalities/genome/validate.ts';
-import { plausibilityRules, violations } from '../../modalities/plausibility.ts';
-import { parseSchema, type Schema } from '../../model/schema.ts';
+import { plausibilityRules, violations } from '../../synthesis/plausibility.ts';
+import { parseSchema, type Schema } from '../../schema/schema.ts';
 import type { GraphicalModel } from '../../model/pgm/index.ts';
 import { Dataset, Domain } from '../../model/domain.ts';
-import { DEFAULT_SCHEMA_PATH } from '../../cli/simulate/index.ts';
+import { DEFAULT_SCHEMA_PATH } from '../../simulator/index.ts';
 import { centralModel, pooledMultimodal } from './cohort-multimodal-helpers.ts';
 
 let dir: string;

@@ -13,10 +13,10 @@ import type { Header } from '../../proto/generated/fedsynth/v1/Header.ts';
 import type { Task__Output } from '../../proto/generated/fedsynth/v1/Task.ts';
 import { ContributionCodec } from '../../proto/wire.ts';
 import { parseTaskSpec, type MeasureSpec } from '../../proto/task-spec.ts';
-import { Bfv } from '../../privacy/bfv.ts';
-import { prepareContribution } from '../../privacy/secure-aggregation.ts';
+import { Bfv } from '../../privacy/crypto/bfv.ts';
+import { prepareContribution } from '../../privacy/crypto/secure-aggregation.ts';
 import { openLedger } from '../../site-agent/ledger.ts';
-import { rhoFromEpsilonDelta } from '../../privacy/accountant.ts';
+import { rhoFromEpsilonDelta } from '../../privacy/dp/accountant.ts';
 
 let fed: TestFederation;
 let client: FederationClient;

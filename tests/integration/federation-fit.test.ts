@@ -5,14 +5,14 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startTestFederation, type TestFederation } from '../support/federation.ts';
 import { runFitAndCohort, emitCohort, type FitReport } from '../../coordinator/coordinator.ts';
-import { parseWhere } from '../../model/where.ts';
+import { parseWhere } from '../../schema/where.ts';
 import { readPatientTable } from '../../site-agent/patients.ts';
 import { NdjsonFhirSource } from '../../site-agent/connectors/fhir-ndjson.ts';
 import { openLedger } from '../../site-agent/ledger.ts';
-import { rhoFromEpsilonDelta, rhoDistributedDiscreteGaussian } from '../../privacy/accountant.ts';
+import { rhoFromEpsilonDelta, rhoDistributedDiscreteGaussian } from '../../privacy/dp/accountant.ts';
 import type { MeasureSpec } from '../../proto/task-spec.ts';
-import { FIELD_PRIME_BIG } from '../../privacy/field.ts';
-import { DEFAULT_SCHEMA_PATH } from '../../cli/simulate/index.ts';
+import { FIELD_PRIME_BIG } from '../../privacy/crypto/field.ts';
+import { DEFAULT_SCHEMA_PATH } from '../../simulator/index.ts';
 
 let fed: TestFederation;
 let report: FitReport;

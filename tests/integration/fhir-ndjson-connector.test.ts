@@ -3,12 +3,12 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseSchema } from '../../model/schema.ts';
+import { parseSchema } from '../../schema/schema.ts';
 import { NdjsonFhirSource } from '../../site-agent/connectors/fhir-ndjson.ts';
 import { Quarantine, type FhirResource } from '../../site-agent/connectors/types.ts';
 import { readPatientTable } from '../../site-agent/patients.ts';
 
-const schema = parseSchema(readFileSync(new URL('../../schemas/hospital-v1.yaml', import.meta.url), 'utf8'));
+const schema = parseSchema(readFileSync(new URL('../../schema/hospital-v1.yaml', import.meta.url), 'utf8'));
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 

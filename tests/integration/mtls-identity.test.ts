@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { addSite, provisionFederation } from '../../cli/provision/index.ts';
+import { addSite, provisionFederation } from '../../pki/index.ts';
 import { bindServer, createGrpcServer, serverCredentialsFromKit } from '../../coordinator/transport.ts';
 import { PeerIdentityError, createPeerIdentityResolver } from '../../coordinator/peer-identity.ts';
 import { clientCredentialsFromKit, createFederationClient } from '../../site-agent/transport.ts';

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
-import { provisionFederation } from '../../cli/provision/index.ts';
+import { provisionFederation } from '../../pki/index.ts';
 import { PeerIdentityError, createPeerIdentityResolver, peerSiteId, peerSiteIdentity, type CallWithAuthContext } from '../../coordinator/peer-identity.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'fedsynth-peer-'));

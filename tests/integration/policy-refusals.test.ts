@@ -12,8 +12,8 @@ import { startTestFederation, type TestFederation } from '../support/federation.
 import { runFitAndCohort, type FitReport } from '../../coordinator/coordinator.ts';
 import { parsePolicy } from '../../site-agent/policy.ts';
 import { Dataset, Domain } from '../../model/domain.ts';
-import { parseChainLines, type AuditEntry, type TaskRefusedEvent } from '../../privacy/audit-chain.ts';
-import { reconcileAuditLogs } from '../../privacy/audits/reconcile.ts';
+import { parseChainLines, type AuditEntry, type TaskRefusedEvent } from '../../privacy/audit-log/chain.ts';
+import { reconcileAuditLogs } from '../../privacy/audit-log/reconcile.ts';
 
 const BASE = { epsilon: 5, delta: 1e-6, minQuorum: 1, minThreshold: 1 };
 const WRONG_FP = 'ab'.repeat(32);

@@ -18,9 +18,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runUtility, type UtilityResult } from '../../cli/bench-utility/run.ts';
 import { allelicOddsRatio, CAUSAL_SNPS, conditionalRates, FINDING_CAUSE, ldR2 } from '../../bench/signal-survival.ts';
-import { imageMissingCode, type ImageFindingAttribute, type Schema } from '../../model/schema.ts';
+import { imageMissingCode, type ImageFindingAttribute, type Schema } from '../../schema/schema.ts';
 import type { Dataset } from '../../model/domain.ts';
-import { rhoFromEpsilonDelta } from '../../privacy/accountant.ts';
+import { rhoFromEpsilonDelta } from '../../privacy/dp/accountant.ts';
 import { pooledMultimodal } from './cohort-multimodal-helpers.ts';
 
 const SEED = Number(process.env.SIGNAL_SEED ?? 5);

@@ -5,7 +5,7 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StoreError, type Store } from '../../coordinator/store/index.ts';
-import { entryHash, type AuditEvent } from '../../privacy/audit-chain.ts';
+import { entryHash, type AuditEvent } from '../../privacy/audit-log/chain.ts';
 import { BACKENDS, type TestDb } from '../support/db.ts';
 
 let counter = 0;

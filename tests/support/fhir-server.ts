@@ -1,2 +1,2 @@
 // The simulated hospital FHIR server lives with the simulator (the demo uses it too).
-export * from '../../cli/simulate/fhir-server.ts';
+export * from '../../simulator/fhir-server.ts';

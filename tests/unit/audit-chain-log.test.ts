@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { generateKeyPairSync } from 'node:crypto';
 import { AuditLogCorruptError, openAuditLog } from '../../site-agent/audit-log.ts';
-import { parseChainLines, verifyChain, type AuditEvent } from '../../privacy/audit-chain.ts';
+import { parseChainLines, verifyChain, type AuditEvent } from '../../privacy/audit-log/chain.ts';
 
 const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const priv = privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;

@@ -11,7 +11,7 @@ import {
   verifyChain,
   type AuditEntry,
   type AuditEvent,
-} from '../../privacy/audit-chain.ts';
+} from '../../privacy/audit-log/chain.ts';
 
 function keyPair() {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });

@@ -5,9 +5,9 @@ import { describe, expect, it } from 'vitest';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { discreteGaussianPmf, discreteGaussianVariance, sampleDiscreteGaussianVector } from '../../privacy/discrete-gaussian.ts';
-import { planDistributedNoise } from '../../privacy/accountant.ts';
-import { rationalToNumber } from '../../privacy/rational.ts';
+import { discreteGaussianPmf, discreteGaussianVariance, sampleDiscreteGaussianVector } from '../../privacy/dp/discrete-gaussian.ts';
+import { planDistributedNoise } from '../../privacy/dp/accountant.ts';
+import { rationalToNumber } from '../../privacy/dp/rational.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 function sources(dir: string): string[] {
@@ -39,7 +39,7 @@ describe('no privacy path uses non-cryptographic or floating-point randomness', 
       if (/Math\.(cos|sin)\s*\(\s*2\s*\*\s*Math\.PI/.test(src) || /Math\.log\s*\(\s*(1\s*-\s*)?(u|rand|uniform|Math\.random)/i.test(src)) offenders.push(`${rel}: floating-point noise sampling`);
       // Every discrete Gaussian draw on these paths uses the default source (the OS CSPRNG).
       for (const m of src.matchAll(/sampleDiscreteGaussian(?:Vector)?\(([^()]*(?:\([^()]*\))?[^()]*)\)/g)) {
-        if (rel === 'privacy/discrete-gaussian.ts') continue;
+        if (rel === 'privacy/dp/discrete-gaussian.ts') continue;
         if (m[1].split(',').length > 2) offenders.push(`${rel}: passes its own random source to the sampler`);
       }
     }
@@ -49,7 +49,7 @@ describe('no privacy path uses non-cryptographic or floating-point randomness', 
   });
 
   it('the discrete Gaussian sampling path has no floating-point arithmetic on random values', () => {
-    const src = strip(readFileSync(join(ROOT, 'privacy/discrete-gaussian.ts'), 'utf8'));
+    const src = strip(readFileSync(join(ROOT, 'privacy/dp/discrete-gaussian.ts'), 'utf8'));
     // Only the analysis helpers (variance, pmf) at the end of the file use exp/sqrt.
     const samplingPart = src.slice(0, src.indexOf('export function discreteGaussianVariance'));
     expect(samplingPart).not.toMatch(/Math\.(exp|log|sqrt|random|pow|cos|sin)\b/);

@@ -3,7 +3,7 @@
 // patient, however many records it had, moves exactly one cell by one.
 import { describe, expect, it } from 'vitest';
 import { Dataset, Domain } from '../../model/domain.ts';
-import { miaFromHistograms, miaFromScores } from '../../privacy/audits/mia.ts';
+import { miaFromHistograms, miaFromScores } from '../../privacy/empirical/mia.ts';
 import { miaScores, scoreHistogram } from '../../site-agent/dcr.ts';
 import { Prng } from '../../model/prng.ts';
 

@@ -2,7 +2,7 @@
 // independently: exact binomial sums with bigint coefficients, closed forms, and the authors'
 // reference procedure (p_value_DP_audit / get_eps_audit, run with scipy to produce the constants).
 import { describe, expect, it } from 'vitest';
-import { binomialPmf, binomialSf, guessTopBottom, oneRunAudit, oneRunEpsilonLowerBound, oneRunPValue } from '../../privacy/audits/one-run.ts';
+import { binomialPmf, binomialSf, guessTopBottom, oneRunAudit, oneRunEpsilonLowerBound, oneRunPValue } from '../../privacy/empirical/one-run.ts';
 import { Prng } from '../../model/prng.ts';
 
 function choose(n: number, k: number): bigint {

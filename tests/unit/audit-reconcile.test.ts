@@ -2,9 +2,9 @@
 // each kind of finding in isolation, and the spend recomputed from the mechanism, not the log.
 import { describe, expect, it } from 'vitest';
 import { generateKeyPairSync } from 'node:crypto';
-import { appendEntry, type AuditEntry, type AuditEvent, type MeasurementReleasedEvent } from '../../privacy/audit-chain.ts';
-import { reconcileAuditLogs, recomputeReleaseRho } from '../../privacy/audits/reconcile.ts';
-import { epsilonFromRho, rhoDistributedDiscreteGaussian } from '../../privacy/accountant.ts';
+import { appendEntry, type AuditEntry, type AuditEvent, type MeasurementReleasedEvent } from '../../privacy/audit-log/chain.ts';
+import { reconcileAuditLogs, recomputeReleaseRho } from '../../privacy/audit-log/reconcile.ts';
+import { epsilonFromRho, rhoDistributedDiscreteGaussian } from '../../privacy/dp/accountant.ts';
 
 const key = () => generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
 const K = { coordinator: key(), a: key(), b: key() };

@@ -10,8 +10,8 @@ import { intFlag, parseFlags, UsageError } from '../../cli/args.ts';
 import { parseCoordinatorConfig } from '../../cli/coordinator-config.ts';
 import { parseSiteConfig } from '../../cli/agent-config.ts';
 import { ConfigError } from '../../cli/config-file.ts';
-import { provisionFederation } from '../../cli/provision/index.ts';
-import { DEFAULT_SCHEMA_PATH } from '../../cli/simulate/index.ts';
+import { provisionFederation } from '../../pki/index.ts';
+import { DEFAULT_SCHEMA_PATH } from '../../simulator/index.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'fedsynth-cli-'));
 const coordinatorBase = () => ({

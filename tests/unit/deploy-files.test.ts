@@ -436,7 +436,12 @@ describe('Dockerfile', () => {
 
   it('copies every source folder the CLI imports at run time, and nothing is fetched at run time', () => {
     const copied = [...text.matchAll(/^COPY (?!--from)(\S+) \.\/\S+$/gm)].map((m) => m[1]);
-    for (const dir of ['proto', 'privacy', 'model', 'modalities', 'site-agent', 'coordinator', 'cli', 'schemas']) {
+    // Every top-level folder holding run-time code (all but tests/, bench/ and docs), found on disk so a new one cannot be forgotten.
+    const runtime = readdirSync(ROOT, { withFileTypes: true })
+      .filter((e) => e.isDirectory() && !e.name.startsWith('.') && !['node_modules', 'tests', 'bench', 'docs', 'deploy', 'out'].includes(e.name))
+      .map((e) => e.name);
+    expect(runtime).toContain('coordinator');
+    for (const dir of runtime) {
       expect(copied).toContain(dir);
       expect(statSync(join(ROOT, dir)).isDirectory()).toBe(true);
     }

@@ -5,9 +5,9 @@ import { decodePatient } from '../../modalities/fhir/decode.ts';
 import { Rng } from '../../modalities/fhir/rng.ts';
 import { SOP_CLASS, uuidToDicomUid } from '../../modalities/image/dicom-writer.ts';
 import type { Genotype } from '../../modalities/genome/vcf-writer.ts';
-import { parseSchema } from '../../model/schema.ts';
+import { parseSchema } from '../../schema/schema.ts';
 
-const schema = parseSchema(readFileSync(new URL('../../schemas/hospital-v1.yaml', import.meta.url), 'utf8'));
+const schema = parseSchema(readFileSync(new URL('../../schema/hospital-v1.yaml', import.meta.url), 'utf8'));
 
 function patient(seed: string) {
   const rng = new Rng(seed);

@@ -1,12 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { parseSchema, schemaAttributes } from '../../model/schema.ts';
+import { parseSchema, schemaAttributes } from '../../schema/schema.ts';
 import { decodeCohort, decodePatient, toNdjson, toNdjsonLines } from '../../modalities/fhir/decode.ts';
 import { encodeResources, encodedRow } from '../../modalities/fhir/encode.ts';
 import { Rng } from '../../modalities/fhir/rng.ts';
 import { validateFhirResources } from '../../modalities/fhir/validate.ts';
 
-const schema = parseSchema(readFileSync(new URL('../../schemas/hospital-v1.yaml', import.meta.url), 'utf8'));
+const schema = parseSchema(readFileSync(new URL('../../schema/hospital-v1.yaml', import.meta.url), 'utf8'));
 const domain = schemaAttributes(schema);
 
 function randomRows(n: number, seed: number): number[][] {

@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { parseSchema } from '../../model/schema.ts';
+import { parseSchema } from '../../schema/schema.ts';
 import { FhirPatientEncoder, encodeResources, encodedRow, patientIdFromReference } from '../../modalities/fhir/encode.ts';
 import type { FhirResourceLike } from '../../modalities/fhir/types.ts';
 
-const schema = parseSchema(readFileSync(new URL('../../schemas/hospital-v1.yaml', import.meta.url), 'utf8'));
+const schema = parseSchema(readFileSync(new URL('../../schema/hospital-v1.yaml', import.meta.url), 'utf8'));
 const col = (name: string) => schema.attributes.findIndex((a) => a.name === name);
 
 const patient = (id: string, extra: Record<string, unknown> = {}): FhirResourceLike => ({

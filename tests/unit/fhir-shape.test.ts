@@ -8,10 +8,10 @@ import { AUDITED_FORMAT_SOURCES, AUDITED_INVARIANTS, SHAPE_AUDITED_TYPES, ShapeT
 import { decodePatient } from '../../modalities/fhir/decode.ts';
 import { Rng } from '../../modalities/fhir/rng.ts';
 import { SOP_CLASS, uuidToDicomUid } from '../../modalities/image/dicom-writer.ts';
-import { parseSchema } from '../../model/schema.ts';
+import { parseSchema } from '../../schema/schema.ts';
 import type { FhirResourceLike } from '../../modalities/fhir/types.ts';
 
-const schema = parseSchema(readFileSync(new URL('../../schemas/hospital-v1.yaml', import.meta.url), 'utf8'));
+const schema = parseSchema(readFileSync(new URL('../../schema/hospital-v1.yaml', import.meta.url), 'utf8'));
 
 function bundleOf(seed: string) {
   const rng = new Rng(seed);

@@ -6,10 +6,10 @@ import { densityToStored, renderPriorRadiograph } from '../../modalities/image/r
 import { synthesiseRadiograph } from '../../modalities/image/radiograph-synth.ts';
 import { componentBinRange, normalisedGridCoefficients } from '../../modalities/image/components.ts';
 import { resampleToGrid } from '../../site-agent/connectors/dicom/pixels.ts';
-import { imageFindingCodes, imageScores } from '../../site-agent/modalities/image.ts';
-import { parseSchema, SchemaError, schemaAttributes, type ImageFindingAttribute } from '../../model/schema.ts';
+import { imageFindingCodes, imageScores } from '../../site-agent/features/image.ts';
+import { parseSchema, SchemaError, schemaAttributes, type ImageFindingAttribute } from '../../schema/schema.ts';
 import { Rng } from '../../modalities/fhir/rng.ts';
-import { MULTIMODAL_SCHEMA_PATH } from '../../cli/simulate/index.ts';
+import { MULTIMODAL_SCHEMA_PATH } from '../../simulator/index.ts';
 
 const schema = parseSchema(readFileSync(MULTIMODAL_SCHEMA_PATH, 'utf8'));
 const attrs = imageComponentAttributes(schema);

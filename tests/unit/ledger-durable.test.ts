@@ -18,7 +18,7 @@ import {
 } from '../../site-agent/ledger.ts';
 import { AuditLogCorruptError, openAuditLog } from '../../site-agent/audit-log.ts';
 import { budgetGuard, parsePolicy } from '../../site-agent/policy.ts';
-import { parseChainLines, verifyChain } from '../../privacy/audit-chain.ts';
+import { parseChainLines, verifyChain } from '../../privacy/audit-log/chain.ts';
 
 const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const privPem = privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;

@@ -4,14 +4,14 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseSchema, SNP_MISSING, type Schema } from '../../model/schema.ts';
-import { MULTIMODAL_SCHEMA_PATH } from '../../cli/simulate/index.ts';
-import { DicomEmitter } from '../../cli/simulate/modalities.ts';
-import { drawLatentPatient, SITE_PROFILES } from '../../cli/simulate/latent.ts';
+import { parseSchema, SNP_MISSING, type Schema } from '../../schema/schema.ts';
+import { MULTIMODAL_SCHEMA_PATH } from '../../simulator/index.ts';
+import { DicomEmitter } from '../../simulator/modalities.ts';
+import { drawLatentPatient, SITE_PROFILES } from '../../simulator/latent.ts';
 import { Rng } from '../../modalities/fhir/rng.ts';
 import { PatientKeyIndex, readSampleMap } from '../../site-agent/linkage.ts';
 import { loadMultimodalSiteData } from '../../site-agent/site-data.ts';
-import { NoteMentionEncoder } from '../../site-agent/modalities/notes.ts';
+import { NoteMentionEncoder } from '../../site-agent/features/notes.ts';
 import { inspectSite } from '../../site-agent/inspect.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'fedsynth-link-'));

@@ -5,9 +5,9 @@ import { describe, expect, it } from 'vitest';
 import { Domain } from '../../model/domain.ts';
 import { marginal } from '../../model/marginals.ts';
 import type { Measurement } from '../../model/measurement.ts';
-import { mstPlan, type FitPlan, type RoundResult } from '../../model/plan.ts';
-import { aimPlan } from '../../model/plan-aim.ts';
-import { STRUCTURE_ROUND, withDeclaredStructure, type InnerPlan } from '../../model/plan-structure.ts';
+import { mstPlan, type FitPlan, type RoundResult } from '../../model/plans/plan.ts';
+import { aimPlan } from '../../model/plans/aim.ts';
+import { STRUCTURE_ROUND, withDeclaredStructure, type InnerPlan } from '../../model/plans/structure.ts';
 import { Prng } from '../../model/prng.ts';
 import { makeDataset } from './model-fixtures.ts';
 

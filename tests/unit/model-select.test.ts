@@ -3,9 +3,9 @@ import { Domain } from '../../model/domain.ts';
 import { marginal } from '../../model/marginals.ts';
 import type { Measurement } from '../../model/measurement.ts';
 import { kWayWorkload } from '../../model/metrics.ts';
-import { type RoundResult, mstPlan, sigmaForRho } from '../../model/plan.ts';
+import { type RoundResult, mstPlan, sigmaForRho } from '../../model/plans/plan.ts';
 import { Prng } from '../../model/prng.ts';
-import { selectMstTree } from '../../model/select-mst.ts';
+import { selectMstTree } from '../../model/plans/select-mst.ts';
 import { makeDataset } from './model-fixtures.ts';
 
 // A chain a → b → c → d with strong links, e independent-ish of everything but d (weak).

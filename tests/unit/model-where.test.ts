@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { parseSchema } from '../../model/schema.ts';
-import { parseWhere, WhereError } from '../../model/where.ts';
-import { DEFAULT_SCHEMA_PATH } from '../../cli/simulate/index.ts';
+import { parseSchema } from '../../schema/schema.ts';
+import { parseWhere, WhereError } from '../../schema/where.ts';
+import { DEFAULT_SCHEMA_PATH } from '../../simulator/index.ts';
 
 const schema = parseSchema(readFileSync(DEFAULT_SCHEMA_PATH, 'utf8'));
 // age edges: 0, 5, 12, 18, 30, 40, 50, 60, 70, 80 (80+ open, max 100)

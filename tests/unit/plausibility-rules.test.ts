@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { plausibilityRules, violations } from '../../modalities/plausibility.ts';
-import { parseSchema } from '../../model/schema.ts';
-import { MULTIMODAL_SCHEMA_PATH, DEFAULT_SCHEMA_PATH } from '../../cli/simulate/index.ts';
+import { plausibilityRules, violations } from '../../synthesis/plausibility.ts';
+import { parseSchema } from '../../schema/schema.ts';
+import { MULTIMODAL_SCHEMA_PATH, DEFAULT_SCHEMA_PATH } from '../../simulator/index.ts';
 
 const schema = parseSchema(readFileSync(MULTIMODAL_SCHEMA_PATH, 'utf8'));
 const idx = (n: string) => schema.attributes.findIndex((a) => a.name === n);

@@ -16,7 +16,7 @@ import {
   type TaskContext,
 } from '../../site-agent/policy.ts';
 import type { LedgerState } from '../../site-agent/ledger.ts';
-import { rhoDistributedDiscreteGaussian } from '../../privacy/accountant.ts';
+import { rhoDistributedDiscreteGaussian } from '../../privacy/dp/accountant.ts';
 import type { DecryptSpec, MeasureSpec } from '../../proto/task-spec.ts';
 
 const SCHEMA = { age: 8, sex: 2, ethnicity: 5, pneumonia: 2, diabetes: 2, bmi: 10 };

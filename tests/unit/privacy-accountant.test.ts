@@ -9,8 +9,8 @@ import {
   rhoGaussian,
   rhoGaussianFromSigma2,
   sigmaSite2ForRho,
-} from '../../privacy/accountant.ts';
-import { rational, rationalToNumber } from '../../privacy/rational.ts';
+} from '../../privacy/dp/accountant.ts';
+import { rational, rationalToNumber } from '../../privacy/dp/rational.ts';
 
 const sig6 = (x: number): string => x.toPrecision(6);
 

@@ -1,8 +1,8 @@
 import SEAL from 'node-seal';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BFV_SLOTS, Bfv, BfvError } from '../../privacy/bfv.ts';
-import { FIELD_PRIME, FIELD_PRIME_BIG, addVectors } from '../../privacy/field.ts';
-import { randomFieldVector } from '../../privacy/shamir.ts';
+import { BFV_SLOTS, Bfv, BfvError } from '../../privacy/crypto/bfv.ts';
+import { FIELD_PRIME, FIELD_PRIME_BIG, addVectors } from '../../privacy/crypto/field.ts';
+import { randomFieldVector } from '../../privacy/crypto/shamir.ts';
 
 /** Fast exact equality for big typed arrays (vitest's deep equality is slow on 1M entries). */
 function same(a: ArrayBufferView, b: ArrayBufferView): boolean {

@@ -6,9 +6,9 @@ import {
   discreteGaussianVariance,
   sampleDiscreteGaussian,
   sampleDiscreteGaussianVector,
-} from '../../privacy/discrete-gaussian.ts';
+} from '../../privacy/dp/discrete-gaussian.ts';
 import { RandomReader, seededRandomSourceForTests } from '../../privacy/random.ts';
-import { rational, rationalFromNumber } from '../../privacy/rational.ts';
+import { rational, rationalFromNumber } from '../../privacy/dp/rational.ts';
 
 function chi2Crit(df: number): number {
   const z = 3.09; // upper 0.1%

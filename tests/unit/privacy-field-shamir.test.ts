@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { FIELD_PRIME, FIELD_PRIME_BIG, addVectors, decodeSigned, encodeSigned, invMod, mulMod, powMod } from '../../privacy/field.ts';
-import { lagrangeCoefficientsAtZero, randomFieldVector, reconstructVector, shareVector } from '../../privacy/shamir.ts';
+import { FIELD_PRIME, FIELD_PRIME_BIG, addVectors, decodeSigned, encodeSigned, invMod, mulMod, powMod } from '../../privacy/crypto/field.ts';
+import { lagrangeCoefficientsAtZero, randomFieldVector, reconstructVector, shareVector } from '../../privacy/crypto/shamir.ts';
 import { seededRandomSourceForTests } from '../../privacy/random.ts';
 
 /** Fast exact equality for big typed arrays (vitest's deep equality is slow on 1M entries). */

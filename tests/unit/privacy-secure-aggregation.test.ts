@@ -1,10 +1,10 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Bfv, BfvError } from '../../privacy/bfv.ts';
-import { FIELD_PRIME, decodeSigned, encodeSigned } from '../../privacy/field.ts';
-import { reconstructVector } from '../../privacy/shamir.ts';
-import { rational } from '../../privacy/rational.ts';
-import { sampleDiscreteGaussianVector } from '../../privacy/discrete-gaussian.ts';
+import { Bfv, BfvError } from '../../privacy/crypto/bfv.ts';
+import { FIELD_PRIME, decodeSigned, encodeSigned } from '../../privacy/crypto/field.ts';
+import { reconstructVector } from '../../privacy/crypto/shamir.ts';
+import { rational } from '../../privacy/dp/rational.ts';
+import { sampleDiscreteGaussianVector } from '../../privacy/dp/discrete-gaussian.ts';
 import {
   accumulate,
   combine,
@@ -16,7 +16,7 @@ import {
   verifyCommitteeKey,
   type Committee,
   type Contribution,
-} from '../../privacy/secure-aggregation.ts';
+} from '../../privacy/crypto/secure-aggregation.ts';
 
 function chi2Crit(df: number): number {
   const z = 3.09;

@@ -2,7 +2,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PROVISION_USAGE, UsageError, loadKit, parseProvisionArgs, runProvisionCommand } from '../../cli/provision/index.ts';
+import { loadKit } from '../../pki/index.ts';
+import { PROVISION_USAGE, UsageError, parseProvisionArgs, runProvisionCommand } from '../../cli/provision.ts';
 
 const tmpRoot = mkdtempSync(join(tmpdir(), 'fedsynth-provision-cmd-'));
 afterAll(() => rmSync(tmpRoot, { recursive: true, force: true }));

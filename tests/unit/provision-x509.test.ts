@@ -12,7 +12,7 @@ import {
   loadKit,
   provisionFederation,
   validateSiteId,
-} from '../../cli/provision/index.ts';
+} from '../../pki/index.ts';
 
 const tmpRoot = mkdtempSync(join(tmpdir(), 'fedsynth-provision-'));
 afterAll(() => rmSync(tmpRoot, { recursive: true, force: true }));

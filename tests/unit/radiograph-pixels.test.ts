@@ -7,8 +7,8 @@ import { rowShift, columnShift, type ComponentMove, type GridComponentPlan } fro
 import { hasKernel, noiseSums, pixelWorkspace, radiographKernels, storePixels, type PixelWorkspace, type StoredAcquisition } from '../../modalities/image/radiograph-pixels.ts';
 import { radiographBuffers, synthesiseRadiograph, synthStats } from '../../modalities/image/radiograph-synth.ts';
 import { Rng } from '../../modalities/fhir/rng.ts';
-import { parseSchema } from '../../model/schema.ts';
-import { MULTIMODAL_SCHEMA_PATH } from '../../cli/simulate/index.ts';
+import { parseSchema } from '../../schema/schema.ts';
+import { MULTIMODAL_SCHEMA_PATH } from '../../simulator/index.ts';
 
 afterEach(() => {
   radiographKernels.simd = true;

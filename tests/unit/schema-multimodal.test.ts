@@ -1,9 +1,9 @@
 // Schema kinds of the other modalities: snp, image-finding, note-mention (+ image/notes sections).
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { attributeLabels, imageClass, noteVocabulary, parseSchema, schemaAttributes, schemaHash, SchemaError, snpPanel } from '../../model/schema.ts';
-import { DEFAULT_SCHEMA_PATH, MULTIMODAL_SCHEMA_PATH } from '../../cli/simulate/index.ts';
-import { PANEL } from '../../cli/simulate/genome.ts';
+import { attributeLabels, imageClass, noteVocabulary, parseSchema, schemaAttributes, schemaHash, SchemaError, snpPanel } from '../../schema/schema.ts';
+import { DEFAULT_SCHEMA_PATH, MULTIMODAL_SCHEMA_PATH } from '../../simulator/index.ts';
+import { PANEL } from '../../simulator/genome.ts';
 
 const v1Text = readFileSync(DEFAULT_SCHEMA_PATH, 'utf8');
 const mmText = readFileSync(MULTIMODAL_SCHEMA_PATH, 'utf8');

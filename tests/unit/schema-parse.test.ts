@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { parseSchema, schemaAttributes, schemaHash, SchemaError, labBin, type Schema } from '../../model/schema.ts';
+import { parseSchema, schemaAttributes, schemaHash, SchemaError, labBin, type Schema } from '../../schema/schema.ts';
 
-const text = readFileSync(new URL('../../schemas/hospital-v1.yaml', import.meta.url), 'utf8');
+const text = readFileSync(new URL('../../schema/hospital-v1.yaml', import.meta.url), 'utf8');
 
 function issuesOf(t: string): Array<{ path: string; message: string }> {
   try {

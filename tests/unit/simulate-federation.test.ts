@@ -2,9 +2,9 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { schemaHash } from '../../model/schema.ts';
+import { schemaHash } from '../../schema/schema.ts';
 import { validateFhirResources } from '../../modalities/fhir/validate.ts';
-import { loadDefaultSchema, simulateFederation, computeMarginals, type SimulationSummary } from '../../cli/simulate/index.ts';
+import { loadDefaultSchema, simulateFederation, computeMarginals, type SimulationSummary } from '../../simulator/index.ts';
 import { NdjsonFhirSource } from '../../site-agent/connectors/fhir-ndjson.ts';
 import { readPatientTable, type PatientReadResult } from '../../site-agent/patients.ts';
 

@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseSimulateArgs, runSimulateCommand, siteId, UsageError } from '../../cli/simulate/index.ts';
+import { parseSimulateArgs, runSimulateCommand, siteId, UsageError } from '../../simulator/index.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'fedsynth-simflags-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));

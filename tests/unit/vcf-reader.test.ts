@@ -13,7 +13,7 @@ import {
   type VcfRecord,
 } from '../../site-agent/connectors/vcf/index.ts';
 import { Quarantine } from '../../site-agent/connectors/types.ts';
-import { bgzfBlock } from '../../cli/simulate/vcf-writer.ts';
+import { bgzfBlock } from '../../simulator/vcf-writer.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'fedsynth-vcf-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

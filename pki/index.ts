@@ -1,0 +1,31 @@
+// Public surface of `pki/`: X.509 startup kits for a federation (CA, coordinator, sites).
+export {
+  provisionFederation,
+  addSite,
+  DEFAULT_COORDINATOR_HOSTS,
+  DEFAULT_VALIDITY_DAYS,
+  DEFAULT_CA_VALIDITY_DAYS,
+  type ProvisionOptions,
+  type ProvisionResult,
+  type AddSiteOptions,
+  type AddSiteResult,
+} from './provision.ts';
+export {
+  loadKit,
+  KitError,
+  caDir,
+  coordinatorKitDir,
+  siteKitDir,
+  type Kit,
+  type KitRole,
+} from './kit.ts';
+export {
+  ProvisionError,
+  validateSiteId,
+  validateFederationId,
+  SITE_ID_PATTERN,
+  SITE_URI_PREFIX,
+  OID_CLIENT_AUTH,
+  OID_SERVER_AUTH,
+} from './x509.ts';
+export { runProvisionCommand, parseProvisionArgs, UsageError, PROVISION_USAGE, type CommandIo, type ParsedProvisionCommand } from '../cli/provision.ts';

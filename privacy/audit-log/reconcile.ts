@@ -1,0 +1,317 @@
+/**
+ * Verification and reconciliation of audit logs (pure: no I/O). Input: the coordinator's log and
+ * any number of site logs (privacy/audit-log/chain.ts entries, as parsed from JSON lines) and each
+ * party's verification key. Output: every finding, and each party's spend recomputed with the
+ * accountant from the recorded mechanisms — never from the ρ the logs state.
+ *
+ * Checks, per log: the chain (hashes, links, seq, signatures; `verifyChain`) and that one party
+ * wrote it. Across logs:
+ *   - every `measurement-released`: ρ recomputed from sigmaSite2, quorum, sensitivities and
+ *     dimension (privacy/dp/accountant.ts `rhoDistributedDiscreteGaussian`) must equal the recorded
+ *     ρ; the sensitivities must be those of the enforced bound (one row per patient: a release of
+ *     m marginals has Δ2 = √m, Δ1 = m);
+ *   - every party in a release has a coordinator `charge` for that round with the recomputed ρ
+ *     (else: a release without a charge), and every coordinator charge has a release
+ *     (else: a charge without a release) and an issued task;
+ *   - with a site's own log: every coordinator charge to that site is one the site itself made
+ *     for the same task with the same ρ (else: a charge the site never agreed to / a ρ
+ *     mismatch); every site refusal is recorded by the coordinator and vice versa;
+ *   - `model-fitted` spend per site equals the recomputed charges.
+ */
+import { composeRho, epsilonFromRho, rhoDistributedDiscreteGaussian } from '../dp/accountant.ts';
+import { verifyChain, type AuditEntry, type ChargeEvent, type ChainFinding, type KeysByParty, type MeasurementReleasedEvent, type TaskIssuedEvent, type TaskRefusedEvent, type ModelFittedEvent } from './chain.ts';
+
+export const COORDINATOR = 'coordinator';
+
+export type ReconcileFindingKind =
+  | ChainFinding['kind']
+  | 'mixed-parties'
+  | 'no-coordinator-log'
+  | 'rho-mismatch'
+  | 'sensitivity-mismatch'
+  | 'duplicate-release'
+  | 'release-without-charge'
+  | 'charge-without-release'
+  | 'charge-without-task'
+  | 'unagreed-charge'
+  | 'refusal-not-recorded'
+  | 'model-spend-mismatch';
+
+export interface ReconcileFinding {
+  /** The log the finding is about (its name as given). */
+  log: string;
+  kind: ReconcileFindingKind;
+  message: string;
+  seq?: number;
+}
+
+export interface AuditLogInput {
+  name: string;
+  entries: readonly unknown[];
+}
+
+export interface SpendPoint {
+  /** ISO time of the charge. */
+  at: string;
+  roundId: string;
+  rho: number;
+  cumulativeRho: number;
+  cumulativeEpsilon: number;
+}
+
+export interface MechanismSummary {
+  roundId: string;
+  mechanism: string;
+  marginals: string[][] | null;
+  l2Sensitivity: number;
+  l1Sensitivity: number;
+  dimension: number;
+  sigmaSite2: string;
+  sigmaSite: number;
+  quorum: number;
+  parties: string[];
+  rhoRecorded: number;
+  rhoRecomputed: number;
+  at: string;
+}
+
+export interface PartySpend {
+  party: string;
+  /** Recomputed from the coordinator's releases (the charges it recorded for this party). */
+  rho: number;
+  epsilon: number;
+  charges: number;
+  /** From the party's own log, when given (the ρ the site itself charged). */
+  ownLog?: { rho: number; epsilon: number; charges: number; refusals: number };
+  timeline: SpendPoint[];
+}
+
+export interface ReconcileResult {
+  ok: boolean;
+  delta: number;
+  findings: ReconcileFinding[];
+  logs: { name: string; party: string | null; entries: number; chainFindings: number }[];
+  parties: Record<string, PartySpend>;
+  mechanisms: MechanismSummary[];
+  /** Counts of events by type in the coordinator's log. */
+  events: Record<string, number>;
+}
+
+const REL = 1e-9;
+const close = (a: number, b: number) => Math.abs(a - b) <= REL * Math.max(Math.abs(a), Math.abs(b), 1e-300);
+
+function isEntry(e: unknown): e is AuditEntry {
+  return typeof e === 'object' && e !== null && typeof (e as AuditEntry).event === 'object' && (e as AuditEntry).event !== null && typeof (e as AuditEntry).party === 'string';
+}
+
+/** ρ of a release recomputed from its recorded mechanism parameters (throws on impossible ones). */
+export function recomputeReleaseRho(e: MeasurementReleasedEvent): number {
+  return rhoDistributedDiscreteGaussian({
+    l2Sensitivity: e.l2Sensitivity,
+    l1Sensitivity: e.l1Sensitivity,
+    sigmaSite2: { num: BigInt(e.sigmaSite2.num), den: BigInt(e.sigmaSite2.den) },
+    parties: e.quorum,
+    dimension: e.dimension,
+  });
+}
+
+export function reconcileAuditLogs(logs: readonly AuditLogInput[], keys: KeysByParty, options: { delta: number }): ReconcileResult {
+  const findings: ReconcileFinding[] = [];
+  const logInfo: ReconcileResult['logs'] = [];
+  const byParty = new Map<string, { name: string; entries: AuditEntry[] }>();
+
+  for (const log of logs) {
+    const chain = verifyChain(log.entries, keys);
+    for (const f of chain) findings.push({ log: log.name, kind: f.kind, message: f.message, seq: f.seq });
+    const entries = log.entries.filter(isEntry);
+    const parties = [...new Set(entries.map((e) => e.party))];
+    if (parties.length > 1) findings.push({ log: log.name, kind: 'mixed-parties', message: `${log.name} holds entries of several parties (${parties.join(', ')}); a log is written by one party` });
+    const party = parties[0] ?? null;
+    logInfo.push({ name: log.name, party, entries: log.entries.length, chainFindings: chain.length });
+    if (party !== null) {
+      if (byParty.has(party)) findings.push({ log: log.name, kind: 'mixed-parties', message: `two logs of party ${party}: ${byParty.get(party)!.name} and ${log.name}` });
+      else byParty.set(party, { name: log.name, entries });
+    }
+  }
+
+  const coord = byParty.get(COORDINATOR);
+  const result: ReconcileResult = { ok: false, delta: options.delta, findings, logs: logInfo, parties: {}, mechanisms: [], events: {} };
+  if (!coord) {
+    findings.push({ log: '(all)', kind: 'no-coordinator-log', message: `no log of party "${COORDINATOR}" was given; spend cannot be recomputed` });
+  } else {
+    reconcileWithCoordinator(coord, byParty, result);
+  }
+  // Parties with only their own log still get their own figures.
+  for (const [party, log] of byParty) {
+    if (party === COORDINATOR || result.parties[party]) continue;
+    result.parties[party] = { party, rho: 0, epsilon: 0, charges: 0, timeline: [], ownLog: ownSpend(log.entries, options.delta) };
+  }
+  result.ok = findings.length === 0;
+  return result;
+}
+
+function ownSpend(entries: readonly AuditEntry[], delta: number): PartySpend['ownLog'] {
+  const charges = entries.filter((e) => e.event.type === 'charge').map((e) => (e.event as ChargeEvent).rho);
+  const rho = composeRho(charges);
+  return { rho, epsilon: rho > 0 ? epsilonFromRho(rho, delta) : 0, charges: charges.length, refusals: entries.filter((e) => e.event.type === 'task-refused').length };
+}
+
+function reconcileWithCoordinator(coord: { name: string; entries: AuditEntry[] }, byParty: Map<string, { name: string; entries: AuditEntry[] }>, result: ReconcileResult): void {
+  const { findings, delta } = { findings: result.findings, delta: result.delta };
+  const C = coord.name;
+  const releases = new Map<string, { entry: AuditEntry; event: MeasurementReleasedEvent; rho: number | null }>();
+  const charges: { entry: AuditEntry; event: ChargeEvent }[] = [];
+  const issued = new Map<string, TaskIssuedEvent>();
+  const refusals = new Map<string, TaskRefusedEvent>();
+  const models: { entry: AuditEntry; event: ModelFittedEvent }[] = [];
+  for (const entry of coord.entries) {
+    const ev = entry.event;
+    result.events[ev.type] = (result.events[ev.type] ?? 0) + 1;
+    switch (ev.type) {
+      case 'measurement-released': {
+        if (releases.has(ev.roundId)) {
+          findings.push({ log: C, kind: 'duplicate-release', seq: entry.seq, message: `round ${ev.roundId} is released twice` });
+          break;
+        }
+        let rho: number | null = null;
+        try {
+          rho = recomputeReleaseRho(ev);
+        } catch (e) {
+          findings.push({ log: C, kind: 'rho-mismatch', seq: entry.seq, message: `release of ${ev.roundId}: its mechanism parameters give no valid ρ: ${(e as Error).message}` });
+        }
+        if (rho !== null && !close(rho, ev.rho)) {
+          findings.push({ log: C, kind: 'rho-mismatch', seq: entry.seq, message: `release of ${ev.roundId} records ρ ${ev.rho} but its mechanism (σ² ${ev.sigmaSite2.num}/${ev.sigmaSite2.den}, quorum ${ev.quorum}, Δ2 ${ev.l2Sensitivity}, Δ1 ${ev.l1Sensitivity}, d ${ev.dimension}) gives ρ ${rho}` });
+        }
+        if (ev.marginals) {
+          const m = ev.marginals.length;
+          if (!close(ev.l2Sensitivity, Math.sqrt(m)) || !close(ev.l1Sensitivity, m)) {
+            findings.push({ log: C, kind: 'sensitivity-mismatch', seq: entry.seq, message: `release of ${ev.roundId} measures ${m} marginals (one row per patient: Δ2 = √${m}, Δ1 = ${m}) but records Δ2 ${ev.l2Sensitivity}, Δ1 ${ev.l1Sensitivity}` });
+          }
+        }
+        releases.set(ev.roundId, { entry, event: ev, rho });
+        const s2 = Number(BigInt(ev.sigmaSite2.num)) / Number(BigInt(ev.sigmaSite2.den));
+        result.mechanisms.push({
+          roundId: ev.roundId,
+          mechanism: ev.mechanism,
+          marginals: ev.marginals ?? null,
+          l2Sensitivity: ev.l2Sensitivity,
+          l1Sensitivity: ev.l1Sensitivity,
+          dimension: ev.dimension,
+          sigmaSite2: `${ev.sigmaSite2.num}/${ev.sigmaSite2.den}`,
+          sigmaSite: Math.sqrt(s2),
+          quorum: ev.quorum,
+          parties: ev.parties,
+          rhoRecorded: ev.rho,
+          rhoRecomputed: rho ?? NaN,
+          at: entry.timestamp,
+        });
+        break;
+      }
+      case 'charge':
+        charges.push({ entry, event: ev });
+        break;
+      case 'task-issued':
+        issued.set(ev.taskId, ev);
+        break;
+      case 'task-refused':
+        refusals.set(ev.taskId, ev);
+        break;
+      case 'model-fitted':
+        models.push({ entry, event: ev });
+        break;
+      default:
+        break;
+    }
+  }
+
+  // Charges ↔ releases ↔ tasks, on the coordinator's side.
+  const chargeKey = (round: string, site: string) => `${round}\u0000${site}`;
+  const chargeBy = new Map<string, { entry: AuditEntry; event: ChargeEvent }>();
+  for (const c of charges) {
+    const k = chargeKey(c.event.roundId, c.event.site);
+    if (chargeBy.has(k)) findings.push({ log: C, kind: 'rho-mismatch', seq: c.entry.seq, message: `site ${c.event.site} is charged twice for round ${c.event.roundId}` });
+    chargeBy.set(k, c);
+    const rel = releases.get(c.event.roundId);
+    if (!rel || !rel.event.parties.includes(c.event.site)) {
+      findings.push({ log: C, kind: 'charge-without-release', seq: c.entry.seq, message: `charge of ρ ${c.event.rho} to ${c.event.site} for round ${c.event.roundId} has no release listing that site` });
+    } else if (rel.rho !== null && !close(rel.rho, c.event.rho)) {
+      findings.push({ log: C, kind: 'rho-mismatch', seq: c.entry.seq, message: `charge to ${c.event.site} for round ${c.event.roundId} records ρ ${c.event.rho}; the release's mechanism gives ρ ${rel.rho}` });
+    }
+    const task = issued.get(c.event.taskId);
+    if (!task || task.site !== c.event.site || task.roundId !== c.event.roundId) {
+      findings.push({ log: C, kind: 'charge-without-task', seq: c.entry.seq, message: `charge to ${c.event.site} for round ${c.event.roundId} names task ${c.event.taskId}, which was not issued to that site in that round` });
+    }
+  }
+  for (const [roundId, rel] of releases) {
+    for (const p of rel.event.parties) {
+      if (!chargeBy.has(chargeKey(roundId, p))) {
+        findings.push({ log: C, kind: 'release-without-charge', seq: rel.entry.seq, message: `round ${roundId} was released with ${p}'s contribution, but ${p} was never charged for it` });
+      }
+    }
+  }
+
+  // Spend per site, recomputed: the release's ρ (from its mechanism), summed over the site's charges.
+  const sites = new Set<string>([...charges.map((c) => c.event.site), ...[...byParty.keys()].filter((p) => p !== COORDINATOR)]);
+  for (const site of sites) {
+    const mine = charges.filter((c) => c.event.site === site).sort((a, b) => a.entry.seq - b.entry.seq);
+    const timeline: SpendPoint[] = [];
+    const rhos: number[] = [];
+    for (const c of mine) {
+      const rel = releases.get(c.event.roundId);
+      const rho = rel?.rho ?? c.event.rho;
+      rhos.push(rho);
+      const cum = composeRho(rhos);
+      timeline.push({ at: c.entry.timestamp, roundId: c.event.roundId, rho, cumulativeRho: cum, cumulativeEpsilon: cum > 0 ? epsilonFromRho(cum, delta) : 0 });
+    }
+    const rho = composeRho(rhos);
+    const own = byParty.get(site);
+    result.parties[site] = {
+      party: site,
+      rho,
+      epsilon: rho > 0 ? epsilonFromRho(rho, delta) : 0,
+      charges: mine.length,
+      timeline,
+      ...(own ? { ownLog: ownSpend(own.entries, delta) } : {}),
+    };
+  }
+
+  // The model's stated spend.
+  for (const m of models) {
+    for (const [site, stated] of Object.entries(m.event.rhoBySite)) {
+      const got = result.parties[site]?.rho ?? 0;
+      if (!close(stated, got)) {
+        findings.push({ log: C, kind: 'model-spend-mismatch', seq: m.entry.seq, message: `model ${m.event.modelId} states ρ ${stated} for ${site}; its recomputed charges sum to ${got}` });
+      }
+    }
+  }
+
+  // Each site's own log against the coordinator's.
+  for (const [site, own] of byParty) {
+    if (site === COORDINATOR) continue;
+    const S = own.name;
+    const siteCharges = new Map<string, { entry: AuditEntry; event: ChargeEvent }>();
+    const siteRefusals = new Map<string, TaskRefusedEvent>();
+    for (const e of own.entries) {
+      if (e.event.type === 'charge') siteCharges.set(e.event.taskId, { entry: e, event: e.event });
+      if (e.event.type === 'task-refused') siteRefusals.set(e.event.taskId, e.event);
+    }
+    for (const c of charges.filter((x) => x.event.site === site)) {
+      const mine = siteCharges.get(c.event.taskId);
+      if (!mine) {
+        findings.push({ log: C, kind: 'unagreed-charge', seq: c.entry.seq, message: `coordinator charges ${site} ρ ${c.event.rho} for round ${c.event.roundId} (task ${c.event.taskId}), a charge ${site}'s own log (${S}) never made` });
+        continue;
+      }
+      const rel = releases.get(c.event.roundId);
+      const ref = rel?.rho ?? c.event.rho;
+      if (!close(mine.event.rho, c.event.rho) || !close(mine.event.rho, ref)) {
+        findings.push({ log: S, kind: 'rho-mismatch', seq: mine.entry.seq, message: `${site} charged itself ρ ${mine.event.rho} for task ${c.event.taskId}; the coordinator records ρ ${c.event.rho} (recomputed ${ref})` });
+      }
+    }
+    for (const [taskId, r] of siteRefusals) {
+      if (!refusals.has(taskId)) findings.push({ log: C, kind: 'refusal-not-recorded', message: `${site} refused task ${taskId} (${r.reason}) but the coordinator's log has no record of the refusal` });
+    }
+    for (const [taskId, r] of refusals) {
+      if (r.site === site && !siteRefusals.has(taskId)) findings.push({ log: S, kind: 'refusal-not-recorded', message: `coordinator records that ${site} refused task ${taskId}, but ${site}'s own log has no such refusal` });
+    }
+  }
+}
