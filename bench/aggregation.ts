@@ -12,7 +12,14 @@
 import { Bfv } from '../privacy/crypto/bfv.ts';
 import { DiscreteGaussianSampler } from '../privacy/dp/discrete-gaussian.ts';
 import { rational } from '../privacy/dp/rational.ts';
-import { accumulate, combine, partialDecrypt, prepareContribution, type Committee, type Contribution } from '../privacy/crypto/secure-aggregation.ts';
+import {
+  accumulate,
+  combine,
+  partialDecrypt,
+  prepareContribution,
+  type Committee,
+  type Contribution,
+} from '../privacy/crypto/secure-aggregation.ts';
 
 function arg(name: string, dflt: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -73,7 +80,9 @@ siteBytes /= sites;
 
 // t members answer (the others are treated as missing).
 t0 = performance.now();
-const partials = acc!.shares.slice(0, t).map((s, j) => ({ point: s.point, share: partialDecrypt(bfv, keys[j].secretKey, s.ciphertexts, length) }));
+const partials = acc!.shares
+  .slice(0, t)
+  .map((s, j) => ({ point: s.point, share: partialDecrypt(bfv, keys[j].secretKey, s.ciphertexts, length) }));
 const tDecrypt = ms(t0);
 t0 = performance.now();
 const total = combine(partials, t);
@@ -95,7 +104,11 @@ console.log(`  ${t} members decrypt:          ${fmt(tDecrypt)} ms`);
 console.log(`  coordinator interpolation:   ${fmt(tCombine)} ms`);
 console.log(`exact match with plaintext sum: ${exact}`);
 console.log('');
-console.log(`wire, site → coordinator: ${(siteBytes / 2 ** 20).toFixed(1)} MiB per site = ${fmt(siteBytes / length)} bytes/value (plaintext int64: 8 bytes/value)`);
-console.log(`wire, coordinator ↔ members: ${(toMemberBytes / 2 ** 20).toFixed(1)} MiB of summed ciphertexts out, ${fmt((t * length * 4) / 2 ** 20)} MiB of partials back`);
+console.log(
+  `wire, site → coordinator: ${(siteBytes / 2 ** 20).toFixed(1)} MiB per site = ${fmt(siteBytes / length)} bytes/value (plaintext int64: 8 bytes/value)`,
+);
+console.log(
+  `wire, coordinator ↔ members: ${(toMemberBytes / 2 ** 20).toFixed(1)} MiB of summed ciphertexts out, ${fmt((t * length * 4) / 2 ** 20)} MiB of partials back`,
+);
 console.log(`ratio encrypted/plaintext: time ×${fmt(tEncrypted / tPlain)}, site upload bytes ×${fmt(siteBytes / (8 * length))}`);
 if (!exact) process.exitCode = 1;

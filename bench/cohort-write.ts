@@ -34,7 +34,15 @@ const WORKERS = arg('workers', '0,2').split(',').map(Number);
 const FULL = arg('full', '1') !== '0';
 const SIZE = Number(arg('size', '256'));
 const TMP = arg('tmp', tmpdir());
-if (!Number.isInteger(N) || N < 1 || !Number.isInteger(WARM) || WARM < 0 || WORKERS.some((w) => !Number.isInteger(w) || w < 0) || !Number.isInteger(SIZE) || SIZE < 16) {
+if (
+  !Number.isInteger(N) ||
+  N < 1 ||
+  !Number.isInteger(WARM) ||
+  WARM < 0 ||
+  WORKERS.some((w) => !Number.isInteger(w) || w < 0) ||
+  !Number.isInteger(SIZE) ||
+  SIZE < 16
+) {
   throw new Error('usage: bench/cohort-write.ts [--n N] [--warm N] [--workers 0,2] [--full 0|1] [--size 256] [--tmp DIR]');
 }
 
@@ -74,7 +82,10 @@ function fullCrossModal(schema: Schema): Record<string, number[]> {
   return where;
 }
 
-const load = () => loadavg().map((l) => l.toFixed(2)).join(' ');
+const load = () =>
+  loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
 const root = mkdtempSync(join(TMP, 'fedsynth-cohort-write-'));
 try {
   const fit0 = performance.now();
@@ -82,7 +93,9 @@ try {
   const model: GraphicalModel = centralModel(sim.pooled);
   const schema = sim.schema;
   const where = FULL ? fullCrossModal(schema) : undefined;
-  console.log(`cores available: ${availableParallelism()}; ${N} patients${FULL ? ' (all with image, genome and note)' : ' (the model’s mix)'}; ${SIZE}×${SIZE} DICOM; files under ${TMP}; model fitted in ${((performance.now() - fit0) / 1000).toFixed(1)} s (not timed)`);
+  console.log(
+    `cores available: ${availableParallelism()}; ${N} patients${FULL ? ' (all with image, genome and note)' : ' (the model’s mix)'}; ${SIZE}×${SIZE} DICOM; files under ${TMP}; model fitted in ${((performance.now() - fit0) / 1000).toFixed(1)} s (not timed)`,
+  );
   console.log(`load average before: ${load()}`);
   let run = 0;
   for (const workers of WORKERS) {
@@ -112,7 +125,9 @@ try {
         `${files.size} files, ${(bytes / patients / 1024).toFixed(1)} KiB/patient; ${WARM > 0 ? `first (warm-up) cohort of ${WARM}: ${(coldMs / 1000).toFixed(2)} s, ${(WARM / (coldMs / 1000)).toFixed(0)} patients/s${workers ? ' incl. worker start-up' : ''}; ` : 'no warm-up (fresh JIT); '}` +
         `CPU ${(cpuMs / patients).toFixed(2)} ms/patient over all threads (${(cpuMs / genMs).toFixed(2)} cores busy)`,
     );
-    console.log(`  ${patients} patients: ${m.images.written} images (${m.images.previews} previews), ${m.genomes.written} genomes, ${m.notes.written} notes; ${m.fhir.bundlesValidated} Bundles validated, ${m.fhir.validatorShapes} resource shapes; note rejection rate ${m.notes.stats.rejectionRate.toFixed(3)}; load average ${load()}`);
+    console.log(
+      `  ${patients} patients: ${m.images.written} images (${m.images.previews} previews), ${m.genomes.written} genomes, ${m.notes.written} notes; ${m.fhir.bundlesValidated} Bundles validated, ${m.fhir.validatorShapes} resource shapes; note rejection rate ${m.notes.stats.rejectionRate.toFixed(3)}; load average ${load()}`,
+    );
     rmSync(dir, { recursive: true, force: true });
     rmSync(join(root, `bare-${run}`), { recursive: true, force: true });
     run++;

@@ -107,7 +107,7 @@ try {
     if (q.records.length) throw new Error(`unexpected quarantine: ${q.records[0]!.reason}`);
     return n;
   };
-  const [bareDicom, connDicom, fullDicom] = await bestOf([
+  const [bareDicom, connDicom, fullDicom] = (await bestOf([
     async () => {
       let n = 0;
       for (const name of (await readdir(dicomDir)).sort()) {
@@ -120,13 +120,19 @@ try {
     () => readFolder((img) => dicomGrid(img, GRID).length === GRID * GRID),
     // For comparison: the full frame as Float32 modality values (only on request).
     () => readFolder((img) => img.pixels.length === SIZE * SIZE),
-  ]) as [{ ms: number; n: number }, { ms: number; n: number }, { ms: number; n: number }];
+  ])) as [{ ms: number; n: number }, { ms: number; n: number }, { ms: number; n: number }];
   const dRatio = connDicom.ms / bareDicom.ms;
-  console.log(`DICOM  ${FILES} files of ${SIZE}x${SIZE} 16-bit (${(fileBytes / 1024).toFixed(0)} KiB each; explicit LE, implicit LE, explicit BE)`);
+  console.log(
+    `DICOM  ${FILES} files of ${SIZE}x${SIZE} 16-bit (${(fileBytes / 1024).toFixed(0)} KiB each; explicit LE, implicit LE, explicit BE)`,
+  );
   console.log(`  bare readFile : ${((bareDicom.n / bareDicom.ms) * 1000).toFixed(0)} files/s`);
-  console.log(`  connector     : ${((connDicom.n / connDicom.ms) * 1000).toFixed(0)} files/s (parse + the ${GRID}x${GRID} grid of modality values the site encodes)`);
+  console.log(
+    `  connector     : ${((connDicom.n / connDicom.ms) * 1000).toFixed(0)} files/s (parse + the ${GRID}x${GRID} grid of modality values the site encodes)`,
+  );
   console.log(`  ratio         : ${dRatio.toFixed(2)}x ${dRatio <= 3 ? '(within 3x)' : '(OVER 3x target)'}`);
-  console.log(`  full frame    : ${((fullDicom.n / fullDicom.ms) * 1000).toFixed(0)} files/s (parse + every pixel to Float32; ${(fullDicom.ms / bareDicom.ms).toFixed(2)}x)`);
+  console.log(
+    `  full frame    : ${((fullDicom.n / fullDicom.ms) * 1000).toFixed(0)} files/s (parse + every pixel to Float32; ${(fullDicom.ms / bareDicom.ms).toFixed(2)}x)`,
+  );
 
   // ---------------------------------------------------------------- VCF
   const vcfPath = join(dir, 'synthetic.vcf');
@@ -184,16 +190,21 @@ try {
     ['gzip', gzPath, true],
     ['BGZF', bgzfPath, true],
   ] as const) {
-    const [bare, conn] = await bestPair(() => bareSplit(path, gz), async () => {
-      const q = new Quarantine();
-      const r = await extractPanelGenotypes(path, panel, q);
-      if (q.records.length) throw new Error(`unexpected quarantine: ${q.records[0]!.reason}`);
-      return r.stats.genotypes;
-    });
+    const [bare, conn] = await bestPair(
+      () => bareSplit(path, gz),
+      async () => {
+        const q = new Quarantine();
+        const r = await extractPanelGenotypes(path, panel, q);
+        if (q.records.length) throw new Error(`unexpected quarantine: ${q.records[0]!.reason}`);
+        return r.stats.genotypes;
+      },
+    );
     if (bare.n !== genotypes) throw new Error(`bare split saw ${bare.n} genotype fields, expected ${genotypes}`);
     if (conn.n !== genotypes) throw new Error(`connector decoded ${conn.n} genotypes, expected ${genotypes}`);
     const ratio = conn.ms / bare.ms;
-    console.log(`VCF (${label}) ${SAMPLES} samples x ${SNPS} SNPs = ${(genotypes / 1e6).toFixed(1)} M genotypes (${mb.toFixed(1)} MiB uncompressed)`);
+    console.log(
+      `VCF (${label}) ${SAMPLES} samples x ${SNPS} SNPs = ${(genotypes / 1e6).toFixed(1)} M genotypes (${mb.toFixed(1)} MiB uncompressed)`,
+    );
     console.log(`  bare line split : ${(genotypes / bare.ms / 1000).toFixed(1)} M genotypes/s`);
     console.log(`  connector       : ${(genotypes / conn.ms / 1000).toFixed(1)} M genotypes/s (panel = every record)`);
     console.log(`  ratio           : ${ratio.toFixed(2)}x ${ratio <= 3 ? '(within 3x)' : '(OVER 3x target)'}`);

@@ -55,7 +55,11 @@ try {
   const counts = { bare: 0, connector: 0, ingest: 0 };
   for (let r = 0; r < REPEATS; r++) {
     // Alternate so every variant sees the same machine load.
-    for (const [k, fn] of [['bare', bare], ['connector', connector], ['ingest', ingest]] as const) {
+    for (const [k, fn] of [
+      ['bare', bare],
+      ['connector', connector],
+      ['ingest', ingest],
+    ] as const) {
       const t0 = performance.now();
       counts[k] = await fn();
       best[k] = Math.min(best[k], performance.now() - t0);
@@ -64,11 +68,19 @@ try {
   if (counts.bare !== counts.connector) throw new Error(`resource counts differ: bare ${counts.bare}, connector ${counts.connector}`);
   const mb = bytes / 2 ** 20;
   const rate = (ms: number) => (mb / (ms / 1000)).toFixed(1);
-  console.log(`FHIR NDJSON: ${files.length} files, ${mb.toFixed(1)} MiB, ${counts.bare} resources, ${counts.ingest} patients (best of ${REPEATS})`);
+  console.log(
+    `FHIR NDJSON: ${files.length} files, ${mb.toFixed(1)} MiB, ${counts.bare} resources, ${counts.ingest} patients (best of ${REPEATS})`,
+  );
   console.log(`  bare line split + JSON.parse   ${best.bare.toFixed(0).padStart(6)} ms  ${rate(best.bare)} MB/s`);
-  console.log(`  NdjsonFhirSource               ${best.connector.toFixed(0).padStart(6)} ms  ${rate(best.connector)} MB/s  ratio ${(best.connector / best.bare).toFixed(2)}×`);
-  console.log(`  readPatientTable (+ encoding)  ${best.ingest.toFixed(0).padStart(6)} ms  ${rate(best.ingest)} MB/s  ratio ${(best.ingest / best.bare).toFixed(2)}×`);
-  console.log(`  target: within 3× of the bare baseline → connector ${best.connector / best.bare <= 3 ? 'OK' : 'MISSED'}, ingest ${best.ingest / best.bare <= 3 ? 'OK' : 'MISSED'}`);
+  console.log(
+    `  NdjsonFhirSource               ${best.connector.toFixed(0).padStart(6)} ms  ${rate(best.connector)} MB/s  ratio ${(best.connector / best.bare).toFixed(2)}×`,
+  );
+  console.log(
+    `  readPatientTable (+ encoding)  ${best.ingest.toFixed(0).padStart(6)} ms  ${rate(best.ingest)} MB/s  ratio ${(best.ingest / best.bare).toFixed(2)}×`,
+  );
+  console.log(
+    `  target: within 3× of the bare baseline → connector ${best.connector / best.bare <= 3 ? 'OK' : 'MISSED'}, ingest ${best.ingest / best.bare <= 3 ? 'OK' : 'MISSED'}`,
+  );
 } finally {
   rmSync(root, { recursive: true, force: true });
 }

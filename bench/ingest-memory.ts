@@ -55,14 +55,18 @@ async function readDicom(dir: string): Promise<void> {
 }
 
 function child(mode: string, dir: string): Record<string, number> {
-  const r = spawnSync(process.execPath, [...process.execArgv, self, '--child', mode, '--dir', dir], { encoding: 'utf8', maxBuffer: 1 << 20 });
+  const r = spawnSync(process.execPath, [...process.execArgv, self, '--child', mode, '--dir', dir], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 20,
+  });
   if (r.status !== 0) throw new Error(`${mode} reader failed: ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').at(-1)!);
 }
 
 function dirBytes(dir: string): number {
   let n = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) n += e.isDirectory() ? dirBytes(join(dir, e.name)) : statSync(join(dir, e.name)).size;
+  for (const e of readdirSync(dir, { withFileTypes: true }))
+    n += e.isDirectory() ? dirBytes(join(dir, e.name)) : statSync(join(dir, e.name)).size;
   return n;
 }
 
@@ -89,7 +93,9 @@ async function main(): Promise<void> {
     await simulateFederation({ sites: 1, patients, seed: 1, outDir: fhirDir });
     const siteDir = join(fhirDir, siteId(0));
     const fhirBytes = dirBytes(siteDir);
-    process.stderr.write(`[memory] wrote ${patients} patients (${(fhirBytes / 2 ** 20).toFixed(0)} MiB NDJSON) in ${((performance.now() - t) / 1000).toFixed(0)} s\n`);
+    process.stderr.write(
+      `[memory] wrote ${patients} patients (${(fhirBytes / 2 ** 20).toFixed(0)} MiB NDJSON) in ${((performance.now() - t) / 1000).toFixed(0)} s\n`,
+    );
     const fhir = child('fhir', siteDir);
     // ---------------------------------------------------------------- DICOM
     const { writeDicomFixture } = await import('../site-agent/connectors/dicom/write.ts');
@@ -97,7 +103,18 @@ async function main(): Promise<void> {
     for (let i = 0; i < px.length; i++) px[i] = (i * 2654435761) >>> 20;
     const template = writeDicomFixture({
       transferSyntaxUid: '1.2.840.10008.1.2.1',
-      attributes: { PatientID: 'P', Modality: 'DX', SamplesPerPixel: 1, PhotometricInterpretation: 'MONOCHROME2', Rows: size, Columns: size, BitsAllocated: 16, BitsStored: 12, HighBit: 11, PixelRepresentation: 0 },
+      attributes: {
+        PatientID: 'P',
+        Modality: 'DX',
+        SamplesPerPixel: 1,
+        PhotometricInterpretation: 'MONOCHROME2',
+        Rows: size,
+        Columns: size,
+        BitsAllocated: 16,
+        BitsStored: 12,
+        HighBit: 11,
+        PixelRepresentation: 0,
+      },
       pixelValues: px,
     });
     const files = Math.ceil((gb * 2 ** 30) / template.length);
@@ -109,12 +126,26 @@ async function main(): Promise<void> {
       writeFileSync(join(sub, `img${String(f).padStart(6, '0')}.dcm`), template);
     }
     const dicomBytes = files * template.length;
-    process.stderr.write(`[memory] wrote ${files} DICOM files (${(dicomBytes / 2 ** 30).toFixed(1)} GiB) in ${((performance.now() - t) / 1000).toFixed(0)} s\n`);
+    process.stderr.write(
+      `[memory] wrote ${files} DICOM files (${(dicomBytes / 2 ** 30).toFixed(1)} GiB) in ${((performance.now() - t) / 1000).toFixed(0)} s\n`,
+    );
     const dicom = child('dicom', dicomDir);
     const out = {
       emptyNodeRssMb: Math.round(empty.peakRssMb!),
-      fhir: { patients: fhir.patients, ndjsonMiB: Math.round(fhirBytes / 2 ** 20), readSeconds: +fhir.seconds!.toFixed(1), peakRssMb: Math.round(fhir.peakRssMb!) },
-      dicom: { files, GiB: +(dicomBytes / 2 ** 30).toFixed(2), matrix: `${size}x${size}`, readSeconds: +dicom.seconds!.toFixed(1), imagesPerSecond: Math.round(dicom.images! / dicom.seconds!), peakRssMb: Math.round(dicom.peakRssMb!) },
+      fhir: {
+        patients: fhir.patients,
+        ndjsonMiB: Math.round(fhirBytes / 2 ** 20),
+        readSeconds: +fhir.seconds!.toFixed(1),
+        peakRssMb: Math.round(fhir.peakRssMb!),
+      },
+      dicom: {
+        files,
+        GiB: +(dicomBytes / 2 ** 30).toFixed(2),
+        matrix: `${size}x${size}`,
+        readSeconds: +dicom.seconds!.toFixed(1),
+        imagesPerSecond: Math.round(dicom.images! / dicom.seconds!),
+        peakRssMb: Math.round(dicom.peakRssMb!),
+      },
     };
     process.stdout.write(JSON.stringify(out, null, 2) + '\n');
   } finally {

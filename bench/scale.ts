@@ -18,7 +18,10 @@ function arg(name: string, def: number): number {
 
 export function structuredData(rows: number, attrs: number, seed: number): Dataset {
   const sizes = Array.from({ length: attrs }, (_, j) => 2 + ((j * 7) % 9));
-  const domain = new Domain(sizes.map((_, j) => `x${j}`), sizes);
+  const domain = new Domain(
+    sizes.map((_, j) => `x${j}`),
+    sizes,
+  );
   const rng = new Prng(seed);
   const cols = sizes.map((s) => allocColumn(s, rows));
   for (let j = 0; j < attrs; j++) {

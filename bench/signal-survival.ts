@@ -74,7 +74,8 @@ export async function readSide(schema: Schema, data: SiteDataConfig, mrnSystem?:
       seen.add(row);
       const codes = imageFindingCodes(attrs, f.scores);
       const labels: Record<string, number> = {};
-      for (const [finding, { attr }] of Object.entries(FINDING_CAUSE)) labels[finding] = codes[attrs.findIndex((a) => a.name === attr)] > 0 ? 1 : 0;
+      for (const [finding, { attr }] of Object.entries(FINDING_CAUSE))
+        labels[finding] = codes[attrs.findIndex((a) => a.name === attr)] > 0 ? 1 : 0;
       // Features: the three extractor scores and the 16×16 normalised image.
       const g16 = normaliseToGrid(img.pixels, img.rows, img.columns, 16);
       const x = new Float32Array(3 + g16.length);
@@ -91,7 +92,12 @@ export async function readSide(schema: Schema, data: SiteDataConfig, mrnSystem?:
 const col = (d: Dataset, name: string) => d.column(name);
 
 /** P(attr = 1 | cond = 1), P(attr = 1 | cond = 0) among rows where attr is not `missing`. */
-export function conditionalRates(d: Dataset, attr: string, missing: number, cond: string): { withCause: number; without: number; n: number } {
+export function conditionalRates(
+  d: Dataset,
+  attr: string,
+  missing: number,
+  cond: string,
+): { withCause: number; without: number; n: number } {
   const a = col(d, attr);
   const c = col(d, cond);
   let w = 0;
@@ -129,7 +135,7 @@ export function allelicOddsRatio(d: Dataset, snp: string, cond: string): number 
       ctlRef += 2 - g[r];
     }
   }
-  return (caseAlt / caseRef) / (ctlAlt / ctlRef);
+  return caseAlt / caseRef / (ctlAlt / ctlRef);
 }
 
 export function alleleFrequency(d: Dataset, snp: string): number {
@@ -199,7 +205,18 @@ export function trainLogistic(xs: Float32Array[], ys: number[], iterations = 300
 }
 
 export interface SignalTable {
-  findings: Record<string, { cause: string; real: { withCause: number; without: number }; synthetic: { withCause: number; without: number }; trts: { withCause: number; without: number }; trtsRealHeldOut: { withCause: number; without: number }; tstrAccuracy: number; trtrAccuracy: number }>;
+  findings: Record<
+    string,
+    {
+      cause: string;
+      real: { withCause: number; without: number };
+      synthetic: { withCause: number; without: number };
+      trts: { withCause: number; without: number };
+      trtsRealHeldOut: { withCause: number; without: number };
+      tstrAccuracy: number;
+      trtrAccuracy: number;
+    }
+  >;
   snps: Record<string, { condition: string; plantedOr: number; realOr: number; syntheticOr: number }>;
   alleleFrequency: { meanAbsDiff: number; maxAbsDiff: number; bySnp: Record<string, { real: number; synthetic: number }> };
   ld: { pairs: number; meanAbsDiff: number; byPair: Record<string, { real: number; synthetic: number }> };
@@ -207,7 +224,13 @@ export interface SignalTable {
   patients: { real: number; synthetic: number; realImages: number; syntheticImages: number };
 }
 
-function ratesByClassifier(side: Side, finding: string, cause: string, predict: (x: Float32Array) => number, subset?: (i: number) => boolean) {
+function ratesByClassifier(
+  side: Side,
+  finding: string,
+  cause: string,
+  predict: (x: Float32Array) => number,
+  subset?: (i: number) => boolean,
+) {
   const c = col(side.data, cause);
   let w = 0;
   let wn = 0;
@@ -235,8 +258,14 @@ export function compareSides(schema: Schema, real: Side, synth: Side): SignalTab
     const miss = imageMissingCode(a);
     // Train on real (every 5th image held out), test on synthetic; and the reverse.
     const train = real.images.filter((_, i) => i % 5 !== 0);
-    const trts = trainLogistic(train.map((im) => im.grid), train.map((im) => im.labels[finding]));
-    const tstr = trainLogistic(synth.images.map((im) => im.grid), synth.images.map((im) => im.labels[finding]));
+    const trts = trainLogistic(
+      train.map((im) => im.grid),
+      train.map((im) => im.labels[finding]),
+    );
+    const tstr = trainLogistic(
+      synth.images.map((im) => im.grid),
+      synth.images.map((im) => im.labels[finding]),
+    );
     const acc = (side: Side, f: (x: Float32Array) => number, subset?: (i: number) => boolean) => {
       let ok = 0;
       let n = 0;
@@ -258,7 +287,13 @@ export function compareSides(schema: Schema, real: Side, synth: Side): SignalTab
     };
   }
   const snps: SignalTable['snps'] = {};
-  for (const c of CAUSAL_SNPS) snps[c.snp] = { condition: c.condition, plantedOr: c.plantedOr, realOr: allelicOddsRatio(real.data, c.snp, c.condition), syntheticOr: allelicOddsRatio(synth.data, c.snp, c.condition) };
+  for (const c of CAUSAL_SNPS)
+    snps[c.snp] = {
+      condition: c.condition,
+      plantedOr: c.plantedOr,
+      realOr: allelicOddsRatio(real.data, c.snp, c.condition),
+      syntheticOr: allelicOddsRatio(synth.data, c.snp, c.condition),
+    };
   const panel = schema.attributes.filter((a) => a.kind === 'snp').map((a) => a.name);
   const bySnp: SignalTable['alleleFrequency']['bySnp'] = {};
   let sum = 0;
@@ -287,7 +322,10 @@ export function compareSides(schema: Schema, real: Side, synth: Side): SignalTab
     if (a.kind !== 'note-mention') continue;
     const cond = a.name.replace(/^note_/, '');
     if (!schema.attributes.some((c) => c.kind === 'condition' && c.name === cond)) continue;
-    notes[cond] = { real: conditionalRates(real.data, a.name, NOTE_MISSING, cond), synthetic: conditionalRates(synth.data, a.name, NOTE_MISSING, cond) };
+    notes[cond] = {
+      real: conditionalRates(real.data, a.name, NOTE_MISSING, cond),
+      synthetic: conditionalRates(synth.data, a.name, NOTE_MISSING, cond),
+    };
   }
   return {
     findings,
@@ -306,10 +344,29 @@ export async function measureSignal(schemaPath: string, dataDir: string, sites: 
   for (const s of sites) {
     const d = join(dataDir, s);
     const mrn = `urn:fedsynth:sim:${s}:mrn`;
-    parts.push(await readSide(schema, { kind: 'fhir-ndjson', dir: d, dicom: join(d, 'dicom'), vcf: join(d, 'genomes.vcf'), notes: join(d, 'notes'), linkage: { key: 'identifier', identifierSystem: mrn, vcfSampleMap: join(d, 'vcf-samples.tsv') } }, mrn));
+    parts.push(
+      await readSide(
+        schema,
+        {
+          kind: 'fhir-ndjson',
+          dir: d,
+          dicom: join(d, 'dicom'),
+          vcf: join(d, 'genomes.vcf'),
+          notes: join(d, 'notes'),
+          linkage: { key: 'identifier', identifierSystem: mrn, vcfSampleMap: join(d, 'vcf-samples.tsv') },
+        },
+        mrn,
+      ),
+    );
   }
   const real = poolSides(parts);
-  const synth = await readSide(schema, { kind: 'fhir-ndjson', dir: join(cohortDir, 'fhir'), dicom: join(cohortDir, 'dicom'), vcf: join(cohortDir, 'vcf', 'cohort.vcf'), notes: join(cohortDir, 'notes') });
+  const synth = await readSide(schema, {
+    kind: 'fhir-ndjson',
+    dir: join(cohortDir, 'fhir'),
+    dicom: join(cohortDir, 'dicom'),
+    vcf: join(cohortDir, 'vcf', 'cohort.vcf'),
+    notes: join(cohortDir, 'notes'),
+  });
   return compareSides(schema, real, synth);
 }
 
@@ -333,17 +390,24 @@ const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : '—');
 
 export function signalMarkdown(t: SignalTable): string {
   const lines: string[] = [];
-  lines.push('| image finding (cause) | real: P(f\\|cause) / P(f\\|no cause) | synthetic (extractor) | synthetic (classifier trained on real) | real held-out (same classifier) | TSTR accuracy | TRTR accuracy |');
+  lines.push(
+    '| image finding (cause) | real: P(f\\|cause) / P(f\\|no cause) | synthetic (extractor) | synthetic (classifier trained on real) | real held-out (same classifier) | TSTR accuracy | TRTR accuracy |',
+  );
   lines.push('| --- | --- | --- | --- | --- | --- | --- |');
   for (const [f, r] of Object.entries(t.findings)) {
-    lines.push(`| ${f} (${r.cause}) | ${pct(r.real.withCause)} / ${pct(r.real.without)} | ${pct(r.synthetic.withCause)} / ${pct(r.synthetic.without)} | ${pct(r.trts.withCause)} / ${pct(r.trts.without)} | ${pct(r.trtsRealHeldOut.withCause)} / ${pct(r.trtsRealHeldOut.without)} | ${pct(r.tstrAccuracy)} | ${pct(r.trtrAccuracy)} |`);
+    lines.push(
+      `| ${f} (${r.cause}) | ${pct(r.real.withCause)} / ${pct(r.real.without)} | ${pct(r.synthetic.withCause)} / ${pct(r.synthetic.without)} | ${pct(r.trts.withCause)} / ${pct(r.trts.without)} | ${pct(r.trtsRealHeldOut.withCause)} / ${pct(r.trtsRealHeldOut.without)} | ${pct(r.tstrAccuracy)} | ${pct(r.trtrAccuracy)} |`,
+    );
   }
   lines.push('');
   lines.push('| causal SNP → condition | planted OR (conditional) | real allelic OR (pooled, crude) | synthetic allelic OR |');
   lines.push('| --- | --- | --- | --- |');
-  for (const [s, r] of Object.entries(t.snps)) lines.push(`| ${s} → ${r.condition} | ${r.plantedOr} | ${f2(r.realOr)} | ${f2(r.syntheticOr)} |`);
+  for (const [s, r] of Object.entries(t.snps))
+    lines.push(`| ${s} → ${r.condition} | ${r.plantedOr} | ${f2(r.realOr)} | ${f2(r.syntheticOr)} |`);
   lines.push('');
-  lines.push(`Allele frequencies (20 SNPs): mean |real − synthetic| = ${t.alleleFrequency.meanAbsDiff.toFixed(3)}, max = ${t.alleleFrequency.maxAbsDiff.toFixed(3)}.`);
+  lines.push(
+    `Allele frequencies (20 SNPs): mean |real − synthetic| = ${t.alleleFrequency.meanAbsDiff.toFixed(3)}, max = ${t.alleleFrequency.maxAbsDiff.toFixed(3)}.`,
+  );
   lines.push('');
   lines.push('| adjacent SNPs | real r² | synthetic r² |');
   lines.push('| --- | --- | --- |');
@@ -351,9 +415,14 @@ export function signalMarkdown(t: SignalTable): string {
   lines.push('');
   lines.push('| condition | real notes: P(mention\\|X) / P(mention\\|not X) | synthetic notes |');
   lines.push('| --- | --- | --- |');
-  for (const [c, r] of Object.entries(t.notes)) lines.push(`| ${c} | ${pct(r.real.withCause)} / ${pct(r.real.without)} | ${pct(r.synthetic.withCause)} / ${pct(r.synthetic.without)} |`);
+  for (const [c, r] of Object.entries(t.notes))
+    lines.push(
+      `| ${c} | ${pct(r.real.withCause)} / ${pct(r.real.without)} | ${pct(r.synthetic.withCause)} / ${pct(r.synthetic.without)} |`,
+    );
   lines.push('');
-  lines.push(`Patients: ${t.patients.real} real (${t.patients.realImages} images), ${t.patients.synthetic} synthetic (${t.patients.syntheticImages} images).`);
+  lines.push(
+    `Patients: ${t.patients.real} real (${t.patients.realImages} images), ${t.patients.synthetic} synthetic (${t.patients.syntheticImages} images).`,
+  );
   return lines.join('\n');
 }
 
@@ -370,9 +439,29 @@ async function main(): Promise<void> {
   const seed = arg('seed', 7);
   const out = join(tmpdir(), `fedsynth-signal-${sites}x${patients}-s${seed}`);
   const t0 = Date.now();
-  const report = await runDemo({ outDir: out, sites, patients, cohortSize, epsilon: 1, delta: 1e-9, seed, keepWork: true, multimodal: true, log: (l) => (process.env.VERBOSE ? console.log(l) : undefined) });
-  console.error(`pipeline: ${((Date.now() - t0) / 1000).toFixed(1)} s, ε per site ${Object.values(report.perSite).map((p) => p.epsilon.toFixed(3)).join(', ')}`);
-  const table = await measureSignal(MULTIMODAL_SCHEMA_PATH, join(out, 'work', 'data'), Array.from({ length: sites }, (_, i) => siteId(i)), join(out, 'cohort'));
+  const report = await runDemo({
+    outDir: out,
+    sites,
+    patients,
+    cohortSize,
+    epsilon: 1,
+    delta: 1e-9,
+    seed,
+    keepWork: true,
+    multimodal: true,
+    log: (l) => (process.env.VERBOSE ? console.log(l) : undefined),
+  });
+  console.error(
+    `pipeline: ${((Date.now() - t0) / 1000).toFixed(1)} s, ε per site ${Object.values(report.perSite)
+      .map((p) => p.epsilon.toFixed(3))
+      .join(', ')}`,
+  );
+  const table = await measureSignal(
+    MULTIMODAL_SCHEMA_PATH,
+    join(out, 'work', 'data'),
+    Array.from({ length: sites }, (_, i) => siteId(i)),
+    join(out, 'cohort'),
+  );
   console.log(JSON.stringify(table));
   console.log(signalMarkdown(table));
 }

@@ -43,7 +43,9 @@ async function run(out: string, shard: number, shards: number, plans: PlanKind[]
     const r = await runUtility(data, { sites: 10, split, epsilon: eps, delta: 1e-9, seed, plan, iterations: ITERATIONS });
     const line = { ...r, modelCliques: undefined, cpus: os.cpus().length, cpu: os.cpus()[0]?.model };
     appendFileSync(out, `${JSON.stringify(line)}\n`);
-    process.stderr.write(`${id(plan, split, eps, seed)}: 3-way ${r.l1ThreeWay.toFixed(4)} 2-way ${r.l1TwoWay.toFixed(4)} ${r.rounds.length} rounds ${(r.wallMs / 1000).toFixed(1)} s\n`);
+    process.stderr.write(
+      `${id(plan, split, eps, seed)}: 3-way ${r.l1ThreeWay.toFixed(4)} 2-way ${r.l1TwoWay.toFixed(4)} ${r.rounds.length} rounds ${(r.wallMs / 1000).toFixed(1)} s\n`,
+    );
   }
 }
 
@@ -70,25 +72,35 @@ function meanSd(xs: number[]): string {
 export function renderTable(rows: UtilityResult[]): string {
   const out: string[] = [];
   for (const split of SPLITS) {
-    out.push(`**${split === 'heterogeneous' ? '10 heterogeneous sites' : '10 iid sites'}** — 3-way L1 (mean ± sd over ${SEEDS.length} seeds; 2-way L1 in brackets; rounds and mean wall time of the whole run, final fit in brackets)`);
+    out.push(
+      `**${split === 'heterogeneous' ? '10 heterogeneous sites' : '10 iid sites'}** — 3-way L1 (mean ± sd over ${SEEDS.length} seeds; 2-way L1 in brackets; rounds and mean wall time of the whole run, final fit in brackets)`,
+    );
     out.push('');
-    out.push('| ε | fedsynth AIM | fedsynth MST | independent | AIM rounds | AIM time | MST time | central MST (ref) | central AIM (ref) |');
+    out.push(
+      '| ε | fedsynth AIM | fedsynth MST | independent | AIM rounds | AIM time | MST time | central MST (ref) | central AIM (ref) |',
+    );
     out.push('|---|---|---|---|---|---|---|---|---|');
     for (const eps of EPSILONS) {
       const sel = (plan: string) => rows.filter((r) => r.plan === plan && r.split === split && r.epsilon === eps);
       const cell = (plan: string) => {
         const rs = sel(plan);
-        return rs.length === 0 ? '—' : `${meanSd(rs.map((r) => r.l1ThreeWay))} [${meanSd(rs.map((r) => r.l1TwoWay))}]${rs.length < SEEDS.length ? ` (n=${rs.length})` : ''}`;
+        return rs.length === 0
+          ? '—'
+          : `${meanSd(rs.map((r) => r.l1ThreeWay))} [${meanSd(rs.map((r) => r.l1TwoWay))}]${rs.length < SEEDS.length ? ` (n=${rs.length})` : ''}`;
       };
       const aim = sel('aim');
       const rounds = aim.length ? [...new Set(aim.map((r) => r.rounds.length))].sort().join('/') : '—';
       const time = (rs: UtilityResult[]) => {
         if (rs.length === 0) return '—';
         const mean = (f: (r: UtilityResult) => number) => (rs.reduce((s, r) => s + f(r), 0) / rs.length / 1000).toFixed(0);
-        return rs.every((r) => r.fitMs !== undefined) ? `${mean((r) => r.wallMs)} s (${mean((r) => r.fitMs)} s)` : `${mean((r) => r.wallMs)} s`;
+        return rs.every((r) => r.fitMs !== undefined)
+          ? `${mean((r) => r.wallMs)} s (${mean((r) => r.fitMs)} s)`
+          : `${mean((r) => r.wallMs)} s`;
       };
       const ref = REFERENCE[String(eps)] ?? {};
-      out.push(`| ${eps} | ${cell('aim')} | ${cell('mst')} | ${cell('independent')} | ${rounds} | ${time(aim)} | ${time(sel('mst'))} | ${ref.mst ?? '—'} | ${ref.aim ?? '—'} |`);
+      out.push(
+        `| ${eps} | ${cell('aim')} | ${cell('mst')} | ${cell('independent')} | ${rounds} | ${time(aim)} | ${time(sel('mst'))} | ${ref.mst ?? '—'} | ${ref.aim ?? '—'} |`,
+      );
     }
     out.push('');
   }

@@ -27,7 +27,8 @@ export function parseSiteDataSection(f: Fields, filePath: string, baseDir: strin
   const data = f.section('data');
   data.onlyKeys(['fhirNdjson', 'fhirRest', 'dicom', 'vcf', 'notes', 'fhirNotes', 'linkage']);
   let dataCfg: SiteConfig['data'];
-  if (data.has('fhirNdjson') === data.has('fhirRest')) throw new ConfigError(`${filePath}: data needs exactly one of fhirNdjson (a folder) or fhirRest (a server)`);
+  if (data.has('fhirNdjson') === data.has('fhirRest'))
+    throw new ConfigError(`${filePath}: data needs exactly one of fhirNdjson (a folder) or fhirRest (a server)`);
   if (data.has('fhirNdjson')) dataCfg = { kind: 'fhir-ndjson', dir: data.path('fhirNdjson', baseDir) };
   else {
     const rest = data.section('fhirRest');
@@ -51,7 +52,8 @@ export function parseSiteDataSection(f: Fields, filePath: string, baseDir: strin
     const l = data.section('linkage');
     l.onlyKeys(['key', 'identifierSystem', 'vcfSampleMap', 'notesPattern']);
     const key = l.string('key', 'id');
-    if (key !== 'id' && key !== 'identifier') throw new ConfigError(`${filePath}: data.linkage.key must be id or identifier, got ${JSON.stringify(key)}`);
+    if (key !== 'id' && key !== 'identifier')
+      throw new ConfigError(`${filePath}: data.linkage.key must be id or identifier, got ${JSON.stringify(key)}`);
     const linkage: NonNullable<SiteConfig['data']['linkage']> = { key };
     if (key === 'identifier') linkage.identifierSystem = l.string('identifierSystem');
     else if (l.has('identifierSystem')) throw new ConfigError(`${filePath}: data.linkage.identifierSystem needs key: identifier`);

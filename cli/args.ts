@@ -18,7 +18,12 @@ export function parseFlags(args: string[], spec: FlagSpec): { flags: Record<stri
     const eq = a.indexOf('=');
     const name = eq > 0 ? a.slice(2, eq) : a.slice(2);
     const kind = spec[name];
-    if (!kind) throw new UsageError(`unknown flag --${name} (known: ${Object.keys(spec).map((k) => `--${k}`).join(', ')})`);
+    if (!kind)
+      throw new UsageError(
+        `unknown flag --${name} (known: ${Object.keys(spec)
+          .map((k) => `--${k}`)
+          .join(', ')})`,
+      );
     if (name in flags) throw new UsageError(`flag --${name} given twice`);
     if (kind === 'boolean') {
       if (eq > 0) throw new UsageError(`flag --${name} takes no value`);

@@ -14,7 +14,8 @@ import { epsilonFromRho } from '../privacy/dp/accountant.ts';
 
 export async function runCohortCommand(args: string[]): Promise<number> {
   const { flags } = parseFlags(args, { config: 'string', model: 'string', n: 'string', where: 'string', seed: 'string', out: 'string' });
-  if (typeof flags.config !== 'string') throw new UsageError('fedsynth cohort needs --config coordinator.yaml (to find the federation and its store)');
+  if (typeof flags.config !== 'string')
+    throw new UsageError('fedsynth cohort needs --config coordinator.yaml (to find the federation and its store)');
   if (typeof flags.out !== 'string') throw new UsageError('fedsynth cohort needs --out DIR');
   const n = intFlag(flags, 'n', 1000, 1, 10_000_000);
   const seed = intFlag(flags, 'seed', 1, 0, 2 ** 31);
@@ -28,7 +29,9 @@ export async function runCohortCommand(args: string[]): Promise<number> {
     if (err instanceof WhereError) throw new UsageError(`--where: ${err.message}`);
     throw err;
   }
-  const store = await openStore(cfg.storage.kind === 'pglite' ? { pglite: cfg.storage.dataDir } : { postgresUrl: cfg.storage.url, schema: cfg.storage.schema });
+  const store = await openStore(
+    cfg.storage.kind === 'pglite' ? { pglite: cfg.storage.dataDir } : { postgresUrl: cfg.storage.url, schema: cfg.storage.schema },
+  );
   // Cohort emissions are signed into the federation's audit log like every other event.
   store.setAuditSigner({ party: COORDINATOR_PARTY, privateKeyPem: cfg.kit.keyPem });
   try {
@@ -37,7 +40,9 @@ export async function runCohortCommand(args: string[]): Promise<number> {
     const row = wanted ? models.find((m) => m.id === wanted) : models.sort((a, b) => +b.createdAt - +a.createdAt)[0];
     if (!row) {
       throw new UsageError(
-        wanted ? `no model ${wanted} in federation ${cfg.federationId} (known: ${models.map((m) => m.id).join(', ') || 'none'})` : `federation ${cfg.federationId} has no fitted model yet`,
+        wanted
+          ? `no model ${wanted} in federation ${cfg.federationId} (known: ${models.map((m) => m.id).join(', ') || 'none'})`
+          : `federation ${cfg.federationId} has no fitted model yet`,
       );
     }
     const model = GraphicalModel.fromJSON(row.model as GraphicalModelJSON);
@@ -65,7 +70,11 @@ export async function runCohortCommand(args: string[]): Promise<number> {
       ...(cohort.modalities ? { modalities: cohort.modalities } : {}),
     };
     await writeFile(join(dir, 'report.json'), JSON.stringify(report, null, 2) + '\n');
-    console.log(`wrote ${Object.values(cohort.files).map((f) => `${f.resources} ${f.path}`).join(', ')} and ${join(dir, 'report.json')}`);
+    console.log(
+      `wrote ${Object.values(cohort.files)
+        .map((f) => `${f.resources} ${f.path}`)
+        .join(', ')} and ${join(dir, 'report.json')}`,
+    );
     return 0;
   } finally {
     await store.close();

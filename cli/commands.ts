@@ -28,7 +28,10 @@ export async function runCoordinatorCommand(args: string[]): Promise<number> {
       .map(([s, p]) => `${s} ε=${p.epsilon.toFixed(3)}`)
       .join(', ');
     console.log(`${stamp()} fit done: model ${report.modelId}; spend per site: ${sites} (δ=${report.delta})`);
-    if (report.cohort) console.log(`${stamp()} cohort of ${report.cohort.n} patients written to ${cfg.fit.outDir}/cohort; report ${cfg.fit.outDir}/report.json`);
+    if (report.cohort)
+      console.log(
+        `${stamp()} cohort of ${report.cohort.n} patients written to ${cfg.fit.outDir}/cohort; report ${cfg.fit.outDir}/report.json`,
+      );
     // Give polling agents a moment to learn that the federation is done before the port closes.
     await new Promise((r) => setTimeout(r, 1500));
     if (flags.serve) await new Promise(() => undefined);
@@ -47,7 +50,10 @@ export async function runAgentCommand(args: string[]): Promise<number> {
   const cfg = parseSiteConfig(flags.config, { exitWhenDone: flags['exit-when-done'] === true });
   const log = (line: string) => console.log(`${stamp()} ${cfg.siteId}: ${line}`);
   const site = await loadSiteData(cfg);
-  log(`read ${site.patients} patients from ${cfg.data.kind === 'fhir-ndjson' ? cfg.data.dir : cfg.data.baseUrl}` + (site.quarantine.records.length ? ` (${site.quarantine.records.length} quarantined)` : ''));
+  log(
+    `read ${site.patients} patients from ${cfg.data.kind === 'fhir-ndjson' ? cfg.data.dir : cfg.data.baseUrl}` +
+      (site.quarantine.records.length ? ` (${site.quarantine.records.length} quarantined)` : ''),
+  );
   const agent = new SiteAgent(cfg, site, log);
   const stop = () => agent.stop();
   process.once('SIGINT', stop);

@@ -35,10 +35,15 @@ export function parseCoordinatorConfig(path: string): CoordinatorConfig {
 
   const storage = f.section('storage');
   storage.onlyKeys(['pglite', 'postgres', 'postgresSchema']);
-  if (storage.has('pglite') === storage.has('postgres')) throw new ConfigError(`${file.path}: storage needs exactly one of pglite (a data directory) or postgres (a URL)`);
+  if (storage.has('pglite') === storage.has('postgres'))
+    throw new ConfigError(`${file.path}: storage needs exactly one of pglite (a data directory) or postgres (a URL)`);
   const storageCfg: CoordinatorConfig['storage'] = storage.has('pglite')
     ? { kind: 'pglite', dataDir: storage.path('pglite', file.dir) }
-    : { kind: 'postgres', url: storage.string('postgres'), schema: storage.has('postgresSchema') ? storage.string('postgresSchema') : undefined };
+    : {
+        kind: 'postgres',
+        url: storage.string('postgres'),
+        schema: storage.has('postgresSchema') ? storage.string('postgresSchema') : undefined,
+      };
 
   const committee = f.section('committee');
   committee.onlyKeys(['members', 'threshold']);

@@ -94,7 +94,9 @@ export interface FederationFiles {
 }
 
 /** Writes kits, simulated data and config files for a local federation. */
-export async function prepareFederation(opts: Omit<DemoOptions, 'log' | 'keepWork'> & { work: string; deadlineSeconds?: number }): Promise<FederationFiles> {
+export async function prepareFederation(
+  opts: Omit<DemoOptions, 'log' | 'keepWork'> & { work: string; deadlineSeconds?: number },
+): Promise<FederationFiles> {
   const sites = Array.from({ length: opts.sites }, (_, i) => siteId(i));
   const kits = join(opts.work, 'kits');
   await provisionFederation({ outDir: kits, federationId: 'demo', sites, validityDays: 30 });
@@ -106,7 +108,12 @@ export async function prepareFederation(opts: Omit<DemoOptions, 'log' | 'keepWor
     seed: opts.seed,
     outDir: join(opts.work, 'data'),
     ...(multimodal
-      ? { schema: parseSchema(await readFile(MULTIMODAL_SCHEMA_PATH, 'utf8')), schemaPath, modalities: ['fhir', 'dicom', 'vcf', 'notes'] as const, imageSize: opts.simImageSize ?? 64 }
+      ? {
+          schema: parseSchema(await readFile(MULTIMODAL_SCHEMA_PATH, 'utf8')),
+          schemaPath,
+          modalities: ['fhir', 'dicom', 'vcf', 'notes'] as const,
+          imageSize: opts.simImageSize ?? 64,
+        }
       : {}),
   });
   const port = await freePort();
@@ -123,7 +130,14 @@ export async function prepareFederation(opts: Omit<DemoOptions, 'log' | 'keepWor
       sites,
       committee: { members: committee, threshold: Math.min(2, committee.length) },
       rounds: { quorum: Math.min(2, sites.length), deadlineSeconds: opts.deadlineSeconds ?? 60, registrationSeconds: 120 },
-      fit: { epsilon: opts.epsilon, delta: opts.delta, cohortSize: opts.cohortSize, seed: opts.seed, out: resolve(opts.outDir), iterations: 1000 },
+      fit: {
+        epsilon: opts.epsilon,
+        delta: opts.delta,
+        cohortSize: opts.cohortSize,
+        seed: opts.seed,
+        out: resolve(opts.outDir),
+        iterations: 1000,
+      },
     }),
   );
   const siteConfigs: Record<string, string> = {};
@@ -164,7 +178,11 @@ function siteData(dir: string, site: string): Record<string, unknown> {
  * schema its DICOMs, cohort VCF and notes), so the cross-modal attributes are measured on the
  * released files, not on the sampled rows.
  */
-export async function utilityAgainstTruth(truthPath: string, cohortDir: string, schemaPath = DEFAULT_SCHEMA_PATH): Promise<{ meanL1: number; pairs: number; cohortPatients: number }> {
+export async function utilityAgainstTruth(
+  truthPath: string,
+  cohortDir: string,
+  schemaPath = DEFAULT_SCHEMA_PATH,
+): Promise<{ meanL1: number; pairs: number; cohortPatients: number }> {
   const schema = parseSchema(await readFile(schemaPath, 'utf8'));
   const truth = JSON.parse(await readFile(truthPath, 'utf8')) as { marginals: { twoWay: Record<string, number[]> } };
   // cohortDir is the cohort's fhir/ folder (older callers) or the cohort folder itself.
@@ -229,7 +247,16 @@ export async function runDemo(opts: DemoOptions): Promise<FitReport & { demo: Re
 }
 
 export async function runDemoCommand(args: string[]): Promise<number> {
-  const { flags } = parseFlags(args, { out: 'string', sites: 'string', patients: 'string', 'cohort-size': 'string', seed: 'string', 'keep-work': 'boolean', 'fhir-only': 'boolean', 'sim-image-size': 'string' });
+  const { flags } = parseFlags(args, {
+    out: 'string',
+    sites: 'string',
+    patients: 'string',
+    'cohort-size': 'string',
+    seed: 'string',
+    'keep-work': 'boolean',
+    'fhir-only': 'boolean',
+    'sim-image-size': 'string',
+  });
   const opts: DemoOptions = {
     outDir: resolve(typeof flags.out === 'string' ? flags.out : './out'),
     sites: intFlag(flags, 'sites', 3, 2, 26),
@@ -259,7 +286,9 @@ export async function runDemoCommand(args: string[]): Promise<number> {
     console.log(`Spend ${site}: ρ=${p.rho.toFixed(5)} → ε=${p.epsilon.toFixed(3)} at δ=${report.delta} over ${p.rounds} rounds`);
   }
   const u = report.demo.utility as { meanL1AllTwoWayVsPooledTruth: number; pairs: number };
-  console.log(`Utility: mean L1 error over all ${u.pairs} 2-way marginals of the simulator's truth (pooled truth vs cohort; image-component attributes have none) = ${u.meanL1AllTwoWayVsPooledTruth.toFixed(3)}`);
+  console.log(
+    `Utility: mean L1 error over all ${u.pairs} 2-way marginals of the simulator's truth (pooled truth vs cohort; image-component attributes have none) = ${u.meanL1AllTwoWayVsPooledTruth.toFixed(3)}`,
+  );
   console.log(`Report: ${join(opts.outDir, 'report.json')}  (wall time ${(report.demo.wallSeconds as number).toFixed(1)} s)`);
   return 0;
 }

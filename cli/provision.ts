@@ -36,9 +36,7 @@ export class UsageError extends Error {
 }
 
 export type ParsedProvisionCommand =
-  | { command: 'help' }
-  | { command: 'provision'; options: ProvisionOptions }
-  | { command: 'add-site'; options: AddSiteOptions };
+  { command: 'help' } | { command: 'provision'; options: ProvisionOptions } | { command: 'add-site'; options: AddSiteOptions };
 
 const VALUE_FLAGS = {
   provision: ['--out', '--federation', '--sites', '--hosts', '--days', '--ca-days'],
@@ -62,7 +60,9 @@ function parseFlags(args: string[], allowed: readonly string[], mode: string): {
       value = arg.slice(eq + 1);
     }
     if (!allowed.includes(name)) {
-      throw new UsageError(`unknown option ${name} for \`fedsynth provision${mode === 'add-site' ? ' add-site' : ''}\` (allowed: ${allowed.join(', ')})`);
+      throw new UsageError(
+        `unknown option ${name} for \`fedsynth provision${mode === 'add-site' ? ' add-site' : ''}\` (allowed: ${allowed.join(', ')})`,
+      );
     }
     if (value === undefined) {
       const next = args[i + 1];

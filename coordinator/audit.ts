@@ -15,8 +15,23 @@ export function taskSpecSha256(t: { kind: string; spec: unknown }): string {
   return sha256Hex(canonicalJson(wireTaskSpec(t)));
 }
 
-export function taskIssuedEvent(t: { federationId: string; roundId: string; taskId: string; siteId: string; kind: string; spec: unknown }): TaskIssuedEvent {
-  return { type: 'task-issued', federationId: t.federationId, roundId: t.roundId, taskId: t.taskId, site: t.siteId, kind: t.kind, specSha256: taskSpecSha256(t) };
+export function taskIssuedEvent(t: {
+  federationId: string;
+  roundId: string;
+  taskId: string;
+  siteId: string;
+  kind: string;
+  spec: unknown;
+}): TaskIssuedEvent {
+  return {
+    type: 'task-issued',
+    federationId: t.federationId,
+    roundId: t.roundId,
+    taskId: t.taskId,
+    site: t.siteId,
+    kind: t.kind,
+    specSha256: taskSpecSha256(t),
+  };
 }
 
 /** The federation's signed audit log as JSON lines (one privacy/audit-log/chain.ts entry per line). */

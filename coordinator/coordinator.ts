@@ -35,7 +35,9 @@ export interface StartOptions {
 
 export async function startCoordinator(cfg: CoordinatorConfig, opts: StartOptions = {}): Promise<RunningCoordinator> {
   const log = opts.log ?? (() => undefined);
-  const store = await openStore(cfg.storage.kind === 'pglite' ? { pglite: cfg.storage.dataDir } : { postgresUrl: cfg.storage.url, schema: cfg.storage.schema });
+  const store = await openStore(
+    cfg.storage.kind === 'pglite' ? { pglite: cfg.storage.dataDir } : { postgresUrl: cfg.storage.url, schema: cfg.storage.schema },
+  );
   let server: grpc.Server | undefined;
   let bfv: Bfv | undefined;
   try {
@@ -56,7 +58,11 @@ export async function startCoordinator(cfg: CoordinatorConfig, opts: StartOption
       log,
     });
     server.addService(loadFederationService().fedsynth.v1.Federation.service, handlers);
-    const port = await bindServer(server, cfg.listen, serverCredentialsFromKit({ ca: Buffer.from(cfg.kit.caPem), cert: Buffer.from(cfg.kit.certPem), key: Buffer.from(cfg.kit.keyPem) }));
+    const port = await bindServer(
+      server,
+      cfg.listen,
+      serverCredentialsFromKit({ ca: Buffer.from(cfg.kit.caPem), cert: Buffer.from(cfg.kit.certPem), key: Buffer.from(cfg.kit.keyPem) }),
+    );
     log(`coordinator for federation ${cfg.federationId} listening on port ${port} (mTLS)`);
     const srv = server;
     const b = bfv;
@@ -99,7 +105,14 @@ export interface FitReport {
   total: { rho: number; epsilon: number; delta: number };
   rounds: FitOutcome['rounds'];
   sitesContributed: string[];
-  cohort?: { n: number; seed: number | string; files: Record<string, { path: string; resources: number }>; plausibility?: CohortResult['plausibility']; rejected?: CohortResult['rejected']; modalities?: CohortResult['modalities'] };
+  cohort?: {
+    n: number;
+    seed: number | string;
+    files: Record<string, { path: string; resources: number }>;
+    plausibility?: CohortResult['plausibility'];
+    rejected?: CohortResult['rejected'];
+    modalities?: CohortResult['modalities'];
+  };
   utility: {
     /** Mean L1 distance between the cohort's marginals and the released (noisy) measurements. */
     meanL1VsReleasedMeasurements?: number;
@@ -138,7 +151,14 @@ export async function runFitAndCohort(cfg: CoordinatorConfig, running: RunningCo
       seed: cfg.fit.seed,
       dir: join(cfg.fit.outDir, 'cohort'),
     });
-    report.cohort = { n: cohort.dataset.rows, seed: cfg.fit.seed, files: cohort.files, plausibility: cohort.plausibility, rejected: cohort.rejected, ...(cohort.modalities ? { modalities: cohort.modalities } : {}) };
+    report.cohort = {
+      n: cohort.dataset.rows,
+      seed: cfg.fit.seed,
+      files: cohort.files,
+      plausibility: cohort.plausibility,
+      rejected: cohort.rejected,
+      ...(cohort.modalities ? { modalities: cohort.modalities } : {}),
+    };
     report.utility.meanL1VsReleasedMeasurements = cohort.meanL1VsReleasedMeasurements;
   }
   await writeFile(join(cfg.fit.outDir, 'report.json'), JSON.stringify(report, null, 2) + '\n');
@@ -178,7 +198,10 @@ export async function emitCohort(
     meanL1 = sum / twoWay.length;
   }
   // Same model, seed, size and filter give the same rows; each emission is still its own record.
-  const contentId = createHash('sha256').update(JSON.stringify([modelId, req.seed, req.n, req.where ?? {}])).digest('hex').slice(0, 12);
+  const contentId = createHash('sha256')
+    .update(JSON.stringify([modelId, req.seed, req.n, req.where ?? {}]))
+    .digest('hex')
+    .slice(0, 12);
   const cohortId = `cohort-${contentId}-${randomUUID().slice(0, 8)}`;
   await store.putCohort({
     id: cohortId,
@@ -188,7 +211,12 @@ export async function emitCohort(
     seed: String(req.seed),
     where: { text: req.whereText ?? '', allowed: req.where ?? {} },
     outDir: req.dir,
-    report: { files: cohort.files, plausibility: cohort.plausibility, rejected: cohort.rejected, ...(cohort.modalities ? { modalities: cohort.modalities } : {}) },
+    report: {
+      files: cohort.files,
+      plausibility: cohort.plausibility,
+      rejected: cohort.rejected,
+      ...(cohort.modalities ? { modalities: cohort.modalities } : {}),
+    },
   });
   await store.appendAudit(cfg.federationId, { type: 'cohort-emitted', federationId: cfg.federationId, modelId, cohortId, size: req.n });
   return { ...cohort, cohortId, meanL1VsReleasedMeasurements: meanL1 };

@@ -21,13 +21,7 @@ import { parseSchema, schemaAttributes, type Schema } from '../schema/schema.ts'
 import { withDeclaredStructure } from '../model/plans/structure.ts';
 import { certificateProblem } from '../proto/tls-kit.ts';
 import type { BfvParams, CommitteeMemberSpec, MeasureSpec, KeygenSpec, DecryptSpec } from '../proto/task-spec.ts';
-import {
-  CommitteeKeyCodec,
-  ContributionCodec,
-  DecryptionInputCodec,
-  MalformedBodyError,
-  PartialDecryptionCodec,
-} from '../proto/wire.ts';
+import { CommitteeKeyCodec, ContributionCodec, DecryptionInputCodec, MalformedBodyError, PartialDecryptionCodec } from '../proto/wire.ts';
 
 export class FitError extends Error {}
 
@@ -121,9 +115,16 @@ export class FederationEngine {
   // ------------------------------------------------------------------ incoming results
 
   /** Validates and stores one uploaded result body for a task owned by `siteId`. */
-  async acceptResult(siteId: string, task: Task, kind: string, body: Buffer, peerCertPem: string | undefined): Promise<{ duplicate: boolean }> {
+  async acceptResult(
+    siteId: string,
+    task: Task,
+    kind: string,
+    body: Buffer,
+    peerCertPem: string | undefined,
+  ): Promise<{ duplicate: boolean }> {
     const expected = { keygen: 'committee-key', measure: 'contribution', decrypt: 'partial' }[task.kind];
-    if (kind !== expected) throw new RejectedResult(`task ${task.taskId} is a ${task.kind} task: expected a ${expected} body, got ${kind}`, 'invalid');
+    if (kind !== expected)
+      throw new RejectedResult(`task ${task.taskId} is a ${task.kind} task: expected a ${expected} body, got ${kind}`, 'invalid');
     try {
       switch (task.kind) {
         case 'keygen':
@@ -145,22 +146,38 @@ export class FederationEngine {
     }
   }
 
-  private async acceptCommitteeKey(siteId: string, task: Task, body: Buffer, peerCertPem: string | undefined): Promise<{ duplicate: boolean }> {
+  private async acceptCommitteeKey(
+    siteId: string,
+    task: Task,
+    body: Buffer,
+    peerCertPem: string | undefined,
+  ): Promise<{ duplicate: boolean }> {
     const spec = task.spec as KeygenSpec;
     const key = CommitteeKeyCodec.decode(body);
-    if (key.member_id !== siteId) throw new RejectedResult(`committee key names member ${key.member_id}, but the caller is ${siteId}`, 'forbidden');
-    if (key.point !== spec.point) throw new RejectedResult(`committee key is for point ${key.point}, task assigned point ${spec.point}`, 'invalid');
+    if (key.member_id !== siteId)
+      throw new RejectedResult(`committee key names member ${key.member_id}, but the caller is ${siteId}`, 'forbidden');
+    if (key.point !== spec.point)
+      throw new RejectedResult(`committee key is for point ${key.point}, task assigned point ${spec.point}`, 'invalid');
     if (key.public_key.length === 0) throw new RejectedResult('committee key has an empty public key', 'invalid');
     const problem = certificateProblem(key.certificate_pem, this.caCert, siteId);
     if (problem === 'unreadable') throw new RejectedResult('committee key carries an unreadable certificate', 'invalid');
     if (problem === 'foreign-ca') throw new RejectedResult('committee key certificate is not issued by this federation', 'forbidden');
     if (problem === 'wrong-party') throw new RejectedResult(`committee key certificate is not ${siteId}'s`, 'forbidden');
-    if (peerCertPem !== undefined && new X509Certificate(peerCertPem).fingerprint256 !== new X509Certificate(key.certificate_pem).fingerprint256) {
+    if (
+      peerCertPem !== undefined &&
+      new X509Certificate(peerCertPem).fingerprint256 !== new X509Certificate(key.certificate_pem).fingerprint256
+    ) {
       throw new RejectedResult('committee key certificate differs from the connection certificate', 'forbidden');
     }
     const ok = verifyCommitteeKey(
       key.certificate_pem,
-      { federationId: this.cfg.federationId, schemaHash: this.cfg.schemaHash, memberId: siteId, point: spec.point, publicKey: key.public_key },
+      {
+        federationId: this.cfg.federationId,
+        schemaHash: this.cfg.schemaHash,
+        memberId: siteId,
+        point: spec.point,
+        publicKey: key.public_key,
+      },
       key.signature,
     );
     if (!ok) throw new RejectedResult('committee key signature does not verify against the member certificate', 'forbidden');
@@ -190,7 +207,8 @@ export class FederationEngine {
     }
     for (const member of spec.committee) {
       const share = c.shares.find((s) => s.member_id === member.memberId);
-      if (!share || share.point !== member.point) throw new RejectedResult(`contribution has no share for member ${member.memberId}`, 'invalid');
+      if (!share || share.point !== member.point)
+        throw new RejectedResult(`contribution has no share for member ${member.memberId}`, 'invalid');
       if (share.ciphertexts.length !== blocks) {
         throw new RejectedResult(`share for ${member.memberId} has ${share.ciphertexts.length} ciphertexts, expected ${blocks}`, 'invalid');
       }
@@ -203,13 +221,16 @@ export class FederationEngine {
   private async acceptPartial(siteId: string, task: Task, body: Buffer): Promise<{ duplicate: boolean }> {
     const spec = task.spec as DecryptSpec;
     const p = PartialDecryptionCodec.decode(body);
-    if (p.member_id !== siteId) throw new RejectedResult(`partial decryption names ${p.member_id}, but the caller is ${siteId}`, 'forbidden');
+    if (p.member_id !== siteId)
+      throw new RejectedResult(`partial decryption names ${p.member_id}, but the caller is ${siteId}`, 'forbidden');
     if (p.point !== spec.point) throw new RejectedResult(`partial decryption is for point ${p.point}, expected ${spec.point}`, 'invalid');
-    if (p.share.length !== spec.length) throw new RejectedResult(`partial decryption has ${p.share.length} values, expected ${spec.length}`, 'invalid');
+    if (p.share.length !== spec.length)
+      throw new RejectedResult(`partial decryption has ${p.share.length} values, expected ${spec.length}`, 'invalid');
     const share = new Uint32Array(p.share.length);
     for (let i = 0; i < share.length; i++) {
       const v = Number(p.share[i]);
-      if (!Number.isInteger(v) || v < 0 || v >= FIELD_PRIME) throw new RejectedResult(`partial decryption value ${i} is not a field element`, 'invalid');
+      if (!Number.isInteger(v) || v < 0 || v >= FIELD_PRIME)
+        throw new RejectedResult(`partial decryption value ${i} is not a field element`, 'invalid');
       share[i] = v;
     }
     const put = await this.store.putSubmission({ federationId: this.cfg.federationId, taskId: task.taskId, siteId, body });
@@ -243,7 +264,9 @@ export class FederationEngine {
     const fed = this.cfg.federationId;
     const existing = await this.store.getFederation(fed);
     if (existing && existing.schemaHash !== this.cfg.schemaHash) {
-      throw new FitError(`federation ${fed} was created with schema ${existing.schemaHash}, this coordinator is configured with ${this.cfg.schemaHash}`);
+      throw new FitError(
+        `federation ${fed} was created with schema ${existing.schemaHash}, this coordinator is configured with ${this.cfg.schemaHash}`,
+      );
     }
     if (!existing) {
       await this.store.upsertFederation({ id: fed, schemaHash: this.cfg.schemaHash, schema: this.schema, config: this.publicConfig() });
@@ -333,7 +356,9 @@ export class FederationEngine {
     await this.waitUntil('registrations', deadline, async () => (await this.registeredSites()).length === all);
     const sites = await this.registeredSites();
     if (sites.length < this.cfg.rounds.quorum) {
-      throw new FitError(`only ${sites.length} of ${all} sites registered (${sites.join(', ') || 'none'}); the quorum is ${this.cfg.rounds.quorum}`);
+      throw new FitError(
+        `only ${sites.length} of ${all} sites registered (${sites.join(', ') || 'none'}); the quorum is ${this.cfg.rounds.quorum}`,
+      );
     }
     this.progress('register', `${sites.length}/${all} sites registered: ${sites.join(', ')}`);
   }
@@ -345,7 +370,14 @@ export class FederationEngine {
     let round = await this.store.getRound(fed, KEYGEN_ROUND);
     if (!round) {
       const deadlineAt = new Date(Date.now() + this.cfg.rounds.deadlineMs);
-      round = await this.store.createRound({ federationId: fed, roundId: KEYGEN_ROUND, kind: 'keygen', spec: { members }, quorum: members.length, deadlineAt });
+      round = await this.store.createRound({
+        federationId: fed,
+        roundId: KEYGEN_ROUND,
+        kind: 'keygen',
+        spec: { members },
+        quorum: members.length,
+        deadlineAt,
+      });
       const tasks = members.map((memberId, i) => ({
         federationId: fed,
         taskId: randomUUID(),
@@ -360,7 +392,11 @@ export class FederationEngine {
     }
     this.progress('keygen', `committee of ${members.length} (threshold ${this.cfg.committee.threshold}) generating BFV keys`);
     if (round.state === 'open') {
-      await this.waitUntil('committee keys', round.deadlineAt.getTime(), async () => (await this.store.listCommitteeKeys(fed)).length === members.length);
+      await this.waitUntil(
+        'committee keys',
+        round.deadlineAt.getTime(),
+        async () => (await this.store.listCommitteeKeys(fed)).length === members.length,
+      );
       const keys = await this.store.listCommitteeKeys(fed);
       if (keys.length < members.length) {
         const missing = members.filter((m) => !keys.some((k) => k.memberId === m));
@@ -464,7 +500,14 @@ export class FederationEngine {
       quorum,
       deadlineAt: new Date(Date.now() + this.cfg.rounds.deadlineMs),
     });
-    const tasks = sites.map((siteId) => ({ federationId: fed, taskId: randomUUID(), roundId, siteId, kind: 'measure' as const, spec: { measure, plan } }));
+    const tasks = sites.map((siteId) => ({
+      federationId: fed,
+      taskId: randomUUID(),
+      roundId,
+      siteId,
+      kind: 'measure' as const,
+      spec: { measure, plan },
+    }));
     await this.store.createTasks(tasks);
     for (const t of tasks) await this.store.appendAudit(fed, taskIssuedEvent(t));
     for (const s of sites) this.board.notify(s);
@@ -543,7 +586,8 @@ export class FederationEngine {
     const partials = await this.store.listPartials(fed, decryptId);
     if (partials.length < spec.threshold) {
       const reason = `only ${partials.length} of the required ${spec.threshold} committee members decrypted before the deadline`;
-      if (decryptRound.state !== 'failed') await this.store.setRoundState(fed, decryptId, 'failed', { failureReason: reason }).catch(() => undefined);
+      if (decryptRound.state !== 'failed')
+        await this.store.setRoundState(fed, decryptId, 'failed', { failureReason: reason }).catch(() => undefined);
       await this.store.setRoundState(fed, roundId, 'failed', { failureReason: reason });
       throw new FitError(`${label} failed: ${reason}`);
     }

@@ -71,7 +71,7 @@ export function siteIdentityFromCertificate(der: Buffer, caCert?: X509Certificat
     throw new PeerIdentityError(grpc.status.UNAUTHENTICATED, 'the client certificate cannot be parsed');
   }
   if (caCert && (!cert.checkIssued(caCert) || !cert.verify(caCert.publicKey))) {
-    throw denied('the client certificate was not issued by this federation\'s CA');
+    throw denied("the client certificate was not issued by this federation's CA");
   }
   if (cert.ca) throw denied('a CA certificate cannot act as a site');
   if (!(cert.keyUsage ?? []).includes(OID_CLIENT_AUTH)) {

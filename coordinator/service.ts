@@ -41,7 +41,11 @@ export interface ServiceDeps {
 
 function toServiceError(err: unknown): grpc.ServiceError {
   if (err instanceof CallError || err instanceof PeerIdentityError) {
-    return Object.assign(new Error(err.message), { code: err.code, details: err.message, metadata: new grpc.Metadata() }) as grpc.ServiceError;
+    return Object.assign(new Error(err.message), {
+      code: err.code,
+      details: err.message,
+      metadata: new grpc.Metadata(),
+    }) as grpc.ServiceError;
   }
   if (err instanceof UploadError) {
     const code = err.code === 'too-large' ? grpc.status.RESOURCE_EXHAUSTED : grpc.status.INVALID_ARGUMENT;
@@ -57,7 +61,11 @@ function toServiceError(err: unknown): grpc.ServiceError {
     return Object.assign(new Error(err.message), { code, details: err.message, metadata: new grpc.Metadata() }) as grpc.ServiceError;
   }
   const message = `internal error: ${(err as Error).message}`;
-  return Object.assign(new Error(message), { code: grpc.status.INTERNAL, details: message, metadata: new grpc.Metadata() }) as grpc.ServiceError;
+  return Object.assign(new Error(message), {
+    code: grpc.status.INTERNAL,
+    details: message,
+    metadata: new grpc.Metadata(),
+  }) as grpc.ServiceError;
 }
 
 export function createFederationHandlers(deps: ServiceDeps): FederationHandlers {
@@ -67,7 +75,10 @@ export function createFederationHandlers(deps: ServiceDeps): FederationHandlers 
   const site = (call: CallWithAuthContext): SiteIdentity => {
     const id = deps.identify(call);
     if (id.federationId && id.federationId !== deps.federationId) {
-      throw new CallError(grpc.status.PERMISSION_DENIED, `certificate of ${id.siteId} belongs to federation ${id.federationId}, not ${deps.federationId}`);
+      throw new CallError(
+        grpc.status.PERMISSION_DENIED,
+        `certificate of ${id.siteId} belongs to federation ${id.federationId}, not ${deps.federationId}`,
+      );
     }
     if (!deps.allowedSites.includes(id.siteId)) {
       throw new CallError(grpc.status.PERMISSION_DENIED, `site ${id.siteId} is not a member of federation ${deps.federationId}`);
@@ -78,7 +89,10 @@ export function createFederationHandlers(deps: ServiceDeps): FederationHandlers 
   const checkHeader = (header: Header__Output | null | undefined, needTask: boolean): Header__Output => {
     if (!header) throw new CallError(grpc.status.INVALID_ARGUMENT, 'request carries no header');
     if (header.federation_id !== deps.federationId) {
-      throw new CallError(grpc.status.FAILED_PRECONDITION, `federation id ${JSON.stringify(header.federation_id)} does not match ${deps.federationId}`);
+      throw new CallError(
+        grpc.status.FAILED_PRECONDITION,
+        `federation id ${JSON.stringify(header.federation_id)} does not match ${deps.federationId}`,
+      );
     }
     if (header.schema_hash !== deps.schemaHash) {
       throw new CallError(
@@ -95,7 +109,10 @@ export function createFederationHandlers(deps: ServiceDeps): FederationHandlers 
     if (!task) throw new CallError(grpc.status.NOT_FOUND, `unknown task ${header.task_id}`);
     if (task.siteId !== siteId) throw new CallError(grpc.status.PERMISSION_DENIED, `task ${header.task_id} is not addressed to ${siteId}`);
     if (header.round_id !== task.roundId) {
-      throw new CallError(grpc.status.INVALID_ARGUMENT, `round id ${JSON.stringify(header.round_id)} does not match task's round ${task.roundId}`);
+      throw new CallError(
+        grpc.status.INVALID_ARGUMENT,
+        `round id ${JSON.stringify(header.round_id)} does not match task's round ${task.roundId}`,
+      );
     }
     return task;
   };
@@ -116,7 +133,12 @@ export function createFederationHandlers(deps: ServiceDeps): FederationHandlers 
         checkHeader(call.request.header, false);
         await deps.store.registerSite(deps.federationId, id.siteId, call.request.agent_version || undefined);
         log(`site ${id.siteId} registered (agent ${call.request.agent_version || 'unknown'})`);
-        return { site_id: id.siteId, federation_id: deps.federationId, schema_hash: deps.schemaHash, coordinator_version: COORDINATOR_VERSION };
+        return {
+          site_id: id.siteId,
+          federation_id: deps.federationId,
+          schema_hash: deps.schemaHash,
+          coordinator_version: COORDINATOR_VERSION,
+        };
       })().then(
         (res) => callback(null, res),
         (err) => callback(toServiceError(err)),

@@ -67,7 +67,10 @@ export class Domain {
 
   /** Sub-domain over `attrs`, in the order given. */
   project(attrs: readonly string[]): Domain {
-    return new Domain(attrs, attrs.map((a) => this.sizeOf(a)));
+    return new Domain(
+      attrs,
+      attrs.map((a) => this.sizeOf(a)),
+    );
   }
 
   /** `attrs` sorted into domain order, duplicates removed: the canonical form of an attribute set. */
@@ -156,7 +159,8 @@ export class Dataset {
       const size = this.domain.sizes[j];
       for (let r = 0; r < col.length; r++) {
         const v = col[r];
-        if (v < 0 || v >= size) throw new Error(`Dataset: row ${r} attribute "${this.domain.attrs[j]}" has value ${v} outside 0..${size - 1}`);
+        if (v < 0 || v >= size)
+          throw new Error(`Dataset: row ${r} attribute "${this.domain.attrs[j]}" has value ${v} outside 0..${size - 1}`);
       }
     });
   }

@@ -45,7 +45,11 @@ export function workloadError(
 
 /** Workload error of a synthetic dataset against the real one. */
 export function datasetWorkloadError(real: Dataset, synthetic: Dataset, workload: readonly (readonly string[])[]): WorkloadError {
-  return workloadError((r) => marginal(real, r), (r) => marginal(synthetic, r), workload);
+  return workloadError(
+    (r) => marginal(real, r),
+    (r) => marginal(synthetic, r),
+    workload,
+  );
 }
 
 /** All k-element attribute sets, in domain order (lexicographic by position). */

@@ -10,15 +10,7 @@ export {
   type AddSiteOptions,
   type AddSiteResult,
 } from './provision.ts';
-export {
-  loadKit,
-  KitError,
-  caDir,
-  coordinatorKitDir,
-  siteKitDir,
-  type Kit,
-  type KitRole,
-} from './kit.ts';
+export { loadKit, KitError, caDir, coordinatorKitDir, siteKitDir, type Kit, type KitRole } from './kit.ts';
 export {
   ProvisionError,
   validateSiteId,
@@ -28,4 +20,3 @@ export {
   OID_CLIENT_AUTH,
   OID_SERVER_AUTH,
 } from './x509.ts';
-export { runProvisionCommand, parseProvisionArgs, UsageError, PROVISION_USAGE, type CommandIo, type ParsedProvisionCommand } from '../cli/provision.ts';

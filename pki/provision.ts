@@ -118,7 +118,8 @@ export async function provisionFederation(opts: ProvisionOptions): Promise<Provi
   hosts.forEach((h) => validateHost(h));
   const validityDays = validateValidityDays(opts.validityDays);
   const caValidityDays = validateValidityDays(opts.caValidityDays ?? Math.max(validityDays, DEFAULT_CA_VALIDITY_DAYS), 'caValidityDays');
-  if (caValidityDays < validityDays) throw new ProvisionError(`caValidityDays (${caValidityDays}) must be at least validityDays (${validityDays})`);
+  if (caValidityDays < validityDays)
+    throw new ProvisionError(`caValidityDays (${caValidityDays}) must be at least validityDays (${validityDays})`);
 
   const ca = caDir(outDir);
   const coord = coordinatorKitDir(outDir);

@@ -103,7 +103,11 @@ export async function generateKeyPair(): Promise<CryptoKeyPair> {
   return (await crypto.subtle.generateKey(EC_ALGORITHM, true, ['sign', 'verify'])) as CryptoKeyPair;
 }
 
-export async function createCertificateAuthority(opts: { federationId: string; validityDays: number; now?: Date }): Promise<CertificateAuthority> {
+export async function createCertificateAuthority(opts: {
+  federationId: string;
+  validityDays: number;
+  now?: Date;
+}): Promise<CertificateAuthority> {
   const federationId = validateFederationId(opts.federationId);
   const validityDays = validateValidityDays(opts.validityDays, 'CA validity');
   const now = opts.now ?? new Date();

@@ -88,7 +88,7 @@ export class RandomReader {
     if (n <= 0x100000000) {
       const bits = Math.ceil(Math.log2(n));
       // Math.log2 is exact on powers of two and monotone, but guard the edge anyway.
-      const b = (2 ** bits >= n ? bits : bits + 1);
+      const b = 2 ** bits >= n ? bits : bits + 1;
       const mask = b >= 32 ? 0x100000000 : 2 ** b;
       for (;;) {
         const x = this.uint32() % mask; // mask is a power of two dividing 2^32: no bias

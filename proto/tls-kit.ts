@@ -30,7 +30,8 @@ function parseCert(pem: Buffer, what: string): X509Certificate {
 }
 
 function parseKey(pem: Buffer, what: string): KeyObject {
-  if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(pem.toString('latin1'))) throw new TransportConfigError(`${what} is not a PEM private key`);
+  if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(pem.toString('latin1')))
+    throw new TransportConfigError(`${what} is not a PEM private key`);
   try {
     return createPrivateKey(pem);
   } catch (err) {

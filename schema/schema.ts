@@ -315,12 +315,21 @@ class Checker {
     }
     return v;
   }
-  number(o: Obj, key: string, path: string, opts: { integer?: boolean; min?: number; max?: number; minExclusive?: boolean; maxExclusive?: boolean } = {}): number | undefined {
+  number(
+    o: Obj,
+    key: string,
+    path: string,
+    opts: { integer?: boolean; min?: number; max?: number; minExclusive?: boolean; maxExclusive?: boolean } = {},
+  ): number | undefined {
     const v = this.required(o, key, path);
     if (v === undefined) return undefined;
     return this.numberValue(v, join(path, key), opts);
   }
-  numberValue(v: unknown, path: string, opts: { integer?: boolean; min?: number; max?: number; minExclusive?: boolean; maxExclusive?: boolean } = {}): number | undefined {
+  numberValue(
+    v: unknown,
+    path: string,
+    opts: { integer?: boolean; min?: number; max?: number; minExclusive?: boolean; maxExclusive?: boolean } = {},
+  ): number | undefined {
     if (typeof v !== 'number' || !Number.isFinite(v)) {
       this.fail(path, `must be a finite number, got ${this.describe(v)}`);
       return undefined;
@@ -493,7 +502,10 @@ function checkAttribute(c: Checker, raw: unknown, path: string): SchemaAttribute
           const hi = c.numberValue(rangeList[1], `${path}.range[1]`);
           if (lo !== undefined && hi !== undefined) {
             if (edges && !(lo < edges[0] && hi > edges[edges.length - 1])) {
-              c.fail(`${path}.range`, `must enclose every edge (min < ${edges[0]} and max > ${edges[edges.length - 1]}), got [${lo}, ${hi}]`);
+              c.fail(
+                `${path}.range`,
+                `must enclose every edge (min < ${edges[0]} and max > ${edges[edges.length - 1]}), got [${lo}, ${hi}]`,
+              );
             } else if (lo >= hi) c.fail(`${path}.range`, `min must be below max, got [${lo}, ${hi}]`);
             else range = [lo, hi];
           }
@@ -514,7 +526,16 @@ function checkAttribute(c: Checker, raw: unknown, path: string): SchemaAttribute
           }
         });
       }
-      if (c.issues.length > before || name === undefined || display === undefined || !loinc || unit === undefined || !edges || !range || decimals === undefined) {
+      if (
+        c.issues.length > before ||
+        name === undefined ||
+        display === undefined ||
+        !loinc ||
+        unit === undefined ||
+        !edges ||
+        !range ||
+        decimals === undefined
+      ) {
         return undefined;
       }
       return { name, kind: 'lab', display, loinc, unit, category: category as LabAttribute['category'], edges, range, decimals };
@@ -535,7 +556,15 @@ function checkAttribute(c: Checker, raw: unknown, path: string): SchemaAttribute
       if (ref !== undefined && alt !== undefined && ref === alt) c.fail(`${path}.alt`, `must differ from ref ${ref}`);
       let rsid: string | undefined;
       if ('rsid' in o) rsid = c.string(o, 'rsid', path, /^rs[1-9][0-9]*$/, 'a dbSNP id such as rs429358');
-      if (c.issues.length > before || name === undefined || chrom === undefined || pos === undefined || ref === undefined || alt === undefined) return undefined;
+      if (
+        c.issues.length > before ||
+        name === undefined ||
+        chrom === undefined ||
+        pos === undefined ||
+        ref === undefined ||
+        alt === undefined
+      )
+        return undefined;
       return { name, kind: 'snp', chrom, pos, ref, alt, ...(rsid ? { rsid } : {}) };
     }
     case 'image-finding': {
@@ -558,7 +587,12 @@ function checkAttribute(c: Checker, raw: unknown, path: string): SchemaAttribute
       const basis = c.required(o, 'basis', path);
       let uv: [number, number] | undefined;
       if (basis !== undefined) {
-        if (!Array.isArray(basis) || basis.length !== 2 || !basis.every((x) => Number.isInteger(x) && x >= 0 && x <= 7) || (basis[0] === 0 && basis[1] === 0)) {
+        if (
+          !Array.isArray(basis) ||
+          basis.length !== 2 ||
+          !basis.every((x) => Number.isInteger(x) && x >= 0 && x <= 7) ||
+          (basis[0] === 0 && basis[1] === 0)
+        ) {
           c.fail(`${path}.basis`, `must be [u, v], integers 0–7, not both 0 (a low-frequency DCT basis image), got ${c.describe(basis)}`);
         } else uv = [basis[0], basis[1]];
       }
@@ -566,8 +600,10 @@ function checkAttribute(c: Checker, raw: unknown, path: string): SchemaAttribute
       const rawRange = c.required(o, 'range', path);
       let range: [number, number] | undefined;
       if (rawRange !== undefined) {
-        if (!Array.isArray(rawRange) || rawRange.length !== 2 || !rawRange.every((x) => typeof x === 'number' && Number.isFinite(x))) c.fail(`${path}.range`, `must be [lo, hi], got ${c.describe(rawRange)}`);
-        else if (edges && !(rawRange[0] < edges[0] && rawRange[1] > edges[edges.length - 1])) c.fail(`${path}.range`, 'must lie outside the edges: lo < edges[0] and hi > the last edge');
+        if (!Array.isArray(rawRange) || rawRange.length !== 2 || !rawRange.every((x) => typeof x === 'number' && Number.isFinite(x)))
+          c.fail(`${path}.range`, `must be [lo, hi], got ${c.describe(rawRange)}`);
+        else if (edges && !(rawRange[0] < edges[0] && rawRange[1] > edges[edges.length - 1]))
+          c.fail(`${path}.range`, 'must lie outside the edges: lo < edges[0] and hi > the last edge');
         else range = [rawRange[0], rawRange[1]];
       }
       if (c.issues.length > before || name === undefined || !uv || !edges || !range) return undefined;
@@ -616,11 +652,13 @@ export function validateSchema(doc: unknown): Schema {
   const name = c.string(root, 'name', '', /^[a-z0-9][a-z0-9-]*$/, 'lowercase letters, digits and dashes');
   const version = c.number(root, 'version', '', { integer: true, min: 1 });
   const unit = c.string(root, 'unit', '');
-  if (unit !== undefined && unit !== 'patient') c.fail('unit', `only "patient" is supported as the unit of privacy, got ${JSON.stringify(unit)}`);
+  if (unit !== undefined && unit !== 'patient')
+    c.fail('unit', `only "patient" is supported as the unit of privacy, got ${JSON.stringify(unit)}`);
   // YAML 1.2 keeps 2025-01-01 a string; a Date would come from YAML 1.1 timestamps: accept both.
   if (root.referenceDate instanceof Date) root.referenceDate = root.referenceDate.toISOString().slice(0, 10);
   const referenceDate = c.string(root, 'referenceDate', '');
-  if (referenceDate !== undefined && !validDate(referenceDate)) c.fail('referenceDate', `must be a calendar date YYYY-MM-DD, got ${JSON.stringify(referenceDate)}`);
+  if (referenceDate !== undefined && !validDate(referenceDate))
+    c.fail('referenceDate', `must be a calendar date YYYY-MM-DD, got ${JSON.stringify(referenceDate)}`);
 
   const attributes: SchemaAttribute[] = [];
   /** Index in the file of each valid attribute (for error paths). */
@@ -672,13 +710,20 @@ export function validateSchema(doc: unknown): Schema {
   const snpPositions = new Map<string, string>();
   attributes.forEach((a, k) => {
     const i = rawIndex[k];
-    if ((a.kind === 'image-finding' || a.kind === 'image-component') && !('image' in root)) c.fail(`attributes[${i}]`, `an ${a.kind} attribute needs the top-level image section`);
-    if (a.kind === 'image-component' && image && Math.max(...a.basis) >= image.grid) c.fail(`attributes[${i}].basis`, `frequencies must be below the image grid (${image.grid})`);
+    if ((a.kind === 'image-finding' || a.kind === 'image-component') && !('image' in root))
+      c.fail(`attributes[${i}]`, `an ${a.kind} attribute needs the top-level image section`);
+    if (a.kind === 'image-component' && image && Math.max(...a.basis) >= image.grid)
+      c.fail(`attributes[${i}].basis`, `frequencies must be below the image grid (${image.grid})`);
     if (a.kind === 'note-mention') {
       if (!('notes' in root)) c.fail(`attributes[${i}]`, 'a note-mention attribute needs the top-level notes section');
-      else if (notes) a.sections?.forEach((sec, j) => {
-        if (!(sec in notes.sections)) c.fail(`attributes[${i}].sections[${j}]`, `unknown section ${JSON.stringify(sec)} (notes.sections has ${Object.keys(notes.sections).join(', ')})`);
-      });
+      else if (notes)
+        a.sections?.forEach((sec, j) => {
+          if (!(sec in notes.sections))
+            c.fail(
+              `attributes[${i}].sections[${j}]`,
+              `unknown section ${JSON.stringify(sec)} (notes.sections has ${Object.keys(notes.sections).join(', ')})`,
+            );
+        });
     }
     if (a.kind === 'snp') {
       const key = `${a.chrom}:${a.pos}:${a.ref}:${a.alt}`;

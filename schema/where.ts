@@ -19,7 +19,17 @@ function ageBins(attr: Extract<SchemaAttribute, { kind: 'age' }>, op: string, ye
     const hi = i + 1 < attr.edges.length ? attr.edges[i + 1] : attr.max; // exclusive
     // A bin qualifies only if every age in it satisfies the comparison: filters never widen.
     const ok =
-      op === '>=' ? lo >= years : op === '>' ? lo > years : op === '<' ? hi <= years : op === '<=' ? hi - 1 <= years : op === '=' ? lo <= years && years < hi : !(lo <= years && years < hi);
+      op === '>='
+        ? lo >= years
+        : op === '>'
+          ? lo > years
+          : op === '<'
+            ? hi <= years
+            : op === '<='
+              ? hi - 1 <= years
+              : op === '='
+                ? lo <= years && years < hi
+                : !(lo <= years && years < hi);
     if (ok) out.push(i);
   });
   return out;

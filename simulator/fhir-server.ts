@@ -107,10 +107,7 @@ export async function startFhirServer(opts: FhirServerOptions = {}): Promise<Fhi
   const sockets = new Set<Socket>();
 
   const route = (method: HttpMethod, url: string, body?: unknown) =>
-    router.handleRequest(
-      { method, url, pathname: '', body, params: {}, query: {}, config: { transactions: true } } as FhirRequest,
-      repo,
-    );
+    router.handleRequest({ method, url, pathname: '', body, params: {}, query: {}, config: { transactions: true } } as FhirRequest, repo);
 
   const loadBundle = async (bundle: Record<string, unknown>) => {
     const [oc, result] = await route('POST', '/', bundle);
@@ -211,11 +208,7 @@ export async function startFhirServer(opts: FhirServerOptions = {}): Promise<Fhi
     info.outcome = String(status);
 
     // Raw Binary when the client does not ask for FHIR JSON.
-    if (
-      resource?.resourceType === 'Binary' &&
-      method === 'GET' &&
-      !/fhir\+json|application\/json/.test(req.headers.accept ?? '')
-    ) {
+    if (resource?.resourceType === 'Binary' && method === 'GET' && !/fhir\+json|application\/json/.test(req.headers.accept ?? '')) {
       const bin = resource as { contentType?: string; data?: string };
       const data = Buffer.from(bin.data ?? '', 'base64');
       res.writeHead(status, { 'content-type': bin.contentType ?? 'application/octet-stream', 'content-length': data.length });

@@ -83,7 +83,10 @@ export class FhirPatientWriter {
       identifier: [
         {
           use: 'usual',
-          type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0203', code: 'MR', display: 'Medical Record Number' }], text: 'Medical Record Number' },
+          type: {
+            coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0203', code: 'MR', display: 'Medical Record Number' }],
+            text: 'Medical Record Number',
+          },
           system: `urn:fedsynth:sim:${p.siteId}:mrn`,
           value: p.mrn,
         },
@@ -103,7 +106,11 @@ export class FhirPatientWriter {
       ],
     });
 
-    const condition = (code: { system: string; code: string; display: string }, onset: string, opts: { status?: string; verification?: string; category?: string; abatement?: string; recorded?: string } = {}) => {
+    const condition = (
+      code: { system: string; code: string; display: string },
+      onset: string,
+      opts: { status?: string; verification?: string; category?: string; abatement?: string; recorded?: string } = {},
+    ) => {
       out.Condition.push({
         resourceType: 'Condition',
         id: rng.uuid(),
@@ -150,18 +157,26 @@ export class FhirPatientWriter {
     // A ruled-out pneumonia (refuted): must not count.
     const pn = this.conds.get('pneumonia');
     if (pn && !p.conditions.pneumonia && rng.bernoulli(0.02)) {
-      condition({ system: CODE_SYSTEMS.snomed, code: pn.codes.snomed[0], display: pn.display }, isoDate(this.refMs - (30 + rng.int(700)) * DAY), {
-        status: 'inactive',
-        verification: 'refuted',
-        category: 'encounter-diagnosis',
-      });
+      condition(
+        { system: CODE_SYSTEMS.snomed, code: pn.codes.snomed[0], display: pn.display },
+        isoDate(this.refMs - (30 + rng.int(700)) * DAY),
+        {
+          status: 'inactive',
+          verification: 'refuted',
+          category: 'encounter-diagnosis',
+        },
+      );
     }
     // Unrelated acute problems (codes outside the schema).
     const extra = rng.int(4);
     for (let i = 0; i < extra; i++) {
       const [code, display] = rng.pick(UNRELATED);
       const onset = isoDate(Math.max(Date.parse(p.birthDate) + DAY, this.refMs - rng.int(3650) * DAY));
-      condition({ system: CODE_SYSTEMS.snomed, code, display }, onset, { status: 'resolved', category: 'encounter-diagnosis', abatement: onset });
+      condition({ system: CODE_SYSTEMS.snomed, code, display }, onset, {
+        status: 'resolved',
+        category: 'encounter-diagnosis',
+        abatement: onset,
+      });
     }
     if (!p.conditions.type2_diabetes && p.labs.hba1c >= 5.7 && rng.bernoulli(0.5)) {
       condition({ system: CODE_SYSTEMS.snomed, code: '15777000', display: 'Prediabetes' }, isoDate(this.refMs - (60 + rng.int(900)) * DAY));
@@ -174,7 +189,8 @@ export class FhirPatientWriter {
       if (!attr || !p.measured[name]) continue;
       const count = 1 + rng.int(3);
       const times: number[] = [];
-      for (let i = 0; i < count; i++) times.push(Math.max(birthMs + DAY, this.refMs - (1 + rng.int(3 * 365)) * DAY - rng.int(86_400) * 1000));
+      for (let i = 0; i < count; i++)
+        times.push(Math.max(birthMs + DAY, this.refMs - (1 + rng.int(3 * 365)) * DAY - rng.int(86_400) * 1000));
       times.sort((a, b) => b - a);
       // Distinct instants so "latest" is unambiguous.
       for (let i = 1; i < times.length; i++) if (times[i] >= times[i - 1]) times[i] = times[i - 1] - 3_600_000;
@@ -187,7 +203,14 @@ export class FhirPatientWriter {
     return out;
   }
 
-  private observation(name: LabName, attr: LabAttribute, value: number, t: number, subject: { reference: string }, rng: Rng): FhirResourceLike {
+  private observation(
+    name: LabName,
+    attr: LabAttribute,
+    value: number,
+    t: number,
+    subject: { reference: string },
+    rng: Rng,
+  ): FhirResourceLike {
     const category = [
       { coding: [{ system: OBS_CATEGORY, code: attr.category, display: attr.category === 'vital-signs' ? 'Vital Signs' : 'Laboratory' }] },
     ];
@@ -197,7 +220,9 @@ export class FhirPatientWriter {
       id: rng.uuid(),
       meta: {
         profile: [
-          attr.category === 'vital-signs' ? 'http://hl7.org/fhir/StructureDefinition/vitalsigns' : 'http://hl7.org/fhir/us/core/StructureDefinition/us-core-observation-lab',
+          attr.category === 'vital-signs'
+            ? 'http://hl7.org/fhir/StructureDefinition/vitalsigns'
+            : 'http://hl7.org/fhir/us/core/StructureDefinition/us-core-observation-lab',
         ],
       },
       status: 'final',
@@ -207,13 +232,22 @@ export class FhirPatientWriter {
       const diastolic = Math.round(Math.max(40, Math.min(value - 20, value * 0.62 + rng.normal(0, 5))));
       return {
         ...base,
-        code: { coding: [{ system: LOINC_SYSTEM, code: '85354-9', display: 'Blood pressure panel with all children optional' }], text: 'Blood pressure panel' },
+        code: {
+          coding: [{ system: LOINC_SYSTEM, code: '85354-9', display: 'Blood pressure panel with all children optional' }],
+          text: 'Blood pressure panel',
+        },
         subject,
         effectiveDateTime: dateTime(t),
         issued: dateTime(t + 600_000),
         component: [
-          { code: { coding: [{ system: LOINC_SYSTEM, code: attr.loinc[0], display: attr.display }] }, valueQuantity: quantity(value, attr.unit) },
-          { code: { coding: [{ system: LOINC_SYSTEM, code: '8462-4', display: 'Diastolic blood pressure' }] }, valueQuantity: quantity(diastolic, attr.unit) },
+          {
+            code: { coding: [{ system: LOINC_SYSTEM, code: attr.loinc[0], display: attr.display }] },
+            valueQuantity: quantity(value, attr.unit),
+          },
+          {
+            code: { coding: [{ system: LOINC_SYSTEM, code: '8462-4', display: 'Diastolic blood pressure' }] },
+            valueQuantity: quantity(diastolic, attr.unit),
+          },
         ],
       };
     }

@@ -27,16 +27,68 @@ export interface PanelSnp {
 }
 
 const BLOCKS: Array<{ chrom: string; start: number; bases: Array<[string, string]> }> = [
-  { chrom: '10', start: 112_950_000, bases: [['C', 'T'], ['G', 'A'], ['A', 'G'], ['T', 'C']] },
-  { chrom: '9', start: 22_100_000, bases: [['A', 'G'], ['C', 'T'], ['G', 'C'], ['T', 'A']] },
-  { chrom: '17', start: 39_900_000, bases: [['G', 'A'], ['T', 'C'], ['C', 'T'], ['A', 'G']] },
-  { chrom: '19', start: 44_880_000, bases: [['T', 'C'], ['C', 'G'], ['A', 'T'], ['G', 'A']] },
-  { chrom: '2', start: 27_500_000, bases: [['C', 'A'], ['A', 'G'], ['G', 'T'], ['T', 'C']] },
+  {
+    chrom: '10',
+    start: 112_950_000,
+    bases: [
+      ['C', 'T'],
+      ['G', 'A'],
+      ['A', 'G'],
+      ['T', 'C'],
+    ],
+  },
+  {
+    chrom: '9',
+    start: 22_100_000,
+    bases: [
+      ['A', 'G'],
+      ['C', 'T'],
+      ['G', 'C'],
+      ['T', 'A'],
+    ],
+  },
+  {
+    chrom: '17',
+    start: 39_900_000,
+    bases: [
+      ['G', 'A'],
+      ['T', 'C'],
+      ['C', 'T'],
+      ['A', 'G'],
+    ],
+  },
+  {
+    chrom: '19',
+    start: 44_880_000,
+    bases: [
+      ['T', 'C'],
+      ['C', 'G'],
+      ['A', 'T'],
+      ['G', 'A'],
+    ],
+  },
+  {
+    chrom: '2',
+    start: 27_500_000,
+    bases: [
+      ['C', 'A'],
+      ['A', 'G'],
+      ['G', 'T'],
+      ['T', 'C'],
+    ],
+  },
 ];
 
 /** The panel, in schema order (`snp_b<block>_<k>`). */
 export const PANEL: PanelSnp[] = BLOCKS.flatMap((b, bi) =>
-  b.bases.map(([ref, alt], k) => ({ name: `snp_b${bi + 1}_${k + 1}`, chrom: b.chrom, pos: b.start + 1_200 * k + 137 * bi, ref, alt, block: bi })),
+  b.bases.map(([ref, alt], k) => ({
+    name: `snp_b${bi + 1}_${k + 1}`,
+    chrom: b.chrom,
+    pos: b.start + 1_200 * k + 137 * bi,
+    ref,
+    alt,
+    block: bi,
+  })),
 );
 
 /** Haplotypes of every block (alleles of its 4 SNPs). Same shapes in every block. */
@@ -51,11 +103,31 @@ export const POPULATIONS = ['pop1', 'pop2', 'pop3'] as const;
 
 /** Haplotype frequencies [block][population][haplotype]. */
 export const HAPLOTYPE_FREQUENCIES: number[][][] = [
-  [[0.55, 0.25, 0.15, 0.05], [0.3, 0.45, 0.1, 0.15], [0.25, 0.15, 0.4, 0.2]],
-  [[0.4, 0.35, 0.15, 0.1], [0.6, 0.1, 0.2, 0.1], [0.3, 0.2, 0.2, 0.3]],
-  [[0.45, 0.2, 0.25, 0.1], [0.35, 0.3, 0.15, 0.2], [0.55, 0.1, 0.3, 0.05]],
-  [[0.65, 0.15, 0.1, 0.1], [0.4, 0.3, 0.2, 0.1], [0.5, 0.1, 0.1, 0.3]],
-  [[0.3, 0.3, 0.2, 0.2], [0.25, 0.25, 0.25, 0.25], [0.1, 0.4, 0.4, 0.1]],
+  [
+    [0.55, 0.25, 0.15, 0.05],
+    [0.3, 0.45, 0.1, 0.15],
+    [0.25, 0.15, 0.4, 0.2],
+  ],
+  [
+    [0.4, 0.35, 0.15, 0.1],
+    [0.6, 0.1, 0.2, 0.1],
+    [0.3, 0.2, 0.2, 0.3],
+  ],
+  [
+    [0.45, 0.2, 0.25, 0.1],
+    [0.35, 0.3, 0.15, 0.2],
+    [0.55, 0.1, 0.3, 0.05],
+  ],
+  [
+    [0.65, 0.15, 0.1, 0.1],
+    [0.4, 0.3, 0.2, 0.1],
+    [0.5, 0.1, 0.1, 0.3],
+  ],
+  [
+    [0.3, 0.3, 0.2, 0.2],
+    [0.25, 0.25, 0.25, 0.25],
+    [0.1, 0.4, 0.4, 0.1],
+  ],
 ];
 
 /** Causal SNPs: odds ratio per alt allele on a condition's odds. */
@@ -138,7 +210,9 @@ export function describeGenomeModel(): Record<string, unknown> {
     populations: POPULATIONS,
     haplotypes: HAPLOTYPES,
     haplotypeFrequencies: HAPLOTYPE_FREQUENCIES,
-    alleleFrequencies: Object.fromEntries(PANEL.map((s, j) => [s.name, Object.fromEntries(POPULATIONS.map((p, pi) => [p, Number(af[j][pi].toFixed(4))]))])),
+    alleleFrequencies: Object.fromEntries(
+      PANEL.map((s, j) => [s.name, Object.fromEntries(POPULATIONS.map((p, pi) => [p, Number(af[j][pi].toFixed(4))]))]),
+    ),
     ldBlocks: BLOCKS.map((b, bi) => ({
       block: bi + 1,
       chrom: b.chrom,

@@ -175,7 +175,10 @@ function fillArtefactCodes(schema: Schema, res: EncodeResult, truth: Map<string,
     if (a.kind !== 'snp' && a.kind !== 'image-finding' && a.kind !== 'note-mention') return;
     const j = a.kind === 'snp' ? PANEL.findIndex((s) => s.chrom === a.chrom && s.pos === a.pos && s.ref === a.ref && s.alt === a.alt) : -1;
     const concept = a.kind === 'note-mention' ? a.name.replace(/^note_/, '') : '';
-    const finding = a.kind === 'image-finding' ? ({ 'cardiothoracic-ratio': 'cardiomegaly', 'lung-opacity': 'opacity', nodule: 'nodule' } as const)[a.feature] : undefined;
+    const finding =
+      a.kind === 'image-finding'
+        ? ({ 'cardiothoracic-ratio': 'cardiomegaly', 'lung-opacity': 'opacity', nodule: 'nodule' } as const)[a.feature]
+        : undefined;
     for (let i = 0; i < res.n; i++) {
       const t = truth.get(res.patientIds[i]);
       let code: number;
@@ -228,7 +231,9 @@ export function computeMarginals(schema: Schema, results: EncodeResult[], twoWay
   const k = attrs.length;
   const one = attrs.map((a) => new Array<number>(a.size).fill(0));
   const two = new Map<string, number[]>();
-  if (twoWay) for (let i = 0; i < k; i++) for (let j = i + 1; j < k; j++) two.set(`${i},${j}`, new Array<number>(attrs[i].size * attrs[j].size).fill(0));
+  if (twoWay)
+    for (let i = 0; i < k; i++)
+      for (let j = i + 1; j < k; j++) two.set(`${i},${j}`, new Array<number>(attrs[i].size * attrs[j].size).fill(0));
   let n = 0;
   for (const res of results) {
     if (res.width !== all.length) throw new Error(`computeMarginals: rows of width ${res.width}, schema has ${all.length} attributes`);
@@ -255,7 +260,10 @@ export function computeMarginals(schema: Schema, results: EncodeResult[], twoWay
 
 /** JSON with 2-space indentation but numeric arrays on one line (readable and diff-friendly). */
 function prettyJson(v: unknown): string {
-  return JSON.stringify(v, null, 2).replace(/\[\n\s+(-?[\d.e+-]+(?:,\n\s+-?[\d.e+-]+)*)\n\s+\]/g, (_, inner: string) => `[${inner.split(/,\n\s+/).join(', ')}]`);
+  return JSON.stringify(v, null, 2).replace(
+    /\[\n\s+(-?[\d.e+-]+(?:,\n\s+-?[\d.e+-]+)*)\n\s+\]/g,
+    (_, inner: string) => `[${inner.split(/,\n\s+/).join(', ')}]`,
+  );
 }
 
 export function loadDefaultSchema(): Schema {
@@ -266,14 +274,19 @@ export function loadDefaultSchema(): Schema {
 export async function simulateFederation(options: SimulateOptions): Promise<SimulationSummary> {
   const start = performance.now();
   const { sites, patients, seed } = options;
-  if (!Number.isInteger(sites) || sites < 1 || sites > MAX_SITES) throw new Error(`sites must be an integer from 1 to ${MAX_SITES}, got ${sites}`);
-  if (!Number.isInteger(patients) || patients < 1 || patients > MAX_PATIENTS) throw new Error(`patients must be an integer from 1 to ${MAX_PATIENTS}, got ${patients}`);
+  if (!Number.isInteger(sites) || sites < 1 || sites > MAX_SITES)
+    throw new Error(`sites must be an integer from 1 to ${MAX_SITES}, got ${sites}`);
+  if (!Number.isInteger(patients) || patients < 1 || patients > MAX_PATIENTS)
+    throw new Error(`patients must be an integer from 1 to ${MAX_PATIENTS}, got ${patients}`);
   const schema = options.schema ?? loadDefaultSchema();
   const modalities = new Set<SimModality>(options.modalities ?? ['fhir']);
-  for (const m of modalities) if (!(SIM_MODALITIES as readonly string[]).includes(m)) throw new Error(`unknown modality ${JSON.stringify(m)} (known: ${SIM_MODALITIES.join(', ')})`);
+  for (const m of modalities)
+    if (!(SIM_MODALITIES as readonly string[]).includes(m))
+      throw new Error(`unknown modality ${JSON.stringify(m)} (known: ${SIM_MODALITIES.join(', ')})`);
   if (modalities.size === 0) throw new Error('at least one modality is needed');
   const imageSize = options.imageSize ?? DEFAULT_IMAGE_SIZE;
-  if (!Number.isInteger(imageSize) || imageSize < 32 || imageSize > 4096) throw new Error(`image size must be an integer from 32 to 4096, got ${imageSize}`);
+  if (!Number.isInteger(imageSize) || imageSize < 32 || imageSize > 4096)
+    throw new Error(`image size must be an integer from 32 to 4096, got ${imageSize}`);
   const multimodal = [...modalities].some((m) => m !== 'fhir');
   const outDir = resolve(options.outDir);
   mkdirSync(outDir, { recursive: true });
@@ -295,7 +308,12 @@ export async function simulateFederation(options: SimulateOptions): Promise<Simu
     const artefacts = new Map<string, ArtefactTruth>();
     const usedMrns = new Set<string>();
     const siteRng = root.fork(id);
-    const latentCounts = { smoker: 0, female: 0, ageSum: 0, conditions: Object.fromEntries(CONDITIONS.map((c) => [c, 0])) as Record<string, number> };
+    const latentCounts = {
+      smoker: 0,
+      female: 0,
+      ageSum: 0,
+      conditions: Object.fromEntries(CONDITIONS.map((c) => [c, 0])) as Record<string, number>,
+    };
     const dosageSum = { with: new Map<string, [number, number]>(), without: new Map<string, [number, number]>() };
     for (let i = 0; i < patients; i++) {
       const prng = siteRng.fork(i);
@@ -373,23 +391,50 @@ export async function simulateFederation(options: SimulateOptions): Promise<Simu
         panelCallsOfLinked: panelCalls,
         panelCallRate: linked ? Number((panelCalls / (linked * PANEL.length)).toFixed(6)) : 0,
         alleleFrequencies: af,
-        expectedAlleleFrequencies: Object.fromEntries(PANEL.map((snp, j) => [snp.name, Number(populationAlleleFrequencies()[j].reduce((acc, f, k) => acc + f * profile.ancestry[k] / profile.ancestry.reduce((a, b) => a + b, 0), 0).toFixed(4))])),
+        expectedAlleleFrequencies: Object.fromEntries(
+          PANEL.map((snp, j) => [
+            snp.name,
+            Number(
+              populationAlleleFrequencies()
+                [j].reduce((acc, f, k) => acc + (f * profile.ancestry[k]) / profile.ancestry.reduce((a, b) => a + b, 0), 0)
+                .toFixed(4),
+            ),
+          ]),
+        ),
       };
     }
     if (notes) {
       notes.close(extra, siteRng.fork('planted-notes'));
-      modalityTruth.notes = { dir: 'notes', files: notes.files, patientsWithNotes: notes.patients, orphanFiles: 1, styles: profile.noteStyles, patientsMentioning: notes.mentionCounts };
+      modalityTruth.notes = {
+        dir: 'notes',
+        files: notes.files,
+        patientsWithNotes: notes.patients,
+        orphanFiles: 1,
+        styles: profile.noteStyles,
+        patientsMentioning: notes.mentionCounts,
+      };
     }
     if (multimodal) {
       writeFileSync(
         join(dir, 'inspect.yaml'),
-        inspectYaml(options.schemaPath ? resolve(options.schemaPath) : MULTIMODAL_SCHEMA_PATH, { fhir: modalities.has('fhir'), dicom: !!dicom, ...(vcf ? { vcf: options.vcfBgzip ? 'genomes.vcf.gz' : 'genomes.vcf' } : {}), notes: !!notes }, id),
+        inspectYaml(
+          options.schemaPath ? resolve(options.schemaPath) : MULTIMODAL_SCHEMA_PATH,
+          {
+            fhir: modalities.has('fhir'),
+            dicom: !!dicom,
+            ...(vcf ? { vcf: options.vcfBgzip ? 'genomes.vcf.gz' : 'genomes.vcf' } : {}),
+            notes: !!notes,
+          },
+          id,
+        ),
       );
     }
     const res = encoder.finish();
     if (multimodal) fillArtefactCodes(schema, res, artefacts, noCalls);
     if (res.n !== patients || res.issues.length > 0) {
-      throw new Error(`simulate: encoding ${id} gave ${res.n} rows for ${patients} patients and ${res.issues.length} issue(s): ${res.issues[0]?.reason ?? ''}`);
+      throw new Error(
+        `simulate: encoding ${id} gave ${res.n} rows for ${patients} patients and ${res.issues.length} issue(s): ${res.issues[0]?.reason ?? ''}`,
+      );
     }
     encoded.push(res);
     siteSummaries.push({ id, profile: profile.profile, dir, patients, resources });
@@ -418,7 +463,14 @@ export async function simulateFederation(options: SimulateOptions): Promise<Simu
         CAUSAL.map((c) => {
           const w = dosageSum.with.get(c.snp) ?? [0, 0];
           const wo = dosageSum.without.get(c.snp) ?? [0, 0];
-          return [c.snp, { condition: c.condition, meanDosageWithCondition: Number((w[0] / Math.max(1, w[1])).toFixed(4)), meanDosageWithout: Number((wo[0] / Math.max(1, wo[1])).toFixed(4)) }];
+          return [
+            c.snp,
+            {
+              condition: c.condition,
+              meanDosageWithCondition: Number((w[0] / Math.max(1, w[1])).toFixed(4)),
+              meanDosageWithout: Number((wo[0] / Math.max(1, wo[1])).toFixed(4)),
+            },
+          ];
         }),
       ),
       ...(multimodal ? { modalities: modalityTruth } : {}),
@@ -495,7 +547,17 @@ export function parseSimulateArgs(args: readonly string[]): SimulateArgs {
   const values = new Map<string, string>();
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
-    if (arg === '--help' || arg === '-h') return { sites: 0, patients: 0, outDir: '', seed: 1, modalities: [...SIM_MODALITIES], imageSize: DEFAULT_IMAGE_SIZE, vcfBgzip: false, help: true };
+    if (arg === '--help' || arg === '-h')
+      return {
+        sites: 0,
+        patients: 0,
+        outDir: '',
+        seed: 1,
+        modalities: [...SIM_MODALITIES],
+        imageSize: DEFAULT_IMAGE_SIZE,
+        vcfBgzip: false,
+        help: true,
+      };
     if (arg === '--vcf-bgzip') {
       if (values.has(arg)) throw new UsageError(`${arg} given more than once`);
       values.set(arg, 'true');
@@ -519,8 +581,14 @@ export function parseSimulateArgs(args: readonly string[]): SimulateArgs {
   for (const flag of ['--sites', '--patients', '--out']) if (!values.has(flag)) throw new UsageError(`missing required flag ${flag}`);
   let modalities: SimModality[] = [...SIM_MODALITIES];
   if (values.has('--modalities')) {
-    const list = values.get('--modalities')!.split(',').map((m) => m.trim()).filter((m) => m !== '');
-    for (const m of list) if (!(SIM_MODALITIES as readonly string[]).includes(m)) throw new UsageError(`--modalities: unknown modality ${JSON.stringify(m)} (known: ${SIM_MODALITIES.join(', ')})`);
+    const list = values
+      .get('--modalities')!
+      .split(',')
+      .map((m) => m.trim())
+      .filter((m) => m !== '');
+    for (const m of list)
+      if (!(SIM_MODALITIES as readonly string[]).includes(m))
+        throw new UsageError(`--modalities: unknown modality ${JSON.stringify(m)} (known: ${SIM_MODALITIES.join(', ')})`);
     if (list.length === 0) throw new UsageError('--modalities needs at least one modality');
     if (new Set(list).size !== list.length) throw new UsageError('--modalities lists a modality twice');
     modalities = list as SimModality[];

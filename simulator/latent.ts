@@ -53,7 +53,16 @@ export type LabName = (typeof LABS)[number];
 
 /** Age bands of the site mixes: [lo, hi) years. */
 export const AGE_BANDS: Array<[number, number]> = [
-  [0, 5], [5, 12], [12, 18], [18, 30], [30, 40], [40, 50], [50, 60], [60, 70], [70, 80], [80, 100],
+  [0, 5],
+  [5, 12],
+  [12, 18],
+  [18, 30],
+  [30, 40],
+  [40, 50],
+  [50, 60],
+  [60, 70],
+  [70, 80],
+  [80, 100],
 ];
 
 export interface SiteProfile {
@@ -104,7 +113,20 @@ export const SITE_PROFILES: SiteProfile[] = [
     logOddsShift: {},
     icd10Share: 0.3,
     bpAsPanel: false,
-    ancestry: [0.7, 0.2, 0.1], genomeCoverage: 0.6, notesCoverage: 0.85, noteStyles: ['soap', 'narrative'], scanner: { modality: 'DX', manufacturer: 'Simulated Radiography A', photometric: 'MONOCHROME2', bitsStored: 12, gain: 0.85, offset: 0.05, scale: 1, noise: 0.02 },
+    ancestry: [0.7, 0.2, 0.1],
+    genomeCoverage: 0.6,
+    notesCoverage: 0.85,
+    noteStyles: ['soap', 'narrative'],
+    scanner: {
+      modality: 'DX',
+      manufacturer: 'Simulated Radiography A',
+      photometric: 'MONOCHROME2',
+      bitsStored: 12,
+      gain: 0.85,
+      offset: 0.05,
+      scale: 1,
+      noise: 0.02,
+    },
   },
   {
     profile: 'cardiac',
@@ -114,7 +136,20 @@ export const SITE_PROFILES: SiteProfile[] = [
     logOddsShift: { coronary_artery_disease: 0.9, heart_failure: 0.9, hypertension: 0.3, hyperlipidemia: 0.3 },
     icd10Share: 0.7,
     bpAsPanel: true,
-    ancestry: [0.85, 0.1, 0.05], genomeCoverage: 0.75, notesCoverage: 0.9, noteStyles: ['consult', 'soap'], scanner: { modality: 'CR', manufacturer: 'Simulated Imaging B', photometric: 'MONOCHROME1', bitsStored: 14, gain: 0.7, offset: 0.12, scale: 0.88, noise: 0.03 },
+    ancestry: [0.85, 0.1, 0.05],
+    genomeCoverage: 0.75,
+    notesCoverage: 0.9,
+    noteStyles: ['consult', 'soap'],
+    scanner: {
+      modality: 'CR',
+      manufacturer: 'Simulated Imaging B',
+      photometric: 'MONOCHROME1',
+      bitsStored: 14,
+      gain: 0.7,
+      offset: 0.12,
+      scale: 0.88,
+      noise: 0.03,
+    },
   },
   {
     profile: 'paediatric',
@@ -124,7 +159,20 @@ export const SITE_PROFILES: SiteProfile[] = [
     logOddsShift: { asthma: 0.6, pneumonia: 0.4 },
     icd10Share: 0.1,
     bpAsPanel: false,
-    ancestry: [0.3, 0.4, 0.3], genomeCoverage: 0.45, notesCoverage: 0.8, noteStyles: ['narrative', 'brief'], scanner: { modality: 'DX', manufacturer: 'Simulated Medical C', photometric: 'MONOCHROME2', bitsStored: 16, gain: 0.6, offset: 0.2, scale: 0.94, noise: 0.015 },
+    ancestry: [0.3, 0.4, 0.3],
+    genomeCoverage: 0.45,
+    notesCoverage: 0.8,
+    noteStyles: ['narrative', 'brief'],
+    scanner: {
+      modality: 'DX',
+      manufacturer: 'Simulated Medical C',
+      photometric: 'MONOCHROME2',
+      bitsStored: 16,
+      gain: 0.6,
+      offset: 0.2,
+      scale: 0.94,
+      noise: 0.015,
+    },
   },
   {
     profile: 'metabolic',
@@ -134,7 +182,20 @@ export const SITE_PROFILES: SiteProfile[] = [
     logOddsShift: { obesity: 0.8, type2_diabetes: 0.8, chronic_kidney_disease: 0.7 },
     icd10Share: 0.5,
     bpAsPanel: true,
-    ancestry: [0.5, 0.3, 0.2], genomeCoverage: 0.55, notesCoverage: 0.85, noteStyles: ['soap', 'brief', 'consult'], scanner: { modality: 'DX', manufacturer: 'Simulated Radiography A', photometric: 'MONOCHROME2', bitsStored: 12, gain: 0.9, offset: 0.02, scale: 1.04, noise: 0.025 },
+    ancestry: [0.5, 0.3, 0.2],
+    genomeCoverage: 0.55,
+    notesCoverage: 0.85,
+    noteStyles: ['soap', 'brief', 'consult'],
+    scanner: {
+      modality: 'DX',
+      manufacturer: 'Simulated Radiography A',
+      photometric: 'MONOCHROME2',
+      bitsStored: 12,
+      gain: 0.9,
+      offset: 0.02,
+      scale: 1.04,
+      noise: 0.025,
+    },
   },
   {
     profile: 'pulmonary',
@@ -144,7 +205,20 @@ export const SITE_PROFILES: SiteProfile[] = [
     logOddsShift: { smoker: 0.7, copd: 0.6, pneumonia: 0.4 },
     icd10Share: 0.2,
     bpAsPanel: false,
-    ancestry: [0.2, 0.2, 0.6], genomeCoverage: 0.5, notesCoverage: 0.75, noteStyles: ['brief', 'narrative'], scanner: { modality: 'CR', manufacturer: 'Simulated Imaging B', photometric: 'MONOCHROME2', bitsStored: 12, gain: 0.75, offset: 0.1, scale: 0.9, noise: 0.035 },
+    ancestry: [0.2, 0.2, 0.6],
+    genomeCoverage: 0.5,
+    notesCoverage: 0.75,
+    noteStyles: ['brief', 'narrative'],
+    scanner: {
+      modality: 'CR',
+      manufacturer: 'Simulated Imaging B',
+      photometric: 'MONOCHROME2',
+      bitsStored: 12,
+      gain: 0.75,
+      offset: 0.1,
+      scale: 0.9,
+      noise: 0.035,
+    },
   },
 ];
 
@@ -238,7 +312,14 @@ export function isoDate(ms: number): string {
   return new Date(ms).toISOString().slice(0, 10);
 }
 
-function logit(name: ConditionName | 'smoker', age: number, male: boolean, has: Partial<Record<string, boolean>>, site: SiteProfile, genome?: LatentGenome): number {
+function logit(
+  name: ConditionName | 'smoker',
+  age: number,
+  male: boolean,
+  has: Partial<Record<string, boolean>>,
+  site: SiteProfile,
+  genome?: LatentGenome,
+): number {
   const c = RISK_MODEL[name];
   const a = (clamp(age, 15, 90) - 50) / 10;
   let x = c.intercept + c.age * a + (site.logOddsShift[name] ?? 0);
@@ -291,10 +372,22 @@ export function drawLatentPatient(site: SiteProfile, siteId: string, index: numb
       : c.obesity
         ? 30 + Math.abs(rng.normal(0, 5))
         : clamp(rng.normal(25, 2.8), 16, 29.9),
-    hba1c: c.type2_diabetes ? clamp(rng.normal(7.6, 1.3), 5.8, 14) : clamp(rng.normal(5.25 + 0.004 * Math.max(0, ageYears - 30) + 0.25 * +c.obesity, 0.33), 4, 6.4),
-    ldl_cholesterol: c.hyperlipidemia ? clamp(rng.normal(165, 30), 100, 340) : child ? clamp(rng.normal(90, 20), 30, 160) : clamp(rng.normal(105 + 0.3 * Math.max(0, ageYears - 40), 24), 35, 189),
-    systolic_bp: c.hypertension ? clamp(rng.normal(146, 14), 121, 240) : child ? clamp(rng.normal(100 + 0.6 * ageYears, 8), 75, 139) : clamp(rng.normal(114 + 0.25 * Math.max(0, ageYears - 30), 10), 85, 159),
-    egfr: c.chronic_kidney_disease ? clamp(rng.normal(42, 13), 5, 59.4) : clamp(rng.normal(Math.min(118, 120 - 0.8 * Math.max(0, ageYears - 30)), 12), 60, 145),
+    hba1c: c.type2_diabetes
+      ? clamp(rng.normal(7.6, 1.3), 5.8, 14)
+      : clamp(rng.normal(5.25 + 0.004 * Math.max(0, ageYears - 30) + 0.25 * +c.obesity, 0.33), 4, 6.4),
+    ldl_cholesterol: c.hyperlipidemia
+      ? clamp(rng.normal(165, 30), 100, 340)
+      : child
+        ? clamp(rng.normal(90, 20), 30, 160)
+        : clamp(rng.normal(105 + 0.3 * Math.max(0, ageYears - 40), 24), 35, 189),
+    systolic_bp: c.hypertension
+      ? clamp(rng.normal(146, 14), 121, 240)
+      : child
+        ? clamp(rng.normal(100 + 0.6 * ageYears, 8), 75, 139)
+        : clamp(rng.normal(114 + 0.25 * Math.max(0, ageYears - 30), 10), 85, 159),
+    egfr: c.chronic_kidney_disease
+      ? clamp(rng.normal(42, 13), 5, 59.4)
+      : clamp(rng.normal(Math.min(118, 120 - 0.8 * Math.max(0, ageYears - 30)), 12), 60, 145),
   };
   const p = (x: number) => rng.bernoulli(x);
   const measured: Record<LabName, boolean> = {
@@ -345,16 +438,19 @@ export function describeModel(): Record<string, unknown> {
       'Logistic risks per condition, drawn in order (a DAG): log-odds = intercept + age·a + sex terms + Σ ln(OR)·parent + site shift, a = (clamp(age,15,90) − 50)/10. Extra terms: obesity under 18 has log-odds −2.3; pneumonia +0.9 under 5 and +0.05 per year over 65; COPD −9 under 30; smoking (hidden, not in the schema) only from 16. Labs follow conditions: BMI ≥ 30 iff obesity, eGFR < 60 iff CKD, HbA1c ≈ N(7.6, 1.3) with diabetes else ≈ N(5.3, 0.33), LDL ≈ N(165, 30) with hyperlipidemia, systolic BP ≈ N(146, 14) with hypertension. Missingness of labs depends on age and conditions.',
     conditionOrder: ['smoker', ...CONDITIONS],
     imaging: {
-      probability: 'P(chest radiograph) = 0.95 pneumonia, else 0.9 heart failure, else 0.7 COPD, else 0.5 coronary disease, else 0.25 adults / 0.12 children',
+      probability:
+        'P(chest radiograph) = 0.95 pneumonia, else 0.9 heart failure, else 0.7 COPD, else 0.5 coronary disease, else 0.25 adults / 0.12 children',
       findingRates: FINDING_RATES,
-      oneImagePerPatient: 'each imaged patient has one frontal radiograph; planted extras (a repeat view, an orphan and a truncated file) are listed per site',
+      oneImagePerPatient:
+        'each imaged patient has one frontal radiograph; planted extras (a repeat view, an orphan and a truncated file) are listed per site',
     },
     coefficients: RISK_MODEL,
     labs: {
       bmi: 'adults: obesity → 30 + |N(0,5)|, else N(25, 2.8) in [16, 29.9]; children: obesity → 25 + |N(0,4)|, else N(15 + 0.3·age, 2) in [12, 24.9]',
       hba1c: 'type 2 diabetes → N(7.6, 1.3) in [5.8, 14]; else N(5.25 + 0.004·max(0, age−30) + 0.25·obesity, 0.33) in [4, 6.4]',
       ldl_cholesterol: 'hyperlipidemia → N(165, 30) in [100, 340]; children N(90, 20); adults N(105 + 0.3·max(0, age−40), 24) in [35, 189]',
-      systolic_bp: 'hypertension → N(146, 14) in [121, 240]; children N(100 + 0.6·age, 8); adults N(114 + 0.25·max(0, age−30), 10) in [85, 159]',
+      systolic_bp:
+        'hypertension → N(146, 14) in [121, 240]; children N(100 + 0.6·age, 8); adults N(114 + 0.25·max(0, age−30), 10) in [85, 159]',
       egfr: 'CKD → N(42, 13) in [5, 59.4]; else N(min(118, 120 − 0.8·max(0, age−30)), 12) in [60, 145]',
       measuredProbability: {
         systolic_bp: 'child 0.85, adult 0.95',
@@ -363,7 +459,8 @@ export function describeModel(): Record<string, unknown> {
         ldl_cholesterol: 'hyperlipidemia or CAD 0.9, child 0.05, age ≥ 40 0.55, else 0.3',
         egfr: 'CKD 0.95, diabetes or hypertension 0.8, child 0.05, else 0.4',
       },
-      history: 'each measured lab has 1–3 observations in the 3 years before the reference date; the latest carries the current value, earlier ones are noisy versions of it',
+      history:
+        'each measured lab has 1–3 observations in the 3 years before the reference date; the latest carries the current value, earlier ones are noisy versions of it',
     },
   };
 }

@@ -79,7 +79,11 @@ export class DicomEmitter {
 
   private study(p: LatentPatient, rng: Rng): { uid: string; accession: string; date: string } {
     const refMs = Date.parse(`${this.referenceDate}T00:00:00Z`);
-    return { uid: uid(rng), accession: `ACC${String(100_000_000 + rng.int(900_000_000))}`, date: new Date(refMs - (10 + rng.int(600)) * 86_400_000).toISOString().slice(0, 10) };
+    return {
+      uid: uid(rng),
+      accession: `ACC${String(100_000_000 + rng.int(900_000_000))}`,
+      date: new Date(refMs - (10 + rng.int(600)) * 86_400_000).toISOString().slice(0, 10),
+    };
   }
 
   write(p: LatentPatient, rng: Rng): PatientArtefacts['image'] {
@@ -124,7 +128,14 @@ export class DicomEmitter {
   }
 
   get stats() {
-    return { files: this.files, imagedPatients: this.imaged, repeatImages: this.repeatWritten ? 1 : 0, orphanImages: 1, truncatedFiles: 1, findings: { ...this.findings } };
+    return {
+      files: this.files,
+      imagedPatients: this.imaged,
+      repeatImages: this.repeatWritten ? 1 : 0,
+      orphanImages: 1,
+      truncatedFiles: 1,
+      findings: { ...this.findings },
+    };
   }
 }
 
@@ -149,7 +160,10 @@ export class VcfEmitter {
     return this.samples.length - 1;
   }
   /** Writes the VCF (with one orphan sample, absent from the map) and the sample map. */
-  close(site: SiteProfile, rng: Rng): { path: string; mapPath: string; records: number; genotypes: number; noCalls: number; panelNoCall: Uint8Array[]; samples: number } {
+  close(
+    site: SiteProfile,
+    rng: Rng,
+  ): { path: string; mapPath: string; records: number; genotypes: number; noCalls: number; panelNoCall: Uint8Array[]; samples: number } {
     const orphan = drawGenome(site.ancestry, rng.fork('orphan-genome'));
     const all = [...this.samples, { name: `BB-${this.letter}-999999`, hap: orphan.hap }];
     const path = join(this.siteDir, this.bgzip ? 'genomes.vcf.gz' : 'genomes.vcf');

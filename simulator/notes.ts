@@ -100,7 +100,9 @@ export function writePatientNotes(p: LatentPatient, styles: readonly string[], r
           `Vitals reviewed.${cxr ? ` Chest x-ray: ${cxr}` : ''}`,
           '',
           'ASSESSMENT AND PLAN:',
-          condList.length ? condList.map((c, i) => `${i + 1}. ${cap(c)}, continue current management.`).join('\n') : 'Routine health maintenance.',
+          condList.length
+            ? condList.map((c, i) => `${i + 1}. ${cap(c)}, continue current management.`).join('\n')
+            : 'Routine health maintenance.',
         ];
         break;
       case 'consult':

@@ -22,7 +22,14 @@ import dcmjs from 'dcmjs';
 import type { Rng } from '../modalities/fhir/rng.ts';
 import type { ImageFindings, ScannerProfile } from './latent.ts';
 
-const { DicomDict, DicomMetaDictionary } = (dcmjs as unknown as { data: { DicomDict: new (meta: unknown) => { dict: unknown; write(): ArrayBuffer }; DicomMetaDictionary: { denaturalizeDataset(d: unknown): unknown } } }).data;
+const { DicomDict, DicomMetaDictionary } = (
+  dcmjs as unknown as {
+    data: {
+      DicomDict: new (meta: unknown) => { dict: unknown; write(): ArrayBuffer };
+      DicomMetaDictionary: { denaturalizeDataset(d: unknown): unknown };
+    };
+  }
+).data;
 
 export const DX_SOP_CLASS = '1.2.840.10008.5.1.4.1.1.1.1'; // Digital X-Ray Image Storage – For Presentation
 export const CR_SOP_CLASS = '1.2.840.10008.5.1.4.1.1.1'; // Computed Radiography Image Storage

@@ -16,7 +16,32 @@ export interface VcfSample {
   hap: [Uint8Array, Uint8Array];
 }
 
-const CHROM_ORDER = ['1', '2', '3', '4', '5', '6', '7', '8', '9', '10', '11', '12', '13', '14', '15', '16', '17', '18', '19', '20', '21', '22', 'X', 'Y'];
+const CHROM_ORDER = [
+  '1',
+  '2',
+  '3',
+  '4',
+  '5',
+  '6',
+  '7',
+  '8',
+  '9',
+  '10',
+  '11',
+  '12',
+  '13',
+  '14',
+  '15',
+  '16',
+  '17',
+  '18',
+  '19',
+  '20',
+  '21',
+  '22',
+  'X',
+  'Y',
+];
 
 interface Row {
   chrom: string;
@@ -65,7 +90,13 @@ export function bgzfBlock(data: Buffer): Buffer {
 }
 
 /** Writes the site VCF; returns genotype counts. */
-export function writeSiteVcf(path: string, samples: VcfSample[], siteId: string, bgzip: boolean, rng: Rng): { records: number; genotypes: number; noCalls: number; panelNoCall: Uint8Array[] } {
+export function writeSiteVcf(
+  path: string,
+  samples: VcfSample[],
+  siteId: string,
+  bgzip: boolean,
+  rng: Rng,
+): { records: number; genotypes: number; noCalls: number; panelNoCall: Uint8Array[] } {
   const rows: Row[] = PANEL.map((s, i) => ({ chrom: s.chrom, pos: s.pos, id: '.', ref: s.ref, alt: s.alt, panelIndex: i, af: 0 }));
   const bases = ['A', 'C', 'G', 'T'];
   const fillerRng = rng.fork('filler');

@@ -48,7 +48,11 @@ export async function loadSiteData(cfg: SiteConfig): Promise<LoadedSiteData & { 
   return { data: loaded.data, patients: loaded.patients, quarantine: loaded.quarantine, stats: loaded.stats };
 }
 
-function unary<Req, Res>(fn: (req: Req, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: Res) => void) => unknown, req: Req, timeoutMs: number): Promise<Res> {
+function unary<Req, Res>(
+  fn: (req: Req, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: Res) => void) => unknown,
+  req: Req,
+  timeoutMs: number,
+): Promise<Res> {
   return new Promise((resolve, reject) => {
     fn(req, { deadline: Date.now() + timeoutMs }, (err, res) => (err ? reject(err) : resolve(res as Res)));
   });
@@ -104,12 +108,23 @@ export class SiteAgent {
     this.bfv = await Bfv.create();
     try {
       await this.withRetry('register', async () => {
-        const res = await unary<unknown, RegisterResponse__Output>(this.client.Register.bind(this.client) as never, { header: this.header(), agent_version: AGENT_VERSION, protocol_version: 1 }, 10_000);
-        if (res.site_id !== this.cfg.siteId) throw new Error(`coordinator identifies this certificate as ${res.site_id}, config says ${this.cfg.siteId}`);
+        const res = await unary<unknown, RegisterResponse__Output>(
+          this.client.Register.bind(this.client) as never,
+          { header: this.header(), agent_version: AGENT_VERSION, protocol_version: 1 },
+          10_000,
+        );
+        if (res.site_id !== this.cfg.siteId)
+          throw new Error(`coordinator identifies this certificate as ${res.site_id}, config says ${this.cfg.siteId}`);
         this.log(`registered with ${this.cfg.coordinator} as ${res.site_id} (${this.site.patients} patients)`);
       });
       while (!this.stopped) {
-        const res = await this.withRetry('pull', () => unary<unknown, PullTaskResponse__Output>(this.client.PullTask.bind(this.client) as never, { header: this.header(), wait_ms: POLL_WAIT_MS }, POLL_WAIT_MS + 15_000));
+        const res = await this.withRetry('pull', () =>
+          unary<unknown, PullTaskResponse__Output>(
+            this.client.PullTask.bind(this.client) as never,
+            { header: this.header(), wait_ms: POLL_WAIT_MS },
+            POLL_WAIT_MS + 15_000,
+          ),
+        );
         if (res.task) await this.handle(res.task);
         else if (res.federation_done && this.cfg.exitWhenDone) {
           this.log('coordinator reports the federation done; leaving');
@@ -137,7 +152,7 @@ export class SiteAgent {
       } catch (err) {
         const e = err as grpc.ServiceError;
         if (this.stopped) throw err;
-        if (FATAL.has(e.code) || e.code === grpc.status.FAILED_PRECONDITION && what === 'register') {
+        if (FATAL.has(e.code) || (e.code === grpc.status.FAILED_PRECONDITION && what === 'register')) {
           throw new Error(`${what} refused by the coordinator: ${e.details || e.message}`);
         }
         if (attempt === 1 || attempt % 10 === 0) this.log(`${what} failed (${e.details || e.message}); retrying`);
@@ -220,7 +235,11 @@ export class SiteAgent {
     this.refused.push({ taskId: ctx.taskId, reason });
     this.ledger.refuse({ taskId: ctx.taskId, roundId: ctx.roundId, federationId: ctx.federationId, reason });
     await this.withRetry('refuse', () =>
-      unary<unknown, PushAck__Output>(this.client.RefuseTask.bind(this.client) as never, { header: this.header(ctx.roundId, ctx.taskId), reason }, 10_000),
+      unary<unknown, PushAck__Output>(
+        this.client.RefuseTask.bind(this.client) as never,
+        { header: this.header(ctx.roundId, ctx.taskId), reason },
+        10_000,
+      ),
     ).catch((err: Error) => this.log(`refusal not delivered: ${err.message}`));
   }
 

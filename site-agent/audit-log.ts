@@ -14,7 +14,14 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
-import { appendEntry, loadSigningKey, verifyChain, type AuditEntry, type AuditEvent, type ChainFinding } from '../privacy/audit-log/chain.ts';
+import {
+  appendEntry,
+  loadSigningKey,
+  verifyChain,
+  type AuditEntry,
+  type AuditEvent,
+  type ChainFinding,
+} from '../privacy/audit-log/chain.ts';
 
 // ---------------------------------------------------------------- durable-file helpers
 
@@ -93,7 +100,9 @@ export function readJsonLinesFile(file: string): JsonLinesFile {
 }
 
 function previewBytes(b: Uint8Array): string {
-  const s = Buffer.from(b.subarray(0, 120)).toString('utf8').replace(/[^\x20-\x7e]/g, '·');
+  const s = Buffer.from(b.subarray(0, 120))
+    .toString('utf8')
+    .replace(/[^\x20-\x7e]/g, '·');
   return b.length > 120 ? `${s}…` : s;
 }
 
@@ -174,13 +183,21 @@ export class AuditLog {
       try {
         parsed.push(JSON.parse(line));
       } catch {
-        throw new AuditLogCorruptError(`audit log ${file} line ${i + 1} is not valid JSON (corruption in the middle of the log; refusing to start)`);
+        throw new AuditLogCorruptError(
+          `audit log ${file} line ${i + 1} is not valid JSON (corruption in the middle of the log; refusing to start)`,
+        );
       }
     });
     const findings = verifyChain(parsed, new Map([[options.party, createPublicKey(key)]]));
     if (findings.length > 0) {
-      const list = findings.slice(0, 5).map((f) => `line ${f.index + 1}: ${f.message}`).join('; ');
-      throw new AuditLogCorruptError(`audit log ${file} fails verification (${findings.length} finding(s)); refusing to start: ${list}`, findings);
+      const list = findings
+        .slice(0, 5)
+        .map((f) => `line ${f.index + 1}: ${f.message}`)
+        .join('; ');
+      throw new AuditLogCorruptError(
+        `audit log ${file} fails verification (${findings.length} finding(s)); refusing to start: ${list}`,
+        findings,
+      );
     }
     if (read.tornTail) truncateDurable(file, read.completeBytes);
     const fd = openAppendDurable(file);

@@ -28,6 +28,7 @@ export function loadOrCreateCommitteeKeys(bfv: Bfv, stateDir: string, federation
 
 export function loadCommitteeSecretKey(stateDir: string, federationId: string, point: number): Uint8Array {
   const sec = join(keyDir(stateDir, federationId, point), 'bfv-secret.key');
-  if (!existsSync(sec)) throw new Error(`no committee secret key for point ${point}: this site never generated one for federation ${federationId}`);
+  if (!existsSync(sec))
+    throw new Error(`no committee secret key for point ${point}: this site never generated one for federation ${federationId}`);
   return new Uint8Array(readFileSync(sec));
 }

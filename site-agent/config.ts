@@ -2,8 +2,7 @@
 import type { SitePolicy } from './policy.ts';
 
 export type SiteDataConfig = (
-  | { kind: 'fhir-ndjson'; dir: string }
-  | { kind: 'fhir-rest'; baseUrl: string; bearerToken?: string; pageSize?: number }
+  { kind: 'fhir-ndjson'; dir: string } | { kind: 'fhir-rest'; baseUrl: string; bearerToken?: string; pageSize?: number }
 ) &
   ModalityDataConfig;
 

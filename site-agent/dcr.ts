@@ -94,7 +94,13 @@ export interface ScoreHistogramTask {
 
 /** ρ this site is charged for a score histogram: one patient moves one cell by one. */
 export function scoreHistogramRho(task: Pick<ScoreHistogramTask, 'bins' | 'sigmaSite2' | 'quorum'>): number {
-  return rhoDistributedDiscreteGaussian({ l2Sensitivity: 1, l1Sensitivity: 1, sigmaSite2: task.sigmaSite2, parties: task.quorum, dimension: 2 * task.bins });
+  return rhoDistributedDiscreteGaussian({
+    l2Sensitivity: 1,
+    l1Sensitivity: 1,
+    sigmaSite2: task.sigmaSite2,
+    parties: task.quorum,
+    dimension: 2 * task.bins,
+  });
 }
 
 export class ScoreHistogramRefused extends Error {}
@@ -104,14 +110,27 @@ export class ScoreHistogramRefused extends Error {}
  * (the ledger's policy guard refuses over-cap charges; the refusal is written to the site's
  * audit log) BEFORE the vector is returned.
  */
-export function noisedScoreHistogram(ledger: Ledger, members: Dataset, holdout: Dataset, cohort: Dataset, task: ScoreHistogramTask): { values: BigInt64Array; rho: number } {
+export function noisedScoreHistogram(
+  ledger: Ledger,
+  members: Dataset,
+  holdout: Dataset,
+  cohort: Dataset,
+  task: ScoreHistogramTask,
+): { values: BigInt64Array; rho: number } {
   const rho = scoreHistogramRho(task);
   const exact = scoreHistogram(members, holdout, cohort, task.kind, task.bins);
   const noised = sampleDiscreteGaussianVector(task.sigmaSite2, exact.length);
   for (let i = 0; i < exact.length; i++) noised[i] += BigInt(exact[i]);
   const answer = Buffer.from(JSON.stringify(Array.from(noised, String)));
   try {
-    const charged = ledger.charge({ taskId: task.taskId, roundId: task.roundId, federationId: task.federationId, rho, mechanism: DCR_MECHANISM, answer });
+    const charged = ledger.charge({
+      taskId: task.taskId,
+      roundId: task.roundId,
+      federationId: task.federationId,
+      rho,
+      mechanism: DCR_MECHANISM,
+      answer,
+    });
     // A retried task gets the bytes already charged, never a fresh draw.
     const values = BigInt64Array.from((JSON.parse(charged.answer.toString('utf8')) as string[]).map((v) => BigInt(v)));
     return { values, rho };

@@ -17,7 +17,19 @@ export interface InspectReport {
     withGenome: number;
     withNotes: number;
   };
-  linkage: Record<string, { artefacts: number; linked: number; unlinked: number; ambiguous: number; beyondBound: number; linkedRate: number; patientShare: number; unlinkedExamples: string[] }>;
+  linkage: Record<
+    string,
+    {
+      artefacts: number;
+      linked: number;
+      unlinked: number;
+      ambiguous: number;
+      beyondBound: number;
+      linkedRate: number;
+      patientShare: number;
+      unlinkedExamples: string[];
+    }
+  >;
   coverage: {
     conditions: Record<string, number>;
     labsMeasured: Record<string, number>;
@@ -55,11 +67,31 @@ export async function inspectSite(cfg: { data: SiteDataConfig }, schema: Schema,
   const imageFindings: Record<string, Record<string, number>> = {};
   const noteMentions: Record<string, number> = {};
   schema.attributes.forEach((a, j) => {
-    if (a.kind === 'condition') conditions[a.name] = share(count(j, (v) => v === 1), n);
-    else if (a.kind === 'lab') labsMeasured[a.name] = share(count(j, (v) => v !== labMissingCode(a)), n);
+    if (a.kind === 'condition')
+      conditions[a.name] = share(
+        count(j, (v) => v === 1),
+        n,
+      );
+    else if (a.kind === 'lab')
+      labsMeasured[a.name] = share(
+        count(j, (v) => v !== labMissingCode(a)),
+        n,
+      );
     else if (a.kind === 'image-finding') {
-      imageFindings[a.name] = Object.fromEntries(a.classes.map((c, k) => [c, share(count(j, (v) => v === k), withImage)]));
-    } else if (a.kind === 'note-mention') noteMentions[a.name] = share(count(j, (v) => v === 1), withNotes);
+      imageFindings[a.name] = Object.fromEntries(
+        a.classes.map((c, k) => [
+          c,
+          share(
+            count(j, (v) => v === k),
+            withImage,
+          ),
+        ]),
+      );
+    } else if (a.kind === 'note-mention')
+      noteMentions[a.name] = share(
+        count(j, (v) => v === 1),
+        withNotes,
+      );
   });
   const linkage: InspectReport['linkage'] = {};
   const withOf = { dicom: withImage, vcf: withGenome, note: withNotes };
@@ -90,7 +122,13 @@ export async function inspectSite(cfg: { data: SiteDataConfig }, schema: Schema,
     coverage: {
       conditions,
       labsMeasured,
-      ...(site.stats.vcf ? { snpCallRate: r4(site.stats.vcf.callRate), snpPanelFound: site.stats.vcf.panelFound, snpPanelMissing: site.stats.vcf.panelMissing } : {}),
+      ...(site.stats.vcf
+        ? {
+            snpCallRate: r4(site.stats.vcf.callRate),
+            snpPanelFound: site.stats.vcf.panelFound,
+            snpPanelMissing: site.stats.vcf.panelMissing,
+          }
+        : {}),
       imageFindings,
       noteMentions,
     },
@@ -105,7 +143,9 @@ const pct = (x: number) => `${(100 * x).toFixed(1)} %`;
 /** Human-readable report. */
 export function formatInspectReport(r: InspectReport): string {
   const out: string[] = [];
-  out.push(`fedsynth agent inspect — schema ${r.schema.name} v${r.schema.version} (${r.schema.attributes} attributes); nothing was sent anywhere`);
+  out.push(
+    `fedsynth agent inspect — schema ${r.schema.name} v${r.schema.version} (${r.schema.attributes} attributes); nothing was sent anywhere`,
+  );
   out.push('');
   out.push('Sources');
   for (const [k, v] of Object.entries(r.sources)) out.push(`  ${k.padEnd(10)} ${v}`);
@@ -114,15 +154,22 @@ export function formatInspectReport(r: InspectReport): string {
   out.push(`  FHIR patients (one row each)   ${r.patients.fhir}`);
   if (r.sources.dicom) out.push(`  with a chest image            ${r.patients.withImage} (${pct(r.linkage.dicom!.patientShare)})`);
   if (r.sources.vcf) out.push(`  with a genome                 ${r.patients.withGenome} (${pct(r.linkage.vcf!.patientShare)})`);
-  if (r.sources.notes || r.sources.fhirNotes) out.push(`  with notes                    ${r.patients.withNotes} (${pct(r.linkage.note!.patientShare)})`);
+  if (r.sources.notes || r.sources.fhirNotes)
+    out.push(`  with notes                    ${r.patients.withNotes} (${pct(r.linkage.note!.patientShare)})`);
   const fh = r.details.fhir;
-  if (fh.patientsWithoutLinkageKey || fh.ambiguousKeys) out.push(`  FHIR patients without a linkage key: ${fh.patientsWithoutLinkageKey}; keys shared by several patients: ${fh.ambiguousKeys}`);
+  if (fh.patientsWithoutLinkageKey || fh.ambiguousKeys)
+    out.push(
+      `  FHIR patients without a linkage key: ${fh.patientsWithoutLinkageKey}; keys shared by several patients: ${fh.ambiguousKeys}`,
+    );
   out.push('');
   out.push('Linkage (artefacts → patients)');
   const name = { dicom: 'images', vcf: 'VCF samples', note: 'notes' } as const;
   for (const [m, s] of Object.entries(r.linkage)) {
-    if (s.artefacts === 0 && !(m === 'dicom' ? r.sources.dicom : m === 'vcf' ? r.sources.vcf : r.sources.notes || r.sources.fhirNotes)) continue;
-    out.push(`  ${name[m as keyof typeof name].padEnd(12)} ${s.artefacts} read, ${s.linked} linked (${pct(s.linkedRate)}), ${s.unlinked} unlinked, ${s.ambiguous} ambiguous, ${s.beyondBound} over the per-patient bound`);
+    if (s.artefacts === 0 && !(m === 'dicom' ? r.sources.dicom : m === 'vcf' ? r.sources.vcf : r.sources.notes || r.sources.fhirNotes))
+      continue;
+    out.push(
+      `  ${name[m as keyof typeof name].padEnd(12)} ${s.artefacts} read, ${s.linked} linked (${pct(s.linkedRate)}), ${s.unlinked} unlinked, ${s.ambiguous} ambiguous, ${s.beyondBound} over the per-patient bound`,
+    );
     if (s.unlinkedExamples.length) out.push(`               unlinked keys, e.g. ${s.unlinkedExamples.slice(0, 3).join(', ')}`);
   }
   out.push('');
@@ -132,12 +179,20 @@ export function formatInspectReport(r: InspectReport): string {
   const labs = Object.entries(r.coverage.labsMeasured);
   if (labs.length) out.push(`  labs measured: ${labs.map(([k, v]) => `${k} ${pct(v)}`).join(', ')}`);
   if (r.coverage.snpCallRate !== undefined) {
-    out.push(`  SNP panel: ${r.coverage.snpPanelFound}/${r.details.vcf!.panelSnps} SNPs found in the VCF, call rate ${pct(r.coverage.snpCallRate)} (patients with a genome)`);
+    out.push(
+      `  SNP panel: ${r.coverage.snpPanelFound}/${r.details.vcf!.panelSnps} SNPs found in the VCF, call rate ${pct(r.coverage.snpCallRate)} (patients with a genome)`,
+    );
     if (r.coverage.snpPanelMissing?.length) out.push(`  SNPs not in the VCF: ${r.coverage.snpPanelMissing.join(', ')}`);
   }
-  for (const [a, classes] of Object.entries(r.coverage.imageFindings)) out.push(`  ${a} (of imaged patients): ${Object.entries(classes).map(([c, v]) => `${c} ${pct(v)}`).join(', ')}`);
+  for (const [a, classes] of Object.entries(r.coverage.imageFindings))
+    out.push(
+      `  ${a} (of imaged patients): ${Object.entries(classes)
+        .map(([c, v]) => `${c} ${pct(v)}`)
+        .join(', ')}`,
+    );
   const notes = Object.entries(r.coverage.noteMentions);
-  if (notes.length) out.push(`  note mentions (of patients with notes): ${notes.map(([k, v]) => `${k.replace(/^note_/, '')} ${pct(v)}`).join(', ')}`);
+  if (notes.length)
+    out.push(`  note mentions (of patients with notes): ${notes.map(([k, v]) => `${k.replace(/^note_/, '')} ${pct(v)}`).join(', ')}`);
   out.push('');
   out.push(`Quarantine: ${r.quarantine.total} record(s)`);
   for (const [k, v] of Object.entries(r.quarantine.byReason).sort((a, b) => b[1] - a[1])) out.push(`  ${String(v).padStart(6)}  ${k}`);

@@ -195,8 +195,10 @@ function recordProblem(r: unknown, seq: number, prev: string): string | null {
   if (typeof o.rho !== 'number' || !Number.isFinite(o.rho) || o.rho < 0) return `rho ${JSON.stringify(o.rho)} is not a finite number ≥ 0`;
   if (Number.isNaN(Date.parse(o.at as string))) return `at ${JSON.stringify(o.at)} is not a date`;
   const a = o.answer as Record<string, unknown> | undefined;
-  if (typeof a !== 'object' || a === null || !isStr(a.file) || !isStr(a.sha256) || typeof a.bytes !== 'number') return 'answer reference missing or malformed';
-  if (a.file !== answerFileName(o.taskId as string)) return `answer file ${JSON.stringify(a.file)} does not belong to task ${JSON.stringify(o.taskId)}`;
+  if (typeof a !== 'object' || a === null || !isStr(a.file) || !isStr(a.sha256) || typeof a.bytes !== 'number')
+    return 'answer reference missing or malformed';
+  if (a.file !== answerFileName(o.taskId as string))
+    return `answer file ${JSON.stringify(a.file)} does not belong to task ${JSON.stringify(o.taskId)}`;
   if (o.seq !== seq) return `seq ${JSON.stringify(o.seq)} where ${seq} was expected (a line is missing or out of order)`;
   if (o.prev !== prev) return 'prev does not match the previous line (a line was removed, inserted or altered)';
   const { sum, ...rest } = o;
@@ -239,7 +241,9 @@ function acquireLock(dir: string): string {
       const pid = Number.parseInt(fs.readFileSync(lock, 'utf8'), 10);
       // Our own pid in a lock we do not hold is stale (e.g. a container's PID 1 after a restart).
       if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && pidAlive(pid)) {
-        throw new LedgerLockedError(`ledger ${dir} is in use by process ${pid} (remove ${lock} only if that process is not a fedsynth agent)`);
+        throw new LedgerLockedError(
+          `ledger ${dir} is in use by process ${pid} (remove ${lock} only if that process is not a fedsynth agent)`,
+        );
       }
       fs.rmSync(lock, { force: true });
     }
@@ -291,9 +295,13 @@ class FileLedger implements Ledger {
         );
       }
       const problem = recordProblem(parsed, i, prev);
-      if (problem) throw new LedgerCorruptError(`ledger ${file} line ${i + 1} of ${read.lines.length} is corrupt: ${problem}; refusing to start`);
+      if (problem)
+        throw new LedgerCorruptError(`ledger ${file} line ${i + 1} of ${read.lines.length} is corrupt: ${problem}; refusing to start`);
       const rec = parsed as ChargeRecord;
-      if (this.byTask.has(rec.taskId)) throw new LedgerCorruptError(`ledger ${file} line ${i + 1} charges task ${JSON.stringify(rec.taskId)} a second time; refusing to start`);
+      if (this.byTask.has(rec.taskId))
+        throw new LedgerCorruptError(
+          `ledger ${file} line ${i + 1} charges task ${JSON.stringify(rec.taskId)} a second time; refusing to start`,
+        );
       this.list.push(rec);
       this.byTask.set(rec.taskId, rec);
       prev = rec.sum;
@@ -329,7 +337,16 @@ class FileLedger implements Ledger {
       );
       for (const r of this.list) {
         if (logged.has(r.taskId)) continue;
-        this.auditLog.append({ type: 'charge', federationId: r.federationId, roundId: r.roundId, taskId: r.taskId, site: options.audit.party, rho: r.rho, mechanism: r.mechanism, recovered: true });
+        this.auditLog.append({
+          type: 'charge',
+          federationId: r.federationId,
+          roundId: r.roundId,
+          taskId: r.taskId,
+          site: options.audit.party,
+          rho: r.rho,
+          mechanism: r.mechanism,
+          recovered: true,
+        });
         auditEntriesRecovered++;
       }
     }
@@ -379,10 +396,14 @@ class FileLedger implements Ledger {
     try {
       bytes = fs.readFileSync(p);
     } catch {
-      throw new LedgerCorruptError(`cached answer for charged task ${JSON.stringify(taskId)} is missing (${p}); the task must not be answered again`);
+      throw new LedgerCorruptError(
+        `cached answer for charged task ${JSON.stringify(taskId)} is missing (${p}); the task must not be answered again`,
+      );
     }
     if (sha256Hex(bytes) !== r.answer.sha256) {
-      throw new LedgerCorruptError(`cached answer for charged task ${JSON.stringify(taskId)} does not match its recorded SHA-256 (${p}); the task must not be answered again`);
+      throw new LedgerCorruptError(
+        `cached answer for charged task ${JSON.stringify(taskId)} does not match its recorded SHA-256 (${p}); the task must not be answered again`,
+      );
     }
     return bytes;
   }
@@ -392,7 +413,8 @@ class FileLedger implements Ledger {
     for (const f of ['taskId', 'roundId', 'federationId', 'mechanism'] as const) {
       if (!isStr(input[f])) throw new TypeError(`charge: ${f} must be a non-empty string`);
     }
-    if (typeof input.rho !== 'number' || !Number.isFinite(input.rho) || input.rho < 0) throw new TypeError(`charge: rho must be a finite number ≥ 0, got ${input.rho}`);
+    if (typeof input.rho !== 'number' || !Number.isFinite(input.rho) || input.rho < 0)
+      throw new TypeError(`charge: rho must be a finite number ≥ 0, got ${input.rho}`);
     if (!(input.answer instanceof Uint8Array)) throw new TypeError('charge: answer must be bytes');
 
     const existing = this.byTask.get(input.taskId);
@@ -403,7 +425,9 @@ class FileLedger implements Ledger {
       if (existing.rho !== input.rho) diffs.push(`rho ${existing.rho} → ${input.rho}`);
       if (existing.mechanism !== input.mechanism) diffs.push(`mechanism ${existing.mechanism} → ${input.mechanism}`);
       if (diffs.length) {
-        throw new LedgerConflictError(`task ${JSON.stringify(input.taskId)} was already charged with different parameters (${diffs.join(', ')}); refusing to answer it again`);
+        throw new LedgerConflictError(
+          `task ${JSON.stringify(input.taskId)} was already charged with different parameters (${diffs.join(', ')}); refusing to answer it again`,
+        );
       }
       return { charged: false, record: existing, answer: this.cachedAnswer(input.taskId)! };
     }
@@ -445,15 +469,37 @@ class FileLedger implements Ledger {
     // 3. the audit log.
     if (this.auditLog && this.options.audit) {
       const site = this.options.audit.party;
-      this.auditLog.append({ type: 'charge', federationId: record.federationId, roundId: record.roundId, taskId: record.taskId, site, rho: record.rho, mechanism: record.mechanism });
-      this.auditLog.append({ type: 'task-answered', federationId: record.federationId, roundId: record.roundId, taskId: record.taskId, site, answerSha256: record.answer.sha256 });
+      this.auditLog.append({
+        type: 'charge',
+        federationId: record.federationId,
+        roundId: record.roundId,
+        taskId: record.taskId,
+        site,
+        rho: record.rho,
+        mechanism: record.mechanism,
+      });
+      this.auditLog.append({
+        type: 'task-answered',
+        federationId: record.federationId,
+        roundId: record.roundId,
+        taskId: record.taskId,
+        site,
+        answerSha256: record.answer.sha256,
+      });
     }
     return { charged: true, record, answer };
   }
 
   refuse(r: { taskId: string; roundId: string; federationId: string; reason: string }): void {
     if (this.auditLog && this.options.audit) {
-      this.auditLog.append({ type: 'task-refused', federationId: r.federationId, roundId: r.roundId, taskId: r.taskId, site: this.options.audit.party, reason: r.reason });
+      this.auditLog.append({
+        type: 'task-refused',
+        federationId: r.federationId,
+        roundId: r.roundId,
+        taskId: r.taskId,
+        site: this.options.audit.party,
+        reason: r.reason,
+      });
     }
   }
 

@@ -61,7 +61,9 @@ export class PatientKeyIndex {
     if (this.config.key === 'id') keys.add(r.id);
     else {
       const list = Array.isArray(r.identifier) ? (r.identifier as Array<{ system?: unknown; value?: unknown }>) : [];
-      for (const i of list) if (i && i.system === this.config.identifierSystem && typeof i.value === 'string' && i.value.trim() !== '') keys.add(i.value.trim());
+      for (const i of list)
+        if (i && i.system === this.config.identifierSystem && typeof i.value === 'string' && i.value.trim() !== '')
+          keys.add(i.value.trim());
     }
     if (keys.size === 0) this.patientsWithoutKey++;
     for (const k of keys) {

@@ -28,7 +28,12 @@ export async function readPatientTable(source: FhirSource, schema: Schema, quara
   for await (const r of source.resources(ENCODED_RESOURCE_TYPES, quarantine)) encoder.add(r);
   const result = encoder.finish();
   for (const issue of result.issues) {
-    quarantine.add({ source: issue.source, modality: 'fhir', reason: issue.reason, ...(issue.detail === undefined ? {} : { detail: issue.detail }) });
+    quarantine.add({
+      source: issue.source,
+      modality: 'fhir',
+      reason: issue.reason,
+      ...(issue.detail === undefined ? {} : { detail: issue.detail }),
+    });
   }
   const { n, width, rows } = result;
   const columns = Array.from({ length: width }, () => new Uint16Array(n));

@@ -110,7 +110,11 @@ export function fmt(x: number): string {
 
 /** Normalises a fingerprint ("AB:CD…", "sha256:abcd…", "abcd…") to 64 lowercase hex digits, or null if it is not one. */
 export function normalizeFingerprint(s: string): string | null {
-  const h = s.trim().replace(/^sha-?256:/i, '').replace(/[:\s]/g, '').toLowerCase();
+  const h = s
+    .trim()
+    .replace(/^sha-?256:/i, '')
+    .replace(/[:\s]/g, '')
+    .toLowerCase();
   return /^[0-9a-f]{64}$/.test(h) ? h : null;
 }
 
@@ -144,13 +148,18 @@ function editDistance(a: string, b: string): number {
   for (let j = 1; j <= b.length; j++) dp[0][j] = j;
   for (let i = 1; i <= a.length; i++) {
     for (let j = 1; j <= b.length; j++) {
-      dp[i][j] = Math.min(dp[i - 1][j] + 1, dp[i][j - 1] + 1, dp[i - 1][j - 1] + (a[i - 1].toLowerCase() === b[j - 1].toLowerCase() ? 0 : 1));
+      dp[i][j] = Math.min(
+        dp[i - 1][j] + 1,
+        dp[i][j - 1] + 1,
+        dp[i - 1][j - 1] + (a[i - 1].toLowerCase() === b[j - 1].toLowerCase() ? 0 : 1),
+      );
     }
   }
   return dp[a.length][b.length];
 }
 
-const show = (v: unknown): string => (typeof v === 'string' ? `string ${JSON.stringify(v)}` : v === undefined ? 'nothing' : JSON.stringify(v) ?? String(v));
+const show = (v: unknown): string =>
+  typeof v === 'string' ? `string ${JSON.stringify(v)}` : v === undefined ? 'nothing' : (JSON.stringify(v) ?? String(v));
 
 function positiveNumber(v: unknown, where: string): number {
   if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new PolicyError(`${where} must be a positive number, got ${show(v)}`);
@@ -158,7 +167,8 @@ function positiveNumber(v: unknown, where: string): number {
 }
 
 function positiveInt(v: unknown, where: string): number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) throw new PolicyError(`${where} must be a positive integer, got ${show(v)}`);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1)
+    throw new PolicyError(`${where} must be a positive integer, got ${show(v)}`);
   return v;
 }
 
@@ -169,7 +179,8 @@ function cap(epsilon: unknown, where: string, delta: number): EpsilonCap {
 
 /** Validates the `policy:` object (already parsed from YAML/JSON). `where` prefixes error paths. */
 export function parsePolicy(raw: unknown, where = 'policy'): SitePolicy {
-  if (raw === undefined || raw === null) throw new PolicyError(`${where} is missing: a site must state its privacy budget (at least epsilon and delta)`);
+  if (raw === undefined || raw === null)
+    throw new PolicyError(`${where} is missing: a site must state its privacy budget (at least epsilon and delta)`);
   if (typeof raw !== 'object' || Array.isArray(raw)) throw new PolicyError(`${where} must be a mapping, got ${show(raw)}`);
   const o = raw as Record<string, unknown>;
   for (const k of Object.keys(o)) {
@@ -182,7 +193,8 @@ export function parsePolicy(raw: unknown, where = 'policy'): SitePolicy {
   if (o.epsilon === undefined) throw new PolicyError(`${where}.epsilon is required (the site's total epsilon cap)`);
   if (o.delta === undefined) throw new PolicyError(`${where}.delta is required (the delta of every cap in this policy)`);
   const epsilon = positiveNumber(o.epsilon, `${where}.epsilon`);
-  if (typeof o.delta !== 'number' || !(o.delta > 0 && o.delta < 1)) throw new PolicyError(`${where}.delta must be a number strictly between 0 and 1, got ${show(o.delta)}`);
+  if (typeof o.delta !== 'number' || !(o.delta > 0 && o.delta < 1))
+    throw new PolicyError(`${where}.delta must be a number strictly between 0 and 1, got ${show(o.delta)}`);
   const delta = o.delta;
 
   let federationCaps: SitePolicy['federationCaps'] = null;
@@ -194,7 +206,10 @@ export function parsePolicy(raw: unknown, where = 'policy'): SitePolicy {
       const byId: Record<string, EpsilonCap> = {};
       let other: EpsilonCap | null = null;
       const entries = Object.entries(f as Record<string, unknown>);
-      if (entries.length === 0) throw new PolicyError(`${where}.federationEpsilon is an empty mapping; give a number, or federation ids (and optionally "*") with their epsilon caps`);
+      if (entries.length === 0)
+        throw new PolicyError(
+          `${where}.federationEpsilon is an empty mapping; give a number, or federation ids (and optionally "*") with their epsilon caps`,
+        );
       for (const [id, v] of entries) {
         const c = cap(v, `${where}.federationEpsilon.${id}`, delta);
         if (id === '*') other = c;
@@ -214,7 +229,9 @@ export function parsePolicy(raw: unknown, where = 'policy'): SitePolicy {
     if (!Array.isArray(a)) throw new PolicyError(`${where}.allowedStatistics must be a list such as [marginal], got ${show(a)}`);
     allowedStatistics = a.map((s, i) => {
       if (typeof s !== 'string' || !(KNOWN_STATISTICS as readonly string[]).includes(s)) {
-        throw new PolicyError(`${where}.allowedStatistics[${i}] is ${show(s)}, not a known statistic (known: ${KNOWN_STATISTICS.join(', ')})`);
+        throw new PolicyError(
+          `${where}.allowedStatistics[${i}] is ${show(s)}, not a known statistic (known: ${KNOWN_STATISTICS.join(', ')})`,
+        );
       }
       return s as Statistic;
     });
@@ -226,7 +243,9 @@ export function parsePolicy(raw: unknown, where = 'policy'): SitePolicy {
     if (!Array.isArray(a)) throw new PolicyError(`${where}.allowedModalities must be a list such as [fhir, image], got ${show(a)}`);
     allowedModalities = a.map((m, i) => {
       if (typeof m !== 'string' || !(KNOWN_MODALITIES as readonly string[]).includes(m)) {
-        throw new PolicyError(`${where}.allowedModalities[${i}] is ${show(m)}, not a known modality (known: ${KNOWN_MODALITIES.join(', ')})`);
+        throw new PolicyError(
+          `${where}.allowedModalities[${i}] is ${show(m)}, not a known modality (known: ${KNOWN_MODALITIES.join(', ')})`,
+        );
       }
       return m as PolicyModality;
     });
@@ -238,7 +257,8 @@ export function parsePolicy(raw: unknown, where = 'policy'): SitePolicy {
   let coordinatorFingerprints: string[] | null = null;
   if (o.coordinatorFingerprint !== undefined) {
     const list = Array.isArray(o.coordinatorFingerprint) ? o.coordinatorFingerprint : [o.coordinatorFingerprint];
-    if (list.length === 0) throw new PolicyError(`${where}.coordinatorFingerprint is an empty list; omit it to not pin the coordinator certificate`);
+    if (list.length === 0)
+      throw new PolicyError(`${where}.coordinatorFingerprint is an empty list; omit it to not pin the coordinator certificate`);
     coordinatorFingerprints = list.map((v, i) => {
       const at = Array.isArray(o.coordinatorFingerprint) ? `${where}.coordinatorFingerprint[${i}]` : `${where}.coordinatorFingerprint`;
       const n = typeof v === 'string' ? normalizeFingerprint(v) : null;
@@ -276,7 +296,8 @@ export function parsePolicyYaml(siteYamlText: string): SitePolicy {
   } catch (e) {
     throw new PolicyError(`site.yaml is not valid YAML: ${(e as Error).message}`);
   }
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new PolicyError('site.yaml must be a mapping with a policy: section');
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc))
+    throw new PolicyError('site.yaml must be a mapping with a policy: section');
   return parsePolicy((doc as Record<string, unknown>).policy, 'policy');
 }
 
@@ -312,7 +333,10 @@ export function checkBudget(policy: SitePolicy, state: LedgerState, charge: { fe
   if (total) return total;
   const fc = capFor(policy, charge.federationId);
   if (fc === 'refused') {
-    return { ok: false, reason: `federation ${JSON.stringify(charge.federationId)} is not listed in this site's policy.federationEpsilon (and there is no "*" entry)` };
+    return {
+      ok: false,
+      reason: `federation ${JSON.stringify(charge.federationId)} is not listed in this site's policy.federationEpsilon (and there is no "*" entry)`,
+    };
   }
   if (fc) {
     const r = over(state.byFederation[charge.federationId] ?? 0, fc, `federation ${JSON.stringify(charge.federationId)}'s`);
@@ -365,17 +389,22 @@ function checkCoordinator(policy: SitePolicy, presented: string | undefined): Ch
   if (!policy.coordinatorFingerprints) return null;
   const trusted = policy.coordinatorFingerprints;
   const list = trusted.map((f) => f.slice(0, 16) + '…').join(', ');
-  if (presented === undefined) return refuse(`coordinator certificate fingerprint is unknown; this site only answers a coordinator with SHA-256 fingerprint ${list}`);
+  if (presented === undefined)
+    return refuse(`coordinator certificate fingerprint is unknown; this site only answers a coordinator with SHA-256 fingerprint ${list}`);
   const n = normalizeFingerprint(presented);
   if (!n || !trusted.includes(n)) {
-    return refuse(`coordinator certificate fingerprint ${n ?? JSON.stringify(presented)} does not match the fingerprint this site trusts (${list})`);
+    return refuse(
+      `coordinator certificate fingerprint ${n ?? JSON.stringify(presented)} does not match the fingerprint this site trusts (${list})`,
+    );
   }
   return null;
 }
 
 function checkFederation(policy: SitePolicy, federationId: string): CheckResult | null {
   if (capFor(policy, federationId) === 'refused') {
-    return refuse(`federation ${JSON.stringify(federationId)} is not listed in this site's policy.federationEpsilon (and there is no "*" entry)`);
+    return refuse(
+      `federation ${JSON.stringify(federationId)} is not listed in this site's policy.federationEpsilon (and there is no "*" entry)`,
+    );
   }
   return null;
 }
@@ -403,14 +432,16 @@ export function checkTask(policy: SitePolicy, spec: MeasureSpec, ctx: TaskContex
   const fed = checkFederation(policy, ctx.federationId);
   if (fed) return fed;
 
-  if (!policy.allowedStatistics.includes('marginal')) return refuse(`statistic "marginal" is not allowed by this site's policy (allowed: ${policy.allowedStatistics.join(', ') || 'none'})`);
+  if (!policy.allowedStatistics.includes('marginal'))
+    return refuse(`statistic "marginal" is not allowed by this site's policy (allowed: ${policy.allowedStatistics.join(', ') || 'none'})`);
   if (policy.maxMarginalsPerTask !== null && spec.marginals.length > policy.maxMarginalsPerTask) {
     return refuse(`task asks for ${spec.marginals.length} marginals, policy allows at most ${policy.maxMarginalsPerTask} per task`);
   }
   for (const m of spec.marginals) {
     const name = `[${m.join(',')}]`;
     for (const a of m) {
-      if (!Object.prototype.hasOwnProperty.call(ctx.schemaAttributeSizes, a)) return refuse(`unknown attribute ${a} in marginal ${name}: not in the federation's public schema`);
+      if (!Object.prototype.hasOwnProperty.call(ctx.schemaAttributeSizes, a))
+        return refuse(`unknown attribute ${a} in marginal ${name}: not in the federation's public schema`);
     }
     if (policy.allowedModalities.length < KNOWN_MODALITIES.length) {
       for (const a of m) {
@@ -441,12 +472,15 @@ export function checkTask(policy: SitePolicy, spec: MeasureSpec, ctx: TaskContex
       `committee threshold ${spec.threshold} is below this site's minimum ${minT} (a single committee member colluding with the coordinator could decrypt this site's vector)`,
     );
   }
-  if (spec.threshold > spec.committee.length) return refuse(`committee threshold ${spec.threshold} exceeds the committee size ${spec.committee.length}`);
+  if (spec.threshold > spec.committee.length)
+    return refuse(`committee threshold ${spec.threshold} exceeds the committee size ${spec.committee.length}`);
 
   const { num, den } = spec.sigmaSite2;
   if (policy.minSigmaSite !== null && !rationalAtLeast(num, den, policy.minSigmaSite * policy.minSigmaSite)) {
     const s = Math.sqrt(Number(num) / Number(den));
-    return refuse(`noise too small: this site's share has sigma ${fmt(s)} per cell (sigma² ${num}/${den}), policy requires at least ${fmt(policy.minSigmaSite)}`);
+    return refuse(
+      `noise too small: this site's share has sigma ${fmt(s)} per cell (sigma² ${num}/${den}), policy requires at least ${fmt(policy.minSigmaSite)}`,
+    );
   }
   if (policy.minNoiseMultiplier !== null) {
     const l2 = ctx.l2Sensitivity ?? Math.sqrt(spec.marginals.length);
@@ -467,7 +501,9 @@ export function checkTask(policy: SitePolicy, spec: MeasureSpec, ctx: TaskContex
   }
   if (!Number.isFinite(rho) || rho <= 0) return refuse(`this site could not compute a valid rho for the task (got ${rho})`);
   if (Math.abs(spec.rho - rho) > 1e-9 * rho) {
-    return refuse(`task states rho ${fmt(spec.rho)} but this site computes rho ${fmt(rho)} for the requested noise; the coordinator would record a different spend`);
+    return refuse(
+      `task states rho ${fmt(spec.rho)} but this site computes rho ${fmt(rho)} for the requested noise; the coordinator would record a different spend`,
+    );
   }
 
   return checkBudget(policy, ctx.ledgerState, { federationId: ctx.federationId, rho, now: ctx.now });

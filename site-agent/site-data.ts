@@ -26,7 +26,16 @@
  * the text reaches the mention encoder; FHIR names/identifiers are read only for linkage.
  */
 import { Dataset, Domain } from '../model/domain.ts';
-import { componentMissingCode, imageMissingCode, NOTE_MISSING, SNP_MISSING, schemaAttributes, type ImageComponentAttribute, type ImageFindingAttribute, type Schema } from '../schema/schema.ts';
+import {
+  componentMissingCode,
+  imageMissingCode,
+  NOTE_MISSING,
+  SNP_MISSING,
+  schemaAttributes,
+  type ImageComponentAttribute,
+  type ImageFindingAttribute,
+  type Schema,
+} from '../schema/schema.ts';
 import { componentCodes } from '../modalities/image/components.ts';
 import type { SiteDataConfig } from './config.ts';
 import { NdjsonFhirSource } from './connectors/fhir-ndjson.ts';
@@ -75,7 +84,9 @@ export interface LoadOptions {
 }
 
 export function fhirSourceOf(data: SiteDataConfig): FhirSource {
-  return data.kind === 'fhir-ndjson' ? new NdjsonFhirSource(data.dir) : new FhirRestSource({ baseUrl: data.baseUrl, bearerToken: data.bearerToken, pageSize: data.pageSize });
+  return data.kind === 'fhir-ndjson'
+    ? new NdjsonFhirSource(data.dir)
+    : new FhirRestSource({ baseUrl: data.baseUrl, bearerToken: data.bearerToken, pageSize: data.pageSize });
 }
 
 /** A FhirSource that shows every Patient to the key index on its way through. */
@@ -97,7 +108,11 @@ function patientIdFromNotePattern(pattern: string | undefined): RegExp | undefin
 }
 
 /** Reads, links and encodes a site's data; see the module comment. Never throws on bad input. */
-export async function loadMultimodalSiteData(cfg: { data: SiteDataConfig }, schema: Schema, options: LoadOptions = {}): Promise<MultimodalSiteData> {
+export async function loadMultimodalSiteData(
+  cfg: { data: SiteDataConfig },
+  schema: Schema,
+  options: LoadOptions = {},
+): Promise<MultimodalSiteData> {
   const data = cfg.data;
   const quarantine = new Quarantine();
   const index = new PatientKeyIndex(data.linkage ?? { key: 'id' });
@@ -110,7 +125,12 @@ export async function loadMultimodalSiteData(cfg: { data: SiteDataConfig }, sche
   const cols = read.table.columns;
   const attrs = schema.attributes;
   const stats: MultimodalStats = {
-    fhir: { patients: n, patientsWithoutLinkageKey: index.patientsWithoutKey, ambiguousKeys: index.ambiguousKeys.size, counts: read.counts },
+    fhir: {
+      patients: n,
+      patientsWithoutLinkageKey: index.patientsWithoutKey,
+      ambiguousKeys: index.ambiguousKeys.size,
+      counts: read.counts,
+    },
     linkage: ledger.stats,
   };
   /** Links to a patient WITH a row (a quarantined FHIR patient has none: unlinked). */
@@ -122,8 +142,12 @@ export async function loadMultimodalSiteData(cfg: { data: SiteDataConfig }, sche
   };
 
   // ---- Images
-  const imageAttrs = attrs.map((a, j) => [a, j] as const).filter((x): x is [ImageFindingAttribute, number] => x[0].kind === 'image-finding');
-  const compAttrs = attrs.map((a, j) => [a, j] as const).filter((x): x is [ImageComponentAttribute, number] => x[0].kind === 'image-component');
+  const imageAttrs = attrs
+    .map((a, j) => [a, j] as const)
+    .filter((x): x is [ImageFindingAttribute, number] => x[0].kind === 'image-finding');
+  const compAttrs = attrs
+    .map((a, j) => [a, j] as const)
+    .filter((x): x is [ImageComponentAttribute, number] => x[0].kind === 'image-component');
   const imageCodes = new Map<number, { uid: string; codes: number[] }>();
   if (data.dicom) {
     const scan: DicomScanStats = { filesSeen: 0, images: 0, quarantined: 0, skipped: 0 };
@@ -133,7 +157,10 @@ export async function loadMultimodalSiteData(cfg: { data: SiteDataConfig }, sche
     const bodyPart = schema.image?.bodyPart?.toUpperCase();
     const grid = schema.image?.grid ?? 64;
     for await (const img of readDicomFolder(data.dicom, quarantine, {}, scan)) {
-      if (schema.image && (!allowed.has((img.modality ?? '').toUpperCase()) || (bodyPart && img.bodyPart && img.bodyPart.toUpperCase() !== bodyPart))) {
+      if (
+        schema.image &&
+        (!allowed.has((img.modality ?? '').toUpperCase()) || (bodyPart && img.bodyPart && img.bodyPart.toUpperCase() !== bodyPart))
+      ) {
         dstats.otherImages++;
         continue;
       }
@@ -154,7 +181,17 @@ export async function loadMultimodalSiteData(cfg: { data: SiteDataConfig }, sche
           continue;
         }
         // Finding classes, then the component bins of the normalised grid image (modalities/image/components.ts).
-        codes = [...imageFindingCodes(imageAttrs.map(([a]) => a), f.scores), ...componentCodes(compAttrs.map(([a]) => a), f.grid, grid)];
+        codes = [
+          ...imageFindingCodes(
+            imageAttrs.map(([a]) => a),
+            f.scores,
+          ),
+          ...componentCodes(
+            compAttrs.map(([a]) => a),
+            f.grid,
+            grid,
+          ),
+        ];
       }
       if (prev) beyond++;
       imageCodes.set(row, { uid: order, codes });
@@ -175,16 +212,22 @@ export async function loadMultimodalSiteData(cfg: { data: SiteDataConfig }, sche
 
   // ---- Genome
   const { attrs: snpAttrs, panel } = connectorPanel(schema);
-  const snpCols = attrs.map((a, j) => [a, j] as const).filter(([a]) => a.kind === 'snp').map(([, j]) => j);
+  const snpCols = attrs
+    .map((a, j) => [a, j] as const)
+    .filter(([a]) => a.kind === 'snp')
+    .map(([, j]) => j);
   const genomes = new Map<number, Uint8Array>();
   if (data.vcf) {
     const headerQ = new Quarantine();
     const header = await readVcfHeader(data.vcf, headerQ);
-    const sampleMap = data.linkage?.vcfSampleMap ? await readSampleMap(data.linkage.vcfSampleMap).catch((e: Error) => {
-      quarantine.add({ source: data.linkage!.vcfSampleMap!, modality: 'vcf', reason: 'sample map not readable', detail: e.message });
-      return { map: new Map<string, string | null>(), ambiguousSamples: [], badLines: [] };
-    }) : undefined;
-    for (const line of sampleMap?.badLines ?? []) quarantine.add({ source: data.linkage!.vcfSampleMap!, modality: 'vcf', reason: 'malformed sample map line', offset: line });
+    const sampleMap = data.linkage?.vcfSampleMap
+      ? await readSampleMap(data.linkage.vcfSampleMap).catch((e: Error) => {
+          quarantine.add({ source: data.linkage!.vcfSampleMap!, modality: 'vcf', reason: 'sample map not readable', detail: e.message });
+          return { map: new Map<string, string | null>(), ambiguousSamples: [], badLines: [] };
+        })
+      : undefined;
+    for (const line of sampleMap?.badLines ?? [])
+      quarantine.add({ source: data.linkage!.vcfSampleMap!, modality: 'vcf', reason: 'malformed sample map line', offset: line });
     // Decide every sample's patient up front: sample → key → patient (with a row).
     const toPatient = new Map<string, string>();
     const owners = new Map<string, string[]>();
@@ -241,7 +284,10 @@ export async function loadMultimodalSiteData(cfg: { data: SiteDataConfig }, sche
 
   // ---- Notes
   const noteEncoder = new NoteMentionEncoder(schema);
-  const noteCols = attrs.map((a, j) => [a, j] as const).filter(([a]) => a.kind === 'note-mention').map(([, j]) => j);
+  const noteCols = attrs
+    .map((a, j) => [a, j] as const)
+    .filter(([a]) => a.kind === 'note-mention')
+    .map(([, j]) => j);
   const maxNotes = schema.notes?.maxNotesPerPatient ?? 20;
   const noteFlags = new Map<number, { count: number; flags: Uint8Array }>();
   const addNote = (note: Note, row: number | undefined) => {
@@ -263,7 +309,8 @@ export async function loadMultimodalSiteData(cfg: { data: SiteDataConfig }, sche
     const nstats: NotesScanStats & { fhirNotes: number } = { files: 0, notes: 0, quarantined: 0, unlinked: 0, fhirNotes: 0 };
     if (data.notes) {
       const pattern = patientIdFromNotePattern(data.linkage?.notesPattern);
-      for await (const note of readNotesFolder(data.notes, quarantine, pattern ? { pattern } : {}, nstats)) addNote(note, link('note', note.patientId));
+      for await (const note of readNotesFolder(data.notes, quarantine, pattern ? { pattern } : {}, nstats))
+        addNote(note, link('note', note.patientId));
       // File names that name no patient at all are unlinked notes too.
       ledger.stats.note.artefacts += nstats.unlinked;
       ledger.stats.note.unlinked += nstats.unlinked;

@@ -7,7 +7,13 @@ import { FIELD_PRIME_BIG } from '../privacy/crypto/field.ts';
 import { rhoDistributedDiscreteGaussian } from '../privacy/dp/accountant.ts';
 import { sampleDiscreteGaussianVector } from '../privacy/dp/discrete-gaussian.ts';
 import { rational, type Rational } from '../privacy/dp/rational.ts';
-import { partialDecrypt, prepareContribution, signCommitteeKey, verifyCommitteeKey, type Committee } from '../privacy/crypto/secure-aggregation.ts';
+import {
+  partialDecrypt,
+  prepareContribution,
+  signCommitteeKey,
+  verifyCommitteeKey,
+  type Committee,
+} from '../privacy/crypto/secure-aggregation.ts';
 import type { Dataset } from '../model/domain.ts';
 import { marginals as computeMarginals } from '../model/marginals.ts';
 import { certificateProblem } from '../proto/tls-kit.ts';
@@ -57,7 +63,10 @@ function checkBfvParams(p: BfvParams): void {
     p.plainModulus === FIELD_PRIME_BIG.toString() &&
     p.coeffModulusBits.length === BFV_COEFF_MODULUS_BITS.length &&
     p.coeffModulusBits.every((b, i) => b === BFV_COEFF_MODULUS_BITS[i]);
-  if (!ok) throw new TaskRefusal(`BFV parameters ${JSON.stringify(p)} differ from this agent's (N=${BFV_POLY_MODULUS_DEGREE}, t=${FIELD_PRIME_BIG})`);
+  if (!ok)
+    throw new TaskRefusal(
+      `BFV parameters ${JSON.stringify(p)} differ from this agent's (N=${BFV_POLY_MODULUS_DEGREE}, t=${FIELD_PRIME_BIG})`,
+    );
 }
 
 export function keygen(ctx: TaskContext, spec: KeygenSpec): TaskAnswer {
@@ -85,7 +94,8 @@ export function verifyCommittee(ctx: Pick<TaskContext, 'caCert' | 'federationId'
   return spec.committee.map((m) => {
     const problem = certificateProblem(m.certificatePem, ctx.caCert, m.memberId);
     if (problem === 'unreadable') throw new TaskRefusal(`committee member ${m.memberId} has an unreadable certificate`);
-    if (problem === 'foreign-ca') throw new TaskRefusal(`committee member ${m.memberId}'s certificate is not issued by this federation's CA`);
+    if (problem === 'foreign-ca')
+      throw new TaskRefusal(`committee member ${m.memberId}'s certificate is not issued by this federation's CA`);
     if (problem === 'wrong-party') throw new TaskRefusal(`committee certificate does not belong to ${m.memberId}`);
     const publicKey = new Uint8Array(Buffer.from(m.publicKey, 'base64'));
     const signature = new Uint8Array(Buffer.from(m.signature, 'base64'));
@@ -151,7 +161,11 @@ export function measure(ctx: TaskContext, spec: MeasureSpec): TaskAnswer {
   const contribution = prepareContribution(ctx.bfv, noised, committee, spec.threshold);
   const body = ContributionCodec.encode({
     length: contribution.length,
-    shares: contribution.shares.map((s) => ({ member_id: s.memberId, point: s.point, ciphertexts: s.ciphertexts.map((c) => Buffer.from(c)) })),
+    shares: contribution.shares.map((s) => ({
+      member_id: s.memberId,
+      point: s.point,
+      ciphertexts: s.ciphertexts.map((c) => Buffer.from(c)),
+    })),
   });
   try {
     const charged = ctx.ledger.charge({
@@ -171,11 +185,16 @@ export function measure(ctx: TaskContext, spec: MeasureSpec): TaskAnswer {
 
 export function decrypt(ctx: TaskContext, spec: DecryptSpec, payload: Uint8Array): TaskAnswer {
   checkBfvParams(spec.bfv);
-  const verdict = checkDecryptTask(ctx.policy, spec, { federationId: ctx.federationId, coordinatorFingerprint: ctx.coordinatorFingerprint });
+  const verdict = checkDecryptTask(ctx.policy, spec, {
+    federationId: ctx.federationId,
+    coordinatorFingerprint: ctx.coordinatorFingerprint,
+  });
   if (!verdict.ok) throw new TaskRefusal(verdict.reason);
   const input = DecryptionInputCodec.decode(payload);
   if (input.member_id !== ctx.siteId || input.point !== spec.point) {
-    throw new TaskRefusal(`decryption input is addressed to ${input.member_id} at point ${input.point}, not to this site at point ${spec.point}`);
+    throw new TaskRefusal(
+      `decryption input is addressed to ${input.member_id} at point ${input.point}, not to this site at point ${spec.point}`,
+    );
   }
   if (input.length !== spec.length || input.contributors !== spec.contributors) {
     throw new TaskRefusal('decryption input does not match its task specification');

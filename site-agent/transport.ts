@@ -20,7 +20,10 @@ export { readKitMaterial, TransportConfigError, type TlsMaterial };
  * returns the site id it proves (the certificate's CN).
  */
 export function checkSiteMaterial(m: TlsMaterial, where = 'site kit'): string {
-  const cert = checkKitMaterial(m, where, { oid: OID_CLIENT_AUTH, wrongKindHint: "is not a site (client) certificate; is this the coordinator's kit?" });
+  const cert = checkKitMaterial(m, where, {
+    oid: OID_CLIENT_AUTH,
+    wrongKindHint: "is not a site (client) certificate; is this the coordinator's kit?",
+  });
   const cn = /(?:^|\n)CN=([^\n]*)/.exec(cert.subject)?.[1];
   if (!cn) throw new TransportConfigError(`${where}: cert.pem has no CN (site id)`);
   return cn;
@@ -32,7 +35,10 @@ export function checkSiteMaterial(m: TlsMaterial, where = 'site kit'): string {
  * certificate the coordinator presents on every handshake, for the site policy's
  * `coordinatorFingerprint` pin; the usual host-name check still applies.
  */
-export function clientCredentialsFromKit(kit: string | TlsMaterial, onServerCertificate?: (sha256Hex: string) => void): grpc.ChannelCredentials {
+export function clientCredentialsFromKit(
+  kit: string | TlsMaterial,
+  onServerCertificate?: (sha256Hex: string) => void,
+): grpc.ChannelCredentials {
   const where = typeof kit === 'string' ? `site kit ${resolve(kit)}` : 'site kit';
   const m = typeof kit === 'string' ? readKitMaterial(kit) : kit;
   checkSiteMaterial(m, where);
@@ -52,7 +58,9 @@ export function parseTarget(target: string): { host: string; port: number } {
   const host = m?.[1] ?? m?.[2];
   const port = m ? Number(m[3]) : NaN;
   if (!m || !host || port < 1 || port > 65_535 || (m[1] !== undefined && isIP(m[1]) !== 6)) {
-    throw new TransportConfigError(`invalid coordinator address ${JSON.stringify(target)}: expected host:port (e.g. coordinator.example.org:7443 or 127.0.0.1:7443)`);
+    throw new TransportConfigError(
+      `invalid coordinator address ${JSON.stringify(target)}: expected host:port (e.g. coordinator.example.org:7443 or 127.0.0.1:7443)`,
+    );
   }
   return { host, port };
 }

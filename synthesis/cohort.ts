@@ -10,7 +10,14 @@ import { sample } from '../model/sample.ts';
 import { allocColumn, Dataset } from '../model/domain.ts';
 import type { Schema } from '../schema/schema.ts';
 import { plausibilityRules, violations } from './plausibility.ts';
-import { cohortWorkers, schemaModalities, writeMultimodalCohort, type ModalityReport, type MultimodalOptions, type RejectionReport } from './multimodal.ts';
+import {
+  cohortWorkers,
+  schemaModalities,
+  writeMultimodalCohort,
+  type ModalityReport,
+  type MultimodalOptions,
+  type RejectionReport,
+} from './multimodal.ts';
 import { CohortWorkerPool } from './workers.ts';
 
 export interface CohortRequest {
@@ -59,9 +66,21 @@ function rowOf(ds: Dataset, r: number, out: number[]): number[] {
  * Replaces rows that break a plausibility rule by rows drawn afresh from the (conditioned) model,
  * in bounded rounds; whatever still breaks a rule is dropped. Deterministic in `seed`.
  */
-export function enforcePlausibility(schema: Schema, model: GraphicalModel, ds: Dataset, opts: { seed: number | string; where?: Record<string, number[]>; retries?: number }): { dataset: Dataset; report: PlausibilityReport } {
+export function enforcePlausibility(
+  schema: Schema,
+  model: GraphicalModel,
+  ds: Dataset,
+  opts: { seed: number | string; where?: Record<string, number[]>; retries?: number },
+): { dataset: Dataset; report: PlausibilityReport } {
   const rules = plausibilityRules(schema);
-  const report: PlausibilityReport = { rules: rules.map((r) => r.id), violatingRows: 0, byRule: {}, resampled: 0, rejectedReplacements: 0, dropped: 0 };
+  const report: PlausibilityReport = {
+    rules: rules.map((r) => r.id),
+    violatingRows: 0,
+    byRule: {},
+    resampled: 0,
+    rejectedReplacements: 0,
+    dropped: 0,
+  };
   if (rules.length === 0 || ds.rows === 0) return { dataset: ds, report };
   const row: number[] = new Array(ds.columns.length);
   let bad: number[] = [];
@@ -76,7 +95,12 @@ export function enforcePlausibility(schema: Schema, model: GraphicalModel, ds: D
   const columns = ds.columns.map((c) => c.slice()) as Dataset['columns'][number][];
   const retries = opts.retries ?? 8;
   for (let attempt = 0; attempt < retries && bad.length > 0; attempt++) {
-    const pool = sample(model, { rows: Math.max(32, 3 * bad.length), seed: `${opts.seed}/plausibility/${attempt}`, where: opts.where, method: 'iid' });
+    const pool = sample(model, {
+      rows: Math.max(32, 3 * bad.length),
+      seed: `${opts.seed}/plausibility/${attempt}`,
+      where: opts.where,
+      method: 'iid',
+    });
     const still: number[] = [];
     let p = 0;
     for (const r of bad) {
@@ -139,12 +163,17 @@ export async function prepareCohortDir(dir: string): Promise<void> {
   if (existsSync(dir)) {
     const entries = readdirSync(dir);
     if (entries.length > 0 && !entries.includes(COHORT_MARKER)) {
-      throw new Error(`refusing to write a cohort into ${dir}: the folder is not empty and was not written by fedsynth (no ${COHORT_MARKER}); choose an empty or new folder`);
+      throw new Error(
+        `refusing to write a cohort into ${dir}: the folder is not empty and was not written by fedsynth (no ${COHORT_MARKER}); choose an empty or new folder`,
+      );
     }
     for (const part of COHORT_PARTS) await rm(join(dir, part), { recursive: true, force: true });
   }
   await mkdir(dir, { recursive: true });
-  await writeFile(join(dir, COHORT_MARKER), 'A synthetic cohort written by fedsynth; a new cohort written here replaces its fhir/, dicom/, vcf/, notes/ and previews/.\n');
+  await writeFile(
+    join(dir, COHORT_MARKER),
+    'A synthetic cohort written by fedsynth; a new cohort written here replaces its fhir/, dicom/, vcf/, notes/ and previews/.\n',
+  );
 }
 
 export async function writeCohort(schema: Schema, model: GraphicalModel, req: CohortRequest): Promise<CohortResult> {
@@ -154,7 +183,11 @@ export async function writeCohort(schema: Schema, model: GraphicalModel, req: Co
   const workers = cohortWorkers(schema, req.n, req.modalities?.workers);
   if (workers > 0) CohortWorkerPool.shared(workers);
   const drawn = sample(model, { rows: req.n, seed: req.seed, where: req.where });
-  const { dataset, report: plausibility } = enforcePlausibility(schema, model, drawn, { seed: req.seed, where: req.where, retries: req.plausibilityRetries });
+  const { dataset, report: plausibility } = enforcePlausibility(schema, model, drawn, {
+    seed: req.seed,
+    where: req.where,
+    retries: req.plausibilityRetries,
+  });
   const rows = function* () {
     const row = new Array<number>(dataset.columns.length);
     for (let r = 0; r < dataset.rows; r++) yield rowOf(dataset, r, row);
@@ -172,5 +205,11 @@ export async function writeCohort(schema: Schema, model: GraphicalModel, req: Co
   const released = applyRedraws(dataset, written.redrawn, written.dropped);
   const mods = schemaModalities(schema);
   const { rejected, ...report } = written.report;
-  return { dataset: released, files: written.files, plausibility, rejected: rejected!, ...(mods.image || mods.genome || mods.notes ? { modalities: report } : {}) };
+  return {
+    dataset: released,
+    files: written.files,
+    plausibility,
+    rejected: rejected!,
+    ...(mods.image || mods.genome || mods.notes ? { modalities: report } : {}),
+  };
 }

@@ -28,7 +28,15 @@ import { validateVcf } from '../modalities/genome/validate.ts';
 import type { ReferenceBuild } from '../modalities/genome/reference.ts';
 import { NoteStats } from '../modalities/notes/generate.ts';
 import type { SyntheticFacts } from '../modalities/notes/facts.ts';
-import { PatientPreparer, schemaModalities, type DraftOutcome, type PatientNdjson, type PatientOptions, type PreparedPatient, type RejectedDraft } from './patient.ts';
+import {
+  PatientPreparer,
+  schemaModalities,
+  type DraftOutcome,
+  type PatientNdjson,
+  type PatientOptions,
+  type PreparedPatient,
+  type RejectedDraft,
+} from './patient.ts';
 import { CohortWorkerPool, defaultWorkerCount, localExecutor, type CohortJob, type PatientExecutor } from './workers.ts';
 
 export { schemaModalities };
@@ -61,7 +69,8 @@ export const PARALLEL_MIN_PATIENTS = 500;
  * patient is cheaper to decode than to send between threads, so those stay here by default.
  */
 export function cohortWorkers(schema: Schema, n: number, workers: number | undefined): number {
-  if (workers !== undefined && (!Number.isInteger(workers) || workers < 0)) throw new Error(`cohort workers must be a non-negative integer, got ${workers}`);
+  if (workers !== undefined && (!Number.isInteger(workers) || workers < 0))
+    throw new Error(`cohort workers must be a non-negative integer, got ${workers}`);
   const m = schemaModalities(schema);
   return workers ?? (n >= PARALLEL_MIN_PATIENTS && (m.image || m.genome || m.notes) ? defaultWorkerCount() : 0);
 }
@@ -82,8 +91,23 @@ export interface RejectionReport {
 export interface ModalityReport {
   patients: number;
   resources: Record<string, number>;
-  images: { written: number; validated: number; failed: number; rows: number; cols: number; bitsStored: number; findings: Record<string, number>; previews: number };
-  genomes: { written: number; validated: number; failed: number; cohortVcf?: { path: string; samples: number; records: number; valid: boolean }; build: ReferenceBuild };
+  images: {
+    written: number;
+    validated: number;
+    failed: number;
+    rows: number;
+    cols: number;
+    bitsStored: number;
+    findings: Record<string, number>;
+    previews: number;
+  };
+  genomes: {
+    written: number;
+    validated: number;
+    failed: number;
+    cohortVcf?: { path: string; samples: number; records: number; valid: boolean };
+    build: ReferenceBuild;
+  };
   notes: { written: number; verified: number; stats: ReturnType<NoteStats['toJSON']> };
   /** validatorShapes: distinct resource shapes (see R4Validator) among the cohort's Bundles. */
   fhir: { bundlesValidated: number; bundleIssues: number; validatorShapes: number };
@@ -153,7 +177,13 @@ class NdjsonWriter {
 }
 
 /** Decodes and writes a cross-modal cohort under `dir`. `rows` are codes in schema order. */
-export async function writeMultimodalCohort(schema: Schema, rows: Iterable<ArrayLike<number>>, seed: SeedLike, dir: string, opts: MultimodalOptions = {}): Promise<MultimodalResult> {
+export async function writeMultimodalCohort(
+  schema: Schema,
+  rows: Iterable<ArrayLike<number>>,
+  seed: SeedLike,
+  dir: string,
+  opts: MultimodalOptions = {},
+): Promise<MultimodalResult> {
   const mods = schemaModalities(schema);
   const patientOpts: PatientOptions = {
     imageRows: opts.imageRows,
@@ -190,20 +220,38 @@ export async function writeMultimodalCohort(schema: Schema, rows: Iterable<Array
   const withResources = !!opts.releaseCheck;
   // Without a release check every validated draft is released, so workers may write its files.
   const executor: PatientExecutor =
-    workers > 0 ? CohortWorkerPool.shared(workers).begin(workers, schema, seed, patientOpts, withResources, withResources ? undefined : dir) : localExecutor(new PatientPreparer(schema, seed, patientOpts), withResources, withResources ? undefined : dir);
+    workers > 0
+      ? CohortWorkerPool.shared(workers).begin(workers, schema, seed, patientOpts, withResources, withResources ? undefined : dir)
+      : localExecutor(new PatientPreparer(schema, seed, patientOpts), withResources, withResources ? undefined : dir);
   const build = opts.build ?? 'GRCh38';
   const previews = mods.image && (opts.previews ?? true);
   const noteStats = new NoteStats();
   const report: ModalityReport = {
     patients: 0,
     resources: {},
-    images: { written: 0, validated: 0, failed: 0, rows: opts.imageRows ?? 256, cols: opts.imageCols ?? 256, bitsStored: opts.bitsStored ?? 16, findings: { normal: 0, cardiomegaly: 0, opacity: 0, nodule: 0 }, previews: 0 },
+    images: {
+      written: 0,
+      validated: 0,
+      failed: 0,
+      rows: opts.imageRows ?? 256,
+      cols: opts.imageCols ?? 256,
+      bitsStored: opts.bitsStored ?? 16,
+      findings: { normal: 0, cardiomegaly: 0, opacity: 0, nodule: 0 },
+      previews: 0,
+    },
     genomes: { written: 0, validated: 0, failed: 0, build },
     notes: { written: 0, verified: 0, stats: noteStats.toJSON() },
     fhir: { bundlesValidated: 0, bundleIssues: 0, validatorShapes: 0 },
   };
   // Created before the first patient goes out: workers write into them.
-  for (const [sub, on] of [['fhir', true], ['dicom', mods.image], ['previews', previews], ['vcf', mods.genome], ['notes', mods.notes]] as const) if (on) mkdirSync(join(dir, sub), { recursive: true });
+  for (const [sub, on] of [
+    ['fhir', true],
+    ['dicom', mods.image],
+    ['previews', previews],
+    ['vcf', mods.genome],
+    ['notes', mods.notes],
+  ] as const)
+    if (on) mkdirSync(join(dir, sub), { recursive: true });
   const fhirDir = join(dir, 'fhir');
   const fhirOnlyResources: FhirResourceLike[] = [];
   const ndjson = mods.image || mods.genome || mods.notes ? new NdjsonWriter(fhirDir, ['Patient', 'Condition', 'Observation']) : undefined;
@@ -250,7 +298,7 @@ export async function writeMultimodalCohort(schema: Schema, rows: Iterable<Array
   const settle = async (job: CohortJob, first: DraftOutcome) => {
     let outcome = first;
     let row = job.row;
-    for (let attempt = 0; ; ) {
+    for (let attempt = 0; ;) {
       account(outcome);
       if (outcome.ok && opts.releaseCheck) {
         const reason = opts.releaseCheck({ index: job.k, facts: outcome.facts!, resources: outcome.resources! });
@@ -264,7 +312,8 @@ export async function writeMultimodalCohort(schema: Schema, rows: Iterable<Array
       }
       rejection.rows++;
       rejection.byStage[outcome.stage] = (rejection.byStage[outcome.stage] ?? 0) + 1;
-      if (rejection.firstReasons.length < 5) rejection.firstReasons.push(`patient ${job.k + 1}, attempt ${attempt + 1}, ${outcome.stage}: ${outcome.reason}`);
+      if (rejection.firstReasons.length < 5)
+        rejection.firstReasons.push(`patient ${job.k + 1}, attempt ${attempt + 1}, ${outcome.stage}: ${outcome.reason}`);
       const next = attempt < maxRedraws ? opts.redraw?.(job.k, attempt + 1) : undefined;
       if (!next) break;
       attempt++;
@@ -281,7 +330,7 @@ export async function writeMultimodalCohort(schema: Schema, rows: Iterable<Array
   const window = Math.max(1, workers * IN_FLIGHT_PER_WORKER);
   let failure: unknown;
   try {
-    for (let k = 0; ; ) {
+    for (let k = 0; ;) {
       while (inFlight.length < window) {
         const jobs: CohortJob[] = [];
         while (jobs.length < BATCH) {
@@ -315,7 +364,10 @@ export async function writeMultimodalCohort(schema: Schema, rows: Iterable<Array
   if (!ndjson) {
     // Ids are drawn per patient, so a clash across patients is a decoder bug, not a bad draw.
     const problems = validateFhirResources(fhirOnlyResources);
-    if (problems.length > 0) throw new ArtefactValidationError(`${problems.length} synthetic resources failed validation, first: ${problems[0].resource}: ${problems[0].message}`);
+    if (problems.length > 0)
+      throw new ArtefactValidationError(
+        `${problems.length} synthetic resources failed validation, first: ${problems[0].resource}: ${problems[0].message}`,
+      );
     const byType = new Map<string, string[]>(['Patient', 'Condition', 'Observation'].map((t) => [t, []]));
     for (const r of fhirOnlyResources) {
       let list = byType.get(r.resourceType);

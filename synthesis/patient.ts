@@ -156,7 +156,9 @@ export function rowArtefacts(layout: Layout, row: ArrayLike<number>): RowArtefac
   // An image (a note) exists when most of the row's image (note) attributes say so: the model
   // samples each attribute, and a lone disagreeing one is treated as its negative class.
   const imageVotes = layout.images.length + layout.components.length;
-  const imaged = layout.images.filter(({ i, attr }) => row[i] !== imageMissingCode(attr)).length + layout.components.filter(({ i, attr }) => row[i] !== componentMissingCode(attr)).length;
+  const imaged =
+    layout.images.filter(({ i, attr }) => row[i] !== imageMissingCode(attr)).length +
+    layout.components.filter(({ i, attr }) => row[i] !== componentMissingCode(attr)).length;
   if (imageVotes > 0 && 2 * imaged > imageVotes) {
     findings = { cardiomegaly: false, opacity: false, nodule: false };
     for (const { i, attr, finding } of layout.images) {
@@ -210,21 +212,39 @@ export function toFacts(schema: Schema, decoded: DecodedPatient, art: RowArtefac
   const conditions = schema.attributes
     .filter((a) => a.kind === 'condition')
     .filter((a) => decoded.conditions.some((c) => (c as { code?: { text?: string } }).code?.text === a.display))
-    .map((a) => ({ name: a.name, display: a.kind === 'condition' ? a.display : a.name, snomed: a.kind === 'condition' ? a.codes.snomed[0] : undefined }));
+    .map((a) => ({
+      name: a.name,
+      display: a.kind === 'condition' ? a.display : a.name,
+      snomed: a.kind === 'condition' ? a.codes.snomed[0] : undefined,
+    }));
   const labs: FactLab[] = [];
   for (const a of schema.attributes) {
     if (a.kind !== 'lab') continue;
-    const obs = decoded.observations.find((o) => (o as { code?: { text?: string } }).code?.text === a.display) as { valueQuantity?: { value: number } } | undefined;
+    const obs = decoded.observations.find((o) => (o as { code?: { text?: string } }).code?.text === a.display) as
+      { valueQuantity?: { value: number } } | undefined;
     if (!obs?.valueQuantity) continue;
     const v = obs.valueQuantity.value;
     const ref = LAB_REFERENCE[a.name];
-    const interpretation = ref ? (ref.high !== undefined && v >= ref.high ? 'high' : ref.low !== undefined && v < ref.low ? 'low' : 'normal') : undefined;
+    const interpretation = ref
+      ? ref.high !== undefined && v >= ref.high
+        ? 'high'
+        : ref.low !== undefined && v < ref.low
+          ? 'low'
+          : 'normal'
+      : undefined;
     labs.push({ name: a.name, display: a.display, value: v, unit: displayUnit(a.unit), ...(interpretation ? { interpretation } : {}) });
   }
   let image: SyntheticFacts['image'];
   if (art.findings) {
     const found = NOTE_FINDING_ORDER.filter((k) => art.findings![k]);
-    image = { findingClass: found[0] ?? 'normal', ...(found.length > 1 ? { findings: found } : {}), modality: 'DX', bodyPart: 'CHEST', view: 'PA', ...(art.componentBins ? { componentBins: art.componentBins } : {}) };
+    image = {
+      findingClass: found[0] ?? 'normal',
+      ...(found.length > 1 ? { findings: found } : {}),
+      modality: 'DX',
+      bodyPart: 'CHEST',
+      view: 'PA',
+      ...(art.componentBins ? { componentBins: art.componentBins } : {}),
+    };
   }
   return {
     patientId: p.id,
@@ -245,8 +265,14 @@ export function toFacts(schema: Schema, decoded: DecodedPatient, art: RowArtefac
  */
 export function wordingVocabulary(schema: Schema, vocab: Vocabulary): Vocabulary {
   const termsOf = new Map<string, string[]>();
-  for (const a of schema.attributes) if (a.kind === 'note-mention') termsOf.set(a.name.replace(/^note_/, ''), a.terms.map((t) => t.toLowerCase()));
-  const contains = (phrase: string, term: string) => new RegExp(`(^|[^a-z0-9])${term.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}([^a-z0-9]|$)`).test(phrase);
+  for (const a of schema.attributes)
+    if (a.kind === 'note-mention')
+      termsOf.set(
+        a.name.replace(/^note_/, ''),
+        a.terms.map((t) => t.toLowerCase()),
+      );
+  const contains = (phrase: string, term: string) =>
+    new RegExp(`(^|[^a-z0-9])${term.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}([^a-z0-9]|$)`).test(phrase);
   const filter = (name: string, terms: string[]) => {
     const want = termsOf.get(name);
     if (!want) return terms;
@@ -302,11 +328,19 @@ export function ndjsonOf(resources: readonly FhirResourceLike[]): PatientNdjson 
 /** Nearest-neighbour column resize (non-square outputs). */
 function resizeCols(px: Uint16Array, rows: number, cols: number): Uint16Array {
   const out = new Uint16Array(rows * cols);
-  for (let y = 0; y < rows; y++) for (let x = 0; x < cols; x++) out[y * cols + x] = px[y * rows + Math.min(rows - 1, Math.floor(((x + 0.5) * rows) / cols))];
+  for (let y = 0; y < rows; y++)
+    for (let x = 0; x < cols; x++) out[y * cols + x] = px[y * rows + Math.min(rows - 1, Math.floor(((x + 0.5) * rows) / cols))];
   return out;
 }
 
-const noCounts = (): DraftCounts => ({ imagesValidated: 0, imagesFailed: 0, genomesValidated: 0, genomesFailed: 0, bundlesValidated: 0, bundleIssues: 0 });
+const noCounts = (): DraftCounts => ({
+  imagesValidated: 0,
+  imagesFailed: 0,
+  genomesValidated: 0,
+  genomesFailed: 0,
+  bundlesValidated: 0,
+  bundleIssues: 0,
+});
 
 /** Decodes and validates patients of one cohort (schema, seed, options). */
 export class PatientPreparer {
@@ -332,7 +366,9 @@ export class PatientPreparer {
   ) {
     this.layout = layoutOf(schema);
     this.mods = schemaModalities(schema);
-    this.vocab = buildVocabulary(schema.attributes.filter((a) => a.kind === 'condition').map((a) => ({ name: a.name, display: (a as { display: string }).display })));
+    this.vocab = buildVocabulary(
+      schema.attributes.filter((a) => a.kind === 'condition').map((a) => ({ name: a.name, display: (a as { display: string }).display })),
+    );
     this.genVocab = wordingVocabulary(schema, this.vocab);
     this.root = new Rng(seed);
     this.refMs = Date.parse(`${schema.referenceDate}T00:00:00Z`);
@@ -397,13 +433,26 @@ export class PatientPreparer {
     const studyDate = new Date(studyMs).toISOString().slice(0, 10);
     const artefacts: PatientArtefacts = {};
     const out: PreparedPatient = { ok: true, files: [], fhirOnly: false, preview: false, note: false, counts };
-    const reject = (stage: RejectedDraft['stage'], reason: string): RejectedDraft => ({ ok: false, stage, reason, counts, notes: noteStats.toJSON() });
+    const reject = (stage: RejectedDraft['stage'], reason: string): RejectedDraft => ({
+      ok: false,
+      stage,
+      reason,
+      counts,
+      notes: noteStats.toJSON(),
+    });
 
     if (art.findings) {
       const imgRng = rng.fork('image');
       if (this.density?.length !== rowsOut * rowsOut) ({ density: this.density, pixels: this.pixels } = radiographBuffers(schema, rowsOut));
       // Findings drawn into the prior, components solved on the model grid (radiograph-synth.ts).
-      let stored: { pixels: Uint16Array; windowCenter: number; windowWidth: number } = synthesiseRadiograph(schema, rowsOut, art.findings, art.componentBins, imgRng, { bitsStored, density: this.density, pixels: this.pixels });
+      let stored: { pixels: Uint16Array; windowCenter: number; windowWidth: number } = synthesiseRadiograph(
+        schema,
+        rowsOut,
+        art.findings,
+        art.componentBins,
+        imgRng,
+        { bitsStored, density: this.density, pixels: this.pixels },
+      );
       if (colsOut !== rowsOut) stored = { ...stored, pixels: resizeCols(stored.pixels, rowsOut, colsOut) };
       const spec: DicomImageSpec = {
         pixels: stored.pixels,
@@ -442,7 +491,10 @@ export class PatientPreparer {
         const f = Math.max(1, Math.ceil(Math.max(rowsOut, colsOut) / (opts.previewSide ?? 128)));
         // Scanlines of w + 1 bytes, stored-block and chunk headers: under 1 KiB more for a preview.
         const into = this.output('png', Math.ceil(rowsOut / f) * (Math.ceil(colsOut / f) + 1) + 1024);
-        out.files.push([`previews/${patientId}.png`, pngPreview(spec.pixels, rowsOut, colsOut, spec.windowCenter, spec.windowWidth, { downscale: f, into })]);
+        out.files.push([
+          `previews/${patientId}.png`,
+          pngPreview(spec.pixels, rowsOut, colsOut, spec.windowCenter, spec.windowWidth, { downscale: f, into }),
+        ]);
         out.preview = true;
       }
       const names = (Object.keys(art.findings) as (keyof RadiographFindings)[]).filter((f) => art.findings![f]);
@@ -478,7 +530,11 @@ export class PatientPreparer {
       // vocabulary (so no synonym of a condition the patient lacks slips through).
       let text: string;
       try {
-        text = generateVerifiedNote(facts, this.genVocab, rng.fork('note'), { stats: noteStats, maxTries: opts.noteMaxTries ?? 5, verifyWith: this.vocab }).text;
+        text = generateVerifiedNote(facts, this.genVocab, rng.fork('note'), {
+          stats: noteStats,
+          maxTries: opts.noteMaxTries ?? 5,
+          verifyWith: this.vocab,
+        }).text;
       } catch (e) {
         if (e instanceof SafeNoteError) return reject('note', e.message);
         throw e;

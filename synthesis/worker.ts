@@ -44,7 +44,11 @@ port.on('message', (m: WorkerRequest) => {
     if (!c) throw new Error(`unknown cohort ${m.sid}`);
     if (m.t === 'jobs') {
       const dir = c.dir;
-      const outcomes = m.jobs.map((j) => (dir ? c.preparer.prepareAndWrite(j.k, j.row, j.attempt, dir, c.withResources) : c.preparer.prepare(j.k, j.row, j.attempt, c.withResources)));
+      const outcomes = m.jobs.map((j) =>
+        dir
+          ? c.preparer.prepareAndWrite(j.k, j.row, j.attempt, dir, c.withResources)
+          : c.preparer.prepare(j.k, j.row, j.attempt, c.withResources),
+      );
       transfer = transferables(outcomes);
       reply = { t: 'done', rid: m.rid, outcomes };
     } else {

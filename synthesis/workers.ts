@@ -27,7 +27,10 @@ export interface PatientExecutor {
 /** Runs the preparer in this thread; with `dir`, writes each validated patient's files at once, as the workers do. */
 export function localExecutor(preparer: PatientPreparer, withResources: boolean, dir?: string): PatientExecutor {
   return {
-    prepare: async (jobs) => jobs.map((j) => (dir ? preparer.prepareAndWrite(j.k, j.row, j.attempt, dir, withResources) : preparer.prepare(j.k, j.row, j.attempt, withResources))),
+    prepare: async (jobs) =>
+      jobs.map((j) =>
+        dir ? preparer.prepareAndWrite(j.k, j.row, j.attempt, dir, withResources) : preparer.prepare(j.k, j.row, j.attempt, withResources),
+      ),
     finish: async () => [...preparer.validator.shapes],
   };
 }
@@ -42,7 +45,10 @@ export type WorkerRequest =
   | { t: 'jobs'; sid: number; rid: number; jobs: CohortJob[] }
   | { t: 'end'; sid: number; rid: number };
 
-export type WorkerReply = { t: 'done'; rid: number; outcomes: DraftOutcome[] } | { t: 'shapes'; rid: number; shapes: string[] } | { t: 'error'; rid: number; message: string };
+export type WorkerReply =
+  | { t: 'done'; rid: number; outcomes: DraftOutcome[] }
+  | { t: 'shapes'; rid: number; shapes: string[] }
+  | { t: 'error'; rid: number; message: string };
 
 interface Slot {
   worker: Worker;

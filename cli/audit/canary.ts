@@ -124,7 +124,11 @@ function solveSpd(G: Float64Array, b: Float64Array, m: number): Float64Array {
 }
 
 /** Weighted least-squares canary scores from observed marginals y_M ≈ b_M + A_M x. */
-export function leastSquaresScores(domain: Domain, canaries: readonly Int32Array[], observed: readonly { attrs: readonly string[]; residual: Float64Array; weight: number }[]): Float64Array {
+export function leastSquaresScores(
+  domain: Domain,
+  canaries: readonly Int32Array[],
+  observed: readonly { attrs: readonly string[]; residual: Float64Array; weight: number }[],
+): Float64Array {
   const m = canaries.length;
   const G = new Float64Array(m * m);
   const rhs = new Float64Array(m);
@@ -161,7 +165,12 @@ export function measurementScores(real: Dataset, canaries: readonly Int32Array[]
  * Scores from the synthetic cohort alone. The attacker knows WHICH marginals were measured (that
  * is public: the audit log lists them), not their values; default: all 1- and 2-way marginals.
  */
-export function cohortScores(real: Dataset, canaries: readonly Int32Array[], cohort: Dataset, measuredSets?: readonly (readonly string[])[]): Float64Array {
+export function cohortScores(
+  real: Dataset,
+  canaries: readonly Int32Array[],
+  cohort: Dataset,
+  measuredSets?: readonly (readonly string[])[],
+): Float64Array {
   const d = real.domain;
   const scale = (real.rows + canaries.length / 2) / cohort.rows;
   const sets: (readonly string[])[] = measuredSets ? [...measuredSets] : [];
@@ -184,13 +193,21 @@ export function cohortScores(real: Dataset, canaries: readonly Int32Array[], coh
 
 export function runCanaryAudit(data: AuditData, opts: CanaryAuditOptions): CanaryAuditResult {
   const rng = new Prng(`canary-${opts.seed}`);
-  const real = concatDatasets(data.domain, data.sites.map((s) => s.data));
+  const real = concatDatasets(
+    data.domain,
+    data.sites.map((s) => s.data),
+  );
   const m = opts.canaries;
   const canaries = makeCanaries(real, m, rng);
   // Inclusion bits and sites from the OS CSPRNG: independent of everything the attacker sees.
   const included = canaries.map(() => randomInt(2) === 1);
   const atSite = canaries.map(() => randomInt(data.sites.length));
-  const sites = data.sites.map((s, k) => withRows(s.data, canaries.filter((_, i) => included[i] && atSite[i] === k)));
+  const sites = data.sites.map((s, k) =>
+    withRows(
+      s.data,
+      canaries.filter((_, i) => included[i] && atSite[i] === k),
+    ),
+  );
   const run = runFederatedPipeline(sites, {
     epsilon: opts.epsilon,
     delta: opts.delta,
@@ -202,7 +219,18 @@ export function runCanaryAudit(data: AuditData, opts: CanaryAuditOptions): Canar
   const kPlus = opts.kPlus ?? Math.floor(m / 4);
   const kMinus = opts.kMinus ?? Math.floor(m / 4);
   const fromMeasurements = oneRunAudit(measurementScores(real, canaries, run.measurements), included, { kPlus, kMinus, delta: opts.delta });
-  const fromCohort = run.cohort ? oneRunAudit(cohortScores(real, canaries, run.cohort, run.measurements.map((x) => x.attrs)), included, { kPlus, kMinus, delta: opts.delta }) : null;
+  const fromCohort = run.cohort
+    ? oneRunAudit(
+        cohortScores(
+          real,
+          canaries,
+          run.cohort,
+          run.measurements.map((x) => x.attrs),
+        ),
+        included,
+        { kPlus, kMinus, delta: opts.delta },
+      )
+    : null;
   return {
     audit: 'one-run canary (Steinke, Nasr, Jagielski 2023)',
     claimedEpsilon: opts.epsilon,
@@ -223,15 +251,29 @@ export function runCanaryAudit(data: AuditData, opts: CanaryAuditOptions): Canar
 
 export async function runAuditCanary(args: string[]): Promise<number> {
   const { flags } = parseFlags(args, {
-    data: 'string', sites: 'string', patients: 'string', canaries: 'string', 'k-plus': 'string', 'k-minus': 'string',
-    epsilon: 'string', delta: 'string', seed: 'string', cohort: 'string', out: 'string',
+    data: 'string',
+    sites: 'string',
+    patients: 'string',
+    canaries: 'string',
+    'k-plus': 'string',
+    'k-minus': 'string',
+    epsilon: 'string',
+    delta: 'string',
+    seed: 'string',
+    cohort: 'string',
+    out: 'string',
   });
   if (typeof flags.out !== 'string') throw new UsageError('fedsynth audit canary needs --out FILE.json');
   const epsilon = flags.epsilon === undefined ? 1 : Number(flags.epsilon);
   const delta = flags.delta === undefined ? 1e-9 : Number(flags.delta);
   if (!(epsilon > 0) || !(delta > 0 && delta < 1)) throw new UsageError('--epsilon must be > 0 and --delta in (0, 1)');
   const canaries = intFlag(flags, 'canaries', 200, 4, 5000);
-  const data = await auditData({ data: typeof flags.data === 'string' ? flags.data : undefined, sites: intFlag(flags, 'sites', 3, 1, 26), patients: intFlag(flags, 'patients', 400, 10, 1_000_000), seed: intFlag(flags, 'seed', 1, 0, 2 ** 31) });
+  const data = await auditData({
+    data: typeof flags.data === 'string' ? flags.data : undefined,
+    sites: intFlag(flags, 'sites', 3, 1, 26),
+    patients: intFlag(flags, 'patients', 400, 10, 1_000_000),
+    seed: intFlag(flags, 'seed', 1, 0, 2 ** 31),
+  });
   const res = runCanaryAudit(data, {
     canaries,
     kPlus: flags['k-plus'] === undefined ? undefined : intFlag(flags, 'k-plus', 0, 0, canaries),

@@ -19,7 +19,10 @@ export interface AuditData {
 export async function loadSiteFolders(dir: string, schemaText = readFileSync(DEFAULT_SCHEMA_PATH, 'utf8')): Promise<AuditData> {
   const schema = parseSchema(schemaText);
   const attrs = schemaAttributes(schema);
-  const domain = new Domain(attrs.map((a) => a.name), attrs.map((a) => a.size));
+  const domain = new Domain(
+    attrs.map((a) => a.name),
+    attrs.map((a) => a.size),
+  );
   const hasNdjson = (d: string) => readdirSync(d).some((f) => f.endsWith('.ndjson'));
   const folders = hasNdjson(dir)
     ? [dir]

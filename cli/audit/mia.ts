@@ -74,13 +74,16 @@ export function runMiaAudit(data: AuditData, opts: MiaAuditOptions): MiaAuditRes
     return { id: s.id, members, holdout };
   });
   const cohortRows = opts.cohortRows ?? 2000;
-  const run = runFederatedPipeline(parts.map((p) => p.members), {
-    epsilon: opts.epsilon,
-    delta: opts.delta,
-    seed: opts.seed,
-    cohortRows,
-    unsafeDisableNoiseForAudit: opts.unsafeDisableNoiseForAudit,
-  });
+  const run = runFederatedPipeline(
+    parts.map((p) => p.members),
+    {
+      epsilon: opts.epsilon,
+      delta: opts.delta,
+      seed: opts.seed,
+      cohortRows,
+      unsafeDisableNoiseForAudit: opts.unsafeDisableNoiseForAudit,
+    },
+  );
   const cohort = run.cohort!;
   const bins = opts.bins ?? 8;
   const sigmaSite2 = opts.sigmaSite2 ?? rational(4n, 1n);
@@ -92,7 +95,12 @@ export function runMiaAudit(data: AuditData, opts: MiaAuditOptions): MiaAuditRes
   try {
     const ledgers = parts.map((p) =>
       openLedger(join(stateDir, p.id), {
-        audit: { party: p.id, privateKeyPem: generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() },
+        audit: {
+          party: p.id,
+          privateKeyPem: generateKeyPairSync('ec', { namedCurve: 'prime256v1' })
+            .privateKey.export({ type: 'pkcs8', format: 'pem' })
+            .toString(),
+        },
         guard: budgetGuard(policy),
       }),
     );
@@ -102,7 +110,15 @@ export function runMiaAudit(data: AuditData, opts: MiaAuditOptions): MiaAuditRes
         const total = new Float64Array(2 * bins);
         let rho = 0;
         parts.forEach((p, k) => {
-          const task = { federationId, roundId, taskId: scoreTaskId(federationId, roundId, kind) + `-${p.id}`, kind, bins, sigmaSite2, quorum: parts.length };
+          const task = {
+            federationId,
+            roundId,
+            taskId: scoreTaskId(federationId, roundId, kind) + `-${p.id}`,
+            kind,
+            bins,
+            sigmaSite2,
+            quorum: parts.length,
+          };
           const ans = noisedScoreHistogram(ledgers[k], p.members, p.holdout, cohort, task);
           rho = ans.rho;
           ans.values.forEach((v, i) => (total[i] += Number(v)));
@@ -138,17 +154,42 @@ export function runMiaAudit(data: AuditData, opts: MiaAuditOptions): MiaAuditRes
 }
 
 export async function runAuditMia(args: string[]): Promise<number> {
-  const { flags } = parseFlags(args, { data: 'string', sites: 'string', patients: 'string', epsilon: 'string', delta: 'string', seed: 'string', cohort: 'string', bins: 'string', state: 'string', out: 'string' });
+  const { flags } = parseFlags(args, {
+    data: 'string',
+    sites: 'string',
+    patients: 'string',
+    epsilon: 'string',
+    delta: 'string',
+    seed: 'string',
+    cohort: 'string',
+    bins: 'string',
+    state: 'string',
+    out: 'string',
+  });
   if (typeof flags.out !== 'string') throw new UsageError('fedsynth audit mia needs --out FILE.json');
   const epsilon = flags.epsilon === undefined ? 1 : Number(flags.epsilon);
   const delta = flags.delta === undefined ? 1e-9 : Number(flags.delta);
   if (!(epsilon > 0) || !(delta > 0 && delta < 1)) throw new UsageError('--epsilon must be > 0 and --delta in (0, 1)');
   const seed = intFlag(flags, 'seed', 1, 0, 2 ** 31);
-  const data = await auditData({ data: typeof flags.data === 'string' ? flags.data : undefined, sites: intFlag(flags, 'sites', 3, 1, 26), patients: intFlag(flags, 'patients', 400, 10, 1_000_000), seed });
-  const res = runMiaAudit(data, { epsilon, delta, seed, cohortRows: intFlag(flags, 'cohort', 2000, 10, 1_000_000), bins: intFlag(flags, 'bins', 8, 2, 64), stateDir: typeof flags.state === 'string' ? flags.state : undefined });
+  const data = await auditData({
+    data: typeof flags.data === 'string' ? flags.data : undefined,
+    sites: intFlag(flags, 'sites', 3, 1, 26),
+    patients: intFlag(flags, 'patients', 400, 10, 1_000_000),
+    seed,
+  });
+  const res = runMiaAudit(data, {
+    epsilon,
+    delta,
+    seed,
+    cohortRows: intFlag(flags, 'cohort', 2000, 10, 1_000_000),
+    bins: intFlag(flags, 'bins', 8, 2, 64),
+    stateDir: typeof flags.state === 'string' ? flags.state : undefined,
+  });
   writeFileSync(flags.out, `${JSON.stringify(res, null, 2)}\n`);
   for (const [k, a] of Object.entries(res.attacks)) {
-    process.stdout.write(`${k}: AUC ${a.auc.toFixed(3)}, advantage ${a.advantage.toFixed(3)} (${res.members} members vs ${res.holdout} held out; histogram ρ ${a.rhoPerSite.toPrecision(3)} per site)\n`);
+    process.stdout.write(
+      `${k}: AUC ${a.auc.toFixed(3)}, advantage ${a.advantage.toFixed(3)} (${res.members} members vs ${res.holdout} held out; histogram ρ ${a.rhoPerSite.toPrecision(3)} per site)\n`,
+    );
   }
   process.stdout.write(`written to ${flags.out}\n`);
   return 0;

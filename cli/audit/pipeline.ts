@@ -53,7 +53,13 @@ export function runFederatedPipeline(sites: readonly Dataset[], opts: PipelineOp
     if (!spec) break;
     const m = spec.marginals.length;
     const dimension = spec.marginals.reduce((s, a) => s + domain.cells(a), 0);
-    const noise = planDistributedNoise({ l2Sensitivity: Math.sqrt(m), l1Sensitivity: m, parties: sites.length, dimension, targetRho: spec.rho });
+    const noise = planDistributedNoise({
+      l2Sensitivity: Math.sqrt(m),
+      l1Sensitivity: m,
+      parties: sites.length,
+      dimension,
+      targetRho: spec.rho,
+    });
     const total = new Float64Array(dimension);
     for (const site of sites) {
       const counts = siteMarginals(site, spec.marginals);

@@ -23,7 +23,9 @@ export function spendPlotSvg(result: ReconcileResult, width = 760, height = 340)
   const m = { l: 60, r: 150, t: 20, b: 46 };
   const w = width - m.l - m.r;
   const h = height - m.t - m.b;
-  const parts: string[] = [`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="cumulative epsilon per site over time" font-family="sans-serif" font-size="11">`];
+  const parts: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="cumulative epsilon per site over time" font-family="sans-serif" font-size="11">`,
+  ];
   parts.push(`<rect x="0" y="0" width="${width}" height="${height}" fill="#fff"/>`);
   if (series.length === 0) {
     parts.push(`<text x="${width / 2}" y="${height / 2}" text-anchor="middle">no charges recorded</text></svg>`);
@@ -50,8 +52,12 @@ export function spendPlotSvg(result: ReconcileResult, width = 760, height = 340)
     parts.push(`<line x1="${X(t).toFixed(1)}" x2="${X(t).toFixed(1)}" y1="${m.t + h}" y2="${m.t + h + 4}" stroke="#333"/>`);
     parts.push(`<text x="${X(t).toFixed(1)}" y="${m.t + h + 16}" text-anchor="middle">${new Date(t).toISOString().slice(11, 19)}</text>`);
   }
-  parts.push(`<line x1="${m.l}" x2="${m.l + w}" y1="${m.t + h}" y2="${m.t + h}" stroke="#333"/><line x1="${m.l}" x2="${m.l}" y1="${m.t}" y2="${m.t + h}" stroke="#333"/>`);
-  parts.push(`<text x="${m.l + w / 2}" y="${height - 8}" text-anchor="middle">time (UTC, ${new Date(t0).toISOString().slice(0, 10)})</text>`);
+  parts.push(
+    `<line x1="${m.l}" x2="${m.l + w}" y1="${m.t + h}" y2="${m.t + h}" stroke="#333"/><line x1="${m.l}" x2="${m.l}" y1="${m.t}" y2="${m.t + h}" stroke="#333"/>`,
+  );
+  parts.push(
+    `<text x="${m.l + w / 2}" y="${height - 8}" text-anchor="middle">time (UTC, ${new Date(t0).toISOString().slice(0, 10)})</text>`,
+  );
   parts.push(`<text transform="translate(14 ${m.t + h / 2}) rotate(-90)" text-anchor="middle">cumulative ε (δ = ${result.delta})</text>`);
   series.forEach((s, k) => {
     const c = COLORS[k % COLORS.length];
@@ -66,9 +72,12 @@ export function spendPlotSvg(result: ReconcileResult, width = 760, height = 340)
     // Dashes of different lengths keep sites with identical spend visible on top of each other.
     const dash = k === 0 ? '' : ` stroke-dasharray="${4 + 3 * k} ${3 + 2 * k}"`;
     parts.push(`<path d="${d}" fill="none" stroke="${c}" stroke-width="${k === 0 ? 3 : 2}"${dash} data-site="${esc(s.party)}"/>`);
-    for (const p of s.timeline) parts.push(`<circle cx="${X(Date.parse(p.at)).toFixed(1)}" cy="${Y(p.cumulativeEpsilon).toFixed(1)}" r="3" fill="${c}"/>`);
+    for (const p of s.timeline)
+      parts.push(`<circle cx="${X(Date.parse(p.at)).toFixed(1)}" cy="${Y(p.cumulativeEpsilon).toFixed(1)}" r="3" fill="${c}"/>`);
     const ly = m.t + 10 + k * 18;
-    parts.push(`<line x1="${m.l + w + 14}" x2="${m.l + w + 34}" y1="${ly}" y2="${ly}" stroke="${c}" stroke-width="2"/><text x="${m.l + w + 40}" y="${ly + 4}">${esc(s.party)} (ε ${fmt(s.epsilon, 3)})</text>`);
+    parts.push(
+      `<line x1="${m.l + w + 14}" x2="${m.l + w + 34}" y1="${ly}" y2="${ly}" stroke="${c}" stroke-width="2"/><text x="${m.l + w + 40}" y="${ly + 4}">${esc(s.party)} (ε ${fmt(s.epsilon, 3)})</text>`,
+    );
   });
   parts.push('</svg>');
   return parts.join('');
@@ -85,7 +94,10 @@ export interface ReportInputs {
 
 const CONTRIBUTION_BOUNDS = [
   ['unit of privacy', 'one patient, added or removed (all of their records at a site)'],
-  ['discrete attributes', 'exactly one row per patient: a release of m marginals has Δ2 = √m, Δ1 = m, whatever the number of Conditions/Observations'],
+  [
+    'discrete attributes',
+    'exactly one row per patient: a release of m marginals has Δ2 = √m, Δ1 = m, whatever the number of Conditions/Observations',
+  ],
   ['images', 'at most one image feature vector per patient, clipped to L2 norm ≤ C'],
   ['notes', 'at most K note n-grams per patient'],
   ['MIA score histograms', 'one patient is one score in one bin of [members | holdout]: Δ1 = Δ2 = 1'],
@@ -100,15 +112,31 @@ export function renderHtml(inp: ReportInputs): string {
       fmt(p.rho, 6),
       fmt(p.epsilon, 4),
       String(p.charges),
-      p.ownLog ? `${fmt(p.ownLog.rho, 6)} (ε ${fmt(p.ownLog.epsilon, 4)}), ${p.ownLog.charges} charges, ${p.ownLog.refusals} refusals` : '—',
+      p.ownLog
+        ? `${fmt(p.ownLog.rho, 6)} (ε ${fmt(p.ownLog.epsilon, 4)}), ${p.ownLog.charges} charges, ${p.ownLog.refusals} refusals`
+        : '—',
     ]),
   );
   const mech = rows(
     r.mechanisms.map((m) => [
       esc(m.roundId),
       esc(m.mechanism),
-      m.marginals ? `${m.marginals.length}: ${esc(m.marginals.slice(0, 8).map((a) => a.join('×')).join(', '))}${m.marginals.length > 8 ? ', …' : ''}` : '—',
-      fmt(m.l2Sensitivity), fmt(m.l1Sensitivity), String(m.dimension), `${esc(m.sigmaSite2)} (σ ${fmt(m.sigmaSite, 4)})`, String(m.quorum), esc(m.parties.join(', ')), fmt(m.rhoRecorded, 6), fmt(m.rhoRecomputed, 6),
+      m.marginals
+        ? `${m.marginals.length}: ${esc(
+            m.marginals
+              .slice(0, 8)
+              .map((a) => a.join('×'))
+              .join(', '),
+          )}${m.marginals.length > 8 ? ', …' : ''}`
+        : '—',
+      fmt(m.l2Sensitivity),
+      fmt(m.l1Sensitivity),
+      String(m.dimension),
+      `${esc(m.sigmaSite2)} (σ ${fmt(m.sigmaSite, 4)})`,
+      String(m.quorum),
+      esc(m.parties.join(', ')),
+      fmt(m.rhoRecorded, 6),
+      fmt(m.rhoRecomputed, 6),
     ]),
   );
   const findings = r.findings.length
@@ -120,14 +148,20 @@ export function renderHtml(inp: ReportInputs): string {
     if (inp.canary) {
       const c = inp.canary;
       const line = (name: string, a: CanaryAuditResult['fromMeasurements'] | null) =>
-        a ? `<tr><td>${name}</td><td>${a.v}/${a.r}</td><td><b>${fmt(a.epsilonLower, 4)}</b></td><td>${c.claimedEpsilon}</td><td class="${a.epsilonLower <= c.claimedEpsilon ? 'ok' : 'bad'}">${a.epsilonLower <= c.claimedEpsilon ? 'ε_lower ≤ claimed' : 'ε_lower > claimed'}</td></tr>` : '';
+        a
+          ? `<tr><td>${name}</td><td>${a.v}/${a.r}</td><td><b>${fmt(a.epsilonLower, 4)}</b></td><td>${c.claimedEpsilon}</td><td class="${a.epsilonLower <= c.claimedEpsilon ? 'ok' : 'bad'}">${a.epsilonLower <= c.claimedEpsilon ? 'ε_lower ≤ claimed' : 'ε_lower > claimed'}</td></tr>`
+          : '';
       empirical += `<h3>Canary audit (one run, Steinke–Nasr–Jagielski 2023)</h3><p>${c.canaries} canaries (${c.included} included), ${c.sites} sites, ${c.realPatients} real patients, noise ${esc(c.noise)}, δ ${c.delta}, 95% confidence.</p>
 <table><tr><th>attacker sees</th><th>correct / guesses</th><th>ε lower bound</th><th>claimed ε</th><th>verdict</th></tr>${line('released measurements', c.fromMeasurements)}${line('synthetic cohort', c.fromCohort)}</table>`;
     }
     if (inp.mia) {
       const a = inp.mia;
       empirical += `<h3>Membership inference (held-out control set)</h3><p>${a.members} members vs ${a.holdout} held out, cohort of ${a.cohortRows}; scores computed at the sites, released as histograms with discrete Gaussian noise σ ${fmt(a.histogramSigmaSite)} per site.</p>
-<table><tr><th>attack</th><th>AUC</th><th>advantage</th><th>ρ per site</th></tr>${Object.entries(a.attacks).map(([k, s]) => `<tr><td>${esc(k)}</td><td>${fmt(s.auc, 3)}</td><td>${fmt(s.advantage, 3)}</td><td>${fmt(s.rhoPerSite, 3)}</td></tr>`).join('')}</table>`;
+<table><tr><th>attack</th><th>AUC</th><th>advantage</th><th>ρ per site</th></tr>${Object.entries(a.attacks)
+        .map(
+          ([k, s]) => `<tr><td>${esc(k)}</td><td>${fmt(s.auc, 3)}</td><td>${fmt(s.advantage, 3)}</td><td>${fmt(s.rhoPerSite, 3)}</td></tr>`,
+        )
+        .join('')}</table>`;
     }
   }
   return `<!doctype html>
@@ -161,19 +195,40 @@ ${empirical}
 }
 
 export async function runAuditReport(args: string[]): Promise<number> {
-  const { flags, positional } = parseFlags(args, { log: 'string', ca: 'string', certs: 'string', delta: 'string', out: 'string', canary: 'string', mia: 'string' });
+  const { flags, positional } = parseFlags(args, {
+    log: 'string',
+    ca: 'string',
+    certs: 'string',
+    delta: 'string',
+    out: 'string',
+    canary: 'string',
+    mia: 'string',
+  });
   const logs = [...listFlag(flags.log), ...positional];
   if (logs.length === 0 || typeof flags.ca !== 'string' || typeof flags.out !== 'string') {
-    throw new UsageError('fedsynth audit report needs --log FILE[,FILE...] --ca ca.pem --out DIR [--certs DIR] [--canary FILE.json] [--mia FILE.json]');
+    throw new UsageError(
+      'fedsynth audit report needs --log FILE[,FILE...] --ca ca.pem --out DIR [--certs DIR] [--canary FILE.json] [--mia FILE.json]',
+    );
   }
-  const { result, notes } = verifyFiles({ logs, caPem: readFileSync(flags.ca, 'utf8'), certFiles: certFilesFrom(flags), delta: deltaFlag(flags) });
-  const readJson = <T>(f: string | boolean | undefined): T | undefined => (typeof f === 'string' ? (JSON.parse(readFileSync(f, 'utf8')) as T) : undefined);
+  const { result, notes } = verifyFiles({
+    logs,
+    caPem: readFileSync(flags.ca, 'utf8'),
+    certFiles: certFilesFrom(flags),
+    delta: deltaFlag(flags),
+  });
+  const readJson = <T>(f: string | boolean | undefined): T | undefined =>
+    typeof f === 'string' ? (JSON.parse(readFileSync(f, 'utf8')) as T) : undefined;
   const canary = readJson<CanaryAuditResult>(flags.canary);
   const mia = readJson<MiaAuditResult>(flags.mia);
   const threatModel = existsSync(THREAT_MODEL_PATH) ? readFileSync(THREAT_MODEL_PATH, 'utf8') : '(docs/threat-model.md not found)';
   mkdirSync(flags.out, { recursive: true });
-  writeFileSync(join(flags.out, 'report.json'), `${JSON.stringify({ generatedAt: new Date().toISOString(), logs, verification: result, notes, canary: canary ?? null, mia: mia ?? null }, null, 2)}\n`);
+  writeFileSync(
+    join(flags.out, 'report.json'),
+    `${JSON.stringify({ generatedAt: new Date().toISOString(), logs, verification: result, notes, canary: canary ?? null, mia: mia ?? null }, null, 2)}\n`,
+  );
   writeFileSync(join(flags.out, 'report.html'), renderHtml({ result, notes, canary, mia, threatModel, logs }));
-  process.stdout.write(`report written to ${join(flags.out, 'report.html')} and report.json (${result.ok ? 'verification passed' : `${result.findings.length} findings`})\n`);
+  process.stdout.write(
+    `report written to ${join(flags.out, 'report.html')} and report.json (${result.ok ? 'verification passed' : `${result.findings.length} findings`})\n`,
+  );
   return result.ok ? 0 : 1;
 }

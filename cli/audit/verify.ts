@@ -92,7 +92,12 @@ export function verifyFiles(inp: VerifyInputs): { result: ReconcileResult; notes
 }
 
 export function listFlag(v: string | boolean | undefined): string[] {
-  return typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : [];
+  return typeof v === 'string'
+    ? v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
+    : [];
 }
 
 export function certFilesFrom(flags: Record<string, string | boolean>): string[] {
@@ -114,18 +119,30 @@ export function deltaFlag(flags: Record<string, string | boolean>): number {
 export async function runAuditVerify(args: string[], io: Io = stdIo): Promise<number> {
   const { flags, positional } = parseFlags(args, { log: 'string', ca: 'string', certs: 'string', delta: 'string', json: 'boolean' });
   const logs = [...listFlag(flags.log), ...positional];
-  if (logs.length === 0) throw new UsageError('fedsynth audit verify needs --log FILE[,FILE...] (the coordinator export and sites\' <state>/audit.jsonl)');
-  if (typeof flags.ca !== 'string') throw new UsageError('fedsynth audit verify needs --ca ca.pem (the federation CA that issued every party\'s certificate)');
+  if (logs.length === 0)
+    throw new UsageError("fedsynth audit verify needs --log FILE[,FILE...] (the coordinator export and sites' <state>/audit.jsonl)");
+  if (typeof flags.ca !== 'string')
+    throw new UsageError("fedsynth audit verify needs --ca ca.pem (the federation CA that issued every party's certificate)");
   for (const l of logs) if (!existsSync(l)) throw new UsageError(`log ${l} does not exist`);
-  const { result, notes } = verifyFiles({ logs, caPem: readFileSync(flags.ca, 'utf8'), certFiles: certFilesFrom(flags), delta: deltaFlag(flags) });
+  const { result, notes } = verifyFiles({
+    logs,
+    caPem: readFileSync(flags.ca, 'utf8'),
+    certFiles: certFilesFrom(flags),
+    delta: deltaFlag(flags),
+  });
   if (flags.json) {
     io.out(`${JSON.stringify({ ...result, notes }, null, 2)}\n`);
   } else {
     for (const n of notes) io.err(`note: ${n}\n`);
-    for (const l of result.logs) io.out(`log ${l.name}: party ${l.party ?? '?'}, ${l.entries} entries, ${l.chainFindings} chain finding(s)\n`);
+    for (const l of result.logs)
+      io.out(`log ${l.name}: party ${l.party ?? '?'}, ${l.entries} entries, ${l.chainFindings} chain finding(s)\n`);
     for (const p of Object.values(result.parties)) {
-      const own = p.ownLog ? `; own log ρ ${p.ownLog.rho.toPrecision(6)} (ε ${p.ownLog.epsilon.toFixed(4)}), ${p.ownLog.charges} charges, ${p.ownLog.refusals} refusals` : '';
-      io.out(`spend ${p.party}: ρ ${p.rho.toPrecision(6)} → ε ${p.epsilon.toFixed(4)} at δ ${result.delta} over ${p.charges} charges (recomputed)${own}\n`);
+      const own = p.ownLog
+        ? `; own log ρ ${p.ownLog.rho.toPrecision(6)} (ε ${p.ownLog.epsilon.toFixed(4)}), ${p.ownLog.charges} charges, ${p.ownLog.refusals} refusals`
+        : '';
+      io.out(
+        `spend ${p.party}: ρ ${p.rho.toPrecision(6)} → ε ${p.epsilon.toFixed(4)} at δ ${result.delta} over ${p.charges} charges (recomputed)${own}\n`,
+      );
     }
     for (const f of result.findings) io.out(`FINDING [${f.kind}] ${f.log}${f.seq !== undefined ? ` seq ${f.seq}` : ''}: ${f.message}\n`);
     io.out(result.ok ? `OK: ${result.logs.length} log(s) verified, no findings\n` : `FAILED: ${result.findings.length} finding(s)\n`);
@@ -135,10 +152,13 @@ export async function runAuditVerify(args: string[], io: Io = stdIo): Promise<nu
 
 export async function runAuditExport(args: string[], io: Io = stdIo): Promise<number> {
   const { flags } = parseFlags(args, { config: 'string', out: 'string' });
-  if (typeof flags.config !== 'string' || typeof flags.out !== 'string') throw new UsageError('fedsynth audit export needs --config coordinator.yaml --out FILE.jsonl');
+  if (typeof flags.config !== 'string' || typeof flags.out !== 'string')
+    throw new UsageError('fedsynth audit export needs --config coordinator.yaml --out FILE.jsonl');
   const cfg = parseCoordinatorConfig(flags.config);
   const { openStore } = await import('../../coordinator/store/index.ts');
-  const store = await openStore(cfg.storage.kind === 'pglite' ? { pglite: cfg.storage.dataDir } : { postgresUrl: cfg.storage.url, schema: cfg.storage.schema });
+  const store = await openStore(
+    cfg.storage.kind === 'pglite' ? { pglite: cfg.storage.dataDir } : { postgresUrl: cfg.storage.url, schema: cfg.storage.schema },
+  );
   try {
     const text = await store.exportAudit(cfg.federationId);
     writeFileSync(flags.out, text);

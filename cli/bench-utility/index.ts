@@ -32,7 +32,19 @@ export class BenchUsageError extends Error {
   override readonly name = 'BenchUsageError';
 }
 
-const VALUE_FLAGS = new Set(['--data', '--domain', '--sites', '--split', '--split-key', '--epsilon', '--delta', '--seed', '--plan', '--secure-aggregation', '--iterations']);
+const VALUE_FLAGS = new Set([
+  '--data',
+  '--domain',
+  '--sites',
+  '--split',
+  '--split-key',
+  '--epsilon',
+  '--delta',
+  '--seed',
+  '--plan',
+  '--secure-aggregation',
+  '--iterations',
+]);
 const BOOL_FLAGS = new Set(['--json', '--quiet']);
 
 export function parseBenchUtilityArgs(args: readonly string[]): BenchUtilityArgs {
@@ -109,7 +121,8 @@ export async function runBenchUtilityCommand(args: string[]): Promise<number> {
   }
   try {
     const domain = parseDomainJson(readInput(opts.domain, 'domain'));
-    if (opts.splitKey !== undefined && !domain.has(opts.splitKey)) throw new Error(`--split-key: "${opts.splitKey}" is not an attribute of the domain`);
+    if (opts.splitKey !== undefined && !domain.has(opts.splitKey))
+      throw new Error(`--split-key: "${opts.splitKey}" is not an attribute of the domain`);
     const data = parseCsvDataset(readInput(opts.data, 'data'), domain);
     if (data.rows < opts.sites) throw new Error(`data: ${data.rows} rows cannot be split into ${opts.sites} sites`);
     const t0 = performance.now();
@@ -153,7 +166,9 @@ export function formatResult(r: UtilityResult): string {
     `wall time ${(r.wallMs / 1000).toFixed(1)} s (final fit ${(r.fitMs / 1000).toFixed(1)} s, noise ${(r.noiseMs / 1000).toFixed(1)} s${r.heMs ? `, secure aggregation ${(r.heMs / 1000).toFixed(1)} s` : ''})`,
   ];
   for (const [i, x] of r.rounds.entries()) {
-    lines.push(`  round ${i + 1} ${x.name}: ${x.marginals} marginals, ${x.cells} cells, ρ ${x.rho.toPrecision(4)}, σ ${x.sigma.toFixed(1)}`);
+    lines.push(
+      `  round ${i + 1} ${x.name}: ${x.marginals} marginals, ${x.cells} cells, ρ ${x.rho.toPrecision(4)}, σ ${x.sigma.toFixed(1)}`,
+    );
   }
   return `${lines.join('\n')}\n`;
 }

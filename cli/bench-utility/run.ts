@@ -116,7 +116,9 @@ export async function runUtility(data: Dataset, opts: UtilityRunOptions): Promis
   const rhoBudget = rhoFromEpsilonDelta(opts.epsilon, opts.delta);
   const { sites, key } = splitSites(data, { sites: opts.sites, kind: opts.split, seed: opts.seed, key: opts.splitKey });
   const structure = opts.structure;
-  const plan: FitPlan & { inner?: FitPlan } = structure ? withDeclaredStructure(domain, rhoBudget, structure, (rho) => makePlan(opts.plan, data, rho, opts.aim)) : makePlan(opts.plan, data, rhoBudget, opts.aim);
+  const plan: FitPlan & { inner?: FitPlan } = structure
+    ? withDeclaredStructure(domain, rhoBudget, structure, (rho) => makePlan(opts.plan, data, rho, opts.aim))
+    : makePlan(opts.plan, data, rhoBudget, opts.aim);
   const aggregate = opts.aggregation === 'he' ? await heAggregator(sites.length) : undefined;
   let heMs = 0;
   let noiseMs = 0;
@@ -128,7 +130,13 @@ export async function runUtility(data: Dataset, opts: UtilityRunOptions): Promis
       if (!spec) break;
       const m = spec.marginals.length;
       const dimension = spec.marginals.reduce((s, a) => s + domain.cells(a), 0);
-      const noise = planDistributedNoise({ l2Sensitivity: Math.sqrt(m), l1Sensitivity: m, parties: sites.length, dimension, targetRho: spec.rho });
+      const noise = planDistributedNoise({
+        l2Sensitivity: Math.sqrt(m),
+        l1Sensitivity: m,
+        parties: sites.length,
+        dimension,
+        targetRho: spec.rho,
+      });
       // Each site: its true marginals, concatenated, plus its own discrete Gaussian share.
       const contributions: BigInt64Array[] = [];
       for (const site of sites) {
@@ -162,14 +170,19 @@ export async function runUtility(data: Dataset, opts: UtilityRunOptions): Promis
       }
       done.push({ spec, measurements });
       rounds.push({ name: spec.name, marginals: m, cells: dimension, rhoPlanned: spec.rho, rho: noise.rho, sigma });
-      progress(`round ${rounds.length} ${spec.name}: ${m} marginals, ${dimension} cells, ρ ${noise.rho.toPrecision(4)}, σ ${sigma.toFixed(1)}`);
+      progress(
+        `round ${rounds.length} ${spec.name}: ${m} marginals, ${dimension} cells, ρ ${noise.rho.toPrecision(4)}, σ ${sigma.toFixed(1)}`,
+      );
     }
   } finally {
     aggregate?.dispose();
   }
   const tFit = performance.now();
   const inputs = plan.estimationInputs(done);
-  const warm = 'selectionModel' in plan ? (plan as { selectionModel(d: readonly RoundResult[]): GraphicalModel | undefined }).selectionModel(done) : undefined;
+  const warm =
+    'selectionModel' in plan
+      ? (plan as { selectionModel(d: readonly RoundResult[]): GraphicalModel | undefined }).selectionModel(done)
+      : undefined;
   const iterations = opts.iterations ?? 1000;
   progress(`estimating from ${inputs.length} measurements (${iterations} iterations)`);
   const base = plan.inner ?? plan;
@@ -188,13 +201,24 @@ export async function runUtility(data: Dataset, opts: UtilityRunOptions): Promis
   progress(`sampling ${rows} rows (rounding sampler)`);
   const synth = sample(model, { rows, seed: opts.seed });
   progress('scoring 2-way and 3-way marginals');
-  const e2 = workloadError((r) => marginal(data, r), (r) => marginal(synth, r), allTwoWay(domain));
+  const e2 = workloadError(
+    (r) => marginal(data, r),
+    (r) => marginal(synth, r),
+    allTwoWay(domain),
+  );
   let triples = allThreeWay(domain);
   if (opts.threeWaySample !== undefined && opts.threeWaySample < triples.length) {
     const rng = new Prng(`triples-${opts.seed}`);
     triples = rng.shuffle(triples).slice(0, opts.threeWaySample);
   }
-  const e3 = domain.length >= 3 ? workloadError((r) => marginal(data, r), (r) => marginal(synth, r), triples) : e2;
+  const e3 =
+    domain.length >= 3
+      ? workloadError(
+          (r) => marginal(data, r),
+          (r) => marginal(synth, r),
+          triples,
+        )
+      : e2;
   return {
     plan: opts.plan,
     split: opts.split,
@@ -239,7 +263,10 @@ async function heAggregator(n: number): Promise<((vs: BigInt64Array[]) => BigInt
     let acc: import('../../privacy/crypto/secure-aggregation.ts').Contribution | null = null;
     for (const v of vs) acc = sa.accumulate(bfv, acc, sa.prepareContribution(bfv, v, committee, t));
     const present = acc!.shares.slice(0, t);
-    const partials = present.map((s) => ({ point: s.point, share: sa.partialDecrypt(bfv, keys[s.point - 1].secretKey, s.ciphertexts, acc!.length) }));
+    const partials = present.map((s) => ({
+      point: s.point,
+      share: sa.partialDecrypt(bfv, keys[s.point - 1].secretKey, s.ciphertexts, acc!.length),
+    }));
     return sa.combine(partials, t);
   };
   return Object.assign(fn, { dispose: () => bfv.dispose() });

@@ -219,10 +219,7 @@ export const LOCK_SQL = `SELECT pg_advisory_xact_lock(hashtext($1 || ':' || curr
  * Apply pending migrations in one transaction. Idempotent: a second call applies nothing.
  * Returns the versions applied by this call.
  */
-export async function migrate(
-  db: SqlClient,
-  migrations: readonly Migration[] = MIGRATIONS,
-): Promise<number[]> {
+export async function migrate(db: SqlClient, migrations: readonly Migration[] = MIGRATIONS): Promise<number[]> {
   const sorted = [...migrations].sort((a, b) => a.version - b.version);
   for (let i = 1; i < sorted.length; i++) {
     if (sorted[i].version === sorted[i - 1].version) {
@@ -242,10 +239,7 @@ export async function migrate(
     for (const m of sorted) {
       if (done.has(m.version)) continue;
       for (const stmt of splitStatements(m.sql)) await tx.query(stmt);
-      await tx.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [
-        m.version,
-        m.name,
-      ]);
+      await tx.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
       applied.push(m.version);
     }
     return applied;

@@ -124,10 +124,7 @@ const pgTypes = {
   getTypeParser(oid: number, format?: string): (value: string) => unknown {
     // int8 as a JS number, like PGlite (our counters stay far below 2^53).
     if (oid === PG_INT8) return (v: string) => Number(v);
-    return (pg.types.getTypeParser as (oid: number, format?: string) => (v: string) => unknown)(
-      oid,
-      format,
-    );
+    return (pg.types.getTypeParser as (oid: number, format?: string) => (v: string) => unknown)(oid, format);
   },
 };
 

@@ -17,7 +17,16 @@
  */
 import path from 'node:path';
 import { createPublicKey, type KeyObject } from 'node:crypto';
-import { appendEntry, loadSigningKey, parseChainLines, verifyChain, type AuditEntry, type AuditEvent, type ChainFinding, type KeysByParty } from '../../privacy/audit-log/chain.ts';
+import {
+  appendEntry,
+  loadSigningKey,
+  parseChainLines,
+  verifyChain,
+  type AuditEntry,
+  type AuditEvent,
+  type ChainFinding,
+  type KeysByParty,
+} from '../../privacy/audit-log/chain.ts';
 import { canonicalJson, sha256Hex } from './canonical.ts';
 import { LOCK_SQL, migrate } from './migrations.ts';
 import { openPglite, openPostgres, type Row, type SqlClient } from './sql.ts';
@@ -224,8 +233,7 @@ export interface Cohort extends CohortInput {
 
 export type { AuditEntry, AuditEvent } from '../../privacy/audit-log/chain.ts';
 export type AuditVerification =
-  | { ok: true; length: number; head: string }
-  | { ok: false; length: number; badSeq: number; reason: string; findings: ChainFinding[] };
+  { ok: true; length: number; head: string } | { ok: false; length: number; badSeq: number; reason: string; findings: ChainFinding[] };
 
 /** Who signs the coordinator's audit entries: its party id and certificate key. */
 export interface AuditSigner {
@@ -457,7 +465,8 @@ export class Store {
   }
 
   private signer(): { party: string; key: KeyObject } {
-    if (!this.auditSigner) throw new StoreError('invalid_state', 'no audit signer set: call setAuditSigner() before appending audit entries');
+    if (!this.auditSigner)
+      throw new StoreError('invalid_state', 'no audit signer set: call setAuditSigner() before appending audit entries');
     return this.auditSigner;
   }
 
@@ -488,16 +497,10 @@ export class Store {
       }
       const cur = toFederation(existing.rows[0]);
       if (cur.schemaHash !== f.schemaHash) {
-        throw new StoreError(
-          'conflict',
-          `federation ${f.id} already exists with schema hash ${cur.schemaHash}, not ${f.schemaHash}`,
-        );
+        throw new StoreError('conflict', `federation ${f.id} already exists with schema hash ${cur.schemaHash}, not ${f.schemaHash}`);
       }
       if (f.config === undefined) return cur;
-      const { rows } = await tx.query('UPDATE federations SET config_json = $2::jsonb WHERE id = $1 RETURNING *', [
-        f.id,
-        json(f.config),
-      ]);
+      const { rows } = await tx.query('UPDATE federations SET config_json = $2::jsonb WHERE id = $1 RETURNING *', [f.id, json(f.config)]);
       return toFederation(rows[0]);
     });
   }
@@ -510,11 +513,7 @@ export class Store {
   // ----- sites -----
 
   /** Idempotent: re-registering updates last_seen_at / agent_version. */
-  async registerSite(
-    federationId: string,
-    siteId: string,
-    agentVersion?: string | null,
-  ): Promise<{ site: Site; created: boolean }> {
+  async registerSite(federationId: string, siteId: string, agentVersion?: string | null): Promise<{ site: Site; created: boolean }> {
     const { rows } = await this.sql.query(
       `INSERT INTO sites (federation_id, site_id, agent_version) VALUES ($1, $2, $3)
        ON CONFLICT (federation_id, site_id) DO UPDATE
@@ -535,9 +534,7 @@ export class Store {
   }
 
   async listSites(federationId: string): Promise<Site[]> {
-    const { rows } = await this.sql.query('SELECT * FROM sites WHERE federation_id = $1 ORDER BY site_id', [
-      federationId,
-    ]);
+    const { rows } = await this.sql.query('SELECT * FROM sites WHERE federation_id = $1 ORDER BY site_id', [federationId]);
     return rows.map(toSite);
   }
 
@@ -571,9 +568,7 @@ export class Store {
   }
 
   async listCommitteeKeys(federationId: string): Promise<CommitteeKey[]> {
-    const { rows } = await this.sql.query('SELECT * FROM committee_keys WHERE federation_id = $1 ORDER BY point', [
-      federationId,
-    ]);
+    const { rows } = await this.sql.query('SELECT * FROM committee_keys WHERE federation_id = $1 ORDER BY point', [federationId]);
     return rows.map(toCommitteeKey);
   }
 
@@ -588,10 +583,7 @@ export class Store {
     return this.sql.transaction(async (tx) => {
       const fed = await tx.query('SELECT id FROM federations WHERE id = $1 FOR UPDATE', [r.federationId]);
       if (fed.rows.length === 0) throw new StoreError('not_found', `unknown federation ${r.federationId}`);
-      const dup = await tx.query('SELECT 1 FROM rounds WHERE federation_id = $1 AND round_id = $2', [
-        r.federationId,
-        r.roundId,
-      ]);
+      const dup = await tx.query('SELECT 1 FROM rounds WHERE federation_id = $1 AND round_id = $2', [r.federationId, r.roundId]);
       if (dup.rows.length) throw new StoreError('conflict', `round ${r.roundId} already exists`);
       const { rows } = await tx.query(
         `INSERT INTO rounds (federation_id, round_id, seq, kind, spec_json, quorum, deadline_at)
@@ -604,10 +596,7 @@ export class Store {
   }
 
   async getRound(federationId: string, roundId: string): Promise<Round | null> {
-    const { rows } = await this.sql.query('SELECT * FROM rounds WHERE federation_id = $1 AND round_id = $2', [
-      federationId,
-      roundId,
-    ]);
+    const { rows } = await this.sql.query('SELECT * FROM rounds WHERE federation_id = $1 AND round_id = $2', [federationId, roundId]);
     return rows.length ? toRound(rows[0]) : null;
   }
 
@@ -625,12 +614,7 @@ export class Store {
    * Move a round along ROUND_TRANSITIONS; anything else throws `invalid_state`. A measure round
    * can only be released by `recordChargesAndRelease` (its spend must be recorded with it).
    */
-  async setRoundState(
-    federationId: string,
-    roundId: string,
-    to: RoundState,
-    opts: { failureReason?: string } = {},
-  ): Promise<Round> {
+  async setRoundState(federationId: string, roundId: string, to: RoundState, opts: { failureReason?: string } = {}): Promise<Round> {
     return this.sql.transaction(async (tx) => {
       const round = await lockRound(tx, federationId, roundId, 'UPDATE');
       assertTransition(round, to);
@@ -674,16 +658,7 @@ export class Store {
         const params: unknown[] = [];
         const values = chunk.map((t) => {
           const payload = t.payload ?? null;
-          params.push(
-            t.taskId,
-            t.federationId,
-            t.roundId,
-            t.siteId,
-            t.kind,
-            json(t.spec),
-            payload,
-            payload ? sha256Hex(payload) : null,
-          );
+          params.push(t.taskId, t.federationId, t.roundId, t.siteId, t.kind, json(t.spec), payload, payload ? sha256Hex(payload) : null);
           const b = params.length - 8;
           return `($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}, $${b + 6}::jsonb, $${b + 7}::bytea, $${b + 8})`;
         });
@@ -720,18 +695,15 @@ export class Store {
   }
 
   async getTask(federationId: string, taskId: string): Promise<Task | null> {
-    const { rows } = await this.sql.query('SELECT * FROM tasks WHERE federation_id = $1 AND task_id = $2', [
-      federationId,
-      taskId,
-    ]);
+    const { rows } = await this.sql.query('SELECT * FROM tasks WHERE federation_id = $1 AND task_id = $2', [federationId, taskId]);
     return rows.length ? toTask(rows[0]) : null;
   }
 
   async listTasks(federationId: string, roundId: string): Promise<Task[]> {
-    const { rows } = await this.sql.query(
-      'SELECT * FROM tasks WHERE federation_id = $1 AND round_id = $2 ORDER BY created_at, task_id',
-      [federationId, roundId],
-    );
+    const { rows } = await this.sql.query('SELECT * FROM tasks WHERE federation_id = $1 AND round_id = $2 ORDER BY created_at, task_id', [
+      federationId,
+      roundId,
+    ]);
     return rows.map(toTask);
   }
 
@@ -743,10 +715,7 @@ export class Store {
       if (task.state !== 'pending' && task.state !== 'delivered') {
         throw new StoreError('invalid_state', `task ${taskId} is ${task.state}`);
       }
-      const { rows } = await tx.query(
-        `UPDATE tasks SET state = 'done', done_at = now() WHERE task_id = $1 RETURNING *`,
-        [taskId],
-      );
+      const { rows } = await tx.query(`UPDATE tasks SET state = 'done', done_at = now() WHERE task_id = $1 RETURNING *`, [taskId]);
       return toTask(rows[0]);
     });
   }
@@ -794,10 +763,10 @@ export class Store {
   async putSubmission(s: SubmissionInput): Promise<PutResult & { bodySha256: string }> {
     const digest = sha256Hex(s.body);
     return this.sql.transaction(async (tx) => {
-      const found = await tx.query<{ round_id: string }>(
-        'SELECT round_id FROM tasks WHERE federation_id = $1 AND task_id = $2',
-        [s.federationId, s.taskId],
-      );
+      const found = await tx.query<{ round_id: string }>('SELECT round_id FROM tasks WHERE federation_id = $1 AND task_id = $2', [
+        s.federationId,
+        s.taskId,
+      ]);
       if (found.rows.length === 0) throw new StoreError('not_found', `unknown task ${s.taskId}`);
       // Lock order everywhere: round, then task. FOR SHARE lets submissions run concurrently
       // while a close (FOR UPDATE) waits for them, so none can land after the close commits.
@@ -806,9 +775,7 @@ export class Store {
       if (task.siteId !== s.siteId) {
         throw new StoreError('forbidden', `task ${s.taskId} belongs to another site`);
       }
-      const prev = await tx.query<{ body_sha256: string }>('SELECT body_sha256 FROM submissions WHERE task_id = $1', [
-        s.taskId,
-      ]);
+      const prev = await tx.query<{ body_sha256: string }>('SELECT body_sha256 FROM submissions WHERE task_id = $1', [s.taskId]);
       if (prev.rows.length) {
         if (prev.rows[0].body_sha256 === digest) return { duplicate: true, bodySha256: digest };
         throw new StoreError('conflict', `conflicting resubmission for task ${s.taskId}`);
@@ -848,10 +815,11 @@ export class Store {
         [a.federationId, a.roundId, a.memberId, a.point, a.length, json(a.contributors), a.ciphertexts],
       );
       if (ins.rows.length) return { duplicate: false };
-      const { rows } = await tx.query(
-        'SELECT * FROM aggregates WHERE federation_id = $1 AND round_id = $2 AND member_id = $3',
-        [a.federationId, a.roundId, a.memberId],
-      );
+      const { rows } = await tx.query('SELECT * FROM aggregates WHERE federation_id = $1 AND round_id = $2 AND member_id = $3', [
+        a.federationId,
+        a.roundId,
+        a.memberId,
+      ]);
       const cur = toAggregate(rows[0]);
       const same =
         cur.point === a.point &&
@@ -864,10 +832,10 @@ export class Store {
   }
 
   async listAggregates(federationId: string, roundId: string): Promise<Aggregate[]> {
-    const { rows } = await this.sql.query(
-      'SELECT * FROM aggregates WHERE federation_id = $1 AND round_id = $2 ORDER BY point',
-      [federationId, roundId],
-    );
+    const { rows } = await this.sql.query('SELECT * FROM aggregates WHERE federation_id = $1 AND round_id = $2 ORDER BY point', [
+      federationId,
+      roundId,
+    ]);
     return rows.map(toAggregate);
   }
 
@@ -880,10 +848,11 @@ export class Store {
         [p.federationId, p.roundId, p.memberId, p.point, p.share],
       );
       if (ins.rows.length) return { duplicate: false };
-      const { rows } = await tx.query(
-        'SELECT * FROM partials WHERE federation_id = $1 AND round_id = $2 AND member_id = $3',
-        [p.federationId, p.roundId, p.memberId],
-      );
+      const { rows } = await tx.query('SELECT * FROM partials WHERE federation_id = $1 AND round_id = $2 AND member_id = $3', [
+        p.federationId,
+        p.roundId,
+        p.memberId,
+      ]);
       const cur = toPartial(rows[0]);
       if (cur.point !== p.point || !bytesEqual(cur.share, p.share)) {
         throw new StoreError('conflict', `a different partial decryption is stored for ${p.roundId}/${p.memberId}`);
@@ -893,10 +862,10 @@ export class Store {
   }
 
   async listPartials(federationId: string, roundId: string): Promise<Partial[]> {
-    const { rows } = await this.sql.query(
-      'SELECT * FROM partials WHERE federation_id = $1 AND round_id = $2 ORDER BY point',
-      [federationId, roundId],
-    );
+    const { rows } = await this.sql.query('SELECT * FROM partials WHERE federation_id = $1 AND round_id = $2 ORDER BY point', [
+      federationId,
+      roundId,
+    ]);
     return rows.map(toPartial);
   }
 
@@ -934,10 +903,13 @@ export class Store {
       }
       // 1. charges first
       for (const c of charges) {
-        await tx.query(
-          `INSERT INTO charges (federation_id, round_id, site_id, rho, mechanism) VALUES ($1, $2, $3, $4, $5::jsonb)`,
-          [federationId, roundId, c.siteId, c.rho, json(c.mechanism)],
-        );
+        await tx.query(`INSERT INTO charges (federation_id, round_id, site_id, rho, mechanism) VALUES ($1, $2, $3, $4, $5::jsonb)`, [
+          federationId,
+          roundId,
+          c.siteId,
+          c.rho,
+          json(c.mechanism),
+        ]);
       }
       // 2. the released (noised) measurements
       let i = 0;
@@ -1012,9 +984,7 @@ export class Store {
   }
 
   async listModels(federationId: string): Promise<Model[]> {
-    const { rows } = await this.sql.query('SELECT * FROM models WHERE federation_id = $1 ORDER BY created_at, id', [
-      federationId,
-    ]);
+    const { rows } = await this.sql.query('SELECT * FROM models WHERE federation_id = $1 ORDER BY created_at, id', [federationId]);
     return rows.map(toModel);
   }
 
@@ -1067,7 +1037,8 @@ export class Store {
    */
   async verifyAuditChain(federationId: string, keys?: KeysByParty): Promise<AuditVerification> {
     const entries = parseChainLines(await this.exportAudit(federationId));
-    const k: KeysByParty | null = keys ?? (this.auditSigner ? new Map([[this.auditSigner.party, createPublicKey(this.auditSigner.key)]]) : null);
+    const k: KeysByParty | null =
+      keys ?? (this.auditSigner ? new Map([[this.auditSigner.party, createPublicKey(this.auditSigner.key)]]) : null);
     // Without any key (a store opened only to inspect), hashes, links and seq are still checked;
     // signatures are then left to `fedsynth audit verify`, which checks them against the CA.
     const findings = k ? verifyChain(entries, k) : verifyChain(entries, new Map()).filter((f) => f.kind !== 'unknown-party');
@@ -1086,19 +1057,13 @@ const GENESIS = '0'.repeat(64);
 // Helpers that run inside a transaction
 
 async function lockRound(tx: SqlClient, federationId: string, roundId: string, mode: 'UPDATE' | 'SHARE'): Promise<Round> {
-  const { rows } = await tx.query(
-    `SELECT * FROM rounds WHERE federation_id = $1 AND round_id = $2 FOR ${mode}`,
-    [federationId, roundId],
-  );
+  const { rows } = await tx.query(`SELECT * FROM rounds WHERE federation_id = $1 AND round_id = $2 FOR ${mode}`, [federationId, roundId]);
   if (rows.length === 0) throw new StoreError('not_found', `unknown round ${roundId} in federation ${federationId}`);
   return toRound(rows[0]);
 }
 
 async function lockTask(tx: SqlClient, federationId: string, taskId: string): Promise<Task> {
-  const { rows } = await tx.query('SELECT * FROM tasks WHERE federation_id = $1 AND task_id = $2 FOR UPDATE', [
-    federationId,
-    taskId,
-  ]);
+  const { rows } = await tx.query('SELECT * FROM tasks WHERE federation_id = $1 AND task_id = $2 FOR UPDATE', [federationId, taskId]);
   if (rows.length === 0) throw new StoreError('not_found', `unknown task ${taskId}`);
   return toTask(rows[0]);
 }
@@ -1109,7 +1074,12 @@ function assertTransition(round: Round, to: RoundState): void {
   }
 }
 
-async function appendAuditTx(tx: SqlClient, federationId: string, event: AuditEvent, signer: { party: string; key: KeyObject }): Promise<AuditEntry> {
+async function appendAuditTx(
+  tx: SqlClient,
+  federationId: string,
+  event: AuditEvent,
+  signer: { party: string; key: KeyObject },
+): Promise<AuditEntry> {
   // Serialise appends per federation (and schema): concurrent appenders queue here.
   await tx.query(LOCK_SQL, [`fedsynth.audit:${federationId}`]);
   const head = await tx.query('SELECT entry_text FROM audit_log WHERE federation_id = $1 ORDER BY seq DESC LIMIT 1', [federationId]);

@@ -53,7 +53,8 @@ function parseArgs(argv) {
       out.sets.push({ path: spec.slice(0, eq), file: spec.slice(eq + 1) });
     } else throw new Error(`unknown argument ${JSON.stringify(a)}`);
   }
-  if (!out.in || !out.out) throw new Error('usage: config-render.mjs --in FILE --out FILE [--set-file key.path=FILE ...] [--replace-parent]');
+  if (!out.in || !out.out)
+    throw new Error('usage: config-render.mjs --in FILE --out FILE [--set-file key.path=FILE ...] [--replace-parent]');
   return out;
 }
 

@@ -53,13 +53,15 @@ function tcpCheck(host, port) {
 }
 
 function mainArgs() {
-  const raw = process.env.FEDSYNTH_HEALTH_CMDLINE ?? (() => {
-    try {
-      return readFileSync(process.env.FEDSYNTH_HEALTH_CMDLINE_FILE ?? '/proc/1/cmdline', 'utf8');
-    } catch {
-      return '';
-    }
-  })();
+  const raw =
+    process.env.FEDSYNTH_HEALTH_CMDLINE ??
+    (() => {
+      try {
+        return readFileSync(process.env.FEDSYNTH_HEALTH_CMDLINE_FILE ?? '/proc/1/cmdline', 'utf8');
+      } catch {
+        return '';
+      }
+    })();
   const args = raw.split(raw.includes('\0') ? '\0' : /\s+/).filter((a) => a.length > 0);
   const i = args.findIndex((a) => a === 'coordinator' || a === 'agent');
   if (i < 0) return null;

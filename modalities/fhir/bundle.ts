@@ -99,12 +99,24 @@ const loinc = (code: string, display: string) => {
   if (!c) loincCodings.set(key, (c = deepFreeze({ coding: [{ system: LOINC, code, display }] })));
   return c;
 };
-const IMAGING_CATEGORY = deepFreeze([{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'imaging', display: 'Imaging' }] }]);
+const IMAGING_CATEGORY = deepFreeze([
+  { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'imaging', display: 'Imaging' }] },
+]);
 const VARIANT_CATEGORY = deepFreeze([
   { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'laboratory', display: 'Laboratory' }] },
   { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0074', code: 'GE', display: 'Genetics' }] },
 ]);
-const NOTE_CATEGORY = deepFreeze([{ coding: [{ system: 'http://hl7.org/fhir/us/core/CodeSystem/us-core-documentreference-category', code: 'clinical-note', display: 'Clinical Note' }] }]);
+const NOTE_CATEGORY = deepFreeze([
+  {
+    coding: [
+      {
+        system: 'http://hl7.org/fhir/us/core/CodeSystem/us-core-documentreference-category',
+        code: 'clinical-note',
+        display: 'Clinical Note',
+      },
+    ],
+  },
+]);
 const assemblyConcepts = new Map<ReferenceBuild, unknown>();
 const assemblyConcept = (build: ReferenceBuild) => {
   let c = assemblyConcepts.get(build);
@@ -156,21 +168,41 @@ export function imagingFindingResource(id: string, patientRef: string, studyRef:
 }
 
 /** A Genomics Reporting IG variant Observation for one genotype call (undefined for missing calls, or hom-ref unless asked). */
-export function variantObservation(id: string, patientRef: string, g: Genotype, build: ReferenceBuild, opts: { includeReferenceCalls?: boolean; effective?: string } = {}): FhirResourceLike | undefined {
+export function variantObservation(
+  id: string,
+  patientRef: string,
+  g: Genotype,
+  build: ReferenceBuild,
+  opts: { includeReferenceCalls?: boolean; effective?: string } = {},
+): FhirResourceLike | undefined {
   if (g.dosage !== 0 && g.dosage !== 1 && g.dosage !== 2) return undefined;
   if (g.dosage === 0 && !opts.includeReferenceCalls) return undefined;
   const component: Record<string, unknown>[] = [];
   if (g.gene) component.push({ code: loinc('48018-6', 'Gene studied [ID]'), valueCodeableConcept: { text: g.gene } });
-  if (g.rsid) component.push({ code: loinc('81252-9', 'Discrete genetic variant'), valueCodeableConcept: { coding: [{ system: DBSNP_SYSTEM, code: g.rsid, display: g.rsid }] } });
+  if (g.rsid)
+    component.push({
+      code: loinc('81252-9', 'Discrete genetic variant'),
+      valueCodeableConcept: { coding: [{ system: DBSNP_SYSTEM, code: g.rsid, display: g.rsid }] },
+    });
   component.push(
-    { code: loinc('48013-7', 'Genomic reference sequence [ID]'), valueCodeableConcept: { coding: [{ system: REFSEQ_SYSTEM, code: refSeqAccession(build, g.chrom) }] } },
+    {
+      code: loinc('48013-7', 'Genomic reference sequence [ID]'),
+      valueCodeableConcept: { coding: [{ system: REFSEQ_SYSTEM, code: refSeqAccession(build, g.chrom) }] },
+    },
     { code: loinc('62374-4', 'Human reference sequence assembly version'), valueCodeableConcept: assemblyConcept(build) },
     { code: loinc('92822-6', 'Genomic coordinate system [Type]'), valueCodeableConcept: loinc('LA30102-0', '1-based character counting') },
-    { code: loinc('81254-5', 'Genomic allele start-end'), valueRange: { low: { value: g.pos }, high: { value: g.pos + g.ref.length - 1 } } },
+    {
+      code: loinc('81254-5', 'Genomic allele start-end'),
+      valueRange: { low: { value: g.pos }, high: { value: g.pos + g.ref.length - 1 } },
+    },
     { code: loinc('69547-8', 'Genomic ref allele [ID]'), valueString: g.ref },
     { code: loinc('69551-0', 'Genomic alt allele [ID]'), valueString: g.alt },
   );
-  if (g.dosage > 0) component.push({ code: loinc('53034-5', 'Allelic state'), valueCodeableConcept: g.dosage === 2 ? loinc('LA6705-3', 'Homozygous') : loinc('LA6706-1', 'Heterozygous') });
+  if (g.dosage > 0)
+    component.push({
+      code: loinc('53034-5', 'Allelic state'),
+      valueCodeableConcept: g.dosage === 2 ? loinc('LA6705-3', 'Homozygous') : loinc('LA6706-1', 'Heterozygous'),
+    });
   return {
     resourceType: 'Observation',
     id,
@@ -245,7 +277,8 @@ export function buildPatientResources(decoded: DecodedPatient, artefacts: Patien
     const study = imagingStudyResource(rng.uuid(), patientRef, artefacts.image);
     extra.push(study);
     related.push(`ImagingStudy/${study.id}`);
-    if (artefacts.image.findingClass) extra.push(imagingFindingResource(rng.uuid(), patientRef, `ImagingStudy/${study.id}`, artefacts.image));
+    if (artefacts.image.findingClass)
+      extra.push(imagingFindingResource(rng.uuid(), patientRef, `ImagingStudy/${study.id}`, artefacts.image));
   }
   if (artefacts.genome) {
     for (const g of artefacts.genome.genotypes) {
@@ -259,7 +292,12 @@ export function buildPatientResources(decoded: DecodedPatient, artefacts: Patien
 }
 
 /** Builds the patient's Bundle and the flat resource list. `rng` gives the new resource ids. */
-export function buildPatientBundle(decoded: DecodedPatient, artefacts: PatientArtefacts, rng: Rng, opts: { timestamp?: string } = {}): PatientBundle {
+export function buildPatientBundle(
+  decoded: DecodedPatient,
+  artefacts: PatientArtefacts,
+  rng: Rng,
+  opts: { timestamp?: string } = {},
+): PatientBundle {
   const resources = buildPatientResources(decoded, artefacts, rng).map((r) => toUrnReferences(r) as FhirResourceLike);
   const ids = new Set(resources.map((r) => `${r.resourceType}/${r.id}`));
   const bundle: FhirResourceLike = {
@@ -303,10 +341,17 @@ export function validateR4Resource(resource: FhirResourceLike): BundleIssue[] {
   loadR4Definitions();
   const key = `${resource.resourceType}/${resource.id}`;
   try {
-    return validateResource(resource as unknown as Resource).map((i) => ({ resource: key, message: `${i.severity}: ${i.details?.text ?? i.diagnostics ?? i.code}${i.expression ? ` at ${i.expression.join(', ')}` : ''}` }));
+    return validateResource(resource as unknown as Resource).map((i) => ({
+      resource: key,
+      message: `${i.severity}: ${i.details?.text ?? i.diagnostics ?? i.code}${i.expression ? ` at ${i.expression.join(', ')}` : ''}`,
+    }));
   } catch (e) {
     const oo = (e as { outcome?: { issue?: { details?: { text?: string }; expression?: string[] }[] } }).outcome;
-    if (oo?.issue) return oo.issue.map((i) => ({ resource: key, message: `error: ${i.details?.text ?? 'invalid'}${i.expression ? ` at ${i.expression.join(', ')}` : ''}` }));
+    if (oo?.issue)
+      return oo.issue.map((i) => ({
+        resource: key,
+        message: `error: ${i.details?.text ?? 'invalid'}${i.expression ? ` at ${i.expression.join(', ')}` : ''}`,
+      }));
     return [{ resource: key, message: `error: ${(e as Error).message}` }];
   }
 }
@@ -361,7 +406,8 @@ const defaultValidator = new R4Validator('full');
  */
 export function validateBundle(bundle: FhirResourceLike, validator: R4Validator = defaultValidator): BundleIssue[] {
   const issues: BundleIssue[] = [];
-  if (bundle.resourceType !== 'Bundle' || bundle.type !== 'collection') issues.push({ resource: 'Bundle', message: 'not a collection Bundle' });
+  if (bundle.resourceType !== 'Bundle' || bundle.type !== 'collection')
+    issues.push({ resource: 'Bundle', message: 'not a collection Bundle' });
   const entries = (bundle.entry ?? []) as { fullUrl?: string; resource?: FhirResourceLike }[];
   const urls = new Set<string>();
   for (const e of entries) {
@@ -396,18 +442,29 @@ export function validatePatientResources(resources: FhirResourceLike[], validato
   return issues;
 }
 
-function checkResource(r: FhirResourceLike, validator: R4Validator, refs: Map<string, string> | undefined, resolves: (ref: string) => boolean, where: string, issues: BundleIssue[]): void {
+function checkResource(
+  r: FhirResourceLike,
+  validator: R4Validator,
+  refs: Map<string, string> | undefined,
+  resolves: (ref: string) => boolean,
+  where: string,
+  issues: BundleIssue[],
+): void {
   const key = `${r.resourceType}/${r.id}`;
   // The memo's walk meets every reference already; a second walk only when it did not run.
   const found: FoundReferences = { refs: [], complete: false };
   issues.push(...validator.validate(r, refs, found));
-  for (const ref of found.complete ? found.refs : collectReferences(r)) if (!resolves(ref)) issues.push({ resource: key, message: `reference ${ref} does not resolve ${where}` });
+  for (const ref of found.complete ? found.refs : collectReferences(r))
+    if (!resolves(ref)) issues.push({ resource: key, message: `reference ${ref} does not resolve ${where}` });
   const allowed = REQUIRED_STATUS[r.resourceType];
-  if (allowed && !allowed.includes(r.status as string)) issues.push({ resource: key, message: `status ${JSON.stringify(r.status)} is not in the required value set (${allowed.join(', ')})` });
+  if (allowed && !allowed.includes(r.status as string))
+    issues.push({ resource: key, message: `status ${JSON.stringify(r.status)} is not in the required value set (${allowed.join(', ')})` });
   if ((r.meta as { profile?: string[] } | undefined)?.profile?.includes(VARIANT_PROFILE)) {
     const codes = new Set(((r.component ?? []) as { code: { coding: { code: string }[] } }[]).map((c) => c.code.coding[0].code));
-    for (const required of ['48013-7', '81254-5', '69547-8', '69551-0']) if (!codes.has(required)) issues.push({ resource: key, message: `variant lacks component ${required}` });
-    if ((r.code as { coding: { code: string }[] }).coding[0].code !== '69548-6') issues.push({ resource: key, message: 'variant code must be LOINC 69548-6' });
+    for (const required of ['48013-7', '81254-5', '69547-8', '69551-0'])
+      if (!codes.has(required)) issues.push({ resource: key, message: `variant lacks component ${required}` });
+    if ((r.code as { coding: { code: string }[] }).coding[0].code !== '69548-6')
+      issues.push({ resource: key, message: 'variant code must be LOINC 69548-6' });
   }
 }
 
@@ -415,7 +472,8 @@ function mapReferences(v: unknown, map: Map<string, string>): unknown {
   if (Array.isArray(v)) return v.map((x) => mapReferences(x, map));
   if (v !== null && typeof v === 'object') {
     const out: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v as Record<string, unknown>)) out[k] = k === 'reference' && typeof x === 'string' ? (map.get(x) ?? x) : mapReferences(x, map);
+    for (const [k, x] of Object.entries(v as Record<string, unknown>))
+      out[k] = k === 'reference' && typeof x === 'string' ? (map.get(x) ?? x) : mapReferences(x, map);
     return out;
   }
   return v;

@@ -62,7 +62,9 @@ export function drawLabValue(lab: LabAttribute, bin: number, rng: Rng): number {
 /** Decodes one synthetic row into FHIR R4 resources. `rng` drives ids, dates and values. */
 export function decodePatient(schema: Schema, row: ArrayLike<number>, rng: Rng, options: DecodeOptions = {}): DecodedPatient {
   if (row.length !== schema.attributes.length) {
-    throw new Error(`decodePatient: row has ${row.length} values, schema ${schema.name} v${schema.version} has ${schema.attributes.length} attributes`);
+    throw new Error(
+      `decodePatient: row has ${row.length} values, schema ${schema.name} v${schema.version} has ${schema.attributes.length} attributes`,
+    );
   }
   const refMs = Date.parse(`${schema.referenceDate}T00:00:00Z`);
   const patientId = rng.uuid();
@@ -120,7 +122,11 @@ export function decodePatient(schema: Schema, row: ArrayLike<number>, rng: Rng, 
             category: [
               {
                 coding: [
-                  { system: 'http://terminology.hl7.org/CodeSystem/condition-category', code: 'problem-list-item', display: 'Problem List Item' },
+                  {
+                    system: 'http://terminology.hl7.org/CodeSystem/condition-category',
+                    code: 'problem-list-item',
+                    display: 'Problem List Item',
+                  },
                 ],
               },
             ],
@@ -171,7 +177,12 @@ export interface DecodedCohort {
 }
 
 /** Decodes many rows; patient k uses the sub-stream `seed/k`, so any prefix of rows decodes the same. */
-export function decodeCohort(schema: Schema, rows: Iterable<ArrayLike<number>>, seed: SeedLike, options: Omit<DecodeOptions, 'identifierValue'> = {}): DecodedCohort {
+export function decodeCohort(
+  schema: Schema,
+  rows: Iterable<ArrayLike<number>>,
+  seed: SeedLike,
+  options: Omit<DecodeOptions, 'identifierValue'> = {},
+): DecodedCohort {
   const root = new Rng(seed);
   const out: DecodedCohort = { Patient: [], Condition: [], Observation: [] };
   let k = 0;

@@ -96,9 +96,11 @@ export const AUDITED_FORMAT_SOURCES: Record<string, string> = {
   canonical: '^\\S*$',
   code: '^[^\\s]+( [^\\s]+)*$',
   date: '^(\\d(\\d(\\d[1-9]|[1-9]0)|[1-9]00)|[1-9]000)(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2]\\d|3[0-1]))?)?$',
-  dateTime: '^(\\d(\\d(\\d[1-9]|[1-9]0)|[1-9]00)|[1-9]000)(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2]\\d|3[0-1])(T([01]\\d|2[0-3])(:[0-5]\\d:([0-5]\\d|60)(\\.\\d{1,9})?)?)?)?(Z|[+-]((0\\d|1[0-3]):[0-5]\\d|14:00)?)?)?$',
+  dateTime:
+    '^(\\d(\\d(\\d[1-9]|[1-9]0)|[1-9]00)|[1-9]000)(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2]\\d|3[0-1])(T([01]\\d|2[0-3])(:[0-5]\\d:([0-5]\\d|60)(\\.\\d{1,9})?)?)?)?(Z|[+-]((0\\d|1[0-3]):[0-5]\\d|14:00)?)?)?$',
   id: '^[A-Za-z0-9\\-.]{1,64}$',
-  instant: '^(\\d(\\d(\\d[1-9]|[1-9]0)|[1-9]00)|[1-9]000)-(0[1-9]|1[0-2])-(0[1-9]|[1-2]\\d|3[0-1])T([01]\\d|2[0-3]):[0-5]\\d:([0-5]\\d|60)(\\.\\d{1,9})?(Z|[+-]((0\\d|1[0-3]):[0-5]\\d|14:00))$',
+  instant:
+    '^(\\d(\\d(\\d[1-9]|[1-9]0)|[1-9]00)|[1-9]000)-(0[1-9]|1[0-2])-(0[1-9]|[1-2]\\d|3[0-1])T([01]\\d|2[0-3]):[0-5]\\d:([0-5]\\d|60)(\\.\\d{1,9})?(Z|[+-]((0\\d|1[0-3]):[0-5]\\d|14:00))$',
   markdown: '^[\\r\\n\\t\\u0020-\\uFFFF]+$',
   oid: '^urn:oid:[0-2](\\.(0|[1-9]\\d*))+$',
   string: '^[\\r\\n\\t\\u0020-\\uFFFF]+$',
@@ -107,7 +109,9 @@ export const AUDITED_FORMAT_SOURCES: Record<string, string> = {
   url: '^\\S*$',
   uuid: '^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$',
 };
-const formatsAudited = FORMATS.length === Object.keys(AUDITED_FORMAT_SOURCES).length && FORMATS.every(([name, re]) => AUDITED_FORMAT_SOURCES[name] === re.source && re.flags === '');
+const formatsAudited =
+  FORMATS.length === Object.keys(AUDITED_FORMAT_SOURCES).length &&
+  FORMATS.every(([name, re]) => AUDITED_FORMAT_SOURCES[name] === re.source && re.flags === '');
 
 /** s[at, at + 36) is a lowercase UUID: 8-4-4-4-12 hex digits [0-9a-f] joined by '-'. */
 function isLowerUuidAt(s: string, at: number): boolean {
@@ -221,7 +225,8 @@ function rangeOrder(o: Obj): string {
   const lo = o.low as Obj | undefined;
   const hi = o.high as Obj | undefined;
   if (!lo || !hi || typeof lo !== 'object' || typeof hi !== 'object') return '';
-  const sameUnit = lo.unit === hi.unit && lo.system === hi.system && lo.code === hi.code && lo.comparator === undefined && hi.comparator === undefined;
+  const sameUnit =
+    lo.unit === hi.unit && lo.system === hi.system && lo.code === hi.code && lo.comparator === undefined && hi.comparator === undefined;
   if (sameUnit && typeof lo.value === 'number' && typeof hi.value === 'number') return lo.value <= hi.value ? '|r<=' : '|r>';
   return `|r${canonical(lo)}${canonical(hi)}`;
 }
@@ -335,7 +340,14 @@ export interface FoundReferences {
   complete: boolean;
 }
 
-function walk(v: unknown, key: string, refs: Map<string, string> | undefined, e: Emitter, found: FoundReferences | undefined, inArray = false): void {
+function walk(
+  v: unknown,
+  key: string,
+  refs: Map<string, string> | undefined,
+  e: Emitter,
+  found: FoundReferences | undefined,
+  inArray = false,
+): void {
   if (Array.isArray(v)) {
     e.lit(v.length < ARRAY_OPEN.length ? ARRAY_OPEN[v.length] : `[${v.length}`);
     for (const x of v) walk(x, key, refs, e, found, true);
@@ -449,7 +461,8 @@ function emitSignature(resource: Obj, refs: Map<string, string> | undefined, e: 
     // obs-7: a component coded like the Observation itself.
     const own = ((resource.code as Obj | undefined)?.coding as unknown[]) ?? [];
     e.lit('|c');
-    for (const c of resource.component as Obj[]) e.lit((((c?.code as Obj | undefined)?.coding as unknown[]) ?? []).some((x) => own.some((y) => sameValue(x, y))) ? '1' : '0');
+    for (const c of resource.component as Obj[])
+      e.lit((((c?.code as Obj | undefined)?.coding as unknown[]) ?? []).some((x) => own.some((y) => sameValue(x, y))) ? '1' : '0');
   }
 }
 

@@ -24,7 +24,13 @@ function isCodeableConcept(v: unknown): boolean {
   return (
     Array.isArray(c) &&
     c.length > 0 &&
-    c.every((x) => x && typeof x === 'object' && typeof (x as { system?: unknown }).system === 'string' && typeof (x as { code?: unknown }).code === 'string')
+    c.every(
+      (x) =>
+        x &&
+        typeof x === 'object' &&
+        typeof (x as { system?: unknown }).system === 'string' &&
+        typeof (x as { code?: unknown }).code === 'string',
+    )
   );
 }
 
@@ -53,21 +59,27 @@ export function validateFhirResources(resources: Iterable<FhirResourceLike>): Fh
     };
     switch (r.resourceType) {
       case 'Patient':
-        if (r.gender !== undefined && !(FHIR_GENDERS as readonly string[]).includes(r.gender as string)) err(`gender ${JSON.stringify(r.gender)} is not an administrative-gender code`);
-        if (r.birthDate !== undefined && (typeof r.birthDate !== 'string' || !DATE_RE.test(r.birthDate))) err(`birthDate ${JSON.stringify(r.birthDate)} is not a FHIR date`);
+        if (r.gender !== undefined && !(FHIR_GENDERS as readonly string[]).includes(r.gender as string))
+          err(`gender ${JSON.stringify(r.gender)} is not an administrative-gender code`);
+        if (r.birthDate !== undefined && (typeof r.birthDate !== 'string' || !DATE_RE.test(r.birthDate)))
+          err(`birthDate ${JSON.stringify(r.birthDate)} is not a FHIR date`);
         break;
       case 'Condition':
         if (!isCodeableConcept(r.code)) err('code must be a CodeableConcept with system and code');
         subjectOk();
         if (r.clinicalStatus !== undefined && !isCodeableConcept(r.clinicalStatus)) err('clinicalStatus must be a CodeableConcept');
-        if (r.verificationStatus !== undefined && !isCodeableConcept(r.verificationStatus)) err('verificationStatus must be a CodeableConcept');
-        if (r.onsetDateTime !== undefined && (typeof r.onsetDateTime !== 'string' || !DATETIME_RE.test(r.onsetDateTime))) err('onsetDateTime is not a FHIR dateTime');
+        if (r.verificationStatus !== undefined && !isCodeableConcept(r.verificationStatus))
+          err('verificationStatus must be a CodeableConcept');
+        if (r.onsetDateTime !== undefined && (typeof r.onsetDateTime !== 'string' || !DATETIME_RE.test(r.onsetDateTime)))
+          err('onsetDateTime is not a FHIR dateTime');
         break;
       case 'Observation': {
-        if (typeof r.status !== 'string' || !OBS_STATUS.includes(r.status)) err(`status ${JSON.stringify(r.status)} is not an observation-status code`);
+        if (typeof r.status !== 'string' || !OBS_STATUS.includes(r.status))
+          err(`status ${JSON.stringify(r.status)} is not an observation-status code`);
         if (!isCodeableConcept(r.code)) err('code must be a CodeableConcept with system and code');
         subjectOk();
-        if (r.effectiveDateTime !== undefined && (typeof r.effectiveDateTime !== 'string' || !DATETIME_RE.test(r.effectiveDateTime))) err('effectiveDateTime is not a FHIR dateTime');
+        if (r.effectiveDateTime !== undefined && (typeof r.effectiveDateTime !== 'string' || !DATETIME_RE.test(r.effectiveDateTime)))
+          err('effectiveDateTime is not a FHIR dateTime');
         const q = r.valueQuantity as { value?: unknown; system?: unknown; code?: unknown } | undefined;
         if (q !== undefined) {
           if (typeof q.value !== 'number' || !Number.isFinite(q.value)) err('valueQuantity.value must be a number');

@@ -58,7 +58,14 @@ function metaBlock(lines: string[], end: number): MetaBlock {
 function parseMetaBlock(lines: string[], end: number): MetaBlock {
   const errors: [number, string][] = [];
   const err = (line: number, msg: string) => errors.push([line, msg]);
-  const out: MetaBlock = { fileformat: lines[0].slice('##fileformat='.length), contigs: [], contigIndex: new Map(), infoIds: new Set(), formatIds: new Set(), errors };
+  const out: MetaBlock = {
+    fileformat: lines[0].slice('##fileformat='.length),
+    contigs: [],
+    contigIndex: new Map(),
+    infoIds: new Set(),
+    formatIds: new Set(),
+    errors,
+  };
   if (!/^VCFv4\.[0-3]$/.test(out.fileformat)) err(1, `unsupported fileformat ${out.fileformat}`);
   for (let i = 1; i < end; i++) {
     const l = lines[i];
@@ -177,7 +184,8 @@ export function validateVcf(text: string, opts: { ploidy?: number; maxErrors?: n
         }
         const alleles = g.split(/[/|]/);
         if (alleles.length !== ploidy) err(n, `sample ${out.samples[s - 9]}: GT ${g} is not ${ploidy}-ploid`);
-        for (const a of alleles) if (a !== '.' && Number(a) > alt.length) err(n, `sample ${out.samples[s - 9]}: allele ${a} > number of ALT alleles`);
+        for (const a of alleles)
+          if (a !== '.' && Number(a) > alt.length) err(n, `sample ${out.samples[s - 9]}: allele ${a} > number of ALT alleles`);
       }
     }
     out.records.push({ chrom, pos, id, ref, alt, info, gt });

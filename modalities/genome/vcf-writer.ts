@@ -103,11 +103,18 @@ export function writeVcf(samples: VcfSample[], opts: VcfWriteOptions): string {
       m.set(key, g.dosage);
       const prev = sites.get(key);
       if (!prev) sites.set(key, { key, rank: chromRank(g.chrom), g });
-      else if ((prev.g.rsid ?? '') !== (g.rsid ?? '')) throw new Error(`writeVcf: ${g.chrom}:${g.pos} has ids ${prev.g.rsid} and ${g.rsid}`);
+      else if ((prev.g.rsid ?? '') !== (g.rsid ?? ''))
+        throw new Error(`writeVcf: ${g.chrom}:${g.pos} has ids ${prev.g.rsid} and ${g.rsid}`);
     }
     return m;
   });
-  const ordered = [...sites.values()].sort((a, b) => a.rank - b.rank || a.g.pos - b.g.pos || (a.g.ref < b.g.ref ? -1 : a.g.ref > b.g.ref ? 1 : 0) || (a.g.alt < b.g.alt ? -1 : a.g.alt > b.g.alt ? 1 : 0));
+  const ordered = [...sites.values()].sort(
+    (a, b) =>
+      a.rank - b.rank ||
+      a.g.pos - b.g.pos ||
+      (a.g.ref < b.g.ref ? -1 : a.g.ref > b.g.ref ? 1 : 0) ||
+      (a.g.alt < b.g.alt ? -1 : a.g.alt > b.g.alt ? 1 : 0),
+  );
   const info = opts.info ?? true;
   const lines: string[] = [
     '##fileformat=VCFv4.2',
@@ -118,10 +125,14 @@ export function writeVcf(samples: VcfSample[], opts: VcfWriteOptions): string {
   const usedRanks = [...new Set(ordered.map((s) => s.rank))].sort((a, b) => a - b);
   for (const r of usedRanks) {
     const chrom = ordered.find((s) => s.rank === r)!.g.chrom;
-    lines.push(`##contig=<ID=${vcfContigName(opts.build, chrom, opts.chromStyle)},length=${chromLength(opts.build, chrom)},assembly=${opts.build}>`);
+    lines.push(
+      `##contig=<ID=${vcfContigName(opts.build, chrom, opts.chromStyle)},length=${chromLength(opts.build, chrom)},assembly=${opts.build}>`,
+    );
   }
   if (info) {
-    lines.push('##INFO=<ID=AC,Number=A,Type=Integer,Description="Allele count in genotypes, for each ALT allele, in the same order as listed">');
+    lines.push(
+      '##INFO=<ID=AC,Number=A,Type=Integer,Description="Allele count in genotypes, for each ALT allele, in the same order as listed">',
+    );
     lines.push('##INFO=<ID=AN,Number=1,Type=Integer,Description="Total number of alleles in called genotypes">');
     lines.push('##INFO=<ID=AF,Number=A,Type=Float,Description="Allele frequency, for each ALT allele, in the same order as listed">');
   }
@@ -140,7 +151,11 @@ export function writeVcf(samples: VcfSample[], opts: VcfWriteOptions): string {
       return gtFromDosage(d === undefined ? null : d);
     });
     const infoText = info ? (an > 0 ? `AC=${ac};AN=${an};AF=${Number((ac / an).toFixed(4))}` : `AC=0;AN=0`) : '.';
-    lines.push([vcfContigName(opts.build, g.chrom, opts.chromStyle), g.pos, g.rsid ?? '.', g.ref, g.alt, '.', 'PASS', infoText, 'GT', ...gts].join('\t'));
+    lines.push(
+      [vcfContigName(opts.build, g.chrom, opts.chromStyle), g.pos, g.rsid ?? '.', g.ref, g.alt, '.', 'PASS', infoText, 'GT', ...gts].join(
+        '\t',
+      ),
+    );
   }
   return lines.join('\n') + '\n';
 }

@@ -196,8 +196,20 @@ function workspace(size: number, n: number): Workspace {
     const cell = gridIndex(size, n);
     const starts = cellStarts(cell, n);
     const count = new Float64Array(n * n);
-    for (let gy = 0; gy < n; gy++) for (let gx = 0; gx < n; gx++) count[gy * n + gx] = (starts[gy + 1] - starts[gy]) * (starts[gx + 1] - starts[gx]) || 1;
-    ws = { cell, starts, count, grid: new Float64Array(n * n), scratch: new Float64Array(n * n), trial: new Float64Array(n * n), shift: new Float64Array(size), colShift: new Float64Array(size), colSum: new Float64Array(size), moveGrids: [] };
+    for (let gy = 0; gy < n; gy++)
+      for (let gx = 0; gx < n; gx++) count[gy * n + gx] = (starts[gy + 1] - starts[gy]) * (starts[gx + 1] - starts[gx]) || 1;
+    ws = {
+      cell,
+      starts,
+      count,
+      grid: new Float64Array(n * n),
+      scratch: new Float64Array(n * n),
+      trial: new Float64Array(n * n),
+      shift: new Float64Array(size),
+      colShift: new Float64Array(size),
+      colSum: new Float64Array(size),
+      moveGrids: [],
+    };
     workspaces.set(key, ws);
   }
   return ws;
@@ -234,13 +246,22 @@ export function rowConstant(moves: readonly ComponentMove[], delta: ArrayLike<nu
 }
 
 /** Row y's factor of a move that varies both ways: its shift in row y is this times its column factor. */
-export const bothWaysRow = (moves: readonly ComponentMove[], delta: ArrayLike<number>, m: number, y: number): number => delta[m] * moves[m].f.row[y];
+export const bothWaysRow = (moves: readonly ComponentMove[], delta: ArrayLike<number>, m: number, y: number): number =>
+  delta[m] * moves[m].f.row[y];
 
 /**
  * Row y of the shift into `shift`: its per-row constant, the per-column part (`columnShift`) and
  * the moves that vary both ways, zeroed on the row's kept runs (`spans`).
  */
-export function rowShift(moves: readonly ComponentMove[], delta: ArrayLike<number>, size: number, y: number, colShift: Float64Array, spans: Int32Array, shift: Float64Array): void {
+export function rowShift(
+  moves: readonly ComponentMove[],
+  delta: ArrayLike<number>,
+  size: number,
+  y: number,
+  colShift: Float64Array,
+  spans: Int32Array,
+  shift: Float64Array,
+): void {
   const k = moves.length;
   const perRow = rowConstant(moves, delta, y);
   for (let x = 0; x < size; x++) shift[x] = perRow + colShift[x];
@@ -258,7 +279,15 @@ export function rowShift(moves: readonly ComponentMove[], delta: ArrayLike<numbe
  * The move of attribute j: the whole basis's cell sums are separable, the kept runs' are taken
  * off with prefix sums of the column factor; divided by the cells' pixel counts.
  */
-function moveOf(attr: ImageComponentAttribute, j: number, n: number, size: number, spans: Int32Array, ws: Workspace, slot: number): ComponentMove {
+function moveOf(
+  attr: ImageComponentAttribute,
+  j: number,
+  n: number,
+  size: number,
+  spans: Int32Array,
+  ws: Workspace,
+  slot: number,
+): ComponentMove {
   const { cell, starts, count } = ws;
   const f = basisFactors(attr.basis[0], attr.basis[1], n, size, starts);
   const { prefix, colCell, rowCell } = f;
@@ -278,7 +307,8 @@ function moveOf(attr: ImageComponentAttribute, j: number, n: number, size: numbe
     for (let run = 0; run < 2; run++) {
       const a = spans[4 * y + 2 * run];
       const b = spans[4 * y + 2 * run + 1];
-      for (let gx = a < b ? cell[a] : n; gx < n && starts[gx] < b; gx++) g[row + gx] -= r * (prefix[Math.min(b, starts[gx + 1])] - prefix[Math.max(a, starts[gx])]);
+      for (let gx = a < b ? cell[a] : n; gx < n && starts[gx] < b; gx++)
+        g[row + gx] -= r * (prefix[Math.min(b, starts[gx + 1])] - prefix[Math.max(a, starts[gx])]);
     }
   }
   if (!uniform) for (let i = 0; i < g.length; i++) g[i] /= count[i];
@@ -410,7 +440,15 @@ function solveSmall(m: number[][], r: number[]): boolean {
  * coefficients in the shifts, ignoring how the percentiles move) find the shifts. The image is
  * touched once per round; the next round measures what clamping to [0, 1] really gave.
  */
-export function addImageComponents(schema: Schema, density: Float32Array, size: number, bins: readonly number[], rng: Rng, keep?: Int32Array, steps = 6): number[] {
+export function addImageComponents(
+  schema: Schema,
+  density: Float32Array,
+  size: number,
+  bins: readonly number[],
+  rng: Rng,
+  keep?: Int32Array,
+  steps = 6,
+): number[] {
   const attrs = imageComponentAttributes(schema);
   const n = schema.image?.grid ?? 64;
   if (density.length !== size * size) throw new Error(`addImageComponents: ${density.length} pixels for ${size}×${size}`);
@@ -442,12 +480,14 @@ export function addImageComponents(schema: Schema, density: Float32Array, size: 
   const moves = active.map((j, m) => moveOf(attrs[j], j, n, size, spans, ws, m));
   const k = moves.length;
   // Jacobian of the normalised coefficients in the shifts, up to the 1/span factor.
-  const jac = moves.map((_, r) => moves.map((m) => {
-    const b = gridBases[moves[r].j];
-    let s = 0;
-    for (let i = 0; i < b.length; i++) s += m.g[i] * b[i];
-    return s;
-  }));
+  const jac = moves.map((_, r) =>
+    moves.map((m) => {
+      const b = gridBases[moves[r].j];
+      let s = 0;
+      for (let i = 0; i < b.length; i++) s += m.g[i] * b[i];
+      return s;
+    }),
+  );
   const delta = new Float64Array(k);
   for (let round = 0; round < steps; round++) {
     delta.fill(0);
@@ -515,7 +555,8 @@ function checkKeep(keep: Int32Array | undefined, size: number, who: string): Int
     const b = spans[4 * y + 1];
     const c = spans[4 * y + 2];
     const d = spans[4 * y + 3];
-    if (!runOk(a, b) || !runOk(c, d) || (a < b && c < d && b > c)) throw new Error(`${who}: keep spans of row ${y} are not two ordered runs within the row`);
+    if (!runOk(a, b) || !runOk(c, d) || (a < b && c < d && b > c))
+      throw new Error(`${who}: keep spans of row ${y} are not two ordered runs within the row`);
   }
   return spans;
 }
@@ -576,8 +617,10 @@ export function solveComponentsOnGrid(
 ): GridComponentPlan {
   const { attrs, n, gridBases } = schemaBases(schema);
   const { targets, tolerance } = goal;
-  if (targets.length !== attrs.length) throw new Error(`solveComponentsOnGrid: ${targets.length} targets for ${attrs.length} component attributes`);
-  if (base.length !== n * n || out.length !== n * n || (typeof add !== 'number' && add.length !== n * n)) throw new Error(`solveComponentsOnGrid: grids of ${n}×${n} expected`);
+  if (targets.length !== attrs.length)
+    throw new Error(`solveComponentsOnGrid: ${targets.length} targets for ${attrs.length} component attributes`);
+  if (base.length !== n * n || out.length !== n * n || (typeof add !== 'number' && add.length !== n * n))
+    throw new Error(`solveComponentsOnGrid: grids of ${n}×${n} expected`);
   const ws = workspace(size, n);
   const { scratch } = ws;
   let moves: ComponentMove[];
@@ -618,7 +661,15 @@ export function solveComponentsOnGrid(
 }
 
 /** out = clamp(clamp01(base + Σ delta[m]·gs[m]) + add, 0, upper), cell by cell (trial: scratch). */
-function modelGrid(base: Float64Array, gs: Float64Array[], delta: Float64Array, add: Float64Array | number, upper: number, trial: Float64Array, out: Float64Array): void {
+function modelGrid(
+  base: Float64Array,
+  gs: Float64Array[],
+  delta: Float64Array,
+  add: Float64Array | number,
+  upper: number,
+  trial: Float64Array,
+  out: Float64Array,
+): void {
   // Up to three shifts in the pass that clamps; any more are added beforehand.
   let src = base;
   if (gs.length > 3) {

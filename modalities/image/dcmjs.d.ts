@@ -2,12 +2,17 @@
 declare module 'dcmjs' {
   const dcmjs: {
     data: {
-      DicomDict: new (meta: Record<string, unknown>) => { dict: Record<string, unknown>; write(options?: Record<string, unknown>): ArrayBuffer };
+      DicomDict: new (meta: Record<string, unknown>) => {
+        dict: Record<string, unknown>;
+        write(options?: Record<string, unknown>): ArrayBuffer;
+      };
       DicomMetaDictionary: {
         denaturalizeDataset(dataset: Record<string, unknown>): Record<string, unknown>;
         naturalizeDataset(dataset: Record<string, unknown>): Record<string, unknown>;
       };
-      DicomMessage: { readFile(buffer: ArrayBuffer, options?: Record<string, unknown>): { meta: Record<string, unknown>; dict: Record<string, unknown> } };
+      DicomMessage: {
+        readFile(buffer: ArrayBuffer, options?: Record<string, unknown>): { meta: Record<string, unknown>; dict: Record<string, unknown> };
+      };
     };
   };
   export default dcmjs;

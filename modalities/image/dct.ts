@@ -64,7 +64,11 @@ export function idct2(coef: ArrayLike<number>, h: number, w: number): Float64Arr
   for (let u = 0; u < h; u++) {
     const crow = u * w;
     let any = false;
-    for (let v = 0; v < w; v++) if (coef[crow + v] !== 0) { any = true; break; }
+    for (let v = 0; v < w; v++)
+      if (coef[crow + v] !== 0) {
+        any = true;
+        break;
+      }
     if (!any) continue;
     for (let y = 0; y < h; y++) {
       const c = th[u * h + y];

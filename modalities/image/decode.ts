@@ -94,8 +94,10 @@ export function decodeImage(model: ImageModel, facts: ImageFacts, rng: Rng, opts
   const rows = opts.rows ?? 256;
   const cols = opts.cols ?? 256;
   const bitsStored = opts.bitsStored ?? 16;
-  if (!Number.isInteger(rows) || !Number.isInteger(cols) || rows < 1 || cols < 1 || rows > 65535 || cols > 65535) throw new Error(`decodeImage: bad output size ${rows}×${cols}`);
-  if (!Number.isInteger(bitsStored) || bitsStored < 8 || bitsStored > 16) throw new Error(`decodeImage: bitsStored must be 8..16, got ${bitsStored}`);
+  if (!Number.isInteger(rows) || !Number.isInteger(cols) || rows < 1 || cols < 1 || rows > 65535 || cols > 65535)
+    throw new Error(`decodeImage: bad output size ${rows}×${cols}`);
+  if (!Number.isInteger(bitsStored) || bitsStored < 8 || bitsStored > 16)
+    throw new Error(`decodeImage: bitsStored must be 8..16, got ${bitsStored}`);
   const cls = classIndex(model, facts.findingClass);
   const coefficients = sampleCoefficients(model, cls, rng, facts.componentBins, opts.residualScale ?? 1);
   const lowRes = reconstructLowRes(model, coefficients);

@@ -97,12 +97,17 @@ export function dicomAttributes(spec: DicomImageSpec): { meta: DicomAttribute[];
   const modality = spec.modality ?? 'DX';
   const sopClass = SOP_CLASS[modality];
   if (!sopClass) throw new Error(`dicomAttributes: unsupported modality ${modality}`);
-  for (const [k, u] of [['studyInstanceUid', spec.studyInstanceUid], ['seriesInstanceUid', spec.seriesInstanceUid], ['sopInstanceUid', spec.sopInstanceUid]] as const) {
+  for (const [k, u] of [
+    ['studyInstanceUid', spec.studyInstanceUid],
+    ['seriesInstanceUid', spec.seriesInstanceUid],
+    ['sopInstanceUid', spec.sopInstanceUid],
+  ] as const) {
     if (!isDicomUid(u)) throw new Error(`dicomAttributes: ${k} ${JSON.stringify(u)} is not a DICOM UID`);
   }
   if (spec.patientId.length === 0 || spec.patientId.length > 64) throw new Error('dicomAttributes: PatientID must be 1..64 characters');
   const bitsStored = spec.bitsStored ?? 16;
-  if (spec.pixels.length !== spec.rows * spec.cols) throw new Error(`dicomAttributes: ${spec.pixels.length} pixels for ${spec.rows}×${spec.cols}`);
+  if (spec.pixels.length !== spec.rows * spec.cols)
+    throw new Error(`dicomAttributes: ${spec.pixels.length} pixels for ${spec.rows}×${spec.cols}`);
   const date = da(spec.studyDate);
   const time = (spec.studyTime ?? '12:00:00').replace(/:/g, '');
   const spacing = spec.pixelSpacing.map(formatDS);

@@ -93,9 +93,13 @@ export function modelFromNoisySums(sums: ClassSums[], opts: ModelFromSumsOptions
   const minCount = opts.minCount ?? 1;
   const floor = opts.varianceFloor ?? 1e-6;
   const classes = sums.map((s) => {
-    if (s.sum.length !== dim || s.sumSq.length !== dim) throw new Error(`modelFromNoisySums: class ${s.name} has ${s.sum.length}/${s.sumSq.length} values, expected ${dim}`);
+    if (s.sum.length !== dim || s.sumSq.length !== dim)
+      throw new Error(`modelFromNoisySums: class ${s.name} has ${s.sum.length}/${s.sumSq.length} values, expected ${dim}`);
     const n = Math.max(s.count, minCount);
-    const mean = clipL2(Array.from(s.sum, (x) => x / n), opts.clip);
+    const mean = clipL2(
+      Array.from(s.sum, (x) => x / n),
+      opts.clip,
+    );
     const variance = new Float64Array(dim);
     for (let j = 0; j < dim; j++) variance[j] = Math.max(s.sumSq[j] / n - mean[j] * mean[j], floor);
     return { name: s.name, count: s.count, mean, variance };
@@ -107,7 +111,13 @@ export function modelFromNoisySums(sums: ClassSums[], opts: ModelFromSumsOptions
  * DP-PCA option: top-r eigenvectors of a (noisy, symmetric) d×d second-moment matrix of
  * class-centred clipped vectors, by power iteration with deflation. Post-processing.
  */
-export function principalComponents(moment: Float64Array, d: number, r: number, count: number, iterations = 200): { vectors: Float64Array[]; sd: number[] } {
+export function principalComponents(
+  moment: Float64Array,
+  d: number,
+  r: number,
+  count: number,
+  iterations = 200,
+): { vectors: Float64Array[]; sd: number[] } {
   if (moment.length !== d * d) throw new Error(`principalComponents: expected ${d}×${d} matrix`);
   const m = Float64Array.from(moment);
   // Symmetrise (noise may be added to each entry independently).
@@ -192,7 +202,8 @@ export function sampleCoefficients(model: ImageModel, cls: number, rng: Rng, bin
   const resVar = Float64Array.from(c.variance);
   const comp = model.components;
   if (comp && bins && bins.length > 0) {
-    if (bins.length !== comp.vectors.length) throw new Error(`sampleCoefficients: ${bins.length} component bins for ${comp.vectors.length} components`);
+    if (bins.length !== comp.vectors.length)
+      throw new Error(`sampleCoefficients: ${bins.length} component bins for ${comp.vectors.length} components`);
     comp.vectors.forEach((e, j) => {
       const b = bins[j];
       if (!(b >= 0 && b <= comp.binEdges.length)) throw new Error(`sampleCoefficients: bin ${b} of component ${j} out of range`);
@@ -229,7 +240,11 @@ export function imageModelFromJson(json: unknown): ImageModel {
     grid: m.grid,
     k: m.k,
     clip: m.clip,
-    classes: m.classes.map((c) => ({ ...(c as unknown as ImageClassStats), mean: Float64Array.from(c.mean), variance: Float64Array.from(c.variance) })),
+    classes: m.classes.map((c) => ({
+      ...(c as unknown as ImageClassStats),
+      mean: Float64Array.from(c.mean),
+      variance: Float64Array.from(c.variance),
+    })),
     components: m.components && {
       ...m.components,
       vectors: (m.components.vectors as unknown as number[][]).map((v) => Float64Array.from(v)),

@@ -39,7 +39,7 @@ export function chestPhantom(n: number, findingClass: string, rng: Rng): Float64
       if (Math.abs(x - 0.5) < 0.05 && y < 0.5) v = 0.7; // mediastinum / spine
       if (findingClass === 'opacity' && inEllipse(x, y, blob.cx, blob.cy, blob.r, blob.r) < 1) v = Math.max(v, 0.65);
       if (findingClass === 'effusion' && inEllipse(x, y, effSide.cx, effSide.cy, effSide.rx, effSide.ry) < 1) {
-        const meniscus = effLevel - 0.05 * Math.abs(x - effSide.cx) / effSide.rx;
+        const meniscus = effLevel - (0.05 * Math.abs(x - effSide.cx)) / effSide.rx;
         if (y > meniscus) v = 0.65;
       }
       img[yi * n + xi] = v;

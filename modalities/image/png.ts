@@ -23,7 +23,14 @@ export interface PngPreviewOptions {
   into?: Buffer;
 }
 
-export function pngPreview(pixels: ArrayLike<number>, rows: number, cols: number, windowCenter: number, windowWidth: number, opts: PngPreviewOptions = {}): Uint8Array {
+export function pngPreview(
+  pixels: ArrayLike<number>,
+  rows: number,
+  cols: number,
+  windowCenter: number,
+  windowWidth: number,
+  opts: PngPreviewOptions = {},
+): Uint8Array {
   if (pixels.length !== rows * cols) throw new Error(`pngPreview: ${pixels.length} pixels for ${rows}×${cols}`);
   const f = Math.max(1, Math.floor(opts.downscale ?? 1));
   const h = Math.floor(rows / f);

@@ -33,9 +33,25 @@ export interface StoredAcquisition {
 }
 
 type PixelsFn = (
-  size: number, n: number, f: number, seed: number, colSum: number, cells: number,
-  moves: number, base: number, gain: number, step: number, max: number,
-  colShift: number, shift: number, perRow: number, spans: number, rowF: number, colF: number, density: number, pixels: number,
+  size: number,
+  n: number,
+  f: number,
+  seed: number,
+  colSum: number,
+  cells: number,
+  moves: number,
+  base: number,
+  gain: number,
+  step: number,
+  max: number,
+  colShift: number,
+  shift: number,
+  perRow: number,
+  spans: number,
+  rowF: number,
+  colF: number,
+  density: number,
+  pixels: number,
 ) => void;
 type NoiseFn = (size: number, n: number, f: number, seed: number, colSum: number, cells: number) => void;
 
@@ -169,7 +185,8 @@ export const hasKernel = (ws: PixelWorkspace): boolean => (ws as Workspace).kern
  * The buffers for drawing the prior into ws.density (renderPriorRadiograph): its passes in SIMD
  * unless `radiographKernels.simd` is false. The buffers are the same either way.
  */
-export const priorWorkspace = (workspace: PixelWorkspace): PriorWorkspace => (radiographKernels.simd ? (workspace as Workspace).prior : (workspace as Workspace).priorJs);
+export const priorWorkspace = (workspace: PixelWorkspace): PriorWorkspace =>
+  radiographKernels.simd ? (workspace as Workspace).prior : (workspace as Workspace).priorJs;
 
 /**
  * The stored pixels of ws.density with the plan's shift (zero on the rows' kept runs `spans`)
@@ -198,7 +215,27 @@ export function storePixels(workspace: PixelWorkspace, plan: GridComponentPlan, 
   }
   ws.spans.set(spans);
   const L = ws.layout;
-  k.pixels(size, n, size / n, L.seed, L.colSum, L.cells, both, acq.base + ROUNDING, acq.gain, acq.step, acq.max, L.colShift, L.shift, L.perRow, L.spans, L.rowF, L.colF, L.density, L.pixels);
+  k.pixels(
+    size,
+    n,
+    size / n,
+    L.seed,
+    L.colSum,
+    L.cells,
+    both,
+    acq.base + ROUNDING,
+    acq.gain,
+    acq.step,
+    acq.max,
+    L.colShift,
+    L.shift,
+    L.perRow,
+    L.spans,
+    L.rowF,
+    L.colF,
+    L.density,
+    L.pixels,
+  );
 }
 
 /** Each grid cell's sum of the noise draws u of the stream storePixels draws, into ws.cells. */
@@ -280,14 +317,72 @@ function noiseSumsJs(ws: Workspace): void {
 
 // The kernel. Both functions share their first six parameters; `pixels` has 13 more.
 const P = {
-  size: 0, n: 1, f: 2, seed: 3, colSum: 4, cells: 5,
-  moves: 6, base: 7, gain: 8, step: 9, max: 10, colShift: 11, shift: 12, perRow: 13, spans: 14, rowF: 15, colF: 16, density: 17, pixels: 18,
+  size: 0,
+  n: 1,
+  f: 2,
+  seed: 3,
+  colSum: 4,
+  cells: 5,
+  moves: 6,
+  base: 7,
+  gain: 8,
+  step: 9,
+  max: 10,
+  colShift: 11,
+  shift: 12,
+  perRow: 13,
+  spans: 14,
+  rowF: 15,
+  colF: 16,
+  density: 17,
+  pixels: 18,
 };
 const pixelParams = [I32, I32, I32, I32, I32, I32, I32, F64, F64, F64, I32, I32, I32, I32, I32, I32, I32, I32, I32];
 const noiseParams = pixelParams.slice(0, 6);
 
-const i32Locals = ['y', 'x', 'pairs', 'rem', 'iters', 'colBytes', 'cnt', 'gx', 'j', 'pc', 'pcell', 'pd', 'ps', 'pp', 'pf', 'm', 'lo', 'hi', 'end', 'fours'] as const;
-const vLocals = ['a', 'b', 'c', 'd', 'oa', 'ob', 'oc', 'od', 't', 'u', 'remMask', 'baseV', 'gainV', 'stepV', 'maxV', 'p', 'half', 'q', 'q1'] as const;
+const i32Locals = [
+  'y',
+  'x',
+  'pairs',
+  'rem',
+  'iters',
+  'colBytes',
+  'cnt',
+  'gx',
+  'j',
+  'pc',
+  'pcell',
+  'pd',
+  'ps',
+  'pp',
+  'pf',
+  'm',
+  'lo',
+  'hi',
+  'end',
+  'fours',
+] as const;
+const vLocals = [
+  'a',
+  'b',
+  'c',
+  'd',
+  'oa',
+  'ob',
+  'oc',
+  'od',
+  't',
+  'u',
+  'remMask',
+  'baseV',
+  'gainV',
+  'stepV',
+  'maxV',
+  'p',
+  'half',
+  'q',
+  'q1',
+] as const;
 type Locals = Record<(typeof i32Locals)[number] | (typeof vLocals)[number] | 'acc', number>;
 
 function localsAfter(params: number): Locals {
@@ -298,7 +393,11 @@ function localsAfter(params: number): Locals {
   for (const k of vLocals) l[k] = i++;
   return l;
 }
-const localDecls: [number, number][] = [[i32Locals.length, I32], [1, F64], [vLocals.length, V128]];
+const localDecls: [number, number][] = [
+  [i32Locals.length, I32],
+  [1, F64],
+  [vLocals.length, V128],
+];
 
 // Constants written inline rather than held in locals: V8 makes zeros and all-ones in one
 // instruction each, and the loop's registers are better spent on the state.
@@ -312,12 +411,44 @@ function laneStepCode(L: Locals): number[] {
   // Bits [k, k + 10) by two shifts: no mask held in a register.
   const field = (k: number) => [...op.get(L.t), ...op.i32(22 - k), ...op.i32x4Shl, ...op.i32(22), ...op.i32x4ShrU];
   return [
-    ...op.get(L.a), ...op.get(L.b), ...op.i32x4Add, ...op.get(L.d), ...op.i32x4Add, ...op.set(L.t),
-    ...op.get(L.d), ...allOnes, ...op.i32x4Sub, ...op.set(L.d),
-    ...op.get(L.b), ...op.get(L.b), ...op.i32(9), ...op.i32x4ShrU, ...op.v128Xor, ...op.set(L.a),
-    ...op.get(L.c), ...op.get(L.c), ...op.i32(3), ...op.i32x4Shl, ...op.i32x4Add, ...op.set(L.b),
-    ...op.get(L.c), ...op.i32(21), ...op.i32x4Shl, ...op.get(L.c), ...op.i32(11), ...op.i32x4ShrU, ...op.v128Or, ...op.get(L.t), ...op.i32x4Add, ...op.set(L.c),
-    ...field(0), ...field(10), ...op.i32x4Add, ...field(20), ...op.i32x4Add, ...op.set(L.u),
+    ...op.get(L.a),
+    ...op.get(L.b),
+    ...op.i32x4Add,
+    ...op.get(L.d),
+    ...op.i32x4Add,
+    ...op.set(L.t),
+    ...op.get(L.d),
+    ...allOnes,
+    ...op.i32x4Sub,
+    ...op.set(L.d),
+    ...op.get(L.b),
+    ...op.get(L.b),
+    ...op.i32(9),
+    ...op.i32x4ShrU,
+    ...op.v128Xor,
+    ...op.set(L.a),
+    ...op.get(L.c),
+    ...op.get(L.c),
+    ...op.i32(3),
+    ...op.i32x4Shl,
+    ...op.i32x4Add,
+    ...op.set(L.b),
+    ...op.get(L.c),
+    ...op.i32(21),
+    ...op.i32x4Shl,
+    ...op.get(L.c),
+    ...op.i32(11),
+    ...op.i32x4ShrU,
+    ...op.v128Or,
+    ...op.get(L.t),
+    ...op.i32x4Add,
+    ...op.set(L.c),
+    ...field(0),
+    ...field(10),
+    ...op.i32x4Add,
+    ...field(20),
+    ...op.i32x4Add,
+    ...op.set(L.u),
   ];
 }
 
@@ -328,58 +459,140 @@ function laneStepCode(L: Locals): number[] {
 function halfCode(L: Locals, high: boolean, at: number): number[] {
   return [
     ...op.get(L.gainV),
-    ...op.get(L.pd), ...op.v128Load64Zero(16 * at + (high ? 8 : 0)), ...op.f64x2PromoteLowF32x4,
-    ...op.get(L.ps), ...op.v128Load(32 * at + (high ? 16 : 0)), ...op.f64x2Add,
-    ...op.f64x2Mul, ...op.v128Zero, ...op.f64x2Pmax, ...op.get(L.gainV), ...op.f64x2Pmin,
-    ...op.get(L.u), ...(high ? [...op.get(L.u), ...op.i8x16Shuffle([8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15])] : []), ...op.f64x2ConvertLowI32x4S,
-    ...op.get(L.stepV), ...op.f64x2Mul, ...op.f64x2Add,
-    ...op.get(L.baseV), ...op.f64x2Add,
+    ...op.get(L.pd),
+    ...op.v128Load64Zero(16 * at + (high ? 8 : 0)),
+    ...op.f64x2PromoteLowF32x4,
+    ...op.get(L.ps),
+    ...op.v128Load(32 * at + (high ? 16 : 0)),
+    ...op.f64x2Add,
+    ...op.f64x2Mul,
+    ...op.v128Zero,
+    ...op.f64x2Pmax,
+    ...op.get(L.gainV),
+    ...op.f64x2Pmin,
+    ...op.get(L.u),
+    ...(high ? [...op.get(L.u), ...op.i8x16Shuffle([8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15])] : []),
+    ...op.f64x2ConvertLowI32x4S,
+    ...op.get(L.stepV),
+    ...op.f64x2Mul,
+    ...op.f64x2Add,
+    ...op.get(L.baseV),
+    ...op.f64x2Add,
   ];
 }
 
 /** The four values at `at` (pixels: stored values, into q; noise: the draws u), added to their columns' sums. */
 function valuesCode(L: Locals, pixels: boolean, at: number): number[] {
-  const sum = (v: number) => [...op.get(L.pc), ...op.get(L.pc), ...op.v128Load(16 * at), ...op.get(v), ...op.i32x4Add, ...op.v128Store(16 * at)];
+  const sum = (v: number) => [
+    ...op.get(L.pc),
+    ...op.get(L.pc),
+    ...op.v128Load(16 * at),
+    ...op.get(v),
+    ...op.i32x4Add,
+    ...op.v128Store(16 * at),
+  ];
   if (!pixels) return sum(L.u);
   return [
-    ...halfCode(L, false, at), ...op.set(L.half),
-    ...op.get(L.half), ...halfCode(L, true, at), ...op.i8x16Shuffle([0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27]),
-    ...op.v128Zero, ...op.i32x4MaxS, ...op.get(L.maxV), ...op.i32x4MinS, ...op.set(L.q),
+    ...halfCode(L, false, at),
+    ...op.set(L.half),
+    ...op.get(L.half),
+    ...halfCode(L, true, at),
+    ...op.i8x16Shuffle([0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27]),
+    ...op.v128Zero,
+    ...op.i32x4MaxS,
+    ...op.get(L.maxV),
+    ...op.i32x4MinS,
+    ...op.set(L.q),
     ...sum(L.q),
   ];
 }
 
 /** Moves the pointers past `groups` fours of pixels. */
 function advanceCode(L: Locals, pixels: boolean, groups: number): number[] {
-  return [...(pixels ? [...advance(L.pd, 16 * groups), ...advance(L.ps, 32 * groups), ...advance(L.pp, 8 * groups)] : []), ...advance(L.pc, 16 * groups)];
+  return [
+    ...(pixels ? [...advance(L.pd, 16 * groups), ...advance(L.ps, 32 * groups), ...advance(L.pp, 8 * groups)] : []),
+    ...advance(L.pc, 16 * groups),
+  ];
 }
 
 /** Row y of the shift into `shift` (padded): perRow[y] + colShift, plus each both-ways move's rowF·colF, zeroed on the kept runs. */
 function shiftRowCode(L: Locals): number[] {
-  const splatAt = (table: number, index: number[]) => [...op.get(table), ...index, ...op.i32(3), ...op.i32Shl, ...op.i32Add, ...op.f64Load(), ...op.f64x2Splat, ...op.set(L.p)];
+  const splatAt = (table: number, index: number[]) => [
+    ...op.get(table),
+    ...index,
+    ...op.i32(3),
+    ...op.i32Shl,
+    ...op.i32Add,
+    ...op.f64Load(),
+    ...op.f64x2Splat,
+    ...op.set(L.p),
+  ];
   // Four f64 per iteration (the padded row is a multiple of 4).
-  const pass = (body: (offset: number) => number[]) => [...op.get(P.shift), ...op.set(L.ps), ...countedLoop(L.x, L.iters, [...body(0), ...body(16), ...advance(L.ps, 32), ...advance(L.pf, 32)])];
+  const pass = (body: (offset: number) => number[]) => [
+    ...op.get(P.shift),
+    ...op.set(L.ps),
+    ...countedLoop(L.x, L.iters, [...body(0), ...body(16), ...advance(L.ps, 32), ...advance(L.pf, 32)]),
+  ];
   const fill = (run: number) => [
-    ...op.get(L.y), ...op.i32(4), ...op.i32Shl, ...op.get(P.spans), ...op.i32Add, ...op.tee(L.pf),
-    ...op.i32Load(8 * run), ...op.set(L.lo), ...op.get(L.pf), ...op.i32Load(8 * run + 4), ...op.set(L.hi),
-    ...op.get(L.hi), ...op.get(L.lo), ...op.i32GtS, ...op.if,
-    ...op.get(P.shift), ...op.get(L.lo), ...op.i32(3), ...op.i32Shl, ...op.i32Add,
+    ...op.get(L.y),
+    ...op.i32(4),
+    ...op.i32Shl,
+    ...op.get(P.spans),
+    ...op.i32Add,
+    ...op.tee(L.pf),
+    ...op.i32Load(8 * run),
+    ...op.set(L.lo),
+    ...op.get(L.pf),
+    ...op.i32Load(8 * run + 4),
+    ...op.set(L.hi),
+    ...op.get(L.hi),
+    ...op.get(L.lo),
+    ...op.i32GtS,
+    ...op.if,
+    ...op.get(P.shift),
+    ...op.get(L.lo),
+    ...op.i32(3),
+    ...op.i32Shl,
+    ...op.i32Add,
     ...op.i32(0),
-    ...op.get(L.hi), ...op.get(L.lo), ...op.i32Sub, ...op.i32(3), ...op.i32Shl,
+    ...op.get(L.hi),
+    ...op.get(L.lo),
+    ...op.i32Sub,
+    ...op.i32(3),
+    ...op.i32Shl,
     ...op.memoryFill,
     ...op.end,
   ];
   const move = [
     ...splatAt(P.rowF, [...op.get(L.m), ...op.get(P.size), ...op.i32Mul, ...op.get(L.y), ...op.i32Add]),
-    ...op.get(P.colF), ...op.get(L.m), ...op.get(L.iters), ...op.i32Mul, ...op.i32(5), ...op.i32Shl, ...op.i32Add, ...op.set(L.pf),
-    ...pass((o) => [...op.get(L.ps), ...op.get(L.ps), ...op.v128Load(o), ...op.get(L.p), ...op.get(L.pf), ...op.v128Load(o), ...op.f64x2Mul, ...op.f64x2Add, ...op.v128Store(o)]),
+    ...op.get(P.colF),
+    ...op.get(L.m),
+    ...op.get(L.iters),
+    ...op.i32Mul,
+    ...op.i32(5),
+    ...op.i32Shl,
+    ...op.i32Add,
+    ...op.set(L.pf),
+    ...pass((o) => [
+      ...op.get(L.ps),
+      ...op.get(L.ps),
+      ...op.v128Load(o),
+      ...op.get(L.p),
+      ...op.get(L.pf),
+      ...op.v128Load(o),
+      ...op.f64x2Mul,
+      ...op.f64x2Add,
+      ...op.v128Store(o),
+    ]),
   ];
   return [
     ...splatAt(P.perRow, op.get(L.y)),
-    ...op.get(P.colShift), ...op.set(L.pf),
+    ...op.get(P.colShift),
+    ...op.set(L.pf),
     ...pass((o) => [...op.get(L.ps), ...op.get(L.p), ...op.get(L.pf), ...op.v128Load(o), ...op.f64x2Add, ...op.v128Store(o)]),
     ...countedLoop(L.m, P.moves, move),
-    ...fill(0), ...fill(1),
+    ...fill(0),
+    ...fill(1),
   ];
 }
 
@@ -391,74 +604,203 @@ function kernelBody(pixels: boolean): number[] {
   // Eight pixels per iteration, then four, then the remainder's partial step, after which the
   // lanes at or past the remainder keep their state.
   const eight = [
-    ...laneStepCode(L), ...valuesCode(L, pixels, 0), ...(pixels ? [...op.get(L.q), ...op.set(L.q1)] : []),
-    ...laneStepCode(L), ...valuesCode(L, pixels, 1),
+    ...laneStepCode(L),
+    ...valuesCode(L, pixels, 0),
+    ...(pixels ? [...op.get(L.q), ...op.set(L.q1)] : []),
+    ...laneStepCode(L),
+    ...valuesCode(L, pixels, 1),
     ...(pixels ? [...op.get(L.pp), ...op.get(L.q1), ...op.get(L.q), ...op.i16x8NarrowI32x4U, ...op.v128Store()] : []),
     ...advanceCode(L, pixels, 2),
   ];
   const four = [
-    ...laneStepCode(L), ...valuesCode(L, pixels, 0),
+    ...laneStepCode(L),
+    ...valuesCode(L, pixels, 0),
     ...(pixels ? [...op.get(L.pp), ...op.get(L.q), ...op.get(L.q), ...op.i16x8NarrowI32x4U, ...op.v128Store64Lane(0)] : []),
     ...advanceCode(L, pixels, 1),
   ];
-  const keep = (now: number, before: number) => [...op.get(now), ...op.get(before), ...op.get(L.remMask), ...op.v128Bitselect, ...op.set(now)];
+  const keep = (now: number, before: number) => [
+    ...op.get(now),
+    ...op.get(before),
+    ...op.get(L.remMask),
+    ...op.v128Bitselect,
+    ...op.set(now),
+  ];
   // A grid row's cells from the column sums: four columns per load when a cell is a whole number
   // of fours (f64 lanes: exact at any size), else column by column.
   const cellRow = [
-    ...op.get(P.colSum), ...op.set(L.pc),
-    ...op.get(P.f), ...op.i32(3), ...op.i32And, ...op.if,
+    ...op.get(P.colSum),
+    ...op.set(L.pc),
+    ...op.get(P.f),
+    ...op.i32(3),
+    ...op.i32And,
+    ...op.if,
     ...countedLoop(L.gx, P.n, [
-      ...op.f64(0), ...op.set(L.acc),
-      ...countedLoop(L.j, P.f, [...op.get(L.acc), ...op.get(L.pc), ...op.i32Load(), ...op.f64ConvertI32U, ...op.f64Add, ...op.set(L.acc), ...advance(L.pc, 4)]),
-      ...op.get(L.pcell), ...op.get(L.acc), ...op.f64Store(), ...advance(L.pcell, 8),
+      ...op.f64(0),
+      ...op.set(L.acc),
+      ...countedLoop(L.j, P.f, [
+        ...op.get(L.acc),
+        ...op.get(L.pc),
+        ...op.i32Load(),
+        ...op.f64ConvertI32U,
+        ...op.f64Add,
+        ...op.set(L.acc),
+        ...advance(L.pc, 4),
+      ]),
+      ...op.get(L.pcell),
+      ...op.get(L.acc),
+      ...op.f64Store(),
+      ...advance(L.pcell, 8),
     ]),
     ...op.else,
     ...countedLoop(L.gx, P.n, [
-      ...op.v128Zero, ...op.set(L.p),
+      ...op.v128Zero,
+      ...op.set(L.p),
       ...countedLoop(L.j, L.fours, [
-        ...op.get(L.pc), ...op.v128Load(), ...op.set(L.q),
-        ...op.get(L.p), ...op.get(L.q), ...op.f64x2ConvertLowI32x4U, ...op.f64x2Add,
-        ...op.get(L.q), ...op.get(L.q), ...op.i8x16Shuffle([8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15]), ...op.f64x2ConvertLowI32x4U, ...op.f64x2Add,
-        ...op.set(L.p), ...advance(L.pc, 16),
+        ...op.get(L.pc),
+        ...op.v128Load(),
+        ...op.set(L.q),
+        ...op.get(L.p),
+        ...op.get(L.q),
+        ...op.f64x2ConvertLowI32x4U,
+        ...op.f64x2Add,
+        ...op.get(L.q),
+        ...op.get(L.q),
+        ...op.i8x16Shuffle([8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15]),
+        ...op.f64x2ConvertLowI32x4U,
+        ...op.f64x2Add,
+        ...op.set(L.p),
+        ...advance(L.pc, 16),
       ]),
-      ...op.get(L.pcell), ...op.get(L.p), ...op.f64x2ExtractLane(0), ...op.get(L.p), ...op.f64x2ExtractLane(1), ...op.f64Add, ...op.f64Store(), ...advance(L.pcell, 8),
+      ...op.get(L.pcell),
+      ...op.get(L.p),
+      ...op.f64x2ExtractLane(0),
+      ...op.get(L.p),
+      ...op.f64x2ExtractLane(1),
+      ...op.f64Add,
+      ...op.f64Store(),
+      ...advance(L.pcell, 8),
     ]),
     ...op.end,
     ...clearColumns,
   ];
-  const rowStart = (table: number, shift: number) => [...op.get(table), ...op.get(L.y), ...op.get(P.size), ...op.i32Mul, ...op.i32(shift), ...op.i32Shl, ...op.i32Add];
+  const rowStart = (table: number, shift: number) => [
+    ...op.get(table),
+    ...op.get(L.y),
+    ...op.get(P.size),
+    ...op.i32Mul,
+    ...op.i32(shift),
+    ...op.i32Shl,
+    ...op.i32Add,
+  ];
   const row = [
-    ...(pixels ? [...shiftRowCode(L), ...rowStart(P.density, 2), ...op.set(L.pd), ...rowStart(P.pixels, 1), ...op.set(L.pp), ...op.get(P.shift), ...op.set(L.ps)] : []),
-    ...op.get(P.colSum), ...op.set(L.pc),
-    ...op.get(L.pc), ...op.get(L.pairs), ...op.i32(5), ...op.i32Shl, ...op.i32Add, ...op.set(L.end),
-    ...op.block, ...op.loop, ...op.get(L.pc), ...op.get(L.end), ...op.i32GeU, ...op.brIf(1), ...eight, ...op.br(0), ...op.end, ...op.end,
-    ...op.get(P.size), ...op.i32(4), ...op.i32And, ...op.if, ...four, ...op.end,
-    ...op.get(L.rem), ...op.if,
-    ...op.get(L.a), ...op.set(L.oa), ...op.get(L.b), ...op.set(L.ob), ...op.get(L.c), ...op.set(L.oc), ...op.get(L.d), ...op.set(L.od),
-    ...four,
-    ...keep(L.a, L.oa), ...keep(L.b, L.ob), ...keep(L.c, L.oc), ...keep(L.d, L.od),
+    ...(pixels
+      ? [
+          ...shiftRowCode(L),
+          ...rowStart(P.density, 2),
+          ...op.set(L.pd),
+          ...rowStart(P.pixels, 1),
+          ...op.set(L.pp),
+          ...op.get(P.shift),
+          ...op.set(L.ps),
+        ]
+      : []),
+    ...op.get(P.colSum),
+    ...op.set(L.pc),
+    ...op.get(L.pc),
+    ...op.get(L.pairs),
+    ...op.i32(5),
+    ...op.i32Shl,
+    ...op.i32Add,
+    ...op.set(L.end),
+    ...op.block,
+    ...op.loop,
+    ...op.get(L.pc),
+    ...op.get(L.end),
+    ...op.i32GeU,
+    ...op.brIf(1),
+    ...eight,
+    ...op.br(0),
     ...op.end,
-    ...op.get(L.cnt), ...op.i32(1), ...op.i32Add, ...op.tee(L.cnt), ...op.get(P.f), ...op.i32Eq, ...op.if,
-    ...cellRow, ...op.i32(0), ...op.set(L.cnt),
+    ...op.end,
+    ...op.get(P.size),
+    ...op.i32(4),
+    ...op.i32And,
+    ...op.if,
+    ...four,
+    ...op.end,
+    ...op.get(L.rem),
+    ...op.if,
+    ...op.get(L.a),
+    ...op.set(L.oa),
+    ...op.get(L.b),
+    ...op.set(L.ob),
+    ...op.get(L.c),
+    ...op.set(L.oc),
+    ...op.get(L.d),
+    ...op.set(L.od),
+    ...four,
+    ...keep(L.a, L.oa),
+    ...keep(L.b, L.ob),
+    ...keep(L.c, L.oc),
+    ...keep(L.d, L.od),
+    ...op.end,
+    ...op.get(L.cnt),
+    ...op.i32(1),
+    ...op.i32Add,
+    ...op.tee(L.cnt),
+    ...op.get(P.f),
+    ...op.i32Eq,
+    ...op.if,
+    ...cellRow,
+    ...op.i32(0),
+    ...op.set(L.cnt),
     ...op.end,
   ];
   const code = [
-    ...state(L.a, 0), ...state(L.b, 16), ...state(L.c, 32), ...state(L.d, 48),
-    ...op.get(P.size), ...op.i32(3), ...op.i32ShrU, ...op.set(L.pairs),
-    ...op.get(P.f), ...op.i32(2), ...op.i32ShrU, ...op.set(L.fours),
-    ...op.get(P.size), ...op.i32(3), ...op.i32And, ...op.set(L.rem),
-    ...op.get(L.rem), ...op.i32x4Splat, ...op.v128Const(new Uint8Array(Int32Array.of(0, 1, 2, 3).buffer)), ...op.i32x4GtS, ...op.set(L.remMask),
+    ...state(L.a, 0),
+    ...state(L.b, 16),
+    ...state(L.c, 32),
+    ...state(L.d, 48),
+    ...op.get(P.size),
+    ...op.i32(3),
+    ...op.i32ShrU,
+    ...op.set(L.pairs),
+    ...op.get(P.f),
+    ...op.i32(2),
+    ...op.i32ShrU,
+    ...op.set(L.fours),
+    ...op.get(P.size),
+    ...op.i32(3),
+    ...op.i32And,
+    ...op.set(L.rem),
+    ...op.get(L.rem),
+    ...op.i32x4Splat,
+    ...op.v128Const(new Uint8Array(Int32Array.of(0, 1, 2, 3).buffer)),
+    ...op.i32x4GtS,
+    ...op.set(L.remMask),
     // The padded row: its groups of four, and the bytes of its column sums.
-    ...op.get(P.size), ...op.i32(3), ...op.i32Add, ...op.i32(2), ...op.i32ShrU, ...op.tee(L.iters), ...op.i32(4), ...op.i32Shl, ...op.set(L.colBytes),
+    ...op.get(P.size),
+    ...op.i32(3),
+    ...op.i32Add,
+    ...op.i32(2),
+    ...op.i32ShrU,
+    ...op.tee(L.iters),
+    ...op.i32(4),
+    ...op.i32Shl,
+    ...op.set(L.colBytes),
     ...(pixels
       ? [
-          ...splat(P.base, op.f64x2Splat, L.baseV), ...splat(P.gain, op.f64x2Splat, L.gainV), ...splat(P.step, op.f64x2Splat, L.stepV),
+          ...splat(P.base, op.f64x2Splat, L.baseV),
+          ...splat(P.gain, op.f64x2Splat, L.gainV),
+          ...splat(P.step, op.f64x2Splat, L.stepV),
           ...splat(P.max, op.i32x4Splat, L.maxV),
         ]
       : []),
     ...clearColumns,
-    ...op.i32(0), ...op.set(L.cnt),
-    ...op.get(P.cells), ...op.set(L.pcell),
+    ...op.i32(0),
+    ...op.set(L.cnt),
+    ...op.get(P.cells),
+    ...op.set(L.pcell),
     ...countedLoop(L.y, P.size, row),
     ...op.end,
   ];

@@ -130,8 +130,20 @@ export interface PriorWorkspace {
 
 type GridFn = (density: number, size: number, n: number, f: number, out: number, inv: number) => void;
 type DrawFn = (
-  density: number, size: number, py0: number, py1: number, cols: number, colBytes: number, lungRow: number, lungSpans: number, runs: number,
-  ribPeriod: number, noduleX: number, noduleR13: number, noduleR06: number, heartBelowDome: number,
+  density: number,
+  size: number,
+  py0: number,
+  py1: number,
+  cols: number,
+  colBytes: number,
+  lungRow: number,
+  lungSpans: number,
+  runs: number,
+  ribPeriod: number,
+  noduleX: number,
+  noduleR13: number,
+  noduleR06: number,
+  heartBelowDome: number,
 ) => void;
 
 export interface PriorKernel {
@@ -150,7 +162,14 @@ let compiled: object | null | undefined;
  * The prior's buffers in `buffer` at byte `at` (priorBytes long, 16-byte aligned), with the kernel
  * when `memory` (whose buffer that is, holding `density`) is given and SIMD is available.
  */
-export function priorWorkspaceIn(buffer: ArrayBuffer, at: number, size: number, n: number, density: Float32Array, memory?: WasmMemory): PriorWorkspace {
+export function priorWorkspaceIn(
+  buffer: ArrayBuffer,
+  at: number,
+  size: number,
+  n: number,
+  density: Float32Array,
+  memory?: WasmMemory,
+): PriorWorkspace {
   const out = new Float64Array(buffer, at, n * n);
   const tables = tablesIn(buffer, at + ((8 * n * n + 15) & ~15), size);
   if (memory && compiled === undefined) compiled = compileSimd(moduleBytes()) ?? null;
@@ -165,12 +184,35 @@ export function priorWorkspaceIn(buffer: ArrayBuffer, at: number, size: number, 
  * and radius·0.6.
  */
 export function drawThorax(
-  density: Float32Array, t: PriorTables, py0: number, py1: number,
-  ribPeriod: number, noduleX: number, noduleR13: number, noduleR06: number, heartBelowDome: number, kernel?: PriorKernel,
+  density: Float32Array,
+  t: PriorTables,
+  py0: number,
+  py1: number,
+  ribPeriod: number,
+  noduleX: number,
+  noduleR13: number,
+  noduleR06: number,
+  heartBelowDome: number,
+  kernel?: PriorKernel,
 ): void {
   const size = t.size;
   if (kernel && kernel.density === density && size % 4 === 0) {
-    kernel.draw(density.byteOffset, size, py0, py1, t.colSin40.byteOffset, t.colBytes, t.lungRow.byteOffset, t.lungSpans.byteOffset, t.runs.byteOffset, ribPeriod, noduleX, noduleR13, noduleR06, heartBelowDome);
+    kernel.draw(
+      density.byteOffset,
+      size,
+      py0,
+      py1,
+      t.colSin40.byteOffset,
+      t.colBytes,
+      t.lungRow.byteOffset,
+      t.lungSpans.byteOffset,
+      t.runs.byteOffset,
+      ribPeriod,
+      noduleX,
+      noduleR13,
+      noduleR06,
+      heartBelowDome,
+    );
     return;
   }
   const { colSin40, colCos40, colCos17, colSin17, colX, dome, ribBend, colOpacity, lungRow, lungSpans, runs } = t;
@@ -274,15 +316,35 @@ const advance = (ptr: number, by: number[]): number[] => [...op.get(ptr), ...by,
 function gridBody(): number[] {
   /** The four pixels at q + offset clamped and written back, their (p0 + p2, p1 + p3) added to acc. */
   const chunk = (acc: number, offset: number) => [
-    ...op.get(L.q), ...f32x4Splat(1), ...op.v128Zero, ...op.get(L.q), ...op.v128Load(offset), ...op.f32x4Pmax, ...op.f32x4Pmin, ...op.tee(L.v), ...op.v128Store(offset),
+    ...op.get(L.q),
+    ...f32x4Splat(1),
+    ...op.v128Zero,
+    ...op.get(L.q),
+    ...op.v128Load(offset),
+    ...op.f32x4Pmax,
+    ...op.f32x4Pmin,
+    ...op.tee(L.v),
+    ...op.v128Store(offset),
     ...op.get(acc),
-    ...op.get(L.v), ...op.f64x2PromoteLowF32x4,
-    ...op.get(L.v), ...op.get(L.v), ...op.i8x16Shuffle([8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15]), ...op.f64x2PromoteLowF32x4,
-    ...op.f64x2Add, ...op.f64x2Add, ...op.set(acc),
+    ...op.get(L.v),
+    ...op.f64x2PromoteLowF32x4,
+    ...op.get(L.v),
+    ...op.get(L.v),
+    ...op.i8x16Shuffle([8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15]),
+    ...op.f64x2PromoteLowF32x4,
+    ...op.f64x2Add,
+    ...op.f64x2Add,
+    ...op.set(acc),
   ];
   const average = (acc: number) => [
     ...op.get(P.out),
-    ...op.get(acc), ...op.f64x2ExtractLane(0), ...op.get(acc), ...op.f64x2ExtractLane(1), ...op.f64Add, ...op.get(P.inv), ...op.f64Mul,
+    ...op.get(acc),
+    ...op.f64x2ExtractLane(0),
+    ...op.get(acc),
+    ...op.f64x2ExtractLane(1),
+    ...op.f64Add,
+    ...op.get(P.inv),
+    ...op.f64Mul,
     ...op.f64Store(),
     ...advance(P.out, op.i32(8)),
   ];
@@ -291,17 +353,28 @@ function gridBody(): number[] {
   const nextRow = [...advance(L.q, op.get(L.rowBytes))];
   const pairRow = [...chunk(L.acc, 0), ...chunk(L.acc2, 16), ...nextRow];
   const pair = [
-    ...op.v128Zero, ...op.set(L.acc), ...op.v128Zero, ...op.set(L.acc2),
-    ...op.get(L.pc), ...op.set(L.q),
-    ...pairRow, ...pairRow, ...pairRow, ...pairRow,
-    ...average(L.acc), ...average(L.acc2),
+    ...op.v128Zero,
+    ...op.set(L.acc),
+    ...op.v128Zero,
+    ...op.set(L.acc2),
+    ...op.get(L.pc),
+    ...op.set(L.q),
+    ...pairRow,
+    ...pairRow,
+    ...pairRow,
+    ...pairRow,
+    ...average(L.acc),
+    ...average(L.acc2),
     ...advance(L.pc, op.i32(32)),
   ];
   const cell = [
-    ...op.v128Zero, ...op.set(L.acc),
-    ...op.get(L.pc), ...op.set(L.pr),
+    ...op.v128Zero,
+    ...op.set(L.acc),
+    ...op.get(L.pc),
+    ...op.set(L.pr),
     ...countedLoop(L.r, P.f, [
-      ...op.get(L.pr), ...op.set(L.q),
+      ...op.get(L.pr),
+      ...op.set(L.q),
       ...countedLoop(L.c, L.chunks, [...chunk(L.acc, 0), ...advance(L.q, op.i32(16))]),
       ...advance(L.pr, op.get(L.rowBytes)),
     ]),
@@ -309,13 +382,32 @@ function gridBody(): number[] {
     ...advance(L.pc, [...op.get(P.f), ...op.i32(2), ...op.i32Shl]),
   ];
   const code = [
-    ...op.get(P.size), ...op.i32(2), ...op.i32Shl, ...op.set(L.rowBytes),
-    ...op.get(P.f), ...op.i32(2), ...op.i32ShrU, ...op.set(L.chunks),
-    ...op.get(P.n), ...op.i32(1), ...op.i32ShrU, ...op.set(L.pairs),
-    ...op.get(P.density), ...op.set(L.pg),
+    ...op.get(P.size),
+    ...op.i32(2),
+    ...op.i32Shl,
+    ...op.set(L.rowBytes),
+    ...op.get(P.f),
+    ...op.i32(2),
+    ...op.i32ShrU,
+    ...op.set(L.chunks),
+    ...op.get(P.n),
+    ...op.i32(1),
+    ...op.i32ShrU,
+    ...op.set(L.pairs),
+    ...op.get(P.density),
+    ...op.set(L.pg),
     ...countedLoop(L.g, P.n, [
-      ...op.get(L.pg), ...op.set(L.pc),
-      ...op.get(P.f), ...op.i32(4), ...op.i32Eq, ...op.get(P.n), ...op.i32(1), ...op.i32And, ...op.i32Eqz, ...op.i32And, ...op.if,
+      ...op.get(L.pg),
+      ...op.set(L.pc),
+      ...op.get(P.f),
+      ...op.i32(4),
+      ...op.i32Eq,
+      ...op.get(P.n),
+      ...op.i32(1),
+      ...op.i32And,
+      ...op.i32Eqz,
+      ...op.i32And,
+      ...op.if,
       ...countedLoop(L.gx, L.pairs, pair),
       ...op.else,
       ...countedLoop(L.gx, P.n, cell),
@@ -324,14 +416,57 @@ function gridBody(): number[] {
     ]),
     ...op.end,
   ];
-  return funcBody([[11, I32], [3, V128]], code);
+  return funcBody(
+    [
+      [11, I32],
+      [3, V128],
+    ],
+    code,
+  );
 }
 
 // The kernel's `draw`: drawThorax's arguments, tables as byte offsets (cols: the first column table).
-const Q = { density: 0, size: 1, py0: 2, py1: 3, cols: 4, colBytes: 5, lungRow: 6, lungSpans: 7, runs: 8, period: 9, nx: 10, r13: 11, r06: 12, below: 13 };
+const Q = {
+  density: 0,
+  size: 1,
+  py0: 2,
+  py1: 3,
+  cols: 4,
+  colBytes: 5,
+  lungRow: 6,
+  lungSpans: 7,
+  runs: 8,
+  period: 9,
+  nx: 10,
+  r13: 11,
+  r06: 12,
+  below: 13,
+};
 const drawParams = [I32, I32, I32, I32, I32, I32, I32, I32, I32, F64, F64, F64, F64, F64];
 const drawI32 = ['py', 'a', 'b', 'px', 'prow', 'pf', 'pc', 'pd', 'o1', 'o2', 'o3', 'o4', 'o5', 'o6', 'o7'] as const;
-const drawV = ['y', 'rowSin', 'rowCos', 'rowCos31', 'rowSin31', 'rowOpacity', 'yRib', 'dy2', 'aV', 'bV', 'periodV', 'nxV', 'r13V', 'r06V', 'belowV', 'd0', 'd1', 'm0', 'm1', 'tmp', 'v'] as const;
+const drawV = [
+  'y',
+  'rowSin',
+  'rowCos',
+  'rowCos31',
+  'rowSin31',
+  'rowOpacity',
+  'yRib',
+  'dy2',
+  'aV',
+  'bV',
+  'periodV',
+  'nxV',
+  'r13V',
+  'r06V',
+  'belowV',
+  'd0',
+  'd1',
+  'm0',
+  'm1',
+  'tmp',
+  'v',
+] as const;
 const M = {} as Record<(typeof drawI32)[number] | (typeof drawV)[number], number>;
 [...drawI32, ...drawV].forEach((k, i) => (M[k] = drawParams.length + i));
 
@@ -343,44 +478,123 @@ const joinLow = op.i8x16Shuffle([0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21,
 const highToLow = op.i8x16Shuffle([8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15]);
 
 /** Column table k's two pixels (half h of the four at pc). */
-const column = (k: number, h: number): number[] => [...op.get(M.pc), ...(k > 0 ? [...op.get(M[`o${k}` as 'o1']), ...op.i32Add] : []), ...op.v128Load(16 * h)];
+const column = (k: number, h: number): number[] => [
+  ...op.get(M.pc),
+  ...(k > 0 ? [...op.get(M[`o${k}` as 'o1']), ...op.i32Add] : []),
+  ...op.v128Load(16 * h),
+];
 
 /** The i32x4 mask of the four pixels at px that lie in the run [a, b) (aV, bV). */
 const inRun = [
-  ...op.get(M.px), ...op.i32x4Splat, ...op.v128Const(new Uint8Array(Int32Array.of(0, 1, 2, 3).buffer)), ...op.i32x4Add, ...op.tee(M.tmp), ...op.get(M.aV), ...op.i32x4GeS,
-  ...op.get(M.tmp), ...op.get(M.bV), ...op.i32x4LtS, ...op.v128And,
+  ...op.get(M.px),
+  ...op.i32x4Splat,
+  ...op.v128Const(new Uint8Array(Int32Array.of(0, 1, 2, 3).buffer)),
+  ...op.i32x4Add,
+  ...op.tee(M.tmp),
+  ...op.get(M.aV),
+  ...op.i32x4GeS,
+  ...op.get(M.tmp),
+  ...op.get(M.bV),
+  ...op.i32x4LtS,
+  ...op.v128And,
 ];
 
 /** The f64x2 masks v < 0.62 of the four f32 pixels in v. */
 const below062 = [
-  ...op.get(M.v), ...op.f64x2PromoteLowF32x4, ...f64x2Splat(0.62), ...op.f64x2Lt,
-  ...op.get(M.v), ...op.get(M.v), ...highToLow, ...op.f64x2PromoteLowF32x4, ...f64x2Splat(0.62), ...op.f64x2Lt,
+  ...op.get(M.v),
+  ...op.f64x2PromoteLowF32x4,
+  ...f64x2Splat(0.62),
+  ...op.f64x2Lt,
+  ...op.get(M.v),
+  ...op.get(M.v),
+  ...highToLow,
+  ...op.f64x2PromoteLowF32x4,
+  ...f64x2Splat(0.62),
+  ...op.f64x2Lt,
   ...narrowMasks,
 ];
 
 /** Two pixels' d (half h of the four at px), as drawThorax's lung loop computes it; their dome mask into m0/m1. */
 function lungHalf(h: number, nodule: boolean): number[] {
   return [
-    ...op.get(M.y), ...column(5, h), ...op.f64x2Lt, ...op.set(h === 0 ? M.m0 : M.m1),
+    ...op.get(M.y),
+    ...column(5, h),
+    ...op.f64x2Lt,
+    ...op.set(h === 0 ? M.m0 : M.m1),
     // d = 0.12 + 0.025·texture
-    ...f64x2Splat(0.12), ...f64x2Splat(0.025),
-    ...column(0, h), ...op.get(M.rowCos), ...op.f64x2Mul, ...column(1, h), ...op.get(M.rowSin), ...op.f64x2Mul, ...op.f64x2Add,
-    ...op.get(M.rowCos31), ...column(2, h), ...op.f64x2Mul, ...op.get(M.rowSin31), ...column(3, h), ...op.f64x2Mul, ...op.f64x2Add,
-    ...op.f64x2Mul, ...op.f64x2Mul, ...op.f64x2Add,
+    ...f64x2Splat(0.12),
+    ...f64x2Splat(0.025),
+    ...column(0, h),
+    ...op.get(M.rowCos),
+    ...op.f64x2Mul,
+    ...column(1, h),
+    ...op.get(M.rowSin),
+    ...op.f64x2Mul,
+    ...op.f64x2Add,
+    ...op.get(M.rowCos31),
+    ...column(2, h),
+    ...op.f64x2Mul,
+    ...op.get(M.rowSin31),
+    ...column(3, h),
+    ...op.f64x2Mul,
+    ...op.f64x2Add,
+    ...op.f64x2Mul,
+    ...op.f64x2Mul,
+    ...op.f64x2Add,
     // + 0.09 on a rib: t = (yRib − bend)/period, t > 0 and t − floor(t) < 0.22
-    ...op.get(M.yRib), ...column(6, h), ...op.f64x2Sub, ...op.get(M.periodV), ...op.f64x2Div, ...op.set(M.tmp),
-    ...op.get(M.tmp), ...op.v128Zero, ...op.f64x2Gt,
-    ...op.get(M.tmp), ...op.get(M.tmp), ...op.f64x2Floor, ...op.f64x2Sub, ...f64x2Splat(0.22), ...op.f64x2Lt,
-    ...op.v128And, ...f64x2Splat(0.09), ...op.v128And, ...op.f64x2Add,
+    ...op.get(M.yRib),
+    ...column(6, h),
+    ...op.f64x2Sub,
+    ...op.get(M.periodV),
+    ...op.f64x2Div,
+    ...op.set(M.tmp),
+    ...op.get(M.tmp),
+    ...op.v128Zero,
+    ...op.f64x2Gt,
+    ...op.get(M.tmp),
+    ...op.get(M.tmp),
+    ...op.f64x2Floor,
+    ...op.f64x2Sub,
+    ...f64x2Splat(0.22),
+    ...op.f64x2Lt,
+    ...op.v128And,
+    ...f64x2Splat(0.09),
+    ...op.v128And,
+    ...op.f64x2Add,
     // + the consolidation
-    ...op.get(M.rowOpacity), ...column(7, h), ...op.f64x2Mul, ...op.f64x2Add,
+    ...op.get(M.rowOpacity),
+    ...column(7, h),
+    ...op.f64x2Mul,
+    ...op.f64x2Add,
     // + 0.42·min(1, max(0, (r13 − r)/r06)) where r = |(x, y) − nodule| < r13
     ...(nodule
       ? [
-          ...column(4, h), ...op.get(M.nxV), ...op.f64x2Sub, ...op.tee(M.tmp), ...op.get(M.tmp), ...op.f64x2Mul, ...op.get(M.dy2), ...op.f64x2Add, ...op.f64x2Sqrt, ...op.set(M.tmp),
-          ...f64x2Splat(1), ...op.v128Zero, ...op.get(M.r13V), ...op.get(M.tmp), ...op.f64x2Sub, ...op.get(M.r06V), ...op.f64x2Div, ...op.f64x2Pmax, ...op.f64x2Pmin,
-          ...f64x2Splat(0.42), ...op.f64x2Mul,
-          ...op.get(M.tmp), ...op.get(M.r13V), ...op.f64x2Lt, ...op.v128And, ...op.f64x2Add,
+          ...column(4, h),
+          ...op.get(M.nxV),
+          ...op.f64x2Sub,
+          ...op.tee(M.tmp),
+          ...op.get(M.tmp),
+          ...op.f64x2Mul,
+          ...op.get(M.dy2),
+          ...op.f64x2Add,
+          ...op.f64x2Sqrt,
+          ...op.set(M.tmp),
+          ...f64x2Splat(1),
+          ...op.v128Zero,
+          ...op.get(M.r13V),
+          ...op.get(M.tmp),
+          ...op.f64x2Sub,
+          ...op.get(M.r06V),
+          ...op.f64x2Div,
+          ...op.f64x2Pmax,
+          ...op.f64x2Pmin,
+          ...f64x2Splat(0.42),
+          ...op.f64x2Mul,
+          ...op.get(M.tmp),
+          ...op.get(M.r13V),
+          ...op.f64x2Lt,
+          ...op.v128And,
+          ...op.f64x2Add,
         ]
       : []),
   ];
@@ -390,12 +604,21 @@ function lungHalf(h: number, nodule: boolean): number[] {
  * The four pixels at px (pd: their address, v: their values) become `value` where `mask` holds
  * (both leave one v128 on the stack).
  */
-const blend = (value: number[], mask: number[]): number[] => [...op.get(M.pd), ...value, ...op.get(M.v), ...mask, ...op.v128Bitselect, ...op.v128Store()];
+const blend = (value: number[], mask: number[]): number[] => [
+  ...op.get(M.pd),
+  ...value,
+  ...op.get(M.v),
+  ...mask,
+  ...op.v128Bitselect,
+  ...op.v128Store(),
+];
 
 /** The four pixels at px: the lung where they are in the run and above the dome. */
 const lungQuad = (nodule: boolean): number[] => [
-  ...lungHalf(0, nodule), ...op.set(M.d0),
-  ...lungHalf(1, nodule), ...op.set(M.d1),
+  ...lungHalf(0, nodule),
+  ...op.set(M.d0),
+  ...lungHalf(1, nodule),
+  ...op.set(M.d1),
   ...blend(
     [...op.get(M.d0), ...op.f32x4DemoteF64x2Zero, ...op.get(M.d1), ...op.f32x4DemoteF64x2Zero, ...joinLow],
     [...op.get(M.m0), ...op.get(M.m1), ...narrowMasks, ...inRun, ...op.v128And],
@@ -407,17 +630,38 @@ const mediastinumQuad = blend(f32x4Splat(0.62), [...below062, ...inRun, ...op.v1
 
 /** Heart: at least 0.62 in the run where y < dome + heartBelowDome. */
 const heartQuad = blend(f32x4Splat(0.62), [
-  ...below062, ...inRun, ...op.v128And,
-  ...op.get(M.y), ...column(5, 0), ...op.get(M.belowV), ...op.f64x2Add, ...op.f64x2Lt,
-  ...op.get(M.y), ...column(5, 1), ...op.get(M.belowV), ...op.f64x2Add, ...op.f64x2Lt,
-  ...narrowMasks, ...op.v128And,
+  ...below062,
+  ...inRun,
+  ...op.v128And,
+  ...op.get(M.y),
+  ...column(5, 0),
+  ...op.get(M.belowV),
+  ...op.f64x2Add,
+  ...op.f64x2Lt,
+  ...op.get(M.y),
+  ...column(5, 1),
+  ...op.get(M.belowV),
+  ...op.f64x2Add,
+  ...op.f64x2Lt,
+  ...narrowMasks,
+  ...op.v128And,
 ]);
 
 /** Spine: + 0.12 in the run. */
 const spineQuad = blend(
   [
-    ...op.get(M.v), ...op.f64x2PromoteLowF32x4, ...f64x2Splat(0.12), ...op.f64x2Add, ...op.f32x4DemoteF64x2Zero,
-    ...op.get(M.v), ...op.get(M.v), ...highToLow, ...op.f64x2PromoteLowF32x4, ...f64x2Splat(0.12), ...op.f64x2Add, ...op.f32x4DemoteF64x2Zero,
+    ...op.get(M.v),
+    ...op.f64x2PromoteLowF32x4,
+    ...f64x2Splat(0.12),
+    ...op.f64x2Add,
+    ...op.f32x4DemoteF64x2Zero,
+    ...op.get(M.v),
+    ...op.get(M.v),
+    ...highToLow,
+    ...op.f64x2PromoteLowF32x4,
+    ...f64x2Splat(0.12),
+    ...op.f64x2Add,
+    ...op.f32x4DemoteF64x2Zero,
     ...joinLow,
   ],
   inRun,
@@ -429,18 +673,55 @@ const spineQuad = blend(
  */
 function run(at: number[], quad: number[]): number[] {
   return [
-    ...at, ...op.tee(M.pd), ...op.i32Load(), ...op.set(M.a), ...op.get(M.pd), ...op.i32Load(4), ...op.set(M.b),
-    ...op.get(M.a), ...op.get(M.b), ...op.i32LtS, ...op.if,
-    ...op.get(M.a), ...op.i32x4Splat, ...op.set(M.aV), ...op.get(M.b), ...op.i32x4Splat, ...op.set(M.bV),
-    ...op.get(M.a), ...op.i32(-4), ...op.i32And, ...op.set(M.px),
-    ...op.block, ...op.loop,
-    ...op.get(M.px), ...op.get(M.b), ...op.i32GeS, ...op.brIf(1),
-    ...op.get(Q.cols), ...op.get(M.px), ...op.i32(3), ...op.i32Shl, ...op.i32Add, ...op.set(M.pc),
-    ...op.get(M.prow), ...op.get(M.px), ...op.i32(2), ...op.i32Shl, ...op.i32Add, ...op.tee(M.pd), ...op.v128Load(), ...op.set(M.v),
+    ...at,
+    ...op.tee(M.pd),
+    ...op.i32Load(),
+    ...op.set(M.a),
+    ...op.get(M.pd),
+    ...op.i32Load(4),
+    ...op.set(M.b),
+    ...op.get(M.a),
+    ...op.get(M.b),
+    ...op.i32LtS,
+    ...op.if,
+    ...op.get(M.a),
+    ...op.i32x4Splat,
+    ...op.set(M.aV),
+    ...op.get(M.b),
+    ...op.i32x4Splat,
+    ...op.set(M.bV),
+    ...op.get(M.a),
+    ...op.i32(-4),
+    ...op.i32And,
+    ...op.set(M.px),
+    ...op.block,
+    ...op.loop,
+    ...op.get(M.px),
+    ...op.get(M.b),
+    ...op.i32GeS,
+    ...op.brIf(1),
+    ...op.get(Q.cols),
+    ...op.get(M.px),
+    ...op.i32(3),
+    ...op.i32Shl,
+    ...op.i32Add,
+    ...op.set(M.pc),
+    ...op.get(M.prow),
+    ...op.get(M.px),
+    ...op.i32(2),
+    ...op.i32Shl,
+    ...op.i32Add,
+    ...op.tee(M.pd),
+    ...op.v128Load(),
+    ...op.set(M.v),
     ...quad,
-    ...op.get(M.px), ...op.i32(4), ...op.i32Add, ...op.set(M.px),
+    ...op.get(M.px),
+    ...op.i32(4),
+    ...op.i32Add,
+    ...op.set(M.px),
     ...op.br(0),
-    ...op.end, ...op.end,
+    ...op.end,
+    ...op.end,
     ...op.end,
   ];
 }
@@ -448,14 +729,30 @@ function run(at: number[], quad: number[]): number[] {
 /** for (py = from; py < to; py++) body, with prow the row's first pixel. */
 function rows(from: number[], to: number, body: number[]): number[] {
   return [
-    ...from, ...op.set(M.py),
-    ...op.block, ...op.loop,
-    ...op.get(M.py), ...op.get(to), ...op.i32GeS, ...op.brIf(1),
-    ...op.get(Q.density), ...op.get(M.py), ...op.get(Q.size), ...op.i32Mul, ...op.i32(2), ...op.i32Shl, ...op.i32Add, ...op.set(M.prow),
+    ...from,
+    ...op.set(M.py),
+    ...op.block,
+    ...op.loop,
+    ...op.get(M.py),
+    ...op.get(to),
+    ...op.i32GeS,
+    ...op.brIf(1),
+    ...op.get(Q.density),
+    ...op.get(M.py),
+    ...op.get(Q.size),
+    ...op.i32Mul,
+    ...op.i32(2),
+    ...op.i32Shl,
+    ...op.i32Add,
+    ...op.set(M.prow),
     ...body,
-    ...op.get(M.py), ...op.i32(1), ...op.i32Add, ...op.set(M.py),
+    ...op.get(M.py),
+    ...op.i32(1),
+    ...op.i32Add,
+    ...op.set(M.py),
     ...op.br(0),
-    ...op.end, ...op.end,
+    ...op.end,
+    ...op.end,
   ];
 }
 
@@ -463,29 +760,81 @@ function drawBody(): number[] {
   const splatRow = (local: number, field: number) => [...op.get(M.pf), ...op.v128Load64Splat(8 * field), ...op.set(local)];
   const lungRun = (k: number) => {
     const at = [...op.get(Q.lungSpans), ...op.get(M.py), ...op.i32(4), ...op.i32Shl, ...op.i32Add, ...op.i32(8 * k), ...op.i32Add];
-    return [...op.get(M.pf), ...op.f64Load(8 * LUNG_ROW.noduleDy2), ...op.f64(0), ...op.f64Ge, ...op.if, ...run(at, lungQuad(true)), ...op.else, ...run(at, lungQuad(false)), ...op.end];
+    return [
+      ...op.get(M.pf),
+      ...op.f64Load(8 * LUNG_ROW.noduleDy2),
+      ...op.f64(0),
+      ...op.f64Ge,
+      ...op.if,
+      ...run(at, lungQuad(true)),
+      ...op.else,
+      ...run(at, lungQuad(false)),
+      ...op.end,
+    ];
   };
   const lungRow = [
-    ...op.get(Q.lungRow), ...op.get(M.py), ...op.i32(Math.log2(8 * LUNG_ROW.length)), ...op.i32Shl, ...op.i32Add, ...op.set(M.pf),
-    ...splatRow(M.y, LUNG_ROW.y), ...splatRow(M.rowSin, LUNG_ROW.sin), ...splatRow(M.rowCos, LUNG_ROW.cos), ...splatRow(M.rowCos31, LUNG_ROW.cos31),
-    ...splatRow(M.rowSin31, LUNG_ROW.sin31), ...splatRow(M.rowOpacity, LUNG_ROW.opacity), ...splatRow(M.yRib, LUNG_ROW.yRib), ...splatRow(M.dy2, LUNG_ROW.noduleDy2),
-    ...lungRun(0), ...lungRun(1),
+    ...op.get(Q.lungRow),
+    ...op.get(M.py),
+    ...op.i32(Math.log2(8 * LUNG_ROW.length)),
+    ...op.i32Shl,
+    ...op.i32Add,
+    ...op.set(M.pf),
+    ...splatRow(M.y, LUNG_ROW.y),
+    ...splatRow(M.rowSin, LUNG_ROW.sin),
+    ...splatRow(M.rowCos, LUNG_ROW.cos),
+    ...splatRow(M.rowCos31, LUNG_ROW.cos31),
+    ...splatRow(M.rowSin31, LUNG_ROW.sin31),
+    ...splatRow(M.rowOpacity, LUNG_ROW.opacity),
+    ...splatRow(M.yRib, LUNG_ROW.yRib),
+    ...splatRow(M.dy2, LUNG_ROW.noduleDy2),
+    ...lungRun(0),
+    ...lungRun(1),
   ];
-  const runAt = (k: number) => [...op.get(Q.runs), ...op.get(M.py), ...op.i32(24), ...op.i32Mul, ...op.i32Add, ...op.i32(8 * k), ...op.i32Add];
+  const runAt = (k: number) => [
+    ...op.get(Q.runs),
+    ...op.get(M.py),
+    ...op.i32(24),
+    ...op.i32Mul,
+    ...op.i32Add,
+    ...op.i32(8 * k),
+    ...op.i32Add,
+  ];
   const overRow = [
     // y = (py + ½)·(1/size), as drawThorax computes it.
-    ...op.get(M.py), ...op.f64ConvertI32S, ...op.f64(0.5), ...op.f64Add, ...op.f64(1), ...op.get(Q.size), ...op.f64ConvertI32S, ...op.f64Div, ...op.f64Mul, ...op.f64x2Splat, ...op.set(M.y),
-    ...run(runAt(0), mediastinumQuad), ...run(runAt(1), heartQuad), ...run(runAt(2), spineQuad),
+    ...op.get(M.py),
+    ...op.f64ConvertI32S,
+    ...op.f64(0.5),
+    ...op.f64Add,
+    ...op.f64(1),
+    ...op.get(Q.size),
+    ...op.f64ConvertI32S,
+    ...op.f64Div,
+    ...op.f64Mul,
+    ...op.f64x2Splat,
+    ...op.set(M.y),
+    ...run(runAt(0), mediastinumQuad),
+    ...run(runAt(1), heartQuad),
+    ...run(runAt(2), spineQuad),
   ];
   const splat = (param: number, local: number) => [...op.get(param), ...op.f64x2Splat, ...op.set(local)];
   const code = [
     ...[1, 2, 3, 4, 5, 6, 7].flatMap((k) => [...op.get(Q.colBytes), ...op.i32(k), ...op.i32Mul, ...op.set(M[`o${k}` as 'o1'])]),
-    ...splat(Q.period, M.periodV), ...splat(Q.nx, M.nxV), ...splat(Q.r13, M.r13V), ...splat(Q.r06, M.r06V), ...splat(Q.below, M.belowV),
+    ...splat(Q.period, M.periodV),
+    ...splat(Q.nx, M.nxV),
+    ...splat(Q.r13, M.r13V),
+    ...splat(Q.r06, M.r06V),
+    ...splat(Q.below, M.belowV),
     ...rows(op.get(Q.py0), Q.py1, lungRow),
     ...rows(op.i32(0), Q.size, overRow),
     ...op.end,
   ];
-  return funcBody([[drawI32.length, I32], [drawV.length, V128]], code);
+  return funcBody(
+    [
+      [drawI32.length, I32],
+      [drawV.length, V128],
+    ],
+    code,
+  );
 }
 
 /** The kernel module's bytes: `grid` and `draw`, on an imported memory m.memory. */

@@ -39,9 +39,16 @@ export interface RenderedPrior {
  * then clamped to [0, 1] and its area averages on the grid written to grid.out
  * (radiograph-prior-pixels.ts).
  */
-export function renderPriorRadiograph(size: number, findings: RadiographFindings, rng: Rng, into?: Float32Array, work?: PriorWorkspace): RenderedPrior {
+export function renderPriorRadiograph(
+  size: number,
+  findings: RadiographFindings,
+  rng: Rng,
+  into?: Float32Array,
+  work?: PriorWorkspace,
+): RenderedPrior {
   if (into && into.length !== size * size) throw new Error(`renderPriorRadiograph: buffer of ${into.length} for ${size}×${size}`);
-  if (work && (size % work.n !== 0 || work.out.length !== work.n * work.n || (work.tables && work.tables.size !== size))) throw new Error(`renderPriorRadiograph: a ${work.n}×${work.n} grid of a ${size}×${size} image needs size a multiple of the grid`);
+  if (work && (size % work.n !== 0 || work.out.length !== work.n * work.n || (work.tables && work.tables.size !== size)))
+    throw new Error(`renderPriorRadiograph: a ${work.n}×${work.n} grid of a ${size}×${size} image needs size a multiple of the grid`);
   const s = 0.88 + 0.16 * rng.next(); // body habitus / magnification
   const cx = 0.5 + 0.02 * (rng.next() - 0.5);
   const cy = 0.5 + 0.03 * (rng.next() - 0.5);
@@ -133,7 +140,8 @@ export function renderPriorRadiograph(size: number, findings: RadiographFindings
       lungRow[r + LUNG_ROW.sin31] = rowSin31s[py];
       lungRow[r + LUNG_ROW.opacity] = opacity ? opacity.amp * Math.exp(-((y - opacity.y) ** 2) / (2 * opacity.sigma * opacity.sigma)) : 0;
       lungRow[r + LUNG_ROW.yRib] = y - ribTop;
-      lungRow[r + LUNG_ROW.noduleDy2] = nodule !== undefined && Math.abs(y - nodule.y) < nodule.r * 1.3 ? (y - nodule.y) * (y - nodule.y) : -1;
+      lungRow[r + LUNG_ROW.noduleDy2] =
+        nodule !== undefined && Math.abs(y - nodule.y) < nodule.r * 1.3 ? (y - nodule.y) * (y - nodule.y) : -1;
       const halfWidth = lungA * Math.sqrt(1 - ly * ly);
       for (let side = 0; side < 2; side++) {
         span(cx + (side === 0 ? -lungDx : lungDx), halfWidth, b0, b1);
@@ -161,7 +169,18 @@ export function renderPriorRadiograph(size: number, findings: RadiographFindings
     runs[6 * py + 4] = spanA;
     runs[6 * py + 5] = spanB;
   }
-  drawThorax(density, t, lungLo, lungHi, 0.056 * s, nodule ? nodule.x : 0, nodule ? nodule.r * 1.3 : 0, nodule ? nodule.r * 0.6 : 1, heartBelowDome, work?.kernel);
+  drawThorax(
+    density,
+    t,
+    lungLo,
+    lungHi,
+    0.056 * s,
+    nodule ? nodule.x : 0,
+    nodule ? nodule.r * 1.3 : 0,
+    nodule ? nodule.r * 0.6 : 1,
+    heartBelowDome,
+    work?.kernel,
+  );
   if (work) clampIntoGrid(density, size, work);
   return { density, size, ctr, lungSpans: lungSpans.slice() };
 }
@@ -199,7 +218,7 @@ export function densityToStored(
     d = (d + 1) | 0;
     a = b ^ (b >>> 9);
     b = (c + (c << 3)) | 0;
-    c = ((c << 21) | (c >>> 11)) + t | 0;
+    c = (((c << 21) | (c >>> 11)) + t) | 0;
     const u = (t & 1023) + ((t >>> 10) & 1023) + ((t >>> 20) & 1023);
     let v = base + gain * density[i] + u * step;
     v = v < 0 ? 0 : v > 1 ? 1 : v;

@@ -35,7 +35,14 @@ import {
   solveComponentsOnGrid,
   type ImageComponentAttribute,
 } from './components.ts';
-import { noiseSums, pixelWorkspace, priorWorkspace, storePixels, type PixelWorkspace, type StoredAcquisition } from './radiograph-pixels.ts';
+import {
+  noiseSums,
+  pixelWorkspace,
+  priorWorkspace,
+  storePixels,
+  type PixelWorkspace,
+  type StoredAcquisition,
+} from './radiograph-pixels.ts';
 import { densityToStored, renderPriorRadiograph, type RadiographFindings } from './radiograph-prior.ts';
 
 export interface SynthesisedRadiograph {
@@ -123,10 +130,18 @@ function spreadOverCell(px: Uint16Array, size: number, y0: number, x0: number, f
  * Draws one radiograph of `size`×`size` with the findings and, when `bins` is given (one per
  * image-component attribute of the schema), the components in their sampled bins.
  */
-export function synthesiseRadiograph(schema: Schema, size: number, findings: RadiographFindings, bins: readonly number[] | undefined, rng: Rng, opts: SynthesiseOptions = {}): SynthesisedRadiograph {
+export function synthesiseRadiograph(
+  schema: Schema,
+  size: number,
+  findings: RadiographFindings,
+  bins: readonly number[] | undefined,
+  rng: Rng,
+  opts: SynthesiseOptions = {},
+): SynthesisedRadiograph {
   const bitsStored = opts.bitsStored ?? 16;
   const n = schema.image?.grid ?? 64;
-  if (opts.pixels && opts.pixels.length !== size * size) throw new Error(`synthesiseRadiograph: pixel buffer of ${opts.pixels.length} for ${size}×${size}`);
+  if (opts.pixels && opts.pixels.length !== size * size)
+    throw new Error(`synthesiseRadiograph: pixel buffer of ${opts.pixels.length} for ${size}×${size}`);
   const attrs = imageComponentAttributes(schema);
   const components = bins !== undefined && attrs.length > 0;
   const onGrid = components && size % n === 0;
@@ -185,7 +200,13 @@ export function synthesiseRadiograph(schema: Schema, size: number, findings: Rad
   }
   synthStats.images++;
   const px = opts.pixels === ws.pixels ? ws.pixels : opts.pixels ? (opts.pixels.set(ws.pixels), opts.pixels) : ws.pixels.slice();
-  return { pixels: px, windowCenter: Math.round((offset + gain * 0.5) * max), windowWidth: Math.max(1, Math.round(gain * max)), ctr: prior.ctr, components: achieved };
+  return {
+    pixels: px,
+    windowCenter: Math.round((offset + gain * 0.5) * max),
+    windowWidth: Math.max(1, Math.round(gain * max)),
+    ctr: prior.ctr,
+    components: achieved,
+  };
 }
 
 /**
@@ -213,7 +234,8 @@ function storedGrid(ws: PixelWorkspace, target: Float64Array, targetGrid: Float6
     for (let gx = 0; gx < n; gx++) {
       const cell = gy * n + gx;
       const sum = cells[cell];
-      if (enforce && sum !== target[cell] && spreadOverCell(pixels, size, gy * f, gx * f, f, target[cell] - sum, max) !== 0) throw new Error('synthesiseRadiograph: a cell target out of range');
+      if (enforce && sum !== target[cell] && spreadOverCell(pixels, size, gy * f, gx * f, f, target[cell] - sum, max) !== 0)
+        throw new Error('synthesiseRadiograph: a cell target out of range');
       targetGrid[cell] = (enforce ? target[cell] : sum) * inv;
     }
   }

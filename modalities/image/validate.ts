@@ -18,7 +18,12 @@ export function validateDicom(bytes: Uint8Array, spec: DicomImageSpec, comparePi
   try {
     ds = dicomParser.parseDicom(bytes);
   } catch (e) {
-    const msg = e instanceof Error ? e.message : typeof e === 'object' && e && 'exception' in e ? String((e as { exception: unknown }).exception) : String(e);
+    const msg =
+      e instanceof Error
+        ? e.message
+        : typeof e === 'object' && e && 'exception' in e
+          ? String((e as { exception: unknown }).exception)
+          : String(e);
     return { ok: false, errors: [`dicom-parser could not parse the file: ${msg}`] };
   }
   const modality = spec.modality ?? 'DX';
@@ -51,7 +56,8 @@ export function validateDicom(bytes: Uint8Array, spec: DicomImageSpec, comparePi
   const wc = ds.floatString('x00281050');
   const ww = ds.floatString('x00281051');
   if (wc === undefined || Math.abs(wc - spec.windowCenter) > 1e-6) errors.push(`WindowCenter: got ${wc}, expected ${spec.windowCenter}`);
-  if (ww === undefined || Math.abs(ww - spec.windowWidth) > 1e-6 || ww < 1) errors.push(`WindowWidth: got ${ww}, expected ${spec.windowWidth} (≥ 1)`);
+  if (ww === undefined || Math.abs(ww - spec.windowWidth) > 1e-6 || ww < 1)
+    errors.push(`WindowWidth: got ${ww}, expected ${spec.windowWidth} (≥ 1)`);
   const px = ds.elements.x7fe00010;
   const want = spec.rows * spec.cols * 2;
   if (!px) errors.push('PixelData is missing');
@@ -65,10 +71,11 @@ export function validateDicom(bytes: Uint8Array, spec: DicomImageSpec, comparePi
   }
   if (bitsStored < 16) {
     const max = 2 ** bitsStored - 1;
-    for (let i = 0; i < spec.pixels.length; i++) if (spec.pixels[i] > max) {
-      errors.push(`pixel ${i} = ${spec.pixels[i]} exceeds BitsStored ${bitsStored}`);
-      break;
-    }
+    for (let i = 0; i < spec.pixels.length; i++)
+      if (spec.pixels[i] > max) {
+        errors.push(`pixel ${i} = ${spec.pixels[i]} exceeds BitsStored ${bitsStored}`);
+        break;
+      }
   }
   return { ok: errors.length === 0, errors };
 }

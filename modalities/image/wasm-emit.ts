@@ -38,7 +38,11 @@ export const F64 = 0x7c;
 export const V128 = 0x7b;
 
 /** A function type (for the type section). */
-export const funcType = (params: number[], results: number[]): number[] => [0x60, ...vec(params.map((t) => [t])), ...vec(results.map((t) => [t]))];
+export const funcType = (params: number[], results: number[]): number[] => [
+  0x60,
+  ...vec(params.map((t) => [t])),
+  ...vec(results.map((t) => [t])),
+];
 
 /** A code-section entry: locals as [count, type] runs, then the body (which must end with op.end). */
 export function funcBody(locals: [number, number][], code: number[]): number[] {
@@ -47,7 +51,8 @@ export function funcBody(locals: [number, number][], code: number[]): number[] {
 }
 
 /** The module header and sections, in the order WebAssembly requires them. */
-export const moduleOf = (...sections: number[][]): Uint8Array => Uint8Array.from([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, ...sections.flat()]);
+export const moduleOf = (...sections: number[][]): Uint8Array =>
+  Uint8Array.from([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, ...sections.flat()]);
 
 /** A module of exported functions (no results) working on one imported memory, m.memory. */
 export function memoryModule(fns: { name: string; params: number[]; body: number[] }[]): Uint8Array {
@@ -150,13 +155,22 @@ export const op = {
 /** `for (x = 0; x < limit; x++) body` as block/loop (x and limit are i32 locals, compared unsigned). */
 export function countedLoop(x: number, limit: number, body: number[]): number[] {
   return [
-    ...op.i32(0), ...op.set(x),
-    ...op.block, ...op.loop,
-    ...op.get(x), ...op.get(limit), ...op.i32GeU, ...op.brIf(1),
+    ...op.i32(0),
+    ...op.set(x),
+    ...op.block,
+    ...op.loop,
+    ...op.get(x),
+    ...op.get(limit),
+    ...op.i32GeU,
+    ...op.brIf(1),
     ...body,
-    ...op.get(x), ...op.i32(1), ...op.i32Add, ...op.set(x),
+    ...op.get(x),
+    ...op.i32(1),
+    ...op.i32Add,
+    ...op.set(x),
     ...op.br(0),
-    ...op.end, ...op.end,
+    ...op.end,
+    ...op.end,
   ];
 }
 

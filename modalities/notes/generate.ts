@@ -89,7 +89,10 @@ export function generateNote(facts: SyntheticFacts, vocab: Vocabulary, rng: Rng,
       : fill(choose('history.intro.none', PHRASES['history.intro.none'], rng, opts), base),
   );
   if (style !== 'telegraphic') sections.history!.push(choose('history.visit', PHRASES['history.visit'], rng, opts));
-  if (facts.labs && facts.labs.length) sections.history!.push(fill(choose('history.labs', PHRASES['history.labs'], rng, opts), { labList: facts.labs.map(formatLab).join(', ') }));
+  if (facts.labs && facts.labs.length)
+    sections.history!.push(
+      fill(choose('history.labs', PHRASES['history.labs'], rng, opts), { labList: facts.labs.map(formatLab).join(', ') }),
+    );
   // Findings
   const img = facts.image;
   let findingText = '';
@@ -98,7 +101,8 @@ export function generateNote(facts: SyntheticFacts, vocab: Vocabulary, rng: Rng,
     const view = img.view ?? 'PA';
     const found = imageFindings(img);
     // Several findings share one sentence: the single-finding templates say "lungs otherwise clear".
-    const topic = found.length > 1 ? 'findings.other' : PHRASES[`findings.${img.findingClass}`] ? `findings.${img.findingClass}` : 'findings.other';
+    const topic =
+      found.length > 1 ? 'findings.other' : PHRASES[`findings.${img.findingClass}`] ? `findings.${img.findingClass}` : 'findings.other';
     findingText = found.length === 0 ? 'normal' : listText(found.map((f) => findingTerms(vocab, f)[0]));
     sections.findings!.push(fill(choose(topic, PHRASES[topic], rng, opts), { view, side, finding: findingText }));
   }
@@ -109,13 +113,18 @@ export function generateNote(facts: SyntheticFacts, vocab: Vocabulary, rng: Rng,
       sections.assessment!.push(fill(choose(topic, PHRASES[topic], rng, opts), { condition: terms[i], Condition: capitalise(terms[i]) }));
     });
     if (img) {
-      if (img.findingClass === 'normal') sections.assessment!.push(choose('assessment.finding.normal', PHRASES['assessment.finding.normal'], rng, opts));
-      else sections.assessment!.push(fill(choose('assessment.finding', PHRASES['assessment.finding'], rng, opts), { finding: findingText }));
+      if (img.findingClass === 'normal')
+        sections.assessment!.push(choose('assessment.finding.normal', PHRASES['assessment.finding.normal'], rng, opts));
+      else
+        sections.assessment!.push(fill(choose('assessment.finding', PHRASES['assessment.finding'], rng, opts), { finding: findingText }));
     }
-    if (facts.conditions.length === 0 && (!img || img.findingClass === 'normal')) sections.assessment!.push(choose('assessment.none', PHRASES['assessment.none'], rng, opts));
+    if (facts.conditions.length === 0 && (!img || img.findingClass === 'normal'))
+      sections.assessment!.push(choose('assessment.none', PHRASES['assessment.none'], rng, opts));
   }
   // Plan
-  terms.slice(0, maxProblems).forEach((t) => sections.plan!.push(fill(choose('plan.condition', PHRASES['plan.condition'], rng, opts), { condition: t })));
+  terms
+    .slice(0, maxProblems)
+    .forEach((t) => sections.plan!.push(fill(choose('plan.condition', PHRASES['plan.condition'], rng, opts), { condition: t })));
   if (img && img.findingClass !== 'normal') sections.plan!.push(choose('plan.finding', PHRASES['plan.finding'], rng, opts));
   sections.plan!.push(choose('plan.general', PHRASES['plan.general'], rng, opts));
 
@@ -137,13 +146,19 @@ export function safeNote(facts: SyntheticFacts, vocab: Vocabulary): string {
   const terms = facts.conditions.map((c) => conditionTerms(vocab, c.name, c.display)[0]);
   const lines = [
     'History:',
-    terms.length ? `${Math.round(facts.age)}-year-old ${sexNoun} with a history of ${listText(terms)}.` : `${Math.round(facts.age)}-year-old ${sexNoun} without significant past medical history.`,
+    terms.length
+      ? `${Math.round(facts.age)}-year-old ${sexNoun} with a history of ${listText(terms)}.`
+      : `${Math.round(facts.age)}-year-old ${sexNoun} without significant past medical history.`,
   ];
   if (facts.labs?.length) lines.push(`Labs reviewed: ${facts.labs.map(formatLab).join(', ')}.`);
   if (facts.image) {
     lines.push('', 'Imaging:');
     const found = imageFindings(facts.image);
-    lines.push(found.length === 0 ? 'Chest radiograph: no acute cardiopulmonary abnormality.' : `Chest radiograph: ${listText(found.map((f) => findingTerms(vocab, f)[0]))}.`);
+    lines.push(
+      found.length === 0
+        ? 'Chest radiograph: no acute cardiopulmonary abnormality.'
+        : `Chest radiograph: ${listText(found.map((f) => findingTerms(vocab, f)[0]))}.`,
+    );
   }
   lines.push('', 'Plan:', terms.length ? `Continue management of ${listText(terms)}.` : 'Next routine visit in 6 months.');
   return lines.join('\n') + '\n';
@@ -168,7 +183,14 @@ export class NoteStats {
     for (const k of new Set(issues.map((i) => i.kind))) this.byIssue[k] = (this.byIssue[k] ?? 0) + 1;
   }
   toJSON() {
-    return { notes: this.notes, attempts: this.attempts, rejected: this.rejected, rejectionRate: this.rejectionRate, fallbacks: this.fallbacks, byIssue: this.byIssue };
+    return {
+      notes: this.notes,
+      attempts: this.attempts,
+      rejected: this.rejected,
+      rejectionRate: this.rejectionRate,
+      fallbacks: this.fallbacks,
+      byIssue: this.byIssue,
+    };
   }
   /** Adds another sampler's counts (e.g. one patient's, prepared elsewhere). */
   add(other: ReturnType<NoteStats['toJSON']>): void {
@@ -196,7 +218,12 @@ export class SafeNoteError extends Error {}
  * `verifyWith` (default `vocab`), e.g. a larger vocabulary whose extra synonyms must not appear
  * for conditions the patient lacks.
  */
-export function generateVerifiedNote(facts: SyntheticFacts, vocab: Vocabulary, rng: Rng, opts: GenerateOptions & { maxTries?: number; stats?: NoteStats; verifyWith?: Vocabulary } = {}): VerifiedNote {
+export function generateVerifiedNote(
+  facts: SyntheticFacts,
+  vocab: Vocabulary,
+  rng: Rng,
+  opts: GenerateOptions & { maxTries?: number; stats?: NoteStats; verifyWith?: Vocabulary } = {},
+): VerifiedNote {
   const maxTries = opts.maxTries ?? 5;
   const verifyVocab = opts.verifyWith ?? vocab;
   const rejections: NoteIssue[][] = [];

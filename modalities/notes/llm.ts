@@ -41,8 +41,19 @@ export function llmFactsPayload(facts: SyntheticFacts, vocab: Vocabulary): Recor
     age: Math.round(facts.age),
     sex: facts.sex,
     conditions: facts.conditions.map((c) => conditionTerms(vocab, c.name, c.display)[0]),
-    labs: (facts.labs ?? []).map((l) => ({ test: LAB_LABELS[l.name] ?? l.display, value: l.value, unit: l.unit, ...(l.interpretation ? { interpretation: l.interpretation } : {}) })),
-    chest_radiograph: facts.image ? (imageFindings(facts.image).length === 0 ? 'no acute cardiopulmonary abnormality' : imageFindings(facts.image).map((f) => findingTerms(vocab, f)[0]).join(' and ')) : null,
+    labs: (facts.labs ?? []).map((l) => ({
+      test: LAB_LABELS[l.name] ?? l.display,
+      value: l.value,
+      unit: l.unit,
+      ...(l.interpretation ? { interpretation: l.interpretation } : {}),
+    })),
+    chest_radiograph: facts.image
+      ? imageFindings(facts.image).length === 0
+        ? 'no acute cardiopulmonary abnormality'
+        : imageFindings(facts.image)
+            .map((f) => findingTerms(vocab, f)[0])
+            .join(' and ')
+      : null,
   };
 }
 

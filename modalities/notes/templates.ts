@@ -64,14 +64,27 @@ export const PHRASES: Record<string, string[]> = {
   ],
   'findings.other': ['Chest radiograph ({{view}}): {{finding}}.'],
   // Assessment, per condition (generic; a condition-specific topic `assessment.<name>` wins when present)
-  'assessment.condition': ['{{Condition}}, stable.', '{{Condition}}, reviewed today.', '{{Condition}} remains under follow-up.', 'Known {{condition}}, monitored.'],
-  'assessment.type2_diabetes': ['{{Condition}}, HbA1c reviewed.', '{{Condition}} on current regimen.', '{{Condition}}, glycaemic control discussed.'],
+  'assessment.condition': [
+    '{{Condition}}, stable.',
+    '{{Condition}}, reviewed today.',
+    '{{Condition}} remains under follow-up.',
+    'Known {{condition}}, monitored.',
+  ],
+  'assessment.type2_diabetes': [
+    '{{Condition}}, HbA1c reviewed.',
+    '{{Condition}} on current regimen.',
+    '{{Condition}}, glycaemic control discussed.',
+  ],
   'assessment.hypertension': ['{{Condition}}, blood pressure reviewed.', '{{Condition}}, on treatment.'],
   'assessment.finding': ['Imaging shows {{finding}}.', 'Radiograph demonstrates {{finding}}.'],
   'assessment.finding.normal': ['Chest radiograph normal.', 'Imaging unremarkable.'],
   'assessment.none': ['No active problems.', 'Healthy adult; preventive care.'],
   // Plan
-  'plan.condition': ['Continue management of {{condition}}.', 'Follow up {{condition}} in 3 months.', 'Review {{condition}} at next visit.'],
+  'plan.condition': [
+    'Continue management of {{condition}}.',
+    'Follow up {{condition}} in 3 months.',
+    'Review {{condition}} at next visit.',
+  ],
   'plan.finding': ['Repeat chest radiograph in 6 weeks.', 'Clinical correlation and interval imaging.', 'Follow-up imaging as indicated.'],
   'plan.general': ['Return if symptoms worsen.', 'Next routine visit in 6 months.', 'Patient agrees with the plan.'],
 };

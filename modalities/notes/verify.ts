@@ -9,7 +9,15 @@
 import { imageFindings, type SyntheticFacts } from './facts.ts';
 import type { Vocabulary } from './vocabulary.ts';
 
-export type NoteIssueKind = 'missing-condition' | 'extra-condition' | 'negated-condition' | 'missing-finding' | 'extra-finding' | 'negated-finding' | 'leftover-token' | 'empty';
+export type NoteIssueKind =
+  | 'missing-condition'
+  | 'extra-condition'
+  | 'negated-condition'
+  | 'missing-finding'
+  | 'extra-finding'
+  | 'negated-finding'
+  | 'leftover-token'
+  | 'empty';
 
 export interface NoteIssue {
   kind: NoteIssueKind;
@@ -30,16 +38,44 @@ export interface Mention {
 }
 
 const PRE_TRIGGERS = [
-  'no', 'not', 'denies', 'denied', 'without', 'negative for', 'no evidence of', 'no signs of', 'no sign of', 'free of', 'absence of',
-  'rules out', 'ruled out', 'rule out', 'never had', 'no history of', 'family history of', 'resolved',
+  'no',
+  'not',
+  'denies',
+  'denied',
+  'without',
+  'negative for',
+  'no evidence of',
+  'no signs of',
+  'no sign of',
+  'free of',
+  'absence of',
+  'rules out',
+  'ruled out',
+  'rule out',
+  'never had',
+  'no history of',
+  'family history of',
+  'resolved',
 ];
-const POST_TRIGGERS = ['ruled out', 'was ruled out', 'has been ruled out', 'excluded', 'was excluded', 'is excluded', 'not seen', 'is absent', 'absent', 'resolved'];
+const POST_TRIGGERS = [
+  'ruled out',
+  'was ruled out',
+  'has been ruled out',
+  'excluded',
+  'was excluded',
+  'is excluded',
+  'not seen',
+  'is absent',
+  'absent',
+  'resolved',
+];
 const TERMINATORS = ['but', 'however', 'although', 'though', 'except', 'aside from', 'apart from', 'which', 'presents with'];
 const PRE_WINDOW = 8;
 const POST_WINDOW = 4;
 
 /** Leftover template tokens and rendering accidents. */
-export const LEFTOVER_RE = /\{\{[^}]*\}\}|\{\{|\}\}|\{[A-Za-z_][A-Za-z0-9_.]*\}|\$\{[^}]*\}|<[A-Z][A-Z_]+>|\[\[[^\]]*\]\]|\[object Object\]|\bundefined\b|\bNaN\b|\bnull\b|__[A-Z_]+__/;
+export const LEFTOVER_RE =
+  /\{\{[^}]*\}\}|\{\{|\}\}|\{[A-Za-z_][A-Za-z0-9_.]*\}|\$\{[^}]*\}|<[A-Z][A-Z_]+>|\[\[[^\]]*\]\]|\[object Object\]|\bundefined\b|\bNaN\b|\bnull\b|__[A-Z_]+__/;
 
 function escapeRe(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -93,7 +129,15 @@ const CLAUSE_ENDS = ['.', ';', '\n', '?', '!', ','];
 
 /** Whether the mention at [start, end) of `text` (lower case) is negated within its clause. */
 export function isNegated(text: string, start: number, end: number): boolean {
-  const sentStart = Math.max(text.lastIndexOf('.', start - 1), text.lastIndexOf(';', start - 1), text.lastIndexOf('\n', start - 1), text.lastIndexOf(':', start - 1), text.lastIndexOf('?', start - 1), text.lastIndexOf('!', start - 1)) + 1;
+  const sentStart =
+    Math.max(
+      text.lastIndexOf('.', start - 1),
+      text.lastIndexOf(';', start - 1),
+      text.lastIndexOf('\n', start - 1),
+      text.lastIndexOf(':', start - 1),
+      text.lastIndexOf('?', start - 1),
+      text.lastIndexOf('!', start - 1),
+    ) + 1;
   const before = words(text.slice(sentStart, start));
   // Cut at the last terminator: "no fever but pneumonia" is not a negated pneumonia.
   let from = 0;
@@ -128,7 +172,13 @@ export function findMentions(text: string, vocab: Vocabulary): Mention[] {
     const term = m[0].replace(/\s+/g, ' ');
     const info = byTerm.get(term);
     if (!info) continue;
-    out.push({ kind: info.kind, names: info.names, term, index: m.index, negated: info.kind === 'normal' ? false : isNegated(lower, m.index, m.index + m[0].length) });
+    out.push({
+      kind: info.kind,
+      names: info.names,
+      term,
+      index: m.index,
+      negated: info.kind === 'normal' ? false : isNegated(lower, m.index, m.index + m[0].length),
+    });
   }
   return out;
 }
@@ -145,13 +195,16 @@ export function verifyNote(text: string, facts: SyntheticFacts, vocab: Vocabular
     if (m.kind !== 'condition') continue;
     const mine = m.names.filter((n) => has.has(n));
     if (m.negated) {
-      if (mine.length > 0 && mine.length === m.names.length) issues.push({ kind: 'negated-condition', detail: `"${m.term}" is negated but the patient has ${mine.join('/')}` });
+      if (mine.length > 0 && mine.length === m.names.length)
+        issues.push({ kind: 'negated-condition', detail: `"${m.term}" is negated but the patient has ${mine.join('/')}` });
       continue;
     }
-    if (mine.length === 0) issues.push({ kind: 'extra-condition', detail: `"${m.term}" (${m.names.join('/')}) is mentioned but the patient does not have it` });
+    if (mine.length === 0)
+      issues.push({ kind: 'extra-condition', detail: `"${m.term}" (${m.names.join('/')}) is mentioned but the patient does not have it` });
     for (const n of mine) affirmed.add(n);
   }
-  for (const c of facts.conditions) if (!affirmed.has(c.name)) issues.push({ kind: 'missing-condition', detail: `${c.name} (${c.display}) is not mentioned` });
+  for (const c of facts.conditions)
+    if (!affirmed.has(c.name)) issues.push({ kind: 'missing-condition', detail: `${c.name} (${c.display}) is not mentioned` });
 
   const image = facts.image;
   const found = image ? imageFindings(image) : [];
@@ -173,7 +226,9 @@ export function verifyNote(text: string, facts: SyntheticFacts, vocab: Vocabular
     if (mine.length > 0) for (const n of mine) findingAffirmed.add(n);
     else issues.push({ kind: 'extra-finding', detail: `"${m.term}" is mentioned but the image finding is ${shown}` });
   }
-  if (image && found.length === 0 && !normalMentioned) issues.push({ kind: 'missing-finding', detail: 'imaging finding normal is not mentioned' });
-  for (const f of found) if (!findingAffirmed.has(f)) issues.push({ kind: 'missing-finding', detail: `imaging finding ${f} is not mentioned` });
+  if (image && found.length === 0 && !normalMentioned)
+    issues.push({ kind: 'missing-finding', detail: 'imaging finding normal is not mentioned' });
+  for (const f of found)
+    if (!findingAffirmed.has(f)) issues.push({ kind: 'missing-finding', detail: `imaging finding ${f} is not mentioned` });
   return { ok: issues.length === 0, issues };
 }

@@ -68,7 +68,10 @@ export function displayToTerm(display: string): string {
  * The default vocabulary, plus every given condition (schema attributes) with its display text
  * as an extra synonym; conditions not in the defaults get their display as preferred term.
  */
-export function buildVocabulary(conditions: readonly { name: string; display: string }[] = [], extra: Partial<Vocabulary> = {}): Vocabulary {
+export function buildVocabulary(
+  conditions: readonly { name: string; display: string }[] = [],
+  extra: Partial<Vocabulary> = {},
+): Vocabulary {
   const map = new Map<string, string[]>();
   for (const [name, terms] of Object.entries(DEFAULT_CONDITION_TERMS)) map.set(name, [...terms]);
   for (const c of conditions) {
@@ -77,9 +80,11 @@ export function buildVocabulary(conditions: readonly { name: string; display: st
     if (!terms.includes(t)) terms.push(t);
     map.set(c.name, terms);
   }
-  for (const e of extra.conditions ?? []) map.set(e.name, [...new Set([...(map.get(e.name) ?? []), ...e.terms.map((t) => t.toLowerCase())])]);
+  for (const e of extra.conditions ?? [])
+    map.set(e.name, [...new Set([...(map.get(e.name) ?? []), ...e.terms.map((t) => t.toLowerCase())])]);
   const findings = new Map<string, string[]>(Object.entries(DEFAULT_FINDING_TERMS).map(([k, v]) => [k, [...v]]));
-  for (const e of extra.findings ?? []) findings.set(e.name, [...new Set([...(findings.get(e.name) ?? []), ...e.terms.map((t) => t.toLowerCase())])]);
+  for (const e of extra.findings ?? [])
+    findings.set(e.name, [...new Set([...(findings.get(e.name) ?? []), ...e.terms.map((t) => t.toLowerCase())])]);
   return {
     conditions: [...map].map(([name, terms]) => ({ name, terms })),
     findings: [...findings].map(([name, terms]) => ({ name, terms })),

@@ -23,7 +23,9 @@ export interface CompiledTree {
 export function compileTree(domain: Domain, tree: JunctionTree): CompiledTree {
   const n = tree.cliques.length;
   const cells = tree.cliques.map((c) => domain.cells(c));
-  const sepMaps = tree.edges.map(([a, b], k) => [domain.indexMap(tree.cliques[a], tree.separators[k]), domain.indexMap(tree.cliques[b], tree.separators[k])] as const);
+  const sepMaps = tree.edges.map(
+    ([a, b], k) => [domain.indexMap(tree.cliques[a], tree.separators[k]), domain.indexMap(tree.cliques[b], tree.separators[k])] as const,
+  );
   const sepCells = tree.separators.map((s) => domain.cells(s));
   const incident: number[][] = Array.from({ length: n }, () => []);
   tree.edges.forEach(([a, b], k) => {

@@ -181,7 +181,10 @@ function capStructure(
     if (size.totalCells > maxTotal) return `junction tree would have ${size.totalCells} cells in total, over the cap of ${maxTotal}`;
     return undefined;
   };
-  const all = Structure.parameterCliques(domain, measurements.map((m) => m.attrs));
+  const all = Structure.parameterCliques(
+    domain,
+    measurements.map((m) => m.attrs),
+  );
   const reason = over(all);
   if (reason === undefined) return { structure: new Structure(domain, all), dropped: [] };
   if ((options.onOversize ?? 'throw') === 'throw') {

@@ -21,13 +21,7 @@ export function logSumExp(x: Float64Array): number {
  * The optional `sub` term is a message divided out Hugin-style; where src is -Infinity the result
  * term is zero regardless of `sub` (0/0 := 0, which is exact for junction-tree propagation).
  */
-export function logProject(
-  src: Float64Array,
-  map: Int32Array,
-  outSize: number,
-  sub?: Float64Array,
-  subMap?: Int32Array,
-): Float64Array {
+export function logProject(src: Float64Array, map: Int32Array, outSize: number, sub?: Float64Array, subMap?: Int32Array): Float64Array {
   const max = new Float64Array(outSize).fill(-Infinity);
   const n = src.length;
   const val = sub ? new Float64Array(n) : src;

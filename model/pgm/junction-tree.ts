@@ -57,7 +57,8 @@ export function buildJunctionTree(
   attrSets: readonly (readonly string[])[],
   order: readonly string[] = minFillOrder(domain, attrSets),
 ): JunctionTree {
-  if (order.length !== domain.length || new Set(order).size !== domain.length) throw new Error('junction tree: elimination order must list every attribute once');
+  if (order.length !== domain.length || new Set(order).size !== domain.length)
+    throw new Error('junction tree: elimination order must list every attribute once');
   const adj = adjacency(domain, attrSets);
   const eliminationCliques: string[][] = [];
   for (const v of order) {

@@ -38,7 +38,8 @@ export class GraphicalModel {
   constructor(structure: Structure, potentials: readonly Float64Array[], total: number, calibrated?: Calibrated) {
     if (potentials.length !== structure.cliques.length) throw new Error('GraphicalModel: one potential per clique expected');
     potentials.forEach((p, i) => {
-      if (p.length !== structure.cliqueCells[i]) throw new Error(`GraphicalModel: potential ${i} has ${p.length} cells, expected ${structure.cliqueCells[i]}`);
+      if (p.length !== structure.cliqueCells[i])
+        throw new Error(`GraphicalModel: potential ${i} has ${p.length} cells, expected ${structure.cliqueCells[i]}`);
     });
     if (!(total > 0) || !Number.isFinite(total)) throw new Error(`GraphicalModel: total must be a positive number, got ${total}`);
     this.structure = structure;

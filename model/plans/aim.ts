@@ -156,9 +156,11 @@ export function aimPlan(domain: Domain, rhoTotal: number, options: AimPlanOption
     projectScreening: options.projectScreening ?? true,
   };
   if (!Number.isInteger(o.maxRounds) || o.maxRounds < 3) throw new Error(`aimPlan: maxRounds must be an integer >= 3, got ${o.maxRounds}`);
-  if (!(o.oneWayShare > 0 && o.screenShare >= 0 && o.oneWayShare + o.screenShare < 1)) throw new Error('aimPlan: need oneWayShare > 0, screenShare >= 0 and their sum < 1');
+  if (!(o.oneWayShare > 0 && o.screenShare >= 0 && o.oneWayShare + o.screenShare < 1))
+    throw new Error('aimPlan: need oneWayShare > 0, screenShare >= 0 and their sum < 1');
   if (!Number.isInteger(o.maxBatch) || o.maxBatch < 1) throw new Error(`aimPlan: maxBatch must be a positive integer, got ${o.maxBatch}`);
-  if (!Number.isInteger(o.measureRounds) || o.measureRounds < 1) throw new Error(`aimPlan: measureRounds must be a positive integer, got ${o.measureRounds}`);
+  if (!Number.isInteger(o.measureRounds) || o.measureRounds < 1)
+    throw new Error(`aimPlan: measureRounds must be a positive integer, got ${o.measureRounds}`);
   if (!(o.confidence >= 0)) throw new Error('aimPlan: confidence must be >= 0');
 
   const oneWay = domain.attrs.map((a) => [a]);
@@ -297,8 +299,16 @@ export function aimPlan(domain: Domain, rhoTotal: number, options: AimPlanOption
     const rho = last ? remaining : remaining / roundsLeft;
 
     const model = fitModel(done);
-    const stats = new Stats(domain, [...prior, ...done.flatMap((r) => r.measurements)], withPrior(estimationInputs(done)), model, o.confidence);
-    const inModel = withPrior(estimationInputs(done)).filter((m) => m.attrs.length >= 2).map((m) => [...m.attrs]);
+    const stats = new Stats(
+      domain,
+      [...prior, ...done.flatMap((r) => r.measurements)],
+      withPrior(estimationInputs(done)),
+      model,
+      o.confidence,
+    );
+    const inModel = withPrior(estimationInputs(done))
+      .filter((m) => m.attrs.length >= 2)
+      .map((m) => [...m.attrs]);
     let best: string[][] = [];
     let bestGain = 0;
     for (const k of batchSizes(o.maxBatch)) {
@@ -449,7 +459,7 @@ class MaxHeap<T> {
 export function batchSizes(maxBatch: number): number[] {
   const out: number[] = [];
   for (let k = 1; k <= Math.min(16, maxBatch); k++) out.push(k);
-  for (let k = 16; k < maxBatch; ) {
+  for (let k = 16; k < maxBatch;) {
     k = Math.min(maxBatch, Math.max(k + 1, Math.round(k * 1.4)));
     out.push(k);
   }

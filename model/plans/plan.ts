@@ -46,7 +46,8 @@ export interface FitPlan {
  * noise for a total of `rho`: one record changes each marginal by 1 in L2, so each costs 1/(2σ²).
  */
 export function sigmaForRho(rho: number, marginals: number): number {
-  if (!(rho > 0) || !(marginals >= 1)) throw new Error(`sigmaForRho: need rho > 0 and at least one marginal (rho=${rho}, marginals=${marginals})`);
+  if (!(rho > 0) || !(marginals >= 1))
+    throw new Error(`sigmaForRho: need rho > 0 and at least one marginal (rho=${rho}, marginals=${marginals})`);
   return Math.sqrt(marginals / (2 * rho));
 }
 

@@ -60,7 +60,8 @@ export function selectMstTree(
     const pa = single.get(a)!;
     const pb = single.get(b)!;
     let l1 = 0;
-    for (let i = 0; i < pa.length; i++) for (let j = 0; j < pb.length; j++) l1 += Math.abs(m.values[i * pb.length + j] - total * pa[i] * pb[j]);
+    for (let i = 0; i < pa.length; i++)
+      for (let j = 0; j < pb.length; j++) l1 += Math.abs(m.values[i * pb.length + j] - total * pa[i] * pb[j]);
     const k = m.values.length;
     const noiseSd = m.sigma * Math.sqrt(k * (1 - 2 / Math.PI));
     scores.push({ pair: [a, b], score: l1 - Math.sqrt(2 / Math.PI) * m.sigma * k - confidence * noiseSd });

@@ -48,7 +48,8 @@ export function withDeclaredStructure(domain: Domain, rhoTotal: number, declared
   const rhoDeclared = rhoTotal * declared.share;
   const inner = make(rhoTotal - rhoDeclared);
   const split = (done: readonly RoundResult[]) => {
-    if (done.length > 0 && done[0].spec.name !== STRUCTURE_ROUND) throw new Error(`declared structure: the first round must be ${STRUCTURE_ROUND}, got ${done[0].spec.name}`);
+    if (done.length > 0 && done[0].spec.name !== STRUCTURE_ROUND)
+      throw new Error(`declared structure: the first round must be ${STRUCTURE_ROUND}, got ${done[0].spec.name}`);
     return { prior: done.length > 0 ? done[0].measurements : [], rest: done.slice(1) };
   };
   const plan: StructuredPlan = {

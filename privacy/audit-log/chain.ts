@@ -116,13 +116,7 @@ export interface CohortEmittedEvent {
 }
 
 export type AuditEvent =
-  | TaskIssuedEvent
-  | TaskAnsweredEvent
-  | TaskRefusedEvent
-  | MeasurementReleasedEvent
-  | ChargeEvent
-  | ModelFittedEvent
-  | CohortEmittedEvent;
+  TaskIssuedEvent | TaskAnsweredEvent | TaskRefusedEvent | MeasurementReleasedEvent | ChargeEvent | ModelFittedEvent | CohortEmittedEvent;
 
 export type AuditEventType = AuditEvent['type'];
 
@@ -149,14 +143,7 @@ export interface AuditEntry {
 }
 
 export type FindingKind =
-  | 'malformed'
-  | 'bad-hash'
-  | 'bad-signature'
-  | 'unknown-party'
-  | 'broken-link'
-  | 'seq-gap'
-  | 'reordered'
-  | 'timestamp-regression';
+  'malformed' | 'bad-hash' | 'bad-signature' | 'unknown-party' | 'broken-link' | 'seq-gap' | 'reordered' | 'timestamp-regression';
 
 export interface ChainFinding {
   /** Position of the entry in the list given to verifyChain. */
@@ -283,9 +270,7 @@ const decimal = (v: unknown) => typeof v === 'string' && /^[0-9]+$/.test(v);
 
 type Check = [field: string, test: (v: unknown) => boolean, what: string];
 
-const COMMON: Check[] = [
-  ['federationId', nonEmptyString, 'a non-empty string'],
-];
+const COMMON: Check[] = [['federationId', nonEmptyString, 'a non-empty string']];
 const TASK: Check[] = [
   ...COMMON,
   ['roundId', nonEmptyString, 'a non-empty string'],
@@ -301,11 +286,19 @@ const EVENT_CHECKS: Record<AuditEventType, Check[]> = {
     ...COMMON,
     ['roundId', nonEmptyString, 'a non-empty string'],
     ['mechanism', (v) => v === 'distributed-discrete-gaussian', '"distributed-discrete-gaussian"'],
-    ['marginals', (v) => v === undefined || (Array.isArray(v) && v.every((m) => Array.isArray(m) && m.every(nonEmptyString))), 'a list of attribute lists'],
+    [
+      'marginals',
+      (v) => v === undefined || (Array.isArray(v) && v.every((m) => Array.isArray(m) && m.every(nonEmptyString))),
+      'a list of attribute lists',
+    ],
     ['l2Sensitivity', nonNegNumber, 'a finite number ≥ 0'],
     ['l1Sensitivity', nonNegNumber, 'a finite number ≥ 0'],
     ['dimension', posInt, 'a positive integer'],
-    ['sigmaSite2', (v) => isObj(v) && decimal(v.num) && decimal(v.den) && BigInt(v.den as string) > 0n, 'a rational {num, den} of decimal strings'],
+    [
+      'sigmaSite2',
+      (v) => isObj(v) && decimal(v.num) && decimal(v.den) && BigInt(v.den as string) > 0n,
+      'a rational {num, den} of decimal strings',
+    ],
     ['parties', (v) => Array.isArray(v) && v.length > 0 && v.every(nonEmptyString), 'a non-empty list of party ids'],
     ['quorum', posInt, 'a positive integer'],
     ['rho', nonNegNumber, 'a finite number ≥ 0'],
@@ -401,7 +394,11 @@ function lookupKey(keys: KeysByParty, party: string): string | KeyObject | undef
  * Returns every finding; an empty list means the chain is intact. Never throws: malformed
  * entries, unparseable keys and unknown parties are findings.
  */
-export function verifyChain(entries: readonly unknown[], publicKeyOrCertPemByParty: KeysByParty, options: VerifyOptions = {}): ChainFinding[] {
+export function verifyChain(
+  entries: readonly unknown[],
+  publicKeyOrCertPemByParty: KeysByParty,
+  options: VerifyOptions = {},
+): ChainFinding[] {
   const findings: ChainFinding[] = [];
   const keyCache = new Map<string, KeyObject | Error>();
   const getKey = (party: string): KeyObject | Error | undefined => {
@@ -444,7 +441,10 @@ export function verifyChain(entries: readonly unknown[], publicKeyOrCertPemByPar
         add('malformed', `${where} cannot be hashed: ${(err as Error).message}`);
       }
       if (expected !== null && expected !== entry.hash) {
-        add('bad-hash', `${where}: stored hash ${entry.hash.slice(0, 12)}… does not match its content (${expected.slice(0, 12)}…): the entry was altered`);
+        add(
+          'bad-hash',
+          `${where}: stored hash ${entry.hash.slice(0, 12)}… does not match its content (${expected.slice(0, 12)}…): the entry was altered`,
+        );
       }
       const key = getKey(entry.party);
       if (key === undefined) {
@@ -486,7 +486,10 @@ export function verifyChain(entries: readonly unknown[], publicKeyOrCertPemByPar
         const missingElsewhere = missing.some((s) => allSeqs.includes(s));
         const seenBefore = allSeqs.slice(0, i).includes(seq);
         if (seq < expectedSeq || missingElsewhere || seenBefore) {
-          add('reordered', `${where}: seq ${seq} follows seq ${prevSeq ?? '(start)'}; entries are out of order${seenBefore ? ' or duplicated' : ''}`);
+          add(
+            'reordered',
+            `${where}: seq ${seq} follows seq ${prevSeq ?? '(start)'}; entries are out of order${seenBefore ? ' or duplicated' : ''}`,
+          );
         } else {
           const m = seq - expectedSeq;
           add('seq-gap', `${where}: seq jumps from ${expectedSeq - 1} to ${seq}; ${m} entr${m === 1 ? 'y is' : 'ies are'} missing`);

@@ -19,7 +19,17 @@
  *   - `model-fitted` spend per site equals the recomputed charges.
  */
 import { composeRho, epsilonFromRho, rhoDistributedDiscreteGaussian } from '../dp/accountant.ts';
-import { verifyChain, type AuditEntry, type ChargeEvent, type ChainFinding, type KeysByParty, type MeasurementReleasedEvent, type TaskIssuedEvent, type TaskRefusedEvent, type ModelFittedEvent } from './chain.ts';
+import {
+  verifyChain,
+  type AuditEntry,
+  type ChargeEvent,
+  type ChainFinding,
+  type KeysByParty,
+  type MeasurementReleasedEvent,
+  type TaskIssuedEvent,
+  type TaskRefusedEvent,
+  type ModelFittedEvent,
+} from './chain.ts';
 
 export const COORDINATOR = 'coordinator';
 
@@ -101,7 +111,13 @@ const REL = 1e-9;
 const close = (a: number, b: number) => Math.abs(a - b) <= REL * Math.max(Math.abs(a), Math.abs(b), 1e-300);
 
 function isEntry(e: unknown): e is AuditEntry {
-  return typeof e === 'object' && e !== null && typeof (e as AuditEntry).event === 'object' && (e as AuditEntry).event !== null && typeof (e as AuditEntry).party === 'string';
+  return (
+    typeof e === 'object' &&
+    e !== null &&
+    typeof (e as AuditEntry).event === 'object' &&
+    (e as AuditEntry).event !== null &&
+    typeof (e as AuditEntry).party === 'string'
+  );
 }
 
 /** ρ of a release recomputed from its recorded mechanism parameters (throws on impossible ones). */
@@ -125,11 +141,21 @@ export function reconcileAuditLogs(logs: readonly AuditLogInput[], keys: KeysByP
     for (const f of chain) findings.push({ log: log.name, kind: f.kind, message: f.message, seq: f.seq });
     const entries = log.entries.filter(isEntry);
     const parties = [...new Set(entries.map((e) => e.party))];
-    if (parties.length > 1) findings.push({ log: log.name, kind: 'mixed-parties', message: `${log.name} holds entries of several parties (${parties.join(', ')}); a log is written by one party` });
+    if (parties.length > 1)
+      findings.push({
+        log: log.name,
+        kind: 'mixed-parties',
+        message: `${log.name} holds entries of several parties (${parties.join(', ')}); a log is written by one party`,
+      });
     const party = parties[0] ?? null;
     logInfo.push({ name: log.name, party, entries: log.entries.length, chainFindings: chain.length });
     if (party !== null) {
-      if (byParty.has(party)) findings.push({ log: log.name, kind: 'mixed-parties', message: `two logs of party ${party}: ${byParty.get(party)!.name} and ${log.name}` });
+      if (byParty.has(party))
+        findings.push({
+          log: log.name,
+          kind: 'mixed-parties',
+          message: `two logs of party ${party}: ${byParty.get(party)!.name} and ${log.name}`,
+        });
       else byParty.set(party, { name: log.name, entries });
     }
   }
@@ -137,7 +163,11 @@ export function reconcileAuditLogs(logs: readonly AuditLogInput[], keys: KeysByP
   const coord = byParty.get(COORDINATOR);
   const result: ReconcileResult = { ok: false, delta: options.delta, findings, logs: logInfo, parties: {}, mechanisms: [], events: {} };
   if (!coord) {
-    findings.push({ log: '(all)', kind: 'no-coordinator-log', message: `no log of party "${COORDINATOR}" was given; spend cannot be recomputed` });
+    findings.push({
+      log: '(all)',
+      kind: 'no-coordinator-log',
+      message: `no log of party "${COORDINATOR}" was given; spend cannot be recomputed`,
+    });
   } else {
     reconcileWithCoordinator(coord, byParty, result);
   }
@@ -153,10 +183,19 @@ export function reconcileAuditLogs(logs: readonly AuditLogInput[], keys: KeysByP
 function ownSpend(entries: readonly AuditEntry[], delta: number): PartySpend['ownLog'] {
   const charges = entries.filter((e) => e.event.type === 'charge').map((e) => (e.event as ChargeEvent).rho);
   const rho = composeRho(charges);
-  return { rho, epsilon: rho > 0 ? epsilonFromRho(rho, delta) : 0, charges: charges.length, refusals: entries.filter((e) => e.event.type === 'task-refused').length };
+  return {
+    rho,
+    epsilon: rho > 0 ? epsilonFromRho(rho, delta) : 0,
+    charges: charges.length,
+    refusals: entries.filter((e) => e.event.type === 'task-refused').length,
+  };
 }
 
-function reconcileWithCoordinator(coord: { name: string; entries: AuditEntry[] }, byParty: Map<string, { name: string; entries: AuditEntry[] }>, result: ReconcileResult): void {
+function reconcileWithCoordinator(
+  coord: { name: string; entries: AuditEntry[] },
+  byParty: Map<string, { name: string; entries: AuditEntry[] }>,
+  result: ReconcileResult,
+): void {
   const { findings, delta } = { findings: result.findings, delta: result.delta };
   const C = coord.name;
   const releases = new Map<string, { entry: AuditEntry; event: MeasurementReleasedEvent; rho: number | null }>();
@@ -177,15 +216,30 @@ function reconcileWithCoordinator(coord: { name: string; entries: AuditEntry[] }
         try {
           rho = recomputeReleaseRho(ev);
         } catch (e) {
-          findings.push({ log: C, kind: 'rho-mismatch', seq: entry.seq, message: `release of ${ev.roundId}: its mechanism parameters give no valid ρ: ${(e as Error).message}` });
+          findings.push({
+            log: C,
+            kind: 'rho-mismatch',
+            seq: entry.seq,
+            message: `release of ${ev.roundId}: its mechanism parameters give no valid ρ: ${(e as Error).message}`,
+          });
         }
         if (rho !== null && !close(rho, ev.rho)) {
-          findings.push({ log: C, kind: 'rho-mismatch', seq: entry.seq, message: `release of ${ev.roundId} records ρ ${ev.rho} but its mechanism (σ² ${ev.sigmaSite2.num}/${ev.sigmaSite2.den}, quorum ${ev.quorum}, Δ2 ${ev.l2Sensitivity}, Δ1 ${ev.l1Sensitivity}, d ${ev.dimension}) gives ρ ${rho}` });
+          findings.push({
+            log: C,
+            kind: 'rho-mismatch',
+            seq: entry.seq,
+            message: `release of ${ev.roundId} records ρ ${ev.rho} but its mechanism (σ² ${ev.sigmaSite2.num}/${ev.sigmaSite2.den}, quorum ${ev.quorum}, Δ2 ${ev.l2Sensitivity}, Δ1 ${ev.l1Sensitivity}, d ${ev.dimension}) gives ρ ${rho}`,
+          });
         }
         if (ev.marginals) {
           const m = ev.marginals.length;
           if (!close(ev.l2Sensitivity, Math.sqrt(m)) || !close(ev.l1Sensitivity, m)) {
-            findings.push({ log: C, kind: 'sensitivity-mismatch', seq: entry.seq, message: `release of ${ev.roundId} measures ${m} marginals (one row per patient: Δ2 = √${m}, Δ1 = ${m}) but records Δ2 ${ev.l2Sensitivity}, Δ1 ${ev.l1Sensitivity}` });
+            findings.push({
+              log: C,
+              kind: 'sensitivity-mismatch',
+              seq: entry.seq,
+              message: `release of ${ev.roundId} measures ${m} marginals (one row per patient: Δ2 = √${m}, Δ1 = ${m}) but records Δ2 ${ev.l2Sensitivity}, Δ1 ${ev.l1Sensitivity}`,
+            });
           }
         }
         releases.set(ev.roundId, { entry, event: ev, rho });
@@ -229,23 +283,49 @@ function reconcileWithCoordinator(coord: { name: string; entries: AuditEntry[] }
   const chargeBy = new Map<string, { entry: AuditEntry; event: ChargeEvent }>();
   for (const c of charges) {
     const k = chargeKey(c.event.roundId, c.event.site);
-    if (chargeBy.has(k)) findings.push({ log: C, kind: 'rho-mismatch', seq: c.entry.seq, message: `site ${c.event.site} is charged twice for round ${c.event.roundId}` });
+    if (chargeBy.has(k))
+      findings.push({
+        log: C,
+        kind: 'rho-mismatch',
+        seq: c.entry.seq,
+        message: `site ${c.event.site} is charged twice for round ${c.event.roundId}`,
+      });
     chargeBy.set(k, c);
     const rel = releases.get(c.event.roundId);
     if (!rel || !rel.event.parties.includes(c.event.site)) {
-      findings.push({ log: C, kind: 'charge-without-release', seq: c.entry.seq, message: `charge of ρ ${c.event.rho} to ${c.event.site} for round ${c.event.roundId} has no release listing that site` });
+      findings.push({
+        log: C,
+        kind: 'charge-without-release',
+        seq: c.entry.seq,
+        message: `charge of ρ ${c.event.rho} to ${c.event.site} for round ${c.event.roundId} has no release listing that site`,
+      });
     } else if (rel.rho !== null && !close(rel.rho, c.event.rho)) {
-      findings.push({ log: C, kind: 'rho-mismatch', seq: c.entry.seq, message: `charge to ${c.event.site} for round ${c.event.roundId} records ρ ${c.event.rho}; the release's mechanism gives ρ ${rel.rho}` });
+      findings.push({
+        log: C,
+        kind: 'rho-mismatch',
+        seq: c.entry.seq,
+        message: `charge to ${c.event.site} for round ${c.event.roundId} records ρ ${c.event.rho}; the release's mechanism gives ρ ${rel.rho}`,
+      });
     }
     const task = issued.get(c.event.taskId);
     if (!task || task.site !== c.event.site || task.roundId !== c.event.roundId) {
-      findings.push({ log: C, kind: 'charge-without-task', seq: c.entry.seq, message: `charge to ${c.event.site} for round ${c.event.roundId} names task ${c.event.taskId}, which was not issued to that site in that round` });
+      findings.push({
+        log: C,
+        kind: 'charge-without-task',
+        seq: c.entry.seq,
+        message: `charge to ${c.event.site} for round ${c.event.roundId} names task ${c.event.taskId}, which was not issued to that site in that round`,
+      });
     }
   }
   for (const [roundId, rel] of releases) {
     for (const p of rel.event.parties) {
       if (!chargeBy.has(chargeKey(roundId, p))) {
-        findings.push({ log: C, kind: 'release-without-charge', seq: rel.entry.seq, message: `round ${roundId} was released with ${p}'s contribution, but ${p} was never charged for it` });
+        findings.push({
+          log: C,
+          kind: 'release-without-charge',
+          seq: rel.entry.seq,
+          message: `round ${roundId} was released with ${p}'s contribution, but ${p} was never charged for it`,
+        });
       }
     }
   }
@@ -261,7 +341,13 @@ function reconcileWithCoordinator(coord: { name: string; entries: AuditEntry[] }
       const rho = rel?.rho ?? c.event.rho;
       rhos.push(rho);
       const cum = composeRho(rhos);
-      timeline.push({ at: c.entry.timestamp, roundId: c.event.roundId, rho, cumulativeRho: cum, cumulativeEpsilon: cum > 0 ? epsilonFromRho(cum, delta) : 0 });
+      timeline.push({
+        at: c.entry.timestamp,
+        roundId: c.event.roundId,
+        rho,
+        cumulativeRho: cum,
+        cumulativeEpsilon: cum > 0 ? epsilonFromRho(cum, delta) : 0,
+      });
     }
     const rho = composeRho(rhos);
     const own = byParty.get(site);
@@ -280,7 +366,12 @@ function reconcileWithCoordinator(coord: { name: string; entries: AuditEntry[] }
     for (const [site, stated] of Object.entries(m.event.rhoBySite)) {
       const got = result.parties[site]?.rho ?? 0;
       if (!close(stated, got)) {
-        findings.push({ log: C, kind: 'model-spend-mismatch', seq: m.entry.seq, message: `model ${m.event.modelId} states ρ ${stated} for ${site}; its recomputed charges sum to ${got}` });
+        findings.push({
+          log: C,
+          kind: 'model-spend-mismatch',
+          seq: m.entry.seq,
+          message: `model ${m.event.modelId} states ρ ${stated} for ${site}; its recomputed charges sum to ${got}`,
+        });
       }
     }
   }
@@ -298,20 +389,40 @@ function reconcileWithCoordinator(coord: { name: string; entries: AuditEntry[] }
     for (const c of charges.filter((x) => x.event.site === site)) {
       const mine = siteCharges.get(c.event.taskId);
       if (!mine) {
-        findings.push({ log: C, kind: 'unagreed-charge', seq: c.entry.seq, message: `coordinator charges ${site} ρ ${c.event.rho} for round ${c.event.roundId} (task ${c.event.taskId}), a charge ${site}'s own log (${S}) never made` });
+        findings.push({
+          log: C,
+          kind: 'unagreed-charge',
+          seq: c.entry.seq,
+          message: `coordinator charges ${site} ρ ${c.event.rho} for round ${c.event.roundId} (task ${c.event.taskId}), a charge ${site}'s own log (${S}) never made`,
+        });
         continue;
       }
       const rel = releases.get(c.event.roundId);
       const ref = rel?.rho ?? c.event.rho;
       if (!close(mine.event.rho, c.event.rho) || !close(mine.event.rho, ref)) {
-        findings.push({ log: S, kind: 'rho-mismatch', seq: mine.entry.seq, message: `${site} charged itself ρ ${mine.event.rho} for task ${c.event.taskId}; the coordinator records ρ ${c.event.rho} (recomputed ${ref})` });
+        findings.push({
+          log: S,
+          kind: 'rho-mismatch',
+          seq: mine.entry.seq,
+          message: `${site} charged itself ρ ${mine.event.rho} for task ${c.event.taskId}; the coordinator records ρ ${c.event.rho} (recomputed ${ref})`,
+        });
       }
     }
     for (const [taskId, r] of siteRefusals) {
-      if (!refusals.has(taskId)) findings.push({ log: C, kind: 'refusal-not-recorded', message: `${site} refused task ${taskId} (${r.reason}) but the coordinator's log has no record of the refusal` });
+      if (!refusals.has(taskId))
+        findings.push({
+          log: C,
+          kind: 'refusal-not-recorded',
+          message: `${site} refused task ${taskId} (${r.reason}) but the coordinator's log has no record of the refusal`,
+        });
     }
     for (const [taskId, r] of refusals) {
-      if (r.site === site && !siteRefusals.has(taskId)) findings.push({ log: S, kind: 'refusal-not-recorded', message: `coordinator records that ${site} refused task ${taskId}, but ${site}'s own log has no such refusal` });
+      if (r.site === site && !siteRefusals.has(taskId))
+        findings.push({
+          log: S,
+          kind: 'refusal-not-recorded',
+          message: `coordinator records that ${site} refused task ${taskId}, but ${site}'s own log has no such refusal`,
+        });
     }
   }
 }

@@ -15,13 +15,7 @@
  * (one data prime: 2·8192·8 bytes ≈ 128 KiB per 8192 values).
  */
 import SEAL from 'node-seal';
-import type {
-  BatchEncoder,
-  ComprModeType,
-  Evaluator,
-  MainModule,
-  SEALContext,
-} from 'node-seal';
+import type { BatchEncoder, ComprModeType, Evaluator, MainModule, SEALContext } from 'node-seal';
 import { FIELD_PRIME, FIELD_PRIME_BIG, type FieldVector } from './field.ts';
 
 export const BFV_POLY_MODULUS_DEGREE = 8192;

@@ -75,7 +75,12 @@ export function prepareContribution(
 ): Contribution {
   validateCommittee(committee, threshold);
   const secret = encodeSigned(values);
-  const shares = shareVector(secret, threshold, committee.map((m) => m.point), source);
+  const shares = shareVector(
+    secret,
+    threshold,
+    committee.map((m) => m.point),
+    source,
+  );
   return {
     length: values.length,
     shares: committee.map((m, j) => ({
@@ -117,7 +122,10 @@ export function combine(partials: readonly PartialDecryption[], threshold: numbe
   if (partials.length < threshold) {
     throw new RangeError(`need partial decryptions from at least ${threshold} committee members, got ${partials.length}`);
   }
-  const total = reconstructVector(partials.map((p) => ({ point: p.point, values: p.share })), threshold);
+  const total = reconstructVector(
+    partials.map((p) => ({ point: p.point, values: p.share })),
+    threshold,
+  );
   return decodeSigned(total);
 }
 

@@ -65,8 +65,7 @@ export function epsilonFromRho(rho: Rho, delta: Delta): Epsilon {
   assertFiniteNonNeg('rho', rho);
   assertDelta(delta);
   if (rho === 0) return 0;
-  const objective = (a: number): number =>
-    a * rho + (-Math.log(delta) + (a - 1) * Math.log1p(-1 / a) - Math.log(a)) / (a - 1);
+  const objective = (a: number): number => a * rho + (-Math.log(delta) + (a - 1) * Math.log1p(-1 / a) - Math.log(a)) / (a - 1);
   const derivPositive = (a: number): boolean => rho + Math.log(a * delta) / ((a - 1) * (a - 1)) > 0;
   let lo = 1;
   let hi = 2;
@@ -82,7 +81,10 @@ export function epsilonFromRho(rho: Rho, delta: Delta): Epsilon {
     else lo = mid;
   }
   // Evaluate at both ends (lo may still be exactly 1 where the objective is undefined).
-  const candidates = [hi, lo].filter((a) => a > 1).map(objective).filter(Number.isFinite);
+  const candidates = [hi, lo]
+    .filter((a) => a > 1)
+    .map(objective)
+    .filter(Number.isFinite);
   return Math.max(0, Math.min(...candidates));
 }
 
@@ -166,7 +168,8 @@ export function rhoDistributedDiscreteGaussian(p: DistributedDiscreteGaussianPar
   const sigma2 = typeof p.sigmaSite2 === 'number' ? p.sigmaSite2 : rationalToNumber(p.sigmaSite2);
   assertFiniteNonNeg('l2Sensitivity', p.l2Sensitivity);
   assertFiniteNonNeg('l1Sensitivity', p.l1Sensitivity);
-  if (!(sigma2 >= 0.25) || !Number.isFinite(sigma2)) throw new RangeError(`sigmaSite2 must be >= 1/4 (σ ≥ 1/2, KLS Prop. 14), got ${sigma2}`);
+  if (!(sigma2 >= 0.25) || !Number.isFinite(sigma2))
+    throw new RangeError(`sigmaSite2 must be >= 1/4 (σ ≥ 1/2, KLS Prop. 14), got ${sigma2}`);
   if (!Number.isInteger(p.parties) || p.parties < 1) throw new RangeError(`parties must be an integer >= 1, got ${p.parties}`);
   if (!Number.isInteger(p.dimension) || p.dimension < 1) throw new RangeError(`dimension must be an integer >= 1, got ${p.dimension}`);
   const n = p.parties;
@@ -180,7 +183,7 @@ export function rhoDistributedDiscreteGaussian(p: DistributedDiscreteGaussianPar
   const l2s = p.l2Sensitivity / Math.sqrt(nSigma2);
   const r1 = l2sq / 2 + tau * d;
   const r2 = (l2sq + 2 * l1s * tau + tau * tau * d) / 2;
-  const r3 = ((l2s + tau * Math.sqrt(d)) ** 2) / 2;
+  const r3 = (l2s + tau * Math.sqrt(d)) ** 2 / 2;
   return Math.min(r1, r2, r3);
 }
 

@@ -19,7 +19,10 @@ export function rational(num: bigint | number, den: bigint | number = 1n): Ratio
   let n = BigInt(num);
   let d = BigInt(den);
   if (d === 0n) throw new RangeError('rational: zero denominator');
-  if (d < 0n) { n = -n; d = -d; }
+  if (d < 0n) {
+    n = -n;
+    d = -d;
+  }
   const g = gcd(n, d);
   return g > 1n ? { num: n / g, den: d / g } : { num: n, den: d };
 }
@@ -32,7 +35,10 @@ export function rationalFromNumber(x: number): Rational {
   if (!Number.isFinite(x)) throw new RangeError(`rationalFromNumber: ${x} is not finite`);
   let den = 1n;
   let v = x;
-  while (!Number.isInteger(v)) { v *= 2; den *= 2n; }
+  while (!Number.isInteger(v)) {
+    v *= 2;
+    den *= 2n;
+  }
   return rational(BigInt(v), den);
 }
 
@@ -49,15 +55,27 @@ export function rationalToNumber(r: Rational): number {
   const ds = db > 64 ? r.den >> BigInt(db - 64) : r.den << BigInt(64 - db);
   let v = Number(ns) / Number(ds);
   let e = nb - db;
-  while (e > 1000) { v *= 2 ** 1000; e -= 1000; }
-  while (e < -1000) { v *= 2 ** -1000; e += 1000; }
+  while (e > 1000) {
+    v *= 2 ** 1000;
+    e -= 1000;
+  }
+  while (e < -1000) {
+    v *= 2 ** -1000;
+    e += 1000;
+  }
   v *= 2 ** e;
   return neg ? -v : v;
 }
 
-export function add(a: Rational, b: Rational): Rational { return rational(a.num * b.den + b.num * a.den, a.den * b.den); }
-export function sub(a: Rational, b: Rational): Rational { return rational(a.num * b.den - b.num * a.den, a.den * b.den); }
-export function mul(a: Rational, b: Rational): Rational { return rational(a.num * b.num, a.den * b.den); }
+export function add(a: Rational, b: Rational): Rational {
+  return rational(a.num * b.den + b.num * a.den, a.den * b.den);
+}
+export function sub(a: Rational, b: Rational): Rational {
+  return rational(a.num * b.den - b.num * a.den, a.den * b.den);
+}
+export function mul(a: Rational, b: Rational): Rational {
+  return rational(a.num * b.num, a.den * b.den);
+}
 export function div(a: Rational, b: Rational): Rational {
   if (b.num === 0n) throw new RangeError('rational div by zero');
   return rational(a.num * b.den, a.den * b.num);
@@ -99,4 +117,6 @@ export function floorSqrt(a: Rational): bigint {
   // floor(sqrt(n/d)) = floor(isqrt(n*d)/d)  since sqrt(n/d) = sqrt(n*d)/d
   return isqrt(a.num * a.den) / a.den;
 }
-export function toString(r: Rational): string { return r.den === 1n ? `${r.num}` : `${r.num}/${r.den}`; }
+export function toString(r: Rational): string {
+  return r.den === 1n ? `${r.num}` : `${r.num}/${r.den}`;
+}

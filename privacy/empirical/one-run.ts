@@ -135,7 +135,11 @@ export interface OneRunAuditResult {
 }
 
 /** Guesses from scores, then the ε lower bound: the whole of the paper's Algorithm 1 after the run. */
-export function oneRunAudit(scores: ArrayLike<number>, included: ArrayLike<boolean>, opts: { kPlus: number; kMinus: number; delta: number; beta?: number }): OneRunAuditResult {
+export function oneRunAudit(
+  scores: ArrayLike<number>,
+  included: ArrayLike<boolean>,
+  opts: { kPlus: number; kMinus: number; delta: number; beta?: number },
+): OneRunAuditResult {
   const g = guessTopBottom(scores, included, opts.kPlus, opts.kMinus);
   const beta = opts.beta ?? 0.05;
   return {

@@ -97,9 +97,7 @@ export class FhirRestError extends Error {
   }
   /** The stable quarantine reason for this error. */
   get reason(): string {
-    return this.kind === 'http' && this.status !== undefined
-      ? `HTTP ${this.status}`
-      : FHIR_REST_REASONS[this.kind];
+    return this.kind === 'http' && this.status !== undefined ? `HTTP ${this.status}` : FHIR_REST_REASONS[this.kind];
   }
 }
 
@@ -253,9 +251,7 @@ export class FhirRestSource implements FhirSource {
     }
     const searchParams = this.firstSearchParams();
     let url = this.searchUrl(resourceType);
-    let bundle = await this.withRetry(url, (options) =>
-      this.client.resourceSearch({ resourceType, searchParams, options }),
-    );
+    let bundle = await this.withRetry(url, (options) => this.client.resourceSearch({ resourceType, searchParams, options }));
     const seen = new Set<string>([url]);
     for (;;) {
       const b = this.checkBundle(bundle, url);
@@ -465,7 +461,14 @@ export class FhirRestSource implements FhirSource {
     if (aborted) return { error: new FhirRestError('aborted', url, `read aborted: ${url}`, undefined, attempts, { cause: err }) };
     if (timedOut) {
       return {
-        error: new FhirRestError('timeout', url, `no complete response from ${url} within ${this.opts.timeoutMs} ms${tries}`, undefined, attempts, { cause: err }),
+        error: new FhirRestError(
+          'timeout',
+          url,
+          `no complete response from ${url} within ${this.opts.timeoutMs} ms${tries}`,
+          undefined,
+          attempts,
+          { cause: err },
+        ),
       };
     }
     if (isKitHttpError(err)) {
@@ -473,17 +476,38 @@ export class FhirRestSource implements FhirSource {
       const retryAfterMs = parseRetryAfter(err.config?.headers?.get?.('retry-after'));
       if (status >= 200 && status < 300 && typeof data === 'string') {
         return {
-          error: new FhirRestError('malformed', url, `response from ${url} is not valid JSON (HTTP ${status}, ${data.length} bytes: ${JSON.stringify(data.slice(0, 80))})`, status, attempts, { cause: err }),
+          error: new FhirRestError(
+            'malformed',
+            url,
+            `response from ${url} is not valid JSON (HTTP ${status}, ${data.length} bytes: ${JSON.stringify(data.slice(0, 80))})`,
+            status,
+            attempts,
+            { cause: err },
+          ),
         };
       }
       if (status === 401) {
         return {
-          error: new FhirRestError('unauthorized', url, `HTTP 401 Unauthorized from ${url}: ${this.options.bearerToken ? 'the bearer token was rejected' : 'no bearer token configured'}${outcomeText(data)}`, status, attempts, { cause: err }),
+          error: new FhirRestError(
+            'unauthorized',
+            url,
+            `HTTP 401 Unauthorized from ${url}: ${this.options.bearerToken ? 'the bearer token was rejected' : 'no bearer token configured'}${outcomeText(data)}`,
+            status,
+            attempts,
+            { cause: err },
+          ),
         };
       }
       if (status === 403) {
         return {
-          error: new FhirRestError('forbidden', url, `HTTP 403 Forbidden from ${url}: the token lacks access${outcomeText(data)}`, status, attempts, { cause: err }),
+          error: new FhirRestError(
+            'forbidden',
+            url,
+            `HTTP 403 Forbidden from ${url}: the token lacks access${outcomeText(data)}`,
+            status,
+            attempts,
+            { cause: err },
+          ),
         };
       }
       return {
@@ -494,15 +518,28 @@ export class FhirRestSource implements FhirSource {
     const code = errorCode(err);
     if (code && CONNECT_FAILURES.has(code)) {
       return {
-        error: new FhirRestError('unreachable', url, `FHIR server unreachable at ${this.origin} (${code}): ${url}`, undefined, attempts, { cause: err }),
+        error: new FhirRestError('unreachable', url, `FHIR server unreachable at ${this.origin} (${code}): ${url}`, undefined, attempts, {
+          cause: err,
+        }),
       };
     }
     if (err instanceof SyntaxError) {
-      return { error: new FhirRestError('malformed', url, `response from ${url} is not valid JSON: ${err.message}`, undefined, attempts, { cause: err }) };
+      return {
+        error: new FhirRestError('malformed', url, `response from ${url} is not valid JSON: ${err.message}`, undefined, attempts, {
+          cause: err,
+        }),
+      };
     }
     const msg = err instanceof Error ? err.message : String(err);
     return {
-      error: new FhirRestError('connection', url, `connection to ${url} failed${code ? ` (${code})` : ''}: ${msg}${tries}`, undefined, attempts, { cause: err }),
+      error: new FhirRestError(
+        'connection',
+        url,
+        `connection to ${url} failed${code ? ` (${code})` : ''}: ${msg}${tries}`,
+        undefined,
+        attempts,
+        { cause: err },
+      ),
     };
   }
 

@@ -101,7 +101,7 @@ export function lungMask(g: Float32Array, n: number): Uint8Array {
       const r = (i / n) | 0;
       const c = i - r * n;
       const nb = [r > 0 ? i - n : -1, r < n - 1 ? i + n : -1, c > 0 ? i - 1 : -1, c < n - 1 ? i + 1 : -1];
-      for (const j of nb) if (j >= 0 && mask[j] && !seen[j]) (seen[j] = 1), st.push(j);
+      for (const j of nb) if (j >= 0 && mask[j] && !seen[j]) ((seen[j] = 1), st.push(j));
     }
     if (comp.length < minSize) for (const i of comp) mask[i] = 0;
   }
@@ -143,7 +143,10 @@ export function gridImageScores(resampled: Float32Array, grid: number): ImageFea
   if (resampled.length !== n * n) throw new RangeError(`gridImageScores: ${resampled.length} values for a ${n}×${n} grid`);
   const g = normaliseGrid(resampled);
   const mask = lungMask(g, n);
-  let r0 = n, r1 = -1, c0 = n, c1 = -1;
+  let r0 = n,
+    r1 = -1,
+    c0 = n,
+    c1 = -1;
   for (let r = 0; r < n; r++)
     for (let c = 0; c < n; c++)
       if (mask[r * n + c]) {
@@ -154,8 +157,9 @@ export function gridImageScores(resampled: Float32Array, grid: number): ImageFea
       }
   if (r1 < 0) return { ok: false, reason: 'no lung fields found' };
   const mid = (c0 + c1) / 2;
-  let leftCount = 0, rightCount = 0;
-  for (let r = r0; r <= r1; r++) for (let c = c0; c <= c1; c++) if (mask[r * n + c]) (c < mid ? leftCount++ : rightCount++);
+  let leftCount = 0,
+    rightCount = 0;
+  for (let r = r0; r <= r1; r++) for (let c = c0; c <= c1; c++) if (mask[r * n + c]) c < mid ? leftCount++ : rightCount++;
   if (leftCount === 0 || rightCount === 0) return { ok: false, reason: 'lung fields not found on both sides' };
   const H = r1 - r0 + 1;
   const W = c1 - c0 + 1;

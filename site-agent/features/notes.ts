@@ -26,7 +26,8 @@ export class NoteMentionEncoder {
 
   constructor(schema: Schema) {
     this.attrs = schema.attributes.filter((a): a is NoteMentionAttribute => a.kind === 'note-mention');
-    for (const [section, spellings] of Object.entries(schema.notes?.sections ?? {})) for (const h of spellings) this.headings.set(normHeading(h), section);
+    for (const [section, spellings] of Object.entries(schema.notes?.sections ?? {}))
+      for (const h of spellings) this.headings.set(normHeading(h), section);
     this.negations = (schema.notes?.negations ?? []).map((n) => phrases(n).flat());
     this.terms = this.attrs.map((a) => a.terms.map((t) => phrases(t).flat()));
   }
@@ -69,7 +70,7 @@ export class NoteMentionEncoder {
   private occursUnnegated(words: string[], term: string[]): boolean {
     for (let i = 0; i + term.length <= words.length; i++) {
       let match = true;
-      for (let j = 0; j < term.length; j++) if (words[i + j] !== term[j]) (match = false);
+      for (let j = 0; j < term.length; j++) if (words[i + j] !== term[j]) match = false;
       if (!match) continue;
       if (!this.negated(words, i)) return true;
     }
@@ -81,7 +82,7 @@ export class NoteMentionEncoder {
       for (const cue of this.negations) {
         if (cue.length === 0 || s + cue.length > at) continue;
         let ok = true;
-        for (let j = 0; j < cue.length; j++) if (words[s + j] !== cue[j]) (ok = false);
+        for (let j = 0; j < cue.length; j++) if (words[s + j] !== cue[j]) ok = false;
         if (ok) return true;
       }
     }
@@ -90,5 +91,10 @@ export class NoteMentionEncoder {
 }
 
 function normHeading(h: string): string {
-  return h.replace(/^\s*#+\s*/, '').replace(/:\s*$/, '').trim().toLowerCase().replace(/\s+/g, ' ');
+  return h
+    .replace(/^\s*#+\s*/, '')
+    .replace(/:\s*$/, '')
+    .trim()
+    .toLowerCase()
+    .replace(/\s+/g, ' ');
 }

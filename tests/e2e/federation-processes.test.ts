@@ -39,7 +39,10 @@ describe('federation of separate processes', () => {
     });
     const lines: string[] = [];
     const logFile = join(work, 'e2e.log');
-    const coordinator = spawnFedsynth(['coordinator', '--config', files.coordinatorConfig], (l) => { lines.push(l); appendFileSync(logFile, l + '\n'); });
+    const coordinator = spawnFedsynth(['coordinator', '--config', files.coordinatorConfig], (l) => {
+      lines.push(l);
+      appendFileSync(logFile, l + '\n');
+    });
     children.push(coordinator);
     const agents: Record<string, ChildProcess> = {};
     let killed = false;
@@ -67,7 +70,9 @@ describe('federation of separate processes', () => {
     expect(report.perSite['hospital-c'].rounds).toBe(1);
     expect(report.perSite['hospital-a'].rounds).toBe(report.rounds.length);
     expect(report.rounds.at(-1)!.contributors).toEqual(['hospital-a', 'hospital-b']);
-    const patients = readFileSync(join(out, 'cohort', 'fhir', 'Patient.ndjson'), 'utf8').trim().split('\n');
+    const patients = readFileSync(join(out, 'cohort', 'fhir', 'Patient.ndjson'), 'utf8')
+      .trim()
+      .split('\n');
     expect(patients).toHaveLength(300);
 
     // The coordinator's durable record: spend per site = sum of its per-round charges.
@@ -84,12 +89,50 @@ describe('federation of separate processes', () => {
     }
     // A new filtered cohort from the stored model, through the real CLI: no budget spent.
     const cohortDir = join(work, 'cohort2');
-    const cohort = spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), fileURLToPath(new URL('../../cli/main.ts', import.meta.url)), 'cohort', '--config', files.coordinatorConfig, '--n', '120', '--where', 'age>=40,condition=hypertension', '--seed', '4', '--out', cohortDir], { encoding: 'utf8', timeout: 120_000 });
+    const cohort = spawnSync(
+      process.execPath,
+      [
+        '--import',
+        import.meta.resolve('tsx'),
+        fileURLToPath(new URL('../../cli/main.ts', import.meta.url)),
+        'cohort',
+        '--config',
+        files.coordinatorConfig,
+        '--n',
+        '120',
+        '--where',
+        'age>=40,condition=hypertension',
+        '--seed',
+        '4',
+        '--out',
+        cohortDir,
+      ],
+      { encoding: 'utf8', timeout: 120_000 },
+    );
     expect(cohort.status, cohort.stderr).toBe(0);
     const cohortReport = JSON.parse(readFileSync(join(cohortDir, 'report.json'), 'utf8'));
     expect(cohortReport.n).toBe(120);
-    expect(readFileSync(join(cohortDir, 'fhir', 'Patient.ndjson'), 'utf8').trim().split('\n')).toHaveLength(120);
-    const bad = spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), fileURLToPath(new URL('../../cli/main.ts', import.meta.url)), 'cohort', '--config', files.coordinatorConfig, '--where', 'condition=gout', '--out', cohortDir], { encoding: 'utf8', timeout: 120_000 });
+    expect(
+      readFileSync(join(cohortDir, 'fhir', 'Patient.ndjson'), 'utf8')
+        .trim()
+        .split('\n'),
+    ).toHaveLength(120);
+    const bad = spawnSync(
+      process.execPath,
+      [
+        '--import',
+        import.meta.resolve('tsx'),
+        fileURLToPath(new URL('../../cli/main.ts', import.meta.url)),
+        'cohort',
+        '--config',
+        files.coordinatorConfig,
+        '--where',
+        'condition=gout',
+        '--out',
+        cohortDir,
+      ],
+      { encoding: 'utf8', timeout: 120_000 },
+    );
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/unknown condition "gout"/);
 

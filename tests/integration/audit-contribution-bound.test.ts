@@ -21,7 +21,11 @@ describe('one patient, one row, whatever its number of records', () => {
     const site = join(dir, 'hospital-a');
     const before = (await loadSiteFolders(site)).sites[0].data;
 
-    const lines = (f: string) => readFileSync(join(site, f), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = (f: string) =>
+      readFileSync(join(site, f), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
     const patient = { ...lines('Patient.ndjson')[0], id: 'heavy-patient' };
     const conditions = lines('Condition.ndjson');
     const observations = lines('Observation.ndjson');

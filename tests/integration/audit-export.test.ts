@@ -18,15 +18,41 @@ const io = { out: () => undefined, err: () => undefined };
 
 describe('fedsynth audit export', () => {
   it('writes the stored signed chain and the coordinator certificate; verify accepts it and catches a flipped byte', async () => {
-    const files = await prepareFederation({ work, sites: 2, patients: 20, cohortSize: 10, epsilon: 1, delta: 1e-9, seed: 1, outDir: join(work, 'out') });
+    const files = await prepareFederation({
+      work,
+      sites: 2,
+      patients: 20,
+      cohortSize: 10,
+      epsilon: 1,
+      delta: 1e-9,
+      seed: 1,
+      outDir: join(work, 'out'),
+    });
     const cfg = parseCoordinatorConfig(files.coordinatorConfig);
     if (cfg.storage.kind !== 'pglite') throw new Error('demo config uses pglite');
     const store = await openStore({ pglite: cfg.storage.dataDir, initFrom: await pgliteSnapshot() });
     store.setAuditSigner({ party: 'coordinator', privateKeyPem: cfg.kit.keyPem });
     for (const site of cfg.sites) {
-      await store.appendAudit(cfg.federationId, taskIssuedEvent({ federationId: cfg.federationId, roundId: 'm1', taskId: `t-${site}`, siteId: site, kind: 'measure', spec: { measure: { x: 1 } } }));
+      await store.appendAudit(
+        cfg.federationId,
+        taskIssuedEvent({
+          federationId: cfg.federationId,
+          roundId: 'm1',
+          taskId: `t-${site}`,
+          siteId: site,
+          kind: 'measure',
+          spec: { measure: { x: 1 } },
+        }),
+      );
     }
-    await store.appendAudit(cfg.federationId, { type: 'task-refused', federationId: cfg.federationId, roundId: 'm1', taskId: `t-${cfg.sites[1]}`, site: cfg.sites[1], reason: 'quorum 2 is below this site\'s minimum 3' });
+    await store.appendAudit(cfg.federationId, {
+      type: 'task-refused',
+      federationId: cfg.federationId,
+      roundId: 'm1',
+      taskId: `t-${cfg.sites[1]}`,
+      site: cfg.sites[1],
+      reason: "quorum 2 is below this site's minimum 3",
+    });
     await store.close();
 
     const out = join(work, 'coord.jsonl');

@@ -46,7 +46,9 @@ describe('membership inference audit', () => {
   it('a site whose budget cannot cover the histogram refuses it and logs the refusal', () => {
     const dir = mkdtempSync(join(tmpdir(), 'fedsynth-mia-'));
     try {
-      expect(() => runMiaAudit(data, { epsilon: 1, delta: 1e-9, seed: 6, cohortRows: 500, stateDir: dir, policy: { epsilon: 0.01 } })).toThrow(ScoreHistogramRefused);
+      expect(() =>
+        runMiaAudit(data, { epsilon: 1, delta: 1e-9, seed: 6, cohortRows: 500, stateDir: dir, policy: { epsilon: 0.01 } }),
+      ).toThrow(ScoreHistogramRefused);
       const log = parseChainLines(readFileSync(join(dir, data.sites[0].id, 'audit.jsonl'), 'utf8')) as AuditEntry[];
       const refusal = log.find((e) => e.event.type === 'task-refused');
       expect((refusal?.event as { reason: string }).reason).toMatch(/site's total 0.01-epsilon cap/);

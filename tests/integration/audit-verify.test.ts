@@ -39,7 +39,8 @@ function variant(name: string, edit: (ls: string[]) => string[]): string {
   writeFileSync(certSidecar(f), fed.cfg.kit.certPem);
   return f;
 }
-const verify = (coord: string, sites = siteLogs) => verifyFiles({ logs: [coord, ...sites], caPem, certFiles: [join(fed.kitsDir, 'sites')], delta: 1e-9 }).result;
+const verify = (coord: string, sites = siteLogs) =>
+  verifyFiles({ logs: [coord, ...sites], caPem, certFiles: [join(fed.kitsDir, 'sites')], delta: 1e-9 }).result;
 const kinds = (r: ReturnType<typeof verify>) => [...new Set(r.findings.map((f) => f.kind))].sort();
 
 describe('fedsynth audit verify on a real federation', () => {
@@ -54,19 +55,51 @@ describe('fedsynth audit verify on a real federation', () => {
     const charges = await fed.coordinator.store.chargesByRound(fed.cfg.federationId);
     for (const site of fed.cfg.sites) {
       const p = r.parties[site];
-      expect(p.rho).toBeCloseTo(charges.filter((c) => c.siteId === site).reduce((s, c) => s + c.rho, 0), 12);
+      expect(p.rho).toBeCloseTo(
+        charges.filter((c) => c.siteId === site).reduce((s, c) => s + c.rho, 0),
+        12,
+      );
       expect(p.ownLog!.rho).toBeCloseTo(p.rho, 12);
       expect(p.epsilon).toBeLessThanOrEqual(1 + 1e-9);
       expect(p.timeline.length).toBe(p.charges);
     }
-    expect(await runAuditVerify(['--log', [coordLog, ...siteLogs].join(','), '--ca', join(fed.kitsDir, 'ca', 'ca.pem'), '--certs', join(fed.kitsDir, 'sites')], io)).toBe(0);
+    expect(
+      await runAuditVerify(
+        ['--log', [coordLog, ...siteLogs].join(','), '--ca', join(fed.kitsDir, 'ca', 'ca.pem'), '--certs', join(fed.kitsDir, 'sites')],
+        io,
+      ),
+    ).toBe(0);
   });
 
   it('fedsynth audit report writes HTML with the spend plot and JSON', async () => {
     const dir = join(fed.dir, 'report');
     const canary = join(fed.dir, 'canary.json');
-    writeFileSync(canary, JSON.stringify({ claimedEpsilon: 1, delta: 1e-9, noise: 'on', canaries: 10, included: 5, sites: 3, realPatients: 600, fromMeasurements: { r: 4, v: 2, epsilonLower: 0 }, fromCohort: null }));
-    const code = await runAuditReport(['--log', [coordLog, ...siteLogs].join(','), '--ca', join(fed.kitsDir, 'ca', 'ca.pem'), '--certs', join(fed.kitsDir, 'sites'), '--out', dir, '--canary', canary]);
+    writeFileSync(
+      canary,
+      JSON.stringify({
+        claimedEpsilon: 1,
+        delta: 1e-9,
+        noise: 'on',
+        canaries: 10,
+        included: 5,
+        sites: 3,
+        realPatients: 600,
+        fromMeasurements: { r: 4, v: 2, epsilonLower: 0 },
+        fromCohort: null,
+      }),
+    );
+    const code = await runAuditReport([
+      '--log',
+      [coordLog, ...siteLogs].join(','),
+      '--ca',
+      join(fed.kitsDir, 'ca', 'ca.pem'),
+      '--certs',
+      join(fed.kitsDir, 'sites'),
+      '--out',
+      dir,
+      '--canary',
+      canary,
+    ]);
     expect(code).toBe(0);
     const html = readFileSync(join(dir, 'report.html'), 'utf8');
     expect(html).toContain('<svg');
@@ -89,11 +122,19 @@ describe('fedsynth audit verify on a real federation', () => {
     const r = verify(f);
     expect(r.ok).toBe(false);
     expect(kinds(r)).toContain('bad-hash');
-    expect(await runAuditVerify(['--log', f, '--ca', join(fed.kitsDir, 'ca', 'ca.pem'), '--certs', join(fed.kitsDir, 'sites')], io)).toBe(1);
+    expect(await runAuditVerify(['--log', f, '--ca', join(fed.kitsDir, 'ca', 'ca.pem'), '--certs', join(fed.kitsDir, 'sites')], io)).toBe(
+      1,
+    );
   });
 
   it('fails on a dropped entry and on reordered entries', async () => {
-    const dropped = variant('drop', (ls) => ls.filter((l) => !l.includes('"type":"measurement-released"') || ls.indexOf(l) !== ls.findIndex((x) => x.includes('"type":"measurement-released"'))));
+    const dropped = variant('drop', (ls) =>
+      ls.filter(
+        (l) =>
+          !l.includes('"type":"measurement-released"') ||
+          ls.indexOf(l) !== ls.findIndex((x) => x.includes('"type":"measurement-released"')),
+      ),
+    );
     const r1 = verify(dropped);
     expect(r1.ok).toBe(false);
     expect(kinds(r1)).toEqual(expect.arrayContaining(['broken-link', 'seq-gap', 'charge-without-release']));
@@ -111,11 +152,21 @@ describe('fedsynth audit verify on a real federation', () => {
   it('fails on a forged charge the site never agreed to, even when the coordinator signs it', () => {
     const forged = variant('forged', (ls) => {
       const tail = JSON.parse(ls[ls.length - 1]) as AuditEntry;
-      const issued = ls.map((l) => JSON.parse(l) as AuditEntry).find((e) => e.event.type === 'task-issued' && e.event.kind === 'measure' && e.event.site === 'hospital-c')!;
+      const issued = ls
+        .map((l) => JSON.parse(l) as AuditEntry)
+        .find((e) => e.event.type === 'task-issued' && e.event.kind === 'measure' && e.event.site === 'hospital-c')!;
       const ev = issued.event as { roundId: string; taskId: string };
       const entry = appendEntry(
         tail,
-        { type: 'charge', federationId: fed.cfg.federationId, roundId: `${ev.roundId}-again`, taskId: ev.taskId, site: 'hospital-c', rho: 0.05, mechanism: 'distributed-discrete-gaussian' },
+        {
+          type: 'charge',
+          federationId: fed.cfg.federationId,
+          roundId: `${ev.roundId}-again`,
+          taskId: ev.taskId,
+          site: 'hospital-c',
+          rho: 0.05,
+          mechanism: 'distributed-discrete-gaussian',
+        },
         'coordinator',
         fed.cfg.kit.keyPem,
         new Date(Date.parse(tail.timestamp) + 1000),

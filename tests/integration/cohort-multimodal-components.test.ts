@@ -27,10 +27,16 @@ beforeAll(async () => {
   real = p.pooled;
   res = await writeCohort(schema, centralModel(real), { n: 900, seed: 4, dir: join(dir, 'cohort') });
   const c = join(dir, 'cohort');
-  const loaded = await loadMultimodalSiteData({ data: { kind: 'fhir-ndjson', dir: join(c, 'fhir'), dicom: join(c, 'dicom') } }, parseSchema(text));
+  const loaded = await loadMultimodalSiteData(
+    { data: { kind: 'fhir-ndjson', dir: join(c, 'fhir'), dicom: join(c, 'dicom') } },
+    parseSchema(text),
+  );
   back = loaded.data;
   const rowOf = new Map(loaded.patientIds.map((id, i) => [id, i]));
-  order = readFileSync(join(c, 'fhir', 'Patient.ndjson'), 'utf8').split('\n').filter(Boolean).map((l) => rowOf.get(JSON.parse(l).id)!);
+  order = readFileSync(join(c, 'fhir', 'Patient.ndjson'), 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => rowOf.get(JSON.parse(l).id)!);
 }, 180_000);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -80,7 +86,8 @@ describe('image-component bins', () => {
       const p = dist(real, (r) => r);
       const q = dist(back, (r) => r);
       const l1 = p.reduce((s, x, i) => s + Math.abs(x - q[i]), 0);
-      if (process.env.COMP_PRINT) console.log('l1', a.name, l1.toFixed(3), p.map((x) => x.toFixed(2)).join(' '), '|', q.map((x) => x.toFixed(2)).join(' '));
+      if (process.env.COMP_PRINT)
+        console.log('l1', a.name, l1.toFixed(3), p.map((x) => x.toFixed(2)).join(' '), '|', q.map((x) => x.toFixed(2)).join(' '));
       expect(l1, `${a.name}: real ${p.map((x) => x.toFixed(2))} synthetic ${q.map((x) => x.toFixed(2))}`).toBeLessThan(0.3);
     }
   });

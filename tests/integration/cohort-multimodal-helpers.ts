@@ -13,24 +13,48 @@ import { selectMstTree } from '../../model/plans/select-mst.ts';
 import { Prng } from '../../model/prng.ts';
 import { loadMultimodalSiteData } from '../../site-agent/site-data.ts';
 
-export async function pooledMultimodal(dir: string, opts: { sites?: number; patients: number; seed?: number; imageSize?: number; schemaText?: string }): Promise<{ schema: Schema; pooled: Dataset; truthPath: string }> {
+export async function pooledMultimodal(
+  dir: string,
+  opts: { sites?: number; patients: number; seed?: number; imageSize?: number; schemaText?: string },
+): Promise<{ schema: Schema; pooled: Dataset; truthPath: string }> {
   const schemaText = readFileSync(MULTIMODAL_SCHEMA_PATH, 'utf8');
   // The simulator writes files for the multimodal schema; the sites may read them with another (e.g. extended) schema.
   const schema = parseSchema(schemaText);
   const readSchema = opts.schemaText ? parseSchema(opts.schemaText) : schema;
   const sites = opts.sites ?? 3;
-  const sim = await simulateFederation({ sites, patients: opts.patients, seed: opts.seed ?? 5, outDir: dir, schema, schemaPath: MULTIMODAL_SCHEMA_PATH, modalities: ['fhir', 'dicom', 'vcf', 'notes'], imageSize: opts.imageSize ?? 64 });
+  const sim = await simulateFederation({
+    sites,
+    patients: opts.patients,
+    seed: opts.seed ?? 5,
+    outDir: dir,
+    schema,
+    schemaPath: MULTIMODAL_SCHEMA_PATH,
+    modalities: ['fhir', 'dicom', 'vcf', 'notes'],
+    imageSize: opts.imageSize ?? 64,
+  });
   const parts: Dataset[] = [];
   for (let s = 0; s < sites; s++) {
     const d = join(dir, siteId(s));
     const loaded = await loadMultimodalSiteData(
-      { data: { kind: 'fhir-ndjson', dir: d, dicom: join(d, 'dicom'), vcf: join(d, 'genomes.vcf'), notes: join(d, 'notes'), linkage: { key: 'identifier', identifierSystem: `urn:fedsynth:sim:${siteId(s)}:mrn`, vcfSampleMap: join(d, 'vcf-samples.tsv') } } },
+      {
+        data: {
+          kind: 'fhir-ndjson',
+          dir: d,
+          dicom: join(d, 'dicom'),
+          vcf: join(d, 'genomes.vcf'),
+          notes: join(d, 'notes'),
+          linkage: { key: 'identifier', identifierSystem: `urn:fedsynth:sim:${siteId(s)}:mrn`, vcfSampleMap: join(d, 'vcf-samples.tsv') },
+        },
+      },
       readSchema,
     );
     parts.push(loaded.data);
   }
   const attrs = schemaAttributes(readSchema);
-  const domain = new Domain(attrs.map((a) => a.name), attrs.map((a) => a.size));
+  const domain = new Domain(
+    attrs.map((a) => a.name),
+    attrs.map((a) => a.size),
+  );
   const n = parts.reduce((a, p) => a + p.rows, 0);
   const cols = domain.sizes.map((sz) => allocColumn(sz, n));
   let o = 0;
@@ -54,7 +78,9 @@ export function centralModel(data: Dataset, sigma = 2, seed = 1): GraphicalModel
   const pairs = [];
   for (let i = 0; i < attrs.length; i++) for (let j = i + 1; j < attrs.length; j++) pairs.push(noisy([attrs[i], attrs[j]]));
   const tree = selectMstTree(data.domain, one, pairs);
-  const chosen = pairs.filter((m) => tree.edges.some(([a, b]) => (m.attrs[0] === a && m.attrs[1] === b) || (m.attrs[0] === b && m.attrs[1] === a)));
+  const chosen = pairs.filter((m) =>
+    tree.edges.some(([a, b]) => (m.attrs[0] === a && m.attrs[1] === b) || (m.attrs[0] === b && m.attrs[1] === a)),
+  );
   return estimate(data.domain, [...one, ...chosen], { iterations: 300 });
 }
 
@@ -81,4 +107,3 @@ export function centralModelWithPairs(data: Dataset, extra: [string, string][], 
   const chosen = pairs.filter((m) => want.has(key(m.attrs[0], m.attrs[1])));
   return estimate(data.domain, [...one, ...chosen], { iterations: 400, onOversize: 'drop' });
 }
-

@@ -22,7 +22,9 @@ beforeAll(async () => {
   const extra: [string, string][] = [
     ...Object.values(FINDING_CAUSE).map(({ attr, cause }) => [attr, cause] as [string, string]),
     ...CAUSAL_SNPS.map((c) => [c.snp, c.condition] as [string, string]),
-    ...p.schema.attributes.filter((a) => a.kind === 'note-mention' && p.schema.attributes.some((c) => c.name === a.name.slice(5))).map((a) => [a.name, a.name.slice(5)] as [string, string]),
+    ...p.schema.attributes
+      .filter((a) => a.kind === 'note-mention' && p.schema.attributes.some((c) => c.name === a.name.slice(5)))
+      .map((a) => [a.name, a.name.slice(5)] as [string, string]),
   ];
   const model = centralModelWithPairs(p.pooled, extra);
   await writeCohort(p.schema, model, { n: 1500, seed: SEED, dir: join(dir, 'cohort') });

@@ -50,7 +50,8 @@ describe('cross-modal cohort', () => {
     expect(readdirSync(join(dir, 'cohort', 'vcf'))).toHaveLength(m.genomes.written + 1);
     expect(readdirSync(join(dir, 'cohort', 'previews'))).toHaveLength(m.images.written);
     expect(m.images.previews).toBe(m.images.written);
-    for (const t of ['Patient', 'Condition', 'Observation', 'ImagingStudy', 'DocumentReference']) expect(existsSync(join(dir, 'cohort', 'fhir', `${t}.ndjson`))).toBe(true);
+    for (const t of ['Patient', 'Condition', 'Observation', 'ImagingStudy', 'DocumentReference'])
+      expect(existsSync(join(dir, 'cohort', 'fhir', `${t}.ndjson`))).toBe(true);
     expect(m.notes.stats.notes).toBe(m.notes.written);
   });
 
@@ -112,9 +113,19 @@ describe('cross-modal cohort', () => {
 
   it('is deterministic by seed', async () => {
     const again = await writeCohort(schema, model, { n: 60, seed: 9, dir: join(dir, 'again') });
-    expect(readFileSync(join(dir, 'again', 'fhir', 'Patient.ndjson'), 'utf8')).toBe(readFileSync(join(dir, 'cohort', 'fhir', 'Patient.ndjson'), 'utf8'));
-    expect(readFileSync(join(dir, 'again', 'vcf', 'cohort.vcf'), 'utf8')).toBe(readFileSync(join(dir, 'cohort', 'vcf', 'cohort.vcf'), 'utf8'));
-    expect(again.modalities).toEqual({ ...res.modalities, genomes: { ...res.modalities!.genomes, cohortVcf: { ...res.modalities!.genomes.cohortVcf!, path: join(dir, 'again', 'vcf', 'cohort.vcf') } } });
+    expect(readFileSync(join(dir, 'again', 'fhir', 'Patient.ndjson'), 'utf8')).toBe(
+      readFileSync(join(dir, 'cohort', 'fhir', 'Patient.ndjson'), 'utf8'),
+    );
+    expect(readFileSync(join(dir, 'again', 'vcf', 'cohort.vcf'), 'utf8')).toBe(
+      readFileSync(join(dir, 'cohort', 'vcf', 'cohort.vcf'), 'utf8'),
+    );
+    expect(again.modalities).toEqual({
+      ...res.modalities,
+      genomes: {
+        ...res.modalities!.genomes,
+        cohortVcf: { ...res.modalities!.genomes.cohortVcf!, path: join(dir, 'again', 'vcf', 'cohort.vcf') },
+      },
+    });
   });
 
   it('writes the same bytes with worker threads as in this thread, release checks and redraws included', async () => {
@@ -130,16 +141,39 @@ describe('cross-modal cohort', () => {
       walk('');
       return out;
     };
-    const releaseCheck = ({ facts }: { facts: { conditions: { name: string }[] } }) => (facts.conditions.some((c) => c.name === 'pneumonia') ? 'no pneumonia' : undefined);
-    for (const [name, extra] of [['plain', {}], ['checked', { releaseCheck }]] as const) {
+    const releaseCheck = ({ facts }: { facts: { conditions: { name: string }[] } }) =>
+      facts.conditions.some((c) => c.name === 'pneumonia') ? 'no pneumonia' : undefined;
+    for (const [name, extra] of [
+      ['plain', {}],
+      ['checked', { releaseCheck }],
+    ] as const) {
       const here = await writeCohort(schema, model, { n: 60, seed: 9, dir: join(dir, `${name}-0`), modalities: { ...extra, workers: 0 } });
-      const threads = await writeCohort(schema, model, { n: 60, seed: 9, dir: join(dir, `${name}-2`), modalities: { ...extra, workers: 2 } });
+      const threads = await writeCohort(schema, model, {
+        n: 60,
+        seed: 9,
+        dir: join(dir, `${name}-2`),
+        modalities: { ...extra, workers: 2 },
+      });
       const a = tree(join(dir, `${name}-0`));
       const b = tree(join(dir, `${name}-2`));
       expect([...b.keys()].sort()).toEqual([...a.keys()].sort());
       for (const [f, bytes] of a) expect(b.get(f), f).toBe(bytes);
-      for (const sub of ['dicom', 'previews', 'vcf', 'notes', 'fhir']) expect([...a.keys()].some((f) => f.startsWith(`${sub}/`)), sub).toBe(true);
-      const strip = (r: CohortResult) => JSON.parse(JSON.stringify({ ...r, files: undefined, modalities: { ...r.modalities, genomes: { ...r.modalities!.genomes, cohortVcf: { ...r.modalities!.genomes.cohortVcf, path: undefined } } } }));
+      for (const sub of ['dicom', 'previews', 'vcf', 'notes', 'fhir'])
+        expect(
+          [...a.keys()].some((f) => f.startsWith(`${sub}/`)),
+          sub,
+        ).toBe(true);
+      const strip = (r: CohortResult) =>
+        JSON.parse(
+          JSON.stringify({
+            ...r,
+            files: undefined,
+            modalities: {
+              ...r.modalities,
+              genomes: { ...r.modalities!.genomes, cohortVcf: { ...r.modalities!.genomes.cohortVcf, path: undefined } },
+            },
+          }),
+        );
       expect(strip(threads)).toEqual(strip(here));
       expect(JSON.stringify(strip(threads))).toBe(JSON.stringify(strip(here)));
     }
@@ -154,30 +188,54 @@ describe('cross-modal cohort', () => {
       n: 60,
       seed: 9,
       dir: out,
-      modalities: { releaseCheck: ({ facts }) => (facts.conditions.some((c) => c.name === 'pneumonia') ? 'site rule: no pneumonia patients' : undefined) },
+      modalities: {
+        releaseCheck: ({ facts }) =>
+          facts.conditions.some((c) => c.name === 'pneumonia') ? 'site rule: no pneumonia patients' : undefined,
+      },
     });
     expect(r.rejected.byStage['release-check']).toBeGreaterThanOrEqual(firstDraw);
     expect(r.rejected.replaced).toBeGreaterThan(0);
     expect(r.rejected.firstReasons[0]).toMatch(/release-check: site rule/);
     expect(r.dataset.rows + r.rejected.dropped).toBe(60);
     expect(Array.from(r.dataset.columns[j]).every((v) => v === 0)).toBe(true);
-    const lines = (t: string) => readFileSync(join(out, 'fhir', `${t}.ndjson`), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    const lines = (t: string) =>
+      readFileSync(join(out, 'fhir', `${t}.ndjson`), 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l));
     expect(lines('Patient')).toHaveLength(r.dataset.rows);
     expect(lines('Condition').some((c) => /pneumonia/i.test(c.code.text))).toBe(false);
     expect(readdirSync(join(out, 'dicom'))).toHaveLength(r.modalities!.images.written);
     expect(readdirSync(join(out, 'notes'))).toHaveLength(r.modalities!.notes.written);
-    const again = await writeCohort(schema, model, { n: 60, seed: 9, dir: join(dir, 'redrawn-again'), modalities: { releaseCheck: ({ facts }) => (facts.conditions.some((c) => c.name === 'pneumonia') ? 'no' : undefined) } });
-    expect(readFileSync(join(dir, 'redrawn-again', 'fhir', 'Patient.ndjson'), 'utf8')).toBe(readFileSync(join(out, 'fhir', 'Patient.ndjson'), 'utf8'));
+    const again = await writeCohort(schema, model, {
+      n: 60,
+      seed: 9,
+      dir: join(dir, 'redrawn-again'),
+      modalities: { releaseCheck: ({ facts }) => (facts.conditions.some((c) => c.name === 'pneumonia') ? 'no' : undefined) },
+    });
+    expect(readFileSync(join(dir, 'redrawn-again', 'fhir', 'Patient.ndjson'), 'utf8')).toBe(
+      readFileSync(join(out, 'fhir', 'Patient.ndjson'), 'utf8'),
+    );
   }, 60_000);
 
   it('a cohort written over an earlier one leaves none of its files; a foreign folder is refused', async () => {
     const out = join(dir, 'reused');
     await writeCohort(schema, model, { n: 40, seed: 21, dir: out });
     const r = await writeCohort(schema, model, { n: 10, seed: 22, dir: out });
-    const ids = new Set(readFileSync(join(out, 'fhir', 'Patient.ndjson'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l).id));
+    const ids = new Set(
+      readFileSync(join(out, 'fhir', 'Patient.ndjson'), 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l).id),
+    );
     expect(ids.size).toBe(r.dataset.rows);
-    for (const sub of ['dicom', 'notes']) for (const f of readdirSync(join(out, sub))) expect(ids.has(f.replace(/\.(dcm|txt)$/, '')), `${sub}/${f}`).toBe(true);
-    expect(readdirSync(join(out, 'vcf')).filter((f) => f !== 'cohort.vcf').every((f) => ids.has(f.replace(/\.vcf$/, '')))).toBe(true);
+    for (const sub of ['dicom', 'notes'])
+      for (const f of readdirSync(join(out, sub))) expect(ids.has(f.replace(/\.(dcm|txt)$/, '')), `${sub}/${f}`).toBe(true);
+    expect(
+      readdirSync(join(out, 'vcf'))
+        .filter((f) => f !== 'cohort.vcf')
+        .every((f) => ids.has(f.replace(/\.vcf$/, ''))),
+    ).toBe(true);
     const foreign = join(dir, 'foreign');
     mkdirSync(foreign);
     writeFileSync(join(foreign, 'thesis.txt'), 'keep me');
@@ -187,7 +245,12 @@ describe('cross-modal cohort', () => {
 
   it('drops patients with no valid draw and writes nothing of them', async () => {
     const out = join(dir, 'none');
-    const r = await writeCohort(schema, model, { n: 5, seed: 3, dir: out, modalities: { releaseCheck: () => 'reject all', maxRedraws: 2 } });
+    const r = await writeCohort(schema, model, {
+      n: 5,
+      seed: 3,
+      dir: out,
+      modalities: { releaseCheck: () => 'reject all', maxRedraws: 2 },
+    });
     expect(r.rejected).toMatchObject({ rows: 15, replaced: 10, dropped: 5 });
     expect(r.dataset.rows).toBe(0);
     expect(readdirSync(join(out, 'dicom'))).toHaveLength(0);
@@ -197,8 +260,15 @@ describe('cross-modal cohort', () => {
   it('a FHIR-only schema gives a FHIR-only cohort', async () => {
     const fhirOnly = parseSchema(readFileSync(DEFAULT_SCHEMA_PATH, 'utf8'));
     const names = fhirOnly.attributes.map((a) => a.name);
-    const domain = new Domain(names, names.map((n) => pooled.domain.sizeOf(n)));
-    const projected = new Dataset(domain, names.map((n) => pooled.column(n)), pooled.rows);
+    const domain = new Domain(
+      names,
+      names.map((n) => pooled.domain.sizeOf(n)),
+    );
+    const projected = new Dataset(
+      domain,
+      names.map((n) => pooled.column(n)),
+      pooled.rows,
+    );
     const out = await writeCohort(fhirOnly, centralModel(projected), { n: 40, seed: 2, dir: join(dir, 'fhir-only') });
     expect(out.modalities).toBeUndefined();
     expect(readdirSync(join(dir, 'fhir-only')).sort()).toEqual(['.fedsynth-cohort', 'fhir']);

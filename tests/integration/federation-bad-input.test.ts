@@ -36,11 +36,15 @@ function header(task?: Task__Output, over: Partial<Header> = {}): Header {
 
 function call<T>(method: 'Register' | 'PullTask' | 'RefuseTask', req: unknown): Promise<T> {
   return new Promise((resolve, reject) => {
-    (client[method] as unknown as (r: unknown, cb: (e: grpc.ServiceError | null, r: T) => void) => void).call(client, req, (e, r) => (e ? reject(e) : resolve(r)));
+    (client[method] as unknown as (r: unknown, cb: (e: grpc.ServiceError | null, r: T) => void) => void).call(client, req, (e, r) =>
+      e ? reject(e) : resolve(r),
+    );
   });
 }
 
-function push(chunks: { header?: Header | null; kind?: string; total_bytes?: string; sha256?: string; data: Buffer }[]): Promise<{ accepted: boolean; duplicate: boolean }> {
+function push(
+  chunks: { header?: Header | null; kind?: string; total_bytes?: string; sha256?: string; data: Buffer }[],
+): Promise<{ accepted: boolean; duplicate: boolean }> {
   return new Promise((resolve, reject) => {
     const stream = client.PushResult((e, r) => (e ? reject(e) : resolve(r as { accepted: boolean; duplicate: boolean })));
     for (const c of chunks) stream.write({ header: null, kind: '', total_bytes: '0', sha256: '', ...c });
@@ -49,7 +53,15 @@ function push(chunks: { header?: Header | null; kind?: string; total_bytes?: str
 }
 
 function bodyChunks(task: Task__Output, body: Buffer, over: Partial<Header> = {}, kind = 'contribution') {
-  return [{ header: header(task, over), kind, total_bytes: String(body.length), sha256: createHash('sha256').update(body).digest('hex'), data: body }];
+  return [
+    {
+      header: header(task, over),
+      kind,
+      total_bytes: String(body.length),
+      sha256: createHash('sha256').update(body).digest('hex'),
+      data: body,
+    },
+  ];
 }
 
 async function pullMeasureTask(): Promise<Task__Output> {
@@ -80,7 +92,11 @@ beforeAll(async () => {
   });
   bfv = await Bfv.create();
   const kit = fed.siteCfgs['hospital-c'].kit;
-  client = createFederationClient(fed.siteCfgs['hospital-c'].coordinator, { ca: Buffer.from(kit.caPem), cert: Buffer.from(kit.certPem), key: Buffer.from(kit.keyPem) });
+  client = createFederationClient(fed.siteCfgs['hospital-c'].coordinator, {
+    ca: Buffer.from(kit.caPem),
+    cert: Buffer.from(kit.certPem),
+    key: Buffer.from(kit.keyPem),
+  });
   fit = runFitAndCohort(fed.cfg, fed.coordinator);
   fit.catch(() => undefined);
 }, 120_000);
@@ -93,11 +109,15 @@ afterAll(async () => {
 
 describe('bad input to a live coordinator', () => {
   it('refuses a registration with the wrong schema hash', async () => {
-    await expect(call('Register', { header: header(undefined, { schema_hash: 'ab'.repeat(32) }), agent_version: 't', protocol_version: 1 })).rejects.toMatchObject({
+    await expect(
+      call('Register', { header: header(undefined, { schema_hash: 'ab'.repeat(32) }), agent_version: 't', protocol_version: 1 }),
+    ).rejects.toMatchObject({
       code: grpc.status.FAILED_PRECONDITION,
       details: expect.stringContaining('schema hash'),
     });
-    await expect(call('Register', { header: header(undefined, { federation_id: 'other' }), agent_version: 't', protocol_version: 1 })).rejects.toMatchObject({
+    await expect(
+      call('Register', { header: header(undefined, { federation_id: 'other' }), agent_version: 't', protocol_version: 1 }),
+    ).rejects.toMatchObject({
       code: grpc.status.FAILED_PRECONDITION,
     });
     expect((await fed.coordinator.store.listSites(fed.cfg.federationId)).map((s) => s.siteId)).not.toContain('hospital-c');
@@ -115,9 +135,13 @@ describe('bad input to a live coordinator', () => {
     );
   });
 
-  it('rejects a body with the wrong schema hash, another site\'s task, or a bad digest', async () => {
+  it("rejects a body with the wrong schema hash, another site's task, or a bad digest", async () => {
     const spec = parseTaskSpec('measure', firstTask.spec_json) as MeasureSpec;
-    const committee = spec.committee.map((m) => ({ memberId: m.memberId, point: m.point, publicKey: new Uint8Array(Buffer.from(m.publicKey, 'base64')) }));
+    const committee = spec.committee.map((m) => ({
+      memberId: m.memberId,
+      point: m.point,
+      publicKey: new Uint8Array(Buffer.from(m.publicKey, 'base64')),
+    }));
     const tasks = await fed.coordinator.store.listTasks(fed.cfg.federationId, firstTask.header!.round_id);
     const dimension = spec.marginals.reduce((s, m) => s + m.reduce((p, a) => p * fed.siteData['hospital-c'].data.domain.sizeOf(a), 1), 0);
     // A well-formed contribution of the right length (zeros: its content is irrelevant here).
@@ -125,13 +149,23 @@ describe('bad input to a live coordinator', () => {
     validBody = Buffer.from(
       ContributionCodec.encode({
         length: contribution.length,
-        shares: contribution.shares.map((s) => ({ member_id: s.memberId, point: s.point, ciphertexts: s.ciphertexts.map((c) => Buffer.from(c)) })),
+        shares: contribution.shares.map((s) => ({
+          member_id: s.memberId,
+          point: s.point,
+          ciphertexts: s.ciphertexts.map((c) => Buffer.from(c)),
+        })),
       }),
     );
-    await expect(push(bodyChunks(firstTask, validBody, { schema_hash: '00'.repeat(32) }))).rejects.toMatchObject({ code: grpc.status.FAILED_PRECONDITION });
+    await expect(push(bodyChunks(firstTask, validBody, { schema_hash: '00'.repeat(32) }))).rejects.toMatchObject({
+      code: grpc.status.FAILED_PRECONDITION,
+    });
     const othersTask = tasks.find((t) => t.siteId === 'hospital-a')!;
-    await expect(push(bodyChunks(firstTask, validBody, { task_id: othersTask.taskId }))).rejects.toMatchObject({ code: grpc.status.PERMISSION_DENIED });
-    await expect(push(bodyChunks(firstTask, validBody, { task_id: 'no-such-task' }))).rejects.toMatchObject({ code: grpc.status.NOT_FOUND });
+    await expect(push(bodyChunks(firstTask, validBody, { task_id: othersTask.taskId }))).rejects.toMatchObject({
+      code: grpc.status.PERMISSION_DENIED,
+    });
+    await expect(push(bodyChunks(firstTask, validBody, { task_id: 'no-such-task' }))).rejects.toMatchObject({
+      code: grpc.status.NOT_FOUND,
+    });
     const bad = bodyChunks(firstTask, validBody);
     bad[0].sha256 = '0'.repeat(64);
     await expect(push(bad)).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: expect.stringContaining('sha256') });
@@ -143,7 +177,15 @@ describe('bad input to a live coordinator', () => {
 
   it('rejects oversized uploads: a declared size over the limit and a message over the gRPC cap', async () => {
     await expect(
-      push([{ header: header(firstTask), kind: 'contribution', total_bytes: String(MAX_BODY + 1), sha256: 'a'.repeat(64), data: Buffer.alloc(10) }]),
+      push([
+        {
+          header: header(firstTask),
+          kind: 'contribution',
+          total_bytes: String(MAX_BODY + 1),
+          sha256: 'a'.repeat(64),
+          data: Buffer.alloc(10),
+        },
+      ]),
     ).rejects.toMatchObject({ code: grpc.status.RESOURCE_EXHAUSTED });
     const huge = Buffer.alloc(3 * 1024 * 1024, 7);
     await expect(push(bodyChunks(firstTask, huge))).rejects.toMatchObject({ code: grpc.status.RESOURCE_EXHAUSTED });
@@ -170,7 +212,10 @@ describe('bad input to a live coordinator', () => {
     // Keep declining until the fit is over.
     const drain = (async () => {
       for (;;) {
-        const res = await call<{ task: Task__Output | null; federation_done: boolean }>('PullTask', { header: header(), wait_ms: 1000 }).catch(() => null);
+        const res = await call<{ task: Task__Output | null; federation_done: boolean }>('PullTask', {
+          header: header(),
+          wait_ms: 1000,
+        }).catch(() => null);
         if (!res || res.federation_done) return;
         if (res.task) await call('RefuseTask', { header: header(res.task), reason: 'test site declines' });
       }

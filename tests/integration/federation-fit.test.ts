@@ -20,7 +20,10 @@ let report: FitReport;
 beforeAll(async () => {
   // The default schema plus a declared structure, so the declared round runs through the real
   // accounting checks below like any other round.
-  const schemaText = readFileSync(DEFAULT_SCHEMA_PATH, 'utf8').replace('\nprivacy:', '\nstructure:\n  share: 0.2\n  marginals:\n    - [age, hypertension]\n    - [type2_diabetes, hba1c]\n\nprivacy:');
+  const schemaText = readFileSync(DEFAULT_SCHEMA_PATH, 'utf8').replace(
+    '\nprivacy:',
+    '\nstructure:\n  share: 0.2\n  marginals:\n    - [age, hypertension]\n    - [type2_diabetes, hba1c]\n\nprivacy:',
+  );
   fed = await startTestFederation({ sites: 3, patients: 400, schemaText });
   report = await runFitAndCohort(fed.cfg, fed.coordinator);
   await Promise.all(Object.values(fed.agentRuns));
@@ -42,7 +45,10 @@ describe('a federated fit end to end (in-process, real gRPC/mTLS/BFV/PGlite)', (
       expect(sum).toBeLessThanOrEqual(budget * (1 + 1e-12));
       expect(report.perSite[site].epsilon).toBeLessThanOrEqual(fed.cfg.fit.epsilon + 1e-9);
     }
-    expect(report.total.rho).toBeCloseTo(report.rounds.reduce((s, r) => s + r.rho, 0), 15);
+    expect(report.total.rho).toBeCloseTo(
+      report.rounds.reduce((s, r) => s + r.rho, 0),
+      15,
+    );
   });
 
   it('measures the declared structure first, at its share of the budget', () => {
@@ -53,7 +59,7 @@ describe('a federated fit end to end (in-process, real gRPC/mTLS/BFV/PGlite)', (
     expect(report.rounds.slice(1).map((r) => r.name)).toContain('one-way');
   });
 
-  it('charges exactly the noise that was added: ρ recomputed from each round\'s σ² and quorum', async () => {
+  it("charges exactly the noise that was added: ρ recomputed from each round's σ² and quorum", async () => {
     for (const r of report.rounds) {
       const round = (await fed.coordinator.store.getRound(fed.cfg.federationId, r.roundId))!;
       const spec = (round.spec as { measure: MeasureSpec }).measure;
@@ -84,7 +90,7 @@ describe('a federated fit end to end (in-process, real gRPC/mTLS/BFV/PGlite)', (
     }
   });
 
-  it('never stores or holds a single site\'s noised vector, only ciphertexts and sums', async () => {
+  it("never stores or holds a single site's noised vector, only ciphertexts and sums", async () => {
     const store = fed.coordinator.store;
     const dump: string[] = [];
     const tables = ['submissions', 'aggregates', 'partials', 'measurements', 'tasks', 'rounds', 'audit_log', 'charges'];
@@ -115,7 +121,9 @@ describe('a federated fit end to end (in-process, real gRPC/mTLS/BFV/PGlite)', (
     // The released measurements are the sums of the three sites' noised vectors, exactly.
     const released = await store.listMeasurements(fed.cfg.federationId, report.rounds[0].roundId);
     const flat = released.sort((a, b) => a.seq - b.seq).flatMap((m) => m.values);
-    const sum = fed.noisedVectors['hospital-a'][0].map((v, i) => v + fed.noisedVectors['hospital-b'][0][i] + fed.noisedVectors['hospital-c'][0][i]);
+    const sum = fed.noisedVectors['hospital-a'][0].map(
+      (v, i) => v + fed.noisedVectors['hospital-b'][0][i] + fed.noisedVectors['hospital-c'][0][i],
+    );
     expect(flat).toEqual(Array.from(sum, Number));
   });
 
@@ -130,7 +138,9 @@ describe('a federated fit end to end (in-process, real gRPC/mTLS/BFV/PGlite)', (
 
   it('writes a validated FHIR cohort and a report', () => {
     expect(report.cohort?.n).toBe(200);
-    const patients = readFileSync(join(fed.cfg.fit.outDir, 'cohort', 'fhir', 'Patient.ndjson'), 'utf8').trim().split('\n');
+    const patients = readFileSync(join(fed.cfg.fit.outDir, 'cohort', 'fhir', 'Patient.ndjson'), 'utf8')
+      .trim()
+      .split('\n');
     expect(patients).toHaveLength(200);
     expect(JSON.parse(patients[0]).resourceType).toBe('Patient');
     expect(existsSync(join(fed.cfg.fit.outDir, 'report.json'))).toBe(true);

@@ -33,7 +33,18 @@ const C = (id: string, pid: string, code = '59621000') =>
 describe('FHIR NDJSON connector', () => {
   it('quarantines bad lines with file and line number and keeps going', async () => {
     const dir = folder({
-      'Patient.ndjson': [P('p1'), '', '{"resourceType":"Patient","id":"p2", oops', '   ', P('p3'), '{"resourceType":"Condition","id":"x"}', '{"resourceType":"Patient"}', '[1,2]', P('p4'), ''].join('\n'),
+      'Patient.ndjson': [
+        P('p1'),
+        '',
+        '{"resourceType":"Patient","id":"p2", oops',
+        '   ',
+        P('p3'),
+        '{"resourceType":"Condition","id":"x"}',
+        '{"resourceType":"Patient"}',
+        '[1,2]',
+        P('p4'),
+        '',
+      ].join('\n'),
       'Condition.000.ndjson': [C('c1', 'p1'), C('c2', 'p3', '44054006'), C('c3', 'nobody')].join('\r\n') + '\r\n',
       'Condition.001.ndjson': C('c4', 'p4', '195967001'),
       'README.txt': 'not ndjson',
@@ -49,7 +60,12 @@ describe('FHIR NDJSON connector', () => {
       { file: 'Patient.ndjson', reason: 'not a JSON object', line: 8 },
     ]);
     expect(q.records[1].detail).toBe('Condition in a Patient file');
-    expect(q.countsByReason()).toEqual({ 'fhir: invalid JSON': 1, 'fhir: wrong resourceType': 1, 'fhir: missing id': 1, 'fhir: not a JSON object': 1 });
+    expect(q.countsByReason()).toEqual({
+      'fhir: invalid JSON': 1,
+      'fhir: wrong resourceType': 1,
+      'fhir: missing id': 1,
+      'fhir: not a JSON object': 1,
+    });
   });
 
   it('reads gzipped files and a BOM, and only the requested types', async () => {
@@ -70,7 +86,12 @@ describe('FHIR NDJSON connector', () => {
 
   it('patients.ts: column-major table, counts, unlinked resources, quarantine merged', async () => {
     const dir = folder({
-      'Patient.ndjson': [P('p1'), P('p2', ',"name":[{"family":"Smith"}]'), '{"resourceType":"Patient","id":"p3","gender":"female"}', 'garbage'].join('\n'),
+      'Patient.ndjson': [
+        P('p1'),
+        P('p2', ',"name":[{"family":"Smith"}]'),
+        '{"resourceType":"Patient","id":"p3","gender":"female"}',
+        'garbage',
+      ].join('\n'),
       'Condition.ndjson': [C('c1', 'p1'), C('c2', 'p1'), C('c3', 'p2', '13645005'), C('c4', 'ghost'), C('c5', 'p3')].join('\n'),
       'Observation.ndjson':
         '{"resourceType":"Observation","id":"o1","status":"final","subject":{"reference":"Patient/p2"},"effectiveDateTime":"2024-01-01","code":{"coding":[{"system":"http://loinc.org","code":"39156-5"}]},"valueQuantity":{"value":31.2,"unit":"kg/m2","system":"http://unitsofmeasure.org","code":"kg/m2"}}\n',
@@ -106,7 +127,10 @@ const sampleDir = resolve(
     : new URL('../../../shared/data/fhir/synthea-10', import.meta.url).pathname,
 );
 const haveSample = existsSync(join(sampleDir, 'Patient.000.ndjson'));
-if (!haveSample) console.warn(`[fhir-ndjson] skipping the Synthea sample test: ${sampleDir} not found (set FEDSYNTH_SAMPLE_DATA to the shared data folder)`);
+if (!haveSample)
+  console.warn(
+    `[fhir-ndjson] skipping the Synthea sample test: ${sampleDir} not found (set FEDSYNTH_SAMPLE_DATA to the shared data folder)`,
+  );
 
 describe.skipIf(!haveSample)('FHIR NDJSON connector on the real Synthea bulk export (synthea-10)', () => {
   it('reads 13 Patient resources and encodes them without crashing', async () => {

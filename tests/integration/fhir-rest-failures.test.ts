@@ -77,7 +77,9 @@ describe('FHIR REST connector: retries', () => {
     const s = await server({ resources: patients(6) });
     let failed = 0;
     s.setFault((r) => (r.url.includes('_offset=2') && failed++ < 2 ? { status: 502 } : undefined));
-    const got = await collect(new FhirRestSource({ baseUrl: s.url, retryBaseMs: 10, pageSize: 2 }).resources(['Patient'], new Quarantine()));
+    const got = await collect(
+      new FhirRestSource({ baseUrl: s.url, retryBaseMs: 10, pageSize: 2 }).resources(['Patient'], new Quarantine()),
+    );
     expect(got).toHaveLength(6);
     expect(new Set(got.map((r) => r.id)).size).toBe(6);
     expect(s.log.map((l) => l.outcome)).toEqual(['200', '502', '502', '200', '200']);
@@ -125,7 +127,9 @@ describe('FHIR REST connector: unreachable, hanging and malformed servers', () =
     expect(q.records[0].source).toBe(`${url}/Patient?_count=100`);
     expect(q.records[0].detail).toMatch(new RegExp(`unreachable at http://127.0.0.1:${port} \\(ECONNREFUSED\\)`));
 
-    const err = await collect(new FhirRestSource({ baseUrl: url, strict: true }).resources(['Patient'], new Quarantine())).catch((e: unknown) => e);
+    const err = await collect(new FhirRestSource({ baseUrl: url, strict: true }).resources(['Patient'], new Quarantine())).catch(
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(FhirRestError);
     expect((err as FhirRestError).kind).toBe('unreachable');
   });
@@ -134,7 +138,9 @@ describe('FHIR REST connector: unreachable, hanging and malformed servers', () =
     const s = await server({ resources: patients(2), failFirst: { count: 10, with: 'hang' } });
     const q = new Quarantine();
     const t0 = Date.now();
-    const got = await collect(new FhirRestSource({ baseUrl: s.url, timeoutMs: 300, maxRetries: 1, retryBaseMs: 10 }).resources(['Patient'], q));
+    const got = await collect(
+      new FhirRestSource({ baseUrl: s.url, timeoutMs: 300, maxRetries: 1, retryBaseMs: 10 }).resources(['Patient'], q),
+    );
     const took = Date.now() - t0;
     expect(got).toEqual([]);
     expect(s.requests).toBe(2);
@@ -146,7 +152,9 @@ describe('FHIR REST connector: unreachable, hanging and malformed servers', () =
 
   it('a hang followed by a good answer succeeds after the timeout', async () => {
     const s = await server({ resources: patients(2), failFirst: { count: 1, with: 'hang' } });
-    const got = await collect(new FhirRestSource({ baseUrl: s.url, timeoutMs: 200, retryBaseMs: 10 }).resources(['Patient'], new Quarantine()));
+    const got = await collect(
+      new FhirRestSource({ baseUrl: s.url, timeoutMs: 200, retryBaseMs: 10 }).resources(['Patient'], new Quarantine()),
+    );
     expect(got).toHaveLength(2);
     expect(s.log.map((l) => l.outcome)).toEqual(['hang', '200']);
   });
@@ -197,7 +205,9 @@ describe('FHIR REST connector: unreachable, hanging and malformed servers', () =
 
   it('strict mode throws the first failure instead of quarantining', async () => {
     const s = await server({ fault: () => 'malformed' });
-    const err = await collect(new FhirRestSource({ baseUrl: s.url, strict: true }).resources(['Patient'], new Quarantine())).catch((e: unknown) => e);
+    const err = await collect(new FhirRestSource({ baseUrl: s.url, strict: true }).resources(['Patient'], new Quarantine())).catch(
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(FhirRestError);
     expect((err as FhirRestError).kind).toBe('malformed');
     expect((err as FhirRestError).reason).toBe('malformed Bundle JSON');
@@ -208,7 +218,9 @@ describe('FHIR REST connector: unreachable, hanging and malformed servers', () =
     const ac = new AbortController();
     setTimeout(() => ac.abort(), 100);
     const t0 = Date.now();
-    const err = await collect(new FhirRestSource({ baseUrl: s.url, signal: ac.signal }).resources(['Patient'], new Quarantine())).catch((e: unknown) => e);
+    const err = await collect(new FhirRestSource({ baseUrl: s.url, signal: ac.signal }).resources(['Patient'], new Quarantine())).catch(
+      (e: unknown) => e,
+    );
     expect((err as FhirRestError).kind).toBe('aborted');
     expect(Date.now() - t0).toBeLessThan(2_000);
   });

@@ -182,7 +182,14 @@ describe('FHIR REST connector: bearer-token auth', () => {
     // A misconfigured proxy returns next links on another host.
     s.setFault((r) =>
       r.index === 1
-        ? { json: { resourceType: 'Bundle', type: 'searchset', entry: [{ resource: { resourceType: 'Patient', id: 'p1' } }], link: [{ relation: 'next', url: 'http://127.0.0.2:9/fhir/Patient?page=2' }] } }
+        ? {
+            json: {
+              resourceType: 'Bundle',
+              type: 'searchset',
+              entry: [{ resource: { resourceType: 'Patient', id: 'p1' } }],
+              link: [{ relation: 'next', url: 'http://127.0.0.2:9/fhir/Patient?page=2' }],
+            },
+          }
         : undefined,
     );
     const q = new Quarantine();
@@ -200,9 +207,7 @@ describe('FHIR REST connector: Binary attachments', () => {
   it('fetchBinary reads a Binary by absolute or relative URL with the same auth', async () => {
     const s = await server({ bearerToken: 'tok' });
     const text = 'Assessment: community-acquired pneumonia.\n';
-    const [bin] = await s.create([
-      { resourceType: 'Binary', contentType: 'text/plain', data: Buffer.from(text).toString('base64') },
-    ]);
+    const [bin] = await s.create([{ resourceType: 'Binary', contentType: 'text/plain', data: Buffer.from(text).toString('base64') }]);
     const src = new FhirRestSource({ baseUrl: s.url, bearerToken: 'tok' });
     const a = await src.fetchBinary(`${s.url}/Binary/${bin.id as string}`);
     expect(a.contentType).toBe('text/plain');

@@ -26,7 +26,14 @@ describe('inspect with FHIR from a REST server', () => {
   let resources = 0;
 
   beforeAll(async () => {
-    const sim = await simulateFederation({ sites: 1, patients: 80, seed: 4, outDir: root, schema, modalities: ['fhir', 'dicom', 'vcf', 'notes'] });
+    const sim = await simulateFederation({
+      sites: 1,
+      patients: 80,
+      seed: 4,
+      outDir: root,
+      schema,
+      modalities: ['fhir', 'dicom', 'vcf', 'notes'],
+    });
     dir = sim.sites[0]!.dir;
     // PUT keeps the resource ids, so references resolve as written.
     const entries = ['Patient', 'Condition', 'Observation'].flatMap((t) =>
@@ -45,7 +52,11 @@ describe('inspect with FHIR from a REST server', () => {
       dicom: join(dir, 'dicom'),
       vcf: join(dir, 'genomes.vcf'),
       notes: join(dir, 'notes'),
-      linkage: { key: 'identifier' as const, identifierSystem: 'urn:fedsynth:sim:hospital-a:mrn', vcfSampleMap: join(dir, 'vcf-samples.tsv') },
+      linkage: {
+        key: 'identifier' as const,
+        identifierSystem: 'urn:fedsynth:sim:hospital-a:mrn',
+        vcfSampleMap: join(dir, 'vcf-samples.tsv'),
+      },
     };
     fromFiles = await inspectSite({ data: { kind: 'fhir-ndjson', dir, ...data } }, schema);
     fromServer = await inspectSite({ data: { kind: 'fhir-rest', baseUrl: server.url, pageSize: 50, ...data } }, schema);

@@ -15,7 +15,8 @@ import { Quarantine } from '../../site-agent/connectors/types.ts';
 import { readVcfHeader } from '../../site-agent/connectors/vcf/index.ts';
 
 const dataRoot = process.env.FEDSYNTH_SAMPLE_DATA ?? resolve(fileURLToPath(new URL('../../', import.meta.url)), '../shared/data');
-const present = existsSync(join(dataRoot, 'fhir', 'synthea-10')) && existsSync(join(dataRoot, 'dicom')) && existsSync(join(dataRoot, 'vcf'));
+const present =
+  existsSync(join(dataRoot, 'fhir', 'synthea-10')) && existsSync(join(dataRoot, 'dicom')) && existsSync(join(dataRoot, 'vcf'));
 if (!present) console.warn(`[skip] real sample files not found at ${dataRoot}; set FEDSYNTH_SAMPLE_DATA to run inspect on them`);
 const tmp = mkdtempSync(join(tmpdir(), 'fedsynth-real-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -42,7 +43,13 @@ describe.skipIf(!present)('inspect on the real sample files', () => {
     const vcfPath = join(dataRoot, 'vcf', '1000genomes.vcf');
     const header = (await readVcfHeader(vcfPath, new Quarantine()))!;
     const mapPath = join(tmp, 'samples.tsv');
-    writeFileSync(mapPath, header.samples.slice(0, 3).map((s, i) => `${s}\t${patients[i].id}`).join('\n') + '\n');
+    writeFileSync(
+      mapPath,
+      header.samples
+        .slice(0, 3)
+        .map((s, i) => `${s}\t${patients[i].id}`)
+        .join('\n') + '\n',
+    );
     const cfgPath = join(tmp, 'site.yaml');
     writeFileSync(
       cfgPath,
@@ -102,10 +109,19 @@ describe.skipIf(!present)('inspect on the real sample files', () => {
     const schema = parseSchema(readFileSync(MULTIMODAL_SCHEMA_PATH, 'utf8'));
     const notesDir = join(tmp, 'notes');
     (await import('node:fs')).mkdirSync(notesDir, { recursive: true });
-    for (const f of readdirSync(join(dataRoot, 'notes', 'ctakes-curated')).slice(0, 30)) writeFileSync(join(notesDir, f), readFileSync(join(dataRoot, 'notes', 'ctakes-curated', f)));
+    for (const f of readdirSync(join(dataRoot, 'notes', 'ctakes-curated')).slice(0, 30))
+      writeFileSync(join(notesDir, f), readFileSync(join(dataRoot, 'notes', 'ctakes-curated', f)));
     writeFileSync(join(notesDir, 'binary.txt'), Buffer.from([0, 1, 2, 0xff, 0xfe]));
     const r = await inspectSite(
-      { data: { kind: 'fhir-ndjson', dir: join(dataRoot, 'fhir', 'synthea-10'), dicom: join(dataRoot, 'dicom'), vcf: join(dataRoot, 'vcf', 'cyvcf2_test.vcf.gz'), notes: notesDir } },
+      {
+        data: {
+          kind: 'fhir-ndjson',
+          dir: join(dataRoot, 'fhir', 'synthea-10'),
+          dicom: join(dataRoot, 'dicom'),
+          vcf: join(dataRoot, 'vcf', 'cyvcf2_test.vcf.gz'),
+          notes: notesDir,
+        },
+      },
       schema,
     );
     expect(r.patients.fhir).toBe(13);

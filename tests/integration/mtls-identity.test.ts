@@ -16,8 +16,17 @@ import { loadFederationService } from '../../proto/wire.ts';
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Msg = Record<string, any>;
 interface FederationClient extends grpc.Client {
-  Register(req: Msg, md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: Msg) => void): grpc.ClientUnaryCall;
-  PushResult(md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: Msg) => void): grpc.ClientWritableStream<Msg>;
+  Register(
+    req: Msg,
+    md: grpc.Metadata,
+    opts: grpc.CallOptions,
+    cb: (err: grpc.ServiceError | null, res?: Msg) => void,
+  ): grpc.ClientUnaryCall;
+  PushResult(
+    md: grpc.Metadata,
+    opts: grpc.CallOptions,
+    cb: (err: grpc.ServiceError | null, res?: Msg) => void,
+  ): grpc.ClientWritableStream<Msg>;
   FetchPayload(req: Msg, opts: grpc.CallOptions): grpc.ClientReadableStream<Msg>;
 }
 const loose = (c: grpc.Client) => c as unknown as FederationClient;
@@ -84,7 +93,11 @@ function handlers(caPem: Buffer): grpc.UntypedServiceImplementation {
 function register(client: FederationClient, metadata = new grpc.Metadata(), header = {}): Promise<Msg> {
   return new Promise((resolve, reject) => {
     client.Register(
-      { header: { federation_id: 'fed-a', schema_hash: 'h', round_id: '', task_id: '', ...header }, agent_version: 't', protocol_version: 1 },
+      {
+        header: { federation_id: 'fed-a', schema_hash: 'h', round_id: '', task_id: '', ...header },
+        agent_version: 't',
+        protocol_version: 1,
+      },
       metadata,
       { deadline: Date.now() + 8000 },
       (err, res) => (err ? reject(err) : resolve(res!)),
@@ -172,7 +185,12 @@ describe('mutual TLS identity', () => {
       const md = new grpc.Metadata();
       md.set('x-fedsynth-site-id', 'alice');
       const stream = bob.PushResult(md, { deadline: Date.now() + 8000 }, (err, res) => (err ? reject(err) : resolve(res!)));
-      stream.write({ header: { federation_id: 'fed-a', task_id: 'alice' }, kind: 'contribution', total_bytes: 6, data: Buffer.from('abc') });
+      stream.write({
+        header: { federation_id: 'fed-a', task_id: 'alice' },
+        kind: 'contribution',
+        total_bytes: 6,
+        data: Buffer.from('abc'),
+      });
       stream.write({ data: Buffer.from('def') });
       stream.end();
     });
@@ -234,7 +252,11 @@ describe('transport configuration errors', () => {
   it('server credentials need a coordinator kit', () => {
     expect(() => serverCredentialsFromKit(join(fedA, 'sites/alice'))).toThrow(/not a server \(coordinator\) certificate/);
     expect(() => serverCredentialsFromKit(join(root, 'missing'))).toThrow(/startup kit directory .*missing does not exist/);
-    const m = { ca: readFileSync(join(fedA, 'ca/ca.pem')), cert: readFileSync(join(fedA, 'coordinator/cert.pem')), key: readFileSync(join(fedB, 'ca/ca.key')) };
+    const m = {
+      ca: readFileSync(join(fedA, 'ca/ca.pem')),
+      cert: readFileSync(join(fedA, 'coordinator/cert.pem')),
+      key: readFileSync(join(fedB, 'ca/ca.key')),
+    };
     expect(() => serverCredentialsFromKit(m)).toThrow(/key\.pem does not match cert\.pem/);
     expect(() => serverCredentialsFromKit({ ...m, cert: Buffer.from('junk') })).toThrow(/cert\.pem is not a PEM certificate/);
   });
@@ -245,19 +267,33 @@ describe('transport configuration errors', () => {
       expect(() => createFederationClient(bad, kit)).toThrow(/invalid coordinator address/);
     }
     for (const ok of ['localhost:7443', '[::1]:7443', 'coord.example.org:443']) track(createFederationClient(ok, kit));
-    expect(() => clientCredentialsFromKit({ ca: readFileSync(join(fedB, 'ca/ca.pem')), cert: readFileSync(join(kit, 'cert.pem')), key: readFileSync(join(kit, 'key.pem')) })).toThrow(
-      /cert\.pem was not issued by ca\.pem/,
-    );
-    expect(() => clientCredentialsFromKit({ ca: readFileSync(join(kit, 'ca.pem')), cert: readFileSync(join(kit, 'cert.pem')), key: Buffer.from('-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n') })).toThrow(
-      /key\.pem holds a corrupt PEM private key/,
-    );
+    expect(() =>
+      clientCredentialsFromKit({
+        ca: readFileSync(join(fedB, 'ca/ca.pem')),
+        cert: readFileSync(join(kit, 'cert.pem')),
+        key: readFileSync(join(kit, 'key.pem')),
+      }),
+    ).toThrow(/cert\.pem was not issued by ca\.pem/);
+    expect(() =>
+      clientCredentialsFromKit({
+        ca: readFileSync(join(kit, 'ca.pem')),
+        cert: readFileSync(join(kit, 'cert.pem')),
+        key: Buffer.from('-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n'),
+      }),
+    ).toThrow(/key\.pem holds a corrupt PEM private key/);
   });
 });
 
 describe('the site verifies the coordinator too', () => {
   it('checks the coordinator certificate names the host it dials (or the configured override)', async () => {
     const fedC = join(root, 'fed-c');
-    await provisionFederation({ outDir: fedC, federationId: 'fed-c', sites: ['dora'], coordinatorHosts: ['coord.internal'], validityDays: 1 });
+    await provisionFederation({
+      outDir: fedC,
+      federationId: 'fed-c',
+      sites: ['dora'],
+      coordinatorHosts: ['coord.internal'],
+      validityDays: 1,
+    });
     const srv = createGrpcServer();
     srv.addService(loadFederationService().fedsynth.v1.Federation.service, handlers(readFileSync(join(fedC, 'ca/ca.pem'))));
     try {

@@ -7,7 +7,13 @@ import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { provisionFederation } from '../../pki/index.ts';
-import { PeerIdentityError, createPeerIdentityResolver, peerSiteId, peerSiteIdentity, type CallWithAuthContext } from '../../coordinator/peer-identity.ts';
+import {
+  PeerIdentityError,
+  createPeerIdentityResolver,
+  peerSiteId,
+  peerSiteIdentity,
+  type CallWithAuthContext,
+} from '../../coordinator/peer-identity.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'fedsynth-peer-'));
 const fedA = join(root, 'a');
@@ -47,15 +53,18 @@ describe('peerSiteIdentity', () => {
     expect(codeOf(() => peerSiteId(callWith(null)))).toBe(grpc.status.UNAUTHENTICATED);
     expect(codeOf(() => peerSiteId(callWith({})))).toBe(grpc.status.UNAUTHENTICATED); // plaintext or unauthorized socket
     expect(codeOf(() => peerSiteId(callWith({ transportSecurityType: 'ssl' })))).toBe(grpc.status.UNAUTHENTICATED);
-    expect(codeOf(() => peerSiteId(callWith({ transportSecurityType: 'ssl', sslPeerCertificate: { raw: Buffer.from('nope') } as never })))).toBe(
-      grpc.status.UNAUTHENTICATED,
-    );
+    expect(
+      codeOf(() => peerSiteId(callWith({ transportSecurityType: 'ssl', sslPeerCertificate: { raw: Buffer.from('nope') } as never }))),
+    ).toBe(grpc.status.UNAUTHENTICATED);
     expect(codeOf(() => peerSiteId({} as never))).toBe(grpc.status.UNAUTHENTICATED);
   });
 
   it('PERMISSION_DENIED for a certificate of another CA when our CA is given', () => {
     const whoIs = createPeerIdentityResolver(readFileSync(join(fedA, 'ca/ca.pem')));
-    const foreign = callWith({ transportSecurityType: 'ssl', sslPeerCertificate: { raw: der(join(fedB, 'sites/alice/cert.pem')) } as never });
+    const foreign = callWith({
+      transportSecurityType: 'ssl',
+      sslPeerCertificate: { raw: der(join(fedB, 'sites/alice/cert.pem')) } as never,
+    });
     expect(codeOf(() => whoIs(foreign))).toBe(grpc.status.PERMISSION_DENIED);
     expect(() => whoIs(foreign)).toThrow(/not issued by this federation's CA/);
   });

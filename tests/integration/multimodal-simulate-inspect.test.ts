@@ -24,24 +24,42 @@ describe('simulate → inspect, all modalities', () => {
   const loaded: MultimodalSiteData[] = [];
 
   beforeAll(async () => {
-    const sim = await simulateFederation({ sites: 3, patients: N, seed: 21, outDir: root, schema, schemaPath: MULTIMODAL_SCHEMA_PATH, modalities: ['fhir', 'dicom', 'vcf', 'notes'], vcfBgzip: true });
+    const sim = await simulateFederation({
+      sites: 3,
+      patients: N,
+      seed: 21,
+      outDir: root,
+      schema,
+      schemaPath: MULTIMODAL_SCHEMA_PATH,
+      modalities: ['fhir', 'dicom', 'vcf', 'notes'],
+      vcfBgzip: true,
+    });
     truth = JSON.parse(readFileSync(sim.truthPath, 'utf8'));
     for (const s of sim.sites) {
       const out: string[] = [];
       const err: string[] = [];
-      const code = await runInspectCommand(['--config', join(s.dir, 'inspect.yaml'), '--json'], { out: (t) => out.push(t), err: (t) => err.push(t) });
+      const code = await runInspectCommand(['--config', join(s.dir, 'inspect.yaml'), '--json'], {
+        out: (t) => out.push(t),
+        err: (t) => err.push(t),
+      });
       expect(err).toEqual([]);
       expect(code).toBe(0);
       reports.push(JSON.parse(out.join('\n')));
       const file = loadConfigFile(join(s.dir, 'inspect.yaml'));
-      loaded.push(await loadMultimodalSiteData({ data: parseSiteDataSection(new Fields(file.path, file.raw), file.path, file.dir, file.raw) }, schema));
+      loaded.push(
+        await loadMultimodalSiteData(
+          { data: parseSiteDataSection(new Fields(file.path, file.raw), file.path, file.dir, file.raw) },
+          schema,
+        ),
+      );
     }
   }, 60_000);
 
   it('writes every modality per site', () => {
     for (const s of truth.siteMixes) {
       const dir = join(root, s.id);
-      for (const f of ['Patient.ndjson', 'dicom', 'genomes.vcf.gz', 'vcf-samples.tsv', 'notes', 'inspect.yaml']) expect(existsSync(join(dir, f)), `${s.id}/${f}`).toBe(true);
+      for (const f of ['Patient.ndjson', 'dicom', 'genomes.vcf.gz', 'vcf-samples.tsv', 'notes', 'inspect.yaml'])
+        expect(existsSync(join(dir, f)), `${s.id}/${f}`).toBe(true);
     }
     expect(truth.modalities).toEqual(['fhir', 'dicom', 'vcf', 'notes']);
     expect(truth.model.genome.causal.length).toBeGreaterThan(0);
@@ -54,7 +72,14 @@ describe('simulate → inspect, all modalities', () => {
       expect(r.patients.fhir).toBe(N);
       // Images: one per imaged patient + a repeat (over the bound) + an orphan (unlinked); a truncated file is quarantined.
       expect(r.patients.withImage).toBe(m.dicom.imagedPatients);
-      expect(r.linkage.dicom).toMatchObject({ artefacts: m.dicom.imagedPatients + 2, linked: m.dicom.imagedPatients + 1, unlinked: 1, ambiguous: 0, beyondBound: 1, unlinkedExamples: ['MRN0000001'] });
+      expect(r.linkage.dicom).toMatchObject({
+        artefacts: m.dicom.imagedPatients + 2,
+        linked: m.dicom.imagedPatients + 1,
+        unlinked: 1,
+        ambiguous: 0,
+        beyondBound: 1,
+        unlinkedExamples: ['MRN0000001'],
+      });
       expect(r.quarantine.byReason).toEqual({ 'dicom: truncated file': 1 });
       // Genomes: every mapped sample links, the orphan sample does not.
       expect(r.patients.withGenome).toBe(m.vcf.linkedSamples);
@@ -117,15 +142,18 @@ describe('simulate → inspect, all modalities', () => {
     // pooled over sites, population structure (ancestry and prevalence both differ by site)
     // confounds the comparison, as in real multi-site genetics.
     const diffs: number[] = [];
-    for (const [snp, cond] of [['snp_b1_2', 'type2_diabetes'], ['snp_b3_3', 'asthma']] as const) {
+    for (const [snp, cond] of [
+      ['snp_b1_2', 'type2_diabetes'],
+      ['snp_b3_3', 'asthma'],
+    ] as const) {
       loaded.forEach((_, i) => {
         const g = col(i, snp);
         const c = col(i, cond);
         let [dw, nw, dn, nn] = [0, 0, 0, 0];
         for (let r = 0; r < g.length; r++) {
           if (g[r]! === 3) continue;
-          if (c[r]) (dw += g[r]!, nw++);
-          else (dn += g[r]!, nn++);
+          if (c[r]) ((dw += g[r]!), nw++);
+          else ((dn += g[r]!), nn++);
         }
         if (nw >= 5) diffs.push(dw / nw - dn / nn);
       });

@@ -21,14 +21,30 @@ const WRONG_FP = 'ab'.repeat(32);
 /** site → [policy override, the reason it must give]. */
 const CASES: Record<string, [Record<string, unknown>, RegExp, string]> = {
   'hospital-c': [{ minQuorum: 3 }, /^quorum 2 is below this site's minimum 3$/, 'quorum below minimum'],
-  'hospital-d': [{ epsilon: 0.001 }, /^task would spend rho [\d.e-]+ but only [\d.e-]+ of the site's total 0\.001-epsilon cap \(rho [\d.e-]+ at delta 0\.000001\) remains; spent so far rho 0/, 'total cap'],
+  'hospital-d': [
+    { epsilon: 0.001 },
+    /^task would spend rho [\d.e-]+ but only [\d.e-]+ of the site's total 0\.001-epsilon cap \(rho [\d.e-]+ at delta 0\.000001\) remains; spent so far rho 0/,
+    'total cap',
+  ],
   'hospital-e': [{ federationEpsilon: 0.001 }, /of the federation "test-fed"'s 0\.001-epsilon cap/, 'per-federation cap'],
   'hospital-f': [{ monthlyEpsilon: 0.001 }, /of the \d{4}-\d\d monthly 0\.001-epsilon cap/, 'monthly cap'],
   'hospital-g': [{ maxMarginalCells: 2 }, /^marginal \[\w+\] has \d+ cells, policy allows at most 2$/, 'marginal too large'],
   'hospital-h': [{}, /^unknown attribute egfr in marginal \[egfr\]: not in the federation's public schema$/, 'unknown attribute'],
-  'hospital-i': [{ minSigmaSite: 100000 }, /^noise too small: this site's share has sigma [\d.]+ per cell .* policy requires at least 100000$/, 'noise below minimum'],
-  'hospital-k': [{ allowedModalities: ['genome'] }, /^marginal \[\w+\] reads \w+ \(fhir data\); this site's policy allows only genome data$/, 'modality not shared'],
-  'hospital-j': [{ coordinatorFingerprint: WRONG_FP }, /^coordinator certificate fingerprint [0-9a-f]{64} does not match the fingerprint this site trusts \(abababababababab…\)$/, 'untrusted coordinator'],
+  'hospital-i': [
+    { minSigmaSite: 100000 },
+    /^noise too small: this site's share has sigma [\d.]+ per cell .* policy requires at least 100000$/,
+    'noise below minimum',
+  ],
+  'hospital-k': [
+    { allowedModalities: ['genome'] },
+    /^marginal \[\w+\] reads \w+ \(fhir data\); this site's policy allows only genome data$/,
+    'modality not shared',
+  ],
+  'hospital-j': [
+    { coordinatorFingerprint: WRONG_FP },
+    /^coordinator certificate fingerprint [0-9a-f]{64} does not match the fingerprint this site trusts \(abababababababab…\)$/,
+    'untrusted coordinator',
+  ],
 };
 const DECRYPT_REASON = /^decryption of a sum of 2 contribution\(s\) is below this site's minimum quorum 3$/;
 
@@ -56,7 +72,10 @@ beforeAll(async () => {
   const d = fed.siteData['hospital-h'].data;
   const keep = d.domain.attrs.length - 1;
   expect(d.domain.attrs[keep]).toBe('egfr');
-  fed.siteData['hospital-h'] = { ...fed.siteData['hospital-h'], data: new Dataset(new Domain(d.domain.attrs.slice(0, keep), d.domain.sizes.slice(0, keep)), d.columns.slice(0, keep), d.rows) };
+  fed.siteData['hospital-h'] = {
+    ...fed.siteData['hospital-h'],
+    data: new Dataset(new Domain(d.domain.attrs.slice(0, keep), d.domain.sizes.slice(0, keep)), d.columns.slice(0, keep), d.rows),
+  };
   fed.startAgent('hospital-a');
   fed.startAgent('hospital-h');
   report = await runFitAndCohort(fed.cfg, fed.coordinator);
@@ -68,7 +87,8 @@ afterAll(async () => {
 });
 
 const siteLog = (s: string) => parseChainLines(readFileSync(join(fed.siteCfgs[s].stateDir, 'audit.jsonl'), 'utf8')) as AuditEntry[];
-const refusalsIn = (entries: AuditEntry[]) => entries.filter((e) => e.event.type === 'task-refused').map((e) => e.event as TaskRefusedEvent);
+const refusalsIn = (entries: AuditEntry[]) =>
+  entries.filter((e) => e.event.type === 'task-refused').map((e) => e.event as TaskRefusedEvent);
 
 describe('a coordinator cannot get an answer outside the site policy', () => {
   it('the fit completes with the two sites whose policy allows it; a answered with the coordinator pinned', () => {
@@ -93,7 +113,9 @@ describe('a coordinator cannot get an answer outside the site policy', () => {
       const coord = await fed.coordinator.store.listAudit(fed.cfg.federationId);
       const theirs = refusalsIn(coord).filter((r) => r.site === site);
       expect(theirs.some((r) => reason.test(r.reason))).toBe(true);
-      const task = (await fed.coordinator.store.listTasks(fed.cfg.federationId, theirs[0].roundId)).find((t) => t.taskId === theirs[0].taskId)!;
+      const task = (await fed.coordinator.store.listTasks(fed.cfg.federationId, theirs[0].roundId)).find(
+        (t) => t.taskId === theirs[0].taskId,
+      )!;
       expect(task.state).toBe('refused');
       expect((await fed.coordinator.store.chargesByRound(fed.cfg.federationId)).filter((c) => c.siteId === site)).toEqual([]);
     });
@@ -109,10 +131,17 @@ describe('a coordinator cannot get an answer outside the site policy', () => {
     expect(decryptRefusals.every((r) => r.roundId.endsWith('.decrypt'))).toBe(true);
   });
 
-  it('the logs of all eleven sites reconcile with the coordinator\'s: every refusal is on both sides, no charge without agreement', async () => {
-    const keys = new Map<string, string>([['coordinator', fed.cfg.kit.certPem], ...fed.cfg.sites.map((s) => [s, fed.siteCfgs[s].kit.certPem] as [string, string])]);
+  it("the logs of all eleven sites reconcile with the coordinator's: every refusal is on both sides, no charge without agreement", async () => {
+    const keys = new Map<string, string>([
+      ['coordinator', fed.cfg.kit.certPem],
+      ...fed.cfg.sites.map((s) => [s, fed.siteCfgs[s].kit.certPem] as [string, string]),
+    ]);
     const coord = parseChainLines(await fed.coordinator.store.exportAudit(fed.cfg.federationId));
-    const r = reconcileAuditLogs([{ name: 'coordinator', entries: coord }, ...fed.cfg.sites.map((s) => ({ name: s, entries: siteLog(s) }))], keys, { delta: 1e-6 });
+    const r = reconcileAuditLogs(
+      [{ name: 'coordinator', entries: coord }, ...fed.cfg.sites.map((s) => ({ name: s, entries: siteLog(s) }))],
+      keys,
+      { delta: 1e-6 },
+    );
     expect(r.findings).toEqual([]);
     for (const s of Object.keys(CASES)) expect(r.parties[s].ownLog).toMatchObject({ charges: 0 });
     expect(r.parties['hospital-a'].rho).toBeGreaterThan(0);

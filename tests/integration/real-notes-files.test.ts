@@ -28,8 +28,21 @@ const notesDir = sampleDir('notes');
 const fhirDir = sampleDir('fhir/synthea-10');
 
 const VOCAB = buildVocabulary([
-  'cough', 'fever', 'hypertension', 'diabetes', 'pneumonia', 'chest pain', 'shortness of', 'covid 19',
-  'otitis media', 'pharyngitis', 'bronchitis', 'asthma', 'no complaints', 'allergies', 'acetaminophen',
+  'cough',
+  'fever',
+  'hypertension',
+  'diabetes',
+  'pneumonia',
+  'chest pain',
+  'shortness of',
+  'covid 19',
+  'otitis media',
+  'pharyngitis',
+  'bronchitis',
+  'asthma',
+  'no complaints',
+  'allergies',
+  'acetaminophen',
 ]);
 
 async function collect(it: AsyncIterable<Note>): Promise<Note[]> {

@@ -55,8 +55,10 @@ beforeAll(async () => {
       const miss = imageMissingCode(schema.attributes.find((a) => a.name === attr) as ImageFindingAttribute);
       console.log(f, JSON.stringify([conditionalRates(real, attr, miss, cause), conditionalRates(synth, attr, miss, cause)]));
     }
-    for (const c of CAUSAL_SNPS) console.log(c.snp, allelicOddsRatio(real, c.snp, c.condition), allelicOddsRatio(synth, c.snp, c.condition));
-    for (const b of [1, 2, 3, 4, 5]) console.log(`ld b${b}`, ldR2(real, `snp_b${b}_3`, `snp_b${b}_4`), ldR2(synth, `snp_b${b}_3`, `snp_b${b}_4`));
+    for (const c of CAUSAL_SNPS)
+      console.log(c.snp, allelicOddsRatio(real, c.snp, c.condition), allelicOddsRatio(synth, c.snp, c.condition));
+    for (const b of [1, 2, 3, 4, 5])
+      console.log(`ld b${b}`, ldR2(real, `snp_b${b}_3`, `snp_b${b}_4`), ldR2(synth, `snp_b${b}_3`, `snp_b${b}_4`));
   }
 }, 300_000);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

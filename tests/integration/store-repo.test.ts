@@ -9,11 +9,30 @@ import { entryHash, type AuditEvent } from '../../privacy/audit-log/chain.ts';
 import { BACKENDS, type TestDb } from '../support/db.ts';
 
 let counter = 0;
-const signer = { party: 'coordinator', privateKeyPem: generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() };
-const charge = (fed: string, site: string, rho: number, taskId = `t-${site}`): AuditEvent => ({ type: 'charge', federationId: fed, roundId: 'r1', taskId, site, rho });
+const signer = {
+  party: 'coordinator',
+  privateKeyPem: generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+};
+const charge = (fed: string, site: string, rho: number, taskId = `t-${site}`): AuditEvent => ({
+  type: 'charge',
+  federationId: fed,
+  roundId: 'r1',
+  taskId,
+  site,
+  rho,
+});
 const released = (fed: string): AuditEvent => ({
-  type: 'measurement-released', federationId: fed, roundId: 'r1', mechanism: 'distributed-discrete-gaussian', l2Sensitivity: 1, l1Sensitivity: 1,
-  dimension: 3, sigmaSite2: { num: '9', den: '1' }, parties: ['a', 'b'], quorum: 2, rho: 0.01,
+  type: 'measurement-released',
+  federationId: fed,
+  roundId: 'r1',
+  mechanism: 'distributed-discrete-gaussian',
+  l2Sensitivity: 1,
+  l1Sensitivity: 1,
+  dimension: 3,
+  sigmaSite2: { num: '9', den: '1' },
+  parties: ['a', 'b'],
+  quorum: 2,
+  rho: 0.01,
 });
 const uid = (p: string) => `${p}-${++counter}-${randomBytes(3).toString('hex')}`;
 const inOneHour = () => new Date(Date.now() + 3_600_000);
@@ -202,7 +221,14 @@ describe.each(BACKENDS)('store on $name', (backend) => {
     ).rejects.toThrow();
     expect(await store.listTasks(fed, 'r1')).toEqual(before);
 
-    await store.createRound({ federationId: fed, roundId: 'late', kind: 'measure', spec: {}, quorum: 1, deadlineAt: new Date(Date.now() + 300) });
+    await store.createRound({
+      federationId: fed,
+      roundId: 'late',
+      kind: 'measure',
+      spec: {},
+      quorum: 1,
+      deadlineAt: new Date(Date.now() + 300),
+    });
     await store.createTasks([{ federationId: fed, taskId: `${fed}-late-a`, roundId: 'late', siteId: 'a', kind: 'measure', spec: {} }]);
     await store.markTaskDone(fed, taskOf('a'));
     await new Promise((r) => setTimeout(r, 400));
@@ -258,7 +284,15 @@ describe.each(BACKENDS)('store on $name', (backend) => {
 
   it('aggregates and partials: idempotent put, conflicts rejected', async () => {
     const { fed } = await setup(store);
-    const agg = { federationId: fed, roundId: 'r1', memberId: 'a', point: 1, length: 20, contributors: ['a', 'b'], ciphertexts: bytes(1, 2) };
+    const agg = {
+      federationId: fed,
+      roundId: 'r1',
+      memberId: 'a',
+      point: 1,
+      length: 20,
+      contributors: ['a', 'b'],
+      ciphertexts: bytes(1, 2),
+    };
     expect(await store.putAggregate(agg)).toEqual({ duplicate: false });
     expect(await store.putAggregate({ ...agg, contributors: ['a', 'b'] })).toEqual({ duplicate: true });
     await expectStoreError(store.putAggregate({ ...agg, contributors: ['a', 'b', 'c'] }), 'conflict');
@@ -310,7 +344,10 @@ describe.each(BACKENDS)('store on $name', (backend) => {
     expect(await snapshotRound(store, fed, 'r1')).toEqual(before);
 
     // (3) invalid input is refused before anything is written
-    await expectStoreError(store.recordChargesAndRelease(fed, 'r1', [{ siteId: 'a', rho: Number.NaN, mechanism: {} }], measurements), 'invalid');
+    await expectStoreError(
+      store.recordChargesAndRelease(fed, 'r1', [{ siteId: 'a', rho: Number.NaN, mechanism: {} }], measurements),
+      'invalid',
+    );
     await expectStoreError(store.recordChargesAndRelease(fed, 'r1', [charges[0], charges[0]], measurements), 'invalid');
     expect(await snapshotRound(store, fed, 'r1')).toEqual(before);
 
@@ -349,11 +386,22 @@ describe.each(BACKENDS)('store on $name', (backend) => {
     await store.putModel({ id: mid, federationId: fed, rhoTotal: 0.5, model: { cliques: [['age', 'sex']], potentials: [[0.1, -0.2]] } });
     expect(await store.getModel(mid)).toMatchObject({ id: mid, rhoTotal: 0.5, model: { cliques: [['age', 'sex']] } });
     const cid = uid('cohort');
-    await store.putCohort({ id: cid, federationId: fed, modelId: mid, n: 2000, seed: '42', where: { age: [40, 80] }, outDir: '/tmp/x', report: { epsilon: 1 } });
+    await store.putCohort({
+      id: cid,
+      federationId: fed,
+      modelId: mid,
+      n: 2000,
+      seed: '42',
+      where: { age: [40, 80] },
+      outDir: '/tmp/x',
+      report: { epsilon: 1 },
+    });
     expect(await store.getCohort(cid)).toMatchObject({ id: cid, modelId: mid, n: 2000, where: { age: [40, 80] }, report: { epsilon: 1 } });
     expect((await store.listModels(fed)).map((m) => m.id)).toEqual([mid]);
     expect((await store.listCohorts(fed, mid)).map((c) => c.id)).toEqual([cid]);
-    await expect(store.putCohort({ id: uid('c'), federationId: fed, modelId: 'missing', n: 1, seed: '1', where: {}, outDir: '.', report: {} })).rejects.toThrow();
+    await expect(
+      store.putCohort({ id: uid('c'), federationId: fed, modelId: 'missing', n: 1, seed: '1', where: {}, outDir: '.', report: {} }),
+    ).rejects.toThrow();
   });
 
   it('audit chain: signed audit-chain entries link, verification recomputes, a tampered row is detected', async () => {
@@ -372,10 +420,17 @@ describe.each(BACKENDS)('store on $name', (backend) => {
     expect(entries[0].party).toBe('coordinator');
     expect(await store.verifyAuditChain(fed)).toEqual({ ok: true, length: 3, head: entries[2].hash });
     expect(await store.verifyAuditChain(uid('empty'))).toEqual({ ok: true, length: 0, head: '0'.repeat(64) });
-    await expect(store.appendAudit(fed, { type: 'charge', federationId: fed, roundId: 'r', taskId: 't', site: 'a', rho: Number.POSITIVE_INFINITY })).rejects.toThrow(/rho/);
+    await expect(
+      store.appendAudit(fed, { type: 'charge', federationId: fed, roundId: 'r', taskId: 't', site: 'a', rho: Number.POSITIVE_INFINITY }),
+    ).rejects.toThrow(/rho/);
     await expect(store.appendAudit(fed, { type: 'tick' } as unknown as AuditEvent)).rejects.toThrow(/unknown event type/);
     expect((await store.listAudit(fed)).length).toBe(3);
-    expect((await store.exportAudit(fed)).trim().split('\n').map((l) => JSON.parse(l))).toEqual(entries);
+    expect(
+      (await store.exportAudit(fed))
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l)),
+    ).toEqual(entries);
 
     // tamper with the event of row 1 (as someone with database access could)
     const tamper = async (f: string, seq: number, edit: (e: Record<string, unknown>) => void) => {
@@ -442,7 +497,10 @@ describe.each(BACKENDS)('store on $name', (backend) => {
     for (const r of settled) {
       if (r.status === 'rejected') expect(String(r.reason)).toMatch(/closed/);
     }
-    for (const [i, site] of [[0, 'b'], [2, 'c']] as const) {
+    for (const [i, site] of [
+      [0, 'b'],
+      [2, 'c'],
+    ] as const) {
       expect(accepted.includes(site)).toBe(settled[i].status === 'fulfilled');
     }
   });

@@ -165,9 +165,7 @@ export const postgresBackend: TestBackend = {
     try {
       store = await openStore({ postgresUrl: TEST_PG_URL, schema });
     } catch (err) {
-      throw new Error(
-        `PostgreSQL at ${TEST_PG_URL} is required for the store tests and is unreachable: ${(err as Error).message}`,
-      );
+      throw new Error(`PostgreSQL at ${TEST_PG_URL} is required for the store tests and is unreachable: ${(err as Error).message}`);
     }
     const db: TestDb = {
       backend: 'postgres',

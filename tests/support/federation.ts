@@ -97,7 +97,15 @@ export async function startTestFederation(opts: TestFederationOptions = {}): Pro
     committee: { members: committee, threshold: opts.threshold ?? Math.min(2, committee.length) },
     bfv: bfvParams(),
     rounds: { quorum: opts.quorum ?? Math.min(2, nSites), deadlineMs: opts.deadlineMs ?? 20_000, registrationMs: 30_000 },
-    fit: { epsilon: opts.epsilon ?? 1, delta: 1e-9, cohortSize: opts.cohortSize ?? 200, seed: 3, outDir: join(dir, 'out'), iterations: 300, plan: opts.plan ?? 'aim' },
+    fit: {
+      epsilon: opts.epsilon ?? 1,
+      delta: 1e-9,
+      cohortSize: opts.cohortSize ?? 200,
+      seed: 3,
+      outDir: join(dir, 'out'),
+      iterations: 300,
+      plan: opts.plan ?? 'aim',
+    },
   };
   const siteCfgs: Record<string, SiteConfig> = {};
   const siteData: Record<string, LoadedSiteData> = {};
@@ -125,7 +133,11 @@ export async function startTestFederation(opts: TestFederationOptions = {}): Pro
       await s.close();
       initFrom = undefined;
     }
-    return startCoordinator(cfg, { log: log('coordinator'), onProgress: (e) => logs.push(`[${e.phase}] ${e.message}`), maxBodyBytes: opts.maxBodyBytes });
+    return startCoordinator(cfg, {
+      log: log('coordinator'),
+      onProgress: (e) => logs.push(`[${e.phase}] ${e.message}`),
+      maxBodyBytes: opts.maxBodyBytes,
+    });
   };
   const fed: TestFederation = {
     dir,

@@ -19,7 +19,14 @@ beforeEach(() => {
 });
 afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-const refusal = (taskId: string): AuditEvent => ({ type: 'task-refused', federationId: 'fed', roundId: 'r', taskId, site: 'site-a', reason: 'quorum 1 is below this site\'s minimum 2' });
+const refusal = (taskId: string): AuditEvent => ({
+  type: 'task-refused',
+  federationId: 'fed',
+  roundId: 'r',
+  taskId,
+  site: 'site-a',
+  reason: "quorum 1 is below this site's minimum 2",
+});
 
 describe('site audit log file', () => {
   it('appends durable signed entries that survive reopen and verify', () => {

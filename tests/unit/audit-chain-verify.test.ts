@@ -30,8 +30,30 @@ const t0 = Date.parse('2025-03-01T10:00:00Z');
 
 function events(): Array<[AuditEvent, string]> {
   return [
-    [{ type: 'task-issued', federationId: 'fed', roundId: 'r1', taskId: 't1', site: 'site-a', kind: 'measure', specSha256: 'a'.repeat(64) }, 'coordinator'],
-    [{ type: 'charge', federationId: 'fed', roundId: 'r1', taskId: 't1', site: 'site-a', rho: 0.002, mechanism: 'distributed-discrete-gaussian' }, 'site-a'],
+    [
+      {
+        type: 'task-issued',
+        federationId: 'fed',
+        roundId: 'r1',
+        taskId: 't1',
+        site: 'site-a',
+        kind: 'measure',
+        specSha256: 'a'.repeat(64),
+      },
+      'coordinator',
+    ],
+    [
+      {
+        type: 'charge',
+        federationId: 'fed',
+        roundId: 'r1',
+        taskId: 't1',
+        site: 'site-a',
+        rho: 0.002,
+        mechanism: 'distributed-discrete-gaussian',
+      },
+      'site-a',
+    ],
     [{ type: 'task-answered', federationId: 'fed', roundId: 'r1', taskId: 't1', site: 'site-a', answerSha256: 'b'.repeat(64) }, 'site-a'],
     [
       {
@@ -50,7 +72,17 @@ function events(): Array<[AuditEvent, string]> {
       },
       'coordinator',
     ],
-    [{ type: 'task-refused', federationId: 'fed', roundId: 'r2', taskId: 't2', site: 'site-a', reason: 'quorum 1 is below this site\'s minimum 2' }, 'site-a'],
+    [
+      {
+        type: 'task-refused',
+        federationId: 'fed',
+        roundId: 'r2',
+        taskId: 't2',
+        site: 'site-a',
+        reason: "quorum 1 is below this site's minimum 2",
+      },
+      'site-a',
+    ],
     [{ type: 'model-fitted', federationId: 'fed', modelId: 'm1', rounds: ['r1'], rhoBySite: { 'site-a': 0.002 } }, 'coordinator'],
     [{ type: 'cohort-emitted', federationId: 'fed', modelId: 'm1', cohortId: 'c1', size: 1000 }, 'coordinator'],
   ];
@@ -167,12 +199,24 @@ describe('audit chain', () => {
   it('detects a forged charge signed by the wrong key', () => {
     const chain = buildChain();
     // Mallory appends a charge in site-a's name, correctly linked and hashed, with her own key.
-    const forged = appendEntry(chain[chain.length - 1], { type: 'charge', federationId: 'fed', roundId: 'r9', taskId: 't9', site: 'site-a', rho: 0.5 }, 'site-a', mallory.priv, new Date(t0 + 60_000));
+    const forged = appendEntry(
+      chain[chain.length - 1],
+      { type: 'charge', federationId: 'fed', roundId: 'r9', taskId: 't9', site: 'site-a', rho: 0.5 },
+      'site-a',
+      mallory.priv,
+      new Date(t0 + 60_000),
+    );
     const f = verifyChain([...chain, forged], keys);
     expect(f).toHaveLength(1);
     expect(f[0]).toMatchObject({ index: chain.length, kind: 'bad-signature' });
     // A forged entry replacing a real one in the middle: bad signature there, and the next link breaks.
-    const replaced = appendEntry(chain[0], { type: 'charge', federationId: 'fed', roundId: 'r1', taskId: 't1', site: 'site-a', rho: 0.9 }, 'site-a', mallory.priv, new Date(t0 + 1000));
+    const replaced = appendEntry(
+      chain[0],
+      { type: 'charge', federationId: 'fed', roundId: 'r1', taskId: 't1', site: 'site-a', rho: 0.9 },
+      'site-a',
+      mallory.priv,
+      new Date(t0 + 1000),
+    );
     const f2 = verifyChain([chain[0], replaced, ...chain.slice(2)], keys);
     expect(kinds(f2)).toEqual(['bad-signature', 'broken-link']);
   });
@@ -232,7 +276,13 @@ describe('audit chain', () => {
     });
     const pkcs8 = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', kp.privateKey)).toString('base64');
     const privPem = `-----BEGIN PRIVATE KEY-----\n${pkcs8.match(/.{1,64}/g)!.join('\n')}\n-----END PRIVATE KEY-----\n`;
-    const e0 = appendEntry(null, { type: 'charge', federationId: 'f', roundId: 'r', taskId: 't', site: 'site-a', rho: 0.01 }, 'site-a', privPem, new Date(t0));
+    const e0 = appendEntry(
+      null,
+      { type: 'charge', federationId: 'f', roundId: 'r', taskId: 't', site: 'site-a', rho: 0.01 },
+      'site-a',
+      privPem,
+      new Date(t0),
+    );
     expect(verifyChain([e0], { 'site-a': cert.toString('pem') })).toEqual([]);
     expect(kinds(verifyChain([e0], { 'site-a': site.pub }))).toEqual(['bad-signature']);
   });

@@ -34,9 +34,11 @@ describe('no privacy path uses non-cryptographic or floating-point randomness', 
       const rel = relative(ROOT, join(ROOT, f));
       if (/Math\.random\s*\(/.test(src) && !MATH_RANDOM_ALLOWED[rel]) offenders.push(`${rel}: Math.random`);
       if (/from ['"][./]*model\/prng\.ts['"]/.test(src)) offenders.push(`${rel}: imports the seeded model PRNG`);
-      if (/seededRandomSourceForTests/.test(src) && rel !== 'privacy/random.ts') offenders.push(`${rel}: uses the seeded test random source`);
+      if (/seededRandomSourceForTests/.test(src) && rel !== 'privacy/random.ts')
+        offenders.push(`${rel}: uses the seeded test random source`);
       // Floating-point Gaussian/Laplace sampling (Box–Muller, inverse CDF on uniforms, …).
-      if (/Math\.(cos|sin)\s*\(\s*2\s*\*\s*Math\.PI/.test(src) || /Math\.log\s*\(\s*(1\s*-\s*)?(u|rand|uniform|Math\.random)/i.test(src)) offenders.push(`${rel}: floating-point noise sampling`);
+      if (/Math\.(cos|sin)\s*\(\s*2\s*\*\s*Math\.PI/.test(src) || /Math\.log\s*\(\s*(1\s*-\s*)?(u|rand|uniform|Math\.random)/i.test(src))
+        offenders.push(`${rel}: floating-point noise sampling`);
       // Every discrete Gaussian draw on these paths uses the default source (the OS CSPRNG).
       for (const m of src.matchAll(/sampleDiscreteGaussian(?:Vector)?\(([^()]*(?:\([^()]*\))?[^()]*)\)/g)) {
         if (rel === 'privacy/dp/discrete-gaussian.ts') continue;
@@ -59,7 +61,13 @@ describe('no privacy path uses non-cryptographic or floating-point randomness', 
 
 describe('the production noise path has the claimed distribution', () => {
   it('planned σ² (a rational), default CSPRNG: variance, tails and chi-square of one share and of the summed shares', () => {
-    const { sigmaSite2 } = planDistributedNoise({ l2Sensitivity: Math.sqrt(3), l1Sensitivity: 3, parties: 3, dimension: 40, targetRho: 0.0173 });
+    const { sigmaSite2 } = planDistributedNoise({
+      l2Sensitivity: Math.sqrt(3),
+      l1Sensitivity: 3,
+      parties: 3,
+      dimension: 40,
+      targetRho: 0.0173,
+    });
     const s2 = rationalToNumber(sigmaSite2);
     expect(1024n % sigmaSite2.den).toBe(0n);
     expect(sigmaSite2.den > 1n).toBe(true); // a non-integer σ², the general case
@@ -72,7 +80,10 @@ describe('the production noise path has the claimed distribution', () => {
       return { m, q: v.reduce((a, b) => a + (b - m) ** 2, 0) / (v.length - 1) };
     };
     const exactVar = discreteGaussianVariance(s2);
-    for (const [v, target] of [[one, exactVar], [sum, 3 * exactVar]] as const) {
+    for (const [v, target] of [
+      [one, exactVar],
+      [sum, 3 * exactVar],
+    ] as const) {
       const { m, q } = varOf(v);
       expect(Math.abs(m)).toBeLessThan(5 * Math.sqrt(target / N));
       expect(Math.abs(q - target)).toBeLessThan(5 * Math.sqrt((2 * target * target) / N));

@@ -9,7 +9,11 @@ import { Prng } from '../../model/prng.ts';
 
 const domain = new Domain(['a', 'b', 'c', 'd'], [3, 4, 2, 5]);
 function data(rows: number[][]): Dataset {
-  return new Dataset(domain, domain.attrs.map((_, j) => Uint8Array.from(rows.map((r) => r[j]))), rows.length);
+  return new Dataset(
+    domain,
+    domain.attrs.map((_, j) => Uint8Array.from(rows.map((r) => r[j]))),
+    rows.length,
+  );
 }
 function randomRows(n: number, rng: Prng): number[][] {
   return Array.from({ length: n }, () => domain.sizes.map((s) => rng.nextInt(s)));
@@ -33,10 +37,37 @@ describe('MIA statistics', () => {
 
 describe('site-side DCR and density scores', () => {
   it('DCR is the Hamming distance to the closest synthetic record; density counts neighbours within 1', () => {
-    const cohort = data([[0, 0, 0, 0], [1, 1, 1, 1], [0, 0, 0, 1]]);
-    expect(Array.from(miaScores(data([[0, 0, 0, 0], [2, 3, 0, 4], [1, 1, 1, 2]]), cohort, 'dcr'))).toEqual([0, 3, 1]);
+    const cohort = data([
+      [0, 0, 0, 0],
+      [1, 1, 1, 1],
+      [0, 0, 0, 1],
+    ]);
+    expect(
+      Array.from(
+        miaScores(
+          data([
+            [0, 0, 0, 0],
+            [2, 3, 0, 4],
+            [1, 1, 1, 2],
+          ]),
+          cohort,
+          'dcr',
+        ),
+      ),
+    ).toEqual([0, 3, 1]);
     // [0,0,0,0] has 2 neighbours within distance 1 → ⌊log2 3⌋ = 1; [2,3,0,4] none → 0
-    expect(Array.from(miaScores(data([[0, 0, 0, 0], [2, 3, 0, 4]]), cohort, 'density'))).toEqual([1, 0]);
+    expect(
+      Array.from(
+        miaScores(
+          data([
+            [0, 0, 0, 0],
+            [2, 3, 0, 4],
+          ]),
+          cohort,
+          'density',
+        ),
+      ),
+    ).toEqual([1, 0]);
   });
 
   it('one patient moves exactly one histogram cell by one (Δ1 = Δ2 = 1)', () => {
@@ -50,7 +81,13 @@ describe('site-side DCR and density scores', () => {
       for (let t = 0; t < 20; t++) {
         const extra = randomRows(1, rng);
         const asMember = t % 2 === 0;
-        const h = scoreHistogram(data(asMember ? [...members, ...extra] : members), data(asMember ? holdout : [...holdout, ...extra]), cohort, kind, 4);
+        const h = scoreHistogram(
+          data(asMember ? [...members, ...extra] : members),
+          data(asMember ? holdout : [...holdout, ...extra]),
+          cohort,
+          kind,
+          4,
+        );
         const diff = Array.from(h, (x, i) => x - base[i]);
         expect(diff.filter((x) => x !== 0)).toEqual([1]);
       }

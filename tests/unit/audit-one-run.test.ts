@@ -2,7 +2,14 @@
 // independently: exact binomial sums with bigint coefficients, closed forms, and the authors'
 // reference procedure (p_value_DP_audit / get_eps_audit, run with scipy to produce the constants).
 import { describe, expect, it } from 'vitest';
-import { binomialPmf, binomialSf, guessTopBottom, oneRunAudit, oneRunEpsilonLowerBound, oneRunPValue } from '../../privacy/empirical/one-run.ts';
+import {
+  binomialPmf,
+  binomialSf,
+  guessTopBottom,
+  oneRunAudit,
+  oneRunEpsilonLowerBound,
+  oneRunPValue,
+} from '../../privacy/empirical/one-run.ts';
 import { Prng } from '../../model/prng.ts';
 
 function choose(n: number, k: number): bigint {
@@ -26,7 +33,12 @@ function bruteP(m: number, r: number, v: number, eps: number, delta: number): nu
 
 describe('binomial sums', () => {
   it('pmf and tail agree with exact bigint-coefficient sums', () => {
-    for (const [n, q] of [[10, 0.3], [25, 0.5], [40, 0.9], [60, 0.73]] as const) {
+    for (const [n, q] of [
+      [10, 0.3],
+      [25, 0.5],
+      [40, 0.9],
+      [60, 0.73],
+    ] as const) {
       let total = 0;
       for (let k = 0; k <= n; k++) {
         expect(binomialPmf(k, n, q)).toBeCloseTo(exactPmf(k, n, q), 12);
@@ -60,7 +72,7 @@ describe('one-run p-value and ε lower bound', () => {
     expect(oneRunEpsilonLowerBound(10, 10, 10, 0)).toBeCloseTo(1.0518732331693172, 7);
   });
 
-  it('matches the authors\' reference procedure (scipy) on larger cases', () => {
+  it("matches the authors' reference procedure (scipy) on larger cases", () => {
     const cases: [number, number, number, number, number][] = [
       [1000, 600, 600, 1e-5, 5.270399462431669],
       [100, 100, 100, 1e-5, 3.490215953439474],
@@ -96,7 +108,7 @@ describe('one-run p-value and ε lower bound', () => {
     for (let t = 0; t < runs; t++) {
       const m = 500;
       const included = Array.from({ length: m }, () => rng.nextFloat() < 0.5);
-      const scores = included.map((b) => ((rng.nextFloat() < keep) === b ? 1 : 0) + rng.nextFloat() * 1e-3);
+      const scores = included.map((b) => (rng.nextFloat() < keep === b ? 1 : 0) + rng.nextFloat() * 1e-3);
       const res = oneRunAudit(scores, included, { kPlus: 100, kMinus: 100, delta: 0 });
       if (res.epsilonLower > eps) over++;
     }

@@ -12,21 +12,78 @@ const pub = Object.fromEntries(Object.entries(K).map(([p, k]) => [p, k.publicKey
 const F = 'fed';
 function chain(party: keyof typeof K, events: AuditEvent[]): AuditEntry[] {
   const out: AuditEntry[] = [];
-  events.forEach((e, i) => out.push(appendEntry(out[out.length - 1] ?? null, e, party, K[party].privateKey, new Date(Date.UTC(2025, 0, 1, 0, 0, i)))));
+  events.forEach((e, i) =>
+    out.push(appendEntry(out[out.length - 1] ?? null, e, party, K[party].privateKey, new Date(Date.UTC(2025, 0, 1, 0, 0, i)))),
+  );
   return out;
 }
 const sigma2 = { num: '400', den: '1' };
-const rho = rhoDistributedDiscreteGaussian({ l2Sensitivity: Math.sqrt(2), l1Sensitivity: 2, sigmaSite2: { num: 400n, den: 1n }, parties: 2, dimension: 12 });
-const release = (over: Partial<MeasurementReleasedEvent> = {}): AuditEvent => ({
-  type: 'measurement-released', federationId: F, roundId: 'r1', mechanism: 'distributed-discrete-gaussian', marginals: [['x'], ['y']],
-  l2Sensitivity: Math.sqrt(2), l1Sensitivity: 2, dimension: 12, sigmaSite2: sigma2, parties: ['a', 'b'], quorum: 2, rho, ...over,
+const rho = rhoDistributedDiscreteGaussian({
+  l2Sensitivity: Math.sqrt(2),
+  l1Sensitivity: 2,
+  sigmaSite2: { num: 400n, den: 1n },
+  parties: 2,
+  dimension: 12,
 });
-const issued = (site: string): AuditEvent => ({ type: 'task-issued', federationId: F, roundId: 'r1', taskId: `t-${site}`, site, kind: 'measure', specSha256: 'c'.repeat(64) });
-const charge = (site: string, r = rho, taskId = `t-${site}`): AuditEvent => ({ type: 'charge', federationId: F, roundId: 'r1', taskId, site, rho: r, mechanism: 'distributed-discrete-gaussian' });
-const answered = (site: string): AuditEvent => ({ type: 'task-answered', federationId: F, roundId: 'r1', taskId: `t-${site}`, site, answerSha256: 'd'.repeat(64) });
-const coordOk = () => [issued('a'), issued('b'), release(), charge('a'), charge('b'), { type: 'model-fitted', federationId: F, modelId: 'm', rounds: ['r1'], rhoBySite: { a: rho, b: rho } } as AuditEvent];
+const release = (over: Partial<MeasurementReleasedEvent> = {}): AuditEvent => ({
+  type: 'measurement-released',
+  federationId: F,
+  roundId: 'r1',
+  mechanism: 'distributed-discrete-gaussian',
+  marginals: [['x'], ['y']],
+  l2Sensitivity: Math.sqrt(2),
+  l1Sensitivity: 2,
+  dimension: 12,
+  sigmaSite2: sigma2,
+  parties: ['a', 'b'],
+  quorum: 2,
+  rho,
+  ...over,
+});
+const issued = (site: string): AuditEvent => ({
+  type: 'task-issued',
+  federationId: F,
+  roundId: 'r1',
+  taskId: `t-${site}`,
+  site,
+  kind: 'measure',
+  specSha256: 'c'.repeat(64),
+});
+const charge = (site: string, r = rho, taskId = `t-${site}`): AuditEvent => ({
+  type: 'charge',
+  federationId: F,
+  roundId: 'r1',
+  taskId,
+  site,
+  rho: r,
+  mechanism: 'distributed-discrete-gaussian',
+});
+const answered = (site: string): AuditEvent => ({
+  type: 'task-answered',
+  federationId: F,
+  roundId: 'r1',
+  taskId: `t-${site}`,
+  site,
+  answerSha256: 'd'.repeat(64),
+});
+const coordOk = () => [
+  issued('a'),
+  issued('b'),
+  release(),
+  charge('a'),
+  charge('b'),
+  { type: 'model-fitted', federationId: F, modelId: 'm', rounds: ['r1'], rhoBySite: { a: rho, b: rho } } as AuditEvent,
+];
 const run = (coord: AuditEvent[], a: AuditEvent[] = [charge('a'), answered('a')], b: AuditEvent[] = [charge('b'), answered('b')]) =>
-  reconcileAuditLogs([{ name: 'coord', entries: chain('coordinator', coord) }, { name: 'a', entries: chain('a', a) }, { name: 'b', entries: chain('b', b) }], pub, { delta: 1e-9 });
+  reconcileAuditLogs(
+    [
+      { name: 'coord', entries: chain('coordinator', coord) },
+      { name: 'a', entries: chain('a', a) },
+      { name: 'b', entries: chain('b', b) },
+    ],
+    pub,
+    { delta: 1e-9 },
+  );
 const kinds = (r: ReturnType<typeof run>) => r.findings.map((f) => f.kind).sort();
 
 describe('reconcileAuditLogs', () => {
@@ -47,7 +104,20 @@ describe('reconcileAuditLogs', () => {
   it('a recorded ρ that its mechanism does not give, and sensitivities that are not the enforced bound', () => {
     const c = coordOk().map((e) => (e.type === 'measurement-released' ? release({ rho: rho / 2 }) : e));
     expect(kinds(run(c))).toContain('rho-mismatch');
-    const s = coordOk().map((e) => (e.type === 'measurement-released' ? release({ l2Sensitivity: 1, rho: rhoDistributedDiscreteGaussian({ l2Sensitivity: 1, l1Sensitivity: 2, sigmaSite2: { num: 400n, den: 1n }, parties: 2, dimension: 12 }) }) : e));
+    const s = coordOk().map((e) =>
+      e.type === 'measurement-released'
+        ? release({
+            l2Sensitivity: 1,
+            rho: rhoDistributedDiscreteGaussian({
+              l2Sensitivity: 1,
+              l1Sensitivity: 2,
+              sigmaSite2: { num: 400n, den: 1n },
+              parties: 2,
+              dimension: 12,
+            }),
+          })
+        : e,
+    );
     expect(kinds(run(s))).toContain('sensitivity-mismatch');
   });
 
@@ -65,7 +135,14 @@ describe('reconcileAuditLogs', () => {
 
   it('entries signed with a key not given for that party, or a log mixing parties', () => {
     const forged = chain('b', [charge('a')]).map((e) => ({ ...e, party: 'a' }));
-    const r = reconcileAuditLogs([{ name: 'coord', entries: chain('coordinator', coordOk()) }, { name: 'a', entries: forged }], pub, { delta: 1e-9 });
+    const r = reconcileAuditLogs(
+      [
+        { name: 'coord', entries: chain('coordinator', coordOk()) },
+        { name: 'a', entries: forged },
+      ],
+      pub,
+      { delta: 1e-9 },
+    );
     expect(kinds(r)).toContain('bad-signature');
     const r2 = reconcileAuditLogs([{ name: 'a', entries: chain('a', [charge('a')]) }], pub, { delta: 1e-9 });
     expect(kinds(r2)).toEqual(['no-coordinator-log']);

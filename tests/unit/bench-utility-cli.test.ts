@@ -21,7 +21,10 @@ const data = makeDataset(domain, 3000, 11, (rng) => {
   return [age, sex, smoker, sick];
 });
 writeFileSync(domainFile, JSON.stringify(domain.toRecord()));
-writeFileSync(csvFile, [domain.attrs.join(','), ...Array.from({ length: data.rows }, (_, r) => data.columns.map((c) => c[r]).join(','))].join('\n'));
+writeFileSync(
+  csvFile,
+  [domain.attrs.join(','), ...Array.from({ length: data.rows }, (_, r) => data.columns.map((c) => c[r]).join(','))].join('\n'),
+);
 
 function capture() {
   let out = '';

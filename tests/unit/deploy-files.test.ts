@@ -202,7 +202,8 @@ describe('compose configs load with the real parsers', () => {
   }
   function fakeKit(): string {
     const d = tmp();
-    for (const f of ['ca.pem', 'cert.pem', 'key.pem']) writeFileSync(join(d, f), '-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n');
+    for (const f of ['ca.pem', 'cert.pem', 'key.pem'])
+      writeFileSync(join(d, f), '-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n');
     return d;
   }
 
@@ -404,7 +405,10 @@ describe('systemd units', () => {
 describe('Dockerfile', () => {
   const text = read(join(DEPLOY, 'Dockerfile'));
   const lines = text.split('\n').filter((l) => !l.trim().startsWith('#'));
-  const stages = lines.join('\n').split(/^FROM /m).slice(1);
+  const stages = lines
+    .join('\n')
+    .split(/^FROM /m)
+    .slice(1);
 
   it('is multi-stage on Node 22 slim', () => {
     expect(stages.length).toBeGreaterThanOrEqual(2);
@@ -438,7 +442,9 @@ describe('Dockerfile', () => {
     const copied = [...text.matchAll(/^COPY (?!--from)(\S+) \.\/\S+$/gm)].map((m) => m[1]);
     // Every top-level folder holding run-time code (all but tests/, bench/ and docs), found on disk so a new one cannot be forgotten.
     const runtime = readdirSync(ROOT, { withFileTypes: true })
-      .filter((e) => e.isDirectory() && !e.name.startsWith('.') && !['node_modules', 'tests', 'bench', 'docs', 'deploy', 'out'].includes(e.name))
+      .filter(
+        (e) => e.isDirectory() && !e.name.startsWith('.') && !['node_modules', 'tests', 'bench', 'docs', 'deploy', 'out'].includes(e.name),
+      )
       .map((e) => e.name);
     expect(runtime).toContain('coordinator');
     for (const dir of runtime) {

@@ -112,7 +112,7 @@ describe('dicomGrid: the grid straight from the stored values', () => {
   // 16×12 pixels of 12 bits in 16 (garbage in the top nibble), to 4×3 (lanes) and 5×5 (fractional).
   const rows = 16;
   const cols = 12;
-  const vals = Array.from({ length: rows * cols }, (_, i) => (((i * 2654435761) >>> 0) & 0xffff));
+  const vals = Array.from({ length: rows * cols }, (_, i) => ((i * 2654435761) >>> 0) & 0xffff);
   const cases = [
     ['explicit VR LE', TS.explicitLE],
     ['implicit VR LE', TS.implicitLE],
@@ -123,9 +123,22 @@ describe('dicomGrid: the grid straight from the stored values', () => {
   for (const [name, uid] of cases) {
     for (const photometric of ['MONOCHROME2', 'MONOCHROME1']) {
       it(`${name}, ${photometric}, 12-bit signed with rescale: equals resampling the decoded frame`, () => {
-        const attrs = { ...base, Rows: rows, Columns: cols, BitsStored: 12, HighBit: 11, PixelRepresentation: 1, RescaleSlope: 0.5, RescaleIntercept: 1000, PhotometricInterpretation: photometric };
+        const attrs = {
+          ...base,
+          Rows: rows,
+          Columns: cols,
+          BitsStored: 12,
+          HighBit: 11,
+          PixelRepresentation: 1,
+          RescaleSlope: 0.5,
+          RescaleIntercept: 1000,
+          PhotometricInterpretation: photometric,
+        };
         const bytes = writeDicomFixture({ transferSyntaxUid: uid, attributes: attrs, pixelValues: vals });
-        for (const target of [{ rows: 4, cols: 3 }, { rows: 5, cols: 5 }]) {
+        for (const target of [
+          { rows: 4, cols: 3 },
+          { rows: 5, cols: 5 },
+        ]) {
           const fresh = decode(bytes);
           const grid = dicomGrid(fresh, target); // before anyone touched `pixels`
           const full = decode(bytes);
@@ -237,10 +250,31 @@ describe('DICOM decode: only the linkage id and technical fields are exposed', (
     const text = JSON.stringify(meta);
     expect(text).not.toMatch(/Doe|Jane|19700101|Secret/);
     const allowed = new Set([
-      'source', 'patientId', 'studyInstanceUid', 'seriesInstanceUid', 'sopInstanceUid', 'sopClassUid', 'modality',
-      'bodyPart', 'transferSyntaxUid', 'transferSyntaxName', 'rows', 'columns', 'samplesPerPixel', 'bitsAllocated',
-      'bitsStored', 'pixelRepresentation', 'photometricInterpretation', 'rescaleSlope', 'rescaleIntercept',
-      'windowCenter', 'windowWidth', 'numberOfFrames', 'frameIndex', 'inverted', 'valueRange',
+      'source',
+      'patientId',
+      'studyInstanceUid',
+      'seriesInstanceUid',
+      'sopInstanceUid',
+      'sopClassUid',
+      'modality',
+      'bodyPart',
+      'transferSyntaxUid',
+      'transferSyntaxName',
+      'rows',
+      'columns',
+      'samplesPerPixel',
+      'bitsAllocated',
+      'bitsStored',
+      'pixelRepresentation',
+      'photometricInterpretation',
+      'rescaleSlope',
+      'rescaleIntercept',
+      'windowCenter',
+      'windowWidth',
+      'numberOfFrames',
+      'frameIndex',
+      'inverted',
+      'valueRange',
     ]);
     for (const k of Object.keys(meta)) expect(allowed.has(k), k).toBe(true);
   });

@@ -2,11 +2,7 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import {
-  readDicomFolder,
-  type DicomImage,
-  type DicomScanStats,
-} from '../../site-agent/connectors/dicom/index.ts';
+import { readDicomFolder, type DicomImage, type DicomScanStats } from '../../site-agent/connectors/dicom/index.ts';
 import { writeDicomFixture } from '../../site-agent/connectors/dicom/write.ts';
 import { Quarantine } from '../../site-agent/connectors/types.ts';
 
@@ -33,18 +29,33 @@ describe('readDicomFolder', () => {
     mkdirSync(join(dir, 'a', 'b'), { recursive: true });
     const good = writeDicomFixture({ transferSyntaxUid: '1.2.840.10008.1.2.1', attributes: attrs('P1'), pixelValues: [1, 2, 3, 4] });
     writeFileSync(join(dir, 'a', 'one.dcm'), good);
-    writeFileSync(join(dir, 'a', 'b', 'IMG0002'), writeDicomFixture({
-      transferSyntaxUid: '1.2.840.10008.1.2.5', attributes: attrs('P22'), pixelValues: [5, 6, 7, 8],
-    }));
+    writeFileSync(
+      join(dir, 'a', 'b', 'IMG0002'),
+      writeDicomFixture({
+        transferSyntaxUid: '1.2.840.10008.1.2.5',
+        attributes: attrs('P22'),
+        pixelValues: [5, 6, 7, 8],
+      }),
+    );
     writeFileSync(join(dir, 'a', 'truncated.dcm'), good.subarray(0, good.length - 3));
-    writeFileSync(join(dir, 'a', 'b', 'jpeg.dcm'), writeDicomFixture({
-      transferSyntaxUid: '1.2.840.10008.1.2.4.50', attributes: attrs('P3'), fragments: [new Uint8Array(4)],
-    }));
+    writeFileSync(
+      join(dir, 'a', 'b', 'jpeg.dcm'),
+      writeDicomFixture({
+        transferSyntaxUid: '1.2.840.10008.1.2.4.50',
+        attributes: attrs('P3'),
+        fragments: [new Uint8Array(4)],
+      }),
+    );
     writeFileSync(join(dir, 'garbage.bin'), 'not dicom');
     writeFileSync(join(dir, 'README.txt'), 'skipped silently');
-    writeFileSync(join(dir, 'z-last.dcm'), writeDicomFixture({
-      transferSyntaxUid: '1.2.840.10008.1.2', attributes: attrs('P4444'), pixelValues: [9, 9, 9, 9],
-    }));
+    writeFileSync(
+      join(dir, 'z-last.dcm'),
+      writeDicomFixture({
+        transferSyntaxUid: '1.2.840.10008.1.2',
+        attributes: attrs('P4444'),
+        pixelValues: [9, 9, 9, 9],
+      }),
+    );
 
     const q = new Quarantine();
     const stats: DicomScanStats = { filesSeen: 0, images: 0, quarantined: 0, skipped: 0 };

@@ -77,7 +77,12 @@ describe('resampleStoredToGrid (stored integers straight to the grid)', () => {
   for (const c of cases) {
     for (const bits of c.bits) {
       it(`${c.rows}×${c.cols} → ${c.grid.rows}×${c.grid.cols}, ${bits} of ${c.container} bits: signed and unsigned, frame offsets 0/2/4, with and without trailing bytes, both byte orders, SIMD and JavaScript kernels`, () => {
-        for (const [signed, simd] of [[false, true], [true, true], [false, false], [true, false]] as const) {
+        for (const [signed, simd] of [
+          [false, true],
+          [true, true],
+          [false, false],
+          [true, false],
+        ] as const) {
           pixelKernels.simd = simd;
           for (const byteOffset of [0, 2, 4]) {
             for (const trailing of [0, 2]) {
@@ -87,19 +92,35 @@ describe('resampleStoredToGrid (stored integers straight to the grid)', () => {
                 const bytesPer = c.container / 8;
                 // Random bits everywhere, also above bitsStored (overlay bits, garbage): they must be ignored.
                 const buf = new ArrayBuffer(byteOffset + n * bytesPer + trailing);
-                new Uint8Array(buf).set(new Uint8Array(words(Math.ceil(buf.byteLength / 4), n + bits + byteOffset).buffer).subarray(0, buf.byteLength));
+                new Uint8Array(buf).set(
+                  new Uint8Array(words(Math.ceil(buf.byteLength / 4), n + bits + byteOffset).buffer).subarray(0, buf.byteLength),
+                );
                 const before = new Uint8Array(buf).slice();
-                const view = c.container === 16 ? (signed ? new Int16Array(buf, byteOffset, n) : new Uint16Array(buf, byteOffset, n)) : signed ? new Int8Array(buf, byteOffset, n) : new Uint8Array(buf, byteOffset, n);
+                const view =
+                  c.container === 16
+                    ? signed
+                      ? new Int16Array(buf, byteOffset, n)
+                      : new Uint16Array(buf, byteOffset, n)
+                    : signed
+                      ? new Int8Array(buf, byteOffset, n)
+                      : new Uint8Array(buf, byteOffset, n);
                 const bytes = new Uint8Array(buf, byteOffset, n * bytesPer);
                 const pixels = Float64Array.from({ length: n }, (_, i) => {
-                  const raw = c.container === 8 ? bytes[i]! : swapped ? (bytes[2 * i]! << 8) | bytes[2 * i + 1]! : bytes[2 * i]! | (bytes[2 * i + 1]! << 8);
+                  const raw =
+                    c.container === 8
+                      ? bytes[i]!
+                      : swapped
+                        ? (bytes[2 * i]! << 8) | bytes[2 * i + 1]!
+                        : bytes[2 * i]! | (bytes[2 * i + 1]! << 8);
                   return storedValue(raw, bits, signed);
                 });
                 const expected = resampleToGrid(pixels, c.rows, c.cols, c.grid); // Float32: compare relatively
                 const got = resampleStoredToGrid(view, c.rows, c.cols, c.grid, bits, signed, swapped);
                 expect(got.length, label).toBe(expected.length);
                 for (let i = 0; i < got.length; i++) {
-                  expect(Math.abs(got[i]! - expected[i]!), `${label}, cell ${i}: ${got[i]} vs ${expected[i]}`).toBeLessThanOrEqual(1e-6 * Math.max(1, Math.abs(expected[i]!)));
+                  expect(Math.abs(got[i]! - expected[i]!), `${label}, cell ${i}: ${got[i]} vs ${expected[i]}`).toBeLessThanOrEqual(
+                    1e-6 * Math.max(1, Math.abs(expected[i]!)),
+                  );
                 }
                 // The frame is never modified (a big-endian frame is swapped in registers or in a copy).
                 expect(new Uint8Array(buf), label).toEqual(before);
@@ -175,7 +196,10 @@ describe('RLE PackBits', () => {
     const a = Uint8Array.from([1, 2, 3]);
     const b = Uint8Array.from([4, 4, 4]);
     const planes = decodeRleFrame(encodeRleFrame([a, b]), 3, 2);
-    expect(planes.map((p) => Array.from(p))).toEqual([[1, 2, 3], [4, 4, 4]]);
+    expect(planes.map((p) => Array.from(p))).toEqual([
+      [1, 2, 3],
+      [4, 4, 4],
+    ]);
   });
   it('rejects a header shorter than 64 bytes', () => {
     expect(() => decodeRleFrame(new Uint8Array(10), 3, 1)).toThrow(/64-byte header/);

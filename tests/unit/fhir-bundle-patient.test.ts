@@ -1,6 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { buildPatientBundle, collectReferences, validateBundle, validateR4Resource, VARIANT_PROFILE } from '../../modalities/fhir/bundle.ts';
+import {
+  buildPatientBundle,
+  collectReferences,
+  validateBundle,
+  validateR4Resource,
+  VARIANT_PROFILE,
+} from '../../modalities/fhir/bundle.ts';
 import { decodePatient } from '../../modalities/fhir/decode.ts';
 import { Rng } from '../../modalities/fhir/rng.ts';
 import { SOP_CLASS, uuidToDicomUid } from '../../modalities/image/dicom-writer.ts';
@@ -11,7 +17,17 @@ const schema = parseSchema(readFileSync(new URL('../../schema/hospital-v1.yaml',
 
 function patient(seed: string) {
   const rng = new Rng(seed);
-  const row = schema.attributes.map((a) => (a.kind === 'age' ? 3 : a.kind === 'sex' ? 0 : a.kind === 'condition' ? (a.name === 'hypertension' || a.name === 'pneumonia' ? 1 : 0) : 1));
+  const row = schema.attributes.map((a) =>
+    a.kind === 'age'
+      ? 3
+      : a.kind === 'sex'
+        ? 0
+        : a.kind === 'condition'
+          ? a.name === 'hypertension' || a.name === 'pneumonia'
+            ? 1
+            : 0
+          : 1,
+  );
   const decoded = decodePatient(schema, row, rng);
   const genotypes: Genotype[] = [
     { rsid: 'rs7903146', chrom: '10', pos: 112998590, ref: 'C', alt: 'T', gene: 'TCF7L2', dosage: 1 },
@@ -33,7 +49,10 @@ function patient(seed: string) {
         path: 'dicom/x.dcm',
       },
       genome: { build: 'GRCh38', genotypes, effective: '2024-09-01' },
-      note: { text: 'History: 45-year-old woman with hypertension and pneumonia.\nImaging: consolidation.\n', date: '2024-10-01T10:00:00Z' },
+      note: {
+        text: 'History: 45-year-old woman with hypertension and pneumonia.\nImaging: consolidation.\n',
+        date: '2024-10-01T10:00:00Z',
+      },
     },
     rng,
   );
@@ -74,7 +93,9 @@ describe('patient FHIR bundle', () => {
     expect(text).toMatch(/pneumonia/);
     expect(doc.content[0].attachment.size).toBe(Buffer.byteLength(text));
     expect(doc.context.related[0].reference).toBe(`ImagingStudy/${study.id}`);
-    const finding = resources.find((r) => r.resourceType === 'Observation' && (r.derivedFrom as any)?.[0]?.reference === `ImagingStudy/${study.id}`) as any;
+    const finding = resources.find(
+      (r) => r.resourceType === 'Observation' && (r.derivedFrom as any)?.[0]?.reference === `ImagingStudy/${study.id}`,
+    ) as any;
     expect(finding.valueString).toBe('opacity');
     const variants = resources.filter((r) => (r.meta as any)?.profile?.includes(VARIANT_PROFILE)) as any[];
     expect(variants).toHaveLength(2); // hom-ref and missing calls are not reported by default
@@ -99,7 +120,8 @@ describe('patient FHIR bundle', () => {
     const entries = bundle.entry as { fullUrl: string; resource: any }[];
     const broken = structuredClone(bundle) as any;
     broken.entry.find((e: any) => e.resource.resourceType === 'ImagingStudy').resource.status = 'bogus';
-    broken.entry.find((e: any) => e.resource.resourceType === 'DocumentReference').resource.subject.reference = 'urn:uuid:00000000-0000-4000-8000-000000000000';
+    broken.entry.find((e: any) => e.resource.resourceType === 'DocumentReference').resource.subject.reference =
+      'urn:uuid:00000000-0000-4000-8000-000000000000';
     const issues = validateBundle(broken);
     expect(issues.some((i) => i.resource.startsWith('ImagingStudy/') && /status "bogus"/.test(i.message))).toBe(true);
     // Structural errors come from the R4 definitions (medplum): a missing required element, a wrong type.

@@ -17,7 +17,11 @@ function randomRows(n: number, seed: number): number[][] {
 describe('FHIR decoder', () => {
   const rows = randomRows(400, 7);
   // Exercise every extreme bin too.
-  rows.push(domain.map(() => 0), domain.map((a) => a.size - 1), domain.map((a) => Math.max(0, a.size - 2)));
+  rows.push(
+    domain.map(() => 0),
+    domain.map((a) => a.size - 1),
+    domain.map((a) => Math.max(0, a.size - 2)),
+  );
   const cohort = decodeCohort(schema, rows, 'decode-test');
   const all = [...cohort.Patient, ...cohort.Condition, ...cohort.Observation];
 
@@ -78,7 +82,14 @@ describe('FHIR decoder', () => {
     const errors = validateFhirResources([
       { resourceType: 'Patient', id: 'p', gender: 'M' },
       { resourceType: 'Condition', id: 'c', subject: { reference: 'Patient/missing' }, code: { coding: [{ system: 'x', code: 'y' }] } },
-      { resourceType: 'Observation', id: 'o', status: 'done', subject: { reference: 'Patient/p' }, code: {}, valueQuantity: { value: 'high' } },
+      {
+        resourceType: 'Observation',
+        id: 'o',
+        status: 'done',
+        subject: { reference: 'Patient/p' },
+        code: {},
+        valueQuantity: { value: 'high' },
+      },
     ]);
     expect(errors.map((e) => e.message)).toEqual([
       'gender "M" is not an administrative-gender code',
@@ -99,7 +110,9 @@ describe('Rng.uuid', () => {
       expect(u).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
       const h = (n: number) => (n >>> 0).toString(16).padStart(8, '0');
       const [a, b, c, d] = [h(s.nextU32()), h(s.nextU32()), h(s.nextU32()), h(s.nextU32())];
-      expect(u).toBe(`${a}-${b.slice(0, 4)}-4${b.slice(5, 8)}-${((parseInt(c[0], 16) & 0x3) | 0x8).toString(16)}${c.slice(1, 4)}-${c.slice(4, 8)}${d}`);
+      expect(u).toBe(
+        `${a}-${b.slice(0, 4)}-4${b.slice(5, 8)}-${((parseInt(c[0], 16) & 0x3) | 0x8).toString(16)}${c.slice(1, 4)}-${c.slice(4, 8)}${d}`,
+      );
     }
   });
 });

@@ -21,7 +21,15 @@ const condition = (id: string, subject: string, system: string, code: string, ex
   code: { coding: [{ system, code }] },
   ...extra,
 });
-const obs = (id: string, subject: string, loinc: string, value: number, unit: string, when?: string, extra: Record<string, unknown> = {}): FhirResourceLike => ({
+const obs = (
+  id: string,
+  subject: string,
+  loinc: string,
+  value: number,
+  unit: string,
+  when?: string,
+  extra: Record<string, unknown> = {},
+): FhirResourceLike => ({
   resourceType: 'Observation',
   id,
   status: 'final',
@@ -92,7 +100,10 @@ describe('FHIR encoder', () => {
       effectiveDateTime: '2024-01-01',
       code: { coding: [{ system: 'http://loinc.org', code: '85354-9' }] },
       component: [
-        { code: { coding: [{ system: 'http://loinc.org', code: '8480-6' }] }, valueQuantity: { value: 135, unit: 'mm[Hg]', system: 'http://unitsofmeasure.org', code: 'mm[Hg]' } },
+        {
+          code: { coding: [{ system: 'http://loinc.org', code: '8480-6' }] },
+          valueQuantity: { value: 135, unit: 'mm[Hg]', system: 'http://unitsofmeasure.org', code: 'mm[Hg]' },
+        },
         { code: { coding: [{ system: 'http://loinc.org', code: '8462-4' }] }, valueQuantity: { value: 85, unit: 'mm[Hg]' } },
       ],
     };
@@ -100,7 +111,11 @@ describe('FHIR encoder', () => {
     const row = encodedRow(res, 0);
     expect(row[col('systolic_bp')]).toBe(2);
     expect(row[col('ldl_cholesterol')]).toBe(5); // missing: wrong unit is not used
-    expect(res.issues).toContainEqual({ source: 'Observation/l', reason: 'lab unit not in schema', detail: 'ldl_cholesterol: expected mg/dL, got mmol/L' });
+    expect(res.issues).toContainEqual({
+      source: 'Observation/l',
+      reason: 'lab unit not in schema',
+      detail: 'ldl_cholesterol: expected mg/dL, got mmol/L',
+    });
   });
 
   it('unknown codes and systems are ignored; ICD-10-CM matches descendants; refuted conditions do not count', () => {
@@ -170,7 +185,10 @@ describe('FHIR encoder', () => {
       telecom: [{ system: 'phone', value: '555-0100' }],
       text: { status: 'generated', div: '<div>59621000</div>' },
     });
-    const res = encodeResources(schema, [guarded(base), guarded(condition('c', 'Patient/p', SCT, '13645005', { note: [{ text: 'asthma' }] }))]);
+    const res = encodeResources(schema, [
+      guarded(base),
+      guarded(condition('c', 'Patient/p', SCT, '13645005', { note: [{ text: 'asthma' }] })),
+    ]);
     const other = encodeResources(schema, [patient('p'), condition('c', 'Patient/p', SCT, '13645005')]);
     expect(Array.from(res.rows)).toEqual(Array.from(other.rows));
   });

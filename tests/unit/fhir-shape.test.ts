@@ -3,8 +3,23 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { getDataType, validationRegexes } from '@medplum/core';
-import { buildPatientBundle, buildPatientResources, collectReferences, loadR4Definitions, R4Validator, validateBundle } from '../../modalities/fhir/bundle.ts';
-import { AUDITED_FORMAT_SOURCES, AUDITED_INVARIANTS, SHAPE_AUDITED_TYPES, ShapeTrie, shapeSignature, stringClassByRegex, stringClassFast } from '../../modalities/fhir/shape.ts';
+import {
+  buildPatientBundle,
+  buildPatientResources,
+  collectReferences,
+  loadR4Definitions,
+  R4Validator,
+  validateBundle,
+} from '../../modalities/fhir/bundle.ts';
+import {
+  AUDITED_FORMAT_SOURCES,
+  AUDITED_INVARIANTS,
+  SHAPE_AUDITED_TYPES,
+  ShapeTrie,
+  shapeSignature,
+  stringClassByRegex,
+  stringClassFast,
+} from '../../modalities/fhir/shape.ts';
 import { decodePatient } from '../../modalities/fhir/decode.ts';
 import { Rng } from '../../modalities/fhir/rng.ts';
 import { SOP_CLASS, uuidToDicomUid } from '../../modalities/image/dicom-writer.ts';
@@ -15,12 +30,22 @@ const schema = parseSchema(readFileSync(new URL('../../schema/hospital-v1.yaml',
 
 function bundleOf(seed: string) {
   const rng = new Rng(seed);
-  const row = schema.attributes.map((a) => (a.kind === 'age' ? 3 : a.kind === 'sex' ? 0 : a.kind === 'condition' ? (a.name === 'hypertension' ? 1 : 0) : 1));
+  const row = schema.attributes.map((a) =>
+    a.kind === 'age' ? 3 : a.kind === 'sex' ? 0 : a.kind === 'condition' ? (a.name === 'hypertension' ? 1 : 0) : 1,
+  );
   const decoded = decodePatient(schema, row, rng);
   return buildPatientBundle(
     decoded,
     {
-      image: { studyInstanceUid: uuidToDicomUid(rng.uuid()), seriesInstanceUid: uuidToDicomUid(rng.uuid()), sopInstanceUid: uuidToDicomUid(rng.uuid()), sopClassUid: SOP_CLASS.DX, modality: 'DX', started: '2024-10-01T09:30:00Z', findingClass: 'normal' },
+      image: {
+        studyInstanceUid: uuidToDicomUid(rng.uuid()),
+        seriesInstanceUid: uuidToDicomUid(rng.uuid()),
+        sopInstanceUid: uuidToDicomUid(rng.uuid()),
+        sopClassUid: SOP_CLASS.DX,
+        modality: 'DX',
+        started: '2024-10-01T09:30:00Z',
+        findingClass: 'normal',
+      },
       genome: { build: 'GRCh38', genotypes: [{ rsid: 'rs7903146', chrom: '10', pos: 112998590, ref: 'C', alt: 'T', dosage: 1 }] },
       note: { text: 'History: hypertension.\n', date: '2024-10-01T10:00:00Z' },
     },
@@ -28,19 +53,26 @@ function bundleOf(seed: string) {
   ).bundle as FhirResourceLike & { entry: { fullUrl: string; resource: Record<string, any> }[] };
 }
 
-const entry = (b: ReturnType<typeof bundleOf>, pred: (r: Record<string, any>) => boolean) => b.entry.find((e) => pred(e.resource))!.resource;
+const entry = (b: ReturnType<typeof bundleOf>, pred: (r: Record<string, any>) => boolean) =>
+  b.entry.find((e) => pred(e.resource))!.resource;
 const variant = (r: Record<string, any>) => r.resourceType === 'Observation' && r.code.coding[0].code === '69548-6';
 
 /** Changes the memo must not wave through on the strength of an earlier valid resource of similar shape. */
 const MUTATIONS: [string, (b: ReturnType<typeof bundleOf>) => void][] = [
-  ['subject pointing at an ImagingStudy (reference target type)', (b) => (entry(b, variant).subject.reference = b.entry.find((e) => e.resource.resourceType === 'ImagingStudy')!.fullUrl)],
+  [
+    'subject pointing at an ImagingStudy (reference target type)',
+    (b) => (entry(b, variant).subject.reference = b.entry.find((e) => e.resource.resourceType === 'ImagingStudy')!.fullUrl),
+  ],
   ['control character in a string', (b) => (entry(b, (r) => r.resourceType === 'DocumentReference').description = 'a\u0001b')],
   ['blank string', (b) => (entry(b, (r) => r.resourceType === 'DocumentReference').description = '   ')],
   ['date where an instant is required', (b) => (entry(b, (r) => r.resourceType === 'DocumentReference').date = '2024-10-01')],
   ['negative unsignedInt', (b) => (entry(b, (r) => r.resourceType === 'DocumentReference').content[0].attachment.size = -3)],
   ['non-integer integer', (b) => (entry(b, (r) => r.resourceType === 'ImagingStudy').numberOfSeries = 1.5)],
   ['NaN decimal', (b) => (entry(b, (r) => r.resourceType === 'Observation' && r.valueQuantity).valueQuantity.value = Number.NaN)],
-  ['Range with low above high', (b) => Object.assign(entry(b, variant).component.find((c: any) => c.valueRange).valueRange, { low: { value: 9 }, high: { value: 2 } })],
+  [
+    'Range with low above high',
+    (b) => Object.assign(entry(b, variant).component.find((c: any) => c.valueRange).valueRange, { low: { value: 9 }, high: { value: 2 } }),
+  ],
   ['component coded like the Observation', (b) => (entry(b, variant).component[0].code = structuredClone(entry(b, variant).code))],
   ['base64 with a bad padding', (b) => (entry(b, (r) => r.resourceType === 'DocumentReference').content[0].attachment.data = 'QQ=Q')],
   ['unknown member', (b) => (entry(b, (r) => r.resourceType === 'Condition').bogus = 1)],
@@ -81,7 +113,10 @@ describe('shape signatures for memoised R4 validation', () => {
       mutate(b);
       const full = validateBundle(b, new R4Validator('full')).filter((i) => !/does not resolve|required value set|variant/.test(i.message));
       const memoised = validateBundle(b, memo).filter((i) => !/does not resolve|required value set|variant/.test(i.message));
-      expect(memoised.map((i) => i.resource), what).toEqual(full.map((i) => i.resource));
+      expect(
+        memoised.map((i) => i.resource),
+        what,
+      ).toEqual(full.map((i) => i.resource));
       if (full.length > 0) rejected++;
     }
     // The mutations are real errors for the validator, not no-ops.
@@ -102,13 +137,31 @@ describe('shape signatures for memoised R4 validation', () => {
   });
 
   it('classify the UUID and Type/UUID string families as the regexes do (audited regexes unchanged)', () => {
-    const sources = Object.fromEntries(Object.entries(validationRegexes).filter(([k]) => k !== 'xhtml').map(([k, re]) => [k, re.source]));
+    const sources = Object.fromEntries(
+      Object.entries(validationRegexes)
+        .filter(([k]) => k !== 'xhtml')
+        .map(([k, re]) => [k, re.source]),
+    );
     expect(sources).toEqual(AUDITED_FORMAT_SOURCES);
     const rng = new Rng('families');
     const strings: string[] = [];
     for (let i = 0; i < 300; i++) {
       const u = rng.uuid();
-      strings.push(u, `Patient/${u}`, `ImagingStudy/${u}`, `DocumentReference/${u}`, u.toUpperCase(), `urn:uuid:${u}`, `#${u}`, `Patient/${u} `, `Pat ient/${u}`, `Patient/x${u}`, `/${u}`, `urn/${u}`, `P-1/${u}`);
+      strings.push(
+        u,
+        `Patient/${u}`,
+        `ImagingStudy/${u}`,
+        `DocumentReference/${u}`,
+        u.toUpperCase(),
+        `urn:uuid:${u}`,
+        `#${u}`,
+        `Patient/${u} `,
+        `Pat ient/${u}`,
+        `Patient/x${u}`,
+        `/${u}`,
+        `urn/${u}`,
+        `P-1/${u}`,
+      );
       const chars = [...u];
       chars[rng.int(36)] = 'g-0 /:.Z'[rng.int(8)];
       strings.push(chars.join(''), `Patient/${chars.join('')}`);
@@ -133,7 +186,10 @@ describe('shape signatures for memoised R4 validation', () => {
       mutate(b);
       for (const e of b.entry) seen.push(e.resource);
     }
-    seen.push({ resourceType: 'Observation', id: 'x', status: 'final', code: { text: 'a' }, component: [] }, { resourceType: 'Observation', id: 'x', status: 'final', code: { text: 'a' } });
+    seen.push(
+      { resourceType: 'Observation', id: 'x', status: 'final', code: { text: 'a' }, component: [] },
+      { resourceType: 'Observation', id: 'x', status: 'final', code: { text: 'a' } },
+    );
     for (const r of seen) {
       const entry = trie.entry(r);
       const sig = shapeSignature(r);
@@ -156,9 +212,25 @@ describe('shape signatures for memoised R4 validation', () => {
     resources.push(
       // Nested and repeated references, a frozen part, a reference that is not a string, and an
       // array of strings under a `reference` key (collectReferences skips those; so must the walk).
-      { resourceType: 'Observation', id: 'o', status: 'final', code: frozenPart, subject: { reference: 'Patient/p' }, derivedFrom: [{ reference: 'ImagingStudy/i' }, { reference: 'ImagingStudy/j', display: 'x' }], hasMember: [{ reference: 7 }], focus: [{ reference: ['Patient/a', 'Patient/b'] }] },
+      {
+        resourceType: 'Observation',
+        id: 'o',
+        status: 'final',
+        code: frozenPart,
+        subject: { reference: 'Patient/p' },
+        derivedFrom: [{ reference: 'ImagingStudy/i' }, { reference: 'ImagingStudy/j', display: 'x' }],
+        hasMember: [{ reference: 7 }],
+        focus: [{ reference: ['Patient/a', 'Patient/b'] }],
+      },
       // Not memoised by shape (contained): the walk does not run, the caller collects.
-      { resourceType: 'Observation', id: 'c', status: 'final', code: { text: 'a' }, contained: [{ resourceType: 'Patient', id: 'x' }], subject: { reference: '#x' } },
+      {
+        resourceType: 'Observation',
+        id: 'c',
+        status: 'final',
+        code: { text: 'a' },
+        contained: [{ resourceType: 'Patient', id: 'x' }],
+        subject: { reference: '#x' },
+      },
     );
     let complete = 0;
     for (const r of resources) {
@@ -175,15 +247,29 @@ describe('shape signatures for memoised R4 validation', () => {
     expect(resources.flatMap((r) => collectReferences(r)).length).toBeGreaterThan(10);
   });
 
-  it('sign the builders\' shared frozen parts as their unfrozen copies', () => {
+  it("sign the builders' shared frozen parts as their unfrozen copies", () => {
     const rng = new Rng('frozen');
     const row = schema.attributes.map((a) => (a.kind === 'age' ? 3 : a.kind === 'sex' ? 1 : a.kind === 'condition' ? 1 : 1));
     const decoded = decodePatient(schema, row, rng);
     const resources = buildPatientResources(
       decoded,
       {
-        image: { studyInstanceUid: '2.25.1', seriesInstanceUid: '2.25.2', sopInstanceUid: '2.25.3', sopClassUid: SOP_CLASS.DX, modality: 'DX', started: '2024-10-01T09:30:00Z', findingClass: 'normal' },
-        genome: { build: 'GRCh37', genotypes: [{ rsid: 'rs7903146', chrom: '10', pos: 114758349, ref: 'C', alt: 'T', dosage: 2 }, { chrom: 'X', pos: 100, ref: 'A', alt: 'G', dosage: 1 }] },
+        image: {
+          studyInstanceUid: '2.25.1',
+          seriesInstanceUid: '2.25.2',
+          sopInstanceUid: '2.25.3',
+          sopClassUid: SOP_CLASS.DX,
+          modality: 'DX',
+          started: '2024-10-01T09:30:00Z',
+          findingClass: 'normal',
+        },
+        genome: {
+          build: 'GRCh37',
+          genotypes: [
+            { rsid: 'rs7903146', chrom: '10', pos: 114758349, ref: 'C', alt: 'T', dosage: 2 },
+            { chrom: 'X', pos: 100, ref: 'A', alt: 'G', dosage: 1 },
+          ],
+        },
         note: { text: 'History: hypertension.\n', date: '2024-10-01T10:00:00Z' },
       },
       rng,

@@ -2,7 +2,16 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { chromLength, chromRank, gtFromDosage, refSeqAccession, validateVcf, vcfContigName, writeVcf, type Genotype } from '../../modalities/genome/index.ts';
+import {
+  chromLength,
+  chromRank,
+  gtFromDosage,
+  refSeqAccession,
+  validateVcf,
+  vcfContigName,
+  writeVcf,
+  type Genotype,
+} from '../../modalities/genome/index.ts';
 import { Quarantine } from '../../site-agent/connectors/types.ts';
 import { extractPanelGenotypes, readVcfHeader, readVcfRecords } from '../../site-agent/connectors/vcf/index.ts';
 
@@ -84,8 +93,12 @@ describe('VCF writer', () => {
     const ok = genotypes([0, 0, 0, 0, 0, 0]);
     expect(() => writeVcf([], { build: 'GRCh38', fileDate: '2025-01-01' })).toThrow();
     expect(() => writeVcf([{ id: 'a b', genotypes: ok }], { build: 'GRCh38', fileDate: '2025-01-01' })).toThrow(/whitespace/);
-    expect(() => writeVcf([{ id: 'a', genotypes: [{ ...ok[0], pos: 3e8 }] }], { build: 'GRCh38', fileDate: '2025-01-01' })).toThrow(/past the end/);
-    expect(() => writeVcf([{ id: 'a', genotypes: [{ ...ok[0], alt: 'C' }] }], { build: 'GRCh38', fileDate: '2025-01-01' })).toThrow(/ALT equals REF/);
+    expect(() => writeVcf([{ id: 'a', genotypes: [{ ...ok[0], pos: 3e8 }] }], { build: 'GRCh38', fileDate: '2025-01-01' })).toThrow(
+      /past the end/,
+    );
+    expect(() => writeVcf([{ id: 'a', genotypes: [{ ...ok[0], alt: 'C' }] }], { build: 'GRCh38', fileDate: '2025-01-01' })).toThrow(
+      /ALT equals REF/,
+    );
     expect(() => writeVcf([{ id: 'a', genotypes: [{ ...ok[0], dosage: 3 }] }], { build: 'GRCh38', fileDate: '2025-01-01' })).toThrow();
   });
 
@@ -135,7 +148,11 @@ describe('VCF writer', () => {
     const recs = [];
     for await (const r of readVcfRecords(path, q)) recs.push(r);
     expect(recs).toHaveLength(6);
-    const res = await extractPanelGenotypes(path, PANEL.map(({ rsid, chrom, pos, ref, alt }) => ({ rsid, chrom, pos, ref, alt })), q);
+    const res = await extractPanelGenotypes(
+      path,
+      PANEL.map(({ rsid, chrom, pos, ref, alt }) => ({ rsid, chrom, pos, ref, alt })),
+      q,
+    );
     expect(Array.from(res.patients.get('p1')!)).toEqual([2, 1, 0, 1, -1, 1]);
     expect(Array.from(res.patients.get('p2')!)).toEqual([0, 0, 1, 2, 1, 0]);
     expect(res.stats.quarantinedLines).toBe(0);

@@ -1,7 +1,14 @@
 // Image component bins: what the coordinator decodes, the sites' encoder reads back.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { componentBin, componentCodes, componentCoefficient, dctBasisImage, addImageComponents, imageComponentAttributes } from '../../modalities/image/components.ts';
+import {
+  componentBin,
+  componentCodes,
+  componentCoefficient,
+  dctBasisImage,
+  addImageComponents,
+  imageComponentAttributes,
+} from '../../modalities/image/components.ts';
 import { densityToStored, renderPriorRadiograph } from '../../modalities/image/radiograph-prior.ts';
 import { synthesiseRadiograph } from '../../modalities/image/radiograph-synth.ts';
 import { componentBinRange, normalisedGridCoefficients } from '../../modalities/image/components.ts';
@@ -20,7 +27,9 @@ describe('image-component attributes', () => {
     const dom = schemaAttributes(schema).find((a) => a.name === 'img_pc_1_0')!;
     expect(dom.labels).toEqual(['<-3.4', '-3.4-<-3', '-3-<-2.6', '>=-2.6', 'no-image']);
     expect(() => parseSchema(readFileSync(MULTIMODAL_SCHEMA_PATH, 'utf8').replace('basis: [0, 2]', 'basis: [0, 0]'))).toThrow(SchemaError);
-    expect(() => parseSchema(readFileSync(MULTIMODAL_SCHEMA_PATH, 'utf8').replace('range: [-12, -5]', 'range: [-9.5, -5]'))).toThrow(SchemaError);
+    expect(() => parseSchema(readFileSync(MULTIMODAL_SCHEMA_PATH, 'utf8').replace('range: [-12, -5]', 'range: [-9.5, -5]'))).toThrow(
+      SchemaError,
+    );
   });
 
   it('the basis is orthonormal on the grid', () => {
@@ -97,7 +106,10 @@ describe('image-component attributes', () => {
 
   it('the cohort path is deterministic, and without components it is the prior and densityToStored', () => {
     const a = synthesiseRadiograph(schema, 256, { cardiomegaly: true, opacity: false, nodule: false }, [1, 2, 1], new Rng('det'));
-    const b = synthesiseRadiograph(schema, 256, { cardiomegaly: true, opacity: false, nodule: false }, [1, 2, 1], new Rng('det'), { density: new Float32Array(65536), pixels: new Uint16Array(65536) });
+    const b = synthesiseRadiograph(schema, 256, { cardiomegaly: true, opacity: false, nodule: false }, [1, 2, 1], new Rng('det'), {
+      density: new Float32Array(65536),
+      pixels: new Uint16Array(65536),
+    });
     expect(Buffer.from(a.pixels.buffer).equals(Buffer.from(b.pixels.buffer))).toBe(true);
     expect([a.windowCenter, a.windowWidth]).toEqual([b.windowCenter, b.windowWidth]);
     const r1 = new Rng('plain');

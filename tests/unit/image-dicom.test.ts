@@ -86,7 +86,11 @@ describe('DICOM writer', () => {
   });
 
   it('is read by the site connector too (modality values equal stored values)', () => {
-    const s = spec({ rows: 64, cols: 64, pixels: decodeImage(model, { findingClass: 'normal' }, new Rng(9), { rows: 64, cols: 64 }).pixels });
+    const s = spec({
+      rows: 64,
+      cols: 64,
+      pixels: decodeImage(model, { findingClass: 'normal' }, new Rng(9), { rows: 64, cols: 64 }).pixels,
+    });
     const r = parseDicomBytes(writeDicom(s), 'mem');
     expect(r.ok).toBe(true);
     if (!r.ok) return;
@@ -141,12 +145,20 @@ describe('PNG preview', () => {
     expect(half.width).toBe(128);
     // Box means through the window, and files of several stored deflate blocks (pngjs inflates
     // them and checks the Adler-32).
-    for (const [rows, cols, f] of [[256, 256, 2], [300, 301, 1], [97, 64, 3]]) {
+    for (const [rows, cols, f] of [
+      [256, 256, 2],
+      [300, 301, 1],
+      [97, 64, 3],
+    ]) {
       const px = new Uint16Array(rows * cols);
       for (let i = 0; i < px.length; i++) px[i] = (i * 2654435761) % 4096;
       const img = PNG.sync.read(Buffer.from(pngPreview(px, rows, cols, 2000, 3000, { downscale: f })));
       expect([img.width, img.height]).toEqual([Math.floor(cols / f), Math.floor(rows / f)]);
-      for (const [y, x] of [[0, 0], [1, 5], [Math.floor(rows / f) - 1, Math.floor(cols / f) - 1]]) {
+      for (const [y, x] of [
+        [0, 0],
+        [1, 5],
+        [Math.floor(rows / f) - 1, Math.floor(cols / f) - 1],
+      ]) {
         let sum = 0;
         for (let dy = 0; dy < f; dy++) for (let dx = 0; dx < f; dx++) sum += px[(y * f + dy) * cols + x * f + dx];
         const want = Math.min(255, Math.max(0, Math.floor(((sum / (f * f) - (2000 - 0.5)) / 2999 + 0.5) * 255 + 0.5)));
@@ -155,7 +167,10 @@ describe('PNG preview', () => {
     }
     // Written into a reused buffer (garbage from an earlier file in it): the same bytes.
     const into = Buffer.alloc(200_000, 0xa5);
-    for (const [rows, cols, f] of [[256, 256, 2], [300, 301, 1]]) {
+    for (const [rows, cols, f] of [
+      [256, 256, 2],
+      [300, 301, 1],
+    ]) {
       const px = new Uint16Array(rows * cols);
       for (let i = 0; i < px.length; i++) px[i] = (i * 40503) % 65536;
       const fresh = pngPreview(px, rows, cols, 30000, 60000, { downscale: f });

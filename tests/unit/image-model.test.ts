@@ -23,7 +23,12 @@ import {
 describe('DCT', () => {
   it('round-trips DCT-II → DCT-III on square and rectangular images', () => {
     const rng = new Rng(1);
-    for (const [h, w] of [[8, 8], [32, 32], [12, 20], [1, 5]]) {
+    for (const [h, w] of [
+      [8, 8],
+      [32, 32],
+      [12, 20],
+      [1, 5],
+    ]) {
       const img = Float64Array.from({ length: h * w }, () => rng.normal());
       const back = idct2(dct2(img, h, w), h, w);
       for (let i = 0; i < img.length; i++) expect(back[i]).toBeCloseTo(img[i], 10);
@@ -75,8 +80,18 @@ describe('clipping', () => {
     const C = 2;
     const imgs = Array.from({ length: 10 }, () => Float64Array.from({ length: grid * grid }, () => rng.uniform(0, 1)));
     const vs = imgs.map((im) => encodeImageFeatures(im, grid, k, C));
-    const a = classSums(vs, vs.map(() => 'x'), ['x'], k * k)[0];
-    const b = classSums(vs.slice(1), vs.slice(1).map(() => 'x'), ['x'], k * k)[0];
+    const a = classSums(
+      vs,
+      vs.map(() => 'x'),
+      ['x'],
+      k * k,
+    )[0];
+    const b = classSums(
+      vs.slice(1),
+      vs.slice(1).map(() => 'x'),
+      ['x'],
+      k * k,
+    )[0];
     const diff = Array.from(a.sum, (x, i) => x - b.sum[i]);
     expect(l2Norm(diff)).toBeLessThanOrEqual(C + 1e-9);
   });
@@ -92,7 +107,7 @@ describe('reconstruction', () => {
     const region = (img: Float64Array, x0: number, x1: number, y0: number, y1: number) => {
       let s = 0;
       let n = 0;
-      for (let y = Math.floor(y0 * 32); y < y1 * 32; y++) for (let x = Math.floor(x0 * 32); x < x1 * 32; x++) (s += img[y * 32 + x]), n++;
+      for (let y = Math.floor(y0 * 32); y < y1 * 32; y++) for (let x = Math.floor(x0 * 32); x < x1 * 32; x++) ((s += img[y * 32 + x]), n++);
       return s / n;
     };
     // Lower lung zones: denser with effusion.
@@ -105,7 +120,12 @@ describe('reconstruction', () => {
 
   it('noisy sums post-process into bounded means and floored variances', () => {
     const dim = 4;
-    const m = modelFromNoisySums([{ name: 'a', count: -3, sum: [100, 0, 0, 0], sumSq: [-5, 1, 1, 1] }], { grid: 4, k: 2, clip: 2, varianceFloor: 1e-4 });
+    const m = modelFromNoisySums([{ name: 'a', count: -3, sum: [100, 0, 0, 0], sumSq: [-5, 1, 1, 1] }], {
+      grid: 4,
+      k: 2,
+      clip: 2,
+      varianceFloor: 1e-4,
+    });
     expect(l2Norm(m.classes[0].mean)).toBeLessThanOrEqual(2 + 1e-12);
     expect(Math.min(...m.classes[0].variance)).toBeGreaterThanOrEqual(1e-4);
     expect(m.classes[0].mean.length).toBe(dim);
@@ -115,13 +135,23 @@ describe('reconstruction', () => {
     const rng = new Rng(6);
     const d = 9;
     // Class-centred vectors spread along e0 mostly.
-    const vs = Array.from({ length: 400 }, () => Float64Array.from({ length: d }, (_, i) => (i === 0 ? rng.normal(0, 2) : rng.normal(0, 0.1))));
+    const vs = Array.from({ length: 400 }, () =>
+      Float64Array.from({ length: d }, (_, i) => (i === 0 ? rng.normal(0, 2) : rng.normal(0, 0.1))),
+    );
     const moment = new Float64Array(d * d);
     for (const v of vs) for (let i = 0; i < d; i++) for (let j = 0; j < d; j++) moment[i * d + j] += v[i] * v[j];
     const pc = principalComponents(moment, d, 2, vs.length);
     expect(Math.abs(pc.vectors[0][0])).toBeGreaterThan(0.99);
     expect(pc.sd[0]).toBeGreaterThan(1.5);
-    const model = modelFromNoisySums(classSums(vs, vs.map(() => 'c'), ['c'], d), { grid: 3, k: 3, clip: 100 });
+    const model = modelFromNoisySums(
+      classSums(
+        vs,
+        vs.map(() => 'c'),
+        ['c'],
+        d,
+      ),
+      { grid: 3, k: 3, clip: 100 },
+    );
     model.components = { ...pc, binEdges: [-0.5, 0.5] };
     const sign = Math.sign(pc.vectors[0][0]);
     const hi = sampleCoefficients(model, 0, new Rng(7), [2, 1], 0);

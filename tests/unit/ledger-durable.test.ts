@@ -67,10 +67,21 @@ describe('site ledger', () => {
     expect(r.totalRho()).toBeCloseTo(0.005, 15);
     expect(r.charged('t1')).toBe(true);
     expect(r.charged('t3')).toBe(false);
-    expect(r.state()).toEqual({ totalRho: r.totalRho(), byFederation: { 'fed-1': 0.002, 'fed-2': 0.003 }, byMonth: { '2025-01': 0.002, '2025-02': 0.003 }, charges: 2 });
+    expect(r.state()).toEqual({
+      totalRho: r.totalRho(),
+      byFederation: { 'fed-1': 0.002, 'fed-2': 0.003 },
+      byMonth: { '2025-01': 0.002, '2025-02': 0.003 },
+      charges: 2,
+    });
     expect(Buffer.from(r.cachedAnswer('t2')!).toString()).toBe('answer of t2');
     expect(r.cachedAnswer('nope')).toBeUndefined();
-    expect(r.recovery).toEqual({ tornTail: null, auditTornTail: null, orphanAnswersRemoved: [], auditEntriesRecovered: 0, damagedAnswers: [] });
+    expect(r.recovery).toEqual({
+      tornTail: null,
+      auditTornTail: null,
+      orphanAnswersRemoved: [],
+      auditEntriesRecovered: 0,
+      damagedAnswers: [],
+    });
   });
 
   it('never charges a task id twice and returns the same cached bytes, also after a restart', () => {
@@ -192,11 +203,17 @@ describe('site ledger', () => {
   it('appends signed charge, answer and refusal entries to the audit log, which verifies', () => {
     const l = openL();
     l.charge(task('t1', 0.001));
-    l.refuse({ taskId: 't2', roundId: 'r2', federationId: 'fed-1', reason: 'quorum 1 is below this site\'s minimum 2' });
+    l.refuse({ taskId: 't2', roundId: 'r2', federationId: 'fed-1', reason: "quorum 1 is below this site's minimum 2" });
     l.charge(task('t3', 0.002));
     closeAll();
     const entries = parseChainLines(fs.readFileSync(path.join(dir, AUDIT_FILE), 'utf8'));
-    expect(entries.map((e) => (e as { event: { type: string } }).event.type)).toEqual(['charge', 'task-answered', 'task-refused', 'charge', 'task-answered']);
+    expect(entries.map((e) => (e as { event: { type: string } }).event.type)).toEqual([
+      'charge',
+      'task-answered',
+      'task-refused',
+      'charge',
+      'task-answered',
+    ]);
     expect(verifyChain(entries, { 'site-a': pubPem })).toEqual([]);
   });
 
@@ -275,7 +292,14 @@ describe('site ledger', () => {
     const r = openL();
     expect(r.totalRho()).toBe(0.003);
     expect([...r.cachedAnswer('crash-1')!]).toEqual([1, 2, 3, 250]);
-    const retry = r.charge({ taskId: 'crash-1', roundId: 'r', federationId: 'fed-1', rho: 0.003, mechanism: 'distributed-discrete-gaussian', answer: new Uint8Array([9]) });
+    const retry = r.charge({
+      taskId: 'crash-1',
+      roundId: 'r',
+      federationId: 'fed-1',
+      rho: 0.003,
+      mechanism: 'distributed-discrete-gaussian',
+      answer: new Uint8Array([9]),
+    });
     expect(retry.charged).toBe(false);
     expect([...retry.answer]).toEqual([1, 2, 3, 250]);
     expect(r.totalRho()).toBe(0.003);

@@ -20,7 +20,13 @@ const schema: Schema = parseSchema(readFileSync(MULTIMODAL_SCHEMA_PATH, 'utf8'))
 const SYSTEM = 'urn:test:mrn';
 
 function patient(id: string, mrn?: string) {
-  return { resourceType: 'Patient', id, gender: 'female', birthDate: '1950-03-01', ...(mrn ? { identifier: [{ system: SYSTEM, value: mrn }] } : {}) };
+  return {
+    resourceType: 'Patient',
+    id,
+    gender: 'female',
+    birthDate: '1950-03-01',
+    ...(mrn ? { identifier: [{ system: SYSTEM, value: mrn }] } : {}),
+  };
 }
 
 describe('PatientKeyIndex', () => {
@@ -60,8 +66,17 @@ describe('note mentions', () => {
     const flags = (t: string) => Object.fromEntries(names.map((n, i) => [n.replace('note_', ''), enc.mentions(t)[i]]).filter(([, v]) => v));
     expect(flags('ASSESSMENT:\nCommunity-acquired pneumonia. HTN, T2DM.')).toEqual({ pneumonia: 1, hypertension: 1, type2_diabetes: 1 });
     expect(flags('No evidence of pneumonia. Denies asthma. Lungs clear without opacity. Heart size normal, no cardiomegaly.')).toEqual({});
-    expect(flags('History of coronary artery disease and congestive heart failure; small nodule in the left lung.')).toEqual({ coronary_artery_disease: 1, heart_failure: 1, nodule: 1 });
-    const sectioned = parseSchema(readFileSync(MULTIMODAL_SCHEMA_PATH, 'utf8').replace('{ name: note_pneumonia, kind: note-mention, terms: [pneumonia] }', '{ name: note_pneumonia, kind: note-mention, terms: [pneumonia], sections: [assessment] }'));
+    expect(flags('History of coronary artery disease and congestive heart failure; small nodule in the left lung.')).toEqual({
+      coronary_artery_disease: 1,
+      heart_failure: 1,
+      nodule: 1,
+    });
+    const sectioned = parseSchema(
+      readFileSync(MULTIMODAL_SCHEMA_PATH, 'utf8').replace(
+        '{ name: note_pneumonia, kind: note-mention, terms: [pneumonia] }',
+        '{ name: note_pneumonia, kind: note-mention, terms: [pneumonia], sections: [assessment] }',
+      ),
+    );
     const e2 = new NoteMentionEncoder(sectioned);
     const k = e2.attributes.findIndex((a) => a.name === 'note_pneumonia');
     expect(e2.mentions('HISTORY:\nPneumonia in 2010.\n\nIMPRESSION:\nWell.')[k]).toBe(0);
@@ -73,21 +88,38 @@ describe('loadMultimodalSiteData: linkage edge cases', () => {
   const dir = join(root, 'site');
   beforeAll(() => {
     mkdirSync(join(dir, 'fhir'), { recursive: true });
-    const pts = [patient('p1', 'M1'), patient('p2', 'M2'), patient('p3', 'M3'), patient('p4', 'M3'), patient('p5', 'M5'), { resourceType: 'Patient', id: 'p6', identifier: [{ system: SYSTEM, value: 'M6' }] }];
+    const pts = [
+      patient('p1', 'M1'),
+      patient('p2', 'M2'),
+      patient('p3', 'M3'),
+      patient('p4', 'M3'),
+      patient('p5', 'M5'),
+      { resourceType: 'Patient', id: 'p6', identifier: [{ system: SYSTEM, value: 'M6' }] },
+    ];
     writeFileSync(join(dir, 'fhir', 'Patient.ndjson'), pts.map((p) => JSON.stringify(p)).join('\n') + '\n{not json\n');
     // Images: two of M1 (one wins), one of M3 (ambiguous MRN), one of an unknown MRN, one of M6 (no row), a garbage file.
     const rng = new Rng('link');
     const em = new DicomEmitter(dir, SITE_PROFILES[0]!, 'hospital-a', 64, '2025-01-01');
     const base = drawLatentPatient(SITE_PROFILES[0]!, 'hospital-a', 0, '2025-01-01', rng.fork('p'));
-    for (const [mrn, k] of [['M1', 0], ['M3', 1], ['M404', 2], ['M6', 3]] as const) em.write({ ...base, mrn, imaged: true, findings: { opacity: false, nodule: false, cardiomegaly: false } }, rng.fork(k));
+    for (const [mrn, k] of [
+      ['M1', 0],
+      ['M3', 1],
+      ['M404', 2],
+      ['M6', 3],
+    ] as const)
+      em.write({ ...base, mrn, imaged: true, findings: { opacity: false, nodule: false, cardiomegaly: false } }, rng.fork(k));
     writeFileSync(join(dir, 'dicom', 'garbage.dcm'), Buffer.from('this is not a DICOM file at all, just text'));
     // VCF: S1→M1, S2 and S2b → M2 (two samples, one patient), S3 listed twice, S9 unmapped; a bad line in the middle.
-    const head = '##fileformat=VCFv4.2\n##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS1\tS2\tS2b\tS3\tS9\n';
+    const head =
+      '##fileformat=VCFv4.2\n##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS1\tS2\tS2b\tS3\tS9\n';
     const snp = schema.attributes.find((a) => a.name === 'snp_b1_1')!;
     if (snp.kind !== 'snp') throw new Error('no snp');
     writeFileSync(
       join(dir, 'g.vcf'),
-      head + `${snp.chrom}\t${snp.pos}\t.\t${snp.ref}\t${snp.alt}\t50\tPASS\t.\tGT\t0|1\t1|1\t0|0\t./.\t1|0\n` + 'garbage line without tabs\n' + `${snp.chrom}\t${snp.pos + 1200}\t.\tG\tA\t50\tPASS\t.\tGT\t1/1\t0/1\t0/0\t0/0\t0/0\n`,
+      head +
+        `${snp.chrom}\t${snp.pos}\t.\t${snp.ref}\t${snp.alt}\t50\tPASS\t.\tGT\t0|1\t1|1\t0|0\t./.\t1|0\n` +
+        'garbage line without tabs\n' +
+        `${snp.chrom}\t${snp.pos + 1200}\t.\tG\tA\t50\tPASS\t.\tGT\t1/1\t0/1\t0/0\t0/0\t0/0\n`,
     );
     writeFileSync(join(dir, 'map.tsv'), 'S1\tM1\nS2\tM2\nS2b\tM2\nS3\tM5\nS3\tM1\n');
     // Notes: M1 twice, M5, an unknown MRN, a file whose name has no id, a non-UTF-8 file.
@@ -107,7 +139,12 @@ describe('loadMultimodalSiteData: linkage edge cases', () => {
       dicom: join(dir, 'dicom'),
       vcf: join(dir, 'g.vcf'),
       notes: join(dir, 'notes'),
-      linkage: { key: 'identifier' as const, identifierSystem: SYSTEM, vcfSampleMap: join(dir, 'map.tsv'), notesPattern: '^(?<patientId>[^_]+)_' },
+      linkage: {
+        key: 'identifier' as const,
+        identifierSystem: SYSTEM,
+        vcfSampleMap: join(dir, 'map.tsv'),
+        notesPattern: '^(?<patientId>[^_]+)_',
+      },
     },
   });
 
@@ -137,7 +174,10 @@ describe('loadMultimodalSiteData: linkage edge cases', () => {
 
   it('inspect survives missing sources: each becomes a quarantine line, not a crash', async () => {
     const c = cfg();
-    const r = await inspectSite({ data: { ...c.data, dicom: join(dir, 'nope'), vcf: join(dir, 'nope.vcf'), notes: join(dir, 'nope-notes') } }, schema);
+    const r = await inspectSite(
+      { data: { ...c.data, dicom: join(dir, 'nope'), vcf: join(dir, 'nope.vcf'), notes: join(dir, 'nope-notes') } },
+      schema,
+    );
     expect(r.patients.fhir).toBe(5);
     expect(r.patients.withImage + r.patients.withGenome + r.patients.withNotes).toBe(0);
     expect(Object.keys(r.quarantine.byReason).filter((k) => /^(dicom|vcf|note): /.test(k)).length).toBeGreaterThanOrEqual(3);

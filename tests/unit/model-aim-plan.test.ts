@@ -4,7 +4,16 @@ import { marginal } from '../../model/marginals.ts';
 import type { Measurement } from '../../model/measurement.ts';
 import { allThreeWay, datasetWorkloadError } from '../../model/metrics.ts';
 import { type FitPlan, type RoundResult } from '../../model/plans/plan.ts';
-import { aimPlan, defaultScreenShare, independentPlan, maxCapRefusals, poolRepeats, projectOnLarger, SCREEN_SHARE_PIVOT_RHO, Stats } from '../../model/plans/aim.ts';
+import {
+  aimPlan,
+  defaultScreenShare,
+  independentPlan,
+  maxCapRefusals,
+  poolRepeats,
+  projectOnLarger,
+  SCREEN_SHARE_PIVOT_RHO,
+  Stats,
+} from '../../model/plans/aim.ts';
 import { planDistributedNoise } from '../../privacy/dp/accountant.ts';
 import { estimate } from '../../model/pgm/estimate.ts';
 import { buildJunctionTree, treeSize } from '../../model/pgm/junction-tree.ts';
@@ -64,7 +73,11 @@ describe('federated AIM plan', () => {
   });
 
   it('never charges more than ρ through the real distributed noise planner, in at most maxRounds rounds', () => {
-    for (const [rho, maxRounds] of [[0.002, 3], [0.3, 5], [5, 8]] as const) {
+    for (const [rho, maxRounds] of [
+      [0.002, 3],
+      [0.3, 5],
+      [5, 8],
+    ] as const) {
       const charged: number[] = [];
       const plan = aimPlan(domain, rho, { maxRounds, selectionIterations: 40 });
       const done = runPlan(plan, 11, 100, charged);
@@ -83,7 +96,12 @@ describe('federated AIM plan', () => {
       const one = plan.next([])!;
       const sigma = Math.sqrt(one.marginals.length / (2 * one.rho));
       // 1-way answers of 2000 records spread uniformly (only their total matters here).
-      const done: RoundResult[] = [{ spec: one, measurements: one.marginals.map((a) => ({ attrs: a, values: new Float64Array(big.cells(a)).fill(2000 / big.cells(a)), sigma })) }];
+      const done: RoundResult[] = [
+        {
+          spec: one,
+          measurements: one.marginals.map((a) => ({ attrs: a, values: new Float64Array(big.cells(a)).fill(2000 / big.cells(a)), sigma })),
+        },
+      ];
       return plan.next(done)!.marginals.map((p) => p.join('+'));
     };
     // Low budget: the 3000-cell pair x+y (and the 180/150-cell ones) would cost more noise than 2000 records.
@@ -138,12 +156,19 @@ describe('federated AIM plan', () => {
     // from the noisy answers to within a factor of 2.
     expect(trueMisfit(['a', 'b'])).toBeGreaterThan(data.rows);
     expect(trueMisfit(['a', 'f'])).toBeLessThan(0.06 * data.rows);
-    for (const p of [['a', 'b'], ['a', 'f']]) {
+    for (const p of [
+      ['a', 'b'],
+      ['a', 'f'],
+    ]) {
       expect(stats.get(p).misfit).toBeGreaterThan(0.5 * trueMisfit(p));
       expect(stats.get(p).misfit).toBeLessThan(2 * trueMisfit(p));
     }
     // With noise far above the fluctuation, the independent pair shows no misfit at all.
-    const loud = (attrs: string[]): Measurement => ({ attrs, values: marginal(data, attrs).map((v) => v + 200 * rng.normal()), sigma: 200 });
+    const loud = (attrs: string[]): Measurement => ({
+      attrs,
+      values: marginal(data, attrs).map((v) => v + 200 * rng.normal()),
+      sigma: 200,
+    });
     expect(new Stats(domain, [...ones, loud(['a', 'f'])], ones, model).get(['a', 'f']).misfit).toBe(0);
     expect(stats.get(['a']).inModel).toBe(true);
     // The noise a set keeps shrinks with its σ.

@@ -9,7 +9,10 @@ function randomCase(seed: number): { domain: Domain; cliques: string[][] } {
   const rng = new Prng(seed);
   const k = 3 + rng.nextInt(3); // 3..5 attributes
   const attrs = Array.from({ length: k }, (_, i) => `x${i}`);
-  const domain = new Domain(attrs, attrs.map(() => 2 + rng.nextInt(3)));
+  const domain = new Domain(
+    attrs,
+    attrs.map(() => 2 + rng.nextInt(3)),
+  );
   // A cycle through every attribute (a loop) plus one random extra pair or triple.
   const cliques = attrs.map((a, i) => [a, attrs[(i + 1) % k]]);
   const extra = [attrs[rng.nextInt(k)], attrs[rng.nextInt(k)], attrs[rng.nextInt(k)]];
@@ -26,7 +29,8 @@ describe('belief propagation', () => {
       expect(Math.max(...tree.cliques.map((c) => c.length))).toBeGreaterThanOrEqual(2);
       const tol = 1e-9 * model.total;
       // Every junction-tree clique (the belief path) ...
-      for (const c of model.structure.tree.cliques) expect(maxAbsDiff(model.marginal([...c]), bruteForceMarginal(model, [...c]))).toBeLessThan(tol);
+      for (const c of model.structure.tree.cliques)
+        expect(maxAbsDiff(model.marginal([...c]), bruteForceMarginal(model, [...c]))).toBeLessThan(tol);
       // ... every 1-way, and pairs/triples in a scrambled order (the variable-elimination path when no clique covers them).
       for (const a of domain.attrs) expect(maxAbsDiff(model.marginal([a]), bruteForceMarginal(model, [a]))).toBeLessThan(tol);
       const rev = [...domain.attrs].reverse();
@@ -41,7 +45,12 @@ describe('belief propagation', () => {
 
   it('has a cycle-of-four model whose tree needs a fill-in clique of size 3', () => {
     const domain = new Domain(['a', 'b', 'c', 'd'], [2, 3, 2, 3]);
-    const tree = buildJunctionTree(domain, [['a', 'b'], ['b', 'c'], ['c', 'd'], ['d', 'a']]);
+    const tree = buildJunctionTree(domain, [
+      ['a', 'b'],
+      ['b', 'c'],
+      ['c', 'd'],
+      ['d', 'a'],
+    ]);
     expect(tree.cliques.map((c) => c.length).sort()).toEqual([3, 3]);
     expect(tree.separators[0].length).toBe(2);
   });
@@ -58,12 +67,18 @@ describe('belief propagation', () => {
       const pWhere = cond.total / model.total;
       const unconditioned = bruteForceMarginal(model, ['x0', 'x2']);
       const idx = (v0: number, v2: number) => v0 * domain.sizeOf('x2') + v2;
-      const expectedP = (unconditioned[idx(1, 0)] + (domain.sizeOf('x2') > 1 ? unconditioned[idx(1, domain.sizeOf('x2') - 1)] : 0)) / model.total;
+      const expectedP =
+        (unconditioned[idx(1, 0)] + (domain.sizeOf('x2') > 1 ? unconditioned[idx(1, domain.sizeOf('x2') - 1)] : 0)) / model.total;
       expect(pWhere).toBeCloseTo(expectedP, 10);
       expect(model.probability(where)).toBeCloseTo(expectedP, 10);
       expect(full).toBeCloseTo(model.total, 6);
       const got = cond.marginal([...domain.attrs.slice(0, 2)]);
-      expect(maxAbsDiff(got.map((v) => v / cond.total), brute.map((v) => v / model.total))).toBeLessThan(1e-10);
+      expect(
+        maxAbsDiff(
+          got.map((v) => v / cond.total),
+          brute.map((v) => v / model.total),
+        ),
+      ).toBeLessThan(1e-10);
       for (let v = 0; v < domain.sizeOf('x0'); v++) if (v !== 1) expect(cond.marginal(['x0'])[v]).toBe(0);
     }
   });

@@ -21,8 +21,7 @@ describe('Domain', () => {
 
   it('indexMap projects and reorders row-major tables', () => {
     const map = d.indexMap(['a', 'b', 'c'], ['c', 'a']);
-    for (let a = 0; a < 2; a++)
-      for (let b = 0; b < 3; b++) for (let c = 0; c < 4; c++) expect(map[(a * 3 + b) * 4 + c]).toBe(c * 2 + a);
+    for (let a = 0; a < 2; a++) for (let b = 0; b < 3; b++) for (let c = 0; c < 4; c++) expect(map[(a * 3 + b) * 4 + c]).toBe(c * 2 + a);
     expect(() => d.indexMap(['a'], ['b'])).toThrow(/not in/);
   });
 });
@@ -74,5 +73,8 @@ describe('Dataset and marginals', () => {
     expect(ds.rows).toBe(48842);
     expect(marginal(ds, ['sex', 'income>50K']).reduce((a, b) => a + b, 0)).toBe(48842);
   });
-  if (!dir) console.warn('model-domain.test: UCI Adult sample data not found (../shared/data or $FEDSYNTH_SAMPLE_DATA); skipping the Adult load test');
+  if (!dir)
+    console.warn(
+      'model-domain.test: UCI Adult sample data not found (../shared/data or $FEDSYNTH_SAMPLE_DATA); skipping the Adult load test',
+    );
 });

@@ -21,16 +21,36 @@ const exact = (attrs: string[], sigma = 1): Measurement => ({ attrs, values: mar
 
 describe('estimate', () => {
   it('recovers exact marginals from noiseless measurements on a tree (any attribute order)', () => {
-    const sets = [['b', 'a'], ['b', 'c'], ['d', 'c'], ['d', 'e']];
-    const model = estimate(domain, sets.map((s) => exact(s)), { iterations: 400 });
+    const sets = [
+      ['b', 'a'],
+      ['b', 'c'],
+      ['d', 'c'],
+      ['d', 'e'],
+    ];
+    const model = estimate(
+      domain,
+      sets.map((s) => exact(s)),
+      { iterations: 400 },
+    );
     expect(model.total).toBe(4000);
     for (const s of sets) expect(l1(model.marginal(s), marginal(data, s)) / 4000).toBeLessThan(2e-3);
     for (const a of domain.attrs) expect(l1(model.marginal([a]), marginal(data, [a])) / 4000).toBeLessThan(2e-3);
   });
 
   it('recovers exact marginals on a loopy measurement set (triangulated tree)', () => {
-    const sets = [['a', 'b'], ['b', 'c'], ['c', 'a'], ['c', 'd'], ['d', 'e'], ['e', 'c']];
-    const { model, report } = estimateWithReport(domain, sets.map((s) => exact(s)), { iterations: 600 });
+    const sets = [
+      ['a', 'b'],
+      ['b', 'c'],
+      ['c', 'a'],
+      ['c', 'd'],
+      ['d', 'e'],
+      ['e', 'c'],
+    ];
+    const { model, report } = estimateWithReport(
+      domain,
+      sets.map((s) => exact(s)),
+      { iterations: 600 },
+    );
     expect(report.maxCliqueCells).toBeGreaterThanOrEqual(24); // a·b·c clique
     // Consistent measurements of the same data are reproducible by some model; the fit approaches them.
     for (const s of sets) expect(l1(model.marginal(s), marginal(data, s)) / 4000).toBeLessThan(1e-2);
@@ -39,10 +59,17 @@ describe('estimate', () => {
   it('weights measurements by 1/σ: the precise one wins when two disagree', () => {
     const truth = marginal(data, ['a']);
     const off = truth.map((v, i) => v + (i === 0 ? 300 : -150));
-    const model = estimate(domain, [{ attrs: ['a'], values: truth, sigma: 1 }, { attrs: ['a'], values: off, sigma: 10 }], {
-      iterations: 300,
-      total: 4000,
-    });
+    const model = estimate(
+      domain,
+      [
+        { attrs: ['a'], values: truth, sigma: 1 },
+        { attrs: ['a'], values: off, sigma: 10 },
+      ],
+      {
+        iterations: 300,
+        total: 4000,
+      },
+    );
     const m = model.marginal(['a']);
     // Weighted least squares: (1·truth + 0.01·off)/1.01.
     for (let i = 0; i < 3; i++) expect(m[i]).toBeCloseTo((truth[i] + 0.01 * off[i]) / 1.01, 0);
@@ -59,21 +86,51 @@ describe('estimate', () => {
   });
 
   it('refuses a model over the clique-size cap with the clique and the cap in the message', () => {
-    const sets = [['a', 'b'], ['b', 'c'], ['c', 'a'], ['d', 'e']];
-    expect(() => estimate(domain, sets.map((s) => exact(s)), { iterations: 1, maxCliqueCells: 20 })).toThrow(ModelSizeError);
-    expect(() => estimate(domain, sets.map((s) => exact(s)), { iterations: 1, maxCliqueCells: 20 })).toThrow(
-      /clique \[a, b, c\] would have 24 cells, over the cap of 20/,
-    );
+    const sets = [
+      ['a', 'b'],
+      ['b', 'c'],
+      ['c', 'a'],
+      ['d', 'e'],
+    ];
+    expect(() =>
+      estimate(
+        domain,
+        sets.map((s) => exact(s)),
+        { iterations: 1, maxCliqueCells: 20 },
+      ),
+    ).toThrow(ModelSizeError);
+    expect(() =>
+      estimate(
+        domain,
+        sets.map((s) => exact(s)),
+        { iterations: 1, maxCliqueCells: 20 },
+      ),
+    ).toThrow(/clique \[a, b, c\] would have 24 cells, over the cap of 20/);
   });
 
   it('drops (and reports) the measurements that would break the cap when asked to', () => {
-    const sets = [['a', 'b'], ['b', 'c'], ['c', 'a'], ['d', 'e']];
-    const { model, report } = estimateWithReport(domain, sets.map((s) => exact(s)), { iterations: 50, maxCliqueCells: 20, onOversize: 'drop' });
+    const sets = [
+      ['a', 'b'],
+      ['b', 'c'],
+      ['c', 'a'],
+      ['d', 'e'],
+    ];
+    const { model, report } = estimateWithReport(
+      domain,
+      sets.map((s) => exact(s)),
+      { iterations: 50, maxCliqueCells: 20, onOversize: 'drop' },
+    );
     expect(report.dropped.map((d) => d.attrs)).toEqual([['c', 'a']]);
     expect(report.dropped[0].reason).toMatch(/over the cap of 20/);
     expect(report.maxCliqueCells).toBeLessThanOrEqual(20);
     expect(model.cliques.map((c) => c.join(''))).not.toContain('ac');
-    expect(() => estimate(domain, sets.map((s) => exact(s)), { iterations: 1, maxTotalCells: 30 })).toThrow(/39 cells in total, over the cap of 30/);
+    expect(() =>
+      estimate(
+        domain,
+        sets.map((s) => exact(s)),
+        { iterations: 1, maxTotalCells: 30 },
+      ),
+    ).toThrow(/39 cells in total, over the cap of 30/);
   });
 
   it('warm start from the previous round fits faster than a cold start', () => {
@@ -114,8 +171,12 @@ describe('estimate', () => {
   });
 
   it('rejects malformed measurements clearly', () => {
-    expect(() => estimate(domain, [{ attrs: ['a', 'z'], values: new Float64Array(3), sigma: 1 }], { iterations: 1 })).toThrow(/unknown attribute "z"/);
-    expect(() => estimate(domain, [{ attrs: ['a'], values: new Float64Array(4), sigma: 1 }], { iterations: 1 })).toThrow(/4 values, expected 3/);
+    expect(() => estimate(domain, [{ attrs: ['a', 'z'], values: new Float64Array(3), sigma: 1 }], { iterations: 1 })).toThrow(
+      /unknown attribute "z"/,
+    );
+    expect(() => estimate(domain, [{ attrs: ['a'], values: new Float64Array(4), sigma: 1 }], { iterations: 1 })).toThrow(
+      /4 values, expected 3/,
+    );
     expect(() => estimate(domain, [{ attrs: ['a'], values: new Float64Array(3), sigma: 0 }], { iterations: 1 })).toThrow(/sigma/);
   });
 });

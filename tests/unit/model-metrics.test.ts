@@ -24,13 +24,29 @@ describe('metrics', () => {
     expect(normalisedL1(new Float64Array([1, 3]), new Float64Array([10, 30]))).toBe(0);
     expect(normalisedL1(new Float64Array([1, 0]), new Float64Array([0, 5]))).toBe(2);
     expect(() => normalisedL1(new Float64Array([0, 0]), new Float64Array([1, 1]))).toThrow(/no mass/);
-    const e = workloadError(() => new Float64Array([2, 2]), () => new Float64Array([3, 1]), [['a'], ['b']]);
+    const e = workloadError(
+      () => new Float64Array([2, 2]),
+      () => new Float64Array([3, 1]),
+      [['a'], ['b']],
+    );
     expect(e.l1).toBeCloseTo(0.5, 12);
   });
 
   it('enumerates all 2-way and 3-way workloads', () => {
     const d = new Domain(['a', 'b', 'c', 'd'], [2, 2, 2, 2]);
-    expect(allTwoWay(d)).toEqual([['a', 'b'], ['a', 'c'], ['a', 'd'], ['b', 'c'], ['b', 'd'], ['c', 'd']]);
-    expect(allThreeWay(d)).toEqual([['a', 'b', 'c'], ['a', 'b', 'd'], ['a', 'c', 'd'], ['b', 'c', 'd']]);
+    expect(allTwoWay(d)).toEqual([
+      ['a', 'b'],
+      ['a', 'c'],
+      ['a', 'd'],
+      ['b', 'c'],
+      ['b', 'd'],
+      ['c', 'd'],
+    ]);
+    expect(allThreeWay(d)).toEqual([
+      ['a', 'b', 'c'],
+      ['a', 'b', 'd'],
+      ['a', 'c', 'd'],
+      ['b', 'c', 'd'],
+    ]);
   });
 });

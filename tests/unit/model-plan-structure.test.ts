@@ -24,20 +24,37 @@ function run(plan: FitPlan, seed = 1): RoundResult[] {
     const spec = plan.next(done);
     if (!spec) return done;
     const sigma = Math.sqrt(spec.marginals.length / (2 * spec.rho));
-    const measurements: Measurement[] = spec.marginals.map((attrs) => ({ attrs: [...attrs], values: marginal(data, attrs).map((v) => v + sigma * rng.normal()), sigma }));
+    const measurements: Measurement[] = spec.marginals.map((attrs) => ({
+      attrs: [...attrs],
+      values: marginal(data, attrs).map((v) => v + sigma * rng.normal()),
+      sigma,
+    }));
     done.push({ spec, measurements });
   }
   throw new Error('plan did not finish');
 }
 
 describe('withDeclaredStructure', () => {
-  const declared = { share: 0.25, marginals: [['a', 'b'], ['c', 'd']] };
+  const declared = {
+    share: 0.25,
+    marginals: [
+      ['a', 'b'],
+      ['c', 'd'],
+    ],
+  };
 
   it('measures the declared sets first at their share; the rounds sum to ρ exactly', () => {
     for (const make of [(r: number) => mstPlan(domain, r), (r: number) => aimPlan(domain, r, { maxRounds: 4 })]) {
       const plan = withDeclaredStructure(domain, 0.5, declared, make);
       const done = run(plan);
-      expect(done[0].spec).toEqual({ name: STRUCTURE_ROUND, marginals: [['a', 'b'], ['c', 'd']], rho: 0.125 });
+      expect(done[0].spec).toEqual({
+        name: STRUCTURE_ROUND,
+        marginals: [
+          ['a', 'b'],
+          ['c', 'd'],
+        ],
+        rho: 0.125,
+      });
       expect(done.slice(1).every((r) => r.spec.name !== STRUCTURE_ROUND)).toBe(true);
       expect(done.reduce((s, r) => s + r.spec.rho, 0)).toBeCloseTo(0.5, 14);
       const inputs = plan.estimationInputs(done);

@@ -7,7 +7,13 @@ import { randomModel } from './model-fixtures.ts';
 
 const domain = new Domain(['a', 'b', 'c', 'd', 'e'], [3, 4, 2, 5, 3]);
 // Loopy structure: the a-b-c triangle needs a 3-attribute clique; d and e hang off it.
-const cliques = [['a', 'b'], ['b', 'c'], ['c', 'a'], ['c', 'd'], ['d', 'e']];
+const cliques = [
+  ['a', 'b'],
+  ['b', 'c'],
+  ['c', 'a'],
+  ['c', 'd'],
+  ['d', 'e'],
+];
 
 /** max over cells of |observed − expected| / sqrt(expected·(1−p)+1): a z-score bound for multinomial counts. */
 function maxZ(observed: Float64Array, expected: Float64Array, n: number): number {
@@ -27,7 +33,15 @@ describe('sample', () => {
       const n = 20000;
       const syn = sample(model, { seed: 11, method, rows: n });
       expect(syn.rows).toBe(n);
-      for (const set of [['a', 'b'], ['b', 'c'], ['a', 'c'], ['c', 'd'], ['d', 'e'], ['a', 'e'], ['a', 'b', 'c']]) {
+      for (const set of [
+        ['a', 'b'],
+        ['b', 'c'],
+        ['a', 'c'],
+        ['c', 'd'],
+        ['d', 'e'],
+        ['a', 'e'],
+        ['a', 'b', 'c'],
+      ]) {
         // 5σ per cell over ~100 cells: a false alarm is astronomically rare.
         expect(maxZ(marginal(syn, set), model.marginal(set), n)).toBeLessThan(5);
       }
@@ -36,7 +50,13 @@ describe('sample', () => {
 
   it('round: 1-way counts equal the exactly rounded expected counts', () => {
     // Only 1-way cliques: every attribute is drawn unconditionally, so its counts are floor/ceil of n·p.
-    const indep = randomModel(domain, domain.attrs.map((a) => [a]), 9, 2, 1000);
+    const indep = randomModel(
+      domain,
+      domain.attrs.map((a) => [a]),
+      9,
+      2,
+      1000,
+    );
     const n = 997;
     const syn = sample(indep, { seed: 3, rows: n });
     for (const a of domain.attrs) {
@@ -97,7 +117,13 @@ describe('sample', () => {
       expect([0, 3]).toContain(syn.column('d')[r]);
     }
     const cond = model.condition(where);
-    expect(maxZ(marginal(syn, ['b', 'e']), cond.marginal(['b', 'e']).map((v) => (v / cond.total) * n), n)).toBeLessThan(5);
+    expect(
+      maxZ(
+        marginal(syn, ['b', 'e']),
+        cond.marginal(['b', 'e']).map((v) => (v / cond.total) * n),
+        n,
+      ),
+    ).toBeLessThan(5);
     // The rounding sampler respects the condition as well.
     const rounded = sample(model, { seed: 6, rows: 300, where: { e: [1] } });
     expect([...rounded.column('e')].every((v) => v === 1)).toBe(true);

@@ -32,7 +32,11 @@ const key = (p: string[]) => [...p].sort().join('~');
 describe('MST selection', () => {
   it('recovers the true tree from noisy measurements', () => {
     const rng = new Prng(1);
-    const one = measure(domain.attrs.map((a) => [a]), 10, rng);
+    const one = measure(
+      domain.attrs.map((a) => [a]),
+      10,
+      rng,
+    );
     const pairs = measure(kWayWorkload(domain, 2), 30, rng);
     const { edges, scores } = selectMstTree(domain, one, pairs);
     expect(edges.length).toBe(domain.length - 1);
@@ -43,7 +47,11 @@ describe('MST selection', () => {
 
   it('respects the pair-size cap', () => {
     const rng = new Prng(2);
-    const one = measure(domain.attrs.map((a) => [a]), 1, rng);
+    const one = measure(
+      domain.attrs.map((a) => [a]),
+      1,
+      rng,
+    );
     const pairs = measure(kWayWorkload(domain, 2), 1, rng);
     const { edges } = selectMstTree(domain, one, pairs, { maxPairCells: 12 });
     for (const e of edges) expect(domain.cells(e)).toBeLessThanOrEqual(12);

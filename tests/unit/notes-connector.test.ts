@@ -51,14 +51,32 @@ describe('header stripping', () => {
   });
 
   it('handles label variants and site-specific extra patterns', () => {
-    const lines = ['Patient Name: X', 'patient: X', 'Date of Birth: X', 'Medical Record Number: X', 'SSN# X', 'E-mail: x@y', 'RE: X', 'Study ID: 42', 'Plan: rest'];
+    const lines = [
+      'Patient Name: X',
+      'patient: X',
+      'Date of Birth: X',
+      'Medical Record Number: X',
+      'SSN# X',
+      'E-mail: x@y',
+      'RE: X',
+      'Study ID: 42',
+      'Plan: rest',
+    ];
     const { text } = stripIdentifyingHeader(lines.join('\n'), { extraPatterns: [/^Study ID:/] });
     expect(text).toBe('Plan: rest');
   });
 });
 
 describe('tokenizer', () => {
-  const vocab = buildVocabulary(['chest pain', 'shortness of breath'.split(' ').slice(0, 2).join(' '), 'fever', 'breath', 'follow-up', 'pain', "Crohn's"]);
+  const vocab = buildVocabulary([
+    'chest pain',
+    'shortness of breath'.split(' ').slice(0, 2).join(' '),
+    'fever',
+    'breath',
+    'follow-up',
+    'pain',
+    "Crohn's",
+  ]);
 
   it('builds a normalised vocabulary of unigrams and bigrams', () => {
     expect([...vocab.unigrams].sort()).toEqual(['breath', "crohn's", 'fever', 'pain']);
@@ -86,7 +104,7 @@ describe('tokenizer', () => {
   });
 
   it('accepts a plain list of terms; names never appear unless in the vocabulary', () => {
-    const counts = tokenize("Alex454 Smith has Crohn’s disease and fever", ['fever', "crohn's", 'disease']);
+    const counts = tokenize('Alex454 Smith has Crohn’s disease and fever', ['fever', "crohn's", 'disease']);
     expect(Object.fromEntries(counts)).toEqual({ "crohn's": 1, disease: 1, fever: 1 });
   });
 
@@ -192,7 +210,8 @@ describe('notes from FHIR', () => {
         fetched.push(url);
         return { resourceType: 'Binary', contentType: 'text/plain', data: b64('MRN: 99\nPLAN: chest pain follow-up') };
       },
-    })) notes.push(n);
+    }))
+      notes.push(n);
     expect(q.records).toEqual([]);
     expect(fetched).toEqual(['Binary/b1']);
     expect(notes.map((n) => [n.patientId, n.source, n.date])).toEqual([
@@ -222,7 +241,8 @@ describe('notes from FHIR', () => {
       fetchAttachment: async (url) => {
         throw new Error(`404 for ${url}`);
       },
-    })) notes.push(n);
+    }))
+      notes.push(n);
     expect(q.records.map((r) => [r.source, r.reason])).toEqual([
       ['DocumentReference/bad-utf8#0', 'not valid UTF-8'],
       ['DocumentReference/empty#0', 'empty note'],

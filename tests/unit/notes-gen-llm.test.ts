@@ -2,7 +2,14 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Rng } from '../../modalities/fhir/rng.ts';
-import { buildVocabulary, llmFactsPayload, NoteStats, renderNoteWithLlm, verifyNote, type SyntheticFacts } from '../../modalities/notes/index.ts';
+import {
+  buildVocabulary,
+  llmFactsPayload,
+  NoteStats,
+  renderNoteWithLlm,
+  verifyNote,
+  type SyntheticFacts,
+} from '../../modalities/notes/index.ts';
 
 const vocab = buildVocabulary([
   { name: 'hypertension', display: 'Essential hypertension (disorder)' },
@@ -51,7 +58,11 @@ beforeAll(async () => {
           ? `History: ${f.age}-year-old with ${f.conditions.join(', ')} and heart failure.\nImaging: ${f.chest_radiograph}.`
           : `History: {{age}}-year-old with ${f.conditions.join(', ')}. Imaging: ${f.chest_radiograph}.`;
     res.writeHead(200, { 'content-type': 'application/json' }).end(
-      JSON.stringify({ id: 'x', object: 'chat.completion', choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }] }),
+      JSON.stringify({
+        id: 'x',
+        object: 'chat.completion',
+        choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }],
+      }),
     );
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -92,7 +103,14 @@ describe('LLM note renderer', () => {
     mode = 'hallucinate';
     requests.length = 0;
     const stats = new NoteStats();
-    const out = await renderNoteWithLlm(facts, vocab, new Rng(2), { url: `${base}/chat/completions`, model: 'tiny', maxTries: 3 }, {}, stats);
+    const out = await renderNoteWithLlm(
+      facts,
+      vocab,
+      new Rng(2),
+      { url: `${base}/chat/completions`, model: 'tiny', maxTries: 3 },
+      {},
+      stats,
+    );
     expect(requests).toHaveLength(3);
     expect(out.source).toBe('template');
     expect(out.llmRejections).toHaveLength(3);

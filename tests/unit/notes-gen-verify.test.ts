@@ -55,7 +55,8 @@ describe('vocabulary', () => {
 });
 
 describe('verifier', () => {
-  const good = 'History: 67-year-old woman with hypertension and type 2 diabetes. Imaging: focal opacity in the right lower zone. Plan: follow up.';
+  const good =
+    'History: 67-year-old woman with hypertension and type 2 diabetes. Imaging: focal opacity in the right lower zone. Plan: follow up.';
   it('accepts a consistent note', () => {
     expect(verifyNote(good, facts, vocab)).toEqual({ ok: true, issues: [] });
   });
@@ -66,7 +67,9 @@ describe('verifier', () => {
   });
   it('catches an extra condition, including a hedged one', () => {
     expect(verifyNote(`${good} Also has asthma.`, facts, vocab).issues.map((i) => i.kind)).toEqual(['extra-condition']);
-    expect(verifyNote(`${good} Opacity possibly reflecting pneumonia.`, facts, vocab).issues.map((i) => i.kind)).toEqual(['extra-condition']);
+    expect(verifyNote(`${good} Opacity possibly reflecting pneumonia.`, facts, vocab).issues.map((i) => i.kind)).toEqual([
+      'extra-condition',
+    ]);
   });
   it('handles negation: negated absent conditions are fine, negated present ones are not', () => {
     expect(verifyNote(`${good} No evidence of heart failure. Denies asthma. Pneumonia was ruled out.`, facts, vocab).ok).toBe(true);
@@ -77,21 +80,38 @@ describe('verifier', () => {
     expect(negatedOwn.issues.map((i) => i.kind).sort()).toEqual(['missing-condition', 'negated-condition']);
   });
   it('checks imaging findings: missing, extra, negated, and normal studies', () => {
-    expect(verifyNote('Woman with hypertension and type 2 diabetes. CXR clear.', facts, vocab).issues.map((i) => i.kind)).toEqual(['missing-finding']);
+    expect(verifyNote('Woman with hypertension and type 2 diabetes. CXR clear.', facts, vocab).issues.map((i) => i.kind)).toEqual([
+      'missing-finding',
+    ]);
     expect(verifyNote(`${good} Small pleural effusion.`, facts, vocab).issues.map((i) => i.kind)).toEqual(['extra-finding']);
     expect(verifyNote(`${good} No pleural effusion.`, facts, vocab).ok).toBe(true);
-    expect(verifyNote('Hypertension, type 2 diabetes. No consolidation.', facts, vocab).issues.map((i) => i.kind).sort()).toEqual(['missing-finding', 'negated-finding']);
+    expect(
+      verifyNote('Hypertension, type 2 diabetes. No consolidation.', facts, vocab)
+        .issues.map((i) => i.kind)
+        .sort(),
+    ).toEqual(['missing-finding', 'negated-finding']);
     const normal = { ...facts, image: { findingClass: 'normal' } };
-    expect(verifyNote('Hypertension, type 2 diabetes. Chest radiograph: no acute cardiopulmonary abnormality. No effusion.', normal, vocab).ok).toBe(true);
-    expect(verifyNote('Hypertension, type 2 diabetes. Chest radiograph: cardiomegaly.', normal, vocab).issues.map((i) => i.kind)).toEqual(['extra-finding', 'missing-finding']);
+    expect(
+      verifyNote('Hypertension, type 2 diabetes. Chest radiograph: no acute cardiopulmonary abnormality. No effusion.', normal, vocab).ok,
+    ).toBe(true);
+    expect(verifyNote('Hypertension, type 2 diabetes. Chest radiograph: cardiomegaly.', normal, vocab).issues.map((i) => i.kind)).toEqual([
+      'extra-finding',
+      'missing-finding',
+    ]);
   });
   it('requires every finding of an image with several, and still rejects ones it lacks', () => {
     const both: SyntheticFacts = { ...facts, image: { findingClass: 'opacity', findings: ['opacity', 'cardiomegaly'] } };
     const two = 'Hypertension and type 2 diabetes. Chest radiograph: consolidation and cardiomegaly.';
     expect(verifyNote(two, both, vocab).ok).toBe(true);
-    expect(verifyNote('Hypertension and type 2 diabetes. Chest radiograph: consolidation.', both, vocab).issues.map((i) => i.detail)).toEqual(['imaging finding cardiomegaly is not mentioned']);
+    expect(
+      verifyNote('Hypertension and type 2 diabetes. Chest radiograph: consolidation.', both, vocab).issues.map((i) => i.detail),
+    ).toEqual(['imaging finding cardiomegaly is not mentioned']);
     expect(verifyNote(`${two} Small pleural effusion.`, both, vocab).issues.map((i) => i.kind)).toEqual(['extra-finding']);
-    expect(verifyNote('Hypertension and type 2 diabetes. Lungs are clear.', both, vocab).issues.map((i) => i.kind).sort()).toEqual(['extra-finding', 'missing-finding', 'missing-finding']);
+    expect(
+      verifyNote('Hypertension and type 2 diabetes. Lungs are clear.', both, vocab)
+        .issues.map((i) => i.kind)
+        .sort(),
+    ).toEqual(['extra-finding', 'missing-finding', 'missing-finding']);
     for (const style of NOTE_STYLES) {
       const stats = new NoteStats();
       const note = generateVerifiedNote(both, vocab, new Rng(`multi-${style}`), { style, stats });
@@ -179,9 +199,14 @@ describe('rejection sampling', () => {
     expect(verifyNote(note.text, facts, vocab).ok).toBe(true);
     // A verifying vocabulary under which hypertension can never be mentioned: every attempt is
     // rejected by it (not by the wording vocabulary), and so is the safe note.
-    const deaf = { ...vocab, conditions: vocab.conditions.map((c) => (c.name === 'hypertension' ? { name: c.name, terms: ['qqqq-never-written'] } : c)) };
+    const deaf = {
+      ...vocab,
+      conditions: vocab.conditions.map((c) => (c.name === 'hypertension' ? { name: c.name, terms: ['qqqq-never-written'] } : c)),
+    };
     const failing = new NoteStats();
-    expect(() => generateVerifiedNote(facts, vocab, new Rng('verify-with-2'), { stats: failing, maxTries: 3, verifyWith: deaf })).toThrow(SafeNoteError);
+    expect(() => generateVerifiedNote(facts, vocab, new Rng('verify-with-2'), { stats: failing, maxTries: 3, verifyWith: deaf })).toThrow(
+      SafeNoteError,
+    );
     expect(failing.toJSON()).toMatchObject({ attempts: 3, rejected: 3 });
     expect(failing.byIssue['missing-condition']).toBe(3);
   });

@@ -31,12 +31,24 @@ function baseRow(): number[] {
 describe('plausibility rules', () => {
   const rules = plausibilityRules(schema);
   it('compiles the rules the schema supports', () => {
-    expect(rules.map((r) => r.id)).toEqual(['copd-under-18', 'coronary_artery_disease-under-18', 'hba1c>=6.5-without-diabetes', 'egfr<60-without-ckd', 'bmi>=35-without-obesity', 'obesity-with-bmi<25']);
+    expect(rules.map((r) => r.id)).toEqual([
+      'copd-under-18',
+      'coronary_artery_disease-under-18',
+      'hba1c>=6.5-without-diabetes',
+      'egfr<60-without-ckd',
+      'bmi>=35-without-obesity',
+      'obesity-with-bmi<25',
+    ]);
     expect(violations(rules, baseRow())).toEqual([]);
   });
 
   it('age: COPD or CAD only from 18 (whole band below 18)', () => {
-    for (const [band, bad] of [[0, true], [2, true], [3, false], [8, false]] as const) {
+    for (const [band, bad] of [
+      [0, true],
+      [2, true],
+      [3, false],
+      [8, false],
+    ] as const) {
       const r = baseRow();
       r[idx('age')] = band;
       r[idx('copd')] = 1;

@@ -81,7 +81,15 @@ function rhoOf(s: MeasureSpec): number {
 
 function ctx(s: MeasureSpec, over: Partial<TaskContext> = {}): TaskContext {
   // Lazy: only evaluated once the marginals are known to name schema attributes.
-  return { federationId: 'fed-1', schemaAttributeSizes: SCHEMA, ledgerState: emptyState, now: NOW, computedRho: () => rhoOf(s), coordinatorFingerprint: FP, ...over };
+  return {
+    federationId: 'fed-1',
+    schemaAttributeSizes: SCHEMA,
+    ledgerState: emptyState,
+    now: NOW,
+    computedRho: () => rhoOf(s),
+    coordinatorFingerprint: FP,
+    ...over,
+  };
 }
 
 function reason(p: SitePolicy, s: MeasureSpec, c: Partial<TaskContext> = {}): string {
@@ -104,7 +112,16 @@ describe('site policy: parsing', () => {
 
   it('applies defaults for optional fields', () => {
     const p = parsePolicy({ epsilon: 2, delta: 1e-6 });
-    expect(p).toMatchObject({ allowedStatistics: ['marginal'], maxMarginalAttributes: 3, minQuorum: 2, minThreshold: 2, federationCaps: null, monthlyCap: null, coordinatorFingerprints: null, minSigmaSite: null });
+    expect(p).toMatchObject({
+      allowedStatistics: ['marginal'],
+      maxMarginalAttributes: 3,
+      minQuorum: 2,
+      minThreshold: 2,
+      federationCaps: null,
+      monthlyCap: null,
+      coordinatorFingerprints: null,
+      minSigmaSite: null,
+    });
     expect(p.rhoCap).toBeGreaterThan(0.024356); // ε=1, δ=1e-6 gives ρ=0.0243560; ε=2 allows more
   });
 
@@ -117,21 +134,57 @@ describe('site policy: parsing', () => {
     ['string epsilon', { epsilon: 'one', delta: 1e-9 }, /policy.epsilon must be a positive number, got string "one"/],
     ['delta of 1', { epsilon: 1, delta: 1 }, /policy.delta must be a number strictly between 0 and 1, got 1/],
     ['delta as a string', { epsilon: 1, delta: '1e-9' }, /policy.delta .* got string "1e-9"/],
-    ['typo in a field', { epsilon: 1, delta: 1e-9, minQuorom: 2 }, /policy.minQuorom is not a known policy field \(did you mean minQuorum\?\)/],
-    ['federation cap not a number', { epsilon: 1, delta: 1e-9, federationEpsilon: { 'fed-1': 'lots' } }, /policy.federationEpsilon.fed-1 must be a positive number, got string "lots"/],
-    ['federation cap a list', { epsilon: 1, delta: 1e-9, federationEpsilon: [0.5] }, /policy.federationEpsilon must be a number or a mapping/],
+    [
+      'typo in a field',
+      { epsilon: 1, delta: 1e-9, minQuorom: 2 },
+      /policy.minQuorom is not a known policy field \(did you mean minQuorum\?\)/,
+    ],
+    [
+      'federation cap not a number',
+      { epsilon: 1, delta: 1e-9, federationEpsilon: { 'fed-1': 'lots' } },
+      /policy.federationEpsilon.fed-1 must be a positive number, got string "lots"/,
+    ],
+    [
+      'federation cap a list',
+      { epsilon: 1, delta: 1e-9, federationEpsilon: [0.5] },
+      /policy.federationEpsilon must be a number or a mapping/,
+    ],
     ['federation cap empty', { epsilon: 1, delta: 1e-9, federationEpsilon: {} }, /policy.federationEpsilon is an empty mapping/],
     ['monthly cap zero', { epsilon: 1, delta: 1e-9, monthlyEpsilon: 0 }, /policy.monthlyEpsilon must be a positive number, got 0/],
-    ['unknown statistic', { epsilon: 1, delta: 1e-9, allowedStatistics: ['marginal', 'raw-rows'] }, /policy.allowedStatistics\[1\] is string "raw-rows", not a known statistic \(known: marginal\)/],
+    [
+      'unknown statistic',
+      { epsilon: 1, delta: 1e-9, allowedStatistics: ['marginal', 'raw-rows'] },
+      /policy.allowedStatistics\[1\] is string "raw-rows", not a known statistic \(known: marginal\)/,
+    ],
     ['statistics not a list', { epsilon: 1, delta: 1e-9, allowedStatistics: 'marginal' }, /policy.allowedStatistics must be a list/],
     ['fractional quorum', { epsilon: 1, delta: 1e-9, minQuorum: 1.5 }, /policy.minQuorum must be a positive integer, got 1.5/],
     ['zero threshold', { epsilon: 1, delta: 1e-9, minThreshold: 0 }, /policy.minThreshold must be a positive integer, got 0/],
-    ['marginal attributes', { epsilon: 1, delta: 1e-9, maxMarginalAttributes: -2 }, /policy.maxMarginalAttributes must be a positive integer/],
-    ['marginal cells', { epsilon: 1, delta: 1e-9, maxMarginalCells: 'big' }, /policy.maxMarginalCells must be a positive integer, got string "big"/],
+    [
+      'marginal attributes',
+      { epsilon: 1, delta: 1e-9, maxMarginalAttributes: -2 },
+      /policy.maxMarginalAttributes must be a positive integer/,
+    ],
+    [
+      'marginal cells',
+      { epsilon: 1, delta: 1e-9, maxMarginalCells: 'big' },
+      /policy.maxMarginalCells must be a positive integer, got string "big"/,
+    ],
     ['noise sigma', { epsilon: 1, delta: 1e-9, minSigmaSite: -1 }, /policy.minSigmaSite must be a positive number/],
-    ['noise multiplier', { epsilon: 1, delta: 1e-9, minNoiseMultiplier: null }, /policy.minNoiseMultiplier must be a positive number, got null/],
-    ['fingerprint short', { epsilon: 1, delta: 1e-9, coordinatorFingerprint: 'abcd' }, /policy.coordinatorFingerprint must be a SHA-256 certificate fingerprint .* got string "abcd"/],
-    ['fingerprint list item', { epsilon: 1, delta: 1e-9, coordinatorFingerprint: [FP, 42] }, /policy.coordinatorFingerprint\[1\] must be a SHA-256/],
+    [
+      'noise multiplier',
+      { epsilon: 1, delta: 1e-9, minNoiseMultiplier: null },
+      /policy.minNoiseMultiplier must be a positive number, got null/,
+    ],
+    [
+      'fingerprint short',
+      { epsilon: 1, delta: 1e-9, coordinatorFingerprint: 'abcd' },
+      /policy.coordinatorFingerprint must be a SHA-256 certificate fingerprint .* got string "abcd"/,
+    ],
+    [
+      'fingerprint list item',
+      { epsilon: 1, delta: 1e-9, coordinatorFingerprint: [FP, 42] },
+      /policy.coordinatorFingerprint\[1\] must be a SHA-256/,
+    ],
     ['fingerprint empty list', { epsilon: 1, delta: 1e-9, coordinatorFingerprint: [] }, /policy.coordinatorFingerprint is an empty list/],
   ];
   for (const [name, raw, re] of bad) {
@@ -145,7 +198,9 @@ describe('site policy: parsing', () => {
     expect(() => parsePolicyYaml('policy:\n  epsilon: [1\n')).toThrow(/site.yaml is not valid YAML/);
     expect(() => parsePolicyYaml('site: a\n')).toThrow(/policy is missing/);
     expect(() => parsePolicyYaml('- a\n- b\n')).toThrow(/must be a mapping with a policy: section/);
-    expect(() => parsePolicyYaml('policy:\n  epsilon: 1\n  delta: 1e-9\n  minQuorum: two\n')).toThrow(/policy.minQuorum must be a positive integer, got string "two"/);
+    expect(() => parsePolicyYaml('policy:\n  epsilon: 1\n  delta: 1e-9\n  minQuorum: two\n')).toThrow(
+      /policy.minQuorum must be a positive integer, got string "two"/,
+    );
   });
 });
 
@@ -159,14 +214,20 @@ describe('site policy: checkTask refusals', () => {
     const s = spec({ sigmaSite2: { num: '20', den: '1' } });
     const st: LedgerState = { totalRho: 0.0149731 - 0.013, byFederation: {}, byMonth: {}, charges: 3 };
     const r = reason(p, s, { ledgerState: st, computedRho: rhoOf(s) });
-    expect(r).toMatch(new RegExp(`^task would spend rho ${String(Number(rhoOf(s).toPrecision(6))).replace('.', '\\.')} but only 0\\.013 of the site's total 1-epsilon cap \\(rho 0\\.0149731 at delta 1e-9\\) remains`));
+    expect(r).toMatch(
+      new RegExp(
+        `^task would spend rho ${String(Number(rhoOf(s).toPrecision(6))).replace('.', '\\.')} but only 0\\.013 of the site's total 1-epsilon cap \\(rho 0\\.0149731 at delta 1e-9\\) remains`,
+      ),
+    );
   });
 
   it('refuses over the per-federation cap (named and "*")', () => {
     const fedCap = policy.federationCaps!.byId['fed-1'].rho;
     const s = spec();
     const st: LedgerState = { totalRho: fedCap, byFederation: { 'fed-1': fedCap }, byMonth: {}, charges: 1 };
-    expect(reason(policy, s, { ledgerState: st })).toMatch(/^task would spend rho .* but only 0 of the federation "fed-1"'s 0\.5-epsilon cap/);
+    expect(reason(policy, s, { ledgerState: st })).toMatch(
+      /^task would spend rho .* but only 0 of the federation "fed-1"'s 0\.5-epsilon cap/,
+    );
     const other = policy.federationCaps!.other!.rho;
     const st2: LedgerState = { totalRho: other, byFederation: { 'fed-7': other }, byMonth: {}, charges: 1 };
     expect(reason(policy, s, { ledgerState: st2, federationId: 'fed-7' })).toMatch(/federation "fed-7"'s 0\.2-epsilon cap/);
@@ -177,7 +238,9 @@ describe('site policy: checkTask refusals', () => {
   it('refuses a federation not listed when there is no "*" entry', () => {
     const p = parsePolicy({ epsilon: 1, delta: 1e-9, federationEpsilon: { 'fed-1': 0.5 } });
     const s = spec();
-    expect(reason(p, s, { federationId: 'fed-2' })).toBe('federation "fed-2" is not listed in this site\'s policy.federationEpsilon (and there is no "*" entry)');
+    expect(reason(p, s, { federationId: 'fed-2' })).toBe(
+      'federation "fed-2" is not listed in this site\'s policy.federationEpsilon (and there is no "*" entry)',
+    );
   });
 
   it('refuses over the calendar-month cap, and accepts again next month', () => {
@@ -225,7 +288,9 @@ describe('site policy: checkTask refusals', () => {
     const p = parsePolicy({ epsilon: 1, delta: 1e-9, minQuorum: 2, allowedModalities: ['fhir'] });
     expect(checkTask(p, spec(), ctx(spec(), { schemaAttributeKinds: kinds })).ok).toBe(true);
     const genome = spec({ marginals: [['age', 'bmi']] });
-    expect(reason(p, genome, { schemaAttributeKinds: kinds })).toBe("marginal [age,bmi] reads bmi (genome data); this site's policy allows only fhir data");
+    expect(reason(p, genome, { schemaAttributeKinds: kinds })).toBe(
+      "marginal [age,bmi] reads bmi (genome data); this site's policy allows only fhir data",
+    );
     // Without attribute kinds the site cannot tell: a restricted policy refuses rather than guess.
     expect(reason(p, spec())).toMatch(/kind unknown/);
     expect(() => parsePolicy({ epsilon: 1, delta: 1e-9, allowedModalities: ['x-ray'] })).toThrow(/not a known modality/);
@@ -251,7 +316,9 @@ describe('site policy: checkTask refusals', () => {
 
   it('refuses noise below the minimum sigma per site', () => {
     const s = spec({ sigmaSite2: { num: '15', den: '4' } }); // σ = 1.936 < 2
-    expect(reason(policy, s)).toBe('noise too small: this site\'s share has sigma 1.93649 per cell (sigma² 15/4), policy requires at least 2');
+    expect(reason(policy, s)).toBe(
+      "noise too small: this site's share has sigma 1.93649 per cell (sigma² 15/4), policy requires at least 2",
+    );
     // Exactly at the minimum is fine (exact rational comparison).
     const edge = spec({ sigmaSite2: { num: '16', den: '4' }, marginals: [['age']], quorum: 3 });
     const p = parsePolicy({ epsilon: 100, delta: 1e-9, minSigmaSite: 2 });
@@ -261,7 +328,9 @@ describe('site policy: checkTask refusals', () => {
   it('refuses noise below the minimum noise multiplier', () => {
     const p = parsePolicy({ epsilon: 100, delta: 1e-9, minNoiseMultiplier: 3 });
     const s = spec({ sigmaSite2: { num: '4', den: '1' }, quorum: 2 }); // σ_total = √8 = 2.83, Δ2 = √2
-    expect(reason(p, s)).toBe("noise too small: noise multiplier 2 (sigma 2.82843 from a quorum of 2, L2 sensitivity 1.41421) is below this site's minimum 3");
+    expect(reason(p, s)).toBe(
+      "noise too small: noise multiplier 2 (sigma 2.82843 from a quorum of 2, L2 sensitivity 1.41421) is below this site's minimum 3",
+    );
     expect(reason(p, s, { l2Sensitivity: 2 })).toMatch(/noise multiplier 1\.41421/);
   });
 
@@ -270,7 +339,13 @@ describe('site policy: checkTask refusals', () => {
     const claimed = spec({ rho: rhoOf(s) / 2 });
     expect(reason(policy, claimed)).toMatch(/^task states rho .* but this site computes rho .* for the requested noise/);
     expect(reason(policy, s, { computedRho: Number.NaN })).toMatch(/could not compute a valid rho/);
-    expect(reason(policy, s, { computedRho: () => { throw new RangeError('sigmaSite2 must be >= 1/4'); } })).toBe('this site could not compute rho for the task: sigmaSite2 must be >= 1/4');
+    expect(
+      reason(policy, s, {
+        computedRho: () => {
+          throw new RangeError('sigmaSite2 must be >= 1/4');
+        },
+      }),
+    ).toBe('this site could not compute rho for the task: sigmaSite2 must be >= 1/4');
     // A plain number works as well as a function.
     expect(checkTask(policy, s, ctx(s, { computedRho: rhoOf(s) }))).toEqual({ ok: true });
   });
@@ -297,7 +372,9 @@ describe('site policy: checkTask refusals', () => {
       ok: false,
       reason: "decryption of a sum of 1 contribution(s) is below this site's minimum quorum 2",
     });
-    expect(checkDecryptTask(policy, { ...d, contributors: 3 }, { federationId: 'fed-1', coordinatorFingerprint: FP })).toEqual({ ok: true });
+    expect(checkDecryptTask(policy, { ...d, contributors: 3 }, { federationId: 'fed-1', coordinatorFingerprint: FP })).toEqual({
+      ok: true,
+    });
     expect(checkDecryptTask(policy, { ...d, contributors: 3 }, { federationId: 'fed-1' }).ok).toBe(false);
   });
 
@@ -316,9 +393,31 @@ describe('certificate fingerprints', () => {
     try {
       const key = path.join(dir, 'k.pem');
       const crt = path.join(dir, 'c.pem');
-      execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', crt, '-days', '1', '-subj', '/CN=coordinator'], { stdio: 'ignore' });
+      execFileSync(
+        'openssl',
+        [
+          'req',
+          '-x509',
+          '-newkey',
+          'ec',
+          '-pkeyopt',
+          'ec_paramgen_curve:P-256',
+          '-nodes',
+          '-keyout',
+          key,
+          '-out',
+          crt,
+          '-days',
+          '1',
+          '-subj',
+          '/CN=coordinator',
+        ],
+        { stdio: 'ignore' },
+      );
       const pem = fs.readFileSync(crt, 'utf8');
-      const expected = execFileSync('openssl', ['x509', '-in', crt, '-noout', '-fingerprint', '-sha256'], { encoding: 'utf8' }).split('=')[1].trim();
+      const expected = execFileSync('openssl', ['x509', '-in', crt, '-noout', '-fingerprint', '-sha256'], { encoding: 'utf8' })
+        .split('=')[1]
+        .trim();
       expect(certificateFingerprint(pem)).toBe(expected.replace(/:/g, '').toLowerCase());
       const p = parsePolicy({ epsilon: 1, delta: 1e-9, coordinatorFingerprint: `sha256:${expected}` });
       const s = spec();

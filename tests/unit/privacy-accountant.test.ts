@@ -82,7 +82,13 @@ describe('distributed discrete Gaussian (Kairouz–Liu–Steinke 2021)', () => {
   });
 
   it('n parties with large σ behave like one Gaussian of variance nσ²', () => {
-    const rho = rhoDistributedDiscreteGaussian({ l2Sensitivity: 1, l1Sensitivity: 1, sigmaSite2: rational(100n), parties: 5, dimension: 10_000 });
+    const rho = rhoDistributedDiscreteGaussian({
+      l2Sensitivity: 1,
+      l1Sensitivity: 1,
+      sigmaSite2: rational(100n),
+      parties: 5,
+      dimension: 10_000,
+    });
     expect(rho).toBeCloseTo(1 / (2 * 500), 15); // τ ≈ 10·Σ e^{−987·…} underflows to 0
   });
 
@@ -93,7 +99,11 @@ describe('distributed discrete Gaussian (Kairouz–Liu–Steinke 2021)', () => {
     for (let k = 1; k < n; k++) tau += Math.exp((-2 * Math.PI ** 2 * 0.5 * k) / (k + 1));
     tau *= 10;
     const a = 1 / (n * 0.5);
-    const expected = Math.min(a / 2 + tau * 50, (a + (2 * 2 * tau) / Math.sqrt(n * 0.5) + tau * tau * 50) / 2, (Math.sqrt(a) + tau * Math.sqrt(50)) ** 2 / 2);
+    const expected = Math.min(
+      a / 2 + tau * 50,
+      (a + (2 * 2 * tau) / Math.sqrt(n * 0.5) + tau * tau * 50) / 2,
+      (Math.sqrt(a) + tau * Math.sqrt(50)) ** 2 / 2,
+    );
     const rho = rhoDistributedDiscreteGaussian(p);
     expect(rho).toBeCloseTo(expected, 14);
     expect(rho).toBeGreaterThan(a / 2);
@@ -119,4 +129,3 @@ describe('distributed discrete Gaussian (Kairouz–Liu–Steinke 2021)', () => {
     expect(sigmaSite2ForRho({ ...base, targetRho: 0.01 })).toBeCloseTo(100 / 3, 6);
   });
 });
-

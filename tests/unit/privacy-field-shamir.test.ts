@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { FIELD_PRIME, FIELD_PRIME_BIG, addVectors, decodeSigned, encodeSigned, invMod, mulMod, powMod } from '../../privacy/crypto/field.ts';
+import {
+  FIELD_PRIME,
+  FIELD_PRIME_BIG,
+  addVectors,
+  decodeSigned,
+  encodeSigned,
+  invMod,
+  mulMod,
+  powMod,
+} from '../../privacy/crypto/field.ts';
 import { lagrangeCoefficientsAtZero, randomFieldVector, reconstructVector, shareVector } from '../../privacy/crypto/shamir.ts';
 import { seededRandomSourceForTests } from '../../privacy/random.ts';
 
@@ -51,7 +60,13 @@ describe('Shamir sharing of vectors', () => {
   const secret = encodeSigned(BigInt64Array.from({ length: 1000 }, (_, i) => BigInt((i * 7919) % 20001) - 10000n));
 
   it('any t of k shares reconstruct (all subsets, several (t, k))', () => {
-    for (const [t, k] of [[1, 1], [1, 3], [2, 3], [3, 5], [5, 5]]) {
+    for (const [t, k] of [
+      [1, 1],
+      [1, 3],
+      [2, 3],
+      [3, 5],
+      [5, 5],
+    ]) {
       const points = Array.from({ length: k }, (_, i) => i + 1);
       const shares = shareVector(secret, t, points);
       // every subset of size ≥ t
@@ -91,11 +106,19 @@ describe('Shamir sharing of vectors', () => {
     // uncorrelated with a varying secret.
     const varying = encodeSigned(BigInt64Array.from({ length: L }, (_, i) => BigInt(i % 2 === 0 ? 0 : 2_000_000_000)));
     const shares = shareVector(varying, 3, [1, 2, 3]);
-    let sx = 0, sy = 0, sxy = 0, sxx = 0, syy = 0;
+    let sx = 0,
+      sy = 0,
+      sxy = 0,
+      sxx = 0,
+      syy = 0;
     for (let i = 0; i < L; i++) {
       const x = varying[i] / FIELD_PRIME;
       const y = shares[0].values[i] / FIELD_PRIME;
-      sx += x; sy += y; sxy += x * y; sxx += x * x; syy += y * y;
+      sx += x;
+      sy += y;
+      sxy += x * y;
+      sxx += x * x;
+      syy += y * y;
     }
     const corr = (sxy / L - (sx / L) * (sy / L)) / Math.sqrt((sxx / L - (sx / L) ** 2) * (syy / L - (sy / L) ** 2));
     expect(Math.abs(corr)).toBeLessThan(5 / Math.sqrt(L));

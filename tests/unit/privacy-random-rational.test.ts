@@ -1,7 +1,19 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { RandomReader, bernoulliRational, cryptoRandomSource, seededRandomSourceForTests, uniformBigInt } from '../../privacy/random.ts';
-import { add, compare, div, floor, floorSqrt, isqrt, mul, rational, rationalFromNumber, rationalToNumber, sub } from '../../privacy/dp/rational.ts';
+import {
+  add,
+  compare,
+  div,
+  floor,
+  floorSqrt,
+  isqrt,
+  mul,
+  rational,
+  rationalFromNumber,
+  rationalToNumber,
+  sub,
+} from '../../privacy/dp/rational.ts';
 
 /** Upper 0.1% critical value of χ²(df) (Wilson–Hilferty). */
 function chi2Crit(df: number): number {

@@ -57,11 +57,16 @@ describe('threshold secure aggregation', () => {
 
     // Member site-b vanished; a and c answer.
     const present = acc!.shares.filter((s) => s.memberId !== 'site-b');
-    const partials = present.map((s) => ({ point: s.point, share: partialDecrypt(bfv, secretKeys.get(s.memberId)!, s.ciphertexts, acc!.length) }));
+    const partials = present.map((s) => ({
+      point: s.point,
+      share: partialDecrypt(bfv, secretKeys.get(s.memberId)!, s.ciphertexts, acc!.length),
+    }));
     const total = combine(partials, T);
     expect(Buffer.from(total.buffer).equals(Buffer.from(expected.buffer))).toBe(true);
     // Any other pair gives the same total.
-    const ab = acc!.shares.filter((s) => s.memberId !== 'site-c').map((s) => ({ point: s.point, share: partialDecrypt(bfv, secretKeys.get(s.memberId)!, s.ciphertexts, L) }));
+    const ab = acc!.shares
+      .filter((s) => s.memberId !== 'site-c')
+      .map((s) => ({ point: s.point, share: partialDecrypt(bfv, secretKeys.get(s.memberId)!, s.ciphertexts, L) }));
     expect(Buffer.from(combine(ab, T).buffer).equals(Buffer.from(expected.buffer))).toBe(true);
     // One partial is not enough.
     expect(() => combine(partials.slice(0, 1), T)).toThrow(/at least 2/);
@@ -91,12 +96,20 @@ describe('threshold secure aggregation', () => {
     expect(() => combine([{ point: one.point, share: leaked }], T)).toThrow();
     const bins = 32;
     const counts = new Array(bins).fill(0);
-    let sx = 0, sy = 0, sxy = 0, sxx = 0, syy = 0;
+    let sx = 0,
+      sy = 0,
+      sxy = 0,
+      sxx = 0,
+      syy = 0;
     for (let i = 0; i < L; i++) {
       counts[Math.floor((leaked[i] / FIELD_PRIME) * bins)]++;
       const x = Number(secret[i]);
       const y = leaked[i];
-      sx += x; sy += y; sxy += x * y; sxx += x * x; syy += y * y;
+      sx += x;
+      sy += y;
+      sxy += x * y;
+      sxx += x * x;
+      syy += y * y;
     }
     const e = L / bins;
     expect(counts.reduce((a, c) => a + (c - e) ** 2 / e, 0)).toBeLessThan(chi2Crit(bins - 1));

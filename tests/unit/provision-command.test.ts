@@ -23,10 +23,26 @@ describe('parseProvisionArgs', () => {
 
   it('parses all provision options, also in --flag=value form', () => {
     expect(
-      parseProvisionArgs(['--out=kits', '--federation=demo', '--sites=a', '--hosts', 'coord.example,10.0.0.1', '--days', '30', '--ca-days=900']),
+      parseProvisionArgs([
+        '--out=kits',
+        '--federation=demo',
+        '--sites=a',
+        '--hosts',
+        'coord.example,10.0.0.1',
+        '--days',
+        '30',
+        '--ca-days=900',
+      ]),
     ).toEqual({
       command: 'provision',
-      options: { outDir: 'kits', federationId: 'demo', sites: ['a'], validityDays: 30, coordinatorHosts: ['coord.example', '10.0.0.1'], caValidityDays: 900 },
+      options: {
+        outDir: 'kits',
+        federationId: 'demo',
+        sites: ['a'],
+        validityDays: 30,
+        coordinatorHosts: ['coord.example', '10.0.0.1'],
+        caValidityDays: 900,
+      },
     });
   });
 
@@ -54,7 +70,10 @@ describe('parseProvisionArgs', () => {
     [['--out', '--federation', 'f'], /option --out needs a value/],
     [['--out', 'k', '--out', 'j'], /option --out given more than once/],
     [['--out=', '--federation', 'f'], /option --out needs a non-empty value/],
-    [['--out', 'k', '--federation', 'f', '--sites', 'a', '--days', 'ten'], /--days must be a whole number of days between 1 and 36500, got "ten"/],
+    [
+      ['--out', 'k', '--federation', 'f', '--sites', 'a', '--days', 'ten'],
+      /--days must be a whole number of days between 1 and 36500, got "ten"/,
+    ],
     [['--out', 'k', '--federation', 'f', '--sites', 'a', '--days', '0'], /--days must be a whole number/],
     [['--out', 'k', '--federation', 'f', '--sites', 'a', '--bogus', '1'], /unknown option --bogus for `fedsynth provision`/],
     [['oops', '--out', 'k'], /unexpected argument "oops" \(subcommands: add-site/],

@@ -134,7 +134,13 @@ describe('provisionFederation', () => {
 
   it('honours custom coordinator hosts (DNS and IPv6)', async () => {
     const dir = freshDir();
-    await provisionFederation({ outDir: dir, federationId: 'f', sites: [], coordinatorHosts: ['coord.example.org', '::1'], validityDays: 1 });
+    await provisionFederation({
+      outDir: dir,
+      federationId: 'f',
+      sites: [],
+      coordinatorHosts: ['coord.example.org', '::1'],
+      validityDays: 1,
+    });
     const coord = new X509Certificate(readFileSync(join(dir, 'coordinator/cert.pem')));
     expect(coord.subjectAltName).toBe('DNS:coord.example.org, IP Address:0:0:0:0:0:0:0:1');
   });
@@ -176,7 +182,11 @@ describe('addSite', () => {
     expect(r.federationId).toBe('fed-add');
     const after = snapshot(out);
     for (const [f, bytes] of before) expect(after.get(f)?.equals(bytes), f).toBe(true);
-    expect([...after.keys()].filter((f) => !before.has(f)).sort()).toEqual(['sites/carol/ca.pem', 'sites/carol/cert.pem', 'sites/carol/key.pem']);
+    expect([...after.keys()].filter((f) => !before.has(f)).sort()).toEqual([
+      'sites/carol/ca.pem',
+      'sites/carol/cert.pem',
+      'sites/carol/key.pem',
+    ]);
     expect(statSync(join(out, 'sites/carol/key.pem')).mode & 0o777).toBe(0o600);
 
     const carol = loadKit(join(out, 'sites/carol'));
@@ -194,7 +204,9 @@ describe('addSite', () => {
 
   it('explains when there is no federation CA', async () => {
     const dir = freshDir();
-    await expect(addSite({ outDir: dir, siteId: 'carol' })).rejects.toThrow(/is not a provisioned federation: missing .*ca\.pem, .*ca\.key/);
+    await expect(addSite({ outDir: dir, siteId: 'carol' })).rejects.toThrow(
+      /is not a provisioned federation: missing .*ca\.pem, .*ca\.key/,
+    );
   });
 
   it('rejects a corrupt or mismatched CA key', async () => {

@@ -4,7 +4,15 @@
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { rowShift, columnShift, type ComponentMove, type GridComponentPlan } from '../../modalities/image/components.ts';
-import { hasKernel, noiseSums, pixelWorkspace, radiographKernels, storePixels, type PixelWorkspace, type StoredAcquisition } from '../../modalities/image/radiograph-pixels.ts';
+import {
+  hasKernel,
+  noiseSums,
+  pixelWorkspace,
+  radiographKernels,
+  storePixels,
+  type PixelWorkspace,
+  type StoredAcquisition,
+} from '../../modalities/image/radiograph-pixels.ts';
 import { radiographBuffers, synthesiseRadiograph, synthStats } from '../../modalities/image/radiograph-synth.ts';
 import { Rng } from '../../modalities/fhir/rng.ts';
 import { parseSchema } from '../../schema/schema.ts';
@@ -92,7 +100,10 @@ describe('radiograph pixel pass', () => {
   });
 
   it('the noise stream is four sfc32 lanes, lane l drawing the pixels x ≡ l (mod 4) of each row, rows in order; its cell sums are noiseSums', () => {
-    for (const [size, n] of [[64, 16], [70, 10]]) {
+    for (const [size, n] of [
+      [64, 16],
+      [70, 10],
+    ]) {
       const ws = pixelWorkspace(size, n, 0);
       const rng = new Rng(`stream-${size}`);
       for (let i = 0; i < 16; i++) ws.seed[i] = rng.nextU32();
@@ -114,7 +125,7 @@ describe('radiograph pixel pass', () => {
     const u = runPass(ws, noMoves, new Int32Array(4 * size), drawsOnly, true).pixels;
     const lanes = [0, 1, 2, 3].map((l) => Float64Array.from({ length: (size * size) / 4 }, (_, i) => u[4 * i + l]));
     const mean = (a: Float64Array) => a.reduce((s, v) => s + v, 0) / a.length;
-    const variance = 3 * (1024 * 1024 - 1) / 12;
+    const variance = (3 * (1024 * 1024 - 1)) / 12;
     for (const [l, a] of lanes.entries()) {
       const m = mean(a);
       const v = a.reduce((s, x) => s + (x - m) ** 2, 0) / (a.length - 1);
@@ -125,7 +136,10 @@ describe('radiograph pixel pass', () => {
     for (let l = 1; l < 4; l++) {
       const a = lanes[0];
       const b = lanes[l];
-      expect(a.every((v, i) => v === b[i]), `lanes 0 and ${l}`).toBe(false);
+      expect(
+        a.every((v, i) => v === b[i]),
+        `lanes 0 and ${l}`,
+      ).toBe(false);
       const ma = mean(a);
       const mb = mean(b);
       let r = 0;
@@ -133,7 +147,10 @@ describe('radiograph pixel pass', () => {
       // Correlation's sd is 1/√16,384 ≈ 0.008.
       expect(Math.abs(r / (a.length - 1) / variance), `lanes 0 and ${l} correlated`).toBeLessThan(0.05);
     }
-    expect(u.subarray(0, size).every((v, x) => v === u[size + x]), 'row 1 repeats row 0').toBe(false);
+    expect(
+      u.subarray(0, size).every((v, x) => v === u[size + x]),
+      'row 1 repeats row 0',
+    ).toBe(false);
   });
 
   it('synthesiseRadiograph seeds the four lanes apart, and each image anew', () => {
@@ -151,7 +168,18 @@ describe('radiograph pixel pass', () => {
 
   // Sizes: whole eights, a four left over (36, 60), a remainder (70: 2, 33: 1, 15: 3); cells of
   // 1, 2, 3, 4, 6, 7, 8 pixels (8: two fours per cell in the kernel's cell sums).
-  const shapes: [number, number][] = [[256, 64], [128, 64], [64, 64], [512, 64], [64, 8], [36, 9], [60, 10], [70, 10], [33, 11], [15, 15]];
+  const shapes: [number, number][] = [
+    [256, 64],
+    [128, 64],
+    [64, 64],
+    [512, 64],
+    [64, 8],
+    [36, 9],
+    [60, 10],
+    [70, 10],
+    [33, 11],
+    [15, 15],
+  ];
   const acquisitions: [string, (max: number) => StoredAcquisition][] = [
     ['in range', (max) => ({ base: Math.round(0.05 * max), gain: 0.7 * max, step: ((2 * 0.02) / 1024) * max, max })],
     ['clamping at both ends', (max) => ({ base: Math.round(-0.3 * max), gain: 1.4 * max, step: ((2 * 0.035) / 1024) * max, max })],
@@ -163,8 +191,22 @@ describe('radiograph pixel pass', () => {
       const spans = randomSpans(size, rng);
       const plans: [string, GridComponentPlan][] = [
         ['no components', noMoves],
-        ['per-row and per-column moves', { moves: [move(size, rng, true, false), move(size, rng, false, true)], delta: Float64Array.of(0.4, -0.3) }],
-        ['moves varying both ways', { moves: [move(size, rng, false, true), move(size, rng, false, false), move(size, rng, true, false), move(size, rng, false, false)], delta: Float64Array.of(0.2, 0.5, -0.25, -0.6) }],
+        [
+          'per-row and per-column moves',
+          { moves: [move(size, rng, true, false), move(size, rng, false, true)], delta: Float64Array.of(0.4, -0.3) },
+        ],
+        [
+          'moves varying both ways',
+          {
+            moves: [
+              move(size, rng, false, true),
+              move(size, rng, false, false),
+              move(size, rng, true, false),
+              move(size, rng, false, false),
+            ],
+            delta: Float64Array.of(0.2, 0.5, -0.25, -0.6),
+          },
+        ],
       ];
       for (const bits of [8, 12, 16]) {
         const max = 2 ** bits - 1;
@@ -199,7 +241,10 @@ describe('radiograph pixel pass', () => {
     const size = 64;
     const rng = new Rng('formula');
     const ws = pixelWorkspace(size, 16, 2);
-    const plan: GridComponentPlan = { moves: [move(size, rng, true, false), move(size, rng, false, false)], delta: Float64Array.of(0.5, 0.8) };
+    const plan: GridComponentPlan = {
+      moves: [move(size, rng, true, false), move(size, rng, false, false)],
+      delta: Float64Array.of(0.5, 0.8),
+    };
     const spans = randomSpans(size, rng);
     for (let i = 0; i < ws.density.length; i++) ws.density[i] = rng.next();
     for (let i = 0; i < 16; i++) ws.seed[i] = rng.nextU32();
@@ -252,7 +297,12 @@ describe('radiograph pixel pass', () => {
           const c = synthesiseRadiograph(s, size, findings, bins, new Rng(label), { bitsStored, enforce, ...own });
           expect(c.pixels, label).toBe(own.pixels);
           for (const other of [b, c]) {
-            expect(Buffer.from(other.pixels.buffer, other.pixels.byteOffset, other.pixels.byteLength).equals(Buffer.from(a.pixels.buffer, a.pixels.byteOffset, a.pixels.byteLength)), `${label}: pixels`).toBe(true);
+            expect(
+              Buffer.from(other.pixels.buffer, other.pixels.byteOffset, other.pixels.byteLength).equals(
+                Buffer.from(a.pixels.buffer, a.pixels.byteOffset, a.pixels.byteLength),
+              ),
+              `${label}: pixels`,
+            ).toBe(true);
             expect([other.windowCenter, other.windowWidth, other.components], label).toEqual([a.windowCenter, a.windowWidth, a.components]);
           }
           expect(Math.max(...a.pixels), label).toBeLessThanOrEqual(2 ** bitsStored - 1);

@@ -38,15 +38,28 @@ const clamp01 = (v: number): number => (v > 0 && v < 1 ? v : v > 0 ? 1 : 0);
 
 const allFindings: RadiographFindings[] = [];
 for (let i = 0; i < 8; i++) allFindings.push({ cardiomegaly: (i & 1) !== 0, opacity: (i & 2) !== 0, nodule: (i & 4) !== 0 });
-const label = (f: RadiographFindings) => Object.entries(f).filter(([, v]) => v).map(([k]) => k).join('+') || 'no findings';
+const label = (f: RadiographFindings) =>
+  Object.entries(f)
+    .filter(([, v]) => v)
+    .map(([k]) => k)
+    .join('+') || 'no findings';
 
 // Cells of 1, 2, 4 (the kernel's pairs), 8 and 12 pixels (its general loop), 4 on an odd grid
 // (general loop), 7 (not a multiple of 4: JavaScript path either way).
-const shapes: [number, number][] = [[64, 64], [128, 64], [256, 64], [512, 64], [192, 16], [100, 25], [70, 10]];
+const shapes: [number, number][] = [
+  [64, 64],
+  [128, 64],
+  [256, 64],
+  [512, 64],
+  [192, 16],
+  [100, 25],
+  [70, 10],
+];
 
 describe('radiograph prior passes', () => {
   it('the SIMD kernel compiles here (so the comparisons below ran both paths)', () => {
-    if (!priorWorkspace(pixelWorkspace(256, 64, 1)).kernel) throw new Error('WebAssembly SIMD unavailable: the SIMD cases fell back to JavaScript');
+    if (!priorWorkspace(pixelWorkspace(256, 64, 1)).kernel)
+      throw new Error('WebAssembly SIMD unavailable: the SIMD cases fell back to JavaScript');
   });
 
   for (const [size, n] of shapes) {
@@ -66,7 +79,10 @@ describe('radiograph prior passes', () => {
           expect(Array.from(b.lungSpans), `${name}: lung spans`).toEqual(Array.from(a.lungSpans));
           expect(b.ctr, name).toBe(a.ctr);
           // Both are the documented clamp and order.
-          expect(a.density.every((v) => v >= 0 && v <= 1), `${name}: clamped`).toBe(true);
+          expect(
+            a.density.every((v) => v >= 0 && v <= 1),
+            `${name}: clamped`,
+          ).toBe(true);
           expect(bits(referenceGrid(a.density, size, n)).equals(bits(grid)), `${name}: reference grid`).toBe(true);
           // Without a grid the same drawing, before the clamp.
           const c = renderPriorRadiograph(size, findings, new Rng(`prior-${size}-${name}`));
@@ -78,7 +94,11 @@ describe('radiograph prior passes', () => {
   }
 
   it('the thorax pass on arbitrary tables, runs at every alignment (empty, one pixel, whole rows) and pixels around 0.62: SIMD and JavaScript give the same bits', () => {
-    for (const [size, n] of [[96, 24], [100, 25], [36, 9]]) {
+    for (const [size, n] of [
+      [96, 24],
+      [100, 25],
+      [36, 9],
+    ]) {
       const ws = pixelWorkspace(size, n, 1);
       const t = priorWorkspace(ws).tables!;
       const rng = new Rng(`thorax-${size}`);
@@ -111,7 +131,15 @@ describe('radiograph prior passes', () => {
         const values = Float32Array.from({ length: size * size }, (_, i) => (i % 5 === 0 ? near[rng.int(near.length)] : 1.2 * rng.next()));
         const py0 = rng.int(size);
         const py1 = py0 + rng.int(size - py0 + 1);
-        const args = [py0, py1, 0.03 + 0.03 * rng.next(), rng.next(), 0.05 * rng.next(), 0.02 + 0.02 * rng.next(), 0.05 * rng.next()] as const;
+        const args = [
+          py0,
+          py1,
+          0.03 + 0.03 * rng.next(),
+          rng.next(),
+          0.05 * rng.next(),
+          0.02 + 0.02 * rng.next(),
+          0.05 * rng.next(),
+        ] as const;
         const out = [true, false].map((simd) => {
           ws.density.set(values);
           drawThorax(ws.density, t, ...args, simd ? priorWorkspace(ws).kernel : undefined);

@@ -1,7 +1,16 @@
 // Schema kinds of the other modalities: snp, image-finding, note-mention (+ image/notes sections).
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { attributeLabels, imageClass, noteVocabulary, parseSchema, schemaAttributes, schemaHash, SchemaError, snpPanel } from '../../schema/schema.ts';
+import {
+  attributeLabels,
+  imageClass,
+  noteVocabulary,
+  parseSchema,
+  schemaAttributes,
+  schemaHash,
+  SchemaError,
+  snpPanel,
+} from '../../schema/schema.ts';
 import { DEFAULT_SCHEMA_PATH, MULTIMODAL_SCHEMA_PATH } from '../../simulator/index.ts';
 import { PANEL } from '../../simulator/genome.ts';
 
@@ -77,7 +86,10 @@ describe('multimodal schema kinds', () => {
     expect(msg('attributes[6].terms[0]')[0]).toMatch(/lower case/);
     expect(msg('attributes[6].terms[1]')[0]).toMatch(/one or two words/);
     // Valid image/note attributes still need their sections.
-    const missing = issues(base + `attributes:\n  - { name: i1, kind: image-finding, feature: nodule, edges: [0.1], classes: [a, b] }\n  - { name: n1, kind: note-mention, terms: [pneumonia] }\n`);
+    const missing = issues(
+      base +
+        `attributes:\n  - { name: i1, kind: image-finding, feature: nodule, edges: [0.1], classes: [a, b] }\n  - { name: n1, kind: note-mention, terms: [pneumonia] }\n`,
+    );
     expect(missing).toEqual([
       { path: 'attributes[0]', message: 'an image-finding attribute needs the top-level image section' },
       { path: 'attributes[1]', message: 'a note-mention attribute needs the top-level notes section' },
@@ -95,9 +107,20 @@ attributes:
 `,
     );
     const paths = bad.map((i) => i.path);
-    expect(paths).toEqual(expect.arrayContaining(['image.modalities[1]', 'image.grid', 'notes.negations[1]', 'notes.maxNotesPerPatient', 'attributes[0].classes']));
+    expect(paths).toEqual(
+      expect.arrayContaining([
+        'image.modalities[1]',
+        'image.grid',
+        'notes.negations[1]',
+        'notes.maxNotesPerPatient',
+        'attributes[0].classes',
+      ]),
+    );
     expect(bad.find((i) => i.path === 'attributes[0].classes')!.message).toBe('needs 3 labels for 2 edge(s), got 2');
-    const sections = issues(base + `notes: { sections: { assessment: [impression] }, negations: [no], maxNotesPerPatient: 5 }\nattributes:\n  - { name: n1, kind: note-mention, terms: [pneumonia], sections: [history] }\n`);
+    const sections = issues(
+      base +
+        `notes: { sections: { assessment: [impression] }, negations: [no], maxNotesPerPatient: 5 }\nattributes:\n  - { name: n1, kind: note-mention, terms: [pneumonia], sections: [history] }\n`,
+    );
     expect(sections).toEqual([{ path: 'attributes[0].sections[0]', message: 'unknown section "history" (notes.sections has assessment)' }]);
   });
 });
@@ -118,16 +141,28 @@ describe('declared structure', () => {
   });
   it('accepts a valid section and changes the schema hash', () => {
     const s = parseSchema(base + attrs + 'structure: { share: 0.1, marginals: [[a, b], [a, b, c]] }\n');
-    expect(s.structure).toEqual({ share: 0.1, marginals: [['a', 'b'], ['a', 'b', 'c']] });
-    expect(schemaHash(parseSchema(base + attrs))).not.toBe(schemaHash(parseSchema(base + attrs + 'structure: { share: 0.1, marginals: [[a, b]] }\n')));
+    expect(s.structure).toEqual({
+      share: 0.1,
+      marginals: [
+        ['a', 'b'],
+        ['a', 'b', 'c'],
+      ],
+    });
+    expect(schemaHash(parseSchema(base + attrs))).not.toBe(
+      schemaHash(parseSchema(base + attrs + 'structure: { share: 0.1, marginals: [[a, b]] }\n')),
+    );
   });
   it('rejects malformed sections with the offending path', () => {
     const bad = (section: string) => issues(base + attrs + section).map((i) => `${i.path}: ${i.message}`);
     expect(bad('structure: { share: 0.1, marginals: [[a, zz]] }\n')).toEqual(['structure.marginals[0][1]: unknown attribute "zz"']);
-    expect(bad('structure: { share: 0.1, marginals: [[a]] }\n')[0]).toMatch(/^structure.marginals\[0\]: must be a list of 2 or 3 attribute names/);
+    expect(bad('structure: { share: 0.1, marginals: [[a]] }\n')[0]).toMatch(
+      /^structure.marginals\[0\]: must be a list of 2 or 3 attribute names/,
+    );
     expect(bad('structure: { share: 0.1, marginals: [[a, b, c, a]] }\n')[0]).toMatch(/^structure.marginals\[0\]: must be a list of 2 or 3/);
     expect(bad('structure: { share: 0.1, marginals: [[a, a]] }\n')).toEqual(['structure.marginals[0]: names an attribute twice']);
-    expect(bad('structure: { share: 0.1, marginals: [[a, b], [b, a]] }\n')).toEqual(['structure.marginals[1]: the same attribute set as structure.marginals[0]']);
+    expect(bad('structure: { share: 0.1, marginals: [[a, b], [b, a]] }\n')).toEqual([
+      'structure.marginals[1]: the same attribute set as structure.marginals[0]',
+    ]);
     expect(bad('structure: { share: 0.9, marginals: [[a, b]] }\n')[0]).toMatch(/^structure.share/);
     expect(bad('structure: { share: 0, marginals: [[a, b]] }\n')[0]).toMatch(/^structure.share/);
     expect(bad('structure: { marginals: [[a, b]] }\n')[0]).toMatch(/^structure.share/);

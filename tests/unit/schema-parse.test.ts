@@ -59,7 +59,15 @@ describe('public schema: hospital-v1.yaml', () => {
     expect(h).toMatch(/^[0-9a-f]{64}$/);
     // Reorder every mapping's keys (reverse) and write as JSON: same hash.
     const reverse = (v: any): any =>
-      Array.isArray(v) ? v.map(reverse) : v && typeof v === 'object' ? Object.fromEntries(Object.keys(v).reverse().map((k) => [k, reverse(v[k])])) : v;
+      Array.isArray(v)
+        ? v.map(reverse)
+        : v && typeof v === 'object'
+          ? Object.fromEntries(
+              Object.keys(v)
+                .reverse()
+                .map((k) => [k, reverse(v[k])]),
+            )
+          : v;
     const json = JSON.stringify(reverse(JSON.parse(JSON.stringify(schema))), null, 3);
     expect(schemaHash(parseSchema(json))).toBe(h);
     expect(schemaHash(parseSchema(text + '\n# a comment\n'))).toBe(h);
@@ -121,11 +129,17 @@ describe('public schema: errors name the path and the problem', () => {
     issues = issuesOf(edited((d) => delete d.attributes[2].codes.snomed));
     expect(issues[0]).toMatchObject({ path: 'attributes[2].codes.snomed', message: expect.stringMatching(/is required/) });
     issues = issuesOf(edited((d) => (d.attributes[2].kind = 'diagnosis')));
-    expect(issues[0]).toEqual({ path: 'attributes[2].kind', message: 'must be one of age, sex, condition, lab, snp, image-finding, image-component, note-mention; got the string "diagnosis"' });
+    expect(issues[0]).toEqual({
+      path: 'attributes[2].kind',
+      message: 'must be one of age, sex, condition, lab, snp, image-finding, image-component, note-mention; got the string "diagnosis"',
+    });
     issues = issuesOf(edited((d) => (d.attributes[1].values = ['female', 'M'])));
     expect(issues[0]).toMatchObject({ path: 'attributes[1].values[1]', message: expect.stringMatching(/administrative-gender/) });
     issues = issuesOf(edited((d) => (d.attributes[3].name = 'hypertension')));
-    expect(issues[0]).toMatchObject({ path: 'attributes[3].name', message: expect.stringMatching(/duplicate attribute name "hypertension" \(also attributes\[2\]\)/) });
+    expect(issues[0]).toMatchObject({
+      path: 'attributes[3].name',
+      message: expect.stringMatching(/duplicate attribute name "hypertension" \(also attributes\[2\]\)/),
+    });
     issues = issuesOf(edited((d) => d.attributes.at(-1).loinc.push('4548-4')));
     expect(issues[0].message).toMatch(/LOINC 4548-4 is already used by lab "hba1c"/);
   });

@@ -110,7 +110,11 @@ describe('simulateFederation', () => {
 
   it('emits structurally valid FHIR whose references resolve, with realistic fields', () => {
     const dir = summary.sites[1].dir;
-    const load = (f: string) => readFileSync(join(dir, f), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const load = (f: string) =>
+      readFileSync(join(dir, f), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
     const patients = load('Patient.ndjson');
     const conditions = load('Condition.ndjson');
     const observations = load('Observation.ndjson');

@@ -19,8 +19,21 @@ function usage(args: string[]): string {
 
 describe('fedsynth simulate flags', () => {
   it('parses valid flags, both --flag value and --flag=value', () => {
-    expect(parseSimulateArgs(['--sites', '3', '--patients', '2000', '--out', 'DIR'])).toEqual({ sites: 3, patients: 2000, outDir: 'DIR', seed: 1, modalities: ['fhir', 'dicom', 'vcf', 'notes'], imageSize: 128, vcfBgzip: false, help: false });
-    expect(parseSimulateArgs(['--sites=2', '--patients=5', '--out=x', '--seed=42', '--schema', 's.yaml'])).toMatchObject({ sites: 2, seed: 42, schemaPath: 's.yaml' });
+    expect(parseSimulateArgs(['--sites', '3', '--patients', '2000', '--out', 'DIR'])).toEqual({
+      sites: 3,
+      patients: 2000,
+      outDir: 'DIR',
+      seed: 1,
+      modalities: ['fhir', 'dicom', 'vcf', 'notes'],
+      imageSize: 128,
+      vcfBgzip: false,
+      help: false,
+    });
+    expect(parseSimulateArgs(['--sites=2', '--patients=5', '--out=x', '--seed=42', '--schema', 's.yaml'])).toMatchObject({
+      sites: 2,
+      seed: 42,
+      schemaPath: 's.yaml',
+    });
     expect(parseSimulateArgs(['--help']).help).toBe(true);
   });
 
@@ -48,7 +61,9 @@ describe('fedsynth simulate flags', () => {
     expect(err[0]).toBe('fedsynth simulate: --sites must be an integer, got "x"');
     expect(err[1]).toMatch(/^usage: fedsynth simulate/);
     err.length = 0;
-    expect(await runSimulateCommand(['--sites', '1', '--patients', '5', '--out', join(root, 'o'), '--schema', join(root, 'nope.yaml')], io)).toBe(2);
+    expect(
+      await runSimulateCommand(['--sites', '1', '--patients', '5', '--out', join(root, 'o'), '--schema', join(root, 'nope.yaml')], io),
+    ).toBe(2);
     expect(err[0]).toMatch(/cannot read schema .*nope\.yaml/);
     const dir = join(root, 'ok');
     expect(await runSimulateCommand(['--sites', '2', '--patients', '20', '--out', dir, '--seed', '5'], io)).toBe(0);

@@ -27,12 +27,28 @@ describe('simulate: DICOM, VCF and notes', () => {
   let a: SimulationSummary;
   let truth: any;
   beforeAll(async () => {
-    a = await simulateFederation({ sites: 2, patients: 60, seed: 5, outDir: join(root, 'a'), modalities: ['fhir', 'dicom', 'vcf', 'notes'], imageSize: 64, vcfBgzip: true });
+    a = await simulateFederation({
+      sites: 2,
+      patients: 60,
+      seed: 5,
+      outDir: join(root, 'a'),
+      modalities: ['fhir', 'dicom', 'vcf', 'notes'],
+      imageSize: 64,
+      vcfBgzip: true,
+    });
     truth = JSON.parse(readFileSync(a.truthPath, 'utf8'));
   }, 30_000);
 
   it('same seed → byte-identical output; FHIR files are the same with or without other modalities', async () => {
-    const b = await simulateFederation({ sites: 2, patients: 60, seed: 5, outDir: join(root, 'b'), modalities: ['fhir', 'dicom', 'vcf', 'notes'], imageSize: 64, vcfBgzip: true });
+    const b = await simulateFederation({
+      sites: 2,
+      patients: 60,
+      seed: 5,
+      outDir: join(root, 'b'),
+      modalities: ['fhir', 'dicom', 'vcf', 'notes'],
+      imageSize: 64,
+      vcfBgzip: true,
+    });
     const ta = tree(a.outDir);
     const tb = tree(b.outDir);
     expect([...tb.keys()].sort()).toEqual([...ta.keys()].sort());
@@ -75,7 +91,10 @@ describe('simulate: DICOM, VCF and notes', () => {
     expect(repeats).toHaveLength(1);
     expect(new Set(repeats[0]).size).toBe(1);
     // The raw file does carry name and birth date, as a modality would write them.
-    const first = join(dir, readdirSync(dir).find((d) => d.startsWith('MRN'))!);
+    const first = join(
+      dir,
+      readdirSync(dir).find((d) => d.startsWith('MRN'))!,
+    );
     const file = join(first, readdirSync(first)[0]!);
     const ds = dicomParser.parseDicom(new Uint8Array(readFileSync(file)));
     expect(ds.string('x00100010')).toMatch(/\^/);

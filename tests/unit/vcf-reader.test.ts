@@ -65,7 +65,10 @@ describe('VCF reader: header, records, GT', () => {
     const h = await readVcfHeader(file(VCF), q);
     expect(h?.fileformat).toBe('VCFv4.2');
     expect(h?.samples).toEqual(['S1', 'S2', 'S3']);
-    expect(h?.contigs).toEqual([{ id: '1', length: 249250621 }, { id: 'chrX', length: 155270560 }]);
+    expect(h?.contigs).toEqual([
+      { id: '1', length: 249250621 },
+      { id: 'chrX', length: 155270560 },
+    ]);
     expect(h?.headerLine).toBe(5);
     expect(q.records).toEqual([]);
   });
@@ -128,7 +131,12 @@ describe('VCF panel extraction', () => {
   it('sample → patient mapping: map, record, function; unlinked counted, ambiguous dropped', async () => {
     const q = new Quarantine();
     const path = file(VCF);
-    const viaMap = await extractPanelGenotypes(path, PANEL, q, { sampleToPatient: new Map([['S1', 'P-1'], ['S3', 'P-3']]) });
+    const viaMap = await extractPanelGenotypes(path, PANEL, q, {
+      sampleToPatient: new Map([
+        ['S1', 'P-1'],
+        ['S3', 'P-3'],
+      ]),
+    });
     expect([...viaMap.patients.keys()]).toEqual(['P-1', 'P-3']);
     expect(viaMap.stats.unlinkedSamples).toEqual(['S2']);
     const viaRecord = await extractPanelGenotypes(path, PANEL, q, { sampleToPatient: { S2: 'P-2' } });

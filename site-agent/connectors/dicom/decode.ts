@@ -207,11 +207,7 @@ function decodeDataSet(ds: DataSet, source: string, options: DicomDecodeOptions)
   const mono = photometric === 'MONOCHROME1' || photometric === 'MONOCHROME2';
   const colour = photometric === 'RGB' || photometric === 'YBR_FULL';
   if (!((mono && samplesPerPixel === 1) || (colour && samplesPerPixel === 3))) {
-    throw new Reject(
-      `unsupported photometric interpretation ${photometric}`,
-      undefined,
-      `${samplesPerPixel} samples per pixel`,
-    );
+    throw new Reject(`unsupported photometric interpretation ${photometric}`, undefined, `${samplesPerPixel} samples per pixel`);
   }
   if (ts.encoding === 'rle' && bitsAllocated === 1) throw new Reject('unsupported bits allocated 1 with RLE');
 
@@ -268,9 +264,10 @@ function decodeDataSet(ds: DataSet, source: string, options: DicomDecodeOptions)
   // Plain greyscale frames (the bulk of any archive) stay as stored integers: the full Float32
   // frame is built only if someone reads `pixels`, and `dicomGrid` reduces the stored values
   // straight to a grid. Every check (truncation, frame range) still happens here, at parse time.
-  const stored = mono && ts.encoding !== 'rle' && (bitsAllocated === 8 || bitsAllocated === 16)
-    ? storedFrame(ds, pixelEl, ts.encoding === 'native-le', layout)
-    : undefined;
+  const stored =
+    mono && ts.encoding !== 'rle' && (bitsAllocated === 8 || bitsAllocated === 16)
+      ? storedFrame(ds, pixelEl, ts.encoding === 'native-le', layout)
+      : undefined;
   let eager: Float32Array | undefined;
   if (!stored) {
     const channels = decodeChannels(ds, pixelEl, ts.encoding, layout, rescaleSlope, rescaleIntercept);
@@ -310,7 +307,19 @@ function decodeDataSet(ds: DataSet, source: string, options: DicomDecodeOptions)
       const out = allocFloat32(pixelCount);
       const bytes = new Uint8Array(stored.values.buffer, stored.values.byteOffset, stored.values.byteLength);
       const bps = bitsAllocated / 8;
-      unpackSample(bytes, 0, bps, pixelCount, bps, !stored.byteSwapped, bitsStored, pixelRepresentation === 1, out, map.slope, map.intercept);
+      unpackSample(
+        bytes,
+        0,
+        bps,
+        pixelCount,
+        bps,
+        !stored.byteSwapped,
+        bitsStored,
+        pixelRepresentation === 1,
+        out,
+        map.slope,
+        map.intercept,
+      );
       return out;
     };
     Object.defineProperty(image, 'pixels', {
@@ -384,9 +393,14 @@ function storedFrame(ds: DataSet, el: Element, littleEndian: boolean, L: Layout)
     buffer = copy.buffer;
     offset = copy.byteOffset;
   }
-  const values: StoredValues = bytesPerSample === 1
-    ? signed ? new Int8Array(buffer, offset, L.pixelCount) : new Uint8Array(buffer, offset, L.pixelCount)
-    : signed ? new Int16Array(buffer, offset, L.pixelCount) : new Uint16Array(buffer, offset, L.pixelCount);
+  const values: StoredValues =
+    bytesPerSample === 1
+      ? signed
+        ? new Int8Array(buffer, offset, L.pixelCount)
+        : new Uint8Array(buffer, offset, L.pixelCount)
+      : signed
+        ? new Int16Array(buffer, offset, L.pixelCount)
+        : new Uint16Array(buffer, offset, L.pixelCount);
   return { values, bitsStored: L.bitsStored, signed, byteSwapped };
 }
 
@@ -475,7 +489,8 @@ function unpackSample(
   } else if (bytesPerSample === 2) {
     const mask = bitsStored >= 16 ? 0xffff : (1 << bitsStored) - 1;
     const dv = new DataView(src.buffer, src.byteOffset, src.byteLength);
-    if (signed) for (let i = 0, at = base; i < n; i++, at += stride) out[i] = ((dv.getUint16(at, le) << shift) >> shift) * slope + intercept;
+    if (signed)
+      for (let i = 0, at = base; i < n; i++, at += stride) out[i] = ((dv.getUint16(at, le) << shift) >> shift) * slope + intercept;
     else for (let i = 0, at = base; i < n; i++, at += stride) out[i] = (dv.getUint16(at, le) & mask) * slope + intercept;
   } else {
     const dv = new DataView(src.buffer, src.byteOffset, src.byteLength);
@@ -595,4 +610,3 @@ function rleFrameBytes(ds: DataSet, el: Element, L: Layout): Uint8Array {
     `${L.numberOfFrames} frames, ${fragments.length} fragments, no basic offset table`,
   );
 }
-

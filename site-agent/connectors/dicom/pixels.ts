@@ -56,12 +56,7 @@ function computeBoxWeights(n: number, m: number): BoxWeights {
  * each target pixel is the mean of the source area it covers, fractional overlaps weighted. Works
  * for downsampling and upsampling (which becomes nearest-area replication).
  */
-export function resampleToGrid(
-  pixels: ArrayLike<number>,
-  rows: number,
-  cols: number,
-  targetSize: number | GridSize,
-): Float32Array {
+export function resampleToGrid(pixels: ArrayLike<number>, rows: number, cols: number, targetSize: number | GridSize): Float32Array {
   const target = typeof targetSize === 'number' ? { rows: targetSize, cols: targetSize } : targetSize;
   if (!(rows > 0 && cols > 0 && target.rows > 0 && target.cols > 0)) {
     throw new RangeError(`resampleToGrid: sizes must be positive (${rows}x${cols} -> ${target.rows}x${target.cols})`);
@@ -141,17 +136,23 @@ export function resampleStoredToGrid(
     }
   }
   // Bits beyond bitsStored must be dropped: read the unsigned view and mask or sign-extend by shifts.
-  const raw = values instanceof Int16Array ? new Uint16Array(values.buffer, values.byteOffset, values.length)
-    : values instanceof Int8Array ? new Uint8Array(values.buffer, values.byteOffset, values.length)
-    : values;
+  const raw =
+    values instanceof Int16Array
+      ? new Uint16Array(values.buffer, values.byteOffset, values.length)
+      : values instanceof Int8Array
+        ? new Uint8Array(values.buffer, values.byteOffset, values.length)
+        : values;
   const shift = 32 - bitsStored;
   const mask = bitsStored >= 31 ? -1 : (1 << bitsStored) - 1;
   // 0: the whole container is the value (unsigned view, or the signed view for two's complement);
   // 1: mask; 2: sign-extend from bitsStored.
   const mode = bitsStored === containerBits ? 0 : signed ? 2 : 1;
-  const direct = mode === 0 && signed
-    ? raw instanceof Uint16Array ? new Int16Array(raw.buffer, raw.byteOffset, raw.length) : new Int8Array(raw.buffer, raw.byteOffset, raw.length)
-    : raw;
+  const direct =
+    mode === 0 && signed
+      ? raw instanceof Uint16Array
+        ? new Int16Array(raw.buffer, raw.byteOffset, raw.length)
+        : new Int8Array(raw.buffer, raw.byteOffset, raw.length)
+      : raw;
   if (rows % target.rows === 0) return bandGrid(raw, direct, mode, mask, shift, rows, cols, target);
   // Fractional row overlaps: each source row first reduced horizontally, then rows weighted.
   const tc = target.cols;
@@ -296,8 +297,16 @@ function laneGrid(
  * from the byte-swapped twin so each hot loop stays monomorphic.
  */
 function laneRow(
-  words: Uint32Array, at: number, cells: number, perCell: number, shifted: boolean,
-  bias32: number, mask32: number, mask: number, grid: Float64Array, out: number,
+  words: Uint32Array,
+  at: number,
+  cells: number,
+  perCell: number,
+  shifted: boolean,
+  bias32: number,
+  mask32: number,
+  mask: number,
+  grid: Float64Array,
+  out: number,
 ): void {
   const span = shifted ? perCell + 1 : perCell;
   for (let j = 0; j < cells; j++, at += perCell) {
@@ -306,7 +315,11 @@ function laneRow(
     const stop = at + span;
     // Unrolled by four: the loop overhead is most of the cost of a word.
     for (; k + 4 <= stop; k += 4) {
-      acc += ((words[k]! ^ bias32) & mask32) + ((words[k + 1]! ^ bias32) & mask32) + ((words[k + 2]! ^ bias32) & mask32) + ((words[k + 3]! ^ bias32) & mask32);
+      acc +=
+        ((words[k]! ^ bias32) & mask32) +
+        ((words[k + 1]! ^ bias32) & mask32) +
+        ((words[k + 2]! ^ bias32) & mask32) +
+        ((words[k + 3]! ^ bias32) & mask32);
     }
     for (; k < stop; k++) acc += (words[k]! ^ bias32) & mask32;
     let sum = (acc & 0xffff) + (acc >>> 16);
@@ -318,8 +331,16 @@ function laneRow(
 
 /** `laneRow` for big-endian words: each 16-bit half byte-swapped in a register. */
 function laneRowSwapped(
-  words: Uint32Array, at: number, cells: number, perCell: number, shifted: boolean,
-  bias32: number, mask32: number, mask: number, grid: Float64Array, out: number,
+  words: Uint32Array,
+  at: number,
+  cells: number,
+  perCell: number,
+  shifted: boolean,
+  bias32: number,
+  mask32: number,
+  mask: number,
+  grid: Float64Array,
+  out: number,
 ): void {
   const span = shifted ? perCell + 1 : perCell;
   for (let j = 0; j < cells; j++, at += perCell) {
@@ -332,7 +353,9 @@ function laneRowSwapped(
     if (shifted) {
       const a = words[at]!;
       const z = words[at + perCell]!;
-      sum -= (((((a & 0x00ff00ff) << 8) | ((a >>> 8) & 0x00ff00ff)) ^ bias32) & mask) + ((((((z & 0x00ff00ff) << 8) | ((z >>> 8) & 0x00ff00ff)) ^ bias32) >>> 16) & mask);
+      sum -=
+        (((((a & 0x00ff00ff) << 8) | ((a >>> 8) & 0x00ff00ff)) ^ bias32) & mask) +
+        ((((((z & 0x00ff00ff) << 8) | ((z >>> 8) & 0x00ff00ff)) ^ bias32) >>> 16) & mask);
     }
     grid[out + j] += sum;
   }

@@ -76,12 +76,21 @@ export function noteFromBytes(
   if (bytes.length > max) return { ok: false, record: q(source, 'note too large', undefined, `${bytes.length} bytes > ${max}`) };
   const decoded = decodeUtf8Strict(bytes);
   if (!decoded.ok) {
-    return { ok: false, record: q(source, 'not valid UTF-8', decoded.offset, `invalid byte 0x${bytes[decoded.offset]!.toString(16)} at offset ${decoded.offset}`) };
+    return {
+      ok: false,
+      record: q(
+        source,
+        'not valid UTF-8',
+        decoded.offset,
+        `invalid byte 0x${bytes[decoded.offset]!.toString(16)} at offset ${decoded.offset}`,
+      ),
+    };
   }
   if (decoded.text.trim() === '') return { ok: false, record: q(source, 'empty note') };
   if (decoded.text.includes('\u0000')) return { ok: false, record: q(source, 'binary content in note', decoded.text.indexOf('\u0000')) };
   const stripped = stripIdentifyingHeader(transform ? transform(decoded.text) : decoded.text, options.header);
-  if (stripped.text.trim() === '') return { ok: false, record: q(source, 'empty note', undefined, 'nothing left after removing identifier lines') };
+  if (stripped.text.trim() === '')
+    return { ok: false, record: q(source, 'empty note', undefined, 'nothing left after removing identifier lines') };
   return { ok: true, text: stripped.text, removedLines: stripped.removedLines };
 }
 
@@ -187,7 +196,11 @@ function attachmentsOf(resource: FhirResource): Attachment[] {
 function mediaType(contentType: string | undefined): { type: string; charset?: string } {
   if (!contentType) return { type: 'text/plain' };
   const [type, ...params] = contentType.split(';').map((s) => s.trim());
-  const charset = params.find((p) => /^charset=/i.test(p))?.slice('charset='.length).replace(/"/g, '').toLowerCase();
+  const charset = params
+    .find((p) => /^charset=/i.test(p))
+    ?.slice('charset='.length)
+    .replace(/"/g, '')
+    .toLowerCase();
   return { type: type!.toLowerCase(), ...(charset ? { charset } : {}) };
 }
 

@@ -108,7 +108,10 @@ export function phrases(text: string): string[][] {
     if (current.length) out.push(current);
     current = [];
   };
-  const normal = text.normalize('NFKC').replace(/[\u2018\u2019\u02bc]/g, "'").toLowerCase();
+  const normal = text
+    .normalize('NFKC')
+    .replace(/[\u2018\u2019\u02bc]/g, "'")
+    .toLowerCase();
   for (const line of normal.split(/\r?\n/)) {
     if (line.trim() === '') {
       flush();

@@ -115,7 +115,7 @@ export async function* bgzfChunks(path: string, onBadBlock: (bad: BgzfBadBlock) 
       try {
         data = inflateRawSync(cdata);
         if (data.length !== isize) reason = `decompressed ${data.length} bytes, block says ${isize}`;
-        else if ((crc32(data) >>> 0) !== crc) reason = 'CRC32 mismatch';
+        else if (crc32(data) >>> 0 !== crc) reason = 'CRC32 mismatch';
       } catch (err) {
         reason = `deflate error: ${(err as Error).message}`;
       }

@@ -215,7 +215,9 @@ async function* bgzfLineBatches(path: string, onGap: LineGap): AsyncGenerator<st
   const decoder = new TextDecoder('utf-8');
   let rest = '';
   let dropFirst = false; // after a gap: the text up to the next newline is the tail of a lost line
-  for await (const chunk of bgzfChunks(path, (bad) => onGap({ ...bad, reason: bad.reason + (rest ? ' (the line being read when it broke was dropped)' : '') }))) {
+  for await (const chunk of bgzfChunks(path, (bad) =>
+    onGap({ ...bad, reason: bad.reason + (rest ? ' (the line being read when it broke was dropped)' : '') }),
+  )) {
     if (chunk === GAP) {
       rest = '';
       decoder.decode(); // reset any partial UTF-8 sequence
@@ -273,7 +275,11 @@ async function* scan(path: string, quarantine: Quarantine, onHeader?: (h: VcfHea
   let fileformat = '';
   try {
     const onGap = (bad: BgzfBadBlock) =>
-      q('corrupt bgzip block', lineNo, `block at byte ${bad.offset}: ${bad.reason}; the records in it are lost, reading resumed at the next block (line numbers after this count the lines read)`);
+      q(
+        'corrupt bgzip block',
+        lineNo,
+        `block at byte ${bad.offset}: ${bad.reason}; the records in it are lost, reading resumed at the next block (line numbers after this count the lines read)`,
+      );
     for await (const batch of readLineBatches(path, onGap)) {
       if (header) {
         const firstLine = lineNo + 1;
