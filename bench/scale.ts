@@ -8,7 +8,7 @@
  *   npx tsx bench/scale.ts [--rows 1000000] [--sites 100] [--attrs 50] [--epsilon 1]
  */
 import { Dataset, Domain, allocColumn } from '../model/domain.ts';
-import { Prng } from '../model/prng.ts';
+import { Rng } from '../model/rng.ts';
 import { runUtility } from '../cli/bench-utility/run.ts';
 
 function arg(name: string, def: number): number {
@@ -22,7 +22,7 @@ export function structuredData(rows: number, attrs: number, seed: number): Datas
     sizes.map((_, j) => `x${j}`),
     sizes,
   );
-  const rng = new Prng(seed);
+  const rng = new Rng(seed);
   const cols = sizes.map((s) => allocColumn(s, rows));
   for (let j = 0; j < attrs; j++) {
     const col = cols[j];
@@ -32,7 +32,7 @@ export function structuredData(rows: number, attrs: number, seed: number): Datas
       continue;
     }
     const parent = cols[(j - 1) >> 1];
-    for (let r = 0; r < rows; r++) col[r] = rng.nextFloat() < 0.75 ? (parent[r] * 3 + j) % s : rng.nextInt(s);
+    for (let r = 0; r < rows; r++) col[r] = rng.next() < 0.75 ? (parent[r] * 3 + j) % s : rng.nextInt(s);
   }
   return new Dataset(domain, cols, rows);
 }

@@ -13,12 +13,12 @@ import { Dataset, allocColumn, type Column } from './domain.ts';
 import { project } from './pgm/factor.ts';
 import type { GraphicalModel } from './pgm/model.ts';
 import { containingClique } from './pgm/junction-tree.ts';
-import { Prng, type Seed } from './prng.ts';
+import { Rng, type SeedLike } from './rng.ts';
 
 export interface SampleOptions {
   /** Number of records; default the model's total, rounded. */
   rows?: number;
-  seed: Seed;
+  seed: SeedLike;
   method?: 'round' | 'iid';
   /** Keep only records whose attribute values are in these allowed sets (conditions the model first). */
   where?: Readonly<Record<string, readonly number[]>>;
@@ -29,7 +29,7 @@ export function sample(model: GraphicalModel, options: SampleOptions): Dataset {
   const rows = options.rows ?? Math.round(m.total);
   if (!Number.isInteger(rows) || rows < 0) throw new Error(`sample: rows must be a non-negative integer, got ${rows}`);
   const method = options.method ?? 'round';
-  const rng = new Prng(options.seed);
+  const rng = new Rng(options.seed);
   const domain = m.domain;
   const tree = m.structure.tree;
   const treeCounts = m.treeMarginals();
@@ -76,7 +76,7 @@ export function sample(model: GraphicalModel, options: SampleOptions): Dataset {
 }
 
 /** n values whose counts are the expected counts n·w/Σw rounded (floor + remainder by fractional parts), shuffled. */
-export function roundedValues(weights: Float64Array, n: number, rng: Prng): Int32Array {
+export function roundedValues(weights: Float64Array, n: number, rng: Rng): Int32Array {
   const k = weights.length;
   const total = sum(weights);
   const counts = new Int32Array(k);
@@ -92,7 +92,7 @@ export function roundedValues(weights: Float64Array, n: number, rng: Prng): Int3
   const extra = n - assigned;
   if (extra > 0) {
     const keys: { v: number; key: number }[] = [];
-    for (let v = 0; v < k; v++) if (frac[v] > 0) keys.push({ v, key: Math.log(rng.nextFloat() || Number.MIN_VALUE) / frac[v] });
+    for (let v = 0; v < k; v++) if (frac[v] > 0) keys.push({ v, key: Math.log(rng.next() || Number.MIN_VALUE) / frac[v] });
     keys.sort((a, b) => b.key - a.key);
     // Floating-point slack can leave fewer positive fractions than needed; spread the rest by weight.
     for (let i = 0; i < extra; i++) counts[i < keys.length ? keys[i].v : argmax(weights)]++;
@@ -104,7 +104,7 @@ export function roundedValues(weights: Float64Array, n: number, rng: Prng): Int3
 }
 
 /** n independent draws from the distribution ∝ weights (inverse CDF with binary search). */
-export function iidValues(weights: Float64Array, n: number, rng: Prng): Int32Array {
+export function iidValues(weights: Float64Array, n: number, rng: Rng): Int32Array {
   const k = weights.length;
   const cdf = new Float64Array(k);
   let acc = 0;
@@ -114,7 +114,7 @@ export function iidValues(weights: Float64Array, n: number, rng: Prng): Int32Arr
   }
   const values = new Int32Array(n);
   for (let i = 0; i < n; i++) {
-    const u = rng.nextFloat() * acc;
+    const u = rng.next() * acc;
     let lo = 0;
     let hi = k - 1;
     while (lo < hi) {

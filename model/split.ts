@@ -1,6 +1,6 @@
 /**
  * Splitting one dataset into simulated sites (benchmarks and tests; a real federation has its
- * sites already). Pure: the only randomness is a seeded Prng.
+ * sites already). Pure: the only randomness is a seeded Rng.
  *
  * - 'iid': rows shuffled, then dealt into `sites` blocks of (almost) equal size. Every site sees
  *   the same distribution up to sampling error.
@@ -13,14 +13,14 @@
  *   representative of the pooled data, so any purely local choice of marginals is biased.
  */
 import { Dataset, allocColumn, type Column } from './domain.ts';
-import { Prng, type Seed } from './prng.ts';
+import { Rng, type SeedLike } from './rng.ts';
 
 export type SplitKind = 'iid' | 'heterogeneous';
 
 export interface SplitOptions {
   sites: number;
   kind: SplitKind;
-  seed: Seed;
+  seed: SeedLike;
   /** Key attribute of the heterogeneous split; default the first attribute with more than 2 values. */
   key?: string;
   /** Optional secondary key (heterogeneous split only). */
@@ -37,7 +37,7 @@ export function splitSites(data: Dataset, options: SplitOptions): SiteSplit {
   const { sites, kind } = options;
   if (!Number.isInteger(sites) || sites < 1) throw new Error(`splitSites: sites must be a positive integer, got ${sites}`);
   if (sites > data.rows) throw new Error(`splitSites: ${sites} sites but only ${data.rows} rows`);
-  const rng = new Prng(options.seed);
+  const rng = new Rng(options.seed);
   const order = new Int32Array(data.rows);
   for (let i = 0; i < order.length; i++) order[i] = i;
   rng.shuffle(order);

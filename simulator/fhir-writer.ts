@@ -6,7 +6,7 @@
  * valueQuantity in UCUM, several per lab over time, blood pressure as a panel at some sites.
  */
 import { CODE_SYSTEMS, LOINC_SYSTEM, UCUM_SYSTEM, type ConditionAttribute, type LabAttribute, type Schema } from '../schema/schema.ts';
-import type { Rng } from '../modalities/fhir/rng.ts';
+import type { Rng } from '../model/rng.ts';
 import type { FhirResourceLike } from '../modalities/fhir/types.ts';
 import { CONDITIONS, LABS, isoDate, type ConditionName, type LabName, type LatentPatient, type SiteProfile } from './latent.ts';
 import { CITIES, STREETS } from './names.ts';

@@ -14,7 +14,7 @@
  * - Calls: 1.5 % of genotypes are no-calls (`./.`).
  * Everything here is written to truth.json (`describeGenomeModel`).
  */
-import type { Rng } from '../modalities/fhir/rng.ts';
+import type { Rng } from '../model/rng.ts';
 import type { ConditionName } from './latent.ts';
 
 export interface PanelSnp {

@@ -29,7 +29,7 @@ import { imageMissingCode, NOTE_MISSING, parseSchema, schemaAttributes, schemaHa
 import { CAUSAL, PANEL, describeGenomeModel, populationAlleleFrequencies } from './genome.ts';
 import { DicomEmitter, NotesEmitter, SIM_MODALITIES, VcfEmitter, type SimModality } from './modalities.ts';
 import { FhirPatientEncoder, type EncodeResult } from '../modalities/fhir/encode.ts';
-import { Rng, type SeedLike } from '../modalities/fhir/rng.ts';
+import { Rng, type SeedLike } from '../model/rng.ts';
 import type { FhirResourceLike } from '../modalities/fhir/types.ts';
 import { FhirPatientWriter } from './fhir-writer.ts';
 import { AGE_BANDS, CONDITIONS, SITE_PROFILES, describeModel, drawLatentPatient, type LatentPatient, type SiteProfile } from './latent.ts';

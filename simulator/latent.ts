@@ -30,7 +30,7 @@
  * Labs follow the conditions: HbA1c high with diabetes, LDL with hyperlipidemia, systolic BP
  * with hypertension and age, BMI ≥ 30 exactly for obesity, eGFR < 60 exactly for CKD.
  */
-import type { Rng } from '../modalities/fhir/rng.ts';
+import type { Rng } from '../model/rng.ts';
 import { drawGenome, geneticLogOdds, type LatentGenome } from './genome.ts';
 import { FAMILY, GIVEN_FEMALE, GIVEN_MALE } from './names.ts';
 

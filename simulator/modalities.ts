@@ -12,7 +12,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Rng } from '../modalities/fhir/rng.ts';
+import { Rng } from '../model/rng.ts';
 import { PANEL, drawGenome } from './genome.ts';
 import type { LatentPatient, SiteProfile } from './latent.ts';
 import { writePatientNotes } from './notes.ts';

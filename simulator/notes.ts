@@ -9,7 +9,7 @@
  *
  * `NoteRecord.mentioned` lists the concepts written positively: truth.json counts them.
  */
-import type { Rng } from '../modalities/fhir/rng.ts';
+import type { Rng } from '../model/rng.ts';
 import { CONDITIONS, isoDate, type ConditionName, type LatentPatient } from './latent.ts';
 
 /** Surface forms per concept (all contain a term of schema/hospital-multimodal-v1.yaml). */

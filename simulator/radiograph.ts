@@ -19,7 +19,7 @@
  * features.
  */
 import dcmjs from 'dcmjs';
-import type { Rng } from '../modalities/fhir/rng.ts';
+import type { Rng } from '../model/rng.ts';
 import type { ImageFindings, ScannerProfile } from './latent.ts';
 
 const { DicomDict, DicomMetaDictionary } = (

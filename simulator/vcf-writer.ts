@@ -7,7 +7,7 @@
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { crc32, deflateRawSync } from 'node:zlib';
-import type { Rng } from '../modalities/fhir/rng.ts';
+import type { Rng } from '../model/rng.ts';
 import { NO_CALL_RATE, PANEL } from './genome.ts';
 
 export interface VcfSample {

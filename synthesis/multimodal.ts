@@ -20,7 +20,7 @@
 import { closeSync, mkdirSync, openSync, writeFileSync, writevSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Schema } from '../schema/schema.ts';
-import type { SeedLike } from '../modalities/fhir/rng.ts';
+import type { SeedLike } from '../model/rng.ts';
 import type { FhirResourceLike } from '../modalities/fhir/types.ts';
 import { validateFhirResources } from '../modalities/fhir/validate.ts';
 import { writeVcf, type VcfSample } from '../modalities/genome/vcf-writer.ts';

@@ -30,7 +30,7 @@ import {
 } from '../schema/schema.ts';
 import { decodePatient, type DecodedPatient } from '../modalities/fhir/decode.ts';
 import { buildPatientResources, R4Validator, validatePatientResources, type PatientArtefacts } from '../modalities/fhir/bundle.ts';
-import { Rng, type SeedLike } from '../modalities/fhir/rng.ts';
+import { Rng, type SeedLike } from '../model/rng.ts';
 import type { FhirResourceLike } from '../modalities/fhir/types.ts';
 import { validateFhirResources } from '../modalities/fhir/validate.ts';
 import { uuidToDicomUid, writeDicom, SOP_CLASS, type DicomImageSpec } from '../modalities/image/dicom-writer.ts';

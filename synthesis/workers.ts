@@ -8,7 +8,7 @@
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import type { Schema } from '../schema/schema.ts';
-import type { SeedLike } from '../modalities/fhir/rng.ts';
+import type { SeedLike } from '../model/rng.ts';
 import type { DraftOutcome, PatientOptions, PatientPreparer } from './patient.ts';
 
 export interface CohortJob {

@@ -16,7 +16,7 @@ import { writeFileSync } from 'node:fs';
 import { allocColumn, Dataset, type Domain } from '../../model/domain.ts';
 import { marginal } from '../../model/marginals.ts';
 import type { Measurement } from '../../model/measurement.ts';
-import { Prng } from '../../model/prng.ts';
+import { Rng } from '../../model/rng.ts';
 import { oneRunAudit, type OneRunAuditResult } from '../../privacy/empirical/one-run.ts';
 import { intFlag, parseFlags, UsageError } from '../args.ts';
 import { auditData, concatDatasets, type AuditData } from './data.ts';
@@ -53,7 +53,7 @@ export interface CanaryAuditResult {
 }
 
 /** m distinct canary records, each value drawn ∝ 1/(count+1) so canaries sit in rare cells; none equals a real record. */
-export function makeCanaries(real: Dataset, m: number, rng: Prng): Int32Array[] {
+export function makeCanaries(real: Dataset, m: number, rng: Rng): Int32Array[] {
   const d = real.domain;
   const weights = d.attrs.map((a) => Float64Array.from(marginal(real, [a]), (c) => 1 / (c + 1)));
   const key = (row: ArrayLike<number>) => Array.from(row).join(',');
@@ -64,7 +64,7 @@ export function makeCanaries(real: Dataset, m: number, rng: Prng): Int32Array[] 
     if (tries > m * 1000) throw new Error(`could not find ${m} distinct rare canaries in this domain`);
     const row = Int32Array.from(weights, (w) => {
       const total = w.reduce((s, x) => s + x, 0);
-      let u = rng.nextFloat() * total;
+      let u = rng.next() * total;
       for (let v = 0; v < w.length; v++) if ((u -= w[v]) < 0) return v;
       return w.length - 1;
     });
@@ -192,7 +192,7 @@ export function cohortScores(
 }
 
 export function runCanaryAudit(data: AuditData, opts: CanaryAuditOptions): CanaryAuditResult {
-  const rng = new Prng(`canary-${opts.seed}`);
+  const rng = new Rng(`canary-${opts.seed}`);
   const real = concatDatasets(
     data.domain,
     data.sites.map((s) => s.data),

@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { allocColumn, Dataset } from '../../model/domain.ts';
-import { Prng } from '../../model/prng.ts';
+import { Rng } from '../../model/rng.ts';
 import { epsilonFromRho } from '../../privacy/dp/accountant.ts';
 import { miaFromHistograms, type MiaStats } from '../../privacy/empirical/mia.ts';
 import { rational } from '../../privacy/dp/rational.ts';
@@ -51,7 +51,7 @@ export interface MiaAuditResult {
   spend: Record<string, { rho: number; epsilon: number; charges: number }>;
 }
 
-function split(data: Dataset, rng: Prng): [Dataset, Dataset] {
+function split(data: Dataset, rng: Rng): [Dataset, Dataset] {
   const idx = rng.shuffle(Array.from({ length: data.rows }, (_, i) => i));
   const half = Math.floor(data.rows / 2);
   const take = (rows: number[]) =>
@@ -70,7 +70,7 @@ function split(data: Dataset, rng: Prng): [Dataset, Dataset] {
 export function runMiaAudit(data: AuditData, opts: MiaAuditOptions): MiaAuditResult {
   // Each site keeps a random half of its patients out of the fit: the control set.
   const parts = data.sites.map((s, k) => {
-    const [members, holdout] = split(s.data, new Prng(`mia-${opts.seed}-${k}`));
+    const [members, holdout] = split(s.data, new Rng(`mia-${opts.seed}-${k}`));
     return { id: s.id, members, holdout };
   });
   const cohortRows = opts.cohortRows ?? 2000;

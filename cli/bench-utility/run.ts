@@ -27,7 +27,7 @@ import { withDeclaredStructure, type DeclaredStructure } from '../../model/plans
 import { estimateWithReport } from '../../model/pgm/estimate.ts';
 import type { GraphicalModel } from '../../model/pgm/model.ts';
 import { sample } from '../../model/sample.ts';
-import { Prng } from '../../model/prng.ts';
+import { Rng } from '../../model/rng.ts';
 import { splitSites, type SplitKind } from '../../model/split.ts';
 import { planDistributedNoise, rhoFromEpsilonDelta } from '../../privacy/dp/accountant.ts';
 import { sampleDiscreteGaussianVector } from '../../privacy/dp/discrete-gaussian.ts';
@@ -208,7 +208,7 @@ export async function runUtility(data: Dataset, opts: UtilityRunOptions): Promis
   );
   let triples = allThreeWay(domain);
   if (opts.threeWaySample !== undefined && opts.threeWaySample < triples.length) {
-    const rng = new Prng(`triples-${opts.seed}`);
+    const rng = new Rng(`triples-${opts.seed}`);
     triples = rng.shuffle(triples).slice(0, opts.threeWaySample);
   }
   const e3 =

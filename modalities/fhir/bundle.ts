@@ -21,7 +21,7 @@ import type { Bundle, Resource } from '@medplum/fhirtypes';
 import { ASSEMBLY_LOINC_ANSWER, refSeqAccession, type ReferenceBuild } from '../genome/reference.ts';
 import type { Genotype } from '../genome/vcf-writer.ts';
 import { SYNTHETIC_TAG, type DecodedPatient } from './decode.ts';
-import type { Rng } from './rng.ts';
+import type { Rng } from '../../model/rng.ts';
 import type { FhirResourceLike } from './types.ts';
 import { ShapeTrie, type FoundReferences } from './shape.ts';
 

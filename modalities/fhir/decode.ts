@@ -9,7 +9,7 @@
  * same resources byte for byte. Encoding the decoded resources gives back the row.
  */
 import { LOINC_SYSTEM, UCUM_SYSTEM, CODE_SYSTEMS, labBin, labMissingCode, type LabAttribute, type Schema } from '../../schema/schema.ts';
-import { Rng, type SeedLike } from './rng.ts';
+import { Rng, type SeedLike } from '../../model/rng.ts';
 import type { FhirResourceLike } from './types.ts';
 
 const DAY_MS = 86_400_000;

@@ -15,7 +15,7 @@
  *   sampled bin back from the synthetic DICOM.
  * Pure.
  */
-import type { Rng } from '../fhir/rng.ts';
+import type { Rng } from '../../model/rng.ts';
 import { componentMissingCode, type ImageComponentAttribute, type Schema } from '../../schema/schema.ts';
 
 export type { ImageComponentAttribute };

@@ -5,7 +5,7 @@
  * mapped to unsigned integers of `bitsStored` bits (MONOCHROME2: bright = dense). Pure and
  * deterministic for a given Rng.
  */
-import type { Rng } from '../fhir/rng.ts';
+import type { Rng } from '../../model/rng.ts';
 import { classIndex, reconstructLowRes, sampleCoefficients, type ImageModel } from './model.ts';
 
 export interface ImageFacts {

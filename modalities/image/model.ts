@@ -8,7 +8,7 @@
  * joint model. Everything in this file is post-processing of those noisy sums, or site-side
  * encoding before noise: pure math, no I/O, no privacy noise (that is added in privacy/).
  */
-import type { Rng } from '../fhir/rng.ts';
+import type { Rng } from '../../model/rng.ts';
 import { clipL2 } from './clip.ts';
 import { dct2, idct2, lowFrequencyBlock, padLowFrequencyBlock } from './dct.ts';
 

@@ -5,7 +5,7 @@
  * findings: "normal", "opacity" (a focal consolidation), "cardiomegaly" (a wide heart),
  * "effusion" (a dense lower lung zone with a meniscus). Values in [0, 1], bright = dense. Pure.
  */
-import { Rng } from '../fhir/rng.ts';
+import { Rng } from '../../model/rng.ts';
 import { classSums, encodeImageFeatures, modelFromNoisySums, type ImageModel } from './model.ts';
 
 export const PHANTOM_CLASSES = ['normal', 'opacity', 'cardiomegaly', 'effusion'] as const;

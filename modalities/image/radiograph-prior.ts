@@ -12,7 +12,7 @@
  * Output: a density image in [0, 1] (bright = dense) at the requested size. Pure, deterministic
  * for a given Rng.
  */
-import type { Rng } from '../fhir/rng.ts';
+import type { Rng } from '../../model/rng.ts';
 import { clampIntoGrid, drawThorax, LUNG_ROW, priorTables, type PriorWorkspace } from './radiograph-prior-pixels.ts';
 
 export interface RadiographFindings {

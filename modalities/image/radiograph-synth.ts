@@ -23,7 +23,7 @@
  * multiple of the grid (and images without components) take the full-resolution search of
  * `addImageComponents` and `densityToStored`. Pure, deterministic for a given Rng.
  */
-import type { Rng } from '../fhir/rng.ts';
+import type { Rng } from '../../model/rng.ts';
 import type { Schema } from '../../schema/schema.ts';
 import {
   addImageComponents,

@@ -2,7 +2,7 @@
  * Template note generator conditioned on synthetic facts, with optional DP phrase weights, and
  * rejection sampling through the verifier (DESIGN.md §6). Pure: returns strings and counts.
  */
-import type { Rng } from '../fhir/rng.ts';
+import type { Rng } from '../../model/rng.ts';
 import { imageFindings, type FactLab, type SyntheticFacts } from './facts.ts';
 import { LAB_LABELS, NOTE_STYLES, PHRASES, SECTION_HEADINGS, type NoteSection, type NoteStyle } from './templates.ts';
 import { verifyNote, type NoteIssue } from './verify.ts';

@@ -6,7 +6,7 @@
  * verifier as template notes; after `maxTries` rejected or failed answers the template generator
  * (with its own rejection sampling) writes the note instead.
  */
-import type { Rng } from '../fhir/rng.ts';
+import type { Rng } from '../../model/rng.ts';
 import { imageFindings, type SyntheticFacts } from './facts.ts';
 import { generateVerifiedNote, NoteStats, type GenerateOptions } from './generate.ts';
 import { LAB_LABELS } from './templates.ts';

@@ -10,7 +10,7 @@ import { allocColumn, Dataset, Domain } from '../../model/domain.ts';
 import { marginal } from '../../model/marginals.ts';
 import { estimate, type GraphicalModel } from '../../model/pgm/index.ts';
 import { selectMstTree } from '../../model/plans/select-mst.ts';
-import { Prng } from '../../model/prng.ts';
+import { Rng } from '../../model/rng.ts';
 import { loadMultimodalSiteData } from '../../site-agent/site-data.ts';
 
 export async function pooledMultimodal(
@@ -67,7 +67,7 @@ export async function pooledMultimodal(
 
 /** A central MST model on exact marginals plus N(0, sigma²) noise. */
 export function centralModel(data: Dataset, sigma = 2, seed = 1): GraphicalModel {
-  const rng = new Prng(seed);
+  const rng = new Rng(seed);
   const noisy = (attrs: string[]) => {
     const v = marginal(data, attrs);
     for (let i = 0; i < v.length; i++) v[i] += sigma * rng.normal();
@@ -91,7 +91,7 @@ export function centralModel(data: Dataset, sigma = 2, seed = 1): GraphicalModel
  * model carries the structure, the cohort must keep it.
  */
 export function centralModelWithPairs(data: Dataset, extra: [string, string][], sigma = 2, seed = 1): GraphicalModel {
-  const rng = new Prng(seed);
+  const rng = new Rng(seed);
   const noisy = (attrs: string[]) => {
     const v = marginal(data, attrs);
     for (let i = 0; i < v.length; i++) v[i] += sigma * rng.normal();

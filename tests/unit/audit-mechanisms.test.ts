@@ -33,7 +33,7 @@ describe('no privacy path uses non-cryptographic or floating-point randomness', 
       const src = strip(readFileSync(join(ROOT, f), 'utf8'));
       const rel = relative(ROOT, join(ROOT, f));
       if (/Math\.random\s*\(/.test(src) && !MATH_RANDOM_ALLOWED[rel]) offenders.push(`${rel}: Math.random`);
-      if (/from ['"][./]*model\/prng\.ts['"]/.test(src)) offenders.push(`${rel}: imports the seeded model PRNG`);
+      if (/from ['"][./]*model\/rng\.ts['"]/.test(src)) offenders.push(`${rel}: imports the seeded PRNG`);
       if (/seededRandomSourceForTests/.test(src) && rel !== 'privacy/random.ts')
         offenders.push(`${rel}: uses the seeded test random source`);
       // Floating-point Gaussian/Laplace sampling (Box–Muller, inverse CDF on uniforms, …).

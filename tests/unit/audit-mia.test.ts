@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { Dataset, Domain } from '../../model/domain.ts';
 import { miaFromHistograms, miaFromScores } from '../../privacy/empirical/mia.ts';
 import { miaScores, scoreHistogram } from '../../site-agent/dcr.ts';
-import { Prng } from '../../model/prng.ts';
+import { Rng } from '../../model/rng.ts';
 
 const domain = new Domain(['a', 'b', 'c', 'd'], [3, 4, 2, 5]);
 function data(rows: number[][]): Dataset {
@@ -15,7 +15,7 @@ function data(rows: number[][]): Dataset {
     rows.length,
   );
 }
-function randomRows(n: number, rng: Prng): number[][] {
+function randomRows(n: number, rng: Rng): number[][] {
   return Array.from({ length: n }, () => domain.sizes.map((s) => rng.nextInt(s)));
 }
 
@@ -71,7 +71,7 @@ describe('site-side DCR and density scores', () => {
   });
 
   it('one patient moves exactly one histogram cell by one (Δ1 = Δ2 = 1)', () => {
-    const rng = new Prng('dcr-sens');
+    const rng = new Rng('dcr-sens');
     const cohort = data(randomRows(300, rng));
     const members = randomRows(80, rng);
     const holdout = randomRows(80, rng);

@@ -10,7 +10,7 @@ import {
   oneRunEpsilonLowerBound,
   oneRunPValue,
 } from '../../privacy/empirical/one-run.ts';
-import { Prng } from '../../model/prng.ts';
+import { Rng } from '../../model/rng.ts';
 
 function choose(n: number, k: number): bigint {
   let c = 1n;
@@ -100,15 +100,15 @@ describe('one-run p-value and ε lower bound', () => {
     expect(g).toMatchObject({ r: 4, v: 3 });
 
     // ε-DP randomized response on each canary's bit: the 95% bound must exceed ε in ≤ ~5% of runs.
-    const rng = new Prng('rr');
+    const rng = new Rng('rr');
     const eps = 1;
     const keep = Math.exp(eps) / (1 + Math.exp(eps));
     let over = 0;
     const runs = 40;
     for (let t = 0; t < runs; t++) {
       const m = 500;
-      const included = Array.from({ length: m }, () => rng.nextFloat() < 0.5);
-      const scores = included.map((b) => (rng.nextFloat() < keep === b ? 1 : 0) + rng.nextFloat() * 1e-3);
+      const included = Array.from({ length: m }, () => rng.next() < 0.5);
+      const scores = included.map((b) => (rng.next() < keep === b ? 1 : 0) + rng.next() * 1e-3);
       const res = oneRunAudit(scores, included, { kPlus: 100, kMinus: 100, delta: 0 });
       if (res.epsilonLower > eps) over++;
     }

@@ -16,7 +16,7 @@ const domain = new Domain(['age', 'sex', 'smoker', 'sick'], [6, 2, 2, 3]);
 const data = makeDataset(domain, 3000, 11, (rng) => {
   const age = rng.nextInt(6);
   const sex = rng.nextInt(2);
-  const smoker = rng.nextFloat() < 0.2 + 0.1 * sex ? 1 : 0;
+  const smoker = rng.next() < 0.2 + 0.1 * sex ? 1 : 0;
   const sick = Math.min(2, Math.floor((age + 3 * smoker + rng.nextInt(3)) / 3));
   return [age, sex, smoker, sick];
 });

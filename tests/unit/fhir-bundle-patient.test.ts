@@ -8,7 +8,7 @@ import {
   VARIANT_PROFILE,
 } from '../../modalities/fhir/bundle.ts';
 import { decodePatient } from '../../modalities/fhir/decode.ts';
-import { Rng } from '../../modalities/fhir/rng.ts';
+import { Rng } from '../../model/rng.ts';
 import { SOP_CLASS, uuidToDicomUid } from '../../modalities/image/dicom-writer.ts';
 import type { Genotype } from '../../modalities/genome/vcf-writer.ts';
 import { parseSchema } from '../../schema/schema.ts';

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { parseSchema, schemaAttributes } from '../../schema/schema.ts';
 import { decodeCohort, decodePatient, toNdjson, toNdjsonLines } from '../../modalities/fhir/decode.ts';
 import { encodeResources, encodedRow } from '../../modalities/fhir/encode.ts';
-import { Rng } from '../../modalities/fhir/rng.ts';
+import { Rng } from '../../model/rng.ts';
 import { validateFhirResources } from '../../modalities/fhir/validate.ts';
 
 const schema = parseSchema(readFileSync(new URL('../../schema/hospital-v1.yaml', import.meta.url), 'utf8'));

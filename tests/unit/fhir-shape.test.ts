@@ -21,7 +21,7 @@ import {
   stringClassFast,
 } from '../../modalities/fhir/shape.ts';
 import { decodePatient } from '../../modalities/fhir/decode.ts';
-import { Rng } from '../../modalities/fhir/rng.ts';
+import { Rng } from '../../model/rng.ts';
 import { SOP_CLASS, uuidToDicomUid } from '../../modalities/image/dicom-writer.ts';
 import { parseSchema } from '../../schema/schema.ts';
 import type { FhirResourceLike } from '../../modalities/fhir/types.ts';

@@ -15,7 +15,7 @@ import { componentBinRange, normalisedGridCoefficients } from '../../modalities/
 import { resampleToGrid } from '../../site-agent/connectors/dicom/pixels.ts';
 import { imageFindingCodes, imageScores } from '../../site-agent/features/image.ts';
 import { parseSchema, SchemaError, schemaAttributes, type ImageFindingAttribute } from '../../schema/schema.ts';
-import { Rng } from '../../modalities/fhir/rng.ts';
+import { Rng } from '../../model/rng.ts';
 import { MULTIMODAL_SCHEMA_PATH } from '../../simulator/index.ts';
 
 const schema = parseSchema(readFileSync(MULTIMODAL_SCHEMA_PATH, 'utf8'));

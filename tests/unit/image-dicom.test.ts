@@ -1,7 +1,7 @@
 import dicomParser from 'dicom-parser';
 import { PNG } from 'pngjs';
 import { describe, expect, it } from 'vitest';
-import { Rng } from '../../modalities/fhir/rng.ts';
+import { Rng } from '../../model/rng.ts';
 import {
   decodeImage,
   isDicomUid,

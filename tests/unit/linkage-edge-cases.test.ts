@@ -8,7 +8,7 @@ import { parseSchema, SNP_MISSING, type Schema } from '../../schema/schema.ts';
 import { MULTIMODAL_SCHEMA_PATH } from '../../simulator/index.ts';
 import { DicomEmitter } from '../../simulator/modalities.ts';
 import { drawLatentPatient, SITE_PROFILES } from '../../simulator/latent.ts';
-import { Rng } from '../../modalities/fhir/rng.ts';
+import { Rng } from '../../model/rng.ts';
 import { PatientKeyIndex, readSampleMap } from '../../site-agent/linkage.ts';
 import { loadMultimodalSiteData } from '../../site-agent/site-data.ts';
 import { NoteMentionEncoder } from '../../site-agent/features/notes.ts';

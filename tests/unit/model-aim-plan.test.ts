@@ -17,7 +17,7 @@ import {
 import { planDistributedNoise } from '../../privacy/dp/accountant.ts';
 import { estimate } from '../../model/pgm/estimate.ts';
 import { buildJunctionTree, treeSize } from '../../model/pgm/junction-tree.ts';
-import { Prng } from '../../model/prng.ts';
+import { Rng } from '../../model/rng.ts';
 import { sample } from '../../model/sample.ts';
 import { makeDataset } from './model-fixtures.ts';
 
@@ -25,10 +25,10 @@ const domain = new Domain(['a', 'b', 'c', 'd', 'e', 'f'], [4, 4, 3, 5, 2, 3]);
 // Strong chain/star correlations: b ≈ a, c from b, d from a, e from c; f independent.
 const data = makeDataset(domain, 6000, 7, (rng) => {
   const a = rng.nextInt(4);
-  const b = rng.nextFloat() < 0.85 ? a : rng.nextInt(4);
-  const c = rng.nextFloat() < 0.8 ? b % 3 : rng.nextInt(3);
-  const d = rng.nextFloat() < 0.8 ? (a + 1) % 5 : rng.nextInt(5);
-  const e = rng.nextFloat() < 0.85 ? c % 2 : rng.nextInt(2);
+  const b = rng.next() < 0.85 ? a : rng.nextInt(4);
+  const c = rng.next() < 0.8 ? b % 3 : rng.nextInt(3);
+  const d = rng.next() < 0.8 ? (a + 1) % 5 : rng.nextInt(5);
+  const e = rng.next() < 0.85 ? c % 2 : rng.nextInt(2);
   return [a, b, c, d, e, rng.nextInt(3)];
 });
 
@@ -38,7 +38,7 @@ const data = makeDataset(domain, 6000, 7, (rng) => {
  * (10 sites) and the ρ it charges is recorded.
  */
 function runPlan(plan: FitPlan, seed: number, maxLoops = 100, charged?: number[]): RoundResult[] {
-  const rng = new Prng(seed);
+  const rng = new Rng(seed);
   const done: RoundResult[] = [];
   for (let i = 0; i < maxLoops; i++) {
     const spec = plan.next(done);
@@ -137,7 +137,7 @@ describe('federated AIM plan', () => {
   });
 
   it('misfit statistic: tracks the true misfit of pairs the model lacks; zero when the noise hides it', () => {
-    const rng = new Prng(9);
+    const rng = new Rng(9);
     const sigma = 5;
     const noisy = (attrs: string[]): Measurement => ({ attrs, values: marginal(data, attrs).map((v) => v + sigma * rng.normal()), sigma });
     const ones = domain.attrs.map((a) => noisy([a]));

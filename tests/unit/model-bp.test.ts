@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { Domain } from '../../model/domain.ts';
 import { buildJunctionTree } from '../../model/pgm/junction-tree.ts';
-import { Prng } from '../../model/prng.ts';
+import { Rng } from '../../model/rng.ts';
 import { bruteForceMarginal, maxAbsDiff, randomModel } from './model-fixtures.ts';
 
 /** Random small domains with loopy clique sets, so triangulation yields cliques of size ≥ 3. */
 function randomCase(seed: number): { domain: Domain; cliques: string[][] } {
-  const rng = new Prng(seed);
+  const rng = new Rng(seed);
   const k = 3 + rng.nextInt(3); // 3..5 attributes
   const attrs = Array.from({ length: k }, (_, i) => `x${i}`);
   const domain = new Domain(

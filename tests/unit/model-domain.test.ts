@@ -3,7 +3,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Domain, parseCsvDataset, parseDomainJson } from '../../model/domain.ts';
 import { marginal } from '../../model/marginals.ts';
-import { Prng } from '../../model/prng.ts';
+import { Rng } from '../../model/rng.ts';
 import { makeDataset, sampleDataDir } from './model-fixtures.ts';
 
 describe('Domain', () => {
@@ -49,7 +49,7 @@ describe('Dataset and marginals', () => {
 
   it('marginals match a naive count for 1-, 2- and 3-way sets, with wide columns', () => {
     const domain = new Domain(['a', 'b', 'c', 'd'], [3, 300, 70000, 2]);
-    const ds = makeDataset(domain, 3000, 1, (rng: Prng) => [rng.nextInt(3), rng.nextInt(300), rng.nextInt(70000), rng.nextInt(2)]);
+    const ds = makeDataset(domain, 3000, 1, (rng: Rng) => [rng.nextInt(3), rng.nextInt(300), rng.nextInt(70000), rng.nextInt(2)]);
     expect(ds.column('b')).toBeInstanceOf(Uint16Array);
     expect(ds.column('c')).toBeInstanceOf(Int32Array);
     for (const attrs of [['b'], ['d', 'a'], ['a', 'd', 'b'], ['c', 'a'], ['d', 'b', 'a']]) {

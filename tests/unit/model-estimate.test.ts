@@ -4,17 +4,17 @@ import { marginal } from '../../model/marginals.ts';
 import { estimateTotal, type Measurement } from '../../model/measurement.ts';
 import { estimate, estimateWithReport, ModelSizeError } from '../../model/pgm/estimate.ts';
 import { GraphicalModel } from '../../model/pgm/model.ts';
-import { Prng } from '../../model/prng.ts';
+import { Rng } from '../../model/rng.ts';
 import { l1, makeDataset } from './model-fixtures.ts';
 
 const domain = new Domain(['a', 'b', 'c', 'd', 'e'], [3, 4, 2, 5, 3]);
 // Dependent attributes with full support (every cell possible), so the exact fit is interior.
 const data = makeDataset(domain, 4000, 7, (rng) => {
   const a = rng.nextInt(3);
-  const b = rng.nextFloat() < 0.6 ? (a + 1) % 4 : rng.nextInt(4);
-  const c = rng.nextFloat() < 0.7 ? b & 1 : rng.nextInt(2);
-  const d = rng.nextFloat() < 0.5 ? (2 * c + a) % 5 : rng.nextInt(5);
-  const e = rng.nextFloat() < 0.6 ? d % 3 : rng.nextInt(3);
+  const b = rng.next() < 0.6 ? (a + 1) % 4 : rng.nextInt(4);
+  const c = rng.next() < 0.7 ? b & 1 : rng.nextInt(2);
+  const d = rng.next() < 0.5 ? (2 * c + a) % 5 : rng.nextInt(5);
+  const e = rng.next() < 0.6 ? d % 3 : rng.nextInt(3);
   return [a, b, c, d, e];
 });
 const exact = (attrs: string[], sigma = 1): Measurement => ({ attrs, values: marginal(data, attrs), sigma });
@@ -143,7 +143,7 @@ describe('estimate', () => {
   });
 
   it('fits noisy measurements better than the noise level (denoises)', () => {
-    const rng = new Prng(3);
+    const rng = new Rng(3);
     const sigma = 20;
     const sets = [['a', 'b'], ['b', 'c'], ['c', 'd'], ['d', 'e'], ['a'], ['b'], ['c'], ['d'], ['e']];
     const noisy = sets.map((s) => {

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { Dataset, Domain, allocColumn } from '../../model/domain.ts';
 import { GraphicalModel } from '../../model/pgm/model.ts';
 import { Structure } from '../../model/pgm/structure.ts';
-import { Prng } from '../../model/prng.ts';
+import { Rng } from '../../model/rng.ts';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -17,9 +17,9 @@ export function sampleDataDir(): string | undefined {
 
 /** A model with random potentials on the given cliques (values in [-scale, scale]). */
 export function randomModel(domain: Domain, cliques: string[][], seed: number, scale = 1.5, total = 1000): GraphicalModel {
-  const rng = new Prng(seed);
+  const rng = new Rng(seed);
   const structure = new Structure(domain, Structure.parameterCliques(domain, cliques));
-  const pots = structure.cliqueCells.map((n) => Float64Array.from({ length: n }, () => (rng.nextFloat() * 2 - 1) * scale));
+  const pots = structure.cliqueCells.map((n) => Float64Array.from({ length: n }, () => (rng.next() * 2 - 1) * scale));
   return new GraphicalModel(structure, pots, total);
 }
 
@@ -45,8 +45,8 @@ export function bruteForceMarginal(model: GraphicalModel, attrs: string[], where
 }
 
 /** Random dataset: each row drawn i.i.d. from `draw(rng)` (values in domain order). */
-export function makeDataset(domain: Domain, rows: number, seed: number, draw: (rng: Prng) => number[]): Dataset {
-  const rng = new Prng(seed);
+export function makeDataset(domain: Domain, rows: number, seed: number, draw: (rng: Rng) => number[]): Dataset {
+  const rng = new Rng(seed);
   const cols = domain.sizes.map((s) => allocColumn(s, rows));
   for (let r = 0; r < rows; r++) {
     const v = draw(rng);

@@ -8,17 +8,17 @@ import type { Measurement } from '../../model/measurement.ts';
 import { mstPlan, type FitPlan, type RoundResult } from '../../model/plans/plan.ts';
 import { aimPlan } from '../../model/plans/aim.ts';
 import { STRUCTURE_ROUND, withDeclaredStructure, type InnerPlan } from '../../model/plans/structure.ts';
-import { Prng } from '../../model/prng.ts';
+import { Rng } from '../../model/rng.ts';
 import { makeDataset } from './model-fixtures.ts';
 
 const domain = new Domain(['a', 'b', 'c', 'd'], [3, 2, 4, 2]);
 const data = makeDataset(domain, 3000, 3, (rng) => {
   const a = rng.nextInt(3);
-  return [a, rng.nextFloat() < 0.9 ? a % 2 : rng.nextInt(2), rng.nextInt(4), rng.nextInt(2)];
+  return [a, rng.next() < 0.9 ? a % 2 : rng.nextInt(2), rng.nextInt(4), rng.nextInt(2)];
 });
 
 function run(plan: FitPlan, seed = 1): RoundResult[] {
-  const rng = new Prng(seed);
+  const rng = new Rng(seed);
   const done: RoundResult[] = [];
   for (let i = 0; i < 50; i++) {
     const spec = plan.next(done);

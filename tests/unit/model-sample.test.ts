@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Domain } from '../../model/domain.ts';
 import { marginal } from '../../model/marginals.ts';
-import { Prng } from '../../model/prng.ts';
+import { Rng } from '../../model/rng.ts';
 import { iidValues, roundedValues, sample } from '../../model/sample.ts';
 import { randomModel } from './model-fixtures.ts';
 
@@ -87,7 +87,7 @@ describe('sample', () => {
   });
 
   it('roundedValues / iidValues: exact counts and support', () => {
-    const rng = new Prng(1);
+    const rng = new Rng(1);
     const w = new Float64Array([0.5, 0, 2.25, 1.25]);
     const vals = roundedValues(w, 10, rng);
     const counts = [0, 0, 0, 0];

@@ -4,7 +4,7 @@ import { marginal } from '../../model/marginals.ts';
 import type { Measurement } from '../../model/measurement.ts';
 import { kWayWorkload } from '../../model/metrics.ts';
 import { type RoundResult, mstPlan, sigmaForRho } from '../../model/plans/plan.ts';
-import { Prng } from '../../model/prng.ts';
+import { Rng } from '../../model/rng.ts';
 import { selectMstTree } from '../../model/plans/select-mst.ts';
 import { makeDataset } from './model-fixtures.ts';
 
@@ -12,14 +12,14 @@ import { makeDataset } from './model-fixtures.ts';
 const domain = new Domain(['a', 'b', 'c', 'd', 'e'], [4, 4, 3, 5, 2]);
 const data = makeDataset(domain, 20000, 2, (rng) => {
   const a = rng.nextInt(4);
-  const b = rng.nextFloat() < 0.8 ? a : rng.nextInt(4);
-  const c = rng.nextFloat() < 0.8 ? b % 3 : rng.nextInt(3);
-  const d = rng.nextFloat() < 0.8 ? c + 2 : rng.nextInt(5);
-  const e = rng.nextFloat() < 0.3 ? d & 1 : rng.nextInt(2);
+  const b = rng.next() < 0.8 ? a : rng.nextInt(4);
+  const c = rng.next() < 0.8 ? b % 3 : rng.nextInt(3);
+  const d = rng.next() < 0.8 ? c + 2 : rng.nextInt(5);
+  const e = rng.next() < 0.3 ? d & 1 : rng.nextInt(2);
   return [a, b, c, d, e];
 });
 
-function measure(sets: string[][], sigma: number, rng: Prng): Measurement[] {
+function measure(sets: string[][], sigma: number, rng: Rng): Measurement[] {
   return sets.map((attrs) => {
     const values = marginal(data, attrs);
     for (let i = 0; i < values.length; i++) values[i] += sigma * rng.normal();
@@ -31,7 +31,7 @@ const key = (p: string[]) => [...p].sort().join('~');
 
 describe('MST selection', () => {
   it('recovers the true tree from noisy measurements', () => {
-    const rng = new Prng(1);
+    const rng = new Rng(1);
     const one = measure(
       domain.attrs.map((a) => [a]),
       10,
@@ -46,7 +46,7 @@ describe('MST selection', () => {
   });
 
   it('respects the pair-size cap', () => {
-    const rng = new Prng(2);
+    const rng = new Rng(2);
     const one = measure(
       domain.attrs.map((a) => [a]),
       1,
@@ -62,7 +62,7 @@ describe('MST plan', () => {
   it('runs three rounds whose ρ sums to the total, selecting the tree from round 2', () => {
     const rho = 0.5;
     const plan = mstPlan(domain, rho, { shares: { oneWay: 1, select: 1, tree: 3 } });
-    const rng = new Prng(3);
+    const rng = new Rng(3);
     const done: RoundResult[] = [];
     for (let spec = plan.next(done); spec; spec = plan.next(done)) {
       const sigma = sigmaForRho(spec.rho, spec.marginals.length);

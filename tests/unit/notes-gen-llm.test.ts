@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Rng } from '../../modalities/fhir/rng.ts';
+import { Rng } from '../../model/rng.ts';
 import {
   buildVocabulary,
   llmFactsPayload,

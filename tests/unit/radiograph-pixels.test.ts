@@ -14,7 +14,7 @@ import {
   type StoredAcquisition,
 } from '../../modalities/image/radiograph-pixels.ts';
 import { radiographBuffers, synthesiseRadiograph, synthStats } from '../../modalities/image/radiograph-synth.ts';
-import { Rng } from '../../modalities/fhir/rng.ts';
+import { Rng } from '../../model/rng.ts';
 import { parseSchema } from '../../schema/schema.ts';
 import { MULTIMODAL_SCHEMA_PATH } from '../../simulator/index.ts';
 

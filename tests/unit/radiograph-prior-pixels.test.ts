@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { clampIntoGrid, drawThorax, LUNG_ROW } from '../../modalities/image/radiograph-prior-pixels.ts';
 import { pixelWorkspace, priorWorkspace, radiographKernels } from '../../modalities/image/radiograph-pixels.ts';
 import { renderPriorRadiograph, type RadiographFindings } from '../../modalities/image/radiograph-prior.ts';
-import { Rng } from '../../modalities/fhir/rng.ts';
+import { Rng } from '../../model/rng.ts';
 
 afterEach(() => {
   radiographKernels.simd = true;

@@ -1,11 +1,31 @@
 /**
- * A small seeded PRNG for decoding and simulation (post-processing and test data, never privacy
- * noise: that is sampled exactly with a CSPRNG in privacy/). sfc32 seeded through splitmix32
- * from a number or an FNV-1a hash of a string, so `fork(label)` gives independent, reproducible
- * sub-streams (one per site, per patient, …) whatever order they are consumed in.
+ * The project's one seeded PRNG, for post-processing and test data: sampling synthetic rows from
+ * an already-private model, decoding them into artefacts, simulating hospitals. NEVER for privacy
+ * noise: that is sampled exactly with a CSPRNG in privacy/. Speed and reproducibility (same seed,
+ * same output) are what matter here.
+ *
+ * sfc32 (Doty-Humphrey) seeded through splitmix32 from a number or an FNV-1a hash of a string, so
+ * `fork(label)` gives independent, reproducible sub-streams (one per site, per patient, ...)
+ * whatever order they are consumed in.
  */
 
-import { hashString, splitmix32 } from '../../model/prng.ts';
+export function splitmix32(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x9e3779b9) >>> 0;
+    let z = s;
+    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
+    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
+    return (z ^ (z >>> 16)) >>> 0;
+  };
+}
+
+/** FNV-1a over UTF-16 code units: turns a string seed into 32 bits. */
+export function hashString(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
 
 export type SeedLike = number | string;
 
@@ -57,9 +77,30 @@ export class Rng {
     return (this.nextU32() * 0x200000 + (this.nextU32() >>> 11)) / 9007199254740992;
   }
 
-  /** Uniform integer in [0, n). */
+  /** Uniform integer in [0, n) from one 53-bit draw (bias below 2^-20 for n < 2^32). */
   int(n: number): number {
     return Math.floor(this.next() * n);
+  }
+
+  /** Uniform integer in [0, n), exactly unbiased (rejection), for 1 <= n <= 2^32. */
+  nextInt(n: number): number {
+    if (!(n >= 1 && n <= 0x100000000) || !Number.isInteger(n)) throw new Error(`Rng.nextInt: bad bound ${n}`);
+    const limit = 0x100000000 - (0x100000000 % n);
+    for (;;) {
+      const x = this.nextU32();
+      if (x < limit) return x % n;
+    }
+  }
+
+  /** In-place Fisher-Yates shuffle. */
+  shuffle<T extends { length: number; [i: number]: unknown }>(arr: T): T {
+    for (let i = arr.length - 1; i > 0; i--) {
+      const j = this.nextInt(i + 1);
+      const t = arr[i];
+      arr[i] = arr[j];
+      arr[j] = t;
+    }
+    return arr;
   }
 
   uniform(lo: number, hi: number): number {
