@@ -1,5 +1,5 @@
 /**
- * Issue 4 "Scale": 100 sites, 1,000,000 patients, 50 attributes, the federated AIM plan on the
+ * Scale: 100 sites, 1,000,000 patients, 50 attributes, the federated AIM plan on the
  * plaintext-sum path of `fedsynth bench utility` (same noise, same plan, same estimator).
  * Synthetic data with structure: attribute j (size 2..10) copies a noisy function of its parent
  * ⌊(j−1)/2⌋ with probability 0.75 (a binary-tree Bayesian network), so selection has real
@@ -9,7 +9,7 @@
  */
 import { Dataset, Domain, allocColumn } from '../model/domain.ts';
 import { Rng } from '../model/rng.ts';
-import { runUtility } from '../cli/bench-utility/run.ts';
+import { runUtility } from '../federation/utility-bench.ts';
 
 function arg(name: string, def: number): number {
   const i = process.argv.indexOf(name);
@@ -71,7 +71,7 @@ async function main(): Promise<void> {
     epsilon,
     generateSeconds: gen / 1000,
     fitSeconds: r.wallMs / 1000,
-    noiseSeconds: r.noiseMs / 1000,
+    siteAnswerSeconds: r.siteAnswerMs / 1000,
     rounds: r.rounds.map((x) => `${x.name}:${x.marginals}m/${x.cells}c`),
     rhoSpent: r.rhoSpent,
     rhoBudget: r.rhoBudget,

@@ -1,7 +1,7 @@
 /**
- * Issue 4 utility grid on UCI Adult: ε ∈ {0.1, 0.3, 1, 3, 10} × {iid, heterogeneous} × 3 seeds ×
+ * The utility grid on UCI Adult: ε ∈ {0.1, 0.3, 1, 3, 10} × {iid, heterogeneous} × 3 seeds ×
  * {aim, mst, independent}, 10 sites, δ = 1e-9, the in-process federated path of
- * `fedsynth bench utility` (plaintext sum of the noised per-site integer vectors).
+ * `fedsynth bench utility` (federation/runFit over the in-process aggregator, plaintext sum).
  *
  *   npx tsx bench/utility-table.ts run --out results.jsonl [--shard i/n] [--plans aim,mst,independent] [--eps 1,0.3]
  *       (appends one JSON line per run, skips runs already in the file)
@@ -12,7 +12,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseCsvDataset, parseDomainJson } from '../model/domain.ts';
-import { runUtility, type PlanKind, type UtilityResult } from '../cli/bench-utility/run.ts';
+import { runUtility, type UtilityResult } from '../federation/utility-bench.ts';
+import type { PlanKind } from '../federation/plan.ts';
 import type { SplitKind } from '../model/split.ts';
 
 const DATA = process.env.FEDSYNTH_ADULT ?? '/work/shared/data/tabular/adult.csv';

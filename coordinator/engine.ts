@@ -1,29 +1,27 @@
 // The federation's fit, driven entirely by database state so that a restarted coordinator
-// resumes where it stopped: committee key generation, then the plan's measurement rounds
-// (measure → homomorphic sum → threshold decryption → charge-and-release), then estimation.
+// resumes where it stopped: committee key generation, then the one fit loop
+// (federation/run-fit.ts) over the threshold-HE aggregator (he-aggregator.ts: measure →
+// homomorphic sum → threshold decryption → charge-and-release per round), then estimation.
 import { randomUUID, X509Certificate } from 'node:crypto';
-import type { Store, Round, Task, Submission } from './store/index.ts';
+import type { Store, Task } from './store/index.ts';
 import { StoreError, COORDINATOR_PARTY } from './store/index.ts';
 import { taskIssuedEvent } from './audit.ts';
 import type { TaskBoard } from './task-board.ts';
 import type { CoordinatorConfig } from './config.ts';
 import { Bfv, BFV_COEFF_MODULUS_BITS, BFV_POLY_MODULUS_DEGREE } from '../privacy/crypto/bfv.ts';
 import { FIELD_PRIME, FIELD_PRIME_BIG } from '../privacy/crypto/field.ts';
-import { accumulate, combine, verifyCommitteeKey, type Contribution as AggContribution } from '../privacy/crypto/secure-aggregation.ts';
-import { planDistributedNoise, rhoFromEpsilonDelta, rhoDistributedDiscreteGaussian } from '../privacy/dp/accountant.ts';
-import { rationalToNumber } from '../privacy/dp/rational.ts';
+import { verifyCommitteeKey } from '../privacy/crypto/secure-aggregation.ts';
 import { Domain } from '../model/domain.ts';
-import type { Measurement } from '../model/measurement.ts';
-import { mstPlan, type RoundResult, type RoundSpec } from '../model/plans/plan.ts';
-import { aimPlan } from '../model/plans/aim.ts';
-import { estimateWithReport, type GraphicalModel } from '../model/pgm/index.ts';
+import type { GraphicalModel } from '../model/pgm/index.ts';
 import { parseSchema, schemaAttributes, type Schema } from '../schema/schema.ts';
-import { withDeclaredStructure } from '../model/plans/structure.ts';
+import { buildFitPlan } from '../federation/plan.ts';
+import { runFit } from '../federation/run-fit.ts';
 import { certificateProblem } from '../proto/tls-kit.ts';
-import type { BfvParams, CommitteeMemberSpec, MeasureSpec, KeygenSpec, DecryptSpec } from '../proto/task-spec.ts';
-import { CommitteeKeyCodec, ContributionCodec, DecryptionInputCodec, MalformedBodyError, PartialDecryptionCodec } from '../proto/wire.ts';
+import type { BfvParams, CommitteeMemberSpec, KeygenSpec, DecryptSpec } from '../proto/task-spec.ts';
+import { CommitteeKeyCodec, ContributionCodec, MalformedBodyError, PartialDecryptionCodec } from '../proto/wire.ts';
+import { FitError, ThresholdHeAggregator, type StoredMeasureRound } from './he-aggregator.ts';
 
-export class FitError extends Error {}
+export { FitError };
 
 /** A result the engine rejects: maps to a gRPC error with this message, with no state change. */
 export class RejectedResult extends Error {
@@ -55,15 +53,6 @@ export function bfvParams(): BfvParams {
     coeffModulusBits: [...BFV_COEFF_MODULUS_BITS],
     plainModulus: FIELD_PRIME_BIG.toString(),
   };
-}
-
-/** Round ids are derived from the plan position so a restart finds the same rows. */
-const measureRoundId = (index: number, name: string) => `m${index + 1}-${name}`;
-const decryptRoundId = (measureId: string) => `${measureId}.decrypt`;
-
-interface StoredMeasureRound {
-  measure: MeasureSpec;
-  plan: RoundSpec;
 }
 
 export class FederationEngine {
@@ -274,25 +263,38 @@ export class FederationEngine {
     try {
       await this.waitForRegistrations();
       const committee = await this.ensureCommittee();
-      const rhoTotal = rhoFromEpsilonDelta(this.cfg.fit.epsilon, this.cfg.fit.delta);
-      // The federated AIM-style plan (docs/synthesis.md), or the three-round MST plan.
-      const make = (rho: number) => (this.cfg.fit.plan === 'mst' ? mstPlan(this.domain, rho) : aimPlan(this.domain, rho));
-      // The schema's declared structure (public) gets its own first round and budget share.
-      const plan = this.schema.structure ? withDeclaredStructure(this.domain, rhoTotal, this.schema.structure, make) : make(rhoTotal);
-      const done: RoundResult[] = [];
-      const roundsOut: FitOutcome['rounds'] = [];
-      for (let i = 0; ; i++) {
-        const spec = plan.next(done);
-        if (!spec) break;
-        const r = await this.runMeasureRound(i, spec, committee);
-        done.push(r.result);
-        roundsOut.push({ roundId: r.roundId, name: spec.name, rho: r.rho, contributors: r.contributors, sigmaTotal: r.sigmaTotal });
-      }
-      this.progress('estimate', `fitting the graphical model to ${plan.estimationInputs(done).length} noisy marginals`);
-      const { model, report } = estimateWithReport(this.domain, plan.estimationInputs(done), {
-        iterations: this.cfg.fit.iterations,
-        onOversize: 'drop',
+      const plan = buildFitPlan(this.domain, {
+        plan: this.cfg.fit.plan,
+        epsilon: this.cfg.fit.epsilon,
+        delta: this.cfg.fit.delta,
+        structure: this.schema.structure,
       });
+      const aggregator = new ThresholdHeAggregator({
+        store: this.store,
+        board: this.board,
+        cfg: this.cfg,
+        bfv: this.bfv,
+        domain: this.domain,
+        bfvParams,
+        committee,
+        registeredSites: () => this.registeredSites(),
+        waitUntil: (what, deadline, check) => this.waitUntil(what, deadline, check),
+        progress: (phase, message) => this.progress(phase, message),
+      });
+      const fit = await runFit(plan, aggregator, {
+        domain: this.domain,
+        iterations: this.cfg.fit.iterations,
+        onProgress: (message) => this.progress('estimate', message),
+      });
+      const model = fit.model!;
+      const report = fit.report!;
+      const roundsOut: FitOutcome['rounds'] = fit.rounds.map((r) => ({
+        roundId: r.roundId,
+        name: r.name,
+        rho: r.rho,
+        contributors: r.contributors,
+        sigmaTotal: r.sigma,
+      }));
       const spend = await this.store.spendBySite(fed);
       const spendBySite = Object.fromEntries(spend.map((s) => [s.siteId, s.rho]));
       const modelId = `model-${randomUUID()}`;
@@ -419,246 +421,5 @@ export class FederationEngine {
         signature: Buffer.from(k.signature).toString('base64'),
         certificatePem: k.certificatePem,
       }));
-  }
-
-  private async runMeasureRound(
-    index: number,
-    plan: RoundSpec,
-    committee: CommitteeMemberSpec[],
-  ): Promise<{ roundId: string; result: RoundResult; rho: number; contributors: string[]; sigmaTotal: number }> {
-    const fed = this.cfg.federationId;
-    const roundId = measureRoundId(index, plan.name);
-    let round = await this.store.getRound(fed, roundId);
-    if (!round) round = await this.openMeasureRound(roundId, plan, committee);
-    const stored = round.spec as StoredMeasureRound;
-    const spec = stored.measure;
-    const label = `round ${index + 1} (${plan.name}: ${spec.marginals.length} marginals, ${this.cells(spec.marginals)} cells)`;
-
-    if (round.state === 'open') {
-      this.progress('measure', `${label}: waiting for sites`);
-      await this.waitUntil(`${roundId} contributions`, round.deadlineAt.getTime(), async () => {
-        const tasks = await this.store.listTasks(fed, roundId);
-        return tasks.every((t) => t.state === 'done' || t.state === 'refused');
-      });
-      // Close first so that no submission can land between counting and aggregating.
-      round = await this.store.setRoundState(fed, roundId, 'closed');
-      await this.store.expireTasks(fed, roundId);
-    }
-    if (round.state === 'closed') {
-      const subs = await this.store.listSubmissions(fed, roundId);
-      if (subs.length < spec.quorum) {
-        const reason = `only ${subs.length} of the required ${spec.quorum} sites contributed before the deadline`;
-        await this.store.setRoundState(fed, roundId, 'failed', { failureReason: reason });
-        throw new FitError(`${label} failed: ${reason}`);
-      }
-      this.progress('aggregate', `${label}: summing ${subs.length} encrypted contributions`);
-      await this.aggregateAndRequestDecryption(roundId, spec, subs);
-      round = await this.store.setRoundState(fed, roundId, 'decrypting');
-    }
-    if (round.state === 'decrypting') {
-      await this.decryptAndRelease(roundId, stored, label);
-      round = (await this.store.getRound(fed, roundId))!;
-    }
-    if (round.state === 'failed') throw new FitError(`${label} failed: ${round.failureReason}`);
-
-    const measurements = await this.store.listMeasurements(fed, roundId);
-    const charges = await this.store.chargesByRound(fed, roundId);
-    const sigmaTotal = measurements[0]?.sigmaTotal ?? 0;
-    const result: RoundResult = {
-      spec: plan,
-      measurements: measurements
-        .sort((a, b) => a.seq - b.seq)
-        .map((m): Measurement => ({ attrs: m.attrs, values: Float64Array.from(m.values), sigma: m.sigmaTotal })),
-    };
-    return { roundId, result, rho: spec.rho, contributors: charges.map((c) => c.siteId), sigmaTotal };
-  }
-
-  private async openMeasureRound(roundId: string, plan: RoundSpec, committee: CommitteeMemberSpec[]): Promise<Round> {
-    const fed = this.cfg.federationId;
-    const m = plan.marginals.length;
-    const dimension = this.cells(plan.marginals);
-    const quorum = this.cfg.rounds.quorum;
-    // One patient is one row: it adds 1 to exactly one cell of each marginal (add/remove
-    // neighbours), so Δ2 = √m and Δ1 = m for the concatenated vector.
-    const noise = planDistributedNoise({ l2Sensitivity: Math.sqrt(m), l1Sensitivity: m, parties: quorum, dimension, targetRho: plan.rho });
-    const measure: MeasureSpec = {
-      kind: 'measure',
-      marginals: plan.marginals,
-      sigmaSite2: { num: noise.sigmaSite2.num.toString(), den: noise.sigmaSite2.den.toString() },
-      quorum,
-      rho: noise.rho,
-      threshold: this.cfg.committee.threshold,
-      committee,
-      bfv: bfvParams(),
-    };
-    const sites = await this.registeredSites();
-    const round = await this.store.createRound({
-      federationId: fed,
-      roundId,
-      kind: 'measure',
-      spec: { measure, plan } satisfies StoredMeasureRound,
-      quorum,
-      deadlineAt: new Date(Date.now() + this.cfg.rounds.deadlineMs),
-    });
-    const tasks = sites.map((siteId) => ({
-      federationId: fed,
-      taskId: randomUUID(),
-      roundId,
-      siteId,
-      kind: 'measure' as const,
-      spec: { measure, plan },
-    }));
-    await this.store.createTasks(tasks);
-    for (const t of tasks) await this.store.appendAudit(fed, taskIssuedEvent(t));
-    for (const s of sites) this.board.notify(s);
-    return round;
-  }
-
-  private async aggregateAndRequestDecryption(roundId: string, spec: MeasureSpec, subs: Submission[]): Promise<void> {
-    const fed = this.cfg.federationId;
-    const decryptId = decryptRoundId(roundId);
-    if (await this.store.getRound(fed, decryptId)) return; // restarted after this step: nothing to redo
-    const length = this.cells(spec.marginals);
-    let acc: AggContribution | null = null;
-    for (const s of subs) {
-      const c = ContributionCodec.decode(s.body);
-      acc = accumulate(this.bfv, acc, {
-        length: c.length,
-        shares: c.shares.map((sh) => ({ memberId: sh.member_id, point: sh.point, ciphertexts: sh.ciphertexts })),
-      });
-    }
-    const contributors = subs.map((s) => s.siteId).sort();
-    await this.store.createRound({
-      federationId: fed,
-      roundId: decryptId,
-      kind: 'decrypt',
-      spec: { measureRoundId: roundId },
-      quorum: spec.threshold,
-      deadlineAt: new Date(Date.now() + this.cfg.rounds.deadlineMs),
-    });
-    const tasks = [];
-    for (const share of acc!.shares) {
-      const payload = DecryptionInputCodec.encode({
-        member_id: share.memberId,
-        point: share.point,
-        length,
-        ciphertexts: share.ciphertexts.map((c) => Buffer.from(c)),
-        contributors: contributors.length,
-      });
-      await this.store.putAggregate({
-        federationId: fed,
-        roundId,
-        memberId: share.memberId,
-        point: share.point,
-        length,
-        contributors,
-        ciphertexts: payload,
-      });
-      tasks.push({
-        federationId: fed,
-        taskId: randomUUID(),
-        roundId: decryptId,
-        siteId: share.memberId,
-        kind: 'decrypt',
-        spec: { kind: 'decrypt', point: share.point, length, contributors: contributors.length, bfv: bfvParams() } satisfies DecryptSpec,
-        payload,
-      });
-    }
-    await this.store.createTasks(tasks);
-    for (const t of tasks) await this.store.appendAudit(fed, taskIssuedEvent(t));
-    for (const t of tasks) this.board.notify(t.siteId);
-  }
-
-  private async decryptAndRelease(roundId: string, stored: StoredMeasureRound, label: string): Promise<void> {
-    const fed = this.cfg.federationId;
-    const spec = stored.measure;
-    const decryptId = decryptRoundId(roundId);
-    const decryptRound = (await this.store.getRound(fed, decryptId))!;
-    this.progress('decrypt', `${label}: committee decrypting its shares of the sum`);
-    if (decryptRound.state === 'open') {
-      await this.waitUntil(`${decryptId} partial decryptions`, decryptRound.deadlineAt.getTime(), async () => {
-        const tasks = await this.store.listTasks(fed, decryptId);
-        return tasks.every((t) => t.state === 'done' || t.state === 'refused');
-      });
-      await this.store.setRoundState(fed, decryptId, 'closed');
-      await this.store.expireTasks(fed, decryptId);
-    }
-    const partials = await this.store.listPartials(fed, decryptId);
-    if (partials.length < spec.threshold) {
-      const reason = `only ${partials.length} of the required ${spec.threshold} committee members decrypted before the deadline`;
-      if (decryptRound.state !== 'failed')
-        await this.store.setRoundState(fed, decryptId, 'failed', { failureReason: reason }).catch(() => undefined);
-      await this.store.setRoundState(fed, roundId, 'failed', { failureReason: reason });
-      throw new FitError(`${label} failed: ${reason}`);
-    }
-    const totals = combine(
-      partials.map((p) => ({ point: p.point, share: new Uint32Array(Uint8Array.from(p.share).buffer) })),
-      spec.threshold,
-    );
-    const aggregates = await this.store.listAggregates(fed, roundId);
-    const contributors = aggregates[0].contributors;
-    const sigmaSite2 = rationalToNumber({ num: BigInt(spec.sigmaSite2.num), den: BigInt(spec.sigmaSite2.den) });
-    // The released sum carries every contributor's noise share, not just the quorum's.
-    const sigmaTotal = Math.sqrt(sigmaSite2 * contributors.length);
-    const measurements = [];
-    let offset = 0;
-    for (const attrs of spec.marginals) {
-      const cells = this.domain.cells(attrs);
-      const values: number[] = [];
-      for (let i = 0; i < cells; i++) values.push(Number(totals[offset + i]));
-      offset += cells;
-      measurements.push({ attrs, values, sigmaTotal });
-    }
-    const m = spec.marginals.length;
-    const mechanism = {
-      name: 'distributed-discrete-gaussian',
-      reference: 'Kairouz, Liu, Steinke ICML 2021, Prop. 14',
-      unit: 'patient (add/remove)',
-      l2Sensitivity: Math.sqrt(m),
-      l1Sensitivity: m,
-      dimension: offset,
-      sigmaSite2: spec.sigmaSite2,
-      parties: spec.quorum,
-      contributors: contributors.length,
-    };
-    // Recomputed from the exact noise that was added; it must not exceed what sites agreed to.
-    const rho = rhoDistributedDiscreteGaussian({
-      l2Sensitivity: Math.sqrt(m),
-      l1Sensitivity: m,
-      sigmaSite2: { num: BigInt(spec.sigmaSite2.num), den: BigInt(spec.sigmaSite2.den) },
-      parties: spec.quorum,
-      dimension: offset,
-    });
-    if (rho > spec.rho * (1 + 1e-12)) throw new FitError(`${label}: recomputed rho ${rho} exceeds the announced ${spec.rho}`);
-    const charges = contributors.map((siteId) => ({ siteId, rho: spec.rho, mechanism }));
-    const taskOf = new Map((await this.store.listTasks(fed, roundId)).map((t) => [t.siteId, t.taskId]));
-    await this.store.recordChargesAndRelease(fed, roundId, charges, measurements, {
-      auditEvents: [
-        {
-          type: 'measurement-released',
-          federationId: fed,
-          roundId,
-          mechanism: 'distributed-discrete-gaussian',
-          marginals: spec.marginals,
-          l2Sensitivity: mechanism.l2Sensitivity,
-          l1Sensitivity: mechanism.l1Sensitivity,
-          dimension: offset,
-          sigmaSite2: spec.sigmaSite2,
-          parties: contributors,
-          quorum: spec.quorum,
-          rho: spec.rho,
-        },
-        ...contributors.map((siteId) => ({
-          type: 'charge' as const,
-          federationId: fed,
-          roundId,
-          taskId: taskOf.get(siteId) ?? `${roundId}/${siteId}`,
-          site: siteId,
-          rho: spec.rho,
-          mechanism: mechanism.name,
-        })),
-      ],
-    });
-    this.progress('release', `${label}: released with ${contributors.length} contributors, ρ ${spec.rho.toFixed(5)} per site`);
   }
 }

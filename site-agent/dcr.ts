@@ -1,5 +1,5 @@
 /**
- * Membership-inference statistics computed AT THE SITE (DESIGN.md §7): distances from the site's
+ * Membership-inference statistics computed AT THE SITE: distances from the site's
  * real records to a released synthetic cohort never leave the site; only a histogram of them,
  * noised with the site's own exact discrete Gaussian share and charged to the site's ledger,
  * does.
@@ -17,17 +17,18 @@
  * in exactly one bin, so adding or removing a patient changes ONE cell by 1: Δ1 = Δ2 = 1,
  * whatever the scores are. (The cohort is itself a DP release, so conditioning on it is
  * adaptive composition: the two costs add.) ρ is the distributed discrete Gaussian's
- * (privacy/dp/accountant.ts `rhoDistributedDiscreteGaussian`, Δ2 = Δ1 = 1, d = 2·bins, parties =
- * the quorum of sites whose noise is in the sum).
+ * (privacy/dp/mechanisms.ts `roundRho` with one cell per patient, d = 2·bins, parties = the
+ * quorum of sites whose noise is in the sum).
  */
 import { createHash } from 'node:crypto';
 import type { Dataset } from '../model/domain.ts';
-import { rhoDistributedDiscreteGaussian } from '../privacy/dp/accountant.ts';
-import { sampleDiscreteGaussianVector } from '../privacy/dp/discrete-gaussian.ts';
+import { addNoiseShare } from '../federation/site-answer.ts';
+import type { MiaScoreKind } from '../federation/audits/mia.ts';
+import { roundRho } from '../privacy/dp/mechanisms.ts';
 import type { Rational } from '../privacy/dp/rational.ts';
 import { LedgerRefusedError, type Ledger } from './ledger.ts';
 
-export type MiaScoreKind = 'dcr' | 'density';
+export type { MiaScoreKind };
 
 export const DCR_MECHANISM = 'score-histogram-distributed-discrete-gaussian';
 
@@ -94,13 +95,7 @@ export interface ScoreHistogramTask {
 
 /** ρ this site is charged for a score histogram: one patient moves one cell by one. */
 export function scoreHistogramRho(task: Pick<ScoreHistogramTask, 'bins' | 'sigmaSite2' | 'quorum'>): number {
-  return rhoDistributedDiscreteGaussian({
-    l2Sensitivity: 1,
-    l1Sensitivity: 1,
-    sigmaSite2: task.sigmaSite2,
-    parties: task.quorum,
-    dimension: 2 * task.bins,
-  });
+  return roundRho({ cellsPerRow: 1, sigmaSite2: task.sigmaSite2, parties: task.quorum, dimension: 2 * task.bins });
 }
 
 export class ScoreHistogramRefused extends Error {}
@@ -119,8 +114,10 @@ export function noisedScoreHistogram(
 ): { values: BigInt64Array; rho: number } {
   const rho = scoreHistogramRho(task);
   const exact = scoreHistogram(members, holdout, cohort, task.kind, task.bins);
-  const noised = sampleDiscreteGaussianVector(task.sigmaSite2, exact.length);
-  for (let i = 0; i < exact.length; i++) noised[i] += BigInt(exact[i]);
+  const noised = addNoiseShare(
+    BigInt64Array.from(exact, (v) => BigInt(v)),
+    task.sigmaSite2,
+  );
   const answer = Buffer.from(JSON.stringify(Array.from(noised, String)));
   try {
     const charged = ledger.charge({

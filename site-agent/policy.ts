@@ -35,6 +35,7 @@
 import { X509Certificate } from 'node:crypto';
 import YAML from 'yaml';
 import { composeRho, epsilonFromRho, rhoFromEpsilonDelta } from '../privacy/dp/accountant.ts';
+import { marginalsSensitivity, releasedSigma } from '../privacy/dp/mechanisms.ts';
 import type { DecryptSpec, MeasureSpec } from '../proto/task-spec.ts';
 import { monthKey, type BudgetGuard, type GuardResult, type LedgerState } from './ledger.ts';
 
@@ -376,9 +377,8 @@ export interface TaskContext {
   /** SHA-256 (hex) of the DER certificate the coordinator presented on the TLS connection. */
   coordinatorFingerprint?: string;
   /**
-   * L2 sensitivity of the whole answer vector, for the noise-multiplier check. Default: one row
-   * per patient, so adding or removing a patient changes one cell of each marginal by 1 and
-   * Δ2 = √(number of marginals).
+   * L2 sensitivity of the whole answer vector, for the noise-multiplier check. Default: the
+   * mechanism's (privacy/dp/mechanisms.ts) for the task's marginals.
    */
   l2Sensitivity?: number;
 }
@@ -483,8 +483,9 @@ export function checkTask(policy: SitePolicy, spec: MeasureSpec, ctx: TaskContex
     );
   }
   if (policy.minNoiseMultiplier !== null) {
-    const l2 = ctx.l2Sensitivity ?? Math.sqrt(spec.marginals.length);
-    const sigmaTotal = Math.sqrt((spec.quorum * Number(num)) / Number(den));
+    const l2 = ctx.l2Sensitivity ?? marginalsSensitivity(spec.marginals.length).l2Sensitivity;
+    // The noise the quorum's shares alone add: the least the released sum can carry.
+    const sigmaTotal = releasedSigma({ num: BigInt(num), den: BigInt(den) }, spec.quorum);
     const mult = sigmaTotal / l2;
     if (!(mult >= policy.minNoiseMultiplier)) {
       return refuse(

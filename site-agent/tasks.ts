@@ -1,11 +1,12 @@
 // What a site does for each task kind. Every privacy number is recomputed here from the spec
-// (sensitivity from the one-row-per-patient bound, ρ from the exact noise variance), the policy
+// (privacy/dp/mechanisms.ts: sensitivity from the one-row-per-patient bound, ρ from the exact
+// noise variance), the policy
 // is checked before data is touched, and the charge is durable before any byte is sent.
 import { X509Certificate } from 'node:crypto';
 import { Bfv, BFV_COEFF_MODULUS_BITS, BFV_POLY_MODULUS_DEGREE } from '../privacy/crypto/bfv.ts';
 import { FIELD_PRIME_BIG } from '../privacy/crypto/field.ts';
-import { rhoDistributedDiscreteGaussian } from '../privacy/dp/accountant.ts';
-import { sampleDiscreteGaussianVector } from '../privacy/dp/discrete-gaussian.ts';
+import { roundRho } from '../privacy/dp/mechanisms.ts';
+import { siteAnswer } from '../federation/site-answer.ts';
 import { rational, type Rational } from '../privacy/dp/rational.ts';
 import {
   partialDecrypt,
@@ -15,7 +16,6 @@ import {
   type Committee,
 } from '../privacy/crypto/secure-aggregation.ts';
 import type { Dataset } from '../model/domain.ts';
-import { marginals as computeMarginals } from '../model/marginals.ts';
 import { certificateProblem } from '../proto/tls-kit.ts';
 import type { BfvParams, DecryptSpec, KeygenSpec, MeasureSpec } from '../proto/task-spec.ts';
 import { CommitteeKeyCodec, ContributionCodec, DecryptionInputCodec, PartialDecryptionCodec } from '../proto/wire.ts';
@@ -109,15 +109,7 @@ export function verifyCommittee(ctx: Pick<TaskContext, 'caCert' | 'federationId'
 
 /** ρ this site is charged for a measure spec, from its own sensitivity and the exact noise. */
 export function siteRho(spec: MeasureSpec, dimension: number): number {
-  const m = spec.marginals.length;
-  // One patient, one row: adding or removing a patient moves one cell of each marginal by 1.
-  return rhoDistributedDiscreteGaussian({
-    l2Sensitivity: Math.sqrt(m),
-    l1Sensitivity: m,
-    sigmaSite2: sigmaOf(spec),
-    parties: spec.quorum,
-    dimension,
-  });
+  return roundRho({ cellsPerRow: spec.marginals.length, sigmaSite2: sigmaOf(spec), parties: spec.quorum, dimension });
 }
 
 function sigmaOf(spec: MeasureSpec): Rational {
@@ -150,13 +142,8 @@ export function measure(ctx: TaskContext, spec: MeasureSpec): TaskAnswer {
   const rho = siteRho(spec, dimension);
 
   // Only now is the data touched.
-  const counts = computeMarginals(ctx.data, spec.marginals);
-  const noise = sampleDiscreteGaussianVector(sigmaOf(spec), dimension);
-  const noised = new BigInt64Array(dimension);
-  let off = 0;
-  for (const table of counts) {
-    for (let i = 0; i < table.length; i++, off++) noised[off] = BigInt(table[i]) + noise[off];
-  }
+  const noised = siteAnswer(ctx.data, spec.marginals, sigmaOf(spec));
+  if (noised.length !== dimension) throw new TaskRefusal(`answer has ${noised.length} cells, the task measures ${dimension}`);
   ctx.onNoisedVector?.(ctx.taskId, noised);
   const contribution = prepareContribution(ctx.bfv, noised, committee, spec.threshold);
   const body = ContributionCodec.encode({

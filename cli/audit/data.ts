@@ -3,17 +3,14 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { allocColumn, Dataset, Domain } from '../../model/domain.ts';
+import { Dataset, Domain } from '../../model/domain.ts';
+import type { AuditSites } from '../../federation/audits/sites.ts';
 import { parseSchema, schemaAttributes } from '../../schema/schema.ts';
 import { NdjsonFhirSource } from '../../site-agent/connectors/fhir-ndjson.ts';
 import { readPatientTable } from '../../site-agent/patients.ts';
 import { DEFAULT_SCHEMA_PATH, simulateFederation } from '../../simulator/index.ts';
 
-export interface AuditData {
-  sites: { id: string; data: Dataset }[];
-  domain: Domain;
-  source: string;
-}
+export type AuditData = AuditSites;
 
 /** Reads every site folder under `dir` (folders holding .ndjson files), or `dir` itself if it is one. */
 export async function loadSiteFolders(dir: string, schemaText = readFileSync(DEFAULT_SCHEMA_PATH, 'utf8')): Promise<AuditData> {
@@ -55,20 +52,4 @@ export async function auditData(opts: { data?: string; sites: number; patients: 
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-/** Concatenates datasets over one domain. */
-export function concatDatasets(domain: Domain, parts: readonly Dataset[]): Dataset {
-  const rows = parts.reduce((s, p) => s + p.rows, 0);
-  const columns = domain.attrs.map((_, j) => {
-    const col = allocColumn(domain.sizes[j], rows);
-    let off = 0;
-    for (const p of parts) {
-      const src = p.columns[j];
-      for (let r = 0; r < p.rows; r++) col[off + r] = src[r];
-      off += p.rows;
-    }
-    return col;
-  });
-  return new Dataset(domain, columns, rows);
 }

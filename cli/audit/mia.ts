@@ -1,156 +1,68 @@
-// `fedsynth audit mia`: membership inference against a released cohort, with a held-out control
-// set. Each site keeps half its patients out of the fit (the control set); the pipeline fits on
-// the other half and samples a cohort; then EVERY SITE computes, locally (site-agent/dcr.ts), the
-// distance from each of its records to the closest synthetic record and the cohort's density
-// around it, and releases only a histogram of those scores over [members | holdout], noised with
-// its own discrete Gaussian share and charged to its own ledger. The auditor sums the noisy
-// histograms and reports ROC AUC and membership advantage (privacy/empirical/mia.ts).
+// `fedsynth audit mia`: flags, the sites' ledgers and printing. The audit is
+// federation/audits/mia.ts; each site's histogram answer is site-agent/dcr.ts, charged to a
+// ledger per site (one folder per site under --state, a temp folder by default).
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { allocColumn, Dataset } from '../../model/domain.ts';
-import { Rng } from '../../model/rng.ts';
+import { runMiaAudit, type MiaAuditOptions, type MiaAuditResult } from '../../federation/audits/mia.ts';
+import type { AuditSites } from '../../federation/audits/sites.ts';
 import { epsilonFromRho } from '../../privacy/dp/accountant.ts';
-import { miaFromHistograms, type MiaStats } from '../../privacy/empirical/mia.ts';
-import { rational } from '../../privacy/dp/rational.ts';
-import { noisedScoreHistogram, scoreTaskId, type MiaScoreKind } from '../../site-agent/dcr.ts';
+import { noisedScoreHistogram, scoreTaskId } from '../../site-agent/dcr.ts';
 import { openLedger } from '../../site-agent/ledger.ts';
 import { budgetGuard, parsePolicy } from '../../site-agent/policy.ts';
 import { intFlag, parseFlags, UsageError } from '../args.ts';
-import { auditData, type AuditData } from './data.ts';
-import { runFederatedPipeline } from './pipeline.ts';
+import { auditData } from './data.ts';
 
-export interface MiaAuditOptions {
-  epsilon: number;
-  delta: number;
-  seed: number;
-  cohortRows?: number;
-  bins?: number;
-  /** σ² of each site's noise share on the score histograms (exact rational num/den). */
-  sigmaSite2?: { num: bigint; den: bigint };
+export interface MiaCommandOptions extends MiaAuditOptions {
   /** Site ledgers live here (one folder per site); a temp folder by default. */
   stateDir?: string;
   /** The sites' policy for the histogram charges (default: ε 10 at δ 1e-6). */
   policy?: Record<string, unknown>;
-  unsafeDisableNoiseForAudit?: boolean;
 }
 
-export interface MiaAuditResult {
-  audit: 'membership inference (DCR and density), site-computed noised histograms';
-  claimedEpsilon: number;
-  delta: number;
-  data: string;
-  sites: number;
-  members: number;
-  holdout: number;
-  cohortRows: number;
-  bins: number;
-  histogramSigmaSite: number;
-  attacks: Record<MiaScoreKind, MiaStats & { rhoPerSite: number; histogram: { members: number[]; holdout: number[] } }>;
-  spend: Record<string, { rho: number; epsilon: number; charges: number }>;
-}
+export type MiaReport = MiaAuditResult & { spend: Record<string, { rho: number; epsilon: number; charges: number }> };
 
-function split(data: Dataset, rng: Rng): [Dataset, Dataset] {
-  const idx = rng.shuffle(Array.from({ length: data.rows }, (_, i) => i));
-  const half = Math.floor(data.rows / 2);
-  const take = (rows: number[]) =>
-    new Dataset(
-      data.domain,
-      data.columns.map((c, j) => {
-        const col = allocColumn(data.domain.sizes[j], rows.length);
-        rows.forEach((r, i) => (col[i] = c[r]));
-        return col;
-      }),
-      rows.length,
-    );
-  return [take(idx.slice(0, half)), take(idx.slice(half))];
-}
-
-export function runMiaAudit(data: AuditData, opts: MiaAuditOptions): MiaAuditResult {
-  // Each site keeps a random half of its patients out of the fit: the control set.
-  const parts = data.sites.map((s, k) => {
-    const [members, holdout] = split(s.data, new Rng(`mia-${opts.seed}-${k}`));
-    return { id: s.id, members, holdout };
-  });
-  const cohortRows = opts.cohortRows ?? 2000;
-  const run = runFederatedPipeline(
-    parts.map((p) => p.members),
-    {
-      epsilon: opts.epsilon,
-      delta: opts.delta,
-      seed: opts.seed,
-      cohortRows,
-      unsafeDisableNoiseForAudit: opts.unsafeDisableNoiseForAudit,
-    },
-  );
-  const cohort = run.cohort!;
-  const bins = opts.bins ?? 8;
-  const sigmaSite2 = opts.sigmaSite2 ?? rational(4n, 1n);
+/** The MIA audit with every site's histogram charged to its own ledger and signed audit log. */
+export async function runMiaWithLedgers(data: AuditSites, opts: MiaCommandOptions): Promise<MiaReport> {
   const stateDir = opts.stateDir ?? mkdtempSync(join(tmpdir(), 'fedsynth-mia-'));
   const policy = parsePolicy({ epsilon: 10, delta: 1e-6, minQuorum: 1, minThreshold: 1, ...(opts.policy ?? {}) });
   const federationId = 'mia-audit';
-  const attacks = {} as MiaAuditResult['attacks'];
-  const spend: MiaAuditResult['spend'] = {};
   try {
-    const ledgers = parts.map((p) =>
-      openLedger(join(stateDir, p.id), {
-        audit: {
-          party: p.id,
-          privateKeyPem: generateKeyPairSync('ec', { namedCurve: 'prime256v1' })
-            .privateKey.export({ type: 'pkcs8', format: 'pem' })
-            .toString(),
-        },
-        guard: budgetGuard(policy),
-      }),
+    const ledgers = new Map(
+      data.sites.map((s) => [
+        s.id,
+        openLedger(join(stateDir, s.id), {
+          audit: {
+            party: s.id,
+            privateKeyPem: generateKeyPairSync('ec', { namedCurve: 'prime256v1' })
+              .privateKey.export({ type: 'pkcs8', format: 'pem' })
+              .toString(),
+          },
+          guard: budgetGuard(policy),
+        }),
+      ]),
     );
     try {
-      for (const kind of ['dcr', 'density'] as const) {
-        const roundId = `mia-${kind}-${opts.seed}`;
-        const total = new Float64Array(2 * bins);
-        let rho = 0;
-        parts.forEach((p, k) => {
-          const task = {
-            federationId,
-            roundId,
-            taskId: scoreTaskId(federationId, roundId, kind) + `-${p.id}`,
-            kind,
-            bins,
-            sigmaSite2,
-            quorum: parts.length,
-          };
-          const ans = noisedScoreHistogram(ledgers[k], p.members, p.holdout, cohort, task);
-          rho = ans.rho;
-          ans.values.forEach((v, i) => (total[i] += Number(v)));
-        });
-        const members = Array.from(total.slice(0, bins));
-        const holdout = Array.from(total.slice(bins));
-        attacks[kind] = { ...miaFromHistograms(members, holdout, kind === 'density'), rhoPerSite: rho, histogram: { members, holdout } };
+      const res = await runMiaAudit(data, opts, (site, cohort, req) =>
+        noisedScoreHistogram(ledgers.get(site.id)!, site.members, site.holdout, cohort, {
+          ...req,
+          federationId,
+          taskId: scoreTaskId(federationId, req.roundId, req.kind) + `-${site.id}`,
+        }),
+      );
+      const spend: MiaReport['spend'] = {};
+      for (const [id, l] of ledgers) {
+        const rho = l.totalRho();
+        spend[id] = { rho, epsilon: epsilonFromRho(rho, policy.delta), charges: l.records().length };
       }
-      parts.forEach((p, k) => {
-        const r = ledgers[k].totalRho();
-        spend[p.id] = { rho: r, epsilon: epsilonFromRho(r, policy.delta), charges: ledgers[k].records().length };
-      });
+      return { ...res, spend };
     } finally {
-      for (const l of ledgers) l.close();
+      for (const l of ledgers.values()) l.close();
     }
   } finally {
     if (!opts.stateDir) rmSync(stateDir, { recursive: true, force: true });
   }
-  return {
-    audit: 'membership inference (DCR and density), site-computed noised histograms',
-    claimedEpsilon: opts.epsilon,
-    delta: opts.delta,
-    data: data.source,
-    sites: parts.length,
-    members: parts.reduce((s, p) => s + p.members.rows, 0),
-    holdout: parts.reduce((s, p) => s + p.holdout.rows, 0),
-    cohortRows,
-    bins,
-    histogramSigmaSite: Math.sqrt(Number(sigmaSite2.num) / Number(sigmaSite2.den)),
-    attacks,
-    spend,
-  };
 }
 
 export async function runAuditMia(args: string[]): Promise<number> {
@@ -177,7 +89,7 @@ export async function runAuditMia(args: string[]): Promise<number> {
     patients: intFlag(flags, 'patients', 400, 10, 1_000_000),
     seed,
   });
-  const res = runMiaAudit(data, {
+  const res = await runMiaWithLedgers(data, {
     epsilon,
     delta,
     seed,

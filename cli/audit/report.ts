@@ -8,8 +8,8 @@ import { fileURLToPath } from 'node:url';
 import { parseFlags, UsageError } from '../args.ts';
 import type { ReconcileResult } from '../../privacy/audit-log/reconcile.ts';
 import { certFilesFrom, deltaFlag, listFlag, verifyFiles } from './verify.ts';
-import type { CanaryAuditResult } from './canary.ts';
-import type { MiaAuditResult } from './mia.ts';
+import type { CanaryAuditResult } from '../../federation/audits/canary.ts';
+import type { MiaReport as MiaAuditResult } from './mia.ts';
 
 export const THREAT_MODEL_PATH = fileURLToPath(new URL('../../docs/threat-model.md', import.meta.url));
 

@@ -1,10 +1,11 @@
 /**
- * `fedsynth bench utility`: the federated utility benchmark of issue 4 on a CSV of integer-coded
- * columns and a private-pgm domain JSON. See run.ts for what runs, docs/benchmarks.md for results.
+ * `fedsynth bench utility`: the federated utility benchmark on a CSV of integer-coded columns and
+ * a private-pgm domain JSON. What runs is federation/utility-bench.ts; results in docs/benchmarks.md.
  */
 import { readFileSync } from 'node:fs';
 import { parseCsvDataset, parseDomainJson } from '../../model/domain.ts';
-import { runUtility, type AggregationKind, type PlanKind, type UtilityResult } from './run.ts';
+import { runUtility, type AggregationKind, type UtilityResult } from '../../federation/utility-bench.ts';
+import type { PlanKind } from '../../federation/plan.ts';
 import type { SplitKind } from '../../model/split.ts';
 
 export const BENCH_UTILITY_USAGE = `usage: fedsynth bench utility --data FILE.csv --domain FILE-domain.json
@@ -151,7 +152,7 @@ function readInput(file: string, what: string): string {
     return readFileSync(file, 'utf8');
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    throw new Error(`cannot read ${what} file ${file}: ${err.code === 'ENOENT' ? 'no such file' : err.message}`);
+    throw new Error(`cannot read ${what} file ${file}: ${err.code === 'ENOENT' ? 'no such file' : err.message}`, { cause: e });
   }
 }
 
@@ -163,7 +164,7 @@ export function formatResult(r: UtilityResult): string {
     `rounds ${r.rounds.length}, ρ spent ${r.rhoSpent.toPrecision(6)} of ${r.rhoBudget.toPrecision(6)}`,
     `synthetic rows ${r.syntheticRows} (the model's estimate of the number of records)`,
     `model ${r.modelCliques.length} cliques, ${r.modelCells} cells${r.dropped ? `, ${r.dropped} measurements dropped by the size cap` : ''}`,
-    `wall time ${(r.wallMs / 1000).toFixed(1)} s (final fit ${(r.fitMs / 1000).toFixed(1)} s, noise ${(r.noiseMs / 1000).toFixed(1)} s${r.heMs ? `, secure aggregation ${(r.heMs / 1000).toFixed(1)} s` : ''})`,
+    `wall time ${(r.wallMs / 1000).toFixed(1)} s (final fit ${(r.fitMs / 1000).toFixed(1)} s, site answers ${(r.siteAnswerMs / 1000).toFixed(1)} s${r.heMs ? `, secure aggregation ${(r.heMs / 1000).toFixed(1)} s` : ''})`,
   ];
   for (const [i, x] of r.rounds.entries()) {
     lines.push(

@@ -8,8 +8,8 @@
  * wrote it. Across logs:
  *   - every `measurement-released`: ρ recomputed from sigmaSite2, quorum, sensitivities and
  *     dimension (privacy/dp/accountant.ts `rhoDistributedDiscreteGaussian`) must equal the recorded
- *     ρ; the sensitivities must be those of the enforced bound (one row per patient: a release of
- *     m marginals has Δ2 = √m, Δ1 = m);
+ *     ρ; the sensitivities must be those of the enforced bound for its marginals
+ *     (privacy/dp/mechanisms.ts `marginalsSensitivity`);
  *   - every party in a release has a coordinator `charge` for that round with the recomputed ρ
  *     (else: a release without a charge), and every coordinator charge has a release
  *     (else: a charge without a release) and an issued task;
@@ -19,6 +19,7 @@
  *   - `model-fitted` spend per site equals the recomputed charges.
  */
 import { composeRho, epsilonFromRho, rhoDistributedDiscreteGaussian } from '../dp/accountant.ts';
+import { marginalsSensitivity } from '../dp/mechanisms.ts';
 import {
   verifyChain,
   type AuditEntry,
@@ -233,12 +234,13 @@ function reconcileWithCoordinator(
         }
         if (ev.marginals) {
           const m = ev.marginals.length;
-          if (!close(ev.l2Sensitivity, Math.sqrt(m)) || !close(ev.l1Sensitivity, m)) {
+          const want = marginalsSensitivity(m);
+          if (!close(ev.l2Sensitivity, want.l2Sensitivity) || !close(ev.l1Sensitivity, want.l1Sensitivity)) {
             findings.push({
               log: C,
               kind: 'sensitivity-mismatch',
               seq: entry.seq,
-              message: `release of ${ev.roundId} measures ${m} marginals (one row per patient: Δ2 = √${m}, Δ1 = ${m}) but records Δ2 ${ev.l2Sensitivity}, Δ1 ${ev.l1Sensitivity}`,
+              message: `release of ${ev.roundId} measures ${m} marginals (one row per patient: Δ2 = ${want.l2Sensitivity}, Δ1 = ${want.l1Sensitivity}) but records Δ2 ${ev.l2Sensitivity}, Δ1 ${ev.l1Sensitivity}`,
             });
           }
         }

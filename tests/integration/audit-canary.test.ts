@@ -1,12 +1,14 @@
-// The one-run canary audit on the real pipeline (plan, noise sizing, each site's exact discrete
-// Gaussian share): with the noise switched off (test-only hook) the audit must catch it with an
+// The one-run canary audit on the one fit loop (plan, noise sizing, each site's exact discrete
+// Gaussian share through the production site path; seeded so the run is reproducible): with the noise switched off (test-only hook) the audit must catch it with an
 // ε lower bound far above the claimed ε; with the noise on, ε_lower stays ≤ the claimed ε.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { auditData, type AuditData } from '../../cli/audit/data.ts';
-import { runAuditCanary, runCanaryAudit } from '../../cli/audit/canary.ts';
+import { runAuditCanary } from '../../cli/audit/canary.ts';
+import { runCanaryAudit } from '../../federation/audits/canary.ts';
+import { seededRandomSourceForTests } from '../../privacy/random.ts';
 
 let data: AuditData;
 beforeAll(async () => {
@@ -14,8 +16,16 @@ beforeAll(async () => {
 }, 60_000);
 
 describe('canary audit (Steinke–Nasr–Jagielski one-run)', () => {
-  it('without noise, the measurement attacker guesses every canary and ε_lower is far above the claimed ε', () => {
-    const r = runCanaryAudit(data, { canaries: 200, epsilon: 1, delta: 1e-9, seed: 2, cohortRows: 5000, unsafeDisableNoiseForAudit: true });
+  it('without noise, the measurement attacker guesses every canary and ε_lower is far above the claimed ε', async () => {
+    const r = await runCanaryAudit(data, {
+      canaries: 200,
+      epsilon: 1,
+      delta: 1e-9,
+      seed: 2,
+      cohortRows: 5000,
+      random: seededRandomSourceForTests('canary-off-2'),
+      unsafeDisableNoiseForAudit: true,
+    });
     expect(r.noise).toMatch(/^off/);
     expect(r.fromMeasurements.r).toBe(100);
     expect(r.fromMeasurements.v).toBe(100);
@@ -23,8 +33,15 @@ describe('canary audit (Steinke–Nasr–Jagielski one-run)', () => {
     expect(r.passed).toBe(false);
   });
 
-  it('with the real noise, ε_lower ≤ claimed ε (from the measurements and from the cohort)', () => {
-    const r = runCanaryAudit(data, { canaries: 200, epsilon: 1, delta: 1e-9, seed: 3, cohortRows: 5000 });
+  it('with the real noise, ε_lower ≤ claimed ε (from the measurements and from the cohort)', async () => {
+    const r = await runCanaryAudit(data, {
+      canaries: 200,
+      epsilon: 1,
+      delta: 1e-9,
+      seed: 3,
+      cohortRows: 5000,
+      random: seededRandomSourceForTests('canary-on-3'),
+    });
     expect(r.noise).toBe('on');
     expect(r.fromMeasurements.epsilonLower).toBeLessThanOrEqual(1);
     expect(r.fromCohort!.epsilonLower).toBeLessThanOrEqual(1);

@@ -6,7 +6,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { auditData, type AuditData } from '../../cli/audit/data.ts';
-import { runMiaAudit } from '../../cli/audit/mia.ts';
+import { runMiaWithLedgers } from '../../cli/audit/mia.ts';
+import { seededRandomSourceForTests } from '../../privacy/random.ts';
 import { DCR_MECHANISM, ScoreHistogramRefused } from '../../site-agent/dcr.ts';
 import { parseChainLines, type AuditEntry } from '../../privacy/audit-log/chain.ts';
 
@@ -16,10 +17,17 @@ beforeAll(async () => {
 }, 60_000);
 
 describe('membership inference audit', () => {
-  it('reports AUC and advantage for DCR and density attacks from site-noised histograms, charged to each site', () => {
+  it('reports AUC and advantage for DCR and density attacks from site-noised histograms, charged to each site', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'fedsynth-mia-'));
     try {
-      const r = runMiaAudit(data, { epsilon: 1, delta: 1e-9, seed: 5, cohortRows: 1500, stateDir: dir });
+      const r = await runMiaWithLedgers(data, {
+        epsilon: 1,
+        delta: 1e-9,
+        seed: 5,
+        cohortRows: 1500,
+        stateDir: dir,
+        random: seededRandomSourceForTests('mia-5'),
+      });
       expect(r.members + r.holdout).toBe(900);
       for (const kind of ['dcr', 'density'] as const) {
         const a = r.attacks[kind];
@@ -43,12 +51,12 @@ describe('membership inference audit', () => {
     }
   });
 
-  it('a site whose budget cannot cover the histogram refuses it and logs the refusal', () => {
+  it('a site whose budget cannot cover the histogram refuses it and logs the refusal', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'fedsynth-mia-'));
     try {
-      expect(() =>
-        runMiaAudit(data, { epsilon: 1, delta: 1e-9, seed: 6, cohortRows: 500, stateDir: dir, policy: { epsilon: 0.01 } }),
-      ).toThrow(ScoreHistogramRefused);
+      await expect(
+        runMiaWithLedgers(data, { epsilon: 1, delta: 1e-9, seed: 6, cohortRows: 500, stateDir: dir, policy: { epsilon: 0.01 } }),
+      ).rejects.toThrow(ScoreHistogramRefused);
       const log = parseChainLines(readFileSync(join(dir, data.sites[0].id, 'audit.jsonl'), 'utf8')) as AuditEntry[];
       const refusal = log.find((e) => e.event.type === 'task-refused');
       expect((refusal?.event as { reason: string }).reason).toMatch(/site's total 0.01-epsilon cap/);

@@ -16,7 +16,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runUtility, type UtilityResult } from '../../cli/bench-utility/run.ts';
+import { runUtility, type UtilityResult } from '../../federation/utility-bench.ts';
+import { seededRandomSourceForTests } from '../../privacy/random.ts';
 import { allelicOddsRatio, CAUSAL_SNPS, conditionalRates, FINDING_CAUSE, ldR2 } from '../../bench/signal-survival.ts';
 import { imageMissingCode, type ImageFindingAttribute, type Schema } from '../../schema/schema.ts';
 import type { Dataset } from '../../model/domain.ts';
@@ -48,6 +49,7 @@ beforeAll(async () => {
     keepSynthetic: true,
     iterations: 500,
     threeWaySample: 20,
+    random: seededRandomSourceForTests(`signal-dp-plan-${SEED}`),
   });
   synth = res.synthetic!;
   if (process.env.SIGNAL_PRINT) {

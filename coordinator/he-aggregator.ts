@@ -1,0 +1,293 @@
+// The coordinator's aggregator for the one fit loop (federation/run-fit.ts): each round is a
+// database-driven state machine — tasks issued to every registered site, encrypted contributions
+// summed homomorphically, the committee's partial decryptions interpolated, then charges and
+// measurements released in one transaction — so a restarted coordinator resumes the round where
+// it stopped. Round ids come from the plan position; nothing is issued, noised or charged twice.
+import { randomUUID } from 'node:crypto';
+import type { Store, Round, Submission } from './store/index.ts';
+import { taskIssuedEvent } from './audit.ts';
+import type { TaskBoard } from './task-board.ts';
+import type { CoordinatorConfig } from './config.ts';
+import type { Bfv } from '../privacy/crypto/bfv.ts';
+import { accumulate, combine, type Contribution as AggContribution } from '../privacy/crypto/secure-aggregation.ts';
+import { marginalsSensitivity, mechanismRecord, releasedSigma, roundRho } from '../privacy/dp/mechanisms.ts';
+import { rational, type Rational } from '../privacy/dp/rational.ts';
+import type { Domain } from '../model/domain.ts';
+import type { Measurement } from '../model/measurement.ts';
+import type { RoundSpec } from '../model/plans/plan.ts';
+import { toMeasurements, type Aggregator, type PlannedRound, type ReleasedRound } from '../federation/run-fit.ts';
+import type { BfvParams, CommitteeMemberSpec, MeasureSpec, DecryptSpec } from '../proto/task-spec.ts';
+import { ContributionCodec, DecryptionInputCodec } from '../proto/wire.ts';
+
+export class FitError extends Error {}
+
+/** What a measure round row and its tasks store: the wire spec and the plan's round. */
+export interface StoredMeasureRound {
+  measure: MeasureSpec;
+  plan: RoundSpec;
+}
+
+/** Round ids are derived from the plan position so a restart finds the same rows. */
+export const measureRoundId = (index: number, name: string) => `m${index + 1}-${name}`;
+const decryptRoundId = (measureId: string) => `${measureId}.decrypt`;
+
+const sigmaOf = (spec: MeasureSpec): Rational => rational(BigInt(spec.sigmaSite2.num), BigInt(spec.sigmaSite2.den));
+
+export interface HeAggregatorContext {
+  store: Store;
+  board: TaskBoard;
+  cfg: CoordinatorConfig;
+  bfv: Bfv;
+  domain: Domain;
+  bfvParams: () => BfvParams;
+  committee: CommitteeMemberSpec[];
+  registeredSites: () => Promise<string[]>;
+  waitUntil: (what: string, deadline: number, check: () => Promise<boolean>) => Promise<boolean>;
+  progress: (phase: string, message: string) => void;
+}
+
+export class ThresholdHeAggregator implements Aggregator {
+  readonly parties: number;
+
+  constructor(private readonly ctx: HeAggregatorContext) {
+    this.parties = ctx.cfg.rounds.quorum;
+  }
+
+  private get fed(): string {
+    return this.ctx.cfg.federationId;
+  }
+
+  cells(marginals: readonly (readonly string[])[]): number {
+    return marginals.reduce((s, m) => s + this.ctx.domain.cells(m as string[]), 0);
+  }
+
+  async measure(planned: PlannedRound): Promise<ReleasedRound> {
+    const { store } = this.ctx;
+    const fed = this.fed;
+    const roundId = measureRoundId(planned.index, planned.spec.name);
+    let round = await store.getRound(fed, roundId);
+    if (!round) round = await this.openMeasureRound(roundId, planned);
+    const stored = round.spec as StoredMeasureRound;
+    const spec = stored.measure;
+    this.checkResumed(roundId, stored, planned);
+    const label = `round ${planned.index + 1} (${planned.spec.name}: ${spec.marginals.length} marginals, ${this.cells(spec.marginals)} cells)`;
+
+    if (round.state === 'open') {
+      this.ctx.progress('measure', `${label}: waiting for sites`);
+      await this.ctx.waitUntil(`${roundId} contributions`, round.deadlineAt.getTime(), async () => {
+        const tasks = await store.listTasks(fed, roundId);
+        return tasks.every((t) => t.state === 'done' || t.state === 'refused');
+      });
+      // Close first so that no submission can land between counting and aggregating.
+      round = await store.setRoundState(fed, roundId, 'closed');
+      await store.expireTasks(fed, roundId);
+    }
+    if (round.state === 'closed') {
+      const subs = await store.listSubmissions(fed, roundId);
+      if (subs.length < spec.quorum) {
+        const reason = `only ${subs.length} of the required ${spec.quorum} sites contributed before the deadline`;
+        await store.setRoundState(fed, roundId, 'failed', { failureReason: reason });
+        throw new FitError(`${label} failed: ${reason}`);
+      }
+      this.ctx.progress('aggregate', `${label}: summing ${subs.length} encrypted contributions`);
+      await this.aggregateAndRequestDecryption(roundId, spec, subs);
+      round = await store.setRoundState(fed, roundId, 'decrypting');
+    }
+    if (round.state === 'decrypting') {
+      await this.decryptAndRelease(roundId, spec, label);
+      round = (await store.getRound(fed, roundId))!;
+    }
+    if (round.state === 'failed') throw new FitError(`${label} failed: ${round.failureReason}`);
+
+    const rows = await store.listMeasurements(fed, roundId);
+    const charges = await store.chargesByRound(fed, roundId);
+    const measurements = rows
+      .sort((a, b) => a.seq - b.seq)
+      .map((m): Measurement => ({ attrs: m.attrs, values: Float64Array.from(m.values), sigma: m.sigmaTotal }));
+    return { roundId, measurements, contributors: charges.map((c) => c.siteId) };
+  }
+
+  /** A round opened before a restart must be the round the plan asks for now, with the same noise. */
+  private checkResumed(roundId: string, stored: StoredMeasureRound, planned: PlannedRound): void {
+    const same =
+      JSON.stringify(stored.plan.marginals) === JSON.stringify(planned.spec.marginals) &&
+      stored.measure.sigmaSite2.num === planned.noise.sigmaSite2.num.toString() &&
+      stored.measure.sigmaSite2.den === planned.noise.sigmaSite2.den.toString() &&
+      stored.measure.rho === planned.noise.rho;
+    if (!same)
+      throw new FitError(
+        `round ${roundId} in the database measures other marginals or noise than the plan now asks for: the fit's configuration changed since it was opened`,
+      );
+  }
+
+  private async openMeasureRound(roundId: string, { spec: plan, noise }: PlannedRound): Promise<Round> {
+    const { store, cfg } = this.ctx;
+    const fed = this.fed;
+    const measure: MeasureSpec = {
+      kind: 'measure',
+      marginals: plan.marginals,
+      sigmaSite2: { num: noise.sigmaSite2.num.toString(), den: noise.sigmaSite2.den.toString() },
+      quorum: noise.parties,
+      rho: noise.rho,
+      threshold: cfg.committee.threshold,
+      committee: this.ctx.committee,
+      bfv: this.ctx.bfvParams(),
+    };
+    const sites = await this.ctx.registeredSites();
+    const round = await store.createRound({
+      federationId: fed,
+      roundId,
+      kind: 'measure',
+      spec: { measure, plan } satisfies StoredMeasureRound,
+      quorum: noise.parties,
+      deadlineAt: new Date(Date.now() + cfg.rounds.deadlineMs),
+    });
+    const tasks = sites.map((siteId) => ({
+      federationId: fed,
+      taskId: randomUUID(),
+      roundId,
+      siteId,
+      kind: 'measure' as const,
+      spec: { measure, plan },
+    }));
+    await store.createTasks(tasks);
+    for (const t of tasks) await store.appendAudit(fed, taskIssuedEvent(t));
+    for (const s of sites) this.ctx.board.notify(s);
+    return round;
+  }
+
+  private async aggregateAndRequestDecryption(roundId: string, spec: MeasureSpec, subs: Submission[]): Promise<void> {
+    const { store, bfv, board } = this.ctx;
+    const fed = this.fed;
+    const decryptId = decryptRoundId(roundId);
+    if (await store.getRound(fed, decryptId)) return; // restarted after this step: nothing to redo
+    const length = this.cells(spec.marginals);
+    let acc: AggContribution | null = null;
+    for (const s of subs) {
+      const c = ContributionCodec.decode(s.body);
+      acc = accumulate(bfv, acc, {
+        length: c.length,
+        shares: c.shares.map((sh) => ({ memberId: sh.member_id, point: sh.point, ciphertexts: sh.ciphertexts })),
+      });
+    }
+    const contributors = subs.map((s) => s.siteId).sort();
+    await store.createRound({
+      federationId: fed,
+      roundId: decryptId,
+      kind: 'decrypt',
+      spec: { measureRoundId: roundId },
+      quorum: spec.threshold,
+      deadlineAt: new Date(Date.now() + this.ctx.cfg.rounds.deadlineMs),
+    });
+    const tasks = [];
+    for (const share of acc!.shares) {
+      const payload = DecryptionInputCodec.encode({
+        member_id: share.memberId,
+        point: share.point,
+        length,
+        ciphertexts: share.ciphertexts.map((c) => Buffer.from(c)),
+        contributors: contributors.length,
+      });
+      await store.putAggregate({
+        federationId: fed,
+        roundId,
+        memberId: share.memberId,
+        point: share.point,
+        length,
+        contributors,
+        ciphertexts: payload,
+      });
+      tasks.push({
+        federationId: fed,
+        taskId: randomUUID(),
+        roundId: decryptId,
+        siteId: share.memberId,
+        kind: 'decrypt',
+        spec: {
+          kind: 'decrypt',
+          point: share.point,
+          length,
+          contributors: contributors.length,
+          bfv: this.ctx.bfvParams(),
+        } satisfies DecryptSpec,
+        payload,
+      });
+    }
+    await store.createTasks(tasks);
+    for (const t of tasks) await store.appendAudit(fed, taskIssuedEvent(t));
+    for (const t of tasks) board.notify(t.siteId);
+  }
+
+  private async decryptAndRelease(roundId: string, spec: MeasureSpec, label: string): Promise<void> {
+    const { store } = this.ctx;
+    const fed = this.fed;
+    const decryptId = decryptRoundId(roundId);
+    const decryptRound = (await store.getRound(fed, decryptId))!;
+    this.ctx.progress('decrypt', `${label}: committee decrypting its shares of the sum`);
+    if (decryptRound.state === 'open') {
+      await this.ctx.waitUntil(`${decryptId} partial decryptions`, decryptRound.deadlineAt.getTime(), async () => {
+        const tasks = await store.listTasks(fed, decryptId);
+        return tasks.every((t) => t.state === 'done' || t.state === 'refused');
+      });
+      await store.setRoundState(fed, decryptId, 'closed');
+      await store.expireTasks(fed, decryptId);
+    }
+    const partials = await store.listPartials(fed, decryptId);
+    if (partials.length < spec.threshold) {
+      const reason = `only ${partials.length} of the required ${spec.threshold} committee members decrypted before the deadline`;
+      if (decryptRound.state !== 'failed')
+        await store.setRoundState(fed, decryptId, 'failed', { failureReason: reason }).catch(() => undefined);
+      await store.setRoundState(fed, roundId, 'failed', { failureReason: reason });
+      throw new FitError(`${label} failed: ${reason}`);
+    }
+    const totals = combine(
+      partials.map((p) => ({ point: p.point, share: new Uint32Array(Uint8Array.from(p.share).buffer) })),
+      spec.threshold,
+    );
+    const contributors = (await store.listAggregates(fed, roundId))[0].contributors;
+    const m = spec.marginals.length;
+    const dimension = this.cells(spec.marginals);
+    const sigmaSite2 = sigmaOf(spec);
+    const mechanism = mechanismRecord({ ...marginalsSensitivity(m), sigmaSite2, dimension, parties: spec.quorum }, contributors.length);
+    // Recomputed from the exact noise that was added; it must not exceed what sites agreed to.
+    const rho = roundRho({ cellsPerRow: m, sigmaSite2, parties: spec.quorum, dimension });
+    if (rho > spec.rho * (1 + 1e-12)) throw new FitError(`${label}: recomputed rho ${rho} exceeds the announced ${spec.rho}`);
+    const sigmaTotal = releasedSigma(sigmaSite2, contributors.length);
+    const measurements = toMeasurements(
+      this.ctx.domain,
+      spec.marginals,
+      Float64Array.from(totals.subarray(0, dimension), Number),
+      sigmaTotal,
+    ).map((x) => ({ attrs: x.attrs, values: Array.from(x.values), sigmaTotal }));
+    const charges = contributors.map((siteId) => ({ siteId, rho: spec.rho, mechanism }));
+    const taskOf = new Map((await store.listTasks(fed, roundId)).map((t) => [t.siteId, t.taskId]));
+    await store.recordChargesAndRelease(fed, roundId, charges, measurements, {
+      auditEvents: [
+        {
+          type: 'measurement-released',
+          federationId: fed,
+          roundId,
+          mechanism: mechanism.name,
+          marginals: spec.marginals,
+          l2Sensitivity: mechanism.l2Sensitivity,
+          l1Sensitivity: mechanism.l1Sensitivity,
+          dimension,
+          sigmaSite2: spec.sigmaSite2,
+          parties: contributors,
+          quorum: spec.quorum,
+          rho: spec.rho,
+        },
+        ...contributors.map((siteId) => ({
+          type: 'charge' as const,
+          federationId: fed,
+          roundId,
+          taskId: taskOf.get(siteId) ?? `${roundId}/${siteId}`,
+          site: siteId,
+          rho: spec.rho,
+          mechanism: mechanism.name,
+        })),
+      ],
+    });
+    this.ctx.progress('release', `${label}: released with ${contributors.length} contributors, ρ ${spec.rho.toFixed(5)} per site`);
+  }
+}

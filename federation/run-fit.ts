@@ -1,0 +1,158 @@
+/**
+ * The one fit loop. The plan chooses each round from the noisy answers of the earlier ones; the
+ * mechanism (privacy/dp/mechanisms.ts) sizes each site's noise share for the aggregator's quorum;
+ * the aggregator has the sites answer and releases the noisy sums; the estimator fits the
+ * graphical model to what the plan asks for. The coordinator (threshold-HE aggregator over gRPC
+ * sites), the utility benchmark and the empirical audits (in-process aggregator over the same
+ * site answer path) all run this loop.
+ */
+import type { Domain } from '../model/domain.ts';
+import type { Measurement } from '../model/measurement.ts';
+import { estimateWithReport, type EstimateReport } from '../model/pgm/estimate.ts';
+import type { GraphicalModel } from '../model/pgm/model.ts';
+import type { FitPlan, RoundResult, RoundSpec } from '../model/plans/plan.ts';
+import { planRoundNoise, releasedSigma, type RoundNoise } from '../privacy/dp/mechanisms.ts';
+
+/** One round as the aggregator receives it: what to measure and the noise each site adds. */
+export interface PlannedRound {
+  /** Position in the plan (0-based): stable across restarts, so it can name the round. */
+  index: number;
+  spec: RoundSpec;
+  noise: RoundNoise;
+}
+
+/** What an aggregator releases for a round. */
+export interface ReleasedRound {
+  /** The aggregator's id of the round (the coordinator's database key). */
+  roundId: string;
+  /** One noisy measurement per marginal of the spec, same order. */
+  measurements: Measurement[];
+  /** Sites whose answers are in the sums (each is charged the round's ρ). */
+  contributors: string[];
+}
+
+export interface Aggregator {
+  /** Sites whose noise shares the release counts on (the quorum the noise is sized for). */
+  readonly parties: number;
+  measure(round: PlannedRound): Promise<ReleasedRound>;
+}
+
+export interface FitRound {
+  roundId: string;
+  name: string;
+  marginals: number;
+  cells: number;
+  /** ρ the plan asked for. */
+  rhoPlanned: number;
+  /** ρ charged to every contributor (from the exact σ², ≤ planned). */
+  rho: number;
+  /** σ of the released noise per cell, in records. */
+  sigma: number;
+  contributors: string[];
+}
+
+export interface FitOptions {
+  domain: Domain;
+  /** Mirror-descent iterations of the final estimate; 0 skips estimation (measurements only). */
+  iterations: number;
+  onRound?: (round: FitRound, index: number) => void;
+  onProgress?: (message: string) => void;
+}
+
+export interface FitResult {
+  rounds: FitRound[];
+  done: RoundResult[];
+  /** Every released measurement, in release order. */
+  released: Measurement[];
+  rhoSpent: number;
+  /** Absent when `iterations` is 0. */
+  model?: GraphicalModel;
+  report?: EstimateReport;
+  /** Time of the final estimate. */
+  estimateMs: number;
+}
+
+/** The estimator settings a plan implies: warm start from its last selection model, its size caps. */
+function estimationOptions(plan: FitPlan, done: readonly RoundResult[]) {
+  const p = plan as FitPlan & {
+    inner?: FitPlan;
+    selectionModel?: (d: readonly RoundResult[]) => GraphicalModel | undefined;
+  };
+  const base = (p.inner ?? p) as { options?: { maxCliqueCells?: unknown; maxTotalCells?: unknown } };
+  const cap = (x: unknown) => (typeof x === 'number' ? x : undefined);
+  return {
+    warmStart: p.selectionModel?.(done),
+    maxCliqueCells: cap(base.options?.maxCliqueCells),
+    maxTotalCells: cap(base.options?.maxTotalCells),
+  };
+}
+
+function checkRelease(domain: Domain, spec: RoundSpec, released: ReleasedRound): void {
+  const where = `round ${released.roundId}`;
+  if (released.measurements.length !== spec.marginals.length)
+    throw new Error(`${where}: ${released.measurements.length} measurements released for ${spec.marginals.length} marginals`);
+  spec.marginals.forEach((attrs, i) => {
+    const m = released.measurements[i];
+    if (m.attrs.join('\u0000') !== attrs.join('\u0000') || m.values.length !== domain.cells(attrs))
+      throw new Error(`${where}: measurement ${i} does not match marginal [${attrs.join(', ')}]`);
+  });
+  if (released.contributors.length === 0) throw new Error(`${where}: released with no contributors`);
+}
+
+export async function runFit(plan: FitPlan, aggregator: Aggregator, opts: FitOptions): Promise<FitResult> {
+  const { domain } = opts;
+  const done: RoundResult[] = [];
+  const rounds: FitRound[] = [];
+  const released: Measurement[] = [];
+  for (let index = 0; ; index++) {
+    const spec = plan.next(done);
+    if (!spec) break;
+    const dimension = spec.marginals.reduce((s, a) => s + domain.cells(a), 0);
+    const noise = planRoundNoise({ cellsPerRow: spec.marginals.length, dimension, parties: aggregator.parties, targetRho: spec.rho });
+    const out = await aggregator.measure({ index, spec, noise });
+    checkRelease(domain, spec, out);
+    done.push({ spec, measurements: out.measurements });
+    released.push(...out.measurements);
+    const round: FitRound = {
+      roundId: out.roundId,
+      name: spec.name,
+      marginals: spec.marginals.length,
+      cells: dimension,
+      rhoPlanned: spec.rho,
+      rho: noise.rho,
+      sigma: releasedSigma(noise.sigmaSite2, out.contributors.length),
+      contributors: out.contributors,
+    };
+    rounds.push(round);
+    opts.onRound?.(round, index);
+  }
+  const rhoSpent = rounds.reduce((s, r) => s + r.rho, 0);
+  if (opts.iterations === 0) return { rounds, done, released, rhoSpent, estimateMs: 0 };
+  const t0 = performance.now();
+  const inputs = plan.estimationInputs(done);
+  opts.onProgress?.(`estimating from ${inputs.length} measurements (${opts.iterations} iterations)`);
+  const { model, report } = estimateWithReport(domain, inputs, {
+    iterations: opts.iterations,
+    onOversize: 'drop',
+    ...estimationOptions(plan, done),
+  });
+  return { rounds, done, released, rhoSpent, model, report, estimateMs: performance.now() - t0 };
+}
+
+/** Splits a released concatenated vector into one measurement per marginal. */
+export function toMeasurements(
+  domain: Domain,
+  marginals: readonly (readonly string[])[],
+  values: ArrayLike<number>,
+  sigma: number,
+): Measurement[] {
+  const out: Measurement[] = [];
+  let off = 0;
+  for (const attrs of marginals) {
+    const cells = domain.cells(attrs);
+    out.push({ attrs: [...attrs], values: Float64Array.from({ length: cells }, (_, i) => values[off + i]), sigma });
+    off += cells;
+  }
+  if (off !== values.length) throw new Error(`released vector has ${values.length} values, the marginals have ${off} cells`);
+  return out;
+}
