@@ -19,14 +19,19 @@ function sources(dir: string): string[] {
   }
   return out;
 }
-const PRIVACY_PATHS = ['privacy', 'site-agent', 'coordinator'].flatMap(sources);
+// The fit loop's noise path in federation/ is scanned too; the audits and the benchmark there
+// use the seeded PRNG for post-processing (canaries, splits), which is not noise.
+const FIT_NOISE_PATH = ['federation/site-answer.ts', 'federation/in-process.ts', 'federation/run-fit.ts', 'federation/plan.ts'];
+const PRIVACY_PATHS = [...['privacy', 'site-agent', 'coordinator'].flatMap(sources), ...FIT_NOISE_PATH];
+/** Takes a random source as a parameter whose default is the OS CSPRNG, so tests can seed a fit. */
+const SOURCE_PARAMETER_ALLOWED = new Set(['privacy/dp/discrete-gaussian.ts', 'federation/site-answer.ts']);
 const strip = (src: string) => src.replace(/\/\*[\s\S]*?\*\//g, '').replace(/(^|[^:])\/\/.*$/gm, '$1');
 
 /** Legitimately non-private uses, each with its reason (none today: even retry jitter uses the CSPRNG). */
 const MATH_RANDOM_ALLOWED: Record<string, string> = {};
 
 describe('no privacy path uses non-cryptographic or floating-point randomness', () => {
-  it('scans privacy/, site-agent/ and coordinator/', () => {
+  it('scans privacy/, site-agent/, coordinator/ and the fit loop’s noise path', () => {
     expect(PRIVACY_PATHS.length).toBeGreaterThan(30);
     const offenders: string[] = [];
     for (const f of PRIVACY_PATHS) {
@@ -41,8 +46,23 @@ describe('no privacy path uses non-cryptographic or floating-point randomness', 
         offenders.push(`${rel}: floating-point noise sampling`);
       // Every discrete Gaussian draw on these paths uses the default source (the OS CSPRNG).
       for (const m of src.matchAll(/sampleDiscreteGaussian(?:Vector)?\(([^()]*(?:\([^()]*\))?[^()]*)\)/g)) {
-        if (rel === 'privacy/dp/discrete-gaussian.ts') continue;
+        if (SOURCE_PARAMETER_ALLOWED.has(rel)) continue;
         if (m[1].split(',').length > 2) offenders.push(`${rel}: passes its own random source to the sampler`);
+      }
+    }
+    expect(offenders).toEqual([]);
+    for (const f of SOURCE_PARAMETER_ALLOWED) {
+      const src = strip(readFileSync(join(ROOT, f), 'utf8'));
+      // Every exported sampler-calling function defaults its source to the OS CSPRNG.
+      for (const m of src.matchAll(/(\w+): RandomSource(?: \| RandomReader)?( = cryptoRandomSource)?/g))
+        expect(m[2], `${f}: parameter ${m[1]}`).toBeDefined();
+    }
+    // The site agent never passes a source: its noise always comes from the OS CSPRNG.
+    for (const f of sources('site-agent')) {
+      const src = strip(readFileSync(join(ROOT, f), 'utf8'));
+      for (const m of src.matchAll(/\b(siteAnswer|addNoiseShare)\(([^()]*(?:\([^()]*\))?[^()]*)\)/g)) {
+        const max = m[1] === 'siteAnswer' ? 3 : 2;
+        if (m[2].split(',').length > max) offenders.push(`${f}: passes a random source to ${m[1]}`);
       }
     }
     expect(offenders).toEqual([]);
