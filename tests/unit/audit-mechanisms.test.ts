@@ -2,30 +2,19 @@
 // or floating-point sampling; and the production noise path (default CSPRNG source, the exact
 // rational σ² the planner produces, shares summed over sites) has the claimed distribution.
 import { describe, expect, it } from 'vitest';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { ROOT, sources, strip } from '../support/sources.ts';
 import { discreteGaussianPmf, discreteGaussianVariance, sampleDiscreteGaussianVector } from '../../privacy/dp/discrete-gaussian.ts';
 import { planDistributedNoise } from '../../privacy/dp/accountant.ts';
 import { rationalToNumber } from '../../privacy/dp/rational.ts';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-function sources(dir: string): string[] {
-  const out: string[] = [];
-  for (const name of readdirSync(join(ROOT, dir))) {
-    const p = join(dir, name);
-    if (statSync(join(ROOT, p)).isDirectory()) out.push(...sources(p));
-    else if (name.endsWith('.ts')) out.push(p);
-  }
-  return out;
-}
 // The fit loop's noise path in federation/ is scanned too; the audits and the benchmark there
 // use the seeded PRNG for post-processing (canaries, splits), which is not noise.
 const FIT_NOISE_PATH = ['federation/site-answer.ts', 'federation/in-process.ts', 'federation/run-fit.ts', 'federation/plan.ts'];
 const PRIVACY_PATHS = [...['privacy', 'site-agent', 'coordinator'].flatMap(sources), ...FIT_NOISE_PATH];
 /** Takes a random source as a parameter whose default is the OS CSPRNG, so tests can seed a fit. */
 const SOURCE_PARAMETER_ALLOWED = new Set(['privacy/dp/discrete-gaussian.ts', 'federation/site-answer.ts']);
-const strip = (src: string) => src.replace(/\/\*[\s\S]*?\*\//g, '').replace(/(^|[^:])\/\/.*$/gm, '$1');
 
 /** Legitimately non-private uses, each with its reason (none today: even retry jitter uses the CSPRNG). */
 const MATH_RANDOM_ALLOWED: Record<string, string> = {};

@@ -1,9 +1,7 @@
 // The one mechanism definition: sensitivity from the contribution bound under the neighbouring
 // relation, ρ per round, the per-site noise plan; and a scan that no other module re-derives them.
 import { describe, expect, it } from 'vitest';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { code, sources } from '../support/sources.ts';
 import {
   answerSensitivity,
   fitRhoBudget,
@@ -91,21 +89,9 @@ describe('ρ per round and the noise plan', () => {
   });
 });
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-function sources(dir: string): string[] {
-  const out: string[] = [];
-  for (const name of readdirSync(join(ROOT, dir))) {
-    const p = join(dir, name);
-    if (statSync(join(ROOT, p)).isDirectory()) out.push(...sources(p));
-    else if (name.endsWith('.ts')) out.push(p);
-  }
-  return out;
-}
-const strip = (src: string) => src.replace(/\/\*[\s\S]*?\*\//g, '').replace(/(^|[^:])\/\/.*$/gm, '$1');
-
 describe('nothing else re-derives the mechanism', () => {
   const files = ['privacy', 'federation', 'site-agent', 'coordinator', 'cli', 'bench', 'model'].flatMap(sources);
-  const read = (f: string) => strip(readFileSync(join(ROOT, f), 'utf8'));
+  const read = code;
 
   it('the relation is one line of privacy/dp/mechanisms.ts', () => {
     const src = read('privacy/dp/mechanisms.ts');
