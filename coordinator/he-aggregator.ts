@@ -58,7 +58,7 @@ export class ThresholdHeAggregator implements Aggregator {
   }
 
   cells(marginals: readonly (readonly string[])[]): number {
-    return marginals.reduce((s, m) => s + this.ctx.domain.cells(m as string[]), 0);
+    return marginals.reduce((s, m) => s + this.ctx.domain.cells(m), 0);
   }
 
   async measure(planned: PlannedRound): Promise<ReleasedRound> {
