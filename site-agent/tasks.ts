@@ -1,7 +1,7 @@
 // What a site does for each task kind. Every privacy number is recomputed here from the spec
 // (privacy/dp/mechanisms.ts: sensitivity from the one-row-per-patient bound, ρ from the exact
-// noise variance), the policy
-// is checked before data is touched, and the charge is durable before any byte is sent.
+// noise variance), the policy is checked before data is touched, the answer is the shared site
+// path (federation/site-answer.ts), and the charge is durable before any byte is sent.
 import { X509Certificate } from 'node:crypto';
 import { Bfv, BFV_COEFF_MODULUS_BITS, BFV_POLY_MODULUS_DEGREE } from '../privacy/crypto/bfv.ts';
 import { FIELD_PRIME_BIG } from '../privacy/crypto/field.ts';
