@@ -12,9 +12,9 @@
  *   habitus widens (or narrows) the thorax and adds soft tissue (lower contrast); a few degrees
  *   of rotation and a few millimetres of centring, as on any ward film;
  * - heart: a horizontal magnification of the cardiac silhouette around its centre (a smooth,
- *   monotone warp: the lungs beside it are compressed, never folded): ≈ 0.9 of the atlas's for an
- *   adult normal heart, larger in infants (whose normal cardiothoracic ratio reaches 0.6), ≈ 1.3
- *   with cardiomegaly;
+ *   monotone warp: the lungs beside it are compressed, never folded): ≈ 0.74 of the atlas's for
+ *   a normal heart (a little more in infants, whose hearts are larger for their chests), ≈ 1.75
+ *   with cardiomegaly, so that the sites' cardiothoracic-ratio score reads the sampled class back;
  * - female patients from adolescence: breast shadows over the lower zones;
  * - opacity: a patchy consolidation in the middle/lower zone of one lung, confined to the lung;
  * - nodule: a round, sharply marginated 16–28 mm density in the upper/middle zone of one lung.
@@ -128,8 +128,8 @@ export function renderChestRadiograph(
   const theta = 0.035 * (rng.next() - 0.5);
   const tx = 0.03 * (rng.next() - 0.5);
   const ty = 0.03 * (rng.next() - 0.5);
-  // Heart magnification: adult normal ≈ 0.9, infants up to ≈ 1.12, cardiomegaly ≈ 1.3.
-  const heartScale = findings.cardiomegaly ? 1.5 + 0.1 * child + 0.05 * rng.normal() : 0.88 + 0.22 * child + 0.035 * rng.normal();
+  // Heart magnification: adult normal ≈ 0.74, a little larger in infants, cardiomegaly ≈ 1.75.
+  const heartScale = findings.cardiomegaly ? 1.75 + 0.06 * child + 0.06 * rng.normal() : 0.74 + 0.06 * child + 0.035 * rng.normal();
   const { thorax, heart } = ATLAS_LANDMARKS;
   // The heart's centre in the output frame (the affine part, without rotation: close enough for a weight).
   const hx = thorax.x + tx + (heart.x - thorax.x) * sx;
@@ -254,9 +254,9 @@ function lungPoint(work: ChestWorkspace, side: BodySide, down: number, across: n
 function drawOpacity(density: Float32Array, work: ChestWorkspace, side: BodySide, rng: Rng): void {
   const { size, lungs } = work;
   const at = lungPoint(work, side, 0.5 + 0.25 * rng.next(), 0.3 + 0.25 * rng.next());
-  const amp = 0.34 + 0.1 * rng.next();
-  const sigX = (0.05 + 0.02 * rng.next()) * size;
-  const sigY = (0.06 + 0.025 * rng.next()) * size;
+  const amp = 0.55 + 0.15 * rng.next();
+  const sigX = (0.06 + 0.02 * rng.next()) * size;
+  const sigY = (0.07 + 0.025 * rng.next()) * size;
   // 6×6 value-noise lattice over the blob's 3σ box.
   const lattice = new Float64Array(36);
   for (let i = 0; i < 36; i++) lattice[i] = rng.next();
