@@ -32,11 +32,15 @@ export interface RadiographFindings {
 
 export type BodySide = 'right' | 'left';
 
-/** Who is imaged: age at the study, sex (FHIR administrative gender) and habitus (z-score, 0 = average build). */
+/**
+ * Who is imaged and how: age at the study, sex (FHIR administrative gender), habitus (z-score,
+ * 0 = average build) and the equipment's geometric magnification (1 = the atlas's framing).
+ */
 export interface ChestAnatomy {
   ageYears: number;
   sex?: string;
   habitus?: number;
+  magnification?: number;
 }
 
 export interface RenderedChest {
@@ -117,12 +121,14 @@ export function renderChestRadiograph(
   if (!Number.isInteger(size) || size < 16) throw new Error(`renderChestRadiograph: size ${size} must be an integer ≥ 16`);
   if (into && into.length !== size * size) throw new Error(`renderChestRadiograph: buffer of ${into.length} for ${size}×${size}`);
   if (work.size !== size) throw new Error(`renderChestRadiograph: a workspace for ${work.size}×${work.size}, not ${size}×${size}`);
+  if (anatomy.magnification !== undefined && !(anatomy.magnification > 0 && anatomy.magnification < 4))
+    throw new Error(`renderChestRadiograph: magnification ${anatomy.magnification} is not in (0, 4)`);
   const fieldMm = chestFieldMm(anatomy);
   const age = anatomy.ageYears;
   const h = clampHabitus(anatomy.habitus ?? 0);
   const child = Math.max(0, 1 - age / 12); // 1 at birth, 0 from 12 years
   // Shape and position.
-  const scale = 0.97 + 0.06 * rng.next();
+  const scale = (anatomy.magnification ?? 1) * (0.97 + 0.06 * rng.next());
   const sx = scale * (1 + 0.08 * child) * (1 + 0.035 * h);
   const sy = scale * (1 - 0.06 * child);
   const theta = 0.035 * (rng.next() - 0.5);
@@ -253,10 +259,10 @@ function lungPoint(work: ChestWorkspace, side: BodySide, down: number, across: n
 /** Patchy air-space consolidation: a smooth blob modulated by coarse value noise, confined to the lung. */
 function drawOpacity(density: Float32Array, work: ChestWorkspace, side: BodySide, rng: Rng): void {
   const { size, lungs } = work;
-  const at = lungPoint(work, side, 0.5 + 0.25 * rng.next(), 0.3 + 0.25 * rng.next());
-  const amp = 0.55 + 0.15 * rng.next();
-  const sigX = (0.06 + 0.02 * rng.next()) * size;
-  const sigY = (0.07 + 0.025 * rng.next()) * size;
+  const at = lungPoint(work, side, 0.3 + 0.25 * rng.next(), 0.35 + 0.25 * rng.next());
+  const amp = 0.36 + 0.1 * rng.next();
+  const sigX = (0.08 + 0.02 * rng.next()) * size;
+  const sigY = (0.09 + 0.03 * rng.next()) * size;
   // 6×6 value-noise lattice over the blob's 3σ box.
   const lattice = new Float64Array(36);
   for (let i = 0; i < 36; i++) lattice[i] = rng.next();

@@ -15,8 +15,8 @@
  *    rows within ±4 (so a consolidation that hides the lateral lung on its rows stays inside);
  * 5. scores:
  *    - cardiothoracic-ratio: over rows r0 + 0.45·H … r1 − 0.15·H, the widest run of heart-bright
- *      (≥ 0.6), non-lung pixels through the midline m, divided by the lung box width (a
- *      consolidation next to the heart is less bright than the heart, so it does not widen it);
+ *      (≥ 0.6), non-lung pixels through the midline m that stops short of the lung box's edges
+ *      (a run to the edge is an opacified zone, not a heart), divided by the lung box width;
  *    - lung-opacity: the lung rows in three zones (upper, middle, lower); per zone the mean hull
  *      intensity (clipped at the hull median + 0.25) of each side; the largest left–right
  *      difference, less 0.045 (the normal difference of a chest without air-space disease:
@@ -195,6 +195,9 @@ export function gridImageScores(resampled: Float32Array, grid: number): ImageFea
     while (left - 1 >= c0 && !mask[r * n + left - 1] && g[r * n + left - 1]! >= HEART_LEVEL) left--;
     let right = m0;
     while (right + 1 <= c1 && !mask[r * n + right + 1] && g[r * n + right + 1]! >= HEART_LEVEL) right++;
+    // A run that reaches the lung box's edge is not a heart (no heart reaches the chest wall): an
+    // opacified lower zone, whose row says nothing about the heart's width.
+    if (left <= c0 + 1 || right >= c1 - 1) continue;
     gap = Math.max(gap, right - left + 1);
   }
   const ctr = gap / W;
