@@ -27,9 +27,9 @@ describe('image-component attributes', () => {
   it('parse, with bins then "no-image" as values', () => {
     expect(attrs.map((a) => a.name)).toEqual(['img_pc_0_2', 'img_pc_1_0', 'img_pc_2_0']);
     const dom = schemaAttributes(schema).find((a) => a.name === 'img_pc_1_0')!;
-    expect(dom.labels).toEqual(['<-3.4', '-3.4-<-3', '-3-<-2.6', '>=-2.6', 'no-image']);
+    expect(dom.labels).toEqual(['<-5.5', '-5.5-<-4.25', '-4.25-<-3.2', '>=-3.2', 'no-image']);
     expect(() => parseSchema(readFileSync(MULTIMODAL_SCHEMA_PATH, 'utf8').replace('basis: [0, 2]', 'basis: [0, 0]'))).toThrow(SchemaError);
-    expect(() => parseSchema(readFileSync(MULTIMODAL_SCHEMA_PATH, 'utf8').replace('range: [-12, -5]', 'range: [-9.5, -5]'))).toThrow(
+    expect(() => parseSchema(readFileSync(MULTIMODAL_SCHEMA_PATH, 'utf8').replace('range: [-8, -1.5]', 'range: [-5, -1.5]'))).toThrow(
       SchemaError,
     );
   });
@@ -46,7 +46,7 @@ describe('image-component attributes', () => {
     expect(aa).toBeCloseTo(1, 9);
     expect(ab).toBeCloseTo(0, 9);
     expect(componentCoefficient(a, 64, [0, 2])).toBeCloseTo(1, 9);
-    expect(componentBin(attrs[0], -10)).toBe(1);
+    expect(componentBin(attrs[0], -5)).toBe(1);
   });
 
   it('decoded bins are read back by the site encoder from the 16-bit 256×256 image', () => {
