@@ -95,7 +95,9 @@ export interface ChestWorkspace {
   size: number;
   lungs: Uint8Array;
   lungSpans: Int32Array;
-  colWeight: Float64Array;
+  /** Per column: offset from the heart centre, and the heart warp's shift at weight 1. */
+  colDelta: Float64Array;
+  colShift: Float64Array;
   rowWeight: Float64Array;
 }
 
@@ -104,7 +106,8 @@ export function chestWorkspace(size: number): ChestWorkspace {
     size,
     lungs: new Uint8Array(size * size),
     lungSpans: new Int32Array(4 * size),
-    colWeight: new Float64Array(size),
+    colDelta: new Float64Array(size),
+    colShift: new Float64Array(size),
     rowWeight: new Float64Array(size),
   };
 }
@@ -144,76 +147,36 @@ export function renderChestRadiograph(
   const sigX = 1.3 * heart.halfWidth * sx;
   const sigY = heart.halfHeight * sy * 1.3;
   const inv = 1 / size;
-  const { colWeight, rowWeight, lungs, lungSpans } = work;
+  const { colShift, rowWeight, lungSpans } = work;
+  // Per column, the horizontal offset from the thorax centre before (du) and the heart warp's
+  // share of it (times the row's weight): x1 − centre = c0 + du − dcw·wy.
+  const du = work.colDelta;
   for (let i = 0; i < size; i++) {
     const u = (i + 0.5) * inv;
-    colWeight[i] = a * Math.exp(-((u - hx) ** 2) / (2 * sigX * sigX));
+    du[i] = u - hx;
+    colShift[i] = (u - hx) * a * Math.exp(-((u - hx) ** 2) / (2 * sigX * sigX));
     rowWeight[i] = Math.exp(-((u - hy) ** 2) / (2 * sigY * sigY));
   }
-  // Contrast: more soft tissue, more scatter, less contrast.
-  const gain = 1 - 0.05 * h;
-  const lift = 0.03 * h;
-  const cos = Math.cos(theta);
-  const sin = Math.sin(theta);
   const atlas = chestAtlas();
   // The smallest pyramid level at least as fine as the output.
   let level = atlas.levels[0];
   for (const l of atlas.levels) if (l.side >= size) level = l;
-  const side = level.side;
-  const src = level.density;
-  const mask = atlas.lungMask;
   const density = into ?? new Float32Array(size * size);
+  const warp: Warp = {
+    side: level.side,
+    src: level.density,
+    mask: atlas.lungMask,
+    c0: hx - thorax.x - tx,
+    cos: Math.cos(theta),
+    sin: Math.sin(theta),
+    sx,
+    sy,
+    // Contrast: more soft tissue, more scatter, less contrast.
+    gain: 1 - 0.05 * h,
+    lift: 0.03 * h,
+  };
   lungSpans.fill(0);
-  for (let py = 0; py < size; py++) {
-    const v = (py + 0.5) * inv;
-    const wy = rowWeight[py];
-    const dy = v - thorax.y - ty;
-    const o = py * size;
-    let r0 = -1;
-    let r1 = -1;
-    let l0 = -1;
-    let l1 = -1;
-    for (let px = 0; px < size; px++) {
-      const u = (px + 0.5) * inv;
-      const x1 = hx + (u - hx) * (1 - colWeight[px] * wy);
-      const dx = x1 - thorax.x - tx;
-      const ax = thorax.x + (cos * dx + sin * dy) / sx;
-      const ay = thorax.y + (-sin * dx + cos * dy) / sy;
-      // Bilinear sample, clamped at the atlas's edges.
-      let fx = ax * side - 0.5;
-      let fy = ay * side - 0.5;
-      fx = fx < 0 ? 0 : fx > side - 1.001 ? side - 1.001 : fx;
-      fy = fy < 0 ? 0 : fy > side - 1.001 ? side - 1.001 : fy;
-      const ix = fx | 0;
-      const iy = fy | 0;
-      const ex = fx - ix;
-      const ey = fy - iy;
-      const k = iy * side + ix;
-      const top = src[k] + ex * (src[k + 1] - src[k]);
-      const bottom = src[k + side] + ex * (src[k + side + 1] - src[k + side]);
-      density[o + px] = lift + gain * (top + ey * (bottom - top));
-      const mx = (ax * MASK_SIDE) | 0;
-      const my = (ay * MASK_SIDE) | 0;
-      const lung = mx >= 0 && my >= 0 && mx < MASK_SIDE && my < MASK_SIDE ? mask[my * MASK_SIDE + mx] : LUNG.none;
-      lungs[o + px] = lung;
-      if (lung === LUNG.right) {
-        if (r0 < 0) r0 = px;
-        r1 = px;
-      } else if (lung === LUNG.left) {
-        if (l0 < 0) l0 = px;
-        l1 = px;
-      }
-    }
-    // Each lung as one run per row (ordered: the patient's right lung is on the viewer's left).
-    if (r0 >= 0 && (l0 < 0 || r1 < l0)) {
-      lungSpans[4 * py] = r0;
-      lungSpans[4 * py + 1] = r1 + 1;
-    }
-    if (l0 >= 0 && (r0 < 0 || r1 < l0)) {
-      lungSpans[4 * py + 2] = l0;
-      lungSpans[4 * py + 3] = l1 + 1;
-    }
-  }
+  for (let py = 0; py < size; py++) warpRow(density, work, warp, py, (py + 0.5) * inv - thorax.y - ty);
   if (anatomy.sex === 'female' && age >= 12) breastShadows(density, size, thorax.x + tx, sx, Math.min(1, (age - 12) / 5), rng);
   const sides: RenderedChest['sides'] = {};
   if (findings.opacity) {
@@ -225,6 +188,81 @@ export function renderChestRadiograph(
     drawNodule(density, work, sides.nodule, fieldMm, rng);
   }
   return { density, size, heartScale, fieldMm, lungSpans: lungSpans.slice(), sides };
+}
+
+/** What one row of the warp needs (see warpRow). */
+interface Warp {
+  side: number;
+  src: Float32Array;
+  mask: Uint8Array;
+  c0: number;
+  cos: number;
+  sin: number;
+  sx: number;
+  sy: number;
+  gain: number;
+  lift: number;
+}
+
+/**
+ * Row py of the deformed atlas into `density` and its lung codes into work.lungs, each lung's
+ * run into work.lungSpans. dy: the row's offset from the thorax centre. The atlas coordinates
+ * are affine in the column's warped offset, so each pixel costs a few multiply-adds and a
+ * bilinear sample.
+ */
+function warpRow(density: Float32Array, work: ChestWorkspace, w: Warp, py: number, dy: number): void {
+  const { size, colDelta: du, colShift: dcw, lungs, lungSpans } = work;
+  const { side, src, mask } = w;
+  const wy = work.rowWeight[py];
+  const { x: cx, y: cy } = ATLAS_LANDMARKS.thorax;
+  // fx = ax·side − ½ = ax0 + axk·dx, fy likewise, dx the warped offset.
+  const ax0 = side * cx - 0.5 + (side * w.sin * dy) / w.sx;
+  const axk = (side * w.cos) / w.sx;
+  const ay0 = side * cy - 0.5 + (side * w.cos * dy) / w.sy;
+  const ayk = (-side * w.sin) / w.sy;
+  const hi = side - 1.001;
+  const toMask = MASK_SIDE / side;
+  const c0 = w.c0;
+  const gain = w.gain + 0;
+  const lift = w.lift + 0;
+  const o = py * size;
+  let r0 = -1;
+  let r1 = -1;
+  let l0 = -1;
+  let l1 = -1;
+  for (let px = 0; px < size; px++) {
+    const dx = c0 + du[px] - dcw[px] * wy;
+    let fx = ax0 + axk * dx;
+    let fy = ay0 + ayk * dx;
+    fx = fx < 0 ? 0 : fx > hi ? hi : fx;
+    fy = fy < 0 ? 0 : fy > hi ? hi : fy;
+    const ix = fx | 0;
+    const iy = fy | 0;
+    const ex = fx - ix;
+    const k = iy * side + ix;
+    const top = src[k] + ex * (src[k + 1] - src[k]);
+    const bottom = src[k + side] + ex * (src[k + side + 1] - src[k + side]);
+    density[o + px] = lift + gain * (top + (fy - iy) * (bottom - top));
+    // Clamped coordinates stay inside the mask.
+    const lung = mask[(((fy + 0.5) * toMask) | 0) * MASK_SIDE + (((fx + 0.5) * toMask) | 0)];
+    lungs[o + px] = lung;
+    if (lung === LUNG.right) {
+      if (r0 < 0) r0 = px;
+      r1 = px;
+    } else if (lung === LUNG.left) {
+      if (l0 < 0) l0 = px;
+      l1 = px;
+    }
+  }
+  // Each lung as one run per row (ordered: the patient's right lung is on the viewer's left).
+  if (r0 >= 0 && (l0 < 0 || r1 < l0)) {
+    lungSpans[4 * py] = r0;
+    lungSpans[4 * py + 1] = r1 + 1;
+  }
+  if (l0 >= 0 && (r0 < 0 || r1 < l0)) {
+    lungSpans[4 * py + 2] = l0;
+    lungSpans[4 * py + 3] = l1 + 1;
+  }
 }
 
 /** Rows [first, last] holding lung of `side`, or undefined. */
