@@ -54,10 +54,10 @@ export class DicomEmitter {
   }
 
   private writeImage(p: LatentPatient, rng: Rng, study: { uid: string; accession: string; date: string }, seriesNumber: number): void {
-    const img = renderRadiograph(this.size, p.findings, this.site.scanner, rng.fork('render'));
+    const img = renderRadiograph(this.size, p, p.findings, this.site.scanner, rng.fork('render'));
     const pixels = acquire(img, this.site.scanner, rng.fork('acquire'));
     const ids = rng.fork('uids');
-    const bytes = radiographDicom(pixels, this.size, this.site.scanner, {
+    const bytes = radiographDicom(pixels, this.size, img.fieldMm, this.site.scanner, {
       patientId: p.mrn,
       patientName: `${p.family}^${p.given}`,
       birthDate: p.birthDate,
@@ -107,8 +107,8 @@ export class DicomEmitter {
     this.writeImage(o, rng.fork('orphan'), this.study(o, rng.fork('orphan-study')), 1);
     // A truncated transfer: a valid file of a real patient cut in the middle of its pixel data.
     const t = rng.fork('truncated');
-    const img = renderRadiograph(this.size, orphan.findings, this.site.scanner, t.fork('render'));
-    const bytes = radiographDicom(acquire(img, this.site.scanner, t.fork('acquire')), this.size, this.site.scanner, {
+    const img = renderRadiograph(this.size, orphan, orphan.findings, this.site.scanner, t.fork('render'));
+    const bytes = radiographDicom(acquire(img, this.site.scanner, t.fork('acquire')), this.size, img.fieldMm, this.site.scanner, {
       patientId: this.firstMrn ?? ORPHAN_MRN,
       patientName: `${orphan.family}^${orphan.given}`,
       birthDate: orphan.birthDate,

@@ -36,7 +36,7 @@ import { validateFhirResources } from '../modalities/fhir/validate.ts';
 import { uuidToDicomUid, writeDicom, SOP_CLASS, type DicomImageSpec } from '../modalities/image/dicom-writer.ts';
 import { validateDicom } from '../modalities/image/validate.ts';
 import { pngPreview } from '../modalities/image/png.ts';
-import type { RadiographFindings } from '../modalities/image/radiograph-prior.ts';
+import type { BodySide, RadiographFindings } from '../modalities/image/chest-radiograph.ts';
 import { radiographBuffers, synthesiseRadiograph } from '../modalities/image/radiograph-synth.ts';
 import type { ImageComponentAttribute } from '../modalities/image/components.ts';
 import { writeVcf, type Genotype, type VcfSample } from '../modalities/genome/vcf-writer.ts';
@@ -97,6 +97,8 @@ export interface PreparedPatient {
   facts?: SyntheticFacts;
   /** Findings of the image (empty for a normal one), when the patient has an image. */
   image?: (keyof RadiographFindings)[];
+  /** The patient's side of each lateralised image finding as drawn (for the note and FHIR to name). */
+  imageSides?: { opacity?: BodySide; nodule?: BodySide };
   preview: boolean;
   sample?: VcfSample;
   note: boolean;
@@ -445,14 +447,19 @@ export class PatientPreparer {
       const imgRng = rng.fork('image');
       if (this.density?.length !== rowsOut * rowsOut) ({ density: this.density, pixels: this.pixels } = radiographBuffers(schema, rowsOut));
       // Findings drawn into the prior, components solved on the model grid (radiograph-synth.ts).
-      let stored: { pixels: Uint16Array; windowCenter: number; windowWidth: number } = synthesiseRadiograph(
-        schema,
-        rowsOut,
-        art.findings,
-        art.componentBins,
-        imgRng,
-        { bitsStored, density: this.density, pixels: this.pixels },
-      );
+      // Age at the study (the field of view and paediatric proportions), sex, build from the BMI when known.
+      const ageYears = birthDate ? Math.max(0, (studyMs - Date.parse(`${birthDate}T00:00:00Z`)) / (365.2425 * DAY_MS)) : facts.age;
+      const bmi = facts.labs?.find((l) => l.name === 'bmi')?.value;
+      const habitus = bmi !== undefined && ageYears >= 18 ? (bmi - 25) / 5 : 0;
+      const drawn = synthesiseRadiograph(schema, rowsOut, { ageYears, sex: facts.sex, habitus }, art.findings, art.componentBins, imgRng, {
+        bitsStored,
+        density: this.density,
+        pixels: this.pixels,
+      });
+      let stored: { pixels: Uint16Array; windowCenter: number; windowWidth: number } = drawn;
+      // A time of day in the working day, in UTC both here and in ImagingStudy.started.
+      const minuteOfDay = 8 * 60 + imgRng.int(10 * 60);
+      const studyTime = `${String(Math.floor(minuteOfDay / 60)).padStart(2, '0')}:${String(minuteOfDay % 60).padStart(2, '0')}:00`;
       if (colsOut !== rowsOut) stored = { ...stored, pixels: resizeCols(stored.pixels, rowsOut, colsOut) };
       const spec: DicomImageSpec = {
         pixels: stored.pixels,
@@ -468,12 +475,13 @@ export class PatientPreparer {
         patientBirthDate: birthDate,
         patientSex: facts.sex,
         studyDate,
+        studyTime,
         accessionNumber: `SYN${k + 1}`,
         studyDescription: 'Synthetic chest radiograph',
         seriesDescription: 'PA',
         bodyPart: 'CHEST',
         viewPosition: 'PA',
-        pixelSpacing: [(0.143 * 2500) / rowsOut, (0.143 * 2500) / colsOut],
+        pixelSpacing: [drawn.fieldMm / rowsOut, drawn.fieldMm / colsOut],
         windowCenter: stored.windowCenter,
         windowWidth: stored.windowWidth,
       };
@@ -499,13 +507,14 @@ export class PatientPreparer {
       }
       const names = (Object.keys(art.findings) as (keyof RadiographFindings)[]).filter((f) => art.findings![f]);
       out.image = names;
+      if (drawn.sides.opacity || drawn.sides.nodule) out.imageSides = drawn.sides;
       artefacts.image = {
         studyInstanceUid: spec.studyInstanceUid,
         seriesInstanceUid: spec.seriesInstanceUid,
         sopInstanceUid: spec.sopInstanceUid,
         sopClassUid: SOP_CLASS.DX,
         modality: 'DX',
-        started: `${studyDate}T10:00:00Z`,
+        started: `${studyDate}T${studyTime}Z`,
         findingClass: names.length ? names.join(', ') : 'normal',
         path: rel,
       };

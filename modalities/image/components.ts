@@ -13,7 +13,9 @@
  *   image), so what the sites' images look like along those directions — body habitus, exposure
  *   gradients, mediastinal width — is learned from the sites, and the sites' encoder reads the
  *   sampled bin back from the synthetic DICOM.
- * Pure.
+ * Pure functions of their arguments. Arrays that depend only on sizes and bases (basis images,
+ * their factors, scratch grids) are memoised per thread in caches of a stated maximum size
+ * (`memo`): a schema uses a handful of bases and one or two image sizes.
  */
 import type { Rng } from '../../model/rng.ts';
 import { componentMissingCode, type ImageComponentAttribute, type Schema } from '../../schema/schema.ts';
@@ -24,13 +26,29 @@ export function imageComponentAttributes(schema: Schema): ImageComponentAttribut
   return schema.attributes.filter((a): a is ImageComponentAttribute => a.kind === 'image-component');
 }
 
+/** Per-thread memo: the value for `key`, made once; at most `max` entries (the oldest is dropped). */
+function memo<V>(cache: Map<string, V>, max: number, key: string, make: () => V): V {
+  const hit = cache.get(key);
+  if (hit !== undefined) return hit;
+  const v = make();
+  if (cache.size >= max) cache.delete(cache.keys().next().value!);
+  cache.set(key, v);
+  return v;
+}
+
+/** Basis images and basis factors: 8×8 bases at a few sizes. */
+const MAX_BASES = 64;
+/** Workspaces and scratch grids: one per (image size, grid side) in use. */
+const MAX_SIZES = 4;
+
 const basisCache = new Map<string, Float64Array>();
 
 /** Orthonormal 2-D DCT-II basis image (u, v) of an n×n grid, sampled at size×size pixel centres (size = n: exact). */
 export function dctBasisImage(u: number, v: number, n: number, size = n): Float64Array {
-  const key = `${u},${v},${n},${size}`;
-  const hit = basisCache.get(key);
-  if (hit) return hit;
+  return memo(basisCache, MAX_BASES, `${u},${v},${n},${size}`, () => makeBasisImage(u, v, n, size));
+}
+
+function makeBasisImage(u: number, v: number, n: number, size: number): Float64Array {
   const out = new Float64Array(size * size);
   const cu = u === 0 ? Math.sqrt(1 / n) : Math.sqrt(2 / n);
   const cv = v === 0 ? Math.sqrt(1 / n) : Math.sqrt(2 / n);
@@ -42,7 +60,6 @@ export function dctBasisImage(u: number, v: number, n: number, size = n): Float6
       out[y * size + x] = by * cv * Math.cos((Math.PI * (2 * gx + 1) * v) / (2 * n));
     }
   }
-  basisCache.set(key, out);
   return out;
 }
 
@@ -136,9 +153,10 @@ const factorCache = new Map<string, Factors>();
 
 /** The 1-D factors of the DCT-II basis (u, v) sampled at size pixel centres: image(y, x) = row[y]·col[x]. */
 function basisFactors(u: number, v: number, n: number, size: number, starts: Int32Array): Factors {
-  const key = `${u},${v},${n},${size}`;
-  const hit = factorCache.get(key);
-  if (hit) return hit;
+  return memo(factorCache, MAX_BASES, `${u},${v},${n},${size}`, () => makeFactors(u, v, n, size, starts));
+}
+
+function makeFactors(u: number, v: number, n: number, size: number, starts: Int32Array): Factors {
   const row = new Float64Array(size);
   const col = new Float64Array(size);
   const cu = u === 0 ? Math.sqrt(1 / n) : Math.sqrt(2 / n);
@@ -154,9 +172,7 @@ function basisFactors(u: number, v: number, n: number, size: number, starts: Int
   for (let gx = 0; gx < n; gx++) colCell[gx] = prefix[starts[gx + 1]] - prefix[starts[gx]];
   const rowCell = new Float64Array(n);
   for (let y = 0; y < size; y++) rowCell[Math.min(n - 1, Math.floor((y * n) / size))] += row[y];
-  const f = { row, col, prefix, colCell, rowCell };
-  factorCache.set(key, f);
-  return f;
+  return { row, col, prefix, colCell, rowCell };
 }
 
 /**
@@ -190,15 +206,13 @@ interface Workspace {
 const workspaces = new Map<string, Workspace>();
 
 function workspace(size: number, n: number): Workspace {
-  const key = `${size},${n}`;
-  let ws = workspaces.get(key);
-  if (!ws) {
+  return memo(workspaces, MAX_SIZES, `${size},${n}`, () => {
     const cell = gridIndex(size, n);
     const starts = cellStarts(cell, n);
     const count = new Float64Array(n * n);
     for (let gy = 0; gy < n; gy++)
       for (let gx = 0; gx < n; gx++) count[gy * n + gx] = (starts[gy + 1] - starts[gy]) * (starts[gx + 1] - starts[gx]) || 1;
-    ws = {
+    return {
       cell,
       starts,
       count,
@@ -210,9 +224,7 @@ function workspace(size: number, n: number): Workspace {
       colSum: new Float64Array(size),
       moveGrids: [],
     };
-    workspaces.set(key, ws);
-  }
-  return ws;
+  });
 }
 
 /** One component's move: the separable full-size basis and the grid image of its part outside the kept runs. */
@@ -315,17 +327,13 @@ function moveOf(
   return { j, f, g, flatCols: attr.basis[1] === 0, flatRows: attr.basis[0] === 0 };
 }
 
-/** The last percentilePair's values. */
-const percentileValues = { lo: 0, hi: 0 };
-
 /**
- * The kLo-th and kHi-th smallest values of `a` (0-based, kLo ≤ kHi) into percentileValues,
- * exactly, using `scratch` (a.length). For the 1st/99th percentiles of a large grid: a sample of
+ * The kLo-th and kHi-th smallest values of `a` (0-based, kLo ≤ kHi), exactly, using `scratch` (a.length). For the 1st/99th percentiles of a large grid: a sample of
  * every 13th value gives thresholds that a few times as many values as needed lie beyond, one
  * pass collects those values, and quickselect runs on them alone; when a threshold does not
  * hold enough values, quickselect on a copy of the whole.
  */
-function percentilePair(a: Float64Array, kLo: number, kHi: number, scratch: Float64Array): void {
+function percentilePair(a: Float64Array, kLo: number, kHi: number, scratch: Float64Array): [number, number] {
   const n = a.length;
   const stride = 13; // odd, and prime to grid sides: the sample runs across rows and columns
   const upper = n - 1 - kHi; // values above the kHi-th smallest
@@ -347,34 +355,33 @@ function percentilePair(a: Float64Array, kLo: number, kHi: number, scratch: Floa
       if (v >= tHi) scratch[n - 1 - nh++] = v;
     }
     if (nl > kLo && nh > upper && nl < cap && nh < cap) {
-      percentileValues.lo = select(scratch, kLo, 0, nl - 1);
+      const lo = select(scratch, kLo, 0, nl - 1);
       // The kHi-th smallest overall is the upper-th largest among the collected high values.
-      percentileValues.hi = select(scratch, n - nh + (nh - 1 - upper), n - nh, n - 1);
-      return;
+      return [lo, select(scratch, n - nh + (nh - 1 - upper), n - nh, n - 1)];
     }
   }
   scratch.set(a);
-  percentileValues.lo = select(scratch, kLo, 0, n - 1);
-  percentileValues.hi = select(scratch, kHi, kLo, n - 1);
+  const lo = select(scratch, kLo, 0, n - 1);
+  return [lo, select(scratch, kHi, kLo, n - 1)];
 }
 
-/** Cells holding the 1st and 99th percentile in the last normalisedCoefficients call. */
-const percentileCells = { lo: 0, hi: 0 };
+/** The normalisation of a grid: its span (99th − 1st percentile) and the cells holding the two percentiles. */
+interface Normalisation {
+  span: number;
+  loCell: number;
+  hiCell: number;
+}
 
 /**
  * Normalised grid (the extractors' 1st/99th percentile scaling, clamped) and its coefficients
- * along `bases` into `out`; returns the span (99th − 1st percentile) and sets percentileCells.
+ * along `bases` into `out`; returns the span (99th − 1st percentile) and the percentile cells.
  */
-function normalisedCoefficients(grid: Float64Array, bases: Float64Array[], scratch: Float64Array, out: number[]): number {
+function normalisedCoefficients(grid: Float64Array, bases: Float64Array[], scratch: Float64Array, out: number[]): Normalisation {
   const last = grid.length - 1;
   const kLo = Math.round(0.01 * last);
   const kHi = Math.round(0.99 * last);
-  percentilePair(grid, kLo, kHi, scratch);
-  const lo = percentileValues.lo;
-  const hi = percentileValues.hi;
+  const [lo, hi] = percentilePair(grid, kLo, kHi, scratch);
   const span = Math.max(1e-6, hi - lo);
-  percentileCells.lo = grid.indexOf(lo);
-  percentileCells.hi = grid.indexOf(hi);
   const inv = 1 / span;
   // The normalised grid's dot products with up to three bases per pass.
   for (let j = 0; j < bases.length; j += 3) {
@@ -395,14 +402,12 @@ function normalisedCoefficients(grid: Float64Array, bases: Float64Array[], scrat
     if (j + 1 < bases.length) out[j + 1] = s1;
     if (j + 2 < bases.length) out[j + 2] = s2;
   }
-  return span;
+  return { span, loCell: grid.indexOf(lo), hiCell: grid.indexOf(hi) };
 }
 
-const zeroArrays = new Map<number, Float64Array>();
+const zeroArrays = new Map<string, Float64Array>();
 function zeros(length: number): Float64Array {
-  let z = zeroArrays.get(length);
-  if (!z) zeroArrays.set(length, (z = new Float64Array(length)));
-  return z;
+  return memo(zeroArrays, MAX_SIZES, String(length), () => new Float64Array(length));
 }
 
 /** Solves the small system m·x = r in place of r (Gaussian elimination, partial pivoting); false when m is near singular. */
@@ -501,13 +506,12 @@ export function addImageComponents(
       // The image is clamped to [0, 1]; a cell's pixels are near equal where that bites (air,
       // dense mediastinum), so clamping the cell predicts it.
       if (delta.some((d) => d !== 0)) for (let i = 0; i < trial.length; i++) trial[i] = trial[i] < 0 ? 0 : trial[i] > 1 ? 1 : trial[i];
-      const span = normalisedCoefficients(trial, gridBases, scratch, achieved);
+      const { span, loCell: lo, hiCell: hi } = normalisedCoefficients(trial, gridBases, scratch, achieved);
       const miss = moves.map((m) => targets[m.j]! - achieved[m.j]);
       if (moves.every((m, i) => Math.abs(miss[i]) < tolerance[m.j])) {
         converged = true;
         break;
       }
-      const { lo, hi } = percentileCells;
       const j = jac.map((row, r) => row.map((p, c) => p - (moves[c].g[hi] - moves[c].g[lo]) * achieved[moves[r].j]));
       const next = miss.slice();
       // The diagonal alone if the Jacobian is near singular.
@@ -644,12 +648,11 @@ export function solveComponentsOnGrid(
   }
   const achieved = new Array<number>(attrs.length).fill(0);
   for (let step = 0; step < steps; step++) {
-    const span = normalisedCoefficients(out, gridBases, scratch, achieved);
+    const { span, loCell: lo, hiCell: hi } = normalisedCoefficients(out, gridBases, scratch, achieved);
     const miss = moves.map((m) => targets[m.j]! - achieved[m.j]);
     if (moves.every((m, i) => Math.abs(miss[i]) < tolerance[m.j])) break;
     // Newton step: the masked bases' projections, less how the span moves (the cells at the
     // percentiles move with the shifts, and every coefficient scales with 1/span).
-    const { lo, hi } = percentileCells;
     const j = jac.map((row, r) => row.map((p, c) => p - (moves[c].g[hi] - moves[c].g[lo]) * achieved[moves[r].j]));
     const next = miss.slice();
     // The diagonal alone if the Jacobian is near singular.
@@ -731,7 +734,12 @@ export function normalisedGridCoefficients(schema: Schema, grid: Float64Array): 
   const { attrs, n, gridBases } = schemaBases(schema);
   if (grid.length !== n * n) throw new Error(`normalisedGridCoefficients: ${grid.length} cells for ${n}×${n}`);
   const out = new Array<number>(attrs.length).fill(0);
-  normalisedCoefficients(grid, gridBases, (coefficientScratch[n] ??= new Float64Array(n * n)), out);
+  normalisedCoefficients(
+    grid,
+    gridBases,
+    memo(coefficientScratch, MAX_SIZES, String(n), () => new Float64Array(n * n)),
+    out,
+  );
   return out;
 }
-const coefficientScratch: Float64Array[] = [];
+const coefficientScratch = new Map<string, Float64Array>();

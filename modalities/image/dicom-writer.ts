@@ -52,8 +52,8 @@ export interface DicomImageSpec {
   patientSex?: string;
   /** YYYY-MM-DD. */
   studyDate: string;
-  /** HH:MM:SS, default 12:00:00. */
-  studyTime?: string;
+  /** HH:MM:SS in UTC (TimezoneOffsetFromUTC +0000), so it equals the FHIR ImagingStudy.started instant. */
+  studyTime: string;
   accessionNumber?: string;
   studyDescription?: string;
   seriesDescription?: string;
@@ -67,14 +67,16 @@ export interface DicomImageSpec {
   instanceNumber?: number;
 }
 
-type Vr = 'UL' | 'OB' | 'OW' | 'UI' | 'SH' | 'CS' | 'DA' | 'TM' | 'LO' | 'PN' | 'DS' | 'IS' | 'US' | 'SS';
+type Vr = 'UL' | 'OB' | 'OW' | 'UI' | 'SH' | 'CS' | 'DA' | 'TM' | 'LO' | 'PN' | 'DS' | 'IS' | 'US' | 'SS' | 'SQ';
 
 export interface DicomAttribute {
   keyword: string;
   tag: number;
   vr: Vr;
-  /** Strings (multi-valued joined by backslash in the file) or numbers for US/SS/UL. */
+  /** Strings (multi-valued joined by backslash in the file) or numbers for US/SS/UL; empty for SQ. */
   value: string[] | number[];
+  /** SQ only: the items, each a data set in tag order. */
+  items?: DicomAttribute[][];
 }
 
 /** Decimal string ≤ 16 chars (DS). */
@@ -86,6 +88,21 @@ export function formatDS(v: number): string {
 }
 
 const SEX: Record<string, string> = { male: 'M', female: 'F', other: 'O', unknown: 'O' };
+
+/** A code sequence item (Code Sequence Macro): value, scheme, meaning. */
+function codeItem(value: string, scheme: string, meaning: string): DicomAttribute[] {
+  return [
+    { keyword: 'CodeValue', tag: 0x00080100, vr: 'SH', value: [value] },
+    { keyword: 'CodingSchemeDesignator', tag: 0x00080102, vr: 'SH', value: [scheme] },
+    { keyword: 'CodeMeaning', tag: 0x00080104, vr: 'LO', value: [meaning] },
+  ];
+}
+
+/** Projections with their SNOMED CT codes (DICOM CID 4010, DX View). */
+const VIEW_CODES: Record<string, [string, string]> = {
+  PA: ['399348003', 'postero-anterior'],
+  AP: ['399352003', 'antero-posterior'],
+};
 
 function da(date: string): string {
   if (!/^\d{4}-\d{2}-\d{2}$/.test(date)) throw new Error(`DICOM date must be YYYY-MM-DD, got ${date}`);
@@ -109,10 +126,15 @@ export function dicomAttributes(spec: DicomImageSpec): { meta: DicomAttribute[];
   if (spec.pixels.length !== spec.rows * spec.cols)
     throw new Error(`dicomAttributes: ${spec.pixels.length} pixels for ${spec.rows}×${spec.cols}`);
   const date = da(spec.studyDate);
-  const time = (spec.studyTime ?? '12:00:00').replace(/:/g, '');
+  if (!/^([01]\d|2[0-3]):[0-5]\d:[0-5]\d$/.test(spec.studyTime)) throw new Error(`DICOM time must be HH:MM:SS, got ${spec.studyTime}`);
+  const time = spec.studyTime.replace(/:/g, '');
+  const view = spec.viewPosition ?? 'PA';
+  const viewCode = VIEW_CODES[view];
+  if (!viewCode) throw new Error(`dicomAttributes: view position ${view} is not one of ${Object.keys(VIEW_CODES).join(', ')}`);
   const spacing = spec.pixelSpacing.map(formatDS);
   const s = (keyword: string, tag: number, vr: Vr, ...v: string[]): DicomAttribute => ({ keyword, tag, vr, value: v });
   const n = (keyword: string, tag: number, vr: Vr, v: number): DicomAttribute => ({ keyword, tag, vr, value: [v] });
+  const sq = (keyword: string, tag: number, ...items: DicomAttribute[][]): DicomAttribute => ({ keyword, tag, vr: 'SQ', value: [], items });
   const meta: DicomAttribute[] = [
     s('MediaStorageSOPClassUID', 0x00020002, 'UI', sopClass),
     s('MediaStorageSOPInstanceUID', 0x00020003, 'UI', spec.sopInstanceUid),
@@ -130,13 +152,17 @@ export function dicomAttributes(spec: DicomImageSpec): { meta: DicomAttribute[];
     s('ContentDate', 0x00080023, 'DA', date),
     s('StudyTime', 0x00080030, 'TM', time),
     s('ContentTime', 0x00080033, 'TM', time),
+    s('TimezoneOffsetFromUTC', 0x00080201, 'SH', '+0000'),
     s('AccessionNumber', 0x00080050, 'SH', spec.accessionNumber ?? ''),
     s('Modality', 0x00080060, 'CS', modality),
     dx ? s('PresentationIntentType', 0x00080068, 'CS', 'FOR PRESENTATION') : undefined,
     s('Manufacturer', 0x00080070, 'LO', 'fedsynth'),
     s('ReferringPhysicianName', 0x00080090, 'PN', ''),
+    s('ManufacturerModelName', 0x00081090, 'LO', 'fedsynth synthetic radiograph'),
     s('StudyDescription', 0x00081030, 'LO', spec.studyDescription ?? 'Synthetic chest radiograph'),
-    s('SeriesDescription', 0x0008103e, 'LO', spec.seriesDescription ?? `${spec.viewPosition ?? 'PA'} view`),
+    s('SeriesDescription', 0x0008103e, 'LO', spec.seriesDescription ?? `${view} view`),
+    // Chest: SNOMED CT 43799004 (DICOM CID 4009, DX Anatomy Imaged).
+    sq('AnatomicRegionSequence', 0x00082218, codeItem('43799004', 'SCT', 'Chest')),
     s('PatientName', 0x00100010, 'PN', spec.patientName ?? `Synthetic^${spec.patientId.slice(0, 8)}`),
     s('PatientID', 0x00100020, 'LO', spec.patientId),
     s('PatientBirthDate', 0x00100030, 'DA', spec.patientBirthDate ? da(spec.patientBirthDate) : ''),
@@ -144,14 +170,19 @@ export function dicomAttributes(spec: DicomImageSpec): { meta: DicomAttribute[];
     s('PatientIdentityRemoved', 0x00120062, 'CS', 'YES'),
     s('DeidentificationMethod', 0x00120063, 'LO', 'Synthetic: fedsynth differentially private model'),
     s('BodyPartExamined', 0x00180015, 'CS', spec.bodyPart ?? 'CHEST'),
+    // No positioner is simulated; the detector type of the synthetic acquisition is unknown (Type 2: empty).
+    dx ? s('PositionerType', 0x00181508, 'CS', '') : undefined,
     dx ? s('ImagerPixelSpacing', 0x00181164, 'DS', ...spacing) : undefined,
-    s('ViewPosition', 0x00185101, 'CS', spec.viewPosition ?? 'PA'),
+    s('ViewPosition', 0x00185101, 'CS', view),
+    dx ? s('DetectorType', 0x00187004, 'CS', '') : undefined,
     s('StudyInstanceUID', 0x0020000d, 'UI', spec.studyInstanceUid),
     s('SeriesInstanceUID', 0x0020000e, 'UI', spec.seriesInstanceUid),
     s('StudyID', 0x00200010, 'SH', '1'),
     s('SeriesNumber', 0x00200011, 'IS', String(spec.seriesNumber ?? 1)),
     s('InstanceNumber', 0x00200013, 'IS', String(spec.instanceNumber ?? 1)),
     s('PatientOrientation', 0x00200020, 'CS', 'L', 'F'),
+    // The chest is an unpaired structure.
+    s('ImageLaterality', 0x00200062, 'CS', 'U'),
     n('SamplesPerPixel', 0x00280002, 'US', 1),
     s('PhotometricInterpretation', 0x00280004, 'CS', 'MONOCHROME2'),
     n('Rows', 0x00280010, 'US', spec.rows),
@@ -168,10 +199,16 @@ export function dicomAttributes(spec: DicomImageSpec): { meta: DicomAttribute[];
     s('RescaleIntercept', 0x00281052, 'DS', '0'),
     s('RescaleSlope', 0x00281053, 'DS', '1'),
     s('RescaleType', 0x00281054, 'LO', 'US'),
+    dx ? s('BurnedInAnnotation', 0x00280301, 'CS', 'NO') : undefined,
     s('LossyImageCompression', 0x00282110, 'CS', '00'),
+    dx ? sq('AcquisitionContextSequence', 0x00400555) : undefined,
+    dx
+      ? sq('ViewCodeSequence', 0x00540220, [...codeItem(viewCode[0], 'SCT', viewCode[1]), sq('ViewModifierCodeSequence', 0x00540222)])
+      : undefined,
     s('PresentationLUTShape', 0x20500020, 'CS', 'IDENTITY'),
   ];
-  return { meta, dataset: dataset.filter((a): a is DicomAttribute => a !== undefined) };
+  // A data set is written in ascending tag order.
+  return { meta, dataset: dataset.filter((a): a is DicomAttribute => a !== undefined).sort((x, y) => x.tag - y.tag) };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -185,7 +222,7 @@ function toDcmjsDict(attrs: DicomAttribute[]): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const a of attrs) {
     const empty = a.value.length === 1 && a.value[0] === '';
-    out[tagHex(a.tag)] = { vr: a.vr, Value: empty ? [] : a.value };
+    out[tagHex(a.tag)] = { vr: a.vr, Value: a.vr === 'SQ' ? (a.items ?? []).map(toDcmjsDict) : empty ? [] : a.value };
   }
   return out;
 }
@@ -206,7 +243,7 @@ export function writeDicomDcmjs(spec: DicomImageSpec): Uint8Array {
 // Direct serialiser (same bytes)
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-const LONG_VR = new Set<Vr>(['OB', 'OW']);
+const LONG_VR = new Set<Vr>(['OB', 'OW', 'SQ']);
 
 function swap16(b: Uint8Array): void {
   for (let i = 0; i + 1 < b.length; i += 2) {
@@ -223,9 +260,23 @@ function paddedString(a: DicomAttribute): string {
   return s;
 }
 
-/** Bytes of the element's value (strings: one byte per character, latin1). */
+/**
+ * Sequences are written as dcmjs writes them: undefined length, each item of undefined length
+ * closed by an Item Delimitation Item, the sequence closed by a Sequence Delimitation Item.
+ */
+const UNDEFINED_LENGTH = 0xffffffff;
+
+/** Bytes of the element's value (strings: one byte per character, latin1; a sequence: its items and delimiters). */
 function valueLength(a: DicomAttribute, str: string | undefined): number {
   switch (a.vr) {
+    case 'SQ': {
+      let len = 8;
+      for (const item of a.items ?? []) {
+        len += 16;
+        for (const e of item) len += elementLength(e, isStringVr(e) ? paddedString(e) : undefined);
+      }
+      return len;
+    }
     case 'US':
     case 'SS':
       return 2 * a.value.length;
@@ -245,7 +296,7 @@ function elementLength(a: DicomAttribute, str: string | undefined): number {
 
 /** Writes the element at `at` of `out`; returns the offset after it. */
 function writeElement(out: Buffer, at: number, a: DicomAttribute, str: string | undefined): number {
-  const v = valueLength(a, str);
+  const v = a.vr === 'SQ' ? UNDEFINED_LENGTH : valueLength(a, str);
   out.writeUInt16LE(a.tag >>> 16, at);
   out.writeUInt16LE(a.tag & 0xffff, at + 2);
   out.write(a.vr, at + 4, 'latin1');
@@ -258,6 +309,13 @@ function writeElement(out: Buffer, at: number, a: DicomAttribute, str: string | 
     at += 8;
   }
   switch (a.vr) {
+    case 'SQ':
+      for (const item of a.items ?? []) {
+        at = delimiter(out, at, 0xe000, UNDEFINED_LENGTH);
+        for (const e of item) at = writeElement(out, at, e, isStringVr(e) ? paddedString(e) : undefined);
+        at = delimiter(out, at, 0xe00d, 0);
+      }
+      return delimiter(out, at, 0xe0dd, 0);
     case 'US':
       for (const x of a.value as number[]) at = out.writeUInt16LE(x, at);
       return at;
@@ -272,7 +330,15 @@ function writeElement(out: Buffer, at: number, a: DicomAttribute, str: string | 
   }
 }
 
-const isStringVr = (a: DicomAttribute) => a.vr !== 'US' && a.vr !== 'SS' && a.vr !== 'UL';
+/** An item tag (FFFE,element) with its 32-bit length. */
+function delimiter(out: Buffer, at: number, element: number, length: number): number {
+  out.writeUInt16LE(0xfffe, at);
+  out.writeUInt16LE(element, at + 2);
+  out.writeUInt32LE(length, at + 4);
+  return at + 8;
+}
+
+const isStringVr = (a: DicomAttribute) => a.vr !== 'US' && a.vr !== 'SS' && a.vr !== 'UL' && a.vr !== 'SQ';
 /** FileMetaInformationVersion (0002,0001) OB 00\01, as written. */
 const META_VERSION = Uint8Array.from([0x02, 0x00, 0x01, 0x00, 0x4f, 0x42, 0, 0, 2, 0, 0, 0, 0, 1]);
 

@@ -4,14 +4,15 @@
  *
  * The sites' encoder reads a component from the area average of the stored pixels on the n×n
  * grid (site-agent/features/image.ts), so only the image's grid has to be right. Here:
- * 1. the anatomical prior is drawn at the output size (radiograph-prior.ts) into the pixel
- *    pass's buffer, then clamped to [0, 1] and averaged on the grid (in WebAssembly SIMD);
+ * 1. the anatomy (the NIH atlas deformed for this patient, with the findings: chest-radiograph.ts)
+ *    is drawn at the output size into the pixel pass's buffer, then clamped to [0, 1] and
+ *    averaged on the grid;
  * 2. the components are solved on the grid alone (`solveComponentsOnGrid`, Newton steps on
  *    4,096 cells): a cell's stored value is modelled as offset + gain·clamp01(density + Σ δ·masked
  *    basis), clamped to full scale;
  * 3. one pass builds the stored pixels — prior + the smooth component shift outside the lung
  *    fields, acquisition gain and offset, per-pixel noise, clamped and quantised — and sums them
- *    per cell (radiograph-pixels.ts, in WebAssembly SIMD): the grid the encoder will read,
+ *    per cell (radiograph-pixels.ts): the grid the encoder will read,
  *    exactly, so the achieved coefficients are computed from it and checked to lie in their bins
  *    (1 % of the bin inside its edges);
  * 4. if one does not (the cells' own noise, rounding and clamped pixels are not in the model),
@@ -36,22 +37,33 @@ import {
   type ImageComponentAttribute,
 } from './components.ts';
 import {
+  chestWorkspace,
+  renderChestRadiograph,
+  type ChestAnatomy,
+  type RadiographFindings,
+  type RenderedChest,
+} from './chest-radiograph.ts';
+import {
+  clampIntoGrid,
+  densityToStored,
   noiseSums,
   pixelWorkspace,
-  priorWorkspace,
   storePixels,
   type PixelWorkspace,
   type StoredAcquisition,
 } from './radiograph-pixels.ts';
-import { densityToStored, renderPriorRadiograph, type RadiographFindings } from './radiograph-prior.ts';
 
 export interface SynthesisedRadiograph {
   /** size×size stored values (MONOCHROME2). */
   pixels: Uint16Array;
   windowCenter: number;
   windowWidth: number;
-  /** The prior's cardiothoracic ratio. */
-  ctr: number;
+  /** The heart's drawn magnification (1 = the atlas heart). */
+  heartScale: number;
+  /** Square field of view in mm: the pixel spacing is fieldMm / size. */
+  fieldMm: number;
+  /** The patient's side of each lateralised finding drawn. */
+  sides: RenderedChest['sides'];
   /** With components: the normalised coefficients of the stored image's grid along each component basis (what the sites' encoder reads). */
   components?: number[];
 }
@@ -75,15 +87,16 @@ interface Buffers {
   target: Float64Array;
   targetGrid: Float64Array;
 }
-const buffers = new Map<string, Buffers>();
+/** Grid buffers of this thread, per grid side (schemas use one or two sides: at most 4 are kept). */
+const buffers = new Map<number, Buffers>();
 
-function buffersFor(size: number, n: number): Buffers {
-  const key = `${size},${n}`;
-  let b = buffers.get(key);
+function buffersFor(n: number): Buffers {
+  let b = buffers.get(n);
   if (!b) {
     const g = () => new Float64Array(n * n);
     b = { add: g(), solved: g(), target: g(), targetGrid: g() };
-    buffers.set(key, b);
+    if (buffers.size >= 4) buffers.delete(buffers.keys().next().value!);
+    buffers.set(n, b);
   }
   return b;
 }
@@ -133,6 +146,7 @@ function spreadOverCell(px: Uint16Array, size: number, y0: number, x0: number, f
 export function synthesiseRadiograph(
   schema: Schema,
   size: number,
+  anatomy: ChestAnatomy,
   findings: RadiographFindings,
   bins: readonly number[] | undefined,
   rng: Rng,
@@ -145,23 +159,24 @@ export function synthesiseRadiograph(
   const attrs = imageComponentAttributes(schema);
   const components = bins !== undefined && attrs.length > 0;
   const onGrid = components && size % n === 0;
-  const buf = onGrid ? buffersFor(size, n) : undefined;
-  const ws = onGrid ? pixelWorkspace(size, n, attrs.length) : undefined;
-  // On the grid path the prior comes clamped, with its grid (pass 1), drawn into the pixel
-  // pass's own buffer.
-  const grid = ws && priorWorkspace(ws);
-  const prior = renderPriorRadiograph(size, findings, rng, ws ? ws.density : opts.density, grid);
-  if (!onGrid || !buf || !ws || !grid) {
+  const buf = onGrid ? buffersFor(n) : undefined;
+  const ws = onGrid ? pixelWorkspace(size, n) : undefined;
+  // On the grid path the anatomy is drawn into the pixel pass's own buffer, then clamped and
+  // averaged on the grid (pass 1).
+  const prior = renderChestRadiograph(size, anatomy, findings, rng, ws ? ws.density : opts.density, ws ? ws.chest : chestWorkspace(size));
+  const drawn = { heartScale: prior.heartScale, fieldMm: prior.fieldMm, sides: prior.sides };
+  if (!onGrid || !buf || !ws) {
     let achieved: number[] | undefined;
     if (components) achieved = addImageComponents(schema, prior.density, size, bins, rng, prior.lungSpans);
     const s = densityToStored(prior.density, bitsStored, rng, {}, opts.pixels);
-    return { ...s, ctr: prior.ctr, ...(achieved ? { components: achieved } : {}) };
+    return { ...s, ...drawn, ...(achieved ? { components: achieved } : {}) };
   }
+  clampIntoGrid(ws);
   const max = 2 ** bitsStored - 1;
   const f = size / n;
   const cellPixels = f * f;
   const { add, solved, target, targetGrid } = buf;
-  const gridDensity = grid.out;
+  const gridDensity = ws.grid;
   // The acquisition as densityToStored draws it (offset, gain, noise sd), then the seed of the
   // four-lane noise stream of radiograph-pixels.ts: 16 words where densityToStored's takes 4.
   const offset = 0.02 + 0.18 * rng.next();
@@ -204,7 +219,7 @@ export function synthesiseRadiograph(
     pixels: px,
     windowCenter: Math.round((offset + gain * 0.5) * max),
     windowWidth: Math.max(1, Math.round(gain * max)),
-    ctr: prior.ctr,
+    ...drawn,
     components: achieved,
   };
 }
@@ -216,9 +231,9 @@ export function synthesiseRadiograph(
  */
 export function radiographBuffers(schema: Schema, size: number): { density: Float32Array; pixels: Uint16Array } {
   const n = schema.image?.grid ?? 64;
-  const moves = imageComponentAttributes(schema).length;
-  if (moves === 0 || size % n !== 0) return { density: new Float32Array(size * size), pixels: new Uint16Array(size * size) };
-  const ws = pixelWorkspace(size, n, moves);
+  if (imageComponentAttributes(schema).length === 0 || size % n !== 0)
+    return { density: new Float32Array(size * size), pixels: new Uint16Array(size * size) };
+  const ws = pixelWorkspace(size, n);
   return { density: ws.density, pixels: ws.pixels };
 }
 

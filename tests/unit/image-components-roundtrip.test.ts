@@ -9,7 +9,8 @@ import {
   addImageComponents,
   imageComponentAttributes,
 } from '../../modalities/image/components.ts';
-import { densityToStored, renderPriorRadiograph } from '../../modalities/image/radiograph-prior.ts';
+import { renderChestRadiograph } from '../../modalities/image/chest-radiograph.ts';
+import { densityToStored } from '../../modalities/image/radiograph-pixels.ts';
 import { synthesiseRadiograph } from '../../modalities/image/radiograph-synth.ts';
 import { componentBinRange, normalisedGridCoefficients } from '../../modalities/image/components.ts';
 import { resampleToGrid } from '../../site-agent/connectors/dicom/pixels.ts';
@@ -20,14 +21,15 @@ import { MULTIMODAL_SCHEMA_PATH } from '../../simulator/index.ts';
 
 const schema = parseSchema(readFileSync(MULTIMODAL_SCHEMA_PATH, 'utf8'));
 const attrs = imageComponentAttributes(schema);
+const ADULT = { ageYears: 45, sex: 'male' };
 
 describe('image-component attributes', () => {
   it('parse, with bins then "no-image" as values', () => {
     expect(attrs.map((a) => a.name)).toEqual(['img_pc_0_2', 'img_pc_1_0', 'img_pc_2_0']);
     const dom = schemaAttributes(schema).find((a) => a.name === 'img_pc_1_0')!;
-    expect(dom.labels).toEqual(['<-3.4', '-3.4-<-3', '-3-<-2.6', '>=-2.6', 'no-image']);
+    expect(dom.labels).toEqual(['<-5.5', '-5.5-<-4.25', '-4.25-<-3.2', '>=-3.2', 'no-image']);
     expect(() => parseSchema(readFileSync(MULTIMODAL_SCHEMA_PATH, 'utf8').replace('basis: [0, 2]', 'basis: [0, 0]'))).toThrow(SchemaError);
-    expect(() => parseSchema(readFileSync(MULTIMODAL_SCHEMA_PATH, 'utf8').replace('range: [-12, -5]', 'range: [-9.5, -5]'))).toThrow(
+    expect(() => parseSchema(readFileSync(MULTIMODAL_SCHEMA_PATH, 'utf8').replace('range: [-8, -1.5]', 'range: [-5, -1.5]'))).toThrow(
       SchemaError,
     );
   });
@@ -44,7 +46,7 @@ describe('image-component attributes', () => {
     expect(aa).toBeCloseTo(1, 9);
     expect(ab).toBeCloseTo(0, 9);
     expect(componentCoefficient(a, 64, [0, 2])).toBeCloseTo(1, 9);
-    expect(componentBin(attrs[0], -10)).toBe(1);
+    expect(componentBin(attrs[0], -5)).toBe(1);
   });
 
   it('decoded bins are read back by the site encoder from the 16-bit 256×256 image', () => {
@@ -57,7 +59,7 @@ describe('image-component attributes', () => {
       // Inner bins (the outer ones are open-ended extremes the sites rarely produce).
       const bins = attrs.map((a) => 1 + rng.int(a.edges.length - 1));
       const findings = { cardiomegaly: rng.bernoulli(0.3), opacity: rng.bernoulli(0.3), nodule: false };
-      const img = renderPriorRadiograph(256, findings, rng);
+      const img = renderChestRadiograph(256, ADULT, findings, rng);
       addImageComponents(schema, img.density, 256, bins, rng, img.lungSpans);
       const stored = densityToStored(img.density, 16, rng);
       const f = imageScores(stored.pixels, 256, 256, 64);
@@ -76,7 +78,8 @@ describe('image-component attributes', () => {
     }
     if (process.env.COMP_PRINT) console.log(agree / total, findingAgree / findingTotal);
     expect(agree / total).toBeGreaterThan(0.9);
-    expect(findingAgree / findingTotal).toBeGreaterThan(0.95);
+    // Real anatomy: the extractors' accuracy is that of docs/modalities.md (0.86 on this seed).
+    expect(findingAgree / findingTotal).toBeGreaterThan(0.8);
   });
 
   it('the cohort path (components solved on the grid): every bin, outer ones too, read back from the stored pixels, as reported', () => {
@@ -87,7 +90,7 @@ describe('image-component attributes', () => {
     for (let t = 0; t < 60; t++) {
       const bins = attrs.map((a) => rng.int(a.edges.length + 1));
       const findings = { cardiomegaly: rng.bernoulli(0.3), opacity: rng.bernoulli(0.3), nodule: false };
-      const img = synthesiseRadiograph(schema, 256, findings, bins, rng);
+      const img = synthesiseRadiograph(schema, 256, ADULT, findings, bins, rng);
       const f = imageScores(img.pixels, 256, 256, 64);
       expect(f.ok).toBe(true);
       if (!f.ok) continue;
@@ -101,25 +104,26 @@ describe('image-component attributes', () => {
       findingTotal += 2;
       findingAgree += +(codes[0] === (findings.cardiomegaly ? 1 : 0)) + +(codes[1] === (findings.opacity ? 1 : 0));
     }
-    expect(findingAgree / findingTotal).toBeGreaterThan(0.95);
+    // Real anatomy: the extractors' accuracy is that of docs/modalities.md (0.78 on this seed).
+    expect(findingAgree / findingTotal).toBeGreaterThan(0.72);
   });
 
   it('the cohort path is deterministic, and without components it is the prior and densityToStored', () => {
-    const a = synthesiseRadiograph(schema, 256, { cardiomegaly: true, opacity: false, nodule: false }, [1, 2, 1], new Rng('det'));
-    const b = synthesiseRadiograph(schema, 256, { cardiomegaly: true, opacity: false, nodule: false }, [1, 2, 1], new Rng('det'), {
+    const a = synthesiseRadiograph(schema, 256, ADULT, { cardiomegaly: true, opacity: false, nodule: false }, [1, 2, 1], new Rng('det'));
+    const b = synthesiseRadiograph(schema, 256, ADULT, { cardiomegaly: true, opacity: false, nodule: false }, [1, 2, 1], new Rng('det'), {
       density: new Float32Array(65536),
       pixels: new Uint16Array(65536),
     });
     expect(Buffer.from(a.pixels.buffer).equals(Buffer.from(b.pixels.buffer))).toBe(true);
     expect([a.windowCenter, a.windowWidth]).toEqual([b.windowCenter, b.windowWidth]);
     const r1 = new Rng('plain');
-    const plain = synthesiseRadiograph(schema, 256, { cardiomegaly: false, opacity: true, nodule: false }, undefined, r1);
+    const plain = synthesiseRadiograph(schema, 256, ADULT, { cardiomegaly: false, opacity: true, nodule: false }, undefined, r1);
     const r2 = new Rng('plain');
-    const prior = renderPriorRadiograph(256, { cardiomegaly: false, opacity: true, nodule: false }, r2);
+    const prior = renderChestRadiograph(256, ADULT, { cardiomegaly: false, opacity: true, nodule: false }, r2);
     const stored = densityToStored(prior.density, 16, r2);
     expect(Buffer.from(plain.pixels.buffer).equals(Buffer.from(stored.pixels.buffer))).toBe(true);
     // A size that is not a multiple of the grid takes the full-resolution search.
-    const odd = synthesiseRadiograph(schema, 200, { cardiomegaly: false, opacity: false, nodule: false }, [1, 1, 1], new Rng('odd'));
+    const odd = synthesiseRadiograph(schema, 200, ADULT, { cardiomegaly: false, opacity: false, nodule: false }, [1, 1, 1], new Rng('odd'));
     expect(odd.pixels.length).toBe(200 * 200);
     expect(odd.components).toHaveLength(3);
   });
@@ -129,7 +133,7 @@ describe('image-component attributes', () => {
     for (let t = 0; t < 12; t++) {
       const bins = attrs.map((a) => rng.int(a.edges.length + 1));
       const findings = { cardiomegaly: t % 2 === 0, opacity: t % 3 === 0, nodule: false };
-      const img = synthesiseRadiograph(schema, 256, findings, bins, rng, { enforce: true, bitsStored: t % 4 === 0 ? 12 : 16 });
+      const img = synthesiseRadiograph(schema, 256, ADULT, findings, bins, rng, { enforce: true, bitsStored: t % 4 === 0 ? 12 : 16 });
       if (t % 4 === 0) expect(Math.max(...img.pixels)).toBeLessThanOrEqual(4095);
       const f = imageScores(img.pixels, 256, 256, 64);
       expect(f.ok).toBe(true);

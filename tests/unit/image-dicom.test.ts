@@ -33,6 +33,7 @@ function spec(overrides: Partial<DicomImageSpec> = {}): DicomImageSpec {
     patientBirthDate: '1961-07-14',
     patientSex: 'male',
     studyDate: '2024-11-02',
+    studyTime: '09:41:07',
     pixelSpacing: [1.4, 1.4],
     windowCenter: img.windowCenter,
     windowWidth: img.windowWidth,

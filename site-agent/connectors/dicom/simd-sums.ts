@@ -29,7 +29,7 @@ import {
   V128,
   vec,
   type WasmMemory,
-} from '../../../modalities/image/wasm-emit.ts';
+} from './wasm-emit.ts';
 
 const swapBytes = op.i8x16Shuffle([1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14]);
 

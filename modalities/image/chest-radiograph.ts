@@ -1,0 +1,374 @@
+/**
+ * Synthetic frontal chest radiographs from real anatomy: the NIH atlas (chest-atlas.ts) deformed
+ * per patient, with the sampled findings drawn into it. Output: a density image in [0, 1]
+ * (bright = dense) at the requested size, the lung fields as per-row runs, the drawn
+ * cardiothoracic scale and the side of each lateralised finding. Pure, deterministic for a given
+ * Rng (the atlas is a constant).
+ *
+ * Per patient (public proportions, no data):
+ * - field of view by age and sex (`chestFieldMm`): an infant's chest film is ~17 cm across, an
+ *   adult's 35–43 cm; the anatomy fills the frame at any age, so the field sets the pixel spacing;
+ * - shape: paediatric chests are wider for their height (aspect 1.08 at birth, 1 from 12 years);
+ *   habitus widens (or narrows) the thorax and adds soft tissue (lower contrast); a few degrees
+ *   of rotation and a few millimetres of centring, as on any ward film;
+ * - heart: a horizontal magnification of the cardiac silhouette around its centre (a smooth,
+ *   monotone warp: the lungs beside it are compressed, never folded): ≈ 0.74 of the atlas's for
+ *   a normal heart (a little more in infants, whose hearts are larger for their chests), ≈ 1.75
+ *   with cardiomegaly, so that the sites' cardiothoracic-ratio score reads the sampled class back;
+ * - female patients from adolescence: breast shadows over the lower zones;
+ * - opacity: a patchy consolidation in the middle/lower zone of one lung, confined to the lung;
+ * - nodule: a round, sharply marginated 16–28 mm density in the upper/middle zone of one lung.
+ * The side of each finding is drawn from the patient's stream and returned (the patient's right
+ * is the viewer's left on a PA film).
+ */
+import type { Rng } from '../../model/rng.ts';
+import { ATLAS_LANDMARKS, chestAtlas, LUNG, MASK_SIDE } from './chest-atlas.ts';
+
+export interface RadiographFindings {
+  cardiomegaly: boolean;
+  opacity: boolean;
+  nodule: boolean;
+}
+
+export type BodySide = 'right' | 'left';
+
+/**
+ * Who is imaged and how: age at the study, sex (FHIR administrative gender), habitus (z-score,
+ * 0 = average build) and the equipment's geometric magnification (1 = the atlas's framing).
+ */
+export interface ChestAnatomy {
+  ageYears: number;
+  sex?: string;
+  habitus?: number;
+  magnification?: number;
+}
+
+export interface RenderedChest {
+  density: Float32Array;
+  size: number;
+  /** The heart's horizontal magnification drawn (1 = the atlas heart). */
+  heartScale: number;
+  /** Square field of view in mm (pixel spacing = fieldMm / size). */
+  fieldMm: number;
+  /**
+   * The lung fields, per row y the pixel ranges [lungSpans[4y], lungSpans[4y+1]) (viewer's left:
+   * the patient's right lung) and [lungSpans[4y+2], lungSpans[4y+3]) (empty when equal).
+   */
+  lungSpans: Int32Array;
+  /** The patient's side of each lateralised finding drawn. */
+  sides: { opacity?: BodySide; nodule?: BodySide };
+}
+
+/** Age (years) → square chest field (mm) of a collimated PA film, adult male; public growth proportions. */
+const FIELD_BY_AGE: readonly [number, number][] = [
+  [0, 170],
+  [1, 200],
+  [3, 230],
+  [6, 270],
+  [10, 310],
+  [14, 360],
+  [18, 400],
+];
+
+/** The square field of view (mm) for a chest film: by age, 8 % smaller for women, ±4 % per habitus z. */
+export function chestFieldMm(anatomy: ChestAnatomy): number {
+  const age = anatomy.ageYears;
+  if (!Number.isFinite(age) || age < 0) throw new Error(`chestFieldMm: age ${age} is not a non-negative number of years`);
+  let mm = FIELD_BY_AGE[FIELD_BY_AGE.length - 1][1];
+  for (let i = 1; i < FIELD_BY_AGE.length; i++) {
+    const [a1, f1] = FIELD_BY_AGE[i];
+    if (age < a1) {
+      const [a0, f0] = FIELD_BY_AGE[i - 1];
+      mm = f0 + ((age - a0) / (a1 - a0)) * (f1 - f0);
+      break;
+    }
+  }
+  const femaleShare = anatomy.sex === 'female' ? Math.min(1, Math.max(0, (age - 10) / 6)) : 0;
+  const h = clampHabitus(anatomy.habitus ?? 0);
+  return mm * (1 - 0.08 * femaleShare) * (1 + 0.04 * h);
+}
+
+const clampHabitus = (h: number): number => (Number.isFinite(h) ? Math.max(-2, Math.min(2, h)) : 0);
+
+/** Buffers reused from image to image for one output size. */
+export interface ChestWorkspace {
+  size: number;
+  lungs: Uint8Array;
+  lungSpans: Int32Array;
+  /** Per column: offset from the heart centre, and the heart warp's shift at weight 1. */
+  colDelta: Float64Array;
+  colShift: Float64Array;
+  rowWeight: Float64Array;
+}
+
+export function chestWorkspace(size: number): ChestWorkspace {
+  return {
+    size,
+    lungs: new Uint8Array(size * size),
+    lungSpans: new Int32Array(4 * size),
+    colDelta: new Float64Array(size),
+    colShift: new Float64Array(size),
+    rowWeight: new Float64Array(size),
+  };
+}
+
+/** Draws one chest radiograph density image of size×size (into `into` when given: every pixel is written). */
+export function renderChestRadiograph(
+  size: number,
+  anatomy: ChestAnatomy,
+  findings: RadiographFindings,
+  rng: Rng,
+  into?: Float32Array,
+  work: ChestWorkspace = chestWorkspace(size),
+): RenderedChest {
+  if (!Number.isInteger(size) || size < 16) throw new Error(`renderChestRadiograph: size ${size} must be an integer ≥ 16`);
+  if (into && into.length !== size * size) throw new Error(`renderChestRadiograph: buffer of ${into.length} for ${size}×${size}`);
+  if (work.size !== size) throw new Error(`renderChestRadiograph: a workspace for ${work.size}×${work.size}, not ${size}×${size}`);
+  if (anatomy.magnification !== undefined && !(anatomy.magnification > 0 && anatomy.magnification < 4))
+    throw new Error(`renderChestRadiograph: magnification ${anatomy.magnification} is not in (0, 4)`);
+  const fieldMm = chestFieldMm(anatomy);
+  const age = anatomy.ageYears;
+  const h = clampHabitus(anatomy.habitus ?? 0);
+  const child = Math.max(0, 1 - age / 12); // 1 at birth, 0 from 12 years
+  // Shape and position.
+  const scale = (anatomy.magnification ?? 1) * (0.97 + 0.06 * rng.next());
+  const sx = scale * (1 + 0.08 * child) * (1 + 0.035 * h);
+  const sy = scale * (1 - 0.06 * child);
+  const theta = 0.035 * (rng.next() - 0.5);
+  const tx = 0.03 * (rng.next() - 0.5);
+  const ty = 0.03 * (rng.next() - 0.5);
+  // Heart magnification: adult normal ≈ 0.74, a little larger in infants, cardiomegaly ≈ 1.75.
+  const heartScale = findings.cardiomegaly ? 1.75 + 0.06 * child + 0.06 * rng.normal() : 0.74 + 0.06 * child + 0.035 * rng.normal();
+  const { thorax, heart } = ATLAS_LANDMARKS;
+  // The heart's centre in the output frame (the affine part, without rotation: close enough for a weight).
+  const hx = thorax.x + tx + (heart.x - thorax.x) * sx;
+  const hy = thorax.y + ty + (heart.y - thorax.y) * sy;
+  const a = 1 - 1 / heartScale;
+  const sigX = 1.3 * heart.halfWidth * sx;
+  const sigY = heart.halfHeight * sy * 1.3;
+  const inv = 1 / size;
+  const { colShift, rowWeight, lungSpans } = work;
+  // Per column, the horizontal offset from the thorax centre before (du) and the heart warp's
+  // share of it (times the row's weight): x1 − centre = c0 + du − dcw·wy.
+  const du = work.colDelta;
+  for (let i = 0; i < size; i++) {
+    const u = (i + 0.5) * inv;
+    du[i] = u - hx;
+    colShift[i] = (u - hx) * a * Math.exp(-((u - hx) ** 2) / (2 * sigX * sigX));
+    rowWeight[i] = Math.exp(-((u - hy) ** 2) / (2 * sigY * sigY));
+  }
+  const atlas = chestAtlas();
+  // The smallest pyramid level at least as fine as the output.
+  let level = atlas.levels[0];
+  for (const l of atlas.levels) if (l.side >= size) level = l;
+  const density = into ?? new Float32Array(size * size);
+  const warp: Warp = {
+    side: level.side,
+    src: level.density,
+    mask: atlas.lungMask,
+    c0: hx - thorax.x - tx,
+    cos: Math.cos(theta),
+    sin: Math.sin(theta),
+    sx,
+    sy,
+    // Contrast: more soft tissue, more scatter, less contrast.
+    gain: 1 - 0.05 * h,
+    lift: 0.03 * h,
+  };
+  lungSpans.fill(0);
+  for (let py = 0; py < size; py++) warpRow(density, work, warp, py, (py + 0.5) * inv - thorax.y - ty);
+  if (anatomy.sex === 'female' && age >= 12) breastShadows(density, size, thorax.x + tx, sx, Math.min(1, (age - 12) / 5), rng);
+  const sides: RenderedChest['sides'] = {};
+  if (findings.opacity) {
+    sides.opacity = rng.bernoulli(0.5) ? 'right' : 'left';
+    drawOpacity(density, work, sides.opacity, rng);
+  }
+  if (findings.nodule) {
+    sides.nodule = rng.bernoulli(0.5) ? 'right' : 'left';
+    drawNodule(density, work, sides.nodule, fieldMm, rng);
+  }
+  return { density, size, heartScale, fieldMm, lungSpans: lungSpans.slice(), sides };
+}
+
+/** What one row of the warp needs (see warpRow). */
+interface Warp {
+  side: number;
+  src: Float32Array;
+  mask: Uint8Array;
+  c0: number;
+  cos: number;
+  sin: number;
+  sx: number;
+  sy: number;
+  gain: number;
+  lift: number;
+}
+
+/**
+ * Row py of the deformed atlas into `density` and its lung codes into work.lungs, each lung's
+ * run into work.lungSpans. dy: the row's offset from the thorax centre. The atlas coordinates
+ * are affine in the column's warped offset, so each pixel costs a few multiply-adds and a
+ * bilinear sample.
+ */
+function warpRow(density: Float32Array, work: ChestWorkspace, w: Warp, py: number, dy: number): void {
+  const { size, colDelta: du, colShift: dcw, lungs, lungSpans } = work;
+  const { side, src, mask } = w;
+  const wy = work.rowWeight[py];
+  const { x: cx, y: cy } = ATLAS_LANDMARKS.thorax;
+  // fx = ax·side − ½ = ax0 + axk·dx, fy likewise, dx the warped offset.
+  const ax0 = side * cx - 0.5 + (side * w.sin * dy) / w.sx;
+  const axk = (side * w.cos) / w.sx;
+  const ay0 = side * cy - 0.5 + (side * w.cos * dy) / w.sy;
+  const ayk = (-side * w.sin) / w.sy;
+  const hi = side - 1.001;
+  const toMask = MASK_SIDE / side;
+  const c0 = w.c0;
+  const gain = w.gain + 0;
+  const lift = w.lift + 0;
+  const o = py * size;
+  let r0 = -1;
+  let r1 = -1;
+  let l0 = -1;
+  let l1 = -1;
+  for (let px = 0; px < size; px++) {
+    const dx = c0 + du[px] - dcw[px] * wy;
+    let fx = ax0 + axk * dx;
+    let fy = ay0 + ayk * dx;
+    fx = fx < 0 ? 0 : fx > hi ? hi : fx;
+    fy = fy < 0 ? 0 : fy > hi ? hi : fy;
+    const ix = fx | 0;
+    const iy = fy | 0;
+    const ex = fx - ix;
+    const k = iy * side + ix;
+    const top = src[k] + ex * (src[k + 1] - src[k]);
+    const bottom = src[k + side] + ex * (src[k + side + 1] - src[k + side]);
+    density[o + px] = lift + gain * (top + (fy - iy) * (bottom - top));
+    // Clamped coordinates stay inside the mask.
+    const lung = mask[(((fy + 0.5) * toMask) | 0) * MASK_SIDE + (((fx + 0.5) * toMask) | 0)];
+    lungs[o + px] = lung;
+    if (lung === LUNG.right) {
+      if (r0 < 0) r0 = px;
+      r1 = px;
+    } else if (lung === LUNG.left) {
+      if (l0 < 0) l0 = px;
+      l1 = px;
+    }
+  }
+  // Each lung as one run per row (ordered: the patient's right lung is on the viewer's left).
+  if (r0 >= 0 && (l0 < 0 || r1 < l0)) {
+    lungSpans[4 * py] = r0;
+    lungSpans[4 * py + 1] = r1 + 1;
+  }
+  if (l0 >= 0 && (r0 < 0 || r1 < l0)) {
+    lungSpans[4 * py + 2] = l0;
+    lungSpans[4 * py + 3] = l1 + 1;
+  }
+}
+
+/** Rows [first, last] holding lung of `side`, or undefined. */
+function lungRows(spans: Int32Array, size: number, side: BodySide): [number, number] | undefined {
+  const o = side === 'right' ? 0 : 2;
+  let first = -1;
+  let last = -1;
+  for (let y = 0; y < size; y++)
+    if (spans[4 * y + o + 1] > spans[4 * y + o]) {
+      if (first < 0) first = y;
+      last = y;
+    }
+  return first < 0 ? undefined : [first, last];
+}
+
+/** A point inside the lung of `side` at a fraction `down` of its height and `across` of its width from the lateral edge. */
+function lungPoint(work: ChestWorkspace, side: BodySide, down: number, across: number): [number, number] | undefined {
+  const { lungSpans: spans, size } = work;
+  const rows = lungRows(spans, size, side);
+  if (!rows) return undefined;
+  const o = side === 'right' ? 0 : 2;
+  let y = Math.round(rows[0] + down * (rows[1] - rows[0]));
+  // Rows near the base can be empty between the heart and the diaphragm: move up to a lung row.
+  while (y > rows[0] && spans[4 * y + o + 1] <= spans[4 * y + o]) y--;
+  const a = spans[4 * y + o];
+  const b = spans[4 * y + o + 1];
+  // Lateral is the viewer's left for the patient's right lung.
+  const x = side === 'right' ? a + across * (b - a) : b - 1 - across * (b - a);
+  return [Math.round(x), y];
+}
+
+/** Patchy air-space consolidation: a smooth blob modulated by coarse value noise, confined to the lung. */
+function drawOpacity(density: Float32Array, work: ChestWorkspace, side: BodySide, rng: Rng): void {
+  const { size, lungs } = work;
+  const at = lungPoint(work, side, 0.3 + 0.25 * rng.next(), 0.35 + 0.25 * rng.next());
+  const amp = 0.36 + 0.1 * rng.next();
+  const sigX = (0.08 + 0.02 * rng.next()) * size;
+  const sigY = (0.09 + 0.03 * rng.next()) * size;
+  // 6×6 value-noise lattice over the blob's 3σ box.
+  const lattice = new Float64Array(36);
+  for (let i = 0; i < 36; i++) lattice[i] = rng.next();
+  if (!at) return;
+  const code = side === 'right' ? LUNG.right : LUNG.left;
+  const x0 = Math.max(0, Math.floor(at[0] - 3 * sigX));
+  const x1 = Math.min(size, Math.ceil(at[0] + 3 * sigX));
+  const y0 = Math.max(0, Math.floor(at[1] - 3 * sigY));
+  const y1 = Math.min(size, Math.ceil(at[1] + 3 * sigY));
+  for (let y = y0; y < y1; y++) {
+    const gy = ((y - y0) / Math.max(1, y1 - y0)) * 5;
+    const iy = Math.min(4, gy | 0);
+    const ey = gy - iy;
+    const wy = Math.exp(-((y - at[1]) ** 2) / (2 * sigY * sigY));
+    for (let x = x0; x < x1; x++) {
+      if (lungs[y * size + x] !== code) continue;
+      const gx = ((x - x0) / Math.max(1, x1 - x0)) * 5;
+      const ix = Math.min(4, gx | 0);
+      const ex = gx - ix;
+      const n0 = lattice[iy * 6 + ix] + ex * (lattice[iy * 6 + ix + 1] - lattice[iy * 6 + ix]);
+      const n1 = lattice[(iy + 1) * 6 + ix] + ex * (lattice[(iy + 1) * 6 + ix + 1] - lattice[(iy + 1) * 6 + ix]);
+      const noise = n0 + ey * (n1 - n0);
+      const w = wy * Math.exp(-((x - at[0]) ** 2) / (2 * sigX * sigX));
+      density[y * size + x] += amp * w * (0.6 + 0.4 * noise);
+    }
+  }
+}
+
+/** A solid pulmonary nodule: the projected thickness of a sphere, 12–24 mm across. */
+function drawNodule(density: Float32Array, work: ChestWorkspace, side: BodySide, fieldMm: number, rng: Rng): void {
+  const { size } = work;
+  const at = lungPoint(work, side, 0.25 + 0.35 * rng.next(), 0.15 + 0.3 * rng.next());
+  const radius = ((8 + 6 * rng.next()) / fieldMm) * size;
+  const amp = 0.34 + 0.08 * rng.next();
+  if (!at) return;
+  const r2 = radius * radius;
+  const x0 = Math.max(0, Math.floor(at[0] - radius - 1));
+  const x1 = Math.min(size, Math.ceil(at[0] + radius + 1));
+  const y0 = Math.max(0, Math.floor(at[1] - radius - 1));
+  const y1 = Math.min(size, Math.ceil(at[1] + radius + 1));
+  for (let y = y0; y < y1; y++)
+    for (let x = x0; x < x1; x++) {
+      const d2 = (x + 0.5 - at[0] - 0.5) ** 2 + (y + 0.5 - at[1] - 0.5) ** 2;
+      if (d2 < r2) density[y * size + x] += amp * Math.sqrt(1 - d2 / r2);
+    }
+}
+
+/** Breast shadows: soft-tissue ellipses over both lower zones with a defined lower edge. */
+function breastShadows(density: Float32Array, size: number, cx: number, sx: number, grown: number, rng: Rng): void {
+  const amp = (0.05 + 0.05 * rng.next()) * grown;
+  const ry = 0.09 + 0.03 * rng.next();
+  const rx = 0.15 * sx;
+  const cy = 0.68 + 0.04 * rng.next();
+  for (const sign of [-1, 1]) {
+    const bx = cx + sign * 0.22 * sx;
+    const x0 = Math.max(0, Math.floor((bx - rx) * size));
+    const x1 = Math.min(size, Math.ceil((bx + rx) * size));
+    const y0 = Math.max(0, Math.floor((cy - 2 * ry) * size));
+    const y1 = Math.min(size, Math.ceil((cy + ry) * size));
+    for (let y = y0; y < y1; y++) {
+      const v = (y + 0.5) / size;
+      // Fades in from above, ends sharply below.
+      const dy = v < cy ? (v - cy) / (2 * ry) : (v - cy) / ry;
+      for (let x = x0; x < x1; x++) {
+        const dx = ((x + 0.5) / size - bx) / rx;
+        const r = dx * dx + dy * dy;
+        if (r < 1) density[y * size + x] += amp * Math.sqrt(1 - r);
+      }
+    }
+  }
+}
