@@ -5,11 +5,13 @@
  * from (or, where marked, modelled on) the literature. Pure public data: it feeds the schema's
  * snp attributes, the simulator and the documentation (docs/modalities.md, "Genome panel").
  *
- * Positions and alleles are GRCh38 forward strand. Each was checked against at least one public
- * record of the variant (Ensembl REST/VEP notation, Open Targets variant ids, a 1000 Genomes
- * high-coverage pipeline id, ClinVar HGVS on the coding strand); `evidence` names what was used.
+ * Positions and alleles are GRCh38 forward strand. Each position was found in at least one public
+ * record of the variant (Ensembl REST/VEP notation, Open Targets or 1000 Genomes variant ids,
+ * GWAS Catalog leads); for coding SNPs the REF follows the coding change on the gene's strand.
+ * `evidence` names what was used.
  * Allele frequencies are 1000 Genomes phase 3 super-population frequencies as shown by
- * Ensembl/dbSNP, rounded to 0.01. Odds ratios are per copy of ALT: a risk allele that is the REF
+ * Ensembl/dbSNP, rounded to 0.01. Entries are in GRCh38 chromosome/position order, the schema's
+ * order. Odds ratios are per copy of ALT: a risk allele that is the REF
  * base gives an OR below 1 here.
  */
 
@@ -48,23 +50,23 @@ export interface GwasPanelSnp {
 
 export const GWAS_PANEL: readonly GwasPanelSnp[] = [
   {
-    name: 'snp_tcf7l2',
-    rsid: 'rs7903146',
-    gene: 'TCF7L2',
-    chrom: '10',
-    pos: 112998590,
-    ref: 'C',
-    alt: 'T',
-    altFrequency: { EUR: 0.29, AFR: 0.27, EAS: 0.03 },
+    name: 'snp_agt',
+    rsid: 'rs699',
+    gene: 'AGT',
+    chrom: '1',
+    pos: 230710048,
+    ref: 'A',
+    alt: 'G',
+    altFrequency: { EUR: 0.41, AFR: 0.89, EAS: 0.79 },
     effects: [
       {
-        condition: 'type2_diabetes',
-        oddsRatioPerAlt: 1.4,
-        riskAllele: 'T',
-        source: 'Grant et al. 2006 Nat Genet 38:320 (PMID 16415884); DIAGRAM meta-analyses report 1.37-1.40',
+        condition: 'hypertension',
+        oddsRatioPerAlt: 1.1,
+        riskAllele: 'G',
+        source: 'M235T (G) meta-analyses in Europeans report hypertension OR ~1.08-1.2 per allele (Sethi et al. 2003 ATVB 23:1269)',
       },
     ],
-    evidence: 'Open Targets variant 10_112998590_C_T; GRCh37 10:114758349',
+    evidence: 'Ensembl REST mapping 1:230710048 allele_string A/G on GRCh38 (strand 1); AGT reverse strand, p.Met268Thr',
   },
   {
     name: 'snp_pparg',
@@ -83,26 +85,7 @@ export const GWAS_PANEL: readonly GwasPanelSnp[] = [
         source: 'Pro12 (C) risk OR 1.14 per allele, Zeggini et al. 2008 Nat Genet 40:638 (PMID 18372903); 1/1.14 per Ala (G)',
       },
     ],
-    evidence: 'ClinVar NM_015869 c.34C>G p.Pro12Ala (PPARG on the forward strand); GRCh37 3:12393125',
-  },
-  {
-    name: 'snp_kcnj11',
-    rsid: 'rs5219',
-    gene: 'KCNJ11',
-    chrom: '11',
-    pos: 17388025,
-    ref: 'T',
-    alt: 'C',
-    altFrequency: { EUR: 0.63, AFR: 0.93, EAS: 0.6 },
-    effects: [
-      {
-        condition: 'type2_diabetes',
-        oddsRatioPerAlt: 0.88,
-        riskAllele: 'T',
-        source: 'Lys23 (T) risk OR 1.14 per allele, Zeggini et al. 2008 (PMID 18372903); 1/1.14 per Glu (C)',
-      },
-    ],
-    evidence: 'ClinVar c.67A>G p.Lys23Glu on the reverse-strand gene = T>C forward; GRCh37 11:17409572',
+    evidence: 'coding change NM_015869 c.34C>G p.Pro12Ala (PPARG on the forward strand); GRCh37 3:12393125',
   },
   {
     name: 'snp_slc30a8',
@@ -121,7 +104,7 @@ export const GWAS_PANEL: readonly GwasPanelSnp[] = [
         source: 'Arg325 (C) risk OR 1.12 per allele, Sladek et al. 2007 Nature 445:881 (PMID 17293876); 1/1.12 per Trp (T)',
       },
     ],
-    evidence: 'ClinVar c.973C>T p.Arg325Trp (forward-strand gene); GRCh37 8:118184783',
+    evidence: 'coding change c.973C>T p.Arg325Trp (forward-strand gene); GRCh37 8:118184783',
   },
   {
     name: 'snp_9p21',
@@ -141,6 +124,121 @@ export const GWAS_PANEL: readonly GwasPanelSnp[] = [
       },
     ],
     evidence: 'Ensembl VEP example 9:g.22125504G>C; GWAS Catalog GCST003116 lead',
+  },
+  {
+    name: 'snp_tcf7l2',
+    rsid: 'rs7903146',
+    gene: 'TCF7L2',
+    chrom: '10',
+    pos: 112998590,
+    ref: 'C',
+    alt: 'T',
+    altFrequency: { EUR: 0.29, AFR: 0.27, EAS: 0.03 },
+    effects: [
+      {
+        condition: 'type2_diabetes',
+        oddsRatioPerAlt: 1.4,
+        riskAllele: 'T',
+        source: 'Grant et al. 2006 Nat Genet 38:320 (PMID 16415884); DIAGRAM meta-analyses report 1.37-1.40',
+      },
+    ],
+    evidence: 'Open Targets variant 10_112998590_C_T; GRCh37 10:114758349',
+  },
+  {
+    name: 'snp_kcnj11',
+    rsid: 'rs5219',
+    gene: 'KCNJ11',
+    chrom: '11',
+    pos: 17388025,
+    ref: 'T',
+    alt: 'C',
+    altFrequency: { EUR: 0.63, AFR: 0.93, EAS: 0.6 },
+    effects: [
+      {
+        condition: 'type2_diabetes',
+        oddsRatioPerAlt: 0.88,
+        riskAllele: 'T',
+        source: 'Lys23 (T) risk OR 1.14 per allele, Zeggini et al. 2008 (PMID 18372903); 1/1.14 per Glu (C)',
+      },
+    ],
+    evidence: 'coding change c.67A>G p.Lys23Glu on the reverse-strand gene = T>C forward; GRCh37 11:17409572',
+  },
+  {
+    name: 'snp_chrna5',
+    rsid: 'rs16969968',
+    gene: 'CHRNA5',
+    chrom: '15',
+    pos: 78590583,
+    ref: 'G',
+    alt: 'A',
+    altFrequency: { EUR: 0.34, AFR: 0.01, EAS: 0.02 },
+    effects: [
+      {
+        condition: 'copd',
+        oddsRatioPerAlt: 1.3,
+        riskAllele: 'A',
+        source:
+          'Pillai et al. 2009 PLoS Genet 5:e1000421 (PMID 19300482), 15q25 OR ~1.3 via rs1051730 (r2 ~1 with rs16969968 in Europeans, Thorgeirsson et al. 2008, PMID 18385739)',
+      },
+    ],
+    evidence: 'coding change c.1192G>A p.Asp398Asn (forward-strand gene); GWAS lung-cancer lead 15:78590583',
+  },
+  {
+    name: 'snp_fto',
+    rsid: 'rs9939609',
+    gene: 'FTO',
+    chrom: '16',
+    pos: 53786615,
+    ref: 'T',
+    alt: 'A',
+    altFrequency: { EUR: 0.41, AFR: 0.48, EAS: 0.13 },
+    effects: [
+      {
+        condition: 'obesity',
+        oddsRatioPerAlt: 1.31,
+        riskAllele: 'A',
+        source: 'Frayling et al. 2007 Science 316:889 (PMID 17434869), obesity OR 1.31 per A',
+      },
+    ],
+    evidence: 'GWAS Catalog BMI lead 16:53786615 (A/T); dbSNP T>A',
+  },
+  {
+    name: 'snp_17q21',
+    rsid: 'rs7216389',
+    gene: 'GSDMB/ORMDL3',
+    chrom: '17',
+    pos: 39913696,
+    ref: 'C',
+    alt: 'T',
+    altFrequency: { EUR: 0.52, AFR: 0.8, EAS: 0.68 },
+    effects: [
+      {
+        condition: 'asthma',
+        oddsRatioPerAlt: 1.45,
+        riskAllele: 'T',
+        source: 'Moffatt et al. 2007 Nature 448:470 (PMID 17611496), childhood asthma OR 1.45 per T',
+      },
+    ],
+    evidence: '1000 Genomes high-coverage id 17:39913696:C:T (GRCh38)',
+  },
+  {
+    name: 'snp_mc4r',
+    rsid: 'rs17782313',
+    gene: 'MC4R',
+    chrom: '18',
+    pos: 60183864,
+    ref: 'T',
+    alt: 'C',
+    altFrequency: { EUR: 0.24, AFR: 0.17, EAS: 0.25 },
+    effects: [
+      {
+        condition: 'obesity',
+        oddsRatioPerAlt: 1.12,
+        riskAllele: 'C',
+        source: 'Loos et al. 2008 Nat Genet 40:768 (PMID 18454148), adult obesity OR 1.12 per C',
+      },
+    ],
+    evidence: 'GWAS Catalog BMI lead 18:60183864 (C/T); dbSNP T>C',
   },
   {
     name: 'snp_apoe_e4',
@@ -166,7 +264,7 @@ export const GWAS_PANEL: readonly GwasPanelSnp[] = [
         modelled: true,
       },
     ],
-    evidence: 'ClinVar NM_000041 c.388T>C p.Cys130Arg (forward-strand gene); GRCh37 19:45411941',
+    evidence: 'coding change NM_000041 c.388T>C p.Cys130Arg (forward-strand gene); GRCh37 19:45411941',
   },
   {
     name: 'snp_apoe_e2',
@@ -198,103 +296,7 @@ export const GWAS_PANEL: readonly GwasPanelSnp[] = [
         modelled: true,
       },
     ],
-    evidence: 'ClinVar NM_000041 c.526C>T p.Arg176Cys (forward-strand gene); GRCh37 19:45412079',
-  },
-  {
-    name: 'snp_fto',
-    rsid: 'rs9939609',
-    gene: 'FTO',
-    chrom: '16',
-    pos: 53786615,
-    ref: 'T',
-    alt: 'A',
-    altFrequency: { EUR: 0.41, AFR: 0.48, EAS: 0.13 },
-    effects: [
-      {
-        condition: 'obesity',
-        oddsRatioPerAlt: 1.31,
-        riskAllele: 'A',
-        source: 'Frayling et al. 2007 Science 316:889 (PMID 17434869), obesity OR 1.31 per A',
-      },
-    ],
-    evidence: 'GWAS Catalog BMI lead 16:53786615 (A/T); dbSNP T>A',
-  },
-  {
-    name: 'snp_mc4r',
-    rsid: 'rs17782313',
-    gene: 'MC4R',
-    chrom: '18',
-    pos: 60183864,
-    ref: 'T',
-    alt: 'C',
-    altFrequency: { EUR: 0.24, AFR: 0.17, EAS: 0.25 },
-    effects: [
-      {
-        condition: 'obesity',
-        oddsRatioPerAlt: 1.12,
-        riskAllele: 'C',
-        source: 'Loos et al. 2008 Nat Genet 40:768 (PMID 18454148), adult obesity OR 1.12 per C',
-      },
-    ],
-    evidence: 'GWAS Catalog BMI lead 18:60183864 (C/T); dbSNP T>C',
-  },
-  {
-    name: 'snp_17q21',
-    rsid: 'rs7216389',
-    gene: 'GSDMB/ORMDL3',
-    chrom: '17',
-    pos: 39913696,
-    ref: 'C',
-    alt: 'T',
-    altFrequency: { EUR: 0.52, AFR: 0.8, EAS: 0.68 },
-    effects: [
-      {
-        condition: 'asthma',
-        oddsRatioPerAlt: 1.45,
-        riskAllele: 'T',
-        source: 'Moffatt et al. 2007 Nature 448:470 (PMID 17611496), childhood asthma OR 1.45 per T',
-      },
-    ],
-    evidence: '1000 Genomes high-coverage id 17:39913696:C:T; GRCh37 17:38069949',
-  },
-  {
-    name: 'snp_chrna5',
-    rsid: 'rs16969968',
-    gene: 'CHRNA5',
-    chrom: '15',
-    pos: 78590583,
-    ref: 'G',
-    alt: 'A',
-    altFrequency: { EUR: 0.34, AFR: 0.01, EAS: 0.02 },
-    effects: [
-      {
-        condition: 'copd',
-        oddsRatioPerAlt: 1.3,
-        riskAllele: 'A',
-        source:
-          'Pillai et al. 2009 PLoS Genet 5:e1000421 (PMID 19300482), 15q25 OR ~1.3 via rs1051730 (r2 ~1 with rs16969968 in Europeans, Thorgeirsson et al. 2008, PMID 18385739)',
-      },
-    ],
-    evidence: 'ClinVar c.1192G>A p.Asp398Asn (forward-strand gene); GWAS lung-cancer lead 15:78590583',
-  },
-  {
-    name: 'snp_agt',
-    rsid: 'rs699',
-    gene: 'AGT',
-    chrom: '1',
-    pos: 230710048,
-    ref: 'A',
-    alt: 'G',
-    altFrequency: { EUR: 0.41, AFR: 0.89, EAS: 0.79 },
-    effects: [
-      {
-        condition: 'hypertension',
-        oddsRatioPerAlt: 1.1,
-        riskAllele: 'G',
-        source: 'M235T (G) meta-analyses in Europeans report hypertension OR ~1.08-1.2 per allele (Sethi et al. 2003 ATVB 23:1269)',
-      },
-    ],
-    evidence: 'Ensembl REST mapping 1:230710048 allele_string A/G on GRCh38 (strand 1); AGT reverse strand, p.Met268Thr',
+    evidence: 'coding change NM_000041 c.526C>T p.Arg176Cys (forward-strand gene); GRCh37 19:45412079',
   },
 ];
 
