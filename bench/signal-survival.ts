@@ -26,18 +26,17 @@ import type { SiteDataConfig } from '../site-agent/config.ts';
 import { readDicomFolder } from '../site-agent/connectors/dicom/index.ts';
 import { Quarantine } from '../site-agent/connectors/types.ts';
 import { normaliseToGrid, imageScores, imageFindingCodes } from '../site-agent/features/image.ts';
+import { GWAS_PANEL } from '../modalities/genome/gwas-panel.ts';
 
 export const FINDING_CAUSE: Record<string, { attr: string; cause: string }> = {
   opacity: { attr: 'img_opacity', cause: 'pneumonia' },
   cardiomegaly: { attr: 'img_cardiomegaly', cause: 'heart_failure' },
   nodule: { attr: 'img_nodule', cause: 'copd' },
 };
-export const CAUSAL_SNPS = [
-  { snp: 'snp_b1_2', condition: 'type2_diabetes', plantedOr: 1.8 },
-  { snp: 'snp_b2_1', condition: 'coronary_artery_disease', plantedOr: 1.7 },
-  { snp: 'snp_b3_3', condition: 'asthma', plantedOr: 1.8 },
-  { snp: 'snp_b4_2', condition: 'hyperlipidemia', plantedOr: 1.7 },
-];
+/** Every published SNP → condition association of the panel, with its per-ALT odds ratio. */
+export const CAUSAL_SNPS = GWAS_PANEL.flatMap((s) =>
+  s.effects.map((e) => ({ snp: s.name, condition: e.condition, plantedOr: e.oddsRatioPerAlt })),
+);
 
 export interface Side {
   data: Dataset;
@@ -119,6 +118,11 @@ export function conditionalRates(
 
 /** Allelic odds ratio of a SNP for a condition (called genotypes only), with a 0.5 continuity correction. */
 export function allelicOddsRatio(d: Dataset, snp: string, cond: string): number {
+  return allelicOddsRatioSe(d, snp, cond).or;
+}
+
+/** The allelic odds ratio and the standard error of its log (Woolf: √Σ 1/cell over the allele 2×2 table). */
+export function allelicOddsRatioSe(d: Dataset, snp: string, cond: string): { or: number; seLog: number } {
   const g = col(d, snp);
   const c = col(d, cond);
   let caseAlt = 0.5;
@@ -135,7 +139,7 @@ export function allelicOddsRatio(d: Dataset, snp: string, cond: string): number 
       ctlRef += 2 - g[r];
     }
   }
-  return caseAlt / caseRef / (ctlAlt / ctlRef);
+  return { or: caseAlt / caseRef / (ctlAlt / ctlRef), seLog: Math.sqrt(1 / caseAlt + 1 / caseRef + 1 / ctlAlt + 1 / ctlRef) };
 }
 
 export function alleleFrequency(d: Dataset, snp: string): number {
@@ -217,7 +221,11 @@ export interface SignalTable {
       trtrAccuracy: number;
     }
   >;
-  snps: Record<string, { condition: string; plantedOr: number; realOr: number; syntheticOr: number }>;
+  /** Keyed `snp → condition`; ORs per ALT allele, SEs of their logs. */
+  snps: Record<
+    string,
+    { snp: string; condition: string; plantedOr: number; realOr: number; realSeLog: number; syntheticOr: number; syntheticSeLog: number }
+  >;
   alleleFrequency: { meanAbsDiff: number; maxAbsDiff: number; bySnp: Record<string, { real: number; synthetic: number }> };
   ld: { pairs: number; meanAbsDiff: number; byPair: Record<string, { real: number; synthetic: number }> };
   notes: Record<string, { real: { withCause: number; without: number }; synthetic: { withCause: number; without: number } }>;
@@ -287,13 +295,19 @@ export function compareSides(schema: Schema, real: Side, synth: Side): SignalTab
     };
   }
   const snps: SignalTable['snps'] = {};
-  for (const c of CAUSAL_SNPS)
-    snps[c.snp] = {
+  for (const c of CAUSAL_SNPS) {
+    const r = allelicOddsRatioSe(real.data, c.snp, c.condition);
+    const y = allelicOddsRatioSe(synth.data, c.snp, c.condition);
+    snps[`${c.snp} → ${c.condition}`] = {
+      snp: c.snp,
       condition: c.condition,
       plantedOr: c.plantedOr,
-      realOr: allelicOddsRatio(real.data, c.snp, c.condition),
-      syntheticOr: allelicOddsRatio(synth.data, c.snp, c.condition),
+      realOr: r.or,
+      realSeLog: r.seLog,
+      syntheticOr: y.or,
+      syntheticSeLog: y.seLog,
     };
+  }
   const panel = schema.attributes.filter((a) => a.kind === 'snp').map((a) => a.name);
   const bySnp: SignalTable['alleleFrequency']['bySnp'] = {};
   let sum = 0;
@@ -310,7 +324,7 @@ export function compareSides(schema: Schema, real: Side, synth: Side): SignalTab
   let pairs = 0;
   for (let i = 0; i + 1 < panel.length; i++) {
     const [a, b] = [panel[i], panel[i + 1]];
-    if (a.split('_')[1] !== b.split('_')[1]) continue; // same LD block
+    if (a.split('_')[1] !== b.split('_')[1]) continue; // same locus (the gene part of the name)
     const r = ldR2(real.data, a, b);
     const y = ldR2(synth.data, a, b);
     byPair[`${a}~${b}`] = { real: r, synthetic: y };
@@ -400,14 +414,20 @@ export function signalMarkdown(t: SignalTable): string {
     );
   }
   lines.push('');
-  lines.push('| causal SNP → condition | planted OR (conditional) | real allelic OR (pooled, crude) | synthetic allelic OR |');
+  const ci = (or: number, se: number) => `${f2(or)} (${f2(or * Math.exp(-1.96 * se))}–${f2(or * Math.exp(1.96 * se))})`;
+  lines.push('| SNP → condition | literature OR per ALT | real allelic OR (pooled, crude; 95 % CI) | synthetic allelic OR (95 % CI) |');
   lines.push('| --- | --- | --- | --- |');
   for (const [s, r] of Object.entries(t.snps))
-    lines.push(`| ${s} → ${r.condition} | ${r.plantedOr} | ${f2(r.realOr)} | ${f2(r.syntheticOr)} |`);
+    lines.push(`| ${s} | ${r.plantedOr} | ${ci(r.realOr, r.realSeLog)} | ${ci(r.syntheticOr, r.syntheticSeLog)} |`);
   lines.push('');
+  const afs = Object.entries(t.alleleFrequency.bySnp);
   lines.push(
-    `Allele frequencies (20 SNPs): mean |real − synthetic| = ${t.alleleFrequency.meanAbsDiff.toFixed(3)}, max = ${t.alleleFrequency.maxAbsDiff.toFixed(3)}.`,
+    `Allele frequencies (${afs.length} SNPs): mean |real − synthetic| = ${t.alleleFrequency.meanAbsDiff.toFixed(3)}, max = ${t.alleleFrequency.maxAbsDiff.toFixed(3)}.`,
   );
+  lines.push('');
+  lines.push('| SNP | real ALT frequency | synthetic |');
+  lines.push('| --- | --- | --- |');
+  for (const [s, r] of afs) lines.push(`| ${s} | ${r.real.toFixed(3)} | ${r.synthetic.toFixed(3)} |`);
   lines.push('');
   lines.push('| adjacent SNPs | real r² | synthetic r² |');
   lines.push('| --- | --- | --- |');

@@ -10,14 +10,22 @@
 // 3 × 5,000 at ε = 1, at a test's cost (~1 min). Tolerances come from 9 recorded runs of this
 // exact setting (seeds 5–10, fresh noise each run; one more run failed an earlier, tighter bound
 // |Δ P(finding | cause)| < 0.12): synthetic − real P(finding | cause) −0.04…+0.12,
-// P(finding | no cause) −0.015…+0.022, gap ratio ≥ 0.92; |Δ log OR| ≤ 0.24; perfect-LD r² ≥ 0.83.
+// P(finding | no cause) −0.015…+0.022, gap ratio ≥ 0.92. SNP odds ratios are compared within
+// their sampling error (the panel's published effects are small: OR 0.87–1.45 per allele).
 // The nodule ← COPD link (≈ 70 imaged COPD patients) is too sparse at this size to test.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runUtility, type UtilityResult } from '../../cli/bench-utility/run.ts';
-import { allelicOddsRatio, CAUSAL_SNPS, conditionalRates, FINDING_CAUSE, ldR2 } from '../../bench/signal-survival.ts';
+import {
+  alleleFrequency,
+  allelicOddsRatio,
+  allelicOddsRatioSe,
+  CAUSAL_SNPS,
+  conditionalRates,
+  FINDING_CAUSE,
+} from '../../bench/signal-survival.ts';
 import { imageMissingCode, type ImageFindingAttribute, type Schema } from '../../schema/schema.ts';
 import type { Dataset } from '../../model/domain.ts';
 import { rhoFromEpsilonDelta } from '../../privacy/dp/accountant.ts';
@@ -57,8 +65,6 @@ beforeAll(async () => {
     }
     for (const c of CAUSAL_SNPS)
       console.log(c.snp, allelicOddsRatio(real, c.snp, c.condition), allelicOddsRatio(synth, c.snp, c.condition));
-    for (const b of [1, 2, 3, 4, 5])
-      console.log(`ld b${b}`, ldR2(real, `snp_b${b}_3`, `snp_b${b}_4`), ldR2(synth, `snp_b${b}_3`, `snp_b${b}_4`));
   }
 }, 300_000);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -81,18 +87,22 @@ describe('signal through the DP plan (3 sites, relative noise of ε = 1 at 3 × 
     }
   });
 
-  it('keeps the causal SNP → condition odds ratios', () => {
+  it('keeps the SNP → condition odds ratios within their sampling error', () => {
     for (const c of CAUSAL_SNPS) {
-      const r = allelicOddsRatio(real, c.snp, c.condition);
-      const s = allelicOddsRatio(synth, c.snp, c.condition);
-      expect(Math.abs(Math.log(s) - Math.log(r)), c.snp).toBeLessThan(0.45);
+      const r = allelicOddsRatioSe(real, c.snp, c.condition);
+      const s = allelicOddsRatioSe(synth, c.snp, c.condition);
+      // As two independent estimates (the synthetic rows are fit to the real ones, which only narrows
+      // the gap), |Δ log OR| beyond 4.5 joint SEs has chance < 1e-5; plus the DP
+      // noise the plan adds, which the SE does not include, hence the 0.1 floor.
+      const tolerance = 0.1 + 4.5 * Math.hypot(r.seLog, s.seLog);
+      expect(Math.abs(Math.log(s.or) - Math.log(r.or)), `${c.snp} → ${c.condition}`).toBeLessThan(tolerance);
     }
+    // The strongest published effect (TCF7L2, OR 1.4) stays visible in the synthetic rows.
+    expect(allelicOddsRatio(synth, 'snp_tcf7l2', 'type2_diabetes')).toBeGreaterThan(1.1);
   });
 
-  it('keeps strong LD between adjacent SNPs', () => {
-    for (const b of [1, 2, 3, 4, 5]) {
-      expect(ldR2(real, `snp_b${b}_3`, `snp_b${b}_4`)).toBeGreaterThan(0.95);
-      expect(ldR2(synth, `snp_b${b}_3`, `snp_b${b}_4`), `block ${b}`).toBeGreaterThan(0.65);
-    }
+  it('keeps the panel allele frequencies', () => {
+    for (const a of schema.attributes)
+      if (a.kind === 'snp') expect(Math.abs(alleleFrequency(synth, a.name) - alleleFrequency(real, a.name)), a.name).toBeLessThan(0.04);
   });
 });
