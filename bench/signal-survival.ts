@@ -230,6 +230,32 @@ export interface SignalTable {
   ld: { pairs: number; meanAbsDiff: number; byPair: Record<string, { real: number; synthetic: number }> };
   notes: Record<string, { real: { withCause: number; without: number }; synthetic: { withCause: number; without: number } }>;
   patients: { real: number; synthetic: number; realImages: number; syntheticImages: number };
+  /** Patients with any SNP called, and the share of their panel genotypes that are missing. */
+  genomes: { real: GenomeMissingness; synthetic: GenomeMissingness };
+}
+
+interface GenomeMissingness {
+  patients: number;
+  missingShare: number;
+  missingBySnp: Record<string, number>;
+}
+
+/** Missing panel calls among the patients who have a genome (any SNP called). */
+export function genomeMissingness(d: Dataset, panel: readonly string[]): GenomeMissingness {
+  const cols = panel.map((s) => col(d, s));
+  const bySnp = panel.map(() => 0);
+  let patients = 0;
+  for (let r = 0; r < d.rows; r++) {
+    if (cols.every((c) => c[r] === SNP_MISSING)) continue;
+    patients++;
+    cols.forEach((c, j) => (bySnp[j] += +(c[r] === SNP_MISSING)));
+  }
+  const total = bySnp.reduce((a, b) => a + b, 0);
+  return {
+    patients,
+    missingShare: patients ? total / (patients * panel.length) : 0,
+    missingBySnp: Object.fromEntries(panel.map((s, j) => [s, patients ? bySnp[j] / patients : 0])),
+  };
 }
 
 function ratesByClassifier(
@@ -348,6 +374,7 @@ export function compareSides(schema: Schema, real: Side, synth: Side): SignalTab
     ld: { pairs, meanAbsDiff: ldSum / Math.max(1, pairs), byPair },
     notes,
     patients: { real: real.data.rows, synthetic: synth.data.rows, realImages: real.images.length, syntheticImages: synth.images.length },
+    genomes: { real: genomeMissingness(real.data, panel), synthetic: genomeMissingness(synth.data, panel) },
   };
 }
 
@@ -425,9 +452,18 @@ export function signalMarkdown(t: SignalTable): string {
     `Allele frequencies (${afs.length} SNPs): mean |real − synthetic| = ${t.alleleFrequency.meanAbsDiff.toFixed(3)}, max = ${t.alleleFrequency.maxAbsDiff.toFixed(3)}.`,
   );
   lines.push('');
-  lines.push('| SNP | real ALT frequency | synthetic |');
-  lines.push('| --- | --- | --- |');
-  for (const [s, r] of afs) lines.push(`| ${s} | ${r.real.toFixed(3)} | ${r.synthetic.toFixed(3)} |`);
+  const g = t.genomes;
+  lines.push('');
+  lines.push(
+    `Genomes: ${g.real.patients} real / ${g.synthetic.patients} synthetic patients with any SNP called; missing calls among them ${pct(g.real.missingShare)} real, ${pct(g.synthetic.missingShare)} synthetic.`,
+  );
+  lines.push('');
+  lines.push('| SNP | real ALT frequency | synthetic | real missing (with a genome) | synthetic missing |');
+  lines.push('| --- | --- | --- | --- | --- |');
+  for (const [s, r] of afs)
+    lines.push(
+      `| ${s} | ${r.real.toFixed(3)} | ${r.synthetic.toFixed(3)} | ${pct(g.real.missingBySnp[s] ?? 0)} | ${pct(g.synthetic.missingBySnp[s] ?? 0)} |`,
+    );
   lines.push('');
   lines.push('| adjacent SNPs | real r² | synthetic r² |');
   lines.push('| --- | --- | --- |');
