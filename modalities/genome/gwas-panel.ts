@@ -34,6 +34,7 @@ export interface GwasPanelSnp {
   /** Schema attribute name. */
   name: string;
   rsid: string;
+  /** HGNC symbol of the gene the variant sits in or near (FHIR 48018-6). */
   gene: string;
   chrom: string;
   /** 1-based GRCh38 position. */
@@ -205,7 +206,7 @@ export const GWAS_PANEL: readonly GwasPanelSnp[] = [
   {
     name: 'snp_17q21',
     rsid: 'rs7216389',
-    gene: 'GSDMB/ORMDL3',
+    gene: 'GSDMB',
     chrom: '17',
     pos: 39913696,
     ref: 'C',
