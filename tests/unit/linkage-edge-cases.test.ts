@@ -120,7 +120,8 @@ describe('loadMultimodalSiteData: linkage edge cases', () => {
       head +
         `${snp.chrom}\t${snp.pos}\t.\t${snp.ref}\t${snp.alt}\t50\tPASS\t.\tGT\t0|1\t1|1\t0|0\t./.\t1|0\n` +
         'garbage line without tabs\n' +
-        `${snp2.chrom}\t${snp2.pos}\t.\t${snp2.ref}\t${snp2.alt}\t50\tPASS\t.\tGT\t1/1\t0/1\t0/0\t0/0\t0/0\n`,
+        // The second SNP exported with REF/ALT swapped: read re-oriented (and reported), not dropped.
+        `${snp2.chrom}\t${snp2.pos}\t.\t${snp2.alt}\t${snp2.ref}\t50\tPASS\t.\tGT\t0/0\t0/1\t1/1\t1/1\t1/1\n`,
     );
     writeFileSync(join(dir, 'map.tsv'), 'S1\tM1\nS2\tM2\nS2b\tM2\nS3\tM5\nS3\tM1\n');
     // Notes: M1 twice, M5, an unknown MRN, a file whose name has no id, a non-UTF-8 file.
@@ -164,6 +165,7 @@ describe('loadMultimodalSiteData: linkage edge cases', () => {
     expect([...col('img_opacity')]).toEqual([0, 2, 2, 2, 2]); // only p1 has an image
     expect([...col('snp_apoe_e4')]).toEqual([1, SNP_MISSING, SNP_MISSING, SNP_MISSING, SNP_MISSING]);
     expect([...col('snp_apoe_e2')]).toEqual([2, SNP_MISSING, SNP_MISSING, SNP_MISSING, SNP_MISSING]);
+    expect(site.stats.vcf!.alleleFlips).toEqual([{ entry: 'rs7412', line: 6, how: 'swapped', reason: expect.any(String) }]);
     expect([...col('note_pneumonia')]).toEqual([1, 2, 2, 2, 0]);
     expect([...col('note_asthma')]).toEqual([1, 2, 2, 2, 0]);
     const reasons = site.quarantine.countsByReason();
