@@ -4,10 +4,10 @@
  * - Ancestry: each patient belongs to one 1000 Genomes super-population (EUR, AFR, EAS), drawn
  *   from the site's mix; the panel's alt-allele frequencies differ by population.
  * - Genotypes: Hardy–Weinberg within the population, i.e. each of the two copies carries ALT
- *   with the population's frequency, independently. The panel's loci are on different
- *   chromosomes or, for the two APOE SNPs, define separate haplotypes (ε2, ε4) whose published
- *   r² is near 0, so the SNPs are drawn independently: no LD is planted that the literature
- *   does not report.
+ *   with the population's frequency. The panel's loci are on different chromosomes and drawn
+ *   independently, except the two APOE SNPs: each copy carries one APOE allele (ε2, ε3 or ε4)
+ *   drawn with the population's ε2/ε4 frequencies, so ε2 and ε4 are never on one chromosome
+ *   (`EXCLUSIVE_ALT_HAPLOTYPES`).
  * - Effects: a condition's log-odds gains Σ ln(OR)·(dosage − 2p) over its panel SNPs (OR per ALT
  *   copy from the literature, p the population's ALT frequency); centring on the expected dosage
  *   keeps each condition's prevalence where the latent model puts it, so genetics shifts risk
@@ -18,7 +18,7 @@
  * Everything here is written to truth.json (`describeGenomeModel`).
  */
 import type { Rng } from '../model/rng.ts';
-import { GWAS_PANEL, SUPER_POPULATIONS, type GwasPanelSnp } from '../modalities/genome/gwas-panel.ts';
+import { EXCLUSIVE_ALT_HAPLOTYPES, GWAS_PANEL, SUPER_POPULATIONS, type GwasPanelSnp } from '../modalities/genome/gwas-panel.ts';
 import type { ConditionName } from './latent.ts';
 
 export type PanelSnp = GwasPanelSnp;
@@ -47,6 +47,19 @@ PANEL.forEach((s, j) => {
   }
 });
 
+/** Panel indices of each exclusive-ALT group, and of each SNP's group (−1 when independent). */
+const GROUPS: number[][] = EXCLUSIVE_ALT_HAPLOTYPES.map((g) =>
+  g.map((rsid) => {
+    const j = PANEL.findIndex((s) => s.rsid === rsid);
+    if (j < 0) throw new Error(`exclusive haplotype group names ${rsid}, which is not in the panel`);
+    return j;
+  }),
+);
+const GROUP_OF = PANEL.map((_, j) => GROUPS.findIndex((g) => g.includes(j)));
+for (const g of GROUPS)
+  for (const p of SUPER_POPULATIONS)
+    if (g.reduce((a, j) => a + PANEL[j].altFrequency[p], 0) >= 1) throw new Error(`exclusive ALT frequencies exceed 1 in ${p}`);
+
 export interface LatentGenome {
   population: number;
   /** Dosage (0/1/2 copies of alt) per panel SNP: the truth, before no-calls. */
@@ -66,11 +79,25 @@ export function drawGenome(ancestry: readonly number[], rng: Rng): LatentGenome 
   const h1 = new Uint8Array(n);
   const h2 = new Uint8Array(n);
   for (let j = 0; j < n; j++) {
+    if (GROUP_OF[j] >= 0) continue;
     const p = PANEL[j].altFrequency[pop];
     h1[j] = +rng.bernoulli(p);
     h2[j] = +rng.bernoulli(p);
-    dosage[j] = h1[j] + h2[j];
   }
+  // One allele of the group per copy: ALT of member k with its frequency, else REF at all members.
+  for (const g of GROUPS)
+    for (const h of [h1, h2]) {
+      let u = rng.next();
+      for (const j of g) {
+        const p = PANEL[j].altFrequency[pop];
+        if (u < p) {
+          h[j] = 1;
+          break;
+        }
+        u -= p;
+      }
+    }
+  for (let j = 0; j < n; j++) dosage[j] = h1[j] + h2[j];
   return { population, dosage, hap: [h1, h2] };
 }
 
@@ -92,11 +119,12 @@ export const CAUSAL: Array<{ snp: string; condition: ConditionName; oddsRatioPer
 export function describeGenomeModel(): Record<string, unknown> {
   return {
     description:
-      "Published GWAS panel (modalities/genome/gwas-panel.ts): GRCh38 positions, REF = GRCh38 base, rsIDs. Each patient has one 1000 Genomes super-population drawn from the site mix; each SNP is drawn under Hardy–Weinberg from that population's alt-allele frequency, independently (no LD is planted: the panel loci are unlinked, and the two APOE SNPs have published r² near 0). A condition's log-odds gains Σ ln(OR)·(dosage − 2p) over its SNPs. Missing calls: SNPs a site's array lacks are absent from its VCF; other calls fail with probability noCallRate.",
+      "Published GWAS panel (modalities/genome/gwas-panel.ts): GRCh38 positions, REF = GRCh38 base, rsIDs. Each patient has one 1000 Genomes super-population drawn from the site mix; each SNP is drawn under Hardy–Weinberg from that population's alt-allele frequency; loci are unlinked and drawn independently except APOE, where each copy carries one of ε2/ε3/ε4 (rs7412 T / neither / rs429358 C), so ε2 and ε4 never share a chromosome. A condition's log-odds gains Σ ln(OR)·(dosage − 2p) over its SNPs. Missing calls: SNPs a site's array lacks are absent from its VCF; other calls fail with probability noCallRate.",
     panel: PANEL.map(({ name, rsid, gene, chrom, pos, ref, alt }) => ({ name, rsid, gene, chrom, pos, ref, alt })),
     populations: POPULATIONS,
     alleleFrequencies: Object.fromEntries(PANEL.map((s) => [s.name, s.altFrequency])),
     causal: CAUSAL,
+    exclusiveAltHaplotypes: EXCLUSIVE_ALT_HAPLOTYPES,
     noCallRate: NO_CALL_RATE,
   };
 }

@@ -301,6 +301,14 @@ export const GWAS_PANEL: readonly GwasPanelSnp[] = [
   },
 ];
 
+/**
+ * SNPs whose ALT alleles are never on the same chromosome: a haplotype carries at most one of
+ * them. APOE ε4 (rs429358 C) and ε2 (rs7412 T) define the three common APOE alleles ε2/ε3/ε4;
+ * the ε1 haplotype that would carry both is very rare, so the pair is in complete LD (D′ = 1)
+ * with r² ≈ p₂p₄/((1 − p₂)(1 − p₄)) ≈ 0.01.
+ */
+export const EXCLUSIVE_ALT_HAPLOTYPES: readonly (readonly string[])[] = [['rs429358', 'rs7412']];
+
 /** Panel entries by schema attribute name. */
 export function panelSnp(name: string): GwasPanelSnp | undefined {
   return GWAS_PANEL.find((s) => s.name === name);

@@ -85,6 +85,23 @@ describe('simulated genotypes', () => {
     expect(geneticLogOdds(drawGenome([1, 0, 0], rng), 'pneumonia')).toBe(0);
   });
 
+  it('APOE: each copy carries one of ε2/ε3/ε4, so ε2 and ε4 never share a chromosome', () => {
+    const rng = new Rng('apoe');
+    const e4 = PANEL.findIndex((s) => s.rsid === 'rs429358');
+    const e2 = PANEL.findIndex((s) => s.rsid === 'rs7412');
+    let both = 0;
+    let e2e4 = 0;
+    for (let i = 0; i < 20_000; i++) {
+      const g = drawGenome([0, 1, 0], rng.fork(i));
+      for (const h of g.hap) both += h[e4] & h[e2];
+      e2e4 += +(g.dosage[e4] === 1 && g.dosage[e2] === 1);
+    }
+    expect(both).toBe(0);
+    // ε2/ε4 heterozygotes still occur (2·p₂·p₄ ≈ 0.054 in AFR): about 1,080 of 20,000.
+    expect(e2e4).toBeGreaterThan(900);
+    expect(e2e4).toBeLessThan(1_260);
+  });
+
   it('rejects an ancestry mix of the wrong length', () => {
     expect(() => drawGenome([1, 0], new Rng(1))).toThrow(/3 weights/);
   });
