@@ -12,11 +12,11 @@
  *   of adjacent SNPs;
  * - notes: P(note mentions X | X) and P(note mentions X | not X) for the conditions.
  *
- * `npx tsx bench/signal-survival.ts [--patients 5000] [--sites 3] [--cohort 5000] [--seed 7]`
- * runs the real pipeline (`runDemo`: separate processes, mTLS, threshold-encrypted
+ * `npx tsx bench/signal-survival.ts [--patients 5000] [--sites 3] [--cohort 5000] [--seed 7] [--reuse]`
+ * (`--reuse`: measure the kept folders of an earlier run with the same settings) runs the real pipeline (`runDemo`: separate processes, mTLS, threshold-encrypted
  * aggregation, ε = 1) with every modality, then measures. Prints a Markdown table.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { parseSchema, SNP_MISSING, imageMissingCode, NOTE_MISSING, type ImageFindingAttribute, type Schema } from '../schema/schema.ts';
@@ -27,6 +27,7 @@ import { readDicomFolder } from '../site-agent/connectors/dicom/index.ts';
 import { Quarantine } from '../site-agent/connectors/types.ts';
 import { normaliseToGrid, imageScores, imageFindingCodes } from '../site-agent/features/image.ts';
 import { GWAS_PANEL } from '../modalities/genome/gwas-panel.ts';
+import { mantelHaenszel } from './genome-panel.ts';
 
 export const FINDING_CAUSE: Record<string, { attr: string; cause: string }> = {
   opacity: { attr: 'img_opacity', cause: 'pneumonia' },
@@ -142,6 +143,34 @@ export function allelicOddsRatioSe(d: Dataset, snp: string, cond: string): { or:
   return { or: caseAlt / caseRef / (ctlAlt / ctlRef), seLog: Math.sqrt(1 / caseAlt + 1 / caseRef + 1 / ctlAlt + 1 / ctlRef) };
 }
 
+/**
+ * Allelic odds ratio adjusted for age band and sex (Mantel–Haenszel over the schema's age × sex
+ * cells), as GWAS report theirs; the crude pooled OR is confounded when sites differ in ancestry
+ * and age mix. Site and ancestry are not columns of the synthetic data, so they cannot be
+ * adjusted for on both sides.
+ */
+export function adjustedAllelicOddsRatio(d: Dataset, snp: string, cond: string): { or: number; seLog: number } {
+  const g = col(d, snp);
+  const c = col(d, cond);
+  const age = col(d, 'age');
+  const sex = col(d, 'sex');
+  const strata = new Map<number, { caseAlt: number; caseRef: number; ctlAlt: number; ctlRef: number }>();
+  for (let r = 0; r < d.rows; r++) {
+    if (g[r] === SNP_MISSING) continue;
+    const key = age[r] * 16 + sex[r];
+    const st = strata.get(key) ?? { caseAlt: 0, caseRef: 0, ctlAlt: 0, ctlRef: 0 };
+    if (c[r] === 1) {
+      st.caseAlt += g[r];
+      st.caseRef += 2 - g[r];
+    } else {
+      st.ctlAlt += g[r];
+      st.ctlRef += 2 - g[r];
+    }
+    strata.set(key, st);
+  }
+  return mantelHaenszel([...strata.values()]);
+}
+
 export function alleleFrequency(d: Dataset, snp: string): number {
   const g = col(d, snp);
   let alt = 0;
@@ -224,7 +253,20 @@ export interface SignalTable {
   /** Keyed `snp → condition`; ORs per ALT allele, SEs of their logs. */
   snps: Record<
     string,
-    { snp: string; condition: string; plantedOr: number; realOr: number; realSeLog: number; syntheticOr: number; syntheticSeLog: number }
+    {
+      snp: string;
+      condition: string;
+      plantedOr: number;
+      realOr: number;
+      realSeLog: number;
+      syntheticOr: number;
+      syntheticSeLog: number;
+      /** Age/sex-adjusted (Mantel–Haenszel) ORs and the SEs of their logs. */
+      realAdjustedOr: number;
+      realAdjustedSeLog: number;
+      syntheticAdjustedOr: number;
+      syntheticAdjustedSeLog: number;
+    }
   >;
   alleleFrequency: { meanAbsDiff: number; maxAbsDiff: number; bySnp: Record<string, { real: number; synthetic: number }> };
   ld: { pairs: number; meanAbsDiff: number; byPair: Record<string, { real: number; synthetic: number }> };
@@ -324,6 +366,8 @@ export function compareSides(schema: Schema, real: Side, synth: Side): SignalTab
   for (const c of CAUSAL_SNPS) {
     const r = allelicOddsRatioSe(real.data, c.snp, c.condition);
     const y = allelicOddsRatioSe(synth.data, c.snp, c.condition);
+    const ra = adjustedAllelicOddsRatio(real.data, c.snp, c.condition);
+    const ya = adjustedAllelicOddsRatio(synth.data, c.snp, c.condition);
     snps[`${c.snp} → ${c.condition}`] = {
       snp: c.snp,
       condition: c.condition,
@@ -332,6 +376,10 @@ export function compareSides(schema: Schema, real: Side, synth: Side): SignalTab
       realSeLog: r.seLog,
       syntheticOr: y.or,
       syntheticSeLog: y.seLog,
+      realAdjustedOr: ra.or,
+      realAdjustedSeLog: ra.seLog,
+      syntheticAdjustedOr: ya.or,
+      syntheticAdjustedSeLog: ya.seLog,
     };
   }
   const panel = schema.attributes.filter((a) => a.kind === 'snp').map((a) => a.name);
@@ -442,10 +490,14 @@ export function signalMarkdown(t: SignalTable): string {
   }
   lines.push('');
   const ci = (or: number, se: number) => `${f2(or)} (${f2(or * Math.exp(-1.96 * se))}–${f2(or * Math.exp(1.96 * se))})`;
-  lines.push('| SNP → condition | literature OR per ALT | real allelic OR (pooled, crude; 95 % CI) | synthetic allelic OR (95 % CI) |');
-  lines.push('| --- | --- | --- | --- |');
+  lines.push(
+    '| SNP → condition | literature OR per ALT | real, age/sex-adjusted (95 % CI) | synthetic, age/sex-adjusted (95 % CI) | real crude | synthetic crude |',
+  );
+  lines.push('| --- | --- | --- | --- | --- | --- |');
   for (const [s, r] of Object.entries(t.snps))
-    lines.push(`| ${s} | ${r.plantedOr} | ${ci(r.realOr, r.realSeLog)} | ${ci(r.syntheticOr, r.syntheticSeLog)} |`);
+    lines.push(
+      `| ${s} | ${r.plantedOr} | ${ci(r.realAdjustedOr, r.realAdjustedSeLog)} | ${ci(r.syntheticAdjustedOr, r.syntheticAdjustedSeLog)} | ${f2(r.realOr)} | ${f2(r.syntheticOr)} |`,
+    );
   lines.push('');
   const afs = Object.entries(t.alleleFrequency.bySnp);
   lines.push(
@@ -495,23 +547,29 @@ async function main(): Promise<void> {
   const seed = arg('seed', 7);
   const out = join(tmpdir(), `fedsynth-signal-${sites}x${patients}-s${seed}`);
   const t0 = Date.now();
-  const report = await runDemo({
-    outDir: out,
-    sites,
-    patients,
-    cohortSize,
-    epsilon: 1,
-    delta: 1e-9,
-    seed,
-    keepWork: true,
-    multimodal: true,
-    log: (l) => (process.env.VERBOSE ? console.log(l) : undefined),
-  });
-  console.error(
-    `pipeline: ${((Date.now() - t0) / 1000).toFixed(1)} s, ε per site ${Object.values(report.perSite)
-      .map((p) => p.epsilon.toFixed(3))
-      .join(', ')}`,
-  );
+  // --reuse: measure the folders of an earlier run with the same settings (kept by keepWork).
+  const reuse = process.argv.includes('--reuse') && existsSync(join(out, 'cohort', 'report.json'));
+  const report = reuse
+    ? undefined
+    : await runDemo({
+        outDir: out,
+        sites,
+        patients,
+        cohortSize,
+        epsilon: 1,
+        delta: 1e-9,
+        seed,
+        keepWork: true,
+        multimodal: true,
+        log: (l) => (process.env.VERBOSE ? console.log(l) : undefined),
+      });
+  if (report)
+    console.error(
+      `pipeline: ${((Date.now() - t0) / 1000).toFixed(1)} s, ε per site ${Object.values(report.perSite)
+        .map((p) => p.epsilon.toFixed(3))
+        .join(', ')}`,
+    );
+  else console.error(`reusing ${out}`);
   const table = await measureSignal(
     MULTIMODAL_SCHEMA_PATH,
     join(out, 'work', 'data'),
