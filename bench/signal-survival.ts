@@ -548,7 +548,7 @@ async function main(): Promise<void> {
   const out = join(tmpdir(), `fedsynth-signal-${sites}x${patients}-s${seed}`);
   const t0 = Date.now();
   // --reuse: measure the folders of an earlier run with the same settings (kept by keepWork).
-  const reuse = process.argv.includes('--reuse') && existsSync(join(out, 'cohort', 'report.json'));
+  const reuse = process.argv.includes('--reuse') && existsSync(join(out, 'report.json'));
   const report = reuse
     ? undefined
     : await runDemo({
