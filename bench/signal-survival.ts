@@ -13,8 +13,9 @@
  * - notes: P(note mentions X | X) and P(note mentions X | not X) for the conditions.
  *
  * `npx tsx bench/signal-survival.ts [--patients 5000] [--sites 3] [--cohort 5000] [--seed 7] [--reuse]`
- * (`--reuse`: measure the kept folders of an earlier run with the same settings) runs the real pipeline (`runDemo`: separate processes, mTLS, threshold-encrypted
- * aggregation, ε = 1) with every modality, then measures. Prints a Markdown table.
+ * runs the real pipeline (`runDemo`: separate processes, mTLS, threshold-encrypted aggregation,
+ * ε = 1) with every modality, then measures; `--reuse` measures the kept folders of an earlier
+ * run with the same settings instead. Prints a Markdown table.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
