@@ -7,9 +7,10 @@
  *   logistic classifier on the 16×16 normalised image trained on REAL images (labels: the
  *   extractor's classes) applied to the synthetic images (TRTS), and trained on SYNTHETIC images
  *   (labels: the sampled findings) applied to real ones (TSTR, accuracy);
- * - causal SNPs: allelic odds ratio (pooled, crude: confounded by site/ancestry and by the other
- *   risk factors as in the real data, see truth.json `model.genome`), allele frequencies, LD r²
- *   of adjacent SNPs;
+ * - the panel's published SNP → condition associations: allelic odds ratio, crude (confounded
+ *   by site/ancestry as in real pooled data, see truth.json `model.genome`) and adjusted for age
+ *   and sex, with 95 % CIs; allele frequencies; missing calls among patients with a genome; r²
+ *   of SNPs at one locus;
  * - notes: P(note mentions X | X) and P(note mentions X | not X) for the conditions.
  *
  * `npx tsx bench/signal-survival.ts [--patients 5000] [--sites 3] [--cohort 5000] [--seed 7] [--reuse]`
