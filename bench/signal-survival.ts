@@ -7,16 +7,18 @@
  *   logistic classifier on the 16×16 normalised image trained on REAL images (labels: the
  *   extractor's classes) applied to the synthetic images (TRTS), and trained on SYNTHETIC images
  *   (labels: the sampled findings) applied to real ones (TSTR, accuracy);
- * - causal SNPs: allelic odds ratio (pooled, crude: confounded by site/ancestry and by the other
- *   risk factors as in the real data, see truth.json `model.genome`), allele frequencies, LD r²
- *   of adjacent SNPs;
+ * - the panel's published SNP → condition associations: allelic odds ratio, crude (confounded
+ *   by site/ancestry as in real pooled data, see truth.json `model.genome`) and adjusted for age
+ *   and sex, with 95 % CIs; allele frequencies; missing calls among patients with a genome; r²
+ *   of SNPs at one locus;
  * - notes: P(note mentions X | X) and P(note mentions X | not X) for the conditions.
  *
- * `npx tsx bench/signal-survival.ts [--patients 5000] [--sites 3] [--cohort 5000] [--seed 7]`
- * runs the real pipeline (`runDemo`: separate processes, mTLS, threshold-encrypted
- * aggregation, ε = 1) with every modality, then measures. Prints a Markdown table.
+ * `npx tsx bench/signal-survival.ts [--patients 5000] [--sites 3] [--cohort 5000] [--seed 7] [--reuse]`
+ * runs the real pipeline (`runDemo`: separate processes, mTLS, threshold-encrypted aggregation,
+ * ε = 1) with every modality, then measures; `--reuse` measures the kept folders of an earlier
+ * run with the same settings instead. Prints a Markdown table.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { parseSchema, SNP_MISSING, imageMissingCode, NOTE_MISSING, type ImageFindingAttribute, type Schema } from '../schema/schema.ts';
@@ -26,18 +28,18 @@ import type { SiteDataConfig } from '../site-agent/config.ts';
 import { readDicomFolder } from '../site-agent/connectors/dicom/index.ts';
 import { Quarantine } from '../site-agent/connectors/types.ts';
 import { normaliseToGrid, imageScores, imageFindingCodes } from '../site-agent/features/image.ts';
+import { GWAS_PANEL } from '../modalities/genome/gwas-panel.ts';
+import { mantelHaenszel } from './genome-panel.ts';
 
 export const FINDING_CAUSE: Record<string, { attr: string; cause: string }> = {
   opacity: { attr: 'img_opacity', cause: 'pneumonia' },
   cardiomegaly: { attr: 'img_cardiomegaly', cause: 'heart_failure' },
   nodule: { attr: 'img_nodule', cause: 'copd' },
 };
-export const CAUSAL_SNPS = [
-  { snp: 'snp_b1_2', condition: 'type2_diabetes', plantedOr: 1.8 },
-  { snp: 'snp_b2_1', condition: 'coronary_artery_disease', plantedOr: 1.7 },
-  { snp: 'snp_b3_3', condition: 'asthma', plantedOr: 1.8 },
-  { snp: 'snp_b4_2', condition: 'hyperlipidemia', plantedOr: 1.7 },
-];
+/** Every published SNP → condition association of the panel, with its per-ALT odds ratio. */
+export const CAUSAL_SNPS = GWAS_PANEL.flatMap((s) =>
+  s.effects.map((e) => ({ snp: s.name, condition: e.condition, plantedOr: e.oddsRatioPerAlt })),
+);
 
 export interface Side {
   data: Dataset;
@@ -119,6 +121,11 @@ export function conditionalRates(
 
 /** Allelic odds ratio of a SNP for a condition (called genotypes only), with a 0.5 continuity correction. */
 export function allelicOddsRatio(d: Dataset, snp: string, cond: string): number {
+  return allelicOddsRatioSe(d, snp, cond).or;
+}
+
+/** The allelic odds ratio and the standard error of its log (Woolf: √Σ 1/cell over the allele 2×2 table). */
+export function allelicOddsRatioSe(d: Dataset, snp: string, cond: string): { or: number; seLog: number } {
   const g = col(d, snp);
   const c = col(d, cond);
   let caseAlt = 0.5;
@@ -135,7 +142,35 @@ export function allelicOddsRatio(d: Dataset, snp: string, cond: string): number 
       ctlRef += 2 - g[r];
     }
   }
-  return caseAlt / caseRef / (ctlAlt / ctlRef);
+  return { or: caseAlt / caseRef / (ctlAlt / ctlRef), seLog: Math.sqrt(1 / caseAlt + 1 / caseRef + 1 / ctlAlt + 1 / ctlRef) };
+}
+
+/**
+ * Allelic odds ratio adjusted for age band and sex (Mantel–Haenszel over the schema's age × sex
+ * cells), as GWAS report theirs; the crude pooled OR is confounded when sites differ in ancestry
+ * and age mix. Site and ancestry are not columns of the synthetic data, so they cannot be
+ * adjusted for on both sides.
+ */
+export function adjustedAllelicOddsRatio(d: Dataset, snp: string, cond: string): { or: number; seLog: number } {
+  const g = col(d, snp);
+  const c = col(d, cond);
+  const age = col(d, 'age');
+  const sex = col(d, 'sex');
+  const strata = new Map<number, { caseAlt: number; caseRef: number; ctlAlt: number; ctlRef: number }>();
+  for (let r = 0; r < d.rows; r++) {
+    if (g[r] === SNP_MISSING) continue;
+    const key = age[r] * 16 + sex[r];
+    const st = strata.get(key) ?? { caseAlt: 0, caseRef: 0, ctlAlt: 0, ctlRef: 0 };
+    if (c[r] === 1) {
+      st.caseAlt += g[r];
+      st.caseRef += 2 - g[r];
+    } else {
+      st.ctlAlt += g[r];
+      st.ctlRef += 2 - g[r];
+    }
+    strata.set(key, st);
+  }
+  return mantelHaenszel([...strata.values()]);
 }
 
 export function alleleFrequency(d: Dataset, snp: string): number {
@@ -217,11 +252,54 @@ export interface SignalTable {
       trtrAccuracy: number;
     }
   >;
-  snps: Record<string, { condition: string; plantedOr: number; realOr: number; syntheticOr: number }>;
+  /** Keyed `snp → condition`; ORs per ALT allele, SEs of their logs. */
+  snps: Record<
+    string,
+    {
+      snp: string;
+      condition: string;
+      plantedOr: number;
+      realOr: number;
+      realSeLog: number;
+      syntheticOr: number;
+      syntheticSeLog: number;
+      /** Age/sex-adjusted (Mantel–Haenszel) ORs and the SEs of their logs. */
+      realAdjustedOr: number;
+      realAdjustedSeLog: number;
+      syntheticAdjustedOr: number;
+      syntheticAdjustedSeLog: number;
+    }
+  >;
   alleleFrequency: { meanAbsDiff: number; maxAbsDiff: number; bySnp: Record<string, { real: number; synthetic: number }> };
   ld: { pairs: number; meanAbsDiff: number; byPair: Record<string, { real: number; synthetic: number }> };
   notes: Record<string, { real: { withCause: number; without: number }; synthetic: { withCause: number; without: number } }>;
   patients: { real: number; synthetic: number; realImages: number; syntheticImages: number };
+  /** Patients with any SNP called, and the share of their panel genotypes that are missing. */
+  genomes: { real: GenomeMissingness; synthetic: GenomeMissingness };
+}
+
+interface GenomeMissingness {
+  patients: number;
+  missingShare: number;
+  missingBySnp: Record<string, number>;
+}
+
+/** Missing panel calls among the patients who have a genome (any SNP called). */
+export function genomeMissingness(d: Dataset, panel: readonly string[]): GenomeMissingness {
+  const cols = panel.map((s) => col(d, s));
+  const bySnp = panel.map(() => 0);
+  let patients = 0;
+  for (let r = 0; r < d.rows; r++) {
+    if (cols.every((c) => c[r] === SNP_MISSING)) continue;
+    patients++;
+    cols.forEach((c, j) => (bySnp[j] += +(c[r] === SNP_MISSING)));
+  }
+  const total = bySnp.reduce((a, b) => a + b, 0);
+  return {
+    patients,
+    missingShare: patients ? total / (patients * panel.length) : 0,
+    missingBySnp: Object.fromEntries(panel.map((s, j) => [s, patients ? bySnp[j] / patients : 0])),
+  };
 }
 
 function ratesByClassifier(
@@ -287,13 +365,25 @@ export function compareSides(schema: Schema, real: Side, synth: Side): SignalTab
     };
   }
   const snps: SignalTable['snps'] = {};
-  for (const c of CAUSAL_SNPS)
-    snps[c.snp] = {
+  for (const c of CAUSAL_SNPS) {
+    const r = allelicOddsRatioSe(real.data, c.snp, c.condition);
+    const y = allelicOddsRatioSe(synth.data, c.snp, c.condition);
+    const ra = adjustedAllelicOddsRatio(real.data, c.snp, c.condition);
+    const ya = adjustedAllelicOddsRatio(synth.data, c.snp, c.condition);
+    snps[`${c.snp} → ${c.condition}`] = {
+      snp: c.snp,
       condition: c.condition,
       plantedOr: c.plantedOr,
-      realOr: allelicOddsRatio(real.data, c.snp, c.condition),
-      syntheticOr: allelicOddsRatio(synth.data, c.snp, c.condition),
+      realOr: r.or,
+      realSeLog: r.seLog,
+      syntheticOr: y.or,
+      syntheticSeLog: y.seLog,
+      realAdjustedOr: ra.or,
+      realAdjustedSeLog: ra.seLog,
+      syntheticAdjustedOr: ya.or,
+      syntheticAdjustedSeLog: ya.seLog,
     };
+  }
   const panel = schema.attributes.filter((a) => a.kind === 'snp').map((a) => a.name);
   const bySnp: SignalTable['alleleFrequency']['bySnp'] = {};
   let sum = 0;
@@ -310,7 +400,7 @@ export function compareSides(schema: Schema, real: Side, synth: Side): SignalTab
   let pairs = 0;
   for (let i = 0; i + 1 < panel.length; i++) {
     const [a, b] = [panel[i], panel[i + 1]];
-    if (a.split('_')[1] !== b.split('_')[1]) continue; // same LD block
+    if (a.split('_')[1] !== b.split('_')[1]) continue; // same locus (the gene part of the name)
     const r = ldR2(real.data, a, b);
     const y = ldR2(synth.data, a, b);
     byPair[`${a}~${b}`] = { real: r, synthetic: y };
@@ -334,6 +424,7 @@ export function compareSides(schema: Schema, real: Side, synth: Side): SignalTab
     ld: { pairs, meanAbsDiff: ldSum / Math.max(1, pairs), byPair },
     notes,
     patients: { real: real.data.rows, synthetic: synth.data.rows, realImages: real.images.length, syntheticImages: synth.images.length },
+    genomes: { real: genomeMissingness(real.data, panel), synthetic: genomeMissingness(synth.data, panel) },
   };
 }
 
@@ -400,14 +491,33 @@ export function signalMarkdown(t: SignalTable): string {
     );
   }
   lines.push('');
-  lines.push('| causal SNP → condition | planted OR (conditional) | real allelic OR (pooled, crude) | synthetic allelic OR |');
-  lines.push('| --- | --- | --- | --- |');
+  const ci = (or: number, se: number) => `${f2(or)} (${f2(or * Math.exp(-1.96 * se))}–${f2(or * Math.exp(1.96 * se))})`;
+  lines.push(
+    '| SNP → condition | literature OR per ALT | real, age/sex-adjusted (95 % CI) | synthetic, age/sex-adjusted (95 % CI) | real crude | synthetic crude |',
+  );
+  lines.push('| --- | --- | --- | --- | --- | --- |');
   for (const [s, r] of Object.entries(t.snps))
-    lines.push(`| ${s} → ${r.condition} | ${r.plantedOr} | ${f2(r.realOr)} | ${f2(r.syntheticOr)} |`);
+    lines.push(
+      `| ${s} | ${r.plantedOr} | ${ci(r.realAdjustedOr, r.realAdjustedSeLog)} | ${ci(r.syntheticAdjustedOr, r.syntheticAdjustedSeLog)} | ${f2(r.realOr)} | ${f2(r.syntheticOr)} |`,
+    );
+  lines.push('');
+  const afs = Object.entries(t.alleleFrequency.bySnp);
+  lines.push(
+    `Allele frequencies (${afs.length} SNPs): mean |real − synthetic| = ${t.alleleFrequency.meanAbsDiff.toFixed(3)}, max = ${t.alleleFrequency.maxAbsDiff.toFixed(3)}.`,
+  );
+  lines.push('');
+  const g = t.genomes;
   lines.push('');
   lines.push(
-    `Allele frequencies (20 SNPs): mean |real − synthetic| = ${t.alleleFrequency.meanAbsDiff.toFixed(3)}, max = ${t.alleleFrequency.maxAbsDiff.toFixed(3)}.`,
+    `Genomes: ${g.real.patients} real / ${g.synthetic.patients} synthetic patients with any SNP called; missing calls among them ${pct(g.real.missingShare)} real, ${pct(g.synthetic.missingShare)} synthetic.`,
   );
+  lines.push('');
+  lines.push('| SNP | real ALT frequency | synthetic | real missing (with a genome) | synthetic missing |');
+  lines.push('| --- | --- | --- | --- | --- |');
+  for (const [s, r] of afs)
+    lines.push(
+      `| ${s} | ${r.real.toFixed(3)} | ${r.synthetic.toFixed(3)} | ${pct(g.real.missingBySnp[s] ?? 0)} | ${pct(g.synthetic.missingBySnp[s] ?? 0)} |`,
+    );
   lines.push('');
   lines.push('| adjacent SNPs | real r² | synthetic r² |');
   lines.push('| --- | --- | --- |');
@@ -439,23 +549,29 @@ async function main(): Promise<void> {
   const seed = arg('seed', 7);
   const out = join(tmpdir(), `fedsynth-signal-${sites}x${patients}-s${seed}`);
   const t0 = Date.now();
-  const report = await runDemo({
-    outDir: out,
-    sites,
-    patients,
-    cohortSize,
-    epsilon: 1,
-    delta: 1e-9,
-    seed,
-    keepWork: true,
-    multimodal: true,
-    log: (l) => (process.env.VERBOSE ? console.log(l) : undefined),
-  });
-  console.error(
-    `pipeline: ${((Date.now() - t0) / 1000).toFixed(1)} s, ε per site ${Object.values(report.perSite)
-      .map((p) => p.epsilon.toFixed(3))
-      .join(', ')}`,
-  );
+  // --reuse: measure the folders of an earlier run with the same settings (kept by keepWork).
+  const reuse = process.argv.includes('--reuse') && existsSync(join(out, 'report.json'));
+  const report = reuse
+    ? undefined
+    : await runDemo({
+        outDir: out,
+        sites,
+        patients,
+        cohortSize,
+        epsilon: 1,
+        delta: 1e-9,
+        seed,
+        keepWork: true,
+        multimodal: true,
+        log: (l) => (process.env.VERBOSE ? console.log(l) : undefined),
+      });
+  if (report)
+    console.error(
+      `pipeline: ${((Date.now() - t0) / 1000).toFixed(1)} s, ε per site ${Object.values(report.perSite)
+        .map((p) => p.epsilon.toFixed(3))
+        .join(', ')}`,
+    );
+  else console.error(`reusing ${out}`);
   const table = await measureSignal(
     MULTIMODAL_SCHEMA_PATH,
     join(out, 'work', 'data'),

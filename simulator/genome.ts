@@ -1,225 +1,130 @@
 /**
- * The simulator's genome model: a synthetic SNP panel in linkage-disequilibrium (LD) blocks,
- * three ancestral populations with different haplotype frequencies, per-site ancestry mixes
- * (population structure differs by site) and a few causal SNPs that raise named condition risks.
+ * The simulator's genome model, on the public GWAS panel (modalities/genome/gwas-panel.ts):
  *
- * - Panel: 5 blocks × 4 biallelic SNPs on GRCh38-like coordinates. The positions are SYNTHETIC
- *   (chosen for the simulation, not real variants), so the panel has no rsIDs.
- * - LD: each block has 4 haplotypes; a chromosome copy carries one of them, drawn from its
- *   population's haplotype frequencies. SNPs of one block are therefore correlated; blocks are
- *   independent given ancestry.
- * - Ancestry: each patient belongs to one population, drawn from the site's mix; both copies
- *   come from that population.
- * - Causal effects: per alt allele, the condition's log-odds gain ln(OR) (added in latent.ts).
- * - Calls: 1.5 % of genotypes are no-calls (`./.`).
+ * - Ancestry: each patient belongs to one 1000 Genomes super-population (EUR, AFR, EAS), drawn
+ *   from the site's mix; the panel's alt-allele frequencies differ by population.
+ * - Genotypes: Hardy–Weinberg within the population, i.e. each of the two copies carries ALT
+ *   with the population's frequency. The panel's loci are on different chromosomes and drawn
+ *   independently, except the two APOE SNPs: each copy carries one APOE allele (ε2, ε3 or ε4)
+ *   drawn with the population's ε2/ε4 frequencies, so ε2 and ε4 are never on one chromosome
+ *   (`EXCLUSIVE_ALT_HAPLOTYPES`).
+ * - Effects: a condition's log-odds gains Σ ln(OR)·(dosage − 2p) over its panel SNPs (OR per ALT
+ *   copy from the literature, p the population's ALT frequency); centring on the expected dosage
+ *   keeps each condition's prevalence where the latent model puts it, so genetics shifts risk
+ *   between patients without inflating it.
+ * - Calls: a site's genotyping array may lack panel SNPs entirely (`SiteProfile.arrayLacks`:
+ *   those records are absent from its VCF), and each remaining call fails with probability
+ *   `NO_CALL_RATE` (a `./.` in the VCF). No other missingness.
  * Everything here is written to truth.json (`describeGenomeModel`).
  */
 import type { Rng } from '../model/rng.ts';
+import { EXCLUSIVE_ALT_HAPLOTYPES, GWAS_PANEL, SUPER_POPULATIONS, type GwasPanelSnp } from '../modalities/genome/gwas-panel.ts';
 import type { ConditionName } from './latent.ts';
 
-export interface PanelSnp {
-  name: string;
-  chrom: string;
-  pos: number;
-  ref: string;
-  alt: string;
-  block: number;
-}
+export type PanelSnp = GwasPanelSnp;
 
-const BLOCKS: Array<{ chrom: string; start: number; bases: Array<[string, string]> }> = [
-  {
-    chrom: '10',
-    start: 112_950_000,
-    bases: [
-      ['C', 'T'],
-      ['G', 'A'],
-      ['A', 'G'],
-      ['T', 'C'],
-    ],
-  },
-  {
-    chrom: '9',
-    start: 22_100_000,
-    bases: [
-      ['A', 'G'],
-      ['C', 'T'],
-      ['G', 'C'],
-      ['T', 'A'],
-    ],
-  },
-  {
-    chrom: '17',
-    start: 39_900_000,
-    bases: [
-      ['G', 'A'],
-      ['T', 'C'],
-      ['C', 'T'],
-      ['A', 'G'],
-    ],
-  },
-  {
-    chrom: '19',
-    start: 44_880_000,
-    bases: [
-      ['T', 'C'],
-      ['C', 'G'],
-      ['A', 'T'],
-      ['G', 'A'],
-    ],
-  },
-  {
-    chrom: '2',
-    start: 27_500_000,
-    bases: [
-      ['C', 'A'],
-      ['A', 'G'],
-      ['G', 'T'],
-      ['T', 'C'],
-    ],
-  },
-];
+/** The panel, in schema order. */
+export const PANEL: readonly PanelSnp[] = GWAS_PANEL;
 
-/** The panel, in schema order (`snp_b<block>_<k>`). */
-export const PANEL: PanelSnp[] = BLOCKS.flatMap((b, bi) =>
-  b.bases.map(([ref, alt], k) => ({
-    name: `snp_b${bi + 1}_${k + 1}`,
-    chrom: b.chrom,
-    pos: b.start + 1_200 * k + 137 * bi,
-    ref,
-    alt,
-    block: bi,
-  })),
-);
+export const POPULATIONS = SUPER_POPULATIONS;
 
-/** Haplotypes of every block (alleles of its 4 SNPs). Same shapes in every block. */
-export const HAPLOTYPES: number[][] = [
-  [0, 0, 0, 0],
-  [1, 1, 0, 0],
-  [0, 1, 1, 1],
-  [1, 0, 1, 1],
-];
-
-export const POPULATIONS = ['pop1', 'pop2', 'pop3'] as const;
-
-/** Haplotype frequencies [block][population][haplotype]. */
-export const HAPLOTYPE_FREQUENCIES: number[][][] = [
-  [
-    [0.55, 0.25, 0.15, 0.05],
-    [0.3, 0.45, 0.1, 0.15],
-    [0.25, 0.15, 0.4, 0.2],
-  ],
-  [
-    [0.4, 0.35, 0.15, 0.1],
-    [0.6, 0.1, 0.2, 0.1],
-    [0.3, 0.2, 0.2, 0.3],
-  ],
-  [
-    [0.45, 0.2, 0.25, 0.1],
-    [0.35, 0.3, 0.15, 0.2],
-    [0.55, 0.1, 0.3, 0.05],
-  ],
-  [
-    [0.65, 0.15, 0.1, 0.1],
-    [0.4, 0.3, 0.2, 0.1],
-    [0.5, 0.1, 0.1, 0.3],
-  ],
-  [
-    [0.3, 0.3, 0.2, 0.2],
-    [0.25, 0.25, 0.25, 0.25],
-    [0.1, 0.4, 0.4, 0.1],
-  ],
-];
-
-/** Causal SNPs: odds ratio per alt allele on a condition's odds. */
-export const CAUSAL: Array<{ snp: string; condition: ConditionName; oddsRatioPerAllele: number }> = [
-  { snp: 'snp_b1_2', condition: 'type2_diabetes', oddsRatioPerAllele: 1.8 },
-  { snp: 'snp_b2_1', condition: 'coronary_artery_disease', oddsRatioPerAllele: 1.7 },
-  { snp: 'snp_b3_3', condition: 'asthma', oddsRatioPerAllele: 1.8 },
-  { snp: 'snp_b4_2', condition: 'hyperlipidemia', oddsRatioPerAllele: 1.7 },
-];
-
-export const NO_CALL_RATE = 0.015;
+/** Per-call genotyping failure on an array that carries the SNP (typical array call rates are 99-99.5 %). */
+export const NO_CALL_RATE = 0.008;
 
 /** Alt-allele frequency of each panel SNP in each population: [snp][population]. */
 export function populationAlleleFrequencies(): number[][] {
-  return PANEL.map((snp, j) => {
-    const k = j % 4;
-    return POPULATIONS.map((_, p) => HAPLOTYPES.reduce((acc, h, hi) => acc + h[k] * HAPLOTYPE_FREQUENCIES[snp.block][p][hi], 0));
-  });
+  return PANEL.map((s) => POPULATIONS.map((p) => s.altFrequency[p]));
 }
+
+/** Per condition: [panel index, ln OR per alt copy]. */
+const EFFECTS = new Map<string, Array<[number, number]>>();
+PANEL.forEach((s, j) => {
+  for (const e of s.effects) {
+    if (!(e.oddsRatioPerAlt > 0)) throw new Error(`panel ${s.name}: odds ratio must be positive`);
+    const list = EFFECTS.get(e.condition) ?? [];
+    list.push([j, Math.log(e.oddsRatioPerAlt)]);
+    EFFECTS.set(e.condition, list);
+  }
+});
+
+/** Panel indices of each exclusive-ALT group, and of each SNP's group (−1 when independent). */
+const GROUPS: number[][] = EXCLUSIVE_ALT_HAPLOTYPES.map((g) =>
+  g.map((rsid) => {
+    const j = PANEL.findIndex((s) => s.rsid === rsid);
+    if (j < 0) throw new Error(`exclusive haplotype group names ${rsid}, which is not in the panel`);
+    return j;
+  }),
+);
+const GROUP_OF = PANEL.map((_, j) => GROUPS.findIndex((g) => g.includes(j)));
+for (const g of GROUPS)
+  for (const p of SUPER_POPULATIONS)
+    if (g.reduce((a, j) => a + PANEL[j].altFrequency[p], 0) >= 1) throw new Error(`exclusive ALT frequencies exceed 1 in ${p}`);
 
 export interface LatentGenome {
   population: number;
   /** Dosage (0/1/2 copies of alt) per panel SNP: the truth, before no-calls. */
   dosage: Int8Array;
-  /** Per panel SNP: 0/1 alleles on the two copies (phase), for writing GT. */
+  /** Per panel SNP: 0/1 alleles on the two copies, for writing GT. */
   hap: [Uint8Array, Uint8Array];
 }
 
-/** Draws a patient's genome from the site's ancestry mix. */
+/** Draws a patient's genome: a population from the site's mix, then each SNP under Hardy–Weinberg. */
 export function drawGenome(ancestry: readonly number[], rng: Rng): LatentGenome {
+  if (ancestry.length !== POPULATIONS.length)
+    throw new Error(`ancestry mix needs ${POPULATIONS.length} weights (${POPULATIONS.join(', ')})`);
   const population = rng.weighted(ancestry);
-  const dosage = new Int8Array(PANEL.length);
-  const h1 = new Uint8Array(PANEL.length);
-  const h2 = new Uint8Array(PANEL.length);
-  for (let b = 0; b < BLOCKS.length; b++) {
-    const freqs = HAPLOTYPE_FREQUENCIES[b][population];
-    const a = HAPLOTYPES[rng.weighted(freqs)];
-    const c = HAPLOTYPES[rng.weighted(freqs)];
-    for (let k = 0; k < 4; k++) {
-      const j = b * 4 + k;
-      h1[j] = a[k];
-      h2[j] = c[k];
-      dosage[j] = a[k] + c[k];
-    }
+  const pop = POPULATIONS[population];
+  const n = PANEL.length;
+  const dosage = new Int8Array(n);
+  const h1 = new Uint8Array(n);
+  const h2 = new Uint8Array(n);
+  for (let j = 0; j < n; j++) {
+    if (GROUP_OF[j] >= 0) continue;
+    const p = PANEL[j].altFrequency[pop];
+    h1[j] = +rng.bernoulli(p);
+    h2[j] = +rng.bernoulli(p);
   }
+  // One allele of the group per copy: ALT of member k with its frequency, else REF at all members.
+  for (const g of GROUPS)
+    for (const h of [h1, h2]) {
+      let u = rng.next();
+      for (const j of g) {
+        const p = PANEL[j].altFrequency[pop];
+        if (u < p) {
+          h[j] = 1;
+          break;
+        }
+        u -= p;
+      }
+    }
+  for (let j = 0; j < n; j++) dosage[j] = h1[j] + h2[j];
   return { population, dosage, hap: [h1, h2] };
 }
 
-/** Σ ln(OR)·dosage of the causal SNPs of `condition`. */
+/** Σ ln(OR)·(dosage − 2p) over the panel SNPs with a published effect on `condition`. */
 export function geneticLogOdds(genome: LatentGenome, condition: ConditionName): number {
+  const effects = EFFECTS.get(condition);
+  if (!effects) return 0;
+  const pop = POPULATIONS[genome.population];
   let x = 0;
-  for (const c of CAUSAL) {
-    if (c.condition !== condition) continue;
-    const j = PANEL.findIndex((s) => s.name === c.snp);
-    x += Math.log(c.oddsRatioPerAllele) * genome.dosage[j];
-  }
+  for (const [j, lnOr] of effects) x += lnOr * (genome.dosage[j] - 2 * PANEL[j].altFrequency[pop]);
   return x;
 }
 
-/** Pairwise r² between SNPs of one block within one population (from the haplotype table). */
-export function blockR2(block: number, population: number): number[][] {
-  const f = HAPLOTYPE_FREQUENCIES[block][population];
-  const p = [0, 1, 2, 3].map((k) => HAPLOTYPES.reduce((acc, h, hi) => acc + h[k] * f[hi], 0));
-  return [0, 1, 2, 3].map((i) =>
-    [0, 1, 2, 3].map((j) => {
-      const pij = HAPLOTYPES.reduce((acc, h, hi) => acc + h[i] * h[j] * f[hi], 0);
-      const d = pij - p[i] * p[j];
-      const den = p[i] * (1 - p[i]) * p[j] * (1 - p[j]);
-      return den > 0 ? Number(((d * d) / den).toFixed(4)) : 0;
-    }),
-  );
-}
+/** The (SNP, condition, OR) links the simulator plants, for truth.json and the signal checks. */
+export const CAUSAL: Array<{ snp: string; condition: ConditionName; oddsRatioPerAllele: number }> = PANEL.flatMap((s) =>
+  s.effects.map((e) => ({ snp: s.name, condition: e.condition as ConditionName, oddsRatioPerAllele: e.oddsRatioPerAlt })),
+);
 
 export function describeGenomeModel(): Record<string, unknown> {
-  const af = populationAlleleFrequencies();
   return {
     description:
-      'Synthetic SNP panel (positions are simulated, not real variants): 5 LD blocks of 4 biallelic SNPs; each chromosome copy carries one of 4 block haplotypes drawn from its population; each patient has one population drawn from the site ancestry mix; causal SNPs add ln(OR) per alt allele to a condition log-odds; 1.5 % no-calls. Non-panel filler SNPs (independent, no effect) are interleaved in the VCF.',
-    panel: PANEL,
+      "Published GWAS panel (modalities/genome/gwas-panel.ts): GRCh38 positions, REF = GRCh38 base, rsIDs. Each patient has one 1000 Genomes super-population drawn from the site mix; each SNP is drawn under Hardy–Weinberg from that population's alt-allele frequency; loci are unlinked and drawn independently except APOE, where each copy carries one of ε2/ε3/ε4 (rs7412 T / neither / rs429358 C), so ε2 and ε4 never share a chromosome. A condition's log-odds gains Σ ln(OR)·(dosage − 2p) over its SNPs. Missing calls: SNPs a site's array lacks are absent from its VCF; other calls fail with probability noCallRate.",
+    panel: PANEL.map(({ name, rsid, gene, chrom, pos, ref, alt }) => ({ name, rsid, gene, chrom, pos, ref, alt })),
     populations: POPULATIONS,
-    haplotypes: HAPLOTYPES,
-    haplotypeFrequencies: HAPLOTYPE_FREQUENCIES,
-    alleleFrequencies: Object.fromEntries(
-      PANEL.map((s, j) => [s.name, Object.fromEntries(POPULATIONS.map((p, pi) => [p, Number(af[j][pi].toFixed(4))]))]),
-    ),
-    ldBlocks: BLOCKS.map((b, bi) => ({
-      block: bi + 1,
-      chrom: b.chrom,
-      snps: PANEL.filter((s) => s.block === bi).map((s) => s.name),
-      r2ByPopulation: Object.fromEntries(POPULATIONS.map((p, pi) => [p, blockR2(bi, pi)])),
-    })),
+    alleleFrequencies: Object.fromEntries(PANEL.map((s) => [s.name, s.altFrequency])),
     causal: CAUSAL,
+    exclusiveAltHaplotypes: EXCLUSIVE_ALT_HAPLOTYPES,
     noCallRate: NO_CALL_RATE,
   };
 }

@@ -328,8 +328,9 @@ export async function simulateFederation(options: SimulateOptions): Promise<Simu
       for (const c of CAUSAL) {
         const j = PANEL.findIndex((x) => x.name === c.snp);
         const m = p.conditions[c.condition] ? dosageSum.with : dosageSum.without;
-        const cur = m.get(c.snp) ?? [0, 0];
-        m.set(c.snp, [cur[0] + p.genome.dosage[j], cur[1] + 1]);
+        const key = `${c.snp}:${c.condition}`;
+        const cur = m.get(key) ?? [0, 0];
+        m.set(key, [cur[0] + p.genome.dosage[j], cur[1] + 1]);
       }
       for (const e of emitters) e.write(p, prng.fork(e.modality));
       if (multimodal) {
@@ -387,6 +388,7 @@ export async function simulateFederation(options: SimulateOptions): Promise<Simu
         orphanSamples: 1,
         records: v.records,
         panelSnps: PANEL.length,
+        snpsNotOnArray: v.absent,
         panelGenotypesOfLinked: linked * PANEL.length,
         panelCallsOfLinked: panelCalls,
         panelCallRate: linked ? Number((panelCalls / (linked * PANEL.length)).toFixed(6)) : 0,
@@ -461,12 +463,14 @@ export async function simulateFederation(options: SimulateOptions): Promise<Simu
       ancestry: profile.ancestry,
       causalDosage: Object.fromEntries(
         CAUSAL.map((c) => {
-          const w = dosageSum.with.get(c.snp) ?? [0, 0];
-          const wo = dosageSum.without.get(c.snp) ?? [0, 0];
+          const w = dosageSum.with.get(`${c.snp}:${c.condition}`) ?? [0, 0];
+          const wo = dosageSum.without.get(`${c.snp}:${c.condition}`) ?? [0, 0];
           return [
-            c.snp,
+            `${c.snp}:${c.condition}`,
             {
+              snp: c.snp,
               condition: c.condition,
+              oddsRatioPerAllele: c.oddsRatioPerAllele,
               meanDosageWithCondition: Number((w[0] / Math.max(1, w[1])).toFixed(4)),
               meanDosageWithout: Number((wo[0] / Math.max(1, wo[1])).toFixed(4)),
             },

@@ -19,9 +19,10 @@
  *   copd                      −5.2 + 0.60·a + ln 6·smoker (−9 under 30)
  *   pneumonia                 −3.4 + 0.9·[age < 5] + 0.05·max(0, age − 65) + ln 3·copd
  *                             + ln 1.5·heart_failure + ln 1.4·smoker
- * plus a per-site shift of the intercept (`SiteProfile.logOddsShift`) and, for a few conditions,
- * ln(OR) per alt allele of a causal SNP (genome.ts: type 2 diabetes, coronary disease, asthma,
- * hyperlipidemia).
+ * plus a per-site shift of the intercept (`SiteProfile.logOddsShift`) and, for the conditions of
+ * the public GWAS panel, Σ ln(OR)·(dosage − 2p) over its SNPs (genome.ts; published per-allele
+ * odds ratios for type 2 diabetes, coronary disease, hyperlipidemia, hypertension, obesity,
+ * asthma and COPD).
  * Other modalities (same facts): who has a chest radiograph, a genome and notes (site coverage,
  * imaging more likely with chest/cardiac disease), and the radiograph findings, tied to
  * conditions: lung opacity with pneumonia (85 %, else 3 %), cardiomegaly with heart failure
@@ -77,10 +78,12 @@ export interface SiteProfile {
   icd10Share: number;
   /** Blood pressure written as a 85354-9 panel with components (else a lone 8480-6). */
   bpAsPanel: boolean;
-  /** Mix of the genome model's populations (genome.ts). */
+  /** Mix of the genome model's populations (genome.ts: EUR, AFR, EAS). */
   ancestry: [number, number, number];
   /** Share of patients with a genome in the site's VCF. */
   genomeCoverage: number;
+  /** rsIDs of panel SNPs the site's genotyping array does not carry (absent from its VCF). */
+  arrayLacks: string[];
   /** Share of patients with clinical notes. */
   notesCoverage: number;
   /** Note styles this site writes (notes.ts). */
@@ -115,6 +118,7 @@ export const SITE_PROFILES: SiteProfile[] = [
     bpAsPanel: false,
     ancestry: [0.7, 0.2, 0.1],
     genomeCoverage: 0.6,
+    arrayLacks: [],
     notesCoverage: 0.85,
     noteStyles: ['soap', 'narrative'],
     scanner: {
@@ -138,6 +142,7 @@ export const SITE_PROFILES: SiteProfile[] = [
     bpAsPanel: true,
     ancestry: [0.85, 0.1, 0.05],
     genomeCoverage: 0.75,
+    arrayLacks: [],
     notesCoverage: 0.9,
     noteStyles: ['consult', 'soap'],
     scanner: {
@@ -161,6 +166,7 @@ export const SITE_PROFILES: SiteProfile[] = [
     bpAsPanel: false,
     ancestry: [0.3, 0.4, 0.3],
     genomeCoverage: 0.45,
+    arrayLacks: ['rs7216389', 'rs17782313'],
     notesCoverage: 0.8,
     noteStyles: ['narrative', 'brief'],
     scanner: {
@@ -184,6 +190,7 @@ export const SITE_PROFILES: SiteProfile[] = [
     bpAsPanel: true,
     ancestry: [0.5, 0.3, 0.2],
     genomeCoverage: 0.55,
+    arrayLacks: ['rs16969968'],
     notesCoverage: 0.85,
     noteStyles: ['soap', 'brief', 'consult'],
     scanner: {
@@ -207,6 +214,7 @@ export const SITE_PROFILES: SiteProfile[] = [
     bpAsPanel: false,
     ancestry: [0.2, 0.2, 0.6],
     genomeCoverage: 0.5,
+    arrayLacks: ['rs1801282', 'rs5219'],
     notesCoverage: 0.75,
     noteStyles: ['brief', 'narrative'],
     scanner: {

@@ -163,11 +163,20 @@ export class VcfEmitter {
   close(
     site: SiteProfile,
     rng: Rng,
-  ): { path: string; mapPath: string; records: number; genotypes: number; noCalls: number; panelNoCall: Uint8Array[]; samples: number } {
+  ): {
+    path: string;
+    mapPath: string;
+    records: number;
+    genotypes: number;
+    noCalls: number;
+    panelNoCall: Uint8Array[];
+    absent: string[];
+    samples: number;
+  } {
     const orphan = drawGenome(site.ancestry, rng.fork('orphan-genome'));
     const all = [...this.samples, { name: `BB-${this.letter}-999999`, hap: orphan.hap }];
     const path = join(this.siteDir, this.bgzip ? 'genomes.vcf.gz' : 'genomes.vcf');
-    const res = writeSiteVcf(path, all, this.siteId, this.bgzip, rng.fork('vcf'));
+    const res = writeSiteVcf(path, all, { siteId: this.siteId, arrayLacks: site.arrayLacks }, this.bgzip, rng.fork('vcf'));
     const mapPath = join(this.siteDir, 'vcf-samples.tsv');
     writeFileSync(mapPath, `sample\tmrn\n${this.samples.map((s, i) => `${s.name}\t${this.mrns[i]}`).join('\n')}\n`);
     return { path, mapPath, ...res, samples: all.length };

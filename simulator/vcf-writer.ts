@@ -1,56 +1,22 @@
 /**
- * One multi-sample VCF 4.2 per site: the SNP panel plus independent filler SNPs, sorted by
- * chromosome and position, phased GT (`0|1`), 1.5 % no-calls (`./.`). Sample names are biobank
- * ids (`BB-<site letter>-<6 digits>`), linked to MRNs through `vcf-samples.tsv` (as a biobank
- * would deliver them). Optionally bgzipped (BGZF blocks, readable by tabix/htslib and by the
- * site's VCF connector).
+ * One multi-sample VCF 4.2 per site, as a biobank's genotyping array export would deliver it:
+ * the public panel's SNPs that the site's array carries (GRCh38 `chr` contigs with their
+ * lengths, ID = rsID, REF = the GRCh38 base), sorted by chromosome and position, unphased GT with
+ * `./.` for failed calls (`NO_CALL_RATE`), INFO AC/AN/AF over called genotypes. SNPs the array
+ * lacks have no record. Sample names are biobank ids (`BB-<site letter>-<6 digits>`), linked to
+ * MRNs through `vcf-samples.tsv`. Optionally bgzipped (BGZF blocks, readable by tabix/htslib and
+ * by the site's VCF connector).
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { crc32, deflateRawSync } from 'node:zlib';
 import type { Rng } from '../model/rng.ts';
+import { chromLength, chromRank, vcfContigName } from '../modalities/genome/reference.ts';
 import { NO_CALL_RATE, PANEL } from './genome.ts';
 
 export interface VcfSample {
   name: string;
-  /** Phased alleles per panel SNP; undefined = an unmapped/orphan sample with random genotypes. */
+  /** Alleles (0 = REF, 1 = ALT) of the two copies per panel SNP. */
   hap: [Uint8Array, Uint8Array];
-}
-
-const CHROM_ORDER = [
-  '1',
-  '2',
-  '3',
-  '4',
-  '5',
-  '6',
-  '7',
-  '8',
-  '9',
-  '10',
-  '11',
-  '12',
-  '13',
-  '14',
-  '15',
-  '16',
-  '17',
-  '18',
-  '19',
-  '20',
-  '21',
-  '22',
-  'X',
-  'Y',
-];
-
-interface Row {
-  chrom: string;
-  pos: number;
-  id: string;
-  ref: string;
-  alt: string;
-  panelIndex: number;
-  af: number;
 }
 
 /** BGZF writer: gzip members of ≤ 64 KiB input with the BC extra field, then the EOF block. */
@@ -89,29 +55,24 @@ export function bgzfBlock(data: Buffer): Buffer {
   return Buffer.concat([header, deflated, trailer]);
 }
 
-/** Writes the site VCF; returns genotype counts. */
+/** Writes the site VCF; returns genotype counts and, per sample, which panel SNPs have no call (absent or failed). */
 export function writeSiteVcf(
   path: string,
   samples: VcfSample[],
-  siteId: string,
+  site: { siteId: string; arrayLacks: readonly string[] },
   bgzip: boolean,
   rng: Rng,
-): { records: number; genotypes: number; noCalls: number; panelNoCall: Uint8Array[] } {
-  const rows: Row[] = PANEL.map((s, i) => ({ chrom: s.chrom, pos: s.pos, id: '.', ref: s.ref, alt: s.alt, panelIndex: i, af: 0 }));
-  const bases = ['A', 'C', 'G', 'T'];
-  const fillerRng = rng.fork('filler');
-  for (let k = 0; k < 40; k++) {
-    const chrom = CHROM_ORDER[fillerRng.int(22)];
-    const ref = fillerRng.pick(bases);
-    const alt = fillerRng.pick(bases.filter((b) => b !== ref));
-    rows.push({ chrom, pos: 1_000_000 + fillerRng.int(100_000_000), id: '.', ref, alt, panelIndex: -1, af: 0.05 + 0.4 * fillerRng.next() });
-  }
-  rows.sort((a, b) => CHROM_ORDER.indexOf(a.chrom) - CHROM_ORDER.indexOf(b.chrom) || a.pos - b.pos);
+): { records: number; genotypes: number; noCalls: number; panelNoCall: Uint8Array[]; absent: string[] } {
+  for (const rsid of site.arrayLacks)
+    if (!PANEL.some((s) => s.rsid === rsid)) throw new Error(`site ${site.siteId}: arrayLacks names ${rsid}, which is not in the panel`);
+  const carried = PANEL.map((s, j) => ({ s, j }))
+    .filter(({ s }) => !site.arrayLacks.includes(s.rsid))
+    .sort((a, b) => chromRank(a.s.chrom) - chromRank(b.s.chrom) || a.s.pos - b.s.pos);
   const fd = openSync(path, 'w');
   const bg = bgzip ? new BgzfWriter(fd) : undefined;
   let buf = '';
-  const emit = (s: string) => {
-    buf += s;
+  const emit = (text: string) => {
+    buf += text;
     if (buf.length > 1 << 20) flush();
   };
   const flush = () => {
@@ -119,48 +80,45 @@ export function writeSiteVcf(
     else writeSync(fd, buf);
     buf = '';
   };
-  const contigs = [...new Set(rows.map((r) => r.chrom))];
-  emit('##fileformat=VCFv4.2\n');
-  emit(`##fileDate=20250101\n##source=fedsynth-simulate\n##reference=GRCh38 (simulated panel positions)\n`);
-  for (const c of contigs) emit(`##contig=<ID=${c}>\n`);
-  emit('##INFO=<ID=AC,Number=A,Type=Integer,Description="Allele count in genotypes">\n');
+  emit('##fileformat=VCFv4.2\n##fileDate=20250101\n##source=fedsynth-simulate\n##reference=GRCh38\n');
+  for (const c of [...new Set(carried.map(({ s }) => s.chrom))])
+    emit(`##contig=<ID=${vcfContigName('GRCh38', c)},length=${chromLength('GRCh38', c)},assembly=GRCh38>\n`);
+  emit('##INFO=<ID=AC,Number=A,Type=Integer,Description="Allele count in called genotypes">\n');
   emit('##INFO=<ID=AN,Number=1,Type=Integer,Description="Total number of alleles in called genotypes">\n');
+  emit('##INFO=<ID=AF,Number=A,Type=Float,Description="Allele frequency in called genotypes">\n');
   emit('##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n');
-  emit(`##fedsynthSite=${siteId}\n`);
-  emit(`#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t${samples.map((s) => s.name).join('\t')}\n`);
+  emit(`##fedsynthSite=${site.siteId}\n`);
+  emit(`#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t${samples.map((x) => x.name).join('\t')}\n`);
   let genotypes = 0;
   let noCalls = 0;
-  const panelNoCall = samples.map(() => new Uint8Array(PANEL.length));
+  // Every panel SNP starts as "no call"; carried SNPs clear it per successful call.
+  const panelNoCall = samples.map(() => new Uint8Array(PANEL.length).fill(1));
   const gtRng = rng.fork('calls');
-  for (const row of rows) {
+  for (const { s, j } of carried) {
     const gts: string[] = new Array(samples.length);
     let ac = 0;
     let an = 0;
-    for (let j = 0; j < samples.length; j++) {
+    for (let k = 0; k < samples.length; k++) {
       genotypes++;
       if (gtRng.bernoulli(NO_CALL_RATE)) {
-        gts[j] = './.';
+        gts[k] = './.';
         noCalls++;
-        if (row.panelIndex >= 0) panelNoCall[j][row.panelIndex] = 1;
         continue;
       }
-      let a: number;
-      let b: number;
-      if (row.panelIndex >= 0) {
-        a = samples[j].hap[0][row.panelIndex];
-        b = samples[j].hap[1][row.panelIndex];
-      } else {
-        a = +gtRng.bernoulli(row.af);
-        b = +gtRng.bernoulli(row.af);
-      }
+      const a = samples[k].hap[0][j];
+      const b = samples[k].hap[1][j];
+      panelNoCall[k][j] = 0;
       ac += a + b;
       an += 2;
-      gts[j] = `${a}|${b}`;
+      // Unphased, as an array export: the lower allele index first.
+      gts[k] = a <= b ? `${a}/${b}` : `${b}/${a}`;
     }
-    emit(`${row.chrom}\t${row.pos}\t${row.id}\t${row.ref}\t${row.alt}\t50\tPASS\tAC=${ac};AN=${an}\tGT\t${gts.join('\t')}\n`);
+    const info = an > 0 ? `AC=${ac};AN=${an};AF=${Number((ac / an).toFixed(4))}` : 'AC=0;AN=0';
+    emit(`${vcfContigName('GRCh38', s.chrom)}\t${s.pos}\t${s.rsid}\t${s.ref}\t${s.alt}\t.\tPASS\t${info}\tGT\t${gts.join('\t')}\n`);
   }
   flush();
   bg?.close();
   closeSync(fd);
-  return { records: rows.length, genotypes, noCalls, panelNoCall };
+  const absent = PANEL.filter((s) => site.arrayLacks.includes(s.rsid)).map((s) => s.rsid);
+  return { records: carried.length, genotypes, noCalls, panelNoCall, absent };
 }

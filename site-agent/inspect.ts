@@ -36,6 +36,8 @@ export interface InspectReport {
     snpCallRate?: number;
     snpPanelFound?: number;
     snpPanelMissing?: string[];
+    /** Panel SNPs read re-oriented (swapped or other-strand alleles). */
+    snpAlleleFlips?: string[];
     imageFindings: Record<string, Record<string, number>>;
     noteMentions: Record<string, number>;
   };
@@ -127,6 +129,7 @@ export async function inspectSite(cfg: { data: SiteDataConfig }, schema: Schema,
             snpCallRate: r4(site.stats.vcf.callRate),
             snpPanelFound: site.stats.vcf.panelFound,
             snpPanelMissing: site.stats.vcf.panelMissing,
+            snpAlleleFlips: site.stats.vcf.alleleFlips.map((f) => `${f.entry} (${f.how}, line ${f.line})`),
           }
         : {}),
       imageFindings,
@@ -183,6 +186,8 @@ export function formatInspectReport(r: InspectReport): string {
       `  SNP panel: ${r.coverage.snpPanelFound}/${r.details.vcf!.panelSnps} SNPs found in the VCF, call rate ${pct(r.coverage.snpCallRate)} (patients with a genome)`,
     );
     if (r.coverage.snpPanelMissing?.length) out.push(`  SNPs not in the VCF: ${r.coverage.snpPanelMissing.join(', ')}`);
+    if (r.coverage.snpAlleleFlips?.length)
+      out.push(`  SNPs read with swapped or other-strand alleles (dosage re-oriented): ${r.coverage.snpAlleleFlips.join(', ')}`);
   }
   for (const [a, classes] of Object.entries(r.coverage.imageFindings))
     out.push(

@@ -43,7 +43,7 @@ import { FhirRestSource } from './connectors/fhir-rest.ts';
 import { dicomGrid, readDicomFolder, type DicomScanStats } from './connectors/dicom/index.ts';
 import { notesFromFhir, readNotesFolder, type Note, type NotesScanStats } from './connectors/notes/index.ts';
 import { Quarantine, type FhirResource, type FhirSource } from './connectors/types.ts';
-import { extractPanelGenotypes, readVcfHeader } from './connectors/vcf/index.ts';
+import { extractPanelGenotypes, readVcfHeader, type AlleleFlip } from './connectors/vcf/index.ts';
 import { LinkageLedger, PatientKeyIndex, readSampleMap, type LinkModality, type ModalityLinkStats } from './linkage.ts';
 import { connectorPanel, snpCodes } from './features/genome.ts';
 import { gridImageScores, imageFindingCodes } from './features/image.ts';
@@ -65,6 +65,8 @@ export interface MultimodalStats {
     callRate: number;
     ambiguousSamples: string[];
     sampleMapBadLines: number[];
+    /** Panel SNPs read from records with swapped or other-strand alleles, and why. */
+    alleleFlips: AlleleFlip[];
   };
   notes?: NotesScanStats & { fhirNotes: number };
 }
@@ -275,6 +277,7 @@ export async function loadMultimodalSiteData(
       callRate: res.patients.size && panel.length ? called / (res.patients.size * panel.length) : 0,
       ambiguousSamples: sampleMap?.ambiguousSamples ?? [],
       sampleMapBadLines: sampleMap?.badLines ?? [],
+      alleleFlips: res.stats.alleleFlips,
     };
   }
   snpCols.forEach((j, k) => {

@@ -40,11 +40,15 @@ import type { BodySide, RadiographFindings } from '../modalities/image/chest-rad
 import { radiographBuffers, synthesiseRadiograph } from '../modalities/image/radiograph-synth.ts';
 import type { ImageComponentAttribute } from '../modalities/image/components.ts';
 import { writeVcf, type Genotype, type VcfSample } from '../modalities/genome/vcf-writer.ts';
+import { GWAS_PANEL } from '../modalities/genome/gwas-panel.ts';
 import { validateVcf } from '../modalities/genome/validate.ts';
 import type { ReferenceBuild } from '../modalities/genome/reference.ts';
 import { buildVocabulary, type Vocabulary } from '../modalities/notes/vocabulary.ts';
 import { generateVerifiedNote, NoteStats, SafeNoteError } from '../modalities/notes/generate.ts';
 import type { FactLab, SyntheticFacts } from '../modalities/notes/facts.ts';
+
+/** Gene of each public panel SNP, for the variant Observations (a schema's other SNPs have none). */
+const GENE_OF_RSID = new Map(GWAS_PANEL.map((s) => [s.rsid, s.gene]));
 
 /** Image-finding feature → the finding name of the decoders and the vocabulary. */
 export const FEATURE_FINDING: Record<string, keyof RadiographFindings> = {
@@ -172,6 +176,7 @@ export function rowArtefacts(layout: Layout, row: ArrayLike<number>): RowArtefac
   if (layout.snps.length > 0 && layout.snps.some(({ i }) => row[i] !== SNP_MISSING)) {
     genotypes = layout.snps.map(({ i, attr }) => ({
       ...(attr.rsid ? { rsid: attr.rsid } : {}),
+      ...(attr.rsid && GENE_OF_RSID.has(attr.rsid) ? { gene: GENE_OF_RSID.get(attr.rsid) } : {}),
       chrom: attr.chrom,
       pos: attr.pos,
       ref: attr.ref,

@@ -53,9 +53,10 @@ describe('signal survives decoding (files read back)', () => {
     for (const [pair, r] of Object.entries(t.ld.byPair)) if (r.real > 0.9) expect(r.synthetic, pair).toBeGreaterThan(0.6);
   });
 
-  it('causal SNP odds ratios point the right way', () => {
-    for (const [snp, r] of Object.entries(t.snps)) {
-      expect(Math.abs(Math.log(r.syntheticOr) - Math.log(r.realOr)), snp).toBeLessThan(0.3);
+  it('SNP odds ratios survive within their sampling error', () => {
+    for (const [pair, r] of Object.entries(t.snps)) {
+      // Independent samples of 1,500 rows each side: beyond 4.5 joint SEs has chance < 1e-5.
+      expect(Math.abs(Math.log(r.syntheticOr) - Math.log(r.realOr)), pair).toBeLessThan(4.5 * Math.hypot(r.realSeLog, r.syntheticSeLog));
     }
   });
 

@@ -112,14 +112,16 @@ describe('loadMultimodalSiteData: linkage edge cases', () => {
     // VCF: S1→M1, S2 and S2b → M2 (two samples, one patient), S3 listed twice, S9 unmapped; a bad line in the middle.
     const head =
       '##fileformat=VCFv4.2\n##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS1\tS2\tS2b\tS3\tS9\n';
-    const snp = schema.attributes.find((a) => a.name === 'snp_b1_1')!;
-    if (snp.kind !== 'snp') throw new Error('no snp');
+    const snp = schema.attributes.find((a) => a.name === 'snp_apoe_e4')!;
+    const snp2 = schema.attributes.find((a) => a.name === 'snp_apoe_e2')!;
+    if (snp.kind !== 'snp' || snp2.kind !== 'snp') throw new Error('no snp');
     writeFileSync(
       join(dir, 'g.vcf'),
       head +
         `${snp.chrom}\t${snp.pos}\t.\t${snp.ref}\t${snp.alt}\t50\tPASS\t.\tGT\t0|1\t1|1\t0|0\t./.\t1|0\n` +
         'garbage line without tabs\n' +
-        `${snp.chrom}\t${snp.pos + 1200}\t.\tG\tA\t50\tPASS\t.\tGT\t1/1\t0/1\t0/0\t0/0\t0/0\n`,
+        // The second SNP exported with REF/ALT swapped: read re-oriented (and reported), not dropped.
+        `${snp2.chrom}\t${snp2.pos}\t.\t${snp2.alt}\t${snp2.ref}\t50\tPASS\t.\tGT\t0/0\t0/1\t1/1\t1/1\t1/1\n`,
     );
     writeFileSync(join(dir, 'map.tsv'), 'S1\tM1\nS2\tM2\nS2b\tM2\nS3\tM5\nS3\tM1\n');
     // Notes: M1 twice, M5, an unknown MRN, a file whose name has no id, a non-UTF-8 file.
@@ -161,8 +163,9 @@ describe('loadMultimodalSiteData: linkage edge cases', () => {
     expect(L.note).toMatchObject({ linked: 3, unlinked: 2, patients: 2 });
     const col = (name: string) => site.data.columns[schema.attributes.findIndex((a) => a.name === name)]!;
     expect([...col('img_opacity')]).toEqual([0, 2, 2, 2, 2]); // only p1 has an image
-    expect([...col('snp_b1_1')]).toEqual([1, SNP_MISSING, SNP_MISSING, SNP_MISSING, SNP_MISSING]);
-    expect([...col('snp_b1_2')]).toEqual([2, SNP_MISSING, SNP_MISSING, SNP_MISSING, SNP_MISSING]);
+    expect([...col('snp_apoe_e4')]).toEqual([1, SNP_MISSING, SNP_MISSING, SNP_MISSING, SNP_MISSING]);
+    expect([...col('snp_apoe_e2')]).toEqual([2, SNP_MISSING, SNP_MISSING, SNP_MISSING, SNP_MISSING]);
+    expect(site.stats.vcf!.alleleFlips).toEqual([{ entry: 'rs7412', line: 6, how: 'swapped', reason: expect.any(String) }]);
     expect([...col('note_pneumonia')]).toEqual([1, 2, 2, 2, 0]);
     expect([...col('note_asthma')]).toEqual([1, 2, 2, 2, 0]);
     const reasons = site.quarantine.countsByReason();

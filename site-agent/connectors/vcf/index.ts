@@ -71,8 +71,60 @@ export interface PanelGenotypes {
     ambiguousPatients: string[];
     /** Records matching a panel entry already filled by an earlier record (the first wins). */
     duplicateRecords: number;
+    /** Panel entries read from a record whose alleles are swapped and/or on the other strand, and how. */
+    alleleFlips: AlleleFlip[];
+    /** Records at a panel site (or with its rsID) whose REF contradicts the panel: quarantined, not read. */
+    alleleMismatches: number;
   };
 }
+
+export interface AlleleFlip {
+  /** Panel entry (rsID, else chrom:pos). */
+  entry: string;
+  line: number;
+  how: 'swapped' | 'strand' | 'strand-swapped';
+  reason: string;
+}
+
+const COMPLEMENT: Record<string, string> = { A: 'T', T: 'A', C: 'G', G: 'C' };
+const complement = (allele: string) => [...allele].map((b) => COMPLEMENT[b] ?? 'N').join('');
+
+/**
+ * How a record's alleles carry a panel SNP: `k` is the record's allele index (0 = its REF) that is
+ * the panel's ALT. A VCF's REF is the forward-strand reference base, so a REF equal to the panel's
+ * ALT means the record's alleles are swapped relative to the panel, and complements mean the
+ * other strand; both are read with the dosage re-oriented. A palindromic SNP (A/T, C/G) cannot tell
+ * a swap from a strand flip, so it is rejected. A record whose REF agrees with the panel but lacks
+ * its ALT is another allele at the same site (`other`); any other REF is a contradiction.
+ */
+export function matchPanelAlleles(
+  panelRef: string,
+  panelAlt: string,
+  ref: string,
+  alts: readonly string[],
+): { k: number; how: 'same' | AlleleFlip['how'] } | { other: true } | { reject: string } {
+  const same = alts.indexOf(panelAlt);
+  if (ref === panelRef) return same >= 0 ? { k: same + 1, how: 'same' } : { other: true };
+  const palindromic = complement(panelRef) === panelAlt;
+  if (ref === panelAlt && alts.includes(panelRef)) {
+    if (palindromic) return { reject: `palindromic SNP ${panelRef}/${panelAlt} with REF/ALT swapped: strand is ambiguous` };
+    return { k: 0, how: 'swapped' };
+  }
+  if (!palindromic) {
+    const strand = alts.indexOf(complement(panelAlt));
+    if (ref === complement(panelRef) && strand >= 0) return { k: strand + 1, how: 'strand' };
+    if (ref === complement(panelAlt) && alts.includes(complement(panelRef))) return { k: 0, how: 'strand-swapped' };
+  }
+  return {
+    reject: `alleles ${ref}>${alts.join(',')} do not match the panel's ${panelRef}>${panelAlt} (REF is not the panel's reference base)`,
+  };
+}
+
+const FLIP_REASON: Record<AlleleFlip['how'], string> = {
+  swapped: "record REF is the panel's ALT: dosage counts the record's REF allele",
+  strand: 'record alleles are the complements of the panel alleles (other strand): read on the complement',
+  'strand-swapped': "record alleles are the complements, swapped: dosage counts the record's REF allele",
+};
 
 const TAB = 9;
 
@@ -436,9 +488,12 @@ export interface PanelOptions {
 }
 
 /**
- * Extracts genotypes for `panel` from a VCF (plain or bgzipped). Matches by chrom/pos/ref/alt
- * (chrom with or without `chr`) or by rsID with matching alleles; for a multi-allelic record the
- * dosage counts only the panel's alt allele. Per linked patient, a dosage vector in panel order.
+ * Extracts genotypes for `panel` from a VCF (plain or bgzipped). Candidates are found by
+ * chrom/pos (chrom with or without `chr`) or by rsID, then their alleles are checked against the
+ * panel (`matchPanelAlleles`): swapped or other-strand records are read re-oriented and listed in
+ * `stats.alleleFlips` with the reason; a contradicting REF is quarantined ("allele mismatch"). For
+ * a multi-allelic record the dosage counts only the panel's alt allele. Per linked patient, a
+ * dosage vector in panel order.
  */
 export async function extractPanelGenotypes(
   path: string,
@@ -465,6 +520,8 @@ export async function extractPanelGenotypes(
     unlinkedSamples: [],
     ambiguousPatients: [],
     duplicateRecords: 0,
+    alleleFlips: [],
+    alleleMismatches: 0,
   };
   const found = new Array<boolean>(panel.length).fill(false);
   let dosages: Int8Array[] = [];
@@ -505,16 +562,22 @@ export async function extractPanelGenotypes(
     if (!candidates) return;
     const refU = ref.toUpperCase();
     const alts = alt.toUpperCase().split(',');
-    const matches: [number, number][] = []; // [panel index, alt allele index (1-based)]
+    const matches: [number, number][] = []; // [panel index, record allele index carrying the panel's ALT]
     for (const i of candidates) {
-      if (panelRef[i] !== refU) continue;
-      const k = alts.indexOf(panelAlt[i]!);
-      if (k < 0) continue;
+      const m = matchPanelAlleles(panelRef[i]!, panelAlt[i]!, refU, alts);
+      if ('other' in m) continue;
+      const entry = panel[i]!.rsid ?? `${panel[i]!.chrom}:${panel[i]!.pos}`;
+      if ('reject' in m) {
+        stats.alleleMismatches++;
+        quarantine.add({ source: path, modality: 'vcf', reason: 'allele mismatch', offset: lineNo, detail: `${entry}: ${m.reject}` });
+        continue;
+      }
       if (found[i]) {
         stats.duplicateRecords++;
         continue;
       }
-      matches.push([i, k + 1]);
+      if (m.how !== 'same') stats.alleleFlips.push({ entry, line: lineNo, how: m.how, reason: FLIP_REASON[m.how] });
+      matches.push([i, m.k]);
     }
     if (matches.length === 0 || !hasSamples) {
       for (const [i] of matches) found[i] = true;
