@@ -4,9 +4,10 @@
 import { open, opendir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Quarantine } from '../types.ts';
-import { parseDicomBytes, type DicomDecodeOptions, type DicomImage } from './decode.ts';
+import { parseDicomFile, type DicomDecodeOptions, type DicomImage } from './decode.ts';
 
-export { dicomGrid, parseDicomBytes } from './decode.ts';
+export { dicomGrid, parseDicomBytes, parseDicomFile } from './decode.ts';
+export { decodeFrame, loadCodec, CodecError, type CodecName, type DecodedFrame } from './codecs.ts';
 export type { DicomDecodeOptions, DicomImage, DicomParseResult, FrameChoice } from './decode.ts';
 export { transferSyntax } from './transfer-syntax.ts';
 export type { TransferSyntaxInfo } from './transfer-syntax.ts';
@@ -83,7 +84,7 @@ export async function readDicomFile(
     quarantine.add({ source: path, modality: 'dicom', reason: 'unreadable file', detail: (err as Error).message });
     return undefined;
   }
-  const result = parseDicomBytes(bytes, path, options);
+  const result = await parseDicomFile(bytes, path, options);
   if (!result.ok) {
     quarantine.add(result.record);
     return undefined;
