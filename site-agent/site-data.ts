@@ -39,7 +39,7 @@ import {
 import { componentCodes } from '../modalities/image/components.ts';
 import type { SiteDataConfig } from './config.ts';
 import { NdjsonFhirSource } from './connectors/fhir-ndjson.ts';
-import { FhirRestSource } from './connectors/fhir-rest.ts';
+import { FhirRestSource, r4RestSource } from './connectors/fhir-rest.ts';
 import { dicomGrid, readDicomFolder, type DicomScanStats } from './connectors/dicom/index.ts';
 import { notesFromFhir, readNotesFolder, type Note, type NotesScanStats } from './connectors/notes/index.ts';
 import { Quarantine, type FhirResource, type FhirSource } from './connectors/types.ts';
@@ -86,7 +86,7 @@ export interface LoadOptions {
 export function fhirSourceOf(data: SiteDataConfig): FhirSource {
   return data.kind === 'fhir-ndjson'
     ? new NdjsonFhirSource(data.dir)
-    : new FhirRestSource({ baseUrl: data.baseUrl, bearerToken: data.bearerToken, pageSize: data.pageSize });
+    : r4RestSource(new FhirRestSource({ baseUrl: data.baseUrl, bearerToken: data.bearerToken, pageSize: data.pageSize }));
 }
 
 /** A FhirSource that shows every Patient to the key index on its way through. */
