@@ -6,7 +6,7 @@
  * URL, and shapes that exist in one version only. R4B (4.3) shares R4's shapes for the resources
  * read here and is accepted.
  */
-import type { FhirResource, FhirSource, Quarantine } from './types.ts';
+import type { FhirResource, Quarantine } from './types.ts';
 
 export type FhirRelease = 'DSTU2' | 'STU3' | 'R4' | 'R4B' | 'R5' | 'unknown';
 
