@@ -40,6 +40,7 @@ import { componentCodes } from '../modalities/image/components.ts';
 import type { SiteDataConfig } from './config.ts';
 import { NdjsonFhirSource } from './connectors/fhir-ndjson.ts';
 import { FhirRestSource, r4RestSource } from './connectors/fhir-rest.ts';
+import { OmopSource } from './connectors/omop.ts';
 import { dicomGrid, readDicomFolder, type DicomScanStats } from './connectors/dicom/index.ts';
 import { notesFromFhir, readNotesFolder, type Note, type NotesScanStats } from './connectors/notes/index.ts';
 import { Quarantine, type FhirResource, type FhirSource } from './connectors/types.ts';
@@ -53,7 +54,12 @@ import { readPatientTable, type PatientReadResult } from './patients.ts';
 export interface MultimodalStats {
   fhir: { patients: number; patientsWithoutLinkageKey: number; ambiguousKeys: number; counts: PatientReadResult['counts'] };
   linkage: Record<LinkModality, ModalityLinkStats>;
-  dicom?: DicomScanStats & { otherImages: number; featureFailures: number };
+  dicom?: DicomScanStats & {
+    /** Decoded images outside the schema's modalities/body part, by Modality code: read, but not features. */
+    otherImages: number;
+    otherByModality: Record<string, number>;
+    featureFailures: number;
+  };
   vcf?: {
     samples: number;
     panelSnps: number;
@@ -65,6 +71,8 @@ export interface MultimodalStats {
     callRate: number;
     ambiguousSamples: string[];
     sampleMapBadLines: number[];
+    /** Panel entries filled from gVCF reference blocks. */
+    refBlockPanelRecords: number;
   };
   notes?: NotesScanStats & { fhirNotes: number };
 }
@@ -84,9 +92,9 @@ export interface LoadOptions {
 }
 
 export function fhirSourceOf(data: SiteDataConfig): FhirSource {
-  return data.kind === 'fhir-ndjson'
-    ? new NdjsonFhirSource(data.dir)
-    : r4RestSource(new FhirRestSource({ baseUrl: data.baseUrl, bearerToken: data.bearerToken, pageSize: data.pageSize }));
+  if (data.kind === 'fhir-ndjson') return new NdjsonFhirSource(data.dir);
+  if (data.kind === 'omop') return new OmopSource({ url: data.url, schema: data.schema, vocabularySchema: data.vocabularySchema });
+  return r4RestSource(new FhirRestSource({ baseUrl: data.baseUrl, bearerToken: data.bearerToken, pageSize: data.pageSize }));
 }
 
 /** A FhirSource that shows every Patient to the key index on its way through. */
@@ -151,7 +159,7 @@ export async function loadMultimodalSiteData(
   const imageCodes = new Map<number, { uid: string; codes: number[] }>();
   if (data.dicom) {
     const scan: DicomScanStats = { filesSeen: 0, images: 0, quarantined: 0, skipped: 0 };
-    const dstats = { ...scan, otherImages: 0, featureFailures: 0 };
+    const dstats = { ...scan, otherImages: 0, otherByModality: {} as Record<string, number>, featureFailures: 0 };
     let beyond = 0;
     const allowed = new Set((schema.image?.modalities ?? []).map((m) => m.toUpperCase()));
     const bodyPart = schema.image?.bodyPart?.toUpperCase();
@@ -162,6 +170,8 @@ export async function loadMultimodalSiteData(
         (!allowed.has((img.modality ?? '').toUpperCase()) || (bodyPart && img.bodyPart && img.bodyPart.toUpperCase() !== bodyPart))
       ) {
         dstats.otherImages++;
+        const m = img.modality ?? '(none)';
+        dstats.otherByModality[m] = (dstats.otherByModality[m] ?? 0) + 1;
         continue;
       }
       const row = link('dicom', img.patientId);
@@ -259,12 +269,18 @@ export async function loadMultimodalSiteData(
     }
     const res = await extractPanelGenotypes(data.vcf, panel, quarantine, { sampleToPatient: toPatient });
     let called = 0;
+    let withCalls = 0;
     for (const [pid, dosage] of res.patients) {
       const row = rowOf.get(pid)!;
       const codes = snpCodes(dosage, snpAttrs.length);
+      let mine = 0;
+      for (const c of codes) if (c !== SNP_MISSING) mine++;
+      // A sample with no called panel genotype (a VCF without usable records) is not a genome.
+      if (mine === 0) continue;
       genomes.set(row, codes);
       ledger.used('vcf', pid);
-      for (const c of codes) if (c !== SNP_MISSING) called++;
+      called += mine;
+      withCalls++;
     }
     stats.vcf = {
       samples: header?.samples.length ?? 0,
@@ -272,7 +288,8 @@ export async function loadMultimodalSiteData(
       panelFound: res.found.filter(Boolean).length,
       panelMissing: snpAttrs.filter((_, j) => !res.found[j]).map((a) => a.name),
       records: res.stats.records,
-      callRate: res.patients.size && panel.length ? called / (res.patients.size * panel.length) : 0,
+      callRate: withCalls && panel.length ? called / (withCalls * panel.length) : 0,
+      refBlockPanelRecords: res.stats.refBlockPanelRecords,
       ambiguousSamples: sampleMap?.ambiguousSamples ?? [],
       sampleMapBadLines: sampleMap?.badLines ?? [],
     };
