@@ -48,6 +48,7 @@ import { extractPanelGenotypes, readVcfHeader } from './connectors/vcf/index.ts'
 import { LinkageLedger, PatientKeyIndex, readSampleMap, type LinkModality, type ModalityLinkStats } from './linkage.ts';
 import { connectorPanel, snpCodes } from './features/genome.ts';
 import { gridImageScores, imageFindingCodes } from './features/image.ts';
+import { ReportFindingIndex, reportFindingCodes } from './features/image-findings-report.ts';
 import { NoteMentionEncoder } from './features/notes.ts';
 import { readPatientTable, type PatientReadResult } from './patients.ts';
 
@@ -59,6 +60,8 @@ export interface MultimodalStats {
     otherImages: number;
     otherByModality: Record<string, number>;
     featureFailures: number;
+    /** Images whose findings came from a coded radiology report (DiagnosticReport or SR), not the pixel rules. */
+    reportLabelled: number;
   };
   vcf?: {
     samples: number;
@@ -159,7 +162,10 @@ export async function loadMultimodalSiteData(
   const imageCodes = new Map<number, { uid: string; codes: number[] }>();
   if (data.dicom) {
     const scan: DicomScanStats = { filesSeen: 0, images: 0, quarantined: 0, skipped: 0 };
-    const dstats = { ...scan, otherImages: 0, otherByModality: {} as Record<string, number>, featureFailures: 0 };
+    const dstats = { ...scan, otherImages: 0, otherByModality: {} as Record<string, number>, featureFailures: 0, reportLabelled: 0 };
+    // Coded radiology reports label findings; the pixel rules are the fallback.
+    const reports = new ReportFindingIndex();
+    if (imageAttrs.length) for await (const r of source.resources(['ImagingStudy', 'DiagnosticReport'], quarantine)) reports.add(r);
     let beyond = 0;
     const allowed = new Set((schema.image?.modalities ?? []).map((m) => m.toUpperCase()));
     const bodyPart = schema.image?.bodyPart?.toUpperCase();
@@ -183,7 +189,14 @@ export async function loadMultimodalSiteData(
         continue;
       }
       let codes: number[] = [];
-      if (imageAttrs.length || compAttrs.length) {
+      const labels = reports.labelsFor(img.studyInstanceUid);
+      if (labels && compAttrs.length === 0) {
+        codes = reportFindingCodes(
+          imageAttrs.map(([a]) => a),
+          labels,
+        );
+        dstats.reportLabelled++;
+      } else if (imageAttrs.length || compAttrs.length) {
         const f = gridImageScores(dicomGrid(img, grid), grid);
         if (!f.ok) {
           dstats.featureFailures++;
@@ -191,11 +204,17 @@ export async function loadMultimodalSiteData(
           continue;
         }
         // Finding classes, then the component bins of the normalised grid image (modalities/image/components.ts).
+        if (labels) dstats.reportLabelled++;
         codes = [
-          ...imageFindingCodes(
-            imageAttrs.map(([a]) => a),
-            f.scores,
-          ),
+          ...(labels
+            ? reportFindingCodes(
+                imageAttrs.map(([a]) => a),
+                labels,
+              )
+            : imageFindingCodes(
+                imageAttrs.map(([a]) => a),
+                f.scores,
+              )),
           ...componentCodes(
             compAttrs.map(([a]) => a),
             f.grid,
