@@ -41,7 +41,7 @@ import type { SiteDataConfig } from './config.ts';
 import { NdjsonFhirSource } from './connectors/fhir-ndjson.ts';
 import { FhirRestSource, r4RestSource } from './connectors/fhir-rest.ts';
 import { OmopSource } from './connectors/omop.ts';
-import { dicomGrid, readDicomFolder, type DicomScanStats } from './connectors/dicom/index.ts';
+import { dicomGrid, readDicomFolder, type DicomScanStats, type DicomStructuredReport } from './connectors/dicom/index.ts';
 import { notesFromFhir, readNotesFolder, type Note, type NotesScanStats } from './connectors/notes/index.ts';
 import { Quarantine, type FhirResource, type FhirSource } from './connectors/types.ts';
 import { extractPanelGenotypes, readVcfHeader } from './connectors/vcf/index.ts';
@@ -159,7 +159,8 @@ export async function loadMultimodalSiteData(
   const compAttrs = attrs
     .map((a, j) => [a, j] as const)
     .filter((x): x is [ImageComponentAttribute, number] => x[0].kind === 'image-component');
-  const imageCodes = new Map<number, { uid: string; codes: number[] }>();
+  /** Per row: the chosen image, its codes, and whether its findings came from the pixel rules. */
+  const imageCodes = new Map<number, { uid: string; codes: number[]; studyUid?: string; fromPixels: boolean }>();
   if (data.dicom) {
     const scan: DicomScanStats = { filesSeen: 0, images: 0, quarantined: 0, skipped: 0 };
     const dstats = { ...scan, otherImages: 0, otherByModality: {} as Record<string, number>, featureFailures: 0, reportLabelled: 0 };
@@ -170,7 +171,10 @@ export async function loadMultimodalSiteData(
     const allowed = new Set((schema.image?.modalities ?? []).map((m) => m.toUpperCase()));
     const bodyPart = schema.image?.bodyPart?.toUpperCase();
     const grid = schema.image?.grid ?? 64;
-    for await (const img of readDicomFolder(data.dicom, quarantine, {}, scan)) {
+    const onStructuredReport = (sr: DicomStructuredReport) => {
+      if (sr.studyInstanceUid) reports.addStructuredReport(sr.studyInstanceUid, sr.snomedCodes);
+    };
+    for await (const img of readDicomFolder(data.dicom, quarantine, { onStructuredReport }, scan)) {
       if (
         schema.image &&
         (!allowed.has((img.modality ?? '').toUpperCase()) || (bodyPart && img.bodyPart && img.bodyPart.toUpperCase() !== bodyPart))
@@ -223,8 +227,27 @@ export async function loadMultimodalSiteData(
         ];
       }
       if (prev) beyond++;
-      imageCodes.set(row, { uid: order, codes });
+      imageCodes.set(row, {
+        uid: order,
+        codes,
+        fromPixels: !labels && imageAttrs.length > 0,
+        ...(img.studyInstanceUid ? { studyUid: img.studyInstanceUid } : {}),
+      });
       ledger.used('dicom', read.patientIds[row]!);
+    }
+    // A DICOM SR met after its study's image in the walk relabels that image now.
+    for (const entry of imageCodes.values()) {
+      const labels = entry.fromPixels ? reports.labelsFor(entry.studyUid) : undefined;
+      if (!labels) continue;
+      entry.codes.splice(
+        0,
+        imageAttrs.length,
+        ...reportFindingCodes(
+          imageAttrs.map(([a]) => a),
+          labels,
+        ),
+      );
+      dstats.reportLabelled++;
     }
     ledger.stats.dicom.beyondBound = beyond;
     stats.dicom = { ...dstats, ...scan };

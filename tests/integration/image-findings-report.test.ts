@@ -8,6 +8,7 @@ import { parseSchema, type ImageFindingAttribute } from '../../schema/schema.ts'
 import type { FhirResource } from '../../site-agent/connectors/types.ts';
 import { ReportFindingIndex, reportFindingCodes } from '../../site-agent/features/image-findings-report.ts';
 import { loadMultimodalSiteData } from '../../site-agent/site-data.ts';
+import { writeDicomFixture, type SrItem } from '../../site-agent/connectors/dicom/write.ts';
 
 const schema = parseSchema(readFileSync(new URL('../../schema/hospital-multimodal-v1.yaml', import.meta.url), 'utf8'));
 const findingAttrs = schema.attributes.filter((a): a is ImageFindingAttribute => a.kind === 'image-finding');
@@ -97,5 +98,78 @@ describe.skipIf(!existsSync(nih))('report labels on the real NIH chest radiograp
     ]);
     expect(s.stats.dicom!.reportLabelled).toBe(0);
     expect(classes(s).img_cardiomegaly).toBe('normal');
+  });
+});
+
+describe.skipIf(!existsSync(nih))('DICOM Structured Report findings', () => {
+  const root = mkdtempSync(join(tmpdir(), 'fedsynth-sr-'));
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+  it('an SR of the same study (met after the image in the walk) labels it; the SR is neither an image nor quarantined', async () => {
+    const dicom = join(root, 'dicom');
+    mkdirSync(dicom);
+    symlinkSync(nih, join(dicom, 'a-chest.dcm'));
+    const sr = (study: string, items: SrItem[]) =>
+      writeDicomFixture({
+        transferSyntaxUid: '1.2.840.10008.1.2.1',
+        attributes: {
+          PatientID: 'Covid0000',
+          StudyInstanceUID: study,
+          SOPClassUID: '1.2.840.10008.5.1.4.1.1.88.33',
+          SOPInstanceUID: '1.2.9.1',
+          Modality: 'SR',
+        },
+        srContent: items,
+      });
+    // Findings nested under a container item, as in TID 2000 reports; an SRT text code is ignored.
+    writeFileSync(
+      join(dicom, 'z-report.dcm'),
+      sr(NIH_STUDY, [
+        {
+          scheme: 'DCM',
+          code: '121071',
+          children: [
+            { scheme: 'SCT', code: '233604007' },
+            { scheme: 'SRT', code: 'D3-13040' },
+          ],
+        },
+      ]),
+    );
+    writeFileSync(join(dicom, 'z-other.dcm'), sr('1.2.3.999', [{ scheme: 'SCT', code: '8186001' }]));
+    const dir = mkdtempSync(join(root, 'fhir-'));
+    writeFileSync(
+      join(dir, 'Patient.ndjson'),
+      JSON.stringify({ resourceType: 'Patient', id: 'Covid0000', gender: 'male', birthDate: '1940-01-01' }),
+    );
+    const s = await loadMultimodalSiteData({ data: { kind: 'fhir-ndjson', dir, dicom } }, schema);
+    expect(s.stats.dicom!.reportLabelled).toBe(1);
+    expect(s.stats.dicom!.images).toBe(1);
+    expect(s.stats.dicom!.skipped).toBe(2);
+    expect(s.quarantine.records.filter((r) => r.modality === 'dicom')).toEqual([]);
+    const col = (name: string) => s.data.columns[schema.attributes.findIndex((a) => a.name === name)]![0];
+    expect([col('img_cardiomegaly'), col('img_opacity'), col('img_nodule')]).toEqual([0, 1, 0]);
+  });
+
+  it('a malformed SR (content items without codes) gives no labels and no crash', async () => {
+    const dicom = join(root, 'dicom2');
+    mkdirSync(dicom);
+    const bytes = writeDicomFixture({
+      transferSyntaxUid: '1.2.840.10008.1.2',
+      attributes: { PatientID: 'X', StudyInstanceUID: '1.2.3', SOPClassUID: '1.2.840.10008.5.1.4.1.1.88.22', Modality: 'SR' },
+      srContent: [{ scheme: '', code: '' }],
+    });
+    writeFileSync(join(dicom, 'sr.dcm'), bytes);
+    writeFileSync(join(dicom, 'sr-cut.dcm'), bytes.subarray(0, bytes.length - 9));
+    const idx = new ReportFindingIndex();
+    const { readDicomFolder } = await import('../../site-agent/connectors/dicom/index.ts');
+    const { Quarantine } = await import('../../site-agent/connectors/types.ts');
+    const q = new Quarantine();
+    for await (const _ of readDicomFolder(dicom, q, {
+      onStructuredReport: (r) => idx.addStructuredReport(r.studyInstanceUid ?? '', r.snomedCodes),
+    }))
+      void _;
+    expect(idx.labelsFor('1.2.3')).toBeUndefined();
+    expect(q.records).toHaveLength(1);
+    expect(['truncated file', 'unparseable DICOM']).toContain(q.records[0]!.reason);
   });
 });

@@ -9,6 +9,7 @@ import type { QuarantineRecord } from '../types.ts';
 import { CodecError, codecLoaded, decodeFrame, loadCodec, type CodecName, type DecodedFrame } from './codecs.ts';
 import { decodeRleFrame, RleDecodeError } from './rle.ts';
 import { sniffDataSet } from './sniff.ts';
+import { SR_SOP_CLASS_PREFIX, srSnomedCodes, type DicomStructuredReport } from './sr.ts';
 import { transferSyntax } from './transfer-syntax.ts';
 import { resampleStoredToGrid, resampleToGrid, type GridSize, type StoredValues } from './pixels.ts';
 
@@ -59,7 +60,9 @@ export interface DicomImage {
   pixels: Float32Array;
 }
 
-export type DicomParseResult = { ok: true; image: DicomImage } | { ok: false; record: QuarantineRecord; needsCodec?: CodecName };
+export type DicomParseResult =
+  | { ok: true; image: DicomImage }
+  | { ok: false; record: QuarantineRecord; needsCodec?: CodecName; structuredReport?: DicomStructuredReport };
 
 /** Thrown when a frame needs a codec whose WebAssembly is not instantiated yet (see parseDicomFile). */
 class NeedsCodec extends Error {
@@ -155,6 +158,15 @@ export function parseDicomBytes(bytes: Uint8Array, source: string, options: Dico
     ds = dicomParser.parseDicom(bytes, parseOptions);
   } catch (err) {
     return rejectParseError(err, bytes.length, reject);
+  }
+  const sopClass = str(ds, TAG.sopClass) ?? '';
+  if (sopClass.startsWith(SR_SOP_CLASS_PREFIX) && !ds.elements[TAG.pixelData]) {
+    const sr: DicomStructuredReport = { source, snomedCodes: srSnomedCodes(ds) };
+    const patientId = str(ds, TAG.patientId);
+    const study = str(ds, TAG.studyUid);
+    if (patientId) sr.patientId = patientId;
+    if (study) sr.studyInstanceUid = study;
+    return { ok: false, record: { source, modality: 'dicom', reason: 'structured report (no image)' }, structuredReport: sr };
   }
   try {
     return { ok: true, image: decodeDataSet(ds, source, options, raw) };

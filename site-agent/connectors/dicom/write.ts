@@ -56,6 +56,14 @@ export interface DicomFixture {
    * 'bare': the data set alone, as older archives and some exports store it.
    */
   layout?: 'part10' | 'no-preamble' | 'bare';
+  /** A Structured Report content tree: CODE items (scheme, value), each optionally with children. */
+  srContent?: SrItem[];
+}
+
+export interface SrItem {
+  scheme: string;
+  code: string;
+  children?: SrItem[];
 }
 
 const IMPLICIT_LE = '1.2.840.10008.1.2';
@@ -145,6 +153,7 @@ export function writeDicomFixture(fixture: DicomFixture): Uint8Array {
     })
     .sort((a, b) => a.tag - b.tag);
   for (const e of entries) body.element(e.tag, e.vr, e.value);
+  if (fixture.srContent) writeContentSequence(body, fixture.srContent, ts !== EXPLICIT_BE, ts !== IMPLICIT_LE);
 
   const bitsAllocated = Number(attrs.BitsAllocated ?? 16);
   if (fixture.pixelValues) {
@@ -202,6 +211,30 @@ export function writeDicomFixture(fixture: DicomFixture): Uint8Array {
     at += p.length;
   }
   return fixture.truncateTo !== undefined ? out.subarray(0, fixture.truncateTo) : out;
+}
+
+/** (0040,A730) ContentSequence of CODE items, defined lengths throughout. */
+function writeContentSequence(out: Writer, items: SrItem[], le: boolean, explicit: boolean): void {
+  const seq = new Writer(le, explicit);
+  for (const item of items) {
+    const body = new Writer(le, explicit);
+    body.element(0x0040a040, 'CS', 'CODE');
+    const code = new Writer(le, explicit);
+    code.element(0x00080100, 'SH', item.code);
+    code.element(0x00080102, 'SH', item.scheme);
+    body.header(0x0040a168, 'SQ', code.length + 8);
+    body.u16(0xfffe);
+    body.u16(0xe000);
+    body.u32(code.length);
+    body.bytes(code.toBytes());
+    if (item.children) writeContentSequence(body, item.children, le, explicit);
+    seq.u16(0xfffe);
+    seq.u16(0xe000);
+    seq.u32(body.length);
+    seq.bytes(body.toBytes());
+  }
+  out.header(0x0040a730, 'SQ', seq.length);
+  out.bytes(seq.toBytes());
 }
 
 function writeEncapsulated(body: Writer, fragments: Uint8Array[]): void {
