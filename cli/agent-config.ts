@@ -11,7 +11,9 @@ import { loadSchemaFile } from './coordinator-config.ts';
  *
  * ```yaml
  * data:
- *   fhirNdjson: ./fhir            # or fhirRest: { baseUrl, bearerToken?, pageSize? }
+ *   fhirNdjson: ./fhir            # a folder of NDJSON and/or Bundle .json files; or
+ *                                 # fhirRest: { baseUrl, bearerToken?, pageSize? }; or
+ *                                 # omop: { url, schema, vocabularySchema? } (OMOP CDM v5.4, PostgreSQL)
  *   dicom: ./dicom                # optional: folder tree of DICOM files
  *   vcf: ./genomes.vcf.gz         # optional: multi-sample VCF
  *   notes: ./notes                # optional: folder of <patient>_….txt notes
@@ -25,12 +27,30 @@ import { loadSchemaFile } from './coordinator-config.ts';
  */
 export function parseSiteDataSection(f: Fields, filePath: string, baseDir: string, raw: Record<string, unknown>): SiteConfig['data'] {
   const data = f.section('data');
-  data.onlyKeys(['fhirNdjson', 'fhirRest', 'dicom', 'vcf', 'notes', 'fhirNotes', 'linkage']);
+  data.onlyKeys(['fhirNdjson', 'fhirRest', 'omop', 'dicom', 'vcf', 'notes', 'fhirNotes', 'linkage']);
   let dataCfg: SiteConfig['data'];
-  if (data.has('fhirNdjson') === data.has('fhirRest'))
-    throw new ConfigError(`${filePath}: data needs exactly one of fhirNdjson (a folder) or fhirRest (a server)`);
+  if (['fhirNdjson', 'fhirRest', 'omop'].filter((k) => data.has(k)).length !== 1)
+    throw new ConfigError(
+      `${filePath}: data needs exactly one of fhirNdjson (a folder), fhirRest (a server) or omop (an OMOP CDM database)`,
+    );
   if (data.has('fhirNdjson')) dataCfg = { kind: 'fhir-ndjson', dir: data.path('fhirNdjson', baseDir) };
-  else {
+  else if (data.has('omop')) {
+    const omop = data.section('omop');
+    omop.onlyKeys(['url', 'schema', 'vocabularySchema']);
+    const url = omop.string('url');
+    if (!/^postgres(ql)?:\/\//.test(url)) throw new ConfigError(`${filePath}: data.omop.url must be a postgres:// URL`);
+    const ident = (key: string, v: string) => {
+      if (!/^[a-z_][a-z0-9_$]*$/i.test(v))
+        throw new ConfigError(`${filePath}: data.omop.${key} must be a plain SQL identifier, got ${JSON.stringify(v)}`);
+      return v;
+    };
+    dataCfg = {
+      kind: 'omop',
+      url,
+      schema: ident('schema', omop.string('schema')),
+      ...(omop.has('vocabularySchema') ? { vocabularySchema: ident('vocabularySchema', omop.string('vocabularySchema')) } : {}),
+    };
+  } else {
     const rest = data.section('fhirRest');
     rest.onlyKeys(['baseUrl', 'bearerToken', 'pageSize']);
     dataCfg = {

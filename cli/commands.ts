@@ -4,6 +4,7 @@ import { parseSiteConfig } from './agent-config.ts';
 import { parseFlags, UsageError } from './args.ts';
 import { startCoordinator, runFitAndCohort } from '../coordinator/coordinator.ts';
 import { loadSiteData, SiteAgent } from '../site-agent/agent.ts';
+import { clinicalSourceLabel } from '../site-agent/config.ts';
 
 const stamp = () => new Date().toISOString().slice(11, 19);
 
@@ -51,7 +52,7 @@ export async function runAgentCommand(args: string[]): Promise<number> {
   const log = (line: string) => console.log(`${stamp()} ${cfg.siteId}: ${line}`);
   const site = await loadSiteData(cfg);
   log(
-    `read ${site.patients} patients from ${cfg.data.kind === 'fhir-ndjson' ? cfg.data.dir : cfg.data.baseUrl}` +
+    `read ${site.patients} patients from ${clinicalSourceLabel(cfg.data)}` +
       (site.quarantine.records.length ? ` (${site.quarantine.records.length} quarantined)` : ''),
   );
   const agent = new SiteAgent(cfg, site, log);

@@ -10,8 +10,9 @@ import { readFileSync } from 'node:fs';
 
 export const INSPECT_USAGE = `usage: fedsynth agent inspect --config site.yaml [--json]
 
-Reads the site's data locally and prints patients per modality, linkage rates, schema coverage
-and quarantine counts. Sends nothing.
+Reads the site's data locally and prints patients per modality, linkage rates, schema coverage,
+warnings (what the schema needs and the data lacks) and quarantine counts with the first files or
+rows of each reason (--json lists every one). Sends nothing.
 
   --config FILE  the site config (its schema and data sections are used)
   --json         print the report as JSON`;

@@ -783,7 +783,7 @@ function checkImageSection(c: Checker, raw: unknown): ImageSection | undefined {
   if (!o) return undefined;
   const before = c.issues.length;
   c.keys(o, 'image', ['modalities', 'bodyPart', 'grid']);
-  const modalities = c.stringList(o, 'modalities', 'image', /^[A-Z]{2,4}$/, 'a DICOM Modality code such as DX');
+  const modalities = c.stringList(o, 'modalities', 'image', /^[A-Z][A-Z0-9_]{1,15}$/, 'a DICOM Modality code such as DX');
   let bodyPart: string | undefined;
   if ('bodyPart' in o) bodyPart = c.string(o, 'bodyPart', 'image', /^[A-Z][A-Z0-9_ ]*$/, 'a DICOM BodyPartExamined code such as CHEST');
   const grid = c.number(o, 'grid', 'image', { integer: true, min: 8, max: 256 });

@@ -1,10 +1,20 @@
 // The site agent's configuration, as parsed by the CLI from site.yaml.
+import { redactUrl } from './connectors/omop.ts';
 import type { SitePolicy } from './policy.ts';
 
 export type SiteDataConfig = (
-  { kind: 'fhir-ndjson'; dir: string } | { kind: 'fhir-rest'; baseUrl: string; bearerToken?: string; pageSize?: number }
+  | { kind: 'fhir-ndjson'; dir: string }
+  | { kind: 'fhir-rest'; baseUrl: string; bearerToken?: string; pageSize?: number }
+  | { kind: 'omop'; url: string; schema: string; vocabularySchema?: string }
 ) &
   ModalityDataConfig;
+
+/** Where the site's clinical data comes from, for reports (an OMOP URL without its password). */
+export function clinicalSourceLabel(data: SiteDataConfig): string {
+  if (data.kind === 'fhir-ndjson') return data.dir;
+  if (data.kind === 'fhir-rest') return data.baseUrl;
+  return `OMOP CDM ${redactUrl(data.url)} schema ${data.schema}`;
+}
 
 /** Optional non-FHIR sources of a site (site-agent/site-data.ts reads them). */
 export interface ModalityDataConfig {

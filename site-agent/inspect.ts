@@ -5,7 +5,8 @@
  * a few unlinked keys shown as examples, which also stay local).
  */
 import { labMissingCode, type Schema } from '../schema/schema.ts';
-import type { SiteDataConfig } from './config.ts';
+import { clinicalSourceLabel, type SiteDataConfig } from './config.ts';
+import type { QuarantineRecord } from './connectors/types.ts';
 import { loadMultimodalSiteData, type LoadOptions, type MultimodalStats } from './site-data.ts';
 
 export interface InspectReport {
@@ -41,12 +42,46 @@ export interface InspectReport {
     imageFindings: Record<string, Record<string, number>>;
     noteMentions: Record<string, number>;
   };
-  quarantine: { total: number; byReason: Record<string, number> };
+  quarantine: {
+    total: number;
+    byReason: Record<string, number>;
+    /** Every quarantined file or resource (up to MAX_ITEMS): path or id, reason, line/offset/entry. Stays local. */
+    items: QuarantineRecord[];
+    itemsOmitted: number;
+  };
+  /** What the schema needs that the data lacks (resource types, images, genomes). */
+  warnings: string[];
   details: MultimodalStats;
   elapsedMs: number;
 }
 
 const r4 = (x: number) => Number(x.toFixed(4));
+
+/** Quarantine records listed one by one in the JSON report (the counts cover all). */
+export const MAX_ITEMS = 10_000;
+/** Records shown per reason in the human report. */
+export const ITEMS_PER_REASON = 5;
+
+/** Schema needs the data does not meet: a site should see these before it joins. */
+function schemaWarnings(schema: Schema, cfg: { data: SiteDataConfig }, stats: MultimodalStats, n: number): string[] {
+  const out: string[] = [];
+  const kinds = new Set(schema.attributes.map((a) => a.kind));
+  const read = stats.fhir.counts.resourcesByType;
+  if (n === 0) out.push('no patient was read: every other count below is empty');
+  if (n > 0 && kinds.has('condition') && !read.Condition)
+    out.push('Patients but no Condition resources: every condition indicator will be 0 for this site');
+  if (n > 0 && kinds.has('lab') && !read.Observation)
+    out.push('Patients but no Observation resources: every lab will be missing for this site');
+  const wantsImages = kinds.has('image-finding') || kinds.has('image-component');
+  if (wantsImages && !cfg.data.dicom) out.push('the schema has image attributes but data.dicom is not set');
+  if (wantsImages && cfg.data.dicom && stats.linkage.dicom.patients === 0)
+    out.push(
+      `no patient has a usable ${(schema.image?.modalities ?? []).join('/')} image${schema.image?.bodyPart ? ` of the ${schema.image.bodyPart}` : ''}`,
+    );
+  if (kinds.has('snp') && cfg.data.vcf && stats.linkage.vcf.patients === 0)
+    out.push('no patient has a genome with a called panel genotype');
+  return out;
+}
 
 /** Inspects a site's data (never throws on bad input; a missing folder becomes a quarantine line). */
 export async function inspectSite(cfg: { data: SiteDataConfig }, schema: Schema, options: LoadOptions = {}): Promise<InspectReport> {
@@ -62,6 +97,7 @@ export async function inspectSite(cfg: { data: SiteDataConfig }, schema: Schema,
     return c;
   };
   const withImage = site.stats.linkage.dicom.patients;
+  // Patients with at least one called panel genotype (site-data.ts drops samples with none).
   const withGenome = site.stats.linkage.vcf.patients;
   const withNotes = site.stats.linkage.note.patients;
   const conditions: Record<string, number> = {};
@@ -110,7 +146,7 @@ export async function inspectSite(cfg: { data: SiteDataConfig }, schema: Schema,
     };
   }
   const d = cfg.data;
-  const sources: Record<string, string> = { fhir: d.kind === 'fhir-ndjson' ? d.dir : d.baseUrl };
+  const sources: Record<string, string> = { fhir: clinicalSourceLabel(d) };
   if (d.dicom) sources.dicom = d.dicom;
   if (d.vcf) sources.vcf = d.vcf;
   if (d.notes) sources.notes = d.notes;
@@ -135,7 +171,13 @@ export async function inspectSite(cfg: { data: SiteDataConfig }, schema: Schema,
       imageFindings,
       noteMentions,
     },
-    quarantine: { total: site.quarantine.records.length, byReason },
+    quarantine: {
+      total: site.quarantine.records.length,
+      byReason,
+      items: site.quarantine.records.slice(0, MAX_ITEMS),
+      itemsOmitted: Math.max(0, site.quarantine.records.length - MAX_ITEMS),
+    },
+    warnings: schemaWarnings(schema, cfg, site.stats, n),
     details: site.stats,
     elapsedMs: Math.round(performance.now() - t0),
   };
@@ -155,8 +197,18 @@ export function formatInspectReport(r: InspectReport): string {
   out.push('');
   out.push('Patients');
   out.push(`  FHIR patients (one row each)   ${r.patients.fhir}`);
-  if (r.sources.dicom) out.push(`  with a chest image            ${r.patients.withImage} (${pct(r.linkage.dicom!.patientShare)})`);
-  if (r.sources.vcf) out.push(`  with a genome                 ${r.patients.withGenome} (${pct(r.linkage.vcf!.patientShare)})`);
+  const dd = r.details.dicom;
+  if (r.sources.dicom && dd) {
+    out.push(`  with a schema image           ${r.patients.withImage} (${pct(r.linkage.dicom!.patientShare)})`);
+    const others = Object.entries(dd.otherByModality)
+      .sort((a, b) => b[1] - a[1])
+      .map(([m, c]) => `${m} ${c}`)
+      .join(', ');
+    out.push(
+      `  images decoded                ${dd.images} (${dd.images - dd.otherImages} of the schema's kind${dd.otherImages ? `; ${dd.otherImages} others, not used: ${others}` : ''})`,
+    );
+  }
+  if (r.sources.vcf) out.push(`  with a genome (≥1 called SNP)  ${r.patients.withGenome} (${pct(r.linkage.vcf!.patientShare)})`);
   if (r.sources.notes || r.sources.fhirNotes)
     out.push(`  with notes                    ${r.patients.withNotes} (${pct(r.linkage.note!.patientShare)})`);
   const fh = r.details.fhir;
@@ -199,8 +251,19 @@ export function formatInspectReport(r: InspectReport): string {
   if (notes.length)
     out.push(`  note mentions (of patients with notes): ${notes.map(([k, v]) => `${k.replace(/^note_/, '')} ${pct(v)}`).join(', ')}`);
   out.push('');
+  if (r.warnings.length) {
+    out.push('Warnings');
+    for (const w of r.warnings) out.push(`  ! ${w}`);
+    out.push('');
+  }
   out.push(`Quarantine: ${r.quarantine.total} record(s)`);
-  for (const [k, v] of Object.entries(r.quarantine.byReason).sort((a, b) => b[1] - a[1])) out.push(`  ${String(v).padStart(6)}  ${k}`);
+  for (const [k, v] of Object.entries(r.quarantine.byReason).sort((a, b) => b[1] - a[1])) {
+    out.push(`  ${String(v).padStart(6)}  ${k}`);
+    const shown = r.quarantine.items.filter((i) => `${i.modality}: ${i.reason}` === k).slice(0, ITEMS_PER_REASON);
+    for (const i of shown)
+      out.push(`            ${i.source}${i.offset !== undefined ? ` @${i.offset}` : ''}${i.detail ? ` (${i.detail.slice(0, 160)})` : ''}`);
+    if (v > shown.length) out.push(`            … ${v - shown.length} more (--json lists them)`);
+  }
   out.push('');
   out.push(`read in ${(r.elapsedMs / 1000).toFixed(2)} s`);
   return out.join('\n');

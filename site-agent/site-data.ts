@@ -39,21 +39,30 @@ import {
 import { componentCodes } from '../modalities/image/components.ts';
 import type { SiteDataConfig } from './config.ts';
 import { NdjsonFhirSource } from './connectors/fhir-ndjson.ts';
-import { FhirRestSource } from './connectors/fhir-rest.ts';
-import { dicomGrid, readDicomFolder, type DicomScanStats } from './connectors/dicom/index.ts';
+import { FhirRestSource, r4RestSource } from './connectors/fhir-rest.ts';
+import { OmopSource } from './connectors/omop.ts';
+import { dicomGrid, readDicomFolder, type DicomScanStats, type DicomStructuredReport } from './connectors/dicom/index.ts';
 import { notesFromFhir, readNotesFolder, type Note, type NotesScanStats } from './connectors/notes/index.ts';
 import { Quarantine, type FhirResource, type FhirSource } from './connectors/types.ts';
 import { extractPanelGenotypes, readVcfHeader, type AlleleFlip } from './connectors/vcf/index.ts';
 import { LinkageLedger, PatientKeyIndex, readSampleMap, type LinkModality, type ModalityLinkStats } from './linkage.ts';
 import { connectorPanel, snpCodes } from './features/genome.ts';
 import { gridImageScores, imageFindingCodes } from './features/image.ts';
+import { ReportFindingIndex, reportFindingCodes } from './features/image-findings-report.ts';
 import { NoteMentionEncoder } from './features/notes.ts';
 import { readPatientTable, type PatientReadResult } from './patients.ts';
 
 export interface MultimodalStats {
   fhir: { patients: number; patientsWithoutLinkageKey: number; ambiguousKeys: number; counts: PatientReadResult['counts'] };
   linkage: Record<LinkModality, ModalityLinkStats>;
-  dicom?: DicomScanStats & { otherImages: number; featureFailures: number };
+  dicom?: DicomScanStats & {
+    /** Decoded images outside the schema's modalities/body part, by Modality code: read, but not features. */
+    otherImages: number;
+    otherByModality: Record<string, number>;
+    featureFailures: number;
+    /** Images whose findings came from a coded radiology report (DiagnosticReport or SR), not the pixel rules. */
+    reportLabelled: number;
+  };
   vcf?: {
     samples: number;
     panelSnps: number;
@@ -67,6 +76,8 @@ export interface MultimodalStats {
     sampleMapBadLines: number[];
     /** Panel SNPs read from records with swapped or other-strand alleles, and why. */
     alleleFlips: AlleleFlip[];
+    /** Panel entries filled from gVCF reference blocks. */
+    refBlockPanelRecords: number;
   };
   notes?: NotesScanStats & { fhirNotes: number };
 }
@@ -86,9 +97,9 @@ export interface LoadOptions {
 }
 
 export function fhirSourceOf(data: SiteDataConfig): FhirSource {
-  return data.kind === 'fhir-ndjson'
-    ? new NdjsonFhirSource(data.dir)
-    : new FhirRestSource({ baseUrl: data.baseUrl, bearerToken: data.bearerToken, pageSize: data.pageSize });
+  if (data.kind === 'fhir-ndjson') return new NdjsonFhirSource(data.dir);
+  if (data.kind === 'omop') return new OmopSource({ url: data.url, schema: data.schema, vocabularySchema: data.vocabularySchema });
+  return r4RestSource(new FhirRestSource({ baseUrl: data.baseUrl, bearerToken: data.bearerToken, pageSize: data.pageSize }));
 }
 
 /** A FhirSource that shows every Patient to the key index on its way through. */
@@ -150,20 +161,29 @@ export async function loadMultimodalSiteData(
   const compAttrs = attrs
     .map((a, j) => [a, j] as const)
     .filter((x): x is [ImageComponentAttribute, number] => x[0].kind === 'image-component');
-  const imageCodes = new Map<number, { uid: string; codes: number[] }>();
+  /** Per row: the chosen image, its codes, and whether its findings came from the pixel rules. */
+  const imageCodes = new Map<number, { uid: string; codes: number[]; studyUid?: string; fromPixels: boolean }>();
   if (data.dicom) {
     const scan: DicomScanStats = { filesSeen: 0, images: 0, quarantined: 0, skipped: 0 };
-    const dstats = { ...scan, otherImages: 0, featureFailures: 0 };
+    const dstats = { ...scan, otherImages: 0, otherByModality: {} as Record<string, number>, featureFailures: 0, reportLabelled: 0 };
+    // Coded radiology reports label findings; the pixel rules are the fallback.
+    const reports = new ReportFindingIndex();
+    if (imageAttrs.length) for await (const r of source.resources(['ImagingStudy', 'DiagnosticReport'], quarantine)) reports.add(r);
     let beyond = 0;
     const allowed = new Set((schema.image?.modalities ?? []).map((m) => m.toUpperCase()));
     const bodyPart = schema.image?.bodyPart?.toUpperCase();
     const grid = schema.image?.grid ?? 64;
-    for await (const img of readDicomFolder(data.dicom, quarantine, {}, scan)) {
+    const onStructuredReport = (sr: DicomStructuredReport) => {
+      if (sr.studyInstanceUid) reports.addStructuredReport(sr.studyInstanceUid, sr.snomedCodes);
+    };
+    for await (const img of readDicomFolder(data.dicom, quarantine, { onStructuredReport }, scan)) {
       if (
         schema.image &&
         (!allowed.has((img.modality ?? '').toUpperCase()) || (bodyPart && img.bodyPart && img.bodyPart.toUpperCase() !== bodyPart))
       ) {
         dstats.otherImages++;
+        const m = img.modality ?? '(none)';
+        dstats.otherByModality[m] = (dstats.otherByModality[m] ?? 0) + 1;
         continue;
       }
       const row = link('dicom', img.patientId);
@@ -175,7 +195,14 @@ export async function loadMultimodalSiteData(
         continue;
       }
       let codes: number[] = [];
-      if (imageAttrs.length || compAttrs.length) {
+      const labels = reports.labelsFor(img.studyInstanceUid);
+      if (labels && compAttrs.length === 0) {
+        codes = reportFindingCodes(
+          imageAttrs.map(([a]) => a),
+          labels,
+        );
+        dstats.reportLabelled++;
+      } else if (imageAttrs.length || compAttrs.length) {
         const f = gridImageScores(dicomGrid(img, grid), grid);
         if (!f.ok) {
           dstats.featureFailures++;
@@ -183,11 +210,17 @@ export async function loadMultimodalSiteData(
           continue;
         }
         // Finding classes, then the component bins of the normalised grid image (modalities/image/components.ts).
+        if (labels) dstats.reportLabelled++;
         codes = [
-          ...imageFindingCodes(
-            imageAttrs.map(([a]) => a),
-            f.scores,
-          ),
+          ...(labels
+            ? reportFindingCodes(
+                imageAttrs.map(([a]) => a),
+                labels,
+              )
+            : imageFindingCodes(
+                imageAttrs.map(([a]) => a),
+                f.scores,
+              )),
           ...componentCodes(
             compAttrs.map(([a]) => a),
             f.grid,
@@ -196,8 +229,27 @@ export async function loadMultimodalSiteData(
         ];
       }
       if (prev) beyond++;
-      imageCodes.set(row, { uid: order, codes });
+      imageCodes.set(row, {
+        uid: order,
+        codes,
+        fromPixels: !labels && imageAttrs.length > 0,
+        ...(img.studyInstanceUid ? { studyUid: img.studyInstanceUid } : {}),
+      });
       ledger.used('dicom', read.patientIds[row]!);
+    }
+    // A DICOM SR met after its study's image in the walk relabels that image now.
+    for (const entry of imageCodes.values()) {
+      const labels = entry.fromPixels ? reports.labelsFor(entry.studyUid) : undefined;
+      if (!labels) continue;
+      entry.codes.splice(
+        0,
+        imageAttrs.length,
+        ...reportFindingCodes(
+          imageAttrs.map(([a]) => a),
+          labels,
+        ),
+      );
+      dstats.reportLabelled++;
     }
     ledger.stats.dicom.beyondBound = beyond;
     stats.dicom = { ...dstats, ...scan };
@@ -261,12 +313,18 @@ export async function loadMultimodalSiteData(
     }
     const res = await extractPanelGenotypes(data.vcf, panel, quarantine, { sampleToPatient: toPatient });
     let called = 0;
+    let withCalls = 0;
     for (const [pid, dosage] of res.patients) {
       const row = rowOf.get(pid)!;
       const codes = snpCodes(dosage, snpAttrs.length);
+      let mine = 0;
+      for (const c of codes) if (c !== SNP_MISSING) mine++;
+      // A sample with no called panel genotype (a VCF without usable records) is not a genome.
+      if (mine === 0) continue;
       genomes.set(row, codes);
       ledger.used('vcf', pid);
-      for (const c of codes) if (c !== SNP_MISSING) called++;
+      called += mine;
+      withCalls++;
     }
     stats.vcf = {
       samples: header?.samples.length ?? 0,
@@ -274,7 +332,8 @@ export async function loadMultimodalSiteData(
       panelFound: res.found.filter(Boolean).length,
       panelMissing: snpAttrs.filter((_, j) => !res.found[j]).map((a) => a.name),
       records: res.stats.records,
-      callRate: res.patients.size && panel.length ? called / (res.patients.size * panel.length) : 0,
+      callRate: withCalls && panel.length ? called / (withCalls * panel.length) : 0,
+      refBlockPanelRecords: res.stats.refBlockPanelRecords,
       ambiguousSamples: sampleMap?.ambiguousSamples ?? [],
       sampleMapBadLines: sampleMap?.badLines ?? [],
       alleleFlips: res.stats.alleleFlips,

@@ -9,9 +9,13 @@
 //   server and malformed Bundles are not retried.
 // - A resource type that fails becomes a quarantine record (modality 'fhir', source = the URL,
 //   a stable reason) and the read goes on with the next type; `strict: true` throws instead.
+// - `declaredRelease()` reads the CapabilityStatement's fhirVersion (`/metadata`); the agent
+//   reads a server through `r4RestSource`, which refuses a server declaring another release and
+//   quarantines single resources that show one (fhir-version.ts).
 
 import { randomInt } from 'node:crypto';
 import { Client } from 'fhir-kit-client';
+import { r4Only, releaseOfVersion, type VersionEvidence } from './fhir-version.ts';
 import type { FhirResource, FhirSource, Quarantine } from './types.ts';
 
 /** The resource types the site agent reads by default. */
@@ -212,7 +216,47 @@ export class FhirRestSource implements FhirSource {
     this.client = new Client({ baseUrl: this.baseUrl });
   }
 
-  /** Reads every requested type; a failed type is quarantined (or thrown in strict mode). */
+  private release?: Promise<VersionEvidence | undefined>;
+
+  get location(): string {
+    return `${this.baseUrl}/metadata`;
+  }
+
+  /**
+   * The release the server's CapabilityStatement declares, fetched once and without retries
+   * (a server without /metadata is read, its resources still checked one by one).
+   */
+  declaredRelease(): Promise<VersionEvidence | undefined> {
+    this.release ??= (async () => {
+      const controller = new AbortController();
+      const timer = setTimeout(() => controller.abort(), this.opts.timeoutMs);
+      const outer = this.options.signal;
+      const onOuterAbort = () => controller.abort(outer?.reason);
+      outer?.addEventListener('abort', onOuterAbort, { once: true });
+      try {
+        const res = await fetch(this.location, {
+          headers: { accept: 'application/fhir+json', ...this.authHeaders() },
+          signal: controller.signal,
+        });
+        if (!res.ok) return undefined;
+        const body = (await res.json()) as { resourceType?: unknown; fhirVersion?: unknown };
+        if (body?.resourceType !== 'CapabilityStatement' && body?.resourceType !== 'Conformance') return undefined;
+        if (typeof body.fhirVersion !== 'string') return undefined;
+        return {
+          release: releaseOfVersion(body.fhirVersion),
+          evidence: `the server's CapabilityStatement declares fhirVersion ${body.fhirVersion}`,
+        };
+      } catch {
+        return undefined;
+      } finally {
+        clearTimeout(timer);
+        outer?.removeEventListener('abort', onOuterAbort);
+      }
+    })();
+    return this.release;
+  }
+
+  /** Reads every requested type (whatever its release: see r4RestSource); a failed type is quarantined (or thrown in strict mode). */
   async *resources(resourceTypes: readonly string[], quarantine: Quarantine): AsyncGenerator<FhirResource> {
     let fatal: FhirRestError | undefined;
     for (const type of resourceTypes) {
@@ -551,6 +595,18 @@ export class FhirRestSource implements FhirSource {
 }
 
 /** Convenience: a FhirRestSource for `baseUrl`. */
+/** The server read as the agent reads it: R4 only (the declared release first, then each resource). */
+export function r4RestSource(source: FhirRestSource): FhirSource {
+  const versioned = {
+    location: source.location,
+    declaredRelease: () => source.declaredRelease(),
+    raw: (types: readonly string[], q: Quarantine) => source.resources(types, q),
+  };
+  return {
+    resources: (types, q) => r4Only(versioned, types, q, (r) => ({ source: `${source.baseUrl}/${r.resourceType}/${r.id ?? ''}` })),
+  };
+}
+
 export function fhirRestSource(options: FhirRestOptions): FhirRestSource {
   return new FhirRestSource(options);
 }

@@ -106,11 +106,22 @@ describe('site.yaml', () => {
     expect(cfg.data).toEqual({ kind: 'fhir-ndjson', dir: join(dir, 'data') });
     expect(cfg.policy.epsilon).toBe(2);
   });
+  it('parses an OMOP CDM source', () => {
+    const cfg = parseSiteConfig(
+      write('s-omop.yaml', { ...siteBase(), data: { omop: { url: 'postgres://reader@db.local/cdm', schema: 'cdm_54', vocabularySchema: 'vocab' } } }),
+    );
+    expect(cfg.data).toEqual({ kind: 'omop', url: 'postgres://reader@db.local/cdm', schema: 'cdm_54', vocabularySchema: 'vocab' });
+  });
   const cases: [string, (c: Record<string, any>) => unknown, RegExp][] = [
     ['no policy', (c) => ({ ...c, policy: undefined }), /policy is missing/],
     ['a policy typo', (c) => ({ ...c, policy: { epsilon: 1, delta: 1e-8, minQorum: 2 } }), /minQorum is not a known policy field/],
     ['two data sources', (c) => ({ ...c, data: { fhirNdjson: 'a', fhirRest: { baseUrl: 'http://x' } } }), /exactly one/],
     ['a bad page size', (c) => ({ ...c, data: { fhirRest: { baseUrl: 'http://x', pageSize: 0 } } }), /pageSize must be ≥ 1/],
+    ['FHIR and OMOP at once', (c) => ({ ...c, data: { fhirNdjson: 'a', omop: { url: 'postgres://h/db', schema: 'cdm' } } }), /exactly one/],
+    ['an OMOP URL that is not postgres', (c) => ({ ...c, data: { omop: { url: 'mysql://h/db', schema: 'cdm' } } }), /postgres:\/\//],
+    ['an OMOP schema that is not an identifier', (c) => ({ ...c, data: { omop: { url: 'postgres://h/db', schema: 'cdm; drop' } } }), /plain SQL identifier/],
+    ['an OMOP typo', (c) => ({ ...c, data: { omop: { url: 'postgres://h/db', schema: 'cdm', vocabSchema: 'v' } } }), /vocabSchema/],
+    ['OMOP without a schema', (c) => ({ ...c, data: { omop: { url: 'postgres://h/db' } } }), /schema/],
     ['an unknown key', (c) => ({ ...c, coordinatr: 'x' }), /coordinatr is not a known setting/],
     ['a missing kit', (c) => ({ ...c, kit: join(dir, 'none') }), /startup kit/],
   ];

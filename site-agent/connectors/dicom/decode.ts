@@ -6,7 +6,10 @@ import dicomParser from 'dicom-parser';
 import type { DataSet, Element } from 'dicom-parser';
 import { inflateRawSync } from 'node:zlib';
 import type { QuarantineRecord } from '../types.ts';
+import { CodecError, codecLoaded, decodeFrame, loadCodec, type CodecName, type DecodedFrame } from './codecs.ts';
 import { decodeRleFrame, RleDecodeError } from './rle.ts';
+import { sniffDataSet } from './sniff.ts';
+import { SR_SOP_CLASS_PREFIX, srSnomedCodes, type DicomStructuredReport } from './sr.ts';
 import { transferSyntax } from './transfer-syntax.ts';
 import { resampleStoredToGrid, resampleToGrid, type GridSize, type StoredValues } from './pixels.ts';
 
@@ -57,7 +60,16 @@ export interface DicomImage {
   pixels: Float32Array;
 }
 
-export type DicomParseResult = { ok: true; image: DicomImage } | { ok: false; record: QuarantineRecord };
+export type DicomParseResult =
+  | { ok: true; image: DicomImage }
+  | { ok: false; record: QuarantineRecord; needsCodec?: CodecName; structuredReport?: DicomStructuredReport };
+
+/** Thrown when a frame needs a codec whose WebAssembly is not instantiated yet (see parseDicomFile). */
+class NeedsCodec extends Error {
+  constructor(readonly codec: CodecName) {
+    super(`codec ${codec} not loaded`);
+  }
+}
 
 class Reject extends Error {
   constructor(
@@ -130,22 +142,58 @@ export function parseDicomBytes(bytes: Uint8Array, source: string, options: Dico
     ok: false,
     record: { source, modality: 'dicom', reason, ...(offset !== undefined ? { offset } : {}), ...(detail ? { detail } : {}) },
   });
-  if (bytes.length < 132 || bytes[128] !== 0x44 || bytes[129] !== 0x49 || bytes[130] !== 0x43 || bytes[131] !== 0x4d) {
-    return reject('not a DICOM Part 10 file', 128, 'no "DICM" prefix at byte 128');
+  const part10 = bytes.length >= 132 && bytes[128] === 0x44 && bytes[129] === 0x49 && bytes[130] === 0x43 && bytes[131] === 0x4d;
+  // Without preamble and "DICM" (older archives, some modality exports) the data set starts at
+  // byte 0: File Meta is given its 132 bytes back; a bare data set is read in the transfer
+  // syntax its first element shows.
+  const sniffed = part10 ? undefined : sniffDataSet(bytes);
+  if (!part10 && !sniffed) {
+    return reject('not a DICOM file', 0, 'no "DICM" prefix at byte 128 and no data set element at byte 0');
   }
+  if (sniffed?.kind === 'meta') return parseDicomBytes(sniffed.bytes, source, options);
+  const raw = sniffed?.transferSyntax;
   let ds: DataSet;
   try {
-    ds = dicomParser.parseDicom(bytes, { inflater } as never);
+    const parseOptions: dicomParser.ParseDicomOptions = { inflater, ...(raw ? { TransferSyntaxUID: raw } : {}) };
+    ds = dicomParser.parseDicom(bytes, parseOptions);
   } catch (err) {
     return rejectParseError(err, bytes.length, reject);
   }
+  const sopClass = str(ds, TAG.sopClass) ?? '';
+  if (sopClass.startsWith(SR_SOP_CLASS_PREFIX) && !ds.elements[TAG.pixelData]) {
+    const sr: DicomStructuredReport = { source, snomedCodes: srSnomedCodes(ds) };
+    const patientId = str(ds, TAG.patientId);
+    const study = str(ds, TAG.studyUid);
+    if (patientId) sr.patientId = patientId;
+    if (study) sr.studyInstanceUid = study;
+    return { ok: false, record: { source, modality: 'dicom', reason: 'structured report (no image)' }, structuredReport: sr };
+  }
   try {
-    return { ok: true, image: decodeDataSet(ds, source, options) };
+    return { ok: true, image: decodeDataSet(ds, source, options, raw) };
   } catch (err) {
+    if (err instanceof NeedsCodec) {
+      return { ok: false, record: { source, modality: 'dicom', reason: `codec ${err.codec} not loaded` }, needsCodec: err.codec };
+    }
     if (err instanceof Reject) return reject(err.reason, err.offset, err.detail);
     if (err instanceof RleDecodeError) return reject('corrupt RLE pixel data', undefined, err.message);
+    if (err instanceof CodecError) return reject('corrupt compressed pixel data', undefined, err.message);
     return reject('pixel decoding failed', undefined, err instanceof Error ? err.message : String(err));
   }
+}
+
+/** parseDicomBytes, first loading the codec a compressed frame needs (once per process). */
+export async function parseDicomFile(bytes: Uint8Array, source: string, options: DicomDecodeOptions = {}): Promise<DicomParseResult> {
+  const first = parseDicomBytes(bytes, source, options);
+  if (first.ok || !first.needsCodec) return first;
+  try {
+    await loadCodec(first.needsCodec);
+  } catch (err) {
+    return {
+      ok: false,
+      record: { source, modality: 'dicom', reason: `codec ${first.needsCodec} failed to load`, detail: (err as Error).message },
+    };
+  }
+  return parseDicomBytes(bytes, source, options);
 }
 
 function rejectParseError(
@@ -182,8 +230,8 @@ function rejectParseError(
   return reject('unparseable DICOM', undefined, message);
 }
 
-function decodeDataSet(ds: DataSet, source: string, options: DicomDecodeOptions): DicomImage {
-  const tsUid = str(ds, TAG.transferSyntax) ?? '1.2.840.10008.1.2';
+function decodeDataSet(ds: DataSet, source: string, options: DicomDecodeOptions, rawSyntax?: string): DicomImage {
+  const tsUid = str(ds, TAG.transferSyntax) ?? rawSyntax ?? '1.2.840.10008.1.2';
   const ts = transferSyntax(tsUid);
   const pixelEl = ds.elements[TAG.pixelData];
   if (!pixelEl) throw new Reject('no pixel data');
@@ -205,7 +253,10 @@ function decodeDataSet(ds: DataSet, source: string, options: DicomDecodeOptions)
     throw new Reject(`invalid bits stored ${bitsStored} for bits allocated ${bitsAllocated}`);
   }
   const mono = photometric === 'MONOCHROME1' || photometric === 'MONOCHROME2';
-  const colour = photometric === 'RGB' || photometric === 'YBR_FULL';
+  // Codecs hand back RGB for JPEG's YCbCr (libjpeg-turbo) and JPEG 2000's colour transforms (OpenJPEG).
+  const rgbAfterCodec = ts.codec === 'jpeg-8bit' || ts.codec === 'jpeg2000';
+  const compressedYbr = rgbAfterCodec && ['YBR_FULL_422', 'YBR_PARTIAL_420', 'YBR_ICT', 'YBR_RCT'].includes(photometric);
+  const colour = photometric === 'RGB' || photometric === 'YBR_FULL' || compressedYbr;
   if (!((mono && samplesPerPixel === 1) || (colour && samplesPerPixel === 3))) {
     throw new Reject(`unsupported photometric interpretation ${photometric}`, undefined, `${samplesPerPixel} samples per pixel`);
   }
@@ -264,17 +315,24 @@ function decodeDataSet(ds: DataSet, source: string, options: DicomDecodeOptions)
   // Plain greyscale frames (the bulk of any archive) stay as stored integers: the full Float32
   // frame is built only if someone reads `pixels`, and `dicomGrid` reduces the stored values
   // straight to a grid. Every check (truncation, frame range) still happens here, at parse time.
-  const stored =
-    mono && ts.encoding !== 'rle' && (bitsAllocated === 8 || bitsAllocated === 16)
+  const decoded = ts.encoding === 'compressed' ? decodeCompressedFrame(ds, pixelEl, ts.codec!, layout, rows, columns) : undefined;
+  const stored = decoded
+    ? mono
+      ? decodedStoredFrame(decoded, layout)
+      : undefined
+    : mono && ts.encoding !== 'rle' && (bitsAllocated === 8 || bitsAllocated === 16)
       ? storedFrame(ds, pixelEl, ts.encoding === 'native-le', layout)
       : undefined;
   let eager: Float32Array | undefined;
   if (!stored) {
-    const channels = decodeChannels(ds, pixelEl, ts.encoding, layout, rescaleSlope, rescaleIntercept);
+    const channels = decoded
+      ? decodedChannels(decoded, layout, rescaleSlope, rescaleIntercept)
+      : decodeChannels(ds, pixelEl, ts.encoding as 'native-le' | 'native-be' | 'rle', layout, rescaleSlope, rescaleIntercept);
     eager = colour ? allocFloat32(pixelCount) : channels[0]!;
     if (colour) {
       const [a, b, c] = channels as [Float32Array, Float32Array, Float32Array];
-      if (photometric === 'RGB') for (let i = 0; i < pixelCount; i++) eager[i] = 0.299 * a[i]! + 0.587 * b[i]! + 0.114 * c[i]!;
+      if (photometric === 'RGB' || compressedYbr || (photometric === 'YBR_FULL' && rgbAfterCodec))
+        for (let i = 0; i < pixelCount; i++) eager[i] = 0.299 * a[i]! + 0.587 * b[i]! + 0.114 * c[i]!;
       else eager.set(a);
     }
     if (inverted) {
@@ -517,7 +575,7 @@ function decodeChannels(
 
   if (encoding === 'rle') {
     if (!el.encapsulatedPixelData) throw new Reject('RLE transfer syntax without encapsulated pixel data', el.dataOffset);
-    const frame = rleFrameBytes(ds, el, L);
+    const frame = encapsulatedFrameBytes(ds, el, L, false);
     const bytesPerSample = ba / 8;
     const planes = decodeRleFrame(frame, pixelCount, spp * bytesPerSample);
     for (let s = 0; s < spp; s++) {
@@ -583,7 +641,12 @@ function decodeChannels(
   return channels;
 }
 
-function rleFrameBytes(ds: DataSet, el: Element, L: Layout): Uint8Array {
+/**
+ * The bytes of the chosen frame of encapsulated pixel data. Without a basic offset table a
+ * multi-frame object needs one fragment per frame (RLE requires it), or, for JPEG family
+ * codestreams, frame boundaries found from the end-of-image markers.
+ */
+function encapsulatedFrameBytes(ds: DataSet, el: Element, L: Layout, jpegMarkers: boolean): Uint8Array {
   const fragments = el.fragments ?? [];
   if (fragments.length === 0) throw new Reject('encapsulated pixel data has no fragments', el.dataOffset);
   try {
@@ -597,8 +660,11 @@ function rleFrameBytes(ds: DataSet, el: Element, L: Layout): Uint8Array {
       return dicomParser.readEncapsulatedPixelDataFromFragments(ds, el, 0, fragments.length) as Uint8Array;
     }
     if (fragments.length === L.numberOfFrames) {
-      // RLE requires one fragment per frame.
       return dicomParser.readEncapsulatedPixelDataFromFragments(ds, el, L.frameIndex, 1) as Uint8Array;
+    }
+    if (jpegMarkers) {
+      const table = dicomParser.createJPEGBasicOffsetTable(ds, el) as number[];
+      if (L.frameIndex < table.length) return dicomParser.readEncapsulatedImageFrame(ds, el, L.frameIndex, table) as Uint8Array;
     }
   } catch (err) {
     if (err instanceof Reject) throw err;
@@ -610,3 +676,61 @@ function rleFrameBytes(ds: DataSet, el: Element, L: Layout): Uint8Array {
     `${L.numberOfFrames} frames, ${fragments.length} fragments, no basic offset table`,
   );
 }
+
+/** Decodes the chosen frame with its codec and checks it against the data set's image header. */
+function decodeCompressedFrame(ds: DataSet, el: Element, codec: CodecName, L: Layout, rows: number, columns: number): DecodedFrame {
+  if (!el.encapsulatedPixelData) throw new Reject('compressed transfer syntax without encapsulated pixel data', el.dataOffset);
+  if (L.bitsAllocated !== 8 && L.bitsAllocated !== 16)
+    throw new Reject(`unsupported bits allocated ${L.bitsAllocated} in a compressed frame`);
+  if (!codecLoaded(codec)) throw new NeedsCodec(codec);
+  const frame = encapsulatedFrameBytes(ds, el, L, codec !== 'jpeg2000');
+  const d = decodeFrame(codec, frame);
+  if (d.width !== columns || d.height !== rows || d.components !== L.samplesPerPixel) {
+    throw new Reject(
+      'compressed frame does not match the image header',
+      el.dataOffset,
+      `codestream ${d.width}x${d.height}x${d.components}, header ${columns}x${rows}x${L.samplesPerPixel}`,
+    );
+  }
+  if (d.values.BYTES_PER_ELEMENT * 8 > L.bitsAllocated) {
+    throw new Reject(
+      'compressed frame does not match the image header',
+      el.dataOffset,
+      `${d.bitsPerSample}-bit samples, bits allocated ${L.bitsAllocated}`,
+    );
+  }
+  return d;
+}
+
+/** A decoded greyscale frame as stored values (the same lazy path as native frames). */
+function decodedStoredFrame(d: DecodedFrame, L: Layout): StoredFrame {
+  const signed = L.pixelRepresentation === 1;
+  const container = d.values.BYTES_PER_ELEMENT * 8;
+  const raw = new Uint8Array(d.values.buffer, d.values.byteOffset, d.values.byteLength);
+  const values: StoredValues =
+    container === 8
+      ? signed
+        ? new Int8Array(raw.buffer, raw.byteOffset, L.pixelCount)
+        : new Uint8Array(raw.buffer, raw.byteOffset, L.pixelCount)
+      : signed
+        ? new Int16Array(raw.buffer, raw.byteOffset, L.pixelCount)
+        : new Uint16Array(raw.buffer, raw.byteOffset, L.pixelCount);
+  return { values, bitsStored: Math.min(L.bitsStored, container), signed, byteSwapped: false };
+}
+
+/** A decoded frame's samples, one Float32Array per component, rescaled like decodeChannels. */
+function decodedChannels(d: DecodedFrame, L: Layout, slope: number, intercept: number): Float32Array[] {
+  const bytes = new Uint8Array(d.values.buffer, d.values.byteOffset, d.values.byteLength);
+  const bps = d.values.BYTES_PER_ELEMENT;
+  const bitsStored = Math.min(L.bitsStored, bps * 8);
+  const signed = L.pixelRepresentation === 1;
+  return Array.from({ length: d.components }, (_, s) => {
+    const out = allocFloat32(L.pixelCount);
+    const base = d.planar ? s * L.pixelCount * bps : s * bps;
+    const stride = d.planar ? bps : d.components * bps;
+    unpackSample(bytes, base, stride, L.pixelCount, bps, LITTLE_ENDIAN_HOST, bitsStored, signed, out, slope, intercept);
+    return out;
+  });
+}
+
+const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;

@@ -4,11 +4,14 @@
 import { open, opendir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Quarantine } from '../types.ts';
-import { parseDicomBytes, type DicomDecodeOptions, type DicomImage } from './decode.ts';
+import { parseDicomFile, type DicomDecodeOptions, type DicomImage } from './decode.ts';
+import type { DicomStructuredReport } from './sr.ts';
 
-export { dicomGrid, parseDicomBytes } from './decode.ts';
+export { dicomGrid, parseDicomBytes, parseDicomFile } from './decode.ts';
+export { decodeFrame, loadCodec, CodecError, type CodecName, type DecodedFrame } from './codecs.ts';
 export type { DicomDecodeOptions, DicomImage, DicomParseResult, FrameChoice } from './decode.ts';
 export { transferSyntax } from './transfer-syntax.ts';
+export type { DicomStructuredReport } from './sr.ts';
 export type { TransferSyntaxInfo } from './transfer-syntax.ts';
 export { resampleStoredToGrid, resampleToGrid, normalise, normaliseMinMax, normaliseWindow } from './pixels.ts';
 export { decodeRleFrame, encodeRleFrame, packBits, unpackBits } from './rle.ts';
@@ -17,6 +20,8 @@ export { decodeRleFrame, encodeRleFrame, packBits, unpackBits } from './rle.ts';
 const NON_DICOM_EXTENSIONS = /\.(txt|md|json|ndjson|xml|csv|tsv|html?|pdf|png|jpe?g|gif|yaml|yml|zip|gz|tbi|vcf|log)$/i;
 
 export interface DicomFolderOptions extends DicomDecodeOptions {
+  /** Receives each DICOM Structured Report (not an image: neither yielded nor quarantined, counted as skipped). */
+  onStructuredReport?: (sr: DicomStructuredReport) => void;
   /** Which files to try; default: every non-hidden file whose extension is not obviously non-DICOM. */
   include?: (path: string) => boolean;
   /** Files larger than this are quarantined unread (default 2 GiB). */
@@ -83,7 +88,11 @@ export async function readDicomFile(
     quarantine.add({ source: path, modality: 'dicom', reason: 'unreadable file', detail: (err as Error).message });
     return undefined;
   }
-  const result = parseDicomBytes(bytes, path, options);
+  const result = await parseDicomFile(bytes, path, options);
+  if (!result.ok && result.structuredReport) {
+    options.onStructuredReport?.(result.structuredReport);
+    return undefined;
+  }
   if (!result.ok) {
     quarantine.add(result.record);
     return undefined;
@@ -116,11 +125,15 @@ export async function* readDicomFolder(
         if (stats) stats.skipped++;
         continue;
       }
+      const before = quarantine.records.length;
       const image = await readDicomFile(path, quarantine, options);
       if (image) {
         if (stats) stats.images++;
         yield image;
-      } else if (stats) stats.quarantined++;
+      } else if (stats) {
+        if (quarantine.records.length > before) stats.quarantined++;
+        else stats.skipped++;
+      }
     }
   } catch (err) {
     quarantine.add({ source: dir, modality: 'dicom', reason: 'unreadable folder', detail: (err as Error).message });

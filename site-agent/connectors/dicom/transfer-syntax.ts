@@ -1,11 +1,15 @@
 // DICOM transfer syntaxes: which ones the connector decodes, and names for the ones it rejects.
 
-export type PixelEncoding = 'native-le' | 'native-be' | 'rle' | 'unsupported';
+import type { CodecName } from './codecs.ts';
+
+export type PixelEncoding = 'native-le' | 'native-be' | 'rle' | 'compressed' | 'unsupported';
 
 export interface TransferSyntaxInfo {
   uid: string;
   name: string;
   encoding: PixelEncoding;
+  /** The codec of a 'compressed' syntax. */
+  codec?: CodecName;
 }
 
 const TABLE: readonly TransferSyntaxInfo[] = [
@@ -15,18 +19,19 @@ const TABLE: readonly TransferSyntaxInfo[] = [
   { uid: '1.2.840.10008.1.2.1.99', name: 'Deflated Explicit VR Little Endian', encoding: 'native-le' },
   { uid: '1.2.840.10008.1.2.2', name: 'Explicit VR Big Endian', encoding: 'native-be' },
   { uid: '1.2.840.10008.1.2.5', name: 'RLE Lossless', encoding: 'rle' },
-  { uid: '1.2.840.10008.1.2.4.50', name: 'JPEG Baseline (Process 1)', encoding: 'unsupported' },
-  { uid: '1.2.840.10008.1.2.4.51', name: 'JPEG Extended (Process 2 & 4)', encoding: 'unsupported' },
-  { uid: '1.2.840.10008.1.2.4.57', name: 'JPEG Lossless, Non-Hierarchical (Process 14)', encoding: 'unsupported' },
+  { uid: '1.2.840.10008.1.2.4.50', name: 'JPEG Baseline (Process 1)', encoding: 'compressed', codec: 'jpeg-8bit' },
+  { uid: '1.2.840.10008.1.2.4.51', name: 'JPEG Extended (Process 2 & 4)', encoding: 'compressed', codec: 'jpeg-8bit' },
+  { uid: '1.2.840.10008.1.2.4.57', name: 'JPEG Lossless, Non-Hierarchical (Process 14)', encoding: 'compressed', codec: 'jpeg-lossless' },
   {
     uid: '1.2.840.10008.1.2.4.70',
     name: 'JPEG Lossless, Non-Hierarchical, First-Order Prediction (Process 14 [Selection Value 1])',
-    encoding: 'unsupported',
+    encoding: 'compressed',
+    codec: 'jpeg-lossless',
   },
-  { uid: '1.2.840.10008.1.2.4.80', name: 'JPEG-LS Lossless', encoding: 'unsupported' },
-  { uid: '1.2.840.10008.1.2.4.81', name: 'JPEG-LS Lossy (Near-Lossless)', encoding: 'unsupported' },
-  { uid: '1.2.840.10008.1.2.4.90', name: 'JPEG 2000 Image Compression (Lossless Only)', encoding: 'unsupported' },
-  { uid: '1.2.840.10008.1.2.4.91', name: 'JPEG 2000 Image Compression', encoding: 'unsupported' },
+  { uid: '1.2.840.10008.1.2.4.80', name: 'JPEG-LS Lossless', encoding: 'compressed', codec: 'jpeg-ls' },
+  { uid: '1.2.840.10008.1.2.4.81', name: 'JPEG-LS Lossy (Near-Lossless)', encoding: 'compressed', codec: 'jpeg-ls' },
+  { uid: '1.2.840.10008.1.2.4.90', name: 'JPEG 2000 Image Compression (Lossless Only)', encoding: 'compressed', codec: 'jpeg2000' },
+  { uid: '1.2.840.10008.1.2.4.91', name: 'JPEG 2000 Image Compression', encoding: 'compressed', codec: 'jpeg2000' },
   { uid: '1.2.840.10008.1.2.4.92', name: 'JPEG 2000 Part 2 Multi-component (Lossless Only)', encoding: 'unsupported' },
   { uid: '1.2.840.10008.1.2.4.93', name: 'JPEG 2000 Part 2 Multi-component', encoding: 'unsupported' },
   { uid: '1.2.840.10008.1.2.4.100', name: 'MPEG2 Main Profile / Main Level', encoding: 'unsupported' },

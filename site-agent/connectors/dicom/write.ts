@@ -17,6 +17,7 @@ const DICTIONARY: Record<string, [number, Vr]> = {
   PatientBirthDate: [0x00100030, 'DA'],
   PatientSex: [0x00100040, 'CS'],
   PatientAddress: [0x00101040, 'LO'],
+  ImageType: [0x00080008, 'CS'],
   BodyPartExamined: [0x00180015, 'CS'],
   StudyInstanceUID: [0x0020000d, 'UI'],
   SeriesInstanceUID: [0x0020000e, 'UI'],
@@ -50,6 +51,19 @@ export interface DicomFixture {
   fragments?: Uint8Array[];
   /** Cut the finished file to this many bytes (to make truncated fixtures). */
   truncateTo?: number;
+  /**
+   * 'part10' (default); 'no-preamble': File Meta at byte 0, without preamble and "DICM";
+   * 'bare': the data set alone, as older archives and some exports store it.
+   */
+  layout?: 'part10' | 'no-preamble' | 'bare';
+  /** A Structured Report content tree: CODE items (scheme, value), each optionally with children. */
+  srContent?: SrItem[];
+}
+
+export interface SrItem {
+  scheme: string;
+  code: string;
+  children?: SrItem[];
 }
 
 const IMPLICIT_LE = '1.2.840.10008.1.2';
@@ -96,7 +110,10 @@ class Writer {
     if (vr === 'US' || vr === 'UL') {
       const values = Array.isArray(value) ? value : [Number(value)];
       const w = new Writer(this.littleEndian, this.explicit);
-      for (const v of values) vr === 'US' ? w.u16(v) : w.u32(v);
+      for (const v of values) {
+        if (vr === 'US') w.u16(v);
+        else w.u32(v);
+      }
       return w.chunks;
     }
     let s = Array.isArray(value) ? value.join('\\') : String(value);
@@ -136,6 +153,7 @@ export function writeDicomFixture(fixture: DicomFixture): Uint8Array {
     })
     .sort((a, b) => a.tag - b.tag);
   for (const e of entries) body.element(e.tag, e.vr, e.value);
+  if (fixture.srContent) writeContentSequence(body, fixture.srContent, ts !== EXPLICIT_BE, ts !== IMPLICIT_LE);
 
   const bitsAllocated = Number(attrs.BitsAllocated ?? 16);
   if (fixture.pixelValues) {
@@ -181,7 +199,10 @@ export function writeDicomFixture(fixture: DicomFixture): Uint8Array {
 
   const preamble = new Uint8Array(128);
   const bodyBytes = ts === DEFLATE ? new Uint8Array(deflateRawSync(body.toBytes())) : body.toBytes();
-  const parts = [preamble, Uint8Array.from([0x44, 0x49, 0x43, 0x4d]), group.toBytes(), metaBody.toBytes(), bodyBytes];
+  const head = [preamble, Uint8Array.from([0x44, 0x49, 0x43, 0x4d])];
+  const meta = [group.toBytes(), metaBody.toBytes()];
+  const layout = fixture.layout ?? 'part10';
+  const parts = layout === 'bare' ? [bodyBytes] : layout === 'no-preamble' ? [...meta, bodyBytes] : [...head, ...meta, bodyBytes];
   const total = parts.reduce((s, p) => s + p.length, 0);
   const out = new Uint8Array(total);
   let at = 0;
@@ -190,6 +211,30 @@ export function writeDicomFixture(fixture: DicomFixture): Uint8Array {
     at += p.length;
   }
   return fixture.truncateTo !== undefined ? out.subarray(0, fixture.truncateTo) : out;
+}
+
+/** (0040,A730) ContentSequence of CODE items, defined lengths throughout. */
+function writeContentSequence(out: Writer, items: SrItem[], le: boolean, explicit: boolean): void {
+  const seq = new Writer(le, explicit);
+  for (const item of items) {
+    const body = new Writer(le, explicit);
+    body.element(0x0040a040, 'CS', 'CODE');
+    const code = new Writer(le, explicit);
+    code.element(0x00080100, 'SH', item.code);
+    code.element(0x00080102, 'SH', item.scheme);
+    body.header(0x0040a168, 'SQ', code.length + 8);
+    body.u16(0xfffe);
+    body.u16(0xe000);
+    body.u32(code.length);
+    body.bytes(code.toBytes());
+    if (item.children) writeContentSequence(body, item.children, le, explicit);
+    seq.u16(0xfffe);
+    seq.u16(0xe000);
+    seq.u32(body.length);
+    seq.bytes(body.toBytes());
+  }
+  out.header(0x0040a730, 'SQ', seq.length);
+  out.bytes(seq.toBytes());
 }
 
 function writeEncapsulated(body: Writer, fragments: Uint8Array[]): void {

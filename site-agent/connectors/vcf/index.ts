@@ -7,7 +7,9 @@ import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { createGunzip } from 'node:zlib';
 import type { Quarantine } from '../types.ts';
+import { DEFAULT_MAX_VCF_LINE_CHARS, LineSplitter, type OnLongLine } from '../lines.ts';
 import { bgzfChunks, GAP, isBgzfHeader, type BgzfBadBlock } from './bgzf.ts';
+import { refBlockOf, RefBlockIndex } from './gvcf.ts';
 
 export interface VcfContig {
   id: string;
@@ -75,6 +77,9 @@ export interface PanelGenotypes {
     alleleFlips: AlleleFlip[];
     /** Records at a panel site (or with its rsID) whose REF contradicts the panel: quarantined, not read. */
     alleleMismatches: number;
+    /** gVCF reference blocks read, and panel entries they covered. */
+    refBlocks: number;
+    refBlockPanelRecords: number;
   };
 }
 
@@ -125,8 +130,6 @@ const FLIP_REASON: Record<AlleleFlip['how'], string> = {
   strand: 'record alleles are the complements of the panel alleles (other strand): read on the complement',
   'strand-swapped': "record alleles are the complements, swapped: dosage counts the record's REF allele",
 };
-
-const TAB = 9;
 
 /** Normalises a chromosome name: without `chr`, upper case, M → MT. */
 export function normaliseChrom(chrom: string): string {
@@ -209,89 +212,60 @@ function dosageOf(field: string, k: number, nAlts: number): number {
 
 class GzipError extends Error {}
 
-/** The text's lines with CR of CRLF endings removed; the last element is the unfinished rest. */
-function completeLines(text: string): string[] {
-  const lines = text.split('\n');
-  for (let i = 0; i < lines.length - 1; i++) {
-    const l = lines[i]!;
-    if (l.length > 0 && l.charCodeAt(l.length - 1) === 13) lines[i] = l.slice(0, -1);
-  }
-  return lines;
-}
-
 /** Lines lost around a corrupt BGZF block: where, and why. */
 type LineGap = (bad: BgzfBadBlock) => void;
 
 /**
  * Streams the lines of a plain, gzip or BGZF file (detected by its first bytes), a chunk at a
- * time. BGZF is read block by block: a corrupt block is reported through `onGap` and skipped, and
- * the partial lines on either side of it are dropped (they are not whole records).
+ * time, linear in the input (lines.ts). BGZF is read block by block: a corrupt block is reported
+ * through `onGap` and skipped, and the partial lines on either side of it are dropped (they are
+ * not whole records). Lines over `maxLineChars` are reported through `onLongLine` and come out empty.
  */
-async function* readLineBatches(path: string, onGap: LineGap = () => {}): AsyncGenerator<string[]> {
+async function* readLineBatches(path: string, onGap: LineGap, maxLineChars: number, onLongLine: OnLongLine): AsyncGenerator<string[]> {
   const fh = await open(path, 'r');
   const magic = Buffer.alloc(18);
-  let got = 0;
+  let got: number;
   try {
     got = (await fh.read(magic, 0, 18, 0)).bytesRead;
   } finally {
     await fh.close();
   }
+  const splitter = new LineSplitter(maxLineChars, onLongLine);
+  const decoder = new TextDecoder('utf-8');
   if (got === 18 && isBgzfHeader(magic)) {
-    yield* bgzfLineBatches(path, onGap);
-    return;
-  }
-  const gz = magic[0] === 0x1f && magic[1] === 0x8b;
-  const file = createReadStream(path, { highWaterMark: 1 << 16 });
-  const stream = gz ? file.pipe(createGunzip()) : file;
-  if (gz) file.on('error', (err) => stream.destroy(err));
-  const decoder = new TextDecoder('utf-8');
-  let rest = '';
-  try {
-    for await (const chunk of stream as AsyncIterable<Buffer>) {
-      const lines = completeLines(rest + decoder.decode(chunk, { stream: true }));
-      rest = lines.pop()!;
-      if (lines.length > 0) yield lines;
-    }
-  } catch (err) {
-    if (gz) throw new GzipError((err as Error).message);
-    throw err;
-  } finally {
-    file.destroy();
-    if (stream !== file) stream.destroy();
-  }
-  rest += decoder.decode();
-  if (rest.length > 0) yield [rest.endsWith('\r') ? rest.slice(0, -1) : rest];
-}
-
-async function* bgzfLineBatches(path: string, onGap: LineGap): AsyncGenerator<string[]> {
-  const decoder = new TextDecoder('utf-8');
-  let rest = '';
-  let dropFirst = false; // after a gap: the text up to the next newline is the tail of a lost line
-  for await (const chunk of bgzfChunks(path, (bad) =>
-    onGap({ ...bad, reason: bad.reason + (rest ? ' (the line being read when it broke was dropped)' : '') }),
-  )) {
-    if (chunk === GAP) {
-      rest = '';
-      decoder.decode(); // reset any partial UTF-8 sequence
-      dropFirst = true;
-      continue;
-    }
-    let text = rest + decoder.decode(chunk, { stream: true });
-    if (dropFirst) {
-      const nl = text.indexOf('\n');
-      if (nl < 0) {
-        rest = '';
+    for await (const chunk of bgzfChunks(path, (bad) => onGap(bad))) {
+      const out: string[] = [];
+      if (chunk === GAP) {
+        decoder.decode(); // reset any partial UTF-8 sequence
+        splitter.resync();
         continue;
       }
-      text = text.slice(nl + 1);
-      dropFirst = false;
+      splitter.push(decoder.decode(chunk, { stream: true }), out);
+      if (out.length > 0) yield out;
     }
-    const lines = completeLines(text);
-    rest = lines.pop()!;
-    if (lines.length > 0) yield lines;
+  } else {
+    const gz = magic[0] === 0x1f && magic[1] === 0x8b;
+    const file = createReadStream(path, { highWaterMark: 1 << 16 });
+    const stream = gz ? file.pipe(createGunzip()) : file;
+    if (gz) file.on('error', (err) => stream.destroy(err));
+    try {
+      for await (const chunk of stream as AsyncIterable<Buffer>) {
+        const out: string[] = [];
+        splitter.push(decoder.decode(chunk, { stream: true }), out);
+        if (out.length > 0) yield out;
+      }
+    } catch (err) {
+      if (gz) throw new GzipError((err as Error).message);
+      throw err;
+    } finally {
+      file.destroy();
+      if (stream !== file) stream.destroy();
+    }
   }
-  rest += decoder.decode();
-  if (rest.length > 0 && !dropFirst) yield [rest.endsWith('\r') ? rest.slice(0, -1) : rest];
+  const out: string[] = [];
+  splitter.push(decoder.decode(), out);
+  splitter.end(out);
+  if (out.length > 0) yield out;
 }
 
 function parseContig(value: string): VcfContig | undefined {
@@ -304,7 +278,12 @@ function parseContig(value: string): VcfContig | undefined {
 export interface VcfReadOptions {
   /** Called once the `#CHROM` line has been read. */
   onHeader?: (header: VcfHeader) => void;
+  /** Longer lines are quarantined unread (default DEFAULT_MAX_VCF_LINE_CHARS). */
+  maxLineChars?: number;
 }
+
+/** The message for a BCF file: what it is and what to do. */
+export const BCF_REASON = 'BCF (binary VCF) is not supported: convert with bcftools view';
 
 /** Data lines after the header; `lines[i]` is line number `firstLine + i` (empty lines included). */
 interface DataBatch {
@@ -318,7 +297,12 @@ interface DataBatch {
  * VCF is quarantined and yields nothing; a corrupt gzip stream is quarantined where it breaks.
  * Never throws on bad input.
  */
-async function* scan(path: string, quarantine: Quarantine, onHeader?: (h: VcfHeader) => void): AsyncGenerator<DataBatch> {
+async function* scan(
+  path: string,
+  quarantine: Quarantine,
+  onHeader?: (h: VcfHeader) => void,
+  maxLineChars = DEFAULT_MAX_VCF_LINE_CHARS,
+): AsyncGenerator<DataBatch> {
   const q = (reason: string, offset?: number, detail?: string) =>
     quarantine.add({ source: path, modality: 'vcf', reason, ...(offset !== undefined ? { offset } : {}), ...(detail ? { detail } : {}) });
   let lineNo = 0;
@@ -332,7 +316,9 @@ async function* scan(path: string, quarantine: Quarantine, onHeader?: (h: VcfHea
         lineNo,
         `block at byte ${bad.offset}: ${bad.reason}; the records in it are lost, reading resumed at the next block (line numbers after this count the lines read)`,
       );
-    for await (const batch of readLineBatches(path, onGap)) {
+    const onLongLine = (line: number, chars: number) =>
+      q('line too long', line, `${chars} characters > the limit of ${maxLineChars} (vcf maxLineChars); the line was skipped`);
+    for await (const batch of readLineBatches(path, onGap, maxLineChars, onLongLine)) {
       if (header) {
         const firstLine = lineNo + 1;
         lineNo += batch.length;
@@ -351,6 +337,11 @@ async function* scan(path: string, quarantine: Quarantine, onHeader?: (h: VcfHea
           break;
         }
         if (lineNo === 1) {
+          // BCF: "BCF" then major version 2 (after BGZF or gzip decompression).
+          if (line.startsWith('BCF\u0002')) {
+            q(BCF_REASON, 1, `binary BCF v2.${line.charCodeAt(4)}; bcftools view -Oz -o file.vcf.gz file.bcf`);
+            return;
+          }
           if (!line.startsWith('##fileformat=')) {
             // Required by the spec, but some writers omit it: accept a file that looks like VCF.
             if (!line.startsWith('##') && !line.startsWith('#CHROM')) {
@@ -404,9 +395,9 @@ async function* scan(path: string, quarantine: Quarantine, onHeader?: (h: VcfHea
 }
 
 /** Reads only the header (stops at the `#CHROM` line). */
-export async function readVcfHeader(path: string, quarantine: Quarantine): Promise<VcfHeader | undefined> {
+export async function readVcfHeader(path: string, quarantine: Quarantine, maxLineChars?: number): Promise<VcfHeader | undefined> {
   let found: VcfHeader | undefined;
-  const it = scan(path, quarantine, (h) => (found = h));
+  const it = scan(path, quarantine, (h) => (found = h), maxLineChars);
   // The header is set before the first data batch is yielded; stop there.
   await it.next();
   await it.return(undefined);
@@ -440,7 +431,7 @@ function invalidFixed(chrom: string, posText: string, ref: string, alt: string):
  * Streams parsed records. Malformed lines are quarantined (with line number) and skipped.
  */
 export async function* readVcfRecords(path: string, quarantine: Quarantine, options: VcfReadOptions = {}): AsyncGenerator<VcfRecord> {
-  for await (const { header, lines, firstLine } of scan(path, quarantine, options.onHeader)) {
+  for await (const { header, lines, firstLine } of scan(path, quarantine, options.onHeader, options.maxLineChars)) {
     for (let i = 0; i < lines.length; i++) {
       if (lines[i]!.length === 0) continue;
       const rec = parseRecord(lines[i]!, firstLine + i, header, path, quarantine);
@@ -485,6 +476,13 @@ function mappingFunction(map: SampleToPatient | undefined): (s: string) => strin
 export interface PanelOptions {
   /** Sample name → patient id; default: the sample name is the patient id. */
   sampleToPatient?: SampleToPatient;
+  /** Longer lines are quarantined unread (default DEFAULT_MAX_VCF_LINE_CHARS). */
+  maxLineChars?: number;
+  /**
+   * gVCF reference blocks: a sample's 0/0 inside a block counts only when the block's GQ is at
+   * least this (default 20, GATK's usual confidence floor); lower is a missing call.
+   */
+  minRefBlockGq?: number;
 }
 
 /**
@@ -522,7 +520,11 @@ export async function extractPanelGenotypes(
     duplicateRecords: 0,
     alleleFlips: [],
     alleleMismatches: 0,
+    refBlocks: 0,
+    refBlockPanelRecords: 0,
   };
+  const blocks = new RefBlockIndex(panel);
+  const minGq = options.minRefBlockGq ?? 20;
   const found = new Array<boolean>(panel.length).fill(false);
   let dosages: Int8Array[] = [];
   let tabs = 8;
@@ -547,6 +549,32 @@ export async function extractPanelGenotypes(
     const alt = line.slice(t4 + 1, t5);
     const bad = invalidFixed(chrom, posText, ref, alt) ?? (hasSamples || tabs !== 8 ? checkLine(line, tabs) : undefined);
     if (bad) return qLine(lineNo, bad);
+
+    const block = refBlockOf(alt, line, t5, posText);
+    if (block) {
+      stats.refBlocks++;
+      if (block.end === undefined) return qLine(lineNo, 'gVCF reference block without END in INFO');
+      const inside = blocks.inside(normaliseChrom(chrom), block.start, block.end).filter((i) => !found[i]);
+      if (inside.length === 0) return;
+      const cols = line.split('\t');
+      const format = (cols[8] ?? '').split(':');
+      const gtAt = format.indexOf('GT');
+      const gqAt = format.indexOf('GQ');
+      for (const i of inside) {
+        found[i] = true;
+        stats.refBlockPanelRecords++;
+        stats.panelRecords++;
+        for (let s = 0; s < header.samples.length; s++) {
+          const fields = cols[9 + s]!.split(':');
+          const gq = gqAt >= 0 ? Number(fields[gqAt]) : NaN;
+          const homRef = gtAt >= 0 && dosageOf(fields[gtAt]!, 1, 1) === 0;
+          stats.genotypes++;
+          if (homRef && gq >= minGq) dosages[s]![i] = 0;
+          else stats.missingGenotypes++;
+        }
+      }
+      return;
+    }
 
     // Candidate panel entries: by position, then by rsID.
     let candidates = byPos.get(`${normaliseChrom(chrom)}:${posText}`);
@@ -618,12 +646,17 @@ export async function extractPanelGenotypes(
   };
 
   let header: VcfHeader | undefined;
-  const batches = scan(path, quarantine, (h) => {
-    header = h;
-    hasSamples = h.samples.length > 0;
-    tabs = hasSamples ? 8 + h.samples.length : 8;
-    dosages = h.samples.map(() => new Int8Array(panel.length).fill(-1));
-  });
+  const batches = scan(
+    path,
+    quarantine,
+    (h) => {
+      header = h;
+      hasSamples = h.samples.length > 0;
+      tabs = hasSamples ? 8 + h.samples.length : 8;
+      dosages = h.samples.map(() => new Int8Array(panel.length).fill(-1));
+    },
+    options.maxLineChars,
+  );
   for await (const { header: h, lines, firstLine } of batches) {
     for (let i = 0; i < lines.length; i++) if (lines[i]!.length > 0) onLine(lines[i]!, firstLine + i, h);
   }
