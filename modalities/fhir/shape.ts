@@ -21,7 +21,7 @@
 import { validationRegexes } from '@medplum/core';
 
 /** Resource types whose reachable invariants are audited below. */
-export const SHAPE_AUDITED_TYPES = new Set(['Patient', 'Condition', 'Observation', 'ImagingStudy', 'DocumentReference']);
+export const SHAPE_AUDITED_TYPES = new Set(['Patient', 'Condition', 'Observation', 'ImagingStudy', 'DocumentReference', 'Encounter', 'MedicationRequest']);
 
 /**
  * Error-severity invariants reachable from the audited types, with what they depend on. The

@@ -5,6 +5,7 @@ import { decodeCohort, decodePatient, toNdjson, toNdjsonLines } from '../../moda
 import { encodeResources, encodedRow } from '../../modalities/fhir/encode.ts';
 import { Rng } from '../../model/rng.ts';
 import { validateFhirResources } from '../../modalities/fhir/validate.ts';
+import { plausibilityRules, violations } from '../../synthesis/plausibility.ts';
 
 const schema = parseSchema(readFileSync(new URL('../../schema/hospital-v1.yaml', import.meta.url), 'utf8'));
 const domain = schemaAttributes(schema);
@@ -15,15 +16,20 @@ function randomRows(n: number, seed: number): number[][] {
 }
 
 describe('FHIR decoder', () => {
-  const rows = randomRows(400, 7);
+  // Rows as the cohort releases them: those that pass the clinical plausibility rules.
+  const rules = plausibilityRules(schema);
+  const candidates = randomRows(1200, 7);
   // Exercise every extreme bin too.
-  rows.push(
+  candidates.push(
     domain.map(() => 0),
     domain.map((a) => a.size - 1),
     domain.map((a) => Math.max(0, a.size - 2)),
   );
+  const rows = candidates.filter((r) => violations(rules, r).length === 0);
   const cohort = decodeCohort(schema, rows, 'decode-test');
-  const all = [...cohort.Patient, ...cohort.Condition, ...cohort.Observation];
+  const all = [...cohort.Patient, ...cohort.Encounter, ...cohort.Condition, ...cohort.Observation, ...cohort.MedicationRequest];
+
+  it('decodes enough plausible rows to test with', () => expect(rows.length).toBeGreaterThan(150));
 
   it('emits structurally valid resources whose references resolve', () => {
     expect(cohort.Patient).toHaveLength(rows.length);
