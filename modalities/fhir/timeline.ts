@@ -9,15 +9,7 @@
  */
 import type { Rng } from '../../model/rng.ts';
 import type { LabAttribute } from '../../schema/schema.ts';
-import {
-  CONDITIONS,
-  consistentRange,
-  drawOnsetYears,
-  LABS,
-  minOnsetYears,
-  TREATMENTS,
-  type Drug,
-} from '../clinical/index.ts';
+import { CONDITIONS, consistentRange, drawOnsetYears, LABS, minOnsetYears, TREATMENTS, type Drug } from '../clinical/index.ts';
 
 export const DAY_MS = 86_400_000;
 export const YEAR_MS = 365.2425 * DAY_MS;
@@ -139,8 +131,14 @@ export function drawInBin(lab: LabAttribute, bin: number, lo: number, hi: number
   return Number((k / s).toFixed(lab.decimals));
 }
 
+/**
+ * `v` on the decimal grid inside [lo, hi]: a value beyond a bound is reflected back into the
+ * range (a drift past a physiological limit does not pile values up on that limit).
+ */
 function clampToGrid(v: number, lo: number, hi: number, decimals: number): number {
   const s = 10 ** decimals;
+  if (v < lo) v = Math.min(hi, lo + (lo - v));
+  else if (v > hi) v = Math.max(lo, hi - (v - hi));
   let k = Math.round(v * s);
   k = Math.max(Math.ceil(lo * s - 1e-9), Math.min(Math.floor(hi * s + 1e-9), k));
   return Number((k / s).toFixed(decimals));
@@ -279,7 +277,10 @@ function planMeasurements(
     const r = consistentRange(attr.name, Math.floor(ageIndex), hasAt(indexMs)) ?? [attr.range[0], attr.range[1]];
     const latest = drawInBin(attr, bin, r[0], r[1], rng);
     if (latest === undefined)
-      throw new ClinicalInfeasibleError(`${attr.name}-out-of-range-for-age`, `${attr.name} bin ${bin} has no plausible value at age ${Math.floor(ageIndex)}`);
+      throw new ClinicalInfeasibleError(
+        `${attr.name}-out-of-range-for-age`,
+        `${attr.name} bin ${bin} has no plausible value at age ${Math.floor(ageIndex)}`,
+      );
     const course = COURSE[attr.name];
     const condOnset = course ? onset.get(course.condition) : undefined;
     const dxRange = course ? (ageAt(condOnset ?? indexMs) < 18 ? course.child : course.adult) : undefined;
@@ -292,7 +293,10 @@ function planMeasurements(
       }
       const age = ageAt(e.startMs);
       const related = course !== undefined && e.reason === course.condition;
-      const routine = e.kind === 'wellness' && age >= (k?.measuredFromYears ?? 0) && (attr.category === 'vital-signs' || age >= 18 || condOnset !== undefined);
+      const routine =
+        e.kind === 'wellness' &&
+        age >= (k?.measuredFromYears ?? 0) &&
+        (attr.category === 'vital-signs' || age >= 18 || condOnset !== undefined);
       if (!related && !routine) return;
       const ms = e.startMs + 15 * 60_000;
       let v: number;
