@@ -51,7 +51,7 @@ export const AUDITED_INVARIANTS: Record<string, string> = {
   'obs-6': 'structure',
   'obs-7': 'structure; whether a component coding equals a coding of the Observation code (signed per component)',
   'pat-1': 'structure',
-  'per-1': 'start and end of a Period (verbatim when both are present)',
+  'per-1': 'start <= end of a Period (their order when both are UTC dateTimes to the second, else both verbatim)',
   'qty-3': 'structure',
   'rat-1': 'structure',
   'ref-1': "whether a reference starts with '#' (signed); resources with contained resources are signed verbatim",
@@ -432,6 +432,15 @@ function frozenSignature(o: Obj): string | null {
   return sig;
 }
 
+/** A UTC dateTime to the second: for two of these, string order is time order (FHIRPath's `<=`). */
+const UTC_SECONDS = /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:[0-5]\dZ$/;
+
+/** per-1 (start <= end): the order when both bounds are UTC seconds, else both verbatim. */
+function periodOrder(start: string, end: string): string {
+  if (UTC_SECONDS.test(start) && UTC_SECONDS.test(end)) return start <= end ? '|p<=' : '|p>';
+  return `|p${JSON.stringify([start, end])}`;
+}
+
 /** walk's object case, member by member. */
 function walkObject(o: Obj, refs: Map<string, string> | undefined, e: Emitter, found: FoundReferences | undefined): void {
   e.lit('{');
@@ -441,7 +450,7 @@ function walkObject(o: Obj, refs: Map<string, string> | undefined, e: Emitter, f
     e.lit(',');
   }
   if ('low' in o && 'high' in o) e.lit(rangeOrder(o));
-  if (typeof o.start === 'string' && typeof o.end === 'string') e.lit(`|p${JSON.stringify([o.start, o.end])}`);
+  if (typeof o.start === 'string' && typeof o.end === 'string') e.lit(periodOrder(o.start, o.end));
   e.lit('}');
 }
 

@@ -129,6 +129,13 @@ describe('shape signatures for memoised R4 validation', () => {
     expect(a.id).not.toBe(b.id);
     expect(shapeSignature(a)).toBe(shapeSignature(b));
     expect(shapeSignature({ ...a, contained: [] })).not.toBe(shapeSignature({ ...b, contained: [] }));
+    // An Encounter's period is signed by its order (per-1), not its instants.
+    const e1 = entry(bundleOf('s1'), (r) => r.resourceType === 'Encounter');
+    const e2 = entry(bundleOf('s2'), (r) => r.resourceType === 'Encounter');
+    expect(e1.period.start).not.toBe(e2.period.start);
+    expect(shapeSignature(e1)).toBe(shapeSignature({ ...e1, period: e2.period }));
+    const reversed = { ...e1, period: { start: e1.period.end, end: e1.period.start } };
+    expect(shapeSignature(reversed)).not.toBe(shapeSignature(e1));
     // Records of one row differ in structure (how many visits, which carry a reason), yet most
     // resources of a new record reuse a verdict, and a record of known shapes needs no validation.
     const memo = new R4Validator('memo');
