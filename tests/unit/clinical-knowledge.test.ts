@@ -50,7 +50,11 @@ describe('onset ages', () => {
     const rng = new Rng('lives');
     const ref = Date.parse('2025-01-01T00:00:00Z');
     for (let i = 0; i < 300; i++) {
-      const tl = planTimeline({ ageBand: [5, 12], sex: 'female', conditions: ['type2_diabetes', 'asthma', 'pneumonia'], labs: [] }, ref, rng);
+      const tl = planTimeline(
+        { ageBand: [5, 12], sex: 'female', conditions: ['type2_diabetes', 'asthma', 'pneumonia'], labs: [] },
+        ref,
+        rng,
+      );
       for (const c of tl.conditions) {
         expect(c.onsetMs).toBeGreaterThanOrEqual(tl.birthMs);
         expect((c.onsetMs - tl.birthMs) / YEAR_MS).toBeGreaterThanOrEqual(minOnsetYears(c.name) - 1e-9);
@@ -151,7 +155,7 @@ function record(seed: string, ageCode = 5): FhirResourceLike[] {
               ? 4
               : a.name === 'systolic_bp'
                 ? 1
-                : a.edges.length + 1,
+                : (a as LabAttribute).edges.length + 1,
   );
   const d = decodePatient(schema, row, new Rng(seed));
   return structuredClone([d.patient, ...d.encounters, ...d.conditions, ...d.observations, ...d.medications]);
@@ -159,7 +163,8 @@ function record(seed: string, ageCode = 5): FhirResourceLike[] {
 const index = recordIndex(schema);
 const rulesOf = (rs: FhirResourceLike[]) => [...new Set(verifyRecord(index, rs).map((v) => v.rule))].sort();
 const find = (rs: FhirResourceLike[], pred: (r: any) => boolean) => rs.find(pred) as any;
-const condition = (rs: FhirResourceLike[], snomed: string) => find(rs, (r) => r.resourceType === 'Condition' && r.code.coding[0].code === snomed);
+const condition = (rs: FhirResourceLike[], snomed: string) =>
+  find(rs, (r) => r.resourceType === 'Condition' && r.code.coding[0].code === snomed);
 
 describe('record verifier', () => {
   it('passes every decoded record', () => {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseSchema, schemaAttributes } from '../../schema/schema.ts';
-import { decodeCohort, decodePatient, toNdjson, toNdjsonLines } from '../../modalities/fhir/decode.ts';
+import { decodeCohort, decodePatient, isoDateTime, toNdjson, toNdjsonLines } from '../../modalities/fhir/decode.ts';
 import { encodeResources, encodedRow } from '../../modalities/fhir/encode.ts';
 import { Rng } from '../../model/rng.ts';
 import { validateFhirResources } from '../../modalities/fhir/validate.ts';
@@ -104,6 +104,15 @@ describe('FHIR decoder', () => {
       'code must be a CodeableConcept with system and code',
       'valueQuantity.value must be a number',
     ]);
+  });
+});
+
+describe('isoDateTime', () => {
+  it('formats instants as toISOString does (whole seconds), before and after 1970 and across leap days', () => {
+    const rng = new Rng('iso');
+    const cases = [0, -1000, Date.UTC(2000, 1, 29, 23, 59, 59), Date.UTC(1900, 2, 1), Date.UTC(2024, 11, 31, 12)];
+    for (let i = 0; i < 20000; i++) cases.push(Math.floor(((rng.next() * 5 - 2) * 2e12) / 1000) * 1000);
+    for (const ms of cases) expect(isoDateTime(ms)).toBe(new Date(ms).toISOString().replace('.000Z', 'Z'));
   });
 });
 
