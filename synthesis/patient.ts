@@ -31,7 +31,7 @@ import {
 import { decodePatient, type DecodedPatient } from '../modalities/fhir/decode.ts';
 import { ClinicalInfeasibleError, YEAR_MS, wholeYears } from '../modalities/fhir/timeline.ts';
 import { countByRule, recordIndex, verifyRecord, type RecordIndex } from '../modalities/fhir/verify-record.ts';
-import { CONDITIONS } from '../modalities/clinical/index.ts';
+import { CONDITIONS, referenceFlag } from '../modalities/clinical/index.ts';
 import { buildPatientResources, R4Validator, validatePatientResources, type PatientArtefacts } from '../modalities/fhir/bundle.ts';
 import { Rng, type SeedLike } from '../model/rng.ts';
 import type { FhirResourceLike } from '../modalities/fhir/types.ts';
@@ -190,15 +190,6 @@ export function rowArtefacts(layout: Layout, row: ArrayLike<number>): RowArtefac
   return { findings, componentBins, genotypes, hasNote, noteTopics };
 }
 
-/** Public reference limits for the note's (high)/(low) flags; labs not listed get no flag. */
-const LAB_REFERENCE: Record<string, { low?: number; high?: number }> = {
-  hba1c: { high: 6.5 },
-  ldl_cholesterol: { high: 160 },
-  systolic_bp: { high: 140 },
-  bmi: { low: 18.5, high: 30 },
-  egfr: { low: 60 },
-};
-
 /** UCUM code → how a clinician writes it in a note. */
 function displayUnit(ucum: string): string {
   return ucum.replace('mm[Hg]', 'mmHg').replace('{1.73_m2}', '1.73 m2').replace('kg/m2', 'kg/m2');
@@ -230,14 +221,7 @@ export function toFacts(schema: Schema, decoded: DecodedPatient, art: RowArtefac
     for (const m of tl.measurements) if (m.lab === a.name && m.ms <= noteMs && (!latest || m.ms >= latest.ms)) latest = m;
     if (!latest) continue;
     const v = latest.value;
-    const ref = LAB_REFERENCE[a.name];
-    const interpretation = ref
-      ? ref.high !== undefined && v >= ref.high
-        ? 'high'
-        : ref.low !== undefined && v < ref.low
-          ? 'low'
-          : 'normal'
-      : undefined;
+    const interpretation = referenceFlag(a.name, v, (latest.ms - tl.birthMs) / YEAR_MS);
     labs.push({
       name: a.name,
       display: a.display,
@@ -557,7 +541,11 @@ export class PatientPreparer {
       }
       out.files.push([`vcf/${patientId}.vcf`, text]);
       out.sample = sample;
-      artefacts.genome = { build, genotypes: art.genotypes, effective: new Date(decoded.timeline.indexMs).toISOString().replace('.000Z', 'Z') };
+      artefacts.genome = {
+        build,
+        genotypes: art.genotypes,
+        effective: new Date(decoded.timeline.indexMs).toISOString().replace('.000Z', 'Z'),
+      };
     }
 
     if (art.hasNote) {

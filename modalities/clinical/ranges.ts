@@ -190,3 +190,38 @@ export function consistentRange(lab: string, ageYears: number, has: (condition: 
   }
   return hi >= lo ? [lo, hi] : undefined;
 }
+
+/**
+ * A value's flag against public reference limits at an age, for a note's (high)/(low): adult cut
+ * points (ADA, NCEP, ACC/AHA, WHO, KDIGO); for children the paediatric ones (AAP 2017: systolic at
+ * or above the ~95th percentile for age, simplified to 110 under 6, 115 at 6-9, 120 at 10-12, 130
+ * from 13; NHLBI 2011: LDL >= 130 high) and no BMI flag (children's BMI is read by percentile for
+ * age and sex, which the schema's BMI alone cannot give). Undefined: no flag.
+ */
+export function referenceFlag(lab: string, value: number, ageYears: number): 'low' | 'normal' | 'high' | undefined {
+  const child = ageYears < 18;
+  let low: number | undefined;
+  let high: number | undefined;
+  switch (lab) {
+    case 'hba1c':
+      high = 6.5;
+      break;
+    case 'ldl_cholesterol':
+      high = child ? 130 : 160;
+      break;
+    case 'systolic_bp':
+      high = !child ? 140 : ageYears < 6 ? 110 : ageYears < 10 ? 115 : ageYears < 13 ? 120 : 130;
+      break;
+    case 'bmi':
+      if (child) return undefined;
+      low = 18.5;
+      high = 30;
+      break;
+    case 'egfr':
+      low = 60;
+      break;
+    default:
+      return undefined;
+  }
+  return high !== undefined && value >= high ? 'high' : low !== undefined && value < low ? 'low' : 'normal';
+}

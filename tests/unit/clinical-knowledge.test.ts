@@ -13,6 +13,7 @@ import {
   labRange,
   medianHeightCm,
   minOnsetYears,
+  referenceFlag,
   TREATMENTS,
 } from '../../modalities/clinical/index.ts';
 import { decodePatient } from '../../modalities/fhir/decode.ts';
@@ -243,5 +244,17 @@ describe('record verifier', () => {
     expect(rulesOf(kid)).toEqual([]);
     egfr.code.coding[0].code = '98979-8';
     expect(rulesOf(kid)).toEqual(['adult-egfr-for-child']);
+  });
+});
+
+describe('reference flags for notes', () => {
+  it('use paediatric limits for children and no BMI flag without percentiles', () => {
+    expect(referenceFlag('bmi', 16, 7)).toBeUndefined();
+    expect(referenceFlag('bmi', 16, 40)).toBe('low');
+    expect(referenceFlag('systolic_bp', 118, 8)).toBe('high');
+    expect(referenceFlag('systolic_bp', 118, 40)).toBe('normal');
+    expect(referenceFlag('ldl_cholesterol', 140, 12)).toBe('high');
+    expect(referenceFlag('ldl_cholesterol', 140, 50)).toBe('normal');
+    expect(referenceFlag('unknown', 1, 50)).toBeUndefined();
   });
 });

@@ -183,6 +183,14 @@ describe('shape signatures for memoised R4 validation', () => {
       strings.push(b64, `${b64}=`, `${b64} `, b64.replace(/[A-Z]/, '-'), b64.slice(1), `=${b64.slice(1)}`, b64.replace(/=+$/, ''));
     }
     strings.push('A'.repeat(64), 'A'.repeat(68), 'AAAA'.repeat(17) + '=', 'AA=='.repeat(17));
+    // Dates and UTC dateTimes to the second, over the whole family and its near misses.
+    const two = (n: number) => String(n).padStart(2, '0');
+    for (let i = 0; i < 3000; i++) {
+      const y = String(rng.int(10000)).padStart(4, '0');
+      const d = `${y}-${two(rng.int(14))}-${two(rng.int(33))}`;
+      const t = `${d}T${two(rng.int(26))}:${two(rng.int(62))}:${two(rng.int(62))}`;
+      strings.push(d, `${t}Z`, t, `${t}+01:00`, `${t}.5Z`, `${d}Z`, d.replace('-', '/'), `${t}Z `);
+    }
     for (const x of strings) expect(stringClassFast(x), x).toBe(stringClassByRegex(x));
   });
 
@@ -260,7 +268,9 @@ describe('shape signatures for memoised R4 validation', () => {
   it("sign the builders' shared frozen parts as their unfrozen copies", () => {
     const rng = new Rng('frozen');
     // Every condition (so every lab must be consistent with them: BMI in the obesity range).
-    const row = schema.attributes.map((a) => (a.kind === 'age' ? 3 : a.kind === 'sex' ? 1 : a.kind === 'condition' ? 1 : a.name === 'bmi' ? 3 : 1));
+    const row = schema.attributes.map((a) =>
+      a.kind === 'age' ? 3 : a.kind === 'sex' ? 1 : a.kind === 'condition' ? 1 : a.name === 'bmi' ? 3 : 1,
+    );
     const decoded = decodePatient(schema, row, rng);
     const resources = buildPatientResources(
       decoded,
