@@ -117,8 +117,28 @@ export function plausibilityRules(schema: Schema): CompiledRule[] {
       },
     });
   }
-  if (age && schema.attributes.some((a) => a.kind === 'condition' || a.kind === 'lab'))
-    rules.push({ id: 'no-plausible-age-in-band', residual: true, violates: (row) => feasibleAges(rowFacts(schema, row)).length === 0 });
+  if (age && schema.attributes.some((a) => a.kind === 'condition' || a.kind === 'lab')) {
+    // Memoised on the codes it reads (age, sex, conditions, labs): cohorts repeat few patterns.
+    const read = schema.attributes.flatMap((a, i) =>
+      a.kind === 'age' || a.kind === 'sex' || a.kind === 'condition' || a.kind === 'lab' ? [i] : [],
+    );
+    const memo = new Map<string, boolean>();
+    rules.push({
+      id: 'no-plausible-age-in-band',
+      residual: true,
+      violates: (row) => {
+        let key = '';
+        for (const i of read) key += `${row[i]},`;
+        let bad = memo.get(key);
+        if (bad === undefined) {
+          bad = feasibleAges(rowFacts(schema, row)).length === 0;
+          if (memo.size >= 100_000) memo.clear();
+          memo.set(key, bad);
+        }
+        return bad;
+      },
+    });
+  }
   return rules;
 }
 

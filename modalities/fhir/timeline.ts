@@ -169,13 +169,23 @@ function wellnessAges(untilYears: number): number[] {
 export function feasibleAges(row: RowFacts): number[] {
   const out: number[] = [];
   const has = (c: string) => row.conditions.includes(c);
-  for (let y = row.ageBand[0]; y < row.ageBand[1]; y++) {
+  const [lo, hi] = row.ageBand;
+  // The verdict only changes where a range, an adult rule or a minimum onset age starts: one
+  // check per segment between those ages.
+  const cuts = new Set<number>([lo, ADULT_CUT]);
+  for (const c of row.conditions) cuts.add(minOnsetYears(c));
+  for (const { attr } of row.labs) for (const r of LABS[attr.name]?.byAge ?? []) cuts.add(r.fromYears);
+  const starts = [...cuts].filter((y) => y >= lo && y < hi).sort((a, b) => a - b);
+  for (let i = 0; i < starts.length; i++) {
+    const y = starts[i];
     if (row.conditions.some((c) => minOnsetYears(c) > y)) continue;
-    if (row.labs.some(({ attr, bin }) => labFits(attr, bin, y, has) === false)) continue;
-    out.push(y);
+    if (row.labs.some(({ attr, bin }) => !labFits(attr, bin, y, has))) continue;
+    for (let a = y; a < (i + 1 < starts.length ? starts[i + 1] : hi); a++) out.push(a);
   }
   return out;
 }
+/** Lab–condition rules marked adults-only start here (ranges.ts). */
+const ADULT_CUT = 18;
 
 function labFits(attr: LabAttribute, bin: number, ageYears: number, has: (c: string) => boolean): boolean {
   const r = consistentRange(attr.name, ageYears, has) ?? [attr.range[0], attr.range[1]];

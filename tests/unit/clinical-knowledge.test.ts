@@ -16,12 +16,12 @@ import {
   referenceFlag,
   TREATMENTS,
 } from '../../modalities/clinical/index.ts';
-import { decodePatient } from '../../modalities/fhir/decode.ts';
-import { drawInBin, planTimeline, YEAR_MS } from '../../modalities/fhir/timeline.ts';
+import { decodePatient, rowFacts } from '../../modalities/fhir/decode.ts';
+import { drawInBin, feasibleAges, planTimeline, YEAR_MS } from '../../modalities/fhir/timeline.ts';
 import { recordIndex, verifyRecord } from '../../modalities/fhir/verify-record.ts';
 import type { FhirResourceLike } from '../../modalities/fhir/types.ts';
 import { Rng } from '../../model/rng.ts';
-import { parseSchema, type LabAttribute } from '../../schema/schema.ts';
+import { parseSchema, schemaAttributes, type LabAttribute } from '../../schema/schema.ts';
 
 const schema = parseSchema(readFileSync(new URL('../../schema/hospital-v1.yaml', import.meta.url), 'utf8'));
 const lab = (name: string) => schema.attributes.find((a) => a.name === name) as LabAttribute;
@@ -256,5 +256,32 @@ describe('reference flags for notes', () => {
     expect(referenceFlag('ldl_cholesterol', 140, 12)).toBe('high');
     expect(referenceFlag('ldl_cholesterol', 140, 50)).toBe('normal');
     expect(referenceFlag('unknown', 1, 50)).toBeUndefined();
+  });
+});
+
+describe('feasible ages', () => {
+  it('checked once per segment between range and onset cut points, they equal an age-by-age check', () => {
+    const rng = new Rng('feasible');
+    const attrs = schemaAttributes(schema);
+    let some = 0;
+    for (let i = 0; i < 3000; i++) {
+      const f = rowFacts(
+        schema,
+        attrs.map((a) => rng.int(a.size)),
+      );
+      const has = (c: string) => f.conditions.includes(c);
+      const slow: number[] = [];
+      for (let y = f.ageBand[0]; y < f.ageBand[1]; y++) {
+        if (f.conditions.some((c) => minOnsetYears(c) > y)) continue;
+        const fits = f.labs.every(({ attr, bin }) => {
+          const r = consistentRange(attr.name, y, has) ?? attr.range;
+          return drawInBin(attr, bin, r[0], r[1], new Rng(0)) !== undefined;
+        });
+        if (fits) slow.push(y);
+      }
+      if (slow.length) some++;
+      expect(feasibleAges(f)).toEqual(slow);
+    }
+    expect(some).toBeGreaterThan(300);
   });
 });
