@@ -67,9 +67,20 @@ export async function runCohortCommand(args: string[]): Promise<number> {
       patients: cohort.dataset.rows,
       plausibility: cohort.plausibility,
       rejected: cohort.rejected,
+      clinical: cohort.clinical,
       ...(cohort.modalities ? { modalities: cohort.modalities } : {}),
     };
     await writeFile(join(dir, 'report.json'), JSON.stringify(report, null, 2) + '\n');
+    if (cohort.dataset.rows === 0) {
+      // Every draw broke a plausibility rule or failed its validators: say which, and fail.
+      const rules = Object.entries(cohort.plausibility.byRule)
+        .map(([r, k]) => `${r} ${k}`)
+        .join(', ');
+      console.error(
+        `no patient passed: ${cohort.plausibility.dropped} draws dropped as implausible (${rules || 'no rule'}), ${cohort.rejected.dropped} after failed validation; see ${join(dir, 'report.json')}`,
+      );
+      return 1;
+    }
     console.log(
       `wrote ${Object.values(cohort.files)
         .map((f) => `${f.resources} ${f.path}`)

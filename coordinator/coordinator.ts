@@ -111,6 +111,7 @@ export interface FitReport {
     files: Record<string, { path: string; resources: number }>;
     plausibility?: CohortResult['plausibility'];
     rejected?: CohortResult['rejected'];
+    clinical?: CohortResult['clinical'];
     modalities?: CohortResult['modalities'];
   };
   utility: {
@@ -157,6 +158,7 @@ export async function runFitAndCohort(cfg: CoordinatorConfig, running: RunningCo
       files: cohort.files,
       plausibility: cohort.plausibility,
       rejected: cohort.rejected,
+      clinical: cohort.clinical,
       ...(cohort.modalities ? { modalities: cohort.modalities } : {}),
     };
     report.utility.meanL1VsReleasedMeasurements = cohort.meanL1VsReleasedMeasurements;
@@ -215,6 +217,7 @@ export async function emitCohort(
       files: cohort.files,
       plausibility: cohort.plausibility,
       rejected: cohort.rejected,
+      clinical: cohort.clinical,
       ...(cohort.modalities ? { modalities: cohort.modalities } : {}),
     },
   });

@@ -14,6 +14,7 @@ import {
   cohortWorkers,
   schemaModalities,
   writeMultimodalCohort,
+  type ClinicalReport,
   type ModalityReport,
   type MultimodalOptions,
   type RejectionReport,
@@ -52,6 +53,8 @@ export interface CohortResult {
   plausibility: PlausibilityReport;
   /** Patients whose artefacts failed a validator: redrawn from the model, or dropped. */
   rejected: RejectionReport;
+  /** The record-level clinical verifier (every released patient passed it), violations by rule. */
+  clinical: ClinicalReport;
   modalities?: ModalityReport;
 }
 
@@ -210,6 +213,7 @@ export async function writeCohort(schema: Schema, model: GraphicalModel, req: Co
     files: written.files,
     plausibility,
     rejected: rejected!,
+    clinical: report.clinical,
     ...(mods.image || mods.genome || mods.notes ? { modalities: report } : {}),
   };
 }

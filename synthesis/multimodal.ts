@@ -88,6 +88,17 @@ export interface RejectionReport {
   firstReasons: string[];
 }
 
+/**
+ * The clinical verifier over decoded records (modalities/fhir/verify-record.ts): records checked,
+ * drafts it rejected (each redrawn, or dropped and counted in `rejected`), and the violations by
+ * rule among those drafts (a draft may break several).
+ */
+export interface ClinicalReport {
+  recordsVerified: number;
+  rejected: number;
+  byRule: Record<string, number>;
+}
+
 export interface ModalityReport {
   patients: number;
   resources: Record<string, number>;
@@ -111,6 +122,7 @@ export interface ModalityReport {
   notes: { written: number; verified: number; stats: ReturnType<NoteStats['toJSON']> };
   /** validatorShapes: distinct resource shapes (see R4Validator) among the cohort's Bundles. */
   fhir: { bundlesValidated: number; bundleIssues: number; validatorShapes: number };
+  clinical: ClinicalReport;
   rejected?: RejectionReport;
 }
 
@@ -242,6 +254,7 @@ export async function writeMultimodalCohort(
     genomes: { written: 0, validated: 0, failed: 0, build },
     notes: { written: 0, verified: 0, stats: noteStats.toJSON() },
     fhir: { bundlesValidated: 0, bundleIssues: 0, validatorShapes: 0 },
+    clinical: { recordsVerified: 0, rejected: 0, byRule: {} },
   };
   // Created before the first patient goes out: workers write into them.
   for (const [sub, on] of [
@@ -254,7 +267,7 @@ export async function writeMultimodalCohort(
     if (on) mkdirSync(join(dir, sub), { recursive: true });
   const fhirDir = join(dir, 'fhir');
   const fhirOnlyResources: FhirResourceLike[] = [];
-  const ndjson = mods.image || mods.genome || mods.notes ? new NdjsonWriter(fhirDir, ['Patient', 'Condition', 'Observation']) : undefined;
+  const ndjson = mods.image || mods.genome || mods.notes ? new NdjsonWriter(fhirDir, ['Patient', 'Encounter', 'Condition', 'Observation', 'MedicationRequest']) : undefined;
   const cohortSamples: VcfSample[] = [];
   const rejection: RejectionReport = { rows: 0, byStage: {}, replaced: 0, dropped: 0, firstReasons: [] };
   const redrawn: { k: number; row: number[] }[] = [];
@@ -268,6 +281,9 @@ export async function writeMultimodalCohort(
     report.genomes.failed += o.counts.genomesFailed;
     report.fhir.bundlesValidated += o.counts.bundlesValidated;
     report.fhir.bundleIssues += o.counts.bundleIssues;
+    report.clinical.recordsVerified += o.counts.recordsVerified;
+    if (!o.ok && o.stage === 'clinical') report.clinical.rejected++;
+    for (const [rule, n] of Object.entries(o.counts.clinical)) report.clinical.byRule[rule] = (report.clinical.byRule[rule] ?? 0) + n;
     if (o.notes) noteStats.add(o.notes);
   };
 
@@ -368,7 +384,7 @@ export async function writeMultimodalCohort(
       throw new ArtefactValidationError(
         `${problems.length} synthetic resources failed validation, first: ${problems[0].resource}: ${problems[0].message}`,
       );
-    const byType = new Map<string, string[]>(['Patient', 'Condition', 'Observation'].map((t) => [t, []]));
+    const byType = new Map<string, string[]>(['Patient', 'Encounter', 'Condition', 'Observation', 'MedicationRequest'].map((t) => [t, []]));
     for (const r of fhirOnlyResources) {
       let list = byType.get(r.resourceType);
       if (!list) byType.set(r.resourceType, (list = []));

@@ -29,6 +29,9 @@ import {
   type SnpAttribute,
 } from '../schema/schema.ts';
 import { decodePatient, type DecodedPatient } from '../modalities/fhir/decode.ts';
+import { ClinicalInfeasibleError, YEAR_MS, wholeYears } from '../modalities/fhir/timeline.ts';
+import { countByRule, recordIndex, verifyRecord, type RecordIndex } from '../modalities/fhir/verify-record.ts';
+import { CONDITIONS, referenceFlag } from '../modalities/clinical/index.ts';
 import { buildPatientResources, R4Validator, validatePatientResources, type PatientArtefacts } from '../modalities/fhir/bundle.ts';
 import { Rng, type SeedLike } from '../model/rng.ts';
 import type { FhirResourceLike } from '../modalities/fhir/types.ts';
@@ -84,6 +87,9 @@ export interface DraftCounts {
   genomesFailed: number;
   bundlesValidated: number;
   bundleIssues: number;
+  /** Records checked by the clinical verifier, and its violations by rule (rejected drafts only). */
+  recordsVerified: number;
+  clinical: Record<string, number>;
 }
 
 /** One patient's validated artefacts, not yet written. */
@@ -112,7 +118,7 @@ export interface PreparedPatient {
 
 export interface RejectedDraft {
   ok: false;
-  stage: 'dicom' | 'vcf' | 'note' | 'fhir' | 'release-check';
+  stage: 'dicom' | 'vcf' | 'note' | 'fhir' | 'clinical' | 'release-check';
   reason: string;
   counts: DraftCounts;
   notes?: ReturnType<NoteStats['toJSON']>;
@@ -191,55 +197,46 @@ export function rowArtefacts(layout: Layout, row: ArrayLike<number>): RowArtefac
   return { findings, componentBins, genotypes, hasNote, noteTopics };
 }
 
-function ageAt(birthDate: string, referenceDate: string): number {
-  const b = new Date(`${birthDate}T00:00:00Z`);
-  const r = new Date(`${referenceDate}T00:00:00Z`);
-  let years = r.getUTCFullYear() - b.getUTCFullYear();
-  if (r.getUTCMonth() < b.getUTCMonth() || (r.getUTCMonth() === b.getUTCMonth() && r.getUTCDate() < b.getUTCDate())) years--;
-  return years;
-}
-
-/** Public reference limits for the note's (high)/(low) flags; labs not listed get no flag. */
-const LAB_REFERENCE: Record<string, { low?: number; high?: number }> = {
-  hba1c: { high: 6.5 },
-  ldl_cholesterol: { high: 160 },
-  systolic_bp: { high: 140 },
-  bmi: { low: 18.5, high: 30 },
-  egfr: { low: 60 },
-};
-
 /** UCUM code → how a clinician writes it in a note. */
 function displayUnit(ucum: string): string {
   return ucum.replace('mm[Hg]', 'mmHg').replace('{1.73_m2}', '1.73 m2').replace('kg/m2', 'kg/m2');
 }
 
-/** The decoders' facts for one decoded patient and its row artefacts. */
+/**
+ * The decoders' facts for one decoded patient and its row artefacts, as of the note's date: the
+ * age at the note, every condition with its onset, and per lab the latest value measured on or
+ * before the note (with its date).
+ */
 export function toFacts(schema: Schema, decoded: DecodedPatient, art: RowArtefacts): SyntheticFacts {
   const p = decoded.patient as { id: string; birthDate?: string; gender?: string };
+  const tl = decoded.timeline;
+  const noteMs = Date.parse(decoded.noteDate);
+  const onset = new Map(tl.conditions.map((c) => [c.name, c]));
   const conditions = schema.attributes
-    .filter((a) => a.kind === 'condition')
-    .filter((a) => decoded.conditions.some((c) => (c as { code?: { text?: string } }).code?.text === a.display))
+    .filter((a) => a.kind === 'condition' && onset.has(a.name))
     .map((a) => ({
       name: a.name,
       display: a.kind === 'condition' ? a.display : a.name,
       snomed: a.kind === 'condition' ? a.codes.snomed[0] : undefined,
+      onset: new Date(onset.get(a.name)!.onsetMs).toISOString().slice(0, 10),
+      ...(CONDITIONS[a.name]?.course === 'acute' ? { acute: true } : {}),
     }));
   const labs: FactLab[] = [];
   for (const a of schema.attributes) {
     if (a.kind !== 'lab') continue;
-    const obs = decoded.observations.find((o) => (o as { code?: { text?: string } }).code?.text === a.display) as
-      { valueQuantity?: { value: number } } | undefined;
-    if (!obs?.valueQuantity) continue;
-    const v = obs.valueQuantity.value;
-    const ref = LAB_REFERENCE[a.name];
-    const interpretation = ref
-      ? ref.high !== undefined && v >= ref.high
-        ? 'high'
-        : ref.low !== undefined && v < ref.low
-          ? 'low'
-          : 'normal'
-      : undefined;
-    labs.push({ name: a.name, display: a.display, value: v, unit: displayUnit(a.unit), ...(interpretation ? { interpretation } : {}) });
+    let latest: { value: number; ms: number } | undefined;
+    for (const m of tl.measurements) if (m.lab === a.name && m.ms <= noteMs && (!latest || m.ms >= latest.ms)) latest = m;
+    if (!latest) continue;
+    const v = latest.value;
+    const interpretation = referenceFlag(a.name, v, (latest.ms - tl.birthMs) / YEAR_MS);
+    labs.push({
+      name: a.name,
+      display: a.display,
+      value: v,
+      unit: displayUnit(a.unit),
+      effective: new Date(latest.ms).toISOString().replace('.000Z', 'Z'),
+      ...(interpretation ? { interpretation } : {}),
+    });
   }
   let image: SyntheticFacts['image'];
   if (art.findings) {
@@ -253,9 +250,12 @@ export function toFacts(schema: Schema, decoded: DecodedPatient, art: RowArtefac
       ...(art.componentBins ? { componentBins: art.componentBins } : {}),
     };
   }
+  const years = wholeYears(tl.birthMs, noteMs);
   return {
     patientId: p.id,
-    age: p.birthDate ? ageAt(p.birthDate, schema.referenceDate) : 40,
+    age: years,
+    ...(years < 1 ? { ageMonths: Math.floor(((noteMs - tl.birthMs) / YEAR_MS) * 12) } : {}),
+    noteDate: decoded.noteDate,
     sex: p.gender ?? 'unknown',
     conditions,
     labs,
@@ -292,8 +292,6 @@ export function wordingVocabulary(schema: Schema, vocab: Vocabulary): Vocabulary
     normalFindingTerms: vocab.normalFindingTerms,
   };
 }
-
-const DAY_MS = 86_400_000;
 
 /**
  * A patient's resources as NDJSON, UTF-8 encoded once where they were prepared: each resource
@@ -347,6 +345,8 @@ const noCounts = (): DraftCounts => ({
   genomesFailed: 0,
   bundlesValidated: 0,
   bundleIssues: 0,
+  recordsVerified: 0,
+  clinical: {},
 });
 
 /** Decodes and validates patients of one cohort (schema, seed, options). */
@@ -356,7 +356,7 @@ export class PatientPreparer {
   private readonly vocab: Vocabulary;
   private readonly genVocab: Vocabulary;
   private readonly root: Rng;
-  private readonly refMs: number;
+  private readonly records: RecordIndex;
   /** Resource shapes this cohort's Bundles had (the validator's memo is shared by the process). */
   readonly validator = new R4Validator('memo');
   /** Image buffers reused from patient to patient (the DICOM and PNG bytes are copies). */
@@ -378,7 +378,7 @@ export class PatientPreparer {
     );
     this.genVocab = wordingVocabulary(schema, this.vocab);
     this.root = new Rng(seed);
-    this.refMs = Date.parse(`${schema.referenceDate}T00:00:00Z`);
+    this.records = recordIndex(schema);
   }
 
   /**
@@ -402,6 +402,15 @@ export class PatientPreparer {
     }
   }
 
+  /** The clinical verifier over a record: a rejection (with its rules counted) or undefined. */
+  private checkRecord(resources: FhirResourceLike[], counts: DraftCounts): RejectedDraft | undefined {
+    counts.recordsVerified++;
+    const v = verifyRecord(this.records, resources);
+    if (v.length === 0) return undefined;
+    countByRule(v, counts.clinical);
+    return { ok: false, stage: 'clinical', reason: `${v[0].rule}: ${v[0].resource}: ${v[0].detail}`, counts };
+  }
+
   /** The reusable buffer `key`, grown to at least `bytes`, when outputs are reused. */
   private output(key: 'dicom' | 'png', bytes: number): Buffer | undefined {
     if (!this.reuseOutputs) return undefined;
@@ -417,13 +426,23 @@ export class PatientPreparer {
     const { schema, mods, root, opts } = this;
     const counts = noCounts();
     const tag = attempt === 0 ? `${k}` : `${k}/redraw-${attempt}`;
-    const decoded = decodePatient(schema, row, attempt === 0 ? root.fork(k) : root.fork(tag), { identifierValue: String(k + 1) });
+    let decoded: DecodedPatient;
+    try {
+      decoded = decodePatient(schema, row, attempt === 0 ? root.fork(k) : root.fork(tag), { identifierValue: String(k + 1) });
+    } catch (e) {
+      if (!(e instanceof ClinicalInfeasibleError)) throw e;
+      counts.recordsVerified++;
+      counts.clinical[e.rule] = (counts.clinical[e.rule] ?? 0) + 1;
+      return { ok: false, stage: 'clinical', reason: `${e.rule}: ${e.message}`, counts };
+    }
     if (!mods.image && !mods.genome && !mods.notes) {
       // FHIR-only schema: exactly the FHIR decoder's resources, checked per patient here and for
       // cross-patient id clashes once for the cohort.
-      const resources = [decoded.patient, ...decoded.conditions, ...decoded.observations];
+      const resources = [decoded.patient, ...decoded.encounters, ...decoded.conditions, ...decoded.observations, ...decoded.medications];
       const problems = validateFhirResources(resources);
       if (problems.length > 0) return { ok: false, stage: 'fhir', reason: `${problems[0].resource}: ${problems[0].message}`, counts };
+      const clinical = this.checkRecord(resources, counts);
+      if (clinical) return clinical;
       return { ok: true, files: [], resources, fhirOnly: true, preview: false, note: false, counts };
     }
     const rowsOut = opts.imageRows ?? 256;
@@ -436,8 +455,8 @@ export class PatientPreparer {
     const facts = toFacts(schema, decoded, art);
     const patientId = decoded.patient.id as string;
     const birthDate = decoded.patient.birthDate as string | undefined;
-    const studyMs = Math.max(this.refMs - (1 + rng.int(365)) * DAY_MS, birthDate ? Date.parse(`${birthDate}T00:00:00Z`) + DAY_MS : 0);
-    const studyDate = new Date(studyMs).toISOString().slice(0, 10);
+    // The radiograph is taken at the index visit's imaging encounter (DICOM StudyDate follows it).
+    const studyDate = decoded.imagingStarted.slice(0, 10);
     const artefacts: PatientArtefacts = {};
     const out: PreparedPatient = { ok: true, files: [], fhirOnly: false, preview: false, note: false, counts };
     const reject = (stage: RejectedDraft['stage'], reason: string): RejectedDraft => ({
@@ -453,7 +472,9 @@ export class PatientPreparer {
       if (this.density?.length !== rowsOut * rowsOut) ({ density: this.density, pixels: this.pixels } = radiographBuffers(schema, rowsOut));
       // Findings drawn into the prior, components solved on the model grid (radiograph-synth.ts).
       // Age at the study (the field of view and paediatric proportions), sex, build from the BMI when known.
-      const ageYears = birthDate ? Math.max(0, (studyMs - Date.parse(`${birthDate}T00:00:00Z`)) / (365.2425 * DAY_MS)) : facts.age;
+      const ageYears = birthDate
+        ? Math.max(0, (Date.parse(decoded.imagingStarted) - Date.parse(`${birthDate}T00:00:00Z`)) / (365.2425 * 86_400_000))
+        : facts.age;
       const bmi = facts.labs?.find((l) => l.name === 'bmi')?.value;
       const habitus = bmi !== undefined && ageYears >= 18 ? (bmi - 25) / 5 : 0;
       const drawn = synthesiseRadiograph(schema, rowsOut, { ageYears, sex: facts.sex, habitus }, art.findings, art.componentBins, imgRng, {
@@ -462,9 +483,8 @@ export class PatientPreparer {
         pixels: this.pixels,
       });
       let stored: { pixels: Uint16Array; windowCenter: number; windowWidth: number } = drawn;
-      // A time of day in the working day, in UTC both here and in ImagingStudy.started.
-      const minuteOfDay = 8 * 60 + imgRng.int(10 * 60);
-      const studyTime = `${String(Math.floor(minuteOfDay / 60)).padStart(2, '0')}:${String(minuteOfDay % 60).padStart(2, '0')}:00`;
+      // The imaging encounter's start, in UTC both here and in ImagingStudy.started.
+      const studyTime = decoded.imagingStarted.slice(11, 19);
       if (colsOut !== rowsOut) stored = { ...stored, pixels: resizeCols(stored.pixels, rowsOut, colsOut) };
       const spec: DicomImageSpec = {
         pixels: stored.pixels,
@@ -519,7 +539,7 @@ export class PatientPreparer {
         sopInstanceUid: spec.sopInstanceUid,
         sopClassUid: SOP_CLASS.DX,
         modality: 'DX',
-        started: `${studyDate}T${studyTime}Z`,
+        started: decoded.imagingStarted,
         findingClass: names.length ? names.join(', ') : 'normal',
         path: rel,
       };
@@ -536,7 +556,11 @@ export class PatientPreparer {
       }
       out.files.push([`vcf/${patientId}.vcf`, text]);
       out.sample = sample;
-      artefacts.genome = { build, genotypes: art.genotypes, effective: `${studyDate}T09:00:00Z` };
+      artefacts.genome = {
+        build,
+        genotypes: art.genotypes,
+        effective: new Date(decoded.timeline.indexMs).toISOString().replace('.000Z', 'Z'),
+      };
     }
 
     if (art.hasNote) {
@@ -555,7 +579,7 @@ export class PatientPreparer {
       }
       out.files.push([`notes/${patientId}.txt`, text]);
       out.note = true;
-      artefacts.note = { text, date: `${studyDate}T11:00:00Z`, title: 'Progress note' };
+      artefacts.note = { text, date: decoded.noteDate, title: 'Progress note' };
     }
 
     // The resources are validated as written (the per-patient Bundle's checks, on the flat list).
@@ -566,6 +590,8 @@ export class PatientPreparer {
       counts.bundleIssues += issues.length;
       return reject('fhir', `${issues[0].resource}: ${issues[0].message}`);
     }
+    const clinical = this.checkRecord(resources, counts);
+    if (clinical) return { ...clinical, notes: noteStats.toJSON() };
     out.ndjson = ndjsonOf(resources);
     if (withResources) {
       out.resources = resources;

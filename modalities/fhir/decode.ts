@@ -1,18 +1,21 @@
 /**
- * Model features → FHIR R4 (coordinator side). Pure: no I/O.
+ * Model features → a longitudinal FHIR R4 record (coordinator side). Pure: no I/O.
  *
- * A synthetic row (codes in schema attribute order) becomes one Patient, one Condition per
- * condition indicator set to 1 (the schema's first SNOMED CT code and display) and one
- * Observation per lab that is not "missing" (the first LOINC code, a value drawn uniformly inside
- * the bin and clipped to the schema's plausible range, rounded to its decimals, with its UCUM
- * unit). Everything random comes from the seeded Rng, ids included, so the same seed gives the
- * same resources byte for byte. Encoding the decoded resources gives back the row.
+ * A synthetic row (codes in schema attribute order) is planned as a life (timeline.ts: birth,
+ * visits, onsets drawn from the clinical knowledge base, repeated vitals and labs following the
+ * conditions' course, prescriptions) and written as one Patient, its Encounters, one Condition
+ * per condition indicator set to 1 (the schema's first SNOMED CT code and display, recorded at its
+ * diagnosis visit), Observations at every visit that measured a lab (the first LOINC code, UCUM
+ * unit; the latest one lies in the row's bin, so encoding the record gives back the row), and
+ * MedicationRequests (RxNorm). Children's eGFR is the bedside Schwartz estimate, with the height
+ * and creatinine it is derived from. Every clinical resource references its Encounter. Everything
+ * random comes from the seeded Rng, ids included, so the same seed gives the same resources.
  */
-import { LOINC_SYSTEM, UCUM_SYSTEM, CODE_SYSTEMS, labBin, labMissingCode, type LabAttribute, type Schema } from '../../schema/schema.ts';
+import { LOINC_SYSTEM, UCUM_SYSTEM, CODE_SYSTEMS, labMissingCode, type LabAttribute, type Schema } from '../../schema/schema.ts';
 import { Rng, type SeedLike } from '../../model/rng.ts';
 import type { FhirResourceLike } from './types.ts';
-
-const DAY_MS = 86_400_000;
+import { ADULT_YEARS, creatinineForSchwartz, INDICATIONS, medianHeightCm, RXNORM_SYSTEM } from '../clinical/index.ts';
+import { DAY_MS, planTimeline, YEAR_MS, type PatientTimeline, type PlanEncounter, type RowFacts } from './timeline.ts';
 
 /** Marks resources as synthetic test data (HL7 v3 ActReason HTEST). */
 export const SYNTHETIC_TAG = {
@@ -20,6 +23,70 @@ export const SYNTHETIC_TAG = {
   code: 'HTEST',
   display: 'test health data',
 } as const;
+
+/**
+ * Constant parts of the resources (meta, codings, categories, classes) are deep-frozen objects
+ * shared by every resource that holds them: nothing mutates a built resource (Bundles hold
+ * copies), and the shape signature of a frozen part is computed once (modalities/fhir/shape.ts).
+ */
+export function deepFreeze<T>(v: T): T {
+  if (v !== null && typeof v === 'object' && !Object.isFrozen(v)) {
+    for (const k of Object.keys(v)) deepFreeze((v as Record<string, unknown>)[k]);
+    Object.freeze(v);
+  }
+  return v;
+}
+
+/** One frozen value per key, made on first use. */
+function frozenCache<T>(make: (key: string) => T): (key: string) => T {
+  const m = new Map<string, T>();
+  return (key) => {
+    let v = m.get(key);
+    if (v === undefined) m.set(key, (v = deepFreeze(make(key))));
+    return v;
+  };
+}
+
+const META = deepFreeze({ tag: [{ ...SYNTHETIC_TAG }] });
+const CLINICAL_ACTIVE = deepFreeze({ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-clinical', code: 'active' }] });
+const CONFIRMED = deepFreeze({ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-ver-status', code: 'confirmed' }] });
+const PROBLEM_LIST = deepFreeze([
+  {
+    coding: [
+      { system: 'http://terminology.hl7.org/CodeSystem/condition-category', code: 'problem-list-item', display: 'Problem List Item' },
+    ],
+  },
+]);
+const OBS_CATEGORY = frozenCache((category) => [
+  {
+    coding: [
+      {
+        system: 'http://terminology.hl7.org/CodeSystem/observation-category',
+        code: category,
+        display: category === 'vital-signs' ? 'Vital Signs' : 'Laboratory',
+      },
+    ],
+  },
+]);
+/** A CodeableConcept of one coding, made once per (system, code, display, text). */
+const CONCEPT = frozenCache((key) => {
+  const [system, code, display, text] = key.split('|');
+  return { coding: [{ system, code, ...(display ? { display } : {}) }], text };
+});
+const concept = (system: string, code: string, display: string | undefined, text: string) =>
+  CONCEPT(`${system}|${code}|${display ?? ''}|${text}`);
+/** The concept of a schema attribute (condition or lab), looked up by the attribute object. */
+const attrConcepts = new WeakMap<object, unknown>();
+function attrConcept(attr: object, make: () => unknown): unknown {
+  let c = attrConcepts.get(attr);
+  if (c === undefined) attrConcepts.set(attr, (c = make()));
+  return c;
+}
+const DOSAGE = frozenCache((rxnorm) => {
+  const d = INDICATIONS.get(rxnorm)!.drug;
+  return [{ text: d.dosage, ...(d.asNeeded ? { asNeededBoolean: true } : {}) }];
+});
+const SCHWARTZ_METHOD = deepFreeze({ text: 'Bedside Schwartz (CKiD 2009): 0.413 x height (cm) / serum creatinine (mg/dL)' });
 
 export interface DecodeOptions {
   /** Identifier system for the synthetic patient number (default urn:fedsynth:synthetic). */
@@ -30,150 +97,259 @@ export interface DecodeOptions {
 
 export interface DecodedPatient {
   patient: FhirResourceLike;
+  encounters: FhirResourceLike[];
   conditions: FhirResourceLike[];
   observations: FhirResourceLike[];
+  medications: FhirResourceLike[];
+  /** The planned life the resources were written from (dates as epoch ms). */
+  timeline: PatientTimeline;
+  /** `Encounter/<id>` of the index visit (notes, imaging and genome belong to it). */
+  indexEncounterRef: string;
+  /** FHIR dateTime of the chest radiograph, when one is taken: the index visit's day at 10:00Z (DICOM StudyDate/StudyTime follow it). */
+  imagingStarted: string;
+  /** FHIR dateTime of the index visit's note (after every value it quotes). */
+  noteDate: string;
 }
 
+const TWO = Array.from({ length: 100 }, (_, i) => String(i).padStart(2, '0'));
+
+/** The UTC civil date of a day number since 1970-01-01 (Hinnant's days_from_civil inverse). */
+function civil(days: number): [number, number, number] {
+  const z = days + 719468;
+  const era = Math.floor(z / 146097);
+  const doe = z - era * 146097;
+  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365);
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
+  const mp = Math.floor((5 * doy + 2) / 153);
+  const d = doy - Math.floor((153 * mp + 2) / 5) + 1;
+  const m = mp < 10 ? mp + 3 : mp - 9;
+  return [yoe + era * 400 + (m <= 2 ? 1 : 0), m, d];
+}
+
+/** YYYY-MM-DD of an instant (UTC), for years 1000-9999. */
 function isoDate(ms: number): string {
-  return new Date(ms).toISOString().slice(0, 10);
+  const [y, m, d] = civil(Math.floor(ms / DAY_MS));
+  return `${y}-${TWO[m]}-${TWO[d]}`;
 }
 
-function isoDateTime(ms: number): string {
-  return new Date(ms).toISOString().replace('.000Z', 'Z');
+/** YYYY-MM-DDThh:mm:ssZ of an instant (UTC, whole seconds); what toISOString gives without milliseconds. */
+export function isoDateTime(ms: number): string {
+  const days = Math.floor(ms / DAY_MS);
+  const t = Math.floor((ms - days * DAY_MS) / 1000);
+  const [y, m, d] = civil(days);
+  return `${y}-${TWO[m]}-${TWO[d]}T${TWO[Math.floor(t / 3600)]}:${TWO[Math.floor(t / 60) % 60]}:${TWO[t % 60]}Z`;
 }
 
-/** A value inside bin `bin` of a lab, on the schema's decimal grid. */
-export function drawLabValue(lab: LabAttribute, bin: number, rng: Rng): number {
-  const e = lab.edges;
-  const lo = bin === 0 ? lab.range[0] : e[bin - 1];
-  const hi = bin === e.length ? lab.range[1] : e[bin];
-  const scale = 10 ** lab.decimals;
-  // Grid points k/scale with lo ≤ k/scale < hi (for the last bin, ≤ hi: the range max is allowed).
-  const kLo = Math.ceil(lo * scale - 1e-9);
-  let kHi = Math.floor(hi * scale + 1e-9);
-  if (bin !== e.length && kHi / scale >= hi - 1e-12) kHi -= 1;
-  if (kHi < kLo) throw new Error(`decode: bin ${bin} of ${lab.name} holds no value with ${lab.decimals} decimal(s)`);
-  const k = kLo + rng.int(kHi - kLo + 1);
-  const v = Number((k / scale).toFixed(lab.decimals));
-  if (labBin(lab, v) !== bin) throw new Error(`decode: value ${v} fell outside bin ${bin} of ${lab.name}`);
-  return v;
+const SNOMED = CODE_SYSTEMS.snomed;
+const ENCOUNTER_CLASS = deepFreeze({ system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'AMB', display: 'ambulatory' });
+/** SNOMED CT encounter types (as Synthea's exports use them). */
+const ENCOUNTER_TYPE: Record<string, { code: string; display: string }> = {
+  'wellness-child': { code: '410620009', display: 'Well child visit (procedure)' },
+  'wellness-adult': { code: '162673000', display: 'General examination of patient (procedure)' },
+  diagnosis: { code: '185345009', display: 'Encounter for symptom (procedure)' },
+  'follow-up': { code: '390906007', display: 'Follow-up encounter (procedure)' },
+  imaging: { code: '363679005', display: 'Imaging (procedure)' },
+};
+const ENCOUNTER_TYPES = frozenCache((kind) => [
+  concept(SNOMED, ENCOUNTER_TYPE[kind].code, ENCOUNTER_TYPE[kind].display, ENCOUNTER_TYPE[kind].display),
+]);
+const HEIGHT_LOINC = { code: '8302-2', display: 'Body height' };
+const CREATININE_LOINC = { code: '2160-0', display: 'Creatinine [Mass/volume] in Serum or Plasma' };
+/** The method-neutral eGFR LOINC the paediatric (Schwartz) estimate is reported under, when the schema lists it. */
+const EGFR_NEUTRAL_LOINC = '69405-9';
+
+export function encounterResource(
+  id: string,
+  subject: { reference: string },
+  e: PlanEncounter,
+  child: boolean,
+  reasonRef?: string,
+): FhirResourceLike {
+  const kind = e.kind === 'wellness' ? (child ? 'wellness-child' : 'wellness-adult') : e.kind;
+  return {
+    resourceType: 'Encounter',
+    id,
+    meta: META,
+    status: 'finished',
+    class: ENCOUNTER_CLASS,
+    type: ENCOUNTER_TYPES(kind),
+    subject,
+    period: { start: isoDateTime(e.startMs), end: isoDateTime(e.endMs) },
+    ...(reasonRef ? { reasonReference: [{ reference: reasonRef }] } : {}),
+  };
 }
 
-/** Decodes one synthetic row into FHIR R4 resources. `rng` drives ids, dates and values. */
-export function decodePatient(schema: Schema, row: ArrayLike<number>, rng: Rng, options: DecodeOptions = {}): DecodedPatient {
+/** The row's facts the planner needs; throws on codes outside the schema's domains. */
+export function rowFacts(schema: Schema, row: ArrayLike<number>): RowFacts {
   if (row.length !== schema.attributes.length) {
     throw new Error(
       `decodePatient: row has ${row.length} values, schema ${schema.name} v${schema.version} has ${schema.attributes.length} attributes`,
     );
   }
+  const out: RowFacts = { ageBand: [40, 41], sex: 'unknown', conditions: [], labs: [] };
+  schema.attributes.forEach((attr, i) => {
+    const code = row[i];
+    switch (attr.kind) {
+      case 'age':
+        if (!(code >= 0 && code < attr.edges.length)) throw new Error(`decodePatient: ${attr.name} code ${code} out of domain`);
+        out.ageBand = [attr.edges[code], code + 1 < attr.edges.length ? attr.edges[code + 1] : attr.max];
+        break;
+      case 'sex':
+        if (attr.values[code] === undefined) throw new Error(`decodePatient: ${attr.name} code ${code} out of domain`);
+        out.sex = attr.values[code];
+        break;
+      case 'condition':
+        if (code !== 0 && code !== 1) throw new Error(`decodePatient: ${attr.name} code ${code} out of domain`);
+        if (code === 1) out.conditions.push(attr.name);
+        break;
+      case 'lab':
+        if (!(code >= 0 && code <= labMissingCode(attr))) throw new Error(`decodePatient: ${attr.name} code ${code} out of domain`);
+        if (code !== labMissingCode(attr)) out.labs.push({ attr, bin: code });
+        break;
+    }
+  });
+  return out;
+}
+
+/** Decodes one synthetic row into a longitudinal FHIR R4 record. `rng` drives ids, dates and values. */
+export function decodePatient(schema: Schema, row: ArrayLike<number>, rng: Rng, options: DecodeOptions = {}): DecodedPatient {
+  const facts = rowFacts(schema, row);
   const refMs = Date.parse(`${schema.referenceDate}T00:00:00Z`);
   const patientId = rng.uuid();
   const subject = { reference: `Patient/${patientId}` };
-  const meta = { tag: [{ ...SYNTHETIC_TAG }] };
+  const meta = META;
+  const tl = planTimeline(facts, refMs, rng.fork('life'));
   const patient: FhirResourceLike = {
     resourceType: 'Patient',
     id: patientId,
     meta,
-    identifier: [
-      {
-        system: options.identifierSystem ?? 'urn:fedsynth:synthetic',
-        value: options.identifierValue ?? patientId,
-      },
-    ],
+    identifier: [{ system: options.identifierSystem ?? 'urn:fedsynth:synthetic', value: options.identifierValue ?? patientId }],
+    ...(schema.attributes.some((a) => a.kind === 'sex') ? { gender: facts.sex } : {}),
+    birthDate: isoDate(tl.birthMs),
   };
-  const conditions: FhirResourceLike[] = [];
-  const observations: FhirResourceLike[] = [];
-  let birthMs = refMs - 40 * 365.25 * DAY_MS;
-
-  schema.attributes.forEach((attr, i) => {
-    const code = row[i];
-    switch (attr.kind) {
-      case 'age': {
-        if (!(code >= 0 && code < attr.edges.length)) throw new Error(`decodePatient: ${attr.name} code ${code} out of domain`);
-        const lo = attr.edges[code];
-        const hi = code + 1 < attr.edges.length ? attr.edges[code + 1] : attr.max;
-        const years = lo + rng.int(hi - lo);
-        // Birth date such that whole years at the reference date == years: between
-        // (ref − years − 1 y, ref − years y], drawn by days.
-        const ref = new Date(refMs);
-        const latest = Date.UTC(ref.getUTCFullYear() - years, ref.getUTCMonth(), ref.getUTCDate());
-        const earliest = Date.UTC(ref.getUTCFullYear() - years - 1, ref.getUTCMonth(), ref.getUTCDate()) + DAY_MS;
-        const days = Math.round((latest - earliest) / DAY_MS);
-        birthMs = earliest + rng.int(days + 1) * DAY_MS;
-        patient.birthDate = isoDate(birthMs);
-        break;
-      }
-      case 'sex': {
-        const g = attr.values[code];
-        if (g === undefined) throw new Error(`decodePatient: ${attr.name} code ${code} out of domain`);
-        patient.gender = g;
-        break;
-      }
-      case 'condition': {
-        if (code !== 0 && code !== 1) throw new Error(`decodePatient: ${attr.name} code ${code} out of domain`);
-        if (code === 1) {
-          const onset = birthMs + rng.next() * Math.max(DAY_MS, refMs - birthMs);
-          conditions.push({
-            resourceType: 'Condition',
-            id: rng.uuid(),
-            meta,
-            clinicalStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-clinical', code: 'active' }] },
-            verificationStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-ver-status', code: 'confirmed' }] },
-            category: [
-              {
-                coding: [
-                  {
-                    system: 'http://terminology.hl7.org/CodeSystem/condition-category',
-                    code: 'problem-list-item',
-                    display: 'Problem List Item',
-                  },
-                ],
-              },
-            ],
-            code: { coding: [{ system: CODE_SYSTEMS.snomed, code: attr.codes.snomed[0], display: attr.display }], text: attr.display },
-            subject,
-            onsetDateTime: isoDate(Math.min(onset, refMs - DAY_MS)),
-          });
-        }
-        break;
-      }
-      case 'lab': {
-        if (!(code >= 0 && code <= labMissingCode(attr))) throw new Error(`decodePatient: ${attr.name} code ${code} out of domain`);
-        if (code === labMissingCode(attr)) break;
-        const value = drawLabValue(attr, code, rng);
-        const when = refMs - (1 + rng.int(365)) * DAY_MS - rng.int(86_400) * 1000;
-        observations.push({
-          resourceType: 'Observation',
-          id: rng.uuid(),
-          meta,
-          status: 'final',
-          category: [
-            {
-              coding: [
-                {
-                  system: 'http://terminology.hl7.org/CodeSystem/observation-category',
-                  code: attr.category,
-                  display: attr.category === 'vital-signs' ? 'Vital Signs' : 'Laboratory',
-                },
-              ],
-            },
-          ],
-          code: { coding: [{ system: LOINC_SYSTEM, code: attr.loinc[0], display: attr.display }], text: attr.display },
-          subject,
-          effectiveDateTime: isoDateTime(Math.max(when, birthMs + DAY_MS)),
-          valueQuantity: { value, unit: attr.unit, system: UCUM_SYSTEM, code: attr.unit },
-        });
-        break;
-      }
-    }
+  const ageAt = (ms: number) => (ms - tl.birthMs) / YEAR_MS;
+  const encIds = tl.encounters.map(() => rng.uuid());
+  const condIds = tl.conditions.map(() => rng.uuid());
+  const condRef = new Map(tl.conditions.map((c, i) => [c.name, `Condition/${condIds[i]}`]));
+  const encRefs = encIds.map((id) => ({ reference: `Encounter/${id}` }));
+  const encRef = (i: number) => encRefs[i];
+  const encounters = tl.encounters.map((e, i) =>
+    encounterResource(encIds[i], subject, e, ageAt(e.startMs) < ADULT_YEARS, e.reason ? condRef.get(e.reason) : undefined),
+  );
+  const conditionAttr = new Map(schema.attributes.filter((a) => a.kind === 'condition').map((a) => [a.name, a]));
+  const conditions = tl.conditions.map((c, i): FhirResourceLike => {
+    const attr = conditionAttr.get(c.name)!;
+    if (attr.kind !== 'condition') throw new Error('unreachable');
+    return {
+      resourceType: 'Condition',
+      id: condIds[i],
+      meta,
+      clinicalStatus: CLINICAL_ACTIVE,
+      verificationStatus: CONFIRMED,
+      category: PROBLEM_LIST,
+      code: attrConcept(attr, () => concept(SNOMED, attr.codes.snomed[0], attr.display, attr.display)),
+      subject,
+      encounter: encRef(c.encounter),
+      onsetDateTime: isoDate(c.onsetMs),
+      recordedDate: isoDateTime(tl.encounters[c.encounter].startMs),
+    };
   });
-  return { patient, conditions, observations };
+  const labAttr = new Map(schema.attributes.filter((a): a is LabAttribute => a.kind === 'lab').map((a) => [a.name, a]));
+  const observations: FhirResourceLike[] = [];
+  const obs = (code: unknown, category: string, ms: number, enc: number, value: number, unit: string, extra = {}) => {
+    const id = rng.uuid();
+    observations.push({
+      resourceType: 'Observation',
+      id,
+      meta,
+      status: 'final',
+      category: OBS_CATEGORY(category),
+      code,
+      subject,
+      encounter: encRef(enc),
+      effectiveDateTime: isoDateTime(ms),
+      valueQuantity: { value, unit, system: UCUM_SYSTEM, code: unit },
+      ...extra,
+    });
+    return `Observation/${id}`;
+  };
+  for (const m of tl.measurements) {
+    const attr = labAttr.get(m.lab)!;
+    const age = ageAt(m.ms);
+    if (attr.name === 'egfr' && age < ADULT_YEARS) {
+      // Children: bedside Schwartz from height and creatinine, never the adult CKD-EPI formula.
+      const height = Math.round(medianHeightCm(age, facts.sex) * (0.94 + 0.12 * rng.next()));
+      const creatinine = Number(creatinineForSchwartz(height, m.value).toFixed(2));
+      const h = obs(
+        concept(LOINC_SYSTEM, HEIGHT_LOINC.code, HEIGHT_LOINC.display, HEIGHT_LOINC.display),
+        'vital-signs',
+        m.ms,
+        m.encounter,
+        height,
+        'cm',
+      );
+      const c = obs(
+        concept(LOINC_SYSTEM, CREATININE_LOINC.code, CREATININE_LOINC.display, CREATININE_LOINC.display),
+        'laboratory',
+        m.ms,
+        m.encounter,
+        creatinine,
+        'mg/dL',
+      );
+      const code = attr.loinc.includes(EGFR_NEUTRAL_LOINC) ? EGFR_NEUTRAL_LOINC : attr.loinc[0];
+      obs(
+        concept(LOINC_SYSTEM, code, undefined, 'eGFR, bedside Schwartz (paediatric)'),
+        attr.category,
+        m.ms,
+        m.encounter,
+        m.value,
+        attr.unit,
+        { method: SCHWARTZ_METHOD, derivedFrom: [{ reference: h }, { reference: c }] },
+      );
+      continue;
+    }
+    obs(
+      attrConcept(attr, () => concept(LOINC_SYSTEM, attr.loinc[0], attr.display, attr.display)),
+      attr.category,
+      m.ms,
+      m.encounter,
+      m.value,
+      attr.unit,
+    );
+  }
+  const medications = tl.medications.map((m): FhirResourceLike => ({
+    resourceType: 'MedicationRequest',
+    id: rng.uuid(),
+    meta,
+    status: 'active',
+    intent: 'order',
+    medicationCodeableConcept: concept(RXNORM_SYSTEM, m.drug.rxnorm, m.drug.display, m.drug.display),
+    subject,
+    encounter: encRef(m.encounter),
+    authoredOn: isoDateTime(m.authoredMs),
+    reasonReference: m.reasons.map((r) => ({ reference: condRef.get(r)! })),
+    dosageInstruction: DOSAGE(m.drug.rxnorm),
+  }));
+  const indexDay = Math.floor(tl.indexMs / DAY_MS) * DAY_MS;
+  return {
+    patient,
+    encounters,
+    conditions,
+    observations,
+    medications,
+    timeline: tl,
+    indexEncounterRef: `Encounter/${encIds[tl.indexEncounter]}`,
+    imagingStarted: isoDateTime(indexDay + 10 * 3600_000),
+    noteDate: isoDateTime(indexDay + 11 * 3600_000),
+  };
 }
 
 export interface DecodedCohort {
   Patient: FhirResourceLike[];
+  Encounter: FhirResourceLike[];
   Condition: FhirResourceLike[];
   Observation: FhirResourceLike[];
+  MedicationRequest: FhirResourceLike[];
 }
 
 /** Decodes many rows; patient k uses the sub-stream `seed/k`, so any prefix of rows decodes the same. */
@@ -184,13 +360,15 @@ export function decodeCohort(
   options: Omit<DecodeOptions, 'identifierValue'> = {},
 ): DecodedCohort {
   const root = new Rng(seed);
-  const out: DecodedCohort = { Patient: [], Condition: [], Observation: [] };
+  const out: DecodedCohort = { Patient: [], Encounter: [], Condition: [], Observation: [], MedicationRequest: [] };
   let k = 0;
   for (const row of rows) {
     const d = decodePatient(schema, row, root.fork(k), { ...options, identifierValue: String(k + 1) });
     out.Patient.push(d.patient);
+    out.Encounter.push(...d.encounters);
     out.Condition.push(...d.conditions);
     out.Observation.push(...d.observations);
+    out.MedicationRequest.push(...d.medications);
     k++;
   }
   return out;

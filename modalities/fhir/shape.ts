@@ -21,7 +21,15 @@
 import { validationRegexes } from '@medplum/core';
 
 /** Resource types whose reachable invariants are audited below. */
-export const SHAPE_AUDITED_TYPES = new Set(['Patient', 'Condition', 'Observation', 'ImagingStudy', 'DocumentReference']);
+export const SHAPE_AUDITED_TYPES = new Set([
+  'Patient',
+  'Condition',
+  'Observation',
+  'ImagingStudy',
+  'DocumentReference',
+  'Encounter',
+  'MedicationRequest',
+]);
 
 /**
  * Error-severity invariants reachable from the audited types, with what they depend on. The
@@ -51,7 +59,7 @@ export const AUDITED_INVARIANTS: Record<string, string> = {
   'obs-6': 'structure',
   'obs-7': 'structure; whether a component coding equals a coding of the Observation code (signed per component)',
   'pat-1': 'structure',
-  'per-1': 'start and end of a Period (verbatim when both are present)',
+  'per-1': 'start <= end of a Period (their order when both are UTC dateTimes to the second, else both verbatim)',
   'qty-3': 'structure',
   'rat-1': 'structure',
   'ref-1': "whether a reference starts with '#' (signed); resources with contained resources are signed verbatim",
@@ -167,9 +175,23 @@ function isCanonicalBase64(s: string): boolean {
   return true;
 }
 
+/**
+ * A UTC dateTime to the second (years 1000-9999): for two of these, string order is time order
+ * (FHIRPath's `<=`), and every one matches the same primitive formats of the audited regexes
+ * (dateTime, instant, code, string, markdown, uri, url, canonical; not date, time, id, oid, uuid,
+ * base64Binary: the 'T' and ':' exclude those), so the family has one class.
+ */
+const UTC_SECONDS = /^[1-9]\d{3}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:[0-5]\dZ$/;
+/** A calendar date (years 1000-9999): every one matches date, dateTime, id, code, string, … alike (digits and '-' only). */
+const DATE_ONLY = /^[1-9]\d{3}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$/;
+const UTC_SECONDS_CLASS = regexClass('2000-01-01T00:00:00Z');
+const DATE_CLASS = regexClass('2000-01-01');
+
 /** Which of the validator's primitive formats a string matches, and whether it is blank or too long. */
 function stringClass(s: string): string {
   if (formatsAudited) {
+    if (s.length === 20 && UTC_SECONDS.test(s)) return UTC_SECONDS_CLASS;
+    if (s.length === 10 && DATE_ONLY.test(s)) return DATE_CLASS;
     if (s.length === 36 && isLowerUuidAt(s, 0)) return UUID_CLASS;
     if (s.length >= 38 && isLettersSlashUuid(s)) return REFERENCE_CLASS;
     if (s.length > 64 && s.length <= MAX_STRING && isCanonicalBase64(s)) return BASE64_CLASS;
@@ -432,6 +454,12 @@ function frozenSignature(o: Obj): string | null {
   return sig;
 }
 
+/** per-1 (start <= end): the order when both bounds are UTC seconds, else both verbatim. */
+function periodOrder(start: string, end: string): string {
+  if (UTC_SECONDS.test(start) && UTC_SECONDS.test(end)) return start <= end ? '|p<=' : '|p>';
+  return `|p${JSON.stringify([start, end])}`;
+}
+
 /** walk's object case, member by member. */
 function walkObject(o: Obj, refs: Map<string, string> | undefined, e: Emitter, found: FoundReferences | undefined): void {
   e.lit('{');
@@ -441,7 +469,7 @@ function walkObject(o: Obj, refs: Map<string, string> | undefined, e: Emitter, f
     e.lit(',');
   }
   if ('low' in o && 'high' in o) e.lit(rangeOrder(o));
-  if (typeof o.start === 'string' && typeof o.end === 'string') e.lit(`|p${JSON.stringify([o.start, o.end])}`);
+  if (typeof o.start === 'string' && typeof o.end === 'string') e.lit(periodOrder(o.start, o.end));
   e.lit('}');
 }
 

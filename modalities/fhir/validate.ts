@@ -1,5 +1,6 @@
 /**
- * Structural checks of the FHIR R4 resources fedsynth emits (Patient, Condition, Observation):
+ * Structural checks of the FHIR R4 resources fedsynth emits (Patient, Encounter, Condition,
+ * Observation, MedicationRequest):
  * required fields and their shapes, code systems, and that every subject reference resolves to a
  * Patient in the same set. Not a full profile validator; it guards what decoders write before
  * release (DESIGN.md §6). Pure.
@@ -87,6 +88,19 @@ export function validateFhirResources(resources: Iterable<FhirResourceLike>): Fh
         }
         break;
       }
+      case 'Encounter': {
+        subjectOk();
+        const p = r.period as { start?: unknown; end?: unknown } | undefined;
+        if (typeof p?.start !== 'string' || !DATETIME_RE.test(p.start)) err('period.start must be a FHIR dateTime');
+        if (p?.end !== undefined && (typeof p.end !== 'string' || !DATETIME_RE.test(p.end) || Date.parse(p.end) < Date.parse(p.start as string)))
+          err('period.end must be a FHIR dateTime not before period.start');
+        break;
+      }
+      case 'MedicationRequest':
+        subjectOk();
+        if (!isCodeableConcept(r.medicationCodeableConcept)) err('medicationCodeableConcept must be a CodeableConcept with system and code');
+        if (typeof r.authoredOn !== 'string' || !DATETIME_RE.test(r.authoredOn)) err('authoredOn is not a FHIR dateTime');
+        break;
       default:
         if (typeof r.resourceType !== 'string' || !/^[A-Z][A-Za-z]+$/.test(r.resourceType)) err('resourceType is missing or malformed');
     }

@@ -12,6 +12,10 @@ export interface FactCondition {
   /** Display text, e.g. "Diabetes mellitus type 2 (disorder)". */
   display: string;
   snomed?: string;
+  /** Onset (FHIR date or dateTime); a note dated before it must not list the condition. */
+  onset?: string;
+  /** Acute conditions (pneumonia) are only active for weeks after their onset. */
+  acute?: boolean;
 }
 
 export interface FactLab {
@@ -21,6 +25,8 @@ export interface FactLab {
   unit: string;
   /** Relative to the reference range, when known. */
   interpretation?: 'low' | 'normal' | 'high';
+  /** When it was measured (FHIR dateTime); a note may quote it only on or after this. */
+  effective?: string;
 }
 
 export interface FactImage {
@@ -38,7 +44,12 @@ export interface FactImage {
 export interface SyntheticFacts {
   /** Synthetic patient id (never sent to an external renderer). */
   patientId?: string;
+  /** Whole years at the note's date (the age the note states). */
   age: number;
+  /** Whole months at the note's date, for infants (the note says "7-month-old"). */
+  ageMonths?: number;
+  /** The note's date (FHIR dateTime): every fact it quotes is dated on or before it. */
+  noteDate?: string;
   /** FHIR administrative gender. */
   sex: string;
   conditions: FactCondition[];

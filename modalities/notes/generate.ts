@@ -65,12 +65,46 @@ const SEX_NOUN: Record<string, [string, string, string]> = {
   other: ['patient', 'pt', 'They'],
   unknown: ['patient', 'pt', 'They'],
 };
+const CHILD_NOUN: Record<string, string> = { female: 'girl', male: 'boy' };
+
+/** How a note names the patient at the note's age: infants, children and adolescents as such. */
+export function personWords(facts: SyntheticFacts): Record<'ageText' | 'ageShort' | 'sexNoun' | 'sexShort' | 'Pronoun' | 'lifeStage', string> {
+  const [adultNoun, sexShort, Pronoun] = SEX_NOUN[facts.sex] ?? SEX_NOUN.unknown;
+  const years = Math.floor(facts.age);
+  if (years < 1 && facts.ageMonths !== undefined) {
+    const m = facts.ageMonths;
+    return m < 1
+      ? { ageText: 'newborn', ageShort: 'newborn', sexNoun: 'infant', sexShort, Pronoun, lifeStage: 'infant' }
+      : { ageText: `${m}-month-old`, ageShort: `${m} m/o`, sexNoun: 'infant', sexShort, Pronoun, lifeStage: 'infant' };
+  }
+  const ageText = `${years}-year-old`;
+  const ageShort = `${years} y/o`;
+  if (years < 18)
+    return { ageText, ageShort, sexNoun: CHILD_NOUN[facts.sex] ?? 'child', sexShort, Pronoun, lifeStage: years < 13 ? 'child' : 'adolescent' };
+  return { ageText, ageShort, sexNoun: adultNoun, sexShort, Pronoun, lifeStage: 'adult' };
+}
+
+const dateMs = (s: string) => Date.parse(s.length === 10 ? `${s}T00:00:00Z` : s);
+
+/**
+ * The facts as of the note's date: conditions that began on or before it, labs measured on or
+ * before it (everything when the facts carry no dates).
+ */
+export function factsAsOfNote(facts: SyntheticFacts): SyntheticFacts {
+  if (!facts.noteDate) return facts;
+  const at = dateMs(facts.noteDate);
+  return {
+    ...facts,
+    conditions: facts.conditions.filter((c) => !c.onset || dateMs(c.onset) <= at),
+    ...(facts.labs ? { labs: facts.labs.filter((l) => !l.effective || dateMs(l.effective) <= at) } : {}),
+  };
+}
 
 /** One note from the templates (unverified). */
-export function generateNote(facts: SyntheticFacts, vocab: Vocabulary, rng: Rng, opts: GenerateOptions = {}): GeneratedNote {
+export function generateNote(all: SyntheticFacts, vocab: Vocabulary, rng: Rng, opts: GenerateOptions = {}): GeneratedNote {
+  const facts = factsAsOfNote(all);
   const style = opts.style ?? NOTE_STYLES[opts.styleWeights ? rng.weighted(opts.styleWeights) : rng.int(NOTE_STYLES.length)];
-  const [sexNoun, sexShort, Pronoun] = SEX_NOUN[facts.sex] ?? SEX_NOUN.unknown;
-  const base = { age: String(Math.round(facts.age)), sexNoun, sexShort, Pronoun };
+  const base = personWords(facts);
   // Wording of each condition: a synonym from the vocabulary (weighted by `term.<name>`).
   const terms = facts.conditions.map((c) => {
     const t = conditionTerms(vocab, c.name, c.display);
@@ -85,8 +119,8 @@ export function generateNote(facts: SyntheticFacts, vocab: Vocabulary, rng: Rng,
   // History
   sections.history!.push(
     terms.length
-      ? fill(choose('history.intro', PHRASES['history.intro'], rng, opts), { ...base, conditionList: listText(listed) })
-      : fill(choose('history.intro.none', PHRASES['history.intro.none'], rng, opts), base),
+      ? capitalise(fill(choose('history.intro', PHRASES['history.intro'], rng, opts), { ...base, conditionList: listText(listed) }))
+      : capitalise(fill(choose('history.intro.none', PHRASES['history.intro.none'], rng, opts), base)),
   );
   if (style !== 'telegraphic') sections.history!.push(choose('history.visit', PHRASES['history.visit'], rng, opts));
   if (facts.labs && facts.labs.length)
@@ -119,7 +153,7 @@ export function generateNote(facts: SyntheticFacts, vocab: Vocabulary, rng: Rng,
         sections.assessment!.push(fill(choose('assessment.finding', PHRASES['assessment.finding'], rng, opts), { finding: findingText }));
     }
     if (facts.conditions.length === 0 && (!img || img.findingClass === 'normal'))
-      sections.assessment!.push(choose('assessment.none', PHRASES['assessment.none'], rng, opts));
+      sections.assessment!.push(fill(choose('assessment.none', PHRASES['assessment.none'], rng, opts), base));
   }
   // Plan
   terms
@@ -141,14 +175,15 @@ export function generateNote(facts: SyntheticFacts, vocab: Vocabulary, rng: Rng,
 }
 
 /** A note that passes the verifier by construction (preferred terms, no hedges): the fallback after the retry cap. */
-export function safeNote(facts: SyntheticFacts, vocab: Vocabulary): string {
-  const [sexNoun] = SEX_NOUN[facts.sex] ?? SEX_NOUN.unknown;
+export function safeNote(all: SyntheticFacts, vocab: Vocabulary): string {
+  const facts = factsAsOfNote(all);
+  const { ageText, sexNoun } = personWords(facts);
   const terms = facts.conditions.map((c) => conditionTerms(vocab, c.name, c.display)[0]);
   const lines = [
     'History:',
     terms.length
-      ? `${Math.round(facts.age)}-year-old ${sexNoun} with a history of ${listText(terms)}.`
-      : `${Math.round(facts.age)}-year-old ${sexNoun} without significant past medical history.`,
+      ? capitalise(`${ageText} ${sexNoun} with a history of ${listText(terms)}.`)
+      : capitalise(`${ageText} ${sexNoun} without significant past medical history.`),
   ];
   if (facts.labs?.length) lines.push(`Labs reviewed: ${facts.labs.map(formatLab).join(', ')}.`);
   if (facts.image) {
@@ -227,7 +262,7 @@ export function generateVerifiedNote(
   const maxTries = opts.maxTries ?? 5;
   const verifyVocab = opts.verifyWith ?? vocab;
   const rejections: NoteIssue[][] = [];
-  opts.stats && opts.stats.notes++;
+  if (opts.stats) opts.stats.notes++;
   for (let t = 0; t < maxTries; t++) {
     const note = generateNote(facts, vocab, rng, opts);
     const v = verifyNote(note.text, facts, verifyVocab);

@@ -24,15 +24,15 @@ export const SECTION_HEADINGS: Record<NoteStyle, Record<NoteSection, string>> = 
 export const PHRASES: Record<string, string[]> = {
   // History
   'history.intro': [
-    '{{age}}-year-old {{sexNoun}} with a history of {{conditionList}}.',
-    '{{Pronoun}} is a {{age}}-year-old {{sexNoun}} with {{conditionList}}.',
-    '{{age}} y/o {{sexShort}} with past medical history significant for {{conditionList}}.',
-    'Patient is a {{age}}-year-old {{sexNoun}}; known {{conditionList}}.',
+    '{{ageText}} {{sexNoun}} with a history of {{conditionList}}.',
+    '{{Pronoun}} is a {{ageText}} {{sexNoun}} with {{conditionList}}.',
+    '{{ageShort}} {{sexShort}} with past medical history significant for {{conditionList}}.',
+    'Patient is a {{ageText}} {{sexNoun}}; known {{conditionList}}.',
   ],
   'history.intro.none': [
-    '{{age}}-year-old {{sexNoun}} without significant past medical history.',
-    '{{Pronoun}} is a {{age}}-year-old {{sexNoun}}, previously healthy.',
-    '{{age}} y/o {{sexShort}}, no chronic medical problems.',
+    '{{ageText}} {{sexNoun}} without significant past medical history.',
+    '{{Pronoun}} is a {{ageText}} {{sexNoun}}, previously healthy.',
+    '{{ageShort}} {{sexShort}}, no chronic medical problems.',
   ],
   'history.visit': [
     'Seen today for routine follow-up.',
@@ -78,7 +78,7 @@ export const PHRASES: Record<string, string[]> = {
   'assessment.hypertension': ['{{Condition}}, blood pressure reviewed.', '{{Condition}}, on treatment.'],
   'assessment.finding': ['Imaging shows {{finding}}.', 'Radiograph demonstrates {{finding}}.'],
   'assessment.finding.normal': ['Chest radiograph normal.', 'Imaging unremarkable.'],
-  'assessment.none': ['No active problems.', 'Healthy adult; preventive care.'],
+  'assessment.none': ['No active problems.', 'Healthy {{lifeStage}}; preventive care.'],
   // Plan
   'plan.condition': [
     'Continue management of {{condition}}.',

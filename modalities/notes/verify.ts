@@ -7,6 +7,7 @@
  * words of the same clause, or a post-trigger ("ruled out", "excluded", …) follows it. Pure.
  */
 import { imageFindings, type SyntheticFacts } from './facts.ts';
+import { LAB_LABELS } from './templates.ts';
 import type { Vocabulary } from './vocabulary.ts';
 
 export type NoteIssueKind =
@@ -17,7 +18,12 @@ export type NoteIssueKind =
   | 'extra-finding'
   | 'negated-finding'
   | 'leftover-token'
-  | 'empty';
+  | 'empty'
+  | 'age-mismatch'
+  | 'adult-words-for-child'
+  | 'condition-after-note'
+  | 'value-after-note'
+  | 'stale-acute-condition';
 
 export interface NoteIssue {
   kind: NoteIssueKind;
@@ -183,13 +189,57 @@ export function findMentions(text: string, vocab: Vocabulary): Mention[] {
   return out;
 }
 
+const DAY_MS = 86_400_000;
+/** An acute condition written as current must have begun within this many days of the note. */
+export const ACUTE_DAYS = 90;
+const dateMs = (s: string) => Date.parse(s.length === 10 ? `${s}T00:00:00Z` : s);
+const ADULT_WORDS = /\b(man|woman|gentleman|lady|adult)\b/i;
+const AGE_RE = /\b(\d{1,3})(?:-year-old| y\/o|-month-old| m\/o)|\bnewborn\b/i;
+
+/**
+ * The note against the patient's timeline: the age it states is the age at its own date; a child
+ * is not called a man, a woman or an adult; every lab value it quotes was measured on or before it.
+ */
+export function timelineIssues(text: string, facts: SyntheticFacts): NoteIssue[] {
+  const issues: NoteIssue[] = [];
+  const m = AGE_RE.exec(text);
+  if (m) {
+    const months = /month|m\/o/i.test(m[0]);
+    const stated = m[0].toLowerCase() === 'newborn' ? 0 : Number(m[1]);
+    const want = months || m[0].toLowerCase() === 'newborn' ? facts.ageMonths : Math.floor(facts.age);
+    const unitOk = months || m[0].toLowerCase() === 'newborn' ? Math.floor(facts.age) < 1 : true;
+    if (!unitOk || want === undefined || stated !== want)
+      issues.push({
+        kind: 'age-mismatch',
+        detail: `the note says "${m[0]}" but the patient is ${Math.floor(facts.age)} years${facts.ageMonths !== undefined ? ` (${facts.ageMonths} months)` : ''} old at ${facts.noteDate ?? 'the note'}`,
+      });
+  }
+  const adult = ADULT_WORDS.exec(text);
+  if (Math.floor(facts.age) < 18 && adult)
+    issues.push({ kind: 'adult-words-for-child', detail: `"${adult[0]}" about a ${Math.floor(facts.age)}-year-old` });
+  if (facts.noteDate && facts.labs) {
+    const noteMs = dateMs(facts.noteDate);
+    for (const l of facts.labs) {
+      if (!l.effective || dateMs(l.effective) <= noteMs) continue;
+      const label = LAB_LABELS[l.name] ?? l.display;
+      if (text.includes(`${label} ${l.value}`))
+        issues.push({ kind: 'value-after-note', detail: `${label} ${l.value} was measured ${l.effective}, after the note (${facts.noteDate})` });
+    }
+  }
+  return issues;
+}
+
 export function verifyNote(text: string, facts: SyntheticFacts, vocab: Vocabulary): NoteVerification {
   const issues: NoteIssue[] = [];
   if (text.trim().length === 0) return { ok: false, issues: [{ kind: 'empty', detail: 'note is empty' }] };
   const leftover = LEFTOVER_RE.exec(text);
   if (leftover) issues.push({ kind: 'leftover-token', detail: `leftover token ${JSON.stringify(leftover[0])}` });
   const mentions = findMentions(text, vocab);
-  const has = new Set(facts.conditions.map((c) => c.name));
+  issues.push(...timelineIssues(text, facts));
+  const noteMs = facts.noteDate ? dateMs(facts.noteDate) : Infinity;
+  // Conditions that begin after the note are not the note's to list.
+  const later = new Set(facts.conditions.filter((c) => c.onset && dateMs(c.onset) > noteMs).map((c) => c.name));
+  const has = new Set(facts.conditions.map((c) => c.name).filter((n) => !later.has(n)));
   const affirmed = new Set<string>();
   for (const m of mentions) {
     if (m.kind !== 'condition') continue;
@@ -199,12 +249,22 @@ export function verifyNote(text: string, facts: SyntheticFacts, vocab: Vocabular
         issues.push({ kind: 'negated-condition', detail: `"${m.term}" is negated but the patient has ${mine.join('/')}` });
       continue;
     }
-    if (mine.length === 0)
+    const after = m.names.filter((n) => later.has(n));
+    if (mine.length === 0 && after.length > 0)
+      issues.push({ kind: 'condition-after-note', detail: `"${m.term}" (${after.join('/')}) begins after the note's date ${facts.noteDate}` });
+    else if (mine.length === 0)
       issues.push({ kind: 'extra-condition', detail: `"${m.term}" (${m.names.join('/')}) is mentioned but the patient does not have it` });
     for (const n of mine) affirmed.add(n);
   }
-  for (const c of facts.conditions)
+  for (const c of facts.conditions) {
+    if (later.has(c.name)) continue;
     if (!affirmed.has(c.name)) issues.push({ kind: 'missing-condition', detail: `${c.name} (${c.display}) is not mentioned` });
+    else if (c.acute && c.onset && noteMs - dateMs(c.onset) > ACUTE_DAYS * DAY_MS)
+      issues.push({
+        kind: 'stale-acute-condition',
+        detail: `${c.name} is written as current but began ${Math.round((noteMs - dateMs(c.onset)) / DAY_MS)} days before the note`,
+      });
+  }
 
   const image = facts.image;
   const found = image ? imageFindings(image) : [];

@@ -135,6 +135,29 @@ describe('federation of separate processes', () => {
     );
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/unknown condition "gout"/);
+    // A filter no plausible patient meets (COPD under 12): every draw is dropped, the command
+    // says which rule and exits non-zero, and the report still counts them.
+    const none = spawnSync(
+      process.execPath,
+      [
+        '--import',
+        import.meta.resolve('tsx'),
+        fileURLToPath(new URL('../../cli/main.ts', import.meta.url)),
+        'cohort',
+        '--config',
+        files.coordinatorConfig,
+        '--n',
+        '20',
+        '--where',
+        'age<12,condition=copd',
+        '--out',
+        join(work, 'cohort-none'),
+      ],
+      { encoding: 'utf8', timeout: 120_000 },
+    );
+    expect(none.status, none.stderr).toBe(1);
+    expect(none.stderr).toMatch(/no patient passed: 20 draws dropped as implausible \(copd-under-18 20/);
+    expect(JSON.parse(readFileSync(join(work, 'cohort-none', 'report.json'), 'utf8')).patients).toBe(0);
 
     // And each surviving site's own ledger agrees.
     for (const site of ['hospital-a', 'hospital-b']) {

@@ -272,6 +272,14 @@ describe('cross-modal cohort', () => {
     const out = await writeCohort(fhirOnly, centralModel(projected), { n: 40, seed: 2, dir: join(dir, 'fhir-only') });
     expect(out.modalities).toBeUndefined();
     expect(readdirSync(join(dir, 'fhir-only')).sort()).toEqual(['.fedsynth-cohort', 'fhir']);
-    expect(readdirSync(join(dir, 'fhir-only', 'fhir')).sort()).toEqual(['Condition.ndjson', 'Observation.ndjson', 'Patient.ndjson']);
+    expect(readdirSync(join(dir, 'fhir-only', 'fhir')).sort()).toEqual([
+      'Condition.ndjson',
+      'Encounter.ndjson',
+      'MedicationRequest.ndjson',
+      'Observation.ndjson',
+      'Patient.ndjson',
+    ]);
+    // Every released record passed the clinical verifier, and the report says how many were checked.
+    expect(out.clinical.recordsVerified).toBeGreaterThanOrEqual(out.dataset.rows);
   });
 });

@@ -26,7 +26,9 @@ function patient(seed: string) {
           ? a.name === 'hypertension' || a.name === 'pneumonia'
             ? 1
             : 0
-          : 1,
+          : a.name === 'egfr'
+            ? 4
+            : 1,
   );
   const decoded = decodePatient(schema, row, rng);
   const genotypes: Genotype[] = [

@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseSchema, schemaAttributes } from '../../schema/schema.ts';
-import { decodeCohort, decodePatient, toNdjson, toNdjsonLines } from '../../modalities/fhir/decode.ts';
+import { decodeCohort, decodePatient, isoDateTime, toNdjson, toNdjsonLines } from '../../modalities/fhir/decode.ts';
 import { encodeResources, encodedRow } from '../../modalities/fhir/encode.ts';
 import { Rng } from '../../model/rng.ts';
 import { validateFhirResources } from '../../modalities/fhir/validate.ts';
+import { plausibilityRules, violations } from '../../synthesis/plausibility.ts';
 
 const schema = parseSchema(readFileSync(new URL('../../schema/hospital-v1.yaml', import.meta.url), 'utf8'));
 const domain = schemaAttributes(schema);
@@ -15,15 +16,20 @@ function randomRows(n: number, seed: number): number[][] {
 }
 
 describe('FHIR decoder', () => {
-  const rows = randomRows(400, 7);
+  // Rows as the cohort releases them: those that pass the clinical plausibility rules.
+  const rules = plausibilityRules(schema);
+  const candidates = randomRows(1200, 7);
   // Exercise every extreme bin too.
-  rows.push(
+  candidates.push(
     domain.map(() => 0),
     domain.map((a) => a.size - 1),
     domain.map((a) => Math.max(0, a.size - 2)),
   );
+  const rows = candidates.filter((r) => violations(rules, r).length === 0);
   const cohort = decodeCohort(schema, rows, 'decode-test');
-  const all = [...cohort.Patient, ...cohort.Condition, ...cohort.Observation];
+  const all = [...cohort.Patient, ...cohort.Encounter, ...cohort.Condition, ...cohort.Observation, ...cohort.MedicationRequest];
+
+  it('decodes enough plausible rows to test with', () => expect(rows.length).toBeGreaterThan(150));
 
   it('emits structurally valid resources whose references resolve', () => {
     expect(cohort.Patient).toHaveLength(rows.length);
@@ -98,6 +104,15 @@ describe('FHIR decoder', () => {
       'code must be a CodeableConcept with system and code',
       'valueQuantity.value must be a number',
     ]);
+  });
+});
+
+describe('isoDateTime', () => {
+  it('formats instants as toISOString does (whole seconds), before and after 1970 and across leap days', () => {
+    const rng = new Rng('iso');
+    const cases = [0, -1000, Date.UTC(2000, 1, 29, 23, 59, 59), Date.UTC(1900, 2, 1), Date.UTC(2024, 11, 31, 12)];
+    for (let i = 0; i < 20000; i++) cases.push(Math.floor(((rng.next() * 5 - 2) * 2e12) / 1000) * 1000);
+    for (const ms of cases) expect(isoDateTime(ms)).toBe(new Date(ms).toISOString().replace('.000Z', 'Z'));
   });
 });
 

@@ -211,3 +211,61 @@ describe('rejection sampling', () => {
     expect(failing.byIssue['missing-condition']).toBe(3);
   });
 });
+
+describe('notes on a timeline', () => {
+  const child: SyntheticFacts = {
+    age: 7,
+    sex: 'male',
+    noteDate: '2024-06-01T11:00:00Z',
+    conditions: [{ ...cond('asthma'), onset: '2021-03-02' }],
+    labs: [{ name: 'systolic_bp', display: 'Systolic blood pressure', value: 98, unit: 'mmHg', effective: '2024-06-01T09:15:00Z' }],
+  };
+
+  it('children are children, infants infants, at the age of the note', () => {
+    const rng = new Rng('child-notes');
+    for (let i = 0; i < 60; i++) {
+      const v = generateVerifiedNote(child, vocab, rng);
+      expect(v.text).toMatch(/7-year-old boy|7 y\/o M/);
+      expect(v.text).not.toMatch(/\b(man|woman|adult)\b/i);
+    }
+    const infant: SyntheticFacts = { age: 0, ageMonths: 7, sex: 'female', noteDate: '2024-06-01T11:00:00Z', conditions: [] };
+    const t = generateVerifiedNote(infant, vocab, rng, { style: 'narrative' }).text;
+    expect(t).toMatch(/7-month-old infant|7 m\/o F/);
+    expect(t).not.toMatch(/year-old|y\/o/);
+    expect(safeNote({ ...child, sex: 'female' }, vocab)).toMatch(/^History:\n7-year-old girl/);
+  });
+
+  it('each timeline rule catches its violation', () => {
+    const kinds = (text: string, f: SyntheticFacts) => verifyNote(text, f, vocab).issues.map((i) => i.kind);
+    const ok = 'History:\n7-year-old boy with a history of asthma. Recent results: systolic BP 98 mmHg.\n';
+    expect(kinds(ok, child)).toEqual([]);
+    expect(kinds(ok.replace('7-year-old', '9-year-old'), child)).toEqual(['age-mismatch']);
+    expect(kinds(ok.replace('boy', 'man'), child)).toEqual(['adult-words-for-child']);
+    // A value measured after the note.
+    const later = { ...child, labs: [{ ...child.labs![0], effective: '2024-06-03T09:15:00Z' }] };
+    expect(kinds(ok, later)).toEqual(['value-after-note']);
+    // A condition that begins after the note: not required, and wrong to list.
+    const after = { ...child, conditions: [{ ...cond('asthma'), onset: '2024-09-01' }] };
+    expect(kinds(ok, after)).toEqual(['condition-after-note']);
+    expect(kinds(ok.replace(' with a history of asthma', ', previously healthy'), after)).toEqual([]);
+    // Active pneumonia that began years before the note.
+    const stale = { ...child, conditions: [{ ...cond('pneumonia'), onset: '2019-01-01', acute: true }] };
+    expect(kinds(ok.replace('asthma', 'pneumonia'), stale)).toEqual(['stale-acute-condition']);
+    const recent = { ...child, conditions: [{ ...cond('pneumonia'), onset: '2024-05-20', acute: true }] };
+    expect(kinds(ok.replace('asthma', 'pneumonia'), recent)).toEqual([]);
+  });
+
+  it('the generator words the note as of its date: later conditions and values are left out', () => {
+    const f: SyntheticFacts = {
+      ...child,
+      conditions: [...child.conditions, { ...cond('obesity'), onset: '2025-01-01' }],
+      labs: [...child.labs!, { name: 'bmi', display: 'BMI', value: 31.2, unit: 'kg/m2', effective: '2024-12-01T09:00:00Z' }],
+    };
+    const rng = new Rng('as-of');
+    for (let i = 0; i < 30; i++) {
+      const v = generateVerifiedNote(f, vocab, rng);
+      expect(v.text).not.toMatch(/obes|BMI/i);
+      expect(v.style).not.toBe('safe');
+    }
+  });
+});

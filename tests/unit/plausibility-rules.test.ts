@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { plausibilityRules, violations } from '../../synthesis/plausibility.ts';
 import { parseSchema } from '../../schema/schema.ts';
+import { rowFacts } from '../../modalities/fhir/decode.ts';
+import { feasibleAges } from '../../modalities/fhir/timeline.ts';
 import { MULTIMODAL_SCHEMA_PATH, DEFAULT_SCHEMA_PATH } from '../../simulator/index.ts';
 
 const schema = parseSchema(readFileSync(MULTIMODAL_SCHEMA_PATH, 'utf8'));
@@ -32,14 +34,54 @@ describe('plausibility rules', () => {
   const rules = plausibilityRules(schema);
   it('compiles the rules the schema supports', () => {
     expect(rules.map((r) => r.id)).toEqual([
-      'copd-under-18',
+      'type2_diabetes-under-10',
       'coronary_artery_disease-under-18',
+      'copd-under-18',
+      'systolic_bp-out-of-range-for-age',
+      'bmi-out-of-range-for-age',
       'hba1c>=6.5-without-diabetes',
       'egfr<60-without-ckd',
       'bmi>=35-without-obesity',
       'obesity-with-bmi<25',
+      'no-plausible-age-in-band',
     ]);
     expect(violations(rules, baseRow())).toEqual([]);
+  });
+
+  it('age: type 2 diabetes from 10 (a band reaching 10 passes: the decoder draws an age of 10 or 11)', () => {
+    for (const [band, bad] of [
+      [0, true],
+      [1, false],
+      [5, false],
+    ] as const) {
+      const r = baseRow();
+      r[idx('age')] = band;
+      r[idx('type2_diabetes')] = 1;
+      expect(violations(rules, r).includes('type2_diabetes-under-10')).toBe(bad);
+    }
+  });
+
+  it('physiological ranges by age: systolic 160+ is no 5-11-year-old, BMI 40+ no infant', () => {
+    const r = baseRow();
+    r[idx('age')] = 1;
+    r[idx('systolic_bp')] = 4;
+    expect(violations(rules, r)).toContain('systolic_bp-out-of-range-for-age');
+    r[idx('age')] = 5;
+    expect(violations(rules, r)).not.toContain('systolic_bp-out-of-range-for-age');
+    const infant = baseRow();
+    infant[idx('age')] = 0;
+    infant[idx('bmi')] = 5;
+    expect(violations(rules, infant)).toContain('bmi-out-of-range-for-age');
+  });
+
+  it('the decoder draws only the ages of a band that every rule allows', () => {
+    const r = baseRow();
+    r[idx('age')] = 1; // 5-11
+    r[idx('type2_diabetes')] = 1;
+    expect(feasibleAges(rowFacts(schema, r))).toEqual([10, 11]);
+    r[idx('bmi')] = 5; // 40+: no child under 12
+    expect(feasibleAges(rowFacts(schema, r))).toEqual([]);
+    expect(violations(rules, r)).toEqual(['bmi-out-of-range-for-age']);
   });
 
   it('age: COPD or CAD only from 18 (whole band below 18)', () => {

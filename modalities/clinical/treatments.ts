@@ -1,0 +1,105 @@
+/**
+ * First-line drug treatment of the schema's chronic conditions as RxNorm clinical drugs, and the
+ * drug–condition rules a record must keep (every prescription has an indication the patient has,
+ * written on or after its diagnosis, at an age the drug is used at). Codes were checked against
+ * Synthea's public modules (asthma.json, medications/statin.json, acs_arrival_medications.json)
+ * and Synthea's wiki (metformin); guidance from the sources named per entry. Pure.
+ */
+
+export const RXNORM_SYSTEM = 'http://www.nlm.nih.gov/research/umls/rxnorm';
+
+export interface Drug {
+  rxnorm: string;
+  display: string;
+  /** Youngest age (years) the drug is prescribed at for this indication. */
+  minAgeYears: number;
+  /** Taken as needed (relievers) rather than daily. */
+  asNeeded?: boolean;
+  dosage: string;
+}
+
+const METFORMIN: Drug = {
+  rxnorm: '860975',
+  display: '24 HR metformin hydrochloride 500 MG Extended Release Oral Tablet',
+  minAgeYears: 10,
+  dosage: 'One tablet by mouth once daily with the evening meal',
+};
+const LISINOPRIL: Drug = {
+  rxnorm: '314076',
+  display: 'lisinopril 10 MG Oral Tablet',
+  minAgeYears: 6,
+  dosage: 'One tablet by mouth once daily',
+};
+const ATORVASTATIN: Drug = {
+  rxnorm: '617312',
+  display: 'atorvastatin 10 MG Oral Tablet',
+  minAgeYears: 10,
+  dosage: 'One tablet by mouth once daily',
+};
+const ALBUTEROL: Drug = {
+  rxnorm: '745679',
+  display: '200 ACTUAT Albuterol 0.09 MG/ACTUAT Metered Dose Inhaler',
+  minAgeYears: 1,
+  asNeeded: true,
+  dosage: 'Two puffs inhaled every 4-6 hours as needed for wheeze',
+};
+const NITROGLYCERIN: Drug = {
+  rxnorm: '198039',
+  display: 'nitroglycerin 0.4 MG Sublingual Tablet',
+  minAgeYears: 18,
+  asNeeded: true,
+  dosage: 'One tablet under the tongue as needed for chest pain',
+};
+
+export interface Treatment {
+  drugs: readonly Drug[];
+  source: string;
+}
+
+/** Condition → the drugs started at (or after) its diagnosis. Conditions absent here get none. */
+export const TREATMENTS: Readonly<Record<string, Treatment>> = {
+  type2_diabetes: { drugs: [METFORMIN], source: 'ADA Standards of Care, section 9 (metformin first line; approved from age 10)' },
+  hypertension: { drugs: [LISINOPRIL], source: 'NICE NG136 / ACC-AHA 2017 (ACE inhibitor first line; lisinopril approved from age 6)' },
+  hyperlipidemia: { drugs: [ATORVASTATIN], source: 'ACC/AHA 2018 cholesterol guideline; NHLBI 2011 (statins from age 10)' },
+  coronary_artery_disease: {
+    drugs: [ATORVASTATIN, NITROGLYCERIN],
+    source: 'ACC/AHA 2023 chronic coronary disease guideline (statin, sublingual nitrate for angina)',
+  },
+  heart_failure: { drugs: [LISINOPRIL], source: 'ACC/AHA/HFSA 2022 heart failure guideline (ACE inhibitor)' },
+  chronic_kidney_disease: { drugs: [LISINOPRIL], source: 'KDIGO 2012 (ACE inhibitor or ARB for CKD with albuminuria)' },
+  asthma: { drugs: [ALBUTEROL], source: 'GINA 2023 / NAEPP (short-acting reliever)' },
+  copd: { drugs: [ALBUTEROL], source: 'GOLD 2024 (short-acting bronchodilator for every patient)' },
+};
+
+/** RxNorm code → the conditions it is indicated for (derived from TREATMENTS). */
+export const INDICATIONS: ReadonlyMap<string, { drug: Drug; conditions: string[] }> = (() => {
+  const m = new Map<string, { drug: Drug; conditions: string[] }>();
+  for (const [condition, t] of Object.entries(TREATMENTS))
+    for (const d of t.drugs) {
+      const e = m.get(d.rxnorm) ?? { drug: d, conditions: [] };
+      e.conditions.push(condition);
+      m.set(d.rxnorm, e);
+    }
+  return m;
+})();
+
+/**
+ * Ids of the drug–condition rules a prescription breaks: `drug-unknown` (not in the base),
+ * `drug-without-indication` (its reason is not a condition it treats, or the patient lacks it),
+ * `drug-before-diagnosis`, `drug-under-min-age`.
+ */
+export function drugViolations(
+  rxnorm: string,
+  reasonCondition: string | undefined,
+  authoredAgeYears: number,
+  reasonOnsetAgeYears: number | undefined,
+): string[] {
+  const e = INDICATIONS.get(rxnorm);
+  if (!e) return ['drug-unknown'];
+  const out: string[] = [];
+  if (!reasonCondition || !e.conditions.includes(reasonCondition) || reasonOnsetAgeYears === undefined)
+    out.push('drug-without-indication');
+  else if (authoredAgeYears + 1e-9 < reasonOnsetAgeYears) out.push('drug-before-diagnosis');
+  if (authoredAgeYears + 1e-9 < e.drug.minAgeYears) out.push('drug-under-min-age');
+  return out;
+}

@@ -1,0 +1,357 @@
+/**
+ * A sampled row planned as a life (public knowledge only, no budget): birth, the visits of the
+ * last years at a realistic cadence, a diagnosis visit per condition at an onset age drawn from
+ * the knowledge base conditional on the patient's age, a follow-up after each chronic diagnosis,
+ * repeated vitals and labs whose values follow the related condition's course, and prescriptions
+ * from public treatment guidance. The *latest* value of every lab (the index visit's) lies in the
+ * row's bin, so the model's marginals hold for what the sites' encoder reads back. Pure: the Rng
+ * drives every draw.
+ */
+import type { Rng } from '../../model/rng.ts';
+import type { LabAttribute } from '../../schema/schema.ts';
+import { CONDITIONS, consistentRange, drawOnsetYears, LABS, minOnsetYears, TREATMENTS, type Drug } from '../clinical/index.ts';
+
+export const DAY_MS = 86_400_000;
+export const YEAR_MS = 365.2425 * DAY_MS;
+/** Years of routine visits before the index visit that the record holds. */
+export const RECORD_YEARS = 3;
+
+export type EncounterKind = 'wellness' | 'diagnosis' | 'follow-up' | 'imaging';
+
+export interface PlanEncounter {
+  kind: EncounterKind;
+  startMs: number;
+  endMs: number;
+  /** Condition diagnosed or followed up. */
+  reason?: string;
+}
+export interface PlanCondition {
+  name: string;
+  onsetMs: number;
+  encounter: number;
+  acute: boolean;
+}
+export interface PlanMeasurement {
+  lab: string;
+  ms: number;
+  value: number;
+  encounter: number;
+}
+export interface PlanMedication {
+  drug: Drug;
+  reasons: string[];
+  authoredMs: number;
+  encounter: number;
+}
+
+export interface PatientTimeline {
+  birthMs: number;
+  /** Whole years at the reference date (the sampled age band's value). */
+  ageYears: number;
+  /** The most recent visit: its labs are the row's values; notes, imaging and genome belong to it. */
+  indexEncounter: number;
+  indexMs: number;
+  encounters: PlanEncounter[];
+  conditions: PlanCondition[];
+  measurements: PlanMeasurement[];
+  medications: PlanMedication[];
+  /** Death, when the data has it (the schemas have no death attribute yet: always undefined). */
+  deathMs?: number;
+}
+
+/** What the planner needs from a row. */
+export interface RowFacts {
+  ageBand: [number, number];
+  sex: string;
+  conditions: string[];
+  labs: { attr: LabAttribute; bin: number }[];
+}
+
+/** A row no life fits (e.g. no age in the band allows every lab value): the draft is rejected. */
+export class ClinicalInfeasibleError extends Error {
+  constructor(
+    readonly rule: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The lab → condition whose course shapes it, and the value range at diagnosis (adult, child). */
+const COURSE: Record<string, { condition: string; adult: [number, number]; child: [number, number] }> = {
+  hba1c: { condition: 'type2_diabetes', adult: [6.5, 9.5], child: [6.5, 9] },
+  systolic_bp: { condition: 'hypertension', adult: [140, 172], child: [122, 140] },
+  ldl_cholesterol: { condition: 'hyperlipidemia', adult: [160, 225], child: [130, 190] },
+  egfr: { condition: 'chronic_kidney_disease', adult: [35, 59], child: [40, 59] },
+  bmi: { condition: 'obesity', adult: [30, 37], child: [24, 30] },
+};
+
+/** Bounds of a lab bin (open bins end at the schema's range). */
+export function binBounds(lab: LabAttribute, bin: number): [number, number] {
+  const lo = bin === 0 ? lab.range[0] : lab.edges[bin - 1];
+  const hi = bin === lab.edges.length ? lab.range[1] : lab.edges[bin];
+  return [lo, hi];
+}
+
+/** Grid points k/10^decimals inside [lo, hi] that also lie in bin `bin` (as [kLo, kHi]), or undefined. */
+function gridIn(lab: LabAttribute, bin: number, lo: number, hi: number): [number, number] | undefined {
+  const [bLo, bHi] = binBounds(lab, bin);
+  const s = 10 ** lab.decimals;
+  const kLo = Math.ceil(Math.max(lo, bLo) * s - 1e-9);
+  let kHi = Math.floor(Math.min(hi, bHi) * s + 1e-9);
+  // Bins are [edge, next edge): the upper edge belongs to the next bin (except the range's max).
+  if (bin !== lab.edges.length && kHi / s >= bHi - 1e-12) kHi -= 1;
+  return kHi >= kLo ? [kLo, kHi] : undefined;
+}
+
+/**
+ * A value of `lab` in bin `bin` and inside [lo, hi] (the consistent range), on the schema's
+ * decimal grid. Interior bins are uniform; an open bin (or one cut by the range) decays
+ * exponentially from its finite edge with the knowledge base's tail scale, so values thin out
+ * towards physiological limits instead of piling up at a bin or range limit.
+ */
+export function drawInBin(lab: LabAttribute, bin: number, lo: number, hi: number, rng: Rng): number | undefined {
+  const g = gridIn(lab, bin, lo, hi);
+  if (!g) return undefined;
+  const s = 10 ** lab.decimals;
+  const [kLo, kHi] = g;
+  const [bLo, bHi] = binBounds(lab, bin);
+  const lowerOpen = bin === 0 || lo > bLo;
+  const upperOpen = bin === lab.edges.length || hi < bHi;
+  const scale = (LABS[lab.name]?.tailScale ?? (kHi - kLo) / s / 3) * s;
+  let k: number;
+  if (lowerOpen === upperOpen || kHi - kLo < 2) k = kLo + rng.int(kHi - kLo + 1);
+  else {
+    // Truncated exponential by inversion: no rejection loop, no mass at the far limit.
+    const span = kHi - kLo + 1;
+    const u = rng.next();
+    const d = Math.min(span - 1, Math.floor(-scale * Math.log(1 - u * (1 - Math.exp(-span / scale)))));
+    k = upperOpen ? kLo + d : kHi - d;
+  }
+  return Number((k / s).toFixed(lab.decimals));
+}
+
+/**
+ * `v` on the decimal grid inside [lo, hi]: a value beyond a bound is reflected back into the
+ * range (a drift past a physiological limit does not pile values up on that limit).
+ */
+function clampToGrid(v: number, lo: number, hi: number, decimals: number): number {
+  const s = 10 ** decimals;
+  if (v < lo) v = Math.min(hi, lo + (lo - v));
+  else if (v > hi) v = Math.max(lo, hi - (v - hi));
+  let k = Math.round(v * s);
+  k = Math.max(Math.ceil(lo * s - 1e-9), Math.min(Math.floor(hi * s + 1e-9), k));
+  return Number((k / s).toFixed(decimals));
+}
+
+/** Whole years between two instants (calendar birthdays). */
+export function wholeYears(fromMs: number, toMs: number): number {
+  const a = new Date(fromMs);
+  const b = new Date(toMs);
+  let y = b.getUTCFullYear() - a.getUTCFullYear();
+  if (b.getUTCMonth() < a.getUTCMonth() || (b.getUTCMonth() === a.getUTCMonth() && b.getUTCDate() < a.getUTCDate())) y--;
+  return y;
+}
+
+const dayStart = (ms: number) => Math.floor(ms / DAY_MS) * DAY_MS;
+
+/** Routine visit ages (years): the infant schedule, yearly in childhood, then by adult age group. */
+function wellnessAges(untilYears: number): number[] {
+  const out = [2 / 52, 2 / 12, 4 / 12, 6 / 12, 9 / 12, 1, 1.25, 1.5, 2, 2.5];
+  for (let a = 3; a < 18; a++) out.push(a);
+  for (let a = 18; a < 40; a += 3) out.push(a);
+  for (let a = 40; a < 65; a += 2) out.push(a);
+  for (let a = 65; a < 110; a++) out.push(a);
+  return out.filter((a) => a < untilYears);
+}
+
+/** Ages in the band at which every condition may have begun and every lab value is plausible. */
+export function feasibleAges(row: RowFacts): number[] {
+  const out: number[] = [];
+  const has = (c: string) => row.conditions.includes(c);
+  const [lo, hi] = row.ageBand;
+  // The verdict only changes where a range, an adult rule or a minimum onset age starts: one
+  // check per segment between those ages.
+  const cuts = new Set<number>([lo, ADULT_CUT]);
+  for (const c of row.conditions) cuts.add(minOnsetYears(c));
+  for (const { attr } of row.labs) for (const r of LABS[attr.name]?.byAge ?? []) cuts.add(r.fromYears);
+  const starts = [...cuts].filter((y) => y >= lo && y < hi).sort((a, b) => a - b);
+  for (let i = 0; i < starts.length; i++) {
+    const y = starts[i];
+    if (row.conditions.some((c) => minOnsetYears(c) > y)) continue;
+    if (row.labs.some(({ attr, bin }) => !labFits(attr, bin, y, has))) continue;
+    for (let a = y; a < (i + 1 < starts.length ? starts[i + 1] : hi); a++) out.push(a);
+  }
+  return out;
+}
+/** Lab–condition rules marked adults-only start here (ranges.ts). */
+const ADULT_CUT = 18;
+
+function labFits(attr: LabAttribute, bin: number, ageYears: number, has: (c: string) => boolean): boolean {
+  const r = consistentRange(attr.name, ageYears, has) ?? [attr.range[0], attr.range[1]];
+  return gridIn(attr, bin, r[0], r[1]) !== undefined;
+}
+
+/** Plans one patient's life from a row. Throws ClinicalInfeasibleError when no life fits it. */
+export function planTimeline(row: RowFacts, refMs: number, rng: Rng): PatientTimeline {
+  const ages = feasibleAges(row);
+  if (ages.length === 0)
+    throw new ClinicalInfeasibleError(
+      'no-plausible-age-in-band',
+      `no age in [${row.ageBand[0]}, ${row.ageBand[1]}) fits conditions ${row.conditions.join(', ') || 'none'} and the lab values`,
+    );
+  const years = ages[rng.int(ages.length)];
+  // Birth: whole years at the reference date == years (at least two days old).
+  const ref = new Date(refMs);
+  const latest = Date.UTC(ref.getUTCFullYear() - years, ref.getUTCMonth(), ref.getUTCDate()) - (years === 0 ? 2 * DAY_MS : 0);
+  const earliest = Date.UTC(ref.getUTCFullYear() - years - 1, ref.getUTCMonth(), ref.getUTCDate()) + DAY_MS;
+  const birthMs = earliest + rng.int(Math.round((latest - earliest) / DAY_MS) + 1) * DAY_MS;
+  // Index visit within the last year, on or after the last birthday (so its age is `years`).
+  const b = new Date(birthMs);
+  const birthday = Date.UTC(b.getUTCFullYear() + years, b.getUTCMonth(), b.getUTCDate());
+  const lowDay = Math.max(birthday, refMs - 365 * DAY_MS, birthMs + DAY_MS);
+  const highDay = Math.max(lowDay, refMs - DAY_MS);
+  const indexDay = lowDay + rng.int(Math.round((highDay - lowDay) / DAY_MS) + 1) * DAY_MS;
+  const indexMs = indexDay + 9 * 3600_000;
+  const ageAt = (ms: number) => (ms - birthMs) / YEAR_MS;
+  const ageIndex = ageAt(indexMs);
+
+  const encounters: PlanEncounter[] = [];
+  const addEncounter = (kind: EncounterKind, startMs: number, minutes: number, reason?: string) => {
+    encounters.push({ kind, startMs, endMs: startMs + minutes * 60_000, ...(reason ? { reason } : {}) });
+    return encounters.length - 1;
+  };
+
+  // Conditions: onset drawn conditional on the age reached at the index visit.
+  const conditions: PlanCondition[] = [];
+  for (const name of row.conditions) {
+    const acute = CONDITIONS[name]?.course === 'acute';
+    let onsetDay: number;
+    if (acute) onsetDay = Math.max(dayStart(birthMs), indexDay - (3 + rng.int(19)) * DAY_MS);
+    else {
+      const upper = Math.max(minOnsetYears(name), ageIndex - 1 / 365.2425);
+      const onsetYears = drawOnsetYears(name, Math.min(upper, ageIndex), rng.next(), rng.next());
+      onsetDay = Math.min(indexDay, dayStart(birthMs + Math.ceil((onsetYears * YEAR_MS) / DAY_MS) * DAY_MS));
+    }
+    const enc = addEncounter('diagnosis', onsetDay + 8 * 3600_000, 30, name);
+    conditions.push({ name, onsetMs: onsetDay, encounter: enc, acute });
+    // A follow-up 90 days after a chronic diagnosis, when it falls in the record's window.
+    const followUp = onsetDay + 90 * DAY_MS;
+    if (!acute && followUp < indexDay - DAY_MS && followUp >= indexDay - RECORD_YEARS * YEAR_MS)
+      addEncounter('follow-up', followUp + 8.5 * 3600_000, 20, name);
+  }
+  // Routine visits of the record's window, each jittered by up to a month, before the index visit.
+  for (const a of wellnessAges(ageIndex)) {
+    if (a < ageIndex - RECORD_YEARS) continue;
+    const jitter = a < 1 ? 0 : rng.int(31) - 15;
+    const day = dayStart(birthMs + a * YEAR_MS) + jitter * DAY_MS;
+    if (day <= dayStart(birthMs) || day >= indexDay) continue;
+    addEncounter('wellness', day + 9 * 3600_000, 30);
+  }
+  const pneumonia = conditions.find((c) => c.acute);
+  const indexEncounter = addEncounter(pneumonia ? 'follow-up' : 'wellness', indexMs, 40, pneumonia?.name);
+  // Chronological order (stable: a diagnosis at 08:00 precedes a visit at 09:00 the same day).
+  const order = encounters.map((_, i) => i).sort((x, y) => encounters[x].startMs - encounters[y].startMs || x - y);
+  const renumber = new Map(order.map((old, i) => [old, i]));
+  const sorted = order.map((i) => encounters[i]);
+  for (const c of conditions) c.encounter = renumber.get(c.encounter)!;
+  const onset = new Map(conditions.map((c) => [c.name, c.onsetMs]));
+  const hasAt = (ms: number) => (c: string) => onset.has(c) && onset.get(c)! <= ms;
+
+  const measurements = planMeasurements(row, sorted, renumber.get(indexEncounter)!, birthMs, onset, hasAt, rng);
+  const medications = planMedications(row, sorted, onset, ageAt);
+  return {
+    birthMs,
+    ageYears: years,
+    indexEncounter: renumber.get(indexEncounter)!,
+    indexMs,
+    encounters: sorted,
+    conditions,
+    measurements,
+    medications,
+  };
+}
+
+function planMeasurements(
+  row: RowFacts,
+  encounters: PlanEncounter[],
+  index: number,
+  birthMs: number,
+  onset: Map<string, number>,
+  hasAt: (ms: number) => (c: string) => boolean,
+  rng: Rng,
+): PlanMeasurement[] {
+  const out: PlanMeasurement[] = [];
+  const ageAt = (ms: number) => (ms - birthMs) / YEAR_MS;
+  const indexMs = encounters[index].startMs + 15 * 60_000;
+  const ageIndex = ageAt(indexMs);
+  for (const { attr, bin } of row.labs) {
+    const k = LABS[attr.name];
+    const r = consistentRange(attr.name, Math.floor(ageIndex), hasAt(indexMs)) ?? [attr.range[0], attr.range[1]];
+    const latest = drawInBin(attr, bin, r[0], r[1], rng);
+    if (latest === undefined)
+      throw new ClinicalInfeasibleError(
+        `${attr.name}-out-of-range-for-age`,
+        `${attr.name} bin ${bin} has no plausible value at age ${Math.floor(ageIndex)}`,
+      );
+    const course = COURSE[attr.name];
+    const condOnset = course ? onset.get(course.condition) : undefined;
+    const dxRange = course ? (ageAt(condOnset ?? indexMs) < 18 ? course.child : course.adult) : undefined;
+    const dxValue = dxRange ? dxRange[0] + rng.next() * (dxRange[1] - dxRange[0]) : undefined;
+    const baseline = (ms: number) => k?.baseline(ageAt(ms)) ?? latest;
+    encounters.forEach((e, i) => {
+      if (i === index) {
+        out.push({ lab: attr.name, ms: indexMs, value: latest, encounter: i });
+        return;
+      }
+      const age = ageAt(e.startMs);
+      const related = course !== undefined && e.reason === course.condition;
+      const routine =
+        e.kind === 'wellness' &&
+        age >= (k?.measuredFromYears ?? 0) &&
+        (attr.category === 'vital-signs' || age >= 18 || condOnset !== undefined);
+      if (!related && !routine) return;
+      const ms = e.startMs + 15 * 60_000;
+      let v: number;
+      if (condOnset !== undefined && dxValue !== undefined && ms < condOnset) {
+        // Before diagnosis: drifting from the baseline towards the diagnostic value over 5 years.
+        const w = Math.max(0, 1 - (condOnset - ms) / (5 * YEAR_MS));
+        v = baseline(ms) + (dxValue - baseline(ms)) * 0.85 * w;
+      } else if (condOnset !== undefined && dxValue !== undefined) {
+        // From the diagnostic value towards the latest (treated) value.
+        const span = Math.max(DAY_MS, indexMs - condOnset);
+        v = dxValue + (latest - dxValue) * Math.min(1, (ms - condOnset) / span);
+      } else v = latest + baseline(ms) - baseline(indexMs);
+      v += (k?.sd ?? 0) * rng.normal();
+      const cr = consistentRange(attr.name, Math.floor(age), hasAt(ms)) ?? [attr.range[0], attr.range[1]];
+      out.push({ lab: attr.name, ms, value: clampToGrid(v, cr[0], cr[1], attr.decimals), encounter: i });
+    });
+  }
+  return out;
+}
+
+function planMedications(
+  row: RowFacts,
+  encounters: PlanEncounter[],
+  onset: Map<string, number>,
+  ageAt: (ms: number) => number,
+): PlanMedication[] {
+  const byDrug = new Map<string, PlanMedication>();
+  for (const name of row.conditions) {
+    const t = TREATMENTS[name];
+    const on = onset.get(name);
+    if (!t || on === undefined) continue;
+    for (const drug of t.drugs) {
+      // First visit on or after the diagnosis at an age the drug is used at.
+      const i = encounters.findIndex((e) => e.startMs >= on && ageAt(e.startMs) >= drug.minAgeYears);
+      if (i < 0) continue;
+      const prev = byDrug.get(drug.rxnorm);
+      if (!prev || encounters[i].startMs < prev.authoredMs)
+        byDrug.set(drug.rxnorm, { drug, reasons: [...(prev?.reasons ?? []), name], authoredMs: encounters[i].startMs, encounter: i });
+      else prev.reasons.push(name);
+    }
+  }
+  // A prescription names only the indications diagnosed by the day it was written.
+  for (const m of byDrug.values()) m.reasons = m.reasons.filter((c) => onset.get(c)! <= m.authoredMs);
+  return [...byDrug.values()];
+}

@@ -1,0 +1,190 @@
+/**
+ * Verifies one patient's decoded record against the clinical knowledge base and the chronology a
+ * life must keep, resource by resource: every clinical resource references an Encounter of the
+ * record and happens during it; nothing is dated before birth, after death or after the schema's
+ * reference date; onsets respect the knowledge base's minimum and maximum ages and sex; every
+ * measured value is physiological for the age it was measured at and consistent with the
+ * diagnoses held at that time; every prescription has an indication diagnosed by then, at an age
+ * the drug is used at; an active acute condition is recent; children's eGFR is not an adult
+ * formula. Returns one violation per broken rule instance (rule ids are stable: the cohort
+ * report counts them). Pure.
+ */
+import type { LabAttribute, Schema } from '../../schema/schema.ts';
+import {
+  ADULT_YEARS,
+  CONDITIONS,
+  drugViolations,
+  labConditionViolations,
+  labRange,
+  maxOnsetYears,
+  minOnsetYears,
+  SEX_SPECIFIC,
+} from '../clinical/index.ts';
+import { DAY_MS, YEAR_MS } from './timeline.ts';
+import type { FhirResourceLike } from './types.ts';
+
+export interface RecordViolation {
+  rule: string;
+  resource: string;
+  detail: string;
+}
+
+/** eGFR LOINC codes of adult creatinine equations (CKD-EPI, MDRD): not for children. */
+export const ADULT_EGFR_LOINC = new Set(['98979-8', '62238-1', '33914-3', '48642-3', '48643-1', '77147-7', '76633-7']);
+/** An active acute condition older than this at the last visit is stale. */
+const ACUTE_ACTIVE_DAYS = 90;
+
+interface Coded {
+  code?: { coding?: { system?: string; code?: string }[] };
+}
+const codesOf = (r: Coded) => (r.code?.coding ?? []).map((c) => c.code ?? '');
+const refOf = (v: unknown) => (v as { reference?: string } | undefined)?.reference;
+
+/** The time a clinical resource happened at (ms), and the field it came from. */
+function whenOf(r: FhirResourceLike): [number, string] | undefined {
+  const field =
+    r.resourceType === 'Observation'
+      ? 'effectiveDateTime'
+      : r.resourceType === 'Condition'
+        ? 'recordedDate'
+        : r.resourceType === 'ImagingStudy'
+          ? 'started'
+          : r.resourceType === 'DocumentReference'
+            ? 'date'
+            : r.resourceType === 'MedicationRequest'
+              ? 'authoredOn'
+              : undefined;
+  const v = field ? r[field] : undefined;
+  if (typeof v !== 'string') return undefined;
+  const ms = Date.parse(v.length === 10 ? `${v}T00:00:00Z` : v);
+  return Number.isFinite(ms) ? [ms, field!] : undefined;
+}
+
+/** Compiled lookups of a schema: SNOMED → condition name, LOINC → lab attribute. */
+export interface RecordIndex {
+  conditionBySnomed: Map<string, string>;
+  labByLoinc: Map<string, LabAttribute>;
+  referenceMs: number;
+}
+
+export function recordIndex(schema: Schema): RecordIndex {
+  const conditionBySnomed = new Map<string, string>();
+  const labByLoinc = new Map<string, LabAttribute>();
+  for (const a of schema.attributes) {
+    if (a.kind === 'condition') for (const c of a.codes.snomed) conditionBySnomed.set(c, a.name);
+    if (a.kind === 'lab') for (const c of a.loinc) labByLoinc.set(c, a);
+  }
+  return { conditionBySnomed, labByLoinc, referenceMs: Date.parse(`${schema.referenceDate}T00:00:00Z`) + DAY_MS };
+}
+
+/** Every violation of the patient's flat resources (relative references). */
+export function verifyRecord(index: RecordIndex, resources: readonly FhirResourceLike[]): RecordViolation[] {
+  const out: RecordViolation[] = [];
+  const key = (r: FhirResourceLike) => `${r.resourceType}/${r.id}`;
+  const add = (rule: string, r: FhirResourceLike, detail: string) => out.push({ rule, resource: key(r), detail });
+  const patient = resources.find((r) => r.resourceType === 'Patient');
+  if (!patient) return [{ rule: 'no-patient', resource: 'Bundle', detail: 'the record has no Patient' }];
+  const birthMs = typeof patient.birthDate === 'string' ? Date.parse(`${patient.birthDate}T00:00:00Z`) : NaN;
+  const deathMs = typeof patient.deceasedDateTime === 'string' ? Date.parse(patient.deceasedDateTime) : Infinity;
+  const sex = patient.gender as string | undefined;
+  const ageAt = (ms: number) => (ms - birthMs) / YEAR_MS;
+  const encounters = new Map<string, [number, number]>();
+  for (const r of resources)
+    if (r.resourceType === 'Encounter') {
+      const p = r.period as { start?: string; end?: string } | undefined;
+      const start = Date.parse(p?.start ?? '');
+      const end = Date.parse(p?.end ?? p?.start ?? '');
+      encounters.set(key(r), [start, end]);
+      if (!Number.isFinite(start)) add('encounter-without-period', r, 'Encounter.period.start is missing');
+    }
+  if (encounters.size === 0) add('no-encounter', patient, 'the record has no Encounter');
+
+  // Diagnoses: name → onset (ms), from the record's Conditions.
+  const onset = new Map<string, number>();
+  const conditionName = new Map<string, string>();
+  for (const r of resources) {
+    if (r.resourceType !== 'Condition') continue;
+    const name = codesOf(r as Coded)
+      .map((c) => index.conditionBySnomed.get(c))
+      .find(Boolean);
+    if (!name) continue;
+    conditionName.set(key(r), name);
+    const on = Date.parse(`${String(r.onsetDateTime).slice(0, 10)}T00:00:00Z`);
+    if (!Number.isFinite(on)) continue;
+    onset.set(name, Math.min(on, onset.get(name) ?? Infinity));
+    if (on < birthMs) add('onset-before-birth', r, `${name} onset ${r.onsetDateTime} is before birth ${patient.birthDate}`);
+    const years = ageAt(on);
+    if (years < minOnsetYears(name) - 1 / 365)
+      add('onset-before-min-age', r, `${name} onset at ${years.toFixed(2)} y, minimum ${minOnsetYears(name)}`);
+    if (years > maxOnsetYears(name)) add('onset-after-max-age', r, `${name} onset at ${years.toFixed(2)} y, maximum ${maxOnsetYears(name)}`);
+    const want = SEX_SPECIFIC[name];
+    if (want && (sex === 'male' || sex === 'female') && sex !== want) add('sex-specific-condition', r, `${name} in a ${sex} patient`);
+  }
+  const hasAt = (ms: number) => (c: string) => onset.has(c) && onset.get(c)! <= ms;
+  let lastVisit = -Infinity;
+  for (const [s] of encounters.values()) lastVisit = Math.max(lastVisit, s);
+
+  for (const r of resources) {
+    if (r.resourceType === 'Patient') continue;
+    const when = r.resourceType === 'Encounter' ? encounters.get(key(r))?.[0] : whenOf(r)?.[0];
+    if (when !== undefined && Number.isFinite(when)) {
+      if (when < birthMs) add('before-birth', r, `dated ${new Date(when).toISOString()} before birth ${patient.birthDate}`);
+      if (when > deathMs) add('after-death', r, `dated ${new Date(when).toISOString()} after death`);
+      if (when >= index.referenceMs) add('after-reference-date', r, `dated ${new Date(when).toISOString()} after the reference date`);
+    }
+    if (r.resourceType === 'Encounter' || r.resourceType === 'Patient') continue;
+    // Every clinical resource happens during an Encounter of the record.
+    const encRefs =
+      r.resourceType === 'DocumentReference'
+        ? ((r.context as { encounter?: unknown[] } | undefined)?.encounter ?? []).map(refOf)
+        : [refOf(r.encounter)];
+    const enc = encRefs.map((e) => (e ? encounters.get(e) : undefined)).find(Boolean);
+    if (!enc) add('encounter-reference', r, `no resolvable Encounter reference (${encRefs.join(', ') || 'none'})`);
+    else if (when !== undefined && (when < Math.floor(enc[0] / DAY_MS) * DAY_MS || when > enc[1] + DAY_MS))
+      add('outside-encounter', r, `dated ${new Date(when).toISOString()} outside its encounter ${new Date(enc[0]).toISOString()}`);
+    if (r.resourceType === 'Observation') checkObservation(index, r, ageAt, hasAt, add);
+    if (r.resourceType === 'MedicationRequest' && when !== undefined) {
+      const rx = (r.medicationCodeableConcept as Coded['code'])?.coding?.[0]?.code ?? '';
+      const reasons = ((r.reasonReference as unknown[] | undefined) ?? []).map((x) => conditionName.get(refOf(x) ?? ''));
+      const verdicts = (reasons.length ? reasons : [undefined]).map((c) =>
+        drugViolations(rx, c, ageAt(when), c !== undefined && onset.has(c) ? ageAt(onset.get(c)!) : undefined),
+      );
+      const best = verdicts.reduce((a, b) => (b.length < a.length ? b : a));
+      for (const rule of best) add(rule, r, `RxNorm ${rx} for ${reasons.join(', ') || 'no reason'} at ${ageAt(when).toFixed(1)} y`);
+    }
+    if (r.resourceType === 'Condition') {
+      const name = conditionName.get(key(r));
+      const status = (r.clinicalStatus as Coded['code'])?.coding?.[0]?.code;
+      if (name && CONDITIONS[name]?.course === 'acute' && status === 'active' && lastVisit - onset.get(name)! > ACUTE_ACTIVE_DAYS * DAY_MS)
+        add('stale-acute-condition', r, `active ${name} began ${Math.round((lastVisit - onset.get(name)!) / DAY_MS)} days before the last visit`);
+    }
+  }
+  return out;
+}
+
+function checkObservation(
+  index: RecordIndex,
+  r: FhirResourceLike,
+  ageAt: (ms: number) => number,
+  hasAt: (ms: number) => (c: string) => boolean,
+  add: (rule: string, r: FhirResourceLike, detail: string) => void,
+): void {
+  const codes = codesOf(r as Coded);
+  const lab = codes.map((c) => index.labByLoinc.get(c)).find(Boolean);
+  const value = (r.valueQuantity as { value?: number } | undefined)?.value;
+  const when = whenOf(r)?.[0];
+  if (!lab || typeof value !== 'number' || when === undefined) return;
+  const age = ageAt(when);
+  const range = labRange(lab.name, Math.floor(age));
+  if (range && (value < range[0] || value > range[1]))
+    add('value-out-of-range-for-age', r, `${lab.name} ${value} at ${age.toFixed(1)} y (plausible ${range[0]}-${range[1]})`);
+  for (const rule of labConditionViolations(lab.name, value, age, hasAt(when))) add(rule, r, `${lab.name} ${value} at ${age.toFixed(1)} y`);
+  if (lab.name === 'egfr' && age < ADULT_YEARS && codes.some((c) => ADULT_EGFR_LOINC.has(c)))
+    add('adult-egfr-for-child', r, `eGFR by an adult formula (${codes.join(', ')}) at ${age.toFixed(1)} y`);
+}
+
+/** Violation counts by rule. */
+export function countByRule(violations: readonly RecordViolation[], into: Record<string, number> = {}): Record<string, number> {
+  for (const v of violations) into[v.rule] = (into[v.rule] ?? 0) + 1;
+  return into;
+}

@@ -1,0 +1,287 @@
+// The public clinical knowledge base (modalities/clinical/) and the record verifier built on it:
+// each rule with an example that breaks it.
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import {
+  bedsideSchwartz,
+  consistentRange,
+  creatinineForSchwartz,
+  drawOnsetYears,
+  drugViolations,
+  INDICATIONS,
+  labConditionViolations,
+  labRange,
+  medianHeightCm,
+  minOnsetYears,
+  referenceFlag,
+  TREATMENTS,
+} from '../../modalities/clinical/index.ts';
+import { decodePatient, rowFacts } from '../../modalities/fhir/decode.ts';
+import { drawInBin, feasibleAges, planTimeline, YEAR_MS } from '../../modalities/fhir/timeline.ts';
+import { recordIndex, verifyRecord } from '../../modalities/fhir/verify-record.ts';
+import type { FhirResourceLike } from '../../modalities/fhir/types.ts';
+import { Rng } from '../../model/rng.ts';
+import { parseSchema, schemaAttributes, type LabAttribute } from '../../schema/schema.ts';
+
+const schema = parseSchema(readFileSync(new URL('../../schema/hospital-v1.yaml', import.meta.url), 'utf8'));
+const lab = (name: string) => schema.attributes.find((a) => a.name === name) as LabAttribute;
+const none = () => false;
+
+describe('onset ages', () => {
+  it('are drawn between the minimum and the age reached, more often where the density is high', () => {
+    const rng = new Rng('onset');
+    const cad: number[] = [];
+    for (let i = 0; i < 4000; i++) cad.push(drawOnsetYears('coronary_artery_disease', 75, rng.next(), rng.next()));
+    expect(Math.min(...cad)).toBeGreaterThanOrEqual(18);
+    expect(Math.max(...cad)).toBeLessThanOrEqual(75);
+    // Density 0.02/y at 18-35 vs 1-3/y after 45: under 1 % of onsets before 35 (expected ~0.4 %).
+    expect(cad.filter((a) => a < 35).length / cad.length).toBeLessThan(0.01);
+    const t2d: number[] = [];
+    for (let i = 0; i < 2000; i++) t2d.push(drawOnsetYears('type2_diabetes', 11, rng.next(), rng.next()));
+    expect(Math.min(...t2d)).toBeGreaterThanOrEqual(10);
+  });
+
+  it('refuse an age below the minimum (CAD at 9, T2D at 8)', () => {
+    expect(() => drawOnsetYears('coronary_artery_disease', 9, 0.5, 0.5)).toThrow(/no age/);
+    expect(() => drawOnsetYears('type2_diabetes', 8, 0.5, 0.5)).toThrow(/no age/);
+    expect(minOnsetYears('copd')).toBe(18);
+  });
+
+  it('a planned life never has an onset before the minimum or before birth', () => {
+    const rng = new Rng('lives');
+    const ref = Date.parse('2025-01-01T00:00:00Z');
+    for (let i = 0; i < 300; i++) {
+      const tl = planTimeline(
+        { ageBand: [5, 12], sex: 'female', conditions: ['type2_diabetes', 'asthma', 'pneumonia'], labs: [] },
+        ref,
+        rng,
+      );
+      for (const c of tl.conditions) {
+        expect(c.onsetMs).toBeGreaterThanOrEqual(tl.birthMs);
+        expect((c.onsetMs - tl.birthMs) / YEAR_MS).toBeGreaterThanOrEqual(minOnsetYears(c.name) - 1e-9);
+        expect(c.onsetMs).toBeLessThanOrEqual(tl.indexMs);
+      }
+      const pneumonia = tl.conditions.find((c) => c.name === 'pneumonia')!;
+      expect(tl.indexMs - pneumonia.onsetMs).toBeLessThan(30 * 86_400_000);
+      expect(tl.encounters.length).toBeGreaterThan(0);
+    }
+  });
+});
+
+describe('physiological ranges and lab-condition rules', () => {
+  it('ranges depend on age: no child with systolic 233, no adult with BMI 10', () => {
+    expect(labRange('systolic_bp', 8)![1]).toBeLessThan(233);
+    expect(labRange('systolic_bp', 40)![1]).toBeGreaterThan(200);
+    expect(labRange('bmi', 40)![0]).toBeGreaterThan(10);
+    expect(labRange('unknown_lab', 40)).toBeUndefined();
+  });
+
+  it('each lab-condition rule flags its offending value', () => {
+    expect(labConditionViolations('hba1c', 7.1, 50, none)).toEqual(['hba1c>=6.5-without-diabetes']);
+    expect(labConditionViolations('hba1c', 7.1, 50, (c) => c === 'type2_diabetes')).toEqual([]);
+    expect(labConditionViolations('egfr', 42, 70, none)).toEqual(['egfr<60-without-ckd']);
+    expect(labConditionViolations('bmi', 38, 30, none)).toEqual(['bmi>=35-without-obesity']);
+    expect(labConditionViolations('bmi', 38, 12, none)).toEqual([]);
+    expect(labConditionViolations('bmi', 22, 30, (c) => c === 'obesity')).toEqual(['obesity-with-bmi<25']);
+    expect(labConditionViolations('systolic_bp', 85, 60, (c) => c === 'hypertension')).toEqual(['hypertension-with-sbp<90']);
+  });
+
+  it('the consistent range excludes what the diagnoses do not allow', () => {
+    expect(consistentRange('hba1c', 50, none)![1]).toBeLessThan(6.5);
+    expect(consistentRange('hba1c', 50, (c) => c === 'type2_diabetes')![1]).toBe(14);
+    expect(consistentRange('systolic_bp', 50, (c) => c === 'hypertension')![0]).toBe(90);
+    expect(consistentRange('egfr', 50, none)![0]).toBe(60);
+  });
+
+  it('values drawn in a bin stay in it and do not pile up at a limit', () => {
+    const rng = new Rng('bins');
+    const hba1c = lab('hba1c');
+    const top: number[] = [];
+    for (let i = 0; i < 5000; i++) {
+      const v = drawInBin(hba1c, 3, 4, 14, rng)!;
+      expect(v).toBeGreaterThanOrEqual(8);
+      expect(v).toBeLessThanOrEqual(14);
+      top.push(v);
+    }
+    // The old decoder put 1/71 of this bin exactly on 15; the tail decays: < 0.5 % at the limit.
+    expect(top.filter((v) => v === 14).length / top.length).toBeLessThan(0.005);
+    expect(drawInBin(lab('systolic_bp'), 4, 75, 150, rng)).toBeUndefined();
+  });
+});
+
+describe('treatments (RxNorm) and drug-condition rules', () => {
+  it('every chronic condition of the schema with a first-line drug maps to RxNorm codes', () => {
+    expect(TREATMENTS.type2_diabetes.drugs[0].rxnorm).toBe('860975');
+    expect(TREATMENTS.hypertension.drugs[0].rxnorm).toBe('314076');
+    expect(TREATMENTS.hyperlipidemia.drugs[0].rxnorm).toBe('617312');
+    expect(TREATMENTS.asthma.drugs[0].rxnorm).toBe('745679');
+    expect(INDICATIONS.get('314076')!.conditions).toEqual(['hypertension', 'heart_failure', 'chronic_kidney_disease']);
+  });
+
+  it('each drug rule flags its offending prescription', () => {
+    expect(drugViolations('860975', 'type2_diabetes', 50, 48)).toEqual([]);
+    expect(drugViolations('860975', 'hypertension', 50, 48)).toEqual(['drug-without-indication']);
+    expect(drugViolations('860975', undefined, 50, undefined)).toEqual(['drug-without-indication']);
+    expect(drugViolations('860975', 'type2_diabetes', 47, 48)).toEqual(['drug-before-diagnosis']);
+    expect(drugViolations('617312', 'hyperlipidemia', 6, 5)).toEqual(['drug-under-min-age']);
+    expect(drugViolations('999999', 'asthma', 30, 5)).toEqual(['drug-unknown']);
+  });
+});
+
+describe('paediatric growth and eGFR', () => {
+  it('bedside Schwartz round-trips and refuses nonsense', () => {
+    const h = medianHeightCm(10, 'female');
+    expect(h).toBeGreaterThan(130);
+    expect(h).toBeLessThan(145);
+    expect(bedsideSchwartz(h, creatinineForSchwartz(h, 95))).toBeCloseTo(95, 9);
+    expect(() => bedsideSchwartz(0, 0.5)).toThrow(/positive/);
+    expect(() => creatinineForSchwartz(120, -1)).toThrow(/positive/);
+  });
+});
+
+/** A decoded record of a 40-49-year-old man with hypertension, diabetes and pneumonia, with HbA1c, SBP and eGFR. */
+function record(seed: string, ageCode = 5): FhirResourceLike[] {
+  const row = schema.attributes.map((a) =>
+    a.kind === 'age'
+      ? ageCode
+      : a.kind === 'sex'
+        ? 1
+        : a.kind === 'condition'
+          ? ['hypertension', 'type2_diabetes', 'pneumonia', 'asthma'].includes(a.name)
+            ? 1
+            : 0
+          : a.name === 'hba1c'
+            ? 2
+            : a.name === 'egfr'
+              ? 4
+              : a.name === 'systolic_bp'
+                ? 1
+                : (a as LabAttribute).edges.length + 1,
+  );
+  const d = decodePatient(schema, row, new Rng(seed));
+  return structuredClone([d.patient, ...d.encounters, ...d.conditions, ...d.observations, ...d.medications]);
+}
+const index = recordIndex(schema);
+const rulesOf = (rs: FhirResourceLike[]) => [...new Set(verifyRecord(index, rs).map((v) => v.rule))].sort();
+const find = (rs: FhirResourceLike[], pred: (r: any) => boolean) => rs.find(pred) as any;
+const condition = (rs: FhirResourceLike[], snomed: string) =>
+  find(rs, (r) => r.resourceType === 'Condition' && r.code.coding[0].code === snomed);
+
+describe('record verifier', () => {
+  it('passes every decoded record', () => {
+    for (let i = 0; i < 40; i++) expect(verifyRecord(index, record(`ok-${i}`, i % 2 ? 5 : 2))).toEqual([]);
+  });
+
+  it('chronology: onsets and resources before birth, after death or the reference date', () => {
+    const rs = record('chrono');
+    const p = rs[0] as any;
+    condition(rs, '44054006').onsetDateTime = '1900-01-01';
+    expect(rulesOf(rs)).toContain('onset-before-birth');
+    const rs2 = record('chrono');
+    const obs = find(rs2, (r) => r.resourceType === 'Observation');
+    obs.effectiveDateTime = '2025-06-01T09:00:00Z';
+    expect(rulesOf(rs2)).toEqual(expect.arrayContaining(['after-reference-date', 'outside-encounter']));
+    const rs3 = record('chrono');
+    (rs3[0] as any).deceasedDateTime = `${p.birthDate}T12:00:00Z`;
+    expect(rulesOf(rs3)).toContain('after-death');
+    const rs4 = record('chrono');
+    const enc = find(rs4, (r) => r.resourceType === 'Encounter');
+    enc.period.start = '1800-01-01T00:00:00Z';
+    expect(rulesOf(rs4)).toContain('before-birth');
+  });
+
+  it('encounters: every record has one, every clinical resource references one it happens in', () => {
+    const rs = record('enc');
+    delete find(rs, (r) => r.resourceType === 'Observation').encounter;
+    expect(rulesOf(rs)).toEqual(['encounter-reference']);
+    const rs2 = record('enc').filter((r) => r.resourceType !== 'Encounter');
+    expect(rulesOf(rs2)).toEqual(expect.arrayContaining(['no-encounter', 'encounter-reference']));
+  });
+
+  it('onset ages: CAD at 9 is below the minimum', () => {
+    const rs = record('cad');
+    const p = rs[0] as any;
+    const c = condition(rs, '59621000');
+    c.code.coding[0].code = '53741008'; // coronary arteriosclerosis
+    const birth = Date.parse(`${p.birthDate}T00:00:00Z`);
+    c.onsetDateTime = new Date(birth + 9 * YEAR_MS).toISOString().slice(0, 10);
+    expect(rulesOf(rs)).toContain('onset-before-min-age');
+  });
+
+  it('values: out of range for the age, or diagnostic without the diagnosis at that time', () => {
+    const rs = record('values');
+    const sbp = find(rs, (r) => r.resourceType === 'Observation' && r.code.coding[0].code === '8480-6');
+    sbp.valueQuantity.value = 260;
+    expect(rulesOf(rs)).toEqual(['value-out-of-range-for-age']);
+    const rs2 = record('values');
+    const dm = condition(rs2, '44054006');
+    const hba1c = find(rs2, (r) => r.resourceType === 'Observation' && r.code.coding[0].code === '4548-4');
+    // Diagnosis moved after the measurement: an HbA1c of 7+ with no diabetes yet.
+    dm.onsetDateTime = '2024-12-30';
+    hba1c.valueQuantity.value = 7.4;
+    expect(rulesOf(rs2)).toContain('hba1c>=6.5-without-diabetes');
+  });
+
+  it('drugs: no indication, before the diagnosis', () => {
+    const rs = record('drugs');
+    const med = find(rs, (r) => r.resourceType === 'MedicationRequest');
+    med.reasonReference = [];
+    expect(rulesOf(rs)).toEqual(['drug-without-indication']);
+    const rs2 = record('drugs');
+    const med2 = find(rs2, (r) => r.resourceType === 'MedicationRequest' && r.medicationCodeableConcept.coding[0].code === '860975');
+    const birth = Date.parse(`${(rs2[0] as any).birthDate}T00:00:00Z`);
+    med2.authoredOn = new Date(birth + 9.5 * YEAR_MS).toISOString().replace('.000Z', 'Z');
+    expect(rulesOf(rs2)).toEqual(expect.arrayContaining(['drug-before-diagnosis', 'drug-under-min-age']));
+  });
+
+  it('acute conditions stay recent; children get no adult eGFR formula', () => {
+    const rs = record('acute');
+    condition(rs, '233604007').onsetDateTime = '2021-01-01';
+    expect(rulesOf(rs)).toContain('stale-acute-condition');
+    const kid = record('kid', 1);
+    const egfr = find(kid, (r) => r.resourceType === 'Observation' && r.code.text?.startsWith('eGFR, bedside Schwartz'));
+    expect(egfr.derivedFrom).toHaveLength(2);
+    expect(rulesOf(kid)).toEqual([]);
+    egfr.code.coding[0].code = '98979-8';
+    expect(rulesOf(kid)).toEqual(['adult-egfr-for-child']);
+  });
+});
+
+describe('reference flags for notes', () => {
+  it('use paediatric limits for children and no BMI flag without percentiles', () => {
+    expect(referenceFlag('bmi', 16, 7)).toBeUndefined();
+    expect(referenceFlag('bmi', 16, 40)).toBe('low');
+    expect(referenceFlag('systolic_bp', 118, 8)).toBe('high');
+    expect(referenceFlag('systolic_bp', 118, 40)).toBe('normal');
+    expect(referenceFlag('ldl_cholesterol', 140, 12)).toBe('high');
+    expect(referenceFlag('ldl_cholesterol', 140, 50)).toBe('normal');
+    expect(referenceFlag('unknown', 1, 50)).toBeUndefined();
+  });
+});
+
+describe('feasible ages', () => {
+  it('checked once per segment between range and onset cut points, they equal an age-by-age check', () => {
+    const rng = new Rng('feasible');
+    const attrs = schemaAttributes(schema);
+    let some = 0;
+    for (let i = 0; i < 3000; i++) {
+      const f = rowFacts(
+        schema,
+        attrs.map((a) => rng.int(a.size)),
+      );
+      const has = (c: string) => f.conditions.includes(c);
+      const slow: number[] = [];
+      for (let y = f.ageBand[0]; y < f.ageBand[1]; y++) {
+        if (f.conditions.some((c) => minOnsetYears(c) > y)) continue;
+        const fits = f.labs.every(({ attr, bin }) => {
+          const r = consistentRange(attr.name, y, has) ?? attr.range;
+          return drawInBin(attr, bin, r[0], r[1], new Rng(0)) !== undefined;
+        });
+        if (fits) slow.push(y);
+      }
+      if (slow.length) some++;
+      expect(feasibleAges(f)).toEqual(slow);
+    }
+    expect(some).toBeGreaterThan(300);
+  });
+});
