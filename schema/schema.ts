@@ -76,6 +76,7 @@
  */
 import { createHash } from 'node:crypto';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { expandEntry, parseWorkloadSection, type AttrInfo, type WorkloadSection } from './workload.ts';
 
 export const CODE_SYSTEMS = {
   snomed: 'http://snomed.info/sct',
@@ -232,6 +233,8 @@ export interface Schema {
   image?: ImageSection;
   notes?: NotesSection;
   structure?: StructureSection;
+  /** The queries research asks first (schema/workload.ts); reported per query after a fit. */
+  workload?: WorkloadSection;
 }
 
 /**
@@ -245,7 +248,7 @@ export interface Schema {
 export interface StructureSection {
   /** Share of the fit's ρ spent on measuring `marginals` (one round). */
   share: number;
-  /** Attribute sets of 2 or 3 schema attributes, no set twice. */
+  /** Attribute sets of 2 or 3 schema attributes, no set twice (`kind:K` entries expanded). */
   marginals: string[][];
 }
 
@@ -648,7 +651,7 @@ export function validateSchema(doc: unknown): Schema {
   const c = new Checker();
   const root = c.object(doc, '');
   if (!root) throw new SchemaError(c.issues);
-  c.keys(root, '', ['name', 'version', 'unit', 'referenceDate', 'attributes', 'privacy', 'image', 'notes', 'structure']);
+  c.keys(root, '', ['name', 'version', 'unit', 'referenceDate', 'attributes', 'privacy', 'image', 'notes', 'structure', 'workload']);
   const name = c.string(root, 'name', '', /^[a-z0-9][a-z0-9-]*$/, 'lowercase letters, digits and dashes');
   const version = c.number(root, 'version', '', { integer: true, min: 1 });
   const unit = c.string(root, 'unit', '');
@@ -733,7 +736,9 @@ export function validateSchema(doc: unknown): Schema {
     }
   });
 
-  const structure = 'structure' in root ? checkStructureSection(c, root.structure, new Set(attributes.map((a) => a.name))) : undefined;
+  const structure = 'structure' in root ? checkStructureSection(c, root.structure, attributes) : undefined;
+  const ageEdges = attributes.find((a): a is AgeAttribute => a.kind === 'age')?.edges;
+  const workload = 'workload' in root ? parseWorkloadSection(root.workload, attributes, ageEdges, (p, m) => c.fail(p, m)) : undefined;
 
   if (c.issues.length > 0) throw new SchemaError(c.issues);
   return {
@@ -746,10 +751,11 @@ export function validateSchema(doc: unknown): Schema {
     ...(image ? { image } : {}),
     ...(notes ? { notes } : {}),
     ...(structure ? { structure } : {}),
+    ...(workload ? { workload } : {}),
   };
 }
 
-function checkStructureSection(c: Checker, raw: unknown, names: Set<string>): StructureSection | undefined {
+function checkStructureSection(c: Checker, raw: unknown, attrs: readonly AttrInfo[]): StructureSection | undefined {
   const o = c.object(raw, 'structure');
   if (!o) return undefined;
   const before = c.issues.length;
@@ -757,22 +763,10 @@ function checkStructureSection(c: Checker, raw: unknown, names: Set<string>): St
   const share = c.number(o, 'share', 'structure', { min: 0, minExclusive: true, max: 0.5 });
   const list = c.list(o, 'marginals', 'structure');
   const marginals: string[][] = [];
-  const seen = new Map<string, number>();
+  const seen = new Set<string>();
   list?.forEach((entry, i) => {
-    const path = `structure.marginals[${i}]`;
-    if (!Array.isArray(entry) || entry.length < 2 || entry.length > 3 || !entry.every((n) => typeof n === 'string')) {
-      c.fail(path, `must be a list of 2 or 3 attribute names, got ${c.describe(entry)}`);
-      return;
-    }
-    const set = entry as string[];
-    set.forEach((n, j) => {
-      if (!names.has(n)) c.fail(`${path}[${j}]`, `unknown attribute ${JSON.stringify(n)}`);
-    });
-    if (new Set(set).size !== set.length) c.fail(path, 'names an attribute twice');
-    const key = [...set].sort().join('|');
-    if (seen.has(key)) c.fail(path, `the same attribute set as structure.marginals[${seen.get(key)}]`);
-    seen.set(key, i);
-    marginals.push(set);
+    const sets = expandEntry(entry, `structure.marginals[${i}]`, attrs, seen, (p, m) => c.fail(p, m));
+    if (sets) marginals.push(...sets);
   });
   if (c.issues.length > before || share === undefined || !list) return undefined;
   return { share, marginals };

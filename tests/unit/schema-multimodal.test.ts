@@ -161,7 +161,7 @@ describe('declared structure', () => {
     expect(bad('structure: { share: 0.1, marginals: [[a, b, c, a]] }\n')[0]).toMatch(/^structure.marginals\[0\]: must be a list of 2 or 3/);
     expect(bad('structure: { share: 0.1, marginals: [[a, a]] }\n')).toEqual(['structure.marginals[0]: names an attribute twice']);
     expect(bad('structure: { share: 0.1, marginals: [[a, b], [b, a]] }\n')).toEqual([
-      'structure.marginals[1]: the same attribute set as structure.marginals[0]',
+      'structure.marginals[1]: adds no attribute set not already listed',
     ]);
     expect(bad('structure: { share: 0.9, marginals: [[a, b]] }\n')[0]).toMatch(/^structure.share/);
     expect(bad('structure: { share: 0, marginals: [[a, b]] }\n')[0]).toMatch(/^structure.share/);
