@@ -123,7 +123,11 @@ export function projectMeasurement(domain: Domain, m: Measurement, attrs: readon
  * query, projected and pooled by inverse variance (independent noise per measurement), then
  * coarsened; undefined when no measurement covers it.
  */
-export function measuredReference(view: WorkloadView, measurements: readonly Measurement[], attrs: readonly string[]): ReferenceCounts | undefined {
+export function measuredReference(
+  view: WorkloadView,
+  measurements: readonly Measurement[],
+  attrs: readonly string[],
+): ReferenceCounts | undefined {
   let weighted: Float64Array | undefined;
   let weight = 0;
   for (const m of measurements) {
@@ -159,7 +163,8 @@ export function queryError(
   const strata = sizes.slice(0, -1).reduce((p, s) => p * s, 1);
   const syn = coarsenCounts(view, attrs, synthetic);
   const ref = reference.counts;
-  if (ref.length !== syn.length) throw new Error(`queryError [${attrs.join(', ')}]: reference has ${ref.length} cells, expected ${syn.length}`);
+  if (ref.length !== syn.length)
+    throw new Error(`queryError [${attrs.join(', ')}]: reference has ${ref.length} cells, expected ${syn.length}`);
   const labelOf = (a: string, v: number) => view.coarsen?.[a]?.labels[v] ?? view.labels[a]?.[v] ?? String(v);
   const cells: CellError[] = [];
   let smallStrata = 0;

@@ -44,7 +44,13 @@ type Fail = (path: string, message: string) => void;
  * naming an attribute twice are skipped, as are sets equal (as sets) to one already in `seen`.
  * Returns undefined (after reporting) on an unknown name or kind, or an empty expansion.
  */
-export function expandEntry(entry: unknown, path: string, attrs: readonly AttrInfo[], seen: Set<string>, fail: Fail): string[][] | undefined {
+export function expandEntry(
+  entry: unknown,
+  path: string,
+  attrs: readonly AttrInfo[],
+  seen: Set<string>,
+  fail: Fail,
+): string[][] | undefined {
   if (!Array.isArray(entry) || entry.length < 2 || entry.length > 3 || !entry.every((n) => typeof n === 'string')) {
     fail(path, `must be a list of 2 or 3 attribute names (or kind:KIND selectors), got ${JSON.stringify(entry)}`);
     return undefined;
@@ -115,7 +121,8 @@ export function parseWorkloadSection(
     ok = false;
     fail(p, m);
   };
-  for (const k of Object.keys(o)) if (k !== 'ageBands' && k !== 'queries') failHere(`workload.${k}`, 'unknown key (allowed: ageBands, queries)');
+  for (const k of Object.keys(o))
+    if (k !== 'ageBands' && k !== 'queries') failHere(`workload.${k}`, 'unknown key (allowed: ageBands, queries)');
   let ageBands: number[] | undefined;
   if ('ageBands' in o) ageBands = parseAgeBands(o.ageBands, ageEdges, failHere);
   if (!Array.isArray(o.queries) || o.queries.length === 0) {
@@ -126,13 +133,17 @@ export function parseWorkloadSection(
   const queries: WorkloadFamily[] = [];
   o.queries.forEach((q, i) => {
     const path = `workload.queries[${i}]`;
-    if (typeof q !== 'object' || q === null || Array.isArray(q)) return failHere(path, `must be a mapping { family, marginals }, got ${JSON.stringify(q)}`);
+    if (typeof q !== 'object' || q === null || Array.isArray(q))
+      return failHere(path, `must be a mapping { family, marginals }, got ${JSON.stringify(q)}`);
     const e = q as Record<string, unknown>;
-    for (const k of Object.keys(e)) if (k !== 'family' && k !== 'marginals') failHere(`${path}.${k}`, 'unknown key (allowed: family, marginals)');
-    if (typeof e.family !== 'string' || !FAMILY_NAME.test(e.family)) return failHere(`${path}.family`, 'must be lowercase letters, digits and dashes');
+    for (const k of Object.keys(e))
+      if (k !== 'family' && k !== 'marginals') failHere(`${path}.${k}`, 'unknown key (allowed: family, marginals)');
+    if (typeof e.family !== 'string' || !FAMILY_NAME.test(e.family))
+      return failHere(`${path}.family`, 'must be lowercase letters, digits and dashes');
     if (families.has(e.family)) return failHere(`${path}.family`, `family ${JSON.stringify(e.family)} is declared twice`);
     families.add(e.family);
-    if (!Array.isArray(e.marginals) || e.marginals.length === 0) return failHere(`${path}.marginals`, 'must be a non-empty list of attribute sets');
+    if (!Array.isArray(e.marginals) || e.marginals.length === 0)
+      return failHere(`${path}.marginals`, 'must be a non-empty list of attribute sets');
     const seen = new Set<string>();
     const marginals: string[][] = [];
     e.marginals.forEach((m, j) => {

@@ -7,7 +7,7 @@
  * it. The synthetic side is a sample of the model (`FIDELITY_SAMPLE_ROWS` rows, the plausibility
  * rules of the cohort applied), so the figures are those of a cohort of that size.
  */
-import type { Dataset } from '../model/domain.ts';
+import { Domain, type Dataset } from '../model/domain.ts';
 import { marginal } from '../model/marginals.ts';
 import type { Measurement } from '../model/measurement.ts';
 import type { GraphicalModel } from '../model/pgm/index.ts';
@@ -23,7 +23,7 @@ import {
   type WorkloadReport,
   type WorkloadView,
 } from '../model/workload.ts';
-import { attributeLabels, type AgeAttribute, type Schema } from '../schema/schema.ts';
+import { attributeLabels, schemaAttributes, type AgeAttribute, type Schema } from '../schema/schema.ts';
 import { ageBandGroups } from '../schema/workload.ts';
 import { enforcePlausibility } from './cohort.ts';
 
@@ -143,7 +143,8 @@ function expandCoarsened(view: WorkloadView, attrs: readonly string[], counts: F
     const g = view.coarsen?.[a]?.groupOf;
     return Array.from({ length: groupSizes[j] }, (_, k) => (g ? g.indexOf(k) : k));
   });
-  if (counts.length !== groupSizes.reduce((p, s) => p * s, 1)) throw new Error(`answer for [${attrs.join(', ')}] has ${counts.length} cells`);
+  if (counts.length !== groupSizes.reduce((p, s) => p * s, 1))
+    throw new Error(`answer for [${attrs.join(', ')}] has ${counts.length} cells`);
   const out = new Float64Array(sizes.reduce((p, s) => p * s, 1));
   const idx = new Array<number>(attrs.length).fill(0);
   for (let c = 0; c < counts.length; c++) {
@@ -183,7 +184,11 @@ export interface FidelitySummary {
 }
 
 /** Markdown table of one family's cells, worst first, and its max / mean error. */
-export function fidelityTable(report: WorkloadReport, family = HEADLINE_FAMILY, limit = Infinity): { lines: string[]; summary: FidelitySummary } {
+export function fidelityTable(
+  report: WorkloadReport,
+  family = HEADLINE_FAMILY,
+  limit = Infinity,
+): { lines: string[]; summary: FidelitySummary } {
   const cells = familyCells(report, family);
   const lines = [
     '| condition | stratum | real | synthetic | error | real patients |',
@@ -200,3 +205,28 @@ export function fidelityTable(report: WorkloadReport, family = HEADLINE_FAMILY, 
 }
 
 const pct = (p: number) => `${(100 * p).toFixed(1)} %`;
+
+/**
+ * The workload of a report.json (`workload.answers`, the model sample's coarsened counts)
+ * against truth.json-style pooled 2-way marginals: what the demo prints.
+ */
+export function reportAnswersVsTruth(
+  schema: Schema,
+  answers: Record<string, number[]>,
+  twoWay: Record<string, number[]>,
+  minStratum = MIN_STRATUM,
+): WorkloadReport | undefined {
+  const attrs = schemaAttributes(schema);
+  const domain = new Domain(
+    attrs.map((a) => a.name),
+    attrs.map((a) => a.size),
+  );
+  const w = schemaWorkload(schema, domain);
+  if (!w) return undefined;
+  return fidelityVsTruth(
+    w,
+    (a) => (answers[queryKey(a)] ? Float64Array.from(answers[queryKey(a)]) : undefined),
+    truthFromTwoWay(domain, twoWay),
+    { minStratum, syntheticCoarsened: true },
+  );
+}
