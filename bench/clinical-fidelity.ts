@@ -8,9 +8,9 @@
  * the condition × age-band table worst first, then the per-family max / mean errors.
  *
  *   npx tsx bench/clinical-fidelity.ts [--sites 3] [--patients 2000] [--seed 7] [--epsilon 1]
- *       [--runs 1] [--schema FILE] [--share S] [--rows 20000] [--json]
+ *       [--runs 1] [--schema FILE] [--json]
  *
- * `--schema` and `--share` try another declared structure (the design measurements of
+ * `--schema` tries another declared structure (the design measurements of
  * docs/synthesis.md). The noise is fresh from the OS CSPRNG on each run; `--seed` fixes the
  * simulated data and the sampler.
  */
@@ -68,11 +68,11 @@ export async function simulatedTruth(schema: Schema, sites: number, patients: nu
 export async function fidelityRun(
   schema: Schema,
   data: Dataset,
-  opts: { sites: number; epsilon: number; seed: number; share?: number; log?: (s: string) => void },
+  opts: { sites: number; epsilon: number; seed: number; log?: (s: string) => void },
 ): Promise<FidelityRun> {
   const w = schemaWorkload(schema, data.domain);
   if (!w) throw new Error('the schema declares no workload');
-  const structure = schema.structure ? { ...schema.structure, share: opts.share ?? schema.structure.share } : undefined;
+  const structure = schema.structure;
   const res = await runUtility(data, {
     sites: opts.sites,
     split: 'iid',
@@ -118,12 +118,13 @@ async function main(argv: string[]): Promise<void> {
   const seed = num('seed', 7);
   const epsilon = num('epsilon', 1);
   const runs = num('runs', 1);
-  const share = argv.includes('--share') ? num('share', 0.2) : undefined;
   const data = await simulatedTruth(schema, sites, patients, seed);
-  console.log(`# clinical fidelity: ${sites} sites × ${patients} patients, ε = ${epsilon}, share ${share ?? schema.structure?.share}`);
+  console.log(
+    `# clinical fidelity: ${sites} sites × ${patients} patients, ε = ${epsilon}, declared shares ${(schema.structure?.groups ?? (schema.structure ? [schema.structure] : [])).map((g) => g.share).join(' + ') || 'none'}`,
+  );
   const out: FidelityRun[] = [];
   for (let r = 0; r < runs; r++) {
-    const run = await fidelityRun(schema, data, { sites, epsilon, seed: seed + r, ...(share !== undefined ? { share } : {}) });
+    const run = await fidelityRun(schema, data, { sites, epsilon, seed: seed + r });
     out.push(run);
     if (r === 0 && !argv.includes('--json')) console.log(run.table.slice(0, 14).join('\n'));
     const fam = Object.entries(run.families)

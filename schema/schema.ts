@@ -245,11 +245,19 @@ export interface Schema {
  * It lets the fit keep links that are strong per patient but too rare to stand out of the noisy
  * screening of every pair (docs/synthesis.md, "Declared structure").
  */
-export interface StructureSection {
+export interface StructureGroup {
   /** Share of the fit's ρ spent on measuring `marginals` (one round). */
   share: number;
   /** Attribute sets of 2 or 3 schema attributes, no set twice (`kind:K` entries expanded). */
   marginals: string[][];
+}
+
+/**
+ * One group, or (YAML list form) several, each measured in its own round at its own share;
+ * `share` and `marginals` are then the groups' sum and union.
+ */
+export interface StructureSection extends StructureGroup {
+  groups?: StructureGroup[];
 }
 
 export interface SchemaIssue {
@@ -755,17 +763,44 @@ export function validateSchema(doc: unknown): Schema {
   };
 }
 
+/** Upper bound on the declared rounds' shares together: the adaptive plan keeps the rest. */
+export const MAX_STRUCTURE_SHARE = 0.6;
+
+/** `structure` is one group { share, marginals } or a list of groups, each its own round. */
 function checkStructureSection(c: Checker, raw: unknown, attrs: readonly AttrInfo[]): StructureSection | undefined {
-  const o = c.object(raw, 'structure');
+  const before = c.issues.length;
+  const seen = new Set<string>();
+  const list = Array.isArray(raw);
+  const entries = list ? (raw as unknown[]) : [raw];
+  if (list && entries.length === 0) c.fail('structure', 'must be a group { share, marginals } or a non-empty list of groups');
+  const groups = entries.map((entry, g) => checkStructureGroup(c, entry, list ? `structure[${g}]` : 'structure', attrs, seen));
+  if (c.issues.length > before || groups.some((g) => !g) || groups.length === 0) return undefined;
+  const ok = groups as StructureGroup[];
+  const share = ok.reduce((p, g) => p + g.share, 0);
+  if (share > MAX_STRUCTURE_SHARE) {
+    c.fail('structure', `the shares sum to ${share}, more than ${MAX_STRUCTURE_SHARE}: the adaptive plan needs the rest`);
+    return undefined;
+  }
+  const marginals = ok.flatMap((g) => g.marginals);
+  return list ? { share, marginals, groups: ok } : { share, marginals };
+}
+
+function checkStructureGroup(
+  c: Checker,
+  raw: unknown,
+  path: string,
+  attrs: readonly AttrInfo[],
+  seen: Set<string>,
+): StructureGroup | undefined {
+  const o = c.object(raw, path);
   if (!o) return undefined;
   const before = c.issues.length;
-  c.keys(o, 'structure', ['share', 'marginals']);
-  const share = c.number(o, 'share', 'structure', { min: 0, minExclusive: true, max: 0.5 });
-  const list = c.list(o, 'marginals', 'structure');
+  c.keys(o, path, ['share', 'marginals']);
+  const share = c.number(o, 'share', path, { min: 0, minExclusive: true, max: 0.5 });
+  const list = c.list(o, 'marginals', path);
   const marginals: string[][] = [];
-  const seen = new Set<string>();
   list?.forEach((entry, i) => {
-    const sets = expandEntry(entry, `structure.marginals[${i}]`, attrs, seen, (p, m) => c.fail(p, m));
+    const sets = expandEntry(entry, `${path}.marginals[${i}]`, attrs, seen, (p, m) => c.fail(p, m));
     if (sets) marginals.push(...sets);
   });
   if (c.issues.length > before || share === undefined || !list) return undefined;

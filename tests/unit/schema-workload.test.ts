@@ -80,6 +80,24 @@ describe('schema workload', () => {
     ]);
   });
 
+  it('structure in list form: one group per round, shares summed, no set in two groups', () => {
+    const s = parseSchema(
+      base + 'structure:\n  - { share: 0.1, marginals: [[c1, c2]] }\n  - { share: 0.25, marginals: [[age, kind:condition]] }\n',
+    );
+    expect(s.structure!.groups!.map((g) => g.share)).toEqual([0.1, 0.25]);
+    expect(s.structure!.share).toBeCloseTo(0.35, 15);
+    expect(s.structure!.marginals).toHaveLength(4);
+    expect(issues(base + 'structure:\n  - { share: 0.1, marginals: [[c1, c2]] }\n  - { share: 0.2, marginals: [[c2, c1]] }\n')).toEqual([
+      'structure[1].marginals[0]: adds no attribute set not already listed',
+    ]);
+    expect(issues(base + 'structure:\n  - { share: 0.4, marginals: [[c1, c2]] }\n  - { share: 0.4, marginals: [[c1, c3]] }\n')[0]).toMatch(
+      /^structure: the shares sum to 0.8/,
+    );
+    expect(issues(base + 'structure: []\n')[0]).toMatch(/^structure: must be a group/);
+    expect(issues(base + 'structure:\n  - { share: 0.1, marginals: [[c1, c2]], x: 1 }\n')[0]).toMatch(/^structure\[0\]/);
+    expect(issues(base + 'structure:\n  - 7\n')[0]).toMatch(/^structure\[0\]/);
+  });
+
   it('rejects malformed sections with the offending path', () => {
     const bad = (w: string) => issues(base + w);
     expect(bad('workload: [a]\n')[0]).toMatch(/^workload: must be a mapping/);
