@@ -33,6 +33,17 @@ export interface FidelityRun {
   wallMs: number;
 }
 
+/** What the simulator must write for the schema's attributes to have their planted codes. */
+function simulatedModalities(schema: Schema): Array<'fhir' | 'dicom' | 'vcf' | 'notes'> {
+  const kinds = new Set(schema.attributes.map((a) => a.kind));
+  return [
+    'fhir' as const,
+    ...(kinds.has('image-finding') ? (['dicom'] as const) : []),
+    ...(kinds.has('snp') ? (['vcf'] as const) : []),
+    ...(kinds.has('note-mention') ? (['notes'] as const) : []),
+  ];
+}
+
 /** The simulator's federation as one pooled dataset (the truth every site's rows come from). */
 export async function simulatedTruth(schema: Schema, sites: number, patients: number, seed: number): Promise<Dataset> {
   const dir = await mkdtemp(join(tmpdir(), 'fedsynth-fidelity-'));
@@ -43,7 +54,7 @@ export async function simulatedTruth(schema: Schema, sites: number, patients: nu
       seed,
       outDir: dir,
       schema,
-      modalities: ['fhir', 'dicom', 'vcf', 'notes'],
+      modalities: simulatedModalities(schema),
       imageSize: 32,
     });
     const attrs = schemaAttributes(schema);
