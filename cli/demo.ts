@@ -293,7 +293,7 @@ export async function runDemoCommand(args: string[]): Promise<number> {
   const opts: DemoOptions = {
     outDir: resolve(typeof flags.out === 'string' ? flags.out : './out'),
     sites: intFlag(flags, 'sites', 3, 2, 26),
-    patients: intFlag(flags, 'patients', 2000, 10, 1_000_000),
+    patients: intFlag(flags, 'patients', 5000, 10, 1_000_000),
     cohortSize: intFlag(flags, 'cohort-size', 1000, 1, 1_000_000),
     seed: intFlag(flags, 'seed', 7, 0, 2 ** 31),
     epsilon: 1,
