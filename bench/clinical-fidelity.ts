@@ -7,7 +7,7 @@
  * noise, the schema's declared structure round, then the AIM plan), samples the model and prints
  * the condition × age-band table worst first, then the per-family max / mean errors.
  *
- *   npx tsx bench/clinical-fidelity.ts [--sites 3] [--patients 2000] [--seed 7] [--epsilon 1]
+ *   npx tsx bench/clinical-fidelity.ts [--sites 3] [--patients 5000] [--seed 7] [--epsilon 1]
  *       [--runs 1] [--schema FILE] [--json]
  *
  * `--schema` tries another declared structure (the design measurements of
@@ -17,6 +17,7 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { intFlag, parseFlags, UsageError } from '../cli/args.ts';
 import { runUtility } from '../cli/bench-utility/run.ts';
 import { Dataset, Domain, allocColumn } from '../model/domain.ts';
 import { marginal } from '../model/marginals.ts';
@@ -113,22 +114,45 @@ export async function fidelityRun(
   };
 }
 
+export interface BenchArgs {
+  schemaPath: string;
+  sites: number;
+  patients: number;
+  seed: number;
+  epsilon: number;
+  runs: number;
+  json: boolean;
+}
+
+/** Flags of the bench; malformed or unknown flags throw a UsageError naming them. */
+export function parseBenchArgs(argv: string[]): BenchArgs {
+  const { flags, positional } = parseFlags(argv, {
+    schema: 'string',
+    sites: 'string',
+    patients: 'string',
+    seed: 'string',
+    epsilon: 'string',
+    runs: 'string',
+    json: 'boolean',
+  });
+  if (positional.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positional[0])}`);
+  const epsilon = typeof flags.epsilon === 'string' ? Number(flags.epsilon) : 1;
+  if (!(epsilon > 0 && Number.isFinite(epsilon)))
+    throw new UsageError(`--epsilon must be a positive number, got ${JSON.stringify(flags.epsilon)}`);
+  return {
+    schemaPath: typeof flags.schema === 'string' ? flags.schema : MULTIMODAL_SCHEMA_PATH,
+    sites: intFlag(flags, 'sites', 3, 1, 26),
+    patients: intFlag(flags, 'patients', 5000, 10, 1_000_000),
+    seed: intFlag(flags, 'seed', 7, 0, 2 ** 31),
+    epsilon,
+    runs: intFlag(flags, 'runs', 1, 1, 100),
+    json: flags.json === true,
+  };
+}
+
 async function main(argv: string[]): Promise<void> {
-  const flag = (name: string, def: string) => {
-    const i = argv.indexOf(`--${name}`);
-    return i >= 0 && i + 1 < argv.length ? argv[i + 1] : def;
-  };
-  const num = (name: string, def: number) => {
-    const v = Number(flag(name, String(def)));
-    if (!Number.isFinite(v)) throw new Error(`--${name} must be a number`);
-    return v;
-  };
-  const schema = parseSchema(await readFile(flag('schema', MULTIMODAL_SCHEMA_PATH), 'utf8'));
-  const sites = num('sites', 3);
-  const patients = num('patients', 2000);
-  const seed = num('seed', 7);
-  const epsilon = num('epsilon', 1);
-  const runs = num('runs', 1);
+  const { schemaPath, sites, patients, seed, epsilon, runs, json } = parseBenchArgs(argv);
+  const schema = parseSchema(await readFile(schemaPath, 'utf8'));
   const data = await simulatedTruth(schema, sites, patients, seed);
   console.log(
     `# clinical fidelity: ${sites} sites × ${patients} patients, ε = ${epsilon}, declared shares ${(schema.structure?.groups ?? (schema.structure ? [schema.structure] : [])).map((g) => g.share).join(' + ') || 'none'}`,
@@ -137,7 +161,7 @@ async function main(argv: string[]): Promise<void> {
   for (let r = 0; r < runs; r++) {
     const run = await fidelityRun(schema, data, { sites, epsilon, seed: seed + r });
     out.push(run);
-    if (r === 0 && !argv.includes('--json')) console.log(run.table.slice(0, 14).join('\n'));
+    if (r === 0 && !json) console.log(run.table.slice(0, 14).join('\n'));
     const fam = Object.entries(run.families)
       .map(([f, v]) => `${f} ${v.maxError.toFixed(3)}/${v.meanError.toFixed(3)}`)
       .join('; ');
@@ -145,7 +169,7 @@ async function main(argv: string[]): Promise<void> {
       `run ${r + 1}: condition × age band max ${run.maxError.toFixed(3)} mean ${run.meanError.toFixed(4)}; 2-way L1 ${run.l1TwoWay.toFixed(3)}; ${(run.wallMs / 1000).toFixed(0)} s; ${fam}`,
     );
   }
-  if (argv.includes('--json')) console.log(JSON.stringify(out.map(({ table: _t, ...r }) => r)));
+  if (json) console.log(JSON.stringify(out.map(({ table: _t, ...r }) => r)));
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
