@@ -49,6 +49,8 @@ export interface CellError {
   stratumCount: number;
   /** σ of the reference proportion from DP noise (measured reference only; else 0). */
   referenceSigma: number;
+  /** error / referenceSigma (measured reference only): below ≈ 2 the gap is within the noise. */
+  zScore?: number;
 }
 
 export interface QueryError {
@@ -200,6 +202,7 @@ export function queryError(
         error: Math.abs(q - r),
         stratumCount: nRef,
         referenceSigma: Number.isFinite(sigma) ? sigma : 0,
+        ...(sigma > 0 && Number.isFinite(sigma) ? { zScore: Math.abs(q - r) / sigma } : {}),
       });
     }
   }

@@ -99,6 +99,10 @@ describe('workload errors', () => {
     // young: x = 30 (var 200), n = 200 (var 400): σ(x/n) = √(200·(1 − 0.3) + 0.0225·400)/200.
     const young = q.cells.find((c) => c.stratum[0] === 'young')!;
     expect(young.referenceSigma).toBeCloseTo(Math.sqrt(200 * 0.7 + 0.0225 * 400) / 200, 12);
+    expect(young.zScore).toBe(0);
+    const off = queryError(view, { family: 'f', attrs: ['age', 'c'] }, Float64Array.from([95, 5, 95, 5, 50, 50, 40, 60]), ref, 0);
+    const y = off.cells.find((c) => c.stratum[0] === 'young')!;
+    expect(y.zScore).toBeCloseTo(y.error / y.referenceSigma, 12);
   });
 
   it('a workload report lists unanswered queries and summarises families', () => {
