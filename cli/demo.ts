@@ -21,6 +21,8 @@ import { normalisedL1 } from '../model/metrics.ts';
 import { loadMultimodalSiteData } from '../site-agent/site-data.ts';
 import type { SiteDataConfig } from '../site-agent/config.ts';
 import type { FitReport } from '../coordinator/coordinator.ts';
+import type { WorkloadReport } from '../model/workload.ts';
+import { fidelityTable, reportAnswersVsTruth, HEADLINE_FAMILY, type FidelitySummary } from '../synthesis/fidelity.ts';
 
 const MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
 const TSX = import.meta.resolve('tsx');
@@ -202,6 +204,35 @@ export async function utilityAgainstTruth(
   return { meanL1: sum / pairs, pairs, cohortPatients: cohort.rows };
 }
 
+export interface ClinicalFidelity {
+  /** The model sample the workload was read from (report.json `workload.sampleRows`). */
+  sampleRows: number;
+  minStratum: number;
+  /** Condition × age band: worst cells first, against the pooled truth. */
+  headline: FidelitySummary & { table: string[] };
+  families: WorkloadReport['families'];
+}
+
+/** The schema's workload in report.json against the simulator's pooled truth (2-way queries). */
+export async function clinicalFidelityAgainstTruth(
+  truthPath: string,
+  schemaPath: string,
+  report: FitReport,
+): Promise<ClinicalFidelity | undefined> {
+  if (!report.workload) return undefined;
+  const schema = parseSchema(await readFile(schemaPath, 'utf8'));
+  const truth = JSON.parse(await readFile(truthPath, 'utf8')) as { marginals: { twoWay: Record<string, number[]> } };
+  const vsTruth = reportAnswersVsTruth(schema, report.workload.answers, truth.marginals.twoWay);
+  if (!vsTruth) return undefined;
+  const { lines, summary } = fidelityTable(vsTruth, HEADLINE_FAMILY);
+  return {
+    sampleRows: report.workload.sampleRows,
+    minStratum: vsTruth.minStratum,
+    headline: { ...summary, table: lines },
+    families: vsTruth.families,
+  };
+}
+
 export async function runDemo(opts: DemoOptions): Promise<FitReport & { demo: Record<string, unknown> }> {
   const started = Date.now();
   const log = opts.log;
@@ -230,11 +261,13 @@ export async function runDemo(opts: DemoOptions): Promise<FitReport & { demo: Re
     const report = JSON.parse(await readFile(join(opts.outDir, 'report.json'), 'utf8')) as FitReport;
     log(`[4/4] comparing the cohort with the pooled ground truth`);
     const utility = await utilityAgainstTruth(files.truthPath, join(opts.outDir, 'cohort'), files.schemaPath);
+    const clinical = await clinicalFidelityAgainstTruth(files.truthPath, files.schemaPath, report);
     const demo = {
       wallSeconds: (Date.now() - started) / 1000,
       sites: opts.sites,
       patientsPerSite: opts.patients,
       utility: { meanL1AllTwoWayVsPooledTruth: utility.meanL1, pairs: utility.pairs, cohortPatients: utility.cohortPatients },
+      ...(clinical ? { clinicalFidelity: clinical } : {}),
     };
     const full = { ...report, demo };
     await writeFile(join(opts.outDir, 'report.json'), JSON.stringify(full, null, 2) + '\n');
@@ -260,7 +293,7 @@ export async function runDemoCommand(args: string[]): Promise<number> {
   const opts: DemoOptions = {
     outDir: resolve(typeof flags.out === 'string' ? flags.out : './out'),
     sites: intFlag(flags, 'sites', 3, 2, 26),
-    patients: intFlag(flags, 'patients', 2000, 10, 1_000_000),
+    patients: intFlag(flags, 'patients', 5000, 10, 1_000_000),
     cohortSize: intFlag(flags, 'cohort-size', 1000, 1, 1_000_000),
     seed: intFlag(flags, 'seed', 7, 0, 2 ** 31),
     epsilon: 1,
@@ -289,6 +322,16 @@ export async function runDemoCommand(args: string[]): Promise<number> {
   console.log(
     `Utility: mean L1 error over all ${u.pairs} 2-way marginals of the simulator's truth (pooled truth vs cohort; image-component attributes have none) = ${u.meanL1AllTwoWayVsPooledTruth.toFixed(3)}`,
   );
+  const cf = report.demo.clinicalFidelity as ClinicalFidelity | undefined;
+  if (cf) {
+    console.log('');
+    console.log(
+      `Clinical fidelity: condition prevalence by age band, model sample of ${cf.sampleRows} vs the sites' pooled truth (strata with ≥ ${cf.minStratum} real patients), worst first:`,
+    );
+    for (const line of cf.headline.table.slice(0, 12)) console.log(`  ${line}`);
+    if (cf.headline.table.length > 12) console.log(`  … ${cf.headline.table.length - 12} more cells in report.json`);
+    console.log(`  max error ${cf.headline.maxError.toFixed(3)}, mean ${cf.headline.meanError.toFixed(3)} over ${cf.headline.cells} cells`);
+  }
   console.log(`Report: ${join(opts.outDir, 'report.json')}  (wall time ${(report.demo.wallSeconds as number).toFixed(1)} s)`);
   return 0;
 }

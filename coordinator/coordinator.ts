@@ -16,6 +16,7 @@ import { createFederationHandlers } from './service.ts';
 import { createGrpcServer, bindServer, serverCredentialsFromKit } from './transport.ts';
 import { createPeerIdentityResolver } from './peer-identity.ts';
 import { writeCohort, type CohortRequest, type CohortResult } from '../synthesis/cohort.ts';
+import { clinicalWorkloadReport, type ClinicalWorkloadReport } from '../synthesis/fidelity.ts';
 import type { GraphicalModel } from '../model/pgm/index.ts';
 import type { Schema } from '../schema/schema.ts';
 
@@ -120,6 +121,8 @@ export interface FitReport {
     note: string;
   };
   estimate: FitOutcome['estimate'];
+  /** The schema's clinical workload against the released measurements (synthesis/fidelity.ts). */
+  workload?: ClinicalWorkloadReport;
 }
 
 /** Runs the fit to completion, writes the cohort and report.json, returns the report. */
@@ -145,6 +148,12 @@ export async function runFitAndCohort(cfg: CoordinatorConfig, running: RunningCo
     utility: { note: 'measured against DP-released marginals only; the coordinator never sees real data' },
     estimate: outcome.estimate,
   };
+  const released = (await running.store.listMeasurements(cfg.federationId)).map((m) => ({
+    ...m,
+    values: Float64Array.from(m.values),
+    sigma: m.sigmaTotal,
+  }));
+  report.workload = clinicalWorkloadReport(running.engine.schema, outcome.model, released, cfg.fit.seed);
   await mkdir(cfg.fit.outDir, { recursive: true });
   if (cfg.fit.cohortSize > 0) {
     const cohort = await emitCohort(cfg, running.store, running.engine.schema, outcome.modelId, outcome.model, {

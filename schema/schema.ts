@@ -76,6 +76,7 @@
  */
 import { createHash } from 'node:crypto';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { expandEntry, parseWorkloadSection, type AttrInfo, type WorkloadSection } from './workload.ts';
 
 export const CODE_SYSTEMS = {
   snomed: 'http://snomed.info/sct',
@@ -232,6 +233,8 @@ export interface Schema {
   image?: ImageSection;
   notes?: NotesSection;
   structure?: StructureSection;
+  /** The queries research asks first (schema/workload.ts); reported per query after a fit. */
+  workload?: WorkloadSection;
 }
 
 /**
@@ -242,11 +245,19 @@ export interface Schema {
  * It lets the fit keep links that are strong per patient but too rare to stand out of the noisy
  * screening of every pair (docs/synthesis.md, "Declared structure").
  */
-export interface StructureSection {
+export interface StructureGroup {
   /** Share of the fit's ρ spent on measuring `marginals` (one round). */
   share: number;
-  /** Attribute sets of 2 or 3 schema attributes, no set twice. */
+  /** Attribute sets of 2 or 3 schema attributes, no set twice (`kind:K` entries expanded). */
   marginals: string[][];
+}
+
+/**
+ * One group, or (YAML list form) several, each measured in its own round at its own share;
+ * `share` and `marginals` are then the groups' sum and union.
+ */
+export interface StructureSection extends StructureGroup {
+  groups?: StructureGroup[];
 }
 
 export interface SchemaIssue {
@@ -648,7 +659,7 @@ export function validateSchema(doc: unknown): Schema {
   const c = new Checker();
   const root = c.object(doc, '');
   if (!root) throw new SchemaError(c.issues);
-  c.keys(root, '', ['name', 'version', 'unit', 'referenceDate', 'attributes', 'privacy', 'image', 'notes', 'structure']);
+  c.keys(root, '', ['name', 'version', 'unit', 'referenceDate', 'attributes', 'privacy', 'image', 'notes', 'structure', 'workload']);
   const name = c.string(root, 'name', '', /^[a-z0-9][a-z0-9-]*$/, 'lowercase letters, digits and dashes');
   const version = c.number(root, 'version', '', { integer: true, min: 1 });
   const unit = c.string(root, 'unit', '');
@@ -733,7 +744,9 @@ export function validateSchema(doc: unknown): Schema {
     }
   });
 
-  const structure = 'structure' in root ? checkStructureSection(c, root.structure, new Set(attributes.map((a) => a.name))) : undefined;
+  const structure = 'structure' in root ? checkStructureSection(c, root.structure, attributes) : undefined;
+  const ageEdges = attributes.find((a): a is AgeAttribute => a.kind === 'age')?.edges;
+  const workload = 'workload' in root ? parseWorkloadSection(root.workload, attributes, ageEdges, (p, m) => c.fail(p, m)) : undefined;
 
   if (c.issues.length > 0) throw new SchemaError(c.issues);
   return {
@@ -746,33 +759,49 @@ export function validateSchema(doc: unknown): Schema {
     ...(image ? { image } : {}),
     ...(notes ? { notes } : {}),
     ...(structure ? { structure } : {}),
+    ...(workload ? { workload } : {}),
   };
 }
 
-function checkStructureSection(c: Checker, raw: unknown, names: Set<string>): StructureSection | undefined {
-  const o = c.object(raw, 'structure');
+/** Upper bound on the declared rounds' shares together: the adaptive plan keeps the rest. */
+export const MAX_STRUCTURE_SHARE = 0.6;
+
+/** `structure` is one group { share, marginals } or a list of groups, each its own round. */
+function checkStructureSection(c: Checker, raw: unknown, attrs: readonly AttrInfo[]): StructureSection | undefined {
+  const before = c.issues.length;
+  const seen = new Set<string>();
+  const list = Array.isArray(raw);
+  const entries = list ? (raw as unknown[]) : [raw];
+  if (list && entries.length === 0) c.fail('structure', 'must be a group { share, marginals } or a non-empty list of groups');
+  const groups = entries.map((entry, g) => checkStructureGroup(c, entry, list ? `structure[${g}]` : 'structure', attrs, seen));
+  if (c.issues.length > before || groups.some((g) => !g) || groups.length === 0) return undefined;
+  const ok = groups as StructureGroup[];
+  const share = ok.reduce((p, g) => p + g.share, 0);
+  if (share > MAX_STRUCTURE_SHARE) {
+    c.fail('structure', `the shares sum to ${share}, more than ${MAX_STRUCTURE_SHARE}: the adaptive plan needs the rest`);
+    return undefined;
+  }
+  const marginals = ok.flatMap((g) => g.marginals);
+  return list ? { share, marginals, groups: ok } : { share, marginals };
+}
+
+function checkStructureGroup(
+  c: Checker,
+  raw: unknown,
+  path: string,
+  attrs: readonly AttrInfo[],
+  seen: Set<string>,
+): StructureGroup | undefined {
+  const o = c.object(raw, path);
   if (!o) return undefined;
   const before = c.issues.length;
-  c.keys(o, 'structure', ['share', 'marginals']);
-  const share = c.number(o, 'share', 'structure', { min: 0, minExclusive: true, max: 0.5 });
-  const list = c.list(o, 'marginals', 'structure');
+  c.keys(o, path, ['share', 'marginals']);
+  const share = c.number(o, 'share', path, { min: 0, minExclusive: true, max: 0.5 });
+  const list = c.list(o, 'marginals', path);
   const marginals: string[][] = [];
-  const seen = new Map<string, number>();
   list?.forEach((entry, i) => {
-    const path = `structure.marginals[${i}]`;
-    if (!Array.isArray(entry) || entry.length < 2 || entry.length > 3 || !entry.every((n) => typeof n === 'string')) {
-      c.fail(path, `must be a list of 2 or 3 attribute names, got ${c.describe(entry)}`);
-      return;
-    }
-    const set = entry as string[];
-    set.forEach((n, j) => {
-      if (!names.has(n)) c.fail(`${path}[${j}]`, `unknown attribute ${JSON.stringify(n)}`);
-    });
-    if (new Set(set).size !== set.length) c.fail(path, 'names an attribute twice');
-    const key = [...set].sort().join('|');
-    if (seen.has(key)) c.fail(path, `the same attribute set as structure.marginals[${seen.get(key)}]`);
-    seen.set(key, i);
-    marginals.push(set);
+    const sets = expandEntry(entry, `${path}.marginals[${i}]`, attrs, seen, (p, m) => c.fail(p, m));
+    if (sets) marginals.push(...sets);
   });
   if (c.issues.length > before || share === undefined || !list) return undefined;
   return { share, marginals };

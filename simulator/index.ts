@@ -73,6 +73,8 @@ export interface SimulationSummary {
   truthPath: string;
   sites: SimulatedSite[];
   elapsedMs: number;
+  /** Each site's encoded rows (the truth the marginals of truth.json are computed from), site order. */
+  encoded: EncodeResult[];
 }
 
 /** Renders latent patients of one site into files. One per modality. */
@@ -496,7 +498,7 @@ export async function simulateFederation(options: SimulateOptions): Promise<Simu
   };
   const truthPath = join(outDir, 'truth.json');
   writeFileSync(truthPath, prettyJson(truth) + '\n');
-  return { outDir, truthPath, sites: siteSummaries, elapsedMs: performance.now() - start };
+  return { outDir, truthPath, sites: siteSummaries, elapsedMs: performance.now() - start, encoded };
 }
 
 // ---------------------------------------------------------------------------------------------

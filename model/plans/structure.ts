@@ -17,10 +17,19 @@ import type { Measurement } from '../measurement.ts';
 import type { FitPlan, RoundResult, RoundSpec } from './plan.ts';
 import type { GraphicalModel } from '../pgm/model.ts';
 
-export interface DeclaredStructure {
-  /** Share of the total ρ for the declared round, in (0, 1). */
+export interface StructureGroup {
+  /** Share of the total ρ for this group's round, in (0, 1). */
   share: number;
   marginals: string[][];
+}
+
+/**
+ * One declared round (`share`, `marginals`), or one round per group when `groups` is given (then
+ * `share` and `marginals` are their sum and union): a group of few, important sets (the clinical
+ * workload's age and sex links) gets less noise per set than if it shared a round with many.
+ */
+export interface DeclaredStructure extends StructureGroup {
+  groups?: StructureGroup[];
 }
 
 /** A plan whose first rounds can be told about measurements it did not make. */
@@ -35,28 +44,44 @@ export type StructuredPlan = InnerPlan & { readonly inner: InnerPlan };
 
 export const STRUCTURE_ROUND = 'declared-structure';
 
+/** Name of the declared round of group `i` (0-based): the first keeps the historical name. */
+export const structureRoundName = (i: number): string => (i === 0 ? STRUCTURE_ROUND : `${STRUCTURE_ROUND}-${i + 1}`);
+
 /**
  * Wraps the plan `make(ρ·(1 − share))` with a first round measuring `declared.marginals` at
  * ρ·share. Rounds still sum to ρ exactly: the inner plan spends exactly what it is given.
  */
 export function withDeclaredStructure(domain: Domain, rhoTotal: number, declared: DeclaredStructure, make: PlanFactory): StructuredPlan {
-  if (!(declared.share > 0 && declared.share < 1)) throw new Error(`declared structure: share must be in (0, 1), got ${declared.share}`);
-  if (declared.marginals.length === 0) throw new Error('declared structure: no marginals');
-  for (const m of declared.marginals) {
-    for (const a of m) if (!domain.attrs.includes(a)) throw new Error(`declared structure: unknown attribute ${JSON.stringify(a)}`);
+  const groups = declared.groups ?? [{ share: declared.share, marginals: declared.marginals }];
+  if (groups.length === 0) throw new Error('declared structure: no groups');
+  for (const g of groups) {
+    if (!(g.share > 0 && g.share < 1)) throw new Error(`declared structure: share must be in (0, 1), got ${g.share}`);
+    if (g.marginals.length === 0) throw new Error('declared structure: no marginals');
+    for (const m of g.marginals) {
+      for (const a of m) if (!domain.attrs.includes(a)) throw new Error(`declared structure: unknown attribute ${JSON.stringify(a)}`);
+    }
   }
-  const rhoDeclared = rhoTotal * declared.share;
-  const inner = make(rhoTotal - rhoDeclared);
+  const shareTotal = groups.reduce((p, g) => p + g.share, 0);
+  if (!(shareTotal < 1)) throw new Error(`declared structure: the shares sum to ${shareTotal}, leaving nothing for the adaptive plan`);
+  const rhoGroups = groups.map((g) => rhoTotal * g.share);
+  const inner = make(rhoTotal - rhoGroups.reduce((p, r) => p + r, 0));
+  const k = groups.length;
   const split = (done: readonly RoundResult[]) => {
-    if (done.length > 0 && done[0].spec.name !== STRUCTURE_ROUND)
-      throw new Error(`declared structure: the first round must be ${STRUCTURE_ROUND}, got ${done[0].spec.name}`);
-    return { prior: done.length > 0 ? done[0].measurements : [], rest: done.slice(1) };
+    done.slice(0, k).forEach((r, i) => {
+      if (r.spec.name !== structureRoundName(i))
+        throw new Error(`declared structure: round ${i + 1} must be ${structureRoundName(i)}, got ${r.spec.name}`);
+    });
+    return { prior: done.slice(0, k).flatMap((r) => r.measurements), rest: done.slice(k) };
   };
   const plan: StructuredPlan = {
     rhoTotal,
     inner,
     next(done): RoundSpec | undefined {
-      if (done.length === 0) return { name: STRUCTURE_ROUND, marginals: declared.marginals.map((m) => [...m]), rho: rhoDeclared };
+      if (done.length < k) {
+        split(done);
+        const i = done.length;
+        return { name: structureRoundName(i), marginals: groups[i].marginals.map((m) => [...m]), rho: rhoGroups[i] };
+      }
       const { prior, rest } = split(done);
       return inner.next(rest, prior);
     },

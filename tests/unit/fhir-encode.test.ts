@@ -71,7 +71,7 @@ describe('FHIR encoder', () => {
       patient('c', { birthDate: '1930', deceasedDateTime: '1985-03-01T10:00:00Z' }), // 55 at death
       patient('d', { birthDate: '1920-05-05' }), // 104 → 80+
     ]);
-    expect(res.patientIds.map((_, i) => encodedRow(res, i)[col('age')])).toEqual([3, 2, 6, 9]);
+    expect(res.patientIds.map((_, i) => encodedRow(res, i)[col('age')])).toEqual([3, 2, 6, 10]);
   });
 
   it('the latest lab wins, in any input order; ties take the larger value; undated is oldest', () => {

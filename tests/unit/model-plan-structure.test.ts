@@ -7,7 +7,7 @@ import { marginal } from '../../model/marginals.ts';
 import type { Measurement } from '../../model/measurement.ts';
 import { mstPlan, type FitPlan, type RoundResult } from '../../model/plans/plan.ts';
 import { aimPlan } from '../../model/plans/aim.ts';
-import { STRUCTURE_ROUND, withDeclaredStructure, type InnerPlan } from '../../model/plans/structure.ts';
+import { STRUCTURE_ROUND, structureRoundName, withDeclaredStructure, type InnerPlan } from '../../model/plans/structure.ts';
 import { Rng } from '../../model/rng.ts';
 import { makeDataset } from './model-fixtures.ts';
 
@@ -94,6 +94,47 @@ describe('withDeclaredStructure', () => {
     expect(() => withDeclaredStructure(domain, 1, { share: 0.2, marginals: [['a', 'zz']] }, make)).toThrow(/unknown attribute "zz"/);
     const plan = withDeclaredStructure(domain, 1, declared, make);
     const foreign = run(mstPlan(domain, 1));
-    expect(() => plan.next(foreign)).toThrow(/first round must be declared-structure/);
+    expect(() => plan.next(foreign)).toThrow(/round 1 must be declared-structure/);
+  });
+
+  it('measures several groups, each in its own round at its own share, before the inner plan', () => {
+    const grouped = {
+      share: 0.4,
+      marginals: [
+        ['a', 'b'],
+        ['c', 'd'],
+        ['a', 'c'],
+      ],
+      groups: [
+        {
+          share: 0.3,
+          marginals: [
+            ['a', 'b'],
+            ['c', 'd'],
+          ],
+        },
+        { share: 0.1, marginals: [['a', 'c']] },
+      ],
+    };
+    const plan = withDeclaredStructure(domain, 1, grouped, (r) => {
+      expect(r).toBeCloseTo(0.6, 15);
+      return mstPlan(domain, r);
+    });
+    const done = run(plan);
+    expect(done.slice(0, 2).map((r) => [r.spec.name, r.spec.marginals.length, r.spec.rho])).toEqual([
+      [structureRoundName(0), 2, 0.3],
+      [structureRoundName(1), 1, 0.1],
+    ]);
+    expect(structureRoundName(1)).toBe('declared-structure-2');
+    expect(done.reduce((s, r) => s + r.spec.rho, 0)).toBeCloseTo(1, 14);
+    expect(plan.estimationInputs(done).slice(0, 3)).toEqual([...done[0].measurements, ...done[1].measurements]);
+    const make = (r: number) => mstPlan(domain, r);
+    expect(() =>
+      withDeclaredStructure(domain, 1, { ...grouped, groups: [grouped.groups[0], { share: 0.7, marginals: [['a', 'c']] }] }, make),
+    ).toThrow(/shares sum to 1/);
+    expect(() => withDeclaredStructure(domain, 1, { ...grouped, groups: [] }, make)).toThrow(/no groups/);
+    // A history whose second round is not the second declared group is refused.
+    const swapped = [done[0], { ...done[1], spec: { ...done[1].spec, name: 'one-way' } }];
+    expect(() => plan.next(swapped)).toThrow(/round 2 must be declared-structure-2/);
   });
 });

@@ -5,12 +5,12 @@ import { parseWhere, WhereError } from '../../schema/where.ts';
 import { DEFAULT_SCHEMA_PATH } from '../../simulator/index.ts';
 
 const schema = parseSchema(readFileSync(DEFAULT_SCHEMA_PATH, 'utf8'));
-// age edges: 0, 5, 12, 18, 30, 40, 50, 60, 70, 80 (80+ open, max 100)
+// age edges: 0, 5, 12, 18, 30, 40, 50, 60, 65, 70, 80 (80+ open, max 100)
 
 describe('cohort filters', () => {
   it('maps age ranges to the bins entirely inside them', () => {
-    expect(parseWhere(schema, 'age>=40,age<80')).toEqual({ age: [5, 6, 7, 8] });
-    expect(parseWhere(schema, 'age>=45')).toEqual({ age: [6, 7, 8, 9] });
+    expect(parseWhere(schema, 'age>=40,age<80')).toEqual({ age: [5, 6, 7, 8, 9] });
+    expect(parseWhere(schema, 'age>=45')).toEqual({ age: [6, 7, 8, 9, 10] });
     expect(parseWhere(schema, 'age<=17')).toEqual({ age: [0, 1, 2] });
     expect(parseWhere(schema, 'age=33')).toEqual({ age: [4] });
   });

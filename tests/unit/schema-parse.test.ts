@@ -31,7 +31,7 @@ describe('public schema: hospital-v1.yaml', () => {
     expect(schema.unit).toBe('patient');
     expect(schema.referenceDate).toBe('2025-01-01');
     const attrs = schemaAttributes(schema);
-    expect(attrs[0]).toMatchObject({ name: 'age', size: 10 });
+    expect(attrs[0]).toMatchObject({ name: 'age', size: 11 });
     expect(attrs[0].labels.at(-1)).toBe('80+');
     expect(attrs[1]).toEqual({ name: 'sex', size: 4, labels: ['female', 'male', 'other', 'unknown'] });
     expect(attrs.filter((a) => a.labels.join() === 'no,yes')).toHaveLength(10);

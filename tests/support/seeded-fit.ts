@@ -1,0 +1,47 @@
+// A reproducible stand-in for the federated fit, for tests whose thresholds must not fail by
+// chance: the real plan (declared structure, then federated AIM), the real estimator and sampler,
+// but the pooled noise drawn as a continuous Gaussian of the plan's σ from a seeded PRNG instead
+// of the sites' exact discrete Gaussian from the OS CSPRNG (not a privacy mechanism).
+import type { Dataset } from '../../model/domain.ts';
+import { marginal } from '../../model/marginals.ts';
+import type { Measurement } from '../../model/measurement.ts';
+import { aimPlan } from '../../model/plans/aim.ts';
+import { sigmaForRho, type FitPlan, type RoundResult } from '../../model/plans/plan.ts';
+import { withDeclaredStructure, type DeclaredStructure } from '../../model/plans/structure.ts';
+import { estimateWithReport } from '../../model/pgm/estimate.ts';
+import type { GraphicalModel } from '../../model/pgm/model.ts';
+import { Rng } from '../../model/rng.ts';
+import { sample } from '../../model/sample.ts';
+import { rhoFromEpsilonDelta } from '../../privacy/dp/accountant.ts';
+
+export function seededFit(
+  data: Dataset,
+  opts: { epsilon: number; delta?: number; seed: number; structure?: DeclaredStructure; iterations?: number; rows?: number },
+): { synthetic: Dataset; model: GraphicalModel; rounds: RoundResult[] } {
+  const domain = data.domain;
+  const rho = rhoFromEpsilonDelta(opts.epsilon, opts.delta ?? 1e-9);
+  const make = (r: number) => aimPlan(domain, r);
+  const plan: FitPlan & { selectionModel?: (d: readonly RoundResult[]) => GraphicalModel | undefined } = opts.structure
+    ? withDeclaredStructure(domain, rho, opts.structure, make)
+    : make(rho);
+  const rng = new Rng(`seeded-fit/${opts.seed}`);
+  const done: RoundResult[] = [];
+  for (let spec = plan.next(done); spec; spec = plan.next(done)) {
+    const sigma = sigmaForRho(spec.rho, spec.marginals.length);
+    const measurements: Measurement[] = spec.marginals.map((attrs) => ({
+      attrs: [...attrs],
+      values: marginal(data, attrs).map((v) => v + rng.normal(0, sigma)),
+      sigma,
+    }));
+    done.push({ spec, measurements });
+  }
+  const { model } = estimateWithReport(domain, plan.estimationInputs(done), {
+    iterations: opts.iterations ?? 1000,
+    warmStart: plan.selectionModel?.(done),
+    maxCliqueCells: 50_000,
+    maxTotalCells: 150_000,
+    onOversize: 'drop',
+  });
+  const synthetic = sample(model, { rows: opts.rows ?? Math.max(1, Math.round(model.total)), seed: opts.seed });
+  return { synthetic, model, rounds: done };
+}
