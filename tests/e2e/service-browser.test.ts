@@ -30,6 +30,14 @@ async function run(args: string[]): Promise<{ code: number; out: string[] }> {
   return { code: await exited(child), out };
 }
 
+async function waitForLine(lines: string[], pattern: RegExp, timeoutMs: number): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!lines.some((l) => pattern.test(l))) {
+    if (Date.now() > until) throw new Error(`no line matching ${pattern} within ${timeoutMs} ms:\n${lines.slice(-20).join('\n')}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 async function signIn(page: Page, url: string, token: string): Promise<void> {
   await page.goto(url);
   await page.fill('#token', token);
@@ -103,7 +111,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the service in a browser (separate proce
     for (const p of [researcher, operator]) p.on('pageerror', (e) => pageErrors.push(e.message));
 
     // Wait for the serve process to listen, then sign in; a wrong token is refused on the page.
-    for (let i = 0; i < 100 && !lines.some((l) => /HTTP API and web page/.test(l)); i++) await new Promise((r) => setTimeout(r, 200));
+    await waitForLine(lines, /HTTP API and web page/, 90_000);
     await researcher.goto(url);
     await researcher.fill('#token', 'fsk_wrong');
     await researcher.click('#signin-form button');
@@ -135,7 +143,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the service in a browser (separate proce
     await researcher.waitForSelector(`tr[data-study="${studyId}"][data-status="fitting"]`, { timeout: 30_000 });
 
     // SIGKILL the coordinator once a round has been charged; restart it; the page keeps polling.
-    for (let i = 0; i < 600 && !lines.some((l) => /charged ρ/.test(l)); i++) await new Promise((r) => setTimeout(r, 100));
+    await waitForLine(lines, /charged ρ/, 90_000);
     serve.kill('SIGKILL');
     await exited(serve);
     serve = startServe();
