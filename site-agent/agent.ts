@@ -130,29 +130,21 @@ export class SiteAgent {
   async run(): Promise<void> {
     this.bfv = await Bfv.create();
     try {
-      await this.withRetry('register', async () => {
-        const metadata = new grpc.Metadata();
-        metadata.set('fedsynth-policy', this.publishedPolicy());
-        const res = await new Promise<RegisterResponse__Output>((resolve, reject) =>
-          this.client.Register(
-            { header: this.header(), agent_version: AGENT_VERSION, protocol_version: 1 },
-            metadata,
-            { deadline: Date.now() + 10_000 },
-            (err, r) => (err ? reject(err) : resolve(r!)),
-          ),
-        );
-        if (res.site_id !== this.cfg.siteId)
-          throw new Error(`coordinator identifies this certificate as ${res.site_id}, config says ${this.cfg.siteId}`);
-        this.log(`registered with ${this.cfg.coordinator} as ${res.site_id} (${this.site.patients} patients)`);
-      });
+      await this.register();
       while (!this.stopped) {
-        const res = await this.withRetry('pull', () =>
-          unary<unknown, PullTaskResponse__Output>(
-            this.client.PullTask.bind(this.client) as never,
-            { header: this.header(), wait_ms: POLL_WAIT_MS },
-            POLL_WAIT_MS + 15_000,
-          ),
+        let lost = false;
+        const res = await this.withRetry(
+          'pull',
+          () =>
+            unary<unknown, PullTaskResponse__Output>(
+              this.client.PullTask.bind(this.client) as never,
+              { header: this.header(), wait_ms: POLL_WAIT_MS },
+              POLL_WAIT_MS + 15_000,
+            ),
+          () => (lost = true),
         );
+        // A coordinator that went away (a restart) gets this site's registration and current budget again.
+        if (lost) await this.register();
         if (res.task) await this.handle(res.task);
         else if (res.federation_done && this.cfg.exitWhenDone) {
           this.log('coordinator reports the federation done; leaving');
@@ -164,6 +156,25 @@ export class SiteAgent {
     }
   }
 
+  /** Registers (again), publishing the site's cap and remaining budget for this federation. */
+  private async register(): Promise<void> {
+    await this.withRetry('register', async () => {
+      const metadata = new grpc.Metadata();
+      metadata.set('fedsynth-policy', this.publishedPolicy());
+      const res = await new Promise<RegisterResponse__Output>((resolve, reject) =>
+        this.client.Register(
+          { header: this.header(), agent_version: AGENT_VERSION, protocol_version: 1 },
+          metadata,
+          { deadline: Date.now() + 10_000 },
+          (err, r) => (err ? reject(err) : resolve(r!)),
+        ),
+      );
+      if (res.site_id !== this.cfg.siteId)
+        throw new Error(`coordinator identifies this certificate as ${res.site_id}, config says ${this.cfg.siteId}`);
+      this.log(`registered with ${this.cfg.coordinator} as ${res.site_id} (${this.site.patients} patients)`);
+    });
+  }
+
   close(): void {
     this.stopped = true;
     this.client.close();
@@ -172,7 +183,7 @@ export class SiteAgent {
     this.bfv = undefined;
   }
 
-  private async withRetry<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  private async withRetry<T>(what: string, fn: () => Promise<T>, onFailure?: () => void): Promise<T> {
     let delay = 250;
     for (let attempt = 1; ; attempt++) {
       try {
@@ -180,6 +191,7 @@ export class SiteAgent {
       } catch (err) {
         const e = err as grpc.ServiceError;
         if (this.stopped) throw err;
+        onFailure?.();
         if (FATAL.has(e.code) || (e.code === grpc.status.FAILED_PRECONDITION && what === 'register')) {
           throw new Error(`${what} refused by the coordinator: ${e.details || e.message}`);
         }
