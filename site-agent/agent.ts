@@ -151,6 +151,9 @@ export class SiteAgent {
           break;
         }
       }
+    } catch (err) {
+      // A daemon told to stop while a call is in flight ends cleanly: that call's error is moot.
+      if (!this.stopped) throw err;
     } finally {
       this.close();
     }

@@ -366,7 +366,7 @@ async function showReport(id) {
         'div',
         {},
         `${kind}: ${d.files} files (${(d.bytes / 1e6).toFixed(1)} MB) `,
-        ...d.paths.slice(0, 3).map((p) => el('button', { class: 'link', onclick: () => download(id, p) }, p.split('/').pop())),
+        ...d.paths.slice(0, 3).flatMap((p) => [el('button', { class: 'link', onclick: () => download(id, p) }, p.split('/').pop()), ' ']),
         d.paths.length > 3 ? ' …' : '',
       ),
     ),
