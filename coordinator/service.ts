@@ -176,7 +176,8 @@ export function createFederationHandlers(deps: ServiceDeps): FederationHandlers 
         const waitMs = Math.min(Math.max(call.request.wait_ms, 0), MAX_WAIT_MS);
         const until = Date.now() + waitMs;
         for (;;) {
-          for (const fitId of [deps.federationId, ...(deps.fits?.active() ?? [])]) {
+          // Tasks of fits nobody runs here (a one-shot fit interrupted before a service started) stay put.
+          for (const fitId of [...(deps.engine ? [deps.federationId] : []), ...(deps.fits?.active() ?? [])]) {
             const task = await deps.store.nextTaskForSite(fitId, id.siteId);
             if (task) return { task: wireTask(task), federation_done: false };
           }
