@@ -116,9 +116,15 @@ async function checkBudget(deps: ApiDeps, epsilon: number, delta: number, except
   return budgets;
 }
 
+const anyRole = ['researcher', 'operator', 'auditor'] as const;
+const requesters = ['researcher', 'operator'] as const;
+
 export function apiRoutes(deps: ApiDeps): Route[] {
-  const anyRole = ['researcher', 'operator', 'auditor'] as const;
-  const requesters = ['researcher', 'operator'] as const;
+  return [...infoRoutes(deps), ...studyRoutes(deps), ...cohortRoutes(deps)];
+}
+
+/** Who am I, the schema the forms are built from, the sites' budget, the audit log. */
+function infoRoutes(deps: ApiDeps): Route[] {
   return [
     {
       method: 'GET',
@@ -162,6 +168,22 @@ export function apiRoutes(deps: ApiDeps): Route[] {
         });
       },
     },
+    {
+      method: 'GET',
+      path: '/api/v1/audit',
+      roles: ['auditor', 'operator'],
+      handler: async (ctx) => {
+        const text = await deps.store.exportAudit(deps.cfg.federationId);
+        ctx.res.writeHead(200, { 'content-type': 'application/x-ndjson; charset=utf-8', 'cache-control': 'no-store' });
+        ctx.res.end(text);
+      },
+    },
+  ];
+}
+
+/** Request, list, read and approve studies. */
+function studyRoutes(deps: ApiDeps): Route[] {
+  return [
     {
       method: 'POST',
       path: '/api/v1/studies',
@@ -225,6 +247,12 @@ export function apiRoutes(deps: ApiDeps): Route[] {
         sendJson(ctx.res, 202, { id: s.id, status: approved.status }, { location: `/api/v1/studies/${s.id}` });
       },
     },
+  ];
+}
+
+/** Request, list and read cohorts, and download the files their reports list. */
+function cohortRoutes(deps: ApiDeps): Route[] {
+  return [
     {
       method: 'POST',
       path: '/api/v1/cohorts',
@@ -279,16 +307,6 @@ export function apiRoutes(deps: ApiDeps): Route[] {
       path: '/api/v1/cohorts/{id}/file',
       roles: requesters,
       handler: async (ctx) => serveCohortFile(deps, ctx),
-    },
-    {
-      method: 'GET',
-      path: '/api/v1/audit',
-      roles: ['auditor', 'operator'],
-      handler: async (ctx) => {
-        const text = await deps.store.exportAudit(deps.cfg.federationId);
-        ctx.res.writeHead(200, { 'content-type': 'application/x-ndjson; charset=utf-8', 'cache-control': 'no-store' });
-        ctx.res.end(text);
-      },
     },
   ];
 }
