@@ -1,7 +1,7 @@
 // coordinator.yaml → CoordinatorConfig, with errors that name the file and the setting.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { CoordinatorConfig } from '../coordinator/config.ts';
+import type { CoordinatorConfig, HttpConfig } from '../coordinator/config.ts';
 import { parseSchema, schemaHash } from '../schema/schema.ts';
 import { bfvParams } from '../coordinator/engine.ts';
 import { ConfigError, Fields, loadConfigFile } from './config-file.ts';
@@ -27,7 +27,7 @@ export function loadSchemaFile(path: string): { text: string; hash: string } {
 export function parseCoordinatorConfig(path: string): CoordinatorConfig {
   const file = loadConfigFile(path);
   const f = new Fields(file.path, file.raw);
-  f.onlyKeys(['federationId', 'schema', 'listen', 'kit', 'storage', 'sites', 'committee', 'rounds', 'fit']);
+  f.onlyKeys(['federationId', 'schema', 'listen', 'kit', 'storage', 'sites', 'committee', 'rounds', 'fit', 'http']);
   const kitDir = f.path('kit', file.dir);
   const schema = loadSchemaFile(f.path('schema', file.dir));
   const sites = f.stringList('sites');
@@ -61,6 +61,8 @@ export function parseCoordinatorConfig(path: string): CoordinatorConfig {
   if (plan !== 'aim' && plan !== 'mst') throw new ConfigError(`${file.path}: fit.plan must be aim or mst, got ${JSON.stringify(plan)}`);
   const epsilon = fit.number('epsilon', undefined, { min: 1e-6, max: 100 });
   const delta = fit.number('delta', undefined, { min: 1e-300, max: 0.1 });
+  const outDir = fit.path('out', file.dir, './out');
+  const http = parseHttpSection(f, file.path, file.dir, outDir);
   return {
     federationId: f.string('federationId'),
     schemaText: schema.text,
@@ -72,6 +74,7 @@ export function parseCoordinatorConfig(path: string): CoordinatorConfig {
       keyPem: readPem(kitDir, 'key.pem', file.path),
     },
     storage: storageCfg,
+    ...(http ? { http } : {}),
     sites,
     committee: { members, threshold },
     bfv: bfvParams(),
@@ -85,9 +88,32 @@ export function parseCoordinatorConfig(path: string): CoordinatorConfig {
       delta,
       cohortSize: fit.number('cohortSize', 1000, { integer: true, min: 0, max: 10_000_000 }),
       seed: fit.number('seed', 1, { integer: true, min: 0 }),
-      outDir: fit.path('out', file.dir, './out'),
+      outDir,
       iterations: fit.number('iterations', 1000, { integer: true, min: 1, max: 100_000 }),
       plan,
     },
+  };
+}
+
+/** The optional `http:` section of `fedsynth serve`: listen (host:port), publicUrl, cohorts, maxBodyKiB. */
+function parseHttpSection(f: Fields, path: string, dir: string, outDir: string): HttpConfig | undefined {
+  if (!f.has('http')) return undefined;
+  const http = f.section('http');
+  http.onlyKeys(['listen', 'publicUrl', 'cohorts', 'maxBodyKiB']);
+  const listen = http.string('listen');
+  const m = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]*):(\d{1,5})$/.exec(listen);
+  if (!m || Number(m[2]) > 65535)
+    throw new ConfigError(`${path}: http.listen must be host:port (e.g. 0.0.0.0:8080), got ${JSON.stringify(listen)}`);
+  let publicUrl: string | undefined;
+  if (http.has('publicUrl')) {
+    publicUrl = http.string('publicUrl').replace(/\/+$/, '');
+    const ok = URL.canParse(publicUrl) && ['http:', 'https:'].includes(new URL(publicUrl).protocol);
+    if (!ok) throw new ConfigError(`${path}: http.publicUrl must be an http(s) URL, got ${JSON.stringify(publicUrl)}`);
+  }
+  return {
+    listen,
+    ...(publicUrl ? { publicUrl } : {}),
+    cohortsDir: http.has('cohorts') ? http.path('cohorts', dir) : join(outDir, 'cohorts'),
+    maxBodyBytes: http.number('maxBodyKiB', 64, { integer: true, min: 1, max: 10_240 }) * 1024,
   };
 }

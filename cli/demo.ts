@@ -44,6 +44,8 @@ export interface DemoOptions {
   multimodal?: boolean;
   /** Side of the simulated sites' radiographs (default 64: the schema's feature grid; the cohort's DICOMs are 256×256). */
   simImageSize?: number;
+  /** After the fit, keep the federation running as a service (`fedsynth serve`) until SIGINT. */
+  serve?: boolean;
   log: (line: string) => void;
 }
 
@@ -97,7 +99,7 @@ export interface FederationFiles {
 
 /** Writes kits, simulated data and config files for a local federation. */
 export async function prepareFederation(
-  opts: Omit<DemoOptions, 'log' | 'keepWork'> & { work: string; deadlineSeconds?: number },
+  opts: Omit<DemoOptions, 'log' | 'keepWork'> & { work: string; deadlineSeconds?: number; siteEpsilon?: number },
 ): Promise<FederationFiles> {
   const sites = Array.from({ length: opts.sites }, (_, i) => siteId(i));
   const kits = join(opts.work, 'kits');
@@ -155,7 +157,12 @@ export async function prepareFederation(
         schema: schemaPath,
         data: multimodal ? siteData(join(opts.work, 'data', s), s) : { fhirNdjson: join(opts.work, 'data', s) },
         state: join(opts.work, 'state', s),
-        policy: { epsilon: 2, delta: 1e-8, minQuorum: Math.min(2, sites.length), minThreshold: Math.min(2, committee.length) },
+        policy: {
+          epsilon: opts.siteEpsilon ?? 2,
+          delta: 1e-8,
+          minQuorum: Math.min(2, sites.length),
+          minThreshold: Math.min(2, committee.length),
+        },
       }),
     );
     siteConfigs[s] = path;
@@ -243,7 +250,8 @@ export async function runDemo(opts: DemoOptions): Promise<FitReport & { demo: Re
   let fhirServer: FhirServer | undefined;
   try {
     log(`[1/4] provisioning a federation of ${opts.sites} sites and simulating ${opts.patients} patients per site`);
-    const files = await prepareFederation({ ...opts, work });
+    // As a service the sites' caps leave room for the studies researchers request after the first fit.
+    const files = await prepareFederation({ ...opts, work, ...(opts.serve ? { siteEpsilon: 10 } : {}) });
     // The first hospital serves its records from a FHIR R4 REST server, the others from Bulk export files.
     const [fhirSite, fhirSiteConfig] = Object.entries(files.siteConfigs)[0];
     fhirServer = await serveSiteOverFhir(fhirSiteConfig);
@@ -252,12 +260,12 @@ export async function runDemo(opts: DemoOptions): Promise<FitReport & { demo: Re
     const coordinator = spawnFedsynth(['coordinator', '--config', files.coordinatorConfig], (l) => log(`  ${l}`));
     children.push(coordinator);
     for (const cfg of Object.values(files.siteConfigs)) {
-      children.push(spawnFedsynth(['agent', '--config', cfg, '--exit-when-done'], (l) => log(`  ${l}`)));
+      children.push(spawnFedsynth(['agent', '--config', cfg, ...(opts.serve ? [] : ['--exit-when-done'])], (l) => log(`  ${l}`)));
     }
     log(`[3/4] fitting at ε=${opts.epsilon}, δ=${opts.delta} (threshold-encrypted aggregation, distributed discrete Gaussian noise)`);
     const code = await exited(coordinator);
     if (code !== 0) throw new Error(`the coordinator exited with code ${code}`);
-    await Promise.all(children.slice(1).map(exited));
+    if (!opts.serve) await Promise.all(children.slice(1).map(exited));
     const report = JSON.parse(await readFile(join(opts.outDir, 'report.json'), 'utf8')) as FitReport;
     log(`[4/4] comparing the cohort with the pooled ground truth`);
     const utility = await utilityAgainstTruth(files.truthPath, join(opts.outDir, 'cohort'), files.schemaPath);
@@ -271,6 +279,10 @@ export async function runDemo(opts: DemoOptions): Promise<FitReport & { demo: Re
     };
     const full = { ...report, demo };
     await writeFile(join(opts.outDir, 'report.json'), JSON.stringify(full, null, 2) + '\n');
+    if (opts.serve) {
+      printSummary(opts, full);
+      await (await import('./demo-serve.ts')).serveAfterFit(files, opts.outDir, await freePort(), children, log);
+    }
     return full;
   } finally {
     for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
@@ -289,6 +301,7 @@ export async function runDemoCommand(args: string[]): Promise<number> {
     'keep-work': 'boolean',
     'fhir-only': 'boolean',
     'sim-image-size': 'string',
+    serve: 'boolean',
   });
   const opts: DemoOptions = {
     outDir: resolve(typeof flags.out === 'string' ? flags.out : './out'),
@@ -301,9 +314,15 @@ export async function runDemoCommand(args: string[]): Promise<number> {
     keepWork: flags['keep-work'] === true,
     multimodal: flags['fhir-only'] !== true,
     simImageSize: intFlag(flags, 'sim-image-size', 64, 32, 1024),
+    serve: flags.serve === true,
     log: (l) => console.log(l),
   };
   const report = await runDemo(opts);
+  if (!opts.serve) printSummary(opts, report);
+  return 0;
+}
+
+function printSummary(opts: DemoOptions, report: FitReport & { demo: Record<string, unknown> }): void {
   console.log('');
   console.log(`Synthetic cohort: ${report.cohort?.n ?? 0} patients in ${join(opts.outDir, 'cohort')} (FHIR R4 Bulk NDJSON in fhir/)`);
   const m = report.cohort?.modalities;
@@ -333,5 +352,4 @@ export async function runDemoCommand(args: string[]): Promise<number> {
     console.log(`  max error ${cf.headline.maxError.toFixed(3)}, mean ${cf.headline.meanError.toFixed(3)} over ${cf.headline.cells} cells`);
   }
   console.log(`Report: ${join(opts.outDir, 'report.json')}  (wall time ${(report.demo.wallSeconds as number).toFixed(1)} s)`);
-  return 0;
 }

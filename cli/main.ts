@@ -14,6 +14,10 @@ Commands:
                 agent inspect --config site.yaml [--json]: check the site's data locally
   demo          a local federation end to end: [--out DIR] [--sites N] [--patients N]
   cohort        a new cohort from a fitted model: --config coordinator.yaml --n N [--where F] [--seed S] --out DIR
+                cohort request|status|download --url URL: a cohort from a running service (fedsynth cohort request --help)
+  serve         the coordinator as a service (gRPC for agents, HTTP API and web page): --config coordinator.yaml
+  token         API keys for the HTTP API: token create --config coordinator.yaml --role R --name N
+  study         studies on a running service: study request|status|approve|list --url URL (fedsynth study --help)
   bench         benchmarks: bench utility --data FILE.csv --domain FILE.json ...
   audit         privacy audit: audit export|verify|report|canary|mia (fedsynth audit help)
 `;
@@ -33,7 +37,15 @@ export async function main(argv: string[]): Promise<number> {
         return await (await import('./commands.ts')).runAgentCommand(rest);
       case 'demo':
         return await (await import('./demo.ts')).runDemoCommand(rest);
+      case 'serve':
+        return await (await import('./serve.ts')).runServeCommand(rest);
+      case 'token':
+        return await (await import('./token.ts')).runTokenCommand(rest);
+      case 'study':
+        return await (await import('./study.ts')).runStudyCommand(rest);
       case 'cohort':
+        if (['request', 'status', 'download'].includes(rest[0]))
+          return await (await import('./cohort-client.ts')).runCohortClientCommand(rest);
         return await (await import('./cohort.ts')).runCohortCommand(rest);
       case 'bench':
         if (rest[0] === 'utility') return await (await import('./bench-utility/index.ts')).runBenchUtilityCommand(rest.slice(1));

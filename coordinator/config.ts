@@ -17,6 +17,8 @@ export interface CoordinatorConfig {
   listen: string;
   kit: TlsKit;
   storage: StorageConfig;
+  /** The HTTP API and web page of `fedsynth serve` (absent: no HTTP). */
+  http?: HttpConfig;
   /** Sites allowed to join, by certificate CN. */
   sites: string[];
   committee: { members: string[]; threshold: number };
@@ -41,4 +43,15 @@ export interface CoordinatorConfig {
     /** Measurement plan: the federated AIM-style plan (default) or the three-round MST plan. */
     plan: 'aim' | 'mst';
   };
+}
+
+export interface HttpConfig {
+  /** host:port of the HTTP API and web page (plain HTTP: put TLS in a reverse proxy). */
+  listen: string;
+  /** The URL clients reach it by (behind a proxy), used in Location headers and export manifests. */
+  publicUrl?: string;
+  /** Where cohort requests are written (one folder each). */
+  cohortsDir: string;
+  /** Largest request body accepted (bytes). */
+  maxBodyBytes: number;
 }

@@ -12,7 +12,7 @@ import type { CoordinatorConfig } from './config.ts';
 import { openStore, type Store } from './store/index.ts';
 import { TaskBoard } from './task-board.ts';
 import { FederationEngine, type FitOutcome, type ProgressListener } from './engine.ts';
-import { createFederationHandlers } from './service.ts';
+import { createFederationHandlers, type ServiceDeps } from './service.ts';
 import { createGrpcServer, bindServer, serverCredentialsFromKit } from './transport.ts';
 import { createPeerIdentityResolver } from './peer-identity.ts';
 import { writeCohort, type CohortRequest, type CohortResult } from '../synthesis/cohort.ts';
@@ -47,24 +47,7 @@ export async function startCoordinator(cfg: CoordinatorConfig, opts: StartOption
     const engine = new FederationEngine(store, board, cfg, bfv);
     if (opts.onProgress) engine.onProgress(opts.onProgress);
     server = createGrpcServer({ 'grpc.max_receive_message_length': undefined } as grpc.ServerOptions);
-    const handlers = createFederationHandlers({
-      store,
-      board,
-      engine,
-      federationId: cfg.federationId,
-      schemaHash: cfg.schemaHash,
-      allowedSites: cfg.sites,
-      identify: createPeerIdentityResolver(cfg.kit.caPem),
-      maxBodyBytes: opts.maxBodyBytes,
-      log,
-    });
-    server.addService(loadFederationService().fedsynth.v1.Federation.service, handlers);
-    const port = await bindServer(
-      server,
-      cfg.listen,
-      serverCredentialsFromKit({ ca: Buffer.from(cfg.kit.caPem), cert: Buffer.from(cfg.kit.certPem), key: Buffer.from(cfg.kit.keyPem) }),
-    );
-    log(`coordinator for federation ${cfg.federationId} listening on port ${port} (mTLS)`);
+    const port = await serveGrpc(server, cfg, { store, board, engine, maxBodyBytes: opts.maxBodyBytes, log });
     const srv = server;
     const b = bfv;
     return {
@@ -74,16 +57,7 @@ export async function startCoordinator(cfg: CoordinatorConfig, opts: StartOption
       async close() {
         engine.stop();
         board.notifyAll();
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(() => {
-            srv.forceShutdown();
-            resolve();
-          }, 2000);
-          srv.tryShutdown(() => {
-            clearTimeout(timer);
-            resolve();
-          });
-        });
+        await shutdownGrpc(srv);
         b.dispose();
         await store.close();
       },
@@ -94,6 +68,43 @@ export async function startCoordinator(cfg: CoordinatorConfig, opts: StartOption
     await store.close();
     throw err;
   }
+}
+
+/** Adds the Federation service to `server` and binds it with mTLS; returns the port. */
+export async function serveGrpc(
+  server: grpc.Server,
+  cfg: CoordinatorConfig,
+  deps: Pick<ServiceDeps, 'store' | 'board' | 'engine' | 'fits' | 'maxBodyBytes'> & { log: (line: string) => void },
+): Promise<number> {
+  const handlers = createFederationHandlers({
+    ...deps,
+    federationId: cfg.federationId,
+    schemaHash: cfg.schemaHash,
+    allowedSites: cfg.sites,
+    identify: createPeerIdentityResolver(cfg.kit.caPem),
+  });
+  server.addService(loadFederationService().fedsynth.v1.Federation.service, handlers);
+  const port = await bindServer(
+    server,
+    cfg.listen,
+    serverCredentialsFromKit({ ca: Buffer.from(cfg.kit.caPem), cert: Buffer.from(cfg.kit.certPem), key: Buffer.from(cfg.kit.keyPem) }),
+  );
+  deps.log(`coordinator for federation ${cfg.federationId} listening on port ${port} (mTLS)`);
+  return port;
+}
+
+/** Lets calls in flight finish for up to 2 s, then cuts the rest. */
+export async function shutdownGrpc(srv: grpc.Server): Promise<void> {
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(() => {
+      srv.forceShutdown();
+      resolve();
+    }, 2000);
+    srv.tryShutdown(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
 }
 
 export interface FitReport {

@@ -27,10 +27,24 @@ class CallError extends Error {
   }
 }
 
+/**
+ * The fits a long-running coordinator serves besides the federation's own (one per study, stored
+ * under the fit id `<federation>/<study>`): agents pull their tasks across all of them.
+ */
+export interface FitRouter {
+  /** Fit ids whose tasks agents may pull now. */
+  active(): string[];
+  engine(fitId: string): FederationEngine | undefined;
+  /** Registration of a site (with the policy it publishes in the call's metadata). */
+  onRegister(siteId: string, metadata: grpc.Metadata): Promise<void>;
+}
+
 export interface ServiceDeps {
   store: Store;
   board: TaskBoard;
-  engine: FederationEngine;
+  /** The fit of the federation id itself (the one-shot coordinator); a service may have none. */
+  engine?: FederationEngine;
+  fits?: FitRouter;
   federationId: string;
   schemaHash: string;
   allowedSites: readonly string[];
@@ -88,10 +102,10 @@ export function createFederationHandlers(deps: ServiceDeps): FederationHandlers 
 
   const checkHeader = (header: Header__Output | null | undefined, needTask: boolean): Header__Output => {
     if (!header) throw new CallError(grpc.status.INVALID_ARGUMENT, 'request carries no header');
-    if (header.federation_id !== deps.federationId) {
+    if (header.federation_id !== deps.federationId && !deps.fits?.engine(header.federation_id)) {
       throw new CallError(
         grpc.status.FAILED_PRECONDITION,
-        `federation id ${JSON.stringify(header.federation_id)} does not match ${deps.federationId}`,
+        `federation id ${JSON.stringify(header.federation_id)} does not match ${deps.federationId}${deps.fits ? ' or a running study of it' : ''}`,
       );
     }
     if (header.schema_hash !== deps.schemaHash) {
@@ -105,7 +119,7 @@ export function createFederationHandlers(deps: ServiceDeps): FederationHandlers 
   };
 
   const ownedTask = async (siteId: string, header: Header__Output): Promise<Task> => {
-    const task = await deps.store.getTask(deps.federationId, header.task_id);
+    const task = await deps.store.getTask(header.federation_id, header.task_id);
     if (!task) throw new CallError(grpc.status.NOT_FOUND, `unknown task ${header.task_id}`);
     if (task.siteId !== siteId) throw new CallError(grpc.status.PERMISSION_DENIED, `task ${header.task_id} is not addressed to ${siteId}`);
     if (header.round_id !== task.roundId) {
@@ -117,8 +131,14 @@ export function createFederationHandlers(deps: ServiceDeps): FederationHandlers 
     return task;
   };
 
+  const engineFor = (t: Task): FederationEngine => {
+    const engine = t.federationId === deps.federationId ? deps.engine : deps.fits?.engine(t.federationId);
+    if (!engine) throw new CallError(grpc.status.FAILED_PRECONDITION, `fit ${t.federationId} is not running`);
+    return engine;
+  };
+
   const wireTask = (t: Task): WireTask => ({
-    header: { federation_id: deps.federationId, schema_hash: deps.schemaHash, round_id: t.roundId, task_id: t.taskId },
+    header: { federation_id: t.federationId, schema_hash: deps.schemaHash, round_id: t.roundId, task_id: t.taskId },
     kind: t.kind,
     spec_json: JSON.stringify(wireSpec(t)),
     payload_bytes: String(t.payload?.length ?? 0),
@@ -132,6 +152,7 @@ export function createFederationHandlers(deps: ServiceDeps): FederationHandlers 
         const id = site(call);
         checkHeader(call.request.header, false);
         await deps.store.registerSite(deps.federationId, id.siteId, call.request.agent_version || undefined);
+        await deps.fits?.onRegister(id.siteId, call.metadata);
         log(`site ${id.siteId} registered (agent ${call.request.agent_version || 'unknown'})`);
         return {
           site_id: id.siteId,
@@ -155,9 +176,13 @@ export function createFederationHandlers(deps: ServiceDeps): FederationHandlers 
         const waitMs = Math.min(Math.max(call.request.wait_ms, 0), MAX_WAIT_MS);
         const until = Date.now() + waitMs;
         for (;;) {
-          const task = await deps.store.nextTaskForSite(deps.federationId, id.siteId);
-          if (task) return { task: wireTask(task), federation_done: false };
-          if (deps.engine.done) return { task: null, federation_done: true };
+          // Tasks of fits nobody runs here (a one-shot fit interrupted before a service started) stay put.
+          for (const fitId of [...(deps.engine ? [deps.federationId] : []), ...(deps.fits?.active() ?? [])]) {
+            const task = await deps.store.nextTaskForSite(fitId, id.siteId);
+            if (task) return { task: wireTask(task), federation_done: false };
+          }
+          // A service keeps its agents for the next study; only a one-shot fit is ever done.
+          if (!deps.fits && deps.engine?.done) return { task: null, federation_done: true };
           const left = until - Date.now();
           if (left <= 0 || abort.signal.aborted) return { task: null, federation_done: false };
           // Re-check periodically as well: tasks created by another coordinator process (after
@@ -204,7 +229,7 @@ export function createFederationHandlers(deps: ServiceDeps): FederationHandlers 
           throw new CallError(grpc.status.FAILED_PRECONDITION, `task ${task.taskId} expired: its round closed before this result arrived`);
         }
         if (task.state === 'refused') throw new CallError(grpc.status.FAILED_PRECONDITION, `task ${task.taskId} was refused by this site`);
-        const res = await deps.engine.acceptResult(id.siteId, task, received.kind, received.body, id.certificatePem);
+        const res = await engineFor(task).acceptResult(id.siteId, task, received.kind, received.body, id.certificatePem);
         log(`${received.kind} from ${id.siteId} for ${task.roundId} (${received.body.length} bytes${res.duplicate ? ', duplicate' : ''})`);
         return { accepted: true, duplicate: res.duplicate, message: res.duplicate ? 'identical result already stored' : 'stored' };
       })().then(
@@ -224,7 +249,7 @@ export function createFederationHandlers(deps: ServiceDeps): FederationHandlers 
         const reason = call.request.reason.trim();
         if (!reason) throw new CallError(grpc.status.INVALID_ARGUMENT, 'a refusal needs a reason');
         if (task.state === 'done') throw new CallError(grpc.status.FAILED_PRECONDITION, `task ${task.taskId} was already answered`);
-        await deps.engine.acceptRefusal(id.siteId, task, reason.slice(0, 2000));
+        await engineFor(task).acceptRefusal(id.siteId, task, reason.slice(0, 2000));
         log(`site ${id.siteId} refused ${task.roundId}: ${reason}`);
         return { accepted: true, duplicate: false, message: 'refusal recorded' };
       })().then(

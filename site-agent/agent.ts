@@ -95,8 +95,31 @@ export class SiteAgent {
     if (rec.orphanAnswersRemoved.length) this.log(`ledger: removed ${rec.orphanAnswersRemoved.length} unsent answer file(s)`);
   }
 
-  private header(roundId = '', taskId = ''): Header {
-    return { federation_id: this.cfg.federationId, schema_hash: this.cfg.schemaHash, round_id: roundId, task_id: taskId };
+  private header(roundId = '', taskId = '', fitId = this.cfg.federationId): Header {
+    return { federation_id: fitId, schema_hash: this.cfg.schemaHash, round_id: roundId, task_id: taskId };
+  }
+
+  /** A task of this federation: its own fit, or one of the fits a long-running coordinator runs per study. */
+  private ownsFit(fitId: string): boolean {
+    return fitId === this.cfg.federationId || fitId.startsWith(`${this.cfg.federationId}/`);
+  }
+
+  /**
+   * What this site lets the coordinator show researchers before a study is approved: the cap that
+   * applies to this federation and what is left of it now. The ledger still decides every charge.
+   */
+  private publishedPolicy(): string {
+    const p = this.cfg.policy;
+    const state = this.ledger.state();
+    const fedCap = p.federationCaps ? (p.federationCaps.byId[this.cfg.federationId] ?? p.federationCaps.other) : undefined;
+    let rhoCap = p.rhoCap;
+    let remaining = p.rhoCap - state.totalRho;
+    if (fedCap === null) rhoCap = remaining = 0;
+    else if (fedCap) {
+      rhoCap = Math.min(rhoCap, fedCap.rho);
+      remaining = Math.min(remaining, fedCap.rho - (state.byFederation[this.cfg.federationId] ?? 0));
+    }
+    return JSON.stringify({ epsilon: p.epsilon, delta: p.delta, rhoCap, remainingRho: Math.max(0, remaining) });
   }
 
   stop(): void {
@@ -107,33 +130,52 @@ export class SiteAgent {
   async run(): Promise<void> {
     this.bfv = await Bfv.create();
     try {
-      await this.withRetry('register', async () => {
-        const res = await unary<unknown, RegisterResponse__Output>(
-          this.client.Register.bind(this.client) as never,
-          { header: this.header(), agent_version: AGENT_VERSION, protocol_version: 1 },
-          10_000,
-        );
-        if (res.site_id !== this.cfg.siteId)
-          throw new Error(`coordinator identifies this certificate as ${res.site_id}, config says ${this.cfg.siteId}`);
-        this.log(`registered with ${this.cfg.coordinator} as ${res.site_id} (${this.site.patients} patients)`);
-      });
+      await this.register();
       while (!this.stopped) {
-        const res = await this.withRetry('pull', () =>
-          unary<unknown, PullTaskResponse__Output>(
-            this.client.PullTask.bind(this.client) as never,
-            { header: this.header(), wait_ms: POLL_WAIT_MS },
-            POLL_WAIT_MS + 15_000,
-          ),
+        let lost = false;
+        const res = await this.withRetry(
+          'pull',
+          () =>
+            unary<unknown, PullTaskResponse__Output>(
+              this.client.PullTask.bind(this.client) as never,
+              { header: this.header(), wait_ms: POLL_WAIT_MS },
+              POLL_WAIT_MS + 15_000,
+            ),
+          () => (lost = true),
         );
+        // A coordinator that went away (a restart) gets this site's registration and current budget again.
+        if (lost) await this.register();
         if (res.task) await this.handle(res.task);
         else if (res.federation_done && this.cfg.exitWhenDone) {
           this.log('coordinator reports the federation done; leaving');
           break;
         }
       }
+    } catch (err) {
+      // A daemon told to stop while a call is in flight ends cleanly: that call's error is moot.
+      if (!this.stopped) throw err;
     } finally {
       this.close();
     }
+  }
+
+  /** Registers (again), publishing the site's cap and remaining budget for this federation. */
+  private async register(): Promise<void> {
+    await this.withRetry('register', async () => {
+      const metadata = new grpc.Metadata();
+      metadata.set('fedsynth-policy', this.publishedPolicy());
+      const res = await new Promise<RegisterResponse__Output>((resolve, reject) =>
+        this.client.Register(
+          { header: this.header(), agent_version: AGENT_VERSION, protocol_version: 1 },
+          metadata,
+          { deadline: Date.now() + 10_000 },
+          (err, r) => (err ? reject(err) : resolve(r!)),
+        ),
+      );
+      if (res.site_id !== this.cfg.siteId)
+        throw new Error(`coordinator identifies this certificate as ${res.site_id}, config says ${this.cfg.siteId}`);
+      this.log(`registered with ${this.cfg.coordinator} as ${res.site_id} (${this.site.patients} patients)`);
+    });
   }
 
   close(): void {
@@ -144,7 +186,7 @@ export class SiteAgent {
     this.bfv = undefined;
   }
 
-  private async withRetry<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  private async withRetry<T>(what: string, fn: () => Promise<T>, onFailure?: () => void): Promise<T> {
     let delay = 250;
     for (let attempt = 1; ; attempt++) {
       try {
@@ -152,6 +194,7 @@ export class SiteAgent {
       } catch (err) {
         const e = err as grpc.ServiceError;
         if (this.stopped) throw err;
+        onFailure?.();
         if (FATAL.has(e.code) || (e.code === grpc.status.FAILED_PRECONDITION && what === 'register')) {
           throw new Error(`${what} refused by the coordinator: ${e.details || e.message}`);
         }
@@ -167,6 +210,7 @@ export class SiteAgent {
     return {
       siteId: this.cfg.siteId,
       federationId: this.cfg.federationId,
+      fitId: task.header!.federation_id,
       schemaHash: this.cfg.schemaHash,
       taskId: task.header!.task_id,
       roundId: task.header!.round_id,
@@ -187,7 +231,7 @@ export class SiteAgent {
 
   private async handle(task: Task__Output): Promise<void> {
     const h = task.header;
-    if (!h || h.federation_id !== this.cfg.federationId || h.schema_hash !== this.cfg.schemaHash) {
+    if (!h || !this.ownsFit(h.federation_id) || h.schema_hash !== this.cfg.schemaHash) {
       this.log(`ignoring a task for another federation or schema`);
       return;
     }
@@ -203,7 +247,7 @@ export class SiteAgent {
           answer = measure(ctx, spec as MeasureSpec);
           break;
         case 'decrypt': {
-          const payload = await this.fetchPayload(h.round_id, h.task_id, task.payload_sha256);
+          const payload = await this.fetchPayload(h.federation_id, h.round_id, h.task_id, task.payload_sha256);
           answer = decrypt(ctx, spec as DecryptSpec, payload);
           break;
         }
@@ -219,7 +263,7 @@ export class SiteAgent {
       await this.refuse(ctx, `site could not process the task: ${(err as Error).message}`);
       return;
     }
-    const ack = await this.withRetry('push', () => this.push(h.round_id, h.task_id, answer)).catch((err: Error) => {
+    const ack = await this.withRetry('push', () => this.push(h.federation_id, h.round_id, h.task_id, answer)).catch((err: Error) => {
       this.log(`answer to ${h.round_id} not delivered: ${err.message}`);
       return undefined;
     });
@@ -237,16 +281,16 @@ export class SiteAgent {
     await this.withRetry('refuse', () =>
       unary<unknown, PushAck__Output>(
         this.client.RefuseTask.bind(this.client) as never,
-        { header: this.header(ctx.roundId, ctx.taskId), reason },
+        { header: this.header(ctx.roundId, ctx.taskId, ctx.fitId), reason },
         10_000,
       ),
     ).catch((err: Error) => this.log(`refusal not delivered: ${err.message}`));
   }
 
-  private fetchPayload(roundId: string, taskId: string, sha256: string): Promise<Uint8Array> {
+  private fetchPayload(fitId: string, roundId: string, taskId: string, sha256: string): Promise<Uint8Array> {
     return new Promise((resolve, reject) => {
       const parts: Buffer[] = [];
-      const call = this.client.FetchPayload({ header: this.header(roundId, taskId) }, { deadline: Date.now() + 120_000 });
+      const call = this.client.FetchPayload({ header: this.header(roundId, taskId, fitId) }, { deadline: Date.now() + 120_000 });
       call.on('data', (c: Chunk__Output) => parts.push(c.data));
       call.on('error', reject);
       call.on('end', () => {
@@ -258,14 +302,14 @@ export class SiteAgent {
     });
   }
 
-  private push(roundId: string, taskId: string, answer: TaskAnswer): Promise<PushAck__Output> {
+  private push(fitId: string, roundId: string, taskId: string, answer: TaskAnswer): Promise<PushAck__Output> {
     return new Promise((resolve, reject) => {
       const call = this.client.PushResult({ deadline: Date.now() + 300_000 }, (err, res) => (err ? reject(err) : resolve(res!)));
       const sha256 = createHash('sha256').update(answer.body).digest('hex');
       let first = true;
       for (const slice of sliceBody(answer.body)) {
         call.write({
-          header: first ? this.header(roundId, taskId) : null,
+          header: first ? this.header(roundId, taskId, fitId) : null,
           kind: first ? answer.kind : '',
           total_bytes: first ? String(answer.body.length) : '0',
           sha256: first ? sha256 : '',

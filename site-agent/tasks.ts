@@ -29,7 +29,13 @@ export class TaskRefusal extends Error {}
 
 export interface TaskContext {
   siteId: string;
+  /** The federation: the policy's per-federation caps and the ledger count spend under it. */
   federationId: string;
+  /**
+   * The fit the task belongs to when a long-running coordinator runs several (`<federation>/<study>`):
+   * committee keys are generated, signed and used per fit. Default: the federation id.
+   */
+  fitId?: string;
   schemaHash: string;
   taskId: string;
   roundId: string;
@@ -71,9 +77,9 @@ function checkBfvParams(p: BfvParams): void {
 
 export function keygen(ctx: TaskContext, spec: KeygenSpec): TaskAnswer {
   checkBfvParams(spec.bfv);
-  const pair = loadOrCreateCommitteeKeys(ctx.bfv, ctx.stateDir, ctx.federationId, spec.point);
+  const pair = loadOrCreateCommitteeKeys(ctx.bfv, ctx.stateDir, ctx.fitId ?? ctx.federationId, spec.point);
   const signature = signCommitteeKey(ctx.keyPem, {
-    federationId: ctx.federationId,
+    federationId: ctx.fitId ?? ctx.federationId,
     schemaHash: ctx.schemaHash,
     memberId: ctx.siteId,
     point: spec.point,
@@ -90,7 +96,7 @@ export function keygen(ctx: TaskContext, spec: KeygenSpec): TaskAnswer {
 }
 
 /** Checks every committee key is signed by a certificate of this federation's CA naming that member. */
-export function verifyCommittee(ctx: Pick<TaskContext, 'caCert' | 'federationId' | 'schemaHash'>, spec: MeasureSpec): Committee {
+export function verifyCommittee(ctx: Pick<TaskContext, 'caCert' | 'federationId' | 'fitId' | 'schemaHash'>, spec: MeasureSpec): Committee {
   return spec.committee.map((m) => {
     const problem = certificateProblem(m.certificatePem, ctx.caCert, m.memberId);
     if (problem === 'unreadable') throw new TaskRefusal(`committee member ${m.memberId} has an unreadable certificate`);
@@ -99,7 +105,13 @@ export function verifyCommittee(ctx: Pick<TaskContext, 'caCert' | 'federationId'
     if (problem === 'wrong-party') throw new TaskRefusal(`committee certificate does not belong to ${m.memberId}`);
     const publicKey = new Uint8Array(Buffer.from(m.publicKey, 'base64'));
     const signature = new Uint8Array(Buffer.from(m.signature, 'base64'));
-    const fields = { federationId: ctx.federationId, schemaHash: ctx.schemaHash, memberId: m.memberId, point: m.point, publicKey };
+    const fields = {
+      federationId: ctx.fitId ?? ctx.federationId,
+      schemaHash: ctx.schemaHash,
+      memberId: m.memberId,
+      point: m.point,
+      publicKey,
+    };
     if (!verifyCommitteeKey(m.certificatePem, fields, signature)) {
       throw new TaskRefusal(`committee key of ${m.memberId} is not signed by its certificate: refusing to encrypt to it`);
     }
@@ -186,7 +198,7 @@ export function decrypt(ctx: TaskContext, spec: DecryptSpec, payload: Uint8Array
   if (input.length !== spec.length || input.contributors !== spec.contributors) {
     throw new TaskRefusal('decryption input does not match its task specification');
   }
-  const secretKey = loadCommitteeSecretKey(ctx.stateDir, ctx.federationId, spec.point);
+  const secretKey = loadCommitteeSecretKey(ctx.stateDir, ctx.fitId ?? ctx.federationId, spec.point);
   const share = partialDecrypt(ctx.bfv, secretKey, input.ciphertexts, spec.length);
   const body = PartialDecryptionCodec.encode({ member_id: ctx.siteId, point: spec.point, share: Array.from(share) });
   return { kind: 'partial', body, fresh: true };

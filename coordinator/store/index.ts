@@ -3,3 +3,4 @@ export * from './store.ts';
 export { canonicalJson, sha256Hex } from './canonical.ts';
 export { MIGRATIONS, migrate, type Migration } from './migrations.ts';
 export { openPglite, openPostgres, type Backend, type QueryResult, type Row, type SqlClient } from './sql.ts';
+export * from './studies.ts';

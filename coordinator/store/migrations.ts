@@ -7,6 +7,7 @@
  * All tables are keyed by federation_id: one database can host several federations.
  */
 import type { SqlClient } from './sql.ts';
+import { STUDIES_MIGRATION } from './studies.ts';
 
 export interface Migration {
   version: number;
@@ -210,6 +211,7 @@ CREATE TABLE audit_log (
 );
 `,
   },
+  STUDIES_MIGRATION,
 ];
 
 /** Advisory-lock key namespace: the lock is per (purpose, current schema). */

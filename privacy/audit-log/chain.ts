@@ -115,8 +115,31 @@ export interface CohortEmittedEvent {
   outputSha256?: string;
 }
 
+/** One request to the coordinator's HTTP API: who asked for what (and with which cohort filter). */
+export interface ApiRequestEvent {
+  type: 'api-request';
+  federationId: string;
+  /** The API key's name and id, or "anonymous" for a refused request without a valid token. */
+  requester: string;
+  role?: string;
+  method: string;
+  path: string;
+  status: number;
+  /** The cohort filter as the requester wrote it. */
+  filter?: string;
+  studyId?: string;
+  cohortId?: string;
+}
+
 export type AuditEvent =
-  TaskIssuedEvent | TaskAnsweredEvent | TaskRefusedEvent | MeasurementReleasedEvent | ChargeEvent | ModelFittedEvent | CohortEmittedEvent;
+  | TaskIssuedEvent
+  | TaskAnsweredEvent
+  | TaskRefusedEvent
+  | MeasurementReleasedEvent
+  | ChargeEvent
+  | ModelFittedEvent
+  | CohortEmittedEvent
+  | ApiRequestEvent;
 
 export type AuditEventType = AuditEvent['type'];
 
@@ -128,6 +151,7 @@ export const AUDIT_EVENT_TYPES: readonly AuditEventType[] = [
   'charge',
   'model-fitted',
   'cohort-emitted',
+  'api-request',
 ];
 
 export interface AuditEntry {
@@ -321,6 +345,13 @@ const EVENT_CHECKS: Record<AuditEventType, Check[]> = {
     ['cohortId', nonEmptyString, 'a non-empty string'],
     ['size', (v) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0, 'an integer ≥ 0'],
     ['outputSha256', (v) => v === undefined || hex64(v), '64 lowercase hex digits'],
+  ],
+  'api-request': [
+    ...COMMON,
+    ['requester', nonEmptyString, 'a non-empty string'],
+    ['method', nonEmptyString, 'a non-empty string'],
+    ['path', nonEmptyString, 'a non-empty string'],
+    ['status', (v) => typeof v === 'number' && Number.isInteger(v) && v >= 100 && v < 600, 'an HTTP status'],
   ],
 };
 

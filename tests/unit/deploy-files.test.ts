@@ -147,11 +147,24 @@ describe('docker-compose demo', () => {
     }
   });
 
-  it('the networks are internal, the jobs have none, nothing is published', () => {
-    for (const n of Object.values(compose.networks)) expect(n.internal).toBe(true);
+  it('the networks are internal but the web one, the jobs have none, only the HTTP API is published (loopback)', () => {
+    for (const [name, n] of Object.entries(compose.networks)) expect(n?.internal ?? false, name).toBe(name !== 'web');
     expect(services.provision.network_mode).toBe('none');
     expect(services.simulate.network_mode).toBe('none');
-    for (const [name, svc] of Object.entries(services)) expect(svc.ports, name).toBeUndefined();
+    expect(services.tokens.networks).toEqual(['database']);
+    for (const [name, svc] of Object.entries(services)) if (name !== 'coordinator') expect(svc.ports, name).toBeUndefined();
+    expect(services.coordinator.ports).toEqual(['127.0.0.1:8080:8080']);
+    for (const [name, svc] of Object.entries(services)) if (name !== 'coordinator') expect(svc.networks ?? [], name).not.toContain('web');
+  });
+
+  it('the coordinator runs `serve` with an http section; the tokens job writes keys before it starts', () => {
+    expect((services.coordinator.command as string[])[0]).toBe('serve');
+    expect(services.coordinator.depends_on.tokens.condition).toBe('service_completed_successfully');
+    for (const name of ['coordinator.yaml', 'coordinator-postgres.yaml'])
+      expect(parse(join(DEPLOY, 'compose', name)).http.listen).toBe('0.0.0.0:8080');
+    const script = (services.tokens.command as string[]).join(' ');
+    for (const role of ['researcher', 'operator', 'auditor']) expect(script).toContain(role);
+    expect(script).toMatch(/token create --config \/etc\/fedsynth\/\$\{FEDSYNTH_COORDINATOR_CONFIG:-coordinator.yaml\}/);
   });
 
   it('fedsynth containers run as non-root with a read-only root FS and no capabilities', () => {
@@ -291,8 +304,19 @@ describe('Helm chart', () => {
     }
   });
 
+  it('the coordinator StatefulSet runs `serve` (never exits, no restart loop) and exposes the HTTP port on the coordinator only', () => {
+    const sts = read(join(CHART, 'templates/statefulset-coordinator.yaml'));
+    expect(sts).toMatch(/args:\n\s+- serve\n\s+- --config/);
+    expect(sts).not.toMatch(/args:\n\s+- coordinator\n/);
+    expect(sts).toContain('containerPort: {{ .Values.coordinator.http.port }}');
+    expect(read(join(CHART, 'templates/service-coordinator.yaml'))).toContain('port: {{ .Values.coordinator.http.port }}');
+    expect(read(join(CHART, 'templates/networkpolicy.yaml'))).toContain('port: {{ .Values.coordinator.http.port }}');
+    expect(read(join(CHART, 'templates/deployment-agent.yaml'))).not.toContain('http.port');
+    expect(values.coordinator.http.port).toBe(8080);
+  });
+
   it('the coordinator config keys the chart writes are the ones coordinator.yaml knows', () => {
-    const known = ['federationId', 'schema', 'listen', 'kit', 'storage', 'sites', 'committee', 'rounds', 'fit'];
+    const known = ['federationId', 'schema', 'listen', 'kit', 'storage', 'sites', 'committee', 'rounds', 'fit', 'http'];
     const helpers = read(join(CHART, 'templates/_helpers.tpl'));
     const block = /define "fedsynth.coordinatorConfig"[\s\S]*?\{\{- end \}\}/.exec(helpers)![0];
     const keys = [...block.matchAll(/^\s+"([A-Za-z]+)" /gm)].map((m) => m[1]);
@@ -381,7 +405,8 @@ describe('systemd units', () => {
     }
     expect(d.get('[Service]StateDirectory')).toEqual([`fedsynth/${role}`]);
     expect(d.get('[Service]User')).toEqual(['fedsynth']);
-    expect(d.get('[Service]ExecStart')![0]).toContain(`cli/main.ts ${role} --config /etc/fedsynth/`);
+    // The coordinator runs as a service (`serve`): it never exits on its own, so no restart loop.
+    expect(d.get('[Service]ExecStart')![0]).toContain(`cli/main.ts ${role === 'coordinator' ? 'serve' : role} --config /etc/fedsynth/`);
     // V8 needs W+X memory: setting this would crash node at start.
     expect(d.has('[Service]MemoryDenyWriteExecute')).toBe(false);
     expect(d.get('[Install]WantedBy')).toEqual(['multi-user.target']);

@@ -88,6 +88,15 @@ fedsynth.io/site: {{ .Values.agent.siteId | quote }}
 {{- end }}
 
 {{/* coordinator.yaml. With PostgreSQL, storage is replaced at start by the init container. */}}
+{{/* The http section of coordinator.yaml (fedsynth serve): the API and web page. */}}
+{{- define "fedsynth.coordinatorHttp" -}}
+listen: {{ printf "0.0.0.0:%d" (int .Values.coordinator.http.port) | quote }}
+cohorts: /var/lib/fedsynth/cohorts
+{{- with .Values.coordinator.http.publicUrl }}
+publicUrl: {{ . | quote }}
+{{- end }}
+{{- end }}
+
 {{- define "fedsynth.coordinatorConfig" -}}
 {{- $c := .Values.coordinator.config -}}
 {{- $fit := merge (dict "out" "/var/lib/fedsynth/out") (deepCopy $c.fit) -}}
@@ -100,7 +109,8 @@ fedsynth.io/site: {{ .Values.agent.siteId | quote }}
   "sites" $c.sites
   "committee" $c.committee
   "rounds" $c.rounds
-  "fit" $fit -}}
+  "fit" $fit
+  "http" (include "fedsynth.coordinatorHttp" . | fromYaml) -}}
 {{- toYaml $cfg }}
 {{- end }}
 

@@ -1,0 +1,59 @@
+// `fedsynth token create|list|revoke`: API keys for the coordinator's HTTP API. The token is
+// printed once; the store keeps only its scrypt hash.
+import { parseCoordinatorConfig } from './coordinator-config.ts';
+import { parseFlags, UsageError } from './args.ts';
+import { openStore, ROLES, StudyStore, type Role } from '../coordinator/store/index.ts';
+
+const HELP = `Usage: fedsynth token <create|list|revoke> --config coordinator.yaml
+
+  token create --config coordinator.yaml --role researcher|operator|auditor --name NAME
+               prints the new bearer token once (store it now: it cannot be shown again)
+  token list   --config coordinator.yaml    keys with id, name, role (never the tokens)
+  token revoke --config coordinator.yaml ID
+`;
+
+export async function runTokenCommand(args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  if (sub === undefined || sub === 'help' || sub === '--help' || rest.includes('--help')) {
+    process.stdout.write(HELP);
+    return sub === undefined ? 2 : 0;
+  }
+  if (!['create', 'list', 'revoke'].includes(sub)) throw new UsageError(`unknown token command ${JSON.stringify(sub)}\n${HELP}`);
+  const { flags, positional } = parseFlags(rest, { config: 'string', role: 'string', name: 'string' });
+  if (typeof flags.config !== 'string') throw new UsageError(`fedsynth token ${sub} needs --config coordinator.yaml`);
+  let role: Role | undefined;
+  if (sub === 'create') {
+    if (typeof flags.role !== 'string' || !(ROLES as readonly string[]).includes(flags.role))
+      throw new UsageError(`--role must be one of ${ROLES.join(', ')}, got ${JSON.stringify(flags.role ?? '')}`);
+    if (typeof flags.name !== 'string' || !flags.name.trim()) throw new UsageError('token create needs --name (who or what holds the key)');
+    role = flags.role as Role;
+  }
+  if (sub === 'revoke' && positional.length !== 1) throw new UsageError('token revoke needs exactly one key id');
+  const cfg = parseCoordinatorConfig(flags.config);
+  const store = await openStore(
+    cfg.storage.kind === 'pglite' ? { pglite: cfg.storage.dataDir } : { postgresUrl: cfg.storage.url, schema: cfg.storage.schema },
+  );
+  try {
+    const keys = new StudyStore(store.sql);
+    if (sub === 'create') {
+      const { key, token } = await keys.createApiKey(String(flags.name), role!);
+      process.stderr.write(`created ${key.role} key ${key.id} (${key.name}); the token below is shown only once\n`);
+      process.stdout.write(`${token}\n`);
+      return 0;
+    }
+    if (sub === 'list') {
+      const all = await keys.listApiKeys();
+      for (const k of all)
+        process.stdout.write(`${k.id}\t${k.role}\t${k.name}\t${k.createdAt.toISOString()}${k.revoked ? '\trevoked' : ''}\n`);
+      return all.length > 0 ? 0 : 1;
+    }
+    if (!(await keys.revokeApiKey(positional[0]))) {
+      process.stderr.write(`no active key ${positional[0]}\n`);
+      return 1;
+    }
+    process.stdout.write(`revoked ${positional[0]}\n`);
+    return 0;
+  } finally {
+    await store.close();
+  }
+}

@@ -1,0 +1,125 @@
+// The coordinator's HTTP server: routes, bearer-token authentication, roles, and one signed audit
+// entry per API request (requester, method, path, status, and the cohort filter when there is one).
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { apiRoutes, type ApiDeps } from './api.ts';
+import { bulkRoutes } from './bulk.ts';
+import { openApiDocument } from './openapi.ts';
+import { HttpError, matchRoute, sendJson, type RequestContext, type Route } from './router.ts';
+
+const STATIC: Record<string, { file: string; type: string }> = {
+  '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
+  '/app.js': { file: 'app.js', type: 'text/javascript; charset=utf-8' },
+};
+
+/** Every route of the server (the OpenAPI document must describe exactly these). */
+export function allRoutes(deps: ApiDeps): Route[] {
+  return [
+    {
+      method: 'GET',
+      path: '/api/v1/openapi.json',
+      roles: [],
+      handler: async (ctx) => sendJson(ctx.res, 200, openApiDocument(deps.cfg.federationId)),
+    },
+    ...apiRoutes(deps),
+    ...bulkRoutes(deps),
+  ];
+}
+
+export interface HttpServerOptions {
+  log?: (line: string) => void;
+}
+
+export function createHttpServer(deps: ApiDeps, opts: HttpServerOptions = {}): Server {
+  const log = opts.log ?? (() => undefined);
+  const routes = allRoutes(deps);
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const page = STATIC[url.pathname];
+    if (page && req.method === 'GET') {
+      const body = await readFile(fileURLToPath(new URL(`./static/${page.file}`, import.meta.url)));
+      res.writeHead(200, {
+        'content-type': page.type,
+        'cache-control': 'no-cache',
+        'content-security-policy': "default-src 'self'; img-src 'self' blob: data:; style-src 'self' 'unsafe-inline'",
+      });
+      res.end(body);
+      return;
+    }
+    const ctx: RequestContext = { req, res, url, params: {}, key: null, audit: {} };
+    res.once('finish', () => {
+      if (!url.pathname.startsWith('/api/') && !url.pathname.startsWith('/fhir/')) return;
+      if (url.pathname === '/api/v1/openapi.json') return;
+      const event = {
+        type: 'api-request' as const,
+        federationId: deps.cfg.federationId,
+        requester: ctx.key ? `${ctx.key.name} (${ctx.key.id})` : 'anonymous',
+        ...(ctx.key ? { role: ctx.key.role } : {}),
+        method: req.method ?? 'GET',
+        path: url.pathname,
+        status: res.statusCode,
+        ...(ctx.audit.filter !== undefined ? { filter: ctx.audit.filter } : {}),
+        ...(ctx.audit.studyId ? { studyId: ctx.audit.studyId } : {}),
+        ...(ctx.audit.cohortId ? { cohortId: ctx.audit.cohortId } : {}),
+      };
+      deps.store.appendAudit(deps.cfg.federationId, event).catch((err: Error) => log(`audit entry not written: ${err.message}`));
+    });
+    try {
+      const found = matchRoute(routes, req.method ?? 'GET', url.pathname);
+      if (!found) throw new HttpError(404, `no route ${req.method} ${url.pathname} (see /api/v1/openapi.json)`);
+      if ('allowed' in found) {
+        res.setHeader('allow', found.allowed.join(', '));
+        throw new HttpError(405, `${req.method} is not allowed on ${url.pathname} (allowed: ${found.allowed.join(', ')})`);
+      }
+      ctx.params = found.params;
+      if (found.route.roles.length > 0) {
+        const auth = req.headers.authorization ?? '';
+        const token = /^Bearer\s+(\S+)$/i.exec(auth)?.[1];
+        if (!token) {
+          res.setHeader('www-authenticate', 'Bearer');
+          throw new HttpError(401, 'send an API key as Authorization: Bearer <token> (fedsynth token create)');
+        }
+        ctx.key = await deps.studies.verifyToken(token);
+        if (!ctx.key) {
+          res.setHeader('www-authenticate', 'Bearer error="invalid_token"');
+          throw new HttpError(401, 'unknown or revoked token');
+        }
+        if (!found.route.roles.includes(ctx.key.role))
+          throw new HttpError(
+            403,
+            `role ${ctx.key.role} may not ${req.method} ${found.route.path} (roles: ${found.route.roles.join(', ')})`,
+          );
+      }
+      await found.route.handler(ctx);
+    } catch (err) {
+      if (res.headersSent) {
+        res.destroy(err as Error);
+        return;
+      }
+      if (err instanceof HttpError) {
+        // The rest of an oversize body is not read: close the connection after answering.
+        if (err.status === 413) res.setHeader('connection', 'close');
+        sendJson(res, err.status, { error: err.message, ...err.extra });
+      } else {
+        log(`HTTP ${req.method} ${url.pathname} failed: ${(err as Error).stack ?? err}`);
+        sendJson(res, 500, { error: `internal error: ${(err as Error).message}` });
+      }
+    }
+  };
+  return createServer((req, res) => void handle(req, res));
+}
+
+export async function listen(server: Server, hostPort: string): Promise<number> {
+  const i = hostPort.lastIndexOf(':');
+  const host = hostPort.slice(0, i).replace(/^\[|\]$/g, '') || '0.0.0.0';
+  const port = Number(hostPort.slice(i + 1));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return (server.address() as { port: number }).port;
+}

@@ -1,0 +1,251 @@
+// The long-running coordinator's studies: one fit per study under the fit id
+// `<federation>/<study>`, run one at a time through the fit engine, resumed after a restart from
+// the database (the engine resumes a fit from its stored rounds, so nothing is charged twice).
+import type * as grpc from '@grpc/grpc-js';
+import YAML from 'yaml';
+import type { Bfv } from '../privacy/crypto/bfv.ts';
+import { epsilonFromRho, rhoFromEpsilonDelta } from '../privacy/dp/accountant.ts';
+import { parseSchema, schemaAttributes, type Schema } from '../schema/schema.ts';
+import type { CoordinatorConfig } from './config.ts';
+import { FederationEngine } from './engine.ts';
+import type { FitRouter } from './service.ts';
+import type { TaskBoard } from './task-board.ts';
+import type { Store, Study, StudyStore } from './store/index.ts';
+
+/** Study ids are short, URL-safe and usable inside a fit id. */
+export const STUDY_ID = /^study-[a-z0-9]{10}$/;
+
+export const fitIdOf = (federationId: string, studyId: string) => `${federationId}/${studyId}`;
+
+export interface SiteBudget {
+  siteId: string;
+  /** The ε cap the site published for this federation (at its δ), and what is left of it. */
+  epsilonCap: number;
+  delta: number;
+  rhoCap: number;
+  spentRho: number;
+  remainingRho: number;
+  remainingEpsilon: number;
+  /** ρ the coordinator charged the site across this federation's fits. */
+  chargedRho: number;
+  publishedAt: string;
+}
+
+/**
+ * Each site's budget as the coordinator knows it: the cap and remaining ρ the site published at
+ * its last registration, less the charges recorded since. Spend at other coordinators after that
+ * registration is invisible here; the site's own ledger stays the authority on every charge.
+ */
+export async function siteBudgets(store: StudyStore, federationId: string): Promise<SiteBudget[]> {
+  const policies = await store.listPolicies(federationId);
+  const charges = await store.chargesBySite(federationId, Object.fromEntries(policies.map((p) => [p.siteId, p.publishedAt])));
+  return policies.map((p) => {
+    const c = charges[p.siteId] ?? { total: 0, after: 0 };
+    const remainingRho = Math.max(0, p.rhoCap - p.spentRho - c.after);
+    return {
+      siteId: p.siteId,
+      epsilonCap: p.epsilonCap,
+      delta: p.delta,
+      rhoCap: p.rhoCap,
+      spentRho: p.rhoCap - remainingRho,
+      remainingRho,
+      remainingEpsilon: remainingRho > 0 ? epsilonFromRho(remainingRho, p.delta) : 0,
+      chargedRho: c.total,
+      publishedAt: p.publishedAt.toISOString(),
+    };
+  });
+}
+
+/** Why a study of (ε, δ) cannot fit some site's remaining budget, or null when every site can take it. */
+export function budgetProblem(
+  budgets: SiteBudget[],
+  sites: readonly string[],
+  epsilon: number,
+  delta: number,
+): { siteId: string; remainingEpsilon: number; message: string } | null {
+  const rho = rhoFromEpsilonDelta(epsilon, delta);
+  for (const site of sites) {
+    const b = budgets.find((x) => x.siteId === site);
+    if (!b) return { siteId: site, remainingEpsilon: 0, message: `site ${site} has not registered yet: its policy and budget are unknown` };
+    // A site converts its cap at its own δ; the study's ρ is what each round charges it.
+    if (rho > b.remainingRho) {
+      return {
+        siteId: site,
+        remainingEpsilon: b.remainingEpsilon,
+        message:
+          `site ${site} has ε ${b.remainingEpsilon.toFixed(4)} left (δ=${b.delta}; ρ ${b.remainingRho.toPrecision(4)}), ` +
+          `the study needs ρ ${rho.toPrecision(4)} (ε=${epsilon}, δ=${delta})`,
+      };
+    }
+  }
+  return null;
+}
+
+/** The schema restricted to some attributes (declared structure kept where all its attributes remain). */
+export function subsetSchemaText(schemaText: string, attributes: readonly string[]): string {
+  const doc = YAML.parse(schemaText) as { attributes: { name: string }[]; structure?: { marginals: string[][] } };
+  const keep = new Set(attributes);
+  doc.attributes = doc.attributes.filter((a) => keep.has(a.name));
+  if (doc.structure) {
+    doc.structure.marginals = doc.structure.marginals.filter((m) => m.every((a) => keep.has(a)));
+    if (doc.structure.marginals.length === 0) delete doc.structure;
+  }
+  const text = YAML.stringify(doc);
+  parseSchema(text);
+  return text;
+}
+
+export function studySchema(cfg: CoordinatorConfig, study: Pick<Study, 'attributes'>): { text: string; schema: Schema } {
+  const text = study.attributes ? subsetSchemaText(cfg.schemaText, study.attributes) : cfg.schemaText;
+  return { text, schema: parseSchema(text) };
+}
+
+/** Measurement rounds a plan runs at most (the AIM-style plan stops early when it can). */
+export function roundsAtMost(plan: 'aim' | 'mst', schema: Schema): number {
+  return (plan === 'mst' ? 3 : 8) + (schema.structure ? 1 : 0);
+}
+
+interface Deps {
+  store: Store;
+  studies: StudyStore;
+  board: TaskBoard;
+  bfv: Bfv;
+  cfg: CoordinatorConfig;
+  log: (line: string) => void;
+}
+
+/** The running fits, for the gRPC service: agents pull tasks of the federation and of these. */
+export class StudyRunner implements FitRouter {
+  private readonly engines = new Map<string, FederationEngine>();
+  private stopped = false;
+  private wake: () => void = () => undefined;
+  private loop?: Promise<void>;
+
+  constructor(private readonly deps: Deps) {}
+
+  active(): string[] {
+    return [...this.engines.keys()];
+  }
+
+  engine(fitId: string): FederationEngine | undefined {
+    return this.engines.get(fitId);
+  }
+
+  async onRegister(siteId: string, metadata: grpc.Metadata): Promise<void> {
+    const raw = metadata.get('fedsynth-policy')[0];
+    if (typeof raw === 'string') {
+      const p = JSON.parse(raw) as { epsilon: number; delta: number; rhoCap: number; remainingRho: number };
+      const ok = [p.epsilon, p.delta, p.rhoCap, p.remainingRho].every((v) => typeof v === 'number' && Number.isFinite(v) && v >= 0);
+      if (ok) {
+        await this.deps.studies.publishPolicy(this.deps.cfg.federationId, {
+          siteId,
+          epsilonCap: p.epsilon,
+          delta: p.delta,
+          rhoCap: p.rhoCap,
+          spentRho: Math.max(0, p.rhoCap - p.remainingRho),
+        });
+      } else this.deps.log(`site ${siteId} published an unreadable policy; its budget stays unknown`);
+    }
+    for (const fitId of this.engines.keys()) await this.deps.store.registerSite(fitId, siteId);
+  }
+
+  /** Wakes the runner (a study was approved). */
+  poke(): void {
+    this.wake();
+  }
+
+  start(): void {
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const e of this.engines.values()) e.stop();
+    this.wake();
+    await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopped) {
+      const next = await this.deps.studies.nextStudy(this.deps.cfg.federationId).catch((err: Error) => {
+        this.deps.log(`cannot read studies: ${err.message}`);
+        return null;
+      });
+      if (!next) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, 2000);
+          this.wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        continue;
+      }
+      await this.runStudy(next);
+    }
+  }
+
+  private async runStudy(study: Study): Promise<void> {
+    const { store, studies, cfg, log } = this.deps;
+    const fitId = study.fitId;
+    let engine: FederationEngine | undefined;
+    try {
+      const { text, schema } = studySchema(cfg, study);
+      const fitCfg: CoordinatorConfig = {
+        ...cfg,
+        federationId: fitId,
+        schemaText: text,
+        fit: { ...cfg.fit, epsilon: study.epsilon, delta: study.delta, plan: study.plan },
+      };
+      engine = new FederationEngine(store, this.deps.board, fitCfg, this.deps.bfv);
+      // The fit's rows need its federation row and the sites that are already connected.
+      if (!(await store.getFederation(fitId))) {
+        await store.upsertFederation({
+          id: fitId,
+          schemaHash: cfg.schemaHash,
+          schema,
+          config: { study: study.id, epsilon: study.epsilon, delta: study.delta, plan: study.plan, attributes: study.attributes },
+        });
+      }
+      for (const s of await store.listSites(cfg.federationId)) await store.registerSite(fitId, s.siteId, s.agentVersion ?? undefined);
+      this.engines.set(fitId, engine);
+      const rounds = roundsAtMost(study.plan, schema);
+      await studies.setStudyState(study.id, { status: 'fitting', progress: { phase: 'starting', message: 'starting the fit', rounds } });
+      log(`study ${study.id} (${study.title}): fitting at ε=${study.epsilon}, δ=${study.delta}`);
+      let pending = Promise.resolve();
+      engine.onProgress((e) => {
+        pending = pending.then(async () => {
+          const released = (await store.listRounds(fitId, { kind: 'measure', state: 'released' })).length;
+          const m = /^round (\d+)/.exec(e.message);
+          await studies.setStudyState(study.id, {
+            progress: { phase: e.phase, message: e.message, round: m ? Number(m[1]) : released, rounds },
+          });
+        });
+      });
+      const outcome = await engine.run();
+      await pending;
+      await studies.setStudyState(study.id, {
+        status: 'fitted',
+        modelId: outcome.modelId,
+        progress: {
+          phase: 'fitted',
+          message: `model ${outcome.modelId} fitted`,
+          round: outcome.rounds.length,
+          rounds: outcome.rounds.length,
+        },
+      });
+      log(`study ${study.id}: fitted (${outcome.rounds.length} rounds, model ${outcome.modelId})`);
+    } catch (err) {
+      if (this.stopped) return; // a restart resumes it
+      const message = (err as Error).message;
+      log(`study ${study.id} failed: ${message}`);
+      await studies.setStudyState(study.id, { status: 'failed', error: message }).catch(() => undefined);
+    } finally {
+      this.engines.delete(fitId);
+    }
+  }
+}
+
+export function attributeNames(schema: Schema): string[] {
+  return schemaAttributes(schema).map((a) => a.name);
+}
