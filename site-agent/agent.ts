@@ -48,13 +48,13 @@ export async function loadSiteData(cfg: SiteConfig): Promise<LoadedSiteData & { 
   return { data: loaded.data, patients: loaded.patients, quarantine: loaded.quarantine, stats: loaded.stats };
 }
 
-function unary<Req, Res>(
-  fn: (req: Req, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: Res) => void) => unknown,
-  req: Req,
+/** One unary call with a deadline; `call` forwards the options and callback to the typed client method. */
+function unary<Res>(
+  call: (opts: grpc.CallOptions, cb: grpc.requestCallback<Res>) => grpc.ClientUnaryCall,
   timeoutMs: number,
 ): Promise<Res> {
   return new Promise((resolve, reject) => {
-    fn(req, { deadline: Date.now() + timeoutMs }, (err, res) => (err ? reject(err) : resolve(res as Res)));
+    call({ deadline: Date.now() + timeoutMs }, (err, res) => (err ? reject(err) : resolve(res as Res)));
   });
 }
 
@@ -108,9 +108,8 @@ export class SiteAgent {
     this.bfv = await Bfv.create();
     try {
       await this.withRetry('register', async () => {
-        const res = await unary<unknown, RegisterResponse__Output>(
-          this.client.Register.bind(this.client) as never,
-          { header: this.header(), agent_version: AGENT_VERSION, protocol_version: 1 },
+        const res = await unary<RegisterResponse__Output>(
+          (opts, cb) => this.client.Register({ header: this.header(), agent_version: AGENT_VERSION, protocol_version: 1 }, opts, cb),
           10_000,
         );
         if (res.site_id !== this.cfg.siteId)
@@ -119,9 +118,8 @@ export class SiteAgent {
       });
       while (!this.stopped) {
         const res = await this.withRetry('pull', () =>
-          unary<unknown, PullTaskResponse__Output>(
-            this.client.PullTask.bind(this.client) as never,
-            { header: this.header(), wait_ms: POLL_WAIT_MS },
+          unary<PullTaskResponse__Output>(
+            (opts, cb) => this.client.PullTask({ header: this.header(), wait_ms: POLL_WAIT_MS }, opts, cb),
             POLL_WAIT_MS + 15_000,
           ),
         );
@@ -153,7 +151,7 @@ export class SiteAgent {
         const e = err as grpc.ServiceError;
         if (this.stopped) throw err;
         if (FATAL.has(e.code) || (e.code === grpc.status.FAILED_PRECONDITION && what === 'register')) {
-          throw new Error(`${what} refused by the coordinator: ${e.details || e.message}`);
+          throw new Error(`${what} refused by the coordinator: ${e.details || e.message}`, { cause: err });
         }
         if (attempt === 1 || attempt % 10 === 0) this.log(`${what} failed (${e.details || e.message}); retrying`);
         // Jitter from the CSPRNG: nothing in the agent uses Math.random.
@@ -235,9 +233,8 @@ export class SiteAgent {
     this.refused.push({ taskId: ctx.taskId, reason });
     this.ledger.refuse({ taskId: ctx.taskId, roundId: ctx.roundId, federationId: ctx.federationId, reason });
     await this.withRetry('refuse', () =>
-      unary<unknown, PushAck__Output>(
-        this.client.RefuseTask.bind(this.client) as never,
-        { header: this.header(ctx.roundId, ctx.taskId), reason },
+      unary<PushAck__Output>(
+        (opts, cb) => this.client.RefuseTask({ header: this.header(ctx.roundId, ctx.taskId), reason }, opts, cb),
         10_000,
       ),
     ).catch((err: Error) => this.log(`refusal not delivered: ${err.message}`));

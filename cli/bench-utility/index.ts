@@ -151,7 +151,7 @@ function readInput(file: string, what: string): string {
     return readFileSync(file, 'utf8');
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    throw new Error(`cannot read ${what} file ${file}: ${err.code === 'ENOENT' ? 'no such file' : err.message}`);
+    throw new Error(`cannot read ${what} file ${file}: ${err.code === 'ENOENT' ? 'no such file' : err.message}`, { cause: e });
   }
 }
 

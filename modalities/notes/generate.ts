@@ -227,7 +227,7 @@ export function generateVerifiedNote(
   const maxTries = opts.maxTries ?? 5;
   const verifyVocab = opts.verifyWith ?? vocab;
   const rejections: NoteIssue[][] = [];
-  opts.stats && opts.stats.notes++;
+  if (opts.stats) opts.stats.notes++;
   for (let t = 0; t < maxTries; t++) {
     const note = generateNote(facts, vocab, rng, opts);
     const v = verifyNote(note.text, facts, verifyVocab);

@@ -452,7 +452,7 @@ export function verifyChain(
       } else if (key instanceof Error) {
         add('unknown-party', `${where}: ${key.message}`);
       } else {
-        let ok = false;
+        let ok: boolean;
         try {
           ok = verify('sha256', Buffer.from(entry.hash, 'hex'), { key, dsaEncoding: 'der' }, Buffer.from(entry.signature, 'base64'));
         } catch {

@@ -101,7 +101,12 @@ export function lungMask(g: Float32Array, n: number): Uint8Array {
       const r = (i / n) | 0;
       const c = i - r * n;
       const nb = [r > 0 ? i - n : -1, r < n - 1 ? i + n : -1, c > 0 ? i - 1 : -1, c < n - 1 ? i + 1 : -1];
-      for (const j of nb) if (j >= 0 && mask[j] && !seen[j]) ((seen[j] = 1), st.push(j));
+      for (const j of nb) {
+        if (j >= 0 && mask[j] && !seen[j]) {
+          seen[j] = 1;
+          st.push(j);
+        }
+      }
     }
     if (comp.length < minSize) for (const i of comp) mask[i] = 0;
   }
@@ -159,7 +164,12 @@ export function gridImageScores(resampled: Float32Array, grid: number): ImageFea
   const mid = (c0 + c1) / 2;
   let leftCount = 0,
     rightCount = 0;
-  for (let r = r0; r <= r1; r++) for (let c = c0; c <= c1; c++) if (mask[r * n + c]) c < mid ? leftCount++ : rightCount++;
+  for (let r = r0; r <= r1; r++)
+    for (let c = c0; c <= c1; c++) {
+      if (!mask[r * n + c]) continue;
+      if (c < mid) leftCount++;
+      else rightCount++;
+    }
   if (leftCount === 0 || rightCount === 0) return { ok: false, reason: 'lung fields not found on both sides' };
   const H = r1 - r0 + 1;
   const W = c1 - c0 + 1;
@@ -188,7 +198,11 @@ export function gridImageScores(resampled: Float32Array, grid: number): ImageFea
       let b = -1;
       const from = side === 0 ? c0 : Math.ceil(mid);
       const to = side === 0 ? Math.ceil(mid) - 1 : c1;
-      for (let c = from; c <= to; c++) if (mask[r * n + c]) (a < 0 && (a = c), (b = c));
+      for (let c = from; c <= to; c++) {
+        if (!mask[r * n + c]) continue;
+        if (a < 0) a = c;
+        b = c;
+      }
       for (let c = a; a >= 0 && c <= b; c++) hull[r * n + c] = 1;
     }
   }

@@ -1,5 +1,6 @@
 // A whole fit over real gRPC + mutual TLS on loopback, real BFV threshold aggregation, real
 // ledgers and a real PGlite store: spend, privacy of individual vectors, and result quality.
+import type { GraphicalModelJSON } from '../../model/pgm/index.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -159,7 +160,7 @@ describe('a federated fit end to end (in-process, real gRPC/mTLS/BFV/PGlite)', (
     const where = parseWhere(fed.coordinator.engine.schema, 'age>=40,age<80,condition=hypertension');
     const model = (await fed.coordinator.store.listModels(fed.cfg.federationId))[0];
     const { GraphicalModel } = await import('../../model/pgm/index.ts');
-    const gm = GraphicalModel.fromJSON(model.model as never);
+    const gm = GraphicalModel.fromJSON(model.model as GraphicalModelJSON);
     const dirs = [join(fed.dir, 'c1'), join(fed.dir, 'c2')];
     for (const dir of dirs) {
       await emitCohort(fed.cfg, fed.coordinator.store, fed.coordinator.engine.schema, model.id, gm, { n: 150, seed: 9, where, dir });

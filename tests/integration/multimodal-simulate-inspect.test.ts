@@ -132,8 +132,13 @@ describe('simulate → inspect, all modalities', () => {
       const op = col(i, 'img_opacity');
       for (let r = 0; r < pn.length; r++) {
         if (op[r] === 2) continue;
-        if (pn[r]) (pneumoImaged++, (pneumoOpacity += op[r]!));
-        else (otherImaged++, (otherOpacity += op[r]!));
+        if (pn[r]) {
+          pneumoImaged++;
+          pneumoOpacity += op[r]!;
+        } else {
+          otherImaged++;
+          otherOpacity += op[r]!;
+        }
       }
     });
     expect(pneumoOpacity / pneumoImaged).toBeGreaterThan(0.6);
@@ -152,8 +157,13 @@ describe('simulate → inspect, all modalities', () => {
         let [dw, nw, dn, nn] = [0, 0, 0, 0];
         for (let r = 0; r < g.length; r++) {
           if (g[r]! === 3) continue;
-          if (c[r]) ((dw += g[r]!), nw++);
-          else ((dn += g[r]!), nn++);
+          if (c[r]) {
+            dw += g[r]!;
+            nw++;
+          } else {
+            dn += g[r]!;
+            nn++;
+          }
         }
         if (nw >= 5) diffs.push(dw / nw - dn / nn);
       });

@@ -135,7 +135,7 @@ export function parseDicomBytes(bytes: Uint8Array, source: string, options: Dico
   }
   let ds: DataSet;
   try {
-    ds = dicomParser.parseDicom(bytes, { inflater } as never);
+    ds = dicomParser.parseDicom(bytes, { inflater });
   } catch (err) {
     return rejectParseError(err, bytes.length, reject);
   }

@@ -96,7 +96,10 @@ class Writer {
     if (vr === 'US' || vr === 'UL') {
       const values = Array.isArray(value) ? value : [Number(value)];
       const w = new Writer(this.littleEndian, this.explicit);
-      for (const v of values) vr === 'US' ? w.u16(v) : w.u32(v);
+      for (const v of values) {
+        if (vr === 'US') w.u16(v);
+        else w.u32(v);
+      }
       return w.chunks;
     }
     let s = Array.isArray(value) ? value.join('\\') : String(value);

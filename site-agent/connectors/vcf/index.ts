@@ -74,8 +74,6 @@ export interface PanelGenotypes {
   };
 }
 
-const TAB = 9;
-
 /** Normalises a chromosome name: without `chr`, upper case, M → MT. */
 export function normaliseChrom(chrom: string): string {
   let c = chrom.trim();
@@ -178,7 +176,7 @@ type LineGap = (bad: BgzfBadBlock) => void;
 async function* readLineBatches(path: string, onGap: LineGap = () => {}): AsyncGenerator<string[]> {
   const fh = await open(path, 'r');
   const magic = Buffer.alloc(18);
-  let got = 0;
+  let got: number;
   try {
     got = (await fh.read(magic, 0, 18, 0)).bytesRead;
   } finally {
