@@ -10,7 +10,7 @@ import type { PushAck__Output } from '../proto/generated/fedsynth/v1/PushAck.ts'
 import type { RegisterResponse__Output } from '../proto/generated/fedsynth/v1/RegisterResponse.ts';
 import type { PullTaskResponse__Output } from '../proto/generated/fedsynth/v1/PullTaskResponse.ts';
 import type { Chunk__Output } from '../proto/generated/fedsynth/v1/Chunk.ts';
-import { parseTaskSpec, InvalidTaskSpecError, type DecryptSpec, type KeygenSpec, type MeasureSpec } from '../proto/task-spec.ts';
+import { parseTaskSpec, InvalidTaskSpecError } from '../proto/task-spec.ts';
 import { sliceBody } from '../proto/wire.ts';
 import { Bfv } from '../privacy/crypto/bfv.ts';
 import type { Dataset } from '../model/domain.ts';
@@ -195,14 +195,14 @@ export class SiteAgent {
       const spec = parseTaskSpec(task.kind, task.spec_json);
       switch (spec.kind) {
         case 'keygen':
-          answer = keygen(ctx, spec as KeygenSpec);
+          answer = keygen(ctx, spec);
           break;
         case 'measure':
-          answer = measure(ctx, spec as MeasureSpec);
+          answer = measure(ctx, spec);
           break;
         case 'decrypt': {
           const payload = await this.fetchPayload(h.round_id, h.task_id, task.payload_sha256);
-          answer = decrypt(ctx, spec as DecryptSpec, payload);
+          answer = decrypt(ctx, spec, payload);
           break;
         }
       }

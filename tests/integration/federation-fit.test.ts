@@ -11,7 +11,8 @@ import { readPatientTable } from '../../site-agent/patients.ts';
 import { NdjsonFhirSource } from '../../site-agent/connectors/fhir-ndjson.ts';
 import { openLedger } from '../../site-agent/ledger.ts';
 import { rhoFromEpsilonDelta, rhoDistributedDiscreteGaussian } from '../../privacy/dp/accountant.ts';
-import type { MeasureSpec } from '../../proto/task-spec.ts';
+import { decodeTaskSpec } from '../../proto/task-spec.ts';
+import { wireTaskSpec } from '../../coordinator/audit.ts';
 import { FIELD_PRIME_BIG } from '../../privacy/crypto/field.ts';
 import { DEFAULT_SCHEMA_PATH } from '../../simulator/index.ts';
 
@@ -63,7 +64,7 @@ describe('a federated fit end to end (in-process, real gRPC/mTLS/BFV/PGlite)', (
   it("charges exactly the noise that was added: ρ recomputed from each round's σ² and quorum", async () => {
     for (const r of report.rounds) {
       const round = (await fed.coordinator.store.getRound(fed.cfg.federationId, r.roundId))!;
-      const spec = (round.spec as { measure: MeasureSpec }).measure;
+      const spec = decodeTaskSpec('measure', wireTaskSpec({ kind: 'measure', spec: round.spec }));
       const m = spec.marginals.length;
       const dimension = spec.marginals.reduce((s, attrs) => s + fed.siteData['hospital-a'].data.domain.cells(attrs), 0);
       const rho = rhoDistributedDiscreteGaussian({
