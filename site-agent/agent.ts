@@ -39,7 +39,7 @@ export interface LoadedSiteData {
 /**
  * Reads and encodes the site's patients into the public schema (one row per patient), across
  * every modality the config names (FHIR, DICOM, VCF, notes; site-agent/site-data.ts). A
- * FHIR-only config reads FHIR only, as before.
+ * FHIR-only config reads FHIR only.
  */
 export async function loadSiteData(cfg: SiteConfig): Promise<LoadedSiteData & { stats?: MultimodalSiteData['stats'] }> {
   const schema = parseSchema(cfg.schemaText);

@@ -1,5 +1,5 @@
 /**
- * Membership-inference statistics computed AT THE SITE (DESIGN.md §7): distances from the site's
+ * Membership-inference statistics computed AT THE SITE: distances from the site's
  * real records to a released synthetic cohort never leave the site; only a histogram of them,
  * noised with the site's own exact discrete Gaussian share and charged to the site's ledger,
  * does.

@@ -1,5 +1,5 @@
 /**
- * Cross-modal cohort writer (DESIGN.md §6, issue 5): each sampled joint-model row becomes one
+ * Cross-modal cohort writer: each sampled joint-model row becomes one
  * synthetic patient whose FHIR record, chest radiograph (DICOM), genome (VCF) and clinical note
  * agree, because they are all decoded from the same row (synthesis/patient.ts):
  *

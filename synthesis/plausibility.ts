@@ -1,5 +1,5 @@
 /**
- * Clinical plausibility rules over sampled joint-model rows (DESIGN.md §6): a synthetic patient
+ * Clinical plausibility rules over sampled joint-model rows: a synthetic patient
  * is released only if it breaks none of them; violating rows are resampled from the model and
  * counted (synthesis/cohort.ts). The rules are public clinical knowledge, never learned from
  * data, and each applies only when the schema has the attributes it talks about:

@@ -1,5 +1,5 @@
 /**
- * `fedsynth bench utility`: the federated utility benchmark of issue 4 on a CSV of integer-coded
+ * `fedsynth bench utility`: the federated utility benchmark on a CSV of integer-coded
  * columns and a private-pgm domain JSON. See run.ts for what runs, docs/benchmarks.md for results.
  */
 import { readFileSync } from 'node:fs';

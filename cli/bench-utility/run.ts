@@ -1,5 +1,5 @@
 /**
- * The in-process federated utility benchmark (issue 4): the real code path of a fit, minus the
+ * The in-process federated utility benchmark: the real code path of a fit, minus the
  * network. Sites are simulated by splitting one dataset; everything else is what a federation
  * runs:
  *

@@ -2,7 +2,7 @@
  * Structural checks of the FHIR R4 resources fedsynth emits (Patient, Condition, Observation):
  * required fields and their shapes, code systems, and that every subject reference resolves to a
  * Patient in the same set. Not a full profile validator; it guards what decoders write before
- * release (DESIGN.md §6). Pure.
+ * release. Pure.
  */
 import { FHIR_GENDERS } from '../../schema/schema.ts';
 import type { FhirResourceLike } from './types.ts';

@@ -1,6 +1,6 @@
 /**
  * Template note generator conditioned on synthetic facts, with optional DP phrase weights, and
- * rejection sampling through the verifier (DESIGN.md §6). Pure: returns strings and counts.
+ * rejection sampling through the verifier. Pure: returns strings and counts.
  */
 import type { Rng } from '../../model/rng.ts';
 import { imageFindings, type FactLab, type SyntheticFacts } from './facts.ts';

@@ -1,5 +1,5 @@
 /**
- * Note ↔ facts consistency (DESIGN.md §6): a note must mention every condition the patient has
+ * Note ↔ facts consistency: a note must mention every condition the patient has
  * and its imaging finding, must not assert a condition or finding the patient lacks, must not
  * negate one the patient has, and must hold no leftover template tokens. Mentions are found with
  * the public vocabulary (longest match at word boundaries); a mention is negated when a NegEx-style

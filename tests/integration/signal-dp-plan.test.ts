@@ -1,4 +1,4 @@
-// Cross-modal signal survives the privacy pipeline (issue 5): the coordinator's plan (declared
+// Cross-modal signal survives the privacy pipeline: the coordinator's plan (declared
 // structure + federated AIM), exact distributed discrete Gaussian noise drawn per site,
 // Private-PGM estimation and the rounding sampler, on three simulated hospitals read through the
 // sites' own loaders (FHIR, DICOM → findings, VCF → dosages, notes → mentions). Compared on the
