@@ -17,7 +17,7 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { intFlag, parseFlags, UsageError } from '../cli/args.ts';
+import { command, parseArgs } from '../cli/args.ts';
 import { runUtility } from '../federation/utility-bench.ts';
 import { Dataset, Domain, allocColumn } from '../model/domain.ts';
 import { marginal } from '../model/marginals.ts';
@@ -124,29 +124,31 @@ export interface BenchArgs {
   json: boolean;
 }
 
+const FIDELITY_BENCH = command({
+  command: 'bench/clinical-fidelity.ts',
+  summary: 'The clinical workload answered by a federated fit, against the pooled truth (worst cells first).',
+  flags: {
+    schema: { type: 'path', value: 'FILE', help: 'another schema (its declared structure and workload)' },
+    sites: { type: 'int', min: 1, max: 26, default: 3, help: 'simulated sites' },
+    patients: { type: 'int', min: 10, max: 1_000_000, default: 5000, help: 'patients per site' },
+    seed: { type: 'int', min: 0, max: 2 ** 31, default: 7, help: 'seed of the simulated data and the sampler' },
+    epsilon: { type: 'number', min: 0, minExclusive: true, default: 1, help: "the fit's ε (δ = 1e-9)" },
+    runs: { type: 'int', min: 1, max: 100, default: 1, help: 'fits, each with fresh noise' },
+    json: { type: 'boolean', help: 'print JSON' },
+  },
+});
+
 /** Flags of the bench; malformed or unknown flags throw a UsageError naming them. */
 export function parseBenchArgs(argv: string[]): BenchArgs {
-  const { flags, positional } = parseFlags(argv, {
-    schema: 'string',
-    sites: 'string',
-    patients: 'string',
-    seed: 'string',
-    epsilon: 'string',
-    runs: 'string',
-    json: 'boolean',
-  });
-  if (positional.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positional[0])}`);
-  const epsilon = typeof flags.epsilon === 'string' ? Number(flags.epsilon) : 1;
-  if (!(epsilon > 0 && Number.isFinite(epsilon)))
-    throw new UsageError(`--epsilon must be a positive number, got ${JSON.stringify(flags.epsilon)}`);
+  const { flags } = parseArgs(FIDELITY_BENCH, argv);
   return {
-    schemaPath: typeof flags.schema === 'string' ? flags.schema : MULTIMODAL_SCHEMA_PATH,
-    sites: intFlag(flags, 'sites', 3, 1, 26),
-    patients: intFlag(flags, 'patients', 5000, 10, 1_000_000),
-    seed: intFlag(flags, 'seed', 7, 0, 2 ** 31),
-    epsilon,
-    runs: intFlag(flags, 'runs', 1, 1, 100),
-    json: flags.json === true,
+    schemaPath: flags.schema ?? MULTIMODAL_SCHEMA_PATH,
+    sites: flags.sites,
+    patients: flags.patients,
+    seed: flags.seed,
+    epsilon: flags.epsilon,
+    runs: flags.runs,
+    json: flags.json,
   };
 }
 

@@ -1,5 +1,5 @@
-// Peak memory of the site agent's streaming reads against the size of the data (issue 3:
-// "memory stays bounded with 100k patients and 10 GB of images"). Not a test.
+// Peak memory of the site agent's streaming reads against the size of the data: memory must stay
+// bounded with 100k patients and 10 GB of images. Not a test.
 //
 //   npx tsx bench/ingest-memory.ts [--patients 100000] [--gb 10] [--size 2048] [--keep DIR]
 //

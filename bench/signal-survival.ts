@@ -1,5 +1,5 @@
 /**
- * Proof that cross-modal signal survives (issue 5): the real simulated sites and a synthetic
+ * Proof that cross-modal signal survives: the real simulated sites and a synthetic
  * cohort are both read with the sites' own loader and encoders (FHIR, DICOM → image findings by
  * the fixed extractors, VCF → dosages, notes → mentions), and compared on:
  * - image findings per condition: P(finding | cause) and P(finding | no cause) (opacity ←

@@ -2,8 +2,8 @@
 // uses the FHIR Bulk Data export (kick-off, polling, manifest) and then the report's other files.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
-import { parseFlags, UsageError } from './args.ts';
-import { ApiError, CLIENT_FLAGS, makeClient, print, type Client } from './study.ts';
+import { HelpRequest, UsageError } from './args.ts';
+import { ApiError, clientArgs, makeClient, print, type Client } from './study.ts';
 
 const HELP = `Usage: fedsynth cohort <request|status|download> --url URL [--token TOKEN] [--json]
 
@@ -89,22 +89,14 @@ async function download(client: Client, id: string, out: string, fhirOnly: boole
 
 export async function runCohortClientCommand(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
-  if (rest.includes('--help')) {
-    process.stdout.write(HELP);
-    return 0;
-  }
-  const spec = {
-    ...CLIENT_FLAGS,
-    study: 'string',
-    n: 'string',
-    where: 'string',
-    seed: 'string',
-    modalities: 'string',
-    wait: 'boolean',
-    out: 'string',
-    'fhir-only': 'boolean',
-  } as const;
-  const { flags, positional } = parseFlags(rest, spec);
+  if (rest.includes('--help') || rest.includes('-h')) throw new HelpRequest(HELP);
+  const { flags, positional } = clientArgs(
+    `fedsynth cohort ${sub}`,
+    HELP,
+    ['study', 'n', 'where', 'seed', 'modalities', 'out'],
+    ['wait', 'fhir-only'],
+    rest,
+  );
   const client = makeClient(flags);
   try {
     if (sub === 'request') {

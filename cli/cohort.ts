@@ -3,7 +3,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseCoordinatorConfig } from './coordinator-config.ts';
-import { intFlag, parseFlags, UsageError } from './args.ts';
+import { command, parseArgs, UsageError } from './args.ts';
 import { openStore } from '../coordinator/store/index.ts';
 import { emitCohort } from '../coordinator/coordinator.ts';
 import { COORDINATOR_PARTY } from '../coordinator/store/index.ts';
@@ -12,16 +12,31 @@ import { parseSchema } from '../schema/schema.ts';
 import { parseWhere, WhereError } from '../schema/where.ts';
 import { epsilonFromRho } from '../privacy/dp/accountant.ts';
 
+export const COHORT = command({
+  command: 'fedsynth cohort',
+  summary:
+    'Writes a new synthetic cohort from a fitted model, at no privacy cost (post-processing).\nSame model, seed, size and filter give the same cohort.',
+  flags: {
+    config: {
+      type: 'path',
+      value: 'coordinator.yaml',
+      required: true,
+      help: 'the coordinator config (finds the federation and its store)',
+    },
+    out: { type: 'path', value: 'DIR', required: true, help: 'output folder of the cohort' },
+    n: { type: 'int', min: 1, max: 10_000_000, default: 1000, help: 'patients to sample' },
+    where: { type: 'string', value: 'FILTER', help: 'cohort filter over public bins, e.g. age>=40,condition=pneumonia' },
+    seed: { type: 'int', min: 0, max: 2 ** 31, default: 1, help: 'sampling seed' },
+    model: { type: 'string', value: 'ID', default: 'latest', help: 'fitted model id' },
+  },
+});
+
 export async function runCohortCommand(args: string[]): Promise<number> {
-  const { flags } = parseFlags(args, { config: 'string', model: 'string', n: 'string', where: 'string', seed: 'string', out: 'string' });
-  if (typeof flags.config !== 'string')
-    throw new UsageError('fedsynth cohort needs --config coordinator.yaml (to find the federation and its store)');
-  if (typeof flags.out !== 'string') throw new UsageError('fedsynth cohort needs --out DIR');
-  const n = intFlag(flags, 'n', 1000, 1, 10_000_000);
-  const seed = intFlag(flags, 'seed', 1, 0, 2 ** 31);
+  const { flags } = parseArgs(COHORT, args);
+  const { n, seed } = flags;
   const cfg = parseCoordinatorConfig(flags.config);
   const schema = parseSchema(cfg.schemaText);
-  const whereText = typeof flags.where === 'string' ? flags.where : '';
+  const whereText = flags.where ?? '';
   let where: Record<string, number[]> | undefined;
   try {
     where = whereText ? parseWhere(schema, whereText) : undefined;
@@ -36,7 +51,7 @@ export async function runCohortCommand(args: string[]): Promise<number> {
   store.setAuditSigner({ party: COORDINATOR_PARTY, privateKeyPem: cfg.kit.keyPem });
   try {
     const models = await store.listModels(cfg.federationId);
-    const wanted = typeof flags.model === 'string' && flags.model !== 'latest' ? flags.model : undefined;
+    const wanted = flags.model !== 'latest' ? flags.model : undefined;
     const row = wanted ? models.find((m) => m.id === wanted) : models.sort((a, b) => +b.createdAt - +a.createdAt)[0];
     if (!row) {
       throw new UsageError(

@@ -1,16 +1,34 @@
 // `fedsynth coordinator` and `fedsynth agent`: load a config file, run, report progress.
 import { parseCoordinatorConfig } from './coordinator-config.ts';
 import { parseSiteConfig } from './agent-config.ts';
-import { parseFlags, UsageError } from './args.ts';
+import { command, parseArgs } from './args.ts';
 import { startCoordinator, runFitAndCohort } from '../coordinator/coordinator.ts';
 import { loadSiteData, SiteAgent } from '../site-agent/agent.ts';
 import { clinicalSourceLabel } from '../site-agent/config.ts';
 
+export const COORDINATOR = command({
+  command: 'fedsynth coordinator',
+  summary: 'Runs the coordinator: serves the federation, runs the fit and writes the cohort of its config.',
+  flags: {
+    config: { type: 'path', value: 'coordinator.yaml', required: true, help: 'the coordinator config' },
+    serve: { type: 'boolean', help: 'keep serving after the fit (agents can still poll; stop with Ctrl-C)' },
+  },
+});
+
+export const AGENT = command({
+  command: 'fedsynth agent',
+  summary: "Runs a site agent: reads the site's data, then dials out to the coordinator and answers its tasks.",
+  flags: {
+    config: { type: 'path', value: 'site.yaml', required: true, help: 'the site config' },
+    'exit-when-done': { type: 'boolean', help: 'exit once the coordinator reports the federation done' },
+  },
+  notes: 'Subcommands: agent inspect (check the site data locally; `fedsynth agent inspect --help`).',
+});
+
 const stamp = () => new Date().toISOString().slice(11, 19);
 
 export async function runCoordinatorCommand(args: string[]): Promise<number> {
-  const { flags } = parseFlags(args, { config: 'string', serve: 'boolean' });
-  if (typeof flags.config !== 'string') throw new UsageError('fedsynth coordinator needs --config coordinator.yaml');
+  const { flags } = parseArgs(COORDINATOR, args);
   const cfg = parseCoordinatorConfig(flags.config);
   const log = (line: string) => console.log(`${stamp()} coordinator: ${line}`);
   const running = await startCoordinator(cfg, {
@@ -46,9 +64,8 @@ export async function runCoordinatorCommand(args: string[]): Promise<number> {
 }
 
 export async function runAgentCommand(args: string[]): Promise<number> {
-  const { flags } = parseFlags(args, { config: 'string', 'exit-when-done': 'boolean' });
-  if (typeof flags.config !== 'string') throw new UsageError('fedsynth agent needs --config site.yaml');
-  const cfg = parseSiteConfig(flags.config, { exitWhenDone: flags['exit-when-done'] === true });
+  const { flags } = parseArgs(AGENT, args);
+  const cfg = parseSiteConfig(flags.config, { exitWhenDone: flags['exit-when-done'] });
   const log = (line: string) => console.log(`${stamp()} ${cfg.siteId}: ${line}`);
   const site = await loadSiteData(cfg);
   log(

@@ -14,7 +14,7 @@ import { provisionFederation } from '../pki/index.ts';
 import { serveSiteOverFhir } from '../simulator/demo-fhir-site.ts';
 import type { FhirServer } from '../simulator/fhir-server.ts';
 import { simulateFederation, DEFAULT_SCHEMA_PATH, MULTIMODAL_SCHEMA_PATH, siteId } from '../simulator/index.ts';
-import { intFlag, parseFlags } from './args.ts';
+import { command, parseArgs } from './args.ts';
 import { parseSchema } from '../schema/schema.ts';
 import { marginal } from '../model/marginals.ts';
 import { normalisedL1 } from '../model/metrics.ts';
@@ -291,30 +291,40 @@ export async function runDemo(opts: DemoOptions): Promise<FitReport & { demo: Re
   }
 }
 
+export const DEMO = command({
+  command: 'fedsynth demo',
+  summary:
+    'Runs a local federation end to end: simulated sites, provisioning, a coordinator and one agent\nprocess per site over mTLS, the fit and a cross-modal cohort, with a report.',
+  flags: {
+    out: { type: 'path', value: 'DIR', default: './out', help: 'output folder (cohort/ and report.json)' },
+    sites: { type: 'int', min: 2, max: 26, default: 3, help: 'simulated hospitals' },
+    patients: { type: 'int', min: 10, max: 1_000_000, default: 5000, help: 'patients per hospital' },
+    'cohort-size': { type: 'int', min: 1, max: 1_000_000, default: 1000, help: 'synthetic patients to write' },
+    seed: { type: 'int', min: 0, max: 2 ** 31, default: 7, help: 'simulation seed' },
+    'keep-work': { type: 'boolean', help: 'keep the working folder (sites, kits, logs)' },
+    'fhir-only': { type: 'boolean', help: 'FHIR only: no images, genomes or notes' },
+    'sim-image-size': { type: 'int', min: 32, max: 1024, default: 64, help: 'side of the simulated radiographs in pixels' },
+    serve: {
+      type: 'boolean',
+      help: 'after the fit, keep the coordinator (HTTP API and web page) and the agents running; writes DIR/service.json',
+    },
+  },
+});
+
 export async function runDemoCommand(args: string[]): Promise<number> {
-  const { flags } = parseFlags(args, {
-    out: 'string',
-    sites: 'string',
-    patients: 'string',
-    'cohort-size': 'string',
-    seed: 'string',
-    'keep-work': 'boolean',
-    'fhir-only': 'boolean',
-    'sim-image-size': 'string',
-    serve: 'boolean',
-  });
+  const { flags } = parseArgs(DEMO, args);
   const opts: DemoOptions = {
-    outDir: resolve(typeof flags.out === 'string' ? flags.out : './out'),
-    sites: intFlag(flags, 'sites', 3, 2, 26),
-    patients: intFlag(flags, 'patients', 5000, 10, 1_000_000),
-    cohortSize: intFlag(flags, 'cohort-size', 1000, 1, 1_000_000),
-    seed: intFlag(flags, 'seed', 7, 0, 2 ** 31),
+    outDir: resolve(flags.out),
+    sites: flags.sites,
+    patients: flags.patients,
+    cohortSize: flags['cohort-size'],
+    seed: flags.seed,
     epsilon: 1,
     delta: 1e-9,
-    keepWork: flags['keep-work'] === true,
-    multimodal: flags['fhir-only'] !== true,
-    simImageSize: intFlag(flags, 'sim-image-size', 64, 32, 1024),
-    serve: flags.serve === true,
+    keepWork: flags['keep-work'],
+    multimodal: !flags['fhir-only'],
+    simImageSize: flags['sim-image-size'],
+    serve: flags.serve,
     log: (l) => console.log(l),
   };
   const report = await runDemo(opts);

@@ -7,15 +7,19 @@ import { formatInspectReport, inspectSite } from '../site-agent/inspect.ts';
 import { parseSiteDataSection } from './agent-config.ts';
 import { ConfigError, Fields, loadConfigFile } from './config-file.ts';
 import { readFileSync } from 'node:fs';
+import { command, HelpRequest, parseArgs, UsageError, usageMessage } from './args.ts';
 
-export const INSPECT_USAGE = `usage: fedsynth agent inspect --config site.yaml [--json]
-
-Reads the site's data locally and prints patients per modality, linkage rates, schema coverage,
+export const INSPECT = command({
+  command: 'fedsynth agent inspect',
+  summary: `Reads the site's data locally and prints patients per modality, linkage rates, schema coverage,
 warnings (what the schema needs and the data lacks) and quarantine counts with the first files or
-rows of each reason (--json lists every one). Sends nothing.
-
-  --config FILE  the site config (its schema and data sections are used)
-  --json         print the report as JSON`;
+rows of each reason (--json lists every one). Sends nothing and needs neither the startup kit nor
+the coordinator.`,
+  flags: {
+    config: { type: 'path', value: 'site.yaml', required: true, help: 'the site config (its schema and data sections are used)' },
+    json: { type: 'boolean', help: 'print the report as JSON' },
+  },
+});
 
 export interface InspectIo {
   out: (text: string) => void;
@@ -23,40 +27,21 @@ export interface InspectIo {
 }
 const defaultIo: InspectIo = { out: (t) => process.stdout.write(t + '\n'), err: (t) => process.stderr.write(t + '\n') };
 
-export function parseInspectArgs(args: readonly string[]): { config: string; json: boolean; help: boolean } {
-  let config: string | undefined;
-  let json = false;
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    if (a === '--help' || a === '-h') return { config: '', json: false, help: true };
-    if (a === '--json') {
-      if (json) throw new ConfigError('--json given more than once');
-      json = true;
-    } else if (a === '--config' || a.startsWith('--config=')) {
-      if (config !== undefined) throw new ConfigError('--config given more than once');
-      const v = a.includes('=') ? a.slice(a.indexOf('=') + 1) : args[++i];
-      if (v === undefined || v === '' || v.startsWith('--')) throw new ConfigError('--config needs a file');
-      config = v;
-    } else if (a.startsWith('--')) throw new ConfigError(`unknown flag ${a.split('=')[0]} (known: --config, --json)`);
-    else throw new ConfigError(`unexpected argument ${JSON.stringify(a)}`);
-  }
-  if (config === undefined) throw new ConfigError('missing required flag --config');
-  return { config, json, help: false };
-}
-
 /** Returns the exit code: 0 report printed, 2 usage/config error, 1 unexpected failure. */
 export async function runInspectCommand(args: string[], io: InspectIo = defaultIo): Promise<number> {
   let parsed;
   try {
-    parsed = parseInspectArgs(args);
+    parsed = parseArgs(INSPECT, args).flags;
   } catch (e) {
-    io.err(`fedsynth agent inspect: ${(e as Error).message}`);
-    io.err(INSPECT_USAGE);
-    return 2;
-  }
-  if (parsed.help) {
-    io.out(INSPECT_USAGE);
-    return 0;
+    if (e instanceof HelpRequest) {
+      io.out(e.text);
+      return 0;
+    }
+    if (e instanceof UsageError) {
+      io.err(usageMessage(e, INSPECT.command).trimEnd());
+      return 2;
+    }
+    throw e;
   }
   try {
     const file = loadConfigFile(parsed.config);

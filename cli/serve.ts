@@ -1,6 +1,6 @@
 // `fedsynth serve --config coordinator.yaml`: the coordinator as a service (coordinator/serve.ts).
 import { parseCoordinatorConfig } from './coordinator-config.ts';
-import { parseFlags, UsageError } from './args.ts';
+import { command, HelpRequest, parseArgs, UsageError } from './args.ts';
 import { startService } from '../coordinator/serve.ts';
 
 const HELP = `Usage: fedsynth serve --config coordinator.yaml
@@ -12,13 +12,15 @@ operators approve studies; create keys with fedsynth token create. Stops on SIGI
 
 const stamp = () => new Date().toISOString().slice(11, 19);
 
+const SERVE = command({
+  command: 'fedsynth serve',
+  summary: HELP,
+  flags: { config: { type: 'path', value: 'coordinator.yaml', required: true, help: 'the coordinator config, with an http: section' } },
+});
+
 export async function runServeCommand(args: string[]): Promise<number> {
-  if (args.includes('--help') || args.includes('-h')) {
-    process.stdout.write(HELP);
-    return 0;
-  }
-  const { flags } = parseFlags(args, { config: 'string' });
-  if (typeof flags.config !== 'string') throw new UsageError('fedsynth serve needs --config coordinator.yaml');
+  if (args.includes('--help') || args.includes('-h')) throw new HelpRequest(HELP);
+  const { flags } = parseArgs(SERVE, args);
   const cfg = parseCoordinatorConfig(flags.config);
   if (!cfg.http) throw new UsageError(`${flags.config} has no http section: add http: { listen: "0.0.0.0:8080" } to serve the API`);
   const service = await startService(cfg, { log: (line) => console.log(`${stamp()} serve: ${line}`) });

@@ -1,7 +1,22 @@
 // `fedsynth study request|status|approve|list`: a client of a running `fedsynth serve`.
-import { parseFlags, UsageError } from './args.ts';
+import { command, HelpRequest, parseArgs, UsageError, type FlagDef } from './args.ts';
 
-export const CLIENT_FLAGS = { url: 'string', token: 'string', json: 'boolean' } as const;
+/** Flags every client command takes; its own flags are strings it validates with its own messages. */
+export function clientArgs(cmd: string, help: string, names: readonly string[], booleans: readonly string[], args: readonly string[]) {
+  if (args.includes('--help') || args.includes('-h')) throw new HelpRequest(help);
+  const flags: Record<string, FlagDef> = {
+    url: { type: 'string', value: 'URL', help: 'the service (default $FEDSYNTH_URL)' },
+    token: { type: 'string', value: 'TOKEN', help: 'an API token (default $FEDSYNTH_TOKEN)' },
+    json: { type: 'boolean', help: 'print JSON' },
+  };
+  for (const n of names) flags[n] = { type: 'string', help: n };
+  for (const n of booleans) flags[n] = { type: 'boolean', help: n };
+  const parsed = parseArgs(
+    command({ command: cmd, summary: help, flags, positionals: { name: 'ID', min: 0, max: 1, help: 'the id' } }),
+    args,
+  );
+  return { flags: parsed.flags as Record<string, string | boolean | undefined>, positional: parsed.positional };
+}
 
 const HELP = `Usage: fedsynth study <command> --url URL [--token TOKEN] [--json]
 
@@ -34,7 +49,7 @@ export interface Client {
 }
 
 /** The HTTP client both study and cohort commands use: bearer token, JSON, errors with the server's message. */
-export function makeClient(flags: Record<string, string | boolean>): Client {
+export function makeClient(flags: Record<string, string | boolean | undefined>): Client {
   const url = (typeof flags.url === 'string' ? flags.url : process.env.FEDSYNTH_URL)?.replace(/\/+$/, '');
   const token = typeof flags.token === 'string' ? flags.token : process.env.FEDSYNTH_TOKEN;
   if (!url) throw new UsageError('give the service URL with --url or FEDSYNTH_URL');
@@ -81,10 +96,10 @@ export function makeClient(flags: Record<string, string | boolean>): Client {
   };
 }
 
-export const print = (flags: Record<string, string | boolean>, value: unknown, line: string) =>
+export const print = (flags: Record<string, string | boolean | undefined>, value: unknown, line: string) =>
   process.stdout.write(flags.json ? JSON.stringify(value, null, 2) + '\n' : line + '\n');
 
-function number(flags: Record<string, string | boolean>, name: string): number | undefined {
+function number(flags: Record<string, string | boolean | undefined>, name: string): number | undefined {
   const v = flags[name];
   if (v === undefined) return undefined;
   const n = Number(v);
@@ -114,20 +129,15 @@ export function studyLine(s: StudyView): string {
 
 export async function runStudyCommand(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
-  if (sub === undefined || sub === 'help' || sub === '--help' || rest.includes('--help')) {
-    process.stdout.write(HELP);
-    return sub === undefined ? 2 : 0;
-  }
-  const spec = {
-    ...CLIENT_FLAGS,
-    title: 'string',
-    epsilon: 'string',
-    delta: 'string',
-    attributes: 'string',
-    plan: 'string',
-    wait: 'boolean',
-  } as const;
-  const { flags, positional } = parseFlags(rest, spec);
+  if (sub === 'help' || sub === '--help' || sub === '-h' || rest.includes('--help')) throw new HelpRequest(HELP);
+  if (sub === undefined) throw new UsageError('needs a command (request, status, approve, list)', 'fedsynth study');
+  const { flags, positional } = clientArgs(
+    `fedsynth study ${sub}`,
+    HELP,
+    ['title', 'epsilon', 'delta', 'attributes', 'plan'],
+    ['wait'],
+    rest,
+  );
   const client = makeClient(flags);
   try {
     switch (sub) {

@@ -1,7 +1,7 @@
 // `fedsynth token create|list|revoke`: API keys for the coordinator's HTTP API. The token is
 // printed once; the store keeps only its scrypt hash.
 import { parseCoordinatorConfig } from './coordinator-config.ts';
-import { parseFlags, UsageError } from './args.ts';
+import { command, HelpRequest, parseArgs, UsageError } from './args.ts';
 import { openStore, ROLES, StudyStore, type Role } from '../coordinator/store/index.ts';
 
 const HELP = `Usage: fedsynth token <create|list|revoke> --config coordinator.yaml
@@ -14,13 +14,23 @@ const HELP = `Usage: fedsynth token <create|list|revoke> --config coordinator.ya
 
 export async function runTokenCommand(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
-  if (sub === undefined || sub === 'help' || sub === '--help' || rest.includes('--help')) {
-    process.stdout.write(HELP);
-    return sub === undefined ? 2 : 0;
-  }
-  if (!['create', 'list', 'revoke'].includes(sub)) throw new UsageError(`unknown token command ${JSON.stringify(sub)}\n${HELP}`);
-  const { flags, positional } = parseFlags(rest, { config: 'string', role: 'string', name: 'string' });
-  if (typeof flags.config !== 'string') throw new UsageError(`fedsynth token ${sub} needs --config coordinator.yaml`);
+  if (sub === 'help' || sub === '--help' || sub === '-h' || rest.includes('--help') || rest.includes('-h')) throw new HelpRequest(HELP);
+  if (sub === undefined) throw new UsageError('needs a command (create, list, revoke)', 'fedsynth token');
+  if (!['create', 'list', 'revoke'].includes(sub))
+    throw new UsageError(`unknown token command ${JSON.stringify(sub)}\n${HELP}`, 'fedsynth token');
+  const { flags, positional } = parseArgs(
+    command({
+      command: `fedsynth token ${sub}`,
+      summary: HELP,
+      flags: {
+        config: { type: 'path', value: 'coordinator.yaml', required: true, help: 'the coordinator config (finds its store)' },
+        role: { type: 'string', value: 'ROLE', help: 'researcher, operator or auditor (create)' },
+        name: { type: 'string', value: 'NAME', help: 'who or what holds the key (create)' },
+      },
+      positionals: { name: 'ID', min: 0, max: 1, help: 'the key to revoke (revoke)' },
+    }),
+    rest,
+  );
   let role: Role | undefined;
   if (sub === 'create') {
     if (typeof flags.role !== 'string' || !(ROLES as readonly string[]).includes(flags.role))

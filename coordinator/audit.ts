@@ -6,8 +6,8 @@ import type { Store } from './store/index.ts';
 
 /** What the site receives as spec_json for a task (the measure spec without the coordinator's plan). */
 export function wireTaskSpec(t: { kind: string; spec: unknown }): unknown {
-  const spec = t.spec as { measure?: unknown };
-  return t.kind === 'measure' && spec.measure ? spec.measure : t.spec;
+  const spec = t.spec;
+  return t.kind === 'measure' && typeof spec === 'object' && spec !== null && 'measure' in spec && spec.measure ? spec.measure : spec;
 }
 
 /** SHA-256 of the canonical JSON of the spec the site receives: both sides can show they saw the same spec. */

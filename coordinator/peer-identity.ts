@@ -99,7 +99,7 @@ function parseCa(ca: Buffer | string): X509Certificate {
     if (!cert.ca) throw new Error('not a CA certificate');
     return cert;
   } catch (err) {
-    throw new Error(`peer identity: the federation CA certificate is unusable: ${(err as Error).message}`);
+    throw new Error(`peer identity: the federation CA certificate is unusable: ${(err as Error).message}`, { cause: err });
   }
 }
 

@@ -9,6 +9,7 @@ import type { Chunk__Output } from '../proto/generated/fedsynth/v1/Chunk.ts';
 import type { PushAck } from '../proto/generated/fedsynth/v1/PushAck.ts';
 import type { Task as WireTask } from '../proto/generated/fedsynth/v1/Task.ts';
 import { CHUNK_BYTES, MAX_BODY_BYTES, sliceBody } from '../proto/wire.ts';
+import { wireTaskSpec } from './audit.ts';
 import { receiveBody, UploadError } from './chunks.ts';
 import { RejectedResult, type FederationEngine } from './engine.ts';
 import type { TaskBoard } from './task-board.ts';
@@ -140,7 +141,7 @@ export function createFederationHandlers(deps: ServiceDeps): FederationHandlers 
   const wireTask = (t: Task): WireTask => ({
     header: { federation_id: t.federationId, schema_hash: deps.schemaHash, round_id: t.roundId, task_id: t.taskId },
     kind: t.kind,
-    spec_json: JSON.stringify(wireSpec(t)),
+    spec_json: JSON.stringify(wireTaskSpec(t)),
     payload_bytes: String(t.payload?.length ?? 0),
     payload_sha256: t.payloadSha256 ?? '',
     deadline_unix_ms: '0',
@@ -258,10 +259,4 @@ export function createFederationHandlers(deps: ServiceDeps): FederationHandlers 
       );
     },
   };
-}
-
-/** The spec a site sees: measure rounds store the plan alongside, which the site does not need. */
-function wireSpec(t: Task): unknown {
-  const spec = t.spec as { measure?: unknown };
-  return t.kind === 'measure' && spec.measure ? spec.measure : t.spec;
 }

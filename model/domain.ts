@@ -172,7 +172,7 @@ export function parseDomainJson(text: string): Domain {
   try {
     obj = JSON.parse(text);
   } catch (e) {
-    throw new Error(`domain JSON: ${(e as Error).message}`);
+    throw new Error(`domain JSON: ${(e as Error).message}`, { cause: e });
   }
   if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) throw new Error('domain JSON: expected an object {"attr": size}');
   return Domain.fromRecord(obj as Record<string, number>);

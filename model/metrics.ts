@@ -1,5 +1,5 @@
 /**
- * Utility metric of issue 4, exactly: for a workload W of attribute sets,
+ * Utility metric, exactly: for a workload W of attribute sets,
  *   L1 = mean over r ∈ W of ‖p_r − q_r‖₁,
  * where p_r and q_r are the real and synthetic marginals over r, each normalised by its own total
  * (no ½ factor). TV = L1 / 2. Both lie in [0, 2] and [0, 1] respectively.

@@ -49,6 +49,10 @@ export interface DecryptSpec {
 }
 
 export type TaskSpec = KeygenSpec | MeasureSpec | DecryptSpec;
+export const TASK_KINDS = ['keygen', 'measure', 'decrypt'] as const satisfies readonly TaskSpec['kind'][];
+export type TaskKind = (typeof TASK_KINDS)[number];
+/** The spec type of one task kind: `TaskSpecOf<'measure'>` is `MeasureSpec`. */
+export type TaskSpecOf<K extends TaskKind> = Extract<TaskSpec, { kind: K }>;
 
 export class InvalidTaskSpecError extends Error {}
 
@@ -78,75 +82,102 @@ function parseBfv(v: unknown): BfvParams {
   return { polyModulusDegree: degree, coeffModulusBits: bits, plainModulus: decimalString(v.plainModulus, 'bfv.plainModulus') };
 }
 
+function nonEmptyString(v: unknown, what: string): string {
+  if (typeof v !== 'string' || v.length === 0) fail(`${what} must be a non-empty string`);
+  return v;
+}
+
 function parseMember(v: unknown, i: number): CommitteeMemberSpec {
   if (!isObject(v)) fail(`committee[${i}] must be an object`);
-  for (const f of ['memberId', 'publicKey', 'signature', 'certificatePem'] as const) {
-    if (typeof v[f] !== 'string' || (v[f] as string).length === 0) fail(`committee[${i}].${f} must be a non-empty string`);
-  }
+  const memberId = nonEmptyString(v.memberId, `committee[${i}].memberId`);
+  const publicKey = nonEmptyString(v.publicKey, `committee[${i}].publicKey`);
+  const signature = nonEmptyString(v.signature, `committee[${i}].signature`);
+  const certificatePem = nonEmptyString(v.certificatePem, `committee[${i}].certificatePem`);
+  return { memberId, point: positiveInt(v.point, `committee[${i}].point`), publicKey, signature, certificatePem };
+}
+
+function decodeKeygen(raw: Record<string, unknown>): KeygenSpec {
+  return { kind: 'keygen', point: positiveInt(raw.point, 'point'), bfv: parseBfv(raw.bfv) };
+}
+
+function decodeDecrypt(raw: Record<string, unknown>): DecryptSpec {
   return {
-    memberId: v.memberId as string,
-    point: positiveInt(v.point, `committee[${i}].point`),
-    publicKey: v.publicKey as string,
-    signature: v.signature as string,
-    certificatePem: v.certificatePem as string,
+    kind: 'decrypt',
+    point: positiveInt(raw.point, 'point'),
+    length: positiveInt(raw.length, 'length'),
+    contributors: positiveInt(raw.contributors, 'contributors'),
+    bfv: parseBfv(raw.bfv),
   };
 }
 
-/** Parses and validates a spec of the expected kind; throws InvalidTaskSpecError with the reason. */
+function decodeMarginals(v: unknown): string[][] {
+  if (!Array.isArray(v) || v.length === 0) fail('marginals must be a non-empty array');
+  return v.map((m: unknown, i) => {
+    if (!Array.isArray(m) || m.length === 0 || !m.every((a): a is string => typeof a === 'string' && a.length > 0)) {
+      fail(`marginals[${i}] must be a non-empty array of attribute names`);
+    }
+    if (new Set(m).size !== m.length) fail(`marginals[${i}] repeats an attribute`);
+    return m;
+  });
+}
+
+function decodeMeasure(raw: Record<string, unknown>): MeasureSpec {
+  const marginals = decodeMarginals(raw.marginals);
+  if (!isObject(raw.sigmaSite2)) fail('sigmaSite2 must be {num, den}');
+  const sigmaSite2 = {
+    num: decimalString(raw.sigmaSite2.num, 'sigmaSite2.num'),
+    den: decimalString(raw.sigmaSite2.den, 'sigmaSite2.den'),
+  };
+  if (BigInt(sigmaSite2.num) === 0n || BigInt(sigmaSite2.den) === 0n) fail('sigmaSite2 must be positive');
+  if (typeof raw.rho !== 'number' || !Number.isFinite(raw.rho) || raw.rho <= 0) fail('rho must be a positive number');
+  if (!Array.isArray(raw.committee) || raw.committee.length === 0) fail('committee must be a non-empty array');
+  const committee = raw.committee.map(parseMember);
+  const threshold = positiveInt(raw.threshold, 'threshold');
+  if (threshold > committee.length) fail(`threshold ${threshold} exceeds committee size ${committee.length}`);
+  const points = new Set(committee.map((m) => m.point));
+  if (points.size !== committee.length) fail('committee points must be distinct');
+  return {
+    kind: 'measure',
+    marginals,
+    sigmaSite2,
+    quorum: positiveInt(raw.quorum, 'quorum'),
+    rho: raw.rho,
+    threshold,
+    committee,
+    bfv: parseBfv(raw.bfv),
+  };
+}
+
+const DECODERS: { [K in TaskKind]: (raw: Record<string, unknown>) => TaskSpecOf<K> } = {
+  keygen: decodeKeygen,
+  measure: decodeMeasure,
+  decrypt: decodeDecrypt,
+};
+
+export function isTaskKind(kind: string): kind is TaskKind {
+  return (TASK_KINDS as readonly string[]).includes(kind);
+}
+
+/**
+ * Validates an already-parsed spec (e.g. read back from the coordinator's store) as a spec of
+ * `kind`; throws InvalidTaskSpecError with the reason.
+ */
+export function decodeTaskSpec<K extends TaskKind>(kind: K, raw: unknown): TaskSpecOf<K> {
+  if (!isObject(raw)) fail('spec must be a JSON object');
+  if (raw.kind !== kind) fail(`spec kind ${JSON.stringify(raw.kind)} does not match task kind ${JSON.stringify(kind)}`);
+  return DECODERS[kind](raw);
+}
+
+/** Parses and validates the spec_json of a task of `kind`; throws InvalidTaskSpecError with the reason. */
+export function parseTaskSpec<K extends TaskKind>(kind: K, json: string): TaskSpecOf<K>;
+export function parseTaskSpec(kind: string, json: string): TaskSpec;
 export function parseTaskSpec(kind: string, json: string): TaskSpec {
+  if (!isTaskKind(kind)) fail(`unknown task kind ${JSON.stringify(kind)} (known: ${TASK_KINDS.join(', ')})`);
   let raw: unknown;
   try {
     raw = JSON.parse(json);
   } catch {
     fail(`spec of ${kind} task is not valid JSON`);
   }
-  if (!isObject(raw)) fail('spec must be a JSON object');
-  if (raw.kind !== kind) fail(`spec kind ${JSON.stringify(raw.kind)} does not match task kind ${JSON.stringify(kind)}`);
-  switch (kind) {
-    case 'keygen':
-      return { kind, point: positiveInt(raw.point, 'point'), bfv: parseBfv(raw.bfv) };
-    case 'decrypt':
-      return {
-        kind,
-        point: positiveInt(raw.point, 'point'),
-        length: positiveInt(raw.length, 'length'),
-        contributors: positiveInt(raw.contributors, 'contributors'),
-        bfv: parseBfv(raw.bfv),
-      };
-    case 'measure': {
-      if (!Array.isArray(raw.marginals) || raw.marginals.length === 0) fail('marginals must be a non-empty array');
-      const marginals = raw.marginals.map((m, i) => {
-        if (!Array.isArray(m) || m.length === 0 || !m.every((a) => typeof a === 'string' && a.length > 0)) {
-          fail(`marginals[${i}] must be a non-empty array of attribute names`);
-        }
-        if (new Set(m).size !== m.length) fail(`marginals[${i}] repeats an attribute`);
-        return m as string[];
-      });
-      if (!isObject(raw.sigmaSite2)) fail('sigmaSite2 must be {num, den}');
-      const sigmaSite2 = {
-        num: decimalString(raw.sigmaSite2.num, 'sigmaSite2.num'),
-        den: decimalString(raw.sigmaSite2.den, 'sigmaSite2.den'),
-      };
-      if (BigInt(sigmaSite2.num) === 0n || BigInt(sigmaSite2.den) === 0n) fail('sigmaSite2 must be positive');
-      if (typeof raw.rho !== 'number' || !Number.isFinite(raw.rho) || raw.rho <= 0) fail('rho must be a positive number');
-      if (!Array.isArray(raw.committee) || raw.committee.length === 0) fail('committee must be a non-empty array');
-      const committee = raw.committee.map(parseMember);
-      const threshold = positiveInt(raw.threshold, 'threshold');
-      if (threshold > committee.length) fail(`threshold ${threshold} exceeds committee size ${committee.length}`);
-      const points = new Set(committee.map((m) => m.point));
-      if (points.size !== committee.length) fail('committee points must be distinct');
-      return {
-        kind,
-        marginals,
-        sigmaSite2,
-        quorum: positiveInt(raw.quorum, 'quorum'),
-        rho: raw.rho,
-        threshold,
-        committee,
-        bfv: parseBfv(raw.bfv),
-      };
-    }
-    default:
-      fail(`unknown task kind ${JSON.stringify(kind)}`);
-  }
+  return decodeTaskSpec(kind, raw);
 }

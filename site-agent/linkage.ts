@@ -1,6 +1,6 @@
 /**
  * Record linkage at the site: joins DICOM images, VCF samples and notes to FHIR patients by the
- * identifiers the site configures (DESIGN.md §3). Nothing is ever guessed:
+ * identifiers the site configures. Nothing is ever guessed:
  * - every FHIR patient has a linkage key: its resource id (`key: id`) or the value of its
  *   identifier in `identifierSystem` (`key: identifier`, e.g. the MRN). A patient without that
  *   identifier has no key (counted); a key shared by several patients is AMBIGUOUS: artefacts

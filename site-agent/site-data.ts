@@ -11,7 +11,7 @@
  * VCF, one panel-length dosage vector per sample; never whole images or note texts beyond the
  * one being read.
  *
- * Contribution bound (DESIGN.md §3), enforced here, per patient:
+ * Contribution bound, enforced here, per patient:
  * - FHIR: one row (modalities/fhir/encode.ts);
  * - images: at most ONE. Among the patient's linked images of a schema modality (and body part,
  *   when the file states one) whose features could be computed, the one with the smallest

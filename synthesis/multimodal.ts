@@ -1,5 +1,5 @@
 /**
- * Cross-modal cohort writer (DESIGN.md §6, issue 5): each sampled joint-model row becomes one
+ * Cross-modal cohort writer: each sampled joint-model row becomes one
  * synthetic patient whose FHIR record, chest radiograph (DICOM), genome (VCF) and clinical note
  * agree, because they are all decoded from the same row (synthesis/patient.ts):
  *
@@ -267,7 +267,10 @@ export async function writeMultimodalCohort(
     if (on) mkdirSync(join(dir, sub), { recursive: true });
   const fhirDir = join(dir, 'fhir');
   const fhirOnlyResources: FhirResourceLike[] = [];
-  const ndjson = mods.image || mods.genome || mods.notes ? new NdjsonWriter(fhirDir, ['Patient', 'Encounter', 'Condition', 'Observation', 'MedicationRequest']) : undefined;
+  const ndjson =
+    mods.image || mods.genome || mods.notes
+      ? new NdjsonWriter(fhirDir, ['Patient', 'Encounter', 'Condition', 'Observation', 'MedicationRequest'])
+      : undefined;
   const cohortSamples: VcfSample[] = [];
   const rejection: RejectionReport = { rows: 0, byStage: {}, replaced: 0, dropped: 0, firstReasons: [] };
   const redrawn: { k: number; row: number[] }[] = [];

@@ -1,5 +1,5 @@
 /**
- * Clinical plausibility rules over sampled joint-model rows (DESIGN.md §6), built on the public
+ * Clinical plausibility rules over sampled joint-model rows, built on the public
  * clinical knowledge base (modalities/clinical/): a synthetic patient is released only if it breaks
  * none of them; violating rows are resampled from the model and counted per rule
  * (synthesis/cohort.ts). The rules are public knowledge, never learned from data, and each applies

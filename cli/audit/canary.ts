@@ -2,42 +2,50 @@
 import { writeFileSync } from 'node:fs';
 import { runCanaryAudit } from '../../federation/audits/canary.ts';
 import type { OneRunAuditResult } from '../../privacy/empirical/one-run.ts';
-import { intFlag, parseFlags, UsageError } from '../args.ts';
+import { command, parseArgs, UsageError } from '../args.ts';
 import { auditData } from './data.ts';
 
+export const CANARY = command({
+  command: 'fedsynth audit canary',
+  summary:
+    'One-run canary audit: plants canaries, runs the fit, and bounds ε from below from the released\nmeasurements and the synthetic cohort (95%). Exit 0 when the bound stays below the claimed ε.',
+  flags: {
+    data: { type: 'path', value: 'DIR', help: 'simulated sites to audit (default: simulate --sites/--patients now)' },
+    sites: { type: 'int', min: 1, max: 26, default: 3, help: 'sites to simulate' },
+    patients: { type: 'int', min: 10, max: 1_000_000, default: 400, help: 'patients per simulated site' },
+    epsilon: { type: 'number', min: 0, minExclusive: true, default: 1, help: 'the claimed ε' },
+    delta: { type: 'number', min: 0, max: 1, minExclusive: true, maxExclusive: true, default: 1e-9, help: 'the claimed δ' },
+    seed: { type: 'int', min: 0, max: 2 ** 31, default: 1, help: 'seed of simulation and fit' },
+    out: { type: 'path', value: 'FILE.json', required: true, help: 'where the result is written' },
+    canaries: { type: 'int', min: 4, max: 5000, default: 200, help: 'canaries planted' },
+    'k-plus': { type: 'int', min: 0, max: 5000, help: 'guesses of "included" (default: chosen by the audit)' },
+    'k-minus': { type: 'int', min: 0, max: 5000, help: 'guesses of "excluded" (default: chosen by the audit)' },
+    cohort: { type: 'int', min: 0, max: 10_000_000, default: 20_000, help: 'synthetic rows to audit (0: measurements only)' },
+  },
+});
+
 export async function runAuditCanary(args: string[]): Promise<number> {
-  const { flags } = parseFlags(args, {
-    data: 'string',
-    sites: 'string',
-    patients: 'string',
-    canaries: 'string',
-    'k-plus': 'string',
-    'k-minus': 'string',
-    epsilon: 'string',
-    delta: 'string',
-    seed: 'string',
-    cohort: 'string',
-    out: 'string',
-  });
-  if (typeof flags.out !== 'string') throw new UsageError('fedsynth audit canary needs --out FILE.json');
-  const epsilon = flags.epsilon === undefined ? 1 : Number(flags.epsilon);
-  const delta = flags.delta === undefined ? 1e-9 : Number(flags.delta);
-  if (!(epsilon > 0) || !(delta > 0 && delta < 1)) throw new UsageError('--epsilon must be > 0 and --delta in (0, 1)');
-  const canaries = intFlag(flags, 'canaries', 200, 4, 5000);
+  const { flags } = parseArgs(CANARY, args);
+  const { epsilon, delta } = flags;
+  const canaries = flags.canaries;
+  if (flags['k-plus'] !== undefined && flags['k-plus'] > canaries)
+    throw new UsageError(`--k-plus must be at most --canaries (${canaries})`, CANARY.command);
+  if (flags['k-minus'] !== undefined && flags['k-minus'] > canaries)
+    throw new UsageError(`--k-minus must be at most --canaries (${canaries})`, CANARY.command);
   const data = await auditData({
-    data: typeof flags.data === 'string' ? flags.data : undefined,
-    sites: intFlag(flags, 'sites', 3, 1, 26),
-    patients: intFlag(flags, 'patients', 400, 10, 1_000_000),
-    seed: intFlag(flags, 'seed', 1, 0, 2 ** 31),
+    data: flags.data,
+    sites: flags.sites,
+    patients: flags.patients,
+    seed: flags.seed,
   });
   const res = await runCanaryAudit(data, {
     canaries,
-    kPlus: flags['k-plus'] === undefined ? undefined : intFlag(flags, 'k-plus', 0, 0, canaries),
-    kMinus: flags['k-minus'] === undefined ? undefined : intFlag(flags, 'k-minus', 0, 0, canaries),
+    kPlus: flags['k-plus'],
+    kMinus: flags['k-minus'],
     epsilon,
     delta,
-    seed: intFlag(flags, 'seed', 1, 0, 2 ** 31),
-    cohortRows: intFlag(flags, 'cohort', 20_000, 0, 10_000_000),
+    seed: flags.seed,
+    cohortRows: flags.cohort,
   });
   writeFileSync(flags.out, `${JSON.stringify(res, null, 2)}\n`);
   const line = (name: string, r: OneRunAuditResult | null) =>

@@ -1,14 +1,15 @@
-// `fedsynth audit <verify|export|report|canary|mia>`.
-import { UsageError } from '../args.ts';
+// `fedsynth audit <export|verify|report|canary|mia>`.
+import { groupHelp, HelpRequest, UsageError } from '../args.ts';
 
-export const AUDIT_USAGE = `Usage: fedsynth audit <command> [flags]
-  export  --config coordinator.yaml --out FILE.jsonl           the federation's signed audit log
-  verify  --log FILE[,FILE...] --ca ca.pem [--certs DIR] [--delta D] [--json]
-          chain + signatures of every log, spend recomputed, site logs reconciled with the coordinator's
-  report  --log FILE[,FILE...] --ca ca.pem [--certs DIR] --out DIR [--canary FILE.json] [--mia FILE.json]
-  canary  [--data DIR | --patients N] [--sites N] [--canaries M] [--epsilon E] --out FILE.json
-  mia     [--data DIR | --patients N] [--sites N] [--epsilon E] --out FILE.json
-`;
+export const AUDIT_COMMANDS = [
+  ['export', "the federation's signed audit log, for auditors"],
+  ['verify', "chain and signatures of every log, spend recomputed, site logs reconciled with the coordinator's"],
+  ['report', 'verify, then an HTML and JSON report with the empirical audits and the threat model'],
+  ['canary', 'one-run canary audit: an empirical lower bound on ε'],
+  ['mia', 'membership-inference audit of the released histograms and the cohort'],
+] as const;
+
+export const AUDIT_USAGE = groupHelp('fedsynth audit', 'Privacy audit of a federation.', AUDIT_COMMANDS);
 
 export async function runAuditCommand(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
@@ -23,12 +24,13 @@ export async function runAuditCommand(args: string[]): Promise<number> {
       return (await import('./canary.ts')).runAuditCanary(rest);
     case 'mia':
       return (await import('./mia.ts')).runAuditMia(rest);
-    case undefined:
     case 'help':
     case '--help':
-      process.stdout.write(AUDIT_USAGE);
-      return sub === undefined ? 2 : 0;
+    case '-h':
+      throw new HelpRequest(AUDIT_USAGE);
+    case undefined:
+      throw new UsageError('needs a command (export, verify, report, canary, mia)', 'fedsynth audit');
     default:
-      throw new UsageError(`unknown audit command ${JSON.stringify(sub)} (known: export, verify, report, canary, mia)`);
+      throw new UsageError(`unknown audit command ${JSON.stringify(sub)} (known: export, verify, report, canary, mia)`, 'fedsynth audit');
   }
 }

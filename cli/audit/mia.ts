@@ -11,7 +11,7 @@ import { epsilonFromRho } from '../../privacy/dp/accountant.ts';
 import { noisedScoreHistogram, scoreTaskId } from '../../site-agent/dcr.ts';
 import { openLedger } from '../../site-agent/ledger.ts';
 import { budgetGuard, parsePolicy } from '../../site-agent/policy.ts';
-import { intFlag, parseFlags, UsageError } from '../args.ts';
+import { command, parseArgs } from '../args.ts';
 import { auditData } from './data.ts';
 
 export interface MiaCommandOptions extends MiaAuditOptions {
@@ -65,37 +65,40 @@ export async function runMiaWithLedgers(data: AuditSites, opts: MiaCommandOption
   }
 }
 
+export const MIA = command({
+  command: 'fedsynth audit mia',
+  summary:
+    'Membership-inference audit: attacks the released histograms and the synthetic cohort with held-out\nmembers and reports each attack against the bound the claimed ε allows.',
+  flags: {
+    data: { type: 'path', value: 'DIR', help: 'simulated sites to audit (default: simulate --sites/--patients now)' },
+    sites: { type: 'int', min: 1, max: 26, default: 3, help: 'sites to simulate' },
+    patients: { type: 'int', min: 10, max: 1_000_000, default: 400, help: 'patients per simulated site' },
+    epsilon: { type: 'number', min: 0, minExclusive: true, default: 1, help: 'the claimed ε' },
+    delta: { type: 'number', min: 0, max: 1, minExclusive: true, maxExclusive: true, default: 1e-9, help: 'the claimed δ' },
+    seed: { type: 'int', min: 0, max: 2 ** 31, default: 1, help: 'seed of simulation and fit' },
+    out: { type: 'path', value: 'FILE.json', required: true, help: 'where the result is written' },
+    cohort: { type: 'int', min: 10, max: 1_000_000, default: 2000, help: 'synthetic rows to attack' },
+    bins: { type: 'int', min: 2, max: 64, default: 8, help: 'bins of the distance statistics' },
+    state: { type: 'path', value: 'DIR', help: "folder for the simulated sites' state (default: a temporary folder, removed after)" },
+  },
+});
+
 export async function runAuditMia(args: string[]): Promise<number> {
-  const { flags } = parseFlags(args, {
-    data: 'string',
-    sites: 'string',
-    patients: 'string',
-    epsilon: 'string',
-    delta: 'string',
-    seed: 'string',
-    cohort: 'string',
-    bins: 'string',
-    state: 'string',
-    out: 'string',
-  });
-  if (typeof flags.out !== 'string') throw new UsageError('fedsynth audit mia needs --out FILE.json');
-  const epsilon = flags.epsilon === undefined ? 1 : Number(flags.epsilon);
-  const delta = flags.delta === undefined ? 1e-9 : Number(flags.delta);
-  if (!(epsilon > 0) || !(delta > 0 && delta < 1)) throw new UsageError('--epsilon must be > 0 and --delta in (0, 1)');
-  const seed = intFlag(flags, 'seed', 1, 0, 2 ** 31);
+  const { flags } = parseArgs(MIA, args);
+  const { epsilon, delta, seed } = flags;
   const data = await auditData({
-    data: typeof flags.data === 'string' ? flags.data : undefined,
-    sites: intFlag(flags, 'sites', 3, 1, 26),
-    patients: intFlag(flags, 'patients', 400, 10, 1_000_000),
+    data: flags.data,
+    sites: flags.sites,
+    patients: flags.patients,
     seed,
   });
   const res = await runMiaWithLedgers(data, {
     epsilon,
     delta,
     seed,
-    cohortRows: intFlag(flags, 'cohort', 2000, 10, 1_000_000),
-    bins: intFlag(flags, 'bins', 8, 2, 64),
-    stateDir: typeof flags.state === 'string' ? flags.state : undefined,
+    cohortRows: flags.cohort,
+    bins: flags.bins,
+    stateDir: flags.state,
   });
   writeFileSync(flags.out, `${JSON.stringify(res, null, 2)}\n`);
   for (const [k, a] of Object.entries(res.attacks)) {

@@ -5,9 +5,9 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseFlags, UsageError } from '../args.ts';
+import { command, parseArgs } from '../args.ts';
 import type { ReconcileResult } from '../../privacy/audit-log/reconcile.ts';
-import { certFilesFrom, deltaFlag, listFlag, verifyFiles } from './verify.ts';
+import { certFilesFrom, LOG_FLAGS, logFiles, verifyFiles } from './verify.ts';
 import type { CanaryAuditResult } from '../../federation/audits/canary.ts';
 import type { MiaReport as MiaAuditResult } from './mia.ts';
 
@@ -194,30 +194,29 @@ ${empirical}
 `;
 }
 
+export const REPORT = command({
+  command: 'fedsynth audit report',
+  summary:
+    'Verifies the logs like `audit verify` and writes DIR/report.html and DIR/report.json with the\nspend, the findings, the empirical audits given and the threat model.',
+  positionals: { name: 'LOG...', min: 0, max: 1000, help: 'more audit logs' },
+  flags: {
+    ...LOG_FLAGS,
+    out: { type: 'path', value: 'DIR', required: true, help: 'folder of the report' },
+    canary: { type: 'path', value: 'FILE.json', help: 'result of `fedsynth audit canary`' },
+    mia: { type: 'path', value: 'FILE.json', help: 'result of `fedsynth audit mia`' },
+  },
+});
+
 export async function runAuditReport(args: string[]): Promise<number> {
-  const { flags, positional } = parseFlags(args, {
-    log: 'string',
-    ca: 'string',
-    certs: 'string',
-    delta: 'string',
-    out: 'string',
-    canary: 'string',
-    mia: 'string',
-  });
-  const logs = [...listFlag(flags.log), ...positional];
-  if (logs.length === 0 || typeof flags.ca !== 'string' || typeof flags.out !== 'string') {
-    throw new UsageError(
-      'fedsynth audit report needs --log FILE[,FILE...] --ca ca.pem --out DIR [--certs DIR] [--canary FILE.json] [--mia FILE.json]',
-    );
-  }
+  const { flags, positional } = parseArgs(REPORT, args);
+  const logs = logFiles(flags.log, positional, REPORT.command);
   const { result, notes } = verifyFiles({
     logs,
     caPem: readFileSync(flags.ca, 'utf8'),
-    certFiles: certFilesFrom(flags),
-    delta: deltaFlag(flags),
+    certFiles: certFilesFrom(flags.certs),
+    delta: flags.delta,
   });
-  const readJson = <T>(f: string | boolean | undefined): T | undefined =>
-    typeof f === 'string' ? (JSON.parse(readFileSync(f, 'utf8')) as T) : undefined;
+  const readJson = <T>(f: string | undefined): T | undefined => (f !== undefined ? (JSON.parse(readFileSync(f, 'utf8')) as T) : undefined);
   const canary = readJson<CanaryAuditResult>(flags.canary);
   const mia = readJson<MiaAuditResult>(flags.mia);
   const threatModel = existsSync(THREAT_MODEL_PATH) ? readFileSync(THREAT_MODEL_PATH, 'utf8') : '(docs/threat-model.md not found)';

@@ -2,7 +2,7 @@
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { X509Certificate } from 'node:crypto';
-import { parseFlags, UsageError } from '../args.ts';
+import { command, parseArgs, UsageError } from '../args.ts';
 import { parseCoordinatorConfig } from '../coordinator-config.ts';
 import { parseChainLines } from '../../privacy/audit-log/chain.ts';
 import { COORDINATOR, reconcileAuditLogs, type AuditLogInput, type ReconcileResult } from '../../privacy/audit-log/reconcile.ts';
@@ -91,18 +91,55 @@ export function verifyFiles(inp: VerifyInputs): { result: ReconcileResult; notes
   return { result: reconcileAuditLogs(logs, keys, { delta: inp.delta }), notes };
 }
 
-export function listFlag(v: string | boolean | undefined): string[] {
-  return typeof v === 'string'
-    ? v
-        .split(',')
-        .map((s) => s.trim())
-        .filter(Boolean)
-    : [];
+/** The flags verify and report share: which logs, the CA, extra certificates, δ. */
+export const LOG_FLAGS = {
+  log: {
+    type: 'list',
+    value: 'FILE[,FILE...]',
+    help: "audit logs: the coordinator export and sites' <state>/audit.jsonl (also as arguments)",
+  },
+  ca: { type: 'path', value: 'ca.pem', required: true, help: "the federation CA that issued every party's certificate" },
+  certs: { type: 'list', value: 'DIR|FILE[,...]', help: 'more party certificates (PEM files or folders of them)' },
+  delta: {
+    type: 'number',
+    min: 0,
+    max: 1,
+    minExclusive: true,
+    maxExclusive: true,
+    default: 1e-9,
+    help: 'δ at which spend is reported as ε',
+  },
+} as const;
+
+export const VERIFY = command({
+  command: 'fedsynth audit verify',
+  summary:
+    "Verifies the hash chain and signatures of every log, recomputes each party's spend, and reconciles\nthe sites' logs with the coordinator's. Exit 0 only when nothing is found.",
+  positionals: { name: 'LOG...', min: 0, max: 1000, help: 'more audit logs' },
+  flags: { ...LOG_FLAGS, json: { type: 'boolean', help: 'print the result as JSON' } },
+});
+
+export const EXPORT = command({
+  command: 'fedsynth audit export',
+  summary: "Writes the federation's signed audit log (JSON lines, exactly as signed) and the coordinator certificate beside it.",
+  flags: {
+    config: { type: 'path', value: 'coordinator.yaml', required: true, help: 'the coordinator config (finds its store)' },
+    out: { type: 'path', value: 'FILE.jsonl', required: true, help: 'the log to write (the certificate goes to FILE.jsonl.cert.pem)' },
+  },
+});
+
+/** Logs named by --log and as arguments; at least one, each existing. */
+export function logFiles(log: string[] | undefined, positional: string[], command: string): string[] {
+  const logs = [...(log ?? []), ...positional];
+  if (logs.length === 0)
+    throw new UsageError("needs --log FILE[,FILE...] (the coordinator export and sites' <state>/audit.jsonl)", command);
+  for (const l of logs) if (!existsSync(l)) throw new UsageError(`log ${l} does not exist`, command);
+  return logs;
 }
 
-export function certFilesFrom(flags: Record<string, string | boolean>): string[] {
+export function certFilesFrom(certs: string[] | undefined): string[] {
   const files: string[] = [];
-  for (const c of listFlag(flags.certs)) {
+  for (const c of certs ?? []) {
     const p = resolve(c);
     if (!existsSync(p)) throw new UsageError(`--certs ${c} does not exist`);
     files.push(p);
@@ -110,25 +147,14 @@ export function certFilesFrom(flags: Record<string, string | boolean>): string[]
   return files;
 }
 
-export function deltaFlag(flags: Record<string, string | boolean>): number {
-  const d = flags.delta === undefined ? 1e-9 : Number(flags.delta);
-  if (!(d > 0 && d < 1)) throw new UsageError(`--delta must be a number in (0, 1), got ${JSON.stringify(flags.delta)}`);
-  return d;
-}
-
 export async function runAuditVerify(args: string[], io: Io = stdIo): Promise<number> {
-  const { flags, positional } = parseFlags(args, { log: 'string', ca: 'string', certs: 'string', delta: 'string', json: 'boolean' });
-  const logs = [...listFlag(flags.log), ...positional];
-  if (logs.length === 0)
-    throw new UsageError("fedsynth audit verify needs --log FILE[,FILE...] (the coordinator export and sites' <state>/audit.jsonl)");
-  if (typeof flags.ca !== 'string')
-    throw new UsageError("fedsynth audit verify needs --ca ca.pem (the federation CA that issued every party's certificate)");
-  for (const l of logs) if (!existsSync(l)) throw new UsageError(`log ${l} does not exist`);
+  const { flags, positional } = parseArgs(VERIFY, args);
+  const logs = logFiles(flags.log, positional, VERIFY.command);
   const { result, notes } = verifyFiles({
     logs,
     caPem: readFileSync(flags.ca, 'utf8'),
-    certFiles: certFilesFrom(flags),
-    delta: deltaFlag(flags),
+    certFiles: certFilesFrom(flags.certs),
+    delta: flags.delta,
   });
   if (flags.json) {
     io.out(`${JSON.stringify({ ...result, notes }, null, 2)}\n`);
@@ -151,9 +177,7 @@ export async function runAuditVerify(args: string[], io: Io = stdIo): Promise<nu
 }
 
 export async function runAuditExport(args: string[], io: Io = stdIo): Promise<number> {
-  const { flags } = parseFlags(args, { config: 'string', out: 'string' });
-  if (typeof flags.config !== 'string' || typeof flags.out !== 'string')
-    throw new UsageError('fedsynth audit export needs --config coordinator.yaml --out FILE.jsonl');
+  const { flags } = parseArgs(EXPORT, args);
   const cfg = parseCoordinatorConfig(flags.config);
   const { openStore } = await import('../../coordinator/store/index.ts');
   const store = await openStore(

@@ -7,11 +7,28 @@ import { parseCsvDataset, parseDomainJson } from '../../model/domain.ts';
 import { runUtility, type AggregationKind, type UtilityResult } from '../../federation/utility-bench.ts';
 import type { PlanKind } from '../../federation/plan.ts';
 import type { SplitKind } from '../../model/split.ts';
+import { command, parseArgs, processIo, runCommand } from '../args.ts';
 
-export const BENCH_UTILITY_USAGE = `usage: fedsynth bench utility --data FILE.csv --domain FILE-domain.json
-       [--sites 10] [--split iid|heterogeneous] [--split-key ATTR] --epsilon E [--delta 1e-9]
-       [--seed S] [--plan aim|mst|independent] [--secure-aggregation none|he]
-       [--iterations N] [--json] [--quiet]`;
+export const BENCH_UTILITY = command({
+  command: 'fedsynth bench utility',
+  summary:
+    'The federated utility benchmark: splits a CSV of integer-coded columns into sites, runs the fit, and\nreports the 2-way and 3-way marginal errors of the model against the data (docs/benchmarks.md).',
+  flags: {
+    data: { type: 'path', value: 'FILE.csv', required: true, help: 'integer-coded CSV with a header row' },
+    domain: { type: 'path', value: 'FILE-domain.json', required: true, help: 'private-pgm domain: {"attr": size, ...}' },
+    epsilon: { type: 'number', min: 0, max: 100, minExclusive: true, required: true, help: 'ε of the fit' },
+    delta: { type: 'number', min: 0, max: 1, minExclusive: true, maxExclusive: true, default: 1e-9, help: 'δ of the fit' },
+    sites: { type: 'int', min: 1, max: 10_000, default: 10, help: 'sites the rows are split into' },
+    split: { type: 'enum', values: ['iid', 'heterogeneous'], default: 'iid', help: 'how rows are split' },
+    'split-key': { type: 'string', value: 'ATTR', help: 'attribute that drives a heterogeneous split' },
+    seed: { type: 'int', min: 0, max: Number.MAX_SAFE_INTEGER, default: 1, help: 'seed of split, noise and sampling' },
+    plan: { type: 'enum', values: ['aim', 'mst', 'independent'], default: 'aim', help: 'measurement plan' },
+    'secure-aggregation': { type: 'enum', values: ['none', 'he'], default: 'none', help: 'he: real threshold-BFV aggregation' },
+    iterations: { type: 'int', min: 1, max: 100_000, default: 1000, help: 'estimator iterations of the final fit' },
+    json: { type: 'boolean', help: 'print the result as JSON' },
+    quiet: { type: 'boolean', help: 'no progress on stderr' },
+  },
+});
 
 export interface BenchUtilityArgs {
   data: string;
@@ -29,97 +46,33 @@ export interface BenchUtilityArgs {
   quiet: boolean;
 }
 
-export class BenchUsageError extends Error {
-  override readonly name = 'BenchUsageError';
-}
-
-const VALUE_FLAGS = new Set([
-  '--data',
-  '--domain',
-  '--sites',
-  '--split',
-  '--split-key',
-  '--epsilon',
-  '--delta',
-  '--seed',
-  '--plan',
-  '--secure-aggregation',
-  '--iterations',
-]);
-const BOOL_FLAGS = new Set(['--json', '--quiet']);
-
 export function parseBenchUtilityArgs(args: readonly string[]): BenchUtilityArgs {
-  const v = new Map<string, string>();
-  const flags = new Set<string>();
-  for (let i = 0; i < args.length; i++) {
-    let a = args[i];
-    let inline: string | undefined;
-    const eq = a.indexOf('=');
-    if (a.startsWith('--') && eq > 0) {
-      inline = a.slice(eq + 1);
-      a = a.slice(0, eq);
-    }
-    if (BOOL_FLAGS.has(a)) {
-      if (inline !== undefined) throw new BenchUsageError(`${a} takes no value`);
-      flags.add(a);
-    } else if (VALUE_FLAGS.has(a)) {
-      const val = inline ?? args[++i];
-      if (val === undefined || (inline === undefined && val.startsWith('--'))) throw new BenchUsageError(`${a} needs a value`);
-      if (v.has(a)) throw new BenchUsageError(`${a} given twice`);
-      v.set(a, val);
-    } else {
-      throw new BenchUsageError(`unknown argument ${JSON.stringify(args[i])}`);
-    }
-  }
-  const need = (f: string): string => {
-    const x = v.get(f);
-    if (x === undefined) throw new BenchUsageError(`missing ${f}`);
-    return x;
-  };
-  const num = (f: string, def: number | undefined, check: (x: number) => boolean, what: string): number => {
-    const s = v.get(f);
-    if (s === undefined) {
-      if (def === undefined) throw new BenchUsageError(`missing ${f}`);
-      return def;
-    }
-    const x = Number(s);
-    if (s.trim() === '' || !Number.isFinite(x) || !check(x)) throw new BenchUsageError(`${f} must be ${what}, got ${JSON.stringify(s)}`);
-    return x;
-  };
-  const oneOf = <T extends string>(f: string, def: T, allowed: readonly T[]): T => {
-    const s = v.get(f) ?? def;
-    if (!allowed.includes(s as T)) throw new BenchUsageError(`${f} must be one of ${allowed.join('|')}, got ${JSON.stringify(s)}`);
-    return s as T;
-  };
-  const secure = oneOf('--secure-aggregation', 'none', ['none', 'he'] as const);
+  const { flags } = parseArgs(BENCH_UTILITY, args);
   return {
-    data: need('--data'),
-    domain: need('--domain'),
-    sites: num('--sites', 10, (x) => Number.isInteger(x) && x >= 1 && x <= 10_000, 'an integer in 1..10000'),
-    split: oneOf('--split', 'iid', ['iid', 'heterogeneous'] as const),
-    splitKey: v.get('--split-key'),
-    epsilon: num('--epsilon', undefined, (x) => x > 0 && x <= 100, 'a number in (0, 100]'),
-    delta: num('--delta', 1e-9, (x) => x > 0 && x < 1, 'a number in (0, 1)'),
-    seed: num('--seed', 1, (x) => Number.isSafeInteger(x) && x >= 0, 'a non-negative integer'),
-    plan: oneOf('--plan', 'aim', ['aim', 'mst', 'independent'] as const),
-    aggregation: secure === 'he' ? 'he' : 'plain',
-    iterations: num('--iterations', 1000, (x) => Number.isInteger(x) && x >= 1 && x <= 100_000, 'an integer in 1..100000'),
-    json: flags.has('--json'),
-    quiet: flags.has('--quiet'),
+    data: flags.data,
+    domain: flags.domain,
+    sites: flags.sites,
+    split: flags.split,
+    splitKey: flags['split-key'],
+    epsilon: flags.epsilon,
+    delta: flags.delta,
+    seed: flags.seed,
+    plan: flags.plan,
+    aggregation: flags['secure-aggregation'] === 'he' ? 'he' : 'plain',
+    iterations: flags.iterations,
+    json: flags.json,
+    quiet: flags.quiet,
   };
 }
 
-export async function runBenchUtilityCommand(args: string[]): Promise<number> {
-  let opts: BenchUtilityArgs;
-  try {
-    opts = parseBenchUtilityArgs(args);
-  } catch (e) {
-    if (e instanceof BenchUsageError) {
-      process.stderr.write(`fedsynth bench utility: ${e.message}\n${BENCH_UTILITY_USAGE}\n`);
-      return 2;
-    }
-    throw e;
-  }
+export function runBenchUtilityCommand(args: string[]): Promise<number> {
+  return runCommand(BENCH_UTILITY.command, processIo, async () => {
+    const opts = parseBenchUtilityArgs(args);
+    return runBench(opts);
+  });
+}
+
+async function runBench(opts: BenchUtilityArgs): Promise<number> {
   try {
     const domain = parseDomainJson(readInput(opts.domain, 'domain'));
     if (opts.splitKey !== undefined && !domain.has(opts.splitKey))

@@ -88,7 +88,7 @@ CREATE TABLE tasks (
 CREATE INDEX tasks_site_state ON tasks (federation_id, site_id, state);
 CREATE INDEX tasks_round ON tasks (federation_id, round_id);
 
--- Submission bodies are CIPHERTEXTS only (BFV encryptions of Shamir shares, DESIGN.md §4).
+-- Submission bodies are CIPHERTEXTS only (BFV encryptions of Shamir shares).
 -- The coordinator never stores, and never can decrypt, a single site's plaintext vector.
 CREATE TABLE submissions (
   task_id       text PRIMARY KEY REFERENCES tasks(task_id),

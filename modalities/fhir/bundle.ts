@@ -1,5 +1,5 @@
 /**
- * One FHIR R4 `collection` Bundle per synthetic patient (DESIGN.md §6): the Patient, Conditions
+ * One FHIR R4 `collection` Bundle per synthetic patient: the Patient, Conditions
  * and Observations of `decodePatient`, plus, from the other modalities' artefacts,
  * - an ImagingStudy pointing at the DICOM Study/Series/SOP Instance UIDs (and an imaging
  *   Observation with the finding, derived from it),

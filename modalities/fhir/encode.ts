@@ -4,7 +4,7 @@
  * `FhirPatientEncoder` is a streaming accumulator: feed it Patient, Condition and Observation
  * resources in any order (`add`), then `finish()` returns exactly ONE integer row per patient,
  * in schema attribute order. This is the contribution bound of the whole system: one patient,
- * one row, however many resources they have (DESIGN.md §3).
+ * one row, however many resources they have.
  *
  * Rules (all fixed by the public schema, none learned from data):
  * - age: whole years from `birthDate` to the schema's reference date, or to `deceasedDateTime`

@@ -3,7 +3,7 @@
  * Observation, MedicationRequest):
  * required fields and their shapes, code systems, and that every subject reference resolves to a
  * Patient in the same set. Not a full profile validator; it guards what decoders write before
- * release (DESIGN.md §6). Pure.
+ * release. Pure.
  */
 import { FHIR_GENDERS } from '../../schema/schema.ts';
 import type { FhirResourceLike } from './types.ts';
@@ -92,13 +92,17 @@ export function validateFhirResources(resources: Iterable<FhirResourceLike>): Fh
         subjectOk();
         const p = r.period as { start?: unknown; end?: unknown } | undefined;
         if (typeof p?.start !== 'string' || !DATETIME_RE.test(p.start)) err('period.start must be a FHIR dateTime');
-        if (p?.end !== undefined && (typeof p.end !== 'string' || !DATETIME_RE.test(p.end) || Date.parse(p.end) < Date.parse(p.start as string)))
+        if (
+          p?.end !== undefined &&
+          (typeof p.end !== 'string' || !DATETIME_RE.test(p.end) || Date.parse(p.end) < Date.parse(p.start as string))
+        )
           err('period.end must be a FHIR dateTime not before period.start');
         break;
       }
       case 'MedicationRequest':
         subjectOk();
-        if (!isCodeableConcept(r.medicationCodeableConcept)) err('medicationCodeableConcept must be a CodeableConcept with system and code');
+        if (!isCodeableConcept(r.medicationCodeableConcept))
+          err('medicationCodeableConcept must be a CodeableConcept with system and code');
         if (typeof r.authoredOn !== 'string' || !DATETIME_RE.test(r.authoredOn)) err('authoredOn is not a FHIR dateTime');
         break;
       default:

@@ -1,5 +1,5 @@
 /**
- * Parse-back validation of every DICOM file before release (DESIGN.md §6): the bytes are parsed
+ * Parse-back validation of every DICOM file before release: the bytes are parsed
  * with dicom-parser (an independent reader), and the identifying and image attributes are
  * checked against what the file was meant to hold. Pure.
  */

@@ -1,6 +1,6 @@
 /**
  * Template note generator conditioned on synthetic facts, with optional DP phrase weights, and
- * rejection sampling through the verifier (DESIGN.md §6). Pure: returns strings and counts.
+ * rejection sampling through the verifier. Pure: returns strings and counts.
  */
 import type { Rng } from '../../model/rng.ts';
 import { imageFindings, type FactLab, type SyntheticFacts } from './facts.ts';
@@ -68,7 +68,9 @@ const SEX_NOUN: Record<string, [string, string, string]> = {
 const CHILD_NOUN: Record<string, string> = { female: 'girl', male: 'boy' };
 
 /** How a note names the patient at the note's age: infants, children and adolescents as such. */
-export function personWords(facts: SyntheticFacts): Record<'ageText' | 'ageShort' | 'sexNoun' | 'sexShort' | 'Pronoun' | 'lifeStage', string> {
+export function personWords(
+  facts: SyntheticFacts,
+): Record<'ageText' | 'ageShort' | 'sexNoun' | 'sexShort' | 'Pronoun' | 'lifeStage', string> {
   const [adultNoun, sexShort, Pronoun] = SEX_NOUN[facts.sex] ?? SEX_NOUN.unknown;
   const years = Math.floor(facts.age);
   if (years < 1 && facts.ageMonths !== undefined) {
@@ -80,7 +82,14 @@ export function personWords(facts: SyntheticFacts): Record<'ageText' | 'ageShort
   const ageText = `${years}-year-old`;
   const ageShort = `${years} y/o`;
   if (years < 18)
-    return { ageText, ageShort, sexNoun: CHILD_NOUN[facts.sex] ?? 'child', sexShort, Pronoun, lifeStage: years < 13 ? 'child' : 'adolescent' };
+    return {
+      ageText,
+      ageShort,
+      sexNoun: CHILD_NOUN[facts.sex] ?? 'child',
+      sexShort,
+      Pronoun,
+      lifeStage: years < 13 ? 'child' : 'adolescent',
+    };
   return { ageText, ageShort, sexNoun: adultNoun, sexShort, Pronoun, lifeStage: 'adult' };
 }
 

@@ -1,5 +1,5 @@
 /**
- * Note ↔ facts consistency (DESIGN.md §6): a note must mention every condition the patient has
+ * Note ↔ facts consistency: a note must mention every condition the patient has
  * and its imaging finding, must not assert a condition or finding the patient lacks, must not
  * negate one the patient has, and must hold no leftover template tokens. Mentions are found with
  * the public vocabulary (longest match at word boundaries); a mention is negated when a NegEx-style
@@ -223,7 +223,10 @@ export function timelineIssues(text: string, facts: SyntheticFacts): NoteIssue[]
       if (!l.effective || dateMs(l.effective) <= noteMs) continue;
       const label = LAB_LABELS[l.name] ?? l.display;
       if (text.includes(`${label} ${l.value}`))
-        issues.push({ kind: 'value-after-note', detail: `${label} ${l.value} was measured ${l.effective}, after the note (${facts.noteDate})` });
+        issues.push({
+          kind: 'value-after-note',
+          detail: `${label} ${l.value} was measured ${l.effective}, after the note (${facts.noteDate})`,
+        });
     }
   }
   return issues;
@@ -251,7 +254,10 @@ export function verifyNote(text: string, facts: SyntheticFacts, vocab: Vocabular
     }
     const after = m.names.filter((n) => later.has(n));
     if (mine.length === 0 && after.length > 0)
-      issues.push({ kind: 'condition-after-note', detail: `"${m.term}" (${after.join('/')}) begins after the note's date ${facts.noteDate}` });
+      issues.push({
+        kind: 'condition-after-note',
+        detail: `"${m.term}" (${after.join('/')}) begins after the note's date ${facts.noteDate}`,
+      });
     else if (mine.length === 0)
       issues.push({ kind: 'extra-condition', detail: `"${m.term}" (${m.names.join('/')}) is mentioned but the patient does not have it` });
     for (const n of mine) affirmed.add(n);

@@ -1,5 +1,5 @@
 /**
- * Federated AIM-style adaptive plan (issue 4). See docs/synthesis.md for the design and the
+ * Federated AIM-style adaptive plan. See docs/synthesis.md for the design and the
  * privacy analysis; in short:
  *
  *   round 1  "one-way"       every 1-way marginal                          share `oneWayShare` of ρ

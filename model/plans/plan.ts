@@ -5,7 +5,7 @@
  * the round, and calls `next` again until it returns undefined.
  *
  * The interface is adaptive on purpose: MST needs three fixed rounds, but an AIM-style plan
- * (issue 4) chooses each round from the current model and stops when the budget is spent, which
+ * chooses each round from the current model and stops when the budget is spent, which
  * fits the same `next(done)` shape.
  */
 import type { Domain } from '../domain.ts';
@@ -59,7 +59,7 @@ export interface MstPlanOptions {
 }
 
 /**
- * The first model's plan (issue 2): round 1 measures every 1-way marginal; round 2 measures every
+ * The first model's plan: round 1 measures every 1-way marginal; round 2 measures every
  * candidate pair at a small share, from which an MST is selected (post-processing); round 3
  * measures the tree's pairs with the rest. The estimator gets the 1-ways, the round-3 pairs and
  * also the round-2 answers of the selected pairs (already paid for, independent noise).

@@ -1,5 +1,5 @@
 /**
- * Threshold secure aggregation (DESIGN.md §4) as pure steps; transport and storage belong to
+ * Threshold secure aggregation as pure steps; transport and storage belong to
  * the site agent and the coordinator.
  *
  *   site:        noised integer vector → Shamir shares (threshold t, points 1..k) → share j

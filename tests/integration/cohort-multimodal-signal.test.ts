@@ -1,7 +1,7 @@
 // Cross-modal signal survives decoding: a model that carries the planted structure (finding ←
 // condition, causal SNP → condition, LD, note ← condition) gives a cohort whose FILES, read back
 // by the sites' own encoders and by a classifier trained on real images, show that structure.
-// Tolerances were chosen from repeated runs (seeds 5, 6, 7: docs/benchmarks.md, issue 5), with
+// Tolerances were chosen from repeated runs (seeds 5, 6, 7: docs/benchmarks.md), with
 // margin; the ε = 1 federated numbers are bench/signal-survival.ts's.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -207,7 +207,7 @@ describe('cross-modal cohort', () => {
     expect(lines('Condition').some((c) => /pneumonia/i.test(c.code.text))).toBe(false);
     expect(readdirSync(join(out, 'dicom'))).toHaveLength(r.modalities!.images.written);
     expect(readdirSync(join(out, 'notes'))).toHaveLength(r.modalities!.notes.written);
-    const again = await writeCohort(schema, model, {
+    await writeCohort(schema, model, {
       n: 60,
       seed: 9,
       dir: join(dir, 'redrawn-again'),

@@ -12,7 +12,7 @@ import type { FederationClient } from '../../proto/generated/fedsynth/v1/Federat
 import type { Header } from '../../proto/generated/fedsynth/v1/Header.ts';
 import type { Task__Output } from '../../proto/generated/fedsynth/v1/Task.ts';
 import { ContributionCodec } from '../../proto/wire.ts';
-import { parseTaskSpec, type MeasureSpec } from '../../proto/task-spec.ts';
+import { parseTaskSpec } from '../../proto/task-spec.ts';
 import { Bfv } from '../../privacy/crypto/bfv.ts';
 import { prepareContribution } from '../../privacy/crypto/secure-aggregation.ts';
 import { openLedger } from '../../site-agent/ledger.ts';
@@ -136,7 +136,7 @@ describe('bad input to a live coordinator', () => {
   });
 
   it("rejects a body with the wrong schema hash, another site's task, or a bad digest", async () => {
-    const spec = parseTaskSpec('measure', firstTask.spec_json) as MeasureSpec;
+    const spec = parseTaskSpec('measure', firstTask.spec_json);
     const committee = spec.committee.map((m) => ({
       memberId: m.memberId,
       point: m.point,

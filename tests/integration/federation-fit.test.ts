@@ -1,5 +1,6 @@
 // A whole fit over real gRPC + mutual TLS on loopback, real BFV threshold aggregation, real
 // ledgers and a real PGlite store: spend, privacy of individual vectors, and result quality.
+import type { GraphicalModelJSON } from '../../model/pgm/index.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,7 +11,8 @@ import { readPatientTable } from '../../site-agent/patients.ts';
 import { NdjsonFhirSource } from '../../site-agent/connectors/fhir-ndjson.ts';
 import { openLedger } from '../../site-agent/ledger.ts';
 import { rhoFromEpsilonDelta, rhoDistributedDiscreteGaussian } from '../../privacy/dp/accountant.ts';
-import type { MeasureSpec } from '../../proto/task-spec.ts';
+import { decodeTaskSpec } from '../../proto/task-spec.ts';
+import { wireTaskSpec } from '../../coordinator/audit.ts';
 import { FIELD_PRIME_BIG } from '../../privacy/crypto/field.ts';
 import { DEFAULT_SCHEMA_PATH } from '../../simulator/index.ts';
 
@@ -62,7 +64,7 @@ describe('a federated fit end to end (in-process, real gRPC/mTLS/BFV/PGlite)', (
   it("charges exactly the noise that was added: ρ recomputed from each round's σ² and quorum", async () => {
     for (const r of report.rounds) {
       const round = (await fed.coordinator.store.getRound(fed.cfg.federationId, r.roundId))!;
-      const spec = (round.spec as { measure: MeasureSpec }).measure;
+      const spec = decodeTaskSpec('measure', wireTaskSpec({ kind: 'measure', spec: round.spec }));
       const m = spec.marginals.length;
       const dimension = spec.marginals.reduce((s, attrs) => s + fed.siteData['hospital-a'].data.domain.cells(attrs), 0);
       const rho = rhoDistributedDiscreteGaussian({
@@ -159,7 +161,7 @@ describe('a federated fit end to end (in-process, real gRPC/mTLS/BFV/PGlite)', (
     const where = parseWhere(fed.coordinator.engine.schema, 'age>=40,age<80,condition=hypertension');
     const model = (await fed.coordinator.store.listModels(fed.cfg.federationId))[0];
     const { GraphicalModel } = await import('../../model/pgm/index.ts');
-    const gm = GraphicalModel.fromJSON(model.model as never);
+    const gm = GraphicalModel.fromJSON(model.model as GraphicalModelJSON);
     const dirs = [join(fed.dir, 'c1'), join(fed.dir, 'c2')];
     for (const dir of dirs) {
       await emitCohort(fed.cfg, fed.coordinator.store, fed.coordinator.engine.schema, model.id, gm, { n: 150, seed: 9, where, dir });

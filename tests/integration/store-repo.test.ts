@@ -5,7 +5,7 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StoreError, type Store } from '../../coordinator/store/index.ts';
-import { entryHash, type AuditEvent } from '../../privacy/audit-log/chain.ts';
+import { entryHash, type AuditEntry, type AuditEvent } from '../../privacy/audit-log/chain.ts';
 import { BACKENDS, type TestDb } from '../support/db.ts';
 
 let counter = 0;
@@ -433,9 +433,9 @@ describe.each(BACKENDS)('store on $name', (backend) => {
     ).toEqual(entries);
 
     // tamper with the event of row 1 (as someone with database access could)
-    const tamper = async (f: string, seq: number, edit: (e: Record<string, unknown>) => void) => {
+    const tamper = async (f: string, seq: number, edit: (e: AuditEntry) => void) => {
       const { rows } = await store.sql.query('SELECT entry_text FROM audit_log WHERE federation_id = $1 AND seq = $2', [f, seq]);
-      const e = JSON.parse(String(rows[0].entry_text)) as Record<string, unknown>;
+      const e = JSON.parse(String(rows[0].entry_text)) as AuditEntry;
       edit(e);
       await store.sql.query('UPDATE audit_log SET entry_text = $3 WHERE federation_id = $1 AND seq = $2', [f, seq, JSON.stringify(e)]);
     };
@@ -447,7 +447,7 @@ describe.each(BACKENDS)('store on $name', (backend) => {
     for (const e of events) await store.appendAudit(fed2, e);
     await tamper(fed2, 1, (e) => {
       (e.event as { rho: number }).rho = 0;
-      e.hash = entryHash(e as never);
+      e.hash = entryHash(e);
     });
     const v2 = await store.verifyAuditChain(fed2);
     expect(v2.ok).toBe(false);

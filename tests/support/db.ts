@@ -69,7 +69,7 @@ async function loadOrCreateSnapshot(): Promise<Uint8Array> {
       } catch {
         // lock vanished meanwhile
       }
-      if (Date.now() > deadline) throw new Error(`timed out waiting for PGlite snapshot lock ${lock}`);
+      if (Date.now() > deadline) throw new Error(`timed out waiting for PGlite snapshot lock ${lock}`, { cause: err });
       await sleep(200);
       continue;
     }
@@ -165,7 +165,9 @@ export const postgresBackend: TestBackend = {
     try {
       store = await openStore({ postgresUrl: TEST_PG_URL, schema });
     } catch (err) {
-      throw new Error(`PostgreSQL at ${TEST_PG_URL} is required for the store tests and is unreachable: ${(err as Error).message}`);
+      throw new Error(`PostgreSQL at ${TEST_PG_URL} is required for the store tests and is unreachable: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
     const db: TestDb = {
       backend: 'postgres',

@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { describe, expect, it } from 'vitest';
-import { generateKeyPairSync, webcrypto } from 'node:crypto';
+import { generateKeyPairSync } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import {
   GENESIS_HASH,
@@ -264,17 +264,17 @@ describe('audit chain', () => {
 
   it('verifies with the party certificate PEM instead of a bare public key', async () => {
     const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
-    const kp = (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
-    x509.cryptoProvider.set(webcrypto as never);
+    // The global Web Crypto is the provider @peculiar/x509 uses by default.
+    const kp = await crypto.subtle.generateKey(alg, true, ['sign', 'verify']);
     const cert = await x509.X509CertificateGenerator.createSelfSigned({
       serialNumber: '01',
       name: 'CN=site-a',
       notBefore: new Date(t0 - 86_400_000),
       notAfter: new Date(t0 + 86_400_000),
-      keys: kp as never,
+      keys: kp,
       signingAlgorithm: alg,
     });
-    const pkcs8 = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', kp.privateKey)).toString('base64');
+    const pkcs8 = Buffer.from(await crypto.subtle.exportKey('pkcs8', kp.privateKey)).toString('base64');
     const privPem = `-----BEGIN PRIVATE KEY-----\n${pkcs8.match(/.{1,64}/g)!.join('\n')}\n-----END PRIVATE KEY-----\n`;
     const e0 = appendEntry(
       null,

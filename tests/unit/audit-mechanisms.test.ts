@@ -1,4 +1,4 @@
-// Mechanism checks (issue 6): no privacy path draws randomness from Math.random, a seeded PRNG
+// Mechanism checks: no privacy path draws randomness from Math.random, a seeded PRNG
 // or floating-point sampling; and the production noise path (default CSPRNG source, the exact
 // rational σ² the planner produces, shares summed over sites) has the claimed distribution.
 import { describe, expect, it } from 'vitest';

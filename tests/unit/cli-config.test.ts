@@ -6,7 +6,6 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
-import { intFlag, parseFlags, UsageError } from '../../cli/args.ts';
 import { parseCoordinatorConfig } from '../../cli/coordinator-config.ts';
 import { parseSiteConfig } from '../../cli/agent-config.ts';
 import { ConfigError } from '../../cli/config-file.ts';
@@ -46,23 +45,6 @@ beforeAll(async () => {
   await provisionFederation({ outDir: join(dir, 'kits'), federationId: 'f', sites: ['hospital-a', 'hospital-b'], validityDays: 1 });
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-describe('flag parsing', () => {
-  it('rejects unknown, repeated, valueless and out-of-range flags', () => {
-    const spec = { out: 'string', json: 'boolean', sites: 'string' } as const;
-    expect(parseFlags(['--out', 'x', '--json', 'pos'], spec)).toEqual({ flags: { out: 'x', json: true }, positional: ['pos'] });
-    expect(parseFlags(['--out=y'], spec).flags.out).toBe('y');
-    expect(() => parseFlags(['--nope'], spec)).toThrow(/unknown flag --nope/);
-    expect(() => parseFlags(['--out', 'a', '--out', 'b'], spec)).toThrow(/given twice/);
-    expect(() => parseFlags(['--out'], spec)).toThrow(/needs a value/);
-    expect(() => parseFlags(['--out', '--json'], spec)).toThrow(/needs a value/);
-    expect(() => parseFlags(['--json=1'], spec)).toThrow(/takes no value/);
-    expect(() => intFlag({ sites: 'three' }, 'sites', 3, 2, 26)).toThrow(UsageError);
-    expect(() => intFlag({ sites: '1' }, 'sites', 3, 2, 26)).toThrow(/from 2 to 26/);
-    expect(() => intFlag({ sites: '2.5' }, 'sites', 3, 2, 26)).toThrow(/integer/);
-    expect(intFlag({}, 'sites', 3, 2, 26)).toBe(3);
-  });
-});
 
 describe('coordinator.yaml', () => {
   it('parses a valid file', () => {
@@ -108,7 +90,10 @@ describe('site.yaml', () => {
   });
   it('parses an OMOP CDM source', () => {
     const cfg = parseSiteConfig(
-      write('s-omop.yaml', { ...siteBase(), data: { omop: { url: 'postgres://reader@db.local/cdm', schema: 'cdm_54', vocabularySchema: 'vocab' } } }),
+      write('s-omop.yaml', {
+        ...siteBase(),
+        data: { omop: { url: 'postgres://reader@db.local/cdm', schema: 'cdm_54', vocabularySchema: 'vocab' } },
+      }),
     );
     expect(cfg.data).toEqual({ kind: 'omop', url: 'postgres://reader@db.local/cdm', schema: 'cdm_54', vocabularySchema: 'vocab' });
   });
@@ -119,7 +104,11 @@ describe('site.yaml', () => {
     ['a bad page size', (c) => ({ ...c, data: { fhirRest: { baseUrl: 'http://x', pageSize: 0 } } }), /pageSize must be ≥ 1/],
     ['FHIR and OMOP at once', (c) => ({ ...c, data: { fhirNdjson: 'a', omop: { url: 'postgres://h/db', schema: 'cdm' } } }), /exactly one/],
     ['an OMOP URL that is not postgres', (c) => ({ ...c, data: { omop: { url: 'mysql://h/db', schema: 'cdm' } } }), /postgres:\/\//],
-    ['an OMOP schema that is not an identifier', (c) => ({ ...c, data: { omop: { url: 'postgres://h/db', schema: 'cdm; drop' } } }), /plain SQL identifier/],
+    [
+      'an OMOP schema that is not an identifier',
+      (c) => ({ ...c, data: { omop: { url: 'postgres://h/db', schema: 'cdm; drop' } } }),
+      /plain SQL identifier/,
+    ],
     ['an OMOP typo', (c) => ({ ...c, data: { omop: { url: 'postgres://h/db', schema: 'cdm', vocabSchema: 'v' } } }), /vocabSchema/],
     ['OMOP without a schema', (c) => ({ ...c, data: { omop: { url: 'postgres://h/db' } } }), /schema/],
     ['an unknown key', (c) => ({ ...c, coordinatr: 'x' }), /coordinatr is not a known setting/],
@@ -142,7 +131,7 @@ describe('the fedsynth command', () => {
     expect(unknown.stderr).toMatch(/unknown command "frobnicate"/);
     const noConfig = run('coordinator');
     expect(noConfig.status).toBe(2);
-    expect(noConfig.stderr).toMatch(/needs --config/);
+    expect(noConfig.stderr).toMatch(/missing required flag --config/);
     const badConfig = run('agent', '--config', join(dir, 'absent.yaml'));
     expect(badConfig.status).toBe(2);
     expect(badConfig.stderr).toMatch(/cannot read config/);

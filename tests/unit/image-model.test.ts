@@ -107,7 +107,11 @@ describe('reconstruction', () => {
     const region = (img: Float64Array, x0: number, x1: number, y0: number, y1: number) => {
       let s = 0;
       let n = 0;
-      for (let y = Math.floor(y0 * 32); y < y1 * 32; y++) for (let x = Math.floor(x0 * 32); x < x1 * 32; x++) ((s += img[y * 32 + x]), n++);
+      for (let y = Math.floor(y0 * 32); y < y1 * 32; y++)
+        for (let x = Math.floor(x0 * 32); x < x1 * 32; x++) {
+          s += img[y * 32 + x];
+          n++;
+        }
       return s / n;
     };
     // Lower lung zones: denser with effusion.

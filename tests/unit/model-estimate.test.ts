@@ -167,7 +167,7 @@ describe('estimate', () => {
       expect(back.structure.tree).toEqual(m.structure.tree);
       expect(back.marginal(['c', 'a'])).toEqual(m.marginal(['c', 'a']));
     }
-    expect(() => GraphicalModel.fromJSON({ format: 'other' } as never)).toThrow(/not a fedsynth-pgm/);
+    expect(() => GraphicalModel.fromJSON(JSON.parse('{"format":"other"}'))).toThrow(/not a fedsynth-pgm/);
   });
 
   it('rejects malformed measurements clearly', () => {

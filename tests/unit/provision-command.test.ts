@@ -3,7 +3,8 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadKit } from '../../pki/index.ts';
-import { PROVISION_USAGE, UsageError, parseProvisionArgs, runProvisionCommand } from '../../cli/provision.ts';
+import { ADD_SITE, PROVISION, parseProvisionArgs, runProvisionCommand } from '../../cli/provision.ts';
+import { HelpRequest, helpText, UsageError } from '../../cli/args.ts';
 
 const tmpRoot = mkdtempSync(join(tmpdir(), 'fedsynth-provision-cmd-'));
 afterAll(() => rmSync(tmpRoot, { recursive: true, force: true }));
@@ -57,30 +58,36 @@ describe('parseProvisionArgs', () => {
   });
 
   it('recognises help', () => {
-    expect(parseProvisionArgs(['--help'])).toEqual({ command: 'help' });
-    expect(parseProvisionArgs(['add-site', '-h'])).toEqual({ command: 'help' });
+    expect(() => parseProvisionArgs(['--help'])).toThrow(new HelpRequest(helpText(PROVISION)));
+    expect(() => parseProvisionArgs(['help'])).toThrow(HelpRequest);
+    try {
+      parseProvisionArgs(['add-site', '-h']);
+    } catch (e) {
+      expect((e as HelpRequest).text).toBe(helpText(ADD_SITE));
+      expect((e as HelpRequest).text).toMatch(/^usage: fedsynth provision add-site NAME --out DIR \[--days N\]/);
+    }
   });
 
   it.each([
-    [[], /missing --out DIR/],
-    [['--out', 'k'], /missing --federation ID/],
-    [['--out', 'k', '--federation', 'f'], /missing --sites a,b,c/],
+    [[], /missing required flag --out$/],
+    [['--out', 'k'], /missing required flag --federation/],
+    [['--out', 'k', '--federation', 'f'], /missing required flag --sites/],
     [['--out', 'k', '--federation', 'f', '--sites', 'a,,b'], /--sites has an empty entry/],
-    [['--out', 'k', '--federation', 'f', '--sites'], /option --sites needs a value/],
-    [['--out', '--federation', 'f'], /option --out needs a value/],
-    [['--out', 'k', '--out', 'j'], /option --out given more than once/],
-    [['--out=', '--federation', 'f'], /option --out needs a non-empty value/],
+    [['--out', 'k', '--federation', 'f', '--sites'], /^--sites needs a value$/],
+    [['--out', '--federation', 'f'], /^--out needs a value$/],
+    [['--out', 'k', '--out', 'j'], /^--out given more than once$/],
+    [['--out=', '--federation', 'f'], /^--out needs a value$/],
+    [['--out', 'k', '--federation', 'f', '--sites', 'a', '--days', 'ten'], /--days must be an integer from 1 to 36500, got "ten"/],
+    [['--out', 'k', '--federation', 'f', '--sites', 'a', '--days', '0'], /--days must be an integer from 1 to 36500, got "0"/],
     [
-      ['--out', 'k', '--federation', 'f', '--sites', 'a', '--days', 'ten'],
-      /--days must be a whole number of days between 1 and 36500, got "ten"/,
+      ['--out', 'k', '--federation', 'f', '--sites', 'a', '--bogus', '1'],
+      /unknown flag --bogus \(known: --out, --federation, --sites, --hosts, --days, --ca-days, --help\)/,
     ],
-    [['--out', 'k', '--federation', 'f', '--sites', 'a', '--days', '0'], /--days must be a whole number/],
-    [['--out', 'k', '--federation', 'f', '--sites', 'a', '--bogus', '1'], /unknown option --bogus for `fedsynth provision`/],
-    [['oops', '--out', 'k'], /unexpected argument "oops" \(subcommands: add-site/],
-    [['add-site', '--out', 'k'], /add-site needs the new site id/],
-    [['add-site', 'a', 'b', '--out', 'k'], /add-site takes one site id, got 2/],
-    [['add-site', 'a'], /missing --out DIR/],
-    [['add-site', 'a', '--out', 'k', '--sites', 'x'], /unknown option --sites for `fedsynth provision add-site`/],
+    [['oops', '--out', 'k'], /unexpected argument "oops"/],
+    [['add-site', '--out', 'k'], /missing NAME \(the new site id\)/],
+    [['add-site', 'a', 'b', '--out', 'k'], /expected at most 1 NAME, got 2: a b/],
+    [['add-site', 'a'], /missing required flag --out/],
+    [['add-site', 'a', '--out', 'k', '--sites', 'x'], /unknown flag --sites \(known: --out, --days, --help\)/],
   ])('rejects %j', (args, message) => {
     expect(() => parseProvisionArgs(args)).toThrow(UsageError);
     expect(() => parseProvisionArgs(args)).toThrow(message);
@@ -91,14 +98,14 @@ describe('runProvisionCommand', () => {
   it('prints usage for --help', async () => {
     const { captured, io: o } = io();
     expect(await runProvisionCommand(['--help'], o)).toBe(0);
-    expect(captured.out).toBe(PROVISION_USAGE);
+    expect(captured.out).toBe(helpText(PROVISION));
   });
 
   it('exits 2 with a clear message on a usage error, writing nothing', async () => {
     const out = join(tmpRoot, 'usage');
     const { captured, io: o } = io();
     expect(await runProvisionCommand(['--out', out, '--federation', 'f'], o)).toBe(2);
-    expect(captured.err).toMatch(/^fedsynth provision: missing --sites a,b,c .*\nRun `fedsynth provision --help` for usage\.\n$/);
+    expect(captured.err).toMatch(/^fedsynth provision: missing required flag --sites\nRun `fedsynth provision --help` for usage\.\n$/);
     expect(existsSync(out)).toBe(false);
   });
 

@@ -107,7 +107,7 @@ describe('fedsynth token / serve', () => {
   }, 300_000);
 
   it('serve refuses a config without an http section, and a missing --config', { timeout: 120_000 }, async () => {
-    expect((await run(['serve'])).err).toMatch(/needs --config/);
+    expect((await run(['serve'])).err).toMatch(/missing required flag --config/);
     const r = await run(['serve', '--config', config({})]);
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/no http section/);

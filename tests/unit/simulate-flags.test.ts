@@ -2,7 +2,9 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseSimulateArgs, runSimulateCommand, siteId, UsageError } from '../../simulator/index.ts';
+import { siteId } from '../../simulator/index.ts';
+import { parseSimulateArgs, runSimulateCommand } from '../../cli/simulate.ts';
+import { HelpRequest, UsageError } from '../../cli/args.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'fedsynth-simflags-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -27,25 +29,26 @@ describe('fedsynth simulate flags', () => {
       modalities: ['fhir', 'dicom', 'vcf', 'notes'],
       imageSize: 128,
       vcfBgzip: false,
-      help: false,
     });
     expect(parseSimulateArgs(['--sites=2', '--patients=5', '--out=x', '--seed=42', '--schema', 's.yaml'])).toMatchObject({
       sites: 2,
       seed: 42,
       schemaPath: 's.yaml',
     });
-    expect(parseSimulateArgs(['--help']).help).toBe(true);
+    expect(() => parseSimulateArgs(['--help'])).toThrow(HelpRequest);
   });
 
   it('rejects bad flags with precise messages', () => {
     expect(usage(['--patients', '10', '--out', 'x'])).toBe('missing required flag --sites');
     expect(usage(['--sites', '3', '--patients', '10'])).toBe('missing required flag --out');
-    expect(usage(['--sites', 'three', '--patients', '10', '--out', 'x'])).toBe('--sites must be an integer, got "three"');
-    expect(usage(['--sites', '0', '--patients', '10', '--out', 'x'])).toBe('--sites must be from 1 to 26, got 0');
-    expect(usage(['--sites', '27', '--patients', '10', '--out', 'x'])).toBe('--sites must be from 1 to 26, got 27');
-    expect(usage(['--sites', '2', '--patients', '1.5', '--out', 'x'])).toBe('--patients must be an integer, got "1.5"');
-    expect(usage(['--sites', '2', '--patients', '-4', '--out', 'x'])).toBe('--patients must be from 1 to 1000000, got -4');
-    expect(usage(['--sites', '2', '--patients', '4', '--out', 'x', '--seed', 'abc'])).toBe('--seed must be an integer, got "abc"');
+    expect(usage(['--sites', 'three', '--patients', '10', '--out', 'x'])).toBe('--sites must be an integer from 1 to 26, got "three"');
+    expect(usage(['--sites', '0', '--patients', '10', '--out', 'x'])).toBe('--sites must be an integer from 1 to 26, got "0"');
+    expect(usage(['--sites', '27', '--patients', '10', '--out', 'x'])).toBe('--sites must be an integer from 1 to 26, got "27"');
+    expect(usage(['--sites', '2', '--patients', '1.5', '--out', 'x'])).toBe('--patients must be an integer from 1 to 1000000, got "1.5"');
+    expect(usage(['--sites', '2', '--patients', '-4', '--out', 'x'])).toBe('--patients must be an integer from 1 to 1000000, got "-4"');
+    expect(usage(['--sites', '2', '--patients', '4', '--out', 'x', '--seed', 'abc'])).toBe(
+      '--seed must be an integer from 0 to 9007199254740991, got "abc"',
+    );
     expect(usage(['--sites', '--patients', '4', '--out', 'x'])).toBe('--sites needs a value');
     expect(usage(['--sites', '2', '--patients', '4', '--out'])).toBe('--out needs a value');
     expect(usage(['--sites', '2', '--sites', '3'])).toBe('--sites given more than once');
@@ -58,8 +61,7 @@ describe('fedsynth simulate flags', () => {
     const err: string[] = [];
     const io = { out: (l: string) => out.push(l), err: (l: string) => err.push(l) };
     expect(await runSimulateCommand(['--sites', 'x', '--patients', '5', '--out', join(root, 'o')], io)).toBe(2);
-    expect(err[0]).toBe('fedsynth simulate: --sites must be an integer, got "x"');
-    expect(err[1]).toMatch(/^usage: fedsynth simulate/);
+    expect(err[0]).toBe('fedsynth simulate: --sites must be an integer from 1 to 26, got "x"\nRun `fedsynth simulate --help` for usage.\n');
     err.length = 0;
     expect(
       await runSimulateCommand(['--sites', '1', '--patients', '5', '--out', join(root, 'o'), '--schema', join(root, 'nope.yaml')], io),
