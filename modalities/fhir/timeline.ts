@@ -229,8 +229,16 @@ export function planTimeline(row: RowFacts, refMs: number, rng: Rng): PatientTim
     let onsetDay: number;
     if (acute) onsetDay = Math.max(dayStart(birthMs), indexDay - (3 + rng.int(19)) * DAY_MS);
     else {
+      // The age reached in whole calendar years is at least the minimum (feasibleAges), but
+      // fractional years of 365.2425 days may fall short of it by under a day: the onset is then
+      // the minimum, on or before the index visit.
       const upper = Math.max(minOnsetYears(name), ageIndex - 1 / 365.2425);
-      const onsetYears = drawOnsetYears(name, Math.min(upper, ageIndex), rng.next(), rng.next());
+      let onsetYears: number;
+      try {
+        onsetYears = drawOnsetYears(name, upper, rng.next(), rng.next());
+      } catch (e) {
+        throw new ClinicalInfeasibleError('onset-age-infeasible', (e as Error).message);
+      }
       onsetDay = Math.min(indexDay, dayStart(birthMs + Math.ceil((onsetYears * YEAR_MS) / DAY_MS) * DAY_MS));
     }
     const enc = addEncounter('diagnosis', onsetDay + 8 * 3600_000, 30, name);

@@ -285,3 +285,17 @@ describe('feasible ages', () => {
     expect(some).toBeGreaterThan(300);
   });
 });
+
+describe('onsets at the minimum age', () => {
+  it('a patient whose whole years just reached a minimum onset age gets a life (no throw)', () => {
+    const rng = new Rng('birthday');
+    const ref = Date.parse('2025-01-01T00:00:00Z');
+    // The index visit falls on the birthday itself in about 1 draw in 365: enough draws to meet it.
+    for (let i = 0; i < 4000; i++) {
+      const tl = planTimeline({ ageBand: [2, 3], sex: 'male', conditions: ['hyperlipidemia', 'obesity'], labs: [] }, ref, rng);
+      for (const c of tl.conditions) expect((c.onsetMs - tl.birthMs) / YEAR_MS).toBeGreaterThanOrEqual(2 - 1 / 365);
+      const t2d = planTimeline({ ageBand: [10, 11], sex: 'female', conditions: ['type2_diabetes'], labs: [] }, ref, rng);
+      expect(t2d.conditions[0].onsetMs).toBeLessThanOrEqual(t2d.indexMs);
+    }
+  });
+});
