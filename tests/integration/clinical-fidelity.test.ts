@@ -16,11 +16,25 @@ import { DEFAULT_SCHEMA_PATH } from '../../simulator/index.ts';
 import { fidelityTable, fidelityVsTruth, schemaWorkload } from '../../synthesis/fidelity.ts';
 import { seededFit } from '../support/seeded-fit.ts';
 
+const CLINICAL_STRUCTURE = `
+structure:
+  share: 0.2
+  marginals:
+    - [age, kind:condition]
+    - [sex, kind:condition]
+    - [hba1c, type2_diabetes]
+    - [egfr, chronic_kidney_disease]
+    - [bmi, obesity]
+    - [ldl_cholesterol, hyperlipidemia]
+    - [systolic_bp, hypertension]
+`;
+
 let report: WorkloadReport;
 let rounds: string[];
 
 beforeAll(async () => {
-  const schema = parseSchema(readFileSync(DEFAULT_SCHEMA_PATH, 'utf8'));
+  // hospital-v1 with the clinical links of the multimodal schema's second structure group.
+  const schema = parseSchema(readFileSync(DEFAULT_SCHEMA_PATH, 'utf8') + CLINICAL_STRUCTURE);
   const data = await simulatedTruth(schema, 3, 3000, 11);
   const fit = seededFit(data, { epsilon: 1, seed: 11, structure: schema.structure, rows: 20_000 });
   rounds = fit.rounds.map((r) => r.spec.name);

@@ -109,7 +109,7 @@ describe('FHIR NDJSON connector', () => {
     expect(col('hypertension')).toEqual([1, 0]);
     expect(col('copd')).toEqual([0, 1]);
     expect(col('bmi')).toEqual([6, 3]);
-    expect(col('age')).toEqual([8, 8]); // 74 years → 70-79
+    expect(col('age')).toEqual([9, 9]); // 74 years → 70-79
     expect(res.counts.patients).toBe(2);
     expect(res.counts.resourcesByType).toEqual({ Patient: 3, Condition: 5, Observation: 1 });
     expect(res.counts.unlinked).toBe(2); // c4 (ghost) and c5 (quarantined p3)
