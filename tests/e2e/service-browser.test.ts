@@ -115,13 +115,17 @@ describe.skipIf(!existsSync(CHROMIUM))('the service in a browser (separate proce
     await researcher.goto(url);
     await researcher.fill('#token', 'fsk_wrong');
     await researcher.click('#signin-form button');
-    await researcher.waitForFunction("document.getElementById('signin-error').textContent.includes('Sign-in failed')");
+    // (Polled from the test: the page's CSP forbids the string evaluation waitForFunction uses.)
+    await researcher.waitForSelector('#signin-error:has-text("Sign-in failed")');
     await signIn(researcher, url, tokens.researcher);
-    await researcher.waitForFunction(
-      "document.querySelectorAll('#budget tbody tr td').length > 3 && !document.querySelector('#budget tbody').textContent.includes('not registered')",
-      undefined,
-      { timeout: 60_000 },
-    );
+    await expect
+      .poll(
+        async () =>
+          (await researcher.locator('#budget tbody tr').count()) === 3 &&
+          !(await researcher.textContent('#budget tbody'))!.includes('not registered'),
+        { timeout: 60_000 },
+      )
+      .toBe(true);
 
     // A study on a cross-modal subset of the schema, with a typo caught by the API first.
     await researcher.fill('#study-title', 'pneumonia imaging');
@@ -173,7 +177,11 @@ describe.skipIf(!existsSync(CHROMIUM))('the service in a browser (separate proce
     await researcher.waitForSelector('#report:not(.hidden)');
     expect(await researcher.locator('#plot-marginals svg rect').count()).toBeGreaterThan(4);
     expect(await researcher.locator('#plot-spend svg polyline').count()).toBe(3);
-    await researcher.waitForFunction("document.getElementById('preview-radiograph').naturalWidth > 0");
+    await expect
+      .poll(() => researcher.locator('#preview-radiograph').evaluate((img) => (img as unknown as { naturalWidth: number }).naturalWidth), {
+        timeout: 30_000,
+      })
+      .toBeGreaterThan(0);
     expect(await researcher.textContent('#preview-vcf')).toMatch(/#CHROM/);
     expect((await researcher.textContent('#preview-note'))!.length).toBeGreaterThan(20);
     await researcher.click('#bulk-export');
