@@ -99,9 +99,28 @@ export interface ChestWorkspace {
   colDelta: Float64Array;
   colShift: Float64Array;
   rowWeight: Float64Array;
+  /** From HALF_RESOLUTION_FROM up: the half-size drawing and its rows upsampled across (h × size). */
+  half?: { work: ChestWorkspace; density: Float32Array; across: Float32Array };
 }
 
+/**
+ * Output sizes from which the anatomy and findings are drawn at half the size and upsampled 2×:
+ * the warp is the renderer's dominant cost (a bilinear sample and a mask lookup per pixel), the
+ * deformation and the findings are smooth at that scale, and the sites' features read a 64×64
+ * grid. Below it the image is drawn directly.
+ */
+export const HALF_RESOLUTION_FROM = 128;
+
 export function chestWorkspace(size: number): ChestWorkspace {
+  const h = size / 2;
+  const halved = size >= HALF_RESOLUTION_FROM && Number.isInteger(h);
+  return {
+    ...directWorkspace(size),
+    ...(halved ? { half: { work: directWorkspace(h), density: new Float32Array(h * h), across: new Float32Array(h * size) } } : {}),
+  };
+}
+
+function directWorkspace(size: number): ChestWorkspace {
   return {
     size,
     lungs: new Uint8Array(size * size),
@@ -126,6 +145,27 @@ export function renderChestRadiograph(
   if (work.size !== size) throw new Error(`renderChestRadiograph: a workspace for ${work.size}×${work.size}, not ${size}×${size}`);
   if (anatomy.magnification !== undefined && !(anatomy.magnification > 0 && anatomy.magnification < 4))
     throw new Error(`renderChestRadiograph: magnification ${anatomy.magnification} is not in (0, 4)`);
+  const density = into ?? new Float32Array(size * size);
+  const half = work.half;
+  if (!half) {
+    const drawn = drawChest(size, anatomy, findings, rng, density, work);
+    return { density, size, ...drawn, lungSpans: work.lungSpans.slice() };
+  }
+  const drawn = drawChest(size / 2, anatomy, findings, rng, half.density, half.work);
+  upsample(half.density, size / 2, half.across, density);
+  upsampleLungs(half.work, work);
+  return { density, size, ...drawn, lungSpans: work.lungSpans.slice() };
+}
+
+/** The anatomy and findings of one image, drawn at `size` into `density` and `work`. */
+function drawChest(
+  size: number,
+  anatomy: ChestAnatomy,
+  findings: RadiographFindings,
+  rng: Rng,
+  density: Float32Array,
+  work: ChestWorkspace,
+): Pick<RenderedChest, 'heartScale' | 'fieldMm' | 'sides'> {
   const fieldMm = chestFieldMm(anatomy);
   const age = anatomy.ageYears;
   const h = clampHabitus(anatomy.habitus ?? 0);
@@ -161,7 +201,6 @@ export function renderChestRadiograph(
   // The smallest pyramid level at least as fine as the output.
   let level = atlas.levels[0];
   for (const l of atlas.levels) if (l.side >= size) level = l;
-  const density = into ?? new Float32Array(size * size);
   const warp: Warp = {
     side: level.side,
     src: level.density,
@@ -187,7 +226,7 @@ export function renderChestRadiograph(
     sides.nodule = rng.bernoulli(0.5) ? 'right' : 'left';
     drawNodule(density, work, sides.nodule, fieldMm, rng);
   }
-  return { density, size, heartScale, fieldMm, lungSpans: lungSpans.slice(), sides };
+  return { heartScale, fieldMm, sides };
 }
 
 /** What one row of the warp needs (see warpRow). */
@@ -370,5 +409,47 @@ function breastShadows(density: Float32Array, size: number, cx: number, sx: numb
         if (r < 1) density[y * size + x] += amp * Math.sqrt(1 - r);
       }
     }
+  }
+}
+
+/**
+ * h×h → 2h×2h by bilinear interpolation at the pixel centres (each output pixel ¾ of its nearer
+ * source pixel and ¼ of the next, per axis; edges repeated), across then down.
+ */
+function upsample(src: Float32Array, h: number, across: Float32Array, out: Float32Array): void {
+  const size = 2 * h;
+  for (let y = 0; y < h; y++) {
+    const o = y * h;
+    const a = y * size;
+    for (let x = 0; x < h; x++) {
+      const v = 0.75 * src[o + x];
+      across[a + 2 * x] = v + 0.25 * src[o + (x > 0 ? x - 1 : 0)];
+      across[a + 2 * x + 1] = v + 0.25 * src[o + (x < h - 1 ? x + 1 : x)];
+    }
+  }
+  for (let y = 0; y < h; y++) {
+    const a = y * size;
+    const up = (y > 0 ? y - 1 : 0) * size;
+    const down = (y < h - 1 ? y + 1 : y) * size;
+    const o0 = 2 * y * size;
+    const o1 = o0 + size;
+    for (let x = 0; x < size; x++) {
+      const v = 0.75 * across[a + x];
+      out[o0 + x] = v + 0.25 * across[up + x];
+      out[o1 + x] = v + 0.25 * across[down + x];
+    }
+  }
+}
+
+/** The half-size drawing's lung codes (each to 2×2 pixels) and lung runs (doubled) into `work`. */
+function upsampleLungs(half: ChestWorkspace, work: ChestWorkspace): void {
+  const h = half.size;
+  const size = work.size;
+  const { lungs, lungSpans } = work;
+  for (let y = 0; y < size; y++) {
+    const o = (y >> 1) * h;
+    const r = y * size;
+    for (let x = 0; x < size; x++) lungs[r + x] = half.lungs[o + (x >> 1)];
+    for (let k = 0; k < 4; k++) lungSpans[4 * y + k] = 2 * half.lungSpans[4 * (y >> 1) + k];
   }
 }

@@ -98,20 +98,6 @@ export function clampIntoGrid(ws: PixelWorkspace): void {
 /** 1.5·2⁵²: added to a double of magnitude below 2⁵¹, it rounds it to an integer (to even). */
 const ROUNDING = 6755399441055744;
 
-/** One step of lane l of the four sfc32 generators in s (see the header); returns its output. */
-function laneStep(s: Int32Array, l: number): number {
-  const a = s[l];
-  const b = s[4 + l];
-  const c = s[8 + l];
-  const d = s[12 + l];
-  const t = (((a + b) | 0) + d) | 0;
-  s[l] = b ^ (b >>> 9);
-  s[4 + l] = (c + (c << 3)) | 0;
-  s[8 + l] = (((c << 21) | (c >>> 11)) + t) | 0;
-  s[12 + l] = (d + 1) | 0;
-  return t;
-}
-
 /** Grid row `gy`'s cell sums from the column sums of its pixel rows, which are then cleared. */
 function addCellRow(colSum: Float64Array, cells: Float64Array, gy: number, n: number, f: number): void {
   for (let gx = 0; gx < n; gx++) {
@@ -142,15 +128,30 @@ export function storePixels(ws: PixelWorkspace, plan: GridComponentPlan, spans: 
   for (let y = 0; y < size; y++) {
     rowShift(plan.moves, plan.delta, size, y, colShift, spans, shift);
     const o = y * size;
-    for (let x = 0; x < size; x++) {
-      const t = laneStep(s, x & 3);
-      const u = (t & 1023) + ((t >>> 10) & 1023) + ((t >>> 20) & 1023);
-      let g = gain * (density[o + x] + shift[x]);
-      g = g < 0 ? 0 : g > gain ? gain : g;
-      const v = g + u * step + rounded - ROUNDING;
-      const q = v < 0 ? 0 : v > max ? max : v;
-      px[o + x] = q;
-      colSum[x] += q;
+    // Lane by lane: each lane's pixels of the row in order, its generator state in locals.
+    for (let l = 0; l < 4; l++) {
+      let a = s[l];
+      let b = s[4 + l];
+      let c = s[8 + l];
+      let d = s[12 + l];
+      for (let x = l; x < size; x += 4) {
+        const t = (((a + b) | 0) + d) | 0;
+        a = b ^ (b >>> 9);
+        b = (c + (c << 3)) | 0;
+        c = (((c << 21) | (c >>> 11)) + t) | 0;
+        d = (d + 1) | 0;
+        const u = (t & 1023) + ((t >>> 10) & 1023) + ((t >>> 20) & 1023);
+        let g = gain * (density[o + x] + shift[x]);
+        g = g < 0 ? 0 : g > gain ? gain : g;
+        const v = g + u * step + rounded - ROUNDING;
+        const q = v < 0 ? 0 : v > max ? max : v;
+        px[o + x] = q;
+        colSum[x] += q;
+      }
+      s[l] = a;
+      s[4 + l] = b;
+      s[8 + l] = c;
+      s[12 + l] = d;
     }
     if ((y + 1) % f === 0) addCellRow(colSum, cells, (y + 1) / f - 1, n, f);
   }
@@ -163,9 +164,23 @@ export function noiseSums(ws: PixelWorkspace): void {
   const s = Int32Array.from(ws.seed);
   colSum.fill(0);
   for (let y = 0; y < size; y++) {
-    for (let x = 0; x < size; x++) {
-      const t = laneStep(s, x & 3);
-      colSum[x] += (t & 1023) + ((t >>> 10) & 1023) + ((t >>> 20) & 1023);
+    for (let l = 0; l < 4; l++) {
+      let a = s[l];
+      let b = s[4 + l];
+      let c = s[8 + l];
+      let d = s[12 + l];
+      for (let x = l; x < size; x += 4) {
+        const t = (((a + b) | 0) + d) | 0;
+        a = b ^ (b >>> 9);
+        b = (c + (c << 3)) | 0;
+        c = (((c << 21) | (c >>> 11)) + t) | 0;
+        d = (d + 1) | 0;
+        colSum[x] += (t & 1023) + ((t >>> 10) & 1023) + ((t >>> 20) & 1023);
+      }
+      s[l] = a;
+      s[4 + l] = b;
+      s[8 + l] = c;
+      s[12 + l] = d;
     }
     if ((y + 1) % f === 0) addCellRow(colSum, cells, (y + 1) / f - 1, n, f);
   }
