@@ -83,3 +83,33 @@ export function certificateProblem(pem: string, ca: X509Certificate, partyId: st
   if (!cert.subject.split('\n').includes(`CN=${partyId}`)) return 'wrong-party';
   return null;
 }
+
+/** The SAN URI a site certificate carries (`pki/x509.ts` issues it; proto may not import pki). */
+export const SITE_CERT_URI_PREFIX = 'urn:fedsynth:site:';
+
+export type CommitteeCertificateProblem = 'unreadable' | 'foreign-ca' | 'wrong-party' | 'not-site-profile' | 'outside-validity';
+
+/**
+ * Why a certificate may not hold a decryption share, or null when it may. Eligibility is a site
+ * profile, not just a CA signature: clientAuth and no serverAuth (so the coordinator's server
+ * certificate is never a member), the `urn:fedsynth:site:<id>` SAN naming the member, valid at
+ * `now`, issued by the federation CA. Sites hold no signed roster yet, so any site-profile
+ * certificate of the federation CA is eligible (docs/threat-model.md).
+ */
+export function committeeCertificateProblem(
+  pem: string,
+  ca: X509Certificate,
+  memberId: string,
+  now: Date,
+): CommitteeCertificateProblem | null {
+  const base = certificateProblem(pem, ca, memberId);
+  if (base) return base;
+  const cert = new X509Certificate(pem);
+  if (!cert.checkIssued(ca)) return 'foreign-ca';
+  const eku = cert.keyUsage ?? [];
+  const sans = (cert.subjectAltName ?? '').split(',').map((s) => s.trim());
+  if (!eku.includes(OID_CLIENT_AUTH) || eku.includes(OID_SERVER_AUTH) || cert.ca) return 'not-site-profile';
+  if (!sans.includes(`URI:${SITE_CERT_URI_PREFIX}${memberId}`)) return 'not-site-profile';
+  if (now.getTime() < new Date(cert.validFrom).getTime() || now.getTime() > new Date(cert.validTo).getTime()) return 'outside-validity';
+  return null;
+}

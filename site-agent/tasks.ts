@@ -16,7 +16,7 @@ import {
   type Committee,
 } from '../privacy/crypto/secure-aggregation.ts';
 import type { Dataset } from '../model/domain.ts';
-import { certificateProblem } from '../proto/tls-kit.ts';
+import { committeeCertificateProblem, type CommitteeCertificateProblem } from '../proto/tls-kit.ts';
 import type { BfvParams, DecryptSpec, KeygenSpec, MeasureSpec } from '../proto/task-spec.ts';
 import { CommitteeKeyCodec, ContributionCodec, DecryptionInputCodec, PartialDecryptionCodec } from '../proto/wire.ts';
 import type { Ledger } from './ledger.ts';
@@ -95,14 +95,25 @@ export function keygen(ctx: TaskContext, spec: KeygenSpec): TaskAnswer {
   return { kind: 'committee-key', body, fresh: true };
 }
 
-/** Checks every committee key is signed by a certificate of this federation's CA naming that member. */
-export function verifyCommittee(ctx: Pick<TaskContext, 'caCert' | 'federationId' | 'fitId' | 'schemaHash'>, spec: MeasureSpec): Committee {
+const COMMITTEE_REFUSALS: Record<CommitteeCertificateProblem, string> = {
+  unreadable: 'has an unreadable certificate',
+  'foreign-ca': "has a certificate not issued by this federation's CA",
+  'wrong-party': 'has a certificate that names another party',
+  'not-site-profile': 'has a certificate without the site profile (clientAuth only, site URI): only sites may hold decryption shares',
+  'outside-validity': 'has a certificate outside its validity period',
+};
+
+/**
+ * Checks every committee member is an eligible site (site-profile certificate of this federation's
+ * CA, valid now, naming that member, never the coordinator) and its key is signed by that certificate.
+ */
+export function verifyCommittee(
+  ctx: Pick<TaskContext, 'caCert' | 'federationId' | 'fitId' | 'schemaHash' | 'now'>,
+  spec: MeasureSpec,
+): Committee {
   return spec.committee.map((m) => {
-    const problem = certificateProblem(m.certificatePem, ctx.caCert, m.memberId);
-    if (problem === 'unreadable') throw new TaskRefusal(`committee member ${m.memberId} has an unreadable certificate`);
-    if (problem === 'foreign-ca')
-      throw new TaskRefusal(`committee member ${m.memberId}'s certificate is not issued by this federation's CA`);
-    if (problem === 'wrong-party') throw new TaskRefusal(`committee certificate does not belong to ${m.memberId}`);
+    const problem = committeeCertificateProblem(m.certificatePem, ctx.caCert, m.memberId, ctx.now());
+    if (problem) throw new TaskRefusal(`committee member ${m.memberId} ${COMMITTEE_REFUSALS[problem]}: refusing to encrypt to it`);
     const publicKey = new Uint8Array(Buffer.from(m.publicKey, 'base64'));
     const signature = new Uint8Array(Buffer.from(m.signature, 'base64'));
     const fields = {

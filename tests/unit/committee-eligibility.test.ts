@@ -1,0 +1,143 @@
+// Committee eligibility is decided by the site: a committee key is accepted only from a
+// site-profile certificate (clientAuth only, site URI SAN) of the federation CA, valid now and
+// naming that member. The coordinator's own server certificate is refused, before the site's
+// data is read or its budget charged.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { X509Certificate } from 'node:crypto';
+import { provisionFederation } from '../../pki/index.ts';
+import { committeeCertificateProblem } from '../../proto/tls-kit.ts';
+import type { CommitteeMemberSpec, MeasureSpec } from '../../proto/task-spec.ts';
+import { signCommitteeKey } from '../../privacy/crypto/secure-aggregation.ts';
+import { Dataset, Domain } from '../../model/domain.ts';
+import { openLedger } from '../../site-agent/ledger.ts';
+import { parsePolicy } from '../../site-agent/policy.ts';
+import { measure, siteRho, TaskRefusal, verifyCommittee, type TaskContext } from '../../site-agent/tasks.ts';
+import { BFV_COEFF_MODULUS_BITS, BFV_POLY_MODULUS_DEGREE, type Bfv } from '../../privacy/crypto/bfv.ts';
+import { FIELD_PRIME_BIG } from '../../privacy/crypto/field.ts';
+
+const FED = 'test-fed';
+const SCHEMA_HASH = 'schema-hash';
+let dir: string;
+let kits: Record<string, { certPem: string; keyPem: string }>;
+let caCert: X509Certificate;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'fedsynth-committee-'));
+  const res = await provisionFederation({
+    outDir: join(dir, 'kits'),
+    federationId: FED,
+    sites: ['hospital-a', 'hospital-b'],
+    validityDays: 2,
+  });
+  const read = (d: string) => ({ certPem: readFileSync(join(d, 'cert.pem'), 'utf8'), keyPem: readFileSync(join(d, 'key.pem'), 'utf8') });
+  kits = {
+    'hospital-a': read(res.siteDirs['hospital-a']),
+    'hospital-b': read(res.siteDirs['hospital-b']),
+    coordinator: read(res.coordinatorDir),
+  };
+  caCert = new X509Certificate(readFileSync(join(res.caDir, 'ca.pem')));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A member entry as a party would publish it: its key signed by its own certificate's key. */
+function member(kit: string, memberId: string, point: number): CommitteeMemberSpec {
+  const publicKey = new Uint8Array([point, 1, 2, 3]);
+  const signature = signCommitteeKey(kits[kit].keyPem, { federationId: FED, schemaHash: SCHEMA_HASH, memberId, point, publicKey });
+  return {
+    memberId,
+    point,
+    publicKey: Buffer.from(publicKey).toString('base64'),
+    signature: Buffer.from(signature).toString('base64'),
+    certificatePem: kits[kit].certPem,
+  };
+}
+
+const BFV = {
+  polyModulusDegree: BFV_POLY_MODULUS_DEGREE,
+  coeffModulusBits: [...BFV_COEFF_MODULUS_BITS],
+  plainModulus: FIELD_PRIME_BIG.toString(),
+};
+
+function spec(committee: CommitteeMemberSpec[]): MeasureSpec {
+  const s: MeasureSpec = {
+    kind: 'measure',
+    marginals: [['sex']],
+    sigmaSite2: { num: '400', den: '1' },
+    quorum: 2,
+    rho: 0,
+    threshold: 2,
+    committee,
+    bfv: BFV,
+  };
+  s.rho = siteRho(s, 2);
+  return s;
+}
+
+const now = () => new Date();
+const verifyCtx = () => ({ caCert, federationId: FED, schemaHash: SCHEMA_HASH, now });
+
+describe('committee eligibility (site side)', () => {
+  it('accepts a committee of site certificates', () => {
+    const committee = verifyCommittee(verifyCtx(), spec([member('hospital-a', 'hospital-a', 1), member('hospital-b', 'hospital-b', 2)]));
+    expect(committee.map((m) => m.memberId)).toEqual(['hospital-a', 'hospital-b']);
+  });
+
+  it('refuses the coordinator as a committee member, with a signed key and its real certificate', () => {
+    const s = spec([member('hospital-a', 'hospital-a', 1), member('coordinator', 'fedsynth-coordinator', 2)]);
+    expect(() => verifyCommittee(verifyCtx(), s)).toThrow(
+      /^committee member fedsynth-coordinator has a certificate without the site profile .*only sites may hold decryption shares/,
+    );
+    expect(committeeCertificateProblem(kits.coordinator.certPem, caCert, 'fedsynth-coordinator', new Date())).toBe('not-site-profile');
+  });
+
+  it('refuses a site certificate presented for another member, outside its validity, or unreadable', () => {
+    expect(() => verifyCommittee(verifyCtx(), spec([member('hospital-a', 'hospital-b', 1)]))).toThrow(/names another party/);
+    const later = new Date(Date.now() + 3 * 86_400_000);
+    expect(committeeCertificateProblem(kits['hospital-a'].certPem, caCert, 'hospital-a', later)).toBe('outside-validity');
+    expect(committeeCertificateProblem('not a pem', caCert, 'hospital-a', new Date())).toBe('unreadable');
+  });
+
+  it('a measure task naming the coordinator in its committee is refused before data is read or budget charged', () => {
+    const domain = new Domain(['sex'], [2]);
+    const data = new Dataset(domain, [Uint8Array.from([0, 1, 1, 0])], 4);
+    let touched = false;
+    const columns = data.columns;
+    Object.defineProperty(data, 'columns', {
+      get: () => {
+        touched = true;
+        return columns;
+      },
+    });
+    const ledger = openLedger(join(dir, 'state-a'));
+    const noised: string[] = [];
+    const ctx: TaskContext = {
+      siteId: 'hospital-a',
+      federationId: FED,
+      schemaHash: SCHEMA_HASH,
+      taskId: 't1',
+      roundId: 'r1',
+      // Never reached: the refusal comes before any encryption.
+      bfv: undefined as unknown as Bfv,
+      ledger,
+      policy: parsePolicy({ epsilon: 5, delta: 1e-6, minQuorum: 1, minThreshold: 1 }),
+      data,
+      attributeKinds: { sex: 'categorical' },
+      caCert,
+      certPem: kits['hospital-a'].certPem,
+      keyPem: kits['hospital-a'].keyPem,
+      stateDir: join(dir, 'state-a'),
+      now,
+      onNoisedVector: (id) => noised.push(id),
+    };
+    const s = spec([member('hospital-a', 'hospital-a', 1), member('coordinator', 'fedsynth-coordinator', 2)]);
+    expect(() => measure(ctx, s)).toThrow(TaskRefusal);
+    expect(touched).toBe(false);
+    expect(noised).toEqual([]);
+    expect(ledger.state().charges).toBe(0);
+    expect(ledger.state().totalRho).toBe(0);
+    expect(ledger.cachedAnswer('t1')).toBeUndefined();
+  });
+});
