@@ -39,7 +39,10 @@ export const CONDITIONS: Readonly<Record<string, ConditionKnowledge>> = {
       [80, 1.5],
     ],
     course: 'chronic',
-    sources: ['AAP 2017 Clinical Practice Guideline (Flynn et al., Pediatrics 140:e20171904)', 'CDC NCHS Data Brief 364 (NHANES 2017-2018)'],
+    sources: [
+      'AAP 2017 Clinical Practice Guideline (Flynn et al., Pediatrics 140:e20171904)',
+      'CDC NCHS Data Brief 364 (NHANES 2017-2018)',
+    ],
   },
   type2_diabetes: {
     // ADA Standards of Care: youth type 2 diabetes is screened from age 10 (or puberty); CDC

@@ -97,8 +97,7 @@ export function drugViolations(
   const e = INDICATIONS.get(rxnorm);
   if (!e) return ['drug-unknown'];
   const out: string[] = [];
-  if (!reasonCondition || !e.conditions.includes(reasonCondition) || reasonOnsetAgeYears === undefined)
-    out.push('drug-without-indication');
+  if (!reasonCondition || !e.conditions.includes(reasonCondition) || reasonOnsetAgeYears === undefined) out.push('drug-without-indication');
   else if (authoredAgeYears + 1e-9 < reasonOnsetAgeYears) out.push('drug-before-diagnosis');
   if (authoredAgeYears + 1e-9 < e.drug.minAgeYears) out.push('drug-under-min-age');
   return out;

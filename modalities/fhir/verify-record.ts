@@ -116,7 +116,8 @@ export function verifyRecord(index: RecordIndex, resources: readonly FhirResourc
     const years = ageAt(on);
     if (years < minOnsetYears(name) - 1 / 365)
       add('onset-before-min-age', r, `${name} onset at ${years.toFixed(2)} y, minimum ${minOnsetYears(name)}`);
-    if (years > maxOnsetYears(name)) add('onset-after-max-age', r, `${name} onset at ${years.toFixed(2)} y, maximum ${maxOnsetYears(name)}`);
+    if (years > maxOnsetYears(name))
+      add('onset-after-max-age', r, `${name} onset at ${years.toFixed(2)} y, maximum ${maxOnsetYears(name)}`);
     const want = SEX_SPECIFIC[name];
     if (want && (sex === 'male' || sex === 'female') && sex !== want) add('sex-specific-condition', r, `${name} in a ${sex} patient`);
   }
@@ -156,7 +157,11 @@ export function verifyRecord(index: RecordIndex, resources: readonly FhirResourc
       const name = conditionName.get(key(r));
       const status = (r.clinicalStatus as Coded['code'])?.coding?.[0]?.code;
       if (name && CONDITIONS[name]?.course === 'acute' && status === 'active' && lastVisit - onset.get(name)! > ACUTE_ACTIVE_DAYS * DAY_MS)
-        add('stale-acute-condition', r, `active ${name} began ${Math.round((lastVisit - onset.get(name)!) / DAY_MS)} days before the last visit`);
+        add(
+          'stale-acute-condition',
+          r,
+          `active ${name} began ${Math.round((lastVisit - onset.get(name)!) / DAY_MS)} days before the last visit`,
+        );
     }
   }
   return out;
