@@ -47,17 +47,44 @@ export type ImageScores = Record<ImageFeature, number>;
 
 export type ImageFeatureResult = { ok: true; scores: ImageScores; grid: Float32Array } | { ok: false; reason: string };
 
-/** p-th percentile (0..1) of values, by sorting a copy. */
-function percentile(sorted: Float32Array, p: number): number {
-  const i = Math.min(sorted.length - 1, Math.max(0, Math.round(p * (sorted.length - 1))));
-  return sorted[i]!;
+/**
+ * The value of rank k (0-based, ascending) of a, found by quickselect (Hoare partition, middle
+ * pivot): the same value a full sort would put at k, in linear expected time. Reorders a.
+ */
+function selectRank(a: Float32Array, k: number): number {
+  let lo = 0;
+  let hi = a.length - 1;
+  while (lo < hi) {
+    const pivot = a[(lo + hi) >> 1]!;
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (a[i]! < pivot) i++;
+      while (a[j]! > pivot) j--;
+      if (i <= j) {
+        const t = a[i]!;
+        a[i] = a[j]!;
+        a[j] = t;
+        i++;
+        j--;
+      }
+    }
+    if (k <= j) hi = j;
+    else if (k >= i) lo = i;
+    else return a[k]!;
+  }
+  return a[k]!;
 }
+
+/** Rank of the p-th percentile (0..1) among `length` values. */
+const percentileRank = (length: number, p: number): number => Math.min(length - 1, Math.max(0, Math.round(p * (length - 1))));
 
 /** Step 2 on an already resampled grid image, in place. */
 export function normaliseGrid(g: Float32Array): Float32Array {
-  const sorted = Float32Array.from(g).sort();
-  const lo = percentile(sorted, 0.01);
-  const hi = percentile(sorted, 0.99);
+  if (g.length === 0) return g;
+  const copy = Float32Array.from(g);
+  const lo = selectRank(copy, percentileRank(g.length, 0.01));
+  const hi = selectRank(copy, percentileRank(g.length, 0.99));
   const span = hi - lo;
   for (let i = 0; i < g.length; i++) {
     const v = span > 0 ? (g[i]! - lo) / span : 0;
