@@ -41,6 +41,7 @@ import { validateDicom } from '../modalities/image/validate.ts';
 import { pngPreview } from '../modalities/image/png.ts';
 import type { BodySide, RadiographFindings } from '../modalities/image/chest-radiograph.ts';
 import { radiographBuffers, synthesiseRadiograph } from '../modalities/image/radiograph-synth.ts';
+import { FEATURE_FINDING } from '../modalities/image/finding-scores.ts';
 import type { ImageComponentAttribute } from '../modalities/image/components.ts';
 import { writeVcf, type Genotype, type VcfSample } from '../modalities/genome/vcf-writer.ts';
 import { GWAS_PANEL } from '../modalities/genome/gwas-panel.ts';
@@ -53,12 +54,6 @@ import type { FactLab, SyntheticFacts } from '../modalities/notes/facts.ts';
 /** Gene of each public panel SNP, for the variant Observations (a schema's other SNPs have none). */
 const GENE_OF_RSID = new Map(GWAS_PANEL.map((s) => [s.rsid, s.gene]));
 
-/** Image-finding feature → the finding name of the decoders and the vocabulary. */
-export const FEATURE_FINDING: Record<string, keyof RadiographFindings> = {
-  'cardiothoracic-ratio': 'cardiomegaly',
-  'lung-opacity': 'opacity',
-  nodule: 'nodule',
-};
 /** Order in which an image's findings are named in its note (the first is its finding class). */
 const NOTE_FINDING_ORDER: (keyof RadiographFindings)[] = ['opacity', 'cardiomegaly', 'nodule'];
 

@@ -93,6 +93,7 @@ const clampHabitus = (h: number): number => (Number.isFinite(h) ? Math.max(-2, M
 /** Buffers reused from image to image for one output size. */
 export interface ChestWorkspace {
   size: number;
+  /** Lung codes (LUNG) of the pixels drawn at this size (empty when drawn at half size). */
   lungs: Uint8Array;
   lungSpans: Int32Array;
   /** Per column: offset from the heart centre, and the heart warp's shift at weight 1. */
@@ -114,8 +115,11 @@ export const HALF_RESOLUTION_FROM = 128;
 export function chestWorkspace(size: number): ChestWorkspace {
   const h = size / 2;
   const halved = size >= HALF_RESOLUTION_FROM && Number.isInteger(h);
+  const direct = directWorkspace(halved ? 0 : size);
   return {
-    ...directWorkspace(size),
+    ...direct,
+    size,
+    lungSpans: new Int32Array(4 * size),
     ...(halved ? { half: { work: directWorkspace(h), density: new Float32Array(h * h), across: new Float32Array(h * size) } } : {}),
   };
 }
@@ -153,7 +157,7 @@ export function renderChestRadiograph(
   }
   const drawn = drawChest(size / 2, anatomy, findings, rng, half.density, half.work);
   upsample(half.density, size / 2, half.across, density);
-  upsampleLungs(half.work, work);
+  upsampleSpans(half.work, work);
   return { density, size, ...drawn, lungSpans: work.lungSpans.slice() };
 }
 
@@ -441,15 +445,8 @@ function upsample(src: Float32Array, h: number, across: Float32Array, out: Float
   }
 }
 
-/** The half-size drawing's lung codes (each to 2×2 pixels) and lung runs (doubled) into `work`. */
-function upsampleLungs(half: ChestWorkspace, work: ChestWorkspace): void {
-  const h = half.size;
-  const size = work.size;
-  const { lungs, lungSpans } = work;
-  for (let y = 0; y < size; y++) {
-    const o = (y >> 1) * h;
-    const r = y * size;
-    for (let x = 0; x < size; x++) lungs[r + x] = half.lungs[o + (x >> 1)];
-    for (let k = 0; k < 4; k++) lungSpans[4 * y + k] = 2 * half.lungSpans[4 * (y >> 1) + k];
-  }
+/** The half-size drawing's lung runs, doubled, into `work` (its lung codes are only the drawing's). */
+function upsampleSpans(half: ChestWorkspace, work: ChestWorkspace): void {
+  const { lungSpans } = work;
+  for (let y = 0; y < work.size; y++) for (let k = 0; k < 4; k++) lungSpans[4 * y + k] = 2 * half.lungSpans[4 * (y >> 1) + k];
 }

@@ -25,7 +25,8 @@
  * `addImageComponents` and `densityToStored`. Pure, deterministic for a given Rng.
  */
 import type { Rng } from '../../model/rng.ts';
-import type { Schema } from '../../schema/schema.ts';
+import { imageClass, type ImageFindingAttribute, type Schema } from '../../schema/schema.ts';
+import { FEATURE_FINDING, gridImageScores } from './finding-scores.ts';
 import {
   addImageComponents,
   componentBin,
@@ -82,6 +83,8 @@ export interface SynthesiseOptions {
 }
 
 interface Buffers {
+  /** The stored grid, as the extractors read it (normalised in place by them). */
+  read: Float32Array;
   add: Float64Array;
   solved: Float64Array;
   target: Float64Array;
@@ -94,7 +97,7 @@ function buffersFor(n: number): Buffers {
   let b = buffers.get(n);
   if (!b) {
     const g = () => new Float64Array(n * n);
-    b = { add: g(), solved: g(), target: g(), targetGrid: g() };
+    b = { read: new Float32Array(n * n), add: g(), solved: g(), target: g(), targetGrid: g() };
     if (buffers.size >= 4) buffers.delete(buffers.keys().next().value!);
     buffers.set(n, b);
   }
@@ -139,11 +142,61 @@ function spreadOverCell(px: Uint16Array, size: number, y0: number, x0: number, f
   return 0;
 }
 
+/** Draws of an image whose findings do not read back as sampled, before the last is kept. */
+export const MAX_FINDING_DRAWS = 4;
+
 /**
  * Draws one radiograph of `size`×`size` with the findings and, when `bins` is given (one per
  * image-component attribute of the schema), the components in their sampled bins.
+ *
+ * A finding attribute's class is what the sites' extractor read from their images, not whether
+ * the anatomy holds the finding: an opacity too faint or too medial for the extractor was sampled
+ * as "clear". So the image is checked with the same extractor on its stored grid (exact: the grid
+ * the sites' encoder computes) and drawn again from a fresh stream (forked with a draw of the patient's, so each image gets its own), up to MAX_FINDING_DRAWS
+ * times, until every finding attribute reads back in its sampled class. Without that check the
+ * extractor's misses compound (a class drawn at the sites' read rate, then missed again), which
+ * halved the opacity–pneumonia association of the cohort read back. Images off the grid path are
+ * not checked.
  */
 export function synthesiseRadiograph(
+  schema: Schema,
+  size: number,
+  anatomy: ChestAnatomy,
+  findings: RadiographFindings,
+  bins: readonly number[] | undefined,
+  rng: Rng,
+  opts: SynthesiseOptions = {},
+): SynthesisedRadiograph {
+  const attrs = findingAttributes(schema);
+  let drawn = drawRadiograph(schema, size, anatomy, findings, bins, rng, opts);
+  for (let k = 1; k < MAX_FINDING_DRAWS && attrs.length > 0; k++) {
+    const n = schema.image?.grid ?? 64;
+    if (!drawn.components || size % n !== 0 || readsBack(attrs, findings, buffersFor(n), n)) return drawn;
+    synthStats.redrawn++;
+    drawn = drawRadiograph(schema, size, anatomy, findings, bins, rng.fork(`redraw-${k}-${rng.nextU32()}`), opts);
+  }
+  return drawn;
+}
+
+const findingAttributesOf = new WeakMap<Schema, ImageFindingAttribute[]>();
+function findingAttributes(schema: Schema): ImageFindingAttribute[] {
+  let a = findingAttributesOf.get(schema);
+  if (!a) {
+    a = schema.attributes.filter((x): x is ImageFindingAttribute => x.kind === 'image-finding');
+    findingAttributesOf.set(schema, a);
+  }
+  return a;
+}
+
+/** Whether the stored grid of the last image (buf.targetGrid) reads back in each finding's sampled class. */
+function readsBack(attrs: readonly ImageFindingAttribute[], findings: RadiographFindings, buf: Buffers, n: number): boolean {
+  for (let i = 0; i < n * n; i++) buf.read[i] = buf.targetGrid[i];
+  const r = gridImageScores(buf.read, n);
+  if (!r.ok) return false;
+  return attrs.every((a) => (imageClass(a, r.scores[a.feature]) === a.classes.length - 1) === findings[FEATURE_FINDING[a.feature]]);
+}
+
+function drawRadiograph(
   schema: Schema,
   size: number,
   anatomy: ChestAnatomy,
@@ -256,8 +309,11 @@ function storedGrid(ws: PixelWorkspace, target: Float64Array, targetGrid: Float6
   }
 }
 
-/** Images synthesised with components in this thread, and how many needed their grid enforced cell by cell. */
-export const synthStats = { images: 0, enforced: 0 };
+/**
+ * Images synthesised with components in this thread, how many needed their grid enforced cell by
+ * cell, and how many were drawn again because a finding did not read back.
+ */
+export const synthStats = { images: 0, enforced: 0, redrawn: 0 };
 
 /** In bin `code` of attr, at least 1 % of the bin's width inside its finite edges. */
 function safelyInBin(attr: ImageComponentAttribute, code: number, value: number): boolean {
