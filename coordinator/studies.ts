@@ -4,7 +4,8 @@
 import type * as grpc from '@grpc/grpc-js';
 import YAML from 'yaml';
 import type { Bfv } from '../privacy/crypto/bfv.ts';
-import { epsilonFromRho, rhoFromEpsilonDelta } from '../privacy/dp/accountant.ts';
+import { epsilonFromRho } from '../privacy/dp/accountant.ts';
+import { fitRhoBudget } from '../privacy/dp/mechanisms.ts';
 import { parseSchema, schemaAttributes, type Schema } from '../schema/schema.ts';
 import type { CoordinatorConfig } from './config.ts';
 import { FederationEngine } from './engine.ts';
@@ -63,7 +64,7 @@ export function budgetProblem(
   epsilon: number,
   delta: number,
 ): { siteId: string; remainingEpsilon: number; message: string } | null {
-  const rho = rhoFromEpsilonDelta(epsilon, delta);
+  const rho = fitRhoBudget(epsilon, delta);
   for (const site of sites) {
     const b = budgets.find((x) => x.siteId === site);
     if (!b) return { siteId: site, remainingEpsilon: 0, message: `site ${site} has not registered yet: its policy and budget are unknown` };
@@ -81,14 +82,36 @@ export function budgetProblem(
   return null;
 }
 
-/** The schema restricted to some attributes (declared structure kept where all its attributes remain). */
+type Entry = string[];
+interface SubsetDoc {
+  attributes: { name: string; kind: string }[];
+  structure?: { share: number; marginals: Entry[] } | { share: number; marginals: Entry[] }[];
+  workload?: { ageBands?: number[]; queries: { family: string; marginals: Entry[] }[] };
+}
+
+/**
+ * The schema restricted to some attributes: declared structure and workload queries are kept
+ * where every attribute they name remains (a `kind:K` selector needs at least one kept attribute
+ * of that kind), and a group or query left empty is dropped.
+ */
 export function subsetSchemaText(schemaText: string, attributes: readonly string[]): string {
-  const doc = YAML.parse(schemaText) as { attributes: { name: string }[]; structure?: { marginals: string[][] } };
+  const doc = YAML.parse(schemaText) as SubsetDoc;
   const keep = new Set(attributes);
   doc.attributes = doc.attributes.filter((a) => keep.has(a.name));
+  const ofKind = (k: string) => doc.attributes.filter((a) => a.kind === k).length;
+  // A selector used j times in one entry needs j distinct attributes of its kind.
+  const kept = (e: Entry) => e.every((n) => (n.startsWith('kind:') ? ofKind(n.slice(5)) >= e.filter((m) => m === n).length : keep.has(n)));
   if (doc.structure) {
-    doc.structure.marginals = doc.structure.marginals.filter((m) => m.every((a) => keep.has(a)));
-    if (doc.structure.marginals.length === 0) delete doc.structure;
+    const groups = (Array.isArray(doc.structure) ? doc.structure : [doc.structure])
+      .map((g) => ({ ...g, marginals: g.marginals.filter(kept) }))
+      .filter((g) => g.marginals.length > 0);
+    if (groups.length === 0) delete doc.structure;
+    else doc.structure = Array.isArray(doc.structure) ? groups : groups[0];
+  }
+  if (doc.workload) {
+    const queries = doc.workload.queries.map((q) => ({ ...q, marginals: q.marginals.filter(kept) })).filter((q) => q.marginals.length > 0);
+    if (queries.length === 0 || (doc.workload.ageBands && !doc.attributes.some((a) => a.kind === 'age'))) delete doc.workload;
+    else doc.workload.queries = queries;
   }
   const text = YAML.stringify(doc);
   parseSchema(text);

@@ -4,7 +4,8 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
-import { epsilonFromRho, rhoFromEpsilonDelta } from '../../privacy/dp/accountant.ts';
+import { epsilonFromRho } from '../../privacy/dp/accountant.ts';
+import { fitRhoBudget } from '../../privacy/dp/mechanisms.ts';
 import { attributeLabels, type Schema } from '../../schema/schema.ts';
 import type { CoordinatorConfig } from '../config.ts';
 import type { CohortWorker } from '../cohort-jobs.ts';
@@ -91,7 +92,7 @@ async function committed(deps: ApiDeps, except?: string): Promise<Record<string,
   const out: Record<string, number> = {};
   for (const s of await deps.studies.listStudies(deps.cfg.federationId)) {
     if (s.id === except || !['pending-approval', 'queued', 'fitting'].includes(s.status)) continue;
-    const rho = rhoFromEpsilonDelta(s.epsilon, s.delta);
+    const rho = fitRhoBudget(s.epsilon, s.delta);
     const charged = s.status === 'fitting' ? await deps.store.chargesByRound(s.fitId) : [];
     for (const site of deps.cfg.sites) {
       const done = charged.filter((c) => c.siteId === site).reduce((a, c) => a + c.rho, 0);

@@ -120,6 +120,6 @@ describe('nothing else re-derives the mechanism', () => {
 
   it('the fit budget from (ε, δ) is derived in one place (sites convert only their own caps)', () => {
     const users = files.filter((f) => /\brhoFromEpsilonDelta\s*\(/.test(read(f)));
-    expect(users.sort()).toEqual(['privacy/dp/accountant.ts', 'privacy/dp/mechanisms.ts', 'site-agent/policy.ts']);
+    expect(users.sort()).toEqual(['privacy/dp/accountant.ts', 'privacy/dp/mechanisms.ts', 'site-agent/policy-file.ts']);
   });
 });

@@ -129,7 +129,13 @@ describe('studies', () => {
     const multi = readFileSync(MULTIMODAL_SCHEMA_PATH, 'utf8');
     const s = parseSchema(subsetSchemaText(multi, ['age', 'sex', 'img_opacity', 'pneumonia']));
     expect(s.attributes.map((a) => a.name).sort()).toEqual(['age', 'img_opacity', 'pneumonia', 'sex']);
-    expect(s.structure?.marginals).toEqual([['img_opacity', 'pneumonia']]);
+    // The cross-modal round keeps the finding's link; the clinical round its age and sex links.
+    expect(s.structure?.marginals).toEqual([
+      ['img_opacity', 'pneumonia'],
+      ['age', 'pneumonia'],
+      ['sex', 'pneumonia'],
+    ]);
+    expect(s.workload?.queries.map((q) => q.family)).not.toContain('comorbidity');
     expect(parseSchema(subsetSchemaText(multi, ['age', 'sex'])).structure).toBeUndefined();
   });
 
