@@ -3,8 +3,9 @@ import { UsageError } from '../args.ts';
 
 export const AUDIT_USAGE = `Usage: fedsynth audit <command> [flags]
   export  --config coordinator.yaml --out FILE.jsonl           the federation's signed audit log
-  verify  --log FILE[,FILE...] --ca ca.pem [--certs DIR] [--delta D] [--json]
+  verify  --log FILE[,FILE...] --ca ca.pem [--certs DIR] [--delta D] [--json] [--strict]
           chain + signatures of every log, spend recomputed, site logs reconciled with the coordinator's
+          both ways; --strict also fails on warnings (e.g. a site's log not given)
   report  --log FILE[,FILE...] --ca ca.pem [--certs DIR] --out DIR [--canary FILE.json] [--mia FILE.json]
   canary  [--data DIR | --patients N] [--sites N] [--canaries M] [--epsilon E] --out FILE.json
   mia     [--data DIR | --patients N] [--sites N] [--epsilon E] --out FILE.json

@@ -117,7 +117,14 @@ export function deltaFlag(flags: Record<string, string | boolean>): number {
 }
 
 export async function runAuditVerify(args: string[], io: Io = stdIo): Promise<number> {
-  const { flags, positional } = parseFlags(args, { log: 'string', ca: 'string', certs: 'string', delta: 'string', json: 'boolean' });
+  const { flags, positional } = parseFlags(args, {
+    log: 'string',
+    ca: 'string',
+    certs: 'string',
+    delta: 'string',
+    json: 'boolean',
+    strict: 'boolean',
+  });
   const logs = [...listFlag(flags.log), ...positional];
   if (logs.length === 0)
     throw new UsageError("fedsynth audit verify needs --log FILE[,FILE...] (the coordinator export and sites' <state>/audit.jsonl)");
@@ -145,9 +152,18 @@ export async function runAuditVerify(args: string[], io: Io = stdIo): Promise<nu
       );
     }
     for (const f of result.findings) io.out(`FINDING [${f.kind}] ${f.log}${f.seq !== undefined ? ` seq ${f.seq}` : ''}: ${f.message}\n`);
-    io.out(result.ok ? `OK: ${result.logs.length} log(s) verified, no findings\n` : `FAILED: ${result.findings.length} finding(s)\n`);
+    for (const w of result.warnings) io.err(`WARNING [${w.kind}] ${w.message}\n`);
+    const strictFail = flags.strict === true && result.warnings.length > 0;
+    io.out(
+      !result.ok
+        ? `FAILED: ${result.findings.length} finding(s)\n`
+        : strictFail
+          ? `FAILED (--strict): ${result.warnings.length} warning(s)\n`
+          : `OK: ${result.logs.length} log(s) verified, no findings${result.warnings.length ? `, ${result.warnings.length} warning(s)` : ''}\n`,
+    );
   }
-  return result.ok ? 0 : 1;
+  // --strict: what could not be reconciled (e.g. a missing site log) fails like a finding.
+  return result.ok && !(flags.strict === true && result.warnings.length > 0) ? 0 : 1;
 }
 
 export async function runAuditExport(args: string[], io: Io = stdIo): Promise<number> {
