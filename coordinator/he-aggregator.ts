@@ -33,6 +33,32 @@ const decryptRoundId = (measureId: string) => `${measureId}.decrypt`;
 
 const sigmaOf = (spec: MeasureSpec): Rational => rational(BigInt(spec.sigmaSite2.num), BigInt(spec.sigmaSite2.den));
 
+/**
+ * Largest number of patients (rows) one site may hold: an honest site's count in any cell lies in
+ * [0, n_site] ⊆ [0, MAX_ROWS_PER_SITE]. Above the largest single health-system record counts and
+ * far below the field's signed range (≈ ±2.1·10⁹), so a contribution shifted by 10⁹ shows.
+ */
+export const MAX_ROWS_PER_SITE = 20_000_000;
+
+/** Noise bound in released-σ units: P(|N(0, σ²)| > 12σ) ≈ 3.6·10⁻³³ per cell, so honest sums never trip it. */
+export const RANGE_SIGMAS = 12;
+
+/**
+ * Why a decrypted sum cannot be an honest release, or null: every cell must lie in
+ * [−B, n_max + B] with n_max = contributors · MAX_ROWS_PER_SITE and B = RANGE_SIGMAS · σ_total.
+ */
+export function releaseRangeProblem(cells: ArrayLike<bigint>, contributors: number, sigmaTotal: number): string | null {
+  const noiseBound = BigInt(Math.ceil(RANGE_SIGMAS * sigmaTotal));
+  const low = -noiseBound;
+  const high = BigInt(contributors) * BigInt(MAX_ROWS_PER_SITE) + noiseBound;
+  for (let i = 0; i < cells.length; i++) {
+    const v = cells[i];
+    if (v < low || v > high)
+      return `cell ${i} is ${v}, outside [${low}, ${high}] (${contributors} contributors of at most ${MAX_ROWS_PER_SITE} rows, noise bound ${RANGE_SIGMAS}σ = ${noiseBound})`;
+  }
+  return null;
+}
+
 export interface HeAggregatorContext {
   store: Store;
   board: TaskBoard;
@@ -253,6 +279,14 @@ export class ThresholdHeAggregator implements Aggregator {
     const rho = roundRho({ cellsPerRow: m, sigmaSite2, parties: spec.quorum, dimension });
     if (rho > spec.rho * (1 + 1e-12)) throw new FitError(`${label}: recomputed rho ${rho} exceeds the announced ${spec.rho}`);
     const sigmaTotal = releasedSigma(sigmaSite2, contributors.length);
+    const outOfRange = releaseRangeProblem(totals.subarray(0, dimension), contributors.length, sigmaTotal);
+    if (outOfRange) {
+      // Nothing is charged or released: a sum carrying an out-of-range contribution is not a release.
+      const reason = `released sum out of range, refused: ${outOfRange}`;
+      await store.setRoundState(fed, decryptId, 'failed', { failureReason: reason }).catch(() => undefined);
+      await store.setRoundState(fed, roundId, 'failed', { failureReason: reason });
+      throw new FitError(`${label} failed: ${reason}`);
+    }
     const measurements = toMeasurements(
       this.ctx.domain,
       spec.marginals,

@@ -17,7 +17,8 @@ import type { Dataset } from '../model/domain.ts';
 import { parseSchema } from '../schema/schema.ts';
 import type { SiteConfig } from './config.ts';
 import { createFederationClient } from './transport.ts';
-import { openLedger, type Ledger } from './ledger.ts';
+import type { Ledger } from './ledger.ts';
+import { openCheckedLedger } from './ledger-check.ts';
 import { budgetGuard } from './policy.ts';
 import { Quarantine } from './connectors/types.ts';
 import { loadMultimodalSiteData, type MultimodalSiteData } from './site-data.ts';
@@ -86,7 +87,7 @@ export class SiteAgent {
       { ca: Buffer.from(cfg.kit.caPem), cert: Buffer.from(cfg.kit.certPem), key: Buffer.from(cfg.kit.keyPem) },
       { onServerCertificate: (fp) => (this.coordinatorFingerprint = fp) },
     );
-    this.ledger = openLedger(cfg.stateDir, {
+    this.ledger = openCheckedLedger(cfg.stateDir, {
       audit: { party: cfg.siteId, privateKeyPem: cfg.kit.keyPem },
       guard: budgetGuard(cfg.policy),
     });

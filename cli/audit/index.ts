@@ -3,7 +3,10 @@ import { groupHelp, HelpRequest, UsageError } from '../args.ts';
 
 export const AUDIT_COMMANDS = [
   ['export', "the federation's signed audit log, for auditors"],
-  ['verify', "chain and signatures of every log, spend recomputed, site logs reconciled with the coordinator's"],
+  [
+    'verify',
+    'chain and signatures of every log, spend recomputed, site and coordinator logs reconciled both ways (--strict: warnings fail)',
+  ],
   ['report', 'verify, then an HTML and JSON report with the empirical audits and the threat model'],
   ['canary', 'one-run canary audit: an empirical lower bound on ε'],
   ['mia', 'membership-inference audit of the released histograms and the cohort'],

@@ -114,9 +114,13 @@ export const LOG_FLAGS = {
 export const VERIFY = command({
   command: 'fedsynth audit verify',
   summary:
-    "Verifies the hash chain and signatures of every log, recomputes each party's spend, and reconciles\nthe sites' logs with the coordinator's. Exit 0 only when nothing is found.",
+    "Verifies the hash chain and signatures of every log, recomputes each party's spend, and reconciles\nthe sites' logs with the coordinator's both ways. Exit 0 only when nothing is found (--strict: and no warning).",
   positionals: { name: 'LOG...', min: 0, max: 1000, help: 'more audit logs' },
-  flags: { ...LOG_FLAGS, json: { type: 'boolean', help: 'print the result as JSON' } },
+  flags: {
+    ...LOG_FLAGS,
+    json: { type: 'boolean', help: 'print the result as JSON' },
+    strict: { type: 'boolean', help: 'warnings (a site log not given, a site charge never released) fail too' },
+  },
 });
 
 export const EXPORT = command({
@@ -171,9 +175,18 @@ export async function runAuditVerify(args: string[], io: Io = stdIo): Promise<nu
       );
     }
     for (const f of result.findings) io.out(`FINDING [${f.kind}] ${f.log}${f.seq !== undefined ? ` seq ${f.seq}` : ''}: ${f.message}\n`);
-    io.out(result.ok ? `OK: ${result.logs.length} log(s) verified, no findings\n` : `FAILED: ${result.findings.length} finding(s)\n`);
+    for (const w of result.warnings) io.err(`WARNING [${w.kind}] ${w.message}\n`);
+    const strictFail = flags.strict === true && result.warnings.length > 0;
+    io.out(
+      !result.ok
+        ? `FAILED: ${result.findings.length} finding(s)\n`
+        : strictFail
+          ? `FAILED (--strict): ${result.warnings.length} warning(s)\n`
+          : `OK: ${result.logs.length} log(s) verified, no findings${result.warnings.length ? `, ${result.warnings.length} warning(s)` : ''}\n`,
+    );
   }
-  return result.ok ? 0 : 1;
+  // --strict: what could not be reconciled (e.g. a missing site log) fails like a finding.
+  return result.ok && !(flags.strict === true && result.warnings.length > 0) ? 0 : 1;
 }
 
 export async function runAuditExport(args: string[], io: Io = stdIo): Promise<number> {

@@ -156,6 +156,11 @@ export function verifyChain(
 
     const problem = entryProblem(raw);
     if (problem) add('malformed', `${where} is malformed: ${problem}`);
+    if (NON_CANONICAL_LINES.has(raw as object))
+      add(
+        'malformed',
+        `${where} is not written in its canonical encoding (a value, e.g. a number, was re-written in another textual form): the line differs from the bytes that were hashed and signed`,
+      );
     const e = raw as Partial<AuditEntry>;
 
     // Hash and signature (only meaningful on a well-formed entry).
@@ -227,13 +232,24 @@ export function verifyChain(
   return findings;
 }
 
-/** Parses a JSON-lines audit log text into entries; an unparseable line becomes a `{ __unparseable }` placeholder that verifyChain reports as malformed. */
+/**
+ * Parsed entries whose line is not `JSON.stringify` of its content, the one encoding every writer
+ * uses: the hash covers parsed values, so `0.001` re-written as `1e-3` would otherwise verify.
+ */
+const NON_CANONICAL_LINES = new WeakSet<object>();
+
+/**
+ * Parses a JSON-lines audit log text into entries; an unparseable line becomes a `{ __unparseable }`
+ * placeholder, and a line not in canonical encoding is flagged, both reported by verifyChain.
+ */
 export function parseChainLines(text: string): unknown[] {
   const out: unknown[] = [];
   for (const line of text.split('\n')) {
     if (line.trim() === '') continue;
     try {
-      out.push(JSON.parse(line));
+      const parsed: unknown = JSON.parse(line);
+      if (typeof parsed === 'object' && parsed !== null && JSON.stringify(parsed) !== line) NON_CANONICAL_LINES.add(parsed);
+      out.push(parsed);
     } catch {
       out.push({ __unparseable: line.length > 80 ? `${line.slice(0, 80)}…` : line });
     }

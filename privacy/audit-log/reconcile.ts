@@ -45,6 +45,8 @@ export type ReconcileFindingKind =
   | 'charge-without-release'
   | 'charge-without-task'
   | 'unagreed-charge'
+  | 'unrecorded-site-charge'
+  | 'missing-site-log'
   | 'refusal-not-recorded'
   | 'model-spend-mismatch';
 
@@ -106,6 +108,11 @@ export interface ReconcileResult {
   mechanisms: MechanismSummary[];
   /** Counts of events by type in the coordinator's log. */
   events: Record<string, number>;
+  /**
+   * What could not be reconciled but is not proven wrong: sites the coordinator's log names whose
+   * own log was not given, and site charges for rounds the coordinator issued but never released.
+   */
+  warnings: ReconcileFinding[];
 }
 
 const REL = 1e-9;
@@ -162,7 +169,16 @@ export function reconcileAuditLogs(logs: readonly AuditLogInput[], keys: KeysByP
   }
 
   const coord = byParty.get(COORDINATOR);
-  const result: ReconcileResult = { ok: false, delta: options.delta, findings, logs: logInfo, parties: {}, mechanisms: [], events: {} };
+  const result: ReconcileResult = {
+    ok: false,
+    delta: options.delta,
+    findings,
+    logs: logInfo,
+    parties: {},
+    mechanisms: [],
+    events: {},
+    warnings: [],
+  };
   if (!coord) {
     findings.push({
       log: '(all)',
@@ -378,6 +394,15 @@ function reconcileWithCoordinator(
     }
   }
 
+  const named = new Set([...issued.values()].map((t) => t.site).concat(charges.map((c) => c.event.site)));
+  const missing = [...named].filter((site) => !byParty.has(site)).sort();
+  if (missing.length > 0)
+    result.warnings.push({
+      log: '(all)',
+      kind: 'missing-site-log',
+      message: `no own log given for site(s) ${missing.join(', ')}: the coordinator's charges to them are not checked against what they recorded`,
+    });
+
   // Each site's own log against the coordinator's.
   for (const [site, own] of byParty) {
     if (site === COORDINATOR) continue;
@@ -410,6 +435,7 @@ function reconcileWithCoordinator(
         });
       }
     }
+    reverseCheck(C, site, siteCharges, charges, issued, result);
     for (const [taskId, r] of siteRefusals) {
       if (!refusals.has(taskId))
         findings.push({
@@ -425,6 +451,35 @@ function reconcileWithCoordinator(
           kind: 'refusal-not-recorded',
           message: `coordinator records that ${site} refused task ${taskId}, but ${site}'s own log has no such refusal`,
         });
+    }
+  }
+}
+
+/** The other direction: every charge a site made is one the coordinator's log accounts for. */
+function reverseCheck(
+  C: string,
+  site: string,
+  siteCharges: ReadonlyMap<string, { entry: AuditEntry; event: ChargeEvent }>,
+  charges: readonly { entry: AuditEntry; event: ChargeEvent }[],
+  issued: ReadonlyMap<string, TaskIssuedEvent>,
+  result: ReconcileResult,
+): void {
+  const coordTasks = new Set(charges.filter((x) => x.event.site === site).map((x) => x.event.taskId));
+  for (const [taskId, mine] of siteCharges) {
+    if (coordTasks.has(taskId)) continue;
+    const task = issued.get(taskId);
+    if (!task || task.site !== site) {
+      result.findings.push({
+        log: C,
+        kind: 'unrecorded-site-charge',
+        message: `${site} charged itself ρ ${mine.event.rho} for task ${taskId} (round ${mine.event.roundId}), which the coordinator's log never issued: the coordinator's log lost or removed that round`,
+      });
+    } else {
+      result.warnings.push({
+        log: C,
+        kind: 'unrecorded-site-charge',
+        message: `${site} charged itself ρ ${mine.event.rho} for task ${taskId} of round ${task.roundId}, which the coordinator's log issued but never released or charged (a failed round spends the site's budget too)`,
+      });
     }
   }
 }

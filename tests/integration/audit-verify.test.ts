@@ -213,3 +213,81 @@ describe('fedsynth audit verify on a real federation', () => {
     expect(kinds(r2)).toEqual(['unknown-party']);
   });
 });
+
+describe('fedsynth audit verify: re-encoded numbers, missing site logs, lost tails', () => {
+  const caFile = () => join(fed.kitsDir, 'ca', 'ca.pem');
+
+  it('fails on a number re-written in another textual form (same value, other bytes)', () => {
+    const f = variant('reencoded', (ls) => {
+      const i = ls.findIndex((l) => l.includes('"type":"charge"'));
+      ls[i] = ls[i].replace(
+        /"rho":(-?[\d.]+(?:e[-+]?\d+)?)/,
+        (_m, n: string) => `"rho":${n.includes('e') ? n.replace('e', 'E') : `${n}e0`}`,
+      );
+      return ls;
+    });
+    expect(readFileSync(f, 'utf8')).not.toBe(readFileSync(coordLog, 'utf8'));
+    const r = verify(f);
+    expect(r.ok).toBe(false);
+    expect(r.findings.some((x) => x.kind === 'malformed' && /not written in its canonical encoding/.test(x.message))).toBe(true);
+  });
+
+  it('warns when site logs are missing, and exits non-zero with --strict', async () => {
+    const r = verifyFiles({ logs: [coordLog], caPem, certFiles: [join(fed.kitsDir, 'sites')], delta: 1e-9 }).result;
+    expect(r.ok).toBe(true);
+    expect(r.warnings.map((w) => w.kind)).toEqual(['missing-site-log']);
+    expect(r.warnings[0].message).toContain([...fed.cfg.sites].sort().join(', '));
+    out.length = 0;
+    expect(await runAuditVerify(['--log', coordLog, '--ca', caFile()], io)).toBe(0);
+    expect(out.join('')).toMatch(/WARNING \[missing-site-log\] no own log given for site\(s\) hospital-a/);
+    expect(await runAuditVerify(['--log', coordLog, '--ca', caFile(), '--strict'], io)).toBe(1);
+    expect(
+      await runAuditVerify(
+        ['--log', [coordLog, ...siteLogs].join(','), '--ca', caFile(), '--certs', join(fed.kitsDir, 'sites'), '--strict'],
+        io,
+      ),
+    ).toBe(0);
+  });
+
+  it("detects a site log that lost its last charge, from the coordinator's record of it", () => {
+    const ls = lines(siteLogs[0]);
+    const last = ls.findLastIndex((l) => l.includes('"type":"charge"'));
+    expect(last).toBeGreaterThan(0);
+    const f = join(fed.dir, 'site-tail-lost.jsonl');
+    writeFileSync(f, `${ls.slice(0, last).join('\n')}\n`);
+    const r = verify(coordLog, [f, siteLogs[1], siteLogs[2]]);
+    expect(r.ok).toBe(false);
+    expect(r.findings.some((x) => x.kind === 'unagreed-charge' && x.message.includes(fed.cfg.sites[0]))).toBe(true);
+  });
+
+  it("detects a coordinator log that lost a round a site charged for (the site's charge has no issued task)", () => {
+    const f = variant('round-removed', (ls) => {
+      const entries = ls.map((l) => JSON.parse(l) as AuditEntry);
+      const lastRelease = entries.findLast((e) => e.event.type === 'measurement-released')!;
+      const roundId = (lastRelease.event as { roundId: string }).roundId;
+      // Remove every entry of that round and re-sign the chain, as a coordinator holding its key could.
+      const out: AuditEntry[] = [];
+      for (const e of entries) {
+        if ((e.event as { roundId?: string }).roundId === roundId) continue;
+        out.push(appendEntry(out[out.length - 1] ?? null, e.event, 'coordinator', fed.cfg.kit.keyPem, new Date(e.timestamp)));
+      }
+      return out.map((e) => JSON.stringify(e));
+    });
+    const r = verify(f);
+    expect(r.ok).toBe(false);
+    expect(kinds(r)).toContain('unrecorded-site-charge');
+    expect(r.findings.filter((x) => ['bad-hash', 'bad-signature', 'broken-link', 'seq-gap'].includes(x.kind))).toEqual([]);
+  });
+
+  it('under --strict, fails on a coordinator tail cut after the tasks were issued (sites charged, nothing released)', async () => {
+    const f = variant('tail-cut', (ls) => {
+      const i = ls.findLastIndex((l) => l.includes('"type":"measurement-released"'));
+      return ls.slice(0, i);
+    });
+    const r = verify(f);
+    expect(r.warnings.some((w) => w.kind === 'unrecorded-site-charge')).toBe(true);
+    expect(
+      await runAuditVerify(['--log', [f, ...siteLogs].join(','), '--ca', caFile(), '--certs', join(fed.kitsDir, 'sites'), '--strict'], io),
+    ).toBe(1);
+  });
+});
