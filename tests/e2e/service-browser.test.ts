@@ -135,7 +135,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the service in a browser (separate proce
     expect(await researcher.textContent('#study-result')).toMatch(/ε [0-9.]+ left/);
     await researcher.fill('#study-epsilon', '0.5');
     await researcher.selectOption('#study-plan', 'mst');
-    for (const a of ['age', 'sex', 'pneumonia', 'img_opacity', 'snp_b1_1', 'note_hypertension'])
+    for (const a of ['age', 'sex', 'pneumonia', 'img_opacity', 'snp_tcf7l2', 'note_hypertension'])
       await researcher.check(`input[data-attr][value="${a}"]`);
     await researcher.click('#study-form button');
     await researcher.waitForSelector('#study-result.ok');
