@@ -158,9 +158,9 @@ describe.skipIf(!existsSync(CHROMIUM))('the service in a browser (separate proce
     expect(status.code).toBe(0);
     const study = JSON.parse(status.out.join('\n'));
     expect(study.status).toBe('fitted');
-    // The declared structure's round plus MST's three; every site charged once per round.
-    expect(study.progress.round).toBe(4);
-    for (const x of Object.values(study.spend) as { rounds: number }[]) expect(x.rounds).toBe(4);
+    // The declared structure's two rounds (cross-modal, clinical) plus MST's three; every site charged once per round.
+    expect(study.progress.round).toBe(5);
+    for (const x of Object.values(study.spend) as { rounds: number }[]) expect(x.rounds).toBe(5);
 
     // A filtered cohort: a typo first (400 shown on the page with the valid names), then a valid one.
     await researcher.selectOption('#cohort-study', studyId);
