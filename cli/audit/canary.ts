@@ -3,20 +3,14 @@ import { writeFileSync } from 'node:fs';
 import { runCanaryAudit } from '../../federation/audits/canary.ts';
 import type { OneRunAuditResult } from '../../privacy/empirical/one-run.ts';
 import { command, parseArgs, UsageError } from '../args.ts';
-import { auditData } from './data.ts';
+import { AUDIT_RUN_FLAGS, auditData } from './data.ts';
 
 export const CANARY = command({
   command: 'fedsynth audit canary',
   summary:
     'One-run canary audit: plants canaries, runs the fit, and bounds ε from below from the released\nmeasurements and the synthetic cohort (95%). Exit 0 when the bound stays below the claimed ε.',
   flags: {
-    data: { type: 'path', value: 'DIR', help: 'simulated sites to audit (default: simulate --sites/--patients now)' },
-    sites: { type: 'int', min: 1, max: 26, default: 3, help: 'sites to simulate' },
-    patients: { type: 'int', min: 10, max: 1_000_000, default: 400, help: 'patients per simulated site' },
-    epsilon: { type: 'number', min: 0, minExclusive: true, default: 1, help: 'the claimed ε' },
-    delta: { type: 'number', min: 0, max: 1, minExclusive: true, maxExclusive: true, default: 1e-9, help: 'the claimed δ' },
-    seed: { type: 'int', min: 0, max: 2 ** 31, default: 1, help: 'seed of simulation and fit' },
-    out: { type: 'path', value: 'FILE.json', required: true, help: 'where the result is written' },
+    ...AUDIT_RUN_FLAGS,
     canaries: { type: 'int', min: 4, max: 5000, default: 200, help: 'canaries planted' },
     'k-plus': { type: 'int', min: 0, max: 5000, help: 'guesses of "included" (default: chosen by the audit)' },
     'k-minus': { type: 'int', min: 0, max: 5000, help: 'guesses of "excluded" (default: chosen by the audit)' },

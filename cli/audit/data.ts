@@ -4,11 +4,23 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Dataset, Domain } from '../../model/domain.ts';
+import type { Flags } from '../args.ts';
 import type { AuditSites } from '../../federation/audits/sites.ts';
 import { parseSchema, schemaAttributes } from '../../schema/schema.ts';
 import { NdjsonFhirSource } from '../../site-agent/connectors/fhir-ndjson.ts';
 import { readPatientTable } from '../../site-agent/patients.ts';
 import { DEFAULT_SCHEMA_PATH, simulateFederation } from '../../simulator/index.ts';
+
+/** Flags of the empirical audits that run a fit: the data audited, the claimed (ε, δ), the output. */
+export const AUDIT_RUN_FLAGS = {
+  data: { type: 'path', value: 'DIR', help: 'simulated sites to audit (default: simulate --sites/--patients now)' },
+  sites: { type: 'int', min: 1, max: 26, default: 3, help: 'sites to simulate' },
+  patients: { type: 'int', min: 10, max: 1_000_000, default: 400, help: 'patients per simulated site' },
+  epsilon: { type: 'number', min: 0, minExclusive: true, default: 1, help: 'the claimed ε' },
+  delta: { type: 'number', min: 0, max: 1, minExclusive: true, maxExclusive: true, default: 1e-9, help: 'the claimed δ' },
+  seed: { type: 'int', min: 0, max: 2 ** 31, default: 1, help: 'seed of simulation and fit' },
+  out: { type: 'path', value: 'FILE.json', required: true, help: 'where the result is written' },
+} as const satisfies Flags;
 
 export type AuditData = AuditSites;
 

@@ -12,7 +12,7 @@ import { noisedScoreHistogram, scoreTaskId } from '../../site-agent/dcr.ts';
 import { openLedger } from '../../site-agent/ledger.ts';
 import { budgetGuard, parsePolicy } from '../../site-agent/policy.ts';
 import { command, parseArgs } from '../args.ts';
-import { auditData } from './data.ts';
+import { AUDIT_RUN_FLAGS, auditData } from './data.ts';
 
 export interface MiaCommandOptions extends MiaAuditOptions {
   /** Site ledgers live here (one folder per site); a temp folder by default. */
@@ -70,13 +70,7 @@ export const MIA = command({
   summary:
     'Membership-inference audit: attacks the released histograms and the synthetic cohort with held-out\nmembers and reports each attack against the bound the claimed ε allows.',
   flags: {
-    data: { type: 'path', value: 'DIR', help: 'simulated sites to audit (default: simulate --sites/--patients now)' },
-    sites: { type: 'int', min: 1, max: 26, default: 3, help: 'sites to simulate' },
-    patients: { type: 'int', min: 10, max: 1_000_000, default: 400, help: 'patients per simulated site' },
-    epsilon: { type: 'number', min: 0, minExclusive: true, default: 1, help: 'the claimed ε' },
-    delta: { type: 'number', min: 0, max: 1, minExclusive: true, maxExclusive: true, default: 1e-9, help: 'the claimed δ' },
-    seed: { type: 'int', min: 0, max: 2 ** 31, default: 1, help: 'seed of simulation and fit' },
-    out: { type: 'path', value: 'FILE.json', required: true, help: 'where the result is written' },
+    ...AUDIT_RUN_FLAGS,
     cohort: { type: 'int', min: 10, max: 1_000_000, default: 2000, help: 'synthetic rows to attack' },
     bins: { type: 'int', min: 2, max: 64, default: 8, help: 'bins of the distance statistics' },
     state: { type: 'path', value: 'DIR', help: "folder for the simulated sites' state (default: a temporary folder, removed after)" },
