@@ -17,9 +17,9 @@ import { parseSchema, schemaAttributes, type Schema } from '../schema/schema.ts'
 import { buildFitPlan } from '../federation/plan.ts';
 import { runFit } from '../federation/run-fit.ts';
 import { certificateProblem } from '../proto/tls-kit.ts';
-import type { BfvParams, CommitteeMemberSpec, KeygenSpec, DecryptSpec } from '../proto/task-spec.ts';
+import { decodeTaskSpec, type BfvParams, type CommitteeMemberSpec, type KeygenSpec } from '../proto/task-spec.ts';
 import { CommitteeKeyCodec, ContributionCodec, MalformedBodyError, PartialDecryptionCodec } from '../proto/wire.ts';
-import { FitError, ThresholdHeAggregator, type StoredMeasureRound } from './he-aggregator.ts';
+import { decodeStoredMeasureRound, FitError, ThresholdHeAggregator } from './he-aggregator.ts';
 
 export { FitError };
 
@@ -141,7 +141,7 @@ export class FederationEngine {
     body: Buffer,
     peerCertPem: string | undefined,
   ): Promise<{ duplicate: boolean }> {
-    const spec = task.spec as KeygenSpec;
+    const spec = decodeTaskSpec('keygen', task.spec);
     const key = CommitteeKeyCodec.decode(body);
     if (key.member_id !== siteId)
       throw new RejectedResult(`committee key names member ${key.member_id}, but the caller is ${siteId}`, 'forbidden');
@@ -185,7 +185,7 @@ export class FederationEngine {
   }
 
   private async acceptContribution(siteId: string, task: Task, body: Buffer): Promise<{ duplicate: boolean }> {
-    const stored = task.spec as StoredMeasureRound;
+    const stored = decodeStoredMeasureRound(task.spec);
     const spec = stored.measure;
     const c = ContributionCodec.decode(body);
     const length = this.cells(spec.marginals);
@@ -208,7 +208,7 @@ export class FederationEngine {
   }
 
   private async acceptPartial(siteId: string, task: Task, body: Buffer): Promise<{ duplicate: boolean }> {
-    const spec = task.spec as DecryptSpec;
+    const spec = decodeTaskSpec('decrypt', task.spec);
     const p = PartialDecryptionCodec.decode(body);
     if (p.member_id !== siteId)
       throw new RejectedResult(`partial decryption names ${p.member_id}, but the caller is ${siteId}`, 'forbidden');

@@ -16,7 +16,7 @@ import type { Domain } from '../model/domain.ts';
 import type { Measurement } from '../model/measurement.ts';
 import type { RoundSpec } from '../model/plans/plan.ts';
 import { toMeasurements, type Aggregator, type PlannedRound, type ReleasedRound } from '../federation/run-fit.ts';
-import type { BfvParams, CommitteeMemberSpec, MeasureSpec, DecryptSpec } from '../proto/task-spec.ts';
+import { decodeTaskSpec, type BfvParams, type CommitteeMemberSpec, type MeasureSpec, type DecryptSpec } from '../proto/task-spec.ts';
 import { ContributionCodec, DecryptionInputCodec } from '../proto/wire.ts';
 
 export class FitError extends Error {}
@@ -25,6 +25,20 @@ export class FitError extends Error {}
 export interface StoredMeasureRound {
   measure: MeasureSpec;
   plan: RoundSpec;
+}
+
+/** A stored measure round read back from the database, checked rather than trusted as typed. */
+export function decodeStoredMeasureRound(raw: unknown): StoredMeasureRound {
+  const o = raw as { measure?: unknown; plan?: { name?: unknown; marginals?: unknown; rho?: unknown } } | null;
+  const plan = o?.plan;
+  const marginalsOk =
+    Array.isArray(plan?.marginals) && plan.marginals.every((m) => Array.isArray(m) && m.every((a) => typeof a === 'string'));
+  if (!o || typeof plan?.name !== 'string' || !marginalsOk || typeof plan.rho !== 'number' || !(plan.rho > 0))
+    throw new FitError('stored measure round is malformed (expected { measure, plan: { name, marginals, rho } })');
+  return {
+    measure: decodeTaskSpec('measure', o.measure),
+    plan: { name: plan.name, marginals: plan.marginals as string[][], rho: plan.rho },
+  };
 }
 
 /** Round ids are derived from the plan position so a restart finds the same rows. */
@@ -93,7 +107,7 @@ export class ThresholdHeAggregator implements Aggregator {
     const roundId = measureRoundId(planned.index, planned.spec.name);
     let round = await store.getRound(fed, roundId);
     if (!round) round = await this.openMeasureRound(roundId, planned);
-    const stored = round.spec as StoredMeasureRound;
+    const stored = decodeStoredMeasureRound(round.spec);
     const spec = stored.measure;
     this.checkResumed(roundId, stored, planned);
     const label = `round ${planned.index + 1} (${planned.spec.name}: ${spec.marginals.length} marginals, ${this.cells(spec.marginals)} cells)`;

@@ -19,7 +19,14 @@ function aggregatorWithStoredRound(stored: { sigmaSite2: { num: string; den: str
     failureReason: 'reached only if the resume check passed',
     deadlineAt: new Date(),
     spec: {
-      measure: { kind: 'measure', quorum: 2, threshold: 2, committee: [], ...stored },
+      measure: {
+        kind: 'measure',
+        quorum: 2,
+        threshold: 2,
+        committee: [1, 2].map((point) => ({ memberId: `site-${point}`, point, publicKey: 'pk', signature: 'sig', certificatePem: 'pem' })),
+        bfv: { polyModulusDegree: 8192, coeffModulusBits: [60, 60], plainModulus: '4294967291' },
+        ...stored,
+      },
       plan: { ...spec, marginals: stored.marginals },
     },
   };
@@ -35,6 +42,12 @@ const same = {
 };
 
 describe('resuming a stored round', () => {
+  it('refuses a stored round whose spec does not decode, naming what is wrong', async () => {
+    const agg = aggregatorWithStoredRound({ ...same, marginals: 'a' as unknown as string[][] });
+    const err = await agg.measure(planned).catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(/malformed|marginals/);
+  });
+
   it('continues a round stored with the planned marginals and noise', async () => {
     await expect(aggregatorWithStoredRound(same).measure(planned)).rejects.toThrow(/reached only if the resume check passed/);
   });
