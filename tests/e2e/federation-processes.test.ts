@@ -156,7 +156,9 @@ describe('federation of separate processes', () => {
       { encoding: 'utf8', timeout: 120_000 },
     );
     expect(none.status, none.stderr).toBe(1);
-    expect(none.stderr).toMatch(/no patient passed: 20 draws dropped as implausible \(copd-under-18 20/);
+    // The other rules a draw broke vary with the fitted model; the COPD-in-a-child rule is what every
+    // one of the 20 breaks, whichever order the report lists the reasons in.
+    expect(none.stderr).toMatch(/no patient passed: 20 draws dropped as implausible \([^)]*\bcopd-under-18 20\b/);
     expect(JSON.parse(readFileSync(join(work, 'cohort-none', 'report.json'), 'utf8')).patients).toBe(0);
 
     // And each surviving site's own ledger agrees.
