@@ -8,8 +8,14 @@
  * Single process: "site", "coordinator" and "member" work run one after another, so the
  * encrypted total is the sum of all parties' CPU time (in a real federation sites encrypt in
  * parallel; the per-site figure is printed too).
+ *
+ * Verifiable sums (privacy/crypto/verifiable-sum.ts): sites also sign each member's share, and a
+ * member checks every signature and adds the shares itself instead of decrypting the
+ * coordinator's sum; the member's cost and bytes are printed against that baseline.
  */
+import { generateKeyPairSync } from 'node:crypto';
 import { Bfv } from '../privacy/crypto/bfv.ts';
+import { signContributionShare, verifiedSum, type SignedShare } from '../privacy/crypto/verifiable-sum.ts';
 import { DiscreteGaussianSampler } from '../privacy/dp/discrete-gaussian.ts';
 import { rational } from '../privacy/dp/rational.ts';
 import {
@@ -65,13 +71,38 @@ const tKeygen = ms(t0);
 
 let tPrepare = 0;
 let tAccumulate = 0;
+let tSign = 0;
 let siteBytes = 0;
 let acc: Contribution | null = null;
-for (const v of vectors) {
+const siteKeys = Array.from({ length: sites }, () => generateKeyPairSync('ec', { namedCurve: 'P-256' }));
+// Member 1's signed shares, as its decryption input carries them.
+const signedForMember1: SignedShare[] = [];
+for (const [s, v] of vectors.entries()) {
   t0 = performance.now();
   const c = prepareContribution(bfv, v, committee, t);
   tPrepare += ms(t0);
-  for (const s of c.shares) for (const ct of s.ciphertexts) siteBytes += ct.length;
+  for (const sh of c.shares) for (const ct of sh.ciphertexts) siteBytes += ct.length;
+  t0 = performance.now();
+  const keyPem = siteKeys[s].privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+  const fields = (sh: (typeof c.shares)[number]) => ({
+    fitId: 'bench',
+    roundId: 'r1',
+    siteId: `site-${s}`,
+    memberId: sh.memberId,
+    point: sh.point,
+    length,
+    quorum: sites,
+    ciphertexts: sh.ciphertexts,
+  });
+  const signatures = c.shares.map((sh) => signContributionShare(keyPem, fields(sh)));
+  tSign += ms(t0);
+  signedForMember1.push({
+    siteId: `site-${s}`,
+    certificatePem: siteKeys[s].publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+    quorum: sites,
+    ciphertexts: c.shares[0].ciphertexts,
+    signature: signatures[0],
+  });
   t0 = performance.now();
   acc = accumulate(bfv, acc, c);
   tAccumulate += ms(t0);
@@ -87,6 +118,21 @@ const tDecrypt = ms(t0);
 t0 = performance.now();
 const total = combine(partials, t);
 const tCombine = ms(t0);
+
+// One member, verifiable: check the signed shares, add them itself, decrypt that sum.
+t0 = performance.now();
+const ownSum = verifiedSum(
+  bfv,
+  signedForMember1,
+  { fitId: 'bench', roundId: 'r1', memberId: 'm1', point: 1, length, contributors: sites },
+  () => null,
+);
+const tVerifySum = ms(t0);
+t0 = performance.now();
+const ownPartial = partialDecrypt(bfv, keys[0].secretKey, ownSum, length);
+const tOwnDecrypt = ms(t0);
+const sameShare = Buffer.from(ownPartial.buffer).equals(Buffer.from(partials[0].share.buffer));
+const memberInBytes = signedForMember1.reduce((a, s) => a + s.ciphertexts.reduce((b, c) => b + c.length, 0) + s.signature.length, 0);
 bfv.dispose();
 
 const exact = Buffer.from(total.buffer).equals(Buffer.from(plain.buffer));
@@ -111,4 +157,15 @@ console.log(
   `wire, coordinator ↔ members: ${(toMemberBytes / 2 ** 20).toFixed(1)} MiB of summed ciphertexts out, ${fmt((t * length * 4) / 2 ** 20)} MiB of partials back`,
 );
 console.log(`ratio encrypted/plaintext: time ×${fmt(tEncrypted / tPlain)}, site upload bytes ×${fmt(siteBytes / (8 * length))}`);
-if (!exact) process.exitCode = 1;
+console.log('');
+const memberBaseline = tDecrypt / t;
+console.log(`verifiable sums, one member (baseline: decrypt the coordinator's sum, ${fmt(memberBaseline)} ms):`);
+console.log(`  sites sign their shares:     ${fmt(tSign / sites)} ms per site`);
+console.log(
+  `  member verifies ${sites} signatures and adds the shares: ${fmt(tVerifySum)} ms; decrypts its own sum: ${fmt(tOwnDecrypt)} ms`,
+);
+console.log(
+  `  member time ×${fmt((tVerifySum + tOwnDecrypt) / memberBaseline)}, bytes in ×${fmt(memberInBytes / (toMemberBytes / t))} (${(memberInBytes / 2 ** 20).toFixed(1)} MiB)`,
+);
+console.log(`  same partial decryption as from the coordinator's sum: ${sameShare}`);
+if (!exact || !sameShare) process.exitCode = 1;

@@ -18,6 +18,7 @@ import { buildFitPlan } from '../federation/plan.ts';
 import { runFit } from '../federation/run-fit.ts';
 import { certificateProblem } from '../proto/tls-kit.ts';
 import { decodeTaskSpec, type BfvParams, type CommitteeMemberSpec, type KeygenSpec } from '../proto/task-spec.ts';
+import { verifyContributionShare } from '../privacy/crypto/verifiable-sum.ts';
 import { CommitteeKeyCodec, ContributionCodec, MalformedBodyError, PartialDecryptionCodec } from '../proto/wire.ts';
 import { decodeStoredMeasureRound, FitError, ThresholdHeAggregator } from './he-aggregator.ts';
 
@@ -201,6 +202,31 @@ export class FederationEngine {
       if (share.ciphertexts.length !== blocks) {
         throw new RejectedResult(`share for ${member.memberId} has ${share.ciphertexts.length} ciphertexts, expected ${blocks}`, 'invalid');
       }
+    }
+    // Members will refuse a sum with one unverifiable share in it, so a bad one is refused here,
+    // at upload, where only its own site is affected.
+    if (c.site_id !== siteId) throw new RejectedResult(`contribution names ${c.site_id}, but the caller is ${siteId}`, 'forbidden');
+    if (c.quorum !== spec.quorum)
+      throw new RejectedResult(`contribution is signed for quorum ${c.quorum}, the round's is ${spec.quorum}`, 'invalid');
+    const problem = certificateProblem(c.certificate_pem, this.caCert, siteId);
+    if (problem) throw new RejectedResult(`contribution carries a certificate that is ${problem} for ${siteId}`, 'forbidden');
+    for (const share of c.shares) {
+      const signed = verifyContributionShare(
+        c.certificate_pem,
+        {
+          fitId: this.cfg.federationId,
+          roundId: task.roundId,
+          siteId,
+          memberId: share.member_id,
+          point: share.point,
+          length,
+          quorum: spec.quorum,
+          ciphertexts: share.ciphertexts,
+        },
+        share.signature,
+      );
+      if (!signed)
+        throw new RejectedResult(`share for ${share.member_id} is not signed by ${siteId}'s certificate for this round`, 'forbidden');
     }
     // Only ciphertexts are stored: the coordinator never holds a site's plaintext vector.
     const put = await this.store.putSubmission({ federationId: this.cfg.federationId, taskId: task.taskId, siteId, body });

@@ -9,7 +9,7 @@ import { taskIssuedEvent } from './audit.ts';
 import type { TaskBoard } from './task-board.ts';
 import type { CoordinatorConfig } from './config.ts';
 import type { Bfv } from '../privacy/crypto/bfv.ts';
-import { accumulate, combine, type Contribution as AggContribution } from '../privacy/crypto/secure-aggregation.ts';
+import { combine } from '../privacy/crypto/secure-aggregation.ts';
 import { marginalsSensitivity, mechanismRecord, releasedSigma, roundRho } from '../privacy/dp/mechanisms.ts';
 import { rational, type Rational } from '../privacy/dp/rational.ts';
 import type { Domain } from '../model/domain.ts';
@@ -197,19 +197,14 @@ export class ThresholdHeAggregator implements Aggregator {
   }
 
   private async aggregateAndRequestDecryption(roundId: string, spec: MeasureSpec, subs: Submission[]): Promise<void> {
-    const { store, bfv, board } = this.ctx;
+    const { store, board } = this.ctx;
     const fed = this.fed;
     const decryptId = decryptRoundId(roundId);
     if (await store.getRound(fed, decryptId)) return; // restarted after this step: nothing to redo
     const length = this.cells(spec.marginals);
-    let acc: AggContribution | null = null;
-    for (const s of subs) {
-      const c = ContributionCodec.decode(s.body);
-      acc = accumulate(bfv, acc, {
-        length: c.length,
-        shares: c.shares.map((sh) => ({ memberId: sh.member_id, point: sh.point, ciphertexts: sh.ciphertexts })),
-      });
-    }
+    // Members sum the signed shares themselves (privacy/crypto/verifiable-sum.ts): the coordinator
+    // forwards each site's share addressed to a member, and never a sum of its own making.
+    const decoded = subs.map((s) => ContributionCodec.decode(s.body));
     const contributors = subs.map((s) => s.siteId).sort();
     await store.createRound({
       federationId: fed,
@@ -220,13 +215,23 @@ export class ThresholdHeAggregator implements Aggregator {
       deadlineAt: new Date(Date.now() + this.ctx.cfg.rounds.deadlineMs),
     });
     const tasks = [];
-    for (const share of acc!.shares) {
+    for (const member of spec.committee) {
+      const share = { memberId: member.memberId, point: member.point };
       const payload = DecryptionInputCodec.encode({
         member_id: share.memberId,
         point: share.point,
         length,
-        ciphertexts: share.ciphertexts.map((c) => Buffer.from(c)),
         contributors: contributors.length,
+        contributions: decoded.map((c) => {
+          const mine = c.shares.find((sh) => sh.member_id === member.memberId)!;
+          return {
+            site_id: c.site_id,
+            certificate_pem: c.certificate_pem,
+            quorum: c.quorum,
+            ciphertexts: mine.ciphertexts,
+            signature: mine.signature,
+          };
+        }),
       });
       await store.putAggregate({
         federationId: fed,
@@ -245,6 +250,7 @@ export class ThresholdHeAggregator implements Aggregator {
         kind: 'decrypt',
         spec: {
           kind: 'decrypt',
+          measureRoundId: roundId,
           point: share.point,
           length,
           contributors: contributors.length,

@@ -42,6 +42,8 @@ export interface MeasureSpec {
 
 export interface DecryptSpec {
   kind: 'decrypt';
+  /** The measure round whose signed contributions the member sums: at most one set per round. */
+  measureRoundId: string;
   point: number;
   length: number;
   contributors: number;
@@ -103,6 +105,7 @@ function decodeKeygen(raw: Record<string, unknown>): KeygenSpec {
 function decodeDecrypt(raw: Record<string, unknown>): DecryptSpec {
   return {
     kind: 'decrypt',
+    measureRoundId: nonEmptyString(raw.measureRoundId, 'measureRoundId'),
     point: positiveInt(raw.point, 'point'),
     length: positiveInt(raw.length, 'length'),
     contributors: positiveInt(raw.contributors, 'contributors'),

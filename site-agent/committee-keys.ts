@@ -32,3 +32,23 @@ export function loadCommitteeSecretKey(stateDir: string, federationId: string, p
     throw new Error(`no committee secret key for point ${point}: this site never generated one for federation ${federationId}`);
   return new Uint8Array(readFileSync(sec));
 }
+
+/**
+ * A member decrypts at most one contributor set per measure round: two different sets of the same
+ * round would let their difference reveal what neither release was charged for. The set's digest
+ * is written durably before the partial decryption leaves; the same set again (a retried task)
+ * is answered again.
+ */
+export function recordDecryptedSet(stateDir: string, fitId: string, point: number, roundId: string, setDigest: string): void {
+  const dir = join(keyDir(stateDir, fitId, point), 'decrypted');
+  const file = join(dir, `${createHash('sha256').update(roundId).digest('hex').slice(0, 32)}.set`);
+  if (existsSync(file)) {
+    const [storedRound, storedDigest] = readFileSync(file, 'utf8').split('\n');
+    if (storedRound === roundId && storedDigest === setDigest) return;
+    throw new Error(
+      `this member already decrypted a different set of contributions for round ${roundId}: a second set could reveal one site's vector`,
+    );
+  }
+  ensureDirDurable(dir);
+  writeFileDurable(file, Buffer.from(`${roundId}\n${setDigest}\n`, 'utf8'));
+}

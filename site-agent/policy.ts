@@ -298,6 +298,14 @@ export function checkTask(policy: SitePolicy, spec: MeasureSpec, ctx: TaskContex
   }
   if (spec.threshold > spec.committee.length)
     return refuse(`committee threshold ${spec.threshold} exceeds the committee size ${spec.committee.length}`);
+  // Each honest member decrypts one contributor set per round; with t > k/2 two disjoint groups
+  // of t members cannot exist, so the coordinator cannot get two different sets of one round
+  // decrypted and difference them into a release nobody was charged for.
+  if (2 * spec.threshold <= spec.committee.length) {
+    return refuse(
+      `committee threshold ${spec.threshold} is not a majority of the ${spec.committee.length} members (two halves could each decrypt a different set of this round's contributions)`,
+    );
+  }
 
   const { num, den } = spec.sigmaSite2;
   if (policy.minSigmaSite !== null && !rationalAtLeast(num, den, policy.minSigmaSite * policy.minSigmaSite)) {
@@ -340,9 +348,10 @@ export interface DecryptContext {
 }
 
 /**
- * Checks a committee decryption task: the summed share must contain at least this site's
- * minimum quorum of contributions, or the coordinator could have a single site's vector
- * decrypted. (The count is the coordinator's claim; the honest-but-curious model applies.)
+ * Checks a committee decryption task: the sum must contain at least this site's minimum quorum
+ * of contributions, or the coordinator could have a single site's vector decrypted. The count is
+ * checked here before any work; the member then verifies it against the signed contributions it
+ * sums itself (site-agent/tasks.ts `decrypt`).
  */
 export function checkDecryptTask(policy: SitePolicy, spec: DecryptSpec, ctx: DecryptContext): CheckResult {
   const coord = checkCoordinator(policy, ctx.coordinatorFingerprint);

@@ -15,6 +15,13 @@ import {
   verifyCommitteeKey,
   type Committee,
 } from '../privacy/crypto/secure-aggregation.ts';
+import {
+  contributorSetDigest,
+  signContributionShare,
+  UnverifiableSumError,
+  verifiedSum,
+  type SignedShare,
+} from '../privacy/crypto/verifiable-sum.ts';
 import type { Dataset } from '../model/domain.ts';
 import { committeeCertificateProblem, type CommitteeCertificateProblem } from '../proto/tls-kit.ts';
 import type { BfvParams, DecryptSpec, KeygenSpec, MeasureSpec } from '../proto/task-spec.ts';
@@ -22,7 +29,7 @@ import { CommitteeKeyCodec, ContributionCodec, DecryptionInputCodec, PartialDecr
 import type { Ledger } from './ledger.ts';
 import { LedgerRefusedError } from './ledger.ts';
 import { checkDecryptTask, checkTask, type SitePolicy } from './policy.ts';
-import { loadCommitteeSecretKey, loadOrCreateCommitteeKeys } from './committee-keys.ts';
+import { loadCommitteeSecretKey, loadOrCreateCommitteeKeys, recordDecryptedSet } from './committee-keys.ts';
 
 /** The site declines the task; the reason goes to the coordinator and both audit logs. */
 export class TaskRefusal extends Error {}
@@ -103,6 +110,14 @@ const COMMITTEE_REFUSALS: Record<CommitteeCertificateProblem, string> = {
   'outside-validity': 'has a certificate outside its validity period',
 };
 
+const CONTRIBUTOR_REFUSALS: Record<CommitteeCertificateProblem, string> = {
+  unreadable: 'carries an unreadable certificate',
+  'foreign-ca': "carries a certificate not issued by this federation's CA",
+  'wrong-party': 'carries a certificate that names another party',
+  'not-site-profile': 'carries a certificate without the site profile: only sites contribute',
+  'outside-validity': 'carries a certificate outside its validity period',
+};
+
 /**
  * Checks every committee member is an eligible site (site-profile certificate of this federation's
  * CA, valid now, naming that member, never the coordinator) and its key is signed by that certificate.
@@ -169,12 +184,29 @@ export function measure(ctx: TaskContext, spec: MeasureSpec): TaskAnswer {
   if (noised.length !== dimension) throw new TaskRefusal(`answer has ${noised.length} cells, the task measures ${dimension}`);
   ctx.onNoisedVector?.(ctx.taskId, noised);
   const contribution = prepareContribution(ctx.bfv, noised, committee, spec.threshold);
+  const fitId = ctx.fitId ?? ctx.federationId;
   const body = ContributionCodec.encode({
     length: contribution.length,
+    site_id: ctx.siteId,
+    certificate_pem: ctx.certPem,
+    quorum: spec.quorum,
     shares: contribution.shares.map((s) => ({
       member_id: s.memberId,
       point: s.point,
       ciphertexts: s.ciphertexts.map((c) => Buffer.from(c)),
+      // Signed per member so each member can check its own shares without the others'.
+      signature: Buffer.from(
+        signContributionShare(ctx.keyPem, {
+          fitId,
+          roundId: ctx.roundId,
+          siteId: ctx.siteId,
+          memberId: s.memberId,
+          point: s.point,
+          length: contribution.length,
+          quorum: spec.quorum,
+          ciphertexts: s.ciphertexts,
+        }),
+      ),
     })),
   });
   try {
@@ -209,8 +241,43 @@ export function decrypt(ctx: TaskContext, spec: DecryptSpec, payload: Uint8Array
   if (input.length !== spec.length || input.contributors !== spec.contributors) {
     throw new TaskRefusal('decryption input does not match its task specification');
   }
-  const secretKey = loadCommitteeSecretKey(ctx.stateDir, ctx.fitId ?? ctx.federationId, spec.point);
-  const share = partialDecrypt(ctx.bfv, secretKey, input.ciphertexts, spec.length);
+  const fitId = ctx.fitId ?? ctx.federationId;
+  const shares: SignedShare[] = input.contributions.map((c) => ({
+    siteId: c.site_id,
+    certificatePem: c.certificate_pem,
+    quorum: c.quorum,
+    ciphertexts: c.ciphertexts,
+    signature: c.signature,
+  }));
+  let sum: Uint8Array[];
+  try {
+    sum = verifiedSum(
+      ctx.bfv,
+      shares,
+      {
+        fitId,
+        roundId: spec.measureRoundId,
+        memberId: ctx.siteId,
+        point: spec.point,
+        length: spec.length,
+        contributors: spec.contributors,
+      },
+      (siteId, pem) => {
+        const problem = committeeCertificateProblem(pem, ctx.caCert, siteId, ctx.now());
+        return problem ? CONTRIBUTOR_REFUSALS[problem] : null;
+      },
+    );
+  } catch (e) {
+    if (e instanceof UnverifiableSumError) throw new TaskRefusal(`refusing to decrypt: ${e.message}`);
+    throw e;
+  }
+  try {
+    recordDecryptedSet(ctx.stateDir, fitId, spec.point, spec.measureRoundId, contributorSetDigest(shares));
+  } catch (e) {
+    throw new TaskRefusal(`refusing to decrypt: ${(e as Error).message}`);
+  }
+  const secretKey = loadCommitteeSecretKey(ctx.stateDir, fitId, spec.point);
+  const share = partialDecrypt(ctx.bfv, secretKey, sum, spec.length);
   const body = PartialDecryptionCodec.encode({ member_id: ctx.siteId, point: spec.point, share: Array.from(share) });
   return { kind: 'partial', body, fresh: true };
 }

@@ -12,10 +12,10 @@
  * site's vector only if ≥ t members decrypt that site's individual ciphertexts for it
  * (see docs/threat-model.md).
  */
-import { createHash, createPrivateKey, createPublicKey, sign, verify, X509Certificate, type KeyObject } from 'node:crypto';
 import { Bfv } from './bfv.ts';
 import { decodeSigned, encodeSigned, type FieldVector } from './field.ts';
 import { reconstructVector, shareVector } from './shamir.ts';
+import { sha256, signStatement, statementBytes, verifyStatement } from './signed-statement.ts';
 import { cryptoRandomSource, type RandomSource } from '../random.ts';
 
 export interface CommitteeMember {
@@ -143,43 +143,21 @@ export interface CommitteeKeyFields {
 
 const DOMAIN = 'fedsynth/committee-key/v1';
 
-/**
- * Canonical, unambiguous byte encoding of the signed statement: a domain-separation tag, then
- * each string as 4-byte big-endian length + UTF-8, the point as a 4-byte big-endian integer and
- * sha256(publicKey). Length prefixes make concatenation injective.
- */
+/** The signed statement's bytes: federation, schema, member and point, then sha256(publicKey). */
 export function committeeKeyMessage(f: CommitteeKeyFields): Buffer {
   if (!Number.isInteger(f.point) || f.point < 1 || f.point > 0xffffffff) throw new RangeError(`bad point ${f.point}`);
-  const parts: Buffer[] = [];
-  const str = (s: string): void => {
-    const b = Buffer.from(s, 'utf8');
-    const len = Buffer.alloc(4);
-    len.writeUInt32BE(b.length);
-    parts.push(len, b);
-  };
-  str(DOMAIN);
-  str(f.federationId);
-  str(f.schemaHash);
-  str(f.memberId);
-  const point = Buffer.alloc(4);
-  point.writeUInt32BE(f.point);
-  parts.push(point);
-  parts.push(createHash('sha256').update(f.publicKey).digest());
-  return Buffer.concat(parts);
-}
-
-function assertP256(key: KeyObject, what: string): void {
-  const curve = key.asymmetricKeyDetails?.namedCurve;
-  if (key.asymmetricKeyType !== 'ec' || (curve !== 'prime256v1' && curve !== 'P-256')) {
-    throw new RangeError(`${what} must be an ECDSA P-256 key, got ${key.asymmetricKeyType}${curve ? ` (${curve})` : ''}`);
-  }
+  return statementBytes(DOMAIN, [
+    { str: f.federationId },
+    { str: f.schemaHash },
+    { str: f.memberId },
+    { u32: f.point },
+    { digest: sha256(f.publicKey) },
+  ]);
 }
 
 /** ECDSA-P256/SHA-256 signature (DER) over the canonical message, with the member's PEM private key. */
 export function signCommitteeKey(privateKeyPem: string, fields: CommitteeKeyFields): Uint8Array {
-  const key = createPrivateKey(privateKeyPem);
-  assertP256(key, 'signing key');
-  return new Uint8Array(sign('sha256', committeeKeyMessage(fields), key));
+  return signStatement(privateKeyPem, committeeKeyMessage(fields));
 }
 
 /**
@@ -188,13 +166,5 @@ export function signCommitteeKey(privateKeyPem: string, fields: CommitteeKeyFiel
  * unusable key material.
  */
 export function verifyCommitteeKey(certificatePem: string, fields: CommitteeKeyFields, signature: Uint8Array): boolean {
-  const key = certificatePem.includes('BEGIN CERTIFICATE')
-    ? new X509Certificate(certificatePem).publicKey
-    : createPublicKey(certificatePem);
-  assertP256(key, 'verification key');
-  try {
-    return verify('sha256', committeeKeyMessage(fields), key, signature);
-  } catch {
-    return false;
-  }
+  return verifyStatement(certificatePem, committeeKeyMessage(fields), signature);
 }

@@ -16,6 +16,7 @@ import type { PushAck as _fedsynth_v1_PushAck, PushAck__Output as _fedsynth_v1_P
 import type { Refusal as _fedsynth_v1_Refusal, Refusal__Output as _fedsynth_v1_Refusal__Output } from './fedsynth/v1/Refusal.ts';
 import type { RegisterRequest as _fedsynth_v1_RegisterRequest, RegisterRequest__Output as _fedsynth_v1_RegisterRequest__Output } from './fedsynth/v1/RegisterRequest.ts';
 import type { RegisterResponse as _fedsynth_v1_RegisterResponse, RegisterResponse__Output as _fedsynth_v1_RegisterResponse__Output } from './fedsynth/v1/RegisterResponse.ts';
+import type { SignedShare as _fedsynth_v1_SignedShare, SignedShare__Output as _fedsynth_v1_SignedShare__Output } from './fedsynth/v1/SignedShare.ts';
 import type { Task as _fedsynth_v1_Task, Task__Output as _fedsynth_v1_Task__Output } from './fedsynth/v1/Task.ts';
 
 type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> = {
@@ -40,6 +41,7 @@ export interface ProtoGrpcType {
       Refusal: MessageTypeDefinition<_fedsynth_v1_Refusal, _fedsynth_v1_Refusal__Output>
       RegisterRequest: MessageTypeDefinition<_fedsynth_v1_RegisterRequest, _fedsynth_v1_RegisterRequest__Output>
       RegisterResponse: MessageTypeDefinition<_fedsynth_v1_RegisterResponse, _fedsynth_v1_RegisterResponse__Output>
+      SignedShare: MessageTypeDefinition<_fedsynth_v1_SignedShare, _fedsynth_v1_SignedShare__Output>
       Task: MessageTypeDefinition<_fedsynth_v1_Task, _fedsynth_v1_Task__Output>
     }
   }

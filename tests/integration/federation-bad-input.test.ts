@@ -2,6 +2,8 @@
 // hospital-c is driven by hand from this test with its real certificate; hospital-b runs a real
 // agent whose policy cap is too small for the whole fit, so it must refuse a later round;
 // hospital-a and hospital-d keep the quorum.
+import { generateKeyPairSync } from 'node:crypto';
+import { signContributionShare } from '../../privacy/crypto/verifiable-sum.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
@@ -78,6 +80,7 @@ async function taskState(taskId: string) {
 
 let firstTask: Task__Output;
 let validBody: Buffer;
+let otherValidBody: Buffer;
 
 beforeAll(async () => {
   fed = await startTestFederation({
@@ -146,16 +149,41 @@ describe('bad input to a live coordinator', () => {
     const dimension = spec.marginals.reduce((s, m) => s + m.reduce((p, a) => p * fed.siteData['hospital-c'].data.domain.sizeOf(a), 1), 0);
     // A well-formed contribution of the right length (zeros: its content is irrelevant here).
     const contribution = prepareContribution(bfv, new BigInt64Array(dimension), committee, spec.threshold);
-    validBody = Buffer.from(
-      ContributionCodec.encode({
-        length: contribution.length,
-        shares: contribution.shares.map((s) => ({
-          member_id: s.memberId,
-          point: s.point,
-          ciphertexts: s.ciphertexts.map((c) => Buffer.from(c)),
-        })),
-      }),
-    );
+    const kit = fed.siteCfgs['hospital-c'].kit;
+    const encode = (signedBy: string) =>
+      Buffer.from(
+        ContributionCodec.encode({
+          length: contribution.length,
+          site_id: 'hospital-c',
+          certificate_pem: kit.certPem,
+          quorum: spec.quorum,
+          shares: contribution.shares.map((s) => ({
+            member_id: s.memberId,
+            point: s.point,
+            ciphertexts: s.ciphertexts.map((c) => Buffer.from(c)),
+            signature: signContributionShare(signedBy, {
+              fitId: fed.cfg.federationId,
+              roundId: firstTask.header!.round_id,
+              siteId: 'hospital-c',
+              memberId: s.memberId,
+              point: s.point,
+              length: contribution.length,
+              quorum: spec.quorum,
+              ciphertexts: s.ciphertexts,
+            }),
+          })),
+        }),
+      );
+    validBody = encode(kit.keyPem);
+    // ECDSA signatures are randomised: a second signing gives a different, equally valid body.
+    otherValidBody = encode(kit.keyPem);
+    // Signed with another key than the site certificate's: members would refuse the whole sum,
+    // so the coordinator refuses this one upload.
+    const otherKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    await expect(push(bodyChunks(firstTask, encode(otherKey)))).rejects.toMatchObject({
+      code: grpc.status.PERMISSION_DENIED,
+      details: expect.stringContaining("is not signed by hospital-c's certificate"),
+    });
     await expect(push(bodyChunks(firstTask, validBody, { schema_hash: '00'.repeat(32) }))).rejects.toMatchObject({
       code: grpc.status.FAILED_PRECONDITION,
     });
@@ -197,9 +225,8 @@ describe('bad input to a live coordinator', () => {
     expect(first).toMatchObject({ accepted: true, duplicate: false });
     const replay = await push(bodyChunks(firstTask, validBody));
     expect(replay).toMatchObject({ accepted: true, duplicate: true });
-    const other = Buffer.from(validBody);
-    other[other.length - 1] ^= 1;
-    await expect(push(bodyChunks(firstTask, other))).rejects.toMatchObject({ code: grpc.status.ALREADY_EXISTS });
+    expect(otherValidBody.equals(validBody)).toBe(false);
+    await expect(push(bodyChunks(firstTask, otherValidBody))).rejects.toMatchObject({ code: grpc.status.ALREADY_EXISTS });
     const subs = await fed.coordinator.store.listSubmissions(fed.cfg.federationId, firstTask.header!.round_id);
     expect(subs.filter((s) => s.siteId === 'hospital-c')).toHaveLength(1);
   });

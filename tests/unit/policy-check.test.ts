@@ -314,6 +314,16 @@ describe('site policy: checkTask refusals', () => {
     expect(reason(solo, lone)).toMatch(/^committee threshold 1 is below this site's minimum 2/);
   });
 
+  it('refuses a committee threshold that is not a majority of the committee', () => {
+    const four = [member(1), member(2), member(3), member(4)];
+    expect(reason(policy, spec({ threshold: 2, committee: four }))).toMatch(/^committee threshold 2 is not a majority of the 4 members/);
+    expect(checkTask(policy, spec({ threshold: 3, committee: four }), ctx(spec({ threshold: 3, committee: four })))).toEqual({ ok: true });
+    const two = [member(1), member(2)];
+    expect(reason(parsePolicy({ epsilon: 1, delta: 1e-9, minThreshold: 1 }), spec({ threshold: 1, committee: two }))).toMatch(
+      /below this site's minimum 2|not a majority/,
+    );
+  });
+
   it('refuses noise below the minimum sigma per site', () => {
     const s = spec({ sigmaSite2: { num: '15', den: '4' } }); // σ = 1.936 < 2
     expect(reason(policy, s)).toBe(
@@ -367,7 +377,7 @@ describe('site policy: checkTask refusals', () => {
   });
 
   it('refuses a decryption of fewer contributions than the minimum quorum', () => {
-    const d: DecryptSpec = { kind: 'decrypt', point: 1, length: 10, contributors: 1, bfv: spec().bfv };
+    const d: DecryptSpec = { kind: 'decrypt', measureRoundId: 'r1', point: 1, length: 10, contributors: 1, bfv: spec().bfv };
     expect(checkDecryptTask(policy, d, { federationId: 'fed-1', coordinatorFingerprint: FP })).toEqual({
       ok: false,
       reason: "decryption of a sum of 1 contribution(s) is below this site's minimum quorum 2",

@@ -21,7 +21,7 @@ const member = (point: number) => ({
   certificatePem: '-----BEGIN CERTIFICATE-----\n…',
 });
 const keygen: KeygenSpec = { kind: 'keygen', point: 1, bfv };
-const decrypt: DecryptSpec = { kind: 'decrypt', point: 2, length: 65, contributors: 3, bfv };
+const decrypt: DecryptSpec = { kind: 'decrypt', measureRoundId: 'fed-1/measure-3', point: 2, length: 65, contributors: 3, bfv };
 const measure: MeasureSpec = {
   kind: 'measure',
   marginals: [['age'], ['age', 'sex']],
@@ -92,6 +92,9 @@ describe('task specs', () => {
     );
     expect(reason(() => parseTaskSpec('decrypt', withField(decrypt, 'contributors', '3')))).toBe(
       'contributors must be a positive integer, got "3"',
+    );
+    expect(reason(() => parseTaskSpec('decrypt', withField(decrypt, 'measureRoundId', '')))).toMatch(
+      /^measureRoundId must be a non-empty string/,
     );
   });
 
