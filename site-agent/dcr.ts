@@ -16,9 +16,10 @@
  * Sensitivity: one patient is one record in exactly one of the two groups, and its score falls
  * in exactly one bin, so adding or removing a patient changes ONE cell by 1: Δ1 = Δ2 = 1,
  * whatever the scores are. (The cohort is itself a DP release, so conditioning on it is
- * adaptive composition: the two costs add.) ρ is the distributed discrete Gaussian's
- * (privacy/dp/mechanisms.ts `roundRho` with one cell per patient, d = 2·bins, parties = the
- * quorum of sites whose noise is in the sum).
+ * adaptive composition: the two costs add.) Each site's histogram reaches the auditor on its
+ * own, in the clear (it is not summed under encryption first), so only the site's own noise
+ * protects it: ρ is charged for one party (privacy/dp/mechanisms.ts `roundRho` with one cell per
+ * patient, d = 2·bins, parties = 1), never for the number of sites the auditor later adds up.
  */
 import { createHash } from 'node:crypto';
 import type { Dataset } from '../model/domain.ts';
@@ -87,15 +88,13 @@ export interface ScoreHistogramTask {
   taskId: string;
   kind: MiaScoreKind;
   bins: number;
-  /** Exact σ² of this site's discrete Gaussian share per cell. */
+  /** Exact σ² of this site's discrete Gaussian noise per cell (all the noise its histogram carries). */
   sigmaSite2: Rational;
-  /** Sites whose noise is in the released sum (the noise is sized for them). */
-  quorum: number;
 }
 
-/** ρ this site is charged for a score histogram: one patient moves one cell by one. */
-export function scoreHistogramRho(task: Pick<ScoreHistogramTask, 'bins' | 'sigmaSite2' | 'quorum'>): number {
-  return roundRho({ cellsPerRow: 1, sigmaSite2: task.sigmaSite2, parties: task.quorum, dimension: 2 * task.bins });
+/** ρ this site is charged for a score histogram: one patient moves one cell by one; its noise alone protects it. */
+export function scoreHistogramRho(task: Pick<ScoreHistogramTask, 'bins' | 'sigmaSite2'>): number {
+  return roundRho({ cellsPerRow: 1, sigmaSite2: task.sigmaSite2, parties: 1, dimension: 2 * task.bins });
 }
 
 export class ScoreHistogramRefused extends Error {}

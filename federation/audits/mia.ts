@@ -36,8 +36,6 @@ export interface ScoreHistogramRequest {
   kind: MiaScoreKind;
   bins: number;
   sigmaSite2: Rational;
-  /** Sites whose noise is in the released sum. */
-  quorum: number;
 }
 
 export interface MiaSite {
@@ -105,7 +103,7 @@ export async function runMiaAudit(data: AuditSites, opts: MiaAuditOptions, answe
   const sigmaSite2 = opts.sigmaSite2 ?? rational(4n, 1n);
   const attacks = {} as MiaAuditResult['attacks'];
   for (const kind of MIA_SCORE_KINDS) {
-    const request = { roundId: `mia-${kind}-${opts.seed}`, kind, bins, sigmaSite2, quorum: parts.length };
+    const request = { roundId: `mia-${kind}-${opts.seed}`, kind, bins, sigmaSite2 };
     const total = new Float64Array(2 * bins);
     let rho = 0;
     for (const p of parts) {
