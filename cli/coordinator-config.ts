@@ -1,4 +1,5 @@
 // coordinator.yaml → CoordinatorConfig, with errors that name the file and the setting.
+import { DEFAULT_MAX_CELL_COUNT } from '../proto/task-spec.ts';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CoordinatorConfig, HttpConfig } from '../coordinator/config.ts';
@@ -52,7 +53,7 @@ export function parseCoordinatorConfig(path: string): CoordinatorConfig {
   const threshold = committee.number('threshold', undefined, { integer: true, min: 1, max: members.length });
 
   const rounds = f.section('rounds', false);
-  rounds.onlyKeys(['quorum', 'deadlineSeconds', 'registrationSeconds']);
+  rounds.onlyKeys(['quorum', 'deadlineSeconds', 'registrationSeconds', 'maxRowsPerSite']);
   const quorum = rounds.number('quorum', Math.min(2, sites.length), { integer: true, min: 1, max: sites.length });
 
   const fit = f.section('fit');
@@ -82,6 +83,8 @@ export function parseCoordinatorConfig(path: string): CoordinatorConfig {
       quorum,
       deadlineMs: rounds.number('deadlineSeconds', 120, { min: 1, max: 86_400 }) * 1000,
       registrationMs: rounds.number('registrationSeconds', 300, { min: 0, max: 86_400 }) * 1000,
+      // The contribution bound: sites clip every cell to it; released sums are range-checked with it.
+      maxCellCount: rounds.number('maxRowsPerSite', DEFAULT_MAX_CELL_COUNT, { integer: true, min: 1, max: DEFAULT_MAX_CELL_COUNT }),
     },
     fit: {
       epsilon,

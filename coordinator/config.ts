@@ -30,6 +30,8 @@ export interface CoordinatorConfig {
     deadlineMs: number;
     /** How long to wait for sites to register before the fit starts without them. */
     registrationMs: number;
+    /** The contribution bound sites clip each cell to (default DEFAULT_MAX_CELL_COUNT, proto/task-spec.ts). */
+    maxCellCount?: number;
   };
   fit: {
     epsilon: number;

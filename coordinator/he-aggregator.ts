@@ -16,7 +16,14 @@ import type { Domain } from '../model/domain.ts';
 import type { Measurement } from '../model/measurement.ts';
 import type { RoundSpec } from '../model/plans/plan.ts';
 import { toMeasurements, type Aggregator, type PlannedRound, type ReleasedRound } from '../federation/run-fit.ts';
-import { decodeTaskSpec, type BfvParams, type CommitteeMemberSpec, type MeasureSpec, type DecryptSpec } from '../proto/task-spec.ts';
+import {
+  decodeTaskSpec,
+  DEFAULT_MAX_CELL_COUNT,
+  type BfvParams,
+  type CommitteeMemberSpec,
+  type MeasureSpec,
+  type DecryptSpec,
+} from '../proto/task-spec.ts';
 import { ContributionCodec, DecryptionInputCodec } from '../proto/wire.ts';
 
 export class FitError extends Error {}
@@ -47,28 +54,27 @@ const decryptRoundId = (measureId: string) => `${measureId}.decrypt`;
 
 const sigmaOf = (spec: MeasureSpec): Rational => rational(BigInt(spec.sigmaSite2.num), BigInt(spec.sigmaSite2.den));
 
-/**
- * Largest number of patients (rows) one site may hold: an honest site's count in any cell lies in
- * [0, n_site] ⊆ [0, MAX_ROWS_PER_SITE]. Above the largest single health-system record counts and
- * far below the field's signed range (≈ ±2.1·10⁹), so a contribution shifted by 10⁹ shows.
- */
-export const MAX_ROWS_PER_SITE = 20_000_000;
-
 /** Noise bound in released-σ units: P(|N(0, σ²)| > 12σ) ≈ 3.6·10⁻³³ per cell, so honest sums never trip it. */
 export const RANGE_SIGMAS = 12;
 
 /**
  * Why a decrypted sum cannot be an honest release, or null: every cell must lie in
- * [−B, n_max + B] with n_max = contributors · MAX_ROWS_PER_SITE and B = RANGE_SIGMAS · σ_total.
+ * [−B, n_max + B] with n_max = contributors · maxCellCount (the bound every site clipped its cells
+ * to) and B = RANGE_SIGMAS · σ_total.
  */
-export function releaseRangeProblem(cells: ArrayLike<bigint>, contributors: number, sigmaTotal: number): string | null {
+export function releaseRangeProblem(
+  cells: ArrayLike<bigint>,
+  contributors: number,
+  sigmaTotal: number,
+  maxCellCount: number = DEFAULT_MAX_CELL_COUNT,
+): string | null {
   const noiseBound = BigInt(Math.ceil(RANGE_SIGMAS * sigmaTotal));
   const low = -noiseBound;
-  const high = BigInt(contributors) * BigInt(MAX_ROWS_PER_SITE) + noiseBound;
+  const high = BigInt(contributors) * BigInt(maxCellCount) + noiseBound;
   for (let i = 0; i < cells.length; i++) {
     const v = cells[i];
     if (v < low || v > high)
-      return `cell ${i} is ${v}, outside [${low}, ${high}] (${contributors} contributors of at most ${MAX_ROWS_PER_SITE} rows, noise bound ${RANGE_SIGMAS}σ = ${noiseBound})`;
+      return `cell ${i} is ${v}, outside [${low}, ${high}] (${contributors} contributors, each cell clipped to ${maxCellCount}, noise bound ${RANGE_SIGMAS}σ = ${noiseBound})`;
   }
   return null;
 }
@@ -172,6 +178,7 @@ export class ThresholdHeAggregator implements Aggregator {
       threshold: cfg.committee.threshold,
       committee: this.ctx.committee,
       bfv: this.ctx.bfvParams(),
+      maxCellCount: cfg.rounds.maxCellCount ?? DEFAULT_MAX_CELL_COUNT,
     };
     const sites = await this.ctx.registeredSites();
     const round = await store.createRound({
@@ -299,7 +306,7 @@ export class ThresholdHeAggregator implements Aggregator {
     const rho = roundRho({ cellsPerRow: m, sigmaSite2, parties: spec.quorum, dimension });
     if (rho > spec.rho * (1 + 1e-12)) throw new FitError(`${label}: recomputed rho ${rho} exceeds the announced ${spec.rho}`);
     const sigmaTotal = releasedSigma(sigmaSite2, contributors.length);
-    const outOfRange = releaseRangeProblem(totals.subarray(0, dimension), contributors.length, sigmaTotal);
+    const outOfRange = releaseRangeProblem(totals.subarray(0, dimension), contributors.length, sigmaTotal, spec.maxCellCount);
     if (outOfRange) {
       // Nothing is charged or released: a sum carrying an out-of-range contribution is not a release.
       const reason = `released sum out of range, refused: ${outOfRange}`;

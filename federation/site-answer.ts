@@ -20,6 +20,27 @@ export function siteCounts(data: Dataset, marginals: readonly (readonly string[]
 }
 
 /**
+ * Clips every cell of `exact` to [0, maxCellCount] in place, the contribution bound a measure task
+ * declares; returns how many cells changed (an honest site whose rows never exceed the bound
+ * changes none). Clipping moves a neighbouring pair of answers no further apart, so the
+ * sensitivity the noise is sized for still holds.
+ */
+export function clipCounts(exact: BigInt64Array, maxCellCount: number): number {
+  const max = BigInt(maxCellCount);
+  let clipped = 0;
+  for (let i = 0; i < exact.length; i++) {
+    if (exact[i] > max) {
+      exact[i] = max;
+      clipped++;
+    } else if (exact[i] < 0n) {
+      exact[i] = 0n;
+      clipped++;
+    }
+  }
+  return clipped;
+}
+
+/**
  * `exact` plus one N_Z(0, σ²) draw per cell. Production never passes `random`: the OS CSPRNG is
  * the default; only tests pass a seeded source, to make a fit reproducible.
  */

@@ -38,7 +38,20 @@ export interface MeasureSpec {
   threshold: number;
   committee: CommitteeMemberSpec[];
   bfv: BfvParams;
+  /**
+   * The contribution bound: each cell of a site's exact answer is clipped to [0, maxCellCount]
+   * before its noise is added, so an honest site's cell never exceeds it and the coordinator
+   * range-checks the released sum against contributors · maxCellCount. Clipping is 1-Lipschitz,
+   * so the sensitivity is unchanged. Absent in a spec: DEFAULT_MAX_CELL_COUNT.
+   */
+  maxCellCount: number;
 }
+
+/**
+ * Default contribution bound: the most patients (rows) one site may hold. Above the largest
+ * single health-system record counts and far below the field's signed range (≈ ±2.1·10⁹).
+ */
+export const DEFAULT_MAX_CELL_COUNT = 20_000_000;
 
 export interface DecryptSpec {
   kind: 'decrypt';
@@ -148,6 +161,7 @@ function decodeMeasure(raw: Record<string, unknown>): MeasureSpec {
     threshold,
     committee,
     bfv: parseBfv(raw.bfv),
+    maxCellCount: raw.maxCellCount === undefined ? DEFAULT_MAX_CELL_COUNT : positiveInt(raw.maxCellCount, 'maxCellCount'),
   };
 }
 

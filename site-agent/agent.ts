@@ -271,6 +271,11 @@ export class SiteAgent {
       this.answered.push({ taskId: h.task_id, kind: answer.kind, rho: answer.rho, fresh: answer.fresh });
       const spend = answer.rho !== undefined ? `, charged ρ ${answer.rho.toFixed(5)} (total ${this.ledger.totalRho().toFixed(5)})` : '';
       this.log(`answered ${task.kind} task of ${h.round_id} (${answer.body.length} bytes${ack.duplicate ? ', resent' : ''}${spend})`);
+      if (answer.clippedCells) {
+        this.log(
+          `NOTE ${h.round_id}: ${answer.clippedCells} cell(s) of this site's counts exceeded the task's contribution bound and were clipped to it before noise`,
+        );
+      }
     }
   }
 

@@ -6,7 +6,7 @@ import { X509Certificate } from 'node:crypto';
 import { Bfv, BFV_COEFF_MODULUS_BITS, BFV_POLY_MODULUS_DEGREE } from '../privacy/crypto/bfv.ts';
 import { FIELD_PRIME_BIG } from '../privacy/crypto/field.ts';
 import { roundRho } from '../privacy/dp/mechanisms.ts';
-import { siteAnswer } from '../federation/site-answer.ts';
+import { addNoiseShare, clipCounts, siteCounts } from '../federation/site-answer.ts';
 import { rational, type Rational } from '../privacy/dp/rational.ts';
 import {
   partialDecrypt,
@@ -68,6 +68,8 @@ export interface TaskAnswer {
   /** False when the bytes are the cached answer to a retried task (no new charge). */
   fresh: boolean;
   rho?: number;
+  /** Cells of the site's exact answer that exceeded the task's contribution bound and were clipped. */
+  clippedCells?: number;
 }
 
 function checkBfvParams(p: BfvParams): void {
@@ -180,7 +182,9 @@ export function measure(ctx: TaskContext, spec: MeasureSpec): TaskAnswer {
   const rho = siteRho(spec, dimension);
 
   // Only now is the data touched.
-  const noised = siteAnswer(ctx.data, spec.marginals, sigmaOf(spec));
+  const exact = siteCounts(ctx.data, spec.marginals);
+  const clippedCells = clipCounts(exact, spec.maxCellCount);
+  const noised = addNoiseShare(exact, sigmaOf(spec));
   if (noised.length !== dimension) throw new TaskRefusal(`answer has ${noised.length} cells, the task measures ${dimension}`);
   ctx.onNoisedVector?.(ctx.taskId, noised);
   const contribution = prepareContribution(ctx.bfv, noised, committee, spec.threshold);
@@ -218,7 +222,7 @@ export function measure(ctx: TaskContext, spec: MeasureSpec): TaskAnswer {
       mechanism: 'distributed-discrete-gaussian',
       answer: body,
     });
-    return { kind: 'contribution', body: charged.answer, fresh: charged.charged, rho };
+    return { kind: 'contribution', body: charged.answer, fresh: charged.charged, rho, clippedCells };
   } catch (err) {
     if (err instanceof LedgerRefusedError) throw new TaskRefusal(err.reason);
     throw err;

@@ -6,7 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestFederation, type TestFederation } from '../support/federation.ts';
 import { runFitAndCohort } from '../../coordinator/coordinator.ts';
 import { SiteAgent } from '../../site-agent/agent.ts';
-import { releaseRangeProblem, MAX_ROWS_PER_SITE } from '../../coordinator/he-aggregator.ts';
+import { releaseRangeProblem } from '../../coordinator/he-aggregator.ts';
+import { DEFAULT_MAX_CELL_COUNT } from '../../proto/task-spec.ts';
+import { clipCounts } from '../../federation/site-answer.ts';
 
 const SHIFT = 2_000_000_000n;
 let fed: TestFederation;
@@ -59,9 +61,25 @@ describe('range check on released sums', () => {
 describe('releaseRangeProblem', () => {
   it('accepts honest sums at the edges and refuses just outside them', () => {
     const sigma = 10;
-    const high = 2n * BigInt(MAX_ROWS_PER_SITE) + 120n;
+    const high = 2n * BigInt(DEFAULT_MAX_CELL_COUNT) + 120n;
     expect(releaseRangeProblem([-120n, 0n, high], 2, sigma)).toBeNull();
     expect(releaseRangeProblem([-121n], 2, sigma)).toMatch(/^cell 0 is -121, outside \[-120, /);
     expect(releaseRangeProblem([0n, high + 1n], 2, sigma)).toMatch(/^cell 1 is /);
+  });
+
+  it('uses the declared contribution bound: three sites clipped to 1,000 cannot release 3,121', () => {
+    expect(releaseRangeProblem([3120n], 3, 10, 1000)).toBeNull();
+    expect(releaseRangeProblem([3121n], 3, 10, 1000)).toMatch(
+      /^cell 0 is 3121, outside \[-120, 3120\] \(3 contributors, each cell clipped to 1000/,
+    );
+  });
+});
+
+describe('clipCounts', () => {
+  it('clips each cell to [0, bound] in place and counts what changed', () => {
+    const v = BigInt64Array.from([0n, 5n, 1000n, 1001n, 250_000n, -3n]);
+    expect(clipCounts(v, 1000)).toBe(3);
+    expect([...v]).toEqual([0n, 5n, 1000n, 1000n, 1000n, 0n]);
+    expect(clipCounts(BigInt64Array.from([1n, 2n]), 2)).toBe(0);
   });
 });

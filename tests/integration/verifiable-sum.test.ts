@@ -68,7 +68,7 @@ function ctx(site: string, taskId: string, roundId: string, minQuorum = 2): Task
   };
 }
 
-function measureSpec(): MeasureSpec {
+function measureSpec(maxCellCount = 1000): MeasureSpec {
   const s: MeasureSpec = {
     kind: 'measure',
     marginals: [['sex']],
@@ -78,6 +78,7 @@ function measureSpec(): MeasureSpec {
     threshold: 2,
     committee,
     bfv: BFV,
+    maxCellCount,
   };
   s.rho = siteRho(s, 2);
   return s;
@@ -238,5 +239,12 @@ describe('verifiable sums (member side)', () => {
     );
     // None of these refusals used up the member's one set for round 4: the genuine set still decrypts.
     expect(runDecrypt('hospital-c', 'round-4', [a, b]).share.length).toBe(2);
+  });
+
+  it('a site clips each cell to the contribution bound the task declares, and says how many it clipped', () => {
+    // hospital-b holds sex = [1, 1, 1, 0]: counts [1, 3]; a bound of 2 clips one cell.
+    const answer = measure(ctx('hospital-b', 'clip-b', 'round-clip'), measureSpec(2));
+    expect(answer.clippedCells).toBe(1);
+    expect(measure(ctx('hospital-a', 'clip-a', 'round-clip'), measureSpec(3)).clippedCells).toBe(0);
   });
 });

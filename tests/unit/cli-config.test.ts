@@ -67,6 +67,8 @@ describe('coordinator.yaml', () => {
     ['delta too big', (c) => ({ ...c, fit: { epsilon: 1, delta: 0.5 } }), /delta must be ≤ 0.1/],
     ['an unknown plan', (c) => ({ ...c, fit: { epsilon: 1, delta: 1e-9, plan: 'gan' } }), /fit.plan must be aim or mst/],
     ['quorum above sites', (c) => ({ ...c, rounds: { quorum: 5 } }), /quorum must be ≤ 2/],
+    ['a fractional row bound', (c) => ({ ...c, rounds: { maxRowsPerSite: 2.5 } }), /maxRowsPerSite must be an integer/],
+    ['a row bound of zero', (c) => ({ ...c, rounds: { maxRowsPerSite: 0 } }), /maxRowsPerSite must be ≥ 1/],
     ['missing kit', (c) => ({ ...c, kit: join(dir, 'nowhere') }), /cannot read .*ca\.pem/],
     ['missing schema', (c) => ({ ...c, schema: join(dir, 'none.yaml') }), /cannot read schema/],
   ];

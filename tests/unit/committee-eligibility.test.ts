@@ -71,6 +71,7 @@ function spec(committee: CommitteeMemberSpec[]): MeasureSpec {
     threshold: 2,
     committee,
     bfv: BFV,
+    maxCellCount: 1000,
   };
   s.rho = siteRho(s, 2);
   return s;

@@ -60,6 +60,7 @@ function spec(over: Partial<MeasureSpec> = {}): MeasureSpec {
     threshold: 2,
     committee: [member(1), member(2), member(3)],
     bfv: { polyModulusDegree: 4096, coeffModulusBits: [36, 36, 37], plainModulus: '65537' },
+    maxCellCount: 1_000_000,
     ...over,
   };
   const known = s.marginals.every((m) => m.every((a) => Object.hasOwn(SCHEMA, a)));

@@ -31,6 +31,7 @@ const measure: MeasureSpec = {
   threshold: 2,
   committee: [member(1), member(2), member(3)],
   bfv,
+  maxCellCount: 500_000,
 };
 
 function reason(fn: () => unknown): string {
