@@ -180,6 +180,8 @@ export class ThresholdHeAggregator implements Aggregator {
       bfv: this.ctx.bfvParams(),
       maxCellCount: cfg.rounds.maxCellCount ?? DEFAULT_MAX_CELL_COUNT,
     };
+    const head = await store.auditHead(fed);
+    if (head) measure.coordinatorHead = head;
     const sites = await this.ctx.registeredSites();
     const round = await store.createRound({
       federationId: fed,

@@ -45,6 +45,17 @@ export interface MeasureSpec {
    * so the sensitivity is unchanged. Absent in a spec: DEFAULT_MAX_CELL_COUNT.
    */
   maxCellCount: number;
+  /**
+   * The coordinator audit chain's head when the round opened. The site writes it into the charge
+   * entry of its own signed audit log (a countersignature), so `audit verify` with the site's log
+   * detects a coordinator log truncated or rewritten below it.
+   */
+  coordinatorHead?: ChainHead;
+}
+
+export interface ChainHead {
+  seq: number;
+  hash: string;
 }
 
 /**
@@ -137,6 +148,13 @@ function decodeMarginals(v: unknown): string[][] {
   });
 }
 
+function decodeChainHead(v: unknown): ChainHead {
+  if (!isObject(v)) fail('coordinatorHead must be {seq, hash}');
+  if (typeof v.seq !== 'number' || !Number.isSafeInteger(v.seq) || v.seq < 0) fail('coordinatorHead.seq must be an integer ≥ 0');
+  if (typeof v.hash !== 'string' || !/^[0-9a-f]{64}$/.test(v.hash)) fail('coordinatorHead.hash must be 64 lowercase hex digits');
+  return { seq: v.seq, hash: v.hash };
+}
+
 function decodeMeasure(raw: Record<string, unknown>): MeasureSpec {
   const marginals = decodeMarginals(raw.marginals);
   if (!isObject(raw.sigmaSite2)) fail('sigmaSite2 must be {num, den}');
@@ -162,6 +180,7 @@ function decodeMeasure(raw: Record<string, unknown>): MeasureSpec {
     committee,
     bfv: parseBfv(raw.bfv),
     maxCellCount: raw.maxCellCount === undefined ? DEFAULT_MAX_CELL_COUNT : positiveInt(raw.maxCellCount, 'maxCellCount'),
+    ...(raw.coordinatorHead === undefined ? {} : { coordinatorHead: decodeChainHead(raw.coordinatorHead) }),
   };
 }
 

@@ -84,6 +84,8 @@ export interface ChargeInput {
   mechanism: string;
   /** The exact bytes that will be sent. */
   answer: Uint8Array;
+  /** The coordinator chain head the task carried, countersigned in the site's audit log. */
+  coordinatorHead?: { seq: number; hash: string };
 }
 
 export interface ChargeRecord {
@@ -436,6 +438,7 @@ class FileLedger implements Ledger {
         site,
         rho: record.rho,
         mechanism: record.mechanism,
+        ...(input.coordinatorHead ? { coordinatorHead: input.coordinatorHead } : {}),
       });
       this.auditLog.append({
         type: 'task-answered',

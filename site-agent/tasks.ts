@@ -221,6 +221,7 @@ export function measure(ctx: TaskContext, spec: MeasureSpec): TaskAnswer {
       rho,
       mechanism: 'distributed-discrete-gaussian',
       answer: body,
+      coordinatorHead: spec.coordinatorHead,
     });
     return { kind: 'contribution', body: charged.answer, fresh: charged.charged, rho, clippedCells };
   } catch (err) {

@@ -47,6 +47,12 @@ export async function appendAuditTx(tx: SqlClient, federationId: string, event: 
   return entry;
 }
 
+/** The latest entry's seq and hash (what sites countersign each round), or null for an empty chain. */
+export async function auditHead(sql: SqlClient, federationId: string): Promise<{ seq: number; hash: string } | null> {
+  const { rows } = await sql.query('SELECT seq, hash FROM audit_log WHERE federation_id = $1 ORDER BY seq DESC LIMIT 1', [federationId]);
+  return rows.length ? { seq: Number(rows[0].seq), hash: String(rows[0].hash) } : null;
+}
+
 export async function listAudit(sql: SqlClient, federationId: string): Promise<AuditEntry[]> {
   const { rows } = await sql.query('SELECT entry_text FROM audit_log WHERE federation_id = $1 ORDER BY seq', [federationId]);
   return rows.map(toAudit);

@@ -267,6 +267,10 @@ export class Store {
   async appendAudit(federationId: string, event: AuditEvent): Promise<AuditEntry> {
     return audit.appendAudit(this.sql, federationId, event, this.signer());
   }
+  /** The chain's latest seq and hash, which each measure task carries for its sites to countersign. */
+  async auditHead(federationId: string): Promise<{ seq: number; hash: string } | null> {
+    return audit.auditHead(this.sql, federationId);
+  }
   async listAudit(federationId: string): Promise<AuditEntry[]> {
     return audit.listAudit(this.sql, federationId);
   }

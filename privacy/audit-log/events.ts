@@ -74,6 +74,8 @@ export interface ChargeEvent {
   mechanism?: string;
   /** True when appended at start-up to catch the audit log up with the ledger after a crash. */
   recovered?: boolean;
+  /** The coordinator chain's head the task carried: a site's countersignature of it. */
+  coordinatorHead?: { seq: number; hash: string };
 }
 
 export interface ModelFittedEvent {
@@ -215,6 +217,11 @@ const EVENT_CHECKS: Record<AuditEventType, Check[]> = {
     ['rho', nonNegNumber, 'a finite number ≥ 0'],
     ['mechanism', (v) => v === undefined || nonEmptyString(v), 'a non-empty string'],
     ['recovered', (v) => v === undefined || typeof v === 'boolean', 'a boolean'],
+    [
+      'coordinatorHead',
+      (v) => v === undefined || (isObj(v) && Number.isSafeInteger(v.seq) && (v.seq as number) >= 0 && hex64(v.hash)),
+      '{seq, hash} of the coordinator chain',
+    ],
   ],
   'model-fitted': [
     ...COMMON,

@@ -16,7 +16,9 @@
  *   - with a site's own log: every coordinator charge to that site is one the site itself made
  *     for the same task with the same ρ (else: a charge the site never agreed to / a ρ
  *     mismatch); every site refusal is recorded by the coordinator and vice versa;
- *   - `model-fitted` spend per site equals the recomputed charges.
+ *   - `model-fitted` spend per site equals the recomputed charges;
+ *   - every coordinator chain head a site countersigned in its own charge entries is in the
+ *     coordinator's log with the same hash (a cut or rewritten log no longer holds it).
  */
 import { composeRho, epsilonFromRho, rhoDistributedDiscreteGaussian } from '../dp/accountant.ts';
 import { marginalsSensitivity } from '../dp/mechanisms.ts';
@@ -45,6 +47,7 @@ export type ReconcileFindingKind =
   | 'charge-without-release'
   | 'charge-without-task'
   | 'unagreed-charge'
+  | 'countersigned-head-missing'
   | 'unrecorded-site-charge'
   | 'missing-site-log'
   | 'refusal-not-recorded'
@@ -436,6 +439,7 @@ function reconcileWithCoordinator(
       }
     }
     reverseCheck(C, site, siteCharges, charges, issued, result);
+    countersignedHeads(C, site, S, siteCharges, coord.entries, findings);
     for (const [taskId, r] of siteRefusals) {
       if (!refusals.has(taskId))
         findings.push({
@@ -451,6 +455,44 @@ function reconcileWithCoordinator(
           kind: 'refusal-not-recorded',
           message: `coordinator records that ${site} refused task ${taskId}, but ${site}'s own log has no such refusal`,
         });
+    }
+  }
+}
+
+/**
+ * Every coordinator chain head a site countersigned (in a charge of its own signed log, for a fit
+ * this coordinator log covers) must be in that log with the same hash: a log cut below it, or
+ * rewritten and re-signed, no longer contains it.
+ */
+function countersignedHeads(
+  C: string,
+  site: string,
+  S: string,
+  siteCharges: ReadonlyMap<string, { entry: AuditEntry; event: ChargeEvent }>,
+  coordEntries: readonly AuditEntry[],
+  findings: ReconcileFinding[],
+): void {
+  const fits = new Set(coordEntries.map((e) => e.event.federationId));
+  const bySeq = new Map(coordEntries.map((e) => [e.seq, e]));
+  const last = coordEntries.length ? coordEntries[coordEntries.length - 1].seq : -1;
+  for (const { entry, event } of siteCharges.values()) {
+    const head = event.coordinatorHead;
+    if (!head || !fits.has(event.federationId)) continue;
+    const there = bySeq.get(head.seq);
+    if (!there) {
+      findings.push({
+        log: C,
+        kind: 'countersigned-head-missing',
+        seq: head.seq,
+        message: `${site} countersigned the coordinator's chain head at seq ${head.seq} for round ${event.roundId} (${S} seq ${entry.seq}), but this log ends at seq ${last}: it was cut`,
+      });
+    } else if (there.hash !== head.hash) {
+      findings.push({
+        log: C,
+        kind: 'countersigned-head-missing',
+        seq: head.seq,
+        message: `${site} countersigned hash ${head.hash.slice(0, 12)}… at seq ${head.seq} for round ${event.roundId}, but this log has ${there.hash.slice(0, 12)}… there: it was rewritten`,
+      });
     }
   }
 }

@@ -279,6 +279,32 @@ describe('fedsynth audit verify: re-encoded numbers, missing site logs, lost tai
     expect(r.findings.filter((x) => ['bad-hash', 'bad-signature', 'broken-link', 'seq-gap'].includes(x.kind))).toEqual([]);
   });
 
+  it('detects a coordinator log rewritten and re-signed with every charge intact, by the chain heads the sites countersigned', () => {
+    // Each site's charge entries carry the coordinator's chain head at the round's opening.
+    const own = lines(siteLogs[0]).map((l) => JSON.parse(l) as AuditEntry);
+    const heads = own.filter((e) => e.event.type === 'charge').map((e) => (e.event as { coordinatorHead?: unknown }).coordinatorHead);
+    expect(heads.length).toBeGreaterThan(0);
+    expect(heads.every((h) => h !== undefined)).toBe(true);
+    // Back-date the first entry by a day and re-sign the whole chain: links, hashes and signatures
+    // are all valid and every charge, release and refusal is unchanged.
+    const f = variant('rewritten', (ls) => {
+      const entries = ls.map((l) => JSON.parse(l) as AuditEntry);
+      const out: AuditEntry[] = [];
+      for (const e of entries) {
+        const at = new Date(Date.parse(e.timestamp) - (e.seq === 0 ? 86_400_000 : 0));
+        out.push(appendEntry(out[out.length - 1] ?? null, e.event, 'coordinator', fed.cfg.kit.keyPem, at));
+      }
+      return out.map((e) => JSON.stringify(e));
+    });
+    const r = verify(f);
+    expect(r.ok).toBe(false);
+    expect(kinds(r)).toEqual(['countersigned-head-missing']);
+    expect(r.findings[0].message).toMatch(/it was rewritten$/);
+    // Cut below the last round's opening: the head the sites countersigned there is gone.
+    const cut = variant('cut-below-head', (ls) => ls.slice(0, Math.max(...heads.map((h) => (h as { seq: number }).seq))));
+    expect(verify(cut).findings.some((x) => x.kind === 'countersigned-head-missing' && /it was cut$/.test(x.message))).toBe(true);
+  });
+
   it('under --strict, fails on a coordinator tail cut after the tasks were issued (sites charged, nothing released)', async () => {
     const f = variant('tail-cut', (ls) => {
       const i = ls.findLastIndex((l) => l.includes('"type":"measurement-released"'));
