@@ -282,7 +282,8 @@ export class SiteAgent {
   private async refuse(ctx: TaskContext, reason: string): Promise<void> {
     this.log(`REFUSED ${ctx.roundId}: ${reason}`);
     this.refused.push({ taskId: ctx.taskId, reason });
-    this.ledger.refuse({ taskId: ctx.taskId, roundId: ctx.roundId, federationId: ctx.federationId, reason });
+    const fitId = ctx.fitId !== undefined && ctx.fitId !== ctx.federationId ? ctx.fitId : undefined;
+    this.ledger.refuse({ taskId: ctx.taskId, roundId: ctx.roundId, federationId: ctx.federationId, reason, fitId });
     await this.withRetry('refuse', () =>
       unary<PushAck__Output>(
         (opts, cb) => this.client.RefuseTask({ header: this.header(ctx.roundId, ctx.taskId, ctx.fitId), reason }, opts, cb),

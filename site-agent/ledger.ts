@@ -84,6 +84,8 @@ export interface ChargeInput {
   mechanism: string;
   /** The exact bytes that will be sent. */
   answer: Uint8Array;
+  /** The fit within the federation, when not the federation itself (audit log only). */
+  fitId?: string;
   /** The coordinator chain head the task carried, countersigned in the site's audit log. */
   coordinatorHead?: { seq: number; hash: string };
 }
@@ -166,7 +168,7 @@ export interface Ledger {
   /** The exact bytes sent for a charged task (hash-checked), or undefined if it was never charged. */
   cachedAnswer(taskId: string): Buffer | undefined;
   /** Records a refusal in the audit log (no budget effect). */
-  refuse(r: { taskId: string; roundId: string; federationId: string; reason: string }): void;
+  refuse(r: { taskId: string; roundId: string; federationId: string; reason: string; fitId?: string }): void;
   close(): void;
 }
 
@@ -439,6 +441,7 @@ class FileLedger implements Ledger {
         rho: record.rho,
         mechanism: record.mechanism,
         ...(input.coordinatorHead ? { coordinatorHead: input.coordinatorHead } : {}),
+        ...(input.fitId ? { fitId: input.fitId } : {}),
       });
       this.auditLog.append({
         type: 'task-answered',
@@ -447,12 +450,13 @@ class FileLedger implements Ledger {
         taskId: record.taskId,
         site,
         answerSha256: record.answer.sha256,
+        ...(input.fitId ? { fitId: input.fitId } : {}),
       });
     }
     return { charged: true, record, answer };
   }
 
-  refuse(r: { taskId: string; roundId: string; federationId: string; reason: string }): void {
+  refuse(r: { taskId: string; roundId: string; federationId: string; reason: string; fitId?: string }): void {
     if (this.auditLog && this.options.audit) {
       this.auditLog.append({
         type: 'task-refused',
@@ -461,6 +465,7 @@ class FileLedger implements Ledger {
         taskId: r.taskId,
         site: this.options.audit.party,
         reason: r.reason,
+        ...(r.fitId ? { fitId: r.fitId } : {}),
       });
     }
   }

@@ -222,6 +222,7 @@ export function measure(ctx: TaskContext, spec: MeasureSpec): TaskAnswer {
       mechanism: 'distributed-discrete-gaussian',
       answer: body,
       coordinatorHead: spec.coordinatorHead,
+      fitId: ctx.fitId !== undefined && ctx.fitId !== ctx.federationId ? ctx.fitId : undefined,
     });
     return { kind: 'contribution', body: charged.answer, fresh: charged.charged, rho, clippedCells };
   } catch (err) {

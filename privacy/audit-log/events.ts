@@ -30,6 +30,8 @@ export interface TaskAnsweredEvent {
   site: string;
   /** Hex SHA-256 of the answer body as sent. */
   answerSha256: string;
+  /** The fit the task belongs to (`<federation>/<study>` under `fedsynth serve`) when it is not the federation itself. */
+  fitId?: string;
 }
 
 export interface TaskRefusedEvent {
@@ -40,6 +42,8 @@ export interface TaskRefusedEvent {
   site: string;
   /** The precise, human-readable reason the site gave. */
   reason: string;
+  /** The fit the task belongs to (`<federation>/<study>` under `fedsynth serve`) when it is not the federation itself. */
+  fitId?: string;
 }
 
 export interface MeasurementReleasedEvent {
@@ -74,6 +78,8 @@ export interface ChargeEvent {
   mechanism?: string;
   /** True when appended at start-up to catch the audit log up with the ledger after a crash. */
   recovered?: boolean;
+  /** The fit the task belongs to (`<federation>/<study>` under `fedsynth serve`) when it is not the federation itself. */
+  fitId?: string;
   /** The coordinator chain's head the task carried: a site's countersignature of it. */
   coordinatorHead?: { seq: number; hash: string };
 }
@@ -185,6 +191,7 @@ const TASK: Check[] = [
   ['roundId', nonEmptyString, 'a non-empty string'],
   ['taskId', nonEmptyString, 'a non-empty string'],
   ['site', nonEmptyString, 'a non-empty string'],
+  ['fitId', (v) => v === undefined || nonEmptyString(v), 'a non-empty string'],
 ];
 
 const EVENT_CHECKS: Record<AuditEventType, Check[]> = {

@@ -48,6 +48,7 @@ export type ReconcileFindingKind =
   | 'charge-without-task'
   | 'unagreed-charge'
   | 'countersigned-head-missing'
+  | 'other-fit'
   | 'unrecorded-site-charge'
   | 'missing-site-log'
   | 'refusal-not-recorded'
@@ -407,14 +408,30 @@ function reconcileWithCoordinator(
     });
 
   // Each site's own log against the coordinator's.
+  const fits = new Set(coord.entries.map((e) => e.event.federationId));
   for (const [site, own] of byParty) {
     if (site === COORDINATOR) continue;
     const S = own.name;
     const siteCharges = new Map<string, { entry: AuditEntry; event: ChargeEvent }>();
     const siteRefusals = new Map<string, TaskRefusedEvent>();
+    // A site's log covers every fit it answered; this coordinator log covers its own fit(s) only.
+    const otherFits = new Map<string, number>();
     for (const e of own.entries) {
+      if (e.event.type !== 'charge' && e.event.type !== 'task-refused') continue;
+      const fit = e.event.fitId ?? e.event.federationId;
+      if (!fits.has(fit)) {
+        otherFits.set(fit, (otherFits.get(fit) ?? 0) + 1);
+        continue;
+      }
       if (e.event.type === 'charge') siteCharges.set(e.event.taskId, { entry: e, event: e.event });
-      if (e.event.type === 'task-refused') siteRefusals.set(e.event.taskId, e.event);
+      else siteRefusals.set(e.event.taskId, e.event);
+    }
+    if (otherFits.size > 0) {
+      result.warnings.push({
+        log: S,
+        kind: 'other-fit',
+        message: `${S} also holds ${[...otherFits].map(([f, n]) => `${n} charge/refusal entr${n === 1 ? 'y' : 'ies'} of ${f}`).join(', ')}, which the coordinator log given does not cover: not reconciled here`,
+      });
     }
     for (const c of charges.filter((x) => x.event.site === site)) {
       const mine = siteCharges.get(c.event.taskId);
@@ -472,12 +489,11 @@ function countersignedHeads(
   coordEntries: readonly AuditEntry[],
   findings: ReconcileFinding[],
 ): void {
-  const fits = new Set(coordEntries.map((e) => e.event.federationId));
   const bySeq = new Map(coordEntries.map((e) => [e.seq, e]));
   const last = coordEntries.length ? coordEntries[coordEntries.length - 1].seq : -1;
   for (const { entry, event } of siteCharges.values()) {
     const head = event.coordinatorHead;
-    if (!head || !fits.has(event.federationId)) continue;
+    if (!head) continue;
     const there = bySeq.get(head.seq);
     if (!there) {
       findings.push({

@@ -147,4 +147,25 @@ describe('reconcileAuditLogs', () => {
     const r2 = reconcileAuditLogs([{ name: 'a', entries: chain('a', [charge('a')]) }], pub, { delta: 1e-9 });
     expect(kinds(r2)).toEqual(['no-coordinator-log']);
   });
+
+  it("a site's entries of another fit (another study under fedsynth serve) are a warning, not a finding", () => {
+    const otherFit = (e: AuditEvent): AuditEvent =>
+      ({ ...e, taskId: `other-${(e as { taskId: string }).taskId}`, fitId: `${F}/study-2` }) as AuditEvent;
+    const refusedElsewhere: AuditEvent = {
+      type: 'task-refused',
+      federationId: F,
+      fitId: `${F}/study-2`,
+      roundId: 'r9',
+      taskId: 'x',
+      site: 'a',
+      reason: 'cap',
+    };
+    const r = run(coordOk(), [charge('a'), answered('a'), otherFit(charge('a')), refusedElsewhere]);
+    expect(r.findings).toEqual([]);
+    expect(r.warnings.map((w) => w.kind)).toEqual(['other-fit']);
+    expect(r.warnings[0].message).toMatch(/2 charge\/refusal entries of fed\/study-2/);
+    // The same entries under this coordinator's fit are reconciled, and fail.
+    const r2 = run(coordOk(), [charge('a'), answered('a'), charge('a', rho, 'never-issued')]);
+    expect(kinds(r2)).toContain('unrecorded-site-charge');
+  });
 });
