@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { startTestFederation, type TestFederation } from '../support/federation.ts';
 import { subsetSchemaText } from '../../coordinator/studies.ts';
 import { DEFAULT_SCHEMA_PATH } from '../../simulator/index.ts';
-import { openLedger } from '../../site-agent/ledger.ts';
+import { ledgerRecords } from '../support/crash-windows.ts';
 import { parseChainLines, type AuditEntry, type PreflightAnsweredEvent } from '../../privacy/audit-log/chain.ts';
 import { certSidecar, runAuditVerify } from '../../cli/audit/verify.ts';
 
@@ -24,14 +24,7 @@ afterEach(async () => {
 const small = (o: Parameters<typeof startTestFederation>[0]) =>
   startTestFederation({ patients: 80, plan: 'mst', schemaText: SMALL_SCHEMA, cohortSize: 0, iterations: 20, ...o });
 
-function ledgerCharges(f: TestFederation, site: string): number {
-  const ledger = openLedger(f.siteCfgs[site].stateDir);
-  try {
-    return ledger.records().length;
-  } finally {
-    ledger.close();
-  }
-}
+const ledgerCharges = (f: TestFederation, site: string) => ledgerRecords(f.siteCfgs[site].stateDir).length;
 
 const siteLog = (f: TestFederation, s: string) =>
   parseChainLines(readFileSync(join(f.siteCfgs[s].stateDir, 'audit.jsonl'), 'utf8')) as AuditEntry[];
@@ -76,7 +69,7 @@ describe('a committee member that has not registered by the registration deadlin
     const outcome = await f.coordinator.engine.run();
     expect(outcome.rounds.length).toBeGreaterThanOrEqual(2);
     expect(Object.keys(outcome.spendBySite).sort()).toEqual(f.cfg.sites);
-  }, 120_000);
+  }, 240_000);
 });
 
 describe('pre-flight: a fit that cannot finish is refused before round 1, and nobody pays', () => {
@@ -101,7 +94,7 @@ describe('pre-flight: a fit that cannot finish is refused before round 1, and no
       expect(answer.remainingRho).toBeLessThan(answer.neededRho);
       expect(siteLog(fed, s).some((e) => e.event.type === 'charge')).toBe(false);
     }
-  }, 60_000);
+  }, 240_000);
 
   it('fewer sites than the quorum can afford the plan (one federation cap, one monthly cap)', async () => {
     fed = await small({ sites: 3, quorum: 2, policy: { 'hospital-b': { federationEpsilon: 0.1 }, 'hospital-c': { monthlyEpsilon: 0.1 } } });
@@ -112,7 +105,7 @@ describe('pre-flight: a fit that cannot finish is refused before round 1, and no
     expect(message).toMatch(/hospital-b: .*of the federation "test-fed"'s 0\.1-epsilon cap/);
     expect(message).toMatch(/hospital-c: .*monthly 0\.1-epsilon cap/);
     expect(preflightAnswers(fed, 'hospital-a')[0]).toMatchObject({ contribute: true, decrypt: true });
-  }, 60_000);
+  }, 240_000);
 
   it('the committee cannot reach its threshold: two of three members will not decrypt a sum of the quorum', async () => {
     fed = await small({ sites: 4, quorum: 2, threshold: 2, policy: { 'hospital-b': { minQuorum: 3 }, 'hospital-c': { minQuorum: 3 } } });
@@ -120,7 +113,7 @@ describe('pre-flight: a fit that cannot finish is refused before round 1, and no
       fed,
       /the committee cannot reach its threshold: only 1 of its 3 members \(hospital-a\) will decrypt, the threshold is 2\. .*hospital-b \(committee\): decryption of a sum of 2 contribution\(s\) is below this site's minimum quorum 3/,
     );
-  }, 60_000);
+  }, 240_000);
 
   it('a committee member is registered but does not answer (its agent is down)', async () => {
     fed = await small({ sites: 3, deadlineMs: 3000, manualSites: ['hospital-c'] });
@@ -134,7 +127,7 @@ describe('pre-flight: a fit that cannot finish is refused before round 1, and no
       f,
       /committee member\(s\) hospital-c cannot be reached, and key generation needs every member.*hospital-c: did not answer the preflight before its deadline/,
     );
-  }, 60_000);
+  }, 240_000);
 });
 
 describe('a site charged for a round that is never released', () => {
@@ -184,5 +177,5 @@ describe('a site charged for a round that is never released', () => {
           `FINDING \\[unreleased-site-charge\\] .*${s} charged itself ρ [\\d.e-]+ for task \\S+ of round m1-one-way, which the coordinator's log issued but never released or charged`,
         ),
       );
-  }, 90_000);
+  }, 240_000);
 });

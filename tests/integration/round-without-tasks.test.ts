@@ -80,5 +80,5 @@ describe.each(['pglite', 'postgres'] as const)('a round left without tasks by a 
     expect(await f.coordinator.store.listTasks(fedId, d1.roundId)).toHaveLength(3);
     await Promise.race([Promise.all(Object.values(f.agentRuns)), new Promise((r) => setTimeout(r, 5000))]);
     await expectLedgersMatchCharges(f, f.coordinator.store);
-  }, 180_000);
+  }, 300_000);
 });

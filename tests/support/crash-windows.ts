@@ -2,7 +2,7 @@
 // is killed at each fault point of coordinator/fault.ts in turn (the next one starts where the
 // last died), then one more completes the fit. Agents run in this process and ride out every kill.
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { expect } from 'vitest';
@@ -10,7 +10,7 @@ import { openStore, type Store } from '../../coordinator/store/index.ts';
 import type { CoordinatorConfig } from '../../coordinator/config.ts';
 import { subsetSchemaText } from '../../coordinator/studies.ts';
 import { DEFAULT_SCHEMA_PATH } from '../../simulator/index.ts';
-import { openLedger } from '../../site-agent/ledger.ts';
+import { LEDGER_FILE } from '../../site-agent/ledger.ts';
 import { startTestFederation, type TestFederation } from './federation.ts';
 
 const CHILD = join(import.meta.dirname, 'coordinator-child.ts');
@@ -78,21 +78,16 @@ export async function expectLedgersMatchCharges(fed: TestFederation, store: Stor
   const charges = await store.chargesByRound(fedId);
   expect(new Set(charges.map((c) => `${c.roundId}/${c.siteId}`)).size).toBe(charges.length);
   for (const site of fed.cfg.sites) {
-    const ledger = openLedger(fed.siteCfgs[site].stateDir);
-    try {
-      const records = ledger.records();
-      const mine = charges.filter((c) => c.siteId === site);
-      // No double charge, and no charge for a round that was never released.
-      expect(new Set(records.map((r) => r.roundId)).size).toBe(records.length);
-      expect(records.map((r) => r.roundId).sort()).toEqual(mine.map((c) => c.roundId).sort());
-      expect(records.every((r) => released.some((x) => x.roundId === r.roundId))).toBe(true);
-      expect(ledger.totalRho()).toBeCloseTo(
-        mine.reduce((s, c) => s + c.rho, 0),
-        12,
-      );
-    } finally {
-      ledger.close();
-    }
+    const records = ledgerRecords(fed.siteCfgs[site].stateDir);
+    const mine = charges.filter((c) => c.siteId === site);
+    // No double charge, and no charge for a round that was never released.
+    expect(new Set(records.map((r) => r.roundId)).size).toBe(records.length);
+    expect(records.map((r) => r.roundId).sort()).toEqual(mine.map((c) => c.roundId).sort());
+    expect(records.every((r) => released.some((x) => x.roundId === r.roundId))).toBe(true);
+    expect(records.reduce((sum, r) => sum + r.rho, 0)).toBeCloseTo(
+      mine.reduce((sum, c) => sum + c.rho, 0),
+      12,
+    );
   }
   expect((await store.verifyAuditChain(fedId)).ok).toBe(true);
 }
@@ -164,3 +159,16 @@ export const AFTER_CRASH: Record<string, (store: Store, fedId: string) => Promis
     expect(new Set((await store.chargesByRound(fedId)).map((c) => c.roundId))).toEqual(new Set([r.roundId]));
   },
 };
+
+/**
+ * A site's charges as its ledger file holds them, read without opening the ledger (the agent may
+ * still hold its lock): one JSON line per charge.
+ */
+export function ledgerRecords(stateDir: string): { taskId: string; roundId: string; rho: number }[] {
+  const file = join(stateDir, LEDGER_FILE);
+  if (!existsSync(file)) return [];
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l) as { taskId: string; roundId: string; rho: number });
+}
