@@ -17,8 +17,18 @@ import { parseSchema, schemaAttributes, type Schema } from '../schema/schema.ts'
 import { buildFitPlan } from '../federation/plan.ts';
 import { runFit } from '../federation/run-fit.ts';
 import { certificateProblem } from '../proto/tls-kit.ts';
-import { decodeTaskSpec, type BfvParams, type CommitteeMemberSpec, type KeygenSpec } from '../proto/task-spec.ts';
+import {
+  decodeTaskSpec,
+  InvalidTaskSpecError,
+  parsePreflightAnswer,
+  type BfvParams,
+  type CommitteeMemberSpec,
+  type KeygenSpec,
+  type PreflightSpec,
+} from '../proto/task-spec.ts';
 import { verifyContributionShare } from '../privacy/crypto/verifiable-sum.ts';
+import { fitRhoBudget } from '../privacy/dp/mechanisms.ts';
+import { crashPoint } from './fault.ts';
 import { CommitteeKeyCodec, ContributionCodec, MalformedBodyError, PartialDecryptionCodec } from '../proto/wire.ts';
 import { decodeStoredMeasureRound, FitError, ThresholdHeAggregator } from './he-aggregator.ts';
 
@@ -112,11 +122,15 @@ export class FederationEngine {
     body: Buffer,
     peerCertPem: string | undefined,
   ): Promise<{ duplicate: boolean }> {
-    const expected = { keygen: 'committee-key', measure: 'contribution', decrypt: 'partial' }[task.kind];
+    const expected = { preflight: 'preflight-answer', keygen: 'committee-key', measure: 'contribution', decrypt: 'partial' }[task.kind];
     if (kind !== expected)
       throw new RejectedResult(`task ${task.taskId} is a ${task.kind} task: expected a ${expected} body, got ${kind}`, 'invalid');
     try {
       switch (task.kind) {
+        case 'preflight':
+          // Checked here so that a malformed answer is refused at upload, not when the round is read.
+          parsePreflightAnswer(body);
+          return await this.store.putSubmission({ federationId: this.cfg.federationId, taskId: task.taskId, siteId, body });
         case 'keygen':
           return await this.acceptCommitteeKey(siteId, task, body, peerCertPem);
         case 'measure':
@@ -127,7 +141,7 @@ export class FederationEngine {
           throw new RejectedResult(`unknown task kind ${task.kind}`, 'invalid');
       }
     } catch (err) {
-      if (err instanceof MalformedBodyError) throw new RejectedResult(err.message, 'invalid');
+      if (err instanceof MalformedBodyError || err instanceof InvalidTaskSpecError) throw new RejectedResult(err.message, 'invalid');
       if (err instanceof StoreError) {
         const code = err.code === 'conflict' ? 'conflict' : err.code === 'forbidden' ? 'forbidden' : 'precondition';
         throw new RejectedResult(err.message, code);
@@ -288,13 +302,15 @@ export class FederationEngine {
     }
     try {
       await this.waitForRegistrations();
-      const committee = await this.ensureCommittee();
+      await this.checkCommitteeRegistered();
       const plan = buildFitPlan(this.domain, {
         plan: this.cfg.fit.plan,
         epsilon: this.cfg.fit.epsilon,
         delta: this.cfg.fit.delta,
         structure: this.schema.structure,
       });
+      await this.preflight();
+      const committee = await this.ensureCommittee();
       const aggregator = new ThresholdHeAggregator({
         store: this.store,
         board: this.board,
@@ -391,32 +407,189 @@ export class FederationEngine {
     this.progress('register', `${sites.length}/${all} sites registered: ${sites.join(', ')}`);
   }
 
+  /**
+   * Key generation needs every committee member. A member that has not registered when the
+   * registration deadline passes refuses the fit here, before any task is written, so that a
+   * restart once it has registered starts cleanly (a keygen task for an unknown site would fail
+   * on the tasks→sites foreign key, and an empty keygen round would fail every restart).
+   */
+  private async checkCommitteeRegistered(): Promise<void> {
+    const keygen = await this.store.getRound(this.cfg.federationId, KEYGEN_ROUND);
+    if (keygen && keygen.state !== 'open') return;
+    const registered = new Set((await this.store.listSites(this.cfg.federationId)).map((s) => s.siteId));
+    const missing = this.cfg.committee.members.filter((m) => !registered.has(m));
+    if (missing.length === 0) return;
+    throw new FitError(
+      `committee member${missing.length > 1 ? 's' : ''} ${missing.join(', ')} had not registered when the registration deadline ` +
+        `(${this.cfg.rounds.registrationMs / 1000} s) passed: key generation needs every member of the committee ` +
+        `(${this.cfg.committee.members.join(', ')}, threshold ${this.cfg.committee.threshold}), so the fit is refused before ` +
+        `any task is written or any budget spent; start ${missing.length > 1 ? 'their agents' : 'its agent'} (or change committee.members) and run the fit again`,
+    );
+  }
+
+  /**
+   * Pre-flight, before any budget is spent: every registered site answers a free "can you afford
+   * this plan?" task (its policy and remaining budget against the plan's whole ρ; a committee
+   * member also whether it will decrypt). The fit is refused, naming each site and why, when it
+   * cannot finish: fewer sites than the quorum can contribute to every round, a committee member
+   * cannot be reached (key generation needs every member), or fewer members than the threshold
+   * will decrypt. A site that cannot afford the whole plan still gets its tasks: it answers those
+   * its budget covers (each of them released, if the fit can finish) and refuses the rest.
+   * Once a measure round exists the fit is past this point, and a restart does not ask again.
+   */
+  private async preflight(): Promise<void> {
+    const fed = this.cfg.federationId;
+    const rounds = await this.store.listRounds(fed, { kind: 'preflight' });
+    let round = rounds.at(-1);
+    if (round?.state === 'released') return;
+    if ((await this.store.listRounds(fed, { kind: 'measure' })).length > 0) return;
+    // A refused preflight stays in the record; asking again (caps raised, agents back) is a new round.
+    if (!round || round.state === 'failed') round = await this.openPreflight(`preflight-${rounds.length + 1}`);
+    const roundId = round.roundId;
+    if (round.state === 'open') {
+      this.progress('preflight', `asking every site whether it can afford the plan before round 1`);
+      await this.waitUntil('preflight answers', round.deadlineAt.getTime(), async () =>
+        (await this.store.listTasks(fed, roundId)).every((t) => t.state === 'done' || t.state === 'refused'),
+      );
+      await this.store.setRoundState(fed, roundId, 'closed');
+    }
+    await this.store.expireTasks(fed, roundId);
+    const verdicts = await this.preflightVerdicts(roundId);
+    const contributors = [...verdicts].filter(([, v]) => v.contribute === null).map(([site]) => site);
+    const problems: string[] = [];
+    if (contributors.length < this.cfg.rounds.quorum) {
+      problems.push(
+        `only ${contributors.length} site(s) (${contributors.join(', ') || 'none'}) can contribute to every round of the plan, ` +
+          `the quorum is ${this.cfg.rounds.quorum}`,
+      );
+    }
+    const { members, threshold } = this.cfg.committee;
+    const unreachable = members.filter((m) => verdicts.get(m)?.reachable === false);
+    if (unreachable.length > 0) {
+      problems.push(`committee member(s) ${unreachable.join(', ')} cannot be reached, and key generation needs every member`);
+    }
+    const decrypting = members.filter((m) => verdicts.get(m)?.decrypt === null);
+    if (decrypting.length < threshold) {
+      problems.push(
+        `the committee cannot reach its threshold: only ${decrypting.length} of its ${members.length} members ` +
+          `(${decrypting.join(', ') || 'none'}) will decrypt, the threshold is ${threshold}`,
+      );
+    }
+    const bySite = [...verdicts]
+      .flatMap(([site, v]) => [
+        ...(v.contribute ? [`${site}: ${v.contribute}`] : []),
+        ...(v.decrypt && v.decrypt !== v.contribute ? [`${site} (committee): ${v.decrypt}`] : []),
+      ])
+      .join('; ');
+    if (problems.length > 0) {
+      const reason = `pre-flight: the fit cannot finish, refused before round 1 (no budget spent): ${problems.join('; ')}. ${bySite}`;
+      await this.store.setRoundState(fed, roundId, 'failed', { failureReason: reason.slice(0, 4000) });
+      throw new FitError(reason);
+    }
+    await this.store.setRoundState(fed, roundId, 'released');
+    this.progress(
+      'preflight',
+      `${contributors.length} site(s) can afford the whole plan, ${decrypting.length} committee member(s) will decrypt` +
+        (bySite ? ` (${bySite})` : ''),
+    );
+  }
+
+  private async openPreflight(roundId: string) {
+    const fed = this.cfg.federationId;
+    const spec: PreflightSpec = {
+      kind: 'preflight',
+      epsilon: this.cfg.fit.epsilon,
+      delta: this.cfg.fit.delta,
+      rhoTotal: fitRhoBudget(this.cfg.fit.epsilon, this.cfg.fit.delta),
+      quorum: this.cfg.rounds.quorum,
+      threshold: this.cfg.committee.threshold,
+      committee: [...this.cfg.committee.members],
+    };
+    const sites = await this.registeredSites();
+    const tasks = sites.map((siteId) => ({ federationId: fed, taskId: randomUUID(), roundId, siteId, kind: 'preflight' as const, spec }));
+    const { round } = await this.store.openRound(
+      {
+        federationId: fed,
+        roundId,
+        kind: 'preflight',
+        spec,
+        quorum: Math.max(1, this.cfg.rounds.quorum),
+        deadlineAt: new Date(Date.now() + this.cfg.rounds.deadlineMs),
+      },
+      tasks,
+      { auditEvents: tasks.map(taskIssuedEvent), beforeCommit: () => crashPoint('preflight.open-tx') },
+    );
+    crashPoint('preflight.opened');
+    for (const s of sites) this.board.notify(s);
+    return round;
+  }
+
+  /** Per site of a preflight round: null where it will, else why not (to contribute; to decrypt). */
+  private async preflightVerdicts(
+    roundId: string,
+  ): Promise<Map<string, { contribute: string | null; decrypt: string | null; reachable: boolean }>> {
+    const fed = this.cfg.federationId;
+    const subs = new Map((await this.store.listSubmissions(fed, roundId)).map((s) => [s.siteId, s]));
+    const tasks = new Map((await this.store.listTasks(fed, roundId)).map((t) => [t.siteId, t]));
+    const registered = new Set((await this.store.listSites(fed)).map((s) => s.siteId));
+    const out = new Map<string, { contribute: string | null; decrypt: string | null; reachable: boolean }>();
+    for (const site of this.cfg.sites) {
+      const member = this.cfg.committee.members.includes(site);
+      const sub = subs.get(site);
+      if (sub) {
+        const a = parsePreflightAnswer(sub.body);
+        out.set(site, {
+          contribute: a.contribute.ok ? null : (a.contribute.reason ?? 'declined'),
+          decrypt: !member ? null : a.decrypt?.ok ? null : (a.decrypt?.reason ?? 'did not say it will decrypt'),
+          reachable: true,
+        });
+        continue;
+      }
+      const task = tasks.get(site);
+      const why = !registered.has(site)
+        ? 'not registered'
+        : !task
+          ? 'registered after the preflight was asked'
+          : task.state === 'refused'
+            ? `refused the preflight: ${task.refusalReason}`
+            : 'did not answer the preflight before its deadline';
+      out.set(site, { contribute: why, decrypt: member ? why : null, reachable: false });
+    }
+    return out;
+  }
+
   /** Committee keys: one keygen round; members that never answer fail the fit with a reason. */
   private async ensureCommittee(): Promise<CommitteeMemberSpec[]> {
     const fed = this.cfg.federationId;
     const members = this.cfg.committee.members;
     let round = await this.store.getRound(fed, KEYGEN_ROUND);
-    if (!round) {
-      const deadlineAt = new Date(Date.now() + this.cfg.rounds.deadlineMs);
-      round = await this.store.createRound({
-        federationId: fed,
-        roundId: KEYGEN_ROUND,
-        kind: 'keygen',
-        spec: { members },
-        quorum: members.length,
-        deadlineAt,
-      });
-      const tasks = members.map((memberId, i) => ({
+    const keygenTasks = (ids: readonly string[]) =>
+      ids.map((memberId) => ({
         federationId: fed,
         taskId: randomUUID(),
         roundId: KEYGEN_ROUND,
         siteId: memberId,
         kind: 'keygen' as const,
-        spec: { kind: 'keygen', point: i + 1, bfv: bfvParams() } satisfies KeygenSpec,
+        spec: { kind: 'keygen', point: members.indexOf(memberId) + 1, bfv: bfvParams() } satisfies KeygenSpec,
       }));
-      await this.store.createTasks(tasks);
-      for (const t of tasks) await this.store.appendAudit(fed, taskIssuedEvent(t));
+    if (!round) {
+      const tasks = keygenTasks(members);
+      ({ round } = await this.store.openRound(
+        {
+          federationId: fed,
+          roundId: KEYGEN_ROUND,
+          kind: 'keygen',
+          spec: { members },
+          quorum: members.length,
+          deadlineAt: new Date(Date.now() + this.cfg.rounds.deadlineMs),
+        },
+        tasks,
+        { auditEvents: tasks.map(taskIssuedEvent), beforeCommit: () => crashPoint('keygen.open-tx') },
+      ));
+      crashPoint('keygen.opened');
       for (const m of members) this.board.notify(m);
+    } else if (round.state === 'open') {
+      round = await this.reissueMissingTasks(KEYGEN_ROUND, members, keygenTasks);
     }
     this.progress('keygen', `committee of ${members.length} (threshold ${this.cfg.committee.threshold}) generating BFV keys`);
     if (round.state === 'open') {
@@ -431,8 +604,11 @@ export class FederationEngine {
         await this.store.setRoundState(fed, KEYGEN_ROUND, 'failed', { failureReason: `no committee key from ${missing.join(', ')}` });
         throw new FitError(`committee members ${missing.join(', ')} published no key before the deadline`);
       }
+      crashPoint('keygen.keys-stored');
       await this.store.expireTasks(fed, KEYGEN_ROUND);
-      await this.store.setRoundState(fed, KEYGEN_ROUND, 'closed');
+      round = await this.store.setRoundState(fed, KEYGEN_ROUND, 'closed');
+    }
+    if (round.state === 'closed') {
       await this.store.setRoundState(fed, KEYGEN_ROUND, 'released');
     } else if (round.state === 'failed') {
       throw new FitError(`committee key generation failed earlier: ${round.failureReason}`);
@@ -447,5 +623,28 @@ export class FederationEngine {
         signature: Buffer.from(k.signature).toString('base64'),
         certificatePem: k.certificatePem,
       }));
+  }
+
+  /**
+   * A round left open without tasks for some of `sites` (written by a coordinator that crashed
+   * between the round's row and its tasks, before both went into one transaction): the missing
+   * tasks are created now and the deadline moved so that they can still be answered.
+   */
+  private async reissueMissingTasks(
+    roundId: string,
+    sites: readonly string[],
+    make: (sites: readonly string[]) => Parameters<Store['createTasks']>[0],
+  ) {
+    const fed = this.cfg.federationId;
+    const have = new Set((await this.store.listTasks(fed, roundId)).map((t) => t.siteId));
+    const missing = sites.filter((s) => !have.has(s));
+    const round = (await this.store.getRound(fed, roundId))!;
+    if (missing.length === 0) return round;
+    const tasks = make(missing);
+    await this.store.createTasks(tasks);
+    for (const t of tasks) await this.store.appendAudit(fed, taskIssuedEvent(t));
+    this.progress('resume', `${roundId}: re-issued the missing task(s) of ${missing.join(', ')}`);
+    for (const s of missing) this.board.notify(s);
+    return this.store.extendRoundDeadline(fed, roundId, new Date(Date.now() + this.cfg.rounds.deadlineMs));
   }
 }

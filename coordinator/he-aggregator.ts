@@ -4,7 +4,7 @@
 // measurements released in one transaction — so a restarted coordinator resumes the round where
 // it stopped. Round ids come from the plan position; nothing is issued, noised or charged twice.
 import { randomUUID } from 'node:crypto';
-import type { Store, Round, Submission } from './store/index.ts';
+import type { AggregateInput, Store, Round, Submission } from './store/index.ts';
 import { taskIssuedEvent } from './audit.ts';
 import type { TaskBoard } from './task-board.ts';
 import type { CoordinatorConfig } from './config.ts';
@@ -25,6 +25,7 @@ import {
   type DecryptSpec,
 } from '../proto/task-spec.ts';
 import { ContributionCodec, DecryptionInputCodec } from '../proto/wire.ts';
+import { crashPoint } from './fault.ts';
 
 export class FitError extends Error {}
 
@@ -116,6 +117,8 @@ export class ThresholdHeAggregator implements Aggregator {
     const stored = decodeStoredMeasureRound(round.spec);
     const spec = stored.measure;
     this.checkResumed(roundId, stored, planned);
+    if (round.state === 'open' && (await store.listTasks(fed, roundId)).length === 0)
+      round = await this.reissueMeasureTasks(roundId, stored);
     const label = `round ${planned.index + 1} (${planned.spec.name}: ${spec.marginals.length} marginals, ${this.cells(spec.marginals)} cells)`;
 
     if (round.state === 'open') {
@@ -126,24 +129,26 @@ export class ThresholdHeAggregator implements Aggregator {
       });
       // Close first so that no submission can land between counting and aggregating.
       round = await store.setRoundState(fed, roundId, 'closed');
-      await store.expireTasks(fed, roundId);
+      crashPoint('measure.closed');
     }
     if (round.state === 'closed') {
+      await store.expireTasks(fed, roundId);
       const subs = await store.listSubmissions(fed, roundId);
       if (subs.length < spec.quorum) {
         const reason = `only ${subs.length} of the required ${spec.quorum} sites contributed before the deadline`;
         await store.setRoundState(fed, roundId, 'failed', { failureReason: reason });
-        throw new FitError(`${label} failed: ${reason}`);
+        throw await this.failed(roundId, label, reason);
       }
       this.ctx.progress('aggregate', `${label}: summing ${subs.length} encrypted contributions`);
       await this.aggregateAndRequestDecryption(roundId, spec, subs);
+      crashPoint('decrypt.opened');
       round = await store.setRoundState(fed, roundId, 'decrypting');
     }
     if (round.state === 'decrypting') {
       await this.decryptAndRelease(roundId, spec, label);
       round = (await store.getRound(fed, roundId))!;
     }
-    if (round.state === 'failed') throw new FitError(`${label} failed: ${round.failureReason}`);
+    if (round.state === 'failed') throw await this.failed(roundId, label, round.failureReason ?? 'failed');
 
     const rows = await store.listMeasurements(fed, roundId);
     const charges = await store.chargesByRound(fed, roundId);
@@ -151,6 +156,18 @@ export class ThresholdHeAggregator implements Aggregator {
       .sort((a, b) => a.seq - b.seq)
       .map((m): Measurement => ({ attrs: m.attrs, values: Float64Array.from(m.values), sigma: m.sigmaTotal }));
     return { roundId, measurements, contributors: charges.map((c) => c.siteId) };
+  }
+
+  /**
+   * The error of a failed measure round, naming the sites that uploaded to it: each charged its
+   * own ledger before uploading, so they paid for a result that is never released.
+   */
+  private async failed(roundId: string, label: string, reason: string): Promise<FitError> {
+    const charged = (await this.ctx.store.listSubmissions(this.fed, roundId)).map((s) => s.siteId).sort();
+    const paid = charged.length
+      ? `; ${charged.join(', ')} charged ${charged.length > 1 ? 'their' : 'its'} own ledger for this round, which is never released`
+      : '';
+    return new FitError(`${label} failed: ${reason}${paid}`);
   }
 
   /** A round opened before a restart must be the round the plan asks for now, with the same noise. */
@@ -183,46 +200,67 @@ export class ThresholdHeAggregator implements Aggregator {
     const head = await store.auditHead(fed);
     if (head) measure.coordinatorHead = head;
     const sites = await this.ctx.registeredSites();
-    const round = await store.createRound({
-      federationId: fed,
-      roundId,
-      kind: 'measure',
-      spec: { measure, plan } satisfies StoredMeasureRound,
-      quorum: noise.parties,
-      deadlineAt: new Date(Date.now() + cfg.rounds.deadlineMs),
-    });
-    const tasks = sites.map((siteId) => ({
-      federationId: fed,
+    const tasks = this.measureTasks(roundId, { measure, plan }, sites);
+    // The round and its tasks commit together: a crash between them would leave a round no site
+    // can answer, which every restart would wait out and fail.
+    const { round } = await store.openRound(
+      {
+        federationId: fed,
+        roundId,
+        kind: 'measure',
+        spec: { measure, plan } satisfies StoredMeasureRound,
+        quorum: noise.parties,
+        deadlineAt: new Date(Date.now() + cfg.rounds.deadlineMs),
+      },
+      tasks,
+      { auditEvents: tasks.map(taskIssuedEvent), beforeCommit: () => crashPoint('measure.open-tx') },
+    );
+    crashPoint('measure.opened');
+    for (const s of sites) this.ctx.board.notify(s);
+    return round;
+  }
+
+  private measureTasks(roundId: string, stored: StoredMeasureRound, sites: readonly string[]) {
+    return sites.map((siteId) => ({
+      federationId: this.fed,
       taskId: randomUUID(),
       roundId,
       siteId,
       kind: 'measure' as const,
-      spec: { measure, plan },
+      spec: stored,
     }));
+  }
+
+  /**
+   * An open measure round without a single task, as a coordinator that crashed between writing
+   * the round and its tasks left it (before both went into one transaction): its tasks are
+   * issued now, and its deadline moved so that they can be answered. Nobody was charged for it.
+   */
+  private async reissueMeasureTasks(roundId: string, stored: StoredMeasureRound): Promise<Round> {
+    const { store } = this.ctx;
+    const sites = await this.ctx.registeredSites();
+    const tasks = this.measureTasks(roundId, stored, sites);
     await store.createTasks(tasks);
-    for (const t of tasks) await store.appendAudit(fed, taskIssuedEvent(t));
+    for (const t of tasks) await store.appendAudit(this.fed, taskIssuedEvent(t));
+    this.ctx.progress('resume', `${roundId}: the round had no tasks (a crash before they were written); issued them now`);
     for (const s of sites) this.ctx.board.notify(s);
-    return round;
+    return store.extendRoundDeadline(this.fed, roundId, new Date(Date.now() + this.ctx.cfg.rounds.deadlineMs));
   }
 
   private async aggregateAndRequestDecryption(roundId: string, spec: MeasureSpec, subs: Submission[]): Promise<void> {
     const { store, board } = this.ctx;
     const fed = this.fed;
     const decryptId = decryptRoundId(roundId);
-    if (await store.getRound(fed, decryptId)) return; // restarted after this step: nothing to redo
+    const existing = await store.getRound(fed, decryptId);
+    // Restarted after this step: nothing to redo, unless a crash before the decrypt round and its
+    // tasks shared one transaction left the round without tasks (then they are recreated below).
+    if (existing && (existing.state !== 'open' || (await store.listTasks(fed, decryptId)).length > 0)) return;
     const length = this.cells(spec.marginals);
     // Members sum the signed shares themselves (privacy/crypto/verifiable-sum.ts): the coordinator
     // forwards each site's share addressed to a member, and never a sum of its own making.
     const decoded = subs.map((s) => ContributionCodec.decode(s.body));
     const contributors = subs.map((s) => s.siteId).sort();
-    await store.createRound({
-      federationId: fed,
-      roundId: decryptId,
-      kind: 'decrypt',
-      spec: { measureRoundId: roundId },
-      quorum: spec.threshold,
-      deadlineAt: new Date(Date.now() + this.ctx.cfg.rounds.deadlineMs),
-    });
+    const aggregates: AggregateInput[] = [];
     const tasks = [];
     for (const member of spec.committee) {
       const share = { memberId: member.memberId, point: member.point };
@@ -242,7 +280,7 @@ export class ThresholdHeAggregator implements Aggregator {
           };
         }),
       });
-      await store.putAggregate({
+      aggregates.push({
         federationId: fed,
         roundId,
         memberId: share.memberId,
@@ -268,8 +306,33 @@ export class ThresholdHeAggregator implements Aggregator {
         payload,
       });
     }
-    await store.createTasks(tasks);
-    for (const t of tasks) await store.appendAudit(fed, taskIssuedEvent(t));
+    if (existing) {
+      for (const a of aggregates) await store.putAggregate(a);
+      await store.createTasks(tasks);
+      for (const t of tasks) await store.appendAudit(fed, taskIssuedEvent(t));
+      await store.extendRoundDeadline(fed, decryptId, new Date(Date.now() + this.ctx.cfg.rounds.deadlineMs));
+      this.ctx.progress('resume', `${decryptId}: the round had no tasks (a crash before they were written); issued them now`);
+    } else {
+      // The summed ciphertexts, the decrypt round and its tasks commit together.
+      await store.openRound(
+        {
+          federationId: fed,
+          roundId: decryptId,
+          kind: 'decrypt',
+          spec: { measureRoundId: roundId },
+          quorum: spec.threshold,
+          deadlineAt: new Date(Date.now() + this.ctx.cfg.rounds.deadlineMs),
+        },
+        tasks,
+        {
+          before: async (tx) => {
+            for (const a of aggregates) await store.putAggregateTx(tx, a);
+          },
+          auditEvents: tasks.map(taskIssuedEvent),
+          beforeCommit: () => crashPoint('decrypt.open-tx'),
+        },
+      );
+    }
     for (const t of tasks) board.notify(t.siteId);
   }
 
@@ -285,15 +348,16 @@ export class ThresholdHeAggregator implements Aggregator {
         return tasks.every((t) => t.state === 'done' || t.state === 'refused');
       });
       await store.setRoundState(fed, decryptId, 'closed');
-      await store.expireTasks(fed, decryptId);
+      crashPoint('decrypt.closed');
     }
+    if (decryptRound.state !== 'failed') await store.expireTasks(fed, decryptId);
     const partials = await store.listPartials(fed, decryptId);
     if (partials.length < spec.threshold) {
       const reason = `only ${partials.length} of the required ${spec.threshold} committee members decrypted before the deadline`;
       if (decryptRound.state !== 'failed')
         await store.setRoundState(fed, decryptId, 'failed', { failureReason: reason }).catch(() => undefined);
       await store.setRoundState(fed, roundId, 'failed', { failureReason: reason });
-      throw new FitError(`${label} failed: ${reason}`);
+      throw await this.failed(roundId, label, reason);
     }
     const totals = combine(
       partials.map((p) => ({ point: p.point, share: new Uint32Array(Uint8Array.from(p.share).buffer) })),
@@ -314,7 +378,7 @@ export class ThresholdHeAggregator implements Aggregator {
       const reason = `released sum out of range, refused: ${outOfRange}`;
       await store.setRoundState(fed, decryptId, 'failed', { failureReason: reason }).catch(() => undefined);
       await store.setRoundState(fed, roundId, 'failed', { failureReason: reason });
-      throw new FitError(`${label} failed: ${reason}`);
+      throw await this.failed(roundId, label, reason);
     }
     const measurements = toMeasurements(
       this.ctx.domain,
@@ -325,6 +389,7 @@ export class ThresholdHeAggregator implements Aggregator {
     const charges = contributors.map((siteId) => ({ siteId, rho: spec.rho, mechanism }));
     const taskOf = new Map((await store.listTasks(fed, roundId)).map((t) => [t.siteId, t.taskId]));
     await store.recordChargesAndRelease(fed, roundId, charges, measurements, {
+      beforeRelease: async () => crashPoint('release.tx'),
       auditEvents: [
         {
           type: 'measurement-released',
@@ -351,6 +416,7 @@ export class ThresholdHeAggregator implements Aggregator {
         })),
       ],
     });
+    crashPoint('release.done');
     this.ctx.progress('release', `${label}: released with ${contributors.length} contributors, ρ ${spec.rho.toFixed(5)} per site`);
   }
 }

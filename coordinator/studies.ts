@@ -260,9 +260,17 @@ export class StudyRunner implements FitRouter {
       log(`study ${study.id}: fitted (${outcome.rounds.length} rounds, model ${outcome.modelId})`);
     } catch (err) {
       if (this.stopped) return; // a restart resumes it
-      const message = (err as Error).message;
+      let message = (err as Error).message;
+      const unreleased = await unreleasedCharges(store, fitId);
+      if (unreleased.length > 0) message += `; ${describeUnreleased(unreleased)}`;
       log(`study ${study.id} failed: ${message}`);
-      await studies.setStudyState(study.id, { status: 'failed', error: message }).catch(() => undefined);
+      await studies
+        .setStudyState(study.id, {
+          status: 'failed',
+          error: message,
+          ...(unreleased.length ? { progress: { ...study.progress, phase: 'failed', unreleasedCharges: unreleased } } : {}),
+        })
+        .catch(() => undefined);
     } finally {
       this.engines.delete(fitId);
     }
@@ -271,4 +279,14 @@ export class StudyRunner implements FitRouter {
 
 export function attributeNames(schema: Schema): string[] {
   return schemaAttributes(schema).map((a) => a.name);
+}
+
+/** Sites charged (by their own ledgers) for rounds of this fit that were never released. */
+export async function unreleasedCharges(store: Store, fitId: string): Promise<{ roundId: string; state: string; sites: string[] }[]> {
+  const rows = await store.unreleasedContributions(fitId).catch(() => []);
+  return rows.map((r) => ({ roundId: r.roundId, state: r.state, sites: r.sites }));
+}
+
+export function describeUnreleased(rows: readonly { roundId: string; sites: string[] }[]): string {
+  return `budget spent on rounds never released: ${rows.map((r) => `${r.sites.join(', ')} charged for ${r.roundId}`).join('; ')}`;
 }

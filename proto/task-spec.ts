@@ -74,8 +74,26 @@ export interface DecryptSpec {
   bfv: BfvParams;
 }
 
-export type TaskSpec = KeygenSpec | MeasureSpec | DecryptSpec;
-export const TASK_KINDS = ['keygen', 'measure', 'decrypt'] as const satisfies readonly TaskSpec['kind'][];
+/**
+ * "Can you afford this plan?", asked of every site before any budget is spent. Answering it
+ * charges nothing; the site records its answer in its own audit log as a non-spending event.
+ */
+export interface PreflightSpec {
+  kind: 'preflight';
+  /** The fit's total guarantee; a contributing site is charged at most ρ = fitRhoBudget(ε, δ) over all its rounds. */
+  epsilon: number;
+  delta: number;
+  /** That ρ, as the coordinator computed it; the site recomputes it from (ε, δ). */
+  rhoTotal: number;
+  /** Fewest contributors a round may close with (the noise is sized for this many). */
+  quorum: number;
+  /** Committee threshold and members (ids; their keys do not exist yet). */
+  threshold: number;
+  committee: string[];
+}
+
+export type TaskSpec = PreflightSpec | KeygenSpec | MeasureSpec | DecryptSpec;
+export const TASK_KINDS = ['preflight', 'keygen', 'measure', 'decrypt'] as const satisfies readonly TaskSpec['kind'][];
 export type TaskKind = (typeof TASK_KINDS)[number];
 /** The spec type of one task kind: `TaskSpecOf<'measure'>` is `MeasureSpec`. */
 export type TaskSpecOf<K extends TaskKind> = Extract<TaskSpec, { kind: K }>;
@@ -184,7 +202,32 @@ function decodeMeasure(raw: Record<string, unknown>): MeasureSpec {
   };
 }
 
+function positiveFinite(v: unknown, what: string): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) fail(`${what} must be a positive number, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+function decodePreflight(raw: Record<string, unknown>): PreflightSpec {
+  const delta = positiveFinite(raw.delta, 'delta');
+  if (delta >= 1) fail(`delta must be below 1, got ${delta}`);
+  if (!Array.isArray(raw.committee) || raw.committee.length === 0) fail('committee must be a non-empty array of member ids');
+  const committee = raw.committee.map((m, i) => nonEmptyString(m, `committee[${i}]`));
+  if (new Set(committee).size !== committee.length) fail('committee repeats a member');
+  const threshold = positiveInt(raw.threshold, 'threshold');
+  if (threshold > committee.length) fail(`threshold ${threshold} exceeds committee size ${committee.length}`);
+  return {
+    kind: 'preflight',
+    epsilon: positiveFinite(raw.epsilon, 'epsilon'),
+    delta,
+    rhoTotal: positiveFinite(raw.rhoTotal, 'rhoTotal'),
+    quorum: positiveInt(raw.quorum, 'quorum'),
+    threshold,
+    committee,
+  };
+}
+
 const DECODERS: { [K in TaskKind]: (raw: Record<string, unknown>) => TaskSpecOf<K> } = {
+  preflight: decodePreflight,
   keygen: decodeKeygen,
   measure: decodeMeasure,
   decrypt: decodeDecrypt,
@@ -216,4 +259,49 @@ export function parseTaskSpec(kind: string, json: string): TaskSpec {
     fail(`spec of ${kind} task is not valid JSON`);
   }
   return decodeTaskSpec(kind, raw);
+}
+
+/** One verdict of a preflight answer: whether the site will do it, and if not why. */
+export interface PreflightVerdict {
+  ok: boolean;
+  reason?: string;
+}
+
+/** A site's answer to a preflight task (the body of its `preflight-answer` upload, JSON). */
+export interface PreflightAnswer {
+  /** Whether the site will contribute to every round of the plan: its policy and remaining budget. */
+  contribute: PreflightVerdict;
+  /** A committee member only: whether it will generate a key and decrypt sums for this fit. */
+  decrypt?: PreflightVerdict;
+  /** ρ this site has left for the federation (the least over its caps) and ρ the plan needs. */
+  remainingRho: number;
+  neededRho: number;
+}
+
+function decodeVerdict(v: unknown, what: string): PreflightVerdict {
+  if (!isObject(v) || typeof v.ok !== 'boolean') fail(`${what} must be {ok: boolean, reason?: string}`);
+  if (v.reason !== undefined && typeof v.reason !== 'string') fail(`${what}.reason must be a string`);
+  if (!v.ok && !v.reason) fail(`${what} says no without a reason`);
+  return v.reason === undefined ? { ok: v.ok } : { ok: v.ok, reason: v.reason.slice(0, 2000) };
+}
+
+/** Parses and checks a preflight answer body; throws InvalidTaskSpecError with the reason. */
+export function parsePreflightAnswer(body: Uint8Array): PreflightAnswer {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(Buffer.from(body).toString('utf8'));
+  } catch {
+    fail('preflight answer is not valid JSON');
+  }
+  if (!isObject(raw)) fail('preflight answer must be a JSON object');
+  const nonNegative = (v: unknown, what: string) => {
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) fail(`${what} must be a finite number ≥ 0`);
+    return v;
+  };
+  return {
+    contribute: decodeVerdict(raw.contribute, 'contribute'),
+    ...(raw.decrypt !== undefined ? { decrypt: decodeVerdict(raw.decrypt, 'decrypt') } : {}),
+    remainingRho: nonNegative(raw.remainingRho, 'remainingRho'),
+    neededRho: nonNegative(raw.neededRho, 'neededRho'),
+  };
 }

@@ -22,7 +22,7 @@ import { openCheckedLedger } from './ledger-check.ts';
 import { budgetGuard } from './policy.ts';
 import { Quarantine } from './connectors/types.ts';
 import { loadMultimodalSiteData, type MultimodalSiteData } from './site-data.ts';
-import { decrypt, keygen, measure, TaskRefusal, type TaskAnswer, type TaskContext } from './tasks.ts';
+import { decrypt, keygen, measure, preflight, TaskRefusal, type TaskAnswer, type TaskContext } from './tasks.ts';
 
 export const AGENT_VERSION = '0.1.0';
 const POLL_WAIT_MS = 20_000;
@@ -240,6 +240,9 @@ export class SiteAgent {
     try {
       const spec = parseTaskSpec(task.kind, task.spec_json);
       switch (spec.kind) {
+        case 'preflight':
+          answer = preflight(ctx, spec);
+          break;
         case 'keygen':
           answer = keygen(ctx, spec);
           break;

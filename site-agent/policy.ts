@@ -175,6 +175,45 @@ export function checkBudget(policy: SitePolicy, state: LedgerState, charge: { fe
   return { ok: true };
 }
 
+/**
+ * ρ the site can still spend for `federationId` at `now`: the least left under its total, the
+ * federation's and the month's caps (0 for a federation its policy refuses).
+ */
+export function remainingRho(policy: SitePolicy, state: LedgerState, federationId: string, now: Date): number {
+  const fc = capFor(policy, federationId);
+  if (fc === 'refused') return 0;
+  let left = policy.rhoCap - state.totalRho;
+  if (fc) left = Math.min(left, fc.rho - (state.byFederation[federationId] ?? 0));
+  if (policy.monthlyCap) left = Math.min(left, policy.monthlyCap.rho - (state.byMonth[monthKey(now)] ?? 0));
+  return Math.max(0, left);
+}
+
+/**
+ * The checks of a measure task that do not depend on its marginals, against a whole plan before
+ * any budget is spent: coordinator certificate, federation, quorum, committee threshold, and
+ * the plan's total ρ against every cap. Pure.
+ */
+export function checkPlan(
+  policy: SitePolicy,
+  plan: { rhoTotal: number; quorum: number; threshold: number; committeeSize: number },
+  ctx: { federationId: string; ledgerState: LedgerState; now: Date; coordinatorFingerprint?: string },
+): CheckResult {
+  const coord = checkCoordinator(policy, ctx.coordinatorFingerprint);
+  if (coord) return coord;
+  const fed = checkFederation(policy, ctx.federationId);
+  if (fed) return fed;
+  if (!policy.allowedStatistics.includes('marginal'))
+    return refuse(`statistic "marginal" is not allowed by this site's policy (allowed: ${policy.allowedStatistics.join(', ') || 'none'})`);
+  if (plan.quorum < policy.minQuorum) return refuse(`quorum ${plan.quorum} is below this site's minimum ${policy.minQuorum}`);
+  const singleSite = plan.committeeSize === 1 && plan.quorum === 1 && policy.minQuorum === 1;
+  const minT = singleSite ? 1 : Math.max(2, policy.minThreshold);
+  if (plan.threshold < minT) return refuse(`committee threshold ${plan.threshold} is below this site's minimum ${minT}`);
+  const budget = checkBudget(policy, ctx.ledgerState, { federationId: ctx.federationId, rho: plan.rhoTotal, now: ctx.now });
+  if (!budget.ok)
+    return refuse(`the fit's plan needs up to rho ${fmt(plan.rhoTotal)} from this site: ${budget.reason.replace(/^task /, '')}`);
+  return { ok: true };
+}
+
 /** The ledger guard for this policy: `openLedger(dir, { guard: budgetGuard(policy) })`. */
 export function budgetGuard(policy: SitePolicy): BudgetGuard {
   return (state, charge) => checkBudget(policy, state, charge);
@@ -353,7 +392,7 @@ export interface DecryptContext {
  * checked here before any work; the member then verifies it against the signed contributions it
  * sums itself (site-agent/tasks.ts `decrypt`).
  */
-export function checkDecryptTask(policy: SitePolicy, spec: DecryptSpec, ctx: DecryptContext): CheckResult {
+export function checkDecryptTask(policy: SitePolicy, spec: Pick<DecryptSpec, 'contributors'>, ctx: DecryptContext): CheckResult {
   const coord = checkCoordinator(policy, ctx.coordinatorFingerprint);
   if (coord) return coord;
   const fed = checkFederation(policy, ctx.federationId);

@@ -5,7 +5,7 @@
 import { X509Certificate } from 'node:crypto';
 import { Bfv, BFV_COEFF_MODULUS_BITS, BFV_POLY_MODULUS_DEGREE } from '../privacy/crypto/bfv.ts';
 import { FIELD_PRIME_BIG } from '../privacy/crypto/field.ts';
-import { roundRho } from '../privacy/dp/mechanisms.ts';
+import { fitRhoBudget, roundRho } from '../privacy/dp/mechanisms.ts';
 import { addNoiseShare, clipCounts, siteCounts } from '../federation/site-answer.ts';
 import { rational, type Rational } from '../privacy/dp/rational.ts';
 import {
@@ -24,11 +24,11 @@ import {
 } from '../privacy/crypto/verifiable-sum.ts';
 import type { Dataset } from '../model/domain.ts';
 import { committeeCertificateProblem, type CommitteeCertificateProblem } from '../proto/tls-kit.ts';
-import type { BfvParams, DecryptSpec, KeygenSpec, MeasureSpec } from '../proto/task-spec.ts';
+import type { BfvParams, DecryptSpec, KeygenSpec, MeasureSpec, PreflightAnswer, PreflightSpec } from '../proto/task-spec.ts';
 import { CommitteeKeyCodec, ContributionCodec, DecryptionInputCodec, PartialDecryptionCodec } from '../proto/wire.ts';
 import type { Ledger } from './ledger.ts';
 import { LedgerRefusedError } from './ledger.ts';
-import { checkDecryptTask, checkTask, type SitePolicy } from './policy.ts';
+import { checkDecryptTask, checkPlan, checkTask, remainingRho, type SitePolicy } from './policy.ts';
 import { loadCommitteeSecretKey, loadOrCreateCommitteeKeys, recordDecryptedSet } from './committee-keys.ts';
 
 /** The site declines the task; the reason goes to the coordinator and both audit logs. */
@@ -63,7 +63,7 @@ export interface TaskContext {
 }
 
 export interface TaskAnswer {
-  kind: 'committee-key' | 'contribution' | 'partial';
+  kind: 'preflight-answer' | 'committee-key' | 'contribution' | 'partial';
   body: Uint8Array;
   /** False when the bytes are the cached answer to a retried task (no new charge). */
   fresh: boolean;
@@ -82,6 +82,62 @@ function checkBfvParams(p: BfvParams): void {
     throw new TaskRefusal(
       `BFV parameters ${JSON.stringify(p)} differ from this agent's (N=${BFV_POLY_MODULUS_DEGREE}, t=${FIELD_PRIME_BIG})`,
     );
+}
+
+/**
+ * "Can you afford this plan?": the plan's whole ρ against this site's policy and remaining budget,
+ * and, for a committee member, whether it will hold a key and decrypt for the fit. Touches no
+ * data and charges nothing; the answer goes to the site's audit log as a non-spending event.
+ */
+export function preflight(ctx: TaskContext, spec: PreflightSpec): TaskAnswer {
+  // The site recomputes the plan's ρ from (ε, δ) rather than trusting the coordinator's figure.
+  const neededRho = fitRhoBudget(spec.epsilon, spec.delta);
+  const now = ctx.now();
+  const state = ctx.ledger.state();
+  let contribute: PreflightAnswer['contribute'];
+  if (Math.abs(spec.rhoTotal - neededRho) > 1e-9 * neededRho) {
+    contribute = {
+      ok: false,
+      reason: `the plan states rho ${spec.rhoTotal} but (epsilon ${spec.epsilon}, delta ${spec.delta}) is rho ${neededRho} to this site`,
+    };
+  } else {
+    const verdict = checkPlan(
+      ctx.policy,
+      { rhoTotal: neededRho, quorum: spec.quorum, threshold: spec.threshold, committeeSize: spec.committee.length },
+      { federationId: ctx.federationId, ledgerState: state, now, coordinatorFingerprint: ctx.coordinatorFingerprint },
+    );
+    contribute = verdict.ok ? { ok: true } : { ok: false, reason: verdict.reason };
+  }
+  let decrypt: PreflightAnswer['decrypt'];
+  if (spec.committee.includes(ctx.siteId)) {
+    // A decryption is checked against the contributions it sums: at least the round's quorum.
+    const verdict = checkDecryptTask(
+      ctx.policy,
+      { contributors: spec.quorum },
+      { federationId: ctx.federationId, coordinatorFingerprint: ctx.coordinatorFingerprint },
+    );
+    decrypt = verdict.ok ? { ok: true } : { ok: false, reason: verdict.reason };
+  }
+  const answer: PreflightAnswer = {
+    contribute,
+    ...(decrypt ? { decrypt } : {}),
+    remainingRho: remainingRho(ctx.policy, state, ctx.federationId, now),
+    neededRho,
+  };
+  const reasons = [contribute.reason, decrypt?.reason].filter((r): r is string => !!r);
+  ctx.ledger.auditLog?.append({
+    type: 'preflight-answered',
+    federationId: ctx.federationId,
+    roundId: ctx.roundId,
+    taskId: ctx.taskId,
+    site: ctx.siteId,
+    neededRho,
+    remainingRho: answer.remainingRho,
+    contribute: contribute.ok,
+    ...(decrypt ? { decrypt: decrypt.ok } : {}),
+    ...(reasons.length ? { reason: reasons.join('; ') } : {}),
+  });
+  return { kind: 'preflight-answer', body: Buffer.from(JSON.stringify(answer), 'utf8'), fresh: true };
 }
 
 export function keygen(ctx: TaskContext, spec: KeygenSpec): TaskAnswer {

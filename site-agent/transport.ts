@@ -78,6 +78,16 @@ export interface FederationClientOptions {
 }
 
 /**
+ * grpc-js backs off reconnecting a channel up to 120 s after repeated refused connections, under
+ * the agent's own retry loop: after a few coordinator restarts an agent would stay away for
+ * minutes (and miss a round's deadline). A restarted coordinator is found again within seconds.
+ */
+const RECONNECT_BACKOFF: grpc.ChannelOptions = {
+  'grpc.initial_reconnect_backoff_ms': 250,
+  'grpc.max_reconnect_backoff_ms': 4000,
+};
+
+/**
  * A Federation client for the coordinator at `target` (`host:port`), authenticated with the
  * site's kit. The coordinator's certificate must chain to the kit's CA and name `host`.
  */
@@ -88,7 +98,7 @@ export function createFederationClient(
 ): FederationClient {
   parseTarget(target);
   const credentials = kit instanceof grpc.ChannelCredentials ? kit : clientCredentialsFromKit(kit, options.onServerCertificate);
-  const opts: grpc.ChannelOptions = { ...channelOptions, ...options.channelOptions };
+  const opts: grpc.ChannelOptions = { ...RECONNECT_BACKOFF, ...channelOptions, ...options.channelOptions };
   if (options.serverNameOverride) {
     opts['grpc.ssl_target_name_override'] = options.serverNameOverride;
     opts['grpc.default_authority'] = options.serverNameOverride;

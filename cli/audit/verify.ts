@@ -119,7 +119,7 @@ export const VERIFY = command({
   flags: {
     ...LOG_FLAGS,
     json: { type: 'boolean', help: 'print the result as JSON' },
-    strict: { type: 'boolean', help: 'warnings (a site log not given, a site charge never released) fail too' },
+    strict: { type: 'boolean', help: 'warnings (a site log not given) fail too' },
   },
 });
 

@@ -212,6 +212,16 @@ CREATE TABLE audit_log (
 `,
   },
   STUDIES_MIGRATION,
+  {
+    version: 4,
+    name: 'preflight rounds',
+    // A fit asks every site "can you afford this plan?" before round 1 (coordinator/engine.ts):
+    // a round of kind preflight, whose tasks charge nothing.
+    sql: `
+ALTER TABLE rounds DROP CONSTRAINT rounds_kind_check;
+ALTER TABLE rounds ADD CONSTRAINT rounds_kind_check CHECK (kind IN ('keygen', 'measure', 'decrypt', 'preflight'));
+`,
+  },
 ];
 
 /** Advisory-lock key namespace: the lock is per (purpose, current schema). */

@@ -1,5 +1,7 @@
 // Rounds and their tasks: creation, the round state machine, task delivery and completion.
 // Lock order everywhere: round, then task.
+import type { AuditEvent } from '../../privacy/audit-log/chain.ts';
+import { appendAuditTx, type AuditKey } from './audit.ts';
 import { sha256Hex } from './canonical.ts';
 import { json, toRound, toTask } from './rows.ts';
 import type { SqlClient } from './sql.ts';
@@ -16,20 +18,78 @@ import {
 
 /** Creates an open round; seq is the next number in the federation. */
 export async function createRound(sql: SqlClient, r: RoundInput): Promise<Round> {
+  checkRoundInput(r);
+  return sql.transaction((tx) => createRoundTx(tx, r));
+}
+
+function checkRoundInput(r: RoundInput): void {
   if (!Number.isInteger(r.quorum) || r.quorum < 1) throw new StoreError('invalid', 'quorum must be an integer >= 1');
   if (!(r.deadlineAt instanceof Date) || Number.isNaN(r.deadlineAt.getTime())) {
     throw new StoreError('invalid', 'a round needs a valid deadline (rounds never wait forever)');
   }
+}
+
+async function createRoundTx(tx: SqlClient, r: RoundInput): Promise<Round> {
+  const fed = await tx.query('SELECT id FROM federations WHERE id = $1 FOR UPDATE', [r.federationId]);
+  if (fed.rows.length === 0) throw new StoreError('not_found', `unknown federation ${r.federationId}`);
+  const dup = await tx.query('SELECT 1 FROM rounds WHERE federation_id = $1 AND round_id = $2', [r.federationId, r.roundId]);
+  if (dup.rows.length) throw new StoreError('conflict', `round ${r.roundId} already exists`);
+  const { rows } = await tx.query(
+    `INSERT INTO rounds (federation_id, round_id, seq, kind, spec_json, quorum, deadline_at)
+     VALUES ($1, $2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM rounds WHERE federation_id = $1), $3, $4::jsonb, $5, $6)
+     RETURNING *`,
+    [r.federationId, r.roundId, r.kind, json(r.spec), r.quorum, r.deadlineAt],
+  );
+  return toRound(rows[0]);
+}
+
+export interface OpenRoundOptions {
+  /** Written in the same transaction before the round (a decrypt round's summed ciphertexts). */
+  before?: (tx: SqlClient) => Promise<void>;
+  /** One per task, appended to the audit chain in the same transaction. */
+  auditEvents?: readonly AuditEvent[];
+  /** Runs last inside the transaction (fault injection: a crash here leaves nothing behind). */
+  beforeCommit?: () => void;
+}
+
+/**
+ * A round and all its tasks (and their `task-issued` audit entries) in ONE transaction: a crash
+ * never leaves a round that no site can answer, which a restart would wait out and then fail.
+ */
+export async function openRound(
+  sql: SqlClient,
+  r: RoundInput,
+  tasks: readonly TaskInput[],
+  opts: OpenRoundOptions,
+  signer: () => AuditKey,
+): Promise<{ round: Round; tasks: Task[] }> {
+  checkRoundInput(r);
+  for (const t of tasks) {
+    if (t.federationId !== r.federationId || t.roundId !== r.roundId)
+      throw new StoreError('invalid', `task ${t.taskId} is not of round ${r.roundId} in federation ${r.federationId}`);
+  }
+  const key = opts.auditEvents?.length ? signer() : null;
   return sql.transaction(async (tx) => {
-    const fed = await tx.query('SELECT id FROM federations WHERE id = $1 FOR UPDATE', [r.federationId]);
-    if (fed.rows.length === 0) throw new StoreError('not_found', `unknown federation ${r.federationId}`);
-    const dup = await tx.query('SELECT 1 FROM rounds WHERE federation_id = $1 AND round_id = $2', [r.federationId, r.roundId]);
-    if (dup.rows.length) throw new StoreError('conflict', `round ${r.roundId} already exists`);
+    if (opts.before) await opts.before(tx);
+    const round = await createRoundTx(tx, r);
+    const created = await createTasksTx(tx, tasks);
+    for (const ev of opts.auditEvents ?? []) await appendAuditTx(tx, r.federationId, ev, key!);
+    opts.beforeCommit?.();
+    return { round, tasks: created };
+  });
+}
+
+/**
+ * Moves an open round's deadline (only ever later): a round re-opened after a crash left it
+ * without tasks, so that the tasks created now can still be answered.
+ */
+export async function extendRoundDeadline(sql: SqlClient, federationId: string, roundId: string, deadlineAt: Date): Promise<Round> {
+  return sql.transaction(async (tx) => {
+    const round = await lockRound(tx, federationId, roundId, 'UPDATE');
+    if (round.state !== 'open') throw new StoreError('invalid_state', `round ${roundId} is ${round.state}, not open`);
     const { rows } = await tx.query(
-      `INSERT INTO rounds (federation_id, round_id, seq, kind, spec_json, quorum, deadline_at)
-       VALUES ($1, $2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM rounds WHERE federation_id = $1), $3, $4::jsonb, $5, $6)
-       RETURNING *`,
-      [r.federationId, r.roundId, r.kind, json(r.spec), r.quorum, r.deadlineAt],
+      `UPDATE rounds SET deadline_at = GREATEST(deadline_at, $3) WHERE federation_id = $1 AND round_id = $2 RETURNING *`,
+      [federationId, roundId, deadlineAt],
     );
     return toRound(rows[0]);
   });
@@ -88,37 +148,56 @@ export async function setRoundState(
 /** Bulk create (all or nothing). Every task's round must exist and be open. */
 export async function createTasks(sql: SqlClient, tasks: readonly TaskInput[]): Promise<Task[]> {
   if (tasks.length === 0) return [];
-  return sql.transaction(async (tx) => {
-    const seen = new Set<string>();
-    for (const t of tasks) {
-      const key = JSON.stringify([t.federationId, t.roundId]);
-      if (seen.has(key)) continue;
-      seen.add(key);
-      const round = await lockRound(tx, t.federationId, t.roundId, 'SHARE');
-      if (round.state !== 'open') {
-        throw new StoreError('invalid_state', `round ${t.roundId} is ${round.state}, not open`);
-      }
+  return sql.transaction((tx) => createTasksTx(tx, tasks));
+}
+
+async function createTasksTx(tx: SqlClient, tasks: readonly TaskInput[]): Promise<Task[]> {
+  if (tasks.length === 0) return [];
+  const seen = new Set<string>();
+  for (const t of tasks) {
+    const key = JSON.stringify([t.federationId, t.roundId]);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const round = await lockRound(tx, t.federationId, t.roundId, 'SHARE');
+    if (round.state !== 'open') {
+      throw new StoreError('invalid_state', `round ${t.roundId} is ${round.state}, not open`);
     }
-    const out: Task[] = [];
-    const CHUNK = 200;
-    for (let i = 0; i < tasks.length; i += CHUNK) {
-      const chunk = tasks.slice(i, i + CHUNK);
-      const params: unknown[] = [];
-      const values = chunk.map((t) => {
-        const payload = t.payload ?? null;
-        params.push(t.taskId, t.federationId, t.roundId, t.siteId, t.kind, json(t.spec), payload, payload ? sha256Hex(payload) : null);
-        const b = params.length - 8;
-        return `($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}, $${b + 6}::jsonb, $${b + 7}::bytea, $${b + 8})`;
-      });
-      const { rows } = await tx.query(
-        `INSERT INTO tasks (task_id, federation_id, round_id, site_id, kind, spec_json, payload, payload_sha256)
-         VALUES ${values.join(', ')} RETURNING *`,
-        params,
+  }
+  // A task for a site that never registered would fail on the foreign key with a raw error.
+  const fedSites = new Map<string, Set<string>>();
+  for (const t of tasks) (fedSites.get(t.federationId) ?? fedSites.set(t.federationId, new Set()).get(t.federationId)!).add(t.siteId);
+  for (const [federationId, wanted] of fedSites) {
+    const { rows } = await tx.query<{ site_id: string }>(
+      'SELECT site_id FROM sites WHERE federation_id = $1 AND site_id = ANY($2::text[])',
+      [federationId, [...wanted]],
+    );
+    const known = new Set(rows.map((r) => r.site_id));
+    const missing = [...wanted].filter((s) => !known.has(s)).sort();
+    if (missing.length)
+      throw new StoreError(
+        'invalid',
+        `site(s) ${missing.join(', ')} never registered in federation ${federationId}: no task can be issued to them`,
       );
-      out.push(...rows.map(toTask));
-    }
-    return out;
-  });
+  }
+  const out: Task[] = [];
+  const CHUNK = 200;
+  for (let i = 0; i < tasks.length; i += CHUNK) {
+    const chunk = tasks.slice(i, i + CHUNK);
+    const params: unknown[] = [];
+    const values = chunk.map((t) => {
+      const payload = t.payload ?? null;
+      params.push(t.taskId, t.federationId, t.roundId, t.siteId, t.kind, json(t.spec), payload, payload ? sha256Hex(payload) : null);
+      const b = params.length - 8;
+      return `($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}, $${b + 6}::jsonb, $${b + 7}::bytea, $${b + 8})`;
+    });
+    const { rows } = await tx.query(
+      `INSERT INTO tasks (task_id, federation_id, round_id, site_id, kind, spec_json, payload, payload_sha256)
+       VALUES ${values.join(', ')} RETURNING *`,
+      params,
+    );
+    out.push(...rows.map(toTask));
+  }
+  return out;
 }
 
 /**

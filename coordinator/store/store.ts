@@ -161,6 +161,21 @@ export class Store {
   async setRoundState(federationId: string, roundId: string, to: RoundState, opts: { failureReason?: string } = {}): Promise<Round> {
     return rounds.setRoundState(this.sql, federationId, roundId, to, opts);
   }
+  /**
+   * A round with all its tasks and their audit entries in one transaction (`opts.before` writes
+   * what the tasks read, e.g. a decrypt round's aggregates, in that same transaction).
+   */
+  async openRound(
+    r: RoundInput,
+    tasks: readonly TaskInput[],
+    opts: rounds.OpenRoundOptions = {},
+  ): Promise<{ round: Round; tasks: Task[] }> {
+    return rounds.openRound(this.sql, r, tasks, opts, () => this.signer());
+  }
+  /** Moves an open round's deadline later (a resumed round whose tasks are created only now). */
+  async extendRoundDeadline(federationId: string, roundId: string, deadlineAt: Date): Promise<Round> {
+    return rounds.extendRoundDeadline(this.sql, federationId, roundId, deadlineAt);
+  }
   /** Bulk create (all or nothing). Every task's round must exist and be open. */
   async createTasks(tasks: readonly TaskInput[]): Promise<Task[]> {
     return rounds.createTasks(this.sql, tasks);
@@ -200,6 +215,16 @@ export class Store {
   /** Idempotent if identical; a different aggregate for the same (round, member) is a conflict. */
   async putAggregate(a: AggregateInput): Promise<PutResult> {
     return submissions.putAggregate(this.sql, a);
+  }
+  /** Aggregates of a round written inside the caller's transaction (Store.openRound's `before`). */
+  putAggregateTx(tx: SqlClient, a: AggregateInput): Promise<PutResult> {
+    return submissions.putAggregateTx(tx, a);
+  }
+  /** Measure rounds not released whose contributors already charged their ledgers, with those sites. */
+  async unreleasedContributions(
+    federationId: string,
+  ): Promise<{ roundId: string; state: string; failureReason: string | null; sites: string[] }[]> {
+    return submissions.unreleasedContributions(this.sql, federationId);
   }
   async listAggregates(federationId: string, roundId: string): Promise<Aggregate[]> {
     return submissions.listAggregates(this.sql, federationId, roundId);

@@ -92,6 +92,11 @@ export interface StudyProgress {
   /** Measurement rounds released so far and the plan's rounds (when the plan knows its length). */
   round?: number;
   rounds?: number;
+  /**
+   * Measure rounds never released whose contributors already charged their own ledgers (each
+   * site charges before it uploads): budget those sites spent on nothing. Set when a fit fails.
+   */
+  unreleasedCharges?: { roundId: string; state: string; sites: string[] }[];
 }
 
 export interface Study {

@@ -76,26 +76,29 @@ export async function listSubmissions(sql: SqlClient, federationId: string, roun
 
 /** Idempotent if identical; a different aggregate for the same (round, member) is a conflict. */
 export function putAggregate(sql: SqlClient, a: AggregateInput): Promise<PutResult> {
-  return sql.transaction((tx) =>
-    insertOnce(tx, {
-      insert: [
-        `INSERT INTO aggregates (federation_id, round_id, member_id, point, length, contributors, ciphertexts)
+  return sql.transaction((tx) => putAggregateTx(tx, a));
+}
+
+/** putAggregate inside the caller's transaction (written with the decrypt round that reads it). */
+export function putAggregateTx(tx: SqlClient, a: AggregateInput): Promise<PutResult> {
+  return insertOnce(tx, {
+    insert: [
+      `INSERT INTO aggregates (federation_id, round_id, member_id, point, length, contributors, ciphertexts)
          VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7) ON CONFLICT DO NOTHING RETURNING member_id`,
-        [a.federationId, a.roundId, a.memberId, a.point, a.length, json(a.contributors), a.ciphertexts],
-      ],
-      stored: [
-        'SELECT * FROM aggregates WHERE federation_id = $1 AND round_id = $2 AND member_id = $3',
-        [a.federationId, a.roundId, a.memberId],
-      ],
-      toRow: toAggregate,
-      same: (cur) =>
-        cur.point === a.point &&
-        cur.length === a.length &&
-        canonicalJson(cur.contributors) === canonicalJson(a.contributors) &&
-        bytesEqual(cur.ciphertexts, a.ciphertexts),
-      conflict: `a different aggregate is stored for ${a.roundId}/${a.memberId}`,
-    }),
-  );
+      [a.federationId, a.roundId, a.memberId, a.point, a.length, json(a.contributors), a.ciphertexts],
+    ],
+    stored: [
+      'SELECT * FROM aggregates WHERE federation_id = $1 AND round_id = $2 AND member_id = $3',
+      [a.federationId, a.roundId, a.memberId],
+    ],
+    toRow: toAggregate,
+    same: (cur) =>
+      cur.point === a.point &&
+      cur.length === a.length &&
+      canonicalJson(cur.contributors) === canonicalJson(a.contributors) &&
+      bytesEqual(cur.ciphertexts, a.ciphertexts),
+    conflict: `a different aggregate is stored for ${a.roundId}/${a.memberId}`,
+  });
 }
 
 export async function listAggregates(sql: SqlClient, federationId: string, roundId: string): Promise<Aggregate[]> {
@@ -132,4 +135,23 @@ export async function listPartials(sql: SqlClient, federationId: string, roundId
     roundId,
   ]);
   return rows.map(toPartial);
+}
+
+/**
+ * Sites that uploaded a contribution to a measure round that is not released: each of them
+ * charged its own ledger before uploading, so a failed round spent their budget for nothing
+ * (and an open or closed one has spent it until it is released).
+ */
+export async function unreleasedContributions(
+  sql: SqlClient,
+  federationId: string,
+): Promise<{ roundId: string; state: string; failureReason: string | null; sites: string[] }[]> {
+  const { rows } = await sql.query<{ round_id: string; state: string; failure_reason: string | null; sites: string[] }>(
+    `SELECT r.round_id, r.state, r.failure_reason, array_agg(s.site_id ORDER BY s.site_id) AS sites
+       FROM rounds r JOIN submissions s ON s.federation_id = r.federation_id AND s.round_id = r.round_id
+      WHERE r.federation_id = $1 AND r.kind = 'measure' AND r.state <> 'released'
+      GROUP BY r.round_id, r.state, r.failure_reason, r.seq ORDER BY r.seq`,
+    [federationId],
+  );
+  return rows.map((r) => ({ roundId: r.round_id, state: r.state, failureReason: r.failure_reason, sites: r.sites }));
 }

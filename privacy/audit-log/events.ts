@@ -46,6 +46,26 @@ export interface TaskRefusedEvent {
   fitId?: string;
 }
 
+/**
+ * A site's answer to a preflight task ("can you afford this plan?"): a non-spending event, so an
+ * auditor sees what the site told the coordinator before any budget was spent.
+ */
+export interface PreflightAnsweredEvent {
+  type: 'preflight-answered';
+  federationId: string;
+  roundId: string;
+  taskId: string;
+  site: string;
+  /** ρ the plan would charge the site at most, and ρ the site had left when it answered. */
+  neededRho: number;
+  remainingRho: number;
+  /** Whether the site will contribute to every round, and (a committee member) decrypt. */
+  contribute: boolean;
+  decrypt?: boolean;
+  /** Why not, when it will not. */
+  reason?: string;
+}
+
 export interface MeasurementReleasedEvent {
   type: 'measurement-released';
   federationId: string;
@@ -124,6 +144,7 @@ export type AuditEvent =
   | TaskIssuedEvent
   | TaskAnsweredEvent
   | TaskRefusedEvent
+  | PreflightAnsweredEvent
   | MeasurementReleasedEvent
   | ChargeEvent
   | ModelFittedEvent
@@ -136,6 +157,7 @@ export const AUDIT_EVENT_TYPES: readonly AuditEventType[] = [
   'task-issued',
   'task-answered',
   'task-refused',
+  'preflight-answered',
   'measurement-released',
   'charge',
   'model-fitted',
@@ -198,6 +220,14 @@ const EVENT_CHECKS: Record<AuditEventType, Check[]> = {
   'task-issued': [...TASK, ['kind', nonEmptyString, 'a non-empty string'], ['specSha256', hex64, '64 lowercase hex digits']],
   'task-answered': [...TASK, ['answerSha256', hex64, '64 lowercase hex digits']],
   'task-refused': [...TASK, ['reason', nonEmptyString, 'a non-empty string']],
+  'preflight-answered': [
+    ...TASK,
+    ['neededRho', nonNegNumber, 'a finite number ≥ 0'],
+    ['remainingRho', nonNegNumber, 'a finite number ≥ 0'],
+    ['contribute', (v) => typeof v === 'boolean', 'a boolean'],
+    ['decrypt', (v) => v === undefined || typeof v === 'boolean', 'a boolean'],
+    ['reason', (v) => v === undefined || nonEmptyString(v), 'a non-empty string'],
+  ],
   'measurement-released': [
     ...COMMON,
     ['roundId', nonEmptyString, 'a non-empty string'],

@@ -50,6 +50,7 @@ export type ReconcileFindingKind =
   | 'countersigned-head-missing'
   | 'other-fit'
   | 'unrecorded-site-charge'
+  | 'unreleased-site-charge'
   | 'missing-site-log'
   | 'refusal-not-recorded'
   | 'model-spend-mismatch';
@@ -533,10 +534,12 @@ function reverseCheck(
         message: `${site} charged itself ρ ${mine.event.rho} for task ${taskId} (round ${mine.event.roundId}), which the coordinator's log never issued: the coordinator's log lost or removed that round`,
       });
     } else {
-      result.warnings.push({
+      // The site's ledger exceeds the coordinator's charges: it paid for a round the coordinator
+      // never released (a failed round, a fit abandoned mid-round, or a log cut after the tasks).
+      result.findings.push({
         log: C,
-        kind: 'unrecorded-site-charge',
-        message: `${site} charged itself ρ ${mine.event.rho} for task ${taskId} of round ${task.roundId}, which the coordinator's log issued but never released or charged (a failed round spends the site's budget too)`,
+        kind: 'unreleased-site-charge',
+        message: `${site} charged itself ρ ${mine.event.rho} for task ${taskId} of round ${task.roundId}, which the coordinator's log issued but never released or charged: the site paid for a result nobody received (a failed round, a fit abandoned or still running, or a log cut after the tasks were issued)`,
       });
     }
   }

@@ -45,6 +45,14 @@ export interface TestFederationOptions {
   plan?: 'aim' | 'mst';
   /** Schema text for the coordinator and every site (default: hospital-v1.yaml). */
   schemaText?: string;
+  registrationMs?: number;
+  /** Estimation iterations (default 300). */
+  iterations?: number;
+  /**
+   * The test runs the coordinator itself (e.g. as a child process, tests/support/coordinator-child.ts):
+   * no coordinator is started here; `coordinator` and `restartCoordinator` must not be used.
+   */
+  externalCoordinator?: boolean;
 }
 
 export interface TestFederation {
@@ -96,14 +104,18 @@ export async function startTestFederation(opts: TestFederationOptions = {}): Pro
     sites,
     committee: { members: committee, threshold: opts.threshold ?? Math.min(2, committee.length) },
     bfv: bfvParams(),
-    rounds: { quorum: opts.quorum ?? Math.min(2, nSites), deadlineMs: opts.deadlineMs ?? 20_000, registrationMs: 30_000 },
+    rounds: {
+      quorum: opts.quorum ?? Math.min(2, nSites),
+      deadlineMs: opts.deadlineMs ?? 20_000,
+      registrationMs: opts.registrationMs ?? 30_000,
+    },
     fit: {
       epsilon: opts.epsilon ?? 1,
       delta: 1e-9,
       cohortSize: opts.cohortSize ?? 200,
       seed: 3,
       outDir: join(dir, 'out'),
-      iterations: 300,
+      iterations: opts.iterations ?? 300,
       plan: opts.plan ?? 'aim',
     },
   };
@@ -126,13 +138,16 @@ export async function startTestFederation(opts: TestFederationOptions = {}): Pro
   }
   const logs: string[] = [];
   const log = (who: string) => (line: string) => logs.push(`${who}: ${line}`);
-  const start = async () => {
+  const initStorage = async () => {
     if (initFrom && storage.kind === 'pglite') {
       const { openStore } = await import('../../coordinator/store/index.ts');
       const s = await openStore({ pglite: storage.dataDir, initFrom });
       await s.close();
       initFrom = undefined;
     }
+  };
+  const start = async () => {
+    await initStorage();
     return startCoordinator(cfg, {
       log: log('coordinator'),
       onProgress: (e) => logs.push(`[${e.phase}] ${e.message}`),
@@ -146,7 +161,7 @@ export async function startTestFederation(opts: TestFederationOptions = {}): Pro
     siteCfgs,
     siteData,
     truth: JSON.parse(readFileSync(join(dir, 'data', 'truth.json'), 'utf8')),
-    coordinator: await start(),
+    coordinator: opts.externalCoordinator ? (await initStorage(), undefined as unknown as RunningCoordinator) : await start(),
     agents: {},
     agentRuns: {},
     noisedVectors: {},
@@ -167,7 +182,7 @@ export async function startTestFederation(opts: TestFederationOptions = {}): Pro
     },
     async close() {
       for (const a of Object.values(fed.agents)) a.stop();
-      await fed.coordinator.close().catch(() => undefined);
+      await fed.coordinator?.close().catch(() => undefined);
       await Promise.race([Promise.all(Object.values(fed.agentRuns)), new Promise((r) => setTimeout(r, 3000))]);
       rmSync(dir, { recursive: true, force: true });
     },
