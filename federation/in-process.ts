@@ -87,7 +87,7 @@ export async function inProcessAggregator(sites: readonly InProcessSite[], opts:
         const t0 = performance.now();
         const answer = opts.unsafeDisableNoiseForAudit
           ? siteCounts(s.data, spec.marginals)
-          : siteAnswer(s.data, spec.marginals, noise.sigmaSite2, random);
+          : siteAnswer(s.data, spec.marginals, noise.sigmaSite2, { random }).values;
         timings.siteAnswerMs += performance.now() - t0;
         return answer;
       });

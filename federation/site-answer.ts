@@ -50,12 +50,24 @@ export function addNoiseShare(exact: BigInt64Array, sigmaSite2: Rational, random
   return noised;
 }
 
-/** The site's noised answer vector for one round. */
+export interface SiteAnswerOptions {
+  /** Production never passes it (the OS CSPRNG is the default); tests pass a seeded source. */
+  random?: RandomSource;
+  /** The round's contribution bound: each exact cell is clipped to [0, maxCellCount] first. */
+  maxCellCount?: number;
+}
+
+/**
+ * The site's noised answer for one round: its counts, clipped to the round's bound, plus its own
+ * noise share; `clippedCells` says how many counts the bound changed (0 for an honest site within it).
+ */
 export function siteAnswer(
   data: Dataset,
   marginals: readonly (readonly string[])[],
   sigmaSite2: Rational,
-  random: RandomSource = cryptoRandomSource,
-): BigInt64Array {
-  return addNoiseShare(siteCounts(data, marginals), sigmaSite2, random);
+  opts: SiteAnswerOptions = {},
+): { values: BigInt64Array; clippedCells: number } {
+  const exact = siteCounts(data, marginals);
+  const clippedCells = opts.maxCellCount === undefined ? 0 : clipCounts(exact, opts.maxCellCount);
+  return { values: addNoiseShare(exact, sigmaSite2, opts.random), clippedCells };
 }

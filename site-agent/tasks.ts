@@ -6,7 +6,7 @@ import { X509Certificate } from 'node:crypto';
 import { Bfv, BFV_COEFF_MODULUS_BITS, BFV_POLY_MODULUS_DEGREE } from '../privacy/crypto/bfv.ts';
 import { FIELD_PRIME_BIG } from '../privacy/crypto/field.ts';
 import { fitRhoBudget, roundRho } from '../privacy/dp/mechanisms.ts';
-import { addNoiseShare, clipCounts, siteCounts } from '../federation/site-answer.ts';
+import { siteAnswer } from '../federation/site-answer.ts';
 import { rational, type Rational } from '../privacy/dp/rational.ts';
 import {
   partialDecrypt,
@@ -238,9 +238,7 @@ export function measure(ctx: TaskContext, spec: MeasureSpec): TaskAnswer {
   const rho = siteRho(spec, dimension);
 
   // Only now is the data touched.
-  const exact = siteCounts(ctx.data, spec.marginals);
-  const clippedCells = clipCounts(exact, spec.maxCellCount);
-  const noised = addNoiseShare(exact, sigmaOf(spec));
+  const { values: noised, clippedCells } = siteAnswer(ctx.data, spec.marginals, sigmaOf(spec), { maxCellCount: spec.maxCellCount });
   if (noised.length !== dimension) throw new TaskRefusal(`answer has ${noised.length} cells, the task measures ${dimension}`);
   ctx.onNoisedVector?.(ctx.taskId, noised);
   const contribution = prepareContribution(ctx.bfv, noised, committee, spec.threshold);

@@ -53,8 +53,8 @@ describe('no privacy path uses non-cryptographic or floating-point randomness', 
     for (const f of sources('site-agent')) {
       const src = strip(readFileSync(join(ROOT, f), 'utf8'));
       for (const m of src.matchAll(/\b(siteAnswer|addNoiseShare)\(([^()]*(?:\([^()]*\))?[^()]*)\)/g)) {
-        const max = m[1] === 'siteAnswer' ? 3 : 2;
-        if (m[2].split(',').length > max) offenders.push(`${f}: passes a random source to ${m[1]}`);
+        const tooMany = m[1] === 'addNoiseShare' && m[2].split(',').length > 2;
+        if (tooMany || /\brandom\b/.test(m[2])) offenders.push(`${f}: passes a random source to ${m[1]}`);
       }
     }
     expect(offenders).toEqual([]);

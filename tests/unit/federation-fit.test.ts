@@ -45,7 +45,7 @@ describe('the site answer', () => {
     const sigma2 = rational(9n, 2n);
     const exact = siteCounts(data, marginals);
     expect(Array.from(exact, Number)).toEqual([...marginal(data, ['age']), ...marginal(data, ['sick', 'smoker'])]);
-    const noised = siteAnswer(data, marginals, sigma2, seededRandomSourceForTests('x'));
+    const noised = siteAnswer(data, marginals, sigma2, { random: seededRandomSourceForTests('x') }).values;
     const noise = sampleDiscreteGaussianVector(sigma2, exact.length, seededRandomSourceForTests('x'));
     expect(Array.from(noised, (v, i) => v - exact[i])).toEqual(Array.from(noise));
   });
