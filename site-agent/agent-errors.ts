@@ -103,9 +103,15 @@ export function classifyCallError(kind: CallKind, err: unknown, coordinator: str
   return { action: 'retry' };
 }
 
+/** A failed call's reason as one line (grpc-js details without its empty resolution note). */
+export function describeCallError(err: unknown): string {
+  const e = err as Partial<grpc.ServiceError>;
+  return oneLine(e.details || e.message || String(err));
+}
+
 function oneLine(s: string): string {
   return s
-    .replace(/\s*Resolution note:\s*$/, '')
+    .replace(/[.\s]*Resolution note:\s*$/, '')
     .replace(/\s+/g, ' ')
     .trim();
 }

@@ -19,7 +19,7 @@ import type { Dataset } from '../model/domain.ts';
 import { parseSchema } from '../schema/schema.ts';
 import type { SiteConfig } from './config.ts';
 import { checkSiteMaterial, createFederationClient, TransportConfigError } from './transport.ts';
-import { AgentStopError, classifyCallError, TaskDroppedError, type CallKind } from './agent-errors.ts';
+import { AgentStopError, classifyCallError, describeCallError, TaskDroppedError, type CallKind } from './agent-errors.ts';
 import { diskErrno, DiskWriteError } from './audit-log.ts';
 import type { Ledger } from './ledger.ts';
 import { openCheckedLedger } from './ledger-check.ts';
@@ -259,9 +259,8 @@ export class SiteAgent {
         if (verdict.action !== 'retry') throw verdict.error;
         const waitMs = Math.floor(delayMs / 2) + randomInt(Math.floor(delayMs / 2) + 1);
         if (Date.now() - lastLogAt >= interval) {
-          const e = err as grpc.ServiceError;
           const skipped = unlogged ? `; ${unlogged} earlier failed attempt(s) not shown` : '';
-          this.log(`${kind} attempt ${attempt} failed (${e.details || e.message})${skipped}; retrying in ${(waitMs / 1000).toFixed(1)} s`);
+          this.log(`${kind} attempt ${attempt} failed (${describeCallError(err)})${skipped}; retrying in ${(waitMs / 1000).toFixed(1)} s`);
           lastLogAt = Date.now();
           unlogged = 0;
         } else unlogged++;
