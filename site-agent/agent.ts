@@ -238,7 +238,7 @@ export class SiteAgent {
   /**
    * Runs `fn` until it succeeds. A failure no retry can fix throws at once: AgentStopError (the
    * agent stops; the CLI exits with its code) or TaskDroppedError (the caller forgets the task).
-   * Anything else is retried with exponential backoff and full-range jitter from the CSPRNG
+   * Anything else is retried with exponential backoff, each wait drawn in [d/2, d] from the CSPRNG
    * (nothing in the agent uses Math.random), logged at most once per interval with a count of the
    * attempts in between, so a coordinator that is away for hours costs a few lines an hour.
    */
