@@ -54,7 +54,11 @@ const TLS_TRUST_FAILURE =
 /** Calls about the agent itself (a failure there concerns every task) vs about one task. */
 export type CallKind = 'register' | 'pull' | 'push' | 'refuse' | 'fetch';
 
-export type CallVerdict = { action: 'retry' } | { action: 'drop'; error: TaskDroppedError } | { action: 'stop'; error: AgentStopError };
+export type CallVerdict =
+  | { action: 'retry' }
+  | { action: 'drop'; error: TaskDroppedError }
+  | { action: 'stop'; error: AgentStopError }
+  | { action: 'fail'; error: unknown };
 
 /** Decides what a failed call of kind `kind` to `coordinator` means (see the file comment). */
 export function classifyCallError(kind: CallKind, err: unknown, coordinator: string): CallVerdict {
@@ -62,8 +66,9 @@ export function classifyCallError(kind: CallKind, err: unknown, coordinator: str
   const e = err as Partial<grpc.ServiceError>;
   const details = e.details || e.message || String(err);
   if (typeof e.code !== 'number') {
-    // Not a gRPC status (a bug or a local failure): let the caller's retry policy decide.
-    return { action: 'retry' };
+    // Not a call's status (a local failure, e.g. a payload that does not match its digest):
+    // retrying the call cannot change it, so the caller gets it as it is.
+    return { action: 'fail', error: err };
   }
   if (TLS_TRUST_FAILURE.test(details)) {
     return {

@@ -312,7 +312,9 @@ export class SiteAgent {
           answer = measure(ctx, spec);
           break;
         case 'decrypt': {
-          const payload = await this.fetchPayload(h.federation_id, h.round_id, h.task_id, task.payload_sha256);
+          const payload = await this.withRetry('fetch', () =>
+            this.fetchPayload(h.federation_id, h.round_id, h.task_id, task.payload_sha256),
+          );
           answer = decrypt(ctx, spec, payload);
           break;
         }
@@ -323,6 +325,11 @@ export class SiteAgent {
         return;
       }
       if (err instanceof AgentStopError) throw err;
+      if (err instanceof TaskDroppedError) {
+        this.log(`dropped task ${h.task_id} of ${h.round_id}: the coordinator no longer serves it (${err.message})`);
+        this.dropped.push({ taskId: h.task_id, reason: err.message });
+        return;
+      }
       const disk = diskErrno(err);
       if (disk) {
         // The ledger took back whatever it had begun: nothing was charged, nothing is sent.
