@@ -4,6 +4,7 @@ import { parseSiteConfig } from './agent-config.ts';
 import { command, parseArgs } from './args.ts';
 import { startCoordinator, runFitAndCohort } from '../coordinator/coordinator.ts';
 import { loadSiteData, SiteAgent } from '../site-agent/agent.ts';
+import { AGENT_EXIT_CODES, AGENT_EXIT_HELP, AgentStopError } from '../site-agent/agent-errors.ts';
 import { clinicalSourceLabel } from '../site-agent/config.ts';
 
 export const COORDINATOR = command({
@@ -22,7 +23,14 @@ export const AGENT = command({
     config: { type: 'path', value: 'site.yaml', required: true, help: 'the site config' },
     'exit-when-done': { type: 'boolean', help: 'exit once the coordinator reports the federation done' },
   },
-  notes: 'Subcommands: agent inspect (check the site data locally; `fedsynth agent inspect --help`).',
+  notes: [
+    'Subcommands: agent inspect (check the site data locally; `fedsynth agent inspect --help`).',
+    '',
+    'Exit codes: 0 done (or stopped by SIGINT/SIGTERM), 1 unexpected failure, 2 usage or config error,',
+    ...Object.entries(AGENT_EXIT_CODES).map(([k, code]) => `  ${code} ${AGENT_EXIT_HELP[k as keyof typeof AGENT_EXIT_CODES]}`),
+    'Transient failures (coordinator away, network) are retried with backoff and never exit; a task the',
+    'coordinator will no longer take (e.g. its round expired) is dropped and the agent pulls again.',
+  ].join('\n'),
 });
 
 const stamp = () => new Date().toISOString().slice(11, 19);
@@ -35,12 +43,15 @@ export async function runCoordinatorCommand(args: string[]): Promise<number> {
     log,
     onProgress: (e) => console.log(`${stamp()} [${e.phase}] ${e.message}`),
   });
-  const shutdown = async () => {
-    await running.close();
-    process.exit(130);
+  // `on`, not `once`: a terminal's Ctrl-C reaches both cli/bin.mjs and this process, and bin.mjs
+  // forwards it too; a second signal must not cut the graceful close short.
+  let closing: Promise<void> | undefined;
+  const shutdown = () => {
+    closing ??= running.close().then(() => process.exit(130));
   };
-  process.once('SIGINT', shutdown);
-  process.once('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
+  process.on('SIGTERM', shutdown);
+  process.on('SIGHUP', shutdown);
   try {
     const report = await runFitAndCohort(cfg, running);
     const sites = Object.entries(report.perSite)
@@ -72,10 +83,18 @@ export async function runAgentCommand(args: string[]): Promise<number> {
     `read ${site.patients} patients from ${clinicalSourceLabel(cfg.data)}` +
       (site.quarantine.records.length ? ` (${site.quarantine.records.length} quarantined)` : ''),
   );
-  const agent = new SiteAgent(cfg, site, log);
-  const stop = () => agent.stop();
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
-  await agent.run();
-  return 0;
+  try {
+    const agent = new SiteAgent(cfg, site, log);
+    const stop = () => agent.stop();
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+    process.on('SIGHUP', stop);
+    await agent.run();
+    return 0;
+  } catch (err) {
+    if (!(err instanceof AgentStopError)) throw err;
+    // One line for the operator, and a code a supervisor can act on (documented in --help).
+    process.stderr.write(`fedsynth agent: ${cfg.siteId}: ${err.message} (exit ${err.exitCode})\n`);
+    return err.exitCode;
+  }
 }

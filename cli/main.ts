@@ -86,7 +86,20 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+/**
+ * Under cli/bin.mjs: when the wrapper dies (even by SIGKILL, which it cannot forward), its IPC
+ * channel closes; this process then stops as if sent SIGTERM, so no coordinator or agent is left
+ * running without the process its supervisor knows about.
+ */
+function stopWithWrapper(): void {
+  if (process.env.FEDSYNTH_WRAPPER_IPC !== '1' || !process.channel) return;
+  // The channel must not keep a finished command alive.
+  process.channel.unref();
+  process.once('disconnect', () => process.kill(process.pid, 'SIGTERM'));
+}
+
 // Run only as the entry point; compare real paths so a symlinked install still runs.
 if (process.argv[1] && fileURLToPath(import.meta.url) === realpathSync(process.argv[1])) {
+  stopWithWrapper();
   process.exitCode = await main(process.argv.slice(2));
 }

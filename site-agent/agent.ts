@@ -1,6 +1,8 @@
 // The site agent: reads its patients once, then dials out to the coordinator, long-polls for
 // tasks and answers them. It opens no port. Transient network errors are retried with
-// backoff; a task is never answered twice with different bytes (the ledger caches answers).
+// exponential backoff and jitter; errors no retry can fix stop the agent with a distinct exit
+// code, and a task the coordinator will never take is dropped (site-agent/agent-errors.ts).
+// A task is never answered twice with different bytes (the ledger caches answers).
 import { createHash, randomInt, X509Certificate } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import type { FederationClient } from '../proto/generated/fedsynth/v1/Federation.ts';
@@ -9,14 +11,16 @@ import type { Task__Output } from '../proto/generated/fedsynth/v1/Task.ts';
 import type { PushAck__Output } from '../proto/generated/fedsynth/v1/PushAck.ts';
 import type { RegisterResponse__Output } from '../proto/generated/fedsynth/v1/RegisterResponse.ts';
 import type { PullTaskResponse__Output } from '../proto/generated/fedsynth/v1/PullTaskResponse.ts';
-import type { Chunk__Output } from '../proto/generated/fedsynth/v1/Chunk.ts';
+import type { Chunk, Chunk__Output } from '../proto/generated/fedsynth/v1/Chunk.ts';
 import { parseTaskSpec, InvalidTaskSpecError } from '../proto/task-spec.ts';
 import { sliceBody } from '../proto/wire.ts';
 import { Bfv } from '../privacy/crypto/bfv.ts';
 import type { Dataset } from '../model/domain.ts';
 import { parseSchema } from '../schema/schema.ts';
 import type { SiteConfig } from './config.ts';
-import { createFederationClient } from './transport.ts';
+import { checkSiteMaterial, createFederationClient, TransportConfigError } from './transport.ts';
+import { AgentStopError, classifyCallError, describeCallError, TaskDroppedError, type CallKind } from './agent-errors.ts';
+import { diskErrno, DiskWriteError } from './audit-log.ts';
 import type { Ledger } from './ledger.ts';
 import { openCheckedLedger } from './ledger-check.ts';
 import { budgetGuard } from './policy.ts';
@@ -26,6 +30,19 @@ import { decrypt, keygen, measure, preflight, TaskRefusal, type TaskAnswer, type
 
 export const AGENT_VERSION = '0.1.0';
 const POLL_WAIT_MS = 20_000;
+/** Backoff of a retried call: doubles from the base to the cap; each wait is drawn in [d/2, d]. */
+const RETRY_BASE_MS = 250;
+const RETRY_MAX_MS = 5000;
+/** At most one line per retried call per this interval; the lines count the attempts in between. */
+const RETRY_LOG_INTERVAL_MS = 30_000;
+
+/** Test and operations seams of an agent (no effect on what it computes or sends). */
+export interface AgentHooks extends Pick<TaskContext, 'onNoisedVector'> {
+  /** Awaited before each answer's upload (fault injection: a site that answers late). */
+  beforePush?: (task: { taskId: string; roundId: string; kind: string }) => Promise<void>;
+  /** Rate of the retry log lines (default 30 s). */
+  retryLogIntervalMs?: number;
+}
 
 export interface AgentEvents {
   log: (line: string) => void;
@@ -49,19 +66,6 @@ export async function loadSiteData(cfg: SiteConfig): Promise<LoadedSiteData & { 
   return { data: loaded.data, patients: loaded.patients, quarantine: loaded.quarantine, stats: loaded.stats };
 }
 
-/** One unary call with a deadline; `call` forwards the options and callback to the typed client method. */
-function unary<Res>(
-  call: (opts: grpc.CallOptions, cb: grpc.requestCallback<Res>) => grpc.ClientUnaryCall,
-  timeoutMs: number,
-): Promise<Res> {
-  return new Promise((resolve, reject) => {
-    call({ deadline: Date.now() + timeoutMs }, (err, res) => (err ? reject(err) : resolve(res as Res)));
-  });
-}
-
-/** gRPC codes after which retrying cannot help: the agent stops with the server's reason. */
-const FATAL = new Set([grpc.status.UNAUTHENTICATED, grpc.status.PERMISSION_DENIED]);
-
 export class SiteAgent {
   private readonly client: FederationClient;
   private readonly ledger: Ledger;
@@ -73,24 +77,36 @@ export class SiteAgent {
   private coordinatorFingerprint: string | undefined;
   readonly answered: { taskId: string; kind: string; rho?: number; fresh: boolean }[] = [];
   readonly refused: { taskId: string; reason: string }[] = [];
+  /** Tasks whose answer or refusal the coordinator would never take (e.g. expired): forgotten, not retried. */
+  readonly dropped: { taskId: string; reason: string }[] = [];
+  /** Calls in flight, cancelled by stop() so a signal does not wait out a long poll. */
+  private readonly inflight = new Set<{ cancel(): void }>();
+  private wakeSleep: (() => void) | undefined;
 
   constructor(
     private readonly cfg: SiteConfig,
     private readonly site: LoadedSiteData,
     private readonly log: (line: string) => void = () => undefined,
-    private readonly hooks: Pick<TaskContext, 'onNoisedVector'> = {},
+    private readonly hooks: AgentHooks = {},
   ) {
     this.caCert = new X509Certificate(cfg.kit.caPem);
     this.attributeKinds = Object.fromEntries(parseSchema(cfg.schemaText).attributes.map((a) => [a.name, a.kind]));
-    this.client = createFederationClient(
-      cfg.coordinator,
-      { ca: Buffer.from(cfg.kit.caPem), cert: Buffer.from(cfg.kit.certPem), key: Buffer.from(cfg.kit.keyPem) },
-      { onServerCertificate: (fp) => (this.coordinatorFingerprint = fp) },
-    );
-    this.ledger = openCheckedLedger(cfg.stateDir, {
-      audit: { party: cfg.siteId, privateKeyPem: cfg.kit.keyPem },
-      guard: budgetGuard(cfg.policy),
+    const material = { ca: Buffer.from(cfg.kit.caPem), cert: Buffer.from(cfg.kit.certPem), key: Buffer.from(cfg.kit.keyPem) };
+    checkOwnCertificate(cfg, material);
+    this.client = createFederationClient(cfg.coordinator, material, {
+      onServerCertificate: (fp) => (this.coordinatorFingerprint = fp),
     });
+    try {
+      this.ledger = openCheckedLedger(cfg.stateDir, {
+        audit: { party: cfg.siteId, privateKeyPem: cfg.kit.keyPem },
+        guard: budgetGuard(cfg.policy),
+      });
+    } catch (err) {
+      this.client.close();
+      if (err instanceof DiskWriteError)
+        throw new AgentStopError('disk', `cannot open the ledger in ${cfg.stateDir}: ${err.message}`, { cause: err });
+      throw err;
+    }
     const rec = this.ledger.recovery;
     if (rec.tornTail) this.log(`ledger: dropped a torn final line (a crash mid-write; that answer was never sent)`);
     if (rec.orphanAnswersRemoved.length) this.log(`ledger: removed ${rec.orphanAnswersRemoved.length} unsent answer file(s)`);
@@ -125,6 +141,26 @@ export class SiteAgent {
 
   stop(): void {
     this.stopped = true;
+    for (const call of this.inflight) call.cancel();
+    this.wakeSleep?.();
+  }
+
+  private track<C extends { cancel(): void }>(call: C, done: Promise<unknown>): C {
+    this.inflight.add(call);
+    void done.finally(() => this.inflight.delete(call)).catch(() => undefined);
+    return call;
+  }
+
+  /** Waits `ms`, or less if stop() is called. */
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(done, ms);
+      function done() {
+        clearTimeout(t);
+        resolve();
+      }
+      this.wakeSleep = done;
+    });
   }
 
   /** Runs until the coordinator reports the federation done (if exitWhenDone) or stop(). */
@@ -137,7 +173,7 @@ export class SiteAgent {
         const res = await this.withRetry(
           'pull',
           () =>
-            unary<PullTaskResponse__Output>(
+            this.unary<PullTaskResponse__Output>(
               (opts, cb) => this.client.PullTask({ header: this.header(), wait_ms: POLL_WAIT_MS }, opts, cb),
               POLL_WAIT_MS + 15_000,
             ),
@@ -164,16 +200,16 @@ export class SiteAgent {
     await this.withRetry('register', async () => {
       const metadata = new grpc.Metadata();
       metadata.set('fedsynth-policy', this.publishedPolicy());
-      const res = await new Promise<RegisterResponse__Output>((resolve, reject) =>
-        this.client.Register(
-          { header: this.header(), agent_version: AGENT_VERSION, protocol_version: 1 },
-          metadata,
-          { deadline: Date.now() + 10_000 },
-          (err, r) => (err ? reject(err) : resolve(r!)),
-        ),
+      const res = await this.unary<RegisterResponse__Output>(
+        (opts, cb) =>
+          this.client.Register({ header: this.header(), agent_version: AGENT_VERSION, protocol_version: 1 }, metadata, opts, cb),
+        10_000,
       );
       if (res.site_id !== this.cfg.siteId)
-        throw new Error(`coordinator identifies this certificate as ${res.site_id}, config says ${this.cfg.siteId}`);
+        throw new AgentStopError(
+          'identity',
+          `the coordinator identifies this site's certificate as ${res.site_id}, but the config names site ${this.cfg.siteId}`,
+        );
       this.log(`registered with ${this.cfg.coordinator} as ${res.site_id} (${this.site.patients} patients)`);
     });
   }
@@ -186,22 +222,51 @@ export class SiteAgent {
     this.bfv = undefined;
   }
 
-  private async withRetry<T>(what: string, fn: () => Promise<T>, onFailure?: () => void): Promise<T> {
-    let delay = 250;
+  /** One unary call with a deadline, cancelled by stop(). */
+  private unary<Res>(
+    call: (opts: grpc.CallOptions, cb: grpc.requestCallback<Res>) => grpc.ClientUnaryCall,
+    timeoutMs: number,
+  ): Promise<Res> {
+    let handle: grpc.ClientUnaryCall | undefined;
+    const done = new Promise<Res>((resolve, reject) => {
+      handle = call({ deadline: Date.now() + timeoutMs }, (err, res) => (err ? reject(err) : resolve(res as Res)));
+    });
+    this.track(handle!, done);
+    return done;
+  }
+
+  /**
+   * Runs `fn` until it succeeds. A failure no retry can fix throws at once: AgentStopError (the
+   * agent stops; the CLI exits with its code) or TaskDroppedError (the caller forgets the task).
+   * Anything else is retried with exponential backoff, each wait drawn in [d/2, d] from the CSPRNG
+   * (nothing in the agent uses Math.random), logged at most once per interval with a count of the
+   * attempts in between, so a coordinator that is away for hours costs a few lines an hour.
+   */
+  private async withRetry<T>(kind: CallKind, fn: () => Promise<T>, onFailure?: () => void): Promise<T> {
+    const interval = this.hooks.retryLogIntervalMs ?? RETRY_LOG_INTERVAL_MS;
+    let delayMs = RETRY_BASE_MS;
+    let lastLogAt = -Infinity;
+    let unlogged = 0;
     for (let attempt = 1; ; attempt++) {
       try {
-        return await fn();
+        const res = await fn();
+        if (attempt > 1) this.log(`${kind} succeeded at attempt ${attempt}`);
+        return res;
       } catch (err) {
-        const e = err as grpc.ServiceError;
         if (this.stopped) throw err;
         onFailure?.();
-        if (FATAL.has(e.code) || (e.code === grpc.status.FAILED_PRECONDITION && what === 'register')) {
-          throw new Error(`${what} refused by the coordinator: ${e.details || e.message}`, { cause: err });
-        }
-        if (attempt === 1 || attempt % 10 === 0) this.log(`${what} failed (${e.details || e.message}); retrying`);
-        // Jitter from the CSPRNG: nothing in the agent uses Math.random.
-        await new Promise((r) => setTimeout(r, delay + randomInt(delay + 1)));
-        delay = Math.min(delay * 2, 5000);
+        const verdict = classifyCallError(kind, err, this.cfg.coordinator);
+        if (verdict.action !== 'retry') throw verdict.error;
+        const waitMs = Math.floor(delayMs / 2) + randomInt(Math.floor(delayMs / 2) + 1);
+        if (Date.now() - lastLogAt >= interval) {
+          const skipped = unlogged ? `; ${unlogged} earlier failed attempt(s) not shown` : '';
+          this.log(`${kind} attempt ${attempt} failed (${describeCallError(err)})${skipped}; retrying in ${(waitMs / 1000).toFixed(1)} s`);
+          lastLogAt = Date.now();
+          unlogged = 0;
+        } else unlogged++;
+        await this.sleep(waitMs);
+        if (this.stopped) throw err;
+        delayMs = Math.min(delayMs * 2, RETRY_MAX_MS);
       }
     }
   }
@@ -250,7 +315,9 @@ export class SiteAgent {
           answer = measure(ctx, spec);
           break;
         case 'decrypt': {
-          const payload = await this.fetchPayload(h.federation_id, h.round_id, h.task_id, task.payload_sha256);
+          const payload = await this.withRetry('fetch', () =>
+            this.fetchPayload(h.federation_id, h.round_id, h.task_id, task.payload_sha256),
+          );
           answer = decrypt(ctx, spec, payload);
           break;
         }
@@ -260,13 +327,36 @@ export class SiteAgent {
         await this.refuse(ctx, err.message);
         return;
       }
+      if (err instanceof AgentStopError) throw err;
+      if (err instanceof TaskDroppedError) {
+        this.log(`dropped task ${h.task_id} of ${h.round_id}: the coordinator no longer serves it (${err.message})`);
+        this.dropped.push({ taskId: h.task_id, reason: err.message });
+        return;
+      }
+      const disk = diskErrno(err);
+      if (disk) {
+        // The ledger took back whatever it had begun: nothing was charged, nothing is sent.
+        this.log(`task ${h.task_id} of ${h.round_id} not answered: ${(err as Error).message}; nothing was charged or sent`);
+        await this.refuse(ctx, `site cannot durably record this task (${disk} on its state folder); nothing was charged or sent`);
+        return;
+      }
       // An unexpected failure must not take the agent down: decline the task so the
       // coordinator does not wait for its deadline, and keep serving.
       this.log(`task ${h.task_id} failed: ${(err as Error).stack ?? err}`);
       await this.refuse(ctx, `site could not process the task: ${(err as Error).message}`);
       return;
     }
+    await this.hooks.beforePush?.({ taskId: h.task_id, roundId: h.round_id, kind: task.kind });
     const ack = await this.withRetry('push', () => this.push(h.federation_id, h.round_id, h.task_id, answer)).catch((err: Error) => {
+      if (err instanceof AgentStopError) throw err;
+      if (err instanceof TaskDroppedError) {
+        // The coordinator will never take this answer (its round closed, ...). The bytes left the
+        // site, so a charge for them stays spent in the ledger: that is the truth, not a leak.
+        const spent = answer.rho !== undefined ? `; its charge of ρ ${answer.rho.toFixed(5)} stays spent in the ledger` : '';
+        this.log(`dropped task ${h.task_id} of ${h.round_id}: the coordinator will not take its answer (${err.message})${spent}`);
+        this.dropped.push({ taskId: h.task_id, reason: err.message });
+        return undefined;
+      }
       this.log(`answer to ${h.round_id} not delivered: ${err.message}`);
       return undefined;
     });
@@ -286,19 +376,29 @@ export class SiteAgent {
     this.log(`REFUSED ${ctx.roundId}: ${reason}`);
     this.refused.push({ taskId: ctx.taskId, reason });
     const fitId = ctx.fitId !== undefined && ctx.fitId !== ctx.federationId ? ctx.fitId : undefined;
-    this.ledger.refuse({ taskId: ctx.taskId, roundId: ctx.roundId, federationId: ctx.federationId, reason, fitId });
+    try {
+      this.ledger.refuse({ taskId: ctx.taskId, roundId: ctx.roundId, federationId: ctx.federationId, reason, fitId });
+    } catch (err) {
+      // A refusal releases and spends nothing, so it is still sent when the audit log cannot take it.
+      if (!diskErrno(err)) throw err;
+      this.log(`refusal of ${ctx.roundId} not in the audit log: ${(err as Error).message}`);
+    }
     await this.withRetry('refuse', () =>
-      unary<PushAck__Output>(
+      this.unary<PushAck__Output>(
         (opts, cb) => this.client.RefuseTask({ header: this.header(ctx.roundId, ctx.taskId, ctx.fitId), reason }, opts, cb),
         10_000,
       ),
-    ).catch((err: Error) => this.log(`refusal not delivered: ${err.message}`));
+    ).catch((err: Error) => {
+      if (err instanceof AgentStopError) throw err;
+      this.log(`refusal not delivered: ${err.message}`);
+    });
   }
 
   private fetchPayload(fitId: string, roundId: string, taskId: string, sha256: string): Promise<Uint8Array> {
-    return new Promise((resolve, reject) => {
+    let call: grpc.ClientReadableStream<Chunk__Output> | undefined;
+    const done = new Promise<Uint8Array>((resolve, reject) => {
       const parts: Buffer[] = [];
-      const call = this.client.FetchPayload({ header: this.header(roundId, taskId, fitId) }, { deadline: Date.now() + 120_000 });
+      call = this.client.FetchPayload({ header: this.header(roundId, taskId, fitId) }, { deadline: Date.now() + 120_000 });
       call.on('data', (c: Chunk__Output) => parts.push(c.data));
       call.on('error', reject);
       call.on('end', () => {
@@ -308,15 +408,19 @@ export class SiteAgent {
         else resolve(body);
       });
     });
+    this.track(call!, done);
+    return done;
   }
 
   private push(fitId: string, roundId: string, taskId: string, answer: TaskAnswer): Promise<PushAck__Output> {
-    return new Promise((resolve, reject) => {
-      const call = this.client.PushResult({ deadline: Date.now() + 300_000 }, (err, res) => (err ? reject(err) : resolve(res!)));
+    let call: grpc.ClientWritableStream<Chunk> | undefined;
+    const done = new Promise<PushAck__Output>((resolve, reject) => {
+      const stream = this.client.PushResult({ deadline: Date.now() + 300_000 }, (err, res) => (err ? reject(err) : resolve(res!)));
+      call = stream;
       const sha256 = createHash('sha256').update(answer.body).digest('hex');
       let first = true;
       for (const slice of sliceBody(answer.body)) {
-        call.write({
+        stream.write({
           header: first ? this.header(roundId, taskId, fitId) : null,
           kind: first ? answer.kind : '',
           total_bytes: first ? String(answer.body.length) : '0',
@@ -325,7 +429,35 @@ export class SiteAgent {
         });
         first = false;
       }
-      call.end();
+      stream.end();
     });
+    this.track(call!, done);
+    return done;
   }
+}
+
+/**
+ * The kit must be this site's, of this federation, before anything is dialled: with another
+ * site's certificate the coordinator would take this agent for that site (and record the policy
+ * this config publishes as that site's), so no call is made at all.
+ */
+function checkOwnCertificate(cfg: SiteConfig, material: { ca: Buffer; cert: Buffer; key: Buffer }): void {
+  let certSite: string;
+  try {
+    certSite = checkSiteMaterial(material, `site kit of ${cfg.siteId}`);
+  } catch (err) {
+    if (err instanceof TransportConfigError) throw new AgentStopError('tls', err.message, { cause: err });
+    throw err;
+  }
+  if (certSite !== cfg.siteId)
+    throw new AgentStopError(
+      'identity',
+      `this site's kit holds the certificate of site ${certSite}, but the config names site ${cfg.siteId}: not connecting (the coordinator would take this agent for ${certSite}); use the kit \`fedsynth provision\` made for ${cfg.siteId}`,
+    );
+  const certFederation = /(?:^|\n)O=([^\n]*)/.exec(new X509Certificate(material.cert).subject)?.[1];
+  if (certFederation !== undefined && certFederation !== cfg.federationId)
+    throw new AgentStopError(
+      'identity',
+      `this site's certificate belongs to federation ${certFederation}, but the config names federation ${cfg.federationId}: not connecting`,
+    );
 }

@@ -25,6 +25,47 @@ import {
 
 // ---------------------------------------------------------------- durable-file helpers
 
+/** errno codes that mean "this disk cannot take the write now", not a bug. */
+const DISK_ERRNO: Record<string, string> = {
+  ENOSPC: 'no space left on device',
+  EDQUOT: 'disk quota exceeded',
+  EFBIG: 'file too large (file-size limit)',
+  EROFS: 'read-only file system',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EIO: 'I/O error',
+};
+
+/**
+ * A write to the site's state that the disk refused (full, read-only, quota, file-size limit,
+ * permissions, I/O error). Its message is one line naming the file and the cause; whatever the
+ * write had begun was undone before this was thrown.
+ */
+export class DiskWriteError extends Error {
+  override name = 'DiskWriteError';
+  constructor(
+    readonly file: string,
+    readonly code: string,
+    cause: unknown,
+  ) {
+    super(`cannot write ${file}: ${DISK_ERRNO[code] ?? code} (${code})`, { cause });
+  }
+}
+
+/** The errno code of `err` when it is a disk-side failure (see DISK_ERRNO), else undefined. */
+export function diskErrno(err: unknown): string | undefined {
+  if (err instanceof DiskWriteError) return err.code;
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  return typeof code === 'string' && code in DISK_ERRNO ? code : undefined;
+}
+
+/** Rethrows a disk-side errno failure on `file` as a DiskWriteError; anything else unchanged. */
+export function asDiskError(err: unknown, file: string): unknown {
+  if (err instanceof DiskWriteError) return err;
+  const code = diskErrno(err);
+  return code ? new DiskWriteError(file, code, err) : err;
+}
+
 /** fsync a directory so a newly created or renamed entry in it survives a crash. */
 export function fsyncDir(dir: string): void {
   const fd = fs.openSync(dir, 'r');
@@ -43,31 +84,57 @@ export function ensureDirDurable(dir: string): void {
     return;
   }
   ensureDirDurable(path.dirname(abs));
-  fs.mkdirSync(abs);
-  fsyncDir(path.dirname(abs));
+  try {
+    fs.mkdirSync(abs);
+    fsyncDir(path.dirname(abs));
+  } catch (err) {
+    throw asDiskError(err, abs);
+  }
 }
 
-/** Writes all of `data` at the end of `fd` (opened for append) and fsyncs it. */
-export function appendDurable(fd: number, data: string | Uint8Array): void {
+/**
+ * Writes all of `data` at the end of `fd` (opened for append) and fsyncs it. All or nothing: if
+ * the disk refuses part of it (full, file-size limit, I/O error), the file is cut back to where
+ * it ended before, so a running process never leaves a torn line behind (only a crash in the
+ * middle can, and readers drop a torn tail). `file` names it in the error.
+ */
+export function appendDurable(fd: number, data: string | Uint8Array, file = `fd ${fd}`): void {
   const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  let off = 0;
-  while (off < buf.length) off += fs.writeSync(fd, buf, off, buf.length - off);
-  fs.fsyncSync(fd);
+  const before = fs.fstatSync(fd).size;
+  try {
+    let off = 0;
+    while (off < buf.length) off += fs.writeSync(fd, buf, off, buf.length - off);
+    fs.fsyncSync(fd);
+  } catch (err) {
+    try {
+      fs.ftruncateSync(fd, before);
+      fs.fsyncSync(fd);
+    } catch {
+      // Cannot even cut it back (e.g. the file system went read-only): the next open drops the torn tail.
+    }
+    throw asDiskError(err, file);
+  }
 }
 
 /** Writes a whole file atomically and durably: temp file, fsync, rename, fsync directory. */
 export function writeFileDurable(file: string, data: Uint8Array): void {
   const tmp = `${file}.tmp`;
-  const fd = fs.openSync(tmp, 'w');
   try {
-    let off = 0;
-    while (off < data.byteLength) off += fs.writeSync(fd, data, off, data.byteLength - off);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
+    const fd = fs.openSync(tmp, 'w');
+    try {
+      let off = 0;
+      while (off < data.byteLength) off += fs.writeSync(fd, data, off, data.byteLength - off);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, file);
+    fsyncDir(path.dirname(file));
+  } catch (err) {
+    // A refused write leaves no half-written temp file behind (a full disk stays as full as it was).
+    fs.rmSync(tmp, { force: true });
+    throw asDiskError(err, file);
   }
-  fs.renameSync(tmp, file);
-  fsyncDir(path.dirname(file));
 }
 
 export interface TornTail {
@@ -108,24 +175,32 @@ function previewBytes(b: Uint8Array): string {
 
 /** Cuts a torn tail off `file` (to `completeBytes`) and fsyncs, so the next append starts on a line boundary. */
 export function truncateDurable(file: string, completeBytes: number): void {
-  const fd = fs.openSync(file, 'r+');
   try {
-    fs.ftruncateSync(fd, completeBytes);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
+    const fd = fs.openSync(file, 'r+');
+    try {
+      fs.ftruncateSync(fd, completeBytes);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch (err) {
+    throw asDiskError(err, file);
   }
 }
 
 /** Opens `file` for appending, creating it (and fsyncing its directory) if needed. */
 export function openAppendDurable(file: string): number {
   const existed = fs.existsSync(file);
-  const fd = fs.openSync(file, 'a');
-  if (!existed) {
-    fs.fsyncSync(fd);
-    fsyncDir(path.dirname(file));
+  try {
+    const fd = fs.openSync(file, 'a');
+    if (!existed) {
+      fs.fsyncSync(fd);
+      fsyncDir(path.dirname(file));
+    }
+    return fd;
+  } catch (err) {
+    throw asDiskError(err, file);
   }
-  return fd;
 }
 
 // ---------------------------------------------------------------- audit log
@@ -220,9 +295,30 @@ export class AuditLog {
     const last = this.tail();
     if (last && Date.parse(last.timestamp) > now.getTime()) now = new Date(last.timestamp);
     const entry = appendEntry(last, event, this.party, this.key, now);
-    appendDurable(this.fd, `${JSON.stringify(entry)}\n`);
+    appendDurable(this.fd, `${JSON.stringify(entry)}\n`, this.file);
     this.list.push(entry);
     return entry;
+  }
+
+  /** Where the next entry will start: pass to rollback() to take back entries appended since. */
+  mark(): { bytes: number; entries: number } {
+    if (this.fd === null) throw new Error(`audit log ${this.file} is closed`);
+    return { bytes: fs.fstatSync(this.fd).size, entries: this.list.length };
+  }
+
+  /**
+   * Takes back the entries appended since `mark` (a charge that could not be completed is not
+   * kept half-recorded). Throws DiskWriteError if the file cannot be cut back.
+   */
+  rollback(mark: { bytes: number; entries: number }): void {
+    if (this.fd === null) throw new Error(`audit log ${this.file} is closed`);
+    try {
+      fs.ftruncateSync(this.fd, mark.bytes);
+      fs.fsyncSync(this.fd);
+    } catch (err) {
+      throw asDiskError(err, this.file);
+    }
+    this.list.length = mark.entries;
   }
 
   close(): void {

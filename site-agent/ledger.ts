@@ -16,6 +16,12 @@
  *   3. the audit log gets `charge` and `task-answered` entries (each fsynced);
  *   4. only then does `charge()` return the bytes, and only then does the agent send them.
  *
+ * A disk that refuses a write (full, read-only, quota, file-size limit) while the agent runs is
+ * not a crash: `charge()` takes back whatever it had written (the temp file, the answer file, the
+ * ledger line, the audit entries) and throws DiskWriteError, and the agent sends nothing. The rule
+ * is: a charge that cannot be durably recorded in full is never spent. If even the taking back
+ * fails, the charge stays recorded and unsent (counted against the budget: the safe direction).
+ *
  *   - Crash before 2 completes: the ledger ends in no line or a torn line (no trailing newline).
  *     The answer was never sent (sending happens after 2's fsync returned), so nothing was
  *     released and no budget was spent: dropping the torn line is safe. `openLedger` truncates it,
@@ -48,6 +54,8 @@ import {
   readJsonLinesFile,
   truncateDurable,
   writeFileDurable,
+  asDiskError,
+  diskErrno,
   AuditLog,
   type TornTail,
 } from './audit-log.ts';
@@ -172,6 +180,12 @@ export interface Ledger {
   close(): void;
 }
 
+/** Cuts an open file back to `bytes` and fsyncs it. */
+function truncateFd(fd: number, bytes: number): void {
+  fs.ftruncateSync(fd, bytes);
+  fs.fsyncSync(fd);
+}
+
 export function monthKey(d: Date): string {
   return d.toISOString().slice(0, 7);
 }
@@ -221,12 +235,21 @@ function recordProblem(r: unknown, seq: number, prev: string): string | null {
 export function openLedger(dir: string, options: OpenLedgerOptions = {}): Ledger {
   const root = path.resolve(dir);
   ensureDirDurable(root);
-  const lock = acquireLock(root);
+  let lock: string;
+  try {
+    lock = acquireLock(root);
+  } catch (e) {
+    throw asDiskError(e, path.join(root, LOCK_FILE));
+  }
   try {
     return new FileLedger(root, lock, options);
   } catch (e) {
-    releaseLock(lock);
-    throw e;
+    try {
+      releaseLock(lock);
+    } catch {
+      // A read-only folder keeps its LOCK; the pid in it is this (exiting) process, so it is taken over.
+    }
+    throw asDiskError(e, root);
   }
 }
 
@@ -399,15 +422,26 @@ class FileLedger implements Ledger {
     if (this.options.guard) {
       const verdict = this.options.guard(this.state(), { taskId: input.taskId, federationId: input.federationId, rho: input.rho, now });
       if (!verdict.ok) {
-        this.refuse({ taskId: input.taskId, roundId: input.roundId, federationId: input.federationId, reason: verdict.reason });
+        try {
+          this.refuse({ taskId: input.taskId, roundId: input.roundId, federationId: input.federationId, reason: verdict.reason });
+        } catch (err) {
+          // The budget reason is the answer; a disk that cannot log it must not replace it.
+          if (!diskErrno(err)) throw err;
+        }
         throw new LedgerRefusedError(verdict.reason);
       }
     }
 
-    // 1. the answer body, durable before any line refers to it.
+    // All or nothing: a charge counts once its answer file, its ledger line and its audit
+    // entries are all durable. If the disk refuses any of them, what was written is taken back
+    // and DiskWriteError is thrown, so nothing is sent: a charge that cannot be recorded is
+    // never spent. (A crash in the middle is the recovery case of the header comment.)
     const answer = Buffer.from(input.answer);
     const file = answerFileName(input.taskId);
-    writeFileDurable(path.join(this.dir, file), answer);
+    const answerPath = path.join(this.dir, file);
+    const ledgerFile = path.join(this.dir, LEDGER_FILE);
+    // 1. the answer body, durable before any line refers to it.
+    writeFileDurable(answerPath, answer);
 
     // 2. the charge line.
     const last = this.list[this.list.length - 1];
@@ -425,13 +459,33 @@ class FileLedger implements Ledger {
       prev: last ? last.sum : GENESIS_HASH,
     };
     const record: ChargeRecord = { ...body, sum: recordSum(body) };
-    appendDurable(this.fd, `${JSON.stringify(record)}\n`);
-    this.list.push(record);
-    this.byTask.set(record.taskId, record);
+    const ledgerBytes = fs.fstatSync(this.fd).size;
+    try {
+      appendDurable(this.fd, `${JSON.stringify(record)}\n`, ledgerFile);
+    } catch (err) {
+      // appendDurable already cut the ledger back; the answer file now belongs to no charge.
+      fs.rmSync(answerPath, { force: true });
+      throw err;
+    }
 
     // 3. the audit log.
-    if (this.auditLog && this.options.audit) {
-      const site = this.options.audit.party;
+    this.auditCharge(record, ledgerBytes, answerPath, input);
+    this.list.push(record);
+    this.byTask.set(record.taskId, record);
+    return { charged: true, record, answer };
+  }
+
+  /** Appends a new charge's audit entries; on a disk failure takes the whole charge back and rethrows. */
+  private auditCharge(
+    record: ChargeRecord,
+    ledgerBytes: number,
+    answerPath: string,
+    input: Pick<ChargeInput, 'coordinatorHead' | 'fitId'>,
+  ): void {
+    if (!this.auditLog || !this.options.audit) return;
+    const site = this.options.audit.party;
+    const mark = this.auditLog.mark();
+    try {
       this.auditLog.append({
         type: 'charge',
         federationId: record.federationId,
@@ -452,8 +506,27 @@ class FileLedger implements Ledger {
         answerSha256: record.answer.sha256,
         ...(input.fitId ? { fitId: input.fitId } : {}),
       });
+    } catch (err) {
+      if (!diskErrno(err)) throw err;
+      this.undoCharge(record, ledgerBytes, answerPath, mark);
+      throw err;
     }
-    return { charged: true, record, answer };
+  }
+
+  /**
+   * Takes back a charge line whose audit entries could not be written. If the ledger cannot be
+   * cut back either, the charge stays on record (counted, never sent: the safe direction) and the
+   * next open catches the audit log up with it.
+   */
+  private undoCharge(record: ChargeRecord, ledgerBytes: number, answerPath: string, mark: { bytes: number; entries: number }): void {
+    try {
+      this.auditLog?.rollback(mark);
+      truncateFd(this.fd!, ledgerBytes);
+      fs.rmSync(answerPath, { force: true });
+    } catch {
+      this.list.push(record);
+      this.byTask.set(record.taskId, record);
+    }
   }
 
   refuse(r: { taskId: string; roundId: string; federationId: string; reason: string; fitId?: string }): void {

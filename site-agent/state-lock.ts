@@ -27,8 +27,15 @@ export function acquireLock(dir: string): string {
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       const fd = fs.openSync(lock, 'wx');
-      fs.writeSync(fd, `${process.pid}\n`);
-      fs.fsyncSync(fd);
+      try {
+        fs.writeSync(fd, `${process.pid}\n`);
+        fs.fsyncSync(fd);
+      } catch (err) {
+        // A full disk must not leave an empty LOCK that names no process.
+        fs.closeSync(fd);
+        fs.rmSync(lock, { force: true });
+        throw err;
+      }
       fs.closeSync(fd);
       heldLocks.add(lock);
       return lock;

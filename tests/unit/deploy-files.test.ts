@@ -12,6 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { parseCoordinatorConfig } from '../../cli/coordinator-config.ts';
 import { parseSiteConfig } from '../../cli/agent-config.ts';
+import { AGENT_EXIT_CODES } from '../../site-agent/agent-errors.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const DEPLOY = join(ROOT, 'deploy');
@@ -410,6 +411,9 @@ describe('systemd units', () => {
     // V8 needs W+X memory: setting this would crash node at start.
     expect(d.has('[Service]MemoryDenyWriteExecute')).toBe(false);
     expect(d.get('[Install]WantedBy')).toEqual(['multi-user.target']);
+    // An agent that stopped for a reason no restart fixes (its documented exit codes) stays stopped.
+    if (role === 'agent')
+      expect(d.get('[Service]RestartPreventExitStatus')).toEqual([['2', ...Object.values(AGENT_EXIT_CODES).map(String)].join(' ')]);
   });
 
   it('systemd-analyze verify accepts the units where it is available', () => {
