@@ -16,7 +16,7 @@
  * Pure: no I/O.
  */
 import { Dataset, Domain, allocColumn } from './domain.ts';
-import type { Measurement } from './measurement.ts';
+import { estimateTotal, type Measurement } from './measurement.ts';
 import { GraphicalModel } from './pgm/model.ts';
 import { Structure } from './pgm/structure.ts';
 
@@ -86,12 +86,19 @@ function pooledOneWay(attr: string, size: number, oneWays: readonly Measurement[
  * values is left alone (merging one value changes nothing); one whose values are all rare
  * becomes a single bucket.
  */
-export function rareValueMap(domain: Domain, oneWays: readonly Measurement[], thresholdSigmas = DEFAULT_RARE_THRESHOLD_SIGMAS): ValueMap {
+export function rareValueMap(
+  domain: Domain,
+  oneWays: readonly Measurement[],
+  thresholdSigmas = DEFAULT_RARE_THRESHOLD_SIGMAS,
+  minValues = 0,
+): ValueMap {
   if (!(thresholdSigmas >= 0) || !Number.isFinite(thresholdSigmas))
     throw new Error(`rareValueMap: thresholdSigmas must be a finite number >= 0, got ${thresholdSigmas}`);
+  if (!(minValues >= 0)) throw new Error(`rareValueMap: minValues must be >= 0, got ${minValues}`);
   const out: Record<string, number[]> = {};
   domain.attrs.forEach((attr, j) => {
     const size = domain.sizes[j];
+    if (size < minValues) return;
     const pooled = pooledOneWay(attr, size, oneWays);
     if (!pooled) throw new Error(`rareValueMap: no 1-way measurement of "${attr}"`);
     const threshold = thresholdSigmas * pooled.sigma;
@@ -160,12 +167,9 @@ export function compressedCellMap(domain: Domain, compressed: Domain, map: Value
 }
 
 /**
- * A measurement on the original domain re-expressed on the compressed one (cells summed). The
- * summed bucket cell carries k·σ² of noise where the kept cells carry σ²; a Measurement has one
- * σ, so it keeps σ. Used for the 1-way round (the selection's and the model's 1-way evidence):
- * the bucket count is then weighted more than its noise warrants — the bucket sum is unbiased,
- * and the 1-way totals are unchanged, but private-pgm's weighting (1/√k on the bucket row) is
- * not reproduced.
+ * A measurement on the original domain re-expressed on the compressed one (cells summed). A
+ * summed bucket of k cells carries k·σ² of noise where the kept cells carry σ², but a Measurement
+ * has one σ: see `compressOneWays` for the 1-way round.
  */
 export function compressMeasurement(domain: Domain, compressed: Domain, map: ValueMap, m: Measurement): Measurement {
   const cellMap = compressedCellMap(domain, compressed, map, m.attrs);
@@ -174,21 +178,85 @@ export function compressMeasurement(domain: Domain, compressed: Domain, map: Val
   return { attrs: [...m.attrs], values, sigma: m.sigma };
 }
 
-export type ExpansionKind = 'uniform' | 'noisy-one-way';
+/**
+ * The 1-way round on the compressed domain, for the estimator and the plan's selection. Summing a
+ * bucket of k rare values gives its count with noise σ√k, which a Measurement's single σ would
+ * weight k times too much (private-pgm down-weights that row by 1/√k); on a small table the
+ * bucket can hold most records, so its noise would drag the kept values. Instead the bucket gets
+ * what the kept values leave of the estimated number of records, T̂ − Σ kept (T̂: the
+ * minimum-variance total of all 1-way answers), whose error is that of T̂ and of the kept cells
+ * only. Post-processing of released counts, like the map itself.
+ */
+export function compressOneWays(domain: Domain, compressed: Domain, map: ValueMap, oneWays: readonly Measurement[]): Measurement[] {
+  const total = estimateTotal(oneWays).total;
+  return oneWays.map((m) => {
+    const c = compressMeasurement(domain, compressed, map, m);
+    const codes = m.attrs.length === 1 ? map[m.attrs[0]] : undefined;
+    if (!codes) return c;
+    const bucket = c.values.length - 1;
+    let kept = 0;
+    for (let i = 0; i < bucket; i++) kept += c.values[i];
+    c.values[bucket] = total - kept;
+    return c;
+  });
+}
 
 /**
- * Within-bucket shares of each original value of a compressed attribute (1 for kept values):
- * uniform over the bucket, or proportional to the value's noisy 1-way count clipped at 0
- * (uniform when the whole bucket clips to 0). Post-processing of released counts either way.
+ * How a bucket's mass is split over its values: 'uniform' (private-pgm's reverse_data);
+ * 'noisy-one-way', ∝ the noisy count clipped at 0; 'projected', the least-squares fit of the
+ * noisy counts under non-negativity with the bucket's fitted mass (the Euclidean projection onto
+ * the scaled simplex, which is what the estimator itself does with a lone 1-way measurement):
+ * values far below the noise get nothing, the rest keep their differences.
  */
-export function bucketShares(codes: readonly number[], kind: ExpansionKind, noisy?: ArrayLike<number>): Float64Array {
+export type ExpansionKind = 'uniform' | 'noisy-one-way' | 'projected';
+
+/**
+ * Within-bucket shares of each original value of a compressed attribute (1 for kept values), by
+ * `kind` (see ExpansionKind); `bucketMass` (per code) is needed for 'projected'. Each falls back
+ * to uniform where the noisy counts give nothing. Post-processing of released counts.
+ */
+export function bucketShares(
+  codes: readonly number[],
+  kind: ExpansionKind,
+  noisy?: ArrayLike<number>,
+  bucketMass?: ArrayLike<number>,
+): Float64Array {
+  if (kind !== 'uniform' && !noisy) throw new Error(`bucketShares: '${kind}' needs the noisy 1-way counts`);
+  if (kind === 'projected' && !bucketMass) throw new Error("bucketShares: 'projected' needs the buckets' fitted mass");
   const buckets = Math.max(...codes) + 1;
-  const members = new Float64Array(buckets);
-  for (const c of codes) members[c]++;
-  const mass = new Float64Array(buckets);
-  const weight = Float64Array.from(codes, (_, v) => (kind === 'noisy-one-way' && noisy ? Math.max(0, noisy[v]) : 1));
-  codes.forEach((c, v) => (mass[c] += weight[v]));
-  return Float64Array.from(codes, (c, v) => (members[c] === 1 ? 1 : mass[c] > 0 ? weight[v] / mass[c] : 1 / members[c]));
+  const members: number[][] = Array.from({ length: buckets }, () => []);
+  codes.forEach((c, v) => members[c].push(v));
+  const shares = new Float64Array(codes.length);
+  members.forEach((vs, c) => {
+    if (vs.length === 1) {
+      shares[vs[0]] = 1;
+      return;
+    }
+    let w = vs.map(() => 1);
+    if (kind === 'noisy-one-way') w = vs.map((v) => Math.max(0, noisy![v]));
+    if (kind === 'projected')
+      w = projectOntoSimplex(
+        vs.map((v) => noisy![v]),
+        Math.max(0, bucketMass![c]),
+      );
+    const sum = w.reduce((a, b) => a + b, 0);
+    vs.forEach((v, i) => (shares[v] = sum > 0 ? w[i] / sum : 1 / vs.length));
+  });
+  return shares;
+}
+
+/** The point of {x ≥ 0, Σx = mass} nearest to y (Euclidean): x = max(0, y − λ). */
+export function projectOntoSimplex(y: readonly number[], mass: number): number[] {
+  if (mass <= 0) return y.map(() => 0);
+  const sorted = [...y].sort((a, b) => b - a);
+  let cum = 0;
+  let lambda = 0;
+  for (let k = 0; k < sorted.length; k++) {
+    cum += sorted[k];
+    const l = (cum - mass) / (k + 1);
+    if (sorted[k] > l) lambda = l;
+  }
+  return y.map((v) => Math.max(0, v - lambda));
 }
 
 /**
@@ -214,10 +282,9 @@ export function expandModel(
     return Float64Array.from(cellMap, (j) => src[j]);
   });
   for (const [attr, codes] of Object.entries(map)) {
-    const noisy = options.kind === 'noisy-one-way' ? pooledOneWay(attr, domain.sizeOf(attr), options.oneWays ?? [])?.y : undefined;
-    if (options.kind === 'noisy-one-way' && !noisy)
-      throw new Error(`expandModel: no 1-way measurement of "${attr}" to split its bucket by`);
-    const shares = bucketShares(codes, options.kind, noisy);
+    const noisy = options.kind === 'uniform' ? undefined : pooledOneWay(attr, domain.sizeOf(attr), options.oneWays ?? [])?.y;
+    if (options.kind !== 'uniform' && !noisy) throw new Error(`expandModel: no 1-way measurement of "${attr}" to split its bucket by`);
+    const shares = bucketShares(codes, options.kind, noisy, options.kind === 'projected' ? model.marginal([attr]) : undefined);
     let best = -1;
     structure.cliques.forEach((c, i) => {
       if (c.includes(attr) && (best < 0 || structure.cliqueCells[i] < structure.cliqueCells[best])) best = i;

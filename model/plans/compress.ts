@@ -16,7 +16,7 @@
 import {
   DEFAULT_RARE_THRESHOLD_SIGMAS,
   compressDomain,
-  compressMeasurement,
+  compressOneWays,
   expandModel,
   isIdentityMap,
   rareValueMap,
@@ -33,6 +33,8 @@ export interface CompressionOptions {
   thresholdSigmas?: number;
   /** How the fitted model splits a bucket over its values. Default 'noisy-one-way'. */
   expansion?: ExpansionKind;
+  /** Only attributes with at least this many values are compressed. Default 0 (all, as private-pgm). */
+  minValues?: number;
 }
 
 /** A plan that may run on a domain other than the one it was built for. */
@@ -74,7 +76,7 @@ export function withRareValueCompression(
     if (state?.round1 === done[0]) return state;
     if (done[0].spec.name !== first.name)
       throw new Error(`rare-value compression: round 1 must be ${first.name}, got ${done[0].spec.name}`);
-    const map = rareValueMap(domain, done[0].measurements, thresholdSigmas);
+    const map = rareValueMap(domain, done[0].measurements, thresholdSigmas, options.minValues ?? 0);
     if (isIdentityMap(map)) {
       state = { round1: done[0], map };
       return state;
@@ -84,7 +86,7 @@ export function withRareValueCompression(
     const cfirst = plan.next([]);
     if (!cfirst || cfirst.name !== first.name || cfirst.rho !== first.rho || cfirst.marginals.join('|') !== first.marginals.join('|'))
       throw new Error('rare-value compression: the plan on the compressed domain starts with another round than on the original');
-    const measurements = done[0].measurements.map((m) => compressMeasurement(domain, cdomain, map, m));
+    const measurements = compressOneWays(domain, cdomain, map, done[0].measurements);
     state = { round1: done[0], map, compressed: { domain: cdomain, plan, first: { spec: cfirst, measurements } } };
     return state;
   };

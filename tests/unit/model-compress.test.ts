@@ -5,6 +5,7 @@ import {
   compressDomain,
   compressMeasurement,
   expandModel,
+  projectOntoSimplex,
   rareValueMap,
   validateValueMap,
   valueMapProblem,
@@ -47,6 +48,12 @@ describe('rare-value map from noisy 1-way counts', () => {
       oneWay('c', [50, 50], 1),
     ]);
     expect(map.a).toEqual([0, 1, 4, 4, 2, 3]);
+  });
+
+  it('compresses only attributes with at least minValues values', () => {
+    const ones = [oneWay('a', [100, 1, 1, 1, 1, 1], 10), oneWay('b', [100, 1, 1], 10), oneWay('c', [1, 1], 10)];
+    expect(Object.keys(rareValueMap(domain, ones, 3, 4))).toEqual(['a']);
+    expect(Object.keys(rareValueMap(domain, ones, 3, 0))).toEqual(['a', 'b', 'c']);
   });
 
   it('refuses a missing 1-way or a bad threshold', () => {
@@ -106,6 +113,16 @@ describe('expansion of the compressed model back to the original values', () => 
     expect(Array.from(bucketShares(codes, 'uniform'))).toEqual([1, 1 / 3, 1 / 3, 1, 1 / 3]);
     expect(Array.from(bucketShares(codes, 'noisy-one-way', [50, 30, -4, 9, 10]))).toEqual([1, 0.75, 0, 1, 0.25]);
     expect(Array.from(bucketShares(codes, 'noisy-one-way', [50, -1, -4, 9, -2]))).toEqual([1, 1 / 3, 1 / 3, 1, 1 / 3]);
+    // Projected: the bucket (code 1) has fitted mass 30; max(0, y − λ) with λ = 5 gives 25, 0, 5.
+    expect(Array.from(bucketShares(codes, 'projected', [50, 30, -4, 9, 10], [50, 30, 9]))).toEqual([1, 25 / 30, 0, 1, 5 / 30]);
+    expect(() => bucketShares(codes, 'projected', [50, 30, -4, 9, 10])).toThrow(/fitted mass/);
+    expect(() => bucketShares(codes, 'noisy-one-way')).toThrow(/noisy 1-way counts/);
+  });
+
+  it('projectOntoSimplex is the nearest non-negative vector with the given sum', () => {
+    expect(projectOntoSimplex([3, 1, -2], 2)).toEqual([2, 0, 0]);
+    expect(projectOntoSimplex([3, 1, -2], 6)).toEqual([4, 2, 0]);
+    expect(projectOntoSimplex([1, 1], 0)).toEqual([0, 0]);
   });
 
   it('the expanded model keeps the compressed joint and splits each bucket by its shares; sampling yields original values', () => {
