@@ -25,9 +25,9 @@ interface Config {
   compress: boolean;
 }
 const CONFIGS: Config[] = [
-  { label: 'central MST + compression (private-pgm MST)', plan: 'mst', central: true, compress: true },
+  { label: 'central MST + compression (1 site; as private-pgm MST)', plan: 'mst', central: true, compress: true },
   { label: 'central MST', plan: 'mst', central: true, compress: false },
-  { label: 'central AIM (private-pgm AIM: no compression)', plan: 'aim', central: true, compress: false },
+  { label: 'central AIM (1 site; as private-pgm AIM, no compression)', plan: 'aim', central: true, compress: false },
   { label: 'central AIM + compression', plan: 'aim', central: true, compress: true },
   { label: 'federated AIM', plan: 'aim', central: false, compress: false },
   { label: 'federated AIM + compression', plan: 'aim', central: false, compress: true },

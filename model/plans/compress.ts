@@ -31,7 +31,7 @@ import type { EstimationDomain, FitPlan, RoundResult, RoundSpec } from './plan.t
 export interface CompressionOptions {
   /** A value is rare when its noisy 1-way count is below this many σ. Default 3 (private-pgm's MST). */
   thresholdSigmas?: number;
-  /** How the fitted model splits a bucket over its values. Default 'noisy-one-way'. */
+  /** How the fitted model splits a bucket over its values (model/compress.ts). Default 'projected'. */
   expansion?: ExpansionKind;
   /** Only attributes with at least this many values are compressed. Default 0 (all, as private-pgm). */
   minValues?: number;
@@ -58,7 +58,7 @@ export function withRareValueCompression(
   options: CompressionOptions = {},
 ): CompressedPlan {
   const thresholdSigmas = options.thresholdSigmas ?? DEFAULT_RARE_THRESHOLD_SIGMAS;
-  const expansion = options.expansion ?? 'noisy-one-way';
+  const expansion = options.expansion ?? 'projected';
   const original = make(domain, rhoTotal);
   const first = original.next([]);
   if (!first) throw new Error('rare-value compression: the inner plan measures nothing');
