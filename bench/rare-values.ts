@@ -6,7 +6,7 @@
  * the table prints mean 2-way / 3-way L1 and each mean's ratio to central MST with compression
  * (the private-pgm peer), measured in the same run.
  *
- *   npx tsx bench/rare-values.ts [--data wide-small|adult|both] [--seeds 1,2,3] [--sites 3] [--only 2,4,5] [--out FILE.jsonl]
+ *   npx tsx bench/rare-values.ts [--data wide-small|adult|both|adult-pub025] [--seeds 1,2,3] [--sites 3] [--only 2,4,5] [--out FILE.jsonl]
  *   (--only: indices into CONFIGS; the baseline, 0, always runs)
  */
 import { appendFileSync, readFileSync } from 'node:fs';
@@ -17,6 +17,7 @@ import type { PlanKind } from '../federation/plan.ts';
 
 const ADULT = process.env.FEDSYNTH_ADULT ?? '/work/shared/data/tabular/adult.csv';
 const ADULT_DOMAIN = process.env.FEDSYNTH_ADULT_DOMAIN ?? '/work/shared/data/tabular/adult-domain.json';
+const PUB = process.env.FEDSYNTH_ADULT_PUB025 ?? '/work/shared/data/tabular/adult_pub025_01';
 
 interface Config {
   label: string;
@@ -49,7 +50,8 @@ async function main(): Promise<void> {
     return;
   }
   const which = flag('data', 'both');
-  if (!['wide-small', 'adult', 'both'].includes(which)) throw new Error(`--data must be wide-small, adult or both, got ${which}`);
+  if (!['wide-small', 'adult', 'both', 'adult-pub025'].includes(which))
+    throw new Error(`--data must be wide-small, adult, both or adult-pub025, got ${which}`);
   const seeds = flag('seeds', '1,2,3')
     .split(',')
     .map((s) => {
@@ -61,8 +63,19 @@ async function main(): Promise<void> {
   if (!Number.isInteger(sites) || sites < 2) throw new Error('--sites must be an integer >= 2');
   const out = process.argv.includes('--out') ? flag('out', '') : undefined;
   const sets: [string, () => Dataset, number][] = [];
-  if (which !== 'adult') sets.push(['wide-small (1,300 × 15, a 90-value attribute)', () => wideSmallTable(), sites]);
-  if (which !== 'wide-small')
+  if (which === 'adult-pub025')
+    sets.push([
+      'Adult pub025 private part (32,384 × 15, coarsened)',
+      () =>
+        parseCsvDataset(
+          readFileSync(`${PUB}/priv.csv`, 'utf8'),
+          parseDomainJson(readFileSync(`${PUB}/adult_pub025_01-domain.json`, 'utf8')),
+        ),
+      10,
+    ]);
+  if (which === 'wide-small' || which === 'both')
+    sets.push(['wide-small (1,300 × 15, a 90-value attribute)', () => wideSmallTable(), sites]);
+  if (which === 'adult' || which === 'both')
     sets.push([
       'Adult (48,842 × 14)',
       () => parseCsvDataset(readFileSync(ADULT, 'utf8'), parseDomainJson(readFileSync(ADULT_DOMAIN, 'utf8'))),
