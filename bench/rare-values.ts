@@ -115,17 +115,26 @@ async function main(): Promise<void> {
       }
       rows.push({ label: c.label, e2, e3, s });
     }
-    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-    const base = rows[0];
-    process.stdout.write(`\n${name}, ε = 1, δ = 1e-9, seeds ${seeds.join(', ')} (federated: ${nSites} heterogeneous sites)\n\n`);
-    process.stdout.write(
-      '| configuration | 2-way L1 | 3-way L1 | 3-way / central MST+compression | runs (3-way) | mean time |\n|---|---|---|---|---|---|\n',
-    );
-    for (const r of rows)
-      process.stdout.write(
-        `| ${r.label} | ${mean(r.e2).toFixed(4)} | ${mean(r.e3).toFixed(4)} | ${(mean(r.e3) / mean(base.e3)).toFixed(3)} | ${r.e3.map((x) => x.toFixed(3)).join(' ')} | ${mean(r.s).toFixed(1)} s |\n`,
-      );
+    printTable(name, seeds, nSites, rows);
   }
+}
+
+function printTable(
+  name: string,
+  seeds: number[],
+  nSites: number,
+  rows: { label: string; e2: number[]; e3: number[]; s: number[] }[],
+): void {
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const base = rows[0];
+  process.stdout.write(`\n${name}, ε = 1, δ = 1e-9, seeds ${seeds.join(', ')} (federated: ${nSites} heterogeneous sites)\n\n`);
+  process.stdout.write(
+    '| configuration | 2-way L1 | 3-way L1 | 3-way / central MST+compression | runs (3-way) | mean time |\n|---|---|---|---|---|---|\n',
+  );
+  for (const r of rows)
+    process.stdout.write(
+      `| ${r.label} | ${mean(r.e2).toFixed(4)} | ${mean(r.e3).toFixed(4)} | ${(mean(r.e3) / mean(base.e3)).toFixed(3)} | ${r.e3.map((x) => x.toFixed(3)).join(' ')} | ${mean(r.s).toFixed(1)} s |\n`,
+    );
 }
 
 main().catch((e: unknown) => {
