@@ -185,6 +185,9 @@ export class ThresholdHeAggregator implements Aggregator {
 
   private async openMeasureRound(roundId: string, { spec: plan, noise }: PlannedRound): Promise<Round> {
     const { store, cfg } = this.ctx;
+    // Sites apply a task's value map (site-agent/tasks.ts), but the coordinator's stored rounds,
+    // resume check and contribution sizes do not carry one yet; its fit config never asks for it.
+    if (plan.valueMap) throw new FitError(`round ${roundId}: rare-value compression is not supported by the coordinator yet`);
     const fed = this.fed;
     const measure: MeasureSpec = {
       kind: 'measure',

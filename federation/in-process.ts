@@ -14,7 +14,7 @@ import type { Bfv } from '../privacy/crypto/bfv.ts';
 import { accumulate, combine, partialDecrypt, prepareContribution, type Contribution } from '../privacy/crypto/secure-aggregation.ts';
 import { releasedSigma } from '../privacy/dp/mechanisms.ts';
 import { cryptoRandomSource, type RandomSource } from '../privacy/random.ts';
-import { toMeasurements, type Aggregator, type PlannedRound, type ReleasedRound } from './run-fit.ts';
+import { roundDomain, toMeasurements, type Aggregator, type PlannedRound, type ReleasedRound } from './run-fit.ts';
 import { siteAnswer, siteCounts } from './site-answer.ts';
 
 export interface InProcessSite {
@@ -86,8 +86,8 @@ export async function inProcessAggregator(sites: readonly InProcessSite[], opts:
       const answers = sites.map((s) => {
         const t0 = performance.now();
         const answer = opts.unsafeDisableNoiseForAudit
-          ? siteCounts(s.data, spec.marginals)
-          : siteAnswer(s.data, spec.marginals, noise.sigmaSite2, { random }).values;
+          ? siteCounts(s.data, spec.marginals, spec.valueMap)
+          : siteAnswer(s.data, spec.marginals, noise.sigmaSite2, { random, valueMap: spec.valueMap }).values;
         timings.siteAnswerMs += performance.now() - t0;
         return answer;
       });
@@ -97,7 +97,7 @@ export async function inProcessAggregator(sites: readonly InProcessSite[], opts:
       const sigma = releasedSigma(noise.sigmaSite2, sites.length);
       return {
         roundId: `m${index + 1}-${spec.name}`,
-        measurements: toMeasurements(domain, spec.marginals, Float64Array.from(total, Number), sigma),
+        measurements: toMeasurements(roundDomain(domain, spec), spec.marginals, Float64Array.from(total, Number), sigma),
         contributors: sites.map((s) => s.id),
       };
     },

@@ -5,6 +5,7 @@
  */
 import type { Domain } from '../model/domain.ts';
 import { aimPlan, independentPlan, type AimPlanOptions } from '../model/plans/aim.ts';
+import { withRareValueCompression, type CompressionOptions } from '../model/plans/compress.ts';
 import { mstPlan, type FitPlan } from '../model/plans/plan.ts';
 import { withDeclaredStructure, type DeclaredStructure, type InnerPlan } from '../model/plans/structure.ts';
 import { fitRhoBudget } from '../privacy/dp/mechanisms.ts';
@@ -19,6 +20,11 @@ export interface FitPlanConfig {
   aim?: AimPlanOptions;
   /** The schema's declared structure (public), measured in its own first round. */
   structure?: DeclaredStructure;
+  /**
+   * Rare-value compression after the 1-way round (model/plans/compress.ts), as private-pgm's MST.
+   * Not combined with declared structure yet (its rounds are over the original domain).
+   */
+  compress?: CompressionOptions;
 }
 
 export function makePlan(kind: PlanKind, domain: Domain, rho: number, aim?: AimPlanOptions): InnerPlan {
@@ -31,6 +37,11 @@ export function makePlan(kind: PlanKind, domain: Domain, rho: number, aim?: AimP
 /** The plan a fit with this configuration runs; its rounds sum to the budget's ρ exactly. */
 export function buildFitPlan(domain: Domain, cfg: FitPlanConfig): FitPlan {
   const rhoTotal = fitRhoBudget(cfg.epsilon, cfg.delta);
+  if (cfg.compress) {
+    if (cfg.structure) throw new Error('rare-value compression with declared structure is not supported yet');
+    const compress = cfg.compress;
+    return withRareValueCompression(domain, rhoTotal, (d, rho) => makePlan(cfg.plan, d, rho, cfg.aim), compress);
+  }
   const make = (rho: number) => makePlan(cfg.plan, domain, rho, cfg.aim);
   return cfg.structure ? withDeclaredStructure(domain, rhoTotal, cfg.structure, make) : make(rhoTotal);
 }

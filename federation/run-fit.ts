@@ -6,6 +6,7 @@
  * sites), the utility benchmark and the empirical audits (in-process aggregator over the same
  * site answer path) all run this loop.
  */
+import { compressDomain } from '../model/compress.ts';
 import type { Domain } from '../model/domain.ts';
 import type { Measurement } from '../model/measurement.ts';
 import { estimateWithReport, type EstimateReport } from '../model/pgm/estimate.ts';
@@ -87,6 +88,11 @@ function estimationOptions(plan: FitPlan, done: readonly RoundResult[]) {
   };
 }
 
+/** The domain a round's marginals are over: the original, or the one its value map compresses to. */
+export function roundDomain(domain: Domain, spec: Pick<RoundSpec, 'valueMap'>): Domain {
+  return spec.valueMap ? compressDomain(domain, spec.valueMap) : domain;
+}
+
 function checkRelease(domain: Domain, spec: RoundSpec, released: ReleasedRound): void {
   const where = `round ${released.roundId}`;
   if (released.measurements.length !== spec.marginals.length)
@@ -107,10 +113,11 @@ export async function runFit(plan: FitPlan, aggregator: Aggregator, opts: FitOpt
   for (let index = 0; ; index++) {
     const spec = plan.next(done);
     if (!spec) break;
-    const dimension = spec.marginals.reduce((s, a) => s + domain.cells(a), 0);
+    const measuredOn = roundDomain(domain, spec);
+    const dimension = spec.marginals.reduce((s, a) => s + measuredOn.cells(a), 0);
     const noise = planRoundNoise({ cellsPerRow: spec.marginals.length, dimension, parties: aggregator.parties, targetRho: spec.rho });
     const out = await aggregator.measure({ index, spec, noise });
-    checkRelease(domain, spec, out);
+    checkRelease(measuredOn, spec, out);
     done.push({ spec, measurements: out.measurements });
     released.push(...out.measurements);
     const round: FitRound = {
@@ -130,12 +137,16 @@ export async function runFit(plan: FitPlan, aggregator: Aggregator, opts: FitOpt
   if (opts.iterations === 0) return { rounds, done, released, rhoSpent, estimateMs: 0 };
   const t0 = performance.now();
   const inputs = plan.estimationInputs(done);
+  // A plan that measured on a compressed domain is estimated there and expanded back after.
+  const compressed = plan.estimationDomain?.(done);
   opts.onProgress?.(`estimating from ${inputs.length} measurements (${opts.iterations} iterations)`);
-  const { model, report } = estimateWithReport(domain, inputs, {
+  const fitted = estimateWithReport(compressed?.domain ?? domain, inputs, {
     iterations: opts.iterations,
     onOversize: 'drop',
     ...estimationOptions(plan, done),
   });
+  const report = fitted.report;
+  const model = compressed ? compressed.expand(fitted.model) : fitted.model;
   return { rounds, done, released, rhoSpent, model, report, estimateMs: performance.now() - t0 };
 }
 

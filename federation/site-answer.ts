@@ -4,15 +4,19 @@
  * in the round's order, plus the site's own exact discrete Gaussian share. The site agent and the
  * in-process aggregator both call this, so benchmarks and audits exercise the production noise.
  */
+import { compressDataset, type ValueMap } from '../model/compress.ts';
 import type { Dataset } from '../model/domain.ts';
 import { marginals as computeMarginals } from '../model/marginals.ts';
 import { sampleDiscreteGaussianVector } from '../privacy/dp/discrete-gaussian.ts';
 import type { Rational } from '../privacy/dp/rational.ts';
 import { cryptoRandomSource, type RandomSource } from '../privacy/random.ts';
 
-/** The exact (un-noised) answer: the site's marginals concatenated, as integers. */
-export function siteCounts(data: Dataset, marginals: readonly (readonly string[])[]): BigInt64Array {
-  const tables = computeMarginals(data, marginals);
+/**
+ * The exact (un-noised) answer: the site's marginals concatenated, as integers. With a value map
+ * (a round on a rare-value-compressed domain) the rows are recoded first; each still counts once.
+ */
+export function siteCounts(data: Dataset, marginals: readonly (readonly string[])[], valueMap?: ValueMap): BigInt64Array {
+  const tables = computeMarginals(valueMap ? compressDataset(data, valueMap) : data, marginals);
   const out = new BigInt64Array(tables.reduce((s, t) => s + t.length, 0));
   let off = 0;
   for (const t of tables) for (let i = 0; i < t.length; i++, off++) out[off] = BigInt(t[i]);
@@ -55,6 +59,8 @@ export interface SiteAnswerOptions {
   random?: RandomSource;
   /** The round's contribution bound: each exact cell is clipped to [0, maxCellCount] first. */
   maxCellCount?: number;
+  /** A round on a rare-value-compressed domain: the rows are recoded with it before counting. */
+  valueMap?: ValueMap;
 }
 
 /**
@@ -67,7 +73,7 @@ export function siteAnswer(
   sigmaSite2: Rational,
   opts: SiteAnswerOptions = {},
 ): { values: BigInt64Array; clippedCells: number } {
-  const exact = siteCounts(data, marginals);
+  const exact = siteCounts(data, marginals, opts.valueMap);
   const clippedCells = opts.maxCellCount === undefined ? 0 : clipCounts(exact, opts.maxCellCount);
   return { values: addNoiseShare(exact, sigmaSite2, opts.random), clippedCells };
 }

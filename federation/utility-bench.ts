@@ -8,6 +8,7 @@ import type { Dataset } from '../model/domain.ts';
 import { marginal } from '../model/marginals.ts';
 import { allThreeWay, allTwoWay, workloadError } from '../model/metrics.ts';
 import type { AimPlanOptions } from '../model/plans/aim.ts';
+import type { CompressionOptions } from '../model/plans/compress.ts';
 import type { DeclaredStructure } from '../model/plans/structure.ts';
 import { Rng } from '../model/rng.ts';
 import { sample } from '../model/sample.ts';
@@ -35,6 +36,8 @@ export interface UtilityRunOptions {
   aim?: AimPlanOptions;
   /** A schema's declared structure: measured first at its share (model/plans/structure.ts). */
   structure?: DeclaredStructure;
+  /** Rare-value compression after the 1-way round (model/plans/compress.ts); default off. */
+  compress?: CompressionOptions;
   /** Return the synthetic rows in the result (`synthetic`). */
   keepSynthetic?: boolean;
   /** Score the 3-way L1 on this many random triples instead of all (large domains); default all. */

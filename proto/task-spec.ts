@@ -51,6 +51,12 @@ export interface MeasureSpec {
    * detects a coordinator log truncated or rewritten below it.
    */
   coordinatorHead?: ChainHead;
+  /**
+   * Rare-value compression (model/compress.ts): per attribute, the code of each of its values;
+   * the site recodes its rows with it before counting, so every site merges identically. Derived
+   * by the coordinator from released noisy 1-way counts (post-processing). Absent: no merging.
+   */
+  valueMap?: Record<string, number[]>;
 }
 
 export interface ChainHead {
@@ -173,6 +179,22 @@ function decodeChainHead(v: unknown): ChainHead {
   return { seq: v.seq, hash: v.hash };
 }
 
+/** Shape only (the schema's sizes are checked by the site against its own schema). */
+function decodeValueMap(v: unknown): Record<string, number[]> {
+  if (!isObject(v)) fail('valueMap must be an object {attribute: [code per value]}');
+  const out: Record<string, number[]> = {};
+  for (const [attr, codes] of Object.entries(v)) {
+    if (attr.length === 0) fail('valueMap has an empty attribute name');
+    if (!Array.isArray(codes) || codes.length === 0) fail(`valueMap.${attr} must be a non-empty array of codes`);
+    codes.forEach((c: unknown, i) => {
+      if (typeof c !== 'number' || !Number.isSafeInteger(c) || c < 0)
+        fail(`valueMap.${attr}[${i}] must be a non-negative integer, got ${JSON.stringify(c)}`);
+    });
+    out[attr] = codes as number[];
+  }
+  return out;
+}
+
 function decodeMeasure(raw: Record<string, unknown>): MeasureSpec {
   const marginals = decodeMarginals(raw.marginals);
   if (!isObject(raw.sigmaSite2)) fail('sigmaSite2 must be {num, den}');
@@ -199,6 +221,7 @@ function decodeMeasure(raw: Record<string, unknown>): MeasureSpec {
     bfv: parseBfv(raw.bfv),
     maxCellCount: raw.maxCellCount === undefined ? DEFAULT_MAX_CELL_COUNT : positiveInt(raw.maxCellCount, 'maxCellCount'),
     ...(raw.coordinatorHead === undefined ? {} : { coordinatorHead: decodeChainHead(raw.coordinatorHead) }),
+    ...(raw.valueMap === undefined ? {} : { valueMap: decodeValueMap(raw.valueMap) }),
   };
 }
 

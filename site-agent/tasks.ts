@@ -22,6 +22,7 @@ import {
   verifiedSum,
   type SignedShare,
 } from '../privacy/crypto/verifiable-sum.ts';
+import { compressDomain, valueMapProblem } from '../model/compress.ts';
 import type { Dataset } from '../model/domain.ts';
 import { committeeCertificateProblem, type CommitteeCertificateProblem } from '../proto/tls-kit.ts';
 import type { BfvParams, DecryptSpec, KeygenSpec, MeasureSpec, PreflightAnswer, PreflightSpec } from '../proto/task-spec.ts';
@@ -218,7 +219,14 @@ export function measure(ctx: TaskContext, spec: MeasureSpec): TaskAnswer {
   if (cached) return { kind: 'contribution', body: cached, fresh: false, rho: ctx.ledger.record(ctx.taskId)?.rho };
 
   checkBfvParams(spec.bfv);
-  const domain = ctx.data.domain;
+  // A round over a rare-value-compressed domain: the map must fit this site's schema exactly,
+  // else the site would count something other than what the coordinator sized the noise for.
+  if (spec.valueMap) {
+    const problem = valueMapProblem(ctx.data.domain, spec.valueMap);
+    if (problem) throw new TaskRefusal(`malformed rare-value map: ${problem}`);
+  }
+  // The policy's size checks and the answer's dimension are those of the cells actually released.
+  const domain = spec.valueMap ? compressDomain(ctx.data.domain, spec.valueMap) : ctx.data.domain;
   const sizes = Object.fromEntries(domain.attrs.map((a, i) => [a, domain.sizes[i]]));
   let dimension = 0;
   const verdict = checkTask(ctx.policy, spec, {
@@ -238,7 +246,10 @@ export function measure(ctx: TaskContext, spec: MeasureSpec): TaskAnswer {
   const rho = siteRho(spec, dimension);
 
   // Only now is the data touched.
-  const { values: noised, clippedCells } = siteAnswer(ctx.data, spec.marginals, sigmaOf(spec), { maxCellCount: spec.maxCellCount });
+  const { values: noised, clippedCells } = siteAnswer(ctx.data, spec.marginals, sigmaOf(spec), {
+    maxCellCount: spec.maxCellCount,
+    valueMap: spec.valueMap,
+  });
   if (noised.length !== dimension) throw new TaskRefusal(`answer has ${noised.length} cells, the task measures ${dimension}`);
   ctx.onNoisedVector?.(ctx.taskId, noised);
   const contribution = prepareContribution(ctx.bfv, noised, committee, spec.threshold);

@@ -25,6 +25,13 @@ export const BENCH_UTILITY = command({
     plan: { type: 'enum', values: ['aim', 'mst', 'independent'], default: 'aim', help: 'measurement plan' },
     'secure-aggregation': { type: 'enum', values: ['none', 'he'], default: 'none', help: 'he: real threshold-BFV aggregation' },
     iterations: { type: 'int', min: 1, max: 100_000, default: 1000, help: 'estimator iterations of the final fit' },
+    'compress-rare': {
+      type: 'number',
+      min: 0,
+      max: 100,
+      value: 'SIGMAS',
+      help: "rare-value compression (private-pgm MST): merge values whose noisy 1-way count is below SIGMAS·σ (off unless given; 3 is private-pgm's)",
+    },
     json: { type: 'boolean', help: 'print the result as JSON' },
     quiet: { type: 'boolean', help: 'no progress on stderr' },
   },
@@ -42,6 +49,8 @@ export interface BenchUtilityArgs {
   plan: PlanKind;
   aggregation: AggregationKind;
   iterations: number;
+  /** Rare-value compression threshold in σ of the 1-way round; undefined: no compression. */
+  compressRare?: number;
   json: boolean;
   quiet: boolean;
 }
@@ -60,6 +69,7 @@ export function parseBenchUtilityArgs(args: readonly string[]): BenchUtilityArgs
     plan: flags.plan,
     aggregation: flags['secure-aggregation'] === 'he' ? 'he' : 'plain',
     iterations: flags.iterations,
+    compressRare: flags['compress-rare'],
     json: flags.json,
     quiet: flags.quiet,
   };
@@ -90,6 +100,7 @@ async function runBench(opts: BenchUtilityArgs): Promise<number> {
       plan: opts.plan,
       aggregation: opts.aggregation,
       iterations: opts.iterations,
+      ...(opts.compressRare === undefined ? {} : { compress: { thresholdSigmas: opts.compressRare } }),
       onProgress: opts.quiet ? undefined : (m) => process.stderr.write(`[${((performance.now() - t0) / 1000).toFixed(1)}s] ${m}\n`),
     });
     process.stdout.write(opts.json ? `${JSON.stringify(result)}\n` : formatResult(result));

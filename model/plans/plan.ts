@@ -9,7 +9,9 @@
  * fits the same `next(done)` shape.
  */
 import type { Domain } from '../domain.ts';
+import type { ValueMap } from '../compress.ts';
 import type { Measurement } from '../measurement.ts';
+import type { GraphicalModel } from '../pgm/model.ts';
 import { kWayWorkload } from '../metrics.ts';
 import { selectMstTree } from './select-mst.ts';
 
@@ -20,6 +22,18 @@ export interface RoundSpec {
   marginals: string[][];
   /** zCDP ρ charged for the whole round, split evenly over its marginals. */
   rho: number;
+  /**
+   * Rare-value compression (model/compress.ts): the marginals are over the domain compressed by
+   * this map, which every site applies to its rows before counting. Absent: the original domain.
+   */
+  valueMap?: ValueMap;
+}
+
+/** Where the estimator works when a plan measured on a compressed domain, and the way back. */
+export interface EstimationDomain {
+  domain: Domain;
+  /** The model over the plan's original domain from one fitted over `domain` (post-processing). */
+  expand(model: GraphicalModel): GraphicalModel;
 }
 
 export interface RoundResult {
@@ -39,6 +53,8 @@ export interface FitPlan {
   next(done: readonly RoundResult[], prior?: readonly Measurement[]): RoundSpec | undefined;
   /** The measurements the estimator should be fitted to after the completed rounds. */
   estimationInputs(done: readonly RoundResult[]): Measurement[];
+  /** Set by plans whose estimation inputs are over a compressed domain (model/plans/compress.ts). */
+  estimationDomain?(done: readonly RoundResult[]): EstimationDomain | undefined;
 }
 
 /**

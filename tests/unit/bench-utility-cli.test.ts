@@ -49,6 +49,9 @@ describe('fedsynth bench utility: flags', () => {
     [[...base.slice(0, 4), '--sites', '2.5', '--epsilon', '1'], /--sites must be/],
     [[...base, '--seed'], /--seed needs a value/],
     [[...base, '--secure-aggregation', 'mpc'], /--secure-aggregation must be one of none, he/],
+    [[...base, '--compress-rare', 'x'], /--compress-rare must be a number in \[0, 100\]/],
+    [[...base, '--compress-rare', '-1'], /--compress-rare must be a number in \[0, 100\]/],
+    [[...base, '--compress-rare'], /--compress-rare needs a value/],
   ])('%j is a usage error (exit 2)', async (args, message) => {
     const io = capture();
     expect(await runBenchUtilityCommand(args as string[])).toBe(2);
@@ -59,6 +62,27 @@ describe('fedsynth bench utility: flags', () => {
   it('defaults', () => {
     const a = parseBenchUtilityArgs(['--data', 'x.csv', '--domain', 'x.json', '--epsilon', '0.5']);
     expect(a).toMatchObject({ sites: 10, split: 'iid', delta: 1e-9, seed: 1, plan: 'aim', aggregation: 'plain', json: false });
+    expect(a.compressRare).toBeUndefined();
+    expect(parseBenchUtilityArgs(['--data', 'x.csv', '--domain', 'x.json', '--epsilon', '0.5', '--compress-rare', '3']).compressRare).toBe(
+      3,
+    );
+  });
+
+  it('--help describes --compress-rare', async () => {
+    const io = capture();
+    expect(await runBenchUtilityCommand(['--help'])).toBe(0);
+    expect(io.out()).toMatch(/--compress-rare SIGMAS\s+rare-value compression/);
+  });
+
+  it('--compress-rare runs the fit on the compressed domain (rounds after the first have fewer cells)', async () => {
+    const io = capture();
+    expect(await runBenchUtilityCommand([...base, '--plan', 'mst', '--compress-rare', '100', '--iterations', '50', '--json'])).toBe(0);
+    const r = JSON.parse(io.out()) as { rounds: { cells: number; marginals: number }[]; rhoSpent: number; rhoBudget: number };
+    // 100σ (σ ≈ 26 records here): every value is rare, so every attribute is one cell after round 1.
+    expect(r.rounds[0].cells).toBe(6 + 2 + 2 + 3);
+    expect(r.rounds.length).toBe(3);
+    for (const x of r.rounds.slice(1)) expect(x.cells).toBe(x.marginals);
+    expect(r.rhoSpent).toBeLessThanOrEqual(r.rhoBudget);
   });
 
   it('missing files, malformed CSV and malformed domain: message and exit 1', async () => {
