@@ -1,13 +1,16 @@
 // A small router for the coordinator's HTTP API: a table of routes (method, path template, roles)
 // that the OpenAPI document is checked against, JSON bodies with a size limit, errors as JSON.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ApiKey, Role } from '../store/index.ts';
+import type { Role } from '../store/index.ts';
+import type { Principal } from './oidc.ts';
 
 export class HttpError extends Error {
   constructor(
     readonly status: number,
     message: string,
     readonly extra: Record<string, unknown> = {},
+    /** WWW-Authenticate header of a 401 (RFC 6750). */
+    readonly wwwAuthenticate?: string,
   ) {
     super(message);
   }
@@ -18,7 +21,8 @@ export interface RequestContext {
   res: ServerResponse;
   url: URL;
   params: Record<string, string>;
-  key: ApiKey | null;
+  /** The authenticated caller (API key or JWT subject); null on public routes and refusals. */
+  key: Principal | null;
   /** Facts the audit entry of this request records (study, cohort, filter). */
   audit: { studyId?: string; cohortId?: string; filter?: string };
 }

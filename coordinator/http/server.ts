@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { apiRoutes, type ApiDeps } from './api.ts';
 import { bulkRoutes } from './bulk.ts';
 import { openApiDocument } from './openapi.ts';
+import { JwtVerifier, looksLikeJwt, TokenRefused, type Principal } from './oidc.ts';
 import { HttpError, matchRoute, sendJson, type RequestContext, type Route } from './router.ts';
 
 const STATIC: Record<string, { file: string; type: string }> = {
@@ -20,11 +21,37 @@ export function allRoutes(deps: ApiDeps): Route[] {
       method: 'GET',
       path: '/api/v1/openapi.json',
       roles: [],
-      handler: async (ctx) => sendJson(ctx.res, 200, openApiDocument(deps.cfg.federationId)),
+      handler: async (ctx) => sendJson(ctx.res, 200, openApiDocument(deps.cfg.federationId, deps.cfg.http?.oidc)),
     },
     ...apiRoutes(deps),
     ...bulkRoutes(deps),
   ];
+}
+
+/** The caller of a bearer token: a JWT when it has the JWS form, else an API key. */
+function authenticator(deps: ApiDeps): (token: string) => Promise<Principal> {
+  const jwt = deps.cfg.http?.oidc ? new JwtVerifier(deps.cfg.http.oidc) : undefined;
+  return async (token: string): Promise<Principal> => {
+    if (looksLikeJwt(token)) {
+      if (!jwt) throw new HttpError(401, 'JWT bearer tokens are not accepted here (no http.oidc issuer configured): use an API key');
+      try {
+        return await jwt.verify(token);
+      } catch (err) {
+        if (!(err instanceof TokenRefused)) throw err;
+        if (err.status === 401)
+          throw new HttpError(
+            401,
+            err.message,
+            {},
+            `Bearer error="invalid_token", error_description="${err.message.replace(/["\\]/g, '')}"`,
+          );
+        throw new HttpError(err.status, err.message);
+      }
+    }
+    const key = await deps.studies.verifyToken(token);
+    if (!key) throw new HttpError(401, 'unknown or revoked API key', {}, 'Bearer error="invalid_token"');
+    return { id: key.id, name: key.name, role: key.role, roles: [key.role], scheme: 'api-key' };
+  };
 }
 
 export interface HttpServerOptions {
@@ -34,6 +61,7 @@ export interface HttpServerOptions {
 export function createHttpServer(deps: ApiDeps, opts: HttpServerOptions = {}): Server {
   const log = opts.log ?? (() => undefined);
   const routes = allRoutes(deps);
+  const authenticate = authenticator(deps);
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const page = STATIC[url.pathname];
@@ -78,18 +106,21 @@ export function createHttpServer(deps: ApiDeps, opts: HttpServerOptions = {}): S
         const token = /^Bearer\s+(\S+)$/i.exec(auth)?.[1];
         if (!token) {
           res.setHeader('www-authenticate', 'Bearer');
-          throw new HttpError(401, 'send an API key as Authorization: Bearer <token> (fedsynth token create)');
+          throw new HttpError(
+            401,
+            `send an API key (fedsynth token create)${deps.cfg.http?.oidc ? ` or a JWT of ${deps.cfg.http.oidc.issuer}` : ''} as Authorization: Bearer <token>`,
+          );
         }
-        ctx.key = await deps.studies.verifyToken(token);
-        if (!ctx.key) {
-          res.setHeader('www-authenticate', 'Bearer error="invalid_token"');
-          throw new HttpError(401, 'unknown or revoked token');
-        }
-        if (!found.route.roles.includes(ctx.key.role))
+        const principal = await authenticate(token);
+        const allowed = principal.roles.filter((r) => found.route.roles.includes(r));
+        if (allowed.length === 0) {
+          ctx.key = principal;
           throw new HttpError(
             403,
-            `role ${ctx.key.role} may not ${req.method} ${found.route.path} (roles: ${found.route.roles.join(', ')})`,
+            `role ${principal.roles.join(', ')} may not ${req.method} ${found.route.path} (roles: ${found.route.roles.join(', ')})`,
           );
+        }
+        ctx.key = { ...principal, role: allowed[0] };
       }
       await found.route.handler(ctx);
     } catch (err) {
@@ -100,6 +131,7 @@ export function createHttpServer(deps: ApiDeps, opts: HttpServerOptions = {}): S
       if (err instanceof HttpError) {
         // The rest of an oversize body is not read: close the connection after answering.
         if (err.status === 413) res.setHeader('connection', 'close');
+        if (err.wwwAuthenticate) res.setHeader('www-authenticate', err.wwwAuthenticate);
         sendJson(res, err.status, { error: err.message, ...err.extra });
       } else {
         log(`HTTP ${req.method} ${url.pathname} failed: ${(err as Error).stack ?? err}`);
