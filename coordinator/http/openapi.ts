@@ -233,7 +233,12 @@ export function openApiDocument(
             n: { type: 'integer', minimum: 1, maximum: 100000 },
             where: { type: 'string', examples: ['age>=60,sex=female,condition=hypertension'] },
             seed: { type: 'integer', minimum: 0 },
-            modalities: { type: 'array', items: { enum: ['fhir', 'dicom', 'vcf', 'notes'] } },
+            modalities: {
+              type: 'array',
+              items: { enum: ['fhir', 'dicom', 'vcf', 'notes'] },
+              description:
+                "artefacts to generate (default: all the study's schema has); FHIR is always generated, the others only when listed (the report's generated says which were)",
+            },
           },
         },
         Cohort: {
@@ -242,7 +247,13 @@ export function openApiDocument(
             id: { type: 'string' },
             status: { enum: ['queued', 'running', 'completed', 'failed'] },
             progress: { type: 'object' },
-            report: { type: ['object', 'null'] },
+            report: {
+              type: ['object', 'null'],
+              properties: {
+                generated: { type: 'array', items: { enum: ['fhir', 'dicom', 'vcf', 'notes'] } },
+                downloads: { type: 'object' },
+              },
+            },
           },
         },
         Budget: {
