@@ -54,6 +54,36 @@ function authenticator(deps: ApiDeps): (token: string) => Promise<Principal> {
   };
 }
 
+/** Cohort data and audit-log reads already written, per caller and resource (bounded). */
+const FIRST_READS_KEPT = 100_000;
+
+/**
+ * Whether a finished request goes to the audit log (docs/service.md, "What is audited"): what
+ * changes state, refusals and failures always; reads of cohort data and of the log the first time
+ * a caller reads that resource while the service runs; status reads and lists never, so a polling
+ * page adds no entries.
+ */
+function auditRule(): (ctx: RequestContext, status: number) => boolean {
+  const firstReads = new Set<string>();
+  return (ctx, status) => {
+    const { pathname } = ctx.url;
+    if (!pathname.startsWith('/api/') && !pathname.startsWith('/fhir/')) return false;
+    if (pathname === '/api/v1/openapi.json') return false;
+    if (status === 401 || status === 403 || status === 413 || status >= 500) return true;
+    const route = ctx.route;
+    // No route (404, 405) or a method that may change something: written.
+    if (!route) return ctx.req.method !== 'GET';
+    const mode = route.audit ?? (route.method === 'GET' ? 'never' : 'always');
+    if (mode !== 'first-read') return mode === 'always';
+    if (status >= 300) return false;
+    const key = `${ctx.key?.id ?? 'anonymous'} ${route.method} ${pathname}${ctx.url.search}`;
+    if (firstReads.has(key)) return false;
+    if (firstReads.size >= FIRST_READS_KEPT) firstReads.clear();
+    firstReads.add(key);
+    return true;
+  };
+}
+
 export interface HttpServerOptions {
   log?: (line: string) => void;
 }
@@ -62,6 +92,7 @@ export function createHttpServer(deps: ApiDeps, opts: HttpServerOptions = {}): S
   const log = opts.log ?? (() => undefined);
   const routes = allRoutes(deps);
   const authenticate = authenticator(deps);
+  const audited = auditRule();
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const page = STATIC[url.pathname];
@@ -77,8 +108,7 @@ export function createHttpServer(deps: ApiDeps, opts: HttpServerOptions = {}): S
     }
     const ctx: RequestContext = { req, res, url, params: {}, key: null, audit: {} };
     res.once('finish', () => {
-      if (!url.pathname.startsWith('/api/') && !url.pathname.startsWith('/fhir/')) return;
-      if (url.pathname === '/api/v1/openapi.json') return;
+      if (!audited(ctx, res.statusCode)) return;
       const event = {
         type: 'api-request' as const,
         federationId: deps.cfg.federationId,
@@ -101,6 +131,7 @@ export function createHttpServer(deps: ApiDeps, opts: HttpServerOptions = {}): S
         throw new HttpError(405, `${req.method} is not allowed on ${url.pathname} (allowed: ${found.allowed.join(', ')})`);
       }
       ctx.params = found.params;
+      ctx.route = found.route;
       if (found.route.roles.length > 0) {
         const auth = req.headers.authorization ?? '';
         const token = /^Bearer\s+(\S+)$/i.exec(auth)?.[1];
