@@ -38,6 +38,10 @@ async function waitForLine(lines: string[], pattern: RegExp, timeoutMs: number):
   }
 }
 
+const started = Date.now();
+/** Phase times on stderr: where this test spends its minutes. */
+const mark = (phase: string) => process.stderr.write(`[service e2e ${((Date.now() - started) / 1000).toFixed(1)} s] ${phase}\n`);
+
 async function signIn(page: Page, url: string, token: string): Promise<void> {
   await page.goto(url);
   await page.fill('#token', token);
@@ -60,6 +64,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the service in a browser (separate proce
       simImageSize: 32,
     });
     const httpPort = await freePort();
+    mark('federation files prepared');
     const url = `http://127.0.0.1:${httpPort}`;
     const raw = YAML.parse(readFileSync(files.coordinatorConfig, 'utf8'));
     raw.http = { listen: `127.0.0.1:${httpPort}` };
@@ -84,6 +89,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the service in a browser (separate proce
       return c;
     };
     let serve = startServe();
+    mark('tokens created');
     const agents = Object.entries(files.siteConfigs).map(([site, cfg]) => {
       const c = spawnFedsynth(['agent', '--config', cfg], (l) => lines.push(`${site}: ${l}`));
       children.push(c);
@@ -118,6 +124,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the service in a browser (separate proce
     // (Polled from the test: the page's CSP forbids the string evaluation waitForFunction uses.)
     await researcher.waitForSelector('#signin-error:has-text("Sign-in failed")');
     await signIn(researcher, url, tokens.researcher);
+    mark('serve listening, wrong token refused');
     await expect
       .poll(
         async () =>
@@ -140,6 +147,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the service in a browser (separate proce
     await researcher.click('#study-form button');
     await researcher.waitForSelector('#study-result.ok');
     const studyId = (await researcher.textContent('#study-result'))!.match(/study-[a-z0-9]+/)![0];
+    mark('study requested');
     expect(await researcher.locator(`[data-approve]`).count()).toBe(0);
 
     await signIn(operator, url, tokens.operator);
@@ -148,11 +156,14 @@ describe.skipIf(!existsSync(CHROMIUM))('the service in a browser (separate proce
 
     // SIGKILL the coordinator once a round has been charged; restart it; the page keeps polling.
     await waitForLine(lines, /charged ρ/, 90_000);
+    mark('study fitting');
     serve.kill('SIGKILL');
     await exited(serve);
     serve = startServe();
+    mark('serve killed');
     await researcher.waitForSelector(`tr[data-study="${studyId}"][data-status="fitted"]`, { timeout: 120_000 });
 
+    mark('study fitted');
     // The CLI client sees the same study.
     const status = await run(['study', 'status', studyId, '--url', url, '--token', tokens.researcher, '--json']);
     expect(status.code).toBe(0);
@@ -173,8 +184,10 @@ describe.skipIf(!existsSync(CHROMIUM))('the service in a browser (separate proce
     await researcher.click('#cohort-form button');
     await researcher.waitForSelector('#cohort-result.ok');
     const cohortId = (await researcher.textContent('#cohort-result'))!.match(/cohort-[a-z0-9]+/)![0];
+    mark('cohort requested');
     await researcher.click(`button[data-report="${cohortId}"]`, { timeout: 90_000 });
     await researcher.waitForSelector('#report:not(.hidden)');
+    mark('cohort report open');
     expect(await researcher.locator('#plot-marginals svg rect').count()).toBeGreaterThan(4);
     expect(await researcher.locator('#plot-spend svg polyline').count()).toBe(3);
     await expect
@@ -188,6 +201,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the service in a browser (separate proce
     await researcher.waitForSelector('#bulk-files li[data-type="Patient"]', { timeout: 30_000 });
     expect(pageErrors).toEqual([]);
 
+    mark('page checks done');
     // The CLI downloads it through FHIR Bulk Data, with the DICOM, VCF and note files of the report.
     const out = join(work, 'download');
     const dl = await run(['cohort', 'download', cohortId, '--url', url, '--token', tokens.researcher, '--out', out]);
@@ -200,6 +214,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the service in a browser (separate proce
     expect(readdirSync(join(out, 'dicom'), { recursive: true }).some((f) => String(f).endsWith('.dcm'))).toBe(true);
     expect(existsSync(join(out, 'vcf', 'cohort.vcf'))).toBe(true);
 
+    mark('download done');
     // No double charge across the SIGKILL: each site's ledger equals the coordinator's record.
     const budget = (await (await fetch(`${url}/api/v1/budget`, { headers: { authorization: `Bearer ${tokens.operator}` } })).json()) as {
       sites: { siteId: string; chargedRho: number }[];
