@@ -75,12 +75,15 @@ describe.skipIf(!existsSync(CHROMIUM))('the service in a browser (separate proce
       writeFileSync(path, YAML.stringify(site));
     }
     const tokens: Record<string, string> = {};
+    // A bad role is refused before the store is opened, so it runs beside the first key; the keys
+    // themselves are made one after the other (a PGlite store takes one process at a time).
+    const badRole = run(['token', 'create', '--config', files.coordinatorConfig, '--role', 'admin', '--name', 'x']);
     for (const role of ['researcher', 'operator']) {
       const r = await run(['token', 'create', '--config', files.coordinatorConfig, '--role', role, '--name', `e2e ${role}`]);
       expect(r.code).toBe(0);
       tokens[role] = r.out.find((l) => l.startsWith('fsk_'))!;
     }
-    expect((await run(['token', 'create', '--config', files.coordinatorConfig, '--role', 'admin', '--name', 'x'])).code).toBe(2);
+    expect((await badRole).code).toBe(2);
 
     const lines: string[] = [];
     const startServe = () => {
@@ -161,17 +164,21 @@ describe.skipIf(!existsSync(CHROMIUM))('the service in a browser (separate proce
     await exited(serve);
     serve = startServe();
     mark('serve killed');
+    // While the restarted serve holds the store, the CLI may not write keys into it.
+    const whileServing = (async () => {
+      const until = Date.now() + 120_000;
+      while (lines.filter((l) => /^serve: .*HTTP API and web page/.test(l)).length < 2 && Date.now() < until)
+        await new Promise((r) => setTimeout(r, 200));
+      return run(['token', 'create', '--config', files.coordinatorConfig, '--role', 'researcher', '--name', 'while serving']);
+    })();
     await researcher.waitForSelector(`tr[data-study="${studyId}"][data-status="fitted"]`, { timeout: 120_000 });
-
     mark('study fitted');
-    // The CLI client sees the same study.
-    const status = await run(['study', 'status', studyId, '--url', url, '--token', tokens.researcher, '--json']);
-    expect(status.code).toBe(0);
-    const study = JSON.parse(status.out.join('\n'));
-    expect(study.status).toBe('fitted');
-    // The declared structure's two rounds (cross-modal, clinical) plus MST's three; every site charged once per round.
-    expect(study.progress.round).toBe(5);
-    for (const x of Object.values(study.spend) as { rounds: number }[]) expect(x.rounds).toBe(5);
+    const refused = await whileServing;
+    expect(refused.code).toBe(1);
+    expect(refused.out.join('\n')).toMatch(/cannot create keys now: the store .* is in use by fedsynth serve/);
+
+    // The CLI client sees the same study (checked below, while the page requests a cohort).
+    const statusRun = run(['study', 'status', studyId, '--url', url, '--token', tokens.researcher, '--json']);
 
     // A filtered cohort: a typo first (400 shown on the page with the valid names), then a valid one.
     await researcher.selectOption('#cohort-study', studyId);
@@ -185,9 +192,19 @@ describe.skipIf(!existsSync(CHROMIUM))('the service in a browser (separate proce
     await researcher.waitForSelector('#cohort-result.ok');
     const cohortId = (await researcher.textContent('#cohort-result'))!.match(/cohort-[a-z0-9]+/)![0];
     mark('cohort requested');
+    const status = await statusRun;
+    expect(status.code).toBe(0);
+    const study = JSON.parse(status.out.join('\n'));
+    expect(study.status).toBe('fitted');
+    // The declared structure's two rounds (cross-modal, clinical) plus MST's three; every site charged once per round.
+    expect(study.progress.round).toBe(5);
+    for (const x of Object.values(study.spend) as { rounds: number }[]) expect(x.rounds).toBe(5);
     await researcher.click(`button[data-report="${cohortId}"]`, { timeout: 90_000 });
     await researcher.waitForSelector('#report:not(.hidden)');
     mark('cohort report open');
+    // The CLI downloads it (checked below) while the page's report is checked.
+    const out = join(work, 'download');
+    const download = run(['cohort', 'download', cohortId, '--url', url, '--token', tokens.researcher, '--out', out]);
     expect(await researcher.locator('#plot-marginals svg rect').count()).toBeGreaterThan(4);
     expect(await researcher.locator('#plot-spend svg polyline').count()).toBe(3);
     await expect
@@ -203,8 +220,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the service in a browser (separate proce
 
     mark('page checks done');
     // The CLI downloads it through FHIR Bulk Data, with the DICOM, VCF and note files of the report.
-    const out = join(work, 'download');
-    const dl = await run(['cohort', 'download', cohortId, '--url', url, '--token', tokens.researcher, '--out', out]);
+    const dl = await download;
     expect(dl.code, dl.out.join('\n')).toBe(0);
     expect(
       readFileSync(join(out, 'fhir', 'Patient.ndjson'), 'utf8')
@@ -228,5 +244,5 @@ describe.skipIf(!existsSync(CHROMIUM))('the service in a browser (separate proce
       expect(ledger.totalRho()).toBeCloseTo(budget.sites.find((b) => b.siteId === site)!.chargedRho, 12);
       ledger.close();
     }
-  }, 240_000);
+  }, 360_000);
 });

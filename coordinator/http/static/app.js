@@ -20,7 +20,7 @@ const state = {
 // Polls back off while nothing changes (and stop while the page is hidden); status reads are
 // conditional (If-None-Match), so an unchanged list costs a 304 and no rendering.
 const POLL_MIN_MS = 2000;
-const POLL_ACTIVE_MAX_MS = 5000;
+const POLL_ACTIVE_MAX_MS = 4000;
 const POLL_IDLE_MAX_MS = 30000;
 
 async function api(method, path, body, headers = {}) {
