@@ -54,6 +54,22 @@ function authenticator(deps: ApiDeps): (token: string) => Promise<Principal> {
   };
 }
 
+/** The audit entry of one request: requester, role, method, path, status and what it named. */
+function requestEvent(federationId: string, ctx: RequestContext, status: number) {
+  return {
+    type: 'api-request' as const,
+    federationId,
+    requester: ctx.key ? `${ctx.key.name} (${ctx.key.id})` : 'anonymous',
+    ...(ctx.key ? { role: ctx.key.role } : {}),
+    method: ctx.req.method ?? 'GET',
+    path: ctx.url.pathname,
+    status,
+    ...(ctx.audit.filter !== undefined ? { filter: ctx.audit.filter } : {}),
+    ...(ctx.audit.studyId ? { studyId: ctx.audit.studyId } : {}),
+    ...(ctx.audit.cohortId ? { cohortId: ctx.audit.cohortId } : {}),
+  };
+}
+
 /** Cohort data and audit-log reads already written, per caller and resource (bounded). */
 const FIRST_READS_KEPT = 100_000;
 
@@ -109,19 +125,9 @@ export function createHttpServer(deps: ApiDeps, opts: HttpServerOptions = {}): S
     const ctx: RequestContext = { req, res, url, params: {}, key: null, audit: {} };
     res.once('finish', () => {
       if (!audited(ctx, res.statusCode)) return;
-      const event = {
-        type: 'api-request' as const,
-        federationId: deps.cfg.federationId,
-        requester: ctx.key ? `${ctx.key.name} (${ctx.key.id})` : 'anonymous',
-        ...(ctx.key ? { role: ctx.key.role } : {}),
-        method: req.method ?? 'GET',
-        path: url.pathname,
-        status: res.statusCode,
-        ...(ctx.audit.filter !== undefined ? { filter: ctx.audit.filter } : {}),
-        ...(ctx.audit.studyId ? { studyId: ctx.audit.studyId } : {}),
-        ...(ctx.audit.cohortId ? { cohortId: ctx.audit.cohortId } : {}),
-      };
-      deps.store.appendAudit(deps.cfg.federationId, event).catch((err: Error) => log(`audit entry not written: ${err.message}`));
+      deps.store
+        .appendAudit(deps.cfg.federationId, requestEvent(deps.cfg.federationId, ctx, res.statusCode))
+        .catch((err: Error) => log(`audit entry not written: ${err.message}`));
     });
     try {
       const found = matchRoute(routes, req.method ?? 'GET', url.pathname);

@@ -202,16 +202,9 @@ async function approve(id) {
 
 // ------------------------------------------------------------------ lists
 
-/** Reads the lists and redraws them if any changed; returns whether one did. */
-async function refresh() {
-  const [budget, studies, cohorts] = await Promise.all([
-    api('GET', '/api/v1/budget'),
-    api('GET', '/api/v1/studies'),
-    api('GET', '/api/v1/cohorts'),
-  ]);
-  if (!budget.changed && !studies.changed && !cohorts.changed) return false;
+function renderBudget(sites) {
   $('budget').tBodies[0].replaceChildren(
-    ...budget.data.sites.map((b) =>
+    ...sites.map((b) =>
       b.registered
         ? el(
             'tr',
@@ -226,6 +219,17 @@ async function refresh() {
         : el('tr', {}, el('td', {}, b.siteId), el('td', { colspan: '5', class: 'muted' }, 'not registered yet')),
     ),
   );
+}
+
+/** Reads the lists and redraws them if any changed; returns whether one did. */
+async function refresh() {
+  const [budget, studies, cohorts] = await Promise.all([
+    api('GET', '/api/v1/budget'),
+    api('GET', '/api/v1/studies'),
+    api('GET', '/api/v1/cohorts'),
+  ]);
+  if (!budget.changed && !studies.changed && !cohorts.changed) return false;
+  renderBudget(budget.data.sites);
   state.studies = studies.data.studies;
   $('studies').tBodies[0].replaceChildren(
     ...state.studies.map((s) => {
