@@ -41,6 +41,11 @@ export class Fields {
     return `${this.file}: ${this.prefix}${key}`;
   }
 
+  /** The value as written (for settings that take more than one shape). */
+  raw(key: string): unknown {
+    return this.obj[key];
+  }
+
   has(key: string): boolean {
     return this.obj[key] !== undefined && this.obj[key] !== null;
   }

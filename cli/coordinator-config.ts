@@ -2,7 +2,7 @@
 import { DEFAULT_MAX_CELL_COUNT } from '../proto/task-spec.ts';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { CoordinatorConfig, HttpConfig } from '../coordinator/config.ts';
+import type { CoordinatorConfig, HttpConfig, JwtAlgorithm, OidcConfig } from '../coordinator/config.ts';
 import { parseSchema, schemaHash } from '../schema/schema.ts';
 import { bfvParams } from '../coordinator/engine.ts';
 import { ConfigError, Fields, loadConfigFile } from './config-file.ts';
@@ -102,7 +102,7 @@ export function parseCoordinatorConfig(path: string): CoordinatorConfig {
 function parseHttpSection(f: Fields, path: string, dir: string, outDir: string): HttpConfig | undefined {
   if (!f.has('http')) return undefined;
   const http = f.section('http');
-  http.onlyKeys(['listen', 'publicUrl', 'cohorts', 'maxBodyKiB']);
+  http.onlyKeys(['listen', 'publicUrl', 'cohorts', 'maxBodyKiB', 'oidc']);
   const listen = http.string('listen');
   const m = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]*):(\d{1,5})$/.exec(listen);
   if (!m || Number(m[2]) > 65535)
@@ -118,5 +118,50 @@ function parseHttpSection(f: Fields, path: string, dir: string, outDir: string):
     ...(publicUrl ? { publicUrl } : {}),
     cohortsDir: http.has('cohorts') ? http.path('cohorts', dir) : join(outDir, 'cohorts'),
     maxBodyBytes: http.number('maxBodyKiB', 64, { integer: true, min: 1, max: 10_240 }) * 1024,
+    ...(http.has('oidc') ? { oidc: parseOidcSection(http.section('oidc'), path, dir) } : {}),
+  };
+}
+
+const ALGORITHMS: readonly JwtAlgorithm[] = ['RS256', 'ES256'];
+const SERVICE_ROLES = ['researcher', 'operator', 'auditor'] as const;
+
+/**
+ * `http.oidc`: JWTs of one issuer accepted as bearer tokens. issuer, audience (one or a list),
+ * jwksUrl or jwksFile, algorithms (RS256, ES256), roleClaim, roles (claim values per service
+ * role), clockToleranceSeconds.
+ */
+function parseOidcSection(o: Fields, path: string, dir: string): OidcConfig {
+  o.onlyKeys(['issuer', 'audience', 'jwksUrl', 'jwksFile', 'algorithms', 'roleClaim', 'roles', 'clockToleranceSeconds']);
+  const issuer = o.string('issuer');
+  const audience = typeof o.raw('audience') === 'string' ? [o.string('audience')] : o.stringList('audience');
+  if (audience.length === 0) throw new ConfigError(`${path}: http.oidc.audience must name at least one audience`);
+  if (o.has('jwksUrl') === o.has('jwksFile'))
+    throw new ConfigError(`${path}: http.oidc needs exactly one of jwksUrl (the issuer's JWKS endpoint) or jwksFile (a JWK Set on disk)`);
+  let jwks: OidcConfig['jwks'];
+  if (o.has('jwksUrl')) {
+    const url = o.string('jwksUrl');
+    if (!URL.canParse(url) || !['http:', 'https:'].includes(new URL(url).protocol))
+      throw new ConfigError(`${path}: http.oidc.jwksUrl must be an http(s) URL, got ${JSON.stringify(url)}`);
+    jwks = { url };
+  } else jwks = { file: o.path('jwksFile', dir) };
+  const algorithms = o.stringList('algorithms', ['RS256', 'ES256']);
+  const badAlg = algorithms.filter((a) => !(ALGORITHMS as readonly string[]).includes(a));
+  if (badAlg.length || algorithms.length === 0)
+    throw new ConfigError(
+      `${path}: http.oidc.algorithms must be a non-empty list from ${ALGORITHMS.join(', ')}, got ${JSON.stringify(algorithms)}`,
+    );
+  const roles = o.section('roles', false);
+  roles.onlyKeys([...SERVICE_ROLES]);
+  const roleValues = Object.fromEntries(
+    SERVICE_ROLES.map((r) => [r, typeof roles.raw(r) === 'string' ? [roles.string(r)] : roles.stringList(r, [r])]),
+  ) as OidcConfig['roleValues'];
+  return {
+    issuer,
+    audience,
+    jwks,
+    algorithms: algorithms as JwtAlgorithm[],
+    roleClaim: o.string('roleClaim', 'roles'),
+    roleValues,
+    clockToleranceSeconds: o.number('clockToleranceSeconds', 30, { integer: true, min: 0, max: 300 }),
   };
 }

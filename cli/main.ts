@@ -2,6 +2,7 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { groupHelp, HelpRequest, UsageError, usageMessage } from './args.ts';
+import { StoreLockedError } from '../coordinator/store/store-lock.ts';
 import { ConfigError } from './config-file.ts';
 
 export const COMMANDS = [
@@ -80,6 +81,10 @@ export async function main(argv: string[]): Promise<number> {
     if (err instanceof ConfigError) {
       process.stderr.write(`fedsynth ${command ?? ''}: ${err.message}\n`);
       return 2;
+    }
+    if (err instanceof StoreLockedError) {
+      process.stderr.write(`fedsynth ${command ?? ''}: ${err.message}\n`);
+      return 1;
     }
     process.stderr.write(`fedsynth ${command ?? ''}: ${(err as Error).stack ?? err}\n`);
     return 1;

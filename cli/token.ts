@@ -2,7 +2,7 @@
 // printed once; the store keeps only its scrypt hash.
 import { parseCoordinatorConfig } from './coordinator-config.ts';
 import { command, HelpRequest, parseArgs, UsageError } from './args.ts';
-import { openStore, ROLES, StudyStore, type Role } from '../coordinator/store/index.ts';
+import { openStore, ROLES, StoreLockedError, StudyStore, type Role, type Store } from '../coordinator/store/index.ts';
 
 const HELP = `Usage: fedsynth token <create|list|revoke> --config coordinator.yaml
 
@@ -40,9 +40,18 @@ export async function runTokenCommand(args: string[]): Promise<number> {
   }
   if (sub === 'revoke' && positional.length !== 1) throw new UsageError('token revoke needs exactly one key id');
   const cfg = parseCoordinatorConfig(flags.config);
-  const store = await openStore(
-    cfg.storage.kind === 'pglite' ? { pglite: cfg.storage.dataDir } : { postgresUrl: cfg.storage.url, schema: cfg.storage.schema },
-  );
+  let store: Store;
+  try {
+    store = await openStore(
+      cfg.storage.kind === 'pglite'
+        ? { pglite: cfg.storage.dataDir, holder: `fedsynth token ${sub}` }
+        : { postgresUrl: cfg.storage.url, schema: cfg.storage.schema },
+    );
+  } catch (err) {
+    // PGlite is single-writer: a key written beside a running service could corrupt its store.
+    if (err instanceof StoreLockedError && err.holder) throw new StoreLockedError(`cannot ${sub} keys now: ${err.message}`, err.holder);
+    throw err;
+  }
   try {
     const keys = new StudyStore(store.sql);
     if (sub === 'create') {

@@ -6,6 +6,8 @@ import { join, relative } from 'node:path';
 import { marginal } from '../model/marginals.ts';
 import { normalisedL1 } from '../model/metrics.ts';
 import { GraphicalModel, type GraphicalModelJSON } from '../model/pgm/index.ts';
+import { generatedModalities } from '../synthesis/multimodal.ts';
+import type { Schema } from '../schema/schema.ts';
 import type { CoordinatorConfig } from './config.ts';
 import { emitCohort } from './coordinator.ts';
 import { studySchema } from './studies.ts';
@@ -14,6 +16,29 @@ import type { CohortJob, Store, StudyStore } from './store/index.ts';
 /** Artefact kinds a cohort can carry, by the folder the cohort writer puts them in. */
 export const COHORT_MODALITIES = ['fhir', 'dicom', 'vcf', 'notes'] as const;
 const FOLDERS: Record<string, string[]> = { fhir: ['fhir'], dicom: ['dicom', 'previews'], vcf: ['vcf'], notes: ['notes'] };
+/**
+ * What a cohort request's modalities make: FHIR always (the cohort is a FHIR Group and its export),
+ * and of the schema's other artefacts only those requested, so a FHIR-only request draws no
+ * radiograph, genome or note at all.
+ */
+export function generatedFor(
+  schema: Schema,
+  requested: readonly string[],
+): { generate: { image: boolean; genome: boolean; notes: boolean }; generated: string[] } {
+  const generate = generatedModalities(schema, {
+    image: requested.includes('dicom'),
+    genome: requested.includes('vcf'),
+    notes: requested.includes('notes'),
+  });
+  const generated = [
+    'fhir',
+    ...(generate.image ? ['dicom'] : []),
+    ...(generate.genome ? ['vcf'] : []),
+    ...(generate.notes ? ['notes'] : []),
+  ];
+  return { generate, generated };
+}
+
 /** Marginals compared in the report (the first ones released; enough to plot, small enough to poll). */
 const REPORT_MARGINALS = 24;
 
@@ -71,12 +96,14 @@ export class CohortWorker {
     const { schema } = studySchema(cfg, study);
     const model = GraphicalModel.fromJSON(row.model as GraphicalModelJSON);
     const where = Object.keys(job.where).length ? job.where : undefined;
+    const { generate, generated } = generatedFor(schema, job.modalities);
     const cohort = await emitCohort({ federationId: study.fitId }, store, schema, row.id, model, {
       n: job.n,
       seed: Number(job.seed),
       where,
       whereText: job.whereText,
       dir: job.outDir,
+      modalities: { generate },
     });
     await studies.setCohortState(job.id, { progress: { message: 'writing the report', fraction: 0.9 } });
     // Released marginals are DP output; the comparison costs nothing and shows fidelity per query.
@@ -118,13 +145,14 @@ export class CohortWorker {
       spend: timeline.map((t) => ({ site: t.siteId, rho: t.rho, at: t.at.toISOString() })),
       plausibility: cohort.plausibility,
       rejected: cohort.rejected,
+      generated,
       ...(cohort.modalities ? { modalities: cohort.modalities } : {}),
       resources: Object.fromEntries(Object.entries(cohort.files).map(([type, f]) => [type, f.resources])),
-      downloads: await listDownloads(job.outDir, job.modalities),
+      downloads: await listDownloads(job.outDir, generated),
       previews: await previews(job.outDir),
     };
     await studies.setCohortState(job.id, { status: 'completed', report, progress: { message: 'completed', fraction: 1 } });
-    this.deps.log(`cohort ${job.id}: ${cohort.dataset.rows} patients from ${study.id}`);
+    this.deps.log(`cohort ${job.id}: ${cohort.dataset.rows} patients from ${study.id} (${generated.join(', ')})`);
   }
 }
 

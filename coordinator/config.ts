@@ -56,4 +56,24 @@ export interface HttpConfig {
   cohortsDir: string;
   /** Largest request body accepted (bytes). */
   maxBodyBytes: number;
+  /** JWTs of an OpenID Connect issuer accepted besides the API keys (absent: API keys only). */
+  oidc?: OidcConfig;
+}
+
+export type JwtAlgorithm = 'RS256' | 'ES256';
+
+export interface OidcConfig {
+  /** The `iss` every token must carry. */
+  issuer: string;
+  /** Accepted `aud` values (a token must name one of them). */
+  audience: string[];
+  /** Where the issuer's signing keys are: a JWKS file read at start, or a URL fetched (and cached) by jose. */
+  jwks: { file: string } | { url: string };
+  algorithms: JwtAlgorithm[];
+  /** Claim holding the caller's roles (a string or a list; dots walk into objects, e.g. realm_access.roles). */
+  roleClaim: string;
+  /** Claim values that grant each service role (default: the role's own name). */
+  roleValues: Record<'researcher' | 'operator' | 'auditor', string[]>;
+  /** Leeway for exp and nbf against clock differences with the issuer. */
+  clockToleranceSeconds: number;
 }

@@ -27,8 +27,9 @@ export async function startService(cfg: CoordinatorConfig, opts: { log?: (line: 
   const log = opts.log ?? (() => undefined);
   if (!cfg.http) throw new Error('fedsynth serve needs an http section in the coordinator config (http.listen)');
   const http = cfg.http;
+  const holder = `fedsynth serve (HTTP ${http.publicUrl ?? `on ${http.listen}`})`;
   const store = await openStore(
-    cfg.storage.kind === 'pglite' ? { pglite: cfg.storage.dataDir } : { postgresUrl: cfg.storage.url, schema: cfg.storage.schema },
+    cfg.storage.kind === 'pglite' ? { pglite: cfg.storage.dataDir, holder } : { postgresUrl: cfg.storage.url, schema: cfg.storage.schema },
   );
   store.setAuditSigner({ party: COORDINATOR_PARTY, privateKeyPem: cfg.kit.keyPem });
   let grpcServer: grpc.Server | undefined;

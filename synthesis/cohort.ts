@@ -12,7 +12,7 @@ import type { Schema } from '../schema/schema.ts';
 import { plausibilityRules, violations } from './plausibility.ts';
 import {
   cohortWorkers,
-  schemaModalities,
+  generatedModalities,
   writeMultimodalCohort,
   type ClinicalReport,
   type ModalityReport,
@@ -183,7 +183,7 @@ export async function writeCohort(schema: Schema, model: GraphicalModel, req: Co
   if (!Number.isInteger(req.n) || req.n < 1) throw new Error(`cohort size must be a positive integer, got ${req.n}`);
   await prepareCohortDir(req.dir);
   // Worker threads start now, so their start-up overlaps the sampling below.
-  const workers = cohortWorkers(schema, req.n, req.modalities?.workers);
+  const workers = cohortWorkers(schema, req.n, req.modalities?.workers, req.modalities?.generate);
   if (workers > 0) CohortWorkerPool.shared(workers);
   const drawn = sample(model, { rows: req.n, seed: req.seed, where: req.where });
   const { dataset, report: plausibility } = enforcePlausibility(schema, model, drawn, {
@@ -206,7 +206,7 @@ export async function writeCohort(schema: Schema, model: GraphicalModel, req: Co
   };
   const written = await writeMultimodalCohort(schema, rows(), `${req.seed}`, req.dir, { ...req.modalities, workers, redraw });
   const released = applyRedraws(dataset, written.redrawn, written.dropped);
-  const mods = schemaModalities(schema);
+  const mods = generatedModalities(schema, req.modalities?.generate);
   const { rejected, ...report } = written.report;
   return {
     dataset: released,

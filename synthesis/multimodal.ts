@@ -29,9 +29,11 @@ import type { ReferenceBuild } from '../modalities/genome/reference.ts';
 import { NoteStats } from '../modalities/notes/generate.ts';
 import type { SyntheticFacts } from '../modalities/notes/facts.ts';
 import {
+  generatedModalities,
   PatientPreparer,
   schemaModalities,
   type DraftOutcome,
+  type Modalities,
   type PatientNdjson,
   type PatientOptions,
   type PreparedPatient,
@@ -39,7 +41,7 @@ import {
 } from './patient.ts';
 import { CohortWorkerPool, defaultWorkerCount, localExecutor, type CohortJob, type PatientExecutor } from './workers.ts';
 
-export { schemaModalities };
+export { generatedModalities, schemaModalities };
 
 export interface MultimodalOptions extends PatientOptions {
   /**
@@ -68,10 +70,10 @@ export const PARALLEL_MIN_PATIENTS = 500;
  * Worker threads a cohort of n patients uses (see MultimodalOptions.workers); a FHIR-only
  * patient is cheaper to decode than to send between threads, so those stay here by default.
  */
-export function cohortWorkers(schema: Schema, n: number, workers: number | undefined): number {
+export function cohortWorkers(schema: Schema, n: number, workers: number | undefined, generate?: Partial<Modalities>): number {
   if (workers !== undefined && (!Number.isInteger(workers) || workers < 0))
     throw new Error(`cohort workers must be a non-negative integer, got ${workers}`);
-  const m = schemaModalities(schema);
+  const m = generatedModalities(schema, generate);
   return workers ?? (n >= PARALLEL_MIN_PATIENTS && (m.image || m.genome || m.notes) ? defaultWorkerCount() : 0);
 }
 
@@ -196,7 +198,7 @@ export async function writeMultimodalCohort(
   dir: string,
   opts: MultimodalOptions = {},
 ): Promise<MultimodalResult> {
-  const mods = schemaModalities(schema);
+  const mods = generatedModalities(schema, opts.generate);
   const patientOpts: PatientOptions = {
     imageRows: opts.imageRows,
     imageCols: opts.imageCols,
@@ -205,6 +207,7 @@ export async function writeMultimodalCohort(
     previewSide: opts.previewSide,
     build: opts.build,
     noteMaxTries: opts.noteMaxTries,
+    generate: mods,
   };
   // Rows are read lazily (a generator may reuse its array: each is copied); enough are read ahead
   // to know whether the cohort is large enough for worker threads.
@@ -228,7 +231,7 @@ export async function writeMultimodalCohort(
     }
     ahead.push(Array.from(r.value));
   }
-  const workers = cohortWorkers(schema, exhausted ? ahead.length : PARALLEL_MIN_PATIENTS, opts.workers);
+  const workers = cohortWorkers(schema, exhausted ? ahead.length : PARALLEL_MIN_PATIENTS, opts.workers, mods);
   const withResources = !!opts.releaseCheck;
   // Without a release check every validated draft is released, so workers may write its files.
   const executor: PatientExecutor =

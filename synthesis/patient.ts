@@ -72,6 +72,12 @@ export interface PatientOptions {
   build?: ReferenceBuild;
   /** Note rejection-sampling cap before the safe fallback (default 5). */
   noteMaxTries?: number;
+  /**
+   * Artefacts to make besides FHIR, among those the schema has (default: all of them). A modality
+   * left out is not synthesised at all (no radiograph drawn, no genome or note written), and its
+   * FHIR resources (ImagingStudy, variant Observations, DocumentReference) are not made either.
+   */
+  generate?: Partial<Modalities>;
 }
 
 /** What one draft added to the report's validator counts. */
@@ -121,10 +127,26 @@ export interface RejectedDraft {
 
 export type DraftOutcome = PreparedPatient | RejectedDraft;
 
+export interface Modalities {
+  image: boolean;
+  genome: boolean;
+  notes: boolean;
+}
+
 /** Which decoders a schema needs. */
-export function schemaModalities(schema: Schema): { image: boolean; genome: boolean; notes: boolean } {
+export function schemaModalities(schema: Schema): Modalities {
   const kinds = new Set(schema.attributes.map((a) => a.kind as string));
   return { image: kinds.has('image-finding') || kinds.has('image-component'), genome: kinds.has('snp'), notes: kinds.has('note-mention') };
+}
+
+/** The decoders a cohort runs: the schema's, less those `generate` turns off. */
+export function generatedModalities(schema: Schema, generate: Partial<Modalities> = {}): Modalities {
+  const m = schemaModalities(schema);
+  return {
+    image: m.image && generate.image !== false,
+    genome: m.genome && generate.genome !== false,
+    notes: m.notes && generate.notes !== false,
+  };
 }
 
 export interface Layout {
@@ -347,7 +369,7 @@ const noCounts = (): DraftCounts => ({
 /** Decodes and validates patients of one cohort (schema, seed, options). */
 export class PatientPreparer {
   private readonly layout: Layout;
-  private readonly mods: ReturnType<typeof schemaModalities>;
+  private readonly mods: Modalities;
   private readonly vocab: Vocabulary;
   private readonly genVocab: Vocabulary;
   private readonly root: Rng;
@@ -367,7 +389,7 @@ export class PatientPreparer {
     private readonly opts: PatientOptions = {},
   ) {
     this.layout = layoutOf(schema);
-    this.mods = schemaModalities(schema);
+    this.mods = generatedModalities(schema, opts.generate);
     this.vocab = buildVocabulary(
       schema.attributes.filter((a) => a.kind === 'condition').map((a) => ({ name: a.name, display: (a as { display: string }).display })),
     );
@@ -462,7 +484,7 @@ export class PatientPreparer {
       notes: noteStats.toJSON(),
     });
 
-    if (art.findings) {
+    if (art.findings && mods.image) {
       const imgRng = rng.fork('image');
       if (this.density?.length !== rowsOut * rowsOut) ({ density: this.density, pixels: this.pixels } = radiographBuffers(schema, rowsOut));
       // Findings drawn into the prior, components solved on the model grid (radiograph-synth.ts).
@@ -540,7 +562,7 @@ export class PatientPreparer {
       };
     }
 
-    if (art.genotypes) {
+    if (art.genotypes && mods.genome) {
       const sample: VcfSample = { id: patientId, genotypes: art.genotypes };
       const text = writeVcf([sample], { build, fileDate: schema.referenceDate, source: 'fedsynth-cohort' });
       const v = validateVcf(text);
@@ -558,7 +580,7 @@ export class PatientPreparer {
       };
     }
 
-    if (art.hasNote) {
+    if (art.hasNote && mods.notes) {
       // Worded with the terms the schema's note encoder recognises, verified against the full
       // vocabulary (so no synonym of a condition the patient lacks slips through).
       let text: string;

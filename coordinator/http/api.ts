@@ -172,6 +172,7 @@ function infoRoutes(deps: ApiDeps): Route[] {
     {
       method: 'GET',
       path: '/api/v1/audit',
+      audit: 'first-read',
       roles: ['auditor', 'operator'],
       handler: async (ctx) => {
         const text = await deps.store.exportAudit(deps.cfg.federationId);
@@ -297,6 +298,7 @@ function cohortRoutes(deps: ApiDeps): Route[] {
     {
       method: 'GET',
       path: '/api/v1/cohorts/{id}',
+      audit: 'first-read',
       roles: anyRole,
       handler: async (ctx) => {
         ctx.audit.cohortId = ctx.params.id;
@@ -306,6 +308,7 @@ function cohortRoutes(deps: ApiDeps): Route[] {
     {
       method: 'GET',
       path: '/api/v1/cohorts/{id}/file',
+      audit: 'first-read',
       roles: requesters,
       handler: async (ctx) => serveCohortFile(deps, ctx),
     },

@@ -126,8 +126,8 @@ async function file(deps: ApiDeps, ctx: RequestContext): Promise<void> {
 export function bulkRoutes(deps: ApiDeps): Route[] {
   const roles = ['researcher', 'operator'] as const;
   return [
-    { method: 'GET', path: '/fhir/Group/{id}/$export', roles, handler: (ctx) => kickOff(deps, ctx) },
+    { method: 'GET', path: '/fhir/Group/{id}/$export', roles, audit: 'always', handler: (ctx) => kickOff(deps, ctx) },
     { method: 'GET', path: '/fhir/$export-status/{exportId}', roles, handler: (ctx) => status(deps, ctx) },
-    { method: 'GET', path: '/fhir/$export-file/{exportId}/{file}', roles, handler: (ctx) => file(deps, ctx) },
+    { method: 'GET', path: '/fhir/$export-file/{exportId}/{file}', roles, audit: 'first-read', handler: (ctx) => file(deps, ctx) },
   ];
 }

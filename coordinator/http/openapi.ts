@@ -1,19 +1,41 @@
 // The OpenAPI 3.1 description of the HTTP API. Written out by hand (it is the contract clients
 // read); a test checks that it names exactly the routes the router serves, with their methods.
+import type { OidcConfig } from '../config.ts';
+
 const json = (schema: unknown) => ({ content: { 'application/json': { schema } } });
 const err = (description: string) => ({ description, ...json({ $ref: '#/components/schemas/Error' }) });
-const common = { '401': err('no or unknown bearer token'), '403': err("the token's role may not do this") };
+const common = {
+  '401': err(
+    'no bearer token, an unknown or revoked API key, or a JWT refused (malformed, expired, wrong issuer or audience, bad signature): the error says which',
+  ),
+  '403': err("the token's role may not do this"),
+};
 const idParam = (name: string) => ({ name, in: 'path', required: true, schema: { type: 'string' } });
 
-export function openApiDocument(federationId: string): Record<string, unknown> {
+/** `oidc`: the issuer whose JWTs are accepted besides API keys, when one is configured. */
+export function openApiDocument(
+  federationId: string,
+  oidc?: Pick<OidcConfig, 'issuer' | 'audience' | 'algorithms' | 'roleClaim'>,
+): Record<string, unknown> {
+  const jwt = oidc
+    ? {
+        oidcJwt: {
+          type: 'http',
+          scheme: 'bearer',
+          bearerFormat: 'JWT',
+          description: `a JWT signed (${oidc.algorithms.join(' or ')}) by ${oidc.issuer} for audience ${oidc.audience.join(' or ')}, with exp; the claim ${oidc.roleClaim} grants the roles researcher, operator, auditor`,
+        },
+      }
+    : {};
   return {
     openapi: '3.1.0',
     info: {
       title: 'fedsynth coordinator API',
       version: '1',
-      description: `Studies (one differentially private fit each), cohorts and their FHIR Bulk Data export for federation ${federationId}. Every request is authorised by a bearer token (fedsynth token create) and written to the coordinator's signed audit log with its requester.`,
+      description: `Studies (one differentially private fit each), cohorts and their FHIR Bulk Data export for federation ${federationId}. Every request is authorised by a bearer token: an API key (fedsynth token create)${oidc ? ` or a JWT of ${oidc.issuer}` : ''}. Requests that change state, and refusals, are written to the coordinator's signed audit log with their requester (see docs/service.md for which reads are).`,
     },
-    security: [{ bearer: [] }],
+    // Alternatives: either scheme authorises a request.
+    security: [{ bearer: [] }, ...(oidc ? [{ oidcJwt: [] }] : [])],
     paths: {
       '/api/v1/openapi.json': { get: { summary: 'this document', security: [], responses: { '200': { description: 'OpenAPI 3.1' } } } },
       '/api/v1/whoami': {
@@ -154,6 +176,7 @@ export function openApiDocument(federationId: string): Record<string, unknown> {
           scheme: 'bearer',
           description: 'an API key from `fedsynth token create --role researcher|operator|auditor`',
         },
+        ...jwt,
       },
       schemas: {
         Error: {
@@ -210,7 +233,12 @@ export function openApiDocument(federationId: string): Record<string, unknown> {
             n: { type: 'integer', minimum: 1, maximum: 100000 },
             where: { type: 'string', examples: ['age>=60,sex=female,condition=hypertension'] },
             seed: { type: 'integer', minimum: 0 },
-            modalities: { type: 'array', items: { enum: ['fhir', 'dicom', 'vcf', 'notes'] } },
+            modalities: {
+              type: 'array',
+              items: { enum: ['fhir', 'dicom', 'vcf', 'notes'] },
+              description:
+                "artefacts to generate (default: all the study's schema has); FHIR is always generated, the others only when listed (the report's generated says which were)",
+            },
           },
         },
         Cohort: {
@@ -219,7 +247,13 @@ export function openApiDocument(federationId: string): Record<string, unknown> {
             id: { type: 'string' },
             status: { enum: ['queued', 'running', 'completed', 'failed'] },
             progress: { type: 'object' },
-            report: { type: ['object', 'null'] },
+            report: {
+              type: ['object', 'null'],
+              properties: {
+                generated: { type: 'array', items: { enum: ['fhir', 'dicom', 'vcf', 'notes'] } },
+                downloads: { type: 'object' },
+              },
+            },
           },
         },
         Budget: {

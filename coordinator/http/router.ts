@@ -1,13 +1,17 @@
 // A small router for the coordinator's HTTP API: a table of routes (method, path template, roles)
 // that the OpenAPI document is checked against, JSON bodies with a size limit, errors as JSON.
+import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ApiKey, Role } from '../store/index.ts';
+import type { Role } from '../store/index.ts';
+import type { Principal } from './oidc.ts';
 
 export class HttpError extends Error {
   constructor(
     readonly status: number,
     message: string,
     readonly extra: Record<string, unknown> = {},
+    /** WWW-Authenticate header of a 401 (RFC 6750). */
+    readonly wwwAuthenticate?: string,
   ) {
     super(message);
   }
@@ -18,7 +22,10 @@ export interface RequestContext {
   res: ServerResponse;
   url: URL;
   params: Record<string, string>;
-  key: ApiKey | null;
+  /** The authenticated caller (API key or JWT subject); null on public routes and refusals. */
+  key: Principal | null;
+  /** The route matched (decides whether the request is audited). */
+  route?: Route;
   /** Facts the audit entry of this request records (study, cohort, filter). */
   audit: { studyId?: string; cohortId?: string; filter?: string };
 }
@@ -29,6 +36,14 @@ export interface Route {
   path: string;
   /** Roles allowed; empty: no token needed. */
   roles: readonly Role[];
+  /**
+   * When a successful request is written to the audit log (docs/service.md, "What is audited"):
+   * `always` (the default for POST and DELETE, and a GET that starts work), `first-read` (a read
+   * of cohort data or of the audit log: once per caller and resource while the service runs),
+   * `never` (the default for GET: status and lists, which the web page polls). Refusals (401,
+   * 403) and server errors are always written.
+   */
+  audit?: 'always' | 'first-read' | 'never';
   handler: (ctx: RequestContext) => Promise<void>;
 }
 
@@ -91,6 +106,17 @@ export function sendJson(
   type = 'application/json',
 ): void {
   const text = JSON.stringify(body, null, 2);
+  // A GET answered with a validator: a poller sending it back in If-None-Match gets 304 and no body.
+  if (res.req?.method === 'GET' && status === 200) {
+    const etag = `W/"${createHash('sha256').update(text).digest('base64url').slice(0, 27)}"`;
+    const sent = res.req.headers['if-none-match'];
+    if (sent && sent.split(/\s*,\s*/).includes(etag)) {
+      res.writeHead(304, { etag, 'cache-control': 'no-store', ...headers });
+      res.end();
+      return;
+    }
+    headers = { ...headers, etag };
+  }
   res.writeHead(status, { 'content-type': `${type}; charset=utf-8`, 'cache-control': 'no-store', ...headers });
   res.end(text);
 }

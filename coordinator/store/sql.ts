@@ -18,6 +18,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
+import { acquireStoreLock, releaseStoreLock } from './store-lock.ts';
+
+/** Names the opening process in the lock file (the command line's fedsynth command). */
+const defaultHolder = () => `fedsynth ${process.argv.slice(2, 4).join(' ')}`.trim();
 
 export type Row = Record<string, unknown>;
 
@@ -75,7 +79,11 @@ class PgliteTx implements SqlClient {
 
 class PgliteClient implements SqlClient {
   readonly backend = 'pglite' as const;
-  constructor(readonly db: PGlite) {}
+  constructor(
+    readonly db: PGlite,
+    /** The data directory's lock file, released on close. */
+    private lock?: string,
+  ) {}
   async query<T = Row>(sql: string, params?: readonly unknown[]): Promise<QueryResult<T>> {
     const r = await this.db.query<T>(sql, normaliseParams(params, false));
     return { rows: r.rows, rowCount: r.affectedRows ?? r.rows.length };
@@ -86,6 +94,8 @@ class PgliteClient implements SqlClient {
   }
   async close(): Promise<void> {
     if (!this.db.closed) await this.db.close();
+    if (this.lock) releaseStoreLock(this.lock);
+    this.lock = undefined;
   }
 }
 
@@ -98,6 +108,8 @@ export interface PgliteOpenOptions {
    * already holds a database.
    */
   initFrom?: Blob | Uint8Array;
+  /** Who opens it, written in the directory's lock file for the error another opener gets. */
+  holder?: string;
 }
 
 function pgliteDirHasDatabase(dir: string): boolean {
@@ -107,13 +119,22 @@ function pgliteDirHasDatabase(dir: string): boolean {
 
 export async function openPglite(opts: PgliteOpenOptions): Promise<SqlClient> {
   const { dir } = opts;
-  if (!dir.startsWith('memory://')) fs.mkdirSync(dir, { recursive: true });
-  let loadDataDir: Blob | undefined;
-  if (opts.initFrom && !pgliteDirHasDatabase(dir)) {
-    loadDataDir = opts.initFrom instanceof Blob ? opts.initFrom : new Blob([opts.initFrom]);
+  let lock: string | undefined;
+  if (!dir.startsWith('memory://')) {
+    fs.mkdirSync(dir, { recursive: true });
+    lock = acquireStoreLock(dir, opts.holder ?? defaultHolder());
   }
-  const db = await PGlite.create(dir, loadDataDir ? { loadDataDir } : {});
-  return new PgliteClient(db);
+  try {
+    let loadDataDir: Blob | undefined;
+    if (opts.initFrom && !pgliteDirHasDatabase(dir)) {
+      loadDataDir = opts.initFrom instanceof Blob ? opts.initFrom : new Blob([opts.initFrom]);
+    }
+    const db = await PGlite.create(dir, loadDataDir ? { loadDataDir } : {});
+    return new PgliteClient(db, lock);
+  } catch (err) {
+    if (lock) releaseStoreLock(lock);
+    throw err;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

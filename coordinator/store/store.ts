@@ -68,6 +68,8 @@ export type StoreOptions =
       pglite?: string;
       /** `dumpDataDir()` tarball to initialise an empty data directory (skips initdb). */
       initFrom?: Blob | Uint8Array;
+      /** Who opens it (named to another process that finds the directory locked). */
+      holder?: string;
       postgresUrl?: undefined;
     }
   | {
@@ -84,7 +86,7 @@ export async function openStore(opts: StoreOptions = {}): Promise<Store> {
   const sql =
     opts.postgresUrl !== undefined
       ? await openPostgres({ url: opts.postgresUrl, schema: opts.schema, max: opts.poolSize })
-      : await openPglite({ dir: opts.pglite ?? DEFAULT_PGLITE_DIR, initFrom: opts.initFrom });
+      : await openPglite({ dir: opts.pglite ?? DEFAULT_PGLITE_DIR, initFrom: opts.initFrom, holder: opts.holder });
   try {
     await migrate(sql);
   } catch (err) {

@@ -12,6 +12,8 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { prepareFederation, spawnFedsynth, exited } from '../../cli/demo.ts';
 import { freePort } from '../support/federation.ts';
 import { openLedger } from '../../site-agent/ledger.ts';
+import { openStore } from '../../coordinator/store/index.ts';
+import { pgliteSnapshot } from '../support/db.ts';
 
 const CHROMIUM = process.env.FEDSYNTH_CHROMIUM ?? '/usr/bin/chromium';
 const work = mkdtempSync(join(tmpdir(), 'fedsynth-svc-e2e-'));
@@ -38,6 +40,10 @@ async function waitForLine(lines: string[], pattern: RegExp, timeoutMs: number):
   }
 }
 
+const started = Date.now();
+/** Phase times on stderr: where this test spends its minutes. */
+const mark = (phase: string) => process.stderr.write(`[service e2e ${((Date.now() - started) / 1000).toFixed(1)} s] ${phase}\n`);
+
 async function signIn(page: Page, url: string, token: string): Promise<void> {
   await page.goto(url);
   await page.fill('#token', token);
@@ -60,6 +66,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the service in a browser (separate proce
       simImageSize: 32,
     });
     const httpPort = await freePort();
+    mark('federation files prepared');
     const url = `http://127.0.0.1:${httpPort}`;
     const raw = YAML.parse(readFileSync(files.coordinatorConfig, 'utf8'));
     raw.http = { listen: `127.0.0.1:${httpPort}` };
@@ -69,13 +76,20 @@ describe.skipIf(!existsSync(CHROMIUM))('the service in a browser (separate proce
       site.policy.epsilon = 4;
       writeFileSync(path, YAML.stringify(site));
     }
+    // The store starts from the cached initdb snapshot (as the other store tests do), so the first
+    // `token create` does not spend its time in PGlite's initdb.
+    const seeded = await openStore({ pglite: raw.storage.pglite, initFrom: await pgliteSnapshot() });
+    await seeded.close();
     const tokens: Record<string, string> = {};
+    // A bad role is refused before the store is opened, so it runs beside the first key; the keys
+    // themselves are made one after the other (a PGlite store takes one process at a time).
+    const badRole = run(['token', 'create', '--config', files.coordinatorConfig, '--role', 'admin', '--name', 'x']);
     for (const role of ['researcher', 'operator']) {
       const r = await run(['token', 'create', '--config', files.coordinatorConfig, '--role', role, '--name', `e2e ${role}`]);
       expect(r.code).toBe(0);
       tokens[role] = r.out.find((l) => l.startsWith('fsk_'))!;
     }
-    expect((await run(['token', 'create', '--config', files.coordinatorConfig, '--role', 'admin', '--name', 'x'])).code).toBe(2);
+    expect((await badRole).code).toBe(2);
 
     const lines: string[] = [];
     const startServe = () => {
@@ -84,6 +98,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the service in a browser (separate proce
       return c;
     };
     let serve = startServe();
+    mark('tokens created');
     const agents = Object.entries(files.siteConfigs).map(([site, cfg]) => {
       const c = spawnFedsynth(['agent', '--config', cfg], (l) => lines.push(`${site}: ${l}`));
       children.push(c);
@@ -118,6 +133,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the service in a browser (separate proce
     // (Polled from the test: the page's CSP forbids the string evaluation waitForFunction uses.)
     await researcher.waitForSelector('#signin-error:has-text("Sign-in failed")');
     await signIn(researcher, url, tokens.researcher);
+    mark('serve listening, wrong token refused');
     await expect
       .poll(
         async () =>
@@ -140,6 +156,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the service in a browser (separate proce
     await researcher.click('#study-form button');
     await researcher.waitForSelector('#study-result.ok');
     const studyId = (await researcher.textContent('#study-result'))!.match(/study-[a-z0-9]+/)![0];
+    mark('study requested');
     expect(await researcher.locator(`[data-approve]`).count()).toBe(0);
 
     await signIn(operator, url, tokens.operator);
@@ -148,19 +165,26 @@ describe.skipIf(!existsSync(CHROMIUM))('the service in a browser (separate proce
 
     // SIGKILL the coordinator once a round has been charged; restart it; the page keeps polling.
     await waitForLine(lines, /charged ρ/, 90_000);
+    mark('study fitting');
     serve.kill('SIGKILL');
     await exited(serve);
     serve = startServe();
+    mark('serve killed');
+    // While the restarted serve holds the store, the CLI may not write keys into it.
+    const whileServing = (async () => {
+      const until = Date.now() + 120_000;
+      while (lines.filter((l) => /^serve: .*HTTP API and web page/.test(l)).length < 2 && Date.now() < until)
+        await new Promise((r) => setTimeout(r, 200));
+      return run(['token', 'create', '--config', files.coordinatorConfig, '--role', 'researcher', '--name', 'while serving']);
+    })();
     await researcher.waitForSelector(`tr[data-study="${studyId}"][data-status="fitted"]`, { timeout: 120_000 });
+    mark('study fitted');
+    const refused = await whileServing;
+    expect(refused.code).toBe(1);
+    expect(refused.out.join('\n')).toMatch(/cannot create keys now: the store .* is in use by fedsynth serve/);
 
-    // The CLI client sees the same study.
-    const status = await run(['study', 'status', studyId, '--url', url, '--token', tokens.researcher, '--json']);
-    expect(status.code).toBe(0);
-    const study = JSON.parse(status.out.join('\n'));
-    expect(study.status).toBe('fitted');
-    // The declared structure's two rounds (cross-modal, clinical) plus MST's three; every site charged once per round.
-    expect(study.progress.round).toBe(5);
-    for (const x of Object.values(study.spend) as { rounds: number }[]) expect(x.rounds).toBe(5);
+    // The CLI client sees the same study (checked below, while the page requests a cohort).
+    const statusRun = run(['study', 'status', studyId, '--url', url, '--token', tokens.researcher, '--json']);
 
     // A filtered cohort: a typo first (400 shown on the page with the valid names), then a valid one.
     await researcher.selectOption('#cohort-study', studyId);
@@ -173,8 +197,20 @@ describe.skipIf(!existsSync(CHROMIUM))('the service in a browser (separate proce
     await researcher.click('#cohort-form button');
     await researcher.waitForSelector('#cohort-result.ok');
     const cohortId = (await researcher.textContent('#cohort-result'))!.match(/cohort-[a-z0-9]+/)![0];
+    mark('cohort requested');
+    const status = await statusRun;
+    expect(status.code).toBe(0);
+    const study = JSON.parse(status.out.join('\n'));
+    expect(study.status).toBe('fitted');
+    // The declared structure's two rounds (cross-modal, clinical) plus MST's three; every site charged once per round.
+    expect(study.progress.round).toBe(5);
+    for (const x of Object.values(study.spend) as { rounds: number }[]) expect(x.rounds).toBe(5);
     await researcher.click(`button[data-report="${cohortId}"]`, { timeout: 90_000 });
     await researcher.waitForSelector('#report:not(.hidden)');
+    mark('cohort report open');
+    // The CLI downloads it (checked below) while the page's report is checked.
+    const out = join(work, 'download');
+    const download = run(['cohort', 'download', cohortId, '--url', url, '--token', tokens.researcher, '--out', out]);
     expect(await researcher.locator('#plot-marginals svg rect').count()).toBeGreaterThan(4);
     expect(await researcher.locator('#plot-spend svg polyline').count()).toBe(3);
     await expect
@@ -188,9 +224,9 @@ describe.skipIf(!existsSync(CHROMIUM))('the service in a browser (separate proce
     await researcher.waitForSelector('#bulk-files li[data-type="Patient"]', { timeout: 30_000 });
     expect(pageErrors).toEqual([]);
 
+    mark('page checks done');
     // The CLI downloads it through FHIR Bulk Data, with the DICOM, VCF and note files of the report.
-    const out = join(work, 'download');
-    const dl = await run(['cohort', 'download', cohortId, '--url', url, '--token', tokens.researcher, '--out', out]);
+    const dl = await download;
     expect(dl.code, dl.out.join('\n')).toBe(0);
     expect(
       readFileSync(join(out, 'fhir', 'Patient.ndjson'), 'utf8')
@@ -200,6 +236,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the service in a browser (separate proce
     expect(readdirSync(join(out, 'dicom'), { recursive: true }).some((f) => String(f).endsWith('.dcm'))).toBe(true);
     expect(existsSync(join(out, 'vcf', 'cohort.vcf'))).toBe(true);
 
+    mark('download done');
     // No double charge across the SIGKILL: each site's ledger equals the coordinator's record.
     const budget = (await (await fetch(`${url}/api/v1/budget`, { headers: { authorization: `Bearer ${tokens.operator}` } })).json()) as {
       sites: { siteId: string; chargedRho: number }[];
@@ -213,5 +250,5 @@ describe.skipIf(!existsSync(CHROMIUM))('the service in a browser (separate proce
       expect(ledger.totalRho()).toBeCloseTo(budget.sites.find((b) => b.siteId === site)!.chargedRho, 12);
       ledger.close();
     }
-  }, 240_000);
+  }, 360_000);
 });

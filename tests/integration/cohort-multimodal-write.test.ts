@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import dicomParser from 'dicom-parser';
-import { writeCohort, type CohortResult } from '../../synthesis/cohort.ts';
+import { COHORT_MARKER, writeCohort, type CohortResult } from '../../synthesis/cohort.ts';
+import { generatedFor } from '../../coordinator/cohort-jobs.ts';
 import { validateVcf } from '../../modalities/genome/validate.ts';
 import { plausibilityRules, violations } from '../../synthesis/plausibility.ts';
 import { parseSchema, type Schema } from '../../schema/schema.ts';
@@ -281,5 +282,48 @@ describe('cross-modal cohort', () => {
     ]);
     // Every released record passed the clinical verifier, and the report says how many were checked.
     expect(out.clinical.recordsVerified).toBeGreaterThanOrEqual(out.dataset.rows);
+  });
+
+  it('makes only the modalities asked for: none of the others is synthesised or written', async () => {
+    const types = (d: string) => readdirSync(join(d, 'fhir')).filter((f) => readFileSync(join(d, 'fhir', f), 'utf8').length > 0);
+    const fhirOnly = join(dir, 'only-fhir');
+    const a = await writeCohort(schema, model, {
+      n: 40,
+      seed: 9,
+      dir: fhirOnly,
+      modalities: { generate: { image: false, genome: false, notes: false } },
+    });
+    expect(readdirSync(fhirOnly).sort()).toEqual([COHORT_MARKER, 'fhir'].sort());
+    expect(types(fhirOnly)).not.toContain('ImagingStudy.ndjson');
+    expect(types(fhirOnly)).not.toContain('DocumentReference.ndjson');
+    expect(a.modalities).toBeUndefined();
+    expect(a.files.Patient.resources).toBe(a.dataset.rows);
+    expect(a.dataset.rows).toBeGreaterThan(30);
+    // No variant Observation either: genome-derived FHIR is part of the genome modality.
+    const obs = readFileSync(join(fhirOnly, 'fhir', 'Observation.ndjson'), 'utf8');
+    expect(obs).not.toContain('69548-6');
+
+    const genomeOnly = join(dir, 'only-vcf');
+    const b = await writeCohort(schema, model, {
+      n: 40,
+      seed: 9,
+      dir: genomeOnly,
+      modalities: { generate: { image: false, notes: false } },
+    });
+    expect(readdirSync(genomeOnly).sort()).toEqual([COHORT_MARKER, 'fhir', 'vcf'].sort());
+    expect(b.modalities!.images.written).toBe(0);
+    expect(b.modalities!.images.validated).toBe(0);
+    expect(b.modalities!.notes.written).toBe(0);
+    expect(b.modalities!.genomes.written).toBeGreaterThan(0);
+    expect(readdirSync(join(genomeOnly, 'vcf'))).toHaveLength(b.modalities!.genomes.written + 1);
+    expect(types(genomeOnly)).not.toContain('ImagingStudy.ndjson');
+  });
+
+  it('maps a service cohort request to what it generates: FHIR always, the rest only when requested', () => {
+    expect(generatedFor(schema, ['fhir'])).toEqual({ generate: { image: false, genome: false, notes: false }, generated: ['fhir'] });
+    expect(generatedFor(schema, ['fhir', 'notes', 'dicom']).generated).toEqual(['fhir', 'dicom', 'notes']);
+    expect(generatedFor(schema, ['vcf']).generated).toEqual(['fhir', 'vcf']);
+    const fhirSchema = parseSchema(readFileSync(DEFAULT_SCHEMA_PATH, 'utf8'));
+    expect(generatedFor(fhirSchema, ['fhir', 'dicom']).generated).toEqual(['fhir']);
   });
 });

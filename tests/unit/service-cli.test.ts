@@ -6,6 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import YAML from 'yaml';
 import { main } from '../../cli/main.ts';
+import { exited, spawnFedsynth } from '../../cli/demo.ts';
+import { storeHolder, STORE_LOCK_FILE } from '../../coordinator/store/index.ts';
+import { freePort } from '../support/federation.ts';
 import { provisionFederation } from '../../pki/index.ts';
 import { DEFAULT_SCHEMA_PATH } from '../../simulator/index.ts';
 
@@ -105,6 +108,47 @@ describe('fedsynth token / serve', () => {
     expect((await run(['token', 'revoke', '--config', cfg, id])).code).toBe(0);
     expect((await run(['token', 'revoke', '--config', cfg, id])).code).toBe(1);
   }, 300_000);
+
+  it(
+    'token refuses to write a PGlite store that a running fedsynth serve holds, and works once it stopped',
+    { timeout: 180_000 },
+    async () => {
+      const cfg = config({ http: { listen: `127.0.0.1:${await freePort()}` } });
+      const lines: string[] = [];
+      const serve = spawnFedsynth(['serve', '--config', cfg], (l) => lines.push(l));
+      try {
+        const until = Date.now() + 150_000;
+        while (!lines.some((l) => /HTTP API and web page/.test(l))) {
+          if (serve.exitCode !== null || Date.now() > until) throw new Error(`serve did not start:\n${lines.join('\n')}`);
+          await new Promise((r) => setTimeout(r, 200));
+        }
+        expect(storeHolder(join(dir, 'db'))).toMatchObject({ pid: serve.pid, holder: expect.stringMatching(/^fedsynth serve \(HTTP/) });
+        for (const args of [
+          ['token', 'create', '--config', cfg, '--role', 'researcher', '--name', 'while serving'],
+          ['token', 'list', '--config', cfg],
+        ]) {
+          const r = await run(args);
+          expect(r.code, args.join(' ')).toBe(1);
+          expect(r.err).toMatch(
+            new RegExp(`cannot (create|list) keys now: the store .* is in use by fedsynth serve \\(HTTP .*\\) \\(process ${serve.pid}`),
+          );
+          expect(r.err).toMatch(/stop that process first/);
+          expect(r.out).toBe('');
+        }
+      } finally {
+        serve.kill('SIGTERM');
+        await exited(serve);
+      }
+      expect(storeHolder(join(dir, 'db'))).toBeNull();
+      const created = await run(['token', 'create', '--config', cfg, '--role', 'researcher', '--name', 'after serving']);
+      expect(created.code).toBe(0);
+      expect((await run(['token', 'list', '--config', cfg])).out).toContain('after serving');
+      expect((await run(['token', 'list', '--config', cfg])).out).not.toContain('while serving');
+      // A lock left by a process that died (kill -9) is taken over.
+      writeFileSync(join(dir, 'db', STORE_LOCK_FILE), JSON.stringify({ pid: 2 ** 22 + 12345, holder: 'fedsynth serve', since: 'x' }));
+      expect((await run(['token', 'list', '--config', cfg])).code).toBe(0);
+    },
+  );
 
   it('serve refuses a config without an http section, and a missing --config', { timeout: 120_000 }, async () => {
     expect((await run(['serve'])).err).toMatch(/missing required flag --config/);

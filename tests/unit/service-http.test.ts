@@ -220,4 +220,47 @@ describe('coordinator.yaml http section', () => {
     ])
       expect(() => parse(bad), JSON.stringify(bad)).toThrow(ConfigError);
   });
+  it('reads http.oidc (issuer, audience, JWKS URL or file, algorithms, role claim and values); refuses malformed values', () => {
+    const listen = '127.0.0.1:8080';
+    const cfg = parse({
+      listen,
+      oidc: {
+        issuer: 'https://idp/x',
+        audience: 'api',
+        jwksUrl: 'https://idp/x/certs',
+        roleClaim: 'groups',
+        roles: { operator: ['ops', 'admins'] },
+      },
+    });
+    expect(cfg.http?.oidc).toEqual({
+      issuer: 'https://idp/x',
+      audience: ['api'],
+      jwks: { url: 'https://idp/x/certs' },
+      algorithms: ['RS256', 'ES256'],
+      roleClaim: 'groups',
+      roleValues: { researcher: ['researcher'], operator: ['ops', 'admins'], auditor: ['auditor'] },
+      clockToleranceSeconds: 30,
+    });
+    expect(
+      parse({ listen, oidc: { issuer: 'i', audience: ['a', 'b'], jwksFile: 'jwks.json', algorithms: ['ES256'] } }).http?.oidc,
+    ).toMatchObject({
+      audience: ['a', 'b'],
+      jwks: { file: join(dir, 'jwks.json') },
+      algorithms: ['ES256'],
+    });
+    for (const [oidc, why] of [
+      [{ audience: 'a', jwksFile: 'j' }, /oidc.issuer is required/],
+      [{ issuer: 'i', jwksFile: 'j' }, /oidc.audience is required/],
+      [{ issuer: 'i', audience: [], jwksFile: 'j' }, /at least one audience/],
+      [{ issuer: 'i', audience: 'a' }, /exactly one of jwksUrl/],
+      [{ issuer: 'i', audience: 'a', jwksFile: 'j', jwksUrl: 'https://x' }, /exactly one of jwksUrl/],
+      [{ issuer: 'i', audience: 'a', jwksUrl: 'file:///etc/passwd' }, /jwksUrl must be an http\(s\) URL/],
+      [{ issuer: 'i', audience: 'a', jwksFile: 'j', algorithms: ['HS256'] }, /algorithms must be a non-empty list from RS256, ES256/],
+      [{ issuer: 'i', audience: 'a', jwksFile: 'j', algorithms: [] }, /algorithms must be a non-empty list/],
+      [{ issuer: 'i', audience: 'a', jwksFile: 'j', roles: { admin: 'x' } }, /roles.admin is not a known setting/],
+      [{ issuer: 'i', audience: 'a', jwksFile: 'j', clockToleranceSeconds: 9999 }, /clockToleranceSeconds must be ≤ 300/],
+      [{ issuer: 'i', audience: 'a', jwksFile: 'j', secret: 'x' }, /oidc.secret is not a known setting/],
+    ] as const)
+      expect(() => parse({ listen, oidc }), JSON.stringify(oidc)).toThrow(why);
+  });
 });

@@ -12,14 +12,31 @@ const state = {
   cohorts: [],
   report: null,
   timer: 0,
+  pollMs: 2000,
+  /** Last body and ETag per GET path. */
+  etags: new Map(),
 };
 
+// Polls back off while nothing changes (and stop while the page is hidden); status reads are
+// conditional (If-None-Match), so an unchanged list costs a 304 and no rendering.
+const POLL_MIN_MS = 2000;
+const POLL_ACTIVE_MAX_MS = 4000;
+const POLL_IDLE_MAX_MS = 30000;
+
 async function api(method, path, body, headers = {}) {
+  const cached = method === 'GET' ? state.etags.get(path) : undefined;
   const res = await fetch(path, {
     method,
-    headers: { authorization: `Bearer ${state.token}`, ...(body ? { 'content-type': 'application/json' } : {}), ...headers },
+    cache: 'no-store',
+    headers: {
+      authorization: `Bearer ${state.token}`,
+      ...(body ? { 'content-type': 'application/json' } : {}),
+      ...(cached ? { 'if-none-match': cached.etag } : {}),
+      ...headers,
+    },
     body: body ? JSON.stringify(body) : undefined,
   });
+  if (res.status === 304 && cached) return { status: 200, headers: res.headers, data: cached.data, changed: false };
   const text = await res.text();
   let data;
   try {
@@ -28,7 +45,9 @@ async function api(method, path, body, headers = {}) {
     data = text;
   }
   if (!res.ok) throw new Error((data && (data.error || (data.issue && data.issue[0].diagnostics))) || `HTTP ${res.status}`);
-  return { status: res.status, headers: res.headers, data };
+  const etag = res.headers.get('etag');
+  if (method === 'GET' && etag) state.etags.set(path, { etag, data });
+  return { status: res.status, headers: res.headers, data, changed: true };
 }
 
 function el(tag, attrs = {}, ...children) {
@@ -70,11 +89,36 @@ async function signIn(token) {
   state.schema = (await api('GET', '/api/v1/schema')).data;
   buildForms();
   await refresh();
-  state.timer = setInterval(() => refresh().catch(() => undefined), 2000);
+  pollSoon();
 }
 
+function schedulePoll(ms) {
+  clearTimeout(state.timer);
+  state.timer = setTimeout(poll, ms);
+}
+
+/** The next poll in POLL_MIN_MS (after an action, or when the page is shown again). */
+function pollSoon() {
+  state.pollMs = POLL_MIN_MS;
+  schedulePoll(POLL_MIN_MS);
+}
+
+async function poll() {
+  if (document.hidden) return; // visibilitychange polls again
+  const changed = await refresh().catch(() => false);
+  const busy =
+    state.studies.some((s) => ['pending-approval', 'queued', 'fitting'].includes(s.status)) ||
+    state.cohorts.some((c) => ['queued', 'running'].includes(c.status));
+  state.pollMs = changed ? POLL_MIN_MS : Math.min(state.pollMs * 2, busy ? POLL_ACTIVE_MAX_MS : POLL_IDLE_MAX_MS);
+  schedulePoll(state.pollMs);
+}
+
+document.addEventListener('visibilitychange', () => {
+  if (!document.hidden && state.me) pollSoon();
+});
+
 function signOut() {
-  clearInterval(state.timer);
+  clearTimeout(state.timer);
   sessionStorage.removeItem('fedsynth-token');
   location.reload();
 }
@@ -117,6 +161,7 @@ async function requestStudy(ev) {
     $('study-result').className = 'ok';
     $('study-result').textContent = `requested ${r.data.id} (${r.data.status})`;
     await refresh();
+    pollSoon();
   } catch (err) {
     $('study-result').className = 'error';
     $('study-result').textContent = err.message;
@@ -138,6 +183,7 @@ async function requestCohort(ev) {
     $('cohort-result').className = 'ok';
     $('cohort-result').textContent = `queued ${r.data.id}`;
     await refresh();
+    pollSoon();
   } catch (err) {
     $('cohort-result').className = 'error';
     $('cohort-result').textContent = err.message;
@@ -151,18 +197,14 @@ async function approve(id) {
     alert(err.message);
   }
   await refresh();
+  pollSoon();
 }
 
 // ------------------------------------------------------------------ lists
 
-async function refresh() {
-  const [budget, studies, cohorts] = await Promise.all([
-    api('GET', '/api/v1/budget'),
-    api('GET', '/api/v1/studies'),
-    api('GET', '/api/v1/cohorts'),
-  ]);
+function renderBudget(sites) {
   $('budget').tBodies[0].replaceChildren(
-    ...budget.data.sites.map((b) =>
+    ...sites.map((b) =>
       b.registered
         ? el(
             'tr',
@@ -177,6 +219,17 @@ async function refresh() {
         : el('tr', {}, el('td', {}, b.siteId), el('td', { colspan: '5', class: 'muted' }, 'not registered yet')),
     ),
   );
+}
+
+/** Reads the lists and redraws them if any changed; returns whether one did. */
+async function refresh() {
+  const [budget, studies, cohorts] = await Promise.all([
+    api('GET', '/api/v1/budget'),
+    api('GET', '/api/v1/studies'),
+    api('GET', '/api/v1/cohorts'),
+  ]);
+  if (!budget.changed && !studies.changed && !cohorts.changed) return false;
+  renderBudget(budget.data.sites);
   state.studies = studies.data.studies;
   $('studies').tBodies[0].replaceChildren(
     ...state.studies.map((s) => {
@@ -236,6 +289,7 @@ async function refresh() {
       ),
     ),
   );
+  return true;
 }
 
 // ------------------------------------------------------------------ report and plots
@@ -322,7 +376,7 @@ async function showReport(id) {
   $('report').classList.remove('hidden');
   $('report-id').textContent = id;
   $('report-summary').textContent =
-    `${r.patients} patients from study ${r.study} (ε=${r.privacy.studyEpsilon}, δ=${r.privacy.delta}), seed ${r.seed}${r.where.text ? `, filter ${r.where.text}` : ''}. ${r.privacy.note}. Mean L1 vs released marginals: ${fmt(r.fidelity.meanL1VsReleasedMeasurements)}.`;
+    `${r.patients} patients from study ${r.study} (ε=${r.privacy.studyEpsilon}, δ=${r.privacy.delta}), seed ${r.seed}${r.where.text ? `, filter ${r.where.text}` : ''}; generated: ${(r.generated || ['fhir']).join(', ')}. ${r.privacy.note}. Mean L1 vs released marginals: ${fmt(r.fidelity.meanL1VsReleasedMeasurements)}.`;
   const withError = r.fidelity.marginals.filter((m) => m.l1 !== null);
   $('plot-error').replaceChildren(
     withError.length
