@@ -119,8 +119,9 @@ describe('pre-flight: a fit that cannot finish is refused before round 1, and no
     fed = await small({ sites: 3, deadlineMs: 3000, manualSites: ['hospital-c'] });
     const f = fed;
     f.startAgent('hospital-c');
-    for (let i = 0; i < 100 && (await f.coordinator.store.listSites(f.cfg.federationId)).length < 3; i++)
+    for (let i = 0; i < 600 && (await f.coordinator.store.listSites(f.cfg.federationId)).length < 3; i++)
       await new Promise((r) => setTimeout(r, 100));
+    expect((await f.coordinator.store.listSites(f.cfg.federationId)).map((x) => x.siteId).sort()).toEqual(f.cfg.sites);
     f.agents['hospital-c'].stop();
     await f.agentRuns['hospital-c'];
     await expectRefusedBeforeRound1(
@@ -132,12 +133,12 @@ describe('pre-flight: a fit that cannot finish is refused before round 1, and no
 
 describe('a site charged for a round that is never released', () => {
   it('fails the fit naming the charged sites, and `fedsynth audit verify` exits 1', async () => {
-    fed = await small({ sites: 3, deadlineMs: 6000 });
+    fed = await small({ sites: 3, deadlineMs: 40_000 });
     const f = fed;
     // Two committee members go away once they have computed their first contribution: round 1
     // is answered (every site charges its ledger) but only one member is left to decrypt it.
     const stopWhenMeasured = async () => {
-      for (let i = 0; i < 600; i++) {
+      for (let i = 0; i < 12_000; i++) {
         for (const s of ['hospital-b', 'hospital-c']) if (f.noisedVectors[s]?.length) f.agents[s].stop();
         if (['hospital-b', 'hospital-c'].every((s) => f.noisedVectors[s]?.length)) return;
         await new Promise((r) => setTimeout(r, 20));
