@@ -116,14 +116,10 @@ describe('pre-flight: a fit that cannot finish is refused before round 1, and no
   }, 240_000);
 
   it('a committee member is registered but does not answer (its agent is down)', async () => {
-    fed = await small({ sites: 3, deadlineMs: 3000, manualSites: ['hospital-c'] });
+    fed = await small({ sites: 3, deadlineMs: 20_000, manualSites: ['hospital-c'] });
     const f = fed;
-    f.startAgent('hospital-c');
-    for (let i = 0; i < 600 && (await f.coordinator.store.listSites(f.cfg.federationId)).length < 3; i++)
-      await new Promise((r) => setTimeout(r, 100));
-    expect((await f.coordinator.store.listSites(f.cfg.federationId)).map((x) => x.siteId).sort()).toEqual(f.cfg.sites);
-    f.agents['hospital-c'].stop();
-    await f.agentRuns['hospital-c'];
+    // hospital-c registered earlier (its row is in the coordinator's database) and its agent is down.
+    await f.coordinator.store.registerSite(f.cfg.federationId, 'hospital-c', '0.1.0');
     await expectRefusedBeforeRound1(
       f,
       /committee member\(s\) hospital-c cannot be reached, and key generation needs every member.*hospital-c: did not answer the preflight before its deadline/,
