@@ -118,12 +118,15 @@ describe('pre-flight: a fit that cannot finish is refused before round 1, and no
   it('a committee member is registered but does not answer (its agent is down)', async () => {
     fed = await small({ sites: 3, deadlineMs: 20_000, manualSites: ['hospital-c'] });
     const f = fed;
-    // hospital-c registered earlier (its row is in the coordinator's database) and its agent is down.
-    await f.coordinator.store.registerSite(f.cfg.federationId, 'hospital-c', '0.1.0');
-    await expectRefusedBeforeRound1(
+    // hospital-c registers (its row is in the coordinator's database) and its agent is down.
+    const refused = expectRefusedBeforeRound1(
       f,
       /committee member\(s\) hospital-c cannot be reached, and key generation needs every member.*hospital-c: did not answer the preflight before its deadline/,
     );
+    for (let i = 0; i < 600 && !(await f.coordinator.store.getFederation(f.cfg.federationId)); i++)
+      await new Promise((r) => setTimeout(r, 50));
+    await f.coordinator.store.registerSite(f.cfg.federationId, 'hospital-c', '0.1.0');
+    await refused;
   }, 240_000);
 });
 
