@@ -9,9 +9,11 @@ import {
   certificateFingerprint,
   checkBudget,
   checkDecryptTask,
+  checkPlan,
   checkTask,
   parsePolicy,
   parsePolicyYaml,
+  remainingRho,
   type SitePolicy,
   type TaskContext,
 } from '../../site-agent/policy.ts';
@@ -436,5 +438,46 @@ describe('certificate fingerprints', () => {
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('a whole plan before any budget is spent (the preflight)', () => {
+  const p = parsePolicy({
+    epsilon: 1,
+    delta: 1e-9,
+    federationEpsilon: { 'fed-1': 0.5 },
+    monthlyEpsilon: 0.4,
+    minQuorum: 2,
+    minThreshold: 2,
+  });
+  const plan = { rhoTotal: 0.001, quorum: 2, threshold: 2, committeeSize: 3 };
+  const now = new Date('2026-12-07T12:00:00Z');
+  const ctx = (ledgerState: LedgerState, federationId = 'fed-1') => ({ federationId, ledgerState, now });
+
+  it('remainingRho is the least left under the total, federation and monthly caps', () => {
+    expect(remainingRho(p, emptyState, 'fed-1', now)).toBeCloseTo(p.monthlyCap!.rho, 15);
+    const st: LedgerState = { totalRho: 0.002, byFederation: { 'fed-1': 0.002 }, byMonth: { '2026-12': 0.002 }, charges: 1 };
+    expect(remainingRho(p, st, 'fed-1', now)).toBeCloseTo(
+      Math.min(p.rhoCap, p.federationCaps!.byId['fed-1'].rho, p.monthlyCap!.rho) - 0.002,
+      15,
+    );
+    expect(remainingRho(p, emptyState, 'fed-2', now)).toBe(0);
+  });
+
+  it('accepts a plan within every cap and refuses one that is not, with the cap named', () => {
+    expect(checkPlan(p, plan, ctx(emptyState))).toEqual({ ok: true });
+    const big = { ...plan, rhoTotal: p.rhoCap * 2 };
+    expect(checkPlan(p, big, ctx(emptyState))).toEqual({
+      ok: false,
+      reason: expect.stringMatching(
+        /^the fit's plan needs up to rho [\d.e-]+ from this site: would spend rho [\d.e-]+ but only [\d.e-]+ of the site's total 1-epsilon cap/,
+      ),
+    });
+    expect(checkPlan(p, { ...plan, quorum: 1 }, ctx(emptyState))).toEqual({ ok: false, reason: "quorum 1 is below this site's minimum 2" });
+    expect(checkPlan(p, { ...plan, threshold: 1 }, ctx(emptyState))).toEqual({
+      ok: false,
+      reason: "committee threshold 1 is below this site's minimum 2",
+    });
+    expect(checkPlan(p, plan, ctx(emptyState, 'fed-2')).ok).toBe(false);
   });
 });

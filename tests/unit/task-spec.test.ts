@@ -5,8 +5,10 @@ import {
   decodeTaskSpec,
   InvalidTaskSpecError,
   isTaskKind,
+  parsePreflightAnswer,
   parseTaskSpec,
   TASK_KINDS,
+  type PreflightSpec,
   type DecryptSpec,
   type KeygenSpec,
   type MeasureSpec,
@@ -63,11 +65,47 @@ describe('task specs', () => {
     expect(parseTaskSpec('keygen', withField(keygen, 'extra', 'x'))).toEqual(keygen);
   });
 
-  it('knows exactly the three kinds', () => {
-    expect([...TASK_KINDS]).toEqual(['keygen', 'measure', 'decrypt']);
+  it('knows exactly the four kinds', () => {
+    expect([...TASK_KINDS]).toEqual(['preflight', 'keygen', 'measure', 'decrypt']);
     expect(isTaskKind('measure')).toBe(true);
     expect(isTaskKind('train')).toBe(false);
-    expect(reason(() => parseTaskSpec('train', '{}'))).toBe('unknown task kind "train" (known: keygen, measure, decrypt)');
+    expect(reason(() => parseTaskSpec('train', '{}'))).toBe('unknown task kind "train" (known: preflight, keygen, measure, decrypt)');
+  });
+
+  it('decodes a preflight spec and refuses a malformed one, naming the field', () => {
+    const ok: PreflightSpec = {
+      kind: 'preflight',
+      epsilon: 1,
+      delta: 1e-9,
+      rhoTotal: 0.0127,
+      quorum: 2,
+      threshold: 2,
+      committee: ['a', 'b', 'c'],
+    };
+    expect(parseTaskSpec('preflight', JSON.stringify(ok))).toEqual(ok);
+    expect(reason(() => parseTaskSpec('preflight', withField(ok, 'epsilon', 0)))).toBe('epsilon must be a positive number, got 0');
+    expect(reason(() => parseTaskSpec('preflight', withField(ok, 'delta', 1)))).toBe('delta must be below 1, got 1');
+    expect(reason(() => parseTaskSpec('preflight', withField(ok, 'rhoTotal', 'lots')))).toBe(
+      'rhoTotal must be a positive number, got "lots"',
+    );
+    expect(reason(() => parseTaskSpec('preflight', withField(ok, 'committee', [])))).toBe(
+      'committee must be a non-empty array of member ids',
+    );
+    expect(reason(() => parseTaskSpec('preflight', withField(ok, 'committee', ['a', 'a'])))).toBe('committee repeats a member');
+    expect(reason(() => parseTaskSpec('preflight', withField(ok, 'threshold', 4)))).toBe('threshold 4 exceeds committee size 3');
+  });
+
+  it('parses a preflight answer and refuses a malformed one', () => {
+    const body = (o: unknown) => Buffer.from(JSON.stringify(o));
+    const ok = { contribute: { ok: false, reason: 'cap' }, decrypt: { ok: true }, remainingRho: 0.001, neededRho: 0.0127 };
+    expect(parsePreflightAnswer(body(ok))).toEqual(ok);
+    expect(reason(() => parsePreflightAnswer(Buffer.from('{')))).toBe('preflight answer is not valid JSON');
+    expect(reason(() => parsePreflightAnswer(body([])))).toBe('preflight answer must be a JSON object');
+    expect(reason(() => parsePreflightAnswer(body({ ...ok, contribute: { ok: false } })))).toBe('contribute says no without a reason');
+    expect(reason(() => parsePreflightAnswer(body({ ...ok, decrypt: { ok: 'yes' } })))).toBe(
+      'decrypt must be {ok: boolean, reason?: string}',
+    );
+    expect(reason(() => parsePreflightAnswer(body({ ...ok, remainingRho: -1 })))).toBe('remainingRho must be a finite number ≥ 0');
   });
 
   it('refuses text that is not a JSON object, or a spec of another kind', () => {
