@@ -257,10 +257,14 @@ export async function runDemo(opts: DemoOptions): Promise<FitReport & { demo: Re
     fhirServer = await serveSiteOverFhir(fhirSiteConfig);
     log(`      ${fhirSite} reads its patients from a FHIR R4 server at ${fhirServer.url}; the others from Bulk NDJSON`);
     log(`[2/4] starting the coordinator (127.0.0.1:${files.port}, mTLS, PGlite) and ${opts.sites} site agents as separate processes`);
-    const coordinator = spawnFedsynth(['coordinator', '--config', files.coordinatorConfig], (l) => log(`  ${l}`));
+    const coordinator = spawnFedsynth(['coordinator', '--config', files.coordinatorConfig, '--log-format', 'pretty'], (l) => log(`  ${l}`));
     children.push(coordinator);
     for (const cfg of Object.values(files.siteConfigs)) {
-      children.push(spawnFedsynth(['agent', '--config', cfg, ...(opts.serve ? [] : ['--exit-when-done'])], (l) => log(`  ${l}`)));
+      children.push(
+        spawnFedsynth(['agent', '--config', cfg, '--log-format', 'pretty', ...(opts.serve ? [] : ['--exit-when-done'])], (l) =>
+          log(`  ${l}`),
+        ),
+      );
     }
     log(`[3/4] fitting at ε=${opts.epsilon}, δ=${opts.delta} (threshold-encrypted aggregation, distributed discrete Gaussian noise)`);
     const code = await exited(coordinator);
