@@ -172,6 +172,11 @@ export class SiteAgent {
     this.stopped = true;
   }
 
+  /** Where /metrics, /healthz and /readyz answer once run() started them (cfg.metrics set). */
+  get opsUrl(): string | undefined {
+    return this.ops?.url;
+  }
+
   /** Runs until the coordinator reports the federation done (if exitWhenDone) or stop(). */
   async run(): Promise<void> {
     this.bfv = await Bfv.create();
