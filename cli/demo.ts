@@ -61,9 +61,13 @@ async function freePort(): Promise<number> {
   });
 }
 
-/** Starts `fedsynth <args>` as a child process with the same Node (22) and tsx. */
-export function spawnFedsynth(args: string[], onLine: (line: string) => void): ChildProcess {
-  const child = spawn(process.execPath, ['--import', TSX, MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
+/**
+ * Starts `fedsynth <args>` as a child process with the same Node (22) and tsx; `wrap` runs it
+ * under another command (e.g. `ip netns exec NS` to put it in a network namespace).
+ */
+export function spawnFedsynth(args: string[], onLine: (line: string) => void, wrap: string[] = []): ChildProcess {
+  const argv = [...wrap, process.execPath, '--import', TSX, MAIN, ...args];
+  const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
   for (const stream of [child.stdout!, child.stderr!]) {
     let buf = '';
     stream.setEncoding('utf8');
