@@ -2,7 +2,7 @@
 // revocationList:), `provision rotate-site` and `provision revoke`, and the JSON logger: each
 // answers --help, and malformed input gets a clear error and changes nothing.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +15,7 @@ import { HelpRequest, parseArgs, UsageError, type CommandSpec } from '../../cli/
 import type { OpsConfig } from '../../cli/ops-flags.ts';
 import { ConfigError } from '../../cli/config-file.ts';
 import { parseProvisionArgs, runProvisionCommand } from '../../cli/provision.ts';
+import { loadPartyCertificates } from '../../cli/audit/verify.ts';
 import { provisionFederation } from '../../pki/index.ts';
 import { REVOCATION_FILE } from '../../pki/rotate.ts';
 import { parseRevocationList, readRevocationList, RevocationWatcher } from '../../proto/revocation.ts';
@@ -183,6 +184,15 @@ describe('provision rotate-site and revoke', () => {
     expect(r.captured.out).toMatch(/Nothing new to revoke.*now lists 1/s);
     const list = await readRevocationList(join(kits, REVOCATION_FILE), caPem);
     expect(list.lookupPem(old)?.reason).toBe('superseded');
+    // audit verify keeps both certificates of the rotated site, so its older entries still verify.
+    const certs = loadPartyCertificates(caPem, [
+      join(kits, 'sites/a/cert.pem'),
+      join(kits, `sites/a/previous`, readdirSync(join(kits, 'sites/a/previous'))[0]),
+    ]);
+    expect(certs.keys.get('a')).toEqual(
+      [readFileSync(join(kits, 'sites/a/cert.pem'), 'utf8').trim(), old.trim()].map((p) => expect.stringContaining(p.slice(30, 200))),
+    );
+    expect(certs.notes.join('\n')).toMatch(/another certificate of a \(a rotation\)/);
     expect(list.lookupPem(readFileSync(join(kits, 'sites/a/cert.pem'), 'utf8'))).toBeUndefined();
     const text = readFileSync(join(kits, REVOCATION_FILE), 'utf8');
     await expect(parseRevocationList(text, readFileSync(join(otherKits, 'ca/ca.pem'), 'utf8'), 'list')).rejects.toThrow(
