@@ -1,10 +1,11 @@
 // site.yaml → SiteConfig. The policy section is parsed by site-agent/policy.ts.
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SiteConfig } from '../site-agent/config.ts';
 import { parsePolicy, PolicyError } from '../site-agent/policy.ts';
 import { ConfigError, Fields, loadConfigFile } from './config-file.ts';
 import { loadSchemaFile } from './coordinator-config.ts';
+import { parseOpsConfig } from './ops-flags.ts';
 
 /**
  * The `data` section of site.yaml: exactly one FHIR source, plus optional other modalities:
@@ -92,10 +93,20 @@ export function parseSiteDataSection(f: Fields, filePath: string, baseDir: strin
   return dataCfg;
 }
 
+/** The certificates a rotation moved to the kit's previous/ folder (fedsynth provision rotate-site). */
+function previousCerts(kitDir: string): string[] {
+  const dir = join(kitDir, 'previous');
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.pem'))
+    .sort()
+    .map((f) => readFileSync(join(dir, f), 'utf8'));
+}
+
 export function parseSiteConfig(path: string, opts: { exitWhenDone?: boolean } = {}): SiteConfig {
   const file = loadConfigFile(path);
   const f = new Fields(file.path, file.raw);
-  f.onlyKeys(['siteId', 'federationId', 'coordinator', 'kit', 'schema', 'data', 'state', 'policy']);
+  f.onlyKeys(['siteId', 'federationId', 'coordinator', 'kit', 'schema', 'data', 'state', 'policy', 'metrics', 'revocationList']);
   const kitDir = f.path('kit', file.dir);
   const pem = (name: string) => {
     try {
@@ -114,10 +125,11 @@ export function parseSiteConfig(path: string, opts: { exitWhenDone?: boolean } =
     throw err;
   }
   return {
+    ...parseOpsConfig(f, file.path, file.dir),
     siteId: f.string('siteId'),
     federationId: f.string('federationId'),
     coordinator: f.string('coordinator'),
-    kit: { caPem: pem('ca.pem'), certPem: pem('cert.pem'), keyPem: pem('key.pem') },
+    kit: { caPem: pem('ca.pem'), certPem: pem('cert.pem'), keyPem: pem('key.pem'), previousCertPems: previousCerts(kitDir) },
     schemaText: schema.text,
     schemaHash: schema.hash,
     data: dataCfg,

@@ -6,6 +6,8 @@ import { startCoordinator, runFitAndCohort } from '../coordinator/coordinator.ts
 import { loadSiteData, SiteAgent } from '../site-agent/agent.ts';
 import { AGENT_EXIT_CODES, AGENT_EXIT_HELP, AgentStopError } from '../site-agent/agent-errors.ts';
 import { clinicalSourceLabel } from '../site-agent/config.ts';
+import { createAgentMetrics } from '../ops/metrics.ts';
+import { applyOpsFlags, OPS_FLAGS, processLogger } from './ops-flags.ts';
 
 export const COORDINATOR = command({
   command: 'fedsynth coordinator',
@@ -13,7 +15,9 @@ export const COORDINATOR = command({
   flags: {
     config: { type: 'path', value: 'coordinator.yaml', required: true, help: 'the coordinator config' },
     serve: { type: 'boolean', help: 'keep serving after the fit (agents can still poll; stop with Ctrl-C)' },
+    ...OPS_FLAGS,
   },
+  notes: 'Logs go to stdout, one JSON object per line unless on a terminal or with --log-format pretty.',
 });
 
 export const AGENT = command({
@@ -22,9 +26,11 @@ export const AGENT = command({
   flags: {
     config: { type: 'path', value: 'site.yaml', required: true, help: 'the site config' },
     'exit-when-done': { type: 'boolean', help: 'exit once the coordinator reports the federation done' },
+    ...OPS_FLAGS,
   },
   notes: [
     'Subcommands: agent inspect (check the site data locally; `fedsynth agent inspect --help`).',
+    'The agent opens no port unless --metrics-port or metrics.listen asks for one (then on 127.0.0.1 unless metrics.listen names a host).',
     '',
     'Exit codes: 0 done (or stopped by SIGINT/SIGTERM), 1 unexpected failure, 2 usage or config error,',
     ...Object.entries(AGENT_EXIT_CODES).map(([k, code]) => `  ${code} ${AGENT_EXIT_HELP[k as keyof typeof AGENT_EXIT_CODES]}`),
@@ -33,15 +39,13 @@ export const AGENT = command({
   ].join('\n'),
 });
 
-const stamp = () => new Date().toISOString().slice(11, 19);
-
 export async function runCoordinatorCommand(args: string[]): Promise<number> {
   const { flags } = parseArgs(COORDINATOR, args);
-  const cfg = parseCoordinatorConfig(flags.config);
-  const log = (line: string) => console.log(`${stamp()} coordinator: ${line}`);
+  const cfg = applyOpsFlags(parseCoordinatorConfig(flags.config), flags, '0.0.0.0');
+  const { logger, log } = processLogger('coordinator', flags['log-format'], { federation: cfg.federationId });
   const running = await startCoordinator(cfg, {
     log,
-    onProgress: (e) => console.log(`${stamp()} [${e.phase}] ${e.message}`),
+    onProgress: (e) => logger.info({ phase: e.phase }, e.message),
   });
   // `on`, not `once`: a terminal's Ctrl-C reaches both cli/bin.mjs and this process, and bin.mjs
   // forwards it too; a second signal must not cut the graceful close short.
@@ -57,17 +61,15 @@ export async function runCoordinatorCommand(args: string[]): Promise<number> {
     const sites = Object.entries(report.perSite)
       .map(([s, p]) => `${s} ε=${p.epsilon.toFixed(3)}`)
       .join(', ');
-    console.log(`${stamp()} fit done: model ${report.modelId}; spend per site: ${sites} (δ=${report.delta})`);
+    logger.info({ modelId: report.modelId }, `fit done: model ${report.modelId}; spend per site: ${sites} (δ=${report.delta})`);
     if (report.cohort)
-      console.log(
-        `${stamp()} cohort of ${report.cohort.n} patients written to ${cfg.fit.outDir}/cohort; report ${cfg.fit.outDir}/report.json`,
-      );
+      logger.info(`cohort of ${report.cohort.n} patients written to ${cfg.fit.outDir}/cohort; report ${cfg.fit.outDir}/report.json`);
     // Give polling agents a moment to learn that the federation is done before the port closes.
     await new Promise((r) => setTimeout(r, 1500));
     if (flags.serve) await new Promise(() => undefined);
     return 0;
   } catch (err) {
-    console.error(`${stamp()} coordinator: fit failed: ${(err as Error).message}`);
+    logger.error(`fit failed: ${(err as Error).message}`);
     return 1;
   } finally {
     if (!flags.serve) await running.close();
@@ -76,15 +78,15 @@ export async function runCoordinatorCommand(args: string[]): Promise<number> {
 
 export async function runAgentCommand(args: string[]): Promise<number> {
   const { flags } = parseArgs(AGENT, args);
-  const cfg = parseSiteConfig(flags.config, { exitWhenDone: flags['exit-when-done'] });
-  const log = (line: string) => console.log(`${stamp()} ${cfg.siteId}: ${line}`);
+  const cfg = applyOpsFlags(parseSiteConfig(flags.config, { exitWhenDone: flags['exit-when-done'] }), flags, '127.0.0.1');
+  const { log } = processLogger('agent', flags['log-format'], { site: cfg.siteId });
   const site = await loadSiteData(cfg);
   log(
     `read ${site.patients} patients from ${clinicalSourceLabel(cfg.data)}` +
       (site.quarantine.records.length ? ` (${site.quarantine.records.length} quarantined)` : ''),
   );
   try {
-    const agent = new SiteAgent(cfg, site, log);
+    const agent = new SiteAgent(cfg, site, log, cfg.metrics ? { metrics: createAgentMetrics() } : {});
     const stop = () => agent.stop();
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);

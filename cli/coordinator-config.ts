@@ -6,6 +6,7 @@ import type { CoordinatorConfig, HttpConfig, JwtAlgorithm, OidcConfig } from '..
 import { parseSchema, schemaHash } from '../schema/schema.ts';
 import { bfvParams } from '../coordinator/engine.ts';
 import { ConfigError, Fields, loadConfigFile } from './config-file.ts';
+import { parseOpsConfig } from './ops-flags.ts';
 
 function readPem(dir: string, file: string, what: string): string {
   try {
@@ -28,7 +29,20 @@ export function loadSchemaFile(path: string): { text: string; hash: string } {
 export function parseCoordinatorConfig(path: string): CoordinatorConfig {
   const file = loadConfigFile(path);
   const f = new Fields(file.path, file.raw);
-  f.onlyKeys(['federationId', 'schema', 'listen', 'kit', 'storage', 'sites', 'committee', 'rounds', 'fit', 'http']);
+  f.onlyKeys([
+    'federationId',
+    'schema',
+    'listen',
+    'kit',
+    'storage',
+    'sites',
+    'committee',
+    'rounds',
+    'fit',
+    'http',
+    'metrics',
+    'revocationList',
+  ]);
   const kitDir = f.path('kit', file.dir);
   const schema = loadSchemaFile(f.path('schema', file.dir));
   const sites = f.stringList('sites');
@@ -65,6 +79,7 @@ export function parseCoordinatorConfig(path: string): CoordinatorConfig {
   const outDir = fit.path('out', file.dir, './out');
   const http = parseHttpSection(f, file.path, file.dir, outDir);
   return {
+    ...parseOpsConfig(f, file.path, file.dir),
     federationId: f.string('federationId'),
     schemaText: schema.text,
     schemaHash: schema.hash,

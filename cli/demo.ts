@@ -61,9 +61,13 @@ async function freePort(): Promise<number> {
   });
 }
 
-/** Starts `fedsynth <args>` as a child process with the same Node (22) and tsx. */
-export function spawnFedsynth(args: string[], onLine: (line: string) => void): ChildProcess {
-  const child = spawn(process.execPath, ['--import', TSX, MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
+/**
+ * Starts `fedsynth <args>` as a child process with the same Node (22) and tsx; `wrap` runs it
+ * under another command (e.g. `ip netns exec NS` to put it in a network namespace).
+ */
+export function spawnFedsynth(args: string[], onLine: (line: string) => void, wrap: string[] = []): ChildProcess {
+  const argv = [...wrap, process.execPath, '--import', TSX, MAIN, ...args];
+  const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
   for (const stream of [child.stdout!, child.stderr!]) {
     let buf = '';
     stream.setEncoding('utf8');
@@ -257,10 +261,14 @@ export async function runDemo(opts: DemoOptions): Promise<FitReport & { demo: Re
     fhirServer = await serveSiteOverFhir(fhirSiteConfig);
     log(`      ${fhirSite} reads its patients from a FHIR R4 server at ${fhirServer.url}; the others from Bulk NDJSON`);
     log(`[2/4] starting the coordinator (127.0.0.1:${files.port}, mTLS, PGlite) and ${opts.sites} site agents as separate processes`);
-    const coordinator = spawnFedsynth(['coordinator', '--config', files.coordinatorConfig], (l) => log(`  ${l}`));
+    const coordinator = spawnFedsynth(['coordinator', '--config', files.coordinatorConfig, '--log-format', 'pretty'], (l) => log(`  ${l}`));
     children.push(coordinator);
     for (const cfg of Object.values(files.siteConfigs)) {
-      children.push(spawnFedsynth(['agent', '--config', cfg, ...(opts.serve ? [] : ['--exit-when-done'])], (l) => log(`  ${l}`)));
+      children.push(
+        spawnFedsynth(['agent', '--config', cfg, '--log-format', 'pretty', ...(opts.serve ? [] : ['--exit-when-done'])], (l) =>
+          log(`  ${l}`),
+        ),
+      );
     }
     log(`[3/4] fitting at ε=${opts.epsilon}, δ=${opts.delta} (threshold-encrypted aggregation, distributed discrete Gaussian noise)`);
     const code = await exited(coordinator);

@@ -10,14 +10,19 @@ import {
   type ProvisionOptions,
 } from '../pki/provision.ts';
 import { ProvisionError } from '../pki/x509.ts';
-import { command, parseArgs, processIo, runCommand, type CommandIo } from './args.ts';
+import { command, parseArgs, processIo, runCommand, UsageError, type CommandIo } from './args.ts';
+import { readFileSync } from 'node:fs';
+import { REVOCATION_REASONS, revokeCertificates, rotateSite, siteCertificates, type RevocationReason } from '../pki/rotate.ts';
 
 const LAYOUT = `Creates a federation CA and startup kits:
   DIR/ca/{ca.pem,ca.key}                      keep ca.key offline; it only serves add-site
   DIR/coordinator/{ca.pem,cert.pem,key.pem}   for the coordinator
   DIR/sites/<id>/{ca.pem,cert.pem,key.pem}    one per site, hand each to its hospital
 
-Subcommands: provision add-site NAME --out DIR (\`fedsynth provision add-site --help\`).`;
+Subcommands (each has --help):
+  provision add-site NAME --out DIR      a kit for one more site
+  provision rotate-site NAME --out DIR   a new key and certificate for the same site id (ledger and spend kept)
+  provision revoke --out DIR --site NAME a certificate onto DIR/revoked.crl.pem, read by the coordinator and agents`;
 
 export const PROVISION = command({
   command: 'fedsynth provision',
@@ -53,7 +58,44 @@ export const ADD_SITE = command({
   },
 });
 
-export type ParsedProvisionCommand = { command: 'provision'; options: ProvisionOptions } | { command: 'add-site'; options: AddSiteOptions };
+export const ROTATE_SITE = command({
+  command: 'fedsynth provision rotate-site',
+  summary:
+    'Issues a new key and certificate for an existing site id. The coordinator knows the site by its id, so its\n' +
+    'registrations and spend carry over; the agent keeps its state folder. The old certificate moves to\n' +
+    'DIR/sites/NAME/previous/ (the agent verifies its older audit entries with it). Copy the whole kit folder to the site.',
+  positionals: { name: 'NAME', min: 1, max: 1, help: 'the site id' },
+  flags: {
+    out: { type: 'path', value: 'DIR', required: true, help: 'the directory given to `fedsynth provision --out`' },
+    days: { type: 'int', min: 1, max: 36_500, help: `validity of the new certificate in days (default ${DEFAULT_VALIDITY_DAYS})` },
+    'revoke-old': { type: 'boolean', help: 'also put the old certificate on the revocation list (reason superseded)' },
+  },
+});
+
+export const REVOKE = command({
+  command: 'fedsynth provision revoke',
+  summary:
+    "Adds certificates to the federation's revocation list DIR/revoked.crl.pem (an X.509 CRL signed by the CA).\n" +
+    'Give the file to the coordinator and every agent (revocationList: in their configs); they re-read it when it changes.',
+  flags: {
+    out: { type: 'path', value: 'DIR', required: true, help: 'the directory given to `fedsynth provision --out`' },
+    site: { type: 'string', value: 'NAME', help: "revoke this site's current certificate" },
+    previous: { type: 'boolean', help: "with --site: revoke the site's previous certificates (after rotate-site) instead" },
+    cert: { type: 'path', value: 'FILE.pem', help: 'revoke this certificate file' },
+    reason: {
+      type: 'enum',
+      values: REVOCATION_REASONS,
+      default: 'unspecified',
+      help: 'the CRL reason code',
+    },
+  },
+});
+
+export type ParsedProvisionCommand =
+  | { command: 'provision'; options: ProvisionOptions }
+  | { command: 'add-site'; options: AddSiteOptions }
+  | { command: 'rotate-site'; options: { outDir: string; siteId: string; validityDays?: number; revokeOld: boolean } }
+  | { command: 'revoke'; options: { outDir: string; site?: string; previous: boolean; cert?: string; reason: RevocationReason } };
 
 /** Parses the arguments after `provision`. Throws UsageError, or HelpRequest for --help. */
 export function parseProvisionArgs(args: string[]): ParsedProvisionCommand {
@@ -63,6 +105,34 @@ export function parseProvisionArgs(args: string[]): ParsedProvisionCommand {
     const options: AddSiteOptions = { outDir: flags.out, siteId: positional[0] };
     if (flags.days !== undefined) options.validityDays = flags.days;
     return { command: 'add-site', options };
+  }
+  if (args[0] === 'rotate-site') {
+    const { flags, positional } = parseArgs(ROTATE_SITE, args.slice(1));
+    return {
+      command: 'rotate-site',
+      options: {
+        outDir: flags.out,
+        siteId: positional[0],
+        revokeOld: flags['revoke-old'],
+        ...(flags.days !== undefined ? { validityDays: flags.days } : {}),
+      },
+    };
+  }
+  if (args[0] === 'revoke') {
+    const { flags } = parseArgs(REVOKE, args.slice(1));
+    if ((flags.site === undefined) === (flags.cert === undefined))
+      throw new UsageError('needs exactly one of --site NAME or --cert FILE.pem', REVOKE.command);
+    if (flags.previous && flags.site === undefined) throw new UsageError('--previous goes with --site NAME', REVOKE.command);
+    return {
+      command: 'revoke',
+      options: {
+        outDir: flags.out,
+        previous: flags.previous,
+        reason: flags.reason,
+        ...(flags.site !== undefined ? { site: flags.site } : {}),
+        ...(flags.cert !== undefined ? { cert: flags.cert } : {}),
+      },
+    };
   }
   const { flags } = parseArgs(PROVISION, args);
   const options: ProvisionOptions = {
@@ -90,6 +160,32 @@ export function runProvisionCommand(args: string[], io: CommandIo = processIo): 
   return runCommand(PROVISION.command, io, async () => {
     const parsed = parseProvisionArgs(args);
     try {
+      if (parsed.command === 'rotate-site') {
+        const r = await rotateSite(parsed.options);
+        io.out(
+          `Rotated site ${r.siteId}: new certificate serial ${r.newSerial} in ${shown(r.siteDir)}\n` +
+            `The old certificate (serial ${r.oldSerial}) is kept as ${shown(r.previousCertPath)}${r.revoked ? ' and is now revoked' : ''}.\n` +
+            `Copy the whole kit folder (with previous/) to the site and restart its agent; its state folder and ledger stay as they are.\n`,
+        );
+        return 0;
+      }
+      if (parsed.command === 'revoke') {
+        const o = parsed.options;
+        let pems: string[];
+        if (o.cert !== undefined) {
+          try {
+            pems = [readFileSync(o.cert, 'utf8')];
+          } catch (err) {
+            throw new ProvisionError(`cannot read ${o.cert}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+          }
+        } else pems = siteCertificates(o.outDir, o.site!, o.previous ? 'previous' : 'current');
+        const r = await revokeCertificates({ outDir: o.outDir, certPems: pems, reason: o.reason });
+        const lines = r.added.length
+          ? r.added.map((a) => `Revoked ${a.subject} (serial ${a.serial})`)
+          : ['Nothing new to revoke: every certificate given is already on the list'];
+        io.out(`${lines.join('\n')}\n${shown(r.file)} now lists ${r.total} certificate(s); give it to the coordinator and every agent.\n`);
+        return 0;
+      }
       if (parsed.command === 'add-site') {
         const r = await addSite(parsed.options);
         io.out(`Issued site ${r.siteId} for federation ${r.federationId}: ${shown(r.siteDir)}\nNo other certificate was changed.\n`);

@@ -19,6 +19,10 @@ export interface CoordinatorConfig {
   storage: StorageConfig;
   /** The HTTP API and web page of `fedsynth serve` (absent: no HTTP). */
   http?: HttpConfig;
+  /** Prometheus metrics and /healthz, /readyz on this host:port (absent: not served). */
+  metrics?: { listen: string };
+  /** The federation's CRL (fedsynth provision revoke): revoked site certificates are refused. */
+  revocationListFile?: string;
   /** Sites allowed to join, by certificate CN. */
   sites: string[];
   committee: { members: string[]; threshold: number };

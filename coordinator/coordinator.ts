@@ -15,6 +15,8 @@ import { FederationEngine, type FitOutcome, type ProgressListener } from './engi
 import { createFederationHandlers, type ServiceDeps } from './service.ts';
 import { createGrpcServer, bindServer, serverCredentialsFromKit } from './transport.ts';
 import { createPeerIdentityResolver } from './peer-identity.ts';
+import { instrumentHandlers, openCoordinatorOps, revocationCheckedIdentity, type CoordinatorMetrics, type CoordinatorOps } from './ops.ts';
+import type { ReadinessCheck } from '../ops/http.ts';
 import { writeCohort, type CohortRequest, type CohortResult } from '../synthesis/cohort.ts';
 import { clinicalWorkloadReport, type ClinicalWorkloadReport } from '../synthesis/fidelity.ts';
 import type { GraphicalModel } from '../model/pgm/index.ts';
@@ -22,6 +24,8 @@ import type { Schema } from '../schema/schema.ts';
 
 export interface RunningCoordinator {
   port: number;
+  /** Where /metrics, /healthz and /readyz answer (cfg.metrics set), e.g. http://127.0.0.1:9464. */
+  opsUrl?: string;
   store: Store;
   engine: FederationEngine;
   close(): Promise<void>;
@@ -32,6 +36,8 @@ export interface StartOptions {
   onProgress?: ProgressListener;
   /** Test hook: an upload larger than this is refused (default: the wire limit). */
   maxBodyBytes?: number;
+  /** Metrics to record into (default: a registry of its own when cfg.metrics is set). */
+  metrics?: CoordinatorMetrics;
 }
 
 export async function startCoordinator(cfg: CoordinatorConfig, opts: StartOptions = {}): Promise<RunningCoordinator> {
@@ -41,29 +47,44 @@ export async function startCoordinator(cfg: CoordinatorConfig, opts: StartOption
   );
   let server: grpc.Server | undefined;
   let bfv: Bfv | undefined;
+  let ops: CoordinatorOps | undefined;
   try {
+    ops = await openCoordinatorOps(cfg, store, log, opts.metrics);
     bfv = await Bfv.create();
     const board = new TaskBoard();
     const engine = new FederationEngine(store, board, cfg, bfv);
     if (opts.onProgress) engine.onProgress(opts.onProgress);
     server = createGrpcServer({ 'grpc.max_receive_message_length': undefined } as grpc.ServerOptions);
-    const port = await serveGrpc(server, cfg, { store, board, engine, maxBodyBytes: opts.maxBodyBytes, log });
+    const port = await serveGrpc(server, cfg, { store, board, engine, maxBodyBytes: opts.maxBodyBytes, log, ops });
     const srv = server;
     const b = bfv;
+    let closing = false;
+    const opsServer = await ops.serve(
+      readinessChecks(
+        store,
+        () => !closing,
+        () => !closing,
+      ),
+    );
+    const o = ops;
     return {
       port,
+      ...(opsServer ? { opsUrl: opsServer.url } : {}),
       store,
       engine,
       async close() {
+        closing = true;
         engine.stop();
         board.notifyAll();
         await shutdownGrpc(srv);
+        await o.close();
         b.dispose();
         await store.close();
       },
     };
   } catch (err) {
     server?.forceShutdown();
+    await ops?.close();
     bfv?.dispose();
     await store.close();
     throw err;
@@ -74,16 +95,17 @@ export async function startCoordinator(cfg: CoordinatorConfig, opts: StartOption
 export async function serveGrpc(
   server: grpc.Server,
   cfg: CoordinatorConfig,
-  deps: Pick<ServiceDeps, 'store' | 'board' | 'engine' | 'fits' | 'maxBodyBytes'> & { log: (line: string) => void },
+  deps: Pick<ServiceDeps, 'store' | 'board' | 'engine' | 'fits' | 'maxBodyBytes'> & { log: (line: string) => void; ops?: CoordinatorOps },
 ): Promise<number> {
   const handlers = createFederationHandlers({
     ...deps,
     federationId: cfg.federationId,
     schemaHash: cfg.schemaHash,
     allowedSites: cfg.sites,
-    identify: createPeerIdentityResolver(cfg.kit.caPem),
+    identify: revocationCheckedIdentity(createPeerIdentityResolver(cfg.kit.caPem), deps.ops?.revocation),
   });
-  server.addService(loadFederationService().fedsynth.v1.Federation.service, handlers);
+  const metrics = deps.ops?.metrics;
+  server.addService(loadFederationService().fedsynth.v1.Federation.service, metrics ? instrumentHandlers(handlers, metrics) : handlers);
   const port = await bindServer(
     server,
     cfg.listen,
@@ -91,6 +113,22 @@ export async function serveGrpc(
   );
   deps.log(`coordinator for federation ${cfg.federationId} listening on port ${port} (mTLS)`);
   return port;
+}
+
+/**
+ * Ready = the store answers a query, the gRPC port is bound and not shutting down, and the
+ * kit's keys and the BFV context are loaded (both happen before the port is bound, so a bound
+ * port implies them).
+ */
+export function readinessChecks(store: Store, grpcUp: () => boolean, keysLoaded: () => boolean): Record<string, ReadinessCheck> {
+  return {
+    store: async () => {
+      await store.sql.query('SELECT 1');
+      return true as const;
+    },
+    grpc: () => grpcUp() || 'the gRPC server is not listening',
+    keys: () => keysLoaded() || 'the TLS kit and BFV context are not loaded',
+  };
 }
 
 /** Lets calls in flight finish for up to 2 s, then cuts the rest. */

@@ -7,7 +7,8 @@ import type * as grpc from '@grpc/grpc-js';
 import { Bfv } from '../privacy/crypto/bfv.ts';
 import { parseSchema } from '../schema/schema.ts';
 import type { CoordinatorConfig } from './config.ts';
-import { serveGrpc, shutdownGrpc } from './coordinator.ts';
+import { readinessChecks, serveGrpc, shutdownGrpc } from './coordinator.ts';
+import { openCoordinatorOps, type CoordinatorOps } from './ops.ts';
 import { CohortWorker } from './cohort-jobs.ts';
 import { COORDINATOR_PARTY, openStore, StudyStore, type Store } from './store/index.ts';
 import { StudyRunner } from './studies.ts';
@@ -17,6 +18,8 @@ import { createHttpServer, listen } from './http/server.ts';
 
 export interface RunningService {
   grpcPort: number;
+  /** Where /metrics, /healthz and /readyz answer (cfg.metrics set). */
+  opsUrl?: string;
   httpPort: number;
   store: Store;
   studies: StudyStore;
@@ -35,7 +38,9 @@ export async function startService(cfg: CoordinatorConfig, opts: { log?: (line: 
   let grpcServer: grpc.Server | undefined;
   let httpServer: Server | undefined;
   let bfv: Bfv | undefined;
+  let ops: CoordinatorOps | undefined;
   try {
+    ops = await openCoordinatorOps(cfg, store, log);
     const schema = parseSchema(cfg.schemaText);
     // The federation row anchors site registrations and the service's audit log.
     const existing = await store.getFederation(cfg.federationId);
@@ -48,7 +53,7 @@ export async function startService(cfg: CoordinatorConfig, opts: { log?: (line: 
     const runner = new StudyRunner({ store, studies, board, bfv, cfg, log });
     const cohorts = new CohortWorker({ store, studies, cfg, log });
     grpcServer = createGrpcServer({ 'grpc.max_receive_message_length': undefined } as grpc.ServerOptions);
-    const grpcPort = await serveGrpc(grpcServer, cfg, { store, board, fits: runner, log });
+    const grpcPort = await serveGrpc(grpcServer, cfg, { store, board, fits: runner, log, ops });
     httpServer = createHttpServer({ store, studies, cfg, schema, runner, cohorts, cohortsDir: http.cohortsDir }, { log });
     const httpPort = await listen(httpServer, http.listen);
     log(`HTTP API and web page on ${http.publicUrl ?? `http://${http.listen.replace(/:\d+$/, '')}:${httpPort}`}/`);
@@ -57,18 +62,30 @@ export async function startService(cfg: CoordinatorConfig, opts: { log?: (line: 
     const g = grpcServer;
     const h = httpServer;
     const b = bfv;
+    const o = ops;
+    let closing = false;
+    const opsServer = await ops.serve(
+      readinessChecks(
+        store,
+        () => !closing && h.listening,
+        () => !closing,
+      ),
+    );
     return {
       grpcPort,
+      ...(opsServer ? { opsUrl: opsServer.url } : {}),
       httpPort,
       store,
       studies,
       async close() {
+        closing = true;
         h.closeAllConnections();
         await new Promise<void>((resolve) => h.close(() => resolve()));
         await runner.stop();
         await cohorts.stop();
         board.notifyAll();
         await shutdownGrpc(g);
+        await o.close();
         b.dispose();
         await store.close();
       },
@@ -76,6 +93,7 @@ export async function startService(cfg: CoordinatorConfig, opts: { log?: (line: 
   } catch (err) {
     grpcServer?.forceShutdown();
     httpServer?.close();
+    await ops?.close();
     bfv?.dispose();
     await store.close();
     throw err;

@@ -27,6 +27,10 @@ import { budgetGuard } from './policy.ts';
 import { Quarantine } from './connectors/types.ts';
 import { loadMultimodalSiteData, type MultimodalSiteData } from './site-data.ts';
 import { decrypt, keygen, measure, preflight, TaskRefusal, type TaskAnswer, type TaskContext } from './tasks.ts';
+import { previousSiteCertificates, recordCertificate } from './previous-certs.ts';
+import { refusalReason, type AgentMetrics, type AgentBudget } from '../ops/metrics.ts';
+import { startOpsServer, type RunningOpsServer } from '../ops/http.ts';
+import { RevocationWatcher } from '../proto/revocation.ts';
 
 export const AGENT_VERSION = '0.1.0';
 const POLL_WAIT_MS = 20_000;
@@ -42,6 +46,8 @@ export interface AgentHooks extends Pick<TaskContext, 'onNoisedVector'> {
   beforePush?: (task: { taskId: string; roundId: string; kind: string }) => Promise<void>;
   /** Rate of the retry log lines (default 30 s). */
   retryLogIntervalMs?: number;
+  /** Prometheus metrics of this agent (ops/metrics.ts), when it serves them. */
+  metrics?: AgentMetrics;
 }
 
 export interface AgentEvents {
@@ -82,6 +88,9 @@ export class SiteAgent {
   /** Calls in flight, cancelled by stop() so a signal does not wait out a long poll. */
   private readonly inflight = new Set<{ cancel(): void }>();
   private wakeSleep: (() => void) | undefined;
+  private revocation?: RevocationWatcher;
+  private ops?: RunningOpsServer;
+  private registered = false;
 
   constructor(
     private readonly cfg: SiteConfig,
@@ -97,16 +106,26 @@ export class SiteAgent {
       onServerCertificate: (fp) => (this.coordinatorFingerprint = fp),
     });
     try {
+      const previousKeys = previousSiteCertificates({
+        stateDir: cfg.stateDir,
+        siteId: cfg.siteId,
+        caPem: cfg.kit.caPem,
+        certPem: cfg.kit.certPem,
+        kitPrevious: cfg.kit.previousCertPems,
+      });
       this.ledger = openCheckedLedger(cfg.stateDir, {
-        audit: { party: cfg.siteId, privateKeyPem: cfg.kit.keyPem },
+        audit: { party: cfg.siteId, privateKeyPem: cfg.kit.keyPem, previousKeys },
         guard: budgetGuard(cfg.policy),
       });
+      recordCertificate(cfg.stateDir, cfg.kit.certPem);
+      if (previousKeys.length) this.log(`audit log: also verified under ${previousKeys.length} earlier certificate(s) of ${cfg.siteId}`);
     } catch (err) {
       this.client.close();
       if (err instanceof DiskWriteError)
         throw new AgentStopError('disk', `cannot open the ledger in ${cfg.stateDir}: ${err.message}`, { cause: err });
       throw err;
     }
+    hooks.metrics?.setBudgetSource(() => this.budget());
     const rec = this.ledger.recovery;
     if (rec.tornTail) this.log(`ledger: dropped a torn final line (a crash mid-write; that answer was never sent)`);
     if (rec.orphanAnswersRemoved.length) this.log(`ledger: removed ${rec.orphanAnswersRemoved.length} unsent answer file(s)`);
@@ -127,6 +146,13 @@ export class SiteAgent {
    */
   private publishedPolicy(): string {
     const p = this.cfg.policy;
+    const b = this.budget();
+    return JSON.stringify({ epsilon: p.epsilon, delta: p.delta, rhoCap: b.capRho, remainingRho: b.remainingRho });
+  }
+
+  /** This federation's cap, spend and remainder from the policy and the ledger. */
+  private budget(): AgentBudget {
+    const p = this.cfg.policy;
     const state = this.ledger.state();
     const fedCap = p.federationCaps ? (p.federationCaps.byId[this.cfg.federationId] ?? p.federationCaps.other) : undefined;
     let rhoCap = p.rhoCap;
@@ -136,7 +162,28 @@ export class SiteAgent {
       rhoCap = Math.min(rhoCap, fedCap.rho);
       remaining = Math.min(remaining, fedCap.rho - (state.byFederation[this.cfg.federationId] ?? 0));
     }
-    return JSON.stringify({ epsilon: p.epsilon, delta: p.delta, rhoCap, remainingRho: Math.max(0, remaining) });
+    const spentRho = state.byFederation[this.cfg.federationId] ?? 0;
+    return { federationId: this.cfg.federationId, capRho: rhoCap, spentRho, remainingRho: Math.max(0, remaining) };
+  }
+
+  /** The revocation list and the metrics endpoint, when the config asks for them. */
+  private async startOps(): Promise<void> {
+    if (this.cfg.revocationListFile) {
+      this.revocation = await RevocationWatcher.open(this.cfg.revocationListFile, this.cfg.kit.caPem, { log: this.log });
+      this.log(`revocation list ${this.cfg.revocationListFile}: ${this.revocation.current().size} revoked certificate(s)`);
+    }
+    if (this.cfg.metrics) {
+      this.ops = await startOpsServer({
+        listen: this.cfg.metrics.listen,
+        registry: this.hooks.metrics?.registry,
+        ready: {
+          ledger: () => !this.stopped || 'the agent is stopping',
+          keys: () => this.bfv !== undefined || 'the BFV context is not loaded',
+          coordinator: () => this.registered || `not registered with ${this.cfg.coordinator}`,
+        },
+      });
+      this.log(`metrics on ${this.ops.url}/metrics, health on ${this.ops.url}/healthz and ${this.ops.url}/readyz`);
+    }
   }
 
   stop(): void {
@@ -163,10 +210,16 @@ export class SiteAgent {
     });
   }
 
+  /** Where /metrics, /healthz and /readyz answer once run() started them (cfg.metrics set). */
+  get opsUrl(): string | undefined {
+    return this.ops?.url;
+  }
+
   /** Runs until the coordinator reports the federation done (if exitWhenDone) or stop(). */
   async run(): Promise<void> {
     this.bfv = await Bfv.create();
     try {
+      await this.startOps();
       await this.register();
       while (!this.stopped) {
         let lost = false;
@@ -180,7 +233,10 @@ export class SiteAgent {
           () => (lost = true),
         );
         // A coordinator that went away (a restart) gets this site's registration and current budget again.
-        if (lost) await this.register();
+        if (lost) {
+          this.registered = false;
+          await this.register();
+        }
         if (res.task) await this.handle(res.task);
         else if (res.federation_done && this.cfg.exitWhenDone) {
           this.log('coordinator reports the federation done; leaving');
@@ -210,12 +266,15 @@ export class SiteAgent {
           'identity',
           `the coordinator identifies this site's certificate as ${res.site_id}, but the config names site ${this.cfg.siteId}`,
         );
+      this.registered = true;
       this.log(`registered with ${this.cfg.coordinator} as ${res.site_id} (${this.site.patients} patients)`);
     });
   }
 
   close(): void {
     this.stopped = true;
+    this.revocation?.close();
+    void this.ops?.close();
     this.client.close();
     this.ledger.close();
     this.bfv?.dispose();
@@ -291,6 +350,7 @@ export class SiteAgent {
       coordinatorFingerprint: this.coordinatorFingerprint,
       now: () => new Date(),
       onNoisedVector: this.hooks.onNoisedVector,
+      revocation: this.revocation ? () => this.revocation!.current() : undefined,
     };
   }
 
@@ -301,6 +361,10 @@ export class SiteAgent {
       return;
     }
     const ctx = this.context(task);
+    const metrics = this.hooks.metrics;
+    const startedAt = performance.now();
+    const elapsed = () => (performance.now() - startedAt) / 1000;
+    metrics?.taskStarted(task.kind);
     let answer: TaskAnswer;
     try {
       const spec = parseTaskSpec(task.kind, task.spec_json);
@@ -325,6 +389,7 @@ export class SiteAgent {
     } catch (err) {
       if (err instanceof TaskRefusal || err instanceof InvalidTaskSpecError) {
         await this.refuse(ctx, err.message);
+        metrics?.taskFinished(task.kind, 'refused', elapsed());
         return;
       }
       if (err instanceof AgentStopError) throw err;
@@ -344,6 +409,7 @@ export class SiteAgent {
       // coordinator does not wait for its deadline, and keep serving.
       this.log(`task ${h.task_id} failed: ${(err as Error).stack ?? err}`);
       await this.refuse(ctx, `site could not process the task: ${(err as Error).message}`);
+      metrics?.taskFinished(task.kind, 'refused', elapsed());
       return;
     }
     await this.hooks.beforePush?.({ taskId: h.task_id, roundId: h.round_id, kind: task.kind });
@@ -360,7 +426,9 @@ export class SiteAgent {
       this.log(`answer to ${h.round_id} not delivered: ${err.message}`);
       return undefined;
     });
+    metrics?.taskFinished(task.kind, ack ? 'answered' : 'undelivered', elapsed());
     if (ack) {
+      metrics?.uploaded(answer.body.length);
       this.answered.push({ taskId: h.task_id, kind: answer.kind, rho: answer.rho, fresh: answer.fresh });
       const spend = answer.rho !== undefined ? `, charged ρ ${answer.rho.toFixed(5)} (total ${this.ledger.totalRho().toFixed(5)})` : '';
       this.log(`answered ${task.kind} task of ${h.round_id} (${answer.body.length} bytes${ack.duplicate ? ', resent' : ''}${spend})`);
@@ -374,6 +442,7 @@ export class SiteAgent {
 
   private async refuse(ctx: TaskContext, reason: string): Promise<void> {
     this.log(`REFUSED ${ctx.roundId}: ${reason}`);
+    this.hooks.metrics?.refused(refusalReason(reason));
     this.refused.push({ taskId: ctx.taskId, reason });
     const fitId = ctx.fitId !== undefined && ctx.fitId !== ctx.federationId ? ctx.fitId : undefined;
     try {
@@ -403,6 +472,7 @@ export class SiteAgent {
       call.on('error', reject);
       call.on('end', () => {
         const body = Buffer.concat(parts);
+        this.hooks.metrics?.downloaded(body.length);
         const digest = createHash('sha256').update(body).digest('hex');
         if (sha256 && digest !== sha256) reject(new TaskRefusal('task payload does not match its announced sha256'));
         else resolve(body);

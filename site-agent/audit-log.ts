@@ -222,6 +222,11 @@ export interface AuditLogOptions {
   privateKeyPem: string | KeyObject;
   /** Clock, for tests. */
   now?: () => Date;
+  /**
+   * Public keys (or certificates) this party signed with before a certificate rotation; entries
+   * they signed still verify. The caller checks they are this party's (site-agent/previous-certs.ts).
+   */
+  previousKeys?: readonly (string | KeyObject)[];
 }
 
 export class AuditLog {
@@ -263,7 +268,7 @@ export class AuditLog {
         );
       }
     });
-    const findings = verifyChain(parsed, new Map([[options.party, createPublicKey(key)]]));
+    const findings = verifyChain(parsed, new Map([[options.party, [createPublicKey(key), ...(options.previousKeys ?? [])]]]));
     if (findings.length > 0) {
       const list = findings
         .slice(0, 5)

@@ -45,7 +45,17 @@ export interface SiteConfig {
   federationId: string;
   /** host:port of the coordinator; the agent only ever dials out. */
   coordinator: string;
-  kit: { caPem: string; certPem: string; keyPem: string };
+  kit: {
+    caPem: string;
+    certPem: string;
+    keyPem: string;
+    /** Certificates this site held before a rotation (the kit's previous/ folder): its older audit entries verify under them. */
+    previousCertPems?: string[];
+  };
+  /** Prometheus metrics and /healthz, /readyz on this host:port. Absent (the default): no port is opened. */
+  metrics?: { listen: string };
+  /** The federation's CRL (fedsynth provision revoke): committee keys of revoked certificates are refused. */
+  revocationListFile?: string;
   schemaText: string;
   schemaHash: string;
   data: SiteDataConfig;

@@ -137,7 +137,7 @@ export type BudgetGuard = (state: LedgerState, charge: PendingCharge) => GuardRe
 
 export interface OpenLedgerOptions {
   /** The site's audit log identity; when given, every charge and refusal is appended to audit.jsonl. */
-  audit?: { party: string; privateKeyPem: string };
+  audit?: { party: string; privateKeyPem: string; previousKeys?: readonly string[] };
   /** Consulted inside charge(); a refusal throws LedgerRefusedError and writes nothing but the audit refusal. */
   guard?: BudgetGuard;
   /** Clock, for tests. */

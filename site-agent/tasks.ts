@@ -26,6 +26,7 @@ import { compressDomain, valueMapProblem } from '../model/compress.ts';
 import type { Dataset } from '../model/domain.ts';
 import { committeeCertificateProblem, type CommitteeCertificateProblem } from '../proto/tls-kit.ts';
 import type { BfvParams, DecryptSpec, KeygenSpec, MeasureSpec, PreflightAnswer, PreflightSpec } from '../proto/task-spec.ts';
+import { revokedMessage, type RevocationList } from '../proto/revocation.ts';
 import { CommitteeKeyCodec, ContributionCodec, DecryptionInputCodec, PartialDecryptionCodec } from '../proto/wire.ts';
 import type { Ledger } from './ledger.ts';
 import { LedgerRefusedError } from './ledger.ts';
@@ -60,6 +61,8 @@ export interface TaskContext {
   coordinatorFingerprint?: string;
   now: () => Date;
   /** Test-only observer of the noised vector before it is shared (proves the coordinator never sees it). */
+  /** The federation's revocation list in force (proto/revocation.ts); absent: none configured. */
+  revocation?: () => RevocationList;
   onNoisedVector?: (taskId: string, values: BigInt64Array) => void;
 }
 
@@ -182,12 +185,18 @@ const CONTRIBUTOR_REFUSALS: Record<CommitteeCertificateProblem, string> = {
  * CA, valid now, naming that member, never the coordinator) and its key is signed by that certificate.
  */
 export function verifyCommittee(
-  ctx: Pick<TaskContext, 'caCert' | 'federationId' | 'fitId' | 'schemaHash' | 'now'>,
+  ctx: Pick<TaskContext, 'caCert' | 'federationId' | 'fitId' | 'schemaHash' | 'now' | 'revocation'>,
   spec: MeasureSpec,
 ): Committee {
   return spec.committee.map((m) => {
     const problem = committeeCertificateProblem(m.certificatePem, ctx.caCert, m.memberId, ctx.now());
     if (problem) throw new TaskRefusal(`committee member ${m.memberId} ${COMMITTEE_REFUSALS[problem]}: refusing to encrypt to it`);
+    // A revoked member's key may be in other hands: no share is encrypted to it.
+    const revoked = ctx.revocation?.().lookupPem(m.certificatePem);
+    if (revoked)
+      throw new TaskRefusal(
+        `committee member ${m.memberId}: ${revokedMessage(`committee member ${m.memberId}`, revoked)}; refusing to encrypt to it`,
+      );
     const publicKey = new Uint8Array(Buffer.from(m.publicKey, 'base64'));
     const signature = new Uint8Array(Buffer.from(m.signature, 'base64'));
     const fields = {

@@ -42,12 +42,14 @@ export function certificateParty(cert: X509Certificate): string | null {
 }
 
 /**
- * Party → certificate PEM, from PEM files (startup kits: `--certs DIR`, sidecars of exported
- * logs), keeping only certificates issued by the CA and valid now. Rejections are returned as notes.
+ * Party → certificate PEMs, from PEM files (startup kits: `--certs DIR`, sidecars of exported
+ * logs, a site's <state>/certs), keeping only certificates issued by the CA. A party may have
+ * several after a certificate rotation (fedsynth provision rotate-site): its older entries
+ * verify under its older certificate. Rejections are returned as notes.
  */
-export function loadPartyCertificates(caPem: string, sources: string[]): { keys: Map<string, string>; notes: string[] } {
+export function loadPartyCertificates(caPem: string, sources: string[]): { keys: Map<string, string[]>; notes: string[] } {
   const ca = new X509Certificate(caPem);
-  const keys = new Map<string, string>();
+  const keys = new Map<string, string[]>();
   const notes: string[] = [];
   for (const file of sources) {
     for (const pem of pemBlocks(readFileSync(file, 'utf8'))) {
@@ -64,12 +66,11 @@ export function loadPartyCertificates(caPem: string, sources: string[]): { keys:
         notes.push(`${file}: certificate of ${party} is not issued by the given CA; ignored`);
         continue;
       }
-      const existing = keys.get(party);
-      if (existing && new X509Certificate(existing).fingerprint256 !== cert.fingerprint256) {
-        notes.push(`${file}: a second, different certificate for ${party}; keeping the first`);
-        continue;
-      }
-      keys.set(party, pem);
+      const known = keys.get(party) ?? [];
+      if (known.some((k) => new X509Certificate(k).fingerprint256 === cert.fingerprint256)) continue;
+      if (known.length)
+        notes.push(`${file}: another certificate of ${party} (a rotation); entries verify under any of its ${known.length + 1}`);
+      keys.set(party, [...known, pem]);
     }
   }
   return { keys, notes };

@@ -108,11 +108,16 @@ export interface VerifyOptions {
   firstSeq?: number;
 }
 
-export type KeysByParty = ReadonlyMap<string, string | KeyObject> | Readonly<Record<string, string | KeyObject>>;
+/**
+ * A party's key, or its keys in order of use when it rotated its certificate: an entry verifies
+ * if any one of them signed it (a site's older entries were signed with its previous key).
+ */
+export type PartyKeys = string | KeyObject | readonly (string | KeyObject)[];
+export type KeysByParty = ReadonlyMap<string, PartyKeys> | Readonly<Record<string, PartyKeys>>;
 
-function lookupKey(keys: KeysByParty, party: string): string | KeyObject | undefined {
+function lookupKey(keys: KeysByParty, party: string): PartyKeys | undefined {
   if (keys instanceof Map) return keys.get(party);
-  const rec = keys as Readonly<Record<string, string | KeyObject>>;
+  const rec = keys as Readonly<Record<string, PartyKeys>>;
   return Object.prototype.hasOwnProperty.call(rec, party) ? rec[party] : undefined;
 }
 
@@ -127,14 +132,14 @@ export function verifyChain(
   options: VerifyOptions = {},
 ): ChainFinding[] {
   const findings: ChainFinding[] = [];
-  const keyCache = new Map<string, KeyObject | Error>();
-  const getKey = (party: string): KeyObject | Error | undefined => {
+  const keyCache = new Map<string, KeyObject[] | Error>();
+  const getKey = (party: string): KeyObject[] | Error | undefined => {
     if (keyCache.has(party)) return keyCache.get(party);
     const pem = lookupKey(publicKeyOrCertPemByParty, party);
     if (pem === undefined) return undefined;
-    let k: KeyObject | Error;
+    let k: KeyObject[] | Error;
     try {
-      k = loadVerifyKey(pem);
+      k = (Array.isArray(pem) ? pem : [pem as string | KeyObject]).map((one) => loadVerifyKey(one));
     } catch (e) {
       k = new Error(`key for party ${JSON.stringify(party)} cannot be loaded: ${(e as Error).message}`);
     }
@@ -184,12 +189,13 @@ export function verifyChain(
       } else if (key instanceof Error) {
         add('unknown-party', `${where}: ${key.message}`);
       } else {
-        let ok: boolean;
-        try {
-          ok = verify('sha256', Buffer.from(entry.hash, 'hex'), { key, dsaEncoding: 'der' }, Buffer.from(entry.signature, 'base64'));
-        } catch {
-          ok = false;
-        }
+        const ok = key.some((k) => {
+          try {
+            return verify('sha256', Buffer.from(entry.hash, 'hex'), { key: k, dsaEncoding: 'der' }, Buffer.from(entry.signature, 'base64'));
+          } catch {
+            return false;
+          }
+        });
         if (!ok) add('bad-signature', `${where}: signature does not verify under party ${JSON.stringify(entry.party)}'s key`);
       }
       const t = Date.parse(entry.timestamp);

@@ -53,6 +53,8 @@ export interface TestFederationOptions {
    * no coordinator is started here; `coordinator` and `restartCoordinator` must not be used.
    */
   externalCoordinator?: boolean;
+  /** Names and addresses the coordinator certificate is issued for (default: localhost, 127.0.0.1). */
+  coordinatorHosts?: string[];
 }
 
 export interface TestFederation {
@@ -77,7 +79,13 @@ export async function startTestFederation(opts: TestFederationOptions = {}): Pro
   const sites = Array.from({ length: nSites }, (_, i) => siteId(i));
   const dir = mkdtempSync(join(tmpdir(), 'fedsynth-fed-'));
   const kitsDir = join(dir, 'kits');
-  await provisionFederation({ outDir: kitsDir, federationId: 'test-fed', sites, validityDays: 2 });
+  await provisionFederation({
+    outDir: kitsDir,
+    federationId: 'test-fed',
+    sites,
+    validityDays: 2,
+    ...(opts.coordinatorHosts ? { coordinatorHosts: opts.coordinatorHosts } : {}),
+  });
   await simulateFederation({ sites: nSites, patients: opts.patients ?? 300, seed: 11, outDir: join(dir, 'data') });
   const schemaText = opts.schemaText ?? readFileSync(DEFAULT_SCHEMA_PATH, 'utf8');
   const hash = schemaHash(parseSchema(schemaText));

@@ -272,6 +272,7 @@ describe('Helm chart', () => {
       'deployment-agent.yaml',
       'configmap-agent.yaml',
       'networkpolicy.yaml',
+      'configmap-revocation.yaml',
     ]) {
       expect(names).toContain(t);
     }
@@ -317,15 +318,74 @@ describe('Helm chart', () => {
   });
 
   it('the coordinator config keys the chart writes are the ones coordinator.yaml knows', () => {
-    const known = ['federationId', 'schema', 'listen', 'kit', 'storage', 'sites', 'committee', 'rounds', 'fit', 'http'];
+    const known = ['federationId', 'schema', 'listen', 'kit', 'storage', 'sites', 'committee', 'rounds', 'fit', 'http', 'metrics'];
     const helpers = read(join(CHART, 'templates/_helpers.tpl'));
-    const block = /define "fedsynth.coordinatorConfig"[\s\S]*?\{\{- end \}\}/.exec(helpers)![0];
+    const block = /define "fedsynth.coordinatorConfig"[\s\S]*?\{\{- toYaml \$cfg \}\}/.exec(helpers)![0];
     const keys = [...block.matchAll(/^\s+"([A-Za-z]+)" /gm)].map((m) => m[1]);
     expect(keys.sort()).toEqual([...known].sort());
     expect(Object.keys(values.coordinator.config).every((k) => known.includes(k))).toBe(true);
-    const site = /define "fedsynth.agentConfig"[\s\S]*?\{\{- end \}\}/.exec(helpers)![0];
+    const site = /define "fedsynth.agentConfig"[\s\S]*?\{\{- toYaml \$cfg \}\}/.exec(helpers)![0];
     const siteKeys = [...site.matchAll(/^\s+"([A-Za-z]+)" /gm)].map((m) => m[1]);
     expect(siteKeys.sort()).toEqual(['coordinator', 'data', 'federationId', 'kit', 'policy', 'schema', 'siteId', 'state'].sort());
+    // Set only when asked for: the agent's metrics port and, for both, the revocation list.
+    expect(site).toMatch(/if \$a\.metrics\.enabled \}\}\n\{\{- \$_ := set \$cfg "metrics"/);
+    for (const b of [block, site])
+      expect(b).toMatch(
+        /if \.Values\.revocation\.crl \}\}\n\{\{- \$_ := set \$cfg "revocationList" "\/etc\/fedsynth\/revocation\/revoked\.crl\.pem"/,
+      );
+  });
+
+  it('probes use /healthz and /readyz on the metrics port; the agent opens that port only when enabled', () => {
+    const sts = read(join(CHART, 'templates/statefulset-coordinator.yaml'));
+    expect(sts).toContain('containerPort: {{ .Values.coordinator.metrics.port }}');
+    expect(sts).toMatch(/livenessProbe:\n\s+httpGet:\n\s+path: \/healthz\n\s+port: metrics/);
+    expect(sts).toMatch(/readinessProbe:\n\s+httpGet:\n\s+path: \/readyz\n\s+port: metrics/);
+    expect(sts).toMatch(/startupProbe:\n\s+httpGet:\n\s+path: \/healthz\n\s+port: metrics/);
+    expect(values.coordinator.metrics.port).toBe(9464);
+    expect(read(join(CHART, 'templates/service-coordinator.yaml'))).toContain('targetPort: metrics');
+    const d = read(join(CHART, 'templates/deployment-agent.yaml'));
+    const enabled = d.slice(
+      d.indexOf('{{- if .Values.agent.metrics.enabled }}'),
+      d.indexOf('{{- else }}', d.indexOf('{{- if .Values.agent.metrics.enabled }}')),
+    );
+    expect(enabled).toMatch(/readinessProbe:\n\s+httpGet:\n\s+path: \/readyz\n\s+port: metrics/);
+    expect(enabled).toMatch(/livenessProbe:\n\s+httpGet:\n\s+path: \/healthz\n\s+port: metrics/);
+    expect(values.agent.metrics.enabled).toBe(false);
+    const np = read(join(CHART, 'templates/networkpolicy.yaml'));
+    expect(np).toContain('{{- if and .Values.agent.metrics.enabled .Values.networkPolicy.agent.metricsFrom }}');
+    expect(values.networkPolicy.agent.metricsFrom).toEqual([]);
+  });
+
+  it("the probes' paths answer on a real ops endpoint: 200 when ready, 503 (not a crash) when a check fails", async () => {
+    const { startOpsServer } = await import('../../ops/http.ts');
+    const paths = new Set<string>();
+    for (const t of ['statefulset-coordinator.yaml', 'deployment-agent.yaml'])
+      for (const m of read(join(CHART, 'templates', t)).matchAll(/httpGet:\n\s+path: (\S+)\n\s+port: metrics/g)) paths.add(m[1]);
+    expect([...paths].sort()).toEqual(['/healthz', '/readyz']);
+    let storeUp: true | string = true;
+    const ops = await startOpsServer({ listen: '127.0.0.1:0', ready: { store: () => storeUp } });
+    try {
+      for (const p of paths) expect((await fetch(ops.url + p)).status, p).toBe(200);
+      storeUp = 'the database does not answer';
+      expect((await fetch(ops.url + '/healthz')).status).toBe(200);
+      const r = await fetch(ops.url + '/readyz');
+      expect(r.status).toBe(503);
+      expect(await r.json()).toEqual({ ready: false, checks: { store: 'the database does not answer' } });
+    } finally {
+      await ops.close();
+    }
+  });
+
+  it('the revocation list is a ConfigMap mounted as a directory (updates reach running pods)', () => {
+    const cm = read(join(CHART, 'templates/configmap-revocation.yaml'));
+    expect(cm).toContain('{{- if .Values.revocation.crl }}');
+    expect(cm).toContain('revoked.crl.pem: |');
+    for (const t of ['statefulset-coordinator.yaml', 'deployment-agent.yaml']) {
+      const text = read(join(CHART, 'templates', t));
+      expect(text, t).toMatch(/- name: revocation\n\s+mountPath: \/etc\/fedsynth\/revocation\n\s+readOnly: true/);
+      expect(text, t).not.toMatch(/subPath: revoked/);
+    }
+    expect(values.revocation.crl).toBe('');
   });
 
   it('pods run as non-root with a read-only root FS and no capabilities', () => {
@@ -350,7 +410,9 @@ describe('Helm chart', () => {
     const d = read(join(CHART, 'templates/deployment-agent.yaml'));
     expect(d).toMatch(/replicas: 1/);
     expect(d).toMatch(/type: Recreate/);
-    expect(d).not.toMatch(/containerPort/);
+    // A port only inside the opt-in metrics block.
+    const outside = d.replace(/\{\{- if \.Values\.agent\.metrics\.enabled \}\}[\s\S]*?\{\{- else \}\}/, '');
+    expect(outside).not.toMatch(/containerPort/);
   });
 
   it('the PostgreSQL URL comes from a Secret, never from the ConfigMap', () => {

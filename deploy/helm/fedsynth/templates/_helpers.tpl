@@ -110,7 +110,11 @@ publicUrl: {{ . | quote }}
   "committee" $c.committee
   "rounds" $c.rounds
   "fit" $fit
-  "http" (include "fedsynth.coordinatorHttp" . | fromYaml) -}}
+  "http" (include "fedsynth.coordinatorHttp" . | fromYaml)
+  "metrics" (dict "listen" (printf "0.0.0.0:%d" (int .Values.coordinator.metrics.port))) -}}
+{{- if .Values.revocation.crl }}
+{{- $_ := set $cfg "revocationList" "/etc/fedsynth/revocation/revoked.crl.pem" }}
+{{- end }}
 {{- toYaml $cfg }}
 {{- end }}
 
@@ -136,6 +140,12 @@ publicUrl: {{ . | quote }}
   "data" $data
   "state" "/var/lib/fedsynth"
   "policy" $a.policy -}}
+{{- if $a.metrics.enabled }}
+{{- $_ := set $cfg "metrics" (dict "listen" (printf "0.0.0.0:%d" (int $a.metrics.port))) }}
+{{- end }}
+{{- if .Values.revocation.crl }}
+{{- $_ := set $cfg "revocationList" "/etc/fedsynth/revocation/revoked.crl.pem" }}
+{{- end }}
 {{- toYaml $cfg }}
 {{- end }}
 
