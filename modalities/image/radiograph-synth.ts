@@ -196,7 +196,7 @@ export const FRAMING_CANDIDATES = [0.88, 0.92, 0.96, 1, 1.04] as const;
  * difference with a broad shift outside the lungs — mostly a brighter mediastinum — and a
  * classifier trained on the sites' images called 62 % of the cohort's patients without heart
  * failure enlarged (tests/integration/cohort-multimodal-signal.test.ts, seed 5; 6 % of the sites'
- * held-out images); 21 % with the framing matched. The probes use one forked stream, so only the
+ * held-out images); 27 % with the framing matched. The probes use one forked stream, so only the
  * framing differs between them.
  */
 function matchFraming(schema: Schema, anatomy: ChestAnatomy, findings: RadiographFindings, bins: readonly number[], rng: Rng): number {

@@ -53,7 +53,7 @@ describe('signal survives decoding (files read back)', () => {
   // lung on tightly framed 64² films, enlarged hearts read 0.53–0.56 against the 0.5 cut, and the
   // cohort's radiographs were drawn at the atlas's framing, which the component solver made up
   // for with a bright mediastinum (a classifier trained on the sites' images called 62 % of the
-  // cohort's patients without heart failure enlarged; now 21 %).
+  // cohort's patients without heart failure enlarged; now 27 %).
   it('cardiomegaly follows heart failure in synthetic DICOMs (extractor and classifier trained on real images)', () => {
     findingChecks('cardiomegaly', { trtr: false });
   });
