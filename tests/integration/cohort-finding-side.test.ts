@@ -13,6 +13,7 @@ import { buildVocabulary, findingTerms } from '../../modalities/notes/index.ts';
 import { dicomGrid, parseDicomBytes } from '../../site-agent/connectors/dicom/index.ts';
 import { gridImageScores } from '../../site-agent/features/image.ts';
 import { centralModelWithPairs, pooledMultimodal } from './cohort-multimodal-helpers.ts';
+import { SURFACE } from '../../simulator/notes.ts';
 import type { Schema } from '../../schema/schema.ts';
 
 type Side = 'right' | 'left' | 'bilateral';
@@ -118,7 +119,51 @@ beforeAll(async () => {
 }, 240_000);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+/**
+ * The simulated sites: per imaged patient (MRN), the sides the extractor reads where it calls a
+ * finding, and the sides the patient's notes give ("<term> in the right lung").
+ */
+function readSites(): { f: Finding; pixels: Side; notes: Side[] }[] {
+  const out: { f: Finding; pixels: Side; notes: Side[] }[] = [];
+  const grid = schema.image?.grid ?? 64;
+  const cut = (f: Finding) => (schema.attributes.find((a) => a.name === `img_${f}`) as { edges: number[] }).edges[0]!;
+  for (const site of readdirSync(join(dir, 'data')).filter((d) => d.startsWith('hospital-'))) {
+    const root = join(dir, 'data', site);
+    const noteFiles = readdirSync(join(root, 'notes'));
+    for (const mrn of readdirSync(join(root, 'dicom'))) {
+      const first = readdirSync(join(root, 'dicom', mrn)).find((n) => n.endsWith('_1.dcm'));
+      if (!first) continue;
+      const r = parseDicomBytes(readFileSync(join(root, 'dicom', mrn, first)), first);
+      if (!r.ok) continue;
+      const s = gridImageScores(dicomGrid(r.image, grid), grid);
+      if (!s.ok) continue;
+      const texts = noteFiles.filter((n) => n.startsWith(`${mrn}_`)).map((n) => readFileSync(join(root, 'notes', n), 'utf8'));
+      for (const f of ['opacity', 'nodule'] as const) {
+        if (s.scores[FEATURE[f]] < cut(f)) continue;
+        const notes: Side[] = [];
+        for (const t of texts)
+          for (const term of SURFACE[f]) {
+            const m = new RegExp(`(?:^|[^a-z])${term} in the (right|left) lung`, 'i').exec(t);
+            if (m) notes.push(m[1]!.toLowerCase() as Side);
+          }
+        out.push({ f, pixels: s.sides[FEATURE[f]], notes });
+      }
+    }
+  }
+  return out;
+}
+
 describe('the side of a lateralised finding: pixels, FHIR and note agree', () => {
+  it('simulated sites: a note names the side the radiograph was drawn on', () => {
+    const rows = readSites().filter((r) => r.notes.length > 0);
+    const agree = rows.filter((r) => r.notes.every((n) => n === r.pixels)).length;
+    if (process.env.SIDE_PRINT) console.info('sites', { called: rows.length, agree });
+    expect(rows.length).toBeGreaterThan(10);
+    // The extractor reads the side of what it calls; a nodule score from a rib crossing on the
+    // other side (sites' images are not redrawn) is the exception.
+    expect(agree / rows.length).toBeGreaterThanOrEqual(0.8);
+  });
+
   for (const f of ['opacity', 'nodule'] as const) {
     it(`${f}: FHIR codes a SNOMED CT laterality for every drawn ${f}, the note names the same side, the pixels show it`, () => {
       const withFinding = [...cohorts[f].values()].filter((p) => p.findings.includes(f));
