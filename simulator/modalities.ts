@@ -55,6 +55,8 @@ export class DicomEmitter {
 
   private writeImage(p: LatentPatient, rng: Rng, study: { uid: string; accession: string; date: string }, seriesNumber: number): void {
     const img = renderRadiograph(this.size, p, p.findings, this.site.scanner, rng.fork('render'));
+    // The first series' sides are the patient's: the notes name them.
+    if (seriesNumber === 1) p.imageSides = { ...img.sides };
     const pixels = acquire(img, this.site.scanner, rng.fork('acquire'));
     const ids = rng.fork('uids');
     const bytes = radiographDicom(pixels, this.size, img.fieldMm, this.site.scanner, {

@@ -69,7 +69,9 @@ export function writePatientNotes(p: LatentPatient, styles: readonly string[], r
     if (p.imaged && rng.bernoulli(0.9)) {
       for (const f of ['opacity', 'cardiomegaly', 'nodule'] as const) {
         if (p.findings[f]) {
-          const side = rng.bernoulli(0.5) ? 'right' : 'left';
+          // The side drawn in the radiograph when there is one (the draw is kept so the stream is unchanged).
+          const drawn = rng.bernoulli(0.5) ? 'right' : 'left';
+          const side = (f === 'opacity' || f === 'nodule' ? p.imageSides?.[f] : undefined) ?? drawn;
           imaging.push(f === 'cardiomegaly' ? `${cap(say(f))} is present.` : `${cap(say(f))} in the ${side} lung.`);
         } else imaging.push(rng.pick(NEGATED[f]));
       }

@@ -549,7 +549,11 @@ export class PatientPreparer {
       }
       const names = (Object.keys(art.findings) as (keyof RadiographFindings)[]).filter((f) => art.findings![f]);
       out.image = names;
-      if (drawn.sides.opacity || drawn.sides.nodule) out.imageSides = drawn.sides;
+      if (drawn.sides.opacity || drawn.sides.nodule) {
+        out.imageSides = drawn.sides;
+        // The note names, and the imaging Observation codes, the side the pixels hold.
+        if (facts.image) facts.image.sides = { ...drawn.sides };
+      }
       artefacts.image = {
         studyInstanceUid: spec.studyInstanceUid,
         seriesInstanceUid: spec.seriesInstanceUid,
@@ -558,6 +562,7 @@ export class PatientPreparer {
         modality: 'DX',
         started: decoded.imagingStarted,
         findingClass: names.length ? names.join(', ') : 'normal',
+        ...(drawn.sides.opacity || drawn.sides.nodule ? { sides: { ...drawn.sides } } : {}),
         path: rel,
       };
     }

@@ -1,6 +1,7 @@
 // Public clinical knowledge base: condition onset ages, physiological ranges, lab–condition and
-// drug–condition rules, paediatric growth and eGFR. Data tables with their sources; pure functions.
+// drug–condition rules, paediatric growth and eGFR, mortality. Data tables with their sources; pure functions.
 export * from './conditions.ts';
 export * from './ranges.ts';
 export * from './treatments.ts';
 export * from './growth.ts';
+export * from './mortality.ts';

@@ -45,6 +45,11 @@ export interface ImagingArtefact {
   description?: string;
   /** Image finding class ("normal", "opacity", …), written as an imaging Observation. */
   findingClass?: string;
+  /**
+   * The patient's side of each lateralised finding drawn (opacity, nodule): one component of the
+   * imaging Observation per finding, its SNOMED CT finding and laterality qualifier.
+   */
+  sides?: Partial<Record<string, 'right' | 'left' | 'bilateral'>>;
   /** Where the DICOM file is, relative to the cohort (ImagingStudy has no URL for instances; kept in the endpoint-free description). */
   path?: string;
   /** `Encounter/<id>` the study belongs to (set by buildPatientResources: an imaging visit). */
@@ -153,7 +158,39 @@ export function imagingStudyResource(id: string, patientRef: string, img: Imagin
   };
 }
 
+/**
+ * SNOMED CT findings of the lateralised image findings. The imaging Observation carries them as
+ * components (never as a DiagnosticReport.conclusionCode, which the sites' encoder would take
+ * for a radiologist's label in place of the pixels: site-agent/features/image-findings-report.ts).
+ */
+export const SIDED_FINDING_CODES: Record<string, { code: string; display: string }> = {
+  opacity: { code: '95436008', display: 'Lung consolidation' },
+  nodule: { code: '786838002', display: 'Pulmonary nodule' },
+};
+/** SNOMED CT laterality qualifiers (qualifier values, children of 182353008 |Side|). */
+export const LATERALITY_CODES: Record<'right' | 'left' | 'bilateral', { code: string; display: string }> = {
+  right: { code: '24028007', display: 'Right' },
+  left: { code: '7771000', display: 'Left' },
+  bilateral: { code: '51440002', display: 'Right and left' },
+};
+
+/** One component per lateralised finding: code = the finding, value = its side. */
+function sideComponents(img: ImagingArtefact): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = [];
+  for (const [finding, side] of Object.entries(img.sides ?? {})) {
+    const f = SIDED_FINDING_CODES[finding];
+    if (!f || !side) continue;
+    const l = LATERALITY_CODES[side];
+    out.push({
+      code: { coding: [{ system: SNOMED, code: f.code, display: f.display }], text: finding },
+      valueCodeableConcept: { coding: [{ system: SNOMED, code: l.code, display: l.display }], text: side },
+    });
+  }
+  return out;
+}
+
 export function imagingFindingResource(id: string, patientRef: string, studyRef: string, img: ImagingArtefact): FhirResourceLike {
+  const components = sideComponents(img);
   return {
     resourceType: 'Observation',
     id,
@@ -165,6 +202,7 @@ export function imagingFindingResource(id: string, patientRef: string, studyRef:
     ...(img.encounter ? { encounter: { reference: img.encounter } } : {}),
     effectiveDateTime: img.started,
     valueString: img.findingClass,
+    ...(components.length > 0 ? { component: components } : {}),
     derivedFrom: [{ reference: studyRef }],
   };
 }

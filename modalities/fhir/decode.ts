@@ -226,6 +226,8 @@ export function decodePatient(schema: Schema, row: ArrayLike<number>, rng: Rng, 
     identifier: [{ system: options.identifierSystem ?? 'urn:fedsynth:synthetic', value: options.identifierValue ?? patientId }],
     ...(schema.attributes.some((a) => a.kind === 'sex') ? { gender: facts.sex } : {}),
     birthDate: isoDate(tl.birthMs),
+    // A life that ended before the reference date (clinical/mortality.ts): nothing is dated after it.
+    ...(tl.deathMs !== undefined ? { deceasedDateTime: isoDateTime(tl.deathMs) } : {}),
   };
   const ageAt = (ms: number) => (ms - tl.birthMs) / YEAR_MS;
   const encIds = tl.encounters.map(() => rng.uuid());

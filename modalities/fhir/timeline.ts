@@ -9,7 +9,17 @@
  */
 import type { Rng } from '../../model/rng.ts';
 import type { LabAttribute } from '../../schema/schema.ts';
-import { CONDITIONS, consistentRange, drawOnsetYears, LABS, minOnsetYears, TREATMENTS, type Drug } from '../clinical/index.ts';
+import {
+  CONDITIONS,
+  consistentRange,
+  DEATH_WINDOW_YEARS,
+  deathProbability,
+  drawOnsetYears,
+  LABS,
+  minOnsetYears,
+  TREATMENTS,
+  type Drug,
+} from '../clinical/index.ts';
 
 export const DAY_MS = 86_400_000;
 export const YEAR_MS = 365.2425 * DAY_MS;
@@ -46,7 +56,7 @@ export interface PlanMedication {
 
 export interface PatientTimeline {
   birthMs: number;
-  /** Whole years at the reference date (the sampled age band's value). */
+  /** Whole years at the reference date, or at death (the sampled age band's value: the sites' encoder reads the age at death). */
   ageYears: number;
   /** The most recent visit: its labs are the row's values; notes, imaging and genome belong to it. */
   indexEncounter: number;
@@ -55,7 +65,12 @@ export interface PatientTimeline {
   conditions: PlanCondition[];
   measurements: PlanMeasurement[];
   medications: PlanMedication[];
-  /** Death, when the data has it (the schemas have no death attribute yet: always undefined). */
+  /**
+   * Death, when the life ends before the reference date. The schemas have no death attribute:
+   * it is derived from the row's age and conditions by the knowledge base's mortality
+   * (clinical/mortality.ts), at most DEATH_WINDOW_YEARS before the reference date, after the
+   * index visit; nothing of the record is dated after it.
+   */
   deathMs?: number;
 }
 
@@ -201,7 +216,17 @@ export function planTimeline(row: RowFacts, refMs: number, rng: Rng): PatientTim
       `no age in [${row.ageBand[0]}, ${row.ageBand[1]}) fits conditions ${row.conditions.join(', ') || 'none'} and the lab values`,
     );
   const years = ages[rng.int(ages.length)];
-  // Birth: whole years at the reference date == years (at least two days old).
+  // Death (its own stream, so the rest of the plan draws as before): the life then ends at the
+  // death day, which takes the reference date's place below (the age at death is `years`).
+  const fate = rng.fork('death');
+  let deathMs: number | undefined;
+  if (fate.next() < deathProbability(years, row.conditions, DEATH_WINDOW_YEARS)) {
+    const daysBack = 1 + fate.int(Math.round(DEATH_WINDOW_YEARS * 365));
+    // In the evening: after the index visit and its note even when they fall on the death day.
+    deathMs = dayStart(refMs) - daysBack * DAY_MS + (20 + fate.int(4)) * 3600_000;
+    refMs = dayStart(deathMs);
+  }
+  // Birth: whole years at the reference date (or death) == years (at least two days old).
   const ref = new Date(refMs);
   const latest = Date.UTC(ref.getUTCFullYear() - years, ref.getUTCMonth(), ref.getUTCDate()) - (years === 0 ? 2 * DAY_MS : 0);
   const earliest = Date.UTC(ref.getUTCFullYear() - years - 1, ref.getUTCMonth(), ref.getUTCDate()) + DAY_MS;
@@ -277,6 +302,7 @@ export function planTimeline(row: RowFacts, refMs: number, rng: Rng): PatientTim
     conditions,
     measurements,
     medications,
+    ...(deathMs !== undefined ? { deathMs } : {}),
   };
 }
 

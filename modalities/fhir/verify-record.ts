@@ -113,6 +113,7 @@ export function verifyRecord(index: RecordIndex, resources: readonly FhirResourc
     if (!Number.isFinite(on)) continue;
     onset.set(name, Math.min(on, onset.get(name) ?? Infinity));
     if (on < birthMs) add('onset-before-birth', r, `${name} onset ${r.onsetDateTime} is before birth ${patient.birthDate}`);
+    if (on > deathMs) add('onset-after-death', r, `${name} onset ${r.onsetDateTime} is after death ${String(patient.deceasedDateTime)}`);
     const years = ageAt(on);
     if (years < minOnsetYears(name) - 1 / 365)
       add('onset-before-min-age', r, `${name} onset at ${years.toFixed(2)} y, minimum ${minOnsetYears(name)}`);
@@ -130,7 +131,9 @@ export function verifyRecord(index: RecordIndex, resources: readonly FhirResourc
     const when = r.resourceType === 'Encounter' ? encounters.get(key(r))?.[0] : whenOf(r)?.[0];
     if (when !== undefined && Number.isFinite(when)) {
       if (when < birthMs) add('before-birth', r, `dated ${new Date(when).toISOString()} before birth ${patient.birthDate}`);
-      if (when > deathMs) add('after-death', r, `dated ${new Date(when).toISOString()} after death`);
+      // An Encounter must also have ended by the death.
+      const last = r.resourceType === 'Encounter' ? Math.max(when, encounters.get(key(r))?.[1] ?? when) : when;
+      if (last > deathMs) add('after-death', r, `dated ${new Date(last).toISOString()} after death`);
       if (when >= index.referenceMs) add('after-reference-date', r, `dated ${new Date(when).toISOString()} after the reference date`);
     }
     if (r.resourceType === 'Encounter' || r.resourceType === 'Patient') continue;

@@ -10,7 +10,11 @@
  * 2. normalise robustly: the 1st percentile → 0, the 99th → 1, clamped;
  * 3. lung fields: pixels < 0.45 that are NOT connected (4-neighbourhood) to the image border
  *    through pixels < 0.45 (air outside the body touches the border, lungs are enclosed by the
- *    body); components smaller than 0.15 % of the grid are dropped. No lung pixels on both sides
+ *    body); components smaller than 0.15 % of the grid are dropped. When that leaves one lung
+ *    only (its box's midline runs through lung in most rows), a lung apex met the air above the
+ *    shoulder through a gap of a few pixels (tightly framed films): the mask is made again with
+ *    the outside flooded only through pixels whose 3 × 3 neighbourhood is dark, grown back one
+ *    pixel (`lungMask(…, true)`), and kept if it holds two lungs. No lung pixels on both sides
  *    of the midline → the features are not computable (the image is quarantined);
  * 4. the lung box: bounding box of the lung fields (rows r0..r1, columns c0..c1, midline m), and
  *    the lung hull: per row and side, from the most lateral to the most medial lung pixel of the
@@ -45,7 +49,18 @@ export const NODULE_BASELINE = 0.02;
 
 export type ImageScores = Record<ImageFeature, number>;
 
-export type ImageFeatureResult = { ok: true; scores: ImageScores; grid: Float32Array } | { ok: false; reason: string };
+/**
+ * The patient's side where a lateralised score was found (the patient's right is the viewer's
+ * left on a PA film): the denser side of the zone with the largest left–right difference, and the
+ * side of the strongest local contrast. Read whatever the score, so only meaningful where the
+ * score calls the finding.
+ */
+export interface ScoreSides {
+  'lung-opacity': 'right' | 'left';
+  nodule: 'right' | 'left';
+}
+
+export type ImageFeatureResult = { ok: true; scores: ImageScores; sides: ScoreSides; grid: Float32Array } | { ok: false; reason: string };
 
 /**
  * The value of rank k (0-based, ascending) of a, found by quickselect (Hoare partition, middle
@@ -93,15 +108,39 @@ export function normaliseGrid(g: Float32Array): Float32Array {
   return g;
 }
 
-/** Lung field mask (step 3). */
-export function lungMask(g: Float32Array, n: number): Uint8Array {
+/**
+ * Lung field mask (step 3). With `closeGaps`, the fallback of step 3: the outside is flooded only
+ * through dark pixels whose 3 × 3 neighbourhood is all dark (beyond the image counts as dark) and
+ * then grown back by one pixel, so a gap under 3 pixels wide no longer joins a lung to the outside
+ * air; the small dark pockets this leaves beside the outside (the air between arm and chest wall)
+ * are dropped with the components under a quarter of the largest that touch it.
+ */
+export function lungMask(g: Float32Array, n: number, closeGaps = false): Uint8Array {
   const dark = new Uint8Array(n * n);
   for (let i = 0; i < dark.length; i++) dark[i] = g[i]! < LUNG_THRESHOLD ? 1 : 0;
+  let passable = dark;
+  if (closeGaps) {
+    passable = new Uint8Array(n * n);
+    for (let r = 0; r < n; r++)
+      for (let c = 0; c < n; c++) {
+        let all = 1;
+        for (let dr = -1; dr <= 1 && all; dr++)
+          for (let dc = -1; dc <= 1; dc++) {
+            const rr = r + dr;
+            const cc = c + dc;
+            if (rr >= 0 && rr < n && cc >= 0 && cc < n && !dark[rr * n + cc]) {
+              all = 0;
+              break;
+            }
+          }
+        passable[r * n + c] = all;
+      }
+  }
   // Flood the outside from the border.
   const outside = new Uint8Array(n * n);
   const stack: number[] = [];
   const push = (i: number) => {
-    if (dark[i] && !outside[i]) {
+    if (passable[i] && !outside[i]) {
       outside[i] = 1;
       stack.push(i);
     }
@@ -121,11 +160,21 @@ export function lungMask(g: Float32Array, n: number): Uint8Array {
     if (c > 0) push(i - 1);
     if (c < n - 1) push(i + 1);
   }
+  const besideOutside = (i: number, o: Uint8Array) => {
+    const r = (i / n) | 0;
+    const c = i - r * n;
+    return (r > 0 && o[i - n] === 1) || (r < n - 1 && o[i + n] === 1) || (c > 0 && o[i - 1] === 1) || (c < n - 1 && o[i + 1] === 1);
+  };
+  if (closeGaps) {
+    const core = Uint8Array.from(outside);
+    for (let i = 0; i < n * n; i++) if (dark[i] && !core[i] && besideOutside(i, core)) outside[i] = 1;
+  }
   const mask = new Uint8Array(n * n);
   for (let i = 0; i < mask.length; i++) mask[i] = dark[i] && !outside[i] ? 1 : 0;
   // Drop small components.
   const seen = new Uint8Array(n * n);
   const minSize = Math.max(2, Math.round(MIN_COMPONENT_SHARE * n * n));
+  const comps: number[][] = [];
   for (let start = 0; start < mask.length; start++) {
     if (!mask[start] || seen[start]) continue;
     const comp: number[] = [];
@@ -144,8 +193,38 @@ export function lungMask(g: Float32Array, n: number): Uint8Array {
         }
     }
     if (comp.length < minSize) for (const i of comp) mask[i] = 0;
+    else comps.push(comp);
+  }
+  if (closeGaps) {
+    const largest = Math.max(0, ...comps.map((c) => c.length));
+    for (const comp of comps)
+      if (comp.length < largest / 4 && comp.some((i) => besideOutside(i, outside))) for (const i of comp) mask[i] = 0;
   }
   return mask;
+}
+
+/**
+ * Whether the mask holds one lung only: its box's midline runs through lung in more than half
+ * of the box's rows, where two lung fields leave the mediastinum between them.
+ */
+function oneLungOnly(mask: Uint8Array, n: number): boolean {
+  let r0 = n,
+    r1 = -1,
+    c0 = n,
+    c1 = -1;
+  for (let r = 0; r < n; r++)
+    for (let c = 0; c < n; c++)
+      if (mask[r * n + c]) {
+        if (r < r0) r0 = r;
+        if (r > r1) r1 = r;
+        if (c < c0) c0 = c;
+        if (c > c1) c1 = c;
+      }
+  if (r1 < 0) return false;
+  const m = Math.round((c0 + c1) / 2);
+  let through = 0;
+  for (let r = r0; r <= r1; r++) through += mask[r * n + m]!;
+  return through > 0.5 * (r1 - r0 + 1);
 }
 
 /** Box sums via an integral image: mean of the (2k+1)² window around (r, c), clipped to the grid. */
@@ -177,7 +256,13 @@ export function gridImageScores(resampled: Float32Array, grid: number): ImageFea
   const n = grid;
   if (resampled.length !== n * n) throw new RangeError(`gridImageScores: ${resampled.length} values for a ${n}×${n} grid`);
   const g = normaliseGrid(resampled);
-  const mask = lungMask(g, n);
+  let mask = lungMask(g, n);
+  // A lung lost to the outside air through a gap at its apex (tightly framed films): the other
+  // lung alone would make the box, and the heart would be measured against one lung.
+  if (oneLungOnly(mask, n)) {
+    const closed = lungMask(g, n, true);
+    if (!oneLungOnly(closed, n)) mask = closed;
+  }
   let r0 = n,
     r1 = -1,
     c0 = n,
@@ -244,25 +329,40 @@ export function gridImageScores(resampled: Float32Array, grid: number): ImageFea
     }
   }
   let asymmetry = 0;
+  let opacitySide: ScoreSides['lung-opacity'] = 'right';
   for (let z = 0; z < zones; z++) {
     if (count[z] < 4 || count[zones + z] < 4) continue;
-    asymmetry = Math.max(asymmetry, Math.abs(sum[z]! / count[z]! - sum[zones + z]! / count[zones + z]!));
+    const d = sum[z]! / count[z]! - sum[zones + z]! / count[zones + z]!;
+    if (Math.abs(d) > asymmetry) {
+      asymmetry = Math.abs(d);
+      // Side 0 (columns left of the midline) is the patient's right.
+      opacitySide = d > 0 ? 'right' : 'left';
+    }
   }
   const opacity = Math.max(0, asymmetry - NORMAL_ASYMMETRY);
 
   // Nodule: local contrast inside the lungs.
   const sg = integral(g, n);
   let contrast = 0;
+  let noduleSide: ScoreSides['nodule'] = 'right';
   for (let r = r0; r <= r1; r++) {
     for (let c = c0; c <= c1; c++) {
       if (Math.abs(c - mid) < 0.3 * half) continue;
       if (boxMean(sh, n, r, c, 3) < 0.6) continue;
       const v = boxMean(sg, n, r, c, 1) - boxMean(sg, n, r, c, 3);
-      if (v > contrast) contrast = v;
+      if (v > contrast) {
+        contrast = v;
+        noduleSide = c < mid ? 'right' : 'left';
+      }
     }
   }
   const nodule = Math.max(0, contrast - NODULE_BASELINE);
-  return { ok: true, scores: { 'cardiothoracic-ratio': ctr, 'lung-opacity': opacity, nodule }, grid: g };
+  return {
+    ok: true,
+    scores: { 'cardiothoracic-ratio': ctr, 'lung-opacity': opacity, nodule },
+    sides: { 'lung-opacity': opacitySide, nodule: noduleSide },
+    grid: g,
+  };
 }
 
 /**

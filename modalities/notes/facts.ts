@@ -29,12 +29,20 @@ export interface FactLab {
   effective?: string;
 }
 
+/** The patient's side of a lateralised finding (the patient's right is the viewer's left on a PA film). */
+export type FindingSide = 'right' | 'left' | 'bilateral';
+
 export interface FactImage {
   /** Image class from the joint model: "normal", "opacity", "cardiomegaly", "effusion", … */
   findingClass: string;
   /** Every abnormal finding when several co-occur (findingClass is the first of them). */
   findings?: string[];
   componentBins?: number[];
+  /**
+   * The patient's side of each lateralised finding as drawn in the pixels (opacity, nodule):
+   * the note names it, and the FHIR imaging Observation codes it.
+   */
+  sides?: Partial<Record<string, FindingSide>>;
   /** DICOM modality of the study (DX or CR). */
   modality?: 'DX' | 'CR';
   bodyPart?: string;
@@ -64,4 +72,13 @@ export interface SyntheticFacts {
 export function imageFindings(image: FactImage): string[] {
   if (image.findings && image.findings.length > 0) return image.findings;
   return image.findingClass === 'normal' ? [] : [image.findingClass];
+}
+
+/**
+ * How a note names a finding: its term, with "in the right lung", "in the left lung" or "in both
+ * lungs" when the image has its side.
+ */
+export function sidedFindingText(term: string, side: FindingSide | undefined): string {
+  if (!side) return term;
+  return side === 'bilateral' ? `${term} in both lungs` : `${term} in the ${side} lung`;
 }

@@ -3,7 +3,7 @@
  * rejection sampling through the verifier. Pure: returns strings and counts.
  */
 import type { Rng } from '../../model/rng.ts';
-import { imageFindings, type FactLab, type SyntheticFacts } from './facts.ts';
+import { imageFindings, sidedFindingText, type FactLab, type SyntheticFacts } from './facts.ts';
 import { LAB_LABELS, NOTE_STYLES, PHRASES, SECTION_HEADINGS, type NoteSection, type NoteStyle } from './templates.ts';
 import { verifyNote, type NoteIssue } from './verify.ts';
 import { conditionTerms, findingTerms, type Vocabulary } from './vocabulary.ts';
@@ -140,13 +140,20 @@ export function generateNote(all: SyntheticFacts, vocab: Vocabulary, rng: Rng, o
   const img = facts.image;
   let findingText = '';
   if (img) {
-    const side = rng.bernoulli(0.5) ? 'right' : 'left';
+    // The side drawn in the pixels when the image has one (an opacity's side: the "{{side}}" of
+    // its templates); a side-less template never names one.
+    const drawnSide = img.sides?.[img.findingClass];
+    const side = drawnSide === 'bilateral' ? 'bilateral' : (drawnSide ?? (rng.bernoulli(0.5) ? 'right' : 'left'));
     const view = img.view ?? 'PA';
     const found = imageFindings(img);
     // Several findings share one sentence: the single-finding templates say "lungs otherwise clear".
-    const topic =
-      found.length > 1 ? 'findings.other' : PHRASES[`findings.${img.findingClass}`] ? `findings.${img.findingClass}` : 'findings.other';
-    findingText = found.length === 0 ? 'normal' : listText(found.map((f) => findingTerms(vocab, f)[0]));
+    // The single-finding templates that name a side take a unilateral one only.
+    const single = PHRASES[`findings.${img.findingClass}`] && drawnSide !== 'bilateral' ? `findings.${img.findingClass}` : 'findings.other';
+    const topic = found.length > 1 ? 'findings.other' : single;
+    const term = (f: string) => findingTerms(vocab, f)[0]!;
+    findingText = found.length === 0 ? 'normal' : listText(found.map(term));
+    // "Imaging shows …" and the multi-finding sentence name each finding with its side.
+    if (found.length > 0 && topic === 'findings.other') findingText = listText(found.map((f) => sidedFindingText(term(f), img.sides?.[f])));
     sections.findings!.push(fill(choose(topic, PHRASES[topic], rng, opts), { view, side, finding: findingText }));
   }
   // Assessment
@@ -201,7 +208,7 @@ export function safeNote(all: SyntheticFacts, vocab: Vocabulary): string {
     lines.push(
       found.length === 0
         ? 'Chest radiograph: no acute cardiopulmonary abnormality.'
-        : `Chest radiograph: ${listText(found.map((f) => findingTerms(vocab, f)[0]))}.`,
+        : `Chest radiograph: ${listText(found.map((f) => sidedFindingText(findingTerms(vocab, f)[0]!, facts.image!.sides?.[f])))}.`,
     );
   }
   lines.push('', 'Plan:', terms.length ? `Continue management of ${listText(terms)}.` : 'Next routine visit in 6 months.');

@@ -20,6 +20,7 @@ export {
   OPACITY_CLIP,
   type ImageFeatureResult,
   type ImageScores,
+  type ScoreSides,
 } from '../../modalities/image/finding-scores.ts';
 
 /** Resamples and normalises to the grid (the extractors' steps 1–2). */

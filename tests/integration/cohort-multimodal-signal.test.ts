@@ -34,13 +34,13 @@ beforeAll(async () => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('signal survives decoding (files read back)', () => {
-  const findingChecks = (f: 'opacity' | 'cardiomegaly') => {
+  const findingChecks = (f: 'opacity' | 'cardiomegaly', opts: { trtr: boolean } = { trtr: true }) => {
     const r = t.findings[f];
     const realGap = r.real.withCause - r.real.without;
     expect(r.synthetic.withCause - r.synthetic.without, f).toBeGreaterThan(0.5 * realGap);
     expect(r.trts.withCause - r.trts.without, f).toBeGreaterThan(0.5 * realGap);
     expect(Math.abs(r.synthetic.without - r.real.without), f).toBeLessThan(0.08);
-    expect(r.trtrAccuracy, f).toBeGreaterThan(0.9);
+    if (opts.trtr) expect(r.trtrAccuracy, f).toBeGreaterThan(0.9);
     // Train on synthetic images, test on real: the synthetic images look enough like the sites'.
     expect(r.tstrAccuracy, f).toBeGreaterThan(0.9);
   };
@@ -49,11 +49,22 @@ describe('signal survives decoding (files read back)', () => {
     findingChecks('opacity');
   });
 
-  // Known gap since the radiographs are drawn from real anatomy: the synthetic cardiomegaly gap
-  // given heart failure reads 0.25 where half the real gap is 0.28 (docs/modalities.md). `fails`
-  // keeps the check running: it turns red once the signal is restored, and the marker goes then.
-  it.fails('cardiomegaly follows heart failure in synthetic DICOMs (known gap, see docs/modalities.md)', () => {
-    findingChecks('cardiomegaly');
+  // Restored (docs/modalities.md, "Cardiomegaly and heart failure"): the sites' extractor lost a
+  // lung on tightly framed 64² films, enlarged hearts read 0.53–0.56 against the 0.5 cut, and the
+  // cohort's radiographs were drawn at the atlas's framing, which the component solver made up
+  // for with a bright mediastinum (a classifier trained on the sites' images called 62 % of the
+  // cohort's patients without heart failure enlarged; now 27 %).
+  it('cardiomegaly follows heart failure in synthetic DICOMs (extractor and classifier trained on real images)', () => {
+    findingChecks('cardiomegaly', { trtr: false });
+  });
+
+  // Known gap: the same classifier, trained and tested on the sites' own images, scores 0.895 on
+  // cardiomegaly at this seed (0.93 at seed 6, 0.90 at seed 7): its errors are the hearts whose
+  // cardiothoracic ratio reads within 0.04 of the 0.5 cut, which a 16 × 16 image cannot resolve.
+  // A property of the sites' images and the classifier, not of the synthetic ones; `fails` keeps
+  // it measured and turns red once it holds.
+  it.fails('a classifier trained on the sites’ radiographs reads their cardiomegaly with accuracy > 0.9 (known gap)', () => {
+    expect(t.findings.cardiomegaly!.trtrAccuracy).toBeGreaterThan(0.9);
   });
 
   it('allele frequencies and LD survive', () => {
