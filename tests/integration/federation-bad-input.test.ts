@@ -70,6 +70,12 @@ async function pullMeasureTask(): Promise<Task__Output> {
   for (let i = 0; i < 60; i++) {
     const res = await call<{ task: Task__Output | null }>('PullTask', { header: header(), wait_ms: 2000 });
     if (res.task?.kind === 'measure') return res.task;
+    if (res.task?.kind === 'preflight') {
+      // The free pre-flight round comes first: this hand-driven site can afford the plan.
+      const spec = JSON.parse(res.task.spec_json) as { rhoTotal: number };
+      const answer = Buffer.from(JSON.stringify({ contribute: { ok: true }, remainingRho: 10 * spec.rhoTotal, neededRho: spec.rhoTotal }));
+      await push(bodyChunks(res.task, answer, {}, 'preflight-answer'));
+    }
   }
   throw new Error('no measure task arrived');
 }
