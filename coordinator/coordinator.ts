@@ -13,6 +13,7 @@ import { openStore, type Store } from './store/index.ts';
 import { TaskBoard } from './task-board.ts';
 import { FederationEngine, type FitOutcome, type ProgressListener } from './engine.ts';
 import { createFederationHandlers, type ServiceDeps } from './service.ts';
+import { DEFAULT_UPLOAD_LIMITS, UploadGate, type UploadLimits } from './chunks.ts';
 import { createGrpcServer, bindServer, serverCredentialsFromKit } from './transport.ts';
 import { createPeerIdentityResolver } from './peer-identity.ts';
 import { writeCohort, type CohortRequest, type CohortResult } from '../synthesis/cohort.ts';
@@ -24,6 +25,8 @@ export interface RunningCoordinator {
   port: number;
   store: Store;
   engine: FederationEngine;
+  /** Per-site upload accounting (open streams, bytes in flight, bytes read). */
+  uploads: UploadGate;
   close(): Promise<void>;
 }
 
@@ -32,6 +35,8 @@ export interface StartOptions {
   onProgress?: ProgressListener;
   /** Test hook: an upload larger than this is refused (default: the wire limit). */
   maxBodyBytes?: number;
+  /** Per-site upload caps (merged over DEFAULT_UPLOAD_LIMITS). */
+  uploadLimits?: Partial<UploadLimits>;
 }
 
 export async function startCoordinator(cfg: CoordinatorConfig, opts: StartOptions = {}): Promise<RunningCoordinator> {
@@ -47,13 +52,15 @@ export async function startCoordinator(cfg: CoordinatorConfig, opts: StartOption
     const engine = new FederationEngine(store, board, cfg, bfv);
     if (opts.onProgress) engine.onProgress(opts.onProgress);
     server = createGrpcServer({ 'grpc.max_receive_message_length': undefined } as grpc.ServerOptions);
-    const port = await serveGrpc(server, cfg, { store, board, engine, maxBodyBytes: opts.maxBodyBytes, log });
+    const uploads = new UploadGate({ ...DEFAULT_UPLOAD_LIMITS, ...opts.uploadLimits });
+    const port = await serveGrpc(server, cfg, { store, board, engine, maxBodyBytes: opts.maxBodyBytes, uploads, log });
     const srv = server;
     const b = bfv;
     return {
       port,
       store,
       engine,
+      uploads,
       async close() {
         engine.stop();
         board.notifyAll();
@@ -74,7 +81,7 @@ export async function startCoordinator(cfg: CoordinatorConfig, opts: StartOption
 export async function serveGrpc(
   server: grpc.Server,
   cfg: CoordinatorConfig,
-  deps: Pick<ServiceDeps, 'store' | 'board' | 'engine' | 'fits' | 'maxBodyBytes'> & { log: (line: string) => void },
+  deps: Pick<ServiceDeps, 'store' | 'board' | 'engine' | 'fits' | 'maxBodyBytes' | 'uploads'> & { log: (line: string) => void },
 ): Promise<number> {
   const handlers = createFederationHandlers({
     ...deps,

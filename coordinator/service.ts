@@ -10,7 +10,7 @@ import type { PushAck } from '../proto/generated/fedsynth/v1/PushAck.ts';
 import type { Task as WireTask } from '../proto/generated/fedsynth/v1/Task.ts';
 import { CHUNK_BYTES, MAX_BODY_BYTES, sliceBody } from '../proto/wire.ts';
 import { wireTaskSpec } from './audit.ts';
-import { receiveBody, UploadError } from './chunks.ts';
+import { receiveBody, resultByteBound, UploadError, UploadGate, type UploadSlot } from './chunks.ts';
 import { RejectedResult, type FederationEngine } from './engine.ts';
 import type { TaskBoard } from './task-board.ts';
 import type { Store, Task } from './store/index.ts';
@@ -51,6 +51,8 @@ export interface ServiceDeps {
   allowedSites: readonly string[];
   identify: (call: CallWithAuthContext) => SiteIdentity;
   maxBodyBytes?: number;
+  /** Per-site caps on upload streams and bytes in flight (default: DEFAULT_UPLOAD_LIMITS). */
+  uploads?: UploadGate;
   log?: (line: string) => void;
 }
 
@@ -63,7 +65,13 @@ function toServiceError(err: unknown): grpc.ServiceError {
     }) as grpc.ServiceError;
   }
   if (err instanceof UploadError) {
-    const code = err.code === 'too-large' ? grpc.status.RESOURCE_EXHAUSTED : grpc.status.INVALID_ARGUMENT;
+    const code = {
+      'too-large': grpc.status.RESOURCE_EXHAUSTED,
+      busy: grpc.status.RESOURCE_EXHAUSTED,
+      stalled: grpc.status.DEADLINE_EXCEEDED,
+      invalid: grpc.status.INVALID_ARGUMENT,
+      digest: grpc.status.INVALID_ARGUMENT,
+    }[err.code];
     return Object.assign(new Error(err.message), { code, details: err.message, metadata: new grpc.Metadata() }) as grpc.ServiceError;
   }
   if (err instanceof RejectedResult) {
@@ -86,6 +94,7 @@ function toServiceError(err: unknown): grpc.ServiceError {
 export function createFederationHandlers(deps: ServiceDeps): FederationHandlers {
   const log = deps.log ?? (() => undefined);
   const maxBody = deps.maxBodyBytes ?? MAX_BODY_BYTES;
+  const uploads = deps.uploads ?? new UploadGate();
 
   const site = (call: CallWithAuthContext): SiteIdentity => {
     const id = deps.identify(call);
@@ -197,15 +206,24 @@ export function createFederationHandlers(deps: ServiceDeps): FederationHandlers 
     },
 
     FetchPayload(call) {
+      let cancelled = false;
+      call.on('cancelled', () => (cancelled = true));
       (async () => {
         const id = site(call);
         const header = checkHeader(call.request.header, true);
         const task = await ownedTask(id.siteId, header);
-        if (!task.payload) throw new CallError(grpc.status.NOT_FOUND, `task ${task.taskId} has no payload`);
+        if (task.state === 'expired' || task.state === 'refused')
+          throw new CallError(grpc.status.FAILED_PRECONDITION, `task ${task.taskId} is ${task.state}: its payload is no longer served`);
+        if (!task.payload) {
+          // A decrypt task always gets its payload; any other kind never has one.
+          if (task.kind === 'decrypt') throw new CallError(grpc.status.UNAVAILABLE, `task ${task.taskId}: payload not ready yet`);
+          throw new CallError(grpc.status.FAILED_PRECONDITION, `task ${task.taskId} is a ${task.kind} task: it has no payload to fetch`);
+        }
         const body = Buffer.from(task.payload);
         const sha256 = createHash('sha256').update(body).digest('hex');
         let first = true;
         for (const slice of sliceBody(body, CHUNK_BYTES)) {
+          if (cancelled) return;
           const ok = call.write({
             header: first ? header : null,
             kind: first ? 'payload' : '',
@@ -214,32 +232,74 @@ export function createFederationHandlers(deps: ServiceDeps): FederationHandlers 
             data: Buffer.from(slice),
           });
           first = false;
-          if (!ok) await new Promise((r) => call.once('drain', r));
+          if (!ok)
+            await new Promise<void>((r) => {
+              const done = () => {
+                call.off('drain', done);
+                call.off('cancelled', done);
+                r();
+              };
+              call.once('drain', done);
+              call.once('cancelled', done);
+            });
         }
         call.end();
-      })().catch((err) => call.destroy(toServiceError(err)));
+        // grpc-js sends a server stream's status only through 'error' (destroy() would drop it and
+        // leave the caller waiting for its deadline).
+      })().catch((err) => {
+        if (!cancelled) call.emit('error', toServiceError(err));
+      });
     },
 
     PushResult(call, callback) {
+      let slot: UploadSlot | undefined;
       (async (): Promise<PushAck> => {
         const id = site(call);
-        const received = await receiveBody(call as AsyncIterable<Chunk__Output>, maxBody);
-        const header = checkHeader(received.header, true);
-        const task = await ownedTask(id.siteId, header);
-        if (task.state === 'expired') {
-          throw new CallError(grpc.status.FAILED_PRECONDITION, `task ${task.taskId} expired: its round closed before this result arrived`);
-        }
-        if (task.state === 'refused') throw new CallError(grpc.status.FAILED_PRECONDITION, `task ${task.taskId} was refused by this site`);
-        const res = await engineFor(task).acceptResult(id.siteId, task, received.kind, received.body, id.certificatePem);
-        log(`${received.kind} from ${id.siteId} for ${task.roundId} (${received.body.length} bytes${res.duplicate ? ', duplicate' : ''})`);
+        slot = uploads.open(id.siteId);
+        const admitted = slot;
+        let task: Task | undefined;
+        const received = await receiveBody(call as AsyncIterable<Chunk__Output>, maxBody, {
+          idleMs: uploads.limits.idleMs,
+          onBytes: (n) => (uploads.bytesRead += n),
+          // Everything that can refuse the upload is decided from the first chunk, before its body.
+          admit: async (first) => {
+            const header = checkHeader(first.header, true);
+            const t = await ownedTask(id.siteId, header);
+            if (t.state === 'expired') {
+              throw new CallError(grpc.status.FAILED_PRECONDITION, `task ${t.taskId} expired: its round closed before this result arrived`);
+            }
+            if (t.state === 'refused') throw new CallError(grpc.status.FAILED_PRECONDITION, `task ${t.taskId} was refused by this site`);
+            const engine = engineFor(t);
+            const spec = (t.spec ?? {}) as { measure?: { marginals?: string[][]; committee?: unknown[] }; length?: number };
+            const marginals = spec.measure?.marginals;
+            const cells = Array.isArray(marginals) ? marginals.reduce((n, m) => n + engine.domain.cells(m), 0) : undefined;
+            const bound = resultByteBound(t.kind, { length: spec.length, committee: spec.measure?.committee }, cells, maxBody);
+            if (first.declaredBytes > bound) {
+              throw new UploadError(
+                `declared body of ${first.declaredBytes} bytes exceeds the ${bound}-byte bound of a ${t.kind} result for task ${t.taskId}`,
+                'too-large',
+              );
+            }
+            admitted.reserve(first.declaredBytes);
+            task = t;
+          },
+        });
+        // receiveBody only returns after admit() accepted the task.
+        const accepted = task!;
+        const res = await engineFor(accepted).acceptResult(id.siteId, accepted, received.kind, received.body, id.certificatePem);
+        log(
+          `${received.kind} from ${id.siteId} for ${accepted.roundId} (${received.body.length} bytes${res.duplicate ? ', duplicate' : ''})`,
+        );
         return { accepted: true, duplicate: res.duplicate, message: res.duplicate ? 'identical result already stored' : 'stored' };
-      })().then(
-        (res) => callback(null, res),
-        (err) => {
-          log(`rejected upload: ${(err as Error).message}`);
-          callback(toServiceError(err));
-        },
-      );
+      })()
+        .then(
+          (res) => callback(null, res),
+          (err) => {
+            log(`rejected upload: ${(err as Error).message}`);
+            callback(toServiceError(err));
+          },
+        )
+        .finally(() => slot?.release());
     },
 
     RefuseTask(call, callback) {
