@@ -13,6 +13,10 @@ import type { Chunk__Output } from '../../proto/generated/fedsynth/v1/Chunk.ts';
 import type { Header } from '../../proto/generated/fedsynth/v1/Header.ts';
 import { CHUNK_BYTES } from '../../proto/wire.ts';
 import { resultByteBound } from '../../coordinator/chunks.ts';
+import { Dataset, Domain, allocColumn } from '../../model/domain.ts';
+import { Rng } from '../../model/rng.ts';
+import { marginal } from '../../model/marginals.ts';
+import { WorkerPlanner } from '../../federation/plan-worker.ts';
 
 const SITES = ['hospital-a', 'hospital-b', 'hospital-c'];
 const MAX_STREAMS = 2;
@@ -292,5 +296,55 @@ describe('per-site upload caps', () => {
     expect(r.ms).toBeGreaterThanOrEqual(IDLE_MS - 100);
     u.call.end();
     await settleGate();
+  });
+});
+
+describe('estimation off the event loop', () => {
+  it('answers PullTask within 200 ms while a Private-PGM estimate runs in this process', { timeout: 60_000 }, async () => {
+    // A chain of 3-way marginals over 10 attributes of 12 values: seconds of mirror descent.
+    const A = 10;
+    const S = 12;
+    const rows = 5000;
+    const domain = new Domain(
+      Array.from({ length: A }, (_, j) => `x${j}`),
+      Array<number>(A).fill(S),
+    );
+    const rng = new Rng(1);
+    const cols = domain.sizes.map((s) => allocColumn(s, rows));
+    for (let j = 0; j < A; j++)
+      for (let r = 0; r < rows; r++) cols[j][r] = j && rng.next() < 0.7 ? (cols[j - 1][r] + j) % S : rng.nextInt(S);
+    const data = new Dataset(domain, cols, rows);
+    const marginals = Array.from({ length: A - 2 }, (_, j) => [`x${j}`, `x${j + 1}`, `x${j + 2}`]);
+    const done = [
+      {
+        spec: { name: 'chain', marginals, rho: 1 },
+        measurements: marginals.map((attrs) => ({ attrs, values: marginal(data, attrs), sigma: 5 })),
+      },
+    ];
+    const pull = () =>
+      new Promise<void>((resolve, reject) =>
+        clients['hospital-c'].PullTask({ header: header(''), wait_ms: 0 }, { deadline: Date.now() + 5000 }, (err) =>
+          err ? reject(err) : resolve(),
+        ),
+      );
+    await pull(); // the connection is up before timing starts
+    const planner = new WorkerPlanner(domain, { plan: 'independent', epsilon: 1, delta: 1e-9 });
+    const latencies: number[] = [];
+    let running = true;
+    const t0 = performance.now();
+    const estimate = planner.estimate(done, 150).finally(() => (running = false));
+    while (running) {
+      const t = performance.now();
+      await pull();
+      latencies.push(performance.now() - t);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    const { report } = await estimate;
+    const estimateMs = performance.now() - t0;
+    await planner.close();
+    expect(report.iterations).toBe(150);
+    expect(estimateMs).toBeGreaterThan(800);
+    expect(latencies.length).toBeGreaterThan(10);
+    expect(Math.max(...latencies), latencies.map((l) => l.toFixed(0)).join(' ')).toBeLessThan(200);
   });
 });
