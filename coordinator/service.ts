@@ -18,6 +18,7 @@ import { PeerIdentityError, type SiteIdentity, type CallWithAuthContext } from '
 
 export const COORDINATOR_VERSION = '0.1.0';
 const MAX_WAIT_MS = 30_000;
+const PULL_RECHECK_MS = 5_000;
 
 class CallError extends Error {
   constructor(
@@ -197,7 +198,9 @@ export function createFederationHandlers(deps: ServiceDeps): FederationHandlers 
           if (left <= 0 || abort.signal.aborted) return { task: null, federation_done: false };
           // Re-check periodically as well: tasks created by another coordinator process (after
           // a restart) or a round reopening must not wait for a notification that never comes.
-          await deps.board.wait(id.siteId, Math.min(left, 1000), abort.signal);
+          // Every 5 s, not every second: each re-check is a query, and with N agents long-polling
+          // that is N/5 queries a second on the store (tasks made here wake the site at once).
+          await deps.board.wait(id.siteId, Math.min(left, PULL_RECHECK_MS), abort.signal);
         }
       })().then(
         (res) => callback(null, res),

@@ -144,6 +144,14 @@ describe('FetchPayload answers every error promptly', () => {
     });
   }
 
+  it("lists a round's task states without their specs (what a waiting round polls)", async () => {
+    const states = await fed.coordinator.store.taskStates(fed.cfg.federationId, 'r-decrypt');
+    expect(states).toEqual([
+      { taskId: 'decrypt-a', siteId: 'hospital-a', state: 'pending' },
+      { taskId: 'decrypt-b-unready', siteId: 'hospital-b', state: 'pending' },
+    ]);
+  });
+
   it('streams a ready payload intact', async () => {
     const task = await fed.coordinator.store.getTask(fed.cfg.federationId, 'decrypt-a');
     const r = await fetchPayload('hospital-a', header('decrypt-a', 'r-decrypt'));
