@@ -19,6 +19,7 @@ import { PeerIdentityError, type SiteIdentity, type CallWithAuthContext } from '
 export const COORDINATOR_VERSION = '0.1.0';
 const MAX_WAIT_MS = 30_000;
 const PULL_RECHECK_MS = 5_000;
+const TOUCH_EVERY_MS = 15_000;
 
 class CallError extends Error {
   constructor(
@@ -96,6 +97,7 @@ export function createFederationHandlers(deps: ServiceDeps): FederationHandlers 
   const log = deps.log ?? (() => undefined);
   const maxBody = deps.maxBodyBytes ?? MAX_BODY_BYTES;
   const uploads = deps.uploads ?? new UploadGate();
+  const touched = new Map<string, number>();
 
   const site = (call: CallWithAuthContext): SiteIdentity => {
     const id = deps.identify(call);
@@ -183,7 +185,13 @@ export function createFederationHandlers(deps: ServiceDeps): FederationHandlers 
       (async () => {
         const id = site(call);
         checkHeader(call.request.header, false);
-        await deps.store.touchSite(deps.federationId, id.siteId);
+        // last_seen_at to within TOUCH_EVERY_MS: one write per pull was a queue of writes at
+        // hundreds of sites, all pulling again the moment a round opens.
+        const now = Date.now();
+        if (now - (touched.get(id.siteId) ?? 0) >= TOUCH_EVERY_MS) {
+          touched.set(id.siteId, now);
+          await deps.store.touchSite(deps.federationId, id.siteId);
+        }
         const waitMs = Math.min(Math.max(call.request.wait_ms, 0), MAX_WAIT_MS);
         const until = Date.now() + waitMs;
         for (;;) {
