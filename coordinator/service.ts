@@ -20,6 +20,32 @@ export const COORDINATOR_VERSION = '0.1.0';
 const MAX_WAIT_MS = 30_000;
 const PULL_RECHECK_MS = 5_000;
 const TOUCH_EVERY_MS = 15_000;
+/** Uploads written to the store concurrently (the PostgreSQL pool has 10 connections). */
+const STORE_WRITERS = 4;
+
+/** Runs at most `limit` tasks at once, the rest in arrival order. */
+export class Limiter {
+  private active = 0;
+  private readonly queue: (() => void)[] = [];
+  constructor(private readonly limit: number) {}
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    // A finishing task hands its slot straight to the next in line, so no newcomer slips in between.
+    if (this.active >= this.limit) await new Promise<void>((resolve) => this.queue.push(resolve));
+    else this.active++;
+    try {
+      return await task();
+    } finally {
+      const next = this.queue.shift();
+      if (next) next();
+      else this.active--;
+    }
+  }
+
+  get waiting(): number {
+    return this.queue.length;
+  }
+}
 
 class CallError extends Error {
   constructor(
@@ -98,6 +124,7 @@ export function createFederationHandlers(deps: ServiceDeps): FederationHandlers 
   const maxBody = deps.maxBodyBytes ?? MAX_BODY_BYTES;
   const uploads = deps.uploads ?? new UploadGate();
   const touched = new Map<string, number>();
+  const storeWriters = new Limiter(STORE_WRITERS);
 
   const site = (call: CallWithAuthContext): SiteIdentity => {
     const id = deps.identify(call);
@@ -297,7 +324,12 @@ export function createFederationHandlers(deps: ServiceDeps): FederationHandlers 
         });
         // receiveBody only returns after admit() accepted the task.
         const accepted = task!;
-        const res = await engineFor(accepted).acceptResult(id.siteId, accepted, received.kind, received.body, id.certificatePem);
+        // At most STORE_WRITERS uploads write at once: with hundreds of sites uploading together,
+        // their transactions otherwise fill the store's connection pool and the fit's own queries
+        // time out waiting behind them (seen at 300 sites on PostgreSQL).
+        const res = await storeWriters.run(() =>
+          engineFor(accepted).acceptResult(id.siteId, accepted, received.kind, received.body, id.certificatePem),
+        );
         log(
           `${received.kind} from ${id.siteId} for ${accepted.roundId} (${received.body.length} bytes${res.duplicate ? ', duplicate' : ''})`,
         );
