@@ -13,6 +13,7 @@ import { openStore, type Store } from './store/index.ts';
 import { TaskBoard } from './task-board.ts';
 import { FederationEngine, type FitOutcome, type ProgressListener } from './engine.ts';
 import { createFederationHandlers, type ServiceDeps } from './service.ts';
+import { DEFAULT_UPLOAD_LIMITS, UploadGate, type UploadLimits } from './chunks.ts';
 import { createGrpcServer, bindServer, serverCredentialsFromKit } from './transport.ts';
 import { createPeerIdentityResolver } from './peer-identity.ts';
 import { instrumentHandlers, openCoordinatorOps, revocationCheckedIdentity, type CoordinatorMetrics, type CoordinatorOps } from './ops.ts';
@@ -28,6 +29,8 @@ export interface RunningCoordinator {
   opsUrl?: string;
   store: Store;
   engine: FederationEngine;
+  /** Per-site upload accounting (open streams, bytes in flight, bytes read). */
+  uploads: UploadGate;
   close(): Promise<void>;
 }
 
@@ -38,6 +41,8 @@ export interface StartOptions {
   maxBodyBytes?: number;
   /** Metrics to record into (default: a registry of its own when cfg.metrics is set). */
   metrics?: CoordinatorMetrics;
+  /** Per-site upload caps (merged over DEFAULT_UPLOAD_LIMITS). */
+  uploadLimits?: Partial<UploadLimits>;
 }
 
 export async function startCoordinator(cfg: CoordinatorConfig, opts: StartOptions = {}): Promise<RunningCoordinator> {
@@ -55,7 +60,8 @@ export async function startCoordinator(cfg: CoordinatorConfig, opts: StartOption
     const engine = new FederationEngine(store, board, cfg, bfv);
     if (opts.onProgress) engine.onProgress(opts.onProgress);
     server = createGrpcServer({ 'grpc.max_receive_message_length': undefined } as grpc.ServerOptions);
-    const port = await serveGrpc(server, cfg, { store, board, engine, maxBodyBytes: opts.maxBodyBytes, log, ops });
+    const uploads = new UploadGate({ ...DEFAULT_UPLOAD_LIMITS, ...opts.uploadLimits });
+    const port = await serveGrpc(server, cfg, { store, board, engine, maxBodyBytes: opts.maxBodyBytes, uploads, log, ops });
     const srv = server;
     const b = bfv;
     let closing = false;
@@ -72,6 +78,7 @@ export async function startCoordinator(cfg: CoordinatorConfig, opts: StartOption
       ...(opsServer ? { opsUrl: opsServer.url } : {}),
       store,
       engine,
+      uploads,
       async close() {
         closing = true;
         engine.stop();
@@ -95,7 +102,10 @@ export async function startCoordinator(cfg: CoordinatorConfig, opts: StartOption
 export async function serveGrpc(
   server: grpc.Server,
   cfg: CoordinatorConfig,
-  deps: Pick<ServiceDeps, 'store' | 'board' | 'engine' | 'fits' | 'maxBodyBytes'> & { log: (line: string) => void; ops?: CoordinatorOps },
+  deps: Pick<ServiceDeps, 'store' | 'board' | 'engine' | 'fits' | 'maxBodyBytes' | 'uploads'> & {
+    log: (line: string) => void;
+    ops?: CoordinatorOps;
+  },
 ): Promise<number> {
   const handlers = createFederationHandlers({
     ...deps,

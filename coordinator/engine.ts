@@ -16,6 +16,7 @@ import type { GraphicalModel } from '../model/pgm/index.ts';
 import { parseSchema, schemaAttributes, type Schema } from '../schema/schema.ts';
 import { buildFitPlan } from '../federation/plan.ts';
 import { runFit } from '../federation/run-fit.ts';
+import { WorkerPlanner } from '../federation/plan-worker.ts';
 import { certificateProblem } from '../proto/tls-kit.ts';
 import {
   decodeTaskSpec,
@@ -303,12 +304,13 @@ export class FederationEngine {
     try {
       await this.waitForRegistrations();
       await this.checkCommitteeRegistered();
-      const plan = buildFitPlan(this.domain, {
+      const planConfig = {
         plan: this.cfg.fit.plan,
         epsilon: this.cfg.fit.epsilon,
         delta: this.cfg.fit.delta,
         structure: this.schema.structure,
-      });
+      };
+      const plan = buildFitPlan(this.domain, planConfig);
       await this.preflight();
       const committee = await this.ensureCommittee();
       const aggregator = new ThresholdHeAggregator({
@@ -323,11 +325,15 @@ export class FederationEngine {
         waitUntil: (what, deadline, check) => this.waitUntil(what, deadline, check),
         progress: (phase, message) => this.progress(phase, message),
       });
+      // Selection and estimation run in a worker thread: agents' pulls and uploads are answered
+      // while Private-PGM runs (in-thread it blocked the event loop for 25–50 s at 30 sites).
+      const planner = new WorkerPlanner(this.domain, planConfig);
       const fit = await runFit(plan, aggregator, {
         domain: this.domain,
         iterations: this.cfg.fit.iterations,
+        planner,
         onProgress: (message) => this.progress('estimate', message),
-      });
+      }).finally(() => planner.close());
       const model = fit.model!;
       const report = fit.report!;
       const roundsOut: FitOutcome['rounds'] = fit.rounds.map((r) => ({

@@ -124,7 +124,7 @@ export class ThresholdHeAggregator implements Aggregator {
     if (round.state === 'open') {
       this.ctx.progress('measure', `${label}: waiting for sites`);
       await this.ctx.waitUntil(`${roundId} contributions`, round.deadlineAt.getTime(), async () => {
-        const tasks = await store.listTasks(fed, roundId);
+        const tasks = await store.taskStates(fed, roundId);
         return tasks.every((t) => t.state === 'done' || t.state === 'refused');
       });
       // Close first so that no submission can land between counting and aggregating.
@@ -347,7 +347,7 @@ export class ThresholdHeAggregator implements Aggregator {
     this.ctx.progress('decrypt', `${label}: committee decrypting its shares of the sum`);
     if (decryptRound.state === 'open') {
       await this.ctx.waitUntil(`${decryptId} partial decryptions`, decryptRound.deadlineAt.getTime(), async () => {
-        const tasks = await store.listTasks(fed, decryptId);
+        const tasks = await store.taskStates(fed, decryptId);
         return tasks.every((t) => t.state === 'done' || t.state === 'refused');
       });
       await store.setRoundState(fed, decryptId, 'closed');
@@ -390,7 +390,7 @@ export class ThresholdHeAggregator implements Aggregator {
       sigmaTotal,
     ).map((x) => ({ attrs: x.attrs, values: Array.from(x.values), sigmaTotal }));
     const charges = contributors.map((siteId) => ({ siteId, rho: spec.rho, mechanism }));
-    const taskOf = new Map((await store.listTasks(fed, roundId)).map((t) => [t.siteId, t.taskId]));
+    const taskOf = new Map((await store.taskStates(fed, roundId)).map((t) => [t.siteId, t.taskId]));
     await store.recordChargesAndRelease(fed, roundId, charges, measurements, {
       beforeRelease: async () => crashPoint('release.tx'),
       auditEvents: [

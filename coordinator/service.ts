@@ -10,7 +10,7 @@ import type { PushAck } from '../proto/generated/fedsynth/v1/PushAck.ts';
 import type { Task as WireTask } from '../proto/generated/fedsynth/v1/Task.ts';
 import { CHUNK_BYTES, MAX_BODY_BYTES, sliceBody } from '../proto/wire.ts';
 import { wireTaskSpec } from './audit.ts';
-import { receiveBody, UploadError } from './chunks.ts';
+import { receiveBody, resultByteBound, UploadError, UploadGate, type UploadSlot } from './chunks.ts';
 import { RejectedResult, type FederationEngine } from './engine.ts';
 import type { TaskBoard } from './task-board.ts';
 import type { Store, Task } from './store/index.ts';
@@ -18,6 +18,34 @@ import { PeerIdentityError, type SiteIdentity, type CallWithAuthContext } from '
 
 export const COORDINATOR_VERSION = '0.1.0';
 const MAX_WAIT_MS = 30_000;
+const PULL_RECHECK_MS = 5_000;
+const TOUCH_EVERY_MS = 15_000;
+/** Uploads written to the store concurrently (the PostgreSQL pool has 10 connections). */
+const STORE_WRITERS = 4;
+
+/** Runs at most `limit` tasks at once, the rest in arrival order. */
+export class Limiter {
+  private active = 0;
+  private readonly queue: (() => void)[] = [];
+  constructor(private readonly limit: number) {}
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    // A finishing task hands its slot straight to the next in line, so no newcomer slips in between.
+    if (this.active >= this.limit) await new Promise<void>((resolve) => this.queue.push(resolve));
+    else this.active++;
+    try {
+      return await task();
+    } finally {
+      const next = this.queue.shift();
+      if (next) next();
+      else this.active--;
+    }
+  }
+
+  get waiting(): number {
+    return this.queue.length;
+  }
+}
 
 class CallError extends Error {
   constructor(
@@ -51,6 +79,8 @@ export interface ServiceDeps {
   allowedSites: readonly string[];
   identify: (call: CallWithAuthContext) => SiteIdentity;
   maxBodyBytes?: number;
+  /** Per-site caps on upload streams and bytes in flight (default: DEFAULT_UPLOAD_LIMITS). */
+  uploads?: UploadGate;
   log?: (line: string) => void;
 }
 
@@ -63,7 +93,13 @@ function toServiceError(err: unknown): grpc.ServiceError {
     }) as grpc.ServiceError;
   }
   if (err instanceof UploadError) {
-    const code = err.code === 'too-large' ? grpc.status.RESOURCE_EXHAUSTED : grpc.status.INVALID_ARGUMENT;
+    const code = {
+      'too-large': grpc.status.RESOURCE_EXHAUSTED,
+      busy: grpc.status.RESOURCE_EXHAUSTED,
+      stalled: grpc.status.DEADLINE_EXCEEDED,
+      invalid: grpc.status.INVALID_ARGUMENT,
+      digest: grpc.status.INVALID_ARGUMENT,
+    }[err.code];
     return Object.assign(new Error(err.message), { code, details: err.message, metadata: new grpc.Metadata() }) as grpc.ServiceError;
   }
   if (err instanceof RejectedResult) {
@@ -86,6 +122,9 @@ function toServiceError(err: unknown): grpc.ServiceError {
 export function createFederationHandlers(deps: ServiceDeps): FederationHandlers {
   const log = deps.log ?? (() => undefined);
   const maxBody = deps.maxBodyBytes ?? MAX_BODY_BYTES;
+  const uploads = deps.uploads ?? new UploadGate();
+  const touched = new Map<string, number>();
+  const storeWriters = new Limiter(STORE_WRITERS);
 
   const site = (call: CallWithAuthContext): SiteIdentity => {
     const id = deps.identify(call);
@@ -173,7 +212,13 @@ export function createFederationHandlers(deps: ServiceDeps): FederationHandlers 
       (async () => {
         const id = site(call);
         checkHeader(call.request.header, false);
-        await deps.store.touchSite(deps.federationId, id.siteId);
+        // last_seen_at to within TOUCH_EVERY_MS: one write per pull was a queue of writes at
+        // hundreds of sites, all pulling again the moment a round opens.
+        const now = Date.now();
+        if (now - (touched.get(id.siteId) ?? 0) >= TOUCH_EVERY_MS) {
+          touched.set(id.siteId, now);
+          await deps.store.touchSite(deps.federationId, id.siteId);
+        }
         const waitMs = Math.min(Math.max(call.request.wait_ms, 0), MAX_WAIT_MS);
         const until = Date.now() + waitMs;
         for (;;) {
@@ -188,7 +233,9 @@ export function createFederationHandlers(deps: ServiceDeps): FederationHandlers 
           if (left <= 0 || abort.signal.aborted) return { task: null, federation_done: false };
           // Re-check periodically as well: tasks created by another coordinator process (after
           // a restart) or a round reopening must not wait for a notification that never comes.
-          await deps.board.wait(id.siteId, Math.min(left, 1000), abort.signal);
+          // Every 5 s, not every second: each re-check is a query, and with N agents long-polling
+          // that is N/5 queries a second on the store (tasks made here wake the site at once).
+          await deps.board.wait(id.siteId, Math.min(left, PULL_RECHECK_MS), abort.signal);
         }
       })().then(
         (res) => callback(null, res),
@@ -197,15 +244,24 @@ export function createFederationHandlers(deps: ServiceDeps): FederationHandlers 
     },
 
     FetchPayload(call) {
+      let cancelled = false;
+      call.on('cancelled', () => (cancelled = true));
       (async () => {
         const id = site(call);
         const header = checkHeader(call.request.header, true);
         const task = await ownedTask(id.siteId, header);
-        if (!task.payload) throw new CallError(grpc.status.NOT_FOUND, `task ${task.taskId} has no payload`);
+        if (task.state === 'expired' || task.state === 'refused')
+          throw new CallError(grpc.status.FAILED_PRECONDITION, `task ${task.taskId} is ${task.state}: its payload is no longer served`);
+        if (!task.payload) {
+          // A decrypt task always gets its payload; any other kind never has one.
+          if (task.kind === 'decrypt') throw new CallError(grpc.status.UNAVAILABLE, `task ${task.taskId}: payload not ready yet`);
+          throw new CallError(grpc.status.FAILED_PRECONDITION, `task ${task.taskId} is a ${task.kind} task: it has no payload to fetch`);
+        }
         const body = Buffer.from(task.payload);
         const sha256 = createHash('sha256').update(body).digest('hex');
         let first = true;
         for (const slice of sliceBody(body, CHUNK_BYTES)) {
+          if (cancelled) return;
           const ok = call.write({
             header: first ? header : null,
             kind: first ? 'payload' : '',
@@ -214,32 +270,79 @@ export function createFederationHandlers(deps: ServiceDeps): FederationHandlers 
             data: Buffer.from(slice),
           });
           first = false;
-          if (!ok) await new Promise((r) => call.once('drain', r));
+          if (!ok)
+            await new Promise<void>((r) => {
+              const done = () => {
+                call.off('drain', done);
+                call.off('cancelled', done);
+                r();
+              };
+              call.once('drain', done);
+              call.once('cancelled', done);
+            });
         }
         call.end();
-      })().catch((err) => call.destroy(toServiceError(err)));
+        // grpc-js sends a server stream's status only through 'error' (destroy() would drop it and
+        // leave the caller waiting for its deadline).
+      })().catch((err) => {
+        if (!cancelled) call.emit('error', toServiceError(err));
+      });
     },
 
     PushResult(call, callback) {
+      let slot: UploadSlot | undefined;
       (async (): Promise<PushAck> => {
         const id = site(call);
-        const received = await receiveBody(call as AsyncIterable<Chunk__Output>, maxBody);
-        const header = checkHeader(received.header, true);
-        const task = await ownedTask(id.siteId, header);
-        if (task.state === 'expired') {
-          throw new CallError(grpc.status.FAILED_PRECONDITION, `task ${task.taskId} expired: its round closed before this result arrived`);
-        }
-        if (task.state === 'refused') throw new CallError(grpc.status.FAILED_PRECONDITION, `task ${task.taskId} was refused by this site`);
-        const res = await engineFor(task).acceptResult(id.siteId, task, received.kind, received.body, id.certificatePem);
-        log(`${received.kind} from ${id.siteId} for ${task.roundId} (${received.body.length} bytes${res.duplicate ? ', duplicate' : ''})`);
+        slot = uploads.open(id.siteId);
+        const admitted = slot;
+        let task: Task | undefined;
+        const received = await receiveBody(call as AsyncIterable<Chunk__Output>, maxBody, {
+          idleMs: uploads.limits.idleMs,
+          onBytes: (n) => (uploads.bytesRead += n),
+          // Everything that can refuse the upload is decided from the first chunk, before its body.
+          admit: async (first) => {
+            const header = checkHeader(first.header, true);
+            const t = await ownedTask(id.siteId, header);
+            if (t.state === 'expired') {
+              throw new CallError(grpc.status.FAILED_PRECONDITION, `task ${t.taskId} expired: its round closed before this result arrived`);
+            }
+            if (t.state === 'refused') throw new CallError(grpc.status.FAILED_PRECONDITION, `task ${t.taskId} was refused by this site`);
+            const engine = engineFor(t);
+            const spec = (t.spec ?? {}) as { measure?: { marginals?: string[][]; committee?: unknown[] }; length?: number };
+            const marginals = spec.measure?.marginals;
+            const cells = Array.isArray(marginals) ? marginals.reduce((n, m) => n + engine.domain.cells(m), 0) : undefined;
+            const bound = resultByteBound(t.kind, { length: spec.length, committee: spec.measure?.committee }, cells, maxBody);
+            if (first.declaredBytes > bound) {
+              throw new UploadError(
+                `declared body of ${first.declaredBytes} bytes exceeds the ${bound}-byte bound of a ${t.kind} result for task ${t.taskId}`,
+                'too-large',
+              );
+            }
+            admitted.reserve(first.declaredBytes);
+            task = t;
+          },
+        });
+        // receiveBody only returns after admit() accepted the task.
+        const accepted = task!;
+        // At most STORE_WRITERS uploads write at once: with hundreds of sites uploading together,
+        // their transactions otherwise fill the store's connection pool and the fit's own queries
+        // time out waiting behind them (seen at 300 sites on PostgreSQL).
+        const res = await storeWriters.run(() =>
+          engineFor(accepted).acceptResult(id.siteId, accepted, received.kind, received.body, id.certificatePem),
+        );
+        log(
+          `${received.kind} from ${id.siteId} for ${accepted.roundId} (${received.body.length} bytes${res.duplicate ? ', duplicate' : ''})`,
+        );
         return { accepted: true, duplicate: res.duplicate, message: res.duplicate ? 'identical result already stored' : 'stored' };
-      })().then(
-        (res) => callback(null, res),
-        (err) => {
-          log(`rejected upload: ${(err as Error).message}`);
-          callback(toServiceError(err));
-        },
-      );
+      })()
+        .then(
+          (res) => callback(null, res),
+          (err) => {
+            log(`rejected upload: ${(err as Error).message}`);
+            callback(toServiceError(err));
+          },
+        )
+        .finally(() => slot?.release());
     },
 
     RefuseTask(call, callback) {

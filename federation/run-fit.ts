@@ -52,8 +52,45 @@ export interface FitRound {
   contributors: string[];
 }
 
+/**
+ * Where the plan's selection and the final estimate run. Both are pure functions of the released
+ * measurements, so running them in another thread (federation/plan-worker.ts) changes no result,
+ * only which event loop they block.
+ */
+export interface FitPlanner {
+  next(done: readonly RoundResult[]): Promise<RoundSpec | undefined>;
+  estimate(done: readonly RoundResult[], iterations: number): Promise<{ model: GraphicalModel; report: EstimateReport }>;
+}
+
+/** The planner that runs in the caller's thread. */
+export function inThreadPlanner(plan: FitPlan, domain: Domain): FitPlanner {
+  return {
+    next: async (done) => plan.next(done),
+    estimate: async (done, iterations) => estimateInThread(plan, domain, done, iterations),
+  };
+}
+
+/** The final estimate of a plan after its completed rounds (shared by both planners). */
+export function estimateInThread(
+  plan: FitPlan,
+  domain: Domain,
+  done: readonly RoundResult[],
+  iterations: number,
+): { model: GraphicalModel; report: EstimateReport } {
+  // A plan that measured on a compressed domain is estimated there and expanded back after.
+  const compressed = plan.estimationDomain?.(done);
+  const fitted = estimateWithReport(compressed?.domain ?? domain, plan.estimationInputs(done), {
+    iterations,
+    onOversize: 'drop',
+    ...estimationOptions(plan, done),
+  });
+  return { model: compressed ? compressed.expand(fitted.model) : fitted.model, report: fitted.report };
+}
+
 export interface FitOptions {
   domain: Domain;
+  /** Runs the plan's selection and the estimate elsewhere (default: in this thread). */
+  planner?: FitPlanner;
   /** Mirror-descent iterations of the final estimate; 0 skips estimation (measurements only). */
   iterations: number;
   onRound?: (round: FitRound, index: number) => void;
@@ -107,11 +144,12 @@ function checkRelease(domain: Domain, spec: RoundSpec, released: ReleasedRound):
 
 export async function runFit(plan: FitPlan, aggregator: Aggregator, opts: FitOptions): Promise<FitResult> {
   const { domain } = opts;
+  const planner = opts.planner ?? inThreadPlanner(plan, domain);
   const done: RoundResult[] = [];
   const rounds: FitRound[] = [];
   const released: Measurement[] = [];
   for (let index = 0; ; index++) {
-    const spec = plan.next(done);
+    const spec = await planner.next(done);
     if (!spec) break;
     const measuredOn = roundDomain(domain, spec);
     const dimension = spec.marginals.reduce((s, a) => s + measuredOn.cells(a), 0);
@@ -136,17 +174,8 @@ export async function runFit(plan: FitPlan, aggregator: Aggregator, opts: FitOpt
   const rhoSpent = rounds.reduce((s, r) => s + r.rho, 0);
   if (opts.iterations === 0) return { rounds, done, released, rhoSpent, estimateMs: 0 };
   const t0 = performance.now();
-  const inputs = plan.estimationInputs(done);
-  // A plan that measured on a compressed domain is estimated there and expanded back after.
-  const compressed = plan.estimationDomain?.(done);
-  opts.onProgress?.(`estimating from ${inputs.length} measurements (${opts.iterations} iterations)`);
-  const fitted = estimateWithReport(compressed?.domain ?? domain, inputs, {
-    iterations: opts.iterations,
-    onOversize: 'drop',
-    ...estimationOptions(plan, done),
-  });
-  const report = fitted.report;
-  const model = compressed ? compressed.expand(fitted.model) : fitted.model;
+  opts.onProgress?.(`estimating from ${plan.estimationInputs(done).length} measurements (${opts.iterations} iterations)`);
+  const { model, report } = await planner.estimate(done, opts.iterations);
   return { rounds, done, released, rhoSpent, model, report, estimateMs: performance.now() - t0 };
 }
 

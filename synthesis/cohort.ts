@@ -20,6 +20,7 @@ import {
   type RejectionReport,
 } from './multimodal.ts';
 import { CohortWorkerPool } from './workers.ts';
+import { drawInWorker, DRAW_WORKER_MIN_ROWS } from './draw-worker.ts';
 
 export interface CohortRequest {
   n: number;
@@ -31,6 +32,8 @@ export interface CohortRequest {
   modalities?: MultimodalOptions;
   /** Resampling rounds for implausible rows (default 8). */
   plausibilityRetries?: number;
+  /** Draw the rows in a worker thread (default: from DRAW_WORKER_MIN_ROWS rows on). */
+  drawInWorker?: boolean;
 }
 
 export interface PlausibilityReport {
@@ -179,18 +182,30 @@ export async function prepareCohortDir(dir: string): Promise<void> {
   );
 }
 
+/** A cohort's rows: drawn from the model, implausible ones resampled (a pure function of its arguments). */
+export function drawPlausible(
+  schema: Schema,
+  model: GraphicalModel,
+  n: number,
+  seed: number | string,
+  where: Record<string, number[]> | undefined,
+  retries: number | undefined,
+): { dataset: Dataset; report: PlausibilityReport } {
+  const drawn = sample(model, { rows: n, seed, where });
+  return enforcePlausibility(schema, model, drawn, { seed, where, retries });
+}
+
 export async function writeCohort(schema: Schema, model: GraphicalModel, req: CohortRequest): Promise<CohortResult> {
   if (!Number.isInteger(req.n) || req.n < 1) throw new Error(`cohort size must be a positive integer, got ${req.n}`);
   await prepareCohortDir(req.dir);
   // Worker threads start now, so their start-up overlaps the sampling below.
   const workers = cohortWorkers(schema, req.n, req.modalities?.workers, req.modalities?.generate);
   if (workers > 0) CohortWorkerPool.shared(workers);
-  const drawn = sample(model, { rows: req.n, seed: req.seed, where: req.where });
-  const { dataset, report: plausibility } = enforcePlausibility(schema, model, drawn, {
-    seed: req.seed,
-    where: req.where,
-    retries: req.plausibilityRetries,
-  });
+  // Large draws run in a worker thread: a coordinator keeps answering its agents meanwhile.
+  const inWorker = req.drawInWorker ?? req.n >= DRAW_WORKER_MIN_ROWS;
+  const { dataset, report: plausibility } = inWorker
+    ? await drawInWorker(schema, model, req.n, req.seed, req.where, req.plausibilityRetries)
+    : drawPlausible(schema, model, req.n, req.seed, req.where, req.plausibilityRetries);
   const rows = function* () {
     const row = new Array<number>(dataset.columns.length);
     for (let r = 0; r < dataset.rows; r++) yield rowOf(dataset, r, row);

@@ -14,6 +14,8 @@ import {
   type RoundState,
   type Task,
   type TaskInput,
+  type TaskStatus,
+  type TaskState,
 } from './types.ts';
 
 /** Creates an open round; seq is the next number in the federation. */
@@ -224,6 +226,19 @@ export async function nextTaskForSite(sql: SqlClient, federationId: string, site
 export async function getTask(sql: SqlClient, federationId: string, taskId: string): Promise<Task | null> {
   const { rows } = await sql.query('SELECT * FROM tasks WHERE federation_id = $1 AND task_id = $2', [federationId, taskId]);
   return rows.length ? toTask(rows[0]) : null;
+}
+
+/**
+ * A round's tasks without their specs or payloads: what a waiting round polls. A measure task's
+ * spec carries every committee key (~1 MB of JSON), so polling full rows of a 100-site round
+ * parsed ~100 MB per poll.
+ */
+export async function taskStates(sql: SqlClient, federationId: string, roundId: string): Promise<TaskStatus[]> {
+  const { rows } = await sql.query<{ task_id: string; site_id: string; state: TaskState }>(
+    'SELECT task_id, site_id, state FROM tasks WHERE federation_id = $1 AND round_id = $2 ORDER BY created_at, task_id',
+    [federationId, roundId],
+  );
+  return rows.map((r) => ({ taskId: r.task_id, siteId: r.site_id, state: r.state }));
 }
 
 export async function listTasks(sql: SqlClient, federationId: string, roundId: string): Promise<Task[]> {

@@ -58,6 +58,7 @@ import {
   type SubmissionInput,
   type Task,
   type TaskInput,
+  type TaskStatus,
 } from './types.ts';
 
 export * from './types.ts';
@@ -191,6 +192,10 @@ export class Store {
   }
   async listTasks(federationId: string, roundId: string): Promise<Task[]> {
     return rounds.listTasks(this.sql, federationId, roundId);
+  }
+  /** A round's task states without specs or payloads (cheap enough to poll). */
+  async taskStates(federationId: string, roundId: string): Promise<TaskStatus[]> {
+    return rounds.taskStates(this.sql, federationId, roundId);
   }
   /** pending/delivered → done; idempotent on done; refused/expired tasks cannot be done. */
   async markTaskDone(federationId: string, taskId: string): Promise<Task> {

@@ -70,6 +70,12 @@ export interface Round extends RoundInput {
   failureReason: string | null;
 }
 
+/** A task's state without its spec or payload (what a waiting round polls). */
+export interface TaskStatus {
+  taskId: string;
+  siteId: string;
+  state: TaskState;
+}
 export interface TaskInput {
   federationId: string;
   taskId: string;

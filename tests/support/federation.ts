@@ -10,7 +10,7 @@ import { simulateFederation, DEFAULT_SCHEMA_PATH, siteId } from '../../simulator
 import { parseSchema, schemaHash } from '../../schema/schema.ts';
 import type { CoordinatorConfig } from '../../coordinator/config.ts';
 import { bfvParams } from '../../coordinator/engine.ts';
-import { startCoordinator, type RunningCoordinator } from '../../coordinator/coordinator.ts';
+import { startCoordinator, type RunningCoordinator, type StartOptions } from '../../coordinator/coordinator.ts';
 import { loadSiteData, SiteAgent, type LoadedSiteData } from '../../site-agent/agent.ts';
 import type { SiteConfig } from '../../site-agent/config.ts';
 import { parsePolicy } from '../../site-agent/policy.ts';
@@ -42,6 +42,7 @@ export interface TestFederationOptions {
   /** Sites whose agents the test drives itself (no SiteAgent is started for them). */
   manualSites?: string[];
   maxBodyBytes?: number;
+  uploadLimits?: StartOptions['uploadLimits'];
   plan?: 'aim' | 'mst';
   /** Schema text for the coordinator and every site (default: hospital-v1.yaml). */
   schemaText?: string;
@@ -160,6 +161,7 @@ export async function startTestFederation(opts: TestFederationOptions = {}): Pro
       log: log('coordinator'),
       onProgress: (e) => logs.push(`[${e.phase}] ${e.message}`),
       maxBodyBytes: opts.maxBodyBytes,
+      uploadLimits: opts.uploadLimits,
     });
   };
   const fed: TestFederation = {
