@@ -47,7 +47,7 @@ interface RadiographKernel {
   clamp_into_grid(fromHalf: number): void;
   start_stream(): void;
   set_acquisition(gain: number, step: number, rounded: number, max: number): void;
-  draw_row(y: number, withPixels: number): void;
+  draw_cell_row(gy: number, withPixels: number): void;
 }
 
 /** One thread's buffers for size×size images on an n×n grid (size a multiple of n). */
@@ -66,8 +66,8 @@ export interface PixelWorkspace {
   readonly grid: Float64Array;
   /** The anatomy renderer's buffers (its half-size drawing in the kernel's memory). */
   readonly chest: ChestWorkspace;
-  /** The current row's component shift, read by the kernel. */
-  readonly shift: Float64Array;
+  /** The component shift of the current grid row's f pixel rows (one view of size each), read by the kernel. */
+  readonly shiftRows: readonly Float64Array[];
   readonly colShift: Float64Array;
   readonly kernel: RadiographKernel;
 }
@@ -113,7 +113,7 @@ export function pixelWorkspace(size: number, n: number): PixelWorkspace {
     pixels: take(2 * size * size),
     half: take(4 * h * h),
     across: take(4 * h * size),
-    shift: take(8 * size),
+    shift: take(8 * (size / n) * size),
     colSum: take(8 * size),
     cells: take(8 * n * n),
     grid: take(8 * n * n),
@@ -135,7 +135,7 @@ export function pixelWorkspace(size: number, n: number): PixelWorkspace {
     cells: new Float64Array(buf, at.cells, n * n),
     grid: new Float64Array(buf, at.grid, n * n),
     chest: chestWorkspace(size, h ? { density: new Float32Array(buf, at.half, h * h) } : undefined),
-    shift: new Float64Array(buf, at.shift, size),
+    shiftRows: Array.from({ length: size / n }, (_, r) => new Float64Array(buf, at.shift + 8 * r * size, size)),
     colShift: new Float64Array(size),
     kernel,
   };
@@ -164,21 +164,22 @@ export function storePixels(ws: PixelWorkspace, plan: GridComponentPlan, spans: 
   if (!Number.isInteger(acq.base)) throw new Error(`storePixels: base ${acq.base} is not a whole number of stored units`);
   if (!Number.isInteger(acq.max) || acq.max < 0 || acq.max > 65535)
     throw new Error(`storePixels: max ${acq.max} is not a whole number of stored units in 0…65535`);
-  const { size, shift, colShift, kernel } = ws;
+  const { size, n, shiftRows, colShift, kernel } = ws;
+  const f = size / n;
   columnShift(plan.moves, plan.delta, size, colShift);
   kernel.set_acquisition(acq.gain, acq.step, acq.base + ROUNDING, acq.max);
   kernel.start_stream();
-  for (let y = 0; y < size; y++) {
-    rowShift(plan.moves, plan.delta, size, y, colShift, spans, shift);
-    kernel.draw_row(y, 1);
+  for (let gy = 0; gy < n; gy++) {
+    for (let r = 0; r < f; r++) rowShift(plan.moves, plan.delta, size, gy * f + r, colShift, spans, shiftRows[r]);
+    kernel.draw_cell_row(gy, 1);
   }
 }
 
 /** Each grid cell's sum of the noise draws u of the stream storePixels draws, into ws.cells. */
 export function noiseSums(ws: PixelWorkspace): void {
-  const { size, kernel } = ws;
+  const { n, kernel } = ws;
   kernel.start_stream();
-  for (let y = 0; y < size; y++) kernel.draw_row(y, 0);
+  for (let gy = 0; gy < n; gy++) kernel.draw_cell_row(gy, 0);
 }
 
 /**

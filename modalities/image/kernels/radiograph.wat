@@ -20,7 +20,7 @@
   (global $pixels (mut i32) (i32.const 0)) ;; u16 size×size
   (global $half (mut i32) (i32.const 0)) ;; f32 (size/2)², the anatomy drawn at half size
   (global $across (mut i32) (i32.const 0)) ;; f32 (size/2)×size, its rows upsampled across
-  (global $shift (mut i32) (i32.const 0)) ;; f64 size, the component shift of the current row
+  (global $shift (mut i32) (i32.const 0)) ;; f64 f×size, the component shift of a grid row's pixel rows
   (global $col_sum (mut i32) (i32.const 0)) ;; f64 size, per column the sum over the cell row so far
   (global $cells (mut i32) (i32.const 0)) ;; f64 n×n, per cell the sum of the last $draw_row pass
   (global $grid (mut i32) (i32.const 0)) ;; f64 n×n, per cell the mean clamped density
@@ -40,7 +40,7 @@
   (global $rounded (mut f64) (f64.const 0))
   (global $max (mut f64) (f64.const 0))
 
-  (func (export "init")
+  (func $init (export "init")
     (param $size i32) (param $n i32)
     (param $density i32) (param $pixels i32) (param $half i32) (param $across i32) (param $shift i32)
     (param $col_sum i32) (param $cells i32) (param $grid i32) (param $seed i32) (param $scratch i32)
@@ -147,26 +147,23 @@
       (br_if $pairs
         (i32.lt_u (local.tee $x (i32.add (local.get $x) (i32.const 8))) (i32.shl (global.get $size) (i32.const 2))))))
 
-  ;; v clamped as `v > 0 && v < 1 ? v : v > 0 ? 1 : 0` (NaN → 0), per double lane.
-  (func $clamp01 (param $v v128) (result v128)
-    (local $above v128)
-    (local.set $above (f64x2.gt (local.get $v) (f64x2.splat (f64.const 0))))
-    (v128.bitselect
-      (local.get $v)
-      (v128.and (local.get $above) (f64x2.splat (f64.const 1)))
-      (v128.and (local.get $above) (f64x2.lt (local.get $v) (f64x2.splat (f64.const 1))))))
-
-  ;; Density row y clamped in place, each pixel added to its column's sum.
+  ;; Density row y clamped in place as `v > 0 && v < 1 ? v : v > 0 ? 1 : 0` (NaN → 0), in doubles,
+  ;; each pixel added to its column's sum. (Written out where it is used: V8 does not inline
+  ;; WebAssembly calls, and a call per pixel pair costs more than the arithmetic.)
   (func $clamp_row (param $y i32)
-    (local $row i32) (local $x i32) (local $pairs_end i32) (local $v v128) (local $s f64) (local $at i32)
+    (local $row i32) (local $x i32) (local $pairs_end i32) (local $v v128) (local $above v128) (local $s f64) (local $at i32)
     (local.set $row (i32.add (global.get $density) (i32.shl (i32.mul (local.get $y) (global.get $size)) (i32.const 2))))
     (local.set $pairs_end (i32.and (global.get $size) (i32.const -2)))
     (block $done
       (br_if $done (i32.eqz (local.get $pairs_end)))
       (loop $pairs
-        (local.set $v
-          (call $clamp01 (f64x2.promote_low_f32x4
-            (v128.load64_zero (i32.add (local.get $row) (i32.shl (local.get $x) (i32.const 2)))))))
+        (local.set $v (f64x2.promote_low_f32x4
+          (v128.load64_zero (i32.add (local.get $row) (i32.shl (local.get $x) (i32.const 2))))))
+        (local.set $above (f64x2.gt (local.get $v) (f64x2.splat (f64.const 0))))
+        (local.set $v (v128.bitselect
+          (local.get $v)
+          (v128.and (local.get $above) (f64x2.splat (f64.const 1)))
+          (v128.and (local.get $above) (f64x2.lt (local.get $v) (f64x2.splat (f64.const 1))))))
         (v128.store64_lane 0 (i32.add (local.get $row) (i32.shl (local.get $x) (i32.const 2))) (f32x4.demote_f64x2_zero (local.get $v)))
         (local.set $at (i32.add (global.get $col_sum) (i32.shl (local.get $x) (i32.const 3))))
         (v128.store (local.get $at) (f64x2.add (v128.load (local.get $at)) (local.get $v)))
@@ -174,15 +171,18 @@
     ;; An odd size: the last pixel alone.
     (if (i32.lt_u (local.get $x) (global.get $size))
       (then
-        (local.set $s (f64x2.extract_lane 0 (call $clamp01 (f64x2.splat (f64.promote_f32
-          (f32.load (i32.add (local.get $row) (i32.shl (local.get $x) (i32.const 2)))))))))
+        (local.set $s (f64.promote_f32 (f32.load (i32.add (local.get $row) (i32.shl (local.get $x) (i32.const 2))))))
+        (local.set $s
+          (select (local.get $s)
+            (select (f64.const 1) (f64.const 0) (f64.gt (local.get $s) (f64.const 0)))
+            (i32.and (f64.gt (local.get $s) (f64.const 0)) (f64.lt (local.get $s) (f64.const 1)))))
         (f32.store (i32.add (local.get $row) (i32.shl (local.get $x) (i32.const 2))) (f32.demote_f64 (local.get $s)))
         (local.set $at (i32.add (global.get $col_sum) (i32.shl (local.get $x) (i32.const 3))))
         (f64.store (local.get $at) (f64.add (f64.load (local.get $at)) (local.get $s))))))
 
   ;; The density clamped to [0, 1] and its cell means into $grid; with from_half, the density is
   ;; first upsampled from the half-size drawing (size even).
-  (func (export "clamp_into_grid") (param $from_half i32)
+  (func $clamp_into_grid (export "clamp_into_grid") (param $from_half i32)
     (local $y i32) (local $inv f64)
     (local.set $inv (f64.div (f64.const 1)
       (f64.convert_i32_u (i32.mul (global.get $f) (global.get $f)))))
@@ -198,40 +198,25 @@
 
   ;; A pass of $draw_row from its first row: the noise stream from the 16 seed words (lane l's a,
   ;; b, c, d at words l, 4 + l, 8 + l, 12 + l), the column sums cleared.
-  (func (export "start_stream")
+  (func $start_stream (export "start_stream")
     (memory.fill (global.get $col_sum) (i32.const 0) (i32.shl (global.get $size) (i32.const 3)))
     (global.set $a (v128.load (global.get $seed)))
     (global.set $b (v128.load offset=16 (global.get $seed)))
     (global.set $c (v128.load offset=32 (global.get $seed)))
     (global.set $d (v128.load offset=48 (global.get $seed))))
 
-  (func (export "set_acquisition") (param $gain f64) (param $step f64) (param $rounded f64) (param $max f64)
+  (func $set_acquisition (export "set_acquisition") (param $gain f64) (param $step f64) (param $rounded f64) (param $max f64)
     (global.set $gain (local.get $gain))
     (global.set $step (local.get $step))
     (global.set $rounded (local.get $rounded))
     (global.set $max (local.get $max)))
 
-  ;; Two pixels' stored values: base + round(gain·clamp(density + shift, 0, 1) + u·step) clamped
-  ;; to [0, max], as `g < 0 ? 0 : g > gain ? gain : g` and `v < 0 ? 0 : v > max ? max : v`
-  ;; (pmax(g, 0) is `g < 0 ? 0 : g`, pmin(g, gain) is `gain < g ? gain : g`).
-  (func $stored2 (param $density v128) (param $shift v128) (param $u v128) (result v128)
-    (local $g v128) (local $v v128)
-    (local.set $g (f64x2.mul (f64x2.splat (global.get $gain)) (f64x2.add (local.get $density) (local.get $shift))))
-    (local.set $g (f64x2.pmin (f64x2.pmax (local.get $g) (f64x2.splat (f64.const 0))) (f64x2.splat (global.get $gain))))
-    (local.set $v
-      (f64x2.sub
-        (f64x2.add
-          (f64x2.add (local.get $g) (f64x2.mul (local.get $u) (f64x2.splat (global.get $step))))
-          (f64x2.splat (global.get $rounded)))
-        (f64x2.splat (f64.const 6755399441055744)))) ;; 1.5·2⁵²: rounds to an integer, ties to even
-    (f64x2.pmin (f64x2.pmax (local.get $v) (f64x2.splat (f64.const 0))) (f64x2.splat (global.get $max))))
-
   ;; Row y of the stream: each lane draws its next value t, u = the sum of t's three 10-bit fields.
-  ;; With pixels, row y's stored values into $pixels (the row's shift in $shift) and each added to
-  ;; its column's sum; without, the draws u added instead. A completed grid row's sums go to $cells.
+  ;; With pixels, row y's stored values into $pixels (the row's shift at $shift) and each added to
+  ;; its column's sum; without, the draws u added instead.
   ;; A row not a multiple of 4 ends with a group whose lanes past the row neither advance their
   ;; generator nor write (their values go through $scratch).
-  (func (export "draw_row") (param $y i32) (param $with_pixels i32)
+  (func $draw_row (param $y i32) (param $with_pixels i32) (param $shift i32)
     (local $a v128) (local $b v128) (local $c v128) (local $d v128) (local $t v128) (local $keep v128)
     (local $u v128) (local $value v128) (local $lo v128) (local $hi v128)
     (local $x i32) (local $o i32) (local $rest i32) (local $l i32) (local $at i32)
@@ -268,15 +253,36 @@
         (then
           (local.set $at (i32.add (global.get $density) (i32.shl (i32.add (local.get $o) (local.get $x)) (i32.const 2))))
           (local.set $value (v128.load (local.get $at)))
-          (local.set $at (i32.add (global.get $shift) (i32.shl (local.get $x) (i32.const 3))))
-          (local.set $lo (call $stored2
-            (f64x2.promote_low_f32x4 (local.get $value))
-            (v128.load (local.get $at))
-            (f64x2.convert_low_i32x4_s (local.get $u))))
-          (local.set $hi (call $stored2
-            (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $value) (local.get $value)))
-            (v128.load offset=16 (local.get $at))
-            (f64x2.convert_low_i32x4_s (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $u) (local.get $u)))))
+          (local.set $at (i32.add (local.get $shift) (i32.shl (local.get $x) (i32.const 3))))
+          ;; Stored value: base + round(gain·clamp(density + shift, 0, 1) + u·step), clamped to
+          ;; [0, max], as `g < 0 ? 0 : g > gain ? gain : g` then `v < 0 ? 0 : v > max ? max : v`
+          ;; (pmax(g, 0) is `g < 0 ? 0 : g`, pmin(g, gain) is `gain < g ? gain : g`); the rounding
+          ;; adds and takes off 1.5·2⁵² (to an integer, ties to even). Lanes 0–1, then 2–3.
+          (local.set $lo (f64x2.mul (f64x2.splat (global.get $gain))
+            (f64x2.add (f64x2.promote_low_f32x4 (local.get $value)) (v128.load (local.get $at)))))
+          (local.set $hi (f64x2.mul (f64x2.splat (global.get $gain))
+            (f64x2.add
+              (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $value) (local.get $value)))
+              (v128.load offset=16 (local.get $at)))))
+          (local.set $lo (f64x2.pmin (f64x2.pmax (local.get $lo) (f64x2.splat (f64.const 0))) (f64x2.splat (global.get $gain))))
+          (local.set $hi (f64x2.pmin (f64x2.pmax (local.get $hi) (f64x2.splat (f64.const 0))) (f64x2.splat (global.get $gain))))
+          (local.set $lo
+            (f64x2.sub
+              (f64x2.add
+                (f64x2.add (local.get $lo) (f64x2.mul (f64x2.convert_low_i32x4_s (local.get $u)) (f64x2.splat (global.get $step))))
+                (f64x2.splat (global.get $rounded)))
+              (f64x2.splat (f64.const 6755399441055744))))
+          (local.set $hi
+            (f64x2.sub
+              (f64x2.add
+                (f64x2.add (local.get $hi)
+                  (f64x2.mul
+                    (f64x2.convert_low_i32x4_s (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $u) (local.get $u)))
+                    (f64x2.splat (global.get $step))))
+                (f64x2.splat (global.get $rounded)))
+              (f64x2.splat (f64.const 6755399441055744))))
+          (local.set $lo (f64x2.pmin (f64x2.pmax (local.get $lo) (f64x2.splat (f64.const 0))) (f64x2.splat (global.get $max))))
+          (local.set $hi (f64x2.pmin (f64x2.pmax (local.get $hi) (f64x2.splat (f64.const 0))) (f64x2.splat (global.get $max))))
           ;; As integers (exact: whole numbers in [0, max]).
           (local.set $value (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
             (i32x4.trunc_sat_f64x2_s_zero (local.get $lo))
@@ -316,5 +322,15 @@
     (global.set $a (local.get $a))
     (global.set $b (local.get $b))
     (global.set $c (local.get $c))
-    (global.set $d (local.get $d))
+    (global.set $d (local.get $d)))
+
+  ;; Grid row gy's f pixel rows ($draw_row), row r's shift at row r of $shift; their cell sums
+  ;; into $cells.
+  (func $draw_cell_row (export "draw_cell_row") (param $gy i32) (param $with_pixels i32)
+    (local $r i32) (local $y i32)
+    (loop $rows
+      (local.set $y (i32.add (i32.mul (local.get $gy) (global.get $f)) (local.get $r)))
+      (call $draw_row (local.get $y) (local.get $with_pixels)
+        (i32.add (global.get $shift) (i32.shl (i32.mul (local.get $r) (global.get $size)) (i32.const 3))))
+      (br_if $rows (i32.lt_u (local.tee $r (i32.add (local.get $r) (i32.const 1))) (global.get $f))))
     (call $end_row (local.get $y) (global.get $cells) (f64.const 1))))
