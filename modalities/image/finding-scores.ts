@@ -97,13 +97,14 @@ export function normaliseGrid(g: Float32Array): Float32Array {
 export function lungMask(g: Float32Array, n: number): Uint8Array {
   const dark = new Uint8Array(n * n);
   for (let i = 0; i < dark.length; i++) dark[i] = g[i]! < LUNG_THRESHOLD ? 1 : 0;
-  // Flood the outside from the border.
+  // Flood the outside from the border. Each pixel enters the stack at most once.
   const outside = new Uint8Array(n * n);
-  const stack: number[] = [];
+  const stack = new Int32Array(n * n);
+  let top = 0;
   const push = (i: number) => {
     if (dark[i] && !outside[i]) {
       outside[i] = 1;
-      stack.push(i);
+      stack[top++] = i;
     }
   };
   for (let k = 0; k < n; k++) {
@@ -112,8 +113,8 @@ export function lungMask(g: Float32Array, n: number): Uint8Array {
     push(k * n);
     push(k * n + n - 1);
   }
-  while (stack.length) {
-    const i = stack.pop()!;
+  while (top > 0) {
+    const i = stack[--top]!;
     const r = (i / n) | 0;
     const c = i - r * n;
     if (r > 0) push(i - n);
@@ -123,27 +124,31 @@ export function lungMask(g: Float32Array, n: number): Uint8Array {
   }
   const mask = new Uint8Array(n * n);
   for (let i = 0; i < mask.length; i++) mask[i] = dark[i] && !outside[i] ? 1 : 0;
-  // Drop small components.
+  // Drop small components: each is collected into comp[0..size) by a flood from its first pixel.
   const seen = new Uint8Array(n * n);
+  const comp = new Int32Array(n * n);
   const minSize = Math.max(2, Math.round(MIN_COMPONENT_SHARE * n * n));
+  const visit = (j: number) => {
+    if (mask[j] && !seen[j]) {
+      seen[j] = 1;
+      stack[top++] = j;
+    }
+  };
   for (let start = 0; start < mask.length; start++) {
     if (!mask[start] || seen[start]) continue;
-    const comp: number[] = [];
-    const st = [start];
-    seen[start] = 1;
-    while (st.length) {
-      const i = st.pop()!;
-      comp.push(i);
+    let size = 0;
+    visit(start);
+    while (top > 0) {
+      const i = stack[--top]!;
+      comp[size++] = i;
       const r = (i / n) | 0;
       const c = i - r * n;
-      const nb = [r > 0 ? i - n : -1, r < n - 1 ? i + n : -1, c > 0 ? i - 1 : -1, c < n - 1 ? i + 1 : -1];
-      for (const j of nb)
-        if (j >= 0 && mask[j] && !seen[j]) {
-          seen[j] = 1;
-          st.push(j);
-        }
+      if (r > 0) visit(i - n);
+      if (r < n - 1) visit(i + n);
+      if (c > 0) visit(i - 1);
+      if (c < n - 1) visit(i + 1);
     }
-    if (comp.length < minSize) for (const i of comp) mask[i] = 0;
+    if (size < minSize) for (let k = 0; k < size; k++) mask[comp[k]!] = 0;
   }
   return mask;
 }
@@ -222,10 +227,12 @@ export function gridImageScores(resampled: Float32Array, grid: number): ImageFea
   const ctr = gap / W;
 
   const hull = lungHull(mask, n, r0, r1, c0, c1, mid);
-  const hullValues: number[] = [];
-  for (let i = 0; i < n * n; i++) if (hull[i]) hullValues.push(g[i]!);
-  hullValues.sort((a, b) => a - b);
-  const median = hullValues[hullValues.length >> 1] ?? 0;
+  let hullCount = 0;
+  for (let i = 0; i < n * n; i++) hullCount += hull[i]!;
+  const hullValues = new Float32Array(hullCount);
+  for (let i = 0, k = 0; i < n * n; i++) if (hull[i]) hullValues[k++] = g[i]!;
+  // The value a sort would put in the middle (rank ⌊count/2⌋).
+  const median = hullCount > 0 ? selectRank(hullValues, hullCount >> 1) : 0;
   // Clipping at median + 0.25 keeps small bright spots (nodules, vessels) from looking like haze.
   const gh = new Float32Array(n * n);
   for (let i = 0; i < n * n; i++) if (hull[i]) gh[i] = Math.min(g[i]!, median + OPACITY_CLIP);
