@@ -227,12 +227,7 @@ export function gridImageScores(resampled: Float32Array, grid: number): ImageFea
   const ctr = gap / W;
 
   const hull = lungHull(mask, n, r0, r1, c0, c1, mid);
-  let hullCount = 0;
-  for (let i = 0; i < n * n; i++) hullCount += hull[i]!;
-  const hullValues = new Float32Array(hullCount);
-  for (let i = 0, k = 0; i < n * n; i++) if (hull[i]) hullValues[k++] = g[i]!;
-  // The value a sort would put in the middle (rank ⌊count/2⌋).
-  const median = hullCount > 0 ? selectRank(hullValues, hullCount >> 1) : 0;
+  const median = hullMedian(g, hull);
   // Clipping at median + 0.25 keeps small bright spots (nodules, vessels) from looking like haze.
   const gh = new Float32Array(n * n);
   for (let i = 0; i < n * n; i++) if (hull[i]) gh[i] = Math.min(g[i]!, median + OPACITY_CLIP);
@@ -270,6 +265,16 @@ export function gridImageScores(resampled: Float32Array, grid: number): ImageFea
   }
   const nodule = Math.max(0, contrast - NODULE_BASELINE);
   return { ok: true, scores: { 'cardiothoracic-ratio': ctr, 'lung-opacity': opacity, nodule }, grid: g };
+}
+
+/** The median of g over the hull: the value of rank ⌊count/2⌋ (0 for an empty hull). */
+function hullMedian(g: Float32Array, hull: Uint8Array): number {
+  let count = 0;
+  for (let i = 0; i < hull.length; i++) count += hull[i]!;
+  if (count === 0) return 0;
+  const values = new Float32Array(count);
+  for (let i = 0, k = 0; i < hull.length; i++) if (hull[i]) values[k++] = g[i]!;
+  return selectRank(values, count >> 1);
 }
 
 /**
