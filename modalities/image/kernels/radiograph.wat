@@ -118,47 +118,46 @@
         (br_if $columns (i32.lt_u (local.tee $x (i32.add (local.get $x) (i32.const 1))) (local.get $h))))
       (br_if $rows (i32.lt_u (local.tee $y (i32.add (local.get $y) (i32.const 1))) (local.get $h)))))
 
-  ;; Density row y from the rows upsampled across: ¾ of across row y/2 and ¼ of the row above it
-  ;; (y even) or below it (y odd), edges repeated; two pixels at a time (size is even).
-  (func $upsample_down (param $y i32)
-    (local $h i32) (local $near i32) (local $far i32) (local $out i32) (local $x i32) (local $hy i32)
-    (local $v v128)
-    (local.set $h (i32.shr_u (global.get $size) (i32.const 1)))
-    (local.set $hy (i32.shr_u (local.get $y) (i32.const 1)))
-    (local.set $near (i32.add (global.get $across) (i32.shl (i32.mul (local.get $hy) (global.get $size)) (i32.const 2))))
-    (if (i32.and (local.get $y) (i32.const 1))
-      (then
-        (if (i32.lt_u (local.get $hy) (i32.sub (local.get $h) (i32.const 1)))
-          (then (local.set $hy (i32.add (local.get $hy) (i32.const 1))))))
-      (else
-        (if (i32.gt_u (local.get $hy) (i32.const 0))
-          (then (local.set $hy (i32.sub (local.get $hy) (i32.const 1)))))))
-    (local.set $far (i32.add (global.get $across) (i32.shl (i32.mul (local.get $hy) (global.get $size)) (i32.const 2))))
-    (local.set $out (i32.add (global.get $density) (i32.shl (i32.mul (local.get $y) (global.get $size)) (i32.const 2))))
-    (loop $pairs
-      (local.set $v
-        (f64x2.add
-          (f64x2.mul (f64x2.splat (f64.const 0.75))
-            (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $near) (local.get $x)))))
-          (f64x2.mul (f64x2.splat (f64.const 0.25))
-            (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $far) (local.get $x)))))))
-      (v128.store64_lane 0 (i32.add (local.get $out) (local.get $x)) (f32x4.demote_f64x2_zero (local.get $v)))
-      ;; $x counts bytes here: 8 per pair of float32.
-      (br_if $pairs
-        (i32.lt_u (local.tee $x (i32.add (local.get $x) (i32.const 8))) (i32.shl (global.get $size) (i32.const 2))))))
-
-  ;; Density row y clamped in place as `v > 0 && v < 1 ? v : v > 0 ? 1 : 0` (NaN → 0), in doubles,
-  ;; each pixel added to its column's sum. (Written out where it is used: V8 does not inline
-  ;; WebAssembly calls, and a call per pixel pair costs more than the arithmetic.)
-  (func $clamp_row (param $y i32)
-    (local $row i32) (local $x i32) (local $pairs_end i32) (local $v v128) (local $above v128) (local $s f64) (local $at i32)
+  ;; Density row y made final: with from_half, upsampled down from the rows upsampled across (¾
+  ;; of across row y/2 and ¼ of the row above it for y even, below it for y odd, edges repeated;
+  ;; in doubles, rounded to float32 as a Float32Array store would), else as drawn; then clamped in
+  ;; place as `v > 0 && v < 1 ? v : v > 0 ? 1 : 0` (NaN → 0), each pixel added to its column's
+  ;; sum. Two pixels at a time; an odd size (never drawn at half size) ends with one alone. (The
+  ;; clamp is written out, not called: V8 does not inline WebAssembly calls, and a call per pixel
+  ;; pair costs more than its arithmetic.)
+  (func $finish_row (param $y i32) (param $from_half i32)
+    (local $row i32) (local $near i32) (local $far i32) (local $hy i32) (local $h i32)
+    (local $x i32) (local $pairs_end i32) (local $v v128) (local $above v128) (local $s f64) (local $at i32)
     (local.set $row (i32.add (global.get $density) (i32.shl (i32.mul (local.get $y) (global.get $size)) (i32.const 2))))
+    (if (local.get $from_half)
+      (then
+        (local.set $h (i32.shr_u (global.get $size) (i32.const 1)))
+        (local.set $hy (i32.shr_u (local.get $y) (i32.const 1)))
+        (local.set $near (i32.add (global.get $across) (i32.shl (i32.mul (local.get $hy) (global.get $size)) (i32.const 2))))
+        (if (i32.and (local.get $y) (i32.const 1))
+          (then
+            (if (i32.lt_u (local.get $hy) (i32.sub (local.get $h) (i32.const 1)))
+              (then (local.set $hy (i32.add (local.get $hy) (i32.const 1))))))
+          (else
+            (if (i32.gt_u (local.get $hy) (i32.const 0))
+              (then (local.set $hy (i32.sub (local.get $hy) (i32.const 1)))))))
+        (local.set $far (i32.add (global.get $across) (i32.shl (i32.mul (local.get $hy) (global.get $size)) (i32.const 2))))))
     (local.set $pairs_end (i32.and (global.get $size) (i32.const -2)))
     (block $done
       (br_if $done (i32.eqz (local.get $pairs_end)))
       (loop $pairs
-        (local.set $v (f64x2.promote_low_f32x4
-          (v128.load64_zero (i32.add (local.get $row) (i32.shl (local.get $x) (i32.const 2))))))
+        (if (local.get $from_half)
+          (then
+            (local.set $v
+              (f64x2.promote_low_f32x4 (f32x4.demote_f64x2_zero
+                (f64x2.add
+                  (f64x2.mul (f64x2.splat (f64.const 0.75))
+                    (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $near) (i32.shl (local.get $x) (i32.const 2))))))
+                  (f64x2.mul (f64x2.splat (f64.const 0.25))
+                    (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $far) (i32.shl (local.get $x) (i32.const 2)))))))))))
+          (else
+            (local.set $v (f64x2.promote_low_f32x4
+              (v128.load64_zero (i32.add (local.get $row) (i32.shl (local.get $x) (i32.const 2))))))))
         (local.set $above (f64x2.gt (local.get $v) (f64x2.splat (f64.const 0))))
         (local.set $v (v128.bitselect
           (local.get $v)
@@ -168,7 +167,6 @@
         (local.set $at (i32.add (global.get $col_sum) (i32.shl (local.get $x) (i32.const 3))))
         (v128.store (local.get $at) (f64x2.add (v128.load (local.get $at)) (local.get $v)))
         (br_if $pairs (i32.lt_u (local.tee $x (i32.add (local.get $x) (i32.const 2))) (local.get $pairs_end)))))
-    ;; An odd size: the last pixel alone.
     (if (i32.lt_u (local.get $x) (global.get $size))
       (then
         (local.set $s (f64.promote_f32 (f32.load (i32.add (local.get $row) (i32.shl (local.get $x) (i32.const 2))))))
@@ -189,8 +187,7 @@
     (memory.fill (global.get $col_sum) (i32.const 0) (i32.shl (global.get $size) (i32.const 3)))
     (if (local.get $from_half) (then (call $upsample_across)))
     (loop $rows
-      (if (local.get $from_half) (then (call $upsample_down (local.get $y))))
-      (call $clamp_row (local.get $y))
+      (call $finish_row (local.get $y) (local.get $from_half))
       (call $end_row (local.get $y) (global.get $grid) (local.get $inv))
       (br_if $rows (i32.lt_u (local.tee $y (i32.add (local.get $y) (i32.const 1))) (global.get $size)))))
 
