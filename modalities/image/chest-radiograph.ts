@@ -144,6 +144,10 @@ function directWorkspace(size: number): ChestWorkspace {
   };
 }
 
+function checkSize(size: number): void {
+  if (!Number.isInteger(size) || size < 16) throw new Error(`renderChestRadiograph: size ${size} must be an integer ≥ 16`);
+}
+
 /** Draws one chest radiograph density image of size×size (into `into` when given: every pixel is written). */
 export function renderChestRadiograph(
   size: number,
@@ -153,6 +157,7 @@ export function renderChestRadiograph(
   into?: Float32Array,
   work: ChestWorkspace = chestWorkspace(size),
 ): RenderedChest {
+  checkSize(size);
   if (into && into.length !== size * size) throw new Error(`renderChestRadiograph: buffer of ${into.length} for ${size}×${size}`);
   const density = into ?? new Float32Array(size * size);
   const drawn = drawChestAnatomy(size, anatomy, findings, rng, density, work);
@@ -174,7 +179,7 @@ export function drawChestAnatomy(
   into: Float32Array,
   work: ChestWorkspace,
 ): Omit<RenderedChest, 'density' | 'size'> {
-  if (!Number.isInteger(size) || size < 16) throw new Error(`renderChestRadiograph: size ${size} must be an integer ≥ 16`);
+  checkSize(size);
   if (work.size !== size) throw new Error(`renderChestRadiograph: a workspace for ${work.size}×${work.size}, not ${size}×${size}`);
   if (anatomy.magnification !== undefined && !(anatomy.magnification > 0 && anatomy.magnification < 4))
     throw new Error(`renderChestRadiograph: magnification ${anatomy.magnification} is not in (0, 4)`);
