@@ -103,8 +103,11 @@ export interface ChestWorkspace {
   colDelta: Float64Array;
   colShift: Float64Array;
   rowWeight: Float64Array;
-  /** From HALF_RESOLUTION_FROM up: the half-size drawing and its rows upsampled across (h × size). */
-  half?: { work: ChestWorkspace; density: Float32Array; across: Float32Array };
+  /**
+   * From HALF_RESOLUTION_FROM up: the half-size drawing, and its rows upsampled across (h × size,
+   * made on first use by renderChestRadiograph; the pixel kernel upsamples in its own memory).
+   */
+  half?: { work: ChestWorkspace; density: Float32Array; across?: Float32Array };
 }
 
 /**
@@ -113,17 +116,23 @@ export interface ChestWorkspace {
  * deformation and the findings are smooth at that scale, and the sites' features read a 64×64
  * grid. Below it the image is drawn directly.
  */
-export const HALF_RESOLUTION_FROM = 128;
+const HALF_RESOLUTION_FROM = 128;
 
-export function chestWorkspace(size: number): ChestWorkspace {
+/** Whether size×size images are drawn at half size and upsampled. */
+export const drawsAtHalfSize = (size: number): boolean => size >= HALF_RESOLUTION_FROM && size % 2 === 0;
+
+/** Buffers for size×size images; `half.density` (h×h) is where the half-size drawing goes, when given. */
+export function chestWorkspace(size: number, half?: { density: Float32Array }): ChestWorkspace {
   const h = size / 2;
-  const halved = size >= HALF_RESOLUTION_FROM && Number.isInteger(h);
+  const halved = drawsAtHalfSize(size);
+  if (half && (!halved || half.density.length !== h * h))
+    throw new Error(`chestWorkspace: a half-size buffer of ${half.density.length} for ${size}×${size}`);
   const direct = directWorkspace(halved ? 0 : size);
   return {
     ...direct,
     size,
     lungSpans: new Int32Array(4 * size),
-    ...(halved ? { half: { work: directWorkspace(h), density: new Float32Array(h * h), across: new Float32Array(h * size) } } : {}),
+    ...(halved ? { half: { work: directWorkspace(h), density: half?.density ?? new Float32Array(h * h) } } : {}),
   };
 }
 
@@ -138,6 +147,10 @@ function directWorkspace(size: number): ChestWorkspace {
   };
 }
 
+function checkSize(size: number): void {
+  if (!Number.isInteger(size) || size < 16) throw new Error(`renderChestRadiograph: size ${size} must be an integer ≥ 16`);
+}
+
 /** Draws one chest radiograph density image of size×size (into `into` when given: every pixel is written). */
 export function renderChestRadiograph(
   size: number,
@@ -147,21 +160,41 @@ export function renderChestRadiograph(
   into?: Float32Array,
   work: ChestWorkspace = chestWorkspace(size),
 ): RenderedChest {
-  if (!Number.isInteger(size) || size < 16) throw new Error(`renderChestRadiograph: size ${size} must be an integer ≥ 16`);
+  checkSize(size);
   if (into && into.length !== size * size) throw new Error(`renderChestRadiograph: buffer of ${into.length} for ${size}×${size}`);
+  const density = into ?? new Float32Array(size * size);
+  const drawn = drawChestAnatomy(size, anatomy, findings, rng, density, work);
+  const half = work.half;
+  if (half) upsample(half.density, size / 2, (half.across ??= new Float32Array((size / 2) * size)), density);
+  return { density, size, ...drawn };
+}
+
+/**
+ * The anatomy and findings of one size×size image: drawn into `into`, or, when the workspace
+ * draws at half size (`drawsAtHalfSize`), into work.half.density, left for the caller to upsample
+ * 2× (renderChestRadiograph, or the pixel kernel of radiograph-pixels.ts).
+ */
+export function drawChestAnatomy(
+  size: number,
+  anatomy: ChestAnatomy,
+  findings: RadiographFindings,
+  rng: Rng,
+  into: Float32Array,
+  work: ChestWorkspace,
+): Omit<RenderedChest, 'density' | 'size'> {
+  checkSize(size);
   if (work.size !== size) throw new Error(`renderChestRadiograph: a workspace for ${work.size}×${work.size}, not ${size}×${size}`);
   if (anatomy.magnification !== undefined && !(anatomy.magnification > 0 && anatomy.magnification < 4))
     throw new Error(`renderChestRadiograph: magnification ${anatomy.magnification} is not in (0, 4)`);
-  const density = into ?? new Float32Array(size * size);
   const half = work.half;
   if (!half) {
-    const drawn = drawChest(size, anatomy, findings, rng, density, work);
-    return { density, size, ...drawn, lungSpans: work.lungSpans.slice() };
+    if (into.length !== size * size) throw new Error(`renderChestRadiograph: buffer of ${into.length} for ${size}×${size}`);
+    const drawn = drawChest(size, anatomy, findings, rng, into, work);
+    return { ...drawn, lungSpans: work.lungSpans.slice() };
   }
   const drawn = drawChest(size / 2, anatomy, findings, rng, half.density, half.work);
-  upsample(half.density, size / 2, half.across, density);
   upsampleSpans(half.work, work);
-  return { density, size, ...drawn, lungSpans: work.lungSpans.slice() };
+  return { ...drawn, lungSpans: work.lungSpans.slice() };
 }
 
 /** The anatomy and findings of one image, drawn at `size` into `density` and `work`. */

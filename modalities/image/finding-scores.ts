@@ -138,11 +138,12 @@ export function lungMask(g: Float32Array, n: number, closeGaps = false): Uint8Ar
   }
   // Flood the outside from the border.
   const outside = new Uint8Array(n * n);
-  const stack: number[] = [];
+  const stack = new Int32Array(n * n);
+  let top = 0;
   const push = (i: number) => {
     if (passable[i] && !outside[i]) {
       outside[i] = 1;
-      stack.push(i);
+      stack[top++] = i;
     }
   };
   for (let k = 0; k < n; k++) {
@@ -151,8 +152,8 @@ export function lungMask(g: Float32Array, n: number, closeGaps = false): Uint8Ar
     push(k * n);
     push(k * n + n - 1);
   }
-  while (stack.length) {
-    const i = stack.pop()!;
+  while (top > 0) {
+    const i = stack[--top]!;
     const r = (i / n) | 0;
     const c = i - r * n;
     if (r > 0) push(i - n);
@@ -171,34 +172,39 @@ export function lungMask(g: Float32Array, n: number, closeGaps = false): Uint8Ar
   }
   const mask = new Uint8Array(n * n);
   for (let i = 0; i < mask.length; i++) mask[i] = dark[i] && !outside[i] ? 1 : 0;
-  // Drop small components.
+  // Drop small components: each is collected into comp[0..size) by a flood from its first pixel.
   const seen = new Uint8Array(n * n);
+  const comp = new Int32Array(n * n);
   const minSize = Math.max(2, Math.round(MIN_COMPONENT_SHARE * n * n));
-  const comps: number[][] = [];
+  // Components kept, for the gap-closing pass only.
+  const comps: Int32Array[] = [];
+  const visit = (j: number) => {
+    if (mask[j] && !seen[j]) {
+      seen[j] = 1;
+      stack[top++] = j;
+    }
+  };
   for (let start = 0; start < mask.length; start++) {
     if (!mask[start] || seen[start]) continue;
-    const comp: number[] = [];
-    const st = [start];
-    seen[start] = 1;
-    while (st.length) {
-      const i = st.pop()!;
-      comp.push(i);
+    let size = 0;
+    visit(start);
+    while (top > 0) {
+      const i = stack[--top]!;
+      comp[size++] = i;
       const r = (i / n) | 0;
       const c = i - r * n;
-      const nb = [r > 0 ? i - n : -1, r < n - 1 ? i + n : -1, c > 0 ? i - 1 : -1, c < n - 1 ? i + 1 : -1];
-      for (const j of nb)
-        if (j >= 0 && mask[j] && !seen[j]) {
-          seen[j] = 1;
-          st.push(j);
-        }
+      if (r > 0) visit(i - n);
+      if (r < n - 1) visit(i + n);
+      if (c > 0) visit(i - 1);
+      if (c < n - 1) visit(i + 1);
     }
-    if (comp.length < minSize) for (const i of comp) mask[i] = 0;
-    else comps.push(comp);
+    if (size < minSize) for (let k = 0; k < size; k++) mask[comp[k]!] = 0;
+    else if (closeGaps) comps.push(comp.slice(0, size));
   }
   if (closeGaps) {
     const largest = Math.max(0, ...comps.map((c) => c.length));
-    for (const comp of comps)
-      if (comp.length < largest / 4 && comp.some((i) => besideOutside(i, outside))) for (const i of comp) mask[i] = 0;
+    for (const kept of comps)
+      if (kept.length < largest / 4 && kept.some((i) => besideOutside(i, outside))) for (const i of kept) mask[i] = 0;
   }
   return mask;
 }
@@ -307,10 +313,7 @@ export function gridImageScores(resampled: Float32Array, grid: number): ImageFea
   const ctr = gap / W;
 
   const hull = lungHull(mask, n, r0, r1, c0, c1, mid);
-  const hullValues: number[] = [];
-  for (let i = 0; i < n * n; i++) if (hull[i]) hullValues.push(g[i]!);
-  hullValues.sort((a, b) => a - b);
-  const median = hullValues[hullValues.length >> 1] ?? 0;
+  const median = hullMedian(g, hull);
   // Clipping at median + 0.25 keeps small bright spots (nodules, vessels) from looking like haze.
   const gh = new Float32Array(n * n);
   for (let i = 0; i < n * n; i++) if (hull[i]) gh[i] = Math.min(g[i]!, median + OPACITY_CLIP);
@@ -363,6 +366,16 @@ export function gridImageScores(resampled: Float32Array, grid: number): ImageFea
     sides: { 'lung-opacity': opacitySide, nodule: noduleSide },
     grid: g,
   };
+}
+
+/** The median of g over the hull: the value of rank ⌊count/2⌋ (0 for an empty hull). */
+function hullMedian(g: Float32Array, hull: Uint8Array): number {
+  let count = 0;
+  for (let i = 0; i < hull.length; i++) count += hull[i]!;
+  if (count === 0) return 0;
+  const values = new Float32Array(count);
+  for (let i = 0, k = 0; i < hull.length; i++) if (hull[i]) values[k++] = g[i]!;
+  return selectRank(values, count >> 1);
 }
 
 /**

@@ -1,7 +1,9 @@
-// The per-pixel passes of a synthetic radiograph (radiograph-synth.ts): the density clamped and
-// averaged on the model grid; stored pixels from density, component shift, acquisition and
-// noise, summed per grid cell; and the noise alone summed per cell. Plain JavaScript: the cohort
-// meets its throughput target without a hand-written kernel (docs/benchmarks.md).
+// The per-pixel passes of a synthetic radiograph (radiograph-synth.ts): the density (upsampled
+// from the half-size drawing) clamped and averaged on the model grid; stored pixels from density,
+// component shift, acquisition and noise, summed per grid cell; and the noise alone summed per
+// cell. The loops over pixels are the WebAssembly kernel kernels/radiograph.wat (SIMD: four
+// noise lanes, two doubles at a time), compiled at build time; this file lays out its buffers
+// and drives it row by row.
 //
 // The noise stream: four sfc32 generators (lanes); lane l draws the pixels x ≡ l (mod 4) of each
 // row, in order, row after row. The seed is 16 words (lane l's a, b, c, d at l, 4 + l, 8 + l,
@@ -12,8 +14,9 @@
 // the rounding is to nearest, ties to even: (g + u·step) + (base + 1.5·2⁵²) − 1.5·2⁵², exact for
 // a whole-number base.
 
+import { readFileSync } from 'node:fs';
 import { columnShift, rowShift, type GridComponentPlan } from './components.ts';
-import { chestWorkspace, type ChestWorkspace } from './chest-radiograph.ts';
+import { chestWorkspace, drawsAtHalfSize, type ChestWorkspace } from './chest-radiograph.ts';
 
 /** An acquisition in stored units (see the header). */
 export interface StoredAcquisition {
@@ -21,14 +24,37 @@ export interface StoredAcquisition {
   base: number;
   gain: number;
   step: number;
+  /** A whole number ≤ 65535 (16 bits stored at most). */
   max: number;
+}
+
+/** The exports of kernels/radiograph.wat. */
+interface RadiographKernel {
+  init(
+    size: number,
+    n: number,
+    density: number,
+    pixels: number,
+    half: number,
+    across: number,
+    shift: number,
+    colSum: number,
+    cells: number,
+    grid: number,
+    seed: number,
+    scratch: number,
+  ): void;
+  clamp_into_grid(fromHalf: number): void;
+  start_stream(): void;
+  set_acquisition(gain: number, step: number, rounded: number, max: number): void;
+  draw_cell_row(gy: number, withPixels: number): void;
 }
 
 /** One thread's buffers for size×size images on an n×n grid (size a multiple of n). */
 export interface PixelWorkspace {
   readonly size: number;
   readonly n: number;
-  /** The density the pass reads (size×size). */
+  /** The density the pixel pass reads (size×size); drawn here directly below the half-size threshold. */
   readonly density: Float32Array;
   /** The stored pixels the pass writes (size×size). */
   readonly pixels: Uint16Array;
@@ -36,18 +62,37 @@ export interface PixelWorkspace {
   readonly seed: Int32Array;
   /** Per grid cell (row-major), the sum of the last pass: stored values, or noise draws. */
   readonly cells: Float64Array;
-  /** n×n, row-major: each cell's area average of the clamped density (`clampIntoGrid`). */
+  /** n×n, row-major: each cell's area average of the clamped density (`finishDensity`). */
   readonly grid: Float64Array;
-  /** The anatomy renderer's buffers. */
+  /** The anatomy renderer's buffers (its half-size drawing in the kernel's memory). */
   readonly chest: ChestWorkspace;
+  /** The component shift of the current grid row's f pixel rows (one view of size each), read by the kernel. */
+  readonly shiftRows: readonly Float64Array[];
   readonly colShift: Float64Array;
-  readonly shift: Float64Array;
-  readonly colSum: Float64Array;
+  readonly kernel: RadiographKernel;
 }
+
+/** The parts of the WebAssembly API used here (the project compiles without the DOM typings). */
+interface WasmApi {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { exports: unknown };
+  Memory: new (descriptor: { initial: number }) => { readonly buffer: ArrayBuffer };
+}
+const wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+
+const KERNEL_FILE = new URL('./kernels/radiograph.wasm', import.meta.url);
+let kernelModule: object | undefined;
 
 /** Workspaces kept per thread: one per (size, grid) in use, at most this many (the oldest is dropped). */
 const MAX_WORKSPACES = 4;
 const workspaces = new Map<string, PixelWorkspace>();
+
+/**
+ * Slack after every buffer: the kernel's last group of a row that is not a multiple of 4 loads a
+ * whole vector (16 bytes of float32, 32 of doubles) and ignores the lanes past the row.
+ */
+const SLACK_BYTES = 32;
+const PAGE_BYTES = 65536;
 
 /** The workspace for size×size images on an n×n grid (size a multiple of n). */
 export function pixelWorkspace(size: number, n: number): PixelWorkspace {
@@ -56,57 +101,60 @@ export function pixelWorkspace(size: number, n: number): PixelWorkspace {
   if (hit) return hit;
   if (!Number.isInteger(size) || !Number.isInteger(n) || n < 1 || size % n !== 0)
     throw new Error(`pixelWorkspace: ${size} is not a multiple of the grid ${n}`);
+  const h = drawsAtHalfSize(size) ? size / 2 : 0;
+  let end = 0;
+  const take = (bytes: number): number => {
+    const at = end;
+    end = Math.ceil((at + bytes + SLACK_BYTES) / 16) * 16;
+    return at;
+  };
+  const at = {
+    density: take(4 * size * size),
+    pixels: take(2 * size * size),
+    half: take(4 * h * h),
+    across: take(4 * h * size),
+    shift: take(8 * (size / n) * size),
+    colSum: take(8 * size),
+    cells: take(8 * n * n),
+    grid: take(8 * n * n),
+    seed: take(4 * 16),
+    scratch: take(16),
+  };
+  // A fixed size, never grown: the views below stay valid for the workspace's life.
+  const memory = new wasm.Memory({ initial: Math.ceil(end / PAGE_BYTES) });
+  kernelModule ??= new wasm.Module(readFileSync(KERNEL_FILE));
+  const kernel = new wasm.Instance(kernelModule, { env: { memory } }).exports as unknown as RadiographKernel;
+  kernel.init(size, n, at.density, at.pixels, at.half, at.across, at.shift, at.colSum, at.cells, at.grid, at.seed, at.scratch);
+  const buf = memory.buffer;
   const ws: PixelWorkspace = {
     size,
     n,
-    density: new Float32Array(size * size),
-    pixels: new Uint16Array(size * size),
-    seed: new Int32Array(16),
-    cells: new Float64Array(n * n),
-    grid: new Float64Array(n * n),
-    chest: chestWorkspace(size),
+    density: new Float32Array(buf, at.density, size * size),
+    pixels: new Uint16Array(buf, at.pixels, size * size),
+    seed: new Int32Array(buf, at.seed, 16),
+    cells: new Float64Array(buf, at.cells, n * n),
+    grid: new Float64Array(buf, at.grid, n * n),
+    chest: chestWorkspace(size, h ? { density: new Float32Array(buf, at.half, h * h) } : undefined),
+    shiftRows: Array.from({ length: size / n }, (_, r) => new Float64Array(buf, at.shift + 8 * r * size, size)),
     colShift: new Float64Array(size),
-    shift: new Float64Array(size),
-    colSum: new Float64Array(size),
+    kernel,
   };
   if (workspaces.size >= MAX_WORKSPACES) workspaces.delete(workspaces.keys().next().value!);
   workspaces.set(key, ws);
   return ws;
 }
 
-/** Clamps ws.density to [0, 1] in place and writes its cell averages into ws.grid. */
-export function clampIntoGrid(ws: PixelWorkspace): void {
-  const { size, n, density, grid, colSum } = ws;
-  const f = size / n;
-  const inv = 1 / (f * f);
-  colSum.fill(0);
-  for (let y = 0; y < size; y++) {
-    const o = y * size;
-    for (let x = 0; x < size; x++) {
-      let v = density[o + x];
-      if (!(v > 0 && v < 1)) density[o + x] = v = v > 0 ? 1 : 0;
-      colSum[x] += v;
-    }
-    if ((y + 1) % f === 0) {
-      addCellRow(colSum, grid, (y + 1) / f - 1, n, f);
-      const row = ((y + 1) / f - 1) * n;
-      for (let gx = 0; gx < n; gx++) grid[row + gx] *= inv;
-    }
-  }
+/**
+ * The drawing made the density the pixel pass reads: upsampled 2× from ws.chest's half-size
+ * drawing when the workspace draws at half size (else ws.density as drawn), clamped to [0, 1] in
+ * place, and each cell's average written into ws.grid.
+ */
+export function finishDensity(ws: PixelWorkspace): void {
+  ws.kernel.clamp_into_grid(ws.chest.half ? 1 : 0);
 }
 
 /** 1.5·2⁵²: added to a double of magnitude below 2⁵¹, it rounds it to an integer (to even). */
 const ROUNDING = 6755399441055744;
-
-/** Grid row `gy`'s cell sums from the column sums of its pixel rows, which are then cleared. */
-function addCellRow(colSum: Float64Array, cells: Float64Array, gy: number, n: number, f: number): void {
-  for (let gx = 0; gx < n; gx++) {
-    let s = 0;
-    for (let x = gx * f; x < gx * f + f; x++) s += colSum[x];
-    cells[gy * n + gx] = s;
-  }
-  colSum.fill(0);
-}
 
 /**
  * The stored pixels of ws.density with the plan's shift (zero on the rows' kept runs `spans`)
@@ -114,76 +162,24 @@ function addCellRow(colSum: Float64Array, cells: Float64Array, gy: number, n: nu
  */
 export function storePixels(ws: PixelWorkspace, plan: GridComponentPlan, spans: Int32Array, acq: StoredAcquisition): void {
   if (!Number.isInteger(acq.base)) throw new Error(`storePixels: base ${acq.base} is not a whole number of stored units`);
-  const { size, n, density, pixels: px, shift, colShift, colSum, cells } = ws;
+  if (!Number.isInteger(acq.max) || acq.max < 0 || acq.max > 65535)
+    throw new Error(`storePixels: max ${acq.max} is not a whole number of stored units in 0…65535`);
+  const { size, n, shiftRows, colShift, kernel } = ws;
   const f = size / n;
   columnShift(plan.moves, plan.delta, size, colShift);
-  const s = Int32Array.from(ws.seed);
-  // Float64 and int32 locals: mixed with a parameter of unknown representation in the loop, a
-  // double would be boxed on every pixel.
-  const rounded = acq.base + ROUNDING;
-  const gain = acq.gain + 0;
-  const step = acq.step + 0;
-  const max = acq.max | 0;
-  colSum.fill(0);
-  for (let y = 0; y < size; y++) {
-    rowShift(plan.moves, plan.delta, size, y, colShift, spans, shift);
-    const o = y * size;
-    // Lane by lane: each lane's pixels of the row in order, its generator state in locals.
-    for (let l = 0; l < 4; l++) {
-      let a = s[l];
-      let b = s[4 + l];
-      let c = s[8 + l];
-      let d = s[12 + l];
-      for (let x = l; x < size; x += 4) {
-        const t = (((a + b) | 0) + d) | 0;
-        a = b ^ (b >>> 9);
-        b = (c + (c << 3)) | 0;
-        c = (((c << 21) | (c >>> 11)) + t) | 0;
-        d = (d + 1) | 0;
-        const u = (t & 1023) + ((t >>> 10) & 1023) + ((t >>> 20) & 1023);
-        let g = gain * (density[o + x] + shift[x]);
-        g = g < 0 ? 0 : g > gain ? gain : g;
-        const v = g + u * step + rounded - ROUNDING;
-        const q = v < 0 ? 0 : v > max ? max : v;
-        px[o + x] = q;
-        colSum[x] += q;
-      }
-      s[l] = a;
-      s[4 + l] = b;
-      s[8 + l] = c;
-      s[12 + l] = d;
-    }
-    if ((y + 1) % f === 0) addCellRow(colSum, cells, (y + 1) / f - 1, n, f);
+  kernel.set_acquisition(acq.gain, acq.step, acq.base + ROUNDING, acq.max);
+  kernel.start_stream();
+  for (let gy = 0; gy < n; gy++) {
+    for (let r = 0; r < f; r++) rowShift(plan.moves, plan.delta, size, gy * f + r, colShift, spans, shiftRows[r]);
+    kernel.draw_cell_row(gy, 1);
   }
 }
 
 /** Each grid cell's sum of the noise draws u of the stream storePixels draws, into ws.cells. */
 export function noiseSums(ws: PixelWorkspace): void {
-  const { size, n, colSum, cells } = ws;
-  const f = size / n;
-  const s = Int32Array.from(ws.seed);
-  colSum.fill(0);
-  for (let y = 0; y < size; y++) {
-    for (let l = 0; l < 4; l++) {
-      let a = s[l];
-      let b = s[4 + l];
-      let c = s[8 + l];
-      let d = s[12 + l];
-      for (let x = l; x < size; x += 4) {
-        const t = (((a + b) | 0) + d) | 0;
-        a = b ^ (b >>> 9);
-        b = (c + (c << 3)) | 0;
-        c = (((c << 21) | (c >>> 11)) + t) | 0;
-        d = (d + 1) | 0;
-        colSum[x] += (t & 1023) + ((t >>> 10) & 1023) + ((t >>> 20) & 1023);
-      }
-      s[l] = a;
-      s[4 + l] = b;
-      s[8 + l] = c;
-      s[12 + l] = d;
-    }
-    if ((y + 1) % f === 0) addCellRow(colSum, cells, (y + 1) / f - 1, n, f);
-  }
+  const { n, kernel } = ws;
+  kernel.start_stream();
+  for (let gy = 0; gy < n; gy++) kernel.draw_cell_row(gy, 0);
 }
 
 /**

@@ -5,8 +5,8 @@
  * The sites' encoder reads a component from the area average of the stored pixels on the n×n
  * grid (site-agent/features/image.ts), so only the image's grid has to be right. Here:
  * 1. the anatomy (the NIH atlas deformed for this patient, with the findings: chest-radiograph.ts)
- *    is drawn at the output size into the pixel pass's buffer, then clamped to [0, 1] and
- *    averaged on the grid;
+ *    is drawn into the pixel pass's buffers (at half size from 128 pixels), then upsampled,
+ *    clamped to [0, 1] and averaged on the grid;
  * 2. the components are solved on the grid alone (`solveComponentsOnGrid`, Newton steps on
  *    4,096 cells): a cell's stored value is modelled as offset + gain·clamp01(density + Σ δ·masked
  *    basis), clamped to full scale;
@@ -40,14 +40,15 @@ import {
 } from './components.ts';
 import {
   chestWorkspace,
+  drawChestAnatomy,
   renderChestRadiograph,
   type ChestAnatomy,
   type RadiographFindings,
   type RenderedChest,
 } from './chest-radiograph.ts';
 import {
-  clampIntoGrid,
   densityToStored,
+  finishDensity,
   noiseSums,
   pixelWorkspace,
   storePixels,
@@ -281,17 +282,19 @@ function drawRadiograph(
   const onGrid = components && size % n === 0;
   const buf = onGrid ? buffersFor(n) : undefined;
   const ws = onGrid ? pixelWorkspace(size, n) : undefined;
-  // On the grid path the anatomy is drawn into the pixel pass's own buffer, then clamped and
-  // averaged on the grid (pass 1).
-  const prior = renderChestRadiograph(size, anatomy, findings, rng, ws ? ws.density : opts.density, ws ? ws.chest : chestWorkspace(size));
-  const drawn = { heartScale: prior.heartScale, fieldMm: prior.fieldMm, sides: prior.sides };
   if (!onGrid || !buf || !ws) {
+    const prior = renderChestRadiograph(size, anatomy, findings, rng, opts.density, chestWorkspace(size));
+    const drawn = { heartScale: prior.heartScale, fieldMm: prior.fieldMm, sides: prior.sides };
     let achieved: number[] | undefined;
     if (components) achieved = addImageComponents(schema, prior.density, size, bins, rng, prior.lungSpans);
     const s = densityToStored(prior.density, bitsStored, rng, {}, opts.pixels);
     return { ...s, ...drawn, ...(achieved ? { components: achieved } : {}) };
   }
-  clampIntoGrid(ws);
+  // On the grid path the anatomy is drawn into the pixel pass's own buffers, then upsampled,
+  // clamped and averaged on the grid in one pass of the kernel.
+  const prior = drawChestAnatomy(size, anatomy, findings, rng, ws.density, ws.chest);
+  const drawn = { heartScale: prior.heartScale, fieldMm: prior.fieldMm, sides: prior.sides };
+  finishDensity(ws);
   const max = 2 ** bitsStored - 1;
   const f = size / n;
   const cellPixels = f * f;

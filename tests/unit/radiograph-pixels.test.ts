@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { rowShift, columnShift, type ComponentMove, type GridComponentPlan } from '../../modalities/image/components.ts';
 import {
-  clampIntoGrid,
+  finishDensity,
   noiseSums,
   pixelWorkspace,
   storePixels,
@@ -91,14 +91,14 @@ const drawsOnly: StoredAcquisition = { base: 0, gain: 0, step: 1, max: 65535 };
 const noMoves: GridComponentPlan = { moves: [], delta: new Float64Array(0) };
 
 describe('radiograph pixel pass', () => {
-  it('clampIntoGrid clamps the density to [0, 1] and averages it per cell', () => {
+  it('finishDensity clamps the density to [0, 1] and averages it per cell', () => {
     const ws = pixelWorkspace(12, 3);
     const rng = new Rng('clamp');
     for (let i = 0; i < ws.density.length; i++) ws.density[i] = 1.6 * rng.next() - 0.3;
     const want = new Float64Array(9);
     for (let y = 0; y < 12; y++)
       for (let x = 0; x < 12; x++) want[Math.floor(y / 4) * 3 + Math.floor(x / 4)] += Math.min(1, Math.max(0, ws.density[y * 12 + x])) / 16;
-    clampIntoGrid(ws);
+    finishDensity(ws);
     expect(ws.density.every((v) => v >= 0 && v <= 1)).toBe(true);
     ws.grid.forEach((v, i) => expect(v).toBeCloseTo(want[i], 6));
   });
