@@ -202,7 +202,10 @@ describe('fedsynth audit verify on a real federation', () => {
   it('fails on a tampered site log and on a log signed by a key the CA never certified', () => {
     const siteF = join(fed.dir, 'site-tampered.jsonl');
     const ls = lines(siteLogs[1]);
-    ls[0] = ls[0].replace('"rho":0.', '"rho":1.');
+    // The first charge (a site's log opens with its non-spending preflight answer).
+    const i = ls.findIndex((l) => l.includes('"type":"charge"'));
+    expect(ls[i]).toContain('"rho":0.');
+    ls[i] = ls[i].replace('"rho":0.', '"rho":1.');
     writeFileSync(siteF, `${ls.join('\n')}\n`);
     const r = verify(coordLog, [siteLogs[0], siteF, siteLogs[2]]);
     expect(r.ok).toBe(false);
