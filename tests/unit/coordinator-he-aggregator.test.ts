@@ -30,7 +30,7 @@ function aggregatorWithStoredRound(stored: { sigmaSite2: { num: string; den: str
       plan: { ...spec, marginals: stored.marginals },
     },
   };
-  const store = { getRound: async () => round };
+  const store = { getRound: async () => round, listSubmissions: async () => [] };
   const ctx = { store, cfg: { federationId: 'f', rounds: { quorum: 2 } }, domain } as unknown as HeAggregatorContext;
   return new ThresholdHeAggregator(ctx);
 }
