@@ -25,6 +25,15 @@ export function instrumentStore(store: Store, metrics: CoordinatorMetrics): void
     if (!before) metrics.roundStarted(round.kind);
     return round;
   };
+  // The engine opens a round together with its tasks (one transaction); a round re-opened by a
+  // restart keeps its id and is not counted again.
+  const openRound = store.openRound.bind(store);
+  store.openRound = async (r, tasks, opts) => {
+    const before = await store.getRound(r.federationId, r.roundId);
+    const out = await openRound(r, tasks, opts);
+    if (!before) metrics.roundStarted(out.round.kind);
+    return out;
+  };
   store.setRoundState = async (fed, roundId, to, opts) => {
     const round = await setRoundState(fed, roundId, to, opts);
     if (to === 'released' || to === 'failed') metrics.roundFinished(round.kind, to, seconds(round.createdAt));

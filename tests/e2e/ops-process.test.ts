@@ -117,12 +117,12 @@ describe('a coordinator and an agent process', () => {
     // No coordinator is running now: the agent reads its data, then retries registering.
     const cfg = Object.values(files.siteConfigs)[1];
     const agent = run(['agent', '--config', cfg, '--log-format', 'pretty']);
-    await until('a register failure', () => agent.lines.find((l) => /register failed/.test(l)), 60_000);
+    await until('a register failure', () => agent.lines.find((l) => /register attempt \d+ failed/.test(l)), 60_000);
     agent.child.kill('SIGTERM');
     await exited(agent.child);
     for (const l of agent.lines) expect(l).toMatch(/^\d\d:\d\d:\d\d (WARN |ERROR )?agent: .+/);
-    expect(agent.lines.find((l) => /register failed/.test(l))).toMatch(
-      /^\d\d:\d\d:\d\d WARN agent: register failed .*\(site=hospital-b\)$/,
+    expect(agent.lines.find((l) => /register attempt \d+ failed/.test(l))).toMatch(
+      /^\d\d:\d\d:\d\d WARN agent: register attempt 1 failed .*\(site=hospital-b\)$/,
     );
   }, 90_000);
 });

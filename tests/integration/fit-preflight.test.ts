@@ -134,12 +134,18 @@ describe('a site charged for a round that is never released', () => {
   it('fails the fit naming the charged sites, and `fedsynth audit verify` exits 1', async () => {
     fed = await small({ sites: 3, deadlineMs: 40_000 });
     const f = fed;
-    // Two committee members go away once they have computed their first contribution: round 1
-    // is answered (every site charges its ledger) but only one member is left to decrypt it.
+    // Two committee members go away once the coordinator holds their first contribution (stop()
+    // cancels calls in flight, so stopping earlier would lose the upload): round 1 is answered
+    // (every site charges its ledger) but only one member is left to decrypt it.
     const stopWhenMeasured = async () => {
-      for (let i = 0; i < 12_000; i++) {
-        for (const s of ['hospital-b', 'hospital-c']) if (f.noisedVectors[s]?.length) f.agents[s].stop();
-        if (['hospital-b', 'hospital-c'].every((s) => f.noisedVectors[s]?.length)) return;
+      const gone = new Set<string>();
+      for (let i = 0; i < 12_000 && gone.size < 2; i++) {
+        const subs = await f.coordinator.store.listSubmissions(f.cfg.federationId, 'm1-one-way').catch(() => []);
+        for (const s of ['hospital-b', 'hospital-c'])
+          if (!gone.has(s) && subs.some((x) => x.siteId === s)) {
+            f.agents[s].stop();
+            gone.add(s);
+          }
         await new Promise((r) => setTimeout(r, 20));
       }
     };

@@ -240,7 +240,7 @@ describe('certificate rotation keeps a site its identity, ledger and spend; revo
       (err: Error) => err.message,
     );
     expect(outcome).toMatch(
-      /register refused by the coordinator: the certificate of site hospital-c \(serial [0-9A-F]+\) was revoked on .* \(superseded\)/,
+      /the coordinator at .* refuses this site: the certificate of site hospital-c \(serial [0-9A-F]+\) was revoked on .* \(superseded\)/,
     );
     const after = sum(await scrape(fed.coordinator.opsUrl!), 'fedsynth_refusals_total', { reason: 'revoked' });
     expect(after).toBeGreaterThan(before);
