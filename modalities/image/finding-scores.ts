@@ -209,11 +209,8 @@ export function lungMask(g: Float32Array, n: number, closeGaps = false): Uint8Ar
   return mask;
 }
 
-/**
- * Whether the mask holds one lung only: its box's midline runs through lung in more than half
- * of the box's rows, where two lung fields leave the mediastinum between them.
- */
-function oneLungOnly(mask: Uint8Array, n: number): boolean {
+/** The bounding box of the mask's pixels (r1 = −1 for an empty mask). */
+function maskBox(mask: Uint8Array, n: number): { r0: number; r1: number; c0: number; c1: number } {
   let r0 = n,
     r1 = -1,
     c0 = n,
@@ -226,6 +223,15 @@ function oneLungOnly(mask: Uint8Array, n: number): boolean {
         if (c < c0) c0 = c;
         if (c > c1) c1 = c;
       }
+  return { r0, r1, c0, c1 };
+}
+
+/**
+ * Whether the mask holds one lung only: its box's midline runs through lung in more than half
+ * of the box's rows, where two lung fields leave the mediastinum between them.
+ */
+function oneLungOnly(mask: Uint8Array, n: number): boolean {
+  const { r0, r1, c0, c1 } = maskBox(mask, n);
   if (r1 < 0) return false;
   const m = Math.round((c0 + c1) / 2);
   let through = 0;
@@ -269,18 +275,7 @@ export function gridImageScores(resampled: Float32Array, grid: number): ImageFea
     const closed = lungMask(g, n, true);
     if (!oneLungOnly(closed, n)) mask = closed;
   }
-  let r0 = n,
-    r1 = -1,
-    c0 = n,
-    c1 = -1;
-  for (let r = 0; r < n; r++)
-    for (let c = 0; c < n; c++)
-      if (mask[r * n + c]) {
-        if (r < r0) r0 = r;
-        if (r > r1) r1 = r;
-        if (c < c0) c0 = c;
-        if (c > c1) c1 = c;
-      }
+  const { r0, r1, c0, c1 } = maskBox(mask, n);
   if (r1 < 0) return { ok: false, reason: 'no lung fields found' };
   const mid = (c0 + c1) / 2;
   let leftCount = 0,

@@ -32,9 +32,9 @@ describe('federation of separate processes', () => {
       epsilon: 1,
       delta: 1e-9,
       seed: 5,
-      // Every round after the kill waits out its deadline for the dead site; 10 s leaves the live
-      // members time to fetch, check and sum the signed shares (verifiable sums) on a busy box.
-      deadlineSeconds: 10,
+      // Every round after the kill waits out its deadline for the dead site; 8 s leaves the live
+      // members time to fetch, check and sum the signed shares (verifiable sums).
+      deadlineSeconds: 8,
       // Process resilience, not modalities: FHIR only keeps rounds within the short deadline
       // (the demo's default cross-modal federation is covered by cohort-multimodal tests).
       multimodal: false,

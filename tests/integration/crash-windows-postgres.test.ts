@@ -29,8 +29,20 @@ afterAll(async () => {
   await dropSchema(schema);
 });
 
+// The PGlite campaign kills the coordinator at every point; here, at the ones inside or right
+// after a transaction, where the two stores' transaction semantics could differ (the engine code
+// between them is the same). Each restart runs on to the next chosen point.
+const POSTGRES_POINTS = new Set([
+  'preflight.open-tx',
+  'keygen.open-tx',
+  'measure.open-tx',
+  'decrypt.open-tx',
+  'decrypt.closed',
+  'release.tx',
+]);
+
 describe('crash windows (PostgreSQL, coordinator killed with SIGKILL)', () => {
-  for (const point of CRASH_POINTS) {
+  for (const point of CRASH_POINTS.filter((p) => POSTGRES_POINTS.has(p))) {
     it(`killed at ${point}: the database holds what it should, and the restart goes past it`, async () => {
       const run = await runCoordinatorChild(cfgFile, point);
       expect(run.signal, `${run.stdout}\n${run.stderr}`).toBe('SIGKILL');

@@ -116,7 +116,7 @@ describe('pre-flight: a fit that cannot finish is refused before round 1, and no
   }, 240_000);
 
   it('a committee member is registered but does not answer (its agent is down)', async () => {
-    fed = await small({ sites: 3, deadlineMs: 20_000, manualSites: ['hospital-c'] });
+    fed = await small({ sites: 3, deadlineMs: 12_000, manualSites: ['hospital-c'] });
     const f = fed;
     // hospital-c registers (its row is in the coordinator's database) and its agent is down.
     const refused = expectRefusedBeforeRound1(
@@ -132,7 +132,7 @@ describe('pre-flight: a fit that cannot finish is refused before round 1, and no
 
 describe('a site charged for a round that is never released', () => {
   it('fails the fit naming the charged sites, and `fedsynth audit verify` exits 1', async () => {
-    fed = await small({ sites: 3, deadlineMs: 40_000 });
+    fed = await small({ sites: 3, deadlineMs: 20_000 });
     const f = fed;
     // Two committee members go away once the coordinator holds their first contribution (stop()
     // cancels calls in flight, so stopping earlier would lose the upload): round 1 is answered

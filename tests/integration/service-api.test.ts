@@ -2,6 +2,7 @@
 // ledgers. Roles, bad input per endpoint, the budget pre-check, a study fitted and a second one
 // interrupted by a coordinator restart (resumed, charged once), cohorts while a fit runs and two
 // at once, the FHIR Bulk Data export, and the audit log of every request.
+import { ledgerRecords } from '../support/crash-windows.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseChainLines, verifyChain, type ApiRequestEvent, type AuditEntry } from '../../privacy/audit-log/chain.ts';
 import { readFileSync } from 'node:fs';
@@ -149,11 +150,14 @@ describe('cohorts', () => {
     const done = await fitted(s2.body.id);
     expect(done.status).toBe('fitted');
     for (const x of Object.values(done.spend) as { rounds: number }[]) expect(x.rounds).toBe(3);
-    // The sites' own ledgers: fresh charges sum to what the coordinator recorded (nothing twice).
+    // The sites' own ledgers (read from their files: an answer re-sent from the cache after the
+    // restart is not a fresh charge in the agent's list) sum to what the coordinator recorded.
     const budget = (await t.api('GET', '/api/v1/budget')).body.sites as { siteId: string; chargedRho: number }[];
     for (const agent of t.agents) {
-      const site = (agent as unknown as { cfg: { siteId: string } }).cfg.siteId;
-      const ledgerRho = agent.answered.filter((a) => a.fresh && a.rho !== undefined).reduce((s, a) => s + a.rho!, 0);
+      const { siteId: site, stateDir } = (agent as unknown as { cfg: { siteId: string; stateDir: string } }).cfg;
+      const records = ledgerRecords(stateDir);
+      expect(new Set(records.map((r) => r.taskId)).size).toBe(records.length);
+      const ledgerRho = records.reduce((s, r) => s + r.rho, 0);
       expect(ledgerRho).toBeCloseTo(budget.find((b) => b.siteId === site)!.chargedRho, 12);
     }
   }, 400_000);
