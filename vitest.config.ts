@@ -6,6 +6,7 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
-    maxWorkers: 2,
+    // Three forks on two cores: the long files are mostly waiting (round deadlines, process start-up).
+    maxWorkers: 3,
   },
 });
