@@ -4,7 +4,6 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
 import { loadFederationService } from '../proto/wire.ts';
-import { Bfv } from '../privacy/crypto/bfv.ts';
 import { epsilonFromRho } from '../privacy/dp/accountant.ts';
 import { marginal } from '../model/marginals.ts';
 import { normalisedL1 } from '../model/metrics.ts';
@@ -51,19 +50,16 @@ export async function startCoordinator(cfg: CoordinatorConfig, opts: StartOption
     cfg.storage.kind === 'pglite' ? { pglite: cfg.storage.dataDir } : { postgresUrl: cfg.storage.url, schema: cfg.storage.schema },
   );
   let server: grpc.Server | undefined;
-  let bfv: Bfv | undefined;
   let ops: CoordinatorOps | undefined;
   try {
     ops = await openCoordinatorOps(cfg, store, log, opts.metrics);
-    bfv = await Bfv.create();
     const board = new TaskBoard();
-    const engine = new FederationEngine(store, board, cfg, bfv);
+    const engine = new FederationEngine(store, board, cfg);
     if (opts.onProgress) engine.onProgress(opts.onProgress);
     server = createGrpcServer({ 'grpc.max_receive_message_length': undefined } as grpc.ServerOptions);
     const uploads = new UploadGate({ ...DEFAULT_UPLOAD_LIMITS, ...opts.uploadLimits });
     const port = await serveGrpc(server, cfg, { store, board, engine, maxBodyBytes: opts.maxBodyBytes, uploads, log, ops });
     const srv = server;
-    const b = bfv;
     let closing = false;
     const opsServer = await ops.serve(
       readinessChecks(
@@ -85,14 +81,12 @@ export async function startCoordinator(cfg: CoordinatorConfig, opts: StartOption
         board.notifyAll();
         await shutdownGrpc(srv);
         await o.close();
-        b.dispose();
         await store.close();
       },
     };
   } catch (err) {
     server?.forceShutdown();
     await ops?.close();
-    bfv?.dispose();
     await store.close();
     throw err;
   }
@@ -127,8 +121,8 @@ export async function serveGrpc(
 
 /**
  * Ready = the store answers a query, the gRPC port is bound and not shutting down, and the
- * kit's keys and the BFV context are loaded (both happen before the port is bound, so a bound
- * port implies them).
+ * kit's keys are loaded (before the port is bound, so a bound port implies them). The
+ * coordinator holds no BFV context: committee members sum and decrypt (verifiable sums).
  */
 export function readinessChecks(store: Store, grpcUp: () => boolean, keysLoaded: () => boolean): Record<string, ReadinessCheck> {
   return {
@@ -137,7 +131,7 @@ export function readinessChecks(store: Store, grpcUp: () => boolean, keysLoaded:
       return true as const;
     },
     grpc: () => grpcUp() || 'the gRPC server is not listening',
-    keys: () => keysLoaded() || 'the TLS kit and BFV context are not loaded',
+    keys: () => keysLoaded() || 'the TLS kit is not loaded',
   };
 }
 

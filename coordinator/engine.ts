@@ -8,7 +8,7 @@ import { StoreError, COORDINATOR_PARTY } from './store/index.ts';
 import { taskIssuedEvent } from './audit.ts';
 import type { TaskBoard } from './task-board.ts';
 import type { CoordinatorConfig } from './config.ts';
-import { Bfv, BFV_COEFF_MODULUS_BITS, BFV_POLY_MODULUS_DEGREE } from '../privacy/crypto/bfv.ts';
+import { BFV_COEFF_MODULUS_BITS, BFV_POLY_MODULUS_DEGREE } from '../privacy/crypto/bfv.ts';
 import { FIELD_PRIME, FIELD_PRIME_BIG } from '../privacy/crypto/field.ts';
 import { verifyCommitteeKey } from '../privacy/crypto/secure-aggregation.ts';
 import { Domain } from '../model/domain.ts';
@@ -79,7 +79,6 @@ export class FederationEngine {
     private readonly store: Store,
     private readonly board: TaskBoard,
     private readonly cfg: CoordinatorConfig,
-    private readonly bfv: Bfv,
   ) {
     this.schema = parseSchema(cfg.schemaText);
     const attrs = schemaAttributes(this.schema);
@@ -317,7 +316,6 @@ export class FederationEngine {
         store: this.store,
         board: this.board,
         cfg: this.cfg,
-        bfv: this.bfv,
         domain: this.domain,
         bfvParams,
         committee,

@@ -8,7 +8,6 @@ import type { AggregateInput, Store, Round, Submission } from './store/index.ts'
 import { taskIssuedEvent } from './audit.ts';
 import type { TaskBoard } from './task-board.ts';
 import type { CoordinatorConfig } from './config.ts';
-import type { Bfv } from '../privacy/crypto/bfv.ts';
 import { combine } from '../privacy/crypto/secure-aggregation.ts';
 import { marginalsSensitivity, mechanismRecord, releasedSigma, roundRho } from '../privacy/dp/mechanisms.ts';
 import { rational, type Rational } from '../privacy/dp/rational.ts';
@@ -84,7 +83,6 @@ export interface HeAggregatorContext {
   store: Store;
   board: TaskBoard;
   cfg: CoordinatorConfig;
-  bfv: Bfv;
   domain: Domain;
   bfvParams: () => BfvParams;
   committee: CommitteeMemberSpec[];

@@ -14,19 +14,11 @@ export type { CoordinatorMetrics };
 
 /** Counts rounds opened, released and failed, and times them, by watching the store's calls. */
 export function instrumentStore(store: Store, metrics: CoordinatorMetrics): void {
-  const createRound = store.createRound.bind(store);
   const setRoundState = store.setRoundState.bind(store);
   const release = store.recordChargesAndRelease.bind(store);
   const seconds = (createdAt: Date) => (Date.now() - createdAt.getTime()) / 1000;
-  store.createRound = async (r) => {
-    const before = await store.getRound(r.federationId, r.roundId);
-    const round = await createRound(r);
-    // A resumed round (a restart re-creating the same id) is not a new one.
-    if (!before) metrics.roundStarted(round.kind);
-    return round;
-  };
-  // The engine opens a round together with its tasks (one transaction); a round re-opened by a
-  // restart keeps its id and is not counted again.
+  // The engine opens every round together with its tasks (one transaction, Store.openRound); a
+  // round re-opened by a restart keeps its id and is not counted again.
   const openRound = store.openRound.bind(store);
   store.openRound = async (r, tasks, opts) => {
     const before = await store.getRound(r.federationId, r.roundId);

@@ -4,7 +4,6 @@
 import { join } from 'node:path';
 import type { Server } from 'node:http';
 import type * as grpc from '@grpc/grpc-js';
-import { Bfv } from '../privacy/crypto/bfv.ts';
 import { parseSchema } from '../schema/schema.ts';
 import type { CoordinatorConfig } from './config.ts';
 import { readinessChecks, serveGrpc, shutdownGrpc } from './coordinator.ts';
@@ -37,7 +36,6 @@ export async function startService(cfg: CoordinatorConfig, opts: { log?: (line: 
   store.setAuditSigner({ party: COORDINATOR_PARTY, privateKeyPem: cfg.kit.keyPem });
   let grpcServer: grpc.Server | undefined;
   let httpServer: Server | undefined;
-  let bfv: Bfv | undefined;
   let ops: CoordinatorOps | undefined;
   try {
     ops = await openCoordinatorOps(cfg, store, log);
@@ -47,10 +45,9 @@ export async function startService(cfg: CoordinatorConfig, opts: { log?: (line: 
     if (existing && existing.schemaHash !== cfg.schemaHash)
       throw new Error(`federation ${cfg.federationId} was created with schema ${existing.schemaHash}, this config has ${cfg.schemaHash}`);
     if (!existing) await store.upsertFederation({ id: cfg.federationId, schemaHash: cfg.schemaHash, schema, config: { service: true } });
-    bfv = await Bfv.create();
     const board = new TaskBoard();
     const studies = new StudyStore(store.sql);
-    const runner = new StudyRunner({ store, studies, board, bfv, cfg, log });
+    const runner = new StudyRunner({ store, studies, board, cfg, log });
     const cohorts = new CohortWorker({ store, studies, cfg, log });
     grpcServer = createGrpcServer({ 'grpc.max_receive_message_length': undefined } as grpc.ServerOptions);
     const grpcPort = await serveGrpc(grpcServer, cfg, { store, board, fits: runner, log, ops });
@@ -61,7 +58,6 @@ export async function startService(cfg: CoordinatorConfig, opts: { log?: (line: 
     await cohorts.resume();
     const g = grpcServer;
     const h = httpServer;
-    const b = bfv;
     const o = ops;
     let closing = false;
     const opsServer = await ops.serve(
@@ -86,7 +82,6 @@ export async function startService(cfg: CoordinatorConfig, opts: { log?: (line: 
         board.notifyAll();
         await shutdownGrpc(g);
         await o.close();
-        b.dispose();
         await store.close();
       },
     };
@@ -94,7 +89,6 @@ export async function startService(cfg: CoordinatorConfig, opts: { log?: (line: 
     grpcServer?.forceShutdown();
     httpServer?.close();
     await ops?.close();
-    bfv?.dispose();
     await store.close();
     throw err;
   }

@@ -3,7 +3,6 @@
 // the database (the engine resumes a fit from its stored rounds, so nothing is charged twice).
 import type * as grpc from '@grpc/grpc-js';
 import YAML from 'yaml';
-import type { Bfv } from '../privacy/crypto/bfv.ts';
 import { epsilonFromRho } from '../privacy/dp/accountant.ts';
 import { fitRhoBudget } from '../privacy/dp/mechanisms.ts';
 import { parseSchema, schemaAttributes, type Schema } from '../schema/schema.ts';
@@ -132,7 +131,6 @@ interface Deps {
   store: Store;
   studies: StudyStore;
   board: TaskBoard;
-  bfv: Bfv;
   cfg: CoordinatorConfig;
   log: (line: string) => void;
 }
@@ -220,7 +218,7 @@ export class StudyRunner implements FitRouter {
         schemaText: text,
         fit: { ...cfg.fit, epsilon: study.epsilon, delta: study.delta, plan: study.plan },
       };
-      engine = new FederationEngine(store, this.deps.board, fitCfg, this.deps.bfv);
+      engine = new FederationEngine(store, this.deps.board, fitCfg);
       // The fit's rows need its federation row and the sites that are already connected.
       if (!(await store.getFederation(fitId))) {
         await store.upsertFederation({

@@ -26,7 +26,7 @@ import { openCheckedLedger } from './ledger-check.ts';
 import { budgetGuard } from './policy.ts';
 import { Quarantine } from './connectors/types.ts';
 import { loadMultimodalSiteData, type MultimodalSiteData } from './site-data.ts';
-import { decrypt, keygen, measure, preflight, TaskRefusal, type TaskAnswer, type TaskContext } from './tasks.ts';
+import { auditFitId, decrypt, keygen, measure, preflight, TaskRefusal, type TaskAnswer, type TaskContext } from './tasks.ts';
 import { previousSiteCertificates, recordCertificate } from './previous-certs.ts';
 import { refusalReason, type AgentMetrics, type AgentBudget } from '../ops/metrics.ts';
 import { startOpsServer, type RunningOpsServer } from '../ops/http.ts';
@@ -444,9 +444,8 @@ export class SiteAgent {
     this.log(`REFUSED ${ctx.roundId}: ${reason}`);
     this.hooks.metrics?.refused(refusalReason(reason));
     this.refused.push({ taskId: ctx.taskId, reason });
-    const fitId = ctx.fitId !== undefined && ctx.fitId !== ctx.federationId ? ctx.fitId : undefined;
     try {
-      this.ledger.refuse({ taskId: ctx.taskId, roundId: ctx.roundId, federationId: ctx.federationId, reason, fitId });
+      this.ledger.refuse({ taskId: ctx.taskId, roundId: ctx.roundId, federationId: ctx.federationId, reason, fitId: auditFitId(ctx) });
     } catch (err) {
       // A refusal releases and spends nothing, so it is still sent when the audit log cannot take it.
       if (!diskErrno(err)) throw err;

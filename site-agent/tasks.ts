@@ -33,6 +33,14 @@ import { LedgerRefusedError } from './ledger.ts';
 import { checkDecryptTask, checkPlan, checkTask, remainingRho, type SitePolicy } from './policy.ts';
 import { loadCommitteeSecretKey, loadOrCreateCommitteeKeys, recordDecryptedSet } from './committee-keys.ts';
 
+/**
+ * The fit id to record in the site's audit entries: the study's `<federation>/<study>` under
+ * `fedsynth serve`, nothing when the fit is the federation itself.
+ */
+export function auditFitId(ctx: Pick<TaskContext, 'fitId' | 'federationId'>): string | undefined {
+  return ctx.fitId !== undefined && ctx.fitId !== ctx.federationId ? ctx.fitId : undefined;
+}
+
 /** The site declines the task; the reason goes to the coordinator and both audit logs. */
 export class TaskRefusal extends Error {}
 
@@ -296,7 +304,7 @@ export function measure(ctx: TaskContext, spec: MeasureSpec): TaskAnswer {
       mechanism: 'distributed-discrete-gaussian',
       answer: body,
       coordinatorHead: spec.coordinatorHead,
-      fitId: ctx.fitId !== undefined && ctx.fitId !== ctx.federationId ? ctx.fitId : undefined,
+      fitId: auditFitId(ctx),
     });
     return { kind: 'contribution', body: charged.answer, fresh: charged.charged, rho, clippedCells };
   } catch (err) {
