@@ -103,7 +103,11 @@ export class SiteAgent {
     const material = { ca: Buffer.from(cfg.kit.caPem), cert: Buffer.from(cfg.kit.certPem), key: Buffer.from(cfg.kit.keyPem) };
     checkOwnCertificate(cfg, material);
     this.client = createFederationClient(cfg.coordinator, material, {
-      onServerCertificate: (fp) => (this.coordinatorFingerprint = fp),
+      serverCertificate: {
+        onServerCertificate: (fp) => (this.coordinatorFingerprint = fp),
+        // Read on every handshake: the list is opened in startOps, before the first call, and re-read when it changes.
+        revoked: (serial) => this.revocation?.current().lookup(serial),
+      },
     });
     try {
       const previousKeys = previousSiteCertificates({

@@ -11,6 +11,7 @@ import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { channelOptions, loadFederationService } from '../proto/wire.ts';
 import type { FederationClient } from '../proto/generated/fedsynth/v1/Federation.ts';
+import type { RevokedEntry } from '../proto/revocation.ts';
 import { checkKitMaterial, OID_CLIENT_AUTH, readKitMaterial, TransportConfigError, type TlsMaterial } from '../proto/tls-kit.ts';
 
 export { readKitMaterial, TransportConfigError, type TlsMaterial };
@@ -29,25 +30,39 @@ export function checkSiteMaterial(m: TlsMaterial, where = 'site kit'): string {
   return cn;
 }
 
+/** What the agent checks about the coordinator's certificate on every handshake. */
+export interface ServerCertificateChecks {
+  /** Receives the SHA-256 fingerprint (lowercase hex of the DER), for the policy's `coordinatorFingerprint` pin. */
+  onServerCertificate?: (sha256Hex: string) => void;
+  /**
+   * The federation's revocation list in force: a coordinator certificate on it fails the
+   * handshake, so a stolen coordinator key stops working for the agents once it is revoked.
+   */
+  revoked?: (serialHex: string) => RevokedEntry | undefined;
+}
+
 /**
- * Mutual-TLS channel credentials from a site's startup kit (a directory or its PEM bytes).
- * `onServerCertificate` receives the SHA-256 fingerprint (lowercase hex of the DER) of the
- * certificate the coordinator presents on every handshake, for the site policy's
- * `coordinatorFingerprint` pin; the usual host-name check still applies.
+ * Mutual-TLS channel credentials from a site's startup kit (a directory or its PEM bytes). The
+ * coordinator's certificate must chain to the kit's CA and name the host (grpc-js's checks), and
+ * pass `checks`.
  */
-export function clientCredentialsFromKit(
-  kit: string | TlsMaterial,
-  onServerCertificate?: (sha256Hex: string) => void,
-): grpc.ChannelCredentials {
+export function clientCredentialsFromKit(kit: string | TlsMaterial, checks: ServerCertificateChecks = {}): grpc.ChannelCredentials {
   const where = typeof kit === 'string' ? `site kit ${resolve(kit)}` : 'site kit';
   const m = typeof kit === 'string' ? readKitMaterial(kit) : kit;
   checkSiteMaterial(m, where);
-  if (!onServerCertificate) return grpc.credentials.createSsl(m.ca, m.key, m.cert);
+  if (!checks.onServerCertificate && !checks.revoked) return grpc.credentials.createSsl(m.ca, m.key, m.cert);
   return grpc.credentials.createSsl(m.ca, m.key, m.cert, {
     checkServerIdentity: (hostname: string, cert: PeerCertificate) => {
       const err = checkServerIdentity(hostname, cert);
-      if (!err && cert.raw) onServerCertificate(createHash('sha256').update(cert.raw).digest('hex'));
-      return err;
+      if (err) return err;
+      const entry = cert.serialNumber ? checks.revoked?.(cert.serialNumber) : undefined;
+      // The wording matches agent-errors' TLS trust failures, so the agent stops with its TLS exit code.
+      if (entry)
+        return new Error(
+          `certificate has been revoked: the coordinator's certificate (serial ${entry.serial}) is on the federation's revocation list since ${entry.revokedAt.toISOString()}${entry.reason ? ` (${entry.reason})` : ''}; the coordinator must be given a new certificate by the federation operator before this site will talk to it`,
+        );
+      if (cert.raw) checks.onServerCertificate?.(createHash('sha256').update(cert.raw).digest('hex'));
+      return undefined;
     },
   });
 }
@@ -73,8 +88,8 @@ export interface FederationClientOptions {
    * `target` (e.g. connecting by IP to a certificate issued for a DNS name).
    */
   serverNameOverride?: string;
-  /** Called with the SHA-256 fingerprint of the coordinator's certificate on each TLS handshake. */
-  onServerCertificate?: (sha256Hex: string) => void;
+  /** Checks of the coordinator's certificate on each TLS handshake. */
+  serverCertificate?: ServerCertificateChecks;
 }
 
 /**
@@ -97,7 +112,7 @@ export function createFederationClient(
   options: FederationClientOptions = {},
 ): FederationClient {
   parseTarget(target);
-  const credentials = kit instanceof grpc.ChannelCredentials ? kit : clientCredentialsFromKit(kit, options.onServerCertificate);
+  const credentials = kit instanceof grpc.ChannelCredentials ? kit : clientCredentialsFromKit(kit, options.serverCertificate);
   const opts: grpc.ChannelOptions = { ...RECONNECT_BACKOFF, ...channelOptions, ...options.channelOptions };
   if (options.serverNameOverride) {
     opts['grpc.ssl_target_name_override'] = options.serverNameOverride;

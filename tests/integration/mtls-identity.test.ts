@@ -10,6 +10,9 @@ import { bindServer, createGrpcServer, serverCredentialsFromKit } from '../../co
 import { PeerIdentityError, createPeerIdentityResolver } from '../../coordinator/peer-identity.ts';
 import { clientCredentialsFromKit, createFederationClient } from '../../site-agent/transport.ts';
 import { loadFederationService } from '../../proto/wire.ts';
+import { RevocationWatcher } from '../../proto/revocation.ts';
+import { revokeCertificates } from '../../pki/rotate.ts';
+import { AGENT_EXIT_CODES, classifyCallError } from '../../site-agent/agent-errors.ts';
 
 // proto/wire.ts loads the contract with keepCase (snake_case fields at runtime), while the
 // generated TS types are camelCase; this test speaks the runtime shape through loose types.
@@ -303,6 +306,45 @@ describe('the site verifies the coordinator too', () => {
       await expectRefused(loose(track(createFederationClient(`127.0.0.1:${port}`, kit))));
       const ok = loose(track(createFederationClient(`127.0.0.1:${port}`, kit, { serverNameOverride: 'coord.internal' })));
       expect((await register(ok)).site_id).toBe('dora');
+    } finally {
+      srv.forceShutdown();
+    }
+  });
+
+  it("refuses a coordinator whose certificate is on the federation's revocation list, and stops with the TLS exit code", async () => {
+    const fedD = join(root, 'fed-d');
+    await provisionFederation({ outDir: fedD, federationId: 'fed-a', sites: ['erin'], validityDays: 1 });
+    const srv = createGrpcServer();
+    srv.addService(loadFederationService().fedsynth.v1.Federation.service, handlers(readFileSync(join(fedD, 'ca/ca.pem'))));
+    try {
+      const port = await bindServer(srv, '127.0.0.1:0', serverCredentialsFromKit(join(fedD, 'coordinator')));
+      const kit = join(fedD, 'sites/erin');
+      const caPem = readFileSync(join(fedD, 'ca/ca.pem'), 'utf8');
+      const { file } = await revokeCertificates({ outDir: fedD, certPems: [] });
+      const watcher = await RevocationWatcher.open(file, caPem, { intervalMs: 0 });
+      try {
+        const checks = { revoked: (serial: string) => watcher.current().lookup(serial) };
+        // Not revoked yet: the same checks let the handshake through.
+        const before = loose(track(createFederationClient(`127.0.0.1:${port}`, kit, { serverCertificate: checks })));
+        expect((await register(before)).site_id).toBe('erin');
+        await revokeCertificates({
+          outDir: fedD,
+          certPems: [readFileSync(join(fedD, 'coordinator/cert.pem'), 'utf8')],
+          reason: 'keyCompromise',
+        });
+        await watcher.refresh();
+        expect(watcher.current().size).toBe(1);
+        const after = loose(track(createFederationClient(`127.0.0.1:${port}`, kit, { serverCertificate: checks })));
+        const err = await expectRefused(after);
+        expect(err.details).toMatch(
+          /coordinator's certificate \(serial [0-9A-F]+\) is on the federation's revocation list since .* \(keyCompromise\)/,
+        );
+        const verdict = classifyCallError('register', err, `127.0.0.1:${port}`);
+        expect(verdict.action).toBe('stop');
+        if (verdict.action === 'stop') expect(verdict.error.exitCode).toBe(AGENT_EXIT_CODES.tls);
+      } finally {
+        watcher.close();
+      }
     } finally {
       srv.forceShutdown();
     }
