@@ -2,9 +2,10 @@
 // memory between processes: a second process opening the same directory (a `fedsynth token
 // create` while `fedsynth serve` runs) writes pages the first one does not see, and the store is
 // corrupted. Every open of a PGlite directory takes this lock; a lock left by a dead process is
-// taken over. (The site agent's ledger has the same rule: site-agent/state-lock.ts.)
+// taken over (ops/pid-lock.ts, shared with the site agent's ledger lock).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { pidAlive, releasePidLock, takePidLock } from '../../ops/pid-lock.ts';
 
 export const STORE_LOCK_FILE = 'fedsynth.lock';
 
@@ -25,21 +26,18 @@ export class StoreLockedError extends Error {
   }
 }
 
-const held = new Set<string>();
-
-function pidAlive(pid: number): boolean {
+function parseHolder(text: string): StoreHolder | null {
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
+    const v = JSON.parse(text) as Partial<StoreHolder>;
+    return typeof v.pid === 'number' ? { pid: v.pid, holder: String(v.holder ?? 'unknown'), since: String(v.since ?? '') } : null;
+  } catch {
+    return null;
   }
 }
 
 function readHolder(lock: string): StoreHolder | null {
   try {
-    const v = JSON.parse(fs.readFileSync(lock, 'utf8')) as Partial<StoreHolder>;
-    return typeof v.pid === 'number' ? { pid: v.pid, holder: String(v.holder ?? 'unknown'), since: String(v.since ?? '') } : null;
+    return parseHolder(fs.readFileSync(lock, 'utf8'));
   } catch {
     return null;
   }
@@ -54,35 +52,24 @@ export function storeHolder(dir: string): StoreHolder | null {
 /** Takes the lock of the PGlite directory `dir` (which exists) for this process as `holder`. */
 export function acquireStoreLock(dir: string, holder: string): string {
   const lock = path.join(path.resolve(dir), STORE_LOCK_FILE);
-  if (held.has(lock))
+  const got = takePidLock(
+    lock,
+    JSON.stringify({ pid: process.pid, holder, since: new Date().toISOString() }) + '\n',
+    (text) => parseHolder(text)?.pid ?? null,
+  );
+  if (got.taken) return lock;
+  if (got.why === 'held-here')
     throw new StoreLockedError(`the store ${dir} is already open in this process (PGlite allows one opening at a time)`, null);
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fd = fs.openSync(lock, 'wx');
-      fs.writeSync(fd, JSON.stringify({ pid: process.pid, holder, since: new Date().toISOString() }) + '\n');
-      fs.fsyncSync(fd);
-      fs.closeSync(fd);
-      held.add(lock);
-      return lock;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      const h = readHolder(lock);
-      // Our own pid in a lock we do not hold is stale (e.g. a container's PID 1 after a restart).
-      if (h && h.pid !== process.pid && pidAlive(h.pid)) {
-        throw new StoreLockedError(
-          `the store ${dir} is in use by ${h.holder} (process ${h.pid}, since ${h.since}); PGlite allows one process at a time, so ` +
-            `stop that process first, or use a PostgreSQL store (storage.postgres) for concurrent access ` +
-            `(remove ${lock} only if process ${h.pid} is not fedsynth)`,
-          h,
-        );
-      }
-      fs.rmSync(lock, { force: true });
-    }
+  if (got.why === 'held-by') {
+    const h = parseHolder(got.text)!;
+    throw new StoreLockedError(
+      `the store ${dir} is in use by ${h.holder} (process ${h.pid}, since ${h.since}); PGlite allows one process at a time, so ` +
+        `stop that process first, or use a PostgreSQL store (storage.postgres) for concurrent access ` +
+        `(remove ${lock} only if process ${h.pid} is not fedsynth)`,
+      h,
+    );
   }
   throw new StoreLockedError(`could not take the lock ${lock}`, null);
 }
 
-export function releaseStoreLock(lock: string): void {
-  held.delete(lock);
-  fs.rmSync(lock, { force: true });
-}
+export const releaseStoreLock = releasePidLock;
