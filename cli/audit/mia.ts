@@ -72,7 +72,7 @@ export async function runMiaWithLedgers(data: AuditSites, opts: MiaCommandOption
 export const MIA = command({
   command: 'fedsynth audit mia',
   summary:
-    'Membership-inference audit: attacks the released histograms and the synthetic cohort with held-out\nmembers and reports each attack against the bound the claimed ε allows.',
+    "Membership-inference audit: each site scores its members and a held-out control set against the synthetic\ncohort and releases a noised histogram of the scores; the auditor reports ROC AUC and membership advantage.\nWith --federation: an audited fit on a real federation, each site's histogram charged at single-party ρ to its\nown ledger under its own policy (refusals named). Without it: offline, in this process, on ledgers under --state.",
   flags: {
     ...AUDIT_RUN_FLAGS,
     cohort: { type: 'int', min: 10, max: 1_000_000, default: 2000, help: 'synthetic rows to attack' },
@@ -84,7 +84,7 @@ export const MIA = command({
     },
     federation: {
       type: 'boolean',
-      help: 'run a real federation on this machine (coordinator and agents as processes, gRPC with mTLS): an audited fit,\nthen each site answers the histograms under its own policy and ledger, charged at single-party rho',
+      help: 'a real federation on this machine (processes, gRPC with mTLS): sites answer under their own policy and ledger',
     },
     holdout: {
       type: 'number',
