@@ -2,7 +2,7 @@
 import { DEFAULT_MAX_CELL_COUNT } from '../proto/task-spec.ts';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { CoordinatorConfig, HttpConfig, JwtAlgorithm, OidcConfig } from '../coordinator/config.ts';
+import type { AuditedFitConfig, CoordinatorConfig, HttpConfig, JwtAlgorithm, OidcConfig } from '../coordinator/config.ts';
 import { parseSchema, schemaHash } from '../schema/schema.ts';
 import { bfvParams } from '../coordinator/engine.ts';
 import { ConfigError, Fields, loadConfigFile } from './config-file.ts';
@@ -71,7 +71,7 @@ export function parseCoordinatorConfig(path: string): CoordinatorConfig {
   const quorum = rounds.number('quorum', Math.min(2, sites.length), { integer: true, min: 1, max: sites.length });
 
   const fit = f.section('fit');
-  fit.onlyKeys(['epsilon', 'delta', 'cohortSize', 'seed', 'out', 'iterations', 'plan']);
+  fit.onlyKeys(['epsilon', 'delta', 'cohortSize', 'seed', 'out', 'iterations', 'plan', 'audit']);
   const plan = fit.string('plan', 'aim');
   if (plan !== 'aim' && plan !== 'mst') throw new ConfigError(`${file.path}: fit.plan must be aim or mst, got ${JSON.stringify(plan)}`);
   const epsilon = fit.number('epsilon', undefined, { min: 1e-6, max: 100 });
@@ -109,6 +109,37 @@ export function parseCoordinatorConfig(path: string): CoordinatorConfig {
       outDir,
       iterations: fit.number('iterations', 1000, { integer: true, min: 1, max: 100_000 }),
       plan,
+      ...(fit.has('audit') ? { audit: parseAuditedFit(fit.section('audit'), file.path) } : {}),
+    },
+  };
+}
+
+/**
+ * `fit.audit`: an audited fit (coordinator/audit-rounds.ts). `holdout` is the fraction of each
+ * site's patients kept out of every measure round; `mia` asks every site for its noised score
+ * histograms on the cohort, with each cell's noise `sigma2` (σ², an integer or "num/den", exact).
+ */
+function parseAuditedFit(audit: Fields, path: string): AuditedFitConfig {
+  audit.onlyKeys(['holdout', 'mia']);
+  const holdoutFraction = audit.number('holdout', 0.5, { min: 0.01, max: 0.99 });
+  if (!audit.has('mia')) return { holdoutFraction };
+  const mia = audit.section('mia');
+  mia.onlyKeys(['bins', 'sigma2', 'cohortRows']);
+  const sigma = String(mia.raw('sigma2') ?? '4');
+  const m = /^([0-9]{1,30})(?:\/([0-9]{1,30}))?$/.exec(sigma);
+  if (!m || BigInt(m[1]) === 0n || (m[2] !== undefined && BigInt(m[2]) === 0n))
+    throw new ConfigError(
+      `${path}: fit.audit.mia.sigma2 must be a positive integer or "num/den", got ${JSON.stringify(mia.raw('sigma2'))}`,
+    );
+  const sigmaSite2 = { num: m[1], den: m[2] ?? '1' };
+  // The discrete Gaussian accountant holds for σ ≥ 1/2 (privacy/dp/accountant.ts).
+  if (4n * BigInt(sigmaSite2.num) < BigInt(sigmaSite2.den)) throw new ConfigError(`${path}: fit.audit.mia.sigma2 must be at least 1/4`);
+  return {
+    holdoutFraction,
+    mia: {
+      bins: mia.number('bins', 8, { integer: true, min: 2, max: 64 }),
+      sigmaSite2,
+      cohortRows: mia.number('cohortRows', 2000, { integer: true, min: 10, max: 1_000_000 }),
     },
   };
 }

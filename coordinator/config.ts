@@ -48,6 +48,21 @@ export interface CoordinatorConfig {
     iterations: number;
     /** Measurement plan: the federated AIM-style plan (default) or the three-round MST plan. */
     plan: 'aim' | 'mst';
+    /** An audited fit (coordinator/audit-rounds.ts); absent: no holdout, no audit rounds. */
+    audit?: AuditedFitConfig;
+  };
+}
+
+export interface AuditedFitConfig {
+  /** Fraction of each site's patients kept out of every measure round (the audit's control set). */
+  holdoutFraction: number;
+  /** Membership inference against the drawn cohort, one `mia-histogram` round per score. */
+  mia?: {
+    bins: number;
+    /** Exact σ² of each site's noise per histogram cell (decimal integer strings). */
+    sigmaSite2: { num: string; den: string };
+    /** Cohort rows scored when the fit draws no cohort (cohortSize 0); otherwise the cohort itself. */
+    cohortRows: number;
   };
 }
 

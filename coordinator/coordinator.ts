@@ -21,6 +21,9 @@ import { writeCohort, type CohortRequest, type CohortResult } from '../synthesis
 import { clinicalWorkloadReport, type ClinicalWorkloadReport } from '../synthesis/fidelity.ts';
 import type { GraphicalModel } from '../model/pgm/index.ts';
 import type { Schema } from '../schema/schema.ts';
+import type { Dataset } from '../model/domain.ts';
+import { sample } from '../model/sample.ts';
+import { runMiaRounds, type MiaAuditReport } from './audit-rounds.ts';
 
 export interface RunningCoordinator {
   port: number;
@@ -176,11 +179,23 @@ export interface FitReport {
   estimate: FitOutcome['estimate'];
   /** The schema's clinical workload against the released measurements (synthesis/fidelity.ts). */
   workload?: ClinicalWorkloadReport;
+  /** An audited fit's membership-inference rounds (coordinator/audit-rounds.ts). */
+  mia?: MiaAuditReport;
 }
 
 /** Runs the fit to completion, writes the cohort and report.json, returns the report. */
 export async function runFitAndCohort(cfg: CoordinatorConfig, running: RunningCoordinator): Promise<FitReport> {
-  const outcome = await running.engine.run();
+  // An audited fit keeps its agents served after the model, for the audit rounds on its cohort.
+  const audited = cfg.fit.audit?.mia !== undefined;
+  const outcome = await running.engine.run({ keepOpen: audited });
+  try {
+    return await reportAndCohort(cfg, running, outcome);
+  } finally {
+    if (audited) running.engine.finish();
+  }
+}
+
+async function reportAndCohort(cfg: CoordinatorConfig, running: RunningCoordinator, outcome: FitOutcome): Promise<FitReport> {
   const charges = await running.store.chargesByRound(cfg.federationId);
   const perSite: FitReport['perSite'] = {};
   for (const c of charges) {
@@ -208,12 +223,14 @@ export async function runFitAndCohort(cfg: CoordinatorConfig, running: RunningCo
   }));
   report.workload = clinicalWorkloadReport(running.engine.schema, outcome.model, released, cfg.fit.seed);
   await mkdir(cfg.fit.outDir, { recursive: true });
+  let cohortDataset: Dataset | undefined;
   if (cfg.fit.cohortSize > 0) {
     const cohort = await emitCohort(cfg, running.store, running.engine.schema, outcome.modelId, outcome.model, {
       n: cfg.fit.cohortSize,
       seed: cfg.fit.seed,
       dir: join(cfg.fit.outDir, 'cohort'),
     });
+    cohortDataset = cohort.dataset;
     report.cohort = {
       n: cohort.dataset.rows,
       seed: cfg.fit.seed,
@@ -224,6 +241,11 @@ export async function runFitAndCohort(cfg: CoordinatorConfig, running: RunningCo
       ...(cohort.modalities ? { modalities: cohort.modalities } : {}),
     };
     report.utility.meanL1VsReleasedMeasurements = cohort.meanL1VsReleasedMeasurements;
+  }
+  if (cfg.fit.audit?.mia) {
+    // The cohort as released is what the audit attacks; a fit that writes none audits a sample.
+    const attacked = cohortDataset ?? sample(outcome.model, { rows: cfg.fit.audit.mia.cohortRows, seed: cfg.fit.seed });
+    report.mia = await runMiaRounds(running.engine.auditRoundContext(), attacked);
   }
   await writeFile(join(cfg.fit.outDir, 'report.json'), JSON.stringify(report, null, 2) + '\n');
   return report;

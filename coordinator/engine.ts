@@ -32,6 +32,7 @@ import { fitRhoBudget } from '../privacy/dp/mechanisms.ts';
 import { crashPoint } from './fault.ts';
 import { CommitteeKeyCodec, ContributionCodec, MalformedBodyError, PartialDecryptionCodec } from '../proto/wire.ts';
 import { decodeStoredMeasureRound, FitError, ThresholdHeAggregator } from './he-aggregator.ts';
+import { checkMiaHistogramBody, MalformedHistogramError, type AuditRoundContext } from './audit-rounds.ts';
 
 export { FitError };
 
@@ -122,7 +123,13 @@ export class FederationEngine {
     body: Buffer,
     peerCertPem: string | undefined,
   ): Promise<{ duplicate: boolean }> {
-    const expected = { preflight: 'preflight-answer', keygen: 'committee-key', measure: 'contribution', decrypt: 'partial' }[task.kind];
+    const expected = {
+      preflight: 'preflight-answer',
+      keygen: 'committee-key',
+      measure: 'contribution',
+      decrypt: 'partial',
+      'mia-histogram': 'mia-histogram',
+    }[task.kind];
     if (kind !== expected)
       throw new RejectedResult(`task ${task.taskId} is a ${task.kind} task: expected a ${expected} body, got ${kind}`, 'invalid');
     try {
@@ -137,11 +144,15 @@ export class FederationEngine {
           return await this.acceptContribution(siteId, task, body);
         case 'decrypt':
           return await this.acceptPartial(siteId, task, body);
+        case 'mia-histogram':
+          checkMiaHistogramBody(decodeTaskSpec('mia-histogram', task.spec), body);
+          return await this.store.putSubmission({ federationId: this.cfg.federationId, taskId: task.taskId, siteId, body });
         default:
           throw new RejectedResult(`unknown task kind ${task.kind}`, 'invalid');
       }
     } catch (err) {
-      if (err instanceof MalformedBodyError || err instanceof InvalidTaskSpecError) throw new RejectedResult(err.message, 'invalid');
+      if (err instanceof MalformedBodyError || err instanceof InvalidTaskSpecError || err instanceof MalformedHistogramError)
+        throw new RejectedResult(err.message, 'invalid');
       if (err instanceof StoreError) {
         const code = err.code === 'conflict' ? 'conflict' : err.code === 'forbidden' ? 'forbidden' : 'precondition';
         throw new RejectedResult(err.message, code);
@@ -289,7 +300,30 @@ export class FederationEngine {
 
   // ------------------------------------------------------------------ the fit
 
-  async run(): Promise<FitOutcome> {
+  /**
+   * The round machinery audit rounds run on (coordinator/audit-rounds.ts), after the fit, while
+   * the engine is kept open (`run({ keepOpen: true })`, then `finish()`).
+   */
+  auditRoundContext(): AuditRoundContext {
+    return {
+      store: this.store,
+      board: this.board,
+      cfg: this.cfg,
+      domain: this.domain,
+      registeredSites: () => this.registeredSites(),
+      waitUntil: (what, deadline, check) => this.waitUntil(what, deadline, check),
+      progress: (phase, message) => this.progress(phase, message),
+    };
+  }
+
+  /** Ends a fit run with `keepOpen`: agents polling then learn there is nothing more to do. */
+  finish(): void {
+    this.finished = true;
+    this.board.notifyAll();
+  }
+
+  /** The fit; with `keepOpen` the agents keep being served after it (audit rounds) until finish(). */
+  async run(opts: { keepOpen?: boolean } = {}): Promise<FitOutcome> {
     const fed = this.cfg.federationId;
     const existing = await this.store.getFederation(fed);
     if (existing && existing.schemaHash !== this.cfg.schemaHash) {
@@ -362,9 +396,11 @@ export class FederationEngine {
         spendBySite,
         estimate: { iterations: report.iterations, loss: report.loss, total: report.total },
       };
+    } catch (err) {
+      this.finish();
+      throw err;
     } finally {
-      this.finished = true;
-      this.board.notifyAll();
+      if (!opts.keepOpen) this.finish();
     }
   }
 

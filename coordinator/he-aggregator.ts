@@ -197,6 +197,8 @@ export class ThresholdHeAggregator implements Aggregator {
       committee: this.ctx.committee,
       bfv: this.ctx.bfvParams(),
       maxCellCount: cfg.rounds.maxCellCount ?? DEFAULT_MAX_CELL_COUNT,
+      // An audited fit: every site keeps this fraction of its patients out of every round.
+      ...(cfg.fit.audit ? { holdoutFraction: cfg.fit.audit.holdoutFraction } : {}),
     };
     const head = await store.auditHead(fed);
     if (head) measure.coordinatorHead = head;

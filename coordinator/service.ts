@@ -253,7 +253,8 @@ export function createFederationHandlers(deps: ServiceDeps): FederationHandlers 
         if (task.state === 'expired' || task.state === 'refused')
           throw new CallError(grpc.status.FAILED_PRECONDITION, `task ${task.taskId} is ${task.state}: its payload is no longer served`);
         if (!task.payload) {
-          // A decrypt task always gets its payload; any other kind never has one.
+          // A decrypt task always gets its payload, a mia-histogram task (the cohort) is written with
+          // it; the other kinds never have one.
           if (task.kind === 'decrypt') throw new CallError(grpc.status.UNAVAILABLE, `task ${task.taskId}: payload not ready yet`);
           throw new CallError(grpc.status.FAILED_PRECONDITION, `task ${task.taskId} is a ${task.kind} task: it has no payload to fetch`);
         }

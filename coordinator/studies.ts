@@ -216,7 +216,9 @@ export class StudyRunner implements FitRouter {
         ...cfg,
         federationId: fitId,
         schemaText: text,
-        fit: { ...cfg.fit, epsilon: study.epsilon, delta: study.delta, plan: study.plan },
+        // An audited fit (holdout, membership-inference rounds) runs under `fedsynth coordinator`
+        // only: a study would hold patients out without ever auditing them.
+        fit: { ...cfg.fit, epsilon: study.epsilon, delta: study.delta, plan: study.plan, audit: undefined },
       };
       engine = new FederationEngine(store, this.deps.board, fitCfg);
       // The fit's rows need its federation row and the sites that are already connected.

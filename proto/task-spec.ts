@@ -57,6 +57,37 @@ export interface MeasureSpec {
    * by the coordinator from released noisy 1-way counts (post-processing). Absent: no merging.
    */
   valueMap?: Record<string, number[]>;
+  /**
+   * An audited fit: the fraction of its patients each site keeps out of every measure round of
+   * this fit (a CSPRNG draw the site stores, so a restarted agent keeps the same split), the
+   * control set of the membership-inference audit that follows. Absent: no holdout.
+   */
+  holdoutFraction?: number;
+}
+
+/** The membership-inference scores a site can histogram (site-agent/dcr.ts). */
+export const MIA_SCORES = ['dcr', 'density'] as const;
+export type MiaScore = (typeof MIA_SCORES)[number];
+
+/**
+ * Membership inference against an audited fit's cohort: the site histograms one score of its
+ * records over [members | holdout] against the cohort (the task's payload, proto/mia-wire.ts,
+ * its SHA-256 announced here), adds its own discrete Gaussian noise and is charged at
+ * single-party ρ (its histogram is released alone), which it recomputes itself.
+ */
+export interface MiaHistogramSpec {
+  kind: 'mia-histogram';
+  score: MiaScore;
+  bins: number;
+  sigmaSite2: { num: string; den: string };
+  /** The charge the coordinator will record; the site recomputes it from bins and sigmaSite2. */
+  rho: number;
+  /** The holdout fraction of the audited fit's measure rounds; the site checks it kept that holdout. */
+  holdoutFraction: number;
+  cohortRows: number;
+  /** Hex SHA-256 of the task payload (the cohort). */
+  cohortSha256: string;
+  coordinatorHead?: ChainHead;
 }
 
 export interface ChainHead {
@@ -98,8 +129,8 @@ export interface PreflightSpec {
   committee: string[];
 }
 
-export type TaskSpec = PreflightSpec | KeygenSpec | MeasureSpec | DecryptSpec;
-export const TASK_KINDS = ['preflight', 'keygen', 'measure', 'decrypt'] as const satisfies readonly TaskSpec['kind'][];
+export type TaskSpec = PreflightSpec | KeygenSpec | MeasureSpec | DecryptSpec | MiaHistogramSpec;
+export const TASK_KINDS = ['preflight', 'keygen', 'measure', 'decrypt', 'mia-histogram'] as const satisfies readonly TaskSpec['kind'][];
 export type TaskKind = (typeof TASK_KINDS)[number];
 /** The spec type of one task kind: `TaskSpecOf<'measure'>` is `MeasureSpec`. */
 export type TaskSpecOf<K extends TaskKind> = Extract<TaskSpec, { kind: K }>;
@@ -222,6 +253,41 @@ function decodeMeasure(raw: Record<string, unknown>): MeasureSpec {
     maxCellCount: raw.maxCellCount === undefined ? DEFAULT_MAX_CELL_COUNT : positiveInt(raw.maxCellCount, 'maxCellCount'),
     ...(raw.coordinatorHead === undefined ? {} : { coordinatorHead: decodeChainHead(raw.coordinatorHead) }),
     ...(raw.valueMap === undefined ? {} : { valueMap: decodeValueMap(raw.valueMap) }),
+    ...(raw.holdoutFraction === undefined ? {} : { holdoutFraction: fraction(raw.holdoutFraction, 'holdoutFraction') }),
+  };
+}
+
+function fraction(v: unknown, what: string): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0 || v >= 1)
+    fail(`${what} must be a number strictly between 0 and 1, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+function decodeSigma(v: unknown): { num: string; den: string } {
+  if (!isObject(v)) fail('sigmaSite2 must be {num, den}');
+  const sigma = { num: decimalString(v.num, 'sigmaSite2.num'), den: decimalString(v.den, 'sigmaSite2.den') };
+  if (BigInt(sigma.num) === 0n || BigInt(sigma.den) === 0n) fail('sigmaSite2 must be positive');
+  return sigma;
+}
+
+function decodeMiaHistogram(raw: Record<string, unknown>): MiaHistogramSpec {
+  if (typeof raw.score !== 'string' || !(MIA_SCORES as readonly string[]).includes(raw.score))
+    fail(`score must be one of ${MIA_SCORES.join(', ')}, got ${JSON.stringify(raw.score)}`);
+  const bins = positiveInt(raw.bins, 'bins');
+  if (bins < 2 || bins > 64) fail(`bins must be an integer in [2, 64], got ${bins}`);
+  if (typeof raw.rho !== 'number' || !Number.isFinite(raw.rho) || raw.rho <= 0) fail('rho must be a positive number');
+  if (typeof raw.cohortSha256 !== 'string' || !/^[0-9a-f]{64}$/.test(raw.cohortSha256))
+    fail('cohortSha256 must be 64 lowercase hex digits');
+  return {
+    kind: 'mia-histogram',
+    score: raw.score as MiaScore,
+    bins,
+    sigmaSite2: decodeSigma(raw.sigmaSite2),
+    rho: raw.rho,
+    holdoutFraction: fraction(raw.holdoutFraction, 'holdoutFraction'),
+    cohortRows: positiveInt(raw.cohortRows, 'cohortRows'),
+    cohortSha256: raw.cohortSha256,
+    ...(raw.coordinatorHead === undefined ? {} : { coordinatorHead: decodeChainHead(raw.coordinatorHead) }),
   };
 }
 
@@ -254,6 +320,7 @@ const DECODERS: { [K in TaskKind]: (raw: Record<string, unknown>) => TaskSpecOf<
   keygen: decodeKeygen,
   measure: decodeMeasure,
   decrypt: decodeDecrypt,
+  'mia-histogram': decodeMiaHistogram,
 };
 
 export function isTaskKind(kind: string): kind is TaskKind {

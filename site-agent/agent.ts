@@ -27,6 +27,7 @@ import { budgetGuard } from './policy.ts';
 import { Quarantine } from './connectors/types.ts';
 import { loadMultimodalSiteData, type MultimodalSiteData } from './site-data.ts';
 import { auditFitId, decrypt, keygen, measure, preflight, TaskRefusal, type TaskAnswer, type TaskContext } from './tasks.ts';
+import { miaHistogram } from './audit-tasks.ts';
 import { previousSiteCertificates, recordCertificate } from './previous-certs.ts';
 import { refusalReason, type AgentMetrics, type AgentBudget } from '../ops/metrics.ts';
 import { startOpsServer, type RunningOpsServer } from '../ops/http.ts';
@@ -57,6 +58,8 @@ export interface AgentEvents {
 export interface LoadedSiteData {
   data: Dataset;
   patients: number;
+  /** Local patient ids in row order (an audited fit's holdout is stored by them); never sent. */
+  patientIds?: string[];
   quarantine: Quarantine;
 }
 
@@ -69,7 +72,13 @@ export async function loadSiteData(cfg: SiteConfig): Promise<LoadedSiteData & { 
   const schema = parseSchema(cfg.schemaText);
   const loaded = await loadMultimodalSiteData(cfg, schema);
   loaded.data.validate();
-  return { data: loaded.data, patients: loaded.patients, quarantine: loaded.quarantine, stats: loaded.stats };
+  return {
+    data: loaded.data,
+    patients: loaded.patients,
+    patientIds: loaded.patientIds,
+    quarantine: loaded.quarantine,
+    stats: loaded.stats,
+  };
 }
 
 export class SiteAgent {
@@ -347,6 +356,7 @@ export class SiteAgent {
       attributeKinds: this.attributeKinds,
       policy: this.cfg.policy,
       data: this.site.data,
+      patientIds: this.site.patientIds,
       caCert: this.caCert,
       certPem: this.cfg.kit.certPem,
       keyPem: this.cfg.kit.keyPem,
@@ -387,6 +397,13 @@ export class SiteAgent {
             this.fetchPayload(h.federation_id, h.round_id, h.task_id, task.payload_sha256),
           );
           answer = decrypt(ctx, spec, payload);
+          break;
+        }
+        case 'mia-histogram': {
+          const payload = await this.withRetry('fetch', () =>
+            this.fetchPayload(h.federation_id, h.round_id, h.task_id, task.payload_sha256),
+          );
+          answer = miaHistogram(ctx, spec, payload);
           break;
         }
       }

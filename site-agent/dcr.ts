@@ -18,20 +18,21 @@
  * whatever the scores are. (The cohort is itself a DP release, so conditioning on it is
  * adaptive composition: the two costs add.) Each site's histogram reaches the auditor on its
  * own, in the clear (it is not summed under encryption first), so only the site's own noise
- * protects it: ρ is charged for one party (privacy/dp/mechanisms.ts `roundRho` with one cell per
- * patient, d = 2·bins, parties = 1), never for the number of sites the auditor later adds up.
+ * protects it: ρ is charged for one party (privacy/dp/mechanisms.ts `scoreHistogramRho`: one cell
+ * per patient, d = 2·bins, parties = 1), never for the number of sites the auditor later adds up.
  */
 import { createHash } from 'node:crypto';
 import type { Dataset } from '../model/domain.ts';
 import { addNoiseShare } from '../federation/site-answer.ts';
 import type { MiaScoreKind } from '../federation/audits/mia.ts';
-import { roundRho } from '../privacy/dp/mechanisms.ts';
+import { SCORE_HISTOGRAM_MECHANISM, scoreHistogramRho as mechanismScoreHistogramRho } from '../privacy/dp/mechanisms.ts';
 import type { Rational } from '../privacy/dp/rational.ts';
+import { decodeHistogram, encodeHistogram } from '../proto/mia-wire.ts';
 import { LedgerRefusedError, type Ledger } from './ledger.ts';
 
 export type { MiaScoreKind };
 
-export const DCR_MECHANISM = 'score-histogram-distributed-discrete-gaussian';
+export const DCR_MECHANISM = SCORE_HISTOGRAM_MECHANISM;
 
 /** Per-record scores of `records` against `cohort` (both over the same domain). */
 export function miaScores(records: Dataset, cohort: Dataset, kind: MiaScoreKind): Int32Array {
@@ -90,19 +91,25 @@ export interface ScoreHistogramTask {
   bins: number;
   /** Exact σ² of this site's discrete Gaussian noise per cell (all the noise its histogram carries). */
   sigmaSite2: Rational;
+  /** The fit the audited cohort came from, when it is not the federation itself (audit entries). */
+  fitId?: string;
+  /** The coordinator chain head the task carried, countersigned in the charge entry. */
+  coordinatorHead?: { seq: number; hash: string };
 }
 
 /** ρ this site is charged for a score histogram: one patient moves one cell by one; its noise alone protects it. */
 export function scoreHistogramRho(task: Pick<ScoreHistogramTask, 'bins' | 'sigmaSite2'>): number {
-  return roundRho({ cellsPerRow: 1, sigmaSite2: task.sigmaSite2, parties: 1, dimension: 2 * task.bins });
+  return mechanismScoreHistogramRho(task);
 }
 
 export class ScoreHistogramRefused extends Error {}
 
 /**
- * The site's answer: its histogram plus its own discrete Gaussian share, charged to its ledger
- * (the ledger's policy guard refuses over-cap charges; the refusal is written to the site's
- * audit log) BEFORE the vector is returned.
+ * The site's answer, the one function both the site agent (site-agent/audit-tasks.ts, a
+ * `mia-histogram` task) and the offline `fedsynth audit mia` call: its histogram plus its own
+ * discrete Gaussian share, charged to its ledger (the ledger's policy guard refuses over-cap
+ * charges; the refusal is written to the site's audit log) BEFORE the vector is returned. A
+ * retried task gets the bytes already charged, never a fresh draw.
  */
 export function noisedScoreHistogram(
   ledger: Ledger,
@@ -110,31 +117,37 @@ export function noisedScoreHistogram(
   holdout: Dataset,
   cohort: Dataset,
   task: ScoreHistogramTask,
-): { values: BigInt64Array; rho: number } {
+): { values: BigInt64Array; rho: number; answer: Buffer; fresh: boolean } {
   const rho = scoreHistogramRho(task);
-  const exact = scoreHistogram(members, holdout, cohort, task.kind, task.bins);
-  const noised = addNoiseShare(
-    BigInt64Array.from(exact, (v) => BigInt(v)),
-    task.sigmaSite2,
-  );
-  const answer = Buffer.from(JSON.stringify(Array.from(noised, String)));
+  const cached = ledger.cachedAnswer(task.taskId);
+  let answer = cached;
+  if (!answer) {
+    const exact = scoreHistogram(members, holdout, cohort, task.kind, task.bins);
+    const noised = addNoiseShare(
+      BigInt64Array.from(exact, (v) => BigInt(v)),
+      task.sigmaSite2,
+    );
+    answer = encodeHistogram(noised);
+  }
+  let charged;
   try {
-    const charged = ledger.charge({
+    charged = ledger.charge({
       taskId: task.taskId,
       roundId: task.roundId,
       federationId: task.federationId,
       rho,
       mechanism: DCR_MECHANISM,
       answer,
+      ...(task.coordinatorHead ? { coordinatorHead: task.coordinatorHead } : {}),
+      ...(task.fitId ? { fitId: task.fitId } : {}),
     });
-    // A retried task gets the bytes already charged, never a fresh draw.
-    const values = BigInt64Array.from((JSON.parse(charged.answer.toString('utf8')) as string[]).map((v) => BigInt(v)));
-    return { values, rho };
   } catch (err) {
     // The ledger has already written the refusal to the site's audit log.
     if (err instanceof LedgerRefusedError) throw new ScoreHistogramRefused(err.reason);
     throw err;
   }
+  const values = decodeHistogram(charged.answer, 2 * task.bins);
+  return { values, rho, answer: charged.answer, fresh: charged.charged };
 }
 
 /** Stable task id for a score histogram request. */

@@ -44,7 +44,9 @@ export class PolicyError extends Error {
   override name = 'PolicyError';
 }
 
-export const KNOWN_STATISTICS = ['marginal'] as const;
+// 'mia-histogram': a membership-inference score histogram of an audited fit (site-agent/audit-tasks.ts);
+// not in the default, so a site opts in to answering audits.
+export const KNOWN_STATISTICS = ['marginal', 'mia-histogram'] as const;
 export type Statistic = (typeof KNOWN_STATISTICS)[number];
 
 /** The data a schema attribute is derived from, by attribute kind. */
@@ -378,6 +380,40 @@ export function checkTask(policy: SitePolicy, spec: MeasureSpec, ctx: TaskContex
     );
   }
 
+  return checkBudget(policy, ctx.ledgerState, { federationId: ctx.federationId, rho, now: ctx.now });
+}
+
+/**
+ * Checks a membership-inference histogram task against the policy, before any data is touched.
+ * Pure. Coordinator certificate, federation, statistic allowed, the policy's minimum σ per site
+ * (the histogram's only noise), the coordinator's ρ against the site's own single-party ρ, and the
+ * budget caps.
+ */
+export function checkScoreHistogramTask(
+  policy: SitePolicy,
+  spec: { rho: number; sigmaSite2: { num: string; den: string } },
+  ctx: { federationId: string; ledgerState: LedgerState; now: Date; computedRho: number; coordinatorFingerprint?: string },
+): CheckResult {
+  const coord = checkCoordinator(policy, ctx.coordinatorFingerprint);
+  if (coord) return coord;
+  const fed = checkFederation(policy, ctx.federationId);
+  if (fed) return fed;
+  if (!policy.allowedStatistics.includes('mia-histogram'))
+    return refuse(
+      `statistic "mia-histogram" is not allowed by this site's policy (allowed: ${policy.allowedStatistics.join(', ') || 'none'})`,
+    );
+  const { num, den } = spec.sigmaSite2;
+  if (policy.minSigmaSite !== null && !rationalAtLeast(num, den, policy.minSigmaSite * policy.minSigmaSite)) {
+    return refuse(
+      `noise too small: this site's histogram has sigma ${fmt(Math.sqrt(Number(num) / Number(den)))} per cell, policy requires at least ${fmt(policy.minSigmaSite)}`,
+    );
+  }
+  const rho = ctx.computedRho;
+  if (Math.abs(spec.rho - rho) > 1e-9 * rho) {
+    return refuse(
+      `task states rho ${fmt(spec.rho)} but this site computes rho ${fmt(rho)} for its own histogram (one party's noise); the coordinator would record a different spend`,
+    );
+  }
   return checkBudget(policy, ctx.ledgerState, { federationId: ctx.federationId, rho, now: ctx.now });
 }
 

@@ -31,6 +31,7 @@ import { CommitteeKeyCodec, ContributionCodec, DecryptionInputCodec, PartialDecr
 import type { Ledger } from './ledger.ts';
 import { LedgerRefusedError } from './ledger.ts';
 import { checkDecryptTask, checkPlan, checkTask, remainingRho, type SitePolicy } from './policy.ts';
+import { measureRows } from './audit-tasks.ts';
 import { loadCommitteeSecretKey, loadOrCreateCommitteeKeys, recordDecryptedSet } from './committee-keys.ts';
 
 /**
@@ -60,6 +61,8 @@ export interface TaskContext {
   ledger: Ledger;
   policy: SitePolicy;
   data: Dataset;
+  /** Local patient ids in row order (never sent): an audited fit's holdout is stored by them. */
+  patientIds?: readonly string[];
   /** Schema attribute → kind, so the policy can tell which modality a marginal reads. */
   attributeKinds: Readonly<Record<string, string>>;
   caCert: X509Certificate;
@@ -75,7 +78,7 @@ export interface TaskContext {
 }
 
 export interface TaskAnswer {
-  kind: 'preflight-answer' | 'committee-key' | 'contribution' | 'partial';
+  kind: 'preflight-answer' | 'committee-key' | 'contribution' | 'partial' | 'mia-histogram';
   body: Uint8Array;
   /** False when the bytes are the cached answer to a retried task (no new charge). */
   fresh: boolean;
@@ -262,8 +265,8 @@ export function measure(ctx: TaskContext, spec: MeasureSpec): TaskAnswer {
   const committee = verifyCommittee(ctx, spec);
   const rho = siteRho(spec, dimension);
 
-  // Only now is the data touched.
-  const { values: noised, clippedCells } = siteAnswer(ctx.data, spec.marginals, sigmaOf(spec), {
+  // Only now is the data touched: in an audited fit, its members only (site-agent/audit-tasks.ts).
+  const { values: noised, clippedCells } = siteAnswer(measureRows(ctx, spec.holdoutFraction), spec.marginals, sigmaOf(spec), {
     maxCellCount: spec.maxCellCount,
     valueMap: spec.valueMap,
   });

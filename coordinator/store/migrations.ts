@@ -222,6 +222,16 @@ ALTER TABLE rounds DROP CONSTRAINT rounds_kind_check;
 ALTER TABLE rounds ADD CONSTRAINT rounds_kind_check CHECK (kind IN ('keygen', 'measure', 'decrypt', 'preflight'));
 `,
   },
+  {
+    version: 5,
+    name: 'membership-inference audit rounds',
+    // An audited fit asks every site for its noised score histogram after the cohort is drawn
+    // (coordinator/audit-rounds.ts): a round of kind mia-histogram, charged at single-party ρ.
+    sql: `
+ALTER TABLE rounds DROP CONSTRAINT rounds_kind_check;
+ALTER TABLE rounds ADD CONSTRAINT rounds_kind_check CHECK (kind IN ('keygen', 'measure', 'decrypt', 'preflight', 'mia-histogram'));
+`,
+  },
 ];
 
 /** Advisory-lock key namespace: the lock is per (purpose, current schema). */

@@ -21,7 +21,7 @@ export class StoreError extends Error {
 // ---------------------------------------------------------------------------------------------
 // Types
 
-export type RoundKind = 'preflight' | 'keygen' | 'measure' | 'decrypt';
+export type RoundKind = 'preflight' | 'keygen' | 'measure' | 'decrypt' | 'mia-histogram';
 export type RoundState = 'open' | 'closed' | 'decrypting' | 'released' | 'failed';
 export type TaskState = 'pending' | 'delivered' | 'done' | 'refused' | 'expired';
 

@@ -1,4 +1,8 @@
-// Membership inference against a released cohort, with a held-out control set. Each site keeps
+// Membership inference against a released cohort, with a held-out control set, OFFLINE: the fit
+// and the sites' answers run in the auditor's process (`fedsynth audit mia` without --federation).
+// On a real federation the same statistic is the `mia-histogram` task of an audited fit
+// (coordinator/audit-rounds.ts, site-agent/audit-tasks.ts); both answer with the one site function,
+// site-agent/dcr.ts `noisedScoreHistogram`, at single-party ρ. Each site
 // half its patients out of the fit (the control set); the federation fits on the other half
 // (the one fit loop over the production site path) and samples a cohort; then every site
 // computes, locally, the distance from each of its records to the closest synthetic record and

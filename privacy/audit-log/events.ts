@@ -70,7 +70,11 @@ export interface MeasurementReleasedEvent {
   type: 'measurement-released';
   federationId: string;
   roundId: string;
-  mechanism: 'distributed-discrete-gaussian';
+  /**
+   * The sum of the sites' shares under threshold HE, or (score-histogram-discrete-gaussian) each
+   * site's own membership-inference histogram, released alone: quorum 1, one cell per patient.
+   */
+  mechanism: 'distributed-discrete-gaussian' | 'score-histogram-discrete-gaussian';
   /** Marginals measured (attribute lists), when the measurement is a set of marginals. */
   marginals?: string[][];
   l2Sensitivity: number;
@@ -231,7 +235,11 @@ const EVENT_CHECKS: Record<AuditEventType, Check[]> = {
   'measurement-released': [
     ...COMMON,
     ['roundId', nonEmptyString, 'a non-empty string'],
-    ['mechanism', (v) => v === 'distributed-discrete-gaussian', '"distributed-discrete-gaussian"'],
+    [
+      'mechanism',
+      (v) => v === 'distributed-discrete-gaussian' || v === 'score-histogram-discrete-gaussian',
+      '"distributed-discrete-gaussian" or "score-histogram-discrete-gaussian"',
+    ],
     [
       'marginals',
       (v) => v === undefined || (Array.isArray(v) && v.every((m) => Array.isArray(m) && m.every(nonEmptyString))),

@@ -9,7 +9,8 @@
  *   - every `measurement-released`: ρ recomputed from sigmaSite2, quorum, sensitivities and
  *     dimension (privacy/dp/accountant.ts `rhoDistributedDiscreteGaussian`) must equal the recorded
  *     ρ; the sensitivities must be those of the enforced bound for its marginals
- *     (privacy/dp/mechanisms.ts `marginalsSensitivity`);
+ *     (privacy/dp/mechanisms.ts `marginalsSensitivity`); a membership-inference score histogram
+ *     (each site's own, released alone) must record quorum 1 and one bin per patient;
  *   - every party in a release has a coordinator `charge` for that round with the recomputed ρ
  *     (else: a release without a charge), and every coordinator charge has a release
  *     (else: a charge without a release) and an issued task;
@@ -21,7 +22,7 @@
  *     coordinator's log with the same hash (a cut or rewritten log no longer holds it).
  */
 import { composeRho, epsilonFromRho, rhoDistributedDiscreteGaussian } from '../dp/accountant.ts';
-import { marginalsSensitivity } from '../dp/mechanisms.ts';
+import { answerSensitivity, marginalsSensitivity, SCORE_HISTOGRAM_MECHANISM } from '../dp/mechanisms.ts';
 import {
   verifyChain,
   type AuditEntry,
@@ -265,6 +266,19 @@ function reconcileWithCoordinator(
             });
           }
         }
+        if (ev.mechanism === SCORE_HISTOGRAM_MECHANISM) {
+          // Each site's histogram is released alone: only its own noise protects it (quorum 1),
+          // and one patient moves one bin of it.
+          const want = answerSensitivity(1);
+          if (ev.quorum !== 1 || !close(ev.l2Sensitivity, want.l2Sensitivity) || !close(ev.l1Sensitivity, want.l1Sensitivity)) {
+            findings.push({
+              log: C,
+              kind: 'sensitivity-mismatch',
+              seq: entry.seq,
+              message: `release of ${ev.roundId} is a per-site score histogram (released alone, one bin per patient: quorum 1, Δ2 = ${want.l2Sensitivity}, Δ1 = ${want.l1Sensitivity}) but records quorum ${ev.quorum}, Δ2 ${ev.l2Sensitivity}, Δ1 ${ev.l1Sensitivity}`,
+            });
+          }
+        }
         releases.set(ev.roundId, { entry, event: ev, rho });
         const s2 = Number(BigInt(ev.sigmaSite2.num)) / Number(BigInt(ev.sigmaSite2.den));
         result.mechanisms.push({
@@ -384,10 +398,16 @@ function reconcileWithCoordinator(
     };
   }
 
-  // The model's stated spend.
+  // The model's stated spend: every charge but the audit histograms, which follow the model.
+  const fitRho = (site: string) =>
+    composeRho(
+      charges
+        .filter((c) => c.event.site === site && releases.get(c.event.roundId)?.event.mechanism !== SCORE_HISTOGRAM_MECHANISM)
+        .map((c) => releases.get(c.event.roundId)?.rho ?? c.event.rho),
+    );
   for (const m of models) {
     for (const [site, stated] of Object.entries(m.event.rhoBySite)) {
-      const got = result.parties[site]?.rho ?? 0;
+      const got = fitRho(site);
       if (!close(stated, got)) {
         findings.push({
           log: C,

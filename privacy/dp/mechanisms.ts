@@ -67,6 +67,19 @@ export function roundRho(shape: RoundShape & { sigmaSite2: Rational }, relation:
   return rhoDistributedDiscreteGaussian({ ...answerSensitivity(shape.cellsPerRow, relation), ...shape });
 }
 
+/**
+ * A site's own membership-inference score histogram over [members | holdout] (site-agent/dcr.ts):
+ * one patient is one record in one group with one score, so it moves one bin (cellsPerRow 1), and
+ * the histogram reaches the auditor alone, protected only by that site's noise (parties 1).
+ */
+export const SCORE_HISTOGRAM_MECHANISM = 'score-histogram-discrete-gaussian';
+
+/** ρ a site is charged for its own score histogram of `bins` bins per group, noised with σ². */
+export function scoreHistogramRho(h: { bins: number; sigmaSite2: Rational }, relation: NeighbouringRelation = NEIGHBOURING_RELATION): Rho {
+  if (!Number.isInteger(h.bins) || h.bins < 2) throw new RangeError(`bins must be an integer >= 2, got ${h.bins}`);
+  return roundRho({ cellsPerRow: 1, sigmaSite2: h.sigmaSite2, parties: 1, dimension: 2 * h.bins }, relation);
+}
+
 export interface RoundNoise extends Sensitivity {
   /** σ² of each site's discrete Gaussian share, exact. */
   sigmaSite2: Rational;

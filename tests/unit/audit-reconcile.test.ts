@@ -170,3 +170,70 @@ describe('reconcileAuditLogs', () => {
     expect(kinds(r2)).toContain('unrecorded-site-charge');
   });
 });
+
+describe('membership-inference histograms: each released alone, charged at single-party ρ', () => {
+  const histRho = rhoDistributedDiscreteGaussian({
+    l2Sensitivity: 1,
+    l1Sensitivity: 1,
+    sigmaSite2: { num: 4n, den: 1n },
+    parties: 1,
+    dimension: 16,
+  });
+  const miaRelease = (over: Partial<MeasurementReleasedEvent> = {}): AuditEvent => ({
+    type: 'measurement-released',
+    federationId: F,
+    roundId: 'mia-dcr',
+    mechanism: 'score-histogram-discrete-gaussian',
+    l2Sensitivity: 1,
+    l1Sensitivity: 1,
+    dimension: 16,
+    sigmaSite2: { num: '4', den: '1' },
+    parties: ['a', 'b'],
+    quorum: 1,
+    rho: histRho,
+    ...over,
+  });
+  const miaIssued = (site: string): AuditEvent =>
+    ({ ...(issued(site) as object), roundId: 'mia-dcr', taskId: `m-${site}`, kind: 'mia-histogram' }) as AuditEvent;
+  const miaCharge = (site: string, r = histRho): AuditEvent =>
+    ({
+      ...(charge(site, r, `m-${site}`) as object),
+      roundId: 'mia-dcr',
+      mechanism: 'score-histogram-discrete-gaussian',
+    }) as AuditEvent;
+  const withMia = (rel: AuditEvent, r = histRho) => [
+    ...coordOk(),
+    miaIssued('a'),
+    miaIssued('b'),
+    rel,
+    miaCharge('a', r),
+    miaCharge('b', r),
+  ];
+  const sites = (r = histRho) =>
+    [
+      [charge('a'), answered('a'), miaCharge('a', r)],
+      [charge('b'), answered('b'), miaCharge('b', r)],
+    ] as const;
+
+  it('reconciles both ways, ρ = 1/(2σ²), and the model spend leaves the audit out', () => {
+    const [a, b] = sites();
+    const r = run(withMia(miaRelease()), [...a], [...b]);
+    expect(r.findings).toEqual([]);
+    expect(histRho).toBeCloseTo(1 / 8, 12);
+    expect(r.parties.a.rho).toBeCloseTo(rho + histRho, 12);
+  });
+
+  it('a release recorded as protected by both sites’ noise (quorum 2), or with another sensitivity, is a finding', () => {
+    const q2 = rhoDistributedDiscreteGaussian({
+      l2Sensitivity: 1,
+      l1Sensitivity: 1,
+      sigmaSite2: { num: 4n, den: 1n },
+      parties: 2,
+      dimension: 16,
+    });
+    const [a, b] = sites(q2);
+    expect(kinds(run(withMia(miaRelease({ quorum: 2, rho: q2 }), q2), [...a], [...b]))).toEqual(['sensitivity-mismatch']);
+    const [a1, b1] = sites();
+    expect(kinds(run(withMia(miaRelease({ l2Sensitivity: 0.5 })), [...a1], [...b1]))).toContain('sensitivity-mismatch');
+  });
+});

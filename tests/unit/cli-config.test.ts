@@ -52,6 +52,15 @@ describe('coordinator.yaml', () => {
     expect(cfg.sites).toEqual(['hospital-a', 'hospital-b']);
     expect(cfg.rounds.deadlineMs).toBe(30_000);
     expect(cfg.schemaHash).toMatch(/^[0-9a-f]{64}$/);
+    expect(cfg.fit.audit).toBeUndefined();
+  });
+
+  it('parses an audited fit, its σ² exact', () => {
+    const base = coordinatorBase();
+    const cfg = parseCoordinatorConfig(
+      write('c-audit.yaml', { ...base, fit: { ...base.fit, audit: { holdout: 0.3, mia: { bins: 6, sigma2: '9/4', cohortRows: 500 } } } }),
+    );
+    expect(cfg.fit.audit).toEqual({ holdoutFraction: 0.3, mia: { bins: 6, sigmaSite2: { num: '9', den: '4' }, cohortRows: 500 } });
   });
 
   const cases: [string, (c: Record<string, any>) => unknown, RegExp][] = [
@@ -69,6 +78,18 @@ describe('coordinator.yaml', () => {
     ['quorum above sites', (c) => ({ ...c, rounds: { quorum: 5 } }), /quorum must be ≤ 2/],
     ['a fractional row bound', (c) => ({ ...c, rounds: { maxRowsPerSite: 2.5 } }), /maxRowsPerSite must be an integer/],
     ['a row bound of zero', (c) => ({ ...c, rounds: { maxRowsPerSite: 0 } }), /maxRowsPerSite must be ≥ 1/],
+    ['a holdout of 1', (c) => ({ ...c, fit: { ...c.fit, audit: { holdout: 1 } } }), /fit\.audit\.holdout must be ≤ 0\.99/],
+    [
+      'a histogram noise below 1/4',
+      (c) => ({ ...c, fit: { ...c.fit, audit: { mia: { sigma2: '1/5' } } } }),
+      /fit\.audit\.mia\.sigma2 must be at least 1\/4/,
+    ],
+    [
+      'a histogram noise of 0',
+      (c) => ({ ...c, fit: { ...c.fit, audit: { mia: { sigma2: 0 } } } }),
+      /fit\.audit\.mia\.sigma2 must be a positive/,
+    ],
+    ['a typo in the audit', (c) => ({ ...c, fit: { ...c.fit, audit: { holdot: 0.5 } } }), /fit\.audit\.holdot is not a known setting/],
     ['missing kit', (c) => ({ ...c, kit: join(dir, 'nowhere') }), /cannot read .*ca\.pem/],
     ['missing schema', (c) => ({ ...c, schema: join(dir, 'none.yaml') }), /cannot read schema/],
   ];

@@ -65,11 +65,13 @@ describe('task specs', () => {
     expect(parseTaskSpec('keygen', withField(keygen, 'extra', 'x'))).toEqual(keygen);
   });
 
-  it('knows exactly the four kinds', () => {
-    expect([...TASK_KINDS]).toEqual(['preflight', 'keygen', 'measure', 'decrypt']);
+  it('knows exactly the five kinds', () => {
+    expect([...TASK_KINDS]).toEqual(['preflight', 'keygen', 'measure', 'decrypt', 'mia-histogram']);
     expect(isTaskKind('measure')).toBe(true);
     expect(isTaskKind('train')).toBe(false);
-    expect(reason(() => parseTaskSpec('train', '{}'))).toBe('unknown task kind "train" (known: preflight, keygen, measure, decrypt)');
+    expect(reason(() => parseTaskSpec('train', '{}'))).toBe(
+      'unknown task kind "train" (known: preflight, keygen, measure, decrypt, mia-histogram)',
+    );
   });
 
   it('decodes a preflight spec and refuses a malformed one, naming the field', () => {

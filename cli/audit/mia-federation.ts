@@ -1,0 +1,128 @@
+// `fedsynth audit mia --federation`: the membership-inference audit on a real federation on this
+// machine. Provisions kits and simulated sites (cli/demo.ts `prepareFederation`), runs the
+// coordinator and one agent per site as separate processes over gRPC with mutual TLS, as an
+// audited fit (`fit.audit` in coordinator.yaml): every site holds out part of its patients from
+// every measure round, then answers one `mia-histogram` round per score under its own policy and
+// ledger (`allowedStatistics: [marginal, mia-histogram]`), charged at single-party ρ.
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import YAML from 'yaml';
+import type { FitReport } from '../../coordinator/coordinator.ts';
+import type { MiaAuditReport } from '../../coordinator/audit-rounds.ts';
+import { epsilonFromRho } from '../../privacy/dp/accountant.ts';
+import { exited, prepareFederation, spawnFedsynth } from '../demo.ts';
+import type { MiaReport } from './mia.ts';
+
+export interface MiaFederationOptions {
+  sites: number;
+  patients: number;
+  epsilon: number;
+  delta: number;
+  seed: number;
+  cohortRows: number;
+  bins: number;
+  holdout: number;
+  /** σ² of each site's histogram noise, "num/den" or an integer. */
+  sigma2: string;
+  /** Each site's total ε cap (its policy), at the demo policy's δ 1e-8. */
+  siteEpsilon: number;
+  /** Keep the work folder (kits, state, ledgers and audit logs) here instead of a temporary one. */
+  work?: string;
+  log: (line: string) => void;
+}
+
+export type MiaFederationReport = MiaReport & { federation: MiaAuditReport; work?: string };
+
+function patchYaml(path: string, patch: (o: Record<string, unknown>) => void): void {
+  const o = YAML.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+  patch(o);
+  writeFileSync(path, YAML.stringify(o));
+}
+
+export async function runMiaOnFederation(opts: MiaFederationOptions): Promise<MiaFederationReport> {
+  const work = opts.work ?? mkdtempSync(join(tmpdir(), 'fedsynth-mia-federation-'));
+  const outDir = join(work, 'out');
+  const children: ChildProcess[] = [];
+  try {
+    const files = await prepareFederation({
+      work,
+      outDir,
+      sites: opts.sites,
+      patients: opts.patients,
+      cohortSize: opts.cohortRows,
+      epsilon: opts.epsilon,
+      delta: opts.delta,
+      seed: opts.seed,
+      multimodal: false,
+      siteEpsilon: opts.siteEpsilon,
+    });
+    patchYaml(files.coordinatorConfig, (o) => {
+      const fit = o.fit as Record<string, unknown>;
+      fit.audit = { holdout: opts.holdout, mia: { bins: opts.bins, sigma2: opts.sigma2, cohortRows: opts.cohortRows } };
+    });
+    for (const path of Object.values(files.siteConfigs))
+      patchYaml(path, (o) => {
+        (o.policy as Record<string, unknown>).allowedStatistics = ['marginal', 'mia-histogram'];
+      });
+    opts.log(
+      `audited fit: ${opts.sites} sites × ${opts.patients} patients, each holding out ${opts.holdout} of them (work folder ${work})`,
+    );
+    const coordinator = spawnFedsynth(['coordinator', '--config', files.coordinatorConfig, '--log-format', 'pretty'], (l) =>
+      opts.log(`  ${l}`),
+    );
+    children.push(coordinator);
+    for (const cfg of Object.values(files.siteConfigs))
+      children.push(spawnFedsynth(['agent', '--config', cfg, '--log-format', 'pretty', '--exit-when-done'], (l) => opts.log(`  ${l}`)));
+    const code = await exited(coordinator);
+    if (code !== 0) throw new Error(`the coordinator exited with code ${code}`);
+    await Promise.all(children.slice(1).map(exited));
+    const report = JSON.parse(readFileSync(join(outDir, 'report.json'), 'utf8')) as FitReport;
+    if (!report.mia) throw new Error('the coordinator ran no membership-inference rounds');
+    return toMiaReport(report, opts, opts.work ? work : undefined);
+  } finally {
+    for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
+    if (!opts.work) rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** The federation's result in the shape `fedsynth audit report --mia` reads, plus every round's refusals. */
+function toMiaReport(report: FitReport, opts: MiaFederationOptions, work: string | undefined): MiaFederationReport {
+  const mia = report.mia!;
+  const attacks = {} as MiaReport['attacks'];
+  for (const [score, r] of Object.entries(mia.rounds)) {
+    const empty = { auc: Number.NaN, advantage: Number.NaN, members: 0, holdout: 0 };
+    attacks[score as keyof MiaReport['attacks']] = {
+      ...(r.stats ?? empty),
+      rhoPerSite: r.rhoPerSite,
+      histogram: r.histogram ?? { members: [], holdout: [] },
+    };
+  }
+  const spend: MiaReport['spend'] = {};
+  for (const [site, p] of Object.entries(report.perSite)) spend[site] = { rho: p.rho, epsilon: p.epsilon, charges: p.rounds };
+  for (const r of Object.values(mia.rounds))
+    for (const site of r.sites) {
+      const s = (spend[site] ??= { rho: 0, epsilon: 0, charges: 0 });
+      s.rho += r.rhoPerSite;
+      s.charges += 1;
+      s.epsilon = epsilonFromRho(s.rho, report.delta);
+    }
+  const dcr = mia.rounds.dcr.stats;
+  return {
+    audit: 'membership inference (DCR and density), site-computed noised histograms',
+    claimedEpsilon: opts.epsilon,
+    delta: opts.delta,
+    data: `real federation on this machine: ${opts.sites} simulated sites × ${opts.patients} patients, seed ${opts.seed}`,
+    sites: opts.sites,
+    members: dcr?.members ?? 0,
+    holdout: dcr?.holdout ?? 0,
+    cohortRows: mia.cohortRows,
+    bins: mia.bins,
+    histogramSigmaSite: mia.sigmaSite,
+    attacks,
+    spend,
+    federation: mia,
+    ...(work ? { work } : {}),
+  };
+}
