@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { Domain } from '../../model/domain.ts';
 import { marginal } from '../../model/marginals.ts';
 import { splitSites } from '../../model/split.ts';
+import type { AimPlanOptions } from '../../model/plans/aim.ts';
 import { mstPlan } from '../../model/plans/plan.ts';
 import { discreteGaussianVariance, sampleDiscreteGaussianVector } from '../../privacy/dp/discrete-gaussian.ts';
 import { fitRhoBudget, planRoundNoise, releasedSigma } from '../../privacy/dp/mechanisms.ts';
@@ -28,7 +29,7 @@ const sites = (n: number) =>
 
 async function fit(
   seed: string,
-  opts: { summation?: 'plain' | 'he'; noNoise?: boolean; iterations?: number; sites?: number; plan?: PlanKind } = {},
+  opts: { summation?: 'plain' | 'he'; noNoise?: boolean; iterations?: number; sites?: number; plan?: PlanKind; aim?: AimPlanOptions } = {},
 ) {
   const agg = await inProcessAggregator(sites(opts.sites ?? 3), {
     random: seededRandomSourceForTests(seed),
@@ -36,7 +37,7 @@ async function fit(
     unsafeDisableNoiseForAudit: opts.noNoise,
   });
   try {
-    return await runFit(buildFitPlan(domain, { plan: opts.plan ?? 'mst', epsilon: 1, delta: 1e-9 }), agg, {
+    return await runFit(buildFitPlan(domain, { plan: opts.plan ?? 'mst', epsilon: 1, delta: 1e-9, aim: opts.aim }), agg, {
       domain,
       iterations: opts.iterations ?? 0,
     });
@@ -90,8 +91,10 @@ describe('runFit over the in-process aggregator', () => {
     // or the release may depend on how the rows are split, beyond the (negligible) distributed
     // discrete Gaussian correction and the per-share rounding of σ².
     const n = 10;
-    const central = await fit('unused', { noNoise: true, sites: 1, plan: 'aim' });
-    const fed = await fit('unused', { noNoise: true, sites: n, plan: 'aim' });
+    // Few selection iterations keep the test cheap; both fits use the same plan options.
+    const aim = { selectionIterations: 50 };
+    const central = await fit('unused', { noNoise: true, sites: 1, plan: 'aim', aim });
+    const fed = await fit('unused', { noNoise: true, sites: n, plan: 'aim', aim });
     expect(fed.rounds.map((x) => [x.name, x.cells])).toEqual(central.rounds.map((x) => [x.name, x.cells]));
     expect(fed.done.map((r) => r.spec.marginals)).toEqual(central.done.map((r) => r.spec.marginals));
     expect(fed.released.map((m) => Array.from(m.values))).toEqual(central.released.map((m) => Array.from(m.values)));
