@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { Domain } from '../../model/domain.ts';
 import { marginal } from '../../model/marginals.ts';
 import { splitSites } from '../../model/split.ts';
+import type { AimPlanOptions } from '../../model/plans/aim.ts';
 import { mstPlan } from '../../model/plans/plan.ts';
 import { discreteGaussianVariance, sampleDiscreteGaussianVector } from '../../privacy/dp/discrete-gaussian.ts';
 import { fitRhoBudget, planRoundNoise, releasedSigma } from '../../privacy/dp/mechanisms.ts';
@@ -26,14 +27,20 @@ const data = makeDataset(domain, 2400, 11, (rng) => {
 const sites = (n: number) =>
   splitSites(data, { sites: n, kind: 'heterogeneous', seed: 2, key: 'age' }).sites.map((d, i) => ({ id: `s${i + 1}`, data: d }));
 
-async function fit(seed: string, opts: { summation?: 'plain' | 'he'; noNoise?: boolean; iterations?: number } = {}) {
-  const agg = await inProcessAggregator(sites(3), {
+async function fit(
+  seed: string,
+  opts: { summation?: 'plain' | 'he'; noNoise?: boolean; iterations?: number; sites?: number; plan?: PlanKind; aim?: AimPlanOptions } = {},
+) {
+  const agg = await inProcessAggregator(sites(opts.sites ?? 3), {
     random: seededRandomSourceForTests(seed),
     summation: opts.summation,
     unsafeDisableNoiseForAudit: opts.noNoise,
   });
   try {
-    return await runFit(buildFitPlan(domain, { plan: 'mst', epsilon: 1, delta: 1e-9 }), agg, { domain, iterations: opts.iterations ?? 0 });
+    return await runFit(buildFitPlan(domain, { plan: opts.plan ?? 'mst', epsilon: 1, delta: 1e-9, aim: opts.aim }), agg, {
+      domain,
+      iterations: opts.iterations ?? 0,
+    });
   } finally {
     agg.dispose();
   }
@@ -77,6 +84,28 @@ describe('runFit over the in-process aggregator', () => {
   it('without noise (audit-test switch) releases the pooled marginals exactly', async () => {
     const r = await fit('unused', { noNoise: true });
     for (const m of r.released) expect(Array.from(m.values)).toEqual(Array.from(marginal(data, m.attrs)));
+  });
+
+  it('one site and n sites: without noise, the same AIM rounds, the same released sums and the same σ', async () => {
+    // The federated fit is the central one on pooled sums: nothing in the plan, the noise planner
+    // or the release may depend on how the rows are split, beyond the (negligible) distributed
+    // discrete Gaussian correction and the per-share rounding of σ².
+    const n = 10;
+    // Few selection iterations keep the test cheap; both fits use the same plan options.
+    const aim = { selectionIterations: 50 };
+    const central = await fit('unused', { noNoise: true, sites: 1, plan: 'aim', aim });
+    const fed = await fit('unused', { noNoise: true, sites: n, plan: 'aim', aim });
+    expect(fed.rounds.map((x) => [x.name, x.cells])).toEqual(central.rounds.map((x) => [x.name, x.cells]));
+    expect(fed.done.map((r) => r.spec.marginals)).toEqual(central.done.map((r) => r.spec.marginals));
+    expect(fed.released.map((m) => Array.from(m.values))).toEqual(central.released.map((m) => Array.from(m.values)));
+    fed.rounds.forEach((x, i) => {
+      // Each σ² (one site's, or each of n shares) is rounded up to a multiple of 1/1024: the
+      // released variances may differ by at most n/1024 records², nothing more.
+      expect(Math.abs(x.sigma ** 2 - central.rounds[i].sigma ** 2)).toBeLessThanOrEqual(n / 1024);
+      expect(x.rho).toBeLessThanOrEqual(x.rhoPlanned);
+      expect(Math.abs(x.rho / central.rounds[i].rho - 1)).toBeLessThan(1e-4);
+    });
+    expect(central.rounds.length).toBeGreaterThanOrEqual(3);
   });
 
   it('with noise: the released − exact residuals have the variance of three planned shares', async () => {
