@@ -14,6 +14,7 @@ import { join, resolve } from 'node:path';
 import { X509Certificate, webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import { CA_CERT_FILE, CA_KEY_FILE, CERT_FILE, KEY_FILE, caDir, siteKitDir } from './kit.ts';
+import { certificateKeySha256, changeRoster, readRoster, requireRoster, type RosterChange } from './roster.ts';
 import {
   certificateToPem,
   issueSiteCertificate,
@@ -72,6 +73,8 @@ export interface RotateSiteResult {
   newSerial: string;
   previousCertPath: string;
   revoked: boolean;
+  /** The roster with the site's new key: its new version and the roster files written. */
+  roster: RosterChange;
 }
 
 /** Issues a new key and certificate for an existing site id; the old certificate moves to previous/. */
@@ -90,6 +93,12 @@ export async function rotateSite(opts: {
   const certPath = join(dir, CERT_FILE);
   if (!existsSync(certPath))
     throw new ProvisionError(`site ${siteId} has no kit in ${dir} to rotate (fedsynth provision add-site ${siteId} issues a first one)`);
+  // Checked before any key is replaced: a rotated site the roster does not list could not serve.
+  const before = await requireRoster(outDir, authority);
+  if (!before.sites.some((s) => s.siteId === siteId))
+    throw new ProvisionError(
+      `site ${siteId} is not in the roster (version ${before.version}): it was revoked or never added; add-site issues a kit for a new site`,
+    );
   const oldPem = readFileSync(certPath, 'utf8');
   const old = new X509Certificate(oldPem);
   const leaf = await issueSiteCertificate({ ca: authority, siteId, validityDays, now: opts.now });
@@ -103,14 +112,35 @@ export async function rotateSite(opts: {
   replaceFile(join(dir, KEY_FILE), await privateKeyToPem(leaf.privateKey), 0o600);
   replaceFile(certPath, newPem, 0o644);
   const newSerial = new X509Certificate(newPem).serialNumber;
+  const newKey = certificateKeySha256(newPem);
+  const roster = await changeRoster(
+    outDir,
+    authority,
+    before,
+    before.sites.map((s) => (s.siteId === siteId ? { siteId, publicKeySha256: newKey } : s)),
+    opts.now,
+  );
   if (opts.revokeOld) await revokeCertificates({ outDir, certPems: [oldPem], reason: 'superseded', now: opts.now });
-  return { siteId, siteDir: dir, oldSerial: old.serialNumber, newSerial, previousCertPath, revoked: opts.revokeOld === true };
+  // A fresh key always changes the roster.
+  return {
+    siteId,
+    siteDir: dir,
+    oldSerial: old.serialNumber,
+    newSerial,
+    previousCertPath,
+    revoked: opts.revokeOld === true,
+    roster: roster!,
+  };
 }
 
 export interface RevokeResult {
   file: string;
   added: { serial: string; subject: string }[];
   total: number;
+  /** Sites whose listed key was revoked, so they left the roster. */
+  removedFromRoster: string[];
+  /** The new roster version, when a site left it; undefined when the roster did not change or does not exist. */
+  roster?: RosterChange;
 }
 
 /** Adds certificates to the federation's CRL (DIR/revoked.crl.pem), re-signed by the CA. */
@@ -184,7 +214,21 @@ export async function revokeCertificates(opts: {
   );
   // The RFC 7468 label, so that `openssl crl -in revoked.crl.pem` reads it too.
   replaceFile(file, x509.PemConverter.encode(crl.rawData, 'X509 CRL') + '\n', 0o644);
-  return { file, added, total: entries.length };
+  // A site whose listed key is revoked leaves the roster; revoking a key the roster no longer
+  // lists (a previous certificate after rotate-site) changes nothing there. Revocation is not
+  // held up by a federation that has no roster yet.
+  const before = await readRoster(outDir, authority);
+  if (!before) return { file, added, total: entries.length, removedFromRoster: [] };
+  const revokedKeys = new Set(opts.certPems.map((pem) => certificateKeySha256(pem)));
+  const removedFromRoster = before.sites.filter((s) => revokedKeys.has(s.publicKeySha256)).map((s) => s.siteId);
+  const roster = await changeRoster(
+    outDir,
+    authority,
+    before,
+    before.sites.filter((s) => !revokedKeys.has(s.publicKeySha256)),
+    now,
+  );
+  return { file, added, total: entries.length, removedFromRoster, ...(roster ? { roster } : {}) };
 }
 
 /** The site's current certificate (and, with previous, every certificate it held before). */

@@ -31,6 +31,7 @@ import { previousSiteCertificates, recordCertificate } from './previous-certs.ts
 import { refusalReason, type AgentMetrics, type AgentBudget } from '../ops/metrics.ts';
 import { startOpsServer, type RunningOpsServer } from '../ops/http.ts';
 import { RevocationWatcher } from '../proto/revocation.ts';
+import { SiteRoster, SiteRosterError } from './roster.ts';
 
 export const AGENT_VERSION = '0.1.0';
 const POLL_WAIT_MS = 20_000;
@@ -89,6 +90,7 @@ export class SiteAgent {
   private readonly inflight = new Set<{ cancel(): void }>();
   private wakeSleep: (() => void) | undefined;
   private revocation?: RevocationWatcher;
+  private readonly roster: SiteRoster;
   private ops?: RunningOpsServer;
   private registered = false;
 
@@ -106,6 +108,14 @@ export class SiteAgent {
       onServerCertificate: (fp) => (this.coordinatorFingerprint = fp),
     });
     try {
+      // Before the ledger (and its lock): an agent without a roster it can verify does not start.
+      this.roster = SiteRoster.open({
+        stateDir: cfg.stateDir,
+        kitRosterFile: cfg.rosterFile,
+        caPem: cfg.kit.caPem,
+        federationId: cfg.federationId,
+        log: this.log,
+      });
       const previousKeys = previousSiteCertificates({
         stateDir: cfg.stateDir,
         siteId: cfg.siteId,
@@ -123,6 +133,7 @@ export class SiteAgent {
       this.client.close();
       if (err instanceof DiskWriteError)
         throw new AgentStopError('disk', `cannot open the ledger in ${cfg.stateDir}: ${err.message}`, { cause: err });
+      if (err instanceof SiteRosterError) throw new AgentStopError('tls', err.message, { cause: err });
       throw err;
     }
     hooks.metrics?.setBudgetSource(() => this.budget());
@@ -351,6 +362,7 @@ export class SiteAgent {
       now: () => new Date(),
       onNoisedVector: this.hooks.onNoisedVector,
       revocation: this.revocation ? () => this.revocation!.current() : undefined,
+      roster: () => this.roster.current(),
     };
   }
 

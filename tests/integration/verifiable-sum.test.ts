@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { provisionFederation } from '../../pki/index.ts';
+import { parseRoster, type FederationRoster } from '../../proto/roster.ts';
 import type { CommitteeMemberSpec, DecryptSpec, MeasureSpec } from '../../proto/task-spec.ts';
 import { ContributionCodec, DecryptionInputCodec, PartialDecryptionCodec } from '../../proto/wire.ts';
 import type { Contribution__Output } from '../../proto/generated/fedsynth/v1/Contribution.ts';
@@ -35,6 +36,7 @@ const BFV = {
 let dir: string;
 let bfv: Bfv;
 let caCert: X509Certificate;
+let roster: FederationRoster;
 let kits: Record<string, { certPem: string; keyPem: string }>;
 const ledgers = new Map<string, Ledger>();
 let committee: CommitteeMemberSpec[];
@@ -60,6 +62,7 @@ function ctx(site: string, taskId: string, roundId: string, minQuorum = 2): Task
     data: new Dataset(domain, [Uint8Array.from(rows)], rows.length),
     attributeKinds: { sex: 'categorical' },
     caCert,
+    roster: () => roster,
     certPem: kits[site].certPem,
     keyPem: kits[site].keyPem,
     stateDir: join(dir, 'state', site),
@@ -146,6 +149,7 @@ beforeAll(async () => {
   kits = Object.fromEntries(SITES.map((s) => [s, read(res.siteDirs[s])]));
   kits.coordinator = read(res.coordinatorDir);
   caCert = new X509Certificate(readFileSync(join(res.caDir, 'ca.pem')));
+  roster = parseRoster(readFileSync(res.rosterFile, 'utf8'), caCert.raw, res.rosterFile);
   bfv = await Bfv.create();
   committee = SITES.map((site, i) => {
     const key = CommitteeKeyCodec.decode(keygen(ctx(site, `keygen-${site}`, 'keygen'), { kind: 'keygen', point: i + 1, bfv: BFV }).body);
