@@ -14,7 +14,16 @@ import { join, resolve } from 'node:path';
 import { X509Certificate, webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import { CA_CERT_FILE, CA_KEY_FILE, CERT_FILE, KEY_FILE, caDir, siteKitDir } from './kit.ts';
-import { certificateKeySha256, changeRoster, readRoster, requireRoster, type RosterChange } from './roster.ts';
+import {
+  certificateKeySha256,
+  changeRoster,
+  readRoster,
+  requireRoster,
+  writeRoster,
+  type RosterChange,
+  type RosterContent,
+  type RosterEntry,
+} from './roster.ts';
 import {
   certificateToPem,
   issueSiteCertificate,
@@ -247,4 +256,50 @@ export function siteCertificates(outDir: string, siteId: string, which: 'current
     for (const f of files.sort()) out.push(readFileSync(join(prev, f), 'utf8'));
   }
   return out;
+}
+
+/** The federation's roster as it stands, its signature checked; for `fedsynth provision roster`. */
+export async function currentRoster(outDir: string): Promise<RosterContent> {
+  const { authority } = await loadCa(resolve(outDir));
+  return requireRoster(resolve(outDir), authority);
+}
+
+/**
+ * Version 1 of the roster for a federation provisioned before rosters: every site kit in
+ * DIR/sites/ whose current certificate is not on the revocation list. Refuses when a roster
+ * exists (it would reset the version that sites hold, which they refuse as a rollback).
+ */
+export async function initRoster(opts: { outDir: string; now?: Date }): Promise<RosterChange> {
+  const outDir = resolve(opts.outDir);
+  const { caPem, authority } = await loadCa(outDir);
+  if (await readRoster(outDir, authority))
+    throw new ProvisionError(`${join(outDir, 'roster.json')} already exists; add-site, rotate-site and revoke change it`);
+  const revoked = new Set<string>();
+  const crlFile = join(outDir, REVOCATION_FILE);
+  if (existsSync(crlFile)) {
+    const crl = new x509.X509Crl(readFileSync(crlFile, 'utf8'));
+    if (!(await crl.verify({ publicKey: authority.certificate }, webcrypto)))
+      throw new ProvisionError(`${crlFile} is not signed by this federation's CA; restore it from a backup first`);
+    for (const e of crl.entries) revoked.add(e.serialNumber.toUpperCase().replace(/^0+/, ''));
+  }
+  const caNode = new X509Certificate(caPem);
+  const sitesDir = join(outDir, 'sites');
+  const sites: RosterEntry[] = [];
+  for (const id of existsSync(sitesDir) ? readdirSync(sitesDir).sort() : []) {
+    const certPath = join(siteKitDir(outDir, id), CERT_FILE);
+    if (!existsSync(certPath)) continue;
+    const pem = readFileSync(certPath, 'utf8');
+    const cert = new X509Certificate(pem);
+    if (!cert.checkIssued(caNode) || !cert.verify(caNode.publicKey))
+      throw new ProvisionError(`${certPath} was not issued by this federation's CA`);
+    if (!cert.subject.split('\n').includes(`CN=${id}`)) throw new ProvisionError(`${certPath} is not the certificate of site ${id}`);
+    if (revoked.has(cert.serialNumber.toUpperCase().replace(/^0+/, ''))) continue;
+    sites.push({ siteId: validateSiteId(id), publicKeySha256: certificateKeySha256(pem) });
+  }
+  return writeRoster(outDir, authority, {
+    federationId: authority.federationId,
+    version: 1,
+    issuedAt: opts.now ?? new Date(),
+    sites,
+  });
 }
