@@ -107,15 +107,8 @@ export class SiteAgent {
     this.client = createFederationClient(cfg.coordinator, material, {
       onServerCertificate: (fp) => (this.coordinatorFingerprint = fp),
     });
+    let ledger: Ledger | undefined;
     try {
-      // Before the ledger (and its lock): an agent without a roster it can verify does not start.
-      this.roster = SiteRoster.open({
-        stateDir: cfg.stateDir,
-        kitRosterFile: cfg.rosterFile,
-        caPem: cfg.kit.caPem,
-        federationId: cfg.federationId,
-        log: this.log,
-      });
       const previousKeys = previousSiteCertificates({
         stateDir: cfg.stateDir,
         siteId: cfg.siteId,
@@ -123,14 +116,23 @@ export class SiteAgent {
         certPem: cfg.kit.certPem,
         kitPrevious: cfg.kit.previousCertPems,
       });
-      this.ledger = openCheckedLedger(cfg.stateDir, {
+      this.ledger = ledger = openCheckedLedger(cfg.stateDir, {
         audit: { party: cfg.siteId, privateKeyPem: cfg.kit.keyPem, previousKeys },
         guard: budgetGuard(cfg.policy),
       });
       recordCertificate(cfg.stateDir, cfg.kit.certPem);
+      // An agent without a federation roster it can verify does not start.
+      this.roster = SiteRoster.open({
+        stateDir: cfg.stateDir,
+        kitRosterFile: cfg.rosterFile,
+        caPem: cfg.kit.caPem,
+        federationId: cfg.federationId,
+        log: this.log,
+      });
       if (previousKeys.length) this.log(`audit log: also verified under ${previousKeys.length} earlier certificate(s) of ${cfg.siteId}`);
     } catch (err) {
       this.client.close();
+      ledger?.close();
       if (err instanceof DiskWriteError)
         throw new AgentStopError('disk', `cannot open the ledger in ${cfg.stateDir}: ${err.message}`, { cause: err });
       if (err instanceof SiteRosterError) throw new AgentStopError('tls', err.message, { cause: err });

@@ -11,6 +11,7 @@
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseRoster, RosterError, ROSTER_FILE, type FederationRoster } from '../proto/roster.ts';
+import { asDiskError } from './audit-log.ts';
 
 /** The site has no roster it can use: the agent does not start. */
 export class SiteRosterError extends Error {
@@ -120,8 +121,19 @@ export class SiteRoster {
     return { accepted: false, reason };
   }
 
-  /** Durable before it is used: a crash leaves the old accepted roster or the new one. */
+  /**
+   * Durable before it is used: a crash leaves the old accepted roster or the new one. A disk
+   * failure is a DiskWriteError, and the roster is then not taken.
+   */
   private persist(text: string): void {
+    try {
+      this.write(text);
+    } catch (err) {
+      throw asDiskError(err, this.stateFile);
+    }
+  }
+
+  private write(text: string): void {
     const tmp = `${this.stateFile}.tmp`;
     mkdirSync(this.opts.stateDir, { recursive: true });
     writeFileSync(tmp, text, { mode: 0o644 });

@@ -13,6 +13,11 @@ import { parseRoster, publicKeySha256, RosterError, type FederationRoster } from
 import { SiteRoster, SiteRosterError } from '../../site-agent/roster.ts';
 import { runProvisionCommand, ROSTER } from '../../cli/provision.ts';
 import { helpText } from '../../cli/args.ts';
+import { SiteAgent, type LoadedSiteData } from '../../site-agent/agent.ts';
+import { AGENT_EXIT_CODES, AgentStopError } from '../../site-agent/agent-errors.ts';
+import type { SiteConfig } from '../../site-agent/config.ts';
+import { parsePolicy } from '../../site-agent/policy.ts';
+import { DEFAULT_SCHEMA_PATH } from '../../simulator/index.ts';
 
 const FED = 'roster-fed';
 let root: string;
@@ -252,5 +257,36 @@ describe('a site holds the highest roster version it accepted (site-agent/roster
     writeFileSync(join(root, 'state-corrupt.json'), 'x');
     cpSync(join(root, 'state-corrupt.json'), join(root, 'state-tamper', 'roster.json'));
     expect(() => open('state-tamper', undefined)).toThrow(/Only this agent writes that file/);
+  });
+
+  it('an agent without a roster stops with exit 11 before dialling, and releases its state folder', () => {
+    const kit = join(out, 'sites', 'hospital-a');
+    const cfg: SiteConfig = {
+      siteId: 'hospital-a',
+      federationId: FED,
+      coordinator: 'localhost:1',
+      kit: { caPem, certPem: read(join(kit, 'cert.pem')), keyPem: read(join(kit, 'key.pem')) },
+      rosterFile: join(root, 'no-such-roster.json'),
+      schemaText: read(DEFAULT_SCHEMA_PATH),
+      schemaHash: 'unused',
+      data: { kind: 'fhir-ndjson', dir: root },
+      stateDir: join(root, 'agent-state'),
+      policy: parsePolicy({ epsilon: 1, delta: 1e-6 }),
+      exitWhenDone: true,
+    };
+    const site = {} as LoadedSiteData;
+    let stop: unknown;
+    try {
+      new SiteAgent(cfg, site);
+    } catch (err) {
+      stop = err;
+    }
+    expect(stop).toBeInstanceOf(AgentStopError);
+    expect((stop as AgentStopError).exitCode).toBe(AGENT_EXIT_CODES.tls);
+    expect((stop as Error).message).toMatch(/no federation roster this site can use: .*no-such-roster\.json is missing or refused/);
+    // The same state folder opens (its ledger lock was let go) once the kit has its roster.
+    const agent = new SiteAgent({ ...cfg, rosterFile: join(kit, 'roster.json') }, site);
+    agent.close();
+    expect(read(join(root, 'agent-state', 'roster.json'))).toBe(versions[4]);
   });
 });
