@@ -2,6 +2,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SiteConfig } from '../site-agent/config.ts';
+import { ROSTER_FILE } from '../proto/roster.ts';
 import { parsePolicy, PolicyError } from '../site-agent/policy.ts';
 import { ConfigError, Fields, loadConfigFile } from './config-file.ts';
 import { loadSchemaFile } from './coordinator-config.ts';
@@ -130,6 +131,7 @@ export function parseSiteConfig(path: string, opts: { exitWhenDone?: boolean } =
     federationId: f.string('federationId'),
     coordinator: f.string('coordinator'),
     kit: { caPem: pem('ca.pem'), certPem: pem('cert.pem'), keyPem: pem('key.pem'), previousCertPems: previousCerts(kitDir) },
+    rosterFile: join(kitDir, ROSTER_FILE),
     schemaText: schema.text,
     schemaHash: schema.hash,
     data: dataCfg,

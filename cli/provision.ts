@@ -12,17 +12,34 @@ import {
 import { ProvisionError } from '../pki/x509.ts';
 import { command, parseArgs, processIo, runCommand, UsageError, type CommandIo } from './args.ts';
 import { readFileSync } from 'node:fs';
-import { REVOCATION_REASONS, revokeCertificates, rotateSite, siteCertificates, type RevocationReason } from '../pki/rotate.ts';
+import {
+  currentRoster,
+  initRoster,
+  REVOCATION_REASONS,
+  revokeCertificates,
+  rotateSite,
+  siteCertificates,
+  type RevocationReason,
+} from '../pki/rotate.ts';
+import type { RosterChange } from '../pki/roster.ts';
 
-const LAYOUT = `Creates a federation CA and startup kits:
-  DIR/ca/{ca.pem,ca.key}                      keep ca.key offline; it only serves add-site
+const LAYOUT = `Creates a federation CA, startup kits and the signed federation roster:
+  DIR/ca/{ca.pem,ca.key}                      keep ca.key offline; it only serves add-site, rotate-site, revoke
   DIR/coordinator/{ca.pem,cert.pem,key.pem}   for the coordinator
-  DIR/sites/<id>/{ca.pem,cert.pem,key.pem}    one per site, hand each to its hospital
+  DIR/sites/<id>/{ca.pem,cert.pem,key.pem,roster.json}
+                                              one per site, hand each to its hospital
+  DIR/roster.json                             the roster (version 1): each site id with its key, signed by the CA;
+                                              a site's certificate serves in a committee only while the roster lists it
 
 Subcommands (each has --help):
-  provision add-site NAME --out DIR      a kit for one more site
-  provision rotate-site NAME --out DIR   a new key and certificate for the same site id (ledger and spend kept)
-  provision revoke --out DIR --site NAME a certificate onto DIR/revoked.crl.pem, read by the coordinator and agents`;
+  provision add-site NAME --out DIR      a kit for one more site; the roster's next version lists it
+  provision rotate-site NAME --out DIR   a new key and certificate for the same site id (ledger and spend kept); next roster version
+  provision revoke --out DIR --site NAME a certificate onto DIR/revoked.crl.pem; a revoked site leaves the roster
+  provision roster --out DIR             shows the roster (--init: version 1 for a federation provisioned before rosters)
+
+After add-site, rotate-site or a revoke that changed the roster, hand DIR/roster.json to every site
+(its kit folder): sites refuse committee members their roster does not list, and never go back to an
+older version.`;
 
 export const PROVISION = command({
   command: 'fedsynth provision',
@@ -91,11 +108,24 @@ export const REVOKE = command({
   },
 });
 
+export const ROSTER = command({
+  command: 'fedsynth provision roster',
+  summary:
+    'Shows the federation roster DIR/roster.json (its signature checked against the CA): version, issue time, and each\n' +
+    "site id with the SHA-256 of its certificate's public key. With --init, writes version 1 from the site kits in\n" +
+    'DIR/sites/ (sites whose current certificate is revoked are left out), for a federation provisioned before rosters.',
+  flags: {
+    out: { type: 'path', value: 'DIR', required: true, help: 'the directory given to `fedsynth provision --out`' },
+    init: { type: 'boolean', help: 'write version 1 from the site kits; refused when a roster exists' },
+  },
+});
+
 export type ParsedProvisionCommand =
   | { command: 'provision'; options: ProvisionOptions }
   | { command: 'add-site'; options: AddSiteOptions }
   | { command: 'rotate-site'; options: { outDir: string; siteId: string; validityDays?: number; revokeOld: boolean } }
-  | { command: 'revoke'; options: { outDir: string; site?: string; previous: boolean; cert?: string; reason: RevocationReason } };
+  | { command: 'revoke'; options: { outDir: string; site?: string; previous: boolean; cert?: string; reason: RevocationReason } }
+  | { command: 'roster'; options: { outDir: string; init: boolean } };
 
 /** Parses the arguments after `provision`. Throws UsageError, or HelpRequest for --help. */
 export function parseProvisionArgs(args: string[]): ParsedProvisionCommand {
@@ -117,6 +147,10 @@ export function parseProvisionArgs(args: string[]): ParsedProvisionCommand {
         ...(flags.days !== undefined ? { validityDays: flags.days } : {}),
       },
     };
+  }
+  if (args[0] === 'roster') {
+    const { flags } = parseArgs(ROSTER, args.slice(1));
+    return { command: 'roster', options: { outDir: flags.out, init: flags.init } };
   }
   if (args[0] === 'revoke') {
     const { flags } = parseArgs(REVOKE, args.slice(1));
@@ -146,6 +180,15 @@ export function parseProvisionArgs(args: string[]): ParsedProvisionCommand {
   return { command: 'provision', options };
 }
 
+/** What the operator does with a new roster version. */
+function rosterLines(r: RosterChange): string {
+  return (
+    `Federation roster version ${r.version}: ${r.sites.map((x) => x.siteId).join(', ') || '(no sites)'}\n` +
+    `Written to ${shown(r.file)} and ${r.files.length - 1} site kit(s); hand roster.json to every site (its kit folder): ` +
+    `a site uses a committee member only while the roster it holds lists that member's key.\n`
+  );
+}
+
 function shown(path: string): string {
   const rel = relative(process.cwd(), path);
   return rel && !rel.startsWith('..') ? rel : path;
@@ -165,7 +208,8 @@ export function runProvisionCommand(args: string[], io: CommandIo = processIo): 
         io.out(
           `Rotated site ${r.siteId}: new certificate serial ${r.newSerial} in ${shown(r.siteDir)}\n` +
             `The old certificate (serial ${r.oldSerial}) is kept as ${shown(r.previousCertPath)}${r.revoked ? ' and is now revoked' : ''}.\n` +
-            `Copy the whole kit folder (with previous/) to the site and restart its agent; its state folder and ledger stay as they are.\n`,
+            `Copy the whole kit folder (with previous/) to the site and restart its agent; its state folder and ledger stay as they are.\n` +
+            rosterLines(r.roster),
         );
         return 0;
       }
@@ -184,19 +228,37 @@ export function runProvisionCommand(args: string[], io: CommandIo = processIo): 
           ? r.added.map((a) => `Revoked ${a.subject} (serial ${a.serial})`)
           : ['Nothing new to revoke: every certificate given is already on the list'];
         io.out(`${lines.join('\n')}\n${shown(r.file)} now lists ${r.total} certificate(s); give it to the coordinator and every agent.\n`);
+        if (r.roster) io.out(`${r.removedFromRoster.join(', ')} left the roster.\n${rosterLines(r.roster)}`);
+        return 0;
+      }
+      if (parsed.command === 'roster') {
+        if (parsed.options.init) {
+          io.out(rosterLines(await initRoster({ outDir: parsed.options.outDir })));
+          return 0;
+        }
+        const r = await currentRoster(parsed.options.outDir);
+        io.out(
+          [
+            `Federation ${r.federationId}, roster version ${r.version}, issued ${r.issuedAt.toISOString()}`,
+            ...r.sites.map((x) => `  ${x.siteId}  public key SHA-256 ${x.publicKeySha256}`),
+          ].join('\n') + '\n',
+        );
         return 0;
       }
       if (parsed.command === 'add-site') {
         const r = await addSite(parsed.options);
-        io.out(`Issued site ${r.siteId} for federation ${r.federationId}: ${shown(r.siteDir)}\nNo other certificate was changed.\n`);
+        io.out(
+          `Issued site ${r.siteId} for federation ${r.federationId}: ${shown(r.siteDir)}\nNo other certificate was changed.\n${rosterLines(r.roster)}`,
+        );
         return 0;
       }
       const r = await provisionFederation(parsed.options);
       const lines = [
         `Provisioned federation ${r.federationId} (CA SHA-256 ${r.caFingerprint256})`,
-        `  CA:          ${shown(r.caDir)}  (keep ca.key offline; needed only for add-site)`,
+        `  CA:          ${shown(r.caDir)}  (keep ca.key offline; needed only for add-site, rotate-site, revoke)`,
         `  coordinator: ${shown(r.coordinatorDir)}`,
         ...Object.entries(r.siteDirs).map(([id, dir]) => `  site ${id}: ${shown(dir)}`),
+        `  roster:      ${shown(r.rosterFile)}  (version 1, also in every site kit)`,
       ];
       io.out(lines.join('\n') + '\n');
       return 0;

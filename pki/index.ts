@@ -20,3 +20,13 @@ export {
   OID_CLIENT_AUTH,
   OID_SERVER_AUTH,
 } from './x509.ts';
+export {
+  certificateKeySha256,
+  readRoster,
+  rosterPath,
+  ROSTER_FILE,
+  type RosterChange,
+  type RosterContent,
+  type RosterEntry,
+} from './roster.ts';
+export { currentRoster, initRoster } from './rotate.ts';

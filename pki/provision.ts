@@ -1,5 +1,6 @@
-// `fedsynth provision`: a federation CA, a coordinator kit and one kit per site; `add-site`
-// issues one more site kit from the existing CA and touches nothing else.
+// `fedsynth provision`: a federation CA, a coordinator kit, one kit per site and version 1 of the
+// signed federation roster (pki/roster.ts); `add-site` issues one more site kit from the existing
+// CA and a new roster version listing it, and touches no other certificate.
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { X509Certificate } from 'node:crypto';
@@ -17,6 +18,7 @@ import {
   validateValidityDays,
 } from './x509.ts';
 import { CA_CERT_FILE, CA_KEY_FILE, CERT_FILE, KEY_FILE, caDir, coordinatorKitDir, siteKitDir } from './kit.ts';
+import { certificateKeySha256, changeRoster, requireRoster, ROSTER_FILE, rosterPath, signRoster, type RosterChange } from './roster.ts';
 
 export const DEFAULT_COORDINATOR_HOSTS = ['localhost', '127.0.0.1'];
 export const DEFAULT_VALIDITY_DAYS = 365;
@@ -41,6 +43,8 @@ export interface ProvisionResult {
   coordinatorDir: string;
   siteDirs: Record<string, string>;
   caFingerprint256: string;
+  /** DIR/roster.json: version 1, every site with its certificate's public key. */
+  rosterFile: string;
   /** Every file written, absolute paths. */
   files: string[];
 }
@@ -57,6 +61,8 @@ export interface AddSiteResult {
   federationId: string;
   siteDir: string;
   files: string[];
+  /** The roster, now listing this site: its new version and the roster files written. */
+  roster: RosterChange;
 }
 
 interface PendingFile {
@@ -141,16 +147,23 @@ export async function provisionFederation(opts: ProvisionOptions): Promise<Provi
     { path: join(coord, KEY_FILE), content: await privateKeyToPem(server.privateKey), secret: true },
   );
   const siteDirs: Record<string, string> = {};
+  const rosterSites: { siteId: string; publicKeySha256: string }[] = [];
   for (const s of sites) {
     const dir = siteKitDir(outDir, s);
     siteDirs[s] = dir;
     const leaf = await issueSiteCertificate({ ca: authority, siteId: s, validityDays });
+    const certPem = certificateToPem(leaf.certificate);
+    rosterSites.push({ siteId: s, publicKeySha256: certificateKeySha256(certPem) });
     files.push(
       { path: join(dir, CA_CERT_FILE), content: caPem, secret: false },
-      { path: join(dir, CERT_FILE), content: certificateToPem(leaf.certificate), secret: false },
+      { path: join(dir, CERT_FILE), content: certPem, secret: false },
       { path: join(dir, KEY_FILE), content: await privateKeyToPem(leaf.privateKey), secret: true },
     );
   }
+  // Version 1 of the roster travels with every site kit; the sites accept nothing older later.
+  const roster = await signRoster(authority, { federationId, version: 1, issuedAt: new Date(), sites: rosterSites });
+  files.push({ path: rosterPath(outDir), content: roster, secret: false });
+  for (const dir of Object.values(siteDirs)) files.push({ path: join(dir, ROSTER_FILE), content: roster, secret: false });
   const written = writeAll(files, [ca, coord, ...Object.values(siteDirs)]);
   return {
     outDir,
@@ -159,6 +172,7 @@ export async function provisionFederation(opts: ProvisionOptions): Promise<Provi
     coordinatorDir: coord,
     siteDirs,
     caFingerprint256: new X509Certificate(caPem).fingerprint256,
+    rosterFile: rosterPath(outDir),
     files: written,
   };
 }
@@ -182,15 +196,31 @@ export async function addSite(opts: AddSiteOptions): Promise<AddSiteResult> {
 
   const caPem = readFileSync(caCertPath, 'utf8');
   const authority = await loadCertificateAuthority(caPem, readFileSync(caKeyPath, 'utf8'), ca);
+  // The roster is read (and its signature checked) before anything is written.
+  const before = await requireRoster(outDir, authority);
+  if (before.sites.some((s) => s.siteId === siteId))
+    throw new ProvisionError(
+      `site ${siteId} is already in the roster (version ${before.version}) though it has no kit in ${dir}; restore its kit, or use rotate-site`,
+    );
   const leaf = await issueSiteCertificate({ ca: authority, siteId, validityDays });
+  const certPem = certificateToPem(leaf.certificate);
   const files = writeAll(
     [
       // The CA certificate is copied byte for byte, so every kit of the federation agrees on it.
       { path: join(dir, CA_CERT_FILE), content: caPem, secret: false },
-      { path: join(dir, CERT_FILE), content: certificateToPem(leaf.certificate), secret: false },
+      { path: join(dir, CERT_FILE), content: certPem, secret: false },
       { path: join(dir, KEY_FILE), content: await privateKeyToPem(leaf.privateKey), secret: true },
     ],
     [dir],
   );
-  return { siteId, federationId: authority.federationId, siteDir: dir, files };
+  let roster: RosterChange | undefined;
+  try {
+    roster = await changeRoster(outDir, authority, before, [...before.sites, { siteId, publicKeySha256: certificateKeySha256(certPem) }]);
+  } catch (err) {
+    // A kit the roster does not list would be refused as a committee member: take it back.
+    for (const f of files) rmSync(f, { force: true });
+    throw err;
+  }
+  // A new id always changes the roster.
+  return { siteId, federationId: authority.federationId, siteDir: dir, files: [...files, ...roster!.files], roster: roster! };
 }

@@ -15,6 +15,16 @@ import { X509Certificate, webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import { CA_CERT_FILE, CA_KEY_FILE, CERT_FILE, KEY_FILE, caDir, siteKitDir } from './kit.ts';
 import {
+  certificateKeySha256,
+  changeRoster,
+  readRoster,
+  requireRoster,
+  writeRoster,
+  type RosterChange,
+  type RosterContent,
+  type RosterEntry,
+} from './roster.ts';
+import {
   certificateToPem,
   issueSiteCertificate,
   loadCertificateAuthority,
@@ -72,6 +82,8 @@ export interface RotateSiteResult {
   newSerial: string;
   previousCertPath: string;
   revoked: boolean;
+  /** The roster with the site's new key: its new version and the roster files written. */
+  roster: RosterChange;
 }
 
 /** Issues a new key and certificate for an existing site id; the old certificate moves to previous/. */
@@ -90,6 +102,12 @@ export async function rotateSite(opts: {
   const certPath = join(dir, CERT_FILE);
   if (!existsSync(certPath))
     throw new ProvisionError(`site ${siteId} has no kit in ${dir} to rotate (fedsynth provision add-site ${siteId} issues a first one)`);
+  // Checked before any key is replaced: a rotated site the roster does not list could not serve.
+  const before = await requireRoster(outDir, authority);
+  if (!before.sites.some((s) => s.siteId === siteId))
+    throw new ProvisionError(
+      `site ${siteId} is not in the roster (version ${before.version}): it was revoked or never added; add-site issues a kit for a new site`,
+    );
   const oldPem = readFileSync(certPath, 'utf8');
   const old = new X509Certificate(oldPem);
   const leaf = await issueSiteCertificate({ ca: authority, siteId, validityDays, now: opts.now });
@@ -103,14 +121,35 @@ export async function rotateSite(opts: {
   replaceFile(join(dir, KEY_FILE), await privateKeyToPem(leaf.privateKey), 0o600);
   replaceFile(certPath, newPem, 0o644);
   const newSerial = new X509Certificate(newPem).serialNumber;
+  const newKey = certificateKeySha256(newPem);
+  const roster = await changeRoster(
+    outDir,
+    authority,
+    before,
+    before.sites.map((s) => (s.siteId === siteId ? { siteId, publicKeySha256: newKey } : s)),
+    opts.now,
+  );
   if (opts.revokeOld) await revokeCertificates({ outDir, certPems: [oldPem], reason: 'superseded', now: opts.now });
-  return { siteId, siteDir: dir, oldSerial: old.serialNumber, newSerial, previousCertPath, revoked: opts.revokeOld === true };
+  // A fresh key always changes the roster.
+  return {
+    siteId,
+    siteDir: dir,
+    oldSerial: old.serialNumber,
+    newSerial,
+    previousCertPath,
+    revoked: opts.revokeOld === true,
+    roster: roster!,
+  };
 }
 
 export interface RevokeResult {
   file: string;
   added: { serial: string; subject: string }[];
   total: number;
+  /** Sites whose listed key was revoked, so they left the roster. */
+  removedFromRoster: string[];
+  /** The new roster version, when a site left it; undefined when the roster did not change or does not exist. */
+  roster?: RosterChange;
 }
 
 /** Adds certificates to the federation's CRL (DIR/revoked.crl.pem), re-signed by the CA. */
@@ -184,7 +223,21 @@ export async function revokeCertificates(opts: {
   );
   // The RFC 7468 label, so that `openssl crl -in revoked.crl.pem` reads it too.
   replaceFile(file, x509.PemConverter.encode(crl.rawData, 'X509 CRL') + '\n', 0o644);
-  return { file, added, total: entries.length };
+  // A site whose listed key is revoked leaves the roster; revoking a key the roster no longer
+  // lists (a previous certificate after rotate-site) changes nothing there. Revocation is not
+  // held up by a federation that has no roster yet.
+  const before = await readRoster(outDir, authority);
+  if (!before) return { file, added, total: entries.length, removedFromRoster: [] };
+  const revokedKeys = new Set(opts.certPems.map((pem) => certificateKeySha256(pem)));
+  const removedFromRoster = before.sites.filter((s) => revokedKeys.has(s.publicKeySha256)).map((s) => s.siteId);
+  const roster = await changeRoster(
+    outDir,
+    authority,
+    before,
+    before.sites.filter((s) => !revokedKeys.has(s.publicKeySha256)),
+    now,
+  );
+  return { file, added, total: entries.length, removedFromRoster, ...(roster ? { roster } : {}) };
 }
 
 /** The site's current certificate (and, with previous, every certificate it held before). */
@@ -203,4 +256,50 @@ export function siteCertificates(outDir: string, siteId: string, which: 'current
     for (const f of files.sort()) out.push(readFileSync(join(prev, f), 'utf8'));
   }
   return out;
+}
+
+/** The federation's roster as it stands, its signature checked; for `fedsynth provision roster`. */
+export async function currentRoster(outDir: string): Promise<RosterContent> {
+  const { authority } = await loadCa(resolve(outDir));
+  return requireRoster(resolve(outDir), authority);
+}
+
+/**
+ * Version 1 of the roster for a federation provisioned before rosters: every site kit in
+ * DIR/sites/ whose current certificate is not on the revocation list. Refuses when a roster
+ * exists (it would reset the version that sites hold, which they refuse as a rollback).
+ */
+export async function initRoster(opts: { outDir: string; now?: Date }): Promise<RosterChange> {
+  const outDir = resolve(opts.outDir);
+  const { caPem, authority } = await loadCa(outDir);
+  if (await readRoster(outDir, authority))
+    throw new ProvisionError(`${join(outDir, 'roster.json')} already exists; add-site, rotate-site and revoke change it`);
+  const revoked = new Set<string>();
+  const crlFile = join(outDir, REVOCATION_FILE);
+  if (existsSync(crlFile)) {
+    const crl = new x509.X509Crl(readFileSync(crlFile, 'utf8'));
+    if (!(await crl.verify({ publicKey: authority.certificate }, webcrypto)))
+      throw new ProvisionError(`${crlFile} is not signed by this federation's CA; restore it from a backup first`);
+    for (const e of crl.entries) revoked.add(e.serialNumber.toUpperCase().replace(/^0+/, ''));
+  }
+  const caNode = new X509Certificate(caPem);
+  const sitesDir = join(outDir, 'sites');
+  const sites: RosterEntry[] = [];
+  for (const id of existsSync(sitesDir) ? readdirSync(sitesDir).sort() : []) {
+    const certPath = join(siteKitDir(outDir, id), CERT_FILE);
+    if (!existsSync(certPath)) continue;
+    const pem = readFileSync(certPath, 'utf8');
+    const cert = new X509Certificate(pem);
+    if (!cert.checkIssued(caNode) || !cert.verify(caNode.publicKey))
+      throw new ProvisionError(`${certPath} was not issued by this federation's CA`);
+    if (!cert.subject.split('\n').includes(`CN=${id}`)) throw new ProvisionError(`${certPath} is not the certificate of site ${id}`);
+    if (revoked.has(cert.serialNumber.toUpperCase().replace(/^0+/, ''))) continue;
+    sites.push({ siteId: validateSiteId(id), publicKeySha256: certificateKeySha256(pem) });
+  }
+  return writeRoster(outDir, authority, {
+    federationId: authority.federationId,
+    version: 1,
+    issuedAt: opts.now ?? new Date(),
+    sites,
+  });
 }

@@ -44,6 +44,8 @@ export function validateSiteId(siteId: unknown): string {
       `invalid site id ${JSON.stringify(siteId)}: use 1-63 characters of a-z, 0-9 and '-', starting with a letter or digit`,
     );
   }
+  // The coordinator's certificate CN: a site by that name would read as the coordinator in logs and rosters.
+  if (siteId === COORDINATOR_CN) throw new ProvisionError(`invalid site id ${JSON.stringify(siteId)}: that is the coordinator's name`);
   return siteId;
 }
 

@@ -4,6 +4,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
+import { rosterProblem, type FederationRoster, type RosterProblem } from './roster.ts';
 
 /** PEM bytes of a kit: the federation CA, the party's certificate and its private key. */
 export interface TlsMaterial {
@@ -87,20 +88,23 @@ export function certificateProblem(pem: string, ca: X509Certificate, partyId: st
 /** The SAN URI a site certificate carries (`pki/x509.ts` issues it; proto may not import pki). */
 export const SITE_CERT_URI_PREFIX = 'urn:fedsynth:site:';
 
-export type CommitteeCertificateProblem = 'unreadable' | 'foreign-ca' | 'wrong-party' | 'not-site-profile' | 'outside-validity';
+export type CommitteeCertificateProblem =
+  'unreadable' | 'foreign-ca' | 'wrong-party' | 'not-site-profile' | 'outside-validity' | RosterProblem;
 
 /**
- * Why a certificate may not hold a decryption share, or null when it may. Eligibility is a site
- * profile, not just a CA signature: clientAuth and no serverAuth (so the coordinator's server
- * certificate is never a member), the `urn:fedsynth:site:<id>` SAN naming the member, valid at
- * `now`, issued by the federation CA. Sites hold no signed roster yet, so any site-profile
- * certificate of the federation CA is eligible (docs/threat-model.md).
+ * Why a certificate may not hold a decryption share (or contribute to a sum), or null when it
+ * may. Eligibility is a site profile, not just a CA signature: clientAuth and no serverAuth (so
+ * the coordinator's server certificate is never a member), the `urn:fedsynth:site:<id>` SAN
+ * naming the member, valid at `now`, issued by the federation CA; and the member's id is in the
+ * site's verified federation roster with this certificate's public key (proto/roster.ts), so a
+ * further certificate the CA issued, for a new id or for a listed one with another key, is not.
  */
 export function committeeCertificateProblem(
   pem: string,
   ca: X509Certificate,
   memberId: string,
   now: Date,
+  roster: FederationRoster,
 ): CommitteeCertificateProblem | null {
   const base = certificateProblem(pem, ca, memberId);
   if (base) return base;
@@ -111,5 +115,5 @@ export function committeeCertificateProblem(
   if (!eku.includes(OID_CLIENT_AUTH) || eku.includes(OID_SERVER_AUTH) || cert.ca) return 'not-site-profile';
   if (!sans.includes(`URI:${SITE_CERT_URI_PREFIX}${memberId}`)) return 'not-site-profile';
   if (now.getTime() < new Date(cert.validFrom).getTime() || now.getTime() > new Date(cert.validTo).getTime()) return 'outside-validity';
-  return null;
+  return rosterProblem(roster, memberId, pem);
 }

@@ -19,7 +19,7 @@ export type AgentStopReason = keyof typeof AGENT_EXIT_CODES;
 export const AGENT_EXIT_HELP: Record<AgentStopReason, string> = {
   identity:
     "identity mismatch: the kit's certificate names another site or federation than the config, or the coordinator identifies it as another site or refuses it",
-  tls: "TLS trust failure: the coordinator's certificate does not chain to the kit's CA (wrong CA or another federation's kit), names another host, or the coordinator refuses this site's certificate",
+  tls: "TLS trust failure: the coordinator's certificate does not chain to the kit's CA (wrong CA or another federation's kit), names another host, or the coordinator refuses this site's certificate; or the site holds no federation roster signed by its CA",
   mismatch: 'federation or schema mismatch: the coordinator serves another federation id or schema hash than the config',
   disk: 'state folder not writable: the ledger and audit log cannot be opened or recorded (read-only, full, no permission)',
 };

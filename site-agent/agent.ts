@@ -32,6 +32,7 @@ import { previousSiteCertificates, recordCertificate } from './previous-certs.ts
 import { refusalReason, type AgentMetrics, type AgentBudget } from '../ops/metrics.ts';
 import { startOpsServer, type RunningOpsServer } from '../ops/http.ts';
 import { RevocationWatcher } from '../proto/revocation.ts';
+import { SiteRoster, SiteRosterError } from './roster.ts';
 
 export const AGENT_VERSION = '0.1.0';
 const POLL_WAIT_MS = 20_000;
@@ -98,6 +99,7 @@ export class SiteAgent {
   private readonly inflight = new Set<{ cancel(): void }>();
   private wakeSleep: (() => void) | undefined;
   private revocation?: RevocationWatcher;
+  private readonly roster: SiteRoster;
   private ops?: RunningOpsServer;
   private registered = false;
 
@@ -118,6 +120,7 @@ export class SiteAgent {
         revoked: (serial) => this.revocation?.current().lookup(serial),
       },
     });
+    let ledger: Ledger | undefined;
     try {
       const previousKeys = previousSiteCertificates({
         stateDir: cfg.stateDir,
@@ -126,16 +129,26 @@ export class SiteAgent {
         certPem: cfg.kit.certPem,
         kitPrevious: cfg.kit.previousCertPems,
       });
-      this.ledger = openCheckedLedger(cfg.stateDir, {
+      this.ledger = ledger = openCheckedLedger(cfg.stateDir, {
         audit: { party: cfg.siteId, privateKeyPem: cfg.kit.keyPem, previousKeys },
         guard: budgetGuard(cfg.policy),
       });
       recordCertificate(cfg.stateDir, cfg.kit.certPem);
+      // An agent without a federation roster it can verify does not start.
+      this.roster = SiteRoster.open({
+        stateDir: cfg.stateDir,
+        kitRosterFile: cfg.rosterFile,
+        caPem: cfg.kit.caPem,
+        federationId: cfg.federationId,
+        log: this.log,
+      });
       if (previousKeys.length) this.log(`audit log: also verified under ${previousKeys.length} earlier certificate(s) of ${cfg.siteId}`);
     } catch (err) {
       this.client.close();
+      ledger?.close();
       if (err instanceof DiskWriteError)
         throw new AgentStopError('disk', `cannot open the ledger in ${cfg.stateDir}: ${err.message}`, { cause: err });
+      if (err instanceof SiteRosterError) throw new AgentStopError('tls', err.message, { cause: err });
       throw err;
     }
     hooks.metrics?.setBudgetSource(() => this.budget());
@@ -365,6 +378,7 @@ export class SiteAgent {
       now: () => new Date(),
       onNoisedVector: this.hooks.onNoisedVector,
       revocation: this.revocation ? () => this.revocation!.current() : undefined,
+      roster: () => this.roster.current(),
     };
   }
 

@@ -54,6 +54,11 @@ export interface SiteConfig {
   };
   /** Prometheus metrics and /healthz, /readyz on this host:port. Absent (the default): no port is opened. */
   metrics?: { listen: string };
+  /**
+   * The kit's signed federation roster (<kit>/roster.json from fedsynth provision), re-read when it
+   * changes; the highest version accepted is also kept in the state folder (site-agent/roster.ts).
+   */
+  rosterFile?: string;
   /** The federation's CRL (fedsynth provision revoke): committee keys of revoked certificates are refused. */
   revocationListFile?: string;
   schemaText: string;

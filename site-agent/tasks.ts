@@ -25,6 +25,7 @@ import {
 import { compressDomain, valueMapProblem } from '../model/compress.ts';
 import type { Dataset } from '../model/domain.ts';
 import { committeeCertificateProblem, type CommitteeCertificateProblem } from '../proto/tls-kit.ts';
+import type { FederationRoster } from '../proto/roster.ts';
 import type { BfvParams, DecryptSpec, KeygenSpec, MeasureSpec, PreflightAnswer, PreflightSpec } from '../proto/task-spec.ts';
 import { revokedMessage, type RevocationList } from '../proto/revocation.ts';
 import { CommitteeKeyCodec, ContributionCodec, DecryptionInputCodec, PartialDecryptionCodec } from '../proto/wire.ts';
@@ -74,6 +75,8 @@ export interface TaskContext {
   /** Test-only observer of the noised vector before it is shared (proves the coordinator never sees it). */
   /** The federation's revocation list in force (proto/revocation.ts); absent: none configured. */
   revocation?: () => RevocationList;
+  /** The signed federation roster in force (site-agent/roster.ts): who may be a committee member or contributor. */
+  roster: () => FederationRoster;
   onNoisedVector?: (taskId: string, values: BigInt64Array) => void;
 }
 
@@ -181,6 +184,8 @@ const COMMITTEE_REFUSALS: Record<CommitteeCertificateProblem, string> = {
   'wrong-party': 'has a certificate that names another party',
   'not-site-profile': 'has a certificate without the site profile (clientAuth only, site URI): only sites may hold decryption shares',
   'outside-validity': 'has a certificate outside its validity period',
+  'not-in-roster': 'is not a site of the federation roster',
+  'key-not-in-roster': 'has a certificate whose key is not the one the federation roster lists for it',
 };
 
 const CONTRIBUTOR_REFUSALS: Record<CommitteeCertificateProblem, string> = {
@@ -189,19 +194,31 @@ const CONTRIBUTOR_REFUSALS: Record<CommitteeCertificateProblem, string> = {
   'wrong-party': 'carries a certificate that names another party',
   'not-site-profile': 'carries a certificate without the site profile: only sites contribute',
   'outside-validity': 'carries a certificate outside its validity period',
+  'not-in-roster': 'is not a site of the federation roster',
+  'key-not-in-roster': 'carries a certificate whose key is not the one the federation roster lists for it',
 };
+
+/** Which roster a roster refusal was judged by, so an operator can tell a stale roster from an intruder. */
+function rosterNote(problem: CommitteeCertificateProblem, roster: FederationRoster): string {
+  return problem === 'not-in-roster' || problem === 'key-not-in-roster' ? ` (roster version ${roster.version})` : '';
+}
 
 /**
  * Checks every committee member is an eligible site (site-profile certificate of this federation's
- * CA, valid now, naming that member, never the coordinator) and its key is signed by that certificate.
+ * CA, valid now, naming that member, never the coordinator, listed with that certificate's key in
+ * the federation roster) and its key is signed by that certificate.
  */
 export function verifyCommittee(
-  ctx: Pick<TaskContext, 'caCert' | 'federationId' | 'fitId' | 'schemaHash' | 'now' | 'revocation'>,
+  ctx: Pick<TaskContext, 'caCert' | 'federationId' | 'fitId' | 'schemaHash' | 'now' | 'revocation' | 'roster'>,
   spec: MeasureSpec,
 ): Committee {
+  const roster = ctx.roster();
   return spec.committee.map((m) => {
-    const problem = committeeCertificateProblem(m.certificatePem, ctx.caCert, m.memberId, ctx.now());
-    if (problem) throw new TaskRefusal(`committee member ${m.memberId} ${COMMITTEE_REFUSALS[problem]}: refusing to encrypt to it`);
+    const problem = committeeCertificateProblem(m.certificatePem, ctx.caCert, m.memberId, ctx.now(), roster);
+    if (problem)
+      throw new TaskRefusal(
+        `committee member ${m.memberId} ${COMMITTEE_REFUSALS[problem]}${rosterNote(problem, roster)}: refusing to encrypt to it`,
+      );
     // A revoked member's key may be in other hands: no share is encrypted to it.
     const revoked = ctx.revocation?.().lookupPem(m.certificatePem);
     if (revoked)
@@ -333,6 +350,7 @@ export function decrypt(ctx: TaskContext, spec: DecryptSpec, payload: Uint8Array
     throw new TaskRefusal('decryption input does not match its task specification');
   }
   const fitId = ctx.fitId ?? ctx.federationId;
+  const roster = ctx.roster();
   const shares: SignedShare[] = input.contributions.map((c) => ({
     siteId: c.site_id,
     certificatePem: c.certificate_pem,
@@ -354,8 +372,8 @@ export function decrypt(ctx: TaskContext, spec: DecryptSpec, payload: Uint8Array
         contributors: spec.contributors,
       },
       (siteId, pem) => {
-        const problem = committeeCertificateProblem(pem, ctx.caCert, siteId, ctx.now());
-        return problem ? CONTRIBUTOR_REFUSALS[problem] : null;
+        const problem = committeeCertificateProblem(pem, ctx.caCert, siteId, ctx.now(), roster);
+        return problem ? `${CONTRIBUTOR_REFUSALS[problem]}${rosterNote(problem, roster)}` : null;
       },
     );
   } catch (e) {

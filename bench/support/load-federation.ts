@@ -119,6 +119,7 @@ export async function prepareFederation(o: LoadOptions): Promise<PreparedFederat
       federationId,
       coordinator: `localhost:${o.port}`,
       kit: kit(join(kits, 'sites', s)),
+      rosterFile: join(kits, 'sites', s, 'roster.json'),
       schemaText,
       schemaHash: hash,
       // The harness hands each agent its table directly (loadSiteData above); this folder stays empty.

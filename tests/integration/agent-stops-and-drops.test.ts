@@ -147,6 +147,7 @@ describe('failures no retry can fix stop the agent with their exit code (item 9)
     const cfg: SiteConfig = {
       ...fed.siteCfgs['hospital-a'],
       kit: kitOf(join(other, 'sites', 'hospital-a')),
+      rosterFile: join(other, 'sites', 'hospital-a', 'roster.json'),
       stateDir: join(fed.dir, 'wrong-ca'),
     };
     const agent = new SiteAgent(cfg, fed.siteData['hospital-a']);

@@ -20,6 +20,7 @@ import { TaskRefusal, verifyCommittee } from '../../site-agent/tasks.ts';
 import { createAgentMetrics, type AgentMetrics } from '../../ops/metrics.ts';
 import { revokeCertificates, rotateSite, REVOCATION_FILE } from '../../pki/rotate.ts';
 import { readRevocationList } from '../../proto/revocation.ts';
+import { parseRoster, type FederationRoster } from '../../proto/roster.ts';
 import { parseTaskSpec } from '../../proto/task-spec.ts';
 
 const SITES = ['hospital-a', 'hospital-b', 'hospital-c'];
@@ -169,6 +170,8 @@ describe('certificate rotation keeps a site its identity, ledger and spend; revo
   let spendBefore: number;
   let ledgerRhoBefore: number;
   let oldKit: SiteConfig['kit'];
+  /** The roster the fit ran under: hospital-c's old key is listed there. */
+  let rosterBefore: FederationRoster;
 
   beforeAll(async () => {
     spendBefore = (await fed.coordinator.store.spendBySite(fed.cfg.federationId)).find((x) => x.siteId === site)!.rho;
@@ -178,6 +181,7 @@ describe('certificate rotation keeps a site its identity, ledger and spend; revo
     ledgerRhoBefore = ledger.state().totalRho;
     ledger.close();
     oldKit = fed.siteCfgs[site].kit;
+    rosterBefore = parseRoster(readFileSync(join(fed.kitsDir, 'roster.json'), 'utf8'), oldKit.caPem, 'roster before rotation');
   }, 60_000);
 
   it('a rotated kit keeps the site id, moves the old certificate to previous/, and changes the key', async () => {
@@ -259,8 +263,15 @@ describe('certificate rotation keeps a site its identity, ledger and spend; revo
       federationId: fed.cfg.federationId,
       schemaHash: fed.cfg.schemaHash,
       now: () => new Date(),
+      roster: () => rosterBefore,
     };
     expect(verifyCommittee(ctx, spec)).toHaveLength(3);
+    // Under the roster rotate-site wrote, the old key is no longer hospital-c's, revoked or not.
+    const rotated = parseRoster(readFileSync(join(fed.kitsDir, 'roster.json'), 'utf8'), oldKit.caPem, 'roster after rotation');
+    expect(rotated.version).toBe(rosterBefore.version + 1);
+    expect(() => verifyCommittee({ ...ctx, roster: () => rotated }, spec)).toThrow(
+      /committee member hospital-c has a certificate whose key is not the one the federation roster lists for it \(roster version 2\)/,
+    );
     expect(() => verifyCommittee({ ...ctx, revocation: () => list }, spec)).toThrow(TaskRefusal);
     expect(() => verifyCommittee({ ...ctx, revocation: () => list }, spec)).toThrow(
       /committee member hospital-c: .*revoked.*refusing to encrypt to it/,

@@ -9,6 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { provisionFederation } from '../../pki/index.ts';
+import { parseRoster, type FederationRoster } from '../../proto/roster.ts';
+import { certificateToPem, issueSiteCertificate, loadCertificateAuthority, privateKeyToPem } from '../../pki/x509.ts';
 import type { CommitteeMemberSpec, DecryptSpec, MeasureSpec } from '../../proto/task-spec.ts';
 import { ContributionCodec, DecryptionInputCodec, PartialDecryptionCodec } from '../../proto/wire.ts';
 import type { Contribution__Output } from '../../proto/generated/fedsynth/v1/Contribution.ts';
@@ -35,6 +37,7 @@ const BFV = {
 let dir: string;
 let bfv: Bfv;
 let caCert: X509Certificate;
+let roster: FederationRoster;
 let kits: Record<string, { certPem: string; keyPem: string }>;
 const ledgers = new Map<string, Ledger>();
 let committee: CommitteeMemberSpec[];
@@ -60,6 +63,7 @@ function ctx(site: string, taskId: string, roundId: string, minQuorum = 2): Task
     data: new Dataset(domain, [Uint8Array.from(rows)], rows.length),
     attributeKinds: { sex: 'categorical' },
     caCert,
+    roster: () => roster,
     certPem: kits[site].certPem,
     keyPem: kits[site].keyPem,
     stateDir: join(dir, 'state', site),
@@ -146,6 +150,20 @@ beforeAll(async () => {
   kits = Object.fromEntries(SITES.map((s) => [s, read(res.siteDirs[s])]));
   kits.coordinator = read(res.coordinatorDir);
   caCert = new X509Certificate(readFileSync(join(res.caDir, 'ca.pem')));
+  roster = parseRoster(readFileSync(res.rosterFile, 'utf8'), caCert.raw, res.rosterFile);
+  // Site-profile certificates a CA holder issued outside provisioning: for an id the roster does
+  // not list, and for a listed id with another key.
+  const authority = await loadCertificateAuthority(
+    readFileSync(join(res.caDir, 'ca.pem'), 'utf8'),
+    readFileSync(join(res.caDir, 'ca.key'), 'utf8'),
+  );
+  for (const [name, siteId] of [
+    ['extra-x', 'hospital-x'],
+    ['second-b', 'hospital-b'],
+  ]) {
+    const leaf = await issueSiteCertificate({ ca: authority, siteId, validityDays: 2 });
+    kits[name] = { certPem: certificateToPem(leaf.certificate), keyPem: await privateKeyToPem(leaf.privateKey) };
+  }
   bfv = await Bfv.create();
   committee = SITES.map((site, i) => {
     const key = CommitteeKeyCodec.decode(keygen(ctx(site, `keygen-${site}`, 'keygen'), { kind: 'keygen', point: i + 1, bfv: BFV }).body);
@@ -239,6 +257,38 @@ describe('verifiable sums (member side)', () => {
     );
     // None of these refusals used up the member's one set for round 4: the genuine set still decrypts.
     expect(runDecrypt('hospital-c', 'round-4', [a, b]).share.length).toBe(2);
+  });
+
+  it('refuses a contribution signed with a CA-issued certificate the roster does not list, for a new id or a listed one', () => {
+    const r6 = measureRound('round-6');
+    const [a, b] = [r6.get('hospital-a')!, r6.get('hospital-b')!];
+    const resigned = (kit: string, siteId: string): Contribution__Output => {
+      const share = a.shares.find((s) => s.member_id === 'hospital-c')!;
+      const signature = signContributionShare(kits[kit].keyPem, {
+        fitId: FED,
+        roundId: 'round-6',
+        siteId,
+        memberId: 'hospital-c',
+        point: 3,
+        length: 2,
+        quorum: 2,
+        ciphertexts: share.ciphertexts,
+      });
+      return {
+        ...a,
+        site_id: siteId,
+        certificate_pem: kits[kit].certPem,
+        shares: a.shares.map((s) => (s.member_id === 'hospital-c' ? { ...s, signature: Buffer.from(signature) } : s)),
+      };
+    };
+    // Without the roster, either would make a quorum of 2 out of one real site's share.
+    expect(refusal(() => runDecrypt('hospital-c', 'round-6', [resigned('extra-x', 'hospital-x'), b]))).toMatch(
+      /contribution of hospital-x is not a site of the federation roster \(roster version 1\)/,
+    );
+    expect(refusal(() => runDecrypt('hospital-c', 'round-6', [a, resigned('second-b', 'hospital-b')]))).toMatch(
+      /contribution of hospital-b carries a certificate whose key is not the one the federation roster lists for it \(roster version 1\)/,
+    );
+    expect(runDecrypt('hospital-c', 'round-6', [a, b]).share.length).toBe(2);
   });
 
   it('a site clips each cell to the contribution bound the task declares, and says how many it clipped', () => {

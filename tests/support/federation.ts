@@ -136,6 +136,7 @@ export async function startTestFederation(opts: TestFederationOptions = {}): Pro
       federationId: 'test-fed',
       coordinator: `localhost:${port}`,
       kit: kit(join(kitsDir, 'sites', s)),
+      rosterFile: join(kitsDir, 'sites', s, 'roster.json'),
       schemaText,
       schemaHash: hash,
       data: { kind: 'fhir-ndjson', dir: join(dir, 'data', s) },

@@ -1,13 +1,17 @@
 // Committee eligibility is decided by the site: a committee key is accepted only from a
-// site-profile certificate (clientAuth only, site URI SAN) of the federation CA, valid now and
-// naming that member. The coordinator's own server certificate is refused, before the site's
-// data is read or its budget charged.
+// site-profile certificate (clientAuth only, site URI SAN) of the federation CA, valid now, naming
+// that member, and listed with that certificate's key in the site's signed federation roster. The
+// coordinator's own server certificate, and a further certificate the CA issued (for an id the
+// roster does not list, or for a listed id with another key), are refused before the site's data
+// is read or its budget charged.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { provisionFederation } from '../../pki/index.ts';
+import { certificateToPem, issueSiteCertificate, loadCertificateAuthority, privateKeyToPem } from '../../pki/x509.ts';
+import { parseRoster, type FederationRoster } from '../../proto/roster.ts';
 import { committeeCertificateProblem } from '../../proto/tls-kit.ts';
 import type { CommitteeMemberSpec, MeasureSpec } from '../../proto/task-spec.ts';
 import { signCommitteeKey } from '../../privacy/crypto/secure-aggregation.ts';
@@ -23,6 +27,7 @@ const SCHEMA_HASH = 'schema-hash';
 let dir: string;
 let kits: Record<string, { certPem: string; keyPem: string }>;
 let caCert: X509Certificate;
+let roster: FederationRoster;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'fedsynth-committee-'));
@@ -39,6 +44,20 @@ beforeAll(async () => {
     coordinator: read(res.coordinatorDir),
   };
   caCert = new X509Certificate(readFileSync(join(res.caDir, 'ca.pem')));
+  roster = parseRoster(readFileSync(res.rosterFile, 'utf8'), caCert.raw, res.rosterFile);
+  // What a CA holder can do without the roster: issue more site-profile certificates from the CA
+  // key, for a new id and for an id the roster lists (with a key of its own).
+  const authority = await loadCertificateAuthority(
+    readFileSync(join(res.caDir, 'ca.pem'), 'utf8'),
+    readFileSync(join(res.caDir, 'ca.key'), 'utf8'),
+  );
+  for (const [name, siteId] of [
+    ['extra-x', 'hospital-x'],
+    ['second-b', 'hospital-b'],
+  ]) {
+    const leaf = await issueSiteCertificate({ ca: authority, siteId, validityDays: 2 });
+    kits[name] = { certPem: certificateToPem(leaf.certificate), keyPem: await privateKeyToPem(leaf.privateKey) };
+  }
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -78,7 +97,7 @@ function spec(committee: CommitteeMemberSpec[]): MeasureSpec {
 }
 
 const now = () => new Date();
-const verifyCtx = () => ({ caCert, federationId: FED, schemaHash: SCHEMA_HASH, now });
+const verifyCtx = () => ({ caCert, federationId: FED, schemaHash: SCHEMA_HASH, now, roster: () => roster });
 
 describe('committee eligibility (site side)', () => {
   it('accepts a committee of site certificates', () => {
@@ -91,14 +110,34 @@ describe('committee eligibility (site side)', () => {
     expect(() => verifyCommittee(verifyCtx(), s)).toThrow(
       /^committee member fedsynth-coordinator has a certificate without the site profile .*only sites may hold decryption shares/,
     );
-    expect(committeeCertificateProblem(kits.coordinator.certPem, caCert, 'fedsynth-coordinator', new Date())).toBe('not-site-profile');
+    expect(committeeCertificateProblem(kits.coordinator.certPem, caCert, 'fedsynth-coordinator', new Date(), roster)).toBe(
+      'not-site-profile',
+    );
   });
 
   it('refuses a site certificate presented for another member, outside its validity, or unreadable', () => {
     expect(() => verifyCommittee(verifyCtx(), spec([member('hospital-a', 'hospital-b', 1)]))).toThrow(/names another party/);
     const later = new Date(Date.now() + 3 * 86_400_000);
-    expect(committeeCertificateProblem(kits['hospital-a'].certPem, caCert, 'hospital-a', later)).toBe('outside-validity');
-    expect(committeeCertificateProblem('not a pem', caCert, 'hospital-a', new Date())).toBe('unreadable');
+    expect(committeeCertificateProblem(kits['hospital-a'].certPem, caCert, 'hospital-a', later, roster)).toBe('outside-validity');
+    expect(committeeCertificateProblem('not a pem', caCert, 'hospital-a', new Date(), roster)).toBe('unreadable');
+  });
+
+  it('refuses a CA-issued site certificate for an id the roster does not list', () => {
+    // The certificate alone passes every certificate check: only the roster keeps it out.
+    const s = spec([member('hospital-a', 'hospital-a', 1), member('extra-x', 'hospital-x', 2)]);
+    expect(() => verifyCommittee(verifyCtx(), s)).toThrow(
+      /^committee member hospital-x is not a site of the federation roster \(roster version 1\): refusing to encrypt to it/,
+    );
+    expect(committeeCertificateProblem(kits['extra-x'].certPem, caCert, 'hospital-x', new Date(), roster)).toBe('not-in-roster');
+  });
+
+  it('refuses a second CA-issued certificate for a listed id with another key', () => {
+    const s = spec([member('hospital-a', 'hospital-a', 1), member('second-b', 'hospital-b', 2)]);
+    expect(() => verifyCommittee(verifyCtx(), s)).toThrow(
+      /^committee member hospital-b has a certificate whose key is not the one the federation roster lists for it \(roster version 1\)/,
+    );
+    expect(committeeCertificateProblem(kits['second-b'].certPem, caCert, 'hospital-b', new Date(), roster)).toBe('key-not-in-roster');
+    expect(committeeCertificateProblem(kits['hospital-b'].certPem, caCert, 'hospital-b', new Date(), roster)).toBeNull();
   });
 
   it('a measure task naming the coordinator in its committee is refused before data is read or budget charged', () => {
@@ -131,10 +170,17 @@ describe('committee eligibility (site side)', () => {
       keyPem: kits['hospital-a'].keyPem,
       stateDir: join(dir, 'state-a'),
       now,
+      roster: () => roster,
       onNoisedVector: (id) => noised.push(id),
     };
-    const s = spec([member('hospital-a', 'hospital-a', 1), member('coordinator', 'fedsynth-coordinator', 2)]);
-    expect(() => measure(ctx, s)).toThrow(TaskRefusal);
+    for (const [other, memberId] of [
+      ['coordinator', 'fedsynth-coordinator'],
+      ['extra-x', 'hospital-x'],
+      ['second-b', 'hospital-b'],
+    ]) {
+      const s = spec([member('hospital-a', 'hospital-a', 1), member(other, memberId, 2)]);
+      expect(() => measure(ctx, s)).toThrow(TaskRefusal);
+    }
     expect(touched).toBe(false);
     expect(noised).toEqual([]);
     expect(ledger.state().charges).toBe(0);

@@ -43,19 +43,22 @@ describe('provisionFederation', () => {
     await provisionFederation({ outDir: out, federationId: 'fed-unit', sites: ['alice', 'bob-2'], validityDays: 30 });
   });
 
-  it('writes exactly the startup kits, the CA key only in ca/', () => {
+  it('writes exactly the startup kits and the roster, the CA key only in ca/', () => {
     expect(listFiles(out)).toEqual([
       'ca/ca.key',
       'ca/ca.pem',
       'coordinator/ca.pem',
       'coordinator/cert.pem',
       'coordinator/key.pem',
+      'roster.json',
       'sites/alice/ca.pem',
       'sites/alice/cert.pem',
       'sites/alice/key.pem',
+      'sites/alice/roster.json',
       'sites/bob-2/ca.pem',
       'sites/bob-2/cert.pem',
       'sites/bob-2/key.pem',
+      'sites/bob-2/roster.json',
     ]);
     const caKey = readFileSync(join(out, 'ca/ca.key'));
     for (const f of listFiles(out)) {
@@ -181,11 +184,15 @@ describe('addSite', () => {
     const r = await addSite({ outDir: out, siteId: 'carol', validityDays: 10 });
     expect(r.federationId).toBe('fed-add');
     const after = snapshot(out);
-    for (const [f, bytes] of before) expect(after.get(f)?.equals(bytes), f).toBe(true);
+    // Only the roster changes (its next version lists carol), in DIR and in every listed kit.
+    const roster = ['roster.json', 'sites/alice/roster.json', 'sites/bob/roster.json'];
+    for (const [f, bytes] of before) if (!roster.includes(f)) expect(after.get(f)?.equals(bytes), f).toBe(true);
+    for (const f of roster) expect(after.get(f)?.equals(before.get(f)!), f).toBe(false);
     expect([...after.keys()].filter((f) => !before.has(f)).sort()).toEqual([
       'sites/carol/ca.pem',
       'sites/carol/cert.pem',
       'sites/carol/key.pem',
+      'sites/carol/roster.json',
     ]);
     expect(statSync(join(out, 'sites/carol/key.pem')).mode & 0o777).toBe(0o600);
 

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { provisionFederation } from '../../pki/index.ts';
+import { parseRoster, type FederationRoster } from '../../proto/roster.ts';
 import { InvalidTaskSpecError, parseTaskSpec, type CommitteeMemberSpec, type MeasureSpec } from '../../proto/task-spec.ts';
 import { signCommitteeKey } from '../../privacy/crypto/secure-aggregation.ts';
 import { Bfv, BFV_COEFF_MODULUS_BITS, BFV_POLY_MODULUS_DEGREE } from '../../privacy/crypto/bfv.ts';
@@ -23,6 +24,7 @@ let dir: string;
 let bfv: Bfv;
 let kit: { certPem: string; keyPem: string };
 let caCert: X509Certificate;
+let roster: FederationRoster;
 let committee: CommitteeMemberSpec[];
 
 const BFV = {
@@ -40,6 +42,7 @@ beforeAll(async () => {
   const d = res.siteDirs['hospital-a'];
   kit = { certPem: readFileSync(join(d, 'cert.pem'), 'utf8'), keyPem: readFileSync(join(d, 'key.pem'), 'utf8') };
   caCert = new X509Certificate(readFileSync(join(res.caDir, 'ca.pem')));
+  roster = parseRoster(readFileSync(res.rosterFile, 'utf8'), caCert.raw, res.rosterFile);
   bfv = await Bfv.create();
   const publicKey = bfv.generateKeyPair().publicKey;
   const signature = signCommitteeKey(kit.keyPem, {
@@ -93,6 +96,7 @@ function context(taskId: string, state: string, noised: BigInt64Array[]): TaskCo
     data,
     attributeKinds: { code: 'categorical', sex: 'categorical' },
     caCert,
+    roster: () => roster,
     certPem: kit.certPem,
     keyPem: kit.keyPem,
     stateDir: join(dir, state),
