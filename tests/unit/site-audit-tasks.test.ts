@@ -5,6 +5,7 @@
 // probability ≈ 2·10⁻¹⁴, and the whole site's counts are 100 patients away),
 // and a `mia-histogram` task is checked against the policy, the cohort's digest and the fit's
 // holdout before it is answered and charged at single-party ρ; a malformed spec names its field.
+import { parseRoster, type FederationRoster } from '../../proto/roster.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash, X509Certificate } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -60,6 +61,7 @@ let bfv: Bfv;
 let kit: { certPem: string; keyPem: string };
 let caCert: X509Certificate;
 let committee: CommitteeMemberSpec[];
+let roster: FederationRoster;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'fedsynth-audit-tasks-'));
@@ -67,6 +69,7 @@ beforeAll(async () => {
   const d = res.siteDirs['hospital-a'];
   kit = { certPem: readFileSync(join(d, 'cert.pem'), 'utf8'), keyPem: readFileSync(join(d, 'key.pem'), 'utf8') };
   caCert = new X509Certificate(readFileSync(join(res.caDir, 'ca.pem')));
+  roster = parseRoster(readFileSync(res.rosterFile, 'utf8'), caCert.raw, res.rosterFile);
   bfv = await Bfv.create();
   const publicKey = bfv.generateKeyPair().publicKey;
   const signature = signCommitteeKey(kit.keyPem, {
@@ -122,6 +125,7 @@ function context(state: string, taskId: string, noised: BigInt64Array[] = [], ov
     patientIds,
     attributeKinds: { code: 'categorical', sex: 'categorical' },
     caCert,
+    roster: () => roster,
     certPem: kit.certPem,
     keyPem: kit.keyPem,
     stateDir: join(dir, state),
