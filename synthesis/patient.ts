@@ -382,8 +382,8 @@ export class PatientPreparer {
   /** File buffers reused by `prepareAndWrite` (each patient's files are written before the next is made). */
   private readonly outputs = { dicom: Buffer.alloc(0), png: Buffer.alloc(0) };
   private reuseOutputs = false;
-  /** This cohort's single-sample VCF writer (its sites: the schema's SNPs), made with the first genome. */
-  private vcfWriter?: (id: string, dosages: readonly (number | null)[]) => string;
+  /** This cohort's single-sample VCF writer, made with the first genome (rowArtefacts gives every genome the layout's SNPs, in order). */
+  private vcfWriter?: ReturnType<typeof singleSampleVcfWriter>;
 
   constructor(
     private readonly schema: Schema,
@@ -571,12 +571,8 @@ export class PatientPreparer {
 
     if (art.genotypes && mods.genome) {
       const sample: VcfSample = { id: patientId, genotypes: art.genotypes };
-      // rowArtefacts gives every patient the layout's SNPs in layout order: the writer's sites.
       this.vcfWriter ??= singleSampleVcfWriter(art.genotypes, { build, fileDate: schema.referenceDate, source: 'fedsynth-cohort' });
-      const text = this.vcfWriter(
-        patientId,
-        art.genotypes.map((g) => g.dosage),
-      );
+      const text = this.vcfWriter(patientId, art.genotypes);
       const v = validateVcf(text);
       counts.genomesValidated++;
       if (!v.ok) {

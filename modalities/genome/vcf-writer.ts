@@ -163,14 +163,14 @@ export function writeVcf(samples: VcfSample[], opts: VcfWriteOptions): string {
 /**
  * Single-sample VCFs over one fixed list of sites (a cohort's SNP attributes, one file per
  * patient): the site checks, the site order, the header and every record's fixed columns are made
- * once by `writeVcf` itself, so each file only fills in the sample id and the genotypes. The text
- * is exactly `writeVcf([{ id, genotypes }], opts)` with `genotypes` the sites carrying `dosages`
- * (tests/unit/genome-vcf.test.ts compares them).
+ * once by `writeVcf` itself, so each file only fills in the sample id and the genotypes' dosages
+ * (the genotypes are the sites, in their order). The text is exactly
+ * `writeVcf([{ id, genotypes }], opts)` (tests/unit/genome-vcf.test.ts compares them).
  */
 export function singleSampleVcfWriter(
   sites: readonly Genotype[],
   opts: VcfWriteOptions,
-): (id: string, dosages: readonly (number | null)[]) => string {
+): (id: string, genotypes: readonly Pick<Genotype, 'dosage'>[]) => string {
   // writeVcf checks the sites (and throws its own errors); its records are in site order, one per site.
   const probe = writeVcf([{ id: 'S', genotypes: sites.map((g) => ({ ...g, dosage: null })) }], opts);
   const lines = probe.split('\n');
@@ -200,12 +200,13 @@ export function singleSampleVcfWriter(
     return `${infoText}\tGT\t${gt}`;
   };
   const tails = new Map<number | null, string>([0, 1, 2, null].map((d) => [d, tail(d)]));
-  return (id, dosages) => {
+  return (id, genotypes) => {
     if (!id || /[\s]/.test(id)) throw new Error(`writeVcf: sample id ${JSON.stringify(id)} is empty or has whitespace`);
-    if (dosages.length !== sites.length) throw new Error(`singleSampleVcfWriter: ${dosages.length} dosages for ${sites.length} sites`);
+    if (genotypes.length !== sites.length)
+      throw new Error(`singleSampleVcfWriter: ${genotypes.length} genotypes for ${sites.length} sites`);
     let text = headerPrefix + id + '\n';
     for (let r = 0; r < order.length; r++) {
-      const d = dosages[order[r].i];
+      const d = genotypes[order[r].i].dosage;
       text += fixed[r] + (tails.get(d === -1 ? null : d) ?? tail(d)) + '\n';
     }
     return text;

@@ -104,26 +104,18 @@ describe('VCF writer', () => {
             // Every dosage at every site over the twelve samples (shifted per sample), unsorted panel.
             const ds = PANEL.map((_, i) => dosages[(i + t) % dosages.length]);
             const id = `P-${t}`;
-            expect(write(id, ds)).toBe(writeVcf([{ id, genotypes: PANEL.map((g, i) => ({ ...g, dosage: ds[i] })) }], opts));
+            const genotypes = PANEL.map((g, i) => ({ ...g, dosage: ds[i] }));
+            expect(write(id, genotypes)).toBe(writeVcf([{ id, genotypes }], opts));
           }
         }
     const write = singleSampleVcfWriter(
       PANEL.map((g) => ({ ...g, dosage: 0 })),
       { build: 'GRCh38', fileDate: '2026-12-07' },
     );
-    expect(() =>
-      write(
-        'has space',
-        PANEL.map(() => 0),
-      ),
-    ).toThrow(/empty or has whitespace/);
-    expect(() => write('P', [0])).toThrow(/1 dosages for 6 sites/);
-    expect(() =>
-      write(
-        'P',
-        PANEL.map(() => 3),
-      ),
-    ).toThrow(/dosage must be 0, 1, 2 or missing/);
+    const all = (dosage: number) => PANEL.map(() => ({ dosage }));
+    expect(() => write('has space', all(0))).toThrow(/empty or has whitespace/);
+    expect(() => write('P', [{ dosage: 0 }])).toThrow(/1 genotypes for 6 sites/);
+    expect(() => write('P', all(3))).toThrow(/dosage must be 0, 1, 2 or missing/);
     // The sites are checked as writeVcf checks them.
     expect(() => singleSampleVcfWriter([{ ...PANEL[0], dosage: 0, pos: 0 }], { build: 'GRCh38', fileDate: '2026-12-07' })).toThrow(
       /not a positive integer/,
