@@ -14,6 +14,7 @@
 // takes several hundred patients per worker): the timed cohort is what a process that keeps its
 // pool (the coordinator) delivers; `--warm 0` times a fresh pool instead. `--tmp` puts
 // the cohorts elsewhere (e.g. /dev/shm, to take a shared disk's write-back stalls out of both sides).
+// On Linux the timed cohort's CPU is also split by thread (main, each worker, V8's helper threads).
 
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
