@@ -14,6 +14,7 @@
 // takes several hundred patients per worker): the timed cohort is what a process that keeps its
 // pool (the coordinator) delivers; `--warm 0` times a fresh pool instead. `--tmp` puts
 // the cohorts elsewhere (e.g. /dev/shm, to take a shared disk's write-back stalls out of both sides).
+// On Linux the timed cohort's CPU is also split by thread (main, each worker, V8's helper threads).
 
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
@@ -82,6 +83,31 @@ function fullCrossModal(schema: Schema): Record<string, number[]> {
   return where;
 }
 
+/**
+ * CPU ticks (user + system, 1/100 s) of each thread of this process (Linux /proc; empty elsewhere),
+ * so the report can say which thread spends the time: the main thread, the cohort workers or
+ * V8's own helper threads (GC, compiler), which process.cpuUsage() lumps together.
+ */
+function threadTicks(): Map<string, number> {
+  const out = new Map<string, number>();
+  let tids: string[];
+  try {
+    tids = readdirSync('/proc/self/task');
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(tid, Number(f[11]) + Number(f[12]));
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return out;
+}
+
 const load = () =>
   loadavg()
     .map((l) => l.toFixed(2))
@@ -108,11 +134,13 @@ try {
     const dir = join(root, `gen-${run}`);
     const t0 = performance.now();
     const cpu0 = process.cpuUsage();
+    const ticks0 = threadTicks();
     const res = await writeCohort(schema, model, { n: N, seed: 7, where, dir, modalities });
     const genMs = performance.now() - t0;
     // CPU time of every thread of the process (user + system), which a busy machine inflates less than the wall clock.
     const cpu = process.cpuUsage(cpu0);
     const cpuMs = (cpu.user + cpu.system) / 1000;
+    const ticks = [...threadTicks()].map(([tid, t]) => [tid, (t - (ticks0.get(tid) ?? 0)) * 10] as const).filter(([, ms]) => ms > 0);
     const m = res.modalities!;
     const files = readTree(dir);
     let bytes = 0;
@@ -128,6 +156,14 @@ try {
     console.log(
       `  ${patients} patients: ${m.images.written} images (${m.images.previews} previews), ${m.genomes.written} genomes, ${m.notes.written} notes; ${m.fhir.bundlesValidated} Bundles validated, ${m.fhir.validatorShapes} resource shapes; note rejection rate ${m.notes.stats.rejectionRate.toFixed(3)}; load average ${load()}`,
     );
+    if (ticks.length > 0) {
+      const main = String(process.pid);
+      const parts = ticks
+        .sort((a, b) => b[1] - a[1])
+        .map(([tid, ms]) => `${tid === main ? 'main' : tid} ${(ms / patients).toFixed(2)}`)
+        .join(', ');
+      console.log(`  CPU ms/patient by thread (10 ms ticks): ${parts}`);
+    }
     rmSync(dir, { recursive: true, force: true });
     rmSync(join(root, `bare-${run}`), { recursive: true, force: true });
     run++;

@@ -43,7 +43,7 @@ import type { BodySide, RadiographFindings } from '../modalities/image/chest-rad
 import { radiographBuffers, synthesiseRadiograph } from '../modalities/image/radiograph-synth.ts';
 import { FEATURE_FINDING } from '../modalities/image/finding-scores.ts';
 import type { ImageComponentAttribute } from '../modalities/image/components.ts';
-import { writeVcf, type Genotype, type VcfSample } from '../modalities/genome/vcf-writer.ts';
+import { singleSampleVcfWriter, type Genotype, type VcfSample } from '../modalities/genome/vcf-writer.ts';
 import { GWAS_PANEL } from '../modalities/genome/gwas-panel.ts';
 import { validateVcf } from '../modalities/genome/validate.ts';
 import type { ReferenceBuild } from '../modalities/genome/reference.ts';
@@ -382,6 +382,8 @@ export class PatientPreparer {
   /** File buffers reused by `prepareAndWrite` (each patient's files are written before the next is made). */
   private readonly outputs = { dicom: Buffer.alloc(0), png: Buffer.alloc(0) };
   private reuseOutputs = false;
+  /** This cohort's single-sample VCF writer, made with the first genome (rowArtefacts gives every genome the layout's SNPs, in order). */
+  private vcfWriter?: ReturnType<typeof singleSampleVcfWriter>;
 
   constructor(
     private readonly schema: Schema,
@@ -569,7 +571,8 @@ export class PatientPreparer {
 
     if (art.genotypes && mods.genome) {
       const sample: VcfSample = { id: patientId, genotypes: art.genotypes };
-      const text = writeVcf([sample], { build, fileDate: schema.referenceDate, source: 'fedsynth-cohort' });
+      this.vcfWriter ??= singleSampleVcfWriter(art.genotypes, { build, fileDate: schema.referenceDate, source: 'fedsynth-cohort' });
+      const text = this.vcfWriter(patientId, art.genotypes);
       const v = validateVcf(text);
       counts.genomesValidated++;
       if (!v.ok) {

@@ -159,3 +159,56 @@ export function writeVcf(samples: VcfSample[], opts: VcfWriteOptions): string {
   }
   return lines.join('\n') + '\n';
 }
+
+/**
+ * Single-sample VCFs over one fixed list of sites (a cohort's SNP attributes, one file per
+ * patient): the site checks, the site order, the header and every record's fixed columns are made
+ * once by `writeVcf` itself, so each file only fills in the sample id and the genotypes' dosages
+ * (the genotypes are the sites, in their order). The text is exactly
+ * `writeVcf([{ id, genotypes }], opts)` (tests/unit/genome-vcf.test.ts compares them).
+ */
+export function singleSampleVcfWriter(
+  sites: readonly Genotype[],
+  opts: VcfWriteOptions,
+): (id: string, genotypes: readonly Pick<Genotype, 'dosage'>[]) => string {
+  // writeVcf checks the sites (and throws its own errors); its records are in site order, one per site.
+  const probe = writeVcf([{ id: 'S', genotypes: sites.map((g) => ({ ...g, dosage: null })) }], opts);
+  const lines = probe.split('\n');
+  const header = lines.slice(0, lines.findIndex((l) => l.startsWith('#CHROM')) + 1);
+  const headerPrefix = header.slice(0, -1).join('\n') + '\n' + header[header.length - 1].slice(0, -1);
+  const order = sites
+    .map((g, i) => ({ i, rank: chromRank(g.chrom), g }))
+    .sort(
+      (a, b) =>
+        a.rank - b.rank ||
+        a.g.pos - b.g.pos ||
+        (a.g.ref < b.g.ref ? -1 : a.g.ref > b.g.ref ? 1 : 0) ||
+        (a.g.alt < b.g.alt ? -1 : a.g.alt > b.g.alt ? 1 : 0),
+    );
+  const info = opts.info ?? true;
+  // Per site: the record up to INFO, for the order above (checked against writeVcf's own lines).
+  const fixed = order.map(
+    ({ g }) => [vcfContigName(opts.build, g.chrom, opts.chromStyle), g.pos, g.rsid ?? '.', g.ref, g.alt, '.', 'PASS'].join('\t') + '\t',
+  );
+  fixed.forEach((f, r) => {
+    if (!lines[header.length + r].startsWith(f)) throw new Error('singleSampleVcfWriter: site order differs from writeVcf');
+  });
+  // A single sample's INFO and GT by dosage: its AC, AN = 2 and AF as writeVcf computes them.
+  const tail = (d: number | null): string => {
+    const gt = gtFromDosage(d);
+    const infoText = !info ? '.' : d === 0 || d === 1 || d === 2 ? `AC=${d};AN=2;AF=${Number((d / 2).toFixed(4))}` : 'AC=0;AN=0';
+    return `${infoText}\tGT\t${gt}`;
+  };
+  const tails = new Map<number | null, string>([0, 1, 2, null].map((d) => [d, tail(d)]));
+  return (id, genotypes) => {
+    if (!id || /[\s]/.test(id)) throw new Error(`writeVcf: sample id ${JSON.stringify(id)} is empty or has whitespace`);
+    if (genotypes.length !== sites.length)
+      throw new Error(`singleSampleVcfWriter: ${genotypes.length} genotypes for ${sites.length} sites`);
+    let text = headerPrefix + id + '\n';
+    for (let r = 0; r < order.length; r++) {
+      const d = genotypes[order[r].i].dosage;
+      text += fixed[r] + (tails.get(d === -1 ? null : d) ?? tail(d)) + '\n';
+    }
+    return text;
+  };
+}

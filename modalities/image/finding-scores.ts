@@ -64,10 +64,12 @@ export type ImageFeatureResult = { ok: true; scores: ImageScores; sides: ScoreSi
 
 /**
  * The value of rank k (0-based, ascending) of a, found by quickselect (Hoare partition, middle
- * pivot): the same value a full sort would put at k, in linear expected time. Reorders a.
+ * pivot): the same value a full sort would put at k, in linear expected time. Reorders a so that
+ * no value before k is above it and none after k below it. `from`: a rank already selected
+ * (≤ k), whose value is in place, so only a[from..] is searched.
  */
-function selectRank(a: Float32Array, k: number): number {
-  let lo = 0;
+function selectRank(a: Float32Array, k: number, from = 0): number {
+  let lo = from;
   let hi = a.length - 1;
   while (lo < hi) {
     const pivot = a[(lo + hi) >> 1]!;
@@ -94,18 +96,51 @@ function selectRank(a: Float32Array, k: number): number {
 /** Rank of the p-th percentile (0..1) among `length` values. */
 const percentileRank = (length: number, p: number): number => Math.min(length - 1, Math.max(0, Math.round(p * (length - 1))));
 
+/** The copy normaliseGrid selects its percentiles in (this thread's, grown as needed). */
+let normaliseScratch = new Float32Array(0);
+
 /** Step 2 on an already resampled grid image, in place. */
 export function normaliseGrid(g: Float32Array): Float32Array {
   if (g.length === 0) return g;
-  const copy = Float32Array.from(g);
-  const lo = selectRank(copy, percentileRank(g.length, 0.01));
-  const hi = selectRank(copy, percentileRank(g.length, 0.99));
+  if (normaliseScratch.length < g.length) normaliseScratch = new Float32Array(g.length);
+  const copy = normaliseScratch.subarray(0, g.length);
+  copy.set(g);
+  const kLo = percentileRank(g.length, 0.01);
+  const lo = selectRank(copy, kLo);
+  const hi = selectRank(copy, percentileRank(g.length, 0.99), kLo);
   const span = hi - lo;
   for (let i = 0; i < g.length; i++) {
     const v = span > 0 ? (g[i]! - lo) / span : 0;
     g[i] = v < 0 ? 0 : v > 1 ? 1 : v;
   }
   return g;
+}
+
+/** lungMask's working arrays for an n×n grid (this thread's; every one is filled before it is read). */
+interface MaskScratch {
+  dark: Uint8Array;
+  passable: Uint8Array;
+  outside: Uint8Array;
+  core: Uint8Array;
+  seen: Uint8Array;
+  stack: Int32Array;
+  comp: Int32Array;
+}
+let maskScratch: MaskScratch | undefined;
+function maskScratchFor(n: number): MaskScratch {
+  if (maskScratch?.dark.length !== n * n) {
+    const u8 = () => new Uint8Array(n * n);
+    maskScratch = {
+      dark: u8(),
+      passable: u8(),
+      outside: u8(),
+      core: u8(),
+      seen: u8(),
+      stack: new Int32Array(n * n),
+      comp: new Int32Array(n * n),
+    };
+  }
+  return maskScratch;
 }
 
 /**
@@ -116,11 +151,11 @@ export function normaliseGrid(g: Float32Array): Float32Array {
  * are dropped with the components under a quarter of the largest that touch it.
  */
 export function lungMask(g: Float32Array, n: number, closeGaps = false): Uint8Array {
-  const dark = new Uint8Array(n * n);
+  const { dark, passable: gapless, outside, core, seen, stack, comp } = maskScratchFor(n);
   for (let i = 0; i < dark.length; i++) dark[i] = g[i]! < LUNG_THRESHOLD ? 1 : 0;
   let passable = dark;
   if (closeGaps) {
-    passable = new Uint8Array(n * n);
+    passable = gapless;
     for (let r = 0; r < n; r++)
       for (let c = 0; c < n; c++) {
         let all = 1;
@@ -137,8 +172,7 @@ export function lungMask(g: Float32Array, n: number, closeGaps = false): Uint8Ar
       }
   }
   // Flood the outside from the border.
-  const outside = new Uint8Array(n * n);
-  const stack = new Int32Array(n * n);
+  outside.fill(0);
   let top = 0;
   const push = (i: number) => {
     if (passable[i] && !outside[i]) {
@@ -167,14 +201,13 @@ export function lungMask(g: Float32Array, n: number, closeGaps = false): Uint8Ar
     return (r > 0 && o[i - n] === 1) || (r < n - 1 && o[i + n] === 1) || (c > 0 && o[i - 1] === 1) || (c < n - 1 && o[i + 1] === 1);
   };
   if (closeGaps) {
-    const core = Uint8Array.from(outside);
+    core.set(outside);
     for (let i = 0; i < n * n; i++) if (dark[i] && !core[i] && besideOutside(i, core)) outside[i] = 1;
   }
   const mask = new Uint8Array(n * n);
   for (let i = 0; i < mask.length; i++) mask[i] = dark[i] && !outside[i] ? 1 : 0;
   // Drop small components: each is collected into comp[0..size) by a flood from its first pixel.
-  const seen = new Uint8Array(n * n);
-  const comp = new Int32Array(n * n);
+  seen.fill(0);
   const minSize = Math.max(2, Math.round(MIN_COMPONENT_SHARE * n * n));
   // Components kept, for the gap-closing pass only.
   const comps: Int32Array[] = [];

@@ -43,6 +43,7 @@ import {
   drawChestAnatomy,
   renderChestRadiograph,
   type ChestAnatomy,
+  type ChestWorkspace,
   type RadiographFindings,
   type RenderedChest,
 } from './chest-radiograph.ts';
@@ -210,12 +211,17 @@ function matchFraming(schema: Schema, anatomy: ChestAnatomy, findings: Radiograp
   // The probe is drawn at the grid's size (or a multiple of it of at least 32 pixels), averaged on the grid.
   const f = Math.ceil(32 / n);
   const side = n * f;
-  const grid = new Float64Array(n * n);
+  const { grid, density, work } = probeBuffersFor(n, side);
   for (const magnification of FRAMING_CANDIDATES) {
-    const probe = renderChestRadiograph(side, { ...anatomy, magnification }, findings, rng.fork('framing'));
-    grid.fill(0);
-    for (let y = 0; y < side; y++)
-      for (let x = 0; x < side; x++) grid[((y / f) | 0) * n + ((x / f) | 0)]! += probe.density[y * side + x]! / (f * f);
+    const probe = renderChestRadiograph(side, { ...anatomy, magnification }, findings, rng.fork('framing'), density, work);
+    if (f === 1) {
+      // 0 + d / 1 = d: the grid is the probe (the area average below, without its divisions).
+      for (let i = 0; i < grid.length; i++) grid[i] = probe.density[i]!;
+    } else {
+      grid.fill(0);
+      for (let y = 0; y < side; y++)
+        for (let x = 0; x < side; x++) grid[((y / f) | 0) * n + ((x / f) | 0)]! += probe.density[y * side + x]! / (f * f);
+    }
     const c = normalisedGridCoefficients(schema, grid);
     let d = 0;
     centres.forEach((t, j) => {
@@ -227,6 +233,18 @@ function matchFraming(schema: Schema, anatomy: ChestAnatomy, findings: Radiograp
     }
   }
   return best;
+}
+
+/** The framing probes' buffers of this thread, per grid side (every probe overwrites all of them). */
+const probeBuffers = new Map<number, { grid: Float64Array; density: Float32Array; work: ChestWorkspace }>();
+function probeBuffersFor(n: number, side: number): { grid: Float64Array; density: Float32Array; work: ChestWorkspace } {
+  let b = probeBuffers.get(n);
+  if (!b) {
+    b = { grid: new Float64Array(n * n), density: new Float32Array(side * side), work: chestWorkspace(side) };
+    if (probeBuffers.size >= 4) probeBuffers.delete(probeBuffers.keys().next().value!);
+    probeBuffers.set(n, b);
+  }
+  return b;
 }
 
 const findingAttributesOf = new WeakMap<Schema, ImageFindingAttribute[]>();

@@ -7,6 +7,7 @@ import {
   chromRank,
   gtFromDosage,
   refSeqAccession,
+  singleSampleVcfWriter,
   validateVcf,
   vcfContigName,
   writeVcf,
@@ -87,6 +88,38 @@ describe('VCF writer', () => {
     expect(byId.get('rs2000')!.gt).toEqual(['1/1', '0/1']);
     expect(byId.get('rs2000')!.info.AC).toBe('3');
     expect(v.records[0].chrom).toBe('1');
+  });
+
+  it('the single-sample writer gives writeVcf’s exact text for every dosage, build, style and INFO choice', () => {
+    const dosages = [0, 1, 2, null, -1];
+    for (const build of ['GRCh38', 'GRCh37'] as const)
+      for (const chromStyle of [undefined, 'chr', 'plain'] as const)
+        for (const info of [undefined, false]) {
+          const opts = { build, fileDate: '2026-12-07', source: 'fedsynth-cohort', chromStyle, info };
+          const write = singleSampleVcfWriter(
+            PANEL.map((g) => ({ ...g, dosage: 0 })),
+            opts,
+          );
+          for (let t = 0; t < 12; t++) {
+            // Every dosage at every site over the twelve samples (shifted per sample), unsorted panel.
+            const ds = PANEL.map((_, i) => dosages[(i + t) % dosages.length]);
+            const id = `P-${t}`;
+            const genotypes = PANEL.map((g, i) => ({ ...g, dosage: ds[i] }));
+            expect(write(id, genotypes)).toBe(writeVcf([{ id, genotypes }], opts));
+          }
+        }
+    const write = singleSampleVcfWriter(
+      PANEL.map((g) => ({ ...g, dosage: 0 })),
+      { build: 'GRCh38', fileDate: '2026-12-07' },
+    );
+    const all = (dosage: number) => PANEL.map(() => ({ dosage }));
+    expect(() => write('has space', all(0))).toThrow(/empty or has whitespace/);
+    expect(() => write('P', [{ dosage: 0 }])).toThrow(/1 genotypes for 6 sites/);
+    expect(() => write('P', all(3))).toThrow(/dosage must be 0, 1, 2 or missing/);
+    // The sites are checked as writeVcf checks them.
+    expect(() => singleSampleVcfWriter([{ ...PANEL[0], dosage: 0, pos: 0 }], { build: 'GRCh38', fileDate: '2026-12-07' })).toThrow(
+      /not a positive integer/,
+    );
   });
 
   it('rejects invalid input', () => {
