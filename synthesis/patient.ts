@@ -216,7 +216,7 @@ export function rowArtefacts(layout: Layout, row: ArrayLike<number>): RowArtefac
 
 /** UCUM code → how a clinician writes it in a note. */
 function displayUnit(ucum: string): string {
-  return ucum.replace('mm[Hg]', 'mmHg').replace('{1.73_m2}', '1.73 m2').replace('kg/m2', 'kg/m2');
+  return ucum.replace('mm[Hg]', 'mmHg').replace('{1.73_m2}', '1.73 m2');
 }
 
 /**
