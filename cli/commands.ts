@@ -80,10 +80,13 @@ export async function runAgentCommand(args: string[]): Promise<number> {
   const { flags } = parseArgs(AGENT, args);
   const cfg = applyOpsFlags(parseSiteConfig(flags.config, { exitWhenDone: flags['exit-when-done'] }), flags, '127.0.0.1');
   const { log } = processLogger('agent', flags['log-format'], { site: cfg.siteId });
+  const loadStarted = performance.now();
   const site = await loadSiteData(cfg);
+  const cpu = process.cpuUsage();
   log(
     `read ${site.patients} patients from ${clinicalSourceLabel(cfg.data)}` +
-      (site.quarantine.records.length ? ` (${site.quarantine.records.length} quarantined)` : ''),
+      (site.quarantine.records.length ? ` (${site.quarantine.records.length} quarantined)` : '') +
+      ` in ${((performance.now() - loadStarted) / 1000).toFixed(1)} s (process cpu so far ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s, up ${process.uptime().toFixed(1)} s)`,
   );
   try {
     const agent = new SiteAgent(cfg, site, log, cfg.metrics ? { metrics: createAgentMetrics() } : {});

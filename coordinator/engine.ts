@@ -300,15 +300,20 @@ export class FederationEngine {
     if (!existing) {
       await this.store.upsertFederation({ id: fed, schemaHash: this.cfg.schemaHash, schema: this.schema, config: this.publicConfig() });
     }
+    const planConfig = {
+      plan: this.cfg.fit.plan,
+      epsilon: this.cfg.fit.epsilon,
+      delta: this.cfg.fit.delta,
+      structure: this.schema.structure,
+    };
+    // Selection and estimation run in a worker thread: agents' pulls and uploads are answered
+    // while Private-PGM runs (in-thread it blocked the event loop for 25–50 s at 30 sites). It is
+    // started before the agents register so that its start-up (loading the model code) overlaps
+    // their reading of their data instead of delaying round 1.
+    const planner = new WorkerPlanner(this.domain, planConfig);
     try {
       await this.waitForRegistrations();
       await this.checkCommitteeRegistered();
-      const planConfig = {
-        plan: this.cfg.fit.plan,
-        epsilon: this.cfg.fit.epsilon,
-        delta: this.cfg.fit.delta,
-        structure: this.schema.structure,
-      };
       const plan = buildFitPlan(this.domain, planConfig);
       await this.preflight();
       const committee = await this.ensureCommittee();
@@ -323,15 +328,19 @@ export class FederationEngine {
         waitUntil: (what, deadline, check) => this.waitUntil(what, deadline, check),
         progress: (phase, message) => this.progress(phase, message),
       });
-      // Selection and estimation run in a worker thread: agents' pulls and uploads are answered
-      // while Private-PGM runs (in-thread it blocked the event loop for 25–50 s at 30 sites).
-      const planner = new WorkerPlanner(this.domain, planConfig);
+      let selections = 0;
       const fit = await runFit(plan, aggregator, {
         domain: this.domain,
         iterations: this.cfg.fit.iterations,
-        planner,
+        planner: {
+          next: (done) => {
+            this.progress('select', `choosing round ${++selections} from the ${done.length} released so far`);
+            return planner.next(done);
+          },
+          estimate: (done, iterations) => planner.estimate(done, iterations),
+        },
         onProgress: (message) => this.progress('estimate', message),
-      }).finally(() => planner.close());
+      });
       const model = fit.model!;
       const report = fit.report!;
       const roundsOut: FitOutcome['rounds'] = fit.rounds.map((r) => ({
@@ -365,6 +374,7 @@ export class FederationEngine {
     } finally {
       this.finished = true;
       this.board.notifyAll();
+      await planner.close();
     }
   }
 

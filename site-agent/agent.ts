@@ -363,6 +363,7 @@ export class SiteAgent {
     const ctx = this.context(task);
     const metrics = this.hooks.metrics;
     const startedAt = performance.now();
+    const cpuAt = process.cpuUsage();
     const elapsed = () => (performance.now() - startedAt) / 1000;
     metrics?.taskStarted(task.kind);
     let answer: TaskAnswer;
@@ -431,7 +432,9 @@ export class SiteAgent {
       metrics?.uploaded(answer.body.length);
       this.answered.push({ taskId: h.task_id, kind: answer.kind, rho: answer.rho, fresh: answer.fresh });
       const spend = answer.rho !== undefined ? `, charged ρ ${answer.rho.toFixed(5)} (total ${this.ledger.totalRho().toFixed(5)})` : '';
-      this.log(`answered ${task.kind} task of ${h.round_id} (${answer.body.length} bytes${ack.duplicate ? ', resent' : ''}${spend})`);
+      const cpu = process.cpuUsage(cpuAt);
+      const took = `${elapsed().toFixed(1)} s, cpu ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s`;
+      this.log(`answered ${task.kind} task of ${h.round_id} (${answer.body.length} bytes${ack.duplicate ? ', resent' : ''}${spend}; ${took})`);
       if (answer.clippedCells) {
         this.log(
           `NOTE ${h.round_id}: ${answer.clippedCells} cell(s) of this site's counts exceeded the task's contribution bound and were clipped to it before noise`,
