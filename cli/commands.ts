@@ -64,8 +64,10 @@ export async function runCoordinatorCommand(args: string[]): Promise<number> {
     logger.info({ modelId: report.modelId }, `fit done: model ${report.modelId}; spend per site: ${sites} (δ=${report.delta})`);
     if (report.cohort)
       logger.info(`cohort of ${report.cohort.n} patients written to ${cfg.fit.outDir}/cohort; report ${cfg.fit.outDir}/report.json`);
-    // Give polling agents a moment to learn that the federation is done before the port closes.
-    await new Promise((r) => setTimeout(r, 1500));
+    // Give polling agents a moment (1.5 s since the fit ended) to learn that the federation is
+    // done before the port closes; writing the cohort usually took longer than that already.
+    const sinceDoneMs = performance.now() - (running.engine.doneAt ?? performance.now());
+    if (sinceDoneMs < 1500) await new Promise((r) => setTimeout(r, 1500 - sinceDoneMs));
     if (flags.serve) await new Promise(() => undefined);
     return 0;
   } catch (err) {

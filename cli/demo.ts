@@ -13,13 +13,7 @@ import YAML from 'yaml';
 import { provisionFederation } from '../pki/index.ts';
 import { serveSiteOverFhir } from '../simulator/demo-fhir-site.ts';
 import type { FhirServer } from '../simulator/fhir-server.ts';
-import {
-  simulateFederation,
-  DEFAULT_SCHEMA_PATH,
-  MULTIMODAL_SCHEMA_PATH,
-  siteId,
-  type SimulateOptions,
-} from '../simulator/index.ts';
+import { simulateFederation, DEFAULT_SCHEMA_PATH, MULTIMODAL_SCHEMA_PATH, siteId, type SimulateOptions } from '../simulator/index.ts';
 import { formatPhaseTable, PhaseClock, type PhaseTiming } from '../ops/phase-clock.ts';
 import { command, parseArgs } from './args.ts';
 import { parseSchema } from '../schema/schema.ts';
@@ -340,7 +334,8 @@ export async function runDemo(opts: DemoOptions): Promise<FitReport & { demo: Re
       // A coordinator that failed (bad config, port taken) stops the demo before minutes of simulation.
       abort: () => coordinator.exitCode !== null,
     });
-    if (coordinator.exitCode !== null) throw new Error(`the coordinator exited with code ${coordinator.exitCode} while the sites were simulated`);
+    if (coordinator.exitCode !== null)
+      throw new Error(`the coordinator exited with code ${coordinator.exitCode} while the sites were simulated`);
     log(`[3/4] fitting at ε=${opts.epsilon}, δ=${opts.delta} (threshold-encrypted aggregation, distributed discrete Gaussian noise)`);
     clock.start('fit and cohort (coordinator)');
     const code = await coordinatorExit;

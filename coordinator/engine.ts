@@ -73,6 +73,7 @@ export class FederationEngine {
   private readonly caCert: X509Certificate;
   private stopped = false;
   private finished = false;
+  private finishedAt: number | undefined;
   private readonly listeners: ProgressListener[] = [];
 
   constructor(
@@ -106,6 +107,11 @@ export class FederationEngine {
   /** True once the fit is over: agents polling then learn there is nothing more to do. */
   get done(): boolean {
     return this.finished;
+  }
+
+  /** When the fit ended (performance.now()), once done: since then polling agents are told so. */
+  get doneAt(): number | undefined {
+    return this.finishedAt;
   }
 
   stop(): void {
@@ -373,6 +379,7 @@ export class FederationEngine {
       };
     } finally {
       this.finished = true;
+      this.finishedAt = performance.now();
       this.board.notifyAll();
       await planner.close();
     }

@@ -434,7 +434,9 @@ export class SiteAgent {
       const spend = answer.rho !== undefined ? `, charged ρ ${answer.rho.toFixed(5)} (total ${this.ledger.totalRho().toFixed(5)})` : '';
       const cpu = process.cpuUsage(cpuAt);
       const took = `${elapsed().toFixed(1)} s, cpu ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s`;
-      this.log(`answered ${task.kind} task of ${h.round_id} (${answer.body.length} bytes${ack.duplicate ? ', resent' : ''}${spend}; ${took})`);
+      this.log(
+        `answered ${task.kind} task of ${h.round_id} (${answer.body.length} bytes${ack.duplicate ? ', resent' : ''}${spend}; ${took})`,
+      );
       if (answer.clippedCells) {
         this.log(
           `NOTE ${h.round_id}: ${answer.clippedCells} cell(s) of this site's counts exceeded the task's contribution bound and were clipped to it before noise`,
