@@ -275,6 +275,12 @@ export async function clinicalFidelityAgainstTruth(
   };
 }
 
+function spawnAgent(config: string, exitWhenDone: boolean, log: (line: string) => void): ChildProcess {
+  return spawnFedsynth(['agent', '--config', config, '--log-format', 'pretty', ...(exitWhenDone ? ['--exit-when-done'] : [])], (l) =>
+    log(`  ${l}`),
+  );
+}
+
 export async function runDemo(opts: DemoOptions): Promise<FitReport & { demo: Record<string, unknown> }> {
   const started = Date.now();
   const log = opts.log;
@@ -309,14 +315,11 @@ export async function runDemo(opts: DemoOptions): Promise<FitReport & { demo: Re
     const fhirSite = siteEntries[siteEntries.length - 1][0];
     const agentExits: Promise<number>[] = [];
     const startAgent = async (site: string): Promise<void> => {
-      const cfg = files.siteConfigs[site];
       if (site === fhirSite) {
-        fhirServer = await serveSiteOverFhir(cfg);
+        fhirServer = await serveSiteOverFhir(files.siteConfigs[site]);
         log(`      ${fhirSite} reads its patients from a FHIR R4 server at ${fhirServer.url}; the others from Bulk NDJSON`);
       }
-      const agent = spawnFedsynth(['agent', '--config', cfg, '--log-format', 'pretty', ...(opts.serve ? [] : ['--exit-when-done'])], (l) =>
-        log(`  ${l}`),
-      );
+      const agent = spawnAgent(files.siteConfigs[site], !opts.serve, log);
       children.push(agent);
       agentExits.push(exited(agent));
     };
@@ -334,12 +337,10 @@ export async function runDemo(opts: DemoOptions): Promise<FitReport & { demo: Re
       // A coordinator that failed (bad config, port taken) stops the demo before minutes of simulation.
       abort: () => coordinator.exitCode !== null,
     });
-    if (coordinator.exitCode !== null)
-      throw new Error(`the coordinator exited with code ${coordinator.exitCode} while the sites were simulated`);
+    if (coordinator.exitCode !== null) throw new Error(`the coordinator exited (${coordinator.exitCode}) while the sites were simulated`);
     log(`[3/4] fitting at ε=${opts.epsilon}, δ=${opts.delta} (threshold-encrypted aggregation, distributed discrete Gaussian noise)`);
     clock.start('fit and cohort (coordinator)');
-    const code = await coordinatorExit;
-    if (code !== 0) throw new Error(`the coordinator exited with code ${code}`);
+    if ((await coordinatorExit) !== 0) throw new Error(`the coordinator exited with ${coordinator.exitCode ?? coordinator.signalCode}`);
     clock.start('agents exit');
     if (!opts.serve) await Promise.all(agentExits);
     const report = JSON.parse(await readFile(join(opts.outDir, 'report.json'), 'utf8')) as FitReport;
