@@ -278,6 +278,33 @@ export async function clinicalFidelityAgainstTruth(
   };
 }
 
+/**
+ * The demo's agents. The coordinator waits long for registrations (it starts before the sites
+ * exist), so an agent that fails (unreadable data, a bad kit) ends the demo at once, not after that wait.
+ */
+class AgentWatch {
+  readonly exits: Promise<number>[] = [];
+  failed = false;
+  private fail: (err: Error) => void = () => undefined;
+  readonly failure = new Promise<never>((_, reject) => (this.fail = reject));
+
+  constructor() {
+    this.failure.catch(() => undefined);
+  }
+
+  watch(site: string, child: ChildProcess): void {
+    this.exits.push(
+      exited(child).then((code) => {
+        if (code !== 0) {
+          this.failed = true;
+          this.fail(new Error(`the agent of ${site} exited with code ${code}`));
+        }
+        return code;
+      }),
+    );
+  }
+}
+
 function spawnAgent(config: string, exitWhenDone: boolean, log: (line: string) => void): ChildProcess {
   return spawnFedsynth(['agent', '--config', config, '--log-format', 'pretty', ...(exitWhenDone ? ['--exit-when-done'] : [])], (l) =>
     log(`  ${l}`),
@@ -316,7 +343,7 @@ export async function runDemo(opts: DemoOptions): Promise<FitReport & { demo: Re
     // It is the last one simulated: the server runs in this process, which is busy simulating
     // until then, so an earlier site's agent would wait on it.
     const fhirSite = siteEntries[siteEntries.length - 1][0];
-    const agentExits: Promise<number>[] = [];
+    const agents = new AgentWatch();
     const startAgent = async (site: string): Promise<void> => {
       if (site === fhirSite) {
         fhirServer = await serveSiteOverFhir(files.siteConfigs[site]);
@@ -324,28 +351,27 @@ export async function runDemo(opts: DemoOptions): Promise<FitReport & { demo: Re
       }
       const agent = spawnAgent(files.siteConfigs[site], !opts.serve, log);
       children.push(agent);
-      agentExits.push(exited(agent));
+      agents.watch(site, agent);
     };
     log(`      simulating ${opts.patients} patients per site; each site's agent starts as its data is written`);
     clock.start('simulate sites (coordinator and agents starting)');
-    let simulated = 0;
     await simulateLocalSites({
       ...opts,
       work,
       onSite: async (site) => {
-        simulated++;
-        log(`      ${site.id}: ${site.patients} patients written (${simulated}/${opts.sites}); starting its agent`);
+        log(`      ${site.id}: ${site.patients} patients written; starting its agent`);
         await startAgent(site.id);
       },
-      // A coordinator that failed (bad config, port taken) stops the demo before minutes of simulation.
-      abort: () => coordinator.exitCode !== null,
-    });
+      // A process that failed (bad config, port taken, unreadable data) stops the demo before minutes of simulation.
+      abort: () => coordinator.exitCode !== null || agents.failed,
+    }).catch((err: Error) => (agents.failed ? agents.failure : Promise.reject(err)));
     if (coordinator.exitCode !== null) throw new Error(`the coordinator exited (${coordinator.exitCode}) while the sites were simulated`);
     log(`[3/4] fitting at ε=${opts.epsilon}, δ=${opts.delta} (threshold-encrypted aggregation, distributed discrete Gaussian noise)`);
     clock.start('fit and cohort (coordinator)');
-    if ((await coordinatorExit) !== 0) throw new Error(`the coordinator exited with ${coordinator.exitCode ?? coordinator.signalCode}`);
+    const code = await Promise.race([coordinatorExit, agents.failure]);
+    if (code !== 0) throw new Error(`the coordinator exited with ${coordinator.exitCode ?? coordinator.signalCode}`);
     clock.start('agents exit');
-    if (!opts.serve) await Promise.all(agentExits);
+    if (!opts.serve) await Promise.all(agents.exits);
     const report = JSON.parse(await readFile(join(opts.outDir, 'report.json'), 'utf8')) as FitReport;
     log(`[4/4] comparing the cohort with the pooled ground truth`);
     clock.start('cohort vs pooled truth (utility, fidelity)');
