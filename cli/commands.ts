@@ -64,8 +64,10 @@ export async function runCoordinatorCommand(args: string[]): Promise<number> {
     logger.info({ modelId: report.modelId }, `fit done: model ${report.modelId}; spend per site: ${sites} (δ=${report.delta})`);
     if (report.cohort)
       logger.info(`cohort of ${report.cohort.n} patients written to ${cfg.fit.outDir}/cohort; report ${cfg.fit.outDir}/report.json`);
-    // Give polling agents a moment to learn that the federation is done before the port closes.
-    await new Promise((r) => setTimeout(r, 1500));
+    // Give polling agents a moment (1.5 s since the fit ended) to learn that the federation is
+    // done before the port closes; writing the cohort usually took longer than that already.
+    const sinceDoneMs = performance.now() - (running.engine.doneAt ?? performance.now());
+    if (sinceDoneMs < 1500) await new Promise((r) => setTimeout(r, 1500 - sinceDoneMs));
     if (flags.serve) await new Promise(() => undefined);
     return 0;
   } catch (err) {
@@ -80,10 +82,13 @@ export async function runAgentCommand(args: string[]): Promise<number> {
   const { flags } = parseArgs(AGENT, args);
   const cfg = applyOpsFlags(parseSiteConfig(flags.config, { exitWhenDone: flags['exit-when-done'] }), flags, '127.0.0.1');
   const { log } = processLogger('agent', flags['log-format'], { site: cfg.siteId });
+  const loadStarted = performance.now();
   const site = await loadSiteData(cfg);
+  const cpu = process.cpuUsage();
   log(
     `read ${site.patients} patients from ${clinicalSourceLabel(cfg.data)}` +
-      (site.quarantine.records.length ? ` (${site.quarantine.records.length} quarantined)` : ''),
+      (site.quarantine.records.length ? ` (${site.quarantine.records.length} quarantined)` : '') +
+      ` in ${((performance.now() - loadStarted) / 1000).toFixed(1)} s (process cpu so far ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s, up ${process.uptime().toFixed(1)} s)`,
   );
   try {
     const agent = new SiteAgent(cfg, site, log, cfg.metrics ? { metrics: createAgentMetrics() } : {});

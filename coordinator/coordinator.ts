@@ -24,6 +24,7 @@ import type { Schema } from '../schema/schema.ts';
 import type { Dataset } from '../model/domain.ts';
 import { sample } from '../model/sample.ts';
 import { runMiaRounds, type MiaAuditReport } from './audit-rounds.ts';
+import { PhaseClock, type PhaseTiming } from '../ops/phase-clock.ts';
 
 export interface RunningCoordinator {
   port: number;
@@ -33,6 +34,8 @@ export interface RunningCoordinator {
   engine: FederationEngine;
   /** Per-site upload accounting (open streams, bytes in flight, bytes read). */
   uploads: UploadGate;
+  /** Wall and CPU seconds of opening the store and starting the server. */
+  startup: PhaseTiming[];
   close(): Promise<void>;
 }
 
@@ -49,9 +52,13 @@ export interface StartOptions {
 
 export async function startCoordinator(cfg: CoordinatorConfig, opts: StartOptions = {}): Promise<RunningCoordinator> {
   const log = opts.log ?? (() => undefined);
-  const store = await openStore(
-    cfg.storage.kind === 'pglite' ? { pglite: cfg.storage.dataDir } : { postgresUrl: cfg.storage.url, schema: cfg.storage.schema },
+  const clock = new PhaseClock();
+  const store = await clock.time('open the store', () =>
+    openStore(
+      cfg.storage.kind === 'pglite' ? { pglite: cfg.storage.dataDir } : { postgresUrl: cfg.storage.url, schema: cfg.storage.schema },
+    ),
   );
+  clock.start('start the gRPC server');
   let server: grpc.Server | undefined;
   let ops: CoordinatorOps | undefined;
   try {
@@ -72,12 +79,14 @@ export async function startCoordinator(cfg: CoordinatorConfig, opts: StartOption
       ),
     );
     const o = ops;
+    clock.end();
     return {
       port,
       ...(opsServer ? { opsUrl: opsServer.url } : {}),
       store,
       engine,
       uploads,
+      startup: clock.phases(),
       async close() {
         closing = true;
         engine.stop();
@@ -181,21 +190,49 @@ export interface FitReport {
   workload?: ClinicalWorkloadReport;
   /** An audited fit's membership-inference rounds (coordinator/audit-rounds.ts). */
   mia?: MiaAuditReport;
+  /**
+   * Wall and CPU seconds of the coordinator's phases, in order (CPU: the coordinator process only;
+   * the sites' work shows as the wall time of the phases that wait for them).
+   */
+  timings: PhaseTiming[];
 }
+
+/** The coordinator-side name of each fit phase the engine reports (engine.ts progress events). */
+const FIT_PHASES: Record<string, string> = {
+  register: 'agents start and register',
+  preflight: 'pre-flight',
+  keygen: 'committee keygen',
+  select: 'plan selection',
+  measure: 'sites measure, noise, encrypt, sign, upload',
+  aggregate: 'shares forwarded to members',
+  decrypt: 'members verify, re-sum, decrypt',
+  release: 'combine, charge, release',
+  estimate: 'estimate (mirror descent)',
+  resume: 'resume',
+};
 
 /** Runs the fit to completion, writes the cohort and report.json, returns the report. */
 export async function runFitAndCohort(cfg: CoordinatorConfig, running: RunningCoordinator): Promise<FitReport> {
   // An audited fit keeps its agents served after the model, for the audit rounds on its cohort.
   const audited = cfg.fit.audit?.mia !== undefined;
+  const clock = new PhaseClock();
+  for (const t of running.startup) clock.add(t.phase, t.wallSeconds, t.cpuSeconds, t.count);
+  running.engine.onProgress((e) => clock.start(FIT_PHASES[e.phase] ?? e.phase));
   const outcome = await running.engine.run({ keepOpen: audited });
+  clock.end();
   try {
-    return await reportAndCohort(cfg, running, outcome);
+    return await reportAndCohort(cfg, running, outcome, clock);
   } finally {
     if (audited) running.engine.finish();
   }
 }
 
-async function reportAndCohort(cfg: CoordinatorConfig, running: RunningCoordinator, outcome: FitOutcome): Promise<FitReport> {
+async function reportAndCohort(
+  cfg: CoordinatorConfig,
+  running: RunningCoordinator,
+  outcome: FitOutcome,
+  clock: PhaseClock,
+): Promise<FitReport> {
   const charges = await running.store.chargesByRound(cfg.federationId);
   const perSite: FitReport['perSite'] = {};
   for (const c of charges) {
@@ -215,16 +252,20 @@ async function reportAndCohort(cfg: CoordinatorConfig, running: RunningCoordinat
     sitesContributed: Object.keys(perSite).sort(),
     utility: { note: 'measured against DP-released marginals only; the coordinator never sees real data' },
     estimate: outcome.estimate,
+    timings: [],
   };
   const released = (await running.store.listMeasurements(cfg.federationId)).map((m) => ({
     ...m,
     values: Float64Array.from(m.values),
     sigma: m.sigmaTotal,
   }));
+  clock.start('clinical workload report');
   report.workload = clinicalWorkloadReport(running.engine.schema, outcome.model, released, cfg.fit.seed);
+  clock.end();
   await mkdir(cfg.fit.outDir, { recursive: true });
   let cohortDataset: Dataset | undefined;
   if (cfg.fit.cohortSize > 0) {
+    clock.start('cohort draw and write');
     const cohort = await emitCohort(cfg, running.store, running.engine.schema, outcome.modelId, outcome.model, {
       n: cfg.fit.cohortSize,
       seed: cfg.fit.seed,
@@ -241,12 +282,16 @@ async function reportAndCohort(cfg: CoordinatorConfig, running: RunningCoordinat
       ...(cohort.modalities ? { modalities: cohort.modalities } : {}),
     };
     report.utility.meanL1VsReleasedMeasurements = cohort.meanL1VsReleasedMeasurements;
+    clock.end();
   }
   if (cfg.fit.audit?.mia) {
     // The cohort as released is what the audit attacks; a fit that writes none audits a sample.
     const attacked = cohortDataset ?? sample(outcome.model, { rows: cfg.fit.audit.mia.cohortRows, seed: cfg.fit.seed });
+    clock.start('membership-inference rounds');
     report.mia = await runMiaRounds(running.engine.auditRoundContext(), attacked);
+    clock.end();
   }
+  report.timings = clock.phases();
   await writeFile(join(cfg.fit.outDir, 'report.json'), JSON.stringify(report, null, 2) + '\n');
   return report;
 }

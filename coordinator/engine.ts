@@ -74,7 +74,10 @@ export class FederationEngine {
   private readonly caCert: X509Certificate;
   private stopped = false;
   private finished = false;
+  private finishedAt: number | undefined;
   private readonly listeners: ProgressListener[] = [];
+  /** The sleeps of waitUntil in progress, ended early by wake(). */
+  private readonly waiters = new Set<() => void>();
 
   constructor(
     private readonly store: Store,
@@ -109,8 +112,14 @@ export class FederationEngine {
     return this.finished;
   }
 
+  /** When the fit ended (performance.now()), once done: since then polling agents are told so. */
+  get doneAt(): number | undefined {
+    return this.finishedAt;
+  }
+
   stop(): void {
     this.stopped = true;
+    this.wake();
   }
 
   // ------------------------------------------------------------------ incoming results
@@ -133,23 +142,9 @@ export class FederationEngine {
     if (kind !== expected)
       throw new RejectedResult(`task ${task.taskId} is a ${task.kind} task: expected a ${expected} body, got ${kind}`, 'invalid');
     try {
-      switch (task.kind) {
-        case 'preflight':
-          // Checked here so that a malformed answer is refused at upload, not when the round is read.
-          parsePreflightAnswer(body);
-          return await this.store.putSubmission({ federationId: this.cfg.federationId, taskId: task.taskId, siteId, body });
-        case 'keygen':
-          return await this.acceptCommitteeKey(siteId, task, body, peerCertPem);
-        case 'measure':
-          return await this.acceptContribution(siteId, task, body);
-        case 'decrypt':
-          return await this.acceptPartial(siteId, task, body);
-        case 'mia-histogram':
-          checkMiaHistogramBody(decodeTaskSpec('mia-histogram', task.spec), body);
-          return await this.store.putSubmission({ federationId: this.cfg.federationId, taskId: task.taskId, siteId, body });
-        default:
-          throw new RejectedResult(`unknown task kind ${task.kind}`, 'invalid');
-      }
+      const accepted = await this.acceptBody(siteId, task, body, peerCertPem);
+      this.wake();
+      return accepted;
     } catch (err) {
       if (err instanceof MalformedBodyError || err instanceof InvalidTaskSpecError || err instanceof MalformedHistogramError)
         throw new RejectedResult(err.message, 'invalid');
@@ -158,6 +153,26 @@ export class FederationEngine {
         throw new RejectedResult(err.message, code);
       }
       throw err;
+    }
+  }
+
+  private async acceptBody(siteId: string, task: Task, body: Buffer, peerCertPem: string | undefined): Promise<{ duplicate: boolean }> {
+    switch (task.kind) {
+      case 'preflight':
+        // Checked here so that a malformed answer is refused at upload, not when the round is read.
+        parsePreflightAnswer(body);
+        return await this.store.putSubmission({ federationId: this.cfg.federationId, taskId: task.taskId, siteId, body });
+      case 'keygen':
+        return await this.acceptCommitteeKey(siteId, task, body, peerCertPem);
+      case 'measure':
+        return await this.acceptContribution(siteId, task, body);
+      case 'decrypt':
+        return await this.acceptPartial(siteId, task, body);
+      case 'mia-histogram':
+        checkMiaHistogramBody(decodeTaskSpec('mia-histogram', task.spec), body);
+        return await this.store.putSubmission({ federationId: this.cfg.federationId, taskId: task.taskId, siteId, body });
+      default:
+        throw new RejectedResult(`unknown task kind ${task.kind}`, 'invalid');
     }
   }
 
@@ -296,6 +311,7 @@ export class FederationEngine {
       site: siteId,
       reason,
     });
+    this.wake();
   }
 
   // ------------------------------------------------------------------ the fit
@@ -319,6 +335,7 @@ export class FederationEngine {
   /** Ends a fit run with `keepOpen`: agents polling then learn there is nothing more to do. */
   finish(): void {
     this.finished = true;
+    this.finishedAt = performance.now();
     this.board.notifyAll();
   }
 
@@ -334,15 +351,15 @@ export class FederationEngine {
     if (!existing) {
       await this.store.upsertFederation({ id: fed, schemaHash: this.cfg.schemaHash, schema: this.schema, config: this.publicConfig() });
     }
+    const planConfig = this.planConfig();
+    // Selection and estimation run in a worker thread: agents' pulls and uploads are answered
+    // while Private-PGM runs (in-thread it blocked the event loop for 25–50 s at 30 sites). It is
+    // started before the agents register so that its start-up (loading the model code) overlaps
+    // their reading of their data instead of delaying round 1.
+    const planner = new WorkerPlanner(this.domain, planConfig);
     try {
       await this.waitForRegistrations();
       await this.checkCommitteeRegistered();
-      const planConfig = {
-        plan: this.cfg.fit.plan,
-        epsilon: this.cfg.fit.epsilon,
-        delta: this.cfg.fit.delta,
-        structure: this.schema.structure,
-      };
       const plan = buildFitPlan(this.domain, planConfig);
       await this.preflight();
       const committee = await this.ensureCommittee();
@@ -357,15 +374,19 @@ export class FederationEngine {
         waitUntil: (what, deadline, check) => this.waitUntil(what, deadline, check),
         progress: (phase, message) => this.progress(phase, message),
       });
-      // Selection and estimation run in a worker thread: agents' pulls and uploads are answered
-      // while Private-PGM runs (in-thread it blocked the event loop for 25–50 s at 30 sites).
-      const planner = new WorkerPlanner(this.domain, planConfig);
+      let selections = 0;
       const fit = await runFit(plan, aggregator, {
         domain: this.domain,
         iterations: this.cfg.fit.iterations,
-        planner,
+        planner: {
+          next: (done) => {
+            this.progress('select', `choosing round ${++selections} from the ${done.length} released so far`);
+            return planner.next(done);
+          },
+          estimate: (done, iterations) => planner.estimate(done, iterations),
+        },
         onProgress: (message) => this.progress('estimate', message),
-      }).finally(() => planner.close());
+      });
       const model = fit.model!;
       const report = fit.report!;
       const roundsOut: FitOutcome['rounds'] = fit.rounds.map((r) => ({
@@ -401,7 +422,12 @@ export class FederationEngine {
       throw err;
     } finally {
       if (!opts.keepOpen) this.finish();
+      await planner.close();
     }
+  }
+
+  private planConfig() {
+    return { plan: this.cfg.fit.plan, epsilon: this.cfg.fit.epsilon, delta: this.cfg.fit.delta, structure: this.schema.structure };
   }
 
   private publicConfig() {
@@ -418,13 +444,31 @@ export class FederationEngine {
     return marginals.reduce((s, m) => s + this.domain.cells(m), 0);
   }
 
+  /**
+   * Polls `check` until it holds or `deadline` passes. A result or refusal stored for this fit
+   * re-checks at once (wake()), so a round moves on as soon as its last answer is in; the poll
+   * interval only bounds how late a deadline, a stop or an expiry is noticed.
+   */
   private async waitUntil(what: string, deadline: number, check: () => Promise<boolean>): Promise<boolean> {
     for (;;) {
       if (this.stopped) throw new FitError(`stopped while waiting for ${what}`);
       if (await check()) return true;
       if (Date.now() >= deadline) return false;
-      await new Promise((r) => setTimeout(r, POLL_MS));
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          this.waiters.delete(done);
+          resolve();
+        };
+        const timer = setTimeout(done, POLL_MS);
+        this.waiters.add(done);
+      });
     }
+  }
+
+  /** Ends every waitUntil's current sleep: an answer was stored, or the engine stops. */
+  private wake(): void {
+    for (const done of [...this.waiters]) done();
   }
 
   private async registeredSites(): Promise<string[]> {

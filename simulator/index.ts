@@ -58,6 +58,13 @@ export interface SimulateOptions {
   imageSize?: number;
   /** Write genomes.vcf.gz (BGZF) instead of genomes.vcf. */
   vcfBgzip?: boolean;
+  /**
+   * Called once each site's files are all written and closed (before the next site is simulated),
+   * so that a caller can start reading that site while the others are simulated; awaited.
+   */
+  onSite?: (site: SimulatedSite) => void | Promise<void>;
+  /** Checked between sites: true stops the simulation with an error (the caller gave up). */
+  abort?: () => boolean;
 }
 
 export interface SimulatedSite {
@@ -298,6 +305,7 @@ export async function simulateFederation(options: SimulateOptions): Promise<Simu
   const siteTruth: Array<Record<string, unknown>> = [];
   const encoded: EncodeResult[] = [];
   for (let s = 0; s < sites; s++) {
+    if (options.abort?.()) throw new Error(`simulate: stopped by the caller before site ${s + 1} of ${sites}`);
     const id = siteId(s);
     const profile = siteProfile(s);
     const dir = join(outDir, id);
@@ -441,7 +449,9 @@ export async function simulateFederation(options: SimulateOptions): Promise<Simu
       );
     }
     encoded.push(res);
-    siteSummaries.push({ id, profile: profile.profile, dir, patients, resources });
+    const summary: SimulatedSite = { id, profile: profile.profile, dir, patients, resources };
+    siteSummaries.push(summary);
+    await options.onSite?.(summary);
     const share = (x: number) => Number((x / patients).toFixed(4));
     siteTruth.push({
       id,

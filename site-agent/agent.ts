@@ -391,7 +391,9 @@ export class SiteAgent {
     const ctx = this.context(task);
     const metrics = this.hooks.metrics;
     const startedAt = performance.now();
+    const cpuAt = process.cpuUsage();
     const elapsed = () => (performance.now() - startedAt) / 1000;
+    const took = () => `${elapsed().toFixed(1)} s, cpu ${cpuSeconds(process.cpuUsage(cpuAt)).toFixed(1)} s`;
     metrics?.taskStarted(task.kind);
     let answer: TaskAnswer;
     try {
@@ -462,16 +464,18 @@ export class SiteAgent {
       return undefined;
     });
     metrics?.taskFinished(task.kind, ack ? 'answered' : 'undelivered', elapsed());
-    if (ack) {
-      metrics?.uploaded(answer.body.length);
-      this.answered.push({ taskId: h.task_id, kind: answer.kind, rho: answer.rho, fresh: answer.fresh });
-      const spend = answer.rho !== undefined ? `, charged ρ ${answer.rho.toFixed(5)} (total ${this.ledger.totalRho().toFixed(5)})` : '';
-      this.log(`answered ${task.kind} task of ${h.round_id} (${answer.body.length} bytes${ack.duplicate ? ', resent' : ''}${spend})`);
-      if (answer.clippedCells) {
-        this.log(
-          `NOTE ${h.round_id}: ${answer.clippedCells} cell(s) of this site's counts exceeded the task's contribution bound and were clipped to it before noise`,
-        );
-      }
+    if (ack) this.answeredTask(task.kind, h.round_id, h.task_id, answer, ack.duplicate, took());
+  }
+
+  private answeredTask(kind: string, roundId: string, taskId: string, answer: TaskAnswer, resent: boolean, took: string): void {
+    this.hooks.metrics?.uploaded(answer.body.length);
+    this.answered.push({ taskId, kind: answer.kind, rho: answer.rho, fresh: answer.fresh });
+    const spend = answer.rho !== undefined ? `, charged ρ ${answer.rho.toFixed(5)} (total ${this.ledger.totalRho().toFixed(5)})` : '';
+    this.log(`answered ${kind} task of ${roundId} (${answer.body.length} bytes${resent ? ', resent' : ''}${spend}; ${took})`);
+    if (answer.clippedCells) {
+      this.log(
+        `NOTE ${roundId}: ${answer.clippedCells} cell(s) of this site's counts exceeded the task's contribution bound and were clipped to it before noise`,
+      );
     }
   }
 
@@ -539,6 +543,8 @@ export class SiteAgent {
     return done;
   }
 }
+
+const cpuSeconds = (u: NodeJS.CpuUsage): number => (u.user + u.system) / 1e6;
 
 /**
  * The kit must be this site's, of this federation, before anything is dialled: with another

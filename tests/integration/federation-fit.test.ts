@@ -53,6 +53,23 @@ describe('a federated fit end to end (in-process, real gRPC/mTLS/BFV/PGlite)', (
     );
   });
 
+  it("reports the coordinator's phases in order, with wall and CPU seconds, one entry per kind of round", () => {
+    const names = report.timings.map((t) => t.phase);
+    expect(names.slice(0, 2)).toEqual(['open the store', 'start the gRPC server']);
+    for (const phase of ['committee keygen', 'plan selection', 'sites measure, noise, encrypt, sign, upload', 'estimate (mirror descent)'])
+      expect(names).toContain(phase);
+    expect(new Set(names).size).toBe(names.length);
+    const measure = report.timings.find((t) => t.phase === 'sites measure, noise, encrypt, sign, upload')!;
+    expect(measure.count).toBe(report.rounds.length);
+    // One more selection than rounds: the plan is asked once more and says it is done.
+    expect(report.timings.find((t) => t.phase === 'plan selection')!.count).toBe(report.rounds.length + 1);
+    for (const t of report.timings) {
+      expect(t.wallSeconds).toBeGreaterThanOrEqual(0);
+      expect(t.cpuSeconds).toBeGreaterThanOrEqual(0);
+    }
+    expect(names.indexOf('estimate (mirror descent)')).toBeLessThan(names.indexOf('cohort draw and write'));
+  });
+
   it('measures the declared structure first, at its share of the budget', () => {
     const budget = rhoFromEpsilonDelta(fed.cfg.fit.epsilon, fed.cfg.fit.delta);
     expect(report.rounds[0].name).toBe('declared-structure');
