@@ -157,7 +157,7 @@ describe('an audited fit keeps its holdout out of every measure answer', () => {
     const isHeld = (i: number) => held.has(key(i));
     const members = rows((i) => !isHeld(i));
     // The rows the answers are computed from are exactly the stored members.
-    expect(measureRows(ctx, 0.5).columns.map((c) => Array.from(c))).toEqual(members.columns.map((c) => Array.from(c)));
+    expect(measureRows(ctx, { holdoutFraction: 0.5 }).columns.map((c) => Array.from(c))).toEqual(members.columns.map((c) => Array.from(c)));
     ctx.ledger.close();
     const expected = Array.from(siteCounts(members, measureSpec().marginals), Number);
     const whole = Array.from(siteCounts(data, measureSpec().marginals), Number);
