@@ -17,7 +17,10 @@ import type { FitReport } from '../../coordinator/coordinator.ts';
 import { openStore } from '../../coordinator/store/index.ts';
 import { planCanaries, scoreCanaries, siteCanaryRows, type CanaryScores } from '../../federation/audits/canary.ts';
 import { concatDatasets } from '../../federation/audits/sites.ts';
-import { loadSiteData } from '../../site-agent/agent.ts';
+import type { Dataset } from '../../model/domain.ts';
+import type { Measurement } from '../../model/measurement.ts';
+import { loadSiteData, type LoadedSiteData } from '../../site-agent/agent.ts';
+import type { SiteConfig } from '../../site-agent/config.ts';
 import { fitSplit } from '../../site-agent/audit-tasks.ts';
 import { parseSiteConfig } from '../agent-config.ts';
 import { exited, prepareFederation, spawnFedsynth } from '../demo.ts';
@@ -56,6 +59,28 @@ export interface CanaryFederationReport extends CanaryScores {
   /** What each site was charged for the fit (canaries change no charge), from the coordinator's report. */
   spend: FitReport['perSite'];
   work?: string;
+}
+
+/** The fit's released noisy measurements, from the coordinator's store (after it exited). */
+async function releasedMeasurements(coordinatorConfig: string): Promise<Measurement[]> {
+  const o = YAML.parse(readFileSync(coordinatorConfig, 'utf8')) as { federationId: string; storage: { pglite: string } };
+  const store = await openStore({ pglite: o.storage.pglite, holder: 'fedsynth audit canary --federation' });
+  try {
+    return (await store.listMeasurements(o.federationId)).map((m) => ({
+      attrs: m.attrs,
+      values: Float64Array.from(m.values),
+      sigma: m.sigmaTotal,
+    }));
+  } finally {
+    await store.close();
+  }
+}
+
+/** The site's part of the fit's input: its members, as its stored holdout split them. */
+function membersOf(cfg: SiteConfig, data: LoadedSiteData): Dataset {
+  const split = fitSplit({ stateDir: cfg.stateDir, federationId: cfg.federationId, ...data }, undefined, false);
+  if (!split) throw new Error(`site ${cfg.siteId} stored no holdout: it did not run the audited fit`);
+  return split.members;
 }
 
 function patchYaml(path: string, patch: (o: Record<string, unknown>) => void): void {
@@ -116,27 +141,8 @@ export async function runCanaryOnFederation(opts: CanaryFederationOptions): Prom
     // A site that answered no round added none of its canaries: its "included" bits would be false claims.
     if (missing.length) throw new Error(`site(s) ${missing.join(', ')} contributed to no round: their canaries were never added`);
 
-    const coordinatorYaml = YAML.parse(readFileSync(files.coordinatorConfig, 'utf8')) as {
-      federationId: string;
-      storage: { pglite: string };
-    };
-    const store = await openStore({ pglite: coordinatorYaml.storage.pglite, holder: 'fedsynth audit canary --federation' });
-    let released;
-    try {
-      released = (await store.listMeasurements(coordinatorYaml.federationId)).map((m) => ({
-        attrs: m.attrs,
-        values: Float64Array.from(m.values),
-        sigma: m.sigmaTotal,
-      }));
-    } finally {
-      await store.close();
-    }
-    // The fit's input: each site's members, as its stored holdout split them.
-    const members = siteCfgs.map((c, k) => {
-      const split = fitSplit({ stateDir: c.stateDir, federationId: c.federationId, ...siteData[k] }, undefined, false);
-      if (!split) throw new Error(`site ${siteIds[k]} stored no holdout: it did not run the audited fit`);
-      return split.members;
-    });
+    const released = await releasedMeasurements(files.coordinatorConfig);
+    const members = siteCfgs.map((c, k) => membersOf(c, siteData[k]));
     const real = concatDatasets(all.domain, members);
     const scores = scoreCanaries(real, plan, released, null, opts);
     return {
