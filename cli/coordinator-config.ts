@@ -109,7 +109,7 @@ export function parseCoordinatorConfig(path: string): CoordinatorConfig {
       outDir,
       iterations: fit.number('iterations', 1000, { integer: true, min: 1, max: 100_000 }),
       plan,
-      ...(fit.has('audit') ? { audit: parseAuditedFit(fit.section('audit'), file.path, file.dir) } : {}),
+      ...(fit.has('audit') ? { audit: parseAuditedFit(fit.section('audit'), file.path, file.dir, sites) } : {}),
     },
   };
 }
@@ -119,10 +119,10 @@ export function parseCoordinatorConfig(path: string): CoordinatorConfig {
  * site's patients kept out of every measure round; `mia` asks every site for its noised score
  * histograms on the cohort, with each cell's noise `sigma2` (σ², an integer or "num/den", exact).
  */
-function parseAuditedFit(audit: Fields, path: string, dir: string): AuditedFitConfig {
+function parseAuditedFit(audit: Fields, path: string, dir: string, sites: readonly string[]): AuditedFitConfig {
   audit.onlyKeys(['holdout', 'mia', 'canaries']);
   const holdoutFraction = audit.number('holdout', 0.5, { min: 0.01, max: 0.99 });
-  const canaries = audit.has('canaries') ? { canaries: readCanaries(audit.path('canaries', dir), path) } : {};
+  const canaries = audit.has('canaries') ? { canaries: readCanaries(audit.path('canaries', dir), path, sites) } : {};
   if (!audit.has('mia')) return { holdoutFraction, ...canaries };
   const mia = audit.section('mia');
   mia.onlyKeys(['bins', 'sigma2', 'cohortRows']);
@@ -150,7 +150,7 @@ function parseAuditedFit(audit: Fields, path: string, dir: string): AuditedFitCo
  * `fit.audit.canaries`: a JSON file the auditor writes (cli/audit/canary-federation.ts), by site
  * the canary rows it included there; each row is checked as a task spec's `canaryRows` is.
  */
-function readCanaries(file: string, path: string): Record<string, number[][]> {
+function readCanaries(file: string, path: string, sites: readonly string[]): Record<string, number[][]> {
   let raw: unknown;
   try {
     raw = JSON.parse(readFileSync(file, 'utf8'));
@@ -161,6 +161,7 @@ function readCanaries(file: string, path: string): Record<string, number[][]> {
     throw new ConfigError(`${path}: fit.audit.canaries: ${file} must hold an object {site: [[value index, ...], ...]}`);
   const out: Record<string, number[][]> = {};
   for (const [site, rows] of Object.entries(raw)) {
+    if (!sites.includes(site)) throw new ConfigError(`${path}: fit.audit.canaries: ${file} names site ${site}, which is not in sites`);
     try {
       out[site] = decodeCanaryRows(rows);
     } catch (e) {
