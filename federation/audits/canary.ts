@@ -11,6 +11,9 @@
 // problem  min_x Σ_M (1/σ_M²)·‖A_M x − (y_M − b_M)‖²  where y_M is the released marginal, b_M the
 // marginal of the real data and A_M maps canaries to their cells; x̂_i is canary i's score.
 // From the cohort they do the same with the cohort's 1- and 2-way marginals, rescaled.
+//
+// `planCanaries` and `scoreCanaries` are also the auditor's side of the canary audit through real
+// site agents (cli/audit/canary-federation.ts), where each site adds its canaries itself.
 import { allocColumn, Dataset, type Domain } from '../../model/domain.ts';
 import { marginal } from '../../model/marginals.ts';
 import type { Measurement } from '../../model/measurement.ts';
