@@ -1,5 +1,5 @@
 // coordinator.yaml → CoordinatorConfig, with errors that name the file and the setting.
-import { DEFAULT_MAX_CELL_COUNT } from '../proto/task-spec.ts';
+import { decodeCanaryRows, DEFAULT_MAX_CELL_COUNT, InvalidTaskSpecError } from '../proto/task-spec.ts';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AuditedFitConfig, CoordinatorConfig, HttpConfig, JwtAlgorithm, OidcConfig } from '../coordinator/config.ts';
@@ -109,7 +109,7 @@ export function parseCoordinatorConfig(path: string): CoordinatorConfig {
       outDir,
       iterations: fit.number('iterations', 1000, { integer: true, min: 1, max: 100_000 }),
       plan,
-      ...(fit.has('audit') ? { audit: parseAuditedFit(fit.section('audit'), file.path) } : {}),
+      ...(fit.has('audit') ? { audit: parseAuditedFit(fit.section('audit'), file.path, file.dir, sites) } : {}),
     },
   };
 }
@@ -119,10 +119,11 @@ export function parseCoordinatorConfig(path: string): CoordinatorConfig {
  * site's patients kept out of every measure round; `mia` asks every site for its noised score
  * histograms on the cohort, with each cell's noise `sigma2` (σ², an integer or "num/den", exact).
  */
-function parseAuditedFit(audit: Fields, path: string): AuditedFitConfig {
-  audit.onlyKeys(['holdout', 'mia']);
+function parseAuditedFit(audit: Fields, path: string, dir: string, sites: readonly string[]): AuditedFitConfig {
+  audit.onlyKeys(['holdout', 'mia', 'canaries']);
   const holdoutFraction = audit.number('holdout', 0.5, { min: 0.01, max: 0.99 });
-  if (!audit.has('mia')) return { holdoutFraction };
+  const canaries = audit.has('canaries') ? { canaries: readCanaries(audit.path('canaries', dir), path, sites) } : {};
+  if (!audit.has('mia')) return { holdoutFraction, ...canaries };
   const mia = audit.section('mia');
   mia.onlyKeys(['bins', 'sigma2', 'cohortRows']);
   const sigma = String(mia.raw('sigma2') ?? '4');
@@ -136,12 +137,39 @@ function parseAuditedFit(audit: Fields, path: string): AuditedFitConfig {
   if (4n * BigInt(sigmaSite2.num) < BigInt(sigmaSite2.den)) throw new ConfigError(`${path}: fit.audit.mia.sigma2 must be at least 1/4`);
   return {
     holdoutFraction,
+    ...canaries,
     mia: {
       bins: mia.number('bins', 8, { integer: true, min: 2, max: 64 }),
       sigmaSite2,
       cohortRows: mia.number('cohortRows', 2000, { integer: true, min: 10, max: 1_000_000 }),
     },
   };
+}
+
+/**
+ * `fit.audit.canaries`: a JSON file the auditor writes (cli/audit/canary-federation.ts), by site
+ * the canary rows it included there; each row is checked as a task spec's `canaryRows` is.
+ */
+function readCanaries(file: string, path: string, sites: readonly string[]): Record<string, number[][]> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new ConfigError(`${path}: fit.audit.canaries: cannot read ${file}: ${(e as Error).message}`);
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    throw new ConfigError(`${path}: fit.audit.canaries: ${file} must hold an object {site: [[value index, ...], ...]}`);
+  const out: Record<string, number[][]> = {};
+  for (const [site, rows] of Object.entries(raw)) {
+    if (!sites.includes(site)) throw new ConfigError(`${path}: fit.audit.canaries: ${file} names site ${site}, which is not in sites`);
+    try {
+      out[site] = decodeCanaryRows(rows);
+    } catch (e) {
+      if (e instanceof InvalidTaskSpecError) throw new ConfigError(`${path}: fit.audit.canaries: ${file}, site ${site}: ${e.message}`);
+      throw e;
+    }
+  }
+  return out;
 }
 
 /** The optional `http:` section of `fedsynth serve`: listen (host:port), publicUrl, cohorts, maxBodyKiB. */

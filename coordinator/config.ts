@@ -64,6 +64,11 @@ export interface AuditedFitConfig {
     /** Cohort rows scored when the fit draws no cohort (cohortSize 0); otherwise the cohort itself. */
     cohortRows: number;
   };
+  /**
+   * A canary audit (federation/audits/canary.ts): by site, the canary rows the auditor included
+   * there (value indices in schema order). Each site's measure tasks carry its own rows only.
+   */
+  canaries?: Record<string, number[][]>;
 }
 
 export interface HttpConfig {

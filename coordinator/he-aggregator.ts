@@ -224,13 +224,15 @@ export class ThresholdHeAggregator implements Aggregator {
   }
 
   private measureTasks(roundId: string, stored: StoredMeasureRound, sites: readonly string[]) {
+    // A canary audit: each site's task, and only its task, carries the canaries included there.
+    const canaries = this.ctx.cfg.fit.audit?.canaries ?? {};
     return sites.map((siteId) => ({
       federationId: this.fed,
       taskId: randomUUID(),
       roundId,
       siteId,
       kind: 'measure' as const,
-      spec: stored,
+      spec: canaries[siteId]?.length ? { ...stored, measure: { ...stored.measure, canaryRows: canaries[siteId] } } : stored,
     }));
   }
 

@@ -63,7 +63,17 @@ export interface MeasureSpec {
    * control set of the membership-inference audit that follows. Absent: no holdout.
    */
   holdoutFraction?: number;
+  /**
+   * A canary audit of an audited fit (federation/audits/canary.ts): the canary patients the
+   * auditor included at THIS site, one row of value indices per canary in the schema's attribute
+   * order. The site adds them to its rows in every measure answer of the fit; canaries are rows
+   * like any other, so the sensitivity and the charge are unchanged. Absent: no canaries.
+   */
+  canaryRows?: number[][];
 }
+
+/** Most canary rows one measure task may carry (the audit plants hundreds, not millions). */
+export const MAX_CANARY_ROWS = 5000;
 
 /** The membership-inference scores a site can histogram (site-agent/dcr.ts). */
 export const MIA_SCORES = ['dcr', 'density'] as const;
@@ -254,7 +264,27 @@ function decodeMeasure(raw: Record<string, unknown>): MeasureSpec {
     ...(raw.coordinatorHead === undefined ? {} : { coordinatorHead: decodeChainHead(raw.coordinatorHead) }),
     ...(raw.valueMap === undefined ? {} : { valueMap: decodeValueMap(raw.valueMap) }),
     ...(raw.holdoutFraction === undefined ? {} : { holdoutFraction: fraction(raw.holdoutFraction, 'holdoutFraction') }),
+    ...(raw.canaryRows === undefined ? {} : { canaryRows: decodeCanaryRows(raw.canaryRows) }),
   };
+}
+
+/**
+ * Canary rows, shape only (each row's length and values are checked by the site against its own
+ * schema); throws InvalidTaskSpecError naming the offending row and value.
+ */
+export function decodeCanaryRows(v: unknown): number[][] {
+  if (!Array.isArray(v) || v.length === 0 || v.length > MAX_CANARY_ROWS)
+    fail(`canaryRows must be a non-empty array of at most ${MAX_CANARY_ROWS} rows`);
+  const width = Array.isArray(v[0]) ? v[0].length : 0;
+  return v.map((row: unknown, i) => {
+    if (!Array.isArray(row) || row.length === 0 || row.length !== width)
+      fail(`canaryRows[${i}] must be a non-empty array of ${width || 'one or more'} value indices, like every other row`);
+    row.forEach((x: unknown, j) => {
+      if (typeof x !== 'number' || !Number.isSafeInteger(x) || x < 0)
+        fail(`canaryRows[${i}][${j}] must be a non-negative integer, got ${JSON.stringify(x)}`);
+    });
+    return row as number[];
+  });
 }
 
 function fraction(v: unknown, what: string): number {

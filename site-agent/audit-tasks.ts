@@ -4,6 +4,11 @@
 // its patients (drawn with the CSPRNG, stored in its state folder per fit so that a restarted
 // agent keeps the same split) out of every measure answer of that fit.
 //
+// Canaries (a canary audit of an audited fit): the measure tasks of the fit carry the canary
+// patients the auditor included at this site. If the site's policy allows canary audits
+// (`allowedStatistics: [.., canary]`), it checks them against its schema, stores their digest per
+// fit (every answer of the fit must add the same canaries) and adds them to its members' rows.
+//
 // A `mia-histogram` task: after the cohort is drawn, the site scores each of its records against
 // the cohort (site-agent/dcr.ts), histograms the scores over [members | holdout], adds its own
 // discrete Gaussian noise and is charged, in its own ledger under its own policy, at single-party
@@ -14,7 +19,7 @@ import { join } from 'node:path';
 import { allocColumn, Dataset } from '../model/domain.ts';
 import { rational } from '../privacy/dp/rational.ts';
 import { decodeCohort, MalformedCohortError } from '../proto/mia-wire.ts';
-import type { MiaHistogramSpec } from '../proto/task-spec.ts';
+import type { MeasureSpec, MiaHistogramSpec } from '../proto/task-spec.ts';
 import { ensureDirDurable, writeFileDurable } from './audit-log.ts';
 import { noisedScoreHistogram, scoreHistogramRho, ScoreHistogramRefused } from './dcr.ts';
 import { checkScoreHistogramTask } from './policy.ts';
@@ -121,11 +126,71 @@ export function fitSplit(
 }
 
 /**
- * The rows a measure task of this fit may read: all of them, or, in an audited fit (the task names
- * a holdout fraction, or the site already holds some out for this fit), the members only.
+ * The rows a measure task of this fit reads: all of them, or, in an audited fit (the task names a
+ * holdout fraction, or the site already holds some out for this fit), the members only, plus the
+ * fit's canary rows when the task carries them (`checkedCanaries`).
  */
-export function measureRows(ctx: TaskContext, holdoutFraction: number | undefined): Dataset {
-  return fitSplit(ctx, holdoutFraction, true)?.members ?? ctx.data;
+export function measureRows(ctx: TaskContext, spec: Pick<MeasureSpec, 'holdoutFraction' | 'canaryRows'>): Dataset {
+  const canaries = checkedCanaries(ctx, spec);
+  const members = fitSplit(ctx, spec.holdoutFraction, true)?.members ?? ctx.data;
+  return canaries.length === 0 ? members : withCanaries(members, canaries);
+}
+
+function canaryFile(stateDir: string, fitId: string): string {
+  return join(stateDir, 'canaries', `${createHash('sha256').update(fitId).digest('hex').slice(0, 32)}.json`);
+}
+
+/**
+ * The canary rows of a measure task, checked before any data is read: refused unless the policy
+ * allows canary audits and the fit is audited (the task names its holdout fraction), each value
+ * inside the site's schema, and the same set (by SHA-256, stored durably the first time) in every
+ * answer of the fit. A fit that started without canaries keeps none, and one with canaries cannot drop them.
+ */
+export function checkedCanaries(ctx: TaskContext, spec: Pick<MeasureSpec, 'holdoutFraction' | 'canaryRows'>): number[][] {
+  const fitId = ctx.fitId ?? ctx.federationId;
+  const file = canaryFile(ctx.stateDir, fitId);
+  const rows = spec.canaryRows ?? [];
+  const digest = createHash('sha256').update(JSON.stringify(rows)).digest('hex');
+  const stored = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { fitId: string; rows: number; sha256: string }) : null;
+  if (stored && (stored.fitId !== fitId || stored.sha256 !== digest))
+    throw new TaskRefusal(
+      `the task carries ${rows.length} canary row(s) (SHA-256 ${digest.slice(0, 16)}…), but this site added ${stored.rows} other canary row(s) to the earlier answers of fit ${fitId}: every answer of a fit must add the same canaries`,
+    );
+  if (rows.length === 0) return rows;
+  if (!ctx.policy.allowedStatistics.includes('canary'))
+    throw new TaskRefusal(
+      `canary rows are not allowed by this site's policy (allowedStatistics: ${ctx.policy.allowedStatistics.join(', ') || 'none'}; add canary to take part in canary audits)`,
+    );
+  if (spec.holdoutFraction === undefined)
+    throw new TaskRefusal(`the task carries canaryRows but is not part of an audited fit (no holdoutFraction): canaries are refused`);
+  const d = ctx.data.domain;
+  rows.forEach((row, i) => {
+    if (row.length !== d.attrs.length)
+      throw new TaskRefusal(`canaryRows[${i}] has ${row.length} values, this site's schema has ${d.attrs.length} attributes`);
+    row.forEach((v, j) => {
+      if (v >= d.sizes[j])
+        throw new TaskRefusal(`canaryRows[${i}][${j}] is ${v}, outside attribute ${d.attrs[j]}'s ${d.sizes[j]} values`);
+    });
+  });
+  if (!stored) {
+    ensureDirDurable(join(ctx.stateDir, 'canaries'));
+    writeFileDurable(file, Buffer.from(`${JSON.stringify({ v: 1, fitId, rows: rows.length, sha256: digest })}\n`, 'utf8'));
+  }
+  return rows;
+}
+
+function withCanaries(base: Dataset, rows: readonly number[][]): Dataset {
+  const n = base.rows + rows.length;
+  return new Dataset(
+    base.domain,
+    base.columns.map((c, j) => {
+      const col = allocColumn(base.domain.sizes[j], n);
+      col.set(c.subarray(0, base.rows));
+      rows.forEach((row, i) => (col[base.rows + i] = row[j]));
+      return col;
+    }),
+    n,
+  );
 }
 
 /**

@@ -96,6 +96,8 @@ export interface ChargeInput {
   fitId?: string;
   /** The coordinator chain head the task carried, countersigned in the site's audit log. */
   coordinatorHead?: { seq: number; hash: string };
+  /** Canary rows the answer's counts include (a canary audit; audit log only). */
+  canaryRows?: number;
 }
 
 export interface ChargeRecord {
@@ -480,7 +482,7 @@ class FileLedger implements Ledger {
     record: ChargeRecord,
     ledgerBytes: number,
     answerPath: string,
-    input: Pick<ChargeInput, 'coordinatorHead' | 'fitId'>,
+    input: Pick<ChargeInput, 'coordinatorHead' | 'fitId' | 'canaryRows'>,
   ): void {
     if (!this.auditLog || !this.options.audit) return;
     const site = this.options.audit.party;
@@ -505,6 +507,7 @@ class FileLedger implements Ledger {
         site,
         answerSha256: record.answer.sha256,
         ...(input.fitId ? { fitId: input.fitId } : {}),
+        ...(input.canaryRows ? { canaryRows: input.canaryRows } : {}),
       });
     } catch (err) {
       if (!diskErrno(err)) throw err;

@@ -13,7 +13,7 @@
  *                                   #   { fed-a: 0.5, fed-b: 0.2, "*": 0.1 } (without "*", unlisted
  *                                   #   federations are refused)
  *     monthlyEpsilon: 0.3           # optional: ε cap per UTC calendar month
- *     allowedStatistics: [marginal] # default [marginal]
+ *     allowedStatistics: [marginal] # default [marginal]; add mia-histogram and/or canary to answer audits
  *     allowedModalities: [fhir, image, genome, notes]  # default all: which data a marginal may touch
  *     maxMarginalAttributes: 2      # default 3: attributes per marginal
  *     maxMarginalCells: 10000       # optional: cells per marginal (product of domain sizes)
@@ -45,8 +45,9 @@ export class PolicyError extends Error {
 }
 
 // 'mia-histogram': a membership-inference score histogram of an audited fit (site-agent/audit-tasks.ts);
-// not in the default, so a site opts in to answering audits.
-export const KNOWN_STATISTICS = ['marginal', 'mia-histogram'] as const;
+// not in the default, so a site opts in to answering audits. 'canary': the switch that lets an
+// audited fit's measure tasks carry canary rows the site adds to its answers (site-agent/audit-tasks.ts).
+export const KNOWN_STATISTICS = ['marginal', 'mia-histogram', 'canary'] as const;
 export type Statistic = (typeof KNOWN_STATISTICS)[number];
 
 /** The data a schema attribute is derived from, by attribute kind. */

@@ -282,8 +282,9 @@ export function measure(ctx: TaskContext, spec: MeasureSpec): TaskAnswer {
   const committee = verifyCommittee(ctx, spec);
   const rho = siteRho(spec, dimension);
 
-  // Only now is the data touched: in an audited fit, its members only (site-agent/audit-tasks.ts).
-  const { values: noised, clippedCells } = siteAnswer(measureRows(ctx, spec.holdoutFraction), spec.marginals, sigmaOf(spec), {
+  // Only now is the data touched: in an audited fit, its members only, plus the fit's canary rows
+  // (site-agent/audit-tasks.ts).
+  const { values: noised, clippedCells } = siteAnswer(measureRows(ctx, spec), spec.marginals, sigmaOf(spec), {
     maxCellCount: spec.maxCellCount,
     valueMap: spec.valueMap,
   });
@@ -325,6 +326,7 @@ export function measure(ctx: TaskContext, spec: MeasureSpec): TaskAnswer {
       answer: body,
       coordinatorHead: spec.coordinatorHead,
       fitId: auditFitId(ctx),
+      ...(spec.canaryRows ? { canaryRows: spec.canaryRows.length } : {}),
     });
     return { kind: 'contribution', body: charged.answer, fresh: charged.charged, rho, clippedCells };
   } catch (err) {

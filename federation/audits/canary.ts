@@ -11,6 +11,9 @@
 // problem  min_x Σ_M (1/σ_M²)·‖A_M x − (y_M − b_M)‖²  where y_M is the released marginal, b_M the
 // marginal of the real data and A_M maps canaries to their cells; x̂_i is canary i's score.
 // From the cohort they do the same with the cohort's 1- and 2-way marginals, rescaled.
+//
+// `planCanaries` and `scoreCanaries` are also the auditor's side of the canary audit through real
+// site agents (cli/audit/canary-federation.ts), where each site adds its canaries itself.
 import { allocColumn, Dataset, type Domain } from '../../model/domain.ts';
 import { marginal } from '../../model/marginals.ts';
 import type { Measurement } from '../../model/measurement.ts';
@@ -194,24 +197,83 @@ export function cohortScores(
   );
 }
 
+/** The auditor's secret: the canaries, which of them are included, and at which site. */
+export interface CanaryPlan {
+  canaries: Int32Array[];
+  included: boolean[];
+  /** Site index (into the sites' list) each canary goes to when included. */
+  atSite: number[];
+}
+
+/**
+ * m rare canaries (`makeCanaries`, seeded: their values may be public), then each one's inclusion
+ * bit (probability ½) and site from the CSPRNG: independent of everything the attacker sees.
+ */
+export function planCanaries(real: Dataset, m: number, sites: number, seed: number, random: RandomSource = cryptoRandomSource): CanaryPlan {
+  const canaries = makeCanaries(real, m, new Rng(`canary-${seed}`));
+  const bits = new RandomReader(random);
+  const included = canaries.map(() => bits.uniformSafeInt(2) === 1);
+  const atSite = canaries.map(() => bits.uniformSafeInt(sites));
+  return { canaries, included, atSite };
+}
+
+/** The included canaries of site k, as rows of value indices (what its measure tasks carry). */
+export function siteCanaryRows(plan: CanaryPlan, k: number): Int32Array[] {
+  return plan.canaries.filter((_, i) => plan.included[i] && plan.atSite[i] === k);
+}
+
+export interface CanaryScores {
+  fromMeasurements: OneRunAuditResult;
+  fromCohort: OneRunAuditResult | null;
+  /** Every ε lower bound at most the claimed ε. */
+  passed: boolean;
+}
+
+/**
+ * The attackers' scores and the one-run ε lower bounds at 95%. `real` is every real record in the
+ * fit's input (the attacker knows them all, and only not which canaries were added); `released`
+ * the noisy measurements; `cohort` the synthetic cohort, if any. The offline audit and the one on
+ * a federation of real site agents (cli/audit/canary-federation.ts) both score here.
+ */
+export function scoreCanaries(
+  real: Dataset,
+  plan: CanaryPlan,
+  released: readonly Measurement[],
+  cohort: Dataset | null,
+  opts: { epsilon: number; delta: number; kPlus?: number; kMinus?: number },
+): CanaryScores {
+  const m = plan.canaries.length;
+  const kPlus = opts.kPlus ?? Math.floor(m / 4);
+  const kMinus = opts.kMinus ?? Math.floor(m / 4);
+  const guess = { kPlus, kMinus, delta: opts.delta };
+  const fromMeasurements = oneRunAudit(measurementScores(real, plan.canaries, released), plan.included, guess);
+  const fromCohort = cohort
+    ? oneRunAudit(
+        cohortScores(
+          real,
+          plan.canaries,
+          cohort,
+          released.map((x) => x.attrs),
+        ),
+        plan.included,
+        guess,
+      )
+    : null;
+  return {
+    fromMeasurements,
+    fromCohort,
+    passed: fromMeasurements.epsilonLower <= opts.epsilon && (fromCohort?.epsilonLower ?? 0) <= opts.epsilon,
+  };
+}
+
 export async function runCanaryAudit(data: AuditSites, opts: CanaryAuditOptions): Promise<CanaryAuditResult> {
-  const rng = new Rng(`canary-${opts.seed}`);
   const real = concatDatasets(
     data.domain,
     data.sites.map((s) => s.data),
   );
   const m = opts.canaries;
-  const canaries = makeCanaries(real, m, rng);
-  // Inclusion bits and sites from the CSPRNG: independent of everything the attacker sees.
-  const bits = new RandomReader(opts.random ?? cryptoRandomSource);
-  const included = canaries.map(() => bits.uniformSafeInt(2) === 1);
-  const atSite = canaries.map(() => bits.uniformSafeInt(data.sites.length));
-  const sites = data.sites.map((s, k) =>
-    withRows(
-      s.data,
-      canaries.filter((_, i) => included[i] && atSite[i] === k),
-    ),
-  );
+  const plan = planCanaries(real, m, data.sites.length, opts.seed, opts.random);
+  const sites = data.sites.map((s, k) => withRows(s.data, siteCanaryRows(plan, k)));
   const cohortRows = opts.cohortRows ?? 0;
   const run = await auditFit(
     data.sites.map((s, k) => ({ id: s.id, data: sites[k] })),
@@ -224,21 +286,7 @@ export async function runCanaryAudit(data: AuditSites, opts: CanaryAuditOptions)
     },
   );
   const cohort = run.model ? sample(run.model, { rows: cohortRows, seed: opts.seed }) : null;
-  const kPlus = opts.kPlus ?? Math.floor(m / 4);
-  const kMinus = opts.kMinus ?? Math.floor(m / 4);
-  const fromMeasurements = oneRunAudit(measurementScores(real, canaries, run.released), included, { kPlus, kMinus, delta: opts.delta });
-  const fromCohort = cohort
-    ? oneRunAudit(
-        cohortScores(
-          real,
-          canaries,
-          cohort,
-          run.released.map((x) => x.attrs),
-        ),
-        included,
-        { kPlus, kMinus, delta: opts.delta },
-      )
-    : null;
+  const scores = scoreCanaries(real, plan, run.released, cohort, opts);
   return {
     audit: 'one-run canary (Steinke, Nasr, Jagielski 2023)',
     claimedEpsilon: opts.epsilon,
@@ -248,11 +296,9 @@ export async function runCanaryAudit(data: AuditSites, opts: CanaryAuditOptions)
     sites: data.sites.length,
     realPatients: real.rows,
     canaries: m,
-    included: included.filter(Boolean).length,
+    included: plan.included.filter(Boolean).length,
     rounds: run.rounds.length,
     rhoSpent: run.rhoSpent,
-    fromMeasurements,
-    fromCohort,
-    passed: fromMeasurements.epsilonLower <= opts.epsilon && (fromCohort?.epsilonLower ?? 0) <= opts.epsilon,
+    ...scores,
   };
 }

@@ -32,6 +32,8 @@ export interface TaskAnsweredEvent {
   answerSha256: string;
   /** The fit the task belongs to (`<federation>/<study>` under `fedsynth serve`) when it is not the federation itself. */
   fitId?: string;
+  /** A canary audit: how many of the auditor's canary rows the site added to this answer's counts. */
+  canaryRows?: number;
 }
 
 export interface TaskRefusedEvent {
@@ -222,7 +224,11 @@ const TASK: Check[] = [
 
 const EVENT_CHECKS: Record<AuditEventType, Check[]> = {
   'task-issued': [...TASK, ['kind', nonEmptyString, 'a non-empty string'], ['specSha256', hex64, '64 lowercase hex digits']],
-  'task-answered': [...TASK, ['answerSha256', hex64, '64 lowercase hex digits']],
+  'task-answered': [
+    ...TASK,
+    ['answerSha256', hex64, '64 lowercase hex digits'],
+    ['canaryRows', (v) => v === undefined || posInt(v), 'a positive integer'],
+  ],
   'task-refused': [...TASK, ['reason', nonEmptyString, 'a non-empty string']],
   'preflight-answered': [
     ...TASK,

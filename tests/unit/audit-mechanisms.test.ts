@@ -47,9 +47,9 @@ describe('no privacy path uses non-cryptographic or floating-point randomness', 
         expect(m[2], `${f}: parameter ${m[1]}`).toBeDefined();
     }
     // The site agent and the in-process aggregator (benchmarks, audits) answer through one function.
-    // (In an audited fit, over the members only: site-agent/audit-tasks.ts `measureRows`.)
+    // (In an audited fit, over the members plus its canaries: site-agent/audit-tasks.ts `measureRows`.)
     expect(strip(readFileSync(join(ROOT, 'site-agent/tasks.ts'), 'utf8'))).toMatch(
-      /\bsiteAnswer\(measureRows\(ctx, spec\.holdoutFraction\), spec\.marginals, /,
+      /\bsiteAnswer\(measureRows\(ctx, spec\), spec\.marginals, /,
     );
     expect(strip(readFileSync(join(ROOT, 'federation/in-process.ts'), 'utf8'))).toMatch(/\bsiteAnswer\(s\.data, spec\.marginals, /);
     // The site agent never passes a source: its noise always comes from the OS CSPRNG.

@@ -157,7 +157,7 @@ describe('site policy: parsing', () => {
     [
       'unknown statistic',
       { epsilon: 1, delta: 1e-9, allowedStatistics: ['marginal', 'raw-rows'] },
-      /policy.allowedStatistics\[1\] is string "raw-rows", not a known statistic \(known: marginal, mia-histogram\)/,
+      /policy.allowedStatistics\[1\] is string "raw-rows", not a known statistic \(known: marginal, mia-histogram, canary\)/,
     ],
     ['statistics not a list', { epsilon: 1, delta: 1e-9, allowedStatistics: 'marginal' }, /policy.allowedStatistics must be a list/],
     ['fractional quorum', { epsilon: 1, delta: 1e-9, minQuorum: 1.5 }, /policy.minQuorum must be a positive integer, got 1.5/],

@@ -161,7 +161,7 @@ describe('an audited fit keeps its holdout out of every measure answer', () => {
     const isHeld = (i: number) => held.has(key(i));
     const members = rows((i) => !isHeld(i));
     // The rows the answers are computed from are exactly the stored members.
-    expect(measureRows(ctx, 0.5).columns.map((c) => Array.from(c))).toEqual(members.columns.map((c) => Array.from(c)));
+    expect(measureRows(ctx, { holdoutFraction: 0.5 }).columns.map((c) => Array.from(c))).toEqual(members.columns.map((c) => Array.from(c)));
     ctx.ledger.close();
     const expected = Array.from(siteCounts(members, measureSpec().marginals), Number);
     const whole = Array.from(siteCounts(data, measureSpec().marginals), Number);
@@ -336,5 +336,99 @@ describe('a malformed mia-histogram spec is refused with the field named', () =>
     };
     expect(() => parseTaskSpec('measure', JSON.stringify({ ...m, holdoutFraction: 0 }))).toThrow(/^holdoutFraction must be/);
     expect(parseTaskSpec('measure', JSON.stringify({ ...m, holdoutFraction: 0.2 })).holdoutFraction).toBe(0.2);
+    const bad: [unknown, RegExp][] = [
+      [[], /^canaryRows must be a non-empty array of at most 5000 rows/],
+      ['0,1', /^canaryRows must be a non-empty array/],
+      [Array.from({ length: 5001 }, () => [0, 0]), /^canaryRows must be a non-empty array of at most 5000 rows/],
+      [[[0, 1], [1]], /^canaryRows\[1\] must be a non-empty array of 2 value indices/],
+      [[[]], /^canaryRows\[0\] must be a non-empty array/],
+      [
+        [
+          [0, 1],
+          [1, -1],
+        ],
+        /^canaryRows\[1\]\[1\] must be a non-negative integer, got -1/,
+      ],
+      [[[0, 1.5]], /^canaryRows\[0\]\[1\] must be a non-negative integer, got 1.5/],
+      [[['0', 1]], /^canaryRows\[0\]\[0\] must be a non-negative integer, got "0"/],
+    ];
+    for (const [canaryRows, re] of bad) {
+      const json = JSON.stringify({ ...m, holdoutFraction: 0.2, canaryRows });
+      expect(() => parseTaskSpec('measure', json)).toThrow(InvalidTaskSpecError);
+      expect(() => parseTaskSpec('measure', json)).toThrow(re);
+    }
+    expect(parseTaskSpec('measure', JSON.stringify({ ...m, canaryRows: [[5, 1]] })).canaryRows).toEqual([[5, 1]]);
+  });
+});
+
+describe('canary rows in an audited fit (a canary audit)', () => {
+  const CANARY_POLICY = parsePolicy({ ...PERMISSIVE, allowedStatistics: ['marginal', 'canary'] });
+  const canaryRows = [
+    [5, 1],
+    [5, 1],
+    [0, 0],
+  ];
+  const withCanaries = (rows: number[][] | undefined, fraction: number | null = 0.5): MeasureSpec => ({
+    ...measureSpec(fraction ?? undefined),
+    ...(rows ? { canaryRows: rows } : {}),
+  });
+
+  it("every answer of the fit counts the members plus exactly the task's canary rows (noise σ 1/2, within 3 per cell)", () => {
+    const noised: BigInt64Array[] = [];
+    const ctx = context('canary', 'c1', noised, { policy: CANARY_POLICY });
+    measure(ctx, withCanaries(canaryRows));
+    measure({ ...ctx, taskId: 'c2', roundId: 'r-c2' }, withCanaries(canaryRows));
+    ctx.ledger.close();
+    const members = fitSplit(ctx, undefined, false)!.members;
+    const plus = new Dataset(
+      domain,
+      members.columns.map((c, j) => Uint8Array.from([...Array.from(c), ...canaryRows.map((r) => r[j])])),
+      members.rows + canaryRows.length,
+    );
+    const want = Array.from(siteCounts(plus, measureSpec().marginals), Number);
+    expect(noised).toHaveLength(2);
+    for (const v of noised) near(v, want);
+    // Cell (code 5, sex 1) of the 2-way marginal holds the members' count plus the two canaries:
+    // its expected count differs from the members' alone by 2, which a ±3 window cannot show, so
+    // compare the one-way totals instead: members + 3, against a noise of at most 6 · 3.
+    const total = Array.from(noised[0].subarray(0, 6), Number).reduce((a, b) => a + b, 0);
+    expect(Math.abs(total - (members.rows + 3))).toBeLessThanOrEqual(6 * NOISE);
+    // Same charge as without canaries: the rows change nothing of the sensitivity.
+    expect(ctx.ledger.record('c1')?.rho).toBe(measureSpec().rho);
+  });
+
+  it('refused before any charge: a policy without the canary switch, a fit that is not audited, a row outside the schema, another set than the earlier answers', () => {
+    const refusals: [string, Partial<TaskContext>, MeasureSpec, RegExp][] = [
+      [
+        'p1',
+        {},
+        withCanaries(canaryRows),
+        /^canary rows are not allowed by this site's policy \(allowedStatistics: marginal, mia-histogram; add canary/,
+      ],
+      [
+        'p2',
+        { policy: CANARY_POLICY },
+        withCanaries(canaryRows, null),
+        /not part of an audited fit \(no holdoutFraction\): canaries are refused/,
+      ],
+      ['p3', { policy: CANARY_POLICY }, withCanaries([[6, 0]]), /^canaryRows\[0\]\[0\] is 6, outside attribute code's 6 values/],
+      ['p4', { policy: CANARY_POLICY }, withCanaries([[1, 0, 0]]), /^canaryRows\[0\] has 3 values, this site's schema has 2 attributes/],
+    ];
+    for (const [state, over, spec, re] of refusals) {
+      const ctx = context(state, `t-${state}`, [], over);
+      expect(() => measure(ctx, spec)).toThrow(TaskRefusal);
+      expect(() => measure(ctx, spec)).toThrow(re);
+      expect(ctx.ledger.charged(`t-${state}`)).toBe(false);
+      ctx.ledger.close();
+    }
+    // The fit of state 'canary' added `canaryRows` to its answers: another set, or none, is refused.
+    for (const [i, other] of [[[0, 0]], undefined].entries()) {
+      const ctx = context('canary', `c-other-${i}`, [], { policy: CANARY_POLICY });
+      expect(() => measure(ctx, withCanaries(other))).toThrow(
+        /but this site added 3 other canary row\(s\) to the earlier answers of fit audit-fed/,
+      );
+      expect(ctx.ledger.charged(`c-other-${i}`)).toBe(false);
+      ctx.ledger.close();
+    }
   });
 });

@@ -1,0 +1,167 @@
+// `fedsynth audit canary --federation`: the one-run canary audit on a real federation on this
+// machine. Provisions kits and simulated sites (cli/demo.ts `prepareFederation`); the auditor
+// (this process, which can read the simulated sites' data: the attacker knows every real record)
+// draws the canaries, their inclusion bits and sites (federation/audits/canary.ts `planCanaries`,
+// CSPRNG), writes each site's included rows to `fit.audit.canaries`, and runs the coordinator and
+// one agent per site as separate processes over gRPC with mutual TLS, as an audited fit. Each
+// site (policy `allowedStatistics: [marginal, canary]`) adds its canary rows to every measure
+// answer, charged as any measure round under its own policy and ledger. After the fit the auditor
+// reads the released measurements from the coordinator's store and each site's members (its
+// stored holdout) and scores the canaries with the offline audit's code (`scoreCanaries`).
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import YAML from 'yaml';
+import type { FitReport } from '../../coordinator/coordinator.ts';
+import { openStore } from '../../coordinator/store/index.ts';
+import { planCanaries, scoreCanaries, siteCanaryRows, type CanaryScores } from '../../federation/audits/canary.ts';
+import { concatDatasets } from '../../federation/audits/sites.ts';
+import type { Dataset } from '../../model/domain.ts';
+import type { Measurement } from '../../model/measurement.ts';
+import { loadSiteData, type LoadedSiteData } from '../../site-agent/agent.ts';
+import type { SiteConfig } from '../../site-agent/config.ts';
+import { fitSplit } from '../../site-agent/audit-tasks.ts';
+import { parseSiteConfig } from '../agent-config.ts';
+import { exited, prepareFederation, spawnFedsynth } from '../demo.ts';
+
+export interface CanaryFederationOptions {
+  sites: number;
+  patients: number;
+  epsilon: number;
+  delta: number;
+  seed: number;
+  canaries: number;
+  kPlus?: number;
+  kMinus?: number;
+  /** Fraction of each site's patients the audited fit holds out (the fit's input is the rest). */
+  holdout: number;
+  /** Each site's total ε cap (its policy), at the demo policy's δ. */
+  siteEpsilon: number;
+  /** Keep the work folder (kits, state, ledgers and audit logs) here instead of a temporary one. */
+  work?: string;
+  log: (line: string) => void;
+}
+
+export interface CanaryFederationReport extends CanaryScores {
+  audit: 'one-run canary (Steinke, Nasr, Jagielski 2023), real site agents';
+  claimedEpsilon: number;
+  delta: number;
+  data: string;
+  sites: number;
+  /** Real patients in the fit's input (the members), and those held out. */
+  realPatients: number;
+  heldOut: number;
+  canaries: number;
+  /** Included canaries by site: the rows each site's measure tasks carried. */
+  includedBySite: Record<string, number>;
+  rounds: number;
+  /** What each site was charged for the fit (canaries change no charge), from the coordinator's report. */
+  spend: FitReport['perSite'];
+  work?: string;
+}
+
+/** The fit's released noisy measurements, from the coordinator's store (after it exited). */
+async function releasedMeasurements(coordinatorConfig: string): Promise<Measurement[]> {
+  const o = YAML.parse(readFileSync(coordinatorConfig, 'utf8')) as { federationId: string; storage: { pglite: string } };
+  const store = await openStore({ pglite: o.storage.pglite, holder: 'fedsynth audit canary --federation' });
+  try {
+    return (await store.listMeasurements(o.federationId)).map((m) => ({
+      attrs: m.attrs,
+      values: Float64Array.from(m.values),
+      sigma: m.sigmaTotal,
+    }));
+  } finally {
+    await store.close();
+  }
+}
+
+/** The site's part of the fit's input: its members, as its stored holdout split them. */
+function membersOf(cfg: SiteConfig, data: LoadedSiteData): Dataset {
+  const split = fitSplit({ stateDir: cfg.stateDir, federationId: cfg.federationId, ...data }, undefined, false);
+  if (!split) throw new Error(`site ${cfg.siteId} stored no holdout: it did not run the audited fit`);
+  return split.members;
+}
+
+function patchYaml(path: string, patch: (o: Record<string, unknown>) => void): void {
+  const o = YAML.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+  patch(o);
+  writeFileSync(path, YAML.stringify(o));
+}
+
+export async function runCanaryOnFederation(opts: CanaryFederationOptions): Promise<CanaryFederationReport> {
+  const work = opts.work ?? mkdtempSync(join(tmpdir(), 'fedsynth-canary-federation-'));
+  const outDir = join(work, 'out');
+  const children: ChildProcess[] = [];
+  try {
+    const files = await prepareFederation({
+      work,
+      outDir,
+      sites: opts.sites,
+      patients: opts.patients,
+      cohortSize: 0,
+      epsilon: opts.epsilon,
+      delta: opts.delta,
+      seed: opts.seed,
+      multimodal: false,
+      siteEpsilon: opts.siteEpsilon,
+    });
+    const siteIds = Object.keys(files.siteConfigs).sort();
+    for (const path of Object.values(files.siteConfigs))
+      patchYaml(path, (o) => {
+        (o.policy as Record<string, unknown>).allowedStatistics = ['marginal', 'canary'];
+      });
+    const siteCfgs = siteIds.map((s) => parseSiteConfig(files.siteConfigs[s]));
+    const siteData = await Promise.all(siteCfgs.map((c) => loadSiteData(c)));
+    const all = concatDatasets(
+      siteData[0].data.domain,
+      siteData.map((d) => d.data),
+    );
+    const plan = planCanaries(all, opts.canaries, siteIds.length, opts.seed);
+    const bySite = Object.fromEntries(siteIds.map((s, k) => [s, siteCanaryRows(plan, k).map((r) => Array.from(r))]));
+    const canaryFile = join(work, 'canaries.json');
+    writeFileSync(canaryFile, `${JSON.stringify(bySite)}\n`);
+    patchYaml(files.coordinatorConfig, (o) => {
+      (o.fit as Record<string, unknown>).audit = { holdout: opts.holdout, canaries: canaryFile };
+    });
+    opts.log(
+      `audited fit with ${opts.canaries} canaries: ${opts.sites} sites × ${opts.patients} patients, each holding out ${opts.holdout} of them (work folder ${work})`,
+    );
+    const coordinator = spawnFedsynth(['coordinator', '--config', files.coordinatorConfig, '--log-format', 'pretty'], (l) =>
+      opts.log(`  ${l}`),
+    );
+    children.push(coordinator);
+    for (const path of Object.values(files.siteConfigs))
+      children.push(spawnFedsynth(['agent', '--config', path, '--log-format', 'pretty', '--exit-when-done'], (l) => opts.log(`  ${l}`)));
+    const code = await exited(coordinator);
+    if (code !== 0) throw new Error(`the coordinator exited with code ${code}`);
+    await Promise.all(children.slice(1).map(exited));
+    const report = JSON.parse(readFileSync(join(outDir, 'report.json'), 'utf8')) as FitReport;
+    const missing = siteIds.filter((s) => bySite[s].length > 0 && !report.sitesContributed.includes(s));
+    // A site that answered no round added none of its canaries: its "included" bits would be false claims.
+    if (missing.length) throw new Error(`site(s) ${missing.join(', ')} contributed to no round: their canaries were never added`);
+
+    const released = await releasedMeasurements(files.coordinatorConfig);
+    const members = siteCfgs.map((c, k) => membersOf(c, siteData[k]));
+    const real = concatDatasets(all.domain, members);
+    const scores = scoreCanaries(real, plan, released, null, opts);
+    return {
+      audit: 'one-run canary (Steinke, Nasr, Jagielski 2023), real site agents',
+      claimedEpsilon: opts.epsilon,
+      delta: opts.delta,
+      data: `real federation on this machine: ${opts.sites} simulated sites × ${opts.patients} patients, seed ${opts.seed}`,
+      sites: opts.sites,
+      realPatients: real.rows,
+      heldOut: all.rows - real.rows,
+      canaries: opts.canaries,
+      includedBySite: Object.fromEntries(siteIds.map((s) => [s, bySite[s].length])),
+      rounds: report.rounds.length,
+      spend: report.perSite,
+      ...scores,
+      ...(opts.work ? { work } : {}),
+    };
+  } finally {
+    for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
+    if (!opts.work) rmSync(work, { recursive: true, force: true });
+  }
+}
