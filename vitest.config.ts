@@ -25,14 +25,31 @@ class LongFilesFirst extends BaseSequencer {
   }
 }
 
+// Every project's own settings (a project does not inherit the root's test options unless it
+// `extends` the root config, which would also merge the root's include patterns into it).
+const shared = {
+  testTimeout: 60_000,
+  hookTimeout: 120_000,
+  pool: 'forks',
+  // Three forks on two cores: the long files are mostly waiting (round deadlines, process start-up).
+  maxWorkers: 3,
+} as const;
+
 export default defineConfig({
   test: {
-    include: ['tests/**/*.test.ts'],
-    testTimeout: 60_000,
-    hookTimeout: 120_000,
-    pool: 'forks',
-    // Three forks on two cores: the long files are mostly waiting (round deadlines, process start-up).
-    maxWorkers: 3,
+    ...shared,
     sequence: { sequencer: LongFilesFirst },
+    projects: [
+      {
+        // The unit files share a fork instead of each paying its own start-up and module imports
+        // (node-seal, PGlite, the FHIR definitions: most of a short file's time). They keep no
+        // state across files: no module mocks, stubbed globals or env, fake timers or chdir.
+        test: { ...shared, name: 'unit', include: ['tests/unit/**/*.test.ts'], isolate: false },
+      },
+      {
+        // Federations, child processes, signal handlers, mounts: a fresh fork per file.
+        test: { ...shared, name: 'integration', include: ['tests/**/*.test.ts'], exclude: ['tests/unit/**'] },
+      },
+    ],
   },
 });
