@@ -8,7 +8,18 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node';
  * largest files first, and these are small: a two-minute file started last adds its whole length
  * to the wall time. Started first, they overlap with the many short files.
  */
-const LONG_FILES = ['tests/e2e/federation-processes.test.ts'];
+const LONG_FILES = [
+  'tests/e2e/federation-processes.test.ts',
+  'tests/integration/crash-windows-pglite.test.ts',
+  'tests/integration/crash-windows-postgres.test.ts',
+  'tests/e2e/service-browser.test.ts',
+  'tests/integration/round-without-tasks.test.ts',
+  'tests/integration/fit-preflight.test.ts',
+  'tests/integration/federation-fit.test.ts',
+  'tests/integration/agent-stops-and-drops.test.ts',
+  'tests/integration/network-faults.test.ts',
+  'tests/integration/service-api.test.ts',
+];
 
 class LongFilesFirst extends BaseSequencer {
   override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
