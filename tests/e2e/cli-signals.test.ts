@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { prepareFederation, type FederationFiles } from '../../cli/demo.ts';
+import { seedPgliteDir } from '../support/db.ts';
 
 const BIN = fileURLToPath(new URL('../../cli/bin.mjs', import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'fedsynth-signals-'));
@@ -92,7 +93,9 @@ beforeAll(async () => {
     seed: 5,
     multimodal: false,
   });
-}, 60_000);
+  // The first coordinator opens a migrated store instead of running initdb.
+  await seedPgliteDir(join(work, 'coordinator-db'));
+}, 120_000);
 
 afterAll(() => {
   for (const pid of spawned) {

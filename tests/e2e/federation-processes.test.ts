@@ -11,6 +11,7 @@ import { prepareFederation, spawnFedsynth, exited } from '../../cli/demo.ts';
 import { openStore } from '../../coordinator/store/index.ts';
 import { openLedger } from '../../site-agent/ledger.ts';
 import type { FitReport } from '../../coordinator/coordinator.ts';
+import { seedPgliteDir } from '../support/db.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'fedsynth-e2e-'));
 const children: ChildProcess[] = [];
@@ -39,6 +40,8 @@ describe('federation of separate processes', () => {
       // (the demo's default cross-modal federation is covered by cohort-multimodal tests).
       multimodal: false,
     });
+    // The coordinator process opens a migrated store instead of running initdb.
+    await seedPgliteDir(join(work, 'coordinator-db'));
     const lines: string[] = [];
     const logFile = join(work, 'e2e.log');
     const coordinator = spawnFedsynth(['coordinator', '--config', files.coordinatorConfig], (l) => {

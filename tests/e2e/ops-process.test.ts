@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { prepareFederation, spawnFedsynth, exited, type FederationFiles } from '../../cli/demo.ts';
 import { scrape, sum } from '../support/prometheus.ts';
+import { seedPgliteDir } from '../support/db.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'fedsynth-ops-e2e-'));
 const children: ChildProcess[] = [];
@@ -67,6 +68,8 @@ describe('a coordinator and an agent process', () => {
       deadlineSeconds: 30,
       multimodal: false,
     });
+    // The coordinator process opens a migrated store instead of running initdb.
+    await seedPgliteDir(join(work, 'coordinator-db'));
     const coord = run(['coordinator', '--config', files.coordinatorConfig, '--metrics-port', '0']);
     const cUrl = await until('the coordinator metrics URL', () => metricsUrl(coord.lines));
     expect((await fetch(`${cUrl}/healthz`)).status).toBe(200);

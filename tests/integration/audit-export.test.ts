@@ -27,6 +27,8 @@ describe('fedsynth audit export', () => {
       delta: 1e-9,
       seed: 1,
       outDir: join(work, 'out'),
+      // The export reads the store, not the sites' data: FHIR-only sites are enough.
+      multimodal: false,
     });
     const cfg = parseCoordinatorConfig(files.coordinatorConfig);
     if (cfg.storage.kind !== 'pglite') throw new Error('demo config uses pglite');

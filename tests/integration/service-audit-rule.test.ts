@@ -7,7 +7,8 @@ import type { Server } from 'node:http';
 import { createHttpServer, listen } from '../../coordinator/http/server.ts';
 import type { ApiDeps } from '../../coordinator/http/api.ts';
 import type { CoordinatorConfig } from '../../coordinator/config.ts';
-import { COORDINATOR_PARTY, openStore, StudyStore, type Store } from '../../coordinator/store/index.ts';
+import { COORDINATOR_PARTY, StudyStore, type Store } from '../../coordinator/store/index.ts';
+import { openPgliteFromSnapshot } from '../support/db.ts';
 import { parseChainLines, type ApiRequestEvent, type AuditEntry } from '../../privacy/audit-log/chain.ts';
 import { parseSchema } from '../../schema/schema.ts';
 import { readFileSync } from 'node:fs';
@@ -51,7 +52,7 @@ async function settled(): Promise<ApiRequestEvent[]> {
 }
 
 beforeAll(async () => {
-  store = await openStore({ pglite: 'memory://' });
+  store = await openPgliteFromSnapshot('memory://');
   const signer = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
   store.setAuditSigner({ party: COORDINATOR_PARTY, privateKeyPem: signer });
   const studies = new StudyStore(store.sql);

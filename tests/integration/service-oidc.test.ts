@@ -13,7 +13,8 @@ import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'j
 import { createHttpServer, listen } from '../../coordinator/http/server.ts';
 import type { ApiDeps } from '../../coordinator/http/api.ts';
 import type { CoordinatorConfig, OidcConfig } from '../../coordinator/config.ts';
-import { COORDINATOR_PARTY, openStore, StudyStore, type Store } from '../../coordinator/store/index.ts';
+import { COORDINATOR_PARTY, StudyStore, type Store } from '../../coordinator/store/index.ts';
+import { openPgliteFromSnapshot } from '../support/db.ts';
 import { parseChainLines, type ApiRequestEvent, type AuditEntry } from '../../privacy/audit-log/chain.ts';
 
 const ISSUER = 'https://idp.example.org/realms/fedsynth';
@@ -103,7 +104,7 @@ let url = '';
 let jwksUrl = '';
 
 beforeAll(async () => {
-  store = await openStore({ pglite: 'memory://' });
+  store = await openPgliteFromSnapshot('memory://');
   const signer = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
   store.setAuditSigner({ party: COORDINATOR_PARTY, privateKeyPem: signer });
   apiKey = (await new StudyStore(store.sql).createApiKey('ops key', 'operator')).token;

@@ -12,6 +12,7 @@ import { startService, type RunningService } from '../../coordinator/serve.ts';
 import { loadSiteData, SiteAgent } from '../../site-agent/agent.ts';
 import type { Role } from '../../coordinator/store/index.ts';
 import { freePort } from './federation.ts';
+import { seedPgliteDir } from './db.ts';
 
 export interface TestService {
   work: string;
@@ -51,6 +52,7 @@ export async function startTestService(
   raw.http = { listen: `127.0.0.1:${httpPort}` };
   raw.rounds.registrationSeconds = 30;
   writeFileSync(files.coordinatorConfig, YAML.stringify(raw));
+  await seedPgliteDir(raw.storage.pglite);
   for (const path of Object.values(files.siteConfigs)) {
     const site = YAML.parse(readFileSync(path, 'utf8'));
     site.policy.epsilon = opts.siteEpsilon ?? 4;

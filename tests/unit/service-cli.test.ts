@@ -9,6 +9,7 @@ import { main } from '../../cli/main.ts';
 import { exited, spawnFedsynth } from '../../cli/demo.ts';
 import { storeHolder, STORE_LOCK_FILE } from '../../coordinator/store/index.ts';
 import { freePort } from '../support/federation.ts';
+import { seedPgliteDir } from '../support/db.ts';
 import { provisionFederation } from '../../pki/index.ts';
 import { DEFAULT_SCHEMA_PATH } from '../../simulator/index.ts';
 
@@ -91,6 +92,8 @@ describe('fedsynth token / serve', () => {
 
   it('token create needs a known role and a name; list and revoke work on the store', async () => {
     await provisionFederation({ outDir: kits, federationId: 'f', sites: ['hospital-a', 'hospital-b'], validityDays: 1 });
+    // The commands below open a migrated store instead of running initdb.
+    await seedPgliteDir(join(dir, 'db'));
     const cfg = config({});
     expect((await run(['token', 'create', '--config', cfg, '--role', 'admin', '--name', 'x'])).err).toMatch(
       /--role must be one of researcher, operator, auditor/,

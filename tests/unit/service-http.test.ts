@@ -12,7 +12,8 @@ import { openApiDocument } from '../../coordinator/http/openapi.ts';
 import { compile, HttpError, matchRoute, readJson } from '../../coordinator/http/router.ts';
 import { ageEdgeProblem, parseCohortRequest, parseStudyRequest, schemaModalities } from '../../coordinator/http/validate.ts';
 import type { ApiDeps } from '../../coordinator/http/api.ts';
-import { openStore, parseToken, StudyStore, type Role, type Store } from '../../coordinator/store/index.ts';
+import { parseToken, StudyStore, type Role, type Store } from '../../coordinator/store/index.ts';
+import { openPgliteFromSnapshot } from '../support/db.ts';
 import { budgetProblem, subsetSchemaText, type SiteBudget } from '../../coordinator/studies.ts';
 import { parseSchema } from '../../schema/schema.ts';
 import { DEFAULT_SCHEMA_PATH, MULTIMODAL_SCHEMA_PATH } from '../../simulator/index.ts';
@@ -161,7 +162,7 @@ describe('studies', () => {
 describe('API keys', () => {
   let store: Store;
   beforeAll(async () => {
-    store = await openStore({ pglite: 'memory://' });
+    store = await openPgliteFromSnapshot('memory://');
   });
   afterAll(async () => store.close());
 
