@@ -16,6 +16,8 @@ const LONG_FILES = [
   'tests/integration/round-without-tasks.test.ts',
   'tests/integration/fit-preflight.test.ts',
   'tests/integration/federation-fit.test.ts',
+  'tests/integration/audit-mia-federation.test.ts',
+  'tests/integration/audit-canary-federation.test.ts',
   'tests/integration/agent-stops-and-drops.test.ts',
   'tests/integration/network-faults.test.ts',
   'tests/integration/service-api.test.ts',
