@@ -168,8 +168,7 @@ export function checkedCanaries(ctx: TaskContext, spec: Pick<MeasureSpec, 'holdo
     if (row.length !== d.attrs.length)
       throw new TaskRefusal(`canaryRows[${i}] has ${row.length} values, this site's schema has ${d.attrs.length} attributes`);
     row.forEach((v, j) => {
-      if (v >= d.sizes[j])
-        throw new TaskRefusal(`canaryRows[${i}][${j}] is ${v}, outside attribute ${d.attrs[j]}'s ${d.sizes[j]} values`);
+      if (v >= d.sizes[j]) throw new TaskRefusal(`canaryRows[${i}][${j}] is ${v}, outside attribute ${d.attrs[j]}'s ${d.sizes[j]} values`);
     });
   });
   if (!stored) {

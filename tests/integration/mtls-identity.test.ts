@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { basename, join, relative } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { addSite, provisionFederation } from '../../pki/index.ts';
 import { bindServer, createGrpcServer, serverCredentialsFromKit } from '../../coordinator/transport.ts';
@@ -11,12 +11,13 @@ import { PeerIdentityError, createPeerIdentityResolver } from '../../coordinator
 import { clientCredentialsFromKit, createFederationClient } from '../../site-agent/transport.ts';
 import { loadFederationService } from '../../proto/wire.ts';
 import { RevocationWatcher } from '../../proto/revocation.ts';
+import { parseRoster } from '../../proto/roster.ts';
 import { revokeCertificates } from '../../pki/rotate.ts';
 import { AGENT_EXIT_CODES, classifyCallError } from '../../site-agent/agent-errors.ts';
 
 // proto/wire.ts loads the contract with keepCase (snake_case fields at runtime), while the
 // generated TS types are camelCase; this test speaks the runtime shape through loose types.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+ 
 type Msg = Record<string, any>;
 interface FederationClient extends grpc.Client {
   Register(
@@ -241,8 +242,20 @@ describe('mutual TLS identity', () => {
     const before = snapshot(fedA);
     await addSite({ outDir: fedA, siteId: 'carol' });
     const after = snapshot(fedA);
-    for (const [f, bytes] of before) expect(after.get(f)?.equals(bytes), f).toBe(true);
-    expect(after.size).toBe(before.size + 3);
+    // No certificate or key changes; the only files rewritten are the roster's, now one version
+    // later and listing carol, in DIR/ and in every existing site's kit.
+    const caPem = readFileSync(join(fedA, 'ca/ca.pem'));
+    for (const [f, bytes] of before) {
+      if (basename(f) !== 'roster.json') {
+        expect(after.get(f)?.equals(bytes), f).toBe(true);
+        continue;
+      }
+      const was = parseRoster(bytes.toString('utf8'), caPem, f);
+      const now = parseRoster(after.get(f)!.toString('utf8'), caPem, f);
+      expect(now.version, f).toBe(was.version + 1);
+      expect(now.sites.map((x) => x.siteId)).toEqual([...was.sites.map((x) => x.siteId), 'carol']);
+    }
+    expect(after.size).toBe(before.size + 4);
     // the running coordinator (not restarted, same kit) accepts the new site, and old sites still work
     const carol = loose(track(createFederationClient(target, join(fedA, 'sites/carol'))));
     expect((await register(carol)).site_id).toBe('carol');

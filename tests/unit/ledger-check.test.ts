@@ -118,7 +118,7 @@ describe('ledger cross-checked with the audit log on open', () => {
 
   it('the site agent opens its ledger through the check', () => {
     const src = fs.readFileSync(path.join(ROOT, 'site-agent/agent.ts'), 'utf8');
-    expect(src).toMatch(/this\.ledger = openCheckedLedger\(cfg\.stateDir, \{\s*audit:/);
+    expect(src).toMatch(/this\.ledger = (?:ledger = )?openCheckedLedger\(cfg\.stateDir, \{\s*audit:/);
     expect(src).not.toMatch(/\bopenLedger\(/);
   });
 });
