@@ -17,7 +17,6 @@ import { AGENT_EXIT_CODES, classifyCallError } from '../../site-agent/agent-erro
 
 // proto/wire.ts loads the contract with keepCase (snake_case fields at runtime), while the
 // generated TS types are camelCase; this test speaks the runtime shape through loose types.
- 
 type Msg = Record<string, any>;
 interface FederationClient extends grpc.Client {
   Register(
