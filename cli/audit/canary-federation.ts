@@ -8,11 +8,10 @@
 // answer, charged as any measure round under its own policy and ledger. After the fit the auditor
 // reads the released measurements from the coordinator's store and each site's members (its
 // stored holdout) and scores the canaries with the offline audit's code (`scoreCanaries`).
-import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import YAML from 'yaml';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import YAML from 'yaml';
 import type { FitReport } from '../../coordinator/coordinator.ts';
 import { openStore } from '../../coordinator/store/index.ts';
 import { planCanaries, scoreCanaries, siteCanaryRows, type CanaryScores } from '../../federation/audits/canary.ts';
@@ -23,7 +22,8 @@ import { loadSiteData, type LoadedSiteData } from '../../site-agent/agent.ts';
 import type { SiteConfig } from '../../site-agent/config.ts';
 import { fitSplit } from '../../site-agent/audit-tasks.ts';
 import { parseSiteConfig } from '../agent-config.ts';
-import { exited, prepareFederation, spawnFedsynth } from '../demo.ts';
+import { prepareFederation } from '../demo.ts';
+import { allowStatistic, patchYaml, runFederationProcesses } from './audited-federation.ts';
 
 export interface CanaryFederationOptions {
   sites: number;
@@ -83,16 +83,9 @@ function membersOf(cfg: SiteConfig, data: LoadedSiteData): Dataset {
   return split.members;
 }
 
-function patchYaml(path: string, patch: (o: Record<string, unknown>) => void): void {
-  const o = YAML.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
-  patch(o);
-  writeFileSync(path, YAML.stringify(o));
-}
-
 export async function runCanaryOnFederation(opts: CanaryFederationOptions): Promise<CanaryFederationReport> {
   const work = opts.work ?? mkdtempSync(join(tmpdir(), 'fedsynth-canary-federation-'));
   const outDir = join(work, 'out');
-  const children: ChildProcess[] = [];
   try {
     const files = await prepareFederation({
       work,
@@ -107,10 +100,7 @@ export async function runCanaryOnFederation(opts: CanaryFederationOptions): Prom
       siteEpsilon: opts.siteEpsilon,
     });
     const siteIds = Object.keys(files.siteConfigs).sort();
-    for (const path of Object.values(files.siteConfigs))
-      patchYaml(path, (o) => {
-        (o.policy as Record<string, unknown>).allowedStatistics = ['marginal', 'canary'];
-      });
+    allowStatistic(files.siteConfigs, 'canary');
     const siteCfgs = siteIds.map((s) => parseSiteConfig(files.siteConfigs[s]));
     const siteData = await Promise.all(siteCfgs.map((c) => loadSiteData(c)));
     const all = concatDatasets(
@@ -127,16 +117,7 @@ export async function runCanaryOnFederation(opts: CanaryFederationOptions): Prom
     opts.log(
       `audited fit with ${opts.canaries} canaries: ${opts.sites} sites × ${opts.patients} patients, each holding out ${opts.holdout} of them (work folder ${work})`,
     );
-    const coordinator = spawnFedsynth(['coordinator', '--config', files.coordinatorConfig, '--log-format', 'pretty'], (l) =>
-      opts.log(`  ${l}`),
-    );
-    children.push(coordinator);
-    for (const path of Object.values(files.siteConfigs))
-      children.push(spawnFedsynth(['agent', '--config', path, '--log-format', 'pretty', '--exit-when-done'], (l) => opts.log(`  ${l}`)));
-    const code = await exited(coordinator);
-    if (code !== 0) throw new Error(`the coordinator exited with code ${code}`);
-    await Promise.all(children.slice(1).map(exited));
-    const report = JSON.parse(readFileSync(join(outDir, 'report.json'), 'utf8')) as FitReport;
+    const report = await runFederationProcesses({ ...files, outDir, log: opts.log });
     const missing = siteIds.filter((s) => bySite[s].length > 0 && !report.sitesContributed.includes(s));
     // A site that answered no round added none of its canaries: its "included" bits would be false claims.
     if (missing.length) throw new Error(`site(s) ${missing.join(', ')} contributed to no round: their canaries were never added`);
@@ -161,7 +142,6 @@ export async function runCanaryOnFederation(opts: CanaryFederationOptions): Prom
       ...(opts.work ? { work } : {}),
     };
   } finally {
-    for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
     if (!opts.work) rmSync(work, { recursive: true, force: true });
   }
 }

@@ -4,15 +4,14 @@
 // audited fit (`fit.audit` in coordinator.yaml): every site holds out part of its patients from
 // every measure round, then answers one `mia-histogram` round per score under its own policy and
 // ledger (`allowedStatistics: [marginal, mia-histogram]`), charged at single-party ρ.
-import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import YAML from 'yaml';
 import type { FitReport } from '../../coordinator/coordinator.ts';
 import type { MiaAuditReport } from '../../coordinator/audit-rounds.ts';
 import { epsilonFromRho } from '../../privacy/dp/accountant.ts';
-import { exited, prepareFederation, spawnFedsynth } from '../demo.ts';
+import { prepareFederation } from '../demo.ts';
+import { allowStatistic, patchYaml, runFederationProcesses } from './audited-federation.ts';
 import type { MiaReport } from './mia.ts';
 
 export interface MiaFederationOptions {
@@ -35,16 +34,9 @@ export interface MiaFederationOptions {
 
 export type MiaFederationReport = MiaReport & { federation: MiaAuditReport; work?: string };
 
-function patchYaml(path: string, patch: (o: Record<string, unknown>) => void): void {
-  const o = YAML.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
-  patch(o);
-  writeFileSync(path, YAML.stringify(o));
-}
-
 export async function runMiaOnFederation(opts: MiaFederationOptions): Promise<MiaFederationReport> {
   const work = opts.work ?? mkdtempSync(join(tmpdir(), 'fedsynth-mia-federation-'));
   const outDir = join(work, 'out');
-  const children: ChildProcess[] = [];
   try {
     const files = await prepareFederation({
       work,
@@ -62,27 +54,14 @@ export async function runMiaOnFederation(opts: MiaFederationOptions): Promise<Mi
       const fit = o.fit as Record<string, unknown>;
       fit.audit = { holdout: opts.holdout, mia: { bins: opts.bins, sigma2: opts.sigma2, cohortRows: opts.cohortRows } };
     });
-    for (const path of Object.values(files.siteConfigs))
-      patchYaml(path, (o) => {
-        (o.policy as Record<string, unknown>).allowedStatistics = ['marginal', 'mia-histogram'];
-      });
+    allowStatistic(files.siteConfigs, 'mia-histogram');
     opts.log(
       `audited fit: ${opts.sites} sites × ${opts.patients} patients, each holding out ${opts.holdout} of them (work folder ${work})`,
     );
-    const coordinator = spawnFedsynth(['coordinator', '--config', files.coordinatorConfig, '--log-format', 'pretty'], (l) =>
-      opts.log(`  ${l}`),
-    );
-    children.push(coordinator);
-    for (const cfg of Object.values(files.siteConfigs))
-      children.push(spawnFedsynth(['agent', '--config', cfg, '--log-format', 'pretty', '--exit-when-done'], (l) => opts.log(`  ${l}`)));
-    const code = await exited(coordinator);
-    if (code !== 0) throw new Error(`the coordinator exited with code ${code}`);
-    await Promise.all(children.slice(1).map(exited));
-    const report = JSON.parse(readFileSync(join(outDir, 'report.json'), 'utf8')) as FitReport;
+    const report = await runFederationProcesses({ ...files, outDir, log: opts.log });
     if (!report.mia) throw new Error('the coordinator ran no membership-inference rounds');
     return toMiaReport(report, opts, opts.work ? work : undefined);
   } finally {
-    for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
     if (!opts.work) rmSync(work, { recursive: true, force: true });
   }
 }

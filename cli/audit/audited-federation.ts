@@ -1,0 +1,51 @@
+// The local federation both `audit mia --federation` and `audit canary --federation` run: the
+// demo's kits and configs (cli/demo.ts `prepareFederation`), a site policy that allows the audit's
+// statistic, then the coordinator and one agent per site as separate processes over gRPC with
+// mutual TLS, exactly as in production.
+import type { ChildProcess } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import YAML from 'yaml';
+import type { FitReport } from '../../coordinator/coordinator.ts';
+import { exited, spawnFedsynth } from '../demo.ts';
+
+/** Rewrites one YAML config file in place. */
+export function patchYaml(path: string, patch: (o: Record<string, unknown>) => void): void {
+  const o = YAML.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+  patch(o);
+  writeFileSync(path, YAML.stringify(o));
+}
+
+/** Every site's policy allows marginals and `statistic` (audits are opt-in per site). */
+export function allowStatistic(siteConfigs: Record<string, string>, statistic: 'mia-histogram' | 'canary'): void {
+  for (const path of Object.values(siteConfigs))
+    patchYaml(path, (o) => {
+      (o.policy as Record<string, unknown>).allowedStatistics = ['marginal', statistic];
+    });
+}
+
+/**
+ * Runs the coordinator of `coordinatorConfig` and one agent per site config until the coordinator
+ * exits; returns its report.json (in `outDir`). Every process still running on a failure is stopped.
+ */
+export async function runFederationProcesses(opts: {
+  coordinatorConfig: string;
+  siteConfigs: Record<string, string>;
+  outDir: string;
+  log: (line: string) => void;
+}): Promise<FitReport> {
+  const children: ChildProcess[] = [];
+  const relay = (l: string) => opts.log(`  ${l}`);
+  try {
+    const coordinator = spawnFedsynth(['coordinator', '--config', opts.coordinatorConfig, '--log-format', 'pretty'], relay);
+    children.push(coordinator);
+    for (const cfg of Object.values(opts.siteConfigs))
+      children.push(spawnFedsynth(['agent', '--config', cfg, '--log-format', 'pretty', '--exit-when-done'], relay));
+    const code = await exited(coordinator);
+    if (code !== 0) throw new Error(`the coordinator exited with code ${code}`);
+    await Promise.all(children.slice(1).map(exited));
+    return JSON.parse(readFileSync(join(opts.outDir, 'report.json'), 'utf8')) as FitReport;
+  } finally {
+    for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
+  }
+}
