@@ -10,7 +10,7 @@ export const LAYERS = {
   proto: [],
   schema: [],
   privacy: [],
-  pki: [],
+  pki: ['proto'],
   ops: [],
   model: ['privacy', 'schema'],
   modalities: ['model', 'schema'],

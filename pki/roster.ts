@@ -12,13 +12,14 @@
 import 'reflect-metadata';
 import { chmodSync, existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createHash, verify, webcrypto, X509Certificate } from 'node:crypto';
+import { verify, webcrypto, X509Certificate } from 'node:crypto';
 import { COORDINATOR_CN, ProvisionError, SIGNING_ALGORITHM, validateSiteId, type CertificateAuthority } from './x509.ts';
 import { siteKitDir } from './kit.ts';
+import { publicKeySha256, ROSTER_FILE, ROSTER_FORMAT } from '../proto/roster.ts';
 
-export const ROSTER_FILE = 'roster.json';
-/** The layout proto/roster.ts reads; both sides name it so a change of layout is a change of format. */
-export const ROSTER_FORMAT = 'fedsynth-roster/1';
+// The file name, the layout's name and the key hash are the reader's (proto/roster.ts): what is
+// written here is exactly what a site parses.
+export { ROSTER_FILE, ROSTER_FORMAT };
 
 export interface RosterEntry {
   siteId: string;
@@ -33,10 +34,7 @@ export interface RosterContent {
 }
 
 /** Hex SHA-256 of a certificate's DER SubjectPublicKeyInfo. */
-export function certificateKeySha256(certPem: string): string {
-  const spki = new X509Certificate(certPem).publicKey.export({ type: 'spki', format: 'der' });
-  return createHash('sha256').update(spki).digest('hex');
-}
+export const certificateKeySha256 = publicKeySha256;
 
 export function rosterPath(outDir: string): string {
   return join(outDir, ROSTER_FILE);
