@@ -63,7 +63,7 @@ export function splitSites(data: Dataset, options: SplitOptions): SiteSplit {
 }
 
 /** The rows `rows` of `data`, in that order, as a new dataset. */
-export function subset(data: Dataset, rows: Int32Array): Dataset {
+export function subset(data: Dataset, rows: ArrayLike<number>): Dataset {
   const cols: Column[] = data.columns.map((c, j) => {
     const out = allocColumn(data.domain.sizes[j], rows.length);
     for (let i = 0; i < rows.length; i++) out[i] = c[rows[i]];

@@ -17,6 +17,7 @@ import { createHash, randomInt } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { allocColumn, Dataset } from '../model/domain.ts';
+import { subset } from '../model/split.ts';
 import { rational } from '../privacy/dp/rational.ts';
 import { decodeCohort, MalformedCohortError } from '../proto/mia-wire.ts';
 import type { MeasureSpec, MiaHistogramSpec } from '../proto/task-spec.ts';
@@ -45,18 +46,6 @@ function rowKey(ids: readonly string[] | undefined, row: number): string {
     .update(ids ? `id:${ids[row]}` : `row:${row}`)
     .digest('hex')
     .slice(0, 32);
-}
-
-function rowsOf(data: Dataset, rows: readonly number[]): Dataset {
-  return new Dataset(
-    data.domain,
-    data.columns.map((c, j) => {
-      const col = allocColumn(data.domain.sizes[j], rows.length);
-      rows.forEach((r, i) => (col[i] = c[r]));
-      return col;
-    }),
-    rows.length,
-  );
 }
 
 function readHoldout(file: string, fitId: string): HoldoutRecord | null {
@@ -122,7 +111,7 @@ export function fitSplit(
   const members: number[] = [];
   const holdout: number[] = [];
   for (let r = 0; r < ctx.data.rows; r++) (held.has(rowKey(ctx.patientIds, r)) ? holdout : members).push(r);
-  return { members: rowsOf(ctx.data, members), holdout: rowsOf(ctx.data, holdout), fraction: rec.fraction };
+  return { members: subset(ctx.data, members), holdout: subset(ctx.data, holdout), fraction: rec.fraction };
 }
 
 /**

@@ -10,7 +10,8 @@
 // [members | holdout], noised with its own discrete Gaussian share and charged to its own ledger
 // (site-agent/dcr.ts, passed in as `answer`: this layer never sees a site's ledger). The auditor
 // sums the noisy histograms and reports ROC AUC and membership advantage (privacy/empirical/mia.ts).
-import { allocColumn, Dataset } from '../../model/domain.ts';
+import { Dataset } from '../../model/domain.ts';
+import { subset } from '../../model/split.ts';
 import { Rng } from '../../model/rng.ts';
 import { sample } from '../../model/sample.ts';
 import { miaFromHistograms, type MiaStats } from '../../privacy/empirical/mia.ts';
@@ -68,17 +69,7 @@ export interface MiaAuditResult {
 function split(data: Dataset, rng: Rng): [Dataset, Dataset] {
   const idx = rng.shuffle(Array.from({ length: data.rows }, (_, i) => i));
   const half = Math.floor(data.rows / 2);
-  const take = (rows: number[]) =>
-    new Dataset(
-      data.domain,
-      data.columns.map((c, j) => {
-        const col = allocColumn(data.domain.sizes[j], rows.length);
-        rows.forEach((r, i) => (col[i] = c[r]));
-        return col;
-      }),
-      rows.length,
-    );
-  return [take(idx.slice(0, half)), take(idx.slice(half))];
+  return [subset(data, idx.slice(0, half)), subset(data, idx.slice(half))];
 }
 
 /** Splits every site into members (fitted) and a held-out half, seeded per site. */

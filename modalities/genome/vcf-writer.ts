@@ -63,6 +63,16 @@ interface Site {
   g: Genotype;
 }
 
+/** VCF record order: chromosome, position, then REF and ALT (the order bcftools expects). */
+function bySiteOrder(a: Pick<Site, 'rank' | 'g'>, b: Pick<Site, 'rank' | 'g'>): number {
+  return (
+    a.rank - b.rank ||
+    a.g.pos - b.g.pos ||
+    (a.g.ref < b.g.ref ? -1 : a.g.ref > b.g.ref ? 1 : 0) ||
+    (a.g.alt < b.g.alt ? -1 : a.g.alt > b.g.alt ? 1 : 0)
+  );
+}
+
 function siteKey(g: Genotype): string {
   return `${chromRank(g.chrom)}:${g.pos}:${g.ref}:${g.alt}`;
 }
@@ -108,13 +118,7 @@ export function writeVcf(samples: VcfSample[], opts: VcfWriteOptions): string {
     }
     return m;
   });
-  const ordered = [...sites.values()].sort(
-    (a, b) =>
-      a.rank - b.rank ||
-      a.g.pos - b.g.pos ||
-      (a.g.ref < b.g.ref ? -1 : a.g.ref > b.g.ref ? 1 : 0) ||
-      (a.g.alt < b.g.alt ? -1 : a.g.alt > b.g.alt ? 1 : 0),
-  );
+  const ordered = [...sites.values()].sort(bySiteOrder);
   const info = opts.info ?? true;
   const lines: string[] = [
     '##fileformat=VCFv4.2',
@@ -176,15 +180,7 @@ export function singleSampleVcfWriter(
   const lines = probe.split('\n');
   const header = lines.slice(0, lines.findIndex((l) => l.startsWith('#CHROM')) + 1);
   const headerPrefix = header.slice(0, -1).join('\n') + '\n' + header[header.length - 1].slice(0, -1);
-  const order = sites
-    .map((g, i) => ({ i, rank: chromRank(g.chrom), g }))
-    .sort(
-      (a, b) =>
-        a.rank - b.rank ||
-        a.g.pos - b.g.pos ||
-        (a.g.ref < b.g.ref ? -1 : a.g.ref > b.g.ref ? 1 : 0) ||
-        (a.g.alt < b.g.alt ? -1 : a.g.alt > b.g.alt ? 1 : 0),
-    );
+  const order = sites.map((g, i) => ({ i, rank: chromRank(g.chrom), g })).sort(bySiteOrder);
   const info = opts.info ?? true;
   // Per site: the record up to INFO, for the order above (checked against writeVcf's own lines).
   const fixed = order.map(
