@@ -205,8 +205,8 @@ export function checkPlan(
   if (coord) return coord;
   const fed = checkFederation(policy, ctx.federationId);
   if (fed) return fed;
-  if (!policy.allowedStatistics.includes('marginal'))
-    return refuse(`statistic "marginal" is not allowed by this site's policy (allowed: ${policy.allowedStatistics.join(', ') || 'none'})`);
+  const stat = checkStatistic(policy, 'marginal');
+  if (stat) return stat;
   if (plan.quorum < policy.minQuorum) return refuse(`quorum ${plan.quorum} is below this site's minimum ${policy.minQuorum}`);
   const singleSite = plan.committeeSize === 1 && plan.quorum === 1 && policy.minQuorum === 1;
   const minT = singleSite ? 1 : Math.max(2, policy.minThreshold);
@@ -266,6 +266,13 @@ function checkCoordinator(policy: SitePolicy, presented: string | undefined): Ch
   return null;
 }
 
+function checkStatistic(policy: SitePolicy, statistic: Statistic): CheckResult | null {
+  if (policy.allowedStatistics.includes(statistic)) return null;
+  return refuse(
+    `statistic "${statistic}" is not allowed by this site's policy (allowed: ${policy.allowedStatistics.join(', ') || 'none'})`,
+  );
+}
+
 function checkFederation(policy: SitePolicy, federationId: string): CheckResult | null {
   if (capFor(policy, federationId) === 'refused') {
     return refuse(
@@ -298,8 +305,8 @@ export function checkTask(policy: SitePolicy, spec: MeasureSpec, ctx: TaskContex
   const fed = checkFederation(policy, ctx.federationId);
   if (fed) return fed;
 
-  if (!policy.allowedStatistics.includes('marginal'))
-    return refuse(`statistic "marginal" is not allowed by this site's policy (allowed: ${policy.allowedStatistics.join(', ') || 'none'})`);
+  const stat = checkStatistic(policy, 'marginal');
+  if (stat) return stat;
   if (policy.maxMarginalsPerTask !== null && spec.marginals.length > policy.maxMarginalsPerTask) {
     return refuse(`task asks for ${spec.marginals.length} marginals, policy allows at most ${policy.maxMarginalsPerTask} per task`);
   }
@@ -399,10 +406,8 @@ export function checkScoreHistogramTask(
   if (coord) return coord;
   const fed = checkFederation(policy, ctx.federationId);
   if (fed) return fed;
-  if (!policy.allowedStatistics.includes('mia-histogram'))
-    return refuse(
-      `statistic "mia-histogram" is not allowed by this site's policy (allowed: ${policy.allowedStatistics.join(', ') || 'none'})`,
-    );
+  const stat = checkStatistic(policy, 'mia-histogram');
+  if (stat) return stat;
   const { num, den } = spec.sigmaSite2;
   if (policy.minSigmaSite !== null && !rationalAtLeast(num, den, policy.minSigmaSite * policy.minSigmaSite)) {
     return refuse(
