@@ -3,10 +3,23 @@
 //   <out>/ca/{ca.pem,ca.key}                   the federation CA; ca.key never leaves this folder
 //   <out>/coordinator/{ca.pem,cert.pem,key.pem}
 //   <out>/sites/<id>/{ca.pem,cert.pem,key.pem}
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { OID_CLIENT_AUTH, OID_SERVER_AUTH, ProvisionError, SITE_ID_PATTERN, SITE_URI_PREFIX } from './x509.ts';
+
+/** Writes `content` to `path` through a temporary file and a rename, so a crash leaves old or new. */
+export function replaceFile(path: string, content: string, mode: number): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  try {
+    writeFileSync(tmp, content, { mode });
+    chmodSync(tmp, mode);
+    renameSync(tmp, path);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw new ProvisionError(`cannot write ${path}: ${(err as Error).message}`);
+  }
+}
 
 export const CA_DIR = 'ca';
 export const COORDINATOR_DIR = 'coordinator';

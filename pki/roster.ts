@@ -10,11 +10,11 @@
 // Every change re-signs the whole roster as version + 1 and writes it to DIR/roster.json and to
 // the kit folder of every listed site (DIR/sites/<id>/roster.json), from where it is handed out.
 import 'reflect-metadata';
-import { chmodSync, existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { verify, webcrypto, X509Certificate } from 'node:crypto';
 import { COORDINATOR_CN, ProvisionError, SIGNING_ALGORITHM, validateSiteId, type CertificateAuthority } from './x509.ts';
-import { siteKitDir } from './kit.ts';
+import { replaceFile, siteKitDir } from './kit.ts';
 import { publicKeySha256, ROSTER_FILE, ROSTER_FORMAT } from '../proto/roster.ts';
 
 // The file name, the layout's name and the key hash are the reader's (proto/roster.ts): what is
@@ -90,19 +90,6 @@ export async function readRoster(outDir: string, authority: CertificateAuthority
   return { federationId: body.federationId, version: body.version, issuedAt: new Date(body.issuedAt), sites: body.sites };
 }
 
-/** Writes `content` to `path` through a temporary file and a rename, so a crash leaves old or new. */
-function replaceFile(path: string, content: string): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  try {
-    writeFileSync(tmp, content, { mode: 0o644 });
-    chmodSync(tmp, 0o644);
-    renameSync(tmp, path);
-  } catch (err) {
-    rmSync(tmp, { force: true });
-    throw new ProvisionError(`cannot write ${path}: ${(err as Error).message}`);
-  }
-}
-
 export interface RosterChange {
   file: string;
   version: number;
@@ -120,10 +107,10 @@ export async function writeRoster(outDir: string, authority: CertificateAuthorit
   for (const s of content.sites) {
     const dir = siteKitDir(outDir, s.siteId);
     if (!existsSync(dir)) continue;
-    replaceFile(join(dir, ROSTER_FILE), text);
+    replaceFile(join(dir, ROSTER_FILE), text, 0o644);
     files.push(join(dir, ROSTER_FILE));
   }
-  replaceFile(file, text);
+  replaceFile(file, text, 0o644);
   return { file, version: content.version, files, sites: content.sites };
 }
 

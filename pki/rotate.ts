@@ -9,11 +9,11 @@
 // revoke writes DIR/revoked.crl.pem, an X.509 CRL signed by the CA, which the coordinator and
 // every agent read (proto/revocation.ts). Entries accumulate: revoking never un-revokes.
 import 'reflect-metadata';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync, chmodSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { X509Certificate, webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
-import { CA_CERT_FILE, CA_KEY_FILE, CERT_FILE, KEY_FILE, caDir, siteKitDir } from './kit.ts';
+import { CA_CERT_FILE, CA_KEY_FILE, CERT_FILE, KEY_FILE, caDir, replaceFile, siteKitDir } from './kit.ts';
 import {
   certificateKeySha256,
   changeRoster,
@@ -60,19 +60,6 @@ async function loadCa(outDir: string) {
     );
   const caPem = readFileSync(certPath, 'utf8');
   return { caPem, authority: await loadCertificateAuthority(caPem, readFileSync(keyPath, 'utf8'), ca) };
-}
-
-/** Writes `content` to `path` through a temporary file and a rename, so a crash leaves old or new. */
-function replaceFile(path: string, content: string, mode: number): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  try {
-    writeFileSync(tmp, content, { mode });
-    chmodSync(tmp, mode);
-    renameSync(tmp, path);
-  } catch (err) {
-    rmSync(tmp, { force: true });
-    throw new ProvisionError(`cannot write ${path}: ${(err as Error).message}`);
-  }
 }
 
 export interface RotateSiteResult {

@@ -8,10 +8,10 @@
 // back to an older version (a rollback that would re-admit a revoked site's key) is refused, as
 // is a different roster under an already accepted version number. The kit file is re-read when
 // it changes, so a new version takes effect at the next task without a restart.
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseRoster, RosterError, ROSTER_FILE, type FederationRoster } from '../proto/roster.ts';
-import { asDiskError } from './audit-log.ts';
+import { asDiskError, writeFileDurable } from './audit-log.ts';
 
 /** The site has no roster it can use: the agent does not start. */
 export class SiteRosterError extends Error {
@@ -127,29 +127,11 @@ export class SiteRoster {
    */
   private persist(text: string): void {
     try {
-      this.write(text);
+      mkdirSync(this.opts.stateDir, { recursive: true });
     } catch (err) {
       throw asDiskError(err, this.stateFile);
     }
-  }
-
-  private write(text: string): void {
-    const tmp = `${this.stateFile}.tmp`;
-    mkdirSync(this.opts.stateDir, { recursive: true });
-    writeFileSync(tmp, text, { mode: 0o644 });
-    const fd = openSync(tmp, 'r');
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, this.stateFile);
-    const dir = openSync(this.opts.stateDir, 'r');
-    try {
-      fsyncSync(dir);
-    } finally {
-      closeSync(dir);
-    }
+    writeFileDurable(this.stateFile, Buffer.from(text, 'utf8'));
   }
 
   /** Re-reads the kit's roster file when it changed since the last look. */
