@@ -13,6 +13,11 @@ export interface Drug {
   display: string;
   /** Youngest age (years) the drug is prescribed at for this indication. */
   minAgeYears: number;
+  /**
+   * A paediatric strength: prescribed before this age only; at it the adult strength of the same
+   * indication replaces it (the child's prescription is then stopped).
+   */
+  maxAgeYears?: number;
   /** Taken as needed (relievers) rather than daily. */
   asNeeded?: boolean;
   dosage: string;
@@ -24,10 +29,19 @@ const METFORMIN: Drug = {
   minAgeYears: 10,
   dosage: 'One tablet by mouth once daily with the evening meal',
 };
+// Children start at 0.07 mg/kg once daily (up to 5 mg; AAP 2017, Table 19): 2.5 mg, not the
+// adult 10 mg, from age 6 (lisinopril's paediatric labelling).
+const LISINOPRIL_PAEDIATRIC: Drug = {
+  rxnorm: '311353',
+  display: 'lisinopril 2.5 MG Oral Tablet',
+  minAgeYears: 6,
+  maxAgeYears: 18,
+  dosage: 'One tablet by mouth once daily',
+};
 const LISINOPRIL: Drug = {
   rxnorm: '314076',
   display: 'lisinopril 10 MG Oral Tablet',
-  minAgeYears: 6,
+  minAgeYears: 18,
   dosage: 'One tablet by mouth once daily',
 };
 const ATORVASTATIN: Drug = {
@@ -59,14 +73,20 @@ export interface Treatment {
 /** Condition → the drugs started at (or after) its diagnosis. Conditions absent here get none. */
 export const TREATMENTS: Readonly<Record<string, Treatment>> = {
   type2_diabetes: { drugs: [METFORMIN], source: 'ADA Standards of Care, section 9 (metformin first line; approved from age 10)' },
-  hypertension: { drugs: [LISINOPRIL], source: 'NICE NG136 / ACC-AHA 2017 (ACE inhibitor first line; lisinopril approved from age 6)' },
+  hypertension: {
+    drugs: [LISINOPRIL_PAEDIATRIC, LISINOPRIL],
+    source: 'NICE NG136 / ACC-AHA 2017 (ACE inhibitor first line); AAP 2017 (lisinopril from age 6, 0.07 mg/kg)',
+  },
   hyperlipidemia: { drugs: [ATORVASTATIN], source: 'ACC/AHA 2018 cholesterol guideline; NHLBI 2011 (statins from age 10)' },
   coronary_artery_disease: {
     drugs: [ATORVASTATIN, NITROGLYCERIN],
     source: 'ACC/AHA 2023 chronic coronary disease guideline (statin, sublingual nitrate for angina)',
   },
-  heart_failure: { drugs: [LISINOPRIL], source: 'ACC/AHA/HFSA 2022 heart failure guideline (ACE inhibitor)' },
-  chronic_kidney_disease: { drugs: [LISINOPRIL], source: 'KDIGO 2012 (ACE inhibitor or ARB for CKD with albuminuria)' },
+  heart_failure: { drugs: [LISINOPRIL_PAEDIATRIC, LISINOPRIL], source: 'ACC/AHA/HFSA 2022 heart failure guideline (ACE inhibitor)' },
+  chronic_kidney_disease: {
+    drugs: [LISINOPRIL_PAEDIATRIC, LISINOPRIL],
+    source: 'KDIGO 2012 (ACE inhibitor or ARB for CKD with albuminuria)',
+  },
   asthma: { drugs: [ALBUTEROL], source: 'GINA 2023 / NAEPP (short-acting reliever)' },
   copd: { drugs: [ALBUTEROL], source: 'GOLD 2024 (short-acting bronchodilator for every patient)' },
 };
@@ -86,7 +106,8 @@ export const INDICATIONS: ReadonlyMap<string, { drug: Drug; conditions: string[]
 /**
  * Ids of the drug–condition rules a prescription breaks: `drug-unknown` (not in the base),
  * `drug-without-indication` (its reason is not a condition it treats, or the patient lacks it),
- * `drug-before-diagnosis`, `drug-under-min-age`.
+ * `drug-before-diagnosis`, `drug-under-min-age`, `drug-over-max-age` (a paediatric strength written
+ * for an adult).
  */
 export function drugViolations(
   rxnorm: string,
@@ -100,5 +121,6 @@ export function drugViolations(
   if (!reasonCondition || !e.conditions.includes(reasonCondition) || reasonOnsetAgeYears === undefined) out.push('drug-without-indication');
   else if (authoredAgeYears + 1e-9 < reasonOnsetAgeYears) out.push('drug-before-diagnosis');
   if (authoredAgeYears + 1e-9 < e.drug.minAgeYears) out.push('drug-under-min-age');
+  if (e.drug.maxAgeYears !== undefined && authoredAgeYears >= e.drug.maxAgeYears) out.push('drug-over-max-age');
   return out;
 }

@@ -323,7 +323,10 @@ export function decodePatient(schema: Schema, row: ArrayLike<number>, rng: Rng, 
     resourceType: 'MedicationRequest',
     id: rng.uuid(),
     meta,
-    status: 'active',
+    status: m.stoppedMs === undefined ? 'active' : 'stopped',
+    ...(m.stoppedMs === undefined
+      ? {}
+      : { statusReason: { text: `Replaced by the adult strength on ${isoDateTime(m.stoppedMs).slice(0, 10)}` } }),
     intent: 'order',
     medicationCodeableConcept: concept(RXNORM_SYSTEM, m.drug.rxnorm, m.drug.display, m.drug.display),
     subject,

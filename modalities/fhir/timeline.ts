@@ -52,6 +52,8 @@ export interface PlanMedication {
   reasons: string[];
   authoredMs: number;
   encounter: number;
+  /** When an adult strength replaced this paediatric one. */
+  stoppedMs?: number;
 }
 
 export interface PatientTimeline {
@@ -377,7 +379,9 @@ function planMedications(
     if (!t || on === undefined) continue;
     for (const drug of t.drugs) {
       // First visit on or after the diagnosis at an age the drug is used at.
-      const i = encounters.findIndex((e) => e.startMs >= on && ageAt(e.startMs) >= drug.minAgeYears);
+      const i = encounters.findIndex(
+        (e) => e.startMs >= on && ageAt(e.startMs) >= drug.minAgeYears && ageAt(e.startMs) < (drug.maxAgeYears ?? Infinity),
+      );
       if (i < 0) continue;
       const prev = byDrug.get(drug.rxnorm);
       if (!prev || encounters[i].startMs < prev.authoredMs)
@@ -387,5 +391,13 @@ function planMedications(
   }
   // A prescription names only the indications diagnosed by the day it was written.
   for (const m of byDrug.values()) m.reasons = m.reasons.filter((c) => onset.get(c)! <= m.authoredMs);
+  // A paediatric strength stops when an adult strength for one of its indications is written.
+  for (const m of byDrug.values()) {
+    if (m.drug.maxAgeYears === undefined) continue;
+    const next = [...byDrug.values()].find(
+      (a) => a.drug.maxAgeYears === undefined && a.authoredMs > m.authoredMs && a.reasons.some((c) => m.reasons.includes(c)),
+    );
+    if (next) m.stoppedMs = next.authoredMs;
+  }
   return [...byDrug.values()];
 }

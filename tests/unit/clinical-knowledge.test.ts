@@ -112,7 +112,7 @@ describe('physiological ranges and lab-condition rules', () => {
 describe('treatments (RxNorm) and drug-condition rules', () => {
   it('every chronic condition of the schema with a first-line drug maps to RxNorm codes', () => {
     expect(TREATMENTS.type2_diabetes.drugs[0].rxnorm).toBe('860975');
-    expect(TREATMENTS.hypertension.drugs[0].rxnorm).toBe('314076');
+    expect(TREATMENTS.hypertension.drugs.map((d) => d.rxnorm)).toEqual(['311353', '314076']);
     expect(TREATMENTS.hyperlipidemia.drugs[0].rxnorm).toBe('617312');
     expect(TREATMENTS.asthma.drugs[0].rxnorm).toBe('745679');
     expect(INDICATIONS.get('314076')!.conditions).toEqual(['hypertension', 'heart_failure', 'chronic_kidney_disease']);
@@ -125,6 +125,60 @@ describe('treatments (RxNorm) and drug-condition rules', () => {
     expect(drugViolations('860975', 'type2_diabetes', 47, 48)).toEqual(['drug-before-diagnosis']);
     expect(drugViolations('617312', 'hyperlipidemia', 6, 5)).toEqual(['drug-under-min-age']);
     expect(drugViolations('999999', 'asthma', 30, 5)).toEqual(['drug-unknown']);
+    expect(drugViolations('311353', 'hypertension', 19, 9)).toEqual(['drug-over-max-age']);
+    expect(drugViolations('314076', 'hypertension', 9, 8)).toEqual(['drug-under-min-age']);
+    expect(drugViolations('311353', 'hypertension', 9, 8)).toEqual([]);
+  });
+
+  it('a hypertensive child gets the paediatric strength, stopped when the adult one starts', () => {
+    const rng = new Rng('lisinopril');
+    const ref = Date.parse('2025-01-01T00:00:00Z');
+    let child = 0;
+    let switched = 0;
+    for (let i = 0; i < 300; i++) {
+      for (const band of [
+        [8, 12],
+        [18, 19],
+      ] as [number, number][]) {
+        const tl = planTimeline({ ageBand: band, sex: 'female', conditions: ['hypertension'], labs: [] }, ref, rng);
+        const ageAt = (ms: number) => (ms - tl.birthMs) / YEAR_MS;
+        for (const m of tl.medications) {
+          const age = ageAt(m.authoredMs);
+          if (m.drug.rxnorm === '314076') expect(age).toBeGreaterThanOrEqual(18);
+          if (m.drug.rxnorm === '311353') {
+            expect(age).toBeLessThan(18);
+            child++;
+            const adult = tl.medications.find((a) => a.drug.rxnorm === '314076');
+            expect(m.stoppedMs).toBe(adult?.authoredMs);
+            if (adult) switched++;
+          }
+        }
+      }
+    }
+    expect(child).toBeGreaterThan(100);
+    expect(switched).toBeGreaterThan(5);
+    // Decoded: the replaced child's prescription is 'stopped', the adult one 'active'.
+    let stopped = 0;
+    for (let i = 0; i < 200; i++) {
+      const row = schema.attributes.map((a) =>
+        a.kind === 'age'
+          ? 3
+          : a.kind === 'condition'
+            ? +(a.name === 'hypertension')
+            : a.kind === 'lab'
+              ? (a as LabAttribute).edges.length + 1
+              : 0,
+      );
+      const meds = decodePatient(schema, row, new Rng(`adult-${i}`)).medications.map(
+        (r) => `${(r.medicationCodeableConcept as { coding: { code: string }[] }).coding[0].code}:${r.status}`,
+      );
+      expect(meds).not.toContain('311353:active');
+      if (meds.includes('311353:stopped')) {
+        expect(meds).toContain('314076:active');
+        stopped++;
+      }
+    }
+    expect(stopped).toBeGreaterThan(0);
   });
 });
 
