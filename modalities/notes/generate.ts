@@ -159,7 +159,7 @@ export function generateNote(all: SyntheticFacts, vocab: Vocabulary, rng: Rng, o
   // Assessment
   if (style !== 'telegraphic' || facts.conditions.length === 0) {
     facts.conditions.forEach((c, i) => {
-      const topic = PHRASES[`assessment.${c.name}`] ? `assessment.${c.name}` : 'assessment.condition';
+      const topic = PHRASES[`assessment.${c.name}`] ? `assessment.${c.name}` : c.acute ? 'assessment.acute' : 'assessment.condition';
       sections.assessment!.push(fill(choose(topic, PHRASES[topic], rng, opts), { condition: terms[i], Condition: capitalise(terms[i]) }));
     });
     if (img) {
@@ -172,9 +172,10 @@ export function generateNote(all: SyntheticFacts, vocab: Vocabulary, rng: Rng, o
       sections.assessment!.push(fill(choose('assessment.none', PHRASES['assessment.none'], rng, opts), base));
   }
   // Plan
-  terms
-    .slice(0, maxProblems)
-    .forEach((t) => sections.plan!.push(fill(choose('plan.condition', PHRASES['plan.condition'], rng, opts), { condition: t })));
+  terms.slice(0, maxProblems).forEach((t, i) => {
+    const topic = facts.conditions[i].acute ? 'plan.acute' : 'plan.condition';
+    sections.plan!.push(fill(choose(topic, PHRASES[topic], rng, opts), { condition: t }));
+  });
   if (img && img.findingClass !== 'normal') sections.plan!.push(choose('plan.finding', PHRASES['plan.finding'], rng, opts));
   sections.plan!.push(choose('plan.general', PHRASES['plan.general'], rng, opts));
 

@@ -63,7 +63,8 @@ export const PHRASES: Record<string, string[]> = {
     'CXR {{view}}: {{side}} pleural effusion, which may relate to heart failure.',
   ],
   'findings.other': ['Chest radiograph ({{view}}): {{finding}}.'],
-  // Assessment, per condition (generic; a condition-specific topic `assessment.<name>` wins when present)
+  // Assessment, per condition (generic; a condition-specific topic `assessment.<name>` wins when
+  // present, then `assessment.acute` for an acute condition)
   'assessment.condition': [
     '{{Condition}}, stable.',
     '{{Condition}}, reviewed today.',
@@ -76,6 +77,8 @@ export const PHRASES: Record<string, string[]> = {
     '{{Condition}}, glycaemic control discussed.',
   ],
   'assessment.hypertension': ['{{Condition}}, blood pressure reviewed.', '{{Condition}}, on treatment.'],
+  // An acute illness (pneumonia, weeks old at the visit) is recovering, not "stable" or "monitored".
+  'assessment.acute': ['{{Condition}}, improving.', '{{Condition}}, resolving.', 'Recent {{condition}}, recovering.'],
   'assessment.finding': ['Imaging shows {{finding}}.', 'Radiograph demonstrates {{finding}}.'],
   'assessment.finding.normal': ['Chest radiograph normal.', 'Imaging unremarkable.'],
   'assessment.none': ['No active problems.', 'Healthy {{lifeStage}}; preventive care.'],
@@ -84,6 +87,11 @@ export const PHRASES: Record<string, string[]> = {
     'Continue management of {{condition}}.',
     'Follow up {{condition}} in 3 months.',
     'Review {{condition}} at next visit.',
+  ],
+  'plan.acute': [
+    'Review {{condition}} in 2 weeks, sooner if fever or breathlessness return.',
+    'Recheck {{condition}} once treatment is complete.',
+    'Safety-netting advice given for {{condition}}.',
   ],
   'plan.finding': ['Repeat chest radiograph in 6 weeks.', 'Clinical correlation and interval imaging.', 'Follow-up imaging as indicated.'],
   'plan.general': ['Return if symptoms worsen.', 'Next routine visit in 6 months.', 'Patient agrees with the plan.'],
