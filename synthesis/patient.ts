@@ -250,6 +250,7 @@ export function toFacts(schema: Schema, decoded: DecodedPatient, art: RowArtefac
       name: a.name,
       display: a.display,
       value: v,
+      decimals: a.decimals,
       unit: displayUnit(a.unit),
       effective: new Date(latest.ms).toISOString().replace('.000Z', 'Z'),
       ...(interpretation ? { interpretation } : {}),

@@ -22,6 +22,8 @@ export interface FactLab {
   name: string;
   display: string;
   value: number;
+  /** Digits after the point the value is written with (the schema's precision: "HbA1c 4.0 %", not "4 %"). */
+  decimals?: number;
   unit: string;
   /** Relative to the reference range, when known. */
   interpretation?: 'low' | 'normal' | 'high';
@@ -81,4 +83,9 @@ export function imageFindings(image: FactImage): string[] {
 export function sidedFindingText(term: string, side: FindingSide | undefined): string {
   if (!side) return term;
   return side === 'bilateral' ? `${term} in both lungs` : `${term} in the ${side} lung`;
+}
+
+/** A lab value as a note writes it, at the lab's precision. */
+export function labValueText(l: FactLab): string {
+  return l.decimals === undefined ? String(l.value) : l.value.toFixed(l.decimals);
 }

@@ -3,7 +3,7 @@
  * rejection sampling through the verifier. Pure: returns strings and counts.
  */
 import type { Rng } from '../../model/rng.ts';
-import { imageFindings, sidedFindingText, type FactLab, type SyntheticFacts } from './facts.ts';
+import { imageFindings, labValueText, sidedFindingText, type FactLab, type SyntheticFacts } from './facts.ts';
 import { LAB_LABELS, NOTE_STYLES, PHRASES, SECTION_HEADINGS, type NoteSection, type NoteStyle } from './templates.ts';
 import { verifyNote, type NoteIssue } from './verify.ts';
 import { conditionTerms, findingTerms, type Vocabulary } from './vocabulary.ts';
@@ -56,7 +56,7 @@ function listText(items: string[]): string {
 function formatLab(l: FactLab): string {
   const label = LAB_LABELS[l.name] ?? l.display;
   const flag = l.interpretation === 'high' ? ' (high)' : l.interpretation === 'low' ? ' (low)' : '';
-  return `${label} ${l.value} ${l.unit}${flag}`;
+  return `${label} ${labValueText(l)} ${l.unit}${flag}`;
 }
 
 const SEX_NOUN: Record<string, [string, string, string]> = {

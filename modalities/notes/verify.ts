@@ -6,7 +6,7 @@
  * trigger ("no", "denies", "without", "negative for", "no evidence of", …) precedes it within a few
  * words of the same clause, or a post-trigger ("ruled out", "excluded", …) follows it. Pure.
  */
-import { imageFindings, type SyntheticFacts } from './facts.ts';
+import { imageFindings, labValueText, type SyntheticFacts } from './facts.ts';
 import { LAB_LABELS } from './templates.ts';
 import type { Vocabulary } from './vocabulary.ts';
 
@@ -222,10 +222,10 @@ export function timelineIssues(text: string, facts: SyntheticFacts): NoteIssue[]
     for (const l of facts.labs) {
       if (!l.effective || dateMs(l.effective) <= noteMs) continue;
       const label = LAB_LABELS[l.name] ?? l.display;
-      if (text.includes(`${label} ${l.value}`))
+      if (text.includes(`${label} ${labValueText(l)}`))
         issues.push({
           kind: 'value-after-note',
-          detail: `${label} ${l.value} was measured ${l.effective}, after the note (${facts.noteDate})`,
+          detail: `${label} ${labValueText(l)} was measured ${l.effective}, after the note (${facts.noteDate})`,
         });
     }
   }

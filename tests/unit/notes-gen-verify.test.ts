@@ -5,6 +5,7 @@ import {
   findMentions,
   generateNote,
   generateVerifiedNote,
+  labValueText,
   NOTE_STYLES,
   NoteStats,
   PHRASES,
@@ -137,6 +138,14 @@ describe('generator', () => {
       expect(a.text).not.toMatch(/\{\{|\}\}/);
       expect(a.text).toMatch(/67/);
     }
+  });
+
+  it('writes a lab at its precision (HbA1c 4.0 %, not 4 %)', () => {
+    const withLab = { ...facts, labs: [{ name: 'hba1c', display: 'Hemoglobin A1c', value: 4, decimals: 1, unit: '%' }] };
+    const texts = NOTE_STYLES.map((style) => generateNote(withLab, vocab, new Rng(`p-${style}`), { style }).text);
+    for (const t of texts) expect(t).toContain('HbA1c 4.0 %');
+    expect(labValueText({ name: 'egfr', display: 'eGFR', value: 77, decimals: 0, unit: 'mL/min' })).toBe('77');
+    expect(labValueText({ name: 'bmi', display: 'BMI', value: 24.25, unit: 'kg/m2' })).toBe('24.25');
   });
 
   it('an acute pneumonia is recovering, not a chronic problem under follow-up', () => {
