@@ -39,9 +39,10 @@ export type BodySide = 'right' | 'left';
 export type FindingExtent = BodySide | 'bilateral';
 
 /**
- * Share of drawn opacities that involve both lungs: community-acquired pneumonia is multilobar on
- * 18 % of admission radiographs (docs/modalities.md, "Bilateral opacities"), drawn here as one
- * consolidation in each lung.
+ * Share of drawn opacities that involve both lungs: community-acquired pneumonia was multilobar on
+ * 18 % of 100 radiographs in a published series (docs/modalities.md, "Opacity against a normal
+ * chest; bilateral opacities"; an upper bound, multilobar includes one lung's lobes), drawn here
+ * as one consolidation in each lung.
  */
 export const BILATERAL_OPACITY = 0.18;
 /** The extent (σ) of each of a bilateral opacity's consolidations, relative to a unilateral one's. */
