@@ -60,7 +60,7 @@ export const NORMAL_ZONE_DIFFERENCE: readonly number[] = [0.055, 0.07, 0.05];
  */
 export const NORMAL_MIDDLE_ZONE: readonly [number, number] = [0.356, 0.29];
 /** How far both middle zones rise above NORMAL_MIDDLE_ZONE on normal chests (build, breast shadows). */
-export const BILATERAL_ALLOWANCE = 0.02;
+export const BILATERAL_ALLOWANCE = 0.03;
 /** Local contrast of normal structures (rib crossings, vessels end-on). */
 export const NODULE_BASELINE = 0.02;
 
