@@ -272,7 +272,8 @@ function drawChest(
   if (anatomy.sex === 'female' && age >= 12) breastShadows(density, size, thorax.x + tx, sx, Math.min(1, (age - 12) / 5), rng);
   const sides: RenderedChest['sides'] = {};
   if (findings.opacity) {
-    // One draw picks the extent, so a unilateral opacity uses the stream as before.
+    // One draw picks the extent: a unilateral opacity takes as many draws as before, so the
+    // draws after it (the nodule) are unchanged.
     const u = rng.next();
     sides.opacity = u < BILATERAL_OPACITY ? 'bilateral' : u < (1 + BILATERAL_OPACITY) / 2 ? 'right' : 'left';
     const shape = opacityShape(work.size, rng);
