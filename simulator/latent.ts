@@ -287,7 +287,7 @@ export interface LatentPatient {
   /** Radiograph findings (only visible when imaged). */
   findings: ImageFindings;
   /** The patient's side of each lateralised finding as drawn in the radiograph (set when it is written; its notes name it). */
-  imageSides?: { opacity?: 'right' | 'left'; nodule?: 'right' | 'left' };
+  imageSides?: { opacity?: 'right' | 'left' | 'bilateral'; nodule?: 'right' | 'left' };
   /** Number of clinical notes (0 = none). */
   notes: number;
 }

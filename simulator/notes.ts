@@ -72,7 +72,8 @@ export function writePatientNotes(p: LatentPatient, styles: readonly string[], r
           // The side drawn in the radiograph when there is one (the draw is kept so the stream is unchanged).
           const drawn = rng.bernoulli(0.5) ? 'right' : 'left';
           const side = (f === 'opacity' || f === 'nodule' ? p.imageSides?.[f] : undefined) ?? drawn;
-          imaging.push(f === 'cardiomegaly' ? `${cap(say(f))} is present.` : `${cap(say(f))} in the ${side} lung.`);
+          const where = side === 'bilateral' ? 'in both lungs' : `in the ${side} lung`;
+          imaging.push(f === 'cardiomegaly' ? `${cap(say(f))} is present.` : `${cap(say(f))} ${where}.`);
         } else imaging.push(rng.pick(NEGATED[f]));
       }
     }

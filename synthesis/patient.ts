@@ -39,7 +39,7 @@ import { validateFhirResources } from '../modalities/fhir/validate.ts';
 import { uuidToDicomUid, writeDicom, SOP_CLASS, type DicomImageSpec } from '../modalities/image/dicom-writer.ts';
 import { validateDicom } from '../modalities/image/validate.ts';
 import { pngPreview } from '../modalities/image/png.ts';
-import type { BodySide, RadiographFindings } from '../modalities/image/chest-radiograph.ts';
+import type { RadiographFindings, RenderedChest } from '../modalities/image/chest-radiograph.ts';
 import { radiographBuffers, synthesiseRadiograph } from '../modalities/image/radiograph-synth.ts';
 import { FEATURE_FINDING } from '../modalities/image/finding-scores.ts';
 import type { ImageComponentAttribute } from '../modalities/image/components.ts';
@@ -109,7 +109,7 @@ export interface PreparedPatient {
   /** Findings of the image (empty for a normal one), when the patient has an image. */
   image?: (keyof RadiographFindings)[];
   /** The patient's side of each lateralised image finding as drawn (for the note and FHIR to name). */
-  imageSides?: { opacity?: BodySide; nodule?: BodySide };
+  imageSides?: RenderedChest['sides'];
   preview: boolean;
   sample?: VcfSample;
   note: boolean;

@@ -14,8 +14,10 @@
  *    only (its box's midline runs through lung in most rows), a lung apex met the air above the
  *    shoulder through a gap of a few pixels (tightly framed films): the mask is made again with
  *    the outside flooded only through pixels whose 3 × 3 neighbourhood is dark, grown back one
- *    pixel (`lungMask(…, true)`), and kept if it holds two lungs. No lung pixels on both sides
- *    of the midline → the features are not computable (the image is quarantined);
+ *    pixel (`lungMask(…, true)`), and kept if it holds two lungs. Still one lung (the other
+ *    consolidated throughout, or lost to the outside air): the found lung's mirror image about the
+ *    frame's central column is taken for the other's field. No lung pixels on both sides of the
+ *    midline → the features are not computable (the image is quarantined);
  * 4. the lung box: bounding box of the lung fields (rows r0..r1, columns c0..c1, midline m), and
  *    the lung hull: per row and side, from the most lateral to the most medial lung pixel of the
  *    rows within ±4 (so a consolidation that hides the lateral lung on its rows stays inside);
@@ -24,14 +26,18 @@
  *      (≥ 0.6), non-lung pixels through the midline m that stops short of the lung box's edges
  *      (a run to the edge is an opacified zone, not a heart), divided by the lung box width;
  *    - lung-opacity: the lung rows in three zones (upper, middle, lower); per zone the mean hull
- *      intensity (clipped at the hull median + 0.25) of each side; the largest left–right
- *      difference, less 0.045 (the normal difference of a chest without air-space disease:
- *      vessels, hila, breast shadows);
+ *      intensity (clipped at the hull median + 0.25) of each side; the larger of (a) the largest
+ *      departure of a zone's right − left difference from a normal chest's (NORMAL_ZONE_DIFFERENCE:
+ *      the right hilum, the heart's shadow), either way, and (b) for an opacity in both lungs,
+ *      which moves no difference, the rise of both middle zones above a normal chest's
+ *      (NORMAL_MIDDLE_ZONE) less BILATERAL_ALLOWANCE; its side is that of (a), or "bilateral"
+ *      when (b) is the larger;
  *    - nodule: max over pixels of (3 × 3 mean − 7 × 7 mean) among pixels whose 7 × 7 window is
  *      at least 60 % lung hull and that lie in the outer 70 % of a half-width, less 0.02 (the
  *      contrast of crossing ribs and vessels end-on).
  * The thresholds and allowances were set on real anatomy (the NIH atlas that the synthetic
- * radiographs deform, docs/modalities.md) and are public constants like the rest.
+ * radiographs deform, docs/modalities.md; the normal zone intensities are the medians over
+ * normal chests drawn from it) and are public constants like the rest.
  */
 import { imageClass, type ImageFeature, type ImageFindingAttribute } from '../../schema/schema.ts';
 import type { RadiographFindings } from './chest-radiograph.ts';
@@ -42,8 +48,19 @@ export const OPACITY_CLIP = 0.25;
 export const HEART_LEVEL = 0.6;
 /** Rows either side whose lung extent a row's hull takes in. */
 export const HULL_ROWS = 4;
-/** Left–right zone difference of a chest without air-space disease. */
-export const NORMAL_ASYMMETRY = 0.045;
+/**
+ * The zones' (upper, middle, lower) mean hull intensity, patient's right minus left, of a chest
+ * without air-space disease: the right hilum and the heart's shadow over the left lower lung make
+ * it positive. The opacity score is a zone's departure from it, either way.
+ */
+export const NORMAL_ZONE_DIFFERENCE: readonly number[] = [0.055, 0.07, 0.05];
+/**
+ * The middle zone's mean hull intensity (patient's right, left) of a chest without air-space
+ * disease, the reference for an opacity in both lungs, which moves no left–right difference.
+ */
+export const NORMAL_MIDDLE_ZONE: readonly [number, number] = [0.356, 0.29];
+/** How far both middle zones rise above NORMAL_MIDDLE_ZONE on normal chests (build, breast shadows). */
+export const BILATERAL_ALLOWANCE = 0.03;
 /** Local contrast of normal structures (rib crossings, vessels end-on). */
 export const NODULE_BASELINE = 0.02;
 
@@ -51,12 +68,13 @@ export type ImageScores = Record<ImageFeature, number>;
 
 /**
  * The patient's side where a lateralised score was found (the patient's right is the viewer's
- * left on a PA film): the denser side of the zone with the largest left–right difference, and the
- * side of the strongest local contrast. Read whatever the score, so only meaningful where the
+ * left on a PA film): the denser side of the zone departing most from a normal chest's left–right
+ * difference, or "bilateral" when both middle zones rise more, and the side of the strongest
+ * local contrast. Read whatever the score, so only meaningful where the
  * score calls the finding.
  */
 export interface ScoreSides {
-  'lung-opacity': 'right' | 'left';
+  'lung-opacity': 'right' | 'left' | 'bilateral';
   nodule: 'right' | 'left';
 }
 
@@ -272,6 +290,18 @@ function oneLungOnly(mask: Uint8Array, n: number): boolean {
   return through > 0.5 * (r1 - r0 + 1);
 }
 
+/**
+ * The one lung of `mask` and its mirror image about the frame's central column, when the lung lies
+ * on one side of it (a chest film centres the thorax); else the mask unchanged.
+ */
+function withMirroredLung(mask: Uint8Array, n: number): Uint8Array {
+  const { r1, c0, c1 } = maskBox(mask, n);
+  if (r1 < 0 || (c0 < n / 2 && c1 >= n / 2)) return mask;
+  const both = mask.slice();
+  for (let r = 0; r < n; r++) for (let c = 0; c < n; c++) if (mask[r * n + c]) both[r * n + (n - 1 - c)] = 1;
+  return both;
+}
+
 /** Box sums via an integral image: mean of the (2k+1)² window around (r, c), clipped to the grid. */
 function integral(v: ArrayLike<number>, n: number): Float64Array {
   const s = new Float64Array((n + 1) * (n + 1));
@@ -307,6 +337,9 @@ export function gridImageScores(resampled: Float32Array, grid: number): ImageFea
   if (oneLungOnly(mask, n)) {
     const closed = lungMask(g, n, true);
     if (!oneLungOnly(closed, n)) mask = closed;
+    // Still one lung: the other is white (consolidated throughout) or lost to the outside air;
+    // where it lies is the found lung's mirror image about the frame's centre.
+    else mask = withMirroredLung(mask, n);
   }
   const { r0, r1, c0, c1 } = maskBox(mask, n);
   if (r1 < 0) return { ok: false, reason: 'no lung fields found' };
@@ -346,31 +379,7 @@ export function gridImageScores(resampled: Float32Array, grid: number): ImageFea
   const gh = new Float32Array(n * n);
   for (let i = 0; i < n * n; i++) if (hull[i]) gh[i] = Math.min(g[i]!, median + OPACITY_CLIP);
   const sh = integral(hull, n);
-  // Lung opacity: the largest left–right difference of a zone's mean hull intensity.
-  const zones = 3;
-  const sum = new Float64Array(2 * zones);
-  const count = new Float64Array(2 * zones);
-  for (let r = r0; r <= r1; r++) {
-    const z = Math.min(zones - 1, Math.floor(((r - r0) / H) * zones));
-    for (let c = c0; c <= c1; c++) {
-      if (!hull[r * n + c]) continue;
-      const side = c < mid ? 0 : 1;
-      sum[side * zones + z] += gh[r * n + c]!;
-      count[side * zones + z]++;
-    }
-  }
-  let asymmetry = 0;
-  let opacitySide: ScoreSides['lung-opacity'] = 'right';
-  for (let z = 0; z < zones; z++) {
-    if (count[z] < 4 || count[zones + z] < 4) continue;
-    const d = sum[z]! / count[z]! - sum[zones + z]! / count[zones + z]!;
-    if (Math.abs(d) > asymmetry) {
-      asymmetry = Math.abs(d);
-      // Side 0 (columns left of the midline) is the patient's right.
-      opacitySide = d > 0 ? 'right' : 'left';
-    }
-  }
-  const opacity = Math.max(0, asymmetry - NORMAL_ASYMMETRY);
+  const { opacity, side: opacitySide } = opacityScore(gh, hull, n, { r0, r1, c0, c1 }, mid);
 
   // Nodule: local contrast inside the lungs.
   const sg = integral(g, n);
@@ -394,6 +403,52 @@ export function gridImageScores(resampled: Float32Array, grid: number): ImageFea
     sides: { 'lung-opacity': opacitySide, nodule: noduleSide },
     grid: g,
   };
+}
+
+/**
+ * Lung opacity (step 5) from the clipped grid over the hull: the largest departure of a zone's
+ * left–right difference of mean hull intensity from that of a normal chest, or, for an opacity in
+ * both lungs, the rise of both middle zones above a normal chest's; the side is that of the larger.
+ */
+function opacityScore(
+  gh: Float32Array,
+  hull: Uint8Array,
+  n: number,
+  box: { r0: number; r1: number; c0: number; c1: number },
+  mid: number,
+): { opacity: number; side: ScoreSides['lung-opacity'] } {
+  const { r0, r1, c0, c1 } = box;
+  const H = r1 - r0 + 1;
+  const zones = 3;
+  const sum = new Float64Array(2 * zones);
+  const count = new Float64Array(2 * zones);
+  for (let r = r0; r <= r1; r++) {
+    const z = Math.min(zones - 1, Math.floor(((r - r0) / H) * zones));
+    for (let c = c0; c <= c1; c++) {
+      if (!hull[r * n + c]) continue;
+      const side = c < mid ? 0 : 1;
+      sum[side * zones + z] += gh[r * n + c]!;
+      count[side * zones + z]++;
+    }
+  }
+  let asymmetry = 0;
+  let opacitySide: ScoreSides['lung-opacity'] = 'right';
+  for (let z = 0; z < zones; z++) {
+    if (count[z] < 4 || count[zones + z] < 4) continue;
+    const d = sum[z]! / count[z]! - sum[zones + z]! / count[zones + z]! - NORMAL_ZONE_DIFFERENCE[z]!;
+    if (Math.abs(d) > asymmetry) {
+      asymmetry = Math.abs(d);
+      // Side 0 (columns left of the midline) is the patient's right.
+      opacitySide = d > 0 ? 'right' : 'left';
+    }
+  }
+  let bilateral = 0;
+  if (count[1] >= 4 && count[zones + 1] >= 4)
+    bilateral =
+      Math.min(sum[1]! / count[1]! - NORMAL_MIDDLE_ZONE[0], sum[zones + 1]! / count[zones + 1]! - NORMAL_MIDDLE_ZONE[1]) -
+      BILATERAL_ALLOWANCE;
+  if (bilateral > asymmetry) opacitySide = 'bilateral';
+  return { opacity: Math.max(0, asymmetry, bilateral), side: opacitySide };
 }
 
 /** The median of g over the hull: the value of rank ⌊count/2⌋ (0 for an empty hull). */

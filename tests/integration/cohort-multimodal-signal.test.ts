@@ -58,12 +58,13 @@ describe('signal survives decoding (files read back)', () => {
     findingChecks('cardiomegaly', { trtr: false });
   });
 
-  // Known gap: the same classifier, trained and tested on the sites' own images, scores 0.895 on
-  // cardiomegaly at this seed (0.93 at seed 6, 0.90 at seed 7): its errors are the hearts whose
-  // cardiothoracic ratio reads within 0.04 of the 0.5 cut, which a 16 × 16 image cannot resolve.
-  // A property of the sites' images and the classifier, not of the synthetic ones; `fails` keeps
-  // it measured and turns red once it holds.
-  it.fails('a classifier trained on the sites’ radiographs reads their cardiomegaly with accuracy > 0.9 (known gap)', () => {
+  // The same classifier, trained and tested on the sites' own images (every 5th held out, ~105
+  // images): cardiomegaly 0.905 at this seed, 0.942 at seed 6, 0.935 at seed 7 (0.895, 0.933,
+  // 0.898 before the sites' opacity score stopped reading enlarged hearts and the wholly
+  // consolidated lungs were mirrored, docs/modalities.md). Its errors are hearts whose CTR reads
+  // near the 0.5 cut; 32 × 32 features, more iterations or a stronger penalty did not do better on
+  // all three seeds. The margin at this seed is one image.
+  it('a classifier trained on the sites’ radiographs reads their cardiomegaly with accuracy > 0.9', () => {
     expect(t.findings.cardiomegaly!.trtrAccuracy).toBeGreaterThan(0.9);
   });
 

@@ -15,11 +15,13 @@ const schema = parseSchema(readFileSync(MULTIMODAL_SCHEMA_PATH, 'utf8'));
 const findingAttrs = schema.attributes.filter((a): a is ImageFindingAttribute => a.kind === 'image-finding');
 
 describe('synthetic radiographs read back in their sampled finding classes', () => {
-  it('every finding of 80 adult images, opacities on both sides, as the sites read the DICOM pixels', () => {
+  it('every finding of 80 adult images, opacities on either side and in both lungs, as the sites read the DICOM pixels', () => {
     const before = synthStats.redrawn;
     let read = 0;
     let total = 0;
-    const sides = { right: 0, left: 0 };
+    const sides = { right: 0, left: 0, bilateral: 0 };
+    let sideCalled = 0;
+    let sideRead = 0;
     for (let i = 0; i < 80; i++) {
       const rng = new Rng(`readback-${i}`);
       const findings: RadiographFindings = { cardiomegaly: i % 5 === 0, opacity: i % 2 === 0, nodule: false };
@@ -33,15 +35,25 @@ describe('synthetic radiographs read back in their sampled finding classes', () 
         total++;
         if ((codes[j] === a.classes.length - 1) === findings[FEATURE_FINDING[a.feature]]) read++;
       });
-      if (img.sides.opacity) sides[img.sides.opacity]++;
+      if (img.sides.opacity) {
+        sides[img.sides.opacity]++;
+        // Where the opacity is called, the extractor reads the extent drawn (one lung, or both).
+        if (s.scores['lung-opacity'] >= findingAttrs.find((a) => a.feature === 'lung-opacity')!.edges[0]!) {
+          sideCalled++;
+          if (s.sides['lung-opacity'] === img.sides.opacity) sideRead++;
+        }
+      }
     }
     // A draw the extractor misses is drawn again (up to MAX_FINDING_DRAWS): adults' opacities
     // and hearts read back nearly always, where a single draw reads ~70 % of opacities.
     expect(read / total).toBeGreaterThan(0.97);
     expect(synthStats.redrawn - before).toBeGreaterThan(0);
     expect(synthStats.redrawn - before).toBeLessThan(80 * (MAX_FINDING_DRAWS - 1));
-    // The redraws do not push the opacities to one side.
+    // The redraws do not push the opacities to one side, nor drop the bilateral ones.
     expect(Math.min(sides.right, sides.left)).toBeGreaterThan(8);
+    expect(sides.bilateral).toBeGreaterThan(2);
+    expect(sideRead / sideCalled).toBeGreaterThan(0.9);
+    if (process.env.IMAGE_ACCURACY) console.info({ sides, sideCalled, sideRead });
   });
 
   it('the same image for the same stream, redraws included', () => {
