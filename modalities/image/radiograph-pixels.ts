@@ -15,7 +15,7 @@
 // a whole-number base.
 
 import { readFileSync } from 'node:fs';
-import { columnShift, rowShift, type GridComponentPlan } from './components.ts';
+import { columnShift, rowConstant, variesBothWays, varyingRowShift, type GridComponentPlan } from './components.ts';
 import { chestWorkspace, drawsAtHalfSize, type ChestWorkspace } from './chest-radiograph.ts';
 
 /** An acquisition in stored units (see the header). */
@@ -47,7 +47,7 @@ interface RadiographKernel {
   clamp_into_grid(fromHalf: number): void;
   start_stream(): void;
   set_acquisition(gain: number, step: number, rounded: number, max: number): void;
-  draw_cell_row(gy: number, withPixels: number): void;
+  draw_pixel_row(y: number, withPixels: number, varyingRow: number, perRow: number, k0: number, k1: number, k2: number, k3: number): void;
 }
 
 /** One thread's buffers for size×size images on an n×n grid (size a multiple of n). */
@@ -66,7 +66,10 @@ export interface PixelWorkspace {
   readonly grid: Float64Array;
   /** The anatomy renderer's buffers (its half-size drawing in the kernel's memory). */
   readonly chest: ChestWorkspace;
-  /** The component shift of the current grid row's f pixel rows (one view of size each), read by the kernel. */
+  /**
+   * The part of the component shift that varies along a row, for the current grid row's f pixel
+   * rows (one view of size each; only the first when no move varies both ways), read by the kernel.
+   */
   readonly shiftRows: readonly Float64Array[];
   readonly colShift: Float64Array;
   readonly kernel: RadiographKernel;
@@ -165,21 +168,27 @@ export function storePixels(ws: PixelWorkspace, plan: GridComponentPlan, spans: 
   if (!Number.isInteger(acq.max) || acq.max < 0 || acq.max > 65535)
     throw new Error(`storePixels: max ${acq.max} is not a whole number of stored units in 0…65535`);
   const { size, n, shiftRows, colShift, kernel } = ws;
+  const { moves, delta } = plan;
   const f = size / n;
-  columnShift(plan.moves, plan.delta, size, colShift);
+  columnShift(moves, delta, size, colShift);
+  // Without moves that vary both ways, every row's varying part is the per-column part.
+  const perRowVarying = moves.some(variesBothWays);
+  if (!perRowVarying) shiftRows[0].set(colShift);
   kernel.set_acquisition(acq.gain, acq.step, acq.base + ROUNDING, acq.max);
   kernel.start_stream();
-  for (let gy = 0; gy < n; gy++) {
-    for (let r = 0; r < f; r++) rowShift(plan.moves, plan.delta, size, gy * f + r, colShift, spans, shiftRows[r]);
-    kernel.draw_cell_row(gy, 1);
+  for (let y = 0; y < size; y++) {
+    const r = perRowVarying ? y % f : 0;
+    if (perRowVarying) varyingRowShift(moves, delta, size, y, colShift, shiftRows[r]);
+    const o = 4 * y;
+    kernel.draw_pixel_row(y, 1, r, rowConstant(moves, delta, y), spans[o], spans[o + 1], spans[o + 2], spans[o + 3]);
   }
 }
 
 /** Each grid cell's sum of the noise draws u of the stream storePixels draws, into ws.cells. */
 export function noiseSums(ws: PixelWorkspace): void {
-  const { n, kernel } = ws;
+  const { size, kernel } = ws;
   kernel.start_stream();
-  for (let gy = 0; gy < n; gy++) kernel.draw_cell_row(gy, 0);
+  for (let y = 0; y < size; y++) kernel.draw_pixel_row(y, 0, 0, 0, 0, 0, 0, 0);
 }
 
 /**

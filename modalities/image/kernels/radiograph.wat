@@ -20,7 +20,7 @@
   (global $pixels (mut i32) (i32.const 0)) ;; u16 size×size
   (global $half (mut i32) (i32.const 0)) ;; f32 (size/2)², the anatomy drawn at half size
   (global $across (mut i32) (i32.const 0)) ;; f32 (size/2)×size, its rows upsampled across
-  (global $shift (mut i32) (i32.const 0)) ;; f64 f×size, the component shift of a grid row's pixel rows
+  (global $shift (mut i32) (i32.const 0)) ;; f64 f×size, rows of the component shift's varying part
   (global $col_sum (mut i32) (i32.const 0)) ;; f64 size, per column the sum over the cell row so far
   (global $cells (mut i32) (i32.const 0)) ;; f64 n×n, per cell the sum of the last $draw_row pass
   (global $grid (mut i32) (i32.const 0)) ;; f64 n×n, per cell the mean clamped density
@@ -209,13 +209,16 @@
     (global.set $max (local.get $max)))
 
   ;; Row y of the stream: each lane draws its next value t, u = the sum of t's three 10-bit fields.
-  ;; With pixels, row y's stored values into $pixels (the row's shift at $shift) and each added to
-  ;; its column's sum; without, the draws u added instead.
+  ;; With pixels, row y's stored values into $pixels and each added to its column's sum; without,
+  ;; the draws u added instead. The row's shift is varying[x] + per_row (the part that varies
+  ;; along the row at $varying, then the row's constant, as components.ts `rowShift` adds them),
+  ;; 0 on the kept runs [k0, k1) and [k2, k3).
   ;; A row not a multiple of 4 ends with a group whose lanes past the row neither advance their
   ;; generator nor write (their values go through $scratch).
-  (func $draw_row (param $y i32) (param $with_pixels i32) (param $shift i32)
+  (func $draw_row (param $y i32) (param $with_pixels i32) (param $varying i32) (param $per_row f64)
+    (param $k0 i32) (param $k1 i32) (param $k2 i32) (param $k3 i32)
     (local $a v128) (local $b v128) (local $c v128) (local $d v128) (local $t v128) (local $keep v128)
-    (local $u v128) (local $value v128) (local $lo v128) (local $hi v128)
+    (local $u v128) (local $value v128) (local $lo v128) (local $hi v128) (local $kept v128) (local $lanes v128)
     (local $x i32) (local $o i32) (local $rest i32) (local $l i32) (local $at i32)
     (local.set $a (global.get $a))
     (local.set $b (global.get $b))
@@ -250,17 +253,25 @@
         (then
           (local.set $at (i32.add (global.get $density) (i32.shl (i32.add (local.get $o) (local.get $x)) (i32.const 2))))
           (local.set $value (v128.load (local.get $at)))
-          (local.set $at (i32.add (local.get $shift) (i32.shl (local.get $x) (i32.const 3))))
+          (local.set $at (i32.add (local.get $varying) (i32.shl (local.get $x) (i32.const 3))))
+          ;; All ones in the lanes on a kept run (their shift is 0).
+          (local.set $lanes (i32x4.add (i32x4.splat (local.get $x)) (v128.const i32x4 0 1 2 3)))
+          (local.set $kept (v128.or
+            (v128.and (i32x4.ge_s (local.get $lanes) (i32x4.splat (local.get $k0))) (i32x4.lt_s (local.get $lanes) (i32x4.splat (local.get $k1))))
+            (v128.and (i32x4.ge_s (local.get $lanes) (i32x4.splat (local.get $k2))) (i32x4.lt_s (local.get $lanes) (i32x4.splat (local.get $k3))))))
           ;; Stored value: base + round(gain·clamp(density + shift, 0, 1) + u·step), clamped to
           ;; [0, max], as `g < 0 ? 0 : g > gain ? gain : g` then `v < 0 ? 0 : v > max ? max : v`
           ;; (pmax(g, 0) is `g < 0 ? 0 : g`, pmin(g, gain) is `gain < g ? gain : g`); the rounding
           ;; adds and takes off 1.5·2⁵² (to an integer, ties to even). Lanes 0–1, then 2–3.
           (local.set $lo (f64x2.mul (f64x2.splat (global.get $gain))
-            (f64x2.add (f64x2.promote_low_f32x4 (local.get $value)) (v128.load (local.get $at)))))
+            (f64x2.add (f64x2.promote_low_f32x4 (local.get $value))
+              (v128.andnot (f64x2.add (v128.load (local.get $at)) (f64x2.splat (local.get $per_row)))
+                (i64x2.extend_low_i32x4_s (local.get $kept))))))
           (local.set $hi (f64x2.mul (f64x2.splat (global.get $gain))
             (f64x2.add
               (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $value) (local.get $value)))
-              (v128.load offset=16 (local.get $at)))))
+              (v128.andnot (f64x2.add (v128.load offset=16 (local.get $at)) (f64x2.splat (local.get $per_row)))
+                (i64x2.extend_high_i32x4_s (local.get $kept))))))
           (local.set $lo (f64x2.pmin (f64x2.pmax (local.get $lo) (f64x2.splat (f64.const 0))) (f64x2.splat (global.get $gain))))
           (local.set $hi (f64x2.pmin (f64x2.pmax (local.get $hi) (f64x2.splat (f64.const 0))) (f64x2.splat (global.get $gain))))
           (local.set $lo
@@ -321,13 +332,11 @@
     (global.set $c (local.get $c))
     (global.set $d (local.get $d)))
 
-  ;; Grid row gy's f pixel rows ($draw_row), row r's shift at row r of $shift; their cell sums
-  ;; into $cells.
-  (func $draw_cell_row (export "draw_cell_row") (param $gy i32) (param $with_pixels i32)
-    (local $r i32) (local $y i32)
-    (loop $rows
-      (local.set $y (i32.add (i32.mul (local.get $gy) (global.get $f)) (local.get $r)))
-      (call $draw_row (local.get $y) (local.get $with_pixels)
-        (i32.add (global.get $shift) (i32.shl (i32.mul (local.get $r) (global.get $size)) (i32.const 3))))
-      (br_if $rows (i32.lt_u (local.tee $r (i32.add (local.get $r) (i32.const 1))) (global.get $f))))
+  ;; Pixel row y ($draw_row, its shift's varying part at row `varying_row` of $shift); when it
+  ;; completes a grid row, that row's cell sums into $cells.
+  (func $draw_pixel_row (export "draw_pixel_row") (param $y i32) (param $with_pixels i32) (param $varying_row i32)
+    (param $per_row f64) (param $k0 i32) (param $k1 i32) (param $k2 i32) (param $k3 i32)
+    (call $draw_row (local.get $y) (local.get $with_pixels)
+      (i32.add (global.get $shift) (i32.shl (i32.mul (local.get $varying_row) (global.get $size)) (i32.const 3)))
+      (local.get $per_row) (local.get $k0) (local.get $k1) (local.get $k2) (local.get $k3))
     (call $end_row (local.get $y) (global.get $cells) (f64.const 1))))
