@@ -1,4 +1,5 @@
-// The per-pixel passes of a synthetic radiograph (radiograph-synth.ts): the density (upsampled
+// The per-pixel passes of a synthetic radiograph (radiograph-synth.ts): the half-size drawing's
+// atlas warp (chest-radiograph.ts `warpRow`, bit for bit); the density (upsampled
 // from the half-size drawing) clamped and averaged on the model grid; stored pixels from density,
 // component shift, acquisition and noise, summed per grid cell; and the noise alone summed per
 // cell. The loops over pixels are the WebAssembly kernel kernels/radiograph.wat (SIMD: four
@@ -16,7 +17,15 @@
 
 import { readFileSync } from 'node:fs';
 import { columnShift, rowConstant, variesBothWays, varyingRowShift, type GridComponentPlan } from './components.ts';
-import { chestWorkspace, drawsAtHalfSize, type ChestWorkspace } from './chest-radiograph.ts';
+import {
+  atlasLevel,
+  chestWorkspace,
+  drawsAtHalfSize,
+  type ChestWorkspace,
+  type DrawingBuffers,
+  type WarpRowKernel,
+} from './chest-radiograph.ts';
+import { chestAtlas, MASK_SIDE } from './chest-atlas.ts';
 
 /** An acquisition in stored units (see the header). */
 export interface StoredAcquisition {
@@ -48,6 +57,19 @@ interface RadiographKernel {
   start_stream(): void;
   set_acquisition(gain: number, step: number, rounded: number, max: number): void;
   draw_pixel_row(y: number, withPixels: number, varyingRow: number, perRow: number, k0: number, k1: number, k2: number, k3: number): void;
+  init_warp(
+    size: number,
+    side: number,
+    out: number,
+    src: number,
+    mask: number,
+    maskSide: number,
+    du: number,
+    dcw: number,
+    lungs: number,
+    spans: number,
+  ): void;
+  warp_row: WarpRowKernel;
 }
 
 /** One thread's buffers for size×size images on an n×n grid (size a multiple of n). */
@@ -105,6 +127,8 @@ export function pixelWorkspace(size: number, n: number): PixelWorkspace {
   if (!Number.isInteger(size) || !Number.isInteger(n) || n < 1 || size % n !== 0)
     throw new Error(`pixelWorkspace: ${size} is not a multiple of the grid ${n}`);
   const h = drawsAtHalfSize(size) ? size / 2 : 0;
+  // The half-size drawing is warped in the kernel too, from its atlas level and lung mask.
+  const level = h ? atlasLevel(h) : undefined;
   let end = 0;
   const take = (bytes: number): number => {
     const at = end;
@@ -122,6 +146,12 @@ export function pixelWorkspace(size: number, n: number): PixelWorkspace {
     grid: take(8 * n * n),
     seed: take(4 * 16),
     scratch: take(16),
+    atlas: take(4 * (level ? level.side * level.side : 0)),
+    mask: take(h ? MASK_SIDE * MASK_SIDE : 0),
+    colDelta: take(8 * h),
+    colShift: take(8 * h),
+    lungs: take(h * h),
+    lungSpans: take(4 * 4 * h),
   };
   // A fixed size, never grown: the views below stay valid for the workspace's life.
   const memory = new wasm.Memory({ initial: Math.ceil(end / PAGE_BYTES) });
@@ -129,6 +159,20 @@ export function pixelWorkspace(size: number, n: number): PixelWorkspace {
   const kernel = new wasm.Instance(kernelModule, { env: { memory } }).exports as unknown as RadiographKernel;
   kernel.init(size, n, at.density, at.pixels, at.half, at.across, at.shift, at.colSum, at.cells, at.grid, at.seed, at.scratch);
   const buf = memory.buffer;
+  let drawing: DrawingBuffers | undefined;
+  if (level) {
+    new Float32Array(buf, at.atlas, level.side * level.side).set(level.density);
+    new Uint8Array(buf, at.mask, MASK_SIDE * MASK_SIDE).set(chestAtlas().lungMask);
+    kernel.init_warp(h, level.side, at.half, at.atlas, at.mask, MASK_SIDE, at.colDelta, at.colShift, at.lungs, at.lungSpans);
+    drawing = {
+      density: new Float32Array(buf, at.half, h * h),
+      lungs: new Uint8Array(buf, at.lungs, h * h),
+      lungSpans: new Int32Array(buf, at.lungSpans, 4 * h),
+      colDelta: new Float64Array(buf, at.colDelta, h),
+      colShift: new Float64Array(buf, at.colShift, h),
+      warpRow: kernel.warp_row,
+    };
+  }
   const ws: PixelWorkspace = {
     size,
     n,
@@ -137,7 +181,7 @@ export function pixelWorkspace(size: number, n: number): PixelWorkspace {
     seed: new Int32Array(buf, at.seed, 16),
     cells: new Float64Array(buf, at.cells, n * n),
     grid: new Float64Array(buf, at.grid, n * n),
-    chest: chestWorkspace(size, h ? { density: new Float32Array(buf, at.half, h * h) } : undefined),
+    chest: chestWorkspace(size, drawing),
     shiftRows: Array.from({ length: size / n }, (_, r) => new Float64Array(buf, at.shift + 8 * r * size, size)),
     colShift: new Float64Array(size),
     kernel,

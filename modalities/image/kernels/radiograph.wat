@@ -1,5 +1,5 @@
-;; The per-pixel passes of a synthetic radiograph (radiograph-pixels.ts drives them; the formulas
-;; are stated there). Compiled to radiograph.wasm by build.ts (`npm run build:wasm`).
+;; The per-pixel passes of a synthetic radiograph (radiograph-pixels.ts drives them and states the
+;; formulas; the warp's are chest-radiograph.ts `warpRow`). Compiled to radiograph.wasm by build.ts (`npm run build:wasm`).
 ;;
 ;; Every number is computed with the operations, precision and order of the plain JavaScript it
 ;; replaces, so the images are the same bit for bit (tests/unit/radiograph-kernel.test.ts keeps
@@ -87,6 +87,139 @@
         (call $add_cell_row (local.get $dst)
           (i32.sub (i32.div_u (local.get $next) (global.get $f)) (i32.const 1))
           (local.get $scale)))))
+
+;; --- The anatomy: rows of the deformed atlas (chest-radiograph.ts `warpRow` states the
+  ;; formulas; the same operations, in the same order and precision, so the drawing is the same
+  ;; bit for bit). Buffers set once by $init_warp.
+  (global $w_size (mut i32) (i32.const 0)) ;; the drawing's side
+  (global $w_side (mut i32) (i32.const 0)) ;; the atlas level's side
+  (global $w_out (mut i32) (i32.const 0)) ;; f32 w_size², the drawing
+  (global $w_src (mut i32) (i32.const 0)) ;; f32 w_side², the atlas level
+  (global $w_mask (mut i32) (i32.const 0)) ;; u8 w_mask_side², the atlas's lung codes
+  (global $w_mask_side (mut i32) (i32.const 0))
+  (global $w_du (mut i32) (i32.const 0)) ;; f64 w_size, per column the offset from the heart centre
+  (global $w_dcw (mut i32) (i32.const 0)) ;; f64 w_size, per column the heart warp's shift at weight 1
+  (global $w_lungs (mut i32) (i32.const 0)) ;; u8 w_size², the drawing's lung codes
+  (global $w_spans (mut i32) (i32.const 0)) ;; i32 4·w_size, per row each lung's run
+
+  (func $init_warp (export "init_warp")
+    (param $size i32) (param $side i32) (param $out i32) (param $src i32) (param $mask i32) (param $mask_side i32)
+    (param $du i32) (param $dcw i32) (param $lungs i32) (param $spans i32)
+    (global.set $w_size (local.get $size))
+    (global.set $w_side (local.get $side))
+    (global.set $w_out (local.get $out))
+    (global.set $w_src (local.get $src))
+    (global.set $w_mask (local.get $mask))
+    (global.set $w_mask_side (local.get $mask_side))
+    (global.set $w_du (local.get $du))
+    (global.set $w_dcw (local.get $dcw))
+    (global.set $w_lungs (local.get $lungs))
+    (global.set $w_spans (local.get $spans)))
+
+  ;; Row py: per pixel the warped offset dx = c0 + du − dcw·wy, atlas coordinates fx = ax0 +
+  ;; axk·dx and fy = ay0 + ayk·dx clamped to [0, hi] (`v < 0 ? 0 : v > hi ? hi : v`), the bilinear
+  ;; sample lift + gain·(top + ey·(bottom − top)) stored as float32, the lung code of the mask
+  ;; pixel at ((fy + ½)·to_mask, (fx + ½)·to_mask); each lung's run (right code 1, left 2) written
+  ;; when the two runs are ordered. Truncation saturates as JavaScript's `| 0` does on NaN (0).
+  (func $warp_row (export "warp_row")
+    (param $py i32) (param $ax0 f64) (param $axk f64) (param $ay0 f64) (param $ayk f64) (param $c0 f64)
+    (param $wy f64) (param $gain f64) (param $lift f64) (param $hi f64) (param $to_mask f64)
+    (local $px i32) (local $o i32) (local $row_bytes i32) (local $p i32) (local $q i32) (local $lung i32) (local $l i32)
+    (local $r0 i32) (local $r1 i32) (local $l0 i32) (local $l1 i32) (local $at i32) (local $lanes i32)
+    (local $dx v128) (local $fx v128) (local $fy v128) (local $ix v128) (local $iy v128) (local $ex v128)
+    (local $s00 v128) (local $s01 v128) (local $s10 v128) (local $s11 v128) (local $top v128) (local $bottom v128)
+    (local $value v128) (local $cell v128)
+    (local.set $r0 (i32.const -1))
+    (local.set $r1 (i32.const -1))
+    (local.set $l0 (i32.const -1))
+    (local.set $l1 (i32.const -1))
+    (local.set $o (i32.mul (local.get $py) (global.get $w_size)))
+    (local.set $row_bytes (i32.shl (global.get $w_side) (i32.const 2)))
+    ;; Two pixels at a time (lanes 0 and 1 of each f64x2); the last of an odd row alone, its lane
+    ;; 1 reading the buffers' slack and written nowhere.
+    (loop $pairs
+      (local.set $at (i32.shl (local.get $px) (i32.const 3)))
+      (local.set $dx
+        (f64x2.sub
+          (f64x2.add (f64x2.splat (local.get $c0)) (v128.load (i32.add (global.get $w_du) (local.get $at))))
+          (f64x2.mul (v128.load (i32.add (global.get $w_dcw) (local.get $at))) (f64x2.splat (local.get $wy)))))
+      (local.set $fx (f64x2.add (f64x2.splat (local.get $ax0)) (f64x2.mul (f64x2.splat (local.get $axk)) (local.get $dx))))
+      (local.set $fy (f64x2.add (f64x2.splat (local.get $ay0)) (f64x2.mul (f64x2.splat (local.get $ayk)) (local.get $dx))))
+      ;; v < 0 ? 0 : v > hi ? hi : v (NaN stays NaN, as in JavaScript).
+      (local.set $fx
+        (v128.bitselect (f64x2.splat (f64.const 0))
+          (v128.bitselect (f64x2.splat (local.get $hi)) (local.get $fx) (f64x2.gt (local.get $fx) (f64x2.splat (local.get $hi))))
+          (f64x2.lt (local.get $fx) (f64x2.splat (f64.const 0)))))
+      (local.set $fy
+        (v128.bitselect (f64x2.splat (f64.const 0))
+          (v128.bitselect (f64x2.splat (local.get $hi)) (local.get $fy) (f64x2.gt (local.get $fy) (f64x2.splat (local.get $hi))))
+          (f64x2.lt (local.get $fy) (f64x2.splat (f64.const 0)))))
+      (local.set $ix (i32x4.trunc_sat_f64x2_s_zero (local.get $fx)))
+      (local.set $iy (i32x4.trunc_sat_f64x2_s_zero (local.get $fy)))
+      (local.set $ex (f64x2.sub (local.get $fx) (f64x2.convert_low_i32x4_s (local.get $ix))))
+      ;; Each lane's source pixel (iy·side + ix) and its three neighbours, gathered.
+      (local.set $cell (i32x4.shl
+        (i32x4.add (i32x4.mul (local.get $iy) (i32x4.splat (global.get $w_side))) (local.get $ix)) (i32.const 2)))
+      (local.set $p (i32.add (global.get $w_src) (i32x4.extract_lane 0 (local.get $cell))))
+      (local.set $q (i32.add (global.get $w_src) (i32x4.extract_lane 1 (local.get $cell))))
+      (local.set $s00 (f64x2.replace_lane 1 (f64x2.splat (f64.promote_f32 (f32.load (local.get $p))))
+        (f64.promote_f32 (f32.load (local.get $q)))))
+      (local.set $s01 (f64x2.replace_lane 1 (f64x2.splat (f64.promote_f32 (f32.load offset=4 (local.get $p))))
+        (f64.promote_f32 (f32.load offset=4 (local.get $q)))))
+      (local.set $p (i32.add (local.get $p) (local.get $row_bytes)))
+      (local.set $q (i32.add (local.get $q) (local.get $row_bytes)))
+      (local.set $s10 (f64x2.replace_lane 1 (f64x2.splat (f64.promote_f32 (f32.load (local.get $p))))
+        (f64.promote_f32 (f32.load (local.get $q)))))
+      (local.set $s11 (f64x2.replace_lane 1 (f64x2.splat (f64.promote_f32 (f32.load offset=4 (local.get $p))))
+        (f64.promote_f32 (f32.load offset=4 (local.get $q)))))
+      (local.set $top (f64x2.add (local.get $s00) (f64x2.mul (local.get $ex) (f64x2.sub (local.get $s01) (local.get $s00)))))
+      (local.set $bottom (f64x2.add (local.get $s10) (f64x2.mul (local.get $ex) (f64x2.sub (local.get $s11) (local.get $s10)))))
+      (local.set $value (f32x4.demote_f64x2_zero
+        (f64x2.add (f64x2.splat (local.get $lift))
+          (f64x2.mul (f64x2.splat (local.get $gain))
+            (f64x2.add (local.get $top)
+              (f64x2.mul (f64x2.sub (local.get $fy) (f64x2.convert_low_i32x4_s (local.get $iy)))
+                (f64x2.sub (local.get $bottom) (local.get $top))))))))
+      ;; The lanes' lung-mask pixels.
+      (local.set $cell (i32x4.add
+        (i32x4.mul
+          (i32x4.trunc_sat_f64x2_s_zero (f64x2.mul (f64x2.add (local.get $fy) (f64x2.splat (f64.const 0.5))) (f64x2.splat (local.get $to_mask))))
+          (i32x4.splat (global.get $w_mask_side)))
+        (i32x4.trunc_sat_f64x2_s_zero (f64x2.mul (f64x2.add (local.get $fx) (f64x2.splat (f64.const 0.5))) (f64x2.splat (local.get $to_mask))))))
+      (local.set $at (i32.add (local.get $o) (local.get $px)))
+      (local.set $lanes (select (i32.const 2) (i32.const 1)
+        (i32.lt_u (i32.add (local.get $px) (i32.const 1)) (global.get $w_size))))
+      (if (i32.eq (local.get $lanes) (i32.const 2))
+        (then (v128.store64_lane 0 (i32.add (global.get $w_out) (i32.shl (local.get $at) (i32.const 2))) (local.get $value)))
+        (else (f32.store (i32.add (global.get $w_out) (i32.shl (local.get $at) (i32.const 2))) (f32x4.extract_lane 0 (local.get $value)))))
+      (local.set $l (i32.const 0))
+      (loop $lane
+        (local.set $lung (i32.load8_u (i32.add (global.get $w_mask)
+          (select (i32x4.extract_lane 1 (local.get $cell)) (i32x4.extract_lane 0 (local.get $cell)) (local.get $l)))))
+        (i32.store8 (i32.add (global.get $w_lungs) (i32.add (local.get $at) (local.get $l))) (local.get $lung))
+        (if (i32.eq (local.get $lung) (i32.const 1))
+          (then
+            (if (i32.lt_s (local.get $r0) (i32.const 0)) (then (local.set $r0 (i32.add (local.get $px) (local.get $l)))))
+            (local.set $r1 (i32.add (local.get $px) (local.get $l))))
+          (else
+            (if (i32.eq (local.get $lung) (i32.const 2))
+              (then
+                (if (i32.lt_s (local.get $l0) (i32.const 0)) (then (local.set $l0 (i32.add (local.get $px) (local.get $l)))))
+                (local.set $l1 (i32.add (local.get $px) (local.get $l)))))))
+        (br_if $lane (i32.lt_u (local.tee $l (i32.add (local.get $l) (i32.const 1))) (local.get $lanes))))
+      (br_if $pairs (i32.lt_u (local.tee $px (i32.add (local.get $px) (i32.const 2))) (global.get $w_size))))
+    ;; Each lung as one run per row, when the patient's right lung lies on the viewer's left of the left one.
+    (local.set $at (i32.add (global.get $w_spans) (i32.shl (local.get $py) (i32.const 4))))
+    (if (i32.and (i32.ge_s (local.get $r0) (i32.const 0))
+          (i32.or (i32.lt_s (local.get $l0) (i32.const 0)) (i32.lt_s (local.get $r1) (local.get $l0))))
+      (then
+        (i32.store (local.get $at) (local.get $r0))
+        (i32.store offset=4 (local.get $at) (i32.add (local.get $r1) (i32.const 1)))))
+    (if (i32.and (i32.ge_s (local.get $l0) (i32.const 0))
+          (i32.or (i32.lt_s (local.get $r0) (i32.const 0)) (i32.lt_s (local.get $r1) (local.get $l0))))
+      (then
+        (i32.store offset=8 (local.get $at) (local.get $l0))
+        (i32.store offset=12 (local.get $at) (i32.add (local.get $l1) (i32.const 1))))))
 
   ;; --- The density: upsampled (from the half-size drawing), clamped to [0, 1], averaged per cell.
 
