@@ -121,6 +121,39 @@ export interface ChestWorkspace {
    * made on first use by renderChestRadiograph; the pixel kernel upsamples in its own memory).
    */
   half?: { work: ChestWorkspace; density: Float32Array; across?: Float32Array };
+  /** The pixel kernel's warp (radiograph-pixels.ts), drawing into this workspace's buffers and `into` (see `DrawingBuffers`). */
+  warpRow?: WarpRowKernel;
+}
+
+/**
+ * Row py of the warp, compiled (kernels/radiograph.wat `warp_row`): the same formulas as
+ * `warpRow`, from the row's affine coefficients, into the buffers given with the workspace.
+ */
+export type WarpRowKernel = (
+  py: number,
+  ax0: number,
+  axk: number,
+  ay0: number,
+  ayk: number,
+  c0: number,
+  wy: number,
+  gain: number,
+  lift: number,
+  hi: number,
+  toMask: number,
+) => void;
+
+/**
+ * The half-size drawing's buffers when they live in the pixel kernel's memory, and its warp:
+ * the drawing (h×h), its lung codes and runs, and the per-column offsets the warp reads.
+ */
+export interface DrawingBuffers {
+  density: Float32Array;
+  lungs: Uint8Array;
+  lungSpans: Int32Array;
+  colDelta: Float64Array;
+  colShift: Float64Array;
+  warpRow: WarpRowKernel;
 }
 
 /**
@@ -134,19 +167,39 @@ const HALF_RESOLUTION_FROM = 128;
 /** Whether size×size images are drawn at half size and upsampled. */
 export const drawsAtHalfSize = (size: number): boolean => size >= HALF_RESOLUTION_FROM && size % 2 === 0;
 
-/** Buffers for size×size images; `half.density` (h×h) is where the half-size drawing goes, when given. */
-export function chestWorkspace(size: number, half?: { density: Float32Array }): ChestWorkspace {
+/** Buffers for size×size images; `half` (h×h) is where the half-size drawing goes and what draws it, when given. */
+export function chestWorkspace(size: number, half?: DrawingBuffers): ChestWorkspace {
   const h = size / 2;
   const halved = drawsAtHalfSize(size);
-  if (half && (!halved || half.density.length !== h * h))
-    throw new Error(`chestWorkspace: a half-size buffer of ${half.density.length} for ${size}×${size}`);
+  if (half && (!halved || half.density.length !== h * h || half.lungs.length !== h * h || half.lungSpans.length !== 4 * h))
+    throw new Error(`chestWorkspace: half-size buffers of ${half.density.length} pixels for ${size}×${size}`);
   const direct = directWorkspace(halved ? 0 : size);
+  const drawing: ChestWorkspace | undefined = !halved
+    ? undefined
+    : half
+      ? {
+          ...directWorkspace(h),
+          lungs: half.lungs,
+          lungSpans: half.lungSpans,
+          colDelta: half.colDelta,
+          colShift: half.colShift,
+          warpRow: half.warpRow,
+        }
+      : directWorkspace(h);
   return {
     ...direct,
     size,
     lungSpans: new Int32Array(4 * size),
-    ...(halved ? { half: { work: directWorkspace(h), density: half?.density ?? new Float32Array(h * h) } } : {}),
+    ...(drawing ? { half: { work: drawing, density: half?.density ?? new Float32Array(h * h) } } : {}),
   };
+}
+
+/** The atlas level a drawing of size×size samples: the smallest at least as fine as the drawing. */
+export function atlasLevel(size: number): { side: number; density: Float32Array } {
+  const atlas = chestAtlas();
+  let level = atlas.levels[0];
+  for (const l of atlas.levels) if (l.side >= size) level = l;
+  return level;
 }
 
 function directWorkspace(size: number): ChestWorkspace {
@@ -251,9 +304,7 @@ function drawChest(
     rowWeight[i] = Math.exp(-((u - hy) ** 2) / (2 * sigY * sigY));
   }
   const atlas = chestAtlas();
-  // The smallest pyramid level at least as fine as the output.
-  let level = atlas.levels[0];
-  for (const l of atlas.levels) if (l.side >= size) level = l;
+  const level = atlasLevel(size);
   const warp: Warp = {
     side: level.side,
     src: level.density,
@@ -327,6 +378,11 @@ function warpRow(density: Float32Array, work: ChestWorkspace, w: Warp, py: numbe
   const c0 = w.c0;
   const gain = w.gain + 0;
   const lift = w.lift + 0;
+  if (work.warpRow) {
+    // The kernel's buffers are the workspace's (and `density` the drawing it was made with).
+    work.warpRow(py, ax0, axk, ay0, ayk, c0, wy, gain, lift, hi, toMask);
+    return;
+  }
   const o = py * size;
   let r0 = -1;
   let r1 = -1;

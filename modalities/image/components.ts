@@ -261,9 +261,34 @@ export function rowConstant(moves: readonly ComponentMove[], delta: ArrayLike<nu
 export const bothWaysRow = (moves: readonly ComponentMove[], delta: ArrayLike<number>, m: number, y: number): number =>
   delta[m] * moves[m].f.row[y];
 
+/** Whether a move varies both ways (its shift is a row factor times a column vector, per row). */
+export const variesBothWays = (move: ComponentMove): boolean => !move.flatCols && !move.flatRows;
+
 /**
- * Row y of the shift into `shift`: its per-row constant, the per-column part (`columnShift`) and
- * the moves that vary both ways, zeroed on the row's kept runs (`spans`).
+ * The part of row y's shift that varies along the row into `out`: the per-column part
+ * (`columnShift`) plus the moves that vary both ways, in the order of `moves`.
+ */
+export function varyingRowShift(
+  moves: readonly ComponentMove[],
+  delta: ArrayLike<number>,
+  size: number,
+  y: number,
+  colShift: Float64Array,
+  out: Float64Array,
+): void {
+  out.set(colShift.subarray(0, size));
+  for (let m = 0; m < moves.length; m++) {
+    if (!variesBothWays(moves[m])) continue;
+    const r = bothWaysRow(moves, delta, m, y);
+    const c = moves[m].f.col;
+    for (let x = 0; x < size; x++) out[x] += r * c[x];
+  }
+}
+
+/**
+ * Row y of the shift into `shift`: the part that varies along the row (`varyingRowShift`) plus
+ * the row's constant, zeroed on the row's kept runs (`spans`). The stored-pixel kernel
+ * (radiograph-pixels.ts) adds the same two in the same order.
  */
 export function rowShift(
   moves: readonly ComponentMove[],
@@ -274,15 +299,9 @@ export function rowShift(
   spans: Int32Array,
   shift: Float64Array,
 ): void {
-  const k = moves.length;
+  varyingRowShift(moves, delta, size, y, colShift, shift);
   const perRow = rowConstant(moves, delta, y);
-  for (let x = 0; x < size; x++) shift[x] = perRow + colShift[x];
-  for (let m = 0; m < k; m++) {
-    if (moves[m].flatCols || moves[m].flatRows) continue;
-    const r = bothWaysRow(moves, delta, m, y);
-    const c = moves[m].f.col;
-    for (let x = 0; x < size; x++) shift[x] += r * c[x];
-  }
+  for (let x = 0; x < size; x++) shift[x] += perRow;
   shift.fill(0, spans[4 * y], spans[4 * y + 1]);
   shift.fill(0, spans[4 * y + 2], spans[4 * y + 3]);
 }
@@ -313,12 +332,25 @@ function moveOf(
     const row = gy * n;
     for (let gx = 0; gx < n; gx++) g[row + gx] = r * colCell[gx];
   }
-  for (let y = 0; y < size; y++) {
-    const r = f.row[y] * inv;
+  // Consecutive rows of a cell with the same runs (the renderer draws at half size, so rows come
+  // in pairs at least) take their runs off once, with the sum of their row factors.
+  for (let y = 0, next = 1; y < size; y = next++) {
+    let r = f.row[y];
+    const o = 4 * y;
+    while (
+      next < size &&
+      cell[next] === cell[y] &&
+      spans[4 * next] === spans[o] &&
+      spans[4 * next + 1] === spans[o + 1] &&
+      spans[4 * next + 2] === spans[o + 2] &&
+      spans[4 * next + 3] === spans[o + 3]
+    )
+      r += f.row[next++];
+    r *= inv;
     const row = cell[y] * n;
     for (let run = 0; run < 2; run++) {
-      const a = spans[4 * y + 2 * run];
-      const b = spans[4 * y + 2 * run + 1];
+      const a = spans[o + 2 * run];
+      const b = spans[o + 2 * run + 1];
       for (let gx = a < b ? cell[a] : n; gx < n && starts[gx] < b; gx++)
         g[row + gx] -= r * (prefix[Math.min(b, starts[gx + 1])] - prefix[Math.max(a, starts[gx])]);
     }

@@ -1,4 +1,5 @@
-// The per-pixel passes of a synthetic radiograph (radiograph-synth.ts): the density (upsampled
+// The per-pixel passes of a synthetic radiograph (radiograph-synth.ts): the half-size drawing's
+// atlas warp (chest-radiograph.ts `warpRow`, bit for bit); the density (upsampled
 // from the half-size drawing) clamped and averaged on the model grid; stored pixels from density,
 // component shift, acquisition and noise, summed per grid cell; and the noise alone summed per
 // cell. The loops over pixels are the WebAssembly kernel kernels/radiograph.wat (SIMD: four
@@ -15,8 +16,16 @@
 // a whole-number base.
 
 import { readFileSync } from 'node:fs';
-import { columnShift, rowShift, type GridComponentPlan } from './components.ts';
-import { chestWorkspace, drawsAtHalfSize, type ChestWorkspace } from './chest-radiograph.ts';
+import { columnShift, rowConstant, variesBothWays, varyingRowShift, type GridComponentPlan } from './components.ts';
+import {
+  atlasLevel,
+  chestWorkspace,
+  drawsAtHalfSize,
+  type ChestWorkspace,
+  type DrawingBuffers,
+  type WarpRowKernel,
+} from './chest-radiograph.ts';
+import { chestAtlas, MASK_SIDE } from './chest-atlas.ts';
 
 /** An acquisition in stored units (see the header). */
 export interface StoredAcquisition {
@@ -47,7 +56,20 @@ interface RadiographKernel {
   clamp_into_grid(fromHalf: number): void;
   start_stream(): void;
   set_acquisition(gain: number, step: number, rounded: number, max: number): void;
-  draw_cell_row(gy: number, withPixels: number): void;
+  draw_pixel_row(y: number, withPixels: number, varyingRow: number, perRow: number, k0: number, k1: number, k2: number, k3: number): void;
+  init_warp(
+    size: number,
+    side: number,
+    out: number,
+    src: number,
+    mask: number,
+    maskSide: number,
+    du: number,
+    dcw: number,
+    lungs: number,
+    spans: number,
+  ): void;
+  warp_row: WarpRowKernel;
 }
 
 /** One thread's buffers for size×size images on an n×n grid (size a multiple of n). */
@@ -66,7 +88,10 @@ export interface PixelWorkspace {
   readonly grid: Float64Array;
   /** The anatomy renderer's buffers (its half-size drawing in the kernel's memory). */
   readonly chest: ChestWorkspace;
-  /** The component shift of the current grid row's f pixel rows (one view of size each), read by the kernel. */
+  /**
+   * The part of the component shift that varies along a row, for the current grid row's f pixel
+   * rows (one view of size each; only the first when no move varies both ways), read by the kernel.
+   */
   readonly shiftRows: readonly Float64Array[];
   readonly colShift: Float64Array;
   readonly kernel: RadiographKernel;
@@ -102,6 +127,8 @@ export function pixelWorkspace(size: number, n: number): PixelWorkspace {
   if (!Number.isInteger(size) || !Number.isInteger(n) || n < 1 || size % n !== 0)
     throw new Error(`pixelWorkspace: ${size} is not a multiple of the grid ${n}`);
   const h = drawsAtHalfSize(size) ? size / 2 : 0;
+  // The half-size drawing is warped in the kernel too, from its atlas level and lung mask.
+  const level = h ? atlasLevel(h) : undefined;
   let end = 0;
   const take = (bytes: number): number => {
     const at = end;
@@ -119,6 +146,12 @@ export function pixelWorkspace(size: number, n: number): PixelWorkspace {
     grid: take(8 * n * n),
     seed: take(4 * 16),
     scratch: take(16),
+    atlas: take(4 * (level ? level.side * level.side : 0)),
+    mask: take(h ? MASK_SIDE * MASK_SIDE : 0),
+    colDelta: take(8 * h),
+    colShift: take(8 * h),
+    lungs: take(h * h),
+    lungSpans: take(4 * 4 * h),
   };
   // A fixed size, never grown: the views below stay valid for the workspace's life.
   const memory = new wasm.Memory({ initial: Math.ceil(end / PAGE_BYTES) });
@@ -126,6 +159,20 @@ export function pixelWorkspace(size: number, n: number): PixelWorkspace {
   const kernel = new wasm.Instance(kernelModule, { env: { memory } }).exports as unknown as RadiographKernel;
   kernel.init(size, n, at.density, at.pixels, at.half, at.across, at.shift, at.colSum, at.cells, at.grid, at.seed, at.scratch);
   const buf = memory.buffer;
+  let drawing: DrawingBuffers | undefined;
+  if (level) {
+    new Float32Array(buf, at.atlas, level.side * level.side).set(level.density);
+    new Uint8Array(buf, at.mask, MASK_SIDE * MASK_SIDE).set(chestAtlas().lungMask);
+    kernel.init_warp(h, level.side, at.half, at.atlas, at.mask, MASK_SIDE, at.colDelta, at.colShift, at.lungs, at.lungSpans);
+    drawing = {
+      density: new Float32Array(buf, at.half, h * h),
+      lungs: new Uint8Array(buf, at.lungs, h * h),
+      lungSpans: new Int32Array(buf, at.lungSpans, 4 * h),
+      colDelta: new Float64Array(buf, at.colDelta, h),
+      colShift: new Float64Array(buf, at.colShift, h),
+      warpRow: kernel.warp_row,
+    };
+  }
   const ws: PixelWorkspace = {
     size,
     n,
@@ -134,7 +181,7 @@ export function pixelWorkspace(size: number, n: number): PixelWorkspace {
     seed: new Int32Array(buf, at.seed, 16),
     cells: new Float64Array(buf, at.cells, n * n),
     grid: new Float64Array(buf, at.grid, n * n),
-    chest: chestWorkspace(size, h ? { density: new Float32Array(buf, at.half, h * h) } : undefined),
+    chest: chestWorkspace(size, drawing),
     shiftRows: Array.from({ length: size / n }, (_, r) => new Float64Array(buf, at.shift + 8 * r * size, size)),
     colShift: new Float64Array(size),
     kernel,
@@ -165,21 +212,27 @@ export function storePixels(ws: PixelWorkspace, plan: GridComponentPlan, spans: 
   if (!Number.isInteger(acq.max) || acq.max < 0 || acq.max > 65535)
     throw new Error(`storePixels: max ${acq.max} is not a whole number of stored units in 0…65535`);
   const { size, n, shiftRows, colShift, kernel } = ws;
+  const { moves, delta } = plan;
   const f = size / n;
-  columnShift(plan.moves, plan.delta, size, colShift);
+  columnShift(moves, delta, size, colShift);
+  // Without moves that vary both ways, every row's varying part is the per-column part.
+  const perRowVarying = moves.some(variesBothWays);
+  if (!perRowVarying) shiftRows[0].set(colShift);
   kernel.set_acquisition(acq.gain, acq.step, acq.base + ROUNDING, acq.max);
   kernel.start_stream();
-  for (let gy = 0; gy < n; gy++) {
-    for (let r = 0; r < f; r++) rowShift(plan.moves, plan.delta, size, gy * f + r, colShift, spans, shiftRows[r]);
-    kernel.draw_cell_row(gy, 1);
+  for (let y = 0; y < size; y++) {
+    const r = perRowVarying ? y % f : 0;
+    if (perRowVarying) varyingRowShift(moves, delta, size, y, colShift, shiftRows[r]);
+    const o = 4 * y;
+    kernel.draw_pixel_row(y, 1, r, rowConstant(moves, delta, y), spans[o], spans[o + 1], spans[o + 2], spans[o + 3]);
   }
 }
 
 /** Each grid cell's sum of the noise draws u of the stream storePixels draws, into ws.cells. */
 export function noiseSums(ws: PixelWorkspace): void {
-  const { n, kernel } = ws;
+  const { size, kernel } = ws;
   kernel.start_stream();
-  for (let gy = 0; gy < n; gy++) kernel.draw_cell_row(gy, 0);
+  for (let y = 0; y < size; y++) kernel.draw_pixel_row(y, 0, 0, 0, 0, 0, 0, 0);
 }
 
 /**

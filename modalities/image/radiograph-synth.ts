@@ -24,7 +24,7 @@
  * multiple of the grid (and images without components) take the full-resolution search of
  * `addImageComponents` and `densityToStored`. Pure, deterministic for a given Rng.
  */
-import type { Rng } from '../../model/rng.ts';
+import { Rng } from '../../model/rng.ts';
 import { imageClass, type ImageFindingAttribute, type Schema } from '../../schema/schema.ts';
 import { FEATURE_FINDING, gridImageScores } from './finding-scores.ts';
 import {
@@ -173,7 +173,7 @@ export function synthesiseRadiograph(
 ): SynthesisedRadiograph {
   const attrs = findingAttributes(schema);
   if (bins !== undefined && anatomy.magnification === undefined)
-    anatomy = { ...anatomy, magnification: matchFraming(schema, anatomy, findings, bins, rng) };
+    anatomy = { ...anatomy, magnification: matchFraming(schema, anatomy, findings, bins) };
   let drawn = drawRadiograph(schema, size, anatomy, findings, bins, rng, opts);
   for (let k = 1; k < MAX_FINDING_DRAWS && attrs.length > 0; k++) {
     const n = schema.image?.grid ?? 64;
@@ -198,41 +198,88 @@ export const FRAMING_CANDIDATES = [0.88, 0.92, 0.96, 1, 1.04] as const;
  * difference with a broad shift outside the lungs — mostly a brighter mediastinum — and a
  * classifier trained on the sites' images called 62 % of the cohort's patients without heart
  * failure enlarged (tests/integration/cohort-multimodal-signal.test.ts, seed 5; 6 % of the sites'
- * held-out images); 27 % with the framing matched. The probes use one forked stream, so only the
- * framing differs between them.
+ * held-out images); 27 % with the framing matched.
+ *
+ * The priors' coefficients depend on the patient only through what `framingKey` keeps (age up
+ * to 18, sex, build, findings), so they are probed once per key and kept (`framingCoefficients`):
+ * the probes were a quarter of an image's CPU when drawn for every patient. A probe was never the
+ * patient's own drawing (it had its own stream, so its jitter of scale, rotation and heart size
+ * was not the image's), so one probe per key picks framings as well as one per patient did.
  */
-function matchFraming(schema: Schema, anatomy: ChestAnatomy, findings: RadiographFindings, bins: readonly number[], rng: Rng): number {
+function matchFraming(schema: Schema, anatomy: ChestAnatomy, findings: RadiographFindings, bins: readonly number[]): number {
   const attrs = imageComponentAttributes(schema);
-  const n = schema.image?.grid ?? 64;
   const centres = attrs.map((a, j) => componentBinCentre(a, bins[j]!));
   if (centres.every((c) => c === undefined)) return 1;
+  const probes = framingCoefficients(schema, anatomy, findings);
   let best = 1;
   let bestDistance = Infinity;
-  // The probe is drawn at the grid's size (or a multiple of it of at least 32 pixels), averaged on the grid.
-  const f = Math.ceil(32 / n);
-  const side = n * f;
-  const { grid, density, work } = probeBuffersFor(n, side);
-  for (const magnification of FRAMING_CANDIDATES) {
-    const probe = renderChestRadiograph(side, { ...anatomy, magnification }, findings, rng.fork('framing'), density, work);
-    if (f === 1) {
-      // 0 + d / 1 = d: the grid is the probe (the area average below, without its divisions).
-      for (let i = 0; i < grid.length; i++) grid[i] = probe.density[i]!;
-    } else {
-      grid.fill(0);
-      for (let y = 0; y < side; y++)
-        for (let x = 0; x < side; x++) grid[((y / f) | 0) * n + ((x / f) | 0)]! += probe.density[y * side + x]! / (f * f);
-    }
-    const c = normalisedGridCoefficients(schema, grid);
+  FRAMING_CANDIDATES.forEach((magnification, m) => {
     let d = 0;
     centres.forEach((t, j) => {
-      if (t !== undefined) d += (c[j]! - t) ** 2;
+      if (t !== undefined) d += (probes[m]![j]! - t) ** 2;
     });
     if (d < bestDistance) {
       bestDistance = d;
       best = magnification;
     }
-  }
+  });
   return best;
+}
+
+/**
+ * What a framing probe's drawing depends on: age in whole years up to 18 (the field of view,
+ * paediatric proportions and breast development stop changing by then), female or not, habitus
+ * in steps of ¼ z (clamped to ±2 as the renderer does), and the findings.
+ */
+function framingKey(anatomy: ChestAnatomy, findings: RadiographFindings): { key: string; probe: ChestAnatomy } {
+  const age = anatomy.ageYears;
+  if (!Number.isFinite(age) || age < 0) throw new Error(`synthesiseRadiograph: age ${age} is not a non-negative number of years`);
+  const years = Math.min(18, Math.round(age));
+  const female = anatomy.sex === 'female';
+  const h = anatomy.habitus ?? 0;
+  const quarters = Number.isFinite(h) ? Math.round(4 * Math.max(-2, Math.min(2, h))) : 0;
+  const f = (findings.cardiomegaly ? 1 : 0) + (findings.opacity ? 2 : 0) + (findings.nodule ? 4 : 0);
+  return {
+    key: `${years},${female ? 'f' : 'm'},${quarters},${f}`,
+    probe: { ageYears: years, ...(female ? { sex: 'female' } : {}), habitus: quarters / 4 },
+  };
+}
+
+/** Probed framings kept per thread and schema, at most this many keys (the oldest is dropped): a cohort uses a few hundred. */
+const MAX_FRAMING_KEYS = 4096;
+const framingCache = new WeakMap<Schema, Map<string, number[][]>>();
+
+/**
+ * The normalised grid coefficients of the prior at each FRAMING_CANDIDATES framing, for the
+ * patient's `framingKey`: drawn on the grid (or a multiple of it of at least 32 pixels) from a
+ * stream seeded by the key alone, so the choice is the same in every thread and run. The probes
+ * of a key share the stream, so only the framing differs between them.
+ */
+function framingCoefficients(schema: Schema, anatomy: ChestAnatomy, findings: RadiographFindings): number[][] {
+  const { key, probe } = framingKey(anatomy, findings);
+  let cache = framingCache.get(schema);
+  if (!cache) framingCache.set(schema, (cache = new Map()));
+  const hit = cache.get(key);
+  if (hit) return hit;
+  const n = schema.image?.grid ?? 64;
+  const f = Math.ceil(32 / n);
+  const side = n * f;
+  const { grid, density, work } = probeBuffersFor(n, side);
+  const probes = FRAMING_CANDIDATES.map((magnification) => {
+    const drawn = renderChestRadiograph(side, { ...probe, magnification }, findings, new Rng(`framing/${key}`), density, work);
+    if (f === 1) {
+      // 0 + d / 1 = d: the grid is the probe (the area average below, without its divisions).
+      for (let i = 0; i < grid.length; i++) grid[i] = drawn.density[i]!;
+    } else {
+      grid.fill(0);
+      for (let y = 0; y < side; y++)
+        for (let x = 0; x < side; x++) grid[((y / f) | 0) * n + ((x / f) | 0)]! += drawn.density[y * side + x]! / (f * f);
+    }
+    return normalisedGridCoefficients(schema, grid);
+  });
+  if (cache.size >= MAX_FRAMING_KEYS) cache.delete(cache.keys().next().value!);
+  cache.set(key, probes);
+  return probes;
 }
 
 /** The framing probes' buffers of this thread, per grid side (every probe overwrites all of them). */

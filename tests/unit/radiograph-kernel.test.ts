@@ -1,12 +1,14 @@
 // The WebAssembly kernel of the synthetic radiographs (modalities/image/kernels/radiograph.wat)
 // gives the same bits as the plain JavaScript it replaced, kept here as the reference: the 2×
 // upsampling, the clamp and the grid averages; the stored pixels and their cell sums; the noise
-// sums. Sizes with odd widths, widths that are not a multiple of 4, half-size drawings, moves of
+// sums; and the half-size atlas warp, against the renderer's own JavaScript. Sizes with odd
+// widths, widths that are not a multiple of 4, half-size drawings (one of odd side), moves of
 // every kind and acquisitions that clamp at both ends.
 import { describe, expect, it } from 'vitest';
 import { columnShift, rowShift, type ComponentMove, type GridComponentPlan } from '../../modalities/image/components.ts';
 import { finishDensity, noiseSums, pixelWorkspace, storePixels, type StoredAcquisition } from '../../modalities/image/radiograph-pixels.ts';
 import { Rng } from '../../model/rng.ts';
+import { chestWorkspace, drawChestAnatomy, drawsAtHalfSize } from '../../modalities/image/chest-radiograph.ts';
 
 // ---- The JavaScript reference (the code the kernel replaced, unchanged) ----
 
@@ -142,7 +144,7 @@ function randomSpans(size: number, rng: Rng): Int32Array {
   return spans;
 }
 
-const bitsEqual = (a: Float32Array | Float64Array | Uint16Array, b: Float32Array | Float64Array | Uint16Array): boolean =>
+const bitsEqual = (a: ArrayBufferView, b: ArrayBufferView): boolean =>
   Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 
 // Half-size drawings (even sizes from 128), direct ones with odd widths and widths of 4k + 1…3.
@@ -216,6 +218,33 @@ describe('radiograph kernel = the JavaScript reference, bit for bit', () => {
             expect(bitsEqual(ws.cells, noise.cells), `${label}: noise sums`).toBe(true);
           }
       }
+    });
+  }
+
+  // The warp has no copy here: chestWorkspace's own (without a kernel) runs the JavaScript.
+  for (const [size, n] of [...SHAPES.filter(([size]) => drawsAtHalfSize(size)), [130, 10]]) {
+    it(`${size}×${size}: the half-size atlas warp, its lung codes and runs`, () => {
+      const ws = pixelWorkspace(size, n);
+      const js = chestWorkspace(size);
+      const into = new Float32Array(size * size);
+      const anatomies = [
+        { ageYears: 0.4, sex: 'male' },
+        { ageYears: 7, sex: 'female', habitus: -2 },
+        { ageYears: 45, sex: 'female', habitus: 1.3, magnification: 1.04 },
+        { ageYears: 80, sex: 'male', habitus: 2.5, magnification: 0.88 },
+        // Framed so tightly, or so loosely, that the warp clamps at the atlas's edges.
+        { ageYears: 30, magnification: 3.5 },
+        { ageYears: 30, magnification: 0.3 },
+      ];
+      anatomies.forEach((anatomy, i) => {
+        const findings = { cardiomegaly: i % 2 === 0, opacity: i % 3 === 1, nodule: i % 3 === 2 };
+        const kernel = drawChestAnatomy(size, anatomy, findings, new Rng(`warp-${i}`), ws.density, ws.chest);
+        const ref = drawChestAnatomy(size, anatomy, findings, new Rng(`warp-${i}`), into, js);
+        expect(bitsEqual(ws.chest.half!.density, js.half!.density), `drawing ${i}`).toBe(true);
+        expect(bitsEqual(ws.chest.half!.work.lungs, js.half!.work.lungs), `lung codes ${i}`).toBe(true);
+        expect(bitsEqual(kernel.lungSpans, ref.lungSpans), `lung runs ${i}`).toBe(true);
+        expect(kernel.lungSpans.some((v) => v > 0) || i >= 4, `lungs found ${i}`).toBe(true);
+      });
     });
   }
 
