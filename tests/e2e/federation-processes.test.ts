@@ -17,9 +17,9 @@ import { seedPgliteDir } from '../support/db.ts';
  * hospital-c dies right after answering this measure round. Every round from then on waits out
  * its deadline for it twice (its share of the measure round, its partial of the decrypt round),
  * so a kill in the last rounds of the plan proves the same as one in the first at a fraction of
- * the wait: the fit's plan (AIM: one-way, screen-pairs, four measure rounds) has rounds after it.
+ * the wait: the fit's plan (AIM: one-way, screen-pairs, four measure rounds) has one round after it.
  */
-const KILL_AFTER_ROUND = 4;
+const KILL_AFTER_ROUND = 5;
 
 /** The real CLI in its own process; resolves with its exit status and output. */
 function runCli(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
