@@ -9,9 +9,9 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node';
  * to the wall time. Started first, they overlap with the many short files.
  */
 const LONG_FILES = [
-  'tests/e2e/federation-processes.test.ts',
   'tests/integration/crash-windows-pglite.test.ts',
   'tests/integration/crash-windows-postgres.test.ts',
+  'tests/e2e/federation-processes.test.ts',
   'tests/e2e/service-browser.test.ts',
   'tests/integration/round-without-tasks.test.ts',
   'tests/integration/fit-preflight.test.ts',

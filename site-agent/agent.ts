@@ -48,6 +48,11 @@ export interface AgentHooks extends Pick<TaskContext, 'onNoisedVector'> {
   beforePush?: (task: { taskId: string; roundId: string; kind: string }) => Promise<void>;
   /** Rate of the retry log lines (default 30 s). */
   retryLogIntervalMs?: number;
+  /**
+   * Longest wait between retries (default 5 s). Tests that restart the coordinator many times set
+   * it lower, so that each restart is not followed by a wait of up to 5 s for the sites to return.
+   */
+  retryMaxMs?: number;
   /** Prometheus metrics of this agent (ops/metrics.ts), when it serves them. */
   metrics?: AgentMetrics;
 }
@@ -351,7 +356,7 @@ export class SiteAgent {
         } else unlogged++;
         await this.sleep(waitMs);
         if (this.stopped) throw err;
-        delayMs = Math.min(delayMs * 2, RETRY_MAX_MS);
+        delayMs = Math.min(delayMs * 2, this.hooks.retryMaxMs ?? RETRY_MAX_MS);
       }
     }
   }

@@ -72,7 +72,8 @@ beforeAll(async () => {
     threshold: 2,
     quorum: 2,
     cohortSize: 0,
-    deadlineMs: 12_000,
+    // The late site's first measure task waits out this deadline; the others answer in ~1 s.
+    deadlineMs: 8000,
     manualSites: [LATE, FULL],
   });
   // hospital-d's state folder is a 256 KiB tmpfs: room for its ledger and audit log, not for a
@@ -193,7 +194,9 @@ describe('failures no retry can fix stop the agent with their exit code (item 9)
       coordinator: `localhost:${await freePort()}`,
       stateDir: join(fed.dir, 'away'),
     };
-    const intervalMs = 1500;
+    // Backoff waits of 125–250, 250–500, 500–1000 ms: the third or fourth attempt is the first
+    // one logged after the interval, with the ones before it counted.
+    const intervalMs = 600;
     const agent = new SiteAgent(cfg, fed.siteData['hospital-a'], (line) => lines.push({ at: Date.now(), line }), {
       retryLogIntervalMs: intervalMs,
     });

@@ -57,10 +57,11 @@ describe('crash windows (PostgreSQL, coordinator killed with SIGKILL)', () => {
   }
 
   it('a restart without a fault completes the fit: no double charge, no charge for an unreleased round', async () => {
-    const run = await runCoordinatorChild(cfgFile, undefined);
+    const agentsLeft = () => Promise.race([Promise.all(Object.values(fed.agentRuns)), new Promise((r) => setTimeout(r, 5000))]);
+    const run = await runCoordinatorChild(cfgFile, undefined, { beforeClose: agentsLeft });
     expect(run.code, `${run.stdout}\n${run.stderr}`).toBe(0);
     expect(run.stdout).toMatch(/FIT-DONE \d+ rounds/);
-    await Promise.race([Promise.all(Object.values(fed.agentRuns)), new Promise((r) => setTimeout(r, 5000))]);
+    await agentsLeft();
     const store = await openFedStore(fed.cfg);
     try {
       expect((await store.listRounds(fed.cfg.federationId, { kind: 'measure' })).length).toBeGreaterThanOrEqual(2);

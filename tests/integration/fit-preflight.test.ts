@@ -51,14 +51,17 @@ async function expectRefusedBeforeRound1(f: TestFederation, message: RegExp): Pr
 
 describe('a committee member that has not registered by the registration deadline', () => {
   it('refuses the fit before any task is written, and a restart once it has registered completes', async () => {
-    fed = await small({ sites: 3, registrationMs: 1500, manualSites: ['hospital-c'] });
+    // The agents that are up have been retrying Register since they started (the coordinator
+    // refuses it until the fit has begun): with the default backoff (waits up to 5 s) they missed
+    // a short registration deadline on a loaded machine, and the fit was refused for too few sites.
+    fed = await small({ sites: 3, registrationMs: 3000, manualSites: ['hospital-c'], agentRetryMaxMs: 250 });
     const f = fed;
     const err = await f.coordinator.engine.run().then(
       () => null,
       (e: Error) => e,
     );
     expect(err?.message).toMatch(
-      /^committee member hospital-c had not registered when the registration deadline \(1\.5 s\) passed: key generation needs every member of the committee \(hospital-a, hospital-b, hospital-c, threshold 2\), so the fit is refused before any task is written/,
+      /^committee member hospital-c had not registered when the registration deadline \(3 s\) passed: key generation needs every member of the committee \(hospital-a, hospital-b, hospital-c, threshold 2\), so the fit is refused before any task is written/,
     );
     expect(await f.coordinator.store.listRounds(f.cfg.federationId)).toEqual([]);
     // The member's agent starts late; the coordinator is restarted and the other agents rejoin.
@@ -116,7 +119,8 @@ describe('pre-flight: a fit that cannot finish is refused before round 1, and no
   }, 240_000);
 
   it('a committee member is registered but does not answer (its agent is down)', async () => {
-    fed = await small({ sites: 3, deadlineMs: 12_000, manualSites: ['hospital-c'] });
+    // The preflight waits out this deadline for hospital-c; the others answer within a second.
+    fed = await small({ sites: 3, deadlineMs: 6000, manualSites: ['hospital-c'] });
     const f = fed;
     // hospital-c registers (its row is in the coordinator's database) and its agent is down.
     const refused = expectRefusedBeforeRound1(
@@ -132,7 +136,8 @@ describe('pre-flight: a fit that cannot finish is refused before round 1, and no
 
 describe('a site charged for a round that is never released', () => {
   it('fails the fit naming the charged sites, and `fedsynth audit verify` exits 1', async () => {
-    fed = await small({ sites: 3, deadlineMs: 20_000 });
+    // The decrypt round of round 1 waits out this deadline for the two members that went away.
+    fed = await small({ sites: 3, deadlineMs: 12_000 });
     const f = fed;
     // Two committee members go away once the coordinator holds their first contribution (stop()
     // cancels calls in flight, so stopping earlier would lose the upload): round 1 is answered

@@ -179,7 +179,7 @@ describe('cohorts', () => {
     expect(kick.status).toBe(202);
     const statusPath = new URL(kick.headers.get('content-location')!).pathname;
     let manifest: any;
-    for (let i = 0; i < 200; i++) {
+    for (let i = 0; i < 600; i++) {
       const s = await t.api('GET', statusPath);
       if (s.status === 200) {
         manifest = s.body;
@@ -187,7 +187,7 @@ describe('cohorts', () => {
       }
       expect(s.status).toBe(202);
       expect(s.headers.get('x-progress')).toBeTruthy();
-      await new Promise((r) => setTimeout(r, 300));
+      await new Promise((r) => setTimeout(r, 100));
     }
     expect(manifest.requiresAccessToken).toBe(true);
     expect(manifest.request).toContain(`/fhir/Group/${c.body.id}/$export`);

@@ -17,7 +17,15 @@ try {
   process.stdout.write(`FIT-FAILED ${(err as Error).message}\n`);
   process.exitCode = 2;
 } finally {
-  // Agents polling learn the fit is over before the server goes away.
-  await new Promise((r) => setTimeout(r, 1500));
+  // Agents polling learn the fit is over before the server goes away: the parent closes this
+  // process's stdin once they have left (or at once, if it waits for none).
+  await new Promise<void>((resolve) => {
+    const bound = setTimeout(resolve, 30_000);
+    process.stdin.on('data', () => undefined);
+    process.stdin.once('close', () => {
+      clearTimeout(bound);
+      resolve();
+    });
+  });
   await running.close();
 }

@@ -22,16 +22,32 @@ export interface ChildRun {
   stderr: string;
 }
 
-/** Runs the coordinator in a child process until it exits (or `timeoutMs`, then SIGKILL and fail). */
-export function runCoordinatorChild(cfgFile: string, crashAt: string | undefined, timeoutMs = 150_000): Promise<ChildRun> {
+/**
+ * Runs the coordinator in a child process until it exits (or `timeoutMs`, then SIGKILL and fail).
+ * Once its fit has ended, the child keeps serving until `beforeClose` settles (the agents learning
+ * the fit is over), then shuts down.
+ */
+export function runCoordinatorChild(
+  cfgFile: string,
+  crashAt: string | undefined,
+  { timeoutMs = 150_000, beforeClose }: { timeoutMs?: number; beforeClose?: () => Promise<unknown> } = {},
+): Promise<ChildRun> {
   return new Promise((resolve, reject) => {
     const env = { ...process.env };
     delete env.FEDSYNTH_CRASH_AT;
     if (crashAt) env.FEDSYNTH_CRASH_AT = crashAt;
-    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, cfgFile], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, cfgFile], { env, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    let ended = false;
+    child.stdin.on('error', () => undefined);
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      if (!ended && /^FIT-(DONE|FAILED)/m.test(stdout)) {
+        ended = true;
+        void (beforeClose?.() ?? Promise.resolve()).finally(() => child.stdin.end());
+      }
+    });
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const timer = setTimeout(() => {
       child.kill('SIGKILL');

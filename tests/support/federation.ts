@@ -56,6 +56,12 @@ export interface TestFederationOptions {
   externalCoordinator?: boolean;
   /** Names and addresses the coordinator certificate is issued for (default: localhost, 127.0.0.1). */
   coordinatorHosts?: string[];
+  /**
+   * The agents' longest wait between retries (default here 500 ms; SiteAgent's own is 5 s). The
+   * agents start before the fit and retry Register until it has begun (the coordinator refuses it
+   * before): with 5 s waits every fit started up to 5 s after its coordinator was ready.
+   */
+  agentRetryMaxMs?: number;
 }
 
 export interface TestFederation {
@@ -181,6 +187,7 @@ export async function startTestFederation(opts: TestFederationOptions = {}): Pro
       fed.noisedVectors[site] ??= [];
       const agent = new SiteAgent(siteCfgs[site], siteData[site], log(site), {
         onNoisedVector: (_task, v) => fed.noisedVectors[site].push(v.slice()),
+        retryMaxMs: opts.agentRetryMaxMs ?? 500,
       });
       fed.agents[site] = agent;
       fed.agentRuns[site] = agent.run().catch((err) => {

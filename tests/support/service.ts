@@ -129,6 +129,7 @@ export async function pollUntil(
     const res = await t.api('GET', path, { token });
     if (done(res.body)) return res.body;
     if (Date.now() > until) throw new Error(`timed out waiting on ${path}: ${JSON.stringify(res.body).slice(0, 500)}`);
-    await new Promise((r) => setTimeout(r, 500));
+    // A GET is cheap: a short interval keeps the test from waiting up to half a second past the state.
+    await new Promise((r) => setTimeout(r, 100));
   }
 }

@@ -89,8 +89,12 @@ describe('the plan worker', () => {
     expect(JSON.stringify(worker.result.model!.toJSON())).toBe(JSON.stringify(thread.result.model!.toJSON()));
     expect(worker.result.report).toEqual(thread.result.report);
     // The work is real (in-thread it stalls the loop for long), the worker's caller never waits.
+    // On a loaded machine the caller is also descheduled now and then (a 205 ms stall measured
+    // at load 17 on 2 cores, while the in-thread stall there was 7.8 s): the bound is 200 ms or a
+    // tenth of the in-thread stall measured here, whichever is larger; a planner that ran in the
+    // caller's thread stalls it as long as the in-thread one and fails either way.
     expect(thread.planner.maxStallMs).toBeGreaterThan(300);
-    expect(worker.planner.maxStallMs).toBeLessThan(200);
+    expect(worker.planner.maxStallMs).toBeLessThan(Math.max(200, thread.planner.maxStallMs / 10));
     expect(worker.planner.busyMs).toBeGreaterThan(300);
   });
 
