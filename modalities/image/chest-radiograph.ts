@@ -295,26 +295,31 @@ export function thymusShare(ageYears: number): number {
   return ageYears < 3.5 ? 1 - (ageYears / 3.5) ** 1.5 : 0;
 }
 
-/** Atlas offsets (normalised, from the thorax centre) of the lung apices and of the bases' lowest point. */
-const APEX = 0.125 - ATLAS_LANDMARKS.thorax.y;
+/**
+ * Atlas offsets (normalised, from the thorax centre): the rows just below the clavicles' and first
+ * ribs' crossings over the apices, and the lung bases' lowest point. Shortening the lungs from the
+ * apex instead crowded those crossings into a compact bright spot that the sites' nodule score
+ * called on a third of normal infant films.
+ */
+const UPPER = 0.28 - ATLAS_LANDMARKS.thorax.y;
 const BASE = 0.83 - ATLAS_LANDMARKS.thorax.y;
 /** The atlas's lower edge, as an offset. */
 const FOOT = 1 - ATLAS_LANDMARKS.thorax.y;
 
 /**
- * The vertical map of a young chest (offsets from the thorax centre, atlas units): above the
- * apices unchanged, the lungs shortened by `lungScale` towards the apex (the diaphragm higher),
+ * The vertical map of a young chest (offsets from the thorax centre, atlas units): the apices and
+ * shoulders unchanged, the lungs below them shortened by `lungScale` (the diaphragm higher),
  * the upper abdomen below stretched to the atlas's lower edge. Monotone and continuous; the
  * identity for an adult.
  */
 function lungRowMap(young: number): { lungScale: number; toAtlas(u: number): number; toOutput(v: number): number } {
-  const lungScale = 1 - 0.1 * young;
-  const base = APEX + lungScale * (BASE - APEX);
+  const lungScale = 1 - 0.2 * young;
+  const base = UPPER + lungScale * (BASE - UPPER);
   const below = (FOOT - BASE) / (FOOT - base);
   return {
     lungScale,
-    toAtlas: (u) => (u <= APEX ? u : u <= base ? APEX + (u - APEX) / lungScale : BASE + (u - base) * below),
-    toOutput: (v) => (v <= APEX ? v : v <= BASE ? APEX + (v - APEX) * lungScale : base + (v - BASE) / below),
+    toAtlas: (u) => (u <= UPPER ? u : u <= base ? UPPER + (u - UPPER) / lungScale : BASE + (u - base) * below),
+    toOutput: (v) => (v <= UPPER ? v : v <= BASE ? UPPER + (v - UPPER) * lungScale : base + (v - BASE) / below),
   };
 }
 
