@@ -8,12 +8,15 @@
  * Per patient (public proportions, no data):
  * - field of view by age and sex (`chestFieldMm`): an infant's chest film is ~17 cm across, an
  *   adult's 35–43 cm; the anatomy fills the frame at any age, so the field sets the pixel spacing;
- * - shape: paediatric chests are wider for their height (aspect 1.08 at birth, 1 from 12 years);
- *   habitus widens (or narrows) the thorax and adds soft tissue (lower contrast); a few degrees
- *   of rotation and a few millimetres of centring, as on any ward film;
+ * - shape: young chests are wider and their lungs shorter, the diaphragm higher (up to +10 % width
+ *   and −20 % lung height at birth, the adult shape from 18 years, `paediatricShape`), and under
+ *   3.5 years the thymus widens the upper mediastinum (`drawThymus`); habitus widens (or
+ *   narrows) the thorax and adds soft tissue (lower contrast); a few degrees of rotation and a
+ *   few millimetres of centring, as on any ward film;
  * - heart: a horizontal magnification of the cardiac silhouette around its centre (a smooth,
  *   monotone warp: the lungs beside it are compressed, never folded): ≈ 0.74 of the atlas's for
- *   a normal heart (a little more in infants, whose hearts are larger for their chests), ≈ 2.7
+ *   a normal heart (a little more in young children, kept under the schema's age-independent
+ *   cardiomegaly cut: docs/modalities.md, "Paediatric chests"), ≈ 2.7
  *   with cardiomegaly, so that the sites' cardiothoracic-ratio score reads the sampled class back
  *   with a margin (CTR ≈ 0.43 normal, ≈ 0.60 enlarged on the 64² grid: the moderate cardiomegaly
  *   of heart failure; at ×1.75 the enlarged hearts read 0.53–0.56, a quarter of them under 0.5 on
