@@ -8,12 +8,15 @@
  * Per patient (public proportions, no data):
  * - field of view by age and sex (`chestFieldMm`): an infant's chest film is ~17 cm across, an
  *   adult's 35–43 cm; the anatomy fills the frame at any age, so the field sets the pixel spacing;
- * - shape: paediatric chests are wider for their height (aspect 1.08 at birth, 1 from 12 years);
- *   habitus widens (or narrows) the thorax and adds soft tissue (lower contrast); a few degrees
- *   of rotation and a few millimetres of centring, as on any ward film;
+ * - shape: young chests are wider and their lungs shorter, the diaphragm higher (up to +10 % width
+ *   and −20 % lung height at birth, the adult shape from 18 years, `paediatricShape`), and under
+ *   3.5 years the thymus widens the upper mediastinum (`drawThymus`); habitus widens (or
+ *   narrows) the thorax and adds soft tissue (lower contrast); a few degrees of rotation and a
+ *   few millimetres of centring, as on any ward film;
  * - heart: a horizontal magnification of the cardiac silhouette around its centre (a smooth,
  *   monotone warp: the lungs beside it are compressed, never folded): ≈ 0.74 of the atlas's for
- *   a normal heart (a little more in infants, whose hearts are larger for their chests), ≈ 2.7
+ *   a normal heart (a little more in young children, kept under the schema's age-independent
+ *   cardiomegaly cut: docs/modalities.md, "Paediatric chests"), ≈ 2.7
  *   with cardiomegaly, so that the sites' cardiothoracic-ratio score reads the sampled class back
  *   with a margin (CTR ≈ 0.43 normal, ≈ 0.60 enlarged on the 64² grid: the moderate cardiomegaly
  *   of heart failure; at ×1.75 the enlarged hearts read 0.53–0.56, a quarter of them under 0.5 on
@@ -275,23 +278,26 @@ function drawChest(
   const fieldMm = chestFieldMm(anatomy);
   const age = anatomy.ageYears;
   const h = clampHabitus(anatomy.habitus ?? 0);
-  const child = Math.max(0, 1 - age / 12); // 1 at birth, 0 from 12 years
-  // Shape and position.
+  const young = paediatricShape(age);
+  // Shape and position: an infant's thorax is wider for its height (sx here, the lungs' height in
+  // `rows` below); adult films (young = 0) are drawn exactly as before.
   const scale = (anatomy.magnification ?? 1) * (0.97 + 0.06 * rng.next());
-  const sx = scale * (1 + 0.08 * child) * (1 + 0.035 * h);
-  const sy = scale * (1 - 0.06 * child);
+  const sx = scale * (1 + 0.1 * young) * (1 + 0.035 * h);
+  const sy = scale;
+  const rows = lungRowMap(young);
   const theta = 0.035 * (rng.next() - 0.5);
   const tx = 0.03 * (rng.next() - 0.5);
   const ty = 0.03 * (rng.next() - 0.5);
-  // Heart magnification: adult normal ≈ 0.74, a little larger in infants, cardiomegaly ≈ 2.7.
-  const heartScale = findings.cardiomegaly ? 2.7 + 0.06 * child + 0.06 * rng.normal() : 0.74 + 0.06 * child + 0.035 * rng.normal();
+  // Heart magnification: adult normal ≈ 0.74, a little larger in young children (kept under the
+  // schema's age-independent cut: docs/modalities.md), cardiomegaly ≈ 2.7.
+  const heartScale = findings.cardiomegaly ? 2.7 + 0.06 * young + 0.06 * rng.normal() : 0.74 + 0.05 * young + 0.035 * rng.normal();
   const { thorax, heart } = ATLAS_LANDMARKS;
   // The heart's centre in the output frame (the affine part, without rotation: close enough for a weight).
   const hx = thorax.x + tx + (heart.x - thorax.x) * sx;
-  const hy = thorax.y + ty + (heart.y - thorax.y) * sy;
+  const hy = thorax.y + ty + rows.toOutput(heart.y - thorax.y) * sy;
   const a = 1 - 1 / heartScale;
   const sigX = 1.3 * heart.halfWidth * sx;
-  const sigY = heart.halfHeight * sy * 1.3;
+  const sigY = heart.halfHeight * sy * 1.3 * rows.lungScale;
   const inv = 1 / size;
   const { colShift, rowWeight, lungSpans } = work;
   // Per column, the horizontal offset from the thorax centre before (du) and the heart warp's
@@ -319,7 +325,12 @@ function drawChest(
     lift: 0.03 * h,
   };
   lungSpans.fill(0);
-  for (let py = 0; py < size; py++) warpRow(density, work, warp, py, (py + 0.5) * inv - thorax.y - ty);
+  for (let py = 0; py < size; py++) {
+    const dy = (py + 0.5) * inv - thorax.y - ty;
+    warpRow(density, work, warp, py, young > 0 ? rows.toAtlas(dy / sy) * sy : dy);
+  }
+  const thymus = thymusShare(age);
+  if (thymus > 0) drawThymus(density, work, thymus * (0.65 + 0.5 * rng.next()));
   if (anatomy.sex === 'female' && age >= 12) breastShadows(density, size, thorax.x + tx, sx, Math.min(1, (age - 12) / 5), rng);
   const sides: RenderedChest['sides'] = {};
   if (findings.opacity) {
@@ -342,6 +353,107 @@ function drawChest(
   }
   return { heartScale, fieldMm, sides };
 }
+
+/**
+ * How far the thorax is from the adult shape: 1 at birth, 0 from 18 years. Most of the change is
+ * over the first two years (ribs from horizontal to oblique, diaphragm and clavicles descending,
+ * Openshaw et al. 1984), the rest through childhood.
+ */
+export function paediatricShape(ageYears: number): number {
+  if (!(ageYears < 18)) return 0;
+  return 0.75 * Math.exp(-ageYears / 1.5) * (1 - ageYears / 18) + 0.25 * Math.max(0, 1 - ageYears / 14);
+}
+
+/**
+ * The share of an infant's thymic shadow still drawn: the whole at birth (largest at 4–6
+ * months), half at about two years, none from 3.5 (visible on 2 % of films at four years).
+ */
+export function thymusShare(ageYears: number): number {
+  return ageYears < 3.5 ? 1 - (ageYears / 3.5) ** 1.5 : 0;
+}
+
+/**
+ * Atlas offsets (normalised, from the thorax centre): the rows just below the clavicles' and first
+ * ribs' crossings over the apices, and the lung bases' lowest point. Shortening the lungs from the
+ * apex instead crowded those crossings into a compact bright spot that the sites' nodule score
+ * called on a third of normal infant films.
+ */
+const UPPER = 0.28 - ATLAS_LANDMARKS.thorax.y;
+const BASE = 0.83 - ATLAS_LANDMARKS.thorax.y;
+/** The atlas's lower edge, as an offset. */
+const FOOT = 1 - ATLAS_LANDMARKS.thorax.y;
+
+/**
+ * The vertical map of a young chest (offsets from the thorax centre, atlas units): the apices and
+ * shoulders unchanged, the lungs below them shortened by `lungScale` (the diaphragm higher),
+ * the upper abdomen below stretched to the atlas's lower edge. Monotone and continuous; the
+ * identity for an adult.
+ */
+function lungRowMap(young: number): { lungScale: number; toAtlas(u: number): number; toOutput(v: number): number } {
+  const lungScale = 1 - 0.2 * young;
+  const base = UPPER + lungScale * (BASE - UPPER);
+  const below = (FOOT - BASE) / (FOOT - base);
+  return {
+    lungScale,
+    toAtlas: (u) => (u <= UPPER ? u : u <= base ? UPPER + (u - UPPER) / lungScale : BASE + (u - base) * below),
+    toOutput: (v) => (v <= UPPER ? v : v <= BASE ? UPPER + (v - UPPER) * lungScale : base + (v - BASE) / below),
+  };
+}
+
+/**
+ * The infant thymus: a soft-tissue shadow widening the upper mediastinum by the same width into
+ * each lung (so the sites' left–right zone comparison does not read it as consolidation), widest
+ * where it meets the heart, with a straight inferior border and a soft lateral margin. It ends
+ * above the rows where the sites measure the heart (finding-scores.ts: from 45 % of the lung
+ * height), so the cardiothoracic ratio reads the heart alone. `size` ≈ 1 for a full infant thymus.
+ */
+function drawThymus(density: Float32Array, work: ChestWorkspace, size: number): void {
+  const { size: n, lungSpans } = work;
+  let r0 = -1;
+  let r1 = -1;
+  for (let y = 0; y < n; y++)
+    if (lungSpans[4 * y + 1] > lungSpans[4 * y] || lungSpans[4 * y + 3] > lungSpans[4 * y + 2]) {
+      if (r0 < 0) r0 = y;
+      r1 = y;
+    }
+  if (r0 < 0) return;
+  const H = r1 - r0 + 1;
+  const edge = 0.06 * n;
+  const top = 0.05;
+  const bottom = 0.4;
+  // How far the shadow reaches into each lung beyond the mediastinum, at its widest.
+  const reach = (0.01 + 0.05 * size) * n;
+  let right = -1;
+  let left = -1;
+  for (let y = Math.max(0, Math.floor(r0 + top * H)); y <= Math.min(n - 1, Math.ceil(r0 + bottom * H)); y++) {
+    // The mediastinum's edges: each lung's medial end on this row (the last known above a row without it).
+    if (lungSpans[4 * y + 1] > lungSpans[4 * y]) right = lungSpans[4 * y + 1];
+    if (lungSpans[4 * y + 3] > lungSpans[4 * y + 2]) left = lungSpans[4 * y + 2];
+    if (right < 0 || left < 0 || left <= right) continue;
+    const t = (y + 0.5 - r0) / H;
+    const down = Math.min(1, Math.max(0, (t - top) / (bottom - top)));
+    // Fades in from the superior mediastinum; a straight lower edge.
+    const v = smoothstep(Math.min(1, (t - top) / 0.15)) * smoothstep(Math.min(1, Math.max(0, (bottom - t) / 0.12)));
+    const ext = reach * (1 - (1 - down) ** 2);
+    const a = right - ext;
+    const b = left + ext;
+    const o = y * n;
+    for (let x = Math.max(0, Math.floor(a - edge)); x < Math.min(n, Math.ceil(b + edge)); x++) {
+      const c = x + 0.5;
+      const inside = Math.min(c - a, b - c);
+      const w = v * smoothstep(Math.min(1, Math.max(0, inside / edge + 0.5)));
+      const d = density[o + x];
+      // Added soft tissue: the ribs and vessels behind stay visible; less is added where the
+      // mediastinum is already dense.
+      if (w > 0 && d < 1) density[o + x] = d + w * THYMUS_DENSITY * (1 - d);
+    }
+  }
+}
+
+/** Added density of a full thymus over air-filled lung, per unit of (1 − density). */
+const THYMUS_DENSITY = 0.35;
+
+const smoothstep = (s: number): number => s * s * (3 - 2 * s);
 
 /** What one row of the warp needs (see warpRow). */
 interface Warp {
