@@ -39,7 +39,7 @@ const PGM_COMMIT = '514dea358e91432ea5d5e41b16acb601d8266d99';
 const ADULT = process.env.FEDSYNTH_ADULT ?? '/work/shared/data/tabular/adult.csv';
 const ADULT_DOMAIN = process.env.FEDSYNTH_ADULT_DOMAIN ?? '/work/shared/data/tabular/adult-domain.json';
 
-const HOW_TO_GET = `private-pgm is not present: set PRIVATE_PGM to a checkout of
+export const HOW_TO_GET = `private-pgm is not present: set PRIVATE_PGM to a checkout of
 https://github.com/ryan112358/private-pgm at commit ${PGM_COMMIT}
 (the last one whose mbi runs on numpy/scipy alone; later ones need JAX), e.g.
   git clone https://github.com/ryan112358/private-pgm /tmp/pgm && git -C /tmp/pgm checkout ${PGM_COMMIT}
@@ -68,13 +68,13 @@ function flag(name: string, fallback?: string): string {
   return v;
 }
 
-interface Table {
+export interface Table {
   name: string;
   data: Dataset;
   sites: number;
 }
 
-function loadTable(which: string): Table {
+export function loadTable(which: string): Table {
   if (which === 'wide-small') return { name: 'wide-small', data: wideSmallTable(), sites: 3 };
   if (which === 'adult')
     return {
@@ -86,7 +86,7 @@ function loadTable(which: string): Table {
 }
 
 /** The table in private-pgm's format: integer-coded CSV with a header, domain {"attr": size}. */
-function exportTable(t: Table, dir: string): { csv: string; domain: string } {
+export function exportTable(t: Table, dir: string): { csv: string; domain: string } {
   mkdirSync(dir, { recursive: true });
   const { domain, columns, rows } = t.data;
   const lines = [domain.attrs.join(',')];
@@ -98,7 +98,7 @@ function exportTable(t: Table, dir: string): { csv: string; domain: string } {
   return { csv, domain: dom };
 }
 
-function scoreSynthetic(t: Table, file: string): { l1TwoWay: number; l1ThreeWay: number; rows: number } {
+export function scoreSynthetic(t: Table, file: string): { l1TwoWay: number; l1ThreeWay: number; rows: number } {
   const synth = parseCsvDataset(readFileSync(file, 'utf8'), t.data.domain);
   synth.validate();
   return {
@@ -196,7 +196,7 @@ async function runFederatedAim(t: Table, seed: number, sites: number): Promise<R
   };
 }
 
-function pgmCheckout(): string | undefined {
+export function pgmCheckout(): string | undefined {
   const pgm = process.env.PRIVATE_PGM;
   if (!pgm) return undefined;
   for (const f of ['mechanisms/aim.py', 'mechanisms/mst.py', 'src/mbi/inference.py'])
@@ -279,7 +279,8 @@ async function main(): Promise<void> {
   else throw new Error(`unknown command ${cmd}: export, run or score (--help)`);
 }
 
-main().catch((e: unknown) => {
-  process.stderr.write(`${(e as Error).message}\n`);
-  process.exit(1);
-});
+if (import.meta.url === `file://${process.argv[1]}`)
+  main().catch((e: unknown) => {
+    process.stderr.write(`${(e as Error).message}\n`);
+    process.exit(1);
+  });
