@@ -123,15 +123,27 @@ function gridIn(lab: LabAttribute, bin: number, lo: number, hi: number): [number
 
 /**
  * A value of `lab` in bin `bin` and inside [lo, hi] (the consistent range), on the schema's
- * decimal grid. Interior bins are uniform; an open bin (or one cut by the range) decays
- * exponentially from its finite edge with the knowledge base's tail scale, so values thin out
- * towards physiological limits instead of piling up at a bin or range limit.
+ * decimal grid. A bin holding `typical` (the age's typical value) draws a normal around it with
+ * the knowledge base's tail scale as its spread, truncated to the bin; other interior bins are
+ * uniform; an open bin (or one cut by the range) decays exponentially from its finite edge with
+ * the tail scale, so values thin out towards physiological limits instead of piling up at a bin
+ * or range limit.
  */
-export function drawInBin(lab: LabAttribute, bin: number, lo: number, hi: number, rng: Rng): number | undefined {
+export function drawInBin(lab: LabAttribute, bin: number, lo: number, hi: number, rng: Rng, typical?: number): number | undefined {
   const g = gridIn(lab, bin, lo, hi);
   if (!g) return undefined;
   const s = 10 ** lab.decimals;
   const [kLo, kHi] = g;
+  const spread = LABS[lab.name]?.tailScale;
+  // The age's typical value inside the bin (a toddler's systolic pressure ~95 in the bin below
+  // 120): values gather around it, as a population's do, instead of spreading over the bin or
+  // crowding its upper edge.
+  if (typical !== undefined && spread !== undefined && typical * s >= kLo && typical * s <= kHi) {
+    for (let tries = 0; tries < 32; tries++) {
+      const k = Math.round((typical + spread * rng.normal()) * s);
+      if (k >= kLo && k <= kHi) return Number((k / s).toFixed(lab.decimals));
+    }
+  }
   const [bLo, bHi] = binBounds(lab, bin);
   const lowerOpen = bin === 0 || lo > bLo;
   const upperOpen = bin === lab.edges.length || hi < bHi;
@@ -324,7 +336,7 @@ function planMeasurements(
   for (const { attr, bin } of row.labs) {
     const k = LABS[attr.name];
     const r = consistentRange(attr.name, Math.floor(ageIndex), hasAt(indexMs)) ?? [attr.range[0], attr.range[1]];
-    const latest = drawInBin(attr, bin, r[0], r[1], rng);
+    const latest = drawInBin(attr, bin, r[0], r[1], rng, k?.baseline(ageIndex));
     if (latest === undefined)
       throw new ClinicalInfeasibleError(
         `${attr.name}-out-of-range-for-age`,

@@ -107,6 +107,20 @@ describe('physiological ranges and lab-condition rules', () => {
     expect(top.filter((v) => v === 14).length / top.length).toBeLessThan(0.005);
     expect(drawInBin(lab('systolic_bp'), 4, 75, 150, rng)).toBeUndefined();
   });
+
+  it('a bin holding the age’s typical value gathers around it (a toddler’s systolic pressure is not ~113)', () => {
+    const rng = new Rng('typical');
+    const sbp = lab('systolic_bp');
+    const median = (xs: number[]) => xs.sort((a, b) => a - b)[xs.length >> 1];
+    const toddler = Array.from({ length: 2000 }, () => drawInBin(sbp, 0, 70, 135, rng, 93)!);
+    const edge = Array.from({ length: 2000 }, () => drawInBin(sbp, 0, 70, 135, rng)!);
+    for (const v of toddler) expect(v).toBeLessThan(120);
+    expect(Math.abs(median(toddler) - 93)).toBeLessThan(2);
+    expect(median(edge)).toBeGreaterThan(108);
+    // A typical value outside the bin leaves the bin's own law.
+    const above = Array.from({ length: 2000 }, () => drawInBin(sbp, 1, 70, 135, rng, 93)!);
+    for (const v of above) expect(v >= 120 && v < 130).toBe(true);
+  });
 });
 
 describe('treatments (RxNorm) and drug-condition rules', () => {
