@@ -30,6 +30,7 @@ import { allThreeWay, allTwoWay, datasetWorkloadError } from '../model/metrics.t
 import { wideSmallTable } from '../model/wide-small.ts';
 import { runUtility } from '../federation/utility-bench.ts';
 import { fitRhoBudget } from '../privacy/dp/mechanisms.ts';
+import { positiveIntegers } from './support/int-list.ts';
 
 const EPSILON = 1;
 /** fedsynth's δ for every utility benchmark (bench/utility-table.ts, bench/rare-values.ts). */
@@ -206,13 +207,7 @@ export function pgmCheckout(): string | undefined {
 
 async function run(): Promise<void> {
   const t = loadTable(flag('data'));
-  const runs = flag('runs', '1,2,3')
-    .split(',')
-    .map((s) => {
-      const n = Number(s);
-      if (!Number.isInteger(n) || n < 1) throw new Error(`--runs: ${JSON.stringify(s)} is not a positive integer`);
-      return n;
-    });
+  const runs = positiveIntegers('runs', flag('runs', '1,2,3'));
   const only = flag('only', MECHS.join(','))
     .split(',')
     .map((m) => {

@@ -15,6 +15,7 @@ import { parseCsvDataset, parseDomainJson, type Dataset } from '../model/domain.
 import { wideSmallTable } from '../model/wide-small.ts';
 import { runUtility } from '../federation/utility-bench.ts';
 import type { PlanKind } from '../federation/plan.ts';
+import { positiveIntegers } from './support/int-list.ts';
 
 const ADULT = process.env.FEDSYNTH_ADULT ?? '/work/shared/data/tabular/adult.csv';
 const ADULT_DOMAIN = process.env.FEDSYNTH_ADULT_DOMAIN ?? '/work/shared/data/tabular/adult-domain.json';
@@ -53,13 +54,7 @@ async function main(): Promise<void> {
   const which = flag('data', 'both');
   if (!['wide-small', 'adult', 'both', 'adult-pub025'].includes(which))
     throw new Error(`--data must be wide-small, adult, both or adult-pub025, got ${which}`);
-  const seeds = flag('seeds', '1,2,3')
-    .split(',')
-    .map((s) => {
-      const n = Number(s);
-      if (!Number.isInteger(n) || n < 1) throw new Error(`--seeds: ${JSON.stringify(s)} is not a positive integer`);
-      return n;
-    });
+  const seeds = positiveIntegers('seeds', flag('seeds', '1,2,3'));
   const sites = Number(flag('sites', '3'));
   if (!Number.isInteger(sites) || sites < 2) throw new Error('--sites must be an integer >= 2');
   const out = process.argv.includes('--out') ? flag('out', '') : undefined;
