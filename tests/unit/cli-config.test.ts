@@ -147,32 +147,6 @@ describe('site.yaml', () => {
     );
     expect(cfg.data).toEqual({ kind: 'omop', url: 'postgres://reader@db.local/cdm', schema: 'cdm_54', vocabularySchema: 'vocab' });
   });
-  it("reads a canary audit's rows by site from the auditor's file, each checked as a task spec's canaryRows", () => {
-    const base = coordinatorBase();
-    const withFile = (name: string, rows: unknown) => {
-      write(name, JSON.stringify(rows));
-      return write(`c-${name}.yaml`, { ...base, fit: { ...base.fit, audit: { holdout: 0.1, canaries: name } } });
-    };
-    const rows = { 'hospital-a': [[1, 0, 2]], 'hospital-b': [] as number[][] };
-    expect(() => parseCoordinatorConfig(withFile('can-empty.json', rows))).toThrow(
-      /fit\.audit\.canaries: .*can-empty\.json, site hospital-b: canaryRows must be a non-empty array/,
-    );
-    const ok = {
-      'hospital-a': [[1, 0, 2]],
-      'hospital-b': [
-        [0, 0, 0],
-        [3, 1, 0],
-      ],
-    };
-    expect(parseCoordinatorConfig(withFile('can-ok.json', ok)).fit.audit).toEqual({ holdoutFraction: 0.1, canaries: ok });
-    expect(() => parseCoordinatorConfig(withFile('can-bad.json', { 'hospital-a': [[1, -2, 0]] }))).toThrow(
-      /site hospital-a: canaryRows\[0\]\[1\] must be a non-negative integer, got -2/,
-    );
-    expect(() => parseCoordinatorConfig(withFile('can-who.json', { 'hospital-z': [[1]] }))).toThrow(
-      /names site hospital-z, which is not in sites/,
-    );
-    expect(() => parseCoordinatorConfig(withFile('can-list.json', [[1]]))).toThrow(/must hold an object \{site:/);
-  });
 
   const cases: [string, (c: Record<string, any>) => unknown, RegExp][] = [
     ['no policy', (c) => ({ ...c, policy: undefined }), /policy is missing/],
