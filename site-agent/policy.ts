@@ -201,12 +201,8 @@ export function checkPlan(
   plan: { rhoTotal: number; quorum: number; threshold: number; committeeSize: number },
   ctx: { federationId: string; ledgerState: LedgerState; now: Date; coordinatorFingerprint?: string },
 ): CheckResult {
-  const coord = checkCoordinator(policy, ctx.coordinatorFingerprint);
-  if (coord) return coord;
-  const fed = checkFederation(policy, ctx.federationId);
-  if (fed) return fed;
-  const stat = checkStatistic(policy, 'marginal');
-  if (stat) return stat;
+  const origin = checkOrigin(policy, ctx, 'marginal');
+  if (origin) return origin;
   if (plan.quorum < policy.minQuorum) return refuse(`quorum ${plan.quorum} is below this site's minimum ${policy.minQuorum}`);
   const singleSite = plan.committeeSize === 1 && plan.quorum === 1 && policy.minQuorum === 1;
   const minT = singleSite ? 1 : Math.max(2, policy.minThreshold);
@@ -282,6 +278,19 @@ function checkFederation(policy: SitePolicy, federationId: string): CheckResult 
   return null;
 }
 
+/** Who asks and for what, checked first by every task: coordinator certificate, federation, then (when given) the statistic. */
+function checkOrigin(
+  policy: SitePolicy,
+  ctx: { federationId: string; coordinatorFingerprint?: string },
+  statistic?: Statistic,
+): CheckResult | null {
+  return (
+    checkCoordinator(policy, ctx.coordinatorFingerprint) ??
+    checkFederation(policy, ctx.federationId) ??
+    (statistic === undefined ? null : checkStatistic(policy, statistic))
+  );
+}
+
 /** Rational num/den of decimal strings ≥ x (a double)? Exact for the rational, x taken as its exact binary value. */
 function rationalAtLeast(num: string, den: string, x: number): boolean {
   // num/den ≥ x ⇔ num·2^k ≥ m·den where x = m/2^k exactly.
@@ -300,13 +309,8 @@ function rationalAtLeast(num: string, den: string, x: number): boolean {
  * committee threshold, noise, the coordinator's ρ against the site's own, and the budget caps.
  */
 export function checkTask(policy: SitePolicy, spec: MeasureSpec, ctx: TaskContext): CheckResult {
-  const coord = checkCoordinator(policy, ctx.coordinatorFingerprint);
-  if (coord) return coord;
-  const fed = checkFederation(policy, ctx.federationId);
-  if (fed) return fed;
-
-  const stat = checkStatistic(policy, 'marginal');
-  if (stat) return stat;
+  const origin = checkOrigin(policy, ctx, 'marginal');
+  if (origin) return origin;
   if (policy.maxMarginalsPerTask !== null && spec.marginals.length > policy.maxMarginalsPerTask) {
     return refuse(`task asks for ${spec.marginals.length} marginals, policy allows at most ${policy.maxMarginalsPerTask} per task`);
   }
@@ -402,12 +406,8 @@ export function checkScoreHistogramTask(
   spec: { rho: number; sigmaSite2: { num: string; den: string } },
   ctx: { federationId: string; ledgerState: LedgerState; now: Date; computedRho: number; coordinatorFingerprint?: string },
 ): CheckResult {
-  const coord = checkCoordinator(policy, ctx.coordinatorFingerprint);
-  if (coord) return coord;
-  const fed = checkFederation(policy, ctx.federationId);
-  if (fed) return fed;
-  const stat = checkStatistic(policy, 'mia-histogram');
-  if (stat) return stat;
+  const origin = checkOrigin(policy, ctx, 'mia-histogram');
+  if (origin) return origin;
   const { num, den } = spec.sigmaSite2;
   if (policy.minSigmaSite !== null && !rationalAtLeast(num, den, policy.minSigmaSite * policy.minSigmaSite)) {
     return refuse(
@@ -435,10 +435,8 @@ export interface DecryptContext {
  * sums itself (site-agent/tasks.ts `decrypt`).
  */
 export function checkDecryptTask(policy: SitePolicy, spec: Pick<DecryptSpec, 'contributors'>, ctx: DecryptContext): CheckResult {
-  const coord = checkCoordinator(policy, ctx.coordinatorFingerprint);
-  if (coord) return coord;
-  const fed = checkFederation(policy, ctx.federationId);
-  if (fed) return fed;
+  const origin = checkOrigin(policy, ctx);
+  if (origin) return origin;
   if (spec.contributors < policy.minQuorum) {
     return refuse(`decryption of a sum of ${spec.contributors} contribution(s) is below this site's minimum quorum ${policy.minQuorum}`);
   }
