@@ -3,11 +3,57 @@
 // statistic, then the coordinator and one agent per site as separate processes over gRPC with
 // mutual TLS, exactly as in production.
 import type { ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import YAML from 'yaml';
 import type { FitReport } from '../../coordinator/coordinator.ts';
-import { exited, spawnFedsynth } from '../demo.ts';
+import { exited, prepareFederation, spawnFedsynth, type FederationFiles } from '../demo.ts';
+
+/** What both audits ask of their federation. */
+export interface AuditFederationOptions {
+  sites: number;
+  patients: number;
+  epsilon: number;
+  delta: number;
+  seed: number;
+  /** Each site's total ε cap (its policy), at the demo policy's δ. */
+  siteEpsilon: number;
+  /** Keep the work folder (kits, state, ledgers and audit logs) here instead of a temporary one. */
+  work?: string;
+}
+
+/**
+ * Provisions the audit's federation (FHIR-only simulated sites, every site's policy allowing
+ * `statistic`) in `opts.work` or a temporary folder, runs `body` on it, and removes a temporary
+ * folder afterwards, whatever `body` does.
+ */
+export async function withAuditFederation<T>(
+  opts: AuditFederationOptions,
+  audit: { statistic: 'mia-histogram' | 'canary'; cohortSize: number },
+  body: (f: { files: FederationFiles; work: string; outDir: string }) => Promise<T>,
+): Promise<T> {
+  const work = opts.work ?? mkdtempSync(join(tmpdir(), `fedsynth-${audit.statistic}-federation-`));
+  const outDir = join(work, 'out');
+  try {
+    const files = await prepareFederation({
+      work,
+      outDir,
+      sites: opts.sites,
+      patients: opts.patients,
+      cohortSize: audit.cohortSize,
+      epsilon: opts.epsilon,
+      delta: opts.delta,
+      seed: opts.seed,
+      multimodal: false,
+      siteEpsilon: opts.siteEpsilon,
+    });
+    allowStatistic(files.siteConfigs, audit.statistic);
+    return await body({ files, work, outDir });
+  } finally {
+    if (!opts.work) rmSync(work, { recursive: true, force: true });
+  }
+}
 
 /** Rewrites one YAML config file in place. */
 export function patchYaml(path: string, patch: (o: Record<string, unknown>) => void): void {

@@ -8,9 +8,8 @@
 // answer, charged as any measure round under its own policy and ledger. After the fit the auditor
 // reads the released measurements from the coordinator's store and each site's members (its
 // stored holdout) and scores the canaries with the offline audit's code (`scoreCanaries`).
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import YAML from 'yaml';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FitReport } from '../../coordinator/coordinator.ts';
 import { openStore } from '../../coordinator/store/index.ts';
@@ -22,24 +21,14 @@ import { loadSiteData, type LoadedSiteData } from '../../site-agent/agent.ts';
 import type { SiteConfig } from '../../site-agent/config.ts';
 import { fitSplit } from '../../site-agent/audit-tasks.ts';
 import { parseSiteConfig } from '../agent-config.ts';
-import { prepareFederation } from '../demo.ts';
-import { allowStatistic, patchYaml, runFederationProcesses } from './audited-federation.ts';
+import { patchYaml, runFederationProcesses, withAuditFederation, type AuditFederationOptions } from './audited-federation.ts';
 
-export interface CanaryFederationOptions {
-  sites: number;
-  patients: number;
-  epsilon: number;
-  delta: number;
-  seed: number;
+export interface CanaryFederationOptions extends AuditFederationOptions {
   canaries: number;
   kPlus?: number;
   kMinus?: number;
   /** Fraction of each site's patients the audited fit holds out (the fit's input is the rest). */
   holdout: number;
-  /** Each site's total ε cap (its policy), at the demo policy's δ. */
-  siteEpsilon: number;
-  /** Keep the work folder (kits, state, ledgers and audit logs) here instead of a temporary one. */
-  work?: string;
   log: (line: string) => void;
 }
 
@@ -84,23 +73,8 @@ function membersOf(cfg: SiteConfig, data: LoadedSiteData): Dataset {
 }
 
 export async function runCanaryOnFederation(opts: CanaryFederationOptions): Promise<CanaryFederationReport> {
-  const work = opts.work ?? mkdtempSync(join(tmpdir(), 'fedsynth-canary-federation-'));
-  const outDir = join(work, 'out');
-  try {
-    const files = await prepareFederation({
-      work,
-      outDir,
-      sites: opts.sites,
-      patients: opts.patients,
-      cohortSize: 0,
-      epsilon: opts.epsilon,
-      delta: opts.delta,
-      seed: opts.seed,
-      multimodal: false,
-      siteEpsilon: opts.siteEpsilon,
-    });
+  return withAuditFederation(opts, { statistic: 'canary', cohortSize: 0 }, async ({ files, work, outDir }) => {
     const siteIds = Object.keys(files.siteConfigs).sort();
-    allowStatistic(files.siteConfigs, 'canary');
     const siteCfgs = siteIds.map((s) => parseSiteConfig(files.siteConfigs[s]));
     const siteData = await Promise.all(siteCfgs.map((c) => loadSiteData(c)));
     const all = concatDatasets(
@@ -141,7 +115,5 @@ export async function runCanaryOnFederation(opts: CanaryFederationOptions): Prom
       ...scores,
       ...(opts.work ? { work } : {}),
     };
-  } finally {
-    if (!opts.work) rmSync(work, { recursive: true, force: true });
-  }
+  });
 }

@@ -4,66 +4,36 @@
 // audited fit (`fit.audit` in coordinator.yaml): every site holds out part of its patients from
 // every measure round, then answers one `mia-histogram` round per score under its own policy and
 // ledger (`allowedStatistics: [marginal, mia-histogram]`), charged at single-party ρ.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { FitReport } from '../../coordinator/coordinator.ts';
 import type { MiaAuditReport } from '../../coordinator/audit-rounds.ts';
 import { epsilonFromRho } from '../../privacy/dp/accountant.ts';
-import { prepareFederation } from '../demo.ts';
-import { allowStatistic, patchYaml, runFederationProcesses } from './audited-federation.ts';
+import { patchYaml, runFederationProcesses, withAuditFederation, type AuditFederationOptions } from './audited-federation.ts';
 import type { MiaReport } from './mia.ts';
 
-export interface MiaFederationOptions {
-  sites: number;
-  patients: number;
-  epsilon: number;
-  delta: number;
-  seed: number;
+export interface MiaFederationOptions extends AuditFederationOptions {
   cohortRows: number;
   bins: number;
   holdout: number;
   /** σ² of each site's histogram noise, "num/den" or an integer. */
   sigma2: string;
-  /** Each site's total ε cap (its policy), at the demo policy's δ 1e-8. */
-  siteEpsilon: number;
-  /** Keep the work folder (kits, state, ledgers and audit logs) here instead of a temporary one. */
-  work?: string;
   log: (line: string) => void;
 }
 
 export type MiaFederationReport = MiaReport & { federation: MiaAuditReport; work?: string };
 
 export async function runMiaOnFederation(opts: MiaFederationOptions): Promise<MiaFederationReport> {
-  const work = opts.work ?? mkdtempSync(join(tmpdir(), 'fedsynth-mia-federation-'));
-  const outDir = join(work, 'out');
-  try {
-    const files = await prepareFederation({
-      work,
-      outDir,
-      sites: opts.sites,
-      patients: opts.patients,
-      cohortSize: opts.cohortRows,
-      epsilon: opts.epsilon,
-      delta: opts.delta,
-      seed: opts.seed,
-      multimodal: false,
-      siteEpsilon: opts.siteEpsilon,
-    });
+  return withAuditFederation(opts, { statistic: 'mia-histogram', cohortSize: opts.cohortRows }, async ({ files, work, outDir }) => {
     patchYaml(files.coordinatorConfig, (o) => {
       const fit = o.fit as Record<string, unknown>;
       fit.audit = { holdout: opts.holdout, mia: { bins: opts.bins, sigma2: opts.sigma2, cohortRows: opts.cohortRows } };
     });
-    allowStatistic(files.siteConfigs, 'mia-histogram');
     opts.log(
       `audited fit: ${opts.sites} sites × ${opts.patients} patients, each holding out ${opts.holdout} of them (work folder ${work})`,
     );
     const report = await runFederationProcesses({ ...files, outDir, log: opts.log });
     if (!report.mia) throw new Error('the coordinator ran no membership-inference rounds');
     return toMiaReport(report, opts, opts.work ? work : undefined);
-  } finally {
-    if (!opts.work) rmSync(work, { recursive: true, force: true });
-  }
+  });
 }
 
 /** The federation's result in the shape `fedsynth audit report --mia` reads, plus every round's refusals. */
