@@ -4,18 +4,17 @@
 // real certificates from the federation PKI and real state folders; the test plays a malicious
 // coordinator that assembles the decryption inputs.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { X509Certificate } from 'node:crypto';
-import { provisionFederation } from '../../pki/index.ts';
-import { parseRoster, type FederationRoster } from '../../proto/roster.ts';
-import { certificateToPem, issueSiteCertificate, loadCertificateAuthority, privateKeyToPem } from '../../pki/x509.ts';
+import type { X509Certificate } from 'node:crypto';
+import type { FederationRoster } from '../../proto/roster.ts';
+import { bfvParams } from '../../coordinator/engine.ts';
+import { kitsOutsideRoster, provisionedKits } from '../support/kits.ts';
 import type { CommitteeMemberSpec, DecryptSpec, MeasureSpec } from '../../proto/task-spec.ts';
 import { ContributionCodec, DecryptionInputCodec, PartialDecryptionCodec } from '../../proto/wire.ts';
 import type { Contribution__Output } from '../../proto/generated/fedsynth/v1/Contribution.ts';
-import { Bfv, BFV_COEFF_MODULUS_BITS, BFV_POLY_MODULUS_DEGREE } from '../../privacy/crypto/bfv.ts';
-import { FIELD_PRIME_BIG } from '../../privacy/crypto/field.ts';
+import { Bfv } from '../../privacy/crypto/bfv.ts';
 import { combine } from '../../privacy/crypto/secure-aggregation.ts';
 import { encodeSigned } from '../../privacy/crypto/field.ts';
 import { signContributionShare } from '../../privacy/crypto/verifiable-sum.ts';
@@ -28,11 +27,7 @@ import { CommitteeKeyCodec } from '../../proto/wire.ts';
 const FED = 'vsum-fed';
 const SCHEMA_HASH = 'schema-hash';
 const SITES = ['hospital-a', 'hospital-b', 'hospital-c'];
-const BFV = {
-  polyModulusDegree: BFV_POLY_MODULUS_DEGREE,
-  coeffModulusBits: [...BFV_COEFF_MODULUS_BITS],
-  plainModulus: FIELD_PRIME_BIG.toString(),
-};
+const BFV = bfvParams();
 
 let dir: string;
 let bfv: Bfv;
@@ -145,25 +140,12 @@ function refusal(f: () => unknown): string {
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'fedsynth-vsum-'));
-  const res = await provisionFederation({ outDir: join(dir, 'kits'), federationId: FED, sites: SITES, validityDays: 2 });
-  const read = (d: string) => ({ certPem: readFileSync(join(d, 'cert.pem'), 'utf8'), keyPem: readFileSync(join(d, 'key.pem'), 'utf8') });
-  kits = Object.fromEntries(SITES.map((s) => [s, read(res.siteDirs[s])]));
-  kits.coordinator = read(res.coordinatorDir);
-  caCert = new X509Certificate(readFileSync(join(res.caDir, 'ca.pem')));
-  roster = parseRoster(readFileSync(res.rosterFile, 'utf8'), caCert.raw, res.rosterFile);
+  const p = await provisionedKits(dir, FED, SITES);
+  caCert = p.caCert;
+  roster = p.roster;
   // Site-profile certificates a CA holder issued outside provisioning: for an id the roster does
   // not list, and for a listed id with another key.
-  const authority = await loadCertificateAuthority(
-    readFileSync(join(res.caDir, 'ca.pem'), 'utf8'),
-    readFileSync(join(res.caDir, 'ca.key'), 'utf8'),
-  );
-  for (const [name, siteId] of [
-    ['extra-x', 'hospital-x'],
-    ['second-b', 'hospital-b'],
-  ]) {
-    const leaf = await issueSiteCertificate({ ca: authority, siteId, validityDays: 2 });
-    kits[name] = { certPem: certificateToPem(leaf.certificate), keyPem: await privateKeyToPem(leaf.privateKey) };
-  }
+  kits = { ...p.kits, ...(await kitsOutsideRoster(p.caDir)) };
   bfv = await Bfv.create();
   committee = SITES.map((site, i) => {
     const key = CommitteeKeyCodec.decode(keygen(ctx(site, `keygen-${site}`, 'keygen'), { kind: 'keygen', point: i + 1, bfv: BFV }).body);

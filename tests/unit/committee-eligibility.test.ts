@@ -5,13 +5,13 @@
 // roster does not list, or for a listed id with another key), are refused before the site's data
 // is read or its budget charged.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { X509Certificate } from 'node:crypto';
-import { provisionFederation } from '../../pki/index.ts';
-import { certificateToPem, issueSiteCertificate, loadCertificateAuthority, privateKeyToPem } from '../../pki/x509.ts';
-import { parseRoster, type FederationRoster } from '../../proto/roster.ts';
+import type { X509Certificate } from 'node:crypto';
+import { bfvParams } from '../../coordinator/engine.ts';
+import { kitsOutsideRoster, provisionedKits } from '../support/kits.ts';
+import type { FederationRoster } from '../../proto/roster.ts';
 import { committeeCertificateProblem } from '../../proto/tls-kit.ts';
 import type { CommitteeMemberSpec, MeasureSpec } from '../../proto/task-spec.ts';
 import { signCommitteeKey } from '../../privacy/crypto/secure-aggregation.ts';
@@ -19,8 +19,7 @@ import { Dataset, Domain } from '../../model/domain.ts';
 import { openLedger } from '../../site-agent/ledger.ts';
 import { parsePolicy } from '../../site-agent/policy.ts';
 import { measure, siteRho, TaskRefusal, verifyCommittee, type TaskContext } from '../../site-agent/tasks.ts';
-import { BFV_COEFF_MODULUS_BITS, BFV_POLY_MODULUS_DEGREE, type Bfv } from '../../privacy/crypto/bfv.ts';
-import { FIELD_PRIME_BIG } from '../../privacy/crypto/field.ts';
+import type { Bfv } from '../../privacy/crypto/bfv.ts';
 
 const FED = 'test-fed';
 const SCHEMA_HASH = 'schema-hash';
@@ -31,33 +30,12 @@ let roster: FederationRoster;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'fedsynth-committee-'));
-  const res = await provisionFederation({
-    outDir: join(dir, 'kits'),
-    federationId: FED,
-    sites: ['hospital-a', 'hospital-b'],
-    validityDays: 2,
-  });
-  const read = (d: string) => ({ certPem: readFileSync(join(d, 'cert.pem'), 'utf8'), keyPem: readFileSync(join(d, 'key.pem'), 'utf8') });
-  kits = {
-    'hospital-a': read(res.siteDirs['hospital-a']),
-    'hospital-b': read(res.siteDirs['hospital-b']),
-    coordinator: read(res.coordinatorDir),
-  };
-  caCert = new X509Certificate(readFileSync(join(res.caDir, 'ca.pem')));
-  roster = parseRoster(readFileSync(res.rosterFile, 'utf8'), caCert.raw, res.rosterFile);
+  const p = await provisionedKits(dir, FED, ['hospital-a', 'hospital-b']);
+  caCert = p.caCert;
+  roster = p.roster;
   // What a CA holder can do without the roster: issue more site-profile certificates from the CA
   // key, for a new id and for an id the roster lists (with a key of its own).
-  const authority = await loadCertificateAuthority(
-    readFileSync(join(res.caDir, 'ca.pem'), 'utf8'),
-    readFileSync(join(res.caDir, 'ca.key'), 'utf8'),
-  );
-  for (const [name, siteId] of [
-    ['extra-x', 'hospital-x'],
-    ['second-b', 'hospital-b'],
-  ]) {
-    const leaf = await issueSiteCertificate({ ca: authority, siteId, validityDays: 2 });
-    kits[name] = { certPem: certificateToPem(leaf.certificate), keyPem: await privateKeyToPem(leaf.privateKey) };
-  }
+  kits = { ...p.kits, ...(await kitsOutsideRoster(p.caDir)) };
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -74,11 +52,7 @@ function member(kit: string, memberId: string, point: number): CommitteeMemberSp
   };
 }
 
-const BFV = {
-  polyModulusDegree: BFV_POLY_MODULUS_DEGREE,
-  coeffModulusBits: [...BFV_COEFF_MODULUS_BITS],
-  plainModulus: FIELD_PRIME_BIG.toString(),
-};
+const BFV = bfvParams();
 
 function spec(committee: CommitteeMemberSpec[]): MeasureSpec {
   const s: MeasureSpec = {

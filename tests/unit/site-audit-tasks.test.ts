@@ -5,13 +5,12 @@
 // probability ≈ 2·10⁻¹⁴, and the whole site's counts are 100 patients away),
 // and a `mia-histogram` task is checked against the policy, the cohort's digest and the fit's
 // holdout before it is answered and charged at single-party ρ; a malformed spec names its field.
-import { parseRoster, type FederationRoster } from '../../proto/roster.ts';
+import type { FederationRoster } from '../../proto/roster.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash, X509Certificate } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { provisionFederation } from '../../pki/index.ts';
 import {
   InvalidTaskSpecError,
   parseTaskSpec,
@@ -20,9 +19,9 @@ import {
   type MiaHistogramSpec,
 } from '../../proto/task-spec.ts';
 import { encodeCohort, decodeHistogram } from '../../proto/mia-wire.ts';
-import { signCommitteeKey } from '../../privacy/crypto/secure-aggregation.ts';
-import { Bfv, BFV_COEFF_MODULUS_BITS, BFV_POLY_MODULUS_DEGREE } from '../../privacy/crypto/bfv.ts';
-import { FIELD_PRIME_BIG } from '../../privacy/crypto/field.ts';
+import { Bfv } from '../../privacy/crypto/bfv.ts';
+import { bfvParams } from '../../coordinator/engine.ts';
+import { oneMemberCommittee, provisionedKits } from '../support/kits.ts';
 import { SCORE_HISTOGRAM_MECHANISM, scoreHistogramRho } from '../../privacy/dp/mechanisms.ts';
 import { rational } from '../../privacy/dp/rational.ts';
 import { Dataset, Domain } from '../../model/domain.ts';
@@ -42,11 +41,7 @@ const data = new Dataset(
   N,
 );
 const patientIds = Array.from({ length: N }, (_, i) => `patient-${i}`);
-const BFV = {
-  polyModulusDegree: BFV_POLY_MODULUS_DEGREE,
-  coeffModulusBits: [...BFV_COEFF_MODULUS_BITS],
-  plainModulus: FIELD_PRIME_BIG.toString(),
-};
+const BFV = bfvParams();
 // σ² = 1/4, the least the accountant accepts: P(|X| ≥ 4) ≈ 2·10⁻¹⁴ per cell.
 const TINY = { num: '1', den: '4' };
 const NOISE = 3;
@@ -65,29 +60,12 @@ let roster: FederationRoster;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'fedsynth-audit-tasks-'));
-  const res = await provisionFederation({ outDir: join(dir, 'kits'), federationId: FED, sites: ['hospital-a'], validityDays: 2 });
-  const d = res.siteDirs['hospital-a'];
-  kit = { certPem: readFileSync(join(d, 'cert.pem'), 'utf8'), keyPem: readFileSync(join(d, 'key.pem'), 'utf8') };
-  caCert = new X509Certificate(readFileSync(join(res.caDir, 'ca.pem')));
-  roster = parseRoster(readFileSync(res.rosterFile, 'utf8'), caCert.raw, res.rosterFile);
+  const p = await provisionedKits(dir, FED, ['hospital-a']);
+  kit = p.kits['hospital-a'];
+  caCert = p.caCert;
+  roster = p.roster;
   bfv = await Bfv.create();
-  const publicKey = bfv.generateKeyPair().publicKey;
-  const signature = signCommitteeKey(kit.keyPem, {
-    federationId: FED,
-    schemaHash: SCHEMA_HASH,
-    memberId: 'hospital-a',
-    point: 1,
-    publicKey,
-  });
-  committee = [
-    {
-      memberId: 'hospital-a',
-      point: 1,
-      publicKey: Buffer.from(publicKey).toString('base64'),
-      signature: Buffer.from(signature).toString('base64'),
-      certificatePem: kit.certPem,
-    },
-  ];
+  committee = oneMemberCommittee(bfv, kit, 'hospital-a', FED, SCHEMA_HASH);
 });
 afterAll(() => {
   bfv?.dispose();

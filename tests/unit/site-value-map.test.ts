@@ -2,16 +2,15 @@
 // site checks it against its own schema before touching data (a malformed map is refused, nothing
 // charged), recodes its rows with it and answers on the compressed domain.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { X509Certificate } from 'node:crypto';
-import { provisionFederation } from '../../pki/index.ts';
-import { parseRoster, type FederationRoster } from '../../proto/roster.ts';
+import type { X509Certificate } from 'node:crypto';
+import type { FederationRoster } from '../../proto/roster.ts';
 import { InvalidTaskSpecError, parseTaskSpec, type CommitteeMemberSpec, type MeasureSpec } from '../../proto/task-spec.ts';
-import { signCommitteeKey } from '../../privacy/crypto/secure-aggregation.ts';
-import { Bfv, BFV_COEFF_MODULUS_BITS, BFV_POLY_MODULUS_DEGREE } from '../../privacy/crypto/bfv.ts';
-import { FIELD_PRIME_BIG } from '../../privacy/crypto/field.ts';
+import { Bfv } from '../../privacy/crypto/bfv.ts';
+import { bfvParams } from '../../coordinator/engine.ts';
+import { oneMemberCommittee, provisionedKits } from '../support/kits.ts';
 import { Dataset, Domain } from '../../model/domain.ts';
 import { siteCounts } from '../../federation/site-answer.ts';
 import { openLedger } from '../../site-agent/ledger.ts';
@@ -27,40 +26,19 @@ let caCert: X509Certificate;
 let roster: FederationRoster;
 let committee: CommitteeMemberSpec[];
 
-const BFV = {
-  polyModulusDegree: BFV_POLY_MODULUS_DEGREE,
-  coeffModulusBits: [...BFV_COEFF_MODULUS_BITS],
-  plainModulus: FIELD_PRIME_BIG.toString(),
-};
+const BFV = bfvParams();
 const domain = new Domain(['code', 'sex'], [6, 2]);
 // code: 0 ×3, 1 ×1, 2 ×2, 3 ×1, 4 ×0, 5 ×1; sex alternating.
 const data = new Dataset(domain, [Uint8Array.from([0, 0, 0, 1, 2, 2, 3, 5]), Uint8Array.from([0, 1, 0, 1, 0, 1, 0, 1])], 8);
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'fedsynth-valuemap-'));
-  const res = await provisionFederation({ outDir: join(dir, 'kits'), federationId: FED, sites: ['hospital-a'], validityDays: 2 });
-  const d = res.siteDirs['hospital-a'];
-  kit = { certPem: readFileSync(join(d, 'cert.pem'), 'utf8'), keyPem: readFileSync(join(d, 'key.pem'), 'utf8') };
-  caCert = new X509Certificate(readFileSync(join(res.caDir, 'ca.pem')));
-  roster = parseRoster(readFileSync(res.rosterFile, 'utf8'), caCert.raw, res.rosterFile);
+  const p = await provisionedKits(dir, FED, ['hospital-a']);
+  kit = p.kits['hospital-a'];
+  caCert = p.caCert;
+  roster = p.roster;
   bfv = await Bfv.create();
-  const publicKey = bfv.generateKeyPair().publicKey;
-  const signature = signCommitteeKey(kit.keyPem, {
-    federationId: FED,
-    schemaHash: SCHEMA_HASH,
-    memberId: 'hospital-a',
-    point: 1,
-    publicKey,
-  });
-  committee = [
-    {
-      memberId: 'hospital-a',
-      point: 1,
-      publicKey: Buffer.from(publicKey).toString('base64'),
-      signature: Buffer.from(signature).toString('base64'),
-      certificatePem: kit.certPem,
-    },
-  ];
+  committee = oneMemberCommittee(bfv, kit, 'hospital-a', FED, SCHEMA_HASH);
 });
 afterAll(() => {
   bfv?.dispose();
