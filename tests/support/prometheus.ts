@@ -31,8 +31,11 @@ export function parseExposition(text: string): Exposition {
     if (!m) throw new Error(`line ${i + 1} is not a sample: ${line}`);
     const labels: Record<string, string> = {};
     if (m[2]) for (const l of m[2].matchAll(LABEL)) labels[l[1]] = l[2].replace(/\\"/g, '"').replace(/\\n/g, '\n').replace(/\\\\/g, '\\');
-    const value = m[3] === '+Inf' ? Infinity : m[3] === '-Inf' ? -Infinity : Number(m[3]);
-    if (Number.isNaN(value) && m[3] !== 'NaN') throw new Error(`line ${i + 1}: value ${m[3]} is not a number`);
+    // Prometheus reads values with Go's ParseFloat, which takes NaN in any case; prom-client writes
+    // "Nan" for a gauge with no sample yet (event-loop lag mean right after start).
+    const nan = m[3].toLowerCase() === 'nan';
+    const value = m[3] === '+Inf' ? Infinity : m[3] === '-Inf' ? -Infinity : nan ? NaN : Number(m[3]);
+    if (Number.isNaN(value) && !nan) throw new Error(`line ${i + 1}: value ${m[3]} is not a number`);
     samples.push({ name: m[1], labels, value });
   });
   return { types, samples };
