@@ -23,13 +23,23 @@ import { Dataset, Domain, allocColumn } from '../model/domain.ts';
 import { marginal } from '../model/marginals.ts';
 import { parseSchema, schemaAttributes, type Schema } from '../schema/schema.ts';
 import { MULTIMODAL_SCHEMA_PATH, simulateFederation } from '../simulator/index.ts';
-import { fidelityTable, fidelityVsTruth, schemaWorkload, HEADLINE_FAMILY } from '../synthesis/fidelity.ts';
+import {
+  disproportionateCells,
+  disproportionateLines,
+  fidelityTable,
+  fidelityVsTruth,
+  schemaWorkload,
+  HEADLINE_FAMILY,
+  type DisproportionateCell,
+} from '../synthesis/fidelity.ts';
 
 export interface FidelityRun {
   maxError: number;
   meanError: number;
   families: Record<string, { queries: number; cells: number; maxError: number; meanError: number }>;
   table: string[];
+  /** Condition × age-band cells ≥ 3× off the truth by ≥ 1 point (synthesis/fidelity.ts). */
+  disproportionate: DisproportionateCell[];
   l1TwoWay: number;
   wallMs: number;
 }
@@ -109,6 +119,7 @@ export async function fidelityRun(
     meanError: summary.meanError,
     families: report.families,
     table: lines,
+    disproportionate: disproportionateCells(report, HEADLINE_FAMILY),
     l1TwoWay: res.l1TwoWay,
     wallMs: res.wallMs,
   };
@@ -164,6 +175,8 @@ async function main(argv: string[]): Promise<void> {
     const run = await fidelityRun(schema, data, { sites, epsilon, seed: seed + r });
     out.push(run);
     if (r === 0 && !json) console.log(run.table.slice(0, 14).join('\n'));
+    if (!json && run.disproportionate.length)
+      console.log(`≥ 3× off the truth by ≥ 1 point:\n  ${disproportionateLines(run.disproportionate).join('\n  ')}`);
     const fam = Object.entries(run.families)
       .map(([f, v]) => `${f} ${v.maxError.toFixed(3)}/${v.meanError.toFixed(3)}`)
       .join('; ');

@@ -23,7 +23,15 @@ import { loadMultimodalSiteData } from '../site-agent/site-data.ts';
 import type { SiteDataConfig } from '../site-agent/config.ts';
 import type { FitReport } from '../coordinator/coordinator.ts';
 import type { WorkloadReport } from '../model/workload.ts';
-import { fidelityTable, reportAnswersVsTruth, HEADLINE_FAMILY, type FidelitySummary } from '../synthesis/fidelity.ts';
+import {
+  disproportionateCells,
+  disproportionateLines,
+  fidelityTable,
+  reportAnswersVsTruth,
+  HEADLINE_FAMILY,
+  type DisproportionateCell,
+  type FidelitySummary,
+} from '../synthesis/fidelity.ts';
 
 const MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
 const TSX = import.meta.resolve('tsx');
@@ -255,6 +263,8 @@ export interface ClinicalFidelity {
   minStratum: number;
   /** Condition × age band: worst cells first, against the pooled truth. */
   headline: FidelitySummary & { table: string[] };
+  /** Headline cells ≥ 3× off in either direction by ≥ 1 point of the stratum, most disproportionate first. */
+  disproportionate: DisproportionateCell[];
   families: WorkloadReport['families'];
 }
 
@@ -274,6 +284,7 @@ export async function clinicalFidelityAgainstTruth(
     sampleRows: report.workload.sampleRows,
     minStratum: vsTruth.minStratum,
     headline: { ...summary, table: lines },
+    disproportionate: disproportionateCells(vsTruth, HEADLINE_FAMILY),
     families: vsTruth.families,
   };
 }
@@ -470,6 +481,12 @@ function printSummary(opts: DemoOptions, report: FitReport & { demo: Record<stri
     for (const line of cf.headline.table.slice(0, 12)) console.log(`  ${line}`);
     if (cf.headline.table.length > 12) console.log(`  … ${cf.headline.table.length - 12} more cells in report.json`);
     console.log(`  max error ${cf.headline.maxError.toFixed(3)}, mean ${cf.headline.meanError.toFixed(3)} over ${cf.headline.cells} cells`);
+    if (cf.disproportionate.length) {
+      // A rare condition shown several times too often reads as a wrong chart even where the
+      // absolute error is small: say so rather than let the max / mean hide it.
+      console.log(`  ≥ 3× off the real prevalence (and by ≥ 1 point), small in absolute error but visible in the charts:`);
+      for (const line of disproportionateLines(cf.disproportionate)) console.log(`    ${line}`);
+    }
   }
   const wall = report.demo.wallSeconds as number;
   const demoPhases = report.demo.timings as PhaseTiming[] | undefined;

@@ -206,6 +206,53 @@ export function fidelityTable(
 
 const pct = (p: number) => `${(100 * p).toFixed(1)} %`;
 
+/** A cell whose synthetic and real prevalence differ by a large factor, whatever the absolute gap. */
+export interface DisproportionateCell {
+  condition: string;
+  stratum: string[];
+  real: number;
+  synthetic: number;
+  /** max(synthetic, real) / min(synthetic, real); Infinity when one side is 0. */
+  ratio: number;
+}
+
+/**
+ * Cells where the cohort shows a condition several times more (or less) often than the reference,
+ * by at least `minPoints` of the stratum. The absolute error bounds of the workload hide these: heart
+ * failure in 3.3 % of synthetic children against 0.1 % real is an error of 0.032, below the targets,
+ * yet a clinician reading the charts sees a child with an adult disease in every thirty.
+ */
+export function disproportionateCells(
+  report: WorkloadReport,
+  family = HEADLINE_FAMILY,
+  opts: { minRatio?: number; minPoints?: number } = {},
+): DisproportionateCell[] {
+  const minRatio = opts.minRatio ?? 3;
+  const minPoints = opts.minPoints ?? 0.01;
+  return familyCells(report, family)
+    .map((c) => {
+      const lo = Math.min(c.synthetic, c.reference);
+      const hi = Math.max(c.synthetic, c.reference);
+      return {
+        condition: `${c.attrs[c.attrs.length - 1]}${c.value === 'yes' ? '' : ` = ${c.value}`}`,
+        stratum: c.stratum,
+        real: c.reference,
+        synthetic: c.synthetic,
+        ratio: lo > 0 ? hi / lo : Infinity,
+      };
+    })
+    .filter((c) => c.ratio >= minRatio && Math.abs(c.synthetic - c.real) >= minPoints)
+    .sort((a, b) => b.ratio - a.ratio);
+}
+
+/** One line per disproportionate cell, e.g. "heart_failure, 0-17: 0.1 % real, 3.3 % synthetic (33×)". */
+export function disproportionateLines(cells: readonly DisproportionateCell[]): string[] {
+  return cells.map(
+    (c) =>
+      `${c.condition}, ${c.stratum.join(', ')}: ${pct(c.real)} real, ${pct(c.synthetic)} synthetic (${Number.isFinite(c.ratio) ? `${c.ratio.toFixed(1)}×` : 'none on one side'}, ${c.synthetic > c.real ? 'over' : 'under'}-represented)`,
+  );
+}
+
 /**
  * The workload of a report.json (`workload.answers`, the model sample's coarsened counts)
  * against truth.json-style pooled 2-way marginals: what the demo prints.
