@@ -13,6 +13,7 @@
  */
 import dcmjs from 'dcmjs';
 import type { Rng } from '../model/rng.ts';
+import { frontalChestView } from '../modalities/clinical/index.ts';
 import { renderChestRadiograph, type RenderedChest } from '../modalities/image/chest-radiograph.ts';
 import type { ImageFindings, ScannerProfile } from './latent.ts';
 
@@ -91,6 +92,7 @@ export function radiographDicom(
 ): Uint8Array {
   const max = 2 ** scanner.bitsStored - 1;
   const sopClass = scanner.modality === 'DX' ? DX_SOP_CLASS : CR_SOP_CLASS;
+  const view = frontalChestView(Math.max(0, (Date.parse(meta.studyDate) - Date.parse(meta.birthDate)) / (365.2425 * 86_400_000)));
   const ds: Record<string, unknown> = {
     SpecificCharacterSet: 'ISO_IR 100',
     ImageType: ['ORIGINAL', 'PRIMARY'],
@@ -105,14 +107,14 @@ export function radiographDicom(
     ...(scanner.modality === 'DX' ? { PresentationIntentType: 'FOR PRESENTATION' } : {}),
     Manufacturer: scanner.manufacturer,
     InstitutionName: meta.institution,
-    StudyDescription: 'XR CHEST PA',
-    SeriesDescription: 'PA',
+    StudyDescription: `XR CHEST ${view}`,
+    SeriesDescription: view,
     PatientName: meta.patientName,
     PatientID: meta.patientId,
     PatientBirthDate: da(meta.birthDate),
     PatientSex: meta.sex === 'female' ? 'F' : 'M',
     BodyPartExamined: 'CHEST',
-    ViewPosition: 'PA',
+    ViewPosition: view,
     StudyInstanceUID: meta.studyInstanceUid,
     SeriesInstanceUID: meta.seriesInstanceUid,
     StudyID: meta.accessionNumber.slice(-8),

@@ -31,7 +31,7 @@ import {
 import { decodePatient, type DecodedPatient } from '../modalities/fhir/decode.ts';
 import { ClinicalInfeasibleError, YEAR_MS, wholeYears } from '../modalities/fhir/timeline.ts';
 import { countByRule, recordIndex, verifyRecord, type RecordIndex } from '../modalities/fhir/verify-record.ts';
-import { CONDITIONS, referenceFlag } from '../modalities/clinical/index.ts';
+import { CONDITIONS, frontalChestView, referenceFlag } from '../modalities/clinical/index.ts';
 import { buildPatientResources, R4Validator, validatePatientResources, type PatientArtefacts } from '../modalities/fhir/bundle.ts';
 import { Rng, type SeedLike } from '../model/rng.ts';
 import type { FhirResourceLike } from '../modalities/fhir/types.ts';
@@ -264,7 +264,7 @@ export function toFacts(schema: Schema, decoded: DecodedPatient, art: RowArtefac
       ...(found.length > 1 ? { findings: found } : {}),
       modality: 'DX',
       bodyPart: 'CHEST',
-      view: 'PA',
+      view: frontalChestView(Math.max(0, (Date.parse(decoded.imagingStarted) - tl.birthMs) / YEAR_MS)),
       ...(art.componentBins ? { componentBins: art.componentBins } : {}),
     };
   }
@@ -523,9 +523,9 @@ export class PatientPreparer {
         studyTime,
         accessionNumber: `SYN${k + 1}`,
         studyDescription: 'Synthetic chest radiograph',
-        seriesDescription: 'PA',
+        seriesDescription: frontalChestView(ageYears),
         bodyPart: 'CHEST',
-        viewPosition: 'PA',
+        viewPosition: frontalChestView(ageYears),
         pixelSpacing: [drawn.fieldMm / rowsOut, drawn.fieldMm / colsOut],
         windowCenter: stored.windowCenter,
         windowWidth: stored.windowWidth,

@@ -5,3 +5,4 @@ export * from './ranges.ts';
 export * from './treatments.ts';
 export * from './growth.ts';
 export * from './mortality.ts';
+export * from './radiograph-view.ts';

@@ -8,6 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import dicomParser from 'dicom-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync } from 'node:fs';
+import { frontalChestView } from '../../modalities/clinical/index.ts';
 import { writeCohort } from '../../synthesis/cohort.ts';
 import { centralModel, pooledMultimodal } from './cohort-multimodal-helpers.ts';
 
@@ -86,6 +88,11 @@ describe.skipIf(!hasDciodvfy)('cohort DX conformance (dciodvfy)', () => {
       const spacing = Number(ds.string('x00280030')!.split('\\')[0]);
       expect(ds.string('x00181164')).toBe(ds.string('x00280030'));
       spacingByAge.push([ageYears, spacing * ds.uint16('x00280010')!]);
+      // AP for infants and young children, PA from 4 years: header, series and the note agree.
+      const view = frontalChestView(ageYears);
+      expect([ds.string('x00185101'), ds.string('x0008103e')], `age ${ageYears}`).toEqual([view, view]);
+      const note = join(dir, 'cohort', 'notes', `${s.subject.reference.split('/')[1]}.txt`);
+      if (existsSync(note)) expect(readFileSync(note, 'utf8')).not.toMatch(view === 'AP' ? /\(PA\)/ : /\(AP\)/);
     }
     // Field of view: 15–20 cm for infants, 30–45 cm for adults, growing with age.
     for (const [age, field] of spacingByAge) {
