@@ -19,6 +19,9 @@ import { RevocationWatcher } from '../../proto/revocation.ts';
 import { AGENT_EXIT_CODES, classifyCallError } from '../../site-agent/agent-errors.ts';
 import { certificateFingerprint, checkDecryptTask, parsePolicy } from '../../site-agent/policy.ts';
 import type { TlsMaterial } from '../../proto/tls-kit.ts';
+import { startCoordinator as startCoordinatorProcess } from '../../coordinator/coordinator.ts';
+import { startTestFederation, type TestFederation } from '../support/federation.ts';
+import { parseSchema } from '../../schema/schema.ts';
 
 type Msg = Record<string, any>;
 interface RegisterClient extends grpc.Client {
@@ -205,4 +208,91 @@ describe('rotating the coordinator certificate', () => {
       ok: true,
     });
   });
+});
+
+describe('a real coordinator and site agent across a coordinator rotation', () => {
+  let fed: TestFederation;
+  const SITE = 'hospital-a';
+  const registrations = () => fed.logs.filter((l) => l === `coordinator: site ${SITE} registered (agent 0.1.0)`).length;
+  async function until(what: string, ok: () => boolean, ms = 30_000): Promise<void> {
+    for (const end = Date.now() + ms; Date.now() < end;) {
+      if (ok()) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`timed out waiting for ${what}; log:\n${fed.logs.slice(-20).join('\n')}`);
+  }
+  async function untilAsync(what: string, ok: () => Promise<boolean>, ms = 30_000): Promise<void> {
+    for (const end = Date.now() + ms; Date.now() < end;) {
+      if (await ok()) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`timed out waiting for ${what}; log:\n${fed.logs.slice(-20).join('\n')}`);
+  }
+  const kitOf = (certPem: string, keyPem: string) => ({ caPem: fed.cfg.kit.caPem, certPem, keyPem });
+
+  beforeAll(async () => {
+    fed = await startTestFederation({ sites: 1, patients: 40, manualSites: [SITE], agentRetryMaxMs: 300 });
+    // The agent is given the federation's revocation list (empty so far), as an operator configures it.
+    const { file } = await revokeCertificates({ outDir: fed.kitsDir, certPems: [] });
+    fed.siteCfgs[SITE].revocationListFile = file;
+    // What a fit's start records first: sites register into an existing federation (the rows survive restarts).
+    await fed.coordinator.store.upsertFederation({
+      id: fed.cfg.federationId,
+      schemaHash: fed.cfg.schemaHash,
+      schema: parseSchema(fed.cfg.schemaText),
+    });
+    fed.startAgent(SITE);
+  }, 120_000);
+
+  afterAll(async () => {
+    await fed?.close();
+  });
+
+  it('the agent registers with the old certificate and keeps reaching the coordinator restarted with the new one; the old one revoked, it stops rather than talk to it', async () => {
+    await until('the first registration', () => registrations() === 1);
+    const old = { cert: fed.cfg.kit.certPem, key: fed.cfg.kit.keyPem };
+
+    const r = await rotateCoordinator({ outDir: fed.kitsDir, revokeOld: true, reason: 'keyCompromise' });
+    const coordKit = join(fed.kitsDir, 'coordinator');
+    fed.cfg.kit = kitOf(readFileSync(join(coordKit, 'cert.pem'), 'utf8'), readFileSync(join(coordKit, 'key.pem'), 'utf8'));
+    fed.cfg.revocationListFile = r.revokedIn;
+    const restartAt = Date.now();
+    await fed.restartCoordinator();
+    // The same agent, the same kit: it lost the coordinator and dialled again; its next pull passed
+    // the handshake with the new certificate (it registers again when that long poll returns).
+    await untilAsync('a pull from the agent after the restart', async () => {
+      const site = (await fed.coordinator.store.listSites(fed.cfg.federationId)).find((x) => x.siteId === SITE);
+      return site !== undefined && site.lastSeenAt.getTime() >= restartAt;
+    });
+
+    // The coordinator will not start again on the old kit while it has the list that revokes it.
+    await fed.coordinator.close();
+    await expect(startCoordinatorProcess({ ...fed.cfg, kit: kitOf(old.cert, old.key) })).rejects.toThrow(
+      new RegExp(
+        `the coordinator's own certificate \\(serial ${r.oldSerial}\\) is on the revocation list .* \\(keyCompromise\\): agents given the list refuse it`,
+      ),
+    );
+    // Whoever holds the old key, without the list: the agent, once it re-read its list (within 5 s), refuses the handshake and stops.
+    await until('the agent re-reading its revocation list', () =>
+      fed.logs.some((l) => l.startsWith(`${SITE}: revocation list `) && l.endsWith('reloaded: 1 revoked certificate(s)')),
+    );
+    const staleLog: string[] = [];
+    fed.coordinator = await startCoordinatorProcess(
+      { ...fed.cfg, kit: kitOf(old.cert, old.key), revocationListFile: undefined },
+      { log: (l) => staleLog.push(l) },
+    );
+    await fed.agentRuns[SITE];
+    expect(fed.logs.join('\n')).toMatch(
+      new RegExp(`${SITE}: agent stopped: .*coordinator's certificate \\(serial ${r.oldSerial}\\) is on the federation's revocation list`),
+    );
+    // No call of the agent reached the coordinator that presented the revoked certificate.
+    expect(staleLog.some((l) => l.includes(SITE))).toBe(false);
+    expect(staleLog.join('\n')).toMatch(/listening on port/);
+
+    // Back on the new kit, the agent started again with its unchanged kit and state registers.
+    await fed.restartCoordinator();
+    const before = registrations();
+    fed.startAgent(SITE);
+    await until('the registration of the restarted agent', () => registrations() === before + 1);
+  }, 120_000);
 });
