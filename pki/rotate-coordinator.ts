@@ -218,7 +218,10 @@ export async function rotateCoordinator(opts: RotateCoordinatorOptions): Promise
   refuseLeftovers(outDir);
   const kit = coordinatorKitDir(outDir);
   const old = currentCertificate(outDir, caPem);
-  const hosts = checkedHosts(opts.hosts ?? certificateHosts(old.pem));
+  const current = certificateHosts(old.pem);
+  if (opts.hosts === undefined && current.length === 0)
+    throw new ProvisionError(`${join(kit, CERT_FILE)} names no host name or address; give the new certificate's with --hosts`);
+  const hosts = checkedHosts(opts.hosts ?? current);
   // Read now, so a list that could not be re-signed stops the run before the kit changes.
   if (opts.revokeOld) await revocationEntries(outDir, authority);
 

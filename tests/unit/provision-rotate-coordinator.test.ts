@@ -1,12 +1,22 @@
 // `fedsynth provision rotate-coordinator` (pki/rotate-coordinator.ts): a new key and server
 // certificate of the provision profile from the same CA, the old pair in previous/, the kit
 // replaced whole; bad input refused with nothing changed; the CLI's flags, errors and --help.
+import 'reflect-metadata';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { X509Certificate, createPrivateKey, webcrypto } from 'node:crypto';
+import * as x509 from '@peculiar/x509';
 import { loadKit, provisionFederation } from '../../pki/index.ts';
+import {
+  certificateToPem,
+  generateKeyPair,
+  loadCertificateAuthority,
+  OID_SERVER_AUTH,
+  privateKeyToPem,
+  SIGNING_ALGORITHM,
+} from '../../pki/x509.ts';
 import { certificateHosts, rotateCoordinator } from '../../pki/rotate-coordinator.ts';
 import { REVOCATION_FILE, type RevocationReason } from '../../pki/rotate.ts';
 import { readRevocationList } from '../../proto/revocation.ts';
@@ -168,6 +178,34 @@ describe('rotateCoordinator', () => {
     await expect(rotateCoordinator({ outDir: dir })).rejects.toThrow(/is not a coordinator \(serverAuth\) certificate/);
     rmSync(join(dir, 'coordinator'), { recursive: true });
     await expect(rotateCoordinator({ outDir: dir })).rejects.toThrow(/has no coordinator kit to rotate .*cert\.pem is missing/);
+  });
+
+  it('a current certificate that names no host needs --hosts', async () => {
+    // A serverAuth certificate from the federation CA without subjectAltName (not one provision issues).
+    const ca = await loadCertificateAuthority(read('ca/ca.pem'), read('ca/ca.key'));
+    const keys = await generateKeyPair();
+    const bare = await x509.X509CertificateGenerator.create(
+      {
+        serialNumber: '01',
+        subject: 'CN=fedsynth-coordinator, O=f',
+        issuer: ca.certificate.subjectName,
+        notBefore: new Date(Date.now() - 60_000),
+        notAfter: new Date(Date.now() + 86_400_000),
+        publicKey: keys.publicKey,
+        signingKey: ca.privateKey,
+        signingAlgorithm: SIGNING_ALGORITHM,
+        extensions: [new x509.ExtendedKeyUsageExtension([OID_SERVER_AUTH])],
+      },
+      webcrypto,
+    );
+    writeFileSync(join(dir, 'coordinator/cert.pem'), certificateToPem(bare));
+    writeFileSync(join(dir, 'coordinator/key.pem'), await privateKeyToPem(keys.privateKey));
+    const before = snapshot(dir);
+    await expect(rotateCoordinator({ outDir: dir })).rejects.toThrow(
+      /cert\.pem names no host name or address; give the new certificate's with --hosts/,
+    );
+    expect(snapshot(dir)).toEqual(before);
+    expect((await rotateCoordinator({ outDir: dir, hosts: ['coord.test'] })).hosts).toEqual(['coord.test']);
   });
 
   it('a corrupt revocation list stops --revoke-old before the kit changes', async () => {
