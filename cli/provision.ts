@@ -245,7 +245,8 @@ function rotatedCoordinatorLines(r: RotateCoordinatorResult): string {
     `${r.revokedIn ? `; it is now revoked in ${shown(r.revokedIn)}: give that file to the coordinator and every agent` : ''}.\n` +
     `Restart the coordinator with this kit. Sites need no new file: they check the CA and the host name.\n` +
     `New SHA-256 fingerprint ${fp(r.newFingerprint256)} (was ${fp(r.oldFingerprint256)}): a site whose policy pins the\n` +
-    `coordinator (coordinatorFingerprint) must list it, or it refuses every task of the rotated coordinator.\n`
+    `coordinator (coordinatorFingerprint) must list it, or it refuses every task of the rotated coordinator; across the switch:\n` +
+    `  coordinatorFingerprint: ["${fp(r.oldFingerprint256)}", "${fp(r.newFingerprint256)}"]\n`
   );
 }
 

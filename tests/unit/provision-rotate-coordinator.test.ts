@@ -23,6 +23,7 @@ import { readRevocationList } from '../../proto/revocation.ts';
 import { HelpRequest } from '../../cli/args.ts';
 import { parseProvisionArgs, runProvisionCommand } from '../../cli/provision.ts';
 import { verifyFiles } from '../../cli/audit/verify.ts';
+import { parsePolicyYaml } from '../../site-agent/policy.ts';
 import { appendEntry, type AuditEntry } from '../../privacy/audit-log/chain.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'fedsynth-rotate-coord-'));
@@ -311,6 +312,7 @@ describe('fedsynth provision rotate-coordinator', () => {
   });
 
   it('prints the new serial, hosts, where the old pair went, and the fingerprint a pinning site must add', async () => {
+    const oldFp = new X509Certificate(read('coordinator/cert.pem')).fingerprint256.replace(/:/g, '').toLowerCase();
     const r = io();
     expect(await runProvisionCommand(['rotate-coordinator', '--out', dir, '--hosts', 'coord.new', '--revoke-old'], r.io)).toBe(0);
     const fresh = new X509Certificate(read('coordinator/cert.pem'));
@@ -321,5 +323,9 @@ describe('fedsynth provision rotate-coordinator', () => {
     expect(r.captured.out).toMatch(/it is now revoked in .*revoked\.crl\.pem/);
     expect(r.captured.out).toContain(`New SHA-256 fingerprint ${fresh.fingerprint256.replace(/:/g, '').toLowerCase()}`);
     expect(r.captured.out).toMatch(/coordinatorFingerprint\) must list it/);
+    // The line a pinning site pastes into its policy, which its parser takes.
+    const line = /^ {2}(coordinatorFingerprint: .*)$/m.exec(r.captured.out)![1];
+    const pins = parsePolicyYaml(`policy:\n  epsilon: 1\n  delta: 1e-9\n  ${line}\n`).coordinatorFingerprints;
+    expect(pins).toEqual([oldFp, fresh.fingerprint256.replace(/:/g, '').toLowerCase()]);
   });
 });
