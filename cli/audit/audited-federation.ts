@@ -70,7 +70,7 @@ export function allowStatistic(siteConfigs: Record<string, string>, statistic: '
     });
 }
 
-/** The audit's federation did not finish: the coordinator's (or an agent's) exit, with the coordinator's last error. */
+/** The audit's federation did not give the audit what it needs (the fit failed, a site took no part): an outcome, not a bug. */
 export class FederationRunError extends Error {
   override name = 'FederationRunError';
 }

@@ -3,34 +3,17 @@
 // the coordinator and one agent per site as further processes over gRPC with mutual TLS. Each run
 // gets a TMPDIR of its own, so "nothing left behind" covers every process of the federation.
 import { afterAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import type { CanaryFederationReport } from '../../cli/audit/canary-federation.ts';
+import { leftInTmp, runCliWithOwnTmp } from '../support/cli-process.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'fedsynth-audit-cli-'));
 
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-/** The CLI with TMPDIR set to a fresh folder; resolves with its exit status, output and that folder. */
-function runCli(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string; tmp: string }> {
-  const tmp = mkdtempSync(join(root, 'tmp-'));
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ['--import', import.meta.resolve('tsx'), fileURLToPath(new URL('../../cli/main.ts', import.meta.url)), ...args],
-      { encoding: 'utf8', timeout: 150_000, env: { ...process.env, TMPDIR: tmp }, maxBuffer: 64 * 1024 * 1024 },
-      (err, stdout, stderr) => resolve({ status: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr, tmp }),
-    );
-  });
-}
-
-/** What the run left in its TMPDIR, apart from tsx's compile cache (tsx-<uid>), which is not the audit's. */
-function leftIn(tmp: string): string[] {
-  return readdirSync(tmp).filter((n) => !/^tsx-\d+$/.test(n));
-}
+const runCli = (args: string[]) => runCliWithOwnTmp(root, args);
 
 // Small enough for a CI run (2 sites × 150 patients, FHIR only), with the default 200 canaries: the
 // audit guesses r = 100 of them, and ε_lower > 1 (a FAIL, exit 1) needs ≥ 81 right; the canary signal
@@ -69,7 +52,7 @@ describe('fedsynth audit canary --federation, as separate processes', () => {
     expect(report.realPatients + report.heldOut).toBe(300);
     expect(report.heldOut).toBeGreaterThan(0);
     expect(report.work).toBeUndefined();
-    expect(leftIn(r.tmp)).toEqual([]);
+    expect(leftInTmp(r.tmp)).toEqual([]);
   }, 180_000);
 
   it('a federation whose sites refuse the fit exits 1 with the refusal named, writes no report and leaves nothing', async () => {
@@ -84,7 +67,7 @@ describe('fedsynth audit canary --federation, as separate processes', () => {
     expect(last).toMatch(/hospital-a: the fit's plan needs up to rho [0-9.]+ from this site: would spend/);
     expect(r.stderr).not.toMatch(/\n\s+at /); // an expected failure, not a stack trace
     expect(existsSync(out)).toBe(false);
-    expect(leftIn(r.tmp)).toEqual([]);
+    expect(leftInTmp(r.tmp)).toEqual([]);
   }, 180_000);
 
   it('a malformed flag exits 2 naming it, before any federation is made', async () => {
@@ -93,6 +76,6 @@ describe('fedsynth audit canary --federation, as separate processes', () => {
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/^fedsynth audit canary: --holdout must be .*1\.5/);
     expect(existsSync(out)).toBe(false);
-    expect(leftIn(r.tmp)).toEqual([]);
+    expect(leftInTmp(r.tmp)).toEqual([]);
   }, 60_000);
 });
