@@ -18,6 +18,8 @@ const LONG_FILES = [
   'tests/integration/federation-fit.test.ts',
   'tests/integration/audit-mia-federation.test.ts',
   'tests/integration/audit-canary-federation.test.ts',
+  'tests/e2e/audit-federation-cli.test.ts',
+  'tests/e2e/audit-mia-federation-cli.test.ts',
   'tests/integration/agent-stops-and-drops.test.ts',
   'tests/integration/network-faults.test.ts',
   'tests/integration/service-api.test.ts',

@@ -22,6 +22,7 @@ import {
   type RevocationReason,
 } from '../pki/rotate.ts';
 import type { RosterChange } from '../pki/roster.ts';
+import { rotateCoordinator, type RotateCoordinatorOptions, type RotateCoordinatorResult } from '../pki/rotate-coordinator.ts';
 
 const LAYOUT = `Creates a federation CA, startup kits and the signed federation roster:
   DIR/ca/{ca.pem,ca.key}                      keep ca.key offline; it only serves add-site, rotate-site, revoke
@@ -34,6 +35,7 @@ const LAYOUT = `Creates a federation CA, startup kits and the signed federation 
 Subcommands (each has --help):
   provision add-site NAME --out DIR      a kit for one more site; the roster's next version lists it
   provision rotate-site NAME --out DIR   a new key and certificate for the same site id (ledger and spend kept); next roster version
+  provision rotate-coordinator --out DIR a new key and server certificate for the coordinator (--hosts to change its names)
   provision revoke --out DIR --site NAME a certificate onto DIR/revoked.crl.pem; a revoked site leaves the roster
   provision roster --out DIR             shows the roster (--init: version 1 for a federation provisioned before rosters)
 
@@ -89,6 +91,34 @@ export const ROTATE_SITE = command({
   },
 });
 
+export const ROTATE_COORDINATOR = command({
+  command: 'fedsynth provision rotate-coordinator',
+  summary:
+    'Issues a new key and server certificate for the coordinator from the federation CA (an expiring certificate,\n' +
+    'a leaked key, new host names). Sites accept it with no change: they check the CA and the host name they dial;\n' +
+    'a site whose policy pins the coordinator (coordinatorFingerprint) must add the new fingerprint, printed here.\n' +
+    'The old certificate and key move to DIR/coordinator/previous/ (audit verify --certs DIR reads the certificate\n' +
+    'for the audit entries the coordinator signed before). The kit folder is replaced whole. Restart the coordinator.',
+  flags: {
+    out: { type: 'path', value: 'DIR', required: true, help: 'the directory given to `fedsynth provision --out`' },
+    hosts: {
+      type: 'list',
+      value: 'h1,h2',
+      help: 'names/IPs the coordinator is reached at (default: those of the current certificate)',
+    },
+    days: { type: 'int', min: 1, max: 36_500, help: `validity of the new certificate in days (default ${DEFAULT_VALIDITY_DAYS})` },
+    'revoke-old': {
+      type: 'boolean',
+      help: 'also put the old certificate on DIR/revoked.crl.pem (agents given the list refuse it at the handshake)',
+    },
+    reason: {
+      type: 'enum',
+      values: REVOCATION_REASONS,
+      help: 'with --revoke-old: the CRL reason code (default superseded; keyCompromise for a leaked key)',
+    },
+  },
+});
+
 export const REVOKE = command({
   command: 'fedsynth provision revoke',
   summary:
@@ -124,6 +154,7 @@ export type ParsedProvisionCommand =
   | { command: 'provision'; options: ProvisionOptions }
   | { command: 'add-site'; options: AddSiteOptions }
   | { command: 'rotate-site'; options: { outDir: string; siteId: string; validityDays?: number; revokeOld: boolean } }
+  | { command: 'rotate-coordinator'; options: RotateCoordinatorOptions }
   | { command: 'revoke'; options: { outDir: string; site?: string; previous: boolean; cert?: string; reason: RevocationReason } }
   | { command: 'roster'; options: { outDir: string; init: boolean } };
 
@@ -145,6 +176,21 @@ export function parseProvisionArgs(args: string[]): ParsedProvisionCommand {
         siteId: positional[0],
         revokeOld: flags['revoke-old'],
         ...(flags.days !== undefined ? { validityDays: flags.days } : {}),
+      },
+    };
+  }
+  if (args[0] === 'rotate-coordinator') {
+    const { flags } = parseArgs(ROTATE_COORDINATOR, args.slice(1));
+    if (flags.reason !== undefined && !flags['revoke-old'])
+      throw new UsageError('--reason goes with --revoke-old', ROTATE_COORDINATOR.command);
+    return {
+      command: 'rotate-coordinator',
+      options: {
+        outDir: flags.out,
+        revokeOld: flags['revoke-old'],
+        ...(flags.hosts !== undefined ? { hosts: flags.hosts } : {}),
+        ...(flags.days !== undefined ? { validityDays: flags.days } : {}),
+        ...(flags.reason !== undefined ? { reason: flags.reason } : {}),
       },
     };
   }
@@ -189,6 +235,21 @@ function rosterLines(r: RosterChange): string {
   );
 }
 
+/** What the operator does after rotate-coordinator: restart, hand out the CRL, and re-pin where sites pin. */
+function rotatedCoordinatorLines(r: RotateCoordinatorResult): string {
+  const fp = (f: string) => f.replace(/:/g, '').toLowerCase();
+  return (
+    `Rotated the coordinator: new certificate serial ${r.newSerial} for ${r.hosts.join(', ')}, valid until ${r.notAfter.toISOString()}, in ${shown(r.coordinatorDir)}\n` +
+    `The old certificate (serial ${r.oldSerial}) is kept as ${shown(r.previousCertPath)}` +
+    `${r.previousKeyPath ? `, its key as ${shown(r.previousKeyPath)} (delete it once the new certificate is in service)` : ''}` +
+    `${r.revokedIn ? `; it is now revoked in ${shown(r.revokedIn)}: give that file to the coordinator and every agent` : ''}.\n` +
+    `Restart the coordinator with this kit. Sites need no new file: they check the CA and the host name.\n` +
+    `New SHA-256 fingerprint ${fp(r.newFingerprint256)} (was ${fp(r.oldFingerprint256)}): a site whose policy pins the\n` +
+    `coordinator (coordinatorFingerprint) must list it, or it refuses every task of the rotated coordinator; across the switch:\n` +
+    `  coordinatorFingerprint: ["${fp(r.oldFingerprint256)}", "${fp(r.newFingerprint256)}"]\n`
+  );
+}
+
 function shown(path: string): string {
   const rel = relative(process.cwd(), path);
   return rel && !rel.startsWith('..') ? rel : path;
@@ -211,6 +272,10 @@ export function runProvisionCommand(args: string[], io: CommandIo = processIo): 
             `Copy the whole kit folder (with previous/) to the site and restart its agent; its state folder and ledger stay as they are.\n` +
             rosterLines(r.roster),
         );
+        return 0;
+      }
+      if (parsed.command === 'rotate-coordinator') {
+        io.out(rotatedCoordinatorLines(await rotateCoordinator(parsed.options)));
         return 0;
       }
       if (parsed.command === 'revoke') {

@@ -160,6 +160,15 @@ export async function openCoordinatorOps(
   }
   const revocation = cfg.revocationListFile ? await RevocationWatcher.open(cfg.revocationListFile, cfg.kit.caPem, { log }) : undefined;
   if (revocation) log(`revocation list ${cfg.revocationListFile}: ${revocation.current().size} revoked certificate(s)`);
+  // Agents given the same list would refuse every handshake: a coordinator restarted with a kit
+  // its operator revoked stops here, with the remedy, rather than run unreachable.
+  const own = revocation?.current().lookupPem(cfg.kit.certPem);
+  if (own) {
+    revocation!.close();
+    throw new Error(
+      `the coordinator's own certificate (serial ${own.serial}) is on the revocation list ${cfg.revocationListFile} since ${own.revokedAt.toISOString()}${own.reason ? ` (${own.reason})` : ''}: agents given the list refuse it. Start with the kit \`fedsynth provision rotate-coordinator\` issued`,
+    );
+  }
   let server: RunningOpsServer | undefined;
   return {
     metrics: m,

@@ -33,6 +33,7 @@ import {
   SIGNING_ALGORITHM,
   validateSiteId,
   validateValidityDays,
+  type CertificateAuthority,
 } from './x509.ts';
 
 export const REVOCATION_FILE = 'revoked.crl.pem';
@@ -49,7 +50,8 @@ const REASON_CODE: Record<RevocationReason, x509.X509CrlReason> = {
   cessationOfOperation: x509.X509CrlReason.cessationOfOperation,
 };
 
-async function loadCa(outDir: string) {
+/** The federation CA of a provision folder (certificate and key), for commands that sign with it. */
+export async function loadCa(outDir: string) {
   const ca = caDir(outDir);
   const certPath = join(ca, CA_CERT_FILE);
   const keyPath = join(ca, CA_KEY_FILE);
@@ -139,6 +141,26 @@ export interface RevokeResult {
   roster?: RosterChange;
 }
 
+/**
+ * The entries of DIR/revoked.crl.pem, its CA signature checked; none when the file does not exist.
+ * A corrupt or foreign list is refused: re-signing it would drop or forge entries.
+ */
+export async function revocationEntries(outDir: string, authority: CertificateAuthority): Promise<readonly x509.X509CrlEntry[]> {
+  const file = join(outDir, REVOCATION_FILE);
+  if (!existsSync(file)) return [];
+  let crl: x509.X509Crl;
+  try {
+    crl = new x509.X509Crl(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new ProvisionError(
+      `${file} is a corrupt revocation list (${(err as Error).message}); restore it from a backup before revoking more`,
+    );
+  }
+  if (!(await crl.verify({ publicKey: authority.certificate }, webcrypto)))
+    throw new ProvisionError(`${file} is not signed by this federation's CA; restore it from a backup before revoking more`);
+  return crl.entries;
+}
+
 /** Adds certificates to the federation's CRL (DIR/revoked.crl.pem), re-signed by the CA. */
 export async function revokeCertificates(opts: {
   outDir: string;
@@ -156,25 +178,13 @@ export async function revokeCertificates(opts: {
   const file = join(outDir, REVOCATION_FILE);
   const entries: x509.X509CrlEntryParams[] = [];
   const known = new Set<string>();
-  if (existsSync(file)) {
-    let crl: x509.X509Crl;
-    try {
-      crl = new x509.X509Crl(readFileSync(file, 'utf8'));
-    } catch (err) {
-      throw new ProvisionError(
-        `${file} is a corrupt revocation list (${(err as Error).message}); restore it from a backup before revoking more`,
-      );
-    }
-    if (!(await crl.verify({ publicKey: authority.certificate }, webcrypto)))
-      throw new ProvisionError(`${file} is not signed by this federation's CA; restore it from a backup before revoking more`);
-    for (const e of crl.entries) {
-      known.add(e.serialNumber.toUpperCase().replace(/^0+/, ''));
-      entries.push({
-        serialNumber: e.serialNumber,
-        revocationDate: e.revocationDate,
-        ...(e.reason !== undefined ? { reason: e.reason } : {}),
-      });
-    }
+  for (const e of await revocationEntries(outDir, authority)) {
+    known.add(e.serialNumber.toUpperCase().replace(/^0+/, ''));
+    entries.push({
+      serialNumber: e.serialNumber,
+      revocationDate: e.revocationDate,
+      ...(e.reason !== undefined ? { reason: e.reason } : {}),
+    });
   }
   const added: RevokeResult['added'] = [];
   for (const pem of opts.certPems) {

@@ -59,7 +59,7 @@ export function clientCredentialsFromKit(kit: string | TlsMaterial, checks: Serv
       // The wording matches agent-errors' TLS trust failures, so the agent stops with its TLS exit code.
       if (entry)
         return new Error(
-          `certificate has been revoked: the coordinator's certificate (serial ${entry.serial}) is on the federation's revocation list since ${entry.revokedAt.toISOString()}${entry.reason ? ` (${entry.reason})` : ''}; the coordinator must be given a new certificate by the federation operator before this site will talk to it`,
+          `certificate has been revoked: the coordinator's certificate (serial ${entry.serial}) is on the federation's revocation list since ${entry.revokedAt.toISOString()}${entry.reason ? ` (${entry.reason})` : ''}; the coordinator must be given a new certificate by the federation operator (fedsynth provision rotate-coordinator) before this site will talk to it`,
         );
       if (cert.raw) checks.onServerCertificate?.(createHash('sha256').update(cert.raw).digest('hex'));
       return undefined;

@@ -70,6 +70,28 @@ export function allowStatistic(siteConfigs: Record<string, string>, statistic: '
     });
 }
 
+/** The audit's federation did not give the audit what it needs (the fit failed, a site took no part): an outcome, not a bug. */
+export class FederationRunError extends Error {
+  override name = 'FederationRunError';
+}
+
+/** The message of a coordinator's `ERROR` log line (pretty format), without its time and context fields. */
+export function coordinatorError(line: string): string | undefined {
+  const m = /\bERROR coordinator: (.*?)(?: \([a-zA-Z]+=[^()]*\))?$/.exec(line);
+  return m?.[1];
+}
+
+/** `run`'s result; a federation that did not finish is the command's failure (exit 1, its reason on stderr), not a crash. */
+export async function failedRunExits<T>(command: string, run: () => Promise<T>): Promise<T | 1> {
+  try {
+    return await run();
+  } catch (err) {
+    if (!(err instanceof FederationRunError)) throw err;
+    process.stderr.write(`${command} --federation: ${err.message}\n`);
+    return 1;
+  }
+}
+
 /**
  * Runs the coordinator of `coordinatorConfig` and one agent per site config until the coordinator
  * exits; returns its report.json (in `outDir`). Every process still running on a failure is stopped.
@@ -82,13 +104,18 @@ export async function runFederationProcesses(opts: {
 }): Promise<FitReport> {
   const children: ChildProcess[] = [];
   const relay = (l: string) => opts.log(`  ${l}`);
+  let lastError: string | undefined;
   try {
-    const coordinator = spawnFedsynth(['coordinator', '--config', opts.coordinatorConfig, '--log-format', 'pretty'], relay);
+    const coordinator = spawnFedsynth(['coordinator', '--config', opts.coordinatorConfig, '--log-format', 'pretty'], (l) => {
+      lastError = coordinatorError(l) ?? lastError;
+      relay(l);
+    });
     children.push(coordinator);
     for (const cfg of Object.values(opts.siteConfigs))
       children.push(spawnFedsynth(['agent', '--config', cfg, '--log-format', 'pretty', '--exit-when-done'], relay));
     const code = await exited(coordinator);
-    if (code !== 0) throw new Error(`the coordinator exited with code ${code}`);
+    // The reason is in the coordinator's log above; repeated here, the last line the auditor reads.
+    if (code !== 0) throw new FederationRunError(`the coordinator exited with code ${code}${lastError ? `: ${lastError}` : ''}`);
     await Promise.all(children.slice(1).map(exited));
     return JSON.parse(readFileSync(join(opts.outDir, 'report.json'), 'utf8')) as FitReport;
   } finally {

@@ -21,7 +21,13 @@ import { loadSiteData, type LoadedSiteData } from '../../site-agent/agent.ts';
 import type { SiteConfig } from '../../site-agent/config.ts';
 import { fitSplit } from '../../site-agent/audit-tasks.ts';
 import { parseSiteConfig } from '../agent-config.ts';
-import { patchYaml, runFederationProcesses, withAuditFederation, type AuditFederationOptions } from './audited-federation.ts';
+import {
+  FederationRunError,
+  patchYaml,
+  runFederationProcesses,
+  withAuditFederation,
+  type AuditFederationOptions,
+} from './audited-federation.ts';
 
 export interface CanaryFederationOptions extends AuditFederationOptions {
   canaries: number;
@@ -94,7 +100,8 @@ export async function runCanaryOnFederation(opts: CanaryFederationOptions): Prom
     const report = await runFederationProcesses({ ...files, outDir, log: opts.log });
     const missing = siteIds.filter((s) => bySite[s].length > 0 && !report.sitesContributed.includes(s));
     // A site that answered no round added none of its canaries: its "included" bits would be false claims.
-    if (missing.length) throw new Error(`site(s) ${missing.join(', ')} contributed to no round: their canaries were never added`);
+    if (missing.length)
+      throw new FederationRunError(`site(s) ${missing.join(', ')} contributed to no round: their canaries were never added`);
 
     const released = await releasedMeasurements(files.coordinatorConfig);
     const members = siteCfgs.map((c, k) => membersOf(c, siteData[k]));

@@ -8,6 +8,7 @@ import type { OneRunAuditResult } from '../../privacy/empirical/one-run.ts';
 import { command, parseArgs, UsageError } from '../args.ts';
 import { AUDIT_RUN_FLAGS, auditData } from './data.ts';
 import { runCanaryOnFederation } from './canary-federation.ts';
+import { failedRunExits } from './audited-federation.ts';
 
 export const CANARY = command({
   command: 'fedsynth audit canary',
@@ -76,20 +77,23 @@ type CanaryFlags = ReturnType<typeof parseArgs<typeof CANARY.flags>>['flags'];
 
 async function runOnFederation(flags: CanaryFlags): Promise<number> {
   if (flags.data) throw new UsageError('--data is offline only: --federation simulates its sites', CANARY.command);
-  const res = await runCanaryOnFederation({
-    sites: flags.sites,
-    patients: flags.patients,
-    epsilon: flags.epsilon,
-    delta: flags.delta,
-    seed: flags.seed,
-    canaries: flags.canaries,
-    kPlus: flags['k-plus'],
-    kMinus: flags['k-minus'],
-    holdout: flags.holdout,
-    siteEpsilon: flags['site-epsilon'],
-    work: flags.work,
-    log: (line) => process.stderr.write(`${line}\n`),
-  });
+  const res = await failedRunExits(CANARY.command, () =>
+    runCanaryOnFederation({
+      sites: flags.sites,
+      patients: flags.patients,
+      epsilon: flags.epsilon,
+      delta: flags.delta,
+      seed: flags.seed,
+      canaries: flags.canaries,
+      kPlus: flags['k-plus'],
+      kMinus: flags['k-minus'],
+      holdout: flags.holdout,
+      siteEpsilon: flags['site-epsilon'],
+      work: flags.work,
+      log: (line) => process.stderr.write(`${line}\n`),
+    }),
+  );
+  if (res === 1) return 1;
   writeFileSync(flags.out, `${JSON.stringify(res, null, 2)}\n`);
   const r = res.fromMeasurements;
   const included = Object.entries(res.includedBySite)

@@ -7,7 +7,13 @@
 import type { FitReport } from '../../coordinator/coordinator.ts';
 import type { MiaAuditReport } from '../../coordinator/audit-rounds.ts';
 import { epsilonFromRho } from '../../privacy/dp/accountant.ts';
-import { patchYaml, runFederationProcesses, withAuditFederation, type AuditFederationOptions } from './audited-federation.ts';
+import {
+  FederationRunError,
+  patchYaml,
+  runFederationProcesses,
+  withAuditFederation,
+  type AuditFederationOptions,
+} from './audited-federation.ts';
 import type { MiaReport } from './mia.ts';
 
 export interface MiaFederationOptions extends AuditFederationOptions {
@@ -31,7 +37,7 @@ export async function runMiaOnFederation(opts: MiaFederationOptions): Promise<Mi
       `audited fit: ${opts.sites} sites × ${opts.patients} patients, each holding out ${opts.holdout} of them (work folder ${work})`,
     );
     const report = await runFederationProcesses({ ...files, outDir, log: opts.log });
-    if (!report.mia) throw new Error('the coordinator ran no membership-inference rounds');
+    if (!report.mia) throw new FederationRunError('the coordinator ran no membership-inference rounds');
     return toMiaReport(report, opts, opts.work ? work : undefined);
   });
 }

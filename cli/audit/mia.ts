@@ -16,6 +16,7 @@ import { openLedger } from '../../site-agent/ledger.ts';
 import { budgetGuard, parsePolicy } from '../../site-agent/policy.ts';
 import { command, parseArgs, UsageError } from '../args.ts';
 import { runMiaOnFederation } from './mia-federation.ts';
+import { failedRunExits } from './audited-federation.ts';
 import { AUDIT_RUN_FLAGS, auditData } from './data.ts';
 
 export interface MiaCommandOptions extends MiaAuditOptions {
@@ -131,20 +132,23 @@ export async function runAuditMia(args: string[]): Promise<number> {
 
 async function runOnFederation(flags: MiaFlags): Promise<number> {
   if (flags.data) throw new UsageError('--data is offline only: --federation simulates its sites', 'fedsynth audit mia');
-  const res = await runMiaOnFederation({
-    sites: flags.sites,
-    patients: flags.patients,
-    epsilon: flags.epsilon,
-    delta: flags.delta,
-    seed: flags.seed,
-    cohortRows: flags.cohort,
-    bins: flags.bins,
-    holdout: flags.holdout,
-    sigma2: flags.sigma2,
-    siteEpsilon: flags['site-epsilon'],
-    work: flags.work,
-    log: (line) => process.stderr.write(`${line}\n`),
-  });
+  const res = await failedRunExits('fedsynth audit mia', () =>
+    runMiaOnFederation({
+      sites: flags.sites,
+      patients: flags.patients,
+      epsilon: flags.epsilon,
+      delta: flags.delta,
+      seed: flags.seed,
+      cohortRows: flags.cohort,
+      bins: flags.bins,
+      holdout: flags.holdout,
+      sigma2: flags.sigma2,
+      siteEpsilon: flags['site-epsilon'],
+      work: flags.work,
+      log: (line) => process.stderr.write(`${line}\n`),
+    }),
+  );
+  if (res === 1) return 1;
   writeFileSync(flags.out, `${JSON.stringify(res, null, 2)}\n`);
   let failed = false;
   for (const [score, r] of Object.entries(res.federation.rounds)) {

@@ -181,6 +181,7 @@ describe('fedsynth --help for every command and subcommand', () => {
   it.each([
     ['provision'],
     ['provision add-site'],
+    ['provision rotate-coordinator'],
     ['simulate'],
     ['coordinator'],
     ['agent'],
