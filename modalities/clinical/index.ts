@@ -3,5 +3,6 @@
 export * from './conditions.ts';
 export * from './ranges.ts';
 export * from './treatments.ts';
+export * from './antibiotics.ts';
 export * from './growth.ts';
 export * from './mortality.ts';

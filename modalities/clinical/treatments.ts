@@ -6,6 +6,8 @@
  * and Synthea's wiki (metformin); guidance from the sources named per entry. Pure.
  */
 
+import { ACUTE_TREATMENTS } from './antibiotics.ts';
+
 export const RXNORM_SYSTEM = 'http://www.nlm.nih.gov/research/umls/rxnorm';
 
 export interface Drug {
@@ -21,6 +23,8 @@ export interface Drug {
   /** Taken as needed (relievers) rather than daily. */
   asNeeded?: boolean;
   dosage: string;
+  /** An acute course (antibiotics.ts): its shortest and longest plausible length in days. */
+  acuteCourseDays?: readonly [number, number];
 }
 
 const METFORMIN: Drug = {
@@ -91,10 +95,10 @@ export const TREATMENTS: Readonly<Record<string, Treatment>> = {
   copd: { drugs: [ALBUTEROL], source: 'GOLD 2024 (short-acting bronchodilator for every patient)' },
 };
 
-/** RxNorm code → the conditions it is indicated for (derived from TREATMENTS). */
+/** RxNorm code → the conditions it is indicated for (derived from TREATMENTS and ACUTE_TREATMENTS). */
 export const INDICATIONS: ReadonlyMap<string, { drug: Drug; conditions: string[] }> = (() => {
   const m = new Map<string, { drug: Drug; conditions: string[] }>();
-  for (const [condition, t] of Object.entries(TREATMENTS))
+  for (const [condition, t] of [...Object.entries(TREATMENTS), ...Object.entries(ACUTE_TREATMENTS)])
     for (const d of t.drugs) {
       const e = m.get(d.rxnorm) ?? { drug: d, conditions: [] };
       e.conditions.push(condition);

@@ -16,8 +16,12 @@ import {
   deathProbability,
   drawOnsetYears,
   LABS,
+  medianHeightCm,
   minOnsetYears,
+  pneumoniaCourses,
+  CAP_COMORBIDITIES,
   TREATMENTS,
+  type Course,
   type Drug,
 } from '../clinical/index.ts';
 
@@ -54,6 +58,8 @@ export interface PlanMedication {
   encounter: number;
   /** When an adult strength replaced this paediatric one. */
   stoppedMs?: number;
+  /** An acute course (an antibiotic): its doses and days; the prescription is then completed. */
+  course?: Course;
 }
 
 export interface PatientTimeline {
@@ -306,7 +312,10 @@ export function planTimeline(row: RowFacts, refMs: number, rng: Rng): PatientTim
   const hasAt = (ms: number) => (c: string) => onset.has(c) && onset.get(c)! <= ms;
 
   const measurements = planMeasurements(row, sorted, renumber.get(indexEncounter)!, birthMs, onset, hasAt, rng);
-  const medications = planMedications(row, sorted, onset, ageAt);
+  const medications = [
+    ...planMedications(row, sorted, onset, ageAt),
+    ...planAntibiotics(row, sorted, conditions, measurements, onset, ageAt),
+  ];
   return {
     birthMs,
     ageYears: years,
@@ -412,4 +421,38 @@ function planMedications(
     if (next) m.stoppedMs = next.authoredMs;
   }
   return [...byDrug.values()];
+}
+
+/**
+ * The antibiotic course of each acute episode (clinical/antibiotics.ts), written at its diagnosis
+ * visit: a child's dose from a weight estimated as the latest BMI measured by then (else the age's
+ * typical BMI) times the squared median height for age and sex; an adult's regimen by the
+ * comorbidities diagnosed by then.
+ */
+function planAntibiotics(
+  row: RowFacts,
+  encounters: PlanEncounter[],
+  conditions: PlanCondition[],
+  measurements: PlanMeasurement[],
+  onset: Map<string, number>,
+  ageAt: (ms: number) => number,
+): PlanMedication[] {
+  const out: PlanMedication[] = [];
+  for (const c of conditions) {
+    if (c.name !== 'pneumonia') continue;
+    const at = encounters[c.encounter].startMs;
+    const age = ageAt(at);
+    let bmi = LABS.bmi.baseline(age);
+    let bmiMs = -Infinity;
+    for (const m of measurements)
+      if (m.lab === 'bmi' && (m.ms <= at || m.encounter === c.encounter) && m.ms > bmiMs) {
+        bmi = m.value;
+        bmiMs = m.ms;
+      }
+    const heightM = medianHeightCm(age, row.sex) / 100;
+    const comorbid = CAP_COMORBIDITIES.some((x) => onset.has(x) && onset.get(x)! <= at);
+    for (const course of pneumoniaCourses(age, bmi * heightM * heightM, comorbid))
+      out.push({ drug: course.drug, reasons: [c.name], authoredMs: at, encounter: c.encounter, course });
+  }
+  return out;
 }
