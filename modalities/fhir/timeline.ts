@@ -200,6 +200,14 @@ function wellnessAges(untilYears: number): number[] {
   return out.filter((a) => a < untilYears);
 }
 
+/**
+ * The shortest time between two routine check-ups at `ageYears`: half the schedule's interval
+ * (infant visits 1-3 months apart, toddlers' 3-6 months, yearly or rarer from 3).
+ */
+export function routineGapDays(ageYears: number): number {
+  return ageYears < 1 ? 21 : ageYears < 3 ? 45 : 180;
+}
+
 /** Ages in the band at which every condition may have begun and every lab value is plausible. */
 export function feasibleAges(row: RowFacts): number[] {
   const out: number[] = [];
@@ -293,15 +301,17 @@ export function planTimeline(row: RowFacts, refMs: number, rng: Rng): PatientTim
     if (!acute && followUp < indexDay - DAY_MS && followUp >= indexDay - RECORD_YEARS * YEAR_MS)
       addEncounter('follow-up', followUp + 8.5 * 3600_000, 20, name);
   }
+  const pneumonia = conditions.find((c) => c.acute);
   // Routine visits of the record's window, each jittered by up to a month, before the index visit.
   for (const a of wellnessAges(ageIndex)) {
     if (a < ageIndex - RECORD_YEARS) continue;
     const jitter = a < 1 ? 0 : rng.int(31) - 15;
     const day = dayStart(birthMs + a * YEAR_MS) + jitter * DAY_MS;
     if (day <= dayStart(birthMs) || day >= indexDay) continue;
+    // A routine index visit is this age's scheduled check-up: no second one days or weeks before it.
+    if (!pneumonia && indexDay - day < routineGapDays(a) * DAY_MS) continue;
     addEncounter('wellness', day + 9 * 3600_000, 30);
   }
-  const pneumonia = conditions.find((c) => c.acute);
   const indexEncounter = addEncounter(pneumonia ? 'follow-up' : 'wellness', indexMs, 40, pneumonia?.name);
   // Chronological order (stable: a diagnosis at 08:00 precedes a visit at 09:00 the same day).
   const order = encounters.map((_, i) => i).sort((x, y) => encounters[x].startMs - encounters[y].startMs || x - y);

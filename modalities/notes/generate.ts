@@ -131,7 +131,15 @@ export function generateNote(all: SyntheticFacts, vocab: Vocabulary, rng: Rng, o
       ? capitalise(fill(choose('history.intro', PHRASES['history.intro'], rng, opts), { ...base, conditionList: listText(listed) }))
       : capitalise(fill(choose('history.intro.none', PHRASES['history.intro.none'], rng, opts), base)),
   );
-  if (style !== 'telegraphic') sections.history!.push(choose('history.visit', PHRASES['history.visit'], rng, opts));
+  if (style !== 'telegraphic') {
+    // "Follow-up of chronic conditions" only for a patient who has one.
+    const visit = facts.conditions.some((c) => !c.acute)
+      ? 'history.visit'
+      : facts.conditions.length > 0
+        ? 'history.visit.acute'
+        : 'history.visit.routine';
+    sections.history!.push(choose(visit, PHRASES[visit], rng, opts));
+  }
   if (facts.labs && facts.labs.length)
     sections.history!.push(
       fill(choose('history.labs', PHRASES['history.labs'], rng, opts), { labList: facts.labs.map(formatLab).join(', ') }),

@@ -40,6 +40,17 @@ export const PHRASES: Record<string, string[]> = {
     'Here for follow-up of chronic conditions.',
     'Attends clinic for reassessment.',
   ],
+  // The visit's reason when the patient has no chronic condition to follow up.
+  'history.visit.routine': [
+    'Seen today for a routine check-up.',
+    'Presents for a scheduled health check.',
+    'Attends for a preventive visit.',
+  ],
+  'history.visit.acute': [
+    'Seen today to review recovery from the recent illness.',
+    'Attends for review after the recent illness.',
+    'Presents for a scheduled review.',
+  ],
   'history.labs': ['Recent results: {{labList}}.', 'Labs reviewed: {{labList}}.', 'Most recent values: {{labList}}.'],
   // Findings (one topic per image class)
   'findings.normal': [

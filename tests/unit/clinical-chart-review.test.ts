@@ -1,0 +1,89 @@
+// What a clinician reading decoded demo charts flagged, each with a test that failed before the
+// fix: two routine check-ups days apart, and notes giving a visit reason the patient does not have.
+import { describe, expect, it } from 'vitest';
+import { planTimeline, routineGapDays, YEAR_MS } from '../../modalities/fhir/timeline.ts';
+import { buildVocabulary, generateNote, verifyNote, type SyntheticFacts } from '../../modalities/notes/index.ts';
+import { Rng } from '../../model/rng.ts';
+
+const REF = Date.parse('2025-01-01T00:00:00Z');
+const DAY = 86_400_000;
+
+describe('routine visits', () => {
+  it('no scheduled check-up falls days or weeks before a routine index visit', () => {
+    const rng = new Rng('routine-gap');
+    let checked = 0;
+    for (const band of [
+      [0, 1],
+      [1, 3],
+      [5, 12],
+      [40, 50],
+      [70, 80],
+    ] as [number, number][])
+      for (let i = 0; i < 120; i++) {
+        const tl = planTimeline(
+          { ageBand: band, sex: 'female', conditions: i % 3 || band[0] < 1 ? [] : ['hypertension'], labs: [] },
+          REF,
+          rng,
+        );
+        const index = tl.encounters[tl.indexEncounter];
+        expect(index.kind).toBe('wellness');
+        for (const e of tl.encounters) {
+          if (e === index || e.kind !== 'wellness') continue;
+          const age = (e.startMs - tl.birthMs) / YEAR_MS;
+          expect(index.startMs - e.startMs).toBeGreaterThanOrEqual(routineGapDays(age) * DAY - DAY);
+          checked++;
+        }
+      }
+    expect(checked).toBeGreaterThan(500);
+  });
+
+  it('the follow-up of a recent pneumonia may still follow a check-up closely', () => {
+    const rng = new Rng('routine-gap-cap');
+    let close = 0;
+    for (let i = 0; i < 200; i++) {
+      const tl = planTimeline({ ageBand: [70, 80], sex: 'male', conditions: ['pneumonia'], labs: [] }, REF, rng);
+      const index = tl.encounters[tl.indexEncounter];
+      expect(index.kind).toBe('follow-up');
+      if (tl.encounters.some((e) => e.kind === 'wellness' && index.startMs - e.startMs < 180 * DAY)) close++;
+    }
+    expect(close).toBeGreaterThan(0);
+  });
+});
+
+describe('the visit reason a note gives', () => {
+  const vocab = buildVocabulary([
+    { name: 'hypertension', display: 'Essential hypertension (disorder)' },
+    { name: 'pneumonia', display: 'Pneumonia (disorder)' },
+  ]);
+  const healthy: SyntheticFacts = { age: 34, sex: 'female', conditions: [], noteDate: '2024-06-01T11:00:00Z' };
+  const recovering: SyntheticFacts = {
+    ...healthy,
+    conditions: [{ name: 'pneumonia', display: 'Pneumonia (disorder)', onset: '2024-05-20', acute: true }],
+  };
+  const hypertensive: SyntheticFacts = {
+    ...healthy,
+    conditions: [{ name: 'hypertension', display: 'Essential hypertension (disorder)', onset: '2015-01-01' }],
+  };
+
+  it('is follow-up of chronic conditions only for a patient who has one', () => {
+    const rng = new Rng('visit-reason');
+    let chronic = 0;
+    for (let i = 0; i < 300; i++) {
+      for (const f of [healthy, recovering])
+        expect(generateNote(f, vocab, rng, { style: 'narrative' }).text).not.toMatch(/chronic conditions/);
+      if (/follow-up of chronic conditions/.test(generateNote(hypertensive, vocab, rng, { style: 'narrative' }).text)) chronic++;
+    }
+    expect(chronic).toBeGreaterThan(0);
+  });
+
+  it('the verifier flags follow-up of chronic conditions without one, or with one begun after the note', () => {
+    const text = (f: SyntheticFacts) =>
+      `History:\n34-year-old woman${f.conditions.length ? ` with ${f.conditions.map((c) => c.name).join(', ')}` : ''}. Here for follow-up of chronic conditions.\n`;
+    const kinds = (f: SyntheticFacts) => verifyNote(text(f), f, vocab).issues.map((i) => i.kind);
+    expect(kinds(healthy)).toContain('visit-reason-mismatch');
+    expect(kinds(recovering)).toContain('visit-reason-mismatch');
+    expect(kinds(hypertensive)).not.toContain('visit-reason-mismatch');
+    const later: SyntheticFacts = { ...hypertensive, conditions: [{ ...hypertensive.conditions[0], onset: '2024-09-01' }] };
+    expect(verifyNote(text(healthy), later, vocab).issues.map((i) => i.kind)).toContain('visit-reason-mismatch');
+  });
+});
