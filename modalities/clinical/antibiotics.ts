@@ -62,6 +62,8 @@ export const AMOXICILLIN_SUSPENSION: Drug = {
   maxAgeYears: 18,
   dosage: '45 mg/kg by mouth twice daily (90 mg/kg/day, at most 4 g/day) for 5 days',
   acuteCourseDays: ACUTE_COURSE_DAYS,
+  // Initial U.S. Approval 1974 (FDA amoxicillin capsules and oral suspension label).
+  availableFromYear: 1974,
 };
 export const AMOXICILLIN_CAPSULE: Drug = {
   rxnorm: '308191',
@@ -69,6 +71,7 @@ export const AMOXICILLIN_CAPSULE: Drug = {
   minAgeYears: CAP_OUTPATIENT_MIN_YEARS,
   dosage: 'By mouth: adults 1 g three times daily, children from 40 kg 2 g twice daily, for 5 days',
   acuteCourseDays: ACUTE_COURSE_DAYS,
+  availableFromYear: 1974,
 };
 export const AMOXICILLIN_CLAVULANATE: Drug = {
   rxnorm: '562508',

@@ -409,9 +409,10 @@ function planMedications(
     const on = onset.get(name);
     if (!t || on === undefined) continue;
     for (const drug of t.drugs) {
-      // First visit on or after the diagnosis at an age the drug is used at.
+      // First visit on or after the diagnosis (and the drug's approval) at an age the drug is used at.
+      const from = Math.max(on, drug.availableFromYear === undefined ? -Infinity : Date.UTC(drug.availableFromYear, 0, 1));
       const i = encounters.findIndex(
-        (e) => e.startMs >= on && ageAt(e.startMs) >= drug.minAgeYears && ageAt(e.startMs) < (drug.maxAgeYears ?? Infinity),
+        (e) => e.startMs >= from && ageAt(e.startMs) >= drug.minAgeYears && ageAt(e.startMs) < (drug.maxAgeYears ?? Infinity),
       );
       if (i < 0) continue;
       const prev = byDrug.get(drug.rxnorm);

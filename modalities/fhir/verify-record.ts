@@ -14,6 +14,7 @@ import {
   acuteCourseViolations,
   ADULT_YEARS,
   CONDITIONS,
+  drugApprovalViolations,
   drugViolations,
   INDICATIONS,
   labConditionViolations,
@@ -186,7 +187,7 @@ function checkMedication(
   const verdicts = (reasons.length ? reasons : [undefined]).map((c) =>
     drugViolations(rx, c, ageAt(when), c !== undefined && onset.has(c) ? ageAt(onset.get(c)!) : undefined),
   );
-  const best = verdicts.reduce((a, b) => (b.length < a.length ? b : a));
+  const best = [...verdicts.reduce((a, b) => (b.length < a.length ? b : a)), ...drugApprovalViolations(rx, when)];
   for (const rule of best) add(rule, r, `RxNorm ${rx} for ${reasons.join(', ') || 'no reason'} at ${ageAt(when).toFixed(1)} y`);
   const known = INDICATIONS.get(rx);
   if (!known?.drug.acuteCourseDays) return;

@@ -1,6 +1,12 @@
 // What a clinician reading decoded demo charts flagged, each with a test that failed before the
-// fix: two routine check-ups days apart, and notes giving a visit reason the patient does not have.
+// fix: two routine check-ups days apart, notes giving a visit reason the patient does not have,
+// and prescriptions of drugs decades before they existed (atorvastatin for a diagnosis in 1972).
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { decodePatient } from '../../modalities/fhir/decode.ts';
+import { recordIndex, verifyRecord } from '../../modalities/fhir/verify-record.ts';
+import { parseSchema, type LabAttribute } from '../../schema/schema.ts';
+import { drugApprovalViolations, INDICATIONS } from '../../modalities/clinical/index.ts';
 import { planTimeline, routineGapDays, YEAR_MS } from '../../modalities/fhir/timeline.ts';
 import { buildVocabulary, generateNote, verifyNote, type SyntheticFacts } from '../../modalities/notes/index.ts';
 import { Rng } from '../../model/rng.ts';
@@ -85,5 +91,53 @@ describe('the visit reason a note gives', () => {
     expect(kinds(hypertensive)).not.toContain('visit-reason-mismatch');
     const later: SyntheticFacts = { ...hypertensive, conditions: [{ ...hypertensive.conditions[0], onset: '2024-09-01' }] };
     expect(verifyNote(text(healthy), later, vocab).issues.map((i) => i.kind)).toContain('visit-reason-mismatch');
+  });
+});
+
+describe('prescriptions and the drug’s approval', () => {
+  it('a diagnosis made before the drug existed is treated from its approval year, not before', () => {
+    const rng = new Rng('approval');
+    let old = 0;
+    for (let i = 0; i < 200; i++) {
+      const tl = planTimeline(
+        { ageBand: [70, 80], sex: 'female', conditions: ['hyperlipidemia', 'hypertension', 'type2_diabetes'], labs: [] },
+        REF,
+        rng,
+      );
+      for (const m of tl.medications) {
+        const year = m.drug.availableFromYear;
+        if (year !== undefined) expect(new Date(m.authoredMs).getUTCFullYear()).toBeGreaterThanOrEqual(year);
+        const onset = Math.min(...m.reasons.map((r) => tl.conditions.find((c) => c.name === r)!.onsetMs));
+        expect(m.authoredMs).toBeGreaterThanOrEqual(onset);
+        if (year !== undefined && new Date(onset).getUTCFullYear() < year) old++;
+      }
+    }
+    // Diagnoses from before 1988-1996 are common at 70-80: the rule was exercised.
+    expect(old).toBeGreaterThan(20);
+  });
+
+  it('the rule flags a prescription written before the approval year', () => {
+    expect(INDICATIONS.get('617312')!.drug.availableFromYear).toBe(1996);
+    expect(drugApprovalViolations('617312', Date.UTC(1972, 5, 1))).toEqual(['drug-before-approval']);
+    expect(drugApprovalViolations('617312', Date.UTC(1996, 0, 1))).toEqual([]);
+    // Nitroglycerin predates every record: no year, no rule.
+    expect(drugApprovalViolations('198039', Date.UTC(1950, 0, 1))).toEqual([]);
+    const schema = parseSchema(readFileSync(new URL('../../schema/hospital-v1.yaml', import.meta.url), 'utf8'));
+    const row = schema.attributes.map((a) =>
+      a.kind === 'age'
+        ? 9
+        : a.kind === 'condition'
+          ? +(a.name === 'hyperlipidemia')
+          : a.kind === 'lab'
+            ? (a as LabAttribute).edges.length + 1
+            : 0,
+    );
+    const d = decodePatient(schema, row, new Rng('approval-record'));
+    const rs = structuredClone([d.patient, ...d.encounters, ...d.conditions, ...d.observations, ...d.medications]);
+    const index = recordIndex(schema);
+    expect(verifyRecord(index, rs)).toEqual([]);
+    const statin = rs.find((r) => r.resourceType === 'MedicationRequest') as any;
+    statin.authoredOn = '1990-03-01T08:00:00Z';
+    expect(verifyRecord(index, rs).map((v) => v.rule)).toContain('drug-before-approval');
   });
 });
