@@ -6,7 +6,8 @@ import { describe, expect, it } from 'vitest';
 import { decodePatient } from '../../modalities/fhir/decode.ts';
 import { recordIndex, verifyRecord } from '../../modalities/fhir/verify-record.ts';
 import { parseSchema, type LabAttribute } from '../../schema/schema.ts';
-import { drugApprovalViolations, INDICATIONS } from '../../modalities/clinical/index.ts';
+import { drugApprovalViolations, INDICATIONS, labConditionViolations } from '../../modalities/clinical/index.ts';
+import { plausibilityRules, violations } from '../../synthesis/plausibility.ts';
 import { planTimeline, routineGapDays, YEAR_MS } from '../../modalities/fhir/timeline.ts';
 import { buildVocabulary, generateNote, verifyNote, type SyntheticFacts } from '../../modalities/notes/index.ts';
 import { Rng } from '../../model/rng.ts';
@@ -139,5 +140,22 @@ describe('prescriptions and the drug’s approval', () => {
     const statin = rs.find((r) => r.resourceType === 'MedicationRequest') as any;
     statin.authoredOn = '1990-03-01T08:00:00Z';
     expect(verifyRecord(index, rs).map((v) => v.rule)).toContain('drug-before-approval');
+  });
+});
+
+describe('a child with a BMI of 35 or more', () => {
+  it('has obesity (CDC: severe obesity), in the record and in the sampled row', () => {
+    const none = () => false;
+    expect(labConditionViolations('bmi', 37, 14, none)).toEqual(['bmi>=35-without-obesity']);
+    expect(labConditionViolations('bmi', 37, 14, (c) => c === 'obesity')).toEqual([]);
+    const schema = parseSchema(readFileSync(new URL('../../schema/hospital-v1.yaml', import.meta.url), 'utf8'));
+    const bmi = schema.attributes.find((a) => a.name === 'bmi') as LabAttribute;
+    const row = schema.attributes.map((a) =>
+      a.kind === 'age' ? 2 : a.kind === 'lab' ? (a === bmi ? bmi.edges.indexOf(35) + 1 : a.edges.length + 1) : 0,
+    );
+    const rules = plausibilityRules(schema);
+    expect(violations(rules, row)).toContain('bmi>=35-without-obesity');
+    row[schema.attributes.findIndex((a) => a.name === 'obesity')] = 1;
+    expect(violations(rules, row)).toEqual([]);
   });
 });
