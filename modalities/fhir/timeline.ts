@@ -294,7 +294,8 @@ export function planTimeline(row: RowFacts, refMs: number, rng: Rng): PatientTim
       }
       onsetDay = Math.min(indexDay, dayStart(birthMs + Math.ceil((onsetYears * YEAR_MS) / DAY_MS) * DAY_MS));
     }
-    const enc = addEncounter('diagnosis', onsetDay + 8 * 3600_000, 30, name);
+    // A chronic onset on the index day is diagnosed at the index visit, not at a visit an hour before it.
+    const enc = onsetDay >= indexDay ? -1 : addEncounter('diagnosis', onsetDay + 8 * 3600_000, 30, name);
     conditions.push({ name, onsetMs: onsetDay, encounter: enc, acute });
     // A follow-up 90 days after a chronic diagnosis, when it falls in the record's window.
     const followUp = onsetDay + 90 * DAY_MS;
@@ -313,6 +314,7 @@ export function planTimeline(row: RowFacts, refMs: number, rng: Rng): PatientTim
     addEncounter('wellness', day + 9 * 3600_000, 30);
   }
   const indexEncounter = addEncounter(pneumonia ? 'follow-up' : 'wellness', indexMs, 40, pneumonia?.name);
+  for (const c of conditions) if (c.encounter < 0) c.encounter = indexEncounter;
   // Chronological order (stable: a diagnosis at 08:00 precedes a visit at 09:00 the same day).
   const order = encounters.map((_, i) => i).sort((x, y) => encounters[x].startMs - encounters[y].startMs || x - y);
   const renumber = new Map(order.map((old, i) => [old, i]));

@@ -95,6 +95,26 @@ describe('the visit reason a note gives', () => {
   });
 });
 
+describe('a diagnosis on the index day', () => {
+  it('is made at the index visit: no second visit the same day', () => {
+    const rng = new Rng('index-day');
+    let atIndex = 0;
+    for (let i = 0; i < 400; i++) {
+      // Type 2 diabetes from 10 in a 10-year-old: onsets crowd the weeks before the index visit.
+      const tl = planTimeline({ ageBand: [10, 11], sex: 'male', conditions: ['type2_diabetes'], labs: [] }, REF, rng);
+      const indexDay = Math.floor(tl.indexMs / DAY);
+      const sameDay = tl.encounters.filter((e) => Math.floor(e.startMs / DAY) === indexDay);
+      expect(sameDay).toHaveLength(1);
+      const dm = tl.conditions[0];
+      if (Math.floor(dm.onsetMs / DAY) === indexDay) {
+        expect(dm.encounter).toBe(tl.indexEncounter);
+        atIndex++;
+      }
+    }
+    expect(atIndex).toBeGreaterThan(0);
+  });
+});
+
 describe('prescriptions and the drug’s approval', () => {
   it('a diagnosis made before the drug existed is treated from its approval year, not before', () => {
     const rng = new Rng('approval');
