@@ -92,6 +92,12 @@ export const PHRASES: Record<string, string[]> = {
   'assessment.acute': ['{{Condition}}, improving.', '{{Condition}}, resolving.', 'Recent {{condition}}, recovering.'],
   'assessment.finding': ['Imaging shows {{finding}}.', 'Radiograph demonstrates {{finding}}.'],
   'assessment.finding.normal': ['Chest radiograph normal.', 'Imaging unremarkable.'],
+  // A value flagged high or low that no listed condition explains.
+  'assessment.lab.high': [
+    '{{lab}} above the reference range; recheck at the next visit.',
+    'Raised {{lab}} noted; repeat measurement planned.',
+  ],
+  'assessment.lab.low': ['{{lab}} below the reference range; recheck at the next visit.', 'Low {{lab}} noted; repeat measurement planned.'],
   'assessment.none': ['No active problems.', 'Healthy {{lifeStage}}; preventive care.'],
   // Plan
   'plan.condition': [

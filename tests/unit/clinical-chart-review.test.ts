@@ -179,3 +179,26 @@ describe('a child with a BMI of 35 or more', () => {
     expect(violations(rules, row)).toEqual([]);
   });
 });
+
+describe('a flagged value no listed condition explains', () => {
+  const vocab = buildVocabulary([{ name: 'hyperlipidemia', display: 'Hyperlipidemia (disorder)' }]);
+  const ldl = { name: 'ldl_cholesterol', display: 'LDL', value: 199, unit: 'mg/dL', interpretation: 'high' as const };
+  const healthy: SyntheticFacts = { age: 41, sex: 'male', conditions: [], labs: [ldl] };
+  const treated: SyntheticFacts = { ...healthy, conditions: [{ name: 'hyperlipidemia', display: 'Hyperlipidemia (disorder)' }] };
+
+  it('is commented on, not followed by "no active problems"', () => {
+    const rng = new Rng('lab-comment');
+    for (let i = 0; i < 100; i++) {
+      for (const style of ['narrative', 'soap'] as const) {
+        const text = generateNote(healthy, vocab, rng, { style }).text;
+        expect(text).toMatch(/LDL-C above the reference range|Raised LDL-C/);
+        expect(text).not.toMatch(/No active problems|Healthy adult/);
+        expect(verifyNote(text, healthy, vocab).issues).toEqual([]);
+        const withDx = generateNote(treated, vocab, rng, { style }).text;
+        expect(withDx).not.toMatch(/reference range|Raised LDL-C/);
+      }
+    }
+    const thin: SyntheticFacts = { ...healthy, labs: [{ name: 'bmi', display: 'BMI', value: 17.1, unit: 'kg/m2', interpretation: 'low' }] };
+    expect(generateNote(thin, vocab, rng, { style: 'narrative' }).text).toMatch(/BMI below the reference range|Low BMI/);
+  });
+});
