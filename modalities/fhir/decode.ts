@@ -162,8 +162,9 @@ const CREATININE_LOINC = { code: '2160-0', display: 'Creatinine [Mass/volume] in
 /**
  * The paediatric eGFR's codes. 50384-7 is LOINC's term for the Schwartz estimate (method
  * "Creatinine-based formula (Schwartz)"; long name as in OHDSI Athena concept 3030104 and in
- * LOINC's eGFR mapping guidance). 69405-9 is the method-neutral term (long name as in a public
- * FHIR Questionnaire of LOINC lab terms, which files 50384-7 under it); it is kept as a second
+ * LOINC's eGFR mapping guidance). 69405-9 is the method-neutral term (long name as in the HL7
+ * Switzerland CH LAB-Report IG's eGFR example, hl7ch/ch-lab-report, and in a public FHIR
+ * Questionnaire of LOINC lab terms that files 50384-7 under it); it is kept as a second
  * coding because the schemas list it, so the sites' encoder reads the value.
  */
 const SCHWARTZ_EGFR_LOINC = {
