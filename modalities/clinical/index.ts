@@ -3,6 +3,7 @@
 export * from './conditions.ts';
 export * from './ranges.ts';
 export * from './treatments.ts';
+export * from './antibiotics.ts';
 export * from './growth.ts';
 export * from './mortality.ts';
 export * from './radiograph-view.ts';

@@ -139,8 +139,9 @@ export const LAB_CONDITION_RULES: readonly LabConditionRule[] = [
     lab: 'bmi',
     range: [35, Infinity],
     requires: ['obesity'],
-    adultsOnly: true,
-    source: 'WHO: adult BMI >= 30 is obesity (>= 35 class II)',
+    // From age 2 too: CDC defines severe obesity in children as BMI >= 120 % of the 95th
+    // percentile for age or >= 35 (under 2 the range ends below 35).
+    source: 'WHO: adult BMI >= 30 is obesity (>= 35 class II); CDC BMI-for-age: a child with BMI >= 35 has severe obesity',
   },
   {
     id: 'obesity-with-bmi<25',

@@ -6,6 +6,8 @@
  * and Synthea's wiki (metformin); guidance from the sources named per entry. Pure.
  */
 
+import { ACUTE_TREATMENTS } from './antibiotics.ts';
+
 export const RXNORM_SYSTEM = 'http://www.nlm.nih.gov/research/umls/rxnorm';
 
 export interface Drug {
@@ -21,6 +23,13 @@ export interface Drug {
   /** Taken as needed (relievers) rather than daily. */
   asNeeded?: boolean;
   dosage: string;
+  /** An acute course (antibiotics.ts): its shortest and longest plausible length in days. */
+  acuteCourseDays?: readonly [number, number];
+  /**
+   * First year the drug could be prescribed (its ingredient's "Initial U.S. Approval" in the FDA
+   * label's highlights): a diagnosis made before it is treated from then on.
+   */
+  availableFromYear?: number;
 }
 
 const METFORMIN: Drug = {
@@ -28,6 +37,8 @@ const METFORMIN: Drug = {
   display: '24 HR metformin hydrochloride 500 MG Extended Release Oral Tablet',
   minAgeYears: 10,
   dosage: 'One tablet by mouth once daily with the evening meal',
+  // Initial U.S. Approval 1995: FDA labels of metformin extended-release tablets (Mylan, Leading Pharma SPLs).
+  availableFromYear: 1995,
 };
 // Children start at 0.07 mg/kg once daily (up to 5 mg; AAP 2017, Table 19): 2.5 mg, not the
 // adult 10 mg, from age 6 (lisinopril's paediatric labelling).
@@ -37,18 +48,24 @@ const LISINOPRIL_PAEDIATRIC: Drug = {
   minAgeYears: 6,
   maxAgeYears: 18,
   dosage: 'One tablet by mouth once daily',
+  // Initial U.S. Approval 1988: DailyMed lisinopril tablets label.
+  availableFromYear: 1988,
 };
 const LISINOPRIL: Drug = {
   rxnorm: '314076',
   display: 'lisinopril 10 MG Oral Tablet',
   minAgeYears: 18,
   dosage: 'One tablet by mouth once daily',
+  // Initial U.S. Approval 1988: DailyMed lisinopril tablets label.
+  availableFromYear: 1988,
 };
 const ATORVASTATIN: Drug = {
   rxnorm: '617312',
   display: 'atorvastatin 10 MG Oral Tablet',
   minAgeYears: 10,
   dosage: 'One tablet by mouth once daily',
+  // Initial U.S. Approval 1996: DailyMed LIPITOR labels (FDA approval 17 December 1996).
+  availableFromYear: 1996,
 };
 const ALBUTEROL: Drug = {
   rxnorm: '745679',
@@ -56,6 +73,8 @@ const ALBUTEROL: Drug = {
   minAgeYears: 1,
   asNeeded: true,
   dosage: 'Two puffs inhaled every 4-6 hours as needed for wheeze',
+  // Initial U.S. Approval 1981: DailyMed albuterol sulfate and VENTOLIN HFA inhalation aerosol labels.
+  availableFromYear: 1981,
 };
 const NITROGLYCERIN: Drug = {
   rxnorm: '198039',
@@ -91,10 +110,10 @@ export const TREATMENTS: Readonly<Record<string, Treatment>> = {
   copd: { drugs: [ALBUTEROL], source: 'GOLD 2024 (short-acting bronchodilator for every patient)' },
 };
 
-/** RxNorm code → the conditions it is indicated for (derived from TREATMENTS). */
+/** RxNorm code → the conditions it is indicated for (derived from TREATMENTS and ACUTE_TREATMENTS). */
 export const INDICATIONS: ReadonlyMap<string, { drug: Drug; conditions: string[] }> = (() => {
   const m = new Map<string, { drug: Drug; conditions: string[] }>();
-  for (const [condition, t] of Object.entries(TREATMENTS))
+  for (const [condition, t] of [...Object.entries(TREATMENTS), ...Object.entries(ACUTE_TREATMENTS)])
     for (const d of t.drugs) {
       const e = m.get(d.rxnorm) ?? { drug: d, conditions: [] };
       e.conditions.push(condition);
@@ -102,6 +121,12 @@ export const INDICATIONS: ReadonlyMap<string, { drug: Drug; conditions: string[]
     }
   return m;
 })();
+
+/** `drug-before-approval` when `rxnorm` was written before the first year it could be prescribed. */
+export function drugApprovalViolations(rxnorm: string, authoredMs: number): string[] {
+  const year = INDICATIONS.get(rxnorm)?.drug.availableFromYear;
+  return year !== undefined && new Date(authoredMs).getUTCFullYear() < year ? ['drug-before-approval'] : [];
+}
 
 /**
  * Ids of the drug–condition rules a prescription breaks: `drug-unknown` (not in the base),

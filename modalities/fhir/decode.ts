@@ -14,8 +14,8 @@
 import { LOINC_SYSTEM, UCUM_SYSTEM, CODE_SYSTEMS, labMissingCode, type LabAttribute, type Schema } from '../../schema/schema.ts';
 import { Rng, type SeedLike } from '../../model/rng.ts';
 import type { FhirResourceLike } from './types.ts';
-import { ADULT_YEARS, creatinineForSchwartz, INDICATIONS, medianHeightCm, RXNORM_SYSTEM } from '../clinical/index.ts';
-import { DAY_MS, planTimeline, YEAR_MS, type PatientTimeline, type PlanEncounter, type RowFacts } from './timeline.ts';
+import { ADULT_YEARS, creatinineForSchwartz, INDICATIONS, medianHeightCm, RXNORM_SYSTEM, type Course } from '../clinical/index.ts';
+import { DAY_MS, planTimeline, YEAR_MS, type PatientTimeline, type PlanEncounter, type PlanMedication, type RowFacts } from './timeline.ts';
 
 /** Marks resources as synthetic test data (HL7 v3 ActReason HTEST). */
 export const SYNTHETIC_TAG = {
@@ -86,6 +86,8 @@ const DOSAGE = frozenCache((rxnorm) => {
   const d = INDICATIONS.get(rxnorm)!.drug;
   return [{ text: d.dosage, ...(d.asNeeded ? { asNeededBoolean: true } : {}) }];
 });
+/** SNOMED CT 26643006 |Oral route|, the route of every course. */
+const ORAL_ROUTE = deepFreeze({ coding: [{ system: CODE_SYSTEMS.snomed, code: '26643006', display: 'Oral route' }] });
 const SCHWARTZ_METHOD = deepFreeze({ text: 'Bedside Schwartz (CKiD 2009): 0.413 x height (cm) / serum creatinine (mg/dL)' });
 
 export interface DecodeOptions {
@@ -154,9 +156,44 @@ const ENCOUNTER_TYPES = frozenCache((kind) => [
   concept(SNOMED, ENCOUNTER_TYPE[kind].code, ENCOUNTER_TYPE[kind].display, ENCOUNTER_TYPE[kind].display),
 ]);
 const HEIGHT_LOINC = { code: '8302-2', display: 'Body height' };
+/** LOINC 29463-7 as the FHIR R4 body-weight profile and the HL7 US Vital Signs IG name it. */
+const WEIGHT_LOINC = { code: '29463-7', display: 'Body weight' };
 const CREATININE_LOINC = { code: '2160-0', display: 'Creatinine [Mass/volume] in Serum or Plasma' };
-/** The method-neutral eGFR LOINC the paediatric (Schwartz) estimate is reported under, when the schema lists it. */
-const EGFR_NEUTRAL_LOINC = '69405-9';
+/**
+ * The paediatric eGFR's codes. 50384-7 is LOINC's term for the Schwartz estimate (method
+ * "Creatinine-based formula (Schwartz)"; long name as in OHDSI Athena concept 3030104 and in
+ * LOINC's eGFR mapping guidance). 69405-9 is the method-neutral term (long name as in the HL7
+ * Switzerland CH LAB-Report IG's eGFR example, hl7ch/ch-lab-report, and in a public FHIR
+ * Questionnaire of LOINC lab terms that files 50384-7 under it); it is kept as a second
+ * coding because the schemas list it, so the sites' encoder reads the value.
+ */
+const SCHWARTZ_EGFR_LOINC = {
+  code: '50384-7',
+  display:
+    'Glomerular filtration rate/1.73 sq M.predicted [Volume Rate/Area] in Serum, Plasma or Blood by Creatinine-based formula (Schwartz)',
+};
+const EGFR_NEUTRAL_LOINC = {
+  code: '69405-9',
+  display: 'Glomerular filtration rate/1.73 sq M.predicted [Volume Rate/Area] in Serum, Plasma or Blood',
+};
+const schwartzConcepts = new WeakMap<LabAttribute, unknown>();
+/** The paediatric eGFR's concept given the schema's eGFR codes (made once per attribute). */
+function schwartzEgfrConcept(attr: LabAttribute): unknown {
+  let c = schwartzConcepts.get(attr);
+  if (c === undefined) schwartzConcepts.set(attr, (c = makeSchwartzConcept(attr)));
+  return c;
+}
+function makeSchwartzConcept(attr: LabAttribute): unknown {
+  const second = attr.loinc.includes(SCHWARTZ_EGFR_LOINC.code)
+    ? []
+    : attr.loinc.includes(EGFR_NEUTRAL_LOINC.code)
+      ? [EGFR_NEUTRAL_LOINC]
+      : [{ code: attr.loinc[0], display: attr.display }];
+  return deepFreeze({
+    coding: [SCHWARTZ_EGFR_LOINC, ...second].map((c) => ({ system: LOINC_SYSTEM, ...c })),
+    text: 'eGFR, bedside Schwartz (paediatric)',
+  });
+}
 
 export function encounterResource(
   id: string,
@@ -298,16 +335,10 @@ export function decodePatient(schema: Schema, row: ArrayLike<number>, rng: Rng, 
         creatinine,
         'mg/dL',
       );
-      const code = attr.loinc.includes(EGFR_NEUTRAL_LOINC) ? EGFR_NEUTRAL_LOINC : attr.loinc[0];
-      obs(
-        concept(LOINC_SYSTEM, code, undefined, 'eGFR, bedside Schwartz (paediatric)'),
-        attr.category,
-        m.ms,
-        m.encounter,
-        m.value,
-        attr.unit,
-        { method: SCHWARTZ_METHOD, derivedFrom: [{ reference: h }, { reference: c }] },
-      );
+      obs(schwartzEgfrConcept(attr), attr.category, m.ms, m.encounter, m.value, attr.unit, {
+        method: SCHWARTZ_METHOD,
+        derivedFrom: [{ reference: h }, { reference: c }],
+      });
       continue;
     }
     obs(
@@ -319,22 +350,36 @@ export function decodePatient(schema: Schema, row: ArrayLike<number>, rng: Rng, 
       attr.unit,
     );
   }
-  const medications = tl.medications.map((m): FhirResourceLike => ({
-    resourceType: 'MedicationRequest',
-    id: rng.uuid(),
-    meta,
-    status: m.stoppedMs === undefined ? 'active' : 'stopped',
-    ...(m.stoppedMs === undefined
-      ? {}
-      : { statusReason: { text: `Replaced by the adult strength on ${isoDateTime(m.stoppedMs).slice(0, 10)}` } }),
-    intent: 'order',
-    medicationCodeableConcept: concept(RXNORM_SYSTEM, m.drug.rxnorm, m.drug.display, m.drug.display),
-    subject,
-    encounter: encRef(m.encounter),
-    authoredOn: isoDateTime(m.authoredMs),
-    reasonReference: m.reasons.map((r) => ({ reference: condRef.get(r)! })),
-    dosageInstruction: DOSAGE(m.drug.rxnorm),
-  }));
+  // The weight a child's antibiotic dose was computed from, weighed at the visit that prescribed it.
+  for (const m of tl.medications)
+    if (m.course?.weightKg !== undefined)
+      obs(
+        concept(LOINC_SYSTEM, WEIGHT_LOINC.code, WEIGHT_LOINC.display, WEIGHT_LOINC.display),
+        'vital-signs',
+        m.authoredMs + 10 * 60_000,
+        m.encounter,
+        m.course.weightKg,
+        'kg',
+      );
+  const medications = tl.medications.map((m): FhirResourceLike => {
+    if (m.course) return courseRequest(rng.uuid(), subject, encRef(m.encounter), m, m.course, condRef, tl.deathMs);
+    return {
+      resourceType: 'MedicationRequest',
+      id: rng.uuid(),
+      meta,
+      status: m.stoppedMs === undefined ? 'active' : 'stopped',
+      ...(m.stoppedMs === undefined
+        ? {}
+        : { statusReason: { text: `Replaced by the adult strength on ${isoDateTime(m.stoppedMs).slice(0, 10)}` } }),
+      intent: 'order',
+      medicationCodeableConcept: concept(RXNORM_SYSTEM, m.drug.rxnorm, m.drug.display, m.drug.display),
+      subject,
+      encounter: encRef(m.encounter),
+      authoredOn: isoDateTime(m.authoredMs),
+      reasonReference: m.reasons.map((r) => ({ reference: condRef.get(r)! })),
+      dosageInstruction: DOSAGE(m.drug.rxnorm),
+    };
+  });
   const indexDay = Math.floor(tl.indexMs / DAY_MS) * DAY_MS;
   return {
     patient,
@@ -346,6 +391,46 @@ export function decodePatient(schema: Schema, row: ArrayLike<number>, rng: Rng, 
     indexEncounterRef: `Encounter/${encIds[tl.indexEncounter]}`,
     imagingStarted: isoDateTime(indexDay + 10 * 3600_000),
     noteDate: isoDateTime(indexDay + 11 * 3600_000),
+  };
+}
+
+const days = (value: number) => ({ value, unit: 'd', system: UCUM_SYSTEM, code: 'd' });
+
+/**
+ * An acute course (an antibiotic) as a MedicationRequest: completed (stopped when the patient died
+ * before its last day), each dosing phase with its dose, frequency and days, the supply for the
+ * course's days.
+ */
+function courseRequest(
+  id: string,
+  subject: { reference: string },
+  encounter: { reference: string },
+  m: PlanMedication,
+  course: Course,
+  condRef: Map<string, string>,
+  deathMs: number | undefined,
+): FhirResourceLike {
+  const died = deathMs !== undefined && deathMs < m.authoredMs + course.days * DAY_MS;
+  return {
+    resourceType: 'MedicationRequest',
+    id,
+    meta: META,
+    status: died ? 'stopped' : 'completed',
+    ...(died ? { statusReason: { text: 'Patient died during the course' } } : {}),
+    intent: 'order',
+    medicationCodeableConcept: concept(RXNORM_SYSTEM, m.drug.rxnorm, m.drug.display, m.drug.display),
+    subject,
+    encounter,
+    authoredOn: isoDateTime(m.authoredMs),
+    reasonReference: m.reasons.map((r) => ({ reference: condRef.get(r)! })),
+    dosageInstruction: course.doses.map((d, i) => ({
+      sequence: i + 1,
+      text: d.text,
+      timing: { repeat: { boundsDuration: days(d.days), frequency: d.timesPerDay, period: 1, periodUnit: 'd' } },
+      route: ORAL_ROUTE,
+      doseAndRate: [{ doseQuantity: { value: d.doseMg, unit: 'mg', system: UCUM_SYSTEM, code: 'mg' } }],
+    })),
+    dispenseRequest: { expectedSupplyDuration: days(course.days) },
   };
 }
 

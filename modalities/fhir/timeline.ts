@@ -16,8 +16,12 @@ import {
   deathProbability,
   drawOnsetYears,
   LABS,
+  medianHeightCm,
   minOnsetYears,
+  pneumoniaCourses,
+  CAP_COMORBIDITIES,
   TREATMENTS,
+  type Course,
   type Drug,
 } from '../clinical/index.ts';
 
@@ -54,6 +58,8 @@ export interface PlanMedication {
   encounter: number;
   /** When an adult strength replaced this paediatric one. */
   stoppedMs?: number;
+  /** An acute course (an antibiotic): its doses and days; the prescription is then completed. */
+  course?: Course;
 }
 
 export interface PatientTimeline {
@@ -194,6 +200,14 @@ function wellnessAges(untilYears: number): number[] {
   return out.filter((a) => a < untilYears);
 }
 
+/**
+ * The shortest time between two routine check-ups at `ageYears`: half the schedule's interval
+ * (infant visits 1-3 months apart, toddlers' 3-6 months, yearly or rarer from 3).
+ */
+export function routineGapDays(ageYears: number): number {
+  return ageYears < 1 ? 21 : ageYears < 3 ? 45 : 180;
+}
+
 /** Ages in the band at which every condition may have begun and every lab value is plausible. */
 export function feasibleAges(row: RowFacts): number[] {
   const out: number[] = [];
@@ -280,23 +294,27 @@ export function planTimeline(row: RowFacts, refMs: number, rng: Rng): PatientTim
       }
       onsetDay = Math.min(indexDay, dayStart(birthMs + Math.ceil((onsetYears * YEAR_MS) / DAY_MS) * DAY_MS));
     }
-    const enc = addEncounter('diagnosis', onsetDay + 8 * 3600_000, 30, name);
+    // A chronic onset on the index day is diagnosed at the index visit, not at a visit an hour before it.
+    const enc = onsetDay >= indexDay ? -1 : addEncounter('diagnosis', onsetDay + 8 * 3600_000, 30, name);
     conditions.push({ name, onsetMs: onsetDay, encounter: enc, acute });
     // A follow-up 90 days after a chronic diagnosis, when it falls in the record's window.
     const followUp = onsetDay + 90 * DAY_MS;
     if (!acute && followUp < indexDay - DAY_MS && followUp >= indexDay - RECORD_YEARS * YEAR_MS)
       addEncounter('follow-up', followUp + 8.5 * 3600_000, 20, name);
   }
+  const pneumonia = conditions.find((c) => c.acute);
   // Routine visits of the record's window, each jittered by up to a month, before the index visit.
   for (const a of wellnessAges(ageIndex)) {
     if (a < ageIndex - RECORD_YEARS) continue;
     const jitter = a < 1 ? 0 : rng.int(31) - 15;
     const day = dayStart(birthMs + a * YEAR_MS) + jitter * DAY_MS;
     if (day <= dayStart(birthMs) || day >= indexDay) continue;
+    // A routine index visit is this age's scheduled check-up: no second one days or weeks before it.
+    if (!pneumonia && indexDay - day < routineGapDays(a) * DAY_MS) continue;
     addEncounter('wellness', day + 9 * 3600_000, 30);
   }
-  const pneumonia = conditions.find((c) => c.acute);
   const indexEncounter = addEncounter(pneumonia ? 'follow-up' : 'wellness', indexMs, 40, pneumonia?.name);
+  for (const c of conditions) if (c.encounter < 0) c.encounter = indexEncounter;
   // Chronological order (stable: a diagnosis at 08:00 precedes a visit at 09:00 the same day).
   const order = encounters.map((_, i) => i).sort((x, y) => encounters[x].startMs - encounters[y].startMs || x - y);
   const renumber = new Map(order.map((old, i) => [old, i]));
@@ -306,7 +324,10 @@ export function planTimeline(row: RowFacts, refMs: number, rng: Rng): PatientTim
   const hasAt = (ms: number) => (c: string) => onset.has(c) && onset.get(c)! <= ms;
 
   const measurements = planMeasurements(row, sorted, renumber.get(indexEncounter)!, birthMs, onset, hasAt, rng);
-  const medications = planMedications(row, sorted, onset, ageAt);
+  const medications = [
+    ...planMedications(row, sorted, onset, ageAt),
+    ...planAntibiotics(row, sorted, conditions, measurements, onset, ageAt),
+  ];
   return {
     birthMs,
     ageYears: years,
@@ -390,9 +411,10 @@ function planMedications(
     const on = onset.get(name);
     if (!t || on === undefined) continue;
     for (const drug of t.drugs) {
-      // First visit on or after the diagnosis at an age the drug is used at.
+      // First visit on or after the diagnosis (and the drug's approval) at an age the drug is used at.
+      const from = Math.max(on, drug.availableFromYear === undefined ? -Infinity : Date.UTC(drug.availableFromYear, 0, 1));
       const i = encounters.findIndex(
-        (e) => e.startMs >= on && ageAt(e.startMs) >= drug.minAgeYears && ageAt(e.startMs) < (drug.maxAgeYears ?? Infinity),
+        (e) => e.startMs >= from && ageAt(e.startMs) >= drug.minAgeYears && ageAt(e.startMs) < (drug.maxAgeYears ?? Infinity),
       );
       if (i < 0) continue;
       const prev = byDrug.get(drug.rxnorm);
@@ -412,4 +434,38 @@ function planMedications(
     if (next) m.stoppedMs = next.authoredMs;
   }
   return [...byDrug.values()];
+}
+
+/**
+ * The antibiotic course of each acute episode (clinical/antibiotics.ts), written at its diagnosis
+ * visit: a child's dose from a weight estimated as the latest BMI measured by then (else the age's
+ * typical BMI) times the squared median height for age and sex; an adult's regimen by the
+ * comorbidities diagnosed by then.
+ */
+function planAntibiotics(
+  row: RowFacts,
+  encounters: PlanEncounter[],
+  conditions: PlanCondition[],
+  measurements: PlanMeasurement[],
+  onset: Map<string, number>,
+  ageAt: (ms: number) => number,
+): PlanMedication[] {
+  const out: PlanMedication[] = [];
+  for (const c of conditions) {
+    if (c.name !== 'pneumonia') continue;
+    const at = encounters[c.encounter].startMs;
+    const age = ageAt(at);
+    let bmi = LABS.bmi.baseline(age);
+    let bmiMs = -Infinity;
+    for (const m of measurements)
+      if (m.lab === 'bmi' && (m.ms <= at || m.encounter === c.encounter) && m.ms > bmiMs) {
+        bmi = m.value;
+        bmiMs = m.ms;
+      }
+    const heightM = medianHeightCm(age, row.sex) / 100;
+    const comorbid = CAP_COMORBIDITIES.some((x) => onset.has(x) && onset.get(x)! <= at);
+    for (const course of pneumoniaCourses(age, bmi * heightM * heightM, comorbid))
+      out.push({ drug: course.drug, reasons: [c.name], authoredMs: at, encounter: c.encounter, course });
+  }
+  return out;
 }

@@ -5,15 +5,18 @@
  * reference date; onsets respect the knowledge base's minimum and maximum ages and sex; every
  * measured value is physiological for the age it was measured at and consistent with the
  * diagnoses held at that time; every prescription has an indication diagnosed by then, at an age
- * the drug is used at; an active acute condition is recent; children's eGFR is not an adult
- * formula. Returns one violation per broken rule instance (rule ids are stable: the cohort
+ * the drug is used at; an acute course (an antibiotic) is bounded, closed once over and written
+ * at its episode; an active acute condition is recent; children's eGFR is not an adult formula. Returns one violation per broken rule instance (rule ids are stable: the cohort
  * report counts them). Pure.
  */
 import type { LabAttribute, Schema } from '../../schema/schema.ts';
 import {
+  acuteCourseViolations,
   ADULT_YEARS,
   CONDITIONS,
+  drugApprovalViolations,
   drugViolations,
+  INDICATIONS,
   labConditionViolations,
   labRange,
   maxOnsetYears,
@@ -147,15 +150,8 @@ export function verifyRecord(index: RecordIndex, resources: readonly FhirResourc
     else if (when !== undefined && (when < Math.floor(enc[0] / DAY_MS) * DAY_MS || when > enc[1] + DAY_MS))
       add('outside-encounter', r, `dated ${new Date(when).toISOString()} outside its encounter ${new Date(enc[0]).toISOString()}`);
     if (r.resourceType === 'Observation') checkObservation(index, r, ageAt, hasAt, add);
-    if (r.resourceType === 'MedicationRequest' && when !== undefined) {
-      const rx = (r.medicationCodeableConcept as Coded['code'])?.coding?.[0]?.code ?? '';
-      const reasons = ((r.reasonReference as unknown[] | undefined) ?? []).map((x) => conditionName.get(refOf(x) ?? ''));
-      const verdicts = (reasons.length ? reasons : [undefined]).map((c) =>
-        drugViolations(rx, c, ageAt(when), c !== undefined && onset.has(c) ? ageAt(onset.get(c)!) : undefined),
-      );
-      const best = verdicts.reduce((a, b) => (b.length < a.length ? b : a));
-      for (const rule of best) add(rule, r, `RxNorm ${rx} for ${reasons.join(', ') || 'no reason'} at ${ageAt(when).toFixed(1)} y`);
-    }
+    if (r.resourceType === 'MedicationRequest' && when !== undefined)
+      checkMedication(r, when, { ageAt, onset, conditionName, untilMs: Math.min(index.referenceMs, deathMs) }, add);
     if (r.resourceType === 'Condition') {
       const name = conditionName.get(key(r));
       const status = (r.clinicalStatus as Coded['code'])?.coding?.[0]?.code;
@@ -168,6 +164,55 @@ export function verifyRecord(index: RecordIndex, resources: readonly FhirResourc
     }
   }
   return out;
+}
+
+interface MedicationContext {
+  ageAt: (ms: number) => number;
+  onset: Map<string, number>;
+  /** Condition resource key → condition name. */
+  conditionName: Map<string, string>;
+  /** The record's end: the reference date or death. */
+  untilMs: number;
+}
+
+/** The drug–condition rules, and an acute course's, for one MedicationRequest authored at `when`. */
+function checkMedication(
+  r: FhirResourceLike,
+  when: number,
+  { ageAt, onset, conditionName, untilMs }: MedicationContext,
+  add: (rule: string, r: FhirResourceLike, detail: string) => void,
+): void {
+  const rx = (r.medicationCodeableConcept as Coded['code'])?.coding?.[0]?.code ?? '';
+  const reasons = ((r.reasonReference as unknown[] | undefined) ?? []).map((x) => conditionName.get(refOf(x) ?? ''));
+  const verdicts = (reasons.length ? reasons : [undefined]).map((c) =>
+    drugViolations(rx, c, ageAt(when), c !== undefined && onset.has(c) ? ageAt(onset.get(c)!) : undefined),
+  );
+  const best = [...verdicts.reduce((a, b) => (b.length < a.length ? b : a)), ...drugApprovalViolations(rx, when)];
+  for (const rule of best) add(rule, r, `RxNorm ${rx} for ${reasons.join(', ') || 'no reason'} at ${ageAt(when).toFixed(1)} y`);
+  const known = INDICATIONS.get(rx);
+  if (!known?.drug.acuteCourseDays) return;
+  const reason = reasons.find((c) => c !== undefined && known.conditions.includes(c));
+  const days = courseDaysOf(r);
+  const status = r.status as string | undefined;
+  for (const rule of acuteCourseViolations(known.drug, status, days, when, reason === undefined ? undefined : onset.get(reason), untilMs))
+    add(rule, r, `RxNorm ${rx}, ${days ?? 'no'} days, ${String(status)}, written ${new Date(when).toISOString()}`);
+}
+
+/** A course's length in days: the supply's expected duration, else the dosing phases' bounds. */
+function courseDaysOf(r: FhirResourceLike): number | undefined {
+  const inDays = (q: { value?: unknown; code?: unknown } | undefined) =>
+    q && typeof q.value === 'number' ? q.value * ({ d: 1, wk: 7, h: 1 / 24 }[String(q.code)] ?? NaN) : undefined;
+  const supply = inDays(
+    (r.dispenseRequest as { expectedSupplyDuration?: { value?: unknown; code?: unknown } } | undefined)?.expectedSupplyDuration,
+  );
+  if (supply !== undefined && Number.isFinite(supply)) return supply;
+  let total: number | undefined;
+  for (const d of (r.dosageInstruction as
+    { timing?: { repeat?: { boundsDuration?: { value?: unknown; code?: unknown } } } }[] | undefined) ?? []) {
+    const b = inDays(d.timing?.repeat?.boundsDuration);
+    if (b !== undefined && Number.isFinite(b)) total = (total ?? 0) + b;
+  }
+  return total;
 }
 
 function checkObservation(

@@ -109,6 +109,29 @@ export function factsAsOfNote(facts: SyntheticFacts): SyntheticFacts {
   };
 }
 
+/** The condition a value flagged high points to: with it the value is explained by the problem list. */
+const FLAG_CONDITIONS: Record<string, readonly string[]> = {
+  hba1c: ['type2_diabetes', 'type1_diabetes', 'diabetes'],
+  ldl_cholesterol: ['hyperlipidemia'],
+  systolic_bp: ['hypertension'],
+  bmi: ['obesity'],
+  egfr: ['chronic_kidney_disease'],
+};
+
+/**
+ * Quoted values flagged high or low that no listed condition explains (an LDL-C of 199 in a patient
+ * without hyperlipidemia, a BMI of 17): a clinician comments on them rather than writing "no active
+ * problems". A low BMI is never explained by obesity.
+ */
+export function unexplainedLabs(facts: SyntheticFacts): FactLab[] {
+  const has = (c: string) => facts.conditions.some((x) => x.name === c);
+  return (facts.labs ?? []).filter((l) => {
+    if (l.interpretation !== 'high' && l.interpretation !== 'low') return false;
+    if (l.name === 'bmi' && l.interpretation === 'low') return true;
+    return !(FLAG_CONDITIONS[l.name] ?? []).some(has);
+  });
+}
+
 /** One note from the templates (unverified). */
 export function generateNote(all: SyntheticFacts, vocab: Vocabulary, rng: Rng, opts: GenerateOptions = {}): GeneratedNote {
   const facts = factsAsOfNote(all);
@@ -131,7 +154,15 @@ export function generateNote(all: SyntheticFacts, vocab: Vocabulary, rng: Rng, o
       ? capitalise(fill(choose('history.intro', PHRASES['history.intro'], rng, opts), { ...base, conditionList: listText(listed) }))
       : capitalise(fill(choose('history.intro.none', PHRASES['history.intro.none'], rng, opts), base)),
   );
-  if (style !== 'telegraphic') sections.history!.push(choose('history.visit', PHRASES['history.visit'], rng, opts));
+  if (style !== 'telegraphic') {
+    // "Follow-up of chronic conditions" only for a patient who has one.
+    const visit = facts.conditions.some((c) => !c.acute)
+      ? 'history.visit'
+      : facts.conditions.length > 0
+        ? 'history.visit.acute'
+        : 'history.visit.routine';
+    sections.history!.push(choose(visit, PHRASES[visit], rng, opts));
+  }
   if (facts.labs && facts.labs.length)
     sections.history!.push(
       fill(choose('history.labs', PHRASES['history.labs'], rng, opts), { labList: facts.labs.map(formatLab).join(', ') }),
@@ -168,7 +199,12 @@ export function generateNote(all: SyntheticFacts, vocab: Vocabulary, rng: Rng, o
       else
         sections.assessment!.push(fill(choose('assessment.finding', PHRASES['assessment.finding'], rng, opts), { finding: findingText }));
     }
-    if (facts.conditions.length === 0 && (!img || img.findingClass === 'normal'))
+    const unexplained = unexplainedLabs(facts);
+    for (const l of unexplained) {
+      const topic = l.interpretation === 'high' ? 'assessment.lab.high' : 'assessment.lab.low';
+      sections.assessment!.push(capitalise(fill(choose(topic, PHRASES[topic], rng, opts), { lab: LAB_LABELS[l.name] ?? l.display })));
+    }
+    if (facts.conditions.length === 0 && (!img || img.findingClass === 'normal') && unexplained.length === 0)
       sections.assessment!.push(fill(choose('assessment.none', PHRASES['assessment.none'], rng, opts), base));
   }
   // Plan

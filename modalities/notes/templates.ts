@@ -40,6 +40,17 @@ export const PHRASES: Record<string, string[]> = {
     'Here for follow-up of chronic conditions.',
     'Attends clinic for reassessment.',
   ],
+  // The visit's reason when the patient has no chronic condition to follow up.
+  'history.visit.routine': [
+    'Seen today for a routine check-up.',
+    'Presents for a scheduled health check.',
+    'Attends for a preventive visit.',
+  ],
+  'history.visit.acute': [
+    'Seen today to review recovery from the recent illness.',
+    'Attends for review after the recent illness.',
+    'Presents for a scheduled review.',
+  ],
   'history.labs': ['Recent results: {{labList}}.', 'Labs reviewed: {{labList}}.', 'Most recent values: {{labList}}.'],
   // Findings (one topic per image class)
   'findings.normal': [
@@ -81,6 +92,12 @@ export const PHRASES: Record<string, string[]> = {
   'assessment.acute': ['{{Condition}}, improving.', '{{Condition}}, resolving.', 'Recent {{condition}}, recovering.'],
   'assessment.finding': ['Imaging shows {{finding}}.', 'Radiograph demonstrates {{finding}}.'],
   'assessment.finding.normal': ['Chest radiograph normal.', 'Imaging unremarkable.'],
+  // A value flagged high or low that no listed condition explains.
+  'assessment.lab.high': [
+    '{{lab}} above the reference range; recheck at the next visit.',
+    'Raised {{lab}} noted; repeat measurement planned.',
+  ],
+  'assessment.lab.low': ['{{lab}} below the reference range; recheck at the next visit.', 'Low {{lab}} noted; repeat measurement planned.'],
   'assessment.none': ['No active problems.', 'Healthy {{lifeStage}}; preventive care.'],
   // Plan
   'plan.condition': [

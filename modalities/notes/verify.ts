@@ -23,7 +23,8 @@ export type NoteIssueKind =
   | 'adult-words-for-child'
   | 'condition-after-note'
   | 'value-after-note'
-  | 'stale-acute-condition';
+  | 'stale-acute-condition'
+  | 'visit-reason-mismatch';
 
 export interface NoteIssue {
   kind: NoteIssueKind;
@@ -198,8 +199,12 @@ const AGE_RE = /\b(\d{1,3})(?:-year-old| y\/o|-month-old| m\/o)|\bnewborn\b/i;
 
 /**
  * The note against the patient's timeline: the age it states is the age at its own date; a child
- * is not called a man, a woman or an adult; every lab value it quotes was measured on or before it.
+ * is not called a man, a woman or an adult; every lab value it quotes was measured on or before it;
+ * a visit for "follow-up of chronic conditions" needs one begun by then.
  */
+/** A visit reason that needs a chronic condition. */
+const CHRONIC_FOLLOW_UP = /\bfollow-up of chronic conditions\b/i;
+
 export function timelineIssues(text: string, facts: SyntheticFacts): NoteIssue[] {
   const issues: NoteIssue[] = [];
   const m = AGE_RE.exec(text);
@@ -217,6 +222,10 @@ export function timelineIssues(text: string, facts: SyntheticFacts): NoteIssue[]
   const adult = ADULT_WORDS.exec(text);
   if (Math.floor(facts.age) < 18 && adult)
     issues.push({ kind: 'adult-words-for-child', detail: `"${adult[0]}" about a ${Math.floor(facts.age)}-year-old` });
+  const held = facts.noteDate ? facts.conditions.filter((c) => !c.onset || dateMs(c.onset) <= dateMs(facts.noteDate!)) : facts.conditions;
+  const reason = CHRONIC_FOLLOW_UP.exec(text);
+  if (reason && !held.some((c) => !c.acute))
+    issues.push({ kind: 'visit-reason-mismatch', detail: `"${reason[0]}" but the patient has no chronic condition` });
   if (facts.noteDate && facts.labs) {
     const noteMs = dateMs(facts.noteDate);
     for (const l of facts.labs) {

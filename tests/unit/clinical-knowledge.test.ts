@@ -81,7 +81,9 @@ describe('physiological ranges and lab-condition rules', () => {
     expect(labConditionViolations('hba1c', 7.1, 50, (c) => c === 'type2_diabetes')).toEqual([]);
     expect(labConditionViolations('egfr', 42, 70, none)).toEqual(['egfr<60-without-ckd']);
     expect(labConditionViolations('bmi', 38, 30, none)).toEqual(['bmi>=35-without-obesity']);
-    expect(labConditionViolations('bmi', 38, 12, none)).toEqual([]);
+    // A child's BMI under 35 is read by percentile (not modelled); 35 or more is severe obesity (CDC).
+    expect(labConditionViolations('bmi', 30, 12, none)).toEqual([]);
+    expect(labConditionViolations('bmi', 38, 12, none)).toEqual(['bmi>=35-without-obesity']);
     expect(labConditionViolations('bmi', 22, 30, (c) => c === 'obesity')).toEqual(['obesity-with-bmi<25']);
     expect(labConditionViolations('systolic_bp', 85, 60, (c) => c === 'hypertension')).toEqual(['hypertension-with-sbp<90']);
   });

@@ -79,9 +79,9 @@ describe('plausibility rules', () => {
     r[idx('age')] = 1; // 5-11
     r[idx('type2_diabetes')] = 1;
     expect(feasibleAges(rowFacts(schema, r))).toEqual([10, 11]);
-    r[idx('bmi')] = 5; // 40+: no child under 12
+    r[idx('bmi')] = 5; // 40+: no child under 12, and no BMI of 35+ without obesity at any age
     expect(feasibleAges(rowFacts(schema, r))).toEqual([]);
-    expect(violations(rules, r)).toEqual(['bmi-out-of-range-for-age']);
+    expect(violations(rules, r)).toEqual(['bmi-out-of-range-for-age', 'bmi>=35-without-obesity']);
   });
 
   it('age: COPD or CAD only from 18 (whole band below 18)', () => {

@@ -1,0 +1,204 @@
+// What a clinician reading decoded demo charts flagged, each with a test that failed before the
+// fix: two routine check-ups days apart, notes giving a visit reason the patient does not have,
+// and prescriptions of drugs decades before they existed (atorvastatin for a diagnosis in 1972).
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { decodePatient } from '../../modalities/fhir/decode.ts';
+import { recordIndex, verifyRecord } from '../../modalities/fhir/verify-record.ts';
+import { parseSchema, type LabAttribute } from '../../schema/schema.ts';
+import { drugApprovalViolations, INDICATIONS, labConditionViolations } from '../../modalities/clinical/index.ts';
+import { plausibilityRules, violations } from '../../synthesis/plausibility.ts';
+import { planTimeline, routineGapDays, YEAR_MS } from '../../modalities/fhir/timeline.ts';
+import { buildVocabulary, generateNote, verifyNote, type SyntheticFacts } from '../../modalities/notes/index.ts';
+import { Rng } from '../../model/rng.ts';
+
+const REF = Date.parse('2025-01-01T00:00:00Z');
+const DAY = 86_400_000;
+
+describe('routine visits', () => {
+  it('no scheduled check-up falls days or weeks before a routine index visit', () => {
+    const rng = new Rng('routine-gap');
+    let checked = 0;
+    for (const band of [
+      [0, 1],
+      [1, 3],
+      [5, 12],
+      [40, 50],
+      [70, 80],
+    ] as [number, number][])
+      for (let i = 0; i < 120; i++) {
+        const tl = planTimeline(
+          { ageBand: band, sex: 'female', conditions: i % 3 || band[0] < 1 ? [] : ['hypertension'], labs: [] },
+          REF,
+          rng,
+        );
+        const index = tl.encounters[tl.indexEncounter];
+        expect(index.kind).toBe('wellness');
+        for (const e of tl.encounters) {
+          if (e === index || e.kind !== 'wellness') continue;
+          const age = (e.startMs - tl.birthMs) / YEAR_MS;
+          expect(index.startMs - e.startMs).toBeGreaterThanOrEqual(routineGapDays(age) * DAY - DAY);
+          checked++;
+        }
+      }
+    expect(checked).toBeGreaterThan(500);
+  });
+
+  it('the follow-up of a recent pneumonia may still follow a check-up closely', () => {
+    const rng = new Rng('routine-gap-cap');
+    let close = 0;
+    for (let i = 0; i < 200; i++) {
+      const tl = planTimeline({ ageBand: [70, 80], sex: 'male', conditions: ['pneumonia'], labs: [] }, REF, rng);
+      const index = tl.encounters[tl.indexEncounter];
+      expect(index.kind).toBe('follow-up');
+      if (tl.encounters.some((e) => e.kind === 'wellness' && index.startMs - e.startMs < 180 * DAY)) close++;
+    }
+    expect(close).toBeGreaterThan(0);
+  });
+});
+
+describe('the visit reason a note gives', () => {
+  const vocab = buildVocabulary([
+    { name: 'hypertension', display: 'Essential hypertension (disorder)' },
+    { name: 'pneumonia', display: 'Pneumonia (disorder)' },
+  ]);
+  const healthy: SyntheticFacts = { age: 34, sex: 'female', conditions: [], noteDate: '2024-06-01T11:00:00Z' };
+  const recovering: SyntheticFacts = {
+    ...healthy,
+    conditions: [{ name: 'pneumonia', display: 'Pneumonia (disorder)', onset: '2024-05-20', acute: true }],
+  };
+  const hypertensive: SyntheticFacts = {
+    ...healthy,
+    conditions: [{ name: 'hypertension', display: 'Essential hypertension (disorder)', onset: '2015-01-01' }],
+  };
+
+  it('is follow-up of chronic conditions only for a patient who has one', () => {
+    const rng = new Rng('visit-reason');
+    let chronic = 0;
+    for (let i = 0; i < 300; i++) {
+      for (const f of [healthy, recovering])
+        expect(generateNote(f, vocab, rng, { style: 'narrative' }).text).not.toMatch(/chronic conditions/);
+      if (/follow-up of chronic conditions/.test(generateNote(hypertensive, vocab, rng, { style: 'narrative' }).text)) chronic++;
+    }
+    expect(chronic).toBeGreaterThan(0);
+  });
+
+  it('the verifier flags follow-up of chronic conditions without one, or with one begun after the note', () => {
+    const text = (f: SyntheticFacts) =>
+      `History:\n34-year-old woman${f.conditions.length ? ` with ${f.conditions.map((c) => c.name).join(', ')}` : ''}. Here for follow-up of chronic conditions.\n`;
+    const kinds = (f: SyntheticFacts) => verifyNote(text(f), f, vocab).issues.map((i) => i.kind);
+    expect(kinds(healthy)).toContain('visit-reason-mismatch');
+    expect(kinds(recovering)).toContain('visit-reason-mismatch');
+    expect(kinds(hypertensive)).not.toContain('visit-reason-mismatch');
+    const later: SyntheticFacts = { ...hypertensive, conditions: [{ ...hypertensive.conditions[0], onset: '2024-09-01' }] };
+    expect(verifyNote(text(healthy), later, vocab).issues.map((i) => i.kind)).toContain('visit-reason-mismatch');
+  });
+});
+
+describe('a diagnosis on the index day', () => {
+  it('is made at the index visit: no second visit the same day', () => {
+    const rng = new Rng('index-day');
+    let atIndex = 0;
+    for (let i = 0; i < 400; i++) {
+      // Type 2 diabetes from 10 in a 10-year-old: onsets crowd the weeks before the index visit.
+      const tl = planTimeline({ ageBand: [10, 11], sex: 'male', conditions: ['type2_diabetes'], labs: [] }, REF, rng);
+      const indexDay = Math.floor(tl.indexMs / DAY);
+      const sameDay = tl.encounters.filter((e) => Math.floor(e.startMs / DAY) === indexDay);
+      expect(sameDay).toHaveLength(1);
+      const dm = tl.conditions[0];
+      if (Math.floor(dm.onsetMs / DAY) === indexDay) {
+        expect(dm.encounter).toBe(tl.indexEncounter);
+        atIndex++;
+      }
+    }
+    expect(atIndex).toBeGreaterThan(0);
+  });
+});
+
+describe('prescriptions and the drug’s approval', () => {
+  it('a diagnosis made before the drug existed is treated from its approval year, not before', () => {
+    const rng = new Rng('approval');
+    let old = 0;
+    for (let i = 0; i < 200; i++) {
+      const tl = planTimeline(
+        { ageBand: [70, 80], sex: 'female', conditions: ['hyperlipidemia', 'hypertension', 'type2_diabetes'], labs: [] },
+        REF,
+        rng,
+      );
+      for (const m of tl.medications) {
+        const year = m.drug.availableFromYear;
+        if (year !== undefined) expect(new Date(m.authoredMs).getUTCFullYear()).toBeGreaterThanOrEqual(year);
+        const onset = Math.min(...m.reasons.map((r) => tl.conditions.find((c) => c.name === r)!.onsetMs));
+        expect(m.authoredMs).toBeGreaterThanOrEqual(onset);
+        if (year !== undefined && new Date(onset).getUTCFullYear() < year) old++;
+      }
+    }
+    // Diagnoses from before 1988-1996 are common at 70-80: the rule was exercised.
+    expect(old).toBeGreaterThan(20);
+  });
+
+  it('the rule flags a prescription written before the approval year', () => {
+    expect(INDICATIONS.get('617312')!.drug.availableFromYear).toBe(1996);
+    expect(drugApprovalViolations('617312', Date.UTC(1972, 5, 1))).toEqual(['drug-before-approval']);
+    expect(drugApprovalViolations('617312', Date.UTC(1996, 0, 1))).toEqual([]);
+    // Nitroglycerin predates every record: no year, no rule.
+    expect(drugApprovalViolations('198039', Date.UTC(1950, 0, 1))).toEqual([]);
+    const schema = parseSchema(readFileSync(new URL('../../schema/hospital-v1.yaml', import.meta.url), 'utf8'));
+    const row = schema.attributes.map((a) =>
+      a.kind === 'age'
+        ? 9
+        : a.kind === 'condition'
+          ? +(a.name === 'hyperlipidemia')
+          : a.kind === 'lab'
+            ? (a as LabAttribute).edges.length + 1
+            : 0,
+    );
+    const d = decodePatient(schema, row, new Rng('approval-record'));
+    const rs = structuredClone([d.patient, ...d.encounters, ...d.conditions, ...d.observations, ...d.medications]);
+    const index = recordIndex(schema);
+    expect(verifyRecord(index, rs)).toEqual([]);
+    const statin = rs.find((r) => r.resourceType === 'MedicationRequest') as any;
+    statin.authoredOn = '1990-03-01T08:00:00Z';
+    expect(verifyRecord(index, rs).map((v) => v.rule)).toContain('drug-before-approval');
+  });
+});
+
+describe('a child with a BMI of 35 or more', () => {
+  it('has obesity (CDC: severe obesity), in the record and in the sampled row', () => {
+    const none = () => false;
+    expect(labConditionViolations('bmi', 37, 14, none)).toEqual(['bmi>=35-without-obesity']);
+    expect(labConditionViolations('bmi', 37, 14, (c) => c === 'obesity')).toEqual([]);
+    const schema = parseSchema(readFileSync(new URL('../../schema/hospital-v1.yaml', import.meta.url), 'utf8'));
+    const bmi = schema.attributes.find((a) => a.name === 'bmi') as LabAttribute;
+    const row = schema.attributes.map((a) =>
+      a.kind === 'age' ? 2 : a.kind === 'lab' ? (a === bmi ? bmi.edges.indexOf(35) + 1 : a.edges.length + 1) : 0,
+    );
+    const rules = plausibilityRules(schema);
+    expect(violations(rules, row)).toContain('bmi>=35-without-obesity');
+    row[schema.attributes.findIndex((a) => a.name === 'obesity')] = 1;
+    expect(violations(rules, row)).toEqual([]);
+  });
+});
+
+describe('a flagged value no listed condition explains', () => {
+  const vocab = buildVocabulary([{ name: 'hyperlipidemia', display: 'Hyperlipidemia (disorder)' }]);
+  const ldl = { name: 'ldl_cholesterol', display: 'LDL', value: 199, unit: 'mg/dL', interpretation: 'high' as const };
+  const healthy: SyntheticFacts = { age: 41, sex: 'male', conditions: [], labs: [ldl] };
+  const treated: SyntheticFacts = { ...healthy, conditions: [{ name: 'hyperlipidemia', display: 'Hyperlipidemia (disorder)' }] };
+
+  it('is commented on, not followed by "no active problems"', () => {
+    const rng = new Rng('lab-comment');
+    for (let i = 0; i < 100; i++) {
+      for (const style of ['narrative', 'soap'] as const) {
+        const text = generateNote(healthy, vocab, rng, { style }).text;
+        expect(text).toMatch(/LDL-C above the reference range|Raised LDL-C/);
+        expect(text).not.toMatch(/No active problems|Healthy adult/);
+        expect(verifyNote(text, healthy, vocab).issues).toEqual([]);
+        const withDx = generateNote(treated, vocab, rng, { style }).text;
+        expect(withDx).not.toMatch(/reference range|Raised LDL-C/);
+      }
+    }
+    const thin: SyntheticFacts = { ...healthy, labs: [{ name: 'bmi', display: 'BMI', value: 17.1, unit: 'kg/m2', interpretation: 'low' }] };
+    expect(generateNote(thin, vocab, rng, { style: 'narrative' }).text).toMatch(/BMI below the reference range|Low BMI/);
+  });
+});
