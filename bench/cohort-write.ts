@@ -15,11 +15,14 @@
 // pool (the coordinator) delivers; `--warm 0` times a fresh pool instead. `--tmp` puts
 // the cohorts elsewhere (e.g. /dev/shm, to take a shared disk's write-back stalls out of both sides).
 // On Linux the timed cohort's CPU is also split by thread (main, each worker, V8's helper threads).
+// With --workers 0 it also counts the radiographs drawn and how many were redraws (a finding
+// that did not read back), which workers keep to themselves.
 
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeCohort } from '../synthesis/cohort.ts';
+import { synthStats } from '../modalities/image/radiograph-synth.ts';
 import type { GraphicalModel } from '../model/pgm/index.ts';
 import type { Schema } from '../schema/schema.ts';
 import { centralModel, pooledMultimodal } from '../tests/integration/cohort-multimodal-helpers.ts';
@@ -135,6 +138,7 @@ try {
     const t0 = performance.now();
     const cpu0 = process.cpuUsage();
     const ticks0 = threadTicks();
+    const stats0 = { ...synthStats };
     const res = await writeCohort(schema, model, { n: N, seed: 7, where, dir, modalities });
     const genMs = performance.now() - t0;
     // CPU time of every thread of the process (user + system), which a busy machine inflates less than the wall clock.
@@ -156,6 +160,12 @@ try {
     console.log(
       `  ${patients} patients: ${m.images.written} images (${m.images.previews} previews), ${m.genomes.written} genomes, ${m.notes.written} notes; ${m.fhir.bundlesValidated} Bundles validated, ${m.fhir.validatorShapes} resource shapes; note rejection rate ${m.notes.stats.rejectionRate.toFixed(3)}; load average ${load()}`,
     );
+    // Images made in this thread only (a worker counts its own): the draws the read-back rejected.
+    const images = synthStats.images - stats0.images;
+    if (workers === 0 && images > 0)
+      console.log(
+        `  radiographs: ${images} drawn for ${m.images.written} images, ${synthStats.redrawn - stats0.redrawn} of them redraws (${(((synthStats.redrawn - stats0.redrawn) / images) * 100).toFixed(1)} % of draws), ${synthStats.enforced - stats0.enforced} grids enforced`,
+      );
     if (ticks.length > 0) {
       const main = String(process.pid);
       const parts = ticks
