@@ -15,14 +15,30 @@
 // pool (the coordinator) delivers; `--warm 0` times a fresh pool instead. `--tmp` puts
 // the cohorts elsewhere (e.g. /dev/shm, to take a shared disk's write-back stalls out of both sides).
 // On Linux the timed cohort's CPU is also split by thread (main, each worker, V8's helper threads).
+// With --workers 0 it also counts the radiographs drawn and how many were redraws (a finding
+// that did not read back), which workers keep to themselves.
 
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeCohort } from '../synthesis/cohort.ts';
+import { synthStats } from '../modalities/image/radiograph-synth.ts';
 import type { GraphicalModel } from '../model/pgm/index.ts';
 import type { Schema } from '../schema/schema.ts';
 import { centralModel, pooledMultimodal } from '../tests/integration/cohort-multimodal-helpers.ts';
+
+const USAGE = `usage: npx tsx bench/cohort-write.ts [--n 2000] [--warm 1000] [--workers 0,2] [--full 1] [--size 256] [--tmp DIR]
+  --n        patients in the timed cohort (positive integer)
+  --warm     patients in the untimed cohort before it, 0 for none (JIT warm-up and the worker pool's start-up)
+  --workers  worker-thread counts to run, comma-separated (0 = this thread only)
+  --full     1: every patient with an image, a genome and a note; 0: the model's own mix
+  --size     DICOM side in pixels (at least 16)
+  --tmp      folder for the cohorts (e.g. /dev/shm)
+Prints patients/s, CPU ms per patient over all threads and by thread, and (one thread) the radiographs redrawn.`;
+if (process.argv.includes('--help') || process.argv.includes('-h')) {
+  console.log(USAGE);
+  process.exit(0);
+}
 
 function arg(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -44,7 +60,8 @@ if (
   !Number.isInteger(SIZE) ||
   SIZE < 16
 ) {
-  throw new Error('usage: bench/cohort-write.ts [--n N] [--warm N] [--workers 0,2] [--full 0|1] [--size 256] [--tmp DIR]');
+  console.error(`bad value among --n ${N}, --warm ${WARM}, --workers ${WORKERS.join(',')}, --size ${SIZE}\n${USAGE}`);
+  process.exit(2);
 }
 
 /** Every file under dir, relative path → bytes. */
@@ -135,6 +152,7 @@ try {
     const t0 = performance.now();
     const cpu0 = process.cpuUsage();
     const ticks0 = threadTicks();
+    const stats0 = { ...synthStats };
     const res = await writeCohort(schema, model, { n: N, seed: 7, where, dir, modalities });
     const genMs = performance.now() - t0;
     // CPU time of every thread of the process (user + system), which a busy machine inflates less than the wall clock.
@@ -156,6 +174,12 @@ try {
     console.log(
       `  ${patients} patients: ${m.images.written} images (${m.images.previews} previews), ${m.genomes.written} genomes, ${m.notes.written} notes; ${m.fhir.bundlesValidated} Bundles validated, ${m.fhir.validatorShapes} resource shapes; note rejection rate ${m.notes.stats.rejectionRate.toFixed(3)}; load average ${load()}`,
     );
+    // Images made in this thread only (a worker counts its own): the draws the read-back rejected.
+    const images = synthStats.images - stats0.images;
+    if (workers === 0 && images > 0)
+      console.log(
+        `  radiographs: ${images} drawn for ${m.images.written} images, ${synthStats.redrawn - stats0.redrawn} of them redraws (${(((synthStats.redrawn - stats0.redrawn) / images) * 100).toFixed(1)} % of draws), ${synthStats.enforced - stats0.enforced} grids enforced`,
+      );
     if (ticks.length > 0) {
       const main = String(process.pid);
       const parts = ticks

@@ -10,6 +10,12 @@ import { renderChestRadiograph, chestWorkspace } from '../modalities/image/chest
 import { radiographBuffers, synthesiseRadiograph, synthStats } from '../modalities/image/radiograph-synth.ts';
 import { imageScores } from '../site-agent/features/image.ts';
 
+if (process.argv.includes('--help') || process.argv.includes('-h')) {
+  console.log(`usage: npx tsx bench/radiograph-micro.ts [images] [--scores]
+  images    radiographs timed per stage (positive integer, default 1500)
+  --scores  also the lung-opacity score of 200 images with and without the finding`);
+  process.exit(0);
+}
 const schema = parseSchema(readFileSync(MULTIMODAL_SCHEMA_PATH, 'utf8'));
 const size = 256;
 const n = Number(process.argv[2] ?? 1500);

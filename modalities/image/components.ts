@@ -673,11 +673,10 @@ export function solveComponentsOnGrid(
   const model = (): void => modelGrid(base, gs, delta, add, upper, trial, out);
   model();
   if (k === 0) return { moves, delta };
-  const jac: number[][] = [];
-  for (let r = 0; r < k; r++) {
-    jac.push([]);
-    for (let c = 0; c < k; c++) jac[r].push(dot(gs[c], gridBases[moves[r].j]));
-  }
+  const jac = jacobian(
+    gs,
+    moves.map((m) => gridBases[m.j]),
+  );
   const achieved = new Array<number>(attrs.length).fill(0);
   for (let step = 0; step < steps; step++) {
     const { span, loCell: lo, hiCell: hi } = normalisedCoefficients(out, gridBases, scratch, achieved);
@@ -733,6 +732,53 @@ function modelGrid(
     const w = (v < 0 ? 0 : v > 1 ? 1 : v) + a + perCell[i];
     out[i] = w < 0 ? 0 : w > up ? up : w;
   }
+}
+
+/**
+ * jac[r][c] = gs[c] · bases[r], each product summed as `dot` sums it (even and odd cells apart,
+ * then added), up to three bases per pass over gs[c]: the k² products were k² passes.
+ */
+function jacobian(gs: Float64Array[], bases: Float64Array[]): number[][] {
+  const k = gs.length;
+  const jac: number[][] = bases.map(() => new Array<number>(k).fill(0));
+  for (let c = 0; c < k; c++) {
+    const a = gs[c];
+    for (let r = 0; r < k; r += 3) {
+      if (r + 2 >= k) {
+        for (let q = r; q < k; q++) jac[q][c] = dot(a, bases[q]);
+        continue;
+      }
+      const b0 = bases[r];
+      const b1 = bases[r + 1];
+      const b2 = bases[r + 2];
+      let e0 = 0;
+      let o0 = 0;
+      let e1 = 0;
+      let o1 = 0;
+      let e2 = 0;
+      let o2 = 0;
+      const len = a.length & ~1;
+      for (let i = 0; i < len; i += 2) {
+        const x = a[i];
+        const y = a[i + 1];
+        e0 += x * b0[i];
+        o0 += y * b0[i + 1];
+        e1 += x * b1[i];
+        o1 += y * b1[i + 1];
+        e2 += x * b2[i];
+        o2 += y * b2[i + 1];
+      }
+      if (len < a.length) {
+        e0 += a[len] * b0[len];
+        e1 += a[len] * b1[len];
+        e2 += a[len] * b2[len];
+      }
+      jac[r][c] = e0 + o0;
+      jac[r + 1][c] = e1 + o1;
+      jac[r + 2][c] = e2 + o2;
+    }
+  }
+  return jac;
 }
 
 function dot(a: Float64Array, b: Float64Array): number {

@@ -114,18 +114,75 @@ function selectRank(a: Float32Array, k: number, from = 0): number {
 /** Rank of the p-th percentile (0..1) among `length` values. */
 const percentileRank = (length: number, p: number): number => Math.min(length - 1, Math.max(0, Math.round(p * (length - 1))));
 
-/** The copy normaliseGrid selects its percentiles in (this thread's, grown as needed). */
-let normaliseScratch = new Float32Array(0);
+/** Buckets of `selectRanks`: enough that a 64² grid leaves a handful of values per bucket. */
+const SELECT_BUCKETS = 1024;
+const selectCounts = new Int32Array(SELECT_BUCKETS);
+let selectPick = new Float32Array(0);
+
+/**
+ * The values of ranks kLo ≤ kHi (0-based, ascending) of a[0..length), the same values a full sort
+ * would put there, without reordering a: a pass for the range, one counting values per bucket of
+ * equal width (the bucket of a value never decreases as the value grows, so a rank's value lies
+ * in the bucket where the running count passes it), then a quickselect among that bucket's values
+ * alone. Three linear passes instead of a quickselect's partitions over the whole array.
+ */
+function selectRanks(a: ArrayLike<number>, length: number, kLo: number, kHi: number): [number, number] {
+  let min = Infinity;
+  let max = -Infinity;
+  let nan = false;
+  for (let i = 0; i < length; i++) {
+    const v = a[i]!;
+    if (v < min) min = v;
+    if (v > max) max = v;
+    if (v !== v) nan = true;
+  }
+  if (nan || !(min < max)) {
+    // One value throughout, or NaN among them (which no bucket orders: the quickselect's order).
+    if (!nan && min === max) return [min, min];
+    const copy = Float32Array.from({ length }, (_, i) => a[i]!);
+    const lo = selectRank(copy, kLo);
+    return [lo, selectRank(copy, kHi, kLo)];
+  }
+  const counts = selectCounts;
+  counts.fill(0);
+  const top = SELECT_BUCKETS - 1;
+  const scale = SELECT_BUCKETS / (max - min);
+  for (let i = 0; i < length; i++) {
+    const b = ((a[i]! - min) * scale) | 0;
+    counts[b > top ? top : b]!++;
+  }
+  let bLo = 0;
+  let below = 0;
+  while (below + counts[bLo]! <= kLo) below += counts[bLo++]!;
+  const belowLo = below;
+  let bHi = bLo;
+  while (below + counts[bHi]! <= kHi) below += counts[bHi++]!;
+  const belowHi = below;
+  const inLo = counts[bLo]!;
+  const inHi = bHi === bLo ? 0 : counts[bHi]!;
+  if (selectPick.length < inLo + inHi) selectPick = new Float32Array(inLo + inHi);
+  const pick = selectPick;
+  let nLo = 0;
+  let nHi = inLo;
+  for (let i = 0; i < length; i++) {
+    const v = a[i]!;
+    let b = ((v - min) * scale) | 0;
+    if (b > top) b = top;
+    if (b === bLo) pick[nLo++] = v;
+    else if (b === bHi) pick[nHi++] = v;
+  }
+  const lo = selectRank(pick.subarray(0, inLo), kLo - belowLo);
+  const hi =
+    bHi === bLo
+      ? selectRank(pick.subarray(0, inLo), kHi - belowLo, kLo - belowLo)
+      : selectRank(pick.subarray(inLo, inLo + inHi), kHi - belowHi);
+  return [lo, hi];
+}
 
 /** Step 2 on an already resampled grid image, in place. */
 export function normaliseGrid(g: Float32Array): Float32Array {
   if (g.length === 0) return g;
-  if (normaliseScratch.length < g.length) normaliseScratch = new Float32Array(g.length);
-  const copy = normaliseScratch.subarray(0, g.length);
-  copy.set(g);
-  const kLo = percentileRank(g.length, 0.01);
-  const lo = selectRank(copy, kLo);
-  const hi = selectRank(copy, percentileRank(g.length, 0.99), kLo);
+  const [lo, hi] = selectRanks(g, g.length, percentileRank(g.length, 0.01), percentileRank(g.length, 0.99));
   const span = hi - lo;
   for (let i = 0; i < g.length; i++) {
     const v = span > 0 ? (g[i]! - lo) / span : 0;
@@ -143,8 +200,18 @@ interface MaskScratch {
   seen: Uint8Array;
   stack: Int32Array;
   comp: Int32Array;
+  /** gridImageScores' own: the hull, the clipped grid over it, the hull's values (for the median), two integral images (row 0 and column 0 stay 0). */
+  hull: Uint8Array;
+  clipped: Float32Array;
+  values: Float32Array;
+  hullSums: Float64Array;
+  gridSums: Float64Array;
 }
 let maskScratch: MaskScratch | undefined;
+/**
+ * This thread's working arrays for an n×n grid. Allocated once: per image they were ~90 KiB of
+ * array buffers outside V8's heap, whose growth is what sets off most full collections.
+ */
 function maskScratchFor(n: number): MaskScratch {
   if (maskScratch?.dark.length !== n * n) {
     const u8 = () => new Uint8Array(n * n);
@@ -156,9 +223,47 @@ function maskScratchFor(n: number): MaskScratch {
       seen: u8(),
       stack: new Int32Array(n * n),
       comp: new Int32Array(n * n),
+      hull: u8(),
+      clipped: new Float32Array(n * n),
+      values: new Float32Array(n * n),
+      hullSums: new Float64Array((n + 1) * (n + 1)),
+      gridSums: new Float64Array((n + 1) * (n + 1)),
     };
   }
   return maskScratch;
+}
+
+/**
+ * Marks every pixel 4-connected through `allowed` to the stack's first `top` pixels (already
+ * marked) in `marked`, with the stack inline (a closure over it kept its top in a heap context);
+ * returns how many pixels it took off the stack, listed in `visited` when given.
+ */
+function floodFill(allowed: Uint8Array, marked: Uint8Array, stack: Int32Array, top: number, n: number, visited?: Int32Array): number {
+  let count = 0;
+  while (top > 0) {
+    const i = stack[--top]!;
+    if (visited) visited[count] = i;
+    count++;
+    const r = (i / n) | 0;
+    const c = i - r * n;
+    if (r > 0 && allowed[i - n] && !marked[i - n]) {
+      marked[i - n] = 1;
+      stack[top++] = i - n;
+    }
+    if (r < n - 1 && allowed[i + n] && !marked[i + n]) {
+      marked[i + n] = 1;
+      stack[top++] = i + n;
+    }
+    if (c > 0 && allowed[i - 1] && !marked[i - 1]) {
+      marked[i - 1] = 1;
+      stack[top++] = i - 1;
+    }
+    if (c < n - 1 && allowed[i + 1] && !marked[i + 1]) {
+      marked[i + 1] = 1;
+      stack[top++] = i + 1;
+    }
+  }
+  return count;
 }
 
 /**
@@ -192,27 +297,15 @@ export function lungMask(g: Float32Array, n: number, closeGaps = false): Uint8Ar
   // Flood the outside from the border.
   outside.fill(0);
   let top = 0;
-  const push = (i: number) => {
-    if (passable[i] && !outside[i]) {
-      outside[i] = 1;
-      stack[top++] = i;
+  for (let k = 0; k < n; k++)
+    for (let e = 0; e < 4; e++) {
+      const i = e === 0 ? k : e === 1 ? (n - 1) * n + k : e === 2 ? k * n : k * n + n - 1;
+      if (passable[i] && !outside[i]) {
+        outside[i] = 1;
+        stack[top++] = i;
+      }
     }
-  };
-  for (let k = 0; k < n; k++) {
-    push(k);
-    push((n - 1) * n + k);
-    push(k * n);
-    push(k * n + n - 1);
-  }
-  while (top > 0) {
-    const i = stack[--top]!;
-    const r = (i / n) | 0;
-    const c = i - r * n;
-    if (r > 0) push(i - n);
-    if (r < n - 1) push(i + n);
-    if (c > 0) push(i - 1);
-    if (c < n - 1) push(i + 1);
-  }
+  floodFill(passable, outside, stack, top, n);
   const besideOutside = (i: number, o: Uint8Array) => {
     const r = (i / n) | 0;
     const c = i - r * n;
@@ -229,26 +322,11 @@ export function lungMask(g: Float32Array, n: number, closeGaps = false): Uint8Ar
   const minSize = Math.max(2, Math.round(MIN_COMPONENT_SHARE * n * n));
   // Components kept, for the gap-closing pass only.
   const comps: Int32Array[] = [];
-  const visit = (j: number) => {
-    if (mask[j] && !seen[j]) {
-      seen[j] = 1;
-      stack[top++] = j;
-    }
-  };
   for (let start = 0; start < mask.length; start++) {
     if (!mask[start] || seen[start]) continue;
-    let size = 0;
-    visit(start);
-    while (top > 0) {
-      const i = stack[--top]!;
-      comp[size++] = i;
-      const r = (i / n) | 0;
-      const c = i - r * n;
-      if (r > 0) visit(i - n);
-      if (r < n - 1) visit(i + n);
-      if (c > 0) visit(i - 1);
-      if (c < n - 1) visit(i + 1);
-    }
+    seen[start] = 1;
+    stack[0] = start;
+    const size = floodFill(mask, seen, stack, 1, n, comp);
     if (size < minSize) for (let k = 0; k < size; k++) mask[comp[k]!] = 0;
     else if (closeGaps) comps.push(comp.slice(0, size));
   }
@@ -303,8 +381,7 @@ function withMirroredLung(mask: Uint8Array, n: number): Uint8Array {
 }
 
 /** Box sums via an integral image: mean of the (2k+1)² window around (r, c), clipped to the grid. */
-function integral(v: ArrayLike<number>, n: number): Float64Array {
-  const s = new Float64Array((n + 1) * (n + 1));
+function integral(v: ArrayLike<number>, n: number, s: Float64Array): Float64Array {
   for (let r = 0; r < n; r++) {
     let row = 0;
     for (let c = 0; c < n; c++) {
@@ -373,16 +450,18 @@ export function gridImageScores(resampled: Float32Array, grid: number): ImageFea
   }
   const ctr = gap / W;
 
-  const hull = lungHull(mask, n, r0, r1, c0, c1, mid);
-  const median = hullMedian(g, hull);
+  const scratch = maskScratchFor(n);
+  const hull = lungHull(mask, n, r0, r1, c0, c1, mid, scratch.hull);
+  const median = hullMedian(g, hull, scratch.values);
   // Clipping at median + 0.25 keeps small bright spots (nodules, vessels) from looking like haze.
-  const gh = new Float32Array(n * n);
+  const gh = scratch.clipped;
+  gh.fill(0);
   for (let i = 0; i < n * n; i++) if (hull[i]) gh[i] = Math.min(g[i]!, median + OPACITY_CLIP);
-  const sh = integral(hull, n);
+  const sh = integral(hull, n, scratch.hullSums);
   const { opacity, side: opacitySide } = opacityScore(gh, hull, n, { r0, r1, c0, c1 }, mid);
 
   // Nodule: local contrast inside the lungs.
-  const sg = integral(g, n);
+  const sg = integral(g, n, scratch.gridSums);
   let contrast = 0;
   let noduleSide: ScoreSides['nodule'] = 'right';
   for (let r = r0; r <= r1; r++) {
@@ -452,24 +531,22 @@ function opacityScore(
 }
 
 /** The median of g over the hull: the value of rank ⌊count/2⌋ (0 for an empty hull). */
-function hullMedian(g: Float32Array, hull: Uint8Array): number {
+function hullMedian(g: Float32Array, hull: Uint8Array, scratch: Float32Array): number {
   let count = 0;
-  for (let i = 0; i < hull.length; i++) count += hull[i]!;
+  for (let i = 0; i < hull.length; i++) if (hull[i]) scratch[count++] = g[i]!;
   if (count === 0) return 0;
-  const values = new Float32Array(count);
-  for (let i = 0, k = 0; i < hull.length; i++) if (hull[i]) values[k++] = g[i]!;
-  return selectRank(values, count >> 1);
+  return selectRanks(scratch, count, count >> 1, count >> 1)[0];
 }
 
 /**
  * The lung hull (step 4): per row and side, the pixels from the most lateral to the most medial
  * lung pixel of the rows within ±HULL_ROWS.
  */
-function lungHull(mask: Uint8Array, n: number, r0: number, r1: number, c0: number, c1: number, mid: number): Uint8Array {
+function lungHull(mask: Uint8Array, n: number, r0: number, r1: number, c0: number, c1: number, mid: number, hull: Uint8Array): Uint8Array {
   const outer = new Int32Array(2 * n).fill(-1);
   const inner = new Int32Array(2 * n).fill(-1);
   for (let r = r0; r <= r1; r++) {
-    for (const side of [0, 1]) {
+    for (let side = 0; side < 2; side++) {
       let a = -1;
       let b = -1;
       const from = side === 0 ? c0 : Math.ceil(mid);
@@ -483,9 +560,9 @@ function lungHull(mask: Uint8Array, n: number, r0: number, r1: number, c0: numbe
       inner[2 * r + side] = side === 0 ? b : a;
     }
   }
-  const hull = new Uint8Array(n * n);
+  hull.fill(0);
   for (let r = r0; r <= r1; r++)
-    for (const side of [0, 1]) {
+    for (let side = 0; side < 2; side++) {
       let lateral = -1;
       let medial = -1;
       for (let q = Math.max(r0, r - HULL_ROWS); q <= Math.min(r1, r + HULL_ROWS); q++) {

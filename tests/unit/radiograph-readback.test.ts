@@ -77,7 +77,10 @@ describe('extractor normalisation', () => {
       const n = 1 + Math.floor(rng.next() * 3000);
       const ties = t % 2 === 0;
       const g = new Float32Array(n);
-      for (let i = 0; i < n; i++) g[i] = ties ? Math.floor(rng.next() * 5) : rng.next();
+      // Skewed values (most in a few of the selection's buckets) and infinities test the bucketing.
+      for (let i = 0; i < n; i++) g[i] = ties ? Math.floor(rng.next() * 5) : t % 3 === 1 ? rng.next() ** 8 : rng.next();
+      if (t % 10 === 3) g[Math.floor(rng.next() * n)] = Infinity;
+      if (t % 10 === 7) g[Math.floor(rng.next() * n)] = -Infinity;
       const sorted = Float32Array.from(g).sort();
       const at = (p: number) => sorted[Math.min(n - 1, Math.max(0, Math.round(p * (n - 1))))];
       const lo = at(0.01);
