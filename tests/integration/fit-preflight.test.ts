@@ -53,15 +53,16 @@ describe('a committee member that has not registered by the registration deadlin
   it('refuses the fit before any task is written, and a restart once it has registered completes', async () => {
     // The agents that are up have been retrying Register since they started (the coordinator
     // refuses it until the fit has begun): with the default backoff (waits up to 5 s) they missed
-    // a short registration deadline on a loaded machine, and the fit was refused for too few sites.
-    fed = await small({ sites: 3, registrationMs: 3000, manualSites: ['hospital-c'], agentRetryMaxMs: 250 });
+    // a short registration deadline on a loaded machine, and the fit was refused for too few sites;
+    // 3 s was still too short at load 12 (neither registered), hence 8 s.
+    fed = await small({ sites: 3, registrationMs: 8000, manualSites: ['hospital-c'], agentRetryMaxMs: 250 });
     const f = fed;
     const err = await f.coordinator.engine.run().then(
       () => null,
       (e: Error) => e,
     );
     expect(err?.message).toMatch(
-      /^committee member hospital-c had not registered when the registration deadline \(3 s\) passed: key generation needs every member of the committee \(hospital-a, hospital-b, hospital-c, threshold 2\), so the fit is refused before any task is written/,
+      /^committee member hospital-c had not registered when the registration deadline \(8 s\) passed: key generation needs every member of the committee \(hospital-a, hospital-b, hospital-c, threshold 2\), so the fit is refused before any task is written/,
     );
     expect(await f.coordinator.store.listRounds(f.cfg.federationId)).toEqual([]);
     // The member's agent starts late; the coordinator is restarted and the other agents rejoin.
