@@ -31,7 +31,8 @@ import { miaHistogram } from './audit-tasks.ts';
 import { previousSiteCertificates, recordCertificate } from './previous-certs.ts';
 import { refusalReason, type AgentMetrics, type AgentBudget } from '../ops/metrics.ts';
 import { startOpsServer, type RunningOpsServer } from '../ops/http.ts';
-import { RevocationWatcher } from '../proto/revocation.ts';
+import type { RevocationWatcher } from '../proto/revocation.ts';
+import { openSiteRevocation } from './revocation.ts';
 import { SiteRoster, SiteRosterError } from './roster.ts';
 
 export const AGENT_VERSION = '0.1.0';
@@ -200,8 +201,16 @@ export class SiteAgent {
   /** The revocation list and the metrics endpoint, when the config asks for them. */
   private async startOps(): Promise<void> {
     if (this.cfg.revocationListFile) {
-      this.revocation = await RevocationWatcher.open(this.cfg.revocationListFile, this.cfg.kit.caPem, { log: this.log });
-      this.log(`revocation list ${this.cfg.revocationListFile}: ${this.revocation.current().size} revoked certificate(s)`);
+      this.revocation = await openSiteRevocation({
+        file: this.cfg.revocationListFile,
+        stateDir: this.cfg.stateDir,
+        caPem: this.cfg.kit.caPem,
+        log: this.log,
+      });
+      const list = this.revocation.current();
+      this.log(
+        `revocation list ${this.cfg.revocationListFile}: ${list.crlNumber === undefined ? 'no cRLNumber' : `cRLNumber ${list.crlNumber}`}, ${list.size} revoked certificate(s)`,
+      );
     }
     if (this.cfg.metrics) {
       this.ops = await startOpsServer({
