@@ -54,6 +54,8 @@ export interface AgentHooks extends Pick<TaskContext, 'onNoisedVector'> {
    * it lower, so that each restart is not followed by a wait of up to 5 s for the sites to return.
    */
   retryMaxMs?: number;
+  /** How often the revocation list file is looked at for a change (default 5 s). */
+  revocationRefreshMs?: number;
   /** Prometheus metrics of this agent (ops/metrics.ts), when it serves them. */
   metrics?: AgentMetrics;
 }
@@ -206,6 +208,7 @@ export class SiteAgent {
         stateDir: this.cfg.stateDir,
         caPem: this.cfg.kit.caPem,
         log: this.log,
+        ...(this.hooks.revocationRefreshMs !== undefined ? { intervalMs: this.hooks.revocationRefreshMs } : {}),
       });
       const list = this.revocation.current();
       this.log(
