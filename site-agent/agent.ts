@@ -208,12 +208,8 @@ export class SiteAgent {
         stateDir: this.cfg.stateDir,
         caPem: this.cfg.kit.caPem,
         log: this.log,
-        ...(this.hooks.revocationRefreshMs !== undefined ? { intervalMs: this.hooks.revocationRefreshMs } : {}),
+        intervalMs: this.hooks.revocationRefreshMs,
       });
-      const list = this.revocation.current();
-      this.log(
-        `revocation list ${this.cfg.revocationListFile}: ${list.crlNumber === undefined ? 'no cRLNumber' : `cRLNumber ${list.crlNumber}`}, ${list.size} revoked certificate(s)`,
-      );
     }
     if (this.cfg.metrics) {
       this.ops = await startOpsServer({

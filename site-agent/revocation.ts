@@ -52,10 +52,15 @@ export async function openSiteRevocation(opts: {
   now?: () => Date;
 }): Promise<RevocationWatcher> {
   const keeper = await stateRevocationKeeper(opts.stateDir, opts.caPem);
-  return RevocationWatcher.open(opts.file, opts.caPem, {
+  const w = await RevocationWatcher.open(opts.file, opts.caPem, {
     keeper,
     log: opts.log,
     ...(opts.intervalMs !== undefined ? { intervalMs: opts.intervalMs } : {}),
     ...(opts.now ? { now: opts.now } : {}),
   });
+  const list = w.current();
+  opts.log(
+    `revocation list ${opts.file}: ${list.crlNumber === undefined ? 'no cRLNumber' : `cRLNumber ${list.crlNumber}`}, ${list.size} revoked certificate(s)`,
+  );
+  return w;
 }
