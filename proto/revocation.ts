@@ -192,8 +192,8 @@ export async function readRevocationList(file: string, caPem: string): Promise<R
 export interface RevocationKeeper {
   /** The list accepted before this start, verified; undefined when none was kept. */
   held?: RevocationList;
-  /** Makes `list` durable before it is used; throws when it cannot. */
-  persist(list: RevocationList): void;
+  /** Makes `list` durable before it is used; throws (or rejects) when it cannot. */
+  persist(list: RevocationList): void | Promise<void>;
 }
 
 export interface RevocationWatcherOptions {
@@ -245,7 +245,7 @@ export class RevocationWatcher {
       const first = await readRevocationList(file, caPem);
       const problem = revocationListProblem(first, undefined, opts.now?.() ?? new Date());
       if (problem) throw new RevocationListError(problem);
-      opts.keeper?.persist(first);
+      await opts.keeper?.persist(first);
       w = new RevocationWatcher(file, caPem, first, opts);
       w.stamp = stamp;
     }
@@ -296,7 +296,7 @@ export class RevocationWatcher {
     }
     if (next.signed.sha256 === this.list.signed.sha256) return this.list;
     try {
-      this.opts.keeper?.persist(next);
+      await this.opts.keeper?.persist(next);
     } catch (err) {
       // Looked at again on the next tick: a list that is not durable is not used.
       this.stamp = 'unpersisted';

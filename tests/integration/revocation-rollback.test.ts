@@ -3,7 +3,7 @@
 // (naming both cRLNumbers), and the agent still refuses a coordinator presenting the revoked
 // certificate, while running and after a restart with list 1 still in its file.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { copyFileSync, readFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { rotateCoordinator } from '../../pki/rotate-coordinator.ts';
 import { revokeCertificates } from '../../pki/rotate.ts';
@@ -14,6 +14,10 @@ import { startTestFederation, type TestFederation } from '../support/federation.
 
 const SITE = 'hospital-a';
 let fed: TestFederation;
+/** The coordinator's kit before the rotation (its certificate revoked by list 2). */
+let old: { certPem: string; keyPem: string };
+let listOne: string;
+let listTwo: string;
 
 async function until(what: string, ok: () => boolean, ms = 15_000): Promise<void> {
   for (const end = Date.now() + ms; Date.now() < end;) {
@@ -50,7 +54,7 @@ describe('a site agent refuses an older revocation list', () => {
     const agentFile = join(fed.dir, 'agent-revoked.crl.pem');
     const one = await revokeCertificates({ outDir: fed.kitsDir, certPems: [] });
     expect(one.crlNumber).toBe(1n);
-    const listOne = join(fed.dir, 'list-1.crl.pem');
+    listOne = join(fed.dir, 'list-1.crl.pem');
     copyFileSync(one.file, listOne);
     copyFileSync(listOne, agentFile);
     fed.siteCfgs[SITE].revocationListFile = agentFile;
@@ -59,7 +63,7 @@ describe('a site agent refuses an older revocation list', () => {
     expect(siteLogs().join('\n')).toMatch(/revocation list .*agent-revoked\.crl\.pem: cRLNumber 1, 0 revoked/);
 
     // The coordinator is rotated, its old certificate revoked (list 2), and restarted on the new kit.
-    const old = { certPem: fed.cfg.kit.certPem, keyPem: fed.cfg.kit.keyPem };
+    old = { certPem: fed.cfg.kit.certPem, keyPem: fed.cfg.kit.keyPem };
     const r = await rotateCoordinator({ outDir: fed.kitsDir, revokeOld: true, reason: 'keyCompromise' });
     const coordKit = join(fed.kitsDir, 'coordinator');
     fed.cfg.kit = {
@@ -69,7 +73,7 @@ describe('a site agent refuses an older revocation list', () => {
     };
     copyFileSync(r.revokedIn!, agentFile);
     await until('list 2 accepted', () => siteLogs().some((l) => /accepted: cRLNumber 2, 1 revoked certificate\(s\)$/.test(l)));
-    const listTwo = readFileSync(r.revokedIn!, 'utf8');
+    listTwo = readFileSync(r.revokedIn!, 'utf8');
     expect(readFileSync(join(fed.siteCfgs[SITE].stateDir, HELD_REVOCATION_FILE), 'utf8')).toBe(listTwo);
     await fed.restartCoordinator();
 
@@ -111,5 +115,25 @@ describe('a site agent refuses an older revocation list', () => {
     const before = registrations();
     fed.startAgent(SITE);
     await until('the registration with the new certificate', () => registrations() === before + 1);
+  }, 60_000);
+
+  it('the coordinator keeps list 2 in its store: list 1 in its file is refused after a restart, and the old kit still cannot start', async () => {
+    const coordFile = join(fed.dir, 'coordinator-revoked.crl.pem');
+    writeFileSync(coordFile, listTwo);
+    fed.cfg.revocationListFile = coordFile;
+    await fed.restartCoordinator();
+    expect(fed.logs.join('\n')).toMatch(/coordinator: revocation list .*coordinator-revoked\.crl\.pem: cRLNumber 2, 1 revoked/);
+    copyFileSync(listOne, coordFile);
+    const mark = fed.logs.length;
+    await fed.restartCoordinator();
+    const after = fed.logs.slice(mark).join('\n');
+    expect(after).toMatch(/coordinator: revocation list refused: .*cRLNumber 1, lower than cRLNumber 2 this holder accepted/);
+    expect(after).toMatch(/coordinator: revocation list .*coordinator-revoked\.crl\.pem: cRLNumber 2, 1 revoked/);
+    // List 1 does not revoke the old certificate; the list 2 the store holds does.
+    await fed.coordinator.close();
+    await expect(startCoordinatorProcess({ ...fed.cfg, kit: { caPem: fed.cfg.kit.caPem, ...old } })).rejects.toThrow(
+      /the coordinator's own certificate \(serial [0-9A-F]+\) is on the revocation list .* \(keyCompromise\)/,
+    );
+    fed.coordinator = await startCoordinatorProcess(fed.cfg, { log: () => undefined });
   }, 60_000);
 });
