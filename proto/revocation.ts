@@ -9,7 +9,8 @@
 // every list it signs one higher than the last). A holder keeps the highest list it accepted and
 // refuses a lower number (an older list copied over a newer one would re-admit what the newer one
 // revoked) and a different list under the number it holds; a site agent keeps that list in its
-// state folder, so a restart does not forget it (site-agent/revocation.ts). A list without a
+// state folder (site-agent/revocation.ts) and the coordinator in its store (coordinator/ops.ts),
+// so a restart does not forget it. A list without a
 // number (written before lists were numbered) is taken only while no numbered list is held. A list
 // whose nextUpdate has passed is refused: `provision revoke` sets it to the CA's notAfter, so this
 // is a sanity check, not a freshness guarantee.
