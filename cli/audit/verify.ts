@@ -120,7 +120,7 @@ export function verifyFiles(inp: VerifyInputs): { result: ReconcileResult; notes
   return { result, notes };
 }
 
-/** The flags verify and report share: which logs, the CA, extra certificates, δ. */
+/** The flags verify and report share: which logs, the CA, extra certificates, δ, the revocation list. */
 export const LOG_FLAGS = {
   log: {
     type: 'list',
@@ -138,6 +138,11 @@ export const LOG_FLAGS = {
     default: 1e-9,
     help: 'δ at which spend is reported as ε',
   },
+  'revocation-list': {
+    type: 'path',
+    value: 'FILE',
+    help: "the federation's revocation list (revoked.crl.pem, CA-signed): an entry signed with a listed certificate after its revocation fails. Without it, revoked certificates are not checked",
+  },
 } as const;
 
 export const VERIFY = command({
@@ -149,11 +154,6 @@ export const VERIFY = command({
     ...LOG_FLAGS,
     json: { type: 'boolean', help: 'print the result as JSON' },
     strict: { type: 'boolean', help: 'warnings (a site log not given) fail too' },
-    'revocation-list': {
-      type: 'path',
-      value: 'FILE',
-      help: "the federation's revocation list (revoked.crl.pem, CA-signed): an entry signed with a listed certificate after its revocation fails. Without it, revoked certificates are not checked",
-    },
   },
 });
 
@@ -186,11 +186,11 @@ export function certFilesFrom(certs: string[] | undefined): string[] {
 }
 
 /** The list --revocation-list names, verified against the CA; any problem is a usage error. */
-async function revocationListFlag(file: string, caPem: string): Promise<RevocationList> {
+export async function revocationListFlag(file: string, caPem: string, command: string): Promise<RevocationList> {
   try {
     return await readRevocationList(file, caPem);
   } catch (err) {
-    if (err instanceof RevocationListError) throw new UsageError(`--revocation-list: ${err.message}`, VERIFY.command);
+    if (err instanceof RevocationListError) throw new UsageError(`--revocation-list: ${err.message}`, command);
     throw err;
   }
 }
@@ -199,7 +199,8 @@ export async function runAuditVerify(args: string[], io: Io = stdIo): Promise<nu
   const { flags, positional } = parseArgs(VERIFY, args);
   const logs = logFiles(flags.log, positional, VERIFY.command);
   const caPem = readFileSync(flags.ca, 'utf8');
-  const revocationList = flags['revocation-list'] === undefined ? undefined : await revocationListFlag(flags['revocation-list'], caPem);
+  const revocationList =
+    flags['revocation-list'] === undefined ? undefined : await revocationListFlag(flags['revocation-list'], caPem, VERIFY.command);
   const { result, notes } = verifyFiles({
     logs,
     caPem,

@@ -13,6 +13,7 @@ import { rotateCoordinator, type RotateCoordinatorResult } from '../../pki/rotat
 import { REVOCATION_FILE, revokeCertificates } from '../../pki/rotate.ts';
 import { HelpRequest, parseArgs } from '../../cli/args.ts';
 import { runAuditVerify, VERIFY, verifyFiles } from '../../cli/audit/verify.ts';
+import { runAuditReport } from '../../cli/audit/report.ts';
 import { readRevocationList } from '../../proto/revocation.ts';
 import { appendEntry, type AuditEntry } from '../../privacy/audit-log/chain.ts';
 
@@ -149,6 +150,38 @@ describe('audit verify with the revocation list', () => {
       if (err instanceof HelpRequest) help = err.text;
     }
     expect(help).toMatch(/--revocation-list FILE/);
+  });
+
+  it('audit report takes the list too and records the finding in report.json', async () => {
+    const log = writeLog('report.jsonl', [
+      [oldKey, at(-30)],
+      [oldKey, at(50)],
+    ]);
+    const out = join(root, 'report');
+    const write = process.stdout.write;
+    process.stdout.write = (() => true) as typeof process.stdout.write;
+    let code: number;
+    try {
+      code = await runAuditReport([
+        '--log',
+        log,
+        '--ca',
+        join(dir, 'ca/ca.pem'),
+        '--certs',
+        dir,
+        '--revocation-list',
+        crlFile(),
+        '--out',
+        out,
+      ]);
+    } finally {
+      process.stdout.write = write;
+    }
+    expect(code).toBe(1);
+    const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as {
+      verification: { findings: { kind: string; seq: number }[] };
+    };
+    expect(report.verification.findings.map((f) => [f.kind, f.seq])).toEqual([['signed-after-revocation', 1]]);
   });
 
   it('refuses a list that is missing, not a CRL, or not signed by the CA, as a usage error', async () => {
