@@ -292,7 +292,9 @@ export function runProvisionCommand(args: string[], io: CommandIo = processIo): 
         const lines = r.added.length
           ? r.added.map((a) => `Revoked ${a.subject} (serial ${a.serial})`)
           : ['Nothing new to revoke: every certificate given is already on the list'];
-        io.out(`${lines.join('\n')}\n${shown(r.file)} now lists ${r.total} certificate(s); give it to the coordinator and every agent.\n`);
+        io.out(
+          `${lines.join('\n')}\n${shown(r.file)} now lists ${r.total} certificate(s) as cRLNumber ${r.crlNumber}; give it to the coordinator and every agent (they refuse any lower number from now on).\n`,
+        );
         if (r.roster) io.out(`${r.removedFromRoster.join(', ')} left the roster.\n${rosterLines(r.roster)}`);
         return 0;
       }

@@ -4,7 +4,14 @@
 import * as grpc from '@grpc/grpc-js';
 import { createCoordinatorMetrics, refusalReason, type CoordinatorMetrics } from '../ops/metrics.ts';
 import { startOpsServer, type ReadinessCheck, type RunningOpsServer } from '../ops/http.ts';
-import { RevocationWatcher, revokedMessage } from '../proto/revocation.ts';
+import {
+  parseRevocationList,
+  RevocationListError,
+  RevocationWatcher,
+  revokedMessage,
+  type RevocationKeeper,
+  type RevocationList,
+} from '../proto/revocation.ts';
 import type { FederationHandlers } from '../proto/generated/fedsynth/v1/Federation.ts';
 import type { CoordinatorConfig } from './config.ts';
 import { PeerIdentityError, type CallWithAuthContext, type SiteIdentity } from './peer-identity.ts';
@@ -138,6 +145,33 @@ export function revocationCheckedIdentity(
   };
 }
 
+/**
+ * The highest list this coordinator accepted, kept in its store, so a restart with an older list
+ * in its file refuses it as an agent does. A kept list that no longer verifies stops the start.
+ */
+async function storeRevocationKeeper(store: Store, federationId: string, caPem: string): Promise<RevocationKeeper> {
+  const kept = await store.heldRevocationList(federationId);
+  let held: RevocationList | undefined;
+  if (kept) {
+    try {
+      held = await parseRevocationList(kept.pem, caPem, `the revocation list held in the coordinator's store`);
+    } catch (err) {
+      throw new RevocationListError(
+        `${(err as Error).message}. Only this coordinator writes it (table revocation_lists); restore the store from a backup or delete that row to take the file as found`,
+      );
+    }
+  }
+  return {
+    ...(held ? { held } : {}),
+    persist: (list) =>
+      store.keepRevocationList(federationId, {
+        crlNumber: list.crlNumber?.toString() ?? '',
+        sha256: list.signed.sha256,
+        pem: list.signed.pem,
+      }),
+  };
+}
+
 export interface CoordinatorOps {
   metrics?: CoordinatorMetrics;
   revocation?: RevocationWatcher;
@@ -158,8 +192,18 @@ export async function openCoordinatorOps(
     federationOf.set(store, cfg.federationId);
     instrumentStore(store, m);
   }
-  const revocation = cfg.revocationListFile ? await RevocationWatcher.open(cfg.revocationListFile, cfg.kit.caPem, { log }) : undefined;
-  if (revocation) log(`revocation list ${cfg.revocationListFile}: ${revocation.current().size} revoked certificate(s)`);
+  const revocation = cfg.revocationListFile
+    ? await RevocationWatcher.open(cfg.revocationListFile, cfg.kit.caPem, {
+        log,
+        keeper: await storeRevocationKeeper(store, cfg.federationId, cfg.kit.caPem),
+      })
+    : undefined;
+  if (revocation) {
+    const n = revocation.current().crlNumber;
+    log(
+      `revocation list ${cfg.revocationListFile}: ${n === undefined ? 'no cRLNumber' : `cRLNumber ${n}`}, ${revocation.current().size} revoked certificate(s)`,
+    );
+  }
   // Agents given the same list would refuse every handshake: a coordinator restarted with a kit
   // its operator revoked stops here, with the remedy, rather than run unreachable.
   const own = revocation?.current().lookupPem(cfg.kit.certPem);

@@ -7,12 +7,15 @@
 // signed with the old key and must still verify after the switch (site-agent/previous-certs.ts).
 //
 // revoke writes DIR/revoked.crl.pem, an X.509 CRL signed by the CA, which the coordinator and
-// every agent read (proto/revocation.ts). Entries accumulate: revoking never un-revokes.
+// every agent read (proto/revocation.ts). Entries accumulate: revoking never un-revokes. Every
+// list carries a cRLNumber one higher than the list it replaces (1 for the first, and for the
+// first after an unnumbered one), which holders use to refuse an older list (a rollback).
 import 'reflect-metadata';
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { X509Certificate, webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
+import { CRL_NUMBER_OID, decodeCrlNumber, encodeCrlNumber } from '../proto/revocation.ts';
 import { CA_CERT_FILE, CA_KEY_FILE, CERT_FILE, KEY_FILE, caDir, replaceFile, siteKitDir } from './kit.ts';
 import {
   certificateKeySha256,
@@ -135,6 +138,8 @@ export interface RevokeResult {
   file: string;
   added: { serial: string; subject: string }[];
   total: number;
+  /** The cRLNumber of the list written. */
+  crlNumber: bigint;
   /** Sites whose listed key was revoked, so they left the roster. */
   removedFromRoster: string[];
   /** The new roster version, when a site left it; undefined when the roster did not change or does not exist. */
@@ -142,12 +147,16 @@ export interface RevokeResult {
 }
 
 /**
- * The entries of DIR/revoked.crl.pem, its CA signature checked; none when the file does not exist.
- * A corrupt or foreign list is refused: re-signing it would drop or forge entries.
+ * The entries and cRLNumber (0 for an unnumbered list, or none) of DIR/revoked.crl.pem, its CA
+ * signature checked; none when the file does not exist. A corrupt or foreign list is refused:
+ * re-signing it would drop or forge entries.
  */
-export async function revocationEntries(outDir: string, authority: CertificateAuthority): Promise<readonly x509.X509CrlEntry[]> {
+export async function revocationEntries(
+  outDir: string,
+  authority: CertificateAuthority,
+): Promise<{ entries: readonly x509.X509CrlEntry[]; crlNumber: bigint }> {
   const file = join(outDir, REVOCATION_FILE);
-  if (!existsSync(file)) return [];
+  if (!existsSync(file)) return { entries: [], crlNumber: 0n };
   let crl: x509.X509Crl;
   try {
     crl = new x509.X509Crl(readFileSync(file, 'utf8'));
@@ -158,7 +167,18 @@ export async function revocationEntries(outDir: string, authority: CertificateAu
   }
   if (!(await crl.verify({ publicKey: authority.certificate }, webcrypto)))
     throw new ProvisionError(`${file} is not signed by this federation's CA; restore it from a backup before revoking more`);
-  return crl.entries;
+  const ext = crl.extensions.find((e) => e.type === CRL_NUMBER_OID);
+  let crlNumber = 0n;
+  if (ext) {
+    try {
+      crlNumber = decodeCrlNumber(ext.value);
+    } catch (err) {
+      throw new ProvisionError(
+        `${file} has an unreadable cRLNumber (${(err as Error).message}); restore it from a backup before revoking more`,
+      );
+    }
+  }
+  return { entries: crl.entries, crlNumber };
 }
 
 /** Adds certificates to the federation's CRL (DIR/revoked.crl.pem), re-signed by the CA. */
@@ -178,7 +198,8 @@ export async function revokeCertificates(opts: {
   const file = join(outDir, REVOCATION_FILE);
   const entries: x509.X509CrlEntryParams[] = [];
   const known = new Set<string>();
-  for (const e of await revocationEntries(outDir, authority)) {
+  const before = await revocationEntries(outDir, authority);
+  for (const e of before.entries) {
     known.add(e.serialNumber.toUpperCase().replace(/^0+/, ''));
     entries.push({
       serialNumber: e.serialNumber,
@@ -205,6 +226,7 @@ export async function revokeCertificates(opts: {
     entries.push({ serialNumber: cert.serialNumber.toLowerCase(), revocationDate: now, reason: REASON_CODE[reason] });
     added.push({ serial: cert.serialNumber, subject: cert.subject.replace(/\n/g, ', ') });
   }
+  const crlNumber = before.crlNumber + 1n;
   const crl = await x509.X509CrlGenerator.create(
     {
       issuer: authority.certificate.subject,
@@ -212,6 +234,9 @@ export async function revokeCertificates(opts: {
       // Present because @peculiar/x509 mis-reads the entries of a CRL without it. Readers here do
       // not expire the list: the latest file is in force until replaced.
       nextUpdate: authority.certificate.notAfter,
+      // Re-signing with nothing new still numbers a new list, so an operator can always issue one
+      // above whatever a holder accepted.
+      extensions: [new x509.Extension(CRL_NUMBER_OID, false, encodeCrlNumber(crlNumber))],
       entries,
       signingAlgorithm: SIGNING_ALGORITHM,
       signingKey: authority.privateKey,
@@ -223,18 +248,18 @@ export async function revokeCertificates(opts: {
   // A site whose listed key is revoked leaves the roster; revoking a key the roster no longer
   // lists (a previous certificate after rotate-site) changes nothing there. Revocation is not
   // held up by a federation that has no roster yet.
-  const before = await readRoster(outDir, authority);
-  if (!before) return { file, added, total: entries.length, removedFromRoster: [] };
+  const rosterBefore = await readRoster(outDir, authority);
+  if (!rosterBefore) return { file, added, total: entries.length, crlNumber, removedFromRoster: [] };
   const revokedKeys = new Set(opts.certPems.map((pem) => certificateKeySha256(pem)));
-  const removedFromRoster = before.sites.filter((s) => revokedKeys.has(s.publicKeySha256)).map((s) => s.siteId);
+  const removedFromRoster = rosterBefore.sites.filter((s) => revokedKeys.has(s.publicKeySha256)).map((s) => s.siteId);
   const roster = await changeRoster(
     outDir,
     authority,
-    before,
-    before.sites.filter((s) => !revokedKeys.has(s.publicKeySha256)),
+    rosterBefore,
+    rosterBefore.sites.filter((s) => !revokedKeys.has(s.publicKeySha256)),
     now,
   );
-  return { file, added, total: entries.length, removedFromRoster, ...(roster ? { roster } : {}) };
+  return { file, added, total: entries.length, crlNumber, removedFromRoster, ...(roster ? { roster } : {}) };
 }
 
 /** The site's current certificate (and, with previous, every certificate it held before). */

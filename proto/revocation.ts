@@ -4,9 +4,19 @@
 // committee key signed by a revoked certificate. The list is a file both ends read and re-read
 // when it changes: revoking takes effect without a restart. A list that is not signed by this
 // federation's CA is refused (and the previous one kept), so a forged file cannot un-revoke.
+//
+// Lists are ordered by their cRLNumber extension (RFC 5280 §5.2.3; `provision revoke` numbers
+// every list it signs one higher than the last). A holder keeps the highest list it accepted and
+// refuses a lower number (an older list copied over a newer one would re-admit what the newer one
+// revoked) and a different list under the number it holds; a site agent keeps that list in its
+// state folder (site-agent/revocation.ts) and the coordinator in its store (coordinator/ops.ts),
+// so a restart does not forget it. A list without a
+// number (written before lists were numbered) is taken only while no numbered list is held. A list
+// whose nextUpdate has passed is refused: `provision revoke` sets it to the CA's notAfter, so this
+// is a sanity check, not a freshness guarantee.
 import 'reflect-metadata';
 import { readFileSync, statSync } from 'node:fs';
-import { webcrypto, X509Certificate as NodeCertificate } from 'node:crypto';
+import { createHash, webcrypto, X509Certificate as NodeCertificate } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 
 export class RevocationListError extends Error {
@@ -29,14 +39,52 @@ export function normaliseSerial(hex: string): string {
   return s === '' ? '0' : s;
 }
 
+export const CRL_NUMBER_OID = '2.5.29.20';
+/** RFC 5280 §5.2.3: conforming CRL numbers fit in 20 octets. */
+const CRL_NUMBER_MAX_OCTETS = 20;
+
+/** The DER INTEGER of a cRLNumber extension's value. */
+export function encodeCrlNumber(n: bigint): ArrayBuffer {
+  if (n < 0n) throw new RangeError(`a cRLNumber is non-negative, got ${n}`);
+  let hex = n.toString(16);
+  if (hex.length % 2) hex = `0${hex}`;
+  // A leading 0x00 keeps a high first bit from reading as a negative INTEGER.
+  if (parseInt(hex.slice(0, 2), 16) >= 0x80) hex = `00${hex}`;
+  const body = Buffer.from(hex, 'hex');
+  if (body.length > CRL_NUMBER_MAX_OCTETS + 1) throw new RangeError(`cRLNumber ${n} does not fit in ${CRL_NUMBER_MAX_OCTETS} octets`);
+  const der = Buffer.concat([Buffer.from([0x02, body.length]), body]);
+  return der.buffer.slice(der.byteOffset, der.byteOffset + der.byteLength);
+}
+
+/** The value of a cRLNumber extension (a DER INTEGER); throws on anything else. */
+export function decodeCrlNumber(der: ArrayBuffer): bigint {
+  const b = Buffer.from(der);
+  if (b.length < 3 || b[0] !== 0x02 || b[1] !== b.length - 2 || b[1] > CRL_NUMBER_MAX_OCTETS + 1)
+    throw new RangeError('the cRLNumber extension is not a DER INTEGER of at most 20 octets');
+  if (b[2] & 0x80) throw new RangeError('the cRLNumber extension is negative');
+  return BigInt(`0x${b.subarray(2).toString('hex')}`);
+}
+
 export class RevocationList {
   private readonly bySerial: Map<string, RevokedEntry>;
   constructor(
     entries: readonly RevokedEntry[],
     readonly thisUpdate: Date,
     readonly source: string,
+    readonly signed: {
+      /** cRLNumber; undefined for a list written before lists were numbered. */
+      crlNumber?: bigint;
+      nextUpdate?: Date;
+      /** SHA-256 of the DER: two lists under one number must be the same list. */
+      sha256: string;
+      /** The PEM as read, which a holder keeps in its state folder. */
+      pem: string;
+    } = { sha256: '', pem: '' },
   ) {
     this.bySerial = new Map(entries.map((e) => [e.serial, e]));
+  }
+  get crlNumber(): bigint | undefined {
+    return this.signed.crlNumber;
   }
   get size(): number {
     return this.bySerial.size;
@@ -89,7 +137,44 @@ export async function parseRevocationList(crlPem: string, caPem: string, where: 
     revokedAt: e.revocationDate,
     ...(e.reason !== undefined ? { reason: REASONS[e.reason] ?? String(e.reason) } : {}),
   }));
-  return new RevocationList(entries, crl.thisUpdate, where);
+  let crlNumber: bigint | undefined;
+  const ext = crl.extensions.find((e) => e.type === CRL_NUMBER_OID);
+  if (ext) {
+    try {
+      crlNumber = decodeCrlNumber(ext.value);
+    } catch (err) {
+      throw new RevocationListError(`${where} has an unreadable cRLNumber: ${(err as Error).message}`);
+    }
+  }
+  return new RevocationList(entries, crl.thisUpdate, where, {
+    ...(crlNumber !== undefined ? { crlNumber } : {}),
+    ...(crl.nextUpdate ? { nextUpdate: crl.nextUpdate } : {}),
+    sha256: createHash('sha256').update(Buffer.from(crl.rawData)).digest('hex'),
+    pem: crlPem,
+  });
+}
+
+const numberText = (list: RevocationList) => (list.crlNumber === undefined ? 'no cRLNumber' : `cRLNumber ${list.crlNumber}`);
+
+/**
+ * Why a holder must refuse `next`, having accepted `held` (undefined: nothing yet), or undefined
+ * when `next` may replace it (or is the same list). The order is the cRLNumber alone: thisUpdate
+ * is the signer's clock, and a list is only ever replaced by a higher number.
+ */
+export function revocationListProblem(next: RevocationList, held: RevocationList | undefined, now: Date): string | undefined {
+  const nextUpdate = next.signed.nextUpdate;
+  if (nextUpdate && nextUpdate.getTime() < now.getTime())
+    return `${next.source} (${numberText(next)}) expired on ${nextUpdate.toISOString()} (its nextUpdate): ask the federation operator for a current list (fedsynth provision revoke writes one)`;
+  if (!held) return undefined;
+  if (next.signed.sha256 === held.signed.sha256) return undefined;
+  if (held.crlNumber === undefined) return undefined;
+  if (next.crlNumber === undefined)
+    return `${next.source} has no cRLNumber, while this holder accepted cRLNumber ${held.crlNumber}: refusing a rollback to an unnumbered list`;
+  if (next.crlNumber < held.crlNumber)
+    return `${next.source} is cRLNumber ${next.crlNumber}, lower than cRLNumber ${held.crlNumber} this holder accepted: refusing a rollback (it would re-admit what the newer list revoked)`;
+  if (next.crlNumber === held.crlNumber)
+    return `${next.source} is another list under cRLNumber ${held.crlNumber}, which this holder already accepted: refusing it`;
+  return undefined;
 }
 
 export async function readRevocationList(file: string, caPem: string): Promise<RevocationList> {
@@ -104,31 +189,67 @@ export async function readRevocationList(file: string, caPem: string): Promise<R
   return parseRevocationList(text, caPem, `revocation list ${file}`);
 }
 
+/** How a holder keeps what it accepted beyond its process (a site agent: its state folder). */
+export interface RevocationKeeper {
+  /** The list accepted before this start, verified; undefined when none was kept. */
+  held?: RevocationList;
+  /** Makes `list` durable before it is used; throws (or rejects) when it cannot. */
+  persist(list: RevocationList): void | Promise<void>;
+}
+
+export interface RevocationWatcherOptions {
+  intervalMs?: number;
+  log?: (line: string) => void;
+  keeper?: RevocationKeeper;
+  now?: () => Date;
+}
+
 /**
- * The current list of a file, re-read when its size or mtime changes (checked every
- * `intervalMs`). A newer file that fails to parse or verify is reported and ignored: the last
- * good list stays in force, never an empty one.
+ * The list in force from a file, re-read when its size, mtime or inode changes (checked every
+ * `intervalMs`). A file that fails to parse or verify, or that `revocationListProblem` refuses
+ * (a lower cRLNumber, another list under the held number, an expired one), is reported and
+ * ignored: the highest list accepted stays in force, never an older or an empty one.
  */
 export class RevocationWatcher {
   private list: RevocationList;
-  private stamp: string;
+  private stamp = 'missing';
   private timer?: NodeJS.Timeout;
+  private readonly log: (line: string) => void;
+  private readonly now: () => Date;
+  /** The last refusal, for whoever reports the holder's state. */
+  lastRefusal: string | undefined;
+
   private constructor(
     readonly file: string,
     private readonly caPem: string,
     first: RevocationList,
-    private readonly log: (line: string) => void,
+    private readonly opts: RevocationWatcherOptions,
   ) {
     this.list = first;
-    this.stamp = RevocationWatcher.stampOf(file);
+    this.log = opts.log ?? (() => undefined);
+    this.now = opts.now ?? (() => new Date());
   }
 
-  static async open(
-    file: string,
-    caPem: string,
-    opts: { intervalMs?: number; log?: (line: string) => void } = {},
-  ): Promise<RevocationWatcher> {
-    const w = new RevocationWatcher(file, caPem, await readRevocationList(file, caPem), opts.log ?? (() => undefined));
+  /**
+   * Without a kept list, the file must hold a usable list (else RevocationListError). With one,
+   * the file is offered like any later change: refused (and logged) when older, the kept list in
+   * force.
+   */
+  static async open(file: string, caPem: string, opts: RevocationWatcherOptions = {}): Promise<RevocationWatcher> {
+    const held = opts.keeper?.held;
+    let w: RevocationWatcher;
+    if (held) {
+      w = new RevocationWatcher(file, caPem, held, opts);
+      await w.refresh();
+    } else {
+      const stamp = RevocationWatcher.stampOf(file);
+      const first = await readRevocationList(file, caPem);
+      const problem = revocationListProblem(first, undefined, opts.now?.() ?? new Date());
+      if (problem) throw new RevocationListError(problem);
+      await opts.keeper?.persist(first);
+      w = new RevocationWatcher(file, caPem, first, opts);
+      w.stamp = stamp;
+    }
     const interval = opts.intervalMs ?? 5000;
     if (interval > 0) {
       w.timer = setInterval(() => void w.refresh(), interval);
@@ -140,7 +261,7 @@ export class RevocationWatcher {
   private static stampOf(file: string): string {
     try {
       const s = statSync(file);
-      return `${s.size}:${s.mtimeMs}`;
+      return `${s.size}:${s.mtimeMs}:${s.ino}`;
     } catch {
       return 'missing';
     }
@@ -150,19 +271,42 @@ export class RevocationWatcher {
     return this.list;
   }
 
+  private refuse(reason: string): void {
+    this.lastRefusal = reason;
+    this.log(
+      `revocation list refused: ${reason}; keeping the previous one (${numberText(this.list)}, ${this.list.size} revoked certificate(s))`,
+    );
+  }
+
   /** Re-reads the file if it changed; returns the list in force. */
   async refresh(): Promise<RevocationList> {
     const stamp = RevocationWatcher.stampOf(this.file);
     if (stamp === this.stamp) return this.list;
     this.stamp = stamp;
+    let next: RevocationList;
     try {
-      const next = await readRevocationList(this.file, this.caPem);
-      if (next.size !== this.list.size || next.thisUpdate.getTime() !== this.list.thisUpdate.getTime())
-        this.log(`revocation list ${this.file} reloaded: ${next.size} revoked certificate(s)`);
-      this.list = next;
+      next = await readRevocationList(this.file, this.caPem);
     } catch (err) {
-      this.log(`revocation list ${this.file} changed but is unusable, keeping the previous one: ${(err as Error).message}`);
+      this.refuse(`${this.file} changed but is unusable: ${(err as Error).message}`);
+      return this.list;
     }
+    const problem = revocationListProblem(next, this.list, this.now());
+    if (problem) {
+      this.refuse(problem);
+      return this.list;
+    }
+    if (next.signed.sha256 === this.list.signed.sha256) return this.list;
+    try {
+      await this.opts.keeper?.persist(next);
+    } catch (err) {
+      // Looked at again on the next tick: a list that is not durable is not used.
+      this.stamp = 'unpersisted';
+      this.refuse(`${this.file} (${numberText(next)}) could not be kept: ${(err as Error).message}`);
+      return this.list;
+    }
+    this.list = next;
+    this.lastRefusal = undefined;
+    this.log(`revocation list ${this.file} accepted: ${numberText(next)}, ${next.size} revoked certificate(s)`);
     return this.list;
   }
 

@@ -31,7 +31,8 @@ import { miaHistogram } from './audit-tasks.ts';
 import { previousSiteCertificates, recordCertificate } from './previous-certs.ts';
 import { refusalReason, type AgentMetrics, type AgentBudget } from '../ops/metrics.ts';
 import { startOpsServer, type RunningOpsServer } from '../ops/http.ts';
-import { RevocationWatcher } from '../proto/revocation.ts';
+import type { RevocationWatcher } from '../proto/revocation.ts';
+import { openSiteRevocation } from './revocation.ts';
 import { SiteRoster, SiteRosterError } from './roster.ts';
 
 export const AGENT_VERSION = '0.1.0';
@@ -53,6 +54,8 @@ export interface AgentHooks extends Pick<TaskContext, 'onNoisedVector'> {
    * it lower, so that each restart is not followed by a wait of up to 5 s for the sites to return.
    */
   retryMaxMs?: number;
+  /** How often the revocation list file is looked at for a change (default 5 s). */
+  revocationRefreshMs?: number;
   /** Prometheus metrics of this agent (ops/metrics.ts), when it serves them. */
   metrics?: AgentMetrics;
 }
@@ -200,8 +203,13 @@ export class SiteAgent {
   /** The revocation list and the metrics endpoint, when the config asks for them. */
   private async startOps(): Promise<void> {
     if (this.cfg.revocationListFile) {
-      this.revocation = await RevocationWatcher.open(this.cfg.revocationListFile, this.cfg.kit.caPem, { log: this.log });
-      this.log(`revocation list ${this.cfg.revocationListFile}: ${this.revocation.current().size} revoked certificate(s)`);
+      this.revocation = await openSiteRevocation({
+        file: this.cfg.revocationListFile,
+        stateDir: this.cfg.stateDir,
+        caPem: this.cfg.kit.caPem,
+        log: this.log,
+        intervalMs: this.hooks.revocationRefreshMs,
+      });
     }
     if (this.cfg.metrics) {
       this.ops = await startOpsServer({

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { command, parseArgs } from '../args.ts';
 import type { ReconcileResult } from '../../privacy/audit-log/reconcile.ts';
-import { certFilesFrom, LOG_FLAGS, logFiles, verifyFiles } from './verify.ts';
+import { certFilesFrom, LOG_FLAGS, logFiles, revocationListFlag, verifyFiles } from './verify.ts';
 import type { CanaryAuditResult } from '../../federation/audits/canary.ts';
 import type { MiaReport as MiaAuditResult } from './mia.ts';
 
@@ -210,11 +210,15 @@ export const REPORT = command({
 export async function runAuditReport(args: string[]): Promise<number> {
   const { flags, positional } = parseArgs(REPORT, args);
   const logs = logFiles(flags.log, positional, REPORT.command);
+  const caPem = readFileSync(flags.ca, 'utf8');
+  const revocationList =
+    flags['revocation-list'] === undefined ? undefined : await revocationListFlag(flags['revocation-list'], caPem, REPORT.command);
   const { result, notes } = verifyFiles({
     logs,
-    caPem: readFileSync(flags.ca, 'utf8'),
+    caPem,
     certFiles: certFilesFrom(flags.certs),
     delta: flags.delta,
+    ...(revocationList ? { revocationList } : {}),
   });
   const readJson = <T>(f: string | undefined): T | undefined => (f !== undefined ? (JSON.parse(readFileSync(f, 'utf8')) as T) : undefined);
   const canary = readJson<CanaryAuditResult>(flags.canary);

@@ -6,6 +6,8 @@ import { command, parseArgs, UsageError } from '../args.ts';
 import { parseCoordinatorConfig } from '../coordinator-config.ts';
 import { parseChainLines } from '../../privacy/audit-log/chain.ts';
 import { COORDINATOR, reconcileAuditLogs, type AuditLogInput, type ReconcileResult } from '../../privacy/audit-log/reconcile.ts';
+import { entriesSignedAfterRevocation, type RevokedSigner } from '../../privacy/audit-log/revoked-signers.ts';
+import { readRevocationList, RevocationListError, type RevocationList } from '../../proto/revocation.ts';
 
 const OID_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
 
@@ -82,17 +84,43 @@ export interface VerifyInputs {
   /** Certificate PEM files or directories of them (startup kits). */
   certFiles: string[];
   delta: number;
+  /** The federation's CRL, CA-verified: entries signed with a certificate after its revocation fail. */
+  revocationList?: RevocationList;
+}
+
+/** The given certificates the list revokes, each with its party and revocation time. */
+export function revokedSigners(keys: ReadonlyMap<string, readonly string[]>, list: RevocationList): RevokedSigner[] {
+  const out: RevokedSigner[] = [];
+  for (const [party, pems] of keys)
+    for (const pem of pems) {
+      const entry = list.lookupPem(pem);
+      if (entry)
+        out.push({ party, key: pem, serial: entry.serial, revokedAt: entry.revokedAt, ...(entry.reason ? { reason: entry.reason } : {}) });
+    }
+  return out;
 }
 
 export function verifyFiles(inp: VerifyInputs): { result: ReconcileResult; notes: string[] } {
   const sidecars = inp.logs.map(certSidecar).filter((f) => existsSync(f));
   const files = inp.certFiles.flatMap((p) => (statSync(p).isDirectory() ? listPemFiles(p) : [p]));
   const { keys, notes } = loadPartyCertificates(inp.caPem, [...files, ...sidecars]);
+  const revoked = inp.revocationList ? revokedSigners(keys, inp.revocationList) : [];
+  if (inp.revocationList) {
+    const n = inp.revocationList.crlNumber;
+    notes.push(
+      `${inp.revocationList.source} (${n === undefined ? 'no cRLNumber' : `cRLNumber ${n}`}) revokes ${revoked.length} of the given certificates${revoked.length ? `: ${revoked.map((r) => `${r.party} serial ${r.serial} on ${r.revokedAt.toISOString()}`).join(', ')}` : ''}`,
+    );
+  }
   const logs: AuditLogInput[] = inp.logs.map((f) => ({ name: f, entries: parseChainLines(readFileSync(f, 'utf8')) }));
-  return { result: reconcileAuditLogs(logs, keys, { delta: inp.delta }), notes };
+  const result = reconcileAuditLogs(logs, keys, { delta: inp.delta });
+  for (const log of logs)
+    for (const { log: name, kind, seq, message } of entriesSignedAfterRevocation(log.name, log.entries, revoked))
+      result.findings.push({ log: name, kind, message, ...(seq !== undefined ? { seq } : {}) });
+  result.ok = result.findings.length === 0;
+  return { result, notes };
 }
 
-/** The flags verify and report share: which logs, the CA, extra certificates, δ. */
+/** The flags verify and report share: which logs, the CA, extra certificates, δ, the revocation list. */
 export const LOG_FLAGS = {
   log: {
     type: 'list',
@@ -109,6 +137,11 @@ export const LOG_FLAGS = {
     maxExclusive: true,
     default: 1e-9,
     help: 'δ at which spend is reported as ε',
+  },
+  'revocation-list': {
+    type: 'path',
+    value: 'FILE',
+    help: "the federation's revocation list (revoked.crl.pem, CA-signed): an entry signed with a listed certificate after its revocation fails. Without it, revoked certificates are not checked",
   },
 } as const;
 
@@ -152,14 +185,28 @@ export function certFilesFrom(certs: string[] | undefined): string[] {
   return files;
 }
 
+/** The list --revocation-list names, verified against the CA; any problem is a usage error. */
+export async function revocationListFlag(file: string, caPem: string, command: string): Promise<RevocationList> {
+  try {
+    return await readRevocationList(file, caPem);
+  } catch (err) {
+    if (err instanceof RevocationListError) throw new UsageError(`--revocation-list: ${err.message}`, command);
+    throw err;
+  }
+}
+
 export async function runAuditVerify(args: string[], io: Io = stdIo): Promise<number> {
   const { flags, positional } = parseArgs(VERIFY, args);
   const logs = logFiles(flags.log, positional, VERIFY.command);
+  const caPem = readFileSync(flags.ca, 'utf8');
+  const revocationList =
+    flags['revocation-list'] === undefined ? undefined : await revocationListFlag(flags['revocation-list'], caPem, VERIFY.command);
   const { result, notes } = verifyFiles({
     logs,
-    caPem: readFileSync(flags.ca, 'utf8'),
+    caPem,
     certFiles: certFilesFrom(flags.certs),
     delta: flags.delta,
+    ...(revocationList ? { revocationList } : {}),
   });
   if (flags.json) {
     io.out(`${JSON.stringify({ ...result, notes }, null, 2)}\n`);

@@ -232,6 +232,22 @@ ALTER TABLE rounds DROP CONSTRAINT rounds_kind_check;
 ALTER TABLE rounds ADD CONSTRAINT rounds_kind_check CHECK (kind IN ('keygen', 'measure', 'decrypt', 'preflight', 'mia-histogram'));
 `,
   },
+  {
+    version: 6,
+    name: 'held revocation list',
+    // The highest revocation list (cRLNumber) the coordinator accepted, so that a restart with an
+    // older list in its file refuses it (proto/revocation.ts). The PEM is CA-signed and verified
+    // again when read.
+    sql: `
+CREATE TABLE revocation_lists (
+  federation_id text PRIMARY KEY,
+  crl_number    text NOT NULL,
+  sha256        text NOT NULL,
+  pem           text NOT NULL,
+  accepted_at   timestamptz NOT NULL DEFAULT now()
+);
+`,
+  },
 ];
 
 /** Advisory-lock key namespace: the lock is per (purpose, current schema). */

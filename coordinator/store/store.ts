@@ -25,6 +25,7 @@ import * as audit from './audit.ts';
 import * as charges from './charges.ts';
 import * as federations from './federations.ts';
 import { migrate } from './migrations.ts';
+import * as revocation from './revocation.ts';
 import * as rounds from './rounds.ts';
 import { openPglite, openPostgres, type SqlClient } from './sql.ts';
 import * as submissions from './submissions.ts';
@@ -146,6 +147,15 @@ export class Store {
   }
   async listCommitteeKeys(federationId: string): Promise<CommitteeKey[]> {
     return federations.listCommitteeKeys(this.sql, federationId);
+  }
+
+  // ----- the revocation list held (revocation.ts) -----
+
+  async heldRevocationList(federationId: string): Promise<revocation.HeldRevocationList | null> {
+    return revocation.heldRevocationList(this.sql, federationId);
+  }
+  async keepRevocationList(federationId: string, list: revocation.HeldRevocationList): Promise<void> {
+    return revocation.keepRevocationList(this.sql, federationId, list);
   }
 
   // ----- rounds and tasks (rounds.ts) -----

@@ -54,7 +54,9 @@ export type ReconcileFindingKind =
   | 'unreleased-site-charge'
   | 'missing-site-log'
   | 'refusal-not-recorded'
-  | 'model-spend-mismatch';
+  | 'model-spend-mismatch'
+  /** An entry signed with a certificate after its revocation (revoked-signers.ts, checked by audit verify). */
+  | 'signed-after-revocation';
 
 export interface ReconcileFinding {
   /** The log the finding is about (its name as given). */

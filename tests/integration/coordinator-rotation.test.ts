@@ -274,7 +274,7 @@ describe('a real coordinator and site agent across a coordinator rotation', () =
     );
     // Whoever holds the old key, without the list: the agent, once it re-read its list (within 5 s), refuses the handshake and stops.
     await until('the agent re-reading its revocation list', () =>
-      fed.logs.some((l) => l.startsWith(`${SITE}: revocation list `) && l.endsWith('reloaded: 1 revoked certificate(s)')),
+      fed.logs.some((l) => l.startsWith(`${SITE}: revocation list `) && /accepted: cRLNumber \d+, 1 revoked certificate\(s\)$/.test(l)),
     );
     const staleLog: string[] = [];
     fed.coordinator = await startCoordinatorProcess(

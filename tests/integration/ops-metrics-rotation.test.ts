@@ -234,7 +234,7 @@ describe('certificate rotation keeps a site its identity, ledger and spend; revo
     const before = sum(await scrape(fed.coordinator.opsUrl!), 'fedsynth_refusals_total', { reason: 'revoked' });
     await until(
       'the coordinator to reload the list',
-      () => fed.logs.find((l) => /^coordinator: revocation list .* reloaded: 1 revoked/.test(l)),
+      () => fed.logs.find((l) => /^coordinator: revocation list .* accepted: cRLNumber \d+, 1 revoked/.test(l)),
       15_000,
     );
     // A stale copy of the old kit somewhere: its agent must stop with the reason, not retry forever.

@@ -62,6 +62,8 @@ export interface TestFederationOptions {
    * before): with 5 s waits every fit started up to 5 s after its coordinator was ready.
    */
   agentRetryMaxMs?: number;
+  /** How often agents look at their revocation list file (default: SiteAgent's 5 s). */
+  agentRevocationRefreshMs?: number;
 }
 
 export interface TestFederation {
@@ -188,6 +190,7 @@ export async function startTestFederation(opts: TestFederationOptions = {}): Pro
       const agent = new SiteAgent(siteCfgs[site], siteData[site], log(site), {
         onNoisedVector: (_task, v) => fed.noisedVectors[site].push(v.slice()),
         retryMaxMs: opts.agentRetryMaxMs ?? 500,
+        ...(opts.agentRevocationRefreshMs !== undefined ? { revocationRefreshMs: opts.agentRevocationRefreshMs } : {}),
       });
       fed.agents[site] = agent;
       fed.agentRuns[site] = agent.run().catch((err) => {
