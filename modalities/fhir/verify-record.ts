@@ -25,6 +25,7 @@ import {
 } from '../clinical/index.ts';
 import { DAY_MS, YEAR_MS } from './timeline.ts';
 import type { FhirResourceLike } from './types.ts';
+import { therapyViolations } from './verify-therapy.ts';
 
 export interface RecordViolation {
   rule: string;
@@ -163,6 +164,19 @@ export function verifyRecord(index: RecordIndex, resources: readonly FhirResourc
         );
     }
   }
+  const encounterStart = new Map<string, number>();
+  for (const [k, [s]] of encounters) if (Number.isFinite(s)) encounterStart.set(k, s);
+  const labs: { lab: string; value: number; ms: number; encounter: string }[] = [];
+  for (const r of resources) {
+    if (r.resourceType !== 'Observation') continue;
+    const lab = codesOf(r as Coded)
+      .map((c) => index.labByLoinc.get(c))
+      .find(Boolean);
+    const value = (r.valueQuantity as { value?: number } | undefined)?.value;
+    const ms = whenOf(r)?.[0];
+    if (lab && typeof value === 'number' && ms !== undefined) labs.push({ lab: lab.name, value, ms, encounter: refOf(r.encounter) ?? '' });
+  }
+  therapyViolations(resources, { ageAt, onset, encounterStart, labs }, add);
   return out;
 }
 
