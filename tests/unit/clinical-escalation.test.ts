@@ -178,6 +178,38 @@ describe('decoded records', () => {
   });
 });
 
+describe('random rows (fixed seed)', () => {
+  it('decode to records that break no rule, with steps taken', () => {
+    const rng = new Rng('escalation-sweep');
+    let records = 0;
+    let steps = 0;
+    const rules: string[] = [];
+    for (let i = 0; i < 800; i++) {
+      const row = schema.attributes.map((a) =>
+        a.kind === 'age'
+          ? rng.int((a as unknown as { edges: number[] }).edges.length)
+          : a.kind === 'condition'
+            ? +(rng.next() < 0.25)
+            : a.kind === 'lab'
+              ? rng.int((a as LabAttribute).edges.length + 1)
+              : 0,
+      );
+      let d;
+      try {
+        d = decodePatient(schema, row, new Rng(`sweep-${i}`));
+      } catch {
+        continue; // no life fits the row (the cohort redraws it)
+      }
+      records++;
+      steps += d.medications.filter((m) => m.priorPrescription).length;
+      rules.push(...verifyRecord(index, resourcesOf(d)).map((v) => v.rule));
+    }
+    expect(rules).toEqual([]);
+    expect(records).toBeGreaterThan(80);
+    expect(steps).toBeGreaterThan(30);
+  });
+});
+
 describe('verifier rules, each with a record that breaks it', () => {
   const base = () =>
     resourcesOf(
