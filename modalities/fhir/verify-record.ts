@@ -25,7 +25,7 @@ import {
 } from '../clinical/index.ts';
 import { DAY_MS, YEAR_MS } from './timeline.ts';
 import type { FhirResourceLike } from './types.ts';
-import { therapyViolations } from './verify-therapy.ts';
+import { therapyViolations, type TherapyContext } from './verify-therapy.ts';
 
 export interface RecordViolation {
   rule: string;
@@ -164,9 +164,13 @@ export function verifyRecord(index: RecordIndex, resources: readonly FhirResourc
         );
     }
   }
-  const encounterStart = new Map<string, number>();
-  for (const [k, [s]] of encounters) if (Number.isFinite(s)) encounterStart.set(k, s);
-  const labs: { lab: string; value: number; ms: number; encounter: string }[] = [];
+  therapyViolations(resources, { ageAt, onset, encounters, labs: labsOf(index, resources) }, add);
+  return out;
+}
+
+/** The schema's lab values of the record with their time and visit (for the treatment-course rules). */
+function labsOf(index: RecordIndex, resources: readonly FhirResourceLike[]): TherapyContext['labs'] {
+  const labs: TherapyContext['labs'] = [];
   for (const r of resources) {
     if (r.resourceType !== 'Observation') continue;
     const lab = codesOf(r as Coded)
@@ -176,8 +180,7 @@ export function verifyRecord(index: RecordIndex, resources: readonly FhirResourc
     const ms = whenOf(r)?.[0];
     if (lab && typeof value === 'number' && ms !== undefined) labs.push({ lab: lab.name, value, ms, encounter: refOf(r.encounter) ?? '' });
   }
-  therapyViolations(resources, { ageAt, onset, encounterStart, labs }, add);
-  return out;
+  return labs;
 }
 
 interface MedicationContext {

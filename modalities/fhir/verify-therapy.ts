@@ -22,8 +22,8 @@ const DAY_MS = 86_400_000;
 export interface TherapyContext {
   ageAt: (ms: number) => number;
   onset: Map<string, number>;
-  /** `Encounter/<id>` → start (ms). */
-  encounterStart: Map<string, number>;
+  /** `Encounter/<id>` → [start, end] (ms). */
+  encounters: ReadonlyMap<string, readonly [number, number]>;
   /** Lab measurements: name, value, time, `Encounter/<id>`. */
   labs: { lab: string; value: number; ms: number; encounter: string }[];
 }
@@ -107,8 +107,8 @@ export function therapyViolations(
     if (on === undefined) continue;
     const fromYear = requiredFromYear(t);
     const codes = new Set(t.anyOf.map((d) => d.rxnorm));
-    for (const [enc, start] of ctx.encounterStart) {
-      if (start < on + t.graceDays * DAY_MS || ctx.ageAt(start) < ESCALATION_MIN_AGE_YEARS) continue;
+    for (const [enc, [start]] of ctx.encounters) {
+      if (!Number.isFinite(start) || start < on + t.graceDays * DAY_MS || ctx.ageAt(start) < ESCALATION_MIN_AGE_YEARS) continue;
       if (new Date(start).getUTCFullYear() < fromYear) continue;
       const ok = rxs.some((x) => codes.has(x.rxnorm) && x.authoredMs <= start && end(x) > start);
       if (!ok) {
