@@ -8,26 +8,29 @@
  * eCQM update 2021-05-06, and `v2026/medication.py`, eCQM update 2025-05-08), plus a second,
  * independent public listing per code:
  * - 617311 atorvastatin 40 MG Oral Tablet, 259255 atorvastatin 80 MG Oral Tablet: VSAC "High
- *   Intensity Statin Therapy" (2.16.840.1.113883.3.526.3.1572), both versions; 259255 also in the
- *   PACIO project's US Core Medication instances (paciowg/CSV-to-FSH-app, output/Medication.instances.fsh).
- *   (617312, the first-line 10 mg of treatments.ts, is in VSAC "Moderate Intensity Statin
- *   Therapy", 2.16.840.1.113883.3.526.3.1575: 617312 is the 10 mg tablet, not the 40 mg one.)
+ *   Intensity Statin Therapy" (2.16.840.1.113883.3.526.3.1572), both versions; Synthea's
+ *   `modules/medications/statin.json` (states Prescribe_Atorvastatin_40/80_Mg_Oral_Tablet, same
+ *   code and display); 259255 also in the PACIO project's US Core Medication instances
+ *   (paciowg/CSV-to-FSH-app, output/Medication.instances.fsh). 617312, the first-line 10 mg of
+ *   treatments.ts, is the 10 mg tablet in both VSAC ("Moderate Intensity Statin Therapy",
+ *   2.16.840.1.113883.3.526.3.1575) and Synthea's statin.json — not the 40 mg one.
  * - 861004 metformin hydrochloride 1000 MG Oral Tablet, 1545658 empagliflozin 10 MG Oral Tablet:
  *   VSAC "Hypoglycemics Treatment Medications" (2.16.840.1.113762.1.4.1196.394, 2025-05-08);
  *   861004 also in a public clinical-NLP resolver's output (RxNorm resolution of "metformin 1000
  *   mg" → 861004 with this display).
  * - 243670 aspirin 81 MG Oral Tablet: VSAC "Antithrombotic Therapy for Ischemic Stroke"
- *   (2.16.840.1.113762.1.4.1110.62, 2025-05-08); also paciowg/CSV-to-FSH-app (as above) and a
- *   UMLS MRCONSO-format test fixture (SCD row 243670 "aspirin 81 MG Oral Tablet").
+ *   (2.16.840.1.113762.1.4.1110.62, 2025-05-08); Synthea's `modules/heart/acs_discharge_meds.json`
+ *   (state Aspirin_Daily); also paciowg/CSV-to-FSH-app (as above).
  * - 866427 24 HR metoprolol succinate 25 MG Extended Release Oral Tablet: VSAC "Beta Blocker
  *   Therapy" (2.16.840.1.113883.3.526.3.1174) and "Beta Blocker Therapy for LVSD" (…3.1184), both
- *   versions; FDA NDC listing of TOPROL-XL (NDA019962, NDC 70842-111) names RxCUI 866427 among its
- *   products.
+ *   versions; a public FDA NDC listing of TOPROL-XL (NDA019962, NDC 70842-111) names RxCUI 866427
+ *   among its products, and healthchain's terminology docs resolve "metoprolol 25" to 866427 with
+ *   this display. Synthea's beta_blocker.json lists only metoprolol tartrate.
  * - 313988 furosemide 40 MG Oral Tablet: VSAC "Pharmacologic Therapy for Hypertension"
  *   (2.16.840.1.113883.3.526.1577, both versions) and "Diuretics" (2.16.840.1.113762.1.4.1248.170,
- *   2025-05-08).
- * Where the second source is another VSAC value set, the pairing rests on VSAC alone (two
- * releases and two value sets, one publisher): no independent non-VSAC listing was found here.
+ *   2025-05-08); Synthea's `modules/heart/chf_meds_hfref_nyha2.json` (state Diuretic).
+ * 1545658's pairing rests on VSAC alone (no independent listing was found here); 861004's second
+ * source is a clinical-NLP resolver's printed output, weaker than the others.
  *
  * First years (`availableFromYear`) are the FDA label's "Initial U.S. Approval": metformin 1995
  * (as treatments.ts), empagliflozin 2014 (JARDIANCE label, DailyMed), metoprolol succinate
@@ -48,6 +51,8 @@ export const METFORMIN_1000: Drug = {
   minAgeYears: 18,
   dosage: 'One tablet (1000 mg) by mouth twice daily with meals',
   availableFromYear: 1995,
+  // Metformin labels: starting (and so raising) it is not recommended at an eGFR of 30-45.
+  minEgfr: 45,
 };
 /** The second agent of ADA 2024 §9 with cardiorenal benefit (SGLT2 inhibitor). */
 export const EMPAGLIFLOZIN: Drug = {
@@ -56,6 +61,8 @@ export const EMPAGLIFLOZIN: Drug = {
   minAgeYears: 18,
   dosage: 'One tablet (10 mg) by mouth once daily in the morning',
   availableFromYear: 2014,
+  // JARDIANCE label: not recommended for glycaemic control below an eGFR of 30.
+  minEgfr: 30,
 };
 /** High-intensity statin doses (ACC/AHA 2018 cholesterol guideline, Table 3: atorvastatin 40-80 mg). */
 export const ATORVASTATIN_40: Drug = {

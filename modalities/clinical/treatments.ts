@@ -31,6 +31,8 @@ export interface Drug {
    * label's highlights): a diagnosis made before it is treated from then on.
    */
   availableFromYear?: number;
+  /** Not started below this eGFR (mL/min/1.73 m²; the label's renal limit), for drugs written as a step up. */
+  minEgfr?: number;
 }
 
 export const METFORMIN: Drug = {

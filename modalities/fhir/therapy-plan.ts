@@ -108,6 +108,7 @@ export function planEscalation(
         next = line.steps[LINE_OF.get(prior.drug.rxnorm)!.step + 1];
       }
       if (!next || !approved(next) || ageAt(ms) < next.minAgeYears) continue;
+      if (next.minEgfr !== undefined && latestValue(measurements, 'egfr', ms) < next.minEgfr) continue;
       const reasons = (INDICATIONS.get(next.rxnorm)?.conditions ?? []).filter(has);
       if (reasons.length === 0) continue;
       const label = line.lab === 'hba1c' ? `HbA1c ${value} %` : `LDL-C ${value} mg/dL`;
@@ -117,4 +118,16 @@ export function planEscalation(
     }
   });
   return out;
+}
+
+/** The latest value of `lab` measured at or before `ms` (Infinity when none: nothing contraindicates). */
+function latestValue(measurements: PlanMeasurement[], lab: string, ms: number): number {
+  let at = -Infinity;
+  let v = Infinity;
+  for (const m of measurements)
+    if (m.lab === lab && m.ms <= ms && m.ms >= at) {
+      at = m.ms;
+      v = m.value;
+    }
+  return v;
 }

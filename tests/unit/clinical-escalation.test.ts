@@ -98,6 +98,31 @@ describe('the planner escalates an adult whose labs stay above target', () => {
     expect(addOn).toBeGreaterThan(20);
   });
 
+  it('no metformin step below an eGFR of 45 and no empagliflozin below 30 (labels)', () => {
+    const rng = new Rng('escalate-ckd');
+    const lab = (name: string, bin: number) => ({ attr: schema.attributes.find((a) => a.name === name) as LabAttribute, bin });
+    let checked = 0;
+    for (let i = 0; i < 120; i++) {
+      const tl = planTimeline(
+        {
+          ageBand: [60, 70],
+          sex: 'female',
+          conditions: ['type2_diabetes', 'chronic_kidney_disease'],
+          labs: [lab('hba1c', 3), lab('egfr', 0)],
+        },
+        REF,
+        rng,
+      );
+      for (const m of stepsOf(tl)) {
+        const egfr = tl.measurements.filter((x) => x.lab === 'egfr' && x.ms <= m.authoredMs).sort((a, b) => b.ms - a.ms)[0];
+        if (!egfr) continue;
+        checked++;
+        expect(egfr.value).toBeGreaterThanOrEqual(m.drug.minEgfr ?? 0);
+      }
+    }
+    expect(checked).toBeGreaterThan(0);
+  });
+
   it('a well-controlled diabetic (HbA1c 6.5-8 at the last visit) is stepped up only at visits above 7 %; a child is never stepped up', () => {
     const rng = new Rng('escalate-child');
     for (let i = 0; i < 150; i++) {
