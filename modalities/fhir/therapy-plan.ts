@@ -54,6 +54,15 @@ export function chainLines(meds: PlanMedication[]): PlanMedication[] {
       if (m.authoredMs === cur.authoredMs) for (const r of m.reasons) if (!cur.reasons.includes(r)) cur.reasons.push(r);
       continue;
     }
+    if (m.authoredMs === cur.authoredMs) {
+      // Two strengths written at one visit (a diagnosis that needs the higher one): only the higher is written.
+      const treats = INDICATIONS.get(m.drug.rxnorm)?.conditions ?? [];
+      for (const r of cur.reasons) if (!m.reasons.includes(r) && treats.includes(r)) m.reasons.push(r);
+      if (cur.prior) m.prior = cur.prior;
+      out[out.indexOf(cur)] = m;
+      active.set(at.line.id, m);
+      continue;
+    }
     cur.stoppedMs = m.authoredMs;
     cur.stopReason =
       m.stepReason ?? (cur.drug.maxAgeYears !== undefined ? 'Replaced by the adult strength' : `Replaced by ${m.drug.display}`);

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { aboveTarget, INDICATIONS, LINE_OF, stepUpViolations } from '../../modalities/clinical/index.ts';
 import { validateR4Resource } from '../../modalities/fhir/bundle.ts';
 import { decodePatient } from '../../modalities/fhir/decode.ts';
+import { chainLines } from '../../modalities/fhir/therapy-plan.ts';
 import { planTimeline, YEAR_MS, type PatientTimeline } from '../../modalities/fhir/timeline.ts';
 import type { FhirResourceLike } from '../../modalities/fhir/types.ts';
 import { recordIndex, verifyRecord } from '../../modalities/fhir/verify-record.ts';
@@ -300,5 +301,24 @@ describe('verifier rules, each with a record that breaks it', () => {
     expect(stepUpViolations('617311', { priorStep: 0, ageYears: 50, has, labValuesAtVisit: [195] })).toEqual([]);
     expect(stepUpViolations('314076', { priorStep: 0, priorMaxAgeYears: 18, ageYears: 18, has, labValuesAtVisit: [] })).toEqual([]);
     for (const code of ['861004', '1545658', '617311', '259255', '243670', '866427', '313988']) expect(INDICATIONS.has(code)).toBe(true);
+  });
+});
+
+describe('chainLines', () => {
+  it('two strengths written at one visit leave only the higher, with both indications', () => {
+    const enc = 0;
+    const t = Date.parse('2020-03-01T08:00:00Z');
+    const low = { drug: INDICATIONS.get('617312')!.drug, reasons: ['hyperlipidemia'], authoredMs: t, encounter: enc };
+    const high = { drug: INDICATIONS.get('617311')!.drug, reasons: ['coronary_artery_disease'], authoredMs: t, encounter: enc };
+    const out = chainLines([low, high]);
+    expect(out.map((m) => m.drug.rxnorm)).toEqual(['617311']);
+    expect(out[0].reasons.sort()).toEqual(['coronary_artery_disease', 'hyperlipidemia']);
+    expect(out[0].prior).toBeUndefined();
+    // A day later, the lower one is replaced and stopped.
+    const later = chainLines([{ ...low }, { ...high, authoredMs: t + DAY }]);
+    expect(later.map((m) => [m.drug.rxnorm, m.stoppedMs])).toEqual([
+      ['617312', t + DAY],
+      ['617311', undefined],
+    ]);
   });
 });
