@@ -120,7 +120,7 @@ export function planEscalation(
       if (next.minEgfr !== undefined && latestValue(measurements, 'egfr', ms) < next.minEgfr) continue;
       const reasons = (INDICATIONS.get(next.rxnorm)?.conditions ?? []).filter(has);
       if (reasons.length === 0) continue;
-      const label = line.lab === 'hba1c' ? `HbA1c ${value} %` : `LDL-C ${value} mg/dL`;
+      const label = line.lab === 'hba1c' ? `HbA1c ${value.toFixed(1)} %` : `LDL-C ${Math.round(value)} mg/dL`;
       out.push({ drug: next, reasons, authoredMs: ms, encounter: i, stepReason: `Stepped up: ${label} above target` });
       out = chainLines(out);
       return;
