@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { aboveTarget, INDICATIONS, LINE_OF, stepUpViolations } from '../../modalities/clinical/index.ts';
-import { validateR4Resource } from '../../modalities/fhir/bundle.ts';
+import { buildPatientBundle, validateBundle, validatePatientResources, validateR4Resource } from '../../modalities/fhir/bundle.ts';
 import { decodePatient } from '../../modalities/fhir/decode.ts';
 import { chainLines } from '../../modalities/fhir/therapy-plan.ts';
 import { planTimeline, YEAR_MS, type PatientTimeline } from '../../modalities/fhir/timeline.ts';
@@ -201,6 +201,17 @@ describe('decoded records', () => {
       }
     }
     expect(chained).toBeGreaterThan(20);
+  });
+
+  it('as a Bundle (priorPrescription as urn:uuid) and as flat resources, valid R4 with every reference resolved', () => {
+    const d = decoded('bundle-0', 62, ['type2_diabetes', 'coronary_artery_disease', 'hyperlipidemia'], { hba1c: 3, ldl_cholesterol: 4 });
+    const built = buildPatientBundle(d, {}, new Rng('bundle-ids'));
+    const steps = meds(built.resources).filter((m) => m.priorPrescription);
+    expect(steps.length).toBeGreaterThan(0);
+    const entries = built.bundle.entry as { resource: FhirResourceLike & Record<string, any> }[];
+    for (const e of entries) if (e.resource.priorPrescription) expect(e.resource.priorPrescription.reference).toMatch(/^urn:uuid:/);
+    expect(validateBundle(built.bundle)).toEqual([]);
+    expect(validatePatientResources(built.resources)).toEqual([]);
   });
 });
 
