@@ -19,7 +19,7 @@ import type { PlanEncounter, PlanMeasurement, PlanMedication } from './timeline.
 
 const DAY_MS = 86_400_000;
 /** A step up is written after the visit's labs (drawn 15 minutes into it). */
-export const STEP_UP_OFFSET_MS = 18 * 60_000;
+const STEP_UP_OFFSET_MS = 18 * 60_000;
 
 /**
  * Links each line's first-line prescriptions into one course: a later, higher strength replaces
