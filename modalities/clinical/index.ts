@@ -7,3 +7,5 @@ export * from './antibiotics.ts';
 export * from './growth.ts';
 export * from './mortality.ts';
 export * from './radiograph-view.ts';
+export * from './chronic-drugs.ts';
+export * from './escalation.ts';

@@ -7,6 +7,7 @@
  */
 
 import { ACUTE_TREATMENTS } from './antibiotics.ts';
+import { ASPIRIN_81, ATORVASTATIN_40, FUROSEMIDE_40, METOPROLOL_SUCCINATE_25, STEP_UP_DRUGS } from './chronic-drugs.ts';
 
 export const RXNORM_SYSTEM = 'http://www.nlm.nih.gov/research/umls/rxnorm';
 
@@ -30,9 +31,11 @@ export interface Drug {
    * label's highlights): a diagnosis made before it is treated from then on.
    */
   availableFromYear?: number;
+  /** Not started below this eGFR (mL/min/1.73 m²; the label's renal limit), for drugs written as a step up. */
+  minEgfr?: number;
 }
 
-const METFORMIN: Drug = {
+export const METFORMIN: Drug = {
   rxnorm: '860975',
   display: '24 HR metformin hydrochloride 500 MG Extended Release Oral Tablet',
   minAgeYears: 10,
@@ -42,7 +45,7 @@ const METFORMIN: Drug = {
 };
 // Children start at 0.07 mg/kg once daily (up to 5 mg; AAP 2017, Table 19): 2.5 mg, not the
 // adult 10 mg, from age 6 (lisinopril's paediatric labelling).
-const LISINOPRIL_PAEDIATRIC: Drug = {
+export const LISINOPRIL_PAEDIATRIC: Drug = {
   rxnorm: '311353',
   display: 'lisinopril 2.5 MG Oral Tablet',
   minAgeYears: 6,
@@ -51,7 +54,7 @@ const LISINOPRIL_PAEDIATRIC: Drug = {
   // Initial U.S. Approval 1988: DailyMed lisinopril tablets label.
   availableFromYear: 1988,
 };
-const LISINOPRIL: Drug = {
+export const LISINOPRIL: Drug = {
   rxnorm: '314076',
   display: 'lisinopril 10 MG Oral Tablet',
   minAgeYears: 18,
@@ -59,7 +62,7 @@ const LISINOPRIL: Drug = {
   // Initial U.S. Approval 1988: DailyMed lisinopril tablets label.
   availableFromYear: 1988,
 };
-const ATORVASTATIN: Drug = {
+export const ATORVASTATIN: Drug = {
   rxnorm: '617312',
   display: 'atorvastatin 10 MG Oral Tablet',
   minAgeYears: 10,
@@ -97,11 +100,20 @@ export const TREATMENTS: Readonly<Record<string, Treatment>> = {
     source: 'NICE NG136 / ACC-AHA 2017 (ACE inhibitor first line); AAP 2017 (lisinopril from age 6, 0.07 mg/kg)',
   },
   hyperlipidemia: { drugs: [ATORVASTATIN], source: 'ACC/AHA 2018 cholesterol guideline; NHLBI 2011 (statins from age 10)' },
+  // Adults only (minimum onset 18): a high-intensity statin from the diagnosis (ACC/AHA 2018:
+  // clinical ASCVD), low-dose aspirin (ACC/AHA 2019 / 2023 chronic coronary disease), nitrate.
   coronary_artery_disease: {
-    drugs: [ATORVASTATIN, NITROGLYCERIN],
-    source: 'ACC/AHA 2023 chronic coronary disease guideline (statin, sublingual nitrate for angina)',
+    drugs: [ATORVASTATIN_40, ASPIRIN_81, NITROGLYCERIN],
+    source:
+      'ACC/AHA 2018 cholesterol guideline (high-intensity statin for clinical ASCVD); ACC/AHA 2019 and AHA/ACC 2023 chronic coronary disease guidance (aspirin 75-100 mg, sublingual nitrate for angina)',
   },
-  heart_failure: { drugs: [LISINOPRIL_PAEDIATRIC, LISINOPRIL], source: 'ACC/AHA/HFSA 2022 heart failure guideline (ACE inhibitor)' },
+  // Adults: ACE inhibitor, evidence-based beta-blocker and loop diuretic (the schema has no sign of
+  // congestion, so every adult with heart failure is treated as symptomatic); children keep the
+  // paediatric ACE inhibitor only (no paediatric guidance for the others is modelled).
+  heart_failure: {
+    drugs: [LISINOPRIL_PAEDIATRIC, LISINOPRIL, METOPROLOL_SUCCINATE_25, FUROSEMIDE_40],
+    source: 'AHA/ACC/HFSA 2022 heart failure guideline (ACE inhibitor/ARB, beta-blocker, loop diuretic for congestion)',
+  },
   chronic_kidney_disease: {
     drugs: [LISINOPRIL_PAEDIATRIC, LISINOPRIL],
     source: 'KDIGO 2012 (ACE inhibitor or ARB for CKD with albuminuria)',
@@ -110,15 +122,17 @@ export const TREATMENTS: Readonly<Record<string, Treatment>> = {
   copd: { drugs: [ALBUTEROL], source: 'GOLD 2024 (short-acting bronchodilator for every patient)' },
 };
 
-/** RxNorm code → the conditions it is indicated for (derived from TREATMENTS and ACUTE_TREATMENTS). */
+/** RxNorm code → the conditions it is indicated for (derived from TREATMENTS, ACUTE_TREATMENTS and STEP_UP_DRUGS). */
 export const INDICATIONS: ReadonlyMap<string, { drug: Drug; conditions: string[] }> = (() => {
   const m = new Map<string, { drug: Drug; conditions: string[] }>();
+  const add = (d: Drug, condition: string) => {
+    const e = m.get(d.rxnorm) ?? { drug: d, conditions: [] };
+    if (!e.conditions.includes(condition)) e.conditions.push(condition);
+    m.set(d.rxnorm, e);
+  };
   for (const [condition, t] of [...Object.entries(TREATMENTS), ...Object.entries(ACUTE_TREATMENTS)])
-    for (const d of t.drugs) {
-      const e = m.get(d.rxnorm) ?? { drug: d, conditions: [] };
-      e.conditions.push(condition);
-      m.set(d.rxnorm, e);
-    }
+    for (const d of t.drugs) add(d, condition);
+  for (const { drug, conditions } of STEP_UP_DRUGS) for (const c of conditions) add(drug, c);
   return m;
 })();
 

@@ -361,22 +361,26 @@ export function decodePatient(schema: Schema, row: ArrayLike<number>, rng: Rng, 
         m.course.weightKg,
         'kg',
       );
+  // Ids first (drawn in the same order as before), so a step up can name the prescription it replaces.
+  const medIds = new Map(tl.medications.map((m) => [m, rng.uuid()] as const));
   const medications = tl.medications.map((m): FhirResourceLike => {
-    if (m.course) return courseRequest(rng.uuid(), subject, encRef(m.encounter), m, m.course, condRef, tl.deathMs);
+    if (m.course) return courseRequest(medIds.get(m)!, subject, encRef(m.encounter), m, m.course, condRef, tl.deathMs);
+    const prior = m.prior && medIds.get(m.prior);
     return {
       resourceType: 'MedicationRequest',
-      id: rng.uuid(),
+      id: medIds.get(m)!,
       meta,
       status: m.stoppedMs === undefined ? 'active' : 'stopped',
       ...(m.stoppedMs === undefined
         ? {}
-        : { statusReason: { text: `Replaced by the adult strength on ${isoDateTime(m.stoppedMs).slice(0, 10)}` } }),
+        : { statusReason: { text: `${m.stopReason ?? 'Replaced'} on ${isoDateTime(m.stoppedMs).slice(0, 10)}` } }),
       intent: 'order',
       medicationCodeableConcept: concept(RXNORM_SYSTEM, m.drug.rxnorm, m.drug.display, m.drug.display),
       subject,
       encounter: encRef(m.encounter),
       authoredOn: isoDateTime(m.authoredMs),
       reasonReference: m.reasons.map((r) => ({ reference: condRef.get(r)! })),
+      ...(prior ? { priorPrescription: { reference: `MedicationRequest/${prior}` } } : {}),
       dosageInstruction: DOSAGE(m.drug.rxnorm),
     };
   });

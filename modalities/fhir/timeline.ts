@@ -8,6 +8,7 @@
  * drives every draw.
  */
 import type { Rng } from '../../model/rng.ts';
+import { chainLines, planEscalation } from './therapy-plan.ts';
 import type { LabAttribute } from '../../schema/schema.ts';
 import {
   CONDITIONS,
@@ -56,8 +57,14 @@ export interface PlanMedication {
   reasons: string[];
   authoredMs: number;
   encounter: number;
-  /** When an adult strength replaced this paediatric one. */
+  /** When a later prescription of the same drug (an adult or higher strength) replaced this one. */
   stoppedMs?: number;
+  /** Why it was stopped (FHIR statusReason text). */
+  stopReason?: string;
+  /** The prescription of the same drug this one replaced (FHIR priorPrescription). */
+  prior?: PlanMedication;
+  /** Why this step up was taken (a lab above target), when it was one. */
+  stepReason?: string;
   /** An acute course (an antibiotic): its doses and days; the prescription is then completed. */
   course?: Course;
 }
@@ -325,7 +332,7 @@ export function planTimeline(row: RowFacts, refMs: number, rng: Rng): PatientTim
 
   const measurements = planMeasurements(row, sorted, renumber.get(indexEncounter)!, birthMs, onset, hasAt, rng);
   const medications = [
-    ...planMedications(row, sorted, onset, ageAt),
+    ...planEscalation(chainLines(planMedications(row, sorted, onset, ageAt)), sorted, measurements, onset, ageAt),
     ...planAntibiotics(row, sorted, conditions, measurements, onset, ageAt),
   ];
   return {
@@ -423,16 +430,9 @@ function planMedications(
       else prev.reasons.push(name);
     }
   }
-  // A prescription names only the indications diagnosed by the day it was written.
+  // A prescription names only the indications diagnosed by the day it was written. Strengths of one
+  // drug are linked into a course by chainLines (therapy-plan.ts).
   for (const m of byDrug.values()) m.reasons = m.reasons.filter((c) => onset.get(c)! <= m.authoredMs);
-  // A paediatric strength stops when an adult strength for one of its indications is written.
-  for (const m of byDrug.values()) {
-    if (m.drug.maxAgeYears === undefined) continue;
-    const next = [...byDrug.values()].find(
-      (a) => a.drug.maxAgeYears === undefined && a.authoredMs > m.authoredMs && a.reasons.some((c) => m.reasons.includes(c)),
-    );
-    if (next) m.stoppedMs = next.authoredMs;
-  }
   return [...byDrug.values()];
 }
 

@@ -25,6 +25,7 @@ import {
 } from '../clinical/index.ts';
 import { DAY_MS, YEAR_MS } from './timeline.ts';
 import type { FhirResourceLike } from './types.ts';
+import { therapyViolations, type TherapyContext } from './verify-therapy.ts';
 
 export interface RecordViolation {
   rule: string;
@@ -163,7 +164,23 @@ export function verifyRecord(index: RecordIndex, resources: readonly FhirResourc
         );
     }
   }
+  therapyViolations(resources, { ageAt, onset, encounters, labs: labsOf(index, resources) }, add);
   return out;
+}
+
+/** The schema's lab values of the record with their time and visit (for the treatment-course rules). */
+function labsOf(index: RecordIndex, resources: readonly FhirResourceLike[]): TherapyContext['labs'] {
+  const labs: TherapyContext['labs'] = [];
+  for (const r of resources) {
+    if (r.resourceType !== 'Observation') continue;
+    const lab = codesOf(r as Coded)
+      .map((c) => index.labByLoinc.get(c))
+      .find(Boolean);
+    const value = (r.valueQuantity as { value?: number } | undefined)?.value;
+    const ms = whenOf(r)?.[0];
+    if (lab && typeof value === 'number' && ms !== undefined) labs.push({ lab: lab.name, value, ms, encounter: refOf(r.encounter) ?? '' });
+  }
+  return labs;
 }
 
 interface MedicationContext {

@@ -6,6 +6,7 @@ import type { Rng } from '../../model/rng.ts';
 import { imageFindings, labValueText, sidedFindingText, type FactLab, type SyntheticFacts } from './facts.ts';
 import { LAB_LABELS, NOTE_STYLES, PHRASES, SECTION_HEADINGS, type NoteSection, type NoteStyle } from './templates.ts';
 import { verifyNote, type NoteIssue } from './verify.ts';
+import { imagingIndication, undiagnosedOpacity } from './indication.ts';
 import { conditionTerms, findingTerms, type Vocabulary } from './vocabulary.ts';
 
 /**
@@ -185,8 +186,12 @@ export function generateNote(all: SyntheticFacts, vocab: Vocabulary, rng: Rng, o
     findingText = found.length === 0 ? 'normal' : listText(found.map(term));
     // "Imaging shows …" and the multi-finding sentence name each finding with its side.
     if (found.length > 0 && topic === 'findings.other') findingText = listText(found.map((f) => sidedFindingText(term(f), img.sides?.[f])));
+    const why = imagingIndication(facts);
+    const named = why.condition === undefined ? '' : terms[why.condition];
+    sections.findings!.push(fill(choose(why.topic, PHRASES[why.topic], rng, opts), { condition: named }));
     sections.findings!.push(fill(choose(topic, PHRASES[topic], rng, opts), { view, side, finding: findingText }));
   }
+  const openOpacity = undiagnosedOpacity(facts);
   // Assessment
   if (style !== 'telegraphic' || facts.conditions.length === 0) {
     facts.conditions.forEach((c, i) => {
@@ -196,6 +201,13 @@ export function generateNote(all: SyntheticFacts, vocab: Vocabulary, rng: Rng, o
     if (img) {
       if (img.findingClass === 'normal')
         sections.assessment!.push(choose('assessment.finding.normal', PHRASES['assessment.finding.normal'], rng, opts));
+      else if (openOpacity)
+        sections.assessment!.push(
+          fill(choose('assessment.opacity.undiagnosed', PHRASES['assessment.opacity.undiagnosed'], rng, opts), {
+            finding: findingText,
+            Finding: capitalise(findingText),
+          }),
+        );
       else
         sections.assessment!.push(fill(choose('assessment.finding', PHRASES['assessment.finding'], rng, opts), { finding: findingText }));
     }
@@ -207,13 +219,25 @@ export function generateNote(all: SyntheticFacts, vocab: Vocabulary, rng: Rng, o
     if (facts.conditions.length === 0 && (!img || img.findingClass === 'normal') && unexplained.length === 0)
       sections.assessment!.push(fill(choose('assessment.none', PHRASES['assessment.none'], rng, opts), base));
   }
+  // A telegraphic note lists no assessment beside its problems, but an unexplained opacity still gets its differential.
+  if (style === 'telegraphic' && facts.conditions.length > 0 && openOpacity)
+    sections.assessment!.push(
+      fill(choose('assessment.opacity.undiagnosed', PHRASES['assessment.opacity.undiagnosed'], rng, opts), {
+        finding: findingText,
+        Finding: capitalise(findingText),
+      }),
+    );
   // Plan
   terms.slice(0, maxProblems).forEach((t, i) => {
     const topic = facts.conditions[i].acute ? 'plan.acute' : 'plan.condition';
     sections.plan!.push(fill(choose(topic, PHRASES[topic], rng, opts), { condition: t }));
   });
-  if (img && img.findingClass !== 'normal') sections.plan!.push(choose('plan.finding', PHRASES['plan.finding'], rng, opts));
-  sections.plan!.push(choose('plan.general', PHRASES['plan.general'], rng, opts));
+  // An opacity nobody has explained gets its repeat film, not "imaging as indicated" and a visit in 6 months.
+  if (openOpacity) sections.plan!.push(choose('plan.opacity.undiagnosed', PHRASES['plan.opacity.undiagnosed'], rng, opts));
+  else {
+    if (img && img.findingClass !== 'normal') sections.plan!.push(choose('plan.finding', PHRASES['plan.finding'], rng, opts));
+    sections.plan!.push(choose('plan.general', PHRASES['plan.general'], rng, opts));
+  }
 
   const headings = SECTION_HEADINGS[style];
   const parts: string[] = [];
@@ -241,6 +265,8 @@ export function safeNote(all: SyntheticFacts, vocab: Vocabulary): string {
   if (facts.labs?.length) lines.push(`Labs reviewed: ${facts.labs.map(formatLab).join(', ')}.`);
   if (facts.image) {
     lines.push('', 'Imaging:');
+    const why = imagingIndication(facts);
+    lines.push(PHRASES[why.topic][0].replace('{{condition}}', why.condition === undefined ? '' : terms[why.condition]));
     const found = imageFindings(facts.image);
     lines.push(
       found.length === 0
@@ -248,7 +274,10 @@ export function safeNote(all: SyntheticFacts, vocab: Vocabulary): string {
         : `Chest radiograph: ${listText(found.map((f) => sidedFindingText(findingTerms(vocab, f)[0]!, facts.image!.sides?.[f])))}.`,
     );
   }
-  lines.push('', 'Plan:', terms.length ? `Continue management of ${listText(terms)}.` : 'Next routine visit in 6 months.');
+  const plan = terms.length ? [`Continue management of ${listText(terms)}.`] : [];
+  if (undiagnosedOpacity(facts)) plan.push(PHRASES['plan.opacity.undiagnosed'][0]);
+  else if (!terms.length) plan.push('Next routine visit in 6 months.');
+  lines.push('', 'Plan:', ...plan);
   return lines.join('\n') + '\n';
 }
 

@@ -6,3 +6,4 @@ export * from './templates.ts';
 export * from './verify.ts';
 export * from './generate.ts';
 export * from './llm.ts';
+export * from './indication.ts';

@@ -53,6 +53,22 @@ export const PHRASES: Record<string, string[]> = {
   ],
   'history.labs': ['Recent results: {{labList}}.', 'Labs reviewed: {{labList}}.', 'Most recent values: {{labList}}.'],
   // Findings (one topic per image class)
+  // Why the radiograph was taken (notes/indication.ts); symptoms, never a coded diagnosis.
+  'indication.acute': ['Requested to follow up the recent {{condition}}.', 'Radiograph to review the recent {{condition}}.'],
+  'indication.heart_failure': [
+    'Requested for breathlessness on exertion in known {{condition}}.',
+    'Requested for increasing ankle swelling and breathlessness; known {{condition}}.',
+  ],
+  'indication.airways': [
+    'Requested for increased cough and breathlessness in known {{condition}}.',
+    'Requested for a cough of three weeks; known {{condition}}.',
+  ],
+  'indication.symptom': [
+    'Requested for a persistent cough of three weeks.',
+    'Requested for breathlessness on exertion.',
+    'Requested as part of a pre-operative assessment.',
+  ],
+  'indication.symptom.child': ['Requested for a persistent cough.', 'Requested for a cough with noisy breathing.'],
   'findings.normal': [
     'Chest radiograph ({{view}}): no acute cardiopulmonary abnormality.',
     'Chest radiograph ({{view}}): lungs are clear; heart size within normal limits.',
@@ -91,6 +107,12 @@ export const PHRASES: Record<string, string[]> = {
   // An acute illness (pneumonia, weeks old at the visit) is recovering, not "stable" or "monitored".
   'assessment.acute': ['{{Condition}}, improving.', '{{Condition}}, resolving.', 'Recent {{condition}}, recovering.'],
   'assessment.finding': ['Imaging shows {{finding}}.', 'Radiograph demonstrates {{finding}}.'],
+  // An airspace opacity without a diagnosed pneumonia: an open differential, no coded diagnosis.
+  'assessment.opacity.undiagnosed': [
+    '{{Finding}} of uncertain cause: possible early infection versus atelectasis or other causes.',
+    '{{Finding}} on the radiograph; differential includes infection, aspiration and atelectasis.',
+    'Radiographic {{finding}} not explained by a current diagnosis; infection versus other causes considered.',
+  ],
   'assessment.finding.normal': ['Chest radiograph normal.', 'Imaging unremarkable.'],
   // A value flagged high or low that no listed condition explains.
   'assessment.lab.high': [
@@ -111,6 +133,11 @@ export const PHRASES: Record<string, string[]> = {
     'Safety-netting advice given for {{condition}}.',
   ],
   'plan.finding': ['Repeat chest radiograph in 6 weeks.', 'Clinical correlation and interval imaging.', 'Follow-up imaging as indicated.'],
+  'plan.opacity.undiagnosed': [
+    'Repeat chest radiograph in 6-8 weeks to confirm resolution; review sooner if fever, cough or breathlessness develop.',
+    'Repeat chest radiograph in 6 to 8 weeks to confirm resolution; CT of the chest if it persists.',
+    'Follow-up radiograph in 6-8 weeks to confirm resolution; advised to return sooner if symptoms develop.',
+  ],
   'plan.general': ['Return if symptoms worsen.', 'Next routine visit in 6 months.', 'Patient agrees with the plan.'],
 };
 

@@ -1,0 +1,153 @@
+/**
+ * Treatment that follows the conditions and the labs over time, as a small rule set from public
+ * guidance, for adults (children keep the first-line rules of treatments.ts):
+ *
+ * - type 2 diabetes (ADA Standards of Care 2024, section 9): metformin, titrated to 1,000 mg twice
+ *   daily when HbA1c stays at or above the 7 % target about 3 months after the last change; then a
+ *   second agent (an SGLT2 inhibitor, empagliflozin 10 mg, for its cardiorenal benefit) on the same
+ *   condition;
+ * - LDL cholesterol (ACC/AHA 2018 cholesterol guideline): clinical ASCVD (coronary disease) gets a
+ *   high-intensity statin (atorvastatin 40-80 mg) from its diagnosis, raised to 80 mg when LDL-C
+ *   stays at or above 70 mg/dL; primary prevention (hyperlipidemia alone) starts at 10 mg and is
+ *   raised to high intensity when LDL-C is at or above 190 mg/dL (severe hypercholesterolaemia);
+ * - coronary disease: low-dose aspirin 81 mg (ACC/AHA 2019; AHA/ACC 2023 chronic coronary disease);
+ * - heart failure (AHA/ACC/HFSA 2022): an ACE inhibitor (lisinopril), an evidence-based
+ *   beta-blocker (metoprolol succinate) and a loop diuretic (furosemide).
+ *
+ * A drug and its strengths form a `line`; a line's prescriptions replace one another (the old one
+ * is stopped when the next is written), so one strength is active at a time. At most one step per
+ * visit, at the visit whose lab is above target. Pure.
+ */
+import {
+  ATORVASTATIN_40,
+  ATORVASTATIN_80,
+  EMPAGLIFLOZIN,
+  FUROSEMIDE_40,
+  METFORMIN_1000,
+  METOPROLOL_SUCCINATE_25,
+  ASPIRIN_81,
+} from './chronic-drugs.ts';
+import { ATORVASTATIN, LISINOPRIL, LISINOPRIL_PAEDIATRIC, METFORMIN, type Drug } from './treatments.ts';
+
+/** Days a step is given before the next one (ADA: reassess about every 3 months). */
+export const STEP_MIN_DAYS = 90;
+/** Escalation is an adult rule set. */
+export const ESCALATION_MIN_AGE_YEARS = 18;
+
+export interface TherapyLine {
+  id: string;
+  /** Strengths in increasing order. */
+  steps: readonly Drug[];
+  /** The lab whose value above target drives a step up. */
+  lab?: string;
+  /** An add-on line: started when this line is at its last step and the lab is still above target. */
+  addOnTo?: string;
+}
+
+export const THERAPY_LINES: readonly TherapyLine[] = [
+  { id: 'metformin', steps: [METFORMIN, METFORMIN_1000], lab: 'hba1c' },
+  { id: 'sglt2-inhibitor', steps: [EMPAGLIFLOZIN], lab: 'hba1c', addOnTo: 'metformin' },
+  { id: 'atorvastatin', steps: [ATORVASTATIN, ATORVASTATIN_40, ATORVASTATIN_80], lab: 'ldl_cholesterol' },
+  { id: 'lisinopril', steps: [LISINOPRIL_PAEDIATRIC, LISINOPRIL] },
+];
+
+/** RxNorm → its line and step index. */
+export const LINE_OF: ReadonlyMap<string, { line: TherapyLine; step: number }> = new Map(
+  THERAPY_LINES.flatMap((line) => line.steps.map((d, step) => [d.rxnorm, { line, step }] as const)),
+);
+
+/**
+ * Whether `value` of `lab` is at or above the treatment target for a patient with the conditions
+ * `has` (HbA1c 7 %; LDL-C 70 mg/dL with coronary disease, else 190).
+ */
+export function aboveTarget(lab: string, value: number, has: (c: string) => boolean): boolean {
+  if (lab === 'hba1c') return has('type2_diabetes') && value >= 7;
+  if (lab === 'ldl_cholesterol') {
+    if (has('coronary_artery_disease')) return value >= 70;
+    return has('hyperlipidemia') && value >= 190;
+  }
+  return false;
+}
+
+/** The lowest step of `line` a condition held requires of an adult (coronary disease: high-intensity statin). */
+export function minimumStep(line: TherapyLine, has: (c: string) => boolean): number {
+  return line.id === 'atorvastatin' && has('coronary_artery_disease') ? 1 : 0;
+}
+
+/**
+ * A treatment every adult with `condition` is on at each visit from `graceDays` after its
+ * diagnosis (and from the drug's first year): the verifier's rule `rule` otherwise.
+ */
+export interface RequiredTherapy {
+  rule: string;
+  condition: string;
+  anyOf: readonly Drug[];
+  graceDays: number;
+  source: string;
+}
+
+export const REQUIRED_THERAPIES: readonly RequiredTherapy[] = [
+  {
+    rule: 'coronary-disease-without-high-intensity-statin',
+    condition: 'coronary_artery_disease',
+    anyOf: [ATORVASTATIN_40, ATORVASTATIN_80],
+    graceDays: 365,
+    source: 'ACC/AHA 2018 cholesterol guideline (clinical ASCVD)',
+  },
+  {
+    rule: 'coronary-disease-without-aspirin',
+    condition: 'coronary_artery_disease',
+    anyOf: [ASPIRIN_81],
+    graceDays: 0,
+    source: 'ACC/AHA 2019; AHA/ACC 2023 chronic coronary disease',
+  },
+  {
+    rule: 'heart-failure-without-beta-blocker',
+    condition: 'heart_failure',
+    anyOf: [METOPROLOL_SUCCINATE_25],
+    graceDays: 0,
+    source: 'AHA/ACC/HFSA 2022',
+  },
+  {
+    rule: 'heart-failure-without-diuretic',
+    condition: 'heart_failure',
+    anyOf: [FUROSEMIDE_40],
+    graceDays: 0,
+    source: 'AHA/ACC/HFSA 2022 (loop diuretic for congestion)',
+  },
+];
+
+/** The first year any drug of a required therapy could be written (its earliest approval). */
+export function requiredFromYear(t: RequiredTherapy): number {
+  return Math.min(...t.anyOf.map((d) => d.availableFromYear ?? -Infinity));
+}
+
+/** One earlier prescription of the same line, as the verifier sees it. */
+export interface StepContext {
+  /** Step of the prescription replaced (undefined: none, e.g. the first of an add-on line). */
+  priorStep?: number;
+  /** The replaced prescription's paediatric age limit, when it has one. */
+  priorMaxAgeYears?: number;
+  ageYears: number;
+  has: (c: string) => boolean;
+  /** Values of the line's lab measured at the prescription's visit, on or before it was written. */
+  labValuesAtVisit: readonly number[];
+}
+
+/**
+ * `dose-increase-without-lab` when a step up of `rxnorm` (a higher strength, or an add-on agent)
+ * is not explained: by a paediatric strength outgrown, by a condition that requires that step
+ * (coronary disease: high-intensity statin), or by a lab above target at the visit it was written.
+ */
+export function stepUpViolations(rxnorm: string, ctx: StepContext): string[] {
+  const at = LINE_OF.get(rxnorm);
+  if (!at) return [];
+  const isAddOn = at.line.addOnTo !== undefined && ctx.priorStep === undefined;
+  const isIncrease = ctx.priorStep !== undefined && at.step > ctx.priorStep;
+  if (!isAddOn && !isIncrease) return [];
+  if (isIncrease && ctx.priorMaxAgeYears !== undefined && ctx.ageYears >= ctx.priorMaxAgeYears) return [];
+  if (isIncrease && at.step <= minimumStep(at.line, ctx.has)) return [];
+  const lab = at.line.lab;
+  if (lab && ctx.labValuesAtVisit.some((v) => aboveTarget(lab, v, ctx.has))) return [];
+  return ['dose-increase-without-lab'];
+}
