@@ -14,7 +14,8 @@
  *
  *  - a pair the model does not contain yet: its misfit ‖D_r − M_r(p̂)‖₁, estimated from the
  *    screening answer by a chi-square-style excess Σ(ȳ−μ)² − cells·σ² (minus `confidence` sd's,
- *    against the winner's curse), turned into an L1 size by assuming deviations ∝ √μ;
+ *    against the winner's curse; fewer on a table where a strong dependence could not clear that
+ *    bar for most pairs: `barConfidence`), turned into an L1 size by assuming deviations ∝ √μ;
  *  - a set the model already contains: the noise it still carries, √(2/π)·σ̄·cells_eff, minus
  *    what is left after pooling one more answer (cells_eff = Σ min(1, μ/σ): cells far below the
  *    noise are fixed by non-negativity and barely cost noise);
@@ -46,6 +47,7 @@ import type { FitPlan, RoundResult, RoundSpec } from './plan.ts';
 import { estimateWithReport } from '../pgm/estimate.ts';
 import { buildJunctionTree, containingClique, treeSize } from '../pgm/junction-tree.ts';
 import type { GraphicalModel } from '../pgm/model.ts';
+import { barConfidence, confidenceCap } from './screen-confidence.ts';
 
 export interface AimPlanOptions {
   /** Hard cap on the number of rounds (network round trips), at least 3. Default 8. */
@@ -74,7 +76,10 @@ export interface AimPlanOptions {
   maxCliqueSize?: 2 | 3;
   /** Mirror-descent iterations of the selection fit before each measurement round. Default 300. */
   selectionIterations?: number;
-  /** Standard deviations subtracted from a screened pair's excess (against the winner's curse). Default 2. */
+  /**
+   * Standard deviations subtracted from a screened pair's excess (against the winner's curse),
+   * capped by `barConfidence` on tables where the screen cannot certify strong pairs. Default 2.
+   */
   confidence?: number;
   /**
    * Pairs with more cells are not screened (nor, lacking evidence, chosen). Default: adaptive,
@@ -575,6 +580,29 @@ export class Stats {
     return s;
   }
 
+  private bar: number | undefined;
+
+  /** `barConfidence` over the pairs this model lacks that have evidence (computed once). */
+  private barConfidence(): number {
+    if (this.bar !== undefined) return this.bar;
+    const caps: number[] = [];
+    const seenPairs = new Set<string>();
+    for (const m of this.answers) {
+      if (m.attrs.length !== 2) continue;
+      const k = key(m.attrs);
+      if (seenPairs.has(k) || this.covered(m.attrs, k)) continue;
+      seenPairs.add(k);
+      const ev = this.pooled(m.attrs, this.answers)!;
+      const { mu } = this.modelMarginal(m.attrs);
+      let rootMass = 0;
+      for (let i = 0; i < mu.length; i++) rootMass += Math.sqrt(Math.max(0, mu[i]));
+      const sd = ev.sigma * ev.sigma * Math.sqrt(2 * mu.length);
+      caps.push(confidenceCap(sd, this.model.total, rootMass));
+    }
+    this.bar = barConfidence(this.confidence, caps);
+    return this.bar;
+  }
+
   private synthetic: Dataset | undefined;
 
   /**
@@ -649,9 +677,11 @@ export class Stats {
       rootMass += Math.sqrt(Math.max(0, mu[i]));
     }
     const s2 = ev.sigma * ev.sigma;
-    const excess = ss - cells * s2 - sampleVar - this.confidence * s2 * Math.sqrt(2 * cells);
+    const total = this.model.total;
+    const sd = s2 * Math.sqrt(2 * cells);
+    const excess = ss - cells * s2 - sampleVar - this.barConfidence() * sd;
     // L1 size of a deviation with that squared norm, spread like sampling noise (δ_i ∝ √μ_i).
-    const misfit = excess > 0 ? Math.min(2 * this.model.total, Math.sqrt(excess / this.model.total) * rootMass) : 0;
+    const misfit = excess > 0 ? Math.min(2 * total, Math.sqrt(excess / total) * rootMass) : 0;
     return { inModel, sigma: ev.sigma, misfit, noise };
   }
 }
