@@ -177,9 +177,9 @@ describe('federated AIM plan', () => {
     expect(stats.get(['a']).noise(10)).toBeCloseTo(Math.sqrt(2 / Math.PI) * 10 * 4, 6); // dense 1-way: every cell costs
   });
 
-  it("bar confidence: the plan's, or the median cap at which an L1 misfit of N would just pass", () => {
-    // N³/(Σ√μ)²/sd: 1000³ / 100² / 1e5 = 1.
-    expect(confidenceCap(1e5, 1000, 100)).toBeCloseTo(1, 12);
+  it("bar confidence: the plan's, or the median cap at which an L1 misfit of N/2 would just pass", () => {
+    // N³/(4·(Σ√μ)²)/sd: 1000³ / (4·100²) / 1e5 = 0.25.
+    expect(confidenceCap(1e5, 1000, 100)).toBeCloseTo(0.25, 12);
     expect(confidenceCap(1e5, 1000, 0)).toBe(Infinity);
     expect(barConfidence(2, [])).toBe(2);
     expect(barConfidence(2, [0.1, 5, 0.3])).toBeCloseTo(0.3, 12);
@@ -190,7 +190,7 @@ describe('federated AIM plan', () => {
   it('on a small table a loud screen still lets a strong pair through (a flat 2-sd bar would not)', () => {
     // 300 records, screening σ 40 per cell: a+b (b = a 85 % of the time, L1 misfit ≈ 1.2 N) has a
     // true excess of ≈ 1.3 sd of the statistic, so a 2-sd bar passes it only when noise lifts it
-    // (in this draw, fixed seed, it does not: 1.56 sd); the bar is capped at ≈ 0.64 here.
+    // (in this draw, fixed seed, it does not: 1.56 sd); the bar is capped at ≈ 0.16 here.
     const small = makeDataset(domain, 300, 11, (rng) => {
       const a = rng.nextInt(4);
       const b = rng.next() < 0.85 ? a : rng.nextInt(4);
