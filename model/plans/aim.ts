@@ -47,6 +47,7 @@ import type { FitPlan, RoundResult, RoundSpec } from './plan.ts';
 import { estimateWithReport } from '../pgm/estimate.ts';
 import { buildJunctionTree, containingClique, treeSize } from '../pgm/junction-tree.ts';
 import type { GraphicalModel } from '../pgm/model.ts';
+import { MaxHeap } from './max-heap.ts';
 import { barConfidence, confidenceCap } from './screen-confidence.ts';
 
 export interface AimPlanOptions {
@@ -408,55 +409,6 @@ export function maxCapRefusals(d: number): number {
   return Math.max(64, Math.floor(16_384 / Math.max(1, d)));
 }
 
-/** A binary max-heap of items under numeric keys. */
-class MaxHeap<T> {
-  private readonly keys: number[] = [];
-  private readonly items: T[] = [];
-  get size(): number {
-    return this.keys.length;
-  }
-  peekKey(): number {
-    return this.keys[0];
-  }
-  push(key: number, item: T): void {
-    let i = this.keys.length;
-    this.keys.push(key);
-    this.items.push(item);
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (this.keys[parent] >= key) break;
-      this.swap(i, parent);
-      i = parent;
-    }
-  }
-  pop(): { key: number; item: T } | undefined {
-    if (this.keys.length === 0) return undefined;
-    const top = { key: this.keys[0], item: this.items[0] };
-    const lastKey = this.keys.pop()!;
-    const lastItem = this.items.pop()!;
-    if (this.keys.length > 0) {
-      this.keys[0] = lastKey;
-      this.items[0] = lastItem;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < this.keys.length && this.keys[l] > this.keys[m]) m = l;
-        if (r < this.keys.length && this.keys[r] > this.keys[m]) m = r;
-        if (m === i) break;
-        this.swap(i, m);
-        i = m;
-      }
-    }
-    return top;
-  }
-  private swap(a: number, b: number): void {
-    [this.keys[a], this.keys[b]] = [this.keys[b], this.keys[a]];
-    [this.items[a], this.items[b]] = [this.items[b], this.items[a]];
-  }
-}
-
 /**
  * Batch sizes tried for a round: every k up to 16; beyond that a geometric grid (×1.4) ending at
  * maxBatch, so that with many attributes the search stays ~15 greedy selections per round.
@@ -612,6 +564,19 @@ export class Stats {
    * compared with, and its known variance is subtracted from the misfit statistic).
    */
   private modelMarginal(r: readonly string[]): { mu: Float64Array; sampleVar: number } {
+    // The bar and the score both need a pair's marginal: computed once, in r's own order.
+    const k = r.join('\u0000');
+    let m = this.marginals.get(k);
+    if (!m) {
+      m = this.computeModelMarginal(r);
+      this.marginals.set(k, m);
+    }
+    return m;
+  }
+
+  private readonly marginals = new Map<string, { mu: Float64Array; sampleVar: number }>();
+
+  private computeModelMarginal(r: readonly string[]): { mu: Float64Array; sampleVar: number } {
     if (containingClique(this.domain, this.model.structure.tree, r) >= 0) {
       return { mu: this.model.marginal(r), sampleVar: 0 };
     }
