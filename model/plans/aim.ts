@@ -14,7 +14,8 @@
  *
  *  - a pair the model does not contain yet: its misfit ‖D_r − M_r(p̂)‖₁, estimated from the
  *    screening answer by a chi-square-style excess Σ(ȳ−μ)² − cells·σ² (minus `confidence` sd's,
- *    against the winner's curse), turned into an L1 size by assuming deviations ∝ √μ;
+ *    against the winner's curse; fewer on a table where a strong dependence could not clear that
+ *    bar for most pairs: `barConfidence`), turned into an L1 size by assuming deviations ∝ √μ;
  *  - a set the model already contains: the noise it still carries, √(2/π)·σ̄·cells_eff, minus
  *    what is left after pooling one more answer (cells_eff = Σ min(1, μ/σ): cells far below the
  *    noise are fixed by non-negativity and barely cost noise);
@@ -46,6 +47,8 @@ import type { FitPlan, RoundResult, RoundSpec } from './plan.ts';
 import { estimateWithReport } from '../pgm/estimate.ts';
 import { buildJunctionTree, containingClique, treeSize } from '../pgm/junction-tree.ts';
 import type { GraphicalModel } from '../pgm/model.ts';
+import { MaxHeap } from './max-heap.ts';
+import { barConfidence, confidenceCap } from './screen-confidence.ts';
 
 export interface AimPlanOptions {
   /** Hard cap on the number of rounds (network round trips), at least 3. Default 8. */
@@ -74,7 +77,10 @@ export interface AimPlanOptions {
   maxCliqueSize?: 2 | 3;
   /** Mirror-descent iterations of the selection fit before each measurement round. Default 300. */
   selectionIterations?: number;
-  /** Standard deviations subtracted from a screened pair's excess (against the winner's curse). Default 2. */
+  /**
+   * Standard deviations subtracted from a screened pair's excess (against the winner's curse),
+   * capped by `barConfidence` on tables where the screen cannot certify strong pairs. Default 2.
+   */
   confidence?: number;
   /**
    * Pairs with more cells are not screened (nor, lacking evidence, chosen). Default: adaptive,
@@ -403,55 +409,6 @@ export function maxCapRefusals(d: number): number {
   return Math.max(64, Math.floor(16_384 / Math.max(1, d)));
 }
 
-/** A binary max-heap of items under numeric keys. */
-class MaxHeap<T> {
-  private readonly keys: number[] = [];
-  private readonly items: T[] = [];
-  get size(): number {
-    return this.keys.length;
-  }
-  peekKey(): number {
-    return this.keys[0];
-  }
-  push(key: number, item: T): void {
-    let i = this.keys.length;
-    this.keys.push(key);
-    this.items.push(item);
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (this.keys[parent] >= key) break;
-      this.swap(i, parent);
-      i = parent;
-    }
-  }
-  pop(): { key: number; item: T } | undefined {
-    if (this.keys.length === 0) return undefined;
-    const top = { key: this.keys[0], item: this.items[0] };
-    const lastKey = this.keys.pop()!;
-    const lastItem = this.items.pop()!;
-    if (this.keys.length > 0) {
-      this.keys[0] = lastKey;
-      this.items[0] = lastItem;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < this.keys.length && this.keys[l] > this.keys[m]) m = l;
-        if (r < this.keys.length && this.keys[r] > this.keys[m]) m = r;
-        if (m === i) break;
-        this.swap(i, m);
-        i = m;
-      }
-    }
-    return top;
-  }
-  private swap(a: number, b: number): void {
-    [this.keys[a], this.keys[b]] = [this.keys[b], this.keys[a]];
-    [this.items[a], this.items[b]] = [this.items[b], this.items[a]];
-  }
-}
-
 /**
  * Batch sizes tried for a round: every k up to 16; beyond that a geometric grid (×1.4) ending at
  * maxBatch, so that with many attributes the search stays ~15 greedy selections per round.
@@ -575,6 +532,29 @@ export class Stats {
     return s;
   }
 
+  private bar: number | undefined;
+
+  /** `barConfidence` over the pairs this model lacks that have evidence (computed once). */
+  private barConfidence(): number {
+    if (this.bar !== undefined) return this.bar;
+    const caps: number[] = [];
+    const seenPairs = new Set<string>();
+    for (const m of this.answers) {
+      if (m.attrs.length !== 2) continue;
+      const k = key(m.attrs);
+      if (seenPairs.has(k) || this.covered(m.attrs, k)) continue;
+      seenPairs.add(k);
+      const ev = this.pooled(m.attrs, this.answers)!;
+      const { mu } = this.modelMarginal(m.attrs);
+      let rootMass = 0;
+      for (let i = 0; i < mu.length; i++) rootMass += Math.sqrt(Math.max(0, mu[i]));
+      const sd = ev.sigma * ev.sigma * Math.sqrt(2 * mu.length);
+      caps.push(confidenceCap(sd, this.model.total, rootMass));
+    }
+    this.bar = barConfidence(this.confidence, caps);
+    return this.bar;
+  }
+
   private synthetic: Dataset | undefined;
 
   /**
@@ -584,6 +564,19 @@ export class Stats {
    * compared with, and its known variance is subtracted from the misfit statistic).
    */
   private modelMarginal(r: readonly string[]): { mu: Float64Array; sampleVar: number } {
+    // The bar and the score both need a pair's marginal: computed once, in r's own order.
+    const k = r.join('\u0000');
+    let m = this.marginals.get(k);
+    if (!m) {
+      m = this.computeModelMarginal(r);
+      this.marginals.set(k, m);
+    }
+    return m;
+  }
+
+  private readonly marginals = new Map<string, { mu: Float64Array; sampleVar: number }>();
+
+  private computeModelMarginal(r: readonly string[]): { mu: Float64Array; sampleVar: number } {
     if (containingClique(this.domain, this.model.structure.tree, r) >= 0) {
       return { mu: this.model.marginal(r), sampleVar: 0 };
     }
@@ -649,9 +642,11 @@ export class Stats {
       rootMass += Math.sqrt(Math.max(0, mu[i]));
     }
     const s2 = ev.sigma * ev.sigma;
-    const excess = ss - cells * s2 - sampleVar - this.confidence * s2 * Math.sqrt(2 * cells);
+    const total = this.model.total;
+    const sd = s2 * Math.sqrt(2 * cells);
+    const excess = ss - cells * s2 - sampleVar - this.barConfidence() * sd;
     // L1 size of a deviation with that squared norm, spread like sampling noise (δ_i ∝ √μ_i).
-    const misfit = excess > 0 ? Math.min(2 * this.model.total, Math.sqrt(excess / this.model.total) * rootMass) : 0;
+    const misfit = excess > 0 ? Math.min(2 * total, Math.sqrt(excess / total) * rootMass) : 0;
     return { inModel, sigma: ev.sigma, misfit, noise };
   }
 }

@@ -14,6 +14,7 @@ import {
   SCREEN_SHARE_PIVOT_RHO,
   Stats,
 } from '../../model/plans/aim.ts';
+import { barConfidence, confidenceCap } from '../../model/plans/screen-confidence.ts';
 import { planDistributedNoise } from '../../privacy/dp/accountant.ts';
 import { estimate } from '../../model/pgm/estimate.ts';
 import { buildJunctionTree, treeSize } from '../../model/pgm/junction-tree.ts';
@@ -174,6 +175,43 @@ describe('federated AIM plan', () => {
     // The noise a set keeps shrinks with its σ.
     expect(ab.noise(1)).toBeLessThan(ab.noise(10));
     expect(stats.get(['a']).noise(10)).toBeCloseTo(Math.sqrt(2 / Math.PI) * 10 * 4, 6); // dense 1-way: every cell costs
+  });
+
+  it("bar confidence: the plan's, or the median cap at which an L1 misfit of N/2 would just pass", () => {
+    // N³/(4·(Σ√μ)²)/sd: 1000³ / (4·100²) / 1e5 = 0.25.
+    expect(confidenceCap(1e5, 1000, 100)).toBeCloseTo(0.25, 12);
+    expect(confidenceCap(1e5, 1000, 0)).toBe(Infinity);
+    expect(barConfidence(2, [])).toBe(2);
+    expect(barConfidence(2, [0.1, 5, 0.3])).toBeCloseTo(0.3, 12);
+    expect(barConfidence(2, [0.1, 0.5, 1.5, 9])).toBeCloseTo(1, 12);
+    expect(barConfidence(2, [3, 90, 0.2])).toBe(2);
+  });
+
+  it('on a small table a loud screen still lets a strong pair through (a flat 2-sd bar would not)', () => {
+    // 300 records, screening σ 40 per cell: a+b (b = a 85 % of the time, L1 misfit ≈ 1.2 N) has a
+    // true excess of ≈ 1.3 sd of the statistic, so a 2-sd bar passes it only when noise lifts it
+    // (in this draw, fixed seed, it does not: 1.56 sd); the bar is capped at ≈ 0.16 here.
+    const small = makeDataset(domain, 300, 11, (rng) => {
+      const a = rng.nextInt(4);
+      const b = rng.next() < 0.85 ? a : rng.nextInt(4);
+      return [a, b, rng.nextInt(3), rng.nextInt(5), rng.nextInt(2), rng.nextInt(3)];
+    });
+    const rng = new Rng(12);
+    const noisy = (attrs: string[], sigma: number): Measurement => ({
+      attrs,
+      values: marginal(small, attrs).map((v) => v + sigma * rng.normal()),
+      sigma,
+    });
+    const ones = domain.attrs.map((a) => noisy([a], 10));
+    const model = estimate(domain, ones, { iterations: 200 });
+    const ab = noisy(['a', 'b'], 40);
+    const stats = new Stats(domain, [...ones, ab], ones, model);
+    expect(stats.get(['a', 'b']).misfit).toBeGreaterThan(0.3 * small.rows);
+    // The same answer under a flat 2-sd bar: nothing.
+    const mu = model.marginal(['a', 'b']);
+    let ss = 0;
+    for (let i = 0; i < mu.length; i++) ss += (ab.values[i] - mu[i]) ** 2;
+    expect(ss - 16 * 40 ** 2 - 2 * 40 ** 2 * Math.sqrt(32)).toBeLessThan(0);
   });
 
   it('respects the junction-tree cap', () => {
