@@ -366,14 +366,16 @@ export function decodePatient(schema: Schema, row: ArrayLike<number>, rng: Rng, 
   const medications = tl.medications.map((m): FhirResourceLike => {
     if (m.course) return courseRequest(medIds.get(m)!, subject, encRef(m.encounter), m, m.course, condRef, tl.deathMs);
     const prior = m.prior && medIds.get(m.prior);
+    // A prescription still running when the patient died ends with the death (the chart of a dead
+    // patient lists nothing as still taken).
+    const stoppedMs = m.stoppedMs ?? tl.deathMs;
+    const stopReason = m.stoppedMs !== undefined ? (m.stopReason ?? 'Replaced') : 'Patient died';
     return {
       resourceType: 'MedicationRequest',
       id: medIds.get(m)!,
       meta,
-      status: m.stoppedMs === undefined ? 'active' : 'stopped',
-      ...(m.stoppedMs === undefined
-        ? {}
-        : { statusReason: { text: `${m.stopReason ?? 'Replaced'} on ${isoDateTime(m.stoppedMs).slice(0, 10)}` } }),
+      status: stoppedMs === undefined ? 'active' : 'stopped',
+      ...(stoppedMs === undefined ? {} : { statusReason: { text: `${stopReason} on ${isoDateTime(stoppedMs).slice(0, 10)}` } }),
       intent: 'order',
       medicationCodeableConcept: concept(RXNORM_SYSTEM, m.drug.rxnorm, m.drug.display, m.drug.display),
       subject,

@@ -130,6 +130,11 @@ export function verifyRecord(index: RecordIndex, resources: readonly FhirResourc
   let lastVisit = -Infinity;
   for (const [s] of encounters.values()) lastVisit = Math.max(lastVisit, s);
 
+  // A dead patient's chart lists no prescription as still being taken.
+  if (Number.isFinite(deathMs))
+    for (const r of resources)
+      if (r.resourceType === 'MedicationRequest' && r.status === 'active')
+        add('prescription-active-after-death', r, `still active although the patient died ${String(patient.deceasedDateTime)}`);
   for (const r of resources) {
     if (r.resourceType === 'Patient') continue;
     const when = r.resourceType === 'Encounter' ? encounters.get(key(r))?.[0] : whenOf(r)?.[0];
@@ -164,7 +169,11 @@ export function verifyRecord(index: RecordIndex, resources: readonly FhirResourc
         );
     }
   }
-  therapyViolations(resources, { ageAt, onset, encounters, labs: labsOf(index, resources) }, add);
+  therapyViolations(
+    resources,
+    { ageAt, onset, encounters, labs: labsOf(index, resources), ...(Number.isFinite(deathMs) ? { deathMs } : {}) },
+    add,
+  );
   return out;
 }
 

@@ -26,6 +26,8 @@ export interface TherapyContext {
   encounters: ReadonlyMap<string, readonly [number, number]>;
   /** Lab measurements: name, value, time, `Encounter/<id>`. */
   labs: { lab: string; value: number; ms: number; encounter: string }[];
+  /** The patient's death (ms), if the record has one: a prescription stopped without a successor in a dead patient's chart ran until then. */
+  deathMs?: number;
 }
 
 interface Rx {
@@ -62,10 +64,11 @@ export function therapyViolations(
     });
   }
   const byKey = new Map(rxs.map((x) => [x.key, x]));
-  // When each prescription ended: the prescription that replaced it, else never (active) or at once (stopped, no successor).
+  // When each prescription ended: the prescription that replaced it, else never (active), the death
+  // (stopped without a successor in a dead patient's chart), or at once (stopped, no successor).
   const endMs = new Map<string, number>();
   for (const x of rxs) if (x.prior && byKey.has(x.prior)) endMs.set(x.prior, Math.min(endMs.get(x.prior) ?? Infinity, x.authoredMs));
-  const end = (x: Rx) => endMs.get(x.key) ?? (x.status === 'active' ? Infinity : x.authoredMs);
+  const end = (x: Rx) => endMs.get(x.key) ?? (x.status === 'active' ? Infinity : (ctx.deathMs ?? x.authoredMs));
   const has = (ms: number) => (c: string) => ctx.onset.has(c) && ctx.onset.get(c)! <= ms;
 
   // One active strength per drug.

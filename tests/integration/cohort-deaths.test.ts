@@ -42,7 +42,14 @@ beforeAll(async () => {
 }, 300_000);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const CHRONOLOGY = new Set(['after-death', 'onset-after-death', 'before-birth', 'after-reference-date', 'onset-before-birth']);
+const CHRONOLOGY = new Set([
+  'after-death',
+  'onset-after-death',
+  'before-birth',
+  'after-reference-date',
+  'onset-before-birth',
+  'prescription-active-after-death',
+]);
 
 describe('deaths in decoded lives', () => {
   it('a deceased patient has nothing dated after death, and dies at the sampled age inside the window', () => {
@@ -53,6 +60,7 @@ describe('deaths in decoded lives', () => {
     let deaths = 0;
     let afterDeath = 0;
     let chronology = 0;
+    let stoppedAtDeath = 0;
     const index = recordIndex(schema);
     for (const { row, p } of decoded) {
       const resources = [p.patient, ...p.encounters, ...p.conditions, ...p.observations, ...p.medications];
@@ -77,6 +85,11 @@ describe('deaths in decoded lives', () => {
       for (const o of p.observations) dated.push(String(o.effectiveDateTime));
       for (const c of p.conditions) dated.push(String(c.onsetDateTime), String(c.recordedDate));
       for (const m of p.medications) dated.push(String(m.authoredOn));
+      // Nothing is still being taken by a dead patient: what ran until the death stopped with it.
+      for (const m of p.medications) {
+        expect(m.status, String(m.id)).not.toBe('active');
+        if ((m.statusReason as { text?: string } | undefined)?.text === `Patient died on ${death.slice(0, 10)}`) stoppedAtDeath++;
+      }
       for (const d of dated) if (Date.parse(d.length === 10 ? `${d}T00:00:00Z` : d) > deathMs) afterDeath++;
     }
     const expected = decoded.reduce((s, { p }) => {
@@ -87,6 +100,7 @@ describe('deaths in decoded lives', () => {
     expect(decoded.length).toBe(N);
     expect(afterDeath).toBe(0);
     expect(chronology).toBe(0);
+    expect(stoppedAtDeath).toBeGreaterThan(0);
     // Bernoulli draws: within 5 standard deviations of the knowledge base's expectation (chance of failing < 1e-6).
     expect(Math.abs(deaths - expected)).toBeLessThan(5 * Math.sqrt(expected) + 1);
     expect(deaths).toBeGreaterThan(0);
@@ -101,6 +115,10 @@ describe('deaths in decoded lives', () => {
     const rules = verifyRecord(recordIndex(schema), [patient, ...p.encounters, cond]).map((v) => v.rule);
     expect(rules).toContain('after-death');
     expect(rules).toContain('onset-after-death');
+    // A prescription left active in a dead patient's chart.
+    const active = p.medications.find((m) => m.status === 'active');
+    if (active)
+      expect(verifyRecord(recordIndex(schema), [patient, active]).map((v) => v.rule)).toContain('prescription-active-after-death');
     // The same record without the death passes these rules.
     const alive = verifyRecord(recordIndex(schema), [p.patient, ...p.encounters, ...p.conditions]).map((v) => v.rule);
     expect(alive).not.toContain('after-death');
