@@ -49,8 +49,11 @@ describe('synthetic radiographs read back in their sampled finding classes', () 
     expect(read / total).toBeGreaterThan(0.97);
     expect(synthStats.redrawn - before).toBeGreaterThan(0);
     expect(synthStats.redrawn - before).toBeLessThan(80 * (MAX_FINDING_DRAWS - 1));
-    // The redraws do not push the opacities to one side, nor drop the bilateral ones.
-    expect(Math.min(sides.right, sides.left)).toBeGreaterThan(8);
+    // The redraws do not push the opacities to one side, nor drop the bilateral ones. The left
+    // reads back more easily (the right hilum raises a normal chest's right zones): over 14
+    // blocks of these 80 images the right opacities ranged 5–19 per block (7–17 with the
+    // component targets drawn uniformly in their bins), so this catches a side lost, not the spread.
+    expect(Math.min(sides.right, sides.left)).toBeGreaterThan(3);
     expect(sides.bilateral).toBeGreaterThan(2);
     expect(sideRead / sideCalled).toBeGreaterThan(0.9);
     if (process.env.IMAGE_ACCURACY) console.info({ sides, sideCalled, sideRead });
