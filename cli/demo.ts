@@ -460,7 +460,8 @@ function printSummary(opts: DemoOptions, report: FitReport & { demo: Record<stri
   if (m) {
     const pl = report.cohort?.plausibility;
     console.log(
-      `Cross-modal: ${m.images.written} chest radiographs (DICOM ${m.images.rows}×${m.images.cols}, ${m.images.bitsStored}-bit, all parsed back; ${m.images.previews} PNG previews), ` +
+      `Cross-modal: ${m.images.written} chest radiographs (DICOM ${m.images.rows}×${m.images.cols}, ${m.images.bitsStored}-bit, all parsed back; ${m.images.previews} PNG previews; ` +
+        `${m.images.readBack.notReadBack} whose findings did not read back after ${m.images.readBack.maxDraws} draws (kept; listed in report.json)), ` +
         `${m.genomes.written} genomes (VCF 4.2 per patient + cohort.vcf, validated), ${m.notes.written} notes (verified, rejection rate ${(100 * m.notes.stats.rejectionRate).toFixed(1)} %), ` +
         `${m.fhir.bundlesValidated} R4 Bundles validated; ${pl?.violatingRows ?? 0} implausible rows resampled, ${report.cohort?.rejected?.rows ?? 0} drafts failing a validator redrawn (${report.cohort?.rejected?.dropped ?? 0} dropped)`,
     );

@@ -27,6 +27,7 @@ import { writeVcf, type VcfSample } from '../modalities/genome/vcf-writer.ts';
 import { validateVcf } from '../modalities/genome/validate.ts';
 import type { ReferenceBuild } from '../modalities/genome/reference.ts';
 import { NoteStats } from '../modalities/notes/generate.ts';
+import { MAX_FINDING_DRAWS, type FindingMismatch } from '../modalities/image/radiograph-synth.ts';
 import type { SyntheticFacts } from '../modalities/notes/facts.ts';
 import {
   generatedModalities,
@@ -101,6 +102,25 @@ export interface ClinicalReport {
   byRule: Record<string, number>;
 }
 
+/**
+ * How the released images read back through the sites' extractor: radiographs drawn for them,
+ * and those kept after MAX_FINDING_DRAWS with findings still read in another class or on another
+ * side than sampled (the image is the best effort; the record keeps the sampled findings).
+ */
+export interface ImageReadBackReport {
+  maxDraws: number;
+  /** Images checked (those drawn on the model grid with finding attributes). */
+  checked: number;
+  /** Radiographs drawn for the checked images (checked + redraws). */
+  draws: number;
+  /** Checked images kept with at least one finding not read back. */
+  notReadBack: number;
+  /** Per "attribute: sampled → read" (a side read wrong adds " (side drawn → side read)"): findings not read back. */
+  byFinding: Record<string, number>;
+  /** The images not read back: patient id and what each finding read. */
+  images: { patient: string; mismatches: FindingMismatch[] }[];
+}
+
 export interface ModalityReport {
   patients: number;
   resources: Record<string, number>;
@@ -113,6 +133,8 @@ export interface ModalityReport {
     bitsStored: number;
     findings: Record<string, number>;
     previews: number;
+    /** The released images' finding read-back (images checked against the sites' extractor). */
+    readBack: ImageReadBackReport;
   };
   genomes: {
     written: number;
@@ -253,6 +275,7 @@ export async function writeMultimodalCohort(
       bitsStored: opts.bitsStored ?? 16,
       findings: { normal: 0, cardiomegaly: 0, opacity: 0, nodule: 0 },
       previews: 0,
+      readBack: { maxDraws: MAX_FINDING_DRAWS, checked: 0, draws: 0, notReadBack: 0, byFinding: {}, images: [] },
     },
     genomes: { written: 0, validated: 0, failed: 0, build },
     notes: { written: 0, verified: 0, stats: noteStats.toJSON() },
@@ -304,6 +327,7 @@ export async function writeMultimodalCohort(
       if (p.image.length === 0) report.images.findings.normal++;
       for (const f of p.image) report.images.findings[f]++;
       if (p.preview) report.images.previews++;
+      if (p.imageReadBack) countReadBack(report.images.readBack, p.imageReadBack);
     }
     if (p.sample) {
       report.genomes.written++;
@@ -415,4 +439,17 @@ export async function writeMultimodalCohort(
     report.resources[type] = n;
   }
   return { files, report, redrawn, dropped };
+}
+
+function countReadBack(r: ImageReadBackReport, rb: NonNullable<PreparedPatient['imageReadBack']>): void {
+  r.checked++;
+  r.draws += rb.draws;
+  if (rb.mismatches.length === 0) return;
+  r.notReadBack++;
+  r.images.push({ patient: rb.patient, mismatches: rb.mismatches });
+  for (const m of rb.mismatches) {
+    const side = m.sideDrawn ? ` (${m.sideDrawn} → ${m.sideRead ?? 'none'})` : '';
+    const key = `${m.attribute}: ${m.sampled} → ${m.read}${side}`;
+    r.byFinding[key] = (r.byFinding[key] ?? 0) + 1;
+  }
 }

@@ -40,7 +40,7 @@ import { uuidToDicomUid, writeDicom, SOP_CLASS, type DicomImageSpec } from '../m
 import { validateDicom } from '../modalities/image/validate.ts';
 import { pngPreview } from '../modalities/image/png.ts';
 import type { RadiographFindings, RenderedChest } from '../modalities/image/chest-radiograph.ts';
-import { radiographBuffers, synthesiseRadiograph } from '../modalities/image/radiograph-synth.ts';
+import { radiographBuffers, synthesiseRadiograph, type FindingMismatch } from '../modalities/image/radiograph-synth.ts';
 import { FEATURE_FINDING } from '../modalities/image/finding-scores.ts';
 import type { ImageComponentAttribute } from '../modalities/image/components.ts';
 import { singleSampleVcfWriter, type Genotype, type VcfSample } from '../modalities/genome/vcf-writer.ts';
@@ -110,6 +110,8 @@ export interface PreparedPatient {
   image?: (keyof RadiographFindings)[];
   /** The patient's side of each lateralised image finding as drawn (for the note and FHIR to name). */
   imageSides?: RenderedChest['sides'];
+  /** Radiographs drawn for the image, and the findings its kept draw does not read back as sampled (see synthesiseRadiograph). */
+  imageReadBack?: { patient: string; draws: number; mismatches: FindingMismatch[] };
   preview: boolean;
   sample?: VcfSample;
   note: boolean;
@@ -552,6 +554,7 @@ export class PatientPreparer {
       }
       const names = (Object.keys(art.findings) as (keyof RadiographFindings)[]).filter((f) => art.findings![f]);
       out.image = names;
+      if (drawn.readBack) out.imageReadBack = { patient: patientId, ...drawn.readBack };
       if (drawn.sides.opacity || drawn.sides.nodule) {
         out.imageSides = drawn.sides;
         // The note names, and the imaging Observation codes, the side the pixels hold.

@@ -603,14 +603,10 @@ export interface GridComponentPlan {
   delta: Float64Array;
 }
 
-/** Targets of the component attributes: drawn inside each sampled bin, away from its edges (undefined for "no image"), and how close is close enough. */
+/** Targets of the component attributes inside each sampled bin, away from its edges (undefined for "no image"), and how close is close enough. */
 export interface ComponentTargets {
   targets: (number | undefined)[];
   tolerance: number[];
-}
-
-export function componentTargets(schema: Schema, bins: readonly number[], rng: Rng): ComponentTargets {
-  return targetsOf(imageComponentAttributes(schema), bins, rng, 'componentTargets');
 }
 
 function targetsOf(attrs: readonly ImageComponentAttribute[], bins: readonly number[], rng: Rng, caller: string): ComponentTargets {

@@ -15,6 +15,7 @@ import type { GraphicalModel } from '../../model/pgm/index.ts';
 import { Dataset, Domain } from '../../model/domain.ts';
 import { DEFAULT_SCHEMA_PATH } from '../../simulator/index.ts';
 import { centralModel, pooledMultimodal } from './cohort-multimodal-helpers.ts';
+import { MAX_FINDING_DRAWS } from '../../modalities/image/radiograph-synth.ts';
 
 let dir: string;
 let schema: Schema;
@@ -178,6 +179,32 @@ describe('cross-modal cohort', () => {
       expect(strip(threads)).toEqual(strip(here));
       expect(JSON.stringify(strip(threads))).toBe(JSON.stringify(strip(here)));
     }
+  }, 60_000);
+
+  it('counts the images whose findings do not read back after the last draw, keeps them, and counts the same with worker threads', async () => {
+    const rb = res.modalities!.images.readBack;
+    expect(rb.maxDraws).toBe(MAX_FINDING_DRAWS);
+    expect(rb.checked).toBe(res.modalities!.images.written);
+    expect(rb.draws).toBeGreaterThanOrEqual(rb.checked);
+    expect(rb.notReadBack).toBe(rb.images.length);
+    // An opacity cut no score reaches: every image with an opacity sampled fails its read-back.
+    const blind: Schema = {
+      ...schema,
+      attributes: schema.attributes.map((a) => (a.kind === 'image-finding' && a.feature === 'lung-opacity' ? { ...a, edges: [1e9] } : a)),
+    };
+    const [here, threads] = await Promise.all(
+      [0, 2].map((workers) => writeCohort(blind, model, { n: 40, seed: 9, dir: join(dir, `blind-${workers}`), modalities: { workers } })),
+    );
+    const m = here.modalities!;
+    const withOpacity = m.images.findings.opacity;
+    expect(withOpacity).toBeGreaterThan(0);
+    expect(m.images.readBack.notReadBack).toBeGreaterThanOrEqual(withOpacity);
+    expect(m.images.readBack.byFinding['img_opacity: opacity → clear']).toBe(withOpacity);
+    // Kept: every image is written, the unread ones included.
+    expect(readdirSync(join(dir, 'blind-0', 'dicom'))).toHaveLength(m.images.written);
+    for (const { patient } of m.images.readBack.images) expect(existsSync(join(dir, 'blind-0', 'dicom', `${patient}.dcm`))).toBe(true);
+    expect(threads.modalities!.images.readBack).toEqual(m.images.readBack);
+    expect(m.images.readBack.draws).toBeGreaterThanOrEqual(withOpacity * MAX_FINDING_DRAWS);
   }, 60_000);
 
   it('redraws a patient whose artefacts are rejected, leaving none of its files behind', async () => {

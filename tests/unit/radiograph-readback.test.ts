@@ -49,11 +49,40 @@ describe('synthetic radiographs read back in their sampled finding classes', () 
     expect(read / total).toBeGreaterThan(0.97);
     expect(synthStats.redrawn - before).toBeGreaterThan(0);
     expect(synthStats.redrawn - before).toBeLessThan(80 * (MAX_FINDING_DRAWS - 1));
-    // The redraws do not push the opacities to one side, nor drop the bilateral ones.
-    expect(Math.min(sides.right, sides.left)).toBeGreaterThan(8);
+    // The redraws do not push the opacities to one side, nor drop the bilateral ones. The left
+    // reads back more easily (the right hilum raises a normal chest's right zones): over 14
+    // blocks of these 80 images the right opacities ranged 5–19 per block (7–17 with the
+    // component targets drawn uniformly in their bins), so this catches a side lost, not the spread.
+    expect(Math.min(sides.right, sides.left)).toBeGreaterThan(3);
     expect(sides.bilateral).toBeGreaterThan(2);
     expect(sideRead / sideCalled).toBeGreaterThan(0.9);
     if (process.env.IMAGE_ACCURACY) console.info({ sides, sideCalled, sideRead });
+  });
+
+  it('an image whose finding cannot read back is drawn MAX_FINDING_DRAWS times, kept, and its last draw checked and reported', () => {
+    // An opacity cut no score reaches: an opacity drawn never reads back as one.
+    const blind = {
+      ...schema,
+      attributes: schema.attributes.map((a) => (a.kind === 'image-finding' && a.feature === 'lung-opacity' ? { ...a, edges: [1e9] } : a)),
+    };
+    const redrawn = synthStats.redrawn;
+    const notReadBack = synthStats.notReadBack;
+    const findings: RadiographFindings = { cardiomegaly: false, opacity: true, nodule: false };
+    const img = synthesiseRadiograph(blind, 256, { ageYears: 50, sex: 'male' }, findings, [1, 2, 1], new Rng('blind'));
+    expect(img.readBack?.draws).toBe(MAX_FINDING_DRAWS);
+    expect(img.readBack?.mismatches).toContainEqual({ attribute: 'img_opacity', finding: 'opacity', sampled: 'opacity', read: 'clear' });
+    expect(synthStats.redrawn - redrawn).toBe(MAX_FINDING_DRAWS - 1);
+    expect(synthStats.notReadBack - notReadBack).toBe(1);
+    // Still the best effort: a full image, the opacity drawn.
+    expect(img.pixels).toHaveLength(256 * 256);
+    expect(img.sides.opacity).toBeDefined();
+    expect(Math.max(...img.pixels)).toBeGreaterThan(0);
+
+    // The same patient with the public cut reads back, and says so.
+    const ok = synthesiseRadiograph(schema, 256, { ageYears: 50, sex: 'male' }, findings, [1, 2, 1], new Rng('blind'));
+    expect(ok.readBack?.mismatches).toEqual([]);
+    expect(ok.readBack?.draws).toBeGreaterThanOrEqual(1);
+    expect(ok.readBack?.draws).toBeLessThan(MAX_FINDING_DRAWS);
   });
 
   it('the same image for the same stream, redraws included', () => {
