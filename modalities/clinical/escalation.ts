@@ -83,6 +83,8 @@ export interface RequiredTherapy {
   condition: string;
   anyOf: readonly Drug[];
   graceDays: number;
+  /** Ages [from, before) at which the rule holds, where narrower than adulthood. */
+  ageYears?: readonly [number, number];
   source: string;
 }
 
@@ -100,6 +102,14 @@ export const REQUIRED_THERAPIES: readonly RequiredTherapy[] = [
     anyOf: [ASPIRIN_81],
     graceDays: 0,
     source: 'ACC/AHA 2019; AHA/ACC 2023 chronic coronary disease',
+  },
+  {
+    rule: 'diabetes-without-statin',
+    condition: 'type2_diabetes',
+    anyOf: [ATORVASTATIN, ATORVASTATIN_40, ATORVASTATIN_80],
+    graceDays: 0,
+    ageYears: [40, 76],
+    source: 'ADA Standards of Care 2024, section 10 (moderate-intensity statin for people with diabetes aged 40-75)',
   },
   {
     rule: 'heart-failure-without-beta-blocker',

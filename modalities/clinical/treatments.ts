@@ -89,12 +89,24 @@ const NITROGLYCERIN: Drug = {
 
 export interface Treatment {
   drugs: readonly Drug[];
+  /**
+   * Ages [from, before) at which a drug (by RxNorm) is started for this condition, where the
+   * guidance is narrower than the drug's own ages: a statin for diabetes from 40 to 75.
+   */
+  startAgeYears?: Readonly<Record<string, readonly [number, number]>>;
   source: string;
 }
 
 /** Condition → the drugs started at (or after) its diagnosis. Conditions absent here get none. */
 export const TREATMENTS: Readonly<Record<string, Treatment>> = {
-  type2_diabetes: { drugs: [METFORMIN], source: 'ADA Standards of Care, section 9 (metformin first line; approved from age 10)' },
+  // A moderate-intensity statin (atorvastatin 10-20 mg) for every person with diabetes aged 40-75,
+  // whatever the LDL: ADA Standards of Care 2024, section 10 (with ACC/AHA 2018, primary prevention).
+  type2_diabetes: {
+    drugs: [METFORMIN, ATORVASTATIN],
+    startAgeYears: { [ATORVASTATIN.rxnorm]: [40, 76] },
+    source:
+      'ADA Standards of Care, section 9 (metformin first line; approved from age 10); section 10 and ACC/AHA 2018 (moderate-intensity statin at 40-75 years)',
+  },
   hypertension: {
     drugs: [LISINOPRIL_PAEDIATRIC, LISINOPRIL],
     source: 'NICE NG136 / ACC-AHA 2017 (ACE inhibitor first line); AAP 2017 (lisinopril from age 6, 0.07 mg/kg)',

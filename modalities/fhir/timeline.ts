@@ -418,11 +418,13 @@ function planMedications(
     const on = onset.get(name);
     if (!t || on === undefined) continue;
     for (const drug of t.drugs) {
-      // First visit on or after the diagnosis (and the drug's approval) at an age the drug is used at.
+      // First visit on or after the diagnosis (and the drug's approval) at an age the drug is used
+      // at, and started at for this condition.
       const from = Math.max(on, drug.availableFromYear === undefined ? -Infinity : Date.UTC(drug.availableFromYear, 0, 1));
-      const i = encounters.findIndex(
-        (e) => e.startMs >= from && ageAt(e.startMs) >= drug.minAgeYears && ageAt(e.startMs) < (drug.maxAgeYears ?? Infinity),
-      );
+      const [startFrom, startBefore] = t.startAgeYears?.[drug.rxnorm] ?? [-Infinity, Infinity];
+      const minAge = Math.max(drug.minAgeYears, startFrom);
+      const maxAge = Math.min(drug.maxAgeYears ?? Infinity, startBefore);
+      const i = encounters.findIndex((e) => e.startMs >= from && ageAt(e.startMs) >= minAge && ageAt(e.startMs) < maxAge);
       if (i < 0) continue;
       const prev = byDrug.get(drug.rxnorm);
       if (!prev || encounters[i].startMs < prev.authoredMs)

@@ -112,6 +112,7 @@ export function therapyViolations(
     const codes = new Set(t.anyOf.map((d) => d.rxnorm));
     for (const [enc, [start]] of ctx.encounters) {
       if (!Number.isFinite(start) || start < on + t.graceDays * DAY_MS || ctx.ageAt(start) < ESCALATION_MIN_AGE_YEARS) continue;
+      if (t.ageYears && (ctx.ageAt(start) < t.ageYears[0] || ctx.ageAt(start) >= t.ageYears[1])) continue;
       if (new Date(start).getUTCFullYear() < fromYear) continue;
       const ok = rxs.some((x) => codes.has(x.rxnorm) && x.authoredMs <= start && end(x) > start);
       if (!ok) {

@@ -180,6 +180,52 @@ describe('the planner escalates an adult whose labs stay above target', () => {
   });
 });
 
+describe('a statin for people with diabetes aged 40-75 (ADA section 10)', () => {
+  const plan = (ageBand: [number, number], seed: string) =>
+    planTimeline(
+      {
+        ageBand,
+        sex: 'female',
+        conditions: ['type2_diabetes'],
+        labs: [{ attr: schema.attributes.find((a) => a.name === 'hba1c') as LabAttribute, bin: 2 }],
+      },
+      REF,
+      new Rng(seed),
+    );
+
+  it('starts atorvastatin 10 mg for the diabetes at the first visit from 40 on, and none for a diabetic in their twenties', () => {
+    let started = 0;
+    for (let i = 0; i < 60; i++) {
+      const tl = plan([50, 60], `dm-statin-${i}`);
+      const statin = tl.medications.filter((m) => LINE_OF.get(m.drug.rxnorm)?.line.id === 'atorvastatin');
+      expect(statin.map((m) => m.drug.rxnorm)).toEqual(['617312']);
+      expect(statin[0].reasons).toEqual(['type2_diabetes']);
+      const age = (statin[0].authoredMs - tl.birthMs) / YEAR_MS;
+      expect(age).toBeGreaterThanOrEqual(40);
+      expect(age).toBeLessThan(76);
+      // The first visit on or after the diagnosis at 40 or older.
+      const onset = tl.conditions.find((c) => c.name === 'type2_diabetes')!.onsetMs;
+      const first = tl.encounters.find(
+        (e) => e.startMs >= Math.max(onset, Date.UTC(1996, 0, 1)) && (e.startMs - tl.birthMs) / YEAR_MS >= 40,
+      )!;
+      expect(statin[0].authoredMs).toBe(first.startMs);
+      started++;
+    }
+    expect(started).toBe(60);
+    for (let i = 0; i < 30; i++)
+      expect(plan([20, 30], `dm-young-${i}`).medications.some((m) => LINE_OF.get(m.drug.rxnorm)?.line.id === 'atorvastatin')).toBe(false);
+  });
+
+  it('the verifier flags a diabetic aged 40-75 without a statin, and not one under 40', () => {
+    const record = (years: number) => resourcesOf(decoded(`dm-rule-${years}`, years, ['type2_diabetes']));
+    const noStatin = (rs: FhirResourceLike[]) =>
+      rs.filter((r) => !(r.resourceType === 'MedicationRequest' && LINE_OF.get(rx(r))?.line.id === 'atorvastatin'));
+    expect(rulesOf(record(55))).toEqual([]);
+    expect(rulesOf(noStatin(record(55)))).toEqual(['diabetes-without-statin']);
+    expect(rulesOf(noStatin(record(25)))).toEqual([]);
+  });
+});
+
 describe('decoded records', () => {
   it('pass the record verifier and R4 validation, with priorPrescription on each step', () => {
     let chained = 0;
