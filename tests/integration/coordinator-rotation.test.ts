@@ -15,7 +15,7 @@ import { bindServer, createGrpcServer, serverCredentialsFromKit } from '../../co
 import { createPeerIdentityResolver, PeerIdentityError } from '../../coordinator/peer-identity.ts';
 import { createFederationClient, type ServerCertificateChecks } from '../../site-agent/transport.ts';
 import { loadFederationService } from '../../proto/wire.ts';
-import { RevocationWatcher } from '../../proto/revocation.ts';
+import { normaliseSerial, RevocationWatcher } from '../../proto/revocation.ts';
 import { AGENT_EXIT_CODES, classifyCallError } from '../../site-agent/agent-errors.ts';
 import { certificateFingerprint, checkDecryptTask, parsePolicy } from '../../site-agent/policy.ts';
 import type { TlsMaterial } from '../../proto/tls-kit.ts';
@@ -152,7 +152,7 @@ describe('rotating the coordinator certificate', () => {
         expect(err.code).toBe(grpc.status.UNAVAILABLE);
         expect(err.details).toMatch(
           new RegExp(
-            `coordinator's certificate \\(serial ${r.oldSerial}\\) is on the federation's revocation list since .* \\(keyCompromise\\)`,
+            `coordinator's certificate \\(serial ${normaliseSerial(r.oldSerial)}\\) is on the federation's revocation list since .* \\(keyCompromise\\)`,
           ),
         );
         const verdict = classifyCallError('register', err, stale.target);
@@ -269,7 +269,7 @@ describe('a real coordinator and site agent across a coordinator rotation', () =
     await fed.coordinator.close();
     await expect(startCoordinatorProcess({ ...fed.cfg, kit: kitOf(old.cert, old.key) })).rejects.toThrow(
       new RegExp(
-        `the coordinator's own certificate \\(serial ${r.oldSerial}\\) is on the revocation list .* \\(keyCompromise\\): agents given the list refuse it`,
+        `the coordinator's own certificate \\(serial ${normaliseSerial(r.oldSerial)}\\) is on the revocation list .* \\(keyCompromise\\): agents given the list refuse it`,
       ),
     );
     // Whoever holds the old key, without the list: the agent, once it re-read its list (within 5 s), refuses the handshake and stops.
@@ -283,7 +283,9 @@ describe('a real coordinator and site agent across a coordinator rotation', () =
     );
     await fed.agentRuns[SITE];
     expect(fed.logs.join('\n')).toMatch(
-      new RegExp(`${SITE}: agent stopped: .*coordinator's certificate \\(serial ${r.oldSerial}\\) is on the federation's revocation list`),
+      new RegExp(
+        `${SITE}: agent stopped: .*coordinator's certificate \\(serial ${normaliseSerial(r.oldSerial)}\\) is on the federation's revocation list`,
+      ),
     );
     // No call of the agent reached the coordinator that presented the revoked certificate.
     expect(staleLog.some((l) => l.includes(SITE))).toBe(false);
