@@ -525,9 +525,10 @@ export class PatientPreparer {
         studyTime,
         accessionNumber: `SYN${k + 1}`,
         studyDescription: 'Synthetic chest radiograph',
-        seriesDescription: frontalChestView(ageYears),
+        // The projection the note names (toFacts), so header and note cannot disagree.
+        seriesDescription: facts.image!.view,
         bodyPart: 'CHEST',
-        viewPosition: frontalChestView(ageYears),
+        viewPosition: facts.image!.view,
         pixelSpacing: [drawn.fieldMm / rowsOut, drawn.fieldMm / colsOut],
         windowCenter: stored.windowCenter,
         windowWidth: stored.windowWidth,
