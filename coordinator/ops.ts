@@ -5,6 +5,7 @@ import * as grpc from '@grpc/grpc-js';
 import { createCoordinatorMetrics, refusalReason, type CoordinatorMetrics } from '../ops/metrics.ts';
 import { startOpsServer, type ReadinessCheck, type RunningOpsServer } from '../ops/http.ts';
 import {
+  describeRevocationList,
   parseRevocationList,
   RevocationListError,
   RevocationWatcher,
@@ -198,12 +199,7 @@ export async function openCoordinatorOps(
         keeper: await storeRevocationKeeper(store, cfg.federationId, cfg.kit.caPem),
       })
     : undefined;
-  if (revocation) {
-    const n = revocation.current().crlNumber;
-    log(
-      `revocation list ${cfg.revocationListFile}: ${n === undefined ? 'no cRLNumber' : `cRLNumber ${n}`}, ${revocation.current().size} revoked certificate(s)`,
-    );
-  }
+  if (revocation) log(`revocation list ${cfg.revocationListFile}: ${describeRevocationList(revocation.current())}`);
   // Agents given the same list would refuse every handshake: a coordinator restarted with a kit
   // its operator revoked stops here, with the remedy, rather than run unreachable.
   const own = revocation?.current().lookupPem(cfg.kit.certPem);

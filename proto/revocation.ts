@@ -154,7 +154,12 @@ export async function parseRevocationList(crlPem: string, caPem: string, where: 
   });
 }
 
-const numberText = (list: RevocationList) => (list.crlNumber === undefined ? 'no cRLNumber' : `cRLNumber ${list.crlNumber}`);
+/** "cRLNumber N", or "no cRLNumber" for a list written before lists were numbered. */
+export const crlNumberText = (list: Pick<RevocationList, 'crlNumber'>): string =>
+  list.crlNumber === undefined ? 'no cRLNumber' : `cRLNumber ${list.crlNumber}`;
+
+/** "cRLNumber N, M revoked certificate(s)": how every holder names the list it holds in its log. */
+export const describeRevocationList = (list: RevocationList): string => `${crlNumberText(list)}, ${list.size} revoked certificate(s)`;
 
 /**
  * Why a holder must refuse `next`, having accepted `held` (undefined: nothing yet), or undefined
@@ -164,7 +169,7 @@ const numberText = (list: RevocationList) => (list.crlNumber === undefined ? 'no
 export function revocationListProblem(next: RevocationList, held: RevocationList | undefined, now: Date): string | undefined {
   const nextUpdate = next.signed.nextUpdate;
   if (nextUpdate && nextUpdate.getTime() < now.getTime())
-    return `${next.source} (${numberText(next)}) expired on ${nextUpdate.toISOString()} (its nextUpdate): ask the federation operator for a current list (fedsynth provision revoke writes one)`;
+    return `${next.source} (${crlNumberText(next)}) expired on ${nextUpdate.toISOString()} (its nextUpdate): ask the federation operator for a current list (fedsynth provision revoke writes one)`;
   if (!held) return undefined;
   if (next.signed.sha256 === held.signed.sha256) return undefined;
   if (held.crlNumber === undefined) return undefined;
@@ -273,9 +278,7 @@ export class RevocationWatcher {
 
   private refuse(reason: string): void {
     this.lastRefusal = reason;
-    this.log(
-      `revocation list refused: ${reason}; keeping the previous one (${numberText(this.list)}, ${this.list.size} revoked certificate(s))`,
-    );
+    this.log(`revocation list refused: ${reason}; keeping the previous one (${describeRevocationList(this.list)})`);
   }
 
   /** Re-reads the file if it changed; returns the list in force. */
@@ -301,12 +304,12 @@ export class RevocationWatcher {
     } catch (err) {
       // Looked at again on the next tick: a list that is not durable is not used.
       this.stamp = 'unpersisted';
-      this.refuse(`${this.file} (${numberText(next)}) could not be kept: ${(err as Error).message}`);
+      this.refuse(`${this.file} (${crlNumberText(next)}) could not be kept: ${(err as Error).message}`);
       return this.list;
     }
     this.list = next;
     this.lastRefusal = undefined;
-    this.log(`revocation list ${this.file} accepted: ${numberText(next)}, ${next.size} revoked certificate(s)`);
+    this.log(`revocation list ${this.file} accepted: ${describeRevocationList(next)}`);
     return this.list;
   }
 

@@ -6,6 +6,7 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
+  describeRevocationList,
   parseRevocationList,
   RevocationListError,
   RevocationWatcher,
@@ -58,9 +59,6 @@ export async function openSiteRevocation(opts: {
     ...(opts.intervalMs !== undefined ? { intervalMs: opts.intervalMs } : {}),
     ...(opts.now ? { now: opts.now } : {}),
   });
-  const list = w.current();
-  opts.log(
-    `revocation list ${opts.file}: ${list.crlNumber === undefined ? 'no cRLNumber' : `cRLNumber ${list.crlNumber}`}, ${list.size} revoked certificate(s)`,
-  );
+  opts.log(`revocation list ${opts.file}: ${describeRevocationList(w.current())}`);
   return w;
 }

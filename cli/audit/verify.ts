@@ -7,7 +7,7 @@ import { parseCoordinatorConfig } from '../coordinator-config.ts';
 import { parseChainLines } from '../../privacy/audit-log/chain.ts';
 import { COORDINATOR, reconcileAuditLogs, type AuditLogInput, type ReconcileResult } from '../../privacy/audit-log/reconcile.ts';
 import { entriesSignedAfterRevocation, type RevokedSigner } from '../../privacy/audit-log/revoked-signers.ts';
-import { readRevocationList, RevocationListError, type RevocationList } from '../../proto/revocation.ts';
+import { crlNumberText, readRevocationList, RevocationListError, type RevocationList } from '../../proto/revocation.ts';
 
 const OID_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
 
@@ -106,9 +106,8 @@ export function verifyFiles(inp: VerifyInputs): { result: ReconcileResult; notes
   const { keys, notes } = loadPartyCertificates(inp.caPem, [...files, ...sidecars]);
   const revoked = inp.revocationList ? revokedSigners(keys, inp.revocationList) : [];
   if (inp.revocationList) {
-    const n = inp.revocationList.crlNumber;
     notes.push(
-      `${inp.revocationList.source} (${n === undefined ? 'no cRLNumber' : `cRLNumber ${n}`}) revokes ${revoked.length} of the given certificates${revoked.length ? `: ${revoked.map((r) => `${r.party} serial ${r.serial} on ${r.revokedAt.toISOString()}`).join(', ')}` : ''}`,
+      `${inp.revocationList.source} (${crlNumberText(inp.revocationList)}) revokes ${revoked.length} of the given certificates${revoked.length ? `: ${revoked.map((r) => `${r.party} serial ${r.serial} on ${r.revokedAt.toISOString()}`).join(', ')}` : ''}`,
     );
   }
   const logs: AuditLogInput[] = inp.logs.map((f) => ({ name: f, entries: parseChainLines(readFileSync(f, 'utf8')) }));
