@@ -143,11 +143,12 @@ describe('Shamir sharing of vectors', () => {
   it('shares a 1M-entry vector with t = 2, k = 3 and reconstructs it in reasonable time', () => {
     const L = 1_000_000;
     const v = randomFieldVector(L);
-    const t0 = performance.now();
+    // CPU time, not wall time, so that a loaded box does not fail it.
+    const cpu0 = process.cpuUsage();
     const shares = shareVector(v, 2, [1, 2, 3]);
     const back = reconstructVector([shares[1], shares[2]], 2);
-    const ms = performance.now() - t0;
+    const cpu = process.cpuUsage(cpu0);
     expect(same(back, v)).toBe(true);
-    expect(ms).toBeLessThan(8000);
+    expect((cpu.user + cpu.system) / 1000).toBeLessThan(8000);
   });
 });
