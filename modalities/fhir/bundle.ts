@@ -449,10 +449,10 @@ export class R4Validator {
    * the memo's shape walk also collects the resource's references (see FoundReferences).
    */
   validate(resource: FhirResourceLike, refs?: Map<string, string>, found?: FoundReferences): BundleIssue[] {
-    const prepare = () => (refs ? (mapReferences(resource, refs) as FhirResourceLike) : resource);
+    // No closure here: under tsx (esbuild keepNames) each named closure costs a defineProperty per call.
     if (this.mode === 'full') {
       this.fullValidations++;
-      return validateR4Resource(prepare());
+      return validateR4Resource(refs ? (mapReferences(resource, refs) as FhirResourceLike) : resource);
     }
     const shape = processShapes.entry(resource, refs, found);
     this.shapes.add(shape.signature!);
@@ -461,7 +461,7 @@ export class R4Validator {
       return [];
     }
     this.fullValidations++;
-    const issues = validateR4Resource(prepare());
+    const issues = validateR4Resource(refs ? (mapReferences(resource, refs) as FhirResourceLike) : resource);
     if (issues.length === 0) shape.clean = true;
     return issues;
   }

@@ -351,6 +351,27 @@ class TrieEmitter implements Emitter {
   }
 }
 
+/** walk's token for a reference as the validator sees it, by reference (a patient's records repeat a few). */
+const referenceLiterals = new Map<string, string>();
+
+/**
+ * The reference's resource type (target check), '#' (ref-1) and format class. The validator
+ * compares the type part with the element's target profiles: only a name (letters) can match
+ * one, an empty part is skipped, anything else never matches.
+ */
+function referenceLiteral(seen: string): string {
+  let lit = referenceLiterals.get(seen);
+  if (lit === undefined) {
+    const part = seen.includes('?') ? seen.split('?')[0] : seen.split('/')[0];
+    const type = part === '' ? '' : /^[A-Za-z]+$/.test(part) ? part : '?';
+    lit = `R${type}${seen.startsWith('#') ? '#' : ''}${stringClass(seen)}`;
+    // Bounded: a cohort's references are mostly distinct across patients.
+    if (referenceLiterals.size >= 4096) referenceLiterals.clear();
+    referenceLiterals.set(seen, lit);
+  }
+  return lit;
+}
+
 const ARRAY_OPEN = Array.from({ length: 64 }, (_, i) => `[${i}`);
 
 /**
@@ -381,13 +402,9 @@ function walk(
       if (key === 'reference') {
         // collectReferences takes a member's string value, not the strings of an array member.
         if (!inArray) found?.refs.push(v);
-        // As the validator sees it: its resource type (target check), '#' (ref-1) and format.
-        // The validator compares the type part with the element's target profiles: only a name
-        // (letters) can match one, an empty part is skipped, anything else never matches.
+        // As the validator sees it (referenceLiteral).
         const seen = refs?.get(v) ?? v;
-        const part = seen.includes('?') ? seen.split('?')[0] : seen.split('/')[0];
-        const type = part === '' ? '' : /^[A-Za-z]+$/.test(part) ? part : '?';
-        e.lit(`R${type}${seen.startsWith('#') ? '#' : ''}${stringClass(seen)}`);
+        e.lit(referenceLiteral(seen));
         return;
       }
       if (VERBATIM.has(key)) e.verbatim(v);
