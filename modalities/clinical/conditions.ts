@@ -26,10 +26,13 @@ export interface ConditionKnowledge {
 export const CONDITIONS: Readonly<Record<string, ConditionKnowledge>> = {
   hypertension: {
     // AAP 2017 guideline defines paediatric hypertension from age 1 (prevalence ~3.5 %); NHANES
-    // 2017-2018 adult prevalence 22 % (18-39), 55 % (40-59), 75 % (60+).
+    // 2017-2018 adult prevalence 22 % (18-39), 55 % (40-59), 75 % (60+). AAP 2017 (section 6):
+    // primary hypertension is the predominant cause from about 6 years; before, hypertension is
+    // rarer and mostly secondary (coded so: clinical/hypertension.ts), hence a fifth of the rate.
     minOnsetYears: 1,
     onsetDensity: [
-      [1, 0.05],
+      [1, 0.01],
+      [6, 0.05],
       [12, 0.15],
       [18, 0.6],
       [30, 1.5],

@@ -67,6 +67,8 @@ export interface PlanMedication {
   stepReason?: string;
   /** An acute course (an antibiotic): its doses and days; the prescription is then completed. */
   course?: Course;
+  /** A child's step up by weight (AAP 2017): the weight (kg) it was dosed for, weighed at its visit. */
+  weightKg?: number;
 }
 
 export interface PatientTimeline {
@@ -331,8 +333,9 @@ export function planTimeline(row: RowFacts, refMs: number, rng: Rng): PatientTim
   const hasAt = (ms: number) => (c: string) => onset.has(c) && onset.get(c)! <= ms;
 
   const measurements = planMeasurements(row, sorted, renumber.get(indexEncounter)!, birthMs, onset, hasAt, rng);
+  const weightAt = (ms: number) => estimatedWeightKg(row.sex, measurements, ms, ageAt(ms));
   const medications = [
-    ...planEscalation(chainLines(planMedications(row, sorted, onset, ageAt)), sorted, measurements, onset, ageAt),
+    ...planEscalation(chainLines(planMedications(row, sorted, onset, ageAt)), sorted, measurements, onset, ageAt, weightAt),
     ...planAntibiotics(row, sorted, conditions, measurements, onset, ageAt),
   ];
   return {
@@ -436,6 +439,22 @@ function planMedications(
   // drug are linked into a course by chainLines (therapy-plan.ts).
   for (const m of byDrug.values()) m.reasons = m.reasons.filter((c) => onset.get(c)! <= m.authoredMs);
   return [...byDrug.values()];
+}
+
+/**
+ * A child's weight at `ms` for dosing: the latest BMI measured by then (else the age's typical BMI)
+ * times the squared median height for age and sex.
+ */
+function estimatedWeightKg(sex: string, measurements: PlanMeasurement[], ms: number, ageYears: number): number {
+  let bmi = LABS.bmi.baseline(ageYears);
+  let bmiMs = -Infinity;
+  for (const m of measurements)
+    if (m.lab === 'bmi' && m.ms <= ms && m.ms > bmiMs) {
+      bmi = m.value;
+      bmiMs = m.ms;
+    }
+  const heightM = medianHeightCm(ageYears, sex) / 100;
+  return bmi * heightM * heightM;
 }
 
 /**

@@ -16,7 +16,9 @@ import {
   CONDITIONS,
   drugApprovalViolations,
   drugViolations,
+  hypertensionCodingViolations,
   INDICATIONS,
+  SECONDARY_HYPERTENSION,
   labConditionViolations,
   labRange,
   maxOnsetYears,
@@ -76,6 +78,8 @@ export function recordIndex(schema: Schema): RecordIndex {
   const labByLoinc = new Map<string, LabAttribute>();
   for (const a of schema.attributes) {
     if (a.kind === 'condition') for (const c of a.codes.snomed) conditionBySnomed.set(c, a.name);
+    // Hypertension before 6 is coded secondary (decode.ts), which the schema reads through ICD-10-CM I15.
+    if (a.kind === 'condition' && a.name === 'hypertension') conditionBySnomed.set(SECONDARY_HYPERTENSION.snomed.code, a.name);
     if (a.kind === 'lab') for (const c of a.loinc) labByLoinc.set(c, a);
   }
   return { conditionBySnomed, labByLoinc, referenceMs: Date.parse(`${schema.referenceDate}T00:00:00Z`) + DAY_MS };
@@ -123,6 +127,9 @@ export function verifyRecord(index: RecordIndex, resources: readonly FhirResourc
       add('onset-before-min-age', r, `${name} onset at ${years.toFixed(2)} y, minimum ${minOnsetYears(name)}`);
     if (years > maxOnsetYears(name))
       add('onset-after-max-age', r, `${name} onset at ${years.toFixed(2)} y, maximum ${maxOnsetYears(name)}`);
+    if (name === 'hypertension')
+      for (const rule of hypertensionCodingViolations(years, codesOf(r as Coded)))
+        add(rule, r, `hypertension begun at ${years.toFixed(2)} y coded ${codesOf(r as Coded).join(', ')} (AAP 2017: secondary before 6)`);
     const want = SEX_SPECIFIC[name];
     if (want && (sex === 'male' || sex === 'female') && sex !== want) add('sex-specific-condition', r, `${name} in a ${sex} patient`);
   }
@@ -171,9 +178,28 @@ export function verifyRecord(index: RecordIndex, resources: readonly FhirResourc
   }
   therapyViolations(
     resources,
-    { ageAt, onset, encounters, labs: labsOf(index, resources), ...(Number.isFinite(deathMs) ? { deathMs } : {}) },
+    {
+      ageAt,
+      onset,
+      encounters,
+      labs: labsOf(index, resources),
+      weights: weightsOf(resources),
+      ...(Number.isFinite(deathMs) ? { deathMs } : {}),
+    },
     add,
   );
+  return out;
+}
+
+/** LOINC 29463-7 |Body weight| in kg, by `Encounter/<id>` (the last one read at a visit). */
+function weightsOf(resources: readonly FhirResourceLike[]): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const r of resources) {
+    if (r.resourceType !== 'Observation' || !codesOf(r as Coded).includes('29463-7')) continue;
+    const q = r.valueQuantity as { value?: number; code?: string } | undefined;
+    const enc = refOf(r.encounter);
+    if (enc && typeof q?.value === 'number' && q.code === 'kg') out.set(enc, q.value);
+  }
   return out;
 }
 

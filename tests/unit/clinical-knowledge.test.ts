@@ -142,7 +142,9 @@ describe('treatments (RxNorm) and drug-condition rules', () => {
     expect(drugViolations('617312', 'hyperlipidemia', 6, 5)).toEqual(['drug-under-min-age']);
     expect(drugViolations('999999', 'asthma', 30, 5)).toEqual(['drug-unknown']);
     expect(drugViolations('311353', 'hypertension', 19, 9)).toEqual(['drug-over-max-age']);
-    expect(drugViolations('314076', 'hypertension', 9, 8)).toEqual(['drug-under-min-age']);
+    // Lisinopril 10 mg is a child's titration step from 6 (AAP 2017, by weight), not before.
+    expect(drugViolations('314076', 'hypertension', 5, 4)).toEqual(['drug-under-min-age']);
+    expect(drugViolations('314076', 'hypertension', 9, 8)).toEqual([]);
     expect(drugViolations('311353', 'hypertension', 9, 8)).toEqual([]);
   });
 
