@@ -66,6 +66,9 @@ function frozenCache<T>(make: (key: string) => T): (key: string) => T {
 
 const META = deepFreeze({ tag: [{ ...SYNTHETIC_TAG }] });
 const CLINICAL_ACTIVE = deepFreeze({ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-clinical', code: 'active' }] });
+const CLINICAL_RESOLVED = deepFreeze({
+  coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-clinical', code: 'resolved' }],
+});
 const CONFIRMED = deepFreeze({ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-ver-status', code: 'confirmed' }] });
 const PROBLEM_LIST = deepFreeze([
   {
@@ -329,7 +332,9 @@ export function decodePatient(schema: Schema, row: ArrayLike<number>, rng: Rng, 
       resourceType: 'Condition',
       id: condIds[i],
       meta,
-      clinicalStatus: CLINICAL_ACTIVE,
+      // An acute episode over by the record's end is resolved (the sites' encoder counts it all the same:
+      // it reads every Condition that is not refuted or entered in error).
+      clinicalStatus: c.abatementMs !== undefined ? CLINICAL_RESOLVED : CLINICAL_ACTIVE,
       verificationStatus: CONFIRMED,
       category: PROBLEM_LIST,
       code:
@@ -339,6 +344,7 @@ export function decodePatient(schema: Schema, row: ArrayLike<number>, rng: Rng, 
       subject,
       encounter: encRef(c.encounter),
       onsetDateTime: isoDate(c.onsetMs),
+      ...(c.abatementMs !== undefined ? { abatementDateTime: isoDate(c.abatementMs) } : {}),
       recordedDate: isoDateTime(tl.encounters[c.encounter].startMs),
     };
   });

@@ -45,6 +45,8 @@ export interface PlanCondition {
   onsetMs: number;
   encounter: number;
   acute: boolean;
+  /** An acute episode's resolution day, when the record's end (the reference date or death) is past it. */
+  abatementMs?: number;
 }
 export interface PlanMeasurement {
   lab: string;
@@ -310,6 +312,15 @@ export function planTimeline(row: RowFacts, refMs: number, rng: Rng): PatientTim
     const followUp = onsetDay + 90 * DAY_MS;
     if (!acute && followUp < indexDay - DAY_MS && followUp >= indexDay - RECORD_YEARS * YEAR_MS)
       addEncounter('follow-up', followUp + 8.5 * 3600_000, 20, name);
+  }
+  // An acute episode resolves after the knowledge base's time (its own stream: the rest of the plan
+  // draws as before); it stays active when the record ends first (refMs is the death day for a death).
+  const resolution = rng.fork('resolution');
+  for (const c of conditions) {
+    const days = CONDITIONS[c.name]?.resolvesInDays;
+    if (!c.acute || !days) continue;
+    const abatementMs = c.onsetMs + (days[0] + resolution.int(days[1] - days[0] + 1)) * DAY_MS;
+    if (abatementMs <= refMs) c.abatementMs = abatementMs;
   }
   const pneumonia = conditions.find((c) => c.acute);
   // Routine visits of the record's window, each jittered by up to a month, before the index visit.

@@ -12,6 +12,7 @@
 import type { LabAttribute, Schema } from '../../schema/schema.ts';
 import {
   acuteCourseViolations,
+  ACUTE_STALE_DAYS,
   ADULT_YEARS,
   CONDITIONS,
   drugApprovalViolations,
@@ -35,10 +36,31 @@ export interface RecordViolation {
   detail: string;
 }
 
+/**
+ * An acute condition's status at the record's end (`endMs`: the reference date or death): still
+ * `active` ACUTE_STALE_DAYS after its onset (NICE NG138: most symptoms of pneumonia are gone by 3
+ * months) is `stale-acute-condition`; an abatement before the onset or after the record's end, or
+ * a resolved status without one, is `abatement-chronology`.
+ */
+function checkAcuteStatus(
+  r: FhirResourceLike,
+  name: string | undefined,
+  onset: Map<string, number>,
+  endMs: number,
+  add: (rule: string, r: FhirResourceLike, detail: string) => void,
+): void {
+  if (!name || CONDITIONS[name]?.course !== 'acute' || !onset.has(name)) return;
+  const on = Date.parse(`${String(r.onsetDateTime).slice(0, 10)}T00:00:00Z`);
+  const status = (r.clinicalStatus as Coded['code'])?.coding?.[0]?.code;
+  const abated = typeof r.abatementDateTime === 'string' ? Date.parse(`${r.abatementDateTime.slice(0, 10)}T00:00:00Z`) : undefined;
+  if (status === 'active' && endMs - on > ACUTE_STALE_DAYS * DAY_MS)
+    add('stale-acute-condition', r, `active ${name} began ${Math.round((endMs - on) / DAY_MS)} days before the record's end`);
+  if (status === 'resolved' && (abated === undefined || !(abated >= on) || abated > endMs))
+    add('abatement-chronology', r, `resolved ${name} onset ${String(r.onsetDateTime)}, abatement ${String(r.abatementDateTime ?? 'none')}`);
+}
+
 /** eGFR LOINC codes of adult creatinine equations (CKD-EPI, MDRD): not for children. */
 export const ADULT_EGFR_LOINC = new Set(['98979-8', '62238-1', '33914-3', '48642-3', '48643-1', '77147-7', '76633-7']);
-/** An active acute condition older than this at the last visit is stale. */
-const ACUTE_ACTIVE_DAYS = 90;
 
 interface Coded {
   code?: { coding?: { system?: string; code?: string }[] };
@@ -134,8 +156,6 @@ export function verifyRecord(index: RecordIndex, resources: readonly FhirResourc
     if (want && (sex === 'male' || sex === 'female') && sex !== want) add('sex-specific-condition', r, `${name} in a ${sex} patient`);
   }
   const hasAt = (ms: number) => (c: string) => onset.has(c) && onset.get(c)! <= ms;
-  let lastVisit = -Infinity;
-  for (const [s] of encounters.values()) lastVisit = Math.max(lastVisit, s);
 
   // A dead patient's chart lists no prescription as still being taken.
   if (Number.isFinite(deathMs))
@@ -165,16 +185,7 @@ export function verifyRecord(index: RecordIndex, resources: readonly FhirResourc
     if (r.resourceType === 'Observation') checkObservation(index, r, ageAt, hasAt, add);
     if (r.resourceType === 'MedicationRequest' && when !== undefined)
       checkMedication(r, when, { ageAt, onset, conditionName, untilMs: Math.min(index.referenceMs, deathMs) }, add);
-    if (r.resourceType === 'Condition') {
-      const name = conditionName.get(key(r));
-      const status = (r.clinicalStatus as Coded['code'])?.coding?.[0]?.code;
-      if (name && CONDITIONS[name]?.course === 'acute' && status === 'active' && lastVisit - onset.get(name)! > ACUTE_ACTIVE_DAYS * DAY_MS)
-        add(
-          'stale-acute-condition',
-          r,
-          `active ${name} began ${Math.round((lastVisit - onset.get(name)!) / DAY_MS)} days before the last visit`,
-        );
-    }
+    if (r.resourceType === 'Condition') checkAcuteStatus(r, conditionName.get(key(r)), onset, Math.min(index.referenceMs, deathMs), add);
   }
   therapyViolations(
     resources,
