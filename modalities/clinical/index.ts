@@ -10,3 +10,4 @@ export * from './radiograph-view.ts';
 export * from './chronic-drugs.ts';
 export * from './escalation.ts';
 export * from './hypertension.ts';
+export * from './defining-labs.ts';

@@ -344,6 +344,8 @@ export function decodePatient(schema: Schema, row: ArrayLike<number>, rng: Rng, 
       subject,
       encounter: encRef(c.encounter),
       onsetDateTime: isoDate(c.onsetMs),
+      // Why the diagnosis visit shows no value meeting the definition (clinical/defining-labs.ts).
+      ...(c.definingLabReason ? { note: [{ text: c.definingLabReason }] } : {}),
       ...(c.abatementMs !== undefined ? { abatementDateTime: isoDate(c.abatementMs) } : {}),
       recordedDate: isoDateTime(tl.encounters[c.encounter].startMs),
     };

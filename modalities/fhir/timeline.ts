@@ -21,6 +21,9 @@ import {
   minOnsetYears,
   pneumoniaCourses,
   CAP_COMORBIDITIES,
+  DEFINING_LAB_REASON,
+  DEFINING_LABS,
+  definingLabViolations,
   TREATMENTS,
   type Course,
   type Drug,
@@ -47,6 +50,8 @@ export interface PlanCondition {
   acute: boolean;
   /** An acute episode's resolution day, when the record's end (the reference date or death) is past it. */
   abatementMs?: number;
+  /** Why the diagnosis visit has no value meeting the definition (clinical/defining-labs.ts), when it has none. */
+  definingLabReason?: string;
 }
 export interface PlanMeasurement {
   lab: string;
@@ -288,6 +293,8 @@ export function planTimeline(row: RowFacts, refMs: number, rng: Rng): PatientTim
 
   // Conditions: onset drawn conditional on the age reached at the index visit.
   const conditions: PlanCondition[] = [];
+  /** Condition → the visit (pre-sort index) of its first defining finding, where it needs two. */
+  const firstFinding = new Map<string, number>();
   for (const name of row.conditions) {
     const acute = CONDITIONS[name]?.course === 'acute';
     let onsetDay: number;
@@ -307,7 +314,19 @@ export function planTimeline(row: RowFacts, refMs: number, rng: Rng): PatientTim
     }
     // A chronic onset on the index day is diagnosed at the index visit, not at a visit an hour before it.
     const enc = onsetDay >= indexDay ? -1 : addEncounter('diagnosis', onsetDay + 8 * 3600_000, 30, name);
-    conditions.push({ name, onsetMs: onsetDay, encounter: enc, acute });
+    // A diagnosis that needs its lab on two occasions (CKD: KDIGO 2012, eGFR < 60 for more than 3
+    // months) began at the first one, a visit 90-120 days before the confirming diagnosis visit
+    // (its own stream: the rest of the plan draws as before).
+    let onsetMs = onsetDay;
+    const confirm = DEFINING_LABS[name]?.confirmedAfterDays;
+    if (!acute && confirm !== undefined && row.labs.some((l) => l.attr.name === DEFINING_LABS[name].lab)) {
+      const first = onsetDay - (confirm + rng.fork(`first-${name}`).int(31)) * DAY_MS;
+      if (first > dayStart(birthMs) + DAY_MS && ageAt(first) >= minOnsetYears(name)) {
+        firstFinding.set(name, addEncounter('diagnosis', first + 8 * 3600_000, 20, name));
+        onsetMs = first;
+      }
+    }
+    conditions.push({ name, onsetMs, encounter: enc, acute });
     // A follow-up 90 days after a chronic diagnosis, when it falls in the record's window.
     const followUp = onsetDay + 90 * DAY_MS;
     if (!acute && followUp < indexDay - DAY_MS && followUp >= indexDay - RECORD_YEARS * YEAR_MS)
@@ -343,10 +362,20 @@ export function planTimeline(row: RowFacts, refMs: number, rng: Rng): PatientTim
   const onset = new Map(conditions.map((c) => [c.name, c.onsetMs]));
   const hasAt = (ms: number) => (c: string) => onset.has(c) && onset.get(c)! <= ms;
 
-  const measurements = planMeasurements(row, sorted, renumber.get(indexEncounter)!, birthMs, onset, hasAt, rng);
+  // The visits that record each diagnosis's defining lab: its diagnosis visit and any first finding.
+  const defining = new Map<number, string[]>();
+  const definedAt = (i: number, name: string) => defining.set(i, [...(defining.get(i) ?? []), name]);
+  for (const c of conditions) if (DEFINING_LABS[c.name]) definedAt(c.encounter, c.name);
+  for (const [name, i] of firstFinding) definedAt(renumber.get(i)!, name);
+  const measurements = planMeasurements(row, sorted, renumber.get(indexEncounter)!, birthMs, onset, hasAt, rng, defining);
+  for (const c of conditions) {
+    const reason = definingLabReason(row, c, sorted, measurements, ageAt);
+    if (reason) c.definingLabReason = reason;
+  }
+  const diagnosed = new Map(conditions.map((c) => [c.name, sorted[c.encounter].startMs]));
   const weightAt = (ms: number) => estimatedWeightKg(row.sex, measurements, ms, ageAt(ms));
   const medications = [
-    ...planEscalation(chainLines(planMedications(row, sorted, onset, ageAt)), sorted, measurements, onset, ageAt, weightAt),
+    ...planEscalation(chainLines(planMedications(row, sorted, diagnosed, ageAt)), sorted, measurements, onset, ageAt, weightAt),
     ...planAntibiotics(row, sorted, conditions, measurements, onset, ageAt),
   ];
   return {
@@ -362,6 +391,27 @@ export function planTimeline(row: RowFacts, refMs: number, rng: Rng): PatientTim
   };
 }
 
+/**
+ * The stated reason of a diagnosis whose visit has no value meeting its definition (none when it
+ * has one): its lab is missing from the row (never measured here), or the diagnosis was made on the
+ * index visit, whose value is the row's (or CKD's earlier finding did not fit in the life).
+ */
+function definingLabReason(
+  row: RowFacts,
+  c: PlanCondition,
+  encounters: PlanEncounter[],
+  measurements: PlanMeasurement[],
+  ageAt: (ms: number) => number,
+): string | undefined {
+  const d = DEFINING_LABS[c.name];
+  if (!d) return undefined;
+  const all = measurements.filter((m) => m.lab === d.lab);
+  const atVisit = all.filter((m) => m.encounter === c.encounter);
+  if (definingLabViolations(c.name, ageAt(encounters[c.encounter].startMs), atVisit, all, false).length === 0) return undefined;
+  if (!row.labs.some((l) => l.attr.name === d.lab)) return `${DEFINING_LAB_REASON}: no ${d.lab} result is on file for this patient`;
+  return `${DEFINING_LAB_REASON}: diagnosed on an earlier result from outside this record`;
+}
+
 function planMeasurements(
   row: RowFacts,
   encounters: PlanEncounter[],
@@ -370,6 +420,7 @@ function planMeasurements(
   onset: Map<string, number>,
   hasAt: (ms: number) => (c: string) => boolean,
   rng: Rng,
+  defining: ReadonlyMap<number, readonly string[]> = new Map(),
 ): PlanMeasurement[] {
   const out: PlanMeasurement[] = [];
   const ageAt = (ms: number) => (ms - birthMs) / YEAR_MS;
@@ -413,13 +464,28 @@ function planMeasurements(
         v = dxValue + (latest - dxValue) * Math.min(1, (ms - condOnset) / span);
       } else v = latest + baseline(ms) - baseline(indexMs);
       v += (k?.sd ?? 0) * rng.normal();
-      const cr = consistentRange(attr.name, Math.floor(age), hasAt(ms)) ?? [attr.range[0], attr.range[1]];
+      let cr = consistentRange(attr.name, Math.floor(age), hasAt(ms)) ?? [attr.range[0], attr.range[1]];
+      // The visit that makes the diagnosis records a value meeting its definition (defining-labs.ts).
+      if (course && defining.get(i)?.includes(course.condition)) cr = definingBounds(course.condition, age, cr, attr.decimals);
       out.push({ lab: attr.name, ms, value: clampToGrid(v, cr[0], cr[1], attr.decimals), encounter: i });
     });
   }
   return out;
 }
 
+/** `range` narrowed to the values that meet `condition`'s definition at `ageYears` (unchanged when none of it does). */
+function definingBounds(condition: string, ageYears: number, range: [number, number], decimals: number): [number, number] {
+  const l = DEFINING_LABS[condition]?.limit(ageYears);
+  if (!l) return range;
+  const step = 10 ** -decimals;
+  const r: [number, number] =
+    'atLeast' in l
+      ? [Math.max(range[0], Math.ceil(l.atLeast / step - 1e-9) * step), range[1]]
+      : [range[0], Math.min(range[1], l.below - step)];
+  return r[0] <= r[1] ? r : range;
+}
+
+/** Prescriptions from each condition's diagnosis visit (`onset`: when each condition was diagnosed). */
 function planMedications(
   row: RowFacts,
   encounters: PlanEncounter[],

@@ -15,6 +15,9 @@ import {
   ACUTE_STALE_DAYS,
   ADULT_YEARS,
   CONDITIONS,
+  DEFINING_LAB_REASON,
+  DEFINING_LABS,
+  definingLabViolations,
   drugApprovalViolations,
   drugViolations,
   hypertensionCodingViolations,
@@ -187,19 +190,49 @@ export function verifyRecord(index: RecordIndex, resources: readonly FhirResourc
       checkMedication(r, when, { ageAt, onset, conditionName, untilMs: Math.min(index.referenceMs, deathMs) }, add);
     if (r.resourceType === 'Condition') checkAcuteStatus(r, conditionName.get(key(r)), onset, Math.min(index.referenceMs, deathMs), add);
   }
+  const labs = labsOf(index, resources);
+  checkDefiningLabs(index, resources, conditionName, labs, ageAt, add);
   therapyViolations(
     resources,
     {
       ageAt,
       onset,
       encounters,
-      labs: labsOf(index, resources),
+      labs,
       weights: weightsOf(resources),
       ...(Number.isFinite(deathMs) ? { deathMs } : {}),
     },
     add,
   );
   return out;
+}
+
+/**
+ * `diagnosis-without-defining-lab` (clinical/defining-labs.ts): each diagnosis whose defining lab
+ * the schema has is recorded with a value meeting the definition at its visit (CKD: a second one
+ * 90 days before), unless the Condition's note states why not.
+ */
+function checkDefiningLabs(
+  index: RecordIndex,
+  resources: readonly FhirResourceLike[],
+  conditionName: Map<string, string>,
+  labs: TherapyContext['labs'],
+  ageAt: (ms: number) => number,
+  add: (rule: string, r: FhirResourceLike, detail: string) => void,
+): void {
+  const schemaLabs = new Set([...index.labByLoinc.values()].map((a) => a.name));
+  for (const r of resources) {
+    if (r.resourceType !== 'Condition') continue;
+    const name = conditionName.get(`Condition/${r.id}`);
+    const d = name ? DEFINING_LABS[name] : undefined;
+    const recorded = whenOf(r)?.[0];
+    if (!name || !d || !schemaLabs.has(d.lab) || recorded === undefined) continue;
+    const enc = refOf(r.encounter);
+    const all = labs.filter((l) => l.lab === d.lab);
+    const stated = ((r.note as { text?: string }[] | undefined) ?? []).some((n) => n.text?.startsWith(DEFINING_LAB_REASON));
+    for (const rule of definingLabViolations(name, ageAt(recorded), enc ? all.filter((l) => l.encounter === enc) : [], all, stated))
+      add(rule, r, `${name} recorded ${String(r.recordedDate)} without ${d.lab} meeting its definition at the visit (${d.source})`);
+  }
 }
 
 /** LOINC 29463-7 |Body weight| in kg, by `Encounter/<id>` (the last one read at a visit). */
