@@ -291,56 +291,7 @@ export function planTimeline(row: RowFacts, refMs: number, rng: Rng): PatientTim
     return encounters.length - 1;
   };
 
-  // Conditions: onset drawn conditional on the age reached at the index visit.
-  const conditions: PlanCondition[] = [];
-  /** Condition → the visit (pre-sort index) of its first defining finding, where it needs two. */
-  const firstFinding = new Map<string, number>();
-  for (const name of row.conditions) {
-    const acute = CONDITIONS[name]?.course === 'acute';
-    let onsetDay: number;
-    if (acute) onsetDay = Math.max(dayStart(birthMs), indexDay - (3 + rng.int(19)) * DAY_MS);
-    else {
-      // The age reached in whole calendar years is at least the minimum (feasibleAges), but
-      // fractional years of 365.2425 days may fall short of it by under a day: the onset is then
-      // the minimum, on or before the index visit.
-      const upper = Math.max(minOnsetYears(name), ageIndex - 1 / 365.2425);
-      let onsetYears: number;
-      try {
-        onsetYears = drawOnsetYears(name, upper, rng.next(), rng.next());
-      } catch (e) {
-        throw new ClinicalInfeasibleError('onset-age-infeasible', (e as Error).message);
-      }
-      onsetDay = Math.min(indexDay, dayStart(birthMs + Math.ceil((onsetYears * YEAR_MS) / DAY_MS) * DAY_MS));
-    }
-    // A chronic onset on the index day is diagnosed at the index visit, not at a visit an hour before it.
-    const enc = onsetDay >= indexDay ? -1 : addEncounter('diagnosis', onsetDay + 8 * 3600_000, 30, name);
-    // A diagnosis that needs its lab on two occasions (CKD: KDIGO 2012, eGFR < 60 for more than 3
-    // months) began at the first one, a visit 90-120 days before the confirming diagnosis visit
-    // (its own stream: the rest of the plan draws as before).
-    let onsetMs = onsetDay;
-    const confirm = DEFINING_LABS[name]?.confirmedAfterDays;
-    if (!acute && confirm !== undefined && row.labs.some((l) => l.attr.name === DEFINING_LABS[name].lab)) {
-      const first = onsetDay - (confirm + rng.fork(`first-${name}`).int(31)) * DAY_MS;
-      if (first > dayStart(birthMs) + DAY_MS && ageAt(first) >= minOnsetYears(name)) {
-        firstFinding.set(name, addEncounter('diagnosis', first + 8 * 3600_000, 20, name));
-        onsetMs = first;
-      }
-    }
-    conditions.push({ name, onsetMs, encounter: enc, acute });
-    // A follow-up 90 days after a chronic diagnosis, when it falls in the record's window.
-    const followUp = onsetDay + 90 * DAY_MS;
-    if (!acute && followUp < indexDay - DAY_MS && followUp >= indexDay - RECORD_YEARS * YEAR_MS)
-      addEncounter('follow-up', followUp + 8.5 * 3600_000, 20, name);
-  }
-  // An acute episode resolves after the knowledge base's time (its own stream: the rest of the plan
-  // draws as before); it stays active when the record ends first (refMs is the death day for a death).
-  const resolution = rng.fork('resolution');
-  for (const c of conditions) {
-    const days = CONDITIONS[c.name]?.resolvesInDays;
-    if (!c.acute || !days) continue;
-    const abatementMs = c.onsetMs + (days[0] + resolution.int(days[1] - days[0] + 1)) * DAY_MS;
-    if (abatementMs <= refMs) c.abatementMs = abatementMs;
-  }
+  const { conditions, firstFinding } = planConditions(row, rng, { birthMs, indexDay, ageIndex, refMs }, addEncounter);
   const pneumonia = conditions.find((c) => c.acute);
   // Routine visits of the record's window, each jittered by up to a month, before the index visit.
   for (const a of wellnessAges(ageIndex)) {
@@ -410,6 +361,71 @@ function definingLabReason(
   if (definingLabViolations(c.name, ageAt(encounters[c.encounter].startMs), atVisit, all, false).length === 0) return undefined;
   if (!row.labs.some((l) => l.attr.name === d.lab)) return `${DEFINING_LAB_REASON}: no ${d.lab} result is on file for this patient`;
   return `${DEFINING_LAB_REASON}: diagnosed on an earlier result from outside this record`;
+}
+
+/**
+ * The conditions of a life: onsets drawn conditional on the age reached at the index visit, a
+ * diagnosis visit each (and CKD's first finding), a follow-up 90 days after a chronic diagnosis,
+ * an acute episode's resolution. `addEncounter` adds a visit and returns its (pre-sort) index.
+ */
+function planConditions(
+  row: RowFacts,
+  rng: Rng,
+  life: { birthMs: number; indexDay: number; ageIndex: number; refMs: number },
+  addEncounter: (kind: EncounterKind, startMs: number, minutes: number, reason?: string) => number,
+): { conditions: PlanCondition[]; firstFinding: Map<string, number> } {
+  const { birthMs, indexDay, ageIndex, refMs } = life;
+  const ageAt = (ms: number) => (ms - birthMs) / YEAR_MS;
+  const conditions: PlanCondition[] = [];
+  /** Condition → the visit (pre-sort index) of its first defining finding, where it needs two. */
+  const firstFinding = new Map<string, number>();
+  for (const name of row.conditions) {
+    const acute = CONDITIONS[name]?.course === 'acute';
+    let onsetDay: number;
+    if (acute) onsetDay = Math.max(dayStart(birthMs), indexDay - (3 + rng.int(19)) * DAY_MS);
+    else {
+      // The age reached in whole calendar years is at least the minimum (feasibleAges), but
+      // fractional years of 365.2425 days may fall short of it by under a day: the onset is then
+      // the minimum, on or before the index visit.
+      const upper = Math.max(minOnsetYears(name), ageIndex - 1 / 365.2425);
+      let onsetYears: number;
+      try {
+        onsetYears = drawOnsetYears(name, upper, rng.next(), rng.next());
+      } catch (e) {
+        throw new ClinicalInfeasibleError('onset-age-infeasible', (e as Error).message);
+      }
+      onsetDay = Math.min(indexDay, dayStart(birthMs + Math.ceil((onsetYears * YEAR_MS) / DAY_MS) * DAY_MS));
+    }
+    // A chronic onset on the index day is diagnosed at the index visit, not at a visit an hour before it.
+    const enc = onsetDay >= indexDay ? -1 : addEncounter('diagnosis', onsetDay + 8 * 3600_000, 30, name);
+    // A diagnosis that needs its lab on two occasions (CKD: KDIGO 2012, eGFR < 60 for more than 3
+    // months) began at the first one, a visit 90-120 days before the confirming diagnosis visit
+    // (its own stream: the rest of the plan draws as before).
+    let onsetMs = onsetDay;
+    const confirm = DEFINING_LABS[name]?.confirmedAfterDays;
+    if (!acute && confirm !== undefined && row.labs.some((l) => l.attr.name === DEFINING_LABS[name].lab)) {
+      const first = onsetDay - (confirm + rng.fork(`first-${name}`).int(31)) * DAY_MS;
+      if (first > dayStart(birthMs) + DAY_MS && ageAt(first) >= minOnsetYears(name)) {
+        firstFinding.set(name, addEncounter('diagnosis', first + 8 * 3600_000, 20, name));
+        onsetMs = first;
+      }
+    }
+    conditions.push({ name, onsetMs, encounter: enc, acute });
+    // A follow-up 90 days after a chronic diagnosis, when it falls in the record's window.
+    const followUp = onsetDay + 90 * DAY_MS;
+    if (!acute && followUp < indexDay - DAY_MS && followUp >= indexDay - RECORD_YEARS * YEAR_MS)
+      addEncounter('follow-up', followUp + 8.5 * 3600_000, 20, name);
+  }
+  // An acute episode resolves after the knowledge base's time (its own stream: the rest of the plan
+  // draws as before); it stays active when the record ends first (refMs is the death day for a death).
+  const resolution = rng.fork('resolution');
+  for (const c of conditions) {
+    const days = CONDITIONS[c.name]?.resolvesInDays;
+    if (!c.acute || !days) continue;
+    const abatementMs = c.onsetMs + (days[0] + resolution.int(days[1] - days[0] + 1)) * DAY_MS;
+    if (abatementMs <= refMs) c.abatementMs = abatementMs;
+  }
+  return { conditions, firstFinding };
 }
 
 function planMeasurements(
