@@ -98,6 +98,9 @@ export function planEscalation(
   weightAt?: (ms: number) => number,
 ): PlanMedication[] {
   let out = [...meds];
+  // Each visit's first value of each lab, looked up once (the lines read them visit by visit).
+  const atVisit = new Map<string, number>();
+  for (const m of measurements) if (!atVisit.has(`${m.encounter}|${m.lab}`)) atVisit.set(`${m.encounter}|${m.lab}`, m.value);
   encounters.forEach((e, i) => {
     if (e.kind === 'imaging') return;
     const ms = e.startMs + STEP_UP_OFFSET_MS;
@@ -108,7 +111,7 @@ export function planEscalation(
     const approved = (d: Drug) => (d.availableFromYear ?? -Infinity) <= year;
     for (const line of THERAPY_LINES) {
       if (!line.lab || (child && (!line.paediatric || !weightAt))) continue;
-      const value = measurements.find((m) => m.encounter === i && m.lab === line.lab)?.value;
+      const value = atVisit.get(`${i}|${line.lab}`);
       if (value === undefined || !aboveTarget(line.lab, value, has, age)) continue;
       let next: Drug | undefined;
       const prior = activeOf(out, line, ms);
