@@ -32,7 +32,16 @@ import {
   SECONDARY_HYPERTENSION,
   type Course,
 } from '../clinical/index.ts';
-import { DAY_MS, planTimeline, YEAR_MS, type PatientTimeline, type PlanEncounter, type PlanMedication, type RowFacts } from './timeline.ts';
+import {
+  ClinicalInfeasibleError,
+  DAY_MS,
+  planTimeline,
+  YEAR_MS,
+  type PatientTimeline,
+  type PlanEncounter,
+  type PlanMedication,
+  type RowFacts,
+} from './timeline.ts';
 
 /** Marks resources as synthetic test data (HL7 v3 ActReason HTEST). */
 export const SYNTHETIC_TAG = {
@@ -230,8 +239,10 @@ function secondaryHypertensionConcept(attr: ConditionAttribute): unknown {
   const icd = icd10cm.code.replace('.', '');
   const readsIcd = (attr.codes.icd10cm ?? []).some((p) => icd.startsWith(p.replace('.', '').toUpperCase()));
   if (!readsIcd && !attr.codes.snomed.includes(snomed.code))
-    throw new Error(
-      `decodePatient: schema attribute ${attr.name} reads neither SNOMED CT ${snomed.code} nor ICD-10-CM ${icd10cm.code} (secondary hypertension, diagnosed before 6 years)`,
+    // The draft is rejected and redrawn (counted by rule), as any row no life fits.
+    throw new ClinicalInfeasibleError(
+      'secondary-hypertension-not-in-schema',
+      `schema attribute ${attr.name} reads neither SNOMED CT ${snomed.code} nor ICD-10-CM ${icd10cm.code} (secondary hypertension, diagnosed before 6 years)`,
     );
   c = deepFreeze({
     coding: [

@@ -14,7 +14,7 @@ import {
 } from '../../modalities/clinical/index.ts';
 import { decodePatient } from '../../modalities/fhir/decode.ts';
 import { encodeResources, encodedRow } from '../../modalities/fhir/encode.ts';
-import { YEAR_MS } from '../../modalities/fhir/timeline.ts';
+import { ClinicalInfeasibleError, YEAR_MS } from '../../modalities/fhir/timeline.ts';
 import type { FhirResourceLike } from '../../modalities/fhir/types.ts';
 import { recordIndex, verifyRecord } from '../../modalities/fhir/verify-record.ts';
 import { Rng } from '../../model/rng.ts';
@@ -90,6 +90,24 @@ describe('hypertension diagnosed before 6 years is secondary (AAP 2017)', () => 
     // Onset density [1, 6) is a fifth of [6, 12): secondary diagnoses are a few per cent of 10-17-year-olds.
     expect(secondary).toBeGreaterThan(3);
     expect(secondary).toBeLessThan(essential / 5);
+  });
+
+  it('a schema that cannot read secondary hypertension rejects the draft (redrawn and counted), never writes it as essential', () => {
+    const yaml = readFileSync(new URL('../../schema/hospital-v1.yaml', import.meta.url), 'utf8');
+    const noIcd = parseSchema(yaml.replace('icd10cm: ["I10", "I11", "I12", "I13", "I15", "I16"]', 'icd10cm: ["I10", "I11"]'));
+    let rejected = 0;
+    for (let i = 0; i < 300 && rejected === 0; i++) {
+      const r = row(10 + (i % 8), 1, i % 2);
+      const d = decodePatient(schema, r, new Rng(`htn-child-${i}`));
+      const onsetYears = (d.timeline.conditions[0].onsetMs - d.timeline.birthMs) / YEAR_MS;
+      if (onsetYears >= 6) {
+        expect(() => decodePatient(noIcd, r, new Rng(`htn-child-${i}`))).not.toThrow();
+        continue;
+      }
+      expect(() => decodePatient(noIcd, r, new Rng(`htn-child-${i}`))).toThrow(ClinicalInfeasibleError);
+      rejected++;
+    }
+    expect(rejected).toBe(1);
   });
 
   it('the simulator writes a child hypertension begun before 6 as ICD-10-CM I15.9, never as essential', () => {
