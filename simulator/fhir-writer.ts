@@ -10,8 +10,10 @@ import type { Rng } from '../model/rng.ts';
 import type { FhirResourceLike } from '../modalities/fhir/types.ts';
 import { CONDITIONS, LABS, isoDate, type ConditionName, type LabName, type LatentPatient, type SiteProfile } from './latent.ts';
 import { CITIES, STREETS } from './names.ts';
+import { isSecondaryHypertensionOnset, SECONDARY_HYPERTENSION } from '../modalities/clinical/hypertension.ts';
 
 const DAY = 86_400_000;
+const YEAR_MS = 365.2425 * DAY;
 
 /** ICD-10-CM codes (descendants of the schema's lists) used when a site codes in ICD-10-CM. */
 const ICD10CM: Record<ConditionName, [string, string]> = {
@@ -138,10 +140,19 @@ export class FhirPatientWriter {
       const attr = this.conds.get(name);
       if (!attr || !p.conditions[name]) continue;
       const useIcd = rng.bernoulli(this.site.icd10Share) && attr.codes.icd10cm !== undefined;
-      const code = useIcd
-        ? { system: CODE_SYSTEMS.icd10cm, code: ICD10CM[name][0], display: ICD10CM[name][1] }
-        : { system: CODE_SYSTEMS.snomed, code: attr.codes.snomed[0], display: attr.display };
       const onset = p.onset[name]!;
+      // Hypertension begun before 6 years is secondary (AAP 2017): written as ICD-10-CM I15.9, which
+      // the schema reads (I15), never as essential hypertension. The draw above is kept so the
+      // simulator's stream is unchanged.
+      const secondary =
+        name === 'hypertension' &&
+        isSecondaryHypertensionOnset((Date.parse(onset) - Date.parse(p.birthDate)) / YEAR_MS) &&
+        (attr.codes.icd10cm ?? []).some((c) => SECONDARY_HYPERTENSION.icd10cm.code.replace('.', '').startsWith(c.replace('.', '')));
+      const code = secondary
+        ? { system: CODE_SYSTEMS.icd10cm, ...SECONDARY_HYPERTENSION.icd10cm }
+        : useIcd
+          ? { system: CODE_SYSTEMS.icd10cm, code: ICD10CM[name][0], display: ICD10CM[name][1] }
+          : { system: CODE_SYSTEMS.snomed, code: attr.codes.snomed[0], display: attr.display };
       if (name === 'pneumonia') {
         const abate = isoDate(Math.min(Date.parse(onset) + (10 + rng.int(20)) * DAY, this.refMs - DAY));
         condition(code, onset, { status: 'resolved', category: 'encounter-diagnosis', abatement: abate });

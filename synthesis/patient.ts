@@ -31,7 +31,13 @@ import {
 import { decodePatient, type DecodedPatient } from '../modalities/fhir/decode.ts';
 import { ClinicalInfeasibleError, YEAR_MS, wholeYears } from '../modalities/fhir/timeline.ts';
 import { countByRule, recordIndex, verifyRecord, type RecordIndex } from '../modalities/fhir/verify-record.ts';
-import { CONDITIONS, frontalChestView, referenceFlag } from '../modalities/clinical/index.ts';
+import {
+  CONDITIONS,
+  frontalChestView,
+  isSecondaryHypertensionOnset,
+  referenceFlag,
+  SECONDARY_HYPERTENSION,
+} from '../modalities/clinical/index.ts';
 import { buildPatientResources, R4Validator, validatePatientResources, type PatientArtefacts } from '../modalities/fhir/bundle.ts';
 import { Rng, type SeedLike } from '../model/rng.ts';
 import type { FhirResourceLike } from '../modalities/fhir/types.ts';
@@ -233,13 +239,17 @@ export function toFacts(schema: Schema, decoded: DecodedPatient, art: RowArtefac
   const onset = new Map(tl.conditions.map((c) => [c.name, c]));
   const conditions = schema.attributes
     .filter((a) => a.kind === 'condition' && onset.has(a.name))
-    .map((a) => ({
-      name: a.name,
-      display: a.kind === 'condition' ? a.display : a.name,
-      snomed: a.kind === 'condition' ? a.codes.snomed[0] : undefined,
-      onset: new Date(onset.get(a.name)!.onsetMs).toISOString().slice(0, 10),
-      ...(CONDITIONS[a.name]?.course === 'acute' ? { acute: true } : {}),
-    }));
+    .map((a) => {
+      // Hypertension diagnosed before 6 is secondary (AAP 2017), as the Condition codes it.
+      const secondary = a.name === 'hypertension' && isSecondaryHypertensionOnset((onset.get(a.name)!.onsetMs - tl.birthMs) / YEAR_MS);
+      return {
+        name: a.name,
+        display: secondary ? SECONDARY_HYPERTENSION.snomed.display : a.kind === 'condition' ? a.display : a.name,
+        snomed: secondary ? SECONDARY_HYPERTENSION.snomed.code : a.kind === 'condition' ? a.codes.snomed[0] : undefined,
+        onset: new Date(onset.get(a.name)!.onsetMs).toISOString().slice(0, 10),
+        ...(CONDITIONS[a.name]?.course === 'acute' ? { acute: true } : {}),
+      };
+    });
   const labs: FactLab[] = [];
   for (const a of schema.attributes) {
     if (a.kind !== 'lab') continue;

@@ -18,6 +18,11 @@ export interface ConditionKnowledge {
   onsetDensity: readonly (readonly [number, number])[];
   /** Acute conditions are diagnosed days before the visit that records them. */
   course: 'chronic' | 'acute';
+  /**
+   * An acute episode's time to resolution, [shortest, longest] days after onset: the Condition is
+   * `resolved` from then (abatementDateTime) once the record's end is past it.
+   */
+  resolvesInDays?: readonly [number, number];
   /** Diagnosed only in this sex (FHIR administrative gender). */
   sex?: 'male' | 'female';
   sources: readonly string[];
@@ -26,10 +31,13 @@ export interface ConditionKnowledge {
 export const CONDITIONS: Readonly<Record<string, ConditionKnowledge>> = {
   hypertension: {
     // AAP 2017 guideline defines paediatric hypertension from age 1 (prevalence ~3.5 %); NHANES
-    // 2017-2018 adult prevalence 22 % (18-39), 55 % (40-59), 75 % (60+).
+    // 2017-2018 adult prevalence 22 % (18-39), 55 % (40-59), 75 % (60+). AAP 2017 (section 6):
+    // primary hypertension is the predominant cause from about 6 years; before, hypertension is
+    // rarer and mostly secondary (coded so: clinical/hypertension.ts), hence a fifth of the rate.
     minOnsetYears: 1,
     onsetDensity: [
-      [1, 0.05],
+      [1, 0.01],
+      [6, 0.05],
       [12, 0.15],
       [18, 0.6],
       [30, 1.5],
@@ -141,6 +149,11 @@ export const CONDITIONS: Readonly<Record<string, ConditionKnowledge>> = {
     minOnsetYears: 0,
     onsetDensity: [[0, 1]],
     course: 'acute',
+    // NICE NG138 / CG191 recovery timescales told to patients: fever gone by 1 week, chest pain and
+    // sputum substantially reduced by 4 weeks, cough and breathlessness by 6 weeks, most symptoms
+    // resolved by 3 months (NHS: a GP follow-up at about 6 weeks). The episode is closed 4-6 weeks
+    // after onset; still open 3 months after it is stale (ACUTE_STALE_DAYS).
+    resolvesInDays: [28, 42],
     sources: ['NICE NG138 (pneumonia, community-acquired)', 'Synthea module pneumonia'],
   },
   obesity: {
@@ -174,6 +187,9 @@ export const CONDITIONS: Readonly<Record<string, ConditionKnowledge>> = {
     sources: ['CDC Chronic Kidney Disease in the United States, 2023', 'KDIGO 2012 CKD guideline', 'Synthea module chronic_kidney_disease'],
   },
 };
+
+/** NICE NG138: most symptoms of pneumonia have resolved by 3 months; an episode still active later is stale. */
+export const ACUTE_STALE_DAYS = 90;
 
 /**
  * Sex-restricted conditions (any schema may name them; "other"/"unknown" sex never conflicts).

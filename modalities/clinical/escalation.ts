@@ -28,6 +28,7 @@ import {
   ASPIRIN_81,
 } from './chronic-drugs.ts';
 import { ATORVASTATIN, LISINOPRIL, LISINOPRIL_PAEDIATRIC, METFORMIN, type Drug } from './treatments.ts';
+import { AMLODIPINE_10, AMLODIPINE_5, LISINOPRIL_20, LISINOPRIL_40, LISINOPRIL_5, systolicAboveTarget } from './hypertension.ts';
 
 /** Days a step is given before the next one (ADA: reassess about every 3 months). */
 export const STEP_MIN_DAYS = 90;
@@ -42,13 +43,22 @@ export interface TherapyLine {
   lab?: string;
   /** An add-on line: started when this line is at its last step and the lab is still above target. */
   addOnTo?: string;
+  /** Also stepped up in children (by weight: the planner's weight estimate, the verifier's measured weight). */
+  paediatric?: boolean;
 }
 
 export const THERAPY_LINES: readonly TherapyLine[] = [
   { id: 'metformin', steps: [METFORMIN, METFORMIN_1000], lab: 'hba1c' },
   { id: 'sglt2-inhibitor', steps: [EMPAGLIFLOZIN], lab: 'hba1c', addOnTo: 'metformin' },
   { id: 'atorvastatin', steps: [ATORVASTATIN, ATORVASTATIN_40, ATORVASTATIN_80], lab: 'ldl_cholesterol' },
-  { id: 'lisinopril', steps: [LISINOPRIL_PAEDIATRIC, LISINOPRIL] },
+  // Hypertension (clinical/hypertension.ts): ACC/AHA 2017 for adults, AAP 2017 by weight for children.
+  {
+    id: 'lisinopril',
+    steps: [LISINOPRIL_PAEDIATRIC, LISINOPRIL_5, LISINOPRIL, LISINOPRIL_20, LISINOPRIL_40],
+    lab: 'systolic_bp',
+    paediatric: true,
+  },
+  { id: 'amlodipine', steps: [AMLODIPINE_5, AMLODIPINE_10], lab: 'systolic_bp', addOnTo: 'lisinopril' },
 ];
 
 /** RxNorm → its line and step index. */
@@ -58,10 +68,12 @@ export const LINE_OF: ReadonlyMap<string, { line: TherapyLine; step: number }> =
 
 /**
  * Whether `value` of `lab` is at or above the treatment target for a patient with the conditions
- * `has` (HbA1c 7 %; LDL-C 70 mg/dL with coronary disease, else 190).
+ * `has` (HbA1c 7 %; LDL-C 70 mg/dL with coronary disease, else 190; systolic pressure by age,
+ * hypertension.ts: 130 mmHg for adults, so `ageYears` is needed for a child's).
  */
-export function aboveTarget(lab: string, value: number, has: (c: string) => boolean): boolean {
+export function aboveTarget(lab: string, value: number, has: (c: string) => boolean, ageYears = Infinity): boolean {
   if (lab === 'hba1c') return has('type2_diabetes') && value >= 7;
+  if (lab === 'systolic_bp') return has('hypertension') && systolicAboveTarget(value, ageYears);
   if (lab === 'ldl_cholesterol') {
     if (has('coronary_artery_disease')) return value >= 70;
     return has('hyperlipidemia') && value >= 190;
@@ -158,6 +170,6 @@ export function stepUpViolations(rxnorm: string, ctx: StepContext): string[] {
   if (isIncrease && ctx.priorMaxAgeYears !== undefined && ctx.ageYears >= ctx.priorMaxAgeYears) return [];
   if (isIncrease && at.step <= minimumStep(at.line, ctx.has)) return [];
   const lab = at.line.lab;
-  if (lab && ctx.labValuesAtVisit.some((v) => aboveTarget(lab, v, ctx.has))) return [];
+  if (lab && ctx.labValuesAtVisit.some((v) => aboveTarget(lab, v, ctx.has, ctx.ageYears))) return [];
   return ['dose-increase-without-lab'];
 }

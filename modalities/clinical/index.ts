@@ -9,3 +9,5 @@ export * from './mortality.ts';
 export * from './radiograph-view.ts';
 export * from './chronic-drugs.ts';
 export * from './escalation.ts';
+export * from './hypertension.ts';
+export * from './defining-labs.ts';

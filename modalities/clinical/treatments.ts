@@ -8,6 +8,7 @@
 
 import { ACUTE_TREATMENTS } from './antibiotics.ts';
 import { ASPIRIN_81, ATORVASTATIN_40, FUROSEMIDE_40, METOPROLOL_SUCCINATE_25, STEP_UP_DRUGS } from './chronic-drugs.ts';
+import { HYPERTENSION_STEP_UP_DRUGS } from './hypertension.ts';
 
 export const RXNORM_SYSTEM = 'http://www.nlm.nih.gov/research/umls/rxnorm';
 
@@ -54,10 +55,12 @@ export const LISINOPRIL_PAEDIATRIC: Drug = {
   // Initial U.S. Approval 1988: DailyMed lisinopril tablets label.
   availableFromYear: 1988,
 };
+// Started at 18 (ADULT_ACE_START below); a child's titration may reach it by weight (AAP 2017,
+// clinical/hypertension.ts), so the drug itself is used from 6.
 export const LISINOPRIL: Drug = {
   rxnorm: '314076',
   display: 'lisinopril 10 MG Oral Tablet',
-  minAgeYears: 18,
+  minAgeYears: 6,
   dosage: 'One tablet by mouth once daily',
   // Initial U.S. Approval 1988: DailyMed lisinopril tablets label.
   availableFromYear: 1988,
@@ -87,6 +90,9 @@ const NITROGLYCERIN: Drug = {
   dosage: 'One tablet under the tongue as needed for chest pain',
 };
 
+/** The adult lisinopril strength is started from 18 (children start on 2.5 mg). */
+const ADULT_ACE_START = { [LISINOPRIL.rxnorm]: [18, Infinity] } as const;
+
 export interface Treatment {
   drugs: readonly Drug[];
   /**
@@ -109,6 +115,7 @@ export const TREATMENTS: Readonly<Record<string, Treatment>> = {
   },
   hypertension: {
     drugs: [LISINOPRIL_PAEDIATRIC, LISINOPRIL],
+    startAgeYears: ADULT_ACE_START,
     source: 'NICE NG136 / ACC-AHA 2017 (ACE inhibitor first line); AAP 2017 (lisinopril from age 6, 0.07 mg/kg)',
   },
   hyperlipidemia: { drugs: [ATORVASTATIN], source: 'ACC/AHA 2018 cholesterol guideline; NHLBI 2011 (statins from age 10)' },
@@ -124,10 +131,12 @@ export const TREATMENTS: Readonly<Record<string, Treatment>> = {
   // paediatric ACE inhibitor only (no paediatric guidance for the others is modelled).
   heart_failure: {
     drugs: [LISINOPRIL_PAEDIATRIC, LISINOPRIL, METOPROLOL_SUCCINATE_25, FUROSEMIDE_40],
+    startAgeYears: ADULT_ACE_START,
     source: 'AHA/ACC/HFSA 2022 heart failure guideline (ACE inhibitor/ARB, beta-blocker, loop diuretic for congestion)',
   },
   chronic_kidney_disease: {
     drugs: [LISINOPRIL_PAEDIATRIC, LISINOPRIL],
+    startAgeYears: ADULT_ACE_START,
     source: 'KDIGO 2012 (ACE inhibitor or ARB for CKD with albuminuria)',
   },
   asthma: { drugs: [ALBUTEROL], source: 'GINA 2023 / NAEPP (short-acting reliever)' },
@@ -145,6 +154,7 @@ export const INDICATIONS: ReadonlyMap<string, { drug: Drug; conditions: string[]
   for (const [condition, t] of [...Object.entries(TREATMENTS), ...Object.entries(ACUTE_TREATMENTS)])
     for (const d of t.drugs) add(d, condition);
   for (const { drug, conditions } of STEP_UP_DRUGS) for (const c of conditions) add(drug, c);
+  for (const { drug, conditions } of HYPERTENSION_STEP_UP_DRUGS) for (const c of conditions) add(drug, c);
   return m;
 })();
 

@@ -11,11 +11,37 @@
  * and creatinine it is derived from. Every clinical resource references its Encounter. Everything
  * random comes from the seeded Rng, ids included, so the same seed gives the same resources.
  */
-import { LOINC_SYSTEM, UCUM_SYSTEM, CODE_SYSTEMS, labMissingCode, type LabAttribute, type Schema } from '../../schema/schema.ts';
+import {
+  LOINC_SYSTEM,
+  UCUM_SYSTEM,
+  CODE_SYSTEMS,
+  labMissingCode,
+  type ConditionAttribute,
+  type LabAttribute,
+  type Schema,
+} from '../../schema/schema.ts';
 import { Rng, type SeedLike } from '../../model/rng.ts';
 import type { FhirResourceLike } from './types.ts';
-import { ADULT_YEARS, creatinineForSchwartz, INDICATIONS, medianHeightCm, RXNORM_SYSTEM, type Course } from '../clinical/index.ts';
-import { DAY_MS, planTimeline, YEAR_MS, type PatientTimeline, type PlanEncounter, type PlanMedication, type RowFacts } from './timeline.ts';
+import {
+  ADULT_YEARS,
+  creatinineForSchwartz,
+  INDICATIONS,
+  isSecondaryHypertensionOnset,
+  medianHeightCm,
+  RXNORM_SYSTEM,
+  SECONDARY_HYPERTENSION,
+  type Course,
+} from '../clinical/index.ts';
+import {
+  ClinicalInfeasibleError,
+  DAY_MS,
+  planTimeline,
+  YEAR_MS,
+  type PatientTimeline,
+  type PlanEncounter,
+  type PlanMedication,
+  type RowFacts,
+} from './timeline.ts';
 
 /** Marks resources as synthetic test data (HL7 v3 ActReason HTEST). */
 export const SYNTHETIC_TAG = {
@@ -49,6 +75,9 @@ function frozenCache<T>(make: (key: string) => T): (key: string) => T {
 
 const META = deepFreeze({ tag: [{ ...SYNTHETIC_TAG }] });
 const CLINICAL_ACTIVE = deepFreeze({ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-clinical', code: 'active' }] });
+const CLINICAL_RESOLVED = deepFreeze({
+  coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-clinical', code: 'resolved' }],
+});
 const CONFIRMED = deepFreeze({ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-ver-status', code: 'confirmed' }] });
 const PROBLEM_LIST = deepFreeze([
   {
@@ -195,6 +224,37 @@ function makeSchwartzConcept(attr: LabAttribute): unknown {
   });
 }
 
+const secondaryConcepts = new WeakMap<object, unknown>();
+/**
+ * Hypertension diagnosed before 6 years (AAP 2017: mostly secondary, clinical/hypertension.ts):
+ * SNOMED CT 31992008 with its ICD-10-CM translation I15.9, which the sites' encoder reads as the
+ * schema's hypertension through the attribute's ICD-10-CM codes (I15 and descendants). A schema
+ * that reads neither cannot record it as secondary: decoding says so instead of writing
+ * "essential hypertension" for a toddler.
+ */
+function secondaryHypertensionConcept(attr: ConditionAttribute): unknown {
+  let c = secondaryConcepts.get(attr);
+  if (c !== undefined) return c;
+  const { snomed, icd10cm } = SECONDARY_HYPERTENSION;
+  const icd = icd10cm.code.replace('.', '');
+  const readsIcd = (attr.codes.icd10cm ?? []).some((p) => icd.startsWith(p.replace('.', '').toUpperCase()));
+  if (!readsIcd && !attr.codes.snomed.includes(snomed.code))
+    // The draft is rejected and redrawn (counted by rule), as any row no life fits.
+    throw new ClinicalInfeasibleError(
+      'secondary-hypertension-not-in-schema',
+      `schema attribute ${attr.name} reads neither SNOMED CT ${snomed.code} nor ICD-10-CM ${icd10cm.code} (secondary hypertension, diagnosed before 6 years)`,
+    );
+  c = deepFreeze({
+    coding: [
+      { system: SNOMED, code: snomed.code, display: snomed.display },
+      ...(readsIcd ? [{ system: CODE_SYSTEMS.icd10cm, code: icd10cm.code, display: icd10cm.display }] : []),
+    ],
+    text: 'Secondary hypertension',
+  });
+  secondaryConcepts.set(attr, c);
+  return c;
+}
+
 export function encounterResource(
   id: string,
   subject: { reference: string },
@@ -283,13 +343,21 @@ export function decodePatient(schema: Schema, row: ArrayLike<number>, rng: Rng, 
       resourceType: 'Condition',
       id: condIds[i],
       meta,
-      clinicalStatus: CLINICAL_ACTIVE,
+      // An acute episode over by the record's end is resolved (the sites' encoder counts it all the same:
+      // it reads every Condition that is not refuted or entered in error).
+      clinicalStatus: c.abatementMs !== undefined ? CLINICAL_RESOLVED : CLINICAL_ACTIVE,
       verificationStatus: CONFIRMED,
       category: PROBLEM_LIST,
-      code: attrConcept(attr, () => concept(SNOMED, attr.codes.snomed[0], attr.display, attr.display)),
+      code:
+        c.name === 'hypertension' && isSecondaryHypertensionOnset(ageAt(c.onsetMs))
+          ? secondaryHypertensionConcept(attr)
+          : attrConcept(attr, () => concept(SNOMED, attr.codes.snomed[0], attr.display, attr.display)),
       subject,
       encounter: encRef(c.encounter),
       onsetDateTime: isoDate(c.onsetMs),
+      // Why the diagnosis visit shows no value meeting the definition (clinical/defining-labs.ts).
+      ...(c.definingLabReason ? { note: [{ text: c.definingLabReason }] } : {}),
+      ...(c.abatementMs !== undefined ? { abatementDateTime: isoDate(c.abatementMs) } : {}),
       recordedDate: isoDateTime(tl.encounters[c.encounter].startMs),
     };
   });
@@ -350,17 +418,20 @@ export function decodePatient(schema: Schema, row: ArrayLike<number>, rng: Rng, 
       attr.unit,
     );
   }
-  // The weight a child's antibiotic dose was computed from, weighed at the visit that prescribed it.
-  for (const m of tl.medications)
-    if (m.course?.weightKg !== undefined)
+  // The weight a child's antibiotic dose was computed from, weighed at the visit that prescribed it;
+  // likewise a child's antihypertensive step (by weight, AAP 2017), weighed before it was written.
+  for (const m of tl.medications) {
+    const kg = m.course?.weightKg ?? m.weightKg;
+    if (kg !== undefined)
       obs(
         concept(LOINC_SYSTEM, WEIGHT_LOINC.code, WEIGHT_LOINC.display, WEIGHT_LOINC.display),
         'vital-signs',
-        m.authoredMs + 10 * 60_000,
+        m.authoredMs + (m.course ? 10 : -5) * 60_000,
         m.encounter,
-        m.course.weightKg,
+        kg,
         'kg',
       );
+  }
   // Ids first (drawn in the same order as before), so a step up can name the prescription it replaces.
   const medIds = new Map(tl.medications.map((m) => [m, rng.uuid()] as const));
   const medications = tl.medications.map((m): FhirResourceLike => {

@@ -10,6 +10,8 @@ import {
   ESCALATION_MIN_AGE_YEARS,
   INDICATIONS,
   LINE_OF,
+  LISINOPRIL_MG,
+  paediatricLisinoprilMaxMg,
   STEP_MIN_DAYS,
   THERAPY_LINES,
   type Drug,
@@ -83,7 +85,9 @@ function activeOf(meds: PlanMedication[], line: TherapyLine, ms: number): PlanMe
 /**
  * Walks the visits in order and takes at most one step per visit: the first line (in
  * THERAPY_LINES order) whose lab measured at that visit is above target, whose current step was
- * written at least STEP_MIN_DAYS before, and whose next step (or add-on) is on the market.
+ * written at least STEP_MIN_DAYS before, and whose next step (or add-on) is on the market. Children
+ * are stepped up only on `paediatric` lines, to a dose within the AAP 2017 maximum for the weight
+ * `weightAt` estimates (the step records that weight: a child's dose is by weight).
  */
 export function planEscalation(
   meds: PlanMedication[],
@@ -91,42 +95,71 @@ export function planEscalation(
   measurements: PlanMeasurement[],
   onset: Map<string, number>,
   ageAt: (ms: number) => number,
+  weightAt?: (ms: number) => number,
 ): PlanMedication[] {
   let out = [...meds];
+  // Each visit's first value of each lab, looked up once (the lines read them visit by visit).
+  const atVisit = new Map<string, number>();
+  for (const m of measurements) if (!atVisit.has(`${m.encounter}|${m.lab}`)) atVisit.set(`${m.encounter}|${m.lab}`, m.value);
   encounters.forEach((e, i) => {
-    if (e.kind === 'imaging' || ageAt(e.startMs) < ESCALATION_MIN_AGE_YEARS) return;
+    if (e.kind === 'imaging') return;
     const ms = e.startMs + STEP_UP_OFFSET_MS;
+    const age = ageAt(ms);
+    const child = age < ESCALATION_MIN_AGE_YEARS;
     const has = (c: string) => onset.has(c) && onset.get(c)! <= ms;
     const year = new Date(ms).getUTCFullYear();
     const approved = (d: Drug) => (d.availableFromYear ?? -Infinity) <= year;
     for (const line of THERAPY_LINES) {
-      if (!line.lab) continue;
-      const value = measurements.find((m) => m.encounter === i && m.lab === line.lab)?.value;
-      if (value === undefined || !aboveTarget(line.lab, value, has)) continue;
+      if (!line.lab || (child && (!line.paediatric || !weightAt))) continue;
+      const value = atVisit.get(`${i}|${line.lab}`);
+      if (value === undefined || !aboveTarget(line.lab, value, has, age)) continue;
       let next: Drug | undefined;
-      let prior: PlanMedication | undefined;
-      if (line.addOnTo) {
+      const prior = activeOf(out, line, ms);
+      if (line.addOnTo && !prior) {
         const base = THERAPY_LINES.find((l) => l.id === line.addOnTo)!;
         const cur = activeOf(out, base, ms);
-        if (!cur || activeOf(out, line, ms) || cur.drug.rxnorm !== base.steps[base.steps.length - 1].rxnorm) continue;
+        if (!cur || cur.drug.rxnorm !== base.steps[base.steps.length - 1].rxnorm) continue;
         if (ms - cur.authoredMs < STEP_MIN_DAYS * DAY_MS) continue;
         next = line.steps[0];
       } else {
-        prior = activeOf(out, line, ms);
+        // An add-on line already started is titrated like any other.
         if (!prior || ms - prior.authoredMs < STEP_MIN_DAYS * DAY_MS) continue;
-        next = line.steps[LINE_OF.get(prior.drug.rxnorm)!.step + 1];
+        next = nextStep(line, LINE_OF.get(prior.drug.rxnorm)!.step, age);
       }
-      if (!next || !approved(next) || ageAt(ms) < next.minAgeYears) continue;
+      if (!next || !approved(next) || age < next.minAgeYears) continue;
       if (next.minEgfr !== undefined && latestValue(measurements, 'egfr', ms) < next.minEgfr) continue;
+      let weightKg: number | undefined;
+      if (child) {
+        weightKg = Math.round(weightAt!(ms) * 10) / 10;
+        const mg = LISINOPRIL_MG.get(next.rxnorm);
+        if (mg === undefined || mg > paediatricLisinoprilMaxMg(weightKg)) continue;
+      }
       const reasons = (INDICATIONS.get(next.rxnorm)?.conditions ?? []).filter(has);
       if (reasons.length === 0) continue;
-      const label = line.lab === 'hba1c' ? `HbA1c ${value.toFixed(1)} %` : `LDL-C ${Math.round(value)} mg/dL`;
-      out.push({ drug: next, reasons, authoredMs: ms, encounter: i, stepReason: `Stepped up: ${label} above target` });
+      const label =
+        line.lab === 'hba1c'
+          ? `HbA1c ${value.toFixed(1)} %`
+          : line.lab === 'systolic_bp'
+            ? `systolic BP ${Math.round(value)} mmHg`
+            : `LDL-C ${Math.round(value)} mg/dL`;
+      out.push({
+        drug: next,
+        reasons,
+        authoredMs: ms,
+        encounter: i,
+        stepReason: `Stepped up: ${label} above target`,
+        ...(weightKg !== undefined ? { weightKg } : {}),
+      });
       out = chainLines(out);
       return;
     }
   });
   return out;
+}
+
+/** The line's next strength above `step` usable at `ageYears` (a paediatric strength is skipped by an adult). */
+function nextStep(line: TherapyLine, step: number, ageYears: number): Drug | undefined {
+  return line.steps.slice(step + 1).find((d) => d.maxAgeYears === undefined || ageYears < d.maxAgeYears);
 }
 
 /** The latest value of `lab` measured at or before `ms` (Infinity when none: nothing contraindicates). */

@@ -21,6 +21,9 @@ import {
   minOnsetYears,
   pneumoniaCourses,
   CAP_COMORBIDITIES,
+  DEFINING_LAB_REASON,
+  DEFINING_LABS,
+  definingLabViolations,
   TREATMENTS,
   type Course,
   type Drug,
@@ -45,6 +48,10 @@ export interface PlanCondition {
   onsetMs: number;
   encounter: number;
   acute: boolean;
+  /** An acute episode's resolution day, when the record's end (the reference date or death) is past it. */
+  abatementMs?: number;
+  /** Why the diagnosis visit has no value meeting the definition (clinical/defining-labs.ts), when it has none. */
+  definingLabReason?: string;
 }
 export interface PlanMeasurement {
   lab: string;
@@ -67,6 +74,8 @@ export interface PlanMedication {
   stepReason?: string;
   /** An acute course (an antibiotic): its doses and days; the prescription is then completed. */
   course?: Course;
+  /** A child's step up by weight (AAP 2017): the weight (kg) it was dosed for, weighed at its visit. */
+  weightKg?: number;
 }
 
 export interface PatientTimeline {
@@ -282,33 +291,7 @@ export function planTimeline(row: RowFacts, refMs: number, rng: Rng): PatientTim
     return encounters.length - 1;
   };
 
-  // Conditions: onset drawn conditional on the age reached at the index visit.
-  const conditions: PlanCondition[] = [];
-  for (const name of row.conditions) {
-    const acute = CONDITIONS[name]?.course === 'acute';
-    let onsetDay: number;
-    if (acute) onsetDay = Math.max(dayStart(birthMs), indexDay - (3 + rng.int(19)) * DAY_MS);
-    else {
-      // The age reached in whole calendar years is at least the minimum (feasibleAges), but
-      // fractional years of 365.2425 days may fall short of it by under a day: the onset is then
-      // the minimum, on or before the index visit.
-      const upper = Math.max(minOnsetYears(name), ageIndex - 1 / 365.2425);
-      let onsetYears: number;
-      try {
-        onsetYears = drawOnsetYears(name, upper, rng.next(), rng.next());
-      } catch (e) {
-        throw new ClinicalInfeasibleError('onset-age-infeasible', (e as Error).message);
-      }
-      onsetDay = Math.min(indexDay, dayStart(birthMs + Math.ceil((onsetYears * YEAR_MS) / DAY_MS) * DAY_MS));
-    }
-    // A chronic onset on the index day is diagnosed at the index visit, not at a visit an hour before it.
-    const enc = onsetDay >= indexDay ? -1 : addEncounter('diagnosis', onsetDay + 8 * 3600_000, 30, name);
-    conditions.push({ name, onsetMs: onsetDay, encounter: enc, acute });
-    // A follow-up 90 days after a chronic diagnosis, when it falls in the record's window.
-    const followUp = onsetDay + 90 * DAY_MS;
-    if (!acute && followUp < indexDay - DAY_MS && followUp >= indexDay - RECORD_YEARS * YEAR_MS)
-      addEncounter('follow-up', followUp + 8.5 * 3600_000, 20, name);
-  }
+  const { conditions, firstFinding } = planConditions(row, rng, { birthMs, indexDay, ageIndex, refMs }, addEncounter);
   const pneumonia = conditions.find((c) => c.acute);
   // Routine visits of the record's window, each jittered by up to a month, before the index visit.
   for (const a of wellnessAges(ageIndex)) {
@@ -330,9 +313,20 @@ export function planTimeline(row: RowFacts, refMs: number, rng: Rng): PatientTim
   const onset = new Map(conditions.map((c) => [c.name, c.onsetMs]));
   const hasAt = (ms: number) => (c: string) => onset.has(c) && onset.get(c)! <= ms;
 
-  const measurements = planMeasurements(row, sorted, renumber.get(indexEncounter)!, birthMs, onset, hasAt, rng);
+  // The visits that record each diagnosis's defining lab: its diagnosis visit and any first finding.
+  const defining = new Map<number, string[]>();
+  const definedAt = (i: number, name: string) => defining.set(i, [...(defining.get(i) ?? []), name]);
+  for (const c of conditions) if (DEFINING_LABS[c.name]) definedAt(c.encounter, c.name);
+  for (const [name, i] of firstFinding) definedAt(renumber.get(i)!, name);
+  const measurements = planMeasurements(row, sorted, renumber.get(indexEncounter)!, birthMs, onset, hasAt, rng, defining);
+  for (const c of conditions) {
+    const reason = definingLabReason(row, c, sorted, measurements, ageAt);
+    if (reason) c.definingLabReason = reason;
+  }
+  const diagnosed = new Map(conditions.map((c) => [c.name, sorted[c.encounter].startMs]));
+  const weightAt = (ms: number) => estimatedWeightKg(row.sex, measurements, ms, ageAt(ms));
   const medications = [
-    ...planEscalation(chainLines(planMedications(row, sorted, onset, ageAt)), sorted, measurements, onset, ageAt),
+    ...planEscalation(chainLines(planMedications(row, sorted, diagnosed, ageAt)), sorted, measurements, onset, ageAt, weightAt),
     ...planAntibiotics(row, sorted, conditions, measurements, onset, ageAt),
   ];
   return {
@@ -348,6 +342,92 @@ export function planTimeline(row: RowFacts, refMs: number, rng: Rng): PatientTim
   };
 }
 
+/**
+ * The stated reason of a diagnosis whose visit has no value meeting its definition (none when it
+ * has one): its lab is missing from the row (never measured here), or the diagnosis was made on the
+ * index visit, whose value is the row's (or CKD's earlier finding did not fit in the life).
+ */
+function definingLabReason(
+  row: RowFacts,
+  c: PlanCondition,
+  encounters: PlanEncounter[],
+  measurements: PlanMeasurement[],
+  ageAt: (ms: number) => number,
+): string | undefined {
+  const d = DEFINING_LABS[c.name];
+  if (!d) return undefined;
+  const all = measurements.filter((m) => m.lab === d.lab);
+  const atVisit = all.filter((m) => m.encounter === c.encounter);
+  if (definingLabViolations(c.name, ageAt(encounters[c.encounter].startMs), atVisit, all, false).length === 0) return undefined;
+  if (!row.labs.some((l) => l.attr.name === d.lab)) return `${DEFINING_LAB_REASON}: no ${d.lab} result is on file for this patient`;
+  return `${DEFINING_LAB_REASON}: diagnosed on an earlier result from outside this record`;
+}
+
+/**
+ * The conditions of a life: onsets drawn conditional on the age reached at the index visit, a
+ * diagnosis visit each (and CKD's first finding), a follow-up 90 days after a chronic diagnosis,
+ * an acute episode's resolution. `addEncounter` adds a visit and returns its (pre-sort) index.
+ */
+function planConditions(
+  row: RowFacts,
+  rng: Rng,
+  life: { birthMs: number; indexDay: number; ageIndex: number; refMs: number },
+  addEncounter: (kind: EncounterKind, startMs: number, minutes: number, reason?: string) => number,
+): { conditions: PlanCondition[]; firstFinding: Map<string, number> } {
+  const { birthMs, indexDay, ageIndex, refMs } = life;
+  const ageAt = (ms: number) => (ms - birthMs) / YEAR_MS;
+  const conditions: PlanCondition[] = [];
+  /** Condition → the visit (pre-sort index) of its first defining finding, where it needs two. */
+  const firstFinding = new Map<string, number>();
+  for (const name of row.conditions) {
+    const acute = CONDITIONS[name]?.course === 'acute';
+    let onsetDay: number;
+    if (acute) onsetDay = Math.max(dayStart(birthMs), indexDay - (3 + rng.int(19)) * DAY_MS);
+    else {
+      // The age reached in whole calendar years is at least the minimum (feasibleAges), but
+      // fractional years of 365.2425 days may fall short of it by under a day: the onset is then
+      // the minimum, on or before the index visit.
+      const upper = Math.max(minOnsetYears(name), ageIndex - 1 / 365.2425);
+      let onsetYears: number;
+      try {
+        onsetYears = drawOnsetYears(name, upper, rng.next(), rng.next());
+      } catch (e) {
+        throw new ClinicalInfeasibleError('onset-age-infeasible', (e as Error).message);
+      }
+      onsetDay = Math.min(indexDay, dayStart(birthMs + Math.ceil((onsetYears * YEAR_MS) / DAY_MS) * DAY_MS));
+    }
+    // A chronic onset on the index day is diagnosed at the index visit, not at a visit an hour before it.
+    const enc = onsetDay >= indexDay ? -1 : addEncounter('diagnosis', onsetDay + 8 * 3600_000, 30, name);
+    // A diagnosis that needs its lab on two occasions (CKD: KDIGO 2012, eGFR < 60 for more than 3
+    // months) began at the first one, a visit 90-120 days before the confirming diagnosis visit
+    // (its own stream: the rest of the plan draws as before).
+    let onsetMs = onsetDay;
+    const confirm = DEFINING_LABS[name]?.confirmedAfterDays;
+    if (!acute && confirm !== undefined && row.labs.some((l) => l.attr.name === DEFINING_LABS[name].lab)) {
+      const first = onsetDay - (confirm + rng.fork(`first-${name}`).int(31)) * DAY_MS;
+      if (first > dayStart(birthMs) + DAY_MS && ageAt(first) >= minOnsetYears(name)) {
+        firstFinding.set(name, addEncounter('diagnosis', first + 8 * 3600_000, 20, name));
+        onsetMs = first;
+      }
+    }
+    conditions.push({ name, onsetMs, encounter: enc, acute });
+    // A follow-up 90 days after a chronic diagnosis, when it falls in the record's window.
+    const followUp = onsetDay + 90 * DAY_MS;
+    if (!acute && followUp < indexDay - DAY_MS && followUp >= indexDay - RECORD_YEARS * YEAR_MS)
+      addEncounter('follow-up', followUp + 8.5 * 3600_000, 20, name);
+  }
+  // An acute episode resolves after the knowledge base's time (its own stream: the rest of the plan
+  // draws as before); it stays active when the record ends first (refMs is the death day for a death).
+  const resolution = rng.fork('resolution');
+  for (const c of conditions) {
+    const days = CONDITIONS[c.name]?.resolvesInDays;
+    if (!c.acute || !days) continue;
+    const abatementMs = c.onsetMs + (days[0] + resolution.int(days[1] - days[0] + 1)) * DAY_MS;
+    if (abatementMs <= refMs) c.abatementMs = abatementMs;
+  }
+  return { conditions, firstFinding };
+}
+
 function planMeasurements(
   row: RowFacts,
   encounters: PlanEncounter[],
@@ -356,6 +436,7 @@ function planMeasurements(
   onset: Map<string, number>,
   hasAt: (ms: number) => (c: string) => boolean,
   rng: Rng,
+  defining: ReadonlyMap<number, readonly string[]> = new Map(),
 ): PlanMeasurement[] {
   const out: PlanMeasurement[] = [];
   const ageAt = (ms: number) => (ms - birthMs) / YEAR_MS;
@@ -399,13 +480,28 @@ function planMeasurements(
         v = dxValue + (latest - dxValue) * Math.min(1, (ms - condOnset) / span);
       } else v = latest + baseline(ms) - baseline(indexMs);
       v += (k?.sd ?? 0) * rng.normal();
-      const cr = consistentRange(attr.name, Math.floor(age), hasAt(ms)) ?? [attr.range[0], attr.range[1]];
+      let cr = consistentRange(attr.name, Math.floor(age), hasAt(ms)) ?? [attr.range[0], attr.range[1]];
+      // The visit that makes the diagnosis records a value meeting its definition (defining-labs.ts).
+      if (course && defining.get(i)?.includes(course.condition)) cr = definingBounds(course.condition, age, cr, attr.decimals);
       out.push({ lab: attr.name, ms, value: clampToGrid(v, cr[0], cr[1], attr.decimals), encounter: i });
     });
   }
   return out;
 }
 
+/** `range` narrowed to the values that meet `condition`'s definition at `ageYears` (unchanged when none of it does). */
+function definingBounds(condition: string, ageYears: number, range: [number, number], decimals: number): [number, number] {
+  const l = DEFINING_LABS[condition]?.limit(ageYears);
+  if (!l) return range;
+  const step = 10 ** -decimals;
+  const r: [number, number] =
+    'atLeast' in l
+      ? [Math.max(range[0], Math.ceil(l.atLeast / step - 1e-9) * step), range[1]]
+      : [range[0], Math.min(range[1], l.below - step)];
+  return r[0] <= r[1] ? r : range;
+}
+
+/** Prescriptions from each condition's diagnosis visit (`onset`: when each condition was diagnosed). */
 function planMedications(
   row: RowFacts,
   encounters: PlanEncounter[],
@@ -436,6 +532,22 @@ function planMedications(
   // drug are linked into a course by chainLines (therapy-plan.ts).
   for (const m of byDrug.values()) m.reasons = m.reasons.filter((c) => onset.get(c)! <= m.authoredMs);
   return [...byDrug.values()];
+}
+
+/**
+ * A child's weight at `ms` for dosing: the latest BMI measured by then (else the age's typical BMI)
+ * times the squared median height for age and sex.
+ */
+function estimatedWeightKg(sex: string, measurements: PlanMeasurement[], ms: number, ageYears: number): number {
+  let bmi = LABS.bmi.baseline(ageYears);
+  let bmiMs = -Infinity;
+  for (const m of measurements)
+    if (m.lab === 'bmi' && m.ms <= ms && m.ms > bmiMs) {
+      bmi = m.value;
+      bmiMs = m.ms;
+    }
+  const heightM = medianHeightCm(ageYears, sex) / 100;
+  return bmi * heightM * heightM;
 }
 
 /**

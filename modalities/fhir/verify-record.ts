@@ -12,11 +12,17 @@
 import type { LabAttribute, Schema } from '../../schema/schema.ts';
 import {
   acuteCourseViolations,
+  ACUTE_STALE_DAYS,
   ADULT_YEARS,
   CONDITIONS,
+  DEFINING_LAB_REASON,
+  DEFINING_LABS,
+  definingLabViolations,
   drugApprovalViolations,
   drugViolations,
+  hypertensionCodingViolations,
   INDICATIONS,
+  SECONDARY_HYPERTENSION,
   labConditionViolations,
   labRange,
   maxOnsetYears,
@@ -33,10 +39,31 @@ export interface RecordViolation {
   detail: string;
 }
 
+/**
+ * An acute condition's status at the record's end (`endMs`: the reference date or death): still
+ * `active` ACUTE_STALE_DAYS after its onset (NICE NG138: most symptoms of pneumonia are gone by 3
+ * months) is `stale-acute-condition`; an abatement before the onset or after the record's end, or
+ * a resolved status without one, is `abatement-chronology`.
+ */
+function checkAcuteStatus(
+  r: FhirResourceLike,
+  name: string | undefined,
+  onset: Map<string, number>,
+  endMs: number,
+  add: (rule: string, r: FhirResourceLike, detail: string) => void,
+): void {
+  if (!name || CONDITIONS[name]?.course !== 'acute' || !onset.has(name)) return;
+  const on = Date.parse(`${String(r.onsetDateTime).slice(0, 10)}T00:00:00Z`);
+  const status = (r.clinicalStatus as Coded['code'])?.coding?.[0]?.code;
+  const abated = typeof r.abatementDateTime === 'string' ? Date.parse(`${r.abatementDateTime.slice(0, 10)}T00:00:00Z`) : undefined;
+  if (status === 'active' && endMs - on > ACUTE_STALE_DAYS * DAY_MS)
+    add('stale-acute-condition', r, `active ${name} began ${Math.round((endMs - on) / DAY_MS)} days before the record's end`);
+  if (status === 'resolved' && (abated === undefined || !(abated >= on) || abated > endMs))
+    add('abatement-chronology', r, `resolved ${name} onset ${String(r.onsetDateTime)}, abatement ${String(r.abatementDateTime ?? 'none')}`);
+}
+
 /** eGFR LOINC codes of adult creatinine equations (CKD-EPI, MDRD): not for children. */
 export const ADULT_EGFR_LOINC = new Set(['98979-8', '62238-1', '33914-3', '48642-3', '48643-1', '77147-7', '76633-7']);
-/** An active acute condition older than this at the last visit is stale. */
-const ACUTE_ACTIVE_DAYS = 90;
 
 interface Coded {
   code?: { coding?: { system?: string; code?: string }[] };
@@ -76,6 +103,8 @@ export function recordIndex(schema: Schema): RecordIndex {
   const labByLoinc = new Map<string, LabAttribute>();
   for (const a of schema.attributes) {
     if (a.kind === 'condition') for (const c of a.codes.snomed) conditionBySnomed.set(c, a.name);
+    // Hypertension before 6 is coded secondary (decode.ts), which the schema reads through ICD-10-CM I15.
+    if (a.kind === 'condition' && a.name === 'hypertension') conditionBySnomed.set(SECONDARY_HYPERTENSION.snomed.code, a.name);
     if (a.kind === 'lab') for (const c of a.loinc) labByLoinc.set(c, a);
   }
   return { conditionBySnomed, labByLoinc, referenceMs: Date.parse(`${schema.referenceDate}T00:00:00Z`) + DAY_MS };
@@ -123,12 +152,13 @@ export function verifyRecord(index: RecordIndex, resources: readonly FhirResourc
       add('onset-before-min-age', r, `${name} onset at ${years.toFixed(2)} y, minimum ${minOnsetYears(name)}`);
     if (years > maxOnsetYears(name))
       add('onset-after-max-age', r, `${name} onset at ${years.toFixed(2)} y, maximum ${maxOnsetYears(name)}`);
+    if (name === 'hypertension')
+      for (const rule of hypertensionCodingViolations(years, codesOf(r as Coded)))
+        add(rule, r, `hypertension begun at ${years.toFixed(2)} y coded ${codesOf(r as Coded).join(', ')} (AAP 2017: secondary before 6)`);
     const want = SEX_SPECIFIC[name];
     if (want && (sex === 'male' || sex === 'female') && sex !== want) add('sex-specific-condition', r, `${name} in a ${sex} patient`);
   }
   const hasAt = (ms: number) => (c: string) => onset.has(c) && onset.get(c)! <= ms;
-  let lastVisit = -Infinity;
-  for (const [s] of encounters.values()) lastVisit = Math.max(lastVisit, s);
 
   // A dead patient's chart lists no prescription as still being taken.
   if (Number.isFinite(deathMs))
@@ -158,22 +188,62 @@ export function verifyRecord(index: RecordIndex, resources: readonly FhirResourc
     if (r.resourceType === 'Observation') checkObservation(index, r, ageAt, hasAt, add);
     if (r.resourceType === 'MedicationRequest' && when !== undefined)
       checkMedication(r, when, { ageAt, onset, conditionName, untilMs: Math.min(index.referenceMs, deathMs) }, add);
-    if (r.resourceType === 'Condition') {
-      const name = conditionName.get(key(r));
-      const status = (r.clinicalStatus as Coded['code'])?.coding?.[0]?.code;
-      if (name && CONDITIONS[name]?.course === 'acute' && status === 'active' && lastVisit - onset.get(name)! > ACUTE_ACTIVE_DAYS * DAY_MS)
-        add(
-          'stale-acute-condition',
-          r,
-          `active ${name} began ${Math.round((lastVisit - onset.get(name)!) / DAY_MS)} days before the last visit`,
-        );
-    }
+    if (r.resourceType === 'Condition') checkAcuteStatus(r, conditionName.get(key(r)), onset, Math.min(index.referenceMs, deathMs), add);
   }
+  const labs = labsOf(index, resources);
+  checkDefiningLabs(index, resources, conditionName, labs, ageAt, add);
   therapyViolations(
     resources,
-    { ageAt, onset, encounters, labs: labsOf(index, resources), ...(Number.isFinite(deathMs) ? { deathMs } : {}) },
+    {
+      ageAt,
+      onset,
+      encounters,
+      labs,
+      weights: weightsOf(resources),
+      ...(Number.isFinite(deathMs) ? { deathMs } : {}),
+    },
     add,
   );
+  return out;
+}
+
+/**
+ * `diagnosis-without-defining-lab` (clinical/defining-labs.ts): each diagnosis whose defining lab
+ * the schema has is recorded with a value meeting the definition at its visit (CKD: a second one
+ * 90 days before), unless the Condition's note states why not.
+ */
+function checkDefiningLabs(
+  index: RecordIndex,
+  resources: readonly FhirResourceLike[],
+  conditionName: Map<string, string>,
+  labs: TherapyContext['labs'],
+  ageAt: (ms: number) => number,
+  add: (rule: string, r: FhirResourceLike, detail: string) => void,
+): void {
+  const schemaLabs = new Set([...index.labByLoinc.values()].map((a) => a.name));
+  for (const r of resources) {
+    if (r.resourceType !== 'Condition') continue;
+    const name = conditionName.get(`Condition/${r.id}`);
+    const d = name ? DEFINING_LABS[name] : undefined;
+    const recorded = whenOf(r)?.[0];
+    if (!name || !d || !schemaLabs.has(d.lab) || recorded === undefined) continue;
+    const enc = refOf(r.encounter);
+    const all = labs.filter((l) => l.lab === d.lab);
+    const stated = ((r.note as { text?: string }[] | undefined) ?? []).some((n) => n.text?.startsWith(DEFINING_LAB_REASON));
+    for (const rule of definingLabViolations(name, ageAt(recorded), enc ? all.filter((l) => l.encounter === enc) : [], all, stated))
+      add(rule, r, `${name} recorded ${String(r.recordedDate)} without ${d.lab} meeting its definition at the visit (${d.source})`);
+  }
+}
+
+/** LOINC 29463-7 |Body weight| in kg, by `Encounter/<id>` (the last one read at a visit). */
+function weightsOf(resources: readonly FhirResourceLike[]): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const r of resources) {
+    if (r.resourceType !== 'Observation' || !codesOf(r as Coded).includes('29463-7')) continue;
+    const q = r.valueQuantity as { value?: number; code?: string } | undefined;
+    const enc = refOf(r.encounter);
+    if (enc && typeof q?.value === 'number' && q.code === 'kg') out.set(enc, q.value);
+  }
   return out;
 }
 

@@ -5,11 +5,14 @@
  * `coronary-disease-without-aspirin`, `heart-failure-without-beta-blocker`,
  * `heart-failure-without-diuretic`); a step up (a higher strength, an add-on agent) has its reason
  * (`dose-increase-without-lab`); one strength of a drug is active at a time
- * (`duplicate-active-strength`). Pure.
+ * (`duplicate-active-strength`); a child's lisinopril step stays within 0.6 mg/kg of the weight
+ * measured at its visit (`paediatric-dose-above-max`, AAP 2017). Pure.
  */
 import {
   ESCALATION_MIN_AGE_YEARS,
   LINE_OF,
+  LISINOPRIL_MG,
+  paediatricDoseViolations,
   REQUIRED_THERAPIES,
   requiredFromYear,
   stepUpViolations,
@@ -28,6 +31,8 @@ export interface TherapyContext {
   labs: { lab: string; value: number; ms: number; encounter: string }[];
   /** The patient's death (ms), if the record has one: a prescription stopped without a successor in a dead patient's chart ran until then. */
   deathMs?: number;
+  /** Body weights (kg) measured, by `Encounter/<id>` (a child's antihypertensive step is dosed by weight). */
+  weights?: ReadonlyMap<string, number>;
 }
 
 interface Rx {
@@ -104,6 +109,8 @@ export function therapyViolations(
       add(rule, x.r, `RxNorm ${x.rxnorm} (step ${at.step + 1} of ${at.line.id}) without a lab above target at its visit`);
   }
 
+  paediatricDoseChecks(rxs, byKey, ctx, add);
+
   // Required therapies at every adult visit.
   for (const t of REQUIRED_THERAPIES) {
     const on = ctx.onset.get(t.condition);
@@ -125,6 +132,25 @@ export function therapyViolations(
         break;
       }
     }
+  }
+}
+
+/** A child's lisinopril raised from a lower strength: within the AAP 2017 maximum for the weight measured at that visit. */
+function paediatricDoseChecks(
+  rxs: readonly Rx[],
+  byKey: ReadonlyMap<string, Rx>,
+  ctx: TherapyContext,
+  add: (rule: string, r: FhirResourceLike, detail: string) => void,
+): void {
+  for (const x of rxs) {
+    const mg = LISINOPRIL_MG.get(x.rxnorm);
+    if (mg === undefined) continue;
+    const prior = x.prior ? byKey.get(x.prior) : undefined;
+    const priorMg = prior ? LISINOPRIL_MG.get(prior.rxnorm) : undefined;
+    const kg = ctx.weights?.get(x.encounter);
+    const age = ctx.ageAt(x.authoredMs);
+    for (const rule of paediatricDoseViolations(x.rxnorm, age, priorMg !== undefined && mg > priorMg, kg))
+      add(rule, x.r, `lisinopril ${mg} mg at ${age.toFixed(1)} y, weight ${kg === undefined ? 'not measured at the visit' : `${kg} kg`}`);
   }
 }
 

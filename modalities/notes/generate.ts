@@ -3,6 +3,7 @@
  * rejection sampling through the verifier. Pure: returns strings and counts.
  */
 import type { Rng } from '../../model/rng.ts';
+import { SECONDARY_HYPERTENSION } from '../clinical/hypertension.ts';
 import { imageFindings, labValueText, sidedFindingText, type FactLab, type SyntheticFacts } from './facts.ts';
 import { LAB_LABELS, NOTE_STYLES, PHRASES, SECTION_HEADINGS, type NoteSection, type NoteStyle } from './templates.ts';
 import { verifyNote, type NoteIssue } from './verify.ts';
@@ -140,7 +141,9 @@ export function generateNote(all: SyntheticFacts, vocab: Vocabulary, rng: Rng, o
   const base = personWords(facts);
   // Wording of each condition: a synonym from the vocabulary (weighted by `term.<name>`).
   const terms = facts.conditions.map((c) => {
-    const t = conditionTerms(vocab, c.name, c.display);
+    // Secondary hypertension (a child's, diagnosed before 6: AAP 2017) is never worded "essential".
+    const all = conditionTerms(vocab, c.name, c.display);
+    const t = c.snomed === SECONDARY_HYPERTENSION.snomed.code ? all.filter((x) => !x.includes('essential')) : all;
     // Abbreviations only in telegraphic notes.
     const allowed = style === 'telegraphic' ? t : t.filter((x) => x.length > 4);
     return choose(`term.${c.name}`, allowed.length ? allowed : t, rng, opts);

@@ -142,7 +142,9 @@ describe('treatments (RxNorm) and drug-condition rules', () => {
     expect(drugViolations('617312', 'hyperlipidemia', 6, 5)).toEqual(['drug-under-min-age']);
     expect(drugViolations('999999', 'asthma', 30, 5)).toEqual(['drug-unknown']);
     expect(drugViolations('311353', 'hypertension', 19, 9)).toEqual(['drug-over-max-age']);
-    expect(drugViolations('314076', 'hypertension', 9, 8)).toEqual(['drug-under-min-age']);
+    // Lisinopril 10 mg is a child's titration step from 6 (AAP 2017, by weight), not before.
+    expect(drugViolations('314076', 'hypertension', 5, 4)).toEqual(['drug-under-min-age']);
+    expect(drugViolations('314076', 'hypertension', 9, 8)).toEqual([]);
     expect(drugViolations('311353', 'hypertension', 9, 8)).toEqual([]);
   });
 
@@ -263,7 +265,8 @@ describe('record verifier', () => {
   it('encounters: every record has one, every clinical resource references one it happens in', () => {
     const rs = record('enc');
     delete find(rs, (r) => r.resourceType === 'Observation').encounter;
-    expect(rulesOf(rs)).toEqual(['encounter-reference']);
+    // When the orphaned value is a diagnosis visit's defining lab, that diagnosis loses it too.
+    expect(rulesOf(rs).filter((r) => r !== 'diagnosis-without-defining-lab')).toEqual(['encounter-reference']);
     const rs2 = record('enc').filter((r) => r.resourceType !== 'Encounter');
     expect(rulesOf(rs2)).toEqual(expect.arrayContaining(['no-encounter', 'encounter-reference']));
   });
@@ -306,7 +309,11 @@ describe('record verifier', () => {
 
   it('acute conditions stay recent; children get no adult eGFR formula', () => {
     const rs = record('acute');
-    condition(rs, '233604007').onsetDateTime = '2021-01-01';
+    const pn = condition(rs, '233604007');
+    pn.onsetDateTime = '2021-01-01';
+    // Still open years later (an episode over by the record's end is resolved: clinical-record-course.test.ts).
+    pn.clinicalStatus = { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-clinical', code: 'active' }] };
+    delete pn.abatementDateTime;
     expect(rulesOf(rs)).toContain('stale-acute-condition');
     const kid = record('kid', 1);
     const egfr = find(kid, (r) => r.resourceType === 'Observation' && r.code.text?.startsWith('eGFR, bedside Schwartz'));
