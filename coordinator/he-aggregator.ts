@@ -431,6 +431,7 @@ export class ThresholdHeAggregator implements Aggregator {
           roundId,
           mechanism: mechanism.name,
           marginals: spec.marginals,
+          ...(spec.valueMap ? { valueMap: spec.valueMap } : {}),
           l2Sensitivity: mechanism.l2Sensitivity,
           l1Sensitivity: mechanism.l1Sensitivity,
           dimension,

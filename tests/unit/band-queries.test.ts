@@ -24,6 +24,7 @@ import { estimate, measurementLoss } from '../../model/pgm/estimate.ts';
 import { Structure } from '../../model/pgm/structure.ts';
 import { Rng } from '../../model/rng.ts';
 import { measuredReference, readMeasurement, type WorkloadView } from '../../model/workload.ts';
+import { eventProblem } from '../../privacy/audit-log/events.ts';
 import { parseTaskSpec, type MeasureSpec } from '../../proto/task-spec.ts';
 import { parseSchema, SchemaError } from '../../schema/schema.ts';
 import { MULTIMODAL_SCHEMA_PATH } from '../../simulator/index.ts';
@@ -239,6 +240,27 @@ describe('band queries through the federation path', () => {
         aimPlan(domain, rho),
       ),
     ).toThrow(/2 codes, the attribute has 6 values/);
+  });
+
+  it("the audit log's release entry may carry the round's value map, checked for shape", () => {
+    const ev = {
+      type: 'measurement-released',
+      federationId: 'fed',
+      roundId: 'm3-declared-structure-3',
+      mechanism: 'distributed-discrete-gaussian',
+      marginals: [['age', 'c']],
+      valueMap,
+      l2Sensitivity: 1,
+      l1Sensitivity: 1,
+      dimension: 6,
+      sigmaSite2: { num: '1000', den: '3' },
+      parties: ['site-a', 'site-b'],
+      quorum: 2,
+      rho: 0.002,
+    };
+    expect(eventProblem(ev)).toBeNull();
+    expect(eventProblem({ ...ev, valueMap: { age: [0, -1] } })).toMatch(/valueMap/);
+    expect(eventProblem({ ...ev, valueMap: [0, 1] })).toMatch(/valueMap/);
   });
 
   it('AIM pools a band query only with its like, never with the fine marginal of the same attributes', () => {
