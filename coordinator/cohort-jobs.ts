@@ -107,7 +107,8 @@ export class CohortWorker {
     });
     await studies.setCohortState(job.id, { progress: { message: 'writing the report', fraction: 0.9 } });
     // Released marginals are DP output; the comparison costs nothing and shows fidelity per query.
-    const released = (await store.listMeasurements(study.fitId)).sort((a, b) => a.seq - b.seq);
+    // Band queries (coarsened measurements) have no fine cells to set beside the cohort's marginal.
+    const released = (await store.listMeasurements(study.fitId)).filter((m) => !m.coarsen).sort((a, b) => a.seq - b.seq);
     const marginals = released.slice(0, REPORT_MARGINALS).map((m) => {
       const clipped = Float64Array.from(m.values, (v) => Math.max(0, v));
       const total = clipped.reduce((s, v) => s + v, 0);

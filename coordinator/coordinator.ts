@@ -9,6 +9,7 @@ import { marginal } from '../model/marginals.ts';
 import { normalisedL1 } from '../model/metrics.ts';
 import type { CoordinatorConfig } from './config.ts';
 import { openStore, type Store } from './store/index.ts';
+import { modelMeasurement } from './he-aggregator.ts';
 import { TaskBoard } from './task-board.ts';
 import { FederationEngine, type FitOutcome, type ProgressListener } from './engine.ts';
 import { createFederationHandlers, type ServiceDeps } from './service.ts';
@@ -254,11 +255,7 @@ async function reportAndCohort(
     estimate: outcome.estimate,
     timings: [],
   };
-  const released = (await running.store.listMeasurements(cfg.federationId)).map((m) => ({
-    ...m,
-    values: Float64Array.from(m.values),
-    sigma: m.sigmaTotal,
-  }));
+  const released = (await running.store.listMeasurements(cfg.federationId)).map(modelMeasurement);
   clock.start('clinical workload report');
   report.workload = clinicalWorkloadReport(running.engine.schema, outcome.model, released, cfg.fit.seed);
   clock.end();
@@ -318,8 +315,9 @@ export async function emitCohort(
   const released = await store.listMeasurements(cfg.federationId);
   // A noisy marginal whose cells are all ≤ 0 after clipping has no distribution to compare with
   // (small sites, large noise): it is left out rather than failing the cohort.
+  // Band queries (coarsened measurements) have no fine cells to compare with a cohort marginal.
   const twoWay = released
-    .filter((m) => m.attrs.length === 2)
+    .filter((m) => m.attrs.length === 2 && !m.coarsen)
     .map((m) => ({ attrs: m.attrs, clipped: Float64Array.from(m.values, (v) => Math.max(0, v)) }))
     .filter((m) => m.clipped.some((v) => v > 0));
   let meanL1: number | undefined;

@@ -15,7 +15,7 @@ import { Domain } from '../model/domain.ts';
 import type { GraphicalModel } from '../model/pgm/index.ts';
 import { parseSchema, schemaAttributes, type Schema } from '../schema/schema.ts';
 import { buildFitPlan } from '../federation/plan.ts';
-import { runFit } from '../federation/run-fit.ts';
+import { roundDomain, runFit } from '../federation/run-fit.ts';
 import { WorkerPlanner } from '../federation/plan-worker.ts';
 import { certificateProblem } from '../proto/tls-kit.ts';
 import {
@@ -229,7 +229,7 @@ export class FederationEngine {
     const stored = decodeStoredMeasureRound(task.spec);
     const spec = stored.measure;
     const c = ContributionCodec.decode(body);
-    const length = this.cells(spec.marginals);
+    const length = this.cells(spec.marginals, spec.valueMap);
     if (c.length !== length) throw new RejectedResult(`contribution has ${c.length} cells, the round measures ${length}`, 'invalid');
     const blocks = Math.ceil(length / BFV_POLY_MODULUS_DEGREE);
     if (c.shares.length !== spec.committee.length) {
@@ -440,8 +440,10 @@ export class FederationEngine {
     };
   }
 
-  private cells(marginals: string[][]): number {
-    return marginals.reduce((s, m) => s + this.domain.cells(m), 0);
+  /** Cells of a round's answer, over the domain its value map counts on (band queries: fewer). */
+  private cells(marginals: string[][], valueMap?: Record<string, number[]>): number {
+    const domain = roundDomain(this.domain, { valueMap });
+    return marginals.reduce((s, m) => s + domain.cells(m), 0);
   }
 
   /**

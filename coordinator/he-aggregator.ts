@@ -4,7 +4,7 @@
 // measurements released in one transaction — so a restarted coordinator resumes the round where
 // it stopped. Round ids come from the plan position; nothing is issued, noised or charged twice.
 import { randomUUID } from 'node:crypto';
-import type { AggregateInput, Store, Round, Submission } from './store/index.ts';
+import type { AggregateInput, Measurement as StoredMeasurement, MeasurementInput, Store, Round, Submission } from './store/index.ts';
 import { taskIssuedEvent } from './audit.ts';
 import type { TaskBoard } from './task-board.ts';
 import type { CoordinatorConfig } from './config.ts';
@@ -14,7 +14,8 @@ import { rational, type Rational } from '../privacy/dp/rational.ts';
 import type { Domain } from '../model/domain.ts';
 import type { Measurement } from '../model/measurement.ts';
 import type { RoundSpec } from '../model/plans/plan.ts';
-import { toMeasurements, type Aggregator, type PlannedRound, type ReleasedRound } from '../federation/run-fit.ts';
+import { roundDomain, toMeasurements, type Aggregator, type PlannedRound, type ReleasedRound } from '../federation/run-fit.ts';
+import { valueMapProblem } from '../model/compress.ts';
 import {
   decodeTaskSpec,
   DEFAULT_MAX_CELL_COUNT,
@@ -42,10 +43,35 @@ export function decodeStoredMeasureRound(raw: unknown): StoredMeasureRound {
     Array.isArray(plan?.marginals) && plan.marginals.every((m) => Array.isArray(m) && m.every((a) => typeof a === 'string'));
   if (!o || typeof plan?.name !== 'string' || !marginalsOk || typeof plan.rho !== 'number' || !(plan.rho > 0))
     throw new FitError('stored measure round is malformed (expected { measure, plan: { name, marginals, rho } })');
+  const measure = decodeTaskSpec('measure', o.measure);
+  // The plan's value map is the one the sites were sent (openMeasureRound writes both).
   return {
-    measure: decodeTaskSpec('measure', o.measure),
-    plan: { name: plan.name, marginals: plan.marginals as string[][], rho: plan.rho },
+    measure,
+    plan: {
+      name: plan.name,
+      marginals: plan.marginals as string[][],
+      rho: plan.rho,
+      ...(measure.valueMap ? { valueMap: measure.valueMap } : {}),
+    },
   };
+}
+
+/** A stored released measurement as the model layer reads it (a band query keeps its coarsening). */
+export function modelMeasurement(m: Pick<StoredMeasurement, 'attrs' | 'values' | 'sigmaTotal' | 'coarsen'>): Measurement {
+  return { attrs: m.attrs, values: Float64Array.from(m.values), sigma: m.sigmaTotal, ...(m.coarsen ? { coarsen: m.coarsen } : {}) };
+}
+
+/** A released measurement as the store keeps it: plain arrays, a band query with its coarsening. */
+function storedMeasurementInput(m: Measurement, sigmaTotal: number): MeasurementInput {
+  const coarsen = m.coarsen ? Object.fromEntries(Object.entries(m.coarsen).map(([a, c]) => [a, [...c]])) : undefined;
+  return { attrs: m.attrs, values: Array.from(m.values), sigmaTotal, ...(coarsen ? { coarsen } : {}) };
+}
+
+/** The plan's value map as plain arrays, refused when it does not fit the schema's domain. */
+function checkedValueMap(domain: Domain, map: NonNullable<RoundSpec['valueMap']>, roundId: string): Record<string, number[]> {
+  const problem = valueMapProblem(domain, map);
+  if (problem) throw new FitError(`round ${roundId}: ${problem}`);
+  return Object.fromEntries(Object.entries(map).map(([a, c]) => [a, [...c]]));
 }
 
 /** Round ids are derived from the plan position so a restart finds the same rows. */
@@ -102,8 +128,10 @@ export class ThresholdHeAggregator implements Aggregator {
     return this.ctx.cfg.federationId;
   }
 
-  cells(marginals: readonly (readonly string[])[]): number {
-    return marginals.reduce((s, m) => s + this.ctx.domain.cells(m), 0);
+  /** Cells of a round's answer: over the domain its value map counts on (band queries: fewer). */
+  cells(marginals: readonly (readonly string[])[], valueMap?: MeasureSpec['valueMap']): number {
+    const domain = roundDomain(this.ctx.domain, { valueMap });
+    return marginals.reduce((s, m) => s + domain.cells(m), 0);
   }
 
   async measure(planned: PlannedRound): Promise<ReleasedRound> {
@@ -117,7 +145,7 @@ export class ThresholdHeAggregator implements Aggregator {
     this.checkResumed(roundId, stored, planned);
     if (round.state === 'open' && (await store.listTasks(fed, roundId)).length === 0)
       round = await this.reissueMeasureTasks(roundId, stored);
-    const label = `round ${planned.index + 1} (${planned.spec.name}: ${spec.marginals.length} marginals, ${this.cells(spec.marginals)} cells)`;
+    const label = `round ${planned.index + 1} (${planned.spec.name}: ${spec.marginals.length} marginals, ${this.cells(spec.marginals, spec.valueMap)} cells)`;
 
     if (round.state === 'open') {
       this.ctx.progress('measure', `${label}: waiting for sites`);
@@ -150,9 +178,7 @@ export class ThresholdHeAggregator implements Aggregator {
 
     const rows = await store.listMeasurements(fed, roundId);
     const charges = await store.chargesByRound(fed, roundId);
-    const measurements = rows
-      .sort((a, b) => a.seq - b.seq)
-      .map((m): Measurement => ({ attrs: m.attrs, values: Float64Array.from(m.values), sigma: m.sigmaTotal }));
+    const measurements = rows.sort((a, b) => a.seq - b.seq).map(modelMeasurement);
     return { roundId, measurements, contributors: charges.map((c) => c.siteId) };
   }
 
@@ -172,6 +198,7 @@ export class ThresholdHeAggregator implements Aggregator {
   private checkResumed(roundId: string, stored: StoredMeasureRound, planned: PlannedRound): void {
     const same =
       JSON.stringify(stored.plan.marginals) === JSON.stringify(planned.spec.marginals) &&
+      JSON.stringify(stored.plan.valueMap ?? null) === JSON.stringify(planned.spec.valueMap ?? null) &&
       stored.measure.sigmaSite2.num === planned.noise.sigmaSite2.num.toString() &&
       stored.measure.sigmaSite2.den === planned.noise.sigmaSite2.den.toString() &&
       stored.measure.rho === planned.noise.rho;
@@ -183,9 +210,9 @@ export class ThresholdHeAggregator implements Aggregator {
 
   private async openMeasureRound(roundId: string, { spec: plan, noise }: PlannedRound): Promise<Round> {
     const { store, cfg } = this.ctx;
-    // Sites apply a task's value map (site-agent/tasks.ts), but the coordinator's stored rounds,
-    // resume check and contribution sizes do not carry one yet; its fit config never asks for it.
-    if (plan.valueMap) throw new FitError(`round ${roundId}: rare-value compression is not supported by the coordinator yet`);
+    // A round with a value map (declared band queries): the sites recode before counting
+    // (site-agent/tasks.ts), the sizes, the resume check and the released measurements carry it.
+    const valueMap = plan.valueMap ? checkedValueMap(this.ctx.domain, plan.valueMap, roundId) : undefined;
     const fed = this.fed;
     const measure: MeasureSpec = {
       kind: 'measure',
@@ -197,6 +224,7 @@ export class ThresholdHeAggregator implements Aggregator {
       committee: this.ctx.committee,
       bfv: this.ctx.bfvParams(),
       maxCellCount: cfg.rounds.maxCellCount ?? DEFAULT_MAX_CELL_COUNT,
+      ...(valueMap ? { valueMap } : {}),
       // An audited fit: every site keeps this fraction of its patients out of every round.
       ...(cfg.fit.audit ? { holdoutFraction: cfg.fit.audit.holdoutFraction } : {}),
     };
@@ -260,7 +288,7 @@ export class ThresholdHeAggregator implements Aggregator {
     // Restarted after this step: nothing to redo, unless a crash before the decrypt round and its
     // tasks shared one transaction left the round without tasks (then they are recreated below).
     if (existing && (existing.state !== 'open' || (await store.listTasks(fed, decryptId)).length > 0)) return;
-    const length = this.cells(spec.marginals);
+    const length = this.cells(spec.marginals, spec.valueMap);
     // Members sum the signed shares themselves (privacy/crypto/verifiable-sum.ts): the coordinator
     // forwards each site's share addressed to a member, and never a sum of its own making.
     const decoded = subs.map((s) => ContributionCodec.decode(s.body));
@@ -370,7 +398,7 @@ export class ThresholdHeAggregator implements Aggregator {
     );
     const contributors = (await store.listAggregates(fed, roundId))[0].contributors;
     const m = spec.marginals.length;
-    const dimension = this.cells(spec.marginals);
+    const dimension = this.cells(spec.marginals, spec.valueMap);
     const sigmaSite2 = sigmaOf(spec);
     const mechanism = mechanismRecord({ ...marginalsSensitivity(m), sigmaSite2, dimension, parties: spec.quorum }, contributors.length);
     // Recomputed from the exact noise that was added; it must not exceed what sites agreed to.
@@ -386,11 +414,12 @@ export class ThresholdHeAggregator implements Aggregator {
       throw await this.failed(roundId, label, reason);
     }
     const measurements = toMeasurements(
-      this.ctx.domain,
+      roundDomain(this.ctx.domain, spec),
       spec.marginals,
       Float64Array.from(totals.subarray(0, dimension), Number),
       sigmaTotal,
-    ).map((x) => ({ attrs: x.attrs, values: Array.from(x.values), sigmaTotal }));
+      spec.valueMap,
+    ).map((x) => storedMeasurementInput(x, sigmaTotal));
     const charges = contributors.map((siteId) => ({ siteId, rho: spec.rho, mechanism }));
     const taskOf = new Map((await store.taskStates(fed, roundId)).map((t) => [t.siteId, t.taskId]));
     await store.recordChargesAndRelease(fed, roundId, charges, measurements, {
@@ -402,6 +431,7 @@ export class ThresholdHeAggregator implements Aggregator {
           roundId,
           mechanism: mechanism.name,
           marginals: spec.marginals,
+          ...(spec.valueMap ? { valueMap: spec.valueMap } : {}),
           l2Sensitivity: mechanism.l2Sensitivity,
           l1Sensitivity: mechanism.l1Sensitivity,
           dimension,

@@ -311,6 +311,7 @@ export function createFederationHandlers(deps: ServiceDeps): FederationHandlers 
             const engine = engineFor(t);
             const spec = (t.spec ?? {}) as { measure?: { marginals?: string[][]; committee?: unknown[] }; length?: number };
             const marginals = spec.measure?.marginals;
+            // Over the original domain: an upper bound for a round with a value map (band queries).
             const cells = Array.isArray(marginals) ? marginals.reduce((n, m) => n + engine.domain.cells(m), 0) : undefined;
             const bound = resultByteBound(t.kind, { length: spec.length, committee: spec.measure?.committee }, cells, maxBody);
             if (first.declaredBytes > bound) {

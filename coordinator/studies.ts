@@ -82,16 +82,18 @@ export function budgetProblem(
 }
 
 type Entry = string[];
+type SubsetGroup = { share: number; marginals: Entry[]; coarsen?: Record<string, number[]> };
 interface SubsetDoc {
   attributes: { name: string; kind: string }[];
-  structure?: { share: number; marginals: Entry[] } | { share: number; marginals: Entry[] }[];
+  structure?: SubsetGroup | SubsetGroup[];
   workload?: { ageBands?: number[]; queries: { family: string; marginals: Entry[] }[] };
 }
 
 /**
  * The schema restricted to some attributes: declared structure and workload queries are kept
  * where every attribute they name remains (a `kind:K` selector needs at least one kept attribute
- * of that kind), and a group or query left empty is dropped.
+ * of that kind), and a group or query left empty is dropped, as is a group that coarsens an
+ * attribute not kept.
  */
 export function subsetSchemaText(schemaText: string, attributes: readonly string[]): string {
   const doc = YAML.parse(schemaText) as SubsetDoc;
@@ -103,7 +105,8 @@ export function subsetSchemaText(schemaText: string, attributes: readonly string
   if (doc.structure) {
     const groups = (Array.isArray(doc.structure) ? doc.structure : [doc.structure])
       .map((g) => ({ ...g, marginals: g.marginals.filter(kept) }))
-      .filter((g) => g.marginals.length > 0);
+      // A band group (coarsen) whose coarsened attribute is gone measures nothing it was for.
+      .filter((g) => g.marginals.length > 0 && Object.keys(g.coarsen ?? {}).every((a) => keep.has(a)));
     if (groups.length === 0) delete doc.structure;
     else doc.structure = Array.isArray(doc.structure) ? groups : groups[0];
   }
@@ -124,7 +127,8 @@ export function studySchema(cfg: CoordinatorConfig, study: Pick<Study, 'attribut
 
 /** Measurement rounds a plan runs at most (the AIM-style plan stops early when it can). */
 export function roundsAtMost(plan: 'aim' | 'mst', schema: Schema): number {
-  return (plan === 'mst' ? 3 : 8) + (schema.structure ? 1 : 0);
+  // One declared round per structure group (three in the shipped multimodal schema).
+  return (plan === 'mst' ? 3 : 8) + (schema.structure ? (schema.structure.groups?.length ?? 1) : 0);
 }
 
 interface Deps {

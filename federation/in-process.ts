@@ -97,7 +97,7 @@ export async function inProcessAggregator(sites: readonly InProcessSite[], opts:
       const sigma = releasedSigma(noise.sigmaSite2, sites.length);
       return {
         roundId: `m${index + 1}-${spec.name}`,
-        measurements: toMeasurements(roundDomain(domain, spec), spec.marginals, Float64Array.from(total, Number), sigma),
+        measurements: toMeasurements(roundDomain(domain, spec), spec.marginals, Float64Array.from(total, Number), sigma, spec.valueMap),
         contributors: sites.map((s) => s.id),
       };
     },

@@ -6,7 +6,7 @@
  * sites), the utility benchmark and the empirical audits (in-process aggregator over the same
  * site answer path) all run this loop.
  */
-import { compressDomain } from '../model/compress.ts';
+import { compressDomain, type ValueMap } from '../model/compress.ts';
 import type { Domain } from '../model/domain.ts';
 import type { Measurement } from '../model/measurement.ts';
 import { estimateWithReport, type EstimateReport } from '../model/pgm/estimate.ts';
@@ -179,18 +179,30 @@ export async function runFit(plan: FitPlan, aggregator: Aggregator, opts: FitOpt
   return { rounds, done, released, rhoSpent, model, report, estimateMs: performance.now() - t0 };
 }
 
-/** Splits a released concatenated vector into one measurement per marginal. */
+/**
+ * Splits a released concatenated vector into one measurement per marginal. `domain` is the
+ * domain the round counted on (`roundDomain`); with the round's value map, a marginal naming a
+ * mapped attribute is a linear query over the original domain and carries that part of the map
+ * as its `coarsen` (model/measurement.ts).
+ */
 export function toMeasurements(
   domain: Domain,
   marginals: readonly (readonly string[])[],
   values: ArrayLike<number>,
   sigma: number,
+  valueMap?: ValueMap,
 ): Measurement[] {
   const out: Measurement[] = [];
   let off = 0;
   for (const attrs of marginals) {
     const cells = domain.cells(attrs);
-    out.push({ attrs: [...attrs], values: Float64Array.from({ length: cells }, (_, i) => values[off + i]), sigma });
+    const coarsen = Object.fromEntries(attrs.filter((a) => valueMap?.[a]).map((a) => [a, [...valueMap![a]]]));
+    out.push({
+      attrs: [...attrs],
+      values: Float64Array.from({ length: cells }, (_, i) => values[off + i]),
+      sigma,
+      ...(Object.keys(coarsen).length > 0 ? { coarsen } : {}),
+    });
     off += cells;
   }
   if (off !== values.length) throw new Error(`released vector has ${values.length} values, the marginals have ${off} cells`);

@@ -13,7 +13,8 @@ import { cryptoRandomSource, type RandomSource } from '../privacy/random.ts';
 
 /**
  * The exact (un-noised) answer: the site's marginals concatenated, as integers. With a value map
- * (a round on a rare-value-compressed domain) the rows are recoded first; each still counts once.
+ * (rare-value compression, or declared band queries: age bins into bands) the rows are recoded
+ * first; each still counts once.
  */
 export function siteCounts(data: Dataset, marginals: readonly (readonly string[])[], valueMap?: ValueMap): BigInt64Array {
   const tables = computeMarginals(valueMap ? compressDataset(data, valueMap) : data, marginals);

@@ -13,7 +13,7 @@
  * `coarsen` maps each value of such an attribute to its group. Pure: counts in, errors out.
  */
 import type { Domain } from './domain.ts';
-import type { Measurement } from './measurement.ts';
+import { isCoarsened, measuredSize, type Measurement } from './measurement.ts';
 
 export interface WorkloadQuery {
   /** Family the query belongs to (e.g. "condition-by-age-band"). */
@@ -102,6 +102,7 @@ export function coarsenCounts(view: WorkloadView, attrs: readonly string[], coun
  * cell sums `cells / out` input cells, so its noise variance is σ²·(that number).
  */
 export function projectMeasurement(domain: Domain, m: Measurement, attrs: readonly string[]): { counts: Float64Array; variance: number } {
+  if (isCoarsened(m)) throw new Error(`projectMeasurement: [${m.attrs.join(', ')}] is a band query; read it with readMeasurement`);
   const pos = attrs.map((a) => m.attrs.indexOf(a));
   if (pos.some((p) => p < 0)) throw new Error(`projectMeasurement: [${m.attrs.join(', ')}] does not cover [${attrs.join(', ')}]`);
   const sizes = m.attrs.map((a) => domain.sizeOf(a));
@@ -121,9 +122,11 @@ export function projectMeasurement(domain: Domain, m: Measurement, attrs: readon
 }
 
 /**
- * The released measurements' answer to `attrs`: every measurement whose attributes cover the
- * query, projected and pooled by inverse variance (independent noise per measurement), then
- * coarsened; undefined when no measurement covers it.
+ * The released measurements' answer to `attrs` in the reading layout: every measurement whose
+ * attributes cover the query is summed into the reading cells (a band query too, when each of its
+ * bands lies in one reading group), and they are pooled per cell by inverse variance (independent
+ * noise per measurement; a reading cell that sums k measured cells has variance kσ²); undefined
+ * when no measurement covers it.
  */
 export function measuredReference(
   view: WorkloadView,
@@ -131,20 +134,68 @@ export function measuredReference(
   attrs: readonly string[],
 ): ReferenceCounts | undefined {
   let weighted: Float64Array | undefined;
-  let weight = 0;
+  let weight: Float64Array | undefined;
   for (const m of measurements) {
-    if (!attrs.every((a) => m.attrs.includes(a))) continue;
-    const p = projectMeasurement(view.domain, m, attrs);
-    weighted ??= new Float64Array(p.counts.length);
-    for (let i = 0; i < weighted.length; i++) weighted[i] += p.counts[i] / p.variance;
-    weight += 1 / p.variance;
+    const r = readMeasurement(view, m, attrs);
+    if (!r) continue;
+    weighted ??= new Float64Array(r.counts.length);
+    weight ??= new Float64Array(r.counts.length);
+    for (let i = 0; i < weighted.length; i++) {
+      const v = m.sigma * m.sigma * r.summed[i];
+      weighted[i] += r.counts[i] / v;
+      weight[i] += 1 / v;
+    }
   }
-  if (!weighted) return undefined;
-  const pooled = weighted.map((v) => v / weight);
-  const counts = coarsenCounts(view, attrs, pooled);
-  // A coarsened cell sums groupSize pooled cells, each of variance 1/weight.
-  const ones = coarsenCounts(view, attrs, new Float64Array(pooled.length).fill(1));
-  return { counts, variance: ones.map((k) => k / weight) };
+  if (!weighted || !weight) return undefined;
+  return { counts: weighted.map((v, i) => v / weight[i]), variance: weight.map((w) => 1 / w) };
+}
+
+/**
+ * A measurement summed into the reading cells of `attrs` (other attributes summed out), with the
+ * number of its cells in each; undefined when it does not cover `attrs` or when one of its bands
+ * straddles two reading groups (it cannot answer the query then).
+ */
+export function readMeasurement(
+  view: WorkloadView,
+  m: Measurement,
+  attrs: readonly string[],
+): { counts: Float64Array; summed: Float64Array } | undefined {
+  const pos = attrs.map((a) => m.attrs.indexOf(a));
+  if (pos.some((p) => p < 0)) return undefined;
+  const domain = view.domain;
+  // Per attribute of the query: the reading group of each of its measured codes.
+  const groupOfCode: number[][] = [];
+  for (const a of attrs) {
+    const size = domain.sizeOf(a);
+    const fineGroup = (v: number) => view.coarsen?.[a]?.groupOf[v] ?? v;
+    const codes = m.coarsen?.[a];
+    if (!codes) {
+      groupOfCode.push(Array.from({ length: size }, (_, v) => fineGroup(v)));
+      continue;
+    }
+    const g = new Array<number>(Math.max(...codes) + 1).fill(-1);
+    for (let v = 0; v < size; v++) {
+      if (g[codes[v]] >= 0 && g[codes[v]] !== fineGroup(v)) return undefined;
+      g[codes[v]] = fineGroup(v);
+    }
+    groupOfCode.push(g);
+  }
+  const sizes = m.attrs.map((a) => measuredSize(domain, m, a));
+  const outSizes = readSizes(view, attrs);
+  const out = new Float64Array(outSizes.reduce((p, x) => p * x, 1));
+  const summed = new Float64Array(out.length);
+  const idx = new Array<number>(sizes.length).fill(0);
+  for (let c = 0; c < m.values.length; c++) {
+    let o = 0;
+    for (let j = 0; j < pos.length; j++) o = o * outSizes[j] + groupOfCode[j][idx[pos[j]]];
+    out[o] += m.values[c];
+    summed[o] += 1;
+    for (let j = sizes.length - 1; j >= 0; j--) {
+      if (++idx[j] < sizes[j]) break;
+      idx[j] = 0;
+    }
+  }
+  return { counts: out, summed };
 }
 
 /**

@@ -52,9 +52,11 @@ export interface MeasureSpec {
    */
   coordinatorHead?: ChainHead;
   /**
-   * Rare-value compression (model/compress.ts): per attribute, the code of each of its values;
-   * the site recodes its rows with it before counting, so every site merges identically. Derived
-   * by the coordinator from released noisy 1-way counts (post-processing). Absent: no merging.
+   * Per attribute, the code of each of its values; the site recodes its rows with it before
+   * counting, so every site merges identically: rare-value compression (model/compress.ts,
+   * derived by the coordinator from released noisy 1-way counts, post-processing) or a schema's
+   * declared band queries (age bins into bands, public). One row is still one count per
+   * marginal, so the sensitivity is unchanged. Absent: no merging.
    */
   valueMap?: Record<string, number[]>;
   /**

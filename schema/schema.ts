@@ -72,6 +72,18 @@
  *     sections: [assessment]              # optional: only mentions under these sections count
  * ```
  *
+ * Declared structure (docs/synthesis.md "Declared structure"): one group, or a list of groups,
+ * each its own round at its own share of ρ; a group may measure age in bands (band queries):
+ *
+ * ```yaml
+ * structure:
+ *   - share: 0.2
+ *     marginals: [[img_opacity, pneumonia], [sex, kind:condition]]
+ *   - share: 0.2
+ *     coarsen: { age: [0, 18, 40, 65] }   # lower edges, each an edge of the age attribute
+ *     marginals: [[age, kind:condition]]  # released as condition × age band (sums of age bins)
+ * ```
+ *
  * Pure: no I/O. Callers read the file and hand its text to `parseSchema`.
  */
 import { createHash } from 'node:crypto';
@@ -88,7 +100,7 @@ import {
   type StructureGroup,
   type StructureSection,
 } from './types.ts';
-import { expandEntry, parseWorkloadSection, type AttrInfo } from './workload.ts';
+import { ageBandGroups, expandEntry, parseAgeBands, parseWorkloadSection, type AttrInfo } from './workload.ts';
 
 export * from './types.ts';
 export * from './codes.ts';
@@ -220,9 +232,14 @@ export function validateSchema(doc: unknown): Schema {
 export const MAX_STRUCTURE_SHARE = 0.6;
 
 /** `structure` is one group { share, marginals } or a list of groups, each its own round. */
-function checkStructureSection(c: Checker, raw: unknown, attrs: readonly AttrInfo[]): StructureSection | undefined {
+function checkStructureSection(
+  c: Checker,
+  raw: unknown,
+  attrs: readonly (AttrInfo & { edges?: number[] })[],
+): StructureSection | undefined {
   const before = c.issues.length;
-  const seen = new Set<string>();
+  // One set of measured sets per coarsening: [age, asthma] in bins and in bands are two queries.
+  const seen = new Map<string, Set<string>>();
   const list = Array.isArray(raw);
   const entries = list ? (raw as unknown[]) : [raw];
   if (list && entries.length === 0) c.fail('structure', 'must be a group { share, marginals } or a non-empty list of groups');
@@ -235,29 +252,77 @@ function checkStructureSection(c: Checker, raw: unknown, attrs: readonly AttrInf
     return undefined;
   }
   const marginals = ok.flatMap((g) => g.marginals);
-  return list ? { share, marginals, groups: ok } : { share, marginals };
+  return list ? { share, marginals, groups: ok } : ok[0];
 }
 
 function checkStructureGroup(
   c: Checker,
   raw: unknown,
   path: string,
-  attrs: readonly AttrInfo[],
-  seen: Set<string>,
+  attrs: readonly (AttrInfo & { edges?: number[] })[],
+  seen: Map<string, Set<string>>,
 ): StructureGroup | undefined {
   const o = c.object(raw, path);
   if (!o) return undefined;
   const before = c.issues.length;
-  c.keys(o, path, ['share', 'marginals']);
+  c.keys(o, path, ['share', 'marginals', 'coarsen']);
   const share = c.number(o, 'share', path, { min: 0, minExclusive: true, max: 0.5 });
+  const coarse = 'coarsen' in o ? checkCoarsen(c, o.coarsen, `${path}.coarsen`, attrs) : undefined;
+  if (c.issues.length > before) return undefined;
+  const key = coarse ? JSON.stringify(coarse.coarsen) : '';
+  if (!seen.has(key)) seen.set(key, new Set());
   const list = c.list(o, 'marginals', path);
   const marginals: string[][] = [];
   list?.forEach((entry, i) => {
-    const sets = expandEntry(entry, `${path}.marginals[${i}]`, attrs, seen, (p, m) => c.fail(p, m));
+    const sets = expandEntry(entry, `${path}.marginals[${i}]`, attrs, seen.get(key)!, (p, m) => c.fail(p, m));
     if (sets) marginals.push(...sets);
   });
+  if (coarse) {
+    for (const a of Object.keys(coarse.coarsen))
+      if (!marginals.some((m) => m.includes(a))) c.fail(`${path}.coarsen.${a}`, `no marginal of the group names "${a}"`);
+  }
   if (c.issues.length > before || share === undefined || !list) return undefined;
-  return { share, marginals };
+  return { share, marginals, ...(coarse ?? {}) };
+}
+
+/**
+ * A group's `coarsen: { age: [0, 18, 40, 65] }`: the age attribute measured in bands (lower edges,
+ * each an edge of the attribute), and the value map of codes the round carries to the sites.
+ * Only the age kind can be coarsened so far (its bins are ordered and every value is a bin).
+ */
+function checkCoarsen(
+  c: Checker,
+  raw: unknown,
+  path: string,
+  attrs: readonly (AttrInfo & { edges?: number[] })[],
+): { coarsen: Record<string, number[]>; valueMap: Record<string, number[]> } | undefined {
+  const o = c.object(raw, path);
+  if (!o) return undefined;
+  const before = c.issues.length;
+  const coarsen: Record<string, number[]> = {};
+  const valueMap: Record<string, number[]> = {};
+  const names = Object.keys(o);
+  if (names.length === 0) c.fail(path, 'names no attribute (e.g. coarsen: { age: [0, 18, 40, 65] })');
+  for (const name of names) {
+    const a = attrs.find((x) => x.name === name);
+    if (!a) {
+      c.fail(`${path}.${name}`, `unknown attribute ${JSON.stringify(name)}`);
+      continue;
+    }
+    if (a.kind !== 'age' || !a.edges) {
+      c.fail(`${path}.${name}`, `only an attribute of kind age can be coarsened, "${name}" is of kind ${a.kind}`);
+      continue;
+    }
+    const bands = parseAgeBands(o[name], a.edges, (p, m) => c.fail(p, m), `${path}.${name}`);
+    if (!bands) continue;
+    if (bands.length === a.edges.length) {
+      c.fail(`${path}.${name}`, `the bands are the attribute's own bins: nothing to coarsen (drop coarsen)`);
+      continue;
+    }
+    coarsen[name] = bands;
+    valueMap[name] = ageBandGroups(a.edges, bands).groupOf;
+  }
+  return c.issues.length > before ? undefined : { coarsen, valueMap };
 }
 
 function checkImageSection(c: Checker, raw: unknown): ImageSection | undefined {

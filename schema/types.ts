@@ -173,6 +173,14 @@ export interface StructureGroup {
   share: number;
   /** Attribute sets of 2 or 3 schema attributes, no set twice (`kind:K` entries expanded). */
   marginals: string[][];
+  /**
+   * The group's round measures these attributes coarser (docs/synthesis.md, "Band queries"):
+   * per attribute, the lower edges of its bands as written (`coarsen: { age: [0, 18, 40, 65] }`).
+   * Each marginal naming the attribute is then a linear query summing its bins into bands.
+   */
+  coarsen?: Record<string, number[]>;
+  /** `coarsen` as codes: per attribute, the band of each of its values (the round's value map). */
+  valueMap?: Record<string, number[]>;
 }
 
 /**

@@ -124,7 +124,7 @@ export function parseWorkloadSection(
   for (const k of Object.keys(o))
     if (k !== 'ageBands' && k !== 'queries') failHere(`workload.${k}`, 'unknown key (allowed: ageBands, queries)');
   let ageBands: number[] | undefined;
-  if ('ageBands' in o) ageBands = parseAgeBands(o.ageBands, ageEdges, failHere);
+  if ('ageBands' in o) ageBands = parseAgeBands(o.ageBands, ageEdges, failHere, 'workload.ageBands');
   if (!Array.isArray(o.queries) || o.queries.length === 0) {
     failHere('workload.queries', 'must be a non-empty list of { family, marginals }');
     return undefined;
@@ -156,23 +156,33 @@ export function parseWorkloadSection(
   return { ...(ageBands ? { ageBands } : {}), queries };
 }
 
-function parseAgeBands(raw: unknown, ageEdges: readonly number[] | undefined, fail: Fail): number[] | undefined {
+/**
+ * Lower edges of age bands (whole years, from 0, strictly increasing, each an edge of the age
+ * attribute so that a band is a union of its bins): the workload's `ageBands` and a declared
+ * structure group's `coarsen: { age: [...] }` (schema.ts) are both checked here.
+ */
+export function parseAgeBands(raw: unknown, ageEdges: readonly number[] | undefined, fail: Fail, path: string): number[] | undefined {
   if (!ageEdges) {
-    fail('workload.ageBands', 'the schema has no age attribute');
+    fail(path, 'the schema has no age attribute');
     return undefined;
   }
   if (!Array.isArray(raw) || raw.length < 2 || !raw.every((v) => Number.isInteger(v))) {
-    fail('workload.ageBands', `must be a list of at least 2 whole-year lower edges, got ${JSON.stringify(raw)}`);
+    fail(path, `must be a list of at least 2 whole-year lower edges, got ${JSON.stringify(raw)}`);
     return undefined;
   }
   const bands = raw as number[];
-  if (bands[0] !== 0) fail('workload.ageBands[0]', 'must be 0 (the first band starts at birth)');
-  for (let i = 1; i < bands.length; i++) if (!(bands[i] > bands[i - 1])) fail(`workload.ageBands[${i}]`, 'edges must increase strictly');
+  let ok = true;
+  const failHere: Fail = (p, m) => {
+    ok = false;
+    fail(p, m);
+  };
+  if (bands[0] !== 0) failHere(`${path}[0]`, 'must be 0 (the first band starts at birth)');
+  for (let i = 1; i < bands.length; i++) if (!(bands[i] > bands[i - 1])) failHere(`${path}[${i}]`, 'edges must increase strictly');
   bands.forEach((b, i) => {
     // A band must be a union of the age attribute's bins, or it could not be read from the model.
-    if (!ageEdges.includes(b)) fail(`workload.ageBands[${i}]`, `${b} is not an edge of the age attribute (edges: ${ageEdges.join(', ')})`);
+    if (!ageEdges.includes(b)) failHere(`${path}[${i}]`, `${b} is not an edge of the age attribute (edges: ${ageEdges.join(', ')})`);
   });
-  return bands;
+  return ok ? bands : undefined;
 }
 
 /** Group of each age bin under `bands`, and the band labels ("0-17", …, "65+"). */

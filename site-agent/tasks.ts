@@ -256,8 +256,9 @@ export function measure(ctx: TaskContext, spec: MeasureSpec): TaskAnswer {
   if (cached) return { kind: 'contribution', body: cached, fresh: false, rho: ctx.ledger.record(ctx.taskId)?.rho };
 
   checkBfvParams(spec.bfv);
-  // A round over a rare-value-compressed domain: the map must fit this site's schema exactly,
-  // else the site would count something other than what the coordinator sized the noise for.
+  // A round with a value map (rare-value compression, or the schema's band queries): the map must
+  // fit this site's schema exactly, else the site would count something other than what the
+  // coordinator sized the noise for.
   if (spec.valueMap) {
     const problem = valueMapProblem(ctx.data.domain, spec.valueMap);
     if (problem) throw new TaskRefusal(`malformed rare-value map: ${problem}`);

@@ -12,6 +12,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import YAML from 'yaml';
 import { join } from 'node:path';
 import type { FitReport } from '../../coordinator/coordinator.ts';
+import { modelMeasurement } from '../../coordinator/he-aggregator.ts';
 import { openStore } from '../../coordinator/store/index.ts';
 import { planCanaries, scoreCanaries, siteCanaryRows, type CanaryScores } from '../../federation/audits/canary.ts';
 import { concatDatasets } from '../../federation/audits/sites.ts';
@@ -61,11 +62,7 @@ async function releasedMeasurements(coordinatorConfig: string): Promise<Measurem
   const o = YAML.parse(readFileSync(coordinatorConfig, 'utf8')) as { federationId: string; storage: { pglite: string } };
   const store = await openStore({ pglite: o.storage.pglite, holder: 'fedsynth audit canary --federation' });
   try {
-    return (await store.listMeasurements(o.federationId)).map((m) => ({
-      attrs: m.attrs,
-      values: Float64Array.from(m.values),
-      sigma: m.sigmaTotal,
-    }));
+    return (await store.listMeasurements(o.federationId)).map(modelMeasurement);
   } finally {
     await store.close();
   }

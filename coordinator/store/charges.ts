@@ -60,9 +60,9 @@ export async function recordChargesAndRelease(
     for (const m of measurements) {
       i += 1;
       await tx.query(
-        `INSERT INTO measurements (federation_id, round_id, seq, attrs, values_json, sigma_total)
-         VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6)`,
-        [federationId, roundId, m.seq ?? i, json(m.attrs), json(m.values), m.sigmaTotal],
+        `INSERT INTO measurements (federation_id, round_id, seq, attrs, values_json, sigma_total, coarsen_json)
+         VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6, $7::jsonb)`,
+        [federationId, roundId, m.seq ?? i, json(m.attrs), json(m.values), m.sigmaTotal, m.coarsen ? json(m.coarsen) : null],
       );
     }
     // 3. the audit record of what was spent and released

@@ -248,6 +248,16 @@ CREATE TABLE revocation_lists (
 );
 `,
   },
+  {
+    version: 7,
+    name: 'band queries',
+    // A measurement of a round with a value map is a linear query over the original domain
+    // (model/measurement.ts `coarsen`, e.g. age bins summed into the workload's bands): its map
+    // is stored with it, so the estimate and every report read its cells right. NULL: a marginal.
+    sql: `
+ALTER TABLE measurements ADD COLUMN coarsen_json jsonb;
+`,
+  },
 ];
 
 /** Advisory-lock key namespace: the lock is per (purpose, current schema). */

@@ -155,6 +155,7 @@ export const toMeasurement = rowMapper<Measurement>({
   attrs: checked<string[]>(),
   values: ['values_json', checked<number[]>()],
   sigmaTotal: num,
+  coarsen: ['coarsen_json', checked<Record<string, number[]> | null>()],
   releasedAt: date,
 });
 

@@ -156,6 +156,8 @@ export interface MeasurementInput {
   /** The noised totals (post-DP, safe to store and release). */
   values: number[];
   sigmaTotal: number;
+  /** A band query: per coarsened attribute, the measured code of each value (model/measurement.ts). */
+  coarsen?: Record<string, number[]>;
 }
 export interface Measurement {
   federationId: string;
@@ -164,6 +166,8 @@ export interface Measurement {
   attrs: string[];
   values: number[];
   sigmaTotal: number;
+  /** A band query's coarsening (model/measurement.ts `coarsen`); null for a marginal. */
+  coarsen: Record<string, number[]> | null;
   releasedAt: Date;
 }
 

@@ -16,7 +16,7 @@
 // site agents (cli/audit/canary-federation.ts), where each site adds its canaries itself.
 import { allocColumn, Dataset, type Domain } from '../../model/domain.ts';
 import { marginal } from '../../model/marginals.ts';
-import type { Measurement } from '../../model/measurement.ts';
+import { isCoarsened, measuredCellMap, measuredSize, type Coarsening, type Measurement } from '../../model/measurement.ts';
 import { Rng } from '../../model/rng.ts';
 import { sample } from '../../model/sample.ts';
 import { oneRunAudit, type OneRunAuditResult } from '../../privacy/empirical/one-run.ts';
@@ -95,9 +95,14 @@ function withRows(base: Dataset, rows: readonly Int32Array[]): Dataset {
   return new Dataset(d, columns, n);
 }
 
-function cellOf(domain: Domain, attrs: readonly string[], row: Int32Array): number {
+/** The (measured) cell of a row in the table over `attrs`; a band query reads coarsened codes. */
+function cellOf(domain: Domain, attrs: readonly string[], row: Int32Array, coarsen?: Coarsening): number {
+  const m = { attrs: [...attrs], coarsen };
   let idx = 0;
-  for (const a of attrs) idx = idx * domain.sizeOf(a) + row[domain.indexOf(a)];
+  for (const a of attrs) {
+    const v = row[domain.indexOf(a)];
+    idx = idx * measuredSize(domain, m, a) + (coarsen?.[a] ? coarsen[a][v] : v);
+  }
   return idx;
 }
 
@@ -133,7 +138,7 @@ function solveSpd(G: Float64Array, b: Float64Array, m: number): Float64Array {
 export function leastSquaresScores(
   domain: Domain,
   canaries: readonly Int32Array[],
-  observed: readonly { attrs: readonly string[]; residual: Float64Array; weight: number }[],
+  observed: readonly { attrs: readonly string[]; residual: Float64Array; weight: number; coarsen?: Coarsening }[],
 ): Float64Array {
   const m = canaries.length;
   const G = new Float64Array(m * m);
@@ -141,7 +146,7 @@ export function leastSquaresScores(
   for (const o of observed) {
     const byCell = new Map<number, number[]>();
     canaries.forEach((c, i) => {
-      const cell = cellOf(domain, o.attrs, c);
+      const cell = cellOf(domain, o.attrs, c, o.coarsen);
       (byCell.get(cell) ?? byCell.set(cell, []).get(cell)!).push(i);
     });
     for (const [cell, list] of byCell) {
@@ -161,8 +166,19 @@ export function measurementScores(real: Dataset, canaries: readonly Int32Array[]
     real.domain,
     canaries,
     released.map((r) => {
-      const b = marginal(real, r.attrs);
-      return { attrs: r.attrs, residual: Float64Array.from(r.values, (y, i) => y - b[i]), weight: 1 / Math.max(r.sigma, floor) ** 2 };
+      // A band query (coarsened measurement) is compared with the real data's bands.
+      const fine = marginal(real, r.attrs);
+      const b = isCoarsened(r) ? new Float64Array(r.values.length) : fine;
+      if (isCoarsened(r)) {
+        const map = measuredCellMap(real.domain, r.attrs, r);
+        for (let i = 0; i < fine.length; i++) b[map[i]] += fine[i];
+      }
+      return {
+        attrs: r.attrs,
+        residual: Float64Array.from(r.values, (y, i) => y - b[i]),
+        weight: 1 / Math.max(r.sigma, floor) ** 2,
+        ...(isCoarsened(r) ? { coarsen: r.coarsen } : {}),
+      };
     }),
   );
 }

@@ -1,11 +1,12 @@
 /**
  * Private-PGM estimation (McKenna, Sheldon, Miklau, ICML 2019): find the graphical model whose
- * clique marginals μ minimise L(μ) = Σ_m ½‖(μ_m − y_m)/σ_m‖² over the marginal polytope, by
+ * clique marginals μ minimise L(μ) = Σ_m ½‖(A_m μ_m − y_m)/σ_m‖² over the marginal polytope (A_m the
+ * identity, or the sum over fine cells of a coarsened measurement, model/measurement.ts), by
  * entropic mirror descent on the parameters θ (θ ← θ − α∇_μL, μ = BP(θ)) with a backtracking
  * line search. The total is fixed beforehand to its minimum-variance estimate.
  */
 import type { Domain } from '../domain.ts';
-import { type Measurement, estimateTotal, validateMeasurement } from '../measurement.ts';
+import { type Measurement, estimateTotal, isCoarsened, measuredCellMap, validateMeasurement } from '../measurement.ts';
 import { broadcastAdd } from './factor.ts';
 import { calibrate } from './bp.ts';
 import { buildJunctionTree, isSubset, treeSize } from './junction-tree.ts';
@@ -70,25 +71,7 @@ export function estimateWithReport(
   const { structure, dropped } = capStructure(domain, measurements, options);
   const kept = measurements.filter((m) => structure.indexOfClique(m.attrs) >= 0);
 
-  // Per measurement: its parameter clique, the map clique cell → measurement cell, and weight 1/σ².
-  const terms = kept.map((m) => {
-    const c = structure.indexOfClique(m.attrs);
-    return { c, map: domain.indexMap(structure.cliques[c], m.attrs), y: m.values, w: 1 / (m.sigma * m.sigma) };
-  });
-  const lossAndGrad = (mu: readonly Float64Array[]): { loss: number; grad: Float64Array[] } => {
-    const grad = structure.cliqueCells.map((n) => new Float64Array(n));
-    let loss = 0;
-    for (const { c, map, y, w } of terms) {
-      const m = mu[c];
-      const g = grad[c];
-      for (let i = 0; i < m.length; i++) {
-        const d = m[i] - y[map[i]];
-        loss += 0.5 * w * d * d;
-        g[i] += w * d;
-      }
-    }
-    return { loss, grad };
-  };
+  const lossAndGrad = measurementLoss(structure, kept);
   let evaluations = 0;
   const marginalsOf = (theta: readonly Float64Array[]): Float64Array[] => {
     evaluations++;
@@ -101,7 +84,7 @@ export function estimateWithReport(
   let { loss, grad } = lossAndGrad(mu);
   // Step size: the loss curvature in θ is about w·total, so 1/(w_max·total) is a safe start;
   // the line search doubles/halves it from there.
-  const wMax = Math.max(...terms.map((t) => t.w));
+  const wMax = Math.max(...kept.map((m) => 1 / (m.sigma * m.sigma)));
   let alpha = 1 / (wMax * total);
   let it = 0;
   for (; it < options.iterations; it++) {
@@ -129,6 +112,51 @@ export function estimateWithReport(
   return {
     model: new GraphicalModel(structure, theta, total),
     report: { iterations: it, evaluations, loss, total, dropped, maxCliqueCells: size.maxCliqueCells, totalCells: size.totalCells },
+  };
+}
+
+/**
+ * The estimator's objective over the parameter cliques' marginals μ (counts) and its gradient:
+ * L(μ) = Σ_m ½ w_m ‖A_m μ_c(m) − y_m‖², w_m = 1/σ_m², where each measurement's attribute set is a
+ * parameter clique c(m) of `structure`. A_m is the identity for a marginal; for a coarsened
+ * measurement (a linear query, model/measurement.ts) it sums the clique's fine cells into the
+ * measured cells, so the loss is ½w(Σ_fine μ − y)² per measured cell and the gradient is that
+ * residual broadcast back to every fine cell it sums (∂L/∂μ_i = w(A μ − y)_{cell(i)}).
+ */
+export function measurementLoss(
+  structure: Structure,
+  measurements: readonly Measurement[],
+): (mu: readonly Float64Array[]) => { loss: number; grad: Float64Array[] } {
+  const terms = measurements.map((m) => {
+    const c = structure.indexOfClique(m.attrs);
+    if (c < 0) throw new Error(`measurementLoss: [${m.attrs.join(', ')}] is not a parameter clique`);
+    const map = measuredCellMap(structure.domain, structure.cliques[c], m);
+    return { c, map, y: m.values, w: 1 / (m.sigma * m.sigma), coarse: isCoarsened(m), sum: new Float64Array(m.values.length) };
+  });
+  return (mu) => {
+    const grad = structure.cliqueCells.map((n) => new Float64Array(n));
+    let loss = 0;
+    for (const { c, map, y, w, coarse, sum } of terms) {
+      const m = mu[c];
+      const g = grad[c];
+      if (!coarse) {
+        for (let i = 0; i < m.length; i++) {
+          const d = m[i] - y[map[i]];
+          loss += 0.5 * w * d * d;
+          g[i] += w * d;
+        }
+        continue;
+      }
+      sum.fill(0);
+      for (let i = 0; i < m.length; i++) sum[map[i]] += m[i];
+      for (let j = 0; j < sum.length; j++) {
+        const d = sum[j] - y[j];
+        loss += 0.5 * w * d * d;
+        sum[j] = w * d;
+      }
+      for (let i = 0; i < m.length; i++) g[i] += sum[map[i]];
+    }
+    return { loss, grad };
   };
 }
 

@@ -41,7 +41,7 @@
 import type { Dataset, Domain } from '../domain.ts';
 import { marginal } from '../marginals.ts';
 import { sample } from '../sample.ts';
-import { type Measurement, estimateTotal } from '../measurement.ts';
+import { type Measurement, estimateTotal, isCoarsened } from '../measurement.ts';
 import { kWayWorkload } from '../metrics.ts';
 import type { FitPlan, RoundResult, RoundSpec } from './plan.ts';
 import { estimateWithReport } from '../pgm/estimate.ts';
@@ -456,7 +456,8 @@ export function projectOnLarger(domain: Domain, m: Measurement): Measurement {
 export function poolRepeats(domain: Domain, ms: readonly Measurement[]): Measurement[] {
   const groups = new Map<string, Measurement[]>();
   for (const m of ms) {
-    const k = m.attrs.join('\u0000');
+    // A band query of the same attributes is another linear query: pooled only with its like.
+    const k = m.attrs.join('\u0000') + (isCoarsened(m) ? `\u0001${JSON.stringify(m.coarsen)}` : '');
     const g = groups.get(k);
     if (g) g.push(m);
     else groups.set(k, [m]);
@@ -467,7 +468,7 @@ export function poolRepeats(domain: Domain, ms: readonly Measurement[]): Measure
       out.push(g[0]);
       continue;
     }
-    const n = domain.cells(g[0].attrs);
+    const n = g[0].values.length;
     const acc = new Float64Array(n);
     let wsum = 0;
     for (const m of g) {
@@ -476,7 +477,7 @@ export function poolRepeats(domain: Domain, ms: readonly Measurement[]): Measure
       for (let i = 0; i < n; i++) acc[i] += w * m.values[i];
     }
     for (let i = 0; i < n; i++) acc[i] /= wsum;
-    out.push({ attrs: [...g[0].attrs], values: acc, sigma: 1 / Math.sqrt(wsum) });
+    out.push({ attrs: [...g[0].attrs], values: acc, sigma: 1 / Math.sqrt(wsum), ...(g[0].coarsen ? { coarsen: g[0].coarsen } : {}) });
   }
   return out;
 }
@@ -507,7 +508,9 @@ export class Stats {
     private readonly model: GraphicalModel,
     private readonly confidence = 2,
   ) {
-    this.inputKeys = inputs.map((m) => m.attrs);
+    // Band queries (coarsened measurements) are no evidence about a set's fine cells: a set only
+    // they measure is scored as one the model lacks, so selection may still measure it in full.
+    this.inputKeys = inputs.filter((m) => !isCoarsened(m)).map((m) => m.attrs);
   }
 
   private readonly coveredCache = new Map<string, boolean>();
@@ -540,7 +543,7 @@ export class Stats {
     const caps: number[] = [];
     const seenPairs = new Set<string>();
     for (const m of this.answers) {
-      if (m.attrs.length !== 2) continue;
+      if (m.attrs.length !== 2 || isCoarsened(m)) continue;
       const k = key(m.attrs);
       if (seenPairs.has(k) || this.covered(m.attrs, k)) continue;
       seenPairs.add(k);
@@ -595,7 +598,7 @@ export class Stats {
     const acc = new Float64Array(cells);
     let wsum = 0;
     for (const m of from) {
-      if (!r.every((a) => m.attrs.includes(a))) continue;
+      if (isCoarsened(m) || !r.every((a) => m.attrs.includes(a))) continue;
       const map = domain.indexMap(m.attrs, r);
       const w = cells / (m.sigma * m.sigma * m.values.length);
       for (let i = 0; i < m.values.length; i++) acc[map[i]] += w * m.values[i];

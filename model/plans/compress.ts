@@ -90,11 +90,21 @@ export function withRareValueCompression(
     state = { round1: done[0], map, compressed: { domain: cdomain, plan, first: { spec: cfirst, measurements } } };
     return state;
   };
+  const plain = new WeakMap<RoundResult, RoundResult>();
   /** The running plan and the rounds as it sees them. */
   const view = (done: readonly RoundResult[]): { plan: DomainPlan; done: RoundResult[] } => {
     const s = derive(done);
     if (!s?.compressed) return { plan: original, done: [...done] };
-    return { plan: s.compressed.plan, done: [s.compressed.first, ...done.slice(1)] };
+    // Later rounds carry the map, so their answers are released as linear queries over the
+    // original domain (Measurement.coarsen); on the compressed domain they are plain marginals.
+    // The same stripped object for the same round, so the inner plan's caches (keyed by the
+    // round objects, as AIM's) stay valid.
+    const later = done.slice(1).map((r) => {
+      let v = plain.get(r);
+      if (!v) plain.set(r, (v = { ...r, measurements: r.measurements.map(({ coarsen: _, ...m }) => m) }));
+      return v;
+    });
+    return { plan: s.compressed.plan, done: [s.compressed.first, ...later] };
   };
 
   return {

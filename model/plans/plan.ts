@@ -23,8 +23,11 @@ export interface RoundSpec {
   /** zCDP ρ charged for the whole round, split evenly over its marginals. */
   rho: number;
   /**
-   * Rare-value compression (model/compress.ts): the marginals are over the domain compressed by
-   * this map, which every site applies to its rows before counting. Absent: the original domain.
+   * A value map every site applies to its rows before counting: rare-value compression
+   * (model/compress.ts, whose plan then works on the compressed domain) or declared band queries
+   * (a structure group's `coarsen`). Each marginal naming a mapped attribute is released as a
+   * linear query over the original domain (Measurement.coarsen, federation/run-fit.ts
+   * `toMeasurements`). Absent: the original domain.
    */
   valueMap?: ValueMap;
 }

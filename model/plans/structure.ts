@@ -12,6 +12,7 @@
  * `prior` measurements, so its selection fits a model that already has them.
  * Pure: no I/O, no data access.
  */
+import { validateValueMap, type ValueMap } from '../compress.ts';
 import type { Domain } from '../domain.ts';
 import type { Measurement } from '../measurement.ts';
 import type { FitPlan, RoundResult, RoundSpec } from './plan.ts';
@@ -21,6 +22,12 @@ export interface StructureGroup {
   /** Share of the total ρ for this group's round, in (0, 1). */
   share: number;
   marginals: string[][];
+  /**
+   * Band queries (schema `coarsen`, docs/synthesis.md "Band queries"): the group's round carries
+   * this value map, so the sites count the coarsened attributes in bands and every marginal
+   * naming one is released as a linear query over its bins (Measurement.coarsen).
+   */
+  valueMap?: ValueMap;
 }
 
 /**
@@ -52,13 +59,21 @@ export const structureRoundName = (i: number): string => (i === 0 ? STRUCTURE_RO
  * ρ·share. Rounds still sum to ρ exactly: the inner plan spends exactly what it is given.
  */
 export function withDeclaredStructure(domain: Domain, rhoTotal: number, declared: DeclaredStructure, make: PlanFactory): StructuredPlan {
-  const groups = declared.groups ?? [{ share: declared.share, marginals: declared.marginals }];
+  const groups = declared.groups ?? [
+    { share: declared.share, marginals: declared.marginals, ...(declared.valueMap ? { valueMap: declared.valueMap } : {}) },
+  ];
   if (groups.length === 0) throw new Error('declared structure: no groups');
   for (const g of groups) {
     if (!(g.share > 0 && g.share < 1)) throw new Error(`declared structure: share must be in (0, 1), got ${g.share}`);
     if (g.marginals.length === 0) throw new Error('declared structure: no marginals');
     for (const m of g.marginals) {
       for (const a of m) if (!domain.attrs.includes(a)) throw new Error(`declared structure: unknown attribute ${JSON.stringify(a)}`);
+    }
+    if (g.valueMap) {
+      validateValueMap(domain, g.valueMap);
+      for (const a of Object.keys(g.valueMap))
+        if (!g.marginals.some((m) => m.includes(a)))
+          throw new Error(`declared structure: the group coarsens "${a}", which none of its marginals names`);
     }
   }
   const shareTotal = groups.reduce((p, g) => p + g.share, 0);
@@ -80,7 +95,13 @@ export function withDeclaredStructure(domain: Domain, rhoTotal: number, declared
       if (done.length < k) {
         split(done);
         const i = done.length;
-        return { name: structureRoundName(i), marginals: groups[i].marginals.map((m) => [...m]), rho: rhoGroups[i] };
+        const g = groups[i];
+        return {
+          name: structureRoundName(i),
+          marginals: g.marginals.map((m) => [...m]),
+          rho: rhoGroups[i],
+          ...(g.valueMap ? { valueMap: g.valueMap } : {}),
+        };
       }
       const { prior, rest } = split(done);
       return inner.next(rest, prior);

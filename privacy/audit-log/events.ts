@@ -79,6 +79,12 @@ export interface MeasurementReleasedEvent {
   mechanism: 'distributed-discrete-gaussian' | 'score-histogram-discrete-gaussian';
   /** Marginals measured (attribute lists), when the measurement is a set of marginals. */
   marginals?: string[][];
+  /**
+   * The round's value map, when its sites recoded rows before counting (declared band queries,
+   * rare-value compression): per attribute, the code of each value. `dimension` counts the
+   * recoded cells; the sensitivity is that of the marginals either way.
+   */
+  valueMap?: Record<string, number[]>;
   l2Sensitivity: number;
   l1Sensitivity: number;
   /** Number of cells (length of the released vector). */
@@ -250,6 +256,14 @@ const EVENT_CHECKS: Record<AuditEventType, Check[]> = {
       'marginals',
       (v) => v === undefined || (Array.isArray(v) && v.every((m) => Array.isArray(m) && m.every(nonEmptyString))),
       'a list of attribute lists',
+    ],
+    [
+      'valueMap',
+      (v) =>
+        v === undefined ||
+        (isObj(v) &&
+          Object.values(v).every((c) => Array.isArray(c) && c.length > 0 && c.every((x) => Number.isSafeInteger(x) && (x as number) >= 0))),
+      'an object {attribute: [code per value]}',
     ],
     ['l2Sensitivity', nonNegNumber, 'a finite number ≥ 0'],
     ['l1Sensitivity', nonNegNumber, 'a finite number ≥ 0'],

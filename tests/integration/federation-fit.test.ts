@@ -15,16 +15,19 @@ import { decodeTaskSpec } from '../../proto/task-spec.ts';
 import { wireTaskSpec } from '../../coordinator/audit.ts';
 import { FIELD_PRIME_BIG } from '../../privacy/crypto/field.ts';
 import { DEFAULT_SCHEMA_PATH } from '../../simulator/index.ts';
+import { roundDomain } from '../../federation/run-fit.ts';
 
 let fed: TestFederation;
 let report: FitReport;
 
 beforeAll(async () => {
-  // The default schema plus a declared structure, so the declared round runs through the real
-  // accounting checks below like any other round.
+  // The default schema plus a declared structure, so the declared rounds run through the real
+  // accounting checks below like any other round; the second measures age in bands (band
+  // queries: the round's value map travels to the sites, the release is stored coarsened).
   const schemaText = readFileSync(DEFAULT_SCHEMA_PATH, 'utf8').replace(
     '\nprivacy:',
-    '\nstructure:\n  share: 0.2\n  marginals:\n    - [age, hypertension]\n    - [type2_diabetes, hba1c]\n\nprivacy:',
+    '\nstructure:\n  - share: 0.2\n    marginals:\n      - [age, hypertension]\n      - [type2_diabetes, hba1c]\n' +
+      '  - share: 0.1\n    coarsen: { age: [0, 18, 40, 65] }\n    marginals:\n      - [age, hypertension]\n      - [age, sex]\n\nprivacy:',
   );
   fed = await startTestFederation({ sites: 3, patients: 400, schemaText });
   report = await runFitAndCohort(fed.cfg, fed.coordinator);
@@ -78,12 +81,33 @@ describe('a federated fit end to end (in-process, real gRPC/mTLS/BFV/PGlite)', (
     expect(report.rounds.slice(1).map((r) => r.name)).toContain('one-way');
   });
 
+  it('measures the band round with its value map: bands at the sites, a coarsened release', async () => {
+    const band = report.rounds[1];
+    expect(band.name).toBe('declared-structure-2');
+    const ms = await fed.coordinator.store.listMeasurements(fed.cfg.federationId, band.roundId);
+    const bands = [0, 0, 0, 1, 1, 2, 2, 2, 3, 3, 3];
+    expect(ms.map((m) => [m.attrs, m.values.length, m.coarsen])).toEqual([
+      [['age', 'hypertension'], 8, { age: bands }],
+      [['age', 'sex'], 16, { age: bands }],
+    ]);
+    // Both tables count every patient once, up to the released noise (3 sites × 400 patients).
+    const total = ms[0].values.reduce((a, b) => a + b, 0);
+    expect(Math.abs(total - 1200)).toBeLessThan(8 * 6 * ms[0].sigmaTotal);
+    // The audit log records the map with the release.
+    const entries = await fed.coordinator.store.listAudit(fed.cfg.federationId);
+    const rel = entries.map((e) => e.event).find((e) => e.type === 'measurement-released' && e.roundId === band.roundId);
+    expect(rel && 'valueMap' in rel ? rel.valueMap : undefined).toEqual({ age: bands });
+    // [age band, hypertension] 4 × 2 and [age band, sex] 4 × 4 cells, not 11 × 2 and 11 × 4.
+    expect(rel && 'dimension' in rel ? rel.dimension : undefined).toBe(8 + 16);
+  });
+
   it("charges exactly the noise that was added: ρ recomputed from each round's σ² and quorum", async () => {
     for (const r of report.rounds) {
       const round = (await fed.coordinator.store.getRound(fed.cfg.federationId, r.roundId))!;
       const spec = decodeTaskSpec('measure', wireTaskSpec({ kind: 'measure', spec: round.spec }));
       const m = spec.marginals.length;
-      const dimension = spec.marginals.reduce((s, attrs) => s + fed.siteData['hospital-a'].data.domain.cells(attrs), 0);
+      const measuredOn = roundDomain(fed.siteData['hospital-a'].data.domain, spec);
+      const dimension = spec.marginals.reduce((s, attrs) => s + measuredOn.cells(attrs), 0);
       const rho = rhoDistributedDiscreteGaussian({
         l2Sensitivity: Math.sqrt(m),
         l1Sensitivity: m,

@@ -318,7 +318,11 @@ describe.each(BACKENDS)('store on $name', (backend) => {
       { siteId: 'a', rho: 0.01, mechanism: { kind: 'ddg', sigma: 3 } },
       { siteId: 'b', rho: 0.01, mechanism: { kind: 'ddg', sigma: 3 } },
     ];
-    const measurements = [{ attrs: ['age'], values: [10, 20, 30], sigmaTotal: 4.5 }];
+    // The second is a band query: its coarsening is stored with it (migration 7).
+    const measurements = [
+      { attrs: ['age'], values: [10, 20, 30], sigmaTotal: 4.5 },
+      { attrs: ['age', 'sex'], values: [7, 8, 9, 10], sigmaTotal: 4.5, coarsen: { age: [0, 0, 1] } },
+    ];
     const before = await snapshotRound(store, fed, 'r1');
 
     // (1) a failure injected after charges, measurements and audit rows were written
@@ -362,8 +366,9 @@ describe.each(BACKENDS)('store on $name', (backend) => {
       ['b', 0.01],
     ]);
     const ms = await store.listMeasurements(fed);
-    expect(ms).toHaveLength(1);
-    expect(ms[0]).toMatchObject({ roundId: 'r1', seq: 1, attrs: ['age'], values: [10, 20, 30], sigmaTotal: 4.5 });
+    expect(ms).toHaveLength(2);
+    expect(ms[0]).toMatchObject({ roundId: 'r1', seq: 1, attrs: ['age'], values: [10, 20, 30], sigmaTotal: 4.5, coarsen: null });
+    expect(ms[1]).toMatchObject({ seq: 2, attrs: ['age', 'sex'], values: [7, 8, 9, 10], coarsen: { age: [0, 0, 1] } });
     // released is final: no second release, no double charge
     await expectStoreError(store.recordChargesAndRelease(fed, 'r1', charges, measurements), 'invalid_state');
 

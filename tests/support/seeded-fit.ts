@@ -3,6 +3,8 @@
 // but the pooled noise drawn as a continuous Gaussian of the plan's σ from a seeded PRNG instead
 // of the sites' exact discrete Gaussian from the OS CSPRNG (not a privacy mechanism).
 import type { Dataset } from '../../model/domain.ts';
+import { toMeasurements } from '../../federation/run-fit.ts';
+import { compressDataset } from '../../model/compress.ts';
 import { marginal } from '../../model/marginals.ts';
 import type { Measurement } from '../../model/measurement.ts';
 import { aimPlan } from '../../model/plans/aim.ts';
@@ -28,11 +30,19 @@ export function seededFit(
   const done: RoundResult[] = [];
   for (let spec = plan.next(done); spec; spec = plan.next(done)) {
     const sigma = sigmaForRho(spec.rho, spec.marginals.length);
-    const measurements: Measurement[] = spec.marginals.map((attrs) => ({
-      attrs: [...attrs],
-      values: marginal(data, attrs).map((v) => v + rng.normal(0, sigma)),
+    // A round with a value map (declared band queries) counts the recoded rows, as the sites do,
+    // and is released as linear queries (federation/run-fit.ts toMeasurements).
+    const counted = spec.valueMap ? compressDataset(data, spec.valueMap) : data;
+    const measurements: Measurement[] = toMeasurements(
+      counted.domain,
+      spec.marginals,
+      Float64Array.from(
+        spec.marginals.flatMap((attrs) => Array.from(marginal(counted, attrs))),
+        (v) => v + rng.normal(0, sigma),
+      ),
       sigma,
-    }));
+      spec.valueMap,
+    );
     done.push({ spec, measurements });
   }
   const { model } = estimateWithReport(domain, plan.estimationInputs(done), {

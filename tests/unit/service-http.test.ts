@@ -130,12 +130,17 @@ describe('studies', () => {
     const multi = readFileSync(MULTIMODAL_SCHEMA_PATH, 'utf8');
     const s = parseSchema(subsetSchemaText(multi, ['age', 'sex', 'img_opacity', 'pneumonia']));
     expect(s.attributes.map((a) => a.name).sort()).toEqual(['age', 'img_opacity', 'pneumonia', 'sex']);
-    // The cross-modal round keeps the finding's link; the clinical round its age and sex links.
+    // The cross-modal round keeps the finding's link; the clinical round its sex link, the band
+    // round its age link, still in bands.
     expect(s.structure?.marginals).toEqual([
       ['img_opacity', 'pneumonia'],
-      ['age', 'pneumonia'],
       ['sex', 'pneumonia'],
+      ['age', 'pneumonia'],
     ]);
+    expect(s.structure?.groups?.[2].coarsen).toEqual({ age: [0, 18, 40, 65] });
+    // Without age the band round has nothing to measure: dropped, not left without its attribute.
+    const noAge = parseSchema(subsetSchemaText(multi, ['sex', 'img_opacity', 'pneumonia']));
+    expect(noAge.structure?.groups?.some((g) => g.coarsen)).toBe(false);
     expect(s.workload?.queries.map((q) => q.family)).not.toContain('comorbidity');
     expect(parseSchema(subsetSchemaText(multi, ['age', 'sex'])).structure).toBeUndefined();
   });
