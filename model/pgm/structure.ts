@@ -4,7 +4,7 @@
  * which tree clique holds each parameter clique. Shared by the estimator (hot loop) and the model.
  */
 import type { Domain } from '../domain.ts';
-import { broadcastAdd, expNormalised, project } from './factor.ts';
+import { broadcastAdd, project } from './factor.ts';
 import { type CompiledTree, type Calibrated, compileTree } from './bp.ts';
 import { buildJunctionTree, containingClique, type JunctionTree } from './junction-tree.ts';
 
@@ -59,9 +59,17 @@ export class Structure {
     return pots;
   }
 
-  /** Counts (summing to `total`) of every tree clique from calibrated log beliefs. */
+  /** Counts (summing to `total`) of every tree clique from calibrated beliefs. */
   treeMarginals(cal: Calibrated, total: number): Float64Array[] {
-    return cal.logBeliefs.map((b) => expNormalised(b, total));
+    if (!Number.isFinite(cal.logZ)) throw new Error(`cannot normalise a model whose log partition function is ${cal.logZ}`);
+    return cal.beliefs.map((b) => {
+      let s = 0;
+      for (let i = 0; i < b.length; i++) s += b[i];
+      const f = total / s;
+      const out = new Float64Array(b.length);
+      for (let i = 0; i < b.length; i++) out[i] = b[i] * f;
+      return out;
+    });
   }
 
   /** Counts of every parameter clique, projected from the tree-clique counts. */
