@@ -27,6 +27,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { imageMissingCode, NOTE_MISSING, parseSchema, schemaAttributes, schemaHash, SNP_MISSING, type Schema } from '../schema/schema.ts';
 import { CAUSAL, PANEL, describeGenomeModel, populationAlleleFrequencies } from './genome.ts';
+import { FileSink, syncFileWriter, type FileWriter } from './file-sink.ts';
 import { DicomEmitter, NotesEmitter, SIM_MODALITIES, VcfEmitter, type SimModality } from './modalities.ts';
 import { FhirPatientEncoder, type EncodeResult } from '../modalities/fhir/encode.ts';
 import { Rng, type SeedLike } from '../model/rng.ts';
@@ -279,6 +280,13 @@ export function loadDefaultSchema(): Schema {
   return parseSchema(readFileSync(DEFAULT_SCHEMA_PATH, 'utf8'));
 }
 
+/** The sink of a simulation without notes or images: nothing to hand to a thread. */
+const immediateSink: FileWriter & { flush(): Promise<void>; close(): Promise<void> } = {
+  write: syncFileWriter.write,
+  flush: async () => undefined,
+  close: async () => undefined,
+};
+
 /** Simulates the federation and writes it to `outDir`. */
 export async function simulateFederation(options: SimulateOptions): Promise<SimulationSummary> {
   const start = performance.now();
@@ -304,194 +312,202 @@ export async function simulateFederation(options: SimulateOptions): Promise<Simu
   const siteSummaries: SimulatedSite[] = [];
   const siteTruth: Array<Record<string, unknown>> = [];
   const encoded: EncodeResult[] = [];
-  for (let s = 0; s < sites; s++) {
-    if (options.abort?.()) throw new Error(`simulate: stopped by the caller before site ${s + 1} of ${sites}`);
-    const id = siteId(s);
-    const profile = siteProfile(s);
-    const dir = join(outDir, id);
-    mkdirSync(dir, { recursive: true });
-    const encoder = new FhirPatientEncoder(schema);
-    const emitters: SiteEmitter[] = [new FhirEmitter(schema, profile, dir, (r) => encoder.add(r), modalities.has('fhir'))];
-    const dicom = modalities.has('dicom') ? new DicomEmitter(dir, profile, id, imageSize, schema.referenceDate) : undefined;
-    const vcf = modalities.has('vcf') ? new VcfEmitter(dir, id, options.vcfBgzip ?? false) : undefined;
-    const notes = modalities.has('notes') ? new NotesEmitter(dir, profile, schema.referenceDate) : undefined;
-    const artefacts = new Map<string, ArtefactTruth>();
-    const usedMrns = new Set<string>();
-    const siteRng = root.fork(id);
-    const latentCounts = {
-      smoker: 0,
-      female: 0,
-      ageSum: 0,
-      conditions: Object.fromEntries(CONDITIONS.map((c) => [c, 0])) as Record<string, number>,
-    };
-    const dosageSum = { with: new Map<string, [number, number]>(), without: new Map<string, [number, number]>() };
-    for (let i = 0; i < patients; i++) {
-      const prng = siteRng.fork(i);
-      const p = drawLatentPatient(profile, id, i, schema.referenceDate, prng.fork('latent'));
-      // MRNs are unique within a site (a real MRN is): redraw on a collision.
-      for (let k = 0; usedMrns.has(p.mrn); k++) p.mrn = `MRN${String(1_000_000 + prng.fork(`mrn-${k}`).int(9_000_000))}`;
-      usedMrns.add(p.mrn);
-      latentCounts.smoker += +p.smoker;
-      latentCounts.female += +(p.sex === 'female');
-      latentCounts.ageSum += p.ageYears;
-      for (const c of CONDITIONS) latentCounts.conditions[c] += +p.conditions[c];
-      for (const c of CAUSAL) {
-        const j = PANEL.findIndex((x) => x.name === c.snp);
-        const m = p.conditions[c.condition] ? dosageSum.with : dosageSum.without;
-        const key = `${c.snp}:${c.condition}`;
-        const cur = m.get(key) ?? [0, 0];
-        m.set(key, [cur[0] + p.genome.dosage[j], cur[1] + 1]);
-      }
-      for (const e of emitters) e.write(p, prng.fork(e.modality));
-      if (multimodal) {
-        const t: ArtefactTruth = {};
-        if (dicom) {
-          const im = dicom.write(p, prng.fork('dicom'));
-          if (im) t.findings = im.findings;
+  // Notes and DICOMs are written by a worker thread (file-sink.ts); FHIR and VCF stream from here.
+  const sink = modalities.has('dicom') || modalities.has('notes') ? new FileSink() : immediateSink;
+  try {
+    for (let s = 0; s < sites; s++) {
+      if (options.abort?.()) throw new Error(`simulate: stopped by the caller before site ${s + 1} of ${sites}`);
+      const id = siteId(s);
+      const profile = siteProfile(s);
+      const dir = join(outDir, id);
+      mkdirSync(dir, { recursive: true });
+      const encoder = new FhirPatientEncoder(schema);
+      const emitters: SiteEmitter[] = [new FhirEmitter(schema, profile, dir, (r) => encoder.add(r), modalities.has('fhir'))];
+      const dicom = modalities.has('dicom') ? new DicomEmitter(dir, profile, id, imageSize, schema.referenceDate, sink) : undefined;
+      const vcf = modalities.has('vcf') ? new VcfEmitter(dir, id, options.vcfBgzip ?? false) : undefined;
+      const notes = modalities.has('notes') ? new NotesEmitter(dir, profile, schema.referenceDate, sink) : undefined;
+      const artefacts = new Map<string, ArtefactTruth>();
+      const usedMrns = new Set<string>();
+      const siteRng = root.fork(id);
+      const latentCounts = {
+        smoker: 0,
+        female: 0,
+        ageSum: 0,
+        conditions: Object.fromEntries(CONDITIONS.map((c) => [c, 0])) as Record<string, number>,
+      };
+      const dosageSum = { with: new Map<string, [number, number]>(), without: new Map<string, [number, number]>() };
+      for (let i = 0; i < patients; i++) {
+        const prng = siteRng.fork(i);
+        const p = drawLatentPatient(profile, id, i, schema.referenceDate, prng.fork('latent'));
+        // MRNs are unique within a site (a real MRN is): redraw on a collision.
+        for (let k = 0; usedMrns.has(p.mrn); k++) p.mrn = `MRN${String(1_000_000 + prng.fork(`mrn-${k}`).int(9_000_000))}`;
+        usedMrns.add(p.mrn);
+        latentCounts.smoker += +p.smoker;
+        latentCounts.female += +(p.sex === 'female');
+        latentCounts.ageSum += p.ageYears;
+        for (const c of CONDITIONS) latentCounts.conditions[c] += +p.conditions[c];
+        for (const c of CAUSAL) {
+          const j = PANEL.findIndex((x) => x.name === c.snp);
+          const m = p.conditions[c.condition] ? dosageSum.with : dosageSum.without;
+          const key = `${c.snp}:${c.condition}`;
+          const cur = m.get(key) ?? [0, 0];
+          m.set(key, [cur[0] + p.genome.dosage[j], cur[1] + 1]);
         }
-        if (vcf) {
-          const sample = vcf.write(p);
-          if (sample !== undefined) {
-            t.sample = sample;
-            t.dosage = p.genome.dosage;
+        for (const e of emitters) e.write(p, prng.fork(e.modality));
+        if (multimodal) {
+          const t: ArtefactTruth = {};
+          if (dicom) {
+            const im = dicom.write(p, prng.fork('dicom'));
+            if (im) t.findings = im.findings;
           }
+          if (vcf) {
+            const sample = vcf.write(p);
+            if (sample !== undefined) {
+              t.sample = sample;
+              t.dosage = p.genome.dosage;
+            }
+          }
+          if (notes) {
+            const m = notes.write(p, prng.fork('notes'));
+            if (m) t.mentions = m;
+          }
+          artefacts.set(p.id, t);
         }
-        if (notes) {
-          const m = notes.write(p, prng.fork('notes'));
-          if (m) t.mentions = m;
-        }
-        artefacts.set(p.id, t);
       }
-    }
-    const resources: Record<string, number> = {};
-    for (const e of emitters) Object.assign(resources, e.close());
-    const extra = drawLatentPatient(profile, id, patients, schema.referenceDate, siteRng.fork('planted').fork('latent'));
-    const modalityTruth: Record<string, unknown> = {};
-    let noCalls: Uint8Array[] | undefined;
-    if (dicom) {
-      dicom.close(extra, siteRng.fork('planted-dicom'));
-      modalityTruth.dicom = { dir: 'dicom', ...dicom.stats, imageSize, scanner: profile.scanner };
-    }
-    if (vcf) {
-      const v = vcf.close(profile, siteRng.fork('planted-vcf'));
-      noCalls = v.panelNoCall;
-      const linked = v.samples - 1;
-      // Empirical alt-allele frequency among sequenced patients (called genotypes).
-      const af: Record<string, number> = {};
-      let panelCalls = 0;
-      PANEL.forEach((snp, j) => {
-        let alt = 0;
-        let called = 0;
-        for (const t of artefacts.values()) {
-          if (t.sample === undefined || v.panelNoCall[t.sample][j]) continue;
-          alt += t.dosage![j];
-          called++;
-        }
-        panelCalls += called;
-        af[snp.name] = called ? Number((alt / (2 * called)).toFixed(4)) : 0;
-      });
-      modalityTruth.vcf = {
-        file: v.path.slice(dir.length + 1),
-        sampleMap: 'vcf-samples.tsv',
-        samples: v.samples,
-        linkedSamples: linked,
-        orphanSamples: 1,
-        records: v.records,
-        panelSnps: PANEL.length,
-        snpsNotOnArray: v.absent,
-        panelGenotypesOfLinked: linked * PANEL.length,
-        panelCallsOfLinked: panelCalls,
-        panelCallRate: linked ? Number((panelCalls / (linked * PANEL.length)).toFixed(6)) : 0,
-        alleleFrequencies: af,
-        expectedAlleleFrequencies: Object.fromEntries(
-          PANEL.map((snp, j) => [
-            snp.name,
-            Number(
-              populationAlleleFrequencies()
-                [j].reduce((acc, f, k) => acc + (f * profile.ancestry[k]) / profile.ancestry.reduce((a, b) => a + b, 0), 0)
-                .toFixed(4),
-            ),
-          ]),
-        ),
-      };
-    }
-    if (notes) {
-      notes.close(extra, siteRng.fork('planted-notes'));
-      modalityTruth.notes = {
-        dir: 'notes',
-        files: notes.files,
-        patientsWithNotes: notes.patients,
-        orphanFiles: 1,
-        styles: profile.noteStyles,
-        patientsMentioning: notes.mentionCounts,
-      };
-    }
-    if (multimodal) {
-      writeFileSync(
-        join(dir, 'inspect.yaml'),
-        inspectYaml(
-          options.schemaPath ? resolve(options.schemaPath) : MULTIMODAL_SCHEMA_PATH,
-          {
-            fhir: modalities.has('fhir'),
-            dicom: !!dicom,
-            ...(vcf ? { vcf: options.vcfBgzip ? 'genomes.vcf.gz' : 'genomes.vcf' } : {}),
-            notes: !!notes,
-          },
-          id,
-        ),
-      );
-    }
-    const res = encoder.finish();
-    if (multimodal) fillArtefactCodes(schema, res, artefacts, noCalls);
-    if (res.n !== patients || res.issues.length > 0) {
-      throw new Error(
-        `simulate: encoding ${id} gave ${res.n} rows for ${patients} patients and ${res.issues.length} issue(s): ${res.issues[0]?.reason ?? ''}`,
-      );
-    }
-    encoded.push(res);
-    const summary: SimulatedSite = { id, profile: profile.profile, dir, patients, resources };
-    siteSummaries.push(summary);
-    await options.onSite?.(summary);
-    const share = (x: number) => Number((x / patients).toFixed(4));
-    siteTruth.push({
-      id,
-      profile: profile.profile,
-      description: profile.description,
-      patients,
-      resources,
-      mix: {
-        ageBands: AGE_BANDS.map(([lo, hi], b) => ({ years: [lo, hi], weight: profile.ageWeights[b] })),
-        pFemale: profile.pFemale,
-        logOddsShift: profile.logOddsShift,
-        icd10Share: profile.icd10Share,
-        bloodPressureAsPanel: profile.bpAsPanel,
-      },
-      latent: {
-        meanAge: Number((latentCounts.ageSum / patients).toFixed(2)),
-        female: share(latentCounts.female),
-        smoker: share(latentCounts.smoker),
-        conditionPrevalence: Object.fromEntries(CONDITIONS.map((c) => [c, share(latentCounts.conditions[c])])),
-      },
-      ancestry: profile.ancestry,
-      causalDosage: Object.fromEntries(
-        CAUSAL.map((c) => {
-          const w = dosageSum.with.get(`${c.snp}:${c.condition}`) ?? [0, 0];
-          const wo = dosageSum.without.get(`${c.snp}:${c.condition}`) ?? [0, 0];
-          return [
-            `${c.snp}:${c.condition}`,
+      const resources: Record<string, number> = {};
+      for (const e of emitters) Object.assign(resources, e.close());
+      const extra = drawLatentPatient(profile, id, patients, schema.referenceDate, siteRng.fork('planted').fork('latent'));
+      const modalityTruth: Record<string, unknown> = {};
+      let noCalls: Uint8Array[] | undefined;
+      if (dicom) {
+        dicom.close(extra, siteRng.fork('planted-dicom'));
+        modalityTruth.dicom = { dir: 'dicom', ...dicom.stats, imageSize, scanner: profile.scanner };
+      }
+      if (vcf) {
+        const v = vcf.close(profile, siteRng.fork('planted-vcf'));
+        noCalls = v.panelNoCall;
+        const linked = v.samples - 1;
+        // Empirical alt-allele frequency among sequenced patients (called genotypes).
+        const af: Record<string, number> = {};
+        let panelCalls = 0;
+        PANEL.forEach((snp, j) => {
+          let alt = 0;
+          let called = 0;
+          for (const t of artefacts.values()) {
+            if (t.sample === undefined || v.panelNoCall[t.sample][j]) continue;
+            alt += t.dosage![j];
+            called++;
+          }
+          panelCalls += called;
+          af[snp.name] = called ? Number((alt / (2 * called)).toFixed(4)) : 0;
+        });
+        modalityTruth.vcf = {
+          file: v.path.slice(dir.length + 1),
+          sampleMap: 'vcf-samples.tsv',
+          samples: v.samples,
+          linkedSamples: linked,
+          orphanSamples: 1,
+          records: v.records,
+          panelSnps: PANEL.length,
+          snpsNotOnArray: v.absent,
+          panelGenotypesOfLinked: linked * PANEL.length,
+          panelCallsOfLinked: panelCalls,
+          panelCallRate: linked ? Number((panelCalls / (linked * PANEL.length)).toFixed(6)) : 0,
+          alleleFrequencies: af,
+          expectedAlleleFrequencies: Object.fromEntries(
+            PANEL.map((snp, j) => [
+              snp.name,
+              Number(
+                populationAlleleFrequencies()
+                  [j].reduce((acc, f, k) => acc + (f * profile.ancestry[k]) / profile.ancestry.reduce((a, b) => a + b, 0), 0)
+                  .toFixed(4),
+              ),
+            ]),
+          ),
+        };
+      }
+      if (notes) {
+        notes.close(extra, siteRng.fork('planted-notes'));
+        modalityTruth.notes = {
+          dir: 'notes',
+          files: notes.files,
+          patientsWithNotes: notes.patients,
+          orphanFiles: 1,
+          styles: profile.noteStyles,
+          patientsMentioning: notes.mentionCounts,
+        };
+      }
+      if (multimodal) {
+        writeFileSync(
+          join(dir, 'inspect.yaml'),
+          inspectYaml(
+            options.schemaPath ? resolve(options.schemaPath) : MULTIMODAL_SCHEMA_PATH,
             {
-              snp: c.snp,
-              condition: c.condition,
-              oddsRatioPerAllele: c.oddsRatioPerAllele,
-              meanDosageWithCondition: Number((w[0] / Math.max(1, w[1])).toFixed(4)),
-              meanDosageWithout: Number((wo[0] / Math.max(1, wo[1])).toFixed(4)),
+              fhir: modalities.has('fhir'),
+              dicom: !!dicom,
+              ...(vcf ? { vcf: options.vcfBgzip ? 'genomes.vcf.gz' : 'genomes.vcf' } : {}),
+              notes: !!notes,
             },
-          ];
-        }),
-      ),
-      ...(multimodal ? { modalities: modalityTruth } : {}),
-      oneWay: computeMarginals(schema, [res], false).oneWay,
-    });
+            id,
+          ),
+        );
+      }
+      const res = encoder.finish();
+      if (multimodal) fillArtefactCodes(schema, res, artefacts, noCalls);
+      if (res.n !== patients || res.issues.length > 0) {
+        throw new Error(
+          `simulate: encoding ${id} gave ${res.n} rows for ${patients} patients and ${res.issues.length} issue(s): ${res.issues[0]?.reason ?? ''}`,
+        );
+      }
+      encoded.push(res);
+      // The site's notes and images are on disk before anyone is told the site exists.
+      await sink.flush();
+      const summary: SimulatedSite = { id, profile: profile.profile, dir, patients, resources };
+      siteSummaries.push(summary);
+      await options.onSite?.(summary);
+      const share = (x: number) => Number((x / patients).toFixed(4));
+      siteTruth.push({
+        id,
+        profile: profile.profile,
+        description: profile.description,
+        patients,
+        resources,
+        mix: {
+          ageBands: AGE_BANDS.map(([lo, hi], b) => ({ years: [lo, hi], weight: profile.ageWeights[b] })),
+          pFemale: profile.pFemale,
+          logOddsShift: profile.logOddsShift,
+          icd10Share: profile.icd10Share,
+          bloodPressureAsPanel: profile.bpAsPanel,
+        },
+        latent: {
+          meanAge: Number((latentCounts.ageSum / patients).toFixed(2)),
+          female: share(latentCounts.female),
+          smoker: share(latentCounts.smoker),
+          conditionPrevalence: Object.fromEntries(CONDITIONS.map((c) => [c, share(latentCounts.conditions[c])])),
+        },
+        ancestry: profile.ancestry,
+        causalDosage: Object.fromEntries(
+          CAUSAL.map((c) => {
+            const w = dosageSum.with.get(`${c.snp}:${c.condition}`) ?? [0, 0];
+            const wo = dosageSum.without.get(`${c.snp}:${c.condition}`) ?? [0, 0];
+            return [
+              `${c.snp}:${c.condition}`,
+              {
+                snp: c.snp,
+                condition: c.condition,
+                oddsRatioPerAllele: c.oddsRatioPerAllele,
+                meanDosageWithCondition: Number((w[0] / Math.max(1, w[1])).toFixed(4)),
+                meanDosageWithout: Number((wo[0] / Math.max(1, wo[1])).toFixed(4)),
+              },
+            ];
+          }),
+        ),
+        ...(multimodal ? { modalities: modalityTruth } : {}),
+        oneWay: computeMarginals(schema, [res], false).oneWay,
+      });
+    }
+  } finally {
+    await sink.close();
   }
 
   const truth = {

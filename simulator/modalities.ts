@@ -11,6 +11,7 @@
  *   note for an MRN that is not a patient.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { syncFileWriter, type FileWriter } from './file-sink.ts';
 import { join } from 'node:path';
 import { Rng } from '../model/rng.ts';
 import { PANEL, drawGenome } from './genome.ts';
@@ -48,6 +49,7 @@ export class DicomEmitter {
     private readonly siteId: string,
     private readonly size: number,
     private readonly referenceDate: string,
+    private readonly sink: FileWriter = syncFileWriter,
   ) {
     this.dir = join(siteDir, 'dicom');
     mkdirSync(this.dir, { recursive: true });
@@ -73,9 +75,7 @@ export class DicomEmitter {
       seriesNumber,
       instanceNumber: 1,
     });
-    const dir = join(this.dir, p.mrn);
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, `${study.accession}_${seriesNumber}.dcm`), bytes);
+    this.sink.write(join(this.dir, p.mrn, `${study.accession}_${seriesNumber}.dcm`), bytes);
     this.files++;
   }
 
@@ -124,8 +124,7 @@ export class DicomEmitter {
       seriesNumber: 9,
       instanceNumber: 1,
     });
-    mkdirSync(join(this.dir, '_incoming'), { recursive: true });
-    writeFileSync(join(this.dir, '_incoming', 'transfer-interrupted.dcm'), bytes.subarray(0, Math.floor(bytes.length * 0.6)));
+    this.sink.write(join(this.dir, '_incoming', 'transfer-interrupted.dcm'), bytes.subarray(0, Math.floor(bytes.length * 0.6)));
     this.files++;
   }
 
@@ -195,6 +194,7 @@ export class NotesEmitter {
     siteDir: string,
     private readonly site: SiteProfile,
     private readonly referenceDate: string,
+    private readonly sink: FileWriter = syncFileWriter,
   ) {
     this.dir = join(siteDir, 'notes');
     mkdirSync(this.dir, { recursive: true });
@@ -204,7 +204,7 @@ export class NotesEmitter {
     const notes = writePatientNotes(p, this.site.noteStyles, this.referenceDate, rng);
     const mentions = new Set<string>();
     for (const n of notes) {
-      writeFileSync(join(this.dir, n.fileName), n.text);
+      this.sink.write(join(this.dir, n.fileName), n.text);
       for (const m of n.mentioned) mentions.add(m);
       this.files++;
     }
@@ -215,7 +215,7 @@ export class NotesEmitter {
   close(orphan: LatentPatient, rng: Rng): void {
     const o = { ...orphan, mrn: ORPHAN_MRN, notes: 1 };
     for (const n of writePatientNotes(o, this.site.noteStyles, this.referenceDate, rng)) {
-      writeFileSync(join(this.dir, n.fileName), n.text);
+      this.sink.write(join(this.dir, n.fileName), n.text);
       this.files++;
     }
   }

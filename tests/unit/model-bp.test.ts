@@ -83,6 +83,66 @@ describe('belief propagation', () => {
     }
   });
 
+  it('stays exact where exp of the potentials would overflow or underflow (linear-scale messages are rescaled)', () => {
+    // Potentials of ±300 per clique: exp(Σθ) spans far beyond a double, and a clique with three
+    // children multiplies messages whose largest cells sit at different values.
+    const domain = new Domain(['h', 'a', 'b', 'c', 'd', 'e'], [3, 2, 4, 3, 2, 3]);
+    const cliques = [
+      ['h', 'a'],
+      ['h', 'b'],
+      ['h', 'c'],
+      ['c', 'd'],
+      ['d', 'e'],
+      ['a', 'b', 'e'],
+    ];
+    for (let seed = 1; seed <= 5; seed++) {
+      const model = randomModel(domain, cliques, 300 + seed, 300);
+      // Brute force in log space (max-shifted), so it does not overflow either.
+      const all = [...domain.attrs];
+      const n = domain.cells(all);
+      const maps = model.cliques.map((c) => domain.indexMap(all, c));
+      const lp = new Float64Array(n);
+      for (let i = 0; i < n; i++) model.potentials.forEach((p, c) => (lp[i] += p[maps[c][i]]));
+      const top = Math.max(...lp);
+      const w = lp.map((v) => Math.exp(v - top));
+      const z = w.reduce((x, y) => x + y, 0);
+      expect(model.logZ).toBeCloseTo(top + Math.log(z), 9);
+      const brute = (attrs: string[], keep: (i: number) => boolean = () => true) => {
+        const map = domain.indexMap(all, attrs);
+        const out = new Float64Array(domain.cells(attrs));
+        for (let i = 0; i < n; i++) if (keep(i)) out[map[i]] += w[i];
+        return out;
+      };
+      for (const c of model.structure.tree.cliques) {
+        const b = brute([...c]);
+        expect(
+          maxAbsDiff(
+            model.marginal([...c]),
+            b.map((v) => (v / z) * model.total),
+          ),
+        ).toBeLessThan(1e-9 * model.total);
+      }
+      // Condition on the least likely value of `b`: its probability may be astronomically small
+      // but is still represented (P(where) and the conditioned marginals, relative to the brute force).
+      const pb = brute(['b']);
+      const rare = pb.indexOf(Math.min(...pb));
+      const pRare = pb[rare] / z;
+      if (pRare > 1e-290) {
+        const cond = model.condition({ b: [rare] });
+        expect(Math.abs(cond.total / model.total / pRare - 1)).toBeLessThan(1e-8);
+        const bMap = domain.indexMap(all, ['b']);
+        const cb = brute(['h', 'e'], (i) => bMap[i] === rare);
+        const cz = cb.reduce((x, y) => x + y, 0);
+        expect(
+          maxAbsDiff(
+            cond.marginal(['h', 'e']),
+            cb.map((v) => (v / cz) * cond.total),
+          ),
+        ).toBeLessThan(1e-9 * cond.total);
+      }
+    }
+  });
+
   it('refuses a condition of probability zero with a clear error', () => {
     const domain = new Domain(['a', 'b'], [2, 2]);
     const model = randomModel(domain, [['a', 'b']], 1);
