@@ -307,7 +307,7 @@ function drawChest(
   const hy = thorax.y + ty + rows.toOutput(heart.y - thorax.y) * sy;
   const a = 1 - 1 / heartScale;
   const sigX = 1.3 * heart.halfWidth * sx;
-  const sigY = heart.halfHeight * sy * 1.3 * rows.lungScale * (ap ? AP_HEART_HEIGHT : 1);
+  const sigY = heart.halfHeight * sy * 1.3 * rows.lungScale * (ap && !findings.cardiomegaly ? AP_HEART_HEIGHT : 1);
   const inv = 1 / size;
   const { colShift, rowWeight, lungSpans } = work;
   // Per column, the horizontal offset from the thorax centre before (du) and the heart warp's
@@ -379,10 +379,11 @@ const AP_NORMAL_HEART = 1.45;
  */
 const AP_ENLARGED_HEART = 4.2;
 /**
- * The vertical extent of the heart warp on an AP film, relative to PA: the infant heart is
- * globular, and the full-height warp at the AP magnification also squeezed the hilar vessels above
- * the heart into spots the sites' nodule score called (normal chests under 1 year: 31 of 150 with
- * it, 27 with 0.75, 15 without the AP magnification; docs/modalities.md).
+ * The vertical extent of the normal heart's warp on an AP film, relative to PA: the infant heart
+ * is globular, and the full-height warp at the AP magnification also squeezed the hilar vessels
+ * above the heart into spots the sites' nodule score called (normal chests under 1 year: 31 of 150
+ * with it, 27 with 0.75, 15 without the AP magnification). An enlarged heart keeps the full
+ * height: at 0.75 it read under the 0–4 cut on a third of films under 1 year (sensitivity 0.68).
  */
 const AP_HEART_HEIGHT = 0.75;
 /** The lungs' height lost on a supine AP film (the abdomen pushes the diaphragm up), on top of the age's. */
