@@ -152,7 +152,7 @@ try {
     const t0 = performance.now();
     const cpu0 = process.cpuUsage();
     const ticks0 = threadTicks();
-    const stats0 = { ...synthStats };
+    const stats0 = { ...synthStats, redrawnBy: { ...synthStats.redrawnBy } };
     const res = await writeCohort(schema, model, { n: N, seed: 7, where, dir, modalities });
     const genMs = performance.now() - t0;
     // CPU time of every thread of the process (user + system), which a busy machine inflates less than the wall clock.
@@ -180,6 +180,14 @@ try {
       console.log(
         `  radiographs: ${images} drawn for ${m.images.written} images, ${synthStats.redrawn - stats0.redrawn} of them redraws (${(((synthStats.redrawn - stats0.redrawn) / images) * 100).toFixed(1)} % of draws), ${synthStats.enforced - stats0.enforced} grids enforced`,
       );
+    if (workers === 0 && images > 0) {
+      // Why a draw was rejected: the row's age band (lower edge) and the first attribute read wrong.
+      const why = Object.entries(synthStats.redrawnBy)
+        .map(([k, c]) => [k, c - (stats0.redrawnBy[k] ?? 0)] as const)
+        .filter(([, c]) => c > 0)
+        .sort((a, b) => b[1] - a[1]);
+      console.log(`  redraws by age band and first attribute read wrong: ${why.map(([k, c]) => `${k} ${c}`).join('; ')}`);
+    }
     if (ticks.length > 0) {
       const main = String(process.pid);
       const parts = ticks

@@ -1,13 +1,14 @@
 // The sites' image-finding extractors on the synthetic radiographs by age band: the protocol of
 // tests/unit/image-extractor-accuracy.test.ts (each finding present in n images and absent in n,
 // the others at 0.15, builds z ~ N(0, 1), 256² 16-bit read on the 64² grid) with the age drawn in
-// the band, plus the cardiothoracic ratio read on the normal hearts. Fixed seeds (deterministic).
+// the band, plus the cardiothoracic ratio read on the normal hearts; a cardiomegaly is called at
+// the normal limit of the schema's age band holding the age (finding-scores.ts). Fixed seeds (deterministic).
 // npx tsx bench/radiograph-by-age.ts [images per class, default 150]
 import { readFileSync } from 'node:fs';
 import { renderChestRadiograph, type RadiographFindings } from '../modalities/image/chest-radiograph.ts';
 import { densityToStored } from '../modalities/image/radiograph-pixels.ts';
 import { Rng } from '../model/rng.ts';
-import { parseSchema, type ImageFindingAttribute } from '../schema/schema.ts';
+import { ageBin, parseSchema, type AgeAttribute, type ImageFindingAttribute } from '../schema/schema.ts';
 import { MULTIMODAL_SCHEMA_PATH } from '../simulator/index.ts';
 import { resampleToGrid } from '../site-agent/connectors/dicom/index.ts';
 import { gridImageScores, imageFindingCodes } from '../site-agent/features/image.ts';
@@ -16,6 +17,9 @@ const n = Number(process.argv[2] ?? 150);
 if (!(Number.isInteger(n) && n > 0)) throw new Error(`radiograph-by-age: images ${process.argv[2]} is not a positive integer`);
 const schema = parseSchema(readFileSync(MULTIMODAL_SCHEMA_PATH, 'utf8'));
 const attrs = schema.attributes.filter((a): a is ImageFindingAttribute => a.kind === 'image-finding');
+const ageAttr = schema.attributes.find((a): a is AgeAttribute => a.kind === 'age')!;
+/** The lower edge of the schema's age band at `years` (the row's band: the cardiomegaly cut is that band's). */
+const bandFrom = (years: number): number => ageAttr.edges[ageBin(ageAttr, Math.floor(years))]!;
 const FINDINGS: (keyof RadiographFindings)[] = ['cardiomegaly', 'opacity', 'nodule'];
 const ATTR: Record<keyof RadiographFindings, string> = { cardiomegaly: 'img_cardiomegaly', opacity: 'img_opacity', nodule: 'img_nodule' };
 const BANDS: [string, number, number][] = [
@@ -46,7 +50,7 @@ for (const [band, a0, a1] of BANDS) {
         const s = gridImageScores(resampleToGrid(stored.pixels, 256, 256, 64), 64);
         if (!s.ok) continue; // a miss either way
         if (!f.cardiomegaly) normalCtr.push(s.scores['cardiothoracic-ratio']);
-        const call = imageFindingCodes(attrs, s.scores)[j] === 1;
+        const call = imageFindingCodes(attrs, s.scores, bandFrom(anatomy.ageYears))[j] === 1;
         if (present && call) tp++;
         if (!present && !call) tn++;
       }

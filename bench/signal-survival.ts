@@ -27,7 +27,7 @@ import { loadMultimodalSiteData } from '../site-agent/site-data.ts';
 import type { SiteDataConfig } from '../site-agent/config.ts';
 import { readDicomFolder } from '../site-agent/connectors/dicom/index.ts';
 import { Quarantine } from '../site-agent/connectors/types.ts';
-import { normaliseToGrid, imageScores, imageFindingCodes } from '../site-agent/features/image.ts';
+import { ageBandFrom, normaliseToGrid, imageScores, imageFindingCodes } from '../site-agent/features/image.ts';
 import { GWAS_PANEL } from '../modalities/genome/gwas-panel.ts';
 import { mantelHaenszel } from './genome-panel.ts';
 
@@ -66,6 +66,8 @@ export async function readSide(schema: Schema, data: SiteDataConfig, mrnSystem?:
   const images: Side['images'] = [];
   const attrs = schema.attributes.filter((a): a is ImageFindingAttribute => a.kind === 'image-finding');
   const grid = schema.image?.grid ?? 64;
+  const ageAttr = schema.attributes.find((a) => a.kind === 'age');
+  const ageCol = ageAttr ? loaded.data.column(ageAttr.name) : undefined;
   const seen = new Set<number>();
   if (data.dicom) {
     for await (const img of readDicomFolder(data.dicom, new Quarantine())) {
@@ -74,7 +76,8 @@ export async function readSide(schema: Schema, data: SiteDataConfig, mrnSystem?:
       const f = imageScores(img.pixels, img.rows, img.columns, grid);
       if (!f.ok) continue;
       seen.add(row);
-      const codes = imageFindingCodes(attrs, f.scores);
+      // The cardiomegaly cut of the row's age band, as the sites' loader reads it (finding-scores.ts).
+      const codes = imageFindingCodes(attrs, f.scores, ageCol ? ageBandFrom(schema, ageCol[row]!) : undefined);
       const labels: Record<string, number> = {};
       for (const [finding, { attr }] of Object.entries(FINDING_CAUSE))
         labels[finding] = codes[attrs.findIndex((a) => a.name === attr)] > 0 ? 1 : 0;

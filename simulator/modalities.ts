@@ -35,6 +35,11 @@ export interface PatientArtefacts {
   mentions?: Set<string>;
 }
 
+/** Fractional years from a birth date to a study date (ISO dates), at least 0. */
+function ageAtStudy(birthDate: string, studyDate: string): number {
+  return Math.max(0, (Date.parse(studyDate) - Date.parse(birthDate)) / (365.2425 * 86_400_000));
+}
+
 export class DicomEmitter {
   readonly modality = 'dicom';
   private readonly dir: string;
@@ -56,7 +61,15 @@ export class DicomEmitter {
   }
 
   private writeImage(p: LatentPatient, rng: Rng, study: { uid: string; accession: string; date: string }, seriesNumber: number): void {
-    const img = renderRadiograph(this.size, p, p.findings, this.site.scanner, rng.fork('render'));
+    // Drawn at the age at the study (the projection, AP under 4, and the proportions follow it, as
+    // the header's ViewPosition does), not at the reference date.
+    const img = renderRadiograph(
+      this.size,
+      { ageYears: ageAtStudy(p.birthDate, study.date), sex: p.sex },
+      p.findings,
+      this.site.scanner,
+      rng.fork('render'),
+    );
     // The first series' sides are the patient's: the notes name them.
     if (seriesNumber === 1) p.imageSides = { ...img.sides };
     const pixels = acquire(img, this.site.scanner, rng.fork('acquire'));
@@ -109,7 +122,13 @@ export class DicomEmitter {
     this.writeImage(o, rng.fork('orphan'), this.study(o, rng.fork('orphan-study')), 1);
     // A truncated transfer: a valid file of a real patient cut in the middle of its pixel data.
     const t = rng.fork('truncated');
-    const img = renderRadiograph(this.size, orphan, orphan.findings, this.site.scanner, t.fork('render'));
+    const img = renderRadiograph(
+      this.size,
+      { ageYears: ageAtStudy(orphan.birthDate, this.referenceDate), sex: orphan.sex },
+      orphan.findings,
+      this.site.scanner,
+      t.fork('render'),
+    );
     const bytes = radiographDicom(acquire(img, this.site.scanner, t.fork('acquire')), this.size, img.fieldMm, this.site.scanner, {
       patientId: this.firstMrn ?? ORPHAN_MRN,
       patientName: `${orphan.family}^${orphan.given}`,

@@ -47,7 +47,7 @@ import { Quarantine, type FhirResource, type FhirSource } from './connectors/typ
 import { extractPanelGenotypes, readVcfHeader, type AlleleFlip } from './connectors/vcf/index.ts';
 import { LinkageLedger, PatientKeyIndex, readSampleMap, type LinkModality, type ModalityLinkStats } from './linkage.ts';
 import { connectorPanel, snpCodes } from './features/genome.ts';
-import { gridImageScores, imageFindingCodes } from './features/image.ts';
+import { ageBandFrom, gridImageScores, imageFindingCodes } from './features/image.ts';
 import { ReportFindingIndex, reportFindingCodes } from './features/image-findings-report.ts';
 import { NoteMentionEncoder } from './features/notes.ts';
 import { readPatientTable, type PatientReadResult } from './patients.ts';
@@ -173,6 +173,10 @@ export async function loadMultimodalSiteData(
     const allowed = new Set((schema.image?.modalities ?? []).map((m) => m.toUpperCase()));
     const bodyPart = schema.image?.bodyPart?.toUpperCase();
     const grid = schema.image?.grid ?? 64;
+    // The row's age band (the patient table's age code; images carry no dates to the features):
+    // a cardiothoracic ratio is read against the normal limit of that band (finding-scores.ts).
+    const ageCol = attrs.findIndex((a) => a.kind === 'age');
+    const bandFrom = (row: number): number | undefined => (ageCol < 0 ? undefined : ageBandFrom(schema, cols[ageCol]![row]!));
     const onStructuredReport = (sr: DicomStructuredReport) => {
       if (sr.studyInstanceUid) reports.addStructuredReport(sr.studyInstanceUid, sr.snomedCodes);
     };
@@ -220,6 +224,7 @@ export async function loadMultimodalSiteData(
             : imageFindingCodes(
                 imageAttrs.map(([a]) => a),
                 f.scores,
+                bandFrom(row),
               )),
           ...componentCodes(
             compAttrs.map(([a]) => a),

@@ -47,7 +47,7 @@ import { validateDicom } from '../modalities/image/validate.ts';
 import { pngPreview } from '../modalities/image/png.ts';
 import type { RadiographFindings, RenderedChest } from '../modalities/image/chest-radiograph.ts';
 import { radiographBuffers, synthesiseRadiograph, type FindingMismatch } from '../modalities/image/radiograph-synth.ts';
-import { FEATURE_FINDING } from '../modalities/image/finding-scores.ts';
+import { ageBandFrom, FEATURE_FINDING } from '../modalities/image/finding-scores.ts';
 import type { ImageComponentAttribute } from '../modalities/image/components.ts';
 import { singleSampleVcfWriter, type Genotype, type VcfSample } from '../modalities/genome/vcf-writer.ts';
 import { GWAS_PANEL } from '../modalities/genome/gwas-panel.ts';
@@ -509,8 +509,11 @@ export class PatientPreparer {
         : facts.age;
       const bmi = facts.labs?.find((l) => l.name === 'bmi')?.value;
       const habitus = bmi !== undefined && ageYears >= 18 ? (bmi - 25) / 5 : 0;
+      // The read-back's cardiothoracic-ratio cut is the row's age band's, as the sites' is.
+      const ageCol = schema.attributes.findIndex((a) => a.kind === 'age');
       const drawn = synthesiseRadiograph(schema, rowsOut, { ageYears, sex: facts.sex, habitus }, art.findings, art.componentBins, imgRng, {
         bitsStored,
+        ...(ageCol >= 0 ? { ageBandFrom: ageBandFrom(schema, row[ageCol]!) } : {}),
         density: this.density,
         pixels: this.pixels,
       });

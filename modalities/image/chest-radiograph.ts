@@ -13,10 +13,14 @@
  *   3.5 years the thymus widens the upper mediastinum (`drawThymus`); habitus widens (or
  *   narrows) the thorax and adds soft tissue (lower contrast); a few degrees of rotation and a
  *   few millimetres of centring, as on any ward film;
+ * - projection: AP under 4 years (modalities/clinical/radiograph-view.ts), PA from 4: on the AP
+ *   film the heart is magnified and rounder, and supine the diaphragm higher (AP_NORMAL_HEART,
+ *   AP_ENLARGED_HEART, AP_HEART_HEIGHT, SUPINE_LUNG_HEIGHT); the sites read it against the normal
+ *   cardiothoracic ratio of the row's age band (finding-scores.ts NORMAL_CTR_LIMIT_FROM_AGE);
  * - heart: a horizontal magnification of the cardiac silhouette around its centre (a smooth,
  *   monotone warp: the lungs beside it are compressed, never folded): ≈ 0.74 of the atlas's for
- *   a normal heart (a little more in young children, kept under the schema's age-independent
- *   cardiomegaly cut: docs/modalities.md, "Paediatric chests"), ≈ 2.7
+ *   a normal heart on a PA film (a little more in young children; × 1.45 on an AP film,
+ *   docs/modalities.md, "Paediatric chests"), ≈ 2.7 (4.2 AP)
  *   with cardiomegaly, so that the sites' cardiothoracic-ratio score reads the sampled class back
  *   with a margin (CTR ≈ 0.43 normal, ≈ 0.60 enlarged on the 64² grid: the moderate cardiomegaly
  *   of heart failure; at ×1.75 the enlarged hearts read 0.53–0.56, a quarter of them under 0.5 on
@@ -29,6 +33,7 @@
  * is the viewer's left on a PA film).
  */
 import type { Rng } from '../../model/rng.ts';
+import { frontalChestView } from '../clinical/radiograph-view.ts';
 import { ATLAS_LANDMARKS, chestAtlas, LUNG, MASK_SIDE } from './chest-atlas.ts';
 
 export interface RadiographFindings {
@@ -279,25 +284,30 @@ function drawChest(
   const age = anatomy.ageYears;
   const h = clampHabitus(anatomy.habitus ?? 0);
   const young = paediatricShape(age);
+  // Under 4 the film is AP, supine or held sitting (frontalChestView): the heart, far from the
+  // detector, is magnified, and supine the abdomen pushes the diaphragm up.
+  const ap = frontalChestView(age) === 'AP';
   // Shape and position: an infant's thorax is wider for its height (sx here, the lungs' height in
   // `rows` below); adult films (young = 0) are drawn exactly as before.
   const scale = (anatomy.magnification ?? 1) * (0.97 + 0.06 * rng.next());
   const sx = scale * (1 + 0.1 * young) * (1 + 0.035 * h);
   const sy = scale;
-  const rows = lungRowMap(young);
+  const rows = lungRowMap(young, ap);
   const theta = 0.035 * (rng.next() - 0.5);
   const tx = 0.03 * (rng.next() - 0.5);
   const ty = 0.03 * (rng.next() - 0.5);
-  // Heart magnification: adult normal ≈ 0.74, a little larger in young children (kept under the
-  // schema's age-independent cut: docs/modalities.md), cardiomegaly ≈ 2.7.
-  const heartScale = findings.cardiomegaly ? 2.7 + 0.06 * young + 0.06 * rng.normal() : 0.74 + 0.05 * young + 0.035 * rng.normal();
+  // Heart magnification: adult normal ≈ 0.74, a little larger in young children, cardiomegaly
+  // ≈ 2.7; on an AP film both × the AP heart factors (AP_NORMAL_HEART, AP_ENLARGED_HEART).
+  const heartScale = findings.cardiomegaly
+    ? (ap ? AP_ENLARGED_HEART : 2.7 + 0.06 * young) + 0.06 * rng.normal()
+    : (0.74 + 0.05 * young + 0.035 * rng.normal()) * (ap ? AP_NORMAL_HEART : 1);
   const { thorax, heart } = ATLAS_LANDMARKS;
   // The heart's centre in the output frame (the affine part, without rotation: close enough for a weight).
   const hx = thorax.x + tx + (heart.x - thorax.x) * sx;
   const hy = thorax.y + ty + rows.toOutput(heart.y - thorax.y) * sy;
   const a = 1 - 1 / heartScale;
   const sigX = 1.3 * heart.halfWidth * sx;
-  const sigY = heart.halfHeight * sy * 1.3 * rows.lungScale;
+  const sigY = heart.halfHeight * sy * 1.3 * rows.lungScale * (ap && !findings.cardiomegaly ? AP_HEART_HEIGHT : 1);
   const inv = 1 / size;
   const { colShift, rowWeight, lungSpans } = work;
   // Per column, the horizontal offset from the thorax centre before (du) and the heart warp's
@@ -327,7 +337,7 @@ function drawChest(
   lungSpans.fill(0);
   for (let py = 0; py < size; py++) {
     const dy = (py + 0.5) * inv - thorax.y - ty;
-    warpRow(density, work, warp, py, young > 0 ? rows.toAtlas(dy / sy) * sy : dy);
+    warpRow(density, work, warp, py, young > 0 || ap ? rows.toAtlas(dy / sy) * sy : dy);
   }
   const thymus = thymusShare(age);
   if (thymus > 0) drawThymus(density, work, thymus * (0.65 + 0.5 * rng.next()));
@@ -353,6 +363,31 @@ function drawChest(
   }
   return { heartScale, fieldMm, sides };
 }
+
+/**
+ * The heart warp's magnification on an AP film, normal heart: the AP film magnifies the cardiac
+ * diameter ≈ 1.12× at 100 cm (finding-scores.ts NORMAL_CTR_LIMIT_FROM_AGE), and the infant heart is
+ * large for the chest (normal newborns on AP films: mean CTR 0.52). × 1.45 of the warp reads a
+ * median CTR ≈ 0.50 under 4 years on the 64² grid against ≈ 0.45 drawn PA (measured,
+ * docs/modalities.md "Paediatric chests"), under the 0–4 band's normal limit 0.6.
+ */
+const AP_NORMAL_HEART = 1.45;
+/**
+ * The heart warp's magnification on an AP film, cardiomegaly: 2.7 drawn PA reads ≈ 0.60, on the
+ * 0–4 band's normal limit; 4.2 reads ≈ 0.64 (the warp saturates: 5 reads 0.65 and loses the lungs
+ * beside the heart on more infant films).
+ */
+const AP_ENLARGED_HEART = 4.2;
+/**
+ * The vertical extent of the normal heart's warp on an AP film, relative to PA: the infant heart
+ * is globular, and the full-height warp at the AP magnification also squeezed the hilar vessels
+ * above the heart into spots the sites' nodule score called (normal chests under 1 year: 31 of 150
+ * with it, 27 with 0.75, 15 without the AP magnification). An enlarged heart keeps the full
+ * height: at 0.75 it read under the 0–4 cut on a third of films under 1 year (sensitivity 0.68).
+ */
+const AP_HEART_HEIGHT = 0.75;
+/** The lungs' height lost on a supine AP film (the abdomen pushes the diaphragm up), on top of the age's. */
+const SUPINE_LUNG_HEIGHT = 0.05;
 
 /**
  * How far the thorax is from the adult shape: 1 at birth, 0 from 18 years. Most of the change is
@@ -389,8 +424,8 @@ const FOOT = 1 - ATLAS_LANDMARKS.thorax.y;
  * the upper abdomen below stretched to the atlas's lower edge. Monotone and continuous; the
  * identity for an adult.
  */
-function lungRowMap(young: number): { lungScale: number; toAtlas(u: number): number; toOutput(v: number): number } {
-  const lungScale = 1 - 0.2 * young;
+function lungRowMap(young: number, supine: boolean): { lungScale: number; toAtlas(u: number): number; toOutput(v: number): number } {
+  const lungScale = 1 - 0.2 * young - (supine ? SUPINE_LUNG_HEIGHT : 0);
   const base = UPPER + lungScale * (BASE - UPPER);
   const below = (FOOT - BASE) / (FOOT - base);
   return {

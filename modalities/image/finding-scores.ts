@@ -39,7 +39,7 @@
  * radiographs deform, docs/modalities.md; the normal zone intensities are the medians over
  * normal chests drawn from it) and are public constants like the rest.
  */
-import { imageClass, type ImageFeature, type ImageFindingAttribute } from '../../schema/schema.ts';
+import { imageClass, type AgeAttribute, type ImageFeature, type ImageFindingAttribute, type Schema } from '../../schema/schema.ts';
 import type { RadiographFindings } from './chest-radiograph.ts';
 
 export const LUNG_THRESHOLD = 0.45;
@@ -578,7 +578,6 @@ function lungHull(mask: Uint8Array, n: number, r0: number, r1: number, c0: numbe
   return hull;
 }
 
-/** Codes of the schema's image-finding attributes from the scores. */
 /** The radiograph finding each feature's last ("present") class stands for. */
 export const FEATURE_FINDING: Record<ImageFeature, keyof RadiographFindings> = {
   'cardiothoracic-ratio': 'cardiomegaly',
@@ -586,6 +585,71 @@ export const FEATURE_FINDING: Record<ImageFeature, keyof RadiographFindings> = {
   nodule: 'nodule',
 };
 
-export function imageFindingCodes(attrs: readonly ImageFindingAttribute[], scores: ImageScores): number[] {
-  return attrs.map((a) => imageClass(a, scores[a.feature]));
+/**
+ * The upper limit of a normal cardiothoracic ratio from an age on (years, ascending): the
+ * "enlarged" cut of a cardiothoracic-ratio attribute for a patient whose age band starts there.
+ * A child's heart is large for the chest, and infants and toddlers are imaged AP (supine or held
+ * sitting), which magnifies the heart further; the adult PA cut (0.5) called a normal infant's heart
+ * enlarged. Published values (facts; the bands are the schema's):
+ * - from birth, 0.6: the usual teaching for infants (normal up to ≈ 0.6; e.g. the neonatal chest,
+ *   elearnrad.com "Neonate chest"); 238 normal newborns on AP films measured a mean CTR of 0.52
+ *   (0.49–0.56 by method; Kim, Yu, Chung, J Korean Radiol Soc 1985;21(5):751–754,
+ *   doi:10.3348/jkrs.1985.21.5.751); the cardiac diameter on an AP film is 1/(0.00099·d + 0.79) of
+ *   the PA one at a source distance of d cm, ≈ 1.12× at 100 cm (Chon, Oh, Cho, Kim, Lee, J Korean
+ *   Med Sci 2011;26(11), PMC3207047);
+ * - from 5 years, 0.55: PA films from about 4 (modalities/clinical/radiograph-view.ts); in 150
+ *   healthy children aged 1–15 the CTR fell steadily with age, mean 0.493 (Chia et al., Calabar J
+ *   Health Sci 2022;6:65–71, doi:10.25259/CJHS_6_2022), so the adult cut sits at the school-age mean;
+ *   0.55 is this project's choice between the infant and the adult limits (no single published
+ *   school-age limit was found);
+ * - from 12 years, the adult 0.5 (Danzer's ratio on a PA film).
+ * A band is cut at the limit of its youngest age (a band holds every age between its edges).
+ */
+export const NORMAL_CTR_LIMIT_FROM_AGE: readonly (readonly [fromYears: number, limit: number])[] = [
+  [0, 0.6],
+  [5, 0.55],
+  [12, 0.5],
+];
+
+/** The normal cardiothoracic-ratio limit for an age band whose lower edge is `fromYears`. */
+export function normalCtrLimit(fromYears: number): number {
+  if (!Number.isFinite(fromYears) || fromYears < 0)
+    throw new Error(`normalCtrLimit: age ${fromYears} is not a non-negative number of years`);
+  let limit = NORMAL_CTR_LIMIT_FROM_AGE[0]![1];
+  for (const [from, l] of NORMAL_CTR_LIMIT_FROM_AGE) if (fromYears >= from) limit = l;
+  return limit;
+}
+
+/**
+ * The lower edge (years) of the age band a row holds: `ageCode` is the row's code of the schema's
+ * age attribute (the site's patient table and the sampled row hold the band, never a date: the
+ * DICOM connector passes no dates by design). Undefined when the schema has no age attribute.
+ */
+export function ageBandFrom(schema: Schema, ageCode: number): number | undefined {
+  const age = schema.attributes.find((a): a is AgeAttribute => a.kind === 'age');
+  if (!age) return undefined;
+  const from = age.edges[ageCode];
+  if (from === undefined) throw new Error(`ageBandFrom: age code ${ageCode} is not a band of ${age.name} (${age.edges.length} bands)`);
+  return from;
+}
+
+/**
+ * The class of one finding attribute from its score, for a patient of the age band starting at
+ * `bandFromYears`: the schema's edges, except that a cardiothoracic-ratio attribute's last
+ * ("enlarged") cut is raised to the band's normal limit (NORMAL_CTR_LIMIT_FROM_AGE) where that is
+ * higher. Without a band (a schema without an age attribute) the schema's edges alone.
+ */
+export function findingClass(attr: ImageFindingAttribute, score: number, bandFromYears?: number): number {
+  if (attr.feature !== 'cardiothoracic-ratio' || bandFromYears === undefined) return imageClass(attr, score);
+  const last = attr.edges.length - 1;
+  const limit = normalCtrLimit(bandFromYears);
+  if (last < 0 || limit <= attr.edges[last]!) return imageClass(attr, score);
+  const edges = attr.edges.slice();
+  edges[last] = limit;
+  return imageClass({ ...attr, edges }, score);
+}
+
+/** Codes of the schema's image-finding attributes from the scores, for a patient of the age band from `bandFromYears` (findingClass). */
+export function imageFindingCodes(attrs: readonly ImageFindingAttribute[], scores: ImageScores, bandFromYears?: number): number[] {
+  return attrs.map((a) => findingClass(a, scores[a.feature], bandFromYears));
 }

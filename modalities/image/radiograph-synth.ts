@@ -25,8 +25,8 @@
  * `addImageComponents` and `densityToStored`. Pure, deterministic for a given Rng.
  */
 import { Rng } from '../../model/rng.ts';
-import { imageClass, type ImageFindingAttribute, type Schema } from '../../schema/schema.ts';
-import { FEATURE_FINDING, gridImageScores } from './finding-scores.ts';
+import { ageBin, type AgeAttribute, type ImageFindingAttribute, type Schema } from '../../schema/schema.ts';
+import { FEATURE_FINDING, findingClass, gridImageScores } from './finding-scores.ts';
 import {
   addImageComponents,
   componentBin,
@@ -102,6 +102,12 @@ export interface SynthesiseOptions {
   pixels?: Uint16Array;
   /** Build the pixels to the noise-aware solved grid cell by cell even when the first build reads back right (tests). */
   enforce?: boolean;
+  /**
+   * The lower edge (years) of the row's age band, which the read-back's cardiothoracic-ratio cut
+   * depends on as the sites' does (finding-scores.ts `findingClass`): the sampled row's band, not
+   * the age at the study. Default: the band of the schema's age attribute holding `anatomy.ageYears`.
+   */
+  ageBandFrom?: number;
 }
 
 interface Buffers {
@@ -198,15 +204,18 @@ export function synthesiseRadiograph(
   let drawn = drawRadiograph(schema, size, anatomy, findings, bins, rng, opts);
   const n = schema.image?.grid ?? 64;
   if (attrs.length === 0 || !drawn.components || size % n !== 0) return drawn;
+  const band = opts.ageBandFrom ?? defaultBandFrom(schema, anatomy.ageYears);
   for (let draws = 1; ; draws++) {
     // The last draw is checked too (reading does not change the pixels): one that still does
     // not read back is kept, as the best effort, and reported rather than passed off as right.
-    const mismatches = readBackMismatches(attrs, findings, drawn.sides, buffersFor(n), n);
+    const mismatches = readBackMismatches(attrs, findings, drawn.sides, buffersFor(n), n, band);
     if (mismatches.length === 0 || draws === MAX_FINDING_DRAWS) {
       if (mismatches.length > 0) synthStats.notReadBack++;
       return { ...drawn, readBack: { draws, mismatches } };
     }
     synthStats.redrawn++;
+    const why = `${band ?? '-'}y ${mismatches[0]!.attribute}: ${mismatches[0]!.sampled} → ${mismatches[0]!.read}`;
+    synthStats.redrawnBy[why] = (synthStats.redrawnBy[why] ?? 0) + 1;
     drawn = drawRadiograph(schema, size, anatomy, findings, bins, rng.fork(`redraw-${draws}-${rng.nextU32()}`), opts);
   }
 }
@@ -322,6 +331,12 @@ function probeBuffersFor(n: number, side: number): { grid: Float64Array; density
 }
 
 const findingAttributesOf = new WeakMap<Schema, ImageFindingAttribute[]>();
+/** The lower edge of the schema's age band holding `ageYears` (undefined without an age attribute). */
+function defaultBandFrom(schema: Schema, ageYears: number): number | undefined {
+  const age = schema.attributes.find((a): a is AgeAttribute => a.kind === 'age');
+  return age ? age.edges[ageBin(age, Math.floor(ageYears))] : undefined;
+}
+
 function findingAttributes(schema: Schema): ImageFindingAttribute[] {
   let a = findingAttributesOf.get(schema);
   if (!a) {
@@ -343,6 +358,7 @@ function readBackMismatches(
   sides: RenderedChest['sides'],
   buf: Buffers,
   n: number,
+  bandFrom: number | undefined,
 ): FindingMismatch[] {
   for (let i = 0; i < n * n; i++) buf.read[i] = buf.targetGrid[i];
   const r = gridImageScores(buf.read, n);
@@ -356,7 +372,7 @@ function readBackMismatches(
       out.push({ ...base, read: 'unreadable' });
       continue;
     }
-    const k = imageClass(a, r.scores[a.feature]);
+    const k = findingClass(a, r.scores[a.feature], bandFrom);
     const present = k === last;
     if (present !== findings[finding]) {
       out.push({ ...base, read: a.classes[k]! });
@@ -489,10 +505,11 @@ function storedGrid(ws: PixelWorkspace, target: Float64Array, targetGrid: Float6
 /**
  * Radiographs drawn with components in this thread (every draw), how many needed their grid
  * enforced cell by cell, how many were drawn again because a finding did not read back, and how
- * many images were kept after MAX_FINDING_DRAWS still not reading back. Per thread: a cohort's
+ * many images were kept after MAX_FINDING_DRAWS still not reading back (and, per redraw, the row's
+ * age band and the first attribute that did not read back: `redrawnBy`). Per thread: a cohort's
  * report counts its released images' read-back itself (`SynthesisedRadiograph.readBack`).
  */
-export const synthStats = { images: 0, enforced: 0, redrawn: 0, notReadBack: 0 };
+export const synthStats = { images: 0, enforced: 0, redrawn: 0, notReadBack: 0, redrawnBy: {} as Record<string, number> };
 
 /**
  * Targets of the component attributes (undefined for "no image") as near the prior's own

@@ -7,6 +7,8 @@ import { gridImageScores, normaliseGrid, type ImageFeatureResult } from '../../m
 import { resampleToGrid } from '../connectors/dicom/pixels.ts';
 
 export {
+  ageBandFrom,
+  findingClass,
   gridImageScores,
   HEART_LEVEL,
   HULL_ROWS,
@@ -15,6 +17,8 @@ export {
   LUNG_THRESHOLD,
   MIN_COMPONENT_SHARE,
   NODULE_BASELINE,
+  NORMAL_CTR_LIMIT_FROM_AGE,
+  normalCtrLimit,
   normaliseGrid,
   BILATERAL_ALLOWANCE,
   NORMAL_MIDDLE_ZONE,

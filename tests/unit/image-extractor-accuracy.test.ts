@@ -1,6 +1,7 @@
 // The site's image-finding extractors (site-agent/features/image.ts) on the synthetic
 // radiographs (real anatomy, modalities/image/chest-radiograph.ts) and on the real NIH chest
-// radiograph: per finding, sensitivity and specificity at the schema's cut points, on fixed seeds
+// radiograph: per finding, sensitivity and specificity at the schema's cut points (the
+// cardiothoracic ratio's at the age band's normal limit), on fixed seeds
 // (deterministic). IMAGE_ACCURACY=N prints the table for N images per class (docs/modalities.md).
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -9,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { renderChestRadiograph, type RadiographFindings } from '../../modalities/image/chest-radiograph.ts';
 import { densityToStored } from '../../modalities/image/radiograph-pixels.ts';
 import { Rng } from '../../model/rng.ts';
-import { parseSchema, type ImageFindingAttribute } from '../../schema/schema.ts';
+import { ageBin, parseSchema, type AgeAttribute, type ImageFindingAttribute } from '../../schema/schema.ts';
 import { MULTIMODAL_SCHEMA_PATH } from '../../simulator/index.ts';
 import { dicomGrid, parseDicomBytes, resampleToGrid } from '../../site-agent/connectors/dicom/index.ts';
 import { gridImageScores, imageFindingCodes, lungMask, normaliseToGrid } from '../../site-agent/features/image.ts';
@@ -18,6 +19,9 @@ import { acquire, renderRadiograph } from '../../simulator/radiograph.ts';
 
 const schema = parseSchema(readFileSync(MULTIMODAL_SCHEMA_PATH, 'utf8'));
 const findingAttrs = schema.attributes.filter((a): a is ImageFindingAttribute => a.kind === 'image-finding');
+const ageAttr = schema.attributes.find((a): a is AgeAttribute => a.kind === 'age')!;
+/** The lower edge of the schema's age band at `years`: a cardiomegaly is called at that band's normal limit (finding-scores.ts). */
+const bandFrom = (years: number): number => ageAttr.edges[ageBin(ageAttr, Math.floor(years))]!;
 const FINDINGS: (keyof RadiographFindings)[] = ['cardiomegaly', 'opacity', 'nodule'];
 const ATTR: Record<keyof RadiographFindings, string> = { cardiomegaly: 'img_cardiomegaly', opacity: 'img_opacity', nodule: 'img_nodule' };
 
@@ -57,7 +61,7 @@ function measure(n: number): { acc: Record<keyof RadiographFindings, Accuracy>; 
         const stored = densityToStored(img.density, 16, rng);
         const s = gridImageScores(resampleToGrid(stored.pixels, 256, 256, 64), 64);
         if (!s.ok) continue; // counted as a miss either way
-        const call = imageFindingCodes(findingAttrs, s.scores)[j] === 1;
+        const call = imageFindingCodes(findingAttrs, s.scores, bandFrom(anatomy.ageYears))[j] === 1;
         if (present && call) tp++;
         if (!present && !call) tn++;
         if (finding === 'opacity' && present) {
