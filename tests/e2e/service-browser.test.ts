@@ -202,9 +202,9 @@ describe.skipIf(!existsSync(CHROMIUM))('the service in a browser (separate proce
     expect(status.code).toBe(0);
     const study = JSON.parse(status.out.join('\n'));
     expect(study.status).toBe('fitted');
-    // The declared structure's two rounds (cross-modal, clinical) plus MST's three; every site charged once per round.
-    expect(study.progress.round).toBe(5);
-    for (const x of Object.values(study.spend) as { rounds: number }[]) expect(x.rounds).toBe(5);
+    // The declared structure's three rounds (cross-modal, clinical, age-band queries) plus MST's three; every site charged once per round.
+    expect(study.progress.round).toBe(6);
+    for (const x of Object.values(study.spend) as { rounds: number }[]) expect(x.rounds).toBe(6);
     await researcher.click(`button[data-report="${cohortId}"]`, { timeout: 90_000 });
     await researcher.waitForSelector('#report:not(.hidden)');
     mark('cohort report open');

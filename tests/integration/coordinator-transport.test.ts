@@ -354,6 +354,9 @@ describe('estimation off the event loop', () => {
     // Long enough for the pulls to sample it (a fast machine runs 150 iterations in under 0.8 s).
     expect(estimateMs).toBeGreaterThan(500);
     expect(latencies.length).toBeGreaterThan(10);
-    expect(Math.max(...latencies), latencies.map((l) => l.toFixed(0)).join(' ')).toBeLessThan(200);
+    // In the event loop's thread the estimate would hold a pull for about its whole length; a loaded
+    // box (load 13) also deschedules this process now and then (320-360 ms seen), so the bound is
+    // 200 ms or a third of the estimate's length, whichever is larger.
+    expect(Math.max(...latencies), latencies.map((l) => l.toFixed(0)).join(' ')).toBeLessThan(Math.max(200, estimateMs / 3));
   });
 });
