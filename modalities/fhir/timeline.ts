@@ -17,6 +17,8 @@ import {
   deathProbability,
   drawOnsetYears,
   LABS,
+  BMI_FOR_AGE_YEARS,
+  bmiForAgeP95,
   medianHeightCm,
   minOnsetYears,
   pneumoniaCourses,
@@ -225,11 +227,13 @@ export function feasibleAges(row: RowFacts): number[] {
   const cuts = new Set<number>([lo, ADULT_CUT]);
   for (const c of row.conditions) cuts.add(minOnsetYears(c));
   for (const { attr } of row.labs) for (const r of LABS[attr.name]?.byAge ?? []) cuts.add(r.fromYears);
+  // Children's BMI limit (the 95th percentile for age) changes every year of age.
+  if (row.labs.some(({ attr }) => attr.name === 'bmi')) for (let y = BMI_FOR_AGE_YEARS[0]; y <= BMI_FOR_AGE_YEARS[1]; y++) cuts.add(y);
   const starts = [...cuts].filter((y) => y >= lo && y < hi).sort((a, b) => a - b);
   for (let i = 0; i < starts.length; i++) {
     const y = starts[i];
     if (row.conditions.some((c) => minOnsetYears(c) > y)) continue;
-    if (row.labs.some(({ attr, bin }) => !labFits(attr, bin, y, has))) continue;
+    if (row.labs.some(({ attr, bin }) => !labFits(attr, bin, y, has, row.sex))) continue;
     for (let a = y; a < (i + 1 < starts.length ? starts[i + 1] : hi); a++) out.push(a);
   }
   return out;
@@ -237,8 +241,8 @@ export function feasibleAges(row: RowFacts): number[] {
 /** Lab–condition rules marked adults-only start here (ranges.ts). */
 const ADULT_CUT = 18;
 
-function labFits(attr: LabAttribute, bin: number, ageYears: number, has: (c: string) => boolean): boolean {
-  const r = consistentRange(attr.name, ageYears, has) ?? [attr.range[0], attr.range[1]];
+function labFits(attr: LabAttribute, bin: number, ageYears: number, has: (c: string) => boolean, sex: string): boolean {
+  const r = consistentRange(attr.name, ageYears, has, sex) ?? [attr.range[0], attr.range[1]];
   return gridIn(attr, bin, r[0], r[1]) !== undefined;
 }
 
@@ -363,7 +367,7 @@ function planMeasurements(
   const ageIndex = ageAt(indexMs);
   for (const { attr, bin } of row.labs) {
     const k = LABS[attr.name];
-    const r = consistentRange(attr.name, Math.floor(ageIndex), hasAt(indexMs)) ?? [attr.range[0], attr.range[1]];
+    const r = consistentRange(attr.name, Math.floor(ageIndex), hasAt(indexMs), row.sex) ?? [attr.range[0], attr.range[1]];
     const latest = drawInBin(attr, bin, r[0], r[1], rng, k?.baseline(ageIndex));
     if (latest === undefined)
       throw new ClinicalInfeasibleError(
@@ -372,7 +376,11 @@ function planMeasurements(
       );
     const course = COURSE[attr.name];
     const condOnset = course ? onset.get(course.condition) : undefined;
-    const dxRange = course ? (ageAt(condOnset ?? indexMs) < 18 ? course.child : course.adult) : undefined;
+    let dxRange = course ? (ageAt(condOnset ?? indexMs) < 18 ? course.child : course.adult) : undefined;
+    // A child's obesity is diagnosed from the 95th percentile of BMI-for-age up to the 120 % of it
+    // where severe obesity begins (CDC), not at adult BMI values (a toddler's 95th percentile is ~18).
+    const p95 = attr.name === 'bmi' ? bmiForAgeP95(ageAt(condOnset ?? indexMs), row.sex) : undefined;
+    if (p95 !== undefined && ageAt(condOnset ?? indexMs) < 18) dxRange = [p95, 1.2 * p95];
     const dxValue = dxRange ? dxRange[0] + rng.next() * (dxRange[1] - dxRange[0]) : undefined;
     const baseline = (ms: number) => k?.baseline(ageAt(ms)) ?? latest;
     encounters.forEach((e, i) => {
@@ -399,7 +407,7 @@ function planMeasurements(
         v = dxValue + (latest - dxValue) * Math.min(1, (ms - condOnset) / span);
       } else v = latest + baseline(ms) - baseline(indexMs);
       v += (k?.sd ?? 0) * rng.normal();
-      const cr = consistentRange(attr.name, Math.floor(age), hasAt(ms)) ?? [attr.range[0], attr.range[1]];
+      const cr = consistentRange(attr.name, Math.floor(age), hasAt(ms), row.sex) ?? [attr.range[0], attr.range[1]];
       out.push({ lab: attr.name, ms, value: clampToGrid(v, cr[0], cr[1], attr.decimals), encounter: i });
     });
   }

@@ -155,7 +155,7 @@ export function verifyRecord(index: RecordIndex, resources: readonly FhirResourc
     if (!enc) add('encounter-reference', r, `no resolvable Encounter reference (${encRefs.join(', ') || 'none'})`);
     else if (when !== undefined && (when < Math.floor(enc[0] / DAY_MS) * DAY_MS || when > enc[1] + DAY_MS))
       add('outside-encounter', r, `dated ${new Date(when).toISOString()} outside its encounter ${new Date(enc[0]).toISOString()}`);
-    if (r.resourceType === 'Observation') checkObservation(index, r, ageAt, hasAt, add);
+    if (r.resourceType === 'Observation') checkObservation(index, r, ageAt, hasAt, sex, add);
     if (r.resourceType === 'MedicationRequest' && when !== undefined)
       checkMedication(r, when, { ageAt, onset, conditionName, untilMs: Math.min(index.referenceMs, deathMs) }, add);
     if (r.resourceType === 'Condition') {
@@ -246,6 +246,7 @@ function checkObservation(
   r: FhirResourceLike,
   ageAt: (ms: number) => number,
   hasAt: (ms: number) => (c: string) => boolean,
+  sex: string | undefined,
   add: (rule: string, r: FhirResourceLike, detail: string) => void,
 ): void {
   const codes = codesOf(r as Coded);
@@ -257,7 +258,8 @@ function checkObservation(
   const range = labRange(lab.name, Math.floor(age));
   if (range && (value < range[0] || value > range[1]))
     add('value-out-of-range-for-age', r, `${lab.name} ${value} at ${age.toFixed(1)} y (plausible ${range[0]}-${range[1]})`);
-  for (const rule of labConditionViolations(lab.name, value, age, hasAt(when))) add(rule, r, `${lab.name} ${value} at ${age.toFixed(1)} y`);
+  for (const rule of labConditionViolations(lab.name, value, age, hasAt(when), sex))
+    add(rule, r, `${lab.name} ${value} at ${age.toFixed(1)} y`);
   if (lab.name === 'egfr' && age < ADULT_YEARS && codes.some((c) => ADULT_EGFR_LOINC.has(c)))
     add('adult-egfr-for-child', r, `eGFR by an adult formula (${codes.join(', ')}) at ${age.toFixed(1)} y`);
 }

@@ -4,10 +4,12 @@
  * at each visit (`coronary-disease-without-high-intensity-statin` after the first year,
  * `coronary-disease-without-aspirin`, `heart-failure-without-beta-blocker`,
  * `heart-failure-without-diuretic`); a step up (a higher strength, an add-on agent) has its reason
- * (`dose-increase-without-lab`); one strength of a drug is active at a time
+ * (`dose-increase-without-lab`); an add-on agent is written on its base drug's maximal strength
+ * (`add-on-without-maximal-base`); one strength of a drug is active at a time
  * (`duplicate-active-strength`). Pure.
  */
 import {
+  addOnViolations,
   ESCALATION_MIN_AGE_YEARS,
   LINE_OF,
   REQUIRED_THERAPIES,
@@ -102,6 +104,14 @@ export function therapyViolations(
     }
     for (const rule of stepUpViolations(x.rxnorm, labContext(x, priorStep, prior?.rxnorm, ctx, has)))
       add(rule, x.r, `RxNorm ${x.rxnorm} (step ${at.step + 1} of ${at.line.id}) without a lab above target at its visit`);
+  }
+
+  // An add-on agent is written on top of the maximal step of its base line, running at that time.
+  for (const x of rxs) {
+    if (!LINE_OF.get(x.rxnorm)?.line.addOnTo) continue;
+    const running = rxs.filter((y) => y !== x && y.authoredMs <= x.authoredMs && end(y) > x.authoredMs).map((y) => y.rxnorm);
+    for (const rule of addOnViolations(x.rxnorm, running))
+      add(rule, x.r, `RxNorm ${x.rxnorm} added while ${running.join(', ') || 'nothing'} was running`);
   }
 
   // Required therapies at every adult visit.

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { decodePatient } from '../../modalities/fhir/decode.ts';
 import { recordIndex, verifyRecord } from '../../modalities/fhir/verify-record.ts';
 import { parseSchema, type LabAttribute } from '../../schema/schema.ts';
-import { drugApprovalViolations, INDICATIONS, labConditionViolations } from '../../modalities/clinical/index.ts';
+import { bmiForAgeP95, drugApprovalViolations, INDICATIONS, labConditionViolations } from '../../modalities/clinical/index.ts';
 import { plausibilityRules, violations } from '../../synthesis/plausibility.ts';
 import { planTimeline, routineGapDays, YEAR_MS } from '../../modalities/fhir/timeline.ts';
 import { buildVocabulary, generateNote, verifyNote, type SyntheticFacts } from '../../modalities/notes/index.ts';
@@ -177,6 +177,77 @@ describe('a child with a BMI of 35 or more', () => {
     expect(violations(rules, row)).toContain('bmi>=35-without-obesity');
     row[schema.attributes.findIndex((a) => a.name === 'obesity')] = 1;
     expect(violations(rules, row)).toEqual([]);
+  });
+});
+
+describe('a child’s BMI is read by BMI-for-age (CDC: obesity from the 95th percentile)', () => {
+  const schema = parseSchema(readFileSync(new URL('../../schema/hospital-v1.yaml', import.meta.url), 'utf8'));
+  const bmi = schema.attributes.find((a) => a.name === 'bmi') as LabAttribute;
+  const none = () => false;
+  const obese = (c: string) => c === 'obesity';
+
+  it('the rule: a toddler with BMI 28.5 and no obesity diagnosis breaks it; with the diagnosis, or at a typical BMI, not', () => {
+    expect(bmiForAgeP95(2, 'male')).toBeCloseTo(19.3, 5);
+    expect(bmiForAgeP95(10, 'female')).toBeCloseTo(22.9, 5);
+    expect(bmiForAgeP95(1, 'male')).toBeUndefined();
+    expect(labConditionViolations('bmi', 28.5, 3, none, 'male')).toEqual(['bmi-for-age>=p95-without-obesity']);
+    expect(labConditionViolations('bmi', 28.5, 3, obese, 'male')).toEqual([]);
+    expect(labConditionViolations('bmi', 16.2, 3, none, 'female')).toEqual([]);
+    // From 18 the adult rules hold: 28.5 is overweight, not obesity.
+    expect(labConditionViolations('bmi', 28.5, 30, none, 'male')).toEqual([]);
+  });
+
+  it('the planner keeps a child without obesity under the 95th percentile at every visit, and diagnoses obesity from it', () => {
+    const rng = new Rng('child-bmi');
+    let measured = 0;
+    let obeseDx = 0;
+    for (let i = 0; i < 300; i++) {
+      const sex = i % 2 ? 'male' : 'female';
+      const conditions = i % 3 === 0 ? ['obesity'] : [];
+      const row = { ageBand: [i % 4 ? 2 : 5, i % 4 ? 5 : 12] as [number, number], sex, conditions, labs: [{ attr: bmi, bin: 1 }] };
+      let tl;
+      try {
+        tl = planTimeline(row, REF, rng);
+      } catch {
+        continue; // a row no age of the band fits (counted by the cohort as no-plausible-age-in-band)
+      }
+      const onset = tl.conditions.find((c) => c.name === 'obesity')?.onsetMs ?? Infinity;
+      for (const m of tl.measurements) {
+        const age = (m.ms - tl.birthMs) / YEAR_MS;
+        if (age < 2) continue;
+        measured++;
+        expect(labConditionViolations('bmi', m.value, age, (c) => c === 'obesity' && onset <= m.ms, sex)).toEqual([]);
+        if (m.ms >= onset && m.encounter === tl.conditions.find((c) => c.name === 'obesity')!.encounter && m.ms < tl.indexMs) {
+          obeseDx++;
+          expect(m.value).toBeGreaterThanOrEqual(bmiForAgeP95(age, sex)! - 2); // the diagnostic value, give or take visit noise
+        }
+      }
+    }
+    expect(measured).toBeGreaterThan(300);
+    expect(obeseDx).toBeGreaterThan(0);
+  });
+
+  it('the verifier flags a decoded child record whose BMI is at or above the 95th percentile without obesity', () => {
+    const index = recordIndex(schema);
+    // Aged 0-5, every lab in its lowest bin but eGFR (normal, its highest): a healthy toddler.
+    const row = schema.attributes.map((a) => (a.kind === 'lab' && a.name === 'egfr' ? a.edges.length : 0));
+    for (let s = 0; s < 30; s++) {
+      const d = decodePatient(schema, row, new Rng(`bmi-child-${s}`));
+      const rs = structuredClone([d.patient, ...d.encounters, ...d.conditions, ...d.observations, ...d.medications]) as any[];
+      const birth = Date.parse(`${d.patient.birthDate as string}T00:00:00Z`);
+      const obs = rs.find(
+        (r) =>
+          r.resourceType === 'Observation' &&
+          r.code.coding.some((c: any) => c.code === '39156-5') &&
+          (Date.parse(r.effectiveDateTime) - birth) / YEAR_MS >= 2.5,
+      );
+      if (!obs) continue;
+      expect(verifyRecord(index, rs).map((v) => v.rule)).toEqual([]);
+      obs.valueQuantity.value = 28.5;
+      expect(verifyRecord(index, rs).map((v) => v.rule)).toEqual(['bmi-for-age>=p95-without-obesity']);
+      return;
+    }
+    throw new Error('no decoded child with a BMI measured from 2.5 years');
   });
 });
 

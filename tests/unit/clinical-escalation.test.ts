@@ -3,7 +3,7 @@
 // each verifier rule with a record that breaks it.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { aboveTarget, INDICATIONS, LINE_OF, stepUpViolations } from '../../modalities/clinical/index.ts';
+import { aboveTarget, addOnViolations, INDICATIONS, LINE_OF, stepUpViolations } from '../../modalities/clinical/index.ts';
 import { buildPatientBundle, validateBundle, validatePatientResources, validateR4Resource } from '../../modalities/fhir/bundle.ts';
 import { decodePatient } from '../../modalities/fhir/decode.ts';
 import { chainLines } from '../../modalities/fhir/therapy-plan.ts';
@@ -290,6 +290,76 @@ describe('random rows (fixed seed)', () => {
     expect(rules).toEqual([]);
     expect(records).toBeGreaterThan(80);
     expect(steps).toBeGreaterThan(30);
+  });
+});
+
+describe('a third agent when the second is not enough', () => {
+  const lab = (name: string) => schema.attributes.find((a) => a.name === name) as LabAttribute;
+  const plan = (seed: string, conditions: string[], labName: string, bin: number, n: number) => {
+    const rng = new Rng(seed);
+    const out: PatientTimeline[] = [];
+    for (let i = 0; i < n; i++)
+      out.push(
+        planTimeline({ ageBand: [60, 70], sex: i % 2 ? 'male' : 'female', conditions, labs: [{ attr: lab(labName), bin }] }, REF, rng),
+      );
+    return out;
+  };
+  const running = (tl: PatientTimeline, code: string, ms: number) =>
+    tl.medications.some((m) => m.drug.rxnorm === code && m.authoredMs <= ms && (m.stoppedMs ?? Infinity) > ms);
+
+  it('HbA1c still >= 7 % on metformin 1000 mg and empagliflozin: sitagliptin 100 mg (ADA 2024), 90 days after empagliflozin, both still running', () => {
+    let added = 0;
+    for (const tl of plan('third-dm', ['type2_diabetes'], 'hba1c', 3, 200)) {
+      const sita = tl.medications.find((m) => m.drug.rxnorm === '665033');
+      if (!sita) continue;
+      added++;
+      const empa = tl.medications.find((m) => m.drug.rxnorm === '1545658')!;
+      expect(empa).toBeDefined();
+      expect(sita.authoredMs - empa.authoredMs).toBeGreaterThanOrEqual(90 * DAY);
+      expect(running(tl, '1545658', sita.authoredMs) && running(tl, '861004', sita.authoredMs)).toBe(true);
+      expect(tl.measurements.find((x) => x.encounter === sita.encounter && x.lab === 'hba1c')!.value).toBeGreaterThanOrEqual(7);
+    }
+    expect(added).toBeGreaterThan(5);
+  });
+
+  it('coronary disease with LDL-C still >= 70 on atorvastatin 80 mg: ezetimibe 10 mg (ACC/AHA 2018), atorvastatin kept', () => {
+    let added = 0;
+    for (const tl of plan('third-ldl', ['coronary_artery_disease', 'hyperlipidemia'], 'ldl_cholesterol', 4, 200)) {
+      const eze = tl.medications.find((m) => m.drug.rxnorm === '349556');
+      if (!eze) continue;
+      added++;
+      expect(running(tl, '259255', eze.authoredMs)).toBe(true);
+      expect(tl.measurements.find((x) => x.encounter === eze.encounter && x.lab === 'ldl_cholesterol')!.value).toBeGreaterThanOrEqual(70);
+    }
+    expect(added).toBeGreaterThan(5);
+  });
+
+  it('the verifier flags an add-on written without its base drug at its maximal strength', () => {
+    let seen = 0;
+    for (let i = 0; i < 40 && seen < 2; i++) {
+      const d = decoded(`addon-${i}`, 65, ['type2_diabetes', 'coronary_artery_disease', 'hyperlipidemia'], {
+        hba1c: 3,
+        ldl_cholesterol: 4,
+      });
+      const rs = resourcesOf(d);
+      expect(rulesOf(rs)).toEqual([]);
+      for (const [addOn, base] of [
+        ['665033', '1545658'],
+        ['349556', '259255'],
+      ]) {
+        if (!meds(rs).some((m) => rx(m) === addOn)) continue;
+        seen++;
+        // The base drug removed: the add-on now stands alone.
+        const without = rs.filter((r) => !(r.resourceType === 'MedicationRequest' && rx(r) === base));
+        expect(rulesOf(without)).toContain('add-on-without-maximal-base');
+      }
+    }
+    expect(seen).toBeGreaterThan(0);
+    expect(addOnViolations('349556', ['617312'])).toEqual(['add-on-without-maximal-base']);
+    expect(addOnViolations('349556', ['259255'])).toEqual([]);
+    expect(addOnViolations('665033', ['861004'])).toEqual(['add-on-without-maximal-base']);
+    expect(addOnViolations('665033', ['861004', '1545658'])).toEqual([]);
+    expect(addOnViolations('617312', [])).toEqual([]);
   });
 });
 
