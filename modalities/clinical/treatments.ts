@@ -33,6 +33,8 @@ export interface Drug {
   availableFromYear?: number;
   /** Not started below this eGFR (mL/min/1.73 m²; the label's renal limit), for drugs written as a step up. */
   minEgfr?: number;
+  /** How it is given, when not by mouth (or inhaled, as its display says): intravenous injectables are hospital drugs. */
+  route?: 'intravenous';
 }
 
 export const METFORMIN: Drug = {

@@ -21,8 +21,10 @@ import {
   bmiForAgeP95,
   medianHeightCm,
   minOnsetYears,
+  pneumoniaAdmitted,
   pneumoniaCourses,
   CAP_COMORBIDITIES,
+  YOUNG_INFANT_ADMISSION_DAYS,
   TREATMENTS,
   type Course,
   type Drug,
@@ -33,7 +35,8 @@ export const YEAR_MS = 365.2425 * DAY_MS;
 /** Years of routine visits before the index visit that the record holds. */
 export const RECORD_YEARS = 3;
 
-export type EncounterKind = 'wellness' | 'diagnosis' | 'follow-up' | 'imaging';
+/** `inpatient`: a hospital stay (an infant's pneumonia), the only non-ambulatory kind. */
+export type EncounterKind = 'wellness' | 'diagnosis' | 'follow-up' | 'imaging' | 'inpatient';
 
 export interface PlanEncounter {
   kind: EncounterKind;
@@ -267,13 +270,24 @@ export function planTimeline(row: RowFacts, refMs: number, rng: Rng): PatientTim
   }
   // Birth: whole years at the reference date (or death) == years (at least two days old).
   const ref = new Date(refMs);
-  const latest = Date.UTC(ref.getUTCFullYear() - years, ref.getUTCMonth(), ref.getUTCDate()) - (years === 0 ? 2 * DAY_MS : 0);
+  // An infant with pneumonia is old enough for a week in hospital before the index visit (a young
+  // infant is admitted): born at least 11 days before the reference date.
+  const infantAcute = years === 0 && row.conditions.some((c) => CONDITIONS[c]?.course === 'acute');
+  const youngest = infantAcute ? YOUNG_INFANT_ADMISSION_DAYS + 4 : 2;
+  const latest = Date.UTC(ref.getUTCFullYear() - years, ref.getUTCMonth(), ref.getUTCDate()) - (years === 0 ? youngest * DAY_MS : 0);
   const earliest = Date.UTC(ref.getUTCFullYear() - years - 1, ref.getUTCMonth(), ref.getUTCDate()) + DAY_MS;
   const birthMs = earliest + rng.int(Math.round((latest - earliest) / DAY_MS) + 1) * DAY_MS;
   // Index visit within the last year, on or after the last birthday (so its age is `years`).
   const b = new Date(birthMs);
   const birthday = Date.UTC(b.getUTCFullYear() + years, b.getUTCMonth(), b.getUTCDate());
-  const lowDay = Math.max(birthday, refMs - 365 * DAY_MS, birthMs + DAY_MS);
+  // An infant's pneumonia may need a week in hospital before the index visit follows it up.
+  const admissionRoom = infantAcute ? (YOUNG_INFANT_ADMISSION_DAYS + 3) * DAY_MS : DAY_MS;
+  const lowDay = Math.max(birthday, refMs - 365 * DAY_MS, birthMs + admissionRoom);
+  if (infantAcute && lowDay > refMs - DAY_MS)
+    throw new ClinicalInfeasibleError(
+      'young-infant-admission-infeasible',
+      'an infant with pneumonia born too recently for a hospital stay before the index visit',
+    );
   const highDay = Math.max(lowDay, refMs - DAY_MS);
   const indexDay = lowDay + rng.int(Math.round((highDay - lowDay) / DAY_MS) + 1) * DAY_MS;
   const indexMs = indexDay + 9 * 3600_000;
@@ -291,8 +305,21 @@ export function planTimeline(row: RowFacts, refMs: number, rng: Rng): PatientTim
   for (const name of row.conditions) {
     const acute = CONDITIONS[name]?.course === 'acute';
     let onsetDay: number;
-    if (acute) onsetDay = Math.max(dayStart(birthMs), indexDay - (3 + rng.int(19)) * DAY_MS);
-    else {
+    let admitted = false;
+    if (acute) {
+      onsetDay = Math.max(dayStart(birthMs), indexDay - (3 + rng.int(19)) * DAY_MS);
+      // An infant under 3 months is admitted for the course (PIDS/IDSA 2011): the onset is moved
+      // back so that the stay ends before the index visit follows it up.
+      if (pneumoniaAdmitted(ageAt(onsetDay + 8 * 3600_000))) {
+        onsetDay = Math.max(dayStart(birthMs) + DAY_MS, indexDay - (YOUNG_INFANT_ADMISSION_DAYS + 2 + rng.int(14)) * DAY_MS);
+        if (indexDay - onsetDay < (YOUNG_INFANT_ADMISSION_DAYS + 1) * DAY_MS)
+          throw new ClinicalInfeasibleError(
+            'young-infant-admission-infeasible',
+            'no room for a hospital stay between birth and the index visit',
+          );
+        admitted = pneumoniaAdmitted(ageAt(onsetDay + 8 * 3600_000));
+      }
+    } else {
       // The age reached in whole calendar years is at least the minimum (feasibleAges), but
       // fractional years of 365.2425 days may fall short of it by under a day: the onset is then
       // the minimum, on or before the index visit.
@@ -306,7 +333,12 @@ export function planTimeline(row: RowFacts, refMs: number, rng: Rng): PatientTim
       onsetDay = Math.min(indexDay, dayStart(birthMs + Math.ceil((onsetYears * YEAR_MS) / DAY_MS) * DAY_MS));
     }
     // A chronic onset on the index day is diagnosed at the index visit, not at a visit an hour before it.
-    const enc = onsetDay >= indexDay ? -1 : addEncounter('diagnosis', onsetDay + 8 * 3600_000, 30, name);
+    const enc =
+      onsetDay >= indexDay
+        ? -1
+        : admitted
+          ? addEncounter('inpatient', onsetDay + 8 * 3600_000, YOUNG_INFANT_ADMISSION_DAYS * 24 * 60, name)
+          : addEncounter('diagnosis', onsetDay + 8 * 3600_000, 30, name);
     conditions.push({ name, onsetMs: onsetDay, encounter: enc, acute });
     // A follow-up 90 days after a chronic diagnosis, when it falls in the record's window.
     const followUp = onsetDay + 90 * DAY_MS;
@@ -320,6 +352,8 @@ export function planTimeline(row: RowFacts, refMs: number, rng: Rng): PatientTim
     const jitter = a < 1 ? 0 : rng.int(31) - 15;
     const day = dayStart(birthMs + a * YEAR_MS) + jitter * DAY_MS;
     if (day <= dayStart(birthMs) || day >= indexDay) continue;
+    // No check-up while the child is in hospital.
+    if (encounters.some((e) => e.kind === 'inpatient' && day + 9 * 3600_000 >= dayStart(e.startMs) && day <= e.endMs)) continue;
     // A routine index visit is this age's scheduled check-up: no second one days or weeks before it.
     if (!pneumonia && indexDay - day < routineGapDays(a) * DAY_MS) continue;
     addEncounter('wellness', day + 9 * 3600_000, 30);

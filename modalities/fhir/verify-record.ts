@@ -6,7 +6,8 @@
  * measured value is physiological for the age it was measured at and consistent with the
  * diagnoses held at that time; every prescription has an indication diagnosed by then, at an age
  * the drug is used at; an acute course (an antibiotic) is bounded, closed once over and written
- * at its episode; an active acute condition is recent; children's eGFR is not an adult formula. Returns one violation per broken rule instance (rule ids are stable: the cohort
+ * at its episode; an active acute condition is recent, treated, and in a young infant admitted
+ * (verify-acute.ts); children's eGFR is not an adult formula. Returns one violation per broken rule instance (rule ids are stable: the cohort
  * report counts them). Pure.
  */
 import type { LabAttribute, Schema } from '../../schema/schema.ts';
@@ -26,6 +27,7 @@ import {
 import { DAY_MS, YEAR_MS } from './timeline.ts';
 import type { FhirResourceLike } from './types.ts';
 import { therapyViolations, type TherapyContext } from './verify-therapy.ts';
+import { acuteViolations } from './verify-acute.ts';
 
 export interface RecordViolation {
   rule: string;
@@ -169,6 +171,7 @@ export function verifyRecord(index: RecordIndex, resources: readonly FhirResourc
         );
     }
   }
+  acuteViolations(resources, { birthMs, conditionName }, add);
   therapyViolations(
     resources,
     { ageAt, onset, encounters, labs: labsOf(index, resources), ...(Number.isFinite(deathMs) ? { deathMs } : {}) },
