@@ -8,6 +8,7 @@ import { LAB_LABELS, NOTE_STYLES, PHRASES, SECTION_HEADINGS, type NoteSection, t
 import { verifyNote, type NoteIssue } from './verify.ts';
 import { imagingIndication, undiagnosedOpacity } from './indication.ts';
 import { conditionTerms, findingTerms, type Vocabulary } from './vocabulary.ts';
+import { courseRunning, medicationsAtNote, medicationText } from './medications.ts';
 
 /**
  * Noisy phrase counts per topic (`PHRASES` key → one weight per variant, same order), e.g. the
@@ -168,6 +169,13 @@ export function generateNote(all: SyntheticFacts, vocab: Vocabulary, rng: Rng, o
     sections.history!.push(
       fill(choose('history.labs', PHRASES['history.labs'], rng, opts), { labList: facts.labs.map(formatLab).join(', ') }),
     );
+  const meds = medicationsAtNote(facts);
+  if (meds.current.length)
+    sections.history!.push(
+      fill(choose('history.medications', PHRASES['history.medications'], rng, opts), {
+        medList: meds.current.map(medicationText).join('; '),
+      }),
+    );
   // Findings
   const img = facts.image;
   let findingText = '';
@@ -232,6 +240,11 @@ export function generateNote(all: SyntheticFacts, vocab: Vocabulary, rng: Rng, o
     const topic = facts.conditions[i].acute ? 'plan.acute' : 'plan.condition';
     sections.plan!.push(fill(choose(topic, PHRASES[topic], rng, opts), { condition: t }));
   });
+  // The recent illness's antibiotic, by name and dose, completed or still being taken.
+  for (const m of meds.courses) {
+    const topic = courseRunning(m, facts.noteDate) ? 'plan.acute.course.running' : 'plan.acute.course.done';
+    sections.plan!.push(fill(choose(topic, PHRASES[topic], rng, opts), { course: medicationText(m), date: m.start.slice(0, 10) }));
+  }
   // An opacity nobody has explained gets its repeat film, not "imaging as indicated" and a visit in 6 months.
   if (openOpacity) sections.plan!.push(choose('plan.opacity.undiagnosed', PHRASES['plan.opacity.undiagnosed'], rng, opts));
   else {
@@ -263,6 +276,8 @@ export function safeNote(all: SyntheticFacts, vocab: Vocabulary): string {
       : capitalise(`${ageText} ${sexNoun} without significant past medical history.`),
   ];
   if (facts.labs?.length) lines.push(`Labs reviewed: ${facts.labs.map(formatLab).join(', ')}.`);
+  const meds = medicationsAtNote(facts);
+  if (meds.current.length) lines.push(`Current medications: ${meds.current.map(medicationText).join('; ')}.`);
   if (facts.image) {
     lines.push('', 'Imaging:');
     const why = imagingIndication(facts);
@@ -275,6 +290,8 @@ export function safeNote(all: SyntheticFacts, vocab: Vocabulary): string {
     );
   }
   const plan = terms.length ? [`Continue management of ${listText(terms)}.`] : [];
+  for (const m of meds.courses)
+    plan.push(`${courseRunning(m, facts.noteDate) ? 'Continue' : 'Completed'} ${medicationText(m)} from ${m.start.slice(0, 10)}.`);
   if (undiagnosedOpacity(facts)) plan.push(PHRASES['plan.opacity.undiagnosed'][0]);
   else if (!terms.length) plan.push('Next routine visit in 6 months.');
   lines.push('', 'Plan:', ...plan);

@@ -9,6 +9,7 @@
 import { imageFindings, labValueText, type SyntheticFacts } from './facts.ts';
 import { LAB_LABELS } from './templates.ts';
 import type { Vocabulary } from './vocabulary.ts';
+import { medicationIssues } from './medications.ts';
 
 export type NoteIssueKind =
   | 'missing-condition'
@@ -24,7 +25,9 @@ export type NoteIssueKind =
   | 'condition-after-note'
   | 'value-after-note'
   | 'stale-acute-condition'
-  | 'visit-reason-mismatch';
+  | 'visit-reason-mismatch'
+  | 'medication-not-current'
+  | 'medication-omitted';
 
 export interface NoteIssue {
   kind: NoteIssueKind;
@@ -248,6 +251,7 @@ export function verifyNote(text: string, facts: SyntheticFacts, vocab: Vocabular
   if (leftover) issues.push({ kind: 'leftover-token', detail: `leftover token ${JSON.stringify(leftover[0])}` });
   const mentions = findMentions(text, vocab);
   issues.push(...timelineIssues(text, facts));
+  issues.push(...medicationIssues(text, facts));
   const noteMs = facts.noteDate ? dateMs(facts.noteDate) : Infinity;
   // Conditions that begin after the note are not the note's to list.
   const later = new Set(facts.conditions.filter((c) => c.onset && dateMs(c.onset) > noteMs).map((c) => c.name));
