@@ -139,6 +139,40 @@ export const SITAGLIPTIN_100: Drug = {
   minEgfr: 45,
 };
 
+/**
+ * Hypertension above target on lisinopril 10 mg: the dose is raised to 20 then 40 mg (the label's
+ * usual range 20-40 mg once daily), then a calcium-channel blocker is added (NICE NG136 step 2:
+ * ACE inhibitor plus calcium-channel blocker; ACC/AHA 2017: combine first-line classes). The same
+ * strengths are the target doses of an ACE inhibitor in heart failure (AHA/ACC/HFSA 2022:
+ * lisinopril 20-40 mg) and serve CKD, so they keep those indications. RxNorm SCDs in VSAC
+ * "Antihypertensives" (2.16.840.1.113762.1.4.1248.164, 2025-05-08) — 314077 lisinopril 20 MG Oral
+ * Tablet, 197884 lisinopril 40 MG Oral Tablet, 197361 amlodipine 5 MG Oral Tablet — and the first
+ * two also in "ACE Inhibitor or ARB or ARNI" (2.16.840.1.113883.3.526.3.1139, 2021-05-06 and
+ * 2025-05-08): VSAC only, no independent second listing was checked. Amlodipine: Initial U.S.
+ * Approval 1987 (NORVASC label).
+ */
+export const LISINOPRIL_20: Drug = {
+  rxnorm: '314077',
+  display: 'lisinopril 20 MG Oral Tablet',
+  minAgeYears: 18,
+  dosage: 'One tablet (20 mg) by mouth once daily',
+  availableFromYear: 1988,
+};
+export const LISINOPRIL_40: Drug = {
+  rxnorm: '197884',
+  display: 'lisinopril 40 MG Oral Tablet',
+  minAgeYears: 18,
+  dosage: 'One tablet (40 mg) by mouth once daily',
+  availableFromYear: 1988,
+};
+export const AMLODIPINE_5: Drug = {
+  rxnorm: '197361',
+  display: 'amlodipine 5 MG Oral Tablet',
+  minAgeYears: 18,
+  dosage: 'One tablet (5 mg) by mouth once daily',
+  availableFromYear: 1987,
+};
+
 /** Drugs written only as a step up (never first line), with the conditions they treat (for INDICATIONS). */
 export const STEP_UP_DRUGS: readonly { drug: Drug; conditions: readonly string[] }[] = [
   { drug: METFORMIN_1000, conditions: ['type2_diabetes'] },
@@ -146,5 +180,8 @@ export const STEP_UP_DRUGS: readonly { drug: Drug; conditions: readonly string[]
   { drug: ATORVASTATIN_40, conditions: ['hyperlipidemia'] },
   { drug: ATORVASTATIN_80, conditions: ['hyperlipidemia', 'coronary_artery_disease'] },
   { drug: EZETIMIBE_10, conditions: ['hyperlipidemia', 'coronary_artery_disease'] },
+  { drug: LISINOPRIL_20, conditions: ['hypertension', 'heart_failure', 'chronic_kidney_disease'] },
+  { drug: LISINOPRIL_40, conditions: ['hypertension', 'heart_failure', 'chronic_kidney_disease'] },
+  { drug: AMLODIPINE_5, conditions: ['hypertension'] },
   { drug: SITAGLIPTIN_100, conditions: ['type2_diabetes'] },
 ];

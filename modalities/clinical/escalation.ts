@@ -13,6 +13,9 @@
  *   raised to high intensity when LDL-C is at or above 190 mg/dL (severe hypercholesterolaemia);
  *   ezetimibe 10 mg is added when LDL-C is still above that target on atorvastatin 80 mg (the
  *   guideline's add-on to a maximally tolerated statin);
+ * - hypertension (NICE NG136 targets: clinic systolic below 140 mmHg under 80 years, below 150 from
+ *   80): lisinopril 10 mg raised to 20 and 40 mg at visits whose systolic pressure is at or above
+ *   the target, then amlodipine 5 mg added (step 2, ACE inhibitor plus calcium-channel blocker);
  * - coronary disease: low-dose aspirin 81 mg (ACC/AHA 2019; AHA/ACC 2023 chronic coronary disease);
  * - heart failure (AHA/ACC/HFSA 2022): an ACE inhibitor (lisinopril), an evidence-based
  *   beta-blocker (metoprolol succinate) and a loop diuretic (furosemide).
@@ -31,8 +34,11 @@ import {
   ATORVASTATIN_40,
   ATORVASTATIN_80,
   EMPAGLIFLOZIN,
+  AMLODIPINE_5,
   EZETIMIBE_10,
   FUROSEMIDE_40,
+  LISINOPRIL_20,
+  LISINOPRIL_40,
   METFORMIN_1000,
   METOPROLOL_SUCCINATE_25,
   ASPIRIN_81,
@@ -61,7 +67,8 @@ export const THERAPY_LINES: readonly TherapyLine[] = [
   { id: 'dpp4-inhibitor', steps: [SITAGLIPTIN_100], lab: 'hba1c', addOnTo: 'sglt2-inhibitor' },
   { id: 'atorvastatin', steps: [ATORVASTATIN, ATORVASTATIN_40, ATORVASTATIN_80], lab: 'ldl_cholesterol' },
   { id: 'ezetimibe', steps: [EZETIMIBE_10], lab: 'ldl_cholesterol', addOnTo: 'atorvastatin' },
-  { id: 'lisinopril', steps: [LISINOPRIL_PAEDIATRIC, LISINOPRIL] },
+  { id: 'lisinopril', steps: [LISINOPRIL_PAEDIATRIC, LISINOPRIL, LISINOPRIL_20, LISINOPRIL_40], lab: 'systolic_bp' },
+  { id: 'calcium-channel-blocker', steps: [AMLODIPINE_5], lab: 'systolic_bp', addOnTo: 'lisinopril' },
 ];
 
 /** RxNorm → its line and step index. */
@@ -71,10 +78,12 @@ export const LINE_OF: ReadonlyMap<string, { line: TherapyLine; step: number }> =
 
 /**
  * Whether `value` of `lab` is at or above the treatment target for a patient with the conditions
- * `has` (HbA1c 7 %; LDL-C 70 mg/dL with coronary disease, else 190).
+ * `has` (HbA1c 7 %; LDL-C 70 mg/dL with coronary disease, else 190; systolic pressure 140 mmHg
+ * with hypertension, 150 from 80 years of age — NICE NG136).
  */
-export function aboveTarget(lab: string, value: number, has: (c: string) => boolean): boolean {
+export function aboveTarget(lab: string, value: number, has: (c: string) => boolean, ageYears = 0): boolean {
   if (lab === 'hba1c') return has('type2_diabetes') && value >= 7;
+  if (lab === 'systolic_bp') return has('hypertension') && value >= (ageYears >= 80 ? 150 : 140);
   if (lab === 'ldl_cholesterol') {
     if (has('coronary_artery_disease')) return value >= 70;
     return has('hyperlipidemia') && value >= 190;
@@ -171,7 +180,7 @@ export function stepUpViolations(rxnorm: string, ctx: StepContext): string[] {
   if (isIncrease && ctx.priorMaxAgeYears !== undefined && ctx.ageYears >= ctx.priorMaxAgeYears) return [];
   if (isIncrease && at.step <= minimumStep(at.line, ctx.has)) return [];
   const lab = at.line.lab;
-  if (lab && ctx.labValuesAtVisit.some((v) => aboveTarget(lab, v, ctx.has))) return [];
+  if (lab && ctx.labValuesAtVisit.some((v) => aboveTarget(lab, v, ctx.has, ctx.ageYears))) return [];
   return ['dose-increase-without-lab'];
 }
 

@@ -102,7 +102,7 @@ export function planEscalation(
     for (const line of THERAPY_LINES) {
       if (!line.lab) continue;
       const value = measurements.find((m) => m.encounter === i && m.lab === line.lab)?.value;
-      if (value === undefined || !aboveTarget(line.lab, value, has)) continue;
+      if (value === undefined || !aboveTarget(line.lab, value, has, ageAt(ms))) continue;
       let next: Drug | undefined;
       let prior: PlanMedication | undefined;
       if (line.addOnTo) {
@@ -120,7 +120,12 @@ export function planEscalation(
       if (next.minEgfr !== undefined && latestValue(measurements, 'egfr', ms) < next.minEgfr) continue;
       const reasons = (INDICATIONS.get(next.rxnorm)?.conditions ?? []).filter(has);
       if (reasons.length === 0) continue;
-      const label = line.lab === 'hba1c' ? `HbA1c ${value.toFixed(1)} %` : `LDL-C ${Math.round(value)} mg/dL`;
+      const label =
+        line.lab === 'hba1c'
+          ? `HbA1c ${value.toFixed(1)} %`
+          : line.lab === 'systolic_bp'
+            ? `systolic BP ${Math.round(value)} mmHg`
+            : `LDL-C ${Math.round(value)} mg/dL`;
       out.push({ drug: next, reasons, authoredMs: ms, encounter: i, stepReason: `Stepped up: ${label} above target` });
       out = chainLines(out);
       return;

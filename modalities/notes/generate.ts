@@ -3,7 +3,7 @@
  * rejection sampling through the verifier. Pure: returns strings and counts.
  */
 import type { Rng } from '../../model/rng.ts';
-import { imageFindings, labValueText, sidedFindingText, type FactLab, type SyntheticFacts } from './facts.ts';
+import { imageFindings, labValueText, sidedFindingText, type FactLab, type FactMedication, type SyntheticFacts } from './facts.ts';
 import { LAB_LABELS, NOTE_STYLES, PHRASES, SECTION_HEADINGS, type NoteSection, type NoteStyle } from './templates.ts';
 import { verifyNote, type NoteIssue } from './verify.ts';
 import { imagingIndication, undiagnosedOpacity } from './indication.ts';
@@ -134,6 +134,15 @@ export function unexplainedLabs(facts: SyntheticFacts): FactLab[] {
   });
 }
 
+/** The lab a condition's own assessment phrases say was reviewed. */
+const REVIEWED_LAB: Record<string, string> = { type2_diabetes: 'hba1c', hypertension: 'systolic_bp' };
+
+/** Whether the condition-specific assessment ("HbA1c reviewed", "on treatment") is true of the note: its lab quoted, a drug for it running. */
+function reviewable(name: string, facts: SyntheticFacts, current: readonly FactMedication[]): boolean {
+  const lab = REVIEWED_LAB[name];
+  return (lab === undefined || (facts.labs ?? []).some((l) => l.name === lab)) && current.some((m) => (m.reasons ?? []).includes(name));
+}
+
 /** One note from the templates (unverified). */
 export function generateNote(all: SyntheticFacts, vocab: Vocabulary, rng: Rng, opts: GenerateOptions = {}): GeneratedNote {
   const facts = factsAsOfNote(all);
@@ -203,7 +212,9 @@ export function generateNote(all: SyntheticFacts, vocab: Vocabulary, rng: Rng, o
   // Assessment
   if (style !== 'telegraphic' || facts.conditions.length === 0) {
     facts.conditions.forEach((c, i) => {
-      const topic = PHRASES[`assessment.${c.name}`] ? `assessment.${c.name}` : c.acute ? 'assessment.acute' : 'assessment.condition';
+      // "HbA1c reviewed", "on treatment" only when the note quotes the value and the patient takes a drug for it.
+      const specific = PHRASES[`assessment.${c.name}`] && reviewable(c.name, facts, meds.current);
+      const topic = specific ? `assessment.${c.name}` : c.acute ? 'assessment.acute' : 'assessment.condition';
       sections.assessment!.push(fill(choose(topic, PHRASES[topic], rng, opts), { condition: terms[i], Condition: capitalise(terms[i]) }));
     });
     if (img) {

@@ -334,6 +334,36 @@ describe('a third agent when the second is not enough', () => {
     expect(added).toBeGreaterThan(5);
   });
 
+  it('hypertension above target (NICE NG136: 140 mmHg, 150 from 80): lisinopril 10 → 20 → 40 mg, then amlodipine 5 mg', () => {
+    let raised = 0;
+    let added = 0;
+    for (const tl of plan('third-htn', ['hypertension'], 'systolic_bp', 4, 200)) {
+      for (const m of stepsOf(tl)) {
+        const sbp = tl.measurements.find((x) => x.encounter === m.encounter && x.lab === 'systolic_bp')!.value;
+        const age = (m.authoredMs - tl.birthMs) / YEAR_MS;
+        expect(sbp).toBeGreaterThanOrEqual(age >= 80 ? 150 : 140);
+        if (m.drug.rxnorm === '314077' || m.drug.rxnorm === '197884') {
+          raised++;
+          expect(m.prior?.stoppedMs).toBe(m.authoredMs);
+        }
+        if (m.drug.rxnorm === '197361') {
+          added++;
+          expect(running(tl, '197884', m.authoredMs)).toBe(true);
+        }
+      }
+      // One lisinopril strength at a time.
+      expect(tl.medications.filter((m) => LINE_OF.get(m.drug.rxnorm)?.line.id === 'lisinopril' && m.stoppedMs === undefined)).toHaveLength(1);
+    }
+    expect(raised).toBeGreaterThan(20);
+    expect(added).toBeGreaterThan(5);
+    const htn = (c: string) => c === 'hypertension';
+    expect(aboveTarget('systolic_bp', 145, htn, 60)).toBe(true);
+    expect(aboveTarget('systolic_bp', 145, htn, 85)).toBe(false);
+    expect(aboveTarget('systolic_bp', 160, () => false, 60)).toBe(false);
+    expect(stepUpViolations('314077', { priorStep: 1, ageYears: 60, has: htn, labValuesAtVisit: [132] })).toEqual(['dose-increase-without-lab']);
+    expect(stepUpViolations('314077', { priorStep: 1, ageYears: 60, has: htn, labValuesAtVisit: [152] })).toEqual([]);
+  });
+
   it('the verifier flags an add-on written without its base drug at its maximal strength', () => {
     let seen = 0;
     for (let i = 0; i < 40 && seen < 2; i++) {
@@ -346,6 +376,7 @@ describe('a third agent when the second is not enough', () => {
       for (const [addOn, base] of [
         ['665033', '1545658'],
         ['349556', '259255'],
+        ['197361', '197884'],
       ]) {
         if (!meds(rs).some((m) => rx(m) === addOn)) continue;
         seen++;

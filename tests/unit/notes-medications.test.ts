@@ -9,6 +9,7 @@ import {
   generateNote,
   medicationIssues,
   medicationsAtNote,
+  reviewIssues,
   safeNote,
   verifyNote,
   type SyntheticFacts,
@@ -122,5 +123,39 @@ describe('a planned life’s prescriptions as note facts', () => {
       });
     }
     expect(replaced).toBeGreaterThan(5);
+  });
+});
+
+describe('a condition’s review is claimed only on its basis', () => {
+  const dm = buildVocabulary([{ name: 'type2_diabetes', display: 'Diabetes mellitus type 2 (disorder)' }]);
+  const cond = { name: 'type2_diabetes', display: 'Diabetes mellitus type 2 (disorder)', onset: '2020-01-01' };
+  const bare: SyntheticFacts = { age: 60, sex: 'male', noteDate: '2024-01-01T11:00:00Z', conditions: [cond] };
+  const full: SyntheticFacts = {
+    ...bare,
+    labs: [{ name: 'hba1c', display: 'HbA1c', value: 7.2, decimals: 1, unit: '%', effective: '2023-12-31T09:15:00Z' }],
+    medications: [
+      { name: 'metformin hydrochloride 1000 mg oral tablet', dose: 'one tablet by mouth twice daily', start: '2021-01-01T08:00:00Z', reasons: ['type2_diabetes'] },
+    ],
+  };
+  it('no "HbA1c reviewed" or "on current regimen" without an HbA1c quoted and a drug for it; with both, they occur', () => {
+    const rng = new Rng('review');
+    let specific = 0;
+    for (let i = 0; i < 100; i++)
+      for (const style of ['narrative', 'soap'] as const) {
+        const a = generateNote(bare, dm, rng, { style }).text;
+        expect(a).not.toMatch(/HbA1c reviewed|on current regimen|glycaemic control discussed/);
+        expect(verifyNote(a, bare, dm).issues).toEqual([]);
+        const b = generateNote(full, dm, rng, { style }).text;
+        if (/HbA1c reviewed|on current regimen|glycaemic control discussed/.test(b)) specific++;
+        expect(verifyNote(b, full, dm).issues).toEqual([]);
+      }
+    expect(specific).toBeGreaterThan(50);
+  });
+  it('the verifier flags a review claimed without its basis', () => {
+    expect(reviewIssues('Type 2 diabetes, HbA1c reviewed.').map((x) => x.kind)).toEqual(['unsupported-review']);
+    expect(reviewIssues('Labs reviewed: HbA1c 7.2 %. Type 2 diabetes, HbA1c reviewed.')).toEqual([]);
+    expect(reviewIssues('Hypertension, blood pressure reviewed.')).toHaveLength(1);
+    expect(reviewIssues('Hypertension, on treatment.')).toHaveLength(1);
+    expect(reviewIssues('Takes lisinopril 10 mg oral tablet (one tablet by mouth once daily). Hypertension, on treatment.')).toEqual([]);
   });
 });
