@@ -22,7 +22,7 @@
  *
  * A drug and its strengths form a `line`; a line's prescriptions replace one another (the old one
  * is stopped when the next is written), so one strength is active at a time. At most one step per
- * visit, at the visit whose lab is above target. An add-on line starts only on its base line's
+ * lab per visit, at the visit whose lab is above target. An add-on line starts only on its base line's
  * last (maximal) step, which must still be running when it is written. Pure.
  *
  * Not modelled: beta-blocker titration in heart failure (metoprolol succinate 25 mg doubled every

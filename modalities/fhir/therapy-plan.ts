@@ -1,7 +1,7 @@
 /**
  * The chronic prescriptions of a planned life as courses that follow the conditions and the labs
  * (clinical/escalation.ts): strengths of one drug replace one another, a paediatric strength is
- * replaced by the adult one, and at an adult visit whose lab is above target one step is taken —
+ * replaced by the adult one, and at an adult visit whose lab is above target one step per lab is taken —
  * a higher strength (the old prescription stopped) or the add-on agent. The labs are not changed:
  * the escalation reads the values the planner drew. Pure.
  */
@@ -81,9 +81,12 @@ function activeOf(meds: PlanMedication[], line: TherapyLine, ms: number): PlanMe
 }
 
 /**
- * Walks the visits in order and takes at most one step per visit: the first line (in
- * THERAPY_LINES order) whose lab measured at that visit is above target, whose current step was
- * written at least STEP_MIN_DAYS before, and whose next step (or add-on) is on the market.
+ * Walks the visits in order and takes at most one step per lab per visit (a clinician adjusts the
+ * glucose, lipid and blood-pressure drugs at one review; a chart review found a coronary patient's
+ * LDL-C of 176 left on atorvastatin 40 mg for years because each visit's one step went to the
+ * diabetes): for each lab, the first line (in THERAPY_LINES order) whose lab measured at that visit
+ * is above target, whose current step was written at least STEP_MIN_DAYS before, and whose next
+ * step (or add-on) is on the market.
  */
 export function planEscalation(
   meds: PlanMedication[],
@@ -99,8 +102,9 @@ export function planEscalation(
     const has = (c: string) => onset.has(c) && onset.get(c)! <= ms;
     const year = new Date(ms).getUTCFullYear();
     const approved = (d: Drug) => (d.availableFromYear ?? -Infinity) <= year;
+    const stepped = new Set<string>();
     for (const line of THERAPY_LINES) {
-      if (!line.lab) continue;
+      if (!line.lab || stepped.has(line.lab)) continue;
       const value = measurements.find((m) => m.encounter === i && m.lab === line.lab)?.value;
       if (value === undefined || !aboveTarget(line.lab, value, has, ageAt(ms))) continue;
       let next: Drug | undefined;
@@ -128,7 +132,7 @@ export function planEscalation(
             : `LDL-C ${Math.round(value)} mg/dL`;
       out.push({ drug: next, reasons, authoredMs: ms, encounter: i, stepReason: `Stepped up: ${label} above target` });
       out = chainLines(out);
-      return;
+      stepped.add(line.lab);
     }
   });
   return out;

@@ -352,7 +352,9 @@ describe('a third agent when the second is not enough', () => {
         }
       }
       // One lisinopril strength at a time.
-      expect(tl.medications.filter((m) => LINE_OF.get(m.drug.rxnorm)?.line.id === 'lisinopril' && m.stoppedMs === undefined)).toHaveLength(1);
+      expect(tl.medications.filter((m) => LINE_OF.get(m.drug.rxnorm)?.line.id === 'lisinopril' && m.stoppedMs === undefined)).toHaveLength(
+        1,
+      );
     }
     expect(raised).toBeGreaterThan(20);
     expect(added).toBeGreaterThan(5);
@@ -360,8 +362,37 @@ describe('a third agent when the second is not enough', () => {
     expect(aboveTarget('systolic_bp', 145, htn, 60)).toBe(true);
     expect(aboveTarget('systolic_bp', 145, htn, 85)).toBe(false);
     expect(aboveTarget('systolic_bp', 160, () => false, 60)).toBe(false);
-    expect(stepUpViolations('314077', { priorStep: 1, ageYears: 60, has: htn, labValuesAtVisit: [132] })).toEqual(['dose-increase-without-lab']);
+    expect(stepUpViolations('314077', { priorStep: 1, ageYears: 60, has: htn, labValuesAtVisit: [132] })).toEqual([
+      'dose-increase-without-lab',
+    ]);
     expect(stepUpViolations('314077', { priorStep: 1, ageYears: 60, has: htn, labValuesAtVisit: [152] })).toEqual([]);
+  });
+
+  it('one step per lab per visit: glucose and lipid drugs adjusted at the same review', () => {
+    const rng = new Rng('per-lab');
+    let both = 0;
+    for (let i = 0; i < 150; i++) {
+      const tl = planTimeline(
+        {
+          ageBand: [55, 65],
+          sex: 'female',
+          conditions: ['type2_diabetes', 'coronary_artery_disease'],
+          labs: [
+            { attr: schema.attributes.find((a) => a.name === 'hba1c') as LabAttribute, bin: 3 },
+            { attr: schema.attributes.find((a) => a.name === 'ldl_cholesterol') as LabAttribute, bin: 4 },
+          ],
+        },
+        REF,
+        rng,
+      );
+      const perVisit = new Map<number, string[]>();
+      for (const m of stepsOf(tl)) perVisit.set(m.encounter, [...(perVisit.get(m.encounter) ?? []), LINE_OF.get(m.drug.rxnorm)!.line.lab!]);
+      for (const labs of perVisit.values()) {
+        expect(new Set(labs).size).toBe(labs.length);
+        if (labs.length > 1) both++;
+      }
+    }
+    expect(both).toBeGreaterThan(10);
   });
 
   it('the verifier flags an add-on written without its base drug at its maximal strength', () => {
