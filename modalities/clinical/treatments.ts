@@ -113,7 +113,14 @@ export const TREATMENTS: Readonly<Record<string, Treatment>> = {
     drugs: [LISINOPRIL_PAEDIATRIC, LISINOPRIL],
     source: 'NICE NG136 / ACC-AHA 2017 (ACE inhibitor first line); AAP 2017 (lisinopril from age 6, 0.07 mg/kg)',
   },
-  hyperlipidemia: { drugs: [ATORVASTATIN], source: 'ACC/AHA 2018 cholesterol guideline; NHLBI 2011 (statins from age 10)' },
+  // Primary prevention is started from 10 (NHLBI 2011) to 75: above 75 ACC/AHA 2018 leaves a new
+  // statin to a risk discussion (a chart review found one started at 97); a statin begun earlier
+  // continues.
+  hyperlipidemia: {
+    drugs: [ATORVASTATIN],
+    startAgeYears: { [ATORVASTATIN.rxnorm]: [10, 76] },
+    source: 'ACC/AHA 2018 cholesterol guideline (primary prevention to 75); NHLBI 2011 (statins from age 10)',
+  },
   // Adults only (minimum onset 18): a high-intensity statin from the diagnosis (ACC/AHA 2018:
   // clinical ASCVD), low-dose aspirin (ACC/AHA 2019 / 2023 chronic coronary disease), nitrate.
   coronary_artery_disease: {

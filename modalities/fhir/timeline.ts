@@ -345,6 +345,11 @@ export function planTimeline(row: RowFacts, refMs: number, rng: Rng): PatientTim
     if (!acute && followUp < indexDay - DAY_MS && followUp >= indexDay - RECORD_YEARS * YEAR_MS)
       addEncounter('follow-up', followUp + 8.5 * 3600_000, 20, name);
   }
+  // A treatment that could not start at the diagnosis (the drug not yet on the market, the child
+  // too young for it) starts at a visit when it first could, not decades later at the first
+  // visit of the record's window (a chart review found hypertension from 1983 untreated until 2022).
+  for (const day of treatmentStartDays(row, conditions, birthMs, indexDay - RECORD_YEARS * YEAR_MS))
+    addEncounter('follow-up', day.ms, 20, day.condition);
   const pneumonia = conditions.find((c) => c.acute);
   // Routine visits of the record's window, each jittered by up to a month, before the index visit.
   for (const a of wellnessAges(ageIndex)) {
@@ -384,6 +389,38 @@ export function planTimeline(row: RowFacts, refMs: number, rng: Rng): PatientTim
     medications,
     ...(deathMs !== undefined ? { deathMs } : {}),
   };
+}
+
+/**
+ * Days (08:30) before `windowStartMs` on which a chronic condition's first-line drug could first be
+ * started when that is after its diagnosis: the drug's approval year (1 February), the age the
+ * drug (and this indication) allows. One visit per condition and day; none when the drug could be
+ * started at the diagnosis visit or only inside the record's window (its visits then serve).
+ */
+export function treatmentStartDays(
+  row: RowFacts,
+  conditions: readonly PlanCondition[],
+  birthMs: number,
+  windowStartMs: number,
+): { condition: string; ms: number }[] {
+  const out: { condition: string; ms: number }[] = [];
+  for (const c of conditions) {
+    const t = TREATMENTS[c.name];
+    if (c.acute || !t) continue;
+    for (const drug of t.drugs) {
+      const [startFrom, startBefore] = t.startAgeYears?.[drug.rxnorm] ?? [-Infinity, Infinity];
+      const minAge = Math.max(drug.minAgeYears, startFrom);
+      const maxAge = Math.min(drug.maxAgeYears ?? Infinity, startBefore);
+      const approval = drug.availableFromYear === undefined ? -Infinity : Date.UTC(drug.availableFromYear, 1, 1);
+      const ageStart = birthMs + Math.ceil((minAge * YEAR_MS) / DAY_MS) * DAY_MS;
+      const from = dayStart(Math.max(approval, ageStart));
+      if (from <= c.onsetMs || from >= windowStartMs) continue;
+      if ((from - birthMs) / YEAR_MS >= maxAge) continue;
+      const ms = from + 8.5 * 3600_000;
+      if (!out.some((o) => o.condition === c.name && o.ms === ms)) out.push({ condition: c.name, ms });
+    }
+  }
+  return out;
 }
 
 function planMeasurements(

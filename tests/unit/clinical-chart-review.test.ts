@@ -180,6 +180,53 @@ describe('a child with a BMI of 35 or more', () => {
   });
 });
 
+describe('a treatment that could not start at the diagnosis', () => {
+  const schema = parseSchema(readFileSync(new URL('../../schema/hospital-v1.yaml', import.meta.url), 'utf8'));
+  const lab = (n: string) => schema.attributes.find((a) => a.name === n) as LabAttribute;
+  it('starts at a visit when it first could (approval year, age), not at the record window decades later', () => {
+    const rng = new Rng('start-when-possible');
+    let old = 0;
+    let child = 0;
+    for (let i = 0; i < 200; i++) {
+      // Born ~1925-1935: hypertension usually diagnosed before lisinopril (1988).
+      const tl = planTimeline(
+        { ageBand: [90, 100], sex: 'female', conditions: ['hypertension'], labs: [{ attr: lab('systolic_bp'), bin: 2 }] },
+        REF,
+        rng,
+      );
+      const on = tl.conditions[0].onsetMs;
+      const first = tl.medications.filter((m) => m.drug.rxnorm === '314076').sort((a, b) => a.authoredMs - b.authoredMs)[0];
+      if (on < Date.UTC(1988, 0, 1)) {
+        old++;
+        expect(new Date(first.authoredMs).getUTCFullYear()).toBe(1988);
+        expect(tl.encounters[first.encounter].kind).toBe('follow-up');
+      }
+      // A child with CKD diagnosed before 6 gets the paediatric ACE inhibitor at 6, not years later.
+      const kid = planTimeline({ ageBand: [12, 18], sex: 'male', conditions: ['chronic_kidney_disease'], labs: [] }, REF, rng);
+      const ped = kid.medications.find((m) => m.drug.rxnorm === '311353');
+      if (kid.conditions[0].onsetMs < kid.birthMs + 6 * YEAR_MS) {
+        child++;
+        expect((ped!.authoredMs - kid.birthMs) / YEAR_MS).toBeLessThan(6.01);
+      }
+    }
+    expect(old).toBeGreaterThan(20);
+    expect(child).toBeGreaterThan(0);
+  });
+  it('a statin for primary prevention is not started after 75', () => {
+    const rng = new Rng('statin-75');
+    for (let i = 0; i < 100; i++) {
+      const tl = planTimeline(
+        { ageBand: [80, 90], sex: 'male', conditions: ['hyperlipidemia'], labs: [{ attr: lab('ldl_cholesterol'), bin: 3 }] },
+        REF,
+        rng,
+      );
+      // The first statin (a later step up continues a course begun by 75).
+      const first = tl.medications.filter((m) => !m.prior).sort((a, b) => a.authoredMs - b.authoredMs)[0];
+      if (first) expect((first.authoredMs - tl.birthMs) / YEAR_MS).toBeLessThan(76);
+    }
+  });
+});
+
 describe('a child’s BMI is read by BMI-for-age (CDC: obesity from the 95th percentile)', () => {
   const schema = parseSchema(readFileSync(new URL('../../schema/hospital-v1.yaml', import.meta.url), 'utf8'));
   const bmi = schema.attributes.find((a) => a.name === 'bmi') as LabAttribute;
