@@ -268,28 +268,7 @@ export function planTimeline(row: RowFacts, refMs: number, rng: Rng): PatientTim
     deathMs = dayStart(refMs) - daysBack * DAY_MS + (20 + fate.int(4)) * 3600_000;
     refMs = dayStart(deathMs);
   }
-  // Birth: whole years at the reference date (or death) == years (at least two days old).
-  const ref = new Date(refMs);
-  // An infant with pneumonia is old enough for a week in hospital before the index visit (a young
-  // infant is admitted): born at least 11 days before the reference date.
-  const infantAcute = years === 0 && row.conditions.some((c) => CONDITIONS[c]?.course === 'acute');
-  const youngest = infantAcute ? YOUNG_INFANT_ADMISSION_DAYS + 4 : 2;
-  const latest = Date.UTC(ref.getUTCFullYear() - years, ref.getUTCMonth(), ref.getUTCDate()) - (years === 0 ? youngest * DAY_MS : 0);
-  const earliest = Date.UTC(ref.getUTCFullYear() - years - 1, ref.getUTCMonth(), ref.getUTCDate()) + DAY_MS;
-  const birthMs = earliest + rng.int(Math.round((latest - earliest) / DAY_MS) + 1) * DAY_MS;
-  // Index visit within the last year, on or after the last birthday (so its age is `years`).
-  const b = new Date(birthMs);
-  const birthday = Date.UTC(b.getUTCFullYear() + years, b.getUTCMonth(), b.getUTCDate());
-  // An infant's pneumonia may need a week in hospital before the index visit follows it up.
-  const admissionRoom = infantAcute ? (YOUNG_INFANT_ADMISSION_DAYS + 3) * DAY_MS : DAY_MS;
-  const lowDay = Math.max(birthday, refMs - 365 * DAY_MS, birthMs + admissionRoom);
-  if (infantAcute && lowDay > refMs - DAY_MS)
-    throw new ClinicalInfeasibleError(
-      'young-infant-admission-infeasible',
-      'an infant with pneumonia born too recently for a hospital stay before the index visit',
-    );
-  const highDay = Math.max(lowDay, refMs - DAY_MS);
-  const indexDay = lowDay + rng.int(Math.round((highDay - lowDay) / DAY_MS) + 1) * DAY_MS;
+  const { birthMs, indexDay } = planBirthAndIndex(row, years, refMs, rng);
   const indexMs = indexDay + 9 * 3600_000;
   const ageAt = (ms: number) => (ms - birthMs) / YEAR_MS;
   const ageIndex = ageAt(indexMs);
@@ -304,34 +283,9 @@ export function planTimeline(row: RowFacts, refMs: number, rng: Rng): PatientTim
   const conditions: PlanCondition[] = [];
   for (const name of row.conditions) {
     const acute = CONDITIONS[name]?.course === 'acute';
-    let onsetDay: number;
-    let admitted = false;
-    if (acute) {
-      onsetDay = Math.max(dayStart(birthMs), indexDay - (3 + rng.int(19)) * DAY_MS);
-      // An infant under 3 months is admitted for the course (PIDS/IDSA 2011): the onset is moved
-      // back so that the stay ends before the index visit follows it up.
-      if (pneumoniaAdmitted(ageAt(onsetDay + 8 * 3600_000))) {
-        onsetDay = Math.max(dayStart(birthMs) + DAY_MS, indexDay - (YOUNG_INFANT_ADMISSION_DAYS + 2 + rng.int(14)) * DAY_MS);
-        if (indexDay - onsetDay < (YOUNG_INFANT_ADMISSION_DAYS + 1) * DAY_MS)
-          throw new ClinicalInfeasibleError(
-            'young-infant-admission-infeasible',
-            'no room for a hospital stay between birth and the index visit',
-          );
-        admitted = pneumoniaAdmitted(ageAt(onsetDay + 8 * 3600_000));
-      }
-    } else {
-      // The age reached in whole calendar years is at least the minimum (feasibleAges), but
-      // fractional years of 365.2425 days may fall short of it by under a day: the onset is then
-      // the minimum, on or before the index visit.
-      const upper = Math.max(minOnsetYears(name), ageIndex - 1 / 365.2425);
-      let onsetYears: number;
-      try {
-        onsetYears = drawOnsetYears(name, upper, rng.next(), rng.next());
-      } catch (e) {
-        throw new ClinicalInfeasibleError('onset-age-infeasible', (e as Error).message);
-      }
-      onsetDay = Math.min(indexDay, dayStart(birthMs + Math.ceil((onsetYears * YEAR_MS) / DAY_MS) * DAY_MS));
-    }
+    const { onsetDay, admitted } = acute
+      ? acuteOnset(indexDay, birthMs, rng)
+      : { onsetDay: chronicOnsetDay(name, ageIndex, indexDay, birthMs, rng), admitted: false };
     // A chronic onset on the index day is diagnosed at the index visit, not at a visit an hour before it.
     const enc =
       onsetDay >= indexDay
@@ -389,6 +343,68 @@ export function planTimeline(row: RowFacts, refMs: number, rng: Rng): PatientTim
     medications,
     ...(deathMs !== undefined ? { deathMs } : {}),
   };
+}
+
+/**
+ * Birth (whole years at the reference date — or death — equal to `years`, at least two days old)
+ * and the index visit's day, within the last year and on or after the last birthday.
+ */
+function planBirthAndIndex(row: RowFacts, years: number, refMs: number, rng: Rng): { birthMs: number; indexDay: number } {
+  // Birth: whole years at the reference date (or death) == years (at least two days old).
+  const ref = new Date(refMs);
+  // An infant with pneumonia is old enough for a week in hospital before the index visit (a young
+  // infant is admitted): born at least 11 days before the reference date.
+  const infantAcute = years === 0 && row.conditions.some((c) => CONDITIONS[c]?.course === 'acute');
+  const youngest = infantAcute ? YOUNG_INFANT_ADMISSION_DAYS + 4 : 2;
+  const latest = Date.UTC(ref.getUTCFullYear() - years, ref.getUTCMonth(), ref.getUTCDate()) - (years === 0 ? youngest * DAY_MS : 0);
+  const earliest = Date.UTC(ref.getUTCFullYear() - years - 1, ref.getUTCMonth(), ref.getUTCDate()) + DAY_MS;
+  const birthMs = earliest + rng.int(Math.round((latest - earliest) / DAY_MS) + 1) * DAY_MS;
+  // Index visit within the last year, on or after the last birthday (so its age is `years`).
+  const b = new Date(birthMs);
+  const birthday = Date.UTC(b.getUTCFullYear() + years, b.getUTCMonth(), b.getUTCDate());
+  // An infant's pneumonia may need a week in hospital before the index visit follows it up.
+  const admissionRoom = infantAcute ? (YOUNG_INFANT_ADMISSION_DAYS + 3) * DAY_MS : DAY_MS;
+  const lowDay = Math.max(birthday, refMs - 365 * DAY_MS, birthMs + admissionRoom);
+  if (infantAcute && lowDay > refMs - DAY_MS)
+    throw new ClinicalInfeasibleError(
+      'young-infant-admission-infeasible',
+      'an infant with pneumonia born too recently for a hospital stay before the index visit',
+    );
+  const highDay = Math.max(lowDay, refMs - DAY_MS);
+  const indexDay = lowDay + rng.int(Math.round((highDay - lowDay) / DAY_MS) + 1) * DAY_MS;
+  return { birthMs, indexDay };
+}
+
+/**
+ * An acute episode's onset day, 3 to 21 days before the index visit; an infant under 3 months is
+ * admitted for the course (PIDS/IDSA 2011), the onset then moved back so that the stay ends before
+ * the index visit follows it up.
+ */
+function acuteOnset(indexDay: number, birthMs: number, rng: Rng): { onsetDay: number; admitted: boolean } {
+  const ageAt = (ms: number) => (ms - birthMs) / YEAR_MS;
+  let onsetDay = Math.max(dayStart(birthMs), indexDay - (3 + rng.int(19)) * DAY_MS);
+  if (!pneumoniaAdmitted(ageAt(onsetDay + 8 * 3600_000))) return { onsetDay, admitted: false };
+  onsetDay = Math.max(dayStart(birthMs) + DAY_MS, indexDay - (YOUNG_INFANT_ADMISSION_DAYS + 2 + rng.int(14)) * DAY_MS);
+  if (indexDay - onsetDay < (YOUNG_INFANT_ADMISSION_DAYS + 1) * DAY_MS)
+    throw new ClinicalInfeasibleError('young-infant-admission-infeasible', 'no room for a hospital stay between birth and the index visit');
+  return { onsetDay, admitted: pneumoniaAdmitted(ageAt(onsetDay + 8 * 3600_000)) };
+}
+
+/**
+ * A chronic condition's onset day, drawn from the knowledge base conditional on the age reached at
+ * the index visit. The age reached in whole calendar years is at least the minimum
+ * (feasibleAges), but fractional years of 365.2425 days may fall short of it by under a day: the
+ * onset is then the minimum, on or before the index visit.
+ */
+function chronicOnsetDay(name: string, ageIndex: number, indexDay: number, birthMs: number, rng: Rng): number {
+  const upper = Math.max(minOnsetYears(name), ageIndex - 1 / 365.2425);
+  let onsetYears: number;
+  try {
+    onsetYears = drawOnsetYears(name, upper, rng.next(), rng.next());
+  } catch (e) {
+    throw new ClinicalInfeasibleError('onset-age-infeasible', (e as Error).message);
+  }
+  return Math.min(indexDay, dayStart(birthMs + Math.ceil((onsetYears * YEAR_MS) / DAY_MS) * DAY_MS));
 }
 
 /**
