@@ -106,13 +106,7 @@ export function therapyViolations(
       add(rule, x.r, `RxNorm ${x.rxnorm} (step ${at.step + 1} of ${at.line.id}) without a lab above target at its visit`);
   }
 
-  // An add-on agent is written on top of the maximal step of its base line, running at that time.
-  for (const x of rxs) {
-    if (!LINE_OF.get(x.rxnorm)?.line.addOnTo) continue;
-    const running = rxs.filter((y) => y !== x && y.authoredMs <= x.authoredMs && end(y) > x.authoredMs).map((y) => y.rxnorm);
-    for (const rule of addOnViolations(x.rxnorm, running))
-      add(rule, x.r, `RxNorm ${x.rxnorm} added while ${running.join(', ') || 'nothing'} was running`);
-  }
+  addOnChecks(rxs, end, add);
 
   // Required therapies at every adult visit.
   for (const t of REQUIRED_THERAPIES) {
@@ -135,6 +129,16 @@ export function therapyViolations(
         break;
       }
     }
+  }
+}
+
+/** An add-on agent is written on top of the maximal step of its base line, running at that time. */
+function addOnChecks(rxs: readonly Rx[], end: (x: Rx) => number, add: (rule: string, r: FhirResourceLike, detail: string) => void): void {
+  for (const x of rxs) {
+    if (!LINE_OF.get(x.rxnorm)?.line.addOnTo) continue;
+    const running = rxs.filter((y) => y !== x && y.authoredMs <= x.authoredMs && end(y) > x.authoredMs).map((y) => y.rxnorm);
+    for (const rule of addOnViolations(x.rxnorm, running))
+      add(rule, x.r, `RxNorm ${x.rxnorm} added while ${running.join(', ') || 'nothing'} was running`);
   }
 }
 
