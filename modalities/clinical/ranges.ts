@@ -258,3 +258,37 @@ export function referenceFlag(lab: string, value: number, ageYears: number): 'lo
   }
   return high !== undefined && value >= high ? 'high' : low !== undefined && value < low ? 'low' : 'normal';
 }
+
+/**
+ * HbA1c kinetics: it moves towards the level the current glycaemia sustains with about half of the
+ * change in 30 days (ADA Standards of Care, section 6: the preceding 30 days contribute about 50 %
+ * of HbA1c; red cells live about 120 days), and no sustained level is below HBA1C_FLOOR (the
+ * range's lower limit). From `fromValue`, `days` later it cannot be below this.
+ */
+export const HBA1C_FLOOR = 4;
+export const HBA1C_HALF_DAYS = 30;
+/** Measurement noise allowed on top of the kinetic bound (two values' visit-to-visit variation). */
+export const HBA1C_FALL_SLACK = 0.5;
+export function lowestHba1cAfter(fromValue: number, days: number): number {
+  return HBA1C_FLOOR + (fromValue - HBA1C_FLOOR) * 0.5 ** (Math.max(0, days) / HBA1C_HALF_DAYS);
+}
+/** The highest earlier value from which `toValue` could be reached `days` later (the inverse of lowestHba1cAfter). */
+export function highestHba1cBefore(toValue: number, days: number): number {
+  return HBA1C_FLOOR + (toValue - HBA1C_FLOOR) * 2 ** (Math.max(0, days) / HBA1C_HALF_DAYS);
+}
+
+/**
+ * `hba1c-falls-too-fast` for each HbA1c value (index into `values`) lower than the kinetics allow
+ * after the value measured before it, with HBA1C_FALL_SLACK for measurement noise. `values` in any
+ * order; each is compared with the latest one before it.
+ */
+export function hba1cKineticsViolations(values: readonly { value: number; ms: number }[]): number[] {
+  const order = values.map((_, i) => i).sort((a, b) => values[a].ms - values[b].ms);
+  const out: number[] = [];
+  for (let k = 1; k < order.length; k++) {
+    const prev = values[order[k - 1]];
+    const cur = values[order[k]];
+    if (cur.value < lowestHba1cAfter(prev.value, (cur.ms - prev.ms) / 86_400_000) - HBA1C_FALL_SLACK) out.push(order[k]);
+  }
+  return out;
+}

@@ -19,6 +19,8 @@ import {
   LABS,
   BMI_FOR_AGE_YEARS,
   bmiForAgeP95,
+  HBA1C_FALL_SLACK,
+  highestHba1cBefore,
   medianHeightCm,
   minOnsetYears,
   pneumoniaAdmitted,
@@ -468,7 +470,11 @@ function planMeasurements(
     // where severe obesity begins (CDC), not at adult BMI values (a toddler's 95th percentile is ~18).
     const p95 = attr.name === 'bmi' ? bmiForAgeP95(ageAt(condOnset ?? indexMs), row.sex) : undefined;
     if (p95 !== undefined && ageAt(condOnset ?? indexMs) < 18) dxRange = [p95, 1.2 * p95];
-    const dxValue = dxRange ? dxRange[0] + rng.next() * (dxRange[1] - dxRange[0]) : undefined;
+    let dxValue = dxRange ? dxRange[0] + rng.next() * (dxRange[1] - dxRange[0]) : undefined;
+    // HbA1c cannot fall faster than its kinetics allow (clinical/ranges.ts): a diagnosis weeks
+    // before a low latest value had a lower diagnostic value (an 11-year-old went 7.6 → 4.8 % in 6 weeks).
+    if (attr.name === 'hba1c' && dxValue !== undefined && condOnset !== undefined && condOnset < indexMs)
+      dxValue = Math.min(dxValue, highestHba1cBefore(latest, (indexMs - condOnset) / DAY_MS) - HBA1C_FALL_SLACK / 2);
     const baseline = (ms: number) => k?.baseline(ageAt(ms)) ?? latest;
     encounters.forEach((e, i) => {
       if (i === index) {

@@ -17,6 +17,7 @@ import {
   CONDITIONS,
   drugApprovalViolations,
   drugViolations,
+  hba1cKineticsViolations,
   INDICATIONS,
   labConditionViolations,
   labRange,
@@ -172,12 +173,29 @@ export function verifyRecord(index: RecordIndex, resources: readonly FhirResourc
     }
   }
   acuteViolations(resources, { birthMs, conditionName }, add);
-  therapyViolations(
-    resources,
-    { ageAt, onset, encounters, labs: labsOf(index, resources), ...(Number.isFinite(deathMs) ? { deathMs } : {}) },
-    add,
-  );
+  const labs = labsOf(index, resources);
+  kineticsViolations(resources, labs, add);
+  therapyViolations(resources, { ageAt, onset, encounters, labs, ...(Number.isFinite(deathMs) ? { deathMs } : {}) }, add);
   return out;
+}
+
+/** HbA1c values falling faster than its kinetics allow (clinical/ranges.ts). */
+function kineticsViolations(
+  resources: readonly FhirResourceLike[],
+  labs: TherapyContext['labs'],
+  add: (rule: string, r: FhirResourceLike, detail: string) => void,
+): void {
+  const a1c = labs.filter((l) => l.lab === 'hba1c');
+  for (const i of hba1cKineticsViolations(a1c)) {
+    const r = resources.find(
+      (x) =>
+        x.resourceType === 'Observation' &&
+        whenOf(x)?.[0] === a1c[i].ms &&
+        (x.valueQuantity as { value?: number } | undefined)?.value === a1c[i].value,
+    );
+    if (r)
+      add('hba1c-falls-too-fast', r, `HbA1c ${a1c[i].value} % at ${new Date(a1c[i].ms).toISOString()}, faster than its kinetics allow`);
+  }
 }
 
 /** The schema's lab values of the record with their time and visit (for the treatment-course rules). */

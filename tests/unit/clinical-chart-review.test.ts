@@ -6,7 +6,13 @@ import { describe, expect, it } from 'vitest';
 import { decodePatient } from '../../modalities/fhir/decode.ts';
 import { recordIndex, verifyRecord } from '../../modalities/fhir/verify-record.ts';
 import { parseSchema, type LabAttribute } from '../../schema/schema.ts';
-import { bmiForAgeP95, drugApprovalViolations, INDICATIONS, labConditionViolations } from '../../modalities/clinical/index.ts';
+import {
+  bmiForAgeP95,
+  drugApprovalViolations,
+  hba1cKineticsViolations,
+  INDICATIONS,
+  labConditionViolations,
+} from '../../modalities/clinical/index.ts';
 import { plausibilityRules, violations } from '../../synthesis/plausibility.ts';
 import { planTimeline, routineGapDays, YEAR_MS } from '../../modalities/fhir/timeline.ts';
 import { buildVocabulary, generateNote, verifyNote, type SyntheticFacts } from '../../modalities/notes/index.ts';
@@ -224,6 +230,84 @@ describe('a treatment that could not start at the diagnosis', () => {
       const first = tl.medications.filter((m) => !m.prior).sort((a, b) => a.authoredMs - b.authoredMs)[0];
       if (first) expect((first.authoredMs - tl.birthMs) / YEAR_MS).toBeLessThan(76);
     }
+  });
+});
+
+describe('HbA1c falls no faster than its kinetics (half the change in 30 days, ADA §6)', () => {
+  const schema = parseSchema(readFileSync(new URL('../../schema/hospital-v1.yaml', import.meta.url), 'utf8'));
+  const t0 = Date.parse('2024-11-20T08:15:00Z');
+  it('the rule: 7.6 → 4.8 % in 40 days breaks it; 7.6 → 6.4 % does not; a rise never does', () => {
+    expect(
+      hba1cKineticsViolations([
+        { value: 7.6, ms: t0 },
+        { value: 4.8, ms: t0 + 40 * DAY },
+      ]),
+    ).toEqual([1]);
+    expect(
+      hba1cKineticsViolations([
+        { value: 4.8, ms: t0 + 40 * DAY },
+        { value: 7.6, ms: t0 },
+      ]),
+    ).toEqual([0]);
+    expect(
+      hba1cKineticsViolations([
+        { value: 7.6, ms: t0 },
+        { value: 6.4, ms: t0 + 40 * DAY },
+      ]),
+    ).toEqual([]);
+    expect(
+      hba1cKineticsViolations([
+        { value: 5.0, ms: t0 },
+        { value: 9.0, ms: t0 + DAY },
+      ]),
+    ).toEqual([]);
+  });
+  it('planned diabetics whose latest HbA1c is low were diagnosed at a value the kinetics allow; the verifier flags an edited fall', () => {
+    const index = recordIndex(schema);
+    const hba1c = schema.attributes.find((a) => a.name === 'hba1c') as LabAttribute;
+    const rng = new Rng('a1c-kinetics');
+    let recent = 0;
+    for (let i = 0; i < 400; i++) {
+      const tl = planTimeline(
+        { ageBand: [12, 18], sex: i % 2 ? 'male' : 'female', conditions: ['type2_diabetes'], labs: [{ attr: hba1c, bin: 0 }] },
+        REF,
+        rng,
+      );
+      const values = tl.measurements.filter((m) => m.lab === 'hba1c').map((m) => ({ value: m.value, ms: m.ms }));
+      expect(hba1cKineticsViolations(values)).toEqual([]);
+      if (tl.indexMs - tl.conditions[0].onsetMs < 90 * DAY && tl.conditions[0].encounter !== tl.indexEncounter) recent++;
+    }
+    expect(recent).toBeGreaterThan(3);
+    const row = schema.attributes.map((a) =>
+      a.kind === 'age'
+        ? 5
+        : a.kind === 'condition'
+          ? +(a.name === 'type2_diabetes')
+          : a.kind === 'lab'
+            ? a.name === 'hba1c'
+              ? 3
+              : a.name === 'egfr'
+                ? a.edges.length
+                : 1
+            : 0,
+    );
+    let edited = 0;
+    for (let seed = 0; seed < 60 && edited === 0; seed++) {
+      const d = decodePatient(schema, row, new Rng(`a1c-record-${seed}`));
+      const rs = structuredClone([d.patient, ...d.encounters, ...d.conditions, ...d.observations, ...d.medications]) as any[];
+      expect(verifyRecord(index, rs).map((v) => v.rule)).toEqual([]);
+      const a1c = rs
+        .filter((r) => r.resourceType === 'Observation' && r.code.coding.some((c: any) => c.code === '4548-4'))
+        .sort((x, y) => Date.parse(x.effectiveDateTime) - Date.parse(y.effectiveDateTime));
+      // Two consecutive values at most 120 days apart (a diagnosis and its 90-day follow-up): 12 → 4.1 %.
+      const k = a1c.findIndex((o, j) => j > 0 && Date.parse(o.effectiveDateTime) - Date.parse(a1c[j - 1].effectiveDateTime) <= 120 * DAY);
+      if (k < 1) continue;
+      a1c[k - 1].valueQuantity.value = 12;
+      a1c[k].valueQuantity.value = 4.1;
+      expect(verifyRecord(index, rs).map((v) => v.rule)).toContain('hba1c-falls-too-fast');
+      edited++;
+    }
+    expect(edited).toBe(1);
   });
 });
 
