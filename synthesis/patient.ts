@@ -56,6 +56,7 @@ import type { ReferenceBuild } from '../modalities/genome/reference.ts';
 import { buildVocabulary, type Vocabulary } from '../modalities/notes/vocabulary.ts';
 import { generateVerifiedNote, NoteStats, SafeNoteError } from '../modalities/notes/generate.ts';
 import type { FactLab, SyntheticFacts } from '../modalities/notes/facts.ts';
+import { factMedications } from './note-medications.ts';
 
 /** Gene of each public panel SNP, for the variant Observations (a schema's other SNPs have none). */
 const GENE_OF_RSID = new Map(GWAS_PANEL.map((s) => [s.rsid, s.gene]));
@@ -229,8 +230,9 @@ function displayUnit(ucum: string): string {
 
 /**
  * The decoders' facts for one decoded patient and its row artefacts, as of the note's date: the
- * age at the note, every condition with its onset, and per lab the latest value measured on or
- * before the note (with its date).
+ * age at the note, every condition with its onset, per lab the latest value measured on or
+ * before the note (with its date), and every prescription with its dates (the note names those
+ * running at its date).
  */
 export function toFacts(schema: Schema, decoded: DecodedPatient, art: RowArtefacts): SyntheticFacts {
   const p = decoded.patient as { id: string; birthDate?: string; gender?: string };
@@ -289,6 +291,7 @@ export function toFacts(schema: Schema, decoded: DecodedPatient, art: RowArtefac
     sex: p.gender ?? 'unknown',
     conditions,
     labs,
+    medications: factMedications(tl),
     ...(image ? { image } : {}),
     ...(art.genotypes ? { genotypes: art.genotypes } : {}),
     ...(art.noteTopics.length ? { noteTopics: art.noteTopics } : {}),

@@ -9,8 +9,15 @@
  *   recommendation 46): 45 mg/kg twice daily as the 400 mg/5 mL suspension under 40 kg, 2 g
  *   (four 500 mg capsules) twice daily from 40 kg. Five days: short courses were non-inferior to
  *   ten in children (CAP-IT, Bielicki et al., JAMA 2021; SCOUT-CAP, Williams et al., JAMA Pediatr
- *   2022). Infants under 3 months are admitted (PIDS/IDSA recommendation 1): no outpatient
- *   prescription.
+ *   2022).
+ * - infants under 3 months are admitted (PIDS/IDSA 2011, recommendation 1: infants 3-6 months and
+ *   younger with suspected bacterial CAP benefit from hospitalisation) and treated intravenously
+ *   with ampicillin plus gentamicin, the regimen for the youngest infants (the guideline's
+ *   alternative is a third-generation cephalosporin): ampicillin 50 mg/kg every 6 hours (PIDS/IDSA
+ *   2011 Table: ampicillin 150-200 mg/kg/day every 6 hours for the hospitalised child) and
+ *   gentamicin 2.5 mg/kg every 8 hours (gentamicin injection label: neonates and infants,
+ *   2.5 mg/kg every 8 hours), 7 days, the whole course in hospital. The admission lasts the course
+ *   (clinical/antibiotics.ts YOUNG_INFANT_ADMISSION_DAYS; Encounter class IMP in the record).
  * - adults without comorbidity: amoxicillin 1 g three times daily (Metlay et al., ATS/IDSA 2019
  *   adult CAP guideline, Am J Respir Crit Care Med 200:e45, Table 3).
  * - adults with a comorbidity of that table (chronic heart, lung, liver or renal disease, diabetes,
@@ -29,6 +36,14 @@
  * amoxicillin 875 mg / clavulanate 125 mg tablets (NDC 82804-060, 68788-7531), 308460 for
  * azithromycin 250 mg tablets (NDC 68071-4902, 50090-6436). 308189's display (80 MG/ML, the
  * normalised 400 mg/5 mL) also appears in an RxNav SCD export.
+ * The infants' injectables likewise: 1721475 ampicillin 1000 MG Injection (a 1 g vial the dose is
+ * drawn from) in VSAC "Antibiotic Medications for Pharyngitis" (2021-05-06 and 2025-05-08) and
+ * "Antibiotic Medications for Upper Respiratory Infection" (2.16.840.1.113883.3.464.1003.1190,
+ * 2025-05-08), and openFDA NDC 84549-113 (ampicillin sodium 1 g vial, rxcui 1721475 alone);
+ * 1870676 "2 ML gentamicin 10 MG/ML Injection" (the paediatric 10 mg/mL vial) in VSAC "Antibiotic
+ * Medications for Pharyngitis" (2021-05-06) and openFDA NDC 63323-173 (Fresenius Kabi gentamicin
+ * injection, paediatric, 10 mg/mL 2 mL vial, rxcui 1870676 alone). Initial approvals: both predate
+ * 1982 (Drugs@FDA lists them "prior to Jan 1, 1982"), so no first year is set.
  */
 import type { Drug } from './treatments.ts';
 
@@ -88,11 +103,36 @@ export const AZITHROMYCIN: Drug = {
   acuteCourseDays: ACUTE_COURSE_DAYS,
 };
 
+/** Days of the young infant's intravenous course, and of the admission it is given in. */
+export const YOUNG_INFANT_COURSE_DAYS = 7;
+export const YOUNG_INFANT_ADMISSION_DAYS = YOUNG_INFANT_COURSE_DAYS;
+/** An infant course lasts 7 to 10 days (the verifier's bounds for the injectables). */
+const INFANT_COURSE_DAYS: readonly [number, number] = [7, 10];
+
+export const AMPICILLIN_IV: Drug = {
+  rxnorm: '1721475',
+  display: 'ampicillin 1000 MG Injection',
+  minAgeYears: 0,
+  maxAgeYears: CAP_OUTPATIENT_MIN_YEARS,
+  dosage: '50 mg/kg intravenously every 6 hours for 7 days (in hospital)',
+  acuteCourseDays: INFANT_COURSE_DAYS,
+  route: 'intravenous',
+};
+export const GENTAMICIN_IV: Drug = {
+  rxnorm: '1870676',
+  display: '2 ML gentamicin 10 MG/ML Injection',
+  minAgeYears: 0,
+  maxAgeYears: CAP_OUTPATIENT_MIN_YEARS,
+  dosage: '2.5 mg/kg intravenously every 8 hours for 7 days (in hospital)',
+  acuteCourseDays: INFANT_COURSE_DAYS,
+  route: 'intravenous',
+};
+
 /** Acute condition → the drugs its regimens may hold (for the verifier's indications). */
 export const ACUTE_TREATMENTS: Readonly<Record<string, { drugs: readonly Drug[]; source: string }>> = {
   pneumonia: {
-    drugs: [AMOXICILLIN_SUSPENSION, AMOXICILLIN_CAPSULE, AMOXICILLIN_CLAVULANATE, AZITHROMYCIN],
-    source: 'PIDS/IDSA 2011 (children); ATS/IDSA 2019 (adults, outpatient)',
+    drugs: [AMOXICILLIN_SUSPENSION, AMOXICILLIN_CAPSULE, AMOXICILLIN_CLAVULANATE, AZITHROMYCIN, AMPICILLIN_IV, GENTAMICIN_IV],
+    source: 'PIDS/IDSA 2011 (children; infants under 3 months admitted, intravenous); ATS/IDSA 2019 (adults, outpatient)',
   },
 };
 
@@ -115,13 +155,56 @@ export interface Course {
 
 const round1 = (x: number) => Math.round(x * 10) / 10;
 
+/** Whether pneumonia at `ageYears` is treated in hospital (an infant under 3 months). */
+export function pneumoniaAdmitted(ageYears: number): boolean {
+  return ageYears < CAP_OUTPATIENT_MIN_YEARS;
+}
+
 /**
- * The outpatient regimen for community-acquired pneumonia at `ageYears` (children's dose from
- * `weightKg`; adults' regimen by `comorbid`). Empty under 3 months (admitted, not modelled).
+ * The regimen for community-acquired pneumonia at `ageYears` (children's dose from `weightKg`;
+ * adults' regimen by `comorbid`): under 3 months the intravenous course given in hospital, else
+ * the outpatient one.
  */
 export function pneumoniaCourses(ageYears: number, weightKg: number, comorbid: boolean): Course[] {
   const days = CAP_COURSE_DAYS;
-  if (ageYears < CAP_OUTPATIENT_MIN_YEARS) return [];
+  if (pneumoniaAdmitted(ageYears)) {
+    if (!(weightKg > 0)) throw new Error(`pneumoniaCourses: an infant's dose needs a positive weight, got ${weightKg}`);
+    const kg = round1(weightKg);
+    const d = YOUNG_INFANT_COURSE_DAYS;
+    // Doses rounded to 5 mg (ampicillin) and 0.1 mg (gentamicin), as a paediatric pharmacy draws them.
+    const amp = Math.round((50 * kg) / 5) * 5;
+    const gent = round1(2.5 * kg);
+    return [
+      {
+        drug: AMPICILLIN_IV,
+        days: d,
+        weightKg: kg,
+        doses: [
+          {
+            doseMg: amp,
+            timesPerDay: 4,
+            fromDay: 0,
+            days: d,
+            text: `${amp} mg intravenously every 6 hours for ${d} days (50 mg/kg per dose; weight ${kg} kg)`,
+          },
+        ],
+      },
+      {
+        drug: GENTAMICIN_IV,
+        days: d,
+        weightKg: kg,
+        doses: [
+          {
+            doseMg: gent,
+            timesPerDay: 3,
+            fromDay: 0,
+            days: d,
+            text: `${gent} mg intravenously every 8 hours for ${d} days (2.5 mg/kg per dose; weight ${kg} kg)`,
+          },
+        ],
+      },
+    ];
+  }
   if (ageYears < 18) {
     if (!(weightKg > 0)) throw new Error(`pneumoniaCourses: a child's dose needs a positive weight, got ${weightKg}`);
     const kg = round1(weightKg);

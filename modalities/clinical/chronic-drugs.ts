@@ -29,12 +29,21 @@
  * - 313988 furosemide 40 MG Oral Tablet: VSAC "Pharmacologic Therapy for Hypertension"
  *   (2.16.840.1.113883.3.526.1577, both versions) and "Diuretics" (2.16.840.1.113762.1.4.1248.170,
  *   2025-05-08); Synthea's `modules/heart/chf_meds_hfref_nyha2.json` (state Diuretic).
+ * - 349556 ezetimibe 10 MG Oral Tablet (the only strength): openFDA NDC directory, products of
+ *   that single strength carrying only this RxCUI (NDC 50090-7339, 50268-298); the display is
+ *   RxNorm's SCD name of that product, whose branded form (Zetia) is 352304 in a public RxNorm
+ *   listing of SBDs ("ezetimibe 10 MG Oral Tablet [Zetia]").
+ * - 665033 sitagliptin 100 MG Oral Tablet: VSAC "Hypoglycemics Treatment Medications"
+ *   (2.16.840.1.113762.1.4.1196.394, 2025-05-08); openFDA NDC 70771-1792 (a 100 mg product)
+ *   lists it, and a public comparator table of DPP-4 inhibitors names 665033 / 665038 / 665042 as
+ *   the 100 / 25 / 50 mg SCDs.
  * 1545658's pairing rests on VSAC alone (no independent listing was found here); 861004's second
  * source is a clinical-NLP resolver's printed output, weaker than the others.
  *
  * First years (`availableFromYear`) are the FDA label's "Initial U.S. Approval": metformin 1995
  * (as treatments.ts), empagliflozin 2014 (JARDIANCE label, DailyMed), metoprolol succinate
- * extended release 1992 (TOPROL-XL label), atorvastatin 1996 (treatments.ts). Furosemide's
+ * extended release 1992 (TOPROL-XL label), atorvastatin 1996 (treatments.ts), ezetimibe 2002
+ * (ezetimibe tablets label), sitagliptin 2006 (JANUVIA label). Furosemide's
  * generic labels are in the old format without that line; 1982 is used, the year from which
  * Drugs@FDA dates its approvals (earlier ones are listed "prior to Jan 1, 1982"), a conservative
  * bound that was not checked against the NDA itself. Aspirin predates FDA approval (OTC monograph):
@@ -103,10 +112,42 @@ export const FUROSEMIDE_40: Drug = {
   availableFromYear: 1982,
 };
 
-/** Drugs written only as a step up (never first line), with the conditions they treat (for INDICATIONS). */
+/**
+ * Ezetimibe added when LDL-C stays above target on the maximal statin (ACC/AHA 2018 cholesterol
+ * guideline: clinical ASCVD with LDL-C >= 70 mg/dL on maximally tolerated statin; severe primary
+ * hypercholesterolaemia not at goal on it). 10 mg once daily (label).
+ */
+export const EZETIMIBE_10: Drug = {
+  rxnorm: '349556',
+  display: 'ezetimibe 10 MG Oral Tablet',
+  minAgeYears: 18,
+  dosage: 'One tablet (10 mg) by mouth once daily',
+  availableFromYear: 2002,
+};
+/**
+ * A third glucose-lowering agent when HbA1c stays at or above 7 % on metformin and an SGLT2
+ * inhibitor (ADA Standards of Care 2024, section 9: add an agent of another class; a DPP-4
+ * inhibitor is one of them). 100 mg once daily needs an eGFR of at least 45 (JANUVIA label: 50 mg
+ * from 30 to 45), so it is not started below 45.
+ */
+export const SITAGLIPTIN_100: Drug = {
+  rxnorm: '665033',
+  display: 'sitagliptin 100 MG Oral Tablet',
+  minAgeYears: 18,
+  dosage: 'One tablet (100 mg) by mouth once daily',
+  availableFromYear: 2006,
+  minEgfr: 45,
+};
+
+/**
+ * Drugs written only as a step up (never first line), with the conditions they treat (for INDICATIONS).
+ * The blood-pressure steps are hypertension.ts's HYPERTENSION_STEP_UP_DRUGS.
+ */
 export const STEP_UP_DRUGS: readonly { drug: Drug; conditions: readonly string[] }[] = [
   { drug: METFORMIN_1000, conditions: ['type2_diabetes'] },
   { drug: EMPAGLIFLOZIN, conditions: ['type2_diabetes'] },
   { drug: ATORVASTATIN_40, conditions: ['hyperlipidemia'] },
   { drug: ATORVASTATIN_80, conditions: ['hyperlipidemia', 'coronary_artery_disease'] },
+  { drug: EZETIMIBE_10, conditions: ['hyperlipidemia', 'coronary_artery_disease'] },
+  { drug: SITAGLIPTIN_100, conditions: ['type2_diabetes'] },
 ];

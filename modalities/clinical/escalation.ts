@@ -5,27 +5,42 @@
  * - type 2 diabetes (ADA Standards of Care 2024, section 9): metformin, titrated to 1,000 mg twice
  *   daily when HbA1c stays at or above the 7 % target about 3 months after the last change; then a
  *   second agent (an SGLT2 inhibitor, empagliflozin 10 mg, for its cardiorenal benefit) on the same
- *   condition;
+ *   condition; then, when HbA1c is still at or above 7 % on both, a third agent of another class
+ *   (the DPP-4 inhibitor sitagliptin 100 mg);
  * - LDL cholesterol (ACC/AHA 2018 cholesterol guideline): clinical ASCVD (coronary disease) gets a
  *   high-intensity statin (atorvastatin 40-80 mg) from its diagnosis, raised to 80 mg when LDL-C
  *   stays at or above 70 mg/dL; primary prevention (hyperlipidemia alone) starts at 10 mg and is
  *   raised to high intensity when LDL-C is at or above 190 mg/dL (severe hypercholesterolaemia);
+ *   ezetimibe 10 mg is added when LDL-C is still above that target on atorvastatin 80 mg (the
+ *   guideline's add-on to a maximally tolerated statin);
+ * - hypertension (clinical/hypertension.ts): ACC/AHA 2017 for adults (systolic target below
+ *   130 mmHg), lisinopril 10 → 20 → 40 mg at visits whose systolic pressure is at or above the
+ *   target, then amlodipine 5 → 10 mg added; AAP 2017 for children by weight (lisinopril
+ *   2.5 → 5 → 10 → 20 → 40 mg, at most 0.6 mg/kg), who therefore take part in this line;
  * - coronary disease: low-dose aspirin 81 mg (ACC/AHA 2019; AHA/ACC 2023 chronic coronary disease);
  * - heart failure (AHA/ACC/HFSA 2022): an ACE inhibitor (lisinopril), an evidence-based
  *   beta-blocker (metoprolol succinate) and a loop diuretic (furosemide).
  *
  * A drug and its strengths form a `line`; a line's prescriptions replace one another (the old one
  * is stopped when the next is written), so one strength is active at a time. At most one step per
- * visit, at the visit whose lab is above target. Pure.
+ * lab per visit, at the visit whose lab is above target. An add-on line starts only on its base line's
+ * last (maximal) step, which must still be running when it is written. Pure.
+ *
+ * Not modelled: beta-blocker titration in heart failure (metoprolol succinate 25 mg doubled every
+ * 2 weeks to 200 mg as tolerated, AHA/ACC/HFSA 2022). It is driven by heart rate and blood pressure
+ * at visits 2 weeks apart, which the record neither has nor schedules; the lab-driven steps here
+ * cannot express it, so heart failure keeps the starting 25 mg.
  */
 import {
   ATORVASTATIN_40,
   ATORVASTATIN_80,
   EMPAGLIFLOZIN,
+  EZETIMIBE_10,
   FUROSEMIDE_40,
   METFORMIN_1000,
   METOPROLOL_SUCCINATE_25,
   ASPIRIN_81,
+  SITAGLIPTIN_100,
 } from './chronic-drugs.ts';
 import { ATORVASTATIN, LISINOPRIL, LISINOPRIL_PAEDIATRIC, METFORMIN, type Drug } from './treatments.ts';
 import { AMLODIPINE_10, AMLODIPINE_5, LISINOPRIL_20, LISINOPRIL_40, LISINOPRIL_5, systolicAboveTarget } from './hypertension.ts';
@@ -50,7 +65,9 @@ export interface TherapyLine {
 export const THERAPY_LINES: readonly TherapyLine[] = [
   { id: 'metformin', steps: [METFORMIN, METFORMIN_1000], lab: 'hba1c' },
   { id: 'sglt2-inhibitor', steps: [EMPAGLIFLOZIN], lab: 'hba1c', addOnTo: 'metformin' },
+  { id: 'dpp4-inhibitor', steps: [SITAGLIPTIN_100], lab: 'hba1c', addOnTo: 'sglt2-inhibitor' },
   { id: 'atorvastatin', steps: [ATORVASTATIN, ATORVASTATIN_40, ATORVASTATIN_80], lab: 'ldl_cholesterol' },
+  { id: 'ezetimibe', steps: [EZETIMIBE_10], lab: 'ldl_cholesterol', addOnTo: 'atorvastatin' },
   // Hypertension (clinical/hypertension.ts): ACC/AHA 2017 for adults, AAP 2017 by weight for children.
   {
     id: 'lisinopril',
@@ -172,4 +189,18 @@ export function stepUpViolations(rxnorm: string, ctx: StepContext): string[] {
   const lab = at.line.lab;
   if (lab && ctx.labValuesAtVisit.some((v) => aboveTarget(lab, v, ctx.has, ctx.ageYears))) return [];
   return ['dose-increase-without-lab'];
+}
+
+/**
+ * `add-on-without-maximal-base` when an add-on agent (`rxnorm`, on a line with `addOnTo`) is written
+ * while its base line is not running at its last step: ezetimibe beside atorvastatin 10 mg, or a
+ * third diabetes agent without the SGLT2 inhibitor. `activeAt` lists the RxNorm codes running when
+ * it was written.
+ */
+export function addOnViolations(rxnorm: string, activeAt: readonly string[]): string[] {
+  const line = LINE_OF.get(rxnorm)?.line;
+  if (!line?.addOnTo) return [];
+  const base = THERAPY_LINES.find((l) => l.id === line.addOnTo);
+  if (!base) return [];
+  return activeAt.includes(base.steps[base.steps.length - 1].rxnorm) ? [] : ['add-on-without-maximal-base'];
 }

@@ -4,6 +4,7 @@
  * BMI of 10, a child with a systolic pressure of 233); a value that meets a diagnostic definition
  * needs the diagnosis. Simplified from public references (sources beside each table). Pure.
  */
+import { BMI_FOR_AGE_YEARS, bmiForAgeP95, bmiForAgeP95OverYear } from './growth.ts';
 
 /** Plausible [lo, hi] of a lab from `fromYears` of age until the next row. */
 export interface AgeRange {
@@ -160,9 +161,29 @@ export const LAB_CONDITION_RULES: readonly LabConditionRule[] = [
   },
 ];
 
-/** Ids of the lab–condition rules one measured value breaks, given the conditions held at that time. */
-export function labConditionViolations(lab: string, value: number, ageYears: number, has: (condition: string) => boolean): string[] {
+/**
+ * A child's BMI at or above the CDC 95th percentile for age and sex is obesity (CDC, "Defining
+ * Childhood Weight Status", ages 2-19): such a value needs the diagnosis. Read by the two functions
+ * below when the patient's sex is known (the adult rules above hold for every sex).
+ */
+export const CHILD_BMI_RULE = {
+  id: 'bmi-for-age>=p95-without-obesity',
+  source: 'CDC 2000 BMI-for-age growth charts: obesity is BMI >= 95th percentile for age and sex (2-19 years)',
+} as const;
+
+/** Ids of the lab–condition rules one measured value breaks, given the conditions held at that time (and the sex, for children's BMI-for-age). */
+export function labConditionViolations(
+  lab: string,
+  value: number,
+  ageYears: number,
+  has: (condition: string) => boolean,
+  sex?: string,
+): string[] {
   const out: string[] = [];
+  if (lab === 'bmi' && ageYears >= BMI_FOR_AGE_YEARS[0] && ageYears < BMI_FOR_AGE_YEARS[1] && !has('obesity')) {
+    const p95 = bmiForAgeP95(ageYears, sex);
+    if (p95 !== undefined && value >= p95) out.push(CHILD_BMI_RULE.id);
+  }
   for (const r of LAB_CONDITION_RULES) {
     if (r.lab !== lab || value < r.range[0] || value >= r.range[1]) continue;
     if (r.adultsOnly && ageYears < 18) continue;
@@ -177,10 +198,21 @@ export function labConditionViolations(lab: string, value: number, ageYears: num
  * age's physiological range narrowed by every lab–condition rule the value could otherwise break.
  * Undefined (empty) when nothing fits.
  */
-export function consistentRange(lab: string, ageYears: number, has: (condition: string) => boolean): [number, number] | undefined {
+export function consistentRange(
+  lab: string,
+  ageYears: number,
+  has: (condition: string) => boolean,
+  sex?: string,
+): [number, number] | undefined {
   const r = labRange(lab, ageYears);
   if (!r) return undefined;
   let [lo, hi] = r;
+  // A child without obesity stays under the 95th percentile over the whole year of age (the
+  // verifier reads the percentile at the exact age; from 2 to 5 it falls with age).
+  if (lab === 'bmi' && ageYears >= BMI_FOR_AGE_YEARS[0] && ageYears < BMI_FOR_AGE_YEARS[1] && !has('obesity')) {
+    const p95 = bmiForAgeP95OverYear(Math.floor(ageYears), sex);
+    if (p95 !== undefined) hi = Math.min(hi, p95 - 1e-9);
+  }
   for (const rule of LAB_CONDITION_RULES) {
     if (rule.lab !== lab || (rule.adultsOnly && ageYears < 18)) continue;
     const any = (rule.requires ?? rule.forbids ?? []).some(has);
@@ -225,4 +257,38 @@ export function referenceFlag(lab: string, value: number, ageYears: number): 'lo
       return undefined;
   }
   return high !== undefined && value >= high ? 'high' : low !== undefined && value < low ? 'low' : 'normal';
+}
+
+/**
+ * HbA1c kinetics: it moves towards the level the current glycaemia sustains with about half of the
+ * change in 30 days (ADA Standards of Care, section 6: the preceding 30 days contribute about 50 %
+ * of HbA1c; red cells live about 120 days), and no sustained level is below HBA1C_FLOOR (the
+ * range's lower limit). From `fromValue`, `days` later it cannot be below this.
+ */
+export const HBA1C_FLOOR = 4;
+export const HBA1C_HALF_DAYS = 30;
+/** Measurement noise allowed on top of the kinetic bound (two values' visit-to-visit variation). */
+export const HBA1C_FALL_SLACK = 0.5;
+export function lowestHba1cAfter(fromValue: number, days: number): number {
+  return HBA1C_FLOOR + (fromValue - HBA1C_FLOOR) * 0.5 ** (Math.max(0, days) / HBA1C_HALF_DAYS);
+}
+/** The highest earlier value from which `toValue` could be reached `days` later (the inverse of lowestHba1cAfter). */
+export function highestHba1cBefore(toValue: number, days: number): number {
+  return HBA1C_FLOOR + (toValue - HBA1C_FLOOR) * 2 ** (Math.max(0, days) / HBA1C_HALF_DAYS);
+}
+
+/**
+ * `hba1c-falls-too-fast` for each HbA1c value (index into `values`) lower than the kinetics allow
+ * after the value measured before it, with HBA1C_FALL_SLACK for measurement noise. `values` in any
+ * order; each is compared with the latest one before it.
+ */
+export function hba1cKineticsViolations(values: readonly { value: number; ms: number }[]): number[] {
+  const order = values.map((_, i) => i).sort((a, b) => values[a].ms - values[b].ms);
+  const out: number[] = [];
+  for (let k = 1; k < order.length; k++) {
+    const prev = values[order[k - 1]];
+    const cur = values[order[k]];
+    if (cur.value < lowestHba1cAfter(prev.value, (cur.ms - prev.ms) / 86_400_000) - HBA1C_FALL_SLACK) out.push(order[k]);
+  }
+  return out;
 }

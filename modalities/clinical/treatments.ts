@@ -34,6 +34,8 @@ export interface Drug {
   availableFromYear?: number;
   /** Not started below this eGFR (mL/min/1.73 m²; the label's renal limit), for drugs written as a step up. */
   minEgfr?: number;
+  /** How it is given, when not by mouth (or inhaled, as its display says): intravenous injectables are hospital drugs. */
+  route?: 'intravenous';
 }
 
 export const METFORMIN: Drug = {
@@ -118,7 +120,14 @@ export const TREATMENTS: Readonly<Record<string, Treatment>> = {
     startAgeYears: ADULT_ACE_START,
     source: 'NICE NG136 / ACC-AHA 2017 (ACE inhibitor first line); AAP 2017 (lisinopril from age 6, 0.07 mg/kg)',
   },
-  hyperlipidemia: { drugs: [ATORVASTATIN], source: 'ACC/AHA 2018 cholesterol guideline; NHLBI 2011 (statins from age 10)' },
+  // Primary prevention is started from 10 (NHLBI 2011) to 75: above 75 ACC/AHA 2018 leaves a new
+  // statin to a risk discussion (a chart review found one started at 97); a statin begun earlier
+  // continues.
+  hyperlipidemia: {
+    drugs: [ATORVASTATIN],
+    startAgeYears: { [ATORVASTATIN.rxnorm]: [10, 76] },
+    source: 'ACC/AHA 2018 cholesterol guideline (primary prevention to 75); NHLBI 2011 (statins from age 10)',
+  },
   // Adults only (minimum onset 18): a high-intensity statin from the diagnosis (ACC/AHA 2018:
   // clinical ASCVD), low-dose aspirin (ACC/AHA 2019 / 2023 chronic coronary disease), nitrate.
   coronary_artery_disease: {

@@ -115,8 +115,9 @@ const DOSAGE = frozenCache((rxnorm) => {
   const d = INDICATIONS.get(rxnorm)!.drug;
   return [{ text: d.dosage, ...(d.asNeeded ? { asNeededBoolean: true } : {}) }];
 });
-/** SNOMED CT 26643006 |Oral route|, the route of every course. */
+/** SNOMED CT 26643006 |Oral route| and 47625008 |Intravenous route|: a course's route (the infants' injectables are intravenous). */
 const ORAL_ROUTE = deepFreeze({ coding: [{ system: CODE_SYSTEMS.snomed, code: '26643006', display: 'Oral route' }] });
+const IV_ROUTE = deepFreeze({ coding: [{ system: CODE_SYSTEMS.snomed, code: '47625008', display: 'Intravenous route' }] });
 const SCHWARTZ_METHOD = deepFreeze({ text: 'Bedside Schwartz (CKiD 2009): 0.413 x height (cm) / serum creatinine (mg/dL)' });
 
 export interface DecodeOptions {
@@ -173,6 +174,12 @@ export function isoDateTime(ms: number): string {
 
 const SNOMED = CODE_SYSTEMS.snomed;
 const ENCOUNTER_CLASS = deepFreeze({ system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'AMB', display: 'ambulatory' });
+/** A hospital stay (v3 ActCode IMP, as US Core and Synthea's inpatient encounters use it). */
+const INPATIENT_CLASS = deepFreeze({
+  system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode',
+  code: 'IMP',
+  display: 'inpatient encounter',
+});
 /** SNOMED CT encounter types (as Synthea's exports use them). */
 const ENCOUNTER_TYPE: Record<string, { code: string; display: string }> = {
   'wellness-child': { code: '410620009', display: 'Well child visit (procedure)' },
@@ -180,6 +187,7 @@ const ENCOUNTER_TYPE: Record<string, { code: string; display: string }> = {
   diagnosis: { code: '185345009', display: 'Encounter for symptom (procedure)' },
   'follow-up': { code: '390906007', display: 'Follow-up encounter (procedure)' },
   imaging: { code: '363679005', display: 'Imaging (procedure)' },
+  inpatient: { code: '32485007', display: 'Hospital admission (procedure)' },
 };
 const ENCOUNTER_TYPES = frozenCache((kind) => [
   concept(SNOMED, ENCOUNTER_TYPE[kind].code, ENCOUNTER_TYPE[kind].display, ENCOUNTER_TYPE[kind].display),
@@ -268,7 +276,7 @@ export function encounterResource(
     id,
     meta: META,
     status: 'finished',
-    class: ENCOUNTER_CLASS,
+    class: e.kind === 'inpatient' ? INPATIENT_CLASS : ENCOUNTER_CLASS,
     type: ENCOUNTER_TYPES(kind),
     subject,
     period: { start: isoDateTime(e.startMs), end: isoDateTime(e.endMs) },
@@ -418,11 +426,13 @@ export function decodePatient(schema: Schema, row: ArrayLike<number>, rng: Rng, 
       attr.unit,
     );
   }
-  // The weight a child's antibiotic dose was computed from, weighed at the visit that prescribed it;
-  // likewise a child's antihypertensive step (by weight, AAP 2017), weighed before it was written.
+  // The weight a child's antibiotic dose was computed from, weighed once at the visit that
+  // prescribed it (an infant's two injectables share one weighing); likewise a child's
+  // antihypertensive step (by weight, AAP 2017), weighed before it was written.
+  const weighed = new Set<string>();
   for (const m of tl.medications) {
     const kg = m.course?.weightKg ?? m.weightKg;
-    if (kg !== undefined)
+    if (kg !== undefined && !weighed.has(`${m.encounter}|${kg}`) && weighed.add(`${m.encounter}|${kg}`))
       obs(
         concept(LOINC_SYSTEM, WEIGHT_LOINC.code, WEIGHT_LOINC.display, WEIGHT_LOINC.display),
         'vital-signs',
@@ -504,7 +514,7 @@ function courseRequest(
       sequence: i + 1,
       text: d.text,
       timing: { repeat: { boundsDuration: days(d.days), frequency: d.timesPerDay, period: 1, periodUnit: 'd' } },
-      route: ORAL_ROUTE,
+      route: m.drug.route === 'intravenous' ? IV_ROUTE : ORAL_ROUTE,
       doseAndRate: [{ doseQuantity: { value: d.doseMg, unit: 'mg', system: UCUM_SYSTEM, code: 'mg' } }],
     })),
     dispenseRequest: { expectedSupplyDuration: days(course.days) },

@@ -1,7 +1,7 @@
 /**
  * The chronic prescriptions of a planned life as courses that follow the conditions and the labs
  * (clinical/escalation.ts): strengths of one drug replace one another, a paediatric strength is
- * replaced by the adult one, and at an adult visit whose lab is above target one step is taken —
+ * replaced by the adult one, and at an adult visit whose lab is above target one step per lab is taken —
  * a higher strength (the old prescription stopped) or the add-on agent. The labs are not changed:
  * the escalation reads the values the planner drew. Pure.
  */
@@ -83,11 +83,14 @@ function activeOf(meds: PlanMedication[], line: TherapyLine, ms: number): PlanMe
 }
 
 /**
- * Walks the visits in order and takes at most one step per visit: the first line (in
- * THERAPY_LINES order) whose lab measured at that visit is above target, whose current step was
- * written at least STEP_MIN_DAYS before, and whose next step (or add-on) is on the market. Children
- * are stepped up only on `paediatric` lines, to a dose within the AAP 2017 maximum for the weight
- * `weightAt` estimates (the step records that weight: a child's dose is by weight).
+ * Walks the visits in order and takes at most one step per lab per visit (a clinician adjusts the
+ * glucose, lipid and blood-pressure drugs at one review; a chart review found a coronary patient's
+ * LDL-C of 176 left on atorvastatin 40 mg for years because each visit's one step went to the
+ * diabetes): for each lab, the first line (in THERAPY_LINES order) whose lab measured at that visit
+ * is above target, whose current step was written at least STEP_MIN_DAYS before, and whose next
+ * step (or add-on) is on the market. Children are stepped up only on `paediatric` lines, to a dose
+ * within the AAP 2017 maximum for the weight `weightAt` estimates (the step records that weight: a
+ * child's dose is by weight).
  */
 export function planEscalation(
   meds: PlanMedication[],
@@ -109,8 +112,9 @@ export function planEscalation(
     const has = (c: string) => onset.has(c) && onset.get(c)! <= ms;
     const year = new Date(ms).getUTCFullYear();
     const approved = (d: Drug) => (d.availableFromYear ?? -Infinity) <= year;
+    const stepped = new Set<string>();
     for (const line of THERAPY_LINES) {
-      if (!line.lab || (child && (!line.paediatric || !weightAt))) continue;
+      if (!line.lab || stepped.has(line.lab) || (child && (!line.paediatric || !weightAt))) continue;
       const value = atVisit.get(`${i}|${line.lab}`);
       if (value === undefined || !aboveTarget(line.lab, value, has, age)) continue;
       let next: Drug | undefined;
@@ -151,7 +155,7 @@ export function planEscalation(
         ...(weightKg !== undefined ? { weightKg } : {}),
       });
       out = chainLines(out);
-      return;
+      stepped.add(line.lab);
     }
   });
   return out;

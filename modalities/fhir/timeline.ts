@@ -9,6 +9,7 @@
  */
 import type { Rng } from '../../model/rng.ts';
 import { chainLines, planEscalation } from './therapy-plan.ts';
+import { treatmentStartDays } from './treatment-start.ts';
 import type { LabAttribute } from '../../schema/schema.ts';
 import {
   CONDITIONS,
@@ -17,13 +18,19 @@ import {
   deathProbability,
   drawOnsetYears,
   LABS,
+  BMI_FOR_AGE_YEARS,
+  bmiForAgeP95,
+  HBA1C_FALL_SLACK,
+  highestHba1cBefore,
   medianHeightCm,
   minOnsetYears,
+  pneumoniaAdmitted,
   pneumoniaCourses,
   CAP_COMORBIDITIES,
   DEFINING_LAB_REASON,
   DEFINING_LABS,
   definingLabViolations,
+  YOUNG_INFANT_ADMISSION_DAYS,
   TREATMENTS,
   type Course,
   type Drug,
@@ -34,7 +41,8 @@ export const YEAR_MS = 365.2425 * DAY_MS;
 /** Years of routine visits before the index visit that the record holds. */
 export const RECORD_YEARS = 3;
 
-export type EncounterKind = 'wellness' | 'diagnosis' | 'follow-up' | 'imaging';
+/** `inpatient`: a hospital stay (an infant's pneumonia), the only non-ambulatory kind. */
+export type EncounterKind = 'wellness' | 'diagnosis' | 'follow-up' | 'imaging' | 'inpatient';
 
 export interface PlanEncounter {
   kind: EncounterKind;
@@ -234,11 +242,13 @@ export function feasibleAges(row: RowFacts): number[] {
   const cuts = new Set<number>([lo, ADULT_CUT]);
   for (const c of row.conditions) cuts.add(minOnsetYears(c));
   for (const { attr } of row.labs) for (const r of LABS[attr.name]?.byAge ?? []) cuts.add(r.fromYears);
+  // Children's BMI limit (the 95th percentile for age) changes every year of age.
+  if (row.labs.some(({ attr }) => attr.name === 'bmi')) for (let y = BMI_FOR_AGE_YEARS[0]; y <= BMI_FOR_AGE_YEARS[1]; y++) cuts.add(y);
   const starts = [...cuts].filter((y) => y >= lo && y < hi).sort((a, b) => a - b);
   for (let i = 0; i < starts.length; i++) {
     const y = starts[i];
     if (row.conditions.some((c) => minOnsetYears(c) > y)) continue;
-    if (row.labs.some(({ attr, bin }) => !labFits(attr, bin, y, has))) continue;
+    if (row.labs.some(({ attr, bin }) => !labFits(attr, bin, y, has, row.sex))) continue;
     for (let a = y; a < (i + 1 < starts.length ? starts[i + 1] : hi); a++) out.push(a);
   }
   return out;
@@ -246,8 +256,8 @@ export function feasibleAges(row: RowFacts): number[] {
 /** Lab–condition rules marked adults-only start here (ranges.ts). */
 const ADULT_CUT = 18;
 
-function labFits(attr: LabAttribute, bin: number, ageYears: number, has: (c: string) => boolean): boolean {
-  const r = consistentRange(attr.name, ageYears, has) ?? [attr.range[0], attr.range[1]];
+function labFits(attr: LabAttribute, bin: number, ageYears: number, has: (c: string) => boolean, sex: string): boolean {
+  const r = consistentRange(attr.name, ageYears, has, sex) ?? [attr.range[0], attr.range[1]];
   return gridIn(attr, bin, r[0], r[1]) !== undefined;
 }
 
@@ -270,17 +280,7 @@ export function planTimeline(row: RowFacts, refMs: number, rng: Rng): PatientTim
     deathMs = dayStart(refMs) - daysBack * DAY_MS + (20 + fate.int(4)) * 3600_000;
     refMs = dayStart(deathMs);
   }
-  // Birth: whole years at the reference date (or death) == years (at least two days old).
-  const ref = new Date(refMs);
-  const latest = Date.UTC(ref.getUTCFullYear() - years, ref.getUTCMonth(), ref.getUTCDate()) - (years === 0 ? 2 * DAY_MS : 0);
-  const earliest = Date.UTC(ref.getUTCFullYear() - years - 1, ref.getUTCMonth(), ref.getUTCDate()) + DAY_MS;
-  const birthMs = earliest + rng.int(Math.round((latest - earliest) / DAY_MS) + 1) * DAY_MS;
-  // Index visit within the last year, on or after the last birthday (so its age is `years`).
-  const b = new Date(birthMs);
-  const birthday = Date.UTC(b.getUTCFullYear() + years, b.getUTCMonth(), b.getUTCDate());
-  const lowDay = Math.max(birthday, refMs - 365 * DAY_MS, birthMs + DAY_MS);
-  const highDay = Math.max(lowDay, refMs - DAY_MS);
-  const indexDay = lowDay + rng.int(Math.round((highDay - lowDay) / DAY_MS) + 1) * DAY_MS;
+  const { birthMs, indexDay } = planBirthAndIndex(row, years, refMs, rng);
   const indexMs = indexDay + 9 * 3600_000;
   const ageAt = (ms: number) => (ms - birthMs) / YEAR_MS;
   const ageIndex = ageAt(indexMs);
@@ -292,6 +292,11 @@ export function planTimeline(row: RowFacts, refMs: number, rng: Rng): PatientTim
   };
 
   const { conditions, firstFinding } = planConditions(row, rng, { birthMs, indexDay, ageIndex, refMs }, addEncounter);
+  // A treatment that could not start at the diagnosis (the drug not yet on the market, the child
+  // too young for it) starts at a visit when it first could, not decades later at the first
+  // visit of the record's window (a chart review found hypertension from 1983 untreated until 2022).
+  for (const day of treatmentStartDays(row, conditions, birthMs, indexDay - RECORD_YEARS * YEAR_MS))
+    addEncounter('follow-up', day.ms, 20, day.condition);
   const pneumonia = conditions.find((c) => c.acute);
   // Routine visits of the record's window, each jittered by up to a month, before the index visit.
   for (const a of wellnessAges(ageIndex)) {
@@ -299,6 +304,8 @@ export function planTimeline(row: RowFacts, refMs: number, rng: Rng): PatientTim
     const jitter = a < 1 ? 0 : rng.int(31) - 15;
     const day = dayStart(birthMs + a * YEAR_MS) + jitter * DAY_MS;
     if (day <= dayStart(birthMs) || day >= indexDay) continue;
+    // No check-up while the child is in hospital.
+    if (encounters.some((e) => e.kind === 'inpatient' && day + 9 * 3600_000 >= dayStart(e.startMs) && day <= e.endMs)) continue;
     // A routine index visit is this age's scheduled check-up: no second one days or weeks before it.
     if (!pneumonia && indexDay - day < routineGapDays(a) * DAY_MS) continue;
     addEncounter('wellness', day + 9 * 3600_000, 30);
@@ -381,23 +388,16 @@ function planConditions(
   const firstFinding = new Map<string, number>();
   for (const name of row.conditions) {
     const acute = CONDITIONS[name]?.course === 'acute';
-    let onsetDay: number;
-    if (acute) onsetDay = Math.max(dayStart(birthMs), indexDay - (3 + rng.int(19)) * DAY_MS);
-    else {
-      // The age reached in whole calendar years is at least the minimum (feasibleAges), but
-      // fractional years of 365.2425 days may fall short of it by under a day: the onset is then
-      // the minimum, on or before the index visit.
-      const upper = Math.max(minOnsetYears(name), ageIndex - 1 / 365.2425);
-      let onsetYears: number;
-      try {
-        onsetYears = drawOnsetYears(name, upper, rng.next(), rng.next());
-      } catch (e) {
-        throw new ClinicalInfeasibleError('onset-age-infeasible', (e as Error).message);
-      }
-      onsetDay = Math.min(indexDay, dayStart(birthMs + Math.ceil((onsetYears * YEAR_MS) / DAY_MS) * DAY_MS));
-    }
+    const { onsetDay, admitted } = acute
+      ? acuteOnset(indexDay, birthMs, rng)
+      : { onsetDay: chronicOnsetDay(name, ageIndex, indexDay, birthMs, rng), admitted: false };
     // A chronic onset on the index day is diagnosed at the index visit, not at a visit an hour before it.
-    const enc = onsetDay >= indexDay ? -1 : addEncounter('diagnosis', onsetDay + 8 * 3600_000, 30, name);
+    const enc =
+      onsetDay >= indexDay
+        ? -1
+        : admitted
+          ? addEncounter('inpatient', onsetDay + 8 * 3600_000, YOUNG_INFANT_ADMISSION_DAYS * 24 * 60, name)
+          : addEncounter('diagnosis', onsetDay + 8 * 3600_000, 30, name);
     // A diagnosis that needs its lab on two occasions (CKD: KDIGO 2012, eGFR < 60 for more than 3
     // months) began at the first one, a visit 90-120 days before the confirming diagnosis visit
     // (its own stream: the rest of the plan draws as before).
@@ -428,6 +428,68 @@ function planConditions(
   return { conditions, firstFinding };
 }
 
+/**
+ * Birth (whole years at the reference date — or death — equal to `years`, at least two days old)
+ * and the index visit's day, within the last year and on or after the last birthday.
+ */
+function planBirthAndIndex(row: RowFacts, years: number, refMs: number, rng: Rng): { birthMs: number; indexDay: number } {
+  // Birth: whole years at the reference date (or death) == years (at least two days old).
+  const ref = new Date(refMs);
+  // An infant with pneumonia is old enough for a week in hospital before the index visit (a young
+  // infant is admitted): born at least 11 days before the reference date.
+  const infantAcute = years === 0 && row.conditions.some((c) => CONDITIONS[c]?.course === 'acute');
+  const youngest = infantAcute ? YOUNG_INFANT_ADMISSION_DAYS + 4 : 2;
+  const latest = Date.UTC(ref.getUTCFullYear() - years, ref.getUTCMonth(), ref.getUTCDate()) - (years === 0 ? youngest * DAY_MS : 0);
+  const earliest = Date.UTC(ref.getUTCFullYear() - years - 1, ref.getUTCMonth(), ref.getUTCDate()) + DAY_MS;
+  const birthMs = earliest + rng.int(Math.round((latest - earliest) / DAY_MS) + 1) * DAY_MS;
+  // Index visit within the last year, on or after the last birthday (so its age is `years`).
+  const b = new Date(birthMs);
+  const birthday = Date.UTC(b.getUTCFullYear() + years, b.getUTCMonth(), b.getUTCDate());
+  // An infant's pneumonia may need a week in hospital before the index visit follows it up.
+  const admissionRoom = infantAcute ? (YOUNG_INFANT_ADMISSION_DAYS + 3) * DAY_MS : DAY_MS;
+  const lowDay = Math.max(birthday, refMs - 365 * DAY_MS, birthMs + admissionRoom);
+  if (infantAcute && lowDay > refMs - DAY_MS)
+    throw new ClinicalInfeasibleError(
+      'young-infant-admission-infeasible',
+      'an infant with pneumonia born too recently for a hospital stay before the index visit',
+    );
+  const highDay = Math.max(lowDay, refMs - DAY_MS);
+  const indexDay = lowDay + rng.int(Math.round((highDay - lowDay) / DAY_MS) + 1) * DAY_MS;
+  return { birthMs, indexDay };
+}
+
+/**
+ * An acute episode's onset day, 3 to 21 days before the index visit; an infant under 3 months is
+ * admitted for the course (PIDS/IDSA 2011), the onset then moved back so that the stay ends before
+ * the index visit follows it up.
+ */
+function acuteOnset(indexDay: number, birthMs: number, rng: Rng): { onsetDay: number; admitted: boolean } {
+  const ageAt = (ms: number) => (ms - birthMs) / YEAR_MS;
+  let onsetDay = Math.max(dayStart(birthMs), indexDay - (3 + rng.int(19)) * DAY_MS);
+  if (!pneumoniaAdmitted(ageAt(onsetDay + 8 * 3600_000))) return { onsetDay, admitted: false };
+  onsetDay = Math.max(dayStart(birthMs) + DAY_MS, indexDay - (YOUNG_INFANT_ADMISSION_DAYS + 2 + rng.int(14)) * DAY_MS);
+  if (indexDay - onsetDay < (YOUNG_INFANT_ADMISSION_DAYS + 1) * DAY_MS)
+    throw new ClinicalInfeasibleError('young-infant-admission-infeasible', 'no room for a hospital stay between birth and the index visit');
+  return { onsetDay, admitted: pneumoniaAdmitted(ageAt(onsetDay + 8 * 3600_000)) };
+}
+
+/**
+ * A chronic condition's onset day, drawn from the knowledge base conditional on the age reached at
+ * the index visit. The age reached in whole calendar years is at least the minimum
+ * (feasibleAges), but fractional years of 365.2425 days may fall short of it by under a day: the
+ * onset is then the minimum, on or before the index visit.
+ */
+function chronicOnsetDay(name: string, ageIndex: number, indexDay: number, birthMs: number, rng: Rng): number {
+  const upper = Math.max(minOnsetYears(name), ageIndex - 1 / 365.2425);
+  let onsetYears: number;
+  try {
+    onsetYears = drawOnsetYears(name, upper, rng.next(), rng.next());
+  } catch (e) {
+    throw new ClinicalInfeasibleError('onset-age-infeasible', (e as Error).message);
+  }
+  return Math.min(indexDay, dayStart(birthMs + Math.ceil((onsetYears * YEAR_MS) / DAY_MS) * DAY_MS));
+}
+
 function planMeasurements(
   row: RowFacts,
   encounters: PlanEncounter[],
@@ -444,7 +506,7 @@ function planMeasurements(
   const ageIndex = ageAt(indexMs);
   for (const { attr, bin } of row.labs) {
     const k = LABS[attr.name];
-    const r = consistentRange(attr.name, Math.floor(ageIndex), hasAt(indexMs)) ?? [attr.range[0], attr.range[1]];
+    const r = consistentRange(attr.name, Math.floor(ageIndex), hasAt(indexMs), row.sex) ?? [attr.range[0], attr.range[1]];
     const latest = drawInBin(attr, bin, r[0], r[1], rng, k?.baseline(ageIndex));
     if (latest === undefined)
       throw new ClinicalInfeasibleError(
@@ -453,8 +515,16 @@ function planMeasurements(
       );
     const course = COURSE[attr.name];
     const condOnset = course ? onset.get(course.condition) : undefined;
-    const dxRange = course ? (ageAt(condOnset ?? indexMs) < 18 ? course.child : course.adult) : undefined;
-    const dxValue = dxRange ? dxRange[0] + rng.next() * (dxRange[1] - dxRange[0]) : undefined;
+    let dxRange = course ? (ageAt(condOnset ?? indexMs) < 18 ? course.child : course.adult) : undefined;
+    // A child's obesity is diagnosed from the 95th percentile of BMI-for-age up to the 120 % of it
+    // where severe obesity begins (CDC), not at adult BMI values (a toddler's 95th percentile is ~18).
+    const p95 = attr.name === 'bmi' ? bmiForAgeP95(ageAt(condOnset ?? indexMs), row.sex) : undefined;
+    if (p95 !== undefined && ageAt(condOnset ?? indexMs) < 18) dxRange = [p95, 1.2 * p95];
+    let dxValue = dxRange ? dxRange[0] + rng.next() * (dxRange[1] - dxRange[0]) : undefined;
+    // HbA1c cannot fall faster than its kinetics allow (clinical/ranges.ts): a diagnosis weeks
+    // before a low latest value had a lower diagnostic value (an 11-year-old went 7.6 → 4.8 % in 6 weeks).
+    if (attr.name === 'hba1c' && dxValue !== undefined && condOnset !== undefined && condOnset < indexMs)
+      dxValue = Math.min(dxValue, highestHba1cBefore(latest, (indexMs - condOnset) / DAY_MS) - HBA1C_FALL_SLACK / 2);
     const baseline = (ms: number) => k?.baseline(ageAt(ms)) ?? latest;
     encounters.forEach((e, i) => {
       if (i === index) {
@@ -480,9 +550,19 @@ function planMeasurements(
         v = dxValue + (latest - dxValue) * Math.min(1, (ms - condOnset) / span);
       } else v = latest + baseline(ms) - baseline(indexMs);
       v += (k?.sd ?? 0) * rng.normal();
-      let cr = consistentRange(attr.name, Math.floor(age), hasAt(ms)) ?? [attr.range[0], attr.range[1]];
-      // The visit that makes the diagnosis records a value meeting its definition (defining-labs.ts).
-      if (course && defining.get(i)?.includes(course.condition)) cr = definingBounds(course.condition, age, cr, attr.decimals);
+      let cr = consistentRange(attr.name, Math.floor(age), hasAt(ms), row.sex) ?? [attr.range[0], attr.range[1]];
+      // The visit that makes the diagnosis records a value meeting its definition (defining-labs.ts),
+      // within what HbA1c's kinetics allow before the latest value: a diabetes diagnosed weeks before
+      // a low HbA1c cannot have shown 6.5 % then, so its value is not forced up (definingBounds leaves
+      // a range none of which meets the definition) and the Condition states its reason instead
+      // (definingLabReason: an earlier result from outside the record, e.g. a plasma glucose).
+      if (course && defining.get(i)?.includes(course.condition)) {
+        if (attr.name === 'hba1c') {
+          const cap = highestHba1cBefore(latest, (indexMs - ms) / DAY_MS) - HBA1C_FALL_SLACK / 2;
+          cr = [cr[0], Math.max(cr[0], Math.min(cr[1], cap))];
+        }
+        cr = definingBounds(course.condition, age, cr, attr.decimals);
+      }
       out.push({ lab: attr.name, ms, value: clampToGrid(v, cr[0], cr[1], attr.decimals), encounter: i });
     });
   }

@@ -6,7 +6,8 @@
  * measured value is physiological for the age it was measured at and consistent with the
  * diagnoses held at that time; every prescription has an indication diagnosed by then, at an age
  * the drug is used at; an acute course (an antibiotic) is bounded, closed once over and written
- * at its episode; an active acute condition is recent; children's eGFR is not an adult formula. Returns one violation per broken rule instance (rule ids are stable: the cohort
+ * at its episode; an active acute condition is recent, treated, and in a young infant admitted
+ * (verify-acute.ts); children's eGFR is not an adult formula. Returns one violation per broken rule instance (rule ids are stable: the cohort
  * report counts them). Pure.
  */
 import type { LabAttribute, Schema } from '../../schema/schema.ts';
@@ -21,6 +22,7 @@ import {
   drugApprovalViolations,
   drugViolations,
   hypertensionCodingViolations,
+  hba1cKineticsViolations,
   INDICATIONS,
   SECONDARY_HYPERTENSION,
   labConditionViolations,
@@ -32,6 +34,7 @@ import {
 import { DAY_MS, YEAR_MS } from './timeline.ts';
 import type { FhirResourceLike } from './types.ts';
 import { therapyViolations, type TherapyContext } from './verify-therapy.ts';
+import { acuteViolations } from './verify-acute.ts';
 
 export interface RecordViolation {
   rule: string;
@@ -185,13 +188,15 @@ export function verifyRecord(index: RecordIndex, resources: readonly FhirResourc
     if (!enc) add('encounter-reference', r, `no resolvable Encounter reference (${encRefs.join(', ') || 'none'})`);
     else if (when !== undefined && (when < Math.floor(enc[0] / DAY_MS) * DAY_MS || when > enc[1] + DAY_MS))
       add('outside-encounter', r, `dated ${new Date(when).toISOString()} outside its encounter ${new Date(enc[0]).toISOString()}`);
-    if (r.resourceType === 'Observation') checkObservation(index, r, ageAt, hasAt, add);
+    if (r.resourceType === 'Observation') checkObservation(index, r, ageAt, hasAt, sex, add);
     if (r.resourceType === 'MedicationRequest' && when !== undefined)
       checkMedication(r, when, { ageAt, onset, conditionName, untilMs: Math.min(index.referenceMs, deathMs) }, add);
     if (r.resourceType === 'Condition') checkAcuteStatus(r, conditionName.get(key(r)), onset, Math.min(index.referenceMs, deathMs), add);
   }
+  acuteViolations(resources, { birthMs, conditionName }, add);
   const labs = labsOf(index, resources);
   checkDefiningLabs(index, resources, conditionName, labs, ageAt, add);
+  kineticsViolations(resources, labs, add);
   therapyViolations(
     resources,
     {
@@ -245,6 +250,25 @@ function weightsOf(resources: readonly FhirResourceLike[]): Map<string, number> 
     if (enc && typeof q?.value === 'number' && q.code === 'kg') out.set(enc, q.value);
   }
   return out;
+}
+
+/** HbA1c values falling faster than its kinetics allow (clinical/ranges.ts). */
+function kineticsViolations(
+  resources: readonly FhirResourceLike[],
+  labs: TherapyContext['labs'],
+  add: (rule: string, r: FhirResourceLike, detail: string) => void,
+): void {
+  const a1c = labs.filter((l) => l.lab === 'hba1c');
+  for (const i of hba1cKineticsViolations(a1c)) {
+    const r = resources.find(
+      (x) =>
+        x.resourceType === 'Observation' &&
+        whenOf(x)?.[0] === a1c[i].ms &&
+        (x.valueQuantity as { value?: number } | undefined)?.value === a1c[i].value,
+    );
+    if (r)
+      add('hba1c-falls-too-fast', r, `HbA1c ${a1c[i].value} % at ${new Date(a1c[i].ms).toISOString()}, faster than its kinetics allow`);
+  }
 }
 
 /** The schema's lab values of the record with their time and visit (for the treatment-course rules). */
@@ -316,6 +340,7 @@ function checkObservation(
   r: FhirResourceLike,
   ageAt: (ms: number) => number,
   hasAt: (ms: number) => (c: string) => boolean,
+  sex: string | undefined,
   add: (rule: string, r: FhirResourceLike, detail: string) => void,
 ): void {
   const codes = codesOf(r as Coded);
@@ -327,7 +352,8 @@ function checkObservation(
   const range = labRange(lab.name, Math.floor(age));
   if (range && (value < range[0] || value > range[1]))
     add('value-out-of-range-for-age', r, `${lab.name} ${value} at ${age.toFixed(1)} y (plausible ${range[0]}-${range[1]})`);
-  for (const rule of labConditionViolations(lab.name, value, age, hasAt(when))) add(rule, r, `${lab.name} ${value} at ${age.toFixed(1)} y`);
+  for (const rule of labConditionViolations(lab.name, value, age, hasAt(when), sex))
+    add(rule, r, `${lab.name} ${value} at ${age.toFixed(1)} y`);
   if (lab.name === 'egfr' && age < ADULT_YEARS && codes.some((c) => ADULT_EGFR_LOINC.has(c)))
     add('adult-egfr-for-child', r, `eGFR by an adult formula (${codes.join(', ')}) at ${age.toFixed(1)} y`);
 }

@@ -4,11 +4,13 @@
  * at each visit (`coronary-disease-without-high-intensity-statin` after the first year,
  * `coronary-disease-without-aspirin`, `heart-failure-without-beta-blocker`,
  * `heart-failure-without-diuretic`); a step up (a higher strength, an add-on agent) has its reason
- * (`dose-increase-without-lab`); one strength of a drug is active at a time
+ * (`dose-increase-without-lab`); an add-on agent is written on its base drug's maximal strength
+ * (`add-on-without-maximal-base`); one strength of a drug is active at a time
  * (`duplicate-active-strength`); a child's lisinopril step stays within 0.6 mg/kg of the weight
  * measured at its visit (`paediatric-dose-above-max`, AAP 2017). Pure.
  */
 import {
+  addOnViolations,
   ESCALATION_MIN_AGE_YEARS,
   LINE_OF,
   LISINOPRIL_MG,
@@ -110,6 +112,7 @@ export function therapyViolations(
   }
 
   paediatricDoseChecks(rxs, byKey, ctx, add);
+  addOnChecks(rxs, end, add);
 
   // Required therapies at every adult visit.
   for (const t of REQUIRED_THERAPIES) {
@@ -151,6 +154,16 @@ function paediatricDoseChecks(
     const age = ctx.ageAt(x.authoredMs);
     for (const rule of paediatricDoseViolations(x.rxnorm, age, priorMg !== undefined && mg > priorMg, kg))
       add(rule, x.r, `lisinopril ${mg} mg at ${age.toFixed(1)} y, weight ${kg === undefined ? 'not measured at the visit' : `${kg} kg`}`);
+  }
+}
+
+/** An add-on agent is written on top of the maximal step of its base line, running at that time. */
+function addOnChecks(rxs: readonly Rx[], end: (x: Rx) => number, add: (rule: string, r: FhirResourceLike, detail: string) => void): void {
+  for (const x of rxs) {
+    if (!LINE_OF.get(x.rxnorm)?.line.addOnTo) continue;
+    const running = rxs.filter((y) => y !== x && y.authoredMs <= x.authoredMs && end(y) > x.authoredMs).map((y) => y.rxnorm);
+    for (const rule of addOnViolations(x.rxnorm, running))
+      add(rule, x.r, `RxNorm ${x.rxnorm} added while ${running.join(', ') || 'nothing'} was running`);
   }
 }
 

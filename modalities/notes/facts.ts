@@ -51,6 +51,21 @@ export interface FactImage {
   view?: string;
 }
 
+/** A prescription as a note names it. */
+export interface FactMedication {
+  /** The drug and strength, e.g. "atorvastatin 40 mg oral tablet" (a note names it thus). */
+  name: string;
+  /** The dose as written, e.g. "one tablet by mouth once daily". */
+  dose: string;
+  /** When it was written (FHIR dateTime). */
+  start: string;
+  /** When it stopped (replaced, the course over); absent while it runs. */
+  end?: string;
+  /** An acute course (an antibiotic), with the condition it treats. */
+  acute?: boolean;
+  reasons?: string[];
+}
+
 export interface SyntheticFacts {
   /** Synthetic patient id (never sent to an external renderer). */
   patientId?: string;
@@ -65,6 +80,8 @@ export interface SyntheticFacts {
   conditions: FactCondition[];
   labs?: FactLab[];
   image?: FactImage;
+  /** Prescriptions of the record (running and stopped): a note names those running at its date. */
+  medications?: FactMedication[];
   genotypes?: Genotype[];
   /** Note topics sampled by the joint model (phrase-table keys), optional. */
   noteTopics?: string[];

@@ -4,11 +4,12 @@
  */
 import type { Rng } from '../../model/rng.ts';
 import { SECONDARY_HYPERTENSION } from '../clinical/hypertension.ts';
-import { imageFindings, labValueText, sidedFindingText, type FactLab, type SyntheticFacts } from './facts.ts';
+import { imageFindings, labValueText, sidedFindingText, type FactLab, type FactMedication, type SyntheticFacts } from './facts.ts';
 import { LAB_LABELS, NOTE_STYLES, PHRASES, SECTION_HEADINGS, type NoteSection, type NoteStyle } from './templates.ts';
 import { verifyNote, type NoteIssue } from './verify.ts';
 import { imagingIndication, undiagnosedOpacity } from './indication.ts';
 import { conditionTerms, findingTerms, type Vocabulary } from './vocabulary.ts';
+import { courseRunning, medicationsAtNote, medicationText } from './medications.ts';
 
 /**
  * Noisy phrase counts per topic (`PHRASES` key → one weight per variant, same order), e.g. the
@@ -134,6 +135,15 @@ export function unexplainedLabs(facts: SyntheticFacts): FactLab[] {
   });
 }
 
+/** The lab a condition's own assessment phrases say was reviewed. */
+const REVIEWED_LAB: Record<string, string> = { type2_diabetes: 'hba1c', hypertension: 'systolic_bp' };
+
+/** Whether the condition-specific assessment ("HbA1c reviewed", "on treatment") is true of the note: its lab quoted, a drug for it running. */
+function reviewable(name: string, facts: SyntheticFacts, current: readonly FactMedication[]): boolean {
+  const lab = REVIEWED_LAB[name];
+  return (lab === undefined || (facts.labs ?? []).some((l) => l.name === lab)) && current.some((m) => (m.reasons ?? []).includes(name));
+}
+
 /** One note from the templates (unverified). */
 export function generateNote(all: SyntheticFacts, vocab: Vocabulary, rng: Rng, opts: GenerateOptions = {}): GeneratedNote {
   const facts = factsAsOfNote(all);
@@ -171,6 +181,13 @@ export function generateNote(all: SyntheticFacts, vocab: Vocabulary, rng: Rng, o
     sections.history!.push(
       fill(choose('history.labs', PHRASES['history.labs'], rng, opts), { labList: facts.labs.map(formatLab).join(', ') }),
     );
+  const meds = medicationsAtNote(facts);
+  if (meds.current.length)
+    sections.history!.push(
+      fill(choose('history.medications', PHRASES['history.medications'], rng, opts), {
+        medList: meds.current.map(medicationText).join('; '),
+      }),
+    );
   // Findings
   const img = facts.image;
   let findingText = '';
@@ -198,7 +215,9 @@ export function generateNote(all: SyntheticFacts, vocab: Vocabulary, rng: Rng, o
   // Assessment
   if (style !== 'telegraphic' || facts.conditions.length === 0) {
     facts.conditions.forEach((c, i) => {
-      const topic = PHRASES[`assessment.${c.name}`] ? `assessment.${c.name}` : c.acute ? 'assessment.acute' : 'assessment.condition';
+      // "HbA1c reviewed", "on treatment" only when the note quotes the value and the patient takes a drug for it.
+      const specific = PHRASES[`assessment.${c.name}`] && reviewable(c.name, facts, meds.current);
+      const topic = specific ? `assessment.${c.name}` : c.acute ? 'assessment.acute' : 'assessment.condition';
       sections.assessment!.push(fill(choose(topic, PHRASES[topic], rng, opts), { condition: terms[i], Condition: capitalise(terms[i]) }));
     });
     if (img) {
@@ -235,6 +254,11 @@ export function generateNote(all: SyntheticFacts, vocab: Vocabulary, rng: Rng, o
     const topic = facts.conditions[i].acute ? 'plan.acute' : 'plan.condition';
     sections.plan!.push(fill(choose(topic, PHRASES[topic], rng, opts), { condition: t }));
   });
+  // The recent illness's antibiotic, by name and dose, completed or still being taken.
+  for (const m of meds.courses) {
+    const topic = courseRunning(m, facts.noteDate) ? 'plan.acute.course.running' : 'plan.acute.course.done';
+    sections.plan!.push(fill(choose(topic, PHRASES[topic], rng, opts), { course: medicationText(m), date: m.start.slice(0, 10) }));
+  }
   // An opacity nobody has explained gets its repeat film, not "imaging as indicated" and a visit in 6 months.
   if (openOpacity) sections.plan!.push(choose('plan.opacity.undiagnosed', PHRASES['plan.opacity.undiagnosed'], rng, opts));
   else {
@@ -266,6 +290,8 @@ export function safeNote(all: SyntheticFacts, vocab: Vocabulary): string {
       : capitalise(`${ageText} ${sexNoun} without significant past medical history.`),
   ];
   if (facts.labs?.length) lines.push(`Labs reviewed: ${facts.labs.map(formatLab).join(', ')}.`);
+  const meds = medicationsAtNote(facts);
+  if (meds.current.length) lines.push(`Current medications: ${meds.current.map(medicationText).join('; ')}.`);
   if (facts.image) {
     lines.push('', 'Imaging:');
     const why = imagingIndication(facts);
@@ -278,6 +304,8 @@ export function safeNote(all: SyntheticFacts, vocab: Vocabulary): string {
     );
   }
   const plan = terms.length ? [`Continue management of ${listText(terms)}.`] : [];
+  for (const m of meds.courses)
+    plan.push(`${courseRunning(m, facts.noteDate) ? 'Continue' : 'Completed'} ${medicationText(m)} from ${m.start.slice(0, 10)}.`);
   if (undiagnosedOpacity(facts)) plan.push(PHRASES['plan.opacity.undiagnosed'][0]);
   else if (!terms.length) plan.push('Next routine visit in 6 months.');
   lines.push('', 'Plan:', ...plan);

@@ -7,3 +7,4 @@ export * from './verify.ts';
 export * from './generate.ts';
 export * from './llm.ts';
 export * from './indication.ts';
+export * from './medications.ts';

@@ -6,6 +6,7 @@
  * verifier as template notes; after `maxTries` rejected or failed answers the template generator
  * (with its own rejection sampling) writes the note instead.
  */
+import { medicationsAtNote, medicationText } from './medications.ts';
 import type { Rng } from '../../model/rng.ts';
 import { imageFindings, type SyntheticFacts } from './facts.ts';
 import { generateVerifiedNote, NoteStats, type GenerateOptions } from './generate.ts';
@@ -37,6 +38,8 @@ export interface LlmNote {
 
 /** The exact payload sent: the facts a note needs, nothing else. */
 export function llmFactsPayload(facts: SyntheticFacts, vocab: Vocabulary): Record<string, unknown> {
+  const meds = medicationsAtNote(facts);
+  const named = [...meds.current, ...meds.courses].map(medicationText);
   return {
     age: Math.round(facts.age),
     sex: facts.sex,
@@ -54,6 +57,7 @@ export function llmFactsPayload(facts: SyntheticFacts, vocab: Vocabulary): Recor
             .map((f) => findingTerms(vocab, f)[0])
             .join(' and ')
       : null,
+    ...(named.length ? { medications: named } : {}),
   };
 }
 
@@ -61,6 +65,7 @@ const SYSTEM_PROMPT = [
   'You write short synthetic outpatient clinical notes for software testing.',
   'Use only the facts given as JSON. Sections: History, Imaging (only if a chest radiograph is given), Assessment, Plan.',
   'Name every listed condition and the radiograph finding explicitly, using the given wording.',
+  'Name every listed medication with its dose, exactly as given.',
   'Do not mention, suggest, or list in a differential any disease that is not in the facts. Do not invent names, ids or dates.',
   'Plain text only, no placeholders.',
 ].join(' ');

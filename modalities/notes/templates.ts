@@ -52,6 +52,8 @@ export const PHRASES: Record<string, string[]> = {
     'Presents for a scheduled review.',
   ],
   'history.labs': ['Recent results: {{labList}}.', 'Labs reviewed: {{labList}}.', 'Most recent values: {{labList}}.'],
+  // Prescriptions running at the note's date, with their doses (notes/medications.ts).
+  'history.medications': ['Current medications: {{medList}}.', 'Medications: {{medList}}.', 'Takes {{medList}}.'],
   // Findings (one topic per image class)
   // Why the radiograph was taken (notes/indication.ts); symptoms, never a coded diagnosis.
   'indication.acute': ['Requested to follow up the recent {{condition}}.', 'Radiograph to review the recent {{condition}}.'],
@@ -131,6 +133,12 @@ export const PHRASES: Record<string, string[]> = {
     'Review {{condition}} in 2 weeks, sooner if fever or breathlessness return.',
     'Recheck {{condition}} once treatment is complete.',
     'Safety-netting advice given for {{condition}}.',
+  ],
+  // The recent illness's antibiotic course (its drug and dose, from its first day).
+  'plan.acute.course.done': ['Completed {{course}} from {{date}}.', 'Course of {{course}} from {{date}} completed.'],
+  'plan.acute.course.running': [
+    'Continue {{course}}, started {{date}}, to complete the course.',
+    'Completing {{course}}, started {{date}}.',
   ],
   'plan.finding': ['Repeat chest radiograph in 6 weeks.', 'Clinical correlation and interval imaging.', 'Follow-up imaging as indicated.'],
   'plan.opacity.undiagnosed': [

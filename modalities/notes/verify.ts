@@ -9,6 +9,7 @@
 import { imageFindings, labValueText, type SyntheticFacts } from './facts.ts';
 import { LAB_LABELS } from './templates.ts';
 import type { Vocabulary } from './vocabulary.ts';
+import { medicationIssues } from './medications.ts';
 
 export type NoteIssueKind =
   | 'missing-condition'
@@ -24,7 +25,10 @@ export type NoteIssueKind =
   | 'condition-after-note'
   | 'value-after-note'
   | 'stale-acute-condition'
-  | 'visit-reason-mismatch';
+  | 'visit-reason-mismatch'
+  | 'medication-not-current'
+  | 'medication-omitted'
+  | 'unsupported-review';
 
 export interface NoteIssue {
   kind: NoteIssueKind;
@@ -241,6 +245,22 @@ export function timelineIssues(text: string, facts: SyntheticFacts): NoteIssue[]
   return issues;
 }
 
+/**
+ * A review the note claims without its basis in the note: "HbA1c reviewed" with no HbA1c value
+ * quoted, "blood pressure reviewed" with no systolic pressure, "on treatment" or "on current
+ * regimen" with no medication listed.
+ */
+export function reviewIssues(text: string): NoteIssue[] {
+  const out: NoteIssue[] = [];
+  if (/\bHbA1c reviewed\b/i.test(text) && !/\bHbA1c \d/.test(text))
+    out.push({ kind: 'unsupported-review', detail: '"HbA1c reviewed" but no HbA1c value is quoted' });
+  if (/\bblood pressure reviewed\b/i.test(text) && !/\bsystolic BP \d/i.test(text))
+    out.push({ kind: 'unsupported-review', detail: '"blood pressure reviewed" but no blood pressure is quoted' });
+  if (/\bon (treatment|current regimen)\b/i.test(text) && !/\b(Current medications|Medications|Takes|Meds)\b/.test(text))
+    out.push({ kind: 'unsupported-review', detail: '"on treatment" but no medication is listed' });
+  return out;
+}
+
 export function verifyNote(text: string, facts: SyntheticFacts, vocab: Vocabulary): NoteVerification {
   const issues: NoteIssue[] = [];
   if (text.trim().length === 0) return { ok: false, issues: [{ kind: 'empty', detail: 'note is empty' }] };
@@ -248,6 +268,8 @@ export function verifyNote(text: string, facts: SyntheticFacts, vocab: Vocabular
   if (leftover) issues.push({ kind: 'leftover-token', detail: `leftover token ${JSON.stringify(leftover[0])}` });
   const mentions = findMentions(text, vocab);
   issues.push(...timelineIssues(text, facts));
+  issues.push(...medicationIssues(text, facts));
+  issues.push(...reviewIssues(text));
   const noteMs = facts.noteDate ? dateMs(facts.noteDate) : Infinity;
   // Conditions that begin after the note are not the note's to list.
   const later = new Set(facts.conditions.filter((c) => c.onset && dateMs(c.onset) > noteMs).map((c) => c.name));

@@ -15,6 +15,7 @@ import { recordIndex, verifyRecord } from '../../modalities/fhir/verify-record.t
 import { wholeYears, YEAR_MS } from '../../modalities/fhir/timeline.ts';
 import { LAB_LABELS } from '../../modalities/notes/templates.ts';
 import type { FhirResourceLike } from '../../modalities/fhir/types.ts';
+import { noteDrugName } from '../../synthesis/note-medications.ts';
 
 const N = Number(process.env.FEDSYNTH_LIFE_N ?? 600);
 let dir: string;
@@ -129,6 +130,36 @@ describe('a cohort of lives', () => {
     }
     expect(quoted).toBeGreaterThan(0);
     expect(childNotes).toBeGreaterThanOrEqual(0);
+  });
+
+  it('notes name every prescription running at their date and the recent antibiotic, by name and dose, and no other', () => {
+    let named = 0;
+    let antibiotics = 0;
+    for (const rs of byPatient.values()) {
+      const doc = rs.find((r) => r.resourceType === 'DocumentReference');
+      if (!doc) continue;
+      const p = rs.find((r) => r.resourceType === 'Patient')!;
+      const text = readFileSync(join(dir, 'cohort', 'notes', `${p.id}.txt`), 'utf8').toLowerCase();
+      const noteMs = Date.parse(doc.date as string);
+      const rxs = rs.filter((r) => r.resourceType === 'MedicationRequest') as (FhirResourceLike & Record<string, any>)[];
+      // When each ended: its successor's start (priorPrescription), its course's days, or never.
+      const endOf = (m: any) => {
+        const next = rxs.find((x) => x.priorPrescription?.reference === `MedicationRequest/${m.id}`);
+        if (next) return Date.parse(next.authoredOn);
+        if (m.dispenseRequest) return Date.parse(m.authoredOn) + m.dispenseRequest.expectedSupplyDuration.value * 86_400_000;
+        return Infinity;
+      };
+      for (const m of rxs) {
+        const name = noteDrugName(m.medicationCodeableConcept.coding[0].display).toLowerCase();
+        const started = Date.parse(m.authoredOn) <= noteMs;
+        const due = started && (m.dispenseRequest ? true : endOf(m) > noteMs);
+        expect(text.includes(name), `${p.id}: ${name} ${due ? 'running but not named' : 'named but not running'}`).toBe(due);
+        if (due) named++;
+        if (due && m.dispenseRequest) antibiotics++;
+      }
+    }
+    expect(named).toBeGreaterThan(50);
+    expect(antibiotics).toBeGreaterThan(0);
   });
 
   it('reports the verifiers per rule: plausibility rows, clinical records, notes', () => {

@@ -9,6 +9,7 @@ import {
   AMOXICILLIN_SUSPENSION,
   drugViolations,
   INDICATIONS,
+  pneumoniaAdmitted,
   pneumoniaCourses,
 } from '../../modalities/clinical/index.ts';
 import { validateR4Resource } from '../../modalities/fhir/bundle.ts';
@@ -25,8 +26,27 @@ const REF = Date.parse('2025-01-01T00:00:00Z');
 const DAY = 86_400_000;
 
 describe('pneumonia regimen (PIDS/IDSA 2011, ATS/IDSA 2019)', () => {
-  it('children: 45 mg/kg twice daily, suspension under 40 kg, 2 g capsules from 40 kg; none under 3 months', () => {
-    expect(pneumoniaCourses(0.2, 5, false)).toEqual([]);
+  it('infants under 3 months: intravenous ampicillin 50 mg/kg every 6 hours and gentamicin 2.5 mg/kg every 8 hours for 7 days', () => {
+    const infant = pneumoniaCourses(0.2, 5, false);
+    expect(infant.map((c) => c.drug.rxnorm)).toEqual(['1721475', '1870676']);
+    expect(infant.map((c) => [c.doses[0].doseMg, c.doses[0].timesPerDay, c.days])).toEqual([
+      [250, 4, 7],
+      [12.5, 3, 7],
+    ]);
+    for (const c of infant) {
+      expect(c.drug.route).toBe('intravenous');
+      expect(c.weightKg).toBe(5);
+      expect(INDICATIONS.get(c.drug.rxnorm)!.conditions).toEqual(['pneumonia']);
+    }
+    expect(pneumoniaAdmitted(0.2)).toBe(true);
+    expect(pneumoniaAdmitted(0.25)).toBe(false);
+    // An infant drug for an older child, or amoxicillin for a young infant, is flagged.
+    expect(drugViolations('1721475', 'pneumonia', 1, 1)).toEqual(['drug-over-max-age']);
+    expect(drugViolations('308189', 'pneumonia', 0.1, 0.1)).toEqual(['drug-under-min-age']);
+    expect(() => pneumoniaCourses(0.1, 0, false)).toThrow(/positive weight/);
+  });
+
+  it('children: 45 mg/kg twice daily, suspension under 40 kg, 2 g capsules from 40 kg', () => {
     const [toddler] = pneumoniaCourses(2, 12, false);
     expect(toddler.drug.rxnorm).toBe('308189');
     expect(toddler.days).toBe(5);
@@ -56,9 +76,9 @@ describe('pneumonia regimen (PIDS/IDSA 2011, ATS/IDSA 2019)', () => {
 });
 
 describe('the planner writes the course at the diagnosis visit', () => {
-  it('children and infants: the suspension by weight, none before 3 months; adults by comorbidity', () => {
+  it('children and infants: the suspension by weight; under 3 months a week in hospital on intravenous antibiotics; adults by comorbidity', () => {
     const rng = new Rng('cap-plan');
-    let infantsNone = 0;
+    let admitted = 0;
     let children = 0;
     for (let i = 0; i < 200; i++) {
       const tl = planTimeline({ ageBand: [0, 5], sex: i % 2 ? 'male' : 'female', conditions: ['pneumonia'], labs: [] }, REF, rng);
@@ -67,10 +87,18 @@ describe('the planner writes the course at the diagnosis visit', () => {
       const ageAtDx = (dxMs - tl.birthMs) / YEAR_MS;
       const abx = tl.medications.filter((m) => m.course);
       if (ageAtDx < 0.25) {
-        expect(abx).toEqual([]);
-        infantsNone++;
+        const stay = tl.encounters[cap.encounter];
+        expect(stay.kind).toBe('inpatient');
+        expect(stay.endMs - stay.startMs).toBe(7 * DAY);
+        expect(abx.map((m) => m.drug.rxnorm)).toEqual(['1721475', '1870676']);
+        for (const m of abx) expect([m.encounter, m.authoredMs]).toEqual([cap.encounter, dxMs]);
+        // Discharged before the index visit; no check-up while in hospital.
+        expect(tl.indexMs).toBeGreaterThan(stay.endMs);
+        for (const e of tl.encounters) if (e.kind === 'wellness') expect(e.startMs < stay.startMs || e.startMs > stay.endMs).toBe(true);
+        admitted++;
         continue;
       }
+      expect(tl.encounters.some((e) => e.kind === 'inpatient')).toBe(false);
       expect(abx).toHaveLength(1);
       const m = abx[0];
       expect(m.drug.rxnorm).toBe(AMOXICILLIN_SUSPENSION.rxnorm);
@@ -85,7 +113,7 @@ describe('the planner writes the course at the diagnosis visit', () => {
       expect(m.course!.doses[0].doseMg / kg).toBeLessThan(50);
       children++;
     }
-    expect(infantsNone).toBeGreaterThan(0);
+    expect(admitted).toBeGreaterThan(0);
     expect(children).toBeGreaterThan(100);
     const adult = planTimeline({ ageBand: [60, 65], sex: 'female', conditions: ['pneumonia'], labs: [] }, REF, rng);
     expect(adult.medications.map((m) => m.drug.rxnorm)).toEqual(['308191']);
@@ -167,7 +195,9 @@ describe('acute-course rules', () => {
     expect(rulesOf(base)).toEqual([]);
     const noPneumonia = structuredClone(base);
     for (const m of courses(noPneumonia)) m.reasonReference = [];
-    expect(rulesOf(noPneumonia)).toEqual(['drug-without-indication']);
+    expect(rulesOf(noPneumonia)).toEqual(['drug-without-indication', 'pneumonia-without-antibiotic']);
+    const untreated = base.filter((r) => !(r.resourceType === 'MedicationRequest' && r.dispenseRequest));
+    expect(rulesOf(untreated)).toEqual(['pneumonia-without-antibiotic']);
     // The pneumonia's Condition gone from the record altogether.
     const noCondition = base.filter((r) => !(r.resourceType === 'Condition' && (r.code as any).coding[0].code === '233604007'));
     for (const e of noCondition) if (e.resourceType === 'Encounter') delete e.reasonReference;
@@ -184,6 +214,51 @@ describe('acute-course rules', () => {
     const cap = late.find((r) => r.resourceType === 'Condition' && (r.code as any).coding[0].code === '233604007') as any;
     cap.onsetDateTime = new Date(Date.parse(`${cap.onsetDateTime}T00:00:00Z`) - 30 * DAY).toISOString().slice(0, 10);
     expect(rulesOf(late)).toEqual(expect.arrayContaining(['antibiotic-late']));
+  });
+});
+
+describe('a young infant’s pneumonia', () => {
+  /** A decoded record of an infant (age band 0-5) whose pneumonia began before 3 months. */
+  function infantRecord(): FhirResourceLike[] {
+    for (let s = 0; s < 400; s++) {
+      let rs: FhirResourceLike[];
+      try {
+        rs = record(`infant-${s}`, 0, false);
+      } catch {
+        continue; // born too recently for a stay before the index visit (counted by the cohort)
+      }
+      if (rs.some((r) => r.resourceType === 'Encounter' && (r.class as { code: string }).code === 'IMP')) return rs;
+    }
+    throw new Error('no admitted infant in 400 seeds');
+  }
+  it('is an inpatient stay (class IMP, a week) with intravenous ampicillin and gentamicin, valid R4, breaking no rule', () => {
+    const rs = infantRecord();
+    expect(rulesOf(rs)).toEqual([]);
+    const stay = rs.find((r) => r.resourceType === 'Encounter' && (r.class as any).code === 'IMP') as any;
+    expect(stay.type[0].coding[0]).toMatchObject({ code: '32485007' });
+    expect(Date.parse(stay.period.end) - Date.parse(stay.period.start)).toBe(7 * DAY);
+    const meds = courses(rs);
+    expect(meds.map((m) => m.medicationCodeableConcept.coding[0].code)).toEqual(['1721475', '1870676']);
+    for (const m of meds) {
+      expect(m.encounter.reference).toBe(`Encounter/${stay.id}`);
+      expect(m.dosageInstruction[0].route.coding[0].code).toBe('47625008');
+      expect(validateR4Resource(m)).toEqual([]);
+    }
+    expect(validateR4Resource(stay)).toEqual([]);
+    // One weighing for both doses.
+    expect(rs.filter((r) => r.resourceType === 'Observation' && (r.code as any).coding[0].code === '29463-7')).toHaveLength(1);
+  });
+  it('the verifier flags it seen as an outpatient, or for an hour', () => {
+    const amb = infantRecord();
+    for (const e of amb) if (e.resourceType === 'Encounter' && (e.class as any).code === 'IMP') (e.class as any).code = 'AMB';
+    expect(rulesOf(amb)).toEqual(['young-infant-pneumonia-not-admitted']);
+    const short = infantRecord();
+    for (const e of short)
+      if (e.resourceType === 'Encounter' && (e.class as any).code === 'IMP') {
+        const p = e.period as { start: string; end: string };
+        p.end = new Date(Date.parse(p.start) + 3600_000).toISOString();
+      }
+    expect(rulesOf(short)).toContain('young-infant-pneumonia-not-admitted');
   });
 });
 

@@ -6,7 +6,13 @@ import { describe, expect, it } from 'vitest';
 import { decodePatient } from '../../modalities/fhir/decode.ts';
 import { recordIndex, verifyRecord } from '../../modalities/fhir/verify-record.ts';
 import { parseSchema, type LabAttribute } from '../../schema/schema.ts';
-import { drugApprovalViolations, INDICATIONS, labConditionViolations } from '../../modalities/clinical/index.ts';
+import {
+  bmiForAgeP95,
+  drugApprovalViolations,
+  hba1cKineticsViolations,
+  INDICATIONS,
+  labConditionViolations,
+} from '../../modalities/clinical/index.ts';
 import { plausibilityRules, violations } from '../../synthesis/plausibility.ts';
 import { planTimeline, routineGapDays, YEAR_MS } from '../../modalities/fhir/timeline.ts';
 import { buildVocabulary, generateNote, verifyNote, type SyntheticFacts } from '../../modalities/notes/index.ts';
@@ -177,6 +183,202 @@ describe('a child with a BMI of 35 or more', () => {
     expect(violations(rules, row)).toContain('bmi>=35-without-obesity');
     row[schema.attributes.findIndex((a) => a.name === 'obesity')] = 1;
     expect(violations(rules, row)).toEqual([]);
+  });
+});
+
+describe('a treatment that could not start at the diagnosis', () => {
+  const schema = parseSchema(readFileSync(new URL('../../schema/hospital-v1.yaml', import.meta.url), 'utf8'));
+  const lab = (n: string) => schema.attributes.find((a) => a.name === n) as LabAttribute;
+  it('starts at a visit when it first could (approval year, age), not at the record window decades later', () => {
+    const rng = new Rng('start-when-possible');
+    let old = 0;
+    let child = 0;
+    for (let i = 0; i < 200; i++) {
+      // Born ~1925-1935: hypertension usually diagnosed before lisinopril (1988).
+      const tl = planTimeline(
+        { ageBand: [90, 100], sex: 'female', conditions: ['hypertension'], labs: [{ attr: lab('systolic_bp'), bin: 2 }] },
+        REF,
+        rng,
+      );
+      const on = tl.conditions[0].onsetMs;
+      const first = tl.medications.filter((m) => m.drug.rxnorm === '314076').sort((a, b) => a.authoredMs - b.authoredMs)[0];
+      if (on < Date.UTC(1988, 0, 1)) {
+        old++;
+        expect(new Date(first.authoredMs).getUTCFullYear()).toBe(1988);
+        expect(tl.encounters[first.encounter].kind).toBe('follow-up');
+      }
+      // A child with CKD diagnosed before 6 gets the paediatric ACE inhibitor at 6, not years later.
+      const kid = planTimeline({ ageBand: [12, 18], sex: 'male', conditions: ['chronic_kidney_disease'], labs: [] }, REF, rng);
+      const ped = kid.medications.find((m) => m.drug.rxnorm === '311353');
+      if (kid.conditions[0].onsetMs < kid.birthMs + 6 * YEAR_MS) {
+        child++;
+        expect((ped!.authoredMs - kid.birthMs) / YEAR_MS).toBeLessThan(6.01);
+      }
+    }
+    expect(old).toBeGreaterThan(20);
+    expect(child).toBeGreaterThan(0);
+  });
+  it('a statin for primary prevention is not started after 75', () => {
+    const rng = new Rng('statin-75');
+    for (let i = 0; i < 100; i++) {
+      const tl = planTimeline(
+        { ageBand: [80, 90], sex: 'male', conditions: ['hyperlipidemia'], labs: [{ attr: lab('ldl_cholesterol'), bin: 3 }] },
+        REF,
+        rng,
+      );
+      // The first statin (a later step up continues a course begun by 75).
+      const first = tl.medications.filter((m) => !m.prior).sort((a, b) => a.authoredMs - b.authoredMs)[0];
+      if (first) expect((first.authoredMs - tl.birthMs) / YEAR_MS).toBeLessThan(76);
+    }
+  });
+});
+
+describe('HbA1c falls no faster than its kinetics (half the change in 30 days, ADA §6)', () => {
+  const schema = parseSchema(readFileSync(new URL('../../schema/hospital-v1.yaml', import.meta.url), 'utf8'));
+  const t0 = Date.parse('2024-11-20T08:15:00Z');
+  it('the rule: 7.6 → 4.8 % in 40 days breaks it; 7.6 → 6.4 % does not; a rise never does', () => {
+    expect(
+      hba1cKineticsViolations([
+        { value: 7.6, ms: t0 },
+        { value: 4.8, ms: t0 + 40 * DAY },
+      ]),
+    ).toEqual([1]);
+    expect(
+      hba1cKineticsViolations([
+        { value: 4.8, ms: t0 + 40 * DAY },
+        { value: 7.6, ms: t0 },
+      ]),
+    ).toEqual([0]);
+    expect(
+      hba1cKineticsViolations([
+        { value: 7.6, ms: t0 },
+        { value: 6.4, ms: t0 + 40 * DAY },
+      ]),
+    ).toEqual([]);
+    expect(
+      hba1cKineticsViolations([
+        { value: 5.0, ms: t0 },
+        { value: 9.0, ms: t0 + DAY },
+      ]),
+    ).toEqual([]);
+  });
+  it('planned diabetics whose latest HbA1c is low were diagnosed at a value the kinetics allow; the verifier flags an edited fall', () => {
+    const index = recordIndex(schema);
+    const hba1c = schema.attributes.find((a) => a.name === 'hba1c') as LabAttribute;
+    const rng = new Rng('a1c-kinetics');
+    let recent = 0;
+    for (let i = 0; i < 400; i++) {
+      const tl = planTimeline(
+        { ageBand: [12, 18], sex: i % 2 ? 'male' : 'female', conditions: ['type2_diabetes'], labs: [{ attr: hba1c, bin: 0 }] },
+        REF,
+        rng,
+      );
+      const values = tl.measurements.filter((m) => m.lab === 'hba1c').map((m) => ({ value: m.value, ms: m.ms }));
+      expect(hba1cKineticsViolations(values)).toEqual([]);
+      if (tl.indexMs - tl.conditions[0].onsetMs < 90 * DAY && tl.conditions[0].encounter !== tl.indexEncounter) recent++;
+    }
+    expect(recent).toBeGreaterThan(3);
+    const row = schema.attributes.map((a) =>
+      a.kind === 'age'
+        ? 5
+        : a.kind === 'condition'
+          ? +(a.name === 'type2_diabetes')
+          : a.kind === 'lab'
+            ? a.name === 'hba1c'
+              ? 3
+              : a.name === 'egfr'
+                ? a.edges.length
+                : 1
+            : 0,
+    );
+    let edited = 0;
+    for (let seed = 0; seed < 60 && edited === 0; seed++) {
+      const d = decodePatient(schema, row, new Rng(`a1c-record-${seed}`));
+      const rs = structuredClone([d.patient, ...d.encounters, ...d.conditions, ...d.observations, ...d.medications]) as any[];
+      expect(verifyRecord(index, rs).map((v) => v.rule)).toEqual([]);
+      const a1c = rs
+        .filter((r) => r.resourceType === 'Observation' && r.code.coding.some((c: any) => c.code === '4548-4'))
+        .sort((x, y) => Date.parse(x.effectiveDateTime) - Date.parse(y.effectiveDateTime));
+      // Two consecutive values at most 120 days apart (a diagnosis and its 90-day follow-up): 12 → 4.1 %.
+      const k = a1c.findIndex((o, j) => j > 0 && Date.parse(o.effectiveDateTime) - Date.parse(a1c[j - 1].effectiveDateTime) <= 120 * DAY);
+      if (k < 1) continue;
+      a1c[k - 1].valueQuantity.value = 12;
+      a1c[k].valueQuantity.value = 4.1;
+      expect(verifyRecord(index, rs).map((v) => v.rule)).toContain('hba1c-falls-too-fast');
+      edited++;
+    }
+    expect(edited).toBe(1);
+  });
+});
+
+describe('a child’s BMI is read by BMI-for-age (CDC: obesity from the 95th percentile)', () => {
+  const schema = parseSchema(readFileSync(new URL('../../schema/hospital-v1.yaml', import.meta.url), 'utf8'));
+  const bmi = schema.attributes.find((a) => a.name === 'bmi') as LabAttribute;
+  const none = () => false;
+  const obese = (c: string) => c === 'obesity';
+
+  it('the rule: a toddler with BMI 28.5 and no obesity diagnosis breaks it; with the diagnosis, or at a typical BMI, not', () => {
+    expect(bmiForAgeP95(2, 'male')).toBeCloseTo(19.3, 5);
+    expect(bmiForAgeP95(10, 'female')).toBeCloseTo(22.9, 5);
+    expect(bmiForAgeP95(1, 'male')).toBeUndefined();
+    expect(labConditionViolations('bmi', 28.5, 3, none, 'male')).toEqual(['bmi-for-age>=p95-without-obesity']);
+    expect(labConditionViolations('bmi', 28.5, 3, obese, 'male')).toEqual([]);
+    expect(labConditionViolations('bmi', 16.2, 3, none, 'female')).toEqual([]);
+    // From 18 the adult rules hold: 28.5 is overweight, not obesity.
+    expect(labConditionViolations('bmi', 28.5, 30, none, 'male')).toEqual([]);
+  });
+
+  it('the planner keeps a child without obesity under the 95th percentile at every visit, and diagnoses obesity from it', () => {
+    const rng = new Rng('child-bmi');
+    let measured = 0;
+    let obeseDx = 0;
+    for (let i = 0; i < 300; i++) {
+      const sex = i % 2 ? 'male' : 'female';
+      const conditions = i % 3 === 0 ? ['obesity'] : [];
+      const row = { ageBand: [i % 4 ? 2 : 5, i % 4 ? 5 : 12] as [number, number], sex, conditions, labs: [{ attr: bmi, bin: 1 }] };
+      let tl;
+      try {
+        tl = planTimeline(row, REF, rng);
+      } catch {
+        continue; // a row no age of the band fits (counted by the cohort as no-plausible-age-in-band)
+      }
+      const onset = tl.conditions.find((c) => c.name === 'obesity')?.onsetMs ?? Infinity;
+      for (const m of tl.measurements) {
+        const age = (m.ms - tl.birthMs) / YEAR_MS;
+        if (age < 2) continue;
+        measured++;
+        expect(labConditionViolations('bmi', m.value, age, (c) => c === 'obesity' && onset <= m.ms, sex)).toEqual([]);
+        if (m.ms >= onset && m.encounter === tl.conditions.find((c) => c.name === 'obesity')!.encounter && m.ms < tl.indexMs) {
+          obeseDx++;
+          expect(m.value).toBeGreaterThanOrEqual(bmiForAgeP95(age, sex)! - 2); // the diagnostic value, give or take visit noise
+        }
+      }
+    }
+    expect(measured).toBeGreaterThan(300);
+    expect(obeseDx).toBeGreaterThan(0);
+  });
+
+  it('the verifier flags a decoded child record whose BMI is at or above the 95th percentile without obesity', () => {
+    const index = recordIndex(schema);
+    // Aged 0-5, every lab in its lowest bin but eGFR (normal, its highest): a healthy toddler.
+    const row = schema.attributes.map((a) => (a.kind === 'lab' && a.name === 'egfr' ? a.edges.length : 0));
+    for (let s = 0; s < 30; s++) {
+      const d = decodePatient(schema, row, new Rng(`bmi-child-${s}`));
+      const rs = structuredClone([d.patient, ...d.encounters, ...d.conditions, ...d.observations, ...d.medications]) as any[];
+      const birth = Date.parse(`${d.patient.birthDate as string}T00:00:00Z`);
+      const obs = rs.find(
+        (r) =>
+          r.resourceType === 'Observation' &&
+          r.code.coding.some((c: any) => c.code === '39156-5') &&
+          (Date.parse(r.effectiveDateTime) - birth) / YEAR_MS >= 2.5,
+      );
+      if (!obs) continue;
+      expect(verifyRecord(index, rs).map((v) => v.rule)).toEqual([]);
+      obs.valueQuantity.value = 28.5;
+      expect(verifyRecord(index, rs).map((v) => v.rule)).toEqual(['bmi-for-age>=p95-without-obesity']);
+      return;
+    }
+    throw new Error('no decoded child with a BMI measured from 2.5 years');
   });
 });
 

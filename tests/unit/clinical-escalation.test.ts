@@ -3,7 +3,7 @@
 // each verifier rule with a record that breaks it.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { aboveTarget, INDICATIONS, LINE_OF, stepUpViolations } from '../../modalities/clinical/index.ts';
+import { aboveTarget, addOnViolations, INDICATIONS, LINE_OF, stepUpViolations } from '../../modalities/clinical/index.ts';
 import { buildPatientBundle, validateBundle, validatePatientResources, validateR4Resource } from '../../modalities/fhir/bundle.ts';
 import { decodePatient } from '../../modalities/fhir/decode.ts';
 import { chainLines } from '../../modalities/fhir/therapy-plan.ts';
@@ -290,6 +290,175 @@ describe('random rows (fixed seed)', () => {
     expect(rules).toEqual([]);
     expect(records).toBeGreaterThan(80);
     expect(steps).toBeGreaterThan(30);
+  });
+});
+
+describe('a third agent when the second is not enough', () => {
+  const lab = (name: string) => schema.attributes.find((a) => a.name === name) as LabAttribute;
+  const plan = (seed: string, conditions: string[], labName: string, bin: number, n: number) => {
+    const rng = new Rng(seed);
+    const out: PatientTimeline[] = [];
+    for (let i = 0; i < n; i++)
+      out.push(
+        planTimeline({ ageBand: [60, 70], sex: i % 2 ? 'male' : 'female', conditions, labs: [{ attr: lab(labName), bin }] }, REF, rng),
+      );
+    return out;
+  };
+  const running = (tl: PatientTimeline, code: string, ms: number) =>
+    tl.medications.some((m) => m.drug.rxnorm === code && m.authoredMs <= ms && (m.stoppedMs ?? Infinity) > ms);
+
+  it('HbA1c still >= 7 % on metformin 1000 mg and empagliflozin: sitagliptin 100 mg (ADA 2024), 90 days after empagliflozin, both still running', () => {
+    let added = 0;
+    for (const tl of plan('third-dm', ['type2_diabetes'], 'hba1c', 3, 200)) {
+      const sita = tl.medications.find((m) => m.drug.rxnorm === '665033');
+      if (!sita) continue;
+      added++;
+      const empa = tl.medications.find((m) => m.drug.rxnorm === '1545658')!;
+      expect(empa).toBeDefined();
+      expect(sita.authoredMs - empa.authoredMs).toBeGreaterThanOrEqual(90 * DAY);
+      expect(running(tl, '1545658', sita.authoredMs) && running(tl, '861004', sita.authoredMs)).toBe(true);
+      expect(tl.measurements.find((x) => x.encounter === sita.encounter && x.lab === 'hba1c')!.value).toBeGreaterThanOrEqual(7);
+    }
+    expect(added).toBeGreaterThan(5);
+  });
+
+  it('coronary disease with LDL-C still >= 70 on atorvastatin 80 mg: ezetimibe 10 mg (ACC/AHA 2018), atorvastatin kept', () => {
+    let added = 0;
+    for (const tl of plan('third-ldl', ['coronary_artery_disease', 'hyperlipidemia'], 'ldl_cholesterol', 4, 200)) {
+      const eze = tl.medications.find((m) => m.drug.rxnorm === '349556');
+      if (!eze) continue;
+      added++;
+      expect(running(tl, '259255', eze.authoredMs)).toBe(true);
+      expect(tl.measurements.find((x) => x.encounter === eze.encounter && x.lab === 'ldl_cholesterol')!.value).toBeGreaterThanOrEqual(70);
+    }
+    expect(added).toBeGreaterThan(5);
+  });
+
+  // The one blood-pressure course is clinical/hypertension.ts's (ACC/AHA 2017: adults stepped at or
+  // above 130 mmHg at any age; the NICE NG136 140/150 mmHg course of the same chart review was
+  // dropped when the two reviews were merged). These rows are adults of 60-69.
+  it('hypertension above target (ACC/AHA 2017: 130 mmHg): lisinopril 10 → 20 → 40 mg, then amlodipine 5 → 10 mg', () => {
+    let raised = 0;
+    let added = 0;
+    let amlodipine10 = 0;
+    for (const tl of plan('third-htn', ['hypertension'], 'systolic_bp', 4, 200)) {
+      for (const m of stepsOf(tl)) {
+        const sbp = tl.measurements.find((x) => x.encounter === m.encounter && x.lab === 'systolic_bp')!.value;
+        expect(sbp).toBeGreaterThanOrEqual(130);
+        if (m.drug.rxnorm === '314077' || m.drug.rxnorm === '197884') {
+          raised++;
+          expect(m.prior?.stoppedMs).toBe(m.authoredMs);
+        }
+        if (m.drug.rxnorm === '197361') {
+          added++;
+          expect(running(tl, '197884', m.authoredMs)).toBe(true);
+        }
+        if (m.drug.rxnorm === '308135') {
+          amlodipine10++;
+          expect(m.prior?.drug.rxnorm).toBe('197361');
+          expect(running(tl, '197884', m.authoredMs)).toBe(true);
+        }
+      }
+      // One lisinopril strength at a time.
+      expect(tl.medications.filter((m) => LINE_OF.get(m.drug.rxnorm)?.line.id === 'lisinopril' && m.stoppedMs === undefined)).toHaveLength(
+        1,
+      );
+    }
+    expect(raised).toBeGreaterThan(20);
+    expect(added).toBeGreaterThan(5);
+    expect(amlodipine10).toBeGreaterThan(0);
+    const htn = (c: string) => c === 'hypertension';
+    expect(aboveTarget('systolic_bp', 135, htn, 60)).toBe(true);
+    expect(aboveTarget('systolic_bp', 135, htn, 85)).toBe(true);
+    expect(aboveTarget('systolic_bp', 128, htn, 60)).toBe(false);
+    expect(aboveTarget('systolic_bp', 160, () => false, 60)).toBe(false);
+    expect(stepUpViolations('314077', { priorStep: 2, ageYears: 60, has: htn, labValuesAtVisit: [126] })).toEqual([
+      'dose-increase-without-lab',
+    ]);
+    expect(stepUpViolations('314077', { priorStep: 2, ageYears: 60, has: htn, labValuesAtVisit: [134] })).toEqual([]);
+  });
+
+  it('one step per lab per visit: glucose and lipid drugs adjusted at the same review', () => {
+    const rng = new Rng('per-lab');
+    let both = 0;
+    for (let i = 0; i < 150; i++) {
+      const tl = planTimeline(
+        {
+          ageBand: [55, 65],
+          sex: 'female',
+          conditions: ['type2_diabetes', 'coronary_artery_disease'],
+          labs: [
+            { attr: schema.attributes.find((a) => a.name === 'hba1c') as LabAttribute, bin: 3 },
+            { attr: schema.attributes.find((a) => a.name === 'ldl_cholesterol') as LabAttribute, bin: 4 },
+          ],
+        },
+        REF,
+        rng,
+      );
+      const perVisit = new Map<number, string[]>();
+      for (const m of stepsOf(tl)) perVisit.set(m.encounter, [...(perVisit.get(m.encounter) ?? []), LINE_OF.get(m.drug.rxnorm)!.line.lab!]);
+      for (const labs of perVisit.values()) {
+        expect(new Set(labs).size).toBe(labs.length);
+        if (labs.length > 1) both++;
+      }
+    }
+    expect(both).toBeGreaterThan(10);
+  });
+
+  it('one step per lab per visit holds on the blood-pressure lines too: a lisinopril or amlodipine step beside a diabetes step', () => {
+    const rng = new Rng('per-lab-bp');
+    let both = 0;
+    for (let i = 0; i < 150; i++) {
+      const tl = planTimeline(
+        {
+          ageBand: [55, 65],
+          sex: i % 2 ? 'male' : 'female',
+          conditions: ['type2_diabetes', 'hypertension'],
+          labs: [
+            { attr: schema.attributes.find((a) => a.name === 'hba1c') as LabAttribute, bin: 3 },
+            { attr: schema.attributes.find((a) => a.name === 'systolic_bp') as LabAttribute, bin: 4 },
+          ],
+        },
+        REF,
+        rng,
+      );
+      const perVisit = new Map<number, string[]>();
+      for (const m of stepsOf(tl)) perVisit.set(m.encounter, [...(perVisit.get(m.encounter) ?? []), LINE_OF.get(m.drug.rxnorm)!.line.lab!]);
+      for (const labs of perVisit.values()) {
+        expect(new Set(labs).size).toBe(labs.length);
+        if (labs.includes('systolic_bp') && labs.includes('hba1c')) both++;
+      }
+    }
+    expect(both).toBeGreaterThan(10);
+  });
+
+  it('the verifier flags an add-on written without its base drug at its maximal strength', () => {
+    let seen = 0;
+    for (let i = 0; i < 40 && seen < 2; i++) {
+      const d = decoded(`addon-${i}`, 65, ['type2_diabetes', 'coronary_artery_disease', 'hyperlipidemia'], {
+        hba1c: 3,
+        ldl_cholesterol: 4,
+      });
+      const rs = resourcesOf(d);
+      expect(rulesOf(rs)).toEqual([]);
+      for (const [addOn, base] of [
+        ['665033', '1545658'],
+        ['349556', '259255'],
+        ['197361', '197884'],
+      ]) {
+        if (!meds(rs).some((m) => rx(m) === addOn)) continue;
+        seen++;
+        // The base drug removed: the add-on now stands alone.
+        const without = rs.filter((r) => !(r.resourceType === 'MedicationRequest' && rx(r) === base));
+        expect(rulesOf(without)).toContain('add-on-without-maximal-base');
+      }
+    }
+    expect(seen).toBeGreaterThan(0);
+    expect(addOnViolations('349556', ['617312'])).toEqual(['add-on-without-maximal-base']);
+    expect(addOnViolations('349556', ['259255'])).toEqual([]);
+    expect(addOnViolations('665033', ['861004'])).toEqual(['add-on-without-maximal-base']);
+    expect(addOnViolations('665033', ['861004', '1545658'])).toEqual([]);
+    expect(addOnViolations('617312', [])).toEqual([]);
   });
 });
 

@@ -351,7 +351,7 @@ describe('feasible ages', () => {
       for (let y = f.ageBand[0]; y < f.ageBand[1]; y++) {
         if (f.conditions.some((c) => minOnsetYears(c) > y)) continue;
         const fits = f.labs.every(({ attr, bin }) => {
-          const r = consistentRange(attr.name, y, has) ?? attr.range;
+          const r = consistentRange(attr.name, y, has, f.sex) ?? attr.range;
           return drawInBin(attr, bin, r[0], r[1], new Rng(0)) !== undefined;
         });
         if (fits) slow.push(y);

@@ -155,7 +155,7 @@ describe('a diagnosis is recorded with the lab that defines it', () => {
   });
 
   it('a diagnosis whose lab the row lacks states why (the chart review: hyperlipidemia at 2 with no LDL); removing the reason or the lab is flagged', () => {
-    const r = row(2, ['hyperlipidemia'], { bmi: 1 });
+    const r = row(2, ['hyperlipidemia'], { bmi: 0 });
     const d = decodePatient(schema, r, new Rng('dx-no-ldl'));
     const rs = resourcesOf(d);
     const c = rs.find((x) => x.resourceType === 'Condition')!;
