@@ -12,8 +12,7 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { prepareFederation, spawnFedsynth, exited } from '../../cli/demo.ts';
 import { freePort } from '../support/federation.ts';
 import { openLedger } from '../../site-agent/ledger.ts';
-import { openStore } from '../../coordinator/store/index.ts';
-import { pgliteSnapshot } from '../support/db.ts';
+import { seedPgliteDir } from '../support/db.ts';
 
 const CHROMIUM = process.env.FEDSYNTH_CHROMIUM ?? '/usr/bin/chromium';
 const work = mkdtempSync(join(tmpdir(), 'fedsynth-svc-e2e-'));
@@ -76,10 +75,9 @@ describe.skipIf(!existsSync(CHROMIUM))('the service in a browser (separate proce
       site.policy.epsilon = 4;
       writeFileSync(path, YAML.stringify(site));
     }
-    // The store starts from the cached initdb snapshot (as the other store tests do), so the first
-    // `token create` does not spend its time in PGlite's initdb.
-    const seeded = await openStore({ pglite: raw.storage.pglite, initFrom: await pgliteSnapshot() });
-    await seeded.close();
+    // The store starts as a copy of the cached migrated database (as the other store tests do), so
+    // the first `token create` does not spend its time in PGlite's initdb.
+    await seedPgliteDir(raw.storage.pglite);
     const tokens: Record<string, string> = {};
     // A bad role is refused before the store is opened, so it runs beside the first key; the keys
     // themselves are made one after the other (a PGlite store takes one process at a time).

@@ -14,7 +14,7 @@ import { startCoordinator, type RunningCoordinator, type StartOptions } from '..
 import { loadSiteData, SiteAgent, type LoadedSiteData } from '../../site-agent/agent.ts';
 import type { SiteConfig } from '../../site-agent/config.ts';
 import { parsePolicy } from '../../site-agent/policy.ts';
-import { pgliteSnapshot } from './db.ts';
+import { seedPgliteDir } from './db.ts';
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -106,10 +106,10 @@ export async function startTestFederation(opts: TestFederationOptions = {}): Pro
   const port = await freePort();
   const committee = opts.committee ?? sites.slice(0, 3);
   let storage = opts.storage;
-  let initFrom: Uint8Array | undefined;
+  let seedPglite = false;
   if (!storage) {
     storage = { kind: 'pglite', dataDir: join(dir, 'coordinator-db') };
-    initFrom = await pgliteSnapshot();
+    seedPglite = true;
   }
   const cfg: CoordinatorConfig = {
     federationId: 'test-fed',
@@ -157,11 +157,9 @@ export async function startTestFederation(opts: TestFederationOptions = {}): Pro
   const logs: string[] = [];
   const log = (who: string) => (line: string) => logs.push(`${who}: ${line}`);
   const initStorage = async () => {
-    if (initFrom && storage.kind === 'pglite') {
-      const { openStore } = await import('../../coordinator/store/index.ts');
-      const s = await openStore({ pglite: storage.dataDir, initFrom });
-      await s.close();
-      initFrom = undefined;
+    if (seedPglite && storage.kind === 'pglite') {
+      await seedPgliteDir(storage.dataDir);
+      seedPglite = false;
     }
   };
   const start = async () => {
