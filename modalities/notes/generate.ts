@@ -263,7 +263,8 @@ export function generateNote(all: SyntheticFacts, vocab: Vocabulary, rng: Rng, o
   if (openOpacity) sections.plan!.push(choose('plan.opacity.undiagnosed', PHRASES['plan.opacity.undiagnosed'], rng, opts));
   else {
     if (img && img.findingClass !== 'normal') sections.plan!.push(choose('plan.finding', PHRASES['plan.finding'], rng, opts));
-    sections.plan!.push(choose('plan.general', PHRASES['plan.general'], rng, opts));
+    const general = base.lifeStage === 'infant' || base.lifeStage === 'child' ? 'plan.general.child' : 'plan.general';
+    sections.plan!.push(choose(general, PHRASES[general], rng, opts));
   }
 
   const headings = SECTION_HEADINGS[style];
@@ -289,7 +290,7 @@ export function safeNote(all: SyntheticFacts, vocab: Vocabulary): string {
       ? capitalise(`${ageText} ${sexNoun} with a history of ${listText(terms)}.`)
       : capitalise(`${ageText} ${sexNoun} without significant past medical history.`),
   ];
-  if (facts.labs?.length) lines.push(`Labs reviewed: ${facts.labs.map(formatLab).join(', ')}.`);
+  if (facts.labs?.length) lines.push(`Results reviewed: ${facts.labs.map(formatLab).join(', ')}.`);
   const meds = medicationsAtNote(facts);
   if (meds.current.length) lines.push(`Current medications: ${meds.current.map(medicationText).join('; ')}.`);
   if (facts.image) {

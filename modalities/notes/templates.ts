@@ -51,7 +51,8 @@ export const PHRASES: Record<string, string[]> = {
     'Attends for review after the recent illness.',
     'Presents for a scheduled review.',
   ],
-  'history.labs': ['Recent results: {{labList}}.', 'Labs reviewed: {{labList}}.', 'Most recent values: {{labList}}.'],
+  // The list mixes vital signs (blood pressure, BMI) with laboratory results, so never "labs".
+  'history.labs': ['Recent results: {{labList}}.', 'Results reviewed: {{labList}}.', 'Most recent values: {{labList}}.'],
   // Prescriptions running at the note's date, with their doses (notes/medications.ts).
   'history.medications': ['Current medications: {{medList}}.', 'Medications: {{medList}}.', 'Takes {{medList}}.'],
   // Findings (one topic per image class)
@@ -147,6 +148,8 @@ export const PHRASES: Record<string, string[]> = {
     'Follow-up radiograph in 6-8 weeks to confirm resolution; advised to return sooner if symptoms develop.',
   ],
   'plan.general': ['Return if symptoms worsen.', 'Next routine visit in 6 months.', 'Patient agrees with the plan.'],
+  // Infants and children under 13: the plan is agreed with the parents, not the patient.
+  'plan.general.child': ['Return if symptoms worsen.', 'Next routine visit in 6 months.', 'Plan discussed with the parents, who agree.'],
 };
 
 /** Short lab labels (notes use these, not the LOINC long names). */

@@ -259,6 +259,20 @@ describe('notes on a timeline', () => {
     expect(safeNote({ ...child, sex: 'female' }, vocab)).toMatch(/^History:\n7-year-old girl/);
   });
 
+  it("a child's plan is agreed with the parents, an adult's with the patient; vital signs are not called labs", () => {
+    const rng = new Rng('plan-agreement');
+    const adult: SyntheticFacts = { ...child, age: 47 };
+    const texts = (f: SyntheticFacts) => Array.from({ length: 200 }, () => generateVerifiedNote(f, vocab, rng).text);
+    const kids = texts(child);
+    expect(kids.some((t) => /Plan discussed with the parents, who agree/.test(t))).toBe(true);
+    expect(kids.filter((t) => /Patient agrees/.test(t))).toEqual([]);
+    const grown = texts(adult);
+    expect(grown.some((t) => /Patient agrees with the plan/.test(t))).toBe(true);
+    expect(grown.filter((t) => /parents/.test(t))).toEqual([]);
+    // The quoted list mixes a blood pressure and a BMI with laboratory values.
+    expect([...kids, ...grown, safeNote(child, vocab)].filter((t) => /\bLabs reviewed\b/i.test(t))).toEqual([]);
+  });
+
   it('each timeline rule catches its violation', () => {
     const kinds = (text: string, f: SyntheticFacts) => verifyNote(text, f, vocab).issues.map((i) => i.kind);
     const ok = 'History:\n7-year-old boy with a history of asthma. Recent results: systolic BP 98 mmHg.\n';
