@@ -11,3 +11,4 @@ export * from './chronic-drugs.ts';
 export * from './escalation.ts';
 export * from './hypertension.ts';
 export * from './defining-labs.ts';
+export * from './egfr-equation.ts';

@@ -25,6 +25,7 @@ import type { FhirResourceLike } from './types.ts';
 import {
   ADULT_YEARS,
   creatinineForSchwartz,
+  egfrEquationAt,
   INDICATIONS,
   isSecondaryHypertensionOnset,
   medianHeightCm,
@@ -213,6 +214,18 @@ const EGFR_NEUTRAL_LOINC = {
   code: '69405-9',
   display: 'Glomerular filtration rate/1.73 sq M.predicted [Volume Rate/Area] in Serum, Plasma or Blood',
 };
+/**
+ * An adult eGFR's concept at the result's date: the equation laboratories could report then
+ * (clinical/egfr-equation.ts), among the schema's codes, so that a 2010 result is not coded with
+ * the 2021 equation's term; the attribute's own first code when the schema lists none of them.
+ */
+function adultEgfrConcept(attr: LabAttribute, ms: number): unknown {
+  const e = egfrEquationAt(ms, attr.loinc);
+  if (e === undefined || e.loinc === attr.loinc[0])
+    return attrConcept(attr, () => concept(LOINC_SYSTEM, attr.loinc[0], attr.display, attr.display));
+  return concept(LOINC_SYSTEM, e.loinc, e.display, e.display);
+}
+
 const schwartzConcepts = new WeakMap<LabAttribute, unknown>();
 /** The paediatric eGFR's concept given the schema's eGFR codes (made once per attribute). */
 function schwartzEgfrConcept(attr: LabAttribute): unknown {
@@ -418,7 +431,9 @@ export function decodePatient(schema: Schema, row: ArrayLike<number>, rng: Rng, 
       continue;
     }
     obs(
-      attrConcept(attr, () => concept(LOINC_SYSTEM, attr.loinc[0], attr.display, attr.display)),
+      attr.name === 'egfr'
+        ? adultEgfrConcept(attr, m.ms)
+        : attrConcept(attr, () => concept(LOINC_SYSTEM, attr.loinc[0], attr.display, attr.display)),
       attr.category,
       m.ms,
       m.encounter,

@@ -21,6 +21,7 @@ import {
   definingLabViolations,
   drugApprovalViolations,
   drugViolations,
+  egfrEquationOf,
   hypertensionCodingViolations,
   hba1cKineticsViolations,
   INDICATIONS,
@@ -356,6 +357,10 @@ function checkObservation(
     add(rule, r, `${lab.name} ${value} at ${age.toFixed(1)} y`);
   if (lab.name === 'egfr' && age < ADULT_YEARS && codes.some((c) => ADULT_EGFR_LOINC.has(c)))
     add('adult-egfr-for-child', r, `eGFR by an adult formula (${codes.join(', ')}) at ${age.toFixed(1)} y`);
+  // The first coding names the equation reported; one published after the result is anachronistic.
+  const equation = lab.name === 'egfr' ? egfrEquationOf(codes[0] ?? '') : undefined;
+  if (equation && when < equation.fromMs)
+    add('egfr-equation-before-publication', r, `eGFR of ${new Date(when).toISOString().slice(0, 10)} coded ${equation.name} (${codes[0]})`);
 }
 
 /** Violation counts by rule. */

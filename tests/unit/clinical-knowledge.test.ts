@@ -8,6 +8,8 @@ import {
   creatinineForSchwartz,
   drawOnsetYears,
   drugViolations,
+  egfrEquationAt,
+  egfrEquationOf,
   INDICATIONS,
   labConditionViolations,
   labRange,
@@ -212,20 +214,22 @@ describe('paediatric growth and eGFR', () => {
 });
 
 /** A decoded record of a 40-49-year-old man with hypertension, diabetes and pneumonia, with HbA1c, SBP and eGFR. */
-function record(seed: string, ageCode = 5): FhirResourceLike[] {
+function record(seed: string, ageCode = 5, ckd = false): FhirResourceLike[] {
   const row = schema.attributes.map((a) =>
     a.kind === 'age'
       ? ageCode
       : a.kind === 'sex'
         ? 1
         : a.kind === 'condition'
-          ? ['hypertension', 'type2_diabetes', 'pneumonia', 'asthma'].includes(a.name)
+          ? ['hypertension', 'type2_diabetes', 'pneumonia', 'asthma'].includes(a.name) || (ckd && a.name === 'chronic_kidney_disease')
             ? 1
             : 0
           : a.name === 'hba1c'
             ? 2
             : a.name === 'egfr'
-              ? 4
+              ? ckd
+                ? 2
+                : 4
               : a.name === 'systolic_bp'
                 ? 1
                 : (a as LabAttribute).edges.length + 1,
@@ -321,6 +325,31 @@ describe('record verifier', () => {
     expect(rulesOf(kid)).toEqual([]);
     egfr.code.coding[0].code = '98979-8';
     expect(rulesOf(kid)).toEqual(['adult-egfr-for-child']);
+  });
+
+  it("an adult eGFR is coded with the equation laboratories reported at the result's date", () => {
+    // Adults' eGFRs across decades: each one's term was published by its date (MDRD before May
+    // 2009, CKD-EPI 2009 from then, CKD-EPI 2021 from 23 September 2021).
+    const eras = { '33914-3': 0, '62238-1': 0, '98979-8': 0 } as Record<string, number>;
+    for (let i = 0; i < 40; i++) {
+      // Chronic kidney disease: its first low eGFR is its onset, often decades before the record's visits.
+      for (const r of record(`egfr-era-${i}`, 9, true) as any[]) {
+        if (r.resourceType !== 'Observation' || !(r.code.coding[0].code in eras)) continue;
+        eras[r.code.coding[0].code]++;
+        const eq = egfrEquationOf(r.code.coding[0].code)!;
+        expect(Date.parse(r.effectiveDateTime), `${r.code.coding[0].code} on ${r.effectiveDateTime}`).toBeGreaterThanOrEqual(eq.fromMs);
+        const newest = egfrEquationAt(Date.parse(r.effectiveDateTime), ['33914-3', '62238-1', '98979-8'])!;
+        expect(r.code.coding[0].code).toBe(newest.loinc);
+      }
+    }
+    for (const n of Object.values(eras)) expect(n).toBeGreaterThan(0);
+    const rs = record('egfr-anachronism', 9);
+    const egfr = find(rs, (r) => r.resourceType === 'Observation' && r.code.coding[0].code === '98979-8');
+    expect(rulesOf(rs)).toEqual([]);
+    egfr.effectiveDateTime = '2010-06-01T09:15:00Z';
+    expect(rulesOf(rs)).toContain('egfr-equation-before-publication');
+    expect(egfrEquationAt(Date.UTC(2010, 5, 1), ['98979-8', '62238-1'])!.name).toBe('CKD-EPI 2009');
+    expect(egfrEquationAt(Date.UTC(2005, 0, 1), ['98979-8', '62238-1'])).toBeUndefined();
   });
 });
 
