@@ -24,8 +24,8 @@ import { join } from 'node:path';
 import { writeCohort } from '../synthesis/cohort.ts';
 import { synthStats } from '../modalities/image/radiograph-synth.ts';
 import type { GraphicalModel } from '../model/pgm/index.ts';
-import type { Schema } from '../schema/schema.ts';
 import { centralModel, pooledMultimodal } from '../tests/integration/cohort-multimodal-helpers.ts';
+import { fullCrossModal } from './support/full-cross-modal.ts';
 
 const USAGE = `usage: npx tsx bench/cohort-write.ts [--n 2000] [--warm 1000] [--workers 0,2] [--full 1] [--size 256] [--tmp DIR]
   --n        patients in the timed cohort (positive integer)
@@ -82,22 +82,6 @@ function writeOnly(files: Map<string, Buffer>, dir: string): number {
   for (const d of dirs) mkdirSync(d, { recursive: true });
   for (const [rel, bytes] of files) writeFileSync(join(dir, rel), bytes);
   return performance.now() - t0;
-}
-
-/** Conditions that give every patient an image, a genome and a note (most-votes rules of the decoders). */
-function fullCrossModal(schema: Schema): Record<string, number[]> {
-  const where: Record<string, number[]> = {};
-  let snp = false;
-  for (const a of schema.attributes) {
-    if (a.kind === 'image-finding') where[a.name] = a.classes.map((_, i) => i);
-    if (a.kind === 'image-component') where[a.name] = Array.from({ length: a.edges.length + 1 }, (_, i) => i);
-    if (a.kind === 'note-mention') where[a.name] = [0, 1];
-    if (a.kind === 'snp' && !snp) {
-      where[a.name] = [0, 1, 2];
-      snp = true;
-    }
-  }
-  return where;
 }
 
 /**

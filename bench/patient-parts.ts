@@ -29,6 +29,7 @@ import { validateVcf } from '../modalities/genome/validate.ts';
 import { Rng } from '../model/rng.ts';
 import type { Schema } from '../schema/schema.ts';
 import { centralModel, pooledMultimodal } from '../tests/integration/cohort-multimodal-helpers.ts';
+import { fullCrossModal } from './support/full-cross-modal.ts';
 
 const PARTS = ['decode', 'note', 'validate', 'verify', 'ndjson', 'vcf'] as const;
 const USAGE = `usage: npx tsx bench/patient-parts.ts [--patients 300] [--reps 5] [--parts ${PARTS.join(',')}] [--profile FILE]`;
@@ -53,22 +54,6 @@ if (
 ) {
   console.error(`bad value among --patients ${PATIENTS}, --reps ${REPS}, --parts ${WANT.join(',')}\n${USAGE}`);
   process.exit(2);
-}
-
-/** Conditions that give every patient an image, a genome and a note (as bench/cohort-write.ts --full 1). */
-function fullCrossModal(schema: Schema): Record<string, number[]> {
-  const where: Record<string, number[]> = {};
-  let snp = false;
-  for (const a of schema.attributes) {
-    if (a.kind === 'image-finding') where[a.name] = a.classes.map((_, i) => i);
-    if (a.kind === 'image-component') where[a.name] = Array.from({ length: a.edges.length + 1 }, (_, i) => i);
-    if (a.kind === 'note-mention') where[a.name] = [0, 1];
-    if (a.kind === 'snp' && !snp) {
-      where[a.name] = [0, 1, 2];
-      snp = true;
-    }
-  }
-  return where;
 }
 
 const root = mkdtempSync(join(tmpdir(), 'fedsynth-patient-parts-'));
