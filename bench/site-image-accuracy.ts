@@ -9,8 +9,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { imageMissingCode, parseSchema, type AgeAttribute, type ImageFindingAttribute } from '../schema/schema.ts';
-import { MULTIMODAL_SCHEMA_PATH, simulateFederation, siteId } from '../simulator/index.ts';
-import { loadMultimodalSiteData } from '../site-agent/site-data.ts';
+import { MULTIMODAL_SCHEMA_PATH, simulateFederation } from '../simulator/index.ts';
+import { loadSimulatedSite } from '../tests/integration/cohort-multimodal-helpers.ts';
 
 function arg(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -51,20 +51,7 @@ try {
   // [band][attribute] → tp, fn, tn, fp
   const counts = BANDS.map(() => images.map(() => [0, 0, 0, 0]));
   for (let s = 0; s < SITES; s++) {
-    const d = join(dir, siteId(s));
-    const loaded = await loadMultimodalSiteData(
-      {
-        data: {
-          kind: 'fhir-ndjson',
-          dir: d,
-          dicom: join(d, 'dicom'),
-          vcf: join(d, 'genomes.vcf'),
-          notes: join(d, 'notes'),
-          linkage: { key: 'identifier', identifierSystem: `urn:fedsynth:sim:${siteId(s)}:mrn`, vcfSampleMap: join(d, 'vcf-samples.tsv') },
-        },
-      },
-      schema,
-    );
+    const loaded = await loadSimulatedSite(dir, s, schema);
     const truth = sim.encoded[s]!;
     const truthRow = new Map(truth.patientIds.map((id, i) => [id, i]));
     loaded.patientIds.forEach((id, r) => {

@@ -13,6 +13,24 @@ import { selectMstTree } from '../../model/plans/select-mst.ts';
 import { Rng } from '../../model/rng.ts';
 import { loadMultimodalSiteData } from '../../site-agent/site-data.ts';
 
+/** Reads simulated site `s` (written under `dir`) with the real multimodal loader, every modality linked. */
+export function loadSimulatedSite(dir: string, s: number, schema: Schema): ReturnType<typeof loadMultimodalSiteData> {
+  const d = join(dir, siteId(s));
+  return loadMultimodalSiteData(
+    {
+      data: {
+        kind: 'fhir-ndjson',
+        dir: d,
+        dicom: join(d, 'dicom'),
+        vcf: join(d, 'genomes.vcf'),
+        notes: join(d, 'notes'),
+        linkage: { key: 'identifier', identifierSystem: `urn:fedsynth:sim:${siteId(s)}:mrn`, vcfSampleMap: join(d, 'vcf-samples.tsv') },
+      },
+    },
+    schema,
+  );
+}
+
 export async function pooledMultimodal(
   dir: string,
   opts: { sites?: number; patients: number; seed?: number; imageSize?: number; schemaText?: string },
@@ -33,23 +51,7 @@ export async function pooledMultimodal(
     imageSize: opts.imageSize ?? 64,
   });
   const parts: Dataset[] = [];
-  for (let s = 0; s < sites; s++) {
-    const d = join(dir, siteId(s));
-    const loaded = await loadMultimodalSiteData(
-      {
-        data: {
-          kind: 'fhir-ndjson',
-          dir: d,
-          dicom: join(d, 'dicom'),
-          vcf: join(d, 'genomes.vcf'),
-          notes: join(d, 'notes'),
-          linkage: { key: 'identifier', identifierSystem: `urn:fedsynth:sim:${siteId(s)}:mrn`, vcfSampleMap: join(d, 'vcf-samples.tsv') },
-        },
-      },
-      readSchema,
-    );
-    parts.push(loaded.data);
-  }
+  for (let s = 0; s < sites; s++) parts.push((await loadSimulatedSite(dir, s, readSchema)).data);
   const attrs = schemaAttributes(readSchema);
   const domain = new Domain(
     attrs.map((a) => a.name),
