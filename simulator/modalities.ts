@@ -17,7 +17,7 @@ import { Rng } from '../model/rng.ts';
 import { PANEL, drawGenome } from './genome.ts';
 import type { LatentPatient, SiteProfile } from './latent.ts';
 import { writePatientNotes } from './notes.ts';
-import { acquire, radiographDicom, renderRadiograph, uid } from './radiograph.ts';
+import { acquire, ageAtStudy, radiographDicom, renderRadiograph, uid } from './radiograph.ts';
 import { writeSiteVcf, type VcfSample } from './vcf-writer.ts';
 
 export const SIM_MODALITIES = ['fhir', 'dicom', 'vcf', 'notes'] as const;
@@ -33,11 +33,6 @@ export interface PatientArtefacts {
   genomeIndex?: number;
   /** Concepts positively mentioned in any of the patient's notes. */
   mentions?: Set<string>;
-}
-
-/** Fractional years from a birth date to a study date (ISO dates), at least 0. */
-function ageAtStudy(birthDate: string, studyDate: string): number {
-  return Math.max(0, (Date.parse(studyDate) - Date.parse(birthDate)) / (365.2425 * 86_400_000));
 }
 
 export class DicomEmitter {

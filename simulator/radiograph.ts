@@ -32,6 +32,11 @@ const EXPLICIT_LE = '1.2.840.10008.1.2.1';
 const IMPLEMENTATION_UID = '2.25.302340289110931812097355127392051815361';
 
 /** A DICOM UID under the 2.25 (UUID-derived) root, deterministic for the stream. */
+/** Fractional years from a birth date to a study date (ISO dates), at least 0. */
+export function ageAtStudy(birthDate: string, studyDate: string): number {
+  return Math.max(0, (Date.parse(studyDate) - Date.parse(birthDate)) / (365.2425 * 86_400_000));
+}
+
 export function uid(rng: Rng): string {
   let v = 0n;
   for (let i = 0; i < 4; i++) v = (v << 32n) | BigInt(rng.nextU32());
@@ -92,7 +97,7 @@ export function radiographDicom(
 ): Uint8Array {
   const max = 2 ** scanner.bitsStored - 1;
   const sopClass = scanner.modality === 'DX' ? DX_SOP_CLASS : CR_SOP_CLASS;
-  const view = frontalChestView(Math.max(0, (Date.parse(meta.studyDate) - Date.parse(meta.birthDate)) / (365.2425 * 86_400_000)));
+  const view = frontalChestView(ageAtStudy(meta.birthDate, meta.studyDate));
   const ds: Record<string, unknown> = {
     SpecificCharacterSet: 'ISO_IR 100',
     ImageType: ['ORIGINAL', 'PRIMARY'],
